@@ -1,0 +1,12 @@
+# Writes a C file with every migration as (name, text), in the order given.
+set(body "#include \"db/migrate.h\"\n\nconst struct db_migration db_migrations[] = {\n")
+set(count 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "  {\"${name}\", (const char[]){${hex} 0x00}},\n")
+  math(EXPR count "${count}+1")
+endforeach()
+string(APPEND body "};\nconst unsigned db_migrations_count = ${count};\n")
+file(WRITE ${OUT} "${body}")

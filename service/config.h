@@ -1,0 +1,45 @@
+/* Configuration: one table (service/config.c) gives every entry's name, environment
+ * variable, type, default and bounds (STYLE rule 12). Nothing else calls getenv. */
+#ifndef SPARKD_SERVICE_CONFIG_H
+#define SPARKD_SERVICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum svc_log_format { SVC_LOG_TEXT, SVC_LOG_JSON };
+enum svc_log_level { SVC_LOG_DEBUG, SVC_LOG_INFO, SVC_LOG_WARN, SVC_LOG_ERROR };
+enum svc_migrate_mode { SVC_MIGRATE_CHECK, SVC_MIGRATE_AUTO };
+
+struct svc_config {
+  char database_url[1024];      /* SPARKD_DATABASE_URL */
+  char listen_host[256];        /* SPARKD_LISTEN host part */
+  unsigned listen_port;         /* SPARKD_LISTEN port part */
+  unsigned threads;             /* SPARKD_THREADS */
+  enum svc_log_level log_level; /* SPARKD_LOG_LEVEL */
+  enum svc_log_format log_format; /* SPARKD_LOG_FORMAT */
+  enum svc_migrate_mode migrate;  /* SPARKD_MIGRATE */
+  size_t max_body_bytes;        /* SPARKD_MAX_BODY_BYTES */
+  char cors_origins[1024];      /* SPARKD_CORS_ORIGINS: comma-separated, "*" for any */
+  unsigned db_wait_ms;          /* SPARKD_DB_WAIT_MS: longest wait for a pooled connection */
+  unsigned shutdown_grace_ms;   /* SPARKD_SHUTDOWN_GRACE_MS: in-flight requests get this long */
+  unsigned connection_timeout_s;/* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
+};
+
+/* One row of the table; exported for the env.example test and `--help`. */
+struct svc_config_entry {
+  const char *env;       /* SPARKD_... */
+  const char *type;      /* "string", "uint", "enum", "hostport", "bytes" */
+  const char *def;       /* default as text ("" = empty) */
+  const char *help;      /* one line */
+};
+extern const struct svc_config_entry svc_config_table[];
+extern const size_t svc_config_table_len;
+
+/* Returns true and fills *cfg from `lookup` (getenv in the service, a fake in tests); on a bad
+ * value returns false with one line naming the variable and the problem in err. */
+typedef const char *(*svc_env_lookup)(const char *name, void *ctx);
+bool svc_config_load(struct svc_config *cfg, svc_env_lookup lookup, void *ctx, char *err, size_t err_len);
+/* Returns true after loading from the process environment; err as above. */
+bool svc_config_from_env(struct svc_config *cfg, char *err, size_t err_len);
+
+#endif
