@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# HTTP benchmark: sparkd against nginx serving the same bytes, on loopback only.
+#
+#   bench/http.sh            build sparkd (Release) if needed, then benchmark every target
+#
+# It starts a private PostgreSQL (scripts/pg.sh) and `sparkd serve` on a free 127.0.0.1 port, and
+# nginx on another, with a private config in a temp dir that serves, for each target, the exact
+# body sparkd sends with the same Content-Type: the floor for "answer a GET with these bytes".
+# Each target gets ROUNDS rounds of `wrk -t2 -c64 -d10s --latency`, alternating sparkd and nginx;
+# it prints req/s, p50 and p99 per round and the medians, and the ratio sparkd/nginx.
+#
+# To benchmark another route, add a `bench_target NAME URL NGINX_BODY_FILE` line in main (see
+# the healthz one: sparkd_body saves what sparkd answers, nginx then serves that file).
+#
+# Environment: SPARKD_BENCH_BUILD_DIR (default build-bench), ROUNDS (3), DURATION (10s),
+# THREADS (2), CONNECTIONS (64), SPARKD_LOG_LEVEL (warn: no per-request log lines, like nginx's
+# access_log off). Everything listens on 127.0.0.1, every wait is bounded, and the servers and
+# the temp dir are removed on exit.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SPARKD_BENCH_BUILD_DIR:-$root/build-bench}
+rounds=${ROUNDS:-3}
+duration=${DURATION:-10s}
+wrk_threads=${THREADS:-2}
+wrk_conns=${CONNECTIONS:-64}
+
+die() { echo "bench/http.sh: $*" >&2; exit 1; }
+
+# ---- tools ---------------------------------------------------------------------------------
+need_pkg() { # need_pkg COMMAND DEBIAN_PACKAGE: installs the package when the command is missing
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || die "$1 is missing: apt-get install $2"
+  echo "installing $2 ..." >&2
+  apt-get install -y -q "$2" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "$2" >/dev/null; } \
+    || die "could not install $2"
+}
+need_pkg wrk wrk
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_pkg nginx nginx-light
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+command -v curl >/dev/null 2>&1 || need_pkg curl curl
+
+# ---- build ---------------------------------------------------------------------------------
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null || die "cmake configure failed"
+fi
+cmake --build "$build" --target sparkd -j"$(nproc)" >"$build/bench-build.log" 2>&1 \
+  || { tail -30 "$build/bench-build.log" >&2; die "build failed (log: $build/bench-build.log)"; }
+sparkd_bin=$build/sparkd
+[ -x "$sparkd_bin" ] || die "no binary at $sparkd_bin"
+
+# ---- temp dir and cleanup ------------------------------------------------------------------
+tmp=$(mktemp -d /tmp/sparkd-bench.XXXXXX)
+chmod 0755 "$tmp" # the postgres and nginx worker users read below it
+sparkd_pid= nginx_pid=
+cleanup() {
+  set +e
+  if [ -n "$sparkd_pid" ]; then kill "$sparkd_pid" 2>/dev/null; wait "$sparkd_pid" 2>/dev/null; fi
+  if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; fi
+  "$root/scripts/pg.sh" stop "$tmp/pg" >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Prints a TCP port nobody listens on at 127.0.0.1 (and not $1, if given).
+free_port() {
+  local p i
+  for i in $(seq 1 50); do
+    p=$(shuf -i 20000-60999 -n 1)
+    [ "$p" = "${1:-}" ] && continue
+    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+  done
+  die "no free port found"
+}
+
+# wait_for URL SECONDS: waits until URL answers 2xx.
+wait_for() {
+  local url=$1 secs=$2 i
+  for i in $(seq 1 $((secs * 10))); do
+    curl -fs -o /dev/null --max-time 1 "$url" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---- PostgreSQL and sparkd -----------------------------------------------------------------
+db_url=$(timeout 120 "$root/scripts/pg.sh" start "$tmp/pg") || die "PostgreSQL did not start"
+sparkd_port=$(free_port)
+SPARKD_LISTEN=127.0.0.1:$sparkd_port SPARKD_MIGRATE=auto SPARKD_DATABASE_URL=$db_url \
+  SPARKD_LOG_LEVEL=${SPARKD_LOG_LEVEL:-warn} "$sparkd_bin" serve >"$tmp/sparkd.log" 2>&1 &
+sparkd_pid=$!
+sparkd=http://127.0.0.1:$sparkd_port
+if ! wait_for "$sparkd/readyz" 30; then
+  tail -20 "$tmp/sparkd.log" >&2
+  die "sparkd did not become ready on $sparkd/readyz within 30 s"
+fi
+
+# ---- nginx: a private prefix; each target adds one exact-match location ------------------
+nginx_port=$(free_port "$sparkd_port")
+nginx=http://127.0.0.1:$nginx_port
+ngx=$tmp/nginx
+mkdir -p "$ngx/targets" "$ngx/www" "$ngx/temp"
+cat >"$ngx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $ngx/nginx.pid;
+error_log $ngx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  open_file_cache max=64;
+  client_body_temp_path $ngx/temp/body;
+  proxy_temp_path $ngx/temp/proxy;
+  fastcgi_temp_path $ngx/temp/fastcgi;
+  uwsgi_temp_path $ngx/temp/uwsgi;
+  scgi_temp_path $ngx/temp/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location = /__up { return 204; }
+    include $ngx/targets/*.conf;
+  }
+}
+EOF
+ngx_ctl() { "$nginx_bin" -p "$ngx/" -c "$ngx/nginx.conf" -e "$ngx/error.log" "$@"; }
+ngx_ctl -t -q || die "nginx config test failed: $(cat "$ngx/error.log")"
+"$nginx_bin" -p "$ngx/" -c "$ngx/nginx.conf" -e "$ngx/error.log" & # not ngx_ctl: $! must be nginx
+nginx_pid=$!
+wait_for "$nginx/__up" 10 || die "nginx did not start: $(tail -5 "$ngx/error.log")"
+
+# ---- measurement ---------------------------------------------------------------------------
+# sparkd_body URL FILE: saves sparkd's body for URL (a path) in FILE.
+sparkd_body() {
+  curl -fsS --max-time 5 -o "$2" "$sparkd$1" || die "GET $sparkd$1 failed"
+}
+
+# to_us LATENCY: prints a wrk latency ("812.00us", "1.20ms", "2.00s") in microseconds.
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1e6;
+    else if (u == "m") m = 6e7; else { print "NaN"; exit }
+    printf "%.1f", n * m }'
+}
+
+# run_wrk URL: prints "REQ_PER_S P50_US P99_US"; fails if wrk saw errors or non-2xx answers.
+run_wrk() {
+  local out
+  out=$(timeout 60 wrk -t"$wrk_threads" -c"$wrk_conns" -d"$duration" --latency "$1") \
+    || die "wrk failed against $1"
+  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    echo "$out" >&2
+    die "wrk saw errors or non-2xx answers from $1: the figures would not mean anything"
+  fi
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  [ -n "$rps" ] && [ -n "$p50" ] && [ -n "$p99" ] || { echo "$out" >&2; die "cannot read wrk output"; }
+  echo "$rps $(to_us "$p50") $(to_us "$p99")"
+}
+
+# median A B C ...: prints the median of numbers.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {
+  if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+row() { printf '%-10s %-7s %-7s %12s %10s %10s\n' "$@"; }
+
+# bench_target NAME URL NGINX_BODY_FILE: benchmarks GET URL (a path such as /healthz) on sparkd
+# against nginx answering the same path with NGINX_BODY_FILE's bytes and the Content-Type
+# sparkd sends for URL. Prints each round, the medians and the ratios.
+bench_target() {
+  local name=$1 url=$2 body=$3
+  [ -f "$body" ] || die "$name: no body file $body"
+  local ctype
+  ctype=$(curl -fsS --max-time 5 -o /dev/null -w '%{content_type}' "$sparkd$url") \
+    || die "$name: GET $sparkd$url failed"
+  [ -n "$ctype" ] || die "$name: sparkd sent no Content-Type for $url"
+  cp "$body" "$ngx/www/$name.body"
+  chmod 0644 "$ngx/www/$name.body"
+  cat >"$ngx/targets/$name.conf" <<EOF
+location = $url {
+  types { }
+  default_type "$ctype";
+  etag off;
+  alias $ngx/www/$name.body;
+}
+EOF
+  ngx_ctl -s reload 2>>"$ngx/error.log" || die "nginx reload failed: $(tail -5 "$ngx/error.log")"
+  local i
+  for i in $(seq 1 50); do # the reload is asynchronous: wait until nginx serves this body
+    if curl -fs --max-time 1 -o "$tmp/check.body" "$nginx$url" && cmp -s "$tmp/check.body" "$body"; then break; fi
+    sleep 0.1
+  done
+  cmp -s "$tmp/check.body" "$body" || die "$name: nginx does not serve $body at $url"
+  local ngx_ctype
+  ngx_ctype=$(curl -fsS --max-time 5 -o /dev/null -w '%{content_type}' "$nginx$url")
+  [ "$ngx_ctype" = "$ctype" ] || die "$name: nginx sends Content-Type '$ngx_ctype', sparkd '$ctype'"
+
+  echo
+  echo "== $name: GET $url ($(wc -c <"$body") bytes, $ctype); wrk -t$wrk_threads -c$wrk_conns -d$duration --latency"
+  row target round server "req/s" "p50 us" "p99 us"
+  local -a s_rps=() s_p50=() s_p99=() n_rps=() n_p50=() n_p99=()
+  local r out rps p50 p99
+  for r in $(seq 1 "$rounds"); do
+    out=$(run_wrk "$sparkd$url") # an assignment, so a failing run_wrk stops the script
+    read -r rps p50 p99 <<<"$out"
+    s_rps+=("$rps") s_p50+=("$p50") s_p99+=("$p99")
+    row "$name" "$r" sparkd "$rps" "$p50" "$p99"
+    out=$(run_wrk "$nginx$url")
+    read -r rps p50 p99 <<<"$out"
+    n_rps+=("$rps") n_p50+=("$p50") n_p99+=("$p99")
+    row "$name" "$r" nginx "$rps" "$p50" "$p99"
+  done
+  local ms_rps ms_p50 ms_p99 mn_rps mn_p50 mn_p99
+  ms_rps=$(median "${s_rps[@]}") ms_p50=$(median "${s_p50[@]}") ms_p99=$(median "${s_p99[@]}")
+  mn_rps=$(median "${n_rps[@]}") mn_p50=$(median "${n_p50[@]}") mn_p99=$(median "${n_p99[@]}")
+  row "$name" median sparkd "$ms_rps" "$ms_p50" "$ms_p99"
+  row "$name" median nginx "$mn_rps" "$mn_p50" "$mn_p99"
+  row "$name" ratio "s/n" "$(ratio "$ms_rps" "$mn_rps")" "$(ratio "$ms_p50" "$mn_p50")" "$(ratio "$ms_p99" "$mn_p99")"
+}
+
+main() {
+  echo "sparkd $sparkd ($("$sparkd_bin" version 2>/dev/null | head -1 || true)), nginx $nginx" \
+    "($("$nginx_bin" -v 2>&1 | sed 's/.*: //')), $(nproc) CPUs, log level ${SPARKD_LOG_LEVEL:-warn}"
+  sparkd_body /healthz "$tmp/healthz.body"
+  bench_target healthz /healthz "$tmp/healthz.body"
+}
+
+main
