@@ -9,7 +9,7 @@ struct db_migration {
   const char *name; /* file name, e.g. "0001_init.sql"; the leading number orders them */
   const char *sql;  /* file text */
 };
-/* Generated at build time from migrations/*.sql (cmake/embed_migrations.cmake). */
+/* Generated at build time from the migrations folder (cmake/embed_migrations.cmake). */
 extern const struct db_migration db_migrations[];
 extern const unsigned db_migrations_count;
 

@@ -25,12 +25,15 @@ struct svc_config {
   unsigned connection_timeout_s;/* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
 };
 
-/* One row of the table; exported for the env.example test and `--help`. */
+/* One row of the table; exported for the env.example test and `sparkd serve --help`. */
 struct svc_config_entry {
-  const char *env;       /* SPARKD_... */
-  const char *type;      /* "string", "uint", "enum", "hostport", "bytes" */
-  const char *def;       /* default as text ("" = empty) */
-  const char *help;      /* one line */
+  const char *env;              /* SPARKD_... */
+  const char *type;             /* "string", "uint", "enum", "hostport" */
+  const char *def;              /* default as text ("" = computed or empty) */
+  const char *help;             /* one line */
+  size_t offset, size;          /* the field in struct svc_config (not used by "hostport") */
+  unsigned long long lo, hi;    /* "uint" bounds */
+  const char *const *choices;   /* "enum": names in enum order, NULL-terminated */
 };
 extern const struct svc_config_entry svc_config_table[];
 extern const size_t svc_config_table_len;

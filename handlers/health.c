@@ -1,0 +1,43 @@
+/* Operational routes: /healthz, /readyz, /metrics, /openapi.yaml. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "service/metrics.h"
+#include "service/request.h"
+#include "service/server.h"
+
+extern const char svc_openapi_yaml[];
+extern const size_t svc_openapi_yaml_len;
+
+static const char healthz_body[] = "{\"status\":\"ok\"}";
+
+enum svc_handler_result handler_healthz_get(struct svc_request *req) {
+  return svc_reply_static(req, 200, "application/json", healthz_body, sizeof healthz_body - 1);
+}
+
+enum svc_handler_result handler_readyz_get(struct svc_request *req) {
+  char why[256] = "";
+  db_schema_state st = db_schema_check(req->srv->pool, why, sizeof why);
+  switch (st) {
+  case DB_SCHEMA_CURRENT: {
+    static const char body[] = "{\"status\":\"ready\",\"schema\":\"current\"}";
+    return svc_reply_static(req, 200, "application/json", body, sizeof body - 1);
+  }
+  case DB_SCHEMA_UNKNOWN:
+    return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached");
+  default:
+    return svc_reply_problem(req, SVC_ERR_schema_not_current, "%s", why);
+  }
+}
+
+enum svc_handler_result handler_metrics_get(struct svc_request *req) {
+  size_t len = 0;
+  char *text = svc_metrics_render(req->srv->pool, &len);
+  if (!text) return SVC_HANDLER_FATAL;
+  return svc_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+enum svc_handler_result handler_openapi_get(struct svc_request *req) {
+  return svc_reply_static(req, 200, "application/yaml", svc_openapi_yaml, svc_openapi_yaml_len);
+}

@@ -1,0 +1,12 @@
+/* Subcommands of the sparkd binary: one file each, one row each in service/main.c. */
+#ifndef SPARKD_SERVICE_COMMANDS_H
+#define SPARKD_SERVICE_COMMANDS_H
+
+#include "service/config.h"
+
+/* Each returns the process exit code: 0 success, 1 failure, 2 usage error. */
+int svc_cmd_serve(int argc, char **argv, const struct svc_config *cfg);
+int svc_cmd_migrate(int argc, char **argv, const struct svc_config *cfg);
+int svc_cmd_version(int argc, char **argv, const struct svc_config *cfg);
+
+#endif

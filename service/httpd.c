@@ -1,0 +1,335 @@
+/* libmicrohttpd glue: one access handler that collects the request, routes it once the upload is
+ * complete (so keep-alive survives), and one completion callback that logs, counts and frees. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "db/migrate.h"
+#include "service/log.h"
+#include "service/metrics.h"
+#include "service/request.h"
+#include "service/server.h"
+
+static bool sane_request_id(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++) {
+    char c = s[n];
+    if (n >= 64) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+          c == '.' || c == ':'))
+      return false;
+  }
+  return n > 0;
+}
+
+static void new_request_id(char out[33]) {
+  unsigned char raw[16];
+  if (RAND_bytes(raw, sizeof raw) != 1) { /* never expected; still give a unique-enough id */
+    static _Atomic unsigned long long seq;
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)time(NULL), (unsigned long long)++seq);
+    return;
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 16; i++) {
+    out[2 * i] = hex[raw[i] >> 4];
+    out[2 * i + 1] = hex[raw[i] & 15];
+  }
+  out[32] = 0;
+}
+
+/* Returns the configured origin matching `origin` ("*" when any is allowed), or NULL. */
+static const char *cors_match(const struct svc_config *cfg, const char *origin) {
+  if (!origin || !*cfg->cors_origins) return NULL;
+  const char *p = cfg->cors_origins;
+  size_t olen = strlen(origin);
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    const char *end = p;
+    while (*end && *end != ',') end++;
+    const char *tail = end;
+    while (tail > p && tail[-1] == ' ') tail--;
+    size_t n = (size_t)(tail - p);
+    if (n == 1 && *p == '*') return "*";
+    if (n == olen && strncasecmp(p, origin, n) == 0) return origin;
+    p = end;
+  }
+  return NULL;
+}
+
+static bool is_json_type(const char *ct) {
+  if (!ct) return false;
+  while (*ct == ' ') ct++;
+  size_t n = strlen("application/json");
+  if (strncasecmp(ct, "application/json", n) != 0) return false;
+  return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum svc_handler_result reply_options(struct svc_request *req) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  if (!r) return SVC_HANDLER_FATAL;
+  char allow[128];
+  svc_allow_header(req->match.allow, allow, sizeof allow);
+  MHD_add_response_header(r, "Allow", allow);
+  if (req->cors_origin) {
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", allow);
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, If-None-Match, Idempotency-Key, X-Request-Id");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", req->cors_origin);
+    if (strcmp(req->cors_origin, "*") != 0) MHD_add_response_header(r, "Vary", "Origin");
+  }
+  MHD_add_response_header(r, "X-Request-Id", req->request_id);
+  enum MHD_Result ok = MHD_queue_response(req->conn, 204, r);
+  MHD_destroy_response(r);
+  if (ok != MHD_YES) return SVC_HANDLER_FATAL;
+  req->replied = true;
+  req->status = 204;
+  return SVC_HANDLED;
+}
+
+/* Decides 404/405/OPTIONS/413/415, then calls the route's handler. */
+static void dispatch(struct svc_request *req) {
+  enum svc_handler_result res;
+  bool options = strcmp(req->method, "OPTIONS") == 0;
+  if (!req->match.path_exists) {
+    res = svc_reply_problem(req, SVC_ERR_route_not_found, "no route for %s", req->path);
+  } else if (options) {
+    res = reply_options(req);
+  } else if (!req->match.route) {
+    res = svc_reply_problem(req, SVC_ERR_method_not_allowed, "%s is not allowed on this route", req->method);
+  } else if (req->body_too_large) {
+    res = req->body_limit == 0
+              ? svc_reply_problem(req, SVC_ERR_body_too_large, "this route takes no request body")
+              : svc_reply_problem(req, SVC_ERR_body_too_large, "the body is larger than %zu bytes", req->body_limit);
+  } else if (req->match.route->body_limit && !is_json_type(svc_req_header(req, "Content-Type"))) {
+    res = svc_reply_problem(req, SVC_ERR_unsupported_media_type, "send the body as application/json");
+  } else if (atomic_load(&req->srv->shutting_down) && req->match.route->method != SVC_GET) {
+    res = svc_reply_problem(req, SVC_ERR_shutting_down, "the service is shutting down");
+  } else {
+    res = req->match.route->handler(req);
+  }
+  if (res != SVC_HANDLED && !req->replied) {
+    svc_log(SVC_LOG_ERROR, "request %s: handler for %s %s failed without a reply", req->request_id, req->method,
+            req->path);
+    svc_reply_problem(req, SVC_ERR_internal_error, "the request could not be completed");
+  }
+}
+
+/* Starts a request: request id, route, CORS, body limit. */
+static struct svc_request *begin(struct svc_server *srv, struct MHD_Connection *conn, const char *url,
+                                 const char *method) {
+  struct svc_request *req = calloc(1, sizeof *req);
+  if (!req) return NULL;
+  atomic_fetch_add(&srv->inflight, 1);
+  clock_gettime(CLOCK_MONOTONIC, &req->start);
+  req->conn = conn;
+  req->srv = srv;
+  req->method = method;
+  snprintf(req->path, sizeof req->path, "%s", url);
+  const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+  if (rid && sane_request_id(rid))
+    snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+  else
+    new_request_id(req->request_id);
+  svc_route_match(method, req->path, &req->match);
+  if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
+    req->cors_origin = cors_match(&srv->cfg, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
+  const struct svc_route *rt = req->match.route;
+  req->body_limit = rt ? (rt->body_limit == SIZE_MAX ? srv->cfg.max_body_bytes : rt->body_limit) : 0;
+  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+  if (cl && rt) {
+    char *end;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (*end == 0 && n > req->body_limit) req->body_too_large = true;
+  }
+  return req;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+  struct svc_server *srv = cls;
+  struct svc_request *req = *con_cls;
+  if (!req) {
+    req = begin(srv, conn, url, method);
+    if (!req) return MHD_NO;
+    *con_cls = req;
+    if (req->body_too_large && req->match.route) { /* refuse now rather than read a huge body */
+      dispatch(req);
+      return MHD_YES;
+    }
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (req->replied || req->body_too_large) return MHD_YES;
+    if (n > req->body_limit - req->body_len || !req->match.route) {
+      req->body_too_large = req->match.route != NULL;
+      if (req->body_too_large) dispatch(req);
+      return MHD_YES;
+    }
+    if (req->body_len + n + 1 > req->body_cap) {
+      size_t cap = req->body_cap ? req->body_cap : 4096;
+      while (cap < req->body_len + n + 1) cap *= 2;
+      char *p = realloc(req->body, cap);
+      if (!p) return MHD_NO;
+      req->body = p;
+      req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, upload_data, n);
+    req->body_len += n;
+    req->body[req->body_len] = 0;
+    return MHD_YES;
+  }
+  if (!req->replied) dispatch(req);
+  return MHD_YES;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  struct svc_server *srv = cls;
+  struct svc_request *req = *con_cls;
+  if (!req) return;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  uint64_t us = (uint64_t)(now.tv_sec - req->start.tv_sec) * 1000000u +
+                (uint64_t)((now.tv_nsec - req->start.tv_nsec) / 1000);
+  int route_index = req->match.route ? (int)(req->match.route - svc_routes) : -1;
+  svc_metrics_observe(route_index, req->status, us);
+  const char *tpl = req->match.route ? req->match.route->path : "unmatched";
+  svc_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
+                 req->request_id);
+  free(req->body);
+  free(req);
+  *con_cls = NULL;
+  atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  char msg[1024];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+  svc_log(SVC_LOG_WARN, "http: %s", msg);
+}
+
+static void db_logger(int level, const char *msg) {
+  svc_log((enum svc_log_level)level, "db: %s", msg); /* DB_LOG_* numbers match enum svc_log_level */
+}
+
+/* Applies or checks migrations as SPARKD_MIGRATE says; returns false when serving must not start. */
+static bool prepare_schema(struct svc_server *srv) {
+  char err[512];
+  if (srv->cfg.migrate == SVC_MIGRATE_AUTO) {
+    unsigned applied = 0;
+    if (db_migrate_apply(srv->cfg.database_url, &applied, err, sizeof err) != 0) {
+      svc_log(SVC_LOG_ERROR, "migrate: %s", err);
+      return false;
+    }
+    svc_log(SVC_LOG_INFO, "migrate: %u migration(s) applied", applied);
+    return true;
+  }
+  db_schema_state st = db_schema_check(srv->pool, err, sizeof err);
+  switch (st) {
+  case DB_SCHEMA_CURRENT: return true;
+  case DB_SCHEMA_UNKNOWN:
+    svc_log(SVC_LOG_WARN, "database not reachable at start (%s); serving, /readyz reports 503 until it is", err);
+    return true;
+  default:
+    svc_log(SVC_LOG_ERROR, "database schema not current: %s; run `sparkd migrate` or set SPARKD_MIGRATE=auto", err);
+    return false;
+  }
+}
+
+static bool resolve_listen(const struct svc_config *cfg, struct sockaddr_storage *ss, socklen_t *sl, int *family) {
+  struct addrinfo hints = {0}, *res = NULL;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  char port[8];
+  snprintf(port, sizeof port, "%u", cfg->listen_port);
+  int rc = getaddrinfo(*cfg->listen_host ? cfg->listen_host : NULL, port, &hints, &res);
+  if (rc != 0 || !res) {
+    svc_log(SVC_LOG_ERROR, "SPARKD_LISTEN: cannot resolve %s: %s", cfg->listen_host, gai_strerror(rc));
+    return false;
+  }
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *sl = res->ai_addrlen;
+  *family = res->ai_family;
+  freeaddrinfo(res);
+  return true;
+}
+
+int svc_serve(struct svc_server *srv) {
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread started below inherits this */
+  signal(SIGPIPE, SIG_IGN);
+
+  db_set_logger(db_logger);
+  srv->pool = db_pool_create(srv->cfg.database_url, srv->cfg.threads);
+  if (!srv->pool) {
+    svc_log(SVC_LOG_ERROR, "SPARKD_DATABASE_URL: not a usable connection string");
+    return 1;
+  }
+  if (!prepare_schema(srv)) {
+    db_pool_destroy(srv->pool);
+    return 1;
+  }
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  int family;
+  if (!resolve_listen(&srv->cfg, &ss, &sl, &family)) {
+    db_pool_destroy(srv->pool);
+    return 1;
+  }
+  srv->started_at = time(NULL);
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+  if (family == AF_INET6) flags |= MHD_USE_IPv6;
+  struct MHD_Daemon *d = MHD_start_daemon(
+      flags, (uint16_t)srv->cfg.listen_port, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+      NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
+      MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s,
+      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+  if (!d) {
+    svc_log(SVC_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
+            strerror(errno));
+    db_pool_destroy(srv->pool);
+    return 1;
+  }
+  svc_log(SVC_LOG_INFO, "listening on %s:%u with %u threads", srv->cfg.listen_host, srv->cfg.listen_port,
+          srv->cfg.threads);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  svc_log(SVC_LOG_INFO, "signal %d: draining in-flight requests (at most %u ms)", sig, srv->cfg.shutdown_grace_ms);
+  atomic_store(&srv->shutting_down, true);
+  MHD_socket lsock = MHD_quiesce_daemon(d); /* stop accepting; open connections finish */
+  if (lsock != MHD_INVALID_SOCKET) close(lsock); /* new connections are refused, not queued */
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    if (atomic_load(&srv->inflight) == 0) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ms >= (long)srv->cfg.shutdown_grace_ms) {
+      svc_log(SVC_LOG_WARN, "%d request(s) still in flight after the grace period", atomic_load(&srv->inflight));
+      break;
+    }
+    usleep(10000);
+  }
+  MHD_stop_daemon(d);
+  db_pool_destroy(srv->pool);
+  srv->pool = NULL;
+  svc_log(SVC_LOG_INFO, "stopped");
+  return 0;
+}

@@ -1,0 +1,148 @@
+#include "service/metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/router.h"
+
+/* Status codes we count individually; anything else lands in "other" (the last slot). */
+static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 406, 409,
+                                    413, 415, 422, 429, 431, 500, 502, 503, 0};
+#define NSTATUS (sizeof statuses / sizeof statuses[0])
+/* Histogram bucket upper bounds in microseconds. */
+static const uint64_t buckets_us[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+#define NBUCKET (sizeof buckets_us / sizeof buckets_us[0])
+#define MAX_ROUTES 128 /* routes + 1 slot for unmatched */
+
+static _Atomic uint64_t counts[MAX_ROUTES][NSTATUS];
+static _Atomic uint64_t hist[MAX_ROUTES][NBUCKET + 1];
+static _Atomic uint64_t hist_sum_us[MAX_ROUTES];
+
+static int slot(int route_index) {
+  if (route_index < 0 || (size_t)route_index >= svc_routes_count || route_index >= MAX_ROUTES - 1)
+    return MAX_ROUTES - 1;
+  return route_index;
+}
+
+void svc_metrics_observe(int route_index, unsigned status, uint64_t micros) {
+  int r = slot(route_index);
+  size_t s = NSTATUS - 1;
+  for (size_t i = 0; i + 1 < NSTATUS; i++)
+    if (statuses[i] == status) {
+      s = i;
+      break;
+    }
+  atomic_fetch_add_explicit(&counts[r][s], 1, memory_order_relaxed);
+  size_t b = 0;
+  while (b < NBUCKET && micros > buckets_us[b]) b++;
+  atomic_fetch_add_explicit(&hist[r][b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&hist_sum_us[r], micros, memory_order_relaxed);
+}
+
+struct buf {
+  char *p;
+  size_t len, cap;
+  int failed;
+};
+
+static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct buf *b, const char *fmt, ...) {
+  if (b->failed) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->failed = 1;
+      return;
+    }
+    if ((size_t)n < b->cap - b->len) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t ncap = b->cap * 2 + (size_t)n;
+    char *np = realloc(b->p, ncap);
+    if (!np) {
+      b->failed = 1;
+      return;
+    }
+    b->p = np;
+    b->cap = ncap;
+  }
+}
+
+static const char *route_name(int r) { return r == MAX_ROUTES - 1 ? "unmatched" : svc_routes[r].path; }
+
+char *svc_metrics_render(db_pool *pool, size_t *len) {
+  struct buf b = {malloc(16384), 0, 16384, 0};
+  if (!b.p) return NULL;
+  put(&b, "# HELP sparkd_http_requests_total HTTP requests by route template and status.\n"
+          "# TYPE sparkd_http_requests_total counter\n");
+  for (int r = 0; r < MAX_ROUTES; r++) {
+    if (r != MAX_ROUTES - 1 && (size_t)r >= svc_routes_count) continue;
+    for (size_t s = 0; s < NSTATUS; s++) {
+      uint64_t v = atomic_load_explicit(&counts[r][s], memory_order_relaxed);
+      if (!v) continue;
+      if (statuses[s])
+        put(&b, "sparkd_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n", route_name(r), statuses[s],
+            (unsigned long long)v);
+      else
+        put(&b, "sparkd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_name(r),
+            (unsigned long long)v);
+    }
+  }
+  put(&b, "# HELP sparkd_http_request_duration_seconds Time from the first byte of a request to its completion.\n"
+          "# TYPE sparkd_http_request_duration_seconds histogram\n");
+  for (int r = 0; r < MAX_ROUTES; r++) {
+    if (r != MAX_ROUTES - 1 && (size_t)r >= svc_routes_count) continue;
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= NBUCKET; i++) {
+      cum += atomic_load_explicit(&hist[r][i], memory_order_relaxed);
+      if (i < NBUCKET)
+        put(&b, "sparkd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", route_name(r),
+            (double)buckets_us[i] / 1e6, (unsigned long long)cum);
+      else
+        put(&b, "sparkd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", route_name(r),
+            (unsigned long long)cum);
+    }
+    put(&b, "sparkd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(r),
+        (double)atomic_load_explicit(&hist_sum_us[r], memory_order_relaxed) / 1e6);
+    put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r),
+        (unsigned long long)cum);
+  }
+  if (pool) {
+    db_pool_stats st;
+    db_pool_get_stats(pool, &st);
+    put(&b,
+        "# HELP sparkd_db_pool_size Configured database connections.\n# TYPE sparkd_db_pool_size gauge\n"
+        "sparkd_db_pool_size %u\n"
+        "# HELP sparkd_db_pool_in_use Connections handed out now.\n# TYPE sparkd_db_pool_in_use gauge\n"
+        "sparkd_db_pool_in_use %u\n"
+        "# HELP sparkd_db_pool_idle Connected, free connections.\n# TYPE sparkd_db_pool_idle gauge\n"
+        "sparkd_db_pool_idle %u\n"
+        "# HELP sparkd_db_pool_acquired_total Connections handed out.\n# TYPE sparkd_db_pool_acquired_total counter\n"
+        "sparkd_db_pool_acquired_total %llu\n"
+        "# HELP sparkd_db_pool_wait_timeouts_total Acquires that gave up waiting.\n"
+        "# TYPE sparkd_db_pool_wait_timeouts_total counter\n"
+        "sparkd_db_pool_wait_timeouts_total %llu\n"
+        "# HELP sparkd_db_pool_reconnects_total Connections (re)established.\n"
+        "# TYPE sparkd_db_pool_reconnects_total counter\n"
+        "sparkd_db_pool_reconnects_total %llu\n"
+        "# HELP sparkd_db_errors_total Database calls that failed, by kind.\n# TYPE sparkd_db_errors_total counter\n"
+        "sparkd_db_errors_total{kind=\"error\"} %llu\n"
+        "sparkd_db_errors_total{kind=\"unavailable\"} %llu\n",
+        st.size, st.in_use, st.idle, (unsigned long long)st.acquired, (unsigned long long)st.wait_timeouts,
+        (unsigned long long)st.reconnects,
+        (unsigned long long)st.errors, (unsigned long long)st.unavailable);
+  }
+  if (b.failed) {
+    free(b.p);
+    return NULL;
+  }
+  *len = b.len;
+  return b.p;
+}

@@ -1,0 +1,229 @@
+#include "service/request.h"
+
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/log.h"
+#include "service/server.h"
+
+const char *svc_req_param(struct svc_request *req, const char *name, char *buf, size_t len) {
+  size_t nlen = strlen(name);
+  for (unsigned i = 0; i < req->match.nparams; i++) {
+    if (req->match.params[i].name_len != nlen || memcmp(req->match.params[i].name, name, nlen) != 0) continue;
+    if (req->match.params[i].value_len >= len) return NULL;
+    memcpy(buf, req->match.params[i].value, req->match.params[i].value_len);
+    buf[req->match.params[i].value_len] = 0;
+    return buf;
+  }
+  return NULL;
+}
+
+const char *svc_req_query(struct svc_request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *svc_req_header(struct svc_request *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* Adds the headers every response carries, queues it, and records status and size. */
+static enum svc_handler_result queue(struct svc_request *req, unsigned status, struct MHD_Response *resp,
+                                     size_t len) {
+  if (!resp) return SVC_HANDLER_FATAL;
+  if (req->replied) {
+    SVC_BUG("second reply to request %s", req->request_id);
+    MHD_destroy_response(resp);
+    return SVC_HANDLED;
+  }
+  MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+  if (req->cors_origin) {
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", req->cors_origin);
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, ETag, Retry-After");
+    if (strcmp(req->cors_origin, "*") != 0) MHD_add_response_header(resp, "Vary", "Origin");
+  }
+  if (atomic_load(&req->srv->shutting_down)) MHD_add_response_header(resp, "Connection", "close");
+  enum MHD_Result ok = MHD_queue_response(req->conn, status, resp);
+  MHD_destroy_response(resp);
+  if (ok != MHD_YES) return SVC_HANDLER_FATAL;
+  req->replied = true;
+  req->status = status;
+  req->bytes = len;
+  return SVC_HANDLED;
+}
+
+static struct MHD_Response *typed(struct MHD_Response *resp, const char *content_type) {
+  if (resp && content_type) MHD_add_response_header(resp, "Content-Type", content_type);
+  return resp;
+}
+
+enum svc_handler_result svc_reply_static(struct svc_request *req, unsigned status, const char *content_type,
+                                         const void *body, size_t len) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+  return queue(req, status, typed(r, content_type), len);
+}
+
+enum svc_handler_result svc_reply_copy(struct svc_request *req, unsigned status, const char *content_type,
+                                       const void *body, size_t len) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+  return queue(req, status, typed(r, content_type), len);
+}
+
+enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type,
+                                       char *body, size_t len) {
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+  if (!r) {
+    free(body);
+    return SVC_HANDLER_FATAL;
+  }
+  return queue(req, status, typed(r, content_type), len);
+}
+
+enum svc_handler_result svc_reply_json_steal(struct svc_request *req, unsigned status, json_t *body) {
+  if (!body) return SVC_HANDLER_FATAL;
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (!text) return SVC_HANDLER_FATAL;
+  return svc_reply_take(req, status, "application/json", text, strlen(text));
+}
+
+json_t *svc_field_error(const char *field, const char *code, const char *message) {
+  return json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message);
+}
+
+static enum svc_handler_result problem(struct svc_request *req, enum svc_error err, json_t *errors,
+                                       const char *fmt, va_list ap) {
+  char detail[1024];
+  if (fmt)
+    vsnprintf(detail, sizeof detail, fmt, ap);
+  else
+    snprintf(detail, sizeof detail, "%s", svc_error_title(err));
+  char type[128];
+  snprintf(type, sizeof type, "https://sparkd.dev/problems/%s", svc_error_code(err));
+  unsigned status = svc_error_status(err);
+  json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", svc_error_title(err), "status",
+                           (int)status, "detail", detail, "code", svc_error_code(err), "request_id",
+                           req->request_id);
+  if (!body) {
+    json_decref(errors);
+    return SVC_HANDLER_FATAL;
+  }
+  if (errors) json_object_set_new(body, "errors", errors);
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (!text) return SVC_HANDLER_FATAL;
+  size_t len = strlen(text);
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+  if (!r) {
+    free(text);
+    return SVC_HANDLER_FATAL;
+  }
+  MHD_add_response_header(r, "Content-Type", "application/problem+json");
+  if (err == SVC_ERR_method_not_allowed) {
+    char allow[128];
+    MHD_add_response_header(r, "Allow", svc_allow_header(req->match.allow, allow, sizeof allow));
+  }
+  if (status == 503) MHD_add_response_header(r, "Retry-After", "1");
+  return queue(req, status, r, len);
+}
+
+enum svc_handler_result svc_reply_problem(struct svc_request *req, enum svc_error err, const char *detail, ...) {
+  va_list ap;
+  va_start(ap, detail);
+  enum svc_handler_result res = problem(req, err, NULL, detail, ap);
+  va_end(ap);
+  return res;
+}
+
+enum svc_handler_result svc_reply_problem_fields(struct svc_request *req, enum svc_error err, json_t *errors,
+                                                 const char *detail, ...) {
+  va_list ap;
+  va_start(ap, detail);
+  enum svc_handler_result res = problem(req, err, errors, detail, ap);
+  va_end(ap);
+  return res;
+}
+
+db_conn *svc_req_db(struct svc_request *req) {
+  db_conn *c = db_acquire(req->srv->pool, req->srv->cfg.db_wait_ms);
+  if (!c) svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+  return c;
+}
+
+static const char *type_name(enum svc_json_type t) {
+  switch (t) {
+  case SVC_JSON_STRING: return "string";
+  case SVC_JSON_BOOL: return "boolean";
+  case SVC_JSON_INT: return "integer";
+  case SVC_JSON_OBJECT: return "object";
+  case SVC_JSON_ARRAY: return "array";
+  }
+  return "value";
+}
+
+static bool type_ok(json_t *v, enum svc_json_type t) {
+  switch (t) {
+  case SVC_JSON_STRING: return json_is_string(v);
+  case SVC_JSON_BOOL: return json_is_boolean(v);
+  case SVC_JSON_INT: return json_is_integer(v);
+  case SVC_JSON_OBJECT: return json_is_object(v);
+  case SVC_JSON_ARRAY: return json_is_array(v);
+  }
+  return false;
+}
+
+json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spec, size_t nspec) {
+  json_error_t jerr;
+  json_t *root = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    if (json_error_code(&jerr) == json_error_duplicate_key)
+      svc_reply_problem(req, SVC_ERR_duplicate_json_key, "line %d, column %d: %s", jerr.line, jerr.column,
+                        jerr.text);
+    else
+      svc_reply_problem(req, SVC_ERR_malformed_json, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+    return NULL;
+  }
+  if (!json_is_object(root)) {
+    json_decref(root);
+    svc_reply_problem(req, SVC_ERR_validation_failed, "the body must be a json object");
+    return NULL;
+  }
+  json_t *errors = json_array();
+  for (size_t i = 0; i < nspec; i++) {
+    json_t *v = json_object_get(root, spec[i].name);
+    if (!v || json_is_null(v)) {
+      if (spec[i].required) json_array_append_new(errors, svc_field_error(spec[i].name, "required", "is required"));
+      continue;
+    }
+    if (!type_ok(v, spec[i].type)) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "must be a %s", type_name(spec[i].type));
+      json_array_append_new(errors, svc_field_error(spec[i].name, "wrong_type", msg));
+      continue;
+    }
+    switch (spec[i].type) {
+    case SVC_JSON_STRING: *(const char **)spec[i].dest = json_string_value(v); break;
+    case SVC_JSON_BOOL: *(bool *)spec[i].dest = json_is_true(v); break;
+    case SVC_JSON_INT: *(long long *)spec[i].dest = json_integer_value(v); break;
+    case SVC_JSON_OBJECT:
+    case SVC_JSON_ARRAY: *(json_t **)spec[i].dest = v; break;
+    }
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach(root, key, v) {
+    bool known = false;
+    for (size_t i = 0; i < nspec && !known; i++) known = strcmp(spec[i].name, key) == 0;
+    if (!known) json_array_append_new(errors, svc_field_error(key, "unknown_field", "is not a known field"));
+  }
+  if (json_array_size(errors)) {
+    json_decref(root);
+    svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
+                             json_array_size(errors));
+    return NULL;
+  }
+  json_decref(errors);
+  return root;
+}

@@ -1,0 +1,82 @@
+/* Per-request state (STYLE rule 11): one struct, freed in the request-completed callback
+ * whatever path the request took. Handlers read input and queue replies through these calls. */
+#ifndef SPARKD_SERVICE_REQUEST_H
+#define SPARKD_SERVICE_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "db/db.h"
+#include "service/errors.h"
+#include "service/router.h"
+
+struct MHD_Connection;
+struct svc_server;
+
+struct svc_request {
+  struct MHD_Connection *conn;
+  struct svc_server *srv;
+  const char *method;            /* as sent ("GET", "HEAD", ...) */
+  char path[2048];               /* decoded path without query */
+  struct svc_route_match match;
+  char request_id[65];
+  struct timespec start;
+  char *body;                    /* NUL-terminated when body_len > 0 */
+  size_t body_len, body_cap, body_limit;
+  bool body_too_large;
+  bool replied;
+  unsigned status;               /* of the queued response */
+  uint64_t bytes;                /* body bytes of the queued response */
+  const char *cors_origin;       /* value for Access-Control-Allow-Origin, or NULL */
+};
+
+/* Returns the path parameter `name` (NUL-terminated copy in buf), or NULL when absent/too long. */
+const char *svc_req_param(struct svc_request *req, const char *name, char *buf, size_t len);
+/* Returns the query argument `name`, or NULL when absent. */
+const char *svc_req_query(struct svc_request *req, const char *name);
+/* Returns the request header `name`, or NULL. */
+const char *svc_req_header(struct svc_request *req, const char *name);
+
+/* Queue a response. Each returns SVC_HANDLED on success and SVC_HANDLER_FATAL when the response
+ * could not be queued. */
+/* Replies `status` with a body that stays valid for the process (not copied). */
+enum svc_handler_result svc_reply_static(struct svc_request *req, unsigned status, const char *content_type,
+                                         const void *body, size_t len);
+/* Replies `status` with a copy of body. */
+enum svc_handler_result svc_reply_copy(struct svc_request *req, unsigned status, const char *content_type,
+                                       const void *body, size_t len);
+/* Replies `status` with body, taking ownership of the malloc'd buffer. */
+enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type,
+                                       char *body, size_t len);
+/* Replies `status` with the JSON value; takes the reference (jansson _steal convention). */
+enum svc_handler_result svc_reply_json_steal(struct svc_request *req, unsigned status, json_t *body);
+/* Replies with an application/problem+json body for err; detail is printf-style (may be NULL). */
+enum svc_handler_result svc_reply_problem(struct svc_request *req, enum svc_error err, const char *detail, ...)
+    __attribute__((format(printf, 3, 4)));
+/* As svc_reply_problem, with `errors: [{field, code, message}]`; takes the reference to errors. */
+enum svc_handler_result svc_reply_problem_fields(struct svc_request *req, enum svc_error err, json_t *errors,
+                                                 const char *detail, ...) __attribute__((format(printf, 4, 5)));
+/* Returns a new {field, code, message} object for svc_reply_problem_fields. */
+json_t *svc_field_error(const char *field, const char *code, const char *message);
+
+/* Returns a pooled connection, or NULL after replying 503 database_unavailable (Retry-After). */
+db_conn *svc_req_db(struct svc_request *req);
+
+/* Declarative JSON body parsing (STYLE rule 2). */
+enum svc_json_type { SVC_JSON_STRING, SVC_JSON_BOOL, SVC_JSON_INT, SVC_JSON_OBJECT, SVC_JSON_ARRAY };
+struct svc_json_field {
+  const char *name;
+  enum svc_json_type type;
+  void *dest;      /* STRING: const char **; BOOL: bool *; INT: long long *; OBJECT/ARRAY: json_t ** (borrowed) */
+  bool required;
+};
+/* Parses the request body as one JSON object (duplicate keys rejected) and fills every field of
+ * spec; unknown fields are refused. Returns the parsed root (caller owns it), or NULL after
+ * replying 400 (malformed_json with line and column, duplicate_json_key, or validation_failed
+ * naming every bad field). */
+json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spec, size_t nspec);
+
+#endif

@@ -1,0 +1,98 @@
+#include "service/router.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers/handlers.h"
+
+#define NOBODY 0
+#define BODY SIZE_MAX /* the configured SPARKD_MAX_BODY_BYTES */
+
+/* The route table: method, path template, handler, body limit, auth scope. */
+const struct svc_route svc_routes[] = {
+    {SVC_GET, "/healthz", handler_healthz_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/readyz", handler_readyz_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/metrics", handler_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/openapi.yaml", handler_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
+};
+const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
+
+const char *svc_method_name(enum svc_method m) {
+  switch (m) {
+  case SVC_GET: return "GET";
+  case SVC_POST: return "POST";
+  case SVC_PUT: return "PUT";
+  case SVC_PATCH: return "PATCH";
+  case SVC_DELETE: return "DELETE";
+  }
+  return "?";
+}
+
+static unsigned method_bit(const char *m) {
+  if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) return SVC_GET;
+  if (strcmp(m, "POST") == 0) return SVC_POST;
+  if (strcmp(m, "PUT") == 0) return SVC_PUT;
+  if (strcmp(m, "PATCH") == 0) return SVC_PATCH;
+  if (strcmp(m, "DELETE") == 0) return SVC_DELETE;
+  return 0;
+}
+
+/* Matches one template against path; a {name} segment matches one non-empty segment. */
+static bool match_template(const char *tpl, const char *path, struct svc_route_match *m) {
+  unsigned np = 0;
+  while (*tpl && *path) {
+    if (*tpl == '{') {
+      const char *close = strchr(tpl, '}');
+      if (!close || np == SVC_MAX_PATH_PARAMS) return false;
+      const char *seg_end = strchr(path, '/');
+      if (!seg_end) seg_end = path + strlen(path);
+      if (seg_end == path) return false;
+      m->params[np].name = tpl + 1;
+      m->params[np].name_len = (size_t)(close - tpl - 1);
+      m->params[np].value = path;
+      m->params[np].value_len = (size_t)(seg_end - path);
+      np++;
+      tpl = close + 1;
+      path = seg_end;
+      continue;
+    }
+    if (*tpl != *path) return false;
+    tpl++;
+    path++;
+  }
+  if (*tpl || *path) return false;
+  m->nparams = np;
+  return true;
+}
+
+bool svc_route_match(const char *method, const char *path, struct svc_route_match *m) {
+  memset(m, 0, sizeof *m);
+  unsigned want = method_bit(method);
+  struct svc_route_match tmp;
+  for (size_t i = 0; i < svc_routes_count; i++) {
+    memset(&tmp, 0, sizeof tmp);
+    if (!match_template(svc_routes[i].path, path, &tmp)) continue;
+    m->path_exists = true;
+    m->allow |= svc_routes[i].method;
+    if (!m->route && svc_routes[i].method == want) {
+      m->route = &svc_routes[i];
+      m->nparams = tmp.nparams;
+      memcpy(m->params, tmp.params, sizeof tmp.params);
+    }
+  }
+  return m->route != NULL;
+}
+
+char *svc_allow_header(unsigned allow, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = 0;
+  static const enum svc_method order[] = {SVC_GET, SVC_POST, SVC_PUT, SVC_PATCH, SVC_DELETE};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    if (!(allow & order[i])) continue;
+    n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "", svc_method_name(order[i]));
+    if (order[i] == SVC_GET) n += (size_t)snprintf(buf + n, n < len ? len - n : 0, ", HEAD");
+  }
+  snprintf(buf + n, n < len ? len - n : 0, "%sOPTIONS", n ? ", " : "");
+  return buf;
+}
