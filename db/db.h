@@ -72,4 +72,105 @@ db_schema_state db_schema_check(db_pool *pool, char *why, size_t why_len);
 typedef db_status (*db_txn_fn)(db_conn *conn, void *arg);
 db_status db_run_txn(db_pool *pool, db_txn_fn fn, void *arg);
 
+/* ---- Additions (db layer implementation) ---------------------------------------------------- */
+
+/* Log levels passed to the logger callback; the numbers match enum svc_log_level. */
+enum { DB_LOG_DEBUG = 0, DB_LOG_INFO = 1, DB_LOG_WARN = 2, DB_LOG_ERROR = 3 };
+/* Routes db/ log lines to fn (NULL restores the default: WARN and ERROR to stderr). Call once at
+ * start-up, before any pool exists. */
+void db_set_logger(void (*fn)(int level, const char *msg));
+
+/* Attempts db_run_txn makes before it gives up with DB_RETRY. */
+#define DB_TXN_MAX_ATTEMPTS 6
+/* Default wait for a free connection used by db_run_txn, db_ping and db_schema_check. */
+#define DB_DEFAULT_WAIT_MS 2000u
+
+/* Sets the wait used by db_run_txn, db_ping and db_schema_check (default DB_DEFAULT_WAIT_MS). */
+void db_pool_set_wait(db_pool *pool, unsigned wait_ms);
+
+typedef enum { DB_ISO_READ_COMMITTED = 0, DB_ISO_REPEATABLE_READ, DB_ISO_SERIALIZABLE } db_isolation;
+struct db_txn_opts {
+  db_isolation isolation; /* db_run_txn uses READ COMMITTED */
+  bool read_only;
+  unsigned max_attempts;  /* 0 = DB_TXN_MAX_ATTEMPTS */
+};
+/* Returns like db_run_txn, with the isolation level, read-only flag and attempt bound of opts. */
+db_status db_run_txn_ex(db_pool *pool, const struct db_txn_opts *opts, db_txn_fn fn, void *arg);
+
+/* ---- Prepared-statement registry (STYLE rule 8) ----
+ * Every registered statement is prepared by name on every new pooled connection. Register at
+ * start-up (before db_pool_create); a statement registered later, or one that failed to prepare
+ * (e.g. its table did not exist yet), is prepared on first use. Names are unique. */
+struct db_statement {
+  const char *name; /* e.g. "reserves_list" */
+  const char *sql;  /* text with $1.. placeholders; must outlive the process */
+};
+#define DB_MAX_STATEMENTS 256
+/* Returns 0 after adding the n statements (copied pointers, strings are borrowed), or -1 when a name
+ * is already registered or the registry is full (nothing is added then). */
+int db_statements_register(const struct db_statement *stmts, size_t n);
+/* Returns the number of registered statements. */
+size_t db_statements_count(void);
+
+/* ---- Running statements. Parameters are text (NULL = SQL NULL); results are copied out. ---- */
+
+/* One result row, valid only inside a db_row_fn callback. */
+typedef struct db_row db_row;
+/* Called once per row; returning anything but DB_OK stops and becomes the query's status. */
+typedef db_status (*db_row_fn)(const db_row *row, void *arg);
+
+typedef enum {
+  DB_COL_TEXT,     /* dst: char[dst_len]; a longer value is DB_ERROR */
+  DB_COL_TEXT_DUP, /* dst: char **, malloc'd copy the caller frees */
+  DB_COL_INT64,    /* dst: int64_t * */
+  DB_COL_INT32,    /* dst: int32_t * */
+  DB_COL_UINT64,   /* dst: uint64_t * */
+  DB_COL_BOOL,     /* dst: bool * */
+  DB_COL_DOUBLE,   /* dst: double * (statistics only, never money) */
+} db_col_type;
+struct db_col {
+  const char *name; /* result column name */
+  db_col_type type;
+  void *dst;
+  size_t dst_len;   /* DB_COL_TEXT only */
+  bool *is_null;    /* NULL: a SQL NULL is DB_ERROR; else set, and dst zeroed on NULL */
+};
+/* Returns DB_OK after copying the row's columns named in cols into their destinations. */
+db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols);
+/* Returns column i of the row as text (borrowed, valid during the callback), or NULL if SQL NULL. */
+const char *db_row_text(const db_row *row, unsigned i);
+
+/* Returns the status of running unparameterised SQL (may hold several statements; utility use). */
+db_status db_exec(db_conn *conn, const char *sql);
+/* Returns the status of a parameterised command; *affected (may be NULL) gets the row count. */
+db_status db_exec_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params,
+                         uint64_t *affected);
+/* Returns the status of the registered statement `name`; *affected (may be NULL) gets the row count. */
+db_status db_exec_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params,
+                           uint64_t *affected);
+/* Returns the status of a parameterised query, calling fn (may be NULL) per row; *nrows may be NULL. */
+db_status db_query_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params,
+                          db_row_fn fn, void *arg, uint64_t *nrows);
+/* Returns the status of the registered query `name`, calling fn (may be NULL) per row. */
+db_status db_query_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params,
+                            db_row_fn fn, void *arg, uint64_t *nrows);
+/* Returns DB_OK with the single row copied into cols, DB_NO_ROWS when there is none, DB_ERROR (logged)
+ * when there is more than one. */
+db_status db_query_one_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params,
+                              const struct db_col *cols, size_t ncols);
+/* Returns like db_query_one_params, for the registered statement `name`. */
+db_status db_query_one_prepared(db_conn *conn, const char *name, unsigned nparams,
+                                const char *const *params, const struct db_col *cols, size_t ncols);
+
+/* Returns the SQLSTATE of the connection's last failed call ("" if it succeeded or had none). */
+const char *db_last_sqlstate(const db_conn *conn);
+/* Returns the server's or libpq's message for the last failed call ("" if none). For logs only. */
+const char *db_last_error(const db_conn *conn);
+
+/* Returns a connection outside any pool (migrations, LISTEN, tests), or NULL with one line in err;
+ * connecting gives up after timeout_ms. Statements are prepared on first use. */
+db_conn *db_conn_open(const char *conninfo, unsigned timeout_ms, char *err, size_t err_len);
+/* Closes a connection from db_conn_open. */
+void db_conn_close(db_conn *conn);
+
 #endif

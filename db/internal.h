@@ -1,0 +1,61 @@
+/* Private to db/: the connection struct and helpers shared by pool.c, pq_eval.c, statements.c,
+ * txn.c and migrate.c. Nothing outside db/ includes this file. */
+#ifndef SPARKD_DB_INTERNAL_H
+#define SPARKD_DB_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "db/db.h"
+
+struct db_conn {
+  struct db_pool *pool;   /* NULL for db_conn_open connections */
+  PGconn *pg;             /* NULL while not connected */
+  bool in_use;
+  bool ever_connected;
+  unsigned char prepared[DB_MAX_STATEMENTS]; /* 1: registry entry i is prepared on this session */
+  char sqlstate[6];
+  char errmsg[512];
+};
+
+struct db_pool {
+  char *conninfo;
+  unsigned size;
+  unsigned wait_ms;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;      /* signalled when a connection is released */
+  db_conn *conns;
+  int64_t down_until_ms;  /* after a failed connect, acquires needing a new connection fail fast */
+  unsigned backoff_ms;
+  unsigned in_use;
+  uint64_t acquired, wait_timeouts, reconnects;
+  _Atomic uint64_t errors, unavailable;
+};
+
+/* Writes one log line through the registered logger. */
+void db_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Rewrites s in place as one line (libpq messages span several). */
+void db_one_line(char *s);
+/* Returns the monotonic clock in milliseconds. */
+int64_t db_now_ms(void);
+
+/* statements.c: returns the registry index of name, or -1. */
+int db_stmt_find(const char *name, const char **sql);
+/* statements.c: prepares every registered statement on c (failures are logged, left for first use). */
+void db_stmt_prepare_all(db_conn *c);
+/* statements.c: returns DB_OK once registry entry idx is prepared on c. */
+db_status db_stmt_prepare(db_conn *c, int idx, int err_level);
+
+/* pq_eval.c: returns the status of preparing sql as `name` on c; a DB_ERROR is logged at err_level. */
+db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_level);
+/* pq_eval.c: clears the recorded error of c. */
+void db_clear_error(db_conn *c);
+
+/* pool.c: connects c->pg to conninfo before deadline_ms (monotonic); returns 0, or -1 with the
+ * cause in c->errmsg. */
+int db_conn_connect(db_conn *c, const char *conninfo, int64_t deadline_ms);
+/* pool.c: closes c->pg (if any) and forgets prepared statements. */
+void db_conn_disconnect(db_conn *c);
+
+#endif
