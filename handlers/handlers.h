@@ -9,5 +9,6 @@ enum svc_handler_result handler_healthz_get(struct svc_request *req);
 enum svc_handler_result handler_readyz_get(struct svc_request *req);
 enum svc_handler_result handler_metrics_get(struct svc_request *req);
 enum svc_handler_result handler_openapi_get(struct svc_request *req);
+enum svc_handler_result handler_rates_convert_post(struct svc_request *req);
 
 #endif

@@ -111,7 +111,7 @@ static void dispatch(struct svc_request *req) {
               : svc_reply_problem(req, SVC_ERR_body_too_large, "the body is larger than %zu bytes", req->body_limit);
   } else if (req->match.route->body_limit && !is_json_type(svc_req_header(req, "Content-Type"))) {
     res = svc_reply_problem(req, SVC_ERR_unsupported_media_type, "send the body as application/json");
-  } else if (atomic_load(&req->srv->shutting_down) && req->match.route->method != SVC_GET) {
+  } else if (req->after_shutdown) {
     res = svc_reply_problem(req, SVC_ERR_shutting_down, "the service is shutting down");
   } else {
     res = req->match.route->handler(req);
@@ -133,6 +133,7 @@ static struct svc_request *begin(struct svc_server *srv, struct MHD_Connection *
   req->conn = conn;
   req->srv = srv;
   req->method = method;
+  req->after_shutdown = atomic_load(&srv->shutting_down);
   snprintf(req->path, sizeof req->path, "%s", url);
   const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
   if (rid && sane_request_id(rid))

@@ -227,3 +227,16 @@ json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spe
   json_decref(errors);
   return root;
 }
+
+bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *errors) {
+  switch (u256_from_dec(out, text, strlen(text))) {
+  case RISK_OK: return true;
+  case RISK_OVERFLOW:
+    json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be at most 2^256-1"));
+    return false;
+  default:
+    json_array_append_new(errors,
+                          svc_field_error(field, "not_an_integer", "must be a string of decimal digits"));
+    return false;
+  }
+}

@@ -27,6 +27,7 @@ struct svc_request {
   char *body;                    /* NUL-terminated when body_len > 0 */
   size_t body_len, body_cap, body_limit;
   bool body_too_large;
+  bool after_shutdown;           /* began after SIGTERM (on a kept-alive connection): refused with 503 */
   bool replied;
   unsigned status;               /* of the queued response */
   uint64_t bytes;                /* body bytes of the queued response */
@@ -78,5 +79,10 @@ struct svc_json_field {
  * replying 400 (malformed_json with line and column, duplicate_json_key, or validation_failed
  * naming every bad field). */
 json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spec, size_t nspec);
+
+/* Parses a JSON integer string (digits only, at most 2^256-1) into *out. On failure appends a
+ * {field, code, message} entry to errors and returns false. */
+#include "risk/u256.h"
+bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *errors);
 
 #endif

@@ -15,6 +15,7 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/readyz", handler_readyz_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/metrics", handler_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/openapi.yaml", handler_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_POST, "/v1/rates/convert", handler_rates_convert_post, BODY, SVC_SCOPE_PUBLIC},
 };
 const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
 

@@ -1,0 +1,68 @@
+/* POST /v1/rates/convert: a per-second rate (dsr, ssr, vsr) or an annual APR, both RAY, turned into
+ * APR and APY exactly as the chain's helpers compute them (spec protocol-math §1.3). */
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "risk/savings.h"
+#include "risk/wadray.h"
+#include "service/request.h"
+
+/* Adds name (RAY integer string) and name without "_ray" (27-decimal human string) to obj. */
+static void put_ray(json_t *obj, const char *name, u256 v) {
+  char dec[U256_DEC_MAX], fixed[U256_DEC_MAX + 2], human[64];
+  u256_to_dec(v, dec);
+  u256_to_fixed(v, 27, fixed);
+  json_object_set_new(obj, name, json_string(dec));
+  size_t n = strlen(name) - strlen("_ray");
+  memcpy(human, name, n);
+  human[n] = 0;
+  json_object_set_new(obj, human, json_string(fixed));
+}
+
+enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
+  const char *rate_s = NULL, *apr_s = NULL;
+  const struct svc_json_field spec[] = {
+      {"rate_ray", SVC_JSON_STRING, &rate_s, false},
+      {"apr_ray", SVC_JSON_STRING, &apr_s, false},
+  };
+  json_t *root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]);
+  if (!root) return SVC_HANDLED;
+  json_t *errors = json_array();
+  u256 rate, apr, apy, bps;
+  if (!rate_s == !apr_s) {
+    json_array_append_new(errors, svc_field_error(rate_s ? "apr_ray" : "rate_ray", "one_of",
+                                                  "give exactly one of rate_ray and apr_ray"));
+  } else if (rate_s && svc_parse_u256(rate_s, "rate_ray", &rate, errors)) {
+    if (u256_lt(rate, RISK_RAY))
+      json_array_append_new(errors, svc_field_error("rate_ray", "out_of_range",
+                                                    "a per-second rate must be at least 1e27 (RAY)"));
+    else if (risk_savings_apr_ray(&apr, rate) != RISK_OK || risk_savings_apy_ray(&apy, rate) != RISK_OK ||
+             risk_savings_rtob(&bps, rate) != RISK_OK)
+      json_array_append_new(errors, svc_field_error("rate_ray", "out_of_range",
+                                                    "too large: compounding over a year overflows, the chain reverts"));
+  } else if (apr_s && svc_parse_u256(apr_s, "apr_ray", &apr, errors)) {
+    u256 per_second;
+    if (u256_div(&per_second, apr, u256_from_u64(RISK_YEAR)) != RISK_OK ||
+        u256_add(&rate, per_second, RISK_RAY) != RISK_OK || risk_savings_get_apy(&apy, apr) != RISK_OK)
+      json_array_append_new(errors, svc_field_error("apr_ray", "out_of_range",
+                                                    "too large: compounding over a year overflows, the chain reverts"));
+  }
+  json_decref(root);
+  if (json_array_size(errors))
+    return svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "the rate cannot be converted");
+  json_decref(errors);
+
+  json_t *out = json_object();
+  put_ray(out, "rate_ray", rate);
+  put_ray(out, "apr_ray", apr);
+  put_ray(out, "apy_ray", apy);
+  if (rate_s) {
+    uint64_t b = 0;
+    u256_to_u64(bps, &b);
+    json_object_set_new(out, "apy_bps", json_integer((json_int_t)b));
+    json_object_set_new(out, "apy_method", json_string("rpow(rate, 31536000) - RAY"));
+  } else {
+    json_object_set_new(out, "apy_method", json_string("rpow(floor(apr / 31536000) + RAY, 31536000) - RAY"));
+  }
+  return svc_reply_json_steal(req, 200, out);
+}

@@ -1,0 +1,453 @@
+/* ctest-label: api */
+/* The real sparkd on a free loopback port against a private PostgreSQL: the HTTP behaviour every
+ * route shares (errors, request ids, HEAD, OPTIONS/CORS, metrics, keep-alive, body limits),
+ * graceful shutdown, PostgreSQL restart recovery, and the command line. */
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support/httptest.h"
+#include "support/pgtest.h"
+
+static struct th_pg pg;
+static char dburl[1024];
+static struct th_sparkd sd;
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static void setup_all(void) {
+  ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start");
+  ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
+  const char *env[] = {"SPARKD_MIGRATE=auto", "SPARKD_CORS_ORIGINS=https://app.example", "SPARKD_MAX_BODY_BYTES=4096",
+                       NULL};
+  ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
+}
+
+static void teardown_all(void) {
+  th_sparkd_stop(&sd);
+  th_pg_stop(&pg);
+}
+
+static json_t *body_json(const struct th_response *r) {
+  json_error_t e;
+  json_t *j = json_loads(r->body, 0, &e);
+  ck_assert_msg(j != NULL, "not json: %s", r->body);
+  return j;
+}
+
+/* Checks the RFC 9457 shape and returns the parsed body. */
+static json_t *assert_problem(const struct th_response *r, int status, const char *code) {
+  ck_assert_int_eq(r->status, status);
+  char *ct = th_header(r, "Content-Type");
+  ck_assert_ptr_nonnull(ct);
+  ck_assert_str_eq(ct, "application/problem+json");
+  free(ct);
+  json_t *j = body_json(r);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "code")), code);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), status);
+  ck_assert(json_is_string(json_object_get(j, "title")));
+  ck_assert(json_is_string(json_object_get(j, "detail")));
+  char type[128];
+  snprintf(type, sizeof type, "https://sparkd.dev/problems/%s", code);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "type")), type);
+  char *rid = th_header(r, "X-Request-Id");
+  ck_assert_ptr_nonnull(rid);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "request_id")), rid);
+  free(rid);
+  return j;
+}
+
+START_TEST(healthz_and_request_id) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/healthz", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+  char *rid = th_header(&r, "X-Request-Id");
+  ck_assert_ptr_nonnull(rid);
+  ck_assert_uint_eq(strlen(rid), 32); /* generated: 16 random bytes in hex */
+  free(rid);
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "GET", "/healthz", "X-Request-Id: client-abc.123\r\n", NULL, &r) == 0);
+  rid = th_header(&r, "X-Request-Id");
+  ck_assert_str_eq(rid, "client-abc.123"); /* a sane id is echoed */
+  free(rid);
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "GET", "/healthz", "X-Request-Id: <script>\r\n", NULL, &r) == 0);
+  rid = th_header(&r, "X-Request-Id");
+  ck_assert_str_ne(rid, "<script>"); /* an insane one is replaced */
+  ck_assert_uint_eq(strlen(rid), 32);
+  free(rid);
+  th_response_free(&r);
+}
+END_TEST
+
+START_TEST(not_found_and_method_not_allowed) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/no/such/route", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 404, "route_not_found"));
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "DELETE", "/healthz", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 405, "method_not_allowed"));
+  char *allow = th_header(&r, "Allow");
+  ck_assert_str_eq(allow, "GET, HEAD, OPTIONS");
+  free(allow);
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "GET", "/healthz/extra", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 404, "route_not_found"));
+  th_response_free(&r);
+}
+END_TEST
+
+START_TEST(head_matches_get) {
+  struct th_response g, h;
+  ck_assert(th_http(sd.port, "GET", "/openapi.yaml", NULL, NULL, &g) == 0);
+  ck_assert_int_eq(g.status, 200);
+  ck_assert(strncmp(g.body, "openapi: 3.1", 12) == 0);
+  ck_assert(th_http(sd.port, "HEAD", "/openapi.yaml", NULL, NULL, &h) == 0);
+  ck_assert_int_eq(h.status, 200);
+  ck_assert_uint_eq(h.body_len, 0);
+  char *cl = th_header(&h, "Content-Length");
+  ck_assert_ptr_nonnull(cl);
+  ck_assert_uint_eq((size_t)atol(cl), g.body_len);
+  free(cl);
+  th_response_free(&g);
+  th_response_free(&h);
+}
+END_TEST
+
+START_TEST(options_and_cors) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "OPTIONS", "/healthz",
+                    "Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n", NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 204);
+  char *allow = th_header(&r, "Allow");
+  ck_assert_str_eq(allow, "GET, HEAD, OPTIONS");
+  free(allow);
+  char *acao = th_header(&r, "Access-Control-Allow-Origin");
+  ck_assert_str_eq(acao, "https://app.example");
+  free(acao);
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "GET", "/healthz", "Origin: https://app.example\r\n", NULL, &r) == 0);
+  acao = th_header(&r, "Access-Control-Allow-Origin");
+  ck_assert_str_eq(acao, "https://app.example");
+  free(acao);
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "GET", "/healthz", "Origin: https://evil.example\r\n", NULL, &r) == 0);
+  ck_assert_ptr_null(th_header(&r, "Access-Control-Allow-Origin"));
+  th_response_free(&r);
+
+  ck_assert(th_http(sd.port, "OPTIONS", "/nowhere", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 404, "route_not_found"));
+  th_response_free(&r);
+}
+END_TEST
+
+START_TEST(keep_alive) {
+  struct th_conn c;
+  ck_assert(th_connect(&c, sd.port) == 0);
+  for (int i = 0; i < 20; i++) {
+    struct th_response r;
+    ck_assert_msg(th_request(&c, "GET", i % 2 ? "/healthz" : "/nope", NULL, NULL, 0, &r) == 0,
+                  "request %d on one connection failed (connection closed?)", i);
+    ck_assert_int_eq(r.status, i % 2 ? 200 : 404);
+    th_response_free(&r);
+  }
+  th_close(&c);
+}
+END_TEST
+
+static long long metric(const char *text, const char *series) {
+  const char *p = strstr(text, series);
+  if (!p) return 0;
+  return atoll(p + strlen(series) + 1);
+}
+
+START_TEST(metrics_move) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  const char *ok = "sparkd_http_requests_total{route=\"/healthz\",status=\"200\"}";
+  const char *nf = "sparkd_http_requests_total{route=\"unmatched\",status=\"404\"}";
+  long long ok0 = metric(r.body, ok), nf0 = metric(r.body, nf);
+  ck_assert(strstr(r.body, "sparkd_db_pool_size ") != NULL);
+  ck_assert(strstr(r.body, "# TYPE sparkd_http_request_duration_seconds histogram") != NULL);
+  th_response_free(&r);
+  for (int i = 0; i < 3; i++) {
+    ck_assert(th_http(sd.port, "GET", "/healthz", NULL, NULL, &r) == 0);
+    th_response_free(&r);
+  }
+  ck_assert(th_http(sd.port, "GET", "/missing", NULL, NULL, &r) == 0);
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(metric(r.body, ok), ok0 + 3);
+  ck_assert_int_eq(metric(r.body, nf), nf0 + 1);
+  char bucket[160];
+  snprintf(bucket, sizeof bucket, "sparkd_http_request_duration_seconds_count{route=\"/healthz\"}");
+  ck_assert_int_ge(metric(r.body, bucket), 3);
+  th_response_free(&r);
+}
+END_TEST
+
+START_TEST(body_rules) {
+  struct th_response r;
+  /* a route that takes no body refuses one */
+  ck_assert(th_http(sd.port, "GET", "/healthz", "Content-Type: application/json\r\n", "{}", &r) == 0);
+  json_decref(assert_problem(&r, 413, "body_too_large"));
+  th_response_free(&r);
+  /* over SPARKD_MAX_BODY_BYTES (4096 here) */
+  char *big = malloc(8000);
+  memset(big, ' ', 7999);
+  big[0] = '{';
+  big[7998] = '}';
+  big[7999] = 0;
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", big, &r) == 0);
+  json_decref(assert_problem(&r, 413, "body_too_large"));
+  th_response_free(&r);
+  free(big);
+  /* not json */
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: text/plain\r\n", "{}", &r) == 0);
+  json_decref(assert_problem(&r, 415, "unsupported_media_type"));
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", NULL, "{}", &r) == 0);
+  json_decref(assert_problem(&r, 415, "unsupported_media_type"));
+  th_response_free(&r);
+  /* malformed json names line and column */
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json; charset=utf-8\r\n",
+                    "{\n  \"rate_ray\": \"1\",\n  oops\n}", &r) == 0);
+  json_t *j = assert_problem(&r, 400, "malformed_json");
+  const char *detail = json_string_value(json_object_get(j, "detail"));
+  ck_assert_msg(strstr(detail, "line 3") != NULL && strstr(detail, "column") != NULL, "detail: %s", detail);
+  json_decref(j);
+  th_response_free(&r);
+  /* duplicate keys */
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n",
+                    "{\"rate_ray\": \"1000000000000000000000000000\", \"rate_ray\": \"1\"}", &r) == 0);
+  json_decref(assert_problem(&r, 400, "duplicate_json_key"));
+  th_response_free(&r);
+  /* unknown and mistyped fields are each named */
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n",
+                    "{\"rate_ray\": 5, \"colour\": \"red\"}", &r) == 0);
+  j = assert_problem(&r, 400, "validation_failed");
+  json_t *errs = json_object_get(j, "errors");
+  ck_assert_uint_eq(json_array_size(errs), 2);
+  int seen = 0;
+  for (size_t i = 0; i < json_array_size(errs); i++) {
+    const char *f = json_string_value(json_object_get(json_array_get(errs, i), "field"));
+    if (strcmp(f, "rate_ray") == 0) seen |= 1;
+    if (strcmp(f, "colour") == 0) seen |= 2;
+  }
+  ck_assert_int_eq(seen, 3);
+  json_decref(j);
+  th_response_free(&r);
+  /* a json array, an empty body */
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", "[1]", &r) == 0);
+  json_decref(assert_problem(&r, 400, "validation_failed"));
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", "", &r) == 0);
+  json_decref(assert_problem(&r, 400, "malformed_json"));
+  th_response_free(&r);
+  /* the service is still fine */
+  ck_assert(th_http(sd.port, "GET", "/healthz", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+}
+END_TEST
+
+START_TEST(rates_convert_values) {
+  /* spec protocol-math §1.3: the 5% per-second rate → APR 48790164207174267760128000,
+   * rpow(rate, YEAR) − RAY = 49999999999999999961070145, rtob = 500 bps */
+  struct th_response r;
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n",
+                    "{\"rate_ray\": \"1000000001547125957863212448\"}", &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  json_t *j = body_json(&r);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "apr_ray")), "48790164207174267760128000");
+  ck_assert_str_eq(json_string_value(json_object_get(j, "apy_ray")), "49999999999999999961070145");
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "apy_bps")), 500);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "apr")), "0.048790164207174267760128000");
+  json_decref(j);
+  th_response_free(&r);
+  /* spec §5.1 #6: _getAPY(58268908177807359323232000) = 59999999999999999957390146 */
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n",
+                    "{\"apr_ray\": \"58268908177807359323232000\"}", &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  j = body_json(&r);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "apy_ray")), "59999999999999999957390146");
+  json_decref(j);
+  th_response_free(&r);
+  /* rate below RAY, 2^256, both fields, neither: 400 naming the field */
+  const char *bad[] = {"{\"rate_ray\": \"999999999999999999999999999\"}",
+                       "{\"rate_ray\": \"115792089237316195423570985008687907853269984665640564039457584007913129639936\"}",
+                       "{\"rate_ray\": \"-1\"}", "{\"rate_ray\": \"1e27\"}",
+                       "{\"rate_ray\": \"1000000001547125957863212448\", \"apr_ray\": \"1\"}", "{}"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", bad[i], &r) == 0);
+    json_t *p = assert_problem(&r, 400, "validation_failed");
+    ck_assert_msg(json_array_size(json_object_get(p, "errors")) >= 1, "no field named for %s", bad[i]);
+    json_decref(p);
+    th_response_free(&r);
+  }
+}
+END_TEST
+
+START_TEST(readyz_and_postgres_restart) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/readyz", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+
+  ck_assert(th_pg_pause(&pg) == 0);
+  ck_assert(th_http(sd.port, "GET", "/readyz", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 503, "database_unavailable"));
+  char *ra = th_header(&r, "Retry-After");
+  ck_assert_ptr_nonnull(ra);
+  free(ra);
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "GET", "/healthz", NULL, NULL, &r) == 0); /* the process is alive */
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+
+  ck_assert(th_pg_resume(&pg) == 0);
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; i++) { /* recovers by itself, within 10 s */
+    ck_assert(th_http(sd.port, "GET", "/readyz", NULL, NULL, &r) == 0);
+    status = r.status;
+    th_response_free(&r);
+    if (status != 200) sleep_ms(100);
+  }
+  ck_assert_int_eq(status, 200);
+}
+END_TEST
+
+START_TEST(graceful_shutdown_with_request_in_flight) {
+  struct th_sparkd s2;
+  const char *env[] = {"SPARKD_MIGRATE=auto", NULL};
+  ck_assert(th_sparkd_start(&s2, dburl, env) == 0);
+  struct th_conn c;
+  ck_assert(th_connect(&c, s2.port) == 0);
+  const char *body = "{\"rate_ray\": \"1000000001547125957863212448\"}";
+  char head[256];
+  int n = snprintf(head, sizeof head,
+                   "POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\n\r\n%.10s",
+                   strlen(body), body);
+  ck_assert(write(c.fd, head, (size_t)n) == n); /* the request has begun; its body is not complete */
+  sleep_ms(200);
+  kill(s2.pid, SIGTERM);
+  sleep_ms(300);
+  ck_assert_int_eq(waitpid(s2.pid, NULL, WNOHANG), 0); /* still draining */
+  struct th_conn late;
+  ck_assert_msg(th_connect(&late, s2.port) != 0, "a new connection is refused while draining");
+  size_t rest = strlen(body) - 10;
+  ck_assert(write(c.fd, body + 10, rest) == (ssize_t)rest);
+  char buf[4096];
+  ssize_t got = read(c.fd, buf, sizeof buf - 1);
+  ck_assert_int_gt(got, 0);
+  buf[got] = 0;
+  ck_assert_msg(strncmp(buf, "HTTP/1.1 200", 12) == 0, "in-flight request answered: %s", buf);
+  th_close(&c);
+  ck_assert_int_eq(th_sparkd_stop(&s2), 0); /* exits 0 */
+}
+END_TEST
+
+/* Runs the binary with env additions and args; returns its exit code, stderr in err. */
+static int run_sparkd(const char *const *env, const char *const *args, char *err, size_t err_len) {
+  char path[] = "/tmp/sparkd-cli-XXXXXX";
+  int fd = mkstemp(path);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd, 2);
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    for (const char *const *e = env; e && *e; e++) putenv(strdup(*e));
+    char *argv[8] = {(char *)"sparkd"};
+    int i = 1;
+    for (const char *const *a = args; a && *a && i < 7; a++) argv[i++] = (char *)*a;
+    argv[i] = NULL;
+    execv(SPARKD_BINARY, argv);
+    _exit(127);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  lseek(fd, 0, SEEK_SET);
+  ssize_t n = read(fd, err, err_len - 1);
+  err[n > 0 ? n : 0] = 0;
+  close(fd);
+  unlink(path);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(command_line) {
+  char err[4096];
+  const char *bad_env[] = {"SPARKD_THREADS=lots", NULL};
+  const char *serve[] = {"serve", NULL};
+  ck_assert_int_eq(run_sparkd(bad_env, serve, err, sizeof err), 1);
+  ck_assert_msg(strstr(err, "SPARKD_THREADS") != NULL, "stderr: %s", err);
+  const char *unknown[] = {"frobnicate", NULL};
+  ck_assert_int_eq(run_sparkd(NULL, unknown, err, sizeof err), 2);
+  ck_assert(strstr(err, "usage") != NULL);
+  const char *helps[][3] = {{"serve", "--help", NULL}, {"migrate", "--help", NULL}, {"version", "--help", NULL}};
+  for (int i = 0; i < 3; i++) ck_assert_int_eq(run_sparkd(NULL, helps[i], err, sizeof err), 0);
+  const char *version[] = {"version", NULL};
+  ck_assert_int_eq(run_sparkd(NULL, version, err, sizeof err), 0);
+  const char *mig_bad[] = {"migrate", "--bogus", NULL};
+  ck_assert_int_eq(run_sparkd(NULL, mig_bad, err, sizeof err), 2);
+
+  /* SPARKD_MIGRATE=check refuses to serve a database whose schema is behind */
+  char fresh[1024];
+  ck_assert(th_pg_create_db(&pg, fresh, sizeof fresh) == 0);
+  char url_env[1100];
+  snprintf(url_env, sizeof url_env, "SPARKD_DATABASE_URL=%s", fresh);
+  char listen_env[64];
+  snprintf(listen_env, sizeof listen_env, "SPARKD_LISTEN=127.0.0.1:%u", th_free_port());
+  const char *check_env[] = {url_env, listen_env, "SPARKD_MIGRATE=check", NULL};
+  ck_assert_int_eq(run_sparkd(check_env, serve, err, sizeof err), 1);
+  ck_assert_msg(strstr(err, "migrate") != NULL, "stderr: %s", err);
+  /* `sparkd migrate` then makes it current */
+  const char *migrate[] = {"migrate", NULL};
+  ck_assert_int_eq(run_sparkd(check_env, migrate, err, sizeof err), 0);
+  const char *status[] = {"migrate", "--status", NULL};
+  ck_assert_int_eq(run_sparkd(check_env, status, err, sizeof err), 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("http");
+  TCase *tc = tcase_create("api");
+  tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, healthz_and_request_id);
+  tcase_add_test(tc, not_found_and_method_not_allowed);
+  tcase_add_test(tc, head_matches_get);
+  tcase_add_test(tc, options_and_cors);
+  tcase_add_test(tc, keep_alive);
+  tcase_add_test(tc, metrics_move);
+  tcase_add_test(tc, body_rules);
+  tcase_add_test(tc, rates_convert_values);
+  tcase_add_test(tc, graceful_shutdown_with_request_in_flight);
+  tcase_add_test(tc, command_line);
+  tcase_add_test(tc, readyz_and_postgres_restart); /* last: it stops and restarts PostgreSQL */
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_set_fork_status(sr, CK_NOFORK); /* one sparkd and one PostgreSQL for the whole suite */
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
