@@ -83,6 +83,40 @@ static void chomp(char *s) {
     memmove(s, nl + 1, strlen(nl + 1) + 1);
 }
 
+/* Clusters started by this process, stopped at exit: a failing Check assertion exits the forked
+ * test process, which would otherwise leave a cluster it started running. */
+#define MAX_TRACKED 8
+static struct {
+  char dir[256];
+  pid_t owner;
+} tracked[MAX_TRACKED];
+static bool atexit_done;
+
+static void stop_tracked(void) {
+  for (int i = 0; i < MAX_TRACKED; i++)
+    if (tracked[i].dir[0] && tracked[i].owner == getpid()) {
+      struct th_pg tmp = {.owner = tracked[i].owner};
+      snprintf(tmp.dir, sizeof tmp.dir, "%s", tracked[i].dir);
+      th_pg_stop(&tmp);
+    }
+}
+
+static void track(const struct th_pg *pg, bool add) {
+  for (int i = 0; i < MAX_TRACKED; i++) {
+    if (add && !tracked[i].dir[0]) {
+      snprintf(tracked[i].dir, sizeof tracked[i].dir, "%s", pg->dir);
+      tracked[i].owner = pg->owner;
+      break;
+    }
+    if (!add && strcmp(tracked[i].dir, pg->dir) == 0)
+      tracked[i].dir[0] = '\0';
+  }
+  if (add && !atexit_done) {
+    atexit_done = true;
+    atexit(stop_tracked);
+  }
+}
+
 int th_pg_start(struct th_pg *pg) {
   memset(pg, 0, sizeof *pg);
   /* Under /tmp, not $TMPDIR: the socket path must stay short (sun_path is ~107 bytes). */
@@ -92,6 +126,7 @@ int th_pg_start(struct th_pg *pg) {
     return -1;
   }
   pg->owner = getpid();
+  track(pg, true);
   if (pg_script("start", pg->dir, pg->conninfo, sizeof pg->conninfo) != 0) {
     th_pg_stop(pg);
     return -1;
@@ -129,6 +164,7 @@ int th_pg_restart(struct th_pg *pg) {
 int th_pg_stop(struct th_pg *pg) {
   if (!pg->dir[0] || pg->owner != getpid())
     return 0;
+  track(pg, false);
   int rc = pg_script("stop", pg->dir, NULL, 0);
   char *argv[] = {"/bin/rm", "-rf", pg->dir, NULL};
   if (run(argv, NULL, 0) != 0)
