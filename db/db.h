@@ -13,11 +13,11 @@ typedef struct db_conn db_conn;
 /* Outcome of a database call. SQLSTATE decides (STYLE rule 7). */
 typedef enum {
   DB_OK = 0,
-  DB_NO_ROWS,       /* a single-row query found nothing */
-  DB_CONFLICT,      /* 23505 unique violation */
-  DB_RETRY,         /* 40001 / 40P01: retried by db_run_txn, surfaced only when retries ran out */
-  DB_UNAVAILABLE,   /* no connection could be had (server down, pool exhausted past the wait) */
-  DB_ERROR,         /* anything else: logged with its cause, a 500 for the caller */
+  DB_NO_ROWS,     /* a single-row query found nothing */
+  DB_CONFLICT,    /* 23505 unique violation */
+  DB_RETRY,       /* 40001 / 40P01: retried by db_run_txn, surfaced only when retries ran out */
+  DB_UNAVAILABLE, /* no connection could be had (server down, pool exhausted past the wait) */
+  DB_ERROR,       /* anything else: logged with its cause, a 500 for the caller */
 } db_status;
 
 /* Returns a short lowercase name for a db_status. */
@@ -25,14 +25,14 @@ const char *db_status_name(db_status s);
 
 /* Pool gauges for /metrics. */
 typedef struct {
-  unsigned size;         /* configured connections */
-  unsigned in_use;       /* handed out now */
-  unsigned idle;         /* connected and free */
-  uint64_t acquired;     /* total successful acquires */
-  uint64_t wait_timeouts;/* acquires that gave up waiting */
-  uint64_t reconnects;   /* connections (re)established after a failure */
-  uint64_t errors;       /* DB_ERROR outcomes */
-  uint64_t unavailable;  /* DB_UNAVAILABLE outcomes */
+  unsigned size;          /* configured connections */
+  unsigned in_use;        /* handed out now */
+  unsigned idle;          /* connected and free */
+  uint64_t acquired;      /* total successful acquires */
+  uint64_t wait_timeouts; /* acquires that gave up waiting */
+  uint64_t reconnects;    /* connections (re)established after a failure */
+  uint64_t errors;        /* DB_ERROR outcomes */
+  uint64_t unavailable;   /* DB_UNAVAILABLE outcomes */
 } db_pool_stats;
 
 /* Returns a pool of `size` lazily opened connections to conninfo (libpq conninfo or URI), or NULL
@@ -57,17 +57,17 @@ db_status db_ping(db_pool *pool);
 /* Schema state against the migrations compiled into this binary. */
 typedef enum {
   DB_SCHEMA_CURRENT = 0,
-  DB_SCHEMA_BEHIND,    /* pending migrations */
-  DB_SCHEMA_AHEAD,     /* the database has migrations this binary does not know */
-  DB_SCHEMA_MODIFIED,  /* an applied migration's checksum differs from the compiled file */
-  DB_SCHEMA_UNKNOWN,   /* could not be read (connection failed) */
+  DB_SCHEMA_BEHIND,   /* pending migrations */
+  DB_SCHEMA_AHEAD,    /* the database has migrations this binary does not know */
+  DB_SCHEMA_MODIFIED, /* an applied migration's checksum differs from the compiled file */
+  DB_SCHEMA_UNKNOWN,  /* could not be read (connection failed) */
 } db_schema_state;
 
 /* Returns the schema state seen through a pooled connection; writes a reason into why (may be NULL). */
 db_schema_state db_schema_check(db_pool *pool, char *why, size_t why_len);
 
 /* Runs fn(conn, arg) inside BEGIN ... COMMIT on a pooled connection. On 40001/40P01 the
- * transaction is rolled back and retried (at most `SPARKD` bound, with jitter). fn returns a
+ * transaction is rolled back and retried (at most DB_TXN_MAX_ATTEMPTS attempts, with jitter). fn returns a
  * db_status; anything but DB_OK rolls back. Returns the final status. */
 typedef db_status (*db_txn_fn)(db_conn *conn, void *arg);
 db_status db_run_txn(db_pool *pool, db_txn_fn fn, void *arg);
@@ -92,7 +92,7 @@ typedef enum { DB_ISO_READ_COMMITTED = 0, DB_ISO_REPEATABLE_READ, DB_ISO_SERIALI
 struct db_txn_opts {
   db_isolation isolation; /* db_run_txn uses READ COMMITTED */
   bool read_only;
-  unsigned max_attempts;  /* 0 = DB_TXN_MAX_ATTEMPTS */
+  unsigned max_attempts; /* 0 = DB_TXN_MAX_ATTEMPTS */
 };
 /* Returns like db_run_txn, with the isolation level, read-only flag and attempt bound of opts. */
 db_status db_run_txn_ex(db_pool *pool, const struct db_txn_opts *opts, db_txn_fn fn, void *arg);
@@ -132,8 +132,8 @@ struct db_col {
   const char *name; /* result column name */
   db_col_type type;
   void *dst;
-  size_t dst_len;   /* DB_COL_TEXT only */
-  bool *is_null;    /* NULL: a SQL NULL is DB_ERROR; else set, and dst zeroed on NULL */
+  size_t dst_len; /* DB_COL_TEXT only */
+  bool *is_null;  /* NULL: a SQL NULL is DB_ERROR; else set, and dst zeroed on NULL */
 };
 /* Returns DB_OK after copying the row's columns named in cols into their destinations. */
 db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols);
@@ -149,18 +149,18 @@ db_status db_exec_params(db_conn *conn, const char *sql, unsigned nparams, const
 db_status db_exec_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params,
                            uint64_t *affected);
 /* Returns the status of a parameterised query, calling fn (may be NULL) per row; *nrows may be NULL. */
-db_status db_query_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params,
-                          db_row_fn fn, void *arg, uint64_t *nrows);
+db_status db_query_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params, db_row_fn fn,
+                          void *arg, uint64_t *nrows);
 /* Returns the status of the registered query `name`, calling fn (may be NULL) per row. */
-db_status db_query_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params,
-                            db_row_fn fn, void *arg, uint64_t *nrows);
+db_status db_query_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params, db_row_fn fn,
+                            void *arg, uint64_t *nrows);
 /* Returns DB_OK with the single row copied into cols, DB_NO_ROWS when there is none, DB_ERROR (logged)
  * when there is more than one. */
 db_status db_query_one_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params,
                               const struct db_col *cols, size_t ncols);
 /* Returns like db_query_one_params, for the registered statement `name`. */
-db_status db_query_one_prepared(db_conn *conn, const char *name, unsigned nparams,
-                                const char *const *params, const struct db_col *cols, size_t ncols);
+db_status db_query_one_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params,
+                                const struct db_col *cols, size_t ncols);
 
 /* Returns the SQLSTATE of the connection's last failed call ("" if it succeeded or had none). */
 const char *db_last_sqlstate(const db_conn *conn);

@@ -10,8 +10,8 @@
 #include "db/db.h"
 
 struct db_conn {
-  struct db_pool *pool;   /* NULL for db_conn_open connections */
-  PGconn *pg;             /* NULL while not connected */
+  struct db_pool *pool; /* NULL for db_conn_open connections */
+  PGconn *pg;           /* NULL while not connected */
   bool in_use;
   bool ever_connected;
   unsigned char prepared[DB_MAX_STATEMENTS]; /* 1: registry entry i is prepared on this session */
@@ -24,9 +24,9 @@ struct db_pool {
   unsigned size;
   unsigned wait_ms;
   pthread_mutex_t mu;
-  pthread_cond_t cv;      /* signalled when a connection is released */
+  pthread_cond_t cv; /* signalled when a connection is released */
   db_conn *conns;
-  int64_t down_until_ms;  /* after a failed connect, acquires needing a new connection fail fast */
+  int64_t down_until_ms; /* after a failed connect, acquires needing a new connection fail fast */
   unsigned backoff_ms;
   unsigned in_use;
   uint64_t acquired, wait_timeouts, reconnects;

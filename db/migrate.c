@@ -13,15 +13,13 @@
 #define CONNECT_TIMEOUT_MS 10000u
 #define LOCK_TIMEOUT "300s"
 
-static const char create_table_sql[] =
-    "CREATE TABLE IF NOT EXISTS sparkd_schema_migrations ("
-    " version int PRIMARY KEY,"
-    " name text NOT NULL,"
-    " checksum text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
+static const char create_table_sql[] = "CREATE TABLE IF NOT EXISTS sparkd_schema_migrations ("
+                                       " version int PRIMARY KEY,"
+                                       " name text NOT NULL,"
+                                       " checksum text NOT NULL,"
+                                       " applied_at timestamptz NOT NULL DEFAULT now())";
 
-static const char table_present_sql[] =
-    "SELECT to_regclass('sparkd_schema_migrations') IS NOT NULL AS present";
+static const char table_present_sql[] = "SELECT to_regclass('sparkd_schema_migrations') IS NOT NULL AS present";
 
 static const char applied_sql[] =
     "SELECT version, name, checksum,"
@@ -49,12 +47,10 @@ static char known_err[256];
 static int name_version(const char *name) {
   long v = 0;
   const char *p = name;
-  if (*p < '0' || *p > '9')
-    return -1;
+  if (*p < '0' || *p > '9') return -1;
   while (*p >= '0' && *p <= '9') {
     v = v * 10 + (*p - '0');
-    if (v > 1000000000L)
-      return -1;
+    if (v > 1000000000L) return -1;
     p++;
   }
   return *p == '_' ? (int)v : -1;
@@ -64,8 +60,7 @@ static void sha256_hex(const char *text, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   out[0] = '\0';
-  if (!EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL))
-    return;
+  if (!EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL)) return;
   for (unsigned i = 0; i < len && i < 32; i++)
     snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
@@ -121,8 +116,7 @@ static db_status collect_applied(const db_row *row, void *arg) {
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 16;
     struct applied *v = realloc(l->v, cap * sizeof *v);
-    if (!v)
-      return DB_ERROR;
+    if (!v) return DB_ERROR;
     l->v = v;
     l->cap = cap;
   }
@@ -134,8 +128,7 @@ static db_status collect_applied(const db_row *row, void *arg) {
       {"applied_at", DB_COL_TEXT, a->applied_at, sizeof a->applied_at, NULL},
   };
   db_status st = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
-  if (st == DB_OK)
-    l->n++;
+  if (st == DB_OK) l->n++;
   return st;
 }
 
@@ -144,22 +137,19 @@ static db_status read_applied(db_conn *c, struct applied_list *l) {
   bool present = false;
   struct db_col col = {"present", DB_COL_BOOL, &present, 0, NULL};
   db_status st = db_query_one_params(c, table_present_sql, 0, NULL, &col, 1);
-  if (st != DB_OK || !present)
-    return st;
+  if (st != DB_OK || !present) return st;
   return db_query_params(c, applied_sql, 0, NULL, collect_applied, l, NULL);
 }
 
 static const struct known *find_known(const struct known *k, unsigned n, int version) {
   for (unsigned i = 0; i < n; i++)
-    if (k[i].version == version)
-      return &k[i];
+    if (k[i].version == version) return &k[i];
   return NULL;
 }
 
 static const struct applied *find_applied(const struct applied_list *l, int version) {
   for (size_t i = 0; i < l->n; i++)
-    if (l->v[i].version == version)
-      return &l->v[i];
+    if (l->v[i].version == version) return &l->v[i];
   return NULL;
 }
 
@@ -168,8 +158,7 @@ static db_schema_state compare(const struct known *k, unsigned nk, const struct 
                                size_t why_len) {
   for (size_t i = 0; i < l->n; i++)
     if (!find_known(k, nk, l->v[i].version)) {
-      snprintf(why, why_len, "database schema is newer than this binary: migration %s is unknown to it",
-               l->v[i].name);
+      snprintf(why, why_len, "database schema is newer than this binary: migration %s is unknown to it", l->v[i].name);
       return DB_SCHEMA_AHEAD;
     }
   for (size_t i = 0; i < l->n; i++) {
@@ -184,8 +173,7 @@ static db_schema_state compare(const struct known *k, unsigned nk, const struct 
   for (unsigned i = 0; i < nk; i++)
     if (!find_applied(l, k[i].version)) {
       pending++;
-      if (!first)
-        first = k[i].name;
+      if (!first) first = k[i].name;
     }
   if (pending) {
     snprintf(why, why_len, "%u pending migration%s, first %s", pending, pending == 1 ? "" : "s", first);
@@ -205,8 +193,7 @@ static int fail(char *err, size_t err_len, const char *what, db_conn *c) {
 static int apply_one(db_conn *c, const struct known *m, char *err, size_t err_len) {
   char what[300];
   snprintf(what, sizeof what, "migration %s failed", m->name);
-  if (db_exec(c, "BEGIN") != DB_OK)
-    return fail(err, err_len, what, c);
+  if (db_exec(c, "BEGIN") != DB_OK) return fail(err, err_len, what, c);
   char version[16];
   snprintf(version, sizeof version, "%d", m->version);
   const char *params[] = {version, m->name, m->checksum};
@@ -215,22 +202,18 @@ static int apply_one(db_conn *c, const struct known *m, char *err, size_t err_le
     db_exec(c, "ROLLBACK");
     return -1;
   }
-  if (db_exec(c, "COMMIT") != DB_OK)
-    return fail(err, err_len, what, c);
+  if (db_exec(c, "COMMIT") != DB_OK) return fail(err, err_len, what, c);
   db_log(DB_LOG_INFO, "applied migration %s", m->name);
   return 0;
 }
 
 int db_migrate_apply(const char *conninfo, unsigned *applied, char *err, size_t err_len) {
-  if (applied)
-    *applied = 0;
+  if (applied) *applied = 0;
   unsigned nk = 0;
   const struct known *k = known(&nk, err, err_len);
-  if (!k)
-    return -1;
+  if (!k) return -1;
   db_conn *c = db_conn_open(conninfo, CONNECT_TIMEOUT_MS, err, err_len);
-  if (!c)
-    return -1;
+  if (!c) return -1;
   int rc = -1;
   struct applied_list l = {0};
   if (db_exec(c, "SET client_min_messages = warning") != DB_OK ||
@@ -259,11 +242,9 @@ int db_migrate_apply(const char *conninfo, unsigned *applied, char *err, size_t 
   }
   rc = 0;
   for (unsigned i = 0; i < nk && rc == 0; i++) {
-    if (find_applied(&l, k[i].version))
-      continue;
+    if (find_applied(&l, k[i].version)) continue;
     rc = apply_one(c, &k[i], err, err_len);
-    if (rc == 0 && applied)
-      (*applied)++;
+    if (rc == 0 && applied) (*applied)++;
   }
 unlock:
   db_exec(c, "SELECT pg_advisory_unlock(" LOCK_KEY ")");
@@ -289,11 +270,9 @@ static const char *state_name(db_schema_state s) {
 int db_migrate_status(const char *conninfo, FILE *out, char *err, size_t err_len) {
   unsigned nk = 0;
   const struct known *k = known(&nk, err, err_len);
-  if (!k)
-    return -1;
+  if (!k) return -1;
   db_conn *c = db_conn_open(conninfo, CONNECT_TIMEOUT_MS, err, err_len);
-  if (!c)
-    return -1;
+  if (!c) return -1;
   struct applied_list l = {0};
   int rc = 0;
   if (read_applied(c, &l) != DB_OK) {
@@ -328,8 +307,7 @@ db_schema_state db_schema_check(db_pool *pool, char *why, size_t why_len) {
   }
   unsigned nk = 0;
   const struct known *k = known(&nk, why, why_len);
-  if (!k)
-    return DB_SCHEMA_UNKNOWN;
+  if (!k) return DB_SCHEMA_UNKNOWN;
   pthread_mutex_lock(&pool->mu);
   unsigned wait = pool->wait_ms;
   pthread_mutex_unlock(&pool->mu);

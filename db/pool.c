@@ -15,7 +15,7 @@
 
 #include "db/internal.h"
 
-#define CONNECT_MIN_MS 500u     /* a connect attempt always gets at least this long */
+#define CONNECT_MIN_MS 500u /* a connect attempt always gets at least this long */
 #define BACKOFF_START_MS 100u
 #define BACKOFF_MAX_MS 1000u
 
@@ -26,8 +26,7 @@ void db_one_line(char *s) {
   char *w = s;
   for (const char *r = s; *r; r++) {
     char ch = (*r == '\n' || *r == '\t' || *r == '\r') ? ' ' : *r;
-    if (ch == ' ' && (w == s || w[-1] == ' '))
-      continue;
+    if (ch == ' ' && (w == s || w[-1] == ' ')) continue;
     *w++ = ch;
   }
   while (w > s && w[-1] == ' ')
@@ -84,8 +83,7 @@ static void set_errmsg(db_conn *c, const char *msg) {
 }
 
 void db_conn_disconnect(db_conn *c) {
-  if (c->pg)
-    PQfinish(c->pg);
+  if (c->pg) PQfinish(c->pg);
   c->pg = NULL;
   memset(c->prepared, 0, sizeof c->prepared);
 }
@@ -94,8 +92,7 @@ int db_conn_connect(db_conn *c, const char *conninfo, int64_t deadline_ms) {
   db_conn_disconnect(c);
   db_clear_error(c);
   int64_t left = deadline_ms - db_now_ms();
-  if (left < 1000)
-    left = 1000;
+  if (left < 1000) left = 1000;
   char timeout_s[24];
   snprintf(timeout_s, sizeof timeout_s, "%lld", (long long)(left + 999) / 1000 + 1);
   /* Entries before dbname may be overridden by the conninfo; none come after it. */
@@ -107,8 +104,7 @@ int db_conn_connect(db_conn *c, const char *conninfo, int64_t deadline_ms) {
     return -1;
   }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-  if (PQstatus(pg) == CONNECTION_BAD)
-    st = PGRES_POLLING_FAILED;
+  if (PQstatus(pg) == CONNECTION_BAD) st = PGRES_POLLING_FAILED;
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
     int64_t wait = deadline_ms - db_now_ms();
     if (wait <= 0) {
@@ -117,16 +113,14 @@ int db_conn_connect(db_conn *c, const char *conninfo, int64_t deadline_ms) {
       return -1;
     }
     struct pollfd pfd = {.fd = PQsocket(pg), .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
-    if (pfd.fd < 0)
-      break;
+    if (pfd.fd < 0) break;
     int rc = poll(&pfd, 1, (int)(wait > 1000 ? 1000 : wait));
     if (rc < 0 && errno != EINTR) {
       set_errmsg(c, strerror(errno));
       PQfinish(pg);
       return -1;
     }
-    if (rc > 0)
-      st = PQconnectPoll(pg);
+    if (rc > 0) st = PQconnectPoll(pg);
   }
   if (PQstatus(pg) != CONNECTION_OK) {
     set_errmsg(c, PQerrorMessage(pg));
@@ -141,18 +135,14 @@ int db_conn_connect(db_conn *c, const char *conninfo, int64_t deadline_ms) {
 /* Returns true when an idle connection is still usable: a server that went away leaves the socket
  * readable (EOF or a FATAL message), which a zero-timeout poll sees without a round trip. */
 static bool idle_conn_alive(db_conn *c) {
-  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
-    return false;
+  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) return false;
   /* A server shutting down sends a FATAL message and then closes: one read takes the message,
    * the next sees EOF. Anything else readable (NOTIFY, ParameterStatus) is consumed and ignored. */
   for (int i = 0; i < 8; i++) {
     struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
-    if (pfd.fd < 0)
-      return false;
-    if (poll(&pfd, 1, 0) <= 0)
-      break;
-    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
-      return false;
+    if (pfd.fd < 0) return false;
+    if (poll(&pfd, 1, 0) <= 0) break;
+    if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK) return false;
     PGnotify *n;
     while ((n = PQnotifies(c->pg)) != NULL)
       PQfreemem(n);
@@ -163,20 +153,17 @@ static bool idle_conn_alive(db_conn *c) {
 /* Leaves c outside any transaction: rolls back an open or failed one; drops a connection that
  * cannot be rolled back or is mid-command. */
 static void reset_txn_state(db_conn *c) {
-  if (!c->pg)
-    return;
+  if (!c->pg) return;
   if (PQstatus(c->pg) != CONNECTION_OK) {
     db_conn_disconnect(c);
     return;
   }
   PGTransactionStatusType ts = PQtransactionStatus(c->pg);
-  if (ts == PQTRANS_IDLE)
-    return;
+  if (ts == PQTRANS_IDLE) return;
   if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
     db_log(DB_LOG_DEBUG, "rolling back a connection returned %s",
            ts == PQTRANS_INERROR ? "inside a failed transaction" : "inside a transaction");
-    if (db_exec(c, "ROLLBACK") == DB_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE)
-      return;
+    if (db_exec(c, "ROLLBACK") == DB_OK && PQtransactionStatus(c->pg) == PQTRANS_IDLE) return;
   }
   db_log(DB_LOG_WARN, "dropping a connection in transaction state %d", (int)ts);
   db_conn_disconnect(c);
@@ -199,8 +186,7 @@ db_conn *db_conn_open(const char *conninfo, unsigned timeout_ms, char *err, size
 }
 
 void db_conn_close(db_conn *c) {
-  if (!c)
-    return;
+  if (!c) return;
   db_conn_disconnect(c);
   free(c);
 }
@@ -208,11 +194,9 @@ void db_conn_close(db_conn *c) {
 /* ---- the pool ---- */
 
 db_pool *db_pool_create(const char *conninfo, unsigned size) {
-  if (!conninfo || size == 0 || size > 10000)
-    return NULL;
+  if (!conninfo || size == 0 || size > 10000) return NULL;
   db_pool *p = calloc(1, sizeof *p);
-  if (!p)
-    return NULL;
+  if (!p) return NULL;
   p->conninfo = strdup(conninfo);
   p->conns = calloc(size, sizeof *p->conns);
   if (!p->conninfo || !p->conns) {
@@ -235,11 +219,9 @@ db_pool *db_pool_create(const char *conninfo, unsigned size) {
 }
 
 void db_pool_destroy(db_pool *p) {
-  if (!p)
-    return;
+  if (!p) return;
   pthread_mutex_lock(&p->mu);
-  if (p->in_use)
-    db_log(DB_LOG_ERROR, "pool destroyed with %u connections still in use", p->in_use);
+  if (p->in_use) db_log(DB_LOG_ERROR, "pool destroyed with %u connections still in use", p->in_use);
   for (unsigned i = 0; i < p->size; i++)
     db_conn_disconnect(&p->conns[i]);
   pthread_mutex_unlock(&p->mu);
@@ -262,8 +244,7 @@ void db_pool_get_stats(db_pool *p, db_pool_stats *out) {
   out->size = p->size;
   out->in_use = p->in_use;
   for (unsigned i = 0; i < p->size; i++)
-    if (!p->conns[i].in_use && p->conns[i].pg)
-      out->idle++;
+    if (!p->conns[i].in_use && p->conns[i].pg) out->idle++;
   out->acquired = p->acquired;
   out->wait_timeouts = p->wait_timeouts;
   out->reconnects = p->reconnects;
@@ -280,8 +261,7 @@ static void put_back_locked(db_pool *p, db_conn *c) {
 }
 
 db_conn *db_acquire(db_pool *p, unsigned wait_ms) {
-  if (!p)
-    return NULL;
+  if (!p) return NULL;
   int64_t deadline = db_now_ms() + wait_ms;
   struct timespec abs;
   clock_gettime(CLOCK_MONOTONIC, &abs);
@@ -299,20 +279,16 @@ db_conn *db_acquire(db_pool *p, unsigned wait_ms) {
     db_conn *unconnected = NULL;
     for (unsigned i = 0; i < p->size && !c; i++) {
       db_conn *s = &p->conns[i];
-      if (s->in_use)
-        continue;
+      if (s->in_use) continue;
       if (s->pg)
         c = s;
       else if (!unconnected)
         unconnected = s;
     }
-    if (!c)
-      c = unconnected;
-    if (c)
-      break;
+    if (!c) c = unconnected;
+    if (c) break;
     int rc = 0;
-    if (db_now_ms() < deadline)
-      rc = pthread_cond_timedwait(&p->cv, &p->mu, &abs);
+    if (db_now_ms() < deadline) rc = pthread_cond_timedwait(&p->cv, &p->mu, &abs);
     if (db_now_ms() >= deadline || rc == ETIMEDOUT) {
       /* one last look happens on the next loop turn only if time remains */
       bool any = false;
@@ -343,31 +319,26 @@ db_conn *db_acquire(db_pool *p, unsigned wait_ms) {
     bool fast_fail = now < p->down_until_ms;
     pthread_mutex_unlock(&p->mu);
     int64_t left = deadline - now;
-    if (left < (int64_t)CONNECT_MIN_MS)
-      left = CONNECT_MIN_MS;
+    if (left < (int64_t)CONNECT_MIN_MS) left = CONNECT_MIN_MS;
     if (fast_fail || db_conn_connect(c, p->conninfo, now + left) != 0) {
       pthread_mutex_lock(&p->mu);
       if (!fast_fail) {
         p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_START_MS;
-        if (p->backoff_ms > BACKOFF_MAX_MS)
-          p->backoff_ms = BACKOFF_MAX_MS;
+        if (p->backoff_ms > BACKOFF_MAX_MS) p->backoff_ms = BACKOFF_MAX_MS;
         p->down_until_ms = db_now_ms() + p->backoff_ms;
       }
       put_back_locked(p, c);
       pthread_mutex_unlock(&p->mu);
       atomic_fetch_add(&p->unavailable, 1);
-      if (!fast_fail)
-        db_log(DB_LOG_WARN, "cannot connect to the database: %s", c->errmsg);
+      if (!fast_fail) db_log(DB_LOG_WARN, "cannot connect to the database: %s", c->errmsg);
       return NULL;
     }
     pthread_mutex_lock(&p->mu);
     p->backoff_ms = 0;
     p->down_until_ms = 0;
-    if (c->ever_connected)
-      p->reconnects++;
+    if (c->ever_connected) p->reconnects++;
     pthread_mutex_unlock(&p->mu);
-    if (c->ever_connected)
-      db_log(DB_LOG_INFO, "database connection re-established");
+    if (c->ever_connected) db_log(DB_LOG_INFO, "database connection re-established");
     c->ever_connected = true;
     db_stmt_prepare_all(c);
   }
@@ -379,8 +350,7 @@ db_conn *db_acquire(db_pool *p, unsigned wait_ms) {
 }
 
 void db_release(db_conn *c) {
-  if (!c)
-    return;
+  if (!c) return;
   db_pool *p = c->pool;
   if (!p) {
     db_log(DB_LOG_ERROR, "db_release called on a connection outside any pool");
@@ -398,13 +368,11 @@ db_status db_ping(db_pool *p) {
   wait = p->wait_ms;
   pthread_mutex_unlock(&p->mu);
   db_conn *c = db_acquire(p, wait);
-  if (!c)
-    return DB_UNAVAILABLE;
+  if (!c) return DB_UNAVAILABLE;
   int32_t one = 0;
   struct db_col col = {"one", DB_COL_INT32, &one, 0, NULL};
   db_status st = db_query_one_prepared(c, "sparkd_ping", 0, NULL, &col, 1);
-  if (st == DB_OK && one != 1)
-    st = DB_ERROR;
+  if (st == DB_OK && one != 1) st = DB_ERROR;
   db_release(c);
   return st;
 }

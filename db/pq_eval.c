@@ -34,8 +34,7 @@ static void record(db_conn *c, const char *state, const char *msg) {
 }
 
 static void count(db_conn *c, db_status st) {
-  if (!c->pool)
-    return;
+  if (!c->pool) return;
   if (st == DB_ERROR)
     atomic_fetch_add(&c->pool->errors, 1);
   else if (st == DB_UNAVAILABLE)
@@ -53,8 +52,7 @@ static db_status classify(db_conn *c, const PGresult *r, const char *what, int e
   }
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-  if (!msg)
-    msg = c->pg ? PQerrorMessage(c->pg) : "not connected";
+  if (!msg) msg = c->pg ? PQerrorMessage(c->pg) : "not connected";
   record(c, state, msg);
   db_status st;
   if (!c->pg || PQstatus(c->pg) != CONNECTION_OK)
@@ -73,23 +71,18 @@ static db_status classify(db_conn *c, const PGresult *r, const char *what, int e
   count(c, st);
   switch (st) {
   case DB_RETRY:
-  case DB_CONFLICT:
-    db_log(DB_LOG_DEBUG, "%.120s: %s %s", what, c->sqlstate, c->errmsg);
-    break;
+  case DB_CONFLICT: db_log(DB_LOG_DEBUG, "%.120s: %s %s", what, c->sqlstate, c->errmsg); break;
   case DB_UNAVAILABLE:
     db_log(DB_LOG_WARN, "%.120s: database unavailable: %s%s%s", what, c->sqlstate, c->sqlstate[0] ? " " : "",
            c->errmsg);
     break;
-  default:
-    db_log(err_level, "%.120s: %s%s%s", what, c->sqlstate, c->sqlstate[0] ? " " : "", c->errmsg);
-    break;
+  default: db_log(err_level, "%.120s: %s%s%s", what, c->sqlstate, c->sqlstate[0] ? " " : "", c->errmsg); break;
   }
   return st;
 }
 
 db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_level) {
-  if (!c->pg)
-    return classify(c, NULL, name, err_level);
+  if (!c->pg) return classify(c, NULL, name, err_level);
   PGresult *r = PQprepare(c->pg, name, sql, 0, NULL);
   db_status st = classify(c, r, name, err_level);
   PQclear(r);
@@ -103,10 +96,8 @@ enum kind { K_SIMPLE, K_PARAMS, K_PREPARED };
 static db_status execute(db_conn *c, enum kind k, const char *text, unsigned n, const char *const *params,
                          PGresult **out) {
   *out = NULL;
-  if (!c)
-    return DB_UNAVAILABLE;
-  if (!c->pg)
-    return classify(c, NULL, text, DB_LOG_ERROR);
+  if (!c) return DB_UNAVAILABLE;
+  if (!c->pg) return classify(c, NULL, text, DB_LOG_ERROR);
   PGresult *r = NULL;
   db_status st;
   if (k == K_SIMPLE) {
@@ -121,15 +112,13 @@ static db_status execute(db_conn *c, enum kind k, const char *text, unsigned n, 
       count(c, DB_ERROR);
       return DB_ERROR;
     }
-    if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK)
-      return st;
+    if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK) return st;
     r = PQexecPrepared(c->pg, text, (int)n, params, NULL, NULL, 0);
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     if (state && strcmp(state, "26000") == 0) { /* the session lost it (DISCARD ALL): prepare again */
       PQclear(r);
       c->prepared[idx] = 0;
-      if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK)
-        return st;
+      if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK) return st;
       r = PQexecPrepared(c->pg, text, (int)n, params, NULL, NULL, 0);
     }
   }
@@ -151,8 +140,7 @@ static db_status run_exec(db_conn *c, enum kind k, const char *text, unsigned n,
                           uint64_t *affected) {
   PGresult *r;
   db_status st = execute(c, k, text, n, params, &r);
-  if (affected)
-    *affected = st == DB_OK ? affected_rows(r) : 0;
+  if (affected) *affected = st == DB_OK ? affected_rows(r) : 0;
   PQclear(r);
   return st;
 }
@@ -161,13 +149,10 @@ static db_status run_query(db_conn *c, enum kind k, const char *text, unsigned n
                            db_row_fn fn, void *arg, uint64_t *nrows) {
   PGresult *r;
   db_status st = execute(c, k, text, n, params, &r);
-  if (nrows)
-    *nrows = 0;
-  if (st != DB_OK)
-    return st;
+  if (nrows) *nrows = 0;
+  if (st != DB_OK) return st;
   int rows = PQntuples(r);
-  if (nrows)
-    *nrows = (uint64_t)rows;
+  if (nrows) *nrows = (uint64_t)rows;
   for (int i = 0; i < rows && fn && st == DB_OK; i++) {
     struct db_row row = {r, i, c};
     st = fn(&row, arg);
@@ -180,8 +165,7 @@ static db_status run_one(db_conn *c, enum kind k, const char *text, unsigned n, 
                          const struct db_col *cols, size_t ncols) {
   PGresult *r;
   db_status st = execute(c, k, text, n, params, &r);
-  if (st != DB_OK)
-    return st;
+  if (st != DB_OK) return st;
   int rows = PQntuples(r);
   if (rows == 0) {
     st = DB_NO_ROWS;
@@ -204,13 +188,12 @@ db_status db_exec_params(db_conn *c, const char *sql, unsigned n, const char *co
   return run_exec(c, K_PARAMS, sql, n, params, affected);
 }
 
-db_status db_exec_prepared(db_conn *c, const char *name, unsigned n, const char *const *params,
-                           uint64_t *affected) {
+db_status db_exec_prepared(db_conn *c, const char *name, unsigned n, const char *const *params, uint64_t *affected) {
   return run_exec(c, K_PREPARED, name, n, params, affected);
 }
 
-db_status db_query_params(db_conn *c, const char *sql, unsigned n, const char *const *params, db_row_fn fn,
-                          void *arg, uint64_t *nrows) {
+db_status db_query_params(db_conn *c, const char *sql, unsigned n, const char *const *params, db_row_fn fn, void *arg,
+                          uint64_t *nrows) {
   return run_query(c, K_PARAMS, sql, n, params, fn, arg, nrows);
 }
 
@@ -232,8 +215,7 @@ db_status db_query_one_prepared(db_conn *c, const char *name, unsigned n, const 
 /* ---- copying rows out ---- */
 
 const char *db_row_text(const db_row *row, unsigned i) {
-  if ((int)i >= PQnfields(row->r) || PQgetisnull(row->r, row->row, (int)i))
-    return NULL;
+  if ((int)i >= PQnfields(row->r) || PQgetisnull(row->r, row->row, (int)i)) return NULL;
   return PQgetvalue(row->r, row->row, (int)i);
 }
 
@@ -261,36 +243,30 @@ db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols)
   for (size_t i = 0; i < ncols; i++) {
     const struct db_col *col = &cols[i];
     int f = PQfnumber(row->r, col->name);
-    if (f < 0)
-      return bad_column(row, col, "no such column in the result");
+    if (f < 0) return bad_column(row, col, "no such column in the result");
     if (PQgetisnull(row->r, row->row, f)) {
-      if (!col->is_null)
-        return bad_column(row, col, "unexpected null");
+      if (!col->is_null) return bad_column(row, col, "unexpected null");
       *col->is_null = true;
       if (col->type == DB_COL_TEXT) {
-        if (col->dst_len)
-          ((char *)col->dst)[0] = '\0';
+        if (col->dst_len) ((char *)col->dst)[0] = '\0';
       } else {
         memset(col->dst, 0, zero_size(col->type));
       }
       continue;
     }
-    if (col->is_null)
-      *col->is_null = false;
+    if (col->is_null) *col->is_null = false;
     const char *v = PQgetvalue(row->r, row->row, f);
     size_t len = (size_t)PQgetlength(row->r, row->row, f);
     char *end = NULL;
     errno = 0;
     switch (col->type) {
     case DB_COL_TEXT:
-      if (len >= col->dst_len)
-        return bad_column(row, col, "value too long for its buffer");
+      if (len >= col->dst_len) return bad_column(row, col, "value too long for its buffer");
       memcpy(col->dst, v, len + 1);
       break;
     case DB_COL_TEXT_DUP: {
       char *d = malloc(len + 1);
-      if (!d)
-        return bad_column(row, col, "out of memory");
+      if (!d) return bad_column(row, col, "out of memory");
       memcpy(d, v, len + 1);
       *(char **)col->dst = d;
       break;
@@ -298,11 +274,9 @@ db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols)
     case DB_COL_INT64:
     case DB_COL_INT32: {
       long long x = strtoll(v, &end, 10);
-      if (errno || end == v || *end)
-        return bad_column(row, col, "not an integer");
+      if (errno || end == v || *end) return bad_column(row, col, "not an integer");
       if (col->type == DB_COL_INT32) {
-        if (x < INT32_MIN || x > INT32_MAX)
-          return bad_column(row, col, "integer out of range");
+        if (x < INT32_MIN || x > INT32_MAX) return bad_column(row, col, "integer out of range");
         *(int32_t *)col->dst = (int32_t)x;
       } else {
         *(int64_t *)col->dst = (int64_t)x;
@@ -310,11 +284,9 @@ db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols)
       break;
     }
     case DB_COL_UINT64: {
-      if (*v == '-')
-        return bad_column(row, col, "negative value");
+      if (*v == '-') return bad_column(row, col, "negative value");
       unsigned long long x = strtoull(v, &end, 10);
-      if (errno || end == v || *end)
-        return bad_column(row, col, "not an unsigned integer");
+      if (errno || end == v || *end) return bad_column(row, col, "not an unsigned integer");
       *(uint64_t *)col->dst = (uint64_t)x;
       break;
     }
@@ -328,8 +300,7 @@ db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols)
       break;
     case DB_COL_DOUBLE: {
       double x = strtod(v, &end);
-      if (end == v || *end)
-        return bad_column(row, col, "not a number");
+      if (end == v || *end) return bad_column(row, col, "not a number");
       *(double *)col->dst = x;
       break;
     }

@@ -20,8 +20,7 @@ static bool reg_seeded;
 
 /* Called with reg_mu held: adds the core statements once. */
 static void seed_locked(void) {
-  if (reg_seeded)
-    return;
+  if (reg_seeded) return;
   reg_seeded = true;
   for (size_t i = 0; i < sizeof core_statements / sizeof core_statements[0]; i++)
     registry[reg_count++] = core_statements[i];
@@ -39,24 +38,19 @@ int db_statements_register(const struct db_statement *stmts, size_t n) {
   pthread_mutex_lock(&reg_mu);
   seed_locked();
   int rc = 0;
-  if (reg_count + n > DB_MAX_STATEMENTS)
-    rc = -1;
+  if (reg_count + n > DB_MAX_STATEMENTS) rc = -1;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (!stmts[i].name || !stmts[i].sql || !stmts[i].name[0])
-      rc = -1;
+    if (!stmts[i].name || !stmts[i].sql || !stmts[i].name[0]) rc = -1;
     for (size_t j = 0; j < reg_count && rc == 0; j++)
-      if (strcmp(registry[j].name, stmts[i].name) == 0)
-        rc = -1;
+      if (strcmp(registry[j].name, stmts[i].name) == 0) rc = -1;
     for (size_t j = 0; j < i && rc == 0; j++)
-      if (strcmp(stmts[j].name, stmts[i].name) == 0)
-        rc = -1;
+      if (strcmp(stmts[j].name, stmts[i].name) == 0) rc = -1;
   }
   if (rc == 0)
     for (size_t i = 0; i < n; i++)
       registry[reg_count++] = stmts[i];
   pthread_mutex_unlock(&reg_mu);
-  if (rc != 0)
-    db_log(DB_LOG_ERROR, "statement registration refused (duplicate or bad name, or registry full)");
+  if (rc != 0) db_log(DB_LOG_ERROR, "statement registration refused (duplicate or bad name, or registry full)");
   return rc;
 }
 
@@ -66,19 +60,16 @@ int db_stmt_find(const char *name, const char **sql) {
   size_t n = snapshot_count();
   for (size_t i = 0; i < n; i++)
     if (strcmp(registry[i].name, name) == 0) {
-      if (sql)
-        *sql = registry[i].sql;
+      if (sql) *sql = registry[i].sql;
       return (int)i;
     }
   return -1;
 }
 
 db_status db_stmt_prepare(db_conn *c, int idx, int err_level) {
-  if (c->prepared[idx])
-    return DB_OK;
+  if (c->prepared[idx]) return DB_OK;
   db_status st = db_pq_prepare(c, registry[idx].name, registry[idx].sql, err_level);
-  if (st == DB_OK)
-    c->prepared[idx] = 1;
+  if (st == DB_OK) c->prepared[idx] = 1;
   return st;
 }
 
@@ -87,7 +78,7 @@ void db_stmt_prepare_all(db_conn *c) {
   memset(c->prepared, 0, sizeof c->prepared);
   for (size_t i = 0; i < n && c->pg; i++)
     if (db_stmt_prepare(c, (int)i, DB_LOG_DEBUG) != DB_OK)
-      db_log(DB_LOG_WARN, "statement %s not prepared on connect (retried on first use): %s",
-             registry[i].name, c->errmsg);
+      db_log(DB_LOG_WARN, "statement %s not prepared on connect (retried on first use): %s", registry[i].name,
+             c->errmsg);
   db_clear_error(c);
 }

@@ -20,8 +20,7 @@ static uint64_t jitter_rand(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&s ^ (uint64_t)getpid();
-    if (s == 0)
-      s = 0x9e3779b97f4a7c15ull;
+    if (s == 0) s = 0x9e3779b97f4a7c15ull;
   }
   s ^= s << 13;
   s ^= s >> 7;
@@ -33,8 +32,7 @@ static uint64_t jitter_rand(void) {
  * uniform jitter of the same size, capped at 200 ms. */
 static void backoff(unsigned attempt) {
   uint64_t base = (uint64_t)BACKOFF_BASE_MS << (attempt < 7 ? attempt : 7);
-  if (base > 100)
-    base = 100;
+  if (base > 100) base = 100;
   uint64_t us = base * 1000 + jitter_rand() % (base * 1000 + 1);
   struct timespec ts = {.tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000};
   nanosleep(&ts, NULL);
@@ -47,15 +45,13 @@ static const char *begin_sql(const struct db_txn_opts *o) {
       {"BEGIN ISOLATION LEVEL SERIALIZABLE", "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"},
   };
   unsigned i = (unsigned)o->isolation;
-  if (i > 2)
-    i = 0;
+  if (i > 2) i = 0;
   return sql[i][o->read_only ? 1 : 0];
 }
 
 db_status db_run_txn_ex(db_pool *pool, const struct db_txn_opts *opts, db_txn_fn fn, void *arg) {
   struct db_txn_opts o = {0};
-  if (opts)
-    o = *opts;
+  if (opts) o = *opts;
   unsigned max = o.max_attempts ? o.max_attempts : DB_TXN_MAX_ATTEMPTS;
   pthread_mutex_lock(&pool->mu);
   unsigned wait = pool->wait_ms;
@@ -63,15 +59,12 @@ db_status db_run_txn_ex(db_pool *pool, const struct db_txn_opts *opts, db_txn_fn
 
   db_status st = DB_ERROR;
   for (unsigned attempt = 1; attempt <= max; attempt++) {
-    if (attempt > 1)
-      backoff(attempt - 1);
+    if (attempt > 1) backoff(attempt - 1);
     db_conn *c = db_acquire(pool, wait);
-    if (!c)
-      return DB_UNAVAILABLE;
+    if (!c) return DB_UNAVAILABLE;
     bool retryable = false;
     st = db_exec(c, begin_sql(&o));
-    if (st == DB_OK)
-      st = fn(c, arg);
+    if (st == DB_OK) st = fn(c, arg);
     if (st == DB_OK && PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
       /* fn ignored a failed statement; COMMIT would quietly roll back and report success. */
       db_log(DB_LOG_ERROR, "transaction function returned ok inside a failed transaction");
@@ -84,8 +77,7 @@ db_status db_run_txn_ex(db_pool *pool, const struct db_txn_opts *opts, db_txn_fn
       retryable = st == DB_RETRY || (st == DB_UNAVAILABLE && (!c->pg || PQstatus(c->pg) != CONNECTION_OK));
     }
     db_release(c); /* rolls back whatever is still open */
-    if (!retryable)
-      return st;
+    if (!retryable) return st;
     if (attempt < max)
       db_log(DB_LOG_DEBUG, "transaction attempt %u of %u: %s, retrying", attempt, max, db_status_name(st));
   }

@@ -44,8 +44,7 @@ int svc_cmd_migrate(int argc, char **argv, const struct svc_config *cfg) {
   unsigned applied = 0;
   if (db_migrate_apply(cfg->database_url, &applied, err, sizeof err) != 0) {
     if (applied)
-      fprintf(stderr, "sparkd migrate: applied %u migration%s before the failure\n", applied,
-              applied == 1 ? "" : "s");
+      fprintf(stderr, "sparkd migrate: applied %u migration%s before the failure\n", applied, applied == 1 ? "" : "s");
     fprintf(stderr, "sparkd migrate: %s\n", err);
     return 1;
   }

@@ -70,8 +70,7 @@ START_TEST(test_migrate_fresh_then_idempotent) {
   unsigned applied = 99;
   ck_assert_msg(db_migrate_apply(url, &applied, err, sizeof err) == 0, "%s", err);
   ck_assert_uint_eq(applied, db_migrations_count);
-  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL),
-                   db_migrations_count);
+  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL), db_migrations_count);
   /* Each recorded row names its file, carries the file's number as version, a time, and the
    * SHA-256 of the text as computed by PostgreSQL itself (an independent implementation). */
   for (unsigned i = 0; i < db_migrations_count; i++) {
@@ -90,8 +89,7 @@ START_TEST(test_migrate_fresh_then_idempotent) {
   applied = 99;
   ck_assert_msg(db_migrate_apply(url, &applied, err, sizeof err) == 0, "%s", err);
   ck_assert_uint_eq(applied, 0);
-  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL),
-                   db_migrations_count);
+  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL), db_migrations_count);
   ck_assert_int_eq(db_schema_check(pool, why, sizeof why), DB_SCHEMA_CURRENT);
   db_pool_destroy(pool);
   th_pg_drop_db(&pg, url);
@@ -112,8 +110,7 @@ static char *status_text(const char *url) {
 /* Returns the line of text that mentions name (malloc'd), or NULL. */
 static char *line_with(const char *text, const char *name) {
   const char *p = strstr(text, name);
-  if (!p)
-    return NULL;
+  if (!p) return NULL;
   while (p > text && p[-1] != '\n')
     p--;
   const char *e = strchr(p, '\n');
@@ -186,16 +183,14 @@ START_TEST(test_migrate_concurrent) {
     pthread_join(t[i], NULL);
     ck_assert_msg(a[i].rc == 0, "thread %d: %s", i, a[i].err);
     total += a[i].applied;
-    if (a[i].applied > max)
-      max = a[i].applied;
+    if (a[i].applied > max) max = a[i].applied;
   }
   for (int i = 0; i < 2; i++) {
     int status;
     ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
-  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL),
-                   db_migrations_count);
+  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL), db_migrations_count);
   ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_meta", 0, NULL), 1);
   /* Each run holds the lock while it applies everything pending: the threads' counts never overlap. */
   ck_assert_uint_le(total, db_migrations_count);
@@ -233,8 +228,8 @@ START_TEST(test_migrate_ahead) {
                " VALUES (9999, '9999_future.sql', repeat('a', 64))");
 
   ck_assert_int_eq(db_migrate_apply(url, &applied, err, sizeof err), -1);
-  ck_assert_msg(strstr(err, "database schema is newer than this binary") && strstr(err, "9999_future.sql"),
-                "err: %s", err);
+  ck_assert_msg(strstr(err, "database schema is newer than this binary") && strstr(err, "9999_future.sql"), "err: %s",
+                err);
   db_pool *pool = db_pool_create(url, 1);
   ck_assert_int_eq(db_schema_check(pool, why, sizeof why), DB_SCHEMA_AHEAD);
   ck_assert_msg(strstr(why, "newer"), "why: %s", why);
@@ -285,8 +280,7 @@ static db_status flaky_fn(db_conn *c, void *p) {
   snprintf(attempt, sizeof attempt, "%u", a->calls);
   const char *params[] = {attempt};
   db_status st = db_exec_params(c, "INSERT INTO flaky_log (attempt) VALUES ($1::int)", 1, params, NULL);
-  if (st != DB_OK)
-    return st;
+  if (st != DB_OK) return st;
   const char *fp[] = {a->fail_times};
   return db_exec_params(c, "SELECT flaky($1::int)", 1, fp, NULL);
 }
@@ -349,8 +343,7 @@ static db_status skew_fn(db_conn *c, void *p) {
   int64_t n = c_int(c, "SELECT count(*) AS n FROM oncall WHERE doctor = 'b'");
   (void)n;
   db_status st = db_exec(c, "INSERT INTO oncall (doctor) VALUES ('a')");
-  if (st != DB_OK)
-    return st;
+  if (st != DB_OK) return st;
   if (a->calls == 1) /* the other transaction commits first and wins */
     ck_assert_int_eq(db_exec(a->other, "COMMIT"), DB_OK);
   return DB_OK;
@@ -497,8 +490,7 @@ START_TEST(test_statement_registry) {
   ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pg_prepared_statements"
                             " WHERE name IN ('th_add', 'sparkd_ping')"),
                    2);
-  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pg_prepared_statements WHERE name = 'th_count_later'"),
-                   0);
+  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pg_prepared_statements WHERE name = 'th_count_later'"), 0);
   int64_t sum = 0;
   struct db_col col = {"n", DB_COL_INT64, &sum, 0, NULL};
   const char *p[] = {"2", "40"};
@@ -506,8 +498,7 @@ START_TEST(test_statement_registry) {
   ck_assert_int_eq(sum, 42);
 
   /* Prepared on first use once its table exists. */
-  ck_assert_int_eq(db_exec(c, "CREATE TABLE later_table (x int); INSERT INTO later_table VALUES (1), (2)"),
-                   DB_OK);
+  ck_assert_int_eq(db_exec(c, "CREATE TABLE later_table (x int); INSERT INTO later_table VALUES (1), (2)"), DB_OK);
   int64_t n = 0;
   struct db_col ncol = {"n", DB_COL_INT64, &n, 0, NULL};
   ck_assert_int_eq(db_query_one_prepared(c, "th_count_later", 0, NULL, &ncol, 1), DB_OK);
@@ -687,10 +678,8 @@ static db_status bump(db_conn *c, void *p) {
 static void *hammer(void *p) {
   struct hammer_arg *a = p;
   for (unsigned i = 0; i < a->n; i++) {
-    if (db_run_txn(a->pool, bump, NULL) != DB_OK)
-      a->failures++;
-    if (i % 10 == 0 && db_ping(a->pool) != DB_OK)
-      a->failures++;
+    if (db_run_txn(a->pool, bump, NULL) != DB_OK) a->failures++;
+    if (i % 10 == 0 && db_ping(a->pool) != DB_OK) a->failures++;
   }
   return NULL;
 }
@@ -803,16 +792,14 @@ START_TEST(test_cmd_migrate) {
   ck_assert_int_eq(svc_cmd_migrate(2, help, &cfg), 0);
   char *bad[] = {"migrate", "--bogus", NULL};
   ck_assert_int_eq(svc_cmd_migrate(2, bad, &cfg), 2);
-  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'sparkd_schema_migrations'",
-                         0, NULL),
-                   0);
+  ck_assert_int_eq(
+      q_int(url, "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'sparkd_schema_migrations'", 0, NULL), 0);
 
   char *status[] = {"migrate", "--status", NULL};
   ck_assert_int_eq(svc_cmd_migrate(2, status, &cfg), 0);
   char *run[] = {"migrate", NULL};
   ck_assert_int_eq(svc_cmd_migrate(1, run, &cfg), 0);
-  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL),
-                   db_migrations_count);
+  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL), db_migrations_count);
   ck_assert_int_eq(svc_cmd_migrate(1, run, &cfg), 0);
   ck_assert_int_eq(svc_cmd_migrate(2, status, &cfg), 0);
 

@@ -19,8 +19,7 @@
  * status, or -1 when the program could not run. */
 static int run(char *const argv[], char *out, size_t out_len) {
   int fds[2];
-  if (pipe(fds) != 0)
-    return -1;
+  if (pipe(fds) != 0) return -1;
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
@@ -43,8 +42,7 @@ static int run(char *const argv[], char *out, size_t out_len) {
   ssize_t n;
   while ((n = read(fds[0], buf, sizeof buf)) != 0) {
     if (n < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       break;
     }
     if (out && used + 1 < out_len) {
@@ -54,12 +52,10 @@ static int run(char *const argv[], char *out, size_t out_len) {
     }
   }
   close(fds[0]);
-  if (out && out_len)
-    out[used] = '\0';
+  if (out && out_len) out[used] = '\0';
   int status;
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -1;
+    if (errno != EINTR) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -68,8 +64,7 @@ static int pg_script(const char *cmd, const char *dir, char *out, size_t out_len
   snprintf(script, sizeof script, "%s/scripts/pg.sh", SPARKD_SOURCE_DIR);
   char *argv[] = {"/bin/bash", script, (char *)cmd, (char *)dir, NULL};
   int rc = run(argv, out, out_len);
-  if (rc != 0)
-    fprintf(stderr, "pgtest: pg.sh %s %s failed (exit %d)\n", cmd, dir, rc);
+  if (rc != 0) fprintf(stderr, "pgtest: pg.sh %s %s failed (exit %d)\n", cmd, dir, rc);
   return rc == 0 ? 0 : -1;
 }
 
@@ -79,8 +74,7 @@ static void chomp(char *s) {
     s[--n] = '\0';
   /* keep only the last line: the script prints the conninfo last */
   char *nl = strrchr(s, '\n');
-  if (nl)
-    memmove(s, nl + 1, strlen(nl + 1) + 1);
+  if (nl) memmove(s, nl + 1, strlen(nl + 1) + 1);
 }
 
 /* Clusters started by this process, stopped at exit: a failing Check assertion exits the forked
@@ -108,8 +102,7 @@ static void track(const struct th_pg *pg, bool add) {
       tracked[i].owner = pg->owner;
       break;
     }
-    if (!add && strcmp(tracked[i].dir, pg->dir) == 0)
-      tracked[i].dir[0] = '\0';
+    if (!add && strcmp(tracked[i].dir, pg->dir) == 0) tracked[i].dir[0] = '\0';
   }
   if (add && !atexit_done) {
     atexit_done = true;
@@ -150,25 +143,21 @@ int th_pg_pause(struct th_pg *pg) {
 int th_pg_resume(struct th_pg *pg) {
   char out[TH_PG_CONNINFO_MAX];
   int rc = pg_script("start", pg->dir, out, sizeof out);
-  if (rc == 0)
-    pg->running = true;
+  if (rc == 0) pg->running = true;
   return rc;
 }
 
 int th_pg_restart(struct th_pg *pg) {
-  if (th_pg_pause(pg) != 0)
-    return -1;
+  if (th_pg_pause(pg) != 0) return -1;
   return th_pg_resume(pg);
 }
 
 int th_pg_stop(struct th_pg *pg) {
-  if (!pg->dir[0] || pg->owner != getpid())
-    return 0;
+  if (!pg->dir[0] || pg->owner != getpid()) return 0;
   track(pg, false);
   int rc = pg_script("stop", pg->dir, NULL, 0);
   char *argv[] = {"/bin/rm", "-rf", pg->dir, NULL};
-  if (run(argv, NULL, 0) != 0)
-    rc = -1;
+  if (run(argv, NULL, 0) != 0) rc = -1;
   pg->running = false;
   pg->dir[0] = '\0';
   return rc;
@@ -182,44 +171,38 @@ int th_pg_exec(const char *conninfo, const char *sql) {
     return -1;
   }
   db_status st = db_exec(c, sql);
-  if (st != DB_OK)
-    fprintf(stderr, "pgtest: %.200s: %s %s\n", sql, db_last_sqlstate(c), db_last_error(c));
+  if (st != DB_OK) fprintf(stderr, "pgtest: %.200s: %s %s\n", sql, db_last_sqlstate(c), db_last_error(c));
   db_conn_close(c);
   return st == DB_OK ? 0 : -1;
 }
 
 int th_pg_create_db(struct th_pg *pg, char *out, size_t out_len) {
   unsigned char rnd[8];
-  if (RAND_bytes(rnd, sizeof rnd) != 1)
-    return -1;
+  if (RAND_bytes(rnd, sizeof rnd) != 1) return -1;
   char name[64] = "sparkd_t_";
   for (size_t i = 0; i < sizeof rnd; i++)
     snprintf(name + strlen(name), sizeof name - strlen(name), "%02x", rnd[i]);
   char sql[128];
   snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-  if (th_pg_exec(pg->conninfo, sql) != 0)
-    return -1;
+  if (th_pg_exec(pg->conninfo, sql) != 0) return -1;
   int n = snprintf(out, out_len, "host=%s dbname=%s user=postgres", pg->dir, name);
   return n > 0 && (size_t)n < out_len ? 0 : -1;
 }
 
 int th_pg_drop_db(struct th_pg *pg, const char *conninfo) {
   const char *p = strstr(conninfo, "dbname=");
-  if (!p)
-    return -1;
+  if (!p) return -1;
   p += strlen("dbname=");
   char name[64];
   size_t n = 0;
   while (p[n] && p[n] != ' ' && n + 1 < sizeof name) {
     char ch = p[n];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
-      return -1;
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) return -1;
     name[n] = ch;
     n++;
   }
   name[n] = '\0';
-  if (n == 0 || strcmp(name, "postgres") == 0)
-    return -1;
+  if (n == 0 || strcmp(name, "postgres") == 0) return -1;
   char sql[128];
   snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
   return th_pg_exec(pg->conninfo, sql);

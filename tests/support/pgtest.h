@@ -22,9 +22,9 @@
 #define TH_PG_CONNINFO_MAX 1024
 
 struct th_pg {
-  char dir[256];                       /* cluster folder (data/, socket, logs); set by th_pg_start */
-  char conninfo[TH_PG_CONNINFO_MAX];   /* the maintenance database ("postgres") */
-  pid_t owner;                         /* process that started it */
+  char dir[256];                     /* cluster folder (data/, socket, logs); set by th_pg_start */
+  char conninfo[TH_PG_CONNINFO_MAX]; /* the maintenance database ("postgres") */
+  pid_t owner;                       /* process that started it */
   bool running;
 };
 
