@@ -486,3 +486,144 @@ risk_err risk_ssr_oracle_apr(u256 *apr, const struct risk_ssr_oracle *o) {
     return RISK_INVALID;
   return risk_savings_apr_ray(apr, o->ssr);
 }
+
+/* ---- PSM3 ---- */
+
+/* Math.ceilDiv: reverts on b == 0, else a == 0 ? 0 : (a-1)/b + 1. */
+static risk_err ceil_div(u256 *r, u256 a, u256 b) {
+  if (u256_is_zero(b))
+    return RISK_DIV_BY_ZERO;
+  return risk_divup(r, a, b);
+}
+
+/* Returns RISK_OK and fl(fl(a*b/c)*d/e), or ceil(ceil(a*b/c)*d/e) when up; products checked. */
+static risk_err two_step(u256 *r, u256 a, u256 b, u256 c, u256 d, u256 e, bool up) {
+  u256 p, q;
+  risk_err err = u256_mul(&p, a, b);
+  if (err == RISK_OK)
+    err = up ? ceil_div(&q, p, c) : u256_div(&q, p, c);
+  if (err == RISK_OK)
+    err = u256_mul(&p, q, d);
+  if (err == RISK_OK)
+    err = up ? ceil_div(r, p, e) : u256_div(r, p, e);
+  return err;
+}
+
+static bool psm3_valid(enum risk_psm3_asset a) { return a == RISK_PSM3_USDC || a == RISK_PSM3_USDS || a == RISK_PSM3_SUSDS; }
+
+/* _getSwapQuote(asset, quoteAsset, amount, roundUp). */
+static risk_err psm3_quote(u256 *r, const struct risk_psm3 *p, enum risk_psm3_asset asset,
+                           enum risk_psm3_asset quote, u256 amount, bool up) {
+  if (!psm3_valid(asset) || !psm3_valid(quote) || asset == quote)
+    return RISK_INVALID;
+  const u256 ray = RISK_RAY;
+  const u256 ps = p->precision[RISK_PSM3_SUSDS];
+  if (quote == RISK_PSM3_SUSDS) /* amount*1e27/rate * precS / precAsset */
+    return two_step(r, amount, ray, p->rate, ps, p->precision[asset], up);
+  if (asset == RISK_PSM3_SUSDS) /* amount*rate/1e27 * precQuote / precS */
+    return two_step(r, amount, p->rate, ray, p->precision[quote], ps, up);
+  /* one to one: amount*precQuote/precAsset */
+  return two_step(r, amount, p->precision[quote], U256_ONE, U256_ONE, p->precision[asset], up);
+}
+
+risk_err risk_psm3_swap_exact_in(u256 *amount_out, const struct risk_psm3 *p, enum risk_psm3_asset in,
+                                 enum risk_psm3_asset out, u256 amount_in) {
+  return psm3_quote(amount_out, p, in, out, amount_in, false);
+}
+
+risk_err risk_psm3_swap_exact_out(u256 *amount_in, const struct risk_psm3 *p, enum risk_psm3_asset in,
+                                  enum risk_psm3_asset out, u256 amount_out) {
+  return psm3_quote(amount_in, p, out, in, amount_out, true);
+}
+
+risk_err risk_psm3_asset_value(u256 *value, const struct risk_psm3 *p, enum risk_psm3_asset asset, u256 amount,
+                               bool round_up) {
+  if (!psm3_valid(asset))
+    return RISK_INVALID;
+  if (asset == RISK_PSM3_SUSDS) /* amount*rate/1e9/precS, or ceil(ceil(amount*rate/1e9)/precS) */
+    return two_step(value, amount, p->rate, u256_from_u64(1000000000u), U256_ONE, p->precision[asset], round_up);
+  return mul_div(value, amount, RISK_WAD, p->precision[asset]); /* amount*1e18/prec */
+}
+
+risk_err risk_psm3_total_assets(u256 *value, const struct risk_psm3 *p) {
+  u256 sum = U256_ZERO, v;
+  for (int i = 0; i < 3; i++) {
+    risk_err e = risk_psm3_asset_value(&v, p, (enum risk_psm3_asset)i, p->balance[i], false);
+    if (e == RISK_OK)
+      e = u256_add(&sum, sum, v);
+    if (e != RISK_OK)
+      return e;
+  }
+  *value = sum;
+  return RISK_OK;
+}
+
+risk_err risk_psm3_convert_to_asset_value(u256 *value, const struct risk_psm3 *p, u256 shares) {
+  if (u256_is_zero(p->total_shares)) {
+    *value = shares;
+    return RISK_OK;
+  }
+  u256 ta;
+  risk_err e = risk_psm3_total_assets(&ta, p);
+  if (e != RISK_OK)
+    return e;
+  return mul_div(value, shares, ta, p->total_shares);
+}
+
+risk_err risk_psm3_convert_to_assets(u256 *amount, const struct risk_psm3 *p, enum risk_psm3_asset asset,
+                                     u256 shares) {
+  if (!psm3_valid(asset))
+    return RISK_INVALID;
+  u256 v;
+  risk_err e = risk_psm3_convert_to_asset_value(&v, p, shares);
+  if (e != RISK_OK)
+    return e;
+  if (asset != RISK_PSM3_SUSDS)
+    return mul_div(amount, v, p->precision[asset], RISK_WAD); /* value*prec/1e18 */
+  u256 t;                                                     /* value*1e9*precS/rate */
+  e = u256_mul(&t, v, u256_from_u64(1000000000u));
+  if (e != RISK_OK)
+    return e;
+  return mul_div(amount, t, p->precision[asset], p->rate);
+}
+
+/* convertToShares(value) rounding down, or _convertToSharesRoundUp. */
+static risk_err psm3_value_to_shares(u256 *shares, const struct risk_psm3 *p, u256 value, bool up) {
+  u256 ta;
+  risk_err e = risk_psm3_total_assets(&ta, p);
+  if (e != RISK_OK)
+    return e;
+  if (u256_is_zero(ta)) {
+    *shares = value;
+    return RISK_OK;
+  }
+  return up ? mul_divup(shares, value, p->total_shares, ta) : mul_div(shares, value, p->total_shares, ta);
+}
+
+risk_err risk_psm3_preview_deposit(u256 *shares, const struct risk_psm3 *p, enum risk_psm3_asset asset, u256 amount) {
+  u256 v;
+  risk_err e = risk_psm3_asset_value(&v, p, asset, amount, false);
+  if (e != RISK_OK)
+    return e;
+  return psm3_value_to_shares(shares, p, v, false);
+}
+
+risk_err risk_psm3_preview_withdraw(u256 *shares_burned, u256 *assets_withdrawn, const struct risk_psm3 *p,
+                                    enum risk_psm3_asset asset, u256 max_assets, u256 user_shares) {
+  if (!psm3_valid(asset))
+    return RISK_INVALID;
+  u256 assets = u256_min(p->balance[asset], max_assets), v, sh;
+  risk_err e = risk_psm3_asset_value(&v, p, asset, assets, true);
+  if (e == RISK_OK)
+    e = psm3_value_to_shares(&sh, p, v, true);
+  if (e != RISK_OK)
+    return e;
+  if (u256_gt(sh, user_shares)) {
+    if ((e = risk_psm3_convert_to_assets(&assets, p, asset, user_shares)) != RISK_OK)
+      return e;
+    sh = user_shares;
+  }
+  *shares_burned = sh;
+  *assets_withdrawn = assets;
+  return RISK_OK;
+}

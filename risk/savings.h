@@ -1,11 +1,13 @@
 /* Savings vaults (spec protocol-math §1): the MakerDAO rate accumulator (rpow, chi, drip)
  * shared by sDAI/Pot, sUSDS and Spark Vaults V2; ERC-4626 conversions with their rounding;
  * Spark Vaults V2 max functions and on-chain checks; APR/APY conversions of a per-second
- * rate; the cross-chain SSR oracle's exact / binomial / linear forms.
+ * rate; the cross-chain SSR oracle's exact / binomial / linear forms; PSM3 swap quotes and
+ * LP-share conversions.
  * Pure: structs in, structs out; every error is where the contract reverts. */
 #ifndef SPARKD_RISK_SAVINGS_H
 #define SPARKD_RISK_SAVINGS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "risk/u256.h"
@@ -130,5 +132,50 @@ risk_err risk_ssr_oracle_rate_binomial(u256 *r, const struct risk_ssr_oracle *o,
 risk_err risk_ssr_oracle_rate_linear(u256 *r, const struct risk_ssr_oracle *o, uint64_t t);
 /* Returns RISK_OK and getAPR() = (ssr - RAY) * YEAR. */
 risk_err risk_ssr_oracle_apr(u256 *apr, const struct risk_ssr_oracle *o);
+
+/* ---- PSM3 (spark-psm src/PSM3.sol, §1.5): USDC / USDS / sUSDS on L2s ---- */
+
+enum risk_psm3_asset { RISK_PSM3_USDC = 0, RISK_PSM3_USDS = 1, RISK_PSM3_SUSDS = 2 };
+
+/* PSM3 state: rate = rateProvider.getConversionRate() (USD value of 1 sUSDS, RAY);
+ * precision[i] = 10^decimals of each asset (1e6, 1e18, 1e18 on the deployed PSMs);
+ * balance[i] = what the PSM holds (USDC at its pocket); total_shares = LP shares. */
+struct risk_psm3 {
+  u256 rate;
+  u256 precision[3];
+  u256 balance[3];
+  u256 total_shares;
+};
+
+/* Returns RISK_OK and previewSwapExactIn(in, out, amount_in) (rounds down):
+ * USDC<->USDS amount*precOut/precIn; to sUSDS fl(amount*1e27/rate)*precS/precIn;
+ * from sUSDS fl(amount*rate/1e27)*precOut/precS. RISK_INVALID when in == out
+ * ("PSM3/invalid-asset"), RISK_OVERFLOW / RISK_DIV_BY_ZERO where the contract reverts. */
+risk_err risk_psm3_swap_exact_in(u256 *amount_out, const struct risk_psm3 *p, enum risk_psm3_asset in,
+                                 enum risk_psm3_asset out, u256 amount_in);
+/* Returns RISK_OK and previewSwapExactOut(in, out, amount_out): the same conversion from
+ * out to in with a ceiling at each division. */
+risk_err risk_psm3_swap_exact_out(u256 *amount_in, const struct risk_psm3 *p, enum risk_psm3_asset in,
+                                  enum risk_psm3_asset out, u256 amount_out);
+/* Returns RISK_OK and the 18-decimal USD value of amount of asset (sUSDS: rate/1e27,
+ * rounded down, or up at both divisions when round_up). */
+risk_err risk_psm3_asset_value(u256 *value, const struct risk_psm3 *p, enum risk_psm3_asset asset, u256 amount,
+                               bool round_up);
+/* Returns RISK_OK and totalAssets(): the summed value of the three balances (rounded down). */
+risk_err risk_psm3_total_assets(u256 *value, const struct risk_psm3 *p);
+/* Returns RISK_OK and convertToAssetValue(shares) = shares*totalAssets/totalShares (shares when
+ * there are none). */
+risk_err risk_psm3_convert_to_asset_value(u256 *value, const struct risk_psm3 *p, u256 shares);
+/* Returns RISK_OK and convertToAssets(asset, shares): the asset amount worth those shares. */
+risk_err risk_psm3_convert_to_assets(u256 *amount, const struct risk_psm3 *p, enum risk_psm3_asset asset,
+                                     u256 shares);
+/* Returns RISK_OK and previewDeposit(asset, amount): fl(value*totalShares/totalAssets), or
+ * the value itself when totalAssets == 0. */
+risk_err risk_psm3_preview_deposit(u256 *shares, const struct risk_psm3 *p, enum risk_psm3_asset asset, u256 amount);
+/* Returns RISK_OK and previewWithdraw(asset, max_assets) for a holder of user_shares: assets
+ * are capped by the PSM's balance, shares burned = ceil(value_up*totalShares/totalAssets);
+ * when that exceeds user_shares, all user shares burn for convertToAssets(asset, user_shares). */
+risk_err risk_psm3_preview_withdraw(u256 *shares_burned, u256 *assets_withdrawn, const struct risk_psm3 *p,
+                                    enum risk_psm3_asset asset, u256 max_assets, u256 user_shares);
 
 #endif

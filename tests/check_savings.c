@@ -416,6 +416,132 @@ START_TEST(test_vault_liquidity) {
 }
 END_TEST
 
+/* ---- PSM3 (§1.5, §5.1 #7). Rate 1.25e27, empty PSM: vectors of spark-psm's unit tests
+ * (SwapExactIn, Conversions) as quoted in the spec and in public audit notes of the same tests;
+ * the exact-out and LP-share figures are derived by hand (Python integers) from the PSM3
+ * formulas, step by step in the comments. */
+static struct risk_psm3 psm_empty(void) {
+  struct risk_psm3 p;
+  memset(&p, 0, sizeof p);
+  p.rate = D("1250000000000000000000000000");
+  p.precision[RISK_PSM3_USDC] = D("1000000");
+  p.precision[RISK_PSM3_USDS] = D("1000000000000000000");
+  p.precision[RISK_PSM3_SUSDS] = D("1000000000000000000");
+  return p;
+}
+
+START_TEST(test_psm3_exact_in) {
+  struct risk_psm3 p = psm_empty();
+  u256 r;
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("999999")), RISK_OK);
+  ck_assert_u256_dec(r, "799999000000000000");
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("1000000")), RISK_OK);
+  ck_assert_u256_dec(r, "800000000000000000");
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("1000001")), RISK_OK);
+  ck_assert_u256_dec(r, "800000000000000000");
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("3000000")), RISK_OK);
+  ck_assert_u256_dec(r, "2400000000000000000");
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("100000000")), RISK_OK);
+  ck_assert_u256_dec(r, "80000000000000000000");
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_USDS, D("1000001")), RISK_OK);
+  ck_assert_u256_dec(r, "1000001000000000000");
+  /* sUSDS -> USDC: fl(1e18 * 1.25) * 1e6 / 1e18 = 1.25e6; USDS -> USDC drops sub-1e12 dust */
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_SUSDS, RISK_PSM3_USDC, D("1000000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "1250000");
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDS, RISK_PSM3_USDC, D("1999999999999")), RISK_OK);
+  ck_assert_u256_dec(r, "1");
+  /* same asset: "PSM3/invalid-asset" */
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_USDC, D("1")), RISK_INVALID);
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_SUSDS, RISK_PSM3_SUSDS, D("1")), RISK_INVALID);
+}
+END_TEST
+
+START_TEST(test_psm3_exact_out) {
+  struct risk_psm3 p = psm_empty();
+  u256 r;
+  /* USDC out 1e6 paid in sUSDS: ceil(ceil(1e6*1e27/1.25e27)*1e18/1e6) = 0.8e18 */
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_SUSDS, RISK_PSM3_USDC, D("1000000")), RISK_OK);
+  ck_assert_u256_dec(r, "800000000000000000");
+  /* 1e6+1: ceil(800000.8) = 800001, * 1e12 */
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_SUSDS, RISK_PSM3_USDC, D("1000001")), RISK_OK);
+  ck_assert_u256_dec(r, "800001000000000000");
+  /* sUSDS out 0.8e18 paid in USDC: ceil(ceil(0.8e18*1.25e27/1e27)*1e6/1e18) = 1e6 */
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("800000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "1000000");
+  /* 0.8e18+1: ceil(1e18 + 1.25) = 1e18+2, ceil((1e18+2)*1e6/1e18) = 1000001 */
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("800000000000000001")), RISK_OK);
+  ck_assert_u256_dec(r, "1000001");
+  /* one-to-one legs: ceil((1e6+1)*1e18/1e6), ceil((1e18+1)*1e6/1e18) */
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_USDS, RISK_PSM3_USDC, D("1000001")), RISK_OK);
+  ck_assert_u256_dec(r, "1000001000000000000");
+  ck_assert_int_eq(risk_psm3_swap_exact_out(&r, &p, RISK_PSM3_USDC, RISK_PSM3_USDS, D("1000000000000000001")), RISK_OK);
+  ck_assert_u256_dec(r, "1000001");
+  /* zero rate: division by zero reverts */
+  p.rate = U256_ZERO;
+  ck_assert_int_eq(risk_psm3_swap_exact_in(&r, &p, RISK_PSM3_USDC, RISK_PSM3_SUSDS, D("1")), RISK_DIV_BY_ZERO);
+}
+END_TEST
+
+START_TEST(test_psm3_empty_conversions) {
+  struct risk_psm3 p = psm_empty();
+  u256 r;
+  /* §5.1 #7: convertToAssets(sUSDS, 1e18 shares) = 0.8e18 */
+  ck_assert_int_eq(risk_psm3_convert_to_assets(&r, &p, RISK_PSM3_SUSDS, D("1000000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "800000000000000000");
+  ck_assert_int_eq(risk_psm3_convert_to_assets(&r, &p, RISK_PSM3_USDC, D("1000000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "1000000");
+  /* empty PSM: shares = value 1:1 */
+  ck_assert_int_eq(risk_psm3_preview_deposit(&r, &p, RISK_PSM3_USDC, D("1000000")), RISK_OK);
+  ck_assert_u256_dec(r, "1000000000000000000");
+  ck_assert_int_eq(risk_psm3_preview_deposit(&r, &p, RISK_PSM3_SUSDS, D("1000000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "1250000000000000000");
+}
+END_TEST
+
+/* Balances USDC 100e6, USDS 100e18, sUSDS 80e18 at rate 1.3e27, 300e18 shares:
+ * totalAssets = 100e18 + 100e18 + fl(80e18*1.3e27/1e9/1e18) = 304e18. */
+START_TEST(test_psm3_shares) {
+  struct risk_psm3 p = psm_empty();
+  p.rate = D("1300000000000000000000000000");
+  p.balance[RISK_PSM3_USDC] = D("100000000");
+  p.balance[RISK_PSM3_USDS] = D("100000000000000000000");
+  p.balance[RISK_PSM3_SUSDS] = D("80000000000000000000");
+  p.total_shares = D("300000000000000000000");
+  u256 r, sh, as;
+  ck_assert_int_eq(risk_psm3_total_assets(&r, &p), RISK_OK);
+  ck_assert_u256_dec(r, "304000000000000000000");
+  /* deposit 1e6 USDC: fl(1e18*300e18/304e18) */
+  ck_assert_int_eq(risk_psm3_preview_deposit(&r, &p, RISK_PSM3_USDC, D("1000000")), RISK_OK);
+  ck_assert_u256_dec(r, "986842105263157894");
+  /* deposit 1e18 sUSDS: value 1.3e18 -> fl(1.3e18*300/304) */
+  ck_assert_int_eq(risk_psm3_preview_deposit(&r, &p, RISK_PSM3_SUSDS, D("1000000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "1282894736842105263");
+  /* withdraw 10e6 USDC with enough shares: ceil(10e18*300e18/304e18) */
+  ck_assert_int_eq(risk_psm3_preview_withdraw(&sh, &as, &p, RISK_PSM3_USDC, D("10000000"), D("20000000000000000000")),
+                   RISK_OK);
+  ck_assert_u256_dec(sh, "9868421052631578948");
+  ck_assert_u256_dec(as, "10000000");
+  /* not enough shares: all 5e18 burn for fl(fl(5e18*304/300)*1e6/1e18) USDC */
+  ck_assert_int_eq(risk_psm3_preview_withdraw(&sh, &as, &p, RISK_PSM3_USDC, D("10000000"), D("5000000000000000000")),
+                   RISK_OK);
+  ck_assert_u256_dec(sh, "5000000000000000000");
+  ck_assert_u256_dec(as, "5066666");
+  /* more than the PSM holds: capped at its balance (100e6 -> ceil(100e18*300/304) shares) */
+  ck_assert_int_eq(risk_psm3_preview_withdraw(&sh, &as, &p, RISK_PSM3_USDC, D("200000000"), D("300000000000000000000")),
+                   RISK_OK);
+  ck_assert_u256_dec(as, "100000000");
+  ck_assert_u256_dec(sh, "98684210526315789474");
+  /* convertToAssets(sUSDS, 1e18) = fl(fl(1e18*304/300)*1e9*1e18/1.3e27) */
+  ck_assert_int_eq(risk_psm3_convert_to_assets(&r, &p, RISK_PSM3_SUSDS, D("1000000000000000000")), RISK_OK);
+  ck_assert_u256_dec(r, "779487179487179486");
+  /* sUSDS value of 1 wei: down fl(1.3e18/1e18) = 1, up ceil(ceil(1.3e27/1e9)/1e18) = 2 */
+  ck_assert_int_eq(risk_psm3_asset_value(&r, &p, RISK_PSM3_SUSDS, U256_ONE, false), RISK_OK);
+  ck_assert_u256_dec(r, "1");
+  ck_assert_int_eq(risk_psm3_asset_value(&r, &p, RISK_PSM3_SUSDS, U256_ONE, true), RISK_OK);
+  ck_assert_u256_dec(r, "2");
+}
+END_TEST
+
 static Suite *savings_suite(void) {
   Suite *s = suite_create("savings");
   TCase *tc = tcase_create("core");
@@ -441,6 +567,10 @@ static Suite *savings_suite(void) {
   tcase_add_test(tc, test_vault_max_functions);
   tcase_add_test(tc, test_vault_deposit_cap);
   tcase_add_test(tc, test_vault_liquidity);
+  tcase_add_test(tc, test_psm3_exact_in);
+  tcase_add_test(tc, test_psm3_exact_out);
+  tcase_add_test(tc, test_psm3_empty_conversions);
+  tcase_add_test(tc, test_psm3_shares);
   suite_add_tcase(s, tc);
   return s;
 }
