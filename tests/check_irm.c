@@ -292,6 +292,43 @@ START_TEST(test_default_rounding_differs) {
 }
 END_TEST
 
+/* sparklend-advanced InterestRateStrategyBase.t.sol (fuzz, here a fixed pseudo-random sweep):
+ * VariableBorrow and Default with the same parameters give identical borrow rates and
+ * liquidity rates within 1e-6 relative. */
+START_TEST(test_default_vs_variable_borrow_sweep) {
+  struct risk_irm vb;
+  memset(&vb, 0, sizeof vb);
+  vb.kind = RISK_IRM_VARIABLE_BORROW;
+  vb.optimal_usage_ratio = D("800000000000000000000000000");
+  vb.base_variable_borrow_rate = D(P0_5);
+  vb.variable_rate_slope1 = D(P1);
+  vb.variable_rate_slope2 = D(P45);
+  struct risk_irm df = vb;
+  df.kind = RISK_IRM_DEFAULT;
+  uint64_t x = 0x243F6A8885A308D3ull;
+  for (int i = 0; i < 2000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    u256 debt = u256_from_u64((x >> 8) % 1000000000000000ull + 1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    u256 liq = u256_from_u64((x >> 8) % 1000000000000000ull);
+    uint32_t rf = (uint32_t)(x % 5001);
+    struct risk_irm_rates a, b;
+    ck_assert_int_eq(risk_irm_calculate(&a, &vb, debt, liq, rf), RISK_OK);
+    ck_assert_int_eq(risk_irm_calculate(&b, &df, debt, liq, rf), RISK_OK);
+    ck_assert(u256_eq(a.variable_borrow_rate, b.variable_borrow_rate));
+    ck_assert(u256_eq(a.utilization, b.utilization));
+    u256 hi = u256_max(a.liquidity_rate, b.liquidity_rate), lo = u256_min(a.liquidity_rate, b.liquidity_rate), d;
+    ck_assert_int_eq(u256_sub(&d, hi, lo), RISK_OK);
+    ck_assert_int_eq(u256_mul(&d, d, u256_from_u64(1000000)), RISK_OK);
+    ck_assert(u256_le(d, hi));
+  }
+}
+END_TEST
+
 START_TEST(test_curve) {
   struct risk_irm m = usdt();
   struct risk_irm_curve c;
@@ -336,6 +373,7 @@ static Suite *irm_suite(void) {
   tcase_add_test(tc, test_rate_target_base);
   tcase_add_test(tc, test_variable_borrow_max);
   tcase_add_test(tc, test_default_rounding_differs);
+  tcase_add_test(tc, test_default_vs_variable_borrow_sweep);
   tcase_add_test(tc, test_curve);
   suite_add_tcase(s, tc);
   return s;
