@@ -1,6 +1,7 @@
 # Writes a C file with every migration as (name, text), in the order given.
 set(body "#include \"db/migrate.h\"\n\nconst struct db_migration db_migrations[] = {\n")
 set(count 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   file(READ ${f} hex HEX)

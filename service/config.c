@@ -35,6 +35,8 @@ const struct svc_config_entry svc_config_table[] = {
      OFF(shutdown_grace_ms), 0, 600000, NULL},
     {"SPARKD_CONNECTION_TIMEOUT_S", "uint", "30", "idle keep-alive connections are closed after this many seconds",
      OFF(connection_timeout_s), 1, 3600, NULL},
+    {"SPARKD_CACHE_MAX_AGE_S", "uint", "5", "Cache-Control max-age of responses served from the state cache, in seconds",
+     OFF(cache_max_age_s), 0, 86400, NULL},
 };
 const size_t svc_config_table_len = sizeof svc_config_table / sizeof svc_config_table[0];
 

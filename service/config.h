@@ -23,6 +23,7 @@ struct svc_config {
   unsigned db_wait_ms;          /* SPARKD_DB_WAIT_MS: longest wait for a pooled connection */
   unsigned shutdown_grace_ms;   /* SPARKD_SHUTDOWN_GRACE_MS: in-flight requests get this long */
   unsigned connection_timeout_s;/* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
+  unsigned cache_max_age_s;     /* SPARKD_CACHE_MAX_AGE_S: Cache-Control max-age of cached state */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */

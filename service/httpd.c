@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "db/migrate.h"
+#include "service/cache.h"
 #include "service/log.h"
 #include "service/metrics.h"
 #include "service/request.h"
@@ -294,6 +295,11 @@ int svc_serve(struct svc_server *srv) {
     return 1;
   }
   srv->started_at = time(NULL);
+  if (!svc_cache_start(srv)) {
+    svc_log(SVC_LOG_ERROR, "cannot start the state cache threads");
+    db_pool_destroy(srv->pool);
+    return 1;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_Daemon *d = MHD_start_daemon(
@@ -304,6 +310,7 @@ int svc_serve(struct svc_server *srv) {
   if (!d) {
     svc_log(SVC_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
             strerror(errno));
+    svc_cache_stop(srv);
     db_pool_destroy(srv->pool);
     return 1;
   }
@@ -329,6 +336,7 @@ int svc_serve(struct svc_server *srv) {
     usleep(10000);
   }
   MHD_stop_daemon(d);
+  svc_cache_stop(srv);
   db_pool_destroy(srv->pool);
   srv->pool = NULL;
   svc_log(SVC_LOG_INFO, "stopped");

@@ -30,8 +30,8 @@ const char *svc_req_header(struct svc_request *req, const char *name) {
 }
 
 /* Adds the headers every response carries, queues it, and records status and size. */
-static enum svc_handler_result queue(struct svc_request *req, unsigned status, struct MHD_Response *resp,
-                                     size_t len) {
+enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned status, struct MHD_Response *resp,
+                                           size_t len) {
   if (!resp) return SVC_HANDLER_FATAL;
   if (req->replied) {
     SVC_BUG("second reply to request %s", req->request_id);
@@ -62,13 +62,13 @@ static struct MHD_Response *typed(struct MHD_Response *resp, const char *content
 enum svc_handler_result svc_reply_static(struct svc_request *req, unsigned status, const char *content_type,
                                          const void *body, size_t len) {
   struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
-  return queue(req, status, typed(r, content_type), len);
+  return svc_queue_response(req, status, typed(r, content_type), len);
 }
 
 enum svc_handler_result svc_reply_copy(struct svc_request *req, unsigned status, const char *content_type,
                                        const void *body, size_t len) {
   struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-  return queue(req, status, typed(r, content_type), len);
+  return svc_queue_response(req, status, typed(r, content_type), len);
 }
 
 enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type,
@@ -78,7 +78,7 @@ enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status,
     free(body);
     return SVC_HANDLER_FATAL;
   }
-  return queue(req, status, typed(r, content_type), len);
+  return svc_queue_response(req, status, typed(r, content_type), len);
 }
 
 enum svc_handler_result svc_reply_json_steal(struct svc_request *req, unsigned status, json_t *body) {
@@ -126,7 +126,7 @@ static enum svc_handler_result problem(struct svc_request *req, enum svc_error e
     MHD_add_response_header(r, "Allow", svc_allow_header(req->match.allow, allow, sizeof allow));
   }
   if (status == 503) MHD_add_response_header(r, "Retry-After", "1");
-  return queue(req, status, r, len);
+  return svc_queue_response(req, status, r, len);
 }
 
 enum svc_handler_result svc_reply_problem(struct svc_request *req, enum svc_error err, const char *detail, ...) {

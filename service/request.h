@@ -14,6 +14,7 @@
 #include "service/router.h"
 
 struct MHD_Connection;
+struct MHD_Response;
 struct svc_server;
 
 struct svc_request {
@@ -43,6 +44,10 @@ const char *svc_req_header(struct svc_request *req, const char *name);
 
 /* Queue a response. Each returns SVC_HANDLED on success and SVC_HANDLER_FATAL when the response
  * could not be queued. */
+/* Queues resp (adding X-Request-Id and CORS headers) and drops our reference to it; len is the
+ * body size for the log. */
+enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned status, struct MHD_Response *resp,
+                                           size_t len);
 /* Replies `status` with a body that stays valid for the process (not copied). */
 enum svc_handler_result svc_reply_static(struct svc_request *req, unsigned status, const char *content_type,
                                          const void *body, size_t len);
