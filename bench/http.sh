@@ -226,11 +226,24 @@ EOF
   row "$name" ratio "s/n" "$(ratio "$ms_rps" "$mn_rps")" "$(ratio "$ms_p50" "$mn_p50")" "$(ratio "$ms_p99" "$mn_p99")"
 }
 
+# Prints the 1-minute load average, and a warning when other work competes for the CPUs.
+load_note() {
+  local load
+  read -r load _ </proc/loadavg
+  echo "load average $load ($1)"
+  if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+    echo "warning: the machine is busy; wrk, sparkd and nginx share $(nproc) CPUs with it: compare ratios, not absolute figures"
+  fi
+}
+
 main() {
   echo "sparkd $sparkd ($("$sparkd_bin" version 2>/dev/null | head -1 || true)), nginx $nginx" \
     "($("$nginx_bin" -v 2>&1 | sed 's/.*: //')), $(nproc) CPUs, log level ${SPARKD_LOG_LEVEL:-warn}"
+  load_note "before"
   sparkd_body /healthz "$tmp/healthz.body"
   bench_target healthz /healthz "$tmp/healthz.body"
+  echo
+  load_note "after"
 }
 
 main
