@@ -811,6 +811,60 @@ START_TEST(test_cmd_migrate) {
 }
 END_TEST
 
+/* ---- the real binary ---- */
+
+/* Runs SPARKD_BINARY with args and SPARKD_DATABASE_URL=url; returns its exit status, stdout in out. */
+static int run_sparkd(const char *url, char *const args[], char *out, size_t out_len) {
+  int fds[2];
+  ck_assert_int_eq(pipe(fds), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    if (url) setenv("SPARKD_DATABASE_URL", url, 1);
+    execv(SPARKD_BINARY, args);
+    _exit(127);
+  }
+  close(fds[1]);
+  size_t used = 0;
+  ssize_t n;
+  while (used + 1 < out_len && (n = read(fds[0], out + used, out_len - 1 - used)) > 0)
+    used += (size_t)n;
+  out[used] = '\0';
+  close(fds[0]);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+START_TEST(test_binary_migrate) {
+  char url[TH_PG_CONNINFO_MAX], out[4096];
+  ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
+  char *help[] = {"sparkd", "migrate", "--help", NULL};
+  ck_assert_int_eq(run_sparkd(NULL, help, out, sizeof out), 0);
+  ck_assert_msg(strstr(out, "usage: sparkd migrate"), "%s", out);
+  char *bad[] = {"sparkd", "migrate", "--nope", NULL};
+  ck_assert_int_eq(run_sparkd(url, bad, out, sizeof out), 2);
+  ck_assert_str_eq(out, ""); /* usage went to stderr */
+
+  char *run[] = {"sparkd", "migrate", NULL};
+  ck_assert_int_eq(run_sparkd(url, run, out, sizeof out), 0);
+  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL), db_migrations_count);
+  char *status[] = {"sparkd", "migrate", "--status", NULL};
+  ck_assert_int_eq(run_sparkd(url, status, out, sizeof out), 0);
+  for (unsigned i = 0; i < db_migrations_count; i++) {
+    char *line = line_with(out, db_migrations[i].name);
+    ck_assert_msg(line && strstr(line, "applied"), "%s", out);
+    free(line);
+  }
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 static Suite *db_suite(void) {
   Suite *s = suite_create("db");
   TCase *m = tcase_create("migrate");
@@ -821,6 +875,8 @@ static Suite *db_suite(void) {
   tcase_add_test(m, test_migrate_ahead);
   tcase_add_test(m, test_migrate_failure_is_atomic_and_unreachable);
   tcase_add_test(m, test_cmd_migrate);
+  tcase_add_test(m, test_binary_migrate);
+  tcase_set_timeout(m, 120);
   suite_add_tcase(s, m);
   TCase *t = tcase_create("txn");
   tcase_add_test(t, test_txn_retries_40001);
@@ -828,10 +884,12 @@ static Suite *db_suite(void) {
   tcase_add_test(t, test_unique_violation_is_conflict);
   tcase_add_test(t, test_failed_transaction_rolled_back_on_release);
   tcase_add_test(t, test_txn_fn_ignoring_error_is_error);
+  tcase_set_timeout(t, 120);
   suite_add_tcase(s, t);
   TCase *q = tcase_create("statements");
   tcase_add_test(q, test_statement_registry);
   tcase_add_test(q, test_row_copy);
+  tcase_set_timeout(q, 120);
   suite_add_tcase(s, q);
   TCase *p = tcase_create("pool");
   tcase_set_timeout(p, 120);
