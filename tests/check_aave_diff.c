@@ -130,6 +130,8 @@ struct stats {
   long cases, positions, reserves;
   long ni_departures, nd_departures, bal_departures, total_floor_departures, hf_cases, isolated;
   long max_ltv_bps_x1000; /* largest |lib - ours| in 1/1000 bps seen */
+  unsigned long max_dlin; /* largest |linear interest difference| in ray units */
+  long double max_rel_nd, max_rel_ni; /* largest relative index differences */
 };
 
 static const char *jstr(json_t *o, const char *k) {
@@ -251,6 +253,8 @@ static void run_case(json_t *c, struct stats *st) {
     BN_add_word(b, 2);
     BIGNUM *d = bn_absdiff(c_lin, m_lin);
     ck_assert_msg(BN_cmp(d, b) <= 0, "case %lld: linear interest off by more than its bound", id);
+    if (BN_get_word(d) > st->max_dlin)
+      st->max_dlin = BN_get_word(d);
     if (!BN_is_zero(lrate)) {
       /* income: |d| <= ceil(dLin * index / R) + 1 */
       BIGNUM *bi = BN_new();
@@ -282,8 +286,14 @@ static void run_case(json_t *c, struct stats *st) {
     BN_add_word(bdd, 1);
     BIGNUM *ddn = bn_absdiff(c_nd, m_nd);
     ck_assert_msg(BN_cmp(ddn, bdd) <= 0, "case %lld: normalized debt off by more than its bound", id);
-    if (!BN_is_zero(ddn))
+    if (!BN_is_zero(ddn)) {
       st->nd_departures++;
+      char *a1 = BN_bn2dec(ddn), *a2 = BN_bn2dec(c_nd);
+      long double rel = strtold(a1, NULL) / strtold(a2, NULL);
+      if (rel > st->max_rel_nd)
+        st->max_rel_nd = rel;
+      OPENSSL_free(a1), OPENSSL_free(a2);
+    }
     if (dt == 0) {
       ck_assert_msg(BN_cmp(c_ni, m_ni) == 0 && BN_cmp(c_nd, m_nd) == 0, "case %lld: no accrual must agree", id);
     }
@@ -527,9 +537,11 @@ START_TEST(test_against_aave_math_utils) {
   BN_CTX_free(ctx);
   fprintf(stderr,
           "aave diff: %ld cases, %ld reserves, %ld positions; departures seen: income %ld, debt index %ld, "
-          "balances %ld, totals (per-asset floor) %ld; HF compared %ld; isolated %ld; max |avgLTV diff| %.3f bps\n",
+          "balances %ld, totals (per-asset floor) %ld; HF compared %ld; isolated %ld; max |avgLTV diff| %.3f bps; "
+          "max |linear diff| %lu ray units; max relative debt-index diff %.3Le\n",
           st.cases, st.reserves, st.positions, st.ni_departures, st.nd_departures, st.bal_departures,
-          st.total_floor_departures, st.hf_cases, st.isolated, st.max_ltv_bps_x1000 / 1000.0);
+          st.total_floor_departures, st.hf_cases, st.isolated, st.max_ltv_bps_x1000 / 1000.0, st.max_dlin,
+          st.max_rel_nd);
   ck_assert_int_ge(st.cases, 10000);
   ck_assert_int_ge(st.reserves, 10000);
   ck_assert_int_gt(st.hf_cases, 1000);
