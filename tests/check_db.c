@@ -331,6 +331,63 @@ START_TEST(test_txn_retries_40001) {
 }
 END_TEST
 
+struct lost_arg {
+  unsigned calls;
+  int64_t pids[4];
+};
+
+/* The first attempt's session is killed under it (as a server restart or failover would). */
+static db_status lose_connection_once(db_conn *c, void *p) {
+  struct lost_arg *a = p;
+  a->pids[a->calls] = c_int(c, "SELECT pg_backend_pid() AS n");
+  a->calls++;
+  db_status st = db_exec(c, "INSERT INTO t VALUES (1)");
+  if (st != DB_OK) return st;
+  if (a->calls == 1) return db_exec(c, "SELECT pg_terminate_backend(pg_backend_pid())");
+  return DB_OK;
+}
+
+START_TEST(test_txn_reconnects_after_lost_connection) {
+  char url[TH_PG_CONNINFO_MAX];
+  ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
+  exec_ok(url, "CREATE TABLE t (k int)");
+  db_pool *pool = db_pool_create(url, 1);
+  struct lost_arg a = {0};
+  ck_assert_int_eq(db_run_txn(pool, lose_connection_once, &a), DB_OK);
+  ck_assert_uint_eq(a.calls, 2);
+  ck_assert_int_ne(a.pids[0], a.pids[1]); /* a new session */
+  ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM t", 0, NULL), 1);
+  db_pool_stats s;
+  db_pool_get_stats(pool, &s);
+  ck_assert_uint_eq(s.reconnects, 1);
+  db_pool_destroy(pool);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
+static db_status deadlock_fn(db_conn *c, void *p) {
+  unsigned *calls = p;
+  (*calls)++;
+  return db_exec(c, "SELECT deadlock_once()");
+}
+
+START_TEST(test_txn_retries_40P01) {
+  char url[TH_PG_CONNINFO_MAX];
+  ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
+  exec_ok(url, "CREATE SEQUENCE dl_seq;"
+               "CREATE FUNCTION deadlock_once() RETURNS void LANGUAGE plpgsql AS $$"
+               " BEGIN IF nextval('dl_seq') = 1 THEN"
+               "   RAISE EXCEPTION 'simulated deadlock' USING ERRCODE = '40P01';"
+               " END IF; END $$");
+  db_pool *pool = db_pool_create(url, 1);
+  unsigned calls = 0;
+  ck_assert_int_eq(db_run_txn(pool, deadlock_fn, &calls), DB_OK);
+  ck_assert_uint_eq(calls, 2);
+  db_pool_destroy(pool);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 /* Write skew between two SERIALIZABLE transactions: a real 40001 from PostgreSQL's SSI. */
 struct skew_arg {
   db_conn *other; /* inside its own serializable transaction until the first attempt commits it */
@@ -881,6 +938,8 @@ static Suite *db_suite(void) {
   TCase *t = tcase_create("txn");
   tcase_add_test(t, test_txn_retries_40001);
   tcase_add_test(t, test_txn_retries_real_serialization_failure);
+  tcase_add_test(t, test_txn_retries_40P01);
+  tcase_add_test(t, test_txn_reconnects_after_lost_connection);
   tcase_add_test(t, test_unique_violation_is_conflict);
   tcase_add_test(t, test_failed_transaction_rolled_back_on_release);
   tcase_add_test(t, test_txn_fn_ignoring_error_is_error);
