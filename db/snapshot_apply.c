@@ -1,0 +1,773 @@
+/* Applying one validated snapshot (STYLE: one db file per operation).
+ *
+ * One transaction (db_run_txn): a per-chain advisory xact lock so that two imports of the same
+ * chain serialise; the block-order check; the reference checks that need the database; then the
+ * writes. A section present in the snapshot replaces that section's current rows of the chain
+ * (assets are only ever added or updated); absent sections are left alone. Series rows are
+ * appended. Accounts and positions go through COPY. Each written account's health factor is
+ * computed with the engine (risk/account.h) at the block's timestamp from the reserves, prices
+ * and eMode categories as they stand after this snapshot's writes. NOTIFY sparkd_state is sent
+ * inside the transaction, so listeners hear it at commit. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/copy.h"
+#include "db/snapshot.h"
+#include "risk/account.h"
+#include "risk/reserve.h"
+
+#define MAXP 48
+
+static const struct db_statement stmts[] = {
+    {"snap_lock", "SELECT pg_advisory_xact_lock(('x' || substr(md5('sparkd.import:' || $1::text), 1, 16))::bit(64)::bigint)"},
+    {"snap_chain_get", "SELECT block_number, block_hash FROM chains WHERE chain_id = $1::bigint"},
+    {"snap_chain_upsert",
+     "INSERT INTO chains (chain_id, block_number, block_hash, block_timestamp) VALUES ($1, $2, $3, $4)"
+     " ON CONFLICT (chain_id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,"
+     " block_timestamp = EXCLUDED.block_timestamp, imported_at = now()"},
+    {"snap_block_upsert",
+     "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp) VALUES ($1, $2, $3, $4)"
+     " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
+     " block_timestamp = EXCLUDED.block_timestamp, imported_at = now()"},
+    {"snap_known_assets", "SELECT address FROM assets WHERE chain_id = $1::bigint"},
+    {"snap_known_reserves", "SELECT asset FROM reserves WHERE chain_id = $1::bigint"},
+    {"snap_asset_upsert",
+     "INSERT INTO assets (chain_id, address, symbol, name, decimals) VALUES ($1, $2, $3, $4, $5)"
+     " ON CONFLICT (chain_id, address) DO UPDATE SET symbol = EXCLUDED.symbol,"
+     " name = COALESCE(EXCLUDED.name, assets.name), decimals = EXCLUDED.decimals"},
+    {"snap_reserves_delete", "DELETE FROM reserves WHERE chain_id = $1::bigint"},
+    {"snap_reserve_insert",
+     "INSERT INTO reserves (chain_id, asset, reserve_id, block_number, configuration, ltv, liquidation_threshold,"
+     " liquidation_bonus, decimals, active, frozen, borrowing_enabled, stable_borrowing_enabled, paused,"
+     " borrowable_in_isolation, siloed_borrowing, flashloan_enabled, reserve_factor, borrow_cap, supply_cap,"
+     " liquidation_protocol_fee, emode_category, unbacked_mint_cap, debt_ceiling, liquidity_index,"
+     " variable_borrow_index, current_liquidity_rate, current_variable_borrow_rate, last_update_timestamp, a_token,"
+     " variable_debt_token, a_token_scaled_total_supply, variable_debt_scaled_total_supply, accrued_to_treasury,"
+     " isolation_mode_total_debt, available_liquidity, irm_address, irm_kind, irm_optimal_usage_ratio,"
+     " irm_base_variable_borrow_rate, irm_variable_rate_slope1, irm_variable_rate_slope2, irm_spread, irm_rate_source)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
+     " $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43,"
+     " $44::jsonb)"},
+    {"snap_reserve_series",
+     "INSERT INTO reserve_state_series (chain_id, asset, block_number, block_timestamp, configuration,"
+     " liquidity_index, variable_borrow_index, current_liquidity_rate, current_variable_borrow_rate,"
+     " last_update_timestamp, a_token_scaled_total_supply, variable_debt_scaled_total_supply, accrued_to_treasury,"
+     " isolation_mode_total_debt, available_liquidity)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING"},
+    {"snap_emode_delete", "DELETE FROM emode_categories WHERE chain_id = $1::bigint"},
+    {"snap_emode_insert",
+     "INSERT INTO emode_categories (chain_id, category_id, ltv, liquidation_threshold, liquidation_bonus,"
+     " price_source, label) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+    {"snap_prices_delete", "DELETE FROM prices WHERE chain_id = $1::bigint"},
+    {"snap_price_insert",
+     "INSERT INTO prices (chain_id, asset, price, source, updated_at, block_number) VALUES ($1, $2, $3, $4, $5, $6)"},
+    {"snap_price_series",
+     "INSERT INTO price_series (chain_id, asset, block_number, block_timestamp, price, updated_at)"
+     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"},
+    {"snap_vaults_delete", "DELETE FROM savings_vaults WHERE chain_id = $1::bigint"},
+    {"snap_vault_insert",
+     "INSERT INTO savings_vaults (chain_id, address, kind, asset, symbol, decimals, chi, rho, rate, min_rate,"
+     " max_rate, deposit_cap, total_supply, idle_assets, intents_address, intents_min_assets, intents_max_assets,"
+     " intents_max_deadline_seconds, block_number)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"},
+    {"snap_vault_series",
+     "INSERT INTO vault_state_series (chain_id, address, block_number, block_timestamp, chi, rho, rate,"
+     " total_supply, idle_assets, deposit_cap) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+     " ON CONFLICT DO NOTHING"},
+    {"snap_ll_delete", "DELETE FROM liquidity_layer WHERE chain_id = $1::bigint"},
+    {"snap_ll_venues_delete", "DELETE FROM ll_venues WHERE chain_id = $1::bigint"},
+    {"snap_ll_idle_delete", "DELETE FROM ll_idle WHERE chain_id = $1::bigint"},
+    {"snap_ll_rl_delete", "DELETE FROM ll_rate_limits WHERE chain_id = $1::bigint"},
+    {"snap_ll_insert", "INSERT INTO liquidity_layer (chain_id, alm_proxy, block_number) VALUES ($1, $2, $3)"},
+    {"snap_ll_venue_insert",
+     "INSERT INTO ll_venues (chain_id, venue_id, kind, address, asset, label) VALUES ($1, $2, $3, $4, $5, $6)"},
+    {"snap_ll_alloc_insert",
+     "INSERT INTO ll_allocations (chain_id, venue_id, asset, amount, apr) VALUES ($1, $2, $3, $4, $5)"},
+    {"snap_ll_idle_insert", "INSERT INTO ll_idle (chain_id, asset, amount) VALUES ($1, $2, $3)"},
+    {"snap_ll_rl_insert",
+     "INSERT INTO ll_rate_limits (chain_id, key, name, asset, target, max_amount, slope, last_amount, last_updated)"
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
+    {"snap_rl_series",
+     "INSERT INTO rate_limit_series (chain_id, key, block_number, block_timestamp, max_amount, slope, last_amount,"
+     " last_updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"},
+    {"snap_ks_delete", "DELETE FROM kill_switch WHERE chain_id = $1::bigint"},
+    {"snap_ks_oracles_delete", "DELETE FROM kill_switch_oracles WHERE chain_id = $1::bigint"},
+    {"snap_ks_insert", "INSERT INTO kill_switch (chain_id, address, triggered, block_number) VALUES ($1, $2, $3, $4)"},
+    {"snap_ks_oracle_insert",
+     "INSERT INTO kill_switch_oracles (chain_id, address, label, threshold, latest_answer, decimals)"
+     " VALUES ($1, $2, $3, $4, $5, $6)"},
+    {"snap_accounts_delete_all", "DELETE FROM accounts WHERE chain_id = $1::bigint"},
+    {"snap_positions_delete_all", "DELETE FROM positions WHERE chain_id = $1::bigint"},
+    {"snap_accounts_delete_list", "DELETE FROM accounts WHERE chain_id = $1::bigint AND address = ANY ($2::text[])"},
+    {"snap_positions_delete_list",
+     "DELETE FROM positions WHERE chain_id = $1::bigint AND account = ANY ($2::text[])"},
+    {"snap_market_reserves",
+     "SELECT r.reserve_id, r.asset, r.configuration, r.liquidity_index, r.variable_borrow_index,"
+     " r.current_liquidity_rate, r.current_variable_borrow_rate, r.last_update_timestamp,"
+     " r.a_token_scaled_total_supply, r.variable_debt_scaled_total_supply, r.accrued_to_treasury,"
+     " r.isolation_mode_total_debt, r.available_liquidity, p.price"
+     " FROM reserves r LEFT JOIN prices p ON p.chain_id = r.chain_id AND p.asset = r.asset"
+     " WHERE r.chain_id = $1::bigint"},
+    {"snap_market_emode",
+     "SELECT category_id, ltv, liquidation_threshold, liquidation_bonus FROM emode_categories"
+     " WHERE chain_id = $1::bigint"},
+    {"snap_notify", "SELECT pg_notify('sparkd_state', $1)"},
+};
+
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static void do_register(void) { db_statements_register(stmts, sizeof stmts / sizeof stmts[0]); }
+void db_snapshot_register_statements(void) { pthread_once(&reg_once, do_register); }
+
+const char *db_snapshot_outcome_name(enum db_snapshot_outcome o) {
+  switch (o) {
+  case DB_SNAPSHOT_APPLIED: return "applied";
+  case DB_SNAPSHOT_SAME_BLOCK: return "already imported";
+  case DB_SNAPSHOT_OLDER: return "older than the last imported block";
+  case DB_SNAPSHOT_INVALID: return "invalid";
+  }
+  return "?";
+}
+
+/* ---- text parameters ---- */
+
+struct params {
+  const char *v[MAXP];
+  char buf[MAXP][U256_DEC_MAX + 2];
+  unsigned n;
+};
+static void p_reset(struct params *p) { p->n = 0; }
+static void p_str(struct params *p, const char *s) { p->v[p->n++] = s; }
+static void p_null(struct params *p) { p->v[p->n++] = NULL; }
+static void p_u64(struct params *p, uint64_t x) {
+  snprintf(p->buf[p->n], sizeof p->buf[0], "%llu", (unsigned long long)x);
+  p->v[p->n] = p->buf[p->n];
+  p->n++;
+}
+static void p_u256(struct params *p, u256 x) {
+  u256_to_dec(x, p->buf[p->n]);
+  p->v[p->n] = p->buf[p->n];
+  p->n++;
+}
+static void p_bool(struct params *p, bool b) { p_str(p, b ? "true" : "false"); }
+
+static db_status run(db_conn *c, const char *name, struct params *p) {
+  return db_exec_prepared(c, name, p->n, p->v, NULL);
+}
+
+/* ---- the transaction ---- */
+
+struct apply_ctx {
+  const struct svc_snapshot *s;
+  bool allow_older;
+  struct db_snapshot_result *res;
+  struct svc_snapshot_errors *errs;
+  char chain[24];
+  /* filled inside */
+  svc_addr *known;
+  size_t n_known, cap_known;
+  bool found_prev;
+  uint64_t prev_block;
+  char prev_hash[67];
+};
+
+static db_status collect_addr(const db_row *row, void *arg) {
+  struct apply_ctx *x = arg;
+  const char *a = db_row_text(row, 0);
+  if (!a || strlen(a) != 42) return DB_OK;
+  if (x->n_known == x->cap_known) {
+    size_t cap = x->cap_known ? x->cap_known * 2 : 64;
+    svc_addr *k = realloc(x->known, cap * sizeof *k);
+    if (!k) return DB_ERROR;
+    x->known = k;
+    x->cap_known = cap;
+  }
+  memcpy(x->known[x->n_known++], a, 43);
+  return DB_OK;
+}
+
+static bool in_list(const svc_addr *list, size_t n, const char *a) {
+  for (size_t i = 0; i < n; i++)
+    if (memcmp(list[i], a, 42) == 0) return true;
+  return false;
+}
+
+static db_status chain_row(const db_row *row, void *arg) {
+  struct apply_ctx *x = arg;
+  const char *b = db_row_text(row, 0), *h = db_row_text(row, 1);
+  x->found_prev = true;
+  x->prev_block = b ? strtoull(b, NULL, 10) : 0;
+  snprintf(x->prev_hash, sizeof x->prev_hash, "%s", h ? h : "");
+  return DB_OK;
+}
+
+static bool snap_asset(const struct svc_snapshot *s, const char *a) {
+  for (size_t i = 0; i < s->n_assets; i++)
+    if (memcmp(s->assets[i].address, a, 42) == 0) return true;
+  return false;
+}
+
+/* Checks every asset reference against the snapshot's assets plus those the chain already has,
+ * and every position's asset against the reserves it will have. Returns true when all hold. */
+static db_status check_references(db_conn *c, struct apply_ctx *x, bool *ok) {
+  const struct svc_snapshot *s = x->s;
+  struct svc_snapshot_errors *e = x->errs;
+  unsigned before = e->n + e->dropped;
+  const char *param[] = {x->chain};
+  x->n_known = 0;
+  db_status st = db_query_prepared(c, "snap_known_assets", 1, param, collect_addr, x, NULL);
+  if (st != DB_OK) return st;
+  svc_addr *db_assets = x->known;
+  size_t n_db = x->n_known;
+#define KNOWN(a) (in_list(db_assets, n_db, (a)) || snap_asset(s, (a)))
+  char p[200];
+  for (size_t i = 0; i < s->n_reserves; i++)
+    if (!KNOWN(s->reserves[i].asset))
+      snprintf(p, sizeof p, "$.reserves[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+  for (size_t i = 0; i < s->n_prices; i++)
+    if (!KNOWN(s->prices[i].asset))
+      snprintf(p, sizeof p, "$.prices[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+  for (size_t i = 0; i < s->n_vaults; i++)
+    if (!KNOWN(s->vaults[i].asset))
+      snprintf(p, sizeof p, "$.savings_vaults[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+  for (size_t i = 0; i < s->n_venues; i++)
+    if (!KNOWN(s->venues[i].asset))
+      snprintf(p, sizeof p, "$.liquidity_layer.venues[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+  for (size_t i = 0; i < s->n_allocations; i++)
+    if (!KNOWN(s->allocations[i].asset))
+      snprintf(p, sizeof p, "$.liquidity_layer.allocations[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+  for (size_t i = 0; i < s->n_idle; i++)
+    if (!KNOWN(s->idle[i].asset))
+      snprintf(p, sizeof p, "$.liquidity_layer.idle[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+  for (size_t i = 0; i < s->n_rate_limits; i++)
+    if (s->rate_limits[i].has_asset && !KNOWN(s->rate_limits[i].asset))
+      snprintf(p, sizeof p, "$.liquidity_layer.rate_limits[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+#undef KNOWN
+  /* Positions: their asset must be a reserve of the chain after this snapshot. */
+  if (s->n_accounts) {
+    svc_addr *res;
+    size_t n_res;
+    if (s->has_reserves) {
+      n_res = s->n_reserves;
+      res = malloc((n_res ? n_res : 1) * sizeof *res);
+      if (!res) return DB_ERROR;
+      for (size_t i = 0; i < n_res; i++)
+        memcpy(res[i], s->reserves[i].asset, 43);
+    } else {
+      x->known = NULL;
+      x->n_known = x->cap_known = 0;
+      st = db_query_prepared(c, "snap_known_reserves", 1, param, collect_addr, x, NULL);
+      res = x->known;
+      n_res = x->n_known;
+      x->known = db_assets; /* freed by the caller */
+      x->n_known = n_db;
+      if (st != DB_OK) {
+        free(res);
+        return st;
+      }
+    }
+    for (size_t i = 0; i < s->n_accounts; i++)
+      for (uint32_t j = 0; j < s->accounts[i].n_positions; j++)
+        if (!in_list(res, n_res, s->accounts[i].positions[j].asset)) {
+          snprintf(p, sizeof p, "$.accounts[%zu].positions[%u].asset", i, s->accounts[i].positions[j].json_index);
+          svc_snapshot_error(e, p, "not a reserve of chain %s", x->chain);
+        }
+    free(res);
+  }
+  *ok = e->n + e->dropped == before;
+  return DB_OK;
+}
+
+/* ---- health factors ---- */
+
+struct market_ctx {
+  struct risk_market *m;
+  svc_addr asset[RISK_MAX_RESERVES];
+  bool usable[RISK_MAX_RESERVES];
+  uint64_t t;
+};
+
+static bool dec(const char *t, u256 *out) { return t && u256_from_dec(out, t, strlen(t)) == RISK_OK; }
+
+static db_status market_row(const db_row *row, void *arg) {
+  struct market_ctx *mc = arg;
+  const char *id_t = db_row_text(row, 0);
+  long id = id_t ? strtol(id_t, NULL, 10) : -1;
+  if (id < 0 || id >= RISK_MAX_RESERVES) return DB_OK;
+  struct risk_acct_reserve *r = &mc->m->reserves[id];
+  memcpy(mc->asset[id], db_row_text(row, 1), 43);
+  struct risk_reserve_state st;
+  memset(&st, 0, sizeof st);
+  u256 conf, price;
+  bool ok = dec(db_row_text(row, 2), &conf) && dec(db_row_text(row, 3), &st.liquidity_index) &&
+            dec(db_row_text(row, 4), &st.variable_borrow_index) &&
+            dec(db_row_text(row, 5), &st.current_liquidity_rate) &&
+            dec(db_row_text(row, 6), &st.current_variable_borrow_rate) &&
+            dec(db_row_text(row, 8), &r->a_token_scaled_total_supply) &&
+            dec(db_row_text(row, 9), &r->variable_debt_scaled_total_supply) &&
+            dec(db_row_text(row, 10), &r->accrued_to_treasury) &&
+            dec(db_row_text(row, 11), &r->isolation_mode_total_debt) &&
+            dec(db_row_text(row, 12), &r->available_liquidity);
+  st.last_update_timestamp = strtoull(db_row_text(row, 7), NULL, 10);
+  bool priced = dec(db_row_text(row, 13), &price);
+  struct risk_reserve_config cfg;
+  risk_reserve_config_decode(conf, &cfg);
+  st.config = cfg;
+  r->listed = true;
+  r->decimals = cfg.decimals;
+  r->ltv = cfg.ltv;
+  r->liquidation_threshold = cfg.liquidation_threshold;
+  r->liquidation_bonus = cfg.liquidation_bonus;
+  r->liquidation_protocol_fee = cfg.liquidation_protocol_fee;
+  r->emode_category = cfg.emode_category;
+  r->borrow_cap = cfg.borrow_cap;
+  r->supply_cap = cfg.supply_cap;
+  r->debt_ceiling = cfg.debt_ceiling;
+  r->active = cfg.active;
+  r->frozen = cfg.frozen;
+  r->paused = cfg.paused;
+  r->borrowing_enabled = cfg.borrowing_enabled;
+  r->borrowable_in_isolation = cfg.borrowable_in_isolation;
+  r->siloed_borrowing = cfg.siloed_borrowing;
+  r->price = priced ? price : U256_ZERO;
+  ok = ok && risk_reserve_normalized_income(&r->liquidity_index, &st, mc->t) == RISK_OK &&
+       risk_reserve_normalized_debt(&r->variable_borrow_index, &st, mc->t) == RISK_OK;
+  mc->usable[id] = ok && priced;
+  if ((uint32_t)id + 1 > mc->m->n_reserves) mc->m->n_reserves = (uint32_t)id + 1;
+  return DB_OK;
+}
+
+static db_status emode_row(const db_row *row, void *arg) {
+  struct market_ctx *mc = arg;
+  const char *t[4];
+  for (unsigned i = 0; i < 4; i++)
+    t[i] = db_row_text(row, i);
+  long id = strtol(t[0], NULL, 10);
+  if (id <= 0 || id >= RISK_MAX_EMODE) return DB_OK;
+  mc->m->emode[id].ltv = (uint32_t)strtoul(t[1], NULL, 10);
+  mc->m->emode[id].liquidation_threshold = (uint32_t)strtoul(t[2], NULL, 10);
+  mc->m->emode[id].liquidation_bonus = (uint32_t)strtoul(t[3], NULL, 10);
+  return DB_OK;
+}
+
+/* Growing text buffer for COPY rows; flushed to the server past FLUSH_AT bytes. */
+#define FLUSH_AT (1u << 20)
+struct cbuf {
+  char *p;
+  size_t len, cap;
+};
+static bool cb_reserve(struct cbuf *b, size_t more) {
+  if (b->len + more <= b->cap) return true;
+  size_t cap = b->cap ? b->cap : FLUSH_AT + 4096;
+  while (cap < b->len + more)
+    cap *= 2;
+  char *q = realloc(b->p, cap);
+  if (!q) return false;
+  b->p = q;
+  b->cap = cap;
+  return true;
+}
+static db_status cb_flush(db_conn *c, struct cbuf *b, bool force) {
+  if (b->len == 0 || (!force && b->len < FLUSH_AT)) return DB_OK;
+  db_status st = db_copy_put(c, b->p, b->len);
+  b->len = 0;
+  return st;
+}
+
+static int cmp_pos(const void *a, const void *b) {
+  const struct risk_position *x = a, *y = b;
+  return (int)x->reserve - (int)y->reserve;
+}
+
+static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
+  const struct svc_snapshot *s = x->s;
+  const char *param[2] = {x->chain, NULL};
+  uint64_t deleted = 0;
+  db_status st;
+  if (s->accounts_full) {
+    if ((st = db_exec_prepared(c, "snap_positions_delete_all", 1, param, NULL)) != DB_OK) return st;
+    if ((st = db_exec_prepared(c, "snap_accounts_delete_all", 1, param, &deleted)) != DB_OK) return st;
+  } else if (s->n_accounts) {
+    char *arr = malloc(s->n_accounts * 43 + 3);
+    if (!arr) return DB_ERROR;
+    size_t k = 0;
+    arr[k++] = '{';
+    for (size_t i = 0; i < s->n_accounts; i++) {
+      if (i) arr[k++] = ',';
+      memcpy(arr + k, s->accounts[i].address, 42);
+      k += 42;
+    }
+    arr[k++] = '}';
+    arr[k] = '\0';
+    param[1] = arr;
+    st = db_exec_prepared(c, "snap_positions_delete_list", 2, param, NULL);
+    if (st == DB_OK) st = db_exec_prepared(c, "snap_accounts_delete_list", 2, param, &deleted);
+    free(arr);
+    if (st != DB_OK) return st;
+  }
+  x->res->accounts_removed = deleted;
+
+  /* The market as it stands after this snapshot's writes. */
+  struct market_ctx *mc = calloc(1, sizeof *mc);
+  struct risk_market *m = calloc(1, sizeof *m);
+  if (!mc || !m) {
+    free(mc);
+    free(m);
+    return DB_ERROR;
+  }
+  mc->m = m;
+  mc->t = s->block_timestamp;
+  st = db_query_prepared(c, "snap_market_reserves", 1, param, market_row, mc, NULL);
+  if (st == DB_OK) st = db_query_prepared(c, "snap_market_emode", 1, param, emode_row, mc, NULL);
+  bool market_ok = st == DB_OK && risk_market_prepare(m) == RISK_OK;
+
+  char chain_block[64];
+  snprintf(chain_block, sizeof chain_block, "%s\t", x->chain);
+  char blk[24];
+  snprintf(blk, sizeof blk, "%llu", (unsigned long long)s->block_number);
+  struct cbuf acc = {0}, pos = {0};
+  struct risk_position *rp = malloc(RISK_MAX_RESERVES * sizeof *rp);
+  if (!rp) st = DB_ERROR;
+
+  /* Accounts first (one COPY), then positions (a second COPY): a connection runs one COPY at a time. */
+  if (st == DB_OK) st = db_copy_begin(c, "COPY accounts (chain_id, address, emode_category, block_number,"
+                                         " health_factor, total_collateral_base, total_debt_base) FROM STDIN");
+  for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
+    const struct svc_snap_account *a = &s->accounts[i];
+    if (a->n_positions == 0) continue; /* an account with no positions is removed */
+    bool hf_ok = market_ok && a->n_positions <= RISK_MAX_RESERVES;
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < a->n_positions && hf_ok; j++) {
+      const struct svc_snap_position *p = &a->positions[j];
+      int id = -1;
+      for (uint32_t r = 0; r < m->n_reserves && id < 0; r++)
+        if (m->reserves[r].listed && memcmp(mc->asset[r], p->asset, 42) == 0) id = (int)r;
+      if (id < 0) {
+        hf_ok = false;
+        break;
+      }
+      bool used = p->collateral || !u256_is_zero(p->scaled_variable_debt);
+      if (used && !mc->usable[id]) hf_ok = false;
+      rp[n++] = (struct risk_position){.reserve = (uint16_t)id,
+                                       .collateral = p->collateral,
+                                       .borrowing = !u256_is_zero(p->scaled_variable_debt),
+                                       .scaled_a = p->scaled_a_token_balance,
+                                       .scaled_debt = p->scaled_variable_debt};
+    }
+    struct risk_account_data out;
+    if (hf_ok) {
+      qsort(rp, n, sizeof *rp, cmp_pos);
+      hf_ok = risk_account_evaluate_positions(m, rp, n, a->emode_category, &out) == RISK_OK;
+    }
+    if (!cb_reserve(&acc, 64 + 43 + 3 * U256_DEC_MAX)) {
+      st = DB_ERROR;
+      break;
+    }
+    acc.len += (size_t)sprintf(acc.p + acc.len, "%s%s\t%u\t%s\t", chain_block, a->address, a->emode_category, blk);
+    if (hf_ok) {
+      acc.len += u256_to_dec(out.health_factor, acc.p + acc.len);
+      acc.p[acc.len++] = '\t';
+      acc.len += u256_to_dec(out.total_collateral_base, acc.p + acc.len);
+      acc.p[acc.len++] = '\t';
+      acc.len += u256_to_dec(out.total_debt_base, acc.p + acc.len);
+      acc.p[acc.len++] = '\n';
+      x->res->hf_computed++;
+    } else {
+      memcpy(acc.p + acc.len, "\\N\t\\N\t\\N\n", 9);
+      acc.len += 9;
+      x->res->hf_null++;
+    }
+    x->res->accounts_written++;
+    st = cb_flush(c, &acc, false);
+  }
+  if (st == DB_OK) st = cb_flush(c, &acc, true);
+  if (st == DB_OK) st = db_copy_end(c, NULL);
+
+  if (st == DB_OK) st = db_copy_begin(c, "COPY positions (chain_id, account, asset, scaled_a_token_balance,"
+                                         " scaled_variable_debt, collateral) FROM STDIN");
+  for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
+    const struct svc_snap_account *a = &s->accounts[i];
+    for (uint32_t j = 0; j < a->n_positions && st == DB_OK; j++) {
+      const struct svc_snap_position *p = &a->positions[j];
+      if (!cb_reserve(&pos, 64 + 86 + 2 * U256_DEC_MAX + 4)) {
+        st = DB_ERROR;
+        break;
+      }
+      pos.len += (size_t)sprintf(pos.p + pos.len, "%s%s\t%s\t", chain_block, a->address, p->asset);
+      pos.len += u256_to_dec(p->scaled_a_token_balance, pos.p + pos.len);
+      pos.p[pos.len++] = '\t';
+      pos.len += u256_to_dec(p->scaled_variable_debt, pos.p + pos.len);
+      memcpy(pos.p + pos.len, p->collateral ? "\tt\n" : "\tf\n", 3);
+      pos.len += 3;
+      x->res->positions_written++;
+      st = cb_flush(c, &pos, false);
+    }
+  }
+  if (st == DB_OK) st = cb_flush(c, &pos, true);
+  if (st == DB_OK) st = db_copy_end(c, NULL);
+  free(acc.p);
+  free(pos.p);
+  free(rp);
+  free(mc);
+  free(m);
+  return st;
+}
+
+/* ---- the small sections ---- */
+
+static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *p) {
+  const struct svc_snapshot *s = x->s;
+  db_status st;
+  p_reset(p), p_str(p, x->chain);
+  if ((st = run(c, "snap_reserves_delete", p)) != DB_OK) return st;
+  for (size_t i = 0; i < s->n_reserves; i++) {
+    const struct svc_snap_reserve *r = &s->reserves[i];
+    const struct risk_reserve_config *g = &r->cfg;
+    p_reset(p);
+    p_str(p, x->chain), p_str(p, r->asset), p_u64(p, r->id), p_u64(p, s->block_number);
+    p_u256(p, r->configuration), p_u64(p, g->ltv), p_u64(p, g->liquidation_threshold);
+    p_u64(p, g->liquidation_bonus), p_u64(p, g->decimals), p_bool(p, g->active), p_bool(p, g->frozen);
+    p_bool(p, g->borrowing_enabled), p_bool(p, g->stable_borrowing_enabled), p_bool(p, g->paused);
+    p_bool(p, g->borrowable_in_isolation), p_bool(p, g->siloed_borrowing), p_bool(p, g->flashloan_enabled);
+    p_u64(p, g->reserve_factor), p_u64(p, g->borrow_cap), p_u64(p, g->supply_cap);
+    p_u64(p, g->liquidation_protocol_fee), p_u64(p, g->emode_category), p_u64(p, g->unbacked_mint_cap);
+    p_u64(p, g->debt_ceiling);
+    p_u256(p, r->liquidity_index), p_u256(p, r->variable_borrow_index), p_u256(p, r->current_liquidity_rate);
+    p_u256(p, r->current_variable_borrow_rate), p_u64(p, r->last_update_timestamp);
+    p_str(p, r->a_token), p_str(p, r->variable_debt_token);
+    p_u256(p, r->a_token_scaled_total_supply), p_u256(p, r->variable_debt_scaled_total_supply);
+    p_u256(p, r->accrued_to_treasury), p_u256(p, r->isolation_mode_total_debt), p_u256(p, r->available_liquidity);
+    const struct svc_snap_irm *m = &r->irm;
+    p_str(p, m->address), p_str(p, svc_irm_kind_names[m->kind]);
+    p_u256(p, m->optimal_usage_ratio), p_u256(p, m->base_variable_borrow_rate);
+    p_u256(p, m->variable_rate_slope1), p_u256(p, m->variable_rate_slope2);
+    if (m->has_spread)
+      p_str(p, m->spread_text);
+    else
+      p_null(p);
+    char src[1024];
+    if (m->has_source) {
+      char apr[U256_DEC_MAX], lo[U256_DEC_MAX], hi[U256_DEC_MAX], def[U256_DEC_MAX];
+      u256_to_dec(m->source.apr, apr);
+      int k = snprintf(src, sizeof src, "{\"kind\": \"%s\", \"address\": \"%s\", \"apr\": \"%s\", \"decimals\": %u",
+                       svc_rate_source_kind_names[m->source.kind], m->source.address, apr, m->source.decimals);
+      if (m->source.has_bounds) {
+        u256_to_dec(m->source.lower_bound, lo), u256_to_dec(m->source.upper_bound, hi);
+        u256_to_dec(m->source.default_rate, def);
+        k += snprintf(src + k, sizeof src - (size_t)k,
+                      ", \"lower_bound\": \"%s\", \"upper_bound\": \"%s\", \"default_rate\": \"%s\"", lo, hi, def);
+      }
+      snprintf(src + k, sizeof src - (size_t)k, "}");
+      p_str(p, src);
+    } else {
+      p_null(p);
+    }
+    if ((st = run(c, "snap_reserve_insert", p)) != DB_OK) return st;
+    p_reset(p);
+    p_str(p, x->chain), p_str(p, r->asset), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
+    p_u256(p, r->configuration), p_u256(p, r->liquidity_index), p_u256(p, r->variable_borrow_index);
+    p_u256(p, r->current_liquidity_rate), p_u256(p, r->current_variable_borrow_rate);
+    p_u64(p, r->last_update_timestamp), p_u256(p, r->a_token_scaled_total_supply);
+    p_u256(p, r->variable_debt_scaled_total_supply), p_u256(p, r->accrued_to_treasury);
+    p_u256(p, r->isolation_mode_total_debt), p_u256(p, r->available_liquidity);
+    if ((st = run(c, "snap_reserve_series", p)) != DB_OK) return st;
+  }
+  return DB_OK;
+}
+
+static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) {
+  const struct svc_snapshot *s = x->s;
+  db_status st = DB_OK;
+  if (s->has_emode) {
+    p_reset(p), p_str(p, x->chain);
+    if ((st = run(c, "snap_emode_delete", p)) != DB_OK) return st;
+    for (size_t i = 0; i < s->n_emode; i++) {
+      const struct svc_snap_emode *e = &s->emode[i];
+      p_reset(p);
+      p_str(p, x->chain), p_u64(p, e->id), p_u64(p, e->ltv), p_u64(p, e->liquidation_threshold);
+      p_u64(p, e->liquidation_bonus), p_str(p, e->price_source), p_str(p, e->label);
+      if ((st = run(c, "snap_emode_insert", p)) != DB_OK) return st;
+    }
+  }
+  if (s->has_prices) {
+    p_reset(p), p_str(p, x->chain);
+    if ((st = run(c, "snap_prices_delete", p)) != DB_OK) return st;
+    for (size_t i = 0; i < s->n_prices; i++) {
+      const struct svc_snap_price *q = &s->prices[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, q->asset), p_u256(p, q->price), p_str(p, q->source), p_u64(p, q->updated_at);
+      p_u64(p, s->block_number);
+      if ((st = run(c, "snap_price_insert", p)) != DB_OK) return st;
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, q->asset), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
+      p_u256(p, q->price), p_u64(p, q->updated_at);
+      if ((st = run(c, "snap_price_series", p)) != DB_OK) return st;
+    }
+  }
+  if (s->has_vaults) {
+    p_reset(p), p_str(p, x->chain);
+    if ((st = run(c, "snap_vaults_delete", p)) != DB_OK) return st;
+    for (size_t i = 0; i < s->n_vaults; i++) {
+      const struct svc_snap_vault *v = &s->vaults[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, v->address), p_str(p, svc_vault_kind_names[v->kind]), p_str(p, v->asset);
+      p_str(p, v->symbol), p_u64(p, v->decimals), p_u256(p, v->chi), p_u64(p, v->rho), p_u256(p, v->rate);
+      v->has_min_rate ? p_u256(p, v->min_rate) : p_null(p);
+      v->has_max_rate ? p_u256(p, v->max_rate) : p_null(p);
+      v->has_deposit_cap ? p_u256(p, v->deposit_cap) : p_null(p);
+      p_u256(p, v->total_supply);
+      v->has_idle_assets ? p_u256(p, v->idle_assets) : p_null(p);
+      if (v->has_intents) {
+        p_str(p, v->intents.address), p_u256(p, v->intents.min_assets), p_u256(p, v->intents.max_assets);
+        p_u64(p, v->intents.max_deadline_seconds);
+      } else {
+        p_null(p), p_null(p), p_null(p), p_null(p);
+      }
+      p_u64(p, s->block_number);
+      if ((st = run(c, "snap_vault_insert", p)) != DB_OK) return st;
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, v->address), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
+      p_u256(p, v->chi), p_u64(p, v->rho), p_u256(p, v->rate), p_u256(p, v->total_supply);
+      v->has_idle_assets ? p_u256(p, v->idle_assets) : p_null(p);
+      v->has_deposit_cap ? p_u256(p, v->deposit_cap) : p_null(p);
+      if ((st = run(c, "snap_vault_series", p)) != DB_OK) return st;
+    }
+  }
+  if (s->has_ll) {
+    static const char *const dels[] = {"snap_ll_venues_delete", "snap_ll_idle_delete", "snap_ll_rl_delete",
+                                       "snap_ll_delete"};
+    for (size_t i = 0; i < 4; i++) {
+      p_reset(p), p_str(p, x->chain);
+      if ((st = run(c, dels[i], p)) != DB_OK) return st;
+    }
+    p_reset(p), p_str(p, x->chain), p_str(p, s->alm_proxy), p_u64(p, s->block_number);
+    if ((st = run(c, "snap_ll_insert", p)) != DB_OK) return st;
+    for (size_t i = 0; i < s->n_venues; i++) {
+      const struct svc_snap_venue *v = &s->venues[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, v->id), p_str(p, v->kind), p_str(p, v->address), p_str(p, v->asset);
+      p_str(p, v->label);
+      if ((st = run(c, "snap_ll_venue_insert", p)) != DB_OK) return st;
+    }
+    for (size_t i = 0; i < s->n_allocations; i++) {
+      const struct svc_snap_allocation *a = &s->allocations[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, a->venue), p_str(p, a->asset), p_u256(p, a->amount), p_u256(p, a->apr);
+      if ((st = run(c, "snap_ll_alloc_insert", p)) != DB_OK) return st;
+    }
+    for (size_t i = 0; i < s->n_idle; i++) {
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, s->idle[i].asset), p_u256(p, s->idle[i].amount);
+      if ((st = run(c, "snap_ll_idle_insert", p)) != DB_OK) return st;
+    }
+    for (size_t i = 0; i < s->n_rate_limits; i++) {
+      const struct svc_snap_rate_limit *r = &s->rate_limits[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, r->key), p_str(p, r->name);
+      r->has_asset ? p_str(p, r->asset) : p_null(p);
+      r->has_target ? p_str(p, r->target) : p_null(p);
+      p_u256(p, r->max_amount), p_u256(p, r->slope), p_u256(p, r->last_amount), p_u64(p, r->last_updated);
+      if ((st = run(c, "snap_ll_rl_insert", p)) != DB_OK) return st;
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, r->key), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
+      p_u256(p, r->max_amount), p_u256(p, r->slope), p_u256(p, r->last_amount), p_u64(p, r->last_updated);
+      if ((st = run(c, "snap_rl_series", p)) != DB_OK) return st;
+    }
+  }
+  if (s->has_kill_switch) {
+    p_reset(p), p_str(p, x->chain);
+    if ((st = run(c, "snap_ks_oracles_delete", p)) != DB_OK) return st;
+    if ((st = run(c, "snap_ks_delete", p)) != DB_OK) return st;
+    p_reset(p), p_str(p, x->chain), p_str(p, s->ks_address), p_bool(p, s->ks_triggered), p_u64(p, s->block_number);
+    if ((st = run(c, "snap_ks_insert", p)) != DB_OK) return st;
+    for (size_t i = 0; i < s->n_oracles; i++) {
+      const struct svc_snap_oracle *o = &s->oracles[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, o->address), p_str(p, o->label), p_str(p, o->threshold);
+      p_str(p, o->latest_answer), p_u64(p, o->decimals);
+      if ((st = run(c, "snap_ks_oracle_insert", p)) != DB_OK) return st;
+    }
+  }
+  return DB_OK;
+}
+
+static db_status apply_txn(db_conn *c, void *arg) {
+  struct apply_ctx *x = arg;
+  const struct svc_snapshot *s = x->s;
+  struct db_snapshot_result *res = x->res;
+  memset(res, 0, sizeof *res);
+  x->found_prev = false;
+  const char *param[] = {x->chain};
+  db_status st = db_query_prepared(c, "snap_lock", 1, param, NULL, NULL, NULL);
+  if (st == DB_OK) st = db_query_prepared(c, "snap_chain_get", 1, param, chain_row, x, NULL);
+  if (st != DB_OK) return st;
+  res->had_previous = x->found_prev;
+  res->previous_block = x->prev_block;
+  if (x->found_prev && x->prev_block == s->block_number) {
+    if (strcmp(x->prev_hash, s->block_hash) != 0) {
+      svc_snapshot_error(x->errs, "$.block.hash", "block %llu of chain %s was imported with hash %s",
+                         (unsigned long long)s->block_number, x->chain, x->prev_hash);
+      res->outcome = DB_SNAPSHOT_INVALID;
+      return DB_ERROR;
+    }
+    res->outcome = DB_SNAPSHOT_SAME_BLOCK;
+    return DB_OK;
+  }
+  if (x->found_prev && s->block_number < x->prev_block && !x->allow_older) {
+    res->outcome = DB_SNAPSHOT_OLDER;
+    return DB_OK;
+  }
+  bool refs_ok = false;
+  st = check_references(c, x, &refs_ok);
+  free(x->known);
+  x->known = NULL;
+  x->n_known = x->cap_known = 0;
+  if (st != DB_OK) return st;
+  if (!refs_ok) {
+    res->outcome = DB_SNAPSHOT_INVALID;
+    return DB_ERROR; /* rolls back; nothing was written */
+  }
+
+  struct params *p = malloc(sizeof *p);
+  if (!p) return DB_ERROR;
+  p_reset(p);
+  p_str(p, x->chain), p_u64(p, s->block_number), p_str(p, s->block_hash), p_u64(p, s->block_timestamp);
+  st = run(c, "snap_chain_upsert", p);
+  if (st == DB_OK) st = run(c, "snap_block_upsert", p);
+  for (size_t i = 0; i < s->n_assets && st == DB_OK; i++) {
+    const struct svc_snap_asset *a = &s->assets[i];
+    p_reset(p);
+    p_str(p, x->chain), p_str(p, a->address), p_str(p, a->symbol);
+    a->has_name ? p_str(p, a->name) : p_null(p);
+    p_u64(p, a->decimals);
+    st = run(c, "snap_asset_upsert", p);
+  }
+  if (st == DB_OK && s->has_reserves) st = write_reserves(c, x, p);
+  if (st == DB_OK) st = write_small(c, x, p);
+  free(p);
+  if (st == DB_OK && s->has_accounts) st = write_accounts(c, x);
+  if (st == DB_OK) {
+    char note[64];
+    snprintf(note, sizeof note, "%s:%llu", x->chain, (unsigned long long)s->block_number);
+    const char *np[] = {note};
+    st = db_query_prepared(c, "snap_notify", 1, np, NULL, NULL, NULL);
+  }
+  if (st == DB_OK) res->outcome = DB_SNAPSHOT_APPLIED;
+  return st;
+}
+
+db_status db_snapshot_apply(db_pool *pool, const struct svc_snapshot *s, bool allow_older,
+                            struct db_snapshot_result *res, struct svc_snapshot_errors *errs) {
+  db_snapshot_register_statements();
+  struct apply_ctx x = {.s = s, .allow_older = allow_older, .res = res, .errs = errs};
+  snprintf(x.chain, sizeof x.chain, "%llu", (unsigned long long)s->chain_id);
+  unsigned n0 = errs->n, d0 = errs->dropped;
+  db_status st = db_run_txn(pool, apply_txn, &x);
+  if (res->outcome == DB_SNAPSHOT_INVALID) return DB_OK;
+  if (st != DB_OK) {
+    errs->n = n0; /* a database failure, not a snapshot problem */
+    errs->dropped = d0;
+  }
+  return st;
+}
