@@ -8,5 +8,6 @@
 int svc_cmd_serve(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_migrate(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_version(int argc, char **argv, const struct svc_config *cfg);
+int svc_cmd_import(int argc, char **argv, const struct svc_config *cfg);
 
 #endif

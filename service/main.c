@@ -16,6 +16,7 @@ struct command {
 static const struct command commands[] = {
     {"serve", svc_cmd_serve, "serve the HTTP API (the default)", 1},
     {"migrate", svc_cmd_migrate, "apply pending database migrations (--status lists them)", 1},
+    {"import", svc_cmd_import, "load chain-state snapshots (sparkd.snapshot/1) from a file or -", 1},
     {"version", svc_cmd_version, "print version, git commit and library versions", 0},
 };
 
