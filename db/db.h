@@ -46,7 +46,9 @@ void db_pool_get_stats(db_pool *pool, db_pool_stats *out);
 
 /* Returns a connection, waiting at most wait_ms for a free one, or NULL (DB_UNAVAILABLE) when the
  * server cannot be reached or none became free. A connection found broken, or left inside a
- * transaction, is reset before it is handed out; statements are prepared on every new connection. */
+ * transaction, is reset before it is handed out; statements are prepared on every new connection.
+ * Opening a new session may take up to max(wait_ms, 500 ms); after a failed attempt the pool fails
+ * fast (no connect) for a backoff of 100 ms doubling to 1 s, and retries after it by itself. */
 db_conn *db_acquire(db_pool *pool, unsigned wait_ms);
 /* Gives the connection back; one left in a failed or open transaction is rolled back first. */
 void db_release(db_conn *conn);

@@ -3,11 +3,14 @@
  * run, a fresh database per test. Covers the migration runner, schema check, transactions with
  * retry, SQLSTATE mapping, the statement registry, the pool's behaviour while the server is down
  * and after it returns, and `sparkd migrate`. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +84,24 @@ START_TEST(test_migrate_fresh_then_idempotent) {
                            " AND checksum = encode(sha256(convert_to($2, 'UTF8')), 'hex')",
                            2, p),
                      1);
+  }
+  /* The embedded text is byte for byte the file in migrations/. */
+  for (unsigned i = 0; i < db_migrations_count; i++) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/migrations/%s", SPARKD_SOURCE_DIR, db_migrations[i].name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s", path);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    int ch;
+    while ((ch = fgetc(f)) != EOF)
+      fputc(ch, m);
+    fclose(f);
+    fclose(m);
+    ck_assert_uint_eq(len, strlen(db_migrations[i].sql));
+    ck_assert(memcmp(text, db_migrations[i].sql, len) == 0);
+    free(text);
   }
   /* 0001 really ran. */
   ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_meta WHERE key = 'created_by'", 0, NULL), 1);
@@ -770,6 +791,36 @@ START_TEST(test_pool_threads) {
 }
 END_TEST
 
+/* A "server" that completes the TCP handshake and then never answers: connecting must still give
+ * up within the bound (500 ms minimum per attempt), and the next acquires fail fast. */
+START_TEST(test_pool_connect_bounded_when_server_hangs) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_ge(fd, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq(listen(fd, 16), 0);
+  socklen_t sl = sizeof sa;
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  char url[256];
+  snprintf(url, sizeof url, "host=127.0.0.1 port=%u dbname=x user=x connect_timeout=30", ntohs(sa.sin_port));
+
+  db_pool *pool = db_pool_create(url, 2);
+  int64_t t0 = now_ms();
+  ck_assert_ptr_null(db_acquire(pool, 300));
+  int64_t took = now_ms() - t0;
+  fprintf(stderr, "check_db: db_acquire(300 ms) against a silent server returned NULL in %lld ms\n", (long long)took);
+  ck_assert_msg(took >= 250 && took < 1500, "took %lld ms", (long long)took);
+  t0 = now_ms();
+  ck_assert_ptr_null(db_acquire(pool, 300)); /* inside the backoff: no second wait */
+  ck_assert_int_lt(now_ms() - t0, 100);
+  t0 = now_ms();
+  ck_assert_int_eq(db_ping(pool), DB_UNAVAILABLE);
+  ck_assert_int_lt(now_ms() - t0, 1500);
+  db_pool_destroy(pool);
+  close(fd);
+}
+END_TEST
+
 START_TEST(test_pool_server_down_and_back) {
   /* A cluster of its own, so stopping it disturbs no other test. */
   struct th_pg own;
@@ -791,6 +842,8 @@ START_TEST(test_pool_server_down_and_back) {
     int64_t took = now_ms() - t0;
     ck_assert_ptr_null(c);
     ck_assert_msg(took < 1000, "acquire while down took %lld ms", (long long)took);
+    fprintf(stderr, "check_db: db_acquire(300 ms) while the server is down returned NULL in %lld ms\n",
+            (long long)took);
   }
   int64_t t0 = now_ms();
   ck_assert_int_ne(db_ping(pool), DB_OK);
@@ -809,6 +862,8 @@ START_TEST(test_pool_server_down_and_back) {
   while (db_ping(pool) != DB_OK && now_ms() - t0 < 10000)
     sleep_ms(50);
   ck_assert_int_eq(db_ping(pool), DB_OK);
+  fprintf(stderr, "check_db: pool usable again %lld ms after the server was started again\n",
+          (long long)(now_ms() - t0));
   db_conn *a = db_acquire(pool, 1000), *b = db_acquire(pool, 1000);
   ck_assert_ptr_nonnull(a);
   ck_assert_ptr_nonnull(b);
@@ -954,6 +1009,7 @@ static Suite *db_suite(void) {
   tcase_set_timeout(p, 120);
   tcase_add_test(p, test_pool_wait_bound_and_wakeup);
   tcase_add_test(p, test_pool_threads);
+  tcase_add_test(p, test_pool_connect_bounded_when_server_hangs);
   tcase_add_test(p, test_pool_server_down_and_back);
   suite_add_tcase(s, p);
   return s;

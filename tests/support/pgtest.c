@@ -90,7 +90,8 @@ static void stop_tracked(void) {
   for (int i = 0; i < MAX_TRACKED; i++)
     if (tracked[i].dir[0] && tracked[i].owner == getpid()) {
       struct th_pg tmp = {.owner = tracked[i].owner};
-      snprintf(tmp.dir, sizeof tmp.dir, "%s", tracked[i].dir);
+      memcpy(tmp.dir, tracked[i].dir, sizeof tmp.dir);
+      tmp.dir[sizeof tmp.dir - 1] = '\0';
       th_pg_stop(&tmp);
     }
 }
