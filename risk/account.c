@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "risk/reserve.h"
 #include "risk/wadray.h"
 
 typedef unsigned __int128 u128;
@@ -155,6 +156,43 @@ risk_err risk_market_prepare(struct risk_market *m) {
       r->unit5 = f;
     }
   }
+  return RISK_OK;
+}
+
+risk_err risk_acct_reserve_from_state(struct risk_acct_reserve *out, const struct risk_reserve_state *s, u256 price,
+                                      uint64_t t) {
+  struct risk_reserve_state u;
+  risk_err e;
+  memset(out, 0, sizeof *out);
+  if ((e = risk_reserve_update_state(&u, s, t)))
+    return e;
+  if ((e = risk_reserve_normalized_income(&out->liquidity_index, s, t)) ||
+      (e = risk_reserve_normalized_debt(&out->variable_borrow_index, s, t)))
+    return e;
+  const struct risk_reserve_config *c = &s->config;
+  out->decimals = c->decimals;
+  out->ltv = c->ltv;
+  out->liquidation_threshold = c->liquidation_threshold;
+  out->liquidation_bonus = c->liquidation_bonus;
+  out->liquidation_protocol_fee = c->liquidation_protocol_fee;
+  out->emode_category = c->emode_category;
+  out->borrow_cap = c->borrow_cap;
+  out->supply_cap = c->supply_cap;
+  out->debt_ceiling = c->debt_ceiling;
+  out->listed = true;
+  out->active = c->active;
+  out->frozen = c->frozen;
+  out->paused = c->paused;
+  out->borrowing_enabled = c->borrowing_enabled;
+  out->borrowable_in_isolation = c->borrowable_in_isolation;
+  out->siloed_borrowing = c->siloed_borrowing;
+  out->price = price;
+  out->next_variable_borrow_index = u.variable_borrow_index;
+  out->a_token_scaled_total_supply = u.a_token_scaled_total_supply;
+  out->accrued_to_treasury = u.accrued_to_treasury;
+  out->variable_debt_scaled_total_supply = u.variable_debt_scaled_total_supply;
+  out->isolation_mode_total_debt = u.isolation_mode_total_debt;
+  out->available_liquidity = u.available_liquidity;
   return RISK_OK;
 }
 

@@ -98,6 +98,15 @@ struct risk_account_data {
   uint16_t first_borrowed; /* lowest borrowed reserve id (valid when n_borrowing_bits > 0) */
 };
 
+struct risk_reserve_state;
+/* Fills *out from a reserve's stored state (risk/reserve.h) and its oracle price as seen at
+ * time t: configuration fields, normalized income and debt at t, and the index,
+ * accrued_to_treasury and totals that ReserveLogic.updateState(t) leaves. The derived fields
+ * are filled by risk_market_prepare afterwards. Returns RISK_OK or the error of the index
+ * math (RISK_UNDERFLOW when t is before the last update). */
+risk_err risk_acct_reserve_from_state(struct risk_acct_reserve *out, const struct risk_reserve_state *s, u256 price,
+                                      uint64_t t);
+
 /* Fills the derived fields of every reserve; returns RISK_INVALID when a reserve has
  * decimals > RISK_MAX_DECIMALS or n_reserves > RISK_MAX_RESERVES. */
 risk_err risk_market_prepare(struct risk_market *m);

@@ -11,6 +11,7 @@
 
 #include "risk/account.h"
 #include "risk/liquidation.h"
+#include "risk/reserve.h"
 #include "risk/wadray.h"
 
 static u256 D(const char *s) {
@@ -389,6 +390,36 @@ START_TEST(test_apply_chain) {
 }
 END_TEST
 
+/* Filling from a stored reserve state: the borrow of a reserve without debt mints at the
+ * stored index (updateState leaves it), while the account value uses the compounded one. */
+START_TEST(test_from_state) {
+  struct risk_reserve_state s;
+  memset(&s, 0, sizeof s);
+  s.config.decimals = 6, s.config.active = true, s.config.borrowing_enabled = true, s.config.emode_category = 2;
+  s.liquidity_index = RISK_RAY;
+  s.variable_borrow_index = D("1100000000000000000000000000");
+  s.current_variable_borrow_rate = D("50000000000000000000000000"); /* 5% */
+  s.last_update_timestamp = 1700000000;
+  s.available_liquidity = U(1000000000000);
+  market(&M);
+  ck_assert_int_eq(risk_acct_reserve_from_state(&M.reserves[USDC], &s, U(100000000), 1700000000 + 86400), RISK_OK);
+  ck_assert_int_eq(risk_market_prepare(&M), RISK_OK);
+  /* compounded(5%, 1 day) = 1000136995684207123907444230 (spec 5.2); times 1.1 exactly */
+  ck_u256(M.reserves[USDC].variable_borrow_index, "1100150695252627836298188653");
+  ck_u256(M.reserves[USDC].next_variable_borrow_index, "1100000000000000000000000000");
+  memset(&A, 0, sizeof A);
+  pos(&A, WETH, "10000000000000000000", true, "0");
+  struct risk_action b = act(RISK_ACT_BORROW, USDC, U(1000000000));
+  CK_ERR(risk_account_apply(&M, &A, &b), RISK_ONCHAIN_OK);
+  ck_u256(risk_account_find(&A, USDC)->scaled_debt, "909090909"); /* rayDiv(1e9, 1.1e27) */
+  ck_u256(M.reserves[USDC].variable_borrow_index, "1100000000000000000000000000");
+  /* with debt outstanding the two indexes agree */
+  s.variable_debt_scaled_total_supply = U(5000000);
+  ck_assert_int_eq(risk_acct_reserve_from_state(&M.reserves[USDC], &s, U(100000000), 1700000000 + 86400), RISK_OK);
+  ck_assert(u256_eq(M.reserves[USDC].variable_borrow_index, M.reserves[USDC].next_variable_borrow_index));
+}
+END_TEST
+
 /* ---------------------------------------------------------------- random accounts */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -626,6 +657,7 @@ int main(void) {
   tcase_add_test(tc, test_isolation_and_siloed);
   tcase_add_test(tc, test_repay_collateral_emode);
   tcase_add_test(tc, test_apply_chain);
+  tcase_add_test(tc, test_from_state);
   tcase_add_test(tc, test_random_vs_bignum);
   tcase_add_test(tc, test_liquidation_price_random);
   tcase_add_test(tc, test_max_random);
