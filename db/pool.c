@@ -359,6 +359,13 @@ void db_release(db_conn *c) {
     db_log(DB_LOG_ERROR, "db_release called on a connection outside any pool");
     return;
   }
+  pthread_mutex_lock(&p->mu);
+  bool owned = c->in_use;
+  pthread_mutex_unlock(&p->mu);
+  if (!owned) { /* our caller's bug; carrying on would corrupt the pool's counts */
+    db_log(DB_LOG_ERROR, "db_release called on a connection that is not in use");
+    return;
+  }
   reset_txn_state(c);
   pthread_mutex_lock(&p->mu);
   put_back_locked(p, c);

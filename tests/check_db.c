@@ -737,6 +737,11 @@ START_TEST(test_pool_wait_bound_and_wakeup) {
   ck_assert_msg(took >= 100 && took < 2000, "took %lld ms", (long long)took);
   pthread_join(t, NULL);
   db_release(c2);
+  db_release(c2); /* a second release is refused, the counts stay right */
+  db_pool_get_stats(pool, &s);
+  ck_assert_uint_eq(s.in_use, 0);
+  ck_assert_ptr_nonnull(c = db_acquire(pool, 100));
+  db_release(c);
   db_pool_destroy(pool);
   th_pg_drop_db(&pg, url);
 }
