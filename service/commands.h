@@ -8,6 +8,7 @@
 int svc_cmd_serve(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_migrate(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_version(int argc, char **argv, const struct svc_config *cfg);
+int svc_cmd_demo_data(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_import(int argc, char **argv, const struct svc_config *cfg);
 
 #endif
