@@ -199,6 +199,10 @@ START_TEST(test_withdraw_errors) {
   pos(&A, RETH, "1000000000000000000", true, "0");
   CK_ERR(val(&M, &A, RISK_ACT_WITHDRAW, WETH, U(1)), RISK_ONCHAIN_LTV_VALIDATION_FAILED);
   CK_ERR(val(&M, &A, RISK_ACT_WITHDRAW, RETH, U(1)), RISK_ONCHAIN_OK);
+  /* rayDiv(1, 3e27) = 0 scaled units to burn */
+  M.reserves[RETH].liquidity_index = D("3000000000000000000000000000");
+  CK_ERR(val(&M, &A, RISK_ACT_WITHDRAW, RETH, U(1)), RISK_ONCHAIN_INVALID_BURN_AMOUNT);
+  M.reserves[RETH].liquidity_index = RISK_RAY;
   /* without debt there is no HF/LTV check at all */
   memset(&A, 0, sizeof A);
   pos(&A, WETH, "10000000000000000000", true, "0");
@@ -239,6 +243,23 @@ START_TEST(test_borrow_errors) {
   /* HF must be strictly above 1 before the borrow: debt at exactly HF = 1 */
   pos(&A, USDC, "0", false, "25800000000"); /* 3e12*0.86 = 2.58e12 */
   CK_ERR(val(&M, &A, RISK_ACT_BORROW, USDC, U(1)), RISK_ONCHAIN_HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD);
+  /* nothing passes: max 0 and the reason of the smallest amount */
+  {
+    struct risk_account empty;
+    memset(&empty, 0, sizeof empty);
+    CK_ERR(risk_account_max_amount(&M, &empty, &x, &mx, NULL), RISK_ONCHAIN_COLLATERAL_BALANCE_IS_ZERO);
+    ck_u256(mx, "0");
+    M.reserves[USDC].frozen = true;
+    CK_ERR(risk_account_max_amount(&M, &A, &x, &mx, NULL), RISK_ONCHAIN_RESERVE_FROZEN);
+    ck_u256(mx, "0");
+    struct risk_action sup = act(RISK_ACT_SUPPLY, USDC, U(0));
+    bool unb = true;
+    CK_ERR(risk_account_max_amount(&M, &A, &sup, &mx, &unb), RISK_ONCHAIN_RESERVE_FROZEN);
+    ck_assert(!unb);
+    M.reserves[USDC].frozen = false;
+    CK_ERR(risk_account_max_amount(&M, &A, &sup, &mx, &unb), RISK_ONCHAIN_OK);
+    ck_assert(unb); /* no supply cap */
+  }
   /* LTV 0 collateral only */
   memset(&A, 0, sizeof A);
   pos(&A, RETH, "1000000000000000000", true, "0");

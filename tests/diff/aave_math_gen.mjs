@@ -35,9 +35,10 @@ function rnd() {
 }
 const ri = (n) => Math.floor(rnd() * n); // 0..n-1
 // random non-negative integer with up to `digits` decimal digits, as a BigInt
-function rbig(digits) {
+function rbig(digits, minDigits = 1) {
   let s = '';
-  const n = 1 + ri(Math.max(1, digits));
+  const lo = Math.max(1, Math.min(minDigits, digits));
+  const n = lo + ri(Math.max(1, digits - lo + 1));
   for (let i = 0; i < n; i++) s += String(ri(10));
   return BigInt(s);
 }
@@ -69,7 +70,8 @@ function genCase(id) {
       emode,
       debtCeiling: ri(6) === 0 ? String(1 + ri(1e9)) : '0',
       isoDebt: String(ri(1e6)),
-      price: String(1n + rbig(13)),
+      // mostly realistic prices ($0.01 .. $100k), sometimes anything down to 1e-8
+      price: String(1n + (ri(5) ? rbig(13, 6) : rbig(13))),
       liquidityIndex: String(RAY + rbig(27)),
       liquidityRate: ri(4) === 0 ? '0' : String(rbig(27)),
       variableBorrowIndex: String(RAY + rbig(27)),
@@ -87,7 +89,8 @@ function genCase(id) {
     if (ri(4) === 0) continue;
     const p = { reserve: i, scaledA: '0', coll: false, scaledDebt: '0' };
     if (ri(3) !== 0) {
-      p.scaledA = String(rbig(r.decimals + 7));
+      // mostly 0.01 .. 1e7 tokens, sometimes dust
+      p.scaledA = String(ri(5) ? rbig(r.decimals + 7, r.decimals - 1) : rbig(r.decimals + 7));
       // collateral bits exist only on assets with LT != 0 (LT 0 requires no suppliers)
       let coll = p.scaledA !== "0" && r.lt !== 0 && ri(4) !== 0;
       // reachable: an isolated collateral stands alone
@@ -99,7 +102,7 @@ function genCase(id) {
       }
       p.coll = coll;
     }
-    if (ri(2) === 0 && (uemode === 0 || r.emode === uemode)) p.scaledDebt = String(rbig(r.decimals + 6));
+    if (ri(2) === 0 && (uemode === 0 || r.emode === uemode)) p.scaledDebt = String(ri(5) ? rbig(r.decimals + 6, r.decimals - 1) : rbig(r.decimals + 6));
     positions.push(p);
   }
   return { id, now, reserves, emodes, user: { emode: uemode, positions } };
