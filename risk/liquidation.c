@@ -79,7 +79,7 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
     debt_needed = to_cover;
   }
   out->collateral_amount = coll;
-  out->debt_to_cover = u256_min(to_cover, debt_needed);
+  out->debt_to_cover = debt_needed; /* the chain takes debtAmountNeeded as is */
   if (cr->liquidation_protocol_fee != 0) {
     if ((e = risk_percent_div(&t, coll, bonus)) || (e = u256_sub(&out->bonus_collateral, coll, t)) ||
         (e = risk_percent_mul(&out->protocol_fee, out->bonus_collateral, u256_from_u64(cr->liquidation_protocol_fee))))
