@@ -26,13 +26,13 @@ static const struct {
   uint32_t dec, ltv, lt, emode;
   uint64_t price;
 } SPEC[] = {
-    {"WETH", 18, 8500, 8600, 1, 300000000000ull},  {"wstETH", 18, 8300, 8400, 1, 360000000000ull},
-    {"rETH", 18, 0, 8000, 1, 340000000000ull},     {"weETH", 18, 7900, 8000, 0, 320000000000ull},
-    {"WBTC", 8, 7700, 7800, 0, 9500000000000ull},  {"cbBTC", 8, 8100, 8200, 3, 9500000000000ull},
-    {"LBTC", 8, 7400, 7500, 3, 9400000000000ull},  {"sUSDS", 18, 0, 8000, 2, 105000000ull},
-    {"DAI", 18, 0, 1, 0, 100000000ull},            {"USDS", 18, 0, 0, 0, 100000000ull},
-    {"USDC", 6, 0, 0, 2, 100000000ull},            {"USDT", 6, 0, 0, 2, 100000000ull},
-    {"PYUSD", 6, 0, 0, 2, 100000000ull},           {"tBTC", 18, 7400, 7500, 0, 9500000000000ull},
+    {"WETH", 18, 8500, 8600, 1, 300000000000ull}, {"wstETH", 18, 8300, 8400, 1, 360000000000ull},
+    {"rETH", 18, 0, 8000, 1, 340000000000ull},    {"weETH", 18, 7900, 8000, 0, 320000000000ull},
+    {"WBTC", 8, 7700, 7800, 0, 9500000000000ull}, {"cbBTC", 8, 8100, 8200, 3, 9500000000000ull},
+    {"LBTC", 8, 7400, 7500, 3, 9400000000000ull}, {"sUSDS", 18, 0, 8000, 2, 105000000ull},
+    {"DAI", 18, 0, 1, 0, 100000000ull},           {"USDS", 18, 0, 0, 0, 100000000ull},
+    {"USDC", 6, 0, 0, 2, 100000000ull},           {"USDT", 6, 0, 0, 2, 100000000ull},
+    {"PYUSD", 6, 0, 0, 2, 100000000ull},          {"tBTC", 18, 7400, 7500, 0, 9500000000000ull},
 };
 #define NSPEC (sizeof SPEC / sizeof SPEC[0])
 
@@ -75,15 +75,13 @@ int main(int argc, char **argv) {
   M.emode[1] = (struct risk_emode_category){9200, 9300, 10100};
   M.emode[2] = (struct risk_emode_category){9100, 9200, 10100};
   M.emode[3] = (struct risk_emode_category){8500, 9000, 10200};
-  if (risk_market_prepare(&M) != RISK_OK)
-    return 1;
+  if (risk_market_prepare(&M) != RISK_OK) return 1;
 
   /* accounts: 3-5 positions, collateral in the first, debt in 1-2 others */
   struct risk_position *pos = calloc(n * 5, sizeof *pos);
   uint32_t *off = calloc(n + 1, sizeof *off);
   uint8_t *em = calloc(n, 1);
-  if (!pos || !off || !em)
-    return 1;
+  if (!pos || !off || !em) return 1;
   size_t k = 0;
   for (size_t a = 0; a < n; a++) {
     off[a] = (uint32_t)k;
@@ -131,18 +129,16 @@ int main(int argc, char **argv) {
     (void)risk_account_evaluate_positions(&M, &pos[off[a]], off[a + 1] - off[a], em[a], &d);
   double t0 = now_s();
   for (size_t a = 0; a < n; a++) {
-    if (risk_account_evaluate_positions(&M, &pos[off[a]], off[a + 1] - off[a], em[a], &d) != RISK_OK)
-      errors++;
+    if (risk_account_evaluate_positions(&M, &pos[off[a]], off[a + 1] - off[a], em[a], &d) != RISK_OK) errors++;
     sink += d.health_factor.w[0] ^ d.total_collateral_base.w[0];
   }
   double dt = now_s() - t0;
-  printf("engine: %zu accounts (%zu positions) in %.3f s: %.0f accounts/s single thread (errors %zu, sink %llu)\n",
-         n, k, dt, n / dt, errors, (unsigned long long)(sink & 0xff));
+  printf("engine: %zu accounts (%zu positions) in %.3f s: %.0f accounts/s single thread (errors %zu, sink %llu)\n", n,
+         k, dt, n / dt, errors, (unsigned long long)(sink & 0xff));
 
   if (sample) {
     FILE *f = fopen(sample, "w");
-    if (!f)
-      return 1;
+    if (!f) return 1;
     fprintf(f, "{\"reserves\":[");
     for (size_t i = 0; i < NSPEC; i++) {
       const struct risk_acct_reserve *r = &M.reserves[i];

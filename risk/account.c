@@ -19,8 +19,7 @@ typedef unsigned __int128 u128;
 
 static inline bool hi_zero(u256 a, int from) {
   for (int i = from; i < 4; i++)
-    if (a.w[i])
-      return false;
+    if (a.w[i]) return false;
   return true;
 }
 
@@ -55,8 +54,7 @@ static inline u256 div64(u256 a, uint64_t d) {
 /* Returns RISK_OK and fl(a / d) (a general divisor; 64-bit fast path). */
 static inline risk_err divx(u256 *q, u256 a, u256 d) {
   if (hi_zero(d, 1)) {
-    if (d.w[0] == 0)
-      return RISK_DIV_BY_ZERO;
+    if (d.w[0] == 0) return RISK_DIV_BY_ZERO;
     *q = div64(a, d.w[0]);
     return RISK_OK;
   }
@@ -72,18 +70,15 @@ static inline risk_err mul64(u256 *r, u256 a, uint64_t b) {
     o.w[i] = (uint64_t)p;
     carry = (uint64_t)(p >> 64);
   }
-  if (carry)
-    return RISK_OVERFLOW;
+  if (carry) return RISK_OVERFLOW;
   *r = o;
   return RISK_OK;
 }
 
 /* Returns RISK_OK and a*b, or RISK_OVERFLOW. */
 static inline risk_err mulx(u256 *r, u256 a, u256 b) {
-  if (hi_zero(b, 1))
-    return mul64(r, a, b.w[0]);
-  if (hi_zero(a, 1))
-    return mul64(r, b, a.w[0]);
+  if (hi_zero(b, 1)) return mul64(r, a, b.w[0]);
+  if (hi_zero(a, 1)) return mul64(r, b, a.w[0]);
   return u256_mul(r, a, b);
 }
 
@@ -95,8 +90,7 @@ static inline risk_err addx(u256 *r, u256 a, u256 b) {
     o.w[i] = (uint64_t)s;
     c = (unsigned char)(s >> 64);
   }
-  if (c)
-    return RISK_OVERFLOW;
+  if (c) return RISK_OVERFLOW;
   *r = o;
   return RISK_OK;
 }
@@ -114,8 +108,7 @@ static inline risk_err ray_mul(u256 *r, u256 a, u256 b) {
     p.w[2] = (uint64_t)top;
     p.w[3] = (uint64_t)(top >> 64);
     risk_err e = addx(&p, p, RISK_HALF_RAY);
-    if (e)
-      return e;
+    if (e) return e;
     *r = div64(u256_shr(p, 27), FIVE_POW_27);
     return RISK_OK;
   }
@@ -125,8 +118,7 @@ static inline risk_err ray_mul(u256 *r, u256 a, u256 b) {
 /* fl(x / 10^decimals) of reserve res. */
 static inline u256 div_unit(u256 x, const struct risk_acct_reserve *res) {
   if (res->unit5) {
-    if (res->decimals)
-      x = u256_shr(x, res->decimals);
+    if (res->decimals) x = u256_shr(x, res->decimals);
     return res->unit5 == 1 ? x : div64(x, res->unit5);
   }
   u256 q = U256_ZERO;
@@ -141,12 +133,10 @@ static const u256 U128_MAX = {{UINT64_MAX, UINT64_MAX, 0, 0}};
 /* ---------------------------------------------------------------- market */
 
 risk_err risk_market_prepare(struct risk_market *m) {
-  if (m->n_reserves > RISK_MAX_RESERVES)
-    return RISK_INVALID;
+  if (m->n_reserves > RISK_MAX_RESERVES) return RISK_INVALID;
   for (uint32_t i = 0; i < m->n_reserves; i++) {
     struct risk_acct_reserve *r = &m->reserves[i];
-    if (r->decimals > RISK_MAX_DECIMALS)
-      return RISK_INVALID;
+    if (r->decimals > RISK_MAX_DECIMALS) return RISK_INVALID;
     (void)u256_pow10(&r->unit, r->decimals);
     r->unit5 = 0;
     if (r->decimals <= 27) {
@@ -164,8 +154,7 @@ risk_err risk_acct_reserve_from_state(struct risk_acct_reserve *out, const struc
   struct risk_reserve_state u;
   risk_err e;
   memset(out, 0, sizeof *out);
-  if ((e = risk_reserve_update_state(&u, s, t)))
-    return e;
+  if ((e = risk_reserve_update_state(&u, s, t))) return e;
   if ((e = risk_reserve_normalized_income(&out->liquidity_index, s, t)) ||
       (e = risk_reserve_normalized_debt(&out->variable_borrow_index, s, t)))
     return e;
@@ -221,8 +210,7 @@ static risk_err evaluate(const struct risk_market *m, const struct risk_position
     if (i < n) {
       p = &pos[i];
       if (opos && opos->reserve <= p->reserve) {
-        if (opos->reserve == p->reserve)
-          i++;
+        if (opos->reserve == p->reserve) i++;
         p = opos;
         opos = NULL;
       } else {
@@ -234,37 +222,29 @@ static risk_err evaluate(const struct risk_market *m, const struct risk_position
     } else {
       break;
     }
-    if ((int)p->reserve <= last || p->reserve >= m->n_reserves)
-      return RISK_INVALID;
+    if ((int)p->reserve <= last || p->reserve >= m->n_reserves) return RISK_INVALID;
     last = p->reserve;
-    if (!p->collateral && !p->borrowing)
-      continue;
+    if (!p->collateral && !p->borrowing) continue;
     if (p->collateral) {
       ncoll++;
-      if (first_coll < 0)
-        first_coll = p->reserve;
+      if (first_coll < 0) first_coll = p->reserve;
     }
     if (p->borrowing) {
       nborrow++;
-      if (first_borrow < 0)
-        first_borrow = p->reserve;
+      if (first_borrow < 0) first_borrow = p->reserve;
     }
     const struct risk_acct_reserve *r = &m->reserves[p->reserve];
-    if (!r->listed)
-      continue;
+    if (!r->listed) continue;
     u256 price = (price_res == (int)p->reserve) ? ov->price : r->price;
     if (p->collateral && r->liquidation_threshold != 0) {
       u256 bal, v;
-      if ((e = ray_mul(&bal, p->scaled_a, r->liquidity_index)) || (e = mulx(&v, bal, price)))
-        return e;
+      if ((e = ray_mul(&bal, p->scaled_a, r->liquidity_index)) || (e = mulx(&v, bal, price))) return e;
       v = div_unit(v, r);
-      if ((e = addx(&total_coll, total_coll, v)))
-        return e;
+      if ((e = addx(&total_coll, total_coll, v))) return e;
       bool in_cat = cat && r->emode_category == emode;
       u256 t;
       if (r->ltv != 0) {
-        if ((e = mul64(&t, v, in_cat ? cat->ltv : r->ltv)) || (e = addx(&sum_ltv, sum_ltv, t)))
-          return e;
+        if ((e = mul64(&t, v, in_cat ? cat->ltv : r->ltv)) || (e = addx(&sum_ltv, sum_ltv, t))) return e;
       } else {
         zero_ltv = true;
       }
@@ -274,12 +254,9 @@ static risk_err evaluate(const struct risk_market *m, const struct risk_position
     }
     if (p->borrowing) {
       u256 debt = U256_ZERO, v;
-      if (!u256_is_zero(p->scaled_debt) && (e = ray_mul(&debt, p->scaled_debt, r->variable_borrow_index)))
-        return e;
-      if ((e = mulx(&v, debt, price)))
-        return e;
-      if ((e = addx(&total_debt, total_debt, div_unit(v, r))))
-        return e;
+      if (!u256_is_zero(p->scaled_debt) && (e = ray_mul(&debt, p->scaled_debt, r->variable_borrow_index))) return e;
+      if ((e = mulx(&v, debt, price))) return e;
+      if ((e = addx(&total_debt, total_debt, div_unit(v, r)))) return e;
     }
   }
 
@@ -303,8 +280,7 @@ static risk_err evaluate(const struct risk_market *m, const struct risk_position
   out->has_zero_ltv_collateral = zero_ltv;
   u256 avg_ltv = U256_ZERO, avg_lt = U256_ZERO;
   if (!u256_is_zero(total_coll)) {
-    if ((e = divx(&avg_ltv, sum_ltv, total_coll)) || (e = divx(&avg_lt, sum_lt, total_coll)))
-      return e;
+    if ((e = divx(&avg_ltv, sum_ltv, total_coll)) || (e = divx(&avg_lt, sum_lt, total_coll))) return e;
   }
   /* Averages are weighted means of bps values, so they fit 16 bits. */
   out->avg_ltv = (uint32_t)avg_ltv.w[0];
@@ -325,8 +301,7 @@ static risk_err evaluate(const struct risk_market *m, const struct risk_position
   }
   /* calculateAvailableBorrows: percentMul(coll, avgLtv) - debt, floored at 0 */
   u256 ab;
-  if ((e = mul64(&ab, total_coll, out->avg_ltv)) || (e = addx(&ab, ab, u256_from_u64(HALF_PCT))))
-    return e;
+  if ((e = mul64(&ab, total_coll, out->avg_ltv)) || (e = addx(&ab, ab, u256_from_u64(HALF_PCT)))) return e;
   ab = div64(ab, PCT);
   out->available_borrows_base = u256_gt(ab, total_debt) ? u256_sub_wrap(ab, total_debt) : U256_ZERO;
   return RISK_OK;
@@ -386,14 +361,12 @@ static const struct {
 };
 
 const char *risk_onchain_error_name(risk_onchain_err e) {
-  if ((unsigned)e >= RISK_ONCHAIN__COUNT)
-    return "UNKNOWN";
+  if ((unsigned)e >= RISK_ONCHAIN__COUNT) return "UNKNOWN";
   return ONCHAIN[e].name;
 }
 
 const char *risk_onchain_error_code(risk_onchain_err e) {
-  if ((unsigned)e >= RISK_ONCHAIN__COUNT)
-    return NULL;
+  if ((unsigned)e >= RISK_ONCHAIN__COUNT) return NULL;
   return ONCHAIN[e].code;
 }
 
@@ -401,10 +374,8 @@ const char *risk_onchain_error_code(risk_onchain_err e) {
 
 const struct risk_position *risk_account_find(const struct risk_account *a, uint16_t r) {
   for (uint32_t i = 0; i < a->n_positions; i++) {
-    if (a->pos[i].reserve == r)
-      return &a->pos[i];
-    if (a->pos[i].reserve > r)
-      break;
+    if (a->pos[i].reserve == r) return &a->pos[i];
+    if (a->pos[i].reserve > r) break;
   }
   return NULL;
 }
@@ -413,26 +384,24 @@ static const struct risk_position ZERO_POS;
 
 /* What an action does besides validating: the position after it, and the totals. */
 struct effect {
-  struct risk_position pos;  /* the user's position in act->reserve afterwards */
-  u256 amount;               /* actual amount moved (withdraw all / repay capped) */
-  u256 scaled;               /* scaled units minted or burned */
-  bool iso_active;           /* borrow/repay: the user is in isolation mode */
+  struct risk_position pos; /* the user's position in act->reserve afterwards */
+  u256 amount;              /* actual amount moved (withdraw all / repay capped) */
+  u256 scaled;              /* scaled units minted or burned */
+  bool iso_active;          /* borrow/repay: the user is in isolation mode */
   uint16_t iso_reserve;
-  u256 iso_delta;            /* borrow: added; repay: subtracted (clamped) */
+  u256 iso_delta; /* borrow: added; repay: subtracted (clamped) */
   uint32_t new_emode;
 };
 
 static bool any_bit(const struct risk_account *a) {
   for (uint32_t i = 0; i < a->n_positions; i++)
-    if (a->pos[i].collateral || a->pos[i].borrowing)
-      return true;
+    if (a->pos[i].collateral || a->pos[i].borrowing) return true;
   return false;
 }
 
 static bool any_borrowing(const struct risk_account *a) {
   for (uint32_t i = 0; i < a->n_positions; i++)
-    if (a->pos[i].borrowing)
-      return true;
+    if (a->pos[i].borrowing) return true;
   return false;
 }
 
@@ -443,8 +412,7 @@ static void isolation_state(const struct risk_market *m, const struct risk_accou
   for (uint32_t i = 0; i < a->n_positions; i++)
     if (a->pos[i].collateral) {
       n++;
-      if (first < 0)
-        first = a->pos[i].reserve;
+      if (first < 0) first = a->pos[i].reserve;
     }
   *active = false;
   if (n == 1 && first < (int)m->n_reserves && m->reserves[first].listed && m->reserves[first].debt_ceiling != 0) {
@@ -456,8 +424,7 @@ static void isolation_state(const struct risk_market *m, const struct risk_accou
 /* 10^(decimals - 2) for the isolation-mode debt; false when decimals < 2 (checked
  * subtraction reverts). */
 static bool iso_unit(const struct risk_acct_reserve *r, u256 *u) {
-  if (r->decimals < 2)
-    return false;
+  if (r->decimals < 2) return false;
   (void)u256_pow10(u, r->decimals - 2);
   return true;
 }
@@ -470,12 +437,10 @@ static bool user_balance(const struct risk_acct_reserve *r, const struct risk_po
 static risk_onchain_err check_hf_and_ltv(const struct risk_market *m, const struct risk_account *a,
                                          const struct risk_eval_override *ov, const struct risk_acct_reserve *r) {
   struct risk_account_data d;
-  if (risk_account_evaluate_with(m, a, ov, &d) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (risk_account_evaluate_with(m, a, ov, &d) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
   if (u256_lt(d.health_factor, u256_from_u64(HF_ONE)))
     return RISK_ONCHAIN_HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD;
-  if (d.has_zero_ltv_collateral && r->ltv != 0)
-    return RISK_ONCHAIN_LTV_VALIDATION_FAILED;
+  if (d.has_zero_ltv_collateral && r->ltv != 0) return RISK_ONCHAIN_LTV_VALIDATION_FAILED;
   return RISK_ONCHAIN_OK;
 }
 
@@ -483,33 +448,25 @@ static risk_onchain_err v_supply(const struct risk_market *m, const struct risk_
                                  const struct risk_action *act, struct effect *fx) {
   const struct risk_acct_reserve *r = &m->reserves[act->reserve];
   u256 amt = act->amount, t;
-  if (u256_is_zero(amt))
-    return RISK_ONCHAIN_INVALID_AMOUNT;
-  if (!r->active)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
-  if (r->paused)
-    return RISK_ONCHAIN_RESERVE_PAUSED;
-  if (r->frozen)
-    return RISK_ONCHAIN_RESERVE_FROZEN;
+  if (u256_is_zero(amt)) return RISK_ONCHAIN_INVALID_AMOUNT;
+  if (!r->active) return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (r->paused) return RISK_ONCHAIN_RESERVE_PAUSED;
+  if (r->frozen) return RISK_ONCHAIN_RESERVE_FROZEN;
   if (r->supply_cap) {
     u256 cap;
     if (addx(&t, r->a_token_scaled_total_supply, r->accrued_to_treasury) || ray_mul(&t, t, r->liquidity_index) ||
         addx(&t, t, amt) || mul64(&cap, r->unit, r->supply_cap))
       return RISK_ONCHAIN_ARITHMETIC;
-    if (u256_gt(t, cap))
-      return RISK_ONCHAIN_SUPPLY_CAP_EXCEEDED;
+    if (u256_gt(t, cap)) return RISK_ONCHAIN_SUPPLY_CAP_EXCEEDED;
   }
   /* AToken.mint: rayDiv(amount, index) != 0, uint128 balances */
-  if (risk_ray_div(&fx->scaled, amt, r->liquidity_index) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(fx->scaled))
-    return RISK_ONCHAIN_INVALID_MINT_AMOUNT;
+  if (risk_ray_div(&fx->scaled, amt, r->liquidity_index) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_is_zero(fx->scaled)) return RISK_ONCHAIN_INVALID_MINT_AMOUNT;
   const struct risk_position *p = risk_account_find(a, act->reserve);
   fx->pos = p ? *p : ZERO_POS;
   fx->pos.reserve = act->reserve;
   bool first = u256_is_zero(fx->pos.scaled_a);
-  if (addx(&t, fx->pos.scaled_a, fx->scaled) || u256_gt(t, U128_MAX))
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (addx(&t, fx->pos.scaled_a, fx->scaled) || u256_gt(t, U128_MAX)) return RISK_ONCHAIN_ARITHMETIC;
   fx->pos.scaled_a = t;
   fx->amount = amt;
   if (first) {
@@ -525,8 +482,7 @@ static risk_onchain_err v_supply(const struct risk_market *m, const struct risk_
         ok = !iso && r->debt_ceiling == 0;
       }
     }
-    if (ok)
-      fx->pos.collateral = true;
+    if (ok) fx->pos.collateral = true;
   }
   return RISK_ONCHAIN_OK;
 }
@@ -538,30 +494,20 @@ static risk_onchain_err v_withdraw(const struct risk_market *m, const struct ris
   fx->pos = p ? *p : ZERO_POS;
   fx->pos.reserve = act->reserve;
   u256 bal;
-  if (!user_balance(r, &fx->pos, &bal))
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (!user_balance(r, &fx->pos, &bal)) return RISK_ONCHAIN_ARITHMETIC;
   u256 amt = is_max(act->amount) ? bal : act->amount;
-  if (u256_is_zero(amt))
-    return RISK_ONCHAIN_INVALID_AMOUNT;
-  if (u256_gt(amt, bal))
-    return RISK_ONCHAIN_NOT_ENOUGH_AVAILABLE_USER_BALANCE;
-  if (!r->active)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
-  if (r->paused)
-    return RISK_ONCHAIN_RESERVE_PAUSED;
+  if (u256_is_zero(amt)) return RISK_ONCHAIN_INVALID_AMOUNT;
+  if (u256_gt(amt, bal)) return RISK_ONCHAIN_NOT_ENOUGH_AVAILABLE_USER_BALANCE;
+  if (!r->active) return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (r->paused) return RISK_ONCHAIN_RESERVE_PAUSED;
   /* updateInterestRates (availableLiquidity - taken) and the underlying transfer */
-  if (u256_gt(amt, r->available_liquidity))
-    return RISK_ONCHAIN_INSUFFICIENT_LIQUIDITY;
-  if (risk_ray_div(&fx->scaled, amt, r->liquidity_index) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(fx->scaled))
-    return RISK_ONCHAIN_INVALID_BURN_AMOUNT;
-  if (u256_gt(fx->scaled, fx->pos.scaled_a))
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_gt(amt, r->available_liquidity)) return RISK_ONCHAIN_INSUFFICIENT_LIQUIDITY;
+  if (risk_ray_div(&fx->scaled, amt, r->liquidity_index) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_is_zero(fx->scaled)) return RISK_ONCHAIN_INVALID_BURN_AMOUNT;
+  if (u256_gt(fx->scaled, fx->pos.scaled_a)) return RISK_ONCHAIN_ARITHMETIC;
   bool is_coll = fx->pos.collateral;
   fx->pos.scaled_a = u256_sub_wrap(fx->pos.scaled_a, fx->scaled);
-  if (is_coll && u256_eq(amt, bal))
-    fx->pos.collateral = false;
+  if (is_coll && u256_eq(amt, bal)) fx->pos.collateral = false;
   fx->amount = amt;
   if (is_coll && any_borrowing(a)) {
     struct risk_eval_override ov = {.pos = &fx->pos, .price_reserve = -1, .emode = -1};
@@ -574,84 +520,62 @@ static risk_onchain_err v_borrow(const struct risk_market *m, const struct risk_
                                  const struct risk_action *act, struct effect *fx) {
   const struct risk_acct_reserve *r = &m->reserves[act->reserve];
   u256 amt = act->amount, t;
-  if (u256_is_zero(amt))
-    return RISK_ONCHAIN_INVALID_AMOUNT;
-  if (!r->active)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
-  if (r->paused)
-    return RISK_ONCHAIN_RESERVE_PAUSED;
-  if (r->frozen)
-    return RISK_ONCHAIN_RESERVE_FROZEN;
-  if (!r->borrowing_enabled)
-    return RISK_ONCHAIN_BORROWING_NOT_ENABLED;
+  if (u256_is_zero(amt)) return RISK_ONCHAIN_INVALID_AMOUNT;
+  if (!r->active) return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (r->paused) return RISK_ONCHAIN_RESERVE_PAUSED;
+  if (r->frozen) return RISK_ONCHAIN_RESERVE_FROZEN;
+  if (!r->borrowing_enabled) return RISK_ONCHAIN_BORROWING_NOT_ENABLED;
   u256 nvi = next_var_index(r);
   if (r->borrow_cap) {
     u256 cap;
     if (ray_mul(&t, r->variable_debt_scaled_total_supply, nvi) || addx(&t, t, amt) ||
         mul64(&cap, r->unit, r->borrow_cap))
       return RISK_ONCHAIN_ARITHMETIC;
-    if (u256_gt(t, cap))
-      return RISK_ONCHAIN_BORROW_CAP_EXCEEDED;
+    if (u256_gt(t, cap)) return RISK_ONCHAIN_BORROW_CAP_EXCEEDED;
   }
   isolation_state(m, a, &fx->iso_active, &fx->iso_reserve);
   if (fx->iso_active) {
-    if (!r->borrowable_in_isolation)
-      return RISK_ONCHAIN_ASSET_NOT_BORROWABLE_IN_ISOLATION;
+    if (!r->borrowable_in_isolation) return RISK_ONCHAIN_ASSET_NOT_BORROWABLE_IN_ISOLATION;
     u256 iu;
-    if (!iso_unit(r, &iu))
-      return RISK_ONCHAIN_ARITHMETIC;
+    if (!iso_unit(r, &iu)) return RISK_ONCHAIN_ARITHMETIC;
     (void)divx(&fx->iso_delta, amt, iu);
-    if (u256_gt(fx->iso_delta, U128_MAX))
-      return RISK_ONCHAIN_ARITHMETIC;
+    if (u256_gt(fx->iso_delta, U128_MAX)) return RISK_ONCHAIN_ARITHMETIC;
     const struct risk_acct_reserve *c = &m->reserves[fx->iso_reserve];
-    if (addx(&t, c->isolation_mode_total_debt, fx->iso_delta) || u256_gt(t, U128_MAX))
-      return RISK_ONCHAIN_ARITHMETIC;
-    if (u256_gt(t, u256_from_u64(c->debt_ceiling)))
-      return RISK_ONCHAIN_DEBT_CEILING_EXCEEDED;
+    if (addx(&t, c->isolation_mode_total_debt, fx->iso_delta) || u256_gt(t, U128_MAX)) return RISK_ONCHAIN_ARITHMETIC;
+    if (u256_gt(t, u256_from_u64(c->debt_ceiling))) return RISK_ONCHAIN_DEBT_CEILING_EXCEEDED;
   }
-  if (a->emode_category != 0 && r->emode_category != a->emode_category)
-    return RISK_ONCHAIN_INCONSISTENT_EMODE_CATEGORY;
+  if (a->emode_category != 0 && r->emode_category != a->emode_category) return RISK_ONCHAIN_INCONSISTENT_EMODE_CATEGORY;
   struct risk_account_data d;
-  if (risk_account_evaluate(m, a, &d) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(d.total_collateral_base))
-    return RISK_ONCHAIN_COLLATERAL_BALANCE_IS_ZERO;
-  if (d.avg_ltv == 0)
-    return RISK_ONCHAIN_LTV_VALIDATION_FAILED;
+  if (risk_account_evaluate(m, a, &d) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_is_zero(d.total_collateral_base)) return RISK_ONCHAIN_COLLATERAL_BALANCE_IS_ZERO;
+  if (d.avg_ltv == 0) return RISK_ONCHAIN_LTV_VALIDATION_FAILED;
   if (u256_le(d.health_factor, u256_from_u64(HF_ONE)))
     return RISK_ONCHAIN_HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD;
   u256 need;
-  if (mulx(&t, r->price, amt))
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (mulx(&t, r->price, amt)) return RISK_ONCHAIN_ARITHMETIC;
   t = div_unit(t, r);
   if (addx(&t, d.total_debt_base, t) || risk_percent_div(&need, t, u256_from_u64(d.avg_ltv)))
     return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_gt(need, d.total_collateral_base))
-    return RISK_ONCHAIN_COLLATERAL_CANNOT_COVER_NEW_BORROW;
+  if (u256_gt(need, d.total_collateral_base)) return RISK_ONCHAIN_COLLATERAL_CANNOT_COVER_NEW_BORROW;
   if (d.n_borrowing_bits > 0) {
     if (d.n_borrowing_bits == 1 && m->reserves[d.first_borrowed].siloed_borrowing) {
-      if (d.first_borrowed != act->reserve)
-        return RISK_ONCHAIN_SILOED_BORROWING_VIOLATION;
+      if (d.first_borrowed != act->reserve) return RISK_ONCHAIN_SILOED_BORROWING_VIOLATION;
     } else if (r->siloed_borrowing) {
       return RISK_ONCHAIN_SILOED_BORROWING_VIOLATION;
     }
   }
   /* VariableDebtToken.mint */
-  if (risk_ray_div(&fx->scaled, amt, nvi) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(fx->scaled))
-    return RISK_ONCHAIN_INVALID_MINT_AMOUNT;
+  if (risk_ray_div(&fx->scaled, amt, nvi) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_is_zero(fx->scaled)) return RISK_ONCHAIN_INVALID_MINT_AMOUNT;
   const struct risk_position *p = risk_account_find(a, act->reserve);
   fx->pos = p ? *p : ZERO_POS;
   fx->pos.reserve = act->reserve;
-  if (addx(&t, fx->pos.scaled_debt, fx->scaled) || u256_gt(t, U128_MAX))
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (addx(&t, fx->pos.scaled_debt, fx->scaled) || u256_gt(t, U128_MAX)) return RISK_ONCHAIN_ARITHMETIC;
   fx->pos.scaled_debt = t;
   fx->pos.borrowing = true;
   fx->amount = amt;
   /* updateInterestRates with liquidityTaken = amount, then transferUnderlyingTo */
-  if (u256_gt(amt, r->available_liquidity))
-    return RISK_ONCHAIN_INSUFFICIENT_LIQUIDITY;
+  if (u256_gt(amt, r->available_liquidity)) return RISK_ONCHAIN_INSUFFICIENT_LIQUIDITY;
   return RISK_ONCHAIN_OK;
 }
 
@@ -659,41 +583,30 @@ static risk_onchain_err v_repay(const struct risk_market *m, const struct risk_a
                                 const struct risk_action *act, struct effect *fx) {
   const struct risk_acct_reserve *r = &m->reserves[act->reserve];
   u256 amt = act->amount;
-  if (u256_is_zero(amt))
-    return RISK_ONCHAIN_INVALID_AMOUNT;
-  if (is_max(amt) && act->on_behalf)
-    return RISK_ONCHAIN_NO_EXPLICIT_AMOUNT_TO_REPAY_ON_BEHALF;
-  if (!r->active)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
-  if (r->paused)
-    return RISK_ONCHAIN_RESERVE_PAUSED;
+  if (u256_is_zero(amt)) return RISK_ONCHAIN_INVALID_AMOUNT;
+  if (is_max(amt) && act->on_behalf) return RISK_ONCHAIN_NO_EXPLICIT_AMOUNT_TO_REPAY_ON_BEHALF;
+  if (!r->active) return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (r->paused) return RISK_ONCHAIN_RESERVE_PAUSED;
   const struct risk_position *p = risk_account_find(a, act->reserve);
   fx->pos = p ? *p : ZERO_POS;
   fx->pos.reserve = act->reserve;
   u256 debt = U256_ZERO;
   if (!u256_is_zero(fx->pos.scaled_debt) && ray_mul(&debt, fx->pos.scaled_debt, r->variable_borrow_index))
     return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(debt))
-    return RISK_ONCHAIN_NO_DEBT_OF_SELECTED_TYPE;
+  if (u256_is_zero(debt)) return RISK_ONCHAIN_NO_DEBT_OF_SELECTED_TYPE;
   u256 pay = u256_min(amt, debt);
-  if (risk_ray_div(&fx->scaled, pay, next_var_index(r)) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(fx->scaled))
-    return RISK_ONCHAIN_INVALID_BURN_AMOUNT;
-  if (u256_gt(fx->scaled, fx->pos.scaled_debt))
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (risk_ray_div(&fx->scaled, pay, next_var_index(r)) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_is_zero(fx->scaled)) return RISK_ONCHAIN_INVALID_BURN_AMOUNT;
+  if (u256_gt(fx->scaled, fx->pos.scaled_debt)) return RISK_ONCHAIN_ARITHMETIC;
   fx->pos.scaled_debt = u256_sub_wrap(fx->pos.scaled_debt, fx->scaled);
-  if (u256_eq(pay, debt))
-    fx->pos.borrowing = false;
+  if (u256_eq(pay, debt)) fx->pos.borrowing = false;
   fx->amount = pay;
   isolation_state(m, a, &fx->iso_active, &fx->iso_reserve);
   if (fx->iso_active) {
     u256 iu;
-    if (!iso_unit(r, &iu))
-      return RISK_ONCHAIN_ARITHMETIC;
+    if (!iso_unit(r, &iu)) return RISK_ONCHAIN_ARITHMETIC;
     (void)divx(&fx->iso_delta, pay, iu);
-    if (u256_gt(fx->iso_delta, U128_MAX))
-      return RISK_ONCHAIN_ARITHMETIC;
+    if (u256_gt(fx->iso_delta, U128_MAX)) return RISK_ONCHAIN_ARITHMETIC;
   }
   return RISK_ONCHAIN_OK;
 }
@@ -705,28 +618,21 @@ static risk_onchain_err v_set_collateral(const struct risk_market *m, const stru
   fx->pos = p ? *p : ZERO_POS;
   fx->pos.reserve = act->reserve;
   u256 bal;
-  if (!user_balance(r, &fx->pos, &bal))
-    return RISK_ONCHAIN_ARITHMETIC;
-  if (u256_is_zero(bal))
-    return RISK_ONCHAIN_UNDERLYING_BALANCE_ZERO;
-  if (!r->active)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
-  if (r->paused)
-    return RISK_ONCHAIN_RESERVE_PAUSED;
-  if (act->use_as_collateral == fx->pos.collateral)
-    return RISK_ONCHAIN_OK;
+  if (!user_balance(r, &fx->pos, &bal)) return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_is_zero(bal)) return RISK_ONCHAIN_UNDERLYING_BALANCE_ZERO;
+  if (!r->active) return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (r->paused) return RISK_ONCHAIN_RESERVE_PAUSED;
+  if (act->use_as_collateral == fx->pos.collateral) return RISK_ONCHAIN_OK;
   if (act->use_as_collateral) {
     /* validateUseAsCollateral */
-    if (r->ltv == 0)
-      return RISK_ONCHAIN_USER_IN_ISOLATION_MODE_OR_LTV_ZERO;
+    if (r->ltv == 0) return RISK_ONCHAIN_USER_IN_ISOLATION_MODE_OR_LTV_ZERO;
     bool any_coll = false, iso;
     uint16_t ir;
     for (uint32_t i = 0; i < a->n_positions; i++)
       any_coll |= a->pos[i].collateral;
     if (any_coll) {
       isolation_state(m, a, &iso, &ir);
-      if (iso || r->debt_ceiling != 0)
-        return RISK_ONCHAIN_USER_IN_ISOLATION_MODE_OR_LTV_ZERO;
+      if (iso || r->debt_ceiling != 0) return RISK_ONCHAIN_USER_IN_ISOLATION_MODE_OR_LTV_ZERO;
     }
     fx->pos.collateral = true;
     return RISK_ONCHAIN_OK;
@@ -739,13 +645,10 @@ static risk_onchain_err v_set_collateral(const struct risk_market *m, const stru
 static risk_onchain_err v_set_emode(const struct risk_market *m, const struct risk_account *a,
                                     const struct risk_action *act, struct effect *fx) {
   uint32_t c = act->emode_category;
-  if (c >= RISK_MAX_EMODE)
-    return RISK_ONCHAIN_ARITHMETIC; /* uint8 argument: the call does not decode */
-  if (c != 0 && m->emode[c].liquidation_threshold == 0)
-    return RISK_ONCHAIN_INCONSISTENT_EMODE_CATEGORY;
+  if (c >= RISK_MAX_EMODE) return RISK_ONCHAIN_ARITHMETIC; /* uint8 argument: the call does not decode */
+  if (c != 0 && m->emode[c].liquidation_threshold == 0) return RISK_ONCHAIN_INCONSISTENT_EMODE_CATEGORY;
   fx->new_emode = c;
-  if (!any_bit(a))
-    return RISK_ONCHAIN_OK;
+  if (!any_bit(a)) return RISK_ONCHAIN_OK;
   if (c != 0) {
     for (uint32_t i = 0; i < a->n_positions; i++)
       if (a->pos[i].borrowing && m->reserves[a->pos[i].reserve].emode_category != c)
@@ -754,8 +657,7 @@ static risk_onchain_err v_set_emode(const struct risk_market *m, const struct ri
   if (a->emode_category != 0) {
     struct risk_eval_override ov = {.pos = NULL, .price_reserve = -1, .emode = (int)c};
     struct risk_account_data d;
-    if (risk_account_evaluate_with(m, a, &ov, &d) != RISK_OK)
-      return RISK_ONCHAIN_ARITHMETIC;
+    if (risk_account_evaluate_with(m, a, &ov, &d) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
     if (u256_lt(d.health_factor, u256_from_u64(HF_ONE)))
       return RISK_ONCHAIN_HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD;
   }
@@ -767,21 +669,14 @@ static risk_onchain_err validate(const struct risk_market *m, const struct risk_
   memset(fx, 0, sizeof *fx);
   if (act->kind != RISK_ACT_SET_EMODE && act->reserve >= m->n_reserves)
     return RISK_ONCHAIN_RESERVE_INACTIVE; /* unlisted asset: empty configuration */
-  if (act->kind != RISK_ACT_SET_EMODE && !m->reserves[act->reserve].listed)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (act->kind != RISK_ACT_SET_EMODE && !m->reserves[act->reserve].listed) return RISK_ONCHAIN_RESERVE_INACTIVE;
   switch (act->kind) {
-  case RISK_ACT_SUPPLY:
-    return v_supply(m, a, act, fx);
-  case RISK_ACT_WITHDRAW:
-    return v_withdraw(m, a, act, fx);
-  case RISK_ACT_BORROW:
-    return v_borrow(m, a, act, fx);
-  case RISK_ACT_REPAY:
-    return v_repay(m, a, act, fx);
-  case RISK_ACT_SET_COLLATERAL:
-    return v_set_collateral(m, a, act, fx);
-  case RISK_ACT_SET_EMODE:
-    return v_set_emode(m, a, act, fx);
+  case RISK_ACT_SUPPLY: return v_supply(m, a, act, fx);
+  case RISK_ACT_WITHDRAW: return v_withdraw(m, a, act, fx);
+  case RISK_ACT_BORROW: return v_borrow(m, a, act, fx);
+  case RISK_ACT_REPAY: return v_repay(m, a, act, fx);
+  case RISK_ACT_SET_COLLATERAL: return v_set_collateral(m, a, act, fx);
+  case RISK_ACT_SET_EMODE: return v_set_emode(m, a, act, fx);
   }
   return RISK_ONCHAIN_ARITHMETIC;
 }
@@ -807,8 +702,7 @@ static void put_position(struct risk_account *a, const struct risk_position *pos
     }
     return;
   }
-  if (empty || a->n_positions >= RISK_ACCOUNT_MAX_POSITIONS)
-    return;
+  if (empty || a->n_positions >= RISK_ACCOUNT_MAX_POSITIONS) return;
   memmove(&a->pos[i + 1], &a->pos[i], (a->n_positions - i) * sizeof a->pos[0]);
   a->pos[i] = *pos;
   a->n_positions++;
@@ -817,8 +711,7 @@ static void put_position(struct risk_account *a, const struct risk_position *pos
 risk_onchain_err risk_account_apply(struct risk_market *m, struct risk_account *a, const struct risk_action *act) {
   struct effect fx;
   risk_onchain_err e = validate(m, a, act, &fx);
-  if (e != RISK_ONCHAIN_OK)
-    return e;
+  if (e != RISK_ONCHAIN_OK) return e;
   if (act->kind == RISK_ACT_SET_EMODE) {
     a->emode_category = fx.new_emode;
     return RISK_ONCHAIN_OK;
@@ -836,8 +729,7 @@ risk_onchain_err risk_account_apply(struct risk_market *m, struct risk_account *
   case RISK_ACT_BORROW:
     /* after updateState(t) the stored index is the one just used */
     r->next_variable_borrow_index = next_var_index(r);
-    if (u256_is_zero(r->variable_debt_scaled_total_supply))
-      r->variable_borrow_index = r->next_variable_borrow_index;
+    if (u256_is_zero(r->variable_debt_scaled_total_supply)) r->variable_borrow_index = r->next_variable_borrow_index;
     r->variable_debt_scaled_total_supply = u256_add_wrap(r->variable_debt_scaled_total_supply, fx.scaled);
     r->available_liquidity = u256_sub_wrap(r->available_liquidity, fx.amount);
     if (fx.iso_active) {
@@ -846,10 +738,10 @@ risk_onchain_err risk_account_apply(struct risk_market *m, struct risk_account *
     }
     break;
   case RISK_ACT_REPAY:
-    r->variable_debt_scaled_total_supply = u256_is_zero(r->variable_debt_scaled_total_supply) ||
-                                                   u256_lt(r->variable_debt_scaled_total_supply, fx.scaled)
-                                               ? U256_ZERO
-                                               : u256_sub_wrap(r->variable_debt_scaled_total_supply, fx.scaled);
+    r->variable_debt_scaled_total_supply =
+        u256_is_zero(r->variable_debt_scaled_total_supply) || u256_lt(r->variable_debt_scaled_total_supply, fx.scaled)
+            ? U256_ZERO
+            : u256_sub_wrap(r->variable_debt_scaled_total_supply, fx.scaled);
     r->available_liquidity = u256_add_wrap(r->available_liquidity, fx.amount);
     if (fx.iso_active) {
       struct risk_acct_reserve *c = &m->reserves[fx.iso_reserve];
@@ -858,8 +750,7 @@ risk_onchain_err risk_account_apply(struct risk_market *m, struct risk_account *
                                          : u256_sub_wrap(c->isolation_mode_total_debt, fx.iso_delta);
     }
     break;
-  default:
-    break;
+  default: break;
   }
   put_position(a, &fx.pos);
   return RISK_ONCHAIN_OK;
@@ -882,11 +773,10 @@ static bool small_amount_error(risk_onchain_err e) {
 
 /* "amt is above the maximum": validation fails for a reason that more of the amount
  * would not cure. */
-static bool too_big(const struct risk_market *m, const struct risk_account *a, const struct risk_action *act,
-                    u256 amt, risk_onchain_err *err) {
+static bool too_big(const struct risk_market *m, const struct risk_account *a, const struct risk_action *act, u256 amt,
+                    risk_onchain_err *err) {
   risk_onchain_err e = try_amount(m, a, act, amt);
-  if (err)
-    *err = e;
+  if (err) *err = e;
   return e != RISK_ONCHAIN_OK && !small_amount_error(e);
 }
 
@@ -895,12 +785,9 @@ static bool too_big(const struct risk_market *m, const struct risk_account *a, c
 static u256 search_max(const struct risk_market *m, const struct risk_account *a, const struct risk_action *act,
                        u256 est, u256 hi) {
   u256 one = U256_ONE;
-  if (u256_is_zero(hi))
-    return U256_ZERO;
-  if (u256_is_zero(est))
-    est = one;
-  if (u256_gt(est, hi))
-    est = hi;
+  if (u256_is_zero(hi)) return U256_ZERO;
+  if (u256_is_zero(est)) est = one;
+  if (u256_gt(est, hi)) est = hi;
   u256 lo_ok, hi_bad; /* lo_ok passes (or 0), hi_bad fails (or hi + 1 conceptually) */
   bool have_bad = false;
   if (!too_big(m, a, act, est, NULL)) {
@@ -909,8 +796,7 @@ static u256 search_max(const struct risk_market *m, const struct risk_account *a
     for (;;) {
       u256 nx;
       if (u256_add(&nx, lo_ok, step) != RISK_OK || u256_gt(nx, hi)) {
-        if (!too_big(m, a, act, hi, NULL))
-          return hi;
+        if (!too_big(m, a, act, hi, NULL)) return hi;
         hi_bad = hi;
         have_bad = true;
         break;
@@ -945,8 +831,7 @@ static u256 search_max(const struct risk_market *m, const struct risk_account *a
   /* invariant: lo_ok not too big (or 0), hi_bad too big, lo_ok < hi_bad */
   for (;;) {
     u256 gap = u256_sub_wrap(hi_bad, lo_ok);
-    if (u256_le(gap, one))
-      break;
+    if (u256_le(gap, one)) break;
     u256 mid = u256_add_wrap(lo_ok, u256_shr(gap, 1));
     if (too_big(m, a, act, mid, NULL))
       hi_bad = mid;
@@ -961,21 +846,18 @@ static u256 borrow_estimate(const struct risk_market *m, const struct risk_accou
   const struct risk_acct_reserve *r = &m->reserves[res];
   u256 best = r->available_liquidity, t;
   struct risk_account_data d;
-  if (risk_account_evaluate(m, a, &d) != RISK_OK || d.avg_ltv == 0 || u256_is_zero(r->price))
-    return best;
+  if (risk_account_evaluate(m, a, &d) != RISK_OK || d.avg_ltv == 0 || u256_is_zero(r->price)) return best;
   /* percentDiv(D + X, ltv) <= C  <=>  D + X <= fl(((C+1)*ltv - fl(ltv/2) - 1) / 10000) */
   u256 lim;
   if (!addx(&lim, d.total_collateral_base, U256_ONE) && !mul64(&lim, lim, d.avg_ltv)) {
     lim = u256_sub_wrap(lim, u256_from_u64(d.avg_ltv / 2 + 1));
     lim = div64(lim, PCT);
-    if (u256_lt(lim, d.total_debt_base))
-      return U256_ZERO;
+    if (u256_lt(lim, d.total_debt_base)) return U256_ZERO;
     u256 xm = u256_sub_wrap(lim, d.total_debt_base);
     /* fl(P*A/unit) <= xm  <=>  A <= fl(((xm+1)*unit - 1) / P) */
     if (!addx(&t, xm, U256_ONE) && !mulx(&t, t, r->unit)) {
       t = u256_sub_wrap(t, U256_ONE);
-      if (!divx(&t, t, r->price))
-        best = u256_min(best, t);
+      if (!divx(&t, t, r->price)) best = u256_min(best, t);
     }
   }
   if (r->borrow_cap) {
@@ -988,8 +870,7 @@ static u256 borrow_estimate(const struct risk_market *m, const struct risk_accou
     u256 iu, room;
     if (iso_unit(r, &iu) && u256_le(c->isolation_mode_total_debt, u256_from_u64(c->debt_ceiling))) {
       room = u256_sub_wrap(u256_from_u64(c->debt_ceiling), c->isolation_mode_total_debt);
-      if (!addx(&t, room, U256_ONE) && !mulx(&t, t, iu))
-        best = u256_min(best, u256_sub_wrap(t, U256_ONE));
+      if (!addx(&t, room, U256_ONE) && !mulx(&t, t, iu)) best = u256_min(best, u256_sub_wrap(t, U256_ONE));
     }
   }
   return best;
@@ -998,10 +879,8 @@ static u256 borrow_estimate(const struct risk_market *m, const struct risk_accou
 risk_onchain_err risk_account_max_amount(const struct risk_market *m, const struct risk_account *a,
                                          const struct risk_action *act, u256 *max, bool *unbounded) {
   *max = U256_ZERO;
-  if (unbounded)
-    *unbounded = false;
-  if (act->reserve >= m->n_reserves)
-    return RISK_ONCHAIN_RESERVE_INACTIVE;
+  if (unbounded) *unbounded = false;
+  if (act->reserve >= m->n_reserves) return RISK_ONCHAIN_RESERVE_INACTIVE;
   const struct risk_acct_reserve *r = &m->reserves[act->reserve];
   const struct risk_position *p = risk_account_find(a, act->reserve);
   u256 hi = U256_ZERO, est = U256_ZERO, t;
@@ -1010,10 +889,8 @@ risk_onchain_err risk_account_max_amount(const struct risk_market *m, const stru
     if (!r->supply_cap) {
       /* bounded only by the user's wallet and uint128 balances */
       risk_onchain_err e = try_amount(m, a, act, U256_ONE);
-      if (e != RISK_ONCHAIN_OK && !small_amount_error(e))
-        return e;
-      if (unbounded)
-        *unbounded = true;
+      if (e != RISK_ONCHAIN_OK && !small_amount_error(e)) return e;
+      if (unbounded) *unbounded = true;
       *max = U256_MAX;
       return RISK_ONCHAIN_OK;
     } else {
@@ -1025,8 +902,7 @@ risk_onchain_err risk_account_max_amount(const struct risk_market *m, const stru
     }
     break;
   case RISK_ACT_WITHDRAW:
-    if (p && ray_mul(&hi, p->scaled_a, r->liquidity_index))
-      return RISK_ONCHAIN_ARITHMETIC;
+    if (p && ray_mul(&hi, p->scaled_a, r->liquidity_index)) return RISK_ONCHAIN_ARITHMETIC;
     hi = u256_min(hi, r->available_liquidity);
     est = hi;
     break;
@@ -1039,8 +915,7 @@ risk_onchain_err risk_account_max_amount(const struct risk_market *m, const stru
       return RISK_ONCHAIN_ARITHMETIC;
     est = hi;
     break;
-  default:
-    return RISK_ONCHAIN_INVALID_AMOUNT;
+  default: return RISK_ONCHAIN_INVALID_AMOUNT;
   }
   if (act->kind == RISK_ACT_REPAY) {
     /* a larger amount also passes (the payback is capped at the debt) */
@@ -1051,7 +926,6 @@ risk_onchain_err risk_account_max_amount(const struct risk_market *m, const stru
   if (!u256_is_zero(best) && try_amount(m, a, act, best) != RISK_ONCHAIN_OK)
     best = U256_ZERO; /* only "too small" amounts below the maximum pass nothing */
   *max = best;
-  if (u256_add(&t, best, U256_ONE) != RISK_OK)
-    return RISK_ONCHAIN_ARITHMETIC;
+  if (u256_add(&t, best, U256_ONE) != RISK_OK) return RISK_ONCHAIN_ARITHMETIC;
   return try_amount(m, a, act, t);
 }

@@ -46,13 +46,13 @@ struct risk_acct_reserve {
                                       the scaled total debt is non-zero, else the stored index;
                                       zero means "same as variable_borrow_index" */
   u256 a_token_scaled_total_supply;
-  u256 accrued_to_treasury;          /* after updateState(t), scaled */
+  u256 accrued_to_treasury; /* after updateState(t), scaled */
   u256 variable_debt_scaled_total_supply;
-  u256 isolation_mode_total_debt;    /* USD, 2 decimals (this reserve as isolated collateral) */
-  u256 available_liquidity;          /* underlying.balanceOf(aToken) */
+  u256 isolation_mode_total_debt; /* USD, 2 decimals (this reserve as isolated collateral) */
+  u256 available_liquidity;       /* underlying.balanceOf(aToken) */
   /* derived by risk_market_prepare */
-  u256 unit;        /* 10^decimals */
-  uint64_t unit5;   /* 5^decimals when decimals <= 27 (unit = unit5 << decimals), else 0 */
+  u256 unit;      /* 10^decimals */
+  uint64_t unit5; /* 5^decimals when decimals <= 27 (unit = unit5 << decimals), else 0 */
 };
 
 struct risk_emode_category {
@@ -69,8 +69,8 @@ struct risk_market {
  * scaled balances. */
 struct risk_position {
   uint16_t reserve;
-  bool collateral; /* using-as-collateral bit */
-  bool borrowing;  /* borrowing bit (set while scaled_debt != 0, cleared on full repay) */
+  bool collateral;  /* using-as-collateral bit */
+  bool borrowing;   /* borrowing bit (set while scaled_debt != 0, cleared on full repay) */
   u256 scaled_a;    /* aToken scaledBalanceOf */
   u256 scaled_debt; /* variable debt token scaledBalanceOf */
 };
@@ -114,8 +114,8 @@ risk_err risk_market_prepare(struct risk_market *m);
 /* calculateUserAccountData over positions pos[0..n) (strictly ascending reserve ids) with
  * the user's eMode category. Returns RISK_OK, RISK_OVERFLOW where the chain reverts, or
  * RISK_INVALID for an unknown reserve id or unsorted positions. */
-risk_err risk_account_evaluate_positions(const struct risk_market *m, const struct risk_position *pos,
-                                         size_t n, uint32_t emode_category, struct risk_account_data *out);
+risk_err risk_account_evaluate_positions(const struct risk_market *m, const struct risk_position *pos, size_t n,
+                                         uint32_t emode_category, struct risk_account_data *out);
 /* The same for a risk_account. */
 risk_err risk_account_evaluate(const struct risk_market *m, const struct risk_account *a,
                                struct risk_account_data *out);
@@ -171,10 +171,10 @@ typedef enum {
 
 struct risk_action {
   risk_action_kind kind;
-  uint16_t reserve;     /* all but SET_EMODE */
-  u256 amount;          /* SUPPLY/WITHDRAW/BORROW/REPAY; 2^256-1 = "all" for WITHDRAW/REPAY */
-  bool use_as_collateral;   /* SET_COLLATERAL */
-  uint32_t emode_category;  /* SET_EMODE */
+  uint16_t reserve;                  /* all but SET_EMODE */
+  u256 amount;                       /* SUPPLY/WITHDRAW/BORROW/REPAY; 2^256-1 = "all" for WITHDRAW/REPAY */
+  bool use_as_collateral;            /* SET_COLLATERAL */
+  uint32_t emode_category;           /* SET_EMODE */
   bool isolated_collateral_supplier; /* SUPPLY: caller holds ISOLATED_COLLATERAL_SUPPLIER_ROLE */
   bool on_behalf;                    /* REPAY: msg.sender != onBehalfOf */
 };
@@ -207,7 +207,7 @@ struct risk_eval_override {
   const struct risk_position *pos; /* NULL: none; replaces the position of pos->reserve */
   int price_reserve;               /* -1: none */
   u256 price;
-  int emode;                       /* -1: none, else the category to use */
+  int emode; /* -1: none, else the category to use */
 };
 /* Returns as risk_account_evaluate_positions, for the overridden account. */
 risk_err risk_account_evaluate_with(const struct risk_market *m, const struct risk_account *a,

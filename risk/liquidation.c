@@ -14,24 +14,23 @@ static bool is_max(u256 a) { return (a.w[0] & a.w[1] & a.w[2] & a.w[3]) == UINT6
 risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk_account *a, uint16_t collateral,
                                   uint16_t debt, u256 debt_to_cover, struct risk_liquidation *out) {
   memset(out, 0, sizeof *out);
-  if (collateral >= m->n_reserves || debt >= m->n_reserves)
-    return RISK_INVALID;
+  if (collateral >= m->n_reserves || debt >= m->n_reserves) return RISK_INVALID;
   const struct risk_acct_reserve *cr = &m->reserves[collateral], *dr = &m->reserves[debt];
   const struct risk_position *cp = risk_account_find(a, collateral), *dp = risk_account_find(a, debt);
   risk_err e;
 
   struct risk_account_data d;
-  if ((e = risk_account_evaluate(m, a, &d)))
-    return e;
+  if ((e = risk_account_evaluate(m, a, &d))) return e;
   out->health_factor = d.health_factor;
 
   /* _calculateDebt */
-  if (dp && !u256_is_zero(dp->scaled_debt) && (e = risk_ray_mul(&out->user_debt, dp->scaled_debt, dr->variable_borrow_index)))
+  if (dp && !u256_is_zero(dp->scaled_debt) &&
+      (e = risk_ray_mul(&out->user_debt, dp->scaled_debt, dr->variable_borrow_index)))
     return e;
-  out->close_factor = u256_gt(d.health_factor, u256_from_u64(RISK_CLOSE_FACTOR_HF_THRESHOLD)) ? RISK_CLOSE_FACTOR_DEFAULT
-                                                                                            : RISK_CLOSE_FACTOR_MAX;
-  if ((e = risk_percent_mul(&out->max_liquidatable_debt, out->user_debt, u256_from_u64(out->close_factor))))
-    return e;
+  out->close_factor = u256_gt(d.health_factor, u256_from_u64(RISK_CLOSE_FACTOR_HF_THRESHOLD))
+                          ? RISK_CLOSE_FACTOR_DEFAULT
+                          : RISK_CLOSE_FACTOR_MAX;
+  if ((e = risk_percent_mul(&out->max_liquidatable_debt, out->user_debt, u256_from_u64(out->close_factor)))) return e;
   u256 to_cover = u256_min(debt_to_cover, out->max_liquidatable_debt);
   (void)is_max;
 
@@ -46,8 +45,7 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
     out->error = RISK_ONCHAIN_COLLATERAL_CANNOT_BE_LIQUIDATED;
   else if (u256_is_zero(out->user_debt))
     out->error = RISK_ONCHAIN_SPECIFIED_CURRENCY_NOT_BORROWED_BY_USER;
-  if (out->error != RISK_ONCHAIN_OK)
-    return RISK_OK;
+  if (out->error != RISK_ONCHAIN_OK) return RISK_OK;
 
   /* _getConfigurationData: eMode bonus when the collateral is in the user's category */
   out->liquidation_bonus = cr->liquidation_bonus;
@@ -55,8 +53,7 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
     out->liquidation_bonus = m->emode[a->emode_category & 0xff].liquidation_bonus;
   u256 bonus = u256_from_u64(out->liquidation_bonus);
 
-  if ((e = risk_ray_mul(&out->user_collateral, cp->scaled_a, cr->liquidity_index)))
-    return e;
+  if ((e = risk_ray_mul(&out->user_collateral, cp->scaled_a, cr->liquidity_index))) return e;
 
   /* _calculateAvailableCollateralToLiquidate */
   u256 num, den, t;
@@ -64,8 +61,7 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
       (e = u256_mul(&den, cr->price, dr->unit)) || (e = u256_div(&out->base_collateral, num, den)))
     return e;
   u256 max_coll;
-  if ((e = risk_percent_mul(&max_coll, out->base_collateral, bonus)))
-    return e;
+  if ((e = risk_percent_mul(&max_coll, out->base_collateral, bonus))) return e;
   u256 coll, debt_needed;
   if (u256_gt(max_coll, out->user_collateral)) {
     coll = out->user_collateral;
@@ -97,8 +93,7 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
         (e = u256_sub(&left, cp->scaled_a, burned)) ||
         (e = risk_ray_div(&fee_scaled, out->protocol_fee, cr->liquidity_index)))
       return e;
-    if (u256_gt(fee_scaled, left) && (e = risk_ray_mul(&out->protocol_fee, left, cr->liquidity_index)))
-      return e;
+    if (u256_gt(fee_scaled, left) && (e = risk_ray_mul(&out->protocol_fee, left, cr->liquidity_index))) return e;
   }
   return RISK_OK;
 }
@@ -119,24 +114,19 @@ risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_a
                                 u256 *price) {
   *exists = false;
   *price = U256_ZERO;
-  if (c >= m->n_reserves)
-    return RISK_INVALID;
+  if (c >= m->n_reserves) return RISK_INVALID;
   const struct risk_acct_reserve *r = &m->reserves[c];
   const struct risk_position *p = risk_account_find(a, c);
-  if (!p || !p->collateral || r->liquidation_threshold == 0 || !r->listed || u256_is_zero(p->scaled_a))
-    return RISK_OK;
+  if (!p || !p->collateral || r->liquidation_threshold == 0 || !r->listed || u256_is_zero(p->scaled_a)) return RISK_OK;
   struct risk_account_data d0;
   risk_err e = RISK_OK;
   struct risk_eval_override ov0 = {.pos = NULL, .price_reserve = c, .price = U256_ZERO, .emode = -1};
-  if ((e = risk_account_evaluate_with(m, a, &ov0, &d0)))
-    return e;
+  if ((e = risk_account_evaluate_with(m, a, &ov0, &d0))) return e;
   if (u256_is_zero(d0.total_debt_base)) {
     /* no debt at price 0: either none at all, or only debt in c itself */
     struct risk_account_data d;
-    if ((e = risk_account_evaluate(m, a, &d)))
-      return e;
-    if (u256_is_zero(d.total_debt_base))
-      return RISK_OK;
+    if ((e = risk_account_evaluate(m, a, &d))) return e;
+    if (u256_is_zero(d.total_debt_base)) return RISK_OK;
   }
   if (u256_ge(d0.health_factor, u256_from_u64(HF_ONE))) {
     *exists = true; /* safe even at price 0 */
@@ -148,16 +138,14 @@ risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_a
   if (a->emode_category != 0 && r->emode_category == a->emode_category)
     lt = m->emode[a->emode_category & 0xff].liquidation_threshold;
   u256 bal, need, have, est = U256_ONE, t;
-  if ((e = risk_ray_mul(&bal, p->scaled_a, r->liquidity_index)))
-    return e;
-  if (u256_is_zero(bal))
-    return RISK_OK;
+  if ((e = risk_ray_mul(&bal, p->scaled_a, r->liquidity_index))) return e;
+  if (u256_is_zero(bal)) return RISK_OK;
   if (!u256_mul(&need, d0.total_debt_base, u256_from_u64(10000)) &&
       !u256_mul(&have, d0.total_collateral_base, u256_from_u64(d0.avg_liquidation_threshold))) {
     if (u256_gt(need, have)) {
       u256 den;
-      if (!u256_mul(&den, bal, u256_from_u64(lt)) &&
-          !u256_muldiv_up(&t, u256_sub_wrap(need, have), r->unit, den) && !u256_is_zero(t))
+      if (!u256_mul(&den, bal, u256_from_u64(lt)) && !u256_muldiv_up(&t, u256_sub_wrap(need, have), r->unit, den) &&
+          !u256_is_zero(t))
         est = t;
     }
   }
@@ -175,8 +163,7 @@ risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_a
       }
       u256 nx = u256_sub_wrap(hi, step);
       if (!safe_at(m, a, c, nx, &e)) {
-        if (e)
-          return e;
+        if (e) return e;
         lo = nx;
         break;
       }
@@ -184,20 +171,17 @@ risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_a
       step = u256_shl(step, 1);
     }
   } else {
-    if (e)
-      return e;
+    if (e) return e;
     lo = est;
     u256 step = U256_ONE;
     for (;;) {
       u256 nx;
-      if (u256_add(&nx, lo, step) || u256_bits(nx) > LIMIT_BITS)
-        return RISK_OK; /* no price makes the account safe */
+      if (u256_add(&nx, lo, step) || u256_bits(nx) > LIMIT_BITS) return RISK_OK; /* no price makes the account safe */
       if (safe_at(m, a, c, nx, &e)) {
         hi = nx;
         break;
       }
-      if (e)
-        return RISK_OK; /* the evaluation overflows: the chain reverts at such a price */
+      if (e) return RISK_OK; /* the evaluation overflows: the chain reverts at such a price */
       lo = nx;
       step = u256_shl(step, 1);
     }
@@ -207,14 +191,12 @@ risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_a
     if (safe_at(m, a, c, mid, &e))
       hi = mid;
     else {
-      if (e)
-        return e;
+      if (e) return e;
       lo = mid;
     }
   }
   /* Certify: safe at hi, unsafe at hi - 1. */
-  if (!safe_at(m, a, c, hi, &e) || safe_at(m, a, c, u256_sub_wrap(hi, U256_ONE), &e))
-    return e;
+  if (!safe_at(m, a, c, hi, &e) || safe_at(m, a, c, u256_sub_wrap(hi, U256_ONE), &e)) return e;
   *exists = true;
   *price = hi;
   return RISK_OK;

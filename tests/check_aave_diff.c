@@ -93,8 +93,7 @@ static BIGNUM *bn_absdiff(const BIGNUM *a, const BIGNUM *b) {
 static BIGNUM *bn_ceil_div(const BIGNUM *a, const BIGNUM *d) {
   BIGNUM *q = BN_new(), *r = BN_new();
   BN_div(q, r, a, d, ctx);
-  if (!BN_is_zero(r))
-    BN_add_word(q, 1);
+  if (!BN_is_zero(r)) BN_add_word(q, 1);
   BN_free(r);
   return q;
 }
@@ -114,8 +113,7 @@ static struct dec dec_parse(const char *s) {
       continue;
     }
     buf[j++] = *p;
-    if (scale >= 0)
-      scale++;
+    if (scale >= 0) scale++;
   }
   buf[j] = 0;
   struct dec d = {bn_str(buf), scale < 0 ? 0 : scale};
@@ -129,8 +127,8 @@ static long double dec_ld(const char *s) { return strtold(s, NULL); }
 struct stats {
   long cases, positions, reserves, ratio_skipped;
   long ni_departures, nd_departures, bal_departures, total_floor_departures, hf_cases, isolated;
-  long max_ltv_bps_x1000; /* largest |lib - ours| in 1/1000 bps seen */
-  unsigned long max_dlin; /* largest |linear interest difference| in ray units */
+  long max_ltv_bps_x1000;             /* largest |lib - ours| in 1/1000 bps seen */
+  unsigned long max_dlin;             /* largest |linear interest difference| in ray units */
   long double max_rel_nd, max_rel_ni; /* largest relative index differences */
 };
 
@@ -167,8 +165,7 @@ static BIGNUM *lib_linear(const BIGNUM *rate, uint64_t dt) {
 /* The library's binomial compounding with the per-second rate floored first. */
 static BIGNUM *lib_compound(const BIGNUM *rate, uint64_t e) {
   BIGNUM *R = bn_pow10(27);
-  if (e == 0)
-    return R;
+  if (e == 0) return R;
   BIGNUM *yr = bn_w(YEAR), *q = bn_div(rate, yr);
   BIGNUM *b2 = ray_mul(q, q), *b3 = ray_mul(b2, q);
   BIGNUM *r = BN_dup(R), *t = BN_new();
@@ -215,8 +212,8 @@ static void run_case(json_t *c, struct stats *st) {
     char key[4];
     snprintf(key, sizeof key, "%d", k);
     json_t *e = json_object_get(em, key);
-    M.emode[k] = (struct risk_emode_category){(uint32_t)jint(e, "ltv"), (uint32_t)jint(e, "lt"),
-                                              (uint32_t)jint(e, "bonus")};
+    M.emode[k] =
+        (struct risk_emode_category){(uint32_t)jint(e, "ltv"), (uint32_t)jint(e, "lt"), (uint32_t)jint(e, "bonus")};
   }
   BIGNUM *dni[RISK_MAX_RESERVES], *dnd[RISK_MAX_RESERVES], *lni[RISK_MAX_RESERVES], *lnd[RISK_MAX_RESERVES];
   for (size_t i = 0; i < nres; i++) {
@@ -253,8 +250,7 @@ static void run_case(json_t *c, struct stats *st) {
     BN_add_word(b, 2);
     BIGNUM *d = bn_absdiff(c_lin, m_lin);
     ck_assert_msg(BN_cmp(d, b) <= 0, "case %lld: linear interest off by more than its bound", id);
-    if (BN_get_word(d) > st->max_dlin)
-      st->max_dlin = BN_get_word(d);
+    if (BN_get_word(d) > st->max_dlin) st->max_dlin = BN_get_word(d);
     if (!BN_is_zero(lrate)) {
       /* income: |d| <= ceil(dLin * index / R) + 1 */
       BIGNUM *bi = BN_new();
@@ -263,8 +259,7 @@ static void run_case(json_t *c, struct stats *st) {
       BN_add_word(bb, 1);
       BIGNUM *di = bn_absdiff(c_ni, m_ni);
       ck_assert_msg(BN_cmp(di, bb) <= 0, "case %lld: normalized income off by more than its bound", id);
-      if (!BN_is_zero(di))
-        st->ni_departures++;
+      if (!BN_is_zero(di)) st->ni_departures++;
       BN_free(bi), BN_free(bb), BN_free(di);
     } else {
       ck_assert_msg(BN_cmp(c_ni, m_ni) == 0, "case %lld: income with rate 0 must be the index", id);
@@ -290,8 +285,7 @@ static void run_case(json_t *c, struct stats *st) {
       st->nd_departures++;
       char *a1 = BN_bn2dec(ddn), *a2 = BN_bn2dec(c_nd);
       long double rel = strtold(a1, NULL) / strtold(a2, NULL);
-      if (rel > st->max_rel_nd)
-        st->max_rel_nd = rel;
+      if (rel > st->max_rel_nd) st->max_rel_nd = rel;
       OPENSSL_free(a1), OPENSSL_free(a2);
     }
     if (dt == 0) {
@@ -377,8 +371,7 @@ static void run_case(json_t *c, struct stats *st) {
     BN_add_word(bb, 2);
     BIGNUM *ddebt = bn_absdiff(cd, ld);
     ck_assert_msg(BN_cmp(ddebt, bb) <= 0, "case %lld: debt balance off by more than its bound", id);
-    if (!BN_is_zero(dbal) || !BN_is_zero(ddebt))
-      st->bal_departures++;
+    if (!BN_is_zero(dbal) || !BN_is_zero(ddebt)) st->bal_departures++;
 
     /* values in base currency (long double, for the interval checks of the ratios) */
     BIGNUM *price = bn_u(ar->price), *unit = bn_u(ar->unit);
@@ -394,12 +387,9 @@ static void run_case(json_t *c, struct stats *st) {
       uint32_t lt = in_cat ? M.emode[A.emode_category].liquidation_threshold : ar->liquidation_threshold;
       C_l += vb, Bc += bcoll;
       LTVsum_l += vb * ltv, LTsum_l += vb * lt;
-      if (ltv > maxltv)
-        maxltv = ltv;
-      if (lt > maxlt)
-        maxlt = lt;
-      if (ar->debt_ceiling)
-        isolated_lib = true;
+      if (ltv > maxltv) maxltv = ltv;
+      if (lt > maxlt) maxlt = lt;
+      if (ar->debt_ceiling) isolated_lib = true;
     }
     D_l += vd, Bd += bdebt;
     OPENSSL_free(lbs), OPENSSL_free(lds), OPENSSL_free(dbs), OPENSSL_free(dds), OPENSSL_free(ps_), OPENSSL_free(us);
@@ -415,8 +405,7 @@ static void run_case(json_t *c, struct stats *st) {
   /* isolation flag: identical on chain-reachable states */
   ck_assert_msg(json_is_true(json_object_get(lib, "isInIsolationMode")) == d.isolated, "case %lld: isolation", id);
   ck_assert(isolated_lib == d.isolated);
-  if (d.isolated)
-    st->isolated++;
+  if (d.isolated) st->isolated++;
 
   /* totals: the library does not floor per asset. Re-computed library totals (long double,
    * relative 1e-15 slack for the float itself) match its strings, and
@@ -431,12 +420,11 @@ static void run_case(json_t *c, struct stats *st) {
   long double D_lib = dec_ld(jstr(lib, "totalBorrowsMarketReferenceCurrency")) * 1e8L;
   ck_assert_msg(fabsl(C_lib - C_l) <= FEPS * C_l + 1e-6L, "case %lld: library collateral model", id);
   ck_assert_msg(fabsl(D_lib - D_l) <= FEPS * D_l + 1e-6L, "case %lld: library debt model", id);
-  ck_assert_msg(fabsl(C_lib - C_c) <= Bc + FEPS * C_lib, "case %lld: total collateral %.3Lf vs %.3Lf (bound %.3Lf)",
-                id, C_lib, C_c, Bc);
+  ck_assert_msg(fabsl(C_lib - C_c) <= Bc + FEPS * C_lib, "case %lld: total collateral %.3Lf vs %.3Lf (bound %.3Lf)", id,
+                C_lib, C_c, Bc);
   ck_assert_msg(fabsl(D_lib - D_c) <= Bd + FEPS * D_lib, "case %lld: total debt %.3Lf vs %.3Lf (bound %.3Lf)", id,
                 D_lib, D_c, Bd);
-  if (fabsl(C_lib - C_c) > 1e-9L * (C_c + 1))
-    st->total_floor_departures++;
+  if (fabsl(C_lib - C_c) > 1e-9L * (C_c + 1)) st->total_floor_departures++;
 
   /* average LTV / LT (bps): the chain floors; the library keeps 20 decimals of a
    * weighted mean of unfloored values. |lib - engine| < 1 + max_w * Bc / (C - Bc). */
@@ -449,8 +437,7 @@ static void run_case(json_t *c, struct stats *st) {
     ck_assert_msg(fabsl(lt_lib - d.avg_liquidation_threshold) <= w_lt, "case %lld: avg LT %.6Lf vs %u", id, lt_lib,
                   d.avg_liquidation_threshold);
     long x = (long)(fabsl(ltv_lib - d.avg_ltv) * 1000);
-    if (x > st->max_ltv_bps_x1000)
-      st->max_ltv_bps_x1000 = x;
+    if (x > st->max_ltv_bps_x1000) st->max_ltv_bps_x1000 = x;
 
     /* health factor: interval from the bounds on C, LT and D */
     const char *hfs = jstr(lib, "healthFactor");
@@ -474,20 +461,15 @@ static void run_case(json_t *c, struct stats *st) {
     long double ab_lib = dec_ld(jstr(lib, "availableBorrowsMarketReferenceCurrency")) * 1e8L;
     long double lo = (C_c - Bc) * (d.avg_ltv - (w_ltv - 1)) / 1e4L - (D_c + Bd);
     long double hi = (C_c + Bc) * (d.avg_ltv + w_ltv) / 1e4L - (D_c - Bd);
-    if (lo < 0)
-      lo = 0;
-    if (hi < 0)
-      hi = 0;
+    if (lo < 0) lo = 0;
+    if (hi < 0) hi = 0;
     if (d.isolated) {
       const struct risk_acct_reserve *ic = &M.reserves[d.isolation_collateral];
       u256_to_dec(ic->isolation_mode_total_debt, buf);
       long double room = ((long double)ic->debt_ceiling - strtold(buf, NULL)) * 1e6L;
-      if (room < 0)
-        room = 0;
-      if (lo > room)
-        lo = room;
-      if (hi > room)
-        hi = room;
+      if (room < 0) room = 0;
+      if (lo > room) lo = room;
+      if (hi > room) hi = room;
     }
     ck_assert_msg(ab_lib >= lo * (1 - FEPS) - 1e-6L && ab_lib <= hi * (1 + FEPS) + 1e-6L,
                   "case %lld: available borrows %.4Lf outside [%.4Lf, %.4Lf]", id, ab_lib, lo, hi);
@@ -534,8 +516,7 @@ START_TEST(test_against_aave_math_utils) {
   }
   free(line);
   fclose(f);
-  if (!reuse)
-    unlink(out);
+  if (!reuse) unlink(out);
   BN_CTX_free(ctx);
   fprintf(stderr,
           "aave diff: %ld cases, %ld reserves, %ld positions; departures seen: income %ld, debt index %ld, "

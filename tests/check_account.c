@@ -43,7 +43,8 @@ static void market(struct risk_market *m) {
   struct risk_acct_reserve *r = m->reserves;
   r[WETH].decimals = 18, r[WETH].ltv = 8500, r[WETH].liquidation_threshold = 8600, r[WETH].price = U(300000000000);
   r[WETH].emode_category = 1;
-  r[USDC].decimals = 6, r[USDC].price = U(100000000), r[USDC].emode_category = 2, r[USDC].borrowable_in_isolation = true;
+  r[USDC].decimals = 6, r[USDC].price = U(100000000), r[USDC].emode_category = 2,
+  r[USDC].borrowable_in_isolation = true;
   r[DAI].decimals = 18, r[DAI].price = U(100000000), r[DAI].ltv = 0, r[DAI].liquidation_threshold = 1;
   r[WBTC].decimals = 8, r[WBTC].ltv = 7300, r[WBTC].liquidation_threshold = 7800, r[WBTC].price = U(6000000000000);
   r[ISO].decimals = 18, r[ISO].ltv = 5000, r[ISO].liquidation_threshold = 6000, r[ISO].price = U(1000000000);
@@ -73,13 +74,13 @@ static struct risk_action act(risk_action_kind k, uint16_t res, u256 amount) {
   return x;
 }
 
-static risk_onchain_err val(const struct risk_market *m, const struct risk_account *a, risk_action_kind k,
-                            uint16_t res, u256 amount) {
+static risk_onchain_err val(const struct risk_market *m, const struct risk_account *a, risk_action_kind k, uint16_t res,
+                            u256 amount) {
   struct risk_action x = act(k, res, amount);
   return risk_account_validate(m, a, &x);
 }
 
-#define CK_ERR(got, want)                                                                                    \
+#define CK_ERR(got, want)                                                                                              \
   ck_assert_msg((got) == (want), "got %s, want %s", risk_onchain_error_name(got), risk_onchain_error_name(want))
 
 static struct risk_market M; /* large: keep off the stack */
@@ -455,8 +456,7 @@ static void rand_u256(u256 *r, unsigned bits) {
   *r = U256_ZERO;
   for (unsigned i = 0; i < 4 && i * 64 < bits; i++)
     r->w[i] = rnd();
-  if (bits < 256)
-    *r = u256_shr(u256_shl(*r, 256 - bits), 256 - bits);
+  if (bits < 256) *r = u256_shr(u256_shl(*r, 256 - bits), 256 - bits);
 }
 
 static void random_market(struct risk_market *m) {
@@ -487,8 +487,7 @@ static void random_account(const struct risk_market *m, struct risk_account *a) 
   memset(a, 0, sizeof *a);
   a->emode_category = (uint32_t)(rnd() % 3);
   for (uint16_t r = 0; r < m->n_reserves; r++) {
-    if (rnd() % 3)
-      continue;
+    if (rnd() % 3) continue;
     struct risk_position p = {.reserve = r};
     unsigned dec = m->reserves[r].decimals;
     if (rnd() % 2) {
