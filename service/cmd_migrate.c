@@ -2,8 +2,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/db.h"
 #include "db/migrate.h"
 #include "service/commands.h"
+#include "service/log.h"
+
+/* db/ messages (each applied migration, connection trouble) go to the service log on stderr. */
+static void db_to_svc_log(int level, const char *msg) {
+  svc_log((enum svc_log_level)level, "db: %s", msg); /* DB_LOG_* numbers match enum svc_log_level */
+}
 
 static void usage(FILE *f) {
   fputs("usage: sparkd migrate [--status]\n"
@@ -33,6 +40,7 @@ int svc_cmd_migrate(int argc, char **argv, const struct svc_config *cfg) {
     fputs("sparkd migrate: SPARKD_DATABASE_URL is not set\n", stderr);
     return 1;
   }
+  db_set_logger(db_to_svc_log);
   char err[512] = "";
   if (status) {
     if (db_migrate_status(cfg->database_url, stdout, err, sizeof err) != 0) {
