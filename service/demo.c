@@ -1767,7 +1767,10 @@ int svc_demo_generate(FILE *out, const struct svc_demo_opts *opts, char *err, si
     move_prices(g);
     vault_step(g);
     set_prices(g);
-    for (int i = 0; i < N_RES; i++) CK(risk_reserve_update_state(&g->r[i].st, &g->r[i].st, g->t));
+    for (int i = 0; i < N_RES; i++) {
+      reserve_config(&g->r[i], i, &g->r[i].st.config); /* the reserve factor drives the treasury accrual */
+      CK(risk_reserve_update_state(&g->r[i].st, &g->r[i].st, g->t));
+    }
     build_market(g);
     for (size_t k = 0; k < per_step; k++) user_action(g, &g->acct[2 + rndn(g, g->o.accounts)]);
     liquidations(g);
