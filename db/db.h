@@ -74,7 +74,28 @@ db_schema_state db_schema_check(db_pool *pool, char *why, size_t why_len);
 typedef db_status (*db_txn_fn)(db_conn *conn, void *arg);
 db_status db_run_txn(db_pool *pool, db_txn_fn fn, void *arg);
 
-/* ---- Additions (db layer implementation) ---------------------------------------------------- */
+/* ---- Additions (db layer implementation) ----------------------------------------------------
+ *
+ * Typical use from a db/<area>_<op>.c file or a handler:
+ *
+ *   static const struct db_statement stmts[] = {
+ *       {"vaults_get", "SELECT address, chi::text AS chi FROM vaults WHERE chain_id = $1"},
+ *   };
+ *   db_statements_register(stmts, 1);              // once (pthread_once), ideally at start-up
+ *
+ *   static db_status row_cb(const db_row *row, void *arg) {
+ *     struct vault *v = next_slot(arg);
+ *     struct db_col cols[] = {{"address", DB_COL_TEXT, v->address, sizeof v->address, NULL},
+ *                             {"chi", DB_COL_TEXT, v->chi, sizeof v->chi, NULL}};
+ *     return db_row_get(row, cols, 2);             // copies; the row dies with the callback
+ *   }
+ *   static db_status work(db_conn *c, void *arg) {  // may run more than once (40001/40P01)
+ *     const char *p[] = {"1"};
+ *     return db_query_prepared(c, "vaults_get", 1, p, row_cb, arg, NULL);
+ *   }
+ *   db_status st = db_run_txn(pool, work, &out);   // DB_OK / DB_CONFLICT / DB_UNAVAILABLE / ...
+ *
+ * numeric(78,0) values travel as text (cast with ::text) and are parsed by risk/u256. */
 
 /* Log levels passed to the logger callback; the numbers match enum svc_log_level. */
 enum { DB_LOG_DEBUG = 0, DB_LOG_INFO = 1, DB_LOG_WARN = 2, DB_LOG_ERROR = 3 };
