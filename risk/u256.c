@@ -93,18 +93,12 @@ static const u256 POW10[78] = {
 /* Returns a short lowercase name for e. */
 const char *risk_err_name(risk_err e) {
   switch (e) {
-  case RISK_OK:
-    return "ok";
-  case RISK_OVERFLOW:
-    return "overflow";
-  case RISK_UNDERFLOW:
-    return "underflow";
-  case RISK_DIV_BY_ZERO:
-    return "division by zero";
-  case RISK_PARSE:
-    return "malformed number";
-  case RISK_INVALID:
-    return "invalid argument";
+  case RISK_OK: return "ok";
+  case RISK_OVERFLOW: return "overflow";
+  case RISK_UNDERFLOW: return "underflow";
+  case RISK_DIV_BY_ZERO: return "division by zero";
+  case RISK_PARSE: return "malformed number";
+  case RISK_INVALID: return "invalid argument";
   }
   return "unknown error";
 }
@@ -119,8 +113,7 @@ static inline int limbs(const uint64_t *x, int n) {
 /* Compares the n-limb numbers x and y. */
 static inline int cmp_limbs(const uint64_t *x, const uint64_t *y, int n) {
   for (int i = n - 1; i >= 0; i--)
-    if (x[i] != y[i])
-      return x[i] < y[i] ? -1 : 1;
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
   return 0;
 }
 
@@ -152,8 +145,7 @@ static uint64_t div_limb(uint64_t *q, const uint64_t *u, int n, uint64_t d) {
 /* Knuth, TAOCP vol. 2, 4.3.1, algorithm D. u has m limbs (m <= 8), v has n limbs
  * (2 <= n <= 4, m >= n, v[n-1] != 0). Writes the m-n+1 quotient limbs to q and the
  * n remainder limbs to r. */
-static void div_knuth(uint64_t *q, uint64_t *r, const uint64_t *u, int m, const uint64_t *v,
-                      int n) {
+static void div_knuth(uint64_t *q, uint64_t *r, const uint64_t *u, int m, const uint64_t *v, int n) {
   uint64_t un[9], vn[4];
   const int s = __builtin_clzll(v[n - 1]);
   if (s != 0) {
@@ -246,18 +238,15 @@ static inline void mul_limbs(uint64_t *p, const uint64_t *a, int na, const uint6
 
 /* Returns true when a fits in 64 bits and stores it in *out when out is not NULL. */
 bool u256_to_u64(u256 a, uint64_t *out) {
-  if ((a.w[1] | a.w[2] | a.w[3]) != 0)
-    return false;
-  if (out != NULL)
-    *out = a.w[0];
+  if ((a.w[1] | a.w[2] | a.w[3]) != 0) return false;
+  if (out != NULL) *out = a.w[0];
   return true;
 }
 
 /* Returns -1, 0 or 1 as a <, ==, > b. */
 int u256_cmp(u256 a, u256 b) {
   for (int i = 3; i >= 0; i--)
-    if (a.w[i] != b.w[i])
-      return a.w[i] < b.w[i] ? -1 : 1;
+    if (a.w[i] != b.w[i]) return a.w[i] < b.w[i] ? -1 : 1;
   return 0;
 }
 
@@ -270,8 +259,7 @@ risk_err u256_add(u256 *r, u256 a, u256 b) {
     s.w[i] = (uint64_t)t;
     c = (uint64_t)(t >> 64);
   }
-  if (c != 0)
-    return RISK_OVERFLOW;
+  if (c != 0) return RISK_OVERFLOW;
   *r = s;
   return RISK_OK;
 }
@@ -286,8 +274,7 @@ risk_err u256_sub(u256 *r, u256 a, u256 b) {
     d.w[i] = x - borrow;
     borrow = b1 | (x < borrow);
   }
-  if (borrow != 0)
-    return RISK_UNDERFLOW;
+  if (borrow != 0) return RISK_UNDERFLOW;
   *r = d;
   return RISK_OK;
 }
@@ -328,8 +315,7 @@ risk_err u256_mul(u256 *r, u256 a, u256 b) {
     return RISK_OVERFLOW;
   uint64_t p[8];
   mul_limbs(p, a.w, na, b.w, nb);
-  if (na + nb == 5 && p[4] != 0)
-    return RISK_OVERFLOW;
+  if (na + nb == 5 && p[4] != 0) return RISK_OVERFLOW;
   u256 out = U256_ZERO;
   for (int i = 0; i < na + nb && i < 4; i++)
     out.w[i] = p[i];
@@ -341,8 +327,7 @@ risk_err u256_mul(u256 *r, u256 a, u256 b) {
  * or RISK_DIV_BY_ZERO. */
 risk_err u256_divmod(u256 *q, u256 *rem, u256 a, u256 b) {
   int nb = limbs(b.w, 4);
-  if (nb == 0)
-    return RISK_DIV_BY_ZERO;
+  if (nb == 0) return RISK_DIV_BY_ZERO;
   u256 qq = U256_ZERO, rr = U256_ZERO;
   int na = limbs(a.w, 4);
   if (na < nb || (na == nb && cmp_limbs(a.w, b.w, na) < 0)) {
@@ -352,10 +337,8 @@ risk_err u256_divmod(u256 *q, u256 *rem, u256 a, u256 b) {
   } else {
     div_knuth(qq.w, rr.w, a.w, na, b.w, nb);
   }
-  if (q != NULL)
-    *q = qq;
-  if (rem != NULL)
-    *rem = rr;
+  if (q != NULL) *q = qq;
+  if (rem != NULL) *rem = rr;
   return RISK_OK;
 }
 
@@ -365,8 +348,7 @@ risk_err u256_div(u256 *q, u256 a, u256 b) { return u256_divmod(q, NULL, a, b); 
 /* floor or ceil of a * b / d through a 512-bit product. */
 static risk_err muldiv(u256 *r, u256 a, u256 b, u256 d, bool up) {
   int nd = limbs(d.w, 4);
-  if (nd == 0)
-    return RISK_DIV_BY_ZERO;
+  if (nd == 0) return RISK_DIV_BY_ZERO;
   int na = limbs(a.w, 4), nb = limbs(b.w, 4);
   if (na == 0 || nb == 0) {
     *r = U256_ZERO;
@@ -376,8 +358,7 @@ static risk_err muldiv(u256 *r, u256 a, u256 b, u256 d, bool up) {
   mul_limbs(p, a.w, na, b.w, nb);
   int np = limbs(p, na + nb);
   /* The quotient fits 256 bits exactly when the high half of the product is below d. */
-  if (np > 4 && cmp_limbs(p + 4, d.w, 4) >= 0)
-    return RISK_OVERFLOW;
+  if (np > 4 && cmp_limbs(p + 4, d.w, 4) >= 0) return RISK_OVERFLOW;
 
   u256 q = U256_ZERO;
   bool inexact;
@@ -394,8 +375,7 @@ static risk_err muldiv(u256 *r, u256 a, u256 b, u256 d, bool up) {
     memcpy(q.w, qq, sizeof q.w);
   }
   if (up && inexact) {
-    if (u256_eq(q, U256_MAX))
-      return RISK_OVERFLOW;
+    if (u256_eq(q, U256_MAX)) return RISK_OVERFLOW;
     q = u256_add_wrap(q, U256_ONE);
   }
   *r = q;
@@ -411,13 +391,11 @@ risk_err u256_muldiv_up(u256 *r, u256 a, u256 b, u256 d) { return muldiv(r, a, b
 /* Returns a << n (bits shifted out are lost; 0 for n >= 256). */
 u256 u256_shl(u256 a, unsigned n) {
   u256 r = U256_ZERO;
-  if (n >= 256)
-    return r;
+  if (n >= 256) return r;
   const int limb = (int)(n / 64), bit = (int)(n % 64);
   for (int i = 3; i >= limb; i--) {
     uint64_t v = a.w[i - limb] << bit;
-    if (bit != 0 && i - limb - 1 >= 0)
-      v |= a.w[i - limb - 1] >> (64 - bit);
+    if (bit != 0 && i - limb - 1 >= 0) v |= a.w[i - limb - 1] >> (64 - bit);
     r.w[i] = v;
   }
   return r;
@@ -426,13 +404,11 @@ u256 u256_shl(u256 a, unsigned n) {
 /* Returns a >> n (0 for n >= 256). */
 u256 u256_shr(u256 a, unsigned n) {
   u256 r = U256_ZERO;
-  if (n >= 256)
-    return r;
+  if (n >= 256) return r;
   const int limb = (int)(n / 64), bit = (int)(n % 64);
   for (int i = 0; i + limb < 4; i++) {
     uint64_t v = a.w[i + limb] >> bit;
-    if (bit != 0 && i + limb + 1 < 4)
-      v |= a.w[i + limb + 1] << (64 - bit);
+    if (bit != 0 && i + limb + 1 < 4) v |= a.w[i + limb + 1] << (64 - bit);
     r.w[i] = v;
   }
   return r;
@@ -441,15 +417,13 @@ u256 u256_shr(u256 a, unsigned n) {
 /* Returns the number of significant bits of a (0 for 0). */
 unsigned u256_bits(u256 a) {
   for (int i = 3; i >= 0; i--)
-    if (a.w[i] != 0)
-      return (unsigned)(64 * i + 64 - __builtin_clzll(a.w[i]));
+    if (a.w[i] != 0) return (unsigned)(64 * i + 64 - __builtin_clzll(a.w[i]));
   return 0;
 }
 
 /* Returns RISK_OK and 10^n, or RISK_OVERFLOW for n > 77. */
 risk_err u256_pow10(u256 *r, unsigned n) {
-  if (n > 77)
-    return RISK_OVERFLOW;
+  if (n > 77) return RISK_OVERFLOW;
   *r = POW10[n];
   return RISK_OK;
 }
@@ -467,11 +441,9 @@ static inline uint64_t mul_add_small(u256 *v, uint64_t m, uint64_t add) {
 
 /* Returns RISK_OK and the value of the decimal text, RISK_PARSE or RISK_OVERFLOW. */
 risk_err u256_from_dec(u256 *r, const char *text, size_t len) {
-  if (text == NULL || len == 0 || len > 78)
-    return RISK_PARSE;
+  if (text == NULL || len == 0 || len > 78) return RISK_PARSE;
   for (size_t i = 0; i < len; i++)
-    if (text[i] < '0' || text[i] > '9')
-      return RISK_PARSE;
+    if (text[i] < '0' || text[i] > '9') return RISK_PARSE;
   u256 v = U256_ZERO;
   size_t i = 0;
   size_t chunk = len % 19 ? len % 19 : 19;
@@ -479,8 +451,7 @@ risk_err u256_from_dec(u256 *r, const char *text, size_t len) {
     uint64_t c = 0;
     for (size_t k = 0; k < chunk; k++)
       c = c * 10 + (uint64_t)(text[i + k] - '0');
-    if (mul_add_small(&v, POW10[chunk].w[0], c) != 0)
-      return RISK_OVERFLOW;
+    if (mul_add_small(&v, POW10[chunk].w[0], c) != 0) return RISK_OVERFLOW;
     i += chunk;
     chunk = 19;
   }
@@ -526,8 +497,7 @@ size_t u256_to_dec(u256 a, char *buf) {
 /* Writes a / 10^decimals with exactly `decimals` fractional digits; returns its length.
  * decimals above 79 are treated as 79 (the largest that fits the buffer). */
 size_t u256_to_fixed(u256 a, unsigned decimals, char *buf) {
-  if (decimals > 79)
-    decimals = 79;
+  if (decimals > 79) decimals = 79;
   char digits[U256_DEC_MAX];
   size_t n = u256_to_dec(a, digits);
   if (decimals == 0) {
@@ -556,30 +526,23 @@ size_t u256_to_fixed(u256 a, unsigned decimals, char *buf) {
 
 /* Returns the value of hex digit c, or -1. */
 static inline int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
 /* Returns RISK_OK and the value of the hex text (optional 0x, 1..64 digits), or RISK_PARSE. */
 risk_err u256_from_hex(u256 *r, const char *text, size_t len) {
-  if (text == NULL)
-    return RISK_PARSE;
+  if (text == NULL) return RISK_PARSE;
   size_t start = 0;
-  if (len >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X'))
-    start = 2;
+  if (len >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) start = 2;
   size_t nd = len - start;
-  if (nd == 0 || nd > 64)
-    return RISK_PARSE;
+  if (nd == 0 || nd > 64) return RISK_PARSE;
   u256 v = U256_ZERO;
   for (size_t k = 0; k < nd; k++) {
     int h = hexval(text[len - 1 - k]);
-    if (h < 0)
-      return RISK_PARSE;
+    if (h < 0) return RISK_PARSE;
     v.w[k / 16] |= (uint64_t)h << (4 * (k % 16));
   }
   *r = v;

@@ -17,8 +17,7 @@ const u256 RISK_HALF_RAY = {{0x4fe8401e74000000u, 0x00000000019d971eu, 0, 0}};
 static inline risk_err mul_add(u256 *r, u256 a, u256 b, u256 half) {
   u256 p;
   risk_err e = u256_mul(&p, a, b);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return u256_add(r, p, half);
 }
 
@@ -26,19 +25,16 @@ static inline risk_err mul_add(u256 *r, u256 a, u256 b, u256 half) {
 risk_err risk_wad_mul(u256 *r, u256 a, u256 b) {
   u256 n;
   risk_err e = mul_add(&n, a, b, RISK_HALF_WAD);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return u256_div(r, n, RISK_WAD);
 }
 
 /* Returns RISK_OK and fl((a*WAD + b/2) / b), RISK_DIV_BY_ZERO or RISK_OVERFLOW. */
 risk_err risk_wad_div(u256 *r, u256 a, u256 b) {
-  if (u256_is_zero(b))
-    return RISK_DIV_BY_ZERO;
+  if (u256_is_zero(b)) return RISK_DIV_BY_ZERO;
   u256 n;
   risk_err e = mul_add(&n, a, RISK_WAD, u256_shr(b, 1));
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return u256_div(r, n, b);
 }
 
@@ -46,20 +42,17 @@ risk_err risk_wad_div(u256 *r, u256 a, u256 b) {
 risk_err risk_ray_mul(u256 *r, u256 a, u256 b) {
   u256 n;
   risk_err e = mul_add(&n, a, b, RISK_HALF_RAY);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   /* fl(n / (2^27 * 5^27)) = fl(fl(n / 2^27) / 5^27): a one-limb divisor. */
   return u256_div(r, u256_shr(n, 27), u256_from_u64(FIVE_POW_27));
 }
 
 /* Returns RISK_OK and fl((a*RAY + b/2) / b), RISK_DIV_BY_ZERO or RISK_OVERFLOW. */
 risk_err risk_ray_div(u256 *r, u256 a, u256 b) {
-  if (u256_is_zero(b))
-    return RISK_DIV_BY_ZERO;
+  if (u256_is_zero(b)) return RISK_DIV_BY_ZERO;
   u256 n;
   risk_err e = mul_add(&n, a, RISK_RAY, u256_shr(b, 1));
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return u256_div(r, n, b);
 }
 
@@ -67,33 +60,27 @@ risk_err risk_ray_div(u256 *r, u256 a, u256 b) {
 u256 risk_ray_to_wad(u256 a) {
   u256 q, rem;
   (void)u256_divmod(&q, &rem, a, u256_from_u64(WAD_RAY_RATIO));
-  if (rem.w[0] >= HALF_RATIO)
-    q = u256_add_wrap(q, U256_ONE);
+  if (rem.w[0] >= HALF_RATIO) q = u256_add_wrap(q, U256_ONE);
   return q;
 }
 
 /* Returns RISK_OK and a * 1e9, or RISK_OVERFLOW. */
-risk_err risk_wad_to_ray(u256 *r, u256 a) {
-  return u256_mul(r, a, u256_from_u64(WAD_RAY_RATIO));
-}
+risk_err risk_wad_to_ray(u256 *r, u256 a) { return u256_mul(r, a, u256_from_u64(WAD_RAY_RATIO)); }
 
 /* Returns RISK_OK and fl((v*p + 5000) / 10000), or RISK_OVERFLOW. */
 risk_err risk_percent_mul(u256 *r, u256 v, u256 p) {
   u256 n;
   risk_err e = mul_add(&n, v, p, u256_from_u64(RISK_PERCENTAGE_FACTOR / 2));
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return u256_div(r, n, u256_from_u64(RISK_PERCENTAGE_FACTOR));
 }
 
 /* Returns RISK_OK and fl((v*10000 + p/2) / p), RISK_DIV_BY_ZERO or RISK_OVERFLOW. */
 risk_err risk_percent_div(u256 *r, u256 v, u256 p) {
-  if (u256_is_zero(p))
-    return RISK_DIV_BY_ZERO;
+  if (u256_is_zero(p)) return RISK_DIV_BY_ZERO;
   u256 n;
   risk_err e = mul_add(&n, v, u256_from_u64(RISK_PERCENTAGE_FACTOR), u256_shr(p, 1));
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return u256_div(r, n, p);
 }
 
@@ -105,8 +92,7 @@ risk_err risk_divup(u256 *r, u256 x, u256 y) {
   }
   u256 q;
   risk_err e = u256_div(&q, u256_sub_wrap(x, U256_ONE), y);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   *r = u256_add_wrap(q, U256_ONE); /* (x-1)/y + 1 <= x: cannot overflow */
   return RISK_OK;
 }

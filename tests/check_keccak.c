@@ -25,10 +25,8 @@ static const char *khex(const char *s, size_t len, char out[65]) {
 
 START_TEST(test_known_answers) {
   char out[65];
-  ck_assert_str_eq(khex("", 0, out),
-                   "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
-  ck_assert_str_eq(khex("abc", 3, out),
-                   "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
+  ck_assert_str_eq(khex("", 0, out), "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+  ck_assert_str_eq(khex("abc", 3, out), "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45");
   /* NULL with length 0 is the empty message */
   uint8_t h[32];
   risk_keccak256(NULL, 0, h);
@@ -39,10 +37,8 @@ END_TEST
 
 /* Returns the value of a hex digit, or -1. */
 static int hexdigit(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
 }
 
@@ -54,8 +50,7 @@ START_TEST(test_fixture) {
   size_t cap = 0;
   int checked = 0, names = 0;
   while (getline(&line, &cap, f) > 0) {
-    if (line[0] == '#' || line[0] == '\n')
-      continue;
+    if (line[0] == '#' || line[0] == '\n') continue;
     char label[128], input[8192], want[128];
     ck_assert_int_eq(sscanf(line, "%127s %8191s %127s", label, input, want), 3);
     size_t n = strcmp(input, "-") == 0 ? 0 : strlen(input) / 2;

@@ -101,8 +101,7 @@ static void run_muldiv(bool up) {
     u256 a = draw(&r), b = draw(&r), d = draw(&r);
     if (i % 5 == 0) /* the engine's shape: a * b / d with d near b */
       d = u256_add_wrap(b, u256_from_u64(rnd_below(&r, 3)));
-    if (i % 7 == 0)
-      d = u256_from_u64(special_limb(&r));
+    if (i % 7 == 0) d = u256_from_u64(special_limb(&r));
     BIGNUM *ba = to_bn(a), *bb = to_bn(b), *bd = to_bn(d);
     u256 got = SENTINEL;
     risk_err e = up ? u256_muldiv_up(&got, a, b, d) : u256_muldiv(&got, a, b, d);
@@ -113,8 +112,7 @@ static void run_muldiv(bool up) {
       REQ(BN_mul(k.t, ba, bb, k.ctx));
       BIGNUM *rem = BN_new();
       REQ(BN_div(k.u, rem, k.t, bd, k.ctx));
-      if (up && !BN_is_zero(rem))
-        REQ(BN_add_word(k.u, 1));
+      if (up && !BN_is_zero(rem)) REQ(BN_add_word(k.u, 1));
       BN_free(rem);
       if (BN_num_bits(k.u) > 256)
         ovf++;
@@ -163,13 +161,11 @@ START_TEST(test_shifts_bits_cmp) {
     REQ(BN_nnmod(k.t, k.t, k.mod, k.ctx));
     REQ(from_bn(k.t, &w));
     u256 got = u256_shl(a, n);
-    REQ_MSG(u256_eq(got, w), "shl #%ld n=%u want %s got %s", i, n, hexs(w, hw),
-                  hexs(got, hg));
+    REQ_MSG(u256_eq(got, w), "shl #%ld n=%u want %s got %s", i, n, hexs(w, hw), hexs(got, hg));
     REQ(BN_rshift(k.t, ba, (int)n));
     REQ(from_bn(k.t, &w));
     got = u256_shr(a, n);
-    REQ_MSG(u256_eq(got, w), "shr #%ld n=%u want %s got %s", i, n, hexs(w, hw),
-                  hexs(got, hg));
+    REQ_MSG(u256_eq(got, w), "shr #%ld n=%u want %s got %s", i, n, hexs(w, hw), hexs(got, hg));
     REQ_INT_EQ(u256_bits(a), (unsigned)BN_num_bits(ba));
     int c = BN_cmp(ba, bb);
     c = c < 0 ? -1 : c > 0;
@@ -183,8 +179,7 @@ START_TEST(test_shifts_bits_cmp) {
     uint64_t v = 0;
     bool fits = u256_to_u64(a, &v);
     REQ(fits == (BN_num_bits(ba) <= 64));
-    if (fits)
-      REQ_INT_EQ(v, BN_get_word(ba));
+    if (fits) REQ_INT_EQ(v, BN_get_word(ba));
     REQ(u256_to_u64(a, NULL) == fits);
     REQ(u256_is_zero(a) == BN_is_zero(ba));
     BN_free(ba);
@@ -220,14 +215,12 @@ START_TEST(test_dec_parse_random_text) {
   long over = 0;
   for (long i = 0; i < N_CASES; i++) {
     size_t len = 1 + rnd_below(&r, 78);
-    if (rnd_below(&r, 3) == 0)
-      len = 78;
+    if (rnd_below(&r, 3) == 0) len = 78;
     for (size_t j = 0; j < len; j++)
       text[j] = (char)('0' + rnd_below(&r, 10));
     if (len == 78 && rnd_below(&r, 2)) /* hover around 2^256 */
       memcpy(text, "1157920892", 10);
-    if (rnd_below(&r, 10) == 0)
-      text[0] = '0';
+    if (rnd_below(&r, 10) == 0) text[0] = '0';
     text[len] = 'x'; /* not NUL-terminated: len decides */
     u256 got = SENTINEL;
     risk_err e = u256_from_dec(&got, text, len);
@@ -236,8 +229,7 @@ START_TEST(test_dec_parse_random_text) {
     REQ_INT_EQ(BN_dec2bn(&b, text), (int)len);
     if (BN_num_bits(b) > 256) {
       over++;
-      REQ_MSG(e == RISK_OVERFLOW, "from_dec %s: want overflow got %s", text,
-                    risk_err_name(e));
+      REQ_MSG(e == RISK_OVERFLOW, "from_dec %s: want overflow got %s", text, risk_err_name(e));
       REQ(u256_eq(got, SENTINEL));
     } else {
       u256 w;
@@ -254,8 +246,7 @@ END_TEST
 static risk_err dec_err(const char *s) {
   u256 v = SENTINEL;
   risk_err e = u256_from_dec(&v, s, strlen(s));
-  if (e != RISK_OK)
-    REQ(u256_eq(v, SENTINEL));
+  if (e != RISK_OK) REQ(u256_eq(v, SENTINEL));
   return e;
 }
 
@@ -283,17 +274,14 @@ START_TEST(test_dec_parse_errors) {
   REQ_INT_EQ(dec_err(d79), RISK_PARSE);
   REQ_INT_EQ(dec_err(d79 + 1), RISK_OK); /* 78 zeros */
   /* 2^256 exactly, and 2^256 - 1 */
-  REQ_INT_EQ(
-      dec_err("115792089237316195423570985008687907853269984665640564039457584007913129639936"),
-      RISK_OVERFLOW);
-  REQ_INT_EQ(
-      dec_err("999999999999999999999999999999999999999999999999999999999999999999999999999999"),
-      RISK_OVERFLOW);
+  REQ_INT_EQ(dec_err("115792089237316195423570985008687907853269984665640564039457584007913129639936"), RISK_OVERFLOW);
+  REQ_INT_EQ(dec_err("999999999999999999999999999999999999999999999999999999999999999999999999999999"), RISK_OVERFLOW);
   u256 v;
   const char *max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
   REQ_INT_EQ(u256_from_dec(&v, max, strlen(max)), RISK_OK);
   REQ(u256_eq(v, U256_MAX));
-  REQ_INT_EQ(u256_from_dec(&v, "000000000000000000000000000000000000000000000000000000000000000000000000000123", 78), RISK_OK);
+  REQ_INT_EQ(u256_from_dec(&v, "000000000000000000000000000000000000000000000000000000000000000000000000000123", 78),
+             RISK_OK);
   REQ(u256_eq(v, u256_from_u64(123)));
   REQ_INT_EQ(u256_from_dec(&v, "12345", 3), RISK_OK); /* length decides */
   REQ(u256_eq(v, u256_from_u64(123)));
@@ -321,8 +309,7 @@ START_TEST(test_to_fixed) {
     if (dec > 0 && strlen(rs) == dec) /* %0*d with width 0 still prints "0" */
       snprintf(want, sizeof want, "%s.%s", qs, rs);
     size_t n = u256_to_fixed(a, dec, got);
-    REQ_MSG(strcmp(got, want) == 0, "to_fixed #%ld dec=%u want %s got %s", i, dec, want,
-                  got);
+    REQ_MSG(strcmp(got, want) == 0, "to_fixed #%ld dec=%u want %s got %s", i, dec, want, got);
     REQ_INT_EQ(n, strlen(got));
     OPENSSL_free(qs);
     OPENSSL_free(rs);
@@ -353,8 +340,7 @@ START_TEST(test_hex) {
     BIGNUM *ba = to_bn(a);
     char *want = BN_bn2hex(ba); /* uppercase, "0" for zero, may have one leading 0 */
     const char *w = want;
-    if (w[0] == '0' && w[1] != '\0')
-      w++;
+    if (w[0] == '0' && w[1] != '\0') w++;
     snprintf(text, sizeof text, "0x%s", w);
     for (char *c = text; *c; c++)
       *c = (char)tolower((unsigned char)*c);
@@ -393,16 +379,15 @@ START_TEST(test_hex) {
     BN_free(ba);
   }
   u256 v = SENTINEL;
-  const char *bad[] = {"", "0x", "0X", "x1", "0x-1", "0xg", "1g", " 0x1", "0x1 ", "+1", "00x1",
-                       "0x0000000000000000000000000000000000000000000000000000000000000000f"};
+  const char *bad[] = {"",     "0x",  "0X",   "x1",
+                       "0x-1", "0xg", "1g",   " 0x1",
+                       "0x1 ", "+1",  "00x1", "0x0000000000000000000000000000000000000000000000000000000000000000f"};
   for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
-    REQ_MSG(u256_from_hex(&v, bad[j], strlen(bad[j])) == RISK_PARSE, "from_hex '%s'",
-                  bad[j]);
+    REQ_MSG(u256_from_hex(&v, bad[j], strlen(bad[j])) == RISK_PARSE, "from_hex '%s'", bad[j]);
     REQ(u256_eq(v, SENTINEL));
   }
   REQ_INT_EQ(u256_from_hex(&v, NULL, 0), RISK_PARSE);
-  REQ_INT_EQ(u256_from_hex(&v, "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", 66),
-                   RISK_OK);
+  REQ_INT_EQ(u256_from_hex(&v, "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", 66), RISK_OK);
   REQ(u256_eq(v, U256_MAX));
   REQ_INT_EQ(u256_from_hex(&v, "0", 1), RISK_OK);
   REQ(u256_is_zero(v));

@@ -47,9 +47,15 @@ START_TEST(test_divup_table) {
   /* §5.1 #1, spark-vaults-v2 */
   static const struct {
     const char *x, *y, *want;
-  } rows[] = {{"1", "1", "1"},           {"1", "2", "1"},       {"2", "3", "1"},
-              {"3", "2", "2"},           {"5", "2", "3"},       {"10", "3", "4"},
-              {"1000000", "1000001", "1"}, {"1000000", "999999", "2"}, {"0", "0", "0"},
+  } rows[] = {{"1", "1", "1"},
+              {"1", "2", "1"},
+              {"2", "3", "1"},
+              {"3", "2", "2"},
+              {"5", "2", "3"},
+              {"10", "3", "4"},
+              {"1000000", "1000001", "1"},
+              {"1000000", "999999", "2"},
+              {"0", "0", "0"},
               {"0", "5", "0"}};
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     u256 r;
@@ -82,14 +88,13 @@ typedef enum { MULK, DIVK } kind_t;
 typedef struct {
   const char *name;
   kind_t kind;
-  u256 half;        /* MULK: the added half */
-  u256 unit;        /* MULK: the divisor; DIVK: the multiplier */
+  u256 half; /* MULK: the added half */
+  u256 unit; /* MULK: the divisor; DIVK: the multiplier */
   risk_err (*fn)(u256 *, u256, u256);
 } helper_t;
 
 /* Computes the expected outcome of a helper on (a, b): RISK_OK and *out, or the error. */
-static risk_err reference(const helper_t *h, BIGNUM *out, const BIGNUM *a, const BIGNUM *b,
-                          bnk_t *k) {
+static risk_err reference(const helper_t *h, BIGNUM *out, const BIGNUM *a, const BIGNUM *b, bnk_t *k) {
   BIGNUM *lim = BN_new(), *max = BN_new(), *half = to_bn(h->half), *unit = to_bn(h->unit);
   REQ(BN_sub(max, k->mod, BN_value_one()));
   risk_err e = RISK_OK;
@@ -98,8 +103,7 @@ static risk_err reference(const helper_t *h, BIGNUM *out, const BIGNUM *a, const
     if (!BN_is_zero(b)) {
       REQ(BN_sub(lim, max, half));
       REQ(BN_div(lim, NULL, lim, b, k->ctx));
-      if (BN_cmp(a, lim) > 0)
-        e = RISK_OVERFLOW;
+      if (BN_cmp(a, lim) > 0) e = RISK_OVERFLOW;
     }
     if (e == RISK_OK) {
       REQ(BN_mul(out, a, b, k->ctx));
@@ -115,8 +119,7 @@ static risk_err reference(const helper_t *h, BIGNUM *out, const BIGNUM *a, const
     } else {
       REQ(BN_sub(lim, max, b2));
       REQ(BN_div(lim, NULL, lim, unit, k->ctx));
-      if (BN_cmp(a, lim) > 0)
-        e = RISK_OVERFLOW;
+      if (BN_cmp(a, lim) > 0) e = RISK_OVERFLOW;
     }
     if (e == RISK_OK) {
       REQ(BN_mul(out, a, unit, k->ctx));
@@ -152,8 +155,8 @@ static void check_case(const helper_t *h, long i, u256 a, u256 b, bnk_t *k) {
   risk_err e = h->fn(&got, a, b);
   char ha[80], hb[80];
   if (we != RISK_OK) {
-    REQ_MSG(e == we && u256_eq(got, SENTINEL), "%s #%ld seed %" PRIx64 ": a=%s b=%s: want %s got %s",
-            h->name, i, g_seed, hexs(a, ha), hexs(b, hb), risk_err_name(we), risk_err_name(e));
+    REQ_MSG(e == we && u256_eq(got, SENTINEL), "%s #%ld seed %" PRIx64 ": a=%s b=%s: want %s got %s", h->name, i,
+            g_seed, hexs(a, ha), hexs(b, hb), risk_err_name(we), risk_err_name(e));
   } else {
     expect(h->name, i, a, b, e, got, want, RISK_OVERFLOW);
   }
@@ -165,21 +168,15 @@ static void check_case(const helper_t *h, long i, u256 a, u256 b, bnk_t *k) {
 /* Draws operands in the engine's ranges as well as the edges. */
 static u256 draw_wr(rng_t *r) {
   switch (rnd_below(r, 4)) {
-  case 0: /* realistic amounts and indexes: up to ~2^128 */
-    return of_width(r, 1 + rnd_below(r, 128));
+  case 0: /* realistic amounts and indexes: up to ~2^128 */ return of_width(r, 1 + rnd_below(r, 128));
   case 1: /* around WAD / RAY / percentages */
     switch (rnd_below(r, 4)) {
-    case 0:
-      return u256_add_wrap(RISK_RAY, u256_from_u64(rnd(r) >> rnd_below(r, 64)));
-    case 1:
-      return u256_add_wrap(RISK_WAD, u256_from_u64(rnd(r) >> rnd_below(r, 64)));
-    case 2:
-      return u256_from_u64(rnd_below(r, 20001));
-    default:
-      return u256_from_u64(rnd_below(r, 3));
+    case 0: return u256_add_wrap(RISK_RAY, u256_from_u64(rnd(r) >> rnd_below(r, 64)));
+    case 1: return u256_add_wrap(RISK_WAD, u256_from_u64(rnd(r) >> rnd_below(r, 64)));
+    case 2: return u256_from_u64(rnd_below(r, 20001));
+    default: return u256_from_u64(rnd_below(r, 3));
     }
-  default:
-    return draw(r);
+  default: return draw(r);
   }
 }
 
@@ -210,8 +207,7 @@ START_TEST(test_random_against_bignum) {
     /* rayToWad: fl(a/1e9), +1 if a mod 1e9 >= 5e8 */
     REQ(BN_set_word(k.t, 1000000000u));
     REQ(BN_div(bq, brem, bx, k.t, k.ctx));
-    if (BN_get_word(brem) >= 500000000u)
-      REQ(BN_add(bq, bq, BN_value_one()));
+    if (BN_get_word(brem) >= 500000000u) REQ(BN_add(bq, bq, BN_value_one()));
     expect("ray_to_wad", i, x, y, RISK_OK, risk_ray_to_wad(x), bq, RISK_OVERFLOW);
     /* wadToRay: a*1e9, overflow above 2^256-1 */
     got = SENTINEL;
@@ -275,8 +271,7 @@ START_TEST(test_revert_boundaries) {
       if (!u256_eq(a, U256_MAX)) {
         u256 a1 = u256_add_wrap(a, U256_ONE);
         got = SENTINEL;
-        REQ_MSG(h->fn(&got, a1, b) == RISK_OVERFLOW, "%s: a+1 must revert (b #%zu)",
-                      h->name, j);
+        REQ_MSG(h->fn(&got, a1, b) == RISK_OVERFLOW, "%s: a+1 must revert (b #%zu)", h->name, j);
         REQ(u256_eq(got, SENTINEL));
         boundaries++;
       }

@@ -34,22 +34,14 @@ static inline unsigned rnd_below(rng_t *r, unsigned n) { return (unsigned)(rnd(r
 /* Limb values that stress carries and Knuth D's qhat estimate and add-back step. */
 static inline uint64_t special_limb(rng_t *r) {
   switch (rnd_below(r, 8)) {
-  case 0:
-    return 0;
-  case 1:
-    return UINT64_MAX;
-  case 2:
-    return 1;
-  case 3:
-    return 0x8000000000000000u;
-  case 4:
-    return 0x7fffffffffffffffu;
-  case 5:
-    return UINT64_MAX - 1;
-  case 6:
-    return 0x8000000000000001u;
-  default:
-    return rnd(r);
+  case 0: return 0;
+  case 1: return UINT64_MAX;
+  case 2: return 1;
+  case 3: return 0x8000000000000000u;
+  case 4: return 0x7fffffffffffffffu;
+  case 5: return UINT64_MAX - 1;
+  case 6: return 0x8000000000000001u;
+  default: return rnd(r);
   }
 }
 
@@ -58,23 +50,16 @@ static inline u256 edge_value(rng_t *r) {
   static const unsigned pows[] = {0, 1, 63, 64, 65, 127, 128, 129, 191, 192, 193, 255};
   u256 one = U256_ONE;
   switch (rnd_below(r, 6)) {
-  case 0:
-    return U256_ZERO;
-  case 1:
-    return U256_ONE;
-  case 2:
-    return U256_MAX;
+  case 0: return U256_ZERO;
+  case 1: return U256_ONE;
+  case 2: return U256_MAX;
   case 3: {
     u256 p = u256_shl(one, pows[rnd_below(r, 12)]);
     return p;
   }
-  case 4: { /* 2^k - 1 */
-    u256 p = u256_shl(one, pows[rnd_below(r, 12)]);
-    return u256_sub_wrap(p, one);
+  case 4: { /* 2^k - 1 */ u256 p = u256_shl(one, pows[rnd_below(r, 12)]); return u256_sub_wrap(p, one);
   }
-  default: { /* 2^k + 1 */
-    u256 p = u256_shl(one, pows[rnd_below(r, 12)]);
-    return u256_add_wrap(p, one);
+  default: { /* 2^k + 1 */ u256 p = u256_shl(one, pows[rnd_below(r, 12)]); return u256_add_wrap(p, one);
   }
   }
 }
@@ -91,13 +76,11 @@ static inline u256 of_width(rng_t *r, unsigned bits) {
 static inline u256 draw(rng_t *r) {
   switch (rnd_below(r, 10)) {
   case 0:
-  case 1:
-    return edge_value(r);
+  case 1: return edge_value(r);
   case 2:
   case 3:
   case 4:
-  case 5:
-    return of_width(r, 1 + rnd_below(r, 256));
+  case 5: return of_width(r, 1 + rnd_below(r, 256));
   case 6:
   case 7: {
     u256 v;
@@ -109,8 +92,7 @@ static inline u256 draw(rng_t *r) {
     u256 e = edge_value(r), d = u256_from_u64(rnd_below(r, 1000));
     return rnd_below(r, 2) ? u256_add_wrap(e, d) : u256_sub_wrap(e, d);
   }
-  default:
-    return u256_from_u64(rnd(r) >> rnd_below(r, 64));
+  default: return u256_from_u64(rnd(r) >> rnd_below(r, 64));
   }
 }
 
@@ -125,8 +107,7 @@ static inline BIGNUM *to_bn(u256 a) {
 
 /* Returns true and the value when 0 <= b < 2^256. */
 static inline bool from_bn(const BIGNUM *b, u256 *out) {
-  if (BN_is_negative(b) || BN_num_bits(b) > 256)
-    return false;
+  if (BN_is_negative(b) || BN_num_bits(b) > 256) return false;
   uint8_t be[32];
   REQ_INT_EQ(BN_bn2binpad(b, be, 32), 32);
   *out = u256_from_be32(be);
@@ -138,32 +119,28 @@ static inline const char *hexs(u256 a, char *buf) {
   return buf;
 }
 
-static const u256 SENTINEL = {{0x1111111111111111u, 0x2222222222222222u, 0x3333333333333333u,
-                               0x4444444444444444u}};
+static const u256 SENTINEL = {{0x1111111111111111u, 0x2222222222222222u, 0x3333333333333333u, 0x4444444444444444u}};
 
 /* Checks a checked-op result against BIGNUM's true value `want` (NULL for /0). */
-static inline void expect(const char *op, long i, u256 a, u256 b, risk_err got_e, u256 got,
-                   const BIGNUM *want, risk_err err_when_out_of_range) {
+static inline void expect(const char *op, long i, u256 a, u256 b, risk_err got_e, u256 got, const BIGNUM *want,
+                          risk_err err_when_out_of_range) {
   char ha[80], hb[80], hg[80];
   if (want == NULL) {
-    REQ_MSG(got_e == RISK_DIV_BY_ZERO, "%s #%ld seed %" PRIx64 ": a=%s b=%s: want div0 got %s",
-                  op, i, g_seed, hexs(a, ha), hexs(b, hb), risk_err_name(got_e));
+    REQ_MSG(got_e == RISK_DIV_BY_ZERO, "%s #%ld seed %" PRIx64 ": a=%s b=%s: want div0 got %s", op, i, g_seed,
+            hexs(a, ha), hexs(b, hb), risk_err_name(got_e));
     REQ_MSG(u256_eq(got, SENTINEL), "%s: result written on error", op);
     return;
   }
   u256 w;
   if (!from_bn(want, &w)) {
-    REQ_MSG(got_e == err_when_out_of_range,
-                  "%s #%ld seed %" PRIx64 ": a=%s b=%s: want %s got %s", op, i, g_seed,
-                  hexs(a, ha), hexs(b, hb), risk_err_name(err_when_out_of_range),
-                  risk_err_name(got_e));
+    REQ_MSG(got_e == err_when_out_of_range, "%s #%ld seed %" PRIx64 ": a=%s b=%s: want %s got %s", op, i, g_seed,
+            hexs(a, ha), hexs(b, hb), risk_err_name(err_when_out_of_range), risk_err_name(got_e));
     REQ_MSG(u256_eq(got, SENTINEL), "%s: result written on error", op);
     return;
   }
   char *wd = BN_bn2hex(want);
-  REQ_MSG(got_e == RISK_OK && u256_eq(got, w),
-                "%s #%ld seed %" PRIx64 ": a=%s b=%s: want 0x%s got %s %s", op, i, g_seed,
-                hexs(a, ha), hexs(b, hb), wd, risk_err_name(got_e), hexs(got, hg));
+  REQ_MSG(got_e == RISK_OK && u256_eq(got, w), "%s #%ld seed %" PRIx64 ": a=%s b=%s: want 0x%s got %s %s", op, i,
+          g_seed, hexs(a, ha), hexs(b, hb), wd, risk_err_name(got_e), hexs(got, hg));
   OPENSSL_free(wd);
 }
 
@@ -191,8 +168,7 @@ static inline void bnk_free(bnk_t *k) {
 /* Reads SPARKD_TEST_SEED (if set) into g_seed and prints the seed in use. */
 static inline void seed_init(const char *test) {
   const char *env = getenv("SPARKD_TEST_SEED");
-  if (env != NULL && *env != '\0')
-    g_seed = strtoull(env, NULL, 0);
+  if (env != NULL && *env != '\0') g_seed = strtoull(env, NULL, 0);
   printf("%s: seed 0x%" PRIx64 " (set SPARKD_TEST_SEED to change)\n", test, g_seed);
   fflush(stdout);
 }
