@@ -274,6 +274,10 @@ START_TEST(test_migrate_failure_is_atomic_and_unreachable) {
   db_pool *pool = db_pool_create(url, 1);
   ck_assert_int_eq(db_schema_check(pool, why, sizeof why), DB_SCHEMA_UNKNOWN);
   db_pool_destroy(pool);
+  FILE *devnull = fopen("/dev/null", "w");
+  ck_assert_int_eq(db_migrate_status(url, devnull, err, sizeof err), -1);
+  fclose(devnull);
+  ck_assert_msg(strstr(err, "sparkd_no_such_db"), "err: %s", err);
 
   /* A migration that fails (sparkd_meta already exists) leaves nothing recorded and nothing half
    * done: its transaction is rolled back. */
