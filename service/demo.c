@@ -32,103 +32,608 @@ enum { PG_USD, PG_ETH, PG_BTC, PG_GNO, PG_SDAI, PG_SUSDS };
 
 /* Reserve ids follow SparkLend's listing order. */
 enum {
-  R_DAI, R_SDAI, R_USDC, R_WETH, R_WSTETH, R_WBTC, R_GNO, R_RETH, R_USDT, R_WEETH, R_CBBTC, R_SUSDS,
-  R_USDS, R_LBTC, R_TBTC, R_EZETH, R_RSETH, R_PYUSD, N_RES,
-  A_USDE = N_RES, A_SUSDE, N_ASSETS
+  R_DAI,
+  R_SDAI,
+  R_USDC,
+  R_WETH,
+  R_WSTETH,
+  R_WBTC,
+  R_GNO,
+  R_RETH,
+  R_USDT,
+  R_WEETH,
+  R_CBBTC,
+  R_SUSDS,
+  R_USDS,
+  R_LBTC,
+  R_TBTC,
+  R_EZETH,
+  R_RSETH,
+  R_PYUSD,
+  N_RES,
+  A_USDE = N_RES,
+  A_SUSDE,
+  N_ASSETS
 };
 
 struct asset_def {
   const char *symbol, *name, *address, *a_token, *debt_token, *price_source;
   unsigned decimals;
-  int irm;                       /* index into irms[] */
+  int irm; /* index into irms[] */
   uint32_t ltv, lt, lb, fee, rf, emode;
   bool frozen, borrowing, iso_borrowable, flashloan;
-  uint64_t debt_ceiling;         /* 2-decimal USD */
+  uint64_t debt_ceiling;                                   /* 2-decimal USD */
   uint64_t supply_max, supply_gap, borrow_max, borrow_gap; /* cap automator; max 0 = fixed caps */
   uint64_t supply_cap, borrow_cap;                         /* fixed caps when no automator */
   int price_group;
-  uint64_t ratio_ppm;            /* price / group price at the start (ppm); LST growth below */
-  uint32_t ratio_growth_bps;     /* yearly growth of the exchange rate */
-  uint32_t li_ppm, bi_ppm;       /* starting liquidity / borrow index - 1, in ppm (guessed) */
-  uint32_t target_util_bps;      /* utilization the liquidity layer / suppliers aim at */
+  uint64_t ratio_ppm;        /* price / group price at the start (ppm); LST growth below */
+  uint32_t ratio_growth_bps; /* yearly growth of the exchange rate */
+  uint32_t li_ppm, bi_ppm;   /* starting liquidity / borrow index - 1, in ppm (guessed) */
+  uint32_t target_util_bps;  /* utilization the liquidity layer / suppliers aim at */
 };
 
 #define FIXED_ORACLE "0x42a03F81dd8A1cEcD746dc262e4d1CD9fD39F777"
 #define CAP36 68719476735ull
 
 static const struct asset_def assets[N_ASSETS] = {
-    [R_DAI] = {"DAI", "Dai Stablecoin", "0x6B175474E89094C44Da98b954EedeAC495271d0F",
-               "0x4DEDf26112B3Ec8eC46e7E31EA5e123490B05B8B", "0xf705d2B7e92B3F38e6ae7afaDAA2fEE110fE5914",
-               FIXED_ORACLE, 18, 0, 0, 1, 10450, 1000, 1000, 0, false, true, false, true, 0, 0, 0, 0, 0, 0, 0,
-               PG_USD, 1000000, 0, 142000, 215000, 7500},
-    [R_SDAI] = {"sDAI", "Savings Dai", "0x83F20F44975D03b1b09e64809B757c47f942BEeA",
-                "0x78f897F0fE2d3B5690EbAe7f19862DEacedF10a7", "0xaBc57081C04D921388240393ec4088Aa47c6832B",
-                "0xdede000000000000000000000000000000000102", 18, 10, 0, 8000, 10500, 1000, 1000, 2, false, false,
-                false, false, 0, 0, 0, 0, 0, 1, 0, PG_SDAI, 1000000, 0, 0, 0, 0},
-    [R_USDC] = {"USDC", "USD Coin", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
-                "0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815", "0x7B70D04099CB9cfb1Db7B6820baDAfB4C5C70A67",
-                FIXED_ORACLE, 6, 1, 0, 0, 0, 0, 100, 2, false, true, false, true, 0, 0, 0, 0, 0, CAP36, CAP36,
-                PG_USD, 1000000, 0, 98000, 131000, 9000},
-    [R_WETH] = {"WETH", "Wrapped Ether", "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
-                "0x59cD1C87501baa753d0B5B5Ab5D8416A45cD71DB", "0x2e7576042566f8D6990e07A1B61Ad1efd86Ae70d",
-                "0xdede000000000000000000000000000000000103", 18, 4, 8500, 8600, 10500, 1000, 500, 1, false, true,
-                false, true, 0, 2000000, 150000, 1000000, 20000, 0, 0, PG_ETH, 1000000, 0, 41000, 63000, 8500},
-    [R_WSTETH] = {"wstETH", "Wrapped liquid staked Ether 2.0", "0x7f39C581F595B53c5cb19bD0b3f8dA6c935E2Ca0",
-                  "0x12B54025C112Aa61fAce2CDB7118740875A566E9", "0xd5c3E3B566a42A6110513Ac7670C1a86D76E13E6",
-                  "0xdede000000000000000000000000000000000104", 18, 5, 8300, 8400, 10700, 1000, 3000, 1, false, true,
-                  false, true, 0, 2000000, 50000, 1, 1, 0, 0, PG_ETH, 1218000, 280, 1200, 9000, 0},
-    [R_WBTC] = {"WBTC", "Wrapped BTC", "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599",
-                "0x4197ba364AE6698015AE5c1468f54087602715b2", "0xf6fEe3A8aC8040C3d6d81d9A4a168516Ec9B51D2",
-                "0xdede000000000000000000000000000000000105", 8, 6, 7700, 7800, 10700, 0, 2000, 0, false, false,
-                false, false, 0, 3000, 500, 1, 1, 0, 0, PG_BTC, 999700, 0, 3100, 17000, 0},
-    [R_GNO] = {"GNO", "Gnosis Token", "0x6810e776880C02933D47DB1b9fc05908e5386b96",
-               "0x7b481aCC9fDADDc9af2cBEA1Ff2342CB1733E50F", "0x57a2957651DA467fCD4104D749f2F3684784c25a",
-               "0xdede000000000000000000000000000000000106", 18, 11, 0, 2500, 11000, 1000, 2000, 0, true, false,
-               false, false, 500000000, 0, 0, 0, 0, 200000, 0, PG_GNO, 1000000, 0, 0, 0, 0},
-    [R_RETH] = {"rETH", "Rocket Pool ETH", "0xae78736Cd615f374D3085123A210448E74Fc6393",
-                "0x9985dF20D7e9103ECBCeb16a84956434B6f06ae8", "0xBa2C8F2eA5B56690bFb8b709438F049e5Dd76B96",
-                "0xdede000000000000000000000000000000000107", 18, 9, 0, 8000, 10700, 1000, 1500, 1, true, true,
-                false, true, 0, 80000, 10000, 1, 1, 0, 0, PG_ETH, 1142000, 260, 400, 6000, 0},
-    [R_USDT] = {"USDT", "Tether USD", "0xdAC17F958D2ee523a2206206994597C13D831ec7",
-                "0xe7dF13b8e3d6740fe17CBE928C7334243d86c92f", "0x529b6158d1D2992E3129F7C69E81a7c677dc3B12",
-                FIXED_ORACLE, 6, 2, 0, 0, 0, 0, 100, 2, false, true, false, true, 0, 0, 0, 0, 0, CAP36, CAP36,
-                PG_USD, 1000000, 0, 88000, 118000, 9200},
-    [R_WEETH] = {"weETH", "Wrapped eETH", "0xCd5fE23C85820F7B72D0926FC9b05b43E359b7ee",
-                 "0x3CFd5C0D4acAA8Faee335842e4f31159fc76B008", "0xc2bD6d2fEe70A0A73a33795BdbeE0368AeF5c766",
-                 "0xdede000000000000000000000000000000000109", 18, 7, 7900, 8000, 10800, 1000, 1500, 0, false, false,
-                 false, false, 0, 500000, 10000, 0, 0, 0, 0, PG_ETH, 1069000, 270, 0, 0, 0},
-    [R_CBBTC] = {"cbBTC", "Coinbase Wrapped BTC", "0xcbB7C0000aB88B473b1f5aFd9ef808440eed33Bf",
-                 "0xb3973D459df38ae57797811F2A1fd061DA1BC123", "0x661fE667D2103eb52d3632a3eB2cAbd123F27938",
-                 "0xdede00000000000000000000000000000000010a", 8, 8, 8100, 8200, 10800, 1000, 2000, 3, false, true,
-                 false, true, 0, 20000, 500, 10000, 50, 0, 0, PG_BTC, 1000000, 0, 2100, 9500, 4500},
-    [R_SUSDS] = {"sUSDS", "Savings USDS", "0xa3931d71877C0E7a3148CB7Eb4463524FEc27fbD",
-                 "0x6715bc100A183cc65502F05845b589c1919ca3d3", "0x4e89b83f426fED3f2EF7Bb2d7eb5b53e288e1A13",
-                 "0xdede00000000000000000000000000000000010b", 18, 3, 0, 8000, 10500, 1000, 1000, 2, false, false,
-                 false, false, 0, 0, 0, 0, 0, 1, 0, PG_SUSDS, 1000000, 0, 0, 0, 0},
-    [R_USDS] = {"USDS", "USDS Stablecoin", "0xdC035D45d973E3EC169d2276DDab16f1e407384F",
-                "0xC02aB1A5eaA8d1B114EF786D9bde108cD4364359", "0x8c147debea24Fb98ade8dDa4bf142992928b449e",
-                FIXED_ORACLE, 18, 0, 0, 0, 0, 0, 1000, 0, false, true, true, true, 0, 0, 0, 0, 0, 0, 0, PG_USD,
-                1000000, 0, 61000, 83000, 7800},
-    [R_LBTC] = {"LBTC", "Lombard Staked Bitcoin", "0x8236a87084f8B84306f72007F36F2618A5634494",
-                "0xa9d4EcEBd48C282a70CfD3c469d6C8F178a5738E", "0x096bdDFEE63F44A97cC6D2945539Ee7C8f94637D",
-                "0xdede00000000000000000000000000000000010d", 8, 7, 7400, 7500, 10800, 1000, 1500, 3, false, false,
-                false, false, 0, 10000, 500, 0, 0, 0, 0, PG_BTC, 998500, 0, 0, 0, 0},
-    [R_TBTC] = {"tBTC", "tBTC v2", "0x18084fbA666a33d37592fA2633fD49a74DD93a88",
-                "0xce6Ca9cDce00a2b0c0d1dAC93894f4Bd2c960567", "0x764591dC9ba21c1B92049331b80b6E2a2acF8B17",
-                "0xdede00000000000000000000000000000000010e", 18, 8, 7400, 7500, 10800, 1000, 9900, 0, true, true,
-                false, true, 0, 1000, 125, 900, 25, 0, 0, PG_BTC, 999000, 0, 800, 6100, 0},
-    [R_EZETH] = {"ezETH", "Renzo Restaked ETH", "0xbf5495Efe5DB9ce00f80364C8B423567e58d2110",
-                 "0xB131cD463d83782d4DE33e00e35EF034F0869bA1", "0xB0B14Dd477E6159B4F3F210cF45F0954F57c0FAb",
-                 "0xdede00000000000000000000000000000000010f", 18, 7, 7500, 7600, 11000, 1000, 1500, 0, true, false,
-                 false, false, 0, 40000, 5000, 0, 0, 0, 0, PG_ETH, 1052000, 250, 0, 0, 0},
-    [R_RSETH] = {"rsETH", "KelpDao Restaked ETH", "0xA1290d69c65A6Fe4DF752f95823fae25cB99e5A7",
-                 "0x856f1Ea78361140834FDCd0dB0b08079e4A45062", "0xc528F0C91CFAE4fd86A68F6Dfd4d7284707Bec68",
-                 "0xdede000000000000000000000000000000000110", 18, 7, 7500, 7600, 11000, 1000, 1500, 0, true, false,
-                 false, false, 0, 40000, 5000, 0, 0, 0, 0, PG_ETH, 1058000, 250, 0, 0, 0},
-    [R_PYUSD] = {"PYUSD", "PayPal USD", "0x6c3ea9036406852006290770BEdFcAbA0e23A0e8",
-                 "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d", "0x3357D2DB7763D6Cd3a99f0763EbF87e0096D95f9",
-                 FIXED_ORACLE, 6, 12, 0, 0, 0, 1000, 1000, 2, false, true, false, true, 0, 0, 0, 0, 0, CAP36, CAP36,
-                 PG_USD, 1000000, 0, 31000, 44000, 8800},
+    [R_DAI] = {"DAI",
+               "Dai Stablecoin",
+               "0x6B175474E89094C44Da98b954EedeAC495271d0F",
+               "0x4DEDf26112B3Ec8eC46e7E31EA5e123490B05B8B",
+               "0xf705d2B7e92B3F38e6ae7afaDAA2fEE110fE5914",
+               FIXED_ORACLE,
+               18,
+               0,
+               0,
+               1,
+               10450,
+               1000,
+               1000,
+               0,
+               false,
+               true,
+               false,
+               true,
+               0,
+               0,
+               0,
+               0,
+               0,
+               0,
+               0,
+               PG_USD,
+               1000000,
+               0,
+               142000,
+               215000,
+               7500},
+    [R_SDAI] = {"sDAI",
+                "Savings Dai",
+                "0x83F20F44975D03b1b09e64809B757c47f942BEeA",
+                "0x78f897F0fE2d3B5690EbAe7f19862DEacedF10a7",
+                "0xaBc57081C04D921388240393ec4088Aa47c6832B",
+                "0xdede000000000000000000000000000000000102",
+                18,
+                10,
+                0,
+                8000,
+                10500,
+                1000,
+                1000,
+                2,
+                false,
+                false,
+                false,
+                false,
+                0,
+                0,
+                0,
+                0,
+                0,
+                1,
+                0,
+                PG_SDAI,
+                1000000,
+                0,
+                0,
+                0,
+                0},
+    [R_USDC] = {"USDC",
+                "USD Coin",
+                "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+                "0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815",
+                "0x7B70D04099CB9cfb1Db7B6820baDAfB4C5C70A67",
+                FIXED_ORACLE,
+                6,
+                1,
+                0,
+                0,
+                0,
+                0,
+                100,
+                2,
+                false,
+                true,
+                false,
+                true,
+                0,
+                0,
+                0,
+                0,
+                0,
+                CAP36,
+                CAP36,
+                PG_USD,
+                1000000,
+                0,
+                98000,
+                131000,
+                9000},
+    [R_WETH] = {"WETH",
+                "Wrapped Ether",
+                "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                "0x59cD1C87501baa753d0B5B5Ab5D8416A45cD71DB",
+                "0x2e7576042566f8D6990e07A1B61Ad1efd86Ae70d",
+                "0xdede000000000000000000000000000000000103",
+                18,
+                4,
+                8500,
+                8600,
+                10500,
+                1000,
+                500,
+                1,
+                false,
+                true,
+                false,
+                true,
+                0,
+                2000000,
+                150000,
+                1000000,
+                20000,
+                0,
+                0,
+                PG_ETH,
+                1000000,
+                0,
+                41000,
+                63000,
+                8500},
+    [R_WSTETH] = {"wstETH",
+                  "Wrapped liquid staked Ether 2.0",
+                  "0x7f39C581F595B53c5cb19bD0b3f8dA6c935E2Ca0",
+                  "0x12B54025C112Aa61fAce2CDB7118740875A566E9",
+                  "0xd5c3E3B566a42A6110513Ac7670C1a86D76E13E6",
+                  "0xdede000000000000000000000000000000000104",
+                  18,
+                  5,
+                  8300,
+                  8400,
+                  10700,
+                  1000,
+                  3000,
+                  1,
+                  false,
+                  true,
+                  false,
+                  true,
+                  0,
+                  2000000,
+                  50000,
+                  1,
+                  1,
+                  0,
+                  0,
+                  PG_ETH,
+                  1218000,
+                  280,
+                  1200,
+                  9000,
+                  0},
+    [R_WBTC] = {"WBTC",
+                "Wrapped BTC",
+                "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599",
+                "0x4197ba364AE6698015AE5c1468f54087602715b2",
+                "0xf6fEe3A8aC8040C3d6d81d9A4a168516Ec9B51D2",
+                "0xdede000000000000000000000000000000000105",
+                8,
+                6,
+                7700,
+                7800,
+                10700,
+                0,
+                2000,
+                0,
+                false,
+                false,
+                false,
+                false,
+                0,
+                3000,
+                500,
+                1,
+                1,
+                0,
+                0,
+                PG_BTC,
+                999700,
+                0,
+                3100,
+                17000,
+                0},
+    [R_GNO] = {"GNO",
+               "Gnosis Token",
+               "0x6810e776880C02933D47DB1b9fc05908e5386b96",
+               "0x7b481aCC9fDADDc9af2cBEA1Ff2342CB1733E50F",
+               "0x57a2957651DA467fCD4104D749f2F3684784c25a",
+               "0xdede000000000000000000000000000000000106",
+               18,
+               11,
+               0,
+               2500,
+               11000,
+               1000,
+               2000,
+               0,
+               true,
+               false,
+               false,
+               false,
+               500000000,
+               0,
+               0,
+               0,
+               0,
+               200000,
+               0,
+               PG_GNO,
+               1000000,
+               0,
+               0,
+               0,
+               0},
+    [R_RETH] = {"rETH",
+                "Rocket Pool ETH",
+                "0xae78736Cd615f374D3085123A210448E74Fc6393",
+                "0x9985dF20D7e9103ECBCeb16a84956434B6f06ae8",
+                "0xBa2C8F2eA5B56690bFb8b709438F049e5Dd76B96",
+                "0xdede000000000000000000000000000000000107",
+                18,
+                9,
+                0,
+                8000,
+                10700,
+                1000,
+                1500,
+                1,
+                true,
+                true,
+                false,
+                true,
+                0,
+                80000,
+                10000,
+                1,
+                1,
+                0,
+                0,
+                PG_ETH,
+                1142000,
+                260,
+                400,
+                6000,
+                0},
+    [R_USDT] = {"USDT",
+                "Tether USD",
+                "0xdAC17F958D2ee523a2206206994597C13D831ec7",
+                "0xe7dF13b8e3d6740fe17CBE928C7334243d86c92f",
+                "0x529b6158d1D2992E3129F7C69E81a7c677dc3B12",
+                FIXED_ORACLE,
+                6,
+                2,
+                0,
+                0,
+                0,
+                0,
+                100,
+                2,
+                false,
+                true,
+                false,
+                true,
+                0,
+                0,
+                0,
+                0,
+                0,
+                CAP36,
+                CAP36,
+                PG_USD,
+                1000000,
+                0,
+                88000,
+                118000,
+                9200},
+    [R_WEETH] = {"weETH",
+                 "Wrapped eETH",
+                 "0xCd5fE23C85820F7B72D0926FC9b05b43E359b7ee",
+                 "0x3CFd5C0D4acAA8Faee335842e4f31159fc76B008",
+                 "0xc2bD6d2fEe70A0A73a33795BdbeE0368AeF5c766",
+                 "0xdede000000000000000000000000000000000109",
+                 18,
+                 7,
+                 7900,
+                 8000,
+                 10800,
+                 1000,
+                 1500,
+                 0,
+                 false,
+                 false,
+                 false,
+                 false,
+                 0,
+                 500000,
+                 10000,
+                 0,
+                 0,
+                 0,
+                 0,
+                 PG_ETH,
+                 1069000,
+                 270,
+                 0,
+                 0,
+                 0},
+    [R_CBBTC] = {"cbBTC",
+                 "Coinbase Wrapped BTC",
+                 "0xcbB7C0000aB88B473b1f5aFd9ef808440eed33Bf",
+                 "0xb3973D459df38ae57797811F2A1fd061DA1BC123",
+                 "0x661fE667D2103eb52d3632a3eB2cAbd123F27938",
+                 "0xdede00000000000000000000000000000000010a",
+                 8,
+                 8,
+                 8100,
+                 8200,
+                 10800,
+                 1000,
+                 2000,
+                 3,
+                 false,
+                 true,
+                 false,
+                 true,
+                 0,
+                 20000,
+                 500,
+                 10000,
+                 50,
+                 0,
+                 0,
+                 PG_BTC,
+                 1000000,
+                 0,
+                 2100,
+                 9500,
+                 4500},
+    [R_SUSDS] = {"sUSDS",
+                 "Savings USDS",
+                 "0xa3931d71877C0E7a3148CB7Eb4463524FEc27fbD",
+                 "0x6715bc100A183cc65502F05845b589c1919ca3d3",
+                 "0x4e89b83f426fED3f2EF7Bb2d7eb5b53e288e1A13",
+                 "0xdede00000000000000000000000000000000010b",
+                 18,
+                 3,
+                 0,
+                 8000,
+                 10500,
+                 1000,
+                 1000,
+                 2,
+                 false,
+                 false,
+                 false,
+                 false,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 1,
+                 0,
+                 PG_SUSDS,
+                 1000000,
+                 0,
+                 0,
+                 0,
+                 0},
+    [R_USDS] = {"USDS",
+                "USDS Stablecoin",
+                "0xdC035D45d973E3EC169d2276DDab16f1e407384F",
+                "0xC02aB1A5eaA8d1B114EF786D9bde108cD4364359",
+                "0x8c147debea24Fb98ade8dDa4bf142992928b449e",
+                FIXED_ORACLE,
+                18,
+                0,
+                0,
+                0,
+                0,
+                0,
+                1000,
+                0,
+                false,
+                true,
+                true,
+                true,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                PG_USD,
+                1000000,
+                0,
+                61000,
+                83000,
+                7800},
+    [R_LBTC] = {"LBTC",
+                "Lombard Staked Bitcoin",
+                "0x8236a87084f8B84306f72007F36F2618A5634494",
+                "0xa9d4EcEBd48C282a70CfD3c469d6C8F178a5738E",
+                "0x096bdDFEE63F44A97cC6D2945539Ee7C8f94637D",
+                "0xdede00000000000000000000000000000000010d",
+                8,
+                7,
+                7400,
+                7500,
+                10800,
+                1000,
+                1500,
+                3,
+                false,
+                false,
+                false,
+                false,
+                0,
+                10000,
+                500,
+                0,
+                0,
+                0,
+                0,
+                PG_BTC,
+                998500,
+                0,
+                0,
+                0,
+                0},
+    [R_TBTC] = {"tBTC",
+                "tBTC v2",
+                "0x18084fbA666a33d37592fA2633fD49a74DD93a88",
+                "0xce6Ca9cDce00a2b0c0d1dAC93894f4Bd2c960567",
+                "0x764591dC9ba21c1B92049331b80b6E2a2acF8B17",
+                "0xdede00000000000000000000000000000000010e",
+                18,
+                8,
+                7400,
+                7500,
+                10800,
+                1000,
+                9900,
+                0,
+                true,
+                true,
+                false,
+                true,
+                0,
+                1000,
+                125,
+                900,
+                25,
+                0,
+                0,
+                PG_BTC,
+                999000,
+                0,
+                800,
+                6100,
+                0},
+    [R_EZETH] = {"ezETH",
+                 "Renzo Restaked ETH",
+                 "0xbf5495Efe5DB9ce00f80364C8B423567e58d2110",
+                 "0xB131cD463d83782d4DE33e00e35EF034F0869bA1",
+                 "0xB0B14Dd477E6159B4F3F210cF45F0954F57c0FAb",
+                 "0xdede00000000000000000000000000000000010f",
+                 18,
+                 7,
+                 7500,
+                 7600,
+                 11000,
+                 1000,
+                 1500,
+                 0,
+                 true,
+                 false,
+                 false,
+                 false,
+                 0,
+                 40000,
+                 5000,
+                 0,
+                 0,
+                 0,
+                 0,
+                 PG_ETH,
+                 1052000,
+                 250,
+                 0,
+                 0,
+                 0},
+    [R_RSETH] = {"rsETH",
+                 "KelpDao Restaked ETH",
+                 "0xA1290d69c65A6Fe4DF752f95823fae25cB99e5A7",
+                 "0x856f1Ea78361140834FDCd0dB0b08079e4A45062",
+                 "0xc528F0C91CFAE4fd86A68F6Dfd4d7284707Bec68",
+                 "0xdede000000000000000000000000000000000110",
+                 18,
+                 7,
+                 7500,
+                 7600,
+                 11000,
+                 1000,
+                 1500,
+                 0,
+                 true,
+                 false,
+                 false,
+                 false,
+                 0,
+                 40000,
+                 5000,
+                 0,
+                 0,
+                 0,
+                 0,
+                 PG_ETH,
+                 1058000,
+                 250,
+                 0,
+                 0,
+                 0},
+    [R_PYUSD] = {"PYUSD",
+                 "PayPal USD",
+                 "0x6c3ea9036406852006290770BEdFcAbA0e23A0e8",
+                 "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d",
+                 "0x3357D2DB7763D6Cd3a99f0763EbF87e0096D95f9",
+                 FIXED_ORACLE,
+                 6,
+                 12,
+                 0,
+                 0,
+                 0,
+                 1000,
+                 1000,
+                 2,
+                 false,
+                 true,
+                 false,
+                 true,
+                 0,
+                 0,
+                 0,
+                 0,
+                 0,
+                 CAP36,
+                 CAP36,
+                 PG_USD,
+                 1000000,
+                 0,
+                 31000,
+                 44000,
+                 8800},
     [A_USDE] = {"USDe", "USDe", "0x4c9EDD5852cd905f086C759E8383e09bff1E68B3", NULL, NULL, NULL, 18},
     [A_SUSDE] = {"sUSDe", "Staked USDe", "0x9D39A5DE30e57443BfF2A8307A4256c8797A3497", NULL, NULL, NULL, 18},
 };
@@ -142,19 +647,32 @@ struct irm_def {
   int source;
 };
 static const struct irm_def irms[] = {
-    /* 0 DAI, USDS */ {"0x8a95998639A34462A1FdAaaA5506F66F90Ef2fDd", RISK_IRM_RATE_TARGET_KINK, 8000, 0, 0, 1500, 125, false, SRC_SSR},
-    /* 1 USDC */ {"0x2961d766D71F33F6C5e6Ca8bA7d0Ca08E6452C92", RISK_IRM_RATE_TARGET_KINK, 9500, 0, 0, 1500, 125, false, SRC_SSR},
-    /* 2 USDT */ {"0x4E494988E68e6Fc52309BE4937869e27F0C304AC", RISK_IRM_RATE_TARGET_KINK, 9500, 0, 0, 1500, 50, false, SRC_SSR},
-    /* 3 sUSDS */ {"0xa8632b2f0A3C5327a77ee51a47A168B6490A7178", RISK_IRM_DEFAULT, 8000, 0, 200, 30000, 0, false, SRC_NONE},
-    /* 4 WETH */ {"0xDFB6206FfC5BA5B48D2852370ee6A1bf6887476a", RISK_IRM_RATE_TARGET_KINK, 9000, 0, 0, 7500, 10, true, SRC_LST},
-    /* 5 wstETH */ {"0xDD94eC5C14407e0bd6760c8eBDcD4Ec1327D3656", RISK_IRM_DEFAULT, 7000, 0, 200, 20000, 0, false, SRC_NONE},
-    /* 6 WBTC */ {"0xD2139d6d63Acb1e7Cc91cE32bbD86eFb17eBEe46", RISK_IRM_DEFAULT, 6000, 0, 200, 30000, 0, false, SRC_NONE},
-    /* 7 weETH, LBTC, rsETH, ezETH */ {"0xDe5Dde40E12763464dc859A9F03793988dE953FB", RISK_IRM_DEFAULT, 4500, 500, 1500, 30000, 0, false, SRC_NONE},
-    /* 8 cbBTC, tBTC */ {"0x75a1397c72e2965447D2282Dd99eFC75cC080396", RISK_IRM_DEFAULT, 8000, 0, 100, 30000, 0, false, SRC_NONE},
-    /* 9 rETH */ {"0xc1077B2De7b328A84c66A3e419369F8537DC1cFe", RISK_IRM_DEFAULT, 4500, 25, 700, 30000, 0, false, SRC_NONE},
-    /* 10 sDAI (guessed) */ {"0xdede000000000000000000000000000000000201", RISK_IRM_DEFAULT, 8000, 0, 200, 30000, 0, false, SRC_NONE},
-    /* 11 GNO (guessed) */ {"0xdede000000000000000000000000000000000202", RISK_IRM_DEFAULT, 4500, 0, 700, 30000, 0, false, SRC_NONE},
-    /* 12 PYUSD */ {"0xDF7dedCfd522B1ee8da2c8526f642745800c8035", RISK_IRM_RATE_TARGET_BASE, 9500, 0, 200, 1500, 0, false, SRC_SSR},
+    /* 0 DAI, USDS */ {"0x8a95998639A34462A1FdAaaA5506F66F90Ef2fDd", RISK_IRM_RATE_TARGET_KINK, 8000, 0, 0, 1500, 125,
+                       false, SRC_SSR},
+    /* 1 USDC */
+    {"0x2961d766D71F33F6C5e6Ca8bA7d0Ca08E6452C92", RISK_IRM_RATE_TARGET_KINK, 9500, 0, 0, 1500, 125, false, SRC_SSR},
+    /* 2 USDT */
+    {"0x4E494988E68e6Fc52309BE4937869e27F0C304AC", RISK_IRM_RATE_TARGET_KINK, 9500, 0, 0, 1500, 50, false, SRC_SSR},
+    /* 3 sUSDS */
+    {"0xa8632b2f0A3C5327a77ee51a47A168B6490A7178", RISK_IRM_DEFAULT, 8000, 0, 200, 30000, 0, false, SRC_NONE},
+    /* 4 WETH */
+    {"0xDFB6206FfC5BA5B48D2852370ee6A1bf6887476a", RISK_IRM_RATE_TARGET_KINK, 9000, 0, 0, 7500, 10, true, SRC_LST},
+    /* 5 wstETH */
+    {"0xDD94eC5C14407e0bd6760c8eBDcD4Ec1327D3656", RISK_IRM_DEFAULT, 7000, 0, 200, 20000, 0, false, SRC_NONE},
+    /* 6 WBTC */
+    {"0xD2139d6d63Acb1e7Cc91cE32bbD86eFb17eBEe46", RISK_IRM_DEFAULT, 6000, 0, 200, 30000, 0, false, SRC_NONE},
+    /* 7 weETH, LBTC, rsETH, ezETH */
+    {"0xDe5Dde40E12763464dc859A9F03793988dE953FB", RISK_IRM_DEFAULT, 4500, 500, 1500, 30000, 0, false, SRC_NONE},
+    /* 8 cbBTC, tBTC */
+    {"0x75a1397c72e2965447D2282Dd99eFC75cC080396", RISK_IRM_DEFAULT, 8000, 0, 100, 30000, 0, false, SRC_NONE},
+    /* 9 rETH */
+    {"0xc1077B2De7b328A84c66A3e419369F8537DC1cFe", RISK_IRM_DEFAULT, 4500, 25, 700, 30000, 0, false, SRC_NONE},
+    /* 10 sDAI (guessed) */
+    {"0xdede000000000000000000000000000000000201", RISK_IRM_DEFAULT, 8000, 0, 200, 30000, 0, false, SRC_NONE},
+    /* 11 GNO (guessed) */
+    {"0xdede000000000000000000000000000000000202", RISK_IRM_DEFAULT, 4500, 0, 700, 30000, 0, false, SRC_NONE},
+    /* 12 PYUSD */
+    {"0xDF7dedCfd522B1ee8da2c8526f642745800c8035", RISK_IRM_RATE_TARGET_BASE, 9500, 0, 200, 1500, 0, false, SRC_SSR},
 };
 #define N_IRMS (sizeof irms / sizeof irms[0])
 
@@ -170,20 +688,20 @@ struct emode_def {
   uint32_t id, ltv, lt, lb;
   const char *label;
 };
-static const struct emode_def emodes[] = {{1, 9200, 9300, 10100, "ETH"}, {2, 9100, 9200, 10100, "USD"},
-                                          {3, 8500, 9000, 10200, "BTC"}};
+static const struct emode_def emodes[] = {
+    {1, 9200, 9300, 10100, "ETH"}, {2, 9100, 9200, 10100, "USD"}, {3, 8500, 9000, 10200, "BTC"}};
 
 /* Savings vaults (spec §1.4, §1.6). Rates are APY bps converted with the engine. */
 enum { V_SUSDS, V_SDAI, V_SPUSDC, V_SPUSDT, V_SPETH, V_SPPYUSD, N_VAULTS };
 struct vault_def {
   const char *kind, *address, *symbol;
   int asset;
-  uint32_t rate_bps;         /* APY of the stored rate (ssr / dsr / vsr) */
-  uint32_t max_bps;          /* Spark Vaults V2 maxVsr APY (0 = not V2) */
-  uint64_t cap_whole;        /* deposit cap in whole tokens */
-  uint64_t supply_whole;     /* starting total supply (whole shares) */
-  uint64_t chi_ppm;          /* starting chi - RAY (ppm) for sUSDS / sDAI; V2 vaults accrue from launch */
-  uint64_t idle_whole;       /* starting idle balance */
+  uint32_t rate_bps;               /* APY of the stored rate (ssr / dsr / vsr) */
+  uint32_t max_bps;                /* Spark Vaults V2 maxVsr APY (0 = not V2) */
+  uint64_t cap_whole;              /* deposit cap in whole tokens */
+  uint64_t supply_whole;           /* starting total supply (whole shares) */
+  uint64_t chi_ppm;                /* starting chi - RAY (ppm) for sUSDS / sDAI; V2 vaults accrue from launch */
+  uint64_t idle_whole;             /* starting idle balance */
   uint64_t intent_min, intent_max; /* whole tokens */
 };
 static const struct vault_def vaults[N_VAULTS] = {
@@ -193,8 +711,8 @@ static const struct vault_def vaults[N_VAULTS] = {
      1150000000, 0, 6000000, 5000000, 500000000},
     {"spark_vault_v2", "0xe2e7a17dFf93280dec073C995595155283e3C372", "spUSDT", R_USDT, 375, 1000, 4000000000,
      2900000000, 0, 8000000, 5000000, 500000000},
-    {"spark_vault_v2", "0xfE6eb3b609a7C8352A241f7F3A21CEA4e9209B8f", "spETH", R_WETH, 200, 500, 500000, 150000, 0,
-     1500, 1250, 250000},
+    {"spark_vault_v2", "0xfE6eb3b609a7C8352A241f7F3A21CEA4e9209B8f", "spETH", R_WETH, 200, 500, 500000, 150000, 0, 1500,
+     1250, 250000},
     {"spark_vault_v2", "0x80128DbB9f07b93DDE62A6daeadb69ED14a7D354", "spPYUSD", R_PYUSD, 375, 1000, 250000000,
      180000000, 0, 4000000, 5000000, 500000000},
 };
@@ -207,22 +725,44 @@ struct venue_def {
   const char *label;
 };
 enum {
-  VN_SP_DAI, VN_SP_USDS, VN_SP_USDC, VN_SP_USDT, VN_SP_PYUSD, VN_SP_WETH, VN_AAVE_USDT, VN_SUSDS, VN_SUSDE,
-  VN_SYRUP, VN_MORPHO, VN_CURVE, VN_UNIV4, VN_PSM, VN_ETHENA, VN_CCTP, VN_SPUSDC, VN_SPUSDT, VN_SPETH, VN_SPPYUSD,
-  VN_ANCHORAGE, VN_B2C2, N_VENUES
+  VN_SP_DAI,
+  VN_SP_USDS,
+  VN_SP_USDC,
+  VN_SP_USDT,
+  VN_SP_PYUSD,
+  VN_SP_WETH,
+  VN_AAVE_USDT,
+  VN_SUSDS,
+  VN_SUSDE,
+  VN_SYRUP,
+  VN_MORPHO,
+  VN_CURVE,
+  VN_UNIV4,
+  VN_PSM,
+  VN_ETHENA,
+  VN_CCTP,
+  VN_SPUSDC,
+  VN_SPUSDT,
+  VN_SPETH,
+  VN_SPPYUSD,
+  VN_ANCHORAGE,
+  VN_B2C2,
+  N_VENUES
 };
 static const struct venue_def venues[N_VENUES] = {
     {"sparklend-dai", "sparklend", "0x4DEDf26112B3Ec8eC46e7E31EA5e123490B05B8B", R_DAI, "SparkLend DAI (spDAI)"},
     {"sparklend-usds", "sparklend", "0xC02aB1A5eaA8d1B114EF786D9bde108cD4364359", R_USDS, "SparkLend USDS (spUSDS)"},
     {"sparklend-usdc", "sparklend", "0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815", R_USDC, "SparkLend USDC (spUSDC)"},
     {"sparklend-usdt", "sparklend", "0xe7dF13b8e3d6740fe17CBE928C7334243d86c92f", R_USDT, "SparkLend USDT (spUSDT)"},
-    {"sparklend-pyusd", "sparklend", "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d", R_PYUSD, "SparkLend PYUSD (spPYUSD)"},
+    {"sparklend-pyusd", "sparklend", "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d", R_PYUSD,
+     "SparkLend PYUSD (spPYUSD)"},
     {"sparklend-weth", "sparklend", "0x59cD1C87501baa753d0B5B5Ab5D8416A45cD71DB", R_WETH, "SparkLend WETH (spWETH)"},
     {"aave-core-usdt", "aave", "0x23878914EFE38d27C4D67Ab83ed1b93A74D4086a", R_USDT, "Aave Core USDT (aEthUSDT)"},
     {"susds", "erc4626", "0xa3931d71877C0E7a3148CB7Eb4463524FEc27fbD", R_USDS, "Sky Savings Rate (sUSDS)"},
     {"susde", "erc4626", "0x9D39A5DE30e57443BfF2A8307A4256c8797A3497", A_USDE, "Ethena staked USDe (sUSDe)"},
     {"maple-syrupusdt", "maple", "0x356B8d89c1e1239Cbbb9dE4815c39A1474d5BA7D", R_USDT, "Maple syrupUSDT"},
-    {"morpho-usdt-v2", "erc4626", "0xdede000000000000000000000000000000000301", R_USDT, "Morpho V2 USDT vault (synthetic address)"},
+    {"morpho-usdt-v2", "erc4626", "0xdede000000000000000000000000000000000301", R_USDT,
+     "Morpho V2 USDT vault (synthetic address)"},
     {"curve-susds-usdt", "curve", "0x00836Fe54625BE242BcFA286207795405ca4fD10", R_USDT, "Curve sUSDS/USDT"},
     {"uniswap-v4-pyusd-usds", "uniswap_v4", "0x000000000004444c5dc75cB358380D2e3dE08A90", R_PYUSD,
      "Uniswap V4 PYUSD/USDS (PoolManager; pool id synthetic)"},
@@ -232,7 +772,8 @@ static const struct venue_def venues[N_VENUES] = {
     {"spark-vault-spusdc", "spark_vault", "0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d", R_USDC, "Spark Savings spUSDC"},
     {"spark-vault-spusdt", "spark_vault", "0xe2e7a17dFf93280dec073C995595155283e3C372", R_USDT, "Spark Savings spUSDT"},
     {"spark-vault-speth", "spark_vault", "0xfE6eb3b609a7C8352A241f7F3A21CEA4e9209B8f", R_WETH, "Spark Savings spETH"},
-    {"spark-vault-sppyusd", "spark_vault", "0x80128DbB9f07b93DDE62A6daeadb69ED14a7D354", R_PYUSD, "Spark Savings spPYUSD"},
+    {"spark-vault-sppyusd", "spark_vault", "0x80128DbB9f07b93DDE62A6daeadb69ED14a7D354", R_PYUSD,
+     "Spark Savings spPYUSD"},
     {"anchorage", "transfer", "0xdede000000000000000000000000000000000302", R_USDT, "Anchorage (synthetic address)"},
     {"b2c2", "transfer", "0xdede000000000000000000000000000000000303", R_USDC, "B2C2 (synthetic address)"},
 };
@@ -243,24 +784,67 @@ enum { K_PLAIN, K_ADDR, K_ADDR_ADDR, K_UINT32, K_BYTES32 };
 struct rl_def {
   const char *name;
   int key_kind;
-  int asset;              /* asset the key was derived from / moves (-1 none) */
-  const char *target;     /* second address or the single key address (-1 / NULL none) */
-  uint32_t u32;           /* K_UINT32 */
-  const char *bytes32;    /* K_BYTES32: 64 hex chars */
+  int asset;           /* asset the key was derived from / moves (-1 none) */
+  const char *target;  /* second address or the single key address (-1 / NULL none) */
+  uint32_t u32;        /* K_UINT32 */
+  const char *bytes32; /* K_BYTES32: 64 hex chars */
   unsigned dec;
   uint64_t max_whole, per_day_whole; /* UNLIMITED = setUnlimited; 0/0 = deactivated */
 };
 #define UNIV4_PYUSD_POOL "dede0000000000000000000000000000000000000000000000000000000004a1"
 #define UNIV4_USDT_POOL "dede0000000000000000000000000000000000000000000000000000000004a2"
 enum {
-  RL_USDS_MINT, RL_USDS_TO_USDC, RL_USDE_MINT, RL_USDE_BURN, RL_SUSDE_COOLDOWN, RL_4626_SUSDE,
-  RL_CCTP_OP, RL_CCTP_UNI, RL_AAVE_SP_USDT, RL_AAVE_CORE_USDT, RL_AAVE_SP_WETH, RL_AAVE_SP_DAI, RL_AAVE_SP_USDS,
-  RL_AAVE_SP_USDC, RL_AAVE_SP_PYUSD, RL_AAVE_W_SP_USDT, RL_AAVE_W_CORE_USDT, RL_AAVE_W_SP_WETH, RL_AAVE_W_SP_DAI,
-  RL_AAVE_W_SP_USDS, RL_AAVE_W_SP_USDC, RL_AAVE_W_SP_PYUSD, RL_4626_SYRUP, RL_4626_W_SYRUP, RL_MAPLE_REDEEM,
-  RL_4626_MORPHO, RL_CURVE_SUSDS_USDT, RL_CURVE_WEETH, RL_V4_PY_DEP, RL_V4_PY_WD, RL_V4_PY_SWAP, RL_V4_UT_DEP,
-  RL_V4_UT_WD, RL_V4_UT_SWAP, RL_XFER_ANCHORAGE, RL_XFER_B2C2_USDC, RL_XFER_B2C2_USDT, RL_XFER_B2C2_PYUSD,
-  RL_TAKE_SPUSDC, RL_TAKE_SPUSDT, RL_TAKE_SPETH, RL_TAKE_SPPYUSD, RL_XFER_SPUSDC, RL_XFER_SPUSDT, RL_XFER_SPETH,
-  RL_XFER_SPPYUSD, RL_OFF_FLUID, RL_OFF_PRIME_USDS, RL_OFF_CORE_USDS, RL_OFF_CORE_USDC, N_RL
+  RL_USDS_MINT,
+  RL_USDS_TO_USDC,
+  RL_USDE_MINT,
+  RL_USDE_BURN,
+  RL_SUSDE_COOLDOWN,
+  RL_4626_SUSDE,
+  RL_CCTP_OP,
+  RL_CCTP_UNI,
+  RL_AAVE_SP_USDT,
+  RL_AAVE_CORE_USDT,
+  RL_AAVE_SP_WETH,
+  RL_AAVE_SP_DAI,
+  RL_AAVE_SP_USDS,
+  RL_AAVE_SP_USDC,
+  RL_AAVE_SP_PYUSD,
+  RL_AAVE_W_SP_USDT,
+  RL_AAVE_W_CORE_USDT,
+  RL_AAVE_W_SP_WETH,
+  RL_AAVE_W_SP_DAI,
+  RL_AAVE_W_SP_USDS,
+  RL_AAVE_W_SP_USDC,
+  RL_AAVE_W_SP_PYUSD,
+  RL_4626_SYRUP,
+  RL_4626_W_SYRUP,
+  RL_MAPLE_REDEEM,
+  RL_4626_MORPHO,
+  RL_CURVE_SUSDS_USDT,
+  RL_CURVE_WEETH,
+  RL_V4_PY_DEP,
+  RL_V4_PY_WD,
+  RL_V4_PY_SWAP,
+  RL_V4_UT_DEP,
+  RL_V4_UT_WD,
+  RL_V4_UT_SWAP,
+  RL_XFER_ANCHORAGE,
+  RL_XFER_B2C2_USDC,
+  RL_XFER_B2C2_USDT,
+  RL_XFER_B2C2_PYUSD,
+  RL_TAKE_SPUSDC,
+  RL_TAKE_SPUSDT,
+  RL_TAKE_SPETH,
+  RL_TAKE_SPPYUSD,
+  RL_XFER_SPUSDC,
+  RL_XFER_SPUSDT,
+  RL_XFER_SPETH,
+  RL_XFER_SPPYUSD,
+  RL_OFF_FLUID,
+  RL_OFF_PRIME_USDS,
+  RL_OFF_CORE_USDS,
+  RL_OFF_CORE_USDC,
+  N_RL
 };
 static const struct rl_def rls[N_RL] = {
     {"LIMIT_USDS_MINT", K_PLAIN, R_USDS, NULL, 0, NULL, 18, 500000000, 500000000},
@@ -268,17 +852,24 @@ static const struct rl_def rls[N_RL] = {
     {"LIMIT_USDE_MINT", K_PLAIN, R_USDC, NULL, 0, NULL, 6, 250000000, 100000000},
     {"LIMIT_USDE_BURN", K_PLAIN, A_USDE, NULL, 0, NULL, 18, 500000000, 200000000},
     {"LIMIT_SUSDE_COOLDOWN", K_PLAIN, A_USDE, NULL, 0, NULL, 18, UNLIMITED, 0},
-    {"LIMIT_4626_DEPOSIT", K_ADDR, A_USDE, "0x9D39A5DE30e57443BfF2A8307A4256c8797A3497", 0, NULL, 18, 250000000, 100000000},
+    {"LIMIT_4626_DEPOSIT", K_ADDR, A_USDE, "0x9D39A5DE30e57443BfF2A8307A4256c8797A3497", 0, NULL, 18, 250000000,
+     100000000},
     {"LIMIT_USDC_TO_DOMAIN", K_UINT32, R_USDC, NULL, 2, NULL, 6, 50000000, 25000000},
     {"LIMIT_USDC_TO_DOMAIN", K_UINT32, R_USDC, NULL, 10, NULL, 6, 50000000, 25000000},
-    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDT, "0xe7dF13b8e3d6740fe17CBE928C7334243d86c92f", 0, NULL, 6, 500000000, 2000000000},
-    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDT, "0x23878914EFE38d27C4D67Ab83ed1b93A74D4086a", 0, NULL, 6, 100000000, 1000000000},
+    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDT, "0xe7dF13b8e3d6740fe17CBE928C7334243d86c92f", 0, NULL, 6, 500000000,
+     2000000000},
+    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDT, "0x23878914EFE38d27C4D67Ab83ed1b93A74D4086a", 0, NULL, 6, 100000000,
+     1000000000},
     {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_WETH, "0x59cD1C87501baa753d0B5B5Ab5D8416A45cD71DB", 0, NULL, 18, 50000, 250000},
     /* guessed: the SparkLend DAI / USDS / USDC / PYUSD deposit limits are not in the spec */
-    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_DAI, "0x4DEDf26112B3Ec8eC46e7E31EA5e123490B05B8B", 0, NULL, 18, 1000000000, 2000000000},
-    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDS, "0xC02aB1A5eaA8d1B114EF786D9bde108cD4364359", 0, NULL, 18, 1000000000, 2000000000},
-    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDC, "0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815", 0, NULL, 6, 500000000, 2000000000},
-    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_PYUSD, "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d", 0, NULL, 6, 250000000, 1000000000},
+    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_DAI, "0x4DEDf26112B3Ec8eC46e7E31EA5e123490B05B8B", 0, NULL, 18, 1000000000,
+     2000000000},
+    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDS, "0xC02aB1A5eaA8d1B114EF786D9bde108cD4364359", 0, NULL, 18, 1000000000,
+     2000000000},
+    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDC, "0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815", 0, NULL, 6, 500000000,
+     2000000000},
+    {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_PYUSD, "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d", 0, NULL, 6, 250000000,
+     1000000000},
     {"LIMIT_AAVE_WITHDRAW", K_ADDR, R_USDT, "0xe7dF13b8e3d6740fe17CBE928C7334243d86c92f", 0, NULL, 6, UNLIMITED, 0},
     {"LIMIT_AAVE_WITHDRAW", K_ADDR, R_USDT, "0x23878914EFE38d27C4D67Ab83ed1b93A74D4086a", 0, NULL, 6, UNLIMITED, 0},
     {"LIMIT_AAVE_WITHDRAW", K_ADDR, R_WETH, "0x59cD1C87501baa753d0B5B5Ab5D8416A45cD71DB", 0, NULL, 18, UNLIMITED, 0},
@@ -286,10 +877,12 @@ static const struct rl_def rls[N_RL] = {
     {"LIMIT_AAVE_WITHDRAW", K_ADDR, R_USDS, "0xC02aB1A5eaA8d1B114EF786D9bde108cD4364359", 0, NULL, 18, UNLIMITED, 0},
     {"LIMIT_AAVE_WITHDRAW", K_ADDR, R_USDC, "0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815", 0, NULL, 6, UNLIMITED, 0},
     {"LIMIT_AAVE_WITHDRAW", K_ADDR, R_PYUSD, "0x779224df1c756b4EDD899854F32a53E8c2B2ce5d", 0, NULL, 6, UNLIMITED, 0},
-    {"LIMIT_4626_DEPOSIT", K_ADDR, R_USDT, "0x356B8d89c1e1239Cbbb9dE4815c39A1474d5BA7D", 0, NULL, 6, 50000000, 100000000},
+    {"LIMIT_4626_DEPOSIT", K_ADDR, R_USDT, "0x356B8d89c1e1239Cbbb9dE4815c39A1474d5BA7D", 0, NULL, 6, 50000000,
+     100000000},
     {"LIMIT_4626_WITHDRAW", K_ADDR, R_USDT, "0x356B8d89c1e1239Cbbb9dE4815c39A1474d5BA7D", 0, NULL, 6, UNLIMITED, 0},
     {"LIMIT_MAPLE_REDEEM", K_ADDR, R_USDT, "0x356B8d89c1e1239Cbbb9dE4815c39A1474d5BA7D", 0, NULL, 6, UNLIMITED, 0},
-    {"LIMIT_4626_DEPOSIT", K_ADDR, R_USDT, "0xdede000000000000000000000000000000000301", 0, NULL, 6, 100000000, 1000000000},
+    {"LIMIT_4626_DEPOSIT", K_ADDR, R_USDT, "0xdede000000000000000000000000000000000301", 0, NULL, 6, 100000000,
+     1000000000},
     {"LIMIT_CURVE_SWAP", K_ADDR, -1, "0x00836Fe54625BE242BcFA286207795405ca4fD10", 0, NULL, 18, 10000000, 200000000},
     {"LIMIT_CURVE_SWAP", K_ADDR, -1, "0xdede000000000000000000000000000000000304", 0, NULL, 18, 1000, 50000},
     {"LIMIT_UNISWAP_V4_DEPOSIT", K_BYTES32, -1, NULL, 0, UNIV4_PYUSD_POOL, 18, 10000000, 100000000},
@@ -298,18 +891,26 @@ static const struct rl_def rls[N_RL] = {
     {"LIMIT_UNISWAP_V4_DEPOSIT", K_BYTES32, -1, NULL, 0, UNIV4_USDT_POOL, 18, 5000000, 50000000},
     {"LIMIT_UNISWAP_V4_WITHDRAW", K_BYTES32, -1, NULL, 0, UNIV4_USDT_POOL, 18, 50000000, 200000000},
     {"LIMIT_UNISWAP_V4_SWAP", K_BYTES32, -1, NULL, 0, UNIV4_USDT_POOL, 18, 5000000, 50000000},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDT, "0xdede000000000000000000000000000000000302", 0, NULL, 6, 50000000, 250000000},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDC, "0xdede000000000000000000000000000000000303", 0, NULL, 6, 1000000, 20000000},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDT, "0xdede000000000000000000000000000000000303", 0, NULL, 6, 1000000, 20000000},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_PYUSD, "0xdede000000000000000000000000000000000303", 0, NULL, 6, 1000000, 20000000},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDT, "0xdede000000000000000000000000000000000302", 0, NULL, 6, 50000000,
+     250000000},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDC, "0xdede000000000000000000000000000000000303", 0, NULL, 6, 1000000,
+     20000000},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDT, "0xdede000000000000000000000000000000000303", 0, NULL, 6, 1000000,
+     20000000},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_PYUSD, "0xdede000000000000000000000000000000000303", 0, NULL, 6, 1000000,
+     20000000},
     {"LIMIT_SPARK_VAULT_TAKE", K_ADDR, R_USDC, "0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d", 0, NULL, 6, UNLIMITED, 0},
     {"LIMIT_SPARK_VAULT_TAKE", K_ADDR, R_USDT, "0xe2e7a17dFf93280dec073C995595155283e3C372", 0, NULL, 6, UNLIMITED, 0},
     {"LIMIT_SPARK_VAULT_TAKE", K_ADDR, R_WETH, "0xfE6eb3b609a7C8352A241f7F3A21CEA4e9209B8f", 0, NULL, 18, UNLIMITED, 0},
     {"LIMIT_SPARK_VAULT_TAKE", K_ADDR, R_PYUSD, "0x80128DbB9f07b93DDE62A6daeadb69ED14a7D354", 0, NULL, 6, UNLIMITED, 0},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDC, "0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d", 0, NULL, 6, UNLIMITED, 0},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDT, "0xe2e7a17dFf93280dec073C995595155283e3C372", 0, NULL, 6, UNLIMITED, 0},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_WETH, "0xfE6eb3b609a7C8352A241f7F3A21CEA4e9209B8f", 0, NULL, 18, UNLIMITED, 0},
-    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_PYUSD, "0x80128DbB9f07b93DDE62A6daeadb69ED14a7D354", 0, NULL, 6, UNLIMITED, 0},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDC, "0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d", 0, NULL, 6, UNLIMITED,
+     0},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_USDT, "0xe2e7a17dFf93280dec073C995595155283e3C372", 0, NULL, 6, UNLIMITED,
+     0},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_WETH, "0xfE6eb3b609a7C8352A241f7F3A21CEA4e9209B8f", 0, NULL, 18, UNLIMITED,
+     0},
+    {"LIMIT_ASSET_TRANSFER", K_ADDR_ADDR, R_PYUSD, "0x80128DbB9f07b93DDE62A6daeadb69ED14a7D354", 0, NULL, 6, UNLIMITED,
+     0},
     {"LIMIT_4626_DEPOSIT", K_ADDR, R_USDS, "0x2BBE31d63E6813E3AC858C04dae43FB2a72B0D11", 0, NULL, 18, 0, 0},
     {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDS, "0x09AA30b182488f769a9824F15E6Ce58591Da4781", 0, NULL, 18, 0, 0},
     {"LIMIT_AAVE_DEPOSIT", K_ADDR, R_USDS, "0x32a6268f9Ba3642Dda7892aDd74f1D34469A4259", 0, NULL, 18, 0, 0},
@@ -334,7 +935,18 @@ static const struct ks_def ks_oracles[] = {
 /* ------------------------------------------------------------------------------------------
  * Generator state. */
 
-enum { K_SUPPLIER, K_ETH_STABLE, K_LOOPER, K_BTC_STABLE, K_BTC_EMODE, K_MIXED, K_USD_EMODE, K_ISOLATED, K_ALM, K_TREASURY };
+enum {
+  K_SUPPLIER,
+  K_ETH_STABLE,
+  K_LOOPER,
+  K_BTC_STABLE,
+  K_BTC_EMODE,
+  K_MIXED,
+  K_USD_EMODE,
+  K_ISOLATED,
+  K_ALM,
+  K_TREASURY
+};
 
 #define MAXPOS N_RES
 struct dpos {
@@ -408,19 +1020,33 @@ static void failf(struct gen *g, const char *fmt, ...) {
   vsnprintf(g->err, g->errlen, fmt, ap);
   va_end(ap);
 }
-#define CK(call)                                                                                       \
-  do {                                                                                                 \
-    risk_err ck_ = (call);                                                                             \
-    if (ck_ != RISK_OK) failf(g, "engine error %s at %s:%d (%s)", risk_err_name(ck_), __FILE__, __LINE__, #call); \
+#define CK(call)                                                                                                       \
+  do {                                                                                                                 \
+    risk_err ck_ = (call);                                                                                             \
+    if (ck_ != RISK_OK) failf(g, "engine error %s at %s:%d (%s)", risk_err_name(ck_), __FILE__, __LINE__, #call);      \
   } while (0)
 
 static u256 U(uint64_t v) { return u256_from_u64(v); }
-static u256 add(struct gen *g, u256 a, u256 b) { u256 r = U256_ZERO; CK(u256_add(&r, a, b)); return r; }
+static u256 add(struct gen *g, u256 a, u256 b) {
+  u256 r = U256_ZERO;
+  CK(u256_add(&r, a, b));
+  return r;
+}
 static u256 sub_sat(u256 a, u256 b) { return u256_ge(a, b) ? u256_sub_wrap(a, b) : U256_ZERO; }
-static u256 mul(struct gen *g, u256 a, u256 b) { u256 r = U256_ZERO; CK(u256_mul(&r, a, b)); return r; }
-static u256 muldiv(struct gen *g, u256 a, u256 b, u256 d) { u256 r = U256_ZERO; CK(u256_muldiv(&r, a, b, d)); return r; }
+static u256 mul(struct gen *g, u256 a, u256 b) {
+  u256 r = U256_ZERO;
+  CK(u256_mul(&r, a, b));
+  return r;
+}
+static u256 muldiv(struct gen *g, u256 a, u256 b, u256 d) {
+  u256 r = U256_ZERO;
+  CK(u256_muldiv(&r, a, b, d));
+  return r;
+}
 /* bps as a RAY fraction: bps * 1e23. */
-static u256 ray_bps(struct gen *g, uint64_t bps) { return mul(g, mul(g, U(bps), U(100000000000ull)), U(1000000000000ull)); }
+static u256 ray_bps(struct gen *g, uint64_t bps) {
+  return mul(g, mul(g, U(bps), U(100000000000ull)), U(1000000000000ull));
+}
 static u256 ppm_of(struct gen *g, u256 a, uint64_t ppm) { return muldiv(g, a, U(ppm), U(1000000)); }
 
 /* ---------- PRNG: splitmix64 seeds xoshiro256** ---------- */
@@ -445,13 +1071,15 @@ static uint64_t rndr(struct gen *g, uint64_t lo, uint64_t hi) { return lo + rndn
 /* Approximately N(0,1) * 1e6 (Irwin-Hall, 12 uniforms). */
 static int64_t rnd_normal_micro(struct gen *g) {
   int64_t s = 0;
-  for (int i = 0; i < 12; i++) s += (int64_t)rndn(g, 1000000);
+  for (int i = 0; i < 12; i++)
+    s += (int64_t)rndn(g, 1000000);
   return s - 6000000;
 }
 /* Picks an index by per-mille (or any) weights. */
 static int pick(struct gen *g, const unsigned *w, int n) {
   unsigned total = 0;
-  for (int i = 0; i < n; i++) total += w[i];
+  for (int i = 0; i < n; i++)
+    total += w[i];
   uint64_t x = rndn(g, total);
   for (int i = 0; i < n; i++) {
     if (x < w[i]) return i;
@@ -472,7 +1100,8 @@ static int hexval(char c) {
 void svc_demo_eip55(const uint8_t addr[20], char out[43]) {
   static const char hx[] = "0123456789abcdef";
   char lower[40];
-  for (int i = 0; i < 20; i++) lower[2 * i] = hx[addr[i] >> 4], lower[2 * i + 1] = hx[addr[i] & 15];
+  for (int i = 0; i < 20; i++)
+    lower[2 * i] = hx[addr[i] >> 4], lower[2 * i + 1] = hx[addr[i] & 15];
   uint8_t h[32];
   risk_keccak256((const uint8_t *)lower, 40, h);
   out[0] = '0', out[1] = 'x';
@@ -501,7 +1130,8 @@ static void parse_addr(struct gen *g, const char *s, uint8_t out[20]) {
     }
     out[i] = (uint8_t)(a << 4 | b);
   }
-  for (int i = 2; i < 42; i++) upper |= (s[i] >= 'A' && s[i] <= 'F'), lower |= (s[i] >= 'a' && s[i] <= 'f');
+  for (int i = 2; i < 42; i++)
+    upper |= (s[i] >= 'A' && s[i] <= 'F'), lower |= (s[i] >= 'a' && s[i] <= 'f');
   if (upper && lower) {
     char chk[43];
     svc_demo_eip55(out, chk);
@@ -568,7 +1198,8 @@ static void put_addr_lit(struct gen *g, const char *lit) {
 static void put_hex32(struct gen *g, const uint8_t k[32]) {
   putc('"', g->out);
   fputs("0x", g->out);
-  for (int i = 0; i < 32; i++) fprintf(g->out, "%02x", k[i]);
+  for (int i = 0; i < 32; i++)
+    fprintf(g->out, "%02x", k[i]);
   putc('"', g->out);
 }
 
@@ -692,7 +1323,7 @@ static void set_prices(struct gen *g) {
  * step): p * (1 + sigma_ppm * z + 0.005 * (anchor - p) / p), clamped to [lo, hi]
  * (hi == 0: no upper bound). */
 static u256 walk_to(struct gen *g, u256 p, u256 anchor, uint64_t sigma_ppm, uint64_t lo, uint64_t hi) {
-  int64_t z = rnd_normal_micro(g); /* N(0,1) * 1e6 */
+  int64_t z = rnd_normal_micro(g);                                       /* N(0,1) * 1e6 */
   int64_t ret = (int64_t)(((__int128)z * (int64_t)sigma_ppm) / 1000000); /* ppm */
   if (!u256_is_zero(p)) {
     u256 gap = u256_gt(anchor, p) ? u256_sub_wrap(anchor, p) : u256_sub_wrap(p, anchor);
@@ -901,7 +1532,8 @@ static uint64_t draw_size_usd(struct gen *g, int max_decade) {
   int d = pick(g, w, 6) + 2;
   if (d > max_decade) d = max_decade;
   uint64_t p = 1;
-  for (int i = 0; i < d; i++) p *= 10;
+  for (int i = 0; i < d; i++)
+    p *= 10;
   return p * rndr(g, 1000, 9999) / 1000;
 }
 
@@ -947,8 +1579,8 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
   static const unsigned stable_w[] = {20, 30, 25, 20, 5};
   switch (a->kind) {
   case K_SUPPLIER: {
-    static const int sup[] = {R_WETH, R_WSTETH, R_WEETH, R_USDC, R_USDT, R_DAI, R_USDS, R_PYUSD, R_CBBTC, R_WBTC,
-                              R_LBTC, R_SUSDS, R_SDAI, R_RETH, R_TBTC, R_GNO};
+    static const int sup[] = {R_WETH,  R_WSTETH, R_WEETH, R_USDC,  R_USDT, R_DAI,  R_USDS, R_PYUSD,
+                              R_CBBTC, R_WBTC,   R_LBTC,  R_SUSDS, R_SDAI, R_RETH, R_TBTC, R_GNO};
     static const unsigned sup_w[] = {80, 150, 100, 8, 6, 5, 5, 2, 50, 30, 30, 30, 20, 20, 10, 10};
     int k = 1 + (int)rndn(g, 2);
     for (int j = 0; j < k; j++) {
@@ -1045,7 +1677,8 @@ static void fill_supply(struct gen *g, int r) {
   for (int k = 0; k < chunks; k++) {
     size_t i;
     int tries = 0;
-    do i = 2 + rndn(g, g->n_acct - 2);
+    do
+      i = 2 + rndn(g, g->n_acct - 2);
     while (g->acct[i].kind != K_SUPPLIER && ++tries < 1000);
     do_supply(g, &g->acct[i], r, piece, true);
   }
@@ -1094,7 +1727,8 @@ static void init_rate_limits(struct gen *g) {
     case K_UINT32: risk_rate_limit_uint32_key(x->key, base, d->u32); break;
     case K_BYTES32: {
       uint8_t id[32];
-      for (int i = 0; i < 32; i++) id[i] = (uint8_t)(hexval(d->bytes32[2 * i]) << 4 | hexval(d->bytes32[2 * i + 1]));
+      for (int i = 0; i < 32; i++)
+        id[i] = (uint8_t)(hexval(d->bytes32[2 * i]) << 4 | hexval(d->bytes32[2 * i + 1]));
       risk_rate_limit_bytes32_key(x->key, base, id);
       break;
     }
@@ -1124,7 +1758,9 @@ static void fund_idle(struct gen *g, int r, u256 amount) {
   case R_USDS:
   case R_DAI: got = rl_spend(g, RL_USDS_MINT, need); break;
   case R_USDC: got = rl_spend(g, RL_USDS_TO_USDC, need); break;
-  case R_USDT: got = u256_is_zero(rl_spend(g, RL_CURVE_SUSDS_USDT, mul(g, need, g->pow10[12]))) ? U256_ZERO : need; break;
+  case R_USDT:
+    got = u256_is_zero(rl_spend(g, RL_CURVE_SUSDS_USDT, mul(g, need, g->pow10[12]))) ? U256_ZERO : need;
+    break;
   case R_PYUSD: got = u256_is_zero(rl_spend(g, RL_V4_PY_SWAP, mul(g, need, g->pow10[12]))) ? U256_ZERO : need; break;
   default: got = U256_ZERO;
   }
@@ -1170,9 +1806,14 @@ static void alm_rebalance(struct gen *g) {
 
 /* Other allocations drift within their deposit limits. */
 static void alm_drift(struct gen *g) {
-  static const struct { int venue, rl; } walkers[] = {{VN_AAVE_USDT, RL_AAVE_CORE_USDT}, {VN_SUSDE, RL_4626_SUSDE},
-                                                     {VN_SYRUP, RL_4626_SYRUP}, {VN_MORPHO, RL_4626_MORPHO},
-                                                     {VN_CURVE, -1}, {VN_UNIV4, -1}};
+  static const struct {
+    int venue, rl;
+  } walkers[] = {{VN_AAVE_USDT, RL_AAVE_CORE_USDT},
+                 {VN_SUSDE, RL_4626_SUSDE},
+                 {VN_SYRUP, RL_4626_SYRUP},
+                 {VN_MORPHO, RL_4626_MORPHO},
+                 {VN_CURVE, -1},
+                 {VN_UNIV4, -1}};
   for (size_t k = 0; k < sizeof walkers / sizeof walkers[0]; k++) {
     int v = walkers[k].venue;
     u256 before = g->alloc[v];
@@ -1198,9 +1839,10 @@ static void alm_drift(struct gen *g) {
 /* The per-second rate of an APY: the rates-conv table constants the spec quotes where there
  * is one, else the bisection (which lands 1 above the table for those three). */
 static u256 rate_for_bps(struct gen *g, uint32_t bps) {
-  const char *lit = bps == 375 ? SSR_RATE
-                    : bps == 500 ? "1000000001547125957863212448"
-                    : bps == 1000 ? "1000000003022265980097387650" : NULL;
+  const char *lit = bps == 375    ? SSR_RATE
+                    : bps == 500  ? "1000000001547125957863212448"
+                    : bps == 1000 ? "1000000003022265980097387650"
+                                  : NULL;
   u256 r = U256_ZERO;
   if (lit)
     CK(u256_from_dec(&r, lit, strlen(lit)));
@@ -1329,8 +1971,8 @@ static void user_action(struct gen *g, struct dacct *a) {
   } else if (!u256_is_zero(p->sa)) {
     CK(risk_reserve_from_scaled(&bal, p->sa, g->r[r].st.liquidity_index));
     u256 x = ppm_of(g, bal, rndr(g, 50000, 500000));
-    bool capped = g->r[r].supply_cap &&
-                  u256_gt(add(g, total_supply_actual(g, r), x), mul(g, U(g->r[r].supply_cap), g->pow10[assets[r].decimals]));
+    bool capped = g->r[r].supply_cap && u256_gt(add(g, total_supply_actual(g, r), x),
+                                                mul(g, U(g->r[r].supply_cap), g->pow10[assets[r].decimals]));
     if ((roll < 80 || !has_debt) && rndn(g, 2) == 0 && !assets[r].frozen && !capped) {
       do_supply(g, a, r, x, p->coll);
     } else {
@@ -1367,7 +2009,8 @@ static void liquidations(struct gen *g) {
     struct dacct *a = &g->acct[i];
     if (a->n == 0) continue;
     bool any_debt = false;
-    for (unsigned j = 0; j < a->n; j++) any_debt |= !u256_is_zero(a->p[j].sd);
+    for (unsigned j = 0; j < a->n; j++)
+      any_debt |= !u256_is_zero(a->p[j].sd);
     if (!any_debt) continue;
     struct risk_account_data d;
     if (!evaluate(g, a, &d)) return;
@@ -1425,7 +2068,8 @@ static void emit_irm(struct gen *g, int i) {
     char b[U256_DEC_MAX];
     u256_to_dec(m->spread, b);
     putf(g, ",\"spread\":\"%s%s\",\"rate_source\":{\"kind\":\"%s\",\"address\":",
-         m->spread_negative && !u256_is_zero(m->spread) ? "-" : "", b, d->source == SRC_LST ? "capped_fallback" : "ssr");
+         m->spread_negative && !u256_is_zero(m->spread) ? "-" : "", b,
+         d->source == SRC_LST ? "capped_fallback" : "ssr");
     put_addr_lit(g, d->source == SRC_LST ? LST_CAPPED_SOURCE : SSR_RATE_SOURCE);
     u256 apr = U256_ZERO;
     CK(risk_rate_source_apr(&apr, &m->source));
@@ -1479,8 +2123,9 @@ static void emit_snapshot(struct gen *g, bool first) {
     }
     put(g, "],\"emode_categories\":[");
     for (size_t k = 0; k < sizeof emodes / sizeof emodes[0]; k++)
-      putf(g, "%s{\"id\":%u,\"ltv\":%u,\"liquidation_threshold\":%u,\"liquidation_bonus\":%u,\"price_source\":\"%s\","
-              "\"label\":\"%s\"}",
+      putf(g,
+           "%s{\"id\":%u,\"ltv\":%u,\"liquidation_threshold\":%u,\"liquidation_bonus\":%u,\"price_source\":\"%s\","
+           "\"label\":\"%s\"}",
            k ? "," : "", emodes[k].id, emodes[k].ltv, emodes[k].lt, emodes[k].lb, ZERO_ADDR, emodes[k].label);
     put(g, "]");
   }
@@ -1541,10 +2186,12 @@ static void emit_snapshot(struct gen *g, bool first) {
     if (listed++) put(g, ",");
     emit_account(g, a);
   }
-  if (listed) put(g, "]");
+  if (listed)
+    put(g, "]");
   else if (first)
     put(g, ",\"accounts_mode\":\"full\",\"accounts\":[]");
-  for (size_t i = 0; i < g->n_acct; i++) g->acct[i].changed = false;
+  for (size_t i = 0; i < g->n_acct; i++)
+    g->acct[i].changed = false;
   /* savings vaults */
   put(g, ",\"savings_vaults\":[");
   for (int k = 0; k < N_VAULTS; k++) {
@@ -1674,9 +2321,11 @@ static void emit_snapshot(struct gen *g, bool first) {
 /* ---------- driver ---------- */
 
 static void init_state(struct gen *g) {
-  for (unsigned i = 0; i <= 36; i++) CK(u256_pow10(&g->pow10[i], i));
+  for (unsigned i = 0; i <= 36; i++)
+    CK(u256_pow10(&g->pow10[i], i));
   uint64_t x = g->o.seed ^ 0x5350524B44454D4Full; /* "SPRKDEMO" */
-  for (int i = 0; i < 4; i++) g->s[i] = splitmix64(&x);
+  for (int i = 0; i < 4; i++)
+    g->s[i] = splitmix64(&x);
   g->t0 = SVC_DEMO_END_TIMESTAMP - (uint64_t)g->o.days * 86400;
   g->t = g->t0;
   g->block = SVC_DEMO_END_BLOCK - (uint64_t)g->o.days * 86400 / SVC_DEMO_BLOCK_SECONDS;
@@ -1686,7 +2335,8 @@ static void init_state(struct gen *g) {
   g->gno_usd = ppm_of(g, U(13000000000ull), rndr(g, 950000, 1050000));
   g->eth0 = g->eth_usd, g->btc0 = g->btc_usd, g->gno0 = g->gno_usd;
   g->lst_apr = U(29000000000000000ull + rndn(g, 2000000000000000ull));
-  for (int i = 0; i < N_RES; i++) g->ratio[i] = mul(g, U(assets[i].ratio_ppm), U(1000000000000ull));
+  for (int i = 0; i < N_RES; i++)
+    g->ratio[i] = mul(g, U(assets[i].ratio_ppm), U(1000000000000ull));
   for (size_t k = 0; k < N_KS; k++) {
     uint64_t one = ks_oracles[k].decimals == 18 ? 1000000000000000000ull : 100000000ull;
     g->ks_answer[k] = U(one / 10000 * rndr(g, 9985, 10002));
@@ -1706,15 +2356,21 @@ static void init_state(struct gen *g) {
   }
   init_rate_limits(g);
   /* liquidity-layer allocations outside SparkLend (whole tokens) and their yields */
-  static const struct { int v; uint64_t whole; uint32_t apr_bps; } al[] = {
-      {VN_AAVE_USDT, 80000000, 340}, {VN_SUSDE, 150000000, 520}, {VN_SYRUP, 40000000, 640},
-      {VN_MORPHO, 60000000, 450},    {VN_CURVE, 8000000, 180},   {VN_UNIV4, 6000000, 150}};
+  static const struct {
+    int v;
+    uint64_t whole;
+    uint32_t apr_bps;
+  } al[] = {{VN_AAVE_USDT, 80000000, 340}, {VN_SUSDE, 150000000, 520}, {VN_SYRUP, 40000000, 640},
+            {VN_MORPHO, 60000000, 450},    {VN_CURVE, 8000000, 180},   {VN_UNIV4, 6000000, 150}};
   for (size_t k = 0; k < sizeof al / sizeof al[0]; k++) {
     g->alloc[al[k].v] = mul(g, U(al[k].whole), g->pow10[assets[venues[al[k].v].asset].decimals]);
     g->alloc_apr[al[k].v] = ray_bps(g, al[k].apr_bps);
   }
-  static const struct { int r; uint64_t whole; } idle[] = {{R_USDS, 25000000}, {R_DAI, 5000000}, {R_USDC, 40000000},
-                                                          {R_USDT, 30000000}, {R_PYUSD, 5000000}, {R_WETH, 800}};
+  static const struct {
+    int r;
+    uint64_t whole;
+  } idle[] = {{R_USDS, 25000000}, {R_DAI, 5000000},   {R_USDC, 40000000},
+              {R_USDT, 30000000}, {R_PYUSD, 5000000}, {R_WETH, 800}};
   for (size_t k = 0; k < sizeof idle / sizeof idle[0]; k++)
     g->idle[idle[k].r] = mul(g, U(idle[k].whole), g->pow10[assets[idle[k].r].decimals]);
 }
@@ -1746,7 +2402,8 @@ int svc_demo_generate(FILE *out, const struct svc_demo_opts *opts, char *err, si
   g->acct[0].kind = K_ALM;
   parse_addr(g, TREASURY, g->acct[1].addr);
   g->acct[1].kind = K_TREASURY;
-  for (size_t i = 2; i < g->n_acct && !g->failed; i++) make_account(g, &g->acct[i], i - 2);
+  for (size_t i = 2; i < g->n_acct && !g->failed; i++)
+    make_account(g, &g->acct[i], i - 2);
   for (int i = 0; i < N_RES; i++) {
     fill_supply(g, i);
     /* borrows were made before the supply that funds them: balanceOf(aToken) = supplied - borrowed */
@@ -1772,7 +2429,8 @@ int svc_demo_generate(FILE *out, const struct svc_demo_opts *opts, char *err, si
       CK(risk_reserve_update_state(&g->r[i].st, &g->r[i].st, g->t));
     }
     build_market(g);
-    for (size_t k = 0; k < per_step; k++) user_action(g, &g->acct[2 + rndn(g, g->o.accounts)]);
+    for (size_t k = 0; k < per_step; k++)
+      user_action(g, &g->acct[2 + rndn(g, g->o.accounts)]);
     liquidations(g);
     alm_rebalance(g);
     alm_drift(g);
@@ -1787,7 +2445,8 @@ int svc_demo_generate(FILE *out, const struct svc_demo_opts *opts, char *err, si
       goto done;
     }
   }
-  if (!g->failed && fflush(out) == 0 && !ferror(out)) rc = 0;
+  if (!g->failed && fflush(out) == 0 && !ferror(out))
+    rc = 0;
   else if (!g->failed)
     snprintf(err, errlen, "write error");
 done:
