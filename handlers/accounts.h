@@ -1,0 +1,64 @@
+/* Shared by the SparkLend account handlers (handlers/accounts_get.c, handlers/quotes_post.c): the
+ * engine's market assembled from the state cache at a time t, the one-query account read, and the
+ * JSON of positions and account totals. All account math is risk/account.h and risk/liquidation.h. */
+#ifndef SPARKD_HANDLERS_ACCOUNTS_H
+#define SPARKD_HANDLERS_ACCOUNTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "handlers/markets.h"
+#include "risk/account.h"
+#include "risk/liquidation.h"
+
+struct svc_cache;
+
+/* The per-chain data the accounts builder attaches (eMode categories, kill switch). */
+struct acc_chain {
+  int64_t chain_id;
+  bool emode_set[RISK_MAX_EMODE];
+  struct risk_emode_category emode[RISK_MAX_EMODE];
+  char emode_label[RISK_MAX_EMODE][48];
+  bool kill_switch_known, kill_switch_triggered;
+};
+
+/* One request's view of a chain: the engine market at time t (reserve ids index reserves[]),
+ * with the state-cache reserve behind each id. Large (~70 KB): allocate it on the heap. */
+struct acc_view {
+  const struct mkt_chain *mc;
+  const struct acc_chain *x; /* NULL when the builder has not seen the chain */
+  uint64_t t;
+  const struct mkt_reserve *res[RISK_MAX_RESERVES]; /* NULL: no reserve at this id */
+  bool priced[RISK_MAX_RESERVES];                   /* an oracle price (or an override) is known */
+  struct risk_market m;
+};
+
+/* Returns the accounts builder's data for chain_id (borrowed from c), or NULL. */
+const struct acc_chain *handler_accounts_chain(const struct svc_cache *c, int64_t chain_id);
+/* Fills v with the market of mc at time t (>= the block timestamp); overrides (may be NULL) is
+ * an array of n_reserves prices where a non-zero entry replaces the oracle price. Returns RISK_OK
+ * or the engine's error (RISK_INVALID for a reserve id >= RISK_MAX_RESERVES). */
+risk_err handler_accounts_view(struct acc_view *v, const struct mkt_chain *mc, const struct acc_chain *x, uint64_t t,
+                               const u256 *overrides);
+/* Returns the reserve id of asset (address any case, or symbol), or -1. */
+int handler_accounts_reserve_id(const struct acc_view *v, const char *asset);
+/* Returns true when s is a 0x-prefixed 40-hex-digit address (its lowercase form in lower). */
+bool handler_accounts_parse_address(const char *s, char lower[43]);
+/* Returns the status of reading account `lower` on v's chain in one prepared query into *a
+ * (empty with emode 0 when unknown; *found false then). */
+db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a,
+                                bool *found);
+/* Returns a new JSON array of a's positions at v (liquidation prices for collateral when
+ * with_liq_price), or NULL on an engine error. */
+json_t *handler_accounts_positions_json(const struct acc_view *v, const struct risk_account *a, bool with_liq_price);
+/* Writes the account totals of d (and eMode, isolation) into obj. */
+void handler_accounts_put_totals(json_t *obj, const struct acc_view *v, const struct risk_account *a,
+                                 const struct risk_account_data *d);
+/* Returns a new "18-decimal" string for a health factor, or JSON null for 2^256-1 (no debt). */
+json_t *handler_accounts_hf_json(u256 hf);
+/* Writes name (integer string) and name with _base replaced by _usd (8-decimal human) into obj. */
+void handler_accounts_put_base(json_t *obj, const char *name, u256 v);
+
+#endif

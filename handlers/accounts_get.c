@@ -1,0 +1,699 @@
+/* SparkLend accounts: GET /v1/accounts/{chain}/{address} (one account accrued to the chain's
+ * latest block: positions, totals, health factor, liquidation prices, warnings) and
+ * GET /v1/accounts/{chain} (the liquidation watch list from the health factors stored at import,
+ * keyset-paginated), plus the cache builder for the per-chain data the account math needs beside
+ * the markets builder's reserves (eMode categories, kill switch).
+ *
+ * Reserves, indexes and prices come from the markets builder's typed data (handlers/markets.h);
+ * the account itself is one prepared query per request. All math is risk/account.h. */
+#include "handlers/accounts.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "handlers/handlers.h"
+#include "risk/eip55.h"
+#include "risk/reserve.h"
+#include "risk/wadray.h"
+#include "service/cache.h"
+#include "service/log.h"
+#include "service/request.h"
+
+/* ---- statements ----------------------------------------------------------------------------- */
+
+static const struct db_statement stmts[] = {
+    {"accounts_emode",
+     "SELECT chain_id, category_id, ltv, liquidation_threshold, liquidation_bonus, label FROM emode_categories"
+     " ORDER BY chain_id, category_id"},
+    {"accounts_chains",
+     "SELECT c.chain_id, k.triggered FROM chains c LEFT JOIN kill_switch k ON k.chain_id = c.chain_id"
+     " ORDER BY c.chain_id"},
+    {"accounts_get",
+     "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral"
+     " FROM accounts a LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
+     " WHERE a.chain_id = $1::bigint AND a.address = $2::text"},
+    /* Keyset on (health_factor, address); accounts whose health factor could not be computed at
+     * import (NULL) are not listed. */
+    {"accounts_list",
+     "SELECT a.address, a.emode_category, a.block_number, a.health_factor::text, a.total_collateral_base::text,"
+     " a.total_debt_base::text FROM accounts a"
+     " WHERE a.chain_id = $1::bigint AND a.health_factor IS NOT NULL"
+     " AND ($2::numeric IS NULL OR a.health_factor <= $2::numeric)"
+     " AND ($3::numeric IS NULL OR a.total_debt_base >= $3::numeric)"
+     " AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM positions p WHERE p.chain_id = a.chain_id"
+     "   AND p.account = a.address AND p.asset = $4::text AND p.collateral AND p.scaled_a_token_balance > 0))"
+     " AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM positions p WHERE p.chain_id = a.chain_id"
+     "   AND p.account = a.address AND p.asset = $5::text AND p.scaled_variable_debt > 0))"
+     " AND ($6::numeric IS NULL OR (a.health_factor, a.address::text) > ($6::numeric, $7::text))"
+     " ORDER BY a.health_factor, a.address::text LIMIT $8::int"},
+};
+
+static void register_statements(void) {
+  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
+    svc_log(SVC_LOG_ERROR, "accounts: statements could not be registered");
+}
+static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
+
+/* ---- cache builder -------------------------------------------------------------------------- */
+
+struct build_ctx {
+  struct acc_chain *chains;
+  size_t n, cap;
+};
+
+static struct acc_chain *chain_for(struct build_ctx *b, int64_t id) {
+  for (size_t i = 0; i < b->n; i++)
+    if (b->chains[i].chain_id == id) return &b->chains[i];
+  return NULL;
+}
+
+static db_status chain_row(const db_row *row, void *arg) {
+  struct build_ctx *b = arg;
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 4;
+    struct acc_chain *p = realloc(b->chains, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    b->chains = p;
+    b->cap = cap;
+  }
+  struct acc_chain *c = &b->chains[b->n++];
+  memset(c, 0, sizeof *c);
+  c->chain_id = strtoll(db_row_text(row, 0), NULL, 10);
+  const char *t = db_row_text(row, 1);
+  c->kill_switch_known = t != NULL;
+  c->kill_switch_triggered = t && t[0] == 't';
+  return DB_OK;
+}
+
+static db_status emode_row(const db_row *row, void *arg) {
+  struct build_ctx *b = arg;
+  struct acc_chain *c = chain_for(b, strtoll(db_row_text(row, 0), NULL, 10));
+  long id = strtol(db_row_text(row, 1), NULL, 10);
+  if (!c || id <= 0 || id >= RISK_MAX_EMODE) return DB_OK;
+  c->emode_set[id] = true;
+  c->emode[id].ltv = (uint32_t)strtoul(db_row_text(row, 2), NULL, 10);
+  c->emode[id].liquidation_threshold = (uint32_t)strtoul(db_row_text(row, 3), NULL, 10);
+  c->emode[id].liquidation_bonus = (uint32_t)strtoul(db_row_text(row, 4), NULL, 10);
+  snprintf(c->emode_label[id], sizeof c->emode_label[id], "%s", db_row_text(row, 5));
+  return DB_OK;
+}
+
+db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *b) {
+  pthread_once(&stmts_once, register_statements);
+  struct build_ctx x = {0};
+  db_status s = db_query_prepared(conn, "accounts_chains", 0, NULL, chain_row, &x, NULL);
+  if (s == DB_OK) s = db_query_prepared(conn, "accounts_emode", 0, NULL, emode_row, &x, NULL);
+  for (size_t i = 0; i < x.n && s == DB_OK; i++) {
+    struct acc_chain *c = malloc(sizeof *c);
+    if (!c) {
+      s = DB_ERROR;
+      break;
+    }
+    *c = x.chains[i];
+    char key[64];
+    snprintf(key, sizeof key, "accounts:%lld", (long long)c->chain_id);
+    if (!svc_cache_put_data(b, key, c, free)) s = DB_ERROR;
+  }
+  free(x.chains);
+  return s;
+}
+
+const struct acc_chain *handler_accounts_chain(const struct svc_cache *c, int64_t chain_id) {
+  char key[64];
+  snprintf(key, sizeof key, "accounts:%lld", (long long)chain_id);
+  const struct svc_cache_item *it = svc_cache_get(c, key);
+  return it ? it->data : NULL;
+}
+
+/* ---- shared helpers ------------------------------------------------------------------------- */
+
+bool handler_accounts_parse_address(const char *s, char lower[43]) {
+  if (!s || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || strlen(s) != 42) return false;
+  lower[0] = '0';
+  lower[1] = 'x';
+  for (int i = 0; i < 40; i++) {
+    char ch = (char)tolower((unsigned char)s[2 + i]);
+    if (!isxdigit((unsigned char)ch)) return false;
+    lower[2 + i] = ch;
+  }
+  lower[42] = 0;
+  return true;
+}
+
+risk_err handler_accounts_view(struct acc_view *v, const struct mkt_chain *mc, const struct acc_chain *x, uint64_t t,
+                               const u256 *overrides) {
+  memset(v, 0, sizeof *v);
+  v->mc = mc;
+  v->x = x;
+  v->t = t;
+  for (size_t i = 0; i < mc->n; i++) {
+    const struct mkt_reserve *r = &mc->r[i];
+    if (r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) return RISK_INVALID;
+    uint16_t id = (uint16_t)r->reserve_id;
+    v->res[id] = r;
+    u256 price = r->has_price ? r->price : U256_ZERO;
+    if (overrides && !u256_is_zero(overrides[id])) price = overrides[id];
+    v->priced[id] = !u256_is_zero(price);
+    risk_err e = risk_acct_reserve_from_state(&v->m.reserves[id], &r->st, price, t);
+    if (e) return e;
+    if ((uint32_t)id + 1 > v->m.n_reserves) v->m.n_reserves = (uint32_t)id + 1;
+  }
+  if (x) memcpy(v->m.emode, x->emode, sizeof v->m.emode);
+  return risk_market_prepare(&v->m);
+}
+
+int handler_accounts_reserve_id(const struct acc_view *v, const char *asset) {
+  const struct mkt_reserve *r = handler_markets_find_reserve(v->mc, asset);
+  return r ? r->reserve_id : -1;
+}
+
+struct load_ctx {
+  const struct acc_view *v;
+  struct risk_account *a;
+  bool found;
+  bool bad;
+};
+
+static bool dec(const char *t, u256 *out) { return t && u256_from_dec(out, t, strlen(t)) == RISK_OK; }
+
+static db_status load_row(const db_row *row, void *arg) {
+  struct load_ctx *x = arg;
+  x->found = true;
+  x->a->emode_category = (uint32_t)strtoul(db_row_text(row, 0), NULL, 10);
+  const char *asset = db_row_text(row, 1);
+  if (!asset) return DB_OK; /* an account row without positions */
+  int id = -1;
+  for (uint32_t i = 0; i < x->v->m.n_reserves && id < 0; i++)
+    if (x->v->res[i] && strcmp(x->v->res[i]->address, asset) == 0) id = (int)i;
+  if (id < 0 || x->a->n_positions >= RISK_ACCOUNT_MAX_POSITIONS) {
+    x->bad = true;
+    return DB_OK;
+  }
+  struct risk_position *p = &x->a->pos[x->a->n_positions];
+  memset(p, 0, sizeof *p);
+  p->reserve = (uint16_t)id;
+  const char *col = db_row_text(row, 4);
+  p->collateral = col && col[0] == 't';
+  if (!dec(db_row_text(row, 2), &p->scaled_a) || !dec(db_row_text(row, 3), &p->scaled_debt)) {
+    x->bad = true;
+    return DB_OK;
+  }
+  p->borrowing = !u256_is_zero(p->scaled_debt);
+  if (u256_is_zero(p->scaled_a) && !p->borrowing) return DB_OK; /* nothing held */
+  x->a->n_positions++;
+  return DB_OK;
+}
+
+static int cmp_pos(const void *a, const void *b) {
+  const struct risk_position *x = a, *y = b;
+  return (int)x->reserve - (int)y->reserve;
+}
+
+db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a,
+                                bool *found) {
+  pthread_once(&stmts_once, register_statements);
+  memset(a, 0, offsetof(struct risk_account, pos));
+  char chain[24];
+  snprintf(chain, sizeof chain, "%lld", (long long)v->mc->chain_id);
+  const char *params[] = {chain, lower};
+  struct load_ctx x = {.v = v, .a = a};
+  db_status s = db_query_prepared(conn, "accounts_get", 2, params, load_row, &x, NULL);
+  if (s != DB_OK) return s;
+  if (x.bad) {
+    svc_log(SVC_LOG_ERROR, "accounts: account %s on chain %s has a position the market does not list", lower, chain);
+    return DB_ERROR;
+  }
+  qsort(a->pos, a->n_positions, sizeof a->pos[0], cmp_pos);
+  *found = x.found;
+  return DB_OK;
+}
+
+json_t *handler_accounts_hf_json(u256 hf) {
+  if (u256_eq(hf, U256_MAX)) return json_null();
+  char f[U256_DEC_MAX + 2];
+  u256_to_fixed(hf, 18, f);
+  return json_string(f);
+}
+
+static void put_u256(json_t *o, const char *name, u256 v) {
+  char d[U256_DEC_MAX];
+  u256_to_dec(v, d);
+  json_object_set_new(o, name, json_string(d));
+}
+
+/* name: integer string; name_human: the same with `decimals` decimals. */
+static void put_amount(json_t *o, const char *name, u256 v, unsigned decimals) {
+  char f[U256_DEC_MAX + 2], key[96];
+  put_u256(o, name, v);
+  u256_to_fixed(v, decimals, f);
+  snprintf(key, sizeof key, "%s_human", name);
+  json_object_set_new(o, key, json_string(f));
+}
+
+void handler_accounts_put_base(json_t *obj, const char *name, u256 v) {
+  char f[U256_DEC_MAX + 2], key[96];
+  put_u256(obj, name, v);
+  u256_to_fixed(v, 8, f);
+  size_t n = strlen(name);
+  if (n > 5 && strcmp(name + n - 5, "_base") == 0) n -= 5;
+  snprintf(key, sizeof key, "%.*s_usd", (int)n, name);
+  json_object_set_new(obj, key, json_string(f));
+}
+
+/* GenericLogic's base-currency value of an amount: fl(amount * price / unit). */
+static u256 base_value(const struct risk_acct_reserve *r, u256 amount) {
+  u256 out = U256_ZERO;
+  if (u256_muldiv(&out, amount, r->price, r->unit) != RISK_OK) return U256_MAX;
+  return out;
+}
+
+json_t *handler_accounts_positions_json(const struct acc_view *v, const struct risk_account *a, bool with_liq_price) {
+  json_t *arr = json_array();
+  for (uint32_t i = 0; i < a->n_positions; i++) {
+    const struct risk_position *p = &a->pos[i];
+    const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
+    const struct mkt_reserve *mr = v->res[p->reserve];
+    u256 supplied, borrowed;
+    if (risk_reserve_from_scaled(&supplied, p->scaled_a, r->liquidity_index) != RISK_OK ||
+        risk_reserve_from_scaled(&borrowed, p->scaled_debt, r->variable_borrow_index) != RISK_OK) {
+      json_decref(arr);
+      return NULL;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "asset", json_string(mr->address_cs));
+    json_object_set_new(o, "symbol", json_string(mr->symbol));
+    json_object_set_new(o, "decimals", json_integer(mr->decimals));
+    json_object_set_new(o, "reserve_id", json_integer(p->reserve));
+    put_u256(o, "scaled_supplied", p->scaled_a);
+    put_amount(o, "supplied", supplied, mr->decimals);
+    put_u256(o, "scaled_borrowed", p->scaled_debt);
+    put_amount(o, "borrowed", borrowed, mr->decimals);
+    json_object_set_new(o, "collateral", json_boolean(p->collateral));
+    if (v->priced[p->reserve]) {
+      char f[U256_DEC_MAX + 2];
+      put_u256(o, "price", r->price);
+      u256_to_fixed(r->price, 8, f);
+      json_object_set_new(o, "price_usd", json_string(f));
+      handler_accounts_put_base(o, "supplied_base", base_value(r, supplied));
+      handler_accounts_put_base(o, "borrowed_base", base_value(r, borrowed));
+    } else {
+      json_object_set_new(o, "price", json_null());
+      json_object_set_new(o, "price_usd", json_null());
+      json_object_set_new(o, "supplied_base", json_null());
+      json_object_set_new(o, "supplied_usd", json_null());
+      json_object_set_new(o, "borrowed_base", json_null());
+      json_object_set_new(o, "borrowed_usd", json_null());
+    }
+    if (with_liq_price) {
+      bool exists = false;
+      u256 lp = U256_ZERO;
+      if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists) {
+        char f[U256_DEC_MAX + 2];
+        put_u256(o, "liquidation_price", lp);
+        u256_to_fixed(lp, 8, f);
+        json_object_set_new(o, "liquidation_price_usd", json_string(f));
+      } else {
+        json_object_set_new(o, "liquidation_price", json_null());
+        json_object_set_new(o, "liquidation_price_usd", json_null());
+      }
+    }
+    json_array_append_new(arr, o);
+  }
+  return arr;
+}
+
+void handler_accounts_put_totals(json_t *obj, const struct acc_view *v, const struct risk_account *a,
+                                 const struct risk_account_data *d) {
+  handler_accounts_put_base(obj, "total_collateral_base", d->total_collateral_base);
+  handler_accounts_put_base(obj, "total_debt_base", d->total_debt_base);
+  handler_accounts_put_base(obj, "available_borrows_base", d->available_borrows_base);
+  json_object_set_new(obj, "current_ltv_bps", json_integer(d->avg_ltv));
+  json_object_set_new(obj, "current_liquidation_threshold_bps", json_integer(d->avg_liquidation_threshold));
+  json_object_set_new(obj, "health_factor", handler_accounts_hf_json(d->health_factor));
+  if (u256_eq(d->health_factor, U256_MAX)) {
+    json_object_set_new(obj, "health_factor_wad", json_null());
+  } else {
+    put_u256(obj, "health_factor_wad", d->health_factor);
+  }
+  json_object_set_new(obj, "emode_category", json_integer(a->emode_category));
+  if (a->emode_category && v->x && a->emode_category < RISK_MAX_EMODE && v->x->emode_set[a->emode_category]) {
+    const struct risk_emode_category *e = &v->x->emode[a->emode_category];
+    json_object_set_new(obj, "emode",
+                        json_pack("{sI ss sI sI sI}", "id", (json_int_t)a->emode_category, "label",
+                                  v->x->emode_label[a->emode_category], "ltv_bps", (json_int_t)e->ltv,
+                                  "liquidation_threshold_bps", (json_int_t)e->liquidation_threshold,
+                                  "liquidation_bonus_bps", (json_int_t)e->liquidation_bonus));
+  } else {
+    json_object_set_new(obj, "emode", json_null());
+  }
+  json_object_set_new(obj, "isolated", json_boolean(d->isolated));
+  if (d->isolated) {
+    const struct risk_acct_reserve *r = &v->m.reserves[d->isolation_collateral];
+    const struct mkt_reserve *mr = v->res[d->isolation_collateral];
+    json_t *iso = json_object();
+    json_object_set_new(iso, "asset", json_string(mr->address_cs));
+    json_object_set_new(iso, "symbol", json_string(mr->symbol));
+    /* Debt ceiling and isolation-mode debt are USD with 2 decimals. */
+    u256 ceiling = u256_from_u64(r->debt_ceiling);
+    char f[U256_DEC_MAX + 2];
+    put_u256(iso, "debt_ceiling", ceiling);
+    u256_to_fixed(ceiling, 2, f);
+    json_object_set_new(iso, "debt_ceiling_usd", json_string(f));
+    put_u256(iso, "isolation_mode_total_debt", r->isolation_mode_total_debt);
+    u256_to_fixed(r->isolation_mode_total_debt, 2, f);
+    json_object_set_new(iso, "isolation_mode_total_debt_usd", json_string(f));
+    u256 used = U256_ZERO;
+    if (r->debt_ceiling) u256_muldiv(&used, r->isolation_mode_total_debt, u256_from_u64(10000), ceiling);
+    uint64_t ub = 0;
+    u256_to_u64(used, &ub);
+    json_object_set_new(iso, "debt_ceiling_used_bps", json_integer((json_int_t)ub));
+    json_object_set_new(obj, "isolation", iso);
+  } else {
+    json_object_set_new(obj, "isolation", json_null());
+  }
+}
+
+/* ---- GET /v1/accounts/{chain}/{address} ----------------------------------------------------- */
+
+static void warn(json_t *arr, const char *code, const char *severity, const char *asset, const char *message) {
+  json_t *w = json_pack("{ss ss ss}", "code", code, "severity", severity, "message", message);
+  json_object_set_new(w, "asset", asset ? json_string(asset) : json_null());
+  json_array_append_new(arr, w);
+}
+
+static json_t *warnings(const struct acc_view *v, const struct risk_account *a, const struct risk_account_data *d) {
+  json_t *w = json_array();
+  if (!u256_eq(d->health_factor, U256_MAX)) {
+    u256 one1 = u256_from_u64(1100000000000000000ull);
+    if (u256_lt(d->health_factor, RISK_WAD))
+      warn(w, "liquidatable", "critical", NULL, "health factor below 1: the account can be liquidated");
+    else if (u256_lt(d->health_factor, one1))
+      warn(w, "health_factor_low", "warning", NULL, "health factor below 1.1");
+  }
+  if (v->x && v->x->kill_switch_triggered && d->n_borrowing_bits)
+    warn(w, "kill_switch_triggered", "warning", NULL, "the kill switch is triggered: borrowing is disabled");
+  for (uint32_t i = 0; i < a->n_positions; i++) {
+    const struct risk_position *p = &a->pos[i];
+    const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
+    const char *asset = v->res[p->reserve]->address_cs;
+    if (!v->priced[p->reserve])
+      warn(w, "price_missing", "critical", asset, "no oracle price: values of this reserve are not counted");
+    if (p->collateral && r->frozen) warn(w, "collateral_frozen", "warning", asset, "collateral reserve is frozen");
+    if (r->paused) warn(w, "reserve_paused", "critical", asset, "reserve is paused: no action on it goes through");
+    if (!r->active) warn(w, "reserve_inactive", "critical", asset, "reserve is not active");
+    if (p->collateral && !u256_is_zero(p->scaled_a) && r->ltv == 0 && d->n_borrowing_bits)
+      warn(w, "zero_ltv_collateral", "warning", asset,
+           "collateral with ltv 0: withdrawals of other collateral and new borrows are blocked");
+  }
+  if (d->isolated) {
+    const struct risk_acct_reserve *r = &v->m.reserves[d->isolation_collateral];
+    u256 lim = U256_ZERO;
+    if (u256_muldiv(&lim, u256_from_u64(r->debt_ceiling), u256_from_u64(9500), u256_from_u64(10000)) == RISK_OK &&
+        u256_ge(r->isolation_mode_total_debt, lim))
+      warn(w, "debt_ceiling_nearly_used", "info", v->res[d->isolation_collateral]->address_cs,
+           "isolation debt ceiling at least 95% used");
+  }
+  return w;
+}
+
+/* Returns the cache (a reference the caller releases) and the chain's market data, or NULL after
+ * replying (503 before the first build, 400 for a malformed chain, 404 for an unknown one). */
+static struct svc_cache *chain_or_reply(struct svc_request *req, const struct mkt_chain **mc, const struct acc_chain **x) {
+  char buf[32];
+  const char *chain = svc_req_param(req, "chain", buf, sizeof buf);
+  int64_t id = 0;
+  if (!chain || !handler_markets_parse_chain(chain, &id)) {
+    svc_reply_problem_fields(req, SVC_ERR_validation_failed,
+                             json_pack("[o]", svc_field_error("chain", "not_a_chain_id", "must be a positive integer")),
+                             "chain must be a chain id");
+    return NULL;
+  }
+  struct svc_cache *c = svc_cache_acquire(req->srv);
+  if (!c) {
+    svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+    return NULL;
+  }
+  *mc = handler_markets_chain(c, id);
+  *x = handler_accounts_chain(c, id);
+  if (!*mc) {
+    svc_cache_release(c);
+    svc_reply_problem(req, SVC_ERR_chain_not_found, "no chain %lld has been imported", (long long)id);
+    return NULL;
+  }
+  return c;
+}
+
+enum svc_handler_result handler_accounts_get(struct svc_request *req) {
+  char abuf[64], lower[43];
+  const char *addr = svc_req_param(req, "address", abuf, sizeof abuf);
+  if (!handler_accounts_parse_address(addr, lower))
+    return svc_reply_problem_fields(
+        req, SVC_ERR_validation_failed,
+        json_pack("[o]", svc_field_error("address", "not_an_address", "must be 0x and 40 hex digits")),
+        "address must be 0x and 40 hex digits");
+  const struct mkt_chain *mc;
+  const struct acc_chain *x;
+  struct svc_cache *c = chain_or_reply(req, &mc, &x);
+  if (!c) return SVC_HANDLED;
+  enum svc_handler_result res = SVC_HANDLER_FATAL;
+  struct acc_view *v = malloc(sizeof *v);
+  struct risk_account *a = malloc(sizeof *a);
+  if (!v || !a) goto out;
+  risk_err e = handler_accounts_view(v, mc, x, (uint64_t)mc->block_timestamp, NULL);
+  if (e) {
+    svc_log(SVC_LOG_ERROR, "accounts: market of chain %lld: %s", (long long)mc->chain_id, risk_err_name(e));
+    goto out;
+  }
+  db_conn *conn = svc_req_db(req);
+  if (!conn) {
+    res = SVC_HANDLED;
+    goto out;
+  }
+  bool found = false;
+  db_status s = handler_accounts_load(conn, v, lower, a, &found);
+  db_release(conn);
+  if (s == DB_UNAVAILABLE) {
+    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+    goto out;
+  }
+  if (s != DB_OK) goto out;
+  struct risk_account_data d;
+  if ((e = risk_account_evaluate(&v->m, a, &d))) {
+    svc_log(SVC_LOG_ERROR, "accounts: evaluating %s: %s", lower, risk_err_name(e));
+    goto out;
+  }
+  json_t *positions = handler_accounts_positions_json(v, a, true);
+  if (!positions) goto out;
+  char cs[43];
+  risk_eip55(lower, cs);
+  json_t *o = json_object();
+  json_object_set_new(o, "chain_id", json_integer(mc->chain_id));
+  json_object_set_new(o, "address", json_string(cs));
+  json_object_set_new(o, "as_of", handler_markets_as_of(mc));
+  json_object_set_new(o, "positions", positions);
+  handler_accounts_put_totals(o, v, a, &d);
+  json_object_set_new(o, "warnings", warnings(v, a, &d));
+  res = svc_reply_json_steal(req, 200, o);
+out:
+  free(v);
+  free(a);
+  svc_cache_release(c);
+  return res;
+}
+
+/* ---- GET /v1/accounts/{chain} --------------------------------------------------------------- */
+
+/* Parses a non-negative decimal ("1.05", "1000") with at most `decimals` fraction digits into
+ * the integer scaled by 10^decimals. */
+static bool parse_fixed(const char *s, unsigned decimals, u256 *out) {
+  char digits[U256_DEC_MAX + 40];
+  size_t n = 0, frac = 0;
+  bool dot = false, any = false;
+  for (const char *p = s; *p; p++) {
+    if (*p == '.' && !dot) {
+      dot = true;
+      continue;
+    }
+    if (!isdigit((unsigned char)*p)) return false;
+    if (dot && ++frac > decimals) return false;
+    if (n + 1 >= sizeof digits - decimals) return false;
+    digits[n++] = *p;
+    any = true;
+  }
+  if (!any) return false;
+  for (; frac < decimals; frac++) digits[n++] = '0';
+  return u256_from_dec(out, digits, n) == RISK_OK;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* The cursor is the hex of "<health factor>,<address>" of the last row returned. */
+static void cursor_encode(const char *hf, const char *addr, char *out, size_t len) {
+  char raw[160];
+  int n = snprintf(raw, sizeof raw, "%s,%s", hf, addr);
+  size_t j = 0;
+  for (int i = 0; i < n && j + 2 < len; i++) {
+    out[j++] = hexd[(unsigned char)raw[i] >> 4];
+    out[j++] = hexd[(unsigned char)raw[i] & 15];
+  }
+  out[j] = 0;
+}
+
+static bool cursor_decode(const char *cur, char hf[U256_DEC_MAX], char addr[43]) {
+  size_t n = strlen(cur);
+  char raw[160];
+  if (n % 2 || n / 2 >= sizeof raw) return false;
+  for (size_t i = 0; i < n / 2; i++) {
+    const char *a = strchr(hexd, cur[2 * i]), *b = strchr(hexd, cur[2 * i + 1]);
+    if (!a || !b || !*a || !*b) return false;
+    raw[i] = (char)(((a - hexd) << 4) | (b - hexd));
+  }
+  raw[n / 2] = 0;
+  char *comma = strchr(raw, ',');
+  if (!comma) return false;
+  *comma = 0;
+  u256 t;
+  if (strlen(raw) >= U256_DEC_MAX || u256_from_dec(&t, raw, strlen(raw)) != RISK_OK) return false;
+  if (!handler_accounts_parse_address(comma + 1, addr) || strcmp(addr, comma + 1) != 0) return false;
+  strcpy(hf, raw);
+  return true;
+}
+
+struct list_ctx {
+  json_t *data;
+  char last_hf[U256_DEC_MAX], last_addr[43];
+  size_t n;
+};
+
+static db_status list_row(const db_row *row, void *arg) {
+  struct list_ctx *x = arg;
+  const char *addr = db_row_text(row, 0), *hf = db_row_text(row, 3);
+  u256 hfv, coll = U256_ZERO, debt = U256_ZERO;
+  if (!addr || !hf || !dec(hf, &hfv)) return DB_ERROR;
+  dec(db_row_text(row, 4), &coll);
+  dec(db_row_text(row, 5), &debt);
+  char cs[43];
+  risk_eip55(addr, cs);
+  json_t *o = json_object();
+  json_object_set_new(o, "address", json_string(cs));
+  json_object_set_new(o, "health_factor", handler_accounts_hf_json(hfv));
+  handler_accounts_put_base(o, "total_collateral_base", coll);
+  handler_accounts_put_base(o, "total_debt_base", debt);
+  json_object_set_new(o, "emode_category", json_integer(strtol(db_row_text(row, 1), NULL, 10)));
+  json_object_set_new(o, "block_number", json_integer(strtoll(db_row_text(row, 2), NULL, 10)));
+  json_array_append_new(x->data, o);
+  snprintf(x->last_hf, sizeof x->last_hf, "%s", hf);
+  snprintf(x->last_addr, sizeof x->last_addr, "%s", addr);
+  x->n++;
+  return DB_OK;
+}
+
+#define LIST_DEFAULT_LIMIT 50
+#define LIST_MAX_LIMIT 500
+
+enum svc_handler_result handler_accounts_list(struct svc_request *req) {
+  pthread_once(&stmts_once, register_statements);
+  const struct mkt_chain *mc;
+  const struct acc_chain *x;
+  json_t *errors = json_array();
+  const char *q_hf = svc_req_query(req, "max_health_factor"), *q_debt = svc_req_query(req, "min_debt_usd");
+  const char *q_coll = svc_req_query(req, "collateral"), *q_debtasset = svc_req_query(req, "debt");
+  const char *q_limit = svc_req_query(req, "limit"), *q_cursor = svc_req_query(req, "cursor");
+  u256 hf_max = U256_ZERO, debt_min = U256_ZERO;
+  char hf_s[U256_DEC_MAX] = "", debt_s[U256_DEC_MAX] = "", cur_hf[U256_DEC_MAX] = "", cur_addr[43] = "";
+  long limit = LIST_DEFAULT_LIMIT;
+  if (q_hf) {
+    if (!parse_fixed(q_hf, 18, &hf_max))
+      json_array_append_new(errors, svc_field_error("max_health_factor", "not_a_decimal",
+                                                    "must be a non-negative decimal with at most 18 fraction digits"));
+    else
+      u256_to_dec(hf_max, hf_s);
+  }
+  if (q_debt) {
+    if (!parse_fixed(q_debt, 8, &debt_min))
+      json_array_append_new(errors, svc_field_error("min_debt_usd", "not_a_decimal",
+                                                    "must be a non-negative decimal with at most 8 fraction digits"));
+    else
+      u256_to_dec(debt_min, debt_s);
+  }
+  if (q_limit) {
+    char *end = NULL;
+    limit = strtol(q_limit, &end, 10);
+    if (!*q_limit || *end || limit < 1 || limit > LIST_MAX_LIMIT)
+      json_array_append_new(errors, svc_field_error("limit", "out_of_range", "must be an integer from 1 to 500"));
+  }
+  if (q_cursor && !cursor_decode(q_cursor, cur_hf, cur_addr))
+    json_array_append_new(errors, svc_field_error("cursor", "invalid_cursor", "is not a cursor this service returned"));
+  if (json_array_size(errors))
+    return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
+                                    json_array_size(errors));
+  struct svc_cache *c = chain_or_reply(req, &mc, &x);
+  if (!c) {
+    json_decref(errors);
+    return SVC_HANDLED;
+  }
+  /* Assets by address or symbol, resolved against the chain's reserves. */
+  const struct mkt_reserve *rc = NULL, *rd = NULL;
+  if (q_coll && !(rc = handler_markets_find_reserve(mc, q_coll)))
+    json_array_append_new(errors, svc_field_error("collateral", "unknown_asset", "is not a reserve of this chain"));
+  if (q_debtasset && !(rd = handler_markets_find_reserve(mc, q_debtasset)))
+    json_array_append_new(errors, svc_field_error("debt", "unknown_asset", "is not a reserve of this chain"));
+  if (json_array_size(errors)) {
+    svc_cache_release(c);
+    return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
+                                    json_array_size(errors));
+  }
+  json_decref(errors);
+  char chain[24], lim[24];
+  snprintf(chain, sizeof chain, "%lld", (long long)mc->chain_id);
+  snprintf(lim, sizeof lim, "%ld", limit + 1);
+  const char *params[8] = {chain,
+                           q_hf ? hf_s : NULL,
+                           q_debt ? debt_s : NULL,
+                           rc ? rc->address : NULL,
+                           rd ? rd->address : NULL,
+                           q_cursor ? cur_hf : NULL,
+                           q_cursor ? cur_addr : NULL,
+                           lim};
+  json_t *as_of = handler_markets_as_of(mc);
+  svc_cache_release(c);
+  db_conn *conn = svc_req_db(req);
+  if (!conn) {
+    json_decref(as_of);
+    return SVC_HANDLED;
+  }
+  struct list_ctx lx = {.data = json_array()};
+  db_status s = db_query_prepared(conn, "accounts_list", 8, params, list_row, &lx, NULL);
+  db_release(conn);
+  if (s != DB_OK) {
+    json_decref(lx.data);
+    json_decref(as_of);
+    if (s == DB_UNAVAILABLE)
+      return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+    return SVC_HANDLER_FATAL;
+  }
+  json_t *next = json_null();
+  if (lx.n > (size_t)limit) {
+    /* One row more than asked: drop it; the cursor is the last row kept. */
+    json_array_remove(lx.data, (size_t)limit);
+    json_t *last = json_array_get(lx.data, (size_t)limit - 1);
+    char lower[43], hf[U256_DEC_MAX], cur[400];
+    handler_accounts_parse_address(json_string_value(json_object_get(last, "address")), lower);
+    const char *hfs = json_string_value(json_object_get(last, "health_factor"));
+    if (hfs) {
+      u256 w;
+      parse_fixed(hfs, 18, &w);
+      u256_to_dec(w, hf);
+    } else {
+      u256_to_dec(U256_MAX, hf);
+    }
+    cursor_encode(hf, lower, cur, sizeof cur);
+    json_decref(next);
+    next = json_string(cur);
+  }
+  return svc_reply_json_steal(req, 200, json_pack("{so so so}", "data", lx.data, "as_of", as_of, "next_cursor", next));
+}

@@ -1,0 +1,490 @@
+/* POST /v1/quotes: what-if simulation of SparkLend actions before signing. The account (one
+ * prepared query, or empty for a new account) and the chain's market from the state cache, with
+ * optional price overrides and a later time `at`; actions are validated and applied in order by
+ * the engine (risk/account.h) exactly as the Pool would, and each step reports the account and the
+ * touched reserve's utilization and rates afterwards. The first step that would revert stops the
+ * quote: its on-chain error name, index and the largest amount that would pass are reported (200:
+ * the quote worked, the action would not). Nothing is written, no lock is taken. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "handlers/accounts.h"
+#include "handlers/handlers.h"
+#include "risk/eip55.h"
+#include "risk/irm.h"
+#include "risk/reserve.h"
+#include "service/cache.h"
+#include "service/log.h"
+#include "service/request.h"
+
+#define QUOTE_MAX_ACTIONS 20
+
+/* Fills spec's destinations from obj as svc_parse_body does for the body (declarative), naming
+ * fields "<prefix>.<name>"; appends problems to errors. Returns false when any field failed. */
+static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t n, const char *prefix,
+                         json_t *errors) {
+  static const char *const tname[] = {"string", "boolean", "integer", "object", "array"};
+  char field[96];
+  bool ok = true;
+  for (size_t i = 0; i < n; i++) {
+    json_t *v = json_object_get(obj, spec[i].name);
+    snprintf(field, sizeof field, "%s.%s", prefix, spec[i].name);
+    if (!v || json_is_null(v)) {
+      if (spec[i].required) {
+        json_array_append_new(errors, svc_field_error(field, "required", "is required"));
+        ok = false;
+      }
+      continue;
+    }
+    bool type_ok = false;
+    switch (spec[i].type) {
+    case SVC_JSON_STRING: type_ok = json_is_string(v); break;
+    case SVC_JSON_BOOL: type_ok = json_is_boolean(v); break;
+    case SVC_JSON_INT: type_ok = json_is_integer(v); break;
+    case SVC_JSON_OBJECT: type_ok = json_is_object(v); break;
+    case SVC_JSON_ARRAY: type_ok = json_is_array(v); break;
+    }
+    if (!type_ok) {
+      char msg[48];
+      snprintf(msg, sizeof msg, "must be a %s", tname[spec[i].type]);
+      json_array_append_new(errors, svc_field_error(field, "wrong_type", msg));
+      ok = false;
+      continue;
+    }
+    switch (spec[i].type) {
+    case SVC_JSON_STRING: *(const char **)spec[i].dest = json_string_value(v); break;
+    case SVC_JSON_BOOL: *(bool *)spec[i].dest = json_is_true(v); break;
+    case SVC_JSON_INT: *(long long *)spec[i].dest = json_integer_value(v); break;
+    default: *(json_t **)spec[i].dest = v; break;
+    }
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v) {
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++) known = strcmp(spec[i].name, key) == 0;
+    if (!known) {
+      snprintf(field, sizeof field, "%s.%s", prefix, key);
+      json_array_append_new(errors, svc_field_error(field, "unknown_field", "is not a known field"));
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+struct quote_action {
+  const char *type, *asset, *amount;
+  bool enabled;
+  long long category;
+  bool has_enabled, has_category;
+  risk_action_kind kind;
+  bool is_max;
+  u256 value;
+  int reserve;
+};
+
+static const struct {
+  const char *name;
+  risk_action_kind kind;
+  bool amount; /* takes an amount */
+} kinds[] = {
+    {"supply", RISK_ACT_SUPPLY, true},       {"withdraw", RISK_ACT_WITHDRAW, true},
+    {"borrow", RISK_ACT_BORROW, true},       {"repay", RISK_ACT_REPAY, true},
+    {"set_collateral", RISK_ACT_SET_COLLATERAL, false}, {"set_emode", RISK_ACT_SET_EMODE, false},
+};
+
+static bool takes_amount(risk_action_kind k) {
+  return k == RISK_ACT_SUPPLY || k == RISK_ACT_WITHDRAW || k == RISK_ACT_BORROW || k == RISK_ACT_REPAY;
+}
+
+/* Shape checks of one action (no chain needed); returns false after appending errors. */
+static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t *errors) {
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "actions[%zu]", i);
+  memset(qa, 0, sizeof *qa);
+  qa->reserve = -1;
+  if (!json_is_object(item)) {
+    json_array_append_new(errors, svc_field_error(prefix, "wrong_type", "must be an object"));
+    return false;
+  }
+  json_t *enabled = NULL, *category = NULL;
+  const struct svc_json_field spec[] = {
+      {"type", SVC_JSON_STRING, &qa->type, true},       {"asset", SVC_JSON_STRING, &qa->asset, false},
+      {"amount", SVC_JSON_STRING, &qa->amount, false},  {"enabled", SVC_JSON_BOOL, &qa->enabled, false},
+      {"category", SVC_JSON_INT, &qa->category, false},
+  };
+  if (!parse_object(item, spec, sizeof spec / sizeof spec[0], prefix, errors)) return false;
+  enabled = json_object_get(item, "enabled");
+  category = json_object_get(item, "category");
+  qa->has_enabled = enabled && !json_is_null(enabled);
+  qa->has_category = category && !json_is_null(category);
+  char field[64];
+  int k = -1;
+  for (size_t j = 0; j < sizeof kinds / sizeof kinds[0] && k < 0; j++)
+    if (strcmp(kinds[j].name, qa->type) == 0) k = (int)j;
+  if (k < 0) {
+    snprintf(field, sizeof field, "%s.type", prefix);
+    json_array_append_new(errors, svc_field_error(field, "unknown_action",
+                                                  "must be supply, withdraw, borrow, repay, set_collateral or "
+                                                  "set_emode"));
+    return false;
+  }
+  qa->kind = kinds[k].kind;
+  bool ok = true;
+  if (qa->kind != RISK_ACT_SET_EMODE && !qa->asset) {
+    snprintf(field, sizeof field, "%s.asset", prefix);
+    json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
+    ok = false;
+  }
+  if (kinds[k].amount) {
+    snprintf(field, sizeof field, "%s.amount", prefix);
+    if (!qa->amount) {
+      json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
+      ok = false;
+    } else if (strcmp(qa->amount, "max") == 0) {
+      qa->is_max = true;
+    } else if (!svc_parse_u256(qa->amount, field, &qa->value, errors)) {
+      ok = false;
+    } else if (u256_is_zero(qa->value)) {
+      /* 0 goes to the engine: the chain reverts INVALID_AMOUNT, a quote result. */
+    }
+  }
+  if (qa->kind == RISK_ACT_SET_COLLATERAL && !qa->has_enabled) {
+    snprintf(field, sizeof field, "%s.enabled", prefix);
+    json_array_append_new(errors, svc_field_error(field, "required", "is required for set_collateral"));
+    ok = false;
+  }
+  if (qa->kind == RISK_ACT_SET_EMODE) {
+    snprintf(field, sizeof field, "%s.category", prefix);
+    if (!qa->has_category) {
+      json_array_append_new(errors, svc_field_error(field, "required", "is required for set_emode"));
+      ok = false;
+    } else if (qa->category < 0 || qa->category > 255) {
+      json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be from 0 to 255"));
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+static void put_u256(json_t *o, const char *name, u256 v) {
+  char d[U256_DEC_MAX];
+  u256_to_dec(v, d);
+  json_object_set_new(o, name, json_string(d));
+}
+
+static void put_fixed(json_t *o, const char *name, u256 v, unsigned decimals) {
+  char f[U256_DEC_MAX + 2];
+  u256_to_fixed(v, decimals, f);
+  json_object_set_new(o, name, json_string(f));
+}
+
+/* The account summary at the current state of v and a; NULL on an engine error. */
+static json_t *account_json(const struct acc_view *v, const struct risk_account *a, bool with_liq_price,
+                            risk_err *err) {
+  struct risk_account_data d;
+  if ((*err = risk_account_evaluate(&v->m, a, &d))) return NULL;
+  json_t *positions = handler_accounts_positions_json(v, a, with_liq_price);
+  if (!positions) {
+    *err = RISK_OVERFLOW;
+    return NULL;
+  }
+  json_t *o = json_object();
+  handler_accounts_put_totals(o, v, a, &d);
+  handler_accounts_put_base(o, "borrowing_power_base", d.available_borrows_base);
+  json_object_set_new(o, "positions", positions);
+  return o;
+}
+
+/* The reserve's utilization and rates as updateInterestRates leaves them after the step. */
+static json_t *reserve_after(const struct acc_view *v, int id) {
+  const struct risk_acct_reserve *r = &v->m.reserves[id];
+  const struct mkt_reserve *mr = v->res[id];
+  u256 idx = u256_is_zero(r->next_variable_borrow_index) ? r->variable_borrow_index : r->next_variable_borrow_index;
+  u256 debt;
+  struct risk_irm_rates rates;
+  json_t *o = json_object();
+  json_object_set_new(o, "asset", json_string(mr->address_cs));
+  json_object_set_new(o, "symbol", json_string(mr->symbol));
+  if (risk_reserve_from_scaled(&debt, r->variable_debt_scaled_total_supply, idx) != RISK_OK ||
+      risk_irm_calculate(&rates, &mr->irm, debt, r->available_liquidity, mr->st.config.reserve_factor) != RISK_OK) {
+    json_object_set_new(o, "error", json_string("the rate strategy reverts at this state"));
+    return o;
+  }
+  put_u256(o, "available_liquidity", r->available_liquidity);
+  put_u256(o, "total_debt", debt);
+  put_u256(o, "utilization_ray", rates.utilization);
+  put_fixed(o, "utilization", rates.utilization, 27);
+  put_u256(o, "liquidity_rate_ray", rates.liquidity_rate);
+  put_fixed(o, "liquidity_rate", rates.liquidity_rate, 27);
+  put_u256(o, "variable_borrow_rate_ray", rates.variable_borrow_rate);
+  put_fixed(o, "variable_borrow_rate", rates.variable_borrow_rate, 27);
+  return o;
+}
+
+static enum svc_handler_result fields_400(struct svc_request *req, json_t *errors) {
+  return svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
+                                  json_array_size(errors));
+}
+
+enum svc_handler_result handler_quotes_post(struct svc_request *req) {
+  long long chain_id = 0, at = -1;
+  const char *account = NULL;
+  json_t *actions = NULL, *overrides = NULL;
+  const struct svc_json_field spec[] = {
+      {"chain", SVC_JSON_INT, &chain_id, true},          {"account", SVC_JSON_STRING, &account, false},
+      {"actions", SVC_JSON_ARRAY, &actions, true},       {"price_overrides", SVC_JSON_OBJECT, &overrides, false},
+      {"at", SVC_JSON_INT, &at, false},
+  };
+  json_t *root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]);
+  if (!root) return SVC_HANDLED;
+
+  enum svc_handler_result res = SVC_HANDLER_FATAL;
+  struct svc_cache *c = NULL;
+  struct acc_view *v = NULL;
+  struct risk_account *a = NULL;
+  struct quote_action qa[QUOTE_MAX_ACTIONS];
+  u256 *prices = NULL;
+  json_t *errors = json_array();
+  char lower[43] = "";
+
+  if (chain_id <= 0) json_array_append_new(errors, svc_field_error("chain", "out_of_range", "must be a chain id > 0"));
+  if (account && !handler_accounts_parse_address(account, lower))
+    json_array_append_new(errors, svc_field_error("account", "not_an_address", "must be 0x and 40 hex digits"));
+  size_t n = json_array_size(actions);
+  if (n == 0)
+    json_array_append_new(errors, svc_field_error("actions", "empty", "must hold at least one action"));
+  else if (n > QUOTE_MAX_ACTIONS)
+    json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
+  else
+    for (size_t i = 0; i < n; i++) parse_action(json_array_get(actions, i), i, &qa[i], errors);
+  if (at != -1 && (at < 0 || at >= 1099511627776LL))
+    json_array_append_new(errors, svc_field_error("at", "out_of_range", "must be unix seconds"));
+  if (json_array_size(errors)) {
+    res = fields_400(req, errors);
+    errors = NULL;
+    goto out;
+  }
+
+  c = svc_cache_acquire(req->srv);
+  if (!c) {
+    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+    goto out;
+  }
+  const struct mkt_chain *mc = handler_markets_chain(c, chain_id);
+  if (!mc) {
+    res = svc_reply_problem(req, SVC_ERR_chain_not_found, "no chain %lld has been imported", chain_id);
+    goto out;
+  }
+  uint64_t t = (uint64_t)mc->block_timestamp;
+  if (at != -1) {
+    if ((uint64_t)at < t) {
+      json_array_append_new(errors, svc_field_error("at", "out_of_range", "must not be before the chain's block"));
+    } else {
+      t = (uint64_t)at;
+    }
+  }
+  /* Assets and price overrides against the chain's reserves. */
+  v = malloc(sizeof *v);
+  a = malloc(sizeof *a);
+  prices = calloc(RISK_MAX_RESERVES, sizeof *prices);
+  if (!v || !a || !prices) goto out;
+  for (size_t i = 0; i < n; i++) {
+    if (qa[i].kind == RISK_ACT_SET_EMODE) continue;
+    const struct mkt_reserve *r = handler_markets_find_reserve(mc, qa[i].asset);
+    if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
+      char field[48];
+      snprintf(field, sizeof field, "actions[%zu].asset", i);
+      json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
+    } else {
+      qa[i].reserve = r->reserve_id;
+    }
+  }
+  if (overrides) {
+    const char *key;
+    json_t *val;
+    json_object_foreach(overrides, key, val) {
+      char field[128];
+      snprintf(field, sizeof field, "price_overrides.%s", key);
+      const struct mkt_reserve *r = handler_markets_find_reserve(mc, key);
+      u256 p;
+      if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
+        json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
+      } else if (!json_is_string(val)) {
+        json_array_append_new(errors, svc_field_error(field, "wrong_type",
+                                                      "must be an integer string (8 decimals)"));
+      } else if (svc_parse_u256(json_string_value(val), field, &p, errors)) {
+        if (u256_is_zero(p))
+          json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
+        else
+          prices[r->reserve_id] = p;
+      }
+    }
+  }
+  if (json_array_size(errors)) {
+    res = fields_400(req, errors);
+    errors = NULL;
+    goto out;
+  }
+
+  risk_err e = handler_accounts_view(v, mc, handler_accounts_chain(c, chain_id), t, prices);
+  if (e) {
+    svc_log(SVC_LOG_ERROR, "quotes: market of chain %lld: %s", chain_id, risk_err_name(e));
+    goto out;
+  }
+  memset(a, 0, offsetof(struct risk_account, pos));
+  if (account) {
+    db_conn *conn = svc_req_db(req);
+    if (!conn) {
+      res = SVC_HANDLED;
+      goto out;
+    }
+    bool found = false;
+    db_status s = handler_accounts_load(conn, v, lower, a, &found);
+    db_release(conn);
+    if (s == DB_UNAVAILABLE) {
+      res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+      goto out;
+    }
+    if (s != DB_OK) goto out;
+  }
+
+  json_t *out = json_object();
+  json_object_set_new(out, "chain_id", json_integer(mc->chain_id));
+  if (account) {
+    char cs[43];
+    risk_eip55(lower, cs);
+    json_object_set_new(out, "account", json_string(cs));
+  } else {
+    json_object_set_new(out, "account", json_null());
+  }
+  json_t *as_of = handler_markets_as_of(mc);
+  json_object_set_new(as_of, "evaluated_at", json_integer((json_int_t)t));
+  json_object_set_new(out, "as_of", as_of);
+  json_t *initial = account_json(v, a, false, &e);
+  if (!initial) {
+    json_decref(out);
+    svc_log(SVC_LOG_ERROR, "quotes: evaluating the initial account: %s", risk_err_name(e));
+    goto out;
+  }
+  json_object_set_new(out, "initial", initial);
+  json_t *steps = json_array(), *failure = json_null();
+  for (size_t i = 0; i < n; i++) {
+    struct quote_action *q = &qa[i];
+    struct risk_action act = {.kind = q->kind,
+                              .reserve = (uint16_t)(q->reserve < 0 ? 0 : q->reserve),
+                              .amount = q->value,
+                              .use_as_collateral = q->enabled,
+                              .emode_category = (uint32_t)q->category};
+    json_t *step = json_object();
+    json_object_set_new(step, "index", json_integer((json_int_t)i));
+    json_object_set_new(step, "type", json_string(q->type));
+    json_object_set_new(step, "asset", q->reserve >= 0 ? json_string(v->res[q->reserve]->address_cs) : json_null());
+    risk_onchain_err oe = RISK_ONCHAIN_OK;
+    u256 max = U256_ZERO;
+    bool unbounded = false, have_max = false;
+    if (takes_amount(q->kind)) {
+      json_object_set_new(step, "amount_requested", json_string(q->amount));
+      if (q->is_max) {
+        oe = risk_account_max_amount(&v->m, a, &act, &max, &unbounded);
+        have_max = true;
+        if (unbounded) {
+          char field[48];
+          snprintf(field, sizeof field, "actions[%zu].amount", i);
+          json_decref(step);
+          json_decref(steps);
+          json_decref(failure);
+          json_decref(out);
+          res = fields_400(req, json_pack("[o]", svc_field_error(field, "unbounded",
+                                                                   "the reserve has no supply cap: give an amount")));
+          goto out;
+        }
+        if (u256_is_zero(max)) {
+          act.amount = U256_ZERO; /* nothing passes: report the smallest amount's revert */
+        } else {
+          act.amount = max;
+          oe = RISK_ONCHAIN_OK;
+        }
+      }
+    }
+    if (!(q->is_max && u256_is_zero(max) && oe != RISK_ONCHAIN_OK)) oe = risk_account_apply(&v->m, a, &act);
+    if (takes_amount(q->kind)) {
+      if (q->is_max && oe == RISK_ONCHAIN_OK) {
+        put_u256(step, "amount", act.amount);
+        put_fixed(step, "amount_human", act.amount, v->res[q->reserve]->decimals);
+      } else if (!q->is_max) {
+        put_u256(step, "amount", act.amount);
+        put_fixed(step, "amount_human", act.amount, v->res[q->reserve]->decimals);
+      } else {
+        json_object_set_new(step, "amount", json_null());
+        json_object_set_new(step, "amount_human", json_null());
+      }
+    }
+    if (oe != RISK_ONCHAIN_OK) {
+      if (takes_amount(q->kind) && !have_max) {
+        act.amount = U256_ZERO;
+        risk_account_max_amount(&v->m, a, &act, &max, &unbounded);
+        have_max = true;
+      }
+      const char *code = risk_onchain_error_code(oe);
+      json_t *f = json_object();
+      json_object_set_new(f, "step", json_integer((json_int_t)i));
+      json_object_set_new(f, "type", json_string(q->type));
+      json_object_set_new(f, "error", json_string(risk_onchain_error_name(oe)));
+      json_object_set_new(f, "error_code", code ? json_string(code) : json_null());
+      if (have_max && !unbounded) {
+        put_u256(f, "max_amount", max);
+        put_fixed(f, "max_amount_human", max, v->res[q->reserve]->decimals);
+      } else {
+        json_object_set_new(f, "max_amount", json_null());
+        json_object_set_new(f, "max_amount_human", json_null());
+      }
+      json_object_set_new(step, "ok", json_false());
+      json_object_set_new(step, "error", json_string(risk_onchain_error_name(oe)));
+      json_object_set_new(step, "error_code", code ? json_string(code) : json_null());
+      json_array_append_new(steps, step);
+      json_decref(failure);
+      failure = f;
+      break;
+    }
+    json_object_set_new(step, "ok", json_true());
+    json_object_set_new(step, "error", json_null());
+    json_object_set_new(step, "error_code", json_null());
+    json_t *acct = account_json(v, a, false, &e);
+    if (!acct) {
+      json_decref(step);
+      json_decref(steps);
+      json_decref(failure);
+      json_decref(out);
+      svc_log(SVC_LOG_ERROR, "quotes: evaluating step %zu: %s", i, risk_err_name(e));
+      goto out;
+    }
+    json_object_set_new(step, "account", acct);
+    json_t *reserves = json_array();
+    if (q->reserve >= 0 && q->kind != RISK_ACT_SET_COLLATERAL) json_array_append_new(reserves, reserve_after(v, q->reserve));
+    json_object_set_new(step, "reserves", reserves);
+    json_array_append_new(steps, step);
+  }
+  json_object_set_new(out, "ok", json_boolean(json_is_null(failure)));
+  json_object_set_new(out, "failure", failure);
+  json_object_set_new(out, "steps", steps);
+  json_t *final = account_json(v, a, true, &e);
+  if (!final) {
+    json_decref(out);
+    svc_log(SVC_LOG_ERROR, "quotes: evaluating the final account: %s", risk_err_name(e));
+    goto out;
+  }
+  json_object_set_new(out, "final", final);
+  res = svc_reply_json_steal(req, 200, out);
+out:
+  json_decref(errors);
+  json_decref(root);
+  free(prices);
+  free(v);
+  free(a);
+  if (c) svc_cache_release(c);
+  return res;
+}
