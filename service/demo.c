@@ -1607,7 +1607,7 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
     break;
   case K_BTC_STABLE: {
     static const int c[] = {R_WBTC, R_CBBTC, R_LBTC, R_TBTC};
-    static const unsigned w[] = {25, 40, 30, 5};
+    static const unsigned w[] = {15, 45, 33, 7};
     coll[ncoll++] = c[pick(g, w, 4)];
     debt[ndebt++] = stables[pick(g, stable_w, 4)];
     break;
@@ -1619,7 +1619,7 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
     break;
   case K_MIXED:
     coll[ncoll++] = R_WETH;
-    coll[ncoll++] = rndn(g, 2) ? R_CBBTC : R_WBTC;
+    coll[ncoll++] = rndn(g, 100) < 70 ? R_CBBTC : R_WBTC;
     debt[ndebt++] = stables[pick(g, stable_w, 5)];
     if (rndn(g, 100) < 40) debt[ndebt++] = R_WETH;
     break;
