@@ -5,6 +5,8 @@
 #   scripts/pg.sh url DIR       prints the conninfo
 #   scripts/pg.sh status DIR    exit 0 if running
 # As root the server runs as the `postgres` user (initdb refuses root).
+# Throw-away clusters (tests, benchmarks) run with fsync off; SPARKD_PG_DURABLE=1 keeps PostgreSQL's
+# durable defaults (scripts/run.sh sets it for the .pgdata cluster).
 set -euo pipefail
 cmd=${1:?usage: pg.sh start|stop|url|status DIR}
 dir=${2:?usage: pg.sh start|stop|url|status DIR}
@@ -26,9 +28,11 @@ case "$cmd" in
       as_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${SPARKD_PG_DURABLE:-0}" = 1 ] && fast=""
     if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c max_connections=200 $fast" \
         start >/dev/null || { tail -20 "$dir/server.log" >&2; exit 1; }
     fi
     conninfo ;;

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh
-conn=$(scripts/pg.sh start .pgdata)
+conn=$(SPARKD_PG_DURABLE=1 scripts/pg.sh start .pgdata)
 psql "$conn" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'sparkd'" | grep -q 1 \
   || psql "$conn" -qc "CREATE DATABASE sparkd" >/dev/null
 export SPARKD_DATABASE_URL="${conn/dbname=postgres/dbname=sparkd}"
