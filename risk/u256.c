@@ -2,11 +2,9 @@
  * products and 128/64 divisions use unsigned __int128. Checked operations report
  * the condition the EVM reverts on instead of wrapping. No heap, no globals. */
 #include "risk/u256.h"
+#include "risk/u256_impl.h"
 
 #include <string.h>
-
-typedef unsigned __int128 u128;
-typedef __int128 i128;
 
 /* 10^n for n = 0..77. */
 static const u256 POW10[78] = {
@@ -253,13 +251,7 @@ int u256_cmp(u256 a, u256 b) {
 /* Returns RISK_OK and a + b, or RISK_OVERFLOW. */
 risk_err u256_add(u256 *r, u256 a, u256 b) {
   u256 s;
-  uint64_t c = 0;
-  for (int i = 0; i < 4; i++) {
-    u128 t = (u128)a.w[i] + b.w[i] + c;
-    s.w[i] = (uint64_t)t;
-    c = (uint64_t)(t >> 64);
-  }
-  if (c != 0) return RISK_OVERFLOW;
+  if (add4(&s, &a, &b) != 0) return RISK_OVERFLOW;
   *r = s;
   return RISK_OK;
 }
@@ -267,14 +259,7 @@ risk_err u256_add(u256 *r, u256 a, u256 b) {
 /* Returns RISK_OK and a - b, or RISK_UNDERFLOW when b > a. */
 risk_err u256_sub(u256 *r, u256 a, u256 b) {
   u256 d;
-  uint64_t borrow = 0;
-  for (int i = 0; i < 4; i++) {
-    uint64_t x = a.w[i] - b.w[i];
-    uint64_t b1 = a.w[i] < b.w[i];
-    d.w[i] = x - borrow;
-    borrow = b1 | (x < borrow);
-  }
-  if (borrow != 0) return RISK_UNDERFLOW;
+  if (sub4(&d, &a, &b) != 0) return RISK_UNDERFLOW;
   *r = d;
   return RISK_OK;
 }
@@ -282,44 +267,22 @@ risk_err u256_sub(u256 *r, u256 a, u256 b) {
 /* Returns the wrapped sum a + b mod 2^256. */
 u256 u256_add_wrap(u256 a, u256 b) {
   u256 s;
-  uint64_t c = 0;
-  for (int i = 0; i < 4; i++) {
-    u128 t = (u128)a.w[i] + b.w[i] + c;
-    s.w[i] = (uint64_t)t;
-    c = (uint64_t)(t >> 64);
-  }
+  (void)add4(&s, &a, &b);
   return s;
 }
 
 /* Returns the wrapped difference a - b mod 2^256. */
 u256 u256_sub_wrap(u256 a, u256 b) {
   u256 d;
-  uint64_t borrow = 0;
-  for (int i = 0; i < 4; i++) {
-    uint64_t x = a.w[i] - b.w[i];
-    uint64_t b1 = a.w[i] < b.w[i];
-    d.w[i] = x - borrow;
-    borrow = b1 | (x < borrow);
-  }
+  (void)sub4(&d, &a, &b);
   return d;
 }
 
 /* Returns RISK_OK and a * b, or RISK_OVERFLOW when the product needs more than 256 bits. */
 risk_err u256_mul(u256 *r, u256 a, u256 b) {
-  int na = limbs(a.w, 4), nb = limbs(b.w, 4);
-  if (na == 0 || nb == 0) {
-    *r = U256_ZERO;
-    return RISK_OK;
-  }
-  if (na + nb > 5) /* the product is at least 2^(64*(na+nb-2)) */
-    return RISK_OVERFLOW;
-  uint64_t p[8];
-  mul_limbs(p, a.w, na, b.w, nb);
-  if (na + nb == 5 && p[4] != 0) return RISK_OVERFLOW;
-  u256 out = U256_ZERO;
-  for (int i = 0; i < na + nb && i < 4; i++)
-    out.w[i] = p[i];
-  *r = out;
+  u256 p;
+  if (mul4(&p, &a, &b)) return RISK_OVERFLOW;
+  *r = p;
   return RISK_OK;
 }
 
@@ -390,28 +353,42 @@ risk_err u256_muldiv_up(u256 *r, u256 a, u256 b, u256 d) { return muldiv(r, a, b
 
 /* Returns a << n (bits shifted out are lost; 0 for n >= 256). */
 u256 u256_shl(u256 a, unsigned n) {
-  u256 r = U256_ZERO;
-  if (n >= 256) return r;
-  const int limb = (int)(n / 64), bit = (int)(n % 64);
-  for (int i = 3; i >= limb; i--) {
-    uint64_t v = a.w[i - limb] << bit;
-    if (bit != 0 && i - limb - 1 >= 0) v |= a.w[i - limb - 1] >> (64 - bit);
-    r.w[i] = v;
+  if (n >= 256) return U256_ZERO;
+  uint64_t w0 = a.w[0], w1 = a.w[1], w2 = a.w[2], w3 = a.w[3];
+  for (unsigned limb = n / 64; limb > 0; limb--) {
+    w3 = w2;
+    w2 = w1;
+    w1 = w0;
+    w0 = 0;
   }
-  return r;
+  const unsigned bit = n % 64;
+  if (bit != 0) {
+    w3 = (w3 << bit) | (w2 >> (64 - bit));
+    w2 = (w2 << bit) | (w1 >> (64 - bit));
+    w1 = (w1 << bit) | (w0 >> (64 - bit));
+    w0 <<= bit;
+  }
+  return (u256){{w0, w1, w2, w3}};
 }
 
 /* Returns a >> n (0 for n >= 256). */
 u256 u256_shr(u256 a, unsigned n) {
-  u256 r = U256_ZERO;
-  if (n >= 256) return r;
-  const int limb = (int)(n / 64), bit = (int)(n % 64);
-  for (int i = 0; i + limb < 4; i++) {
-    uint64_t v = a.w[i + limb] >> bit;
-    if (bit != 0 && i + limb + 1 < 4) v |= a.w[i + limb + 1] << (64 - bit);
-    r.w[i] = v;
+  if (n >= 256) return U256_ZERO;
+  uint64_t w0 = a.w[0], w1 = a.w[1], w2 = a.w[2], w3 = a.w[3];
+  for (unsigned limb = n / 64; limb > 0; limb--) {
+    w0 = w1;
+    w1 = w2;
+    w2 = w3;
+    w3 = 0;
   }
-  return r;
+  const unsigned bit = n % 64;
+  if (bit != 0) {
+    w0 = (w0 >> bit) | (w1 << (64 - bit));
+    w1 = (w1 >> bit) | (w2 << (64 - bit));
+    w2 = (w2 >> bit) | (w3 << (64 - bit));
+    w3 >>= bit;
+  }
+  return (u256){{w0, w1, w2, w3}};
 }
 
 /* Returns the number of significant bits of a (0 for 0). */
@@ -461,13 +438,14 @@ risk_err u256_from_dec(u256 *r, const char *text, size_t len) {
 
 /* Writes the decimal form of a and a NUL into buf; returns its length. */
 size_t u256_to_dec(u256 a, char *buf) {
-  static const uint64_t TEN19 = 10000000000000000000u;
   uint64_t chunks[5];
   int nc = 0;
   uint64_t w[4] = {a.w[0], a.w[1], a.w[2], a.w[3]};
   int n = limbs(w, 4);
   do {
-    chunks[nc++] = div_limb(w, w, n, TEN19);
+    u256 cur = {{w[0], w[1], w[2], w[3]}}, q;
+    chunks[nc++] = div_recip(&q, &cur, U256_RECIP_TEN19);
+    memcpy(w, q.w, sizeof w);
     n = limbs(w, n);
   } while (n > 0);
 

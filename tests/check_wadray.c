@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "risk/u256_impl.h"
 #include "risk/wadray.h"
 #include "u256_gen.h"
 
@@ -300,6 +301,46 @@ START_TEST(test_revert_boundaries) {
 }
 END_TEST
 
+START_TEST(test_reciprocals) {
+  /* each prepared divisor: d = divisor << shift has its top bit set, and
+   * v = floor((2^128 - 1) / d) - 2^64, computed here with BIGNUM */
+  static const struct {
+    const char *name;
+    uint64_t divisor;
+    u256_recip k;
+  } rows[] = {{"wad", 1000000000000000000u, U256_RECIP_WAD},
+              {"5^27", 7450580596923828125u, U256_RECIP_5POW27},
+              {"percent", 10000u, U256_RECIP_PERCENT},
+              {"ratio", 1000000000u, U256_RECIP_RATIO},
+              {"1e19", 10000000000000000000u, U256_RECIP_TEN19}};
+  BN_CTX *ctx = BN_CTX_new();
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    u256_recip k = rows[i].k;
+    REQ_MSG(k.shift < 64 && (rows[i].divisor << k.shift) == k.d && (k.d >> 63) == 1, "%s: d", rows[i].name);
+    BIGNUM *num = BN_new(), *den = BN_new(), *v = BN_new();
+    REQ(BN_set_bit(num, 128) && BN_sub_word(num, 1));
+    REQ(BN_set_word(den, k.d));
+    REQ(BN_div(v, NULL, num, den, ctx));
+    REQ(BN_clear_bit(v, 64)); /* - 2^64 */
+    REQ_MSG(BN_num_bits(v) <= 64 && BN_get_word(v) == k.v, "%s: v", rows[i].name);
+    BN_free(num);
+    BN_free(den);
+    BN_free(v);
+  }
+  BN_CTX_free(ctx);
+  /* div_recip against the hardware path on random numerators */
+  rng_t r = rng_for(300);
+  for (long i = 0; i < N_CASES; i++) {
+    u256 a = draw(&r), q, q2, rem2;
+    for (size_t j = 0; j < sizeof rows / sizeof rows[0]; j++) {
+      uint64_t rem = div_recip(&q, &a, rows[j].k);
+      REQ(u256_divmod(&q2, &rem2, a, u256_from_u64(rows[j].divisor)) == RISK_OK);
+      REQ_MSG(u256_eq(q, q2) && rem2.w[0] == rem, "div_recip %s #%ld", rows[j].name, i);
+    }
+  }
+}
+END_TEST
+
 int main(void) {
   seed_init("check_wadray");
   Suite *s = suite_create("wadray");
@@ -311,6 +352,7 @@ int main(void) {
   tcase_add_test(tc, test_ray_to_wad_rounding);
   tcase_add_test(tc, test_random_against_bignum);
   tcase_add_test(tc, test_revert_boundaries);
+  tcase_add_test(tc, test_reciprocals);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
