@@ -2,7 +2,10 @@
 #ifndef SPARKD_HANDLERS_H
 #define SPARKD_HANDLERS_H
 
+#include "db/db.h"
 #include "service/router.h"
+
+struct svc_cache_builder;
 
 /* Each returns SVC_HANDLED once it queued a response, SVC_HANDLER_FATAL otherwise. */
 enum svc_handler_result handler_healthz_get(struct svc_request *req);
@@ -10,5 +13,14 @@ enum svc_handler_result handler_readyz_get(struct svc_request *req);
 enum svc_handler_result handler_metrics_get(struct svc_request *req);
 enum svc_handler_result handler_openapi_get(struct svc_request *req);
 enum svc_handler_result handler_rates_convert_post(struct svc_request *req);
+
+enum svc_handler_result handler_savings_vaults_list(struct svc_request *req);
+enum svc_handler_result handler_savings_vault_get(struct svc_request *req);
+enum svc_handler_result handler_savings_vault_history(struct svc_request *req);
+enum svc_handler_result handler_savings_vault_preview(struct svc_request *req);
+
+/* State-cache builders (service/cache_builders.c); each returns DB_OK or the failure that aborts
+ * the rebuild. */
+db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b);
 
 #endif

@@ -4,6 +4,6 @@
 #include "service/cache.h"
 
 const svc_cache_build_fn svc_cache_builders[] = {
-    NULL, /* placeholder: the first builder replaces this row */
+    handler_savings_build,
 };
-const size_t svc_cache_builders_count = 0;
+const size_t svc_cache_builders_count = sizeof svc_cache_builders / sizeof svc_cache_builders[0];

@@ -16,6 +16,10 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/metrics", handler_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/openapi.yaml", handler_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/rates/convert", handler_rates_convert_post, BODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/v1/savings/vaults", handler_savings_vaults_list, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/v1/savings/vaults/{chain}/{vault}", handler_savings_vault_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/v1/savings/vaults/{chain}/{vault}/history", handler_savings_vault_history, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/v1/savings/vaults/{chain}/{vault}/preview", handler_savings_vault_preview, NOBODY, SVC_SCOPE_PUBLIC},
 };
 const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
 
