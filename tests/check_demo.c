@@ -243,7 +243,7 @@ START_TEST(test_totals) {
   json_t *state = json_object();
   for (size_t i = 0; i < n; i++) {
     json_t *s = l[i], *a;
-    size_t k;
+    size_t k, k2;
     if (json_object_get(s, "accounts_mode") &&
         strcmp(json_string_value(json_object_get(s, "accounts_mode")), "full") == 0)
       json_object_clear(state);
@@ -267,6 +267,23 @@ START_TEST(test_totals) {
         ck_assert_int_eq(u256_add(&sd[r], sd[r], S(p, "scaled_variable_debt")), RISK_OK);
       }
     }
+    /* the liquidity layer's SparkLend allocations are the ALM proxy's aToken balances */
+    json_t *alm = json_object_get(state, "0x1601843c5E9bC251A3272907010AFa41Fa18347E"), *al;
+    unsigned sparklend = 0;
+    json_array_foreach(json_object_get(json_object_get(s, "liquidity_layer"), "allocations"), k, al) {
+      if (strncmp(json_string_value(json_object_get(al, "venue")), "sparklend-", 10) != 0) continue;
+      const char *asset = json_string_value(json_object_get(al, "asset"));
+      json_t *res = json_array_get(reserves, (size_t)reserve_index(reserves, asset)), *p;
+      u256 want = U256_ZERO;
+      json_array_foreach(json_object_get(alm, "positions"), k2, p) {
+        if (strcasecmp(json_string_value(json_object_get(p, "asset")), asset) == 0)
+          ck_assert_int_eq(risk_reserve_from_scaled(&want, S(p, "scaled_a_token_balance"), S(res, "liquidity_index")),
+                           RISK_OK);
+      }
+      ck_assert_u256_eq(S(al, "amount"), want, "SparkLend allocation");
+      sparklend++;
+    }
+    ck_assert_uint_eq(sparklend, 6);
     for (size_t r = 0; r < nr; r++) {
       json_t *res = json_array_get(reserves, r);
       ck_assert_u256_eq(sa[r], S(res, "a_token_scaled_total_supply"), "aToken scaled supply");
