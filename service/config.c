@@ -37,6 +37,12 @@ const struct svc_config_entry svc_config_table[] = {
      OFF(connection_timeout_s), 1, 3600, NULL},
     {"SPARKD_CACHE_MAX_AGE_S", "uint", "5", "Cache-Control max-age of responses served from the state cache, in seconds",
      OFF(cache_max_age_s), 0, 86400, NULL},
+    {"SPARKD_SIGNING_KEY_FILE", "string", "",
+     "file with the secp256k1 key that signs LTV records (sparkd keys signing-create); empty = unsigned",
+     OFF(signing_key_file), 0, 0, NULL},
+    {"SPARKD_LTV_HISTORY_MIN_BPS", "uint", "50",
+     "an LTV record joins a position's history on a state change or an LTV move of at least this many bps",
+     OFF(ltv_history_min_bps), 1, 10000, NULL},
 };
 const size_t svc_config_table_len = sizeof svc_config_table / sizeof svc_config_table[0];
 

@@ -24,6 +24,8 @@ struct svc_config {
   unsigned shutdown_grace_ms;   /* SPARKD_SHUTDOWN_GRACE_MS: in-flight requests get this long */
   unsigned connection_timeout_s;/* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
   unsigned cache_max_age_s;     /* SPARKD_CACHE_MAX_AGE_S: Cache-Control max-age of cached state */
+  char signing_key_file[1024];  /* SPARKD_SIGNING_KEY_FILE: secp256k1 key signing LTV records */
+  unsigned ltv_history_min_bps; /* SPARKD_LTV_HISTORY_MIN_BPS: LTV move that appends to history */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */

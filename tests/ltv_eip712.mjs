@@ -3,6 +3,7 @@
 //   node tests/ltv_eip712.mjs verify FILE.json   FILE = {chain_id, record, signature, signer}
 //     prints the recovered address, exits 1 when it is not the signer or when a record with
 //     any one field changed still verifies.
+//   node tests/ltv_eip712.mjs recover FILE       FILE: lines "digest signature"; prints addresses
 import { ethers } from "ethers";
 import { readFileSync } from "node:fs";
 
@@ -67,6 +68,13 @@ if (mode === "vectors") {
   if (other.toLowerCase() === f.signer.toLowerCase()) {
     console.error("another chain id still verifies");
     process.exit(1);
+  }
+} else if (mode === "recover") {
+  // FILE: lines "digest signature" -> one recovered address per line
+  for (const line of readFileSync(process.argv[3], "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    const [digest, sig] = line.trim().split(/\s+/);
+    console.log(ethers.recoverAddress(digest, sig));
   }
 } else {
   console.error("usage: ltv_eip712.mjs vectors | verify FILE.json");

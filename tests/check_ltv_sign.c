@@ -1,0 +1,174 @@
+/* ctest-label: unit */
+/* service/crypto: the signing key file (mode 0600, refused when group/other readable), the
+ * signer address for a known private key, low-s recoverable signatures checked by npm ethers
+ * (recoverAddress on 64 digests; verifyTypedData on an LTV record, every changed field failing,
+ * via tests/ltv_eip712.mjs), and HMAC-SHA256 against RFC 4231. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "risk/keccak.h"
+#include "risk/ltv.h"
+#include "service/crypto.h"
+
+static char dir[] = "/tmp/check_ltv_sign.XXXXXX";
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+  chmod(path, mode);
+}
+
+/* Runs cmd and returns its first output line in out (trailing newline removed) and exit status. */
+static int run(const char *cmd, char *out, size_t len) {
+  FILE *p = popen(cmd, "r");
+  ck_assert_ptr_nonnull(p);
+  out[0] = 0;
+  size_t n = fread(out, 1, len - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_key_file) {
+  char path[256], err[256], addr[43];
+  /* private key 1: the well-known address of 1*G */
+  snprintf(path, sizeof path, "%s/one.key", dir);
+  write_file(path, "0x0000000000000000000000000000000000000000000000000000000000000001\n", 0600);
+  struct svc_signer *s = svc_signer_load(path, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  ck_assert_str_eq(svc_signer_address(s), "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf");
+  svc_signer_free(s);
+  /* group-readable: refused */
+  chmod(path, 0640);
+  ck_assert_ptr_null(svc_signer_load(path, err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+  /* malformed and out of range */
+  write_file(path, "0x12\n", 0600);
+  ck_assert_ptr_null(svc_signer_load(path, err, sizeof err));
+  write_file(path, "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141\n", 0600); /* n */
+  ck_assert_ptr_null(svc_signer_load(path, err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "out of range"));
+  /* create: mode 0600, loads back to the same address, never overwrites */
+  snprintf(path, sizeof path, "%s/new.key", dir);
+  ck_assert_msg(svc_signer_create_file(path, addr, err, sizeof err), "%s", err);
+  struct stat st;
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 0777, 0600);
+  s = svc_signer_load(path, err, sizeof err);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_str_eq(svc_signer_address(s), addr);
+  svc_signer_free(s);
+  ck_assert(!svc_signer_create_file(path, addr, err, sizeof err));
+}
+END_TEST
+
+START_TEST(test_signatures_recover_with_ethers) {
+  char path[256], err[256], addr[43], listp[256];
+  snprintf(path, sizeof path, "%s/sig.key", dir);
+  unlink(path);
+  ck_assert(svc_signer_create_file(path, addr, err, sizeof err));
+  struct svc_signer *s = svc_signer_load(path, err, sizeof err);
+  ck_assert_ptr_nonnull(s);
+  snprintf(listp, sizeof listp, "%s/sigs.txt", dir);
+  FILE *f = fopen(listp, "w");
+  int v27 = 0, v28 = 0;
+  static const uint8_t half_n[32] = {0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                     0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4,
+                                     0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0};
+  for (int i = 0; i < 64; i++) {
+    uint8_t msg[4] = {(uint8_t)i, 1, 2, 3}, d[32], sig[65];
+    risk_keccak256(msg, sizeof msg, d);
+    ck_assert(svc_signer_sign(s, d, sig));
+    ck_assert(sig[64] == 27 || sig[64] == 28);
+    ck_assert_int_le(memcmp(sig + 32, half_n, 32), 0); /* low s */
+    if (sig[64] == 27)
+      v27++;
+    else
+      v28++;
+    char dh[67], sh[133];
+    svc_hex0x(d, 32, dh);
+    svc_hex0x(sig, 65, sh);
+    fprintf(f, "%s %s\n", dh, sh);
+  }
+  fclose(f);
+  ck_assert(v27 > 0 && v28 > 0); /* both recovery ids occur and are right */
+  char cmd[1024], out[64 * 50];
+  snprintf(cmd, sizeof cmd, "cd %s && node tests/ltv_eip712.mjs recover %s", SPARKD_SOURCE_DIR, listp);
+  ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+  int lines = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), lines++)
+    ck_assert_str_eq(line, addr);
+  ck_assert_int_eq(lines, 64);
+
+  /* an LTV record: signed digest verified by ethers.verifyTypedData, changed fields fail */
+  struct risk_ltv_signed r = {.sequence = 3,
+                              .ltv_bps = 7123,
+                              .raw_ltv_bps = 6411,
+                              .state = RISK_LTV_MARGIN_CALL,
+                              .collateral_value = u256_from_u64(780000000000000ull),
+                              .weighted_value = u256_from_u64(702000000000000ull),
+                              .debt = u256_from_u64(5000000000000ull),
+                              .debt_value = u256_from_u64(500000000000000ull),
+                              .as_of = 1767225600,
+                              .cure_deadline = 1767484800};
+  risk_keccak256((const uint8_t *)"42", 2, r.position_id);
+  uint8_t d[32], sig[65];
+  risk_ltv_digest(&r, 1, d);
+  ck_assert(svc_signer_sign(s, d, sig));
+  char pid[67], sh[133], jpath[256];
+  svc_hex0x(r.position_id, 32, pid);
+  svc_hex0x(sig, 65, sh);
+  snprintf(jpath, sizeof jpath, "%s/rec.json", dir);
+  f = fopen(jpath, "w");
+  fprintf(f,
+          "{\"chain_id\":1,\"signer\":\"%s\",\"signature\":\"%s\",\"record\":{\"positionId\":\"%s\","
+          "\"sequence\":\"3\",\"ltvBps\":\"7123\",\"rawLtvBps\":\"6411\",\"state\":\"2\","
+          "\"collateralValue\":\"780000000000000\",\"weightedCollateralValue\":\"702000000000000\","
+          "\"debt\":\"5000000000000\",\"debtValue\":\"500000000000000\",\"asOf\":\"1767225600\","
+          "\"cureDeadline\":\"1767484800\"}}",
+          addr, sh, pid);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "cd %s && node tests/ltv_eip712.mjs verify %s 2>&1", SPARKD_SOURCE_DIR, jpath);
+  int rc = run(cmd, out, sizeof out);
+  ck_assert_msg(rc == 0, "ethers: %s", out);
+  ck_assert_ptr_nonnull(strstr(out, addr));
+  svc_signer_free(s);
+}
+END_TEST
+
+START_TEST(test_hmac) {
+  /* RFC 4231 test case 2, the message split in two parts */
+  char out[65];
+  const char *a = "what do ya ", *b = "want for nothing?";
+  svc_hmac_sha256_hex("Jefe", 4, a, strlen(a), b, strlen(b), out);
+  ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+END_TEST
+
+int main(void) {
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  Suite *s = suite_create("ltv_sign");
+  TCase *tc = tcase_create("ltv_sign");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_key_file);
+  tcase_add_test(tc, test_signatures_recover_with_ethers);
+  tcase_add_test(tc, test_hmac);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+  return failed != 0;
+}
