@@ -234,6 +234,15 @@ static inline void mul_limbs(uint64_t *p, const uint64_t *a, int na, const uint6
   }
 }
 
+/* Returns the u256 of four limbs just written one at a time. Loading them as scalars (the
+ * empty asm keeps them in general registers) lets each load forward from its store; the
+ * 16-byte vector loads the compiler would otherwise use stall on store forwarding. */
+static inline u256 load4(const uint64_t *s) {
+  uint64_t a = s[0], b = s[1], c = s[2], d = s[3];
+  __asm__("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d));
+  return (u256){{a, b, c, d}};
+}
+
 /* Returns true when a fits in 64 bits and stores it in *out when out is not NULL. */
 bool u256_to_u64(u256 a, uint64_t *out) {
   if ((a.w[1] | a.w[2] | a.w[3]) != 0) return false;
@@ -291,17 +300,19 @@ risk_err u256_mul(u256 *r, u256 a, u256 b) {
 risk_err u256_divmod(u256 *q, u256 *rem, u256 a, u256 b) {
   int nb = limbs(b.w, 4);
   if (nb == 0) return RISK_DIV_BY_ZERO;
-  u256 qq = U256_ZERO, rr = U256_ZERO;
   int na = limbs(a.w, 4);
   if (na < nb || (na == nb && cmp_limbs(a.w, b.w, na) < 0)) {
-    rr = a;
-  } else if (nb == 1) {
-    rr.w[0] = div_limb(qq.w, a.w, na, b.w[0]);
-  } else {
-    div_knuth(qq.w, rr.w, a.w, na, b.w, nb);
+    if (q != NULL) *q = U256_ZERO;
+    if (rem != NULL) *rem = a;
+    return RISK_OK;
   }
-  if (q != NULL) *q = qq;
-  if (rem != NULL) *rem = rr;
+  uint64_t qq[4] = {0, 0, 0, 0}, rr[4] = {0, 0, 0, 0};
+  if (nb == 1)
+    rr[0] = div_limb(qq, a.w, na, b.w[0]);
+  else
+    div_knuth(qq, rr, a.w, na, b.w, nb);
+  if (q != NULL) *q = load4(qq);
+  if (rem != NULL) *rem = load4(rr);
   return RISK_OK;
 }
 
@@ -330,12 +341,12 @@ static risk_err muldiv(u256 *r, u256 a, u256 b, u256 d, bool up) {
   } else if (nd == 1) {
     uint64_t qq[8] = {0};
     inexact = div_limb(qq, p, np, d.w[0]) != 0;
-    memcpy(q.w, qq, sizeof q.w);
+    q = load4(qq);
   } else {
     uint64_t qq[8] = {0}, rr[4];
     div_knuth(qq, rr, p, np, d.w, nd);
     inexact = limbs(rr, nd) != 0;
-    memcpy(q.w, qq, sizeof q.w);
+    q = load4(qq);
   }
   if (up && inexact) {
     if (u256_eq(q, U256_MAX)) return RISK_OVERFLOW;
