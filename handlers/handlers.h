@@ -23,4 +23,14 @@ enum svc_handler_result handler_savings_vault_preview(struct svc_request *req);
  * the rebuild. */
 db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b);
 
+/* SparkLend markets (handlers/markets.c, handlers/reserves_history.c). */
+enum svc_handler_result handler_chains_list(struct svc_request *req);
+enum svc_handler_result handler_markets_list(struct svc_request *req);
+enum svc_handler_result handler_reserves_list(struct svc_request *req);
+enum svc_handler_result handler_reserves_get(struct svc_request *req);
+enum svc_handler_result handler_reserves_history_get(struct svc_request *req);
+enum svc_handler_result handler_emode_categories_list(struct svc_request *req);
+/* Returns DB_OK after adding chains, markets, reserves and eMode entries to the state cache. */
+db_status handler_markets_build_cache(db_conn *conn, struct svc_cache_builder *b);
+
 #endif

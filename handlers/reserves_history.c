@@ -1,0 +1,276 @@
+/* GET /v1/markets/{chain}/reserves/{asset}/history?from=&to=&interval=1h|6h|1d&cursor=&limit=
+ *
+ * Buckets are cut in SQL: for each interval the last imported block of the reserve in it
+ * (DISTINCT ON), with the oracle price in force at that block. Each bucket's utilization, totals,
+ * APR and APY are then the engine's, from that block's stored state accrued to its timestamp.
+ * Pages are walked with an opaque cursor naming the next bucket's start. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "handlers/handlers.h"
+#include "handlers/markets.h"
+#include "service/cache.h"
+#include "service/log.h"
+#include "service/request.h"
+
+#define HISTORY_MAX_BUCKETS 10000 /* per request window (from..to) */
+#define HISTORY_DEFAULT_LIMIT 100
+#define HISTORY_MAX_LIMIT 1000
+#define HISTORY_DEFAULT_SPAN (30 * 86400)
+
+static const struct db_statement stmts[] = {
+    {"reserves_history",
+     "WITH b AS ("
+     " SELECT DISTINCT ON (bucket) (s.block_timestamp / $3::bigint) * $3::bigint AS bucket, s.*"
+     " FROM reserve_state_series s"
+     " WHERE s.chain_id = $1::bigint AND s.asset = $2 AND s.block_timestamp >= $4::bigint"
+     " AND s.block_timestamp <= $5::bigint"
+     " ORDER BY bucket, s.block_number DESC)"
+     " SELECT b.bucket, b.block_number, b.block_timestamp, b.configuration::text, b.liquidity_index::text,"
+     " b.variable_borrow_index::text, b.current_liquidity_rate::text, b.current_variable_borrow_rate::text,"
+     " b.last_update_timestamp, b.a_token_scaled_total_supply::text, b.variable_debt_scaled_total_supply::text,"
+     " b.accrued_to_treasury::text, b.isolation_mode_total_debt::text, b.available_liquidity::text,"
+     " (SELECT p.price::text FROM price_series p WHERE p.chain_id = b.chain_id AND p.asset = b.asset"
+     "  AND p.block_number <= b.block_number ORDER BY p.block_number DESC LIMIT 1)"
+     " FROM b ORDER BY b.bucket LIMIT $6::bigint"},
+};
+static void register_statements(void) {
+  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
+    svc_log(SVC_LOG_ERROR, "reserves history: statements could not be registered");
+}
+static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
+
+static enum svc_handler_result bad(struct svc_request *req, const char *field, const char *code, const char *msg) {
+  return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, json_pack("[o]", svc_field_error(field, code, msg)),
+                                  "%s: %s", field, msg);
+}
+
+/* Parses unix seconds or an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ). */
+static bool parse_time(const char *s, int64_t *out) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 32) return false;
+  bool digits = true;
+  for (size_t i = 0; i < n; i++)
+    digits = digits && isdigit((unsigned char)s[i]);
+  if (digits) {
+    if (n > 12) return false;
+    *out = atoll(s);
+    return true;
+  }
+  struct tm tm = {0};
+  const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end || strcmp(end, "Z") != 0) return false;
+  time_t t = timegm(&tm);
+  if (t < 0) return false;
+  *out = (int64_t)t;
+  return true;
+}
+
+/* The cursor is "h1." + the next bucket's start, hex-encoded: opaque to clients, checked on return. */
+static void cursor_encode(int64_t bucket, char out[64]) {
+  char plain[32];
+  int n = snprintf(plain, sizeof plain, "h1.%lld", (long long)bucket);
+  for (int i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", (unsigned char)plain[i]);
+}
+
+static bool cursor_decode(const char *c, int64_t *bucket) {
+  size_t n = strlen(c);
+  if (n < 8 || n > 60 || n % 2) return false;
+  char plain[32];
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned v;
+    if (!isxdigit((unsigned char)c[2 * i]) || !isxdigit((unsigned char)c[2 * i + 1])) return false;
+    sscanf(c + 2 * i, "%2x", &v);
+    plain[i] = (char)v;
+  }
+  plain[n / 2] = 0;
+  if (strncmp(plain, "h1.", 3) != 0 || !plain[3]) return false;
+  for (const char *p = plain + 3; *p; p++)
+    if (!isdigit((unsigned char)*p)) return false;
+  *bucket = atoll(plain + 3);
+  return true;
+}
+
+struct rows_ctx {
+  const struct mkt_chain *m;
+  const struct mkt_reserve *r;
+  json_t *data;
+  int64_t interval;
+  long limit, seen;
+  int64_t next_bucket; /* -1: none */
+  bool failed;
+};
+
+static bool dec(const char *t, u256 *o) { return t && u256_from_dec(o, t, strlen(t)) == RISK_OK; }
+
+static db_status row_cb(const db_row *row, void *arg) {
+  struct rows_ctx *x = arg;
+  int64_t bucket = atoll(db_row_text(row, 0));
+  if (++x->seen > x->limit) {
+    x->next_bucket = bucket;
+    return DB_OK;
+  }
+  struct risk_reserve_state s = {0}, at;
+  u256 bitmap;
+  bool ok = dec(db_row_text(row, 3), &bitmap);
+  risk_reserve_config_decode(bitmap, &s.config);
+  ok = ok && dec(db_row_text(row, 4), &s.liquidity_index) && dec(db_row_text(row, 5), &s.variable_borrow_index) &&
+       dec(db_row_text(row, 6), &s.current_liquidity_rate) && dec(db_row_text(row, 7), &s.current_variable_borrow_rate);
+  s.last_update_timestamp = (uint64_t)atoll(db_row_text(row, 8));
+  ok = ok && dec(db_row_text(row, 9), &s.a_token_scaled_total_supply) &&
+       dec(db_row_text(row, 10), &s.variable_debt_scaled_total_supply) &&
+       dec(db_row_text(row, 11), &s.accrued_to_treasury) && dec(db_row_text(row, 12), &s.isolation_mode_total_debt) &&
+       dec(db_row_text(row, 13), &s.available_liquidity);
+  int64_t bn = atoll(db_row_text(row, 1)), ts = atoll(db_row_text(row, 2));
+  if (!ok) return DB_ERROR;
+  if ((uint64_t)ts < s.last_update_timestamp)
+    at = s;
+  else if (risk_reserve_update_state(&at, &s, (uint64_t)ts) != RISK_OK)
+    at = s;
+  char t1[32];
+  json_t *o = json_pack("{sI ss sI ss sI sI}", "bucket_start", (json_int_t)bucket, "time",
+                        handler_markets_time(bucket, t1), "chain_id", (json_int_t)x->m->chain_id, "asset",
+                        x->r->address_cs, "block_number", (json_int_t)bn, "block_timestamp", (json_int_t)ts);
+  if (handler_markets_put_state(o, &at, x->r->decimals) != RISK_OK) {
+    json_decref(o);
+    x->failed = true;
+    return DB_ERROR;
+  }
+  const char *price = db_row_text(row, 14);
+  u256 p;
+  if (price && dec(price, &p)) {
+    char f[U256_DEC_MAX + 2];
+    u256_to_fixed(p, 8, f);
+    json_object_set_new(o, "price", json_string(price));
+    json_object_set_new(o, "price_usd", json_string(f));
+  } else {
+    json_object_set_new(o, "price", json_null());
+    json_object_set_new(o, "price_usd", json_null());
+  }
+  json_array_append_new(x->data, o);
+  return DB_OK;
+}
+
+enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
+  pthread_once(&stmts_once, register_statements);
+  char chain[32] = "", asset[128];
+  int64_t id;
+  if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_markets_parse_chain(chain, &id))
+    return svc_reply_problem(req, SVC_ERR_chain_not_found, "no imported state for chain %.40s", chain);
+  const char *a = svc_req_param(req, "asset", asset, sizeof asset);
+  if (!a) return svc_reply_problem(req, SVC_ERR_asset_not_found, "no such reserve");
+  if (a[0] == '0' && (a[1] == 'x' || a[1] == 'X')) {
+    bool ok = strlen(a) == 42;
+    for (int i = 2; ok && i < 42; i++)
+      ok = isxdigit((unsigned char)a[i]);
+    if (!ok)
+      return svc_reply_problem_fields(
+          req, SVC_ERR_validation_failed,
+          json_pack("[o]", svc_field_error("asset", "invalid_address", "must be 0x followed by 40 hex digits")),
+          "the asset is not an address");
+  }
+
+  /* Query parameters, each checked before anything else happens. */
+  int64_t interval = 86400;
+  const char *iv = svc_req_query(req, "interval");
+  if (iv) {
+    if (strcmp(iv, "1h") == 0)
+      interval = 3600;
+    else if (strcmp(iv, "6h") == 0)
+      interval = 6 * 3600;
+    else if (strcmp(iv, "1d") == 0)
+      interval = 86400;
+    else
+      return bad(req, "interval", "not_allowed", "must be 1h, 6h or 1d");
+  }
+  long limit = HISTORY_DEFAULT_LIMIT;
+  const char *ls = svc_req_query(req, "limit");
+  if (ls) {
+    bool ok = *ls && strlen(ls) <= 6;
+    for (const char *p = ls; ok && *p; p++)
+      ok = isdigit((unsigned char)*p);
+    if (!ok || atol(ls) < 1 || atol(ls) > HISTORY_MAX_LIMIT)
+      return bad(req, "limit", "out_of_range", "must be an integer from 1 to 1000");
+    limit = atol(ls);
+  }
+  int64_t from = 0, to = 0, cursor = -1;
+  const char *fs = svc_req_query(req, "from"), *ts = svc_req_query(req, "to"), *cs = svc_req_query(req, "cursor");
+  if (fs && !parse_time(fs, &from)) return bad(req, "from", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
+  if (ts && !parse_time(ts, &to)) return bad(req, "to", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
+  if (cs && !cursor_decode(cs, &cursor)) return bad(req, "cursor", "invalid", "is not a cursor this service gave");
+
+  struct svc_cache *c = svc_cache_acquire(req->srv);
+  if (!c) return svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+  enum svc_handler_result res = SVC_HANDLED;
+  const struct mkt_chain *m = handler_markets_chain(c, id);
+  const struct mkt_reserve *r = m ? handler_markets_find_reserve(m, a) : NULL;
+  if (!m) {
+    res = svc_reply_problem(req, SVC_ERR_chain_not_found, "no imported state for chain %.40s", chain);
+    goto out;
+  }
+  if (!r) {
+    res = svc_reply_problem(req, SVC_ERR_asset_not_found, "chain %lld has no reserve %.64s", (long long)id, a);
+    goto out;
+  }
+  if (!ts) to = m->block_timestamp;
+  if (!fs) from = to > HISTORY_DEFAULT_SPAN ? to - HISTORY_DEFAULT_SPAN : 0;
+  if (from > to) {
+    res = bad(req, "from", "after_to", "must not be after to");
+    goto out;
+  }
+  int64_t start = from / interval * interval;
+  if ((to - start) / interval + 1 > HISTORY_MAX_BUCKETS) {
+    res = bad(req, "interval", "too_many_buckets", "from..to holds more than 10000 buckets at this interval");
+    goto out;
+  }
+  if (cursor >= 0) {
+    if (cursor < start || cursor > to || cursor % interval) {
+      res = bad(req, "cursor", "invalid", "does not belong to this from, to and interval");
+      goto out;
+    }
+    start = cursor;
+  }
+
+  db_conn *conn = svc_req_db(req);
+  if (!conn) goto out;
+  char p_chain[24], p_iv[24], p_from[24], p_to[24], p_lim[24];
+  snprintf(p_chain, sizeof p_chain, "%lld", (long long)id);
+  snprintf(p_iv, sizeof p_iv, "%lld", (long long)interval);
+  snprintf(p_from, sizeof p_from, "%lld", (long long)start);
+  snprintf(p_to, sizeof p_to, "%lld", (long long)to);
+  snprintf(p_lim, sizeof p_lim, "%ld", limit + 1);
+  const char *params[] = {p_chain, r->address, p_iv, p_from, p_to, p_lim};
+  struct rows_ctx x = {m, r, json_array(), interval, limit, 0, -1, false};
+  db_status s = db_query_prepared(conn, "reserves_history", 6, params, row_cb, &x, NULL);
+  db_release(conn);
+  if (s != DB_OK) {
+    json_decref(x.data);
+    if (s == DB_UNAVAILABLE)
+      res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+    else
+      res = SVC_HANDLER_FATAL;
+    goto out;
+  }
+  json_t *next = json_null();
+  if (x.next_bucket >= 0) {
+    char cur[64];
+    cursor_encode(x.next_bucket, cur);
+    json_decref(next);
+    next = json_string(cur);
+  }
+  const char *ivname = interval == 3600 ? "1h" : interval == 21600 ? "6h" : "1d";
+  char t1[32], t2[32];
+  json_t *body =
+      json_pack("{so so so s{ss ss ss ss sI}}", "data", x.data, "as_of", handler_markets_as_of(m), "next_cursor", next,
+                "query", "from", handler_markets_time(from, t1), "to", handler_markets_time(to, t2), "interval", ivname,
+                "asset", r->address_cs, "limit", (json_int_t)limit);
+  res = svc_reply_json_steal(req, 200, body);
+out:
+  svc_cache_release(c);
+  return res;
+}
