@@ -79,7 +79,8 @@ risk_err u256_from_dec(u256 *r, const char *text, size_t len);
 #define U256_DEC_MAX 80
 size_t u256_to_dec(u256 a, char *buf);
 /* Fixed-point decimal: a / 10^decimals with exactly `decimals` fractional digits ("1500.000000"),
- * no fraction part when decimals == 0. buf needs U256_DEC_MAX + 2 bytes. Returns its length. */
+ * no fraction part when decimals == 0 (decimals above 79 are treated as 79). buf needs U256_DEC_MAX + 2
+ * bytes. Returns its length. */
 size_t u256_to_fixed(u256 a, unsigned decimals, char *buf);
 /* Hex text with optional 0x prefix, 1..64 hex digits, any case. */
 risk_err u256_from_hex(u256 *r, const char *text, size_t len);
