@@ -33,4 +33,11 @@ enum svc_handler_result handler_emode_categories_list(struct svc_request *req);
 /* Returns DB_OK after adding chains, markets, reserves and eMode entries to the state cache. */
 db_status handler_markets_build_cache(db_conn *conn, struct svc_cache_builder *b);
 
+/* SparkLend accounts and quotes (handlers/accounts_get.c, handlers/quotes_post.c). */
+enum svc_handler_result handler_accounts_get(struct svc_request *req);
+enum svc_handler_result handler_accounts_list(struct svc_request *req);
+enum svc_handler_result handler_quotes_post(struct svc_request *req);
+/* Returns DB_OK after adding each chain's eMode categories and kill-switch state (typed data). */
+db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *b);
+
 #endif

@@ -255,9 +255,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   if (account && !handler_accounts_parse_address(account, lower))
     json_array_append_new(errors, svc_field_error("account", "not_an_address", "must be 0x and 40 hex digits"));
   size_t n = json_array_size(actions);
-  if (n == 0)
-    json_array_append_new(errors, svc_field_error("actions", "empty", "must hold at least one action"));
-  else if (n > QUOTE_MAX_ACTIONS)
+  if (n > QUOTE_MAX_ACTIONS)
     json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
   else
     for (size_t i = 0; i < n; i++) parse_action(json_array_get(actions, i), i, &qa[i], errors);

@@ -6,5 +6,6 @@
 const svc_cache_build_fn svc_cache_builders[] = {
     handler_savings_build,
     handler_markets_build_cache,
+    handler_accounts_build_cache,
 };
 const size_t svc_cache_builders_count = sizeof svc_cache_builders / sizeof svc_cache_builders[0];
