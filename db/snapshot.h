@@ -26,6 +26,9 @@ struct db_snapshot_result {
   size_t accounts_removed;   /* deleted by full mode, or by delta for accounts without positions */
   size_t hf_computed;        /* accounts whose health factor was computed */
   size_t hf_null;            /* accounts stored with a NULL health factor (missing price or reserve) */
+  size_t hf_recomputed;      /* stored accounts re-evaluated because reserves, prices or eMode changed
+                                and the snapshot was not a full account list */
+  size_t hf_recomputed_changed; /* of those, rows whose health factor or totals changed */
 };
 
 /* Returns a short lowercase name for an outcome. */

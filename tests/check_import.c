@@ -207,6 +207,27 @@ START_TEST(test_eip55) {
 }
 END_TEST
 
+/* Health factor, total collateral and total debt of account $1 recomputed in SQL (numeric) from
+ * the stored rows, per spec §2.5; valid when the reserves were last updated at the block's
+ * timestamp (normalized indexes = stored ones). */
+static const char hf_sql[] =
+    "WITH p AS ("
+    "  SELECT po.account, a.emode_category AS ucat, r.emode_category AS rcat, r.liquidation_threshold AS lt,"
+    "   e.liquidation_threshold AS elt, po.collateral, pr.price, 10::numeric ^ r.decimals AS unit,"
+    "   div(po.scaled_a_token_balance * r.liquidity_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS bal,"
+    "   div(po.scaled_variable_debt * r.variable_borrow_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS debt"
+    "  FROM positions po JOIN accounts a ON a.chain_id = po.chain_id AND a.address = po.account"
+    "  JOIN reserves r ON r.chain_id = po.chain_id AND r.asset = po.asset"
+    "  JOIN prices pr ON pr.chain_id = po.chain_id AND pr.asset = po.asset"
+    "  LEFT JOIN emode_categories e ON e.chain_id = po.chain_id AND e.category_id = a.emode_category"
+    "  WHERE po.account = $1),"
+    " q AS (SELECT CASE WHEN collateral AND lt <> 0 THEN div(bal * price, unit) ELSE 0 END AS coll,"
+    "   CASE WHEN ucat <> 0 AND rcat = ucat THEN elt ELSE lt END AS lt, div(debt * price, unit) AS debt FROM p),"
+    " s AS (SELECT sum(coll) AS c, sum(coll * lt) AS cl, sum(debt) AS d FROM q)"
+    " SELECT CASE WHEN d = 0 THEN (2::numeric ^ 256 - 1)::numeric(78,0)::text ELSE"
+    "  div(div(c * div(cl, c) + 5000, 10000) * 10::numeric ^ 18 + div(d, 2), d)::text END"
+    "  || '|' || c::text || '|' || d::text AS v FROM s";
+
 /* ---- round trip ---- */
 
 START_TEST(test_round_trip) {
@@ -350,25 +371,7 @@ START_TEST(test_round_trip) {
                             " FROM positions WHERE chain_id = 1 AND account = $1 AND asset = $2) AS v", 2, pp), w);
     }
   }
-  /* Health factors: recomputed in SQL (numeric) from the stored rows, per spec §2.5. The fixture's
-   * reserves were last updated at the block's timestamp, so the normalized indexes are the stored ones. */
-  const char *hf_sql =
-      "WITH p AS ("
-      "  SELECT po.account, a.emode_category AS ucat, r.emode_category AS rcat, r.liquidation_threshold AS lt,"
-      "   e.liquidation_threshold AS elt, po.collateral, pr.price, 10::numeric ^ r.decimals AS unit,"
-      "   div(po.scaled_a_token_balance * r.liquidity_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS bal,"
-      "   div(po.scaled_variable_debt * r.variable_borrow_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS debt"
-      "  FROM positions po JOIN accounts a ON a.chain_id = po.chain_id AND a.address = po.account"
-      "  JOIN reserves r ON r.chain_id = po.chain_id AND r.asset = po.asset"
-      "  JOIN prices pr ON pr.chain_id = po.chain_id AND pr.asset = po.asset"
-      "  LEFT JOIN emode_categories e ON e.chain_id = po.chain_id AND e.category_id = a.emode_category"
-      "  WHERE po.account = $1),"
-      " q AS (SELECT CASE WHEN collateral AND lt <> 0 THEN div(bal * price, unit) ELSE 0 END AS coll,"
-      "   CASE WHEN ucat <> 0 AND rcat = ucat THEN elt ELSE lt END AS lt, div(debt * price, unit) AS debt FROM p),"
-      " s AS (SELECT sum(coll) AS c, sum(coll * lt) AS cl, sum(debt) AS d FROM q)"
-      " SELECT CASE WHEN d = 0 THEN (2::numeric ^ 256 - 1)::numeric(78,0)::text ELSE"
-      "  div(div(c * div(cl, c) + 5000, 10000) * 10::numeric ^ 18 + div(d, 2), d)::text END"
-      "  || '|' || c::text || '|' || d::text AS v FROM s";
+  /* Health factors: recomputed in SQL (hf_sql). */
   for (i = 0; i < json_array_size(arr); i++) {
     char addr[43];
     snprintf(addr, sizeof addr, "%s", json_string_value(json_object_get(json_array_get(arr, i), "address")));
@@ -543,6 +546,52 @@ START_TEST(test_delta) {
   ck_assert_str_eq(q(c, "SELECT (SELECT count(*) FROM reserves) || ',' || (SELECT count(*) FROM prices) || ','"
                         " || (SELECT count(*) FROM savings_vaults) || ',' || (SELECT block_number FROM chains) AS v",
                      0, NULL), "4,4,3,21000001");
+  db_conn_close(c);
+  json_decref(d);
+  json_decref(j);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
+/* ---- a price change recomputes the stored health factors of unlisted accounts ---- */
+
+START_TEST(test_price_recompute) {
+  char url[TH_PG_CONNINFO_MAX];
+  new_db(url, sizeof url);
+  json_t *j = fixture();
+  struct db_snapshot_result res;
+  struct svc_snapshot_errors errs;
+  ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_APPLIED);
+  db_conn *c = conn(url);
+  char hf1[256];
+  snprintf(hf1, sizeof hf1, "%s",
+           q(c, "SELECT health_factor::text AS v FROM accounts WHERE address = '0x1111111111111111111111111111111111111111'",
+             0, NULL));
+  /* Next block, same timestamp: only prices, WETH down to 2000 USD. */
+  json_t *d = json_pack("{s:s, s:i, s:{s:i, s:s, s:i}, s:O}", "format", "sparkd.snapshot/1", "chain_id", 1, "block",
+                        "number", BLOCK + 1, "hash", "0xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
+                        "timestamp", TS, "prices", json_object_get(j, "prices"));
+  mut(d, "/prices/2/price", "\"200000000000\"");
+  ck_assert_int_eq(import_json(url, d, false, &res, &errs), DB_SNAPSHOT_APPLIED);
+  ck_assert_uint_eq(res.hf_recomputed, 4);
+  ck_assert_uint_eq(res.hf_recomputed_changed, 2); /* the WETH supplier and the WETH borrower */
+  ck_assert_str_ne(q(c, "SELECT health_factor::text AS v FROM accounts WHERE"
+                        " address = '0x1111111111111111111111111111111111111111'", 0, NULL), hf1);
+  json_t *arr = json_object_get(j, "accounts");
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    char addr[43], want[512];
+    snprintf(addr, sizeof addr, "%s", json_string_value(json_object_get(json_array_get(arr, i), "address")));
+    lower(addr);
+    const char *p[] = {addr};
+    snprintf(want, sizeof want, "%s", q(c, hf_sql, 1, p));
+    ck_assert_str_eq(q(c, "SELECT health_factor || '|' || total_collateral_base || '|' || total_debt_base AS v"
+                          " FROM accounts WHERE address = $1", 1, p), want);
+  }
+  /* WETH at 2000: the WETH-backed DAI borrower falls to about 1.078, the eMode looper (WETH debt)
+   * rises to about 1.531 (worked by hand from the fixture). */
+  ck_assert_str_eq(q(c, "SELECT string_agg(address || ':' || div(health_factor, 10::numeric ^ 15), ',' ORDER BY"
+                        " address) AS v FROM accounts WHERE health_factor < 2 * 10::numeric ^ 18", 0, NULL),
+                   "0x1111111111111111111111111111111111111111:1078,0x2222222222222222222222222222222222222222:1531");
   db_conn_close(c);
   json_decref(d);
   json_decref(j);
@@ -963,6 +1012,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_round_trip);
   tcase_add_test(tc, test_idempotent_and_order);
   tcase_add_test(tc, test_delta);
+  tcase_add_test(tc, test_price_recompute);
   tcase_add_test(tc, test_malformed);
   tcase_add_test(tc, test_concurrent);
   tcase_add_test(tc, test_notify);
