@@ -22,6 +22,9 @@ enum svc_handler_result handler_savings_vault_preview(struct svc_request *req);
 /* State-cache builders (service/cache_builders.c); each returns DB_OK or the failure that aborts
  * the rebuild. */
 db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b);
+enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_request *req);
+enum svc_handler_result handler_liquidity_layer_allocations_list(struct svc_request *req);
+db_status handler_liquidity_layer_build(db_conn *conn, struct svc_cache_builder *b);
 
 /* SparkLend markets (handlers/markets.c, handlers/reserves_history.c). */
 enum svc_handler_result handler_chains_list(struct svc_request *req);

@@ -5,6 +5,7 @@
 
 const svc_cache_build_fn svc_cache_builders[] = {
     handler_savings_build,
+    handler_liquidity_layer_build,
     handler_markets_build_cache,
     handler_accounts_build_cache,
 };

@@ -26,6 +26,8 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/v1/savings/vaults/{chain}/{vault}", handler_savings_vault_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/savings/vaults/{chain}/{vault}/history", handler_savings_vault_history, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/savings/vaults/{chain}/{vault}/preview", handler_savings_vault_preview, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/v1/liquidity-layer/rate-limits", handler_liquidity_layer_rate_limits_list, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/v1/liquidity-layer/allocations", handler_liquidity_layer_allocations_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/accounts/{chain}", handler_accounts_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/accounts/{chain}/{address}", handler_accounts_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/quotes", handler_quotes_post, BODY, SVC_SCOPE_PUBLIC},
