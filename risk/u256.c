@@ -297,20 +297,23 @@ risk_err u256_mul(u256 *r, u256 a, u256 b) {
 
 /* Returns RISK_OK with floor(a / b) in *q and a mod b in *rem (either may be NULL),
  * or RISK_DIV_BY_ZERO. */
-risk_err u256_divmod(u256 *q, u256 *rem, u256 a, u256 b) {
-  int nb = limbs(b.w, 4);
+risk_err u256_divmod(u256 *q, u256 *rem, u256 a, u256 b) { return u256_divmod_ref(q, rem, &a, &b); }
+
+/* Returns what u256_divmod returns, with the operands by reference (see u256_impl.h). */
+risk_err u256_divmod_ref(u256 *q, u256 *rem, const u256 *a, const u256 *b) {
+  int nb = limbs(b->w, 4);
   if (nb == 0) return RISK_DIV_BY_ZERO;
-  int na = limbs(a.w, 4);
-  if (na < nb || (na == nb && cmp_limbs(a.w, b.w, na) < 0)) {
+  int na = limbs(a->w, 4);
+  if (na < nb || (na == nb && cmp_limbs(a->w, b->w, na) < 0)) {
+    if (rem != NULL) *rem = load4(a->w);
     if (q != NULL) *q = U256_ZERO;
-    if (rem != NULL) *rem = a;
     return RISK_OK;
   }
   uint64_t qq[4] = {0, 0, 0, 0}, rr[4] = {0, 0, 0, 0};
   if (nb == 1)
-    rr[0] = div_limb(qq, a.w, na, b.w[0]);
+    rr[0] = div_limb(qq, a->w, na, b->w[0]);
   else
-    div_knuth(qq, rr, a.w, na, b.w, nb);
+    div_knuth(qq, rr, a->w, na, b->w, nb);
   if (q != NULL) *q = load4(qq);
   if (rem != NULL) *rem = load4(rr);
   return RISK_OK;

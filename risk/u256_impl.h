@@ -9,6 +9,11 @@
 
 typedef unsigned __int128 u128;
 
+/* u256_divmod with the operands by reference: callers that have just computed a or b
+ * avoid copying them through the stack (RISK_DIV_BY_ZERO; q or rem may be NULL; a
+ * result may alias an operand). */
+risk_err u256_divmod_ref(u256 *q, u256 *rem, const u256 *a, const u256 *b);
+
 /* s = a + b; returns the carry out of the top limb. */
 static inline uint64_t add4(u256 *s, const u256 *a, const u256 *b) {
   uint64_t c, r0, r1, r2, r3;

@@ -32,7 +32,7 @@ static inline risk_err half_up_div(u256 *r, const u256 *a, const u256 *b, const 
   if (u256_is_zero(*b)) return RISK_DIV_BY_ZERO;
   u256 n, half = shr1(b);
   if (mul_add(&n, a, unit, &half) != RISK_OK) return RISK_OVERFLOW;
-  return u256_div(r, n, *b);
+  return u256_divmod_ref(r, NULL, &n, b);
 }
 
 /* Returns RISK_OK and fl((a*WAD + b/2) / b), RISK_DIV_BY_ZERO or RISK_OVERFLOW. */
