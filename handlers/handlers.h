@@ -43,4 +43,20 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req);
 /* Returns DB_OK after adding each chain's eMode categories and kill-switch state (typed data). */
 db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *b);
 
+/* Partner positions and attestations, scope partner (handlers/partner_positions.c). */
+enum svc_handler_result handler_partner_positions_post(struct svc_request *req);
+enum svc_handler_result handler_partner_positions_list(struct svc_request *req);
+enum svc_handler_result handler_partner_position_get(struct svc_request *req);
+enum svc_handler_result handler_partner_position_patch(struct svc_request *req);
+enum svc_handler_result handler_partner_attestations_post(struct svc_request *req);
+/* Signed LTV records and signers (handlers/partner_ltv.c); webhooks (handlers/partner_webhooks.c). */
+enum svc_handler_result handler_partner_ltv_get(struct svc_request *req);
+enum svc_handler_result handler_partner_ltv_history(struct svc_request *req);
+enum svc_handler_result handler_signers_list(struct svc_request *req);
+enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req);
+enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req);
+enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req);
+/* Snapshot import over HTTP, scope admin (handlers/admin_snapshots.c). */
+enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req);
+
 #endif

@@ -10,5 +10,6 @@ int svc_cmd_migrate(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_version(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_demo_data(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_import(int argc, char **argv, const struct svc_config *cfg);
+int svc_cmd_keys(int argc, char **argv, const struct svc_config *cfg);
 
 #endif

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "db/migrate.h"
+#include "service/auth.h"
 #include "service/cache.h"
 #include "service/log.h"
+#include "service/ltv.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/server.h"
@@ -96,7 +98,13 @@ static enum svc_handler_result reply_options(struct svc_request *req) {
   return SVC_HANDLED;
 }
 
-/* Decides 404/405/OPTIONS/413/415, then calls the route's handler. */
+/* Returns true when the route's scope lets the request through (once per request). */
+static bool authenticate(struct svc_request *req) {
+  req->auth_done = true;
+  return svc_auth_request(req);
+}
+
+/* Decides 404/405/OPTIONS/401/403/429/413/415, then calls the route's handler. */
 static void dispatch(struct svc_request *req) {
   enum svc_handler_result res;
   bool options = strcmp(req->method, "OPTIONS") == 0;
@@ -106,6 +114,8 @@ static void dispatch(struct svc_request *req) {
     res = reply_options(req);
   } else if (!req->match.route) {
     res = svc_reply_problem(req, SVC_ERR_method_not_allowed, "%s is not allowed on this route", req->method);
+  } else if (!req->auth_done && !authenticate(req)) {
+    res = req->replied ? SVC_HANDLED : SVC_HANDLER_FATAL; /* 401, 403, 429 or 503 */
   } else if (req->body_too_large) {
     res = req->body_limit == 0
               ? svc_reply_problem(req, SVC_ERR_body_too_large, "this route takes no request body")
@@ -167,6 +177,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     if (req->body_too_large && req->match.route) { /* refuse now rather than read a huge body */
       dispatch(req);
       return MHD_YES;
+    }
+    if (req->match.route && req->match.route->scope != SVC_SCOPE_PUBLIC && req->match.route->body_limit &&
+        strcmp(method, "OPTIONS") != 0) {
+      /* check the key before reading a body: a refused upload is discarded */
+      if (!authenticate(req) && !req->replied) return MHD_NO;
     }
     return MHD_YES;
   }
@@ -300,6 +315,12 @@ int svc_serve(struct svc_server *srv) {
     db_pool_destroy(srv->pool);
     return 1;
   }
+  if (!svc_ltv_start(srv)) {
+    svc_ltv_stop(srv);
+    svc_cache_stop(srv);
+    db_pool_destroy(srv->pool);
+    return 1;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_Daemon *d = MHD_start_daemon(
@@ -310,6 +331,7 @@ int svc_serve(struct svc_server *srv) {
   if (!d) {
     svc_log(SVC_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
             strerror(errno));
+    svc_ltv_stop(srv);
     svc_cache_stop(srv);
     db_pool_destroy(srv->pool);
     return 1;
@@ -336,6 +358,7 @@ int svc_serve(struct svc_server *srv) {
     usleep(10000);
   }
   MHD_stop_daemon(d);
+  svc_ltv_stop(srv);
   svc_cache_stop(srv);
   db_pool_destroy(srv->pool);
   srv->pool = NULL;

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"migrate", svc_cmd_migrate, "apply pending database migrations (--status lists them)", 1},
     {"import", svc_cmd_import, "load chain-state snapshots (sparkd.snapshot/1) from a file or -", 1},
     {"version", svc_cmd_version, "print version, git commit and library versions", 0},
+    {"keys", svc_cmd_keys, "create, list and revoke api keys (a new key is printed once)", 1},
     {"demo-data", svc_cmd_demo_data, "write demo snapshots (NDJSON) of SparkLend with synthetic accounts", 0},
 };
 

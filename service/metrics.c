@@ -21,6 +21,14 @@ static _Atomic uint64_t counts[MAX_ROUTES][NSTATUS];
 static _Atomic uint64_t hist[MAX_ROUTES][NBUCKET + 1];
 static _Atomic uint64_t hist_sum_us[MAX_ROUTES];
 
+static _Atomic uint64_t auth_failures[SVC_AUTH_FAIL_COUNT];
+static const char *const auth_fail_names[SVC_AUTH_FAIL_COUNT] = {"missing", "unknown", "revoked", "scope",
+                                                                 "rate_limited"};
+
+void svc_metrics_auth_failure(enum svc_auth_fail why) {
+  if ((unsigned)why < SVC_AUTH_FAIL_COUNT) atomic_fetch_add_explicit(&auth_failures[why], 1, memory_order_relaxed);
+}
+
 static int slot(int route_index) {
   if (route_index < 0 || (size_t)route_index >= svc_routes_count || route_index >= MAX_ROUTES - 1)
     return MAX_ROUTES - 1;
@@ -114,6 +122,11 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
     put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r),
         (unsigned long long)cum);
   }
+  put(&b, "# HELP sparkd_auth_failures_total Failed api key checks by reason (missing, unknown, revoked, scope,"
+          " rate_limited).\n# TYPE sparkd_auth_failures_total counter\n");
+  for (int i = 0; i < SVC_AUTH_FAIL_COUNT; i++)
+    put(&b, "sparkd_auth_failures_total{reason=\"%s\"} %llu\n", auth_fail_names[i],
+        (unsigned long long)atomic_load_explicit(&auth_failures[i], memory_order_relaxed));
   if (pool) {
     db_pool_stats st;
     db_pool_get_stats(pool, &st);

@@ -10,6 +10,17 @@
 
 /* Records one finished request; route_index is the row in svc_routes or -1 when unmatched. */
 void svc_metrics_observe(int route_index, unsigned status, uint64_t micros);
+/* Why an authentication attempt failed (service/auth.c). */
+enum svc_auth_fail {
+  SVC_AUTH_FAIL_MISSING = 0, /* no Bearer key */
+  SVC_AUTH_FAIL_UNKNOWN,     /* no such key */
+  SVC_AUTH_FAIL_REVOKED,
+  SVC_AUTH_FAIL_SCOPE,       /* a valid key of another scope (403) */
+  SVC_AUTH_FAIL_LIMITED,     /* refused with 429: too many failures from the address */
+  SVC_AUTH_FAIL_COUNT
+};
+/* Counts one failed authentication attempt in sparkd_auth_failures_total{reason}. */
+void svc_metrics_auth_failure(enum svc_auth_fail why);
 /* Returns a malloc'd Prometheus text exposition (length in *len), or NULL on allocation failure. */
 char *svc_metrics_render(db_pool *pool, size_t *len);
 

@@ -126,6 +126,12 @@ static enum svc_handler_result problem(struct svc_request *req, enum svc_error e
     MHD_add_response_header(r, "Allow", svc_allow_header(req->match.allow, allow, sizeof allow));
   }
   if (status == 503) MHD_add_response_header(r, "Retry-After", "1");
+  if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+  if (status == 429) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%u", req->retry_after_s ? req->retry_after_s : 1);
+    MHD_add_response_header(r, "Retry-After", ra);
+  }
   return svc_queue_response(req, status, r, len);
 }
 

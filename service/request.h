@@ -33,6 +33,13 @@ struct svc_request {
   unsigned status;               /* of the queued response */
   uint64_t bytes;                /* body bytes of the queued response */
   const char *cors_origin;       /* value for Access-Control-Allow-Origin, or NULL */
+  /* set by svc_auth_request (service/auth.h) on keyed routes */
+  bool auth_done;                /* checked (on the first call, before the body is read) */
+  int64_t key_id;                /* the authenticated api key, 0 on public routes */
+  enum svc_scope key_scope;
+  int64_t partner_id;            /* the key's partner (partner scope), else 0 */
+  char partner[64];              /* its name */
+  unsigned retry_after_s;        /* Retry-After sent with a 429 problem */
 };
 
 /* Returns the path parameter `name` (NUL-terminated copy in buf), or NULL when absent/too long. */

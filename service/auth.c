@@ -1,0 +1,294 @@
+/* Bearer-key authentication for the route table's scope column. A key is looked up by its SHA-256
+ * with one prepared query; valid keys are remembered for SVC_AUTH_CACHE_MS (so a revoke takes
+ * effect within that). Failed attempts are counted in /metrics and limited per client address by
+ * a token bucket; once a bucket is empty the address gets 429 on every keyed route until it
+ * refills (checked before the key is looked at, so guessing cannot go on). */
+#include "service/auth.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "db/db.h"
+#include "service/log.h"
+#include "service/metrics.h"
+#include "service/request.h"
+
+static const struct db_statement stmts[] = {
+    {"auth_key_by_sha256",
+     "SELECT k.key_id, k.scope, COALESCE(k.partner_id, 0) AS partner_id, COALESCE(p.name, '') AS partner,"
+     " k.key_sha256, k.revoked_at IS NOT NULL AS revoked"
+     " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id WHERE k.key_sha256 = $1"},
+};
+static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
+static void register_statements(void) {
+  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
+    svc_log(SVC_LOG_ERROR, "auth: statements could not be registered");
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+const char *svc_scope_name(enum svc_scope s) {
+  switch (s) {
+  case SVC_SCOPE_PUBLIC: return "public";
+  case SVC_SCOPE_PARTNER: return "partner";
+  case SVC_SCOPE_OPS: return "ops";
+  case SVC_SCOPE_ADMIN: return "admin";
+  }
+  return "?";
+}
+
+bool svc_scope_parse(const char *name, enum svc_scope *out) {
+  static const enum svc_scope keyed[] = {SVC_SCOPE_PARTNER, SVC_SCOPE_OPS, SVC_SCOPE_ADMIN};
+  for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++)
+    if (strcmp(name, svc_scope_name(keyed[i])) == 0) {
+      *out = keyed[i];
+      return true;
+    }
+  return false;
+}
+
+bool svc_key_generate(char *out, size_t len) {
+  static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  unsigned char raw[33]; /* 32 random bytes and a zero pad byte: 11 groups of 3 */
+  if (len < SVC_KEY_LEN + 1 || RAND_bytes(raw, 32) != 1) return false;
+  raw[32] = 0;
+  size_t n = strlen(SVC_KEY_PREFIX);
+  memcpy(out, SVC_KEY_PREFIX, n);
+  for (size_t i = 0; i < 33; i += 3) {
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+    out[n++] = b64url[v >> 18 & 63];
+    out[n++] = b64url[v >> 12 & 63];
+    out[n++] = b64url[v >> 6 & 63];
+    out[n++] = b64url[v & 63];
+  }
+  n--; /* 32 bytes are 43 characters unpadded: drop the one that only encodes the pad byte */
+  out[n] = 0;
+  OPENSSL_cleanse(raw, sizeof raw);
+  return n == SVC_KEY_LEN;
+}
+
+static void hex(const unsigned char *in, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+void svc_key_sha256_hex(const char *key, size_t len, char out[65]) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)key, len, md);
+  hex(md, sizeof md, out);
+}
+
+/* ---- valid keys, remembered briefly (direct-mapped by the hash's first bytes) ---- */
+#define KEY_SLOTS 256
+struct key_entry {
+  unsigned char sha[SHA256_DIGEST_LENGTH];
+  uint64_t until_ms; /* 0 = empty */
+  int64_t key_id, partner_id;
+  enum svc_scope scope;
+  char partner[64];
+};
+static struct key_entry key_cache[KEY_SLOTS];
+static pthread_mutex_t key_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool cache_get(const unsigned char *sha, struct key_entry *out) {
+  struct key_entry *e = &key_cache[sha[0]];
+  bool hit = false;
+  pthread_mutex_lock(&key_lock);
+  if (e->until_ms > now_ms() && CRYPTO_memcmp(e->sha, sha, sizeof e->sha) == 0) {
+    *out = *e;
+    hit = true;
+  }
+  pthread_mutex_unlock(&key_lock);
+  return hit;
+}
+
+static void cache_put(const struct key_entry *in) {
+  pthread_mutex_lock(&key_lock);
+  key_cache[in->sha[0]] = *in;
+  key_cache[in->sha[0]].until_ms = now_ms() + SVC_AUTH_CACHE_MS;
+  pthread_mutex_unlock(&key_lock);
+}
+
+/* ---- failed attempts per client address: token buckets in a small open-addressed table ---- */
+#define RL_SLOTS 4096
+#define RL_PROBE 8
+#define RL_UNIT 1000u /* tokens are kept in thousandths */
+struct rl_entry {
+  unsigned char addr[16];
+  uint8_t used;
+  uint64_t tokens; /* thousandths of an attempt */
+  uint64_t last_ms;
+};
+static struct rl_entry rl_table[RL_SLOTS];
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void client_addr(struct svc_request *req, unsigned char out[16]) {
+  memset(out, 0, 16);
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!ci || !ci->client_addr) return;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    out[10] = out[11] = 0xff; /* as an IPv4-mapped IPv6 address */
+    memcpy(out + 12, &in->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  }
+}
+
+/* Returns the slot for addr, refilled to now (a new or recycled slot starts full); rl_lock held. */
+static struct rl_entry *rl_slot(const unsigned char addr[16], uint64_t now) {
+  uint32_t h = 2166136261u;
+  for (int i = 0; i < 16; i++) h = (h ^ addr[i]) * 16777619u;
+  struct rl_entry *victim = NULL;
+  for (unsigned p = 0; p < RL_PROBE; p++) {
+    struct rl_entry *e = &rl_table[(h + p) % RL_SLOTS];
+    if (e->used && memcmp(e->addr, addr, 16) == 0) {
+      uint64_t refill = (now - e->last_ms) * RL_UNIT / SVC_AUTH_FAIL_REFILL_MS;
+      e->tokens = e->tokens + refill > SVC_AUTH_FAIL_BURST * RL_UNIT ? SVC_AUTH_FAIL_BURST * RL_UNIT
+                                                                      : e->tokens + refill;
+      e->last_ms = now;
+      return e;
+    }
+    if (!victim || !e->used || (victim->used && e->last_ms < victim->last_ms)) victim = e;
+  }
+  memcpy(victim->addr, addr, 16);
+  victim->used = 1;
+  victim->tokens = SVC_AUTH_FAIL_BURST * RL_UNIT;
+  victim->last_ms = now;
+  return victim;
+}
+
+/* Returns 0 when addr may try a key, else the seconds until it may. */
+static unsigned rl_blocked(const unsigned char addr[16]) {
+  pthread_mutex_lock(&rl_lock);
+  struct rl_entry *e = rl_slot(addr, now_ms());
+  unsigned wait = 0;
+  if (e->tokens < RL_UNIT)
+    wait = (unsigned)(((RL_UNIT - e->tokens) * SVC_AUTH_FAIL_REFILL_MS / RL_UNIT + 999) / 1000);
+  pthread_mutex_unlock(&rl_lock);
+  return wait ? wait : 0;
+}
+
+static void rl_spend(const unsigned char addr[16]) {
+  pthread_mutex_lock(&rl_lock);
+  struct rl_entry *e = rl_slot(addr, now_ms());
+  e->tokens = e->tokens >= RL_UNIT ? e->tokens - RL_UNIT : 0;
+  pthread_mutex_unlock(&rl_lock);
+}
+
+static bool unauthorized(struct svc_request *req, const unsigned char addr[16], enum svc_auth_fail why,
+                         const char *detail) {
+  svc_metrics_auth_failure(why);
+  rl_spend(addr);
+  svc_reply_problem(req, SVC_ERR_unauthorized, "%s", detail);
+  return false;
+}
+
+/* Returns the key from "Bearer <key>" (scheme case-insensitive), or NULL. */
+static const char *bearer(const char *h, size_t *len) {
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
+  h += 7;
+  while (*h == ' ') h++;
+  size_t n = strlen(h);
+  while (n && h[n - 1] == ' ') n--;
+  if (n == 0 || n > 512) return NULL;
+  *len = n;
+  return h;
+}
+
+struct key_row {
+  struct key_entry e;
+  char scope[16];
+  char sha_hex[65];
+  bool revoked;
+};
+
+bool svc_auth_request(struct svc_request *req) {
+  req->key_id = 0;
+  req->key_scope = SVC_SCOPE_PUBLIC;
+  req->partner_id = 0;
+  req->partner[0] = 0;
+  const struct svc_route *rt = req->match.route;
+  if (!rt || rt->scope == SVC_SCOPE_PUBLIC) return true;
+  pthread_once(&stmts_once, register_statements);
+
+  unsigned char addr[16];
+  client_addr(req, addr);
+  unsigned wait = rl_blocked(addr);
+  if (wait) {
+    svc_metrics_auth_failure(SVC_AUTH_FAIL_LIMITED);
+    req->retry_after_s = wait;
+    svc_reply_problem(req, SVC_ERR_too_many_requests, "too many failed authentication attempts; retry in %u s",
+                      wait);
+    return false;
+  }
+  size_t klen = 0;
+  const char *key = bearer(svc_req_header(req, "Authorization"), &klen);
+  if (!key) return unauthorized(req, addr, SVC_AUTH_FAIL_MISSING, "send an api key as Authorization: Bearer <key>");
+
+  unsigned char sha[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)key, klen, sha);
+  struct key_row row;
+  memset(&row, 0, sizeof row);
+  if (!cache_get(sha, &row.e)) {
+    char want[65];
+    hex(sha, sizeof sha, want);
+    db_conn *c = svc_req_db(req);
+    if (!c) return false;
+    struct db_col cols[] = {
+        {"key_id", DB_COL_INT64, &row.e.key_id, 0, NULL},
+        {"scope", DB_COL_TEXT, row.scope, sizeof row.scope, NULL},
+        {"partner_id", DB_COL_INT64, &row.e.partner_id, 0, NULL},
+        {"partner", DB_COL_TEXT, row.e.partner, sizeof row.e.partner, NULL},
+        {"key_sha256", DB_COL_TEXT, row.sha_hex, sizeof row.sha_hex, NULL},
+        {"revoked", DB_COL_BOOL, &row.revoked, 0, NULL},
+    };
+    const char *params[] = {want};
+    db_status st = db_query_one_prepared(c, "auth_key_by_sha256", 1, params, cols, sizeof cols / sizeof cols[0]);
+    db_release(c);
+    if (st == DB_NO_ROWS) return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
+    if (st != DB_OK) {
+      svc_reply_problem(req, SVC_ERR_database_unavailable, "the key could not be checked; retry shortly");
+      return false;
+    }
+    /* the index found it; compare the stored hash in constant time all the same */
+    if (strlen(row.sha_hex) != 64 || CRYPTO_memcmp(row.sha_hex, want, 64) != 0)
+      return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
+    if (row.revoked) return unauthorized(req, addr, SVC_AUTH_FAIL_REVOKED, "the api key was revoked");
+    if (!svc_scope_parse(row.scope, &row.e.scope)) {
+      SVC_BUG("api key %lld has scope '%s'", (long long)row.e.key_id, row.scope);
+      return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
+    }
+    memcpy(row.e.sha, sha, sizeof sha);
+    cache_put(&row.e);
+  }
+  req->key_id = row.e.key_id;
+  req->key_scope = row.e.scope;
+  req->partner_id = row.e.partner_id;
+  snprintf(req->partner, sizeof req->partner, "%s", row.e.partner);
+  if (row.e.scope != rt->scope) {
+    svc_metrics_auth_failure(SVC_AUTH_FAIL_SCOPE);
+    svc_reply_problem(req, SVC_ERR_forbidden, "this route needs a %s key; this key has scope %s",
+                      svc_scope_name(rt->scope), svc_scope_name(row.e.scope));
+    return false;
+  }
+  return true;
+}
