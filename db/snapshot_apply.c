@@ -98,6 +98,7 @@ static const struct db_statement stmts[] = {
     {"snap_ks_oracle_insert",
      "INSERT INTO kill_switch_oracles (chain_id, address, label, threshold, latest_answer, decimals)"
      " VALUES ($1, $2, $3, $4, $5, $6)"},
+    {"snap_has_accounts", "SELECT EXISTS (SELECT 1 FROM accounts WHERE chain_id = $1::bigint) AS v"},
     {"snap_accounts_delete_all", "DELETE FROM accounts WHERE chain_id = $1::bigint"},
     {"snap_positions_delete_all", "DELETE FROM positions WHERE chain_id = $1::bigint"},
     {"snap_accounts_delete_list", "DELETE FROM accounts WHERE chain_id = $1::bigint AND address = ANY ($2::text[])"},
@@ -384,12 +385,62 @@ static int cmp_pos(const void *a, const void *b) {
   return (int)x->reserve - (int)y->reserve;
 }
 
+static db_status has_row(const db_row *row, void *arg) {
+  const char *v = db_row_text(row, 0);
+  *(bool *)arg = v && v[0] == 't';
+  return DB_OK;
+}
+
+/* Full mode over a chain that already has accounts: rows go to temporary tables first, then only
+ * the differences reach accounts and positions (deleting every row and inserting it again would
+ * leave 300,000 dead index entries for the unique checks of the new ones to step over). */
+static const char merge_create_sql[] =
+    "CREATE TEMP TABLE sparkd_import_acc (chain_id bigint, address text COLLATE \"C\", emode_category integer,"
+    " block_number bigint, health_factor numeric(78,0), total_collateral_base numeric(78,0),"
+    " total_debt_base numeric(78,0)) ON COMMIT DROP;"
+    "CREATE TEMP TABLE sparkd_import_pos (chain_id bigint, account text COLLATE \"C\", asset text COLLATE \"C\","
+    " scaled_a_token_balance numeric(78,0), scaled_variable_debt numeric(78,0), collateral boolean) ON COMMIT DROP";
+static const char merge_accounts_delete_sql[] =
+    "DELETE FROM accounts a WHERE a.chain_id = $1::bigint"
+    " AND NOT EXISTS (SELECT 1 FROM sparkd_import_acc t WHERE t.address = a.address)";
+static const char merge_positions_delete_sql[] =
+    "DELETE FROM positions p WHERE p.chain_id = $1::bigint"
+    " AND NOT EXISTS (SELECT 1 FROM sparkd_import_pos t WHERE t.account = p.account AND t.asset = p.asset)";
+/* Changed rows are updated and new ones inserted by hash joins; INSERT ... ON CONFLICT would lock
+ * (and so write) every existing row even when nothing changed. */
+static const char merge_accounts_update_sql[] =
+    "UPDATE accounts a SET emode_category = t.emode_category, block_number = t.block_number,"
+    " health_factor = t.health_factor, total_collateral_base = t.total_collateral_base,"
+    " total_debt_base = t.total_debt_base FROM sparkd_import_acc t"
+    " WHERE a.chain_id = $1::bigint AND a.address = t.address"
+    " AND (a.emode_category, a.health_factor, a.total_collateral_base, a.total_debt_base) IS DISTINCT FROM"
+    " (t.emode_category, t.health_factor, t.total_collateral_base, t.total_debt_base)";
+static const char merge_accounts_insert_sql[] =
+    "INSERT INTO accounts SELECT t.* FROM sparkd_import_acc t"
+    " WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.chain_id = $1::bigint AND a.address = t.address)";
+static const char merge_positions_update_sql[] =
+    "UPDATE positions p SET scaled_a_token_balance = t.scaled_a_token_balance,"
+    " scaled_variable_debt = t.scaled_variable_debt, collateral = t.collateral FROM sparkd_import_pos t"
+    " WHERE p.chain_id = $1::bigint AND p.account = t.account AND p.asset = t.asset"
+    " AND (p.scaled_a_token_balance, p.scaled_variable_debt, p.collateral) IS DISTINCT FROM"
+    " (t.scaled_a_token_balance, t.scaled_variable_debt, t.collateral)";
+static const char merge_positions_insert_sql[] =
+    "INSERT INTO positions SELECT t.* FROM sparkd_import_pos t WHERE NOT EXISTS"
+    " (SELECT 1 FROM positions p WHERE p.chain_id = $1::bigint AND p.account = t.account AND p.asset = t.asset)";
+
 static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
   const struct svc_snapshot *s = x->s;
   const char *param[2] = {x->chain, NULL};
   uint64_t deleted = 0;
   db_status st;
+  bool merge = false;
   if (s->accounts_full) {
+    if ((st = db_query_prepared(c, "snap_has_accounts", 1, param, has_row, &merge, NULL)) != DB_OK) return st;
+  }
+  if (merge) {
+    /* temporary tables cannot be in the statement registry: these run unprepared */
+    if ((st = db_exec(c, merge_create_sql)) != DB_OK) return st;
+  } else if (s->accounts_full) {
     if ((st = db_exec_prepared(c, "snap_positions_delete_all", 1, param, NULL)) != DB_OK) return st;
     if ((st = db_exec_prepared(c, "snap_accounts_delete_all", 1, param, &deleted)) != DB_OK) return st;
   } else if (s->n_accounts) {
@@ -435,8 +486,10 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
   if (!rp) st = DB_ERROR;
 
   /* Accounts first (one COPY), then positions (a second COPY): a connection runs one COPY at a time. */
-  if (st == DB_OK) st = db_copy_begin(c, "COPY accounts (chain_id, address, emode_category, block_number,"
-                                         " health_factor, total_collateral_base, total_debt_base) FROM STDIN");
+  if (st == DB_OK)
+    st = db_copy_begin(c, merge ? "COPY sparkd_import_acc FROM STDIN"
+                                : "COPY accounts (chain_id, address, emode_category, block_number,"
+                                  " health_factor, total_collateral_base, total_debt_base) FROM STDIN");
   for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
     const struct svc_snap_account *a = &s->accounts[i];
     if (a->n_positions == 0) continue; /* an account with no positions is removed */
@@ -488,8 +541,10 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
   if (st == DB_OK) st = cb_flush(c, &acc, true);
   if (st == DB_OK) st = db_copy_end(c, NULL);
 
-  if (st == DB_OK) st = db_copy_begin(c, "COPY positions (chain_id, account, asset, scaled_a_token_balance,"
-                                         " scaled_variable_debt, collateral) FROM STDIN");
+  if (st == DB_OK)
+    st = db_copy_begin(c, merge ? "COPY sparkd_import_pos FROM STDIN"
+                                : "COPY positions (chain_id, account, asset, scaled_a_token_balance,"
+                                  " scaled_variable_debt, collateral) FROM STDIN");
   for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
     const struct svc_snap_account *a = &s->accounts[i];
     for (uint32_t j = 0; j < a->n_positions && st == DB_OK; j++) {
@@ -510,6 +565,16 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
   }
   if (st == DB_OK) st = cb_flush(c, &pos, true);
   if (st == DB_OK) st = db_copy_end(c, NULL);
+  if (st == DB_OK && merge) {
+    uint64_t dp = 0;
+    st = db_exec_params(c, merge_positions_delete_sql, 1, param, &dp);
+    if (st == DB_OK) st = db_exec_params(c, merge_accounts_delete_sql, 1, param, &deleted);
+    if (st == DB_OK) st = db_exec_params(c, merge_accounts_update_sql, 1, param, NULL);
+    if (st == DB_OK) st = db_exec_params(c, merge_accounts_insert_sql, 1, param, NULL);
+    if (st == DB_OK) st = db_exec_params(c, merge_positions_update_sql, 1, param, NULL);
+    if (st == DB_OK) st = db_exec_params(c, merge_positions_insert_sql, 1, param, NULL);
+    x->res->accounts_removed = deleted;
+  }
   free(acc.p);
   free(pos.p);
   free(rp);
