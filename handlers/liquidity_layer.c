@@ -83,7 +83,8 @@ static json_t *asof_json(const struct chain_asof *a) {
 
 static json_t *asof_all(const struct chain_asof *c, size_t n) {
   json_t *a = json_array();
-  for (size_t i = 0; i < n; i++) json_array_append_new(a, asof_json(&c[i]));
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new(a, asof_json(&c[i]));
   return a;
 }
 
@@ -103,7 +104,8 @@ static bool parse_i64(const char *s, int64_t *out) {
 static void cursor_make(int64_t v, char out[64]) {
   char plain[32];
   int n = snprintf(plain, sizeof plain, "o:%" PRId64, v);
-  for (int i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", (unsigned char)plain[i]);
+  for (int i = 0; i < n; i++)
+    sprintf(out + 2 * i, "%02x", (unsigned char)plain[i]);
 }
 
 static bool cursor_parse(const char *c, int64_t *v) {
@@ -136,16 +138,20 @@ static json_t *rl_json(const struct rl *r, uint64_t t) {
   json_object_set_new(o, "key", json_string(r->key));
   json_object_set_new(o, "name", json_string(r->name));
   if (r->has_asset)
-    json_object_set_new(o, "asset", json_pack("{s:o, s:o, s:o}", "address", addr_json(r->asset), "symbol",
-                                              r->asset_known ? json_string(r->asset_symbol) : json_null(),
-                                              "decimals", r->asset_known ? json_integer(r->asset_decimals) : json_null()));
-  else json_object_set_new(o, "asset", json_null());
+    json_object_set_new(o, "asset",
+                        json_pack("{s:o, s:o, s:o}", "address", addr_json(r->asset), "symbol",
+                                  r->asset_known ? json_string(r->asset_symbol) : json_null(), "decimals",
+                                  r->asset_known ? json_integer(r->asset_decimals) : json_null()));
+  else
+    json_object_set_new(o, "asset", json_null());
   if (r->has_target)
-    json_object_set_new(o, "target", json_pack("{s:o, s:o, s:o, s:o}", "address", addr_json(r->target), "venue_id",
-                                               r->has_venue ? json_string(r->venue_id) : json_null(), "venue_label",
-                                               r->has_venue ? json_string(r->venue_label) : json_null(), "venue_kind",
-                                               r->has_venue ? json_string(r->venue_kind) : json_null()));
-  else json_object_set_new(o, "target", json_null());
+    json_object_set_new(o, "target",
+                        json_pack("{s:o, s:o, s:o, s:o}", "address", addr_json(r->target), "venue_id",
+                                  r->has_venue ? json_string(r->venue_id) : json_null(), "venue_label",
+                                  r->has_venue ? json_string(r->venue_label) : json_null(), "venue_kind",
+                                  r->has_venue ? json_string(r->venue_kind) : json_null()));
+  else
+    json_object_set_new(o, "target", json_null());
   bool unlimited = risk_rate_limit_is_unlimited(&r->st);
   bool inactive = u256_is_zero(r->st.max_amount);
   json_object_set_new(o, "status", json_string(unlimited ? "unlimited" : inactive ? "deactivated" : "active"));
@@ -154,8 +160,10 @@ static json_t *rl_json(const struct rl *r, uint64_t t) {
   put_amount(o, "max_amount", r->st.max_amount, unlimited ? -1 : d);
   put_amount(o, "slope_per_second", r->st.slope, d);
   u256 per_day, cur, secs;
-  if (risk_rate_limit_per_day(&per_day, &r->st) == RISK_OK) put_amount(o, "slope_per_day", per_day, d);
-  else json_object_set_new(o, "slope_per_day", json_null());
+  if (risk_rate_limit_per_day(&per_day, &r->st) == RISK_OK)
+    put_amount(o, "slope_per_day", per_day, d);
+  else
+    json_object_set_new(o, "slope_per_day", json_null());
   put_amount(o, "last_amount", r->st.last_amount, unlimited ? -1 : d);
   json_object_set_new(o, "last_updated", json_integer((json_int_t)r->st.last_updated));
   if (risk_rate_limit_current(&cur, &r->st, t) == RISK_OK) {
@@ -166,7 +174,8 @@ static json_t *rl_json(const struct rl *r, uint64_t t) {
       u256 scaled, pct; /* fl(current * 100 * 10^4 / max) as a 4-decimal percentage */
       if (u256_muldiv(&pct, cur, u256_from_u64(1000000), r->st.max_amount) == RISK_OK)
         json_object_set_new(o, "headroom_pct", fixed(pct, 4));
-      else json_object_set_new(o, "headroom_pct", json_null());
+      else
+        json_object_set_new(o, "headroom_pct", json_null());
       (void)scaled;
     }
   } else {
@@ -292,8 +301,9 @@ static db_status alloc_row(const db_row *row, void *arg) {
   json_object_set_new(o, "kind", json_string(kind));
   json_object_set_new(o, "label", json_string(label));
   json_object_set_new(o, "address", addr_json(address));
-  json_object_set_new(o, "asset", json_pack("{s:o, s:s, s:I}", "address", addr_json(asset), "symbol", sym, "decimals",
-                                            (json_int_t)adec));
+  json_object_set_new(
+      o, "asset",
+      json_pack("{s:o, s:s, s:I}", "address", addr_json(asset), "symbol", sym, "decimals", (json_int_t)adec));
   put_amount(o, "amount", amt, adec);
   json_object_set_new(o, "apr_ray", dec(apr));
   json_object_set_new(o, "apr", fixed(apr, 27));
@@ -313,8 +323,8 @@ static db_status idle_row(const db_row *row, void *arg) {
   int64_t chain, adec;
   char asset[43], sym[64], amount[U256_DEC_MAX], deployed[U256_DEC_MAX];
   const struct db_col cols[] = {
-      {"chain_id", DB_COL_INT64, &chain, 0, NULL},       {"asset", DB_COL_TEXT, asset, sizeof asset, NULL},
-      {"symbol", DB_COL_TEXT, sym, sizeof sym, NULL},     {"decimals", DB_COL_INT64, &adec, 0, NULL},
+      {"chain_id", DB_COL_INT64, &chain, 0, NULL},          {"asset", DB_COL_TEXT, asset, sizeof asset, NULL},
+      {"symbol", DB_COL_TEXT, sym, sizeof sym, NULL},       {"decimals", DB_COL_INT64, &adec, 0, NULL},
       {"amount", DB_COL_TEXT, amount, sizeof amount, NULL}, {"deployed", DB_COL_TEXT, deployed, sizeof deployed, NULL},
   };
   db_status s = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
@@ -323,8 +333,9 @@ static db_status idle_row(const db_row *row, void *arg) {
   if (!parse_u256_text(amount, &amt) || !parse_u256_text(deployed, &dep)) return DB_ERROR;
   json_t *o = json_object();
   json_object_set_new(o, "chain_id", json_integer((json_int_t)chain));
-  json_object_set_new(o, "asset", json_pack("{s:o, s:s, s:I}", "address", addr_json(asset), "symbol", sym, "decimals",
-                                            (json_int_t)adec));
+  json_object_set_new(
+      o, "asset",
+      json_pack("{s:o, s:s, s:I}", "address", addr_json(asset), "symbol", sym, "decimals", (json_int_t)adec));
   put_amount(o, "amount", amt, adec);
   put_amount(o, "deployed", dep, adec);
   json_array_append_new(a->data, o);
@@ -353,9 +364,7 @@ static const struct db_statement statements[] = {
 };
 
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
-static void register_statements(void) {
-  db_statements_register(statements, sizeof statements / sizeof statements[0]);
-}
+static void register_statements(void) { db_statements_register(statements, sizeof statements / sizeof statements[0]); }
 
 /* Returns a page {data, as_of, next_cursor} of rate limits at t (t = 0: each at its chain's block). */
 static json_t *rl_page(const struct rl_index *ix, size_t off, size_t limit, uint64_t t) {
@@ -419,7 +428,8 @@ enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_requ
     res = bad_query(req, "at", "not_an_integer", "must be unix seconds (decimal digits)");
   } else {
     bool early = false;
-    for (size_t i = 0; at && i < ix->nchains; i++) early |= t < ix->chains[i].block_timestamp;
+    for (size_t i = 0; at && i < ix->nchains; i++)
+      early |= t < ix->chains[i].block_timestamp;
     if (early) {
       res = bad_query(req, "at", "before_block", "must not be before the block the state is as of");
     } else if (!cursor && !lim && !at) {
@@ -438,7 +448,8 @@ enum svc_handler_result handler_liquidity_layer_allocations_list(struct svc_requ
   struct svc_cache *c = svc_cache_acquire(req->srv);
   bool found = false;
   enum svc_handler_result res = c ? svc_reply_cached(req, c, ALLOC_KEY, &found) : SVC_HANDLER_FATAL;
-  if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
+  if (!found)
+    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
   svc_cache_release(c);
   return res;
 }

@@ -28,8 +28,8 @@
 #define HISTORY_DEFAULT_LIMIT 100
 #define HISTORY_MAX_LIMIT 1000
 #define HISTORY_MAX_BUCKETS 10000
-#define REALIZED_METHOD                                                                                   \
-  "(chi_now / chi_then)^(31536000 / seconds) - 1, chi_then from the last imported block at or before now - " \
+#define REALIZED_METHOD                                                                                                \
+  "(chi_now / chi_then)^(31536000 / seconds) - 1, chi_then from the last imported block at or before now - "           \
   "window (estimate, binary floating point)"
 
 struct chain_asof {
@@ -84,7 +84,8 @@ static const struct {
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
 static void lower(char *s) {
-  for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+  for (; *s; s++)
+    *s = (char)tolower((unsigned char)*s);
 }
 
 static json_t *dec(u256 v) {
@@ -139,7 +140,8 @@ static bool parse_i64(const char *s, int64_t *out) {
 static void cursor_make(char tag, int64_t v, char out[64]) {
   char plain[32];
   int n = snprintf(plain, sizeof plain, "%c:%" PRId64, tag, v);
-  for (int i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", (unsigned char)plain[i]);
+  for (int i = 0; i < n; i++)
+    sprintf(out + 2 * i, "%02x", (unsigned char)plain[i]);
 }
 
 static bool cursor_parse(const char *c, char tag, int64_t *v) {
@@ -168,7 +170,11 @@ static enum svc_handler_result bad_query(struct svc_request *req, const char *fi
 /* ---- the engine's views at time t ------------------------------------------------------------- */
 
 static struct risk_spark_vault as_spark(const struct vault *v) {
-  struct risk_spark_vault s = {v->chi, v->rho, v->rate, v->total_supply, v->has_cap ? v->deposit_cap : U256_MAX,
+  struct risk_spark_vault s = {v->chi,
+                               v->rho,
+                               v->rate,
+                               v->total_supply,
+                               v->has_cap ? v->deposit_cap : U256_MAX,
                                v->has_idle ? v->idle : U256_ZERO};
   return s;
 }
@@ -212,8 +218,9 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
   json_object_set_new(o, "decimals", json_integer(v->decimals));
   char asset_cs[43];
   if (!risk_eip55(v->asset, asset_cs)) snprintf(asset_cs, sizeof asset_cs, "%s", v->asset);
-  json_object_set_new(o, "asset", json_pack("{s:s, s:s, s:i}", "address", asset_cs, "symbol", v->asset_symbol,
-                                            "decimals", v->asset_decimals));
+  json_object_set_new(
+      o, "asset",
+      json_pack("{s:s, s:s, s:i}", "address", asset_cs, "symbol", v->asset_symbol, "decimals", v->asset_decimals));
   put_rate(o, "", v->rate);
   json_object_set_new(o, "chi_ray", dec(c));
   json_object_set_new(o, "chi_stored_ray", dec(v->chi));
@@ -227,12 +234,16 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
   if (v->kind == KIND_V2) {
     struct risk_spark_vault s = as_spark(v);
     u256 out, md, mm;
-    if (v->has_idle) put_amount(o, "idle_assets", v->idle, v->asset_decimals);
-    else json_object_set_new(o, "idle_assets", json_null());
+    if (v->has_idle)
+      put_amount(o, "idle_assets", v->idle, v->asset_decimals);
+    else
+      json_object_set_new(o, "idle_assets", json_null());
     if (risk_spark_vault_assets_outstanding(&out, &s, t) == RISK_OK)
       put_amount(o, "assets_outstanding", out, v->asset_decimals);
-    if (v->has_cap) put_amount(o, "deposit_cap", v->deposit_cap, v->asset_decimals);
-    else json_object_set_new(o, "deposit_cap", json_null());
+    if (v->has_cap)
+      put_amount(o, "deposit_cap", v->deposit_cap, v->asset_decimals);
+    else
+      json_object_set_new(o, "deposit_cap", json_null());
     json_object_set_new(o, "deposit_cap_unlimited", json_boolean(!v->has_cap));
     if (risk_spark_vault_max_deposit(&md, &s, t) == RISK_OK) put_amount(o, "max_deposit", md, v->asset_decimals);
     if (risk_spark_vault_max_mint(&mm, &s, t) == RISK_OK) put_amount(o, "max_mint", mm, v->decimals);
@@ -257,13 +268,16 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
     char cs[43];
     if (!risk_eip55(v->intents_address, cs)) snprintf(cs, sizeof cs, "%s", v->intents_address);
     json_object_set_new(q, "intents_address", json_string(cs));
-    if (v->has_intents_min) put_amount(q, "min_assets", v->intents_min, v->asset_decimals);
-    else json_object_set_new(q, "min_assets", json_null());
-    if (v->has_intents_max) put_amount(q, "max_assets", v->intents_max, v->asset_decimals);
-    else json_object_set_new(q, "max_assets", json_null());
-    json_object_set_new(q, "max_deadline_seconds", v->has_intents_deadline
-                                                       ? json_integer((json_int_t)v->intents_max_deadline)
-                                                       : json_null());
+    if (v->has_intents_min)
+      put_amount(q, "min_assets", v->intents_min, v->asset_decimals);
+    else
+      json_object_set_new(q, "min_assets", json_null());
+    if (v->has_intents_max)
+      put_amount(q, "max_assets", v->intents_max, v->asset_decimals);
+    else
+      json_object_set_new(q, "max_assets", json_null());
+    json_object_set_new(q, "max_deadline_seconds",
+                        v->has_intents_deadline ? json_integer((json_int_t)v->intents_max_deadline) : json_null());
     json_object_set_new(o, "queued_redemptions", q);
   } else {
     json_object_set_new(o, "queued_redemptions", json_null());
@@ -272,9 +286,9 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
   for (int i = 0; i < 3; i++) {
     const struct realized *x = &v->realized[i];
     json_object_set_new(r, windows[i].name,
-                        x->ok ? json_pack("{s:s, s:I, s:I, s:I}", "apy", x->apy, "from_block", (json_int_t)x->from_block,
-                                          "from_timestamp", (json_int_t)x->from_timestamp, "seconds",
-                                          (json_int_t)x->seconds)
+                        x->ok ? json_pack("{s:s, s:I, s:I, s:I}", "apy", x->apy, "from_block",
+                                          (json_int_t)x->from_block, "from_timestamp", (json_int_t)x->from_timestamp,
+                                          "seconds", (json_int_t)x->seconds)
                               : json_null());
   }
   json_object_set_new(r, "method", json_string(REALIZED_METHOD));
@@ -287,7 +301,8 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
 static void index_free(void *p) {
   struct savings_index *ix = p;
   if (!ix) return;
-  for (size_t i = 0; i < ix->n; i++) free(ix->v[i].item);
+  for (size_t i = 0; i < ix->n; i++)
+    free(ix->v[i].item);
   free(ix->v);
   free(ix);
 }
@@ -354,8 +369,7 @@ static db_status vault_row(const db_row *row, void *arg) {
   v->decimals = (int)decimals;
   v->asset_decimals = (int)adec;
   v->rho = (uint64_t)rho;
-  if (!parse_u256_text(chi, &v->chi) || !parse_u256_text(rate, &v->rate) ||
-      !parse_u256_text(ts, &v->total_supply))
+  if (!parse_u256_text(chi, &v->chi) || !parse_u256_text(rate, &v->rate) || !parse_u256_text(ts, &v->total_supply))
     return DB_ERROR;
   v->has_min_rate = !n_minr && parse_u256_text(minr, &v->min_rate);
   v->has_max_rate = !n_maxr && parse_u256_text(maxr, &v->max_rate);
@@ -458,20 +472,20 @@ static const struct db_statement statements[] = {
 };
 
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
-static void register_statements(void) {
-  db_statements_register(statements, sizeof statements / sizeof statements[0]);
-}
+static void register_statements(void) { db_statements_register(statements, sizeof statements / sizeof statements[0]); }
 
 /* Builds a list page {data, as_of, next_cursor} from items [off, off+limit) as JSON text. */
 static char *list_page(const struct savings_index *ix, size_t off, size_t limit, size_t *len) {
   json_t *asof = json_array();
-  for (size_t i = 0; i < ix->nchains; i++) json_array_append_new(asof, asof_json(&ix->chains[i]));
+  for (size_t i = 0; i < ix->nchains; i++)
+    json_array_append_new(asof, asof_json(&ix->chains[i]));
   char *asof_text = json_dumps(asof, JSON_COMPACT);
   json_decref(asof);
   if (!asof_text) return NULL;
   size_t end = off + limit < ix->n ? off + limit : ix->n;
   size_t cap = 128 + strlen(asof_text);
-  for (size_t i = off; i < end; i++) cap += strlen(ix->v[i].item) + 1;
+  for (size_t i = off; i < end; i++)
+    cap += strlen(ix->v[i].item) + 1;
   char *out = malloc(cap);
   if (!out) {
     free(asof_text);
@@ -501,7 +515,8 @@ db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b) {
   if (!ix) return DB_ERROR;
   db_status s = db_query_prepared(conn, "savings_chains", 0, NULL, chain_row, ix, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "savings_vaults", 0, NULL, vault_row, ix, NULL);
-  for (size_t i = 0; s == DB_OK && i < ix->n; i++) s = realized_for(conn, &ix->v[i]);
+  for (size_t i = 0; s == DB_OK && i < ix->n; i++)
+    s = realized_for(conn, &ix->v[i]);
   if (s != DB_OK) {
     index_free(ix);
     return s;
@@ -510,8 +525,8 @@ db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b) {
     struct vault *v = &ix->v[i];
     json_t *o = vault_json(v, (uint64_t)v->asof.block_timestamp);
     if (!o) { /* cannot happen for state the chain holds; leave it out rather than fail everything */
-      o = json_pack("{s:I, s:s, s:s, s:s}", "chain_id", (json_int_t)v->asof.chain_id, "kind", v->kind_name,
-                    "address", v->checksum, "symbol", v->symbol);
+      o = json_pack("{s:I, s:s, s:s, s:s}", "chain_id", (json_int_t)v->asof.chain_id, "kind", v->kind_name, "address",
+                    v->checksum, "symbol", v->symbol);
     }
     v->item = json_dumps(o, JSON_COMPACT);
     json_object_set_new(o, "as_of", asof_json(&v->asof));
@@ -740,15 +755,19 @@ enum svc_handler_result handler_savings_vault_preview(struct svc_request *req) {
   const char *owner_s = svc_req_query(req, "owner_shares");
   json_t *errs = json_array();
   int act = -1;
-  if (!act_s) json_array_append_new(errs, svc_field_error("action", "required", "is required"));
+  if (!act_s)
+    json_array_append_new(errs, svc_field_error("action", "required", "is required"));
   else
     for (int i = 0; i < 4; i++)
       if (strcmp(act_s, action_names[i]) == 0) act = i;
   if (act_s && act < 0)
-    json_array_append_new(errs, svc_field_error("action", "unknown_action", "must be deposit, mint, withdraw or redeem"));
+    json_array_append_new(errs,
+                          svc_field_error("action", "unknown_action", "must be deposit, mint, withdraw or redeem"));
   u256 amount = U256_ZERO, owner = U256_ZERO;
-  if (!amount_s) json_array_append_new(errs, svc_field_error("amount", "required", "is required"));
-  else svc_parse_u256(amount_s, "amount", &amount, errs);
+  if (!amount_s)
+    json_array_append_new(errs, svc_field_error("amount", "required", "is required"));
+  else
+    svc_parse_u256(amount_s, "amount", &amount, errs);
   bool has_owner = owner_s != NULL;
   if (has_owner) svc_parse_u256(owner_s, "owner_shares", &owner, errs);
   if (json_array_size(errs)) {
@@ -797,8 +816,10 @@ enum svc_handler_result handler_savings_vault_preview(struct svc_request *req) {
     const char *reason = revert ? revert : "arithmetic overflow or division by zero (Panic)";
     json_t *fe = svc_field_error("amount", revert ? "would_revert" : "overflow", reason);
     json_object_set_new(fe, "revert", json_string(reason));
-    if (has_max) put_amount(fe, "max_amount", mx, amount_dec);
-    else json_object_set_new(fe, "max_amount", json_null());
+    if (has_max)
+      put_amount(fe, "max_amount", mx, amount_dec);
+    else
+      json_object_set_new(fe, "max_amount", json_null());
     json_t *arr = json_array();
     json_array_append_new(arr, fe);
     char mxs[U256_DEC_MAX] = "unknown";
@@ -859,8 +880,7 @@ static db_status hist_row(const db_row *row, void *arg) {
   h->n++;
   h->last_bucket = b;
   u256 chi, rate, ts, c, ta, apy;
-  if (!parse_u256_text(chi_s, &chi) || !parse_u256_text(rate_s, &rate) || !parse_u256_text(ts_s, &ts))
-    return DB_ERROR;
+  if (!parse_u256_text(chi_s, &chi) || !parse_u256_text(rate_s, &rate) || !parse_u256_text(ts_s, &ts)) return DB_ERROR;
   json_t *o = json_object();
   char t[32];
   int64_t start = h->from + b * h->bucket;
@@ -886,8 +906,10 @@ static db_status hist_row(const db_row *row, void *arg) {
   }
   put_amount(o, "total_supply", ts, h->v->decimals);
   u256 idle;
-  if (!idle_null && parse_u256_text(idle_s, &idle)) put_amount(o, "idle_assets", idle, h->v->asset_decimals);
-  else json_object_set_new(o, "idle_assets", json_null());
+  if (!idle_null && parse_u256_text(idle_s, &idle))
+    put_amount(o, "idle_assets", idle, h->v->asset_decimals);
+  else
+    json_object_set_new(o, "idle_assets", json_null());
   json_array_append_new(h->rows, o);
   return DB_OK;
 }
@@ -918,10 +940,14 @@ enum svc_handler_result handler_savings_vault_history(struct svc_request *req) {
   size_t limit;
   const char *iv = svc_req_query(req, "interval");
   if (iv) {
-    if (strcmp(iv, "1h") == 0) bucket = 3600;
-    else if (strcmp(iv, "6h") == 0) bucket = 6 * 3600;
-    else if (strcmp(iv, "1d") == 0) bucket = 86400;
-    else if (strcmp(iv, "7d") == 0) bucket = 7 * 86400;
+    if (strcmp(iv, "1h") == 0)
+      bucket = 3600;
+    else if (strcmp(iv, "6h") == 0)
+      bucket = 6 * 3600;
+    else if (strcmp(iv, "1d") == 0)
+      bucket = 86400;
+    else if (strcmp(iv, "7d") == 0)
+      bucket = 7 * 86400;
     else {
       res = bad_query(req, "interval", "unknown_interval", "must be 1h, 6h, 1d or 7d");
       goto done;
@@ -979,8 +1005,8 @@ enum svc_handler_result handler_savings_vault_history(struct svc_request *req) {
   }
   char iv_s[8];
   snprintf(iv_s, sizeof iv_s, "%s", iv ? iv : "1d");
-  json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:I, s:I}", "data", h.rows, "as_of", asof_json(&v->asof),
-                        "next_cursor", next, "interval", iv_s, "from", (json_int_t)from, "to", (json_int_t)to);
+  json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:I, s:I}", "data", h.rows, "as_of", asof_json(&v->asof), "next_cursor",
+                        next, "interval", iv_s, "from", (json_int_t)from, "to", (json_int_t)to);
   res = svc_reply_json_steal(req, 200, o);
 done:
   svc_cache_release(c);

@@ -156,9 +156,9 @@ START_TEST(preview_spec_vectors) {
       {"spETH", "action=deposit&amount=1000000000000000000", "970873786407766990"},  /* convertToShares */
       {"spETH", "action=withdraw&amount=1000000000000000000", "970873786407766991"}, /* previewWithdraw */
       {"spETH", "action=mint&amount=1000000000000000000", "1030000000000000000"},    /* previewMint */
-      {"spETH", "action=redeem&amount=970873786407766990", "999999999999999999"},   /* fl(s*1.03) by hand */
-      {"spUSDC", "action=deposit&amount=1000000", "970873"},                        /* 6-dec shares */
-      {"spUSDC", "action=withdraw&amount=1000000", "970874"},                       /* 6-dec withdraw shares */
+      {"spETH", "action=redeem&amount=970873786407766990", "999999999999999999"},    /* fl(s*1.03) by hand */
+      {"spUSDC", "action=deposit&amount=1000000", "970873"},                         /* 6-dec shares */
+      {"spUSDC", "action=withdraw&amount=1000000", "970874"},                        /* 6-dec withdraw shares */
       /* the vault by address in any case */
       {"0x28b3a8fb53b741a8fd78c0fb9a6b2393d896a43d", "action=deposit&amount=1000000", "970873"},
       {"0X28B3A8FB53B741A8FD78C0FB9A6B2393D896A43D", "action=withdraw&amount=1000000", "970874"},
@@ -247,7 +247,7 @@ START_TEST(vault_apy_table) {
   ck_assert_str_eq(str(b, "min_apy_ray"), "0");
   ck_assert_str_eq(str(j, "kind"), "spark_vault_v2");
   ck_assert_str_eq(str(j, "address"), "0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d"); /* EIP-55 */
-  ck_assert_str_eq(str(j, "total_assets"), "1030000000000");                       /* 1e12 * 1.03 */
+  ck_assert_str_eq(str(j, "total_assets"), "1030000000000");                         /* 1e12 * 1.03 */
   ck_assert_str_eq(str(j, "idle_assets"), "100000000000");
   ck_assert_str_eq(str(j, "deposit_cap"), "2000000000000");
   ck_assert_str_eq(str(j, "max_deposit"), "970000000000"); /* 2,000,000e6 - 1,030,000e6 */
@@ -349,7 +349,7 @@ START_TEST(rate_limit_values) {
       {T + DAY, "999999999999999999993600"},          /* 999,999.9999999999999936e18 */
       {T + DAY * 5 / 2, "2499999999999999999984000"}, /* 2,499,999.999999999999984e18 */
       {T + DAY * 5, "4999999999999999999968000"},     /* 4,999,999.999999999999968e18 */
-      {T + DAY * 5 + 1, "5000000000000000000000000"},     /* + 1 s: full */
+      {T + DAY * 5 + 1, "5000000000000000000000000"}, /* + 1 s: full */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     json_t *j = ok("/v1/liquidity-layer/rate-limits?at=%lld", cases[i].at);
@@ -459,12 +459,12 @@ START_TEST(bad_input) {
     snprintf(p, sizeof p, V "/1/spUSDC/preview?action=deposit&amount=%s", amounts[i]);
     json_decref(problem(p, 400, "bad_query_parameter", "amount"));
   }
-  json_t *j = problem(V "/1/spUSDC/preview?action=deposit&amount=" U256_MAX_PLUS_1, 400, "bad_query_parameter",
-                      "amount");
+  json_t *j =
+      problem(V "/1/spUSDC/preview?action=deposit&amount=" U256_MAX_PLUS_1, 400, "bad_query_parameter", "amount");
   ck_assert_str_eq(str(json_array_get(json_object_get(j, "errors"), 0), "code"), "out_of_range");
   json_decref(j);
-  json_decref(problem(V "/1/spUSDC/preview?action=redeem&amount=1&owner_shares=x", 400, "bad_query_parameter",
-                      "owner_shares"));
+  json_decref(
+      problem(V "/1/spUSDC/preview?action=redeem&amount=1&owner_shares=x", 400, "bad_query_parameter", "owner_shares"));
   json_decref(problem(V "/1/spUSDC/preview?action=borrow&amount=1", 400, "bad_query_parameter", "action"));
   json_decref(problem(V "/1/spUSDC/preview?amount=1", 400, "bad_query_parameter", "action"));
   json_decref(problem(V "/1/spUSDC/preview?action=deposit", 400, "bad_query_parameter", "amount"));
@@ -475,8 +475,7 @@ START_TEST(bad_input) {
   json_decref(problem(V "/1/spUSDC/history?from=1777000000&to=1776000000", 400, "bad_query_parameter", "from"));
   json_decref(problem(V "/1/spUSDC/history?from=2026-04-24T00:00:00Z&to=2026-04-01T00:00:00Z", 400,
                       "bad_query_parameter", "from"));
-  json_decref(problem(V "/1/spUSDC/history?interval=1h&from=0&to=1777000000", 400, "bad_query_parameter",
-                      "interval"));
+  json_decref(problem(V "/1/spUSDC/history?interval=1h&from=0&to=1777000000", 400, "bad_query_parameter", "interval"));
   json_decref(problem(V "/1/spUSDC/history?interval=2h", 400, "bad_query_parameter", "interval"));
   json_decref(problem(V "/1/spUSDC/history?from=yesterday", 400, "bad_query_parameter", "from"));
   json_decref(problem(V "/1/spUSDC/history?cursor=zz", 400, "bad_query_parameter", "cursor"));
