@@ -16,6 +16,7 @@
 #include "service/auth.h"
 #include "service/cache.h"
 #include "service/log.h"
+#include "service/ltv.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/server.h"
@@ -314,6 +315,12 @@ int svc_serve(struct svc_server *srv) {
     db_pool_destroy(srv->pool);
     return 1;
   }
+  if (!svc_ltv_start(srv)) {
+    svc_ltv_stop(srv);
+    svc_cache_stop(srv);
+    db_pool_destroy(srv->pool);
+    return 1;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_Daemon *d = MHD_start_daemon(
@@ -324,6 +331,7 @@ int svc_serve(struct svc_server *srv) {
   if (!d) {
     svc_log(SVC_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
             strerror(errno));
+    svc_ltv_stop(srv);
     svc_cache_stop(srv);
     db_pool_destroy(srv->pool);
     return 1;
@@ -350,6 +358,7 @@ int svc_serve(struct svc_server *srv) {
     usleep(10000);
   }
   MHD_stop_daemon(d);
+  svc_ltv_stop(srv);
   svc_cache_stop(srv);
   db_pool_destroy(srv->pool);
   srv->pool = NULL;

@@ -1,0 +1,600 @@
+/* LTV records of partner positions: recompute, store, history, outbox, worker (service/ltv.h). */
+#include "service/ltv.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db/listen.h"
+#include "risk/keccak.h"
+#include "service/crypto.h"
+#include "service/log.h"
+#include "service/server.h"
+#include "service/webhook.h"
+
+static const struct db_statement stmts[] = {
+    {"ltv_positions",
+     "SELECT p.position_id, p.partner_id, p.external_id, p.version, p.debt_chain_id, p.debt_asset::text AS debt_asset,"
+     " p.debt_principal::text AS debt_principal, p.debt_apr_bps,"
+     " extract(epoch FROM p.debt_accrual_start)::bigint AS accrual_start, p.warning_bps, p.margin_call_bps,"
+     " p.liquidation_bps, p.return_to_bps, p.cure_period_seconds, p.max_price_staleness_seconds,"
+     " COALESCE(da.decimals, 0) AS debt_decimals, COALESCE(dp.price::text, '0') AS debt_price,"
+     " COALESCE(dp.updated_at, 0) AS debt_price_ts, COALESCE(l.sequence, 0) AS sequence,"
+     " COALESCE(l.state, -1) AS prev_state, COALESCE(l.call_since, 0) AS call_since,"
+     " COALESCE(l.hist_state, -1) AS hist_state, COALESCE(l.hist_ltv_bps, -1) AS hist_ltv_bps,"
+     " COALESCE(att.attestation_id, 0) AS attestation_id, COALESCE(att.as_of_unix, 0) AS attestation_as_of,"
+     " COALESCE(att.custodian_reference, '') AS custodian_reference"
+     " FROM partner_positions p"
+     " LEFT JOIN assets da ON da.chain_id = p.debt_chain_id AND da.address = p.debt_asset"
+     " LEFT JOIN prices dp ON dp.chain_id = p.debt_chain_id AND dp.asset = p.debt_asset"
+     " LEFT JOIN partner_ltv_latest l ON l.position_id = p.position_id"
+     " LEFT JOIN LATERAL (SELECT a.attestation_id, extract(epoch FROM a.as_of)::bigint AS as_of_unix,"
+     "   a.custodian_reference FROM partner_attestations a WHERE a.position_id = p.position_id"
+     "   ORDER BY a.as_of DESC, a.attestation_id DESC LIMIT 1) att ON true"
+     " WHERE $1::bigint IS NULL OR p.position_id = $1 ORDER BY p.position_id"},
+    {"ltv_lines",
+     "SELECT c.position_id, c.line_no, c.chain_id, c.asset::text AS asset, c.haircut_bps,"
+     " (CASE WHEN att.attestation_id IS NULL THEN c.amount ELSE COALESCE(b.amount, 0) END)::text AS amount,"
+     " COALESCE(a.decimals, 0) AS decimals, COALESCE(pr.price::text, '0') AS price,"
+     " COALESCE(pr.updated_at, 0) AS price_ts"
+     " FROM partner_collateral_lines c"
+     " LEFT JOIN LATERAL (SELECT pa.attestation_id FROM partner_attestations pa WHERE pa.position_id = c.position_id"
+     "   ORDER BY pa.as_of DESC, pa.attestation_id DESC LIMIT 1) att ON true"
+     " LEFT JOIN partner_attestation_balances b ON b.attestation_id = att.attestation_id"
+     "   AND b.chain_id = c.chain_id AND b.asset = c.asset"
+     " LEFT JOIN assets a ON a.chain_id = c.chain_id AND a.address = c.asset"
+     " LEFT JOIN prices pr ON pr.chain_id = c.chain_id AND pr.asset = c.asset"
+     " WHERE $1::bigint IS NULL OR c.position_id = $1 ORDER BY c.position_id, c.line_no"},
+    {"ltv_write",
+     "WITH x AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(position_id bigint, partner_id bigint,"
+     "   sequence bigint, state smallint, ltv_bps bigint, raw_ltv_bps bigint, collateral_value numeric,"
+     "   weighted_value numeric, debt numeric, accrued numeric, debt_value numeric, as_of bigint, call_since bigint,"
+     "   cure_deadline bigint, detail jsonb, hist boolean, hist_state smallint, hist_ltv_bps bigint,"
+     "   changed boolean, payload jsonb)),"
+     " up AS (INSERT INTO partner_ltv_latest (position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps,"
+     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail,"
+     "   hist_state, hist_ltv_bps)"
+     "   SELECT position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
+     "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail, hist_state, hist_ltv_bps FROM x"
+     "   ON CONFLICT (position_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, sequence = EXCLUDED.sequence,"
+     "   state = EXCLUDED.state, ltv_bps = EXCLUDED.ltv_bps, raw_ltv_bps = EXCLUDED.raw_ltv_bps,"
+     "   collateral_value = EXCLUDED.collateral_value, weighted_value = EXCLUDED.weighted_value,"
+     "   debt = EXCLUDED.debt, accrued = EXCLUDED.accrued, debt_value = EXCLUDED.debt_value,"
+     "   as_of = EXCLUDED.as_of, call_since = EXCLUDED.call_since, cure_deadline = EXCLUDED.cure_deadline,"
+     "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps),"
+     " h AS (INSERT INTO partner_ltv_history (position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps,"
+     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail)"
+     "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
+     "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail FROM x WHERE hist),"
+     " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
+     "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload FROM x"
+     "   JOIN partner_webhooks w ON w.partner_id = x.partner_id AND w.deleted_at IS NULL"
+     "   AND '" SVC_LTV_EVENT_STATE "' = ANY (w.events)"
+     "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
+     " SELECT count(*) AS outbox FROM o"},
+};
+
+void svc_webhook_register_statements(void);
+
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static void reg(void) {
+  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0) SVC_BUG("ltv statements registered twice");
+  svc_webhook_register_statements();
+}
+void svc_ltv_register_statements(void) { pthread_once(&reg_once, reg); }
+
+struct line {
+  int64_t position_id, chain_id;
+  int32_t line_no, haircut_bps, decimals;
+  char asset[43], amount[80], price[80];
+  uint64_t price_ts;
+};
+
+struct pos {
+  int64_t id, partner_id, version, debt_chain_id, accrual_start;
+  int32_t apr_bps, warning, margin_call, liquidation, return_to, cure, staleness, debt_decimals;
+  char external_id[132], debt_asset[43], principal[80], debt_price[80], custodian_reference[260];
+  uint64_t debt_price_ts;
+  int64_t sequence, call_since, hist_ltv_bps, attestation_id, attestation_as_of;
+  int32_t prev_state, hist_state;
+};
+
+struct vec {
+  void *items;
+  size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *v) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 256;
+    void *p = realloc(v->items, cap * v->size);
+    if (!p) return NULL;
+    v->items = p;
+    v->cap = cap;
+  }
+  void *slot = (char *)v->items + v->n++ * v->size;
+  memset(slot, 0, v->size);
+  return slot;
+}
+
+static db_status pos_row(const db_row *row, void *arg) {
+  struct pos *p = vec_push(arg);
+  if (!p) return DB_ERROR;
+  struct db_col cols[] = {
+      {"position_id", DB_COL_INT64, &p->id, 0, NULL},
+      {"partner_id", DB_COL_INT64, &p->partner_id, 0, NULL},
+      {"external_id", DB_COL_TEXT, p->external_id, sizeof p->external_id, NULL},
+      {"version", DB_COL_INT64, &p->version, 0, NULL},
+      {"debt_chain_id", DB_COL_INT64, &p->debt_chain_id, 0, NULL},
+      {"debt_asset", DB_COL_TEXT, p->debt_asset, sizeof p->debt_asset, NULL},
+      {"debt_principal", DB_COL_TEXT, p->principal, sizeof p->principal, NULL},
+      {"debt_apr_bps", DB_COL_INT32, &p->apr_bps, 0, NULL},
+      {"accrual_start", DB_COL_INT64, &p->accrual_start, 0, NULL},
+      {"warning_bps", DB_COL_INT32, &p->warning, 0, NULL},
+      {"margin_call_bps", DB_COL_INT32, &p->margin_call, 0, NULL},
+      {"liquidation_bps", DB_COL_INT32, &p->liquidation, 0, NULL},
+      {"return_to_bps", DB_COL_INT32, &p->return_to, 0, NULL},
+      {"cure_period_seconds", DB_COL_INT32, &p->cure, 0, NULL},
+      {"max_price_staleness_seconds", DB_COL_INT32, &p->staleness, 0, NULL},
+      {"debt_decimals", DB_COL_INT32, &p->debt_decimals, 0, NULL},
+      {"debt_price", DB_COL_TEXT, p->debt_price, sizeof p->debt_price, NULL},
+      {"debt_price_ts", DB_COL_UINT64, &p->debt_price_ts, 0, NULL},
+      {"sequence", DB_COL_INT64, &p->sequence, 0, NULL},
+      {"prev_state", DB_COL_INT32, &p->prev_state, 0, NULL},
+      {"call_since", DB_COL_INT64, &p->call_since, 0, NULL},
+      {"hist_state", DB_COL_INT32, &p->hist_state, 0, NULL},
+      {"hist_ltv_bps", DB_COL_INT64, &p->hist_ltv_bps, 0, NULL},
+      {"attestation_id", DB_COL_INT64, &p->attestation_id, 0, NULL},
+      {"attestation_as_of", DB_COL_INT64, &p->attestation_as_of, 0, NULL},
+      {"custodian_reference", DB_COL_TEXT, p->custodian_reference, sizeof p->custodian_reference, NULL},
+  };
+  return db_row_get(row, cols, sizeof cols / sizeof cols[0]);
+}
+
+static db_status line_row(const db_row *row, void *arg) {
+  struct line *l = vec_push(arg);
+  if (!l) return DB_ERROR;
+  struct db_col cols[] = {
+      {"position_id", DB_COL_INT64, &l->position_id, 0, NULL},
+      {"line_no", DB_COL_INT32, &l->line_no, 0, NULL},
+      {"chain_id", DB_COL_INT64, &l->chain_id, 0, NULL},
+      {"asset", DB_COL_TEXT, l->asset, sizeof l->asset, NULL},
+      {"haircut_bps", DB_COL_INT32, &l->haircut_bps, 0, NULL},
+      {"amount", DB_COL_TEXT, l->amount, sizeof l->amount, NULL},
+      {"decimals", DB_COL_INT32, &l->decimals, 0, NULL},
+      {"price", DB_COL_TEXT, l->price, sizeof l->price, NULL},
+      {"price_ts", DB_COL_UINT64, &l->price_ts, 0, NULL},
+  };
+  return db_row_get(row, cols, sizeof cols / sizeof cols[0]);
+}
+
+static u256 dec(const char *s) {
+  u256 r = U256_ZERO;
+  if (u256_from_dec(&r, s, strlen(s)) != RISK_OK) SVC_BUG("not a uint256: %.40s", s);
+  return r;
+}
+
+/* Writes unix seconds t as RFC 3339 UTC into out[32]; returns out. */
+static char *rfc3339(uint64_t t, char out[32]) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
+static json_t *u256_json(u256 v) {
+  char buf[U256_DEC_MAX];
+  u256_to_dec(v, buf);
+  return json_string(buf);
+}
+
+static json_t *fixed_json(u256 v, unsigned decimals) {
+  char buf[U256_DEC_MAX + 2];
+  u256_to_fixed(v, decimals, buf);
+  return json_string(buf);
+}
+
+static json_t *time_json(uint64_t t) {
+  char b[32];
+  return t ? json_string(rfc3339(t, b)) : json_null();
+}
+
+/* Returns the detail object of a record: the inputs and per-line values, as served. */
+static json_t *detail_json(const struct pos *p, const struct line *lines, const struct risk_ltv_line *rl,
+                           const struct risk_ltv_line_value *lv, size_t n, const struct risk_ltv_result *r,
+                           uint64_t now) {
+  json_t *coll = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_array_append_new(coll,
+                          json_pack("{s:I,s:s,s:s,s:i,s:s,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "chain_id",
+                                    (json_int_t)lines[i].chain_id, "asset", lines[i].asset, "amount", lines[i].amount,
+                                    "decimals", (int)rl[i].decimals, "amount_decimal", "", "haircut_bps",
+                                    (int)rl[i].haircut_bps, "price_base", u256_json(rl[i].price), "price_updated_at",
+                                    time_json(rl[i].price_ts), "value_base", u256_json(lv[i].value), "value_usd",
+                                    fixed_json(lv[i].value, 8), "weighted_value_base", u256_json(lv[i].weighted_value),
+                                    "weighted_value_usd", fixed_json(lv[i].weighted_value, 8), "stale", lv[i].stale));
+    json_object_set_new(json_array_get(coll, i), "amount_decimal", fixed_json(rl[i].amount, rl[i].decimals));
+  }
+  char b[32];
+  u256 debt_price = dec(p->debt_price);
+  json_t *debt = json_pack("{s:I,s:s,s:i,s:s,s:o,s:o,s:o,s:i,s:s,s:o,s:o,s:o,s:o}", "chain_id",
+                           (json_int_t)p->debt_chain_id, "asset", p->debt_asset, "decimals", (int)p->debt_decimals,
+                           "principal", p->principal, "accrued", u256_json(r->accrued), "amount", u256_json(r->debt),
+                           "amount_decimal", fixed_json(r->debt, (unsigned)p->debt_decimals), "apr_bps",
+                           (int)p->apr_bps, "accrual_start", rfc3339((uint64_t)p->accrual_start, b), "price_base",
+                           u256_json(debt_price), "price_updated_at", time_json(p->debt_price_ts), "value_base",
+                           u256_json(r->debt_value), "value_usd", fixed_json(r->debt_value, 8));
+  bool debt_stale =
+      !u256_is_zero(r->debt) && (p->debt_price_ts > now || now - p->debt_price_ts > (uint64_t)p->staleness);
+  json_object_set_new(debt, "stale", json_boolean(debt_stale));
+  json_t *th = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i}", "warning_bps", p->warning, "margin_call_bps", p->margin_call,
+                         "liquidation_bps", p->liquidation, "return_to_bps", p->return_to, "cure_period_seconds",
+                         p->cure, "max_price_staleness_seconds", p->staleness);
+  char att_id[24];
+  snprintf(att_id, sizeof att_id, "%lld", (long long)p->attestation_id);
+  json_t *att = p->attestation_id
+                    ? json_pack("{s:s,s:o,s:s}", "id", att_id, "as_of", time_json((uint64_t)p->attestation_as_of),
+                                "custodian_reference", p->custodian_reference)
+                    : json_null();
+  return json_pack("{s:I,s:o,s:o,s:o,s:o,s:I}", "position_version", (json_int_t)p->version, "collateral", coll, "debt",
+                   debt, "thresholds", th, "attestation", att, "oldest_price_at", (json_int_t)r->oldest_price_ts);
+}
+
+db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsigned history_min_bps,
+                            struct svc_ltv_stats *stats) {
+  struct svc_ltv_stats st = {0};
+  struct vec ps = {.size = sizeof(struct pos)}, ls = {.size = sizeof(struct line)};
+  json_t *rows = NULL;
+  char *text = NULL;
+  char idbuf[24];
+  const char *param[1] = {NULL};
+  if (position_id) {
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)position_id);
+    param[0] = idbuf;
+  }
+  db_status s = db_exec(c, "SELECT pg_advisory_xact_lock(hashtext('sparkd_ltv'))");
+  if (s == DB_OK) s = db_query_prepared(c, "ltv_positions", 1, param, pos_row, &ps, NULL);
+  if (s == DB_OK) s = db_query_prepared(c, "ltv_lines", 1, param, line_row, &ls, NULL);
+  if (s != DB_OK) goto out;
+  rows = json_array();
+  const struct line *lines = ls.items;
+  size_t li = 0;
+  for (size_t i = 0; i < ps.n; i++) {
+    const struct pos *p = (const struct pos *)ps.items + i;
+    while (li < ls.n && lines[li].position_id < p->id)
+      li++;
+    size_t first = li, n = 0;
+    while (li + n < ls.n && lines[li + n].position_id == p->id)
+      n++;
+    li += n;
+    if (n > RISK_LTV_MAX_LINES) {
+      svc_log(SVC_LOG_WARN, "position %lld has %zu collateral lines; only %d are valued", (long long)p->id, n,
+              RISK_LTV_MAX_LINES);
+      n = RISK_LTV_MAX_LINES;
+    }
+    struct risk_ltv_line rl[RISK_LTV_MAX_LINES];
+    struct risk_ltv_line_value lv[RISK_LTV_MAX_LINES];
+    for (size_t k = 0; k < n; k++) {
+      const struct line *l = &lines[first + k];
+      rl[k] = (struct risk_ltv_line){dec(l->amount), (unsigned)l->decimals, (uint32_t)l->haircut_bps, dec(l->price),
+                                     l->price_ts};
+    }
+    struct risk_ltv_debt debt = {dec(p->principal),          (unsigned)p->debt_decimals, U256_ZERO,
+                                 (uint64_t)p->accrual_start, dec(p->debt_price),         p->debt_price_ts};
+    risk_ltv_apr_bps_to_ray(&debt.apr_ray, (uint32_t)p->apr_bps);
+    struct risk_ltv_ladder lad = {(uint32_t)p->warning,   (uint32_t)p->margin_call, (uint32_t)p->liquidation,
+                                  (uint32_t)p->return_to, (uint64_t)p->cure,        (uint64_t)p->staleness};
+    struct risk_ltv_prev prev = {p->prev_state < 0 ? RISK_LTV_HEALTHY : (enum risk_ltv_state)p->prev_state,
+                                 (uint64_t)p->call_since};
+    struct risk_ltv_result r;
+    risk_err e = risk_ltv_compute(&r, lv, rl, n, &debt, &lad, &prev, now);
+    if (e != RISK_OK) {
+      svc_log(SVC_LOG_WARN, "position %lld: ltv not computed: %s", (long long)p->id, risk_err_name(e));
+      continue;
+    }
+    int64_t seq = p->sequence + 1;
+    bool hist = p->hist_state < 0 || (int)r.state != p->hist_state ||
+                llabs((long long)r.ltv_bps - (long long)p->hist_ltv_bps) >= (long long)history_min_bps;
+    bool changed = p->prev_state < 0 ? r.state != RISK_LTV_HEALTHY : (int)r.state != p->prev_state;
+    char pid[24];
+    snprintf(pid, sizeof pid, "%lld", (long long)p->id);
+    json_t *payload = json_null();
+    if (changed) {
+      payload = json_pack(
+          "{s:s,s:s,s:I,s:o,s:s,s:I,s:I,s:o,s:o}", "position_id", pid, "external_id", p->external_id, "sequence",
+          (json_int_t)seq, "previous_state",
+          p->prev_state < 0 ? json_null() : json_string(risk_ltv_state_name((enum risk_ltv_state)p->prev_state)),
+          "state", risk_ltv_state_name(r.state), "ltv_bps", (json_int_t)r.ltv_bps, "raw_ltv_bps",
+          (json_int_t)r.raw_ltv_bps, "as_of", time_json(now), "cure_deadline", time_json(r.cure_deadline));
+      st.state_changes++;
+    }
+    json_t *row =
+        json_pack("{s:I,s:I,s:I,s:i,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:b,s:i,s:I,s:b,s:o}", "position_id",
+                  (json_int_t)p->id, "partner_id", (json_int_t)p->partner_id, "sequence", (json_int_t)seq, "state",
+                  (int)r.state, "ltv_bps", (json_int_t)r.ltv_bps, "raw_ltv_bps", (json_int_t)r.raw_ltv_bps,
+                  "collateral_value", u256_json(r.collateral_value), "weighted_value", u256_json(r.weighted_value),
+                  "debt", u256_json(r.debt), "accrued", u256_json(r.accrued), "debt_value", u256_json(r.debt_value),
+                  "as_of", (json_int_t)now, "call_since", (json_int_t)r.call_since, "cure_deadline",
+                  (json_int_t)r.cure_deadline, "detail", detail_json(p, lines + first, rl, lv, n, &r, now), "hist",
+                  hist, "hist_state", hist ? (int)r.state : p->hist_state, "hist_ltv_bps",
+                  (json_int_t)(hist ? (int64_t)r.ltv_bps : p->hist_ltv_bps), "changed", changed, "payload", payload);
+    if (!row) {
+      SVC_BUG("cannot build the ltv row of position %lld", (long long)p->id);
+      s = DB_ERROR;
+      goto out;
+    }
+    json_array_append_new(rows, row);
+    st.positions++;
+    st.history += hist;
+  }
+  if (json_array_size(rows) > 0) {
+    text = json_dumps(rows, JSON_COMPACT);
+    if (!text) {
+      s = DB_ERROR;
+      goto out;
+    }
+    const char *wp[] = {text};
+    uint64_t outbox = 0;
+    struct db_col col[] = {{"outbox", DB_COL_UINT64, &outbox, 0, NULL}};
+    s = db_query_one_prepared(c, "ltv_write", 1, wp, col, 1);
+    st.outbox = outbox;
+  }
+out:
+  free(text);
+  json_decref(rows);
+  free(ps.items);
+  free(ls.items);
+  if (stats) *stats = st;
+  return s;
+}
+
+/* ---- serving a record ---- */
+
+static struct svc_signer *g_signer;
+
+const struct svc_signer *svc_ltv_signer(void) { return g_signer; }
+
+static uint64_t jint(json_t *o, const char *k) { return (uint64_t)json_integer_value(json_object_get(o, k)); }
+static const char *jstr(json_t *o, const char *k) {
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "0";
+}
+
+static json_t *signature_json(const struct risk_ltv_signed *sr) {
+  if (!g_signer) return json_null();
+  uint8_t d[32], sig[65];
+  risk_ltv_digest(sr, SVC_LTV_CHAIN_ID, d);
+  if (!svc_signer_sign(g_signer, d, sig)) {
+    svc_log(SVC_LOG_ERROR, "ltv record not signed: the signer failed");
+    return json_null();
+  }
+  char dh[67], sh[133], pid[67];
+  svc_hex0x(d, 32, dh);
+  svc_hex0x(sig, 65, sh);
+  svc_hex0x(sr->position_id, 32, pid);
+  char b[8][U256_DEC_MAX];
+  snprintf(b[0], sizeof b[0], "%llu", (unsigned long long)sr->sequence);
+  snprintf(b[1], sizeof b[1], "%llu", (unsigned long long)sr->as_of);
+  snprintf(b[2], sizeof b[2], "%llu", (unsigned long long)sr->cure_deadline);
+  u256_to_dec(sr->collateral_value, b[3]);
+  u256_to_dec(sr->weighted_value, b[4]);
+  u256_to_dec(sr->debt, b[5]);
+  u256_to_dec(sr->debt_value, b[6]);
+  json_t *message = json_pack("{s:s,s:s,s:I,s:I,s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "positionId", pid, "sequence", b[0],
+                              "ltvBps", (json_int_t)sr->ltv_bps, "rawLtvBps", (json_int_t)sr->raw_ltv_bps, "state",
+                              (int)sr->state, "collateralValue", b[3], "weightedCollateralValue", b[4], "debt", b[5],
+                              "debtValue", b[6], "asOf", b[1], "cureDeadline", b[2]);
+  static const char *const fields[][2] = {
+      {"positionId", "bytes32"},
+      {"sequence", "uint64"},
+      {"ltvBps", "uint32"},
+      {"rawLtvBps", "uint32"},
+      {"state", "uint8"},
+      {"collateralValue", "uint256"},
+      {"weightedCollateralValue", "uint256"},
+      {"debt", "uint256"},
+      {"debtValue", "uint256"},
+      {"asOf", "uint64"},
+      {"cureDeadline", "uint64"},
+  };
+  json_t *tl = json_array();
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    json_array_append_new(tl, json_pack("{s:s,s:s}", "name", fields[i][0], "type", fields[i][1]));
+  return json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:{s:o},s:o}", "scheme", "eip712-secp256k1", "signer",
+                   svc_signer_address(g_signer), "signature", sh, "digest", dh, "domain", "name", "sparkd", "version",
+                   "1", "chainId", SVC_LTV_CHAIN_ID, "primary_type", "LtvRecord", "types", "LtvRecord", tl, "message",
+                   message);
+}
+
+json_t *svc_ltv_record_json(const char *row_json) {
+  json_error_t jerr;
+  json_t *row = json_loads(row_json, 0, &jerr);
+  if (!row) {
+    SVC_BUG("ltv row is not json: %s", jerr.text);
+    return NULL;
+  }
+  json_t *detail = json_object_get(row, "detail");
+  struct risk_ltv_signed sr = {0};
+  const char *pid = jstr(row, "position_id");
+  risk_keccak256((const uint8_t *)pid, strlen(pid), sr.position_id);
+  sr.sequence = jint(row, "sequence");
+  sr.ltv_bps = (uint32_t)jint(row, "ltv_bps");
+  sr.raw_ltv_bps = (uint32_t)jint(row, "raw_ltv_bps");
+  sr.state = (uint8_t)jint(row, "state");
+  sr.collateral_value = dec(jstr(row, "collateral_value"));
+  sr.weighted_value = dec(jstr(row, "weighted_value"));
+  sr.debt = dec(jstr(row, "debt"));
+  sr.debt_value = dec(jstr(row, "debt_value"));
+  sr.as_of = jint(row, "as_of");
+  sr.cure_deadline = jint(row, "cure_deadline");
+  json_t *debt = json_deep_copy(json_object_get(detail, "debt"));
+  json_t *coll = json_deep_copy(json_object_get(detail, "collateral"));
+  json_t *prices = json_array();
+  size_t i;
+  json_t *c;
+  json_array_foreach(coll, i, c) {
+    json_array_append_new(
+        prices, json_pack("{s:O,s:O,s:O,s:O,s:O}", "chain_id", json_object_get(c, "chain_id"), "asset",
+                          json_object_get(c, "asset"), "price_base", json_object_get(c, "price_base"), "updated_at",
+                          json_object_get(c, "price_updated_at"), "stale", json_object_get(c, "stale")));
+  }
+  json_array_append_new(prices,
+                        json_pack("{s:O,s:O,s:O,s:O,s:b}", "chain_id", json_object_get(debt, "chain_id"), "asset",
+                                  json_object_get(debt, "asset"), "price_base", json_object_get(debt, "price_base"),
+                                  "updated_at", json_object_get(debt, "price_updated_at"), "stale",
+                                  json_is_true(json_object_get(debt, "stale"))));
+  json_t *out = json_pack(
+      "{s:s,s:s,s:I,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:O,s:O,s:o,s:o,s:o,s:o,s:O}", "position_id", pid,
+      "external_id", jstr(row, "external_id"), "sequence", (json_int_t)sr.sequence, "state",
+      risk_ltv_state_name((enum risk_ltv_state)sr.state), "ltv_bps", (json_int_t)sr.ltv_bps, "raw_ltv_bps",
+      (json_int_t)sr.raw_ltv_bps, "collateral_value_base", u256_json(sr.collateral_value), "collateral_value_usd",
+      fixed_json(sr.collateral_value, 8), "weighted_collateral_value_base", u256_json(sr.weighted_value),
+      "weighted_collateral_value_usd", fixed_json(sr.weighted_value, 8), "debt", debt, "collateral", coll, "thresholds",
+      json_object_get(detail, "thresholds"), "attestation", json_object_get(detail, "attestation"), "prices", prices,
+      "as_of", time_json(sr.as_of), "call_since", time_json(jint(row, "call_since")), "cure_deadline",
+      time_json(sr.cure_deadline), "position_version", json_object_get(detail, "position_version"));
+  if (out) json_object_set_new(out, "signature", signature_json(&sr));
+  json_decref(row);
+  return out;
+}
+
+/* ---- the worker ---- */
+
+#define MAX_DIRTY 64
+
+static struct {
+  pthread_t thread;
+  bool running, stop, all;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int64_t dirty[MAX_DIRTY];
+  size_t ndirty;
+  db_listener *state_l, *ltv_l;
+  struct svc_server *srv;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void on_state(const char *payload, void *arg) {
+  pthread_mutex_lock(&W.mu);
+  W.all = true;
+  pthread_cond_signal(&W.cv);
+  pthread_mutex_unlock(&W.mu);
+}
+
+static void on_ltv(const char *payload, void *arg) {
+  pthread_mutex_lock(&W.mu);
+  long long id = payload ? strtoll(payload, NULL, 10) : 0;
+  if (id <= 0 || W.ndirty == MAX_DIRTY) {
+    W.all = true;
+  } else {
+    bool seen = false;
+    for (size_t i = 0; i < W.ndirty; i++)
+      seen |= W.dirty[i] == id;
+    if (!seen) W.dirty[W.ndirty++] = id;
+  }
+  pthread_cond_signal(&W.cv);
+  pthread_mutex_unlock(&W.mu);
+}
+
+struct txn_arg {
+  int64_t id;
+  uint64_t now;
+  unsigned min_bps;
+  struct svc_ltv_stats st;
+};
+static db_status txn_recompute(db_conn *c, void *arg) {
+  struct txn_arg *a = arg;
+  return svc_ltv_recompute(c, a->id, a->now, a->min_bps, &a->st);
+}
+
+/* Recomputes id (0 = all); returns whether webhook rows were queued. */
+static bool recompute(int64_t id) {
+  struct txn_arg a = {id, (uint64_t)time(NULL), W.srv->cfg.ltv_history_min_bps, {0}};
+  if (!a.min_bps) a.min_bps = 50;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  db_status s = db_run_txn(W.srv->pool, txn_recompute, &a);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  if (s != DB_OK) {
+    svc_log(SVC_LOG_WARN, "ltv recompute failed: %s", db_status_name(s));
+    return false;
+  }
+  svc_log(a.st.positions > 1 || a.st.state_changes ? SVC_LOG_INFO : SVC_LOG_DEBUG,
+          "ltv: %llu position(s) recomputed in %.1f ms, %llu history row(s), %llu state change(s), %llu webhook(s)",
+          (unsigned long long)a.st.positions, ms, (unsigned long long)a.st.history,
+          (unsigned long long)a.st.state_changes, (unsigned long long)a.st.outbox);
+  return a.st.outbox > 0;
+}
+
+static void *worker(void *arg) {
+  pthread_mutex_lock(&W.mu);
+  W.all = true; /* a first pass at start */
+  while (!W.stop) {
+    if (!W.all && W.ndirty == 0) {
+      struct timespec dl;
+      clock_gettime(CLOCK_REALTIME, &dl);
+      dl.tv_sec += SVC_LTV_SWEEP_S;
+      if (pthread_cond_timedwait(&W.cv, &W.mu, &dl) != 0) W.all = true;
+      continue;
+    }
+    bool all = W.all;
+    int64_t ids[MAX_DIRTY];
+    size_t n = W.ndirty;
+    memcpy(ids, W.dirty, n * sizeof ids[0]);
+    W.all = false;
+    W.ndirty = 0;
+    pthread_mutex_unlock(&W.mu);
+    bool queued = false;
+    if (all)
+      queued = recompute(0);
+    else
+      for (size_t i = 0; i < n; i++)
+        queued |= recompute(ids[i]);
+    if (queued) svc_webhook_wake();
+    pthread_mutex_lock(&W.mu);
+  }
+  pthread_mutex_unlock(&W.mu);
+  return NULL;
+}
+
+bool svc_ltv_start(struct svc_server *srv) {
+  svc_ltv_register_statements();
+  if (srv->cfg.signing_key_file[0]) {
+    char err[512] = "";
+    g_signer = svc_signer_load(srv->cfg.signing_key_file, err, sizeof err);
+    if (!g_signer) {
+      svc_log(SVC_LOG_ERROR, "SPARKD_SIGNING_KEY_FILE: %s", err);
+      return false;
+    }
+    svc_log(SVC_LOG_INFO, "ltv records are signed by %s", svc_signer_address(g_signer));
+  } else {
+    svc_log(SVC_LOG_WARN, "SPARKD_SIGNING_KEY_FILE is empty: ltv records are served unsigned");
+  }
+  W.srv = srv;
+  W.stop = false;
+  W.state_l = db_listener_start(srv->cfg.database_url, "sparkd_state", on_state, NULL);
+  W.ltv_l = db_listener_start(srv->cfg.database_url, "sparkd_ltv", on_ltv, NULL);
+  if (pthread_create(&W.thread, NULL, worker, NULL) != 0) return false;
+  W.running = true;
+  return svc_webhook_start(srv);
+}
+
+void svc_ltv_stop(struct svc_server *srv) {
+  svc_webhook_stop(srv);
+  if (W.state_l) db_listener_stop(W.state_l);
+  if (W.ltv_l) db_listener_stop(W.ltv_l);
+  W.state_l = W.ltv_l = NULL;
+  if (W.running) {
+    pthread_mutex_lock(&W.mu);
+    W.stop = true;
+    pthread_cond_signal(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    pthread_join(W.thread, NULL);
+    W.running = false;
+  }
+  svc_signer_free(g_signer);
+  g_signer = NULL;
+}
