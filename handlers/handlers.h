@@ -49,6 +49,13 @@ enum svc_handler_result handler_partner_positions_list(struct svc_request *req);
 enum svc_handler_result handler_partner_position_get(struct svc_request *req);
 enum svc_handler_result handler_partner_position_patch(struct svc_request *req);
 enum svc_handler_result handler_partner_attestations_post(struct svc_request *req);
+/* Signed LTV records and signers (handlers/partner_ltv.c); webhooks (handlers/partner_webhooks.c). */
+enum svc_handler_result handler_partner_ltv_get(struct svc_request *req);
+enum svc_handler_result handler_partner_ltv_history(struct svc_request *req);
+enum svc_handler_result handler_signers_list(struct svc_request *req);
+enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req);
+enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req);
+enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req);
 /* Snapshot import over HTTP, scope admin (handlers/admin_snapshots.c). */
 enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req);
 

@@ -37,6 +37,12 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/v1/partner/positions/{id}", handler_partner_position_get, NOBODY, SVC_SCOPE_PARTNER},
     {SVC_PATCH, "/v1/partner/positions/{id}", handler_partner_position_patch, BODY, SVC_SCOPE_PARTNER},
     {SVC_POST, "/v1/partner/positions/{id}/attestations", handler_partner_attestations_post, BODY, SVC_SCOPE_PARTNER},
+    {SVC_GET, "/v1/partner/positions/{id}/ltv", handler_partner_ltv_get, NOBODY, SVC_SCOPE_PARTNER},
+    {SVC_GET, "/v1/partner/positions/{id}/ltv/history", handler_partner_ltv_history, NOBODY, SVC_SCOPE_PARTNER},
+    {SVC_POST, "/v1/partner/webhooks", handler_partner_webhooks_post, BODY, SVC_SCOPE_PARTNER},
+    {SVC_GET, "/v1/partner/webhooks", handler_partner_webhooks_list, NOBODY, SVC_SCOPE_PARTNER},
+    {SVC_DELETE, "/v1/partner/webhooks/{id}", handler_partner_webhook_delete, NOBODY, SVC_SCOPE_PARTNER},
+    {SVC_GET, "/v1/signers", handler_signers_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/admin/snapshots", handler_admin_snapshots_post, SNAPSHOT_BODY, SVC_SCOPE_ADMIN},
 };
 const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
