@@ -236,12 +236,102 @@ load_note() {
   fi
 }
 
+# ---- accounts and quotes (sparkd only: random paths and POST bodies have no nginx twin) ------
+# run_wrk_lua URL SCRIPT: as run_wrk, with a wrk Lua script choosing each request.
+run_wrk_lua() {
+  local out
+  out=$(timeout 60 wrk -t"$wrk_threads" -c"$wrk_conns" -d"$duration" --latency -s "$2" "$1") \
+    || die "wrk failed against $1 with $2"
+  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    echo "$out" >&2
+    die "wrk saw errors or non-2xx answers from $1 ($2): the figures would not mean anything"
+  fi
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  [ -n "$rps" ] && [ -n "$p50" ] && [ -n "$p99" ] || { echo "$out" >&2; die "cannot read wrk output"; }
+  echo "$rps $(to_us "$p50") $(to_us "$p99")"
+}
+
+# bench_lua NAME DESCRIPTION SCRIPT: ROUNDS rounds of wrk with SCRIPT against sparkd; medians.
+bench_lua() {
+  local name=$1 what=$2 script=$3
+  echo
+  echo "== $name: $what; wrk -t$wrk_threads -c$wrk_conns -d$duration --latency -s $(basename "$script")"
+  row target round server "req/s" "p50 us" "p99 us"
+  local -a s_rps=() s_p50=() s_p99=()
+  local r out rps p50 p99
+  for r in $(seq 1 "$rounds"); do
+    out=$(run_wrk_lua "$sparkd" "$script")
+    read -r rps p50 p99 <<<"$out"
+    s_rps+=("$rps") s_p50+=("$p50") s_p99+=("$p99")
+    row "$name" "$r" sparkd "$rps" "$p50" "$p99"
+  done
+  row "$name" median sparkd "$(median "${s_rps[@]}")" "$(median "${s_p50[@]}")" "$(median "${s_p99[@]}")"
+}
+
+# bench_accounts: account lookups (GET /v1/accounts/1/{address}, a random demo account per
+# request: one prepared query plus the engine) and quotes (POST /v1/quotes, 3 actions on a random
+# demo account: supply WETH, borrow USDC, repay USDC). Imports demo data first when chain 1 has
+# no accounts yet.
+bench_accounts() {
+  if ! curl -fs --max-time 2 "$sparkd/v1/accounts/1?limit=1" 2>/dev/null | grep -q '"address"'; then
+    "$sparkd_bin" demo-data --days 0 --accounts "${DEMO_ACCOUNTS:-20000}" >"$tmp/demo_accounts.ndjson" \
+      || die "sparkd demo-data failed"
+    SPARKD_DATABASE_URL=$db_url timeout 300 "$sparkd_bin" import "$tmp/demo_accounts.ndjson" \
+      >"$tmp/import_accounts.log" 2>&1 || { tail -5 "$tmp/import_accounts.log" >&2; die "import failed"; }
+    local i
+    for i in $(seq 1 300); do
+      curl -fs --max-time 1 "$sparkd/v1/accounts/1?limit=1" 2>/dev/null | grep -q '"address"' && break
+      sleep 0.1
+    done
+  fi
+  local cursor= page n=0
+  : >"$tmp/addresses.txt"
+  while :; do # up to 5,000 addresses from the watch list
+    page=$(curl -fsS --max-time 10 "$sparkd/v1/accounts/1?limit=500${cursor:+&cursor=$cursor}") \
+      || die "GET /v1/accounts/1 failed"
+    grep -o '"address":"0x[0-9a-fA-F]*"' <<<"$page" | cut -d'"' -f4 >>"$tmp/addresses.txt"
+    cursor=$(grep -o '"next_cursor":"[0-9a-f]*"' <<<"$page" | cut -d'"' -f4 || true)
+    n=$(wc -l <"$tmp/addresses.txt")
+    [ -n "$cursor" ] && [ "$n" -lt 5000 ] || break
+  done
+  [ "$n" -gt 0 ] || die "no accounts listed on chain 1"
+  {
+    echo "local paths = {"
+    sed 's|.*|  "/v1/accounts/1/&",|' "$tmp/addresses.txt"
+    echo "}"
+    echo 'local n = #paths'
+    echo 'math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)'
+    echo 'request = function() return wrk.format("GET", paths[math.random(n)]) end'
+  } >"$tmp/accounts.lua"
+  {
+    echo "local bodies = {"
+    sed 's|.*|  [[{"chain":1,"account":"&","actions":[{"type":"supply","asset":"WETH","amount":"1000000000000000000"},{"type":"borrow","asset":"USDC","amount":"100000000"},{"type":"repay","asset":"USDC","amount":"50000000"}]}]],|' \
+      "$tmp/addresses.txt"
+    echo "}"
+    echo 'local n = #bodies'
+    echo 'local headers = {["Content-Type"] = "application/json"}'
+    echo 'math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)'
+    echo 'request = function() return wrk.format("POST", "/v1/quotes", headers, bodies[math.random(n)]) end'
+  } >"$tmp/quotes.lua"
+  curl -fsS --max-time 5 -o /dev/null "$sparkd$(sed -n 's/^  "\(.*\)",$/\1/p' "$tmp/accounts.lua" | head -1)" \
+    || die "an account lookup failed"
+  echo
+  echo "accounts: $n demo addresses from the watch list"
+  bench_lua accounts "GET /v1/accounts/1/{random demo address}" "$tmp/accounts.lua"
+  bench_lua quotes "POST /v1/quotes (3 actions: supply WETH, borrow USDC, repay USDC; random demo account)" \
+    "$tmp/quotes.lua"
+}
+
 main() {
   echo "sparkd $sparkd ($("$sparkd_bin" version 2>/dev/null | head -1 || true)), nginx $nginx" \
     "($("$nginx_bin" -v 2>&1 | sed 's/.*: //')), $(nproc) CPUs, log level ${SPARKD_LOG_LEVEL:-warn}"
   load_note "before"
   sparkd_body /healthz "$tmp/healthz.body"
   bench_target healthz /healthz "$tmp/healthz.body"
+  bench_accounts
   echo
   load_note "after"
 }
