@@ -132,10 +132,10 @@ static void put_decimal27(json_t *o, const char *key, u256 v) {
   json_object_set_new(o, key, json_string(f));
 }
 
-/* A RAY rate as a short percent string: 12500000000000000000000000 -> "1.25%". */
-static void percent(u256 ray, char *out, size_t len) {
+/* A rate with `decimals` decimals as a short percent string: (RAY) 12500000000000000000000000 -> "1.25%". */
+static void percent_dec(u256 v, unsigned decimals, char *out, size_t len) {
   char f[U256_DEC_MAX + 2];
-  u256_to_fixed(ray, 25, f);
+  u256_to_fixed(v, decimals >= 2 ? decimals - 2 : 0, f);
   char *dot = strchr(f, '.');
   if (dot) {
     char *end = f + strlen(f) - 1;
@@ -144,6 +144,27 @@ static void percent(u256 ray, char *out, size_t len) {
     if (end == dot) *end = 0;
   }
   snprintf(out, len, "%s%%", f);
+}
+
+static void percent(u256 ray, char *out, size_t len) { percent_dec(ray, 27, out, len); }
+
+/* "capped oracle APR [2%, 5.5%] (default 3%)" from the stored CappedFallback bounds (in the
+ * source's decimals); just "capped oracle APR" when they are not there. */
+static void capped_name(const struct mkt_reserve *r, char *out, size_t len) {
+  snprintf(out, len, "capped oracle APR");
+  json_t *j = json_loads(r->source_json, 0, NULL);
+  const char *lo = json_string_value(json_object_get(j, "lower_bound"));
+  const char *hi = json_string_value(json_object_get(j, "upper_bound"));
+  const char *df = json_string_value(json_object_get(j, "default_rate"));
+  u256 l, h, d;
+  if (lo && hi && df && dec(lo, &l) && dec(hi, &h) && dec(df, &d)) {
+    char pl[96], ph[96], pd[96];
+    percent_dec(l, r->irm.source.decimals, pl, sizeof pl);
+    percent_dec(h, r->irm.source.decimals, ph, sizeof ph);
+    percent_dec(d, r->irm.source.decimals, pd, sizeof pd);
+    snprintf(out, len, "capped oracle APR [%s, %s] (default %s)", pl, ph, pd);
+  }
+  json_decref(j);
 }
 
 bool handler_markets_parse_chain(const char *text, int64_t *id) {
@@ -238,11 +259,13 @@ static json_t *strategy_json(const struct mkt_reserve *r) {
     u256_to_dec(r->irm.spread, d + 1);
     json_object_set_new(o, "spread_ray", json_string(r->irm.spread_negative ? d : d + 1));
     percent(r->irm.spread, pct, sizeof pct);
+    char capped[200];
+    capped_name(r, capped, sizeof capped);
     const char *src = strcmp(r->source_kind, "ssr") == 0               ? "SSR"
                       : strcmp(r->source_kind, "pot") == 0             ? "DSR"
-                      : strcmp(r->source_kind, "capped_fallback") == 0 ? "capped oracle APR"
+                      : strcmp(r->source_kind, "capped_fallback") == 0 ? capped
                                                                        : "oracle APR";
-    char desc[160];
+    char desc[320];
     snprintf(desc, sizeof desc, "%s %s %s", src, r->irm.spread_negative ? "-" : "+", pct);
     json_t *s = json_object();
     json_object_set_new(s, "kind", json_string(r->source_kind));
