@@ -10,7 +10,8 @@
 # it prints req/s, p50 and p99 per round and the medians, and the ratio sparkd/nginx.
 #
 # To benchmark another route, add a `bench_target NAME URL NGINX_BODY_FILE` line in main (see
-# the healthz one: sparkd_body saves what sparkd answers, nginx then serves that file).
+# the healthz one: sparkd_body saves what sparkd answers, nginx then serves that file). The market
+# targets need chain state: load_markets imports it first (DEMO_DAYS, default 7, of demo data).
 #
 # Environment: SPARKD_BENCH_BUILD_DIR (default build-bench), ROUNDS (3), DURATION (10s),
 # THREADS (2), CONNECTIONS (64), SPARKD_LOG_LEVEL (warn: no per-request log lines, like nginx's
@@ -236,6 +237,37 @@ load_note() {
   fi
 }
 
+# load_markets: imports chain state for the market targets: `sparkd demo-data` (real SparkLend
+# Ethereum configuration, DEMO_DAYS of history, 2000 accounts) when the binary has it, else the
+# markets test fixture; then waits (bounded) until the state cache serves /v1/markets/1/reserves.
+load_markets() {
+  local src
+  if "$sparkd_bin" demo-data --help >/dev/null 2>&1; then
+    src="demo-data --days ${DEMO_DAYS:-7} --accounts 2000"
+    "$sparkd_bin" demo-data --days "${DEMO_DAYS:-7}" --accounts 2000 >"$tmp/demo.ndjson" \
+      || die "sparkd demo-data failed"
+    SPARKD_DATABASE_URL=$db_url timeout 300 "$sparkd_bin" import "$tmp/demo.ndjson" >"$tmp/import.log" 2>&1 \
+      || { tail -5 "$tmp/import.log" >&2; die "sparkd import of the demo data failed"; }
+  else
+    src="tests/fixtures/markets_block1.json"
+    SPARKD_DATABASE_URL=$db_url timeout 60 "$sparkd_bin" import "$root/tests/fixtures/markets_block1.json" \
+      >"$tmp/import.log" 2>&1 || { tail -5 "$tmp/import.log" >&2; die "sparkd import of the fixture failed"; }
+  fi
+  local i
+  for i in $(seq 1 300); do
+    if curl -fs --max-time 1 -o "$tmp/reserves.probe" "$sparkd/v1/markets/1/reserves" \
+      && grep -q '"block_number"' "$tmp/reserves.probe"; then
+      sleep 2 # let a rebuild for the last snapshot land before the body is saved
+      curl -fs --max-time 1 -o "$tmp/reserves.probe" "$sparkd/v1/markets/1/reserves" || true
+      echo
+      echo "market data: $src ($(grep -o '"symbol"' "$tmp/reserves.probe" | wc -l) reserves)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "the state cache did not serve /v1/markets/1/reserves within 30 s"
+}
+
 # ---- accounts and quotes (sparkd only: random paths and POST bodies have no nginx twin) ------
 # run_wrk_lua URL SCRIPT: as run_wrk, with a wrk Lua script choosing each request.
 run_wrk_lua() {
@@ -331,6 +363,9 @@ main() {
   load_note "before"
   sparkd_body /healthz "$tmp/healthz.body"
   bench_target healthz /healthz "$tmp/healthz.body"
+  load_markets
+  sparkd_body /v1/markets/1/reserves "$tmp/reserves.body"
+  bench_target reserves /v1/markets/1/reserves "$tmp/reserves.body"
   bench_accounts
   echo
   load_note "after"
