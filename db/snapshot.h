@@ -19,15 +19,15 @@ enum db_snapshot_outcome {
 
 struct db_snapshot_result {
   enum db_snapshot_outcome outcome;
-  bool had_previous;         /* the chain had been imported before */
-  uint64_t previous_block;   /* its last block then */
-  size_t accounts_written;   /* accounts (with at least one position) written */
+  bool had_previous;       /* the chain had been imported before */
+  uint64_t previous_block; /* its last block then */
+  size_t accounts_written; /* accounts (with at least one position) written */
   size_t positions_written;
-  size_t accounts_removed;   /* deleted by full mode, or by delta for accounts without positions */
-  size_t hf_computed;        /* accounts whose health factor was computed */
-  size_t hf_null;            /* accounts stored with a NULL health factor (missing price or reserve) */
-  size_t hf_recomputed;      /* stored accounts re-evaluated because reserves, prices or eMode changed
-                                and the snapshot was not a full account list */
+  size_t accounts_removed;      /* deleted by full mode, or by delta for accounts without positions */
+  size_t hf_computed;           /* accounts whose health factor was computed */
+  size_t hf_null;               /* accounts stored with a NULL health factor (missing price or reserve) */
+  size_t hf_recomputed;         /* stored accounts re-evaluated because reserves, prices or eMode changed
+                                   and the snapshot was not a full account list */
   size_t hf_recomputed_changed; /* of those, rows whose health factor or totals changed */
 };
 

@@ -21,7 +21,8 @@
 #define MAXP 48
 
 static const struct db_statement stmts[] = {
-    {"snap_lock", "SELECT pg_advisory_xact_lock(('x' || substr(md5('sparkd.import:' || $1::text), 1, 16))::bit(64)::bigint)"},
+    {"snap_lock",
+     "SELECT pg_advisory_xact_lock(('x' || substr(md5('sparkd.import:' || $1::text), 1, 16))::bit(64)::bigint)"},
     {"snap_chain_get", "SELECT block_number, block_hash FROM chains WHERE chain_id = $1::bigint"},
     {"snap_chain_upsert",
      "INSERT INTO chains (chain_id, block_number, block_hash, block_timestamp) VALUES ($1, $2, $3, $4)"
@@ -33,10 +34,9 @@ static const struct db_statement stmts[] = {
      " block_timestamp = EXCLUDED.block_timestamp, imported_at = now()"},
     {"snap_known_assets", "SELECT address FROM assets WHERE chain_id = $1::bigint"},
     {"snap_known_reserves", "SELECT asset FROM reserves WHERE chain_id = $1::bigint"},
-    {"snap_asset_upsert",
-     "INSERT INTO assets (chain_id, address, symbol, name, decimals) VALUES ($1, $2, $3, $4, $5)"
-     " ON CONFLICT (chain_id, address) DO UPDATE SET symbol = EXCLUDED.symbol,"
-     " name = COALESCE(EXCLUDED.name, assets.name), decimals = EXCLUDED.decimals"},
+    {"snap_asset_upsert", "INSERT INTO assets (chain_id, address, symbol, name, decimals) VALUES ($1, $2, $3, $4, $5)"
+                          " ON CONFLICT (chain_id, address) DO UPDATE SET symbol = EXCLUDED.symbol,"
+                          " name = COALESCE(EXCLUDED.name, assets.name), decimals = EXCLUDED.decimals"},
     {"snap_reserves_delete", "DELETE FROM reserves WHERE chain_id = $1::bigint"},
     {"snap_reserve_insert",
      "INSERT INTO reserves (chain_id, asset, reserve_id, block_number, configuration, ltv, liquidation_threshold,"
@@ -63,9 +63,8 @@ static const struct db_statement stmts[] = {
     {"snap_prices_delete", "DELETE FROM prices WHERE chain_id = $1::bigint"},
     {"snap_price_insert",
      "INSERT INTO prices (chain_id, asset, price, source, updated_at, block_number) VALUES ($1, $2, $3, $4, $5, $6)"},
-    {"snap_price_series",
-     "INSERT INTO price_series (chain_id, asset, block_number, block_timestamp, price, updated_at)"
-     " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"},
+    {"snap_price_series", "INSERT INTO price_series (chain_id, asset, block_number, block_timestamp, price, updated_at)"
+                          " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"},
     {"snap_vaults_delete", "DELETE FROM savings_vaults WHERE chain_id = $1::bigint"},
     {"snap_vault_insert",
      "INSERT INTO savings_vaults (chain_id, address, kind, asset, symbol, decimals, chi, rho, rate, min_rate,"
@@ -102,8 +101,7 @@ static const struct db_statement stmts[] = {
     {"snap_accounts_delete_all", "DELETE FROM accounts WHERE chain_id = $1::bigint"},
     {"snap_positions_delete_all", "DELETE FROM positions WHERE chain_id = $1::bigint"},
     {"snap_accounts_delete_list", "DELETE FROM accounts WHERE chain_id = $1::bigint AND address = ANY ($2::text[])"},
-    {"snap_positions_delete_list",
-     "DELETE FROM positions WHERE chain_id = $1::bigint AND account = ANY ($2::text[])"},
+    {"snap_positions_delete_list", "DELETE FROM positions WHERE chain_id = $1::bigint AND account = ANY ($2::text[])"},
     {"snap_market_reserves",
      "SELECT r.reserve_id, r.asset, r.configuration, r.liquidity_index, r.variable_borrow_index,"
      " r.current_liquidity_rate, r.current_variable_borrow_rate, r.last_update_timestamp,"
@@ -111,9 +109,8 @@ static const struct db_statement stmts[] = {
      " r.isolation_mode_total_debt, r.available_liquidity, p.price"
      " FROM reserves r LEFT JOIN prices p ON p.chain_id = r.chain_id AND p.asset = r.asset"
      " WHERE r.chain_id = $1::bigint"},
-    {"snap_market_emode",
-     "SELECT category_id, ltv, liquidation_threshold, liquidation_bonus FROM emode_categories"
-     " WHERE chain_id = $1::bigint"},
+    {"snap_market_emode", "SELECT category_id, ltv, liquidation_threshold, liquidation_bonus FROM emode_categories"
+                          " WHERE chain_id = $1::bigint"},
     {"snap_chain_positions",
      "SELECT p.account, a.emode_category, p.asset, p.scaled_a_token_balance, p.scaled_variable_debt, p.collateral"
      " FROM positions p JOIN accounts a ON a.chain_id = p.chain_id AND a.address = p.account"
@@ -229,25 +226,32 @@ static db_status check_references(db_conn *c, struct apply_ctx *x, bool *ok) {
   char p[200];
   for (size_t i = 0; i < s->n_reserves; i++)
     if (!KNOWN(s->reserves[i].asset))
-      snprintf(p, sizeof p, "$.reserves[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.reserves[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_prices; i++)
     if (!KNOWN(s->prices[i].asset))
-      snprintf(p, sizeof p, "$.prices[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.prices[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_vaults; i++)
     if (!KNOWN(s->vaults[i].asset))
-      snprintf(p, sizeof p, "$.savings_vaults[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.savings_vaults[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_venues; i++)
     if (!KNOWN(s->venues[i].asset))
-      snprintf(p, sizeof p, "$.liquidity_layer.venues[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.liquidity_layer.venues[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_allocations; i++)
     if (!KNOWN(s->allocations[i].asset))
-      snprintf(p, sizeof p, "$.liquidity_layer.allocations[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.liquidity_layer.allocations[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_idle; i++)
     if (!KNOWN(s->idle[i].asset))
-      snprintf(p, sizeof p, "$.liquidity_layer.idle[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.liquidity_layer.idle[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_rate_limits; i++)
     if (s->rate_limits[i].has_asset && !KNOWN(s->rate_limits[i].asset))
-      snprintf(p, sizeof p, "$.liquidity_layer.rate_limits[%zu].asset", i), svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+      snprintf(p, sizeof p, "$.liquidity_layer.rate_limits[%zu].asset", i),
+          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
 #undef KNOWN
   /* Positions: their asset must be a reserve of the chain after this snapshot. */
   if (s->n_accounts) {
@@ -305,15 +309,14 @@ static db_status market_row(const db_row *row, void *arg) {
   struct risk_reserve_state st;
   memset(&st, 0, sizeof st);
   u256 conf, price;
-  bool ok = dec(db_row_text(row, 2), &conf) && dec(db_row_text(row, 3), &st.liquidity_index) &&
-            dec(db_row_text(row, 4), &st.variable_borrow_index) &&
-            dec(db_row_text(row, 5), &st.current_liquidity_rate) &&
-            dec(db_row_text(row, 6), &st.current_variable_borrow_rate) &&
-            dec(db_row_text(row, 8), &r->a_token_scaled_total_supply) &&
-            dec(db_row_text(row, 9), &r->variable_debt_scaled_total_supply) &&
-            dec(db_row_text(row, 10), &r->accrued_to_treasury) &&
-            dec(db_row_text(row, 11), &r->isolation_mode_total_debt) &&
-            dec(db_row_text(row, 12), &r->available_liquidity);
+  bool ok =
+      dec(db_row_text(row, 2), &conf) && dec(db_row_text(row, 3), &st.liquidity_index) &&
+      dec(db_row_text(row, 4), &st.variable_borrow_index) && dec(db_row_text(row, 5), &st.current_liquidity_rate) &&
+      dec(db_row_text(row, 6), &st.current_variable_borrow_rate) &&
+      dec(db_row_text(row, 8), &r->a_token_scaled_total_supply) &&
+      dec(db_row_text(row, 9), &r->variable_debt_scaled_total_supply) &&
+      dec(db_row_text(row, 10), &r->accrued_to_treasury) && dec(db_row_text(row, 11), &r->isolation_mode_total_debt) &&
+      dec(db_row_text(row, 12), &r->available_liquidity);
   st.last_update_timestamp = strtoull(db_row_text(row, 7), NULL, 10);
   bool priced = dec(db_row_text(row, 13), &price);
   struct risk_reserve_config cfg;
@@ -682,13 +685,14 @@ static db_status recompute_health(db_conn *c, struct apply_ctx *x) {
     if (st == DB_OK) st = db_copy_end(c, NULL);
     uint64_t updated = 0;
     if (st == DB_OK)
-      st = db_exec_params(c,
-                          "UPDATE accounts a SET health_factor = t.hf, total_collateral_base = t.coll,"
-                          " total_debt_base = t.debt FROM sparkd_import_hf t"
-                          " WHERE a.chain_id = $1::bigint AND a.address = t.address"
-                          " AND (a.health_factor IS DISTINCT FROM t.hf OR a.total_collateral_base IS DISTINCT FROM t.coll"
-                          " OR a.total_debt_base IS DISTINCT FROM t.debt)",
-                          1, param, &updated);
+      st = db_exec_params(
+          c,
+          "UPDATE accounts a SET health_factor = t.hf, total_collateral_base = t.coll,"
+          " total_debt_base = t.debt FROM sparkd_import_hf t"
+          " WHERE a.chain_id = $1::bigint AND a.address = t.address"
+          " AND (a.health_factor IS DISTINCT FROM t.hf OR a.total_collateral_base IS DISTINCT FROM t.coll"
+          " OR a.total_debt_base IS DISTINCT FROM t.debt)",
+          1, param, &updated);
     x->res->hf_recomputed = r->computed + r->null;
     x->res->hf_recomputed_changed = updated;
   }

@@ -159,9 +159,8 @@ int svc_cmd_import(int argc, char **argv, const struct svc_config *cfg) {
     db_status st = db_snapshot_apply(pool, s, allow_older, &res, errs);
     double t2 = now_s();
     if (st != DB_OK) {
-      fprintf(stderr, "sparkd import: %s:%u: chain %llu block %llu: database error (%s); nothing of it written\n",
-              src, rd.line, (unsigned long long)s->chain_id, (unsigned long long)s->block_number,
-              db_status_name(st));
+      fprintf(stderr, "sparkd import: %s:%u: chain %llu block %llu: database error (%s); nothing of it written\n", src,
+              rd.line, (unsigned long long)s->chain_id, (unsigned long long)s->block_number, db_status_name(st));
       rc = 1;
     } else if (res.outcome == DB_SNAPSHOT_INVALID) {
       fprintf(stderr, "sparkd import: %s:%u: invalid snapshot, nothing of it written:\n", src, rd.line);
@@ -183,8 +182,8 @@ int svc_cmd_import(int argc, char **argv, const struct svc_config *cfg) {
       if (s->has_accounts)
         printf(" (%s accounts: %zu written, %zu positions, %zu replaced or removed; health factor %zu computed, %zu"
                " null)",
-               s->accounts_full ? "full" : "delta", res.accounts_written, res.positions_written,
-               res.accounts_removed, res.hf_computed, res.hf_null);
+               s->accounts_full ? "full" : "delta", res.accounts_written, res.positions_written, res.accounts_removed,
+               res.hf_computed, res.hf_null);
       if (res.hf_recomputed)
         printf(" (health factor of %zu stored accounts recomputed, %zu changed)", res.hf_recomputed,
                res.hf_recomputed_changed);

@@ -46,8 +46,7 @@ static void ipath(char *out, const char *base, const char *key, size_t i) {
 /* ---- generic field access ---- */
 
 /* Reports every key of obj not in allowed (NULL-terminated). */
-static void check_keys(struct svc_snapshot_errors *e, const json_t *obj, const char *path,
-                       const char *const *allowed) {
+static void check_keys(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *const *allowed) {
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)obj, key, v) {
@@ -89,8 +88,8 @@ static const char *type_name(const json_t *v) {
 }
 
 /* A small non-negative integer given as a JSON number, at most max. */
-static bool get_uint(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                     bool required, uint64_t max, uint64_t *out) {
+static bool get_uint(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                     uint64_t max, uint64_t *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -112,8 +111,8 @@ static bool get_uint(struct svc_snapshot_errors *e, const json_t *obj, const cha
   return true;
 }
 
-static bool get_u32(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                    bool required, uint32_t max, uint32_t *out) {
+static bool get_u32(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                    uint32_t max, uint32_t *out) {
   uint64_t x = 0;
   if (!get_uint(e, obj, path, key, required, max, &x)) return false;
   *out = (uint32_t)x;
@@ -148,8 +147,8 @@ static bool parse_uint_text(struct svc_snapshot_errors *e, const char *p, const 
   return true;
 }
 
-static bool get_un(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                   bool required, unsigned bits, u256 *out) {
+static bool get_un(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                   unsigned bits, u256 *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -158,8 +157,8 @@ static bool get_un(struct svc_snapshot_errors *e, const json_t *obj, const char 
 }
 
 /* int256 decimal string ("-" allowed): writes the canonical text and sign/magnitude. */
-static bool get_i256(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                     bool required, char *canon, bool *neg, u256 *abs) {
+static bool get_i256(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                     char *canon, bool *neg, u256 *abs) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -214,8 +213,8 @@ static bool parse_hex(const json_t *v, unsigned ndig, char *out) {
   return true;
 }
 
-static bool get_addr(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                     bool required, char *out) {
+static bool get_addr(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                     char *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   if (parse_hex(v, 40, out)) return true;
@@ -236,8 +235,8 @@ static bool get_bytes32(struct svc_snapshot_errors *e, const json_t *obj, const 
   return false;
 }
 
-static bool get_text(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                     bool required, bool nonempty, char *out, size_t cap) {
+static bool get_text(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                     bool nonempty, char *out, size_t cap) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -263,8 +262,8 @@ static bool get_text(struct svc_snapshot_errors *e, const json_t *obj, const cha
   return true;
 }
 
-static bool get_bool(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                     bool required, bool *out) {
+static bool get_bool(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                     bool *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   if (!json_is_boolean(v)) {
@@ -278,8 +277,8 @@ static bool get_bool(struct svc_snapshot_errors *e, const json_t *obj, const cha
 }
 
 /* Returns the index of the member's text in names (NULL-terminated), or -1 (reported). */
-static int get_enum(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
-                    bool required, const char *const *names) {
+static int get_enum(struct svc_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
+                    const char *const *names) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return -1;
   char p[PATH_MAX_LEN];
@@ -364,10 +363,17 @@ static long find_asset(const struct svc_snapshot *s, const char *addr) {
 
 static void parse_irm(struct svc_snapshot_errors *e, const struct svc_snapshot *s, const json_t *o, const char *p,
                       struct svc_snap_irm *m) {
-  static const char *const keys[] = {"address", "kind", "optimal_usage_ratio", "base_variable_borrow_rate",
-                                     "variable_rate_slope1", "variable_rate_slope2", "spread", "rate_source", NULL};
-  static const char *const src_keys[] = {"kind", "address", "apr", "decimals", "lower_bound", "upper_bound",
-                                         "default_rate", NULL};
+  static const char *const keys[] = {"address",
+                                     "kind",
+                                     "optimal_usage_ratio",
+                                     "base_variable_borrow_rate",
+                                     "variable_rate_slope1",
+                                     "variable_rate_slope2",
+                                     "spread",
+                                     "rate_source",
+                                     NULL};
+  static const char *const src_keys[] = {"kind",        "address",     "apr",          "decimals",
+                                         "lower_bound", "upper_bound", "default_rate", NULL};
   check_keys(e, o, p, keys);
   get_addr(e, o, p, "address", true, m->address);
   int kind = get_enum(e, o, p, "kind", true, svc_irm_kind_names);
@@ -460,12 +466,23 @@ static void parse_irm(struct svc_snapshot_errors *e, const struct svc_snapshot *
 }
 
 static void parse_reserves(struct svc_snapshot_errors *e, struct svc_snapshot *s, const json_t *arr) {
-  static const char *const keys[] = {"asset", "id", "configuration", "liquidity_index", "variable_borrow_index",
-                                     "current_liquidity_rate", "current_variable_borrow_rate",
-                                     "last_update_timestamp", "a_token", "variable_debt_token",
-                                     "a_token_scaled_total_supply", "variable_debt_scaled_total_supply",
-                                     "accrued_to_treasury", "isolation_mode_total_debt", "available_liquidity",
-                                     "interest_rate_strategy", NULL};
+  static const char *const keys[] = {"asset",
+                                     "id",
+                                     "configuration",
+                                     "liquidity_index",
+                                     "variable_borrow_index",
+                                     "current_liquidity_rate",
+                                     "current_variable_borrow_rate",
+                                     "last_update_timestamp",
+                                     "a_token",
+                                     "variable_debt_token",
+                                     "a_token_scaled_total_supply",
+                                     "variable_debt_scaled_total_supply",
+                                     "accrued_to_treasury",
+                                     "isolation_mode_total_debt",
+                                     "available_liquidity",
+                                     "interest_rate_strategy",
+                                     NULL};
   s->n_reserves = json_array_size(arr);
   s->reserves = calloc(s->n_reserves ? s->n_reserves : 1, sizeof *s->reserves);
   for (size_t i = 0; i < s->n_reserves; i++) {
@@ -546,7 +563,7 @@ static void parse_reserves(struct svc_snapshot_errors *e, struct svc_snapshot *s
 }
 
 static void parse_emode(struct svc_snapshot_errors *e, struct svc_snapshot *s, const json_t *arr) {
-  static const char *const keys[] = {"id", "ltv", "liquidation_threshold", "liquidation_bonus", "price_source",
+  static const char *const keys[] = {"id",    "ltv", "liquidation_threshold", "liquidation_bonus", "price_source",
                                      "label", NULL};
   s->n_emode = json_array_size(arr);
   s->emode = calloc(s->n_emode ? s->n_emode : 1, sizeof *s->emode);
@@ -703,9 +720,9 @@ static void parse_accounts(struct svc_snapshot_errors *e, struct svc_snapshot *s
 }
 
 static void parse_vaults(struct svc_snapshot_errors *e, struct svc_snapshot *s, const json_t *arr) {
-  static const char *const keys[] = {"kind", "address", "asset", "symbol", "decimals", "chi", "rho", "rate",
-                                     "min_rate", "max_rate", "deposit_cap", "total_supply", "idle_assets",
-                                     "intents", NULL};
+  static const char *const keys[] = {"kind",        "address",      "asset",       "symbol",   "decimals",
+                                     "chi",         "rho",          "rate",        "min_rate", "max_rate",
+                                     "deposit_cap", "total_supply", "idle_assets", "intents",  NULL};
   static const char *const ikeys[] = {"address", "min_assets", "max_assets", "max_deadline_seconds", NULL};
   s->n_vaults = json_array_size(arr);
   s->vaults = calloc(s->n_vaults ? s->n_vaults : 1, sizeof *s->vaults);
@@ -780,8 +797,8 @@ static void parse_ll(struct svc_snapshot_errors *e, struct svc_snapshot *s, cons
   static const char *const vkeys[] = {"id", "kind", "address", "asset", "label", NULL};
   static const char *const akeys[] = {"venue", "asset", "amount", "apr", NULL};
   static const char *const ikeys[] = {"asset", "amount", NULL};
-  static const char *const rkeys[] = {"key", "name", "asset", "target", "max_amount", "slope", "last_amount",
-                                      "last_updated", NULL};
+  static const char *const rkeys[] = {"key",   "name",        "asset",        "target", "max_amount",
+                                      "slope", "last_amount", "last_updated", NULL};
   const char *P = "$.liquidity_layer";
   check_keys(e, o, P, keys);
   get_addr(e, o, P, "alm_proxy", true, s->alm_proxy);
@@ -922,9 +939,10 @@ static void parse_kill_switch(struct svc_snapshot_errors *e, struct svc_snapshot
  * part needs the database, so it is checked by db_snapshot_apply. Nothing to do here. */
 
 static void parse_root(struct svc_snapshot_errors *e, struct svc_snapshot *s, const json_t *root) {
-  static const char *const keys[] = {"format", "chain_id", "block", "assets", "reserves", "emode_categories",
-                                     "prices", "accounts_mode", "accounts", "savings_vaults", "liquidity_layer",
-                                     "kill_switch", NULL};
+  static const char *const keys[] = {"format",   "chain_id",         "block",           "assets",
+                                     "reserves", "emode_categories", "prices",          "accounts_mode",
+                                     "accounts", "savings_vaults",   "liquidity_layer", "kill_switch",
+                                     NULL};
   static const char *const bkeys[] = {"number", "hash", "timestamp", NULL};
   check_keys(e, root, "$", keys);
   json_t *fmt = member(e, root, "$", "format", true);

@@ -120,11 +120,27 @@ static db_conn *conn(const char *url) {
   return c;
 }
 
-static const char *const tables[] = {
-    "chains", "chain_blocks", "assets", "reserves", "emode_categories", "prices", "accounts", "positions",
-    "savings_vaults", "liquidity_layer", "ll_venues", "ll_allocations", "ll_idle", "ll_rate_limits",
-    "kill_switch", "kill_switch_oracles", "reserve_state_series", "vault_state_series", "price_series",
-    "rate_limit_series", NULL};
+static const char *const tables[] = {"chains",
+                                     "chain_blocks",
+                                     "assets",
+                                     "reserves",
+                                     "emode_categories",
+                                     "prices",
+                                     "accounts",
+                                     "positions",
+                                     "savings_vaults",
+                                     "liquidity_layer",
+                                     "ll_venues",
+                                     "ll_allocations",
+                                     "ll_idle",
+                                     "ll_rate_limits",
+                                     "kill_switch",
+                                     "kill_switch_oracles",
+                                     "reserve_state_series",
+                                     "vault_state_series",
+                                     "price_series",
+                                     "rate_limit_series",
+                                     NULL};
 
 /* Returns a malloc'd fingerprint of every chain-state table: row count and md5 of all rows. */
 static char *checksum(const char *url) {
@@ -186,13 +202,11 @@ static char *all_errors(const struct svc_snapshot_errors *e) {
 
 START_TEST(test_eip55) {
   /* The EIP-55 specification's examples, and an address as Etherscan prints it. */
-  static const char *const ok[] = {"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
-                                   "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
-                                   "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
-                                   "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
-                                   "0xC13e21B648A5Ee794902342038FF3aDAB66BE987",
-                                   "0x52908400098527886E0F7030069857D2E4169EE7",
-                                   "0xde709f2102306220921060314715629080e2fb77"};
+  static const char *const ok[] = {
+      "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+      "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+      "0xC13e21B648A5Ee794902342038FF3aDAB66BE987", "0x52908400098527886E0F7030069857D2E4169EE7",
+      "0xde709f2102306220921060314715629080e2fb77"};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     char in[43], out[43];
     snprintf(in, sizeof in, "%s", ok[i]);
@@ -242,8 +256,10 @@ START_TEST(test_round_trip) {
   ck_assert_uint_eq(res.hf_null, 0);
   db_conn *c = conn(url);
 
-  ck_assert_str_eq(q(c, "SELECT block_number || ' ' || block_hash || ' ' || block_timestamp AS v FROM chains"
-                        " WHERE chain_id = 1", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT block_number || ' ' || block_hash || ' ' || block_timestamp AS v FROM chains"
+                     " WHERE chain_id = 1",
+                     0, NULL),
                    "21000000 0xabababababababababababababababababababababababababababababababab 1730000000");
 
   /* assets */
@@ -259,15 +275,24 @@ START_TEST(test_round_trip) {
     json_t *name = json_object_get(o, "name");
     snprintf(want, sizeof want, "%s|%lld|%s", json_string_value(json_object_get(o, "symbol")),
              (long long)json_integer_value(json_object_get(o, "decimals")), name ? json_string_value(name) : "");
-    ck_assert_str_eq(q(c, "SELECT symbol || '|' || decimals || '|' || coalesce(name, '') AS v FROM assets"
-                          " WHERE chain_id = 1 AND address = $1", 1, p), want);
+    ck_assert_str_eq(q(c,
+                       "SELECT symbol || '|' || decimals || '|' || coalesce(name, '') AS v FROM assets"
+                       " WHERE chain_id = 1 AND address = $1",
+                       1, p),
+                     want);
   }
 
   /* reserves: every numeric field as given, every address lowercased */
-  static const char *const rnum[] = {"configuration", "liquidity_index", "variable_borrow_index",
-                                     "current_liquidity_rate", "current_variable_borrow_rate",
-                                     "a_token_scaled_total_supply", "variable_debt_scaled_total_supply",
-                                     "accrued_to_treasury", "isolation_mode_total_debt", "available_liquidity"};
+  static const char *const rnum[] = {"configuration",
+                                     "liquidity_index",
+                                     "variable_borrow_index",
+                                     "current_liquidity_rate",
+                                     "current_variable_borrow_rate",
+                                     "a_token_scaled_total_supply",
+                                     "variable_debt_scaled_total_supply",
+                                     "accrued_to_treasury",
+                                     "isolation_mode_total_debt",
+                                     "available_liquidity"};
   arr = json_object_get(j, "reserves");
   ck_assert_str_eq(q(c, "SELECT count(*)::text AS v FROM reserves", 0, NULL), "4");
   json_array_foreach(arr, i, o) {
@@ -282,22 +307,25 @@ START_TEST(test_round_trip) {
     }
     char want[512];
     json_t *irm = json_object_get(o, "interest_rate_strategy");
-    snprintf(want, sizeof want, "%lld|%lld|%s|%s|%s|%s|%s|%s|%s", (long long)json_integer_value(json_object_get(o, "id")),
-             (long long)json_integer_value(json_object_get(o, "last_update_timestamp")),
-             json_string_value(json_object_get(irm, "kind")),
-             json_string_value(json_object_get(irm, "optimal_usage_ratio")),
-             json_string_value(json_object_get(irm, "base_variable_borrow_rate")),
-             json_string_value(json_object_get(irm, "variable_rate_slope1")),
-             json_string_value(json_object_get(irm, "variable_rate_slope2")),
-             json_object_get(irm, "spread") ? json_string_value(json_object_get(irm, "spread")) : "",
-             json_object_get(irm, "rate_source")
-                 ? json_string_value(json_object_get(json_object_get(irm, "rate_source"), "apr"))
-                 : "");
-    ck_assert_str_eq(q(c, "SELECT reserve_id || '|' || last_update_timestamp || '|' || irm_kind || '|' ||"
-                          " irm_optimal_usage_ratio || '|' || irm_base_variable_borrow_rate || '|' ||"
-                          " irm_variable_rate_slope1 || '|' || irm_variable_rate_slope2 || '|' ||"
-                          " coalesce(irm_spread::text, '') || '|' || coalesce(irm_rate_source->>'apr', '') AS v"
-                          " FROM reserves WHERE chain_id = 1 AND asset = $1", 1, p), want);
+    snprintf(
+        want, sizeof want, "%lld|%lld|%s|%s|%s|%s|%s|%s|%s", (long long)json_integer_value(json_object_get(o, "id")),
+        (long long)json_integer_value(json_object_get(o, "last_update_timestamp")),
+        json_string_value(json_object_get(irm, "kind")), json_string_value(json_object_get(irm, "optimal_usage_ratio")),
+        json_string_value(json_object_get(irm, "base_variable_borrow_rate")),
+        json_string_value(json_object_get(irm, "variable_rate_slope1")),
+        json_string_value(json_object_get(irm, "variable_rate_slope2")),
+        json_object_get(irm, "spread") ? json_string_value(json_object_get(irm, "spread")) : "",
+        json_object_get(irm, "rate_source")
+            ? json_string_value(json_object_get(json_object_get(irm, "rate_source"), "apr"))
+            : "");
+    ck_assert_str_eq(q(c,
+                       "SELECT reserve_id || '|' || last_update_timestamp || '|' || irm_kind || '|' ||"
+                       " irm_optimal_usage_ratio || '|' || irm_base_variable_borrow_rate || '|' ||"
+                       " irm_variable_rate_slope1 || '|' || irm_variable_rate_slope2 || '|' ||"
+                       " coalesce(irm_spread::text, '') || '|' || coalesce(irm_rate_source->>'apr', '') AS v"
+                       " FROM reserves WHERE chain_id = 1 AND asset = $1",
+                       1, p),
+                     want);
     char a_token[43];
     snprintf(a_token, sizeof a_token, "%s", json_string_value(json_object_get(o, "a_token")));
     lower(a_token);
@@ -305,27 +333,36 @@ START_TEST(test_round_trip) {
   }
   /* The decoded columns equal the bitmap's fields, decoded here with numeric arithmetic. */
   ck_assert_str_eq(
-      q(c, "SELECT count(*)::text AS v FROM reserves WHERE"
-           " ltv <> mod(configuration, 65536) OR liquidation_threshold <> mod(div(configuration, 2::numeric ^ 16), 65536)"
-           " OR liquidation_bonus <> mod(div(configuration, 2::numeric ^ 32), 65536) OR decimals <> mod(div(configuration, 2::numeric ^ 48), 256)"
-           " OR active <> (mod(div(configuration, 2::numeric ^ 56), 2) = 1) OR frozen <> (mod(div(configuration, 2::numeric ^ 57), 2) = 1)"
-           " OR borrowing_enabled <> (mod(div(configuration, 2::numeric ^ 58), 2) = 1)"
-           " OR flashloan_enabled <> (mod(div(configuration, 2::numeric ^ 63), 2) = 1)"
-           " OR reserve_factor <> mod(div(configuration, 2::numeric ^ 64), 65536)"
-           " OR borrow_cap <> mod(div(configuration, 2::numeric ^ 80), 2::numeric ^ 36) OR supply_cap <> mod(div(configuration, 2::numeric ^ 116), 2::numeric ^ 36)"
-           " OR liquidation_protocol_fee <> mod(div(configuration, 2::numeric ^ 152), 65536)"
-           " OR emode_category <> mod(div(configuration, 2::numeric ^ 168), 256)"
-           " OR debt_ceiling <> mod(div(configuration, 2::numeric ^ 212), 2::numeric ^ 40)", 0, NULL),
+      q(c,
+        "SELECT count(*)::text AS v FROM reserves WHERE"
+        " ltv <> mod(configuration, 65536) OR liquidation_threshold <> mod(div(configuration, 2::numeric ^ 16), 65536)"
+        " OR liquidation_bonus <> mod(div(configuration, 2::numeric ^ 32), 65536) OR decimals <> "
+        "mod(div(configuration, 2::numeric ^ 48), 256)"
+        " OR active <> (mod(div(configuration, 2::numeric ^ 56), 2) = 1) OR frozen <> (mod(div(configuration, "
+        "2::numeric ^ 57), 2) = 1)"
+        " OR borrowing_enabled <> (mod(div(configuration, 2::numeric ^ 58), 2) = 1)"
+        " OR flashloan_enabled <> (mod(div(configuration, 2::numeric ^ 63), 2) = 1)"
+        " OR reserve_factor <> mod(div(configuration, 2::numeric ^ 64), 65536)"
+        " OR borrow_cap <> mod(div(configuration, 2::numeric ^ 80), 2::numeric ^ 36) OR supply_cap <> "
+        "mod(div(configuration, 2::numeric ^ 116), 2::numeric ^ 36)"
+        " OR liquidation_protocol_fee <> mod(div(configuration, 2::numeric ^ 152), 65536)"
+        " OR emode_category <> mod(div(configuration, 2::numeric ^ 168), 256)"
+        " OR debt_ceiling <> mod(div(configuration, 2::numeric ^ 212), 2::numeric ^ 40)",
+        0, NULL),
       "0");
   /* And the values the fixture's bitmaps were built from. */
-  ck_assert_str_eq(q(c, "SELECT concat_ws(',', ltv, liquidation_threshold, liquidation_bonus, decimals, reserve_factor,"
-                        " borrow_cap, supply_cap, liquidation_protocol_fee, emode_category) AS v FROM reserves"
-                        " WHERE asset = '0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2'", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT concat_ws(',', ltv, liquidation_threshold, liquidation_bonus, decimals, reserve_factor,"
+                     " borrow_cap, supply_cap, liquidation_protocol_fee, emode_category) AS v FROM reserves"
+                     " WHERE asset = '0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2'",
+                     0, NULL),
                    "8200,8300,10500,18,1000,1000000,2000000,1000,1");
 
   /* eMode, prices */
-  ck_assert_str_eq(q(c, "SELECT concat_ws(',', category_id, ltv, liquidation_threshold, liquidation_bonus, label,"
-                        " price_source) AS v FROM emode_categories", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT concat_ws(',', category_id, ltv, liquidation_threshold, liquidation_bonus, label,"
+                     " price_source) AS v FROM emode_categories",
+                     0, NULL),
                    "1,9000,9300,10100,ETH,0x0000000000000000000000000000000000000000");
   arr = json_object_get(j, "prices");
   json_array_foreach(arr, i, o) {
@@ -367,8 +404,11 @@ START_TEST(test_round_trip) {
       } else {
         snprintf(w, sizeof w, "%s|%s|%s", a, d, json_is_true(json_object_get(po, "collateral")) ? "true" : "false");
       }
-      ck_assert_str_eq(q(c, "SELECT (SELECT scaled_a_token_balance || '|' || scaled_variable_debt || '|' || collateral"
-                            " FROM positions WHERE chain_id = 1 AND account = $1 AND asset = $2) AS v", 2, pp), w);
+      ck_assert_str_eq(q(c,
+                         "SELECT (SELECT scaled_a_token_balance || '|' || scaled_variable_debt || '|' || collateral"
+                         " FROM positions WHERE chain_id = 1 AND account = $1 AND asset = $2) AS v",
+                         2, pp),
+                       w);
     }
   }
   /* Health factors: recomputed in SQL (hf_sql). */
@@ -379,8 +419,11 @@ START_TEST(test_round_trip) {
     const char *p[] = {addr};
     char want[512];
     snprintf(want, sizeof want, "%s", q(c, hf_sql, 1, p));
-    ck_assert_str_eq(q(c, "SELECT health_factor || '|' || total_collateral_base || '|' || total_debt_base AS v"
-                          " FROM accounts WHERE address = $1", 1, p), want);
+    ck_assert_str_eq(q(c,
+                       "SELECT health_factor || '|' || total_collateral_base || '|' || total_debt_base AS v"
+                       " FROM accounts WHERE address = $1",
+                       1, p),
+                     want);
   }
   /* The two borrowers are healthy but near 1 (values independent of the code under test above). */
   ck_assert_str_eq(q(c, "SELECT count(*)::text AS v FROM accounts WHERE health_factor < 2 * 10::numeric ^ 18", 0, NULL),
@@ -404,22 +447,31 @@ START_TEST(test_round_trip) {
              (long long)json_integer_value(json_object_get(o, "rho")));
     ck_assert_str_eq(q(c, "SELECT kind || '|' || rho AS v FROM savings_vaults WHERE address = $1", 1, p), want);
   }
-  ck_assert_str_eq(q(c, "SELECT concat_ws(',', min_rate, max_rate, deposit_cap, idle_assets, intents_address,"
-                        " intents_min_assets, intents_max_assets, intents_max_deadline_seconds) AS v FROM savings_vaults"
-                        " WHERE kind = 'spark_vault_v2'", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT concat_ws(',', min_rate, max_rate, deposit_cap, idle_assets, intents_address,"
+                     " intents_min_assets, intents_max_assets, intents_max_deadline_seconds) AS v FROM savings_vaults"
+                     " WHERE kind = 'spark_vault_v2'",
+                     0, NULL),
                    "1000000000000000000000000000,1000000003022265980097387650,2000000000000000,20000000000000,"
                    "0x1234567890123456789012345678901234567890,1000000,1000000000000,86400");
-  ck_assert_str_eq(q(c, "SELECT count(*)::text AS v FROM savings_vaults WHERE kind <> 'spark_vault_v2'"
-                        " AND (min_rate IS NOT NULL OR deposit_cap IS NOT NULL)", 0, NULL), "0");
+  ck_assert_str_eq(q(c,
+                     "SELECT count(*)::text AS v FROM savings_vaults WHERE kind <> 'spark_vault_v2'"
+                     " AND (min_rate IS NOT NULL OR deposit_cap IS NOT NULL)",
+                     0, NULL),
+                   "0");
 
   /* liquidity layer, kill switch */
   ck_assert_str_eq(q(c, "SELECT alm_proxy AS v FROM liquidity_layer", 0, NULL),
                    "0x1601843c5e9bc251a3272907010afa41fa18347e");
-  ck_assert_str_eq(q(c, "SELECT string_agg(venue_id || ':' || kind || ':' || label, ',' ORDER BY venue_id) AS v"
-                        " FROM ll_venues", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT string_agg(venue_id || ':' || kind || ':' || label, ',' ORDER BY venue_id) AS v"
+                     " FROM ll_venues",
+                     0, NULL),
                    "sparklend-usdc:sparklend:SparkLend USDC,susds:erc4626:sUSDS");
-  ck_assert_str_eq(q(c, "SELECT string_agg(venue_id || ':' || amount || ':' || apr, ',' ORDER BY venue_id) AS v"
-                        " FROM ll_allocations", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT string_agg(venue_id || ':' || amount || ':' || apr, ',' ORDER BY venue_id) AS v"
+                     " FROM ll_allocations",
+                     0, NULL),
                    "sparklend-usdc:250000000000000:41000000000000000000000000,"
                    "susds:100000000000000000000000000:37500000000000000000000000");
   ck_assert_str_eq(q(c, "SELECT amount::text AS v FROM ll_idle", 0, NULL), "5000000000000");
@@ -431,19 +483,30 @@ START_TEST(test_round_trip) {
              json_string_value(json_object_get(o, "max_amount")), json_string_value(json_object_get(o, "slope")),
              json_string_value(json_object_get(o, "last_amount")),
              (long long)json_integer_value(json_object_get(o, "last_updated")));
-    ck_assert_str_eq(q(c, "SELECT name || '|' || max_amount || '|' || slope || '|' || last_amount || '|' ||"
-                          " last_updated AS v FROM ll_rate_limits WHERE key = $1", 1, p), want);
+    ck_assert_str_eq(q(c,
+                       "SELECT name || '|' || max_amount || '|' || slope || '|' || last_amount || '|' ||"
+                       " last_updated AS v FROM ll_rate_limits WHERE key = $1",
+                       1, p),
+                     want);
   }
-  ck_assert_str_eq(q(c, "SELECT triggered || '|' || o.label || '|' || threshold || '|' || latest_answer || '|' ||"
-                        " decimals AS v FROM kill_switch k JOIN kill_switch_oracles o USING (chain_id)", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT triggered || '|' || o.label || '|' || threshold || '|' || latest_answer || '|' ||"
+                     " decimals AS v FROM kill_switch k JOIN kill_switch_oracles o USING (chain_id)",
+                     0, NULL),
                    "false|WBTC/BTC|95000000|99950000|8");
 
   /* one series row per (chain, address, block) */
-  ck_assert_str_eq(q(c, "SELECT (SELECT count(*) FROM reserve_state_series) || ',' || (SELECT count(*) FROM"
-                        " price_series) || ',' || (SELECT count(*) FROM vault_state_series) || ',' || (SELECT count(*)"
-                        " FROM rate_limit_series) AS v", 0, NULL), "4,4,3,2");
-  ck_assert_str_eq(q(c, "SELECT string_agg(DISTINCT block_number || '@' || block_timestamp, ',') AS v"
-                        " FROM reserve_state_series", 0, NULL), "21000000@1730000000");
+  ck_assert_str_eq(q(c,
+                     "SELECT (SELECT count(*) FROM reserve_state_series) || ',' || (SELECT count(*) FROM"
+                     " price_series) || ',' || (SELECT count(*) FROM vault_state_series) || ',' || (SELECT count(*)"
+                     " FROM rate_limit_series) AS v",
+                     0, NULL),
+                   "4,4,3,2");
+  ck_assert_str_eq(q(c,
+                     "SELECT string_agg(DISTINCT block_number || '@' || block_timestamp, ',') AS v"
+                     " FROM reserve_state_series",
+                     0, NULL),
+                   "21000000@1730000000");
   db_conn_close(c);
   json_decref(j);
   th_pg_drop_db(&pg, url);
@@ -500,8 +563,9 @@ START_TEST(test_idempotent_and_order) {
   ck_assert_int_eq(import_json(url, j, true, &res, &errs), DB_SNAPSHOT_APPLIED);
   db_conn *c = conn(url);
   ck_assert_str_eq(q(c, "SELECT block_number::text AS v FROM chains", 0, NULL), "21000000");
-  ck_assert_str_eq(q(c, "SELECT price::text AS v FROM prices WHERE asset = '0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2'",
-                     0, NULL), "250000000000");
+  ck_assert_str_eq(
+      q(c, "SELECT price::text AS v FROM prices WHERE asset = '0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2'", 0, NULL),
+      "250000000000");
   ck_assert_str_eq(q(c, "SELECT count(*)::text AS v FROM chain_blocks", 0, NULL), "2");
   ck_assert_str_eq(q(c, "SELECT count(*)::text AS v FROM price_series", 0, NULL), "8");
   db_conn_close(c);
@@ -535,17 +599,23 @@ START_TEST(test_delta) {
   ck_assert_str_eq(q(c, "SELECT string_agg(address, ',' ORDER BY address) AS v FROM accounts", 0, NULL),
                    "0x1111111111111111111111111111111111111111,0x2222222222222222222222222222222222222222,"
                    "0xabcdef0123456789abcdef0123456789abcdef01");
-  ck_assert_str_eq(q(c, "SELECT string_agg(asset || ':' || scaled_a_token_balance, ',') AS v FROM positions"
-                        " WHERE account = '0x1111111111111111111111111111111111111111'", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT string_agg(asset || ':' || scaled_a_token_balance, ',') AS v FROM positions"
+                     " WHERE account = '0x1111111111111111111111111111111111111111'",
+                     0, NULL),
                    "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2:5000000000000000000");
   /* no debt left: the chain's "infinite" health factor */
-  ck_assert_str_eq(q(c, "SELECT health_factor::text AS v FROM accounts"
-                        " WHERE address = '0x1111111111111111111111111111111111111111'", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT health_factor::text AS v FROM accounts"
+                     " WHERE address = '0x1111111111111111111111111111111111111111'",
+                     0, NULL),
                    "115792089237316195423570985008687907853269984665640564039457584007913129639935");
   /* absent sections are unchanged */
-  ck_assert_str_eq(q(c, "SELECT (SELECT count(*) FROM reserves) || ',' || (SELECT count(*) FROM prices) || ','"
-                        " || (SELECT count(*) FROM savings_vaults) || ',' || (SELECT block_number FROM chains) AS v",
-                     0, NULL), "4,4,3,21000001");
+  ck_assert_str_eq(q(c,
+                     "SELECT (SELECT count(*) FROM reserves) || ',' || (SELECT count(*) FROM prices) || ','"
+                     " || (SELECT count(*) FROM savings_vaults) || ',' || (SELECT block_number FROM chains) AS v",
+                     0, NULL),
+                   "4,4,3,21000001");
   db_conn_close(c);
   json_decref(d);
   json_decref(j);
@@ -564,19 +634,24 @@ START_TEST(test_price_recompute) {
   ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   db_conn *c = conn(url);
   char hf1[256];
-  snprintf(hf1, sizeof hf1, "%s",
-           q(c, "SELECT health_factor::text AS v FROM accounts WHERE address = '0x1111111111111111111111111111111111111111'",
-             0, NULL));
+  snprintf(
+      hf1, sizeof hf1, "%s",
+      q(c, "SELECT health_factor::text AS v FROM accounts WHERE address = '0x1111111111111111111111111111111111111111'",
+        0, NULL));
   /* Next block, same timestamp: only prices, WETH down to 2000 USD. */
-  json_t *d = json_pack("{s:s, s:i, s:{s:i, s:s, s:i}, s:O}", "format", "sparkd.snapshot/1", "chain_id", 1, "block",
-                        "number", BLOCK + 1, "hash", "0xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd",
-                        "timestamp", TS, "prices", json_object_get(j, "prices"));
+  json_t *d =
+      json_pack("{s:s, s:i, s:{s:i, s:s, s:i}, s:O}", "format", "sparkd.snapshot/1", "chain_id", 1, "block", "number",
+                BLOCK + 1, "hash", "0xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd", "timestamp",
+                TS, "prices", json_object_get(j, "prices"));
   mut(d, "/prices/2/price", "\"200000000000\"");
   ck_assert_int_eq(import_json(url, d, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   ck_assert_uint_eq(res.hf_recomputed, 4);
   ck_assert_uint_eq(res.hf_recomputed_changed, 2); /* the WETH supplier and the WETH borrower */
-  ck_assert_str_ne(q(c, "SELECT health_factor::text AS v FROM accounts WHERE"
-                        " address = '0x1111111111111111111111111111111111111111'", 0, NULL), hf1);
+  ck_assert_str_ne(q(c,
+                     "SELECT health_factor::text AS v FROM accounts WHERE"
+                     " address = '0x1111111111111111111111111111111111111111'",
+                     0, NULL),
+                   hf1);
   json_t *arr = json_object_get(j, "accounts");
   for (size_t i = 0; i < json_array_size(arr); i++) {
     char addr[43], want[512];
@@ -584,13 +659,18 @@ START_TEST(test_price_recompute) {
     lower(addr);
     const char *p[] = {addr};
     snprintf(want, sizeof want, "%s", q(c, hf_sql, 1, p));
-    ck_assert_str_eq(q(c, "SELECT health_factor || '|' || total_collateral_base || '|' || total_debt_base AS v"
-                          " FROM accounts WHERE address = $1", 1, p), want);
+    ck_assert_str_eq(q(c,
+                       "SELECT health_factor || '|' || total_collateral_base || '|' || total_debt_base AS v"
+                       " FROM accounts WHERE address = $1",
+                       1, p),
+                     want);
   }
   /* WETH at 2000: the WETH-backed DAI borrower falls to about 1.078, the eMode looper (WETH debt)
    * rises to about 1.531 (worked by hand from the fixture). */
-  ck_assert_str_eq(q(c, "SELECT string_agg(address || ':' || div(health_factor, 10::numeric ^ 15), ',' ORDER BY"
-                        " address) AS v FROM accounts WHERE health_factor < 2 * 10::numeric ^ 18", 0, NULL),
+  ck_assert_str_eq(q(c,
+                     "SELECT string_agg(address || ':' || div(health_factor, 10::numeric ^ 15), ',' ORDER BY"
+                     " address) AS v FROM accounts WHERE health_factor < 2 * 10::numeric ^ 18",
+                     0, NULL),
                    "0x1111111111111111111111111111111111111111:1078,0x2222222222222222222222222222222222222222:1531");
   db_conn_close(c);
   json_decref(d);
@@ -610,8 +690,8 @@ struct bad {
 
 static const struct bad bads[] = {
     {"wrong type (string chain id)", "/chain_id", "\"1\"", "$.chain_id", "must be an integer"},
-    {"wrong type (number for uint128)", "/reserves/0/liquidity_index", "1027",
-     "$.reserves[0].liquidity_index", "must be a string"},
+    {"wrong type (number for uint128)", "/reserves/0/liquidity_index", "1027", "$.reserves[0].liquidity_index",
+     "must be a string"},
     {"fractional number", "/reserves/0/id", "1.5", "$.reserves[0].id", "must be an integer"},
     {"wrong type (bool)", "/accounts/0/positions/0/collateral", "\"yes\"", "$.accounts[0].positions[0].collateral",
      "must be a boolean"},
@@ -732,8 +812,8 @@ START_TEST(test_malformed) {
     }
     int rc = import_text(url, text, false, &res, &errs);
     ck_assert_msg(rc == -1 || rc == DB_SNAPSHOT_INVALID, "%s: accepted (outcome %d)", b->what, rc);
-    ck_assert_msg(has_error(&errs, b->err_path, b->err_text), "%s: no \"%s: ...%s...\" among:%s", b->what,
-                  b->err_path, b->err_text, all_errors(&errs));
+    ck_assert_msg(has_error(&errs, b->err_path, b->err_text), "%s: no \"%s: ...%s...\" among:%s", b->what, b->err_path,
+                  b->err_text, all_errors(&errs));
     char *after = checksum(url);
     ck_assert_msg(strcmp(before, after) == 0, "%s: database changed", b->what);
     free(after);
@@ -903,8 +983,8 @@ END_TEST
 
 /* Runs `sparkd import args...` with stdin from in_text (NULL: /dev/null); returns the exit status
  * and fills out/err with stdout/stderr (truncated). */
-static int run_cli(const char *url, const char *const *args, const char *in_text, char *out, size_t out_len,
-                   char *err, size_t err_len) {
+static int run_cli(const char *url, const char *const *args, const char *in_text, char *out, size_t out_len, char *err,
+                   size_t err_len) {
   char of[] = "/tmp/imp-cli-outXXXXXX", ef[] = "/tmp/imp-cli-errXXXXXX", inf[] = "/tmp/imp-cli-inXXXXXX";
   int ofd = mkstemp(of), efd = mkstemp(ef), ifd = mkstemp(inf);
   if (in_text) ck_assert(write(ifd, in_text, strlen(in_text)) == (ssize_t)strlen(in_text));
@@ -968,8 +1048,8 @@ START_TEST(test_cli) {
   sprintf(in, "%s\n%s\n\n%s\n%s\n", l1, l2, l3, l1);
   const char *dash[] = {"-", NULL};
   ck_assert_int_eq(run_cli(url, dash, in, out, sizeof out, err, sizeof err), 1);
-  ck_assert_msg(strstr(out, "chain 1 block 21000001: applied") && strstr(out, "chain 1 block 21000002: applied"),
-                "%s", out);
+  ck_assert_msg(strstr(out, "chain 1 block 21000001: applied") && strstr(out, "chain 1 block 21000002: applied"), "%s",
+                out);
   ck_assert_msg(strstr(err, "<stdin>:4: $.reserves[2].configuration: ltv 9000 is above liquidation threshold 8600"),
                 "%s", err);
   ck_assert_msg(strstr(err, "<stdin>:4: $.prices[0].price: must be a string"), "%s", err);
