@@ -9,7 +9,9 @@
 # migrations, then times under /usr/bin/time -v:
 #   1. the first import (empty tables),
 #   2. the next block with the same accounts (every account and position replaced),
-# and prints wall time and peak RSS of each, and the import's own parse/write split.
+# and prints wall time, peak RSS and CPU time of each, and the import's own parse/write split.
+# The wall time includes PostgreSQL's work; on a shared machine compare it with the load average
+# printed beside it.
 # Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing). The cluster and
 # the temp dir are removed on exit.
 set -euo pipefail
@@ -52,10 +54,12 @@ export SPARKD_DATABASE_URL=$url SPARKD_LOG_LEVEL=warn
 
 run() { # run LABEL FILE
   /usr/bin/time -v "$bin" import "$2" >"$tmp/out" 2>"$tmp/time" || { cat "$tmp/out" "$tmp/time" >&2; die "import failed"; }
-  local wall rss
+  local wall rss user sys
   wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tmp/time")
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tmp/time")
-  printf '%-34s wall %s  peak RSS %d MiB\n' "$1" "$wall" $((rss / 1024))
+  user=$(sed -n 's/.*User time (seconds): //p' "$tmp/time")
+  sys=$(sed -n 's/.*System time (seconds): //p' "$tmp/time")
+  printf '%-34s wall %s  peak RSS %d MiB  (sparkd CPU: user %s s, sys %s s)\n' "$1" "$wall" $((rss / 1024)) "$user" "$sys"
   sed 's/^/    /' "$tmp/out"
 }
 echo "sparkd import, $accounts accounts ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
