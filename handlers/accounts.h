@@ -42,6 +42,10 @@ const struct acc_chain *handler_accounts_chain(const struct svc_cache *c, int64_
  * or the engine's error (RISK_INVALID for a reserve id >= RISK_MAX_RESERVES). */
 risk_err handler_accounts_view(struct acc_view *v, const struct mkt_chain *mc, const struct acc_chain *x, uint64_t t,
                                const u256 *overrides);
+/* Returns the view of mc at its block's timestamp without overrides, kept per thread and rebuilt
+ * when the cache generation of c changes (valid while the caller holds c), or NULL with *err. */
+const struct acc_view *handler_accounts_view_at_block(const struct svc_cache *c, const struct mkt_chain *mc,
+                                                      const struct acc_chain *x, risk_err *err);
 /* Returns the reserve id of asset (address any case, or symbol), or -1. */
 int handler_accounts_reserve_id(const struct acc_view *v, const char *asset);
 /* Returns true when s is a 0x-prefixed 40-hex-digit address (its lowercase form in lower). */

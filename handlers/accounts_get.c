@@ -166,6 +166,41 @@ risk_err handler_accounts_view(struct acc_view *v, const struct mkt_chain *mc, c
   return risk_market_prepare(&v->m);
 }
 
+/* One view per request thread: building it runs updateState for every reserve, which is most of
+ * an account lookup's engine time; the state cache is immutable per generation, so the view is
+ * reused until the generation changes. */
+struct view_slot {
+  bool valid;
+  uint64_t generation;
+  int64_t chain_id;
+  struct acc_view v;
+};
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static void slot_key_init(void) { pthread_key_create(&slot_key, free); }
+
+const struct acc_view *handler_accounts_view_at_block(const struct svc_cache *c, const struct mkt_chain *mc,
+                                                      const struct acc_chain *x, risk_err *err) {
+  pthread_once(&slot_once, slot_key_init);
+  struct view_slot *s = pthread_getspecific(slot_key);
+  if (!s) {
+    if (!(s = calloc(1, sizeof *s)) || pthread_setspecific(slot_key, s) != 0) {
+      free(s);
+      *err = RISK_INVALID;
+      return NULL;
+    }
+  }
+  uint64_t gen = svc_cache_generation(c);
+  if (!s->valid || s->generation != gen || s->chain_id != mc->chain_id || s->v.mc != mc) {
+    s->valid = false;
+    if ((*err = handler_accounts_view(&s->v, mc, x, (uint64_t)mc->block_timestamp, NULL))) return NULL;
+    s->valid = true;
+    s->generation = gen;
+    s->chain_id = mc->chain_id;
+  }
+  return &s->v;
+}
+
 int handler_accounts_reserve_id(const struct acc_view *v, const char *asset) {
   const struct mkt_reserve *r = handler_markets_find_reserve(v->mc, asset);
   return r ? r->reserve_id : -1;
@@ -460,11 +495,11 @@ enum svc_handler_result handler_accounts_get(struct svc_request *req) {
   struct svc_cache *c = chain_or_reply(req, &mc, &x);
   if (!c) return SVC_HANDLED;
   enum svc_handler_result res = SVC_HANDLER_FATAL;
-  struct acc_view *v = malloc(sizeof *v);
   struct risk_account *a = malloc(sizeof *a);
-  if (!v || !a) goto out;
-  risk_err e = handler_accounts_view(v, mc, x, (uint64_t)mc->block_timestamp, NULL);
-  if (e) {
+  if (!a) goto out;
+  risk_err e = RISK_OK;
+  const struct acc_view *v = handler_accounts_view_at_block(c, mc, x, &e);
+  if (!v) {
     svc_log(SVC_LOG_ERROR, "accounts: market of chain %lld: %s", (long long)mc->chain_id, risk_err_name(e));
     goto out;
   }
@@ -499,7 +534,6 @@ enum svc_handler_result handler_accounts_get(struct svc_request *req) {
   json_object_set_new(o, "warnings", warnings(v, a, &d));
   res = svc_reply_json_steal(req, 200, o);
 out:
-  free(v);
   free(a);
   svc_cache_release(c);
   return res;

@@ -328,7 +328,23 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     goto out;
   }
 
-  risk_err e = handler_accounts_view(v, mc, handler_accounts_chain(c, chain_id), t, prices);
+  risk_err e = RISK_OK;
+  const struct acc_chain *x = handler_accounts_chain(c, chain_id);
+  if (t == (uint64_t)mc->block_timestamp) {
+    /* The per-thread view at the block, copied (steps change reserve totals), then the overrides:
+     * prices feed only the evaluation, not the reserve's accrual. */
+    const struct acc_view *bv = handler_accounts_view_at_block(c, mc, x, &e);
+    if (bv) {
+      memcpy(v, bv, sizeof *v);
+      for (uint32_t id = 0; id < v->m.n_reserves; id++) {
+        if (u256_is_zero(prices[id])) continue;
+        v->m.reserves[id].price = prices[id];
+        v->priced[id] = true;
+      }
+    }
+  } else {
+    e = handler_accounts_view(v, mc, x, t, prices);
+  }
   if (e) {
     svc_log(SVC_LOG_ERROR, "quotes: market of chain %lld: %s", chain_id, risk_err_name(e));
     goto out;
