@@ -21,6 +21,7 @@
 #include "support/pgtest.h"
 
 #define FIXTURE SPARKD_SOURCE_DIR "/tests/fixtures/savings_api.ndjson"
+#define FIXTURE_NEXT SPARKD_SOURCE_DIR "/tests/fixtures/savings_api_next.json"
 #define T 1777000000LL
 #define DAY 86400LL
 #define YEAR 31536000LL
@@ -553,6 +554,44 @@ START_TEST(pagination) {
 }
 END_TEST
 
+/* ---- an import while requests run: the cache is rebuilt and swapped ---------------------------- */
+
+START_TEST(cache_refresh_after_import) {
+  struct th_response r;
+  ck_assert_int_eq(th_http(sd.port, "GET", V "/1/sUSDS", NULL, NULL, &r), 0);
+  char *etag = th_header(&r, "ETag");
+  th_response_free(&r);
+  ck_assert_int_eq(run_import(FIXTURE_NEXT), 0);
+  json_t *j = NULL;
+  for (int i = 0; i < 400; i++) { /* requests keep being answered from the old state until the swap */
+    j = ok(V "/1/sUSDS");
+    if (json_integer_value(json_object_get(json_object_get(j, "as_of"), "block_number")) == 22028800) break;
+    json_decref(j);
+    j = NULL;
+    sleep_ms(50);
+  }
+  ck_assert_msg(j != NULL, "the cache never showed the new block");
+  ck_assert_str_eq(str(j, "chi_ray"), "1000200000000000000000000000");
+  ck_assert_str_eq(str(j, "total_supply"), "2000000000000000000000000");
+  ck_assert_int_eq(
+      json_integer_value(json_object_get(json_object_get(json_object_get(j, "realized_apy"), "1d"), "from_block")),
+      22021600);
+  json_decref(j);
+  char h[128];
+  snprintf(h, sizeof h, "If-None-Match: %s\r\n", etag);
+  ck_assert_int_eq(th_http(sd.port, "GET", V "/1/sUSDS", h, NULL, &r), 0);
+  ck_assert_int_eq(r.status, 200); /* the old tag no longer matches */
+  th_response_free(&r);
+  free(etag);
+  /* rate limits are as of the new block too: one day on, LIMIT_USDS_MINT holds the §5.1 #5 value */
+  j = ok("/v1/liquidity-layer/rate-limits");
+  ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "as_of"), 0), "block_number")),
+                   22028800);
+  ck_assert_str_eq(str(rate_limit(j, "LIMIT_USDS_MINT"), "current"), "999999999999999999993600");
+  json_decref(j);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("savings_api");
   TCase *tc = tcase_create("api");
@@ -567,6 +606,7 @@ int main(void) {
   tcase_add_test(tc, etag_and_304);
   tcase_add_test(tc, bad_input);
   tcase_add_test(tc, pagination);
+  tcase_add_test(tc, cache_refresh_after_import); /* last: it moves the chain on a day */
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
