@@ -100,14 +100,14 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
                                      (unsigned)json_array_size(results));
       stopped = true;
     } else if (r.outcome == DB_SNAPSHOT_OLDER) {
-      res = svc_reply_problem(req, SVC_ERR_snapshot_older,
-                              "%schain %llu block %llu is older than the last imported block %llu", prefix,
-                              (unsigned long long)s->chain_id, (unsigned long long)s->block_number,
-                              (unsigned long long)r.previous_block);
+      res = svc_reply_problem(
+          req, SVC_ERR_snapshot_older, "%schain %llu block %llu is older than the last imported block %llu", prefix,
+          (unsigned long long)s->chain_id, (unsigned long long)s->block_number, (unsigned long long)r.previous_block);
       stopped = true;
     } else {
-      json_t *o = json_pack("{s:I, s:I, s:s}", "chain_id", (json_int_t)s->chain_id, "block_number",
-                            (json_int_t)s->block_number, "outcome", r.outcome == DB_SNAPSHOT_APPLIED ? "applied" : "same_block");
+      json_t *o =
+          json_pack("{s:I, s:I, s:s}", "chain_id", (json_int_t)s->chain_id, "block_number", (json_int_t)s->block_number,
+                    "outcome", r.outcome == DB_SNAPSHOT_APPLIED ? "applied" : "same_block");
       if (r.outcome == DB_SNAPSHOT_APPLIED && s->has_accounts)
         json_object_set_new(o, "accounts",
                             json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "mode", s->accounts_full ? "full" : "delta",

@@ -26,27 +26,31 @@
 
 /* ---- SQL: the JSON of a position and of an attestation is built by PostgreSQL ---- */
 #define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define BALANCES_JSON                                                                                              \
-  "(SELECT COALESCE(json_agg(json_build_object('chain_id', b.chain_id, 'asset', b.asset, 'amount', b.amount::text)" \
-  " ORDER BY b.chain_id, b.asset), '[]'::json) FROM partner_attestation_balances b"                                \
+#define BALANCES_JSON                                                                                                  \
+  "(SELECT COALESCE(json_agg(json_build_object('chain_id', b.chain_id, 'asset', b.asset, 'amount', b.amount::text)"    \
+  " ORDER BY b.chain_id, b.asset), '[]'::json) FROM partner_attestation_balances b"                                    \
   " WHERE b.attestation_id = a.attestation_id)"
-#define ATTESTATION_JSON                                                                                           \
-  "json_build_object('id', a.attestation_id, 'position_id', a.position_id, 'as_of', " TS("a.as_of")               \
-  ", 'custodian_reference', a.custodian_reference, 'balances', " BALANCES_JSON ", 'received_at', " TS(             \
-      "a.created_at") ")"
-#define POSITION_JSON                                                                                              \
-  "json_build_object('id', p.position_id, 'external_id', p.external_id, 'borrower', p.borrower,"                   \
-  " 'custodian', p.custodian, 'collateral', (SELECT COALESCE(json_agg(json_build_object('chain_id', l.chain_id,"   \
-  " 'asset', l.asset, 'amount', l.amount::text, 'haircut_bps', l.haircut_bps) ORDER BY l.line_no), '[]'::json)"     \
-  " FROM partner_collateral_lines l WHERE l.position_id = p.position_id),"                                        \
-  " 'debt', json_build_object('chain_id', p.debt_chain_id, 'asset', p.debt_asset,"                                 \
-  " 'principal', p.debt_principal::text, 'apr_bps', p.debt_apr_bps, 'accrual_start', " TS("p.debt_accrual_start") \
-  "), 'thresholds', json_build_object('warning_bps', p.warning_bps, 'margin_call_bps', p.margin_call_bps,"         \
-  " 'liquidation_bps', p.liquidation_bps, 'return_to_bps', p.return_to_bps),"                                      \
-  " 'cure_period_seconds', p.cure_period_seconds, 'max_price_staleness_seconds', p.max_price_staleness_seconds,"  \
-  " 'version', p.version, 'created_at', " TS("p.created_at") ", 'updated_at', " TS("p.updated_at")                 \
-  ", 'latest_attestation', (SELECT " ATTESTATION_JSON " FROM partner_attestations a"                               \
-  " WHERE a.position_id = p.position_id ORDER BY a.as_of DESC, a.attestation_id DESC LIMIT 1))::text AS body"
+#define ATTESTATION_JSON                                                                                               \
+  "json_build_object('id', a.attestation_id, 'position_id', a.position_id, 'as_of', " TS(                              \
+      "a.as_of") ", 'custodian_reference', a.custodian_reference, 'balances', " BALANCES_JSON                          \
+                 ", 'received_at', " TS("a.created_at") ")"
+#define POSITION_JSON                                                                                                  \
+  "json_build_object('id', p.position_id, 'external_id', p.external_id, 'borrower', p.borrower,"                       \
+  " 'custodian', p.custodian, 'collateral', (SELECT COALESCE(json_agg(json_build_object('chain_id', l.chain_id,"       \
+  " 'asset', l.asset, 'amount', l.amount::text, 'haircut_bps', l.haircut_bps) ORDER BY l.line_no), '[]'::json)"        \
+  " FROM partner_collateral_lines l WHERE l.position_id = p.position_id),"                                             \
+  " 'debt', json_build_object('chain_id', p.debt_chain_id, 'asset', p.debt_asset,"                                     \
+  " 'principal', p.debt_principal::text, 'apr_bps', p.debt_apr_bps, 'accrual_start', " TS(                             \
+      "p.debt_accrual_start") "), 'thresholds', json_build_object('warning_bps', p.warning_bps, 'margin_call_bps', "   \
+                              "p.margin_call_bps,"                                                                     \
+                              " 'liquidation_bps', p.liquidation_bps, 'return_to_bps', p.return_to_bps),"              \
+                              " 'cure_period_seconds', p.cure_period_seconds, 'max_price_staleness_seconds', "         \
+                              "p.max_price_staleness_seconds,"                                                         \
+                              " 'version', p.version, 'created_at', " TS("p.created_at") ", 'updated_at', " TS(        \
+                                  "p.updated_at") ", 'latest_attestation', (SELECT " ATTESTATION_JSON                  \
+                                                  " FROM partner_attestations a"                                       \
+                                                  " WHERE a.position_id = p.position_id ORDER BY a.as_of DESC, "       \
+                                                  "a.attestation_id DESC LIMIT 1))::text AS body"
 
 static const struct db_statement stmts[] = {
     {"pp_insert",
@@ -65,9 +69,10 @@ static const struct db_statement stmts[] = {
                 " AND p.position_id > $2::bigint ORDER BY p.position_id LIMIT $3::integer"},
     {"pp_lock",
      "SELECT borrower, custodian, debt_chain_id, debt_asset, debt_principal::text AS debt_principal, debt_apr_bps,"
-     " " TS("debt_accrual_start") " AS debt_accrual_start, warning_bps, margin_call_bps, liquidation_bps,"
-     " return_to_bps, cure_period_seconds, max_price_staleness_seconds FROM partner_positions"
-     " WHERE partner_id = $1::bigint AND position_id = $2::bigint FOR UPDATE"},
+     " " TS(
+         "debt_accrual_start") " AS debt_accrual_start, warning_bps, margin_call_bps, liquidation_bps,"
+                               " return_to_bps, cure_period_seconds, max_price_staleness_seconds FROM partner_positions"
+                               " WHERE partner_id = $1::bigint AND position_id = $2::bigint FOR UPDATE"},
     {"pp_update",
      "UPDATE partner_positions SET borrower = $3, custodian = $4, debt_chain_id = $5::bigint, debt_asset = $6,"
      " debt_principal = $7::numeric, debt_apr_bps = $8::integer, debt_accrual_start = $9::timestamptz,"
@@ -79,12 +84,10 @@ static const struct db_statement stmts[] = {
      "SELECT l.chain_id, l.asset FROM partner_positions p JOIN partner_collateral_lines l"
      " ON l.position_id = p.position_id WHERE p.partner_id = $1::bigint AND p.position_id = $2::bigint"
      " ORDER BY l.line_no FOR SHARE OF p"},
-    {"pa_insert",
-     "INSERT INTO partner_attestations (position_id, partner_id, as_of, custodian_reference)"
-     " VALUES ($2::bigint, $1::bigint, $3::timestamptz, $4) RETURNING attestation_id"},
-    {"pa_balance_insert",
-     "INSERT INTO partner_attestation_balances (attestation_id, chain_id, asset, amount)"
-     " VALUES ($1::bigint, $2::bigint, $3, $4::numeric)"},
+    {"pa_insert", "INSERT INTO partner_attestations (position_id, partner_id, as_of, custodian_reference)"
+                  " VALUES ($2::bigint, $1::bigint, $3::timestamptz, $4) RETURNING attestation_id"},
+    {"pa_balance_insert", "INSERT INTO partner_attestation_balances (attestation_id, chain_id, asset, amount)"
+                          " VALUES ($1::bigint, $2::bigint, $3, $4::numeric)"},
     {"pa_get", "SELECT " ATTESTATION_JSON "::text AS body FROM partner_attestations a"
                " WHERE a.partner_id = $1::bigint AND a.attestation_id = $2::bigint"},
 };
@@ -117,8 +120,7 @@ static void field_err(json_t *errors, const char *field, const char *code, const
 }
 
 /* Fills spec from a nested object like svc_parse_body does for the root; names are prefix.name. */
-static void parse_nested(json_t *obj, const char *prefix, const struct svc_json_field *spec, size_t n,
-                         json_t *errors) {
+static void parse_nested(json_t *obj, const char *prefix, const struct svc_json_field *spec, size_t n, json_t *errors) {
   char name[128];
   for (size_t i = 0; i < n; i++) {
     json_t *v = json_object_get(obj, spec[i].name);
@@ -129,7 +131,8 @@ static void parse_nested(json_t *obj, const char *prefix, const struct svc_json_
     }
     bool ok = spec[i].type == SVC_JSON_STRING ? json_is_string(v) : json_is_integer(v);
     if (!ok) {
-      field_err(errors, name, "wrong_type", spec[i].type == SVC_JSON_STRING ? "must be a string" : "must be an integer");
+      field_err(errors, name, "wrong_type",
+                spec[i].type == SVC_JSON_STRING ? "must be a string" : "must be an integer");
       continue;
     }
     if (spec[i].type == SVC_JSON_STRING)
@@ -141,7 +144,8 @@ static void parse_nested(json_t *obj, const char *prefix, const struct svc_json_
   json_t *v;
   json_object_foreach(obj, key, v) {
     bool known = false;
-    for (size_t i = 0; i < n && !known; i++) known = strcmp(spec[i].name, key) == 0;
+    for (size_t i = 0; i < n && !known; i++)
+      known = strcmp(spec[i].name, key) == 0;
     if (!known) {
       snprintf(name, sizeof name, "%s.%s", prefix, key);
       field_err(errors, name, "unknown_field", "is not a known field");
@@ -160,8 +164,10 @@ static bool parse_address(const char *s, const char *field, char lower[43], json
   bool ok = s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && strlen(s) == 42;
   for (int i = 0; ok && i < 40; i++) {
     int v = hexval(s[2 + i]);
-    if (v < 0) ok = false;
-    else lower[2 + i] = "0123456789abcdef"[v];
+    if (v < 0)
+      ok = false;
+    else
+      lower[2 + i] = "0123456789abcdef"[v];
   }
   if (!ok) {
     field_err(errors, field, "invalid_address", "must be 0x and 40 hex digits");
@@ -459,8 +465,9 @@ static db_status create_work(db_conn *c, struct svc_request *req, void *arg, str
   snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
   struct term_params tp;
   fill_params(t, &tp);
-  const char *p[] = {partner, t->external_id, t->borrower, t->custodian, tp.chain, t->debt_asset, t->principal,
-                     tp.apr, t->accrual_start, tp.w, tp.m, tp.l, tp.r, tp.cure, tp.stale};
+  const char *p[] = {partner,       t->external_id, t->borrower, t->custodian,     tp.chain,
+                     t->debt_asset, t->principal,   tp.apr,      t->accrual_start, tp.w,
+                     tp.m,          tp.l,           tp.r,        tp.cure,          tp.stale};
   int64_t pos = 0;
   struct db_col cols[] = {{"position_id", DB_COL_INT64, &pos, 0, NULL}};
   db_status st = db_query_one_prepared(c, "pp_insert", 15, p, cols, 1);
@@ -540,8 +547,8 @@ static db_status patch_work(db_conn *c, struct svc_request *req, void *arg, stru
   if (!m.has_stale) m.stale = stale;
   struct term_params tp;
   fill_params(&m, &tp);
-  const char *u[] = {partner, pc->id, m.borrower, m.custodian, tp.chain, m.debt_asset, m.principal, tp.apr,
-                     m.accrual_start, tp.w, tp.m, tp.l, tp.r, tp.cure, tp.stale};
+  const char *u[] = {partner,         pc->id, m.borrower, m.custodian, tp.chain, m.debt_asset, m.principal, tp.apr,
+                     m.accrual_start, tp.w,   tp.m,       tp.l,        tp.r,     tp.cure,      tp.stale};
   st = db_exec_prepared(c, "pp_update", 15, u, NULL);
   if (st != DB_OK) return st;
   if (m.has_collateral) {
@@ -580,7 +587,8 @@ enum svc_handler_result handler_partner_position_get(struct svc_request *req) {
   char *text = NULL;
   db_status st = load_position(c, partner, id, &text);
   db_release(c);
-  if (st == DB_NO_ROWS) return svc_reply_problem(req, SVC_ERR_position_not_found, "no position %s for this partner", id);
+  if (st == DB_NO_ROWS)
+    return svc_reply_problem(req, SVC_ERR_position_not_found, "no position %s for this partner", id);
   if (st != DB_OK) {
     free(text);
     return svc_reply_problem(req, SVC_ERR_database_unavailable, "the position could not be read; retry shortly");
@@ -598,8 +606,7 @@ struct list_ctx {
 static db_status list_row(const db_row *row, void *arg) {
   struct list_ctx *lc = arg;
   char *text = NULL;
-  struct db_col cols[] = {{"position_id", DB_COL_INT64, &lc->last, 0, NULL},
-                          {"body", DB_COL_TEXT_DUP, &text, 0, NULL}};
+  struct db_col cols[] = {{"position_id", DB_COL_INT64, &lc->last, 0, NULL}, {"body", DB_COL_TEXT_DUP, &text, 0, NULL}};
   db_status st = db_row_get(row, cols, 2);
   if (st != DB_OK) return st;
   json_t *p = position_from_sql(text);

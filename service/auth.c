@@ -156,14 +156,15 @@ static void client_addr(struct svc_request *req, unsigned char out[16]) {
 /* Returns the slot for addr, refilled to now (a new or recycled slot starts full); rl_lock held. */
 static struct rl_entry *rl_slot(const unsigned char addr[16], uint64_t now) {
   uint32_t h = 2166136261u;
-  for (int i = 0; i < 16; i++) h = (h ^ addr[i]) * 16777619u;
+  for (int i = 0; i < 16; i++)
+    h = (h ^ addr[i]) * 16777619u;
   struct rl_entry *victim = NULL;
   for (unsigned p = 0; p < RL_PROBE; p++) {
     struct rl_entry *e = &rl_table[(h + p) % RL_SLOTS];
     if (e->used && memcmp(e->addr, addr, 16) == 0) {
       uint64_t refill = (now - e->last_ms) * RL_UNIT / SVC_AUTH_FAIL_REFILL_MS;
-      e->tokens = e->tokens + refill > SVC_AUTH_FAIL_BURST * RL_UNIT ? SVC_AUTH_FAIL_BURST * RL_UNIT
-                                                                      : e->tokens + refill;
+      e->tokens =
+          e->tokens + refill > SVC_AUTH_FAIL_BURST * RL_UNIT ? SVC_AUTH_FAIL_BURST * RL_UNIT : e->tokens + refill;
       e->last_ms = now;
       return e;
     }
@@ -181,8 +182,7 @@ static unsigned rl_blocked(const unsigned char addr[16]) {
   pthread_mutex_lock(&rl_lock);
   struct rl_entry *e = rl_slot(addr, now_ms());
   unsigned wait = 0;
-  if (e->tokens < RL_UNIT)
-    wait = (unsigned)(((RL_UNIT - e->tokens) * SVC_AUTH_FAIL_REFILL_MS / RL_UNIT + 999) / 1000);
+  if (e->tokens < RL_UNIT) wait = (unsigned)(((RL_UNIT - e->tokens) * SVC_AUTH_FAIL_REFILL_MS / RL_UNIT + 999) / 1000);
   pthread_mutex_unlock(&rl_lock);
   return wait ? wait : 0;
 }
@@ -206,9 +206,11 @@ static bool unauthorized(struct svc_request *req, const unsigned char addr[16], 
 static const char *bearer(const char *h, size_t *len) {
   if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
   h += 7;
-  while (*h == ' ') h++;
+  while (*h == ' ')
+    h++;
   size_t n = strlen(h);
-  while (n && h[n - 1] == ' ') n--;
+  while (n && h[n - 1] == ' ')
+    n--;
   if (n == 0 || n > 512) return NULL;
   *len = n;
   return h;
@@ -236,8 +238,7 @@ bool svc_auth_request(struct svc_request *req) {
   if (wait) {
     svc_metrics_auth_failure(SVC_AUTH_FAIL_LIMITED);
     req->retry_after_s = wait;
-    svc_reply_problem(req, SVC_ERR_too_many_requests, "too many failed authentication attempts; retry in %u s",
-                      wait);
+    svc_reply_problem(req, SVC_ERR_too_many_requests, "too many failed authentication attempts; retry in %u s", wait);
     return false;
   }
   size_t klen = 0;

@@ -74,8 +74,7 @@ static int create(int argc, char **argv, const struct svc_config *cfg) {
     return 2;
   }
   if (partner && !partner_name_ok(partner)) {
-    fputs("sparkd keys create: a partner name is 1 to 63 of a-z 0-9 . _ - (starting with a letter or digit)\n",
-          stderr);
+    fputs("sparkd keys create: a partner name is 1 to 63 of a-z 0-9 . _ - (starting with a letter or digit)\n", stderr);
     return 2;
   }
   char key[SVC_KEY_LEN + 1], sha[65], prefix[9];
@@ -118,7 +117,8 @@ static int create(int argc, char **argv, const struct svc_config *cfg) {
 static db_status list_row(const db_row *row, void *arg) {
   (void)arg;
   const char *v[6];
-  for (unsigned i = 0; i < 6; i++) v[i] = db_row_text(row, i);
+  for (unsigned i = 0; i < 6; i++)
+    v[i] = db_row_text(row, i);
   printf("%-6s %-8s %-20s %-10s %-20s %s\n", v[0], v[1], v[2] ? v[2] : "-", v[3], v[4], v[5] ? v[5] : "-");
   return DB_OK;
 }
@@ -127,13 +127,13 @@ static int list(const struct svc_config *cfg) {
   db_conn *c = open_db(cfg);
   if (!c) return 1;
   printf("%-6s %-8s %-20s %-10s %-20s %s\n", "ID", "SCOPE", "PARTNER", "PREFIX", "CREATED", "REVOKED");
-  db_status st = db_query_params(
-      c,
-      "SELECT k.key_id::text, k.scope, p.name, k.key_prefix,"
-      " to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-      " to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-      " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id ORDER BY k.key_id",
-      0, NULL, list_row, NULL, NULL);
+  db_status st =
+      db_query_params(c,
+                      "SELECT k.key_id::text, k.scope, p.name, k.key_prefix,"
+                      " to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                      " to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+                      " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id ORDER BY k.key_id",
+                      0, NULL, list_row, NULL, NULL);
   if (st != DB_OK) fprintf(stderr, "sparkd keys list: %s (%s)\n", db_status_name(st), db_last_error(c));
   db_conn_close(c);
   return st == DB_OK ? 0 : 1;
@@ -185,6 +185,7 @@ int svc_cmd_keys(int argc, char **argv, const struct svc_config *cfg) {
   if (strcmp(argv[1], "create") == 0) return create(argc, argv, cfg);
   if (strcmp(argv[1], "list") == 0 && argc == 2) return list(cfg);
   if (strcmp(argv[1], "revoke") == 0) return revoke(argc, argv, cfg);
+  if (strcmp(argv[1], "signing-create") == 0) return svc_cmd_keys_signing_create(argc, argv, cfg);
   fprintf(stderr, "sparkd keys: unknown subcommand '%s'\n", argv[1]);
   usage(stderr);
   return 2;

@@ -18,12 +18,10 @@ static const struct db_statement stmts[] = {
     {"idem_claim",
      "INSERT INTO idempotency_keys (key_id, idempotency_key, method, path, request_sha256, response_status,"
      " response_body) VALUES ($1::bigint, $2, $3, $4, $5, 0, '') ON CONFLICT DO NOTHING"},
-    {"idem_get",
-     "SELECT request_sha256, response_status, response_body FROM idempotency_keys"
-     " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
-    {"idem_store",
-     "UPDATE idempotency_keys SET response_status = $5::integer, response_body = $6"
-     " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
+    {"idem_get", "SELECT request_sha256, response_status, response_body FROM idempotency_keys"
+                 " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
+    {"idem_store", "UPDATE idempotency_keys SET response_status = $5::integer, response_body = $6"
+                   " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
     {"audit_append",
      "INSERT INTO audit_log (key_id, partner_id, method, route, path, request_id, body_sha256, status, position_id)"
      " VALUES ($1::bigint, NULLIF($2::bigint, 0), $3, $4, $5, $6, $7, $8::integer, NULLIF($9::bigint, 0))"},

@@ -32,8 +32,7 @@ static void sleep_ms(long ms) {
 }
 
 /* Runs `sparkd ARGS...` against url; returns the exit status with stdout and stderr copied. */
-static int run_sparkd(const char *url, const char *const *args, char *out, size_t out_len, char *err,
-                      size_t err_len) {
+static int run_sparkd(const char *url, const char *const *args, char *out, size_t out_len, char *err, size_t err_len) {
   char of[] = "/tmp/prt_outXXXXXX", ef[] = "/tmp/prt_errXXXXXX";
   int ofd = mkstemp(of), efd = mkstemp(ef);
   pid_t pid = fork();
@@ -45,7 +44,8 @@ static int run_sparkd(const char *url, const char *const *args, char *out, size_
     setenv("SPARKD_LOG_LEVEL", "warn", 1);
     char *argv[16] = {(char *)SPARKD_BINARY};
     int n = 1;
-    for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
+    for (; args[n - 1] && n < 15; n++)
+      argv[n] = (char *)args[n - 1];
     argv[n] = NULL;
     execv(SPARKD_BINARY, argv);
     _exit(127);
@@ -184,7 +184,8 @@ static long long db_count(const char *sql, const char *p1) {
 static void sha256_hex(const char *s, size_t len, char out[65]) {
   unsigned char md[32];
   SHA256((const unsigned char *)s, len, md);
-  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* ---- the scope matrix ---- */
@@ -324,7 +325,8 @@ START_TEST(revoked_key) {
   snprintf(prefix, sizeof prefix, "%.8s", key);
   char *line = strstr(out, prefix);
   ck_assert_ptr_nonnull(line);
-  while (line > out && line[-1] != '\n') line--;
+  while (line > out && line[-1] != '\n')
+    line--;
   char id[24];
   snprintf(id, sizeof id, "%lld", atoll(line));
   const char *ra[] = {"keys", "revoke", id, NULL};
@@ -440,7 +442,8 @@ START_TEST(validation) {
   char path[96];
   snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
   req("PATCH", path, key_a, NULL,
-      "{\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":9000,\"liquidation_bps\":8000,\"return_to_bps\":6000}}",
+      "{\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":9000,\"liquidation_bps\":8000,\"return_to_bps\":6000}"
+      "}",
       &r);
   assert_problem(&r, 400, "validation_failed");
   ck_assert(names_field(&r, "thresholds.margin_call_bps", "out_of_order"));
@@ -453,7 +456,8 @@ START_TEST(validation) {
   assert_problem(&r, 400, "validation_failed");
   th_response_free(&r);
   req("PATCH", path, key_a, NULL,
-      "{\"thresholds\":{\"warning_bps\":6000,\"margin_call_bps\":7500,\"liquidation_bps\":10000,\"return_to_bps\":5000},"
+      "{\"thresholds\":{\"warning_bps\":6000,\"margin_call_bps\":7500,\"liquidation_bps\":10000,\"return_to_bps\":5000}"
+      ","
       "\"cure_period_seconds\":86400}",
       &r);
   ck_assert_msg(r.status == 200, "%s", r.body);
@@ -493,8 +497,7 @@ START_TEST(validation) {
   th_response_free(&r);
   char idstr[24];
   snprintf(idstr, sizeof idstr, "%lld", id);
-  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_attestations WHERE position_id = $1::bigint", idstr),
-                   0);
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_attestations WHERE position_id = $1::bigint", idstr), 0);
 }
 END_TEST
 
@@ -619,8 +622,10 @@ START_TEST(rate_limit) {
   int first_429 = -1;
   for (int i = 0; i < 60 && first_429 < 0; i++) {
     ck_assert(th_http(s2.port, "GET", "/v1/partner/positions", "Authorization: Bearer sk_guess\r\n", NULL, &r) == 0);
-    if (r.status == 429) first_429 = i;
-    else ck_assert_int_eq(r.status, 401);
+    if (r.status == 429)
+      first_429 = i;
+    else
+      ck_assert_int_eq(r.status, 401);
     if (r.status == 429) {
       assert_problem(&r, 429, "too_many_requests");
       char *ra = th_header(&r, "Retry-After");
