@@ -131,7 +131,12 @@ static bool parse_uint_text(struct svc_snapshot_errors *e, const char *p, const 
     svc_snapshot_error(e, p, "must not be negative");
     return false;
   }
-  risk_err r = u256_from_dec(out, s, n);
+  while (n > 1 && s[0] == '0') /* leading zeros do not count against the 78 digits */
+    s++, n--;
+  bool digits = n > 0;
+  for (size_t i = 0; i < n && digits; i++)
+    digits = s[i] >= '0' && s[i] <= '9';
+  risk_err r = digits && n > 78 ? RISK_OVERFLOW : u256_from_dec(out, s, n);
   if (r == RISK_OVERFLOW) {
     svc_snapshot_error(e, p, "above 2^256-1");
     return false;
@@ -171,8 +176,13 @@ static bool get_i256(struct svc_snapshot_errors *e, const json_t *obj, const cha
   size_t n = json_string_length(v);
   bool negative = n > 0 && s[0] == '-';
   if (negative) s++, n--;
+  while (n > 1 && s[0] == '0')
+    s++, n--;
+  bool digits = n > 0;
+  for (size_t i = 0; i < n && digits; i++)
+    digits = s[i] >= '0' && s[i] <= '9';
   u256 a;
-  risk_err r = u256_from_dec(&a, s, n);
+  risk_err r = digits && n > 78 ? RISK_OVERFLOW : u256_from_dec(&a, s, n);
   if (r != RISK_OK || n == 0) {
     svc_snapshot_error(e, p, r == RISK_OVERFLOW ? "out of int256 range" : "not a decimal integer string");
     return false;
