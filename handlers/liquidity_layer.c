@@ -265,7 +265,7 @@ static db_status rl_row(const db_row *row, void *arg) {
       !parse_u256_text(la, &r->st.last_amount))
     return DB_ERROR;
   r->asof = find_chain(ix, chain);
-  if (!r->asof) return DB_ERROR;
+  if (!r->asof) return DB_OK; /* a chain past the index's capacity: left out rather than failing the cache */
   ix->n++;
   return DB_OK;
 }
