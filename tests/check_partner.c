@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,75 @@ START_TEST(idempotency) {
 }
 END_TEST
 
+/* Eight clients send the same Idempotency-Key at once: one position is created and every client
+ * gets its response; with eight different bodies, one wins and seven get 409. */
+#define RACERS 8
+struct racer {
+  const char *body;
+  const char *idem;
+  int status;
+  char *resp;
+};
+static void *race(void *arg) {
+  struct racer *rc = arg;
+  struct th_response r;
+  char h[256];
+  snprintf(h, sizeof h, "Authorization: Bearer %s\r\nIdempotency-Key: %s\r\nContent-Type: application/json\r\n", key_a,
+           rc->idem);
+  if (th_http(sd.port, "POST", "/v1/partner/positions", h, rc->body, &r) == 0) {
+    rc->status = r.status;
+    rc->resp = strdup(r.body);
+    th_response_free(&r);
+  }
+  return NULL;
+}
+
+START_TEST(idempotency_concurrent) {
+  char body[2048], bodies[RACERS][2048];
+  position_body("race-1", body, sizeof body);
+  struct racer rc[RACERS];
+  pthread_t th[RACERS];
+  for (int i = 0; i < RACERS; i++) {
+    rc[i] = (struct racer){body, "race-key-1", 0, NULL};
+    pthread_create(&th[i], NULL, race, &rc[i]);
+  }
+  for (int i = 0; i < RACERS; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < RACERS; i++) {
+    ck_assert_msg(rc[i].status == 201, "racer %d: %d %s", i, rc[i].status, rc[i].resp ? rc[i].resp : "");
+    ck_assert_str_eq(rc[i].resp, rc[0].resp);
+  }
+  for (int i = 0; i < RACERS; i++)
+    free(rc[i].resp);
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_positions WHERE external_id = 'race-1'", NULL), 1);
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM audit_log a JOIN partner_positions p USING (position_id)"
+                            " WHERE p.external_id = 'race-1'",
+                            NULL),
+                   1);
+
+  int created = 0, conflicts = 0;
+  for (int i = 0; i < RACERS; i++) {
+    char ext[32];
+    snprintf(ext, sizeof ext, "race-2-%d", i);
+    position_body(ext, bodies[i], sizeof bodies[i]);
+    rc[i] = (struct racer){bodies[i], "race-key-2", 0, NULL};
+    pthread_create(&th[i], NULL, race, &rc[i]);
+  }
+  for (int i = 0; i < RACERS; i++)
+    pthread_join(th[i], NULL);
+  for (int i = 0; i < RACERS; i++) {
+    if (rc[i].status == 201)
+      created++;
+    else if (rc[i].status == 409 && strstr(rc[i].resp, "\"idempotency_conflict\""))
+      conflicts++;
+    free(rc[i].resp);
+  }
+  ck_assert_int_eq(created, 1);
+  ck_assert_int_eq(conflicts, RACERS - 1);
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_positions WHERE external_id LIKE 'race-2-%'", NULL), 1);
+}
+END_TEST
+
 /* Sends a create with one replacement spliced into the good body and expects field to be named. */
 static void expect_bad_create(const char *from, const char *to, const char *field, const char *code) {
   char body[2048], bad[2100];
@@ -760,6 +830,7 @@ int main(void) {
   tcase_add_test(tc, partner_isolation);
   tcase_add_test(tc, revoked_key);
   tcase_add_test(tc, idempotency);
+  tcase_add_test(tc, idempotency_concurrent);
   tcase_add_test(tc, validation);
   tcase_add_test(tc, audit_rows);
   tcase_add_test(tc, keys_cli);
