@@ -457,7 +457,8 @@ static json_t *warnings(const struct acc_view *v, const struct risk_account *a, 
 
 /* Returns the cache (a reference the caller releases) and the chain's market data, or NULL after
  * replying (503 before the first build, 400 for a malformed chain, 404 for an unknown one). */
-static struct svc_cache *chain_or_reply(struct svc_request *req, const struct mkt_chain **mc, const struct acc_chain **x) {
+static struct svc_cache *chain_or_reply(struct svc_request *req, const struct mkt_chain **mc,
+                                        const struct acc_chain **x) {
   char buf[32];
   const char *chain = svc_req_param(req, "chain", buf, sizeof buf);
   int64_t id = 0;
@@ -559,7 +560,8 @@ static bool parse_fixed(const char *s, unsigned decimals, u256 *out) {
     any = true;
   }
   if (!any) return false;
-  for (; frac < decimals; frac++) digits[n++] = '0';
+  for (; frac < decimals; frac++)
+    digits[n++] = '0';
   return u256_from_dec(out, digits, n) == RISK_OK;
 }
 

@@ -24,8 +24,7 @@
 
 /* Fills spec's destinations from obj as svc_parse_body does for the body (declarative), naming
  * fields "<prefix>.<name>"; appends problems to errors. Returns false when any field failed. */
-static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t n, const char *prefix,
-                         json_t *errors) {
+static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t n, const char *prefix, json_t *errors) {
   static const char *const tname[] = {"string", "boolean", "integer", "object", "array"};
   char field[96];
   bool ok = true;
@@ -65,7 +64,8 @@ static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t 
   json_t *v;
   json_object_foreach(obj, key, v) {
     bool known = false;
-    for (size_t i = 0; i < n && !known; i++) known = strcmp(spec[i].name, key) == 0;
+    for (size_t i = 0; i < n && !known; i++)
+      known = strcmp(spec[i].name, key) == 0;
     if (!known) {
       snprintf(field, sizeof field, "%s.%s", prefix, key);
       json_array_append_new(errors, svc_field_error(field, "unknown_field", "is not a known field"));
@@ -91,9 +91,12 @@ static const struct {
   risk_action_kind kind;
   bool amount; /* takes an amount */
 } kinds[] = {
-    {"supply", RISK_ACT_SUPPLY, true},       {"withdraw", RISK_ACT_WITHDRAW, true},
-    {"borrow", RISK_ACT_BORROW, true},       {"repay", RISK_ACT_REPAY, true},
-    {"set_collateral", RISK_ACT_SET_COLLATERAL, false}, {"set_emode", RISK_ACT_SET_EMODE, false},
+    {"supply", RISK_ACT_SUPPLY, true},
+    {"withdraw", RISK_ACT_WITHDRAW, true},
+    {"borrow", RISK_ACT_BORROW, true},
+    {"repay", RISK_ACT_REPAY, true},
+    {"set_collateral", RISK_ACT_SET_COLLATERAL, false},
+    {"set_emode", RISK_ACT_SET_EMODE, false},
 };
 
 static bool takes_amount(risk_action_kind k) {
@@ -235,8 +238,10 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   const char *account = NULL;
   json_t *actions = NULL, *overrides = NULL;
   const struct svc_json_field spec[] = {
-      {"chain", SVC_JSON_INT, &chain_id, true},          {"account", SVC_JSON_STRING, &account, false},
-      {"actions", SVC_JSON_ARRAY, &actions, true},       {"price_overrides", SVC_JSON_OBJECT, &overrides, false},
+      {"chain", SVC_JSON_INT, &chain_id, true},
+      {"account", SVC_JSON_STRING, &account, false},
+      {"actions", SVC_JSON_ARRAY, &actions, true},
+      {"price_overrides", SVC_JSON_OBJECT, &overrides, false},
       {"at", SVC_JSON_INT, &at, false},
   };
   json_t *root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]);
@@ -258,7 +263,8 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   if (n > QUOTE_MAX_ACTIONS)
     json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
   else
-    for (size_t i = 0; i < n; i++) parse_action(json_array_get(actions, i), i, &qa[i], errors);
+    for (size_t i = 0; i < n; i++)
+      parse_action(json_array_get(actions, i), i, &qa[i], errors);
   if (at != -1 && (at < 0 || at >= 1099511627776LL))
     json_array_append_new(errors, svc_field_error("at", "out_of_range", "must be unix seconds"));
   if (json_array_size(errors)) {
@@ -312,8 +318,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
         json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
       } else if (!json_is_string(val)) {
-        json_array_append_new(errors, svc_field_error(field, "wrong_type",
-                                                      "must be an integer string (8 decimals)"));
+        json_array_append_new(errors, svc_field_error(field, "wrong_type", "must be an integer string (8 decimals)"));
       } else if (svc_parse_u256(json_string_value(val), field, &p, errors)) {
         if (u256_is_zero(p))
           json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
@@ -413,7 +418,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
           json_decref(failure);
           json_decref(out);
           res = fields_400(req, json_pack("[o]", svc_field_error(field, "unbounded",
-                                                                   "the reserve has no supply cap: give an amount")));
+                                                                 "the reserve has no supply cap: give an amount")));
           goto out;
         }
         if (u256_is_zero(max)) {
@@ -478,7 +483,8 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     }
     json_object_set_new(step, "account", acct);
     json_t *reserves = json_array();
-    if (q->reserve >= 0 && q->kind != RISK_ACT_SET_COLLATERAL) json_array_append_new(reserves, reserve_after(v, q->reserve));
+    if (q->reserve >= 0 && q->kind != RISK_ACT_SET_COLLATERAL)
+      json_array_append_new(reserves, reserve_after(v, q->reserve));
     json_object_set_new(step, "reserves", reserves);
     json_array_append_new(steps, step);
   }

@@ -326,9 +326,10 @@ static void expect_failure(const char *body, long step, const char *error) {
 
 START_TEST(quote_onchain_errors) {
   /* BORROW_CAP_EXCEEDED: DAI's borrow cap is 1,000 tokens. */
-  expect_failure("{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"WETH\",\"amount\":\"10000000000000000000\"},"
-                 "{\"type\":\"borrow\",\"asset\":\"DAI\",\"amount\":\"1001000000000000000000\"}]}",
-                 1, "BORROW_CAP_EXCEEDED");
+  expect_failure(
+      "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"WETH\",\"amount\":\"10000000000000000000\"},"
+      "{\"type\":\"borrow\",\"asset\":\"DAI\",\"amount\":\"1001000000000000000000\"}]}",
+      1, "BORROW_CAP_EXCEEDED");
   /* HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD: A withdraws half its WETH (12,900 < 20,000). */
   expect_failure("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"withdraw\",\"asset\":\"WETH\","
                  "\"amount\":\"5000000000000000000\"}]}",
@@ -338,10 +339,11 @@ START_TEST(quote_onchain_errors) {
                  "\"amount\":\"500010000\"}]}",
                  0, "DEBT_CEILING_EXCEEDED");
   /* SILOED_BORROWING_VIOLATION: after borrowing siloed SIL, nothing else may be borrowed. */
-  expect_failure("{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"WETH\",\"amount\":\"10000000000000000000\"},"
-                 "{\"type\":\"borrow\",\"asset\":\"SIL\",\"amount\":\"1000000000000000000\"},"
-                 "{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"1\"}]}",
-                 2, "SILOED_BORROWING_VIOLATION");
+  expect_failure(
+      "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"WETH\",\"amount\":\"10000000000000000000\"},"
+      "{\"type\":\"borrow\",\"asset\":\"SIL\",\"amount\":\"1000000000000000000\"},"
+      "{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"1\"}]}",
+      2, "SILOED_BORROWING_VIOLATION");
   /* INCONSISTENT_EMODE_CATEGORY: A borrows USDC, which is not in eMode 1. */
   expect_failure("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"set_emode\",\"category\":1}]}", 0,
                  "INCONSISTENT_EMODE_CATEGORY");
@@ -639,7 +641,8 @@ START_TEST(listing_pages_during_import) {
     if (block != 21000008) sleep_ms(50);
   }
   ck_assert_int_eq(block, 21000008);
-  for (int i = 0; i < 8; i++) unlink(files[i]);
+  for (int i = 0; i < 8; i++)
+    unlink(files[i]);
 }
 END_TEST
 
