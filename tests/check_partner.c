@@ -726,6 +726,26 @@ START_TEST(rate_limit) {
 }
 END_TEST
 
+/* A keyed route answers before reading the body: an unauthenticated 50 MB upload is refused at
+ * once, and an admin upload above the route's 64 MiB limit is 413. */
+START_TEST(refused_before_body) {
+  struct th_response r;
+  const char *raw = "POST /v1/admin/snapshots HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 50000000\r\n\r\n";
+  ck_assert(th_raw(sd.port, raw, strlen(raw), &r) == 0);
+  assert_problem(&r, 401, "unauthorized");
+  th_response_free(&r);
+  char raw2[512];
+  snprintf(raw2, sizeof raw2,
+           "POST /v1/admin/snapshots HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n"
+           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+           key_admin, (64 << 20) + 1);
+  ck_assert(th_raw(sd.port, raw2, strlen(raw2), &r) == 0);
+  assert_problem(&r, 413, "body_too_large");
+  th_response_free(&r);
+}
+END_TEST
+
 /* The tables an import writes, as one text per table, for comparing two databases. */
 static const char *const state_queries[] = {
     "SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') AS v FROM (SELECT chain_id, block_number,"
@@ -836,6 +856,7 @@ int main(void) {
   tcase_add_test(tc, keys_cli);
   tcase_add_test(tc, rate_limit);
   tcase_add_test(tc, admin_snapshot_import);
+  tcase_add_test(tc, refused_before_body);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
