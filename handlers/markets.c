@@ -162,7 +162,7 @@ static void capped_name(const struct mkt_reserve *r, char *out, size_t len) {
     percent_dec(l, r->irm.source.decimals, pl, sizeof pl);
     percent_dec(h, r->irm.source.decimals, ph, sizeof ph);
     percent_dec(d, r->irm.source.decimals, pd, sizeof pd);
-    snprintf(out, len, "capped oracle APR [%s, %s] (default %s)", pl, ph, pd);
+    snprintf(out, len, "capped oracle APR [%.40s, %.40s] (default %.40s)", pl, ph, pd);
   }
   json_decref(j);
 }
@@ -315,6 +315,13 @@ static json_t *reserve_json(const struct mkt_chain *m, const struct mkt_reserve 
   if (t < r->st.last_update_timestamp) { /* never on consistent data: show the stored state */
     s = r->st;
   } else if ((e = risk_reserve_update_state(&s, &r->st, t))) {
+    *err = e;
+    return NULL;
+  }
+  /* The indexes shown are the pool's views getReserveNormalizedIncome / VariableDebt at t (updateState
+   * leaves the borrow index alone when there is no debt; the view still compounds it). */
+  if (t >= r->st.last_update_timestamp && ((e = risk_reserve_normalized_income(&s.liquidity_index, &r->st, t)) ||
+                                           (e = risk_reserve_normalized_debt(&s.variable_borrow_index, &r->st, t)))) {
     *err = e;
     return NULL;
   }

@@ -128,10 +128,10 @@ static db_status row_cb(const db_row *row, void *arg) {
        dec(db_row_text(row, 13), &s.available_liquidity);
   int64_t bn = atoll(db_row_text(row, 1)), ts = atoll(db_row_text(row, 2));
   if (!ok) return DB_ERROR;
-  if ((uint64_t)ts < s.last_update_timestamp)
-    at = s;
-  else if (risk_reserve_update_state(&at, &s, (uint64_t)ts) != RISK_OK)
-    at = s;
+  if ((uint64_t)ts < s.last_update_timestamp || risk_reserve_update_state(&at, &s, (uint64_t)ts) != RISK_OK ||
+      risk_reserve_normalized_income(&at.liquidity_index, &s, (uint64_t)ts) != RISK_OK ||
+      risk_reserve_normalized_debt(&at.variable_borrow_index, &s, (uint64_t)ts) != RISK_OK)
+    at = s; /* the stored state when it cannot be accrued (never on consistent data) */
   char t1[32];
   json_t *o = json_pack("{sI ss sI ss sI sI}", "bucket_start", (json_int_t)bucket, "time",
                         handler_markets_time(bucket, t1), "chain_id", (json_int_t)x->m->chain_id, "asset",
