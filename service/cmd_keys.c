@@ -185,7 +185,6 @@ int svc_cmd_keys(int argc, char **argv, const struct svc_config *cfg) {
   if (strcmp(argv[1], "create") == 0) return create(argc, argv, cfg);
   if (strcmp(argv[1], "list") == 0 && argc == 2) return list(cfg);
   if (strcmp(argv[1], "revoke") == 0) return revoke(argc, argv, cfg);
-  if (strcmp(argv[1], "signing-create") == 0) return svc_cmd_keys_signing_create(argc, argv, cfg);
   fprintf(stderr, "sparkd keys: unknown subcommand '%s'\n", argv[1]);
   usage(stderr);
   return 2;
