@@ -65,7 +65,7 @@ static uint32_t ratio_bps(u256 num, u256 den) {
 
 /* Returns whether a price as of ts is too old (or in the future) at now. */
 static bool is_stale(uint64_t ts, uint64_t now, uint64_t max_age) {
-  if (ts > now) return true;
+  if (ts > now) return ts - now > RISK_LTV_FUTURE_SKEW_S;
   return now - ts > max_age;
 }
 

@@ -17,7 +17,7 @@
  *
  * State (ladder warning < margin_call < liquidation, return_to < margin_call):
  * - stale: some price used (collateral lines with a non-zero amount, and the debt's) is older
- *   than max_staleness_s at `now` (or in the future). The numbers are still computed and
+ *   than max_staleness_s at `now` (or more than RISK_LTV_FUTURE_SKEW_S ahead of it). The numbers are still computed and
  *   returned, but the state is stale; an open call stays open (call_since is kept).
  * - otherwise, with L = ltv_bps:
  *     L >= liquidation                          -> liquidation (opens a call if none)
@@ -40,6 +40,8 @@
 #define RISK_LTV_BPS_INFINITE UINT32_MAX
 #define RISK_LTV_MAX_LINES 32
 #define RISK_LTV_YEAR_S 31536000u
+/* A price timestamp at most this far ahead of `now` is clock skew (age 0); further is stale. */
+#define RISK_LTV_FUTURE_SKEW_S 60u
 
 enum risk_ltv_state {
   RISK_LTV_HEALTHY = 0,

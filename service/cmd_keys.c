@@ -15,10 +15,12 @@ static void usage(FILE *f) {
   fputs("usage: sparkd keys create --scope admin|ops|partner [--partner NAME]\n"
         "       sparkd keys list\n"
         "       sparkd keys revoke ID\n"
+        "       sparkd keys signing-create FILE\n"
         "  create  makes a key and prints it once on standard output (only its SHA-256 is stored);\n"
         "          a partner key needs --partner (created on first use: a-z 0-9 . _ -, at most 63)\n"
         "  list    prints id, scope, partner, key prefix, created and revoked times (never a secret)\n"
         "  revoke  revokes key ID; the service refuses it within a few seconds\n"
+        "  signing-create  writes a new secp256k1 LTV signing key to FILE (mode 0600) and prints its address\n"
         "  Exit status: 0 done, 1 failed, 2 bad usage.\n",
         f);
 }
@@ -185,6 +187,7 @@ int svc_cmd_keys(int argc, char **argv, const struct svc_config *cfg) {
   if (strcmp(argv[1], "create") == 0) return create(argc, argv, cfg);
   if (strcmp(argv[1], "list") == 0 && argc == 2) return list(cfg);
   if (strcmp(argv[1], "revoke") == 0) return revoke(argc, argv, cfg);
+  if (strcmp(argv[1], "signing-create") == 0) return svc_cmd_keys_signing_create(argc, argv, cfg);
   fprintf(stderr, "sparkd keys: unknown subcommand '%s'\n", argv[1]);
   usage(stderr);
   return 2;

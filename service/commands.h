@@ -11,5 +11,7 @@ int svc_cmd_version(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_demo_data(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_import(int argc, char **argv, const struct svc_config *cfg);
 int svc_cmd_keys(int argc, char **argv, const struct svc_config *cfg);
+/* `sparkd keys signing-create FILE` (service/cmd_signing.c), dispatched by svc_cmd_keys. */
+int svc_cmd_keys_signing_create(int argc, char **argv, const struct svc_config *cfg);
 
 #endif

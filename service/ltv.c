@@ -228,7 +228,8 @@ static json_t *detail_json(const struct pos *p, const struct line *lines, const 
                            u256_json(debt_price), "price_updated_at", time_json(p->debt_price_ts), "value_base",
                            u256_json(r->debt_value), "value_usd", fixed_json(r->debt_value, 8));
   bool debt_stale =
-      !u256_is_zero(r->debt) && (p->debt_price_ts > now || now - p->debt_price_ts > (uint64_t)p->staleness);
+      !u256_is_zero(r->debt) && (p->debt_price_ts > now ? p->debt_price_ts - now > RISK_LTV_FUTURE_SKEW_S
+                                                        : now - p->debt_price_ts > (uint64_t)p->staleness);
   json_object_set_new(debt, "stale", json_boolean(debt_stale));
   json_t *th = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i}", "warning_bps", p->warning, "margin_call_bps", p->margin_call,
                          "liquidation_bps", p->liquidation, "return_to_bps", p->return_to, "cure_period_seconds",

@@ -1,0 +1,462 @@
+/* ctest-label: api */
+/* Partner LTV records and webhooks (issue 7) against the real sparkd and a private PostgreSQL:
+ * - the state machine through warning, margin call (hysteresis: stays until below return_to),
+ *   liquidation, back to healthy, and stale, driven by oracle price changes (an UPDATE of the
+ *   imported prices and NOTIFY sparkd_state, as an import does), with the LTV values derived by
+ *   hand in the comments; history rows appended on each state change;
+ * - the signature checked by npm ethers (tests/ltv_eip712.mjs verify: the recovered address equals
+ *   GET /v1/signers, and every changed field fails);
+ * - webhooks delivered to a receiver on 127.0.0.1 (a thread here) with a valid HMAC-SHA256 of
+ *   timestamp + "." + body, in order, retried when the receiver answers 500, and delivered after a
+ *   sparkd restart; another partner's position is 404. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support/httptest.h"
+#include "support/pgtest.h"
+
+#define WETH "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
+#define USDC "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
+
+static struct th_pg pg;
+static char dburl[1024];
+static struct th_sparkd sd;
+static char key_a[64], key_b[64], keyfile[256];
+static const char *env[] = {"SPARKD_MIGRATE=auto", NULL, "SPARKD_LTV_HISTORY_MIN_BPS=50", NULL};
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Runs `sparkd ARGS...`; returns the exit status with stdout in out. */
+static int run_sparkd(const char *const *args, char *out, size_t out_len) {
+  char of[] = "/tmp/ltv_outXXXXXX";
+  int ofd = mkstemp(of);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(ofd, 1);
+    setenv("SPARKD_DATABASE_URL", dburl, 1);
+    setenv("SPARKD_MIGRATE", "auto", 1);
+    setenv("SPARKD_LOG_LEVEL", "warn", 1);
+    char *argv[16] = {(char *)SPARKD_BINARY};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+      argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    execv(SPARKD_BINARY, argv);
+    _exit(127);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  ssize_t k = pread(ofd, out, out_len - 1, 0);
+  out[k > 0 ? k : 0] = 0;
+  close(ofd);
+  unlink(of);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void make_key(const char *partner, char *key, size_t len) {
+  char out[512];
+  const char *args[] = {"keys", "create", "--scope", "partner", "--partner", partner, NULL};
+  ck_assert_int_eq(run_sparkd(args, out, sizeof out), 0);
+  size_t n = strcspn(out, "\n");
+  ck_assert_uint_lt(n, len);
+  memcpy(key, out, n);
+  key[n] = 0;
+}
+
+static json_t *body_json(const struct th_response *r) {
+  json_error_t e;
+  json_t *j = json_loads(r->body, 0, &e);
+  ck_assert_msg(j != NULL, "not json: %s", r->body);
+  return j;
+}
+
+static void req(const char *method, const char *path, const char *key, const char *idem, const char *body,
+                struct th_response *r) {
+  char h[512] = "";
+  size_t n = 0;
+  if (key) n += (size_t)snprintf(h + n, sizeof h - n, "Authorization: Bearer %s\r\n", key);
+  if (idem) n += (size_t)snprintf(h + n, sizeof h - n, "Idempotency-Key: %s\r\n", idem);
+  if (body) snprintf(h + n, sizeof h - n, "Content-Type: application/json\r\n");
+  ck_assert(th_http(sd.port, method, path, h, body, r) == 0);
+}
+
+/* Sets the WETH price (USD, whole dollars) as of `age` seconds ago and notifies like an import. */
+static void set_weth(long usd, long age) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "UPDATE prices SET price = %ld00000000, updated_at = floor(extract(epoch FROM now()))::bigint - %ld"
+           " WHERE chain_id = 1 AND asset = '" WETH "';"
+           "UPDATE prices SET price = 100000000, updated_at = floor(extract(epoch FROM now()))::bigint"
+           " WHERE chain_id = 1 AND asset = '" USDC "'; NOTIFY sparkd_state;",
+           usd, age);
+  ck_assert(th_pg_exec(dburl, sql) == 0);
+}
+
+/* Returns the latest record once it shows ltv and state (waits up to 10 s). A recompute that began
+ * before a price change may land after it, so the sequence alone does not say which prices a
+ * record used. */
+static json_t *ltv_wait(long long pos, long ltv, const char *state) {
+  char path[128], last[256] = "";
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv", pos);
+  for (int i = 0; i < 200; i++) {
+    struct th_response r;
+    req("GET", path, key_a, NULL, NULL, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    json_t *j = body_json(&r);
+    th_response_free(&r);
+    const char *st = json_string_value(json_object_get(j, "state"));
+    long long l = json_integer_value(json_object_get(j, "ltv_bps"));
+    if (l == ltv && st && strcmp(st, state) == 0) return j;
+    snprintf(last, sizeof last, "ltv %lld state %s", l, st ? st : "?");
+    json_decref(j);
+    sleep_ms(50);
+  }
+  ck_abort_msg("never ltv %ld %s; last %s", ltv, state, last);
+  return NULL;
+}
+
+/* ---- the webhook receiver ---- */
+#define MAX_EVENTS 64
+static struct {
+  int fd;
+  unsigned port;
+  char secret[128];
+  int fail_next; /* answer 500 to this many requests */
+  int requests;
+  int n;
+  char states[MAX_EVENTS][32];
+  char event_ids[MAX_EVENTS][64];
+  bool hmac_ok[MAX_EVENTS];
+  pthread_mutex_t mu;
+  pthread_t thread;
+} R = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *receiver(void *arg) {
+  for (;;) {
+    int c = accept(R.fd, NULL, NULL);
+    if (c < 0) return NULL;
+    char buf[65536];
+    size_t got = 0;
+    char *hdr_end = NULL;
+    long clen = -1;
+    while (got < sizeof buf - 1) {
+      ssize_t k = recv(c, buf + got, sizeof buf - 1 - got, 0);
+      if (k <= 0) break;
+      got += (size_t)k;
+      buf[got] = 0;
+      if (!hdr_end && (hdr_end = strstr(buf, "\r\n\r\n"))) {
+        char *cl = strcasestr(buf, "content-length:");
+        clen = cl ? strtol(cl + 15, NULL, 10) : 0;
+      }
+      if (hdr_end && (long)(got - (size_t)(hdr_end + 4 - buf)) >= clen) break;
+    }
+    pthread_mutex_lock(&R.mu);
+    R.requests++;
+    bool fail = R.fail_next > 0;
+    if (fail) R.fail_next--;
+    if (!fail && hdr_end && R.n < MAX_EVENTS) {
+      *hdr_end = 0;
+      const char *body = hdr_end + 4;
+      char ts[32] = "", sig[80] = "";
+      char *t = strcasestr(buf, "x-sparkd-timestamp:"), *s = strcasestr(buf, "x-sparkd-signature:");
+      if (t) sscanf(t + 19, " %31[0-9]", ts);
+      if (s) sscanf(s + 19, " %79[0-9a-f]", sig);
+      /* expected: HMAC-SHA256(secret, ts + "." + body), computed here with OpenSSL */
+      char msg[70000];
+      int mlen = snprintf(msg, sizeof msg, "%s.%s", ts, body);
+      unsigned char mac[32];
+      unsigned ml = 0;
+      HMAC(EVP_sha256(), R.secret, (int)strlen(R.secret), (unsigned char *)msg, (size_t)mlen, mac, &ml);
+      char hex[65];
+      for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+      R.hmac_ok[R.n] = ts[0] && strcmp(hex, sig) == 0;
+      json_t *j = json_loads(body, 0, NULL);
+      snprintf(R.states[R.n], sizeof R.states[0], "%s",
+               j ? json_string_value(json_object_get(json_object_get(j, "data"), "state")) : "?");
+      snprintf(R.event_ids[R.n], sizeof R.event_ids[0], "%s",
+               j ? json_string_value(json_object_get(j, "event_id")) : "?");
+      json_decref(j);
+      R.n++;
+    }
+    pthread_mutex_unlock(&R.mu);
+    const char *resp = fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            : "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+    send(c, resp, strlen(resp), MSG_NOSIGNAL);
+    close(c);
+  }
+}
+
+static void receiver_start(void) {
+  R.fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(R.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(R.port)};
+  ck_assert_int_eq(bind(R.fd, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq(listen(R.fd, 16), 0);
+  socklen_t sl = sizeof a;
+  getsockname(R.fd, (struct sockaddr *)&a, &sl);
+  R.port = ntohs(a.sin_port);
+  pthread_create(&R.thread, NULL, receiver, NULL);
+}
+
+static void receiver_stop(void) {
+  shutdown(R.fd, SHUT_RDWR);
+  close(R.fd);
+  pthread_join(R.thread, NULL);
+}
+
+static int received(void) {
+  pthread_mutex_lock(&R.mu);
+  int n = R.n;
+  pthread_mutex_unlock(&R.mu);
+  return n;
+}
+
+static bool wait_received(int n, int ms) {
+  for (int i = 0; i < ms / 50; i++) {
+    if (received() >= n) return true;
+    sleep_ms(50);
+  }
+  return received() >= n;
+}
+
+static long long create_position(const char *key, const char *ext) {
+  char body[2048], idem[64];
+  snprintf(body, sizeof body,
+           "{\"external_id\":\"%s\",\"borrower\":\"fund-a\",\"custodian\":\"anchorage\","
+           "\"collateral\":[{\"chain_id\":1,\"asset\":\"" WETH "\",\"amount\":\"100000000000000000000\","
+           "\"haircut_bps\":1000}],"
+           "\"debt\":{\"chain_id\":1,\"asset\":\"" USDC "\",\"principal\":\"50000000000\",\"apr_bps\":0,"
+           "\"accrual_start\":\"2026-01-01T00:00:00Z\"},"
+           "\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":7000,\"liquidation_bps\":8000,"
+           "\"return_to_bps\":6000},\"cure_period_seconds\":259200,\"max_price_staleness_seconds\":3600}",
+           ext);
+  snprintf(idem, sizeof idem, "create-%s", ext);
+  struct th_response r;
+  req("POST", "/v1/partner/positions", key, idem, body, &r);
+  ck_assert_msg(r.status == 201, "create: %d %s", r.status, r.body);
+  json_t *j = body_json(&r);
+  long long id = json_integer_value(json_object_get(j, "id"));
+  json_decref(j);
+  th_response_free(&r);
+  return id;
+}
+
+static void setup_all(void) {
+  ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start");
+  ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
+  make_key("acme", key_a, sizeof key_a);
+  make_key("beta", key_b, sizeof key_b);
+  char out[512], fixture[512];
+  snprintf(fixture, sizeof fixture, "%s/tests/fixtures/snapshot_basic.json", SPARKD_SOURCE_DIR);
+  const char *ia[] = {"import", fixture, NULL};
+  ck_assert_int_eq(run_sparkd(ia, out, sizeof out), 0);
+  snprintf(keyfile, sizeof keyfile, "/tmp/ltv_api_%d.key", (int)getpid());
+  unlink(keyfile);
+  const char *ka[] = {"keys", "signing-create", keyfile, NULL};
+  ck_assert_int_eq(run_sparkd(ka, out, sizeof out), 0);
+  struct stat st;
+  ck_assert_int_eq(stat(keyfile, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 0777, 0600);
+  static char kenv[300];
+  snprintf(kenv, sizeof kenv, "SPARKD_SIGNING_KEY_FILE=%s", keyfile);
+  env[1] = kenv;
+}
+
+static void teardown_all(void) {
+  unlink(keyfile);
+  th_pg_stop(&pg);
+}
+
+/* Verifies rec's signature with ethers against signer; returns the script's exit status. */
+static int ethers_verify(json_t *rec, const char *signer) {
+  json_t *sig = json_object_get(rec, "signature");
+  ck_assert_msg(json_is_object(sig), "record is not signed");
+  json_t *f = json_pack("{s:i,s:s,s:O,s:O}", "chain_id", 1, "signer", signer, "signature",
+                        json_object_get(sig, "signature"), "record", json_object_get(sig, "message"));
+  char path[128];
+  snprintf(path, sizeof path, "/tmp/ltv_api_rec_%d.json", (int)getpid());
+  ck_assert_int_eq(json_dump_file(f, path, 0), 0);
+  json_decref(f);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "cd %s && node tests/ltv_eip712.mjs verify %s >/dev/null", SPARKD_SOURCE_DIR, path);
+  int st = system(cmd);
+  unlink(path);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(ltv_state_machine_signature_webhooks) {
+  /* started here, not in the fixture: Check runs the test in a child, which must own sparkd to
+   * stop and restart it */
+  ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
+  receiver_start();
+  /* the webhook; its secret keys the receiver's HMAC check */
+  char whbody[256];
+  snprintf(whbody, sizeof whbody, "{\"url\":\"http://127.0.0.1:%u/hook\",\"events\":[\"ltv.state_changed\"]}", R.port);
+  struct th_response r;
+  req("POST", "/v1/partner/webhooks", key_a, "wh-1", whbody, &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  json_t *j = body_json(&r);
+  snprintf(R.secret, sizeof R.secret, "%s", json_string_value(json_object_get(j, "secret")));
+  ck_assert(strncmp(R.secret, "whsec_", 6) == 0);
+  json_decref(j);
+  th_response_free(&r);
+  req("GET", "/v1/partner/webhooks", key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  ck_assert_ptr_null(strstr(r.body, "whsec_")); /* the secret is shown once */
+  th_response_free(&r);
+  req("POST", "/v1/partner/webhooks", key_a, "wh-bad", "{\"url\":\"ftp://x\",\"events\":[\"nope\"]}", &r);
+  ck_assert_int_eq(r.status, 400);
+  ck_assert_ptr_nonnull(strstr(r.body, "\"url\""));
+  ck_assert_ptr_nonnull(strstr(r.body, "events[0]"));
+  th_response_free(&r);
+
+  /* signer */
+  req("GET", "/v1/signers", NULL, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  j = body_json(&r);
+  char signer[64];
+  snprintf(signer, sizeof signer, "%s",
+           json_string_value(json_object_get(json_array_get(json_object_get(j, "signers"), 0), "address")));
+  ck_assert_int_eq(strlen(signer), 42);
+  json_decref(j);
+  th_response_free(&r);
+
+  /* 100 WETH, 10% haircut, 50,000 USDC at $1, no interest:
+   * ltv = ceil(50000 / (100 * P * 0.9) * 10000). P = 1000 -> 5556 healthy. */
+  set_weth(1000, 0);
+  long long pos = create_position(key_a, "ltv-1");
+  json_t *rec = ltv_wait(pos, 5556, "healthy");
+  ck_assert_int_eq(json_integer_value(json_object_get(rec, "raw_ltv_bps")), 5000);
+  ck_assert_str_eq(json_string_value(json_object_get(rec, "collateral_value_usd")), "100000.00000000");
+  ck_assert_str_eq(json_string_value(json_object_get(rec, "weighted_collateral_value_usd")), "90000.00000000");
+  ck_assert_int_eq(ethers_verify(rec, signer), 0);
+  long long seq = json_integer_value(json_object_get(rec, "sequence"));
+  ck_assert_int_ge(seq, 1);
+  json_decref(rec);
+
+  /* another partner: 404 on the record and its history */
+  char path[128];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv", pos);
+  req("GET", path, key_b, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 404);
+  th_response_free(&r);
+  req("GET", path, NULL, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 401);
+  th_response_free(&r);
+
+  /* the walk: P, expected ltv, expected state; the receiver gets every state change in order */
+  struct {
+    long usd, age;
+    long ltv;
+    const char *state;
+  } walk[] = {
+      {800, 0, 6945, "warning"},     /* 50000/72000 = 0.69444 */
+      {780, 0, 7123, "margin_call"}, /* 50000/70200 = 0.71225 */
+      {850, 0, 6536, "margin_call"}, /* 50000/76500 = 0.65359: >= return_to 6000, the call holds */
+      {600, 0, 9260, "liquidation"}, /* 50000/54000 = 0.92593 */
+      {950, 0, 5848, "healthy"},     /* 50000/85500 = 0.58480: below return_to, cleared */
+      {950, 4000, 5848, "stale"},    /* the WETH price is 4000 s old, bound 3600 */
+      {1000, 0, 5556, "healthy"},
+  };
+  for (size_t i = 0; i < sizeof walk / sizeof walk[0]; i++) {
+    set_weth(walk[i].usd, walk[i].age);
+    rec = ltv_wait(pos, walk[i].ltv, walk[i].state);
+    long long s2 = json_integer_value(json_object_get(rec, "sequence"));
+    ck_assert_int_gt(s2, seq); /* monotonic */
+    seq = s2;
+    if (strcmp(walk[i].state, "margin_call") == 0 || strcmp(walk[i].state, "liquidation") == 0)
+      ck_assert(json_is_string(json_object_get(rec, "cure_deadline")));
+    if (strcmp(walk[i].state, "healthy") == 0) ck_assert(json_is_null(json_object_get(rec, "cure_deadline")));
+    ck_assert_int_eq(ethers_verify(rec, signer), 0);
+    json_decref(rec);
+  }
+  /* the state changes of the walk (850 keeps margin_call; 9260 -> 5848 goes straight to healthy) */
+  const char *seen[] = {"warning", "margin_call", "liquidation", "healthy", "stale", "healthy"};
+  size_t nseen = sizeof seen / sizeof seen[0];
+  ck_assert_msg(wait_received((int)nseen, 15000), "received %d webhooks", received());
+  pthread_mutex_lock(&R.mu);
+  for (size_t i = 0; i < nseen; i++) {
+    ck_assert_msg(strcmp(R.states[i], seen[i]) == 0, "event %zu: %s, want %s", i, R.states[i], seen[i]);
+    ck_assert_msg(R.hmac_ok[i], "event %zu: bad hmac", i);
+  }
+  pthread_mutex_unlock(&R.mu);
+
+  /* history: one row per state change at least, newest first, signed */
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv/history?limit=3", pos);
+  req("GET", path, key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  j = body_json(&r);
+  json_t *recs = json_object_get(j, "records");
+  ck_assert_int_eq(json_array_size(recs), 3);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(recs, 0), "state")), "healthy");
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(recs, 1), "state")), "stale");
+  ck_assert(json_is_integer(json_object_get(j, "next_before")));
+  ck_assert_int_eq(ethers_verify(json_array_get(recs, 1), signer), 0);
+  json_decref(j);
+  th_response_free(&r);
+
+  /* retried on 500: the next change is answered 500 twice, then delivered */
+  pthread_mutex_lock(&R.mu);
+  R.fail_next = 2;
+  int before_requests = R.requests;
+  pthread_mutex_unlock(&R.mu);
+  set_weth(800, 0); /* warning */
+  ck_assert_msg(wait_received((int)nseen + 1, 15000), "not delivered after 500s");
+  pthread_mutex_lock(&R.mu);
+  ck_assert_int_ge(R.requests - before_requests, 3);
+  ck_assert_str_eq(R.states[nseen], "warning");
+  ck_assert(R.hmac_ok[nseen]);
+  pthread_mutex_unlock(&R.mu);
+
+  /* delivered after a restart: the receiver is down when the event is written, sparkd stops,
+   * the receiver comes back, sparkd starts again and delivers from the outbox */
+  unsigned port = R.port;
+  receiver_stop();
+  set_weth(780, 0); /* margin_call */
+  json_decref(ltv_wait(pos, 7123, "margin_call"));
+  sleep_ms(300); /* at least one failed attempt (connection refused) */
+  ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+  R.port = port;
+  receiver_start();
+  ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
+  ck_assert_msg(wait_received((int)nseen + 2, 20000), "not delivered after restart");
+  pthread_mutex_lock(&R.mu);
+  ck_assert_str_eq(R.states[nseen + 1], "margin_call");
+  ck_assert(R.hmac_ok[nseen + 1]);
+  pthread_mutex_unlock(&R.mu);
+  receiver_stop();
+  ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("ltv_api");
+  TCase *tc = tcase_create("ltv_api");
+  tcase_set_timeout(tc, 180);
+  tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
+  tcase_add_test(tc, ltv_state_machine_signature_webhooks);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed != 0;
+}
