@@ -48,12 +48,35 @@ const BASE = "https://sparkd.dev/contract/openapi.json";
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateSchema: false });
 addFormats(ajv);
 ajv.addSchema({ ...doc, $id: BASE });
+// A second copy of the document where every object schema that lists its properties and says
+// nothing about others is closed (unevaluatedProperties: false, so allOf/oneOf still compose):
+// a response field the document does not describe is a disagreement too.
+const CLOSED = "https://sparkd.dev/contract/openapi-closed.json";
+const allOfMembers = new Set(); // components used as allOf parts: closing them would refuse the siblings' properties
+(function walk(v, inAllOf) {
+  if (Array.isArray(v)) return v.forEach((x) => walk(x, inAllOf));
+  if (!v || typeof v !== "object") return;
+  if (inAllOf && typeof v.$ref === "string") allOfMembers.add(v.$ref);
+  for (const [k, x] of Object.entries(v)) if (k !== "example" && k !== "examples") walk(x, k === "allOf");
+})(doc, false);
+function close(v, inAllOf, ref) {
+  if (Array.isArray(v)) return v.map((x) => close(x, inAllOf));
+  if (!v || typeof v !== "object") return v;
+  const out = {};
+  for (const [k, x] of Object.entries(v))
+    out[k] = k === "example" || k === "examples" ? x : close(x, k === "allOf", ref === "#/components/schemas" ? `${ref}/${k}` : ref === "#/components" && k === "schemas" ? "#/components/schemas" : ref === "" && k === "components" ? "#/components" : null);
+  if (out.properties && typeof out.properties === "object" && !("additionalProperties" in out) && !("unevaluatedProperties" in out) && !inAllOf && !out.$ref && !allOfMembers.has(ref))
+    out.unevaluatedProperties = false;
+  return out;
+}
+ajv.addSchema({ ...close(doc, false, ""), $id: CLOSED });
 const compiled = new Map();
 const ptrEsc = (s) => String(s).replace(/~/g, "~0").replace(/\//g, "~1");
 /* Returns the Ajv validator for the schema at a JSON pointer into the document. */
-function validatorAt(ptr) {
-  if (!compiled.has(ptr)) compiled.set(ptr, ajv.compile({ $ref: BASE + "#" + encodeURI(ptr) }));
-  return compiled.get(ptr);
+function validatorAt(ptr, base = BASE) {
+  const k = base + "#" + encodeURI(ptr);
+  if (!compiled.has(k)) compiled.set(k, ajv.compile({ $ref: k }));
+  return compiled.get(k);
 }
 /* Returns the value at a "#/a/b" pointer in the document. */
 function at(ref) {
@@ -212,6 +235,13 @@ function check(o, url, res, expect) {
   if (media.schema) {
     const vf = validatorAt(sptr);
     if (!vf(body)) fail(o, url, res.status, `schema ${schemaName(media.schema)}: ${fmtErrors(vf.errors)}${tag}`);
+    else if (typeof body === "object") {
+      const vc = validatorAt(sptr, CLOSED);
+      if (!vc(body)) {
+        const extra = [...new Set(vc.errors.filter((e) => e.keyword === "unevaluatedProperties").map((e) => `${e.instancePath}/${e.params.unevaluatedProperty}`))];
+        if (extra.length) fail(o, url, res.status, `schema ${schemaName(media.schema)}: undocumented properties ${extra.slice(0, 8).join(", ")}${tag}`);
+      }
+    }
   }
   if (res.status >= 400 && isJson(ess)) {
     const vp = validatorAt("/components/schemas/Problem");
@@ -219,7 +249,7 @@ function check(o, url, res, expect) {
     else {
       if (body.status !== res.status) fail(o, url, res.status, `problem status ${body.status} != ${res.status}`);
       if (body.request_id !== res.headers["x-request-id"]) fail(o, url, res.status, `problem request_id != X-Request-Id`);
-      const codes = exampleCodes(media);
+      const codes = exampleCodes(media).concat(describedCodes(resp.description));
       if (codes.length && !codes.includes(body.code))
         notes.push(`${opName(o)} ${url} -> ${res.status} ${body.code} (the documented examples show ${codes.join(", ")})`);
     }
@@ -227,6 +257,9 @@ function check(o, url, res, expect) {
   if (res.status >= 200 && res.status < 300) o.okReached = true;
   return body;
 }
+const ERROR_CODES = new Set(schemaOf(at("#/components/schemas/ErrorCode")).enum || []);
+/* The error codes a response's description names in backticks. */
+const describedCodes = (d) => [...String(d || "").matchAll(/`([a-z_]+)`/g)].map((m) => m[1]).filter((c) => ERROR_CODES.has(c));
 const schemaName = (s) => (s && s.$ref ? s.$ref.split("/").pop() : "inline");
 function exampleCodes(media) {
   const out = [];
@@ -293,7 +326,8 @@ async function listItems(o, url) {
     if (res.status === 200) {
       try {
         const b = JSON.parse(res.body);
-        items = Array.isArray(b) ? b : Array.isArray(b?.data) ? b.data : [];
+        // `data`, else the body's one array of objects (`positions`, `webhooks`)
+        items = Array.isArray(b) ? b : Array.isArray(b?.data) ? b.data : Object.values(b || {}).find((v) => Array.isArray(v) && typeof v[0] === "object") || [];
       } catch {}
     }
     listCache.set(url, items);
