@@ -244,6 +244,10 @@ static json_t *detail_json(const struct pos *p, const struct line *lines, const 
                    debt, "thresholds", th, "attestation", att, "oldest_price_at", (json_int_t)r->oldest_price_ts);
 }
 
+static double ms_between(const struct timespec *a, const struct timespec *b) {
+  return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsigned history_min_bps,
                             struct svc_ltv_stats *stats) {
   struct svc_ltv_stats st = {0};
@@ -257,8 +261,13 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
     param[0] = idbuf;
   }
   db_status s = db_exec(c, "SELECT pg_advisory_xact_lock(hashtext('sparkd_ltv'))");
+  struct timespec t0, t1, t2, t3, t4;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   if (s == DB_OK) s = db_query_prepared(c, "ltv_positions", 1, param, pos_row, &ps, NULL);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
   if (s == DB_OK) s = db_query_prepared(c, "ltv_lines", 1, param, line_row, &ls, NULL);
+  clock_gettime(CLOCK_MONOTONIC, &t2);
+  t3 = t4 = t2;
   if (s != DB_OK) goto out;
   rows = json_array();
   const struct line *lines = ls.items;
@@ -331,6 +340,7 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
     st.positions++;
     st.history += hist;
   }
+  clock_gettime(CLOCK_MONOTONIC, &t3);
   if (json_array_size(rows) > 0) {
     text = json_dumps(rows, JSON_COMPACT);
     if (!text) {
@@ -343,6 +353,10 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
     s = db_query_one_prepared(c, "ltv_write", 1, wp, col, 1);
     st.outbox = outbox;
   }
+  clock_gettime(CLOCK_MONOTONIC, &t4);
+  if (ps.n > 1)
+    svc_log(SVC_LOG_DEBUG, "ltv recompute: positions %.1f ms, lines %.1f ms, engine+json %.1f ms, write %.1f ms",
+            ms_between(&t0, &t1), ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 out:
   free(text);
   json_decref(rows);
