@@ -15,11 +15,17 @@
 //   (they create the partner data later calls discover), DELETEs last.
 // - must-fail requests per operation: an unknown path parameter value (the documented 404), a
 //   malformed value (a documented 4xx), a malformed JSON body (the documented 400), a body of
-//   another media type (415 when documented), a bad query value (400 when documented), no key and
-//   a key of another scope on keyed routes (401 / 403).
+//   another media type (415 when documented), a bad query value (400 when documented), a body where
+//   none is accepted (413 when documented), no key and a key of another scope on keyed routes
+//   (401 / 403), and per path a method it does not list (405 with an Allow naming the listed ones).
+// A path value that names nothing must answer 404 only where the operation's documented 404 names
+// a code for that parameter (`vault_not_found` for {vault}); elsewhere any documented status.
+// Every GET must reach a 2xx at least once, every other operation with a usable example too.
 // Every response: its status is documented for the operation; its Content-Type is the documented
 // media type; the body validates against the documented schema (Ajv, JSON Schema 2020-12, `$ref`s
-// resolved inside the document); required documented headers are present and valid; error bodies
+// resolved inside the document), and against a copy where each object that lists its properties is
+// closed, so a field the document does not describe fails too; required documented headers are
+// present and valid; error bodies
 // are also checked against Problem (status and request_id agree with the response).
 // Prints "contract: N operations, M responses validated, K skipped (reasons)" and every failure;
 // exits 1 when anything failed.
@@ -611,11 +617,16 @@ async function runMustFail(o) {
       let bad;
       if (Array.isArray(s.enum)) bad = "zzz-not-listed";
       else if (s.type === "integer") bad = s.minimum !== undefined ? String(s.minimum - 1) : "1.5x";
+      else if (s.type === "string" && s.pattern && !new RegExp(s.pattern, "u").test("!bad!")) bad = "!bad!";
+      else if (s.type === "boolean") bad = "maybe";
       else continue;
       const pairs = rq.filter(([k]) => k !== p.name).concat([[p.name, bad]]);
       const opts = goodBody !== undefined ? withBody() : { headers: baseHeaders(o) };
       await send(o, method, fillPath(o.path, assign) + query(pairs), opts, { status: [400], why: `bad query ${p.name}=${bad}` });
     }
+  }
+  if (!o.op.requestBody && documented(o, 413)) {
+    await send(o, method, url, { headers: baseHeaders(o, { "Content-Type": "application/json" }), body: "{}" }, { status: [413], why: "a body where none is accepted" });
   }
   const sec = securedBy(o);
   if (sec.length) {
@@ -628,6 +639,23 @@ async function runMustFail(o) {
       const o2 = withBody({ Authorization: `Bearer ${keys[other]}` });
       await send(o, method, url, o2, { status: [403], why: `${other} key` });
     }
+  }
+}
+
+/* A method the path does not list: the documented 405 with an Allow header naming the listed ones. */
+async function runWrongMethod(path) {
+  const item = doc.paths[path];
+  const listed = METHODS.filter((m) => item[m]);
+  const o = ops.find((x) => x.path === path && documented(x, 405));
+  const m = ["put", "patch", "delete", "post"].find((x) => !listed.includes(x));
+  if (!o || !m) return;
+  const as = path.includes("{") ? await pathAssignments(o, 1) : [{}];
+  if (!as.length) return;
+  const url = fillPath(path, as[0]);
+  const { res } = await send(o, m.toUpperCase(), url, { headers: baseHeaders(o) }, { status: [405], why: `${m.toUpperCase()} not listed` });
+  if (res?.status === 405) {
+    const allow = String(res.headers.allow || "").toLowerCase().split(/\s*,\s*/);
+    for (const l of listed) if (!allow.includes(l)) fail(o, url, 405, `Allow ${JSON.stringify(res.headers.allow)} does not name ${l.toUpperCase()}`);
   }
 }
 
@@ -653,6 +681,7 @@ async function main() {
   for (const o of byPhase((o) => o.method === "delete")) await runWithBody(o);
   listCache.clear();
   for (const o of ops) await runMustFail(o);
+  for (const path of Object.keys(doc.paths || {})) await runWrongMethod(path);
   for (const o of ops) {
     if (!o.okReached && !skipped.some((s) => s.o === o)) fail(o, "-", "-", "no request reached a 2xx response");
   }
