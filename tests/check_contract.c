@@ -49,8 +49,8 @@ static char *run(const char *cmd, int *status) {
   return buf;
 }
 
-/* Appends " scope=KEY" to args when `sparkd keys create` makes a key of that scope. */
-static void make_key(const char *scope, const char *partner, char *args, size_t len) {
+/* Appends " name=KEY" to args when `sparkd keys create` makes a key of that scope. */
+static void make_key(const char *name, const char *scope, const char *partner, char *args, size_t len) {
   char cmd[512];
   snprintf(cmd, sizeof cmd, "'%s' keys create --scope %s%s%s 2>/dev/null", SPARKD_BINARY, scope,
            partner ? " --partner " : "", partner ? partner : "");
@@ -60,7 +60,7 @@ static void make_key(const char *scope, const char *partner, char *args, size_t 
   if (nl) *nl = '\0';
   if (st == 0 && out[0]) {
     size_t used = strlen(args);
-    snprintf(args + used, len - used, " %s='%s'", scope, out);
+    snprintf(args + used, len - used, " %s='%s'", name, out);
   } else {
     fprintf(stderr, "check_contract: no %s key (keys create exited %d): keyed routes answer 401 only\n", scope, st);
   }
@@ -108,9 +108,10 @@ START_TEST(live_responses_match_openapi) {
   out = run(cmd, &st);
   free(out);
   if (st == 0) {
-    make_key("partner", "p1", keys, sizeof keys);
-    make_key("admin", NULL, keys, sizeof keys);
-    make_key("ops", NULL, keys, sizeof keys);
+    make_key("partner", "partner", "p1", keys, sizeof keys);
+    make_key("partner2", "partner", "p2", keys, sizeof keys); /* must see none of p1's records */
+    make_key("admin", "admin", NULL, keys, sizeof keys);
+    make_key("ops", "ops", NULL, keys, sizeof keys);
   }
 
   /* The script waits for the state cache to hold the imported chain. */

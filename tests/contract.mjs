@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Contract test: live responses of a running sparkd checked against openapi/openapi.yaml.
 //
-//   node tests/contract.mjs <port> <openapi.yaml> [scope=key ...]      (scope: partner, admin, ops)
+//   node tests/contract.mjs <port> <openapi.yaml> [scope=key ...]   (partner, partner2, admin, ops)
 //
 // Walks every operation the document holds when it runs (nothing here lists routes):
 // - GET: concrete URLs from the parameters' `example`s and from values discovered in list
@@ -17,7 +17,8 @@
 //   malformed value (a documented 4xx), a malformed JSON body (the documented 400), a body of
 //   another media type (415 when documented), a bad query value (400 when documented), a body where
 //   none is accepted (413 when documented), no key and a key of another scope on keyed routes
-//   (401 / 403), and per path a method it does not list (405 with an Allow naming the listed ones).
+//   (401 / 403), another partner's key on a partner record (404), and per path a method it does
+//   not list (405 with an Allow naming the listed ones).
 // A path value that names nothing must answer 404 only where the operation's documented 404 names
 // a code for that parameter (`vault_not_found` for {vault}); elsewhere any documented status.
 // Every GET must reach a 2xx at least once, every other operation with a usable example too.
@@ -512,6 +513,15 @@ async function runGet(o) {
     const base = fillPath(o.path, a);
     const urls = [base + query(rq)];
     if (eq.length > rq.length) urls.push(base + query(eq));
+    // every value of an enumerated query parameter, once each (preview: deposit, mint, withdraw, redeem)
+    for (const p of o.params) {
+      const en = p.in === "query" ? schemaOf(p.schema).enum : null;
+      if (!Array.isArray(en)) continue;
+      for (const v of en) {
+        const u = base + query(eq.filter(([k]) => k !== p.name).concat([[p.name, v]]));
+        if (!urls.includes(u)) urls.push(u);
+      }
+    }
     for (const url of urls) {
       const { res, body } = await send(o, "GET", url, { headers: baseHeaders(o) });
       if (!res) continue;
@@ -633,8 +643,12 @@ async function runMustFail(o) {
     const opts = withBody();
     delete opts.headers.Authorization;
     await send(o, method, url, opts, { status: [401], why: "no key" });
+    // another partner's record looks exactly like one that does not exist
+    if (keys.partner2 && scopeOf(sec[0]) === "partner" && Object.keys(assign).length && documented(o, 404)) {
+      await send(o, method, url, withBody({ Authorization: `Bearer ${keys.partner2}` }), { status: [404], why: "another partner's key" });
+    }
     const mine = scopeOf(sec[0]);
-    const other = Object.keys(keys).find((s) => s !== mine);
+    const other = Object.keys(keys).find((s) => s !== mine && !s.startsWith(mine));
     if (other && documented(o, 403)) {
       const o2 = withBody({ Authorization: `Bearer ${keys[other]}` });
       await send(o, method, url, o2, { status: [403], why: `${other} key` });
