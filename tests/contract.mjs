@@ -513,6 +513,11 @@ async function runGet(o) {
     const base = fillPath(o.path, a);
     const urls = [base + query(rq)];
     if (eq.length > rq.length) urls.push(base + query(eq));
+    // integer query parameters (limit, after, before) all at their minimum, then at their maximum
+    for (const end of ["minimum", "maximum"]) {
+      const ints = o.params.filter((p) => p.in === "query" && schemaOf(p.schema).type === "integer" && schemaOf(p.schema)[end] !== undefined);
+      if (ints.length) urls.push(base + query(rq.concat(ints.map((p) => [p.name, schemaOf(p.schema)[end]]))));
+    }
     // every value of an enumerated query parameter, once each (preview: deposit, mint, withdraw, redeem)
     for (const p of o.params) {
       const en = p.in === "query" ? schemaOf(p.schema).enum : null;
