@@ -6,9 +6,10 @@
 // Walks every operation the document holds when it runs (nothing here lists routes):
 // - GET: concrete URLs from the parameters' `example`s and from values discovered in list
 //   responses (a path `/a/{x}/b/{y}` takes `{y}` from the items of GET `/a/{x}/b`, or of the
-//   nearest listed ancestor); each is requested with its required query parameters, and once more
-//   with every documented query example; a `next_cursor` is followed once; an `ETag` is sent back
-//   as `If-None-Match` where 304 is documented.
+//   nearest listed ancestor); each is requested with its required query parameters, once more
+//   with every documented query example, with each alone, with integer parameters at their minimum
+//   and at their maximum, and with each value of an enum; a `next_cursor` is followed once; an
+//   `ETag` is sent back as `If-None-Match` where 304 is documented.
 // - other methods: each documented request example (or, when there is none, a body built from the
 //   schema's property `example`s, checked against the request schema first), with a fresh
 //   Idempotency-Key when the operation has that header. POSTs without path parameters run first
@@ -379,7 +380,7 @@ function sameNameExamples(name) {
   return ops.flatMap((o) => o.params.filter((p) => p.in === "path" && p.name === name && p.example !== undefined).map((p) => p.example));
 }
 /* Returns up to `max` assignments {name: value} of the path parameters of o. */
-async function pathAssignments(o, max = 8) {
+async function pathAssignments(o, max = 25) {
   const names = [...o.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
   let assigns = [{}];
   for (const n of names) {
@@ -513,6 +514,9 @@ async function runGet(o) {
     const base = fillPath(o.path, a);
     const urls = [base + query(rq)];
     if (eq.length > rq.length) urls.push(base + query(eq));
+    // and each optional example alone (filters that together may match nothing)
+    if (eq.length > rq.length + 1)
+      for (const pair of eq) if (!rq.some(([k]) => k === pair[0])) urls.push(base + query(rq.concat([pair])));
     // integer query parameters (limit, after, before) all at their minimum, then at their maximum
     for (const end of ["minimum", "maximum"]) {
       const ints = o.params.filter((p) => p.in === "query" && schemaOf(p.schema).type === "integer" && schemaOf(p.schema)[end] !== undefined);
@@ -634,6 +638,7 @@ async function runMustFail(o) {
       else if (s.type === "integer") bad = s.minimum !== undefined ? String(s.minimum - 1) : "1.5x";
       else if (s.type === "string" && s.pattern && !new RegExp(s.pattern, "u").test("!bad!")) bad = "!bad!";
       else if (s.type === "boolean") bad = "maybe";
+      else if (p.name === "cursor") bad = "not-a-cursor"; // opaque, but one this list never returned
       else continue;
       const pairs = rq.filter(([k]) => k !== p.name).concat([[p.name, bad]]);
       const opts = goodBody !== undefined ? withBody() : { headers: baseHeaders(o) };
