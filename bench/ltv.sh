@@ -89,7 +89,14 @@ for _ in $(seq 1 600); do
 done
 [ "$(psql_ "SELECT count(*) FROM partner_ltv_latest WHERE state = 0")" = "$n" ] || die "first records missing"
 echo "first records: $(grep -o 'ltv: [0-9]* position(s) recomputed in [0-9.]* ms' "$tmp/sparkd.log" | tail -1)"
-sleep 1
+# wait until the worker is idle (the first pass may be followed by one for the listener's connect)
+prev=-1
+for _ in $(seq 1 100); do
+  cur=$(grep -c 'ltv: ' "$tmp/sparkd.log" || true)
+  [ "$cur" = "$prev" ] && break
+  prev=$cur
+  sleep 1.5
+done
 lines_before=$(wc -l <"$tmp/sparkd.log")
 
 t0=$(date +%s%N)

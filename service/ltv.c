@@ -48,11 +48,11 @@ static const struct db_statement stmts[] = {
      " LEFT JOIN prices pr ON pr.chain_id = c.chain_id AND pr.asset = c.asset"
      " WHERE $1::bigint IS NULL OR c.position_id = $1 ORDER BY c.position_id, c.line_no"},
     {"ltv_write",
-     "WITH x AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(position_id bigint, partner_id bigint,"
+     "WITH x AS MATERIALIZED (SELECT * FROM json_to_recordset($1::json) AS x(position_id bigint, partner_id bigint,"
      "   sequence bigint, state smallint, ltv_bps bigint, raw_ltv_bps bigint, collateral_value numeric,"
      "   weighted_value numeric, debt numeric, accrued numeric, debt_value numeric, as_of bigint, call_since bigint,"
-     "   cure_deadline bigint, detail jsonb, hist boolean, hist_state smallint, hist_ltv_bps bigint,"
-     "   changed boolean, payload jsonb)),"
+     "   cure_deadline bigint, detail json, hist boolean, hist_state smallint, hist_ltv_bps bigint,"
+     "   changed boolean, payload json)),"
      " up AS (INSERT INTO partner_ltv_latest (position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps,"
      "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail,"
      "   hist_state, hist_ltv_bps)"
@@ -69,7 +69,7 @@ static const struct db_statement stmts[] = {
      "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
      "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail FROM x WHERE hist),"
      " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
-     "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload FROM x"
+     "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload::jsonb FROM x"
      "   JOIN partner_webhooks w ON w.partner_id = x.partner_id AND w.deleted_at IS NULL"
      "   AND '" SVC_LTV_EVENT_STATE "' = ANY (w.events)"
      "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
