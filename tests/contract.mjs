@@ -23,6 +23,8 @@
 // A path value that names nothing must answer 404 only where the operation's documented 404 names
 // a code for that parameter (`vault_not_found` for {vault}); elsewhere any documented status.
 // Every GET must reach a 2xx at least once, every other operation with a usable example too.
+// The conventions info.description states are checked on one URL per GET: HEAD (same status and
+// headers, no body) and OPTIONS (204, Allow).
 // Every response: its status is documented for the operation; its Content-Type is the documented
 // media type; the body validates against the documented schema (Ajv, JSON Schema 2020-12, `$ref`s
 // resolved inside the document), and against a copy where each object that lists its properties is
@@ -534,6 +536,7 @@ async function runGet(o) {
     for (const url of urls) {
       const { res, body } = await send(o, "GET", url, { headers: baseHeaders(o) });
       if (!res) continue;
+      if (url === urls[0] && a === assigns[0]) await headAndOptions(o, url, res);
       if (res.status === 200 && res.headers.etag && o.op.responses?.["304"]) {
         await send(o, "GET", url, { headers: baseHeaders(o, { "If-None-Match": res.headers.etag }) }, { status: [304], why: "If-None-Match" });
       }
@@ -543,6 +546,35 @@ async function runGet(o) {
       }
     }
   }
+}
+
+/* The conventions info.description states for every GET: HEAD answers the same status and headers
+ * with no body; OPTIONS answers 204 with an Allow naming the path's methods. */
+async function headAndOptions(o, url, got) {
+  let h;
+  try {
+    h = await request("HEAD", url, { headers: baseHeaders(o) });
+  } catch (e) {
+    return fail(o, url, "-", `HEAD failed: ${e.message}`);
+  }
+  validated++;
+  if (h.status !== got.status) fail(o, url, h.status, `HEAD status ${h.status} != GET ${got.status}`);
+  if (h.body.length) fail(o, url, h.status, `HEAD sent a body of ${h.body.length} bytes`);
+  for (const k of ["content-type", "content-length", "etag", "cache-control"])
+    // (the length of /metrics moves between two requests: its counters count them)
+    if (got.status === h.status && String(h.headers[k]) !== String(got.headers[k]) && !(k === "content-length" && mediaEssence(got.headers["content-type"]) === "text/plain"))
+      fail(o, url, h.status, `HEAD ${k} ${JSON.stringify(h.headers[k])} != GET ${JSON.stringify(got.headers[k])}`);
+  let r;
+  try {
+    r = await request("OPTIONS", url);
+  } catch (e) {
+    return fail(o, url, "-", `OPTIONS failed: ${e.message}`);
+  }
+  validated++;
+  const allow = String(r.headers.allow || "").toLowerCase().split(/\s*,\s*/);
+  const listed = METHODS.filter((m) => doc.paths[o.path][m]);
+  if (r.status !== 204) fail(o, url, r.status, `OPTIONS answered ${r.status}, not 204`);
+  for (const m of listed.concat(["head", "options"])) if (!allow.includes(m)) fail(o, url, r.status, `OPTIONS Allow ${JSON.stringify(r.headers.allow)} does not name ${m.toUpperCase()}`);
 }
 
 async function runWithBody(o) {
