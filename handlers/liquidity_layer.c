@@ -3,16 +3,14 @@
  * latest imported block; rate limits at `?at=` and other pages are computed per request from the
  * typed data attached to the cache. Arithmetic is the engine's (risk/ratelimit.h, spec
  * protocol-math §3.1; APY of a venue APR is Spark's _getAPY, risk/savings.h). */
-#include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "risk/eip55.h"
 #include "risk/ratelimit.h"
 #include "risk/savings.h"
 #include "service/cache.h"
@@ -25,12 +23,8 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 500
 
-struct chain_asof {
-  int64_t chain_id, block_number, block_timestamp;
-};
-
 struct rl {
-  const struct chain_asof *asof;
+  const struct handler_chain_asof *asof;
   char key[67], name[128];
   bool has_asset, asset_known, has_target, has_venue;
   char asset[43], asset_symbol[64], target[43], venue_id[128], venue_label[128], venue_kind[32];
@@ -41,94 +35,8 @@ struct rl {
 struct rl_index {
   size_t n, cap;
   struct rl *v;
-  size_t nchains;
-  struct chain_asof chains[64];
+  struct handler_chains chains;
 };
-
-static json_t *dec(u256 v) {
-  char b[U256_DEC_MAX];
-  u256_to_dec(v, b);
-  return json_string(b);
-}
-
-static json_t *fixed(u256 v, unsigned d) {
-  char b[U256_DEC_MAX + 2];
-  u256_to_fixed(v, d, b);
-  return json_string(b);
-}
-
-/* Sets name (integer string) and, when decimals are known (>= 0), name_human. */
-static void put_amount(json_t *o, const char *name, u256 v, int64_t decimals) {
-  char h[96];
-  json_object_set_new(o, name, dec(v));
-  snprintf(h, sizeof h, "%s_human", name);
-  json_object_set_new(o, h, decimals >= 0 ? fixed(v, (unsigned)decimals) : json_null());
-}
-
-static json_t *addr_json(const char *lower_addr) {
-  char cs[43];
-  if (!risk_eip55(lower_addr, cs)) snprintf(cs, sizeof cs, "%s", lower_addr);
-  return json_string(cs);
-}
-
-static json_t *asof_json(const struct chain_asof *a) {
-  char ts[32];
-  time_t tt = (time_t)a->block_timestamp;
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return json_pack("{s:I, s:I, s:I, s:s}", "chain_id", (json_int_t)a->chain_id, "block_number",
-                   (json_int_t)a->block_number, "block_timestamp", (json_int_t)a->block_timestamp, "block_time", ts);
-}
-
-static json_t *asof_all(const struct chain_asof *c, size_t n) {
-  json_t *a = json_array();
-  for (size_t i = 0; i < n; i++)
-    json_array_append_new(a, asof_json(&c[i]));
-  return a;
-}
-
-static bool parse_u256_text(const char *s, u256 *out) { return s && u256_from_dec(out, s, strlen(s)) == RISK_OK; }
-
-static bool parse_i64(const char *s, int64_t *out) {
-  if (!s || !*s || strlen(s) > 18) return false;
-  int64_t v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9') return false;
-    v = v * 10 + (*p - '0');
-  }
-  *out = v;
-  return true;
-}
-
-static void cursor_make(int64_t v, char out[64]) {
-  char plain[32];
-  int n = snprintf(plain, sizeof plain, "o:%" PRId64, v);
-  for (int i = 0; i < n; i++)
-    sprintf(out + 2 * i, "%02x", (unsigned char)plain[i]);
-}
-
-static bool cursor_parse(const char *c, int64_t *v) {
-  size_t n = strlen(c);
-  if (n < 6 || n % 2 || n > 60) return false;
-  char plain[32];
-  for (size_t i = 0; i < n / 2; i++) {
-    unsigned x;
-    if (!isxdigit((unsigned char)c[2 * i]) || !isxdigit((unsigned char)c[2 * i + 1]) ||
-        sscanf(c + 2 * i, "%2x", &x) != 1)
-      return false;
-    plain[i] = (char)x;
-  }
-  plain[n / 2] = 0;
-  return plain[0] == 'o' && plain[1] == ':' && parse_i64(plain + 2, v);
-}
-
-static enum svc_handler_result bad_query(struct svc_request *req, const char *field, const char *code,
-                                         const char *message) {
-  json_t *errs = json_array();
-  json_array_append_new(errs, svc_field_error(field, code, message));
-  return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errs, "%s: %s", field, message);
-}
 
 /* Returns one rate limit's JSON object at time t (new reference). */
 static json_t *rl_json(const struct rl *r, uint64_t t) {
@@ -139,14 +47,14 @@ static json_t *rl_json(const struct rl *r, uint64_t t) {
   json_object_set_new(o, "name", json_string(r->name));
   if (r->has_asset)
     json_object_set_new(o, "asset",
-                        json_pack("{s:o, s:o, s:o}", "address", addr_json(r->asset), "symbol",
+                        json_pack("{s:o, s:o, s:o}", "address", handler_json_address(r->asset), "symbol",
                                   r->asset_known ? json_string(r->asset_symbol) : json_null(), "decimals",
                                   r->asset_known ? json_integer(r->asset_decimals) : json_null()));
   else
     json_object_set_new(o, "asset", json_null());
   if (r->has_target)
     json_object_set_new(o, "target",
-                        json_pack("{s:o, s:o, s:o, s:o}", "address", addr_json(r->target), "venue_id",
+                        json_pack("{s:o, s:o, s:o, s:o}", "address", handler_json_address(r->target), "venue_id",
                                   r->has_venue ? json_string(r->venue_id) : json_null(), "venue_label",
                                   r->has_venue ? json_string(r->venue_label) : json_null(), "venue_kind",
                                   r->has_venue ? json_string(r->venue_kind) : json_null()));
@@ -157,23 +65,23 @@ static json_t *rl_json(const struct rl *r, uint64_t t) {
   json_object_set_new(o, "status", json_string(unlimited ? "unlimited" : inactive ? "deactivated" : "active"));
   json_object_set_new(o, "unlimited", json_boolean(unlimited));
   json_object_set_new(o, "at", json_integer((json_int_t)t));
-  put_amount(o, "max_amount", r->st.max_amount, unlimited ? -1 : d);
-  put_amount(o, "slope_per_second", r->st.slope, d);
+  handler_put_amount(o, "max_amount", r->st.max_amount, unlimited ? -1 : d);
+  handler_put_amount(o, "slope_per_second", r->st.slope, d);
   u256 per_day, cur, secs;
   if (risk_rate_limit_per_day(&per_day, &r->st) == RISK_OK)
-    put_amount(o, "slope_per_day", per_day, d);
+    handler_put_amount(o, "slope_per_day", per_day, d);
   else
     json_object_set_new(o, "slope_per_day", json_null());
-  put_amount(o, "last_amount", r->st.last_amount, unlimited ? -1 : d);
+  handler_put_amount(o, "last_amount", r->st.last_amount, unlimited ? -1 : d);
   json_object_set_new(o, "last_updated", json_integer((json_int_t)r->st.last_updated));
   if (risk_rate_limit_current(&cur, &r->st, t) == RISK_OK) {
-    put_amount(o, "current", cur, unlimited ? -1 : d);
+    handler_put_amount(o, "current", cur, unlimited ? -1 : d);
     if (unlimited || inactive) {
       json_object_set_new(o, "headroom_pct", json_null());
     } else {
       u256 scaled, pct; /* fl(current * 100 * 10^4 / max) as a 4-decimal percentage */
       if (u256_muldiv(&pct, cur, u256_from_u64(1000000), r->st.max_amount) == RISK_OK)
-        json_object_set_new(o, "headroom_pct", fixed(pct, 4));
+        json_object_set_new(o, "headroom_pct", handler_json_fixed(pct, 4));
       else
         json_object_set_new(o, "headroom_pct", json_null());
       (void)scaled;
@@ -202,26 +110,6 @@ static void rl_index_free(void *p) {
   if (!ix) return;
   free(ix->v);
   free(ix);
-}
-
-static db_status chain_row(const db_row *row, void *arg) {
-  struct rl_index *ix = arg;
-  if (ix->nchains == sizeof ix->chains / sizeof ix->chains[0]) return DB_OK;
-  struct chain_asof *a = &ix->chains[ix->nchains];
-  const struct db_col cols[] = {
-      {"chain_id", DB_COL_INT64, &a->chain_id, 0, NULL},
-      {"block_number", DB_COL_INT64, &a->block_number, 0, NULL},
-      {"block_timestamp", DB_COL_INT64, &a->block_timestamp, 0, NULL},
-  };
-  db_status s = db_row_get(row, cols, 3);
-  if (s == DB_OK) ix->nchains++;
-  return s;
-}
-
-static const struct chain_asof *find_chain(const struct rl_index *ix, int64_t id) {
-  for (size_t i = 0; i < ix->nchains; i++)
-    if (ix->chains[i].chain_id == id) return &ix->chains[i];
-  return NULL;
 }
 
 static db_status rl_row(const db_row *row, void *arg) {
@@ -261,10 +149,10 @@ static db_status rl_row(const db_row *row, void *arg) {
   r->has_target = !n_target;
   r->has_venue = !n_vid && !n_vl && !n_vk;
   r->st.last_updated = (uint64_t)lu;
-  if (!parse_u256_text(mx, &r->st.max_amount) || !parse_u256_text(sl, &r->st.slope) ||
-      !parse_u256_text(la, &r->st.last_amount))
+  if (!handler_parse_u256(mx, &r->st.max_amount) || !handler_parse_u256(sl, &r->st.slope) ||
+      !handler_parse_u256(la, &r->st.last_amount))
     return DB_ERROR;
-  r->asof = find_chain(ix, chain);
+  r->asof = handler_chains_find(&ix->chains, chain);
   if (!r->asof) return DB_OK; /* a chain past the index's capacity: left out rather than failing the cache */
   ix->n++;
   return DB_OK;
@@ -294,22 +182,22 @@ static db_status alloc_row(const db_row *row, void *arg) {
   db_status s = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
   if (s != DB_OK) return s;
   u256 amt, apr, apy;
-  if (!parse_u256_text(amount, &amt) || !parse_u256_text(apr_s, &apr)) return DB_ERROR;
+  if (!handler_parse_u256(amount, &amt) || !handler_parse_u256(apr_s, &apr)) return DB_ERROR;
   json_t *o = json_object();
   json_object_set_new(o, "chain_id", json_integer((json_int_t)chain));
   json_object_set_new(o, "venue_id", json_string(venue));
   json_object_set_new(o, "kind", json_string(kind));
   json_object_set_new(o, "label", json_string(label));
-  json_object_set_new(o, "address", addr_json(address));
-  json_object_set_new(
-      o, "asset",
-      json_pack("{s:o, s:s, s:I}", "address", addr_json(asset), "symbol", sym, "decimals", (json_int_t)adec));
-  put_amount(o, "amount", amt, adec);
-  json_object_set_new(o, "apr_ray", dec(apr));
-  json_object_set_new(o, "apr", fixed(apr, 27));
+  json_object_set_new(o, "address", handler_json_address(address));
+  json_object_set_new(o, "asset",
+                      json_pack("{s:o, s:s, s:I}", "address", handler_json_address(asset), "symbol", sym, "decimals",
+                                (json_int_t)adec));
+  handler_put_amount(o, "amount", amt, adec);
+  json_object_set_new(o, "apr_ray", handler_json_u256(apr));
+  json_object_set_new(o, "apr", handler_json_fixed(apr, 27));
   if (risk_savings_get_apy(&apy, apr) == RISK_OK) {
-    json_object_set_new(o, "apy_ray", dec(apy));
-    json_object_set_new(o, "apy", fixed(apy, 27));
+    json_object_set_new(o, "apy_ray", handler_json_u256(apy));
+    json_object_set_new(o, "apy", handler_json_fixed(apy, 27));
   } else {
     json_object_set_new(o, "apy_ray", json_null());
     json_object_set_new(o, "apy", json_null());
@@ -330,14 +218,14 @@ static db_status idle_row(const db_row *row, void *arg) {
   db_status s = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
   if (s != DB_OK) return s;
   u256 amt, dep;
-  if (!parse_u256_text(amount, &amt) || !parse_u256_text(deployed, &dep)) return DB_ERROR;
+  if (!handler_parse_u256(amount, &amt) || !handler_parse_u256(deployed, &dep)) return DB_ERROR;
   json_t *o = json_object();
   json_object_set_new(o, "chain_id", json_integer((json_int_t)chain));
-  json_object_set_new(
-      o, "asset",
-      json_pack("{s:o, s:s, s:I}", "address", addr_json(asset), "symbol", sym, "decimals", (json_int_t)adec));
-  put_amount(o, "amount", amt, adec);
-  put_amount(o, "deployed", dep, adec);
+  json_object_set_new(o, "asset",
+                      json_pack("{s:o, s:s, s:I}", "address", handler_json_address(asset), "symbol", sym, "decimals",
+                                (json_int_t)adec));
+  handler_put_amount(o, "amount", amt, adec);
+  handler_put_amount(o, "deployed", dep, adec);
   json_array_append_new(a->data, o);
   return DB_OK;
 }
@@ -375,10 +263,10 @@ static json_t *rl_page(const struct rl_index *ix, size_t off, size_t limit, uint
   json_t *next = json_null();
   if (end < ix->n) {
     char cur[64];
-    cursor_make((int64_t)end, cur);
+    handler_cursor_make('o', (int64_t)end, cur);
     next = json_string(cur);
   }
-  return json_pack("{s:o, s:o, s:o}", "data", data, "as_of", asof_all(ix->chains, ix->nchains), "next_cursor", next);
+  return json_pack("{s:o, s:o, s:o}", "data", data, "as_of", handler_as_of_all(&ix->chains), "next_cursor", next);
 }
 
 /* State-cache builder: rate limits (with typed data for ?at=) and allocations. */
@@ -386,7 +274,7 @@ db_status handler_liquidity_layer_build(db_conn *conn, struct svc_cache_builder 
   pthread_once(&stmts_once, register_statements);
   struct rl_index *ix = calloc(1, sizeof *ix);
   if (!ix) return DB_ERROR;
-  db_status s = db_query_prepared(conn, "ll_chains", 0, NULL, chain_row, ix, NULL);
+  db_status s = db_query_prepared(conn, "ll_chains", 0, NULL, handler_chains_row, &ix->chains, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "ll_rate_limits", 0, NULL, rl_row, ix, NULL);
   struct alloc_ctx ac = {ix, json_array()}, ic = {ix, json_array()};
   if (s == DB_OK) s = db_query_prepared(conn, "ll_allocations", 0, NULL, alloc_row, &ac, NULL);
@@ -398,7 +286,7 @@ db_status handler_liquidity_layer_build(db_conn *conn, struct svc_cache_builder 
     return s;
   }
   json_t *alloc = json_pack("{s:o, s:o, s:o, s:n}", "data", ac.data, "idle", ic.data, "as_of",
-                            asof_all(ix->chains, ix->nchains), "next_cursor");
+                            handler_as_of_all(&ix->chains), "next_cursor");
   if (!svc_cache_put_json(b, ALLOC_KEY, alloc, NULL, NULL) ||
       !svc_cache_put_json(b, RL_KEY, rl_page(ix, 0, DEFAULT_LIMIT, 0), NULL, NULL)) {
     rl_index_free(ix);
@@ -419,26 +307,22 @@ enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_requ
   const struct rl_index *ix = it->data;
   enum svc_handler_result res = SVC_HANDLED;
   const char *cursor = svc_req_query(req, "cursor"), *lim = svc_req_query(req, "limit"), *at = svc_req_query(req, "at");
-  int64_t off = 0, limit = DEFAULT_LIMIT, t = 0;
-  if (lim && (!parse_i64(lim, &limit) || limit < 1 || limit > MAX_LIMIT)) {
-    res = bad_query(req, "limit", "out_of_range", "must be an integer from 1 to 500");
-  } else if (cursor && (!cursor_parse(cursor, &off) || (size_t)off > ix->n)) {
-    res = bad_query(req, "cursor", "invalid", "not a cursor this list returned");
-  } else if (at && !parse_i64(at, &t)) {
-    res = bad_query(req, "at", "not_an_integer", "must be unix seconds (decimal digits)");
+  size_t limit;
+  int64_t off = 0, t = 0, newest = 0; /* ?at= must not be before any chain's block */
+  for (size_t i = 0; i < ix->chains.n; i++)
+    if (ix->chains.v[i].block_timestamp > newest) newest = ix->chains.v[i].block_timestamp;
+  if (!handler_query_limit(req, DEFAULT_LIMIT, MAX_LIMIT, &limit)) {
+    res = SVC_HANDLED;
+  } else if (cursor && (!handler_cursor_parse(cursor, 'o', &off) || (size_t)off > ix->n)) {
+    res = handler_bad_query(req, "cursor", "invalid", "not a cursor this list returned");
+  } else if (!handler_query_at(req, newest, &t)) {
+    res = SVC_HANDLED;
+  } else if (!cursor && !lim && !at) {
+    bool found;
+    res = svc_reply_cached(req, c, RL_KEY, &found);
+    if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
   } else {
-    bool early = false;
-    for (size_t i = 0; at && i < ix->nchains; i++)
-      early |= t < ix->chains[i].block_timestamp;
-    if (early) {
-      res = bad_query(req, "at", "before_block", "must not be before the block the state is as of");
-    } else if (!cursor && !lim && !at) {
-      bool found;
-      res = svc_reply_cached(req, c, RL_KEY, &found);
-      if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
-    } else {
-      res = svc_reply_json_steal(req, 200, rl_page(ix, (size_t)off, (size_t)limit, (uint64_t)t));
-    }
+    res = svc_reply_json_steal(req, 200, rl_page(ix, (size_t)off, limit, (uint64_t)t));
   }
   svc_cache_release(c);
   return res;

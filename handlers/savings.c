@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "risk/eip55.h"
 #include "risk/savings.h"
@@ -32,12 +33,6 @@
   "(chi_now / chi_then)^(31536000 / seconds) - 1, chi_then from the last imported block at or before now - "           \
   "window (estimate, binary floating point)"
 
-struct chain_asof {
-  int64_t chain_id;
-  int64_t block_number;
-  int64_t block_timestamp;
-};
-
 struct realized {
   bool ok;
   char apy[40];
@@ -47,7 +42,7 @@ struct realized {
 enum vault_kind { KIND_SDAI, KIND_SUSDS, KIND_V2 };
 
 struct vault {
-  struct chain_asof asof;
+  struct handler_chain_asof asof;
   char address[43]; /* lowercase */
   char checksum[43];
   enum vault_kind kind;
@@ -72,8 +67,7 @@ struct vault {
 struct savings_index {
   size_t n, cap;
   struct vault *v;
-  size_t nchains;
-  struct chain_asof chains[64];
+  struct handler_chains chains;
 };
 
 static const struct {
@@ -86,85 +80,6 @@ static const struct {
 static void lower(char *s) {
   for (; *s; s++)
     *s = (char)tolower((unsigned char)*s);
-}
-
-static json_t *dec(u256 v) {
-  char b[U256_DEC_MAX];
-  u256_to_dec(v, b);
-  return json_string(b);
-}
-
-static json_t *fixed(u256 v, unsigned decimals) {
-  char b[U256_DEC_MAX + 2];
-  u256_to_fixed(v, decimals, b);
-  return json_string(b);
-}
-
-/* Sets name (integer string) and name_human (decimals) on obj. */
-static void put_amount(json_t *obj, const char *name, u256 v, int decimals) {
-  char h[96];
-  json_object_set_new(obj, name, dec(v));
-  snprintf(h, sizeof h, "%s_human", name);
-  json_object_set_new(obj, h, fixed(v, (unsigned)decimals));
-}
-
-static void rfc3339(int64_t t, char out[32]) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_t *asof_json(const struct chain_asof *a) {
-  char ts[32];
-  rfc3339(a->block_timestamp, ts);
-  return json_pack("{s:I, s:I, s:I, s:s}", "chain_id", (json_int_t)a->chain_id, "block_number",
-                   (json_int_t)a->block_number, "block_timestamp", (json_int_t)a->block_timestamp, "block_time", ts);
-}
-
-static bool parse_u256_text(const char *s, u256 *out) { return s && u256_from_dec(out, s, strlen(s)) == RISK_OK; }
-
-/* Parses a non-negative decimal integer that fits int64; returns false otherwise. */
-static bool parse_i64(const char *s, int64_t *out) {
-  if (!s || !*s || strlen(s) > 18) return false;
-  int64_t v = 0;
-  for (const char *p = s; *p; p++) {
-    if (*p < '0' || *p > '9') return false;
-    v = v * 10 + (*p - '0');
-  }
-  *out = v;
-  return true;
-}
-
-/* Opaque cursors: hex of "<tag>:<number>". */
-static void cursor_make(char tag, int64_t v, char out[64]) {
-  char plain[32];
-  int n = snprintf(plain, sizeof plain, "%c:%" PRId64, tag, v);
-  for (int i = 0; i < n; i++)
-    sprintf(out + 2 * i, "%02x", (unsigned char)plain[i]);
-}
-
-static bool cursor_parse(const char *c, char tag, int64_t *v) {
-  size_t n = strlen(c);
-  if (n < 6 || n % 2 || n > 60) return false;
-  char plain[32];
-  for (size_t i = 0; i < n / 2; i++) {
-    unsigned x;
-    if (!isxdigit((unsigned char)c[2 * i]) || !isxdigit((unsigned char)c[2 * i + 1]) ||
-        sscanf(c + 2 * i, "%2x", &x) != 1)
-      return false;
-    plain[i] = (char)x;
-  }
-  plain[n / 2] = 0;
-  if (plain[0] != tag || plain[1] != ':') return false;
-  return parse_i64(plain + 2, v);
-}
-
-static enum svc_handler_result bad_query(struct svc_request *req, const char *field, const char *code,
-                                         const char *message) {
-  json_t *errs = json_array();
-  json_array_append_new(errs, svc_field_error(field, code, message));
-  return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errs, "%s: %s", field, message);
 }
 
 /* ---- the engine's views at time t ------------------------------------------------------------- */
@@ -188,17 +103,17 @@ static void put_rate(json_t *o, const char *prefix, u256 rate) {
   char n[64];
   u256 apr, apy;
   snprintf(n, sizeof n, "%srate_ray", prefix);
-  json_object_set_new(o, n, dec(rate));
+  json_object_set_new(o, n, handler_json_u256(rate));
   bool ok = risk_savings_apr_ray(&apr, rate) == RISK_OK;
   snprintf(n, sizeof n, "%sapr_ray", prefix);
-  json_object_set_new(o, n, ok ? dec(apr) : json_null());
+  json_object_set_new(o, n, ok ? handler_json_u256(apr) : json_null());
   snprintf(n, sizeof n, "%sapr", prefix);
-  json_object_set_new(o, n, ok ? fixed(apr, 27) : json_null());
+  json_object_set_new(o, n, ok ? handler_json_fixed(apr, 27) : json_null());
   ok = risk_savings_apy_ray(&apy, rate) == RISK_OK;
   snprintf(n, sizeof n, "%sapy_ray", prefix);
-  json_object_set_new(o, n, ok ? dec(apy) : json_null());
+  json_object_set_new(o, n, ok ? handler_json_u256(apy) : json_null());
   snprintf(n, sizeof n, "%sapy", prefix);
-  json_object_set_new(o, n, ok ? fixed(apy, 27) : json_null());
+  json_object_set_new(o, n, ok ? handler_json_fixed(apy, 27) : json_null());
 }
 
 /* Returns the vault's JSON object at time t (new reference), or NULL when the arithmetic
@@ -216,44 +131,43 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
   json_object_set_new(o, "address", json_string(v->checksum));
   json_object_set_new(o, "symbol", json_string(v->symbol));
   json_object_set_new(o, "decimals", json_integer(v->decimals));
-  char asset_cs[43];
-  if (!risk_eip55(v->asset, asset_cs)) snprintf(asset_cs, sizeof asset_cs, "%s", v->asset);
-  json_object_set_new(
-      o, "asset",
-      json_pack("{s:s, s:s, s:i}", "address", asset_cs, "symbol", v->asset_symbol, "decimals", v->asset_decimals));
+  json_object_set_new(o, "asset",
+                      json_pack("{s:o, s:s, s:i}", "address", handler_json_address(v->asset), "symbol", v->asset_symbol,
+                                "decimals", v->asset_decimals));
   put_rate(o, "", v->rate);
-  json_object_set_new(o, "chi_ray", dec(c));
-  json_object_set_new(o, "chi_stored_ray", dec(v->chi));
+  json_object_set_new(o, "chi_ray", handler_json_u256(c));
+  json_object_set_new(o, "chi_stored_ray", handler_json_u256(v->chi));
   json_object_set_new(o, "rho", json_integer((json_int_t)v->rho));
   json_object_set_new(o, "at", json_integer((json_int_t)t));
-  json_object_set_new(o, "share_price", fixed(c, 27));
-  put_amount(o, "assets_per_share", one_share, v->asset_decimals);
-  put_amount(o, "total_supply", v->total_supply, v->decimals);
-  put_amount(o, "total_assets", ta, v->asset_decimals);
+  json_object_set_new(o, "share_price", handler_json_fixed(c, 27));
+  handler_put_amount(o, "assets_per_share", one_share, v->asset_decimals);
+  handler_put_amount(o, "total_supply", v->total_supply, v->decimals);
+  handler_put_amount(o, "total_assets", ta, v->asset_decimals);
 
   if (v->kind == KIND_V2) {
     struct risk_spark_vault s = as_spark(v);
     u256 out, md, mm;
     if (v->has_idle)
-      put_amount(o, "idle_assets", v->idle, v->asset_decimals);
+      handler_put_amount(o, "idle_assets", v->idle, v->asset_decimals);
     else
       json_object_set_new(o, "idle_assets", json_null());
     if (risk_spark_vault_assets_outstanding(&out, &s, t) == RISK_OK)
-      put_amount(o, "assets_outstanding", out, v->asset_decimals);
+      handler_put_amount(o, "assets_outstanding", out, v->asset_decimals);
     if (v->has_cap)
-      put_amount(o, "deposit_cap", v->deposit_cap, v->asset_decimals);
+      handler_put_amount(o, "deposit_cap", v->deposit_cap, v->asset_decimals);
     else
       json_object_set_new(o, "deposit_cap", json_null());
     json_object_set_new(o, "deposit_cap_unlimited", json_boolean(!v->has_cap));
-    if (risk_spark_vault_max_deposit(&md, &s, t) == RISK_OK) put_amount(o, "max_deposit", md, v->asset_decimals);
-    if (risk_spark_vault_max_mint(&mm, &s, t) == RISK_OK) put_amount(o, "max_mint", mm, v->decimals);
+    if (risk_spark_vault_max_deposit(&md, &s, t) == RISK_OK)
+      handler_put_amount(o, "max_deposit", md, v->asset_decimals);
+    if (risk_spark_vault_max_mint(&mm, &s, t) == RISK_OK) handler_put_amount(o, "max_mint", mm, v->decimals);
   } else {
     /* sDAI / sUSDS: redemptions are paid by minting (Pot / USDS join), deposits are uncapped. */
     json_object_set_new(o, "idle_assets", json_null());
     json_object_set_new(o, "deposit_cap", json_null());
     json_object_set_new(o, "deposit_cap_unlimited", json_true());
-    put_amount(o, "max_deposit", U256_MAX, v->asset_decimals);
-    put_amount(o, "max_mint", U256_MAX, v->decimals);
+    handler_put_amount(o, "max_deposit", U256_MAX, v->asset_decimals);
+    handler_put_amount(o, "max_mint", U256_MAX, v->decimals);
   }
   if (v->has_min_rate || v->has_max_rate) {
     json_t *b = json_object();
@@ -265,15 +179,13 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
   }
   if (v->has_intents) {
     json_t *q = json_object();
-    char cs[43];
-    if (!risk_eip55(v->intents_address, cs)) snprintf(cs, sizeof cs, "%s", v->intents_address);
-    json_object_set_new(q, "intents_address", json_string(cs));
+    json_object_set_new(q, "intents_address", handler_json_address(v->intents_address));
     if (v->has_intents_min)
-      put_amount(q, "min_assets", v->intents_min, v->asset_decimals);
+      handler_put_amount(q, "min_assets", v->intents_min, v->asset_decimals);
     else
       json_object_set_new(q, "min_assets", json_null());
     if (v->has_intents_max)
-      put_amount(q, "max_assets", v->intents_max, v->asset_decimals);
+      handler_put_amount(q, "max_assets", v->intents_max, v->asset_decimals);
     else
       json_object_set_new(q, "max_assets", json_null());
     json_object_set_new(q, "max_deadline_seconds",
@@ -305,26 +217,6 @@ static void index_free(void *p) {
     free(ix->v[i].item);
   free(ix->v);
   free(ix);
-}
-
-static db_status chain_row(const db_row *row, void *arg) {
-  struct savings_index *ix = arg;
-  if (ix->nchains == sizeof ix->chains / sizeof ix->chains[0]) return DB_OK;
-  struct chain_asof *a = &ix->chains[ix->nchains];
-  const struct db_col cols[] = {
-      {"chain_id", DB_COL_INT64, &a->chain_id, 0, NULL},
-      {"block_number", DB_COL_INT64, &a->block_number, 0, NULL},
-      {"block_timestamp", DB_COL_INT64, &a->block_timestamp, 0, NULL},
-  };
-  db_status s = db_row_get(row, cols, 3);
-  if (s == DB_OK) ix->nchains++;
-  return s;
-}
-
-static const struct chain_asof *find_chain(const struct savings_index *ix, int64_t id) {
-  for (size_t i = 0; i < ix->nchains; i++)
-    if (ix->chains[i].chain_id == id) return &ix->chains[i];
-  return NULL;
 }
 
 static db_status vault_row(const db_row *row, void *arg) {
@@ -369,19 +261,20 @@ static db_status vault_row(const db_row *row, void *arg) {
   v->decimals = (int)decimals;
   v->asset_decimals = (int)adec;
   v->rho = (uint64_t)rho;
-  if (!parse_u256_text(chi, &v->chi) || !parse_u256_text(rate, &v->rate) || !parse_u256_text(ts, &v->total_supply))
+  if (!handler_parse_u256(chi, &v->chi) || !handler_parse_u256(rate, &v->rate) ||
+      !handler_parse_u256(ts, &v->total_supply))
     return DB_ERROR;
-  v->has_min_rate = !n_minr && parse_u256_text(minr, &v->min_rate);
-  v->has_max_rate = !n_maxr && parse_u256_text(maxr, &v->max_rate);
-  v->has_cap = !n_cap && parse_u256_text(cap, &v->deposit_cap);
-  v->has_idle = !n_idle && parse_u256_text(idle, &v->idle);
+  v->has_min_rate = !n_minr && handler_parse_u256(minr, &v->min_rate);
+  v->has_max_rate = !n_maxr && handler_parse_u256(maxr, &v->max_rate);
+  v->has_cap = !n_cap && handler_parse_u256(cap, &v->deposit_cap);
+  v->has_idle = !n_idle && handler_parse_u256(idle, &v->idle);
   v->has_intents = !n_ia;
-  v->has_intents_min = !n_imin && parse_u256_text(imin, &v->intents_min);
-  v->has_intents_max = !n_imax && parse_u256_text(imax, &v->intents_max);
+  v->has_intents_min = !n_imin && handler_parse_u256(imin, &v->intents_min);
+  v->has_intents_max = !n_imax && handler_parse_u256(imax, &v->intents_max);
   v->has_intents_deadline = !n_idl;
   v->kind = strcmp(v->kind_name, "sdai") == 0 ? KIND_SDAI : strcmp(v->kind_name, "susds") == 0 ? KIND_SUSDS : KIND_V2;
   if (!risk_eip55(v->address, v->checksum)) return DB_ERROR;
-  const struct chain_asof *a = find_chain(ix, v->asof.chain_id);
+  const struct handler_chain_asof *a = handler_chains_find(&ix->chains, v->asof.chain_id);
   if (!a) return DB_OK; /* a chain past the index's capacity: left out rather than failing the cache */
   v->asof = *a;
   ix->n++;
@@ -432,7 +325,7 @@ static db_status realized_for(db_conn *conn, struct vault *v) {
     if (s != DB_OK) return s;
     if (!t.found || t.block_timestamp <= 0) continue;
     u256 chi, rate, chi_then;
-    if (!parse_u256_text(t.chi, &chi) || !parse_u256_text(t.rate, &rate)) continue;
+    if (!handler_parse_u256(t.chi, &chi) || !handler_parse_u256(t.rate, &rate)) continue;
     if (risk_savings_chi_at(&chi_then, chi, (uint64_t)t.rho, rate, (uint64_t)t.block_timestamp) != RISK_OK) continue;
     int64_t dt = v->asof.block_timestamp - t.block_timestamp;
     if (dt <= 0 || u256_is_zero(chi_then)) continue;
@@ -476,9 +369,7 @@ static void register_statements(void) { db_statements_register(statements, sizeo
 
 /* Builds a list page {data, as_of, next_cursor} from items [off, off+limit) as JSON text. */
 static char *list_page(const struct savings_index *ix, size_t off, size_t limit, size_t *len) {
-  json_t *asof = json_array();
-  for (size_t i = 0; i < ix->nchains; i++)
-    json_array_append_new(asof, asof_json(&ix->chains[i]));
+  json_t *asof = handler_as_of_all(&ix->chains);
   char *asof_text = json_dumps(asof, JSON_COMPACT);
   json_decref(asof);
   if (!asof_text) return NULL;
@@ -500,7 +391,7 @@ static char *list_page(const struct savings_index *ix, size_t off, size_t limit,
     n += l;
   }
   char cur[64] = "";
-  if (end < ix->n) cursor_make('o', (int64_t)end, cur);
+  if (end < ix->n) handler_cursor_make('o', (int64_t)end, cur);
   n += (size_t)sprintf(out + n, "],\"as_of\":%s,\"next_cursor\":", asof_text);
   n += (size_t)(end < ix->n ? sprintf(out + n, "\"%s\"}", cur) : sprintf(out + n, "null}"));
   free(asof_text);
@@ -513,7 +404,7 @@ db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b) {
   pthread_once(&stmts_once, register_statements);
   struct savings_index *ix = calloc(1, sizeof *ix);
   if (!ix) return DB_ERROR;
-  db_status s = db_query_prepared(conn, "savings_chains", 0, NULL, chain_row, ix, NULL);
+  db_status s = db_query_prepared(conn, "savings_chains", 0, NULL, handler_chains_row, &ix->chains, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "savings_vaults", 0, NULL, vault_row, ix, NULL);
   for (size_t i = 0; s == DB_OK && i < ix->n; i++)
     s = realized_for(conn, &ix->v[i]);
@@ -529,7 +420,7 @@ db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b) {
                     v->checksum, "symbol", v->symbol);
     }
     v->item = json_dumps(o, JSON_COMPACT);
-    json_object_set_new(o, "as_of", asof_json(&v->asof));
+    json_object_set_new(o, "as_of", handler_as_of_json(&v->asof));
     char key[160];
     snprintf(key, sizeof key, LIST_KEY "/%" PRId64 "/%s", v->asof.chain_id, v->address);
     if (!v->item || !svc_cache_put_json(b, key, o, NULL, NULL)) {
@@ -570,7 +461,7 @@ static const struct vault *resolve(struct svc_request *req, const struct savings
   const char *cs = svc_req_param(req, "chain", chain_s, sizeof chain_s);
   const char *vs = svc_req_param(req, "vault", vault_s, sizeof vault_s);
   int64_t chain;
-  if (!cs || !parse_i64(cs, &chain) || !find_chain(ix, chain)) {
+  if (!cs || !handler_parse_i64(cs, &chain) || !handler_chains_find(&ix->chains, chain)) {
     json_t *errs = json_array();
     json_array_append_new(errs, svc_field_error("chain", "not_found", "no imported chain has this id"));
     svc_reply_problem_fields(req, SVC_ERR_chain_not_found, errs, "chain %s is not known", cs ? cs : "");
@@ -605,35 +496,9 @@ static const struct vault *resolve(struct svc_request *req, const struct savings
 
 /* Parses ?at= (defaults to the block); returns false after replying 400. */
 static bool parse_at(struct svc_request *req, const struct vault *v, uint64_t *t) {
-  const char *at = svc_req_query(req, "at");
-  *t = (uint64_t)v->asof.block_timestamp;
-  if (!at) return true;
-  int64_t x;
-  if (!parse_i64(at, &x)) {
-    bad_query(req, "at", "not_an_integer", "must be unix seconds (decimal digits)");
-    return false;
-  }
-  if (x < v->asof.block_timestamp) {
-    bad_query(req, "at", "before_block", "must not be before the block the state is as of");
-    return false;
-  }
+  int64_t x = v->asof.block_timestamp;
+  if (!handler_query_at(req, v->asof.block_timestamp, &x)) return false;
   *t = (uint64_t)x;
-  return true;
-}
-
-/* Parses limit (default d, at most m); returns false after replying 400. */
-static bool parse_limit(struct svc_request *req, size_t d, size_t m, size_t *out) {
-  const char *l = svc_req_query(req, "limit");
-  *out = d;
-  if (!l) return true;
-  int64_t x;
-  if (!parse_i64(l, &x) || x < 1 || (size_t)x > m) {
-    char msg[64];
-    snprintf(msg, sizeof msg, "must be an integer from 1 to %zu", m);
-    bad_query(req, "limit", "out_of_range", msg);
-    return false;
-  }
-  *out = (size_t)x;
   return true;
 }
 
@@ -647,10 +512,10 @@ enum svc_handler_result handler_savings_vaults_list(struct svc_request *req) {
   const char *cursor = svc_req_query(req, "cursor");
   size_t limit;
   int64_t off = 0;
-  if (!parse_limit(req, DEFAULT_LIMIT, MAX_LIMIT, &limit)) {
+  if (!handler_query_limit(req, DEFAULT_LIMIT, MAX_LIMIT, &limit)) {
     res = SVC_HANDLED;
-  } else if (cursor && (!cursor_parse(cursor, 'o', &off) || (size_t)off > ix->n)) {
-    res = bad_query(req, "cursor", "invalid", "not a cursor this list returned");
+  } else if (cursor && (!handler_cursor_parse(cursor, 'o', &off) || (size_t)off > ix->n)) {
+    res = handler_bad_query(req, "cursor", "invalid", "not a cursor this list returned");
   } else if (!cursor && limit == DEFAULT_LIMIT) {
     bool found;
     res = svc_reply_cached(req, c, LIST_KEY, &found);
@@ -683,9 +548,10 @@ enum svc_handler_result handler_savings_vault_get(struct svc_request *req) {
     } else {
       json_t *o = vault_json(v, t);
       if (!o) {
-        res = bad_query(req, "at", "out_of_range", "too far ahead: the accumulator overflows, the chain reverts");
+        res =
+            handler_bad_query(req, "at", "out_of_range", "too far ahead: the accumulator overflows, the chain reverts");
       } else {
-        json_object_set_new(o, "as_of", asof_json(&v->asof));
+        json_object_set_new(o, "as_of", handler_as_of_json(&v->asof));
         res = svc_reply_json_steal(req, 200, o);
       }
     }
@@ -817,7 +683,7 @@ enum svc_handler_result handler_savings_vault_preview(struct svc_request *req) {
     json_t *fe = svc_field_error("amount", revert ? "would_revert" : "overflow", reason);
     json_object_set_new(fe, "revert", json_string(reason));
     if (has_max)
-      put_amount(fe, "max_amount", mx, amount_dec);
+      handler_put_amount(fe, "max_amount", mx, amount_dec);
     else
       json_object_set_new(fe, "max_amount", json_null());
     json_t *arr = json_array();
@@ -834,16 +700,16 @@ enum svc_handler_result handler_savings_vault_preview(struct svc_request *req) {
   json_object_set_new(o, "symbol", json_string(v->symbol));
   json_object_set_new(o, "kind", json_string(v->kind_name));
   json_object_set_new(o, "action", json_string(action_names[act]));
-  put_amount(o, "amount", amount, amount_dec);
+  handler_put_amount(o, "amount", amount, amount_dec);
   json_object_set_new(o, "amount_unit", json_string(amount_is_assets ? "assets" : "shares"));
-  put_amount(o, "result", out, result_dec);
+  handler_put_amount(o, "result", out, result_dec);
   json_object_set_new(o, "result_unit", json_string(amount_is_assets ? "shares" : "assets"));
   json_object_set_new(o, "rounding", json_string(act == ACT_DEPOSIT || act == ACT_REDEEM ? "down" : "up"));
-  json_object_set_new(o, "chi_ray", dec(chi_t));
+  json_object_set_new(o, "chi_ray", handler_json_u256(chi_t));
   json_object_set_new(o, "at", json_integer((json_int_t)t));
-  if (has_owner) put_amount(o, "owner_shares", owner, v->decimals);
-  if (has_max) put_amount(o, "max_amount", mx, amount_dec);
-  json_object_set_new(o, "as_of", asof_json(&v->asof));
+  if (has_owner) handler_put_amount(o, "owner_shares", owner, v->decimals);
+  if (has_max) handler_put_amount(o, "max_amount", mx, amount_dec);
+  json_object_set_new(o, "as_of", handler_as_of_json(&v->asof));
   res = svc_reply_json_steal(req, 200, o);
 done:
   svc_cache_release(c);
@@ -880,11 +746,12 @@ static db_status hist_row(const db_row *row, void *arg) {
   h->n++;
   h->last_bucket = b;
   u256 chi, rate, ts, c, ta, apy;
-  if (!parse_u256_text(chi_s, &chi) || !parse_u256_text(rate_s, &rate) || !parse_u256_text(ts_s, &ts)) return DB_ERROR;
+  if (!handler_parse_u256(chi_s, &chi) || !handler_parse_u256(rate_s, &rate) || !handler_parse_u256(ts_s, &ts))
+    return DB_ERROR;
   json_t *o = json_object();
   char t[32];
   int64_t start = h->from + b * h->bucket;
-  rfc3339(start, t);
+  handler_time_rfc3339(start, t);
   json_object_set_new(o, "chain_id", json_integer((json_int_t)h->v->asof.chain_id));
   json_object_set_new(o, "address", json_string(h->v->checksum));
   json_object_set_new(o, "bucket_start", json_string(t));
@@ -895,19 +762,19 @@ static db_status hist_row(const db_row *row, void *arg) {
   (void)apy;
   if (risk_savings_chi_at(&c, chi, (uint64_t)rho, rate, (uint64_t)bts) == RISK_OK &&
       risk_savings_convert_to_assets(&ta, ts, c) == RISK_OK) {
-    json_object_set_new(o, "chi_ray", dec(c));
-    json_object_set_new(o, "share_price", fixed(c, 27));
-    put_amount(o, "total_assets", ta, h->v->asset_decimals);
+    json_object_set_new(o, "chi_ray", handler_json_u256(c));
+    json_object_set_new(o, "share_price", handler_json_fixed(c, 27));
+    handler_put_amount(o, "total_assets", ta, h->v->asset_decimals);
   } else {
     json_object_set_new(o, "chi_ray", json_null());
     json_object_set_new(o, "share_price", json_null());
     json_object_set_new(o, "total_assets", json_null());
     json_object_set_new(o, "total_assets_human", json_null());
   }
-  put_amount(o, "total_supply", ts, h->v->decimals);
+  handler_put_amount(o, "total_supply", ts, h->v->decimals);
   u256 idle;
-  if (!idle_null && parse_u256_text(idle_s, &idle))
-    put_amount(o, "idle_assets", idle, h->v->asset_decimals);
+  if (!idle_null && handler_parse_u256(idle_s, &idle))
+    handler_put_amount(o, "idle_assets", idle, h->v->asset_decimals);
   else
     json_object_set_new(o, "idle_assets", json_null());
   json_array_append_new(h->rows, o);
@@ -918,14 +785,14 @@ static bool parse_time(struct svc_request *req, const char *name, int64_t dflt, 
   const char *s = svc_req_query(req, name);
   *out = dflt;
   if (!s) return true;
-  if (parse_i64(s, out)) return true;
+  if (handler_parse_i64(s, out)) return true;
   struct tm tm = {0};
   const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
   if (end && !*end) {
     *out = (int64_t)timegm(&tm);
     return true;
   }
-  bad_query(req, name, "invalid_time", "must be unix seconds or an RFC 3339 UTC time (2026-01-01T00:00:00Z)");
+  handler_bad_query(req, name, "invalid_time", "must be unix seconds or an RFC 3339 UTC time (2026-01-01T00:00:00Z)");
   return false;
 }
 
@@ -949,29 +816,29 @@ enum svc_handler_result handler_savings_vault_history(struct svc_request *req) {
     else if (strcmp(iv, "7d") == 0)
       bucket = 7 * 86400;
     else {
-      res = bad_query(req, "interval", "unknown_interval", "must be 1h, 6h, 1d or 7d");
+      res = handler_bad_query(req, "interval", "unknown_interval", "must be 1h, 6h, 1d or 7d");
       goto done;
     }
   }
   if (!parse_time(req, "to", v->asof.block_timestamp, &to)) goto done;
   if (!parse_time(req, "from", to - 30 * 86400 < 0 ? 0 : to - 30 * 86400, &from)) goto done;
   if (from > to) {
-    res = bad_query(req, "from", "after_to", "must not be after to");
+    res = handler_bad_query(req, "from", "after_to", "must not be after to");
     goto done;
   }
   if ((to - from) / bucket + 1 > HISTORY_MAX_BUCKETS) {
     char msg[96];
     snprintf(msg, sizeof msg, "from..to holds more than %d buckets of this interval", HISTORY_MAX_BUCKETS);
-    res = bad_query(req, "interval", "too_many_buckets", msg);
+    res = handler_bad_query(req, "interval", "too_many_buckets", msg);
     goto done;
   }
-  if (!parse_limit(req, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, &limit)) goto done;
+  if (!handler_query_limit(req, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, &limit)) goto done;
   start = from;
   const char *cursor = svc_req_query(req, "cursor");
   if (cursor) {
     int64_t b;
-    if (!cursor_parse(cursor, 'b', &b) || b < 0 || from + b * bucket > to) {
-      res = bad_query(req, "cursor", "invalid", "not a cursor this series returned");
+    if (!handler_cursor_parse(cursor, 'b', &b) || b < 0 || from + b * bucket > to) {
+      res = handler_bad_query(req, "cursor", "invalid", "not a cursor this series returned");
       goto done;
     }
     start = from + b * bucket;
@@ -1000,13 +867,13 @@ enum svc_handler_result handler_savings_vault_history(struct svc_request *req) {
   if (h.n > limit) { /* one more than asked: there is a next page starting at that bucket */
     json_array_remove(h.rows, limit);
     char cur[64];
-    cursor_make('b', h.last_bucket, cur);
+    handler_cursor_make('b', h.last_bucket, cur);
     next = json_string(cur);
   }
   char iv_s[8];
   snprintf(iv_s, sizeof iv_s, "%s", iv ? iv : "1d");
-  json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:I, s:I}", "data", h.rows, "as_of", asof_json(&v->asof), "next_cursor",
-                        next, "interval", iv_s, "from", (json_int_t)from, "to", (json_int_t)to);
+  json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:I, s:I}", "data", h.rows, "as_of", handler_as_of_json(&v->asof),
+                        "next_cursor", next, "interval", iv_s, "from", (json_int_t)from, "to", (json_int_t)to);
   res = svc_reply_json_steal(req, 200, o);
 done:
   svc_cache_release(c);

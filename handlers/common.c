@@ -1,0 +1,171 @@
+/* Helpers the market, savings and liquidity-layer handlers share (handlers/common.h). */
+#include "handlers/common.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "risk/eip55.h"
+#include "service/request.h"
+
+/* ---- as_of ---------------------------------------------------------------------------------- */
+
+db_status handler_chains_row(const db_row *row, void *arg) {
+  struct handler_chains *c = arg;
+  if (c->n == sizeof c->v / sizeof c->v[0]) return DB_OK;
+  struct handler_chain_asof *a = &c->v[c->n];
+  const struct db_col cols[] = {
+      {"chain_id", DB_COL_INT64, &a->chain_id, 0, NULL},
+      {"block_number", DB_COL_INT64, &a->block_number, 0, NULL},
+      {"block_timestamp", DB_COL_INT64, &a->block_timestamp, 0, NULL},
+  };
+  db_status s = db_row_get(row, cols, 3);
+  if (s == DB_OK) c->n++;
+  return s;
+}
+
+const struct handler_chain_asof *handler_chains_find(const struct handler_chains *c, int64_t chain_id) {
+  for (size_t i = 0; i < c->n; i++)
+    if (c->v[i].chain_id == chain_id) return &c->v[i];
+  return NULL;
+}
+
+char *handler_time_rfc3339(int64_t t, char buf[32]) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json_t *handler_as_of_json(const struct handler_chain_asof *a) {
+  char t[32];
+  return json_pack("{sI sI sI ss}", "chain_id", (json_int_t)a->chain_id, "block_number", (json_int_t)a->block_number,
+                   "block_timestamp", (json_int_t)a->block_timestamp, "block_time",
+                   handler_time_rfc3339(a->block_timestamp, t));
+}
+
+json_t *handler_as_of_all(const struct handler_chains *c) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < c->n; i++)
+    json_array_append_new(a, handler_as_of_json(&c->v[i]));
+  return a;
+}
+
+/* ---- numbers and amounts -------------------------------------------------------------------- */
+
+bool handler_parse_u256(const char *text, u256 *out) {
+  return text && u256_from_dec(out, text, strlen(text)) == RISK_OK;
+}
+
+bool handler_parse_i64(const char *s, int64_t *out) {
+  if (!s || !*s || strlen(s) > 18) return false;
+  int64_t v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return false;
+    v = v * 10 + (*p - '0');
+  }
+  *out = v;
+  return true;
+}
+
+json_t *handler_json_u256(u256 v) {
+  char b[U256_DEC_MAX];
+  u256_to_dec(v, b);
+  return json_string(b);
+}
+
+json_t *handler_json_fixed(u256 v, unsigned decimals) {
+  char b[U256_DEC_MAX + 2];
+  u256_to_fixed(v, decimals, b);
+  return json_string(b);
+}
+
+void handler_put_amount(json_t *o, const char *name, u256 v, int64_t decimals) {
+  char h[96];
+  json_object_set_new(o, name, handler_json_u256(v));
+  snprintf(h, sizeof h, "%s_human", name);
+  json_object_set_new(o, h, decimals >= 0 ? handler_json_fixed(v, (unsigned)decimals) : json_null());
+}
+
+json_t *handler_json_address(const char *addr) {
+  char cs[43];
+  if (!risk_eip55(addr, cs)) snprintf(cs, sizeof cs, "%s", addr);
+  return json_string(cs);
+}
+
+/* ---- cursors -------------------------------------------------------------------------------- */
+
+void handler_cursor_encode(const char *plain, char out[64]) {
+  size_t n = strnlen(plain, 31);
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", (unsigned char)plain[i]);
+  out[2 * n] = 0;
+}
+
+bool handler_cursor_decode(const char *c, char plain[32]) {
+  size_t n = strlen(c);
+  if (n % 2 || n > 60) return false;
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned x;
+    if (!isxdigit((unsigned char)c[2 * i]) || !isxdigit((unsigned char)c[2 * i + 1]) ||
+        sscanf(c + 2 * i, "%2x", &x) != 1)
+      return false;
+    plain[i] = (char)x;
+  }
+  plain[n / 2] = 0;
+  return true;
+}
+
+void handler_cursor_make(char tag, int64_t v, char out[64]) {
+  char plain[32];
+  snprintf(plain, sizeof plain, "%c:%" PRId64, tag, v);
+  handler_cursor_encode(plain, out);
+}
+
+bool handler_cursor_parse(const char *c, char tag, int64_t *v) {
+  char plain[32];
+  return handler_cursor_decode(c, plain) && plain[0] == tag && plain[1] == ':' && handler_parse_i64(plain + 2, v);
+}
+
+/* ---- query parameters ----------------------------------------------------------------------- */
+
+enum svc_handler_result handler_bad_query(struct svc_request *req, const char *field, const char *code,
+                                          const char *message) {
+  json_t *errs = json_array();
+  json_array_append_new(errs, svc_field_error(field, code, message));
+  return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errs, "%s: %s", field, message);
+}
+
+bool handler_query_limit(struct svc_request *req, size_t d, size_t m, size_t *out) {
+  const char *l = svc_req_query(req, "limit");
+  *out = d;
+  if (!l) return true;
+  int64_t x;
+  if (!handler_parse_i64(l, &x) || x < 1 || (size_t)x > m) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "must be an integer from 1 to %zu", m);
+    handler_bad_query(req, "limit", "out_of_range", msg);
+    return false;
+  }
+  *out = (size_t)x;
+  return true;
+}
+
+bool handler_query_at(struct svc_request *req, int64_t not_before, int64_t *t) {
+  const char *at = svc_req_query(req, "at");
+  if (!at) return true;
+  int64_t x;
+  if (!handler_parse_i64(at, &x)) {
+    handler_bad_query(req, "at", "not_an_integer", "must be unix seconds (decimal digits)");
+    return false;
+  }
+  if (x < not_before) {
+    handler_bad_query(req, "at", "before_block", "must not be before the block the state is as of");
+    return false;
+  }
+  *t = x;
+  return true;
+}
