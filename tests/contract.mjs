@@ -259,7 +259,9 @@ function check(o, url, res, expect) {
     else {
       if (body.status !== res.status) fail(o, url, res.status, `problem status ${body.status} != ${res.status}`);
       if (body.request_id !== res.headers["x-request-id"]) fail(o, url, res.status, `problem request_id != X-Request-Id`);
-      const codes = exampleCodes(media).concat(describedCodes(resp.description));
+      // codes the response, the operation or its parameters name
+      const texts = [resp.description, o.op.description, ...o.params.map((p) => p.description)];
+      const codes = [...new Set(exampleCodes(media).concat(...texts.map(describedCodes)))];
       if (codes.length && !codes.includes(body.code))
         notes.push(`${opName(o)} ${url} -> ${res.status} ${body.code} (the documented examples show ${codes.join(", ")})`);
     }
@@ -269,7 +271,7 @@ function check(o, url, res, expect) {
 }
 const ERROR_CODES = new Set(schemaOf(at("#/components/schemas/ErrorCode")).enum || []);
 /* The error codes a response's description names in backticks. */
-const describedCodes = (d) => [...String(d || "").matchAll(/`([a-z_]+)`/g)].map((m) => m[1]).filter((c) => ERROR_CODES.has(c));
+const describedCodes = (d) => [...String(d || "").matchAll(/`(?:[0-9]{3} )?([a-z_]+)`/g)].map((m) => m[1]).filter((c) => ERROR_CODES.has(c));
 const schemaName = (s) => (s && s.$ref ? s.$ref.split("/").pop() : "inline");
 function exampleCodes(media) {
   const out = [];
