@@ -46,6 +46,8 @@ if (!portArg || !docPath) {
   process.exit(2);
 }
 const PORT = Number(portArg);
+// how many listed items get their detail pages requested (CONTRACT_MAX_ITEMS for a deeper run)
+const MAX_ITEMS = Number(process.env.CONTRACT_MAX_ITEMS) || 25;
 const doc = yaml.load(fs.readFileSync(docPath, "utf8"));
 const keys = {}; // scope -> key
 for (const a of keyArgs) {
@@ -384,7 +386,7 @@ function sameNameExamples(name) {
   return ops.flatMap((o) => o.params.filter((p) => p.in === "path" && p.name === name && p.example !== undefined).map((p) => p.example));
 }
 /* Returns up to `max` assignments {name: value} of the path parameters of o. */
-async function pathAssignments(o, max = 25) {
+async function pathAssignments(o, max = MAX_ITEMS) {
   const names = [...o.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
   let assigns = [{}];
   for (const n of names) {
