@@ -90,6 +90,18 @@ void handler_put_amount(json_t *o, const char *name, u256 v, int64_t decimals) {
   json_object_set_new(o, h, decimals >= 0 ? handler_json_fixed(v, (unsigned)decimals) : json_null());
 }
 
+bool handler_parse_address(const char *s, char lower[43]) {
+  if (!s || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || strlen(s) != 42) return false;
+  lower[0] = '0';
+  lower[1] = 'x';
+  for (int i = 2; i < 42; i++) {
+    if (!isxdigit((unsigned char)s[i])) return false;
+    lower[i] = (char)tolower((unsigned char)s[i]);
+  }
+  lower[42] = 0;
+  return true;
+}
+
 json_t *handler_json_address(const char *addr) {
   char cs[43];
   if (!risk_eip55(addr, cs)) snprintf(cs, sizeof cs, "%s", addr);

@@ -46,6 +46,8 @@ json_t *handler_json_u256(u256 v);
 json_t *handler_json_fixed(u256 v, unsigned decimals);
 /* Sets name (integer string) and name_human (v with `decimals` decimals; null when decimals < 0) on o. */
 void handler_put_amount(json_t *o, const char *name, u256 v, int64_t decimals);
+/* Returns true when s is "0x" + 40 hex digits (any case); writes its lowercase form to lower[43]. */
+bool handler_parse_address(const char *s, char lower[43]);
 /* Returns a new JSON string of the EIP-55 form of addr, or of addr as given when it is not an address. */
 json_t *handler_json_address(const char *addr);
 

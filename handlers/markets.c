@@ -16,8 +16,9 @@
 #include <strings.h>
 #include <time.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "risk/keccak.h"
+#include "risk/eip55.h"
 #include "risk/savings.h"
 #include "risk/wadray.h"
 #include "service/cache.h"
@@ -55,76 +56,16 @@ static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* Returns true when s is "0x" + 40 hex digits (any case); writes the lowercase form to lower[43]. */
-static bool parse_address(const char *s, char lower[43]) {
-  if (!s || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || strlen(s) != 42) return false;
-  lower[0] = '0';
-  lower[1] = 'x';
-  for (int i = 0; i < 40; i++) {
-    int v = hexval(s[2 + i]);
-    if (v < 0) return false;
-    lower[2 + i] = "0123456789abcdef"[v];
-  }
-  lower[42] = 0;
-  return true;
-}
-
-/* Writes the EIP-55 form of a lowercase address into out[43]. */
-static void checksum(const char *lower, char out[43]) {
-  uint8_t h[32];
-  risk_keccak256((const uint8_t *)lower + 2, 40, h);
-  out[0] = '0';
-  out[1] = 'x';
-  for (int i = 0; i < 40; i++) {
-    int nib = (i % 2 == 0) ? h[i / 2] >> 4 : h[i / 2] & 0x0f;
-    char c = lower[2 + i];
-    out[2 + i] = (c >= 'a' && c <= 'f' && nib >= 8) ? (char)(c - 'a' + 'A') : c;
-  }
-  out[42] = 0;
-}
-
-static bool dec(const char *text, u256 *out) { return text && u256_from_dec(out, text, strlen(text)) == RISK_OK; }
-
-char *handler_markets_time(int64_t t, char buf[32]) {
-  time_t tt = (time_t)t;
-  struct tm tm;
-  gmtime_r(&tt, &tm);
-  strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-static void put_u256(json_t *o, const char *name, u256 v) {
-  char d[U256_DEC_MAX];
-  u256_to_dec(v, d);
-  json_object_set_new(o, name, json_string(d));
-}
-
-/* name: integer string; name_human: the same with `decimals` decimals. */
-static void put_amount(json_t *o, const char *name, u256 v, unsigned decimals) {
-  char f[U256_DEC_MAX + 2], key[96];
-  put_u256(o, name, v);
-  u256_to_fixed(v, decimals, f);
-  snprintf(key, sizeof key, "%s_human", name);
-  json_object_set_new(o, key, json_string(f));
-}
-
 /* base_ray: RAY integer string; base: 27-decimal string. */
 static void put_ray(json_t *o, const char *base, u256 v) {
   char f[U256_DEC_MAX + 2], key[96];
   snprintf(key, sizeof key, "%s_ray", base);
-  put_u256(o, key, v);
+  json_object_set_new(o, key, handler_json_u256(v));
   u256_to_fixed(v, 27, f);
   json_object_set_new(o, base, json_string(f));
 }
 
-static void put_ray_only(json_t *o, const char *key, u256 v) { put_u256(o, key, v); }
+static void put_ray_only(json_t *o, const char *key, u256 v) { json_object_set_new(o, key, handler_json_u256(v)); }
 
 static void put_decimal27(json_t *o, const char *key, u256 v) {
   char f[U256_DEC_MAX + 2];
@@ -157,7 +98,7 @@ static void capped_name(const struct mkt_reserve *r, char *out, size_t len) {
   const char *hi = json_string_value(json_object_get(j, "upper_bound"));
   const char *df = json_string_value(json_object_get(j, "default_rate"));
   u256 l, h, d;
-  if (lo && hi && df && dec(lo, &l) && dec(hi, &h) && dec(df, &d)) {
+  if (lo && hi && df && handler_parse_u256(lo, &l) && handler_parse_u256(hi, &h) && handler_parse_u256(df, &d)) {
     char pl[96], ph[96], pd[96];
     percent_dec(l, r->irm.source.decimals, pl, sizeof pl);
     percent_dec(h, r->irm.source.decimals, ph, sizeof ph);
@@ -168,22 +109,17 @@ static void capped_name(const struct mkt_reserve *r, char *out, size_t len) {
 }
 
 bool handler_markets_parse_chain(const char *text, int64_t *id) {
-  if (!text || !*text || strlen(text) > 18) return false;
-  int64_t v = 0;
-  for (const char *p = text; *p; p++) {
-    if (!isdigit((unsigned char)*p)) return false;
-    v = v * 10 + (*p - '0');
-  }
-  if (v <= 0) return false;
+  int64_t v;
+  if (!handler_parse_i64(text, &v) || v <= 0) return false;
   *id = v;
   return true;
 }
 
+char *handler_markets_time(int64_t t, char buf[32]) { return handler_time_rfc3339(t, buf); }
+
 json_t *handler_markets_as_of(const struct mkt_chain *m) {
-  char t[32];
-  return json_pack("{sI sI sI ss}", "chain_id", (json_int_t)m->chain_id, "block_number", (json_int_t)m->block_number,
-                   "block_timestamp", (json_int_t)m->block_timestamp, "block_time",
-                   handler_markets_time(m->block_timestamp, t));
+  const struct handler_chain_asof a = {m->chain_id, m->block_number, m->block_timestamp};
+  return handler_as_of_json(&a);
 }
 
 /* ---- reserve JSON --------------------------------------------------------------------------- */
@@ -200,9 +136,9 @@ risk_err handler_markets_put_state(json_t *o, const struct risk_reserve_state *s
   }
   if ((e = risk_savings_get_apy(&s_apy, s->current_liquidity_rate))) return e;
   if ((e = risk_savings_get_apy(&b_apy, s->current_variable_borrow_rate))) return e;
-  put_amount(o, "total_supplied", supplied, decimals);
-  put_amount(o, "total_borrowed", borrowed, decimals);
-  put_amount(o, "available_liquidity", s->available_liquidity, decimals);
+  handler_put_amount(o, "total_supplied", supplied, decimals);
+  handler_put_amount(o, "total_borrowed", borrowed, decimals);
+  handler_put_amount(o, "available_liquidity", s->available_liquidity, decimals);
   put_ray(o, "utilization", util);
   put_ray_only(o, "liquidity_index_ray", s->liquidity_index);
   put_ray_only(o, "variable_borrow_index_ray", s->variable_borrow_index);
@@ -233,8 +169,8 @@ static risk_err put_cap(json_t *o, const char *name, uint64_t cap, unsigned deci
   risk_err e;
   if ((e = u256_pow10(&unit, decimals))) return e;
   if ((e = u256_mul(&amount, u256_from_u64(cap), unit))) return e;
-  put_amount(o, name, amount, decimals);
-  put_amount(o, key, u256_gt(amount, used) ? u256_sub_wrap(amount, used) : U256_ZERO, decimals);
+  handler_put_amount(o, name, amount, decimals);
+  handler_put_amount(o, key, u256_gt(amount, used) ? u256_sub_wrap(amount, used) : U256_ZERO, decimals);
   return RISK_OK;
 }
 
@@ -271,7 +207,8 @@ static json_t *strategy_json(const struct mkt_reserve *r) {
     json_object_set_new(s, "kind", json_string(r->source_kind));
     json_object_set_new(s, "address", r->source_address_cs[0] ? json_string(r->source_address_cs) : json_null());
     u256 apr_ray;
-    put_u256(s, "apr_raw", r->irm.source.value); /* getAPR() in the source's own decimals */
+    json_object_set_new(s, "apr_raw",
+                        handler_json_u256(r->irm.source.value)); /* getAPR() in the source's own decimals */
     json_object_set_new(s, "decimals", json_integer(r->irm.source.decimals));
     if (risk_rate_source_apr_ray(&apr_ray, &r->irm.source) == RISK_OK) {
       put_ray(s, "apr", apr_ray);
@@ -365,10 +302,10 @@ static json_t *reserve_json(const struct mkt_chain *m, const struct mkt_reserve 
     goto fail;
   if ((e = put_cap(o, "supply_cap", c->supply_cap, r->decimals, supply_used))) goto fail;
   if ((e = put_cap(o, "borrow_cap", c->borrow_cap, r->decimals, borrowed))) goto fail;
-  put_amount(o, "accrued_to_treasury", s.accrued_to_treasury, r->decimals);
+  handler_put_amount(o, "accrued_to_treasury", s.accrued_to_treasury, r->decimals);
   if (r->has_price) {
     char ps[U256_DEC_MAX + 2];
-    put_u256(o, "price", r->price);
+    json_object_set_new(o, "price", handler_json_u256(r->price));
     u256_to_fixed(r->price, 8, ps);
     json_object_set_new(o, "price_usd", json_string(ps));
     json_object_set_new(o, "price_updated_at", json_integer((json_int_t)r->price_updated_at));
@@ -449,7 +386,7 @@ static bool parse_int256(const char *text, bool *neg, u256 *mag) {
     *neg = true;
     text++;
   }
-  return dec(text, mag);
+  return handler_parse_u256(text, mag);
 }
 
 static db_status reserve_row_cb(const db_row *row, void *arg) {
@@ -467,50 +404,51 @@ static db_status reserve_row_cb(const db_row *row, void *arg) {
   unsigned i = 0;
 #define T(k) db_row_text(row, (k))
   snprintf(r->address, sizeof r->address, "%s", T(i++));
-  checksum(r->address, r->address_cs);
+  risk_eip55(r->address, r->address_cs);
   snprintf(r->symbol, sizeof r->symbol, "%s", T(i++));
   snprintf(r->name, sizeof r->name, "%s", T(i++));
   r->decimals = (unsigned)atoi(T(i++));
   r->reserve_id = atoi(T(i++));
   u256 bitmap;
-  bool ok = dec(T(i++), &bitmap);
+  bool ok = handler_parse_u256(T(i++), &bitmap);
   risk_reserve_config_decode(bitmap, &r->st.config);
-  ok = ok && dec(T(i++), &r->st.liquidity_index) && dec(T(i++), &r->st.variable_borrow_index) &&
-       dec(T(i++), &r->st.current_liquidity_rate) && dec(T(i++), &r->st.current_variable_borrow_rate);
+  ok = ok && handler_parse_u256(T(i++), &r->st.liquidity_index) &&
+       handler_parse_u256(T(i++), &r->st.variable_borrow_index) &&
+       handler_parse_u256(T(i++), &r->st.current_liquidity_rate) &&
+       handler_parse_u256(T(i++), &r->st.current_variable_borrow_rate);
   r->st.last_update_timestamp = (uint64_t)atoll(T(i++));
-  char lower[43];
-  snprintf(lower, sizeof lower, "%s", T(i++));
-  checksum(lower, r->a_token_cs);
-  snprintf(lower, sizeof lower, "%s", T(i++));
-  checksum(lower, r->debt_token_cs);
-  ok = ok && dec(T(i++), &r->st.a_token_scaled_total_supply) && dec(T(i++), &r->st.variable_debt_scaled_total_supply) &&
-       dec(T(i++), &r->st.accrued_to_treasury) && dec(T(i++), &r->st.isolation_mode_total_debt) &&
-       dec(T(i++), &r->st.available_liquidity);
-  snprintf(lower, sizeof lower, "%s", T(i++));
-  checksum(lower, r->irm_address_cs);
+  risk_eip55(T(i++), r->a_token_cs);
+  risk_eip55(T(i++), r->debt_token_cs);
+  ok = ok && handler_parse_u256(T(i++), &r->st.a_token_scaled_total_supply) &&
+       handler_parse_u256(T(i++), &r->st.variable_debt_scaled_total_supply) &&
+       handler_parse_u256(T(i++), &r->st.accrued_to_treasury) &&
+       handler_parse_u256(T(i++), &r->st.isolation_mode_total_debt) &&
+       handler_parse_u256(T(i++), &r->st.available_liquidity);
+  risk_eip55(T(i++), r->irm_address_cs);
   snprintf(r->irm_kind, sizeof r->irm_kind, "%s", T(i++));
   struct risk_irm *irm = &r->irm;
   irm->kind = strcmp(r->irm_kind, "default") == 0            ? RISK_IRM_DEFAULT
               : strcmp(r->irm_kind, "variable_borrow") == 0  ? RISK_IRM_VARIABLE_BORROW
               : strcmp(r->irm_kind, "rate_target_base") == 0 ? RISK_IRM_RATE_TARGET_BASE
                                                              : RISK_IRM_RATE_TARGET_KINK;
-  ok = ok && dec(T(i++), &irm->optimal_usage_ratio) && dec(T(i++), &irm->base_variable_borrow_rate) &&
-       dec(T(i++), &irm->variable_rate_slope1) && dec(T(i++), &irm->variable_rate_slope2);
+  ok = ok && handler_parse_u256(T(i++), &irm->optimal_usage_ratio) &&
+       handler_parse_u256(T(i++), &irm->base_variable_borrow_rate) &&
+       handler_parse_u256(T(i++), &irm->variable_rate_slope1) && handler_parse_u256(T(i++), &irm->variable_rate_slope2);
   ok = ok && parse_int256(T(i++), &irm->spread_negative, &irm->spread);
   const char *sk = T(i++), *sa = T(i++), *sapr = T(i++), *sdec = T(i++), *sjson = T(i++);
   if (sk) {
     r->has_source = true;
     snprintf(r->source_kind, sizeof r->source_kind, "%s", sk);
-    if (sa && parse_address(sa, lower)) checksum(lower, r->source_address_cs);
+    if (sa) risk_eip55(sa, r->source_address_cs);
     snprintf(r->source_json, sizeof r->source_json, "%s", sjson ? sjson : "");
     /* The stored apr is the source's getAPR() after any CappedFallback clamp: read it as an oracle. */
     irm->source.kind = RISK_RATE_SOURCE_ORACLE;
     irm->source.decimals = sdec ? (unsigned)atoi(sdec) : 27;
-    ok = ok && dec(sapr, &irm->source.value);
+    ok = ok && handler_parse_u256(sapr, &irm->source.value);
   }
   const char *price = T(i++), *pu = T(i++);
   if (price) {
-    r->has_price = dec(price, &r->price);
+    r->has_price = handler_parse_u256(price, &r->price);
     r->price_updated_at = pu ? (uint64_t)atoll(pu) : 0;
   }
 #undef T
@@ -541,7 +479,7 @@ struct emode_acc {
 static db_status emode_row_cb(const db_row *row, void *arg) {
   struct emode_acc *a = arg;
   int id = atoi(db_row_text(row, 0));
-  char lower[43], cs[43];
+  char lower[43];
   json_t *o = json_object();
   json_object_set_new(o, "id", json_integer(id));
   json_object_set_new(o, "label", json_string(db_row_text(row, 5)));
@@ -555,8 +493,7 @@ static db_status emode_row_cb(const db_row *row, void *arg) {
   if (zero) {
     json_object_set_new(o, "price_source", json_null());
   } else {
-    checksum(lower, cs);
-    json_object_set_new(o, "price_source", json_string(cs));
+    json_object_set_new(o, "price_source", handler_json_address(lower));
   }
   json_t *members = json_array();
   for (size_t i = 0; i < a->m->n; i++)
@@ -665,7 +602,7 @@ db_status handler_markets_build_cache(db_conn *conn, struct svc_cache_builder *b
     json_array_append_new(chains, json_pack("{sI so sI ss sI ss ss so}", "chain_id", (json_int_t)cr->id, "name",
                                             name ? json_string(name) : json_null(), "block_number",
                                             (json_int_t)cr->block, "block_hash", cr->hash, "block_timestamp",
-                                            (json_int_t)cr->ts, "block_time", handler_markets_time(cr->ts, t1),
+                                            (json_int_t)cr->ts, "block_time", handler_time_rfc3339(cr->ts, t1),
                                             "imported_at", cr->imported_at, "as_of", handler_markets_as_of(m)));
     char links_r[96], links_e[96];
     snprintf(links_r, sizeof links_r, "/v1/markets/%s/reserves", id);
@@ -713,11 +650,22 @@ const struct mkt_chain *handler_markets_chain(const struct svc_cache *c, int64_t
 
 const struct mkt_reserve *handler_markets_find_reserve(const struct mkt_chain *m, const char *asset) {
   char lower[43];
-  bool by_address = parse_address(asset, lower);
+  bool by_address = handler_parse_address(asset, lower);
   for (size_t i = 0; i < m->n; i++) {
     if (by_address ? strcmp(m->r[i].address, lower) == 0 : strcasecmp(m->r[i].symbol, asset) == 0) return &m->r[i];
   }
   return NULL;
+}
+
+bool handler_markets_asset_ok(struct svc_request *req, const char *asset, enum svc_handler_result *res) {
+  char lower[43];
+  if (asset && !(asset[0] == '0' && (asset[1] == 'x' || asset[1] == 'X') && !handler_parse_address(asset, lower)))
+    return true;
+  *res = svc_reply_problem_fields(
+      req, SVC_ERR_validation_failed,
+      json_pack("[o]", svc_field_error("asset", "invalid_address", "must be 0x followed by 40 hex digits")),
+      "the asset is not an address");
+  return false;
 }
 
 /* ---- handlers ------------------------------------------------------------------------------- */
@@ -768,6 +716,14 @@ static enum svc_handler_result chain_not_found(struct svc_request *req, const ch
   return svc_reply_problem(req, SVC_ERR_chain_not_found, "no imported state for chain %.40s", chain);
 }
 
+/* Reads the {chain} path parameter into chain[32] ("?" when absent or too long) and *id; returns false
+ * when it is not a chain id. */
+static bool chain_param(struct svc_request *req, char chain[32], int64_t *id) {
+  if (svc_req_param(req, "chain", chain, 32)) return handler_markets_parse_chain(chain, id);
+  snprintf(chain, 32, "?");
+  return false;
+}
+
 /* Serves a whole-path cache entry (chains, markets). */
 static enum svc_handler_result serve_key(struct svc_request *req, const char *key) {
   struct svc_cache *c = cache_or_503(req);
@@ -788,8 +744,7 @@ enum svc_handler_result handler_markets_list(struct svc_request *req) { return s
 enum svc_handler_result handler_reserves_list(struct svc_request *req) {
   char chain[32];
   int64_t id;
-  if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_markets_parse_chain(chain, &id))
-    return chain_not_found(req, svc_req_param(req, "chain", chain, sizeof chain) ? chain : "?");
+  if (!chain_param(req, chain, &id)) return chain_not_found(req, chain);
   struct svc_cache *c = cache_or_503(req);
   if (!c) return SVC_HANDLED;
   enum svc_handler_result res;
@@ -816,15 +771,10 @@ enum svc_handler_result handler_reserves_list(struct svc_request *req) {
 enum svc_handler_result handler_reserves_get(struct svc_request *req) {
   char chain[32], asset[128];
   int64_t id;
-  if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_markets_parse_chain(chain, &id))
-    return chain_not_found(req, svc_req_param(req, "chain", chain, sizeof chain) ? chain : "?");
+  if (!chain_param(req, chain, &id)) return chain_not_found(req, chain);
   const char *a = svc_req_param(req, "asset", asset, sizeof asset);
-  char lower[43];
-  if (!a || ((a[0] == '0' && (a[1] == 'x' || a[1] == 'X')) && !parse_address(a, lower)))
-    return svc_reply_problem_fields(
-        req, SVC_ERR_validation_failed,
-        json_pack("[o]", svc_field_error("asset", "invalid_address", "must be 0x followed by 40 hex digits")),
-        "the asset is not an address");
+  enum svc_handler_result bad;
+  if (!handler_markets_asset_ok(req, a, &bad)) return bad;
   struct svc_cache *c = cache_or_503(req);
   if (!c) return SVC_HANDLED;
   enum svc_handler_result res;
@@ -856,8 +806,7 @@ enum svc_handler_result handler_reserves_get(struct svc_request *req) {
 enum svc_handler_result handler_emode_categories_list(struct svc_request *req) {
   char chain[32];
   int64_t id;
-  if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_markets_parse_chain(chain, &id))
-    return chain_not_found(req, svc_req_param(req, "chain", chain, sizeof chain) ? chain : "?");
+  if (!chain_param(req, chain, &id)) return chain_not_found(req, chain);
   struct svc_cache *c = cache_or_503(req);
   if (!c) return SVC_HANDLED;
   char key[64];

@@ -9,6 +9,7 @@
 
 #include "risk/irm.h"
 #include "risk/reserve.h"
+#include "service/router.h"
 
 struct svc_cache;
 struct svc_request;
@@ -46,6 +47,9 @@ struct mkt_chain {
 const struct mkt_chain *handler_markets_chain(const struct svc_cache *c, int64_t chain_id);
 /* Returns the reserve named by address (any case) or symbol (case-insensitive), or NULL. */
 const struct mkt_reserve *handler_markets_find_reserve(const struct mkt_chain *m, const char *asset);
+/* Returns true when asset (the {asset} path parameter) is a symbol or "0x" + 40 hex digits; otherwise
+ * replies 400 validation_failed, stores the reply's result in *res and returns false. */
+bool handler_markets_asset_ok(struct svc_request *req, const char *asset, enum svc_handler_result *res);
 /* Returns true when text is a positive decimal chain id (stored in *id). */
 bool handler_markets_parse_chain(const char *text, int64_t *id);
 /* Returns a new {chain_id, block_number, block_timestamp, block_time} object. */
@@ -53,7 +57,9 @@ json_t *handler_markets_as_of(const struct mkt_chain *m);
 /* Writes utilization, rates, APR/APY and totals of s (already accrued by risk_reserve_update_state
  * to the time it describes) into obj; returns RISK_OK or the engine's error (obj incomplete then). */
 risk_err handler_markets_put_state(json_t *obj, const struct risk_reserve_state *s, unsigned decimals);
-/* Writes the RFC 3339 UTC form of t into buf[32]; returns buf. */
+
+/* Writes the RFC 3339 UTC form of t into buf[32]; returns buf (handler_time_rfc3339, kept for the
+ * accounts handlers). */
 char *handler_markets_time(int64_t t, char buf[32]);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/markets.h"
 #include "service/cache.h"
@@ -44,11 +45,6 @@ static void register_statements(void) {
 }
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 
-static enum svc_handler_result bad(struct svc_request *req, const char *field, const char *code, const char *msg) {
-  return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, json_pack("[o]", svc_field_error(field, code, msg)),
-                                  "%s: %s", field, msg);
-}
-
 /* Parses unix seconds or an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ). */
 static bool parse_time(const char *s, int64_t *out) {
   size_t n = strlen(s);
@@ -73,23 +69,13 @@ static bool parse_time(const char *s, int64_t *out) {
 /* The cursor is "h1." + the next bucket's start, hex-encoded: opaque to clients, checked on return. */
 static void cursor_encode(int64_t bucket, char out[64]) {
   char plain[32];
-  int n = snprintf(plain, sizeof plain, "h1.%lld", (long long)bucket);
-  for (int i = 0; i < n; i++)
-    snprintf(out + 2 * i, 3, "%02x", (unsigned char)plain[i]);
+  snprintf(plain, sizeof plain, "h1.%lld", (long long)bucket);
+  handler_cursor_encode(plain, out);
 }
 
 static bool cursor_decode(const char *c, int64_t *bucket) {
-  size_t n = strlen(c);
-  if (n < 8 || n > 60 || n % 2) return false;
   char plain[32];
-  for (size_t i = 0; i < n / 2; i++) {
-    unsigned v;
-    if (!isxdigit((unsigned char)c[2 * i]) || !isxdigit((unsigned char)c[2 * i + 1])) return false;
-    sscanf(c + 2 * i, "%2x", &v);
-    plain[i] = (char)v;
-  }
-  plain[n / 2] = 0;
-  if (strncmp(plain, "h1.", 3) != 0 || !plain[3]) return false;
+  if (!handler_cursor_decode(c, plain) || strncmp(plain, "h1.", 3) != 0 || !plain[3]) return false;
   for (const char *p = plain + 3; *p; p++)
     if (!isdigit((unsigned char)*p)) return false;
   *bucket = atoll(plain + 3);
@@ -106,8 +92,6 @@ struct rows_ctx {
   bool failed;
 };
 
-static bool dec(const char *t, u256 *o) { return t && u256_from_dec(o, t, strlen(t)) == RISK_OK; }
-
 static db_status row_cb(const db_row *row, void *arg) {
   struct rows_ctx *x = arg;
   int64_t bucket = atoll(db_row_text(row, 0));
@@ -117,15 +101,18 @@ static db_status row_cb(const db_row *row, void *arg) {
   }
   struct risk_reserve_state s = {0}, at;
   u256 bitmap;
-  bool ok = dec(db_row_text(row, 3), &bitmap);
+  bool ok = handler_parse_u256(db_row_text(row, 3), &bitmap);
   risk_reserve_config_decode(bitmap, &s.config);
-  ok = ok && dec(db_row_text(row, 4), &s.liquidity_index) && dec(db_row_text(row, 5), &s.variable_borrow_index) &&
-       dec(db_row_text(row, 6), &s.current_liquidity_rate) && dec(db_row_text(row, 7), &s.current_variable_borrow_rate);
+  ok = ok && handler_parse_u256(db_row_text(row, 4), &s.liquidity_index) &&
+       handler_parse_u256(db_row_text(row, 5), &s.variable_borrow_index) &&
+       handler_parse_u256(db_row_text(row, 6), &s.current_liquidity_rate) &&
+       handler_parse_u256(db_row_text(row, 7), &s.current_variable_borrow_rate);
   s.last_update_timestamp = (uint64_t)atoll(db_row_text(row, 8));
-  ok = ok && dec(db_row_text(row, 9), &s.a_token_scaled_total_supply) &&
-       dec(db_row_text(row, 10), &s.variable_debt_scaled_total_supply) &&
-       dec(db_row_text(row, 11), &s.accrued_to_treasury) && dec(db_row_text(row, 12), &s.isolation_mode_total_debt) &&
-       dec(db_row_text(row, 13), &s.available_liquidity);
+  ok = ok && handler_parse_u256(db_row_text(row, 9), &s.a_token_scaled_total_supply) &&
+       handler_parse_u256(db_row_text(row, 10), &s.variable_debt_scaled_total_supply) &&
+       handler_parse_u256(db_row_text(row, 11), &s.accrued_to_treasury) &&
+       handler_parse_u256(db_row_text(row, 12), &s.isolation_mode_total_debt) &&
+       handler_parse_u256(db_row_text(row, 13), &s.available_liquidity);
   int64_t bn = atoll(db_row_text(row, 1)), ts = atoll(db_row_text(row, 2));
   if (!ok) return DB_ERROR;
   if ((uint64_t)ts < s.last_update_timestamp || risk_reserve_update_state(&at, &s, (uint64_t)ts) != RISK_OK ||
@@ -134,7 +121,7 @@ static db_status row_cb(const db_row *row, void *arg) {
     at = s; /* the stored state when it cannot be accrued (never on consistent data) */
   char t1[32];
   json_t *o = json_pack("{sI ss sI ss sI sI}", "bucket_start", (json_int_t)bucket, "time",
-                        handler_markets_time(bucket, t1), "chain_id", (json_int_t)x->m->chain_id, "asset",
+                        handler_time_rfc3339(bucket, t1), "chain_id", (json_int_t)x->m->chain_id, "asset",
                         x->r->address_cs, "block_number", (json_int_t)bn, "block_timestamp", (json_int_t)ts);
   if (handler_markets_put_state(o, &at, x->r->decimals) != RISK_OK) {
     json_decref(o);
@@ -143,7 +130,7 @@ static db_status row_cb(const db_row *row, void *arg) {
   }
   const char *price = db_row_text(row, 14);
   u256 p;
-  if (price && dec(price, &p)) {
+  if (price && handler_parse_u256(price, &p)) {
     char f[U256_DEC_MAX + 2];
     u256_to_fixed(p, 8, f);
     json_object_set_new(o, "price", json_string(price));
@@ -164,16 +151,8 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
     return svc_reply_problem(req, SVC_ERR_chain_not_found, "no imported state for chain %.40s", chain);
   const char *a = svc_req_param(req, "asset", asset, sizeof asset);
   if (!a) return svc_reply_problem(req, SVC_ERR_asset_not_found, "no such reserve");
-  if (a[0] == '0' && (a[1] == 'x' || a[1] == 'X')) {
-    bool ok = strlen(a) == 42;
-    for (int i = 2; ok && i < 42; i++)
-      ok = isxdigit((unsigned char)a[i]);
-    if (!ok)
-      return svc_reply_problem_fields(
-          req, SVC_ERR_validation_failed,
-          json_pack("[o]", svc_field_error("asset", "invalid_address", "must be 0x followed by 40 hex digits")),
-          "the asset is not an address");
-  }
+  enum svc_handler_result bad;
+  if (!handler_markets_asset_ok(req, a, &bad)) return bad;
 
   /* Query parameters, each checked before anything else happens. */
   int64_t interval = 86400;
@@ -186,7 +165,7 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
     else if (strcmp(iv, "1d") == 0)
       interval = 86400;
     else
-      return bad(req, "interval", "not_allowed", "must be 1h, 6h or 1d");
+      return handler_bad_query(req, "interval", "not_allowed", "must be 1h, 6h or 1d");
   }
   long limit = HISTORY_DEFAULT_LIMIT;
   const char *ls = svc_req_query(req, "limit");
@@ -195,14 +174,17 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
     for (const char *p = ls; ok && *p; p++)
       ok = isdigit((unsigned char)*p);
     if (!ok || atol(ls) < 1 || atol(ls) > HISTORY_MAX_LIMIT)
-      return bad(req, "limit", "out_of_range", "must be an integer from 1 to 1000");
+      return handler_bad_query(req, "limit", "out_of_range", "must be an integer from 1 to 1000");
     limit = atol(ls);
   }
   int64_t from = 0, to = 0, cursor = -1;
   const char *fs = svc_req_query(req, "from"), *ts = svc_req_query(req, "to"), *cs = svc_req_query(req, "cursor");
-  if (fs && !parse_time(fs, &from)) return bad(req, "from", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
-  if (ts && !parse_time(ts, &to)) return bad(req, "to", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
-  if (cs && !cursor_decode(cs, &cursor)) return bad(req, "cursor", "invalid", "is not a cursor this service gave");
+  if (fs && !parse_time(fs, &from))
+    return handler_bad_query(req, "from", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
+  if (ts && !parse_time(ts, &to))
+    return handler_bad_query(req, "to", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
+  if (cs && !cursor_decode(cs, &cursor))
+    return handler_bad_query(req, "cursor", "invalid", "is not a cursor this service gave");
 
   struct svc_cache *c = svc_cache_acquire(req->srv);
   if (!c) return svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
@@ -220,17 +202,18 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   if (!ts) to = m->block_timestamp;
   if (!fs) from = to > HISTORY_DEFAULT_SPAN ? to - HISTORY_DEFAULT_SPAN : 0;
   if (from > to) {
-    res = bad(req, "from", "after_to", "must not be after to");
+    res = handler_bad_query(req, "from", "after_to", "must not be after to");
     goto out;
   }
   int64_t start = from / interval * interval;
   if ((to - start) / interval + 1 > HISTORY_MAX_BUCKETS) {
-    res = bad(req, "interval", "too_many_buckets", "from..to holds more than 10000 buckets at this interval");
+    res = handler_bad_query(req, "interval", "too_many_buckets",
+                            "from..to holds more than 10000 buckets at this interval");
     goto out;
   }
   if (cursor >= 0) {
     if (cursor < start || cursor > to || cursor % interval) {
-      res = bad(req, "cursor", "invalid", "does not belong to this from, to and interval");
+      res = handler_bad_query(req, "cursor", "invalid", "does not belong to this from, to and interval");
       goto out;
     }
     start = cursor;
@@ -267,7 +250,7 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   char t1[32], t2[32];
   json_t *body =
       json_pack("{so so so s{ss ss ss ss sI}}", "data", x.data, "as_of", handler_markets_as_of(m), "next_cursor", next,
-                "query", "from", handler_markets_time(from, t1), "to", handler_markets_time(to, t2), "interval", ivname,
+                "query", "from", handler_time_rfc3339(from, t1), "to", handler_time_rfc3339(to, t2), "interval", ivname,
                 "asset", r->address_cs, "limit", (json_int_t)limit);
   res = svc_reply_json_steal(req, 200, body);
 out:
