@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "risk/eip55.h"
+#include "service/cache.h"
 #include "service/request.h"
+#include "service/server.h"
 
 /* ---- as_of ---------------------------------------------------------------------------------- */
 
@@ -140,6 +142,21 @@ void handler_cursor_make(char tag, int64_t v, char out[64]) {
 bool handler_cursor_parse(const char *c, char tag, int64_t *v) {
   char plain[32];
   return handler_cursor_decode(c, plain) && plain[0] == tag && plain[1] == ':' && handler_parse_i64(plain + 2, v);
+}
+
+/* ---- the state cache ------------------------------------------------------------------------ */
+
+struct svc_cache *handler_cache_data(struct svc_request *req, const char *key, const void **data,
+                                     enum svc_handler_result *res) {
+  struct svc_cache *c = svc_cache_acquire(req->srv);
+  const struct svc_cache_item *it = c ? svc_cache_get(c, key) : NULL;
+  if (!it || !it->data) {
+    svc_cache_release(c);
+    *res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
+    return NULL;
+  }
+  *data = it->data;
+  return c;
 }
 
 /* ---- query parameters ----------------------------------------------------------------------- */

@@ -60,6 +60,11 @@ void handler_cursor_make(char tag, int64_t v, char out[64]);
 /* Returns true when c is the opaque cursor "<tag>:<number>" (number stored in *v). */
 bool handler_cursor_parse(const char *c, char tag, int64_t *v);
 
+/* Returns the state cache holding typed data under key (*data set), or NULL after replying 503 (the
+ * reply's result in *res) when it is not built yet. Release a non-NULL cache with svc_cache_release. */
+struct svc_cache *handler_cache_data(struct svc_request *req, const char *key, const void **data,
+                                     enum svc_handler_result *res);
+
 /* Replies 400 bad_query_parameter naming field (code, message); returns the reply's result. */
 enum svc_handler_result handler_bad_query(struct svc_request *req, const char *field, const char *code,
                                           const char *message);

@@ -298,14 +298,11 @@ db_status handler_liquidity_layer_build(db_conn *conn, struct svc_cache_builder 
 /* ---- handlers ----------------------------------------------------------------------------------- */
 
 enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_request *req) {
-  struct svc_cache *c = svc_cache_acquire(req->srv);
-  const struct svc_cache_item *it = c ? svc_cache_get(c, RL_INDEX_KEY) : NULL;
-  if (!it || !it->data) {
-    svc_cache_release(c);
-    return svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
-  }
-  const struct rl_index *ix = it->data;
+  const void *data;
   enum svc_handler_result res = SVC_HANDLED;
+  struct svc_cache *c = handler_cache_data(req, RL_INDEX_KEY, &data, &res);
+  if (!c) return res;
+  const struct rl_index *ix = data;
   const char *cursor = svc_req_query(req, "cursor"), *lim = svc_req_query(req, "limit"), *at = svc_req_query(req, "at");
   size_t limit;
   int64_t off = 0, t = 0, newest = 0; /* ?at= must not be before any chain's block */

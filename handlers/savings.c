@@ -3,7 +3,6 @@
  * (handler_savings_build) at the latest imported block; `?at=` views and previews are computed per
  * request from the typed vault data attached to the cache (no database); the history is bucketed
  * in SQL per request. Arithmetic is the engine's (risk/savings.h, spec protocol-math §1). */
-#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -76,11 +75,6 @@ static const struct {
 } windows[3] = {{"1d", 86400}, {"7d", 7 * 86400}, {"30d", 30 * 86400}};
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
-
-static void lower(char *s) {
-  for (; *s; s++)
-    *s = (char)tolower((unsigned char)*s);
-}
 
 /* ---- the engine's views at time t ------------------------------------------------------------- */
 
@@ -444,14 +438,10 @@ db_status handler_savings_build(db_conn *conn, struct svc_cache_builder *b) {
 
 /* Returns the cache with the savings index, or NULL after replying 503. */
 static struct svc_cache *acquire(struct svc_request *req, const struct savings_index **ix) {
-  struct svc_cache *c = svc_cache_acquire(req->srv);
-  const struct svc_cache_item *it = c ? svc_cache_get(c, INDEX_KEY) : NULL;
-  if (!it || !it->data) {
-    svc_cache_release(c);
-    svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
-    return NULL;
-  }
-  *ix = it->data;
+  const void *data = NULL;
+  enum svc_handler_result res;
+  struct svc_cache *c = handler_cache_data(req, INDEX_KEY, &data, &res);
+  *ix = data;
   return c;
 }
 
@@ -474,14 +464,13 @@ static const struct vault *resolve(struct svc_request *req, const struct savings
   bool hexlike = strncasecmp(vs, "0x", 2) == 0;
   if (hexlike) {
     char addr[43];
-    if (strlen(vs) != 42 || !risk_eip55(vs, addr)) {
+    if (!handler_parse_address(vs, addr)) {
       json_t *errs = json_array();
       json_array_append_new(errs,
                             svc_field_error("vault", "malformed_address", "must be 0x followed by 40 hex digits"));
       svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errs, "vault: not an address");
       return NULL;
     }
-    lower(addr);
     for (size_t i = 0; i < ix->n; i++)
       if (ix->v[i].asof.chain_id == chain && strcmp(ix->v[i].address, addr) == 0) return &ix->v[i];
   } else {
