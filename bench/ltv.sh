@@ -95,7 +95,7 @@ for _ in $(seq 1 100); do
   cur=$(grep -c 'ltv: ' "$tmp/sparkd.log" || true)
   [ "$cur" = "$prev" ] && break
   prev=$cur
-  sleep 1.5
+  sleep 3
 done
 lines_before=$(wc -l <"$tmp/sparkd.log")
 

@@ -53,7 +53,7 @@ struct first_arg {
 };
 static db_status first_record(db_conn *c, void *arg) {
   struct first_arg *a = arg;
-  return svc_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, NULL);
+  return svc_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, false, NULL);
 }
 
 enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {

@@ -249,7 +249,7 @@ static double ms_between(const struct timespec *a, const struct timespec *b) {
 }
 
 db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsigned history_min_bps,
-                            struct svc_ltv_stats *stats) {
+                            bool state_changes_only, struct svc_ltv_stats *stats) {
   struct svc_ltv_stats st = {0};
   struct vec ps = {.size = sizeof(struct pos)}, ls = {.size = sizeof(struct line)};
   json_t *rows = NULL;
@@ -309,6 +309,7 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
     bool hist = p->hist_state < 0 || (int)r.state != p->hist_state ||
                 llabs((long long)r.ltv_bps - (long long)p->hist_ltv_bps) >= (long long)history_min_bps;
     bool changed = p->prev_state < 0 ? r.state != RISK_LTV_HEALTHY : (int)r.state != p->prev_state;
+    if (state_changes_only && p->prev_state >= 0 && (int)r.state == p->prev_state) continue;
     char pid[24];
     snprintf(pid, sizeof pid, "%lld", (long long)p->id);
     json_t *payload = json_null();
@@ -482,7 +483,7 @@ json_t *svc_ltv_record_json(const char *row_json) {
 
 static struct {
   pthread_t thread;
-  bool running, stop, all;
+  bool running, stop, all, sweep;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int64_t dirty[MAX_DIRTY];
@@ -499,6 +500,11 @@ static void on_state(const char *payload, void *arg) {
 }
 
 static void on_ltv(const char *payload, void *arg) {
+  static bool connected_once;        /* only this listener's thread touches it */
+  if (!payload && !connected_once) { /* the first connect: sparkd_state's first connect does the pass */
+    connected_once = true;
+    return;
+  }
   pthread_mutex_lock(&W.mu);
   long long id = payload ? strtoll(payload, NULL, 10) : 0;
   if (id <= 0 || W.ndirty == MAX_DIRTY) {
@@ -515,18 +521,19 @@ static void on_ltv(const char *payload, void *arg) {
 
 struct txn_arg {
   int64_t id;
+  bool sweep;
   uint64_t now;
   unsigned min_bps;
   struct svc_ltv_stats st;
 };
 static db_status txn_recompute(db_conn *c, void *arg) {
   struct txn_arg *a = arg;
-  return svc_ltv_recompute(c, a->id, a->now, a->min_bps, &a->st);
+  return svc_ltv_recompute(c, a->id, a->now, a->min_bps, a->sweep, &a->st);
 }
 
 /* Recomputes id (0 = all); returns whether webhook rows were queued. */
-static bool recompute(int64_t id) {
-  struct txn_arg a = {id, (uint64_t)time(NULL), W.srv->cfg.ltv_history_min_bps, {0}};
+static bool recompute(int64_t id, bool sweep) {
+  struct txn_arg a = {id, sweep, (uint64_t)time(NULL), W.srv->cfg.ltv_history_min_bps, {0}};
   if (!a.min_bps) a.min_bps = 50;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -546,28 +553,28 @@ static bool recompute(int64_t id) {
 
 static void *worker(void *arg) {
   pthread_mutex_lock(&W.mu);
-  W.all = true; /* a first pass at start */
+  /* the first pass comes from the sparkd_state listener's first connect (a NULL notification) */
   while (!W.stop) {
-    if (!W.all && W.ndirty == 0) {
+    if (!W.all && !W.sweep && W.ndirty == 0) {
       struct timespec dl;
       clock_gettime(CLOCK_REALTIME, &dl);
       dl.tv_sec += SVC_LTV_SWEEP_S;
-      if (pthread_cond_timedwait(&W.cv, &W.mu, &dl) != 0) W.all = true;
-      continue;
+      if (pthread_cond_timedwait(&W.cv, &W.mu, &dl) != 0) W.sweep = true;
+      if (!W.sweep) continue;
     }
-    bool all = W.all;
+    bool all = W.all, sweep = W.sweep && !all && W.ndirty == 0;
     int64_t ids[MAX_DIRTY];
     size_t n = W.ndirty;
     memcpy(ids, W.dirty, n * sizeof ids[0]);
-    W.all = false;
+    W.all = W.sweep = false;
     W.ndirty = 0;
     pthread_mutex_unlock(&W.mu);
     bool queued = false;
-    if (all)
-      queued = recompute(0);
+    if (all || sweep)
+      queued = recompute(0, sweep);
     else
       for (size_t i = 0; i < n; i++)
-        queued |= recompute(ids[i]);
+        queued |= recompute(ids[i], false);
     if (queued) svc_webhook_wake();
     pthread_mutex_lock(&W.mu);
   }

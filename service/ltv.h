@@ -4,7 +4,8 @@
  * SPARKD_LTV_HISTORY_MIN_BPS, and a webhook outbox row per subscribed webhook on a state change,
  * all in one transaction. A worker thread recomputes every position on NOTIFY sparkd_state (an
  * import), one position on NOTIFY sparkd_ltv (a position or attestation write, from the triggers
- * of migration 0005), and all of them every SVC_LTV_SWEEP_S (prices going stale, cure deadlines). */
+ * of migration 0005), and every SVC_LTV_SWEEP_S a sweep gives a new record to the positions whose
+ * state changed (prices going stale, cure deadlines). */
 #ifndef SPARKD_SERVICE_LTV_H
 #define SPARKD_SERVICE_LTV_H
 
@@ -33,9 +34,11 @@ struct svc_ltv_stats {
 void svc_ltv_register_statements(void);
 
 /* Returns the status of recomputing the record of position_id (0 = every position) at `now`
- * on conn, inside the caller's transaction; fills *stats (may be NULL). */
+ * on conn, inside the caller's transaction; fills *stats (may be NULL). With state_changes_only
+ * (the periodic sweep) only positions whose state changes (a price gone stale, a cure deadline
+ * passed) get a new record; the others keep theirs. */
 db_status svc_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now, unsigned history_min_bps,
-                            struct svc_ltv_stats *stats);
+                            bool state_changes_only, struct svc_ltv_stats *stats);
 
 /* Returns true after loading the signing key (if configured) and starting the LTV and webhook
  * worker threads; false (logged) when the key cannot be loaded. */
