@@ -20,12 +20,12 @@ int risk_ltv_state_parse(const char *s) {
 }
 
 const char *risk_ltv_ladder_check(const struct risk_ltv_ladder *l) {
-  if (l->warning_bps < 1 || l->warning_bps > 10000) return "warning_bps";
+  if (l->warning_bps > 10000) return "warning_bps";
   if (l->margin_call_bps < 1 || l->margin_call_bps > 10000 || l->margin_call_bps <= l->warning_bps)
     return "margin_call_bps";
   if (l->liquidation_bps < 1 || l->liquidation_bps > 10000 || l->liquidation_bps <= l->margin_call_bps)
     return "liquidation_bps";
-  if (l->return_to_bps < 1 || l->return_to_bps > 10000 || l->return_to_bps >= l->margin_call_bps)
+  if (l->return_to_bps > 10000 || l->return_to_bps >= l->margin_call_bps)
     return "return_to_bps";
   return NULL;
 }

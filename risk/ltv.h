@@ -106,8 +106,9 @@ const char *risk_ltv_state_name(enum risk_ltv_state s);
 int risk_ltv_state_parse(const char *s);
 
 /* Returns NULL when the ladder is consistent, else the name of the first offending field
- * ("warning_bps", "margin_call_bps", "liquidation_bps", "return_to_bps"): every level in
- * 1..10000, warning < margin_call < liquidation, return_to < margin_call. */
+ * ("warning_bps", "margin_call_bps", "liquidation_bps", "return_to_bps"): every level at most
+ * 10000 (warning and return_to may be 0, as migration 0004 allows), warning < margin_call <
+ * liquidation, return_to < margin_call. */
 const char *risk_ltv_ladder_check(const struct risk_ltv_ladder *l);
 
 /* Writes apr_bps as a ray (bps * 1e23). Returns RISK_OK. */

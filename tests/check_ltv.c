@@ -268,7 +268,9 @@ START_TEST(test_ladder_and_invalid) {
   l.return_to_bps = 7000;
   ck_assert_str_eq(risk_ltv_ladder_check(&l), "return_to_bps");
   l = LADDER;
-  l.warning_bps = 0;
+  l.warning_bps = 0; /* allowed: every LTV is at least a warning */
+  ck_assert_ptr_null(risk_ltv_ladder_check(&l));
+  l.warning_bps = 10001;
   ck_assert_str_eq(risk_ltv_ladder_check(&l), "warning_bps");
   struct risk_ltv_line line = {u256_from_u64(1), 8, 10001, u256_from_u64(1), T0};
   struct risk_ltv_debt debt = {U256_ZERO, 6, U256_ZERO, T0, u256_from_u64(E8), T0};
