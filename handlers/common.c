@@ -110,6 +110,11 @@ json_t *handler_json_address(const char *addr) {
   return json_string(cs);
 }
 
+json_t *handler_asset_json(const char *address, const char *symbol, int64_t decimals) {
+  return json_pack("{s:o, s:s, s:I}", "address", handler_json_address(address), "symbol", symbol, "decimals",
+                   (json_int_t)decimals);
+}
+
 /* ---- cursors -------------------------------------------------------------------------------- */
 
 void handler_cursor_encode(const char *plain, char out[64]) {
@@ -157,6 +162,13 @@ struct svc_cache *handler_cache_data(struct svc_request *req, const char *key, c
   }
   *data = it->data;
   return c;
+}
+
+enum svc_handler_result handler_reply_cached(struct svc_request *req, struct svc_cache *c, const char *key) {
+  bool found;
+  enum svc_handler_result res = svc_reply_cached(req, c, key, &found);
+  if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
+  return res;
 }
 
 /* ---- query parameters ----------------------------------------------------------------------- */

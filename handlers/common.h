@@ -13,6 +13,8 @@
 #include "risk/u256.h"
 #include "service/router.h"
 
+struct svc_cache;
+
 /* The block a chain's state is as of. */
 struct handler_chain_asof {
   int64_t chain_id, block_number, block_timestamp;
@@ -50,6 +52,8 @@ void handler_put_amount(json_t *o, const char *name, u256 v, int64_t decimals);
 bool handler_parse_address(const char *s, char lower[43]);
 /* Returns a new JSON string of the EIP-55 form of addr, or of addr as given when it is not an address. */
 json_t *handler_json_address(const char *addr);
+/* Returns a new {address (EIP-55), symbol, decimals} object of a token. */
+json_t *handler_asset_json(const char *address, const char *symbol, int64_t decimals);
 
 /* Writes the opaque (hex) form of plain (at most 31 characters) into out[64]. */
 void handler_cursor_encode(const char *plain, char out[64]);
@@ -64,6 +68,9 @@ bool handler_cursor_parse(const char *c, char tag, int64_t *v);
  * reply's result in *res) when it is not built yet. Release a non-NULL cache with svc_cache_release. */
 struct svc_cache *handler_cache_data(struct svc_request *req, const char *key, const void **data,
                                      enum svc_handler_result *res);
+
+/* Replies with the cache entry for key, or 503 when the entry is missing; returns the reply's result. */
+enum svc_handler_result handler_reply_cached(struct svc_request *req, struct svc_cache *c, const char *key);
 
 /* Replies 400 bad_query_parameter naming field (code, message); returns the reply's result. */
 enum svc_handler_result handler_bad_query(struct svc_request *req, const char *field, const char *code,

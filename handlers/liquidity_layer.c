@@ -189,9 +189,7 @@ static db_status alloc_row(const db_row *row, void *arg) {
   json_object_set_new(o, "kind", json_string(kind));
   json_object_set_new(o, "label", json_string(label));
   json_object_set_new(o, "address", handler_json_address(address));
-  json_object_set_new(o, "asset",
-                      json_pack("{s:o, s:s, s:I}", "address", handler_json_address(asset), "symbol", sym, "decimals",
-                                (json_int_t)adec));
+  json_object_set_new(o, "asset", handler_asset_json(asset, sym, adec));
   handler_put_amount(o, "amount", amt, adec);
   json_object_set_new(o, "apr_ray", handler_json_u256(apr));
   json_object_set_new(o, "apr", handler_json_fixed(apr, 27));
@@ -221,9 +219,7 @@ static db_status idle_row(const db_row *row, void *arg) {
   if (!handler_parse_u256(amount, &amt) || !handler_parse_u256(deployed, &dep)) return DB_ERROR;
   json_t *o = json_object();
   json_object_set_new(o, "chain_id", json_integer((json_int_t)chain));
-  json_object_set_new(o, "asset",
-                      json_pack("{s:o, s:s, s:I}", "address", handler_json_address(asset), "symbol", sym, "decimals",
-                                (json_int_t)adec));
+  json_object_set_new(o, "asset", handler_asset_json(asset, sym, adec));
   handler_put_amount(o, "amount", amt, adec);
   handler_put_amount(o, "deployed", dep, adec);
   json_array_append_new(a->data, o);
@@ -315,9 +311,7 @@ enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_requ
   } else if (!handler_query_at(req, newest, &t)) {
     res = SVC_HANDLED;
   } else if (!cursor && !lim && !at) {
-    bool found;
-    res = svc_reply_cached(req, c, RL_KEY, &found);
-    if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
+    res = handler_reply_cached(req, c, RL_KEY);
   } else {
     res = svc_reply_json_steal(req, 200, rl_page(ix, (size_t)off, limit, (uint64_t)t));
   }

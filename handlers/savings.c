@@ -125,9 +125,7 @@ static json_t *vault_json(const struct vault *v, uint64_t t) {
   json_object_set_new(o, "address", json_string(v->checksum));
   json_object_set_new(o, "symbol", json_string(v->symbol));
   json_object_set_new(o, "decimals", json_integer(v->decimals));
-  json_object_set_new(o, "asset",
-                      json_pack("{s:o, s:s, s:i}", "address", handler_json_address(v->asset), "symbol", v->asset_symbol,
-                                "decimals", v->asset_decimals));
+  json_object_set_new(o, "asset", handler_asset_json(v->asset, v->asset_symbol, v->asset_decimals));
   put_rate(o, "", v->rate);
   json_object_set_new(o, "chi_ray", handler_json_u256(c));
   json_object_set_new(o, "chi_stored_ray", handler_json_u256(v->chi));
@@ -506,9 +504,7 @@ enum svc_handler_result handler_savings_vaults_list(struct svc_request *req) {
   } else if (cursor && (!handler_cursor_parse(cursor, 'o', &off) || (size_t)off > ix->n)) {
     res = handler_bad_query(req, "cursor", "invalid", "not a cursor this list returned");
   } else if (!cursor && limit == DEFAULT_LIMIT) {
-    bool found;
-    res = svc_reply_cached(req, c, LIST_KEY, &found);
-    if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
+    res = handler_reply_cached(req, c, LIST_KEY);
   } else {
     size_t len;
     char *page = list_page(ix, (size_t)off, limit, &len);
@@ -531,9 +527,7 @@ enum svc_handler_result handler_savings_vault_get(struct svc_request *req) {
     if (!svc_req_query(req, "at")) {
       char key[160];
       snprintf(key, sizeof key, LIST_KEY "/%" PRId64 "/%s", v->asof.chain_id, v->address);
-      bool found;
-      res = svc_reply_cached(req, c, key, &found);
-      if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
+      res = handler_reply_cached(req, c, key);
     } else {
       json_t *o = vault_json(v, t);
       if (!o) {
