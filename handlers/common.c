@@ -92,6 +92,13 @@ void handler_put_amount(json_t *o, const char *name, u256 v, int64_t decimals) {
   json_object_set_new(o, h, decimals >= 0 ? handler_json_fixed(v, (unsigned)decimals) : json_null());
 }
 
+void handler_put_ray(json_t *o, const char *name, const u256 *v) {
+  char key[96];
+  snprintf(key, sizeof key, "%s_ray", name);
+  json_object_set_new(o, key, v ? handler_json_u256(*v) : json_null());
+  json_object_set_new(o, name, v ? handler_json_fixed(*v, 27) : json_null());
+}
+
 bool handler_parse_address(const char *s, char lower[43]) {
   if (!s || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || strlen(s) != 42) return false;
   lower[0] = '0';

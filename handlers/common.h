@@ -50,6 +50,9 @@ json_t *handler_json_fixed(u256 v, unsigned decimals);
 void handler_put_amount(json_t *o, const char *name, u256 v, int64_t decimals);
 /* Returns true when s is "0x" + 40 hex digits (any case); writes its lowercase form to lower[43]. */
 bool handler_parse_address(const char *s, char lower[43]);
+/* Sets name_ray (integer string) and name (27-decimal string) of the RAY value *v on o; both null when
+ * v is NULL. */
+void handler_put_ray(json_t *o, const char *name, const u256 *v);
 /* Returns a new JSON string of the EIP-55 form of addr, or of addr as given when it is not an address. */
 json_t *handler_json_address(const char *addr);
 /* Returns a new {address (EIP-55), symbol, decimals} object of a token. */

@@ -191,15 +191,8 @@ static db_status alloc_row(const db_row *row, void *arg) {
   json_object_set_new(o, "address", handler_json_address(address));
   json_object_set_new(o, "asset", handler_asset_json(asset, sym, adec));
   handler_put_amount(o, "amount", amt, adec);
-  json_object_set_new(o, "apr_ray", handler_json_u256(apr));
-  json_object_set_new(o, "apr", handler_json_fixed(apr, 27));
-  if (risk_savings_get_apy(&apy, apr) == RISK_OK) {
-    json_object_set_new(o, "apy_ray", handler_json_u256(apy));
-    json_object_set_new(o, "apy", handler_json_fixed(apy, 27));
-  } else {
-    json_object_set_new(o, "apy_ray", json_null());
-    json_object_set_new(o, "apy", json_null());
-  }
+  handler_put_ray(o, "apr", &apr);
+  handler_put_ray(o, "apy", risk_savings_get_apy(&apy, apr) == RISK_OK ? &apy : NULL);
   json_array_append_new(a->data, o);
   return DB_OK;
 }

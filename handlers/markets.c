@@ -56,23 +56,6 @@ static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
-/* base_ray: RAY integer string; base: 27-decimal string. */
-static void put_ray(json_t *o, const char *base, u256 v) {
-  char f[U256_DEC_MAX + 2], key[96];
-  snprintf(key, sizeof key, "%s_ray", base);
-  json_object_set_new(o, key, handler_json_u256(v));
-  u256_to_fixed(v, 27, f);
-  json_object_set_new(o, base, json_string(f));
-}
-
-static void put_ray_only(json_t *o, const char *key, u256 v) { json_object_set_new(o, key, handler_json_u256(v)); }
-
-static void put_decimal27(json_t *o, const char *key, u256 v) {
-  char f[U256_DEC_MAX + 2];
-  u256_to_fixed(v, 27, f);
-  json_object_set_new(o, key, json_string(f));
-}
-
 /* A rate with `decimals` decimals as a short percent string: (RAY) 12500000000000000000000000 -> "1.25%". */
 static void percent_dec(u256 v, unsigned decimals, char *out, size_t len) {
   char f[U256_DEC_MAX + 2];
@@ -139,15 +122,15 @@ risk_err handler_markets_put_state(json_t *o, const struct risk_reserve_state *s
   handler_put_amount(o, "total_supplied", supplied, decimals);
   handler_put_amount(o, "total_borrowed", borrowed, decimals);
   handler_put_amount(o, "available_liquidity", s->available_liquidity, decimals);
-  put_ray(o, "utilization", util);
-  put_ray_only(o, "liquidity_index_ray", s->liquidity_index);
-  put_ray_only(o, "variable_borrow_index_ray", s->variable_borrow_index);
-  put_ray_only(o, "liquidity_rate_ray", s->current_liquidity_rate);
-  put_ray_only(o, "variable_borrow_rate_ray", s->current_variable_borrow_rate);
-  put_decimal27(o, "supply_apr", s->current_liquidity_rate);
-  put_decimal27(o, "borrow_apr", s->current_variable_borrow_rate);
-  put_ray(o, "supply_apy", s_apy);
-  put_ray(o, "borrow_apy", b_apy);
+  handler_put_ray(o, "utilization", &util);
+  json_object_set_new(o, "liquidity_index_ray", handler_json_u256(s->liquidity_index));
+  json_object_set_new(o, "variable_borrow_index_ray", handler_json_u256(s->variable_borrow_index));
+  json_object_set_new(o, "liquidity_rate_ray", handler_json_u256(s->current_liquidity_rate));
+  json_object_set_new(o, "variable_borrow_rate_ray", handler_json_u256(s->current_variable_borrow_rate));
+  json_object_set_new(o, "supply_apr", handler_json_fixed(s->current_liquidity_rate, 27));
+  json_object_set_new(o, "borrow_apr", handler_json_fixed(s->current_variable_borrow_rate, 27));
+  handler_put_ray(o, "supply_apy", &s_apy);
+  handler_put_ray(o, "borrow_apy", &b_apy);
   return RISK_OK;
 }
 
@@ -182,11 +165,11 @@ static json_t *strategy_json(const struct mkt_reserve *r) {
   struct risk_irm_params p;
   risk_err e = risk_irm_get_params(&p, &r->irm);
   if (e == RISK_OK) {
-    put_ray(o, "optimal_usage_ratio", p.optimal_usage_ratio);
-    put_ray(o, "base_variable_borrow_rate", p.base_variable_borrow_rate);
-    put_ray(o, "variable_rate_slope1", p.variable_rate_slope1);
-    put_ray(o, "variable_rate_slope2", p.variable_rate_slope2);
-    put_ray(o, "max_variable_borrow_rate", p.max_variable_borrow_rate);
+    handler_put_ray(o, "optimal_usage_ratio", &p.optimal_usage_ratio);
+    handler_put_ray(o, "base_variable_borrow_rate", &p.base_variable_borrow_rate);
+    handler_put_ray(o, "variable_rate_slope1", &p.variable_rate_slope1);
+    handler_put_ray(o, "variable_rate_slope2", &p.variable_rate_slope2);
+    handler_put_ray(o, "max_variable_borrow_rate", &p.max_variable_borrow_rate);
   }
   bool target = r->irm.kind == RISK_IRM_RATE_TARGET_BASE || r->irm.kind == RISK_IRM_RATE_TARGET_KINK;
   if (target) {
@@ -210,12 +193,7 @@ static json_t *strategy_json(const struct mkt_reserve *r) {
     json_object_set_new(s, "apr_raw",
                         handler_json_u256(r->irm.source.value)); /* getAPR() in the source's own decimals */
     json_object_set_new(s, "decimals", json_integer(r->irm.source.decimals));
-    if (risk_rate_source_apr_ray(&apr_ray, &r->irm.source) == RISK_OK) {
-      put_ray(s, "apr", apr_ray);
-    } else {
-      json_object_set_new(s, "apr_ray", json_null());
-      json_object_set_new(s, "apr", json_null());
-    }
+    handler_put_ray(s, "apr", risk_rate_source_apr_ray(&apr_ray, &r->irm.source) == RISK_OK ? &apr_ray : NULL);
     json_object_set_new(s, "description", json_string(desc));
     json_object_set_new(o, "rate_source", s);
     json_object_set_new(o, "description",
@@ -232,9 +210,9 @@ static json_t *strategy_json(const struct mkt_reserve *r) {
     pts = json_array();
     for (size_t i = 0; i < curve->count; i++) {
       json_t *pt = json_object();
-      put_ray(pt, "utilization", curve->points[i].utilization);
-      put_ray(pt, "variable_borrow_rate", curve->points[i].variable_borrow_rate);
-      put_ray(pt, "liquidity_rate", curve->points[i].liquidity_rate);
+      handler_put_ray(pt, "utilization", &curve->points[i].utilization);
+      handler_put_ray(pt, "variable_borrow_rate", &curve->points[i].variable_borrow_rate);
+      handler_put_ray(pt, "liquidity_rate", &curve->points[i].liquidity_rate);
       json_object_set_new(pt, "kink", json_boolean(u256_eq(curve->points[i].utilization, p.optimal_usage_ratio)));
       json_array_append_new(pts, pt);
     }

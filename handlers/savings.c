@@ -98,16 +98,10 @@ static void put_rate(json_t *o, const char *prefix, u256 rate) {
   u256 apr, apy;
   snprintf(n, sizeof n, "%srate_ray", prefix);
   json_object_set_new(o, n, handler_json_u256(rate));
-  bool ok = risk_savings_apr_ray(&apr, rate) == RISK_OK;
-  snprintf(n, sizeof n, "%sapr_ray", prefix);
-  json_object_set_new(o, n, ok ? handler_json_u256(apr) : json_null());
   snprintf(n, sizeof n, "%sapr", prefix);
-  json_object_set_new(o, n, ok ? handler_json_fixed(apr, 27) : json_null());
-  ok = risk_savings_apy_ray(&apy, rate) == RISK_OK;
-  snprintf(n, sizeof n, "%sapy_ray", prefix);
-  json_object_set_new(o, n, ok ? handler_json_u256(apy) : json_null());
+  handler_put_ray(o, n, risk_savings_apr_ray(&apr, rate) == RISK_OK ? &apr : NULL);
   snprintf(n, sizeof n, "%sapy", prefix);
-  json_object_set_new(o, n, ok ? handler_json_fixed(apy, 27) : json_null());
+  handler_put_ray(o, n, risk_savings_apy_ray(&apy, rate) == RISK_OK ? &apy : NULL);
 }
 
 /* Returns the vault's JSON object at time t (new reference), or NULL when the arithmetic
