@@ -73,6 +73,13 @@ bool handler_parse_i64(const char *s, int64_t *out) {
   return true;
 }
 
+bool handler_parse_chain_id(const char *text, int64_t *id) {
+  int64_t v;
+  if (!handler_parse_i64(text, &v) || v <= 0) return false;
+  *id = v;
+  return true;
+}
+
 json_t *handler_json_u256(u256 v) {
   char b[U256_DEC_MAX];
   u256_to_dec(v, b);

@@ -42,6 +42,8 @@ char *handler_time_rfc3339(int64_t t, char buf[32]);
 bool handler_parse_u256(const char *text, u256 *out);
 /* Returns true when s is a non-negative decimal integer of at most 18 digits (stored in *out). */
 bool handler_parse_i64(const char *s, int64_t *out);
+/* Returns true when text is a chain id: a positive decimal integer of at most 18 digits (stored in *id). */
+bool handler_parse_chain_id(const char *text, int64_t *id);
 /* Returns a new JSON string of v in decimal. */
 json_t *handler_json_u256(u256 v);
 /* Returns a new JSON string of v with `decimals` decimals. */

@@ -91,12 +91,7 @@ static void capped_name(const struct mkt_reserve *r, char *out, size_t len) {
   json_decref(j);
 }
 
-bool handler_markets_parse_chain(const char *text, int64_t *id) {
-  int64_t v;
-  if (!handler_parse_i64(text, &v) || v <= 0) return false;
-  *id = v;
-  return true;
-}
+bool handler_markets_parse_chain(const char *text, int64_t *id) { return handler_parse_chain_id(text, id); }
 
 char *handler_markets_time(int64_t t, char buf[32]) { return handler_time_rfc3339(t, buf); }
 
@@ -697,7 +692,7 @@ static enum svc_handler_result chain_not_found(struct svc_request *req, const ch
 /* Reads the {chain} path parameter into chain[32] ("?" when absent or too long) and *id; returns false
  * when it is not a chain id. */
 static bool chain_param(struct svc_request *req, char chain[32], int64_t *id) {
-  if (svc_req_param(req, "chain", chain, 32)) return handler_markets_parse_chain(chain, id);
+  if (svc_req_param(req, "chain", chain, 32)) return handler_parse_chain_id(chain, id);
   snprintf(chain, 32, "?");
   return false;
 }

@@ -50,7 +50,8 @@ const struct mkt_reserve *handler_markets_find_reserve(const struct mkt_chain *m
 /* Returns true when asset (the {asset} path parameter) is a symbol or "0x" + 40 hex digits; otherwise
  * replies 400 validation_failed, stores the reply's result in *res and returns false. */
 bool handler_markets_asset_ok(struct svc_request *req, const char *asset, enum svc_handler_result *res);
-/* Returns true when text is a positive decimal chain id (stored in *id). */
+/* Returns true when text is a positive decimal chain id (stored in *id): handler_parse_chain_id, kept for
+ * the accounts handlers. */
 bool handler_markets_parse_chain(const char *text, int64_t *id);
 /* Returns a new {chain_id, block_number, block_timestamp, block_time} object. */
 json_t *handler_markets_as_of(const struct mkt_chain *m);

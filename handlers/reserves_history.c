@@ -147,7 +147,7 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   pthread_once(&stmts_once, register_statements);
   char chain[32] = "", asset[128];
   int64_t id;
-  if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_markets_parse_chain(chain, &id))
+  if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_parse_chain_id(chain, &id))
     return svc_reply_problem(req, SVC_ERR_chain_not_found, "no imported state for chain %.40s", chain);
   const char *a = svc_req_param(req, "asset", asset, sizeof asset);
   if (!a) return svc_reply_problem(req, SVC_ERR_asset_not_found, "no such reserve");

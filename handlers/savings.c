@@ -443,7 +443,7 @@ static const struct vault *resolve(struct svc_request *req, const struct savings
   const char *cs = svc_req_param(req, "chain", chain_s, sizeof chain_s);
   const char *vs = svc_req_param(req, "vault", vault_s, sizeof vault_s);
   int64_t chain;
-  if (!cs || !handler_parse_i64(cs, &chain) || !handler_chains_find(&ix->chains, chain)) {
+  if (!cs || !handler_parse_chain_id(cs, &chain) || !handler_chains_find(&ix->chains, chain)) {
     json_t *errs = json_array();
     json_array_append_new(errs, svc_field_error("chain", "not_found", "no imported chain has this id"));
     svc_reply_problem_fields(req, SVC_ERR_chain_not_found, errs, "chain %s is not known", cs ? cs : "");
