@@ -12,7 +12,7 @@
 # and prints wall time, peak RSS and CPU time of each, and the import's own parse/write split.
 # The wall time includes PostgreSQL's work; on a shared machine compare it with the load average
 # printed beside it.
-# Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing). The cluster and
+# Environment: SPARKD_BIN (default: build-bench/sparkd, brought up to date in Release). The cluster and
 # the temp dir are removed on exit.
 set -euo pipefail
 
@@ -30,10 +30,8 @@ command -v node >/dev/null || die "node is missing"
 bin=${SPARKD_BIN:-}
 if [ -z "$bin" ]; then
   build=$root/build-bench
-  if [ ! -x "$build/sparkd" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$build" -j"$(nproc)" --target sparkd >/dev/null
-  fi
+  [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target sparkd >/dev/null # incremental: never a stale binary
   bin=$build/sparkd
 fi
 [ -x "$bin" ] || die "no sparkd binary at $bin"
