@@ -24,10 +24,8 @@ command -v node >/dev/null || die "node is missing"
 bin=${SPARKD_BIN:-}
 if [ -z "$bin" ]; then
   build=$root/build-bench
-  if [ ! -x "$build/sparkd" ] || [ "$root/service/ltv.c" -nt "$build/sparkd" ]; then
-    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$build" -j"$(nproc)" --target sparkd >/dev/null
-  fi
+  [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target sparkd >/dev/null # incremental: never a stale binary
   bin=$build/sparkd
 fi
 [ -x "$bin" ] || die "no sparkd binary at $bin"
