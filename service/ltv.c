@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db/copy.h"
 #include "db/listen.h"
 #include "risk/keccak.h"
 #include "service/crypto.h"
@@ -47,33 +48,6 @@ static const struct db_statement stmts[] = {
      " LEFT JOIN assets a ON a.chain_id = c.chain_id AND a.address = c.asset"
      " LEFT JOIN prices pr ON pr.chain_id = c.chain_id AND pr.asset = c.asset"
      " WHERE $1::bigint IS NULL OR c.position_id = $1 ORDER BY c.position_id, c.line_no"},
-    {"ltv_write",
-     "WITH x AS MATERIALIZED (SELECT * FROM json_to_recordset($1::json) AS x(position_id bigint, partner_id bigint,"
-     "   sequence bigint, state smallint, ltv_bps bigint, raw_ltv_bps bigint, collateral_value numeric,"
-     "   weighted_value numeric, debt numeric, accrued numeric, debt_value numeric, as_of bigint, call_since bigint,"
-     "   cure_deadline bigint, detail json, hist boolean, hist_state smallint, hist_ltv_bps bigint,"
-     "   changed boolean, payload json)),"
-     " up AS (INSERT INTO partner_ltv_latest (position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps,"
-     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail,"
-     "   hist_state, hist_ltv_bps)"
-     "   SELECT position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
-     "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail, hist_state, hist_ltv_bps FROM x"
-     "   ON CONFLICT (position_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, sequence = EXCLUDED.sequence,"
-     "   state = EXCLUDED.state, ltv_bps = EXCLUDED.ltv_bps, raw_ltv_bps = EXCLUDED.raw_ltv_bps,"
-     "   collateral_value = EXCLUDED.collateral_value, weighted_value = EXCLUDED.weighted_value,"
-     "   debt = EXCLUDED.debt, accrued = EXCLUDED.accrued, debt_value = EXCLUDED.debt_value,"
-     "   as_of = EXCLUDED.as_of, call_since = EXCLUDED.call_since, cure_deadline = EXCLUDED.cure_deadline,"
-     "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps),"
-     " h AS (INSERT INTO partner_ltv_history (position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps,"
-     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail)"
-     "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
-     "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail FROM x WHERE hist),"
-     " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
-     "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload::jsonb FROM x"
-     "   JOIN partner_webhooks w ON w.partner_id = x.partner_id AND w.deleted_at IS NULL"
-     "   AND '" SVC_LTV_EVENT_STATE "' = ANY (w.events)"
-     "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
-     " SELECT count(*) AS outbox FROM o"},
 };
 
 void svc_webhook_register_statements(void);
@@ -84,6 +58,37 @@ static void reg(void) {
   svc_webhook_register_statements();
 }
 void svc_ltv_register_statements(void) { pthread_once(&reg_once, reg); }
+
+/* The recompute's rows go to a temporary table by COPY (text format, one line per position), then
+ * one statement upserts the latest records, appends history and queues the outbox rows. */
+static const char stage_sql[] =
+    "CREATE TEMP TABLE sparkd_ltv_stage (position_id bigint, partner_id bigint, sequence bigint, state smallint,"
+    " ltv_bps bigint, raw_ltv_bps bigint, collateral_value numeric, weighted_value numeric, debt numeric,"
+    " accrued numeric, debt_value numeric, as_of bigint, call_since bigint, cure_deadline bigint, detail json,"
+    " hist boolean, hist_state smallint, hist_ltv_bps bigint, changed boolean, payload json) ON COMMIT DROP";
+static const char write_sql[] =
+    "WITH x AS MATERIALIZED (SELECT * FROM sparkd_ltv_stage),"
+    " up AS (INSERT INTO partner_ltv_latest (position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps,"
+    "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail,"
+    "   hist_state, hist_ltv_bps)"
+    "   SELECT position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
+    "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail, hist_state, hist_ltv_bps FROM x"
+    "   ON CONFLICT (position_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, sequence = EXCLUDED.sequence,"
+    "   state = EXCLUDED.state, ltv_bps = EXCLUDED.ltv_bps, raw_ltv_bps = EXCLUDED.raw_ltv_bps,"
+    "   collateral_value = EXCLUDED.collateral_value, weighted_value = EXCLUDED.weighted_value,"
+    "   debt = EXCLUDED.debt, accrued = EXCLUDED.accrued, debt_value = EXCLUDED.debt_value,"
+    "   as_of = EXCLUDED.as_of, call_since = EXCLUDED.call_since, cure_deadline = EXCLUDED.cure_deadline,"
+    "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps),"
+    " h AS (INSERT INTO partner_ltv_history (position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps,"
+    "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail)"
+    "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
+    "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail FROM x WHERE hist),"
+    " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
+    "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload::jsonb FROM x"
+    "   JOIN partner_webhooks w ON w.partner_id = x.partner_id AND w.deleted_at IS NULL"
+    "   AND '" SVC_LTV_EVENT_STATE "' = ANY (w.events)"
+    "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
+    " SELECT count(*) AS outbox FROM o";
 
 struct line {
   int64_t position_id, chain_id;
@@ -244,6 +249,69 @@ static json_t *detail_json(const struct pos *p, const struct line *lines, const 
                    debt, "thresholds", th, "attestation", att, "oldest_price_at", (json_int_t)r->oldest_price_ts);
 }
 
+/* A growing text buffer for the COPY rows, sent whenever it holds COPY_CHUNK bytes. */
+#define COPY_CHUNK (1u << 20)
+struct buf {
+  char *p;
+  size_t n, cap;
+  bool oom;
+};
+
+static void buf_put(struct buf *b, const char *s, size_t len) {
+  if (b->oom) return;
+  if (b->n + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap < b->n + len + 1)
+      cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) {
+      b->oom = true;
+      return;
+    }
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+}
+
+static void buf_str(struct buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+static void buf_int(struct buf *b, long long v, char sep) {
+  char t[32];
+  int k = snprintf(t, sizeof t, "%lld%c", v, sep);
+  buf_put(b, t, (size_t)k);
+}
+
+static void buf_u256(struct buf *b, u256 v) {
+  char t[U256_DEC_MAX + 1];
+  u256_to_dec(v, t);
+  size_t k = strlen(t);
+  t[k] = '\t';
+  buf_put(b, t, k + 1);
+}
+
+/* Appends j (stolen) as compact json escaped for COPY text format, or \N for NULL; then sep. */
+static void buf_json(struct buf *b, json_t *j, char sep) {
+  char *t = json_is_null(j) ? NULL : json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  if (!t) {
+    buf_str(b, "\\N");
+  } else {
+    const char *q = t, *run = t;
+    for (; *q; q++) {
+      const char *esc = *q == '\\' ? "\\\\" : *q == '\n' ? "\\n" : *q == '\r' ? "\\r" : *q == '\t' ? "\\t" : NULL;
+      if (!esc) continue;
+      buf_put(b, run, (size_t)(q - run));
+      buf_str(b, esc);
+      run = q + 1;
+    }
+    buf_put(b, run, (size_t)(q - run));
+    free(t);
+  }
+  buf_put(b, &sep, 1);
+}
+
 static double ms_between(const struct timespec *a, const struct timespec *b) {
   return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
@@ -252,8 +320,8 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
                             bool state_changes_only, struct svc_ltv_stats *stats) {
   struct svc_ltv_stats st = {0};
   struct vec ps = {.size = sizeof(struct pos)}, ls = {.size = sizeof(struct line)};
-  json_t *rows = NULL;
-  char *text = NULL;
+  struct buf rows = {0};
+  bool copying = false;
   char idbuf[24];
   const char *param[1] = {NULL};
   if (position_id) {
@@ -269,7 +337,11 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
   clock_gettime(CLOCK_MONOTONIC, &t2);
   t3 = t4 = t2;
   if (s != DB_OK) goto out;
-  rows = json_array();
+  /* rows stream to the server while later positions are computed */
+  s = db_exec(c, stage_sql);
+  if (s == DB_OK) s = db_copy_begin(c, "COPY sparkd_ltv_stage FROM STDIN");
+  if (s != DB_OK) goto out;
+  copying = true;
   const struct line *lines = ls.items;
   size_t li = 0;
   for (size_t i = 0; i < ps.n; i++) {
@@ -322,36 +394,47 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
           (json_int_t)r.raw_ltv_bps, "as_of", time_json(now), "cure_deadline", time_json(r.cure_deadline));
       st.state_changes++;
     }
-    json_t *row =
-        json_pack("{s:I,s:I,s:I,s:i,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:b,s:i,s:I,s:b,s:o}", "position_id",
-                  (json_int_t)p->id, "partner_id", (json_int_t)p->partner_id, "sequence", (json_int_t)seq, "state",
-                  (int)r.state, "ltv_bps", (json_int_t)r.ltv_bps, "raw_ltv_bps", (json_int_t)r.raw_ltv_bps,
-                  "collateral_value", u256_json(r.collateral_value), "weighted_value", u256_json(r.weighted_value),
-                  "debt", u256_json(r.debt), "accrued", u256_json(r.accrued), "debt_value", u256_json(r.debt_value),
-                  "as_of", (json_int_t)now, "call_since", (json_int_t)r.call_since, "cure_deadline",
-                  (json_int_t)r.cure_deadline, "detail", detail_json(p, lines + first, rl, lv, n, &r, now), "hist",
-                  hist, "hist_state", hist ? (int)r.state : p->hist_state, "hist_ltv_bps",
-                  (json_int_t)(hist ? (int64_t)r.ltv_bps : p->hist_ltv_bps), "changed", changed, "payload", payload);
-    if (!row) {
+    buf_int(&rows, (long long)p->id, '\t');
+    buf_int(&rows, (long long)p->partner_id, '\t');
+    buf_int(&rows, (long long)seq, '\t');
+    buf_int(&rows, (long long)r.state, '\t');
+    buf_int(&rows, (long long)r.ltv_bps, '\t');
+    buf_int(&rows, (long long)r.raw_ltv_bps, '\t');
+    buf_u256(&rows, r.collateral_value);
+    buf_u256(&rows, r.weighted_value);
+    buf_u256(&rows, r.debt);
+    buf_u256(&rows, r.accrued);
+    buf_u256(&rows, r.debt_value);
+    buf_int(&rows, (long long)now, '\t');
+    buf_int(&rows, (long long)r.call_since, '\t');
+    buf_int(&rows, (long long)r.cure_deadline, '\t');
+    buf_json(&rows, detail_json(p, lines + first, rl, lv, n, &r, now), '\t');
+    buf_str(&rows, hist ? "t\t" : "f\t");
+    buf_int(&rows, hist ? (long long)r.state : (long long)p->hist_state, '\t');
+    buf_int(&rows, hist ? (long long)r.ltv_bps : (long long)p->hist_ltv_bps, '\t');
+    buf_str(&rows, changed ? "t\t" : "f\t");
+    buf_json(&rows, payload, '\n');
+    if (rows.oom) {
       SVC_BUG("cannot build the ltv row of position %lld", (long long)p->id);
       s = DB_ERROR;
       goto out;
     }
-    json_array_append_new(rows, row);
+    if (rows.n >= COPY_CHUNK) {
+      s = db_copy_put(c, rows.p, rows.n);
+      rows.n = 0;
+      if (s != DB_OK) goto out;
+    }
     st.positions++;
     st.history += hist;
   }
   clock_gettime(CLOCK_MONOTONIC, &t3);
-  if (json_array_size(rows) > 0) {
-    text = json_dumps(rows, JSON_COMPACT);
-    if (!text) {
-      s = DB_ERROR;
-      goto out;
-    }
-    const char *wp[] = {text};
+  s = db_copy_put(c, rows.p, rows.n);
+  copying = false;
+  if (s == DB_OK) s = db_copy_end(c, NULL);
+  if (s == DB_OK && st.positions > 0) {
     uint64_t outbox = 0;
     struct db_col col[] = {{"outbox", DB_COL_UINT64, &outbox, 0, NULL}};
-    s = db_query_one_prepared(c, "ltv_write", 1, wp, col, 1);
+    s = db_query_one_params(c, write_sql, 0, NULL, col, 1);
     st.outbox = outbox;
   }
   clock_gettime(CLOCK_MONOTONIC, &t4);
@@ -359,8 +442,8 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
     svc_log(SVC_LOG_DEBUG, "ltv recompute: positions %.1f ms, lines %.1f ms, engine+json %.1f ms, write %.1f ms",
             ms_between(&t0, &t1), ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 out:
-  free(text);
-  json_decref(rows);
+  if (copying) db_copy_end(c, NULL); /* leaves COPY mode; s is already an error, so the txn rolls back */
+  free(rows.p);
   free(ps.items);
   free(ls.items);
   if (stats) *stats = st;
