@@ -14,6 +14,7 @@
 #include "risk/liquidation.h"
 
 struct svc_cache;
+struct jw;
 
 /* The per-chain data the accounts builder attaches (eMode categories, kill switch). */
 struct acc_chain {
@@ -54,12 +55,19 @@ bool handler_accounts_parse_address(const char *s, char lower[43]);
  * (empty with emode 0 when unknown; *found false then). */
 db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a,
                                 bool *found);
-/* Returns a new JSON array of a's positions at v (liquidation prices for collateral when
- * with_liq_price), or NULL on an engine error. */
-json_t *handler_accounts_positions_json(const struct acc_view *v, const struct risk_account *a, bool with_liq_price);
-/* Writes the account totals of d (and eMode, isolation) into obj. */
-void handler_accounts_put_totals(json_t *obj, const struct acc_view *v, const struct risk_account *a,
-                                 const struct risk_account_data *d);
+/* Writes the JSON array of a's positions at v into w (liquidation prices for collateral when
+ * with_liq_price); returns false on an engine error. */
+bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                                      bool with_liq_price);
+/* Writes the account totals of d (and eMode, isolation) as members of the object open in w. */
+void handler_accounts_write_totals(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                                   const struct risk_account_data *d);
+/* Writes the members of mc's as_of object (chain_id, block_number, block_timestamp, block_time)
+ * into the object open in w, as handler_markets_as_of builds them. */
+void handler_accounts_write_as_of_fields(struct jw *w, const struct mkt_chain *mc);
+/* Writes name (integer string) and name with _base replaced by _usd (8-decimal human) into the
+ * object open in w. */
+void handler_accounts_write_base(struct jw *w, const char *name, u256 v);
 /* Returns a new "18-decimal" string for a health factor, or JSON null for 2^256-1 (no debt). */
 json_t *handler_accounts_hf_json(u256 hf);
 /* Writes name (integer string) and name with _base replaced by _usd (8-decimal human) into obj. */

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "handlers/handlers.h"
+#include "handlers/jsonw.h"
 #include "risk/eip55.h"
 #include "risk/reserve.h"
 #include "risk/wadray.h"
@@ -280,15 +281,6 @@ static void put_u256(json_t *o, const char *name, u256 v) {
   json_object_set_new(o, name, json_string(d));
 }
 
-/* name: integer string; name_human: the same with `decimals` decimals. */
-static void put_amount(json_t *o, const char *name, u256 v, unsigned decimals) {
-  char f[U256_DEC_MAX + 2], key[96];
-  put_u256(o, name, v);
-  u256_to_fixed(v, decimals, f);
-  snprintf(key, sizeof key, "%s_human", name);
-  json_object_set_new(o, key, json_string(f));
-}
-
 void handler_accounts_put_base(json_t *obj, const char *name, u256 v) {
   char f[U256_DEC_MAX + 2], key[96];
   put_u256(obj, name, v);
@@ -306,122 +298,160 @@ static u256 base_value(const struct risk_acct_reserve *r, u256 amount) {
   return out;
 }
 
-json_t *handler_accounts_positions_json(const struct acc_view *v, const struct risk_account *a, bool with_liq_price) {
-  json_t *arr = json_array();
+/* name (integer string) and name with _base replaced by _usd (8-decimal human). */
+static void write_base(struct jw *w, const char *name, u256 v) {
+  char key[96];
+  size_t n = strlen(name);
+  jw_ku256(w, name, v);
+  if (n > 5 && strcmp(name + n - 5, "_base") == 0) n -= 5;
+  if (n > sizeof key - 5) n = sizeof key - 5;
+  memcpy(key, name, n);
+  memcpy(key + n, "_usd", 5);
+  jw_kfixed(w, key, v, 8);
+}
+
+/* name: integer string; name_human: the same with `decimals` decimals. */
+static void write_amount(struct jw *w, const char *name, u256 v, unsigned decimals) {
+  char key[96];
+  size_t n = strlen(name);
+  jw_ku256(w, name, v);
+  if (n > sizeof key - 7) n = sizeof key - 7;
+  memcpy(key, name, n);
+  memcpy(key + n, "_human", 7);
+  jw_kfixed(w, key, v, decimals);
+}
+
+void handler_accounts_write_base(struct jw *w, const char *name, u256 v) { write_base(w, name, v); }
+
+void handler_accounts_write_as_of_fields(struct jw *w, const struct mkt_chain *mc) {
+  char t[32];
+  jw_kint(w, "chain_id", mc->chain_id);
+  jw_kint(w, "block_number", mc->block_number);
+  jw_kint(w, "block_timestamp", mc->block_timestamp);
+  jw_kstr(w, "block_time", handler_markets_time(mc->block_timestamp, t));
+}
+
+bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                                      bool with_liq_price) {
+  jw_arr(w);
   for (uint32_t i = 0; i < a->n_positions; i++) {
     const struct risk_position *p = &a->pos[i];
     const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
     const struct mkt_reserve *mr = v->res[p->reserve];
     u256 supplied, borrowed;
     if (risk_reserve_from_scaled(&supplied, p->scaled_a, r->liquidity_index) != RISK_OK ||
-        risk_reserve_from_scaled(&borrowed, p->scaled_debt, r->variable_borrow_index) != RISK_OK) {
-      json_decref(arr);
-      return NULL;
-    }
-    json_t *o = json_object();
-    json_object_set_new(o, "asset", json_string(mr->address_cs));
-    json_object_set_new(o, "symbol", json_string(mr->symbol));
-    json_object_set_new(o, "decimals", json_integer(mr->decimals));
-    json_object_set_new(o, "reserve_id", json_integer(p->reserve));
-    put_u256(o, "scaled_supplied", p->scaled_a);
-    put_amount(o, "supplied", supplied, mr->decimals);
-    put_u256(o, "scaled_borrowed", p->scaled_debt);
-    put_amount(o, "borrowed", borrowed, mr->decimals);
-    json_object_set_new(o, "collateral", json_boolean(p->collateral));
+        risk_reserve_from_scaled(&borrowed, p->scaled_debt, r->variable_borrow_index) != RISK_OK)
+      return false;
+    jw_obj(w);
+    jw_kstr(w, "asset", mr->address_cs);
+    jw_kstr(w, "symbol", mr->symbol);
+    jw_kint(w, "decimals", mr->decimals);
+    jw_kint(w, "reserve_id", p->reserve);
+    jw_ku256(w, "scaled_supplied", p->scaled_a);
+    write_amount(w, "supplied", supplied, mr->decimals);
+    jw_ku256(w, "scaled_borrowed", p->scaled_debt);
+    write_amount(w, "borrowed", borrowed, mr->decimals);
+    jw_kbool(w, "collateral", p->collateral);
     if (v->priced[p->reserve]) {
-      char f[U256_DEC_MAX + 2];
-      put_u256(o, "price", r->price);
-      u256_to_fixed(r->price, 8, f);
-      json_object_set_new(o, "price_usd", json_string(f));
-      handler_accounts_put_base(o, "supplied_base", base_value(r, supplied));
-      handler_accounts_put_base(o, "borrowed_base", base_value(r, borrowed));
+      jw_ku256(w, "price", r->price);
+      jw_kfixed(w, "price_usd", r->price, 8);
+      write_base(w, "supplied_base", base_value(r, supplied));
+      write_base(w, "borrowed_base", base_value(r, borrowed));
     } else {
-      json_object_set_new(o, "price", json_null());
-      json_object_set_new(o, "price_usd", json_null());
-      json_object_set_new(o, "supplied_base", json_null());
-      json_object_set_new(o, "supplied_usd", json_null());
-      json_object_set_new(o, "borrowed_base", json_null());
-      json_object_set_new(o, "borrowed_usd", json_null());
+      jw_knull(w, "price");
+      jw_knull(w, "price_usd");
+      jw_knull(w, "supplied_base");
+      jw_knull(w, "supplied_usd");
+      jw_knull(w, "borrowed_base");
+      jw_knull(w, "borrowed_usd");
     }
     if (with_liq_price) {
       bool exists = false;
       u256 lp = U256_ZERO;
       if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists) {
-        char f[U256_DEC_MAX + 2];
-        put_u256(o, "liquidation_price", lp);
-        u256_to_fixed(lp, 8, f);
-        json_object_set_new(o, "liquidation_price_usd", json_string(f));
+        jw_ku256(w, "liquidation_price", lp);
+        jw_kfixed(w, "liquidation_price_usd", lp, 8);
       } else {
-        json_object_set_new(o, "liquidation_price", json_null());
-        json_object_set_new(o, "liquidation_price_usd", json_null());
+        jw_knull(w, "liquidation_price");
+        jw_knull(w, "liquidation_price_usd");
       }
     }
-    json_array_append_new(arr, o);
+    jw_obj_end(w);
   }
-  return arr;
+  jw_arr_end(w);
+  return true;
 }
 
-void handler_accounts_put_totals(json_t *obj, const struct acc_view *v, const struct risk_account *a,
-                                 const struct risk_account_data *d) {
-  handler_accounts_put_base(obj, "total_collateral_base", d->total_collateral_base);
-  handler_accounts_put_base(obj, "total_debt_base", d->total_debt_base);
-  handler_accounts_put_base(obj, "available_borrows_base", d->available_borrows_base);
-  json_object_set_new(obj, "current_ltv_bps", json_integer(d->avg_ltv));
-  json_object_set_new(obj, "current_liquidation_threshold_bps", json_integer(d->avg_liquidation_threshold));
-  json_object_set_new(obj, "health_factor", handler_accounts_hf_json(d->health_factor));
+void handler_accounts_write_totals(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                                   const struct risk_account_data *d) {
+  write_base(w, "total_collateral_base", d->total_collateral_base);
+  write_base(w, "total_debt_base", d->total_debt_base);
+  write_base(w, "available_borrows_base", d->available_borrows_base);
+  jw_kint(w, "current_ltv_bps", d->avg_ltv);
+  jw_kint(w, "current_liquidation_threshold_bps", d->avg_liquidation_threshold);
   if (u256_eq(d->health_factor, U256_MAX)) {
-    json_object_set_new(obj, "health_factor_wad", json_null());
+    jw_knull(w, "health_factor");
+    jw_knull(w, "health_factor_wad");
   } else {
-    put_u256(obj, "health_factor_wad", d->health_factor);
+    jw_kfixed(w, "health_factor", d->health_factor, 18);
+    jw_ku256(w, "health_factor_wad", d->health_factor);
   }
-  json_object_set_new(obj, "emode_category", json_integer(a->emode_category));
+  jw_kint(w, "emode_category", a->emode_category);
   if (a->emode_category && v->x && a->emode_category < RISK_MAX_EMODE && v->x->emode_set[a->emode_category]) {
     const struct risk_emode_category *e = &v->x->emode[a->emode_category];
-    json_object_set_new(obj, "emode",
-                        json_pack("{sI ss sI sI sI}", "id", (json_int_t)a->emode_category, "label",
-                                  v->x->emode_label[a->emode_category], "ltv_bps", (json_int_t)e->ltv,
-                                  "liquidation_threshold_bps", (json_int_t)e->liquidation_threshold,
-                                  "liquidation_bonus_bps", (json_int_t)e->liquidation_bonus));
+    jw_key(w, "emode");
+    jw_obj(w);
+    jw_kint(w, "id", a->emode_category);
+    jw_kstr(w, "label", v->x->emode_label[a->emode_category]);
+    jw_kint(w, "ltv_bps", e->ltv);
+    jw_kint(w, "liquidation_threshold_bps", e->liquidation_threshold);
+    jw_kint(w, "liquidation_bonus_bps", e->liquidation_bonus);
+    jw_obj_end(w);
   } else {
-    json_object_set_new(obj, "emode", json_null());
+    jw_knull(w, "emode");
   }
-  json_object_set_new(obj, "isolated", json_boolean(d->isolated));
+  jw_kbool(w, "isolated", d->isolated);
   if (d->isolated) {
     const struct risk_acct_reserve *r = &v->m.reserves[d->isolation_collateral];
     const struct mkt_reserve *mr = v->res[d->isolation_collateral];
-    json_t *iso = json_object();
-    json_object_set_new(iso, "asset", json_string(mr->address_cs));
-    json_object_set_new(iso, "symbol", json_string(mr->symbol));
+    jw_key(w, "isolation");
+    jw_obj(w);
+    jw_kstr(w, "asset", mr->address_cs);
+    jw_kstr(w, "symbol", mr->symbol);
     /* Debt ceiling and isolation-mode debt are USD with 2 decimals. */
     u256 ceiling = u256_from_u64(r->debt_ceiling);
-    char f[U256_DEC_MAX + 2];
-    put_u256(iso, "debt_ceiling", ceiling);
-    u256_to_fixed(ceiling, 2, f);
-    json_object_set_new(iso, "debt_ceiling_usd", json_string(f));
-    put_u256(iso, "isolation_mode_total_debt", r->isolation_mode_total_debt);
-    u256_to_fixed(r->isolation_mode_total_debt, 2, f);
-    json_object_set_new(iso, "isolation_mode_total_debt_usd", json_string(f));
+    jw_ku256(w, "debt_ceiling", ceiling);
+    jw_kfixed(w, "debt_ceiling_usd", ceiling, 2);
+    jw_ku256(w, "isolation_mode_total_debt", r->isolation_mode_total_debt);
+    jw_kfixed(w, "isolation_mode_total_debt_usd", r->isolation_mode_total_debt, 2);
     u256 used = U256_ZERO;
     if (r->debt_ceiling) u256_muldiv(&used, r->isolation_mode_total_debt, u256_from_u64(10000), ceiling);
     uint64_t ub = 0;
     u256_to_u64(used, &ub);
-    json_object_set_new(iso, "debt_ceiling_used_bps", json_integer((json_int_t)ub));
-    json_object_set_new(obj, "isolation", iso);
+    jw_kint(w, "debt_ceiling_used_bps", (int64_t)ub);
+    jw_obj_end(w);
   } else {
-    json_object_set_new(obj, "isolation", json_null());
+    jw_knull(w, "isolation");
   }
 }
 
 /* ---- GET /v1/accounts/{chain}/{address} ----------------------------------------------------- */
 
-static void warn(json_t *arr, const char *code, const char *severity, const char *asset, const char *message) {
-  json_t *w = json_pack("{ss ss ss}", "code", code, "severity", severity, "message", message);
-  json_object_set_new(w, "asset", asset ? json_string(asset) : json_null());
-  json_array_append_new(arr, w);
+static void warn(struct jw *w, const char *code, const char *severity, const char *asset, const char *message) {
+  jw_obj(w);
+  jw_kstr(w, "code", code);
+  jw_kstr(w, "severity", severity);
+  jw_kstr(w, "message", message);
+  if (asset)
+    jw_kstr(w, "asset", asset);
+  else
+    jw_knull(w, "asset");
+  jw_obj_end(w);
 }
 
-static json_t *warnings(const struct acc_view *v, const struct risk_account *a, const struct risk_account_data *d) {
-  json_t *w = json_array();
+static void warnings(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                     const struct risk_account_data *d) {
+  jw_arr(w);
   if (!u256_eq(d->health_factor, U256_MAX)) {
     u256 one1 = u256_from_u64(1100000000000000000ull);
     if (u256_lt(d->health_factor, RISK_WAD))
@@ -452,7 +482,7 @@ static json_t *warnings(const struct acc_view *v, const struct risk_account *a, 
       warn(w, "debt_ceiling_nearly_used", "info", v->res[d->isolation_collateral]->address_cs,
            "isolation debt ceiling at least 95% used");
   }
-  return w;
+  jw_arr_end(w);
 }
 
 /* Returns the cache (a reference the caller releases) and the chain's market data, or NULL after
@@ -522,18 +552,30 @@ enum svc_handler_result handler_accounts_get(struct svc_request *req) {
     svc_log(SVC_LOG_ERROR, "accounts: evaluating %s: %s", lower, risk_err_name(e));
     goto out;
   }
-  json_t *positions = handler_accounts_positions_json(v, a, true);
-  if (!positions) goto out;
   char cs[43];
   risk_eip55(lower, cs);
-  json_t *o = json_object();
-  json_object_set_new(o, "chain_id", json_integer(mc->chain_id));
-  json_object_set_new(o, "address", json_string(cs));
-  json_object_set_new(o, "as_of", handler_markets_as_of(mc));
-  json_object_set_new(o, "positions", positions);
-  handler_accounts_put_totals(o, v, a, &d);
-  json_object_set_new(o, "warnings", warnings(v, a, &d));
-  res = svc_reply_json_steal(req, 200, o);
+  struct jw w = {0};
+  jw_obj(&w);
+  jw_kint(&w, "chain_id", mc->chain_id);
+  jw_kstr(&w, "address", cs);
+  jw_key(&w, "as_of");
+  jw_obj(&w);
+  handler_accounts_write_as_of_fields(&w, mc);
+  jw_obj_end(&w);
+  jw_key(&w, "positions");
+  if (!handler_accounts_write_positions(&w, v, a, true)) {
+    jw_free(&w);
+    goto out;
+  }
+  handler_accounts_write_totals(&w, v, a, &d);
+  jw_key(&w, "warnings");
+  warnings(&w, v, a, &d);
+  jw_obj_end(&w);
+  if (w.oom) {
+    jw_free(&w);
+    goto out;
+  }
+  res = svc_reply_take(req, 200, "application/json", w.buf, w.len);
 out:
   free(a);
   svc_cache_release(c);

@@ -13,6 +13,7 @@
 
 #include "handlers/accounts.h"
 #include "handlers/handlers.h"
+#include "handlers/jsonw.h"
 #include "risk/eip55.h"
 #include "risk/irm.h"
 #include "risk/reserve.h"
@@ -173,59 +174,49 @@ static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t
   return ok;
 }
 
-static void put_u256(json_t *o, const char *name, u256 v) {
-  char d[U256_DEC_MAX];
-  u256_to_dec(v, d);
-  json_object_set_new(o, name, json_string(d));
-}
-
-static void put_fixed(json_t *o, const char *name, u256 v, unsigned decimals) {
-  char f[U256_DEC_MAX + 2];
-  u256_to_fixed(v, decimals, f);
-  json_object_set_new(o, name, json_string(f));
-}
-
-/* The account summary at the current state of v and a; NULL on an engine error. */
-static json_t *account_json(const struct acc_view *v, const struct risk_account *a, bool with_liq_price,
-                            risk_err *err) {
+/* Writes the account summary at the current state of v and a as an object into w; returns false
+ * on an engine error (*err set) before writing anything. */
+static bool write_account(struct jw *w, const struct acc_view *v, const struct risk_account *a, bool with_liq_price,
+                          risk_err *err) {
   struct risk_account_data d;
-  if ((*err = risk_account_evaluate(&v->m, a, &d))) return NULL;
-  json_t *positions = handler_accounts_positions_json(v, a, with_liq_price);
-  if (!positions) {
+  if ((*err = risk_account_evaluate(&v->m, a, &d))) return false;
+  jw_obj(w);
+  handler_accounts_write_totals(w, v, a, &d);
+  handler_accounts_write_base(w, "borrowing_power_base", d.available_borrows_base);
+  jw_key(w, "positions");
+  if (!handler_accounts_write_positions(w, v, a, with_liq_price)) {
     *err = RISK_OVERFLOW;
-    return NULL;
+    return false;
   }
-  json_t *o = json_object();
-  handler_accounts_put_totals(o, v, a, &d);
-  handler_accounts_put_base(o, "borrowing_power_base", d.available_borrows_base);
-  json_object_set_new(o, "positions", positions);
-  return o;
+  jw_obj_end(w);
+  return true;
 }
 
-/* The reserve's utilization and rates as updateInterestRates leaves them after the step. */
-static json_t *reserve_after(const struct acc_view *v, int id) {
+/* Writes the reserve's utilization and rates as updateInterestRates leaves them after the step. */
+static void write_reserve_after(struct jw *w, const struct acc_view *v, int id) {
   const struct risk_acct_reserve *r = &v->m.reserves[id];
   const struct mkt_reserve *mr = v->res[id];
   u256 idx = u256_is_zero(r->next_variable_borrow_index) ? r->variable_borrow_index : r->next_variable_borrow_index;
   u256 debt;
   struct risk_irm_rates rates;
-  json_t *o = json_object();
-  json_object_set_new(o, "asset", json_string(mr->address_cs));
-  json_object_set_new(o, "symbol", json_string(mr->symbol));
+  jw_obj(w);
+  jw_kstr(w, "asset", mr->address_cs);
+  jw_kstr(w, "symbol", mr->symbol);
   if (risk_reserve_from_scaled(&debt, r->variable_debt_scaled_total_supply, idx) != RISK_OK ||
       risk_irm_calculate(&rates, &mr->irm, debt, r->available_liquidity, mr->st.config.reserve_factor) != RISK_OK) {
-    json_object_set_new(o, "error", json_string("the rate strategy reverts at this state"));
-    return o;
+    jw_kstr(w, "error", "the rate strategy reverts at this state");
+    jw_obj_end(w);
+    return;
   }
-  put_u256(o, "available_liquidity", r->available_liquidity);
-  put_u256(o, "total_debt", debt);
-  put_u256(o, "utilization_ray", rates.utilization);
-  put_fixed(o, "utilization", rates.utilization, 27);
-  put_u256(o, "liquidity_rate_ray", rates.liquidity_rate);
-  put_fixed(o, "liquidity_rate", rates.liquidity_rate, 27);
-  put_u256(o, "variable_borrow_rate_ray", rates.variable_borrow_rate);
-  put_fixed(o, "variable_borrow_rate", rates.variable_borrow_rate, 27);
-  return o;
+  jw_ku256(w, "available_liquidity", r->available_liquidity);
+  jw_ku256(w, "total_debt", debt);
+  jw_ku256(w, "utilization_ray", rates.utilization);
+  jw_kfixed(w, "utilization", rates.utilization, 27);
+  jw_ku256(w, "liquidity_rate_ray", rates.liquidity_rate);
+  jw_kfixed(w, "liquidity_rate", rates.liquidity_rate, 27);
+  jw_ku256(w, "variable_borrow_rate_ray", rates.variable_borrow_rate);
+  jw_kfixed(w, "variable_borrow_rate", rates.variable_borrow_rate, 27);
+  jw_obj_end(w);
 }
 
 static enum svc_handler_result fields_400(struct svc_request *req, json_t *errors) {
@@ -371,26 +362,28 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     if (s != DB_OK) goto out;
   }
 
-  json_t *out = json_object();
-  json_object_set_new(out, "chain_id", json_integer(mc->chain_id));
+  struct jw w = {0}, sw = {0}, fw = {0};
+  jw_obj(&w);
+  jw_kint(&w, "chain_id", mc->chain_id);
   if (account) {
     char cs[43];
     risk_eip55(lower, cs);
-    json_object_set_new(out, "account", json_string(cs));
+    jw_kstr(&w, "account", cs);
   } else {
-    json_object_set_new(out, "account", json_null());
+    jw_knull(&w, "account");
   }
-  json_t *as_of = handler_markets_as_of(mc);
-  json_object_set_new(as_of, "evaluated_at", json_integer((json_int_t)t));
-  json_object_set_new(out, "as_of", as_of);
-  json_t *initial = account_json(v, a, false, &e);
-  if (!initial) {
-    json_decref(out);
+  jw_key(&w, "as_of");
+  jw_obj(&w);
+  handler_accounts_write_as_of_fields(&w, mc);
+  jw_kint(&w, "evaluated_at", (int64_t)t);
+  jw_obj_end(&w);
+  jw_key(&w, "initial");
+  if (!write_account(&w, v, a, false, &e)) {
     svc_log(SVC_LOG_ERROR, "quotes: evaluating the initial account: %s", risk_err_name(e));
-    goto out;
+    goto out_w;
   }
-  json_object_set_new(out, "initial", initial);
-  json_t *steps = json_array(), *failure = json_null();
+  bool failed = false;
+  jw_arr(&sw);
   for (size_t i = 0; i < n; i++) {
     struct quote_action *q = &qa[i];
     struct risk_action act = {.kind = q->kind,
@@ -398,28 +391,27 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
                               .amount = q->value,
                               .use_as_collateral = q->enabled,
                               .emode_category = (uint32_t)q->category};
-    json_t *step = json_object();
-    json_object_set_new(step, "index", json_integer((json_int_t)i));
-    json_object_set_new(step, "type", json_string(q->type));
-    json_object_set_new(step, "asset", q->reserve >= 0 ? json_string(v->res[q->reserve]->address_cs) : json_null());
+    jw_obj(&sw);
+    jw_kint(&sw, "index", (int64_t)i);
+    jw_kstr(&sw, "type", q->type);
+    if (q->reserve >= 0)
+      jw_kstr(&sw, "asset", v->res[q->reserve]->address_cs);
+    else
+      jw_knull(&sw, "asset");
     risk_onchain_err oe = RISK_ONCHAIN_OK;
     u256 max = U256_ZERO;
     bool unbounded = false, have_max = false;
     if (takes_amount(q->kind)) {
-      json_object_set_new(step, "amount_requested", json_string(q->amount));
+      jw_kstr(&sw, "amount_requested", q->amount);
       if (q->is_max) {
         oe = risk_account_max_amount(&v->m, a, &act, &max, &unbounded);
         have_max = true;
         if (unbounded) {
           char field[48];
           snprintf(field, sizeof field, "actions[%zu].amount", i);
-          json_decref(step);
-          json_decref(steps);
-          json_decref(failure);
-          json_decref(out);
           res = fields_400(req, json_pack("[o]", svc_field_error(field, "unbounded",
                                                                  "the reserve has no supply cap: give an amount")));
-          goto out;
+          goto out_w;
         }
         if (u256_is_zero(max)) {
           act.amount = U256_ZERO; /* nothing passes: report the smallest amount's revert */
@@ -431,15 +423,12 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     }
     if (!(q->is_max && u256_is_zero(max) && oe != RISK_ONCHAIN_OK)) oe = risk_account_apply(&v->m, a, &act);
     if (takes_amount(q->kind)) {
-      if (q->is_max && oe == RISK_ONCHAIN_OK) {
-        put_u256(step, "amount", act.amount);
-        put_fixed(step, "amount_human", act.amount, v->res[q->reserve]->decimals);
-      } else if (!q->is_max) {
-        put_u256(step, "amount", act.amount);
-        put_fixed(step, "amount_human", act.amount, v->res[q->reserve]->decimals);
+      if (!q->is_max || oe == RISK_ONCHAIN_OK) {
+        jw_ku256(&sw, "amount", act.amount);
+        jw_kfixed(&sw, "amount_human", act.amount, v->res[q->reserve]->decimals);
       } else {
-        json_object_set_new(step, "amount", json_null());
-        json_object_set_new(step, "amount_human", json_null());
+        jw_knull(&sw, "amount");
+        jw_knull(&sw, "amount_human");
       }
     }
     if (oe != RISK_ONCHAIN_OK) {
@@ -449,56 +438,69 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
         have_max = true;
       }
       const char *code = risk_onchain_error_code(oe);
-      json_t *f = json_object();
-      json_object_set_new(f, "step", json_integer((json_int_t)i));
-      json_object_set_new(f, "type", json_string(q->type));
-      json_object_set_new(f, "error", json_string(risk_onchain_error_name(oe)));
-      json_object_set_new(f, "error_code", code ? json_string(code) : json_null());
+      jw_obj(&fw);
+      jw_kint(&fw, "step", (int64_t)i);
+      jw_kstr(&fw, "type", q->type);
+      jw_kstr(&fw, "error", risk_onchain_error_name(oe));
+      if (code)
+        jw_kstr(&fw, "error_code", code);
+      else
+        jw_knull(&fw, "error_code");
       if (have_max && !unbounded) {
-        put_u256(f, "max_amount", max);
-        put_fixed(f, "max_amount_human", max, v->res[q->reserve]->decimals);
+        jw_ku256(&fw, "max_amount", max);
+        jw_kfixed(&fw, "max_amount_human", max, v->res[q->reserve]->decimals);
       } else {
-        json_object_set_new(f, "max_amount", json_null());
-        json_object_set_new(f, "max_amount_human", json_null());
+        jw_knull(&fw, "max_amount");
+        jw_knull(&fw, "max_amount_human");
       }
-      json_object_set_new(step, "ok", json_false());
-      json_object_set_new(step, "error", json_string(risk_onchain_error_name(oe)));
-      json_object_set_new(step, "error_code", code ? json_string(code) : json_null());
-      json_array_append_new(steps, step);
-      json_decref(failure);
-      failure = f;
+      jw_obj_end(&fw);
+      jw_kbool(&sw, "ok", false);
+      jw_kstr(&sw, "error", risk_onchain_error_name(oe));
+      if (code)
+        jw_kstr(&sw, "error_code", code);
+      else
+        jw_knull(&sw, "error_code");
+      jw_obj_end(&sw);
+      failed = true;
       break;
     }
-    json_object_set_new(step, "ok", json_true());
-    json_object_set_new(step, "error", json_null());
-    json_object_set_new(step, "error_code", json_null());
-    json_t *acct = account_json(v, a, false, &e);
-    if (!acct) {
-      json_decref(step);
-      json_decref(steps);
-      json_decref(failure);
-      json_decref(out);
+    jw_kbool(&sw, "ok", true);
+    jw_knull(&sw, "error");
+    jw_knull(&sw, "error_code");
+    jw_key(&sw, "account");
+    if (!write_account(&sw, v, a, false, &e)) {
       svc_log(SVC_LOG_ERROR, "quotes: evaluating step %zu: %s", i, risk_err_name(e));
-      goto out;
+      goto out_w;
     }
-    json_object_set_new(step, "account", acct);
-    json_t *reserves = json_array();
-    if (q->reserve >= 0 && q->kind != RISK_ACT_SET_COLLATERAL)
-      json_array_append_new(reserves, reserve_after(v, q->reserve));
-    json_object_set_new(step, "reserves", reserves);
-    json_array_append_new(steps, step);
+    jw_key(&sw, "reserves");
+    jw_arr(&sw);
+    if (q->reserve >= 0 && q->kind != RISK_ACT_SET_COLLATERAL) write_reserve_after(&sw, v, q->reserve);
+    jw_arr_end(&sw);
+    jw_obj_end(&sw);
   }
-  json_object_set_new(out, "ok", json_boolean(json_is_null(failure)));
-  json_object_set_new(out, "failure", failure);
-  json_object_set_new(out, "steps", steps);
-  json_t *final = account_json(v, a, true, &e);
-  if (!final) {
-    json_decref(out);
+  jw_arr_end(&sw);
+  jw_kbool(&w, "ok", !failed);
+  jw_key(&w, "failure");
+  if (failed)
+    jw_append(&w, &fw);
+  else
+    jw_null(&w);
+  jw_key(&w, "steps");
+  jw_append(&w, &sw);
+  jw_key(&w, "final");
+  if (!write_account(&w, v, a, true, &e)) {
     svc_log(SVC_LOG_ERROR, "quotes: evaluating the final account: %s", risk_err_name(e));
-    goto out;
+    goto out_w;
   }
-  json_object_set_new(out, "final", final);
-  res = svc_reply_json_steal(req, 200, out);
+  jw_obj_end(&w);
+  if (!w.oom) {
+    res = svc_reply_take(req, 200, "application/json", w.buf, w.len);
+    w.buf = NULL;
+  }
+out_w:
+  jw_free(&w);
+  jw_free(&sw);
+  jw_free(&fw);
 out:
   json_decref(errors);
   json_decref(root);
