@@ -366,6 +366,9 @@ main() {
   load_markets
   sparkd_body /v1/markets/1/reserves "$tmp/reserves.body"
   bench_target reserves /v1/markets/1/reserves "$tmp/reserves.body"
+  # computed per request from the cached vault state (no cache body, no database)
+  sparkd_body '/v1/savings/vaults/1/spUSDC/preview?action=deposit&amount=1000000' "$tmp/preview.body"
+  bench_target preview '/v1/savings/vaults/1/spUSDC/preview?action=deposit&amount=1000000' "$tmp/preview.body"
   bench_accounts
   echo
   load_note "after"
