@@ -6,6 +6,7 @@
  * quote: its on-chain error name, index and the largest amount that would pass are reported (200:
  * the quote worked, the action would not). Nothing is written, no lock is taken. */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,7 +332,11 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
      * prices feed only the evaluation, not the reserve's accrual. */
     const struct acc_view *bv = handler_accounts_view_at_block(c, mc, x, &e);
     if (bv) {
-      memcpy(v, bv, sizeof *v);
+      /* Only the reserves the chain has: the whole view is ~70 KB, most of it unused ids. */
+      memcpy(v, bv, offsetof(struct acc_view, m));
+      v->m.n_reserves = bv->m.n_reserves;
+      memcpy(v->m.reserves, bv->m.reserves, bv->m.n_reserves * sizeof bv->m.reserves[0]);
+      memcpy(v->m.emode, bv->m.emode, sizeof v->m.emode);
       for (uint32_t id = 0; id < v->m.n_reserves; id++) {
         if (u256_is_zero(prices[id])) continue;
         v->m.reserves[id].price = prices[id];
