@@ -173,7 +173,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 
 row() { printf '%-10s %-7s %-7s %12s %10s %10s\n' "$@"; }
 
-# bench_target NAME URL NGINX_BODY_FILE: benchmarks GET URL (a path such as /healthz) on sparkd
+# bench_target NAME URL NGINX_BODY_FILE: benchmarks GET URL (a path such as /healthz, query allowed) on sparkd
 # against nginx answering the same path with NGINX_BODY_FILE's bytes and the Content-Type
 # sparkd sends for URL. Prints each round, the medians and the ratios.
 bench_target() {
@@ -186,7 +186,7 @@ bench_target() {
   cp "$body" "$ngx/www/$name.body"
   chmod 0644 "$ngx/www/$name.body"
   cat >"$ngx/targets/$name.conf" <<EOF
-location = $url {
+location = ${url%%\?*} {
   types { }
   default_type "$ctype";
   etag off;
