@@ -13,12 +13,8 @@
 #include "risk/liquidation.h"
 #include "risk/reserve.h"
 #include "risk/wadray.h"
+#include "support/u256check.h"
 
-static u256 D(const char *s) {
-  u256 r;
-  ck_assert_int_eq(u256_from_dec(&r, s, strlen(s)), RISK_OK);
-  return r;
-}
 static u256 U(uint64_t v) { return u256_from_u64(v); }
 static void ck_u256(u256 got, const char *want) {
   char buf[U256_DEC_MAX];

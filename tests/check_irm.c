@@ -7,19 +7,7 @@
 
 #include "risk/irm.h"
 #include "risk/wadray.h"
-
-static u256 D(const char *s) {
-  u256 v;
-  ck_assert_int_eq(u256_from_dec(&v, s, strlen(s)), RISK_OK);
-  return v;
-}
-
-#define ck_assert_u256_dec(val, str)                                                                \
-  do {                                                                                             \
-    char buf_[U256_DEC_MAX];                                                                       \
-    u256_to_dec((val), buf_);                                                                      \
-    ck_assert_str_eq(buf_, (str));                                                                 \
-  } while (0)
+#include "support/u256check.h"
 
 /* percentages as RAY strings */
 #define P0_5 "5000000000000000000000000"

@@ -10,19 +10,7 @@
 
 #include "risk/reserve.h"
 #include "risk/wadray.h"
-
-static u256 D(const char *s) {
-  u256 v;
-  ck_assert_int_eq(u256_from_dec(&v, s, strlen(s)), RISK_OK);
-  return v;
-}
-
-#define ck_assert_u256_dec(val, str)                                                                \
-  do {                                                                                             \
-    char buf_[U256_DEC_MAX];                                                                       \
-    u256_to_dec((val), buf_);                                                                      \
-    ck_assert_str_eq(buf_, (str));                                                                 \
-  } while (0)
+#include "support/u256check.h"
 
 #define DAY 86400u
 #define YEAR 31536000u
