@@ -38,22 +38,8 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* Runs `sparkd import file`; returns the exit status. */
-static int run_import(const char *file) {
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    setenv("SPARKD_DATABASE_URL", dburl, 1);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
-    execl(SPARKD_BINARY, SPARKD_BINARY, "import", file, (char *)NULL);
-    _exit(127);
-  }
-  int st;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+/* Runs `sparkd import file` on this suite's database; returns the exit status. */
+static int run_import(const char *file) { return th_sparkd_import(dburl, file); }
 
 /* GETs path; returns the parsed body and sets *status. */
 static json_t *get_json(const char *path, int *status) {

@@ -248,3 +248,20 @@ int th_sparkd_stop(struct th_sparkd *s) {
   s->pid = 0;
   return -1;
 }
+
+int th_sparkd_import(const char *database_url, const char *file) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    setenv("SPARKD_DATABASE_URL", database_url, 1);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);
+    execl(SPARKD_BINARY, SPARKD_BINARY, "import", file, (char *)NULL);
+    _exit(127);
+  }
+  int st;
+  if (waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

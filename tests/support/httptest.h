@@ -16,6 +16,8 @@ struct th_sparkd {
 /* Starts `sparkd serve` with database_url and extra "NAME=value" environment entries (NULL-ended,
  * may be NULL); waits until /healthz answers. Returns 0, or -1 (the log is printed). */
 int th_sparkd_start(struct th_sparkd *s, const char *database_url, const char *const *extra_env);
+/* Runs `sparkd import FILE` against database_url (stdout discarded); returns its exit status. */
+int th_sparkd_import(const char *database_url, const char *file);
 /* Sends SIGTERM and waits (at most 30 s); returns the exit status, or -1 if it had to be killed. */
 int th_sparkd_stop(struct th_sparkd *s);
 /* Returns a malloc'd copy of the child's log so far. */
