@@ -239,10 +239,22 @@ static size_t zero_size(db_col_type t) {
   return 0;
 }
 
+/* The column of the result named `name`: callers list their columns mostly in SELECT order, so the
+ * column after the previous one is tried first (PQfnumber copies and folds the name and scans every
+ * column: for 26 columns of 10,000 rows that alone was a few tens of ms). */
+static int column(const PGresult *r, const char *name, int guess) {
+  if (guess < PQnfields(r)) {
+    const char *g = PQfname(r, guess);
+    if (g && strcmp(g, name) == 0) return guess;
+  }
+  return PQfnumber(r, name);
+}
+
 db_status db_row_get(const db_row *row, const struct db_col *cols, size_t ncols) {
+  int f = -1;
   for (size_t i = 0; i < ncols; i++) {
     const struct db_col *col = &cols[i];
-    int f = PQfnumber(row->r, col->name);
+    f = column(row->r, col->name, f + 1);
     if (f < 0) return bad_column(row, col, "no such column in the result");
     if (PQgetisnull(row->r, row->row, f)) {
       if (!col->is_null) return bad_column(row, col, "unexpected null");
