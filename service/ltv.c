@@ -9,6 +9,7 @@
 
 #include "db/copy.h"
 #include "db/listen.h"
+#include "handlers/jsonw.h"
 #include "risk/keccak.h"
 #include "service/crypto.h"
 #include "service/log.h"
@@ -207,46 +208,99 @@ static json_t *time_json(uint64_t t) {
   return t ? json_string(rfc3339(t, b)) : json_null();
 }
 
-/* Returns the detail object of a record: the inputs and per-line values, as served. */
-static json_t *detail_json(const struct pos *p, const struct line *lines, const struct risk_ltv_line *rl,
-                           const struct risk_ltv_line_value *lv, size_t n, const struct risk_ltv_result *r,
-                           uint64_t now) {
-  json_t *coll = json_array();
+/* The stored detail of a record: the inputs and per-line values, positional, with nothing that
+ * can be derived when the record is served (decimal and USD renderings, RFC 3339 times):
+ *   [2, position_version,
+ *    [[chain_id, asset, amount, decimals, haircut_bps, price, price_ts, value, weighted_value, stale], ...],
+ *    [chain_id, asset, decimals, principal, accrued, amount, apr_bps, accrual_start, price, price_ts, value, stale],
+ *    [warning_bps, margin_call_bps, liquidation_bps, return_to_bps, cure_period_s, max_price_staleness_s],
+ *    null | [attestation_id, as_of, custodian_reference],
+ *    oldest_price_ts]
+ * (uint256 values as decimal strings, times as unix seconds, 0 = none). About a third of the size
+ * of the served objects, which is what the recompute writes 10,000 times per pass and what the
+ * next pass reads back. svc_ltv_record_json expands it; it also still reads the objects earlier
+ * versions stored. */
+#define DETAIL_V2 2
+
+static void detail_write(struct jw *w, const struct pos *p, const struct line *lines, const struct risk_ltv_line *rl,
+                         const struct risk_ltv_line_value *lv, size_t n, const struct risk_ltv_result *r,
+                         u256 debt_price, bool debt_stale) {
+  jw_arr(w);
+  jw_int(w, DETAIL_V2);
+  jw_int(w, p->version);
+  jw_arr(w);
   for (size_t i = 0; i < n; i++) {
-    json_array_append_new(coll,
-                          json_pack("{s:I,s:s,s:s,s:i,s:s,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "chain_id",
-                                    (json_int_t)lines[i].chain_id, "asset", lines[i].asset, "amount", lines[i].amount,
-                                    "decimals", (int)rl[i].decimals, "amount_decimal", "", "haircut_bps",
-                                    (int)rl[i].haircut_bps, "price_base", u256_json(rl[i].price), "price_updated_at",
-                                    time_json(rl[i].price_ts), "value_base", u256_json(lv[i].value), "value_usd",
-                                    fixed_json(lv[i].value, 8), "weighted_value_base", u256_json(lv[i].weighted_value),
-                                    "weighted_value_usd", fixed_json(lv[i].weighted_value, 8), "stale", lv[i].stale));
-    json_object_set_new(json_array_get(coll, i), "amount_decimal", fixed_json(rl[i].amount, rl[i].decimals));
+    jw_arr(w);
+    jw_int(w, lines[i].chain_id);
+    jw_str(w, lines[i].asset);
+    jw_str(w, lines[i].amount);
+    jw_int(w, rl[i].decimals);
+    jw_int(w, rl[i].haircut_bps);
+    jw_u256(w, rl[i].price);
+    jw_int(w, (int64_t)rl[i].price_ts);
+    jw_u256(w, lv[i].value);
+    jw_u256(w, lv[i].weighted_value);
+    jw_bool(w, lv[i].stale);
+    jw_arr_end(w);
   }
+  jw_arr_end(w);
+  jw_arr(w);
+  jw_int(w, p->debt_chain_id);
+  jw_str(w, p->debt_asset);
+  jw_int(w, p->debt_decimals);
+  jw_str(w, p->principal);
+  jw_u256(w, r->accrued);
+  jw_u256(w, r->debt);
+  jw_int(w, p->apr_bps);
+  jw_int(w, p->accrual_start);
+  jw_u256(w, debt_price);
+  jw_int(w, (int64_t)p->debt_price_ts);
+  jw_u256(w, r->debt_value);
+  jw_bool(w, debt_stale);
+  jw_arr_end(w);
+  jw_arr(w);
+  jw_int(w, p->warning);
+  jw_int(w, p->margin_call);
+  jw_int(w, p->liquidation);
+  jw_int(w, p->return_to);
+  jw_int(w, p->cure);
+  jw_int(w, p->staleness);
+  jw_arr_end(w);
+  if (p->attestation_id) {
+    jw_arr(w);
+    jw_int(w, p->attestation_id);
+    jw_int(w, p->attestation_as_of);
+    jw_str(w, p->custodian_reference);
+    jw_arr_end(w);
+  } else {
+    jw_null(w);
+  }
+  jw_int(w, (int64_t)r->oldest_price_ts);
+  jw_arr_end(w);
+}
+
+/* The webhook payload of a state change (the event's "data", docs/webhooks.md). */
+static void payload_write(struct jw *w, const struct pos *p, int64_t seq, const struct risk_ltv_result *r,
+                          uint64_t now) {
   char b[32];
-  u256 debt_price = dec(p->debt_price);
-  json_t *debt = json_pack("{s:I,s:s,s:i,s:s,s:o,s:o,s:o,s:i,s:s,s:o,s:o,s:o,s:o}", "chain_id",
-                           (json_int_t)p->debt_chain_id, "asset", p->debt_asset, "decimals", (int)p->debt_decimals,
-                           "principal", p->principal, "accrued", u256_json(r->accrued), "amount", u256_json(r->debt),
-                           "amount_decimal", fixed_json(r->debt, (unsigned)p->debt_decimals), "apr_bps",
-                           (int)p->apr_bps, "accrual_start", rfc3339((uint64_t)p->accrual_start, b), "price_base",
-                           u256_json(debt_price), "price_updated_at", time_json(p->debt_price_ts), "value_base",
-                           u256_json(r->debt_value), "value_usd", fixed_json(r->debt_value, 8));
-  bool debt_stale =
-      !u256_is_zero(r->debt) && (p->debt_price_ts > now ? p->debt_price_ts - now > RISK_LTV_FUTURE_SKEW_S
-                                                        : now - p->debt_price_ts > (uint64_t)p->staleness);
-  json_object_set_new(debt, "stale", json_boolean(debt_stale));
-  json_t *th = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i}", "warning_bps", p->warning, "margin_call_bps", p->margin_call,
-                         "liquidation_bps", p->liquidation, "return_to_bps", p->return_to, "cure_period_seconds",
-                         p->cure, "max_price_staleness_seconds", p->staleness);
-  char att_id[24];
-  snprintf(att_id, sizeof att_id, "%lld", (long long)p->attestation_id);
-  json_t *att = p->attestation_id
-                    ? json_pack("{s:s,s:o,s:s}", "id", att_id, "as_of", time_json((uint64_t)p->attestation_as_of),
-                                "custodian_reference", p->custodian_reference)
-                    : json_null();
-  return json_pack("{s:I,s:o,s:o,s:o,s:o,s:I}", "position_version", (json_int_t)p->version, "collateral", coll, "debt",
-                   debt, "thresholds", th, "attestation", att, "oldest_price_at", (json_int_t)r->oldest_price_ts);
+  snprintf(b, sizeof b, "%lld", (long long)p->id);
+  jw_obj(w);
+  jw_kstr(w, "position_id", b);
+  jw_kstr(w, "external_id", p->external_id);
+  jw_kint(w, "sequence", seq);
+  if (p->prev_state < 0)
+    jw_knull(w, "previous_state");
+  else
+    jw_kstr(w, "previous_state", risk_ltv_state_name((enum risk_ltv_state)p->prev_state));
+  jw_kstr(w, "state", risk_ltv_state_name(r->state));
+  jw_kint(w, "ltv_bps", r->ltv_bps);
+  jw_kint(w, "raw_ltv_bps", r->raw_ltv_bps);
+  jw_kstr(w, "as_of", rfc3339(now, b));
+  if (r->cure_deadline)
+    jw_kstr(w, "cure_deadline", rfc3339(r->cure_deadline, b));
+  else
+    jw_knull(w, "cure_deadline");
+  jw_obj_end(w);
 }
 
 /* A growing text buffer for the COPY rows, sent whenever it holds COPY_CHUNK bytes. */
@@ -291,15 +345,14 @@ static void buf_u256(struct buf *b, u256 v) {
   buf_put(b, t, k + 1);
 }
 
-/* Appends j (stolen) as compact json escaped for COPY text format, or \N for NULL; then sep. */
-static void buf_json(struct buf *b, json_t *j, char sep) {
-  char *t = json_is_null(j) ? NULL : json_dumps(j, JSON_COMPACT);
-  json_decref(j);
-  if (!t) {
+/* Appends the JSON text of j escaped for COPY text format (or \N when it is empty), then sep. */
+static void buf_json(struct buf *b, const struct jw *j, char sep) {
+  if (j->oom) b->oom = true;
+  if (j->len == 0 || j->oom) {
     buf_str(b, "\\N");
   } else {
-    const char *q = t, *run = t;
-    for (; *q; q++) {
+    const char *q = j->buf, *run = q, *e = q + j->len;
+    for (; q < e; q++) {
       const char *esc = *q == '\\' ? "\\\\" : *q == '\n' ? "\\n" : *q == '\r' ? "\\r" : *q == '\t' ? "\\t" : NULL;
       if (!esc) continue;
       buf_put(b, run, (size_t)(q - run));
@@ -307,7 +360,6 @@ static void buf_json(struct buf *b, json_t *j, char sep) {
       run = q + 1;
     }
     buf_put(b, run, (size_t)(q - run));
-    free(t);
   }
   buf_put(b, &sep, 1);
 }
@@ -321,6 +373,7 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
   struct svc_ltv_stats st = {0};
   struct vec ps = {.size = sizeof(struct pos)}, ls = {.size = sizeof(struct line)};
   struct buf rows = {0};
+  struct jw detail = {0}, payload = {0};
   bool copying = false;
   char idbuf[24];
   const char *param[1] = {NULL};
@@ -382,16 +435,9 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
                 llabs((long long)r.ltv_bps - (long long)p->hist_ltv_bps) >= (long long)history_min_bps;
     bool changed = p->prev_state < 0 ? r.state != RISK_LTV_HEALTHY : (int)r.state != p->prev_state;
     if (state_changes_only && p->prev_state >= 0 && (int)r.state == p->prev_state) continue;
-    char pid[24];
-    snprintf(pid, sizeof pid, "%lld", (long long)p->id);
-    json_t *payload = json_null();
+    payload.len = 0;
     if (changed) {
-      payload = json_pack(
-          "{s:s,s:s,s:I,s:o,s:s,s:I,s:I,s:o,s:o}", "position_id", pid, "external_id", p->external_id, "sequence",
-          (json_int_t)seq, "previous_state",
-          p->prev_state < 0 ? json_null() : json_string(risk_ltv_state_name((enum risk_ltv_state)p->prev_state)),
-          "state", risk_ltv_state_name(r.state), "ltv_bps", (json_int_t)r.ltv_bps, "raw_ltv_bps",
-          (json_int_t)r.raw_ltv_bps, "as_of", time_json(now), "cure_deadline", time_json(r.cure_deadline));
+      payload_write(&payload, p, seq, &r, now);
       st.state_changes++;
     }
     buf_int(&rows, (long long)p->id, '\t');
@@ -408,12 +454,17 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
     buf_int(&rows, (long long)now, '\t');
     buf_int(&rows, (long long)r.call_since, '\t');
     buf_int(&rows, (long long)r.cure_deadline, '\t');
-    buf_json(&rows, detail_json(p, lines + first, rl, lv, n, &r, now), '\t');
+    bool debt_stale = !u256_is_zero(r.debt) && (p->debt_price_ts > now
+                                                     ? p->debt_price_ts - now > RISK_LTV_FUTURE_SKEW_S
+                                                     : now - p->debt_price_ts > (uint64_t)p->staleness);
+    detail.len = 0;
+    detail_write(&detail, p, lines + first, rl, lv, n, &r, debt.price, debt_stale);
+    buf_json(&rows, &detail, '\t');
     buf_str(&rows, hist ? "t\t" : "f\t");
     buf_int(&rows, hist ? (long long)r.state : (long long)p->hist_state, '\t');
     buf_int(&rows, hist ? (long long)r.ltv_bps : (long long)p->hist_ltv_bps, '\t');
     buf_str(&rows, changed ? "t\t" : "f\t");
-    buf_json(&rows, payload, '\n');
+    buf_json(&rows, &payload, '\n');
     if (rows.oom) {
       SVC_BUG("cannot build the ltv row of position %lld", (long long)p->id);
       s = DB_ERROR;
@@ -444,6 +495,8 @@ db_status svc_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsig
 out:
   if (copying) db_copy_end(c, NULL); /* leaves COPY mode; s is already an error, so the txn rolls back */
   free(rows.p);
+  free(detail.buf);
+  free(payload.buf);
   free(ps.items);
   free(ls.items);
   if (stats) *stats = st;
@@ -508,6 +561,51 @@ static json_t *signature_json(const struct risk_ltv_signed *sr) {
                    message);
 }
 
+/* Element i of array a as a uint64 / a decimal string / a JSON time (0 = null). */
+static uint64_t ai(const json_t *a, size_t i) { return (uint64_t)json_integer_value(json_array_get(a, i)); }
+static const char *as(const json_t *a, size_t i) {
+  const char *s = json_string_value(json_array_get(a, i));
+  return s ? s : "0";
+}
+
+/* Expands a DETAIL_V2 array into the served objects (new references). */
+static void expand_detail(const json_t *d, json_t **debt, json_t **coll, json_t **th, json_t **att, json_t **version) {
+  char b[32];
+  *version = json_incref(json_array_get(d, 1));
+  *coll = json_array();
+  const json_t *lines = json_array_get(d, 2), *l;
+  size_t i;
+  json_array_foreach(lines, i, l) {
+    unsigned dec_n = (unsigned)ai(l, 3);
+    json_array_append_new(
+        *coll, json_pack("{s:I,s:s,s:s,s:i,s:o,s:i,s:s,s:o,s:s,s:o,s:s,s:o,s:b}", "chain_id", (json_int_t)ai(l, 0),
+                         "asset", as(l, 1), "amount", as(l, 2), "decimals", (int)dec_n, "amount_decimal",
+                         fixed_json(dec(as(l, 2)), dec_n), "haircut_bps", (int)ai(l, 4), "price_base", as(l, 5),
+                         "price_updated_at", time_json(ai(l, 6)), "value_base", as(l, 7), "value_usd",
+                         fixed_json(dec(as(l, 7)), 8), "weighted_value_base", as(l, 8), "weighted_value_usd",
+                         fixed_json(dec(as(l, 8)), 8), "stale", json_is_true(json_array_get(l, 9))));
+  }
+  const json_t *x = json_array_get(d, 3);
+  unsigned debt_dec = (unsigned)ai(x, 2);
+  *debt = json_pack("{s:I,s:s,s:i,s:s,s:s,s:s,s:o,s:i,s:s,s:s,s:o,s:s,s:o,s:b}", "chain_id", (json_int_t)ai(x, 0),
+                    "asset", as(x, 1), "decimals", (int)debt_dec, "principal", as(x, 3), "accrued", as(x, 4), "amount",
+                    as(x, 5), "amount_decimal", fixed_json(dec(as(x, 5)), debt_dec), "apr_bps", (int)ai(x, 6),
+                    "accrual_start", rfc3339(ai(x, 7), b), "price_base", as(x, 8), "price_updated_at",
+                    time_json(ai(x, 9)), "value_base", as(x, 10), "value_usd", fixed_json(dec(as(x, 10)), 8), "stale",
+                    json_is_true(json_array_get(x, 11)));
+  const json_t *t = json_array_get(d, 4);
+  *th = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "warning_bps", (json_int_t)ai(t, 0), "margin_call_bps",
+                  (json_int_t)ai(t, 1), "liquidation_bps", (json_int_t)ai(t, 2), "return_to_bps", (json_int_t)ai(t, 3),
+                  "cure_period_seconds", (json_int_t)ai(t, 4), "max_price_staleness_seconds", (json_int_t)ai(t, 5));
+  const json_t *a = json_array_get(d, 5);
+  if (json_is_array(a)) {
+    snprintf(b, sizeof b, "%llu", (unsigned long long)ai(a, 0));
+    *att = json_pack("{s:s,s:o,s:s}", "id", b, "as_of", time_json(ai(a, 1)), "custodian_reference", as(a, 2));
+  } else {
+    *att = json_null();
+  }
+}
+
 json_t *svc_ltv_record_json(const char *row_json) {
   json_error_t jerr;
   json_t *row = json_loads(row_json, 0, &jerr);
@@ -529,8 +627,16 @@ json_t *svc_ltv_record_json(const char *row_json) {
   sr.debt_value = dec(jstr(row, "debt_value"));
   sr.as_of = jint(row, "as_of");
   sr.cure_deadline = jint(row, "cure_deadline");
-  json_t *debt = json_deep_copy(json_object_get(detail, "debt"));
-  json_t *coll = json_deep_copy(json_object_get(detail, "collateral"));
+  json_t *debt, *coll, *th, *att, *version;
+  if (json_is_array(detail)) {
+    expand_detail(detail, &debt, &coll, &th, &att, &version);
+  } else { /* the served objects, as stored before DETAIL_V2 */
+    debt = json_deep_copy(json_object_get(detail, "debt"));
+    coll = json_deep_copy(json_object_get(detail, "collateral"));
+    th = json_incref(json_object_get(detail, "thresholds"));
+    att = json_incref(json_object_get(detail, "attestation"));
+    version = json_incref(json_object_get(detail, "position_version"));
+  }
   json_t *prices = json_array();
   size_t i;
   json_t *c;
@@ -546,15 +652,14 @@ json_t *svc_ltv_record_json(const char *row_json) {
                                   "updated_at", json_object_get(debt, "price_updated_at"), "stale",
                                   json_is_true(json_object_get(debt, "stale"))));
   json_t *out = json_pack(
-      "{s:s,s:s,s:I,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:O,s:O,s:o,s:o,s:o,s:o,s:O}", "position_id", pid,
+      "{s:s,s:s,s:I,s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "position_id", pid,
       "external_id", jstr(row, "external_id"), "sequence", (json_int_t)sr.sequence, "state",
       risk_ltv_state_name((enum risk_ltv_state)sr.state), "ltv_bps", (json_int_t)sr.ltv_bps, "raw_ltv_bps",
       (json_int_t)sr.raw_ltv_bps, "collateral_value_base", u256_json(sr.collateral_value), "collateral_value_usd",
       fixed_json(sr.collateral_value, 8), "weighted_collateral_value_base", u256_json(sr.weighted_value),
       "weighted_collateral_value_usd", fixed_json(sr.weighted_value, 8), "debt", debt, "collateral", coll, "thresholds",
-      json_object_get(detail, "thresholds"), "attestation", json_object_get(detail, "attestation"), "prices", prices,
-      "as_of", time_json(sr.as_of), "call_since", time_json(jint(row, "call_since")), "cure_deadline",
-      time_json(sr.cure_deadline), "position_version", json_object_get(detail, "position_version"));
+      th, "attestation", att, "prices", prices, "as_of", time_json(sr.as_of), "call_since",
+      time_json(jint(row, "call_since")), "cure_deadline", time_json(sr.cure_deadline), "position_version", version);
   if (out) json_object_set_new(out, "signature", signature_json(&sr));
   json_decref(row);
   return out;

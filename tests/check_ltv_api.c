@@ -131,6 +131,59 @@ static json_t *ltv_wait(long long pos, long ltv, const char *state) {
   return NULL;
 }
 
+/* The served detail of a record of create_position's position at WETH = usd (whole dollars): every
+ * value follows from the position's inputs (100 WETH, 10% haircut, 50,000 USDC at $1, no interest). */
+static void check_detail(json_t *rec, long usd, bool weth_stale) {
+  char want[64];
+  json_t *c = json_array_get(json_object_get(rec, "collateral"), 0);
+  ck_assert_int_eq(json_array_size(json_object_get(rec, "collateral")), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(c, "asset")), WETH);
+  ck_assert_int_eq(json_integer_value(json_object_get(c, "chain_id")), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(c, "amount")), "100000000000000000000");
+  ck_assert_int_eq(json_integer_value(json_object_get(c, "decimals")), 18);
+  ck_assert_str_eq(json_string_value(json_object_get(c, "amount_decimal")), "100.000000000000000000");
+  ck_assert_int_eq(json_integer_value(json_object_get(c, "haircut_bps")), 1000);
+  snprintf(want, sizeof want, "%ld00000000", usd);
+  ck_assert_str_eq(json_string_value(json_object_get(c, "price_base")), want);
+  ck_assert(json_is_string(json_object_get(c, "price_updated_at")));
+  snprintf(want, sizeof want, "%ld0000000000", usd); /* 100 x usd, 8 decimals */
+  ck_assert_str_eq(json_string_value(json_object_get(c, "value_base")), want);
+  snprintf(want, sizeof want, "%ld00.00000000", usd);
+  ck_assert_str_eq(json_string_value(json_object_get(c, "value_usd")), want);
+  snprintf(want, sizeof want, "%ld000000000", usd * 9); /* 90 x usd */
+  ck_assert_str_eq(json_string_value(json_object_get(c, "weighted_value_base")), want);
+  snprintf(want, sizeof want, "%ld0.00000000", usd * 9);
+  ck_assert_str_eq(json_string_value(json_object_get(c, "weighted_value_usd")), want);
+  ck_assert(json_is_boolean(json_object_get(c, "stale")) && json_is_true(json_object_get(c, "stale")) == weth_stale);
+  json_t *d = json_object_get(rec, "debt");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "asset")), USDC);
+  ck_assert_int_eq(json_integer_value(json_object_get(d, "decimals")), 6);
+  ck_assert_str_eq(json_string_value(json_object_get(d, "principal")), "50000000000");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "accrued")), "0");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "amount")), "50000000000");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "amount_decimal")), "50000.000000");
+  ck_assert_int_eq(json_integer_value(json_object_get(d, "apr_bps")), 0);
+  ck_assert_str_eq(json_string_value(json_object_get(d, "accrual_start")), "2026-01-01T00:00:00Z");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "price_base")), "100000000");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "value_base")), "5000000000000");
+  ck_assert_str_eq(json_string_value(json_object_get(d, "value_usd")), "50000.00000000");
+  ck_assert(json_is_false(json_object_get(d, "stale")));
+  json_t *t = json_object_get(rec, "thresholds");
+  ck_assert_int_eq(json_integer_value(json_object_get(t, "warning_bps")), 6500);
+  ck_assert_int_eq(json_integer_value(json_object_get(t, "margin_call_bps")), 7000);
+  ck_assert_int_eq(json_integer_value(json_object_get(t, "liquidation_bps")), 8000);
+  ck_assert_int_eq(json_integer_value(json_object_get(t, "return_to_bps")), 6000);
+  ck_assert_int_eq(json_integer_value(json_object_get(t, "cure_period_seconds")), 259200);
+  ck_assert_int_eq(json_integer_value(json_object_get(t, "max_price_staleness_seconds")), 3600);
+  ck_assert(json_is_null(json_object_get(rec, "attestation")));
+  ck_assert(json_is_integer(json_object_get(rec, "position_version")));
+  json_t *prices = json_object_get(rec, "prices");
+  ck_assert_int_eq(json_array_size(prices), 2); /* the collateral line's, then the debt's */
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(prices, 0), "asset")), WETH);
+  ck_assert(json_is_true(json_object_get(json_array_get(prices, 0), "stale")) == weth_stale);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(prices, 1), "price_base")), "100000000");
+}
+
 /* ---- the webhook receiver ---- */
 #define MAX_EVENTS 64
 static struct {
@@ -348,6 +401,7 @@ START_TEST(ltv_state_machine_signature_webhooks) {
   ck_assert_str_eq(json_string_value(json_object_get(rec, "collateral_value_usd")), "100000.00000000");
   ck_assert_str_eq(json_string_value(json_object_get(rec, "weighted_collateral_value_usd")), "90000.00000000");
   ck_assert_int_eq(ethers_verify(rec, signer), 0);
+  check_detail(rec, 1000, false);
   long long seq = json_integer_value(json_object_get(rec, "sequence"));
   ck_assert_int_ge(seq, 1);
   json_decref(rec);
@@ -386,6 +440,7 @@ START_TEST(ltv_state_machine_signature_webhooks) {
       ck_assert(json_is_string(json_object_get(rec, "cure_deadline")));
     if (strcmp(walk[i].state, "healthy") == 0) ck_assert(json_is_null(json_object_get(rec, "cure_deadline")));
     ck_assert_int_eq(ethers_verify(rec, signer), 0);
+    check_detail(rec, walk[i].usd, strcmp(walk[i].state, "stale") == 0);
     json_decref(rec);
   }
   /* the state changes of the walk (850 keeps margin_call; 9260 -> 5848 goes straight to healthy) */
