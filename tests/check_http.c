@@ -74,7 +74,8 @@ START_TEST(healthz_and_request_id) {
   ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
   char *rid = th_header(&r, "X-Request-Id");
   ck_assert_ptr_nonnull(rid);
-  ck_assert_uint_eq(strlen(rid), 32); /* generated: 16 random bytes in hex */
+  ck_assert_uint_eq(strlen(rid), 32); /* generated: 32 hex digits (openapi X-Request-Id) */
+  ck_assert_uint_eq(strspn(rid, "0123456789abcdef"), 32);
   free(rid);
   th_response_free(&r);
 
@@ -169,6 +170,102 @@ START_TEST(keep_alive) {
     th_response_free(&r);
   }
   th_close(&c);
+}
+END_TEST
+
+/* Generated ids are 32 hex digits and distinct: on one kept-alive connection, across connections
+ * (each may land on another worker thread), and across a restart is not checked here. */
+START_TEST(request_ids_are_distinct) {
+  enum { N = 300 };
+  char(*ids)[33] = calloc(N, sizeof *ids);
+  ck_assert_ptr_nonnull(ids);
+  for (int i = 0; i < N; i++) {
+    struct th_conn c;
+    if (i % 100 == 0) ck_assert(th_connect(&c, sd.port) == 0);
+    struct th_response r;
+    ck_assert(th_request(&c, "GET", "/healthz", NULL, NULL, 0, &r) == 0);
+    char *rid = th_header(&r, "X-Request-Id");
+    ck_assert_ptr_nonnull(rid);
+    ck_assert_uint_eq(strlen(rid), 32);
+    ck_assert_uint_eq(strspn(rid, "0123456789abcdef"), 32);
+    memcpy(ids[i], rid, 33);
+    free(rid);
+    th_response_free(&r);
+    if (i % 100 == 99) th_close(&c);
+  }
+  for (int i = 0; i < N; i++)
+    for (int j = i + 1; j < N; j++)
+      ck_assert_msg(strcmp(ids[i], ids[j]) != 0, "request %d and %d share id %s", i, j, ids[i]);
+  free(ids);
+}
+END_TEST
+
+/* Builds a request head of exactly `total` bytes with n headers (plus Host and the filler). */
+static char *big_head(const char *path, size_t total, int n) {
+  char *h = malloc(total + 1);
+  ck_assert_ptr_nonnull(h);
+  size_t len = (size_t)snprintf(h, total + 1, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n", path);
+  for (int i = 0; i < n; i++)
+    len += (size_t)snprintf(h + len, total + 1 - len, "X-Header-%02d: %s\r\n", i, "0123456789abcdef0123456789");
+  const char *fill = "X-Fill: ";
+  size_t rest = total - len - strlen(fill) - 4;
+  memcpy(h + len, fill, strlen(fill));
+  len += strlen(fill);
+  memset(h + len, 'f', rest);
+  len += rest;
+  memcpy(h + len, "\r\n\r\n", 5);
+  return h;
+}
+
+/* The connection memory given to libmicrohttpd bounds the request head, not the body: a 16 KB head
+ * (40 headers) is served; a 32 KB head is refused with 431; a body
+ * several times the connection memory is read whole up to the body limit, one byte more is 413. */
+START_TEST(request_head_and_body_sizes) {
+  struct th_response r;
+  char *head = big_head("/healthz", 16384, 40);
+  ck_assert_uint_eq(strlen(head), 16384);
+  ck_assert(th_raw(sd.port, head, strlen(head), &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  free(head);
+  head = big_head("/healthz", 32768, 10);
+  ck_assert(th_raw(sd.port, head, strlen(head), &r) == 0);
+  ck_assert_int_eq(r.status, 431);
+  th_response_free(&r);
+  free(head);
+
+  /* a second sparkd whose body limit is far above the connection memory */
+  struct th_sparkd big;
+  const char *env[] = {"SPARKD_MAX_BODY_BYTES=200000", NULL};
+  ck_assert(th_sparkd_start(&big, dburl, env) == 0);
+  const char *json = "{\"rate_ray\": \"1000000001547125957863212448\"}";
+  size_t n = 200000;
+  char *body = malloc(n + 2);
+  ck_assert_ptr_nonnull(body);
+  memset(body, ' ', n + 1);
+  memcpy(body, json, strlen(json) - 1); /* all but the closing brace, which ends the padding */
+  body[n - 1] = '}';
+  body[n] = 0;
+  struct th_conn c;
+  ck_assert(th_connect(&c, big.port) == 0);
+  ck_assert(th_request(&c, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", body, n, &r) == 0);
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+  json_t *j = body_json(&r);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "apr_ray")), "48790164207174267760128000");
+  json_decref(j);
+  th_response_free(&r);
+  ck_assert(th_request(&c, "GET", "/healthz", NULL, NULL, 0, &r) == 0); /* still kept alive */
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  th_close(&c);
+  body[n - 1] = ' ';
+  body[n] = '}';
+  body[n + 1] = 0;
+  ck_assert(th_http(big.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", body, &r) == 0);
+  json_decref(assert_problem(&r, 413, "body_too_large"));
+  th_response_free(&r);
+  free(body);
+  th_sparkd_stop(&big);
 }
 END_TEST
 
@@ -437,6 +534,8 @@ int main(void) {
   tcase_add_test(tc, head_matches_get);
   tcase_add_test(tc, options_and_cors);
   tcase_add_test(tc, keep_alive);
+  tcase_add_test(tc, request_ids_are_distinct);
+  tcase_add_test(tc, request_head_and_body_sizes);
   tcase_add_test(tc, metrics_move);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
