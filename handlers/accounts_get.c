@@ -302,23 +302,21 @@ static u256 base_value(const struct risk_acct_reserve *r, u256 amount) {
 static void write_base(struct jw *w, const char *name, u256 v) {
   char key[96];
   size_t n = strlen(name);
-  jw_ku256(w, name, v);
   if (n > 5 && strcmp(name + n - 5, "_base") == 0) n -= 5;
   if (n > sizeof key - 5) n = sizeof key - 5;
   memcpy(key, name, n);
   memcpy(key + n, "_usd", 5);
-  jw_kfixed(w, key, v, 8);
+  jw_ku256_kfixed(w, name, key, v, 8);
 }
 
 /* name: integer string; name_human: the same with `decimals` decimals. */
 static void write_amount(struct jw *w, const char *name, u256 v, unsigned decimals) {
   char key[96];
   size_t n = strlen(name);
-  jw_ku256(w, name, v);
   if (n > sizeof key - 7) n = sizeof key - 7;
   memcpy(key, name, n);
   memcpy(key + n, "_human", 7);
-  jw_kfixed(w, key, v, decimals);
+  jw_ku256_kfixed(w, name, key, v, decimals);
 }
 
 void handler_accounts_write_base(struct jw *w, const char *name, u256 v) { write_base(w, name, v); }
@@ -353,8 +351,7 @@ bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, co
     write_amount(w, "borrowed", borrowed, mr->decimals);
     jw_kbool(w, "collateral", p->collateral);
     if (v->priced[p->reserve]) {
-      jw_ku256(w, "price", r->price);
-      jw_kfixed(w, "price_usd", r->price, 8);
+      jw_ku256_kfixed(w, "price", "price_usd", r->price, 8);
       write_base(w, "supplied_base", base_value(r, supplied));
       write_base(w, "borrowed_base", base_value(r, borrowed));
     } else {
@@ -369,8 +366,7 @@ bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, co
       bool exists = false;
       u256 lp = U256_ZERO;
       if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists) {
-        jw_ku256(w, "liquidation_price", lp);
-        jw_kfixed(w, "liquidation_price_usd", lp, 8);
+        jw_ku256_kfixed(w, "liquidation_price", "liquidation_price_usd", lp, 8);
       } else {
         jw_knull(w, "liquidation_price");
         jw_knull(w, "liquidation_price_usd");
@@ -393,8 +389,7 @@ void handler_accounts_write_totals(struct jw *w, const struct acc_view *v, const
     jw_knull(w, "health_factor");
     jw_knull(w, "health_factor_wad");
   } else {
-    jw_kfixed(w, "health_factor", d->health_factor, 18);
-    jw_ku256(w, "health_factor_wad", d->health_factor);
+    jw_kfixed_ku256(w, "health_factor", "health_factor_wad", d->health_factor, 18);
   }
   jw_kint(w, "emode_category", a->emode_category);
   if (a->emode_category && v->x && a->emode_category < RISK_MAX_EMODE && v->x->emode_set[a->emode_category]) {
@@ -420,10 +415,8 @@ void handler_accounts_write_totals(struct jw *w, const struct acc_view *v, const
     jw_kstr(w, "symbol", mr->symbol);
     /* Debt ceiling and isolation-mode debt are USD with 2 decimals. */
     u256 ceiling = u256_from_u64(r->debt_ceiling);
-    jw_ku256(w, "debt_ceiling", ceiling);
-    jw_kfixed(w, "debt_ceiling_usd", ceiling, 2);
-    jw_ku256(w, "isolation_mode_total_debt", r->isolation_mode_total_debt);
-    jw_kfixed(w, "isolation_mode_total_debt_usd", r->isolation_mode_total_debt, 2);
+    jw_ku256_kfixed(w, "debt_ceiling", "debt_ceiling_usd", ceiling, 2);
+    jw_ku256_kfixed(w, "isolation_mode_total_debt", "isolation_mode_total_debt_usd", r->isolation_mode_total_debt, 2);
     u256 used = U256_ZERO;
     if (r->debt_ceiling) u256_muldiv(&used, r->isolation_mode_total_debt, u256_from_u64(10000), ceiling);
     uint64_t ub = 0;

@@ -150,18 +150,81 @@ static inline void jw_plain(struct jw *w, const char *s, size_t n) {
   w->buf[w->len++] = '"';
 }
 
+/* Writes the decimal digits of u (no NUL) ending just before end; returns where they start. Two
+ * digits per division. */
+static inline char *jw_u64_digits(uint64_t u, char *end) {
+  static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                 "8081828384858687888990919293949596979899";
+  char *p = end;
+  while (u >= 100) {
+    unsigned r = (unsigned)(u % 100);
+    u /= 100;
+    p -= 2;
+    memcpy(p, pairs + 2 * r, 2);
+  }
+  if (u >= 10) {
+    p -= 2;
+    memcpy(p, pairs + 2 * u, 2);
+  } else {
+    *--p = (char)('0' + u);
+  }
+  return p;
+}
+
+/* The decimal form of v into d (U256_DEC_MAX bytes), NUL-terminated, as u256_to_dec writes it;
+ * returns its length. Values below 2^64 (most amounts, prices and base values) skip the 256-bit
+ * division. */
+static inline size_t jw_dec(u256 v, char *d) {
+  if (v.w[1] | v.w[2] | v.w[3]) return u256_to_dec(v, d);
+  char tmp[20];
+  char *p = jw_u64_digits(v.w[0], tmp + sizeof tmp);
+  size_t n = (size_t)(tmp + sizeof tmp - p);
+  memcpy(d, p, n);
+  d[n] = 0;
+  return n;
+}
+
+/* The fixed-point form of the n decimal digits in d with `decimals` decimals into f (U256_DEC_MAX
+ * + 2 bytes), as u256_to_fixed writes it; returns its length. */
+static inline size_t jw_dec_to_fixed(const char *d, size_t n, unsigned decimals, char *f) {
+  if (decimals > 79) decimals = 79;
+  if (decimals == 0) {
+    memcpy(f, d, n + 1);
+    return n;
+  }
+  size_t len = 0;
+  if (n > decimals) {
+    size_t ip = n - decimals;
+    memcpy(f, d, ip);
+    len = ip;
+    f[len++] = '.';
+    memcpy(f + len, d + ip, decimals);
+    len += decimals;
+  } else {
+    f[len++] = '0';
+    f[len++] = '.';
+    memset(f + len, '0', decimals - n);
+    len += decimals - n;
+    memcpy(f + len, d, n);
+    len += n;
+  }
+  f[len] = 0;
+  return len;
+}
+
 /* The decimal integer string of v. */
 static inline void jw_u256(struct jw *w, u256 v) {
   char d[U256_DEC_MAX];
-  size_t n = u256_to_dec(v, d);
+  size_t n = jw_dec(v, d);
   jw_plain(w, d, n);
 }
 
 /* The fixed-point string of v with `decimals` decimals (u256_to_fixed). */
 static inline void jw_fixed(struct jw *w, u256 v, unsigned decimals) {
-  char f[U256_DEC_MAX + 2];
-  size_t n = u256_to_fixed(v, decimals, f);
-  jw_plain(w, f, n);
+  char d[U256_DEC_MAX], f[U256_DEC_MAX + 2];
+  size_t n = jw_dec(v, d);
+  jw_plain(w, f, jw_dec_to_fixed(d, n, decimals, f));
 }
 
 static inline void jw_kstr(struct jw *w, const char *k, const char *s) {
@@ -187,6 +250,27 @@ static inline void jw_ku256(struct jw *w, const char *k, u256 v) {
 static inline void jw_kfixed(struct jw *w, const char *k, u256 v, unsigned decimals) {
   jw_key(w, k);
   jw_fixed(w, v, decimals);
+}
+
+/* "k": the integer string of v, then "kf": its fixed-point string with `decimals` decimals (the
+ * pairs responses carry, e.g. supplied / supplied_human); v is converted to decimal once. */
+static inline void jw_ku256_kfixed(struct jw *w, const char *k, const char *kf, u256 v, unsigned decimals) {
+  char d[U256_DEC_MAX], f[U256_DEC_MAX + 2];
+  size_t n = jw_dec(v, d);
+  jw_key(w, k);
+  jw_plain(w, d, n);
+  jw_key(w, kf);
+  jw_plain(w, f, jw_dec_to_fixed(d, n, decimals, f));
+}
+
+/* "kf": the fixed-point string of v with `decimals` decimals, then "k": its integer string. */
+static inline void jw_kfixed_ku256(struct jw *w, const char *kf, const char *k, u256 v, unsigned decimals) {
+  char d[U256_DEC_MAX], f[U256_DEC_MAX + 2];
+  size_t n = jw_dec(v, d);
+  jw_key(w, kf);
+  jw_plain(w, f, jw_dec_to_fixed(d, n, decimals, f));
+  jw_key(w, k);
+  jw_plain(w, d, n);
 }
 
 /* Appends another writer's text (a complete value) as the next value. */

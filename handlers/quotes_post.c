@@ -211,12 +211,9 @@ static void write_reserve_after(struct jw *w, const struct acc_view *v, int id) 
   }
   jw_ku256(w, "available_liquidity", r->available_liquidity);
   jw_ku256(w, "total_debt", debt);
-  jw_ku256(w, "utilization_ray", rates.utilization);
-  jw_kfixed(w, "utilization", rates.utilization, 27);
-  jw_ku256(w, "liquidity_rate_ray", rates.liquidity_rate);
-  jw_kfixed(w, "liquidity_rate", rates.liquidity_rate, 27);
-  jw_ku256(w, "variable_borrow_rate_ray", rates.variable_borrow_rate);
-  jw_kfixed(w, "variable_borrow_rate", rates.variable_borrow_rate, 27);
+  jw_ku256_kfixed(w, "utilization_ray", "utilization", rates.utilization, 27);
+  jw_ku256_kfixed(w, "liquidity_rate_ray", "liquidity_rate", rates.liquidity_rate, 27);
+  jw_ku256_kfixed(w, "variable_borrow_rate_ray", "variable_borrow_rate", rates.variable_borrow_rate, 27);
   jw_obj_end(w);
 }
 
@@ -429,8 +426,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     if (!(q->is_max && u256_is_zero(max) && oe != RISK_ONCHAIN_OK)) oe = risk_account_apply(&v->m, a, &act);
     if (takes_amount(q->kind)) {
       if (!q->is_max || oe == RISK_ONCHAIN_OK) {
-        jw_ku256(&sw, "amount", act.amount);
-        jw_kfixed(&sw, "amount_human", act.amount, v->res[q->reserve]->decimals);
+        jw_ku256_kfixed(&sw, "amount", "amount_human", act.amount, v->res[q->reserve]->decimals);
       } else {
         jw_knull(&sw, "amount");
         jw_knull(&sw, "amount_human");
@@ -452,8 +448,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       else
         jw_knull(&fw, "error_code");
       if (have_max && !unbounded) {
-        jw_ku256(&fw, "max_amount", max);
-        jw_kfixed(&fw, "max_amount_human", max, v->res[q->reserve]->decimals);
+        jw_ku256_kfixed(&fw, "max_amount", "max_amount_human", max, v->res[q->reserve]->decimals);
       } else {
         jw_knull(&fw, "max_amount");
         jw_knull(&fw, "max_amount_human");
