@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "handlers/jsonw.h"
 #include "handlers/markets.h"
 #include "risk/account.h"
 #include "risk/liquidation.h"
 
 struct svc_cache;
-struct jw;
 
 /* The per-chain data the accounts builder attaches (eMode categories, kill switch). */
 struct acc_chain {
@@ -59,6 +59,25 @@ db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const c
  * with_liq_price); returns false on an engine error. */
 bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, const struct risk_account *a,
                                       bool with_liq_price);
+/* The position objects one request has written, by their inputs, so that writing the same
+ * position again (quotes write the account after every step; most positions do not change) is
+ * a copy. Start with n = 0 and an empty text; free the text with jw_free. */
+#define ACC_POS_MEMO_MAX 32
+struct acc_pos_memo_entry {
+  uint16_t reserve;
+  bool collateral, priced;
+  u256 scaled_a, scaled_debt, liquidity_index, variable_borrow_index, price;
+  size_t off, len; /* the object's text in acc_pos_memo.text */
+};
+struct acc_pos_memo {
+  uint32_t n;
+  struct acc_pos_memo_entry e[ACC_POS_MEMO_MAX];
+  struct jw text;
+};
+/* As handler_accounts_write_positions without liquidation prices, copying each position that m
+ * holds for the same inputs and remembering the others. */
+bool handler_accounts_write_positions_memo(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                                           struct acc_pos_memo *m);
 /* Writes the account totals of d (and eMode, isolation) as members of the object open in w. */
 void handler_accounts_write_totals(struct jw *w, const struct acc_view *v, const struct risk_account *a,
                                    const struct risk_account_data *d);

@@ -329,50 +329,101 @@ void handler_accounts_write_as_of_fields(struct jw *w, const struct mkt_chain *m
   jw_kstr(w, "block_time", handler_markets_time(mc->block_timestamp, t));
 }
 
+/* Writes position p of a at v as one object into w; returns false on an engine error. */
+static bool write_position(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                           const struct risk_position *p, bool with_liq_price) {
+  const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
+  const struct mkt_reserve *mr = v->res[p->reserve];
+  u256 supplied, borrowed;
+  if (risk_reserve_from_scaled(&supplied, p->scaled_a, r->liquidity_index) != RISK_OK ||
+      risk_reserve_from_scaled(&borrowed, p->scaled_debt, r->variable_borrow_index) != RISK_OK)
+    return false;
+  jw_obj(w);
+  jw_kstr(w, "asset", mr->address_cs);
+  jw_kstr(w, "symbol", mr->symbol);
+  jw_kint(w, "decimals", mr->decimals);
+  jw_kint(w, "reserve_id", p->reserve);
+  jw_ku256(w, "scaled_supplied", p->scaled_a);
+  write_amount(w, "supplied", supplied, mr->decimals);
+  jw_ku256(w, "scaled_borrowed", p->scaled_debt);
+  write_amount(w, "borrowed", borrowed, mr->decimals);
+  jw_kbool(w, "collateral", p->collateral);
+  if (v->priced[p->reserve]) {
+    jw_ku256_kfixed(w, "price", "price_usd", r->price, 8);
+    write_base(w, "supplied_base", base_value(r, supplied));
+    write_base(w, "borrowed_base", base_value(r, borrowed));
+  } else {
+    jw_knull(w, "price");
+    jw_knull(w, "price_usd");
+    jw_knull(w, "supplied_base");
+    jw_knull(w, "supplied_usd");
+    jw_knull(w, "borrowed_base");
+    jw_knull(w, "borrowed_usd");
+  }
+  if (with_liq_price) {
+    bool exists = false;
+    u256 lp = U256_ZERO;
+    if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists) {
+      jw_ku256_kfixed(w, "liquidation_price", "liquidation_price_usd", lp, 8);
+    } else {
+      jw_knull(w, "liquidation_price");
+      jw_knull(w, "liquidation_price_usd");
+    }
+  }
+  jw_obj_end(w);
+  return true;
+}
+
 bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, const struct risk_account *a,
                                       bool with_liq_price) {
   jw_arr(w);
+  for (uint32_t i = 0; i < a->n_positions; i++)
+    if (!write_position(w, v, a, &a->pos[i], with_liq_price)) return false;
+  jw_arr_end(w);
+  return true;
+}
+
+/* Returns true when entry e was written from the same inputs as position p at v: the object
+ * depends on nothing else (the reserve's fixed data aside). */
+static bool memo_matches(const struct acc_pos_memo_entry *e, const struct acc_view *v, const struct risk_position *p) {
+  const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
+  return e->reserve == p->reserve && e->collateral == p->collateral && e->priced == v->priced[p->reserve] &&
+         u256_eq(e->scaled_a, p->scaled_a) && u256_eq(e->scaled_debt, p->scaled_debt) &&
+         u256_eq(e->liquidity_index, r->liquidity_index) &&
+         u256_eq(e->variable_borrow_index, r->variable_borrow_index) && u256_eq(e->price, r->price);
+}
+
+bool handler_accounts_write_positions_memo(struct jw *w, const struct acc_view *v, const struct risk_account *a,
+                                           struct acc_pos_memo *m) {
+  jw_arr(w);
   for (uint32_t i = 0; i < a->n_positions; i++) {
     const struct risk_position *p = &a->pos[i];
+    struct acc_pos_memo_entry *e = NULL;
+    for (uint32_t k = 0; k < m->n && !e; k++)
+      if (m->e[k].reserve == p->reserve) e = &m->e[k];
+    if (e && memo_matches(e, v, p) && !m->text.oom) {
+      jw_sep(w);
+      jw_raw(w, m->text.buf + e->off, e->len);
+      continue;
+    }
+    size_t start = w->len;
+    if (!write_position(w, v, a, p, false)) return false;
+    if (w->oom) return true; /* the caller sees w.oom */
+    if (w->buf[start] == ',') start++;
+    if (!e && m->n < ACC_POS_MEMO_MAX) e = &m->e[m->n++];
+    if (!e) continue;
     const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
-    const struct mkt_reserve *mr = v->res[p->reserve];
-    u256 supplied, borrowed;
-    if (risk_reserve_from_scaled(&supplied, p->scaled_a, r->liquidity_index) != RISK_OK ||
-        risk_reserve_from_scaled(&borrowed, p->scaled_debt, r->variable_borrow_index) != RISK_OK)
-      return false;
-    jw_obj(w);
-    jw_kstr(w, "asset", mr->address_cs);
-    jw_kstr(w, "symbol", mr->symbol);
-    jw_kint(w, "decimals", mr->decimals);
-    jw_kint(w, "reserve_id", p->reserve);
-    jw_ku256(w, "scaled_supplied", p->scaled_a);
-    write_amount(w, "supplied", supplied, mr->decimals);
-    jw_ku256(w, "scaled_borrowed", p->scaled_debt);
-    write_amount(w, "borrowed", borrowed, mr->decimals);
-    jw_kbool(w, "collateral", p->collateral);
-    if (v->priced[p->reserve]) {
-      jw_ku256_kfixed(w, "price", "price_usd", r->price, 8);
-      write_base(w, "supplied_base", base_value(r, supplied));
-      write_base(w, "borrowed_base", base_value(r, borrowed));
-    } else {
-      jw_knull(w, "price");
-      jw_knull(w, "price_usd");
-      jw_knull(w, "supplied_base");
-      jw_knull(w, "supplied_usd");
-      jw_knull(w, "borrowed_base");
-      jw_knull(w, "borrowed_usd");
-    }
-    if (with_liq_price) {
-      bool exists = false;
-      u256 lp = U256_ZERO;
-      if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists) {
-        jw_ku256_kfixed(w, "liquidation_price", "liquidation_price_usd", lp, 8);
-      } else {
-        jw_knull(w, "liquidation_price");
-        jw_knull(w, "liquidation_price_usd");
-      }
-    }
-    jw_obj_end(w);
+    e->reserve = p->reserve;
+    e->collateral = p->collateral;
+    e->priced = v->priced[p->reserve];
+    e->scaled_a = p->scaled_a;
+    e->scaled_debt = p->scaled_debt;
+    e->liquidity_index = r->liquidity_index;
+    e->variable_borrow_index = r->variable_borrow_index;
+    e->price = r->price;
+    e->off = m->text.len;
+    e->len = w->len - start;
+    jw_raw(&m->text, w->buf + start, e->len);
   }
   jw_arr_end(w);
   return true;

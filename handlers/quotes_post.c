@@ -28,13 +28,13 @@
  * fields "<prefix>.<name>"; appends problems to errors. Returns false when any field failed. */
 static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t n, const char *prefix, json_t *errors) {
   static const char *const tname[] = {"string", "boolean", "integer", "object", "array"};
-  char field[96];
+  char field[96]; /* "<prefix>.<name>", formatted only for a problem */
   bool ok = true;
   for (size_t i = 0; i < n; i++) {
     json_t *v = json_object_get(obj, spec[i].name);
-    snprintf(field, sizeof field, "%s.%s", prefix, spec[i].name);
     if (!v || json_is_null(v)) {
       if (spec[i].required) {
+        snprintf(field, sizeof field, "%s.%s", prefix, spec[i].name);
         json_array_append_new(errors, svc_field_error(field, "required", "is required"));
         ok = false;
       }
@@ -50,6 +50,7 @@ static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t 
     }
     if (!type_ok) {
       char msg[48];
+      snprintf(field, sizeof field, "%s.%s", prefix, spec[i].name);
       snprintf(msg, sizeof msg, "must be a %s", tname[spec[i].type]);
       json_array_append_new(errors, svc_field_error(field, "wrong_type", msg));
       ok = false;
@@ -105,10 +106,25 @@ static bool takes_amount(risk_action_kind k) {
   return k == RISK_ACT_SUPPLY || k == RISK_ACT_WITHDRAW || k == RISK_ACT_BORROW || k == RISK_ACT_REPAY;
 }
 
+/* Writes "<prefix><suffix>" into out (64 bytes; both are short: "actions[19]" and ".category"
+ * at most). Field names of every action are needed on each quote; snprintf cost ~1k instructions
+ * apiece. */
+static void join(char out[64], const char *prefix, const char *suffix) {
+  size_t a = strlen(prefix), b = strlen(suffix);
+  if (a > 31) a = 31;
+  if (b > 31) b = 31;
+  memcpy(out, prefix, a);
+  memcpy(out + a, suffix, b);
+  out[a + b] = 0;
+}
+
 /* Shape checks of one action (no chain needed); returns false after appending errors. */
 static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t *errors) {
-  char prefix[32];
-  snprintf(prefix, sizeof prefix, "actions[%zu]", i);
+  char prefix[32] = "actions[", *p = prefix + 8; /* "actions[<i>]"; i < QUOTE_MAX_ACTIONS */
+  if (i >= 10) *p++ = (char)('0' + i / 10 % 10);
+  *p++ = (char)('0' + i % 10);
+  *p++ = ']';
+  *p = 0;
   memset(qa, 0, sizeof *qa);
   qa->reserve = -1;
   if (!json_is_object(item)) {
@@ -131,7 +147,7 @@ static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t
   for (size_t j = 0; j < sizeof kinds / sizeof kinds[0] && k < 0; j++)
     if (strcmp(kinds[j].name, qa->type) == 0) k = (int)j;
   if (k < 0) {
-    snprintf(field, sizeof field, "%s.type", prefix);
+    join(field, prefix, ".type");
     json_array_append_new(errors, svc_field_error(field, "unknown_action",
                                                   "must be supply, withdraw, borrow, repay, set_collateral or "
                                                   "set_emode"));
@@ -140,12 +156,12 @@ static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t
   qa->kind = kinds[k].kind;
   bool ok = true;
   if (qa->kind != RISK_ACT_SET_EMODE && !qa->asset) {
-    snprintf(field, sizeof field, "%s.asset", prefix);
+    join(field, prefix, ".asset");
     json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
     ok = false;
   }
   if (kinds[k].amount) {
-    snprintf(field, sizeof field, "%s.amount", prefix);
+    join(field, prefix, ".amount");
     if (!qa->amount) {
       json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
       ok = false;
@@ -158,12 +174,12 @@ static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t
     }
   }
   if (qa->kind == RISK_ACT_SET_COLLATERAL && !qa->has_enabled) {
-    snprintf(field, sizeof field, "%s.enabled", prefix);
+    join(field, prefix, ".enabled");
     json_array_append_new(errors, svc_field_error(field, "required", "is required for set_collateral"));
     ok = false;
   }
   if (qa->kind == RISK_ACT_SET_EMODE) {
-    snprintf(field, sizeof field, "%s.category", prefix);
+    join(field, prefix, ".category");
     if (!qa->has_category) {
       json_array_append_new(errors, svc_field_error(field, "required", "is required for set_emode"));
       ok = false;
@@ -176,16 +192,18 @@ static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t
 }
 
 /* Writes the account summary at the current state of v and a as an object into w; returns false
- * on an engine error (*err set) before writing anything. */
+ * on an engine error (*err set) before writing anything. Without liquidation prices, positions
+ * go through memo (the same position after a step that did not touch it is a copy). */
 static bool write_account(struct jw *w, const struct acc_view *v, const struct risk_account *a, bool with_liq_price,
-                          risk_err *err) {
+                          struct acc_pos_memo *memo, risk_err *err) {
   struct risk_account_data d;
   if ((*err = risk_account_evaluate(&v->m, a, &d))) return false;
   jw_obj(w);
   handler_accounts_write_totals(w, v, a, &d);
   handler_accounts_write_base(w, "borrowing_power_base", d.available_borrows_base);
   jw_key(w, "positions");
-  if (!handler_accounts_write_positions(w, v, a, with_liq_price)) {
+  if (!(with_liq_price ? handler_accounts_write_positions(w, v, a, true)
+                       : handler_accounts_write_positions_memo(w, v, a, memo))) {
     *err = RISK_OVERFLOW;
     return false;
   }
@@ -365,6 +383,9 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   }
 
   struct jw w = {0}, sw = {0}, fw = {0};
+  struct acc_pos_memo memo; /* ~6 KB: only its count and text need a start value */
+  memo.n = 0;
+  memo.text = (struct jw){0};
   jw_obj(&w);
   jw_kint(&w, "chain_id", mc->chain_id);
   if (account) {
@@ -380,7 +401,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   jw_kint(&w, "evaluated_at", (int64_t)t);
   jw_obj_end(&w);
   jw_key(&w, "initial");
-  if (!write_account(&w, v, a, false, &e)) {
+  if (!write_account(&w, v, a, false, &memo, &e)) {
     svc_log(SVC_LOG_ERROR, "quotes: evaluating the initial account: %s", risk_err_name(e));
     goto out_w;
   }
@@ -468,7 +489,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     jw_knull(&sw, "error");
     jw_knull(&sw, "error_code");
     jw_key(&sw, "account");
-    if (!write_account(&sw, v, a, false, &e)) {
+    if (!write_account(&sw, v, a, false, &memo, &e)) {
       svc_log(SVC_LOG_ERROR, "quotes: evaluating step %zu: %s", i, risk_err_name(e));
       goto out_w;
     }
@@ -488,7 +509,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   jw_key(&w, "steps");
   jw_append(&w, &sw);
   jw_key(&w, "final");
-  if (!write_account(&w, v, a, true, &e)) {
+  if (!write_account(&w, v, a, true, &memo, &e)) {
     svc_log(SVC_LOG_ERROR, "quotes: evaluating the final account: %s", risk_err_name(e));
     goto out_w;
   }
@@ -501,6 +522,7 @@ out_w:
   jw_free(&w);
   jw_free(&sw);
   jw_free(&fw);
+  jw_free(&memo.text);
 out:
   json_decref(errors);
   json_decref(root);
