@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# HTTP benchmark: sparkd against nginx serving the same bytes, on loopback only.
+# HTTP benchmark: sparkd against nginx serving the same bytes, and account lookups against a
+# bare libmicrohttpd + libpq reference, on loopback only.
 #
-#   bench/http.sh            build sparkd (Release) if needed, then benchmark every target
+#   bench/http.sh                build sparkd and ref_server (Release) if needed, then benchmark every target
+#   ONLY=accounts bench/http.sh  only the account lookups (against the reference) and quotes: 1-2 minutes
 #
 # It starts a private PostgreSQL (scripts/pg.sh) and `sparkd serve` on a free 127.0.0.1 port, and
 # nginx on another, with a private config in a temp dir that serves, for each target, the exact
@@ -13,9 +15,16 @@
 # the healthz one: sparkd_body saves what sparkd answers, nginx then serves that file). The market
 # targets need chain state: load_markets imports it first (DEMO_DAYS, default 7, of demo data).
 #
-# Environment: SPARKD_BENCH_BUILD_DIR (default build-bench), ROUNDS (3), DURATION (10s),
+# Account lookups (random demo addresses, a wrk Lua script) have no nginx twin; their reference is
+# bench/ref_server.c (issue 6): the same MHD options as sparkd and, per request, one PQexecPrepared
+# of the SQL sparkd's accounts_get runs, on a per-thread connection to the same database, with a
+# small JSON body and nothing else. The rounds alternate sparkd and ref_server with the same
+# script; it prints the medians and the ratio sparkd/reference.
+#
+# Environment: ONLY (all | accounts), SPARKD_BENCH_BUILD_DIR (default build-bench), ROUNDS (3), DURATION (10s),
 # THREADS (2), CONNECTIONS (64), SPARKD_LOG_LEVEL (warn: no per-request log lines, like nginx's
-# access_log off). Everything listens on 127.0.0.1, every wait is bounded, and the servers and
+# access_log off), SPARKD_THREADS (ref_server gets the same count; default the CPUs),
+# DEMO_ACCOUNTS (20000). Everything listens on 127.0.0.1, every wait is bounded, and the servers and
 # the temp dir are removed on exit.
 set -euo pipefail
 
@@ -25,8 +34,10 @@ rounds=${ROUNDS:-3}
 duration=${DURATION:-10s}
 wrk_threads=${THREADS:-2}
 wrk_conns=${CONNECTIONS:-64}
+only=${ONLY:-all}
 
 die() { echo "bench/http.sh: $*" >&2; exit 1; }
+case $only in all | accounts) ;; *) die "ONLY=$only: expected all or accounts" ;; esac
 
 # ---- tools ---------------------------------------------------------------------------------
 need_pkg() { # need_pkg COMMAND DEBIAN_PACKAGE: installs the package when the command is missing
@@ -46,18 +57,21 @@ command -v curl >/dev/null 2>&1 || need_pkg curl curl
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null || die "cmake configure failed"
 fi
-cmake --build "$build" --target sparkd -j"$(nproc)" >"$build/bench-build.log" 2>&1 \
+cmake --build "$build" --target sparkd ref_server -j"$(nproc)" >"$build/bench-build.log" 2>&1 \
   || { tail -30 "$build/bench-build.log" >&2; die "build failed (log: $build/bench-build.log)"; }
 sparkd_bin=$build/sparkd
 [ -x "$sparkd_bin" ] || die "no binary at $sparkd_bin"
+ref_bin=$build/bench/ref_server
+[ -x "$ref_bin" ] || die "no binary at $ref_bin"
 
 # ---- temp dir and cleanup ------------------------------------------------------------------
 tmp=$(mktemp -d /tmp/sparkd-bench.XXXXXX)
 chmod 0755 "$tmp" # the postgres and nginx worker users read below it
-sparkd_pid= nginx_pid=
+sparkd_pid= nginx_pid= ref_pid=
 cleanup() {
   set +e
   if [ -n "$sparkd_pid" ]; then kill "$sparkd_pid" 2>/dev/null; wait "$sparkd_pid" 2>/dev/null; fi
+  if [ -n "$ref_pid" ]; then kill "$ref_pid" 2>/dev/null; wait "$ref_pid" 2>/dev/null; fi
   if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null; wait "$nginx_pid" 2>/dev/null; fi
   "$root/scripts/pg.sh" stop "$tmp/pg" >/dev/null 2>&1
   rm -rf "$tmp"
@@ -65,12 +79,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Prints a TCP port nobody listens on at 127.0.0.1 (and not $1, if given).
+# Prints a TCP port nobody listens on at 127.0.0.1 (and none of the arguments).
 free_port() {
   local p i
   for i in $(seq 1 50); do
     p=$(shuf -i 20000-60999 -n 1)
-    [ "$p" = "${1:-}" ] && continue
+    [[ " $* " == *" $p "* ]] && continue
     if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
   done
   die "no free port found"
@@ -286,25 +300,59 @@ run_wrk_lua() {
   echo "$rps $(to_us "$p50") $(to_us "$p99")"
 }
 
-# bench_lua NAME DESCRIPTION SCRIPT: ROUNDS rounds of wrk with SCRIPT against sparkd; medians.
+# bench_lua NAME DESCRIPTION SCRIPT [REF_URL]: ROUNDS rounds of wrk with SCRIPT against sparkd;
+# medians. With REF_URL, each round also runs SCRIPT against it (ref_server), and it prints the
+# reference's medians and the ratios sparkd/reference.
 bench_lua() {
-  local name=$1 what=$2 script=$3
+  local name=$1 what=$2 script=$3 ref=${4:-}
   echo
   echo "== $name: $what; wrk -t$wrk_threads -c$wrk_conns -d$duration --latency -s $(basename "$script")"
   row target round server "req/s" "p50 us" "p99 us"
-  local -a s_rps=() s_p50=() s_p99=()
+  local -a s_rps=() s_p50=() s_p99=() f_rps=() f_p50=() f_p99=()
   local r out rps p50 p99
   for r in $(seq 1 "$rounds"); do
     out=$(run_wrk_lua "$sparkd" "$script")
     read -r rps p50 p99 <<<"$out"
     s_rps+=("$rps") s_p50+=("$p50") s_p99+=("$p99")
     row "$name" "$r" sparkd "$rps" "$p50" "$p99"
+    [ -n "$ref" ] || continue
+    out=$(run_wrk_lua "$ref" "$script")
+    read -r rps p50 p99 <<<"$out"
+    f_rps+=("$rps") f_p50+=("$p50") f_p99+=("$p99")
+    row "$name" "$r" ref "$rps" "$p50" "$p99"
   done
-  row "$name" median sparkd "$(median "${s_rps[@]}")" "$(median "${s_p50[@]}")" "$(median "${s_p99[@]}")"
+  local ms_rps ms_p50 ms_p99 mf_rps mf_p50 mf_p99
+  ms_rps=$(median "${s_rps[@]}") ms_p50=$(median "${s_p50[@]}") ms_p99=$(median "${s_p99[@]}")
+  row "$name" median sparkd "$ms_rps" "$ms_p50" "$ms_p99"
+  [ -n "$ref" ] || return 0
+  mf_rps=$(median "${f_rps[@]}") mf_p50=$(median "${f_p50[@]}") mf_p99=$(median "${f_p99[@]}")
+  row "$name" median ref "$mf_rps" "$mf_p50" "$mf_p99"
+  row "$name" ratio "s/ref" "$(ratio "$ms_rps" "$mf_rps")" "$(ratio "$ms_p50" "$mf_p50")" "$(ratio "$ms_p99" "$mf_p99")"
+}
+
+# start_ref PATH: starts ref_server on a free 127.0.0.1 port against the same database and waits
+# (bounded) until it answers PATH (an account lookup) with at least one row.
+start_ref() {
+  local port
+  port=$(free_port "$sparkd_port" "$nginx_port")
+  "$ref_bin" "$port" "$db_url" "${SPARKD_THREADS:-$(nproc)}" >"$tmp/ref_server.log" 2>&1 &
+  ref_pid=$!
+  ref=http://127.0.0.1:$port
+  local i
+  for i in $(seq 1 100); do
+    if curl -fs --max-time 1 -o "$tmp/ref.probe" "$ref$1"; then
+      grep -q '"rows":[1-9]' "$tmp/ref.probe" || die "ref_server found no row for $1: $(cat "$tmp/ref.probe")"
+      return 0
+    fi
+    kill -0 "$ref_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -5 "$tmp/ref_server.log" >&2
+  die "ref_server did not answer $ref$1 within 10 s"
 }
 
 # bench_accounts: account lookups (GET /v1/accounts/1/{address}, a random demo account per
-# request: one prepared query plus the engine) and quotes (POST /v1/quotes, 3 actions on a random
+# request: one prepared query plus the engine; against ref_server, the same query alone) and quotes (POST /v1/quotes, 3 actions on a random
 # demo account: supply WETH, borrow USDC, repay USDC). Imports demo data first when chain 1 has
 # no accounts yet.
 bench_accounts() {
@@ -348,11 +396,17 @@ bench_accounts() {
     echo 'math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)'
     echo 'request = function() return wrk.format("POST", "/v1/quotes", headers, bodies[math.random(n)]) end'
   } >"$tmp/quotes.lua"
-  curl -fsS --max-time 5 -o /dev/null "$sparkd$(sed -n 's/^  "\(.*\)",$/\1/p' "$tmp/accounts.lua" | head -1)" \
-    || die "an account lookup failed"
+  local first
+  first=/v1/accounts/1/$(head -n 1 "$tmp/addresses.txt")
+  curl -fsS --max-time 5 -o /dev/null "$sparkd$first" || die "an account lookup failed"
+  start_ref "$first"
   echo
-  echo "accounts: $n demo addresses from the watch list"
-  bench_lua accounts "GET /v1/accounts/1/{random demo address}" "$tmp/accounts.lua"
+  echo "accounts: $n demo addresses from the watch list; reference: ref_server $ref ($(basename "$ref_bin"):" \
+    "MHD + one prepared accounts_get query per request)"
+  bench_lua accounts "GET /v1/accounts/1/{random demo address}" "$tmp/accounts.lua" "$ref"
+  kill "$ref_pid" 2>/dev/null || true
+  wait "$ref_pid" 2>/dev/null || true
+  ref_pid=
   bench_lua quotes "POST /v1/quotes (3 actions: supply WETH, borrow USDC, repay USDC; random demo account)" \
     "$tmp/quotes.lua"
 }
@@ -361,14 +415,16 @@ main() {
   echo "sparkd $sparkd ($("$sparkd_bin" version 2>/dev/null | head -1 || true)), nginx $nginx" \
     "($("$nginx_bin" -v 2>&1 | sed 's/.*: //')), $(nproc) CPUs, log level ${SPARKD_LOG_LEVEL:-warn}"
   load_note "before"
-  sparkd_body /healthz "$tmp/healthz.body"
-  bench_target healthz /healthz "$tmp/healthz.body"
-  load_markets
-  sparkd_body /v1/markets/1/reserves "$tmp/reserves.body"
-  bench_target reserves /v1/markets/1/reserves "$tmp/reserves.body"
-  # computed per request from the cached vault state (no cache body, no database)
-  sparkd_body '/v1/savings/vaults/1/spUSDC/preview?action=deposit&amount=1000000' "$tmp/preview.body"
-  bench_target preview '/v1/savings/vaults/1/spUSDC/preview?action=deposit&amount=1000000' "$tmp/preview.body"
+  if [ "$only" = all ]; then
+    sparkd_body /healthz "$tmp/healthz.body"
+    bench_target healthz /healthz "$tmp/healthz.body"
+    load_markets
+    sparkd_body /v1/markets/1/reserves "$tmp/reserves.body"
+    bench_target reserves /v1/markets/1/reserves "$tmp/reserves.body"
+    # computed per request from the cached vault state (no cache body, no database)
+    sparkd_body '/v1/savings/vaults/1/spUSDC/preview?action=deposit&amount=1000000' "$tmp/preview.body"
+    bench_target preview '/v1/savings/vaults/1/spUSDC/preview?action=deposit&amount=1000000' "$tmp/preview.body"
+  fi
   bench_accounts
   echo
   load_note "after"
