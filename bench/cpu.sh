@@ -10,9 +10,10 @@
 # --tool=callgrind on a free 127.0.0.1 port, warms each route up with 50 requests, zeroes the
 # counters, sends N requests on one keep-alive connection (curl), dumps, and prints the
 # instructions of the whole process divided by N: healthz (the floor), accounts (GET
-# /v1/accounts/1/{one of the first N demo addresses}), quotes (POST /v1/quotes, 3 actions: supply
-# WETH, borrow USDC, repay USDC). Callgrind files stay in $OUT (default a temp dir) for
-# callgrind_annotate.
+# /v1/accounts/1/{one of the first N demo addresses}), acc_again (the same N lookups once more:
+# addresses the worker has seen, as when clients poll their accounts), quotes (POST /v1/quotes,
+# 3 actions: supply WETH, borrow USDC, repay USDC). Callgrind files stay in $OUT (default a temp
+# dir) for callgrind_annotate.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SPARKD_BENCH_BUILD_DIR:-$root/build-bench}
@@ -24,7 +25,9 @@ command -v valgrind >/dev/null || { echo "valgrind is missing" >&2; exit 1; }
 port=$(shuf -i 20000-60999 -n 1)
 base=http://127.0.0.1:$port
 
-SPARKD_LISTEN=127.0.0.1:$port SPARKD_DATABASE_URL=$db_url SPARKD_LOG_LEVEL=warn \
+# One worker thread (callgrind runs one thread at a time anyway): every connection lands on it, so
+# what a worker remembers per thread (engine view, address checksums) is found by the next run.
+SPARKD_LISTEN=127.0.0.1:$port SPARKD_DATABASE_URL=$db_url SPARKD_LOG_LEVEL=warn SPARKD_THREADS=${SPARKD_THREADS:-1} \
   valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" \
   "$build/sparkd" serve >"$out/sparkd.log" 2>&1 &
 pid=$!
@@ -68,5 +71,6 @@ measure() { # measure NAME CURLCONFIG
 }
 measure healthz "$out/healthz.curl"
 measure accounts "$out/accounts.curl"
+measure acc_again "$out/accounts.curl"
 measure quotes "$out/quotes.curl"
 echo "callgrind files: $out"

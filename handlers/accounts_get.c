@@ -15,9 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/jsonw.h"
-#include "risk/eip55.h"
 #include "risk/reserve.h"
 #include "risk/wadray.h"
 #include "service/cache.h"
@@ -597,7 +597,7 @@ enum svc_handler_result handler_accounts_get(struct svc_request *req) {
     goto out;
   }
   char cs[43];
-  risk_eip55(lower, cs);
+  handler_address_checksum(lower, cs);
   struct jw w = {0};
   jw_obj(&w);
   jw_kint(&w, "chain_id", mc->chain_id);
@@ -699,7 +699,7 @@ static db_status list_row(const db_row *row, void *arg) {
   dec(db_row_text(row, 4), &coll);
   dec(db_row_text(row, 5), &debt);
   char cs[43];
-  risk_eip55(addr, cs);
+  handler_address_checksum(addr, cs);
   json_t *o = json_object();
   json_object_set_new(o, "address", json_string(cs));
   json_object_set_new(o, "health_factor", handler_accounts_hf_json(hfv));

@@ -86,4 +86,10 @@ bool handler_query_limit(struct svc_request *req, size_t d, size_t m, size_t *ou
  * after replying 400. */
 bool handler_query_at(struct svc_request *req, int64_t not_before, int64_t *t);
 
+/* Writes the EIP-55 checksummed form of addr ("0x" and 40 hex digits, any case) into out, as
+ * risk_eip55 does; returns false when addr is not such an address. Each thread remembers the
+ * last few thousand addresses it checksummed (keccak256 is most of an account lookup's own work
+ * after the engine), so an address looked up again costs a table probe. */
+bool handler_address_checksum(const char *addr, char out[43]);
+
 #endif

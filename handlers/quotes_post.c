@@ -13,9 +13,9 @@
 #include <strings.h>
 
 #include "handlers/accounts.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/jsonw.h"
-#include "risk/eip55.h"
 #include "risk/irm.h"
 #include "risk/reserve.h"
 #include "service/cache.h"
@@ -390,7 +390,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   jw_kint(&w, "chain_id", mc->chain_id);
   if (account) {
     char cs[43];
-    risk_eip55(lower, cs);
+    handler_address_checksum(lower, cs);
     jw_kstr(&w, "account", cs);
   } else {
     jw_knull(&w, "account");
