@@ -118,30 +118,19 @@ static void join(char out[64], const char *prefix, const char *suffix) {
   out[a + b] = 0;
 }
 
-/* Shape checks of one action (no chain needed); returns false after appending errors. */
-static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t *errors) {
-  char prefix[32] = "actions[", *p = prefix + 8; /* "actions[<i>]"; i < QUOTE_MAX_ACTIONS */
+/* Writes "actions[<i>]" into prefix (i < 100). */
+static void action_prefix(char prefix[32], size_t i) {
+  char *p = prefix + 8;
+  memcpy(prefix, "actions[", 8);
   if (i >= 10) *p++ = (char)('0' + i / 10 % 10);
   *p++ = (char)('0' + i % 10);
   *p++ = ']';
   *p = 0;
-  memset(qa, 0, sizeof *qa);
-  qa->reserve = -1;
-  if (!json_is_object(item)) {
-    json_array_append_new(errors, svc_field_error(prefix, "wrong_type", "must be an object"));
-    return false;
-  }
-  json_t *enabled = NULL, *category = NULL;
-  const struct svc_json_field spec[] = {
-      {"type", SVC_JSON_STRING, &qa->type, true},       {"asset", SVC_JSON_STRING, &qa->asset, false},
-      {"amount", SVC_JSON_STRING, &qa->amount, false},  {"enabled", SVC_JSON_BOOL, &qa->enabled, false},
-      {"category", SVC_JSON_INT, &qa->category, false},
-  };
-  if (!parse_object(item, spec, sizeof spec / sizeof spec[0], prefix, errors)) return false;
-  enabled = json_object_get(item, "enabled");
-  category = json_object_get(item, "category");
-  qa->has_enabled = enabled && !json_is_null(enabled);
-  qa->has_category = category && !json_is_null(category);
+}
+
+/* The checks of one action whose members have the right JSON types (qa filled from them);
+ * returns false after appending errors. */
+static bool check_action(struct quote_action *qa, const char *prefix, json_t *errors) {
   char field[64];
   int k = -1;
   for (size_t j = 0; j < sizeof kinds / sizeof kinds[0] && k < 0; j++)
@@ -191,6 +180,214 @@ static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t
   return ok;
 }
 
+/* Shape checks of one action (no chain needed); returns false after appending errors. */
+static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t *errors) {
+  char prefix[32];
+  action_prefix(prefix, i);
+  memset(qa, 0, sizeof *qa);
+  qa->reserve = -1;
+  if (!json_is_object(item)) {
+    json_array_append_new(errors, svc_field_error(prefix, "wrong_type", "must be an object"));
+    return false;
+  }
+  const struct svc_json_field spec[] = {
+      {"type", SVC_JSON_STRING, &qa->type, true},       {"asset", SVC_JSON_STRING, &qa->asset, false},
+      {"amount", SVC_JSON_STRING, &qa->amount, false},  {"enabled", SVC_JSON_BOOL, &qa->enabled, false},
+      {"category", SVC_JSON_INT, &qa->category, false},
+  };
+  if (!parse_object(item, spec, sizeof spec / sizeof spec[0], prefix, errors)) return false;
+  json_t *enabled = json_object_get(item, "enabled"), *category = json_object_get(item, "category");
+  qa->has_enabled = enabled && !json_is_null(enabled);
+  qa->has_category = category && !json_is_null(category);
+  return check_action(qa, prefix, errors);
+}
+
+/* ---- the common body without a JSON tree ----------------------------------------------------- */
+
+/* A quote body read by read_body: values point into its own NUL-terminated copy of the text. */
+#define FAST_MAX_OVERRIDES 32
+struct fast_body {
+  char *text;
+  long long chain, at;
+  const char *account;
+  size_t n_actions, n_overrides;
+  struct quote_action act[QUOTE_MAX_ACTIONS];
+  const char *ov_asset[FAST_MAX_OVERRIDES], *ov_price[FAST_MAX_OVERRIDES];
+};
+
+static const char *ws(const char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  return p;
+}
+
+/* A string without escapes of printable ASCII: NUL-terminates it in place (the closing quote);
+ * returns the position after it, or NULL. */
+static char *fast_str(char *p, const char **out) {
+  if (*p != '"') return NULL;
+  char *q = ++p;
+  while (*q >= 0x20 && *q <= 0x7e && *q != '"' && *q != '\\')
+    q++;
+  if (*q != '"') return NULL;
+  *q = 0;
+  *out = p;
+  return q + 1;
+}
+
+/* An integer as jansson reads one (no fraction, exponent or leading zero), at most 18 digits. */
+static char *fast_int(char *p, long long *out) {
+  bool neg = *p == '-';
+  if (neg) p++;
+  if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9') || (neg && *p == '0')) return NULL;
+  long long v = 0;
+  int n = 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (++n > 18) return NULL;
+    v = v * 10 + (*p - '0');
+  }
+  if (*p == '.' || *p == 'e' || *p == 'E') return NULL;
+  *out = neg ? -v : v;
+  return p;
+}
+
+/* Reads the members of an object (p just after its '{'), calling member for each with the
+ * position of its value; member returns the position after the value, or NULL to give up.
+ * Returns the position after the closing '}', or NULL. */
+static char *fast_object(char *p, char *(*member)(void *arg, const char *key, char *value), void *arg) {
+  p = (char *)ws(p);
+  if (*p == '}') return p + 1;
+  for (;;) {
+    const char *key;
+    if (!(p = fast_str(p, &key))) return NULL;
+    p = (char *)ws(p);
+    if (*p++ != ':') return NULL;
+    if (!(p = member(arg, key, (char *)ws(p)))) return NULL;
+    p = (char *)ws(p);
+    if (*p == '}') return p + 1;
+    if (*p++ != ',') return NULL;
+    p = (char *)ws(p);
+  }
+}
+
+/* Sets *out to the string at p, or NULL for null; returns the position after it or NULL. */
+static char *fast_str_or_null(char *p, const char **out) {
+  if (strncmp(p, "null", 4) == 0) {
+    *out = NULL;
+    return p + 4;
+  }
+  return fast_str(p, out);
+}
+
+/* Returns the index of key in names (n of them) when the bit for it is not yet in *seen (and sets
+ * it), else -1: an unknown or repeated member is left to the full parser, which names it. */
+static int member_index(const char *key, const char *const *names, int n, unsigned *seen) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(key, names[i]) == 0) {
+      if (*seen & (1u << i)) return -1;
+      *seen |= 1u << i;
+      return i;
+    }
+  return -1;
+}
+
+struct fast_action_ctx {
+  struct quote_action *qa;
+  unsigned seen;
+};
+
+static char *action_member(void *arg, const char *key, char *p) {
+  static const char *const names[] = {"type", "asset", "amount", "enabled", "category"};
+  struct fast_action_ctx *x = arg;
+  struct quote_action *qa = x->qa;
+  switch (member_index(key, names, 5, &x->seen)) {
+  case 0: return fast_str_or_null(p, &qa->type);
+  case 1: return fast_str_or_null(p, &qa->asset);
+  case 2: return fast_str_or_null(p, &qa->amount);
+  case 3:
+    if (strncmp(p, "null", 4) == 0) return p + 4;
+    qa->has_enabled = true;
+    if (strncmp(p, "true", 4) == 0) {
+      qa->enabled = true;
+      return p + 4;
+    }
+    return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
+  case 4:
+    if (strncmp(p, "null", 4) == 0) return p + 4;
+    qa->has_category = true;
+    return fast_int(p, &qa->category);
+  default: return NULL;
+  }
+}
+
+static char *override_member(void *arg, const char *asset, char *p) {
+  struct fast_body *b = arg;
+  if (b->n_overrides == FAST_MAX_OVERRIDES) return NULL;
+  for (size_t k = 0; k < b->n_overrides; k++)
+    if (strcmp(b->ov_asset[k], asset) == 0) return NULL;
+  b->ov_asset[b->n_overrides] = asset;
+  p = fast_str(p, &b->ov_price[b->n_overrides]); /* a price that is not a string: the full parser */
+  b->n_overrides++;
+  return p;
+}
+
+struct fast_body_ctx {
+  struct fast_body *b;
+  unsigned seen;
+};
+
+static char *body_member(void *arg, const char *key, char *p) {
+  static const char *const names[] = {"chain", "account", "actions", "price_overrides", "at"};
+  struct fast_body_ctx *x = arg;
+  struct fast_body *b = x->b;
+  switch (member_index(key, names, 5, &x->seen)) {
+  case 0: return fast_int(p, &b->chain);
+  case 1: return fast_str_or_null(p, &b->account);
+  case 2:
+    if (*p++ != '[') return NULL;
+    p = (char *)ws(p);
+    if (*p == ']') return p + 1;
+    for (;;) {
+      if (b->n_actions == QUOTE_MAX_ACTIONS || *p++ != '{') return NULL; /* more than 20: the 400 */
+      struct quote_action *qa = &b->act[b->n_actions++];
+      memset(qa, 0, sizeof *qa);
+      qa->reserve = -1;
+      struct fast_action_ctx ax = {qa, 0};
+      if (!(p = fast_object(p, action_member, &ax)) || !qa->type) return NULL; /* type is required */
+      p = (char *)ws(p);
+      if (*p == ']') return p + 1;
+      if (*p++ != ',') return NULL;
+      p = (char *)ws(p);
+    }
+  case 3:
+    if (strncmp(p, "null", 4) == 0) return p + 4;
+    if (*p++ != '{') return NULL;
+    return fast_object(p, override_member, b);
+  case 4:
+    if (strncmp(p, "null", 4) == 0) return p + 4;
+    return fast_int(p, &b->at);
+  default: return NULL;
+  }
+}
+
+/* Reads the common shape of a quote body (the members a valid quote uses, with the right types,
+ * strings without escapes, no repeated keys) without building a JSON tree: jansson's parse and
+ * free were ~60k instructions of a 3-action quote. Returns false for anything else (malformed or
+ * unusual bodies, which svc_parse_body then reads and answers exactly as before). b->text is
+ * the caller's to free either way. */
+static bool read_body(const char *body, size_t len, struct fast_body *b) {
+  memset(b, 0, offsetof(struct fast_body, act));
+  b->at = -1;
+  if (!body || len == 0 || memchr(body, 0, len) || !(b->text = malloc(len + 1))) return false;
+  memcpy(b->text, body, len);
+  b->text[len] = 0;
+  char *p = (char *)ws(b->text);
+  if (*p++ != '{') return false;
+  struct fast_body_ctx x = {b, 0};
+  if (!(p = fast_object(p, body_member, &x))) return false;
+  if ((x.seen & 5) != 5) return false; /* chain and actions are required */
+  return *ws(p) == 0;
+}
+
 /* Writes the account summary at the current state of v and a as an object into w; returns false
  * on an engine error (*err set) before writing anything. Without liquidation prices, positions
  * go through memo (the same position after a step that did not touch it is a copy). */
@@ -235,6 +432,26 @@ static void write_reserve_after(struct jw *w, const struct acc_view *v, int id) 
   jw_obj_end(w);
 }
 
+/* Checks price_overrides.<key> (price: its string, NULL when the value is not a string) against
+ * the chain's reserves into prices[reserve id]; appends problems to errors. */
+static void check_override(const struct mkt_chain *mc, const char *key, const char *price, u256 *prices,
+                           json_t *errors) {
+  char field[128];
+  snprintf(field, sizeof field, "price_overrides.%s", key);
+  const struct mkt_reserve *r = handler_markets_find_reserve(mc, key);
+  u256 p;
+  if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
+    json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
+  } else if (!price) {
+    json_array_append_new(errors, svc_field_error(field, "wrong_type", "must be an integer string (8 decimals)"));
+  } else if (svc_parse_u256(price, field, &p, errors)) {
+    if (u256_is_zero(p))
+      json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
+    else
+      prices[r->reserve_id] = p;
+  }
+}
+
 static enum svc_handler_result fields_400(struct svc_request *req, json_t *errors) {
   return svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
                                   json_array_size(errors));
@@ -251,14 +468,28 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       {"price_overrides", SVC_JSON_OBJECT, &overrides, false},
       {"at", SVC_JSON_INT, &at, false},
   };
-  json_t *root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]);
-  if (!root) return SVC_HANDLED;
+  /* The common shape is read without a tree; anything else goes through svc_parse_body (and its
+   * 400s), and from there on both are handled alike. */
+  struct fast_body fb;
+  json_t *root = NULL;
+  struct quote_action *qa = fb.act;
+  size_t n = 0;
+  if (read_body(req->body, req->body_len, &fb)) {
+    chain_id = fb.chain;
+    account = fb.account;
+    at = fb.at;
+    n = fb.n_actions;
+  } else if (!(root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]))) {
+    free(fb.text);
+    return SVC_HANDLED;
+  } else {
+    n = json_array_size(actions);
+  }
 
   enum svc_handler_result res = SVC_HANDLER_FATAL;
   struct svc_cache *c = NULL;
   struct acc_view *v = NULL;
   struct risk_account *a = NULL;
-  struct quote_action qa[QUOTE_MAX_ACTIONS];
   u256 *prices = NULL;
   json_t *errors = json_array();
   char lower[43] = "";
@@ -266,12 +497,19 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   if (chain_id <= 0) json_array_append_new(errors, svc_field_error("chain", "out_of_range", "must be a chain id > 0"));
   if (account && !handler_accounts_parse_address(account, lower))
     json_array_append_new(errors, svc_field_error("account", "not_an_address", "must be 0x and 40 hex digits"));
-  size_t n = json_array_size(actions);
-  if (n > QUOTE_MAX_ACTIONS)
+  if (n > QUOTE_MAX_ACTIONS) {
     json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
-  else
-    for (size_t i = 0; i < n; i++)
-      parse_action(json_array_get(actions, i), i, &qa[i], errors);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      if (root) {
+        parse_action(json_array_get(actions, i), i, &qa[i], errors);
+      } else {
+        char prefix[32];
+        action_prefix(prefix, i);
+        check_action(&qa[i], prefix, errors);
+      }
+    }
+  }
   if (at != -1 && (at < 0 || at >= 1099511627776LL))
     json_array_append_new(errors, svc_field_error("at", "out_of_range", "must be unix seconds"));
   if (json_array_size(errors)) {
@@ -314,26 +552,15 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       qa[i].reserve = r->reserve_id;
     }
   }
-  if (overrides) {
+  if (root && overrides) {
     const char *key;
     json_t *val;
     json_object_foreach(overrides, key, val) {
-      char field[128];
-      snprintf(field, sizeof field, "price_overrides.%s", key);
-      const struct mkt_reserve *r = handler_markets_find_reserve(mc, key);
-      u256 p;
-      if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
-        json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
-      } else if (!json_is_string(val)) {
-        json_array_append_new(errors, svc_field_error(field, "wrong_type", "must be an integer string (8 decimals)"));
-      } else if (svc_parse_u256(json_string_value(val), field, &p, errors)) {
-        if (u256_is_zero(p))
-          json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
-        else
-          prices[r->reserve_id] = p;
-      }
+      check_override(mc, key, json_is_string(val) ? json_string_value(val) : NULL, prices, errors);
     }
   }
+  for (size_t i = 0; !root && i < fb.n_overrides; i++)
+    check_override(mc, fb.ov_asset[i], fb.ov_price[i], prices, errors);
   if (json_array_size(errors)) {
     res = fields_400(req, errors);
     errors = NULL;
@@ -526,6 +753,7 @@ out_w:
 out:
   json_decref(errors);
   json_decref(root);
+  free(fb.text);
   free(prices);
   free(v);
   free(a);
