@@ -123,9 +123,20 @@ db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *
   return s;
 }
 
+/* Writes the decimal form of v (as "%lld" does) into out; returns out. On every lookup: cheaper
+ * than snprintf. */
+static char *int_dec(int64_t v, char out[24]) {
+  char tmp[24], *p = jw_u64_digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, tmp + sizeof tmp);
+  if (v < 0) *--p = '-';
+  size_t n = (size_t)(tmp + sizeof tmp - p);
+  memcpy(out, p, n);
+  out[n] = 0;
+  return out;
+}
+
 const struct acc_chain *handler_accounts_chain(const struct svc_cache *c, int64_t chain_id) {
-  char key[64];
-  snprintf(key, sizeof key, "accounts:%lld", (long long)chain_id);
+  char key[64] = "accounts:";
+  int_dec(chain_id, key + 9);
   const struct svc_cache_item *it = svc_cache_get(c, key);
   return it ? it->data : NULL;
 }
@@ -254,7 +265,7 @@ db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const c
   pthread_once(&stmts_once, register_statements);
   memset(a, 0, offsetof(struct risk_account, pos));
   char chain[24];
-  snprintf(chain, sizeof chain, "%lld", (long long)v->mc->chain_id);
+  int_dec(v->mc->chain_id, chain);
   const char *params[] = {chain, lower};
   struct load_ctx x = {.v = v, .a = a};
   db_status s = db_query_prepared(conn, "accounts_get", 2, params, load_row, &x, NULL);

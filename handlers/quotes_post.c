@@ -539,8 +539,10 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   /* Assets and price overrides against the chain's reserves. */
   v = malloc(sizeof *v);
   a = malloc(sizeof *a);
-  prices = calloc(RISK_MAX_RESERVES, sizeof *prices);
-  if (!v || !a || !prices) goto out;
+  /* Override prices by reserve id (4 KB zeroed): only when the quote has any. */
+  bool any_override = root ? overrides && json_object_size(overrides) : fb.n_overrides > 0;
+  if (any_override) prices = calloc(RISK_MAX_RESERVES, sizeof *prices);
+  if (!v || !a || (any_override && !prices)) goto out;
   for (size_t i = 0; i < n; i++) {
     if (qa[i].kind == RISK_ACT_SET_EMODE) continue;
     const struct mkt_reserve *r = handler_markets_find_reserve(mc, qa[i].asset);
@@ -580,7 +582,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       memcpy(v->m.reserves, bv->m.reserves, bv->m.n_reserves * sizeof bv->m.reserves[0]);
       memcpy(v->m.emode, bv->m.emode, sizeof v->m.emode);
       for (uint32_t id = 0; id < v->m.n_reserves; id++) {
-        if (u256_is_zero(prices[id])) continue;
+        if (!prices || u256_is_zero(prices[id])) continue;
         v->m.reserves[id].price = prices[id];
         v->priced[id] = true;
       }

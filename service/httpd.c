@@ -176,7 +176,9 @@ static struct svc_request *begin(struct svc_server *srv, struct MHD_Connection *
   req->srv = srv;
   req->method = method;
   req->after_shutdown = atomic_load(&srv->shutting_down);
-  snprintf(req->path, sizeof req->path, "%s", url);
+  size_t plen = strnlen(url, sizeof req->path - 1); /* truncated as snprintf would */
+  memcpy(req->path, url, plen);
+  req->path[plen] = 0;
   const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
   if (rid && sane_request_id(rid))
     snprintf(req->request_id, sizeof req->request_id, "%s", rid);
