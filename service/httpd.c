@@ -223,8 +223,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     *upload_data_size = 0;
     if (req->replied || req->body_too_large) return MHD_YES;
     if (n > req->body_limit - req->body_len || !req->match.route) {
+      /* The rest is discarded; the 413 goes out when the upload ends (a chunked body: one with a
+       * Content-Length was refused before any of it arrived). libmicrohttpd refuses a response
+       * queued in the middle of a chunked upload, which logged a bogus "failed without a reply". */
       req->body_too_large = req->match.route != NULL;
-      if (req->body_too_large) dispatch(req);
       return MHD_YES;
     }
     if (req->body_len + n + 1 > req->body_cap) {

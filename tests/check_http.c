@@ -218,8 +218,9 @@ static char *big_head(const char *path, size_t total, int n) {
 }
 
 /* The connection memory given to libmicrohttpd bounds the request head, not the body: a 16 KB head
- * (40 headers) is served; a 32 KB head is refused with 431; a body
- * several times the connection memory is read whole up to the body limit, one byte more is 413. */
+ * (40 headers) is served; a 32 KB head is refused with 431; a body several times the connection
+ * memory is read whole up to the body limit, one byte more is 413, chunked too (answered when the
+ * upload ends, with no handler error logged). */
 START_TEST(request_head_and_body_sizes) {
   struct th_response r;
   char *head = big_head("/healthz", 16384, 40);
@@ -264,7 +265,32 @@ START_TEST(request_head_and_body_sizes) {
   ck_assert(th_http(big.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", body, &r) == 0);
   json_decref(assert_problem(&r, 413, "body_too_large"));
   th_response_free(&r);
+
+  /* the same body chunked (no Content-Length): 413 once it ends, and no handler error logged */
+  size_t len = n + 1, cap = len + 4096, off = 0;
+  char *raw = malloc(cap);
+  ck_assert_ptr_nonnull(raw);
+  off += (size_t)snprintf(raw, cap,
+                          "POST /v1/rates/convert HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n");
+  for (size_t at = 0; at < len; at += 50000) {
+    size_t k = len - at < 50000 ? len - at : 50000;
+    off += (size_t)snprintf(raw + off, cap - off, "%zx\r\n", k);
+    memcpy(raw + off, body + at, k);
+    off += k;
+    memcpy(raw + off, "\r\n", 2);
+    off += 2;
+  }
+  memcpy(raw + off, "0\r\n\r\n", 5);
+  off += 5;
+  ck_assert(th_raw(big.port, raw, off, &r) == 0);
+  json_decref(assert_problem(&r, 413, "body_too_large"));
+  th_response_free(&r);
+  free(raw);
   free(body);
+  char *log = th_sparkd_log(&big);
+  ck_assert_msg(strstr(log, "without a reply") == NULL, "log: %s", log);
+  free(log);
   th_sparkd_stop(&big);
 }
 END_TEST
