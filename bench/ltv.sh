@@ -12,7 +12,8 @@
 #   - wall: from the start of `sparkd import` until every position shows margin_call and the
 #     outbox holds one row per position (polled every 20 ms with psql), and
 #   - the recompute transaction itself, as sparkd logs it ("ltv: N position(s) recomputed in X ms").
-# The webhook points at a closed port, so delivery attempts fail and stay queued.
+# The webhook points at a closed port, so delivery attempts fail and stay queued; the number of
+# attempts the delivery worker records in the 2 s after that is printed too.
 # Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing).
 set -euo pipefail
 
@@ -114,4 +115,9 @@ echo "import start -> all recomputed+queued: $(( (t2 - t0) / 1000000 )) ms (poll
 echo "import end   -> all recomputed+queued: $(( (t2 - t1) / 1000000 )) ms"
 echo "sparkd: $recomp"
 echo "history rows: $(psql_ "SELECT count(*) FROM partner_ltv_history")"
+# the delivery worker meanwhile: every attempt fails (closed port) and is recorded; a claim query
+# that slows down with the queue's length shows here as a handful of attempts
+a0=$(psql_ "SELECT count(*) FROM webhook_attempts")
+sleep 2
+echo "delivery attempts recorded in the next 2 s: $(( $(psql_ "SELECT count(*) FROM webhook_attempts") - a0 ))"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -27,12 +27,15 @@
 #include "service/server.h"
 
 static const struct db_statement stmts[] = {
+    /* The next due events, at most one per (webhook, position): the oldest undelivered one. The
+     * "oldest" test is a correlated min() over the webhook_outbox_order index, one probe per
+     * candidate; a NOT EXISTS anti-join here was planned as a nested loop over every pending row
+     * right after a bulk insert (no statistics yet): 19 s per batch with 10,000 events queued. */
     {"wh_take",
      "WITH due AS (SELECT o.event_seq FROM webhook_outbox o"
      "  WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= now()"
-     "  AND NOT EXISTS (SELECT 1 FROM webhook_outbox e WHERE e.webhook_id = o.webhook_id"
-     "    AND e.position_id = o.position_id AND e.event_seq < o.event_seq"
-     "    AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)"
+     "  AND o.event_seq = (SELECT min(e.event_seq) FROM webhook_outbox e WHERE e.webhook_id = o.webhook_id"
+     "    AND e.position_id = o.position_id AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)"
      "  ORDER BY o.event_seq LIMIT 32 FOR UPDATE OF o SKIP LOCKED)"
      " UPDATE webhook_outbox o SET next_attempt_at = now() + make_interval(secs => $1::int),"
      "   attempts = o.attempts + 1"
