@@ -85,7 +85,7 @@ static const char write_sql[] =
     "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
     "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail FROM x WHERE hist),"
     " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
-    "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload::jsonb FROM x"
+    "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload FROM x"
     "   JOIN partner_webhooks w ON w.partner_id = x.partner_id AND w.deleted_at IS NULL"
     "   AND '" SVC_LTV_EVENT_STATE "' = ANY (w.events)"
     "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
