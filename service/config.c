@@ -43,6 +43,9 @@ const struct svc_config_entry svc_config_table[] = {
     {"SPARKD_LTV_HISTORY_MIN_BPS", "uint", "50",
      "an LTV record joins a position's history on a state change or an LTV move of at least this many bps",
      OFF(ltv_history_min_bps), 1, 10000, NULL},
+    {"SPARKD_WEBHOOK_CA_FILE", "string", "",
+     "PEM file of the CA certificates https webhook receivers must chain to; empty = the system's (ca-certificates)",
+     OFF(webhook_ca_file), 0, 0, NULL},
 };
 const size_t svc_config_table_len = sizeof svc_config_table / sizeof svc_config_table[0];
 

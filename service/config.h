@@ -25,6 +25,7 @@ struct svc_config {
   unsigned connection_timeout_s;/* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
   unsigned cache_max_age_s;     /* SPARKD_CACHE_MAX_AGE_S: Cache-Control max-age of cached state */
   char signing_key_file[1024];  /* SPARKD_SIGNING_KEY_FILE: secp256k1 key signing LTV records */
+  char webhook_ca_file[1024];   /* SPARKD_WEBHOOK_CA_FILE: CAs for https webhooks; empty = the system's */
   unsigned ltv_history_min_bps; /* SPARKD_LTV_HISTORY_MIN_BPS: LTV move that appends to history */
 };
 

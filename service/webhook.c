@@ -79,17 +79,42 @@ bool svc_http_tls_available(void) {
 }
 
 #ifdef SPARKD_HAVE_LIBSSL
-static SSL_CTX *g_ssl;
-static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
-static void ssl_init(void) {
-  g_ssl = SSL_CTX_new(TLS_client_method());
-  if (!g_ssl) return;
-  SSL_CTX_set_min_proto_version(g_ssl, TLS1_2_VERSION);
-  SSL_CTX_set_default_verify_paths(g_ssl);
-  SSL_CTX_set_verify(g_ssl, SSL_VERIFY_PEER, NULL);
+static SSL_CTX *g_ssl; /* set once, under g_ssl_mu; never freed (one per process) */
+static pthread_mutex_t g_ssl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+bool svc_http_tls_init(const char *ca_file, char *err, size_t err_len) {
+  pthread_mutex_lock(&g_ssl_mu);
+  bool ok = g_ssl != NULL;
+  if (!ok) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+      snprintf(err, err_len, "cannot create a TLS context");
+    } else {
+      SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+      if (ca_file && *ca_file) {
+        ok = SSL_CTX_load_verify_locations(ctx, ca_file, NULL) == 1;
+        if (!ok) snprintf(err, err_len, "cannot load CA certificates from %s", ca_file);
+      } else {
+        ok = SSL_CTX_set_default_verify_paths(ctx) == 1;
+        if (!ok) snprintf(err, err_len, "cannot load the system's CA certificates");
+      }
+      if (ok)
+        g_ssl = ctx;
+      else
+        SSL_CTX_free(ctx);
+    }
+  }
+  pthread_mutex_unlock(&g_ssl_mu);
+  return ok;
 }
 #else
 /* SSL is declared by openssl/types.h; without libssl it stays NULL */
+bool svc_http_tls_init(const char *ca_file, char *err, size_t err_len) {
+  (void)ca_file;
+  snprintf(err, err_len, "sparkd was built without libssl");
+  return false;
+}
 #endif
 
 static long ms_left(const struct timespec *deadline) {
@@ -212,16 +237,18 @@ unsigned svc_http_post(const char *url, const char *headers, const char *body, s
   unsigned status = 0;
 #ifdef SPARKD_HAVE_LIBSSL
   if (tls) {
-    pthread_once(&ssl_once, ssl_init);
-    if (!g_ssl || !(c.ssl = SSL_new(g_ssl))) {
-      snprintf(err, err_len, "tls unavailable");
+    char why[256] = "";
+    if (!svc_http_tls_init(NULL, why, sizeof why) || !(c.ssl = SSL_new(g_ssl))) {
+      snprintf(err, err_len, "tls unavailable: %s", why);
       goto out;
     }
     SSL_set_fd(c.ssl, c.fd);
     SSL_set_tlsext_host_name(c.ssl, host);
     SSL_set1_host(c.ssl, host);
     if (SSL_connect(c.ssl) != 1) {
-      snprintf(err, err_len, "tls handshake with %s failed", host);
+      long v = SSL_get_verify_result(c.ssl);
+      snprintf(err, err_len, "tls handshake with %s failed%s%s", host, v != X509_V_OK ? ": " : "",
+               v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
       goto out;
     }
   }
@@ -438,6 +465,13 @@ static void *worker(void *arg) {
 }
 
 bool svc_webhook_start(struct svc_server *srv) {
+  if (svc_http_tls_available()) {
+    char err[512] = "";
+    if (!svc_http_tls_init(srv->cfg.webhook_ca_file, err, sizeof err)) {
+      svc_log(SVC_LOG_ERROR, "SPARKD_WEBHOOK_CA_FILE: %s", err);
+      return false;
+    }
+  }
   D.srv = srv;
   D.stop = false;
   if (pthread_create(&D.thread, NULL, worker, NULL) != 0) return false;

@@ -40,6 +40,12 @@ unsigned svc_http_post(const char *url, const char *headers, const char *body, s
 /* Returns whether https:// URLs can be delivered (sparkd linked with libssl, SPARKD_HAVE_LIBSSL). */
 bool svc_http_tls_available(void);
 
+/* Sets up TLS for https:// URLs once per process: receivers' certificates must chain to a CA in
+ * ca_file (PEM), or to the system's store when ca_file is NULL or empty, and name the URL's host.
+ * Returns false with a reason in err when the CA file cannot be loaded. Called by
+ * svc_webhook_start; the first https POST calls it with the system's store when nothing did. */
+bool svc_http_tls_init(const char *ca_file, char *err, size_t err_len);
+
 /* Returns the delay in ms before attempt `attempt + 1` after `attempt` failures, with jitter
  * factor j in [0, 1] (0.5 + j/2 of the exponential value). */
 unsigned svc_webhook_backoff_ms(int attempt, double j);

@@ -380,6 +380,18 @@ START_TEST(ltv_state_machine_signature_webhooks) {
   ck_assert_ptr_nonnull(strstr(r.body, "\"url\""));
   ck_assert_ptr_nonnull(strstr(r.body, "events[0]"));
   th_response_free(&r);
+  /* https is accepted (delivery over TLS: check_https); deleted again so the walk below sees one */
+  req("POST", "/v1/partner/webhooks", key_a, "wh-https",
+      "{\"url\":\"https://partner.example/hooks/sparkd\",\"events\":[\"ltv.state_changed\"]}", &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  j = body_json(&r);
+  char whpath[96];
+  snprintf(whpath, sizeof whpath, "/v1/partner/webhooks/%s", json_string_value(json_object_get(j, "id")));
+  json_decref(j);
+  th_response_free(&r);
+  req("DELETE", whpath, key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
 
   /* signer */
   req("GET", "/v1/signers", NULL, NULL, NULL, &r);

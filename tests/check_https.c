@@ -1,0 +1,218 @@
+/* ctest-label: unit */
+/* https:// webhook delivery (service/webhook.c, svc_http_post): a TLS receiver on 127.0.0.1 in this
+ * process, with certificates made here (P-256, self-signed). The client must send the POST over
+ * TLS to a receiver whose certificate chains to the CA file and names the URL's host, and refuse
+ * one that does not (untrusted, or another host name) without sending the body. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "service/webhook.h"
+
+struct cert {
+  EVP_PKEY *key;
+  X509 *x509;
+};
+
+/* A self-signed certificate for DNS name `dns`, valid from an hour ago for a day. */
+static struct cert make_cert(const char *dns) {
+  struct cert c = {EVP_EC_gen("P-256"), X509_new()};
+  ck_assert_ptr_nonnull(c.key);
+  ck_assert_ptr_nonnull(c.x509);
+  X509_set_version(c.x509, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(c.x509), (long)(random() & 0x7fffffff));
+  X509_gmtime_adj(X509_getm_notBefore(c.x509), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(c.x509), 86400);
+  X509_set_pubkey(c.x509, c.key);
+  X509_NAME *name = X509_get_subject_name(c.x509);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)dns, -1, -1, 0);
+  X509_set_issuer_name(c.x509, name);
+  X509V3_CTX v3;
+  X509V3_set_ctx_nodb(&v3);
+  X509V3_set_ctx(&v3, c.x509, c.x509, NULL, NULL, 0);
+  char san[300];
+  snprintf(san, sizeof san, "DNS:%s", dns);
+  const char *exts[][2] = {{"subjectAltName", san}, {"basicConstraints", "critical,CA:TRUE"}};
+  for (size_t i = 0; i < 2; i++) {
+    X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, exts[i][0], exts[i][1]);
+    ck_assert_ptr_nonnull(e);
+    X509_add_ext(c.x509, e, -1);
+    X509_EXTENSION_free(e);
+  }
+  ck_assert_int_gt(X509_sign(c.x509, c.key, EVP_sha256()), 0);
+  return c;
+}
+
+static void free_cert(struct cert *c) {
+  EVP_PKEY_free(c->key);
+  X509_free(c->x509);
+}
+
+/* ---- the receiver: accepts connections on 127.0.0.1, TLS with the current certificate ---- */
+static struct {
+  int fd;
+  unsigned port;
+  pthread_t thread;
+  pthread_mutex_t mu;
+  SSL_CTX *ctx; /* the certificate it presents */
+  int handshakes_ok, requests;
+  char last[4096]; /* the last request received, head and body */
+} R = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *receiver(void *arg) {
+  (void)arg;
+  for (;;) {
+    int fd = accept(R.fd, NULL, NULL);
+    if (fd < 0) return NULL;
+    pthread_mutex_lock(&R.mu);
+    SSL *ssl = SSL_new(R.ctx);
+    pthread_mutex_unlock(&R.mu);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+      char buf[4096];
+      size_t got = 0;
+      /* read until the head and the Content-Length body are in */
+      for (;;) {
+        int n = SSL_read(ssl, buf + got, (int)(sizeof buf - 1 - got));
+        if (n <= 0) break;
+        got += (size_t)n;
+        buf[got] = 0;
+        const char *end = strstr(buf, "\r\n\r\n"), *cl = strstr(buf, "Content-Length: ");
+        if (end && cl && got >= (size_t)(end + 4 - buf) + strtoul(cl + 16, NULL, 10)) break;
+      }
+      buf[got] = 0;
+      const char *resp = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, resp, (int)strlen(resp));
+      pthread_mutex_lock(&R.mu);
+      R.handshakes_ok++;
+      if (got) R.requests++;
+      snprintf(R.last, sizeof R.last, "%s", buf);
+      pthread_mutex_unlock(&R.mu);
+      SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    close(fd);
+  }
+}
+
+static void receiver_use(const struct cert *c) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  ck_assert_ptr_nonnull(ctx);
+  ck_assert_int_eq(SSL_CTX_use_certificate(ctx, c->x509), 1);
+  ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, c->key), 1);
+  pthread_mutex_lock(&R.mu);
+  SSL_CTX *old = R.ctx;
+  R.ctx = ctx;
+  pthread_mutex_unlock(&R.mu);
+  SSL_CTX_free(old);
+}
+
+static struct cert trusted, stranger, other_host;
+static char ca_path[64];
+
+static void setup(void) {
+  signal(SIGPIPE, SIG_IGN);
+  trusted = make_cert("localhost");
+  stranger = make_cert("localhost"); /* right name, not in the CA file */
+  other_host = make_cert("partner.example");
+  snprintf(ca_path, sizeof ca_path, "/tmp/sparkd-https-ca.XXXXXX");
+  int fd = mkstemp(ca_path);
+  ck_assert_int_ge(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  ck_assert(PEM_write_X509(f, trusted.x509) == 1 && PEM_write_X509(f, other_host.x509) == 1);
+  fclose(f);
+
+  R.fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(R.fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t al = sizeof a;
+  getsockname(R.fd, (struct sockaddr *)&a, &al);
+  R.port = ntohs(a.sin_port);
+  ck_assert_int_eq(listen(R.fd, 16), 0);
+  receiver_use(&trusted);
+  ck_assert_int_eq(pthread_create(&R.thread, NULL, receiver, NULL), 0);
+}
+
+static void teardown(void) {
+  shutdown(R.fd, SHUT_RDWR);
+  close(R.fd);
+  pthread_join(R.thread, NULL);
+  SSL_CTX_free(R.ctx);
+  unlink(ca_path);
+  free_cert(&trusted);
+  free_cert(&stranger);
+  free_cert(&other_host);
+}
+
+static unsigned post(const char *host, char *err, size_t err_len) {
+  char url[128];
+  snprintf(url, sizeof url, "https://%s:%u/hooks/sparkd", host, R.port);
+  const char *body = "{\"event\":\"ltv.state_changed\"}";
+  return svc_http_post(url, "X-Sparkd-Timestamp: 1700000000\r\n", body, strlen(body), 5000, err, err_len);
+}
+
+START_TEST(https_delivery) {
+  char err[512] = "";
+  ck_assert(svc_http_tls_available());
+  /* a CA file that cannot be read is refused (nothing set up yet, so this is the first call) */
+  ck_assert(!svc_http_tls_init("/nonexistent/ca.pem", err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "/nonexistent/ca.pem"));
+  ck_assert(svc_http_tls_init(ca_path, err, sizeof err));
+
+  /* trusted and named: delivered over TLS, head and body intact */
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 202);
+  pthread_mutex_lock(&R.mu);
+  ck_assert_int_eq(R.requests, 1);
+  ck_assert_ptr_nonnull(strstr(R.last, "POST /hooks/sparkd HTTP/1.1\r\n"));
+  ck_assert_ptr_nonnull(strstr(R.last, "X-Sparkd-Timestamp: 1700000000\r\n"));
+  ck_assert_ptr_nonnull(strstr(R.last, "\r\n\r\n{\"event\":\"ltv.state_changed\"}"));
+  pthread_mutex_unlock(&R.mu);
+
+  /* a certificate that does not chain to the CA file: no answer, the body never sent */
+  receiver_use(&stranger);
+  err[0] = 0;
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "tls handshake with localhost failed") != NULL, "err: %s", err);
+  /* a trusted certificate for another host name */
+  receiver_use(&other_host);
+  err[0] = 0;
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "tls handshake with localhost failed") != NULL, "err: %s", err);
+  pthread_mutex_lock(&R.mu);
+  ck_assert_int_eq(R.requests, 1);
+  pthread_mutex_unlock(&R.mu);
+
+  /* and the trusted one again */
+  receiver_use(&trusted);
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 202);
+  pthread_mutex_lock(&R.mu);
+  ck_assert_int_eq(R.requests, 2);
+  pthread_mutex_unlock(&R.mu);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("https");
+  TCase *tc = tcase_create("https");
+  tcase_add_unchecked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, https_delivery);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
