@@ -443,6 +443,54 @@ START_TEST(quote_rates_after_step) {
 }
 END_TEST
 
+/* ---- quotes: the two body readers agree -------------------------------------------------------- */
+
+/* The answer to body with the member "request_id" removed wherever it is (problem details carry one). */
+static char *answer(const char *body, int *status) {
+  json_t *j = post_quote(body, status);
+  json_object_del(j, "request_id");
+  char *d = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(j);
+  return d;
+}
+
+/* handlers/quotes_post.c reads the common body shape without a JSON tree and hands anything else
+ * to svc_parse_body. The same quote written so that only the general reader takes it ("chain" as
+ * the escaped key "\u0063hain") must get the same status and body. */
+START_TEST(quote_body_readers_agree) {
+  const char *bodies[] = {
+      "{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"max\"}]}",
+      "{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"supply\",\"asset\":\"WETH\","
+      "\"amount\":\"1000000000000000000\"},{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"100000000\"},"
+      "{\"type\":\"repay\",\"asset\":\"USDC\",\"amount\":\"max\"}],\"price_overrides\":{\"WETH\":\"230000000000\"}}",
+      "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"ISO\",\"amount\":\"1000000000000000000\"},"
+      "{\"type\":\"set_collateral\",\"asset\":\"ISO\",\"enabled\":true},{\"type\":\"set_emode\",\"category\":1},"
+      "{\"type\":\"withdraw\",\"asset\":\"ISO\",\"amount\":\"max\"}],\"at\":null}",
+      "{\"chain\":1,\"account\":\"" ACC_C "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"500010000\"}]}",
+      "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"FRZ\",\"amount\":\"1\"}]}",
+      /* bad input: both answer 400 naming the same fields */
+      "{\"chain\":1,\"actions\":[{\"type\":\"lend\",\"asset\":\"WETH\",\"amount\":\"1\"}]}",
+      "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"NOPE\",\"amount\":\"1.5\"}]}",
+      "{\"chain\":1,\"actions\":[],\"price_overrides\":{\"WETH\":\"0\"}}",
+      "{\"chain\":1,\"account\":\"0x12\",\"actions\":[]}",
+      "{\"chain\":999,\"actions\":[]}",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+    const char *key = strstr(bodies[i], "\"chain\"");
+    ck_assert_ptr_nonnull(key);
+    char general[2048];
+    snprintf(general, sizeof general, "%.*s\"\\u0063hain\"%s", (int)(key - bodies[i]), bodies[i], key + 7);
+    int st_fast = 0, st_general = 0;
+    char *a = answer(bodies[i], &st_fast), *b = answer(general, &st_general);
+    ck_assert_msg(st_fast == st_general, "body %zu: status %d vs %d", i, st_fast, st_general);
+    ck_assert_msg(strcmp(a, b) == 0, "body %zu:\n%s\nvs\n%s", i, a, b);
+    ck_assert_int_ne(st_fast, 500);
+    free(a);
+    free(b);
+  }
+}
+END_TEST
+
 /* ---- quotes: bad input ------------------------------------------------------------------------ */
 
 static void expect_400(const char *body, const char *field) {
@@ -648,6 +696,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, quote_isolation_debt_ceiling);
   tcase_add_test(tc, quote_rates_after_step);
   tcase_add_test(tc, quote_bad_input);
+  tcase_add_test(tc, quote_body_readers_agree);
   tcase_add_test(tc, listing_order_filters_pages);
   tcase_add_test(tc, listing_pages_during_import);
   suite_add_tcase(s, tc);
