@@ -185,34 +185,6 @@ static inline size_t jw_dec(u256 v, char *d) {
   return n;
 }
 
-/* The fixed-point form of the n decimal digits in d with `decimals` decimals into f (U256_DEC_MAX
- * + 2 bytes), as u256_to_fixed writes it; returns its length. */
-static inline size_t jw_dec_to_fixed(const char *d, size_t n, unsigned decimals, char *f) {
-  if (decimals > 79) decimals = 79;
-  if (decimals == 0) {
-    memcpy(f, d, n + 1);
-    return n;
-  }
-  size_t len = 0;
-  if (n > decimals) {
-    size_t ip = n - decimals;
-    memcpy(f, d, ip);
-    len = ip;
-    f[len++] = '.';
-    memcpy(f + len, d + ip, decimals);
-    len += decimals;
-  } else {
-    f[len++] = '0';
-    f[len++] = '.';
-    memset(f + len, '0', decimals - n);
-    len += decimals - n;
-    memcpy(f + len, d, n);
-    len += n;
-  }
-  f[len] = 0;
-  return len;
-}
-
 /* The decimal integer string of v. */
 static inline void jw_u256(struct jw *w, u256 v) {
   char d[U256_DEC_MAX];
@@ -224,7 +196,7 @@ static inline void jw_u256(struct jw *w, u256 v) {
 static inline void jw_fixed(struct jw *w, u256 v, unsigned decimals) {
   char d[U256_DEC_MAX], f[U256_DEC_MAX + 2];
   size_t n = jw_dec(v, d);
-  jw_plain(w, f, jw_dec_to_fixed(d, n, decimals, f));
+  jw_plain(w, f, u256_dec_to_fixed(d, n, decimals, f));
 }
 
 static inline void jw_kstr(struct jw *w, const char *k, const char *s) {
@@ -260,7 +232,7 @@ static inline void jw_ku256_kfixed(struct jw *w, const char *k, const char *kf, 
   jw_key(w, k);
   jw_plain(w, d, n);
   jw_key(w, kf);
-  jw_plain(w, f, jw_dec_to_fixed(d, n, decimals, f));
+  jw_plain(w, f, u256_dec_to_fixed(d, n, decimals, f));
 }
 
 /* "kf": the fixed-point string of v with `decimals` decimals, then "k": its integer string. */
@@ -268,7 +240,7 @@ static inline void jw_kfixed_ku256(struct jw *w, const char *kf, const char *k, 
   char d[U256_DEC_MAX], f[U256_DEC_MAX + 2];
   size_t n = jw_dec(v, d);
   jw_key(w, kf);
-  jw_plain(w, f, jw_dec_to_fixed(d, n, decimals, f));
+  jw_plain(w, f, u256_dec_to_fixed(d, n, decimals, f));
   jw_key(w, k);
   jw_plain(w, d, n);
 }

@@ -489,9 +489,13 @@ size_t u256_to_dec(u256 a, char *buf) {
 /* Writes a / 10^decimals with exactly `decimals` fractional digits; returns its length.
  * decimals above 79 are treated as 79 (the largest that fits the buffer). */
 size_t u256_to_fixed(u256 a, unsigned decimals, char *buf) {
-  if (decimals > 79) decimals = 79;
   char digits[U256_DEC_MAX];
   size_t n = u256_to_dec(a, digits);
+  return u256_dec_to_fixed(digits, n, decimals, buf);
+}
+
+size_t u256_dec_to_fixed(const char *digits, size_t n, unsigned decimals, char *buf) {
+  if (decimals > 79) decimals = 79;
   if (decimals == 0) {
     memcpy(buf, digits, n + 1);
     return n;

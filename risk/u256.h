@@ -82,6 +82,9 @@ size_t u256_to_dec(u256 a, char *buf);
  * no fraction part when decimals == 0 (decimals above 79 are treated as 79). buf needs U256_DEC_MAX + 2
  * bytes. Returns its length. */
 size_t u256_to_fixed(u256 a, unsigned decimals, char *buf);
+/* The same for a value already written in decimal: the n digits of digits (as u256_to_dec writes
+ * them, NUL-terminated). buf needs U256_DEC_MAX + 2 bytes. Returns its length. */
+size_t u256_dec_to_fixed(const char *digits, size_t n, unsigned decimals, char *buf);
 /* Hex text with optional 0x prefix, 1..64 hex digits, any case. */
 risk_err u256_from_hex(u256 *r, const char *text, size_t len);
 /* Writes "0x" + minimal lowercase hex ("0x0" for zero) and a NUL; returns its length. */
