@@ -279,7 +279,7 @@ static void detail_write(struct jw *w, const struct pos *p, const struct line *l
   jw_arr_end(w);
 }
 
-/* The webhook payload of a state change (the event's "data", docs/webhooks.md). */
+/* The webhook payload of a state change (the event's "data"; docs/ltv.md, Webhooks). */
 static void payload_write(struct jw *w, const struct pos *p, int64_t seq, const struct risk_ltv_result *r,
                           uint64_t now) {
   char b[32];
