@@ -11,6 +11,7 @@
 #include "db/db.h"
 #include "db/snapshot.h"
 #include "handlers/handlers.h"
+#include "service/cache.h"
 #include "service/log.h"
 #include "service/partner_write.h"
 #include "service/request.h"
@@ -116,6 +117,9 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
                                       "health_factor_computed", (json_int_t)r.hf_computed, "health_factor_null",
                                       (json_int_t)r.hf_null));
       json_array_append_new(results, o);
+      /* the NOTIFY reaches the cache soon; asking here too means /metrics shows the rebuild as
+       * pending from the moment this reply is sent */
+      if (r.outcome == DB_SNAPSHOT_APPLIED) svc_cache_invalidate(req->srv);
     }
     svc_snapshot_free(s);
   }

@@ -33,15 +33,15 @@ struct svc_cache_builder {
 static struct {
   pthread_mutex_t mu;      /* guards current */
   struct svc_cache *current;
-  pthread_mutex_t wake_mu; /* guards dirty/stop, signals the builder */
+  pthread_mutex_t wake_mu; /* guards dirty/stop/building, signals the builder */
   pthread_cond_t wake;
-  bool dirty, stop;
+  bool dirty, stop, building;
   pthread_t thread;
   bool running;
   db_listener *listener;
   uint64_t generation;
 } st = {PTHREAD_MUTEX_INITIALIZER, NULL, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-        false, false, 0, false, NULL, 0};
+        false, false, false, 0, false, NULL, 0};
 
 static void cache_free(struct svc_cache *c) {
   for (size_t i = 0; i < c->n; i++) {
@@ -179,6 +179,7 @@ static void *builder_thread(void *arg) {
     while (!st.dirty && !st.stop) pthread_cond_wait(&st.wake, &st.wake_mu);
     bool stop = st.stop;
     st.dirty = false;
+    st.building = !stop;
     pthread_mutex_unlock(&st.wake_mu);
     if (stop) break;
     struct timespec t0, t1;
@@ -193,6 +194,7 @@ static void *builder_thread(void *arg) {
       pthread_mutex_lock(&st.wake_mu);
       if (!st.stop) pthread_cond_timedwait(&st.wake, &st.wake_mu, &ts);
       st.dirty = true;
+      st.building = false;
       pthread_mutex_unlock(&st.wake_mu);
       backoff_ms = backoff_ms < 5000 ? backoff_ms * 2 : 5000;
       continue;
@@ -205,6 +207,9 @@ static void *builder_thread(void *arg) {
     st.current = c;
     pthread_mutex_unlock(&st.mu);
     svc_cache_release(old);
+    pthread_mutex_lock(&st.wake_mu);
+    st.building = false;
+    pthread_mutex_unlock(&st.wake_mu);
     svc_log(SVC_LOG_INFO, "cache: generation %llu with %zu entries built in %ld ms",
             (unsigned long long)c->generation, c->n,
             (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
@@ -217,6 +222,15 @@ void svc_cache_invalidate(struct svc_server *srv) {
   pthread_mutex_lock(&st.wake_mu);
   st.dirty = true;
   pthread_cond_signal(&st.wake);
+  pthread_mutex_unlock(&st.wake_mu);
+}
+
+void svc_cache_status(uint64_t *generation, bool *pending) {
+  pthread_mutex_lock(&st.mu);
+  *generation = st.current ? st.current->generation : 0;
+  pthread_mutex_unlock(&st.mu);
+  pthread_mutex_lock(&st.wake_mu);
+  *pending = st.dirty || st.building;
   pthread_mutex_unlock(&st.wake_mu);
 }
 

@@ -47,6 +47,9 @@ bool svc_cache_start(struct svc_server *srv);
 void svc_cache_stop(struct svc_server *srv);
 /* Asks for a rebuild (as NOTIFY does). */
 void svc_cache_invalidate(struct svc_server *srv);
+/* The generation in service (0 before the first build) and whether a rebuild is asked for or
+ * running (what is served may be older than the database). For /metrics. */
+void svc_cache_status(uint64_t *generation, bool *pending);
 
 /* Returns the current cache with a reference taken, or NULL before the first build succeeded. */
 struct svc_cache *svc_cache_acquire(struct svc_server *srv);

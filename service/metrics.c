@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/cache.h"
 #include "service/router.h"
 
 /* Status codes we count individually; anything else lands in "other" (the last slot). */
@@ -127,6 +128,15 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
   for (int i = 0; i < SVC_AUTH_FAIL_COUNT; i++)
     put(&b, "sparkd_auth_failures_total{reason=\"%s\"} %llu\n", auth_fail_names[i],
         (unsigned long long)atomic_load_explicit(&auth_failures[i], memory_order_relaxed));
+  uint64_t generation;
+  bool pending;
+  svc_cache_status(&generation, &pending);
+  put(&b,
+      "# HELP sparkd_state_cache_generation State cache rebuilds completed (0: nothing built yet).\n"
+      "# TYPE sparkd_state_cache_generation gauge\nsparkd_state_cache_generation %llu\n"
+      "# HELP sparkd_state_cache_pending 1 while a rebuild is asked for or running: the cached state may be older "
+      "than the database.\n# TYPE sparkd_state_cache_pending gauge\nsparkd_state_cache_pending %d\n",
+      (unsigned long long)generation, pending ? 1 : 0);
   if (pool) {
     db_pool_stats st;
     db_pool_get_stats(pool, &st);

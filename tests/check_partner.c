@@ -783,11 +783,30 @@ static char *slurp(const char *path) {
   return buf;
 }
 
+/* Reads the state cache gauges from /metrics. */
+static void cache_gauges(long long *generation, long long *pending) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  const char *g = strstr(r.body, "\nsparkd_state_cache_generation "), *p = strstr(r.body, "\nsparkd_state_cache_pending ");
+  ck_assert_msg(g && p, "no state cache gauges in /metrics");
+  *generation = atoll(g + strlen("\nsparkd_state_cache_generation "));
+  *pending = atoll(p + strlen("\nsparkd_state_cache_pending "));
+  th_response_free(&r);
+}
+
 START_TEST(admin_snapshot_import) {
   char fixture[512];
   snprintf(fixture, sizeof fixture, "%s/tests/fixtures/snapshot_basic.json", SPARKD_SOURCE_DIR);
   char *text = slurp(fixture);
   struct th_response r;
+  long long gen0, gen, pending;
+  for (int i = 0; i < 200; i++) { /* the start-up build(s) settle first */
+    cache_gauges(&gen0, &pending);
+    if (!pending && gen0 > 0) break;
+    sleep_ms(50);
+  }
+  ck_assert_msg(!pending && gen0 > 0, "state cache never settled after start");
   req("POST", "/v1/admin/snapshots", key_admin, NULL, text, &r);
   ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
   json_t *j = body_json(&r);
@@ -795,6 +814,18 @@ START_TEST(admin_snapshot_import) {
   ck_assert_str_eq(json_string_value(json_object_get(s0, "outcome")), "applied");
   ck_assert_int_eq(json_integer_value(json_object_get(s0, "chain_id")), 1);
   json_decref(j);
+  th_response_free(&r);
+  /* from the reply on, /metrics says the served state is behind until a newer build is in */
+  cache_gauges(&gen, &pending);
+  ck_assert_msg(pending == 1 || gen > gen0, "import answered but the cache shows neither a pending nor a new build");
+  for (int i = 0; i < 200 && (pending || gen == gen0); i++) {
+    sleep_ms(50);
+    cache_gauges(&gen, &pending);
+  }
+  ck_assert_msg(!pending && gen > gen0, "cache did not rebuild after the import (generation %lld, pending %lld)", gen,
+                pending);
+  ck_assert(th_http(sd.port, "GET", "/v1/markets", NULL, NULL, &r) == 0);
+  ck_assert_msg(strstr(r.body, "21000000") != NULL, "settled cache does not serve block 21000000: %.300s", r.body);
   th_response_free(&r);
   req("POST", "/v1/admin/snapshots", key_admin, NULL, text, &r);
   ck_assert_int_eq(r.status, 200);

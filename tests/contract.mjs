@@ -730,13 +730,37 @@ async function waitReady() {
   console.error("contract: /v1/markets never answered 200 with data (state cache not built?)");
 }
 
+/* Waits until the state cache has caught up with the database (/metrics: no rebuild asked for or
+ * running): an import earlier in the run (POST /v1/admin/snapshots) changes what the cached GETs
+ * answer, and a rebuild landing between a GET and its HEAD or If-None-Match twin would change the
+ * ETag under them. */
+async function settle() {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const r = await request("GET", "/metrics");
+      const gen = /\nsparkd_state_cache_generation (\d+)/.exec(r.body);
+      const pending = /\nsparkd_state_cache_pending (\d+)/.exec(r.body);
+      if (!gen || !pending) {
+        console.error("contract: /metrics has no sparkd_state_cache_generation/pending gauges");
+        process.exit(1);
+      }
+      if (Number(gen[1]) > 0 && pending[1] === "0") return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  console.error("contract: the state cache never settled (sparkd_state_cache_pending stayed 1 for 30 s)");
+  process.exit(1);
+}
+
 async function main() {
   await waitReady();
+  await settle();
   const byPhase = (f) => ops.filter(f);
   const hasPathParams = (o) => o.path.includes("{");
   for (const o of byPhase((o) => o.method === "post" && !hasPathParams(o))) await runWithBody(o);
   for (const o of byPhase((o) => !["get", "delete"].includes(o.method) && !(o.method === "post" && !hasPathParams(o)))) await runWithBody(o);
   listCache.clear();
+  await settle();
   for (const o of byPhase((o) => o.method === "get")) await runGet(o);
   for (const o of byPhase((o) => o.method === "delete")) await runWithBody(o);
   listCache.clear();
