@@ -1,6 +1,6 @@
 /* Shared by the SparkLend account handlers (handlers/accounts_get.c, handlers/quotes_post.c): the
- * engine's market assembled from the state cache at a time t, the one-query account read, and the
- * JSON of positions and account totals. All account math is risk/account.h and risk/liquidation.h. */
+ * engine's market assembled from the state cache at a time t, the account read (from the state
+ * cache, or one query), and the JSON of positions and account totals. All account math is risk/account.h and risk/liquidation.h. */
 #ifndef SPARKD_HANDLERS_ACCOUNTS_H
 #define SPARKD_HANDLERS_ACCOUNTS_H
 
@@ -15,14 +15,36 @@
 #include "risk/liquidation.h"
 
 struct svc_cache;
+struct svc_request;
 
-/* The per-chain data the accounts builder attaches (eMode categories, kill switch). */
+/* One stored position of a cached account (what the positions table holds, with its reserve id). */
+struct acc_pos_rec {
+  u256 scaled_a, scaled_debt;
+  int32_t reserve; /* -1: the reserves table does not list the asset */
+  bool collateral;
+};
+/* One cached account: its positions are positions[first .. first + n_pos). */
+struct acc_rec {
+  uint8_t addr[20];
+  uint8_t emode;
+  uint8_t n_pos;
+  bool too_many; /* more positions than RISK_ACCOUNT_MAX_POSITIONS */
+  uint32_t first;
+};
+
+/* The per-chain data the accounts builder attaches: eMode categories, kill switch, and, for a
+ * chain of at most SPARKD_ACCOUNT_CACHE_MAX accounts, every account and position read in the same
+ * transaction as the markets (accounts sorted by address). */
 struct acc_chain {
   int64_t chain_id;
   bool emode_set[RISK_MAX_EMODE];
   struct risk_emode_category emode[RISK_MAX_EMODE];
   char emode_label[RISK_MAX_EMODE][48];
   bool kill_switch_known, kill_switch_triggered;
+  bool accounts_cached; /* false: look accounts up in the database */
+  size_t n_accounts, n_positions;
+  struct acc_rec *accounts;
+  struct acc_pos_rec *positions;
 };
 
 /* One request's view of a chain: the engine market at time t (reserve ids index reserves[]),
@@ -51,10 +73,18 @@ const struct acc_view *handler_accounts_view_at_block(const struct svc_cache *c,
 int handler_accounts_reserve_id(const struct acc_view *v, const char *asset);
 /* Returns true when s is a 0x-prefixed 40-hex-digit address (its lowercase form in lower). */
 bool handler_accounts_parse_address(const char *s, char lower[43]);
-/* Returns the status of reading account `lower` on v's chain in one prepared query into *a
- * (empty with emode 0 when unknown; *found false then). */
-db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a,
-                                bool *found);
+/* Returns the status of reading account `lower` of v's chain into *a from the accounts x holds
+ * (x->accounts_cached): empty with emode 0 when unknown (*found false then); DB_ERROR (logged) for
+ * an account with a position v's market does not list or more positions than the engine takes. */
+db_status handler_accounts_find(const struct acc_chain *x, const struct acc_view *v, const char *lower,
+                                struct risk_account *a, bool *found);
+/* Reads account `lower` into *a from the state cache when x holds the chain's accounts, else with
+ * one query on a pooled connection. Returns true with *found set; false after replying (503
+ * database_unavailable; 503 state_updating when the database holds the account at a newer block
+ * than the cached market, i.e. an import is being loaded) or, with nothing replied (*replied
+ * false), on an internal error. */
+bool handler_accounts_fetch(struct svc_request *req, const struct acc_chain *x, const struct acc_view *v,
+                            const char *lower, struct risk_account *a, bool *found, bool *replied);
 /* Writes the JSON array of a's positions at v into w (liquidation prices for collateral when
  * with_liq_price); returns false on an engine error. */
 bool handler_accounts_write_positions(struct jw *w, const struct acc_view *v, const struct risk_account *a,

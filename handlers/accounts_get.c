@@ -2,14 +2,18 @@
  * latest block: positions, totals, health factor, liquidation prices, warnings) and
  * GET /v1/accounts/{chain} (the liquidation watch list from the health factors stored at import,
  * keyset-paginated), plus the cache builder for the per-chain data the account math needs beside
- * the markets builder's reserves (eMode categories, kill switch).
+ * the markets builder's reserves (eMode categories, kill switch, and the accounts themselves).
  *
- * Reserves, indexes and prices come from the markets builder's typed data (handlers/markets.h);
- * the account itself is one prepared query per request. All math is risk/account.h. */
+ * Reserves, indexes and prices come from the markets builder's typed data (handlers/markets.h).
+ * The accounts and positions of a chain with at most SPARKD_ACCOUNT_CACHE_MAX accounts are read
+ * by the builder in the same transaction as the reserves, so a lookup or a quote takes no
+ * database round trip and sees one block's state; a larger chain's account is one prepared query
+ * per request. All math is risk/account.h. */
 #include "handlers/accounts.h"
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,7 @@
 #include "risk/reserve.h"
 #include "risk/wadray.h"
 #include "service/cache.h"
+#include "service/config.h"
 #include "service/log.h"
 #include "service/request.h"
 
@@ -33,8 +38,19 @@ static const struct db_statement stmts[] = {
     {"accounts_chains",
      "SELECT c.chain_id, k.triggered FROM chains c LEFT JOIN kill_switch k ON k.chain_id = c.chain_id"
      " ORDER BY c.chain_id"},
+    {"accounts_count", "SELECT chain_id, count(*) FROM accounts GROUP BY chain_id"},
+    /* Every account of a chain with its held positions, grouped by address; has_pos tells an
+     * account without positions from a position whose asset the reserves table does not list. */
+    {"accounts_all",
+     "SELECT a.address, a.emode_category, p.asset IS NOT NULL, r.reserve_id, p.scaled_a_token_balance::text,"
+     " p.scaled_variable_debt::text, p.collateral FROM accounts a"
+     " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
+     " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
+     " LEFT JOIN reserves r ON r.chain_id = p.chain_id AND r.asset = p.asset"
+     " WHERE a.chain_id = $1::bigint ORDER BY a.address COLLATE \"C\", r.reserve_id"},
     {"accounts_get",
-     "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral"
+     "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral,"
+     " a.block_number"
      " FROM accounts a LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
      " WHERE a.chain_id = $1::bigint AND a.address = $2::text"},
     /* Keyset on (health_factor, address); accounts whose health factor could not be computed at
@@ -60,6 +76,8 @@ static void register_statements(void) {
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 
 /* ---- cache builder -------------------------------------------------------------------------- */
+
+static bool dec(const char *t, u256 *out) { return t && u256_from_dec(out, t, strlen(t)) == RISK_OK; }
 
 struct build_ctx {
   struct acc_chain *chains;
@@ -103,21 +121,147 @@ static db_status emode_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
+static void chain_free(void *p) {
+  struct acc_chain *c = p;
+  if (!c) return;
+  free(c->accounts);
+  free(c->positions);
+  free(c);
+}
+
+static bool hex20(const char *s, uint8_t out[20]) {
+  if (!s || strlen(s) != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return false;
+  for (int i = 0; i < 20; i++) {
+    int v = 0;
+    for (int k = 0; k < 2; k++) {
+      char ch = s[2 + 2 * i + k];
+      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                                  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+      if (d < 0) return false;
+      v = v * 16 + d;
+    }
+    out[i] = (uint8_t)v;
+  }
+  return true;
+}
+
+static db_status count_row(const db_row *row, void *arg) {
+  struct build_ctx *b = arg;
+  struct acc_chain *c = chain_for(b, strtoll(db_row_text(row, 0), NULL, 10));
+  if (c) c->n_accounts = (size_t)strtoull(db_row_text(row, 1), NULL, 10);
+  return DB_OK;
+}
+
+/* Fills c->accounts and c->positions from the rows of accounts_all. */
+struct store_ctx {
+  struct acc_chain *c;
+  size_t cap_acc, cap_pos;
+  char last[43];
+};
+
+static db_status store_row(const db_row *row, void *arg) {
+  struct store_ctx *x = arg;
+  struct acc_chain *c = x->c;
+  const char *addr = db_row_text(row, 0);
+  if (!addr) return DB_ERROR;
+  if (c->n_accounts == 0 || strcmp(addr, x->last) != 0) {
+    if (c->n_accounts == x->cap_acc) {
+      size_t cap = x->cap_acc ? 2 * x->cap_acc : 1024;
+      struct acc_rec *p = realloc(c->accounts, cap * sizeof *p);
+      if (!p) return DB_ERROR;
+      c->accounts = p;
+      x->cap_acc = cap;
+    }
+    struct acc_rec *r = &c->accounts[c->n_accounts];
+    memset(r, 0, sizeof *r);
+    if (!hex20(addr, r->addr)) {
+      svc_log(SVC_LOG_ERROR, "accounts: stored address %s is not an address", addr);
+      return DB_ERROR;
+    }
+    r->emode = (uint8_t)strtoul(db_row_text(row, 1), NULL, 10);
+    r->first = (uint32_t)c->n_positions;
+    c->n_accounts++;
+    snprintf(x->last, sizeof x->last, "%s", addr);
+  }
+  const char *has = db_row_text(row, 2);
+  if (!has || has[0] != 't') return DB_OK; /* an account row without positions */
+  struct acc_rec *r = &c->accounts[c->n_accounts - 1];
+  if (r->n_pos >= RISK_ACCOUNT_MAX_POSITIONS) {
+    r->too_many = true;
+    return DB_OK;
+  }
+  if (c->n_positions == x->cap_pos) {
+    size_t cap = x->cap_pos ? 2 * x->cap_pos : 4096;
+    if (cap > UINT32_MAX) return DB_ERROR;
+    struct acc_pos_rec *p = realloc(c->positions, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    c->positions = p;
+    x->cap_pos = cap;
+  }
+  struct acc_pos_rec *p = &c->positions[c->n_positions];
+  const char *rid = db_row_text(row, 3), *col = db_row_text(row, 6);
+  p->reserve = rid ? (int32_t)strtol(rid, NULL, 10) : -1;
+  p->collateral = col && col[0] == 't';
+  if (!dec(db_row_text(row, 4), &p->scaled_a) || !dec(db_row_text(row, 5), &p->scaled_debt)) return DB_ERROR;
+  c->n_positions++;
+  r->n_pos++;
+  return DB_OK;
+}
+
+static int cmp_rec(const void *a, const void *b) { return memcmp(a, b, 20); }
+
+/* Reads chain c's accounts when there are at most max of them; otherwise leaves them uncached. */
+static db_status load_store(db_conn *conn, struct acc_chain *c, size_t max) {
+  size_t n = c->n_accounts;
+  c->n_accounts = 0;
+  if (max == 0 || n > max) {
+    if (n > max && max > 0)
+      svc_log(SVC_LOG_INFO, "accounts: chain %lld has %zu accounts (more than SPARKD_ACCOUNT_CACHE_MAX %zu); lookups "
+                            "read the database",
+              (long long)c->chain_id, n, max);
+    return DB_OK;
+  }
+  char chain[24];
+  snprintf(chain, sizeof chain, "%lld", (long long)c->chain_id);
+  const char *params[] = {chain};
+  struct store_ctx x = {.c = c};
+  db_status s = db_query_prepared(conn, "accounts_all", 1, params, store_row, &x, NULL);
+  if (s != DB_OK) return s;
+  /* rows come grouped by address in byte order; sorting again costs nothing when they are */
+  for (size_t i = 1; i < c->n_accounts; i++)
+    if (memcmp(c->accounts[i - 1].addr, c->accounts[i].addr, 20) >= 0) {
+      qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
+      break;
+    }
+  c->accounts_cached = true;
+  return DB_OK;
+}
+
 db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *b) {
   pthread_once(&stmts_once, register_statements);
+  const struct svc_config *cfg = svc_cache_builder_config(b);
+  size_t max = cfg ? cfg->account_cache_max : 0;
   struct build_ctx x = {0};
   db_status s = db_query_prepared(conn, "accounts_chains", 0, NULL, chain_row, &x, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "accounts_emode", 0, NULL, emode_row, &x, NULL);
-  for (size_t i = 0; i < x.n && s == DB_OK; i++) {
+  if (s == DB_OK && max > 0) s = db_query_prepared(conn, "accounts_count", 0, NULL, count_row, &x, NULL);
+  size_t i = 0;
+  for (; i < x.n && s == DB_OK; i++) {
     struct acc_chain *c = malloc(sizeof *c);
     if (!c) {
       s = DB_ERROR;
       break;
     }
     *c = x.chains[i];
+    memset(&x.chains[i], 0, sizeof x.chains[i]);
+    s = load_store(conn, c, max);
+    if (s != DB_OK) {
+      chain_free(c);
+      break;
+    }
     char key[64];
     snprintf(key, sizeof key, "accounts:%lld", (long long)c->chain_id);
-    if (!svc_cache_put_data(b, key, c, free)) s = DB_ERROR;
+    if (!svc_cache_put_data(b, key, c, chain_free)) s = DB_ERROR;
   }
   free(x.chains);
   return s;
@@ -223,14 +367,14 @@ struct load_ctx {
   struct risk_account *a;
   bool found;
   bool bad;
+  int64_t block; /* the account row's block */
 };
-
-static bool dec(const char *t, u256 *out) { return t && u256_from_dec(out, t, strlen(t)) == RISK_OK; }
 
 static db_status load_row(const db_row *row, void *arg) {
   struct load_ctx *x = arg;
   x->found = true;
   x->a->emode_category = (uint32_t)strtoul(db_row_text(row, 0), NULL, 10);
+  x->block = strtoll(db_row_text(row, 5), NULL, 10);
   const char *asset = db_row_text(row, 1);
   if (!asset) return DB_OK; /* an account row without positions */
   int id = -1;
@@ -260,8 +404,10 @@ static int cmp_pos(const void *a, const void *b) {
   return (int)x->reserve - (int)y->reserve;
 }
 
-db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a,
-                                bool *found) {
+/* Reads account `lower` in one prepared query into *a (*found false and empty when unknown) and
+ * the block its row was written at into *block. */
+static db_status load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a, bool *found,
+                      int64_t *block) {
   pthread_once(&stmts_once, register_statements);
   memset(a, 0, offsetof(struct risk_account, pos));
   char chain[24];
@@ -276,7 +422,73 @@ db_status handler_accounts_load(db_conn *conn, const struct acc_view *v, const c
   }
   qsort(a->pos, a->n_positions, sizeof a->pos[0], cmp_pos);
   *found = x.found;
+  *block = x.block;
   return DB_OK;
+}
+
+db_status handler_accounts_find(const struct acc_chain *x, const struct acc_view *v, const char *lower,
+                                struct risk_account *a, bool *found) {
+  memset(a, 0, offsetof(struct risk_account, pos));
+  *found = false;
+  uint8_t key[20];
+  if (!hex20(lower, key)) return DB_ERROR;
+  const struct acc_rec *r = x->n_accounts ? bsearch(key, x->accounts, x->n_accounts, sizeof *r, cmp_rec) : NULL;
+  if (!r) return DB_OK;
+  *found = true;
+  a->emode_category = r->emode;
+  if (r->too_many) {
+    svc_log(SVC_LOG_ERROR, "accounts: account %s on chain %lld has more than %d positions", lower,
+            (long long)x->chain_id, RISK_ACCOUNT_MAX_POSITIONS);
+    return DB_ERROR;
+  }
+  for (uint32_t i = 0; i < r->n_pos; i++) {
+    const struct acc_pos_rec *q = &x->positions[r->first + i];
+    if (q->reserve < 0 || (uint32_t)q->reserve >= v->m.n_reserves || !v->res[q->reserve]) {
+      svc_log(SVC_LOG_ERROR, "accounts: account %s on chain %lld has a position the market does not list", lower,
+              (long long)x->chain_id);
+      return DB_ERROR;
+    }
+    struct risk_position *p = &a->pos[a->n_positions++];
+    memset(p, 0, sizeof *p);
+    p->reserve = (uint16_t)q->reserve;
+    p->collateral = q->collateral;
+    p->scaled_a = q->scaled_a;
+    p->scaled_debt = q->scaled_debt;
+    p->borrowing = !u256_is_zero(q->scaled_debt);
+  }
+  return DB_OK;
+}
+
+bool handler_accounts_fetch(struct svc_request *req, const struct acc_chain *x, const struct acc_view *v,
+                            const char *lower, struct risk_account *a, bool *found, bool *replied) {
+  *replied = false;
+  db_status s;
+  if (x && x->accounts_cached) {
+    s = handler_accounts_find(x, v, lower, a, found);
+  } else {
+    db_conn *conn = svc_req_db(req);
+    if (!conn) {
+      *replied = true;
+      return false;
+    }
+    int64_t block = 0;
+    s = load(conn, v, lower, a, found, &block);
+    db_release(conn);
+    if (s == DB_OK && *found && block > v->mc->block_number) {
+      /* the rows are newer than the market this request holds: answering would pair this
+       * block's positions with the previous block's indexes and prices */
+      svc_reply_problem(req, SVC_ERR_state_updating,
+                        "block %lld is being loaded (account %s is at it, the market at block %lld); retry shortly",
+                        (long long)block, lower, (long long)v->mc->block_number);
+      *replied = true;
+      return false;
+    }
+  }
+  if (s == DB_UNAVAILABLE) {
+    svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+    *replied = true;
+  }
+  return s == DB_OK;
 }
 
 json_t *handler_accounts_hf_json(u256 hf) {
@@ -589,19 +801,11 @@ enum svc_handler_result handler_accounts_get(struct svc_request *req) {
     svc_log(SVC_LOG_ERROR, "accounts: market of chain %lld: %s", (long long)mc->chain_id, risk_err_name(e));
     goto out;
   }
-  db_conn *conn = svc_req_db(req);
-  if (!conn) {
-    res = SVC_HANDLED;
+  bool found = false, replied = false;
+  if (!handler_accounts_fetch(req, x, v, lower, a, &found, &replied)) {
+    if (replied) res = SVC_HANDLED;
     goto out;
   }
-  bool found = false;
-  db_status s = handler_accounts_load(conn, v, lower, a, &found);
-  db_release(conn);
-  if (s == DB_UNAVAILABLE) {
-    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
-    goto out;
-  }
-  if (s != DB_OK) goto out;
   struct risk_account_data d;
   if ((e = risk_account_evaluate(&v->m, a, &d))) {
     svc_log(SVC_LOG_ERROR, "accounts: evaluating %s: %s", lower, risk_err_name(e));

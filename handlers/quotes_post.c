@@ -596,19 +596,11 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   }
   memset(a, 0, offsetof(struct risk_account, pos));
   if (account) {
-    db_conn *conn = svc_req_db(req);
-    if (!conn) {
-      res = SVC_HANDLED;
+    bool found = false, replied = false;
+    if (!handler_accounts_fetch(req, x, v, lower, a, &found, &replied)) {
+      if (replied) res = SVC_HANDLED;
       goto out;
     }
-    bool found = false;
-    db_status s = handler_accounts_load(conn, v, lower, a, &found);
-    db_release(conn);
-    if (s == DB_UNAVAILABLE) {
-      res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
-      goto out;
-    }
-    if (s != DB_OK) goto out;
   }
 
   struct jw w = {0}, sw = {0}, fw = {0};

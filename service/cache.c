@@ -27,7 +27,10 @@ struct svc_cache {
 struct svc_cache_builder {
   struct svc_cache *c;
   bool failed;
+  const struct svc_config *cfg;
 };
+
+const struct svc_config *svc_cache_builder_config(const struct svc_cache_builder *b) { return b->cfg; }
 
 /* Process-wide cache state: one service per process (svc_serve), so a static is the simplest home. */
 static struct {
@@ -150,7 +153,7 @@ static db_status build_all(db_conn *conn, void *arg) {
 }
 
 static struct svc_cache *build(struct svc_server *srv) {
-  struct build_ctx ctx = {{calloc(1, sizeof(struct svc_cache)), false}};
+  struct build_ctx ctx = {{calloc(1, sizeof(struct svc_cache)), false, &srv->cfg}};
   if (!ctx.b.c) return NULL;
   struct db_txn_opts opts = {DB_ISO_REPEATABLE_READ, true, 0}; /* one consistent view of the state */
   db_status s = db_run_txn_ex(srv->pool, &opts, build_all, &ctx);

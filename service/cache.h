@@ -15,6 +15,7 @@
 
 struct svc_server;
 struct svc_request;
+struct svc_config;
 struct svc_cache;
 struct svc_cache_builder;
 
@@ -37,6 +38,8 @@ extern const size_t svc_cache_builders_count;
  * free_data when the cache is dropped. Returns false on allocation failure or a duplicate key. */
 bool svc_cache_put_json(struct svc_cache_builder *b, const char *key, json_t *body, void *data,
                         void (*free_data)(void *));
+/* The service's configuration, for builders whose output depends on it. */
+const struct svc_config *svc_cache_builder_config(const struct svc_cache_builder *b);
 /* Adds typed data without a response (for handlers that compute on the fly). */
 bool svc_cache_put_data(struct svc_cache_builder *b, const char *key, void *data, void (*free_data)(void *));
 

@@ -46,6 +46,9 @@ const struct svc_config_entry svc_config_table[] = {
     {"SPARKD_WEBHOOK_CA_FILE", "string", "",
      "PEM file of the CA certificates https webhook receivers must chain to; empty = the system's (ca-certificates)",
      OFF(webhook_ca_file), 0, 0, NULL},
+    {"SPARKD_ACCOUNT_CACHE_MAX", "uint", "250000",
+     "a chain with at most this many accounts has them held in memory with its market (0 = always read the database)",
+     OFF(account_cache_max), 0, 100000000ull, NULL},
 };
 const size_t svc_config_table_len = sizeof svc_config_table / sizeof svc_config_table[0];
 

@@ -133,13 +133,28 @@ static void wait_loaded(void) {
   ck_abort_msg("chain state never loaded");
 }
 
-static void setup_all(void) {
+/* Which way account lookups and quotes read accounts in the running tcase: from the state cache
+ * (the default bound holds the fixture's accounts), or from the database (SPARKD_ACCOUNT_CACHE_MAX=1:
+ * the chain has more accounts than that). Every test runs both ways. */
+static bool accounts_in_cache;
+
+static void setup_with(const char *cache_max) {
   ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start");
   ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
-  const char *env[] = {"SPARKD_MIGRATE=auto", "SPARKD_MAX_BODY_BYTES=16384", NULL};
+  const char *env[] = {"SPARKD_MIGRATE=auto", "SPARKD_MAX_BODY_BYTES=16384", cache_max, NULL};
   ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
   ck_assert_int_eq(run_import(FIXTURE), 0);
   wait_loaded();
+}
+
+static void setup_cached(void) {
+  accounts_in_cache = true;
+  setup_with(NULL);
+}
+
+static void setup_database(void) {
+  accounts_in_cache = false;
+  setup_with("SPARKD_ACCOUNT_CACHE_MAX=1");
 }
 
 static void teardown_all(void) {
@@ -680,11 +695,79 @@ START_TEST(listing_pages_during_import) {
 }
 END_TEST
 
-static Suite *suite(void) {
-  Suite *s = suite_create("accounts");
-  TCase *tc = tcase_create("api");
+/* A later block changes account A (12 WETH instead of 10) and adds account A7 (1 WETH); lookups
+ * running while it is imported see the old state or the new one, never the new positions beside
+ * the old block's market (or the reverse). With accounts in the state cache both are read in one
+ * transaction; from the database, a lookup that finds the account ahead of the cached market
+ * answers 503 state_updating (and must then be retried). */
+#define ACC_A7 "0x00000000000000000000000000000000000000a7"
+START_TEST(account_follows_import) {
+  json_error_t e;
+  json_t *snap = json_load_file(FIXTURE, 0, &e);
+  ck_assert_ptr_nonnull(snap);
+  json_t *blk = json_object_get(snap, "block");
+  json_object_set_new(blk, "number", json_integer(21000100));
+  json_object_set_new(blk, "hash", json_string("0x000000000000000000000000000000000000000000000000000000000140f464"));
+  json_object_set_new(blk, "timestamp", json_integer(1730001200));
+  json_t *accts = json_object_get(snap, "accounts"), *acct;
+  size_t i;
+  json_array_foreach(accts, i, acct) {
+    if (strcmp(json_string_value(json_object_get(acct, "address")), ACC_A) != 0) continue;
+    json_t *p0 = json_array_get(json_object_get(acct, "positions"), 0);
+    json_object_set_new(p0, "scaled_a_token_balance", json_string("12000000000000000000"));
+  }
+  json_t *a7 = json_pack("{s:s, s:i, s:[{s:s, s:s, s:s, s:b}]}", "address", ACC_A7, "emode_category", 0, "positions",
+                         "asset", "0x00000000000000000000000000000000a55e7000", "scaled_a_token_balance",
+                         "1000000000000000000", "scaled_variable_debt", "0", "collateral", 1);
+  json_array_append_new(accts, a7);
+  char file[64];
+  snprintf(file, sizeof file, "/tmp/check_accounts_follow_%d.json", (int)getpid());
+  ck_assert_int_eq(json_dump_file(snap, file, 0), 0);
+  json_decref(snap);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t child = fork();
+  if (child == 0) _exit(run_import(file) == 0 ? 0 : 1);
+  int st = 0, seen_new = 0, updating = 0;
+  bool done = false;
+  for (int round = 0; round < 400 && seen_new < 3; round++) {
+    if (!done && waitpid(child, &st, WNOHANG) == child) done = true;
+    int status;
+    json_t *j = get_json("/v1/accounts/1/" ACC_A, &status);
+    if (status == 503 && !accounts_in_cache) {
+      ck_assert_str_eq(json_string_value(at(j, "code")), "state_updating");
+      json_decref(j);
+      updating++;
+      sleep_ms(5);
+      continue;
+    }
+    ck_assert_int_eq(status, 200);
+    json_int_t block = json_integer_value(at(at(j, "as_of"), "block_number"));
+    const char *weth = json_string_value(at(position(j, "WETH"), "supplied"));
+    ck_assert_ptr_nonnull(weth);
+    bool new_state = strcmp(weth, "12000000000000000000") == 0;
+    ck_assert_msg(new_state || strcmp(weth, "10000000000000000000") == 0, "A supplies %s WETH", weth);
+    ck_assert_msg(new_state == (block == 21000100), "block %lld served with %s WETH", (long long)block, weth);
+    json_decref(j);
+    if (new_state && block == 21000100) seen_new++;
+    else
+      sleep_ms(25);
+  }
+  if (!done) ck_assert_int_eq(waitpid(child, &st, 0), child);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ck_assert_msg(seen_new == 3, "account A never showed block 21000100 with 12 WETH");
+  if (updating) printf("account_follows_import: %d lookups answered 503 state_updating\n", updating);
+  json_t *j = account(ACC_A7);
+  ck_assert_str_eq(json_string_value(at(position(j, "WETH"), "supplied")), "1000000000000000000");
+  json_decref(j);
+  unlink(file);
+}
+END_TEST
+
+static TCase *api_tcase(const char *name, void (*setup)(void)) {
+  TCase *tc = tcase_create(name);
   tcase_set_timeout(tc, 120);
-  tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
+  tcase_add_unchecked_fixture(tc, setup, teardown_all);
   tcase_add_test(tc, account_spec_vector);
   tcase_add_test(tc, account_warnings_and_isolation);
   tcase_add_test(tc, account_unknown_and_bad_input);
@@ -699,7 +782,14 @@ static Suite *suite(void) {
   tcase_add_test(tc, quote_body_readers_agree);
   tcase_add_test(tc, listing_order_filters_pages);
   tcase_add_test(tc, listing_pages_during_import);
-  suite_add_tcase(s, tc);
+  tcase_add_test(tc, account_follows_import);
+  return tc;
+}
+
+static Suite *suite(void) {
+  Suite *s = suite_create("accounts");
+  suite_add_tcase(s, api_tcase("accounts_in_cache", setup_cached));
+  suite_add_tcase(s, api_tcase("accounts_from_database", setup_database));
   return s;
 }
 
