@@ -27,8 +27,8 @@ struct acc_pos_rec {
 struct acc_rec {
   uint8_t addr[20];
   uint8_t emode;
-  uint8_t n_pos;
   bool too_many; /* more positions than RISK_ACCOUNT_MAX_POSITIONS */
+  uint16_t n_pos;
   uint32_t first;
 };
 

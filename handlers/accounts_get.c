@@ -39,15 +39,12 @@ static const struct db_statement stmts[] = {
      "SELECT c.chain_id, k.triggered FROM chains c LEFT JOIN kill_switch k ON k.chain_id = c.chain_id"
      " ORDER BY c.chain_id"},
     {"accounts_count", "SELECT chain_id, count(*) FROM accounts GROUP BY chain_id"},
-    /* Every account of a chain with its held positions, grouped by address; has_pos tells an
-     * account without positions from a position whose asset the reserves table does not list. */
-    {"accounts_all",
-     "SELECT a.address, a.emode_category, p.asset IS NOT NULL, r.reserve_id, p.scaled_a_token_balance::text,"
-     " p.scaled_variable_debt::text, p.collateral FROM accounts a"
-     " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
-     " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
-     " LEFT JOIN reserves r ON r.chain_id = p.chain_id AND r.asset = p.asset"
-     " WHERE a.chain_id = $1::bigint ORDER BY a.address COLLATE \"C\", r.reserve_id"},
+    /* The state cache's copy of a chain's accounts (handler_accounts_build_cache). */
+    {"accounts_store_reserves", "SELECT asset, reserve_id FROM reserves WHERE chain_id = $1::bigint"},
+    {"accounts_store_accounts", "SELECT address, emode_category FROM accounts WHERE chain_id = $1::bigint"},
+    {"accounts_store_positions",
+     "SELECT account, asset, scaled_a_token_balance::text, scaled_variable_debt::text, collateral FROM positions"
+     " WHERE chain_id = $1::bigint AND (scaled_a_token_balance > 0 OR scaled_variable_debt > 0)"},
     {"accounts_get",
      "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral,"
      " a.block_number"
@@ -152,63 +149,111 @@ static db_status count_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
-/* Fills c->accounts and c->positions from the rows of accounts_all. */
+/* Loading a chain's accounts: the accounts, sorted by address; then the held positions, each
+ * placed at its account (bsearch) with its reserve id (the chain's reserves are few), grouped per
+ * account in reserve order. Two plain scans: no join or sort in PostgreSQL. */
 struct store_ctx {
   struct acc_chain *c;
-  size_t cap_acc, cap_pos;
-  char last[43];
+  size_t cap_acc;
+  struct {
+    uint8_t addr[20];
+    int32_t id;
+  } res[RISK_MAX_RESERVES];
+  size_t n_res;
+  struct tmp_pos {
+    uint32_t acct;
+    struct acc_pos_rec p;
+  } *tmp;
+  size_t n_tmp, cap_tmp;
 };
 
-static db_status store_row(const db_row *row, void *arg) {
+static int cmp_rec(const void *a, const void *b) { return memcmp(a, b, 20); }
+
+static db_status store_reserve_row(const db_row *row, void *arg) {
   struct store_ctx *x = arg;
-  struct acc_chain *c = x->c;
-  const char *addr = db_row_text(row, 0);
-  if (!addr) return DB_ERROR;
-  if (c->n_accounts == 0 || strcmp(addr, x->last) != 0) {
-    if (c->n_accounts == x->cap_acc) {
-      size_t cap = x->cap_acc ? 2 * x->cap_acc : 1024;
-      struct acc_rec *p = realloc(c->accounts, cap * sizeof *p);
-      if (!p) return DB_ERROR;
-      c->accounts = p;
-      x->cap_acc = cap;
-    }
-    struct acc_rec *r = &c->accounts[c->n_accounts];
-    memset(r, 0, sizeof *r);
-    if (!hex20(addr, r->addr)) {
-      svc_log(SVC_LOG_ERROR, "accounts: stored address %s is not an address", addr);
-      return DB_ERROR;
-    }
-    r->emode = (uint8_t)strtoul(db_row_text(row, 1), NULL, 10);
-    r->first = (uint32_t)c->n_positions;
-    c->n_accounts++;
-    snprintf(x->last, sizeof x->last, "%s", addr);
-  }
-  const char *has = db_row_text(row, 2);
-  if (!has || has[0] != 't') return DB_OK; /* an account row without positions */
-  struct acc_rec *r = &c->accounts[c->n_accounts - 1];
-  if (r->n_pos >= RISK_ACCOUNT_MAX_POSITIONS) {
-    r->too_many = true;
-    return DB_OK;
-  }
-  if (c->n_positions == x->cap_pos) {
-    size_t cap = x->cap_pos ? 2 * x->cap_pos : 4096;
-    if (cap > UINT32_MAX) return DB_ERROR;
-    struct acc_pos_rec *p = realloc(c->positions, cap * sizeof *p);
-    if (!p) return DB_ERROR;
-    c->positions = p;
-    x->cap_pos = cap;
-  }
-  struct acc_pos_rec *p = &c->positions[c->n_positions];
-  const char *rid = db_row_text(row, 3), *col = db_row_text(row, 6);
-  p->reserve = rid ? (int32_t)strtol(rid, NULL, 10) : -1;
-  p->collateral = col && col[0] == 't';
-  if (!dec(db_row_text(row, 4), &p->scaled_a) || !dec(db_row_text(row, 5), &p->scaled_debt)) return DB_ERROR;
-  c->n_positions++;
-  r->n_pos++;
+  if (x->n_res == RISK_MAX_RESERVES || !hex20(db_row_text(row, 0), x->res[x->n_res].addr)) return DB_ERROR;
+  x->res[x->n_res++].id = (int32_t)strtol(db_row_text(row, 1), NULL, 10);
   return DB_OK;
 }
 
-static int cmp_rec(const void *a, const void *b) { return memcmp(a, b, 20); }
+static db_status store_account_row(const db_row *row, void *arg) {
+  struct store_ctx *x = arg;
+  struct acc_chain *c = x->c;
+  if (c->n_accounts == x->cap_acc) {
+    size_t cap = x->cap_acc ? 2 * x->cap_acc : 1024;
+    struct acc_rec *p = realloc(c->accounts, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    c->accounts = p;
+    x->cap_acc = cap;
+  }
+  struct acc_rec *r = &c->accounts[c->n_accounts];
+  memset(r, 0, sizeof *r);
+  if (!hex20(db_row_text(row, 0), r->addr)) {
+    svc_log(SVC_LOG_ERROR, "accounts: stored address %s is not an address", db_row_text(row, 0));
+    return DB_ERROR;
+  }
+  r->emode = (uint8_t)strtoul(db_row_text(row, 1), NULL, 10);
+  c->n_accounts++;
+  return DB_OK;
+}
+
+static db_status store_position_row(const db_row *row, void *arg) {
+  struct store_ctx *x = arg;
+  struct acc_chain *c = x->c;
+  uint8_t addr[20], asset[20];
+  if (!hex20(db_row_text(row, 0), addr) || !hex20(db_row_text(row, 1), asset)) return DB_ERROR;
+  const struct acc_rec *r = c->n_accounts ? bsearch(addr, c->accounts, c->n_accounts, sizeof *r, cmp_rec) : NULL;
+  if (!r) return DB_OK; /* a position without its account row: no lookup finds it (as in SQL) */
+  if (x->n_tmp == x->cap_tmp) {
+    size_t cap = x->cap_tmp ? 2 * x->cap_tmp : 4096;
+    if (cap > UINT32_MAX) return DB_ERROR;
+    struct tmp_pos *p = realloc(x->tmp, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    x->tmp = p;
+    x->cap_tmp = cap;
+  }
+  struct tmp_pos *t = &x->tmp[x->n_tmp];
+  t->acct = (uint32_t)(r - c->accounts);
+  t->p.reserve = -1;
+  for (size_t i = 0; i < x->n_res; i++)
+    if (memcmp(x->res[i].addr, asset, 20) == 0) t->p.reserve = x->res[i].id;
+  const char *col = db_row_text(row, 4);
+  t->p.collateral = col && col[0] == 't';
+  if (!dec(db_row_text(row, 2), &t->p.scaled_a) || !dec(db_row_text(row, 3), &t->p.scaled_debt)) return DB_ERROR;
+  x->n_tmp++;
+  return DB_OK;
+}
+
+/* Places the collected positions at their accounts, in reserve order (unlisted ones last). */
+static db_status store_group(struct store_ctx *x) {
+  struct acc_chain *c = x->c;
+  if (x->n_tmp == 0) return DB_OK;
+  c->positions = malloc(x->n_tmp * sizeof *c->positions);
+  if (!c->positions) return DB_ERROR;
+  for (size_t i = 0; i < x->n_tmp; i++)
+    if (c->accounts[x->tmp[i].acct].n_pos++ == UINT16_MAX) return DB_ERROR; /* (PK: one row per asset) */
+  uint32_t next = 0;
+  for (size_t i = 0; i < c->n_accounts; i++) {
+    struct acc_rec *r = &c->accounts[i];
+    r->first = next;
+    next += r->n_pos;
+    r->too_many = r->n_pos > RISK_ACCOUNT_MAX_POSITIONS;
+    r->n_pos = 0; /* counts again while placing */
+  }
+  for (size_t i = 0; i < x->n_tmp; i++) {
+    struct acc_rec *r = &c->accounts[x->tmp[i].acct];
+    struct acc_pos_rec *slot = &c->positions[r->first], p = x->tmp[i].p;
+    uint32_t k = r->n_pos++;
+    uint32_t key = (uint32_t)p.reserve; /* -1 sorts last */
+    while (k > 0 && (uint32_t)slot[k - 1].reserve > key) {
+      slot[k] = slot[k - 1];
+      k--;
+    }
+    slot[k] = p;
+  }
+  c->n_positions = x->n_tmp;
+  return DB_OK;
+}
 
 /* Reads chain c's accounts when there are at most max of them; otherwise leaves them uncached. */
 static db_status load_store(db_conn *conn, struct acc_chain *c, size_t max) {
@@ -224,17 +269,20 @@ static db_status load_store(db_conn *conn, struct acc_chain *c, size_t max) {
   char chain[24];
   snprintf(chain, sizeof chain, "%lld", (long long)c->chain_id);
   const char *params[] = {chain};
-  struct store_ctx x = {.c = c};
-  db_status s = db_query_prepared(conn, "accounts_all", 1, params, store_row, &x, NULL);
-  if (s != DB_OK) return s;
-  /* rows come grouped by address in byte order; sorting again costs nothing when they are */
-  for (size_t i = 1; i < c->n_accounts; i++)
-    if (memcmp(c->accounts[i - 1].addr, c->accounts[i].addr, 20) >= 0) {
-      qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
-      break;
-    }
-  c->accounts_cached = true;
-  return DB_OK;
+  struct store_ctx *x = calloc(1, sizeof *x);
+  if (!x) return DB_ERROR;
+  x->c = c;
+  db_status s = db_query_prepared(conn, "accounts_store_reserves", 1, params, store_reserve_row, x, NULL);
+  if (s == DB_OK) s = db_query_prepared(conn, "accounts_store_accounts", 1, params, store_account_row, x, NULL);
+  if (s == DB_OK) {
+    if (c->n_accounts) qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
+    s = db_query_prepared(conn, "accounts_store_positions", 1, params, store_position_row, x, NULL);
+  }
+  if (s == DB_OK) s = store_group(x);
+  if (s == DB_OK) c->accounts_cached = true;
+  free(x->tmp);
+  free(x);
+  return s;
 }
 
 db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *b) {
