@@ -24,7 +24,8 @@
 # Environment: ONLY (all | accounts), SPARKD_BENCH_BUILD_DIR (default build-bench), ROUNDS (3), DURATION (10s),
 # THREADS (2), CONNECTIONS (64), SPARKD_LOG_LEVEL (warn: no per-request log lines, like nginx's
 # access_log off), SPARKD_THREADS (ref_server gets the same count; default the CPUs),
-# DEMO_ACCOUNTS (20000). Everything listens on 127.0.0.1, every wait is bounded, and the servers and
+# DEMO_ACCOUNTS (20000), SPARKD_ACCOUNT_CACHE_MAX (passed to sparkd: 0 = accounts from the
+# database per request). Everything listens on 127.0.0.1, every wait is bounded, and the servers and
 # the temp dir are removed on exit.
 set -euo pipefail
 
@@ -352,7 +353,8 @@ start_ref() {
 }
 
 # bench_accounts: account lookups (GET /v1/accounts/1/{address}, a random demo account per
-# request: one prepared query plus the engine; against ref_server, the same query alone) and quotes (POST /v1/quotes, 3 actions on a random
+# request: the account from the state cache plus the engine, or with SPARKD_ACCOUNT_CACHE_MAX=0
+# one prepared query plus the engine; against ref_server, that query alone) and quotes (POST /v1/quotes, 3 actions on a random
 # demo account: supply WETH, borrow USDC, repay USDC). Imports demo data first when chain 1 has
 # no accounts yet.
 bench_accounts() {

@@ -23,11 +23,12 @@
 
 #include <libpq-fe.h>
 
-/* The same SQL text handlers/accounts_get.c registers as "accounts_get": $1 the chain id, $2 the
- * lowercase address. */
+/* The same SQL text handlers/accounts_get.c registers as "accounts_get" (what sparkd runs per
+ * lookup on a chain above SPARKD_ACCOUNT_CACHE_MAX accounts; below it, sparkd reads the account
+ * from its state cache): $1 the chain id, $2 the lowercase address. */
 static const char ACCOUNTS_GET_SQL[] =
-    "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral"
-    " FROM accounts a LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
+    "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral,"
+    " a.block_number FROM accounts a LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
     " WHERE a.chain_id = $1::bigint AND a.address = $2::text";
 
 static const char *database_url;
