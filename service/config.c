@@ -49,6 +49,9 @@ const struct svc_config_entry svc_config_table[] = {
     {"SPARKD_ACCOUNT_CACHE_MAX", "uint", "250000",
      "a chain with at most this many accounts has them held in memory with its market (0 = always read the database)",
      OFF(account_cache_max), 0, 100000000ull, NULL},
+    {"SPARKD_IDEMPOTENCY_KEEP_H", "uint", "168",
+     "hours an Idempotency-Key's stored response is kept for replay; older keys are purged and may be used again",
+     OFF(idempotency_keep_h), 1, 87600, NULL},
 };
 const size_t svc_config_table_len = sizeof svc_config_table / sizeof svc_config_table[0];
 

@@ -13,6 +13,7 @@
 #include "risk/keccak.h"
 #include "service/crypto.h"
 #include "service/log.h"
+#include "service/partner_write.h"
 #include "service/server.h"
 #include "service/webhook.h"
 
@@ -671,7 +672,7 @@ json_t *svc_ltv_record_json(const char *row_json) {
 
 static struct {
   pthread_t thread;
-  bool running, stop, all, sweep;
+  bool running, stop, all;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int64_t dirty[MAX_DIRTY];
@@ -719,6 +720,17 @@ static db_status txn_recompute(db_conn *c, void *arg) {
   return svc_ltv_recompute(c, a->id, a->now, a->min_bps, a->sweep, &a->st);
 }
 
+/* Drops Idempotency-Key rows older than SPARKD_IDEMPOTENCY_KEEP_H (with every full pass). */
+static void purge_idempotency(void) {
+  uint64_t removed = 0;
+  db_status s = svc_idempotency_purge(W.srv->pool, W.srv->cfg.idempotency_keep_h, &removed);
+  if (s != DB_OK)
+    svc_log(SVC_LOG_WARN, "idempotency keys: purge failed: %s", db_status_name(s));
+  else if (removed)
+    svc_log(SVC_LOG_INFO, "idempotency keys: %llu older than %u h removed", (unsigned long long)removed,
+            W.srv->cfg.idempotency_keep_h);
+}
+
 /* Recomputes id (0 = all); returns whether webhook rows were queued. */
 static bool recompute(int64_t id, bool sweep) {
   struct txn_arg a = {id, sweep, (uint64_t)time(NULL), W.srv->cfg.ltv_history_min_bps, {0}};
@@ -739,31 +751,43 @@ static bool recompute(int64_t id, bool sweep) {
   return a.st.outbox > 0;
 }
 
+static bool reached(const struct timespec *now, const struct timespec *t) {
+  return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
 static void *worker(void *arg) {
   pthread_mutex_lock(&W.mu);
-  /* the first pass comes from the sparkd_state listener's first connect (a NULL notification) */
+  /* the first pass comes from the sparkd_state listener's first connect (a NULL notification).
+   * The sweep is due every SVC_LTV_SWEEP_S after the last full pass, however busy the worker is
+   * with single positions (a steady trickle of attestations must not keep staleness unflagged). */
+  struct timespec next_sweep;
+  clock_gettime(CLOCK_REALTIME, &next_sweep);
+  next_sweep.tv_sec += SVC_LTV_SWEEP_S;
   while (!W.stop) {
-    if (!W.all && !W.sweep && W.ndirty == 0) {
-      struct timespec dl;
-      clock_gettime(CLOCK_REALTIME, &dl);
-      dl.tv_sec += SVC_LTV_SWEEP_S;
-      if (pthread_cond_timedwait(&W.cv, &W.mu, &dl) != 0) W.sweep = true;
-      if (!W.sweep) continue;
-    }
-    bool all = W.all, sweep = W.sweep && !all && W.ndirty == 0;
+    if (!W.all && W.ndirty == 0) pthread_cond_timedwait(&W.cv, &W.mu, &next_sweep);
+    if (W.stop) break;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    bool due = reached(&now, &next_sweep);
+    if (!W.all && W.ndirty == 0 && !due) continue;
+    bool all = W.all, sweep = due && !all;
     int64_t ids[MAX_DIRTY];
-    size_t n = W.ndirty;
+    size_t n = all ? 0 : W.ndirty;
     memcpy(ids, W.dirty, n * sizeof ids[0]);
-    W.all = W.sweep = false;
+    W.all = false;
     W.ndirty = 0;
     pthread_mutex_unlock(&W.mu);
     bool queued = false;
-    if (all || sweep)
-      queued = recompute(0, sweep);
-    else
-      for (size_t i = 0; i < n; i++)
-        queued |= recompute(ids[i], false);
+    if (all) queued = recompute(0, false);
+    for (size_t i = 0; i < n; i++)
+      queued |= recompute(ids[i], false);
+    if (sweep) queued |= recompute(0, true);
     if (queued) svc_webhook_wake();
+    if (all || sweep) {
+      purge_idempotency();
+      clock_gettime(CLOCK_REALTIME, &next_sweep);
+      next_sweep.tv_sec += SVC_LTV_SWEEP_S;
+    }
     pthread_mutex_lock(&W.mu);
   }
   pthread_mutex_unlock(&W.mu);

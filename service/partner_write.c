@@ -22,6 +22,10 @@ static const struct db_statement stmts[] = {
                  " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
     {"idem_store", "UPDATE idempotency_keys SET response_status = $5::integer, response_body = $6"
                    " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
+    /* in batches, so a large backlog never holds one long transaction */
+    {"idem_purge",
+     "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys"
+     " WHERE created_at < now() - $1::integer * interval '1 hour' LIMIT 10000))"},
     {"audit_append",
      "INSERT INTO audit_log (key_id, partner_id, method, route, path, request_id, body_sha256, status, position_id)"
      " VALUES ($1::bigint, NULLIF($2::bigint, 0), $3, $4, $5, $6, $7, $8::integer, NULLIF($9::bigint, 0))"},
@@ -189,4 +193,23 @@ enum svc_handler_result svc_partner_write(struct svc_request *req, bool idem_req
   out_reset(&w.out);
   free(w.prev_body);
   return res;
+}
+
+db_status svc_idempotency_purge(db_pool *pool, unsigned keep_h, uint64_t *removed) {
+  pthread_once(&stmts_once, register_statements);
+  *removed = 0;
+  char hours[16];
+  snprintf(hours, sizeof hours, "%u", keep_h);
+  const char *params[] = {hours};
+  for (int batch = 0; batch < 100; batch++) { /* at most 1,000,000 rows per call */
+    db_conn *conn = db_acquire(pool, 2000);
+    if (!conn) return DB_UNAVAILABLE;
+    uint64_t n = 0;
+    db_status s = db_exec_prepared(conn, "idem_purge", 1, params, &n);
+    db_release(conn);
+    if (s != DB_OK) return s;
+    *removed += n;
+    if (n < 10000) break;
+  }
+  return DB_OK;
 }

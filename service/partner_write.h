@@ -35,6 +35,10 @@ typedef db_status (*svc_write_fn)(db_conn *conn, struct svc_request *req, void *
 enum svc_handler_result svc_partner_write(struct svc_request *req, bool idem_required, enum svc_error conflict_err,
                                           svc_write_fn work, void *arg);
 
+/* Deletes the Idempotency-Key rows stored more than keep_h hours ago (their keys may then be used
+ * again as new requests); *removed counts them. */
+db_status svc_idempotency_purge(db_pool *pool, unsigned keep_h, uint64_t *removed);
+
 /* Returns the status of appending an audit row for req (its key, partner, route, request id and
  * the SHA-256 of its body) with the response status and position (0 = none), on conn. */
 db_status svc_audit_append(db_conn *conn, const struct svc_request *req, unsigned status, int64_t position_id);

@@ -422,6 +422,43 @@ static void *race(void *arg) {
   return NULL;
 }
 
+/* Keys older than SPARKD_IDEMPOTENCY_KEEP_H are purged with the LTV worker's full pass (here the
+ * first pass of a second sparkd on the same database); a newer key stays, and a purged key is a
+ * new request again. */
+START_TEST(idempotency_purge) {
+  char body[2048];
+  struct th_response r;
+  req("POST", "/v1/partner/positions", key_a, "purge-old", position_body("purge-1", body, sizeof body), &r);
+  ck_assert_int_eq(r.status, 201);
+  th_response_free(&r);
+  req("POST", "/v1/partner/positions", key_a, "purge-new", position_body("purge-2", body, sizeof body), &r);
+  ck_assert_int_eq(r.status, 201);
+  th_response_free(&r);
+  ck_assert_int_eq(db_count("WITH u AS (UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"
+                            " WHERE idempotency_key = $1 RETURNING 1) SELECT count(*) AS n FROM u",
+                            "purge-old"),
+                   1);
+  struct th_sparkd s2;
+  const char *env[] = {"SPARKD_MIGRATE=auto", "SPARKD_IDEMPOTENCY_KEEP_H=24", NULL};
+  ck_assert(th_sparkd_start(&s2, dburl, env) == 0);
+  const char *count_sql = "SELECT count(*) AS n FROM idempotency_keys WHERE idempotency_key = $1";
+  long long left = 1;
+  for (int i = 0; i < 200 && (left = db_count(count_sql, "purge-old")) != 0; i++)
+    sleep_ms(50);
+  th_sparkd_stop(&s2);
+  ck_assert_msg(left == 0, "the 25-hour-old key was not purged");
+  ck_assert_int_eq(db_count(count_sql, "purge-new"), 1);
+  /* the purged key with another body: a new request (201), not 409 idempotency_conflict */
+  req("POST", "/v1/partner/positions", key_a, "purge-old", position_body("purge-3", body, sizeof body), &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  th_response_free(&r);
+  /* and the kept one still replays: another body is a conflict */
+  req("POST", "/v1/partner/positions", key_a, "purge-new", position_body("purge-4", body, sizeof body), &r);
+  assert_problem(&r, 409, "idempotency_conflict");
+  th_response_free(&r);
+}
+END_TEST
+
 START_TEST(idempotency_concurrent) {
   char body[2048], bodies[RACERS][2048];
   position_body("race-1", body, sizeof body);
@@ -882,6 +919,7 @@ int main(void) {
   tcase_add_test(tc, revoked_key);
   tcase_add_test(tc, idempotency);
   tcase_add_test(tc, idempotency_concurrent);
+  tcase_add_test(tc, idempotency_purge);
   tcase_add_test(tc, validation);
   tcase_add_test(tc, audit_rows);
   tcase_add_test(tc, keys_cli);
