@@ -28,6 +28,7 @@ struct svc_config {
   char webhook_ca_file[1024];   /* SPARKD_WEBHOOK_CA_FILE: CAs for https webhooks; empty = the system's */
   unsigned ltv_history_min_bps; /* SPARKD_LTV_HISTORY_MIN_BPS: LTV move that appends to history */
   unsigned account_cache_max;   /* SPARKD_ACCOUNT_CACHE_MAX: accounts per chain held in the state cache */
+  unsigned ltv_sweep_s;         /* SPARKD_LTV_SWEEP_S: longest time between full LTV passes */
   unsigned idempotency_keep_h;  /* SPARKD_IDEMPOTENCY_KEEP_H: replay window of Idempotency-Key rows */
 };
 

@@ -758,11 +758,11 @@ static bool reached(const struct timespec *now, const struct timespec *t) {
 static void *worker(void *arg) {
   pthread_mutex_lock(&W.mu);
   /* the first pass comes from the sparkd_state listener's first connect (a NULL notification).
-   * The sweep is due every SVC_LTV_SWEEP_S after the last full pass, however busy the worker is
+   * The sweep is due SPARKD_LTV_SWEEP_S after the last full pass, however busy the worker is
    * with single positions (a steady trickle of attestations must not keep staleness unflagged). */
   struct timespec next_sweep;
   clock_gettime(CLOCK_REALTIME, &next_sweep);
-  next_sweep.tv_sec += SVC_LTV_SWEEP_S;
+  next_sweep.tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
   while (!W.stop) {
     if (!W.all && W.ndirty == 0) pthread_cond_timedwait(&W.cv, &W.mu, &next_sweep);
     if (W.stop) break;
@@ -786,7 +786,7 @@ static void *worker(void *arg) {
     if (all || sweep) {
       purge_idempotency();
       clock_gettime(CLOCK_REALTIME, &next_sweep);
-      next_sweep.tv_sec += SVC_LTV_SWEEP_S;
+      next_sweep.tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
     }
     pthread_mutex_lock(&W.mu);
   }

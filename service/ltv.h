@@ -4,7 +4,7 @@
  * SPARKD_LTV_HISTORY_MIN_BPS, and a webhook outbox row per subscribed webhook on a state change,
  * all in one transaction. A worker thread recomputes every position on NOTIFY sparkd_state (an
  * import), one position on NOTIFY sparkd_ltv (a position or attestation write, from the triggers
- * of migration 0005), and every SVC_LTV_SWEEP_S a sweep gives a new record to the positions whose
+ * of migration 0005), and every SPARKD_LTV_SWEEP_S a sweep gives a new record to the positions whose
  * state changed (prices going stale, cure deadlines). */
 #ifndef SPARKD_SERVICE_LTV_H
 #define SPARKD_SERVICE_LTV_H
@@ -19,7 +19,6 @@
 struct svc_server;
 struct svc_signer;
 
-#define SVC_LTV_SWEEP_S 30
 #define SVC_LTV_CHAIN_ID 1 /* the EIP-712 domain's chainId (docs/ltv-signature.md) */
 #define SVC_LTV_EVENT_STATE "ltv.state_changed"
 

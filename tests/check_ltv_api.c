@@ -514,12 +514,42 @@ START_TEST(ltv_state_machine_signature_webhooks) {
 }
 END_TEST
 
+/* A price going stale with time alone is flagged by the sweep, which is due SPARKD_LTV_SWEEP_S (2 s
+ * here) after the last full pass even while single-position notifications keep arriving (every
+ * 250 ms here, as a busy partner's attestations would): they once postponed it for ever. */
+START_TEST(ltv_sweep_not_starved) {
+  const char *env2[] = {"SPARKD_MIGRATE=auto", env[1], "SPARKD_LTV_SWEEP_S=2", NULL};
+  ck_assert(th_sparkd_start(&sd, dburl, env2) == 0);
+  set_weth(1000, 3594); /* 3,594 s old, bound 3,600: fresh for about 6 s more */
+  long long p1 = create_position(key_a, "sweep-1"), p2 = create_position(key_a, "sweep-2");
+  json_decref(ltv_wait(p1, 5556, "healthy"));
+  char path[128], notify[96];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv", p1);
+  snprintf(notify, sizeof notify, "NOTIFY sparkd_ltv, '%lld'", p2);
+  bool stale = false;
+  for (int i = 0; i < 80 && !stale; i++) { /* 20 s */
+    ck_assert(th_pg_exec(dburl, notify) == 0);
+    struct th_response r;
+    req("GET", path, key_a, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *j = body_json(&r);
+    th_response_free(&r);
+    stale = strcmp(json_string_value(json_object_get(j, "state")), "stale") == 0;
+    json_decref(j);
+    if (!stale) sleep_ms(250);
+  }
+  ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+  ck_assert_msg(stale, "position %lld never went stale while another position was notified every 250 ms", p1);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ltv_api");
   TCase *tc = tcase_create("ltv_api");
   tcase_set_timeout(tc, 180);
   tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
   tcase_add_test(tc, ltv_state_machine_signature_webhooks);
+  tcase_add_test(tc, ltv_sweep_not_starved);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
