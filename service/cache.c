@@ -177,6 +177,19 @@ static struct svc_cache *build(struct svc_server *srv) {
 static void *builder_thread(void *arg) {
   struct svc_server *srv = arg;
   unsigned backoff_ms = 200;
+  /* The first build waits (up to 1 s) for the listener's first connect, which asks for it: built
+   * earlier, a change committed before LISTEN took effect could be missed, and the connect would
+   * ask for a second build at once. Without a listener (or one that cannot connect) it builds
+   * anyway. */
+  pthread_mutex_lock(&st.wake_mu);
+  if (!st.dirty && !st.stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&st.wake, &st.wake_mu, &ts);
+  }
+  st.dirty = true;
+  pthread_mutex_unlock(&st.wake_mu);
   for (;;) {
     pthread_mutex_lock(&st.wake_mu);
     while (!st.dirty && !st.stop) pthread_cond_wait(&st.wake, &st.wake_mu);
@@ -233,7 +246,7 @@ void svc_cache_status(uint64_t *generation, bool *pending) {
   *generation = st.current ? st.current->generation : 0;
   pthread_mutex_unlock(&st.mu);
   pthread_mutex_lock(&st.wake_mu);
-  *pending = st.dirty || st.building;
+  *pending = st.dirty || st.building || *generation == 0;
   pthread_mutex_unlock(&st.wake_mu);
 }
 
@@ -244,11 +257,14 @@ static void on_notify(const char *payload, void *arg) {
 
 bool svc_cache_start(struct svc_server *srv) {
   st.stop = false;
-  st.dirty = true; /* the first build */
+  st.dirty = false; /* the first build: asked for by the listener's connect (see builder_thread) */
   if (pthread_create(&st.thread, NULL, builder_thread, srv) != 0) return false;
   st.running = true;
   st.listener = db_listener_start(srv->cfg.database_url, "sparkd_state", on_notify, srv);
-  if (!st.listener) svc_log(SVC_LOG_WARN, "cache: cannot listen for state changes; serving what was built");
+  if (!st.listener) {
+    svc_log(SVC_LOG_WARN, "cache: cannot listen for state changes; serving what was built");
+    svc_cache_invalidate(srv);
+  }
   return true;
 }
 

@@ -134,8 +134,8 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
   put(&b,
       "# HELP sparkd_state_cache_generation State cache rebuilds completed (0: nothing built yet).\n"
       "# TYPE sparkd_state_cache_generation gauge\nsparkd_state_cache_generation %llu\n"
-      "# HELP sparkd_state_cache_pending 1 while a rebuild is asked for or running: the cached state may be older "
-      "than the database.\n# TYPE sparkd_state_cache_pending gauge\nsparkd_state_cache_pending %d\n",
+      "# HELP sparkd_state_cache_pending 1 before the first build and while a rebuild is asked for or running: "
+      "the cached state may be older than the database.\n# TYPE sparkd_state_cache_pending gauge\nsparkd_state_cache_pending %d\n",
       (unsigned long long)generation, pending ? 1 : 0);
   if (pool) {
     db_pool_stats st;

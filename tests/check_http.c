@@ -327,6 +327,28 @@ START_TEST(metrics_move) {
 }
 END_TEST
 
+/* The state cache is built once at start (the listener's first connect asks for the build; it
+ * used to be built twice) and /metrics says so. */
+START_TEST(cache_built_once_at_start) {
+  struct th_response r;
+  long long gen = -1, pending = -1;
+  for (int i = 0; i < 100; i++) {
+    ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+    gen = metric(r.body, "\nsparkd_state_cache_generation");
+    pending = metric(r.body, "\nsparkd_state_cache_pending");
+    th_response_free(&r);
+    if (gen > 0 && pending == 0) break;
+    sleep_ms(50);
+  }
+  ck_assert_int_eq(pending, 0);
+  ck_assert_int_eq(gen, 1);
+  sleep_ms(1500); /* past the builder's 1 s wait for the listener */
+  ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(metric(r.body, "\nsparkd_state_cache_generation"), 1);
+  th_response_free(&r);
+}
+END_TEST
+
 START_TEST(body_rules) {
   struct th_response r;
   /* a route that takes no body refuses one */
@@ -555,6 +577,7 @@ int main(void) {
   TCase *tc = tcase_create("api");
   tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
   tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, cache_built_once_at_start); /* first: nothing else has changed the state */
   tcase_add_test(tc, healthz_and_request_id);
   tcase_add_test(tc, not_found_and_method_not_allowed);
   tcase_add_test(tc, head_matches_get);
