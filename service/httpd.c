@@ -254,9 +254,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   clock_gettime(CLOCK_MONOTONIC, &now);
   uint64_t us = (uint64_t)(now.tv_sec - req->start.tv_sec) * 1000000u +
                 (uint64_t)((now.tv_nsec - req->start.tv_nsec) / 1000);
-  int route_index = req->match.route ? (int)(req->match.route - svc_routes) : -1;
+  /* a 405 or OPTIONS counts under its path's template; only a path no route has is "unmatched" */
+  const struct svc_route *rt = req->match.route ? req->match.route : req->match.path_route;
+  int route_index = rt ? (int)(rt - svc_routes) : -1;
   svc_metrics_observe(route_index, req->status, us);
-  const char *tpl = req->match.route ? req->match.route->path : "unmatched";
+  const char *tpl = rt ? rt->path : "unmatched";
   svc_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
                  req->request_id);
   free(req->body);

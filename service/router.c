@@ -103,6 +103,7 @@ bool svc_route_match(const char *method, const char *path, struct svc_route_matc
     memset(&tmp, 0, sizeof tmp);
     if (!match_template(svc_routes[i].path, path, &tmp)) continue;
     m->path_exists = true;
+    if (!m->path_route) m->path_route = &svc_routes[i];
     m->allow |= svc_routes[i].method;
     if (!m->route && svc_routes[i].method == want) {
       m->route = &svc_routes[i];

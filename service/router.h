@@ -36,6 +36,7 @@ extern const size_t svc_routes_count;
 struct svc_route_match {
   const struct svc_route *route; /* NULL when no route has that path for the method */
   bool path_exists;              /* some route has this path (then a NULL route means 405) */
+  const struct svc_route *path_route; /* the first route with this path (metrics and logs of 405, OPTIONS) */
   unsigned allow;                /* svc_method bits of every route with this path (for Allow) */
   unsigned nparams;
   struct { const char *name; size_t name_len; const char *value; size_t value_len; } params[SVC_MAX_PATH_PARAMS];

@@ -317,9 +317,18 @@ START_TEST(metrics_move) {
   }
   ck_assert(th_http(sd.port, "GET", "/missing", NULL, NULL, &r) == 0);
   th_response_free(&r);
+  /* a method the path does not take counts under the path's template, not as "unmatched" */
+  const char *na = "sparkd_http_requests_total{route=\"/healthz\",status=\"405\"}";
+  ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+  long long na0 = metric(r.body, na);
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "DELETE", "/healthz", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 405);
+  th_response_free(&r);
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
   ck_assert_int_eq(metric(r.body, ok), ok0 + 3);
   ck_assert_int_eq(metric(r.body, nf), nf0 + 1);
+  ck_assert_int_eq(metric(r.body, na), na0 + 1);
   char bucket[160];
   snprintf(bucket, sizeof bucket, "sparkd_http_request_duration_seconds_count{route=\"/healthz\"}");
   ck_assert_int_ge(metric(r.body, bucket), 3);
