@@ -12,6 +12,7 @@ enum svc_handler_result handler_healthz_get(struct svc_request *req);
 enum svc_handler_result handler_readyz_get(struct svc_request *req);
 enum svc_handler_result handler_metrics_get(struct svc_request *req);
 enum svc_handler_result handler_openapi_get(struct svc_request *req);
+enum svc_handler_result handler_docs_get(struct svc_request *req);
 enum svc_handler_result handler_rates_convert_post(struct svc_request *req);
 
 enum svc_handler_result handler_savings_vaults_list(struct svc_request *req);

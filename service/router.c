@@ -16,6 +16,7 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/readyz", handler_readyz_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/metrics", handler_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/openapi.yaml", handler_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/docs", handler_docs_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/rates/convert", handler_rates_convert_post, BODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/chains", handler_chains_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/markets", handler_markets_list, NOBODY, SVC_SCOPE_PUBLIC},

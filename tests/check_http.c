@@ -130,6 +130,31 @@ START_TEST(head_matches_get) {
 }
 END_TEST
 
+/* /docs is an HTML page whose Redoc element loads this build's document by a relative URL. */
+START_TEST(docs_page) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/docs", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  char *ct = th_header(&r, "Content-Type");
+  ck_assert_str_eq(ct, "text/html; charset=utf-8");
+  free(ct);
+  ck_assert(strncmp(r.body, "<!doctype html>", 15) == 0);
+  const char *el = strstr(r.body, "<redoc spec-url=\"");
+  ck_assert_ptr_nonnull(el);
+  char url[64];
+  ck_assert_int_eq(sscanf(el + strlen("<redoc spec-url=\""), "%63[^\"]", url), 1);
+  ck_assert_msg(url[0] != '/' && !strstr(url, "://"), "spec-url %s is not relative", url);
+  ck_assert_ptr_nonnull(strstr(r.body, "<script src=\"https://"));
+  th_response_free(&r);
+  char path[80];
+  snprintf(path, sizeof path, "/%s", url); /* the page is at the root: the relative URL resolves here */
+  ck_assert(th_http(sd.port, "GET", path, NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  ck_assert(strncmp(r.body, "openapi: 3.1", 12) == 0);
+  th_response_free(&r);
+}
+END_TEST
+
 START_TEST(options_and_cors) {
   struct th_response r;
   ck_assert(th_http(sd.port, "OPTIONS", "/healthz",
@@ -590,6 +615,7 @@ int main(void) {
   tcase_add_test(tc, healthz_and_request_id);
   tcase_add_test(tc, not_found_and_method_not_allowed);
   tcase_add_test(tc, head_matches_get);
+  tcase_add_test(tc, docs_page);
   tcase_add_test(tc, options_and_cors);
   tcase_add_test(tc, keep_alive);
   tcase_add_test(tc, request_ids_are_distinct);
