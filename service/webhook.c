@@ -94,7 +94,7 @@ bool svc_http_tls_init(const char *ca_file, char *err, size_t err_len) {
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
       if (ca_file && *ca_file) {
         ok = SSL_CTX_load_verify_locations(ctx, ca_file, NULL) == 1;
-        if (!ok) snprintf(err, err_len, "cannot load CA certificates from %s", ca_file);
+        if (!ok) snprintf(err, err_len, "cannot load CA certificates from %.400s", ca_file);
       } else {
         ok = SSL_CTX_set_default_verify_paths(ctx) == 1;
         if (!ok) snprintf(err, err_len, "cannot load the system's CA certificates");
