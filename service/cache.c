@@ -1,5 +1,6 @@
 #include "service/cache.h"
 
+#include <malloc.h>
 #include <microhttpd.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -223,6 +224,9 @@ static void *builder_thread(void *arg) {
     st.current = c;
     pthread_mutex_unlock(&st.mu);
     svc_cache_release(old);
+    /* a build's transient memory (query results, growth of its arrays: tens of MB with many
+     * accounts) goes back to the system instead of staying in glibc's heap */
+    malloc_trim(0);
     pthread_mutex_lock(&st.wake_mu);
     st.building = false;
     pthread_mutex_unlock(&st.wake_mu);
