@@ -293,8 +293,7 @@ db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *
   db_status s = db_query_prepared(conn, "accounts_chains", 0, NULL, chain_row, &x, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "accounts_emode", 0, NULL, emode_row, &x, NULL);
   if (s == DB_OK && max > 0) s = db_query_prepared(conn, "accounts_count", 0, NULL, count_row, &x, NULL);
-  size_t i = 0;
-  for (; i < x.n && s == DB_OK; i++) {
+  for (size_t i = 0; i < x.n && s == DB_OK; i++) {
     struct acc_chain *c = malloc(sizeof *c);
     if (!c) {
       s = DB_ERROR;
