@@ -414,6 +414,21 @@ START_TEST(ltv_state_machine_signature_webhooks) {
   ck_assert_str_eq(json_string_value(json_object_get(rec, "weighted_collateral_value_usd")), "90000.00000000");
   ck_assert_int_eq(ethers_verify(rec, signer), 0);
   check_detail(rec, 1000, false);
+  /* the same record is served again with the same signature (signing draws a random nonce, so a
+   * second signing would differ: the signature of a record is remembered) */
+  {
+    char p2[128];
+    snprintf(p2, sizeof p2, "/v1/partner/positions/%lld/ltv", pos);
+    req("GET", p2, key_a, NULL, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_t *again = body_json(&r);
+    th_response_free(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(again, "sequence")),
+                     json_integer_value(json_object_get(rec, "sequence")));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(again, "signature"), "signature")),
+                     json_string_value(json_object_get(json_object_get(rec, "signature"), "signature")));
+    json_decref(again);
+  }
   long long seq = json_integer_value(json_object_get(rec, "sequence"));
   ck_assert_int_ge(seq, 1);
   json_decref(rec);
