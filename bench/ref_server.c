@@ -27,9 +27,12 @@
  * lookup on a chain above SPARKD_ACCOUNT_CACHE_MAX accounts; below it, sparkd reads the account
  * from its state cache): $1 the chain id, $2 the lowercase address. */
 static const char ACCOUNTS_GET_SQL[] =
-    "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral,"
-    " a.block_number FROM accounts a LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
-    " WHERE a.chain_id = $1::bigint AND a.address = $2::text";
+    "SELECT c.block_number, a.emode_category, p.asset, p.scaled_a_token_balance::text,"
+    " p.scaled_variable_debt::text, p.collateral FROM chains c"
+    " LEFT JOIN accounts a ON a.chain_id = c.chain_id AND a.address = $2::text"
+    " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
+    " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
+    " WHERE c.chain_id = $1::bigint";
 
 static const char *database_url;
 static _Thread_local PGconn *pg;

@@ -38,18 +38,24 @@ static const struct db_statement stmts[] = {
     {"accounts_chains",
      "SELECT c.chain_id, k.triggered FROM chains c LEFT JOIN kill_switch k ON k.chain_id = c.chain_id"
      " ORDER BY c.chain_id"},
-    {"accounts_count", "SELECT chain_id, count(*) FROM accounts GROUP BY chain_id"},
+    {"accounts_count",
+     "SELECT count(*) FROM (SELECT 1 FROM accounts WHERE chain_id = $1::bigint LIMIT $2::bigint) s"},
     /* The state cache's copy of a chain's accounts (handler_accounts_build_cache). */
     {"accounts_store_reserves", "SELECT asset, reserve_id FROM reserves WHERE chain_id = $1::bigint"},
     {"accounts_store_accounts", "SELECT address, emode_category FROM accounts WHERE chain_id = $1::bigint"},
     {"accounts_store_positions",
      "SELECT account, asset, scaled_a_token_balance::text, scaled_variable_debt::text, collateral FROM positions"
      " WHERE chain_id = $1::bigint AND (scaled_a_token_balance > 0 OR scaled_variable_debt > 0)"},
+    /* Driven by the chain's row: its block tells whether the database is at the cached market's
+     * block (an import rewrites positions without always touching the account row). Only held
+     * positions, as the state cache's copy. */
     {"accounts_get",
-     "SELECT a.emode_category, p.asset, p.scaled_a_token_balance::text, p.scaled_variable_debt::text, p.collateral,"
-     " a.block_number"
-     " FROM accounts a LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
-     " WHERE a.chain_id = $1::bigint AND a.address = $2::text"},
+     "SELECT c.block_number, a.emode_category, p.asset, p.scaled_a_token_balance::text,"
+     " p.scaled_variable_debt::text, p.collateral FROM chains c"
+     " LEFT JOIN accounts a ON a.chain_id = c.chain_id AND a.address = $2::text"
+     " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
+     " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
+     " WHERE c.chain_id = $1::bigint"},
     /* Keyset on (health_factor, address); accounts whose health factor could not be computed at
      * import (NULL) are not listed. */
     {"accounts_list",
@@ -142,13 +148,6 @@ static bool hex20(const char *s, uint8_t out[20]) {
   return true;
 }
 
-static db_status count_row(const db_row *row, void *arg) {
-  struct build_ctx *b = arg;
-  struct acc_chain *c = chain_for(b, strtoll(db_row_text(row, 0), NULL, 10));
-  if (c) c->n_accounts = (size_t)strtoull(db_row_text(row, 1), NULL, 10);
-  return DB_OK;
-}
-
 /* Loading a chain's accounts: the accounts, sorted by address; then the held positions, each
  * placed at its account (bsearch) with its reserve id (the chain's reserves are few), grouped per
  * account in reserve order. Two plain scans: no join or sort in PostgreSQL. */
@@ -165,13 +164,22 @@ struct store_ctx {
     struct acc_pos_rec p;
   } *tmp;
   size_t n_tmp, cap_tmp;
+  const char *unfit; /* why the chain's rows cannot be held (then the chain is left to the database) */
 };
 
 static int cmp_rec(const void *a, const void *b) { return memcmp(a, b, 20); }
 
 static db_status store_reserve_row(const db_row *row, void *arg) {
   struct store_ctx *x = arg;
-  if (x->n_res == RISK_MAX_RESERVES || !hex20(db_row_text(row, 0), x->res[x->n_res].addr)) return DB_ERROR;
+  if (x->unfit) return DB_OK;
+  if (x->n_res == RISK_MAX_RESERVES) {
+    x->unfit = "more reserves than the engine takes";
+    return DB_OK;
+  }
+  if (!hex20(db_row_text(row, 0), x->res[x->n_res].addr)) {
+    x->unfit = "a reserve address that is not an address";
+    return DB_OK;
+  }
   x->res[x->n_res++].id = (int32_t)strtol(db_row_text(row, 1), NULL, 10);
   return DB_OK;
 }
@@ -179,6 +187,7 @@ static db_status store_reserve_row(const db_row *row, void *arg) {
 static db_status store_account_row(const db_row *row, void *arg) {
   struct store_ctx *x = arg;
   struct acc_chain *c = x->c;
+  if (x->unfit) return DB_OK;
   if (c->n_accounts == x->cap_acc) {
     size_t cap = x->cap_acc ? 2 * x->cap_acc : 1024;
     struct acc_rec *p = realloc(c->accounts, cap * sizeof *p);
@@ -189,8 +198,8 @@ static db_status store_account_row(const db_row *row, void *arg) {
   struct acc_rec *r = &c->accounts[c->n_accounts];
   memset(r, 0, sizeof *r);
   if (!hex20(db_row_text(row, 0), r->addr)) {
-    svc_log(SVC_LOG_ERROR, "accounts: stored address %s is not an address", db_row_text(row, 0));
-    return DB_ERROR;
+    x->unfit = "an account address that is not an address";
+    return DB_OK;
   }
   r->emode = (uint8_t)strtoul(db_row_text(row, 1), NULL, 10);
   c->n_accounts++;
@@ -200,8 +209,12 @@ static db_status store_account_row(const db_row *row, void *arg) {
 static db_status store_position_row(const db_row *row, void *arg) {
   struct store_ctx *x = arg;
   struct acc_chain *c = x->c;
+  if (x->unfit) return DB_OK;
   uint8_t addr[20], asset[20];
-  if (!hex20(db_row_text(row, 0), addr) || !hex20(db_row_text(row, 1), asset)) return DB_ERROR;
+  if (!hex20(db_row_text(row, 0), addr) || !hex20(db_row_text(row, 1), asset)) {
+    x->unfit = "a position address that is not an address";
+    return DB_OK;
+  }
   const struct acc_rec *r = c->n_accounts ? bsearch(addr, c->accounts, c->n_accounts, sizeof *r, cmp_rec) : NULL;
   if (!r) return DB_OK; /* a position without its account row: no lookup finds it (as in SQL) */
   if (x->n_tmp == x->cap_tmp) {
@@ -216,10 +229,16 @@ static db_status store_position_row(const db_row *row, void *arg) {
   t->acct = (uint32_t)(r - c->accounts);
   t->p.reserve = -1;
   for (size_t i = 0; i < x->n_res; i++)
-    if (memcmp(x->res[i].addr, asset, 20) == 0) t->p.reserve = x->res[i].id;
+    if (memcmp(x->res[i].addr, asset, 20) == 0) {
+      t->p.reserve = x->res[i].id;
+      break;
+    }
   const char *col = db_row_text(row, 4);
   t->p.collateral = col && col[0] == 't';
-  if (!dec(db_row_text(row, 2), &t->p.scaled_a) || !dec(db_row_text(row, 3), &t->p.scaled_debt)) return DB_ERROR;
+  if (!dec(db_row_text(row, 2), &t->p.scaled_a) || !dec(db_row_text(row, 3), &t->p.scaled_debt)) {
+    x->unfit = "a balance that is not a 256-bit integer";
+    return DB_OK;
+  }
   x->n_tmp++;
   return DB_OK;
 }
@@ -231,7 +250,10 @@ static db_status store_group(struct store_ctx *x) {
   c->positions = malloc(x->n_tmp * sizeof *c->positions);
   if (!c->positions) return DB_ERROR;
   for (size_t i = 0; i < x->n_tmp; i++)
-    if (c->accounts[x->tmp[i].acct].n_pos++ == UINT16_MAX) return DB_ERROR; /* (PK: one row per asset) */
+    if (c->accounts[x->tmp[i].acct].n_pos++ == UINT16_MAX) { /* (PK: one row per asset) */
+      x->unfit = "an account with more than 65535 positions";
+      return DB_OK;
+    }
   uint32_t next = 0;
   for (size_t i = 0; i < c->n_accounts; i++) {
     struct acc_rec *r = &c->accounts[i];
@@ -255,31 +277,51 @@ static db_status store_group(struct store_ctx *x) {
   return DB_OK;
 }
 
-/* Reads chain c's accounts when there are at most max of them; otherwise leaves them uncached. */
+static db_status count_row(const db_row *row, void *arg) {
+  *(size_t *)arg = (size_t)strtoull(db_row_text(row, 0), NULL, 10);
+  return DB_OK;
+}
+
+/* Reads chain c's accounts when there are at most max of them; otherwise, or when its rows are
+ * not what the store can hold (logged), leaves them to the database. Fails only on a database
+ * error, which fails the whole build. */
 static db_status load_store(db_conn *conn, struct acc_chain *c, size_t max) {
-  size_t n = c->n_accounts;
-  c->n_accounts = 0;
-  if (max == 0 || n > max) {
-    if (n > max && max > 0)
-      svc_log(SVC_LOG_INFO, "accounts: chain %lld has %zu accounts (more than SPARKD_ACCOUNT_CACHE_MAX %zu); lookups "
-                            "read the database",
-              (long long)c->chain_id, n, max);
+  if (max == 0) return DB_OK;
+  char chain[24], limit[24];
+  snprintf(chain, sizeof chain, "%lld", (long long)c->chain_id);
+  snprintf(limit, sizeof limit, "%zu", max + 1);
+  const char *cparams[] = {chain, limit};
+  size_t n = 0;
+  db_status s = db_query_prepared(conn, "accounts_count", 2, cparams, count_row, &n, NULL);
+  if (s != DB_OK) return s;
+  if (n > max) {
+    svc_log(SVC_LOG_INFO, "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
+                          "the database",
+            (long long)c->chain_id, max);
     return DB_OK;
   }
-  char chain[24];
-  snprintf(chain, sizeof chain, "%lld", (long long)c->chain_id);
   const char *params[] = {chain};
   struct store_ctx *x = calloc(1, sizeof *x);
   if (!x) return DB_ERROR;
   x->c = c;
-  db_status s = db_query_prepared(conn, "accounts_store_reserves", 1, params, store_reserve_row, x, NULL);
+  s = db_query_prepared(conn, "accounts_store_reserves", 1, params, store_reserve_row, x, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "accounts_store_accounts", 1, params, store_account_row, x, NULL);
-  if (s == DB_OK) {
+  if (s == DB_OK && !x->unfit) {
     if (c->n_accounts) qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
     s = db_query_prepared(conn, "accounts_store_positions", 1, params, store_position_row, x, NULL);
   }
-  if (s == DB_OK) s = store_group(x);
-  if (s == DB_OK) c->accounts_cached = true;
+  if (s == DB_OK && !x->unfit) s = store_group(x);
+  if (s == DB_OK && !x->unfit) c->accounts_cached = true;
+  if (!c->accounts_cached) {
+    if (s == DB_OK)
+      svc_log(SVC_LOG_WARN, "accounts: chain %lld not held in memory (%s); lookups read the database",
+              (long long)c->chain_id, x->unfit);
+    free(c->accounts);
+    free(c->positions);
+    c->accounts = NULL;
+    c->positions = NULL;
+    c->n_accounts = c->n_positions = 0;
+  }
   free(x->tmp);
   free(x);
   return s;
@@ -292,7 +334,6 @@ db_status handler_accounts_build_cache(db_conn *conn, struct svc_cache_builder *
   struct build_ctx x = {0};
   db_status s = db_query_prepared(conn, "accounts_chains", 0, NULL, chain_row, &x, NULL);
   if (s == DB_OK) s = db_query_prepared(conn, "accounts_emode", 0, NULL, emode_row, &x, NULL);
-  if (s == DB_OK && max > 0) s = db_query_prepared(conn, "accounts_count", 0, NULL, count_row, &x, NULL);
   for (size_t i = 0; i < x.n && s == DB_OK; i++) {
     struct acc_chain *c = malloc(sizeof *c);
     if (!c) {
@@ -414,16 +455,20 @@ struct load_ctx {
   struct risk_account *a;
   bool found;
   bool bad;
-  int64_t block; /* the account row's block */
+  bool chain_seen;
+  int64_t block; /* the chain's block in the database */
 };
 
 static db_status load_row(const db_row *row, void *arg) {
   struct load_ctx *x = arg;
+  x->chain_seen = true;
+  x->block = strtoll(db_row_text(row, 0), NULL, 10);
+  const char *emode = db_row_text(row, 1);
+  if (!emode) return DB_OK; /* no such account */
   x->found = true;
-  x->a->emode_category = (uint32_t)strtoul(db_row_text(row, 0), NULL, 10);
-  x->block = strtoll(db_row_text(row, 5), NULL, 10);
-  const char *asset = db_row_text(row, 1);
-  if (!asset) return DB_OK; /* an account row without positions */
+  x->a->emode_category = (uint32_t)strtoul(emode, NULL, 10);
+  const char *asset = db_row_text(row, 2);
+  if (!asset) return DB_OK; /* an account row without (held) positions */
   int id = -1;
   for (uint32_t i = 0; i < x->v->m.n_reserves && id < 0; i++)
     if (x->v->res[i] && strcmp(x->v->res[i]->address, asset) == 0) id = (int)i;
@@ -434,9 +479,9 @@ static db_status load_row(const db_row *row, void *arg) {
   struct risk_position *p = &x->a->pos[x->a->n_positions];
   memset(p, 0, sizeof *p);
   p->reserve = (uint16_t)id;
-  const char *col = db_row_text(row, 4);
+  const char *col = db_row_text(row, 5);
   p->collateral = col && col[0] == 't';
-  if (!dec(db_row_text(row, 2), &p->scaled_a) || !dec(db_row_text(row, 3), &p->scaled_debt)) {
+  if (!dec(db_row_text(row, 3), &p->scaled_a) || !dec(db_row_text(row, 4), &p->scaled_debt)) {
     x->bad = true;
     return DB_OK;
   }
@@ -452,7 +497,7 @@ static int cmp_pos(const void *a, const void *b) {
 }
 
 /* Reads account `lower` in one prepared query into *a (*found false and empty when unknown) and
- * the block its row was written at into *block. */
+ * the chain's block in the database into *block (-1 when the chain has no row). */
 static db_status load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a, bool *found,
                       int64_t *block) {
   pthread_once(&stmts_once, register_statements);
@@ -469,7 +514,7 @@ static db_status load(db_conn *conn, const struct acc_view *v, const char *lower
   }
   qsort(a->pos, a->n_positions, sizeof a->pos[0], cmp_pos);
   *found = x.found;
-  *block = x.block;
+  *block = x.chain_seen ? x.block : -1;
   return DB_OK;
 }
 
@@ -521,12 +566,14 @@ bool handler_accounts_fetch(struct svc_request *req, const struct acc_chain *x, 
     int64_t block = 0;
     s = load(conn, v, lower, a, found, &block);
     db_release(conn);
-    if (s == DB_OK && *found && block > v->mc->block_number) {
-      /* the rows are newer than the market this request holds: answering would pair this
-       * block's positions with the previous block's indexes and prices */
+    if (s == DB_OK && block >= 0 && block != v->mc->block_number) {
+      /* the database is at another block than the market this request holds (an import is
+       * being loaded into the cache): answering would pair one block's positions with another
+       * block's indexes and prices */
       svc_reply_problem(req, SVC_ERR_state_updating,
-                        "block %lld is being loaded (account %s is at it, the market at block %lld); retry shortly",
-                        (long long)block, lower, (long long)v->mc->block_number);
+                        "block %lld is being loaded (the database is at it, the served market at block %lld); retry "
+                        "shortly",
+                        (long long)block, (long long)v->mc->block_number);
       *replied = true;
       return false;
     }

@@ -695,12 +695,40 @@ START_TEST(listing_pages_during_import) {
 }
 END_TEST
 
-/* A later block changes account A (12 WETH instead of 10) and adds account A7 (1 WETH); lookups
- * running while it is imported see the old state or the new one, never the new positions beside
- * the old block's market (or the reverse). With accounts in the state cache both are read in one
- * transaction; from the database, a lookup that finds the account ahead of the cached market
- * answers 503 state_updating (and must then be retried). */
+/* A later block changes account A (12 WETH instead of 10: its totals change, so does its row),
+ * gives account E a non-collateral WETH supply (no debt, same totals: its account row stays as
+ * it was, only positions change) and adds account A7 (1 WETH). Lookups running while it is
+ * imported see the old state or the new one, never one block's positions beside another block's
+ * market. With accounts in the state cache both are read in one transaction; from the database,
+ * a lookup while the database is at another block than the served market answers 503
+ * state_updating (and must be retried). */
 #define ACC_A7 "0x00000000000000000000000000000000000000a7"
+
+/* One lookup of addr while the import runs: returns -1 for a 503 state_updating (database path
+ * only), else whether it showed the new block; asserts that WETH supplied is old_weth (NULL: no
+ * WETH position) at the old block and new_weth at the new one. */
+static int observe(const char *addr, const char *old_weth, const char *new_weth) {
+  char path[96];
+  snprintf(path, sizeof path, "/v1/accounts/1/%s", addr);
+  int status;
+  json_t *j = get_json(path, &status);
+  if (status == 503 && !accounts_in_cache) {
+    ck_assert_str_eq(json_string_value(at(j, "code")), "state_updating");
+    json_decref(j);
+    return -1;
+  }
+  ck_assert_int_eq(status, 200);
+  json_int_t block = json_integer_value(at(at(j, "as_of"), "block_number"));
+  json_t *p = position(j, "WETH");
+  const char *weth = p ? json_string_value(at(p, "supplied")) : NULL;
+  bool is_new = block == 21000100;
+  const char *want = is_new ? new_weth : old_weth;
+  ck_assert_msg(want ? weth && strcmp(weth, want) == 0 : weth == NULL, "%s at block %lld supplies %s WETH, not %s",
+                addr, (long long)block, weth ? weth : "no", want ? want : "none");
+  json_decref(j);
+  return is_new;
+}
+
 START_TEST(account_follows_import) {
   json_error_t e;
   json_t *snap = json_load_file(FIXTURE, 0, &e);
@@ -712,9 +740,14 @@ START_TEST(account_follows_import) {
   json_t *accts = json_object_get(snap, "accounts"), *acct;
   size_t i;
   json_array_foreach(accts, i, acct) {
-    if (strcmp(json_string_value(json_object_get(acct, "address")), ACC_A) != 0) continue;
-    json_t *p0 = json_array_get(json_object_get(acct, "positions"), 0);
-    json_object_set_new(p0, "scaled_a_token_balance", json_string("12000000000000000000"));
+    const char *addr = json_string_value(json_object_get(acct, "address"));
+    json_t *positions = json_object_get(acct, "positions");
+    if (strcmp(addr, ACC_A) == 0)
+      json_object_set_new(json_array_get(positions, 0), "scaled_a_token_balance", json_string("12000000000000000000"));
+    if (strcmp(addr, ACC_E) == 0)
+      json_array_append_new(positions, json_pack("{s:s, s:s, s:s, s:b}", "asset",
+                                                 "0x00000000000000000000000000000000a55e7000", "scaled_a_token_balance",
+                                                 "2000000000000000000", "scaled_variable_debt", "0", "collateral", 0));
   }
   json_t *a7 = json_pack("{s:s, s:i, s:[{s:s, s:s, s:s, s:b}]}", "address", ACC_A7, "emode_category", 0, "positions",
                          "asset", "0x00000000000000000000000000000000a55e7000", "scaled_a_token_balance",
@@ -732,30 +765,17 @@ START_TEST(account_follows_import) {
   bool done = false;
   for (int round = 0; round < 400 && seen_new < 3; round++) {
     if (!done && waitpid(child, &st, WNOHANG) == child) done = true;
-    int status;
-    json_t *j = get_json("/v1/accounts/1/" ACC_A, &status);
-    if (status == 503 && !accounts_in_cache) {
-      ck_assert_str_eq(json_string_value(at(j, "code")), "state_updating");
-      json_decref(j);
-      updating++;
-      sleep_ms(5);
-      continue;
-    }
-    ck_assert_int_eq(status, 200);
-    json_int_t block = json_integer_value(at(at(j, "as_of"), "block_number"));
-    const char *weth = json_string_value(at(position(j, "WETH"), "supplied"));
-    ck_assert_ptr_nonnull(weth);
-    bool new_state = strcmp(weth, "12000000000000000000") == 0;
-    ck_assert_msg(new_state || strcmp(weth, "10000000000000000000") == 0, "A supplies %s WETH", weth);
-    ck_assert_msg(new_state == (block == 21000100), "block %lld served with %s WETH", (long long)block, weth);
-    json_decref(j);
-    if (new_state && block == 21000100) seen_new++;
+    int a = observe(ACC_A, "10000000000000000000", "12000000000000000000");
+    int e5 = observe(ACC_E, NULL, "2000000000000000000");
+    updating += (a < 0) + (e5 < 0);
+    if (a == 1 && e5 == 1)
+      seen_new++;
     else
-      sleep_ms(25);
+      sleep_ms(a < 0 || e5 < 0 ? 5 : 25);
   }
   if (!done) ck_assert_int_eq(waitpid(child, &st, 0), child);
   ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-  ck_assert_msg(seen_new == 3, "account A never showed block 21000100 with 12 WETH");
+  ck_assert_msg(seen_new == 3, "accounts A and E never showed block 21000100 with their new positions");
   if (updating) printf("account_follows_import: %d lookups answered 503 state_updating\n", updating);
   json_t *j = account(ACC_A7);
   ck_assert_str_eq(json_string_value(at(position(j, "WETH"), "supplied")), "1000000000000000000");
