@@ -178,17 +178,16 @@ static struct svc_cache *build(struct svc_server *srv) {
 static void *builder_thread(void *arg) {
   struct svc_server *srv = arg;
   unsigned backoff_ms = 200;
-  /* The first build waits (up to 1 s) for the listener's first connect, which asks for it: built
+  /* The first build waits (up to 3 s) for the listener's first connect, which asks for it: built
    * earlier, a change committed before LISTEN took effect could be missed, and the connect would
    * ask for a second build at once. Without a listener (or one that cannot connect) it builds
    * anyway. */
   pthread_mutex_lock(&st.wake_mu);
-  if (!st.dirty && !st.stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
-    pthread_cond_timedwait(&st.wake, &st.wake_mu, &ts);
-  }
+  struct timespec first;
+  clock_gettime(CLOCK_REALTIME, &first);
+  first.tv_sec += 3;
+  while (!st.dirty && !st.stop)
+    if (pthread_cond_timedwait(&st.wake, &st.wake_mu, &first) != 0) break;
   st.dirty = true;
   pthread_mutex_unlock(&st.wake_mu);
   for (;;) {
@@ -226,13 +225,16 @@ static void *builder_thread(void *arg) {
     svc_cache_release(old);
     /* a build's transient memory (query results, growth of its arrays: tens of MB with many
      * accounts) goes back to the system instead of staying in glibc's heap */
+    struct timespec t2;
     malloc_trim(0);
+    clock_gettime(CLOCK_MONOTONIC, &t2);
     pthread_mutex_lock(&st.wake_mu);
     st.building = false;
     pthread_mutex_unlock(&st.wake_mu);
-    svc_log(SVC_LOG_INFO, "cache: generation %llu with %zu entries built in %ld ms",
+    svc_log(SVC_LOG_INFO, "cache: generation %llu with %zu entries built in %ld ms (memory returned in %ld us)",
             (unsigned long long)c->generation, c->n,
-            (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+            (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+            (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
   }
   return NULL;
 }
@@ -246,12 +248,15 @@ void svc_cache_invalidate(struct svc_server *srv) {
 }
 
 void svc_cache_status(uint64_t *generation, bool *pending) {
+  /* pending first: a build that completes between the two reads then shows as its new
+   * generation, never as the old one with nothing pending */
+  pthread_mutex_lock(&st.wake_mu);
+  bool busy = st.dirty || st.building;
+  pthread_mutex_unlock(&st.wake_mu);
   pthread_mutex_lock(&st.mu);
   *generation = st.current ? st.current->generation : 0;
   pthread_mutex_unlock(&st.mu);
-  pthread_mutex_lock(&st.wake_mu);
-  *pending = st.dirty || st.building || *generation == 0;
-  pthread_mutex_unlock(&st.wake_mu);
+  *pending = busy || *generation == 0;
 }
 
 static void on_notify(const char *payload, void *arg) {

@@ -376,7 +376,7 @@ START_TEST(cache_built_once_at_start) {
   }
   ck_assert_int_eq(pending, 0);
   ck_assert_int_eq(gen, 1);
-  sleep_ms(1500); /* past the builder's 1 s wait for the listener */
+  sleep_ms(1500); /* a second build asked for by the listener's connect would come within ms */
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
   ck_assert_int_eq(metric(r.body, "\nsparkd_state_cache_generation"), 1);
   th_response_free(&r);
