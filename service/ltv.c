@@ -788,13 +788,13 @@ static void *worker(void *arg) {
    * The sweep is due SPARKD_LTV_SWEEP_S after the last full pass, however busy the worker is
    * with single positions (a steady trickle of attestations must not keep staleness unflagged). */
   struct timespec next_sweep;
-  clock_gettime(CLOCK_REALTIME, &next_sweep);
+  clock_gettime(CLOCK_MONOTONIC, &next_sweep);
   next_sweep.tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
   while (!W.stop) {
     if (!W.all && W.ndirty == 0) pthread_cond_timedwait(&W.cv, &W.mu, &next_sweep);
     if (W.stop) break;
     struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    clock_gettime(CLOCK_MONOTONIC, &now);
     bool due = reached(&now, &next_sweep);
     if (!W.all && W.ndirty == 0 && !due) continue;
     bool all = W.all, sweep = due && !all;
@@ -812,7 +812,7 @@ static void *worker(void *arg) {
     if (queued) svc_webhook_wake();
     if (all || sweep) {
       purge_idempotency();
-      clock_gettime(CLOCK_REALTIME, &next_sweep);
+      clock_gettime(CLOCK_MONOTONIC, &next_sweep);
       next_sweep.tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
     }
     pthread_mutex_lock(&W.mu);
@@ -836,6 +836,14 @@ bool svc_ltv_start(struct svc_server *srv) {
   }
   W.srv = srv;
   W.stop = false;
+  /* the sweep's deadline is on the monotonic clock: a wall-clock step back must not hold it off */
+  pthread_condattr_t ca;
+  if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+      pthread_cond_destroy(&W.cv) != 0 || pthread_cond_init(&W.cv, &ca) != 0) {
+    svc_log(SVC_LOG_ERROR, "ltv: cannot set up the worker's monotonic clock");
+    return false;
+  }
+  pthread_condattr_destroy(&ca);
   W.state_l = db_listener_start(srv->cfg.database_url, "sparkd_state", on_state, NULL);
   W.ltv_l = db_listener_start(srv->cfg.database_url, "sparkd_ltv", on_ltv, NULL);
   if (pthread_create(&W.thread, NULL, worker, NULL) != 0) return false;
