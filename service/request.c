@@ -50,7 +50,7 @@ enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned sta
   if (ok != MHD_YES) return SVC_HANDLER_FATAL;
   req->replied = true;
   req->status = status;
-  req->bytes = len;
+  req->bytes = strcmp(req->method, "HEAD") == 0 ? 0 : len; /* what the access log says was sent */
   return SVC_HANDLED;
 }
 

@@ -127,6 +127,24 @@ START_TEST(head_matches_get) {
   free(cl);
   th_response_free(&g);
   th_response_free(&h);
+  /* the access log line of a HEAD counts the bytes sent: none */
+  ck_assert(th_http(sd.port, "HEAD", "/openapi.yaml", "X-Request-Id: head-bytes-check-1\r\n", NULL, &h) == 0);
+  ck_assert_int_eq(h.status, 200);
+  th_response_free(&h);
+  char line[256] = "";
+  for (int i = 0; i < 40 && !line[0]; i++) {
+    char *log = th_sparkd_log(&sd);
+    const char *id = strstr(log, "head-bytes-check-1");
+    if (id) {
+      const char *start = id;
+      while (start > log && start[-1] != '\n') start--;
+      snprintf(line, sizeof line, "%.*s", (int)(id - start), start);
+    }
+    free(log);
+    if (!line[0]) sleep_ms(25);
+  }
+  ck_assert_msg(line[0], "no access log line for the HEAD");
+  ck_assert_msg(strstr(line, " access HEAD /openapi.yaml 200 0 ") != NULL, "HEAD logged as: %s", line);
 }
 END_TEST
 
