@@ -28,7 +28,7 @@
  * from its state cache): $1 the chain id, $2 the lowercase address. */
 static const char ACCOUNTS_GET_SQL[] =
     "SELECT c.block_number, a.emode_category, p.asset, p.scaled_a_token_balance::text,"
-    " p.scaled_variable_debt::text, p.collateral FROM chains c"
+    " p.scaled_variable_debt::text, p.collateral, c.block_timestamp FROM chains c"
     " LEFT JOIN accounts a ON a.chain_id = c.chain_id AND a.address = $2::text"
     " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
     " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"

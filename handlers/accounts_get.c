@@ -51,7 +51,7 @@ static const struct db_statement stmts[] = {
      * positions, as the state cache's copy. */
     {"accounts_get",
      "SELECT c.block_number, a.emode_category, p.asset, p.scaled_a_token_balance::text,"
-     " p.scaled_variable_debt::text, p.collateral FROM chains c"
+     " p.scaled_variable_debt::text, p.collateral, c.block_timestamp FROM chains c"
      " LEFT JOIN accounts a ON a.chain_id = c.chain_id AND a.address = $2::text"
      " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
      " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
@@ -305,7 +305,8 @@ static db_status load_store(db_conn *conn, struct acc_chain *c, size_t max) {
   if (!x) return DB_ERROR;
   x->c = c;
   s = db_query_prepared(conn, "accounts_store_reserves", 1, params, store_reserve_row, x, NULL);
-  if (s == DB_OK) s = db_query_prepared(conn, "accounts_store_accounts", 1, params, store_account_row, x, NULL);
+  if (s == DB_OK && !x->unfit)
+    s = db_query_prepared(conn, "accounts_store_accounts", 1, params, store_account_row, x, NULL);
   if (s == DB_OK && !x->unfit) {
     if (c->n_accounts) qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
     s = db_query_prepared(conn, "accounts_store_positions", 1, params, store_position_row, x, NULL);
@@ -456,13 +457,14 @@ struct load_ctx {
   bool found;
   bool bad;
   bool chain_seen;
-  int64_t block; /* the chain's block in the database */
+  int64_t block, block_timestamp; /* the chain's block in the database */
 };
 
 static db_status load_row(const db_row *row, void *arg) {
   struct load_ctx *x = arg;
   x->chain_seen = true;
   x->block = strtoll(db_row_text(row, 0), NULL, 10);
+  x->block_timestamp = strtoll(db_row_text(row, 6), NULL, 10);
   const char *emode = db_row_text(row, 1);
   if (!emode) return DB_OK; /* no such account */
   x->found = true;
@@ -496,10 +498,12 @@ static int cmp_pos(const void *a, const void *b) {
   return (int)x->reserve - (int)y->reserve;
 }
 
-/* Reads account `lower` in one prepared query into *a (*found false and empty when unknown) and
- * the chain's block in the database into *block (-1 when the chain has no row). */
+/* Reads account `lower` in one prepared query into *a (*found false and empty when unknown), and
+ * whether the database is at v's block (*same_block; true when the chain has no row). Returns
+ * DB_ERROR (logged) for a position v's market does not list, but only when the blocks agree: at
+ * another block that is expected (a reserve listed by an import the cache has not loaded yet). */
 static db_status load(db_conn *conn, const struct acc_view *v, const char *lower, struct risk_account *a, bool *found,
-                      int64_t *block) {
+                      bool *same_block, int64_t *block) {
   pthread_once(&stmts_once, register_statements);
   memset(a, 0, offsetof(struct risk_account, pos));
   char chain[24];
@@ -508,13 +512,17 @@ static db_status load(db_conn *conn, const struct acc_view *v, const char *lower
   struct load_ctx x = {.v = v, .a = a};
   db_status s = db_query_prepared(conn, "accounts_get", 2, params, load_row, &x, NULL);
   if (s != DB_OK) return s;
+  /* number and timestamp: a re-import of the same height with another block (allow_older after a
+   * reorg) is another block too */
+  *same_block = !x.chain_seen || (x.block == v->mc->block_number && x.block_timestamp == v->mc->block_timestamp);
+  *block = x.block;
+  if (!*same_block) return DB_OK;
   if (x.bad) {
     svc_log(SVC_LOG_ERROR, "accounts: account %s on chain %s has a position the market does not list", lower, chain);
     return DB_ERROR;
   }
   qsort(a->pos, a->n_positions, sizeof a->pos[0], cmp_pos);
   *found = x.found;
-  *block = x.chain_seen ? x.block : -1;
   return DB_OK;
 }
 
@@ -564,9 +572,10 @@ bool handler_accounts_fetch(struct svc_request *req, const struct acc_chain *x, 
       return false;
     }
     int64_t block = 0;
-    s = load(conn, v, lower, a, found, &block);
+    bool same_block = true;
+    s = load(conn, v, lower, a, found, &same_block, &block);
     db_release(conn);
-    if (s == DB_OK && block >= 0 && block != v->mc->block_number) {
+    if (s == DB_OK && !same_block) {
       /* the database is at another block than the market this request holds (an import is
        * being loaded into the cache): answering would pair one block's positions with another
        * block's indexes and prices */

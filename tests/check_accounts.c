@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/db.h"
 #include "support/httptest.h"
 #include "support/pgtest.h"
 
@@ -784,6 +785,77 @@ START_TEST(account_follows_import) {
 }
 END_TEST
 
+/* The window between an import's commit and the cache rebuild its NOTIFY asks for, held open: the
+ * rows and the chain's block are changed by SQL here with no NOTIFY (A: 15 WETH, E: a
+ * non-collateral 3 WETH supply, the chain at block 21000200), so the database is at a block the
+ * served market is not. With accounts in the cache lookups show the old state, from the database
+ * they answer 503 state_updating, every time. After `NOTIFY sparkd_state` both show the new
+ * state. (The test before this one imports for real, but its window is as short as a rebuild.) */
+START_TEST(account_between_commit_and_rebuild) {
+  char err[256];
+  db_conn *c = db_conn_open(dburl, 5000, err, sizeof err);
+  ck_assert_msg(c != NULL, "%s", err);
+  int64_t block0 = 0;
+  {
+    json_t *j = account(ACC_A);
+    block0 = json_integer_value(at(at(j, "as_of"), "block_number"));
+    json_decref(j);
+  }
+  ck_assert_int_lt(block0, 21000200);
+  ck_assert(db_exec(c, "BEGIN;"
+                       " UPDATE positions SET scaled_a_token_balance = 15000000000000000000 WHERE chain_id = 1"
+                       "   AND account = '" ACC_A "' AND asset = '0x00000000000000000000000000000000a55e7000';"
+                       " DELETE FROM positions WHERE chain_id = 1 AND account = '" ACC_E "'"
+                       "   AND asset = '0x00000000000000000000000000000000a55e7000';"
+                       " INSERT INTO positions (chain_id, account, asset, scaled_a_token_balance, scaled_variable_debt,"
+                       "   collateral) VALUES (1, '" ACC_E "', '0x00000000000000000000000000000000a55e7000',"
+                       "   3000000000000000000, 0, false);"
+                       " INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp) VALUES (1,"
+                       "   21000200, '0x000000000000000000000000000000000000000000000000000000000140f4c8', 1730002400);"
+                       " UPDATE chains SET block_number = 21000200, block_timestamp = 1730002400,"
+                       "   block_hash = '0x000000000000000000000000000000000000000000000000000000000140f4c8'"
+                       "   WHERE chain_id = 1;"
+                       " COMMIT") == DB_OK);
+  for (int round = 0; round < 10; round++) {
+    for (int k = 0; k < 2; k++) {
+      char path[96];
+      snprintf(path, sizeof path, "/v1/accounts/1/%s", k ? ACC_E : ACC_A);
+      int status;
+      json_t *j = get_json(path, &status);
+      if (accounts_in_cache) {
+        ck_assert_int_eq(status, 200);
+        ck_assert_int_eq(json_integer_value(at(at(j, "as_of"), "block_number")), block0);
+        json_t *p = position(j, "WETH");
+        const char *weth = p ? json_string_value(at(p, "supplied")) : NULL;
+        if (k == 0) ck_assert_msg(weth && strcmp(weth, "15000000000000000000") != 0, "A shows the new WETH early");
+        if (k == 1) ck_assert_msg(!weth || strcmp(weth, "3000000000000000000") != 0, "E shows the new WETH early");
+      } else {
+        ck_assert_int_eq(status, 503);
+        ck_assert_str_eq(json_string_value(at(j, "code")), "state_updating");
+      }
+      json_decref(j);
+    }
+  }
+  ck_assert(db_exec(c, "NOTIFY sparkd_state") == DB_OK);
+  db_conn_close(c);
+  bool done = false;
+  for (int i = 0; i < 200 && !done; i++) {
+    int sa, se;
+    json_t *a = get_json("/v1/accounts/1/" ACC_A, &sa), *e5 = get_json("/v1/accounts/1/" ACC_E, &se);
+    if (sa == 200 && se == 200 && json_integer_value(at(at(a, "as_of"), "block_number")) == 21000200) {
+      ck_assert_int_eq(json_integer_value(at(at(e5, "as_of"), "block_number")), 21000200);
+      ck_assert_str_eq(json_string_value(at(position(a, "WETH"), "supplied")), "15000000000000000000");
+      ck_assert_str_eq(json_string_value(at(position(e5, "WETH"), "supplied")), "3000000000000000000");
+      done = true;
+    }
+    json_decref(a);
+    json_decref(e5);
+    if (!done) sleep_ms(25);
+  }
+  ck_assert_msg(done, "the rebuild after NOTIFY never served block 21000200");
+}
+END_TEST
+
 static TCase *api_tcase(const char *name, void (*setup)(void)) {
   TCase *tc = tcase_create(name);
   tcase_set_timeout(tc, 120);
@@ -803,6 +875,7 @@ static TCase *api_tcase(const char *name, void (*setup)(void)) {
   tcase_add_test(tc, listing_order_filters_pages);
   tcase_add_test(tc, listing_pages_during_import);
   tcase_add_test(tc, account_follows_import);
+  tcase_add_test(tc, account_between_commit_and_rebuild);
   return tc;
 }
 
