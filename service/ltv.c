@@ -536,9 +536,13 @@ static bool sign_memo(const uint8_t d[32], uint8_t sig[65]) {
   if (hit) return true;
   if (!svc_signer_sign(g_signer, d, sig)) return false;
   pthread_mutex_lock(&sig_memo_mu);
-  sig_memo[slot].used = true;
-  memcpy(sig_memo[slot].digest, d, 32);
-  memcpy(sig_memo[slot].sig, sig, 65);
+  if (sig_memo[slot].used && memcmp(sig_memo[slot].digest, d, 32) == 0) {
+    memcpy(sig, sig_memo[slot].sig, 65); /* a concurrent first read signed it too: one signature wins */
+  } else {
+    sig_memo[slot].used = true;
+    memcpy(sig_memo[slot].digest, d, 32);
+    memcpy(sig_memo[slot].sig, sig, 65);
+  }
   pthread_mutex_unlock(&sig_memo_mu);
   return true;
 }
@@ -822,7 +826,11 @@ static void *worker(void *arg) {
 }
 
 bool svc_ltv_start(struct svc_server *srv) {
+  if (W.running) return false; /* one worker per process */
   svc_ltv_register_statements();
+  pthread_mutex_lock(&sig_memo_mu); /* signatures of another key must not be served */
+  memset(sig_memo, 0, sizeof sig_memo);
+  pthread_mutex_unlock(&sig_memo_mu);
   if (srv->cfg.signing_key_file[0]) {
     char err[512] = "";
     g_signer = svc_signer_load(srv->cfg.signing_key_file, err, sizeof err);
@@ -837,13 +845,19 @@ bool svc_ltv_start(struct svc_server *srv) {
   W.srv = srv;
   W.stop = false;
   /* the sweep's deadline is on the monotonic clock: a wall-clock step back must not hold it off */
+  /* nothing waits on or signals W.cv yet (the listeners and the worker start below, and a failed
+   * start never reaches them), so it is re-initialised in place */
   pthread_condattr_t ca;
-  if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-      pthread_cond_destroy(&W.cv) != 0 || pthread_cond_init(&W.cv, &ca) != 0) {
+  bool cv_ok = pthread_condattr_init(&ca) == 0;
+  if (cv_ok) {
+    cv_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_destroy(&W.cv) == 0 &&
+            pthread_cond_init(&W.cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+  }
+  if (!cv_ok) {
     svc_log(SVC_LOG_ERROR, "ltv: cannot set up the worker's monotonic clock");
     return false;
   }
-  pthread_condattr_destroy(&ca);
   W.state_l = db_listener_start(srv->cfg.database_url, "sparkd_state", on_state, NULL);
   W.ltv_l = db_listener_start(srv->cfg.database_url, "sparkd_ltv", on_ltv, NULL);
   if (pthread_create(&W.thread, NULL, worker, NULL) != 0) return false;
