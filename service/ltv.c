@@ -786,14 +786,19 @@ static bool reached(const struct timespec *now, const struct timespec *t) {
   return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
 }
 
+/* Sets *t to SPARKD_LTV_SWEEP_S from now on the monotonic clock (the worker's condvar clock). */
+static void next_sweep_from_now(struct timespec *t) {
+  clock_gettime(CLOCK_MONOTONIC, t);
+  t->tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
+}
+
 static void *worker(void *arg) {
   pthread_mutex_lock(&W.mu);
   /* the first pass comes from the sparkd_state listener's first connect (a NULL notification).
    * The sweep is due SPARKD_LTV_SWEEP_S after the last full pass, however busy the worker is
    * with single positions (a steady trickle of attestations must not keep staleness unflagged). */
   struct timespec next_sweep;
-  clock_gettime(CLOCK_MONOTONIC, &next_sweep);
-  next_sweep.tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
+  next_sweep_from_now(&next_sweep);
   while (!W.stop) {
     if (!W.all && W.ndirty == 0) pthread_cond_timedwait(&W.cv, &W.mu, &next_sweep);
     if (W.stop) break;
@@ -816,8 +821,7 @@ static void *worker(void *arg) {
     if (queued) svc_webhook_wake();
     if (all || sweep) {
       purge_idempotency();
-      clock_gettime(CLOCK_MONOTONIC, &next_sweep);
-      next_sweep.tv_sec += W.srv->cfg.ltv_sweep_s ? W.srv->cfg.ltv_sweep_s : 30;
+      next_sweep_from_now(&next_sweep);
     }
     pthread_mutex_lock(&W.mu);
   }
