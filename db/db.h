@@ -97,7 +97,7 @@ db_status db_run_txn(db_pool *pool, db_txn_fn fn, void *arg);
  *
  * numeric(78,0) values travel as text (cast with ::text) and are parsed by risk/u256. */
 
-/* Log levels passed to the logger callback; the numbers match enum svc_log_level. */
+/* Log levels passed to the logger callback; the numbers match enum util_log_level. */
 enum { DB_LOG_DEBUG = 0, DB_LOG_INFO = 1, DB_LOG_WARN = 2, DB_LOG_ERROR = 3 };
 /* Routes db/ log lines to fn (NULL restores the default: WARN and ERROR to stderr). Call once at
  * start-up, before any pool exists. */
@@ -195,5 +195,9 @@ const char *db_last_error(const db_conn *conn);
 db_conn *db_conn_open(const char *conninfo, unsigned timeout_ms, char *err, size_t err_len);
 /* Closes a connection from db_conn_open. */
 void db_conn_close(db_conn *conn);
+
+/* Returns the status of deleting Idempotency-Key rows stored more than keep_h hours ago (their keys
+ * may then be used again as new requests); *removed counts them. */
+db_status db_idempotency_purge(db_pool *pool, unsigned keep_h, uint64_t *removed);
 
 #endif

@@ -68,7 +68,9 @@ static db_status classify(db_conn *c, const PGresult *r, const char *what, int e
     st = DB_UNAVAILABLE;
   else
     st = DB_ERROR;
-  count(c, st);
+  /* A statement prepared ahead on connect may fail before the migrations made its table; it is
+   * prepared again on first use, so that is no error of the pool's. */
+  if (err_level != DB_LOG_DEBUG) count(c, st);
   switch (st) {
   case DB_RETRY:
   case DB_CONFLICT: db_log(DB_LOG_DEBUG, "%.120s: %s %s", what, c->sqlstate, c->errmsg); break;

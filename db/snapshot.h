@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
-#include "service/snapshot.h"
+#include "chain/snapshot.h"
 
 enum db_snapshot_outcome {
   DB_SNAPSHOT_APPLIED = 0,
@@ -40,7 +40,7 @@ void db_snapshot_register_statements(void);
 /* Applies s in one transaction under a per-chain advisory lock, with NOTIFY sparkd_state
  * '<chain>:<block>' delivered at commit. Returns DB_OK with res->outcome telling what happened
  * (DB_SNAPSHOT_INVALID: problems added to errs, nothing written), or the database failure. */
-db_status db_snapshot_apply(db_pool *pool, const struct svc_snapshot *s, bool allow_older,
-                            struct db_snapshot_result *res, struct svc_snapshot_errors *errs);
+db_status db_snapshot_apply(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
+                            struct db_snapshot_result *res, struct chain_snapshot_errors *errs);
 
 #endif

@@ -161,13 +161,13 @@ static db_status run(db_conn *c, const char *name, struct params *p) {
 /* ---- the transaction ---- */
 
 struct apply_ctx {
-  const struct svc_snapshot *s;
+  const struct chain_snapshot *s;
   bool allow_older;
   struct db_snapshot_result *res;
-  struct svc_snapshot_errors *errs;
+  struct chain_snapshot_errors *errs;
   char chain[24];
   /* filled inside */
-  svc_addr *known;
+  chain_addr *known;
   size_t n_known, cap_known;
   bool found_prev;
   uint64_t prev_block;
@@ -180,7 +180,7 @@ static db_status collect_addr(const db_row *row, void *arg) {
   if (!a || strlen(a) != 42) return DB_OK;
   if (x->n_known == x->cap_known) {
     size_t cap = x->cap_known ? x->cap_known * 2 : 64;
-    svc_addr *k = realloc(x->known, cap * sizeof *k);
+    chain_addr *k = realloc(x->known, cap * sizeof *k);
     if (!k) return DB_ERROR;
     x->known = k;
     x->cap_known = cap;
@@ -189,7 +189,7 @@ static db_status collect_addr(const db_row *row, void *arg) {
   return DB_OK;
 }
 
-static bool in_list(const svc_addr *list, size_t n, const char *a) {
+static bool in_list(const chain_addr *list, size_t n, const char *a) {
   for (size_t i = 0; i < n; i++)
     if (memcmp(list[i], a, 42) == 0) return true;
   return false;
@@ -204,7 +204,7 @@ static db_status chain_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
-static bool snap_asset(const struct svc_snapshot *s, const char *a) {
+static bool snap_asset(const struct chain_snapshot *s, const char *a) {
   for (size_t i = 0; i < s->n_assets; i++)
     if (memcmp(s->assets[i].address, a, 42) == 0) return true;
   return false;
@@ -213,49 +213,49 @@ static bool snap_asset(const struct svc_snapshot *s, const char *a) {
 /* Checks every asset reference against the snapshot's assets plus those the chain already has,
  * and every position's asset against the reserves it will have. Returns true when all hold. */
 static db_status check_references(db_conn *c, struct apply_ctx *x, bool *ok) {
-  const struct svc_snapshot *s = x->s;
-  struct svc_snapshot_errors *e = x->errs;
+  const struct chain_snapshot *s = x->s;
+  struct chain_snapshot_errors *e = x->errs;
   unsigned before = e->n + e->dropped;
   const char *param[] = {x->chain};
   x->n_known = 0;
   db_status st = db_query_prepared(c, "snap_known_assets", 1, param, collect_addr, x, NULL);
   if (st != DB_OK) return st;
-  svc_addr *db_assets = x->known;
+  chain_addr *db_assets = x->known;
   size_t n_db = x->n_known;
 #define KNOWN(a) (in_list(db_assets, n_db, (a)) || snap_asset(s, (a)))
   char p[200];
   for (size_t i = 0; i < s->n_reserves; i++)
     if (!KNOWN(s->reserves[i].asset))
       snprintf(p, sizeof p, "$.reserves[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_prices; i++)
     if (!KNOWN(s->prices[i].asset))
       snprintf(p, sizeof p, "$.prices[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_vaults; i++)
     if (!KNOWN(s->vaults[i].asset))
       snprintf(p, sizeof p, "$.savings_vaults[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_venues; i++)
     if (!KNOWN(s->venues[i].asset))
       snprintf(p, sizeof p, "$.liquidity_layer.venues[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_allocations; i++)
     if (!KNOWN(s->allocations[i].asset))
       snprintf(p, sizeof p, "$.liquidity_layer.allocations[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_idle; i++)
     if (!KNOWN(s->idle[i].asset))
       snprintf(p, sizeof p, "$.liquidity_layer.idle[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
   for (size_t i = 0; i < s->n_rate_limits; i++)
     if (s->rate_limits[i].has_asset && !KNOWN(s->rate_limits[i].asset))
       snprintf(p, sizeof p, "$.liquidity_layer.rate_limits[%zu].asset", i),
-          svc_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
+          chain_snapshot_error(e, p, "not listed in $.assets or known for chain %s", x->chain);
 #undef KNOWN
   /* Positions: their asset must be a reserve of the chain after this snapshot. */
   if (s->n_accounts) {
-    svc_addr *res;
+    chain_addr *res;
     size_t n_res;
     if (s->has_reserves) {
       n_res = s->n_reserves;
@@ -280,7 +280,7 @@ static db_status check_references(db_conn *c, struct apply_ctx *x, bool *ok) {
       for (uint32_t j = 0; j < s->accounts[i].n_positions; j++)
         if (!in_list(res, n_res, s->accounts[i].positions[j].asset)) {
           snprintf(p, sizeof p, "$.accounts[%zu].positions[%u].asset", i, s->accounts[i].positions[j].json_index);
-          svc_snapshot_error(e, p, "not a reserve of chain %s", x->chain);
+          chain_snapshot_error(e, p, "not a reserve of chain %s", x->chain);
         }
     free(res);
   }
@@ -292,7 +292,7 @@ static db_status check_references(db_conn *c, struct apply_ctx *x, bool *ok) {
 
 struct market_ctx {
   struct risk_market *m;
-  svc_addr asset[RISK_MAX_RESERVES];
+  chain_addr asset[RISK_MAX_RESERVES];
   bool usable[RISK_MAX_RESERVES];
   uint64_t t;
 };
@@ -432,7 +432,7 @@ static const char merge_positions_insert_sql[] =
     " (SELECT 1 FROM positions p WHERE p.chain_id = $1::bigint AND p.account = t.account AND p.asset = t.asset)";
 
 static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
-  const struct svc_snapshot *s = x->s;
+  const struct chain_snapshot *s = x->s;
   const char *param[2] = {x->chain, NULL};
   uint64_t deleted = 0;
   db_status st;
@@ -494,12 +494,12 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
                                 : "COPY accounts (chain_id, address, emode_category, block_number,"
                                   " health_factor, total_collateral_base, total_debt_base) FROM STDIN");
   for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
-    const struct svc_snap_account *a = &s->accounts[i];
+    const struct chain_snap_account *a = &s->accounts[i];
     if (a->n_positions == 0) continue; /* an account with no positions is removed */
     bool hf_ok = market_ok && a->n_positions <= RISK_MAX_RESERVES;
     uint32_t n = 0;
     for (uint32_t j = 0; j < a->n_positions && hf_ok; j++) {
-      const struct svc_snap_position *p = &a->positions[j];
+      const struct chain_snap_position *p = &a->positions[j];
       int id = -1;
       for (uint32_t r = 0; r < m->n_reserves && id < 0; r++)
         if (m->reserves[r].listed && memcmp(mc->asset[r], p->asset, 42) == 0) id = (int)r;
@@ -549,9 +549,9 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
                                 : "COPY positions (chain_id, account, asset, scaled_a_token_balance,"
                                   " scaled_variable_debt, collateral) FROM STDIN");
   for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
-    const struct svc_snap_account *a = &s->accounts[i];
+    const struct chain_snap_account *a = &s->accounts[i];
     for (uint32_t j = 0; j < a->n_positions && st == DB_OK; j++) {
-      const struct svc_snap_position *p = &a->positions[j];
+      const struct chain_snap_position *p = &a->positions[j];
       if (!cb_reserve(&pos, 64 + 86 + 2 * U256_DEC_MAX + 4)) {
         st = DB_ERROR;
         break;
@@ -706,12 +706,12 @@ static db_status recompute_health(db_conn *c, struct apply_ctx *x) {
 /* ---- the small sections ---- */
 
 static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *p) {
-  const struct svc_snapshot *s = x->s;
+  const struct chain_snapshot *s = x->s;
   db_status st;
   p_reset(p), p_str(p, x->chain);
   if ((st = run(c, "snap_reserves_delete", p)) != DB_OK) return st;
   for (size_t i = 0; i < s->n_reserves; i++) {
-    const struct svc_snap_reserve *r = &s->reserves[i];
+    const struct chain_snap_reserve *r = &s->reserves[i];
     const struct risk_reserve_config *g = &r->cfg;
     p_reset(p);
     p_str(p, x->chain), p_str(p, r->asset), p_u64(p, r->id), p_u64(p, s->block_number);
@@ -727,8 +727,8 @@ static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *
     p_str(p, r->a_token), p_str(p, r->variable_debt_token);
     p_u256(p, r->a_token_scaled_total_supply), p_u256(p, r->variable_debt_scaled_total_supply);
     p_u256(p, r->accrued_to_treasury), p_u256(p, r->isolation_mode_total_debt), p_u256(p, r->available_liquidity);
-    const struct svc_snap_irm *m = &r->irm;
-    p_str(p, m->address), p_str(p, svc_irm_kind_names[m->kind]);
+    const struct chain_snap_irm *m = &r->irm;
+    p_str(p, m->address), p_str(p, chain_irm_kind_names[m->kind]);
     p_u256(p, m->optimal_usage_ratio), p_u256(p, m->base_variable_borrow_rate);
     p_u256(p, m->variable_rate_slope1), p_u256(p, m->variable_rate_slope2);
     if (m->has_spread)
@@ -740,7 +740,7 @@ static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *
       char apr[U256_DEC_MAX], lo[U256_DEC_MAX], hi[U256_DEC_MAX], def[U256_DEC_MAX];
       u256_to_dec(m->source.apr, apr);
       int k = snprintf(src, sizeof src, "{\"kind\": \"%s\", \"address\": \"%s\", \"apr\": \"%s\", \"decimals\": %u",
-                       svc_rate_source_kind_names[m->source.kind], m->source.address, apr, m->source.decimals);
+                       chain_rate_source_kind_names[m->source.kind], m->source.address, apr, m->source.decimals);
       if (m->source.has_bounds) {
         u256_to_dec(m->source.lower_bound, lo), u256_to_dec(m->source.upper_bound, hi);
         u256_to_dec(m->source.default_rate, def);
@@ -766,13 +766,13 @@ static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *
 }
 
 static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) {
-  const struct svc_snapshot *s = x->s;
+  const struct chain_snapshot *s = x->s;
   db_status st = DB_OK;
   if (s->has_emode) {
     p_reset(p), p_str(p, x->chain);
     if ((st = run(c, "snap_emode_delete", p)) != DB_OK) return st;
     for (size_t i = 0; i < s->n_emode; i++) {
-      const struct svc_snap_emode *e = &s->emode[i];
+      const struct chain_snap_emode *e = &s->emode[i];
       p_reset(p);
       p_str(p, x->chain), p_u64(p, e->id), p_u64(p, e->ltv), p_u64(p, e->liquidation_threshold);
       p_u64(p, e->liquidation_bonus), p_str(p, e->price_source), p_str(p, e->label);
@@ -783,7 +783,7 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
     p_reset(p), p_str(p, x->chain);
     if ((st = run(c, "snap_prices_delete", p)) != DB_OK) return st;
     for (size_t i = 0; i < s->n_prices; i++) {
-      const struct svc_snap_price *q = &s->prices[i];
+      const struct chain_snap_price *q = &s->prices[i];
       p_reset(p);
       p_str(p, x->chain), p_str(p, q->asset), p_u256(p, q->price), p_str(p, q->source), p_u64(p, q->updated_at);
       p_u64(p, s->block_number);
@@ -798,9 +798,9 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
     p_reset(p), p_str(p, x->chain);
     if ((st = run(c, "snap_vaults_delete", p)) != DB_OK) return st;
     for (size_t i = 0; i < s->n_vaults; i++) {
-      const struct svc_snap_vault *v = &s->vaults[i];
+      const struct chain_snap_vault *v = &s->vaults[i];
       p_reset(p);
-      p_str(p, x->chain), p_str(p, v->address), p_str(p, svc_vault_kind_names[v->kind]), p_str(p, v->asset);
+      p_str(p, x->chain), p_str(p, v->address), p_str(p, chain_vault_kind_names[v->kind]), p_str(p, v->asset);
       p_str(p, v->symbol), p_u64(p, v->decimals), p_u256(p, v->chi), p_u64(p, v->rho), p_u256(p, v->rate);
       v->has_min_rate ? p_u256(p, v->min_rate) : p_null(p);
       v->has_max_rate ? p_u256(p, v->max_rate) : p_null(p);
@@ -833,14 +833,14 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
     p_reset(p), p_str(p, x->chain), p_str(p, s->alm_proxy), p_u64(p, s->block_number);
     if ((st = run(c, "snap_ll_insert", p)) != DB_OK) return st;
     for (size_t i = 0; i < s->n_venues; i++) {
-      const struct svc_snap_venue *v = &s->venues[i];
+      const struct chain_snap_venue *v = &s->venues[i];
       p_reset(p);
       p_str(p, x->chain), p_str(p, v->id), p_str(p, v->kind), p_str(p, v->address), p_str(p, v->asset);
       p_str(p, v->label);
       if ((st = run(c, "snap_ll_venue_insert", p)) != DB_OK) return st;
     }
     for (size_t i = 0; i < s->n_allocations; i++) {
-      const struct svc_snap_allocation *a = &s->allocations[i];
+      const struct chain_snap_allocation *a = &s->allocations[i];
       p_reset(p);
       p_str(p, x->chain), p_str(p, a->venue), p_str(p, a->asset), p_u256(p, a->amount), p_u256(p, a->apr);
       if ((st = run(c, "snap_ll_alloc_insert", p)) != DB_OK) return st;
@@ -851,7 +851,7 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
       if ((st = run(c, "snap_ll_idle_insert", p)) != DB_OK) return st;
     }
     for (size_t i = 0; i < s->n_rate_limits; i++) {
-      const struct svc_snap_rate_limit *r = &s->rate_limits[i];
+      const struct chain_snap_rate_limit *r = &s->rate_limits[i];
       p_reset(p);
       p_str(p, x->chain), p_str(p, r->key), p_str(p, r->name);
       r->has_asset ? p_str(p, r->asset) : p_null(p);
@@ -871,7 +871,7 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
     p_reset(p), p_str(p, x->chain), p_str(p, s->ks_address), p_bool(p, s->ks_triggered), p_u64(p, s->block_number);
     if ((st = run(c, "snap_ks_insert", p)) != DB_OK) return st;
     for (size_t i = 0; i < s->n_oracles; i++) {
-      const struct svc_snap_oracle *o = &s->oracles[i];
+      const struct chain_snap_oracle *o = &s->oracles[i];
       p_reset(p);
       p_str(p, x->chain), p_str(p, o->address), p_str(p, o->label), p_str(p, o->threshold);
       p_str(p, o->latest_answer), p_u64(p, o->decimals);
@@ -883,7 +883,7 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
 
 static db_status apply_txn(db_conn *c, void *arg) {
   struct apply_ctx *x = arg;
-  const struct svc_snapshot *s = x->s;
+  const struct chain_snapshot *s = x->s;
   struct db_snapshot_result *res = x->res;
   memset(res, 0, sizeof *res);
   x->found_prev = false;
@@ -895,7 +895,7 @@ static db_status apply_txn(db_conn *c, void *arg) {
   res->previous_block = x->prev_block;
   if (x->found_prev && x->prev_block == s->block_number) {
     if (strcmp(x->prev_hash, s->block_hash) != 0) {
-      svc_snapshot_error(x->errs, "$.block.hash", "block %llu of chain %s was imported with hash %s",
+      chain_snapshot_error(x->errs, "$.block.hash", "block %llu of chain %s was imported with hash %s",
                          (unsigned long long)s->block_number, x->chain, x->prev_hash);
       res->outcome = DB_SNAPSHOT_INVALID;
       return DB_ERROR;
@@ -925,7 +925,7 @@ static db_status apply_txn(db_conn *c, void *arg) {
   st = run(c, "snap_chain_upsert", p);
   if (st == DB_OK) st = run(c, "snap_block_upsert", p);
   for (size_t i = 0; i < s->n_assets && st == DB_OK; i++) {
-    const struct svc_snap_asset *a = &s->assets[i];
+    const struct chain_snap_asset *a = &s->assets[i];
     p_reset(p);
     p_str(p, x->chain), p_str(p, a->address), p_str(p, a->symbol);
     a->has_name ? p_str(p, a->name) : p_null(p);
@@ -948,8 +948,8 @@ static db_status apply_txn(db_conn *c, void *arg) {
   return st;
 }
 
-db_status db_snapshot_apply(db_pool *pool, const struct svc_snapshot *s, bool allow_older,
-                            struct db_snapshot_result *res, struct svc_snapshot_errors *errs) {
+db_status db_snapshot_apply(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
+                            struct db_snapshot_result *res, struct chain_snapshot_errors *errs) {
   db_snapshot_register_statements();
   struct apply_ctx x = {.s = s, .allow_older = allow_older, .res = res, .errs = errs};
   snprintf(x.chain, sizeof x.chain, "%llu", (unsigned long long)s->chain_id);

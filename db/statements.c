@@ -6,11 +6,25 @@
  * table did not exist before the migrations ran) is prepared again on first use. */
 #include <string.h>
 
+#include "db/areas.h"
 #include "db/internal.h"
 
-/* Statements the db layer itself needs. Other code adds its own with db_statements_register. */
+/* Statements the db layer itself needs. */
 static const struct db_statement core_statements[] = {
     {"sparkd_ping", "SELECT 1 AS one"},
+};
+
+/* Every area's statements, registered together before the first connection: a new db/<area>.c
+ * adds one line here (its array is declared in db/areas.h). */
+static const struct {
+  const struct db_statement *v;
+  const size_t *n;
+} areas[] = {
+    {core_statements, NULL},
+    {db_markets_statements, &db_markets_statements_n},
+    {db_savings_statements, &db_savings_statements_n},
+    {db_liquidity_statements, &db_liquidity_statements_n},
+    {db_accounts_statements, &db_accounts_statements_n},
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -22,8 +36,11 @@ static bool reg_seeded;
 static void seed_locked(void) {
   if (reg_seeded) return;
   reg_seeded = true;
-  for (size_t i = 0; i < sizeof core_statements / sizeof core_statements[0]; i++)
-    registry[reg_count++] = core_statements[i];
+  for (size_t a = 0; a < sizeof areas / sizeof areas[0]; a++) {
+    size_t n = areas[a].n ? *areas[a].n : sizeof core_statements / sizeof core_statements[0];
+    for (size_t i = 0; i < n && reg_count < DB_MAX_STATEMENTS; i++)
+      registry[reg_count++] = areas[a].v[i];
+  }
 }
 
 static size_t snapshot_count(void) {

@@ -11,20 +11,20 @@
 #include "db/db.h"
 #include "db/snapshot.h"
 #include "handlers/handlers.h"
-#include "service/cache.h"
-#include "service/log.h"
-#include "service/partner_write.h"
+#include "state/cache.h"
+#include "util/log.h"
+#include "handlers/partner_write.h"
 #include "service/request.h"
 #include "service/server.h"
-#include "service/snapshot.h"
+#include "chain/snapshot.h"
 
 /* Returns errs as [{field: "$.path", code: "invalid", message}] (a new reference). */
-static json_t *problems(const struct svc_snapshot_errors *e, const char *prefix) {
+static json_t *problems(const struct chain_snapshot_errors *e, const char *prefix) {
   json_t *arr = json_array();
   for (unsigned i = 0; i < e->n; i++) {
     const char *m = e->msg[i];
     const char *sep = strstr(m, ": ");
-    char field[SVC_SNAPSHOT_ERR_LEN + 16];
+    char field[CHAIN_SNAPSHOT_ERR_LEN + 16];
     if (sep)
       snprintf(field, sizeof field, "%s%.*s", prefix, (int)(sep - m), m);
     else
@@ -45,14 +45,14 @@ struct audit_ctx {
 };
 static db_status audit_txn(db_conn *c, void *arg) {
   struct audit_ctx *a = arg;
-  return svc_audit_append(c, a->req, a->status, 0);
+  return handler_audit_append(c, a->req, a->status, 0);
 }
 
 static void audit(struct svc_request *req, unsigned status) {
   struct audit_ctx a = {req, status};
   db_status st = db_run_txn(req->srv->pool, audit_txn, &a);
   if (st != DB_OK)
-    svc_log(SVC_LOG_ERROR, "request %s: snapshot import not audited: %s", req->request_id, db_status_name(st));
+    util_log(UTIL_LOG_ERROR, "request %s: snapshot import not audited: %s", req->request_id, db_status_name(st));
 }
 
 enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
@@ -63,22 +63,22 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
         json_pack("[o]", svc_field_error("allow_older", "invalid", "must be true or false")),
         "1 query parameter(s) are invalid");
   bool allow_older = ao && strcmp(ao, "true") == 0;
-  struct svc_snapshot_errors *errs = malloc(sizeof *errs);
+  struct chain_snapshot_errors *errs = malloc(sizeof *errs);
   if (!errs) return SVC_HANDLER_FATAL;
   json_t *results = json_array();
-  struct svc_snapshot_reader rd;
-  svc_snapshot_reader_init(&rd, req->body ? req->body : "", req->body_len);
+  struct chain_snapshot_reader rd;
+  chain_snapshot_reader_init(&rd, req->body ? req->body : "", req->body_len);
   const char *piece;
   size_t plen;
   unsigned count = 0;
   enum svc_handler_result res = SVC_HANDLED;
   bool stopped = false;
-  while (!stopped && svc_snapshot_reader_next(&rd, &piece, &plen)) {
+  while (!stopped && chain_snapshot_reader_next(&rd, &piece, &plen)) {
     count++;
     char prefix[32] = "";
     if (rd.ndjson) snprintf(prefix, sizeof prefix, "line %u: ", rd.line);
     memset(errs, 0, sizeof *errs);
-    struct svc_snapshot *s = svc_snapshot_parse(piece, plen, errs);
+    struct chain_snapshot *s = chain_snapshot_parse(piece, plen, errs);
     if (!s) {
       res = svc_reply_problem_fields(req, SVC_ERR_validation_failed, problems(errs, prefix),
                                      "%sinvalid snapshot, nothing of it written (%u applied before it)", prefix,
@@ -89,7 +89,7 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
     struct db_snapshot_result r;
     db_status st = db_snapshot_apply(req->srv->pool, s, allow_older, &r, errs);
     if (st != DB_OK) {
-      svc_log(SVC_LOG_ERROR, "request %s: snapshot chain %llu block %llu: %s", req->request_id,
+      util_log(UTIL_LOG_ERROR, "request %s: snapshot chain %llu block %llu: %s", req->request_id,
               (unsigned long long)s->chain_id, (unsigned long long)s->block_number, db_status_name(st));
       res = svc_reply_problem(req, SVC_ERR_database_unavailable,
                               "%schain %llu block %llu could not be written; retry shortly", prefix,
@@ -119,9 +119,9 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
       json_array_append_new(results, o);
       /* the NOTIFY reaches the cache soon; asking here too means /metrics shows the rebuild as
        * pending from the moment this reply is sent */
-      if (r.outcome == DB_SNAPSHOT_APPLIED) svc_cache_invalidate(req->srv);
+      if (r.outcome == DB_SNAPSHOT_APPLIED) state_cache_invalidate();
     }
-    svc_snapshot_free(s);
+    chain_snapshot_free(s);
   }
   free(errs);
   if (!stopped && count == 0)

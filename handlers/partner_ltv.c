@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "handlers/handlers.h"
-#include "service/crypto.h"
-#include "service/ltv.h"
+#include "partner/signer.h"
+#include "partner/ltv.h"
 #include "service/request.h"
 #include "service/server.h"
 
@@ -28,7 +28,7 @@ static const struct db_statement stmts[] = {
 };
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void reg(void) {
-  svc_ltv_register_statements();
+  partner_ltv_register_statements();
   db_statements_register(stmts, sizeof stmts / sizeof stmts[0]);
 }
 
@@ -53,7 +53,7 @@ struct first_arg {
 };
 static db_status first_record(db_conn *c, void *arg) {
   struct first_arg *a = arg;
-  return svc_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, false, NULL);
+  return partner_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, false, NULL);
 }
 
 enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {
@@ -86,7 +86,7 @@ enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {
       free(b.text);
       break;
     }
-    json_t *rec = svc_ltv_record_json(b.text);
+    json_t *rec = partner_ltv_record_json(b.text);
     free(b.text);
     if (!rec) return SVC_HANDLER_FATAL;
     return svc_reply_json_steal(req, 200, rec);
@@ -102,7 +102,7 @@ struct hist_ctx {
 static db_status hist_row(const db_row *row, void *arg) {
   struct hist_ctx *h = arg;
   const char *text = db_row_text(row, 0);
-  json_t *rec = text ? svc_ltv_record_json(text) : NULL;
+  json_t *rec = text ? partner_ltv_record_json(text) : NULL;
   if (!rec) return DB_ERROR;
   h->last = (int64_t)json_integer_value(json_object_get(rec, "sequence"));
   json_array_append_new(h->arr, rec);
@@ -167,10 +167,10 @@ enum svc_handler_result handler_partner_ltv_history(struct svc_request *req) {
 
 enum svc_handler_result handler_signers_list(struct svc_request *req) {
   json_t *arr = json_array();
-  const struct svc_signer *s = svc_ltv_signer();
+  const struct partner_signer *s = partner_ltv_signer();
   if (s)
     json_array_append_new(arr,
-                          json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:b}", "address", svc_signer_address(s), "scheme",
+                          json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:b}", "address", partner_signer_address(s), "scheme",
                                     "eip712-secp256k1", "purpose", "ltv_records", "domain", "name", "sparkd", "version",
                                     "1", "chainId", SVC_LTV_CHAIN_ID, "primary_type", "LtvRecord", "active", 1));
   return svc_reply_json_steal(req, 200, json_pack("{s:o}", "signers", arr));

@@ -5,7 +5,7 @@
  *   PATCH /v1/partner/positions/{id}                   change terms (whole sub-objects)
  *   POST  /v1/partner/positions/{id}/attestations      custodian balances as of a time
  * Every statement filters by the key's partner_id in SQL: another partner's position is not
- * found (404). Writes go through svc_partner_write (idempotency + audit in one transaction). */
+ * found (404). Writes go through handler_partner_write (idempotency + audit in one transaction). */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,8 +16,8 @@
 #include "db/db.h"
 #include "handlers/handlers.h"
 #include "risk/eip55.h"
-#include "service/log.h"
-#include "service/partner_write.h"
+#include "util/log.h"
+#include "handlers/partner_write.h"
 #include "service/request.h"
 
 #define MAX_LINES 32
@@ -94,7 +94,7 @@ static const struct db_statement stmts[] = {
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 static void register_statements(void) {
   if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    svc_log(SVC_LOG_ERROR, "partner positions: statements could not be registered");
+    util_log(UTIL_LOG_ERROR, "partner positions: statements could not be registered");
 }
 
 /* ---- input ---- */
@@ -393,7 +393,7 @@ static bool path_id(struct svc_request *req, char out[24]) {
   return true;
 }
 
-static void not_found(struct svc_write_out *out, const char *id) {
+static void not_found(struct handler_write_out *out, const char *id) {
   out->failed = true;
   out->err = SVC_ERR_position_not_found;
   snprintf(out->detail, sizeof out->detail, "no position %s for this partner", id);
@@ -429,7 +429,7 @@ static db_status insert_lines(db_conn *c, const char *pos_id, const struct terms
 
 /* Returns DB_OK after the success body (position JSON) was put in out. */
 static db_status finish_position(db_conn *c, const char *partner, const char *id, unsigned status,
-                                 struct svc_write_out *out) {
+                                 struct handler_write_out *out) {
   char *text = NULL;
   db_status st = load_position(c, partner, id, &text);
   if (st != DB_OK) {
@@ -459,7 +459,7 @@ static void fill_params(const struct terms *t, struct term_params *tp) {
 }
 
 /* ---- POST /v1/partner/positions ---- */
-static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct svc_write_out *out) {
+static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   const struct terms *t = arg;
   char partner[24], id[24];
   snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
@@ -487,7 +487,7 @@ enum svc_handler_result handler_partner_positions_post(struct svc_request *req) 
     free(t);
     return SVC_HANDLED;
   }
-  enum svc_handler_result res = svc_partner_write(req, true, SVC_ERR_external_id_exists, create_work, t);
+  enum svc_handler_result res = handler_partner_write(req, true, SVC_ERR_external_id_exists, create_work, t);
   json_decref(root);
   free(t);
   return res;
@@ -498,7 +498,7 @@ struct patch_ctx {
   struct terms *t;
   char id[24];
 };
-static db_status patch_work(db_conn *c, struct svc_request *req, void *arg, struct svc_write_out *out) {
+static db_status patch_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct patch_ctx *pc = arg;
   struct terms m = *pc->t; /* merged: sent fields over stored ones (a retry starts again from the request) */
   char partner[24];
@@ -570,7 +570,7 @@ enum svc_handler_result handler_partner_position_patch(struct svc_request *req) 
     free(pc.t);
     return SVC_HANDLED;
   }
-  enum svc_handler_result res = svc_partner_write(req, false, SVC_ERR_external_id_exists, patch_work, &pc);
+  enum svc_handler_result res = handler_partner_write(req, false, SVC_ERR_external_id_exists, patch_work, &pc);
   json_decref(root);
   free(pc.t);
   return res;
@@ -688,7 +688,7 @@ static db_status asset_row(const db_row *row, void *arg) {
   return st;
 }
 
-static db_status attest_work(db_conn *c, struct svc_request *req, void *arg, struct svc_write_out *out) {
+static db_status attest_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct att_ctx *ac = arg;
   char partner[24];
   snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
@@ -824,7 +824,7 @@ enum svc_handler_result handler_partner_attestations_post(struct svc_request *re
                                    json_array_size(errors));
   } else {
     json_decref(errors);
-    res = svc_partner_write(req, true, SVC_ERR_attestation_exists, attest_work, ac);
+    res = handler_partner_write(req, true, SVC_ERR_attestation_exists, attest_work, ac);
   }
   json_decref(root);
   free(ac);

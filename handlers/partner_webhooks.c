@@ -1,6 +1,6 @@
 /* POST/GET /v1/partner/webhooks and DELETE /v1/partner/webhooks/{id}: a partner's webhook
  * endpoints (service/webhook.h delivers). The secret is returned once, by POST. Writes go through
- * svc_partner_write (Idempotency-Key and audit row in the same transaction). */
+ * handler_partner_write (Idempotency-Key and audit row in the same transaction). */
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "handlers/handlers.h"
-#include "service/crypto.h"
-#include "service/ltv.h"
-#include "service/partner_write.h"
+#include "partner/signer.h"
+#include "partner/ltv.h"
+#include "handlers/partner_write.h"
 #include "service/request.h"
-#include "service/webhook.h"
+#include "partner/delivery.h"
 
 #define WEBHOOK_COLS                                                                                                   \
   "jsonb_build_object('id', webhook_id::text, 'url', url, 'events', to_jsonb(events), 'created_at',"                   \
@@ -30,7 +30,7 @@ static const struct db_statement stmts[] = {
 };
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void reg(void) {
-  svc_ltv_register_statements();
+  partner_ltv_register_statements();
   db_statements_register(stmts, sizeof stmts / sizeof stmts[0]);
 }
 
@@ -48,7 +48,7 @@ static bool url_ok(const char *u) {
   const char *rest;
   if (strncmp(u, "http://", 7) == 0)
     rest = u + 7;
-  else if (strncmp(u, "https://", 8) == 0 && svc_http_tls_available())
+  else if (strncmp(u, "https://", 8) == 0 && partner_http_tls_available())
     rest = u + 8;
   else
     return false;
@@ -58,7 +58,7 @@ static bool url_ok(const char *u) {
   return true;
 }
 
-static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct svc_write_out *out) {
+static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct create *cr = arg;
   char partner[24];
   snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
@@ -90,7 +90,7 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   if (!url_ok(cr.url))
     json_array_append_new(
         errors, svc_field_error("url", "invalid",
-                                svc_http_tls_available()
+                                partner_http_tls_available()
                                     ? "must be an http:// or https:// url, at most 2048 characters"
                                     : "must be an http:// url (this build has no tls), at most 2048 characters"));
   size_t i;
@@ -133,9 +133,9 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
     return SVC_HANDLER_FATAL;
   }
   char hex[67];
-  svc_hex0x(rnd, sizeof rnd, hex);
+  partner_hex0x(rnd, sizeof rnd, hex);
   snprintf(cr.secret, sizeof cr.secret, "whsec_%s", hex + 2);
-  enum svc_handler_result res = svc_partner_write(req, true, SVC_ERR_internal_error, create_work, &cr);
+  enum svc_handler_result res = handler_partner_write(req, true, SVC_ERR_internal_error, create_work, &cr);
   json_decref(root);
   return res;
 }
@@ -169,7 +169,7 @@ enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req) {
   return svc_reply_json_steal(req, 200, json_pack("{s:o}", "webhooks", l.arr));
 }
 
-static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, struct svc_write_out *out) {
+static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   const char *id = arg;
   char partner[24];
   snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
@@ -198,5 +198,5 @@ enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req) 
     ok = *q >= '0' && *q <= '9';
   if (!ok) return svc_reply_problem(req, SVC_ERR_webhook_not_found, "no such webhook");
   snprintf(id, sizeof id, "%lld", strtoll(s, NULL, 10));
-  return svc_partner_write(req, false, SVC_ERR_internal_error, delete_work, id);
+  return handler_partner_write(req, false, SVC_ERR_internal_error, delete_work, id);
 }

@@ -13,13 +13,15 @@
 #include <strings.h>
 
 #include "handlers/accounts.h"
+#include "views/account_json.h"
+#include "views/markets_json.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "handlers/jsonw.h"
+#include "views/jsonw.h"
 #include "risk/irm.h"
 #include "risk/reserve.h"
-#include "service/cache.h"
-#include "service/log.h"
+#include "state/cache.h"
+#include "util/log.h"
 #include "service/request.h"
 
 #define QUOTE_MAX_ACTIONS 20
@@ -391,16 +393,16 @@ static bool read_body(const char *body, size_t len, struct fast_body *b) {
 /* Writes the account summary at the current state of v and a as an object into w; returns false
  * on an engine error (*err set) before writing anything. Without liquidation prices, positions
  * go through memo (the same position after a step that did not touch it is a copy). */
-static bool write_account(struct jw *w, const struct acc_view *v, const struct risk_account *a, bool with_liq_price,
-                          struct acc_pos_memo *memo, risk_err *err) {
+static bool write_account(struct jw *w, const struct state_acc_view *v, const struct risk_account *a, bool with_liq_price,
+                          struct view_pos_memo *memo, risk_err *err) {
   struct risk_account_data d;
   if ((*err = risk_account_evaluate(&v->m, a, &d))) return false;
   jw_obj(w);
-  handler_accounts_write_totals(w, v, a, &d);
-  handler_accounts_write_base(w, "borrowing_power_base", d.available_borrows_base);
+  view_write_totals(w, v, a, &d);
+  view_write_base(w, "borrowing_power_base", d.available_borrows_base);
   jw_key(w, "positions");
-  if (!(with_liq_price ? handler_accounts_write_positions(w, v, a, true)
-                       : handler_accounts_write_positions_memo(w, v, a, memo))) {
+  if (!(with_liq_price ? view_write_positions(w, v, a, true)
+                       : view_write_positions_memo(w, v, a, memo))) {
     *err = RISK_OVERFLOW;
     return false;
   }
@@ -409,9 +411,9 @@ static bool write_account(struct jw *w, const struct acc_view *v, const struct r
 }
 
 /* Writes the reserve's utilization and rates as updateInterestRates leaves them after the step. */
-static void write_reserve_after(struct jw *w, const struct acc_view *v, int id) {
+static void write_reserve_after(struct jw *w, const struct state_acc_view *v, int id) {
   const struct risk_acct_reserve *r = &v->m.reserves[id];
-  const struct mkt_reserve *mr = v->res[id];
+  const struct state_reserve *mr = v->res[id];
   u256 idx = u256_is_zero(r->next_variable_borrow_index) ? r->variable_borrow_index : r->next_variable_borrow_index;
   u256 debt;
   struct risk_irm_rates rates;
@@ -434,11 +436,11 @@ static void write_reserve_after(struct jw *w, const struct acc_view *v, int id) 
 
 /* Checks price_overrides.<key> (price: its string, NULL when the value is not a string) against
  * the chain's reserves into prices[reserve id]; appends problems to errors. */
-static void check_override(const struct mkt_chain *mc, const char *key, const char *price, u256 *prices,
+static void check_override(const struct state_market *mc, const char *key, const char *price, u256 *prices,
                            json_t *errors) {
   char field[128];
   snprintf(field, sizeof field, "price_overrides.%s", key);
-  const struct mkt_reserve *r = handler_markets_find_reserve(mc, key);
+  const struct state_reserve *r = state_markets_find_reserve(mc, key);
   u256 p;
   if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
     json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
@@ -487,15 +489,15 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   }
 
   enum svc_handler_result res = SVC_HANDLER_FATAL;
-  struct svc_cache *c = NULL;
-  struct acc_view *v = NULL;
+  struct state_cache *c = NULL;
+  struct state_acc_view *v = NULL;
   struct risk_account *a = NULL;
   u256 *prices = NULL;
   json_t *errors = json_array();
   char lower[43] = "";
 
   if (chain_id <= 0) json_array_append_new(errors, svc_field_error("chain", "out_of_range", "must be a chain id > 0"));
-  if (account && !handler_accounts_parse_address(account, lower))
+  if (account && !util_parse_address(account, lower))
     json_array_append_new(errors, svc_field_error("account", "not_an_address", "must be 0x and 40 hex digits"));
   if (n > QUOTE_MAX_ACTIONS) {
     json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
@@ -518,12 +520,12 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     goto out;
   }
 
-  c = svc_cache_acquire(req->srv);
+  c = state_cache_acquire();
   if (!c) {
     res = svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
     goto out;
   }
-  const struct mkt_chain *mc = handler_markets_chain(c, chain_id);
+  const struct state_market *mc = state_markets_chain(c, chain_id);
   if (!mc) {
     res = svc_reply_problem(req, SVC_ERR_chain_not_found, "no chain %lld has been imported", chain_id);
     goto out;
@@ -545,7 +547,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   if (!v || !a || (any_override && !prices)) goto out;
   for (size_t i = 0; i < n; i++) {
     if (qa[i].kind == RISK_ACT_SET_EMODE) continue;
-    const struct mkt_reserve *r = handler_markets_find_reserve(mc, qa[i].asset);
+    const struct state_reserve *r = state_markets_find_reserve(mc, qa[i].asset);
     if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
       char field[48];
       snprintf(field, sizeof field, "actions[%zu].asset", i);
@@ -570,14 +572,14 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   }
 
   risk_err e = RISK_OK;
-  const struct acc_chain *x = handler_accounts_chain(c, chain_id);
+  const struct state_acc_chain *x = state_accounts_chain(c, chain_id);
   if (t == (uint64_t)mc->block_timestamp) {
     /* The per-thread view at the block, copied (steps change reserve totals), then the overrides:
      * prices feed only the evaluation, not the reserve's accrual. */
-    const struct acc_view *bv = handler_accounts_view_at_block(c, mc, x, &e);
+    const struct state_acc_view *bv = state_accounts_view_at_block(c, mc, x, &e);
     if (bv) {
       /* Only the reserves the chain has: the whole view is ~70 KB, most of it unused ids. */
-      memcpy(v, bv, offsetof(struct acc_view, m));
+      memcpy(v, bv, offsetof(struct state_acc_view, m));
       v->m.n_reserves = bv->m.n_reserves;
       memcpy(v->m.reserves, bv->m.reserves, bv->m.n_reserves * sizeof bv->m.reserves[0]);
       memcpy(v->m.emode, bv->m.emode, sizeof v->m.emode);
@@ -588,10 +590,10 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       }
     }
   } else {
-    e = handler_accounts_view(v, mc, x, t, prices);
+    e = state_accounts_view(v, mc, x, t, prices);
   }
   if (e) {
-    svc_log(SVC_LOG_ERROR, "quotes: market of chain %lld: %s", chain_id, risk_err_name(e));
+    util_log(UTIL_LOG_ERROR, "quotes: market of chain %lld: %s", chain_id, risk_err_name(e));
     goto out;
   }
   memset(a, 0, offsetof(struct risk_account, pos));
@@ -604,26 +606,26 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   }
 
   struct jw w = {0}, sw = {0}, fw = {0};
-  struct acc_pos_memo memo; /* ~6 KB: only its count and text need a start value */
+  struct view_pos_memo memo; /* ~6 KB: only its count and text need a start value */
   memo.n = 0;
   memo.text = (struct jw){0};
   jw_obj(&w);
   jw_kint(&w, "chain_id", mc->chain_id);
   if (account) {
     char cs[43];
-    handler_address_checksum(lower, cs);
+    view_address_checksum(lower, cs);
     jw_kstr(&w, "account", cs);
   } else {
     jw_knull(&w, "account");
   }
   jw_key(&w, "as_of");
   jw_obj(&w);
-  handler_accounts_write_as_of_fields(&w, mc);
+  view_write_as_of_fields(&w, mc);
   jw_kint(&w, "evaluated_at", (int64_t)t);
   jw_obj_end(&w);
   jw_key(&w, "initial");
   if (!write_account(&w, v, a, false, &memo, &e)) {
-    svc_log(SVC_LOG_ERROR, "quotes: evaluating the initial account: %s", risk_err_name(e));
+    util_log(UTIL_LOG_ERROR, "quotes: evaluating the initial account: %s", risk_err_name(e));
     goto out_w;
   }
   bool failed = false;
@@ -711,7 +713,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     jw_knull(&sw, "error_code");
     jw_key(&sw, "account");
     if (!write_account(&sw, v, a, false, &memo, &e)) {
-      svc_log(SVC_LOG_ERROR, "quotes: evaluating step %zu: %s", i, risk_err_name(e));
+      util_log(UTIL_LOG_ERROR, "quotes: evaluating step %zu: %s", i, risk_err_name(e));
       goto out_w;
     }
     jw_key(&sw, "reserves");
@@ -731,7 +733,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   jw_append(&w, &sw);
   jw_key(&w, "final");
   if (!write_account(&w, v, a, true, &memo, &e)) {
-    svc_log(SVC_LOG_ERROR, "quotes: evaluating the final account: %s", risk_err_name(e));
+    util_log(UTIL_LOG_ERROR, "quotes: evaluating the final account: %s", risk_err_name(e));
     goto out_w;
   }
   jw_obj_end(&w);
@@ -751,6 +753,6 @@ out:
   free(prices);
   free(v);
   free(a);
-  if (c) svc_cache_release(c);
+  if (c) state_cache_release(c);
   return res;
 }

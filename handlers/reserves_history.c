@@ -14,8 +14,9 @@
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/markets.h"
-#include "service/cache.h"
-#include "service/log.h"
+#include "views/markets_json.h"
+#include "state/cache.h"
+#include "util/log.h"
 #include "service/request.h"
 
 #define HISTORY_MAX_BUCKETS 10000 /* per request window (from..to) */
@@ -41,7 +42,7 @@ static const struct db_statement stmts[] = {
 };
 static void register_statements(void) {
   if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    svc_log(SVC_LOG_ERROR, "reserves history: statements could not be registered");
+    util_log(UTIL_LOG_ERROR, "reserves history: statements could not be registered");
 }
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 
@@ -70,12 +71,12 @@ static bool parse_time(const char *s, int64_t *out) {
 static void cursor_encode(int64_t bucket, char out[64]) {
   char plain[32];
   snprintf(plain, sizeof plain, "h1.%lld", (long long)bucket);
-  handler_cursor_encode(plain, out);
+  util_cursor_encode(plain, out);
 }
 
 static bool cursor_decode(const char *c, int64_t *bucket) {
   char plain[32];
-  if (!handler_cursor_decode(c, plain) || strncmp(plain, "h1.", 3) != 0 || !plain[3]) return false;
+  if (!util_cursor_decode(c, plain) || strncmp(plain, "h1.", 3) != 0 || !plain[3]) return false;
   for (const char *p = plain + 3; *p; p++)
     if (!isdigit((unsigned char)*p)) return false;
   *bucket = atoll(plain + 3);
@@ -83,8 +84,8 @@ static bool cursor_decode(const char *c, int64_t *bucket) {
 }
 
 struct rows_ctx {
-  const struct mkt_chain *m;
-  const struct mkt_reserve *r;
+  const struct state_market *m;
+  const struct state_reserve *r;
   json_t *data;
   int64_t interval;
   long limit, seen;
@@ -101,18 +102,18 @@ static db_status row_cb(const db_row *row, void *arg) {
   }
   struct risk_reserve_state s = {0}, at;
   u256 bitmap;
-  bool ok = handler_parse_u256(db_row_text(row, 3), &bitmap);
+  bool ok = u256_parse_dec(db_row_text(row, 3), &bitmap);
   risk_reserve_config_decode(bitmap, &s.config);
-  ok = ok && handler_parse_u256(db_row_text(row, 4), &s.liquidity_index) &&
-       handler_parse_u256(db_row_text(row, 5), &s.variable_borrow_index) &&
-       handler_parse_u256(db_row_text(row, 6), &s.current_liquidity_rate) &&
-       handler_parse_u256(db_row_text(row, 7), &s.current_variable_borrow_rate);
+  ok = ok && u256_parse_dec(db_row_text(row, 4), &s.liquidity_index) &&
+       u256_parse_dec(db_row_text(row, 5), &s.variable_borrow_index) &&
+       u256_parse_dec(db_row_text(row, 6), &s.current_liquidity_rate) &&
+       u256_parse_dec(db_row_text(row, 7), &s.current_variable_borrow_rate);
   s.last_update_timestamp = (uint64_t)atoll(db_row_text(row, 8));
-  ok = ok && handler_parse_u256(db_row_text(row, 9), &s.a_token_scaled_total_supply) &&
-       handler_parse_u256(db_row_text(row, 10), &s.variable_debt_scaled_total_supply) &&
-       handler_parse_u256(db_row_text(row, 11), &s.accrued_to_treasury) &&
-       handler_parse_u256(db_row_text(row, 12), &s.isolation_mode_total_debt) &&
-       handler_parse_u256(db_row_text(row, 13), &s.available_liquidity);
+  ok = ok && u256_parse_dec(db_row_text(row, 9), &s.a_token_scaled_total_supply) &&
+       u256_parse_dec(db_row_text(row, 10), &s.variable_debt_scaled_total_supply) &&
+       u256_parse_dec(db_row_text(row, 11), &s.accrued_to_treasury) &&
+       u256_parse_dec(db_row_text(row, 12), &s.isolation_mode_total_debt) &&
+       u256_parse_dec(db_row_text(row, 13), &s.available_liquidity);
   int64_t bn = atoll(db_row_text(row, 1)), ts = atoll(db_row_text(row, 2));
   if (!ok) return DB_ERROR;
   if ((uint64_t)ts < s.last_update_timestamp || risk_reserve_update_state(&at, &s, (uint64_t)ts) != RISK_OK ||
@@ -121,16 +122,16 @@ static db_status row_cb(const db_row *row, void *arg) {
     at = s; /* the stored state when it cannot be accrued (never on consistent data) */
   char t1[32];
   json_t *o = json_pack("{sI ss sI ss sI sI}", "bucket_start", (json_int_t)bucket, "time",
-                        handler_time_rfc3339(bucket, t1), "chain_id", (json_int_t)x->m->chain_id, "asset",
+                        util_time_rfc3339(bucket, t1), "chain_id", (json_int_t)x->m->chain_id, "asset",
                         x->r->address_cs, "block_number", (json_int_t)bn, "block_timestamp", (json_int_t)ts);
-  if (handler_markets_put_state(o, &at, x->r->decimals) != RISK_OK) {
+  if (view_reserve_put_state(o, &at, x->r->decimals) != RISK_OK) {
     json_decref(o);
     x->failed = true;
     return DB_ERROR;
   }
   const char *price = db_row_text(row, 14);
   u256 p;
-  if (price && handler_parse_u256(price, &p)) {
+  if (price && u256_parse_dec(price, &p)) {
     char f[U256_DEC_MAX + 2];
     u256_to_fixed(p, 8, f);
     json_object_set_new(o, "price", json_string(price));
@@ -186,11 +187,11 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   if (cs && !cursor_decode(cs, &cursor))
     return handler_bad_query(req, "cursor", "invalid", "is not a cursor this service gave");
 
-  struct svc_cache *c = svc_cache_acquire(req->srv);
+  struct state_cache *c = state_cache_acquire();
   if (!c) return svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
   enum svc_handler_result res = SVC_HANDLED;
-  const struct mkt_chain *m = handler_markets_chain(c, id);
-  const struct mkt_reserve *r = m ? handler_markets_find_reserve(m, a) : NULL;
+  const struct state_market *m = state_markets_chain(c, id);
+  const struct state_reserve *r = m ? state_markets_find_reserve(m, a) : NULL;
   if (!m) {
     res = svc_reply_problem(req, SVC_ERR_chain_not_found, "no imported state for chain %.40s", chain);
     goto out;
@@ -249,11 +250,11 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   const char *ivname = interval == 3600 ? "1h" : interval == 21600 ? "6h" : "1d";
   char t1[32], t2[32];
   json_t *body =
-      json_pack("{so so so s{ss ss ss ss sI}}", "data", x.data, "as_of", handler_markets_as_of(m), "next_cursor", next,
-                "query", "from", handler_time_rfc3339(from, t1), "to", handler_time_rfc3339(to, t2), "interval", ivname,
+      json_pack("{so so so s{ss ss ss ss sI}}", "data", x.data, "as_of", view_market_as_of(m), "next_cursor", next,
+                "query", "from", util_time_rfc3339(from, t1), "to", util_time_rfc3339(to, t2), "interval", ivname,
                 "asset", r->address_cs, "limit", (json_int_t)limit);
   res = svc_reply_json_steal(req, 200, body);
 out:
-  svc_cache_release(c);
+  state_cache_release(c);
   return res;
 }

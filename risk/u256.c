@@ -572,3 +572,5 @@ u256 u256_from_be32(const uint8_t in[32]) {
     v.w[i / 8] |= (uint64_t)in[31 - i] << (8 * (i % 8));
   return v;
 }
+
+bool u256_parse_dec(const char *text, u256 *out) { return text && u256_from_dec(out, text, strlen(text)) == RISK_OK; }

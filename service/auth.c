@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "db/db.h"
-#include "service/log.h"
+#include "util/log.h"
 #include "service/metrics.h"
 #include "service/request.h"
 
@@ -31,7 +31,7 @@ static const struct db_statement stmts[] = {
 static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 static void register_statements(void) {
   if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    svc_log(SVC_LOG_ERROR, "auth: statements could not be registered");
+    util_log(UTIL_LOG_ERROR, "auth: statements could not be registered");
 }
 
 static uint64_t now_ms(void) {
@@ -275,7 +275,7 @@ bool svc_auth_request(struct svc_request *req) {
       return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     if (row.revoked) return unauthorized(req, addr, SVC_AUTH_FAIL_REVOKED, "the api key was revoked");
     if (!svc_scope_parse(row.scope, &row.e.scope)) {
-      SVC_BUG("api key %lld has scope '%s'", (long long)row.e.key_id, row.scope);
+      UTIL_BUG("api key %lld has scope '%s'", (long long)row.e.key_id, row.scope);
       return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     }
     memcpy(row.e.sha, sha, sizeof sha);

@@ -17,9 +17,10 @@
 
 #include "db/migrate.h"
 #include "service/auth.h"
-#include "service/cache.h"
-#include "service/log.h"
-#include "service/ltv.h"
+#include "state/cache.h"
+#include "views/renderers.h"
+#include "util/log.h"
+#include "partner/ltv.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/server.h"
@@ -80,7 +81,7 @@ static void new_request_id(char out[33]) {
 }
 
 /* Returns the configured origin matching `origin` ("*" when any is allowed), or NULL. */
-static const char *cors_match(const struct svc_config *cfg, const char *origin) {
+static const char *cors_match(const struct util_config *cfg, const char *origin) {
   if (!origin || !*cfg->cors_origins) return NULL;
   const char *p = cfg->cors_origins;
   size_t olen = strlen(origin);
@@ -159,7 +160,7 @@ static void dispatch(struct svc_request *req) {
     res = req->match.route->handler(req);
   }
   if (res != SVC_HANDLED && !req->replied) {
-    svc_log(SVC_LOG_ERROR, "request %s: handler for %s %s failed without a reply", req->request_id, req->method,
+    util_log(UTIL_LOG_ERROR, "request %s: handler for %s %s failed without a reply", req->request_id, req->method,
             req->path);
     svc_reply_problem(req, SVC_ERR_internal_error, "the request could not be completed");
   }
@@ -259,7 +260,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   int route_index = rt ? (int)(rt - svc_routes) : -1;
   svc_metrics_observe(route_index, req->status, us);
   const char *tpl = rt ? rt->path : "unmatched";
-  svc_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
+  util_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
                  req->request_id);
   free(req->body);
   free(req);
@@ -272,38 +273,38 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   size_t n = strlen(msg);
   while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
-  svc_log(SVC_LOG_WARN, "http: %s", msg);
+  util_log(UTIL_LOG_WARN, "http: %s", msg);
 }
 
 static void db_logger(int level, const char *msg) {
-  svc_log((enum svc_log_level)level, "db: %s", msg); /* DB_LOG_* numbers match enum svc_log_level */
+  util_log((enum util_log_level)level, "db: %s", msg); /* DB_LOG_* numbers match enum util_log_level */
 }
 
 /* Applies or checks migrations as SPARKD_MIGRATE says; returns false when serving must not start. */
 static bool prepare_schema(struct svc_server *srv) {
   char err[512];
-  if (srv->cfg.migrate == SVC_MIGRATE_AUTO) {
+  if (srv->cfg.migrate == UTIL_MIGRATE_AUTO) {
     unsigned applied = 0;
     if (db_migrate_apply(srv->cfg.database_url, &applied, err, sizeof err) != 0) {
-      svc_log(SVC_LOG_ERROR, "migrate: %s", err);
+      util_log(UTIL_LOG_ERROR, "migrate: %s", err);
       return false;
     }
-    svc_log(SVC_LOG_INFO, "migrate: %u migration(s) applied", applied);
+    util_log(UTIL_LOG_INFO, "migrate: %u migration(s) applied", applied);
     return true;
   }
   db_schema_state st = db_schema_check(srv->pool, err, sizeof err);
   switch (st) {
   case DB_SCHEMA_CURRENT: return true;
   case DB_SCHEMA_UNKNOWN:
-    svc_log(SVC_LOG_WARN, "database not reachable at start (%s); serving, /readyz reports 503 until it is", err);
+    util_log(UTIL_LOG_WARN, "database not reachable at start (%s); serving, /readyz reports 503 until it is", err);
     return true;
   default:
-    svc_log(SVC_LOG_ERROR, "database schema not current: %s; run `sparkd migrate` or set SPARKD_MIGRATE=auto", err);
+    util_log(UTIL_LOG_ERROR, "database schema not current: %s; run `sparkd migrate` or set SPARKD_MIGRATE=auto", err);
     return false;
   }
 }
 
-static bool resolve_listen(const struct svc_config *cfg, struct sockaddr_storage *ss, socklen_t *sl, int *family) {
+static bool resolve_listen(const struct util_config *cfg, struct sockaddr_storage *ss, socklen_t *sl, int *family) {
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
@@ -311,7 +312,7 @@ static bool resolve_listen(const struct svc_config *cfg, struct sockaddr_storage
   snprintf(port, sizeof port, "%u", cfg->listen_port);
   int rc = getaddrinfo(*cfg->listen_host ? cfg->listen_host : NULL, port, &hints, &res);
   if (rc != 0 || !res) {
-    svc_log(SVC_LOG_ERROR, "SPARKD_LISTEN: cannot resolve %s: %s", cfg->listen_host, gai_strerror(rc));
+    util_log(UTIL_LOG_ERROR, "SPARKD_LISTEN: cannot resolve %s: %s", cfg->listen_host, gai_strerror(rc));
     return false;
   }
   memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -332,7 +333,7 @@ int svc_serve(struct svc_server *srv) {
   db_set_logger(db_logger);
   srv->pool = db_pool_create(srv->cfg.database_url, srv->cfg.threads);
   if (!srv->pool) {
-    svc_log(SVC_LOG_ERROR, "SPARKD_DATABASE_URL: not a usable connection string");
+    util_log(UTIL_LOG_ERROR, "SPARKD_DATABASE_URL: not a usable connection string");
     return 1;
   }
   if (!prepare_schema(srv)) {
@@ -347,14 +348,14 @@ int svc_serve(struct svc_server *srv) {
     return 1;
   }
   srv->started_at = time(NULL);
-  if (!svc_cache_start(srv)) {
-    svc_log(SVC_LOG_ERROR, "cannot start the state cache threads");
+  if (!state_cache_start(srv->pool, &srv->cfg, view_renderers, view_renderers_count)) {
+    util_log(UTIL_LOG_ERROR, "cannot start the state cache threads");
     db_pool_destroy(srv->pool);
     return 1;
   }
-  if (!svc_ltv_start(srv)) {
-    svc_ltv_stop(srv);
-    svc_cache_stop(srv);
+  if (!partner_ltv_start(srv->pool, &srv->cfg)) {
+    partner_ltv_stop();
+    state_cache_stop();
     db_pool_destroy(srv->pool);
     return 1;
   }
@@ -367,19 +368,19 @@ int svc_serve(struct svc_server *srv) {
       MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
       MHD_OPTION_END);
   if (!d) {
-    svc_log(SVC_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
+    util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
             strerror(errno));
-    svc_ltv_stop(srv);
-    svc_cache_stop(srv);
+    partner_ltv_stop();
+    state_cache_stop();
     db_pool_destroy(srv->pool);
     return 1;
   }
-  svc_log(SVC_LOG_INFO, "listening on %s:%u with %u threads", srv->cfg.listen_host, srv->cfg.listen_port,
+  util_log(UTIL_LOG_INFO, "listening on %s:%u with %u threads", srv->cfg.listen_host, srv->cfg.listen_port,
           srv->cfg.threads);
 
   int sig = 0;
   sigwait(&sigs, &sig);
-  svc_log(SVC_LOG_INFO, "signal %d: draining in-flight requests (at most %u ms)", sig, srv->cfg.shutdown_grace_ms);
+  util_log(UTIL_LOG_INFO, "signal %d: draining in-flight requests (at most %u ms)", sig, srv->cfg.shutdown_grace_ms);
   atomic_store(&srv->shutting_down, true);
   MHD_socket lsock = MHD_quiesce_daemon(d); /* stop accepting; open connections finish */
   if (lsock != MHD_INVALID_SOCKET) close(lsock); /* new connections are refused, not queued */
@@ -390,16 +391,16 @@ int svc_serve(struct svc_server *srv) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
     if (ms >= (long)srv->cfg.shutdown_grace_ms) {
-      svc_log(SVC_LOG_WARN, "%d request(s) still in flight after the grace period", atomic_load(&srv->inflight));
+      util_log(UTIL_LOG_WARN, "%d request(s) still in flight after the grace period", atomic_load(&srv->inflight));
       break;
     }
     usleep(10000);
   }
   MHD_stop_daemon(d);
-  svc_ltv_stop(srv);
-  svc_cache_stop(srv);
+  partner_ltv_stop();
+  state_cache_stop();
   db_pool_destroy(srv->pool);
   srv->pool = NULL;
-  svc_log(SVC_LOG_INFO, "stopped");
+  util_log(UTIL_LOG_INFO, "stopped");
   return 0;
 }

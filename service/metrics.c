@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/cache.h"
+#include "state/cache.h"
 #include "service/router.h"
 
 /* Status codes we count individually; anything else lands in "other" (the last slot). */
@@ -130,7 +130,7 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
         (unsigned long long)atomic_load_explicit(&auth_failures[i], memory_order_relaxed));
   uint64_t generation;
   bool pending;
-  svc_cache_status(&generation, &pending);
+  state_cache_status(&generation, &pending);
   put(&b,
       "# HELP sparkd_state_cache_generation State cache rebuilds completed (0: nothing built yet).\n"
       "# TYPE sparkd_state_cache_generation gauge\nsparkd_state_cache_generation %llu\n"

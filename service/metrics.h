@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "service/router.h"
 
 /* Records one finished request; route_index is the row in svc_routes or -1 when unmatched. */
 void svc_metrics_observe(int route_index, unsigned status, uint64_t micros);
@@ -23,5 +24,14 @@ enum svc_auth_fail {
 void svc_metrics_auth_failure(enum svc_auth_fail why);
 /* Returns a malloc'd Prometheus text exposition (length in *len), or NULL on allocation failure. */
 char *svc_metrics_render(db_pool *pool, size_t *len);
+
+/* The service's own routes (service/health.c): /healthz, /readyz, /metrics, /openapi.yaml, /docs.
+ * Each returns SVC_HANDLED once it queued a response, SVC_HANDLER_FATAL otherwise. */
+struct svc_request;
+enum svc_handler_result svc_healthz_get(struct svc_request *req);
+enum svc_handler_result svc_readyz_get(struct svc_request *req);
+enum svc_handler_result svc_metrics_get(struct svc_request *req);
+enum svc_handler_result svc_openapi_get(struct svc_request *req);
+enum svc_handler_result svc_docs_get(struct svc_request *req);
 
 #endif

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/log.h"
+#include "state/cache.h"
+#include "util/log.h"
 #include "service/server.h"
 
 const char *svc_req_param(struct svc_request *req, const char *name, char *buf, size_t len) {
@@ -34,7 +35,7 @@ enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned sta
                                            size_t len) {
   if (!resp) return SVC_HANDLER_FATAL;
   if (req->replied) {
-    SVC_BUG("second reply to request %s", req->request_id);
+    UTIL_BUG("second reply to request %s", req->request_id);
     MHD_destroy_response(resp);
     return SVC_HANDLED;
   }
@@ -78,6 +79,17 @@ enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status,
     free(body);
     return SVC_HANDLER_FATAL;
   }
+  return svc_queue_response(req, status, typed(r, content_type), len);
+}
+
+enum svc_handler_result svc_reply_take_header(struct svc_request *req, unsigned status, const char *content_type,
+                                              char *body, size_t len, const char *header, const char *value) {
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+  if (!r) {
+    free(body);
+    return SVC_HANDLER_FATAL;
+  }
+  if (header) MHD_add_response_header(r, header, value);
   return svc_queue_response(req, status, typed(r, content_type), len);
 }
 
@@ -245,4 +257,45 @@ bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *erro
                           svc_field_error(field, "not_an_integer", "must be a string of decimal digits"));
     return false;
   }
+}
+
+static void release_cb(void *cls) { state_cache_release(cls); }
+
+/* Returns true when the If-None-Match header lists etag (or is "*"). */
+static bool etag_matches(const char *inm, const char *etag) {
+  if (!inm) return false;
+  size_t n = strlen(etag);
+  for (const char *p = inm; *p;) {
+    while (*p == ' ' || *p == ',') p++;
+    if (*p == '*') return true;
+    if (strncmp(p, "W/", 2) == 0) p += 2;
+    if (strncmp(p, etag, n) == 0 && (p[n] == 0 || p[n] == ',' || p[n] == ' ')) return true;
+    while (*p && *p != ',') p++;
+  }
+  return false;
+}
+
+enum svc_handler_result svc_reply_cached(struct svc_request *req, struct state_cache *c, const char *key, bool *found) {
+  const struct state_item *it = state_cache_get(c, key);
+  *found = it && it->body;
+  if (!*found) return SVC_HANDLER_FATAL;
+  bool not_modified = etag_matches(svc_req_header(req, "If-None-Match"), it->etag);
+  struct MHD_Response *r;
+  if (not_modified) {
+    r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  } else {
+    state_cache_retain(c); /* held by the response until MHD destroys it */
+    r = MHD_create_response_from_buffer_with_free_callback_cls(it->len, (void *)it->body, release_cb, c);
+    if (!r) {
+      state_cache_release(c);
+      return SVC_HANDLER_FATAL;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+  }
+  if (!r) return SVC_HANDLER_FATAL;
+  MHD_add_response_header(r, "ETag", it->etag);
+  char cc[64];
+  snprintf(cc, sizeof cc, "public, max-age=%u", req->srv->cfg.cache_max_age_s);
+  MHD_add_response_header(r, "Cache-Control", cc);
+  return svc_queue_response(req, not_modified ? 304 : 200, r, not_modified ? 0 : it->len);
 }

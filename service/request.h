@@ -64,6 +64,9 @@ enum svc_handler_result svc_reply_copy(struct svc_request *req, unsigned status,
 /* Replies `status` with body, taking ownership of the malloc'd buffer. */
 enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type,
                                        char *body, size_t len);
+/* Replies as svc_reply_take, with one more header (none when header is NULL). */
+enum svc_handler_result svc_reply_take_header(struct svc_request *req, unsigned status, const char *content_type,
+                                              char *body, size_t len, const char *header, const char *value);
 /* Replies `status` with the JSON value; takes the reference (jansson _steal convention). */
 enum svc_handler_result svc_reply_json_steal(struct svc_request *req, unsigned status, json_t *body);
 /* Replies with an application/problem+json body for err; detail is printf-style (may be NULL). */
@@ -96,5 +99,12 @@ json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spe
  * {field, code, message} entry to errors and returns false. */
 #include "risk/u256.h"
 bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *errors);
+
+struct state_cache;
+/* Replies with the cached response for key: 200 with ETag and Cache-Control, or 304 when
+ * If-None-Match matches; the reply keeps a reference to the cache until it is sent. Returns
+ * SVC_HANDLED, or SVC_HANDLER_FATAL without replying when key is absent (*found = false) so the
+ * caller can answer 404 or 503 itself. */
+enum svc_handler_result svc_reply_cached(struct svc_request *req, struct state_cache *c, const char *key, bool *found);
 
 #endif

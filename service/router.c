@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "handlers/handlers.h"
+#include "service/metrics.h"
 
 #define NOBODY 0
 #define BODY SIZE_MAX /* the configured SPARKD_MAX_BODY_BYTES */
@@ -12,11 +13,11 @@
 
 /* The route table: method, path template, handler, body limit, auth scope. */
 const struct svc_route svc_routes[] = {
-    {SVC_GET, "/healthz", handler_healthz_get, NOBODY, SVC_SCOPE_PUBLIC},
-    {SVC_GET, "/readyz", handler_readyz_get, NOBODY, SVC_SCOPE_PUBLIC},
-    {SVC_GET, "/metrics", handler_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
-    {SVC_GET, "/openapi.yaml", handler_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
-    {SVC_GET, "/docs", handler_docs_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/healthz", svc_healthz_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/readyz", svc_readyz_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/metrics", svc_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/openapi.yaml", svc_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/docs", svc_docs_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/rates/convert", handler_rates_convert_post, BODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/chains", handler_chains_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/markets", handler_markets_list, NOBODY, SVC_SCOPE_PUBLIC},

@@ -7,10 +7,10 @@
 #include <time.h>
 
 #include "db/db.h"
-#include "service/config.h"
+#include "util/config.h"
 
 struct svc_server {
-  struct svc_config cfg;
+  struct util_config cfg;
   db_pool *pool;
   atomic_int inflight;        /* requests begun and not yet completed */
   atomic_bool shutting_down;  /* set on SIGTERM/SIGINT */

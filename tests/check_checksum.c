@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* handler_address_checksum (handlers/common.c), the per-thread remembered EIP-55 form: the
+/* view_address_checksum (handlers/common.c), the per-thread remembered EIP-55 form: the
  * EIP-55 specification's own examples, then 20,000 addresses drawn with a fixed seed, each asked
  * three times in different letter cases and interleaved so that entries are evicted and found
  * again, against risk_eip55 (the uncached computation). */
@@ -29,7 +29,7 @@ START_TEST(eip55_examples) {
           in[k] = (char)(in[k] - 'A' + 'a');
         else if (round == 2 && in[k] >= 'a' && in[k] <= 'f')
           in[k] = (char)(in[k] - 'a' + 'A');
-      ck_assert(handler_address_checksum(in, out));
+      ck_assert(view_address_checksum(in, out));
       ck_assert_str_eq(out, want[i]);
     }
 }
@@ -45,7 +45,7 @@ START_TEST(not_addresses) {
                        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeg",
                        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed0"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    ck_assert(!handler_address_checksum(bad[i], out));
+    ck_assert(!view_address_checksum(bad[i], out));
 }
 END_TEST
 
@@ -78,7 +78,7 @@ START_TEST(against_risk_eip55) {
         for (int k = 2; k < 42; k++)
           if (in[k] >= 'a' && (next() & 1)) in[k] = (char)(in[k] - 'a' + 'A');
       ck_assert(risk_eip55(addr[i], want));
-      ck_assert(handler_address_checksum(in, got));
+      ck_assert(view_address_checksum(in, got));
       if (strcmp(got, want) != 0) ck_abort_msg("%s: got %s want %s (pass %d)", in, got, want, pass);
     }
   free(addr);

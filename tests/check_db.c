@@ -17,8 +17,8 @@
 
 #include "db/db.h"
 #include "db/migrate.h"
-#include "service/commands.h"
-#include "service/config.h"
+#include "cli/commands.h"
+#include "util/config.h"
 #include "tests/support/pgtest.h"
 
 static struct th_pg pg;
@@ -908,29 +908,29 @@ END_TEST
 START_TEST(test_cmd_migrate) {
   char url[TH_PG_CONNINFO_MAX];
   ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
-  static struct svc_config cfg;
+  static struct util_config cfg;
   memset(&cfg, 0, sizeof cfg);
   snprintf(cfg.database_url, sizeof cfg.database_url, "%s", url);
 
   char *help[] = {"migrate", "--help", NULL};
-  ck_assert_int_eq(svc_cmd_migrate(2, help, &cfg), 0);
+  ck_assert_int_eq(cli_cmd_migrate(2, help, &cfg), 0);
   char *bad[] = {"migrate", "--bogus", NULL};
-  ck_assert_int_eq(svc_cmd_migrate(2, bad, &cfg), 2);
+  ck_assert_int_eq(cli_cmd_migrate(2, bad, &cfg), 2);
   ck_assert_int_eq(
       q_int(url, "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'sparkd_schema_migrations'", 0, NULL), 0);
 
   char *status[] = {"migrate", "--status", NULL};
-  ck_assert_int_eq(svc_cmd_migrate(2, status, &cfg), 0);
+  ck_assert_int_eq(cli_cmd_migrate(2, status, &cfg), 0);
   char *run[] = {"migrate", NULL};
-  ck_assert_int_eq(svc_cmd_migrate(1, run, &cfg), 0);
+  ck_assert_int_eq(cli_cmd_migrate(1, run, &cfg), 0);
   ck_assert_int_eq(q_int(url, "SELECT count(*) AS n FROM sparkd_schema_migrations", 0, NULL), db_migrations_count);
-  ck_assert_int_eq(svc_cmd_migrate(1, run, &cfg), 0);
-  ck_assert_int_eq(svc_cmd_migrate(2, status, &cfg), 0);
+  ck_assert_int_eq(cli_cmd_migrate(1, run, &cfg), 0);
+  ck_assert_int_eq(cli_cmd_migrate(2, status, &cfg), 0);
 
   exec_ok(url, "UPDATE sparkd_schema_migrations SET checksum = 'x'");
-  ck_assert_int_eq(svc_cmd_migrate(1, run, &cfg), 1);
+  ck_assert_int_eq(cli_cmd_migrate(1, run, &cfg), 1);
   cfg.database_url[0] = '\0';
-  ck_assert_int_eq(svc_cmd_migrate(1, run, &cfg), 1);
+  ck_assert_int_eq(cli_cmd_migrate(1, run, &cfg), 1);
   th_pg_drop_db(&pg, url);
 }
 END_TEST

@@ -17,7 +17,7 @@
 #include "risk/reserve.h"
 #include "risk/savings.h"
 #include "risk/wadray.h"
-#include "service/demo.h"
+#include "cli/demo.h"
 
 #define N_ACCOUNTS 500
 #define N_DAYS 3
@@ -27,9 +27,9 @@ static char *generate(uint64_t seed, uint32_t accounts, uint32_t days, size_t *l
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
   ck_assert_ptr_nonnull(f);
-  struct svc_demo_opts o = {seed, accounts, days};
+  struct cli_demo_opts o = {seed, accounts, days};
   char err[256] = "";
-  int rc = svc_demo_generate(f, &o, err, sizeof err);
+  int rc = cli_demo_generate(f, &o, err, sizeof err);
   fclose(f);
   ck_assert_msg(rc == 0, "generate: %s", err);
   *len = n;
@@ -107,7 +107,7 @@ static bool is_addr(json_t *v) {
   for (int i = 0; i < 20; i++)
     sscanf(s + 2 + 2 * i, "%2hhx", &a[i]);
   char chk[43];
-  svc_demo_eip55(a, chk);
+  cli_demo_eip55(a, chk);
   return strcmp(chk, s) == 0; /* the generator writes EIP-55 */
 }
 
@@ -665,12 +665,12 @@ START_TEST(test_eip55) {
     for (int j = 0; j < 20; j++)
       sscanf(ex[i] + 2 + 2 * j, "%2hhx", &a[j]);
     char out[43];
-    svc_demo_eip55(a, out);
+    cli_demo_eip55(a, out);
     ck_assert_str_eq(out, ex[i]);
   }
   /* the rates-conv constants of §1.6 sit 1 below the bisection's largest rate */
   u256 r;
-  ck_assert_int_eq(svc_demo_rate_for_apy_bps(&r, 375), RISK_OK);
+  ck_assert_int_eq(cli_demo_rate_for_apy_bps(&r, 375), RISK_OK);
   char b[U256_DEC_MAX];
   u256_to_dec(r, b);
   ck_assert_str_eq(b, "1000000001167363430498603316");

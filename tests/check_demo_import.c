@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 
 #include "db/migrate.h"
-#include "service/demo.h"
+#include "cli/demo.h"
 #include "support/pgtest.h"
 
 #define ACCOUNTS 300
@@ -49,8 +49,8 @@ START_TEST(test_import_demo) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
-  struct svc_demo_opts o = {5, ACCOUNTS, DAYS};
-  ck_assert_int_eq(svc_demo_generate(f, &o, err, sizeof err), 0);
+  struct cli_demo_opts o = {5, ACCOUNTS, DAYS};
+  ck_assert_int_eq(cli_demo_generate(f, &o, err, sizeof err), 0);
   fclose(f);
   char path[] = "/tmp/sparkd-demo-import-XXXXXX";
   int fd = mkstemp(path);

@@ -1,7 +1,7 @@
 /* ctest-label: unit */
 /* Keeps deploy/sparkd.env.example and the config table (service/config.c) in step (STYLE
  * rule 12), both ways:
- * - every svc_config_table entry is assigned exactly once in the file, under a comment line,
+ * - every util_config_table entry is assigned exactly once in the file, under a comment line,
  *   to its default (double quotes around the value are allowed);
  * - every SPARKD_ name anywhere in the file, comments included, is a table entry. */
 #include <check.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/config.h"
+#include "util/config.h"
 
 #define ENV_EXAMPLE SPARKD_SOURCE_DIR "/deploy/sparkd.env.example"
 #define MAX_LINES 512
@@ -40,18 +40,18 @@ static void unload(void) {
 }
 
 /* Returns the table entry named name[0..len), or NULL. */
-static const struct svc_config_entry *entry_named(const char *name, size_t len) {
-  for (size_t i = 0; i < svc_config_table_len; i++)
-    if (strlen(svc_config_table[i].env) == len && strncmp(svc_config_table[i].env, name, len) == 0)
-      return &svc_config_table[i];
+static const struct util_config_entry *entry_named(const char *name, size_t len) {
+  for (size_t i = 0; i < util_config_table_len; i++)
+    if (strlen(util_config_table[i].env) == len && strncmp(util_config_table[i].env, name, len) == 0)
+      return &util_config_table[i];
   return NULL;
 }
 
 START_TEST(every_table_entry_is_in_the_file) {
   load();
-  ck_assert_uint_gt(svc_config_table_len, 0);
-  for (size_t i = 0; i < svc_config_table_len; i++) {
-    const struct svc_config_entry *e = &svc_config_table[i];
+  ck_assert_uint_gt(util_config_table_len, 0);
+  for (size_t i = 0; i < util_config_table_len; i++) {
+    const struct util_config_entry *e = &util_config_table[i];
     size_t len = strlen(e->env);
     size_t found = 0, at = 0;
     for (size_t l = 0; l < nlines; l++)
@@ -86,7 +86,7 @@ START_TEST(every_name_in_the_file_is_in_the_table) {
       while (isupper((unsigned char)p[len]) || isdigit((unsigned char)p[len]) || p[len] == '_') len++;
       if (word_start) {
         ck_assert_msg(entry_named(p, len) != NULL,
-                      "deploy/sparkd.env.example line %zu names %.*s, which is not in svc_config_table", l + 1,
+                      "deploy/sparkd.env.example line %zu names %.*s, which is not in util_config_table", l + 1,
                       (int)len, p);
         names++;
       }
@@ -97,7 +97,7 @@ START_TEST(every_name_in_the_file_is_in_the_table) {
       ck_assert_msg(strncmp(lines[l], "SPARKD_", 7) == 0 && strchr(lines[l], '='),
                     "deploy/sparkd.env.example line %zu is neither a comment nor SPARKD_NAME=value", l + 1);
   }
-  ck_assert_uint_ge(names, svc_config_table_len);
+  ck_assert_uint_ge(names, util_config_table_len);
   unload();
 }
 END_TEST

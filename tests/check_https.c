@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* https:// webhook delivery (service/webhook.c, svc_http_post): a TLS receiver on 127.0.0.1 in this
+/* https:// webhook delivery (service/webhook.c, partner_http_post): a TLS receiver on 127.0.0.1 in this
  * process, with certificates made here (P-256, self-signed). The client must send the POST over
  * TLS to a receiver whose certificate chains to the CA file and names the URL's host, and refuse
  * one that does not (untrusted, or another host name) without sending the body. */
@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "service/webhook.h"
+#include "partner/delivery.h"
 
 struct cert {
   EVP_PKEY *key;
@@ -159,16 +159,16 @@ static unsigned post(const char *host, char *err, size_t err_len) {
   char url[128];
   snprintf(url, sizeof url, "https://%s:%u/hooks/sparkd", host, R.port);
   const char *body = "{\"event\":\"ltv.state_changed\"}";
-  return svc_http_post(url, "X-Sparkd-Timestamp: 1700000000\r\n", body, strlen(body), 5000, err, err_len);
+  return partner_http_post(url, "X-Sparkd-Timestamp: 1700000000\r\n", body, strlen(body), 5000, err, err_len);
 }
 
 START_TEST(https_delivery) {
   char err[512] = "";
-  ck_assert(svc_http_tls_available());
+  ck_assert(partner_http_tls_available());
   /* a CA file that cannot be read is refused (nothing set up yet, so this is the first call) */
-  ck_assert(!svc_http_tls_init("/nonexistent/ca.pem", err, sizeof err));
+  ck_assert(!partner_http_tls_init("/nonexistent/ca.pem", err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "/nonexistent/ca.pem"));
-  ck_assert(svc_http_tls_init(ca_path, err, sizeof err));
+  ck_assert(partner_http_tls_init(ca_path, err, sizeof err));
 
   /* trusted and named: delivered over TLS, head and body intact */
   ck_assert_uint_eq(post("localhost", err, sizeof err), 202);

@@ -20,7 +20,7 @@
 #include "db/migrate.h"
 #include "db/snapshot.h"
 #include "risk/eip55.h"
-#include "service/snapshot.h"
+#include "chain/snapshot.h"
 #include "tests/support/pgtest.h"
 
 static struct th_pg pg;
@@ -160,28 +160,28 @@ static char *checksum(const char *url) {
 
 /* Parses and applies text to url; returns the outcome, -1 when the parser rejected it. */
 static int import_text(const char *url, const char *text, bool allow_older, struct db_snapshot_result *res,
-                       struct svc_snapshot_errors *errs) {
+                       struct chain_snapshot_errors *errs) {
   memset(errs, 0, sizeof *errs);
-  struct svc_snapshot *s = svc_snapshot_parse(text, strlen(text), errs);
+  struct chain_snapshot *s = chain_snapshot_parse(text, strlen(text), errs);
   if (!s) return -1;
   db_pool *pool = db_pool_create(url, 1);
   ck_assert_ptr_nonnull(pool);
   db_status st = db_snapshot_apply(pool, s, allow_older, res, errs);
   ck_assert_msg(st == DB_OK, "apply: %s", db_status_name(st));
   db_pool_destroy(pool);
-  svc_snapshot_free(s);
+  chain_snapshot_free(s);
   return (int)res->outcome;
 }
 
 static int import_json(const char *url, const json_t *j, bool allow_older, struct db_snapshot_result *res,
-                       struct svc_snapshot_errors *errs) {
+                       struct chain_snapshot_errors *errs) {
   char *t = dump(j);
   int rc = import_text(url, t, allow_older, res, errs);
   free(t);
   return rc;
 }
 
-static bool has_error(const struct svc_snapshot_errors *e, const char *path, const char *what) {
+static bool has_error(const struct chain_snapshot_errors *e, const char *path, const char *what) {
   char pfx[200];
   snprintf(pfx, sizeof pfx, "%s: ", path);
   for (unsigned i = 0; i < e->n; i++)
@@ -189,7 +189,7 @@ static bool has_error(const struct svc_snapshot_errors *e, const char *path, con
   return false;
 }
 
-static char *all_errors(const struct svc_snapshot_errors *e) {
+static char *all_errors(const struct chain_snapshot_errors *e) {
   static char buf[8192];
   size_t k = 0;
   buf[0] = '\0';
@@ -249,7 +249,7 @@ START_TEST(test_round_trip) {
   new_db(url, sizeof url);
   json_t *j = fixture();
   struct db_snapshot_result res;
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   ck_assert_uint_eq(res.accounts_written, 4);
   ck_assert_uint_eq(res.positions_written, 6); /* the all-zero USDC position is dropped */
@@ -531,7 +531,7 @@ START_TEST(test_idempotent_and_order) {
   new_db(url, sizeof url);
   json_t *j = fixture();
   struct db_snapshot_result res;
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   set_block(j, BLOCK + 10, "10");
   ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   ck_assert(!res.had_previous);
@@ -582,7 +582,7 @@ START_TEST(test_delta) {
   new_db(url, sizeof url);
   json_t *j = fixture();
   struct db_snapshot_result res;
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   /* Next block: only accounts, in delta mode: account 1 changes, account 3 has no positions left. */
   json_t *d = json_pack("{s:s, s:i, s:{s:i, s:s, s:i}, s:s, s:[{s:s, s:i, s:[{s:s, s:s, s:s, s:b}]},"
@@ -630,7 +630,7 @@ START_TEST(test_price_recompute) {
   new_db(url, sizeof url);
   json_t *j = fixture();
   struct db_snapshot_result res;
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   db_conn *c = conn(url);
   char hf1[256];
@@ -774,15 +774,15 @@ START_TEST(test_malformed) {
   new_db(url, sizeof url);
   json_t *base = fixture();
   struct db_snapshot_result res;
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   ck_assert_int_eq(import_json(url, base, false, &res, &errs), DB_SNAPSHOT_APPLIED);
   set_block(base, BLOCK + 1, "cd");
   /* the unmodified next block would pass parsing (checked here so each case fails for its own reason) */
   char *ok = dump(base);
   memset(&errs, 0, sizeof errs);
-  struct svc_snapshot *s = svc_snapshot_parse(ok, strlen(ok), &errs);
+  struct chain_snapshot *s = chain_snapshot_parse(ok, strlen(ok), &errs);
   ck_assert_msg(s != NULL, "%s", all_errors(&errs));
-  svc_snapshot_free(s);
+  chain_snapshot_free(s);
   char *before = checksum(url);
 
   for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
@@ -866,15 +866,15 @@ struct worker {
 static void *import_worker(void *arg) {
   struct worker *w = arg;
   struct db_snapshot_result res;
-  struct svc_snapshot_errors *errs = malloc(sizeof *errs);
+  struct chain_snapshot_errors *errs = malloc(sizeof *errs);
   memset(errs, 0, sizeof *errs);
-  struct svc_snapshot *s = svc_snapshot_parse(w->text, strlen(w->text), errs);
+  struct chain_snapshot *s = chain_snapshot_parse(w->text, strlen(w->text), errs);
   w->outcome = -1;
   if (s) {
     db_pool *pool = db_pool_create(w->url, 1);
     if (db_snapshot_apply(pool, s, false, &res, errs) == DB_OK) w->outcome = (int)res.outcome;
     db_pool_destroy(pool);
-    svc_snapshot_free(s);
+    chain_snapshot_free(s);
   }
   free(errs);
   atomic_store(&w->done, 1);
@@ -950,7 +950,7 @@ START_TEST(test_notify) {
   json_t *j = fixture();
   mut(j, "/prices/3/asset", "\"0x0000000000000000000000000000000000000002\"");
   struct db_snapshot_result res;
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   ck_assert_int_eq(import_json(url, j, false, &res, &errs), DB_SNAPSHOT_INVALID);
   json_decref(j);
 

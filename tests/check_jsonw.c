@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/jsonw.h"
+#include "views/jsonw.h"
 #include "u256_gen.h"
 
 /* The fixed-point text of the decimal digits `dec` with `decimals` decimals (79 at most), built

@@ -12,7 +12,7 @@
 
 #include "risk/keccak.h"
 #include "risk/ltv.h"
-#include "service/crypto.h"
+#include "partner/signer.h"
 
 static char dir[] = "/tmp/check_ltv_sign.XXXXXX";
 
@@ -40,31 +40,31 @@ START_TEST(test_key_file) {
   /* private key 1: the well-known address of 1*G */
   snprintf(path, sizeof path, "%s/one.key", dir);
   write_file(path, "0x0000000000000000000000000000000000000000000000000000000000000001\n", 0600);
-  struct svc_signer *s = svc_signer_load(path, err, sizeof err);
+  struct partner_signer *s = partner_signer_load(path, err, sizeof err);
   ck_assert_msg(s != NULL, "%s", err);
-  ck_assert_str_eq(svc_signer_address(s), "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf");
-  svc_signer_free(s);
+  ck_assert_str_eq(partner_signer_address(s), "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf");
+  partner_signer_free(s);
   /* group-readable: refused */
   chmod(path, 0640);
-  ck_assert_ptr_null(svc_signer_load(path, err, sizeof err));
+  ck_assert_ptr_null(partner_signer_load(path, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
   /* malformed and out of range */
   write_file(path, "0x12\n", 0600);
-  ck_assert_ptr_null(svc_signer_load(path, err, sizeof err));
+  ck_assert_ptr_null(partner_signer_load(path, err, sizeof err));
   write_file(path, "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141\n", 0600); /* n */
-  ck_assert_ptr_null(svc_signer_load(path, err, sizeof err));
+  ck_assert_ptr_null(partner_signer_load(path, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "out of range"));
   /* create: mode 0600, loads back to the same address, never overwrites */
   snprintf(path, sizeof path, "%s/new.key", dir);
-  ck_assert_msg(svc_signer_create_file(path, addr, err, sizeof err), "%s", err);
+  ck_assert_msg(partner_signer_create_file(path, addr, err, sizeof err), "%s", err);
   struct stat st;
   ck_assert_int_eq(stat(path, &st), 0);
   ck_assert_uint_eq(st.st_mode & 0777, 0600);
-  s = svc_signer_load(path, err, sizeof err);
+  s = partner_signer_load(path, err, sizeof err);
   ck_assert_ptr_nonnull(s);
-  ck_assert_str_eq(svc_signer_address(s), addr);
-  svc_signer_free(s);
-  ck_assert(!svc_signer_create_file(path, addr, err, sizeof err));
+  ck_assert_str_eq(partner_signer_address(s), addr);
+  partner_signer_free(s);
+  ck_assert(!partner_signer_create_file(path, addr, err, sizeof err));
 }
 END_TEST
 
@@ -72,8 +72,8 @@ START_TEST(test_signatures_recover_with_ethers) {
   char path[256], err[256], addr[43], listp[256];
   snprintf(path, sizeof path, "%s/sig.key", dir);
   unlink(path);
-  ck_assert(svc_signer_create_file(path, addr, err, sizeof err));
-  struct svc_signer *s = svc_signer_load(path, err, sizeof err);
+  ck_assert(partner_signer_create_file(path, addr, err, sizeof err));
+  struct partner_signer *s = partner_signer_load(path, err, sizeof err);
   ck_assert_ptr_nonnull(s);
   snprintf(listp, sizeof listp, "%s/sigs.txt", dir);
   FILE *f = fopen(listp, "w");
@@ -84,7 +84,7 @@ START_TEST(test_signatures_recover_with_ethers) {
   for (int i = 0; i < 64; i++) {
     uint8_t msg[4] = {(uint8_t)i, 1, 2, 3}, d[32], sig[65];
     risk_keccak256(msg, sizeof msg, d);
-    ck_assert(svc_signer_sign(s, d, sig));
+    ck_assert(partner_signer_sign(s, d, sig));
     ck_assert(sig[64] == 27 || sig[64] == 28);
     ck_assert_int_le(memcmp(sig + 32, half_n, 32), 0); /* low s */
     if (sig[64] == 27)
@@ -92,8 +92,8 @@ START_TEST(test_signatures_recover_with_ethers) {
     else
       v28++;
     char dh[67], sh[133];
-    svc_hex0x(d, 32, dh);
-    svc_hex0x(sig, 65, sh);
+    partner_hex0x(d, 32, dh);
+    partner_hex0x(sig, 65, sh);
     fprintf(f, "%s %s\n", dh, sh);
   }
   fclose(f);
@@ -120,10 +120,10 @@ START_TEST(test_signatures_recover_with_ethers) {
   risk_keccak256((const uint8_t *)"42", 2, r.position_id);
   uint8_t d[32], sig[65];
   risk_ltv_digest(&r, 1, d);
-  ck_assert(svc_signer_sign(s, d, sig));
+  ck_assert(partner_signer_sign(s, d, sig));
   char pid[67], sh[133], jpath[256];
-  svc_hex0x(r.position_id, 32, pid);
-  svc_hex0x(sig, 65, sh);
+  partner_hex0x(r.position_id, 32, pid);
+  partner_hex0x(sig, 65, sh);
   snprintf(jpath, sizeof jpath, "%s/rec.json", dir);
   f = fopen(jpath, "w");
   fprintf(f,
@@ -138,7 +138,7 @@ START_TEST(test_signatures_recover_with_ethers) {
   int rc = run(cmd, out, sizeof out);
   ck_assert_msg(rc == 0, "ethers: %s", out);
   ck_assert_ptr_nonnull(strstr(out, addr));
-  svc_signer_free(s);
+  partner_signer_free(s);
 }
 END_TEST
 
@@ -146,7 +146,7 @@ START_TEST(test_hmac) {
   /* RFC 4231 test case 2, the message split in two parts */
   char out[65];
   const char *a = "what do ya ", *b = "want for nothing?";
-  svc_hmac_sha256_hex("Jefe", 4, a, strlen(a), b, strlen(b), out);
+  partner_hmac_sha256_hex("Jefe", 4, a, strlen(a), b, strlen(b), out);
   ck_assert_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 END_TEST

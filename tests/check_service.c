@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/config.h"
+#include "util/config.h"
 #include "service/errors.h"
 #include "service/router.h"
 
@@ -17,21 +17,21 @@ static const char *fake_lookup(const char *name, void *ctx) {
   return NULL;
 }
 
-static bool load(const char *const *env, struct svc_config *cfg, char *err) {
-  return svc_config_load(cfg, fake_lookup, (void *)env, err, 512);
+static bool load(const char *const *env, struct util_config *cfg, char *err) {
+  return util_config_load(cfg, fake_lookup, (void *)env, err, 512);
 }
 
 START_TEST(config_defaults) {
   const char *env[] = {NULL};
-  struct svc_config cfg;
+  struct util_config cfg;
   char err[512];
   ck_assert(load(env, &cfg, err));
   ck_assert_str_eq(cfg.listen_host, "127.0.0.1");
   ck_assert_uint_eq(cfg.listen_port, 8080);
   ck_assert_uint_ge(cfg.threads, 1);
-  ck_assert_int_eq(cfg.log_level, SVC_LOG_INFO);
-  ck_assert_int_eq(cfg.log_format, SVC_LOG_JSON);
-  ck_assert_int_eq(cfg.migrate, SVC_MIGRATE_CHECK);
+  ck_assert_int_eq(cfg.log_level, UTIL_LOG_INFO);
+  ck_assert_int_eq(cfg.log_format, UTIL_LOG_JSON);
+  ck_assert_int_eq(cfg.migrate, UTIL_MIGRATE_CHECK);
   ck_assert_uint_eq(cfg.max_body_bytes, 1048576);
   ck_assert_str_eq(cfg.cors_origins, "");
 }
@@ -42,15 +42,15 @@ START_TEST(config_values) {
                        "SPARKD_LOG_FORMAT=text", "SPARKD_MIGRATE=auto", "SPARKD_MAX_BODY_BYTES=2048",
                        "SPARKD_CORS_ORIGINS=https://a.example, https://b.example",
                        "SPARKD_DATABASE_URL=postgresql://u@h/db", NULL};
-  struct svc_config cfg;
+  struct util_config cfg;
   char err[512];
   ck_assert_msg(load(env, &cfg, err), "%s", err);
   ck_assert_str_eq(cfg.listen_host, "::1");
   ck_assert_uint_eq(cfg.listen_port, 9000);
   ck_assert_uint_eq(cfg.threads, 7);
-  ck_assert_int_eq(cfg.log_level, SVC_LOG_DEBUG);
-  ck_assert_int_eq(cfg.log_format, SVC_LOG_TEXT);
-  ck_assert_int_eq(cfg.migrate, SVC_MIGRATE_AUTO);
+  ck_assert_int_eq(cfg.log_level, UTIL_LOG_DEBUG);
+  ck_assert_int_eq(cfg.log_format, UTIL_LOG_TEXT);
+  ck_assert_int_eq(cfg.migrate, UTIL_MIGRATE_AUTO);
   ck_assert_uint_eq(cfg.max_body_bytes, 2048);
   ck_assert_str_eq(cfg.database_url, "postgresql://u@h/db");
 }
@@ -79,7 +79,7 @@ static const struct {
 
 START_TEST(config_bad_values) {
   const char *env[] = {bad[_i].setting, NULL};
-  struct svc_config cfg;
+  struct util_config cfg;
   char err[512] = "";
   ck_assert_msg(!load(env, &cfg, err), "%s accepted", bad[_i].setting);
   ck_assert_msg(strstr(err, bad[_i].must_mention) != NULL, "error '%s' does not name %s", err,
@@ -90,10 +90,10 @@ END_TEST
 
 START_TEST(config_table_complete) {
   /* every documented variable has a type, a help line and a parse rule the loader accepts at its default */
-  ck_assert_uint_ge(svc_config_table_len, 11);
-  for (size_t i = 0; i < svc_config_table_len; i++) {
-    ck_assert(strncmp(svc_config_table[i].env, "SPARKD_", 7) == 0);
-    ck_assert(svc_config_table[i].help && *svc_config_table[i].help);
+  ck_assert_uint_ge(util_config_table_len, 11);
+  for (size_t i = 0; i < util_config_table_len; i++) {
+    ck_assert(strncmp(util_config_table[i].env, "SPARKD_", 7) == 0);
+    ck_assert(util_config_table[i].help && *util_config_table[i].help);
   }
 }
 END_TEST

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "risk/eip55.h"
-#include "service/snapshot.h"
+#include "chain/snapshot.h"
 
 #define FIXTURE SPARKD_SOURCE_DIR "/tests/fixtures/snapshot_basic.json"
 
@@ -28,10 +28,10 @@ static json_t *fixture(void) {
 }
 
 /* Parses j; returns the snapshot (or NULL) and leaves the problems in *errs. */
-static struct svc_snapshot *parse(const json_t *j, struct svc_snapshot_errors *errs) {
+static struct chain_snapshot *parse(const json_t *j, struct chain_snapshot_errors *errs) {
   char *t = json_dumps(j, JSON_COMPACT);
   memset(errs, 0, sizeof *errs);
-  struct svc_snapshot *s = svc_snapshot_parse(t, strlen(t), errs);
+  struct chain_snapshot *s = chain_snapshot_parse(t, strlen(t), errs);
   free(t);
   return s;
 }
@@ -58,8 +58,8 @@ END_TEST
 
 START_TEST(test_fixture_parses) {
   json_t *j = fixture();
-  struct svc_snapshot_errors errs;
-  struct svc_snapshot *s = parse(j, &errs);
+  struct chain_snapshot_errors errs;
+  struct chain_snapshot *s = parse(j, &errs);
   ck_assert_msg(s != NULL, "%s", errs.n ? errs.msg[0] : "");
   ck_assert_uint_eq(s->chain_id, 1);
   ck_assert_uint_eq(s->block_number, 21000000);
@@ -77,26 +77,26 @@ START_TEST(test_fixture_parses) {
   ck_assert(s->accounts_full);
   ck_assert(s->reserves[0].irm.spread_negative);
   ck_assert_str_eq(s->reserves[0].irm.spread_text, "-400000000000000000000000");
-  svc_snapshot_free(s);
+  chain_snapshot_free(s);
   json_decref(j);
 }
 END_TEST
 
 START_TEST(test_width_boundaries) {
   json_t *j = fixture();
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   /* the largest values of each width pass */
   json_object_set_new(reserve(j, 1), "accrued_to_treasury", json_string(U128_MAX));
   json_object_set_new(reserve(j, 1), "available_liquidity", json_string(U256_MAX_S));
   json_object_set_new(reserve(j, 1), "a_token_scaled_total_supply", json_string("000123")); /* leading zeros */
-  struct svc_snapshot *s = parse(j, &errs);
+  struct chain_snapshot *s = parse(j, &errs);
   ck_assert_msg(s != NULL, "%s", errs.n ? errs.msg[0] : "");
   char buf[U256_DEC_MAX];
   u256_to_dec(s->reserves[1].accrued_to_treasury, buf);
   ck_assert_str_eq(buf, U128_MAX);
   u256_to_dec(s->reserves[1].available_liquidity, buf);
   ck_assert_str_eq(buf, U256_MAX_S);
-  svc_snapshot_free(s);
+  chain_snapshot_free(s);
   /* one more does not */
   json_object_set_new(reserve(j, 1), "accrued_to_treasury", json_string(U128_OVER));
   json_object_set_new(reserve(j, 1), "available_liquidity", json_string("1" U256_MAX_S));
@@ -114,14 +114,14 @@ END_TEST
 
 START_TEST(test_int256_spread) {
   json_t *j = fixture();
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   /* -2^255 is in range; slope1 then clamps to 0 (max(apr + spread - base, 0)) */
   json_object_set_new(irm0(j), "spread", json_string(I256_MIN));
   json_object_set_new(irm0(j), "variable_rate_slope1", json_string("0"));
-  struct svc_snapshot *s = parse(j, &errs);
+  struct chain_snapshot *s = parse(j, &errs);
   ck_assert_msg(s != NULL, "%s", errs.n ? errs.msg[0] : "");
   ck_assert_str_eq(s->reserves[0].irm.spread_text, I256_MIN);
-  svc_snapshot_free(s);
+  chain_snapshot_free(s);
   json_object_set_new(irm0(j), "spread", json_string(I256_UNDER));
   ck_assert_ptr_null(parse(j, &errs));
   ck_assert_str_eq(errs.msg[0], "$.reserves[0].interest_rate_strategy.spread: out of int256 range");
@@ -142,9 +142,9 @@ START_TEST(test_error_cap) {
   json_t *accts = json_object_get(j, "accounts");
   for (int i = 0; i < 150; i++)
     json_array_append_new(accts, json_pack("{s:s, s:i, s:[]}", "address", "0xnope", "emode_category", 0, "positions"));
-  struct svc_snapshot_errors errs;
+  struct chain_snapshot_errors errs;
   ck_assert_ptr_null(parse(j, &errs));
-  ck_assert_uint_eq(errs.n, SVC_SNAPSHOT_MAX_ERRORS);
+  ck_assert_uint_eq(errs.n, CHAIN_SNAPSHOT_MAX_ERRORS);
   ck_assert_uint_eq(errs.dropped, 50);
   ck_assert_str_eq(errs.msg[0], "$.accounts[4].address: not an address (0x + 40 hex digits)");
   json_decref(j);
@@ -152,12 +152,12 @@ START_TEST(test_error_cap) {
 END_TEST
 
 static unsigned count_pieces(const char *text, char lines[][8]) {
-  struct svc_snapshot_reader r;
-  svc_snapshot_reader_init(&r, text, strlen(text));
+  struct chain_snapshot_reader r;
+  chain_snapshot_reader_init(&r, text, strlen(text));
   const char *p;
   size_t n;
   unsigned k = 0;
-  while (svc_snapshot_reader_next(&r, &p, &n)) {
+  while (chain_snapshot_reader_next(&r, &p, &n)) {
     snprintf(lines[k], 8, "%u:%.*s", r.line, (int)(n < 3 ? n : 3), p);
     k++;
   }
@@ -174,8 +174,8 @@ START_TEST(test_reader) {
   ck_assert_str_eq(l[1], "3:{\"b");
   ck_assert_str_eq(l[2], "5:{\"c");
   ck_assert_uint_eq(count_pieces("", l), 1); /* empty input is one (empty) piece, reported as such */
-  struct svc_snapshot_errors errs = {0};
-  ck_assert_ptr_null(svc_snapshot_parse("", 0, &errs));
+  struct chain_snapshot_errors errs = {0};
+  ck_assert_ptr_null(chain_snapshot_parse("", 0, &errs));
   ck_assert_str_eq(errs.msg[0], "$: empty input");
 }
 END_TEST

@@ -1,0 +1,29 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "util/log.h"
+#include "service/server.h"
+
+static void usage(FILE *out) {
+  fprintf(out, "usage: sparkd serve\n\n"
+               "Serves the HTTP API until SIGTERM or SIGINT. Configuration comes from the environment:\n\n");
+  for (size_t i = 0; i < util_config_table_len; i++)
+    fprintf(out, "  %-28s %s (default: %s)\n", util_config_table[i].env, util_config_table[i].help,
+            *util_config_table[i].def ? util_config_table[i].def : "computed");
+}
+
+int cli_cmd_serve(int argc, char **argv, const struct util_config *cfg) {
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc > 1) {
+    fprintf(stderr, "sparkd serve: unexpected argument '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+  }
+  static struct svc_server srv; /* lives as long as the process */
+  srv.cfg = *cfg;
+  return svc_serve(&srv);
+}

@@ -1,0 +1,58 @@
+/* The LTV records of partner positions (issue 7, risk/ltv.h): recomputed from the latest
+ * attestation, the imported prices and the debt accrued to now, stored in partner_ltv_latest,
+ * appended to partner_ltv_history on a state change or an LTV move of at least
+ * SPARKD_LTV_HISTORY_MIN_BPS, and a webhook outbox row per subscribed webhook on a state change,
+ * all in one transaction. A worker thread recomputes every position on NOTIFY sparkd_state (an
+ * import), one position on NOTIFY sparkd_ltv (a position or attestation write, from the triggers
+ * of migration 0005), and every SPARKD_LTV_SWEEP_S a sweep gives a new record to the positions whose
+ * state changed (prices going stale, cure deadlines). */
+#ifndef SPARKD_SERVICE_LTV_H
+#define SPARKD_SERVICE_LTV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db/db.h"
+#include "risk/ltv.h"
+
+#include "db/db.h"
+
+struct util_config;
+struct partner_signer;
+
+#define SVC_LTV_CHAIN_ID 1 /* the EIP-712 domain's chainId (docs/ltv-signature.md) */
+#define SVC_LTV_EVENT_STATE "ltv.state_changed"
+
+struct partner_ltv_stats {
+  uint64_t positions;     /* recomputed */
+  uint64_t history;       /* history rows appended */
+  uint64_t state_changes; /* records whose state differs from the previous one */
+  uint64_t outbox;        /* webhook outbox rows written */
+};
+
+/* Registers the LTV and webhook statements (once; safe to call from any thread). */
+void partner_ltv_register_statements(void);
+
+/* Returns the status of recomputing the record of position_id (0 = every position) at `now`
+ * on conn, inside the caller's transaction; fills *stats (may be NULL). With state_changes_only
+ * (the periodic sweep) only positions whose state changes (a price gone stale, a cure deadline
+ * passed) get a new record; the others keep theirs. */
+db_status partner_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now, unsigned history_min_bps,
+                            bool state_changes_only, struct partner_ltv_stats *stats);
+
+/* Returns true after loading the signing key (if configured) and starting the LTV and webhook
+ * worker threads; false (logged) when the key cannot be loaded. */
+bool partner_ltv_start(db_pool *pool, const struct util_config *cfg);
+/* Stops the worker threads. */
+void partner_ltv_stop(void);
+
+/* Returns the process's signer, or NULL when SPARKD_SIGNING_KEY_FILE is empty. */
+const struct partner_signer *partner_ltv_signer(void);
+
+/* Returns a new JSON object: the record of one partner_ltv_latest/history row given as the JSON
+ * text the statements return, with its EIP-712 signature when a signer is loaded. NULL on a
+ * malformed row (logged). */
+json_t *partner_ltv_record_json(const char *row_json);
+
+#endif

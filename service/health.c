@@ -1,0 +1,65 @@
+/* Operational routes: /healthz, /readyz, /metrics, /openapi.yaml, /docs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/router.h"
+#include "service/metrics.h"
+#include "service/request.h"
+#include "service/server.h"
+
+extern const char svc_openapi_yaml[];
+extern const size_t svc_openapi_yaml_len;
+
+static const char healthz_body[] = "{\"status\":\"ok\"}";
+
+enum svc_handler_result svc_healthz_get(struct svc_request *req) {
+  return svc_reply_static(req, 200, "application/json", healthz_body, sizeof healthz_body - 1);
+}
+
+enum svc_handler_result svc_readyz_get(struct svc_request *req) {
+  char why[256] = "";
+  db_schema_state st = db_schema_check(req->srv->pool, why, sizeof why);
+  switch (st) {
+  case DB_SCHEMA_CURRENT: {
+    static const char body[] = "{\"status\":\"ready\",\"schema\":\"current\"}";
+    return svc_reply_static(req, 200, "application/json", body, sizeof body - 1);
+  }
+  case DB_SCHEMA_UNKNOWN:
+    return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached");
+  default:
+    return svc_reply_problem(req, SVC_ERR_schema_not_current, "%s", why);
+  }
+}
+
+enum svc_handler_result svc_metrics_get(struct svc_request *req) {
+  size_t len = 0;
+  char *text = svc_metrics_render(req->srv->pool, &len);
+  if (!text) return SVC_HANDLER_FATAL;
+  return svc_reply_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+enum svc_handler_result svc_openapi_get(struct svc_request *req) {
+  return svc_reply_static(req, 200, "application/yaml", svc_openapi_yaml, svc_openapi_yaml_len);
+}
+
+/* The document rendered for people by Redoc (loaded from its CDN, pinned; the browser needs to
+ * reach cdn.redoc.ly). The spec URL is relative, so a reverse proxy's path prefix keeps working. */
+static const char docs_html[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\">\n"
+    "<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>sparkd API</title>\n"
+    "</head>\n"
+    "<body>\n"
+    "<noscript>This page renders <a href=\"openapi.yaml\">openapi.yaml</a> (the OpenAPI 3.1 document of this "
+    "build) with Redoc, which needs JavaScript.</noscript>\n"
+    "<redoc spec-url=\"openapi.yaml\"></redoc>\n"
+    "<script src=\"https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js\"></script>\n"
+    "</body>\n"
+    "</html>\n";
+
+enum svc_handler_result svc_docs_get(struct svc_request *req) {
+  return svc_reply_static(req, 200, "text/html; charset=utf-8", docs_html, sizeof docs_html - 1);
+}

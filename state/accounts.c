@@ -1,0 +1,471 @@
+/* The accounts loader (per chain: eMode categories, kill switch, and for a chain of at most
+ * SPARKD_ACCOUNT_CACHE_MAX accounts every account and held position, read in the same
+ * transaction as the markets), the engine's market assembled from a generation at a time, and
+ * one account read from the generation or, for a chain it does not hold, from the database. */
+#include "state/accounts.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/accounts.h"
+#include "state/cache.h"
+#include "util/config.h"
+#include "util/log.h"
+
+/* ---- cache builder -------------------------------------------------------------------------- */
+
+
+struct build_ctx {
+  struct state_acc_chain *chains;
+  size_t n, cap;
+};
+
+static struct state_acc_chain *chain_for(struct build_ctx *b, int64_t id) {
+  for (size_t i = 0; i < b->n; i++)
+    if (b->chains[i].chain_id == id) return &b->chains[i];
+  return NULL;
+}
+
+static db_status chain_row(const db_row *row, void *arg) {
+  struct build_ctx *b = arg;
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? 2 * b->cap : 4;
+    struct state_acc_chain *p = realloc(b->chains, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    b->chains = p;
+    b->cap = cap;
+  }
+  struct state_acc_chain *c = &b->chains[b->n++];
+  memset(c, 0, sizeof *c);
+  c->chain_id = strtoll(db_row_text(row, 0), NULL, 10);
+  const char *t = db_row_text(row, 1);
+  c->kill_switch_known = t != NULL;
+  c->kill_switch_triggered = t && t[0] == 't';
+  return DB_OK;
+}
+
+static db_status emode_row(const db_row *row, void *arg) {
+  struct build_ctx *b = arg;
+  struct state_acc_chain *c = chain_for(b, strtoll(db_row_text(row, 0), NULL, 10));
+  long id = strtol(db_row_text(row, 1), NULL, 10);
+  if (!c || id <= 0 || id >= RISK_MAX_EMODE) return DB_OK;
+  c->emode_set[id] = true;
+  c->emode[id].ltv = (uint32_t)strtoul(db_row_text(row, 2), NULL, 10);
+  c->emode[id].liquidation_threshold = (uint32_t)strtoul(db_row_text(row, 3), NULL, 10);
+  c->emode[id].liquidation_bonus = (uint32_t)strtoul(db_row_text(row, 4), NULL, 10);
+  snprintf(c->emode_label[id], sizeof c->emode_label[id], "%s", db_row_text(row, 5));
+  return DB_OK;
+}
+
+static void chain_free(void *p) {
+  struct state_acc_chain *c = p;
+  if (!c) return;
+  free(c->accounts);
+  free(c->positions);
+  free(c);
+}
+
+static bool hex20(const char *s, uint8_t out[20]) {
+  if (!s || strlen(s) != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return false;
+  for (int i = 0; i < 20; i++) {
+    int v = 0;
+    for (int k = 0; k < 2; k++) {
+      char ch = s[2 + 2 * i + k];
+      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                                  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+      if (d < 0) return false;
+      v = v * 16 + d;
+    }
+    out[i] = (uint8_t)v;
+  }
+  return true;
+}
+
+/* Loading a chain's accounts: the accounts, sorted by address; then the held positions, each
+ * placed at its account (bsearch) with its reserve id (the chain's reserves are few), grouped per
+ * account in reserve order. Two plain scans: no join or sort in PostgreSQL. */
+struct store_ctx {
+  struct state_acc_chain *c;
+  size_t cap_acc;
+  struct {
+    uint8_t addr[20];
+    int32_t id;
+  } res[RISK_MAX_RESERVES];
+  size_t n_res;
+  struct tmp_pos {
+    uint32_t acct;
+    struct state_acc_pos p;
+  } *tmp;
+  size_t n_tmp, cap_tmp;
+  const char *unfit; /* why the chain's rows cannot be held (then the chain is left to the database) */
+};
+
+static int cmp_rec(const void *a, const void *b) { return memcmp(a, b, 20); }
+
+static db_status store_reserve_row(const db_row *row, void *arg) {
+  struct store_ctx *x = arg;
+  if (x->unfit) return DB_OK;
+  if (x->n_res == RISK_MAX_RESERVES) {
+    x->unfit = "more reserves than the engine takes";
+    return DB_OK;
+  }
+  if (!hex20(db_row_text(row, 0), x->res[x->n_res].addr)) {
+    x->unfit = "a reserve address that is not an address";
+    return DB_OK;
+  }
+  x->res[x->n_res++].id = (int32_t)strtol(db_row_text(row, 1), NULL, 10);
+  return DB_OK;
+}
+
+static db_status store_account_row(const db_row *row, void *arg) {
+  struct store_ctx *x = arg;
+  struct state_acc_chain *c = x->c;
+  if (x->unfit) return DB_OK;
+  if (c->n_accounts == x->cap_acc) {
+    size_t cap = x->cap_acc ? 2 * x->cap_acc : 1024;
+    struct state_acc *p = realloc(c->accounts, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    c->accounts = p;
+    x->cap_acc = cap;
+  }
+  struct state_acc *r = &c->accounts[c->n_accounts];
+  memset(r, 0, sizeof *r);
+  if (!hex20(db_row_text(row, 0), r->addr)) {
+    x->unfit = "an account address that is not an address";
+    return DB_OK;
+  }
+  r->emode = (uint8_t)strtoul(db_row_text(row, 1), NULL, 10);
+  c->n_accounts++;
+  return DB_OK;
+}
+
+static db_status store_position_row(const db_row *row, void *arg) {
+  struct store_ctx *x = arg;
+  struct state_acc_chain *c = x->c;
+  if (x->unfit) return DB_OK;
+  uint8_t addr[20], asset[20];
+  if (!hex20(db_row_text(row, 0), addr) || !hex20(db_row_text(row, 1), asset)) {
+    x->unfit = "a position address that is not an address";
+    return DB_OK;
+  }
+  const struct state_acc *r = c->n_accounts ? bsearch(addr, c->accounts, c->n_accounts, sizeof *r, cmp_rec) : NULL;
+  if (!r) return DB_OK; /* a position without its account row: no lookup finds it (as in SQL) */
+  if (x->n_tmp == x->cap_tmp) {
+    size_t cap = x->cap_tmp ? 2 * x->cap_tmp : 4096;
+    if (cap > UINT32_MAX) return DB_ERROR;
+    struct tmp_pos *p = realloc(x->tmp, cap * sizeof *p);
+    if (!p) return DB_ERROR;
+    x->tmp = p;
+    x->cap_tmp = cap;
+  }
+  struct tmp_pos *t = &x->tmp[x->n_tmp];
+  t->acct = (uint32_t)(r - c->accounts);
+  t->p.reserve = -1;
+  for (size_t i = 0; i < x->n_res; i++)
+    if (memcmp(x->res[i].addr, asset, 20) == 0) {
+      t->p.reserve = x->res[i].id;
+      break;
+    }
+  const char *col = db_row_text(row, 4);
+  t->p.collateral = col && col[0] == 't';
+  if (!u256_parse_dec(db_row_text(row, 2), &t->p.scaled_a) || !u256_parse_dec(db_row_text(row, 3), &t->p.scaled_debt)) {
+    x->unfit = "a balance that is not a 256-bit integer";
+    return DB_OK;
+  }
+  x->n_tmp++;
+  return DB_OK;
+}
+
+/* Places the collected positions at their accounts, in reserve order (unlisted ones last). */
+static db_status store_group(struct store_ctx *x) {
+  struct state_acc_chain *c = x->c;
+  if (x->n_tmp == 0) return DB_OK;
+  c->positions = malloc(x->n_tmp * sizeof *c->positions);
+  if (!c->positions) return DB_ERROR;
+  for (size_t i = 0; i < x->n_tmp; i++)
+    if (c->accounts[x->tmp[i].acct].n_pos++ == UINT16_MAX) { /* (PK: one row per asset) */
+      x->unfit = "an account with more than 65535 positions";
+      return DB_OK;
+    }
+  uint32_t next = 0;
+  for (size_t i = 0; i < c->n_accounts; i++) {
+    struct state_acc *r = &c->accounts[i];
+    r->first = next;
+    next += r->n_pos;
+    r->too_many = r->n_pos > RISK_ACCOUNT_MAX_POSITIONS;
+    r->n_pos = 0; /* counts again while placing */
+  }
+  for (size_t i = 0; i < x->n_tmp; i++) {
+    struct state_acc *r = &c->accounts[x->tmp[i].acct];
+    struct state_acc_pos *slot = &c->positions[r->first], p = x->tmp[i].p;
+    uint32_t k = r->n_pos++;
+    uint32_t key = (uint32_t)p.reserve; /* -1 sorts last */
+    while (k > 0 && (uint32_t)slot[k - 1].reserve > key) {
+      slot[k] = slot[k - 1];
+      k--;
+    }
+    slot[k] = p;
+  }
+  c->n_positions = x->n_tmp;
+  return DB_OK;
+}
+
+/* Reads chain c's accounts when there are at most max of them; otherwise, or when its rows are
+ * not what the store can hold (logged), leaves them to the database. Fails only on a database
+ * error, which fails the whole build. */
+static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max) {
+  if (max == 0) return DB_OK;
+  size_t n = 0;
+  db_status s = db_accounts_count(conn, c->chain_id, max + 1, &n);
+  if (s != DB_OK) return s;
+  if (n > max) {
+    util_log(UTIL_LOG_INFO, "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
+                          "the database",
+            (long long)c->chain_id, max);
+    return DB_OK;
+  }
+  struct store_ctx *x = calloc(1, sizeof *x);
+  if (!x) return DB_ERROR;
+  x->c = c;
+  s = db_accounts_store_reserves(conn, c->chain_id, store_reserve_row, x);
+  if (s == DB_OK && !x->unfit)
+    s = db_accounts_store_accounts(conn, c->chain_id, store_account_row, x);
+  if (s == DB_OK && !x->unfit) {
+    if (c->n_accounts) qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
+    s = db_accounts_store_positions(conn, c->chain_id, store_position_row, x);
+  }
+  if (s == DB_OK && !x->unfit) s = store_group(x);
+  if (s == DB_OK && !x->unfit) c->accounts_cached = true;
+  if (!c->accounts_cached) {
+    if (s == DB_OK)
+      util_log(UTIL_LOG_WARN, "accounts: chain %lld not held in memory (%s); lookups read the database",
+              (long long)c->chain_id, x->unfit);
+    free(c->accounts);
+    free(c->positions);
+    c->accounts = NULL;
+    c->positions = NULL;
+    c->n_accounts = c->n_positions = 0;
+  }
+  free(x->tmp);
+  free(x);
+  return s;
+}
+
+db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
+  const struct util_config *cfg = state_builder_config(b);
+  size_t max = cfg ? cfg->account_cache_max : 0;
+  struct build_ctx x = {0};
+  db_status s = db_accounts_chains(conn, chain_row, &x);
+  if (s == DB_OK) s = db_accounts_emode(conn, emode_row, &x);
+  for (size_t i = 0; i < x.n && s == DB_OK; i++) {
+    struct state_acc_chain *c = malloc(sizeof *c);
+    if (!c) {
+      s = DB_ERROR;
+      break;
+    }
+    *c = x.chains[i];
+    memset(&x.chains[i], 0, sizeof x.chains[i]);
+    s = load_store(conn, c, max);
+    if (s != DB_OK) {
+      chain_free(c);
+      break;
+    }
+    char key[64];
+    snprintf(key, sizeof key, "accounts:%lld", (long long)c->chain_id);
+    if (!state_cache_put_data(b, key, c, chain_free)) s = DB_ERROR;
+  }
+  free(x.chains);
+  return s;
+}
+
+/* Writes the decimal form of v (as "%lld" does) into out; returns out. On every lookup: cheaper
+ * than snprintf. */
+static char *int_dec(int64_t v, char out[24]) {
+  char tmp[24], *p = tmp + sizeof tmp;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do
+    *--p = (char)('0' + u % 10);
+  while ((u /= 10) != 0);
+  if (v < 0) *--p = '-';
+  size_t n = (size_t)(tmp + sizeof tmp - p);
+  memcpy(out, p, n);
+  out[n] = 0;
+  return out;
+}
+
+const struct state_acc_chain *state_accounts_chain(const struct state_cache *c, int64_t chain_id) {
+  char key[64] = "accounts:";
+  int_dec(chain_id, key + 9);
+  const struct state_item *it = state_cache_get(c, key);
+  return it ? it->data : NULL;
+}
+
+/* ---- the engine's market at a time, and one account ---------------------------------------- */
+
+risk_err state_accounts_view(struct state_acc_view *v, const struct state_market *mc, const struct state_acc_chain *x, uint64_t t,
+                               const u256 *overrides) {
+  memset(v, 0, sizeof *v);
+  v->mc = mc;
+  v->x = x;
+  v->t = t;
+  for (size_t i = 0; i < mc->n; i++) {
+    const struct state_reserve *r = &mc->r[i];
+    if (r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) return RISK_INVALID;
+    uint16_t id = (uint16_t)r->reserve_id;
+    v->res[id] = r;
+    u256 price = r->has_price ? r->price : U256_ZERO;
+    if (overrides && !u256_is_zero(overrides[id])) price = overrides[id];
+    v->priced[id] = !u256_is_zero(price);
+    risk_err e = risk_acct_reserve_from_state(&v->m.reserves[id], &r->st, price, t);
+    if (e) return e;
+    if ((uint32_t)id + 1 > v->m.n_reserves) v->m.n_reserves = (uint32_t)id + 1;
+  }
+  if (x) memcpy(v->m.emode, x->emode, sizeof v->m.emode);
+  return risk_market_prepare(&v->m);
+}
+
+/* One view per request thread: building it runs updateState for every reserve, which is most of
+ * an account lookup's engine time; the state cache is immutable per generation, so the view is
+ * reused until the generation changes. */
+struct view_slot {
+  bool valid;
+  uint64_t generation;
+  int64_t chain_id;
+  struct state_acc_view v;
+};
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static void slot_key_init(void) { pthread_key_create(&slot_key, free); }
+
+const struct state_acc_view *state_accounts_view_at_block(const struct state_cache *c, const struct state_market *mc,
+                                                      const struct state_acc_chain *x, risk_err *err) {
+  pthread_once(&slot_once, slot_key_init);
+  struct view_slot *s = pthread_getspecific(slot_key);
+  if (!s) {
+    if (!(s = calloc(1, sizeof *s)) || pthread_setspecific(slot_key, s) != 0) {
+      free(s);
+      *err = RISK_INVALID;
+      return NULL;
+    }
+  }
+  uint64_t gen = state_cache_generation(c);
+  if (!s->valid || s->generation != gen || s->chain_id != mc->chain_id || s->v.mc != mc) {
+    s->valid = false;
+    if ((*err = state_accounts_view(&s->v, mc, x, (uint64_t)mc->block_timestamp, NULL))) return NULL;
+    s->valid = true;
+    s->generation = gen;
+    s->chain_id = mc->chain_id;
+  }
+  return &s->v;
+}
+
+int state_accounts_reserve_id(const struct state_acc_view *v, const char *asset) {
+  const struct state_reserve *r = state_markets_find_reserve(v->mc, asset);
+  return r ? r->reserve_id : -1;
+}
+
+struct load_ctx {
+  const struct state_acc_view *v;
+  struct risk_account *a;
+  bool found;
+  bool bad;
+  bool chain_seen;
+  int64_t block, block_timestamp; /* the chain's block in the database */
+};
+
+static db_status load_row(const db_row *row, void *arg) {
+  struct load_ctx *x = arg;
+  x->chain_seen = true;
+  x->block = strtoll(db_row_text(row, 0), NULL, 10);
+  x->block_timestamp = strtoll(db_row_text(row, 6), NULL, 10);
+  const char *emode = db_row_text(row, 1);
+  if (!emode) return DB_OK; /* no such account */
+  x->found = true;
+  x->a->emode_category = (uint32_t)strtoul(emode, NULL, 10);
+  const char *asset = db_row_text(row, 2);
+  if (!asset) return DB_OK; /* an account row without (held) positions */
+  int id = -1;
+  for (uint32_t i = 0; i < x->v->m.n_reserves && id < 0; i++)
+    if (x->v->res[i] && strcmp(x->v->res[i]->address, asset) == 0) id = (int)i;
+  if (id < 0 || x->a->n_positions >= RISK_ACCOUNT_MAX_POSITIONS) {
+    x->bad = true;
+    return DB_OK;
+  }
+  struct risk_position *p = &x->a->pos[x->a->n_positions];
+  memset(p, 0, sizeof *p);
+  p->reserve = (uint16_t)id;
+  const char *col = db_row_text(row, 5);
+  p->collateral = col && col[0] == 't';
+  if (!u256_parse_dec(db_row_text(row, 3), &p->scaled_a) || !u256_parse_dec(db_row_text(row, 4), &p->scaled_debt)) {
+    x->bad = true;
+    return DB_OK;
+  }
+  p->borrowing = !u256_is_zero(p->scaled_debt);
+  if (u256_is_zero(p->scaled_a) && !p->borrowing) return DB_OK; /* nothing held */
+  x->a->n_positions++;
+  return DB_OK;
+}
+
+static int cmp_pos(const void *a, const void *b) {
+  const struct risk_position *x = a, *y = b;
+  return (int)x->reserve - (int)y->reserve;
+}
+
+db_status state_accounts_read(db_conn *conn, const struct state_acc_view *v, const char *lower, struct risk_account *a, bool *found,
+                      bool *same_block, int64_t *block) {
+  memset(a, 0, offsetof(struct risk_account, pos));
+  char chain[24];
+  int_dec(v->mc->chain_id, chain);
+  struct load_ctx x = {.v = v, .a = a};
+  db_status s = db_accounts_get(conn, chain, lower, load_row, &x);
+  if (s != DB_OK) return s;
+  /* number and timestamp: a re-import of the same height with another block (allow_older after a
+   * reorg) is another block too */
+  *same_block = !x.chain_seen || (x.block == v->mc->block_number && x.block_timestamp == v->mc->block_timestamp);
+  *block = x.block;
+  if (!*same_block) return DB_OK;
+  if (x.bad) {
+    util_log(UTIL_LOG_ERROR, "accounts: account %s on chain %s has a position the market does not list", lower, chain);
+    return DB_ERROR;
+  }
+  qsort(a->pos, a->n_positions, sizeof a->pos[0], cmp_pos);
+  *found = x.found;
+  return DB_OK;
+}
+
+db_status state_accounts_find(const struct state_acc_chain *x, const struct state_acc_view *v, const char *lower,
+                                struct risk_account *a, bool *found) {
+  memset(a, 0, offsetof(struct risk_account, pos));
+  *found = false;
+  uint8_t key[20];
+  if (!hex20(lower, key)) return DB_ERROR;
+  const struct state_acc *r = x->n_accounts ? bsearch(key, x->accounts, x->n_accounts, sizeof *r, cmp_rec) : NULL;
+  if (!r) return DB_OK;
+  *found = true;
+  a->emode_category = r->emode;
+  if (r->too_many) {
+    util_log(UTIL_LOG_ERROR, "accounts: account %s on chain %lld has more than %d positions", lower,
+            (long long)x->chain_id, RISK_ACCOUNT_MAX_POSITIONS);
+    return DB_ERROR;
+  }
+  for (uint32_t i = 0; i < r->n_pos; i++) {
+    const struct state_acc_pos *q = &x->positions[r->first + i];
+    if (q->reserve < 0 || (uint32_t)q->reserve >= v->m.n_reserves || !v->res[q->reserve]) {
+      util_log(UTIL_LOG_ERROR, "accounts: account %s on chain %lld has a position the market does not list", lower,
+              (long long)x->chain_id);
+      return DB_ERROR;
+    }
+    struct risk_position *p = &a->pos[a->n_positions++];
+    memset(p, 0, sizeof *p);
+    p->reserve = (uint16_t)q->reserve;
+    p->collateral = q->collateral;
+    p->scaled_a = q->scaled_a;
+    p->scaled_debt = q->scaled_debt;
+    p->borrowing = !u256_is_zero(q->scaled_debt);
+  }
+  return DB_OK;
+}
+
