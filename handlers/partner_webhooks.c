@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hex.h"
 #include "handlers/handlers.h"
 #include "partner/signer.h"
 #include "partner/ltv.h"
@@ -133,7 +134,7 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
     return SVC_HANDLER_FATAL;
   }
   char hex[67];
-  partner_hex0x(rnd, sizeof rnd, hex);
+  util_hex0x(rnd, sizeof rnd, hex);
   snprintf(cr.secret, sizeof cr.secret, "whsec_%s", hex + 2);
   enum svc_handler_result res = handler_partner_write(req, true, SVC_ERR_internal_error, create_work, &cr);
   json_decref(root);

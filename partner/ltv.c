@@ -1,4 +1,5 @@
 /* LTV records of partner positions: recompute, store, history, outbox, worker (service/ltv.h). */
+#include "util/hex.h"
 #include "partner/ltv.h"
 
 #include <pthread.h>
@@ -515,49 +516,19 @@ static const char *jstr(json_t *o, const char *k) {
   return s ? s : "0";
 }
 
-/* Signatures by digest, direct-mapped: a secp256k1 signature with its recovery id costs ~0.7 ms
- * here (OpenSSL's generic curve code), and a record is served many times between recomputes. The
- * digest covers every signed field, so a hit is the same message; it also means a record is
- * served with the same signature every time. */
-#define SIG_MEMO_SLOTS 8192
-static struct {
-  bool used;
-  uint8_t digest[32], sig[65];
-} sig_memo[SIG_MEMO_SLOTS];
-static pthread_mutex_t sig_memo_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static bool sign_memo(const uint8_t d[32], uint8_t sig[65]) {
-  size_t slot = ((size_t)d[0] | (size_t)d[1] << 8 | (size_t)d[2] << 16) % SIG_MEMO_SLOTS;
-  pthread_mutex_lock(&sig_memo_mu);
-  bool hit = sig_memo[slot].used && memcmp(sig_memo[slot].digest, d, 32) == 0;
-  if (hit) memcpy(sig, sig_memo[slot].sig, 65);
-  pthread_mutex_unlock(&sig_memo_mu);
-  if (hit) return true;
-  if (!partner_signer_sign(g_signer, d, sig)) return false;
-  pthread_mutex_lock(&sig_memo_mu);
-  if (sig_memo[slot].used && memcmp(sig_memo[slot].digest, d, 32) == 0) {
-    memcpy(sig, sig_memo[slot].sig, 65); /* a concurrent first read signed it too: one signature wins */
-  } else {
-    sig_memo[slot].used = true;
-    memcpy(sig_memo[slot].digest, d, 32);
-    memcpy(sig_memo[slot].sig, sig, 65);
-  }
-  pthread_mutex_unlock(&sig_memo_mu);
-  return true;
-}
-
 static json_t *signature_json(const struct risk_ltv_signed *sr) {
   if (!g_signer) return json_null();
   uint8_t d[32], sig[65];
   risk_ltv_digest(sr, SVC_LTV_CHAIN_ID, d);
-  if (!sign_memo(d, sig)) {
+  /* signing is deterministic (RFC 6979), so every read of a record carries the same signature */
+  if (!partner_signer_sign(g_signer, d, sig)) {
     util_log(UTIL_LOG_ERROR, "ltv record not signed: the signer failed");
     return json_null();
   }
   char dh[67], sh[133], pid[67];
-  partner_hex0x(d, 32, dh);
-  partner_hex0x(sig, 65, sh);
-  partner_hex0x(sr->position_id, 32, pid);
+  util_hex0x(d, 32, dh);
+  util_hex0x(sig, 65, sh);
+  util_hex0x(sr->position_id, 32, pid);
   char b[8][U256_DEC_MAX];
   snprintf(b[0], sizeof b[0], "%llu", (unsigned long long)sr->sequence);
   snprintf(b[1], sizeof b[1], "%llu", (unsigned long long)sr->as_of);
@@ -832,9 +803,6 @@ static void *worker(void *arg) {
 bool partner_ltv_start(db_pool *pool, const struct util_config *cfg) {
   if (W.running) return false; /* one worker per process */
   partner_ltv_register_statements();
-  pthread_mutex_lock(&sig_memo_mu); /* signatures of another key must not be served */
-  memset(sig_memo, 0, sizeof sig_memo);
-  pthread_mutex_unlock(&sig_memo_mu);
   if (cfg->signing_key_file[0]) {
     char err[512] = "";
     g_signer = partner_signer_load(cfg->signing_key_file, err, sizeof err);

@@ -1,4 +1,5 @@
-/* secp256k1 recoverable signatures and HMAC-SHA256 with OpenSSL 3 (see service/crypto.h). */
+/* secp256k1 recoverable signatures with libsecp256k1; HMAC-SHA256 and randomness with OpenSSL 3
+ * (see service/crypto.h). */
 #include "partner/signer.h"
 
 #include <errno.h>
@@ -9,42 +10,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/obj_mac.h>
-#include <openssl/param_build.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <secp256k1.h>
+#include <secp256k1_recovery.h>
 
 #include "risk/eip55.h"
 #include "risk/keccak.h"
+#include "util/hex.h"
 
+/* The context is written only while the signer is built (create, randomize) and read-only after,
+ * so concurrent partner_signer_sign calls may share it. */
 struct partner_signer {
-  EVP_PKEY *pkey;
-  EC_GROUP *group;
-  EC_POINT *pub;
-  BIGNUM *order;
+  secp256k1_context *ctx;
+  uint8_t seckey[32];
   char address[43];
 };
 
-void partner_hex0x(const uint8_t *data, size_t n, char *out) {
-  static const char hx[] = "0123456789abcdef";
-  out[0] = '0';
-  out[1] = 'x';
-  for (size_t i = 0; i < n; i++) {
-    out[2 + 2 * i] = hx[data[i] >> 4];
-    out[3 + 2 * i] = hx[data[i] & 15];
-  }
-  out[2 + 2 * n] = 0;
-}
-
 void partner_signer_free(struct partner_signer *s) {
   if (!s) return;
-  EVP_PKEY_free(s->pkey);
-  EC_POINT_free(s->pub);
-  EC_GROUP_free(s->group);
-  BN_free(s->order);
+  if (s->ctx) secp256k1_context_destroy(s->ctx);
+  OPENSSL_cleanse(s->seckey, sizeof s->seckey);
   free(s);
 }
 
@@ -60,49 +49,31 @@ static int hexval(int c) {
 /* Returns a signer for the 32-byte private scalar, or NULL (err set) when it is 0 or >= n. */
 static struct partner_signer *from_scalar(const uint8_t priv[32], char *err, size_t err_len) {
   struct partner_signer *s = calloc(1, sizeof *s);
-  BIGNUM *d = BN_bin2bn(priv, 32, NULL);
-  BN_CTX *ctx = BN_CTX_new();
-  OSSL_PARAM_BLD *bld = NULL;
-  OSSL_PARAM *params = NULL;
-  EVP_PKEY_CTX *pctx = NULL;
-  uint8_t pub[65];
+  uint8_t seed[32], pub[65];
+  size_t pub_len = sizeof pub;
+  secp256k1_pubkey pk;
   bool ok = false;
-  if (!s || !d || !ctx) goto out;
-  s->group = EC_GROUP_new_by_curve_name(NID_secp256k1);
-  s->order = BN_new();
-  if (!s->group || !s->order || !EC_GROUP_get_order(s->group, s->order, ctx)) goto out;
-  if (BN_is_zero(d) || BN_cmp(d, s->order) >= 0) {
+  if (!s || !(s->ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE))) goto out;
+  if (!secp256k1_ec_seckey_verify(s->ctx, priv)) {
     snprintf(err, err_len, "signing key is out of range");
     goto out;
   }
-  s->pub = EC_POINT_new(s->group);
-  if (!s->pub || !EC_POINT_mul(s->group, s->pub, d, NULL, NULL, ctx) ||
-      EC_POINT_point2oct(s->group, s->pub, POINT_CONVERSION_UNCOMPRESSED, pub, sizeof pub, ctx) != 65)
-    goto out;
-  bld = OSSL_PARAM_BLD_new();
-  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) ||
-      !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) ||
-      !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub))
-    goto out;
-  params = OSSL_PARAM_BLD_to_param(bld);
-  pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-  if (!params || !pctx || EVP_PKEY_fromdata_init(pctx) <= 0 ||
-      EVP_PKEY_fromdata(pctx, &s->pkey, EVP_PKEY_KEYPAIR, params) <= 0)
+  memcpy(s->seckey, priv, 32);
+  /* blinding against timing and power side channels; it does not change any signature */
+  if (RAND_priv_bytes(seed, sizeof seed) != 1 || !secp256k1_context_randomize(s->ctx, seed)) goto out;
+  if (!secp256k1_ec_pubkey_create(s->ctx, &pk, s->seckey) ||
+      !secp256k1_ec_pubkey_serialize(s->ctx, pub, &pub_len, &pk, SECP256K1_EC_UNCOMPRESSED) || pub_len != 65)
     goto out;
   /* address = last 20 bytes of keccak256(X || Y) */
   uint8_t h[32];
   char raw[43];
   risk_keccak256(pub + 1, 64, h);
-  partner_hex0x(h + 12, 20, raw);
+  util_hex0x(h + 12, 20, raw);
   risk_eip55(raw, s->address);
   ok = true;
 out:
   if (!ok && !err[0]) snprintf(err, err_len, "cannot build the secp256k1 key");
-  EVP_PKEY_CTX_free(pctx);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(bld);
-  BN_CTX_free(ctx);
-  BN_clear_free(d);
+  OPENSSL_cleanse(seed, sizeof seed);
   if (!ok) {
     partner_signer_free(s);
     return NULL;
@@ -166,7 +137,7 @@ bool partner_signer_create_file(const char *path, char addr_out[43], char *err, 
   }
   if (!s) return false;
   char text[2 + 64 + 2];
-  partner_hex0x(priv, 32, text);
+  util_hex0x(priv, 32, text);
   OPENSSL_cleanse(priv, sizeof priv);
   strcat(text, "\n");
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -191,51 +162,17 @@ bool partner_signer_create_file(const char *path, char addr_out[43], char *err, 
 }
 
 bool partner_signer_sign(const struct partner_signer *s, const uint8_t digest[32], uint8_t sig[65]) {
-  EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new(s->pkey, NULL);
-  uint8_t der[80];
-  size_t der_len = sizeof der;
-  ECDSA_SIG *es = NULL;
-  BN_CTX *ctx = BN_CTX_new();
-  BIGNUM *r = NULL, *sv = NULL, *e = NULL, *sinv = NULL, *u1 = NULL, *u2 = NULL, *x = NULL, *y = NULL;
-  EC_POINT *R = NULL;
-  bool ok = false;
-  if (!pctx || !ctx || EVP_PKEY_sign_init(pctx) <= 0 || EVP_PKEY_sign(pctx, der, &der_len, digest, 32) <= 0) goto out;
-  const uint8_t *p = der;
-  if (!(es = d2i_ECDSA_SIG(NULL, &p, (long)der_len))) goto out;
-  r = BN_dup(ECDSA_SIG_get0_r(es));
-  sv = BN_dup(ECDSA_SIG_get0_s(es));
-  e = BN_bin2bn(digest, 32, NULL);
-  sinv = BN_new(), u1 = BN_new(), u2 = BN_new(), x = BN_new(), y = BN_new();
-  if (!r || !sv || !e || !sinv || !u1 || !u2 || !x || !y) goto out;
-  /* low s: s > n/2 -> n - s (the same signature for ecrecover, which rejects high s) */
-  BIGNUM *half = BN_dup(s->order);
-  if (!half || !BN_rshift1(half, half)) {
-    BN_free(half);
-    goto out;
-  }
-  if (BN_cmp(sv, half) > 0 && !BN_sub(sv, s->order, sv)) {
-    BN_free(half);
-    goto out;
-  }
-  BN_free(half);
-  /* recovery id: R = (e/s) G + (r/s) Q; v = 27 + parity of R.y (R.x == r since r < n) */
-  if (!BN_mod_inverse(sinv, sv, s->order, ctx) || !BN_mod_mul(u1, e, sinv, s->order, ctx) ||
-      !BN_mod_mul(u2, r, sinv, s->order, ctx))
-    goto out;
-  R = EC_POINT_new(s->group);
-  if (!R || !EC_POINT_mul(s->group, R, u1, s->pub, u2, ctx) ||
-      !EC_POINT_get_affine_coordinates(s->group, R, x, y, ctx) || BN_cmp(x, r) != 0)
-    goto out;
-  if (BN_bn2binpad(r, sig, 32) != 32 || BN_bn2binpad(sv, sig + 32, 32) != 32) goto out;
-  sig[64] = (uint8_t)(27 + BN_is_odd(y));
-  ok = true;
-out:
-  EC_POINT_free(R);
-  BN_free(r), BN_free(sv), BN_free(e), BN_free(sinv), BN_free(u1), BN_free(u2), BN_free(x), BN_free(y);
-  ECDSA_SIG_free(es);
-  BN_CTX_free(ctx);
-  EVP_PKEY_CTX_free(pctx);
-  return ok;
+  /* NULL nonce function: RFC 6979, so one digest always gets one signature; the signature is
+   * already low s */
+  secp256k1_ecdsa_recoverable_signature rs;
+  int recid = -1;
+  if (!secp256k1_ecdsa_sign_recoverable(s->ctx, &rs, digest, s->seckey, NULL, NULL) ||
+      !secp256k1_ecdsa_recoverable_signature_serialize_compact(s->ctx, sig, &recid, &rs))
+    return false;
+  /* 2 and 3 (R.x >= n, probability about 2^-127) have no Ethereum v */
+  if (recid != 0 && recid != 1) return false;
+  sig[64] = (uint8_t)(27 + recid);
+  return true;
 }
 
 void partner_hmac_sha256_hex(const void *key, size_t key_len, const void *a, size_t a_len, const void *b, size_t b_len,

@@ -414,9 +414,9 @@ START_TEST(ltv_state_machine_signature_webhooks) {
   ck_assert_str_eq(json_string_value(json_object_get(rec, "weighted_collateral_value_usd")), "90000.00000000");
   ck_assert_int_eq(ethers_verify(rec, signer), 0);
   check_detail(rec, 1000, false);
-  /* the same record is served again with the same signature (signing draws a random nonce, so a
-   * second signing would differ: the signature of a record is remembered). Two reads that see the
-   * same sequence (a recompute may land between them) are compared. */
+  /* the same record is served again with the same signature (each read signs it again, with an
+   * RFC 6979 nonce, so the signature follows from the record alone). Two reads that see the same
+   * sequence (a recompute may land between them) are compared. */
   {
     char p2[128];
     snprintf(p2, sizeof p2, "/v1/partner/positions/%lld/ltv", pos);

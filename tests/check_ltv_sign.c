@@ -2,7 +2,9 @@
 /* service/crypto: the signing key file (mode 0600, refused when group/other readable), the
  * signer address for a known private key, low-s recoverable signatures checked by npm ethers
  * (recoverAddress on 64 digests; verifyTypedData on an LTV record, every changed field failing,
- * via tests/ltv_eip712.mjs), and HMAC-SHA256 against RFC 4231. */
+ * via tests/ltv_eip712.mjs), deterministic signatures (the same 65 bytes on every signing and from
+ * every load of the key, equal byte for byte to npm ethers' RFC 6979 SigningKey.sign), and
+ * HMAC-SHA256 against RFC 4231. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/hex.h"
 #include "risk/keccak.h"
 #include "risk/ltv.h"
 #include "partner/signer.h"
@@ -92,8 +95,8 @@ START_TEST(test_signatures_recover_with_ethers) {
     else
       v28++;
     char dh[67], sh[133];
-    partner_hex0x(d, 32, dh);
-    partner_hex0x(sig, 65, sh);
+    util_hex0x(d, 32, dh);
+    util_hex0x(sig, 65, sh);
     fprintf(f, "%s %s\n", dh, sh);
   }
   fclose(f);
@@ -122,8 +125,8 @@ START_TEST(test_signatures_recover_with_ethers) {
   risk_ltv_digest(&r, 1, d);
   ck_assert(partner_signer_sign(s, d, sig));
   char pid[67], sh[133], jpath[256];
-  partner_hex0x(r.position_id, 32, pid);
-  partner_hex0x(sig, 65, sh);
+  util_hex0x(r.position_id, 32, pid);
+  util_hex0x(sig, 65, sh);
   snprintf(jpath, sizeof jpath, "%s/rec.json", dir);
   f = fopen(jpath, "w");
   fprintf(f,
@@ -139,6 +142,77 @@ START_TEST(test_signatures_recover_with_ethers) {
   ck_assert_msg(rc == 0, "ethers: %s", out);
   ck_assert_ptr_nonnull(strstr(out, addr));
   partner_signer_free(s);
+}
+END_TEST
+
+/* RFC 6979 fixes the nonce from the key and the digest, so an independent implementation (ethers,
+ * over noble-curves) must produce the very same bytes; two loads of a key (two contexts, each
+ * randomized differently) and two signings by one load must too. */
+START_TEST(test_signatures_are_deterministic) {
+  static const char *const keys[] = {
+      "0x0000000000000000000000000000000000000000000000000000000000000001",
+      "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
+      "0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140", /* n - 1 */
+  };
+  enum { NKEYS = sizeof keys / sizeof keys[0], NDIGESTS = 10 };
+  uint8_t digests[NDIGESTS][32];
+  memset(digests[0], 0, 32);
+  memset(digests[1], 0xff, 32); /* above n: reduced mod n before signing */
+  for (int i = 2; i < NDIGESTS - 1; i++) {
+    uint8_t msg[2] = {(uint8_t)i, 0x5a};
+    risk_keccak256(msg, sizeof msg, digests[i]);
+  }
+  struct risk_ltv_signed r = {.sequence = 9,
+                              .ltv_bps = 8100,
+                              .raw_ltv_bps = 7290,
+                              .state = RISK_LTV_WARNING,
+                              .collateral_value = u256_from_u64(780000000000000ull),
+                              .weighted_value = u256_from_u64(702000000000000ull),
+                              .debt = u256_from_u64(5686000000000ull),
+                              .debt_value = u256_from_u64(568600000000000ull),
+                              .as_of = 1767225600,
+                              .cure_deadline = 0};
+  risk_keccak256((const uint8_t *)"7", 1, r.position_id);
+  risk_ltv_digest(&r, 1, digests[NDIGESTS - 1]);
+
+  char path[256], listp[256], err[256];
+  static char ours[NKEYS * NDIGESTS][133];
+  snprintf(listp, sizeof listp, "%s/det.txt", dir);
+  FILE *f = fopen(listp, "w");
+  ck_assert_ptr_nonnull(f);
+  for (int k = 0; k < NKEYS; k++) {
+    snprintf(path, sizeof path, "%s/det%d.key", dir, k);
+    char text[80];
+    snprintf(text, sizeof text, "%s\n", keys[k]);
+    write_file(path, text, 0600);
+    struct partner_signer *a = partner_signer_load(path, err, sizeof err), *b = partner_signer_load(path, err, sizeof err);
+    ck_assert_msg(a && b, "%s", err);
+    for (int i = 0; i < NDIGESTS; i++) {
+      uint8_t s1[65], s2[65], s3[65];
+      ck_assert(partner_signer_sign(a, digests[i], s1));
+      ck_assert(partner_signer_sign(a, digests[i], s2));
+      ck_assert(partner_signer_sign(b, digests[i], s3));
+      ck_assert_msg(memcmp(s1, s2, 65) == 0, "key %d digest %d: two signings differ", k, i);
+      ck_assert_msg(memcmp(s1, s3, 65) == 0, "key %d digest %d: two loads of the key differ", k, i);
+      char dh[67];
+      util_hex0x(digests[i], 32, dh);
+      util_hex0x(s1, 65, ours[k * NDIGESTS + i]);
+      fprintf(f, "%s %s\n", keys[k], dh);
+    }
+    partner_signer_free(a);
+    partner_signer_free(b);
+  }
+  fclose(f);
+  char cmd[1024], out[NKEYS * NDIGESTS * 140];
+  snprintf(cmd, sizeof cmd, "cd %s && node tests/ltv_eip712.mjs sign %s", SPARKD_SOURCE_DIR, listp);
+  ck_assert_int_eq(run(cmd, out, sizeof out), 0);
+  int n = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), n++) {
+    ck_assert_int_lt(n, NKEYS * NDIGESTS);
+    ck_assert_msg(strcmp(line, ours[n]) == 0, "key %d digest %d: ethers %s, ours %s", n / NDIGESTS, n % NDIGESTS, line,
+                  ours[n]);
+  }
+  ck_assert_int_eq(n, NKEYS * NDIGESTS);
 }
 END_TEST
 
@@ -161,6 +235,7 @@ int main(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_key_file);
   tcase_add_test(tc, test_signatures_recover_with_ethers);
+  tcase_add_test(tc, test_signatures_are_deterministic);
   tcase_add_test(tc, test_hmac);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);

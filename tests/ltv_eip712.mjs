@@ -4,6 +4,8 @@
 //     prints the recovered address, exits 1 when it is not the signer or when a record with
 //     any one field changed still verifies.
 //   node tests/ltv_eip712.mjs recover FILE       FILE: lines "digest signature"; prints addresses
+//   node tests/ltv_eip712.mjs sign FILE          FILE: lines "privkey digest"; prints ethers' 65-byte
+//     signature r || s || v of each (SigningKey.sign: RFC 6979 nonce, low s, v 27 or 28)
 import { ethers } from "ethers";
 import { readFileSync } from "node:fs";
 
@@ -76,7 +78,13 @@ if (mode === "vectors") {
     const [digest, sig] = line.trim().split(/\s+/);
     console.log(ethers.recoverAddress(digest, sig));
   }
+} else if (mode === "sign") {
+  for (const line of readFileSync(process.argv[3], "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    const [key, digest] = line.trim().split(/\s+/);
+    console.log(new ethers.SigningKey(key).sign(digest).serialized);
+  }
 } else {
-  console.error("usage: ltv_eip712.mjs vectors | verify FILE.json");
+  console.error("usage: ltv_eip712.mjs vectors | verify FILE.json | recover FILE | sign FILE");
   process.exit(2);
 }
