@@ -5,6 +5,7 @@
 #include "service/commands.h"
 #include "service/config.h"
 #include "service/log.h"
+#include "service/webhook.h"
 
 struct command {
   const char *name;
@@ -55,5 +56,13 @@ int main(int argc, char **argv) {
     }
     svc_log_init(cfg.log_level, cfg.log_format);
   }
-  return cmd->run(sub_argc, sub_argv, &cfg);
+  /* before any command starts a thread */
+  char why[512];
+  if (!svc_http_global_init(why, sizeof why)) {
+    fprintf(stderr, "sparkd: %s\n", why);
+    return 1;
+  }
+  int rc = cmd->run(sub_argc, sub_argv, &cfg);
+  svc_http_global_cleanup();
+  return rc;
 }

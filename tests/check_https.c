@@ -123,6 +123,8 @@ static char ca_path[64];
 
 static void setup(void) {
   signal(SIGPIPE, SIG_IGN);
+  char err[512] = "";
+  ck_assert_msg(svc_http_global_init(err, sizeof err), "%s", err);
   trusted = make_cert("localhost");
   stranger = make_cert("localhost"); /* right name, not in the CA file */
   other_host = make_cert("partner.example");
@@ -153,6 +155,7 @@ static void teardown(void) {
   free_cert(&trusted);
   free_cert(&stranger);
   free_cert(&other_host);
+  svc_http_global_cleanup();
 }
 
 static unsigned post(const char *host, char *err, size_t err_len) {
@@ -164,11 +167,10 @@ static unsigned post(const char *host, char *err, size_t err_len) {
 
 START_TEST(https_delivery) {
   char err[512] = "";
-  ck_assert(svc_http_tls_available());
-  /* a CA file that cannot be read is refused (nothing set up yet, so this is the first call) */
-  ck_assert(!svc_http_tls_init("/nonexistent/ca.pem", err, sizeof err));
+  /* a CA file that cannot be read is refused */
+  ck_assert(!svc_http_set_ca_file("/nonexistent/ca.pem", err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "/nonexistent/ca.pem"));
-  ck_assert(svc_http_tls_init(ca_path, err, sizeof err));
+  ck_assert(svc_http_set_ca_file(ca_path, err, sizeof err));
 
   /* trusted and named: delivered over TLS, head and body intact */
   ck_assert_uint_eq(post("localhost", err, sizeof err), 202);
