@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "partner/delivery.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -55,5 +56,13 @@ int main(int argc, char **argv) {
     }
     util_log_init(cfg.log_level, cfg.log_format);
   }
-  return cmd->run(sub_argc, sub_argv, &cfg);
+  /* before any command starts a thread */
+  char why[512];
+  if (!partner_http_global_init(why, sizeof why)) {
+    fprintf(stderr, "sparkd: %s\n", why);
+    return 1;
+  }
+  int rc = cmd->run(sub_argc, sub_argv, &cfg);
+  partner_http_global_cleanup();
+  return rc;
 }

@@ -49,7 +49,7 @@ static bool url_ok(const char *u) {
   const char *rest;
   if (strncmp(u, "http://", 7) == 0)
     rest = u + 7;
-  else if (strncmp(u, "https://", 8) == 0 && partner_http_tls_available())
+  else if (strncmp(u, "https://", 8) == 0)
     rest = u + 8;
   else
     return false;
@@ -90,10 +90,7 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   json_t *errors = json_array();
   if (!url_ok(cr.url))
     json_array_append_new(
-        errors, svc_field_error("url", "invalid",
-                                partner_http_tls_available()
-                                    ? "must be an http:// or https:// url, at most 2048 characters"
-                                    : "must be an http:// url (this build has no tls), at most 2048 characters"));
+        errors, svc_field_error("url", "invalid", "must be an http:// or https:// url, at most 2048 characters"));
   size_t i;
   json_t *e;
   json_t *clean = json_array();

@@ -1,25 +1,18 @@
-/* Webhook delivery from the outbox (service/webhook.h) and a small HTTP/1.1 POST client. */
+/* Webhook delivery from the outbox, and its HTTP POST made with libcurl. */
 #include "partner/delivery.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include <curl/curl.h>
 #include <jansson.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/rand.h>
-#ifdef SPARKD_HAVE_LIBSSL /* set when sparkd links OpenSSL::SSL: https webhook URLs */
-#include <openssl/ssl.h>
-#endif
+#include <openssl/x509_vfy.h>
 
 #include "db/db.h"
 #include "partner/signer.h"
@@ -68,231 +61,171 @@ unsigned partner_webhook_backoff_ms(int attempt, double j) {
   return (unsigned)((double)d * (0.5 + j / 2));
 }
 
-/* ---- HTTP client ---- */
+/* ---- HTTP client (libcurl) ---- */
 
-bool partner_http_tls_available(void) {
-#ifdef SPARKD_HAVE_LIBSSL
+/* The response body is not used; a receiver that sends more than this has its status taken and
+ * the transfer cut, rather than holding the worker until the timeout. */
+#define RESPONSE_BODY_MAX 65536u
+
+static pthread_mutex_t ca_mu = PTHREAD_MUTEX_INITIALIZER;
+static char ca_file_set[1024]; /* under ca_mu; empty = the system's store */
+
+bool partner_http_global_init(char *err, size_t err_len) {
+  CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK) {
+    snprintf(err, err_len, "cannot initialise libcurl: %s", curl_easy_strerror(rc));
+    return false;
+  }
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  if (!(v->features & CURL_VERSION_SSL)) {
+    snprintf(err, err_len, "libcurl %s has no tls support (https webhooks)", v->version);
+    curl_global_cleanup();
+    return false;
+  }
   return true;
-#else
-  return false;
-#endif
 }
 
-#ifdef SPARKD_HAVE_LIBSSL
-static SSL_CTX *g_ssl; /* set once, under g_ssl_mu; never freed (one per process) */
-static pthread_mutex_t g_ssl_mu = PTHREAD_MUTEX_INITIALIZER;
+void partner_http_global_cleanup(void) { curl_global_cleanup(); }
 
-bool partner_http_tls_init(const char *ca_file, char *err, size_t err_len) {
-  pthread_mutex_lock(&g_ssl_mu);
-  bool ok = g_ssl != NULL;
-  if (!ok) {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) {
-      snprintf(err, err_len, "cannot create a TLS context");
-    } else {
-      SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-      if (ca_file && *ca_file) {
-        ok = SSL_CTX_load_verify_locations(ctx, ca_file, NULL) == 1;
-        if (!ok) snprintf(err, err_len, "cannot load CA certificates from %.400s", ca_file);
-      } else {
-        ok = SSL_CTX_set_default_verify_paths(ctx) == 1;
-        if (!ok) snprintf(err, err_len, "cannot load the system's CA certificates");
-      }
-      if (ok)
-        g_ssl = ctx;
-      else
-        SSL_CTX_free(ctx);
+bool partner_http_set_ca_file(const char *ca_file, char *err, size_t err_len) {
+  if (!ca_file) ca_file = "";
+  if (strlen(ca_file) >= sizeof ca_file_set) {
+    snprintf(err, err_len, "CA file name longer than %zu bytes", sizeof ca_file_set - 1);
+    return false;
+  }
+  if (*ca_file) {
+    /* loaded once here (with the OpenSSL libcurl uses) so that a bad file stops start-up instead
+     * of failing every delivery */
+    X509_STORE *st = X509_STORE_new();
+    bool ok = st && X509_STORE_load_file(st, ca_file) == 1;
+    X509_STORE_free(st);
+    ERR_clear_error();
+    if (!ok) {
+      snprintf(err, err_len, "cannot load CA certificates from %.400s", ca_file);
+      return false;
     }
   }
-  pthread_mutex_unlock(&g_ssl_mu);
-  return ok;
-}
-#else
-/* SSL is declared by openssl/types.h; without libssl it stays NULL */
-bool partner_http_tls_init(const char *ca_file, char *err, size_t err_len) {
-  (void)ca_file;
-  snprintf(err, err_len, "sparkd was built without libssl");
-  return false;
-}
-#endif
-
-static long ms_left(const struct timespec *deadline) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+  pthread_mutex_lock(&ca_mu);
+  snprintf(ca_file_set, sizeof ca_file_set, "%s", ca_file);
+  pthread_mutex_unlock(&ca_mu);
+  return true;
 }
 
-/* Returns a connected blocking socket with send/receive timeouts, or -1 (err set). */
-static int dial(const char *host, const char *port, const struct timespec *deadline, char *err, size_t err_len) {
-  struct addrinfo hints = {0}, *res = NULL;
-  hints.ai_socktype = SOCK_STREAM;
-  int rc = getaddrinfo(host, port, &hints, &res);
-  if (rc != 0) {
-    snprintf(err, err_len, "cannot resolve %s: %s", host, gai_strerror(rc));
-    return -1;
-  }
-  int fd = -1;
-  for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      bool ok = false;
-      if (errno == EINPROGRESS) {
-        struct pollfd pf = {fd, POLLOUT, 0};
-        long left = ms_left(deadline);
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        ok = left > 0 && poll(&pf, 1, (int)left) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 &&
-             soerr == 0;
-        if (!ok) snprintf(err, err_len, "cannot connect to %s:%s: %s", host, port, soerr ? strerror(soerr) : "timeout");
-      } else {
-        snprintf(err, err_len, "cannot connect to %s:%s: %s", host, port, strerror(errno));
-      }
-      if (!ok) {
-        close(fd);
-        fd = -1;
-      }
-    }
-  }
-  freeaddrinfo(res);
-  if (fd < 0) return -1;
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  long left = ms_left(deadline);
-  if (left < 1) left = 1;
-  struct timeval tv = {left / 1000, (left % 1000) * 1000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  err[0] = 0;
-  return fd;
-}
-
-struct conn {
-  int fd;
-  SSL *ssl;
+struct sink {
+  size_t n;
+  bool cut;
 };
 
-static bool send_all(struct conn *c, const char *p, size_t n) {
-  while (n) {
-#ifdef SPARKD_HAVE_LIBSSL
-    ssize_t w = c->ssl ? SSL_write(c->ssl, p, (int)n) : send(c->fd, p, n, MSG_NOSIGNAL);
-#else
-    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-#endif
-    if (w <= 0) return false;
-    p += w;
-    n -= (size_t)w;
+static size_t discard(char *p, size_t size, size_t nmemb, void *arg) {
+  struct sink *s = arg;
+  size_t n = size * nmemb;
+  if (n > RESPONSE_BODY_MAX - s->n) {
+    s->cut = true;
+    return 0; /* CURLE_WRITE_ERROR: the status is already in */
   }
-  return true;
+  s->n += n;
+  return n;
+}
+
+/* Returns list with each CRLF-ended line of `lines` appended, or NULL (list freed) when out of
+ * memory. */
+static struct curl_slist *append_lines(struct curl_slist *list, const char *lines) {
+  for (const char *p = lines; p && *p;) {
+    const char *eol = strstr(p, "\r\n");
+    size_t n = eol ? (size_t)(eol - p) : strlen(p);
+    if (n) {
+      char *line = strndup(p, n);
+      struct curl_slist *l = line ? curl_slist_append(list, line) : NULL;
+      free(line);
+      if (!l) {
+        curl_slist_free_all(list);
+        return NULL;
+      }
+      list = l;
+    }
+    p += n + (eol ? 2 : 0);
+  }
+  return list;
+}
+
+static bool tls_failure(CURLcode rc) {
+  return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+         rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR;
 }
 
 unsigned partner_http_post(const char *url, const char *headers, const char *body, size_t body_len, unsigned timeout_ms,
                        char *err, size_t err_len) {
-  bool tls;
-  const char *p;
-  if (strncmp(url, "http://", 7) == 0) {
-    tls = false;
-    p = url + 7;
-  } else if (strncmp(url, "https://", 8) == 0 && partner_http_tls_available()) {
-    tls = true;
-    p = url + 8;
-  } else {
-    snprintf(err, err_len, "unsupported url scheme");
-    return 0;
-  }
-  char host[256], port[8];
-  const char *path = strchr(p, '/');
-  size_t hostport_len = path ? (size_t)(path - p) : strlen(p);
-  if (!path) path = "/";
-  const char *hp_end = p + hostport_len, *colon = NULL;
-  if (*p == '[') {
-    const char *rb = memchr(p, ']', hostport_len);
-    if (!rb) {
-      snprintf(err, err_len, "malformed url host");
-      return 0;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(rb - p - 1), p + 1);
-    colon = rb + 1 < hp_end && rb[1] == ':' ? rb + 1 : NULL;
-  } else {
-    colon = memchr(p, ':', hostport_len);
-    size_t hl = colon ? (size_t)(colon - p) : hostport_len;
-    if (hl == 0 || hl >= sizeof host) {
-      snprintf(err, err_len, "malformed url host");
-      return 0;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)hl, p);
-  }
-  if (colon)
-    snprintf(port, sizeof port, "%.*s", (int)(hp_end - colon - 1), colon + 1);
-  else
-    snprintf(port, sizeof port, "%s", tls ? "443" : "80");
-
-  struct timespec deadline;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
-  struct conn c = {dial(host, port, &deadline, err, err_len), NULL};
-  if (c.fd < 0) return 0;
+  if (err_len) err[0] = 0;
   unsigned status = 0;
-#ifdef SPARKD_HAVE_LIBSSL
-  if (tls) {
-    char why[256] = "";
-    if (!partner_http_tls_init(NULL, why, sizeof why) || !(c.ssl = SSL_new(g_ssl))) {
-      snprintf(err, err_len, "tls unavailable: %s", why);
-      goto out;
-    }
-    SSL_set_fd(c.ssl, c.fd);
-    SSL_set_tlsext_host_name(c.ssl, host);
-    SSL_set1_host(c.ssl, host);
-    if (SSL_connect(c.ssl) != 1) {
-      long v = SSL_get_verify_result(c.ssl);
-      snprintf(err, err_len, "tls handshake with %s failed%s%s", host, v != X509_V_OK ? ": " : "",
-               v != X509_V_OK ? X509_verify_cert_error_string(v) : "");
-      goto out;
-    }
-  }
-#endif
-  char head[4096];
-  int hn = snprintf(head, sizeof head,
-                    "POST %s HTTP/1.1\r\nHost: %.*s\r\nUser-Agent: sparkd-webhook/1\r\n"
-                    "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                    path, (int)hostport_len, p, body_len, headers ? headers : "");
-  if (hn < 0 || (size_t)hn >= sizeof head) {
-    snprintf(err, err_len, "request head too long");
+  char *scheme = NULL, *host = NULL, ca[sizeof ca_file_set], ebuf[CURL_ERROR_SIZE] = "";
+  struct sink sink = {0, false};
+  long code = 0;
+  CURLcode rc = CURLE_OUT_OF_MEMORY;
+  CURL *h = NULL;
+  struct curl_slist *hdrs = NULL;
+  CURLU *u = curl_url();
+  if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+    snprintf(err, err_len, "malformed url");
     goto out;
   }
-  if (!send_all(&c, head, (size_t)hn) || !send_all(&c, body, body_len)) {
-    snprintf(err, err_len, "send failed: %s", strerror(errno));
+  if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+    snprintf(err, err_len, "unsupported url scheme");
     goto out;
   }
-  char buf[256];
-  size_t got = 0;
-  while (got < sizeof buf - 1 && !memchr(buf, '\n', got)) {
-#ifdef SPARKD_HAVE_LIBSSL
-    ssize_t r = c.ssl ? SSL_read(c.ssl, buf + got, (int)(sizeof buf - 1 - got))
-                      : recv(c.fd, buf + got, sizeof buf - 1 - got, 0);
-#else
-    ssize_t r = recv(c.fd, buf + got, sizeof buf - 1 - got, 0);
-#endif
-    if (r <= 0) break;
-    got += (size_t)r;
+  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    snprintf(err, err_len, "malformed url");
+    goto out;
   }
-  buf[got] = 0;
-  unsigned st = 0;
-  if (sscanf(buf, "HTTP/1.%*d %u", &st) == 1 && st >= 100 && st <= 599)
-    status = st;
+  pthread_mutex_lock(&ca_mu);
+  memcpy(ca, ca_file_set, sizeof ca);
+  pthread_mutex_unlock(&ca_mu);
+
+  /* "Expect:" drops libcurl's Expect: 100-continue on larger bodies: a receiver answers once */
+  hdrs = append_lines(NULL, "Content-Type: application/json\r\nExpect:\r\n");
+  if (hdrs) hdrs = append_lines(hdrs, headers);
+  h = curl_easy_init();
+  if (h && hdrs) rc = CURLE_OK;
+#define SET(opt, val)                                                                                                  \
+  if (rc == CURLE_OK) rc = curl_easy_setopt(h, opt, val)
+  SET(CURLOPT_ERRORBUFFER, ebuf);
+  SET(CURLOPT_CURLU, u);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is the receiver's answer, and a failure */
+  SET(CURLOPT_NOSIGNAL, 1L);       /* no SIGALRM for DNS timeouts: other threads run */
+  SET(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+  SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+  SET(CURLOPT_SSL_VERIFYPEER, 1L);
+  SET(CURLOPT_SSL_VERIFYHOST, 2L);
+  SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+  if (*ca) {
+    /* only the CA file: libcurl's built-in CA directory would add the system's store to it */
+    SET(CURLOPT_CAINFO, ca);
+    SET(CURLOPT_CAPATH, (char *)NULL);
+  }
+  SET(CURLOPT_USERAGENT, "sparkd-webhook/1");
+  SET(CURLOPT_HTTPHEADER, hdrs);
+  SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+  SET(CURLOPT_POSTFIELDS, body);
+  SET(CURLOPT_WRITEFUNCTION, discard);
+  SET(CURLOPT_WRITEDATA, &sink);
+#undef SET
+  if (rc == CURLE_OK) rc = curl_easy_perform(h);
+  if (h) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+  if ((rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && sink.cut)) && code >= 100 && code <= 599)
+    status = (unsigned)code;
+  else if (rc == CURLE_OK)
+    snprintf(err, err_len, "no http status in the response");
+  else if (tls_failure(rc))
+    snprintf(err, err_len, "tls handshake with %s failed: %s", host, *ebuf ? ebuf : curl_easy_strerror(rc));
   else
-    snprintf(err, err_len, got ? "malformed response status line" : "no response: %s", strerror(errno));
-  goto out; /* keeps the label used without libssl */
+    snprintf(err, err_len, "%s", *ebuf ? ebuf : curl_easy_strerror(rc));
 out:
-#ifdef SPARKD_HAVE_LIBSSL
-  if (c.ssl) {
-    SSL_shutdown(c.ssl);
-    SSL_free(c.ssl);
-  }
-#endif
-  close(c.fd);
+  curl_easy_cleanup(h);
+  curl_slist_free_all(hdrs);
+  curl_url_cleanup(u);
+  curl_free(scheme);
+  curl_free(host);
   return status;
 }
 
@@ -465,12 +398,10 @@ static void *worker(void *arg) {
 }
 
 bool partner_webhook_start(db_pool *pool, const struct util_config *cfg) {
-  if (partner_http_tls_available()) {
-    char err[512] = "";
-    if (!partner_http_tls_init(cfg->webhook_ca_file, err, sizeof err)) {
-      util_log(UTIL_LOG_ERROR, "SPARKD_WEBHOOK_CA_FILE: %s", err);
-      return false;
-    }
+  char err[512] = "";
+  if (!partner_http_set_ca_file(cfg->webhook_ca_file, err, sizeof err)) {
+    util_log(UTIL_LOG_ERROR, "SPARKD_WEBHOOK_CA_FILE: %s", err);
+    return false;
   }
   D.pool = pool;
   D.stop = false;

@@ -2,7 +2,9 @@
 /* https:// webhook delivery (service/webhook.c, partner_http_post): a TLS receiver on 127.0.0.1 in this
  * process, with certificates made here (P-256, self-signed). The client must send the POST over
  * TLS to a receiver whose certificate chains to the CA file and names the URL's host, and refuse
- * one that does not (untrusted, or another host name) without sending the body. */
+ * one that does not (untrusted, another host name, or no CA file set: the system's store does not
+ * hold these) without sending the body; return a 3xx as it is, without following it; give up on a
+ * receiver that never answers at the timeout; and refuse schemes other than http and https. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "partner/delivery.h"
@@ -67,8 +70,11 @@ static struct {
   pthread_mutex_t mu;
   SSL_CTX *ctx; /* the certificate it presents */
   int handshakes_ok, requests;
-  char last[4096]; /* the last request received, head and body */
+  char last[4096];    /* the last request received, head and body */
+  const char *answer; /* the response it sends; NULL: none */
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static const char ANSWER_202[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 static void *receiver(void *arg) {
   (void)arg;
@@ -92,13 +98,17 @@ static void *receiver(void *arg) {
         if (end && cl && got >= (size_t)(end + 4 - buf) + strtoul(cl + 16, NULL, 10)) break;
       }
       buf[got] = 0;
-      const char *resp = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-      SSL_write(ssl, resp, (int)strlen(resp));
       pthread_mutex_lock(&R.mu);
+      const char *answer = R.answer;
       R.handshakes_ok++;
       if (got) R.requests++;
       snprintf(R.last, sizeof R.last, "%s", buf);
       pthread_mutex_unlock(&R.mu);
+      if (answer)
+        SSL_write(ssl, answer, (int)strlen(answer));
+      else
+        while (SSL_read(ssl, buf, sizeof buf) > 0) /* silent until the client gives up */
+          ;
       SSL_shutdown(ssl);
     }
     SSL_free(ssl);
@@ -119,10 +129,12 @@ static void receiver_use(const struct cert *c) {
 }
 
 static struct cert trusted, stranger, other_host;
-static char ca_path[64];
+static char ca_path[64], not_pem_path[64];
 
 static void setup(void) {
   signal(SIGPIPE, SIG_IGN);
+  char err[512] = "";
+  ck_assert_msg(partner_http_global_init(err, sizeof err), "%s", err);
   trusted = make_cert("localhost");
   stranger = make_cert("localhost"); /* right name, not in the CA file */
   other_host = make_cert("partner.example");
@@ -132,7 +144,13 @@ static void setup(void) {
   FILE *f = fdopen(fd, "w");
   ck_assert(PEM_write_X509(f, trusted.x509) == 1 && PEM_write_X509(f, other_host.x509) == 1);
   fclose(f);
+  snprintf(not_pem_path, sizeof not_pem_path, "/tmp/sparkd-https-notpem.XXXXXX");
+  fd = mkstemp(not_pem_path);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, "not a certificate\n", 18), 18);
+  close(fd);
 
+  R.answer = ANSWER_202;
   R.fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   ck_assert_int_eq(bind(R.fd, (struct sockaddr *)&a, sizeof a), 0);
@@ -150,25 +168,43 @@ static void teardown(void) {
   pthread_join(R.thread, NULL);
   SSL_CTX_free(R.ctx);
   unlink(ca_path);
+  unlink(not_pem_path);
   free_cert(&trusted);
   free_cert(&stranger);
   free_cert(&other_host);
+  partner_http_global_cleanup();
+}
+
+static unsigned post_url(const char *url, unsigned timeout_ms, char *err, size_t err_len) {
+  const char *body = "{\"event\":\"ltv.state_changed\"}";
+  return partner_http_post(url, "X-Sparkd-Timestamp: 1700000000\r\n", body, strlen(body), timeout_ms, err, err_len);
 }
 
 static unsigned post(const char *host, char *err, size_t err_len) {
   char url[128];
   snprintf(url, sizeof url, "https://%s:%u/hooks/sparkd", host, R.port);
-  const char *body = "{\"event\":\"ltv.state_changed\"}";
-  return partner_http_post(url, "X-Sparkd-Timestamp: 1700000000\r\n", body, strlen(body), 5000, err, err_len);
+  return post_url(url, 5000, err, err_len);
+}
+
+static int requests(void) {
+  pthread_mutex_lock(&R.mu);
+  int n = R.requests;
+  pthread_mutex_unlock(&R.mu);
+  return n;
 }
 
 START_TEST(https_delivery) {
   char err[512] = "";
-  ck_assert(partner_http_tls_available());
-  /* a CA file that cannot be read is refused (nothing set up yet, so this is the first call) */
-  ck_assert(!partner_http_tls_init("/nonexistent/ca.pem", err, sizeof err));
+  /* no CA file set: the system's store, which does not hold the receiver's certificate */
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "tls handshake with localhost failed") != NULL, "err: %s", err);
+  ck_assert_int_eq(requests(), 0);
+  /* a CA file that cannot be read, or holds no certificate, is refused */
+  ck_assert(!partner_http_set_ca_file("/nonexistent/ca.pem", err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "/nonexistent/ca.pem"));
-  ck_assert(partner_http_tls_init(ca_path, err, sizeof err));
+  ck_assert(!partner_http_set_ca_file(not_pem_path, err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, not_pem_path));
+  ck_assert(partner_http_set_ca_file(ca_path, err, sizeof err));
 
   /* trusted and named: delivered over TLS, head and body intact */
   ck_assert_uint_eq(post("localhost", err, sizeof err), 202);
@@ -193,12 +229,99 @@ START_TEST(https_delivery) {
   ck_assert_int_eq(R.requests, 1);
   pthread_mutex_unlock(&R.mu);
 
-  /* and the trusted one again */
+  /* and the trusted one again; a CA file refused later leaves the one set before in place */
   receiver_use(&trusted);
+  ck_assert(!partner_http_set_ca_file("/nonexistent/ca.pem", err, sizeof err));
   ck_assert_uint_eq(post("localhost", err, sizeof err), 202);
+  ck_assert_int_eq(requests(), 2);
+
+  /* the CA file is the only trust: without it again, the same receiver is refused */
+  ck_assert(partner_http_set_ca_file(NULL, err, sizeof err));
+  err[0] = 0;
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "tls handshake with localhost failed") != NULL, "err: %s", err);
+  ck_assert_int_eq(requests(), 2);
+  ck_assert(partner_http_set_ca_file(ca_path, err, sizeof err));
+}
+END_TEST
+
+/* A 307 (which would repeat the POST at Location) is the answer: returned, not followed. */
+START_TEST(redirect_not_followed) {
+  char err[512] = "";
+  receiver_use(&trusted);
+  ck_assert(partner_http_set_ca_file(ca_path, err, sizeof err));
   pthread_mutex_lock(&R.mu);
-  ck_assert_int_eq(R.requests, 2);
+  R.answer =
+      "HTTP/1.1 307 Temporary Redirect\r\nLocation: /elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   pthread_mutex_unlock(&R.mu);
+  int before = requests();
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 307);
+  ck_assert_int_eq(requests(), before + 1);
+  pthread_mutex_lock(&R.mu);
+  ck_assert_ptr_nonnull(strstr(R.last, "POST /hooks/sparkd HTTP/1.1\r\n"));
+  R.answer = ANSWER_202;
+  pthread_mutex_unlock(&R.mu);
+}
+END_TEST
+
+/* A receiver that takes the request and never answers: given up at the timeout. */
+START_TEST(silent_receiver_times_out) {
+  char err[512] = "";
+  receiver_use(&trusted);
+  ck_assert(partner_http_set_ca_file(ca_path, err, sizeof err));
+  pthread_mutex_lock(&R.mu);
+  R.answer = NULL;
+  pthread_mutex_unlock(&R.mu);
+  int before = requests();
+  char url[128];
+  snprintf(url, sizeof url, "https://localhost:%u/hooks/sparkd", R.port);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_uint_eq(post_url(url, 1000, err, sizeof err), 0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  ck_assert_msg(ms >= 950 && ms < 4000, "%ld ms", ms);
+  ck_assert_msg(strstr(err, "timed out") != NULL, "err: %s", err);
+  ck_assert_int_eq(requests(), before + 1);
+  pthread_mutex_lock(&R.mu);
+  R.answer = ANSWER_202;
+  pthread_mutex_unlock(&R.mu);
+}
+END_TEST
+
+/* A listener that takes the connection and never answers the handshake: given up at the timeout. */
+START_TEST(silent_handshake_times_out) {
+  char err[512] = "";
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t al = sizeof a;
+  getsockname(fd, (struct sockaddr *)&a, &al);
+  ck_assert_int_eq(listen(fd, 4), 0); /* the kernel completes the connect; nobody accepts */
+  char url[128];
+  snprintf(url, sizeof url, "https://localhost:%u/hooks/sparkd", ntohs(a.sin_port));
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_uint_eq(post_url(url, 400, err, sizeof err), 0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  ck_assert_msg(ms >= 350 && ms < 3000, "%ld ms", ms);
+  ck_assert_msg(strstr(err, "timed out") != NULL, "err: %s", err);
+  close(fd);
+}
+END_TEST
+
+/* Only http and https: nothing is read from or sent to any other scheme. */
+START_TEST(other_schemes_refused) {
+  char err[512] = "";
+  ck_assert_uint_eq(post_url("file:///etc/passwd", 1000, err, sizeof err), 0);
+  ck_assert_str_eq(err, "unsupported url scheme");
+  err[0] = 0;
+  ck_assert_uint_eq(post_url("ftp://localhost/hooks", 1000, err, sizeof err), 0);
+  ck_assert_str_eq(err, "unsupported url scheme");
+  err[0] = 0;
+  ck_assert_uint_eq(post_url("localhost/hooks", 1000, err, sizeof err), 0);
+  ck_assert_str_eq(err, "malformed url");
 }
 END_TEST
 
@@ -208,6 +331,10 @@ int main(void) {
   tcase_add_unchecked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, https_delivery);
+  tcase_add_test(tc, redirect_not_followed);
+  tcase_add_test(tc, silent_receiver_times_out);
+  tcase_add_test(tc, silent_handshake_times_out);
+  tcase_add_test(tc, other_schemes_refused);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
