@@ -25,6 +25,7 @@ static DB_STATEMENTS_COUNT(core);
  * in db/<area>.c (db/internal.h has the macro) and add one X(<area>) line here. Names are
  * unique across all areas; tests/check_db.c prepares every entry against a migrated schema. */
 #define DB_AREAS(X)                                                                                                    \
+  X(keys)                                                                                                              \
   X(snapshot)
 
 #define DECLARE_AREA(area)                                                                                             \
