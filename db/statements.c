@@ -26,6 +26,7 @@ static DB_STATEMENTS_COUNT(core);
  * unique across all areas; tests/check_db.c prepares every entry against a migrated schema. */
 #define DB_AREAS(X)                                                                                                    \
   X(keys)                                                                                                              \
+  X(partner)                                                                                                           \
   X(snapshot)
 
 #define DECLARE_AREA(area)                                                                                             \
