@@ -27,6 +27,8 @@ static DB_STATEMENTS_COUNT(core);
 #define DB_AREAS(X)                                                                                                    \
   X(keys)                                                                                                              \
   X(partner)                                                                                                           \
+  X(ltv)                                                                                                               \
+  X(webhooks)                                                                                                          \
   X(snapshot)
 
 #define DECLARE_AREA(area)                                                                                             \

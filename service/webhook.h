@@ -22,8 +22,6 @@ struct svc_server;
 #define SVC_WEBHOOK_LEASE_S 60
 #define SVC_WEBHOOK_POLL_MS 1000u
 
-/* Registers the webhook statements (called by svc_ltv_register_statements). */
-void svc_webhook_register_statements(void);
 /* Returns true after starting the delivery thread. */
 bool svc_webhook_start(struct svc_server *srv);
 /* Stops the delivery thread (an attempt in flight finishes first). */
