@@ -29,6 +29,7 @@ static DB_STATEMENTS_COUNT(core);
   X(partner)                                                                                                           \
   X(ltv)                                                                                                               \
   X(webhooks)                                                                                                          \
+  X(reserves_history)                                                                                                  \
   X(snapshot)
 
 #define DECLARE_AREA(area)                                                                                             \

@@ -26,8 +26,9 @@ struct handler_chains {
   struct handler_chain_asof v[64];
 };
 
-/* Row callback for "SELECT chain_id, block_number, block_timestamp FROM chains": appends the row to
- * arg (struct handler_chains *); returns DB_OK (a row past the capacity is left out) or the error. */
+/* Row callback for a query of the chains' import positions (columns chain_id, block_number and
+ * block_timestamp): appends the row to arg (struct handler_chains *); returns DB_OK (a row past the
+ * capacity is left out) or the error. */
 db_status handler_chains_row(const db_row *row, void *arg);
 /* Returns the chain's as_of from the index, or NULL when it is not there. */
 const struct handler_chain_asof *handler_chains_find(const struct handler_chains *c, int64_t chain_id);

@@ -613,7 +613,8 @@ END_TEST
  * each: one statement of every area is looked for by name. */
 START_TEST(test_statement_areas_registered_up_front) {
   static const char *const expected[] = {"sparkd_ping", "auth_key_by_sha256", "keys_revoke", "pp_get", "idem_claim", "audit_append",
-                                         "ltv_lock", "ltv_positions", "ltv_history", "wh_take", "wh_insert", "snap_lock", "snap_notify"};
+                                         "ltv_lock", "ltv_positions", "ltv_history", "wh_take", "wh_insert",
+                                         "reserves_history", "snap_lock", "snap_notify"};
   size_t n = db_statements_count();
   ck_assert_uint_gt(n, sizeof expected / sizeof expected[0]);
   for (size_t i = 0; i < n; i++) {
