@@ -14,18 +14,17 @@ const struct db_statement db_keys_statements[] = {
      " k.key_sha256, k.revoked_at IS NOT NULL AS revoked"
      " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id WHERE k.key_sha256 = $1"},
     {"keys_partner_ensure", "INSERT INTO partners (name) VALUES ($1) ON CONFLICT (name) DO NOTHING"},
-    {"keys_insert",
-     "INSERT INTO api_keys (scope, partner_id, key_sha256, key_prefix)"
-     " SELECT $1, (SELECT partner_id FROM partners WHERE name = $2), $3, $4 RETURNING key_id"},
+    {"keys_insert", "INSERT INTO api_keys (scope, partner_id, key_sha256, key_prefix)"
+                    " SELECT $1, (SELECT partner_id FROM partners WHERE name = $2), $3, $4 RETURNING key_id"},
     {"keys_list",
      "SELECT k.key_id, k.scope, COALESCE(p.name, '') AS partner, k.key_prefix,"
-     " " UTC_TEXT("k.created_at") " AS created_at, COALESCE(" UTC_TEXT("k.revoked_at") ", '') AS revoked_at"
-     " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id ORDER BY k.key_id"},
+     " " UTC_TEXT("k.created_at") " AS created_at, COALESCE(" UTC_TEXT(
+         "k.revoked_at") ", '') AS revoked_at"
+                         " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id ORDER BY k.key_id"},
     /* the old revoked_at is read in the same statement: an already revoked key keeps its first time */
-    {"keys_revoke",
-     "WITH old AS (SELECT key_id, revoked_at FROM api_keys WHERE key_id = $1::bigint FOR UPDATE)"
-     " UPDATE api_keys k SET revoked_at = COALESCE(old.revoked_at, now()) FROM old"
-     " WHERE k.key_id = old.key_id RETURNING old.revoked_at IS NOT NULL AS was_revoked"},
+    {"keys_revoke", "WITH old AS (SELECT key_id, revoked_at FROM api_keys WHERE key_id = $1::bigint FOR UPDATE)"
+                    " UPDATE api_keys k SET revoked_at = COALESCE(old.revoked_at, now()) FROM old"
+                    " WHERE k.key_id = old.key_id RETURNING old.revoked_at IS NOT NULL AS was_revoked"},
 };
 DB_STATEMENTS_COUNT(keys);
 

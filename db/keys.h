@@ -13,8 +13,8 @@ struct db_api_key {
   int64_t key_id;
   int64_t partner_id; /* 0 = none */
   char scope[16];
-  char partner[64];     /* "" = none */
-  char key_sha256[65];  /* as stored, 64 lowercase hex digits */
+  char partner[64];    /* "" = none */
+  char key_sha256[65]; /* as stored, 64 lowercase hex digits */
   bool revoked;
 };
 
@@ -22,7 +22,7 @@ struct db_api_key {
 struct db_api_key_info {
   int64_t key_id;
   char scope[16];
-  char partner[64];    /* "" = none */
+  char partner[64]; /* "" = none */
   char key_prefix[32];
   char created_at[32]; /* RFC 3339 UTC */
   char revoked_at[32]; /* RFC 3339 UTC, "" = not revoked */

@@ -90,7 +90,6 @@ static const char write_sql[] =
     "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
     " SELECT count(*) AS outbox FROM o";
 
-
 struct vec {
   void *items;
   size_t n, cap, size;

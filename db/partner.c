@@ -83,10 +83,9 @@ const struct db_statement db_partner_statements[] = {
     {"idem_store", "UPDATE idempotency_keys SET response_status = $5::integer, response_body = $6"
                    " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
     /* in batches, so a large backlog never holds one long transaction */
-    {"idem_purge",
-     "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys"
-     " WHERE created_at < now() - $1::integer * interval '1 hour'"
-     " LIMIT " STR(DB_IDEM_PURGE_BATCH) "))"},
+    {"idem_purge", "DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM idempotency_keys"
+                   " WHERE created_at < now() - $1::integer * interval '1 hour'"
+                   " LIMIT " STR(DB_IDEM_PURGE_BATCH) "))"},
     {"audit_append",
      "INSERT INTO audit_log (key_id, partner_id, method, route, path, request_id, body_sha256, status, position_id)"
      " VALUES ($1::bigint, NULLIF($2::bigint, 0), $3, $4, $5, $6, $7, $8::integer, NULLIF($9::bigint, 0))"},
@@ -118,9 +117,21 @@ db_status db_partner_position_insert(db_conn *conn, int64_t partner_id, const st
   char partner[24];
   struct term_params tp;
   fill_params(t, &tp);
-  const char *p[] = {itoa64(partner_id, partner), t->external_id, t->borrower, t->custodian, tp.chain,
-                     t->debt_asset, t->debt_principal, tp.apr, t->debt_accrual_start, tp.w, tp.m, tp.l, tp.r,
-                     tp.cure, tp.stale};
+  const char *p[] = {itoa64(partner_id, partner),
+                     t->external_id,
+                     t->borrower,
+                     t->custodian,
+                     tp.chain,
+                     t->debt_asset,
+                     t->debt_principal,
+                     tp.apr,
+                     t->debt_accrual_start,
+                     tp.w,
+                     tp.m,
+                     tp.l,
+                     tp.r,
+                     tp.cure,
+                     tp.stale};
   *position_id = 0;
   struct db_col cols[] = {{"position_id", DB_COL_INT64, position_id, 0, NULL}};
   return db_query_one_prepared(conn, "pp_insert", 15, p, cols, 1);
@@ -154,9 +165,21 @@ db_status db_partner_position_update(db_conn *conn, int64_t partner_id, int64_t 
   char partner[24], id[24];
   struct term_params tp;
   fill_params(t, &tp);
-  const char *u[] = {itoa64(partner_id, partner), itoa64(position_id, id), t->borrower, t->custodian, tp.chain,
-                     t->debt_asset, t->debt_principal, tp.apr, t->debt_accrual_start, tp.w, tp.m, tp.l, tp.r,
-                     tp.cure, tp.stale};
+  const char *u[] = {itoa64(partner_id, partner),
+                     itoa64(position_id, id),
+                     t->borrower,
+                     t->custodian,
+                     tp.chain,
+                     t->debt_asset,
+                     t->debt_principal,
+                     tp.apr,
+                     t->debt_accrual_start,
+                     tp.w,
+                     tp.m,
+                     tp.l,
+                     tp.r,
+                     tp.cure,
+                     tp.stale};
   return db_exec_prepared(conn, "pp_update", 15, u, NULL);
 }
 
@@ -217,7 +240,8 @@ static db_status line_row(const db_row *row, void *arg) {
   const struct line_ctx *lc = arg;
   int64_t chain = 0;
   char asset[43];
-  struct db_col cols[] = {{"chain_id", DB_COL_INT64, &chain, 0, NULL}, {"asset", DB_COL_TEXT, asset, sizeof asset, NULL}};
+  struct db_col cols[] = {{"chain_id", DB_COL_INT64, &chain, 0, NULL},
+                          {"asset", DB_COL_TEXT, asset, sizeof asset, NULL}};
   db_status st = db_row_get(row, cols, 2);
   return st == DB_OK ? lc->fn(chain, asset, lc->arg) : st;
 }
@@ -287,7 +311,14 @@ db_status db_idem_purge_batch(db_conn *conn, unsigned keep_h, uint64_t *removed)
 db_status db_audit_append(db_conn *conn, const struct db_audit_entry *e) {
   char key[24], partner[24], st[24], pos[24];
   snprintf(st, sizeof st, "%u", e->status);
-  const char *p[] = {itoa64(e->key_id, key), itoa64(e->partner_id, partner), e->method, e->route, e->path,
-                     e->request_id, e->body_sha256, st, itoa64(e->position_id, pos)};
+  const char *p[] = {itoa64(e->key_id, key),
+                     itoa64(e->partner_id, partner),
+                     e->method,
+                     e->route,
+                     e->path,
+                     e->request_id,
+                     e->body_sha256,
+                     st,
+                     itoa64(e->position_id, pos)};
   return db_exec_prepared(conn, "audit_append", 9, p, NULL);
 }

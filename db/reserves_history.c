@@ -39,7 +39,8 @@ static db_status bucket_row(const db_row *row, void *arg) {
   const struct ctx *x = arg;
   struct db_reserve_bucket b;
   memset(&b, 0, sizeof b);
-#define T(name) {#name, DB_COL_TEXT, b.name, sizeof b.name, NULL}
+#define T(name)                                                                                                        \
+  { #name, DB_COL_TEXT, b.name, sizeof b.name, NULL }
   const struct db_col cols[] = {
       {"bucket", DB_COL_INT64, &b.bucket, 0, NULL},
       {"block_number", DB_COL_INT64, &b.block_number, 0, NULL},

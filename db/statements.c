@@ -37,16 +37,13 @@ static DB_STATEMENTS_COUNT(core);
   extern const size_t db_##area##_statements_n;
 DB_AREAS(DECLARE_AREA)
 
+#define AREA_ROW(area) {#area, db_##area##_statements, &db_##area##_statements_n},
 static const struct {
   const char *area;
   const struct db_statement *stmts;
   const size_t *n;
-} areas[] = {
-    {"core", db_core_statements, &db_core_statements_n},
-#define AREA_ROW(area) {#area, db_##area##_statements, &db_##area##_statements_n},
-    DB_AREAS(AREA_ROW)
+} areas[] = {{"core", db_core_statements, &db_core_statements_n}, DB_AREAS(AREA_ROW)};
 #undef AREA_ROW
-};
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct db_statement registry[DB_MAX_STATEMENTS];

@@ -31,13 +31,17 @@ const struct db_statement db_webhooks_statements[] = {
      "  WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= now()"
      "  AND o.event_seq = (SELECT min(e.event_seq) FROM webhook_outbox e WHERE e.webhook_id = o.webhook_id"
      "    AND e.position_id = o.position_id AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)"
-     "  ORDER BY o.event_seq LIMIT " STR(DB_WEBHOOK_TAKE_MAX) " FOR UPDATE OF o SKIP LOCKED)"
-     " UPDATE webhook_outbox o SET next_attempt_at = now() + make_interval(secs => $1::int),"
-     "   attempts = o.attempts + 1"
-     " FROM due, partner_webhooks w WHERE o.event_seq = due.event_seq AND w.webhook_id = o.webhook_id"
-     " RETURNING o.event_seq, o.event_id::text AS event_id, o.webhook_id, o.event, o.payload::text AS payload,"
-     "   o.attempts, w.url, w.secret, (w.deleted_at IS NOT NULL) AS deleted,"
-     "   to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at"},
+     "  ORDER BY o.event_seq LIMIT " STR(
+         DB_WEBHOOK_TAKE_MAX) " FOR UPDATE OF o SKIP LOCKED)"
+                              " UPDATE webhook_outbox o SET next_attempt_at = now() + make_interval(secs => $1::int),"
+                              "   attempts = o.attempts + 1"
+                              " FROM due, partner_webhooks w WHERE o.event_seq = due.event_seq AND w.webhook_id = "
+                              "o.webhook_id"
+                              " RETURNING o.event_seq, o.event_id::text AS event_id, o.webhook_id, o.event, "
+                              "o.payload::text AS payload,"
+                              "   o.attempts, w.url, w.secret, (w.deleted_at IS NOT NULL) AS deleted,"
+                              "   to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS "
+                              "created_at"},
     {"wh_attempt", "INSERT INTO webhook_attempts (event_seq, attempt, http_status, error, duration_ms)"
                    " VALUES ($1, $2, $3, $4, $5)"},
     {"wh_done", "UPDATE webhook_outbox SET delivered_at = now() WHERE event_seq = $1"},

@@ -63,9 +63,9 @@ static json_t *time_json(uint64_t t) {
  * versions stored. */
 #define DETAIL_V2 2
 
-static void detail_write(struct jw *w, const struct db_ltv_position *p, const struct db_ltv_line *lines, const struct risk_ltv_line *rl,
-                         const struct risk_ltv_line_value *lv, size_t n, const struct risk_ltv_result *r,
-                         u256 debt_price, bool debt_stale) {
+static void detail_write(struct jw *w, const struct db_ltv_position *p, const struct db_ltv_line *lines,
+                         const struct risk_ltv_line *rl, const struct risk_ltv_line_value *lv, size_t n,
+                         const struct risk_ltv_result *r, u256 debt_price, bool debt_stale) {
   jw_arr(w);
   jw_int(w, DETAIL_V2);
   jw_int(w, p->version);

@@ -612,9 +612,10 @@ END_TEST
 /* The registry holds every db/ area's statements before anything connects or registers, once
  * each: one statement of every area is looked for by name. */
 START_TEST(test_statement_areas_registered_up_front) {
-  static const char *const expected[] = {"sparkd_ping", "auth_key_by_sha256", "keys_revoke", "pp_get", "idem_claim", "audit_append",
-                                         "ltv_lock", "ltv_positions", "ltv_history", "wh_take", "wh_insert",
-                                         "reserves_history", "snap_lock", "snap_notify"};
+  static const char *const expected[] = {
+      "sparkd_ping",  "auth_key_by_sha256", "keys_revoke",   "pp_get",      "idem_claim",
+      "audit_append", "ltv_lock",           "ltv_positions", "ltv_history", "wh_take",
+      "wh_insert",    "reserves_history",   "snap_lock",     "snap_notify"};
   size_t n = db_statements_count();
   ck_assert_uint_gt(n, sizeof expected / sizeof expected[0]);
   for (size_t i = 0; i < n; i++) {
