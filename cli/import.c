@@ -119,7 +119,6 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
     free(text);
     return 1;
   }
-  db_snapshot_register_statements();
   db_pool *pool = db_pool_create(cfg->database_url, 1);
   if (!pool) {
     fputs("sparkd import: cannot create a database pool\n", stderr);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "db/keys.h"
 #include "db/migrate.h"
 #include "service/auth.h"
 #include "cli/commands.h"
@@ -89,22 +90,9 @@ static int create(int argc, char **argv, const struct util_config *cfg) {
   db_conn *c = open_db(cfg);
   if (!c) return 1;
   int64_t id = 0;
-  struct db_col cols[] = {{"key_id", DB_COL_INT64, &id, 0, NULL}};
-  const char *params[] = {svc_scope_name(scope), partner, sha, prefix};
-  db_status st = db_exec(c, "BEGIN");
-  if (st == DB_OK && partner) {
-    const char *pp[] = {partner};
-    st = db_exec_params(c, "INSERT INTO partners (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", 1, pp, NULL);
-  }
-  if (st == DB_OK)
-    st = db_query_one_params(c,
-                             "INSERT INTO api_keys (scope, partner_id, key_sha256, key_prefix)"
-                             " SELECT $1, (SELECT partner_id FROM partners WHERE name = $2), $3, $4 RETURNING key_id",
-                             4, params, cols, 1);
-  if (st == DB_OK) st = db_exec(c, "COMMIT");
+  db_status st = db_keys_create(c, svc_scope_name(scope), partner, sha, prefix, &id);
   if (st != DB_OK) {
     fprintf(stderr, "sparkd keys create: %s (%s)\n", db_status_name(st), db_last_error(c));
-    db_exec(c, "ROLLBACK");
     db_conn_close(c);
     return 1;
   }
@@ -116,12 +104,10 @@ static int create(int argc, char **argv, const struct util_config *cfg) {
   return 0;
 }
 
-static db_status list_row(const db_row *row, void *arg) {
+static db_status list_row(const struct db_api_key_info *k, void *arg) {
   (void)arg;
-  const char *v[6];
-  for (unsigned i = 0; i < 6; i++)
-    v[i] = db_row_text(row, i);
-  printf("%-6s %-8s %-20s %-10s %-20s %s\n", v[0], v[1], v[2] ? v[2] : "-", v[3], v[4], v[5] ? v[5] : "-");
+  printf("%-6lld %-8s %-20s %-10s %-20s %s\n", (long long)k->key_id, k->scope, k->partner[0] ? k->partner : "-",
+         k->key_prefix, k->created_at, k->revoked_at[0] ? k->revoked_at : "-");
   return DB_OK;
 }
 
@@ -129,13 +115,7 @@ static int list(const struct util_config *cfg) {
   db_conn *c = open_db(cfg);
   if (!c) return 1;
   printf("%-6s %-8s %-20s %-10s %-20s %s\n", "ID", "SCOPE", "PARTNER", "PREFIX", "CREATED", "REVOKED");
-  db_status st =
-      db_query_params(c,
-                      "SELECT k.key_id::text, k.scope, p.name, k.key_prefix,"
-                      " to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                      " to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-                      " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id ORDER BY k.key_id",
-                      0, NULL, list_row, NULL, NULL);
+  db_status st = db_keys_list(c, list_row, NULL);
   if (st != DB_OK) fprintf(stderr, "sparkd keys list: %s (%s)\n", db_status_name(st), db_last_error(c));
   db_conn_close(c);
   return st == DB_OK ? 0 : 1;
@@ -155,16 +135,8 @@ static int revoke(int argc, char **argv, const struct util_config *cfg) {
   }
   db_conn *c = open_db(cfg);
   if (!c) return 1;
-  const char *params[] = {argv[2]};
   bool was_revoked = false;
-  struct db_col cols[] = {{"was_revoked", DB_COL_BOOL, &was_revoked, 0, NULL}};
-  /* the old revoked_at is read in the same statement: an already revoked key keeps its first time */
-  db_status st = db_query_one_params(c,
-                                     "WITH old AS (SELECT key_id, revoked_at FROM api_keys WHERE key_id = $1::bigint"
-                                     " FOR UPDATE)"
-                                     " UPDATE api_keys k SET revoked_at = COALESCE(old.revoked_at, now()) FROM old"
-                                     " WHERE k.key_id = old.key_id RETURNING old.revoked_at IS NOT NULL AS was_revoked",
-                                     1, params, cols, 1);
+  db_status st = db_keys_revoke(c, (int64_t)id, &was_revoked);
   db_conn_close(c);
   if (st == DB_NO_ROWS) {
     fprintf(stderr, "sparkd keys revoke: no key %lld\n", id);

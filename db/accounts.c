@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "db/accounts.h"
-#include "db/areas.h"
+#include "db/internal.h"
 
 const struct db_statement db_accounts_statements[] = {
     {"accounts_emode",
@@ -48,7 +48,7 @@ const struct db_statement db_accounts_statements[] = {
      " ORDER BY a.health_factor, a.address::text LIMIT $8::int"},
 };
 
-const size_t db_accounts_statements_n = sizeof db_accounts_statements / sizeof db_accounts_statements[0];
+DB_STATEMENTS_COUNT(accounts);
 
 static void chain_text(int64_t chain_id, char out[24]) { snprintf(out, 24, "%lld", (long long)chain_id); }
 

@@ -76,20 +76,20 @@ db_status db_run_txn(db_pool *pool, db_txn_fn fn, void *arg);
 
 /* ---- Additions (db layer implementation) ----------------------------------------------------
  *
- * Typical use from a db/<area>_<op>.c file or a handler:
+ * Typical use inside db/ (only db/ holds SQL; callers get typed functions such as db_keys_lookup):
  *
- *   static const struct db_statement stmts[] = {
+ *   const struct db_statement db_vaults_statements[] = {   // db/vaults.c, listed in DB_AREAS
  *       {"vaults_get", "SELECT address, chi::text AS chi FROM vaults WHERE chain_id = $1"},
  *   };
- *   db_statements_register(stmts, 1);              // once (pthread_once), ideally at start-up
+ *   DB_STATEMENTS_COUNT(vaults);
  *
  *   static db_status row_cb(const db_row *row, void *arg) {
- *     struct vault *v = next_slot(arg);
+ *     struct db_vault *v = next_slot(arg);
  *     struct db_col cols[] = {{"address", DB_COL_TEXT, v->address, sizeof v->address, NULL},
  *                             {"chi", DB_COL_TEXT, v->chi, sizeof v->chi, NULL}};
  *     return db_row_get(row, cols, 2);             // copies; the row dies with the callback
  *   }
- *   static db_status work(db_conn *c, void *arg) {  // may run more than once (40001/40P01)
+ *   db_status db_vaults_list(db_conn *c, ...) {     // may run more than once (40001/40P01)
  *     const char *p[] = {"1"};
  *     return db_query_prepared(c, "vaults_get", 1, p, row_cb, arg, NULL);
  *   }
@@ -121,19 +121,26 @@ struct db_txn_opts {
 db_status db_run_txn_ex(db_pool *pool, const struct db_txn_opts *opts, db_txn_fn fn, void *arg);
 
 /* ---- Prepared-statement registry (STYLE rule 8) ----
- * Every registered statement is prepared by name on every new pooled connection. Register at
- * start-up (before db_pool_create); a statement registered later, or one that failed to prepare
- * (e.g. its table did not exist yet), is prepared on first use. Names are unique. */
+ * Every statement of db/ is listed in one registry (DB_AREAS in db/statements.c), fixed at build
+ * time, and prepared by name on every new pooled connection; one that failed to prepare (e.g. its
+ * table did not exist yet) is prepared on first use. Names are unique. */
 struct db_statement {
   const char *name; /* e.g. "reserves_list" */
   const char *sql;  /* text with $1.. placeholders; must outlive the process */
 };
 #define DB_MAX_STATEMENTS 256
-/* Returns 0 after adding the n statements (copied pointers, strings are borrowed), or -1 when a name
- * is already registered or the registry is full (nothing is added then). */
+/* Returns 0 after adding n more statements (copied pointers, strings are borrowed), or -1 when a
+ * name is already registered or the registry is full (nothing is added then). For tests: db/ code
+ * lists its statements in DB_AREAS (db/statements.c). */
 int db_statements_register(const struct db_statement *stmts, size_t n);
 /* Returns the number of registered statements. */
 size_t db_statements_count(void);
+/* Returns the name of registry entry i, or NULL when i is past the end. */
+const char *db_statements_name(size_t i);
+/* Returns DB_OK once every registered statement is prepared on conn; else the status of the first
+ * that fails, with its name in failed (may be NULL). Catches a statement whose SQL does not match
+ * the schema. */
+db_status db_statements_prepare_all(db_conn *conn, char *failed, size_t failed_len);
 
 /* ---- Running statements. Parameters are text (NULL = SQL NULL); results are copied out. ---- */
 

@@ -40,6 +40,11 @@ void db_one_line(char *s);
 /* Returns the monotonic clock in milliseconds. */
 int64_t db_now_ms(void);
 
+/* Defines db_<area>_statements_n, the length of db_<area>_statements, for an area file; the area
+ * is then listed once in DB_AREAS (db/statements.c). */
+#define DB_STATEMENTS_COUNT(area)                                                                                      \
+  const size_t db_##area##_statements_n = sizeof db_##area##_statements / sizeof db_##area##_statements[0]
+
 /* statements.c: returns the registry index of name, or -1. */
 int db_stmt_find(const char *name, const char **sql);
 /* statements.c: prepares every registered statement on c (failures are logged, left for first use). */
@@ -47,7 +52,8 @@ void db_stmt_prepare_all(db_conn *c);
 /* statements.c: returns DB_OK once registry entry idx is prepared on c. */
 db_status db_stmt_prepare(db_conn *c, int idx, int err_level);
 
-/* pq_eval.c: returns the status of preparing sql as `name` on c; a DB_ERROR is logged at err_level. */
+/* pq_eval.c: returns the status of preparing sql as `name` on c; a DB_ERROR is logged at err_level,
+ * and counted in the pool's gauges unless err_level is DB_LOG_DEBUG (the attempt on connect). */
 db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_level);
 /* pq_eval.c: clears the recorded error of c. */
 void db_clear_error(db_conn *c);

@@ -1,6 +1,6 @@
 /* What the state cache reads of the Spark Liquidity Layer: rate limits with their asset and
  * venue, allocations per venue, idle balances with what is deployed. */
-#include "db/areas.h"
+#include "db/internal.h"
 #include "db/liquidity.h"
 
 const struct db_statement db_liquidity_statements[] = {
@@ -23,7 +23,7 @@ const struct db_statement db_liquidity_statements[] = {
      "ORDER BY i.chain_id, i.asset"},
 };
 
-const size_t db_liquidity_statements_n = sizeof db_liquidity_statements / sizeof db_liquidity_statements[0];
+DB_STATEMENTS_COUNT(liquidity);
 
 db_status db_liquidity_rate_limits(db_conn *conn, db_row_fn fn, void *arg) {
   return db_query_prepared(conn, "ll_rate_limits", 0, NULL, fn, arg, NULL);

@@ -2,7 +2,7 @@
  * strategies, eMode categories. Rows stream to the caller's callback. */
 #include <stdio.h>
 
-#include "db/areas.h"
+#include "db/internal.h"
 #include "db/markets.h"
 
 const struct db_statement db_markets_statements[] = {
@@ -26,7 +26,7 @@ const struct db_statement db_markets_statements[] = {
     {"markets_emode", "SELECT category_id, ltv, liquidation_threshold, liquidation_bonus, price_source, label"
                       " FROM emode_categories WHERE chain_id = $1 ORDER BY category_id"},
 };
-const size_t db_markets_statements_n = sizeof db_markets_statements / sizeof db_markets_statements[0];
+DB_STATEMENTS_COUNT(markets);
 
 db_status db_chains_as_of(db_conn *conn, db_row_fn fn, void *arg) {
   return db_query_prepared(conn, "chains_as_of", 0, NULL, fn, arg, NULL);

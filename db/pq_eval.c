@@ -41,8 +41,9 @@ static void count(db_conn *c, db_status st) {
     atomic_fetch_add(&c->pool->unavailable, 1);
 }
 
-/* Returns the status of result r (NULL: libpq failed to produce one); does not clear r. */
-static db_status classify(db_conn *c, const PGresult *r, const char *what, int err_level) {
+/* Returns the status of result r (NULL: libpq failed to produce one); does not clear r. A failure
+ * is added to the pool's gauges when counted. */
+static db_status classify_ex(db_conn *c, const PGresult *r, const char *what, int err_level, bool counted) {
   if (r) {
     ExecStatusType es = PQresultStatus(r);
     if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK || es == PGRES_EMPTY_QUERY) {
@@ -68,9 +69,7 @@ static db_status classify(db_conn *c, const PGresult *r, const char *what, int e
     st = DB_UNAVAILABLE;
   else
     st = DB_ERROR;
-  /* A statement prepared ahead on connect may fail before the migrations made its table; it is
-   * prepared again on first use, so that is no error of the pool's. */
-  if (err_level != DB_LOG_DEBUG) count(c, st);
+  if (counted) count(c, st);
   switch (st) {
   case DB_RETRY:
   case DB_CONFLICT: db_log(DB_LOG_DEBUG, "%.120s: %s %s", what, c->sqlstate, c->errmsg); break;
@@ -83,10 +82,16 @@ static db_status classify(db_conn *c, const PGresult *r, const char *what, int e
   return st;
 }
 
+static db_status classify(db_conn *c, const PGresult *r, const char *what, int err_level) {
+  return classify_ex(c, r, what, err_level, true);
+}
+
 db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_level) {
-  if (!c->pg) return classify(c, NULL, name, err_level);
+  /* the attempt on connect (DB_LOG_DEBUG) is no caller's outcome: it is retried, and counted, on first use */
+  bool counted = err_level != DB_LOG_DEBUG;
+  if (!c->pg) return classify_ex(c, NULL, name, err_level, counted);
   PGresult *r = PQprepare(c->pg, name, sql, 0, NULL);
-  db_status st = classify(c, r, name, err_level);
+  db_status st = classify_ex(c, r, name, err_level, counted);
   PQclear(r);
   return st;
 }

@@ -3,7 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "db/areas.h"
+#include "db/internal.h"
 #include "db/savings.h"
 
 const struct db_statement db_savings_statements[] = {
@@ -30,7 +30,7 @@ const struct db_statement db_savings_statements[] = {
      "ORDER BY b, block_timestamp DESC, block_number DESC LIMIT $7"},
 };
 
-const size_t db_savings_statements_n = sizeof db_savings_statements / sizeof db_savings_statements[0];
+DB_STATEMENTS_COUNT(savings);
 
 db_status db_savings_vaults(db_conn *conn, db_row_fn fn, void *arg) {
   return db_query_prepared(conn, "savings_vaults", 0, NULL, fn, arg, NULL);

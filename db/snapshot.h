@@ -34,9 +34,6 @@ struct db_snapshot_result {
 /* Returns a short lowercase name for an outcome. */
 const char *db_snapshot_outcome_name(enum db_snapshot_outcome o);
 
-/* Adds the importer's statements to the registry (once; call before db_pool_create). */
-void db_snapshot_register_statements(void);
-
 /* Applies s in one transaction under a per-chain advisory lock, with NOTIFY sparkd_state
  * '<chain>:<block>' delivered at commit. Returns DB_OK with res->outcome telling what happened
  * (DB_SNAPSHOT_INVALID: problems added to errs, nothing written), or the database failure. */

@@ -8,19 +8,19 @@
  * computed with the engine (risk/account.h) at the block's timestamp from the reserves, prices
  * and eMode categories as they stand after this snapshot's writes. NOTIFY sparkd_state is sent
  * inside the transaction, so listeners hear it at commit. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db/copy.h"
+#include "db/internal.h"
 #include "db/snapshot.h"
 #include "risk/account.h"
 #include "risk/reserve.h"
 
 #define MAXP 48
 
-static const struct db_statement stmts[] = {
+const struct db_statement db_snapshot_statements[] = {
     {"snap_lock",
      "SELECT pg_advisory_xact_lock(('x' || substr(md5('sparkd.import:' || $1::text), 1, 16))::bit(64)::bigint)"},
     {"snap_chain_get", "SELECT block_number, block_hash FROM chains WHERE chain_id = $1::bigint"},
@@ -118,9 +118,7 @@ static const struct db_statement stmts[] = {
     {"snap_notify", "SELECT pg_notify('sparkd_state', $1)"},
 };
 
-static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
-static void do_register(void) { db_statements_register(stmts, sizeof stmts / sizeof stmts[0]); }
-void db_snapshot_register_statements(void) { pthread_once(&reg_once, do_register); }
+DB_STATEMENTS_COUNT(snapshot);
 
 const char *db_snapshot_outcome_name(enum db_snapshot_outcome o) {
   switch (o) {
@@ -950,7 +948,6 @@ static db_status apply_txn(db_conn *c, void *arg) {
 
 db_status db_snapshot_apply(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
                             struct db_snapshot_result *res, struct chain_snapshot_errors *errs) {
-  db_snapshot_register_statements();
   struct apply_ctx x = {.s = s, .allow_older = allow_older, .res = res, .errs = errs};
   snprintf(x.chain, sizeof x.chain, "%llu", (unsigned long long)s->chain_id);
   unsigned n0 = errs->n, d0 = errs->dropped;

@@ -1,45 +1,86 @@
 /* The one registry of prepared statements (STYLE rule 8).
  *
+ * Every area of db/ defines its statements in an array in db/<area>.c and DB_AREAS below lists the
+ * areas. The registry is seeded from that list on its first use; the list is fixed at build time,
+ * so every statement is known before the first connection and prepared on every new one, and no
+ * caller has to remember to register anything.
+ *
  * The registry is append-only: entries below `count` never change, so a reader takes the count
  * under the lock and then reads those entries without it. Each connection remembers which entries
  * it has prepared; a new connection prepares them all, and one that failed to prepare (say its
  * table did not exist before the migrations ran) is prepared again on first use. */
+#include <stdio.h>
 #include <string.h>
 
-#include "db/areas.h"
 #include "db/internal.h"
 
 /* Statements the db layer itself needs. */
-static const struct db_statement core_statements[] = {
+static const struct db_statement db_core_statements[] = {
     {"sparkd_ping", "SELECT 1 AS one"},
 };
+static DB_STATEMENTS_COUNT(core);
 
-/* Every area's statements, registered together before the first connection: a new db/<area>.c
- * adds one line here (its array is declared in db/areas.h). */
+/* Every area that holds statements, in registration order. To add an area: define
+ *   const struct db_statement db_<area>_statements[] = {...};  DB_STATEMENTS_COUNT(<area>);
+ * in db/<area>.c (db/internal.h has the macro) and add one X(<area>) line here. Names are
+ * unique across all areas; tests/check_db.c prepares every entry against a migrated schema. */
+#define DB_AREAS(X)                                                                                                    \
+  X(keys)                                                                                                              \
+  X(partner)                                                                                                           \
+  X(ltv)                                                                                                               \
+  X(webhooks)                                                                                                          \
+  X(reserves_history)                                                                                                  \
+  X(markets)                                                                                                           \
+  X(savings)                                                                                                           \
+  X(liquidity)                                                                                                         \
+  X(accounts)                                                                                                          \
+  X(snapshot)
+
+#define DECLARE_AREA(area)                                                                                             \
+  extern const struct db_statement db_##area##_statements[];                                                           \
+  extern const size_t db_##area##_statements_n;
+DB_AREAS(DECLARE_AREA)
+
+#define AREA_ROW(area) {#area, db_##area##_statements, &db_##area##_statements_n},
 static const struct {
-  const struct db_statement *v;
+  const char *area;
+  const struct db_statement *stmts;
   const size_t *n;
-} areas[] = {
-    {core_statements, NULL},
-    {db_markets_statements, &db_markets_statements_n},
-    {db_savings_statements, &db_savings_statements_n},
-    {db_liquidity_statements, &db_liquidity_statements_n},
-    {db_accounts_statements, &db_accounts_statements_n},
-};
+} areas[] = {{"core", db_core_statements, &db_core_statements_n}, DB_AREAS(AREA_ROW)};
+#undef AREA_ROW
+
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct db_statement registry[DB_MAX_STATEMENTS];
 static size_t reg_count;
 static bool reg_seeded;
 
-/* Called with reg_mu held: adds the core statements once. */
+/* Returns 0 when the n statements can be added (valid, unique names, room left); reg_mu held. */
+static int check_locked(const struct db_statement *stmts, size_t n) {
+  if (reg_count + n > DB_MAX_STATEMENTS) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!stmts[i].name || !stmts[i].sql || !stmts[i].name[0]) return -1;
+    for (size_t j = 0; j < reg_count; j++)
+      if (strcmp(registry[j].name, stmts[i].name) == 0) return -1;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(stmts[j].name, stmts[i].name) == 0) return -1;
+  }
+  return 0;
+}
+
+/* Called with reg_mu held: adds every area's statements once. */
 static void seed_locked(void) {
   if (reg_seeded) return;
   reg_seeded = true;
   for (size_t a = 0; a < sizeof areas / sizeof areas[0]; a++) {
-    size_t n = areas[a].n ? *areas[a].n : sizeof core_statements / sizeof core_statements[0];
-    for (size_t i = 0; i < n && reg_count < DB_MAX_STATEMENTS; i++)
-      registry[reg_count++] = areas[a].v[i];
+    if (check_locked(areas[a].stmts, *areas[a].n) != 0) {
+      /* a duplicate name would prepare the wrong text under it; the registry test catches this */
+      db_log(DB_LOG_ERROR, "statements of db area %s not registered (duplicate or bad name, or registry full)",
+             areas[a].area);
+      continue;
+    }
+    for (size_t i = 0; i < *areas[a].n; i++)
+      registry[reg_count++] = areas[a].stmts[i];
   }
 }
 
@@ -54,15 +95,7 @@ static size_t snapshot_count(void) {
 int db_statements_register(const struct db_statement *stmts, size_t n) {
   pthread_mutex_lock(&reg_mu);
   seed_locked();
-  int rc = 0;
-  if (reg_count + n > DB_MAX_STATEMENTS) rc = -1;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    if (!stmts[i].name || !stmts[i].sql || !stmts[i].name[0]) rc = -1;
-    for (size_t j = 0; j < reg_count && rc == 0; j++)
-      if (strcmp(registry[j].name, stmts[i].name) == 0) rc = -1;
-    for (size_t j = 0; j < i && rc == 0; j++)
-      if (strcmp(stmts[j].name, stmts[i].name) == 0) rc = -1;
-  }
+  int rc = check_locked(stmts, n);
   if (rc == 0)
     for (size_t i = 0; i < n; i++)
       registry[reg_count++] = stmts[i];
@@ -72,6 +105,21 @@ int db_statements_register(const struct db_statement *stmts, size_t n) {
 }
 
 size_t db_statements_count(void) { return snapshot_count(); }
+
+const char *db_statements_name(size_t i) { return i < snapshot_count() ? registry[i].name : NULL; }
+
+db_status db_statements_prepare_all(db_conn *c, char *failed, size_t failed_len) {
+  size_t n = snapshot_count();
+  if (failed && failed_len) failed[0] = 0;
+  for (size_t i = 0; i < n; i++) {
+    db_status st = db_stmt_prepare(c, (int)i, DB_LOG_ERROR);
+    if (st != DB_OK) {
+      if (failed && failed_len) snprintf(failed, failed_len, "%s", registry[i].name);
+      return st;
+    }
+  }
+  return DB_OK;
+}
 
 int db_stmt_find(const char *name, const char **sql) {
   size_t n = snapshot_count();
@@ -91,11 +139,17 @@ db_status db_stmt_prepare(db_conn *c, int idx, int err_level) {
 }
 
 void db_stmt_prepare_all(db_conn *c) {
-  size_t n = snapshot_count();
+  size_t n = snapshot_count(), failed = 0, first = 0;
+  char why[sizeof c->errmsg] = "";
   memset(c->prepared, 0, sizeof c->prepared);
   for (size_t i = 0; i < n && c->pg; i++)
-    if (db_stmt_prepare(c, (int)i, DB_LOG_DEBUG) != DB_OK)
-      db_log(DB_LOG_WARN, "statement %s not prepared on connect (retried on first use): %s", registry[i].name,
-             c->errmsg);
+    if (db_stmt_prepare(c, (int)i, DB_LOG_DEBUG) != DB_OK && failed++ == 0) {
+      first = i;
+      memcpy(why, c->errmsg, sizeof why);
+    }
+  /* one line per connection: before the migrations ran, most statements fail alike */
+  if (failed)
+    db_log(DB_LOG_WARN, "%zu statement(s) not prepared on connect (retried on first use); %s: %s", failed,
+           registry[first].name, why);
   db_clear_error(c);
 }

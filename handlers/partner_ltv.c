@@ -1,36 +1,17 @@
 /* GET /v1/partner/positions/{id}/ltv, GET /v1/partner/positions/{id}/ltv/history and
  * GET /v1/signers: the signed LTV records of service/ltv.h. Every query filters by the key's
  * partner in SQL; another partner's position is 404. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "db/ltv.h"
 #include "handlers/handlers.h"
 #include "partner/signer.h"
 #include "partner/ltv.h"
 #include "service/request.h"
 #include "service/server.h"
-
-#define RECORD_SQL(table)                                                                                              \
-  "SELECT jsonb_build_object('position_id', l.position_id::text, 'external_id', p.external_id, 'sequence',"            \
-  " l.sequence, 'state', l.state, 'ltv_bps', l.ltv_bps, 'raw_ltv_bps', l.raw_ltv_bps, 'collateral_value',"             \
-  " l.collateral_value::text, 'weighted_value', l.weighted_value::text, 'debt', l.debt::text, 'debt_value',"           \
-  " l.debt_value::text, 'as_of', l.as_of, 'call_since', l.call_since, 'cure_deadline', l.cure_deadline,"               \
-  " 'detail', l.detail)::text AS body FROM " table " l JOIN partner_positions p ON p.position_id = l.position_id"
-
-static const struct db_statement stmts[] = {
-    {"ltv_get", RECORD_SQL("partner_ltv_latest") " WHERE l.partner_id = $1 AND l.position_id = $2"},
-    {"ltv_history", RECORD_SQL("partner_ltv_history") " WHERE l.partner_id = $1 AND l.position_id = $2"
-                                                      " AND l.sequence < $3 ORDER BY l.sequence DESC LIMIT $4"},
-    {"ltv_position_exists", "SELECT position_id FROM partner_positions WHERE partner_id = $1 AND position_id = $2"},
-};
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void reg(void) {
-  partner_ltv_register_statements();
-  db_statements_register(stmts, sizeof stmts / sizeof stmts[0]);
-}
 
 /* Returns true with the numeric path id in out. */
 static bool path_id(struct svc_request *req, char out[24]) {
@@ -43,10 +24,6 @@ static bool path_id(struct svc_request *req, char out[24]) {
   return true;
 }
 
-struct body {
-  char *text;
-};
-
 struct first_arg {
   int64_t id;
   unsigned min_bps;
@@ -57,22 +34,17 @@ static db_status first_record(db_conn *c, void *arg) {
 }
 
 enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {
-  pthread_once(&once, reg);
-  char id[24], partner[24];
+  char id[24];
   if (!path_id(req, id)) return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  const char *p[] = {partner, id};
+  int64_t pos = strtoll(id, NULL, 10);
   for (int round = 0; round < 2; round++) {
     db_conn *c = svc_req_db(req);
     if (!c) return SVC_HANDLED;
-    struct body b = {NULL};
-    struct db_col cols[] = {{"body", DB_COL_TEXT_DUP, &b.text, 0, NULL}};
-    db_status st = db_query_one_prepared(c, "ltv_get", 2, p, cols, 1);
+    char *text = NULL;
+    db_status st = db_ltv_latest_json(c, req->partner_id, pos, &text);
     if (st == DB_NO_ROWS) {
       /* a new position the worker has not reached yet: compute its first record now */
-      int64_t pos = 0;
-      struct db_col pc[] = {{"position_id", DB_COL_INT64, &pos, 0, NULL}};
-      st = db_query_one_prepared(c, "ltv_position_exists", 2, p, pc, 1);
+      st = db_ltv_position_exists(c, req->partner_id, pos);
       db_release(c);
       if (st == DB_NO_ROWS)
         return svc_reply_problem(req, SVC_ERR_position_not_found, "no position %s for this partner", id);
@@ -83,11 +55,11 @@ enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {
     }
     db_release(c);
     if (st != DB_OK) {
-      free(b.text);
+      free(text);
       break;
     }
-    json_t *rec = partner_ltv_record_json(b.text);
-    free(b.text);
+    json_t *rec = partner_ltv_record_json(text);
+    free(text);
     if (!rec) return SVC_HANDLER_FATAL;
     return svc_reply_json_steal(req, 200, rec);
   }
@@ -99,10 +71,9 @@ struct hist_ctx {
   int64_t last;
   bool bad;
 };
-static db_status hist_row(const db_row *row, void *arg) {
+static db_status hist_row(const char *text, void *arg) {
   struct hist_ctx *h = arg;
-  const char *text = db_row_text(row, 0);
-  json_t *rec = text ? partner_ltv_record_json(text) : NULL;
+  json_t *rec = partner_ltv_record_json(text);
   if (!rec) return DB_ERROR;
   h->last = (int64_t)json_integer_value(json_object_get(rec, "sequence"));
   json_array_append_new(h->arr, rec);
@@ -118,8 +89,7 @@ static bool small_uint(const char *s, long long lo, long long hi, long long *out
 }
 
 enum svc_handler_result handler_partner_ltv_history(struct svc_request *req) {
-  pthread_once(&once, reg);
-  char id[24], partner[24];
+  char id[24];
   if (!path_id(req, id)) return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
   long long limit = 50, before = 999999999999999999LL;
   json_t *errors = json_array();
@@ -133,26 +103,17 @@ enum svc_handler_result handler_partner_ltv_history(struct svc_request *req) {
     return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
                                     json_array_size(errors));
   json_decref(errors);
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  char b[24], l[24];
-  snprintf(b, sizeof b, "%lld", before);
-  snprintf(l, sizeof l, "%lld", limit);
+  int64_t pos = strtoll(id, NULL, 10);
   db_conn *c = svc_req_db(req);
   if (!c) return SVC_HANDLED;
-  const char *pp[] = {partner, id};
-  int64_t pos = 0;
-  struct db_col pc[] = {{"position_id", DB_COL_INT64, &pos, 0, NULL}};
-  db_status st = db_query_one_prepared(c, "ltv_position_exists", 2, pp, pc, 1);
+  db_status st = db_ltv_position_exists(c, req->partner_id, pos);
   if (st == DB_NO_ROWS) {
     db_release(c);
     return svc_reply_problem(req, SVC_ERR_position_not_found, "no position %s for this partner", id);
   }
   struct hist_ctx h = {json_array(), 0, false};
   uint64_t n = 0;
-  if (st == DB_OK) {
-    const char *p[] = {partner, id, b, l};
-    st = db_query_prepared(c, "ltv_history", 4, p, hist_row, &h, &n);
-  }
+  if (st == DB_OK) st = db_ltv_history(c, req->partner_id, pos, before, limit, hist_row, &h, &n);
   db_release(c);
   if (st != DB_OK) {
     json_decref(h.arr);

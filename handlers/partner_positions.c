@@ -7,13 +7,13 @@
  * Every statement filters by the key's partner_id in SQL: another partner's position is not
  * found (404). Writes go through handler_partner_write (idempotency + audit in one transaction). */
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "db/db.h"
+#include "db/partner.h"
 #include "handlers/handlers.h"
 #include "risk/eip55.h"
 #include "util/log.h"
@@ -23,79 +23,6 @@
 #define MAX_LINES 32
 #define LIST_DEFAULT 100
 #define LIST_MAX 500
-
-/* ---- SQL: the JSON of a position and of an attestation is built by PostgreSQL ---- */
-#define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define BALANCES_JSON                                                                                                  \
-  "(SELECT COALESCE(json_agg(json_build_object('chain_id', b.chain_id, 'asset', b.asset, 'amount', b.amount::text)"    \
-  " ORDER BY b.chain_id, b.asset), '[]'::json) FROM partner_attestation_balances b"                                    \
-  " WHERE b.attestation_id = a.attestation_id)"
-#define ATTESTATION_JSON                                                                                               \
-  "json_build_object('id', a.attestation_id, 'position_id', a.position_id, 'as_of', " TS(                              \
-      "a.as_of") ", 'custodian_reference', a.custodian_reference, 'balances', " BALANCES_JSON                          \
-                 ", 'received_at', " TS("a.created_at") ")"
-#define POSITION_JSON                                                                                                  \
-  "json_build_object('id', p.position_id, 'external_id', p.external_id, 'borrower', p.borrower,"                       \
-  " 'custodian', p.custodian, 'collateral', (SELECT COALESCE(json_agg(json_build_object('chain_id', l.chain_id,"       \
-  " 'asset', l.asset, 'amount', l.amount::text, 'haircut_bps', l.haircut_bps) ORDER BY l.line_no), '[]'::json)"        \
-  " FROM partner_collateral_lines l WHERE l.position_id = p.position_id),"                                             \
-  " 'debt', json_build_object('chain_id', p.debt_chain_id, 'asset', p.debt_asset,"                                     \
-  " 'principal', p.debt_principal::text, 'apr_bps', p.debt_apr_bps, 'accrual_start', " TS(                             \
-      "p.debt_accrual_start") "), 'thresholds', json_build_object('warning_bps', p.warning_bps, 'margin_call_bps', "   \
-                              "p.margin_call_bps,"                                                                     \
-                              " 'liquidation_bps', p.liquidation_bps, 'return_to_bps', p.return_to_bps),"              \
-                              " 'cure_period_seconds', p.cure_period_seconds, 'max_price_staleness_seconds', "         \
-                              "p.max_price_staleness_seconds,"                                                         \
-                              " 'version', p.version, 'created_at', " TS("p.created_at") ", 'updated_at', " TS(        \
-                                  "p.updated_at") ", 'latest_attestation', (SELECT " ATTESTATION_JSON                  \
-                                                  " FROM partner_attestations a"                                       \
-                                                  " WHERE a.position_id = p.position_id ORDER BY a.as_of DESC, "       \
-                                                  "a.attestation_id DESC LIMIT 1))::text AS body"
-
-static const struct db_statement stmts[] = {
-    {"pp_insert",
-     "INSERT INTO partner_positions (partner_id, external_id, borrower, custodian, debt_chain_id, debt_asset,"
-     " debt_principal, debt_apr_bps, debt_accrual_start, warning_bps, margin_call_bps, liquidation_bps,"
-     " return_to_bps, cure_period_seconds, max_price_staleness_seconds) VALUES ($1::bigint, $2, $3, $4, $5::bigint,"
-     " $6, $7::numeric, $8::integer, $9::timestamptz, $10::integer, $11::integer, $12::integer, $13::integer,"
-     " $14::integer, $15::integer) RETURNING position_id"},
-    {"pp_line_insert",
-     "INSERT INTO partner_collateral_lines (position_id, line_no, chain_id, asset, amount, haircut_bps)"
-     " VALUES ($1::bigint, $2::integer, $3::bigint, $4, $5::numeric, $6::integer)"},
-    {"pp_lines_delete", "DELETE FROM partner_collateral_lines WHERE position_id = $1::bigint"},
-    {"pp_get", "SELECT " POSITION_JSON " FROM partner_positions p WHERE p.partner_id = $1::bigint"
-               " AND p.position_id = $2::bigint"},
-    {"pp_list", "SELECT p.position_id, " POSITION_JSON " FROM partner_positions p WHERE p.partner_id = $1::bigint"
-                " AND p.position_id > $2::bigint ORDER BY p.position_id LIMIT $3::integer"},
-    {"pp_lock",
-     "SELECT borrower, custodian, debt_chain_id, debt_asset, debt_principal::text AS debt_principal, debt_apr_bps,"
-     " " TS(
-         "debt_accrual_start") " AS debt_accrual_start, warning_bps, margin_call_bps, liquidation_bps,"
-                               " return_to_bps, cure_period_seconds, max_price_staleness_seconds FROM partner_positions"
-                               " WHERE partner_id = $1::bigint AND position_id = $2::bigint FOR UPDATE"},
-    {"pp_update",
-     "UPDATE partner_positions SET borrower = $3, custodian = $4, debt_chain_id = $5::bigint, debt_asset = $6,"
-     " debt_principal = $7::numeric, debt_apr_bps = $8::integer, debt_accrual_start = $9::timestamptz,"
-     " warning_bps = $10::integer, margin_call_bps = $11::integer, liquidation_bps = $12::integer,"
-     " return_to_bps = $13::integer, cure_period_seconds = $14::integer,"
-     " max_price_staleness_seconds = $15::integer, version = version + 1, updated_at = now()"
-     " WHERE partner_id = $1::bigint AND position_id = $2::bigint"},
-    {"pp_line_assets",
-     "SELECT l.chain_id, l.asset FROM partner_positions p JOIN partner_collateral_lines l"
-     " ON l.position_id = p.position_id WHERE p.partner_id = $1::bigint AND p.position_id = $2::bigint"
-     " ORDER BY l.line_no FOR SHARE OF p"},
-    {"pa_insert", "INSERT INTO partner_attestations (position_id, partner_id, as_of, custodian_reference)"
-                  " VALUES ($2::bigint, $1::bigint, $3::timestamptz, $4) RETURNING attestation_id"},
-    {"pa_balance_insert", "INSERT INTO partner_attestation_balances (attestation_id, chain_id, asset, amount)"
-                          " VALUES ($1::bigint, $2::bigint, $3, $4::numeric)"},
-    {"pa_get", "SELECT " ATTESTATION_JSON "::text AS body FROM partner_attestations a"
-               " WHERE a.partner_id = $1::bigint AND a.attestation_id = $2::bigint"},
-};
-static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
-static void register_statements(void) {
-  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    util_log(UTIL_LOG_ERROR, "partner positions: statements could not be registered");
-}
 
 /* ---- input ---- */
 struct line {
@@ -399,39 +326,20 @@ static void not_found(struct handler_write_out *out, const char *id) {
   snprintf(out->detail, sizeof out->detail, "no position %s for this partner", id);
 }
 
-struct one_body {
-  char *text;
-};
-static db_status body_row(const db_row *row, void *arg) {
-  struct db_col cols[] = {{"body", DB_COL_TEXT_DUP, &((struct one_body *)arg)->text, 0, NULL}};
-  return db_row_get(row, cols, 1);
-}
-
-/* Returns DB_OK with the position's JSON text in *out (malloc'd) or DB_NO_ROWS. */
-static db_status load_position(db_conn *c, const char *partner, const char *id, char **out) {
-  const char *p[] = {partner, id};
-  struct db_col cols[] = {{"body", DB_COL_TEXT_DUP, out, 0, NULL}};
-  return db_query_one_prepared(c, "pp_get", 2, p, cols, 1);
-}
-
-static db_status insert_lines(db_conn *c, const char *pos_id, const struct terms *t) {
+static db_status insert_lines(db_conn *c, int64_t pos_id, const struct terms *t) {
   for (size_t i = 0; i < t->nlines; i++) {
-    char no[12], chain[24], hc[12];
-    snprintf(no, sizeof no, "%zu", i);
-    snprintf(chain, sizeof chain, "%lld", t->lines[i].chain_id);
-    snprintf(hc, sizeof hc, "%lld", t->lines[i].haircut_bps);
-    const char *p[] = {pos_id, no, chain, t->lines[i].asset, t->lines[i].amount, hc};
-    db_status st = db_exec_prepared(c, "pp_line_insert", 6, p, NULL);
+    db_status st = db_partner_line_insert(c, pos_id, (int)i, t->lines[i].chain_id, t->lines[i].asset,
+                                          t->lines[i].amount, t->lines[i].haircut_bps);
     if (st != DB_OK) return st;
   }
   return DB_OK;
 }
 
 /* Returns DB_OK after the success body (position JSON) was put in out. */
-static db_status finish_position(db_conn *c, const char *partner, const char *id, unsigned status,
+static db_status finish_position(db_conn *c, int64_t partner_id, int64_t id, unsigned status,
                                  struct handler_write_out *out) {
   char *text = NULL;
-  db_status st = load_position(c, partner, id, &text);
+  db_status st = db_partner_position_json(c, partner_id, id, &text);
   if (st != DB_OK) {
     free(text);
     return st == DB_NO_ROWS ? DB_ERROR : st;
@@ -440,46 +348,41 @@ static db_status finish_position(db_conn *c, const char *partner, const char *id
   free(text);
   if (!out->body) return DB_ERROR;
   out->status = status;
-  out->position_id = strtoll(id, NULL, 10);
+  out->position_id = id;
   return DB_OK;
 }
 
-struct term_params {
-  char chain[24], apr[12], w[12], m[12], l[12], r[12], cure[12], stale[12];
-};
-static void fill_params(const struct terms *t, struct term_params *tp) {
-  snprintf(tp->chain, sizeof tp->chain, "%lld", t->debt_chain_id);
-  snprintf(tp->apr, sizeof tp->apr, "%lld", t->apr_bps);
-  snprintf(tp->w, sizeof tp->w, "%lld", t->warning);
-  snprintf(tp->m, sizeof tp->m, "%lld", t->margin_call);
-  snprintf(tp->l, sizeof tp->l, "%lld", t->liquidation);
-  snprintf(tp->r, sizeof tp->r, "%lld", t->return_to);
-  snprintf(tp->cure, sizeof tp->cure, "%lld", t->cure);
-  snprintf(tp->stale, sizeof tp->stale, "%lld", t->stale);
+/* The terms as the db layer writes them (strings borrowed from t). */
+static struct db_partner_terms db_terms(const struct terms *t) {
+  return (struct db_partner_terms){.external_id = t->external_id,
+                                   .borrower = t->borrower,
+                                   .custodian = t->custodian,
+                                   .debt_chain_id = t->debt_chain_id,
+                                   .debt_asset = t->debt_asset,
+                                   .debt_principal = t->principal,
+                                   .debt_accrual_start = t->accrual_start,
+                                   .debt_apr_bps = t->apr_bps,
+                                   .warning_bps = t->warning,
+                                   .margin_call_bps = t->margin_call,
+                                   .liquidation_bps = t->liquidation,
+                                   .return_to_bps = t->return_to,
+                                   .cure_period_seconds = t->cure,
+                                   .max_price_staleness_seconds = t->stale};
 }
 
 /* ---- POST /v1/partner/positions ---- */
 static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   const struct terms *t = arg;
-  char partner[24], id[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  struct term_params tp;
-  fill_params(t, &tp);
-  const char *p[] = {partner,       t->external_id, t->borrower, t->custodian,     tp.chain,
-                     t->debt_asset, t->principal,   tp.apr,      t->accrual_start, tp.w,
-                     tp.m,          tp.l,           tp.r,        tp.cure,          tp.stale};
+  struct db_partner_terms dt = db_terms(t);
   int64_t pos = 0;
-  struct db_col cols[] = {{"position_id", DB_COL_INT64, &pos, 0, NULL}};
-  db_status st = db_query_one_prepared(c, "pp_insert", 15, p, cols, 1);
+  db_status st = db_partner_position_insert(c, req->partner_id, &dt, &pos);
   if (st != DB_OK) return st;
-  snprintf(id, sizeof id, "%lld", (long long)pos);
-  st = insert_lines(c, id, t);
+  st = insert_lines(c, pos, t);
   if (st != DB_OK) return st;
-  return finish_position(c, partner, id, 201, out);
+  return finish_position(c, req->partner_id, pos, 201, out);
 }
 
 enum svc_handler_result handler_partner_positions_post(struct svc_request *req) {
-  pthread_once(&stmts_once, register_statements);
   struct terms *t = malloc(sizeof *t);
   if (!t) return SVC_HANDLER_FATAL;
   json_t *root = parse_terms(req, t, true);
@@ -501,66 +404,43 @@ struct patch_ctx {
 static db_status patch_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct patch_ctx *pc = arg;
   struct terms m = *pc->t; /* merged: sent fields over stored ones (a retry starts again from the request) */
-  char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  const char *p[] = {partner, pc->id};
-  char borrower[257], custodian[257], asset[43], principal[80], start[24];
-  int64_t chain;
-  int32_t apr, w, mc, l, r, cure, stale;
-  struct db_col cols[] = {
-      {"borrower", DB_COL_TEXT, borrower, sizeof borrower, NULL},
-      {"custodian", DB_COL_TEXT, custodian, sizeof custodian, NULL},
-      {"debt_chain_id", DB_COL_INT64, &chain, 0, NULL},
-      {"debt_asset", DB_COL_TEXT, asset, sizeof asset, NULL},
-      {"debt_principal", DB_COL_TEXT, principal, sizeof principal, NULL},
-      {"debt_apr_bps", DB_COL_INT32, &apr, 0, NULL},
-      {"debt_accrual_start", DB_COL_TEXT, start, sizeof start, NULL},
-      {"warning_bps", DB_COL_INT32, &w, 0, NULL},
-      {"margin_call_bps", DB_COL_INT32, &mc, 0, NULL},
-      {"liquidation_bps", DB_COL_INT32, &l, 0, NULL},
-      {"return_to_bps", DB_COL_INT32, &r, 0, NULL},
-      {"cure_period_seconds", DB_COL_INT32, &cure, 0, NULL},
-      {"max_price_staleness_seconds", DB_COL_INT32, &stale, 0, NULL},
-  };
-  db_status st = db_query_one_prepared(c, "pp_lock", 2, p, cols, sizeof cols / sizeof cols[0]);
+  int64_t id = strtoll(pc->id, NULL, 10);
+  struct db_partner_stored_terms s;
+  db_status st = db_partner_position_lock(c, req->partner_id, id, &s);
   if (st == DB_NO_ROWS) {
     not_found(out, pc->id);
     return DB_OK;
   }
   if (st != DB_OK) return st;
-  if (!m.borrower) m.borrower = borrower;
-  if (!m.custodian) m.custodian = custodian;
+  if (!m.borrower) m.borrower = s.borrower;
+  if (!m.custodian) m.custodian = s.custodian;
   if (!m.has_debt) {
-    m.debt_chain_id = chain;
-    snprintf(m.debt_asset, sizeof m.debt_asset, "%s", asset);
-    snprintf(m.principal, sizeof m.principal, "%s", principal);
-    m.apr_bps = apr;
-    snprintf(m.accrual_start, sizeof m.accrual_start, "%s", start);
+    m.debt_chain_id = s.debt_chain_id;
+    snprintf(m.debt_asset, sizeof m.debt_asset, "%s", s.debt_asset);
+    snprintf(m.principal, sizeof m.principal, "%s", s.debt_principal);
+    m.apr_bps = s.debt_apr_bps;
+    snprintf(m.accrual_start, sizeof m.accrual_start, "%s", s.debt_accrual_start);
   }
   if (!m.has_thresholds) {
-    m.warning = w;
-    m.margin_call = mc;
-    m.liquidation = l;
-    m.return_to = r;
+    m.warning = s.warning_bps;
+    m.margin_call = s.margin_call_bps;
+    m.liquidation = s.liquidation_bps;
+    m.return_to = s.return_to_bps;
   }
-  if (!m.has_cure) m.cure = cure;
-  if (!m.has_stale) m.stale = stale;
-  struct term_params tp;
-  fill_params(&m, &tp);
-  const char *u[] = {partner,         pc->id, m.borrower, m.custodian, tp.chain, m.debt_asset, m.principal, tp.apr,
-                     m.accrual_start, tp.w,   tp.m,       tp.l,        tp.r,     tp.cure,      tp.stale};
-  st = db_exec_prepared(c, "pp_update", 15, u, NULL);
+  if (!m.has_cure) m.cure = s.cure_period_seconds;
+  if (!m.has_stale) m.stale = s.max_price_staleness_seconds;
+  struct db_partner_terms dt = db_terms(&m);
+  st = db_partner_position_update(c, req->partner_id, id, &dt);
   if (st != DB_OK) return st;
   if (m.has_collateral) {
-    st = db_exec_prepared(c, "pp_lines_delete", 1, (const char *[]){pc->id}, NULL);
-    if (st == DB_OK) st = insert_lines(c, pc->id, &m);
+    st = db_partner_lines_delete(c, id);
+    if (st == DB_OK) st = insert_lines(c, id, &m);
     if (st != DB_OK) return st;
   }
-  return finish_position(c, partner, pc->id, 200, out);
+  return finish_position(c, req->partner_id, id, 200, out);
 }
 
 enum svc_handler_result handler_partner_position_patch(struct svc_request *req) {
-  pthread_once(&stmts_once, register_statements);
   struct patch_ctx pc;
   if (!path_id(req, pc.id)) return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
   pc.t = malloc(sizeof *pc.t);
@@ -578,14 +458,12 @@ enum svc_handler_result handler_partner_position_patch(struct svc_request *req) 
 
 /* ---- GET /v1/partner/positions/{id} ---- */
 enum svc_handler_result handler_partner_position_get(struct svc_request *req) {
-  pthread_once(&stmts_once, register_statements);
-  char id[24], partner[24];
+  char id[24];
   if (!path_id(req, id)) return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
   db_conn *c = svc_req_db(req);
   if (!c) return SVC_HANDLED;
   char *text = NULL;
-  db_status st = load_position(c, partner, id, &text);
+  db_status st = db_partner_position_json(c, req->partner_id, strtoll(id, NULL, 10), &text);
   db_release(c);
   if (st == DB_NO_ROWS)
     return svc_reply_problem(req, SVC_ERR_position_not_found, "no position %s for this partner", id);
@@ -603,14 +481,10 @@ struct list_ctx {
   json_t *arr;
   int64_t last;
 };
-static db_status list_row(const db_row *row, void *arg) {
+static db_status list_row(int64_t position_id, const char *text, void *arg) {
   struct list_ctx *lc = arg;
-  char *text = NULL;
-  struct db_col cols[] = {{"position_id", DB_COL_INT64, &lc->last, 0, NULL}, {"body", DB_COL_TEXT_DUP, &text, 0, NULL}};
-  db_status st = db_row_get(row, cols, 2);
-  if (st != DB_OK) return st;
+  lc->last = position_id;
   json_t *p = position_from_sql(text);
-  free(text);
   if (!p) return DB_ERROR;
   json_array_append_new(lc->arr, p);
   return DB_OK;
@@ -625,7 +499,6 @@ static bool small_uint(const char *s, long long lo, long long hi, long long *out
 }
 
 enum svc_handler_result handler_partner_positions_list(struct svc_request *req) {
-  pthread_once(&stmts_once, register_statements);
   long long limit = LIST_DEFAULT, after = 0;
   json_t *errors = json_array();
   const char *q = svc_req_query(req, "limit");
@@ -637,16 +510,11 @@ enum svc_handler_result handler_partner_positions_list(struct svc_request *req) 
     return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
                                     json_array_size(errors));
   json_decref(errors);
-  char partner[24], a[24], l[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  snprintf(a, sizeof a, "%lld", after);
-  snprintf(l, sizeof l, "%lld", limit);
   db_conn *c = svc_req_db(req);
   if (!c) return SVC_HANDLED;
   struct list_ctx lc = {json_array(), 0};
   uint64_t n = 0;
-  const char *p[] = {partner, a, l};
-  db_status st = db_query_prepared(c, "pp_list", 3, p, list_row, &lc, &n);
+  db_status st = db_partner_positions_list(c, req->partner_id, after, limit, list_row, &lc, &n);
   db_release(c);
   if (st != DB_OK) {
     json_decref(lc.arr);
@@ -677,25 +545,20 @@ struct line_assets {
   long long chain[MAX_LINES];
   char asset[MAX_LINES][43];
 };
-static db_status asset_row(const db_row *row, void *arg) {
+static db_status asset_row(int64_t chain_id, const char *asset, void *arg) {
   struct line_assets *la = arg;
   if (la->n == MAX_LINES) return DB_ERROR;
-  int64_t chain;
-  struct db_col cols[] = {{"chain_id", DB_COL_INT64, &chain, 0, NULL},
-                          {"asset", DB_COL_TEXT, la->asset[la->n], 43, NULL}};
-  db_status st = db_row_get(row, cols, 2);
-  la->chain[la->n++] = chain;
-  return st;
+  snprintf(la->asset[la->n], sizeof la->asset[la->n], "%s", asset);
+  la->chain[la->n++] = chain_id;
+  return DB_OK;
 }
 
 static db_status attest_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct att_ctx *ac = arg;
-  char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
+  int64_t pos = strtoll(ac->id, NULL, 10);
   struct line_assets la = {0};
-  const char *p[] = {partner, ac->id};
   uint64_t n = 0;
-  db_status st = db_query_prepared(c, "pp_line_assets", 2, p, asset_row, &la, &n);
+  db_status st = db_partner_line_assets(c, req->partner_id, pos, asset_row, &la, &n);
   if (st != DB_OK) return st;
   if (n == 0) { /* every position has at least one line: none means not this partner's */
     not_found(out, ac->id);
@@ -732,38 +595,29 @@ static db_status attest_work(db_conn *c, struct svc_request *req, void *arg, str
   }
   json_decref(errors);
   int64_t att = 0;
-  struct db_col cols[] = {{"attestation_id", DB_COL_INT64, &att, 0, NULL}};
-  const char *ins[] = {partner, ac->id, ac->as_of, ac->reference};
-  st = db_query_one_prepared(c, "pa_insert", 4, ins, cols, 1);
+  st = db_partner_attestation_insert(c, req->partner_id, pos, ac->as_of, ac->reference, &att);
   if (st != DB_OK) return st;
-  char att_id[24];
-  snprintf(att_id, sizeof att_id, "%lld", (long long)att);
   for (size_t i = 0; i < ac->n; i++) {
-    char chain[24];
-    snprintf(chain, sizeof chain, "%lld", ac->b[i].chain_id);
-    const char *bp[] = {att_id, chain, ac->b[i].asset, ac->b[i].amount};
-    st = db_exec_prepared(c, "pa_balance_insert", 4, bp, NULL);
+    st = db_partner_attestation_balance_insert(c, att, ac->b[i].chain_id, ac->b[i].asset, ac->b[i].amount);
     if (st != DB_OK) return st;
   }
-  struct one_body ob = {NULL};
-  const char *gp[] = {partner, att_id};
-  st = db_query_prepared(c, "pa_get", 2, gp, body_row, &ob, NULL);
-  if (st != DB_OK || !ob.text) {
-    free(ob.text);
-    return st != DB_OK ? st : DB_ERROR;
+  char *text = NULL;
+  st = db_partner_attestation_json(c, req->partner_id, att, &text);
+  if (st != DB_OK) {
+    free(text);
+    return st == DB_NO_ROWS ? DB_ERROR : st; /* it was inserted just now */
   }
-  json_t *j = json_loads(ob.text, 0, NULL);
-  free(ob.text);
+  json_t *j = json_loads(text, 0, NULL);
+  free(text);
   checksum_lines(json_object_get(j, "balances"));
   out->body = dump(j);
   if (!out->body) return DB_ERROR;
   out->status = 201;
-  out->position_id = strtoll(ac->id, NULL, 10);
+  out->position_id = pos;
   return DB_OK;
 }
 
 enum svc_handler_result handler_partner_attestations_post(struct svc_request *req) {
-  pthread_once(&stmts_once, register_statements);
   struct att_ctx *ac = calloc(1, sizeof *ac);
   if (!ac) return SVC_HANDLER_FATAL;
   if (!path_id(req, ac->id)) {

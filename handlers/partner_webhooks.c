@@ -2,11 +2,11 @@
  * endpoints (service/webhook.h delivers). The secret is returned once, by POST. Writes go through
  * handler_partner_write (Idempotency-Key and audit row in the same transaction). */
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/webhooks.h"
 #include "util/hex.h"
 #include "handlers/handlers.h"
 #include "partner/signer.h"
@@ -14,26 +14,6 @@
 #include "handlers/partner_write.h"
 #include "service/request.h"
 #include "partner/delivery.h"
-
-#define WEBHOOK_COLS                                                                                                   \
-  "jsonb_build_object('id', webhook_id::text, 'url', url, 'events', to_jsonb(events), 'created_at',"                   \
-  " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))"
-
-static const struct db_statement stmts[] = {
-    {"wh_insert", "INSERT INTO partner_webhooks (partner_id, url, events, secret)"
-                  " VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)), $4)"
-                  " RETURNING (" WEBHOOK_COLS " || jsonb_build_object('secret', secret))::text AS body,"
-                  " webhook_id"},
-    {"wh_list", "SELECT " WEBHOOK_COLS "::text AS body FROM partner_webhooks"
-                " WHERE partner_id = $1 AND deleted_at IS NULL ORDER BY webhook_id"},
-    {"wh_delete", "UPDATE partner_webhooks SET deleted_at = now()"
-                  " WHERE partner_id = $1 AND webhook_id = $2 AND deleted_at IS NULL RETURNING webhook_id"},
-};
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void reg(void) {
-  partner_ltv_register_statements();
-  db_statements_register(stmts, sizeof stmts / sizeof stmts[0]);
-}
 
 static const char *const known_events[] = {SVC_LTV_EVENT_STATE, NULL};
 
@@ -61,13 +41,9 @@ static bool url_ok(const char *u) {
 
 static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct create *cr = arg;
-  char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  const char *p[] = {partner, cr->url, cr->events, cr->secret};
   char *body = NULL;
   int64_t id = 0;
-  struct db_col cols[] = {{"body", DB_COL_TEXT_DUP, &body, 0, NULL}, {"webhook_id", DB_COL_INT64, &id, 0, NULL}};
-  db_status st = db_query_one_prepared(c, "wh_insert", 4, p, cols, 2);
+  db_status st = db_webhook_insert(c, req->partner_id, cr->url, cr->events, cr->secret, &body, &id);
   if (st != DB_OK) {
     free(body);
     return st;
@@ -78,7 +54,6 @@ static db_status create_work(db_conn *c, struct svc_request *req, void *arg, str
 }
 
 enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
-  pthread_once(&once, reg);
   struct create cr = {0};
   json_t *events = NULL;
   const struct svc_json_field spec[] = {
@@ -141,24 +116,19 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
 struct list_ctx {
   json_t *arr;
 };
-static db_status list_row(const db_row *row, void *arg) {
+static db_status list_row(const char *t, void *arg) {
   struct list_ctx *l = arg;
-  const char *t = db_row_text(row, 0);
-  json_t *v = t ? json_loads(t, 0, NULL) : NULL;
+  json_t *v = json_loads(t, 0, NULL);
   if (!v) return DB_ERROR;
   json_array_append_new(l->arr, v);
   return DB_OK;
 }
 
 enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req) {
-  pthread_once(&once, reg);
-  char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
   db_conn *c = svc_req_db(req);
   if (!c) return SVC_HANDLED;
   struct list_ctx l = {json_array()};
-  const char *p[] = {partner};
-  db_status st = db_query_prepared(c, "wh_list", 1, p, list_row, &l, NULL);
+  db_status st = db_webhooks_list(c, req->partner_id, list_row, &l);
   db_release(c);
   if (st != DB_OK) {
     json_decref(l.arr);
@@ -169,12 +139,7 @@ enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req) {
 
 static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   const char *id = arg;
-  char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  const char *p[] = {partner, id};
-  int64_t wid = 0;
-  struct db_col cols[] = {{"webhook_id", DB_COL_INT64, &wid, 0, NULL}};
-  db_status st = db_query_one_prepared(c, "wh_delete", 2, p, cols, 1);
+  db_status st = db_webhook_delete(c, req->partner_id, strtoll(id, NULL, 10));
   if (st == DB_NO_ROWS) {
     out->failed = true;
     out->err = SVC_ERR_webhook_not_found;
@@ -188,7 +153,6 @@ static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, str
 }
 
 enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req) {
-  pthread_once(&once, reg);
   char buf[32], id[24];
   const char *s = svc_req_param(req, "id", buf, sizeof buf);
   bool ok = s && *s && strlen(s) <= 18;

@@ -1,34 +1,16 @@
-/* One partner write per transaction: claim (key, Idempotency-Key, method, path) with an INSERT that
+/* One partner write per transaction: claim (key, Idempotency-Key, method, path) with an insert that
  * waits for a concurrent holder, run the write, store the response, append the audit row. A second
  * request with the same key finds the committed row: same body hash -> replay, else 409. */
 #include "handlers/partner_write.h"
 
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/partner.h"
 #include "util/log.h"
 #include "service/server.h"
-
-static const struct db_statement stmts[] = {
-    {"idem_claim",
-     "INSERT INTO idempotency_keys (key_id, idempotency_key, method, path, request_sha256, response_status,"
-     " response_body) VALUES ($1::bigint, $2, $3, $4, $5, 0, '') ON CONFLICT DO NOTHING"},
-    {"idem_get", "SELECT request_sha256, response_status, response_body FROM idempotency_keys"
-                 " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
-    {"idem_store", "UPDATE idempotency_keys SET response_status = $5::integer, response_body = $6"
-                   " WHERE key_id = $1::bigint AND idempotency_key = $2 AND method = $3 AND path = $4"},
-    {"audit_append",
-     "INSERT INTO audit_log (key_id, partner_id, method, route, path, request_id, body_sha256, status, position_id)"
-     " VALUES ($1::bigint, NULLIF($2::bigint, 0), $3, $4, $5, $6, $7, $8::integer, NULLIF($9::bigint, 0))"},
-};
-static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
-static void register_statements(void) {
-  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    util_log(UTIL_LOG_ERROR, "partner writes: statements could not be registered");
-}
 
 void handler_request_body_sha256(const struct svc_request *req, char out[65]) {
   unsigned char md[SHA256_DIGEST_LENGTH];
@@ -42,32 +24,32 @@ void handler_request_body_sha256(const struct svc_request *req, char out[65]) {
 }
 
 db_status handler_audit_append(db_conn *conn, const struct svc_request *req, unsigned status, int64_t position_id) {
-  pthread_once(&stmts_once, register_statements);
-  char key[24], partner[24], st[12], pos[24], sha[65];
-  snprintf(key, sizeof key, "%lld", (long long)req->key_id);
-  snprintf(partner, sizeof partner, "%lld", (long long)req->partner_id);
-  snprintf(st, sizeof st, "%u", status);
-  snprintf(pos, sizeof pos, "%lld", (long long)position_id);
+  char sha[65];
   handler_request_body_sha256(req, sha);
-  const char *route = req->match.route ? req->match.route->path : req->path;
-  const char *method = req->match.route ? svc_method_name(req->match.route->method) : req->method;
-  const char *p[] = {key, partner, method, route, req->path, req->request_id, sha, st, pos};
-  return db_exec_prepared(conn, "audit_append", 9, p, NULL);
+  const struct db_audit_entry e = {
+      .key_id = req->key_id,
+      .partner_id = req->partner_id,
+      .method = req->match.route ? svc_method_name(req->match.route->method) : req->method,
+      .route = req->match.route ? req->match.route->path : req->path,
+      .path = req->path,
+      .request_id = req->request_id,
+      .body_sha256 = sha,
+      .status = status,
+      .position_id = position_id,
+  };
+  return db_audit_append(conn, &e);
 }
 
 struct write_ctx {
   struct svc_request *req;
   const char *idem; /* NULL: no Idempotency-Key */
-  char key_id[24];
   char sha[65];
   handler_write_fn work;
   void *arg;
   struct handler_write_out out;
   /* a previous request with the same Idempotency-Key */
   bool replay, conflict;
-  char prev_sha[65];
-  int32_t prev_status;
-  char *prev_body;
+  struct db_idem_stored prev;
 };
 
 static void out_reset(struct handler_write_out *o) {
@@ -79,22 +61,18 @@ static void out_reset(struct handler_write_out *o) {
 static db_status txn(db_conn *c, void *arg) {
   struct write_ctx *w = arg;
   out_reset(&w->out);
-  free(w->prev_body);
-  w->prev_body = NULL;
+  free(w->prev.response_body);
+  w->prev.response_body = NULL;
   w->replay = w->conflict = false;
-  const char *method = w->req->method;
+  const struct db_idem_key k = {w->req->key_id, w->idem, w->req->method, w->req->path};
   if (w->idem) {
-    const char *p[] = {w->key_id, w->idem, method, w->req->path, w->sha};
-    uint64_t claimed = 0;
-    db_status st = db_exec_prepared(c, "idem_claim", 5, p, &claimed);
+    bool claimed = false;
+    db_status st = db_idem_claim(c, &k, w->sha, &claimed);
     if (st != DB_OK) return st;
-    if (claimed == 0) { /* someone committed this key first (the INSERT waited for them) */
-      struct db_col cols[] = {{"request_sha256", DB_COL_TEXT, w->prev_sha, sizeof w->prev_sha, NULL},
-                              {"response_status", DB_COL_INT32, &w->prev_status, 0, NULL},
-                              {"response_body", DB_COL_TEXT_DUP, &w->prev_body, 0, NULL}};
-      st = db_query_one_prepared(c, "idem_get", 4, p, cols, 3);
+    if (!claimed) { /* someone committed this key first (the claim waited for them) */
+      st = db_idem_get(c, &k, &w->prev);
       if (st != DB_OK) return st;
-      if (strcmp(w->prev_sha, w->sha) != 0)
+      if (strcmp(w->prev.request_sha256, w->sha) != 0)
         w->conflict = true;
       else
         w->replay = true;
@@ -109,10 +87,7 @@ static db_status txn(db_conn *c, void *arg) {
     return DB_ERROR;
   }
   if (w->idem) {
-    char status[12];
-    snprintf(status, sizeof status, "%u", w->out.status);
-    const char *p[] = {w->key_id, w->idem, method, w->req->path, status, w->out.body};
-    st = db_exec_prepared(c, "idem_store", 6, p, NULL);
+    st = db_idem_store(c, &k, w->out.status, w->out.body);
     if (st != DB_OK) return st;
   }
   return handler_audit_append(c, w->req, w->out.status, w->out.position_id);
@@ -133,7 +108,6 @@ static enum svc_handler_result reply_json_text(struct svc_request *req, unsigned
 
 enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem_required, enum svc_error conflict_err,
                                           handler_write_fn work, void *arg) {
-  pthread_once(&stmts_once, register_statements);
   const char *idem = svc_req_header(req, "Idempotency-Key");
   if (!idem && idem_required)
     return svc_reply_problem(req, SVC_ERR_idempotency_key_required, "send an Idempotency-Key header with every post");
@@ -146,7 +120,6 @@ enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem
   memset(&w, 0, sizeof w);
   w.req = req;
   w.idem = idem;
-  snprintf(w.key_id, sizeof w.key_id, "%lld", (long long)req->key_id);
   handler_request_body_sha256(req, w.sha);
   w.work = work;
   w.arg = arg;
@@ -156,8 +129,8 @@ enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem
     res = svc_reply_problem(req, SVC_ERR_idempotency_conflict,
                             "this Idempotency-Key was used with a different body on this route");
   } else if (st == DB_OK && w.replay) {
-    res = reply_json_text(req, (unsigned)w.prev_status, w.prev_body, true);
-    w.prev_body = NULL;
+    res = reply_json_text(req, (unsigned)w.prev.response_status, w.prev.response_body, true);
+    w.prev.response_body = NULL;
   } else if (st == DB_OK) {
     res = reply_json_text(req, w.out.status, w.out.body, false);
     w.out.body = NULL;
@@ -178,7 +151,6 @@ enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem
     res = svc_reply_problem(req, SVC_ERR_internal_error, "the request could not be completed");
   }
   out_reset(&w.out);
-  free(w.prev_body);
+  free(w.prev.response_body);
   return res;
 }
-

@@ -1,16 +1,16 @@
 /* GET /v1/markets/{chain}/reserves/{asset}/history?from=&to=&interval=1h|6h|1d&cursor=&limit=
  *
- * Buckets are cut in SQL: for each interval the last imported block of the reserve in it
- * (DISTINCT ON), with the oracle price in force at that block. Each bucket's utilization, totals,
+ * Buckets come from db_reserves_history: for each interval the last imported block of the reserve
+ * in it, with the oracle price in force at that block. Each bucket's utilization, totals,
  * APR and APY are then the engine's, from that block's stored state accrued to its timestamp.
  * Pages are walked with an opaque cursor naming the next bucket's start. */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "db/reserves_history.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/markets.h"
@@ -23,28 +23,6 @@
 #define HISTORY_DEFAULT_LIMIT 100
 #define HISTORY_MAX_LIMIT 1000
 #define HISTORY_DEFAULT_SPAN (30 * 86400)
-
-static const struct db_statement stmts[] = {
-    {"reserves_history",
-     "WITH b AS ("
-     " SELECT DISTINCT ON (bucket) (s.block_timestamp / $3::bigint) * $3::bigint AS bucket, s.*"
-     " FROM reserve_state_series s"
-     " WHERE s.chain_id = $1::bigint AND s.asset = $2 AND s.block_timestamp >= $4::bigint"
-     " AND s.block_timestamp <= $5::bigint"
-     " ORDER BY bucket, s.block_number DESC)"
-     " SELECT b.bucket, b.block_number, b.block_timestamp, b.configuration::text, b.liquidity_index::text,"
-     " b.variable_borrow_index::text, b.current_liquidity_rate::text, b.current_variable_borrow_rate::text,"
-     " b.last_update_timestamp, b.a_token_scaled_total_supply::text, b.variable_debt_scaled_total_supply::text,"
-     " b.accrued_to_treasury::text, b.isolation_mode_total_debt::text, b.available_liquidity::text,"
-     " (SELECT p.price::text FROM price_series p WHERE p.chain_id = b.chain_id AND p.asset = b.asset"
-     "  AND p.block_number <= b.block_number ORDER BY p.block_number DESC LIMIT 1)"
-     " FROM b ORDER BY b.bucket LIMIT $6::bigint"},
-};
-static void register_statements(void) {
-  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    util_log(UTIL_LOG_ERROR, "reserves history: statements could not be registered");
-}
-static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
 
 /* Parses unix seconds or an RFC 3339 UTC time (YYYY-MM-DDTHH:MM:SSZ). */
 static bool parse_time(const char *s, int64_t *out) {
@@ -93,28 +71,28 @@ struct rows_ctx {
   bool failed;
 };
 
-static db_status row_cb(const db_row *row, void *arg) {
+static db_status row_cb(const struct db_reserve_bucket *b, void *arg) {
   struct rows_ctx *x = arg;
-  int64_t bucket = atoll(db_row_text(row, 0));
+  int64_t bucket = b->bucket;
   if (++x->seen > x->limit) {
     x->next_bucket = bucket;
     return DB_OK;
   }
   struct risk_reserve_state s = {0}, at;
   u256 bitmap;
-  bool ok = u256_parse_dec(db_row_text(row, 3), &bitmap);
+  bool ok = u256_parse_dec(b->configuration, &bitmap);
   risk_reserve_config_decode(bitmap, &s.config);
-  ok = ok && u256_parse_dec(db_row_text(row, 4), &s.liquidity_index) &&
-       u256_parse_dec(db_row_text(row, 5), &s.variable_borrow_index) &&
-       u256_parse_dec(db_row_text(row, 6), &s.current_liquidity_rate) &&
-       u256_parse_dec(db_row_text(row, 7), &s.current_variable_borrow_rate);
-  s.last_update_timestamp = (uint64_t)atoll(db_row_text(row, 8));
-  ok = ok && u256_parse_dec(db_row_text(row, 9), &s.a_token_scaled_total_supply) &&
-       u256_parse_dec(db_row_text(row, 10), &s.variable_debt_scaled_total_supply) &&
-       u256_parse_dec(db_row_text(row, 11), &s.accrued_to_treasury) &&
-       u256_parse_dec(db_row_text(row, 12), &s.isolation_mode_total_debt) &&
-       u256_parse_dec(db_row_text(row, 13), &s.available_liquidity);
-  int64_t bn = atoll(db_row_text(row, 1)), ts = atoll(db_row_text(row, 2));
+  ok = ok && u256_parse_dec(b->liquidity_index, &s.liquidity_index) &&
+       u256_parse_dec(b->variable_borrow_index, &s.variable_borrow_index) &&
+       u256_parse_dec(b->current_liquidity_rate, &s.current_liquidity_rate) &&
+       u256_parse_dec(b->current_variable_borrow_rate, &s.current_variable_borrow_rate);
+  s.last_update_timestamp = (uint64_t)b->last_update_timestamp;
+  ok = ok && u256_parse_dec(b->a_token_scaled_total_supply, &s.a_token_scaled_total_supply) &&
+       u256_parse_dec(b->variable_debt_scaled_total_supply, &s.variable_debt_scaled_total_supply) &&
+       u256_parse_dec(b->accrued_to_treasury, &s.accrued_to_treasury) &&
+       u256_parse_dec(b->isolation_mode_total_debt, &s.isolation_mode_total_debt) &&
+       u256_parse_dec(b->available_liquidity, &s.available_liquidity);
+  int64_t bn = b->block_number, ts = b->block_timestamp;
   if (!ok) return DB_ERROR;
   if ((uint64_t)ts < s.last_update_timestamp || risk_reserve_update_state(&at, &s, (uint64_t)ts) != RISK_OK ||
       risk_reserve_normalized_income(&at.liquidity_index, &s, (uint64_t)ts) != RISK_OK ||
@@ -129,7 +107,7 @@ static db_status row_cb(const db_row *row, void *arg) {
     x->failed = true;
     return DB_ERROR;
   }
-  const char *price = db_row_text(row, 14);
+  const char *price = b->price_null ? NULL : b->price;
   u256 p;
   if (price && u256_parse_dec(price, &p)) {
     char f[U256_DEC_MAX + 2];
@@ -145,7 +123,6 @@ static db_status row_cb(const db_row *row, void *arg) {
 }
 
 enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
-  pthread_once(&stmts_once, register_statements);
   char chain[32] = "", asset[128];
   int64_t id;
   if (!svc_req_param(req, "chain", chain, sizeof chain) || !handler_parse_chain_id(chain, &id))
@@ -222,15 +199,9 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
 
   db_conn *conn = svc_req_db(req);
   if (!conn) goto out;
-  char p_chain[24], p_iv[24], p_from[24], p_to[24], p_lim[24];
-  snprintf(p_chain, sizeof p_chain, "%lld", (long long)id);
-  snprintf(p_iv, sizeof p_iv, "%lld", (long long)interval);
-  snprintf(p_from, sizeof p_from, "%lld", (long long)start);
-  snprintf(p_to, sizeof p_to, "%lld", (long long)to);
-  snprintf(p_lim, sizeof p_lim, "%ld", limit + 1);
-  const char *params[] = {p_chain, r->address, p_iv, p_from, p_to, p_lim};
   struct rows_ctx x = {m, r, json_array(), interval, limit, 0, -1, false};
-  db_status s = db_query_prepared(conn, "reserves_history", 6, params, row_cb, &x, NULL);
+  /* one more than asked for: its bucket is the next page's cursor */
+  db_status s = db_reserves_history(conn, id, r->address, interval, start, to, limit + 1, row_cb, &x);
   db_release(conn);
   if (s != DB_OK) {
     json_decref(x.data);

@@ -15,40 +15,10 @@
 #include <openssl/x509_vfy.h>
 
 #include "db/db.h"
+#include "db/webhooks.h"
 #include "partner/signer.h"
 #include "util/log.h"
 #include "util/config.h"
-
-static const struct db_statement stmts[] = {
-    /* The next due events, at most one per (webhook, position): the oldest undelivered one. The
-     * "oldest" test is a correlated min() over the webhook_outbox_order index, one probe per
-     * candidate; a NOT EXISTS anti-join here was planned as a nested loop over every pending row
-     * right after a bulk insert (no statistics yet): 19 s per batch with 10,000 events queued. */
-    {"wh_take",
-     "WITH due AS (SELECT o.event_seq FROM webhook_outbox o"
-     "  WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at <= now()"
-     "  AND o.event_seq = (SELECT min(e.event_seq) FROM webhook_outbox e WHERE e.webhook_id = o.webhook_id"
-     "    AND e.position_id = o.position_id AND e.delivered_at IS NULL AND e.gave_up_at IS NULL)"
-     "  ORDER BY o.event_seq LIMIT 32 FOR UPDATE OF o SKIP LOCKED)"
-     " UPDATE webhook_outbox o SET next_attempt_at = now() + make_interval(secs => $1::int),"
-     "   attempts = o.attempts + 1"
-     " FROM due, partner_webhooks w WHERE o.event_seq = due.event_seq AND w.webhook_id = o.webhook_id"
-     " RETURNING o.event_seq, o.event_id::text AS event_id, o.webhook_id, o.event, o.payload::text AS payload,"
-     "   o.attempts, w.url, w.secret, (w.deleted_at IS NOT NULL) AS deleted,"
-     "   to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at"},
-    {"wh_attempt", "INSERT INTO webhook_attempts (event_seq, attempt, http_status, error, duration_ms)"
-                   " VALUES ($1, $2, $3, $4, $5)"},
-    {"wh_done", "UPDATE webhook_outbox SET delivered_at = now() WHERE event_seq = $1"},
-    {"wh_retry",
-     "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
-     " WHERE event_seq = $1"},
-    {"wh_giveup", "UPDATE webhook_outbox SET gave_up_at = now() WHERE event_seq = $1"},
-};
-
-void partner_webhook_register_statements(void) {
-  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    UTIL_BUG("webhook statements registered twice");
-}
 
 unsigned partner_webhook_backoff_ms(int attempt, double j) {
   if (attempt < 1) attempt = 1;
@@ -246,54 +216,21 @@ void partner_webhook_wake(void) {
   pthread_mutex_unlock(&D.mu);
 }
 
-struct job {
-  int64_t event_seq, webhook_id;
-  int32_t attempts;
-  bool deleted;
-  char event_id[40], event[64], url[2050], secret[128], created_at[32];
-  char *payload;
-};
-
-struct jobs {
-  struct job items[32];
+struct job_list {
+  struct db_webhook_job items[DB_WEBHOOK_TAKE_MAX];
   size_t n;
 };
 
-static db_status job_row(const db_row *row, void *arg) {
-  struct jobs *js = arg;
-  if (js->n == 32) return DB_OK;
-  struct job *j = &js->items[js->n];
-  memset(j, 0, sizeof *j);
-  struct db_col cols[] = {
-      {"event_seq", DB_COL_INT64, &j->event_seq, 0, NULL},
-      {"event_id", DB_COL_TEXT, j->event_id, sizeof j->event_id, NULL},
-      {"webhook_id", DB_COL_INT64, &j->webhook_id, 0, NULL},
-      {"event", DB_COL_TEXT, j->event, sizeof j->event, NULL},
-      {"payload", DB_COL_TEXT_DUP, &j->payload, 0, NULL},
-      {"attempts", DB_COL_INT32, &j->attempts, 0, NULL},
-      {"url", DB_COL_TEXT, j->url, sizeof j->url, NULL},
-      {"secret", DB_COL_TEXT, j->secret, sizeof j->secret, NULL},
-      {"deleted", DB_COL_BOOL, &j->deleted, 0, NULL},
-      {"created_at", DB_COL_TEXT, j->created_at, sizeof j->created_at, NULL},
-  };
-  db_status s = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
-  if (s == DB_OK) js->n++;
-  return s;
-}
-
 static db_status take(db_conn *c, void *arg) {
-  struct jobs *js = arg;
+  struct job_list *js = arg;
   for (size_t i = 0; i < js->n; i++)
     free(js->items[i].payload);
   js->n = 0;
-  char lease[12];
-  snprintf(lease, sizeof lease, "%d", PARTNER_WEBHOOK_LEASE_S);
-  const char *p[] = {lease};
-  return db_query_prepared(c, "wh_take", 1, p, job_row, js, NULL);
+  return db_webhook_take(c, PARTNER_WEBHOOK_LEASE_S, js->items, &js->n);
 }
 
 struct result {
-  const struct job *j;
+  const struct db_webhook_job *j;
   unsigned status;
   const char *error;
   long ms;
@@ -301,35 +238,22 @@ struct result {
 
 static db_status record(db_conn *c, void *arg) {
   const struct result *r = arg;
-  char seq[24], att[12], st[12], ms[24];
-  snprintf(seq, sizeof seq, "%lld", (long long)r->j->event_seq);
-  snprintf(att, sizeof att, "%d", r->j->attempts);
-  snprintf(st, sizeof st, "%u", r->status);
-  snprintf(ms, sizeof ms, "%ld", r->ms);
-  const char *ap[] = {seq, att, r->status ? st : NULL, r->error && *r->error ? r->error : NULL, ms};
-  db_status s = db_exec_prepared(c, "wh_attempt", 5, ap, NULL);
+  db_status s = db_webhook_attempt(c, r->j->event_seq, r->j->attempts, r->status, r->error, r->ms);
   if (s != DB_OK) return s;
-  const char *one[] = {seq};
-  if (r->status >= 200 && r->status < 300) return db_exec_prepared(c, "wh_done", 1, one, NULL);
-  if (r->j->attempts >= PARTNER_WEBHOOK_MAX_ATTEMPTS) return db_exec_prepared(c, "wh_giveup", 1, one, NULL);
+  if (r->status >= 200 && r->status < 300) return db_webhook_delivered(c, r->j->event_seq);
+  if (r->j->attempts >= PARTNER_WEBHOOK_MAX_ATTEMPTS) return db_webhook_give_up(c, r->j->event_seq);
   uint32_t rnd = 0;
   RAND_bytes((unsigned char *)&rnd, sizeof rnd);
-  char delay[24];
-  snprintf(delay, sizeof delay, "%u", partner_webhook_backoff_ms(r->j->attempts, (double)rnd / 4294967295.0));
-  const char *rp[] = {seq, delay};
-  return db_exec_prepared(c, "wh_retry", 2, rp, NULL);
+  return db_webhook_retry(c, r->j->event_seq, partner_webhook_backoff_ms(r->j->attempts, (double)rnd / 4294967295.0));
 }
 
 static db_status giveup(db_conn *c, void *arg) {
-  const struct job *j = arg;
-  char seq[24];
-  snprintf(seq, sizeof seq, "%lld", (long long)j->event_seq);
-  const char *one[] = {seq};
-  return db_exec_prepared(c, "wh_giveup", 1, one, NULL);
+  const struct db_webhook_job *j = arg;
+  return db_webhook_give_up(c, j->event_seq);
 }
 
 /* Sends one job and records the attempt; returns whether it was delivered. */
-static bool deliver(const struct job *j) {
+static bool deliver(const struct db_webhook_job *j) {
   if (j->deleted) {
     db_run_txn(D.pool, giveup, (void *)j);
     return false;
@@ -371,7 +295,7 @@ static bool deliver(const struct job *j) {
 }
 
 static void *worker(void *arg) {
-  struct jobs *js = calloc(1, sizeof *js);
+  struct job_list *js = calloc(1, sizeof *js);
   if (!js) return NULL;
   pthread_mutex_lock(&D.mu);
   while (!D.stop) {

@@ -25,8 +25,6 @@ struct util_config;
 #define PARTNER_WEBHOOK_LEASE_S 60
 #define PARTNER_WEBHOOK_POLL_MS 1000u
 
-/* Registers the webhook statements (called by partner_ltv_register_statements). */
-void partner_webhook_register_statements(void);
 /* Returns true after starting the delivery thread. */
 bool partner_webhook_start(db_pool *pool, const struct util_config *cfg);
 /* Stops the delivery thread (an attempt in flight finishes first). */

@@ -8,174 +8,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "db/copy.h"
 #include "db/listen.h"
+#include "db/ltv.h"
 #include "views/jsonw.h"
 #include "risk/keccak.h"
 #include "partner/signer.h"
 #include "util/log.h"
 #include "util/config.h"
 #include "partner/delivery.h"
-
-static const struct db_statement stmts[] = {
-    {"ltv_positions",
-     "SELECT p.position_id, p.partner_id, p.external_id, p.version, p.debt_chain_id, p.debt_asset::text AS debt_asset,"
-     " p.debt_principal::text AS debt_principal, p.debt_apr_bps,"
-     " extract(epoch FROM p.debt_accrual_start)::bigint AS accrual_start, p.warning_bps, p.margin_call_bps,"
-     " p.liquidation_bps, p.return_to_bps, p.cure_period_seconds, p.max_price_staleness_seconds,"
-     " COALESCE(da.decimals, 0) AS debt_decimals, COALESCE(dp.price::text, '0') AS debt_price,"
-     " COALESCE(dp.updated_at, 0) AS debt_price_ts, COALESCE(l.sequence, 0) AS sequence,"
-     " COALESCE(l.state, -1) AS prev_state, COALESCE(l.call_since, 0) AS call_since,"
-     " COALESCE(l.hist_state, -1) AS hist_state, COALESCE(l.hist_ltv_bps, -1) AS hist_ltv_bps,"
-     " COALESCE(att.attestation_id, 0) AS attestation_id, COALESCE(att.as_of_unix, 0) AS attestation_as_of,"
-     " COALESCE(att.custodian_reference, '') AS custodian_reference"
-     " FROM partner_positions p"
-     " LEFT JOIN assets da ON da.chain_id = p.debt_chain_id AND da.address = p.debt_asset"
-     " LEFT JOIN prices dp ON dp.chain_id = p.debt_chain_id AND dp.asset = p.debt_asset"
-     " LEFT JOIN partner_ltv_latest l ON l.position_id = p.position_id"
-     " LEFT JOIN LATERAL (SELECT a.attestation_id, extract(epoch FROM a.as_of)::bigint AS as_of_unix,"
-     "   a.custodian_reference FROM partner_attestations a WHERE a.position_id = p.position_id"
-     "   ORDER BY a.as_of DESC, a.attestation_id DESC LIMIT 1) att ON true"
-     " WHERE $1::bigint IS NULL OR p.position_id = $1 ORDER BY p.position_id"},
-    {"ltv_lines",
-     "SELECT c.position_id, c.line_no, c.chain_id, c.asset::text AS asset, c.haircut_bps,"
-     " (CASE WHEN att.attestation_id IS NULL THEN c.amount ELSE COALESCE(b.amount, 0) END)::text AS amount,"
-     " COALESCE(a.decimals, 0) AS decimals, COALESCE(pr.price::text, '0') AS price,"
-     " COALESCE(pr.updated_at, 0) AS price_ts"
-     " FROM partner_collateral_lines c"
-     " LEFT JOIN LATERAL (SELECT pa.attestation_id FROM partner_attestations pa WHERE pa.position_id = c.position_id"
-     "   ORDER BY pa.as_of DESC, pa.attestation_id DESC LIMIT 1) att ON true"
-     " LEFT JOIN partner_attestation_balances b ON b.attestation_id = att.attestation_id"
-     "   AND b.chain_id = c.chain_id AND b.asset = c.asset"
-     " LEFT JOIN assets a ON a.chain_id = c.chain_id AND a.address = c.asset"
-     " LEFT JOIN prices pr ON pr.chain_id = c.chain_id AND pr.asset = c.asset"
-     " WHERE $1::bigint IS NULL OR c.position_id = $1 ORDER BY c.position_id, c.line_no"},
-};
-
-void partner_webhook_register_statements(void);
-
-static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
-static void reg(void) {
-  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0) UTIL_BUG("ltv statements registered twice");
-  partner_webhook_register_statements();
-}
-void partner_ltv_register_statements(void) { pthread_once(&reg_once, reg); }
-
-/* The recompute's rows go to a temporary table by COPY (text format, one line per position), then
- * one statement upserts the latest records, appends history and queues the outbox rows. */
-static const char stage_sql[] =
-    "CREATE TEMP TABLE sparkd_ltv_stage (position_id bigint, partner_id bigint, sequence bigint, state smallint,"
-    " ltv_bps bigint, raw_ltv_bps bigint, collateral_value numeric, weighted_value numeric, debt numeric,"
-    " accrued numeric, debt_value numeric, as_of bigint, call_since bigint, cure_deadline bigint, detail json,"
-    " hist boolean, hist_state smallint, hist_ltv_bps bigint, changed boolean, payload json) ON COMMIT DROP";
-static const char write_sql[] =
-    "WITH x AS MATERIALIZED (SELECT * FROM sparkd_ltv_stage),"
-    " up AS (INSERT INTO partner_ltv_latest (position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps,"
-    "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail,"
-    "   hist_state, hist_ltv_bps)"
-    "   SELECT position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
-    "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail, hist_state, hist_ltv_bps FROM x"
-    "   ON CONFLICT (position_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, sequence = EXCLUDED.sequence,"
-    "   state = EXCLUDED.state, ltv_bps = EXCLUDED.ltv_bps, raw_ltv_bps = EXCLUDED.raw_ltv_bps,"
-    "   collateral_value = EXCLUDED.collateral_value, weighted_value = EXCLUDED.weighted_value,"
-    "   debt = EXCLUDED.debt, accrued = EXCLUDED.accrued, debt_value = EXCLUDED.debt_value,"
-    "   as_of = EXCLUDED.as_of, call_since = EXCLUDED.call_since, cure_deadline = EXCLUDED.cure_deadline,"
-    "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps),"
-    " h AS (INSERT INTO partner_ltv_history (position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps,"
-    "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail)"
-    "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
-    "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail FROM x WHERE hist),"
-    " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
-    "   SELECT w.webhook_id, x.partner_id, x.position_id, '" SVC_LTV_EVENT_STATE "', x.payload FROM x"
-    "   JOIN partner_webhooks w ON w.partner_id = x.partner_id AND w.deleted_at IS NULL"
-    "   AND '" SVC_LTV_EVENT_STATE "' = ANY (w.events)"
-    "   WHERE x.changed ORDER BY x.position_id, w.webhook_id RETURNING 1)"
-    " SELECT count(*) AS outbox FROM o";
-
-struct line {
-  int64_t position_id, chain_id;
-  int32_t line_no, haircut_bps, decimals;
-  char asset[43], amount[80], price[80];
-  uint64_t price_ts;
-};
-
-struct pos {
-  int64_t id, partner_id, version, debt_chain_id, accrual_start;
-  int32_t apr_bps, warning, margin_call, liquidation, return_to, cure, staleness, debt_decimals;
-  char external_id[132], debt_asset[43], principal[80], debt_price[80], custodian_reference[260];
-  uint64_t debt_price_ts;
-  int64_t sequence, call_since, hist_ltv_bps, attestation_id, attestation_as_of;
-  int32_t prev_state, hist_state;
-};
-
-struct vec {
-  void *items;
-  size_t n, cap, size;
-};
-
-static void *vec_push(struct vec *v) {
-  if (v->n == v->cap) {
-    size_t cap = v->cap ? v->cap * 2 : 256;
-    void *p = realloc(v->items, cap * v->size);
-    if (!p) return NULL;
-    v->items = p;
-    v->cap = cap;
-  }
-  void *slot = (char *)v->items + v->n++ * v->size;
-  memset(slot, 0, v->size);
-  return slot;
-}
-
-static db_status pos_row(const db_row *row, void *arg) {
-  struct pos *p = vec_push(arg);
-  if (!p) return DB_ERROR;
-  struct db_col cols[] = {
-      {"position_id", DB_COL_INT64, &p->id, 0, NULL},
-      {"partner_id", DB_COL_INT64, &p->partner_id, 0, NULL},
-      {"external_id", DB_COL_TEXT, p->external_id, sizeof p->external_id, NULL},
-      {"version", DB_COL_INT64, &p->version, 0, NULL},
-      {"debt_chain_id", DB_COL_INT64, &p->debt_chain_id, 0, NULL},
-      {"debt_asset", DB_COL_TEXT, p->debt_asset, sizeof p->debt_asset, NULL},
-      {"debt_principal", DB_COL_TEXT, p->principal, sizeof p->principal, NULL},
-      {"debt_apr_bps", DB_COL_INT32, &p->apr_bps, 0, NULL},
-      {"accrual_start", DB_COL_INT64, &p->accrual_start, 0, NULL},
-      {"warning_bps", DB_COL_INT32, &p->warning, 0, NULL},
-      {"margin_call_bps", DB_COL_INT32, &p->margin_call, 0, NULL},
-      {"liquidation_bps", DB_COL_INT32, &p->liquidation, 0, NULL},
-      {"return_to_bps", DB_COL_INT32, &p->return_to, 0, NULL},
-      {"cure_period_seconds", DB_COL_INT32, &p->cure, 0, NULL},
-      {"max_price_staleness_seconds", DB_COL_INT32, &p->staleness, 0, NULL},
-      {"debt_decimals", DB_COL_INT32, &p->debt_decimals, 0, NULL},
-      {"debt_price", DB_COL_TEXT, p->debt_price, sizeof p->debt_price, NULL},
-      {"debt_price_ts", DB_COL_UINT64, &p->debt_price_ts, 0, NULL},
-      {"sequence", DB_COL_INT64, &p->sequence, 0, NULL},
-      {"prev_state", DB_COL_INT32, &p->prev_state, 0, NULL},
-      {"call_since", DB_COL_INT64, &p->call_since, 0, NULL},
-      {"hist_state", DB_COL_INT32, &p->hist_state, 0, NULL},
-      {"hist_ltv_bps", DB_COL_INT64, &p->hist_ltv_bps, 0, NULL},
-      {"attestation_id", DB_COL_INT64, &p->attestation_id, 0, NULL},
-      {"attestation_as_of", DB_COL_INT64, &p->attestation_as_of, 0, NULL},
-      {"custodian_reference", DB_COL_TEXT, p->custodian_reference, sizeof p->custodian_reference, NULL},
-  };
-  return db_row_get(row, cols, sizeof cols / sizeof cols[0]);
-}
-
-static db_status line_row(const db_row *row, void *arg) {
-  struct line *l = vec_push(arg);
-  if (!l) return DB_ERROR;
-  struct db_col cols[] = {
-      {"position_id", DB_COL_INT64, &l->position_id, 0, NULL},
-      {"line_no", DB_COL_INT32, &l->line_no, 0, NULL},
-      {"chain_id", DB_COL_INT64, &l->chain_id, 0, NULL},
-      {"asset", DB_COL_TEXT, l->asset, sizeof l->asset, NULL},
-      {"haircut_bps", DB_COL_INT32, &l->haircut_bps, 0, NULL},
-      {"amount", DB_COL_TEXT, l->amount, sizeof l->amount, NULL},
-      {"decimals", DB_COL_INT32, &l->decimals, 0, NULL},
-      {"price", DB_COL_TEXT, l->price, sizeof l->price, NULL},
-      {"price_ts", DB_COL_UINT64, &l->price_ts, 0, NULL},
-  };
-  return db_row_get(row, cols, sizeof cols / sizeof cols[0]);
-}
 
 static u256 dec(const char *s) {
   u256 r = U256_ZERO;
@@ -223,9 +63,9 @@ static json_t *time_json(uint64_t t) {
  * versions stored. */
 #define DETAIL_V2 2
 
-static void detail_write(struct jw *w, const struct pos *p, const struct line *lines, const struct risk_ltv_line *rl,
-                         const struct risk_ltv_line_value *lv, size_t n, const struct risk_ltv_result *r,
-                         u256 debt_price, bool debt_stale) {
+static void detail_write(struct jw *w, const struct db_ltv_position *p, const struct db_ltv_line *lines,
+                         const struct risk_ltv_line *rl, const struct risk_ltv_line_value *lv, size_t n,
+                         const struct risk_ltv_result *r, u256 debt_price, bool debt_stale) {
   jw_arr(w);
   jw_int(w, DETAIL_V2);
   jw_int(w, p->version);
@@ -281,7 +121,7 @@ static void detail_write(struct jw *w, const struct pos *p, const struct line *l
 }
 
 /* The webhook payload of a state change (the event's "data"; docs/ltv.md, Webhooks). */
-static void payload_write(struct jw *w, const struct pos *p, int64_t seq, const struct risk_ltv_result *r,
+static void payload_write(struct jw *w, const struct db_ltv_position *p, int64_t seq, const struct risk_ltv_result *r,
                           uint64_t now) {
   char b[32];
   snprintf(b, sizeof b, "%lld", (long long)p->id);
@@ -372,38 +212,32 @@ static double ms_between(const struct timespec *a, const struct timespec *b) {
 db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsigned history_min_bps,
                             bool state_changes_only, struct partner_ltv_stats *stats) {
   struct partner_ltv_stats st = {0};
-  struct vec ps = {.size = sizeof(struct pos)}, ls = {.size = sizeof(struct line)};
+  struct db_ltv_position *ps = NULL;
+  struct db_ltv_line *lines = NULL;
+  size_t nps = 0, nls = 0;
   struct buf rows = {0};
   struct jw detail = {0}, payload = {0};
   bool copying = false;
-  char idbuf[24];
-  const char *param[1] = {NULL};
-  if (position_id) {
-    snprintf(idbuf, sizeof idbuf, "%lld", (long long)position_id);
-    param[0] = idbuf;
-  }
-  db_status s = db_exec(c, "SELECT pg_advisory_xact_lock(hashtext('sparkd_ltv'))");
+  db_status s = db_ltv_lock(c);
   struct timespec t0, t1, t2, t3, t4;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (s == DB_OK) s = db_query_prepared(c, "ltv_positions", 1, param, pos_row, &ps, NULL);
+  if (s == DB_OK) s = db_ltv_positions(c, position_id, &ps, &nps);
   clock_gettime(CLOCK_MONOTONIC, &t1);
-  if (s == DB_OK) s = db_query_prepared(c, "ltv_lines", 1, param, line_row, &ls, NULL);
+  if (s == DB_OK) s = db_ltv_lines(c, position_id, &lines, &nls);
   clock_gettime(CLOCK_MONOTONIC, &t2);
   t3 = t4 = t2;
   if (s != DB_OK) goto out;
   /* rows stream to the server while later positions are computed */
-  s = db_exec(c, stage_sql);
-  if (s == DB_OK) s = db_copy_begin(c, "COPY sparkd_ltv_stage FROM STDIN");
+  s = db_ltv_stage_begin(c);
   if (s != DB_OK) goto out;
   copying = true;
-  const struct line *lines = ls.items;
   size_t li = 0;
-  for (size_t i = 0; i < ps.n; i++) {
-    const struct pos *p = (const struct pos *)ps.items + i;
-    while (li < ls.n && lines[li].position_id < p->id)
+  for (size_t i = 0; i < nps; i++) {
+    const struct db_ltv_position *p = &ps[i];
+    while (li < nls && lines[li].position_id < p->id)
       li++;
     size_t first = li, n = 0;
-    while (li + n < ls.n && lines[li + n].position_id == p->id)
+    while (li + n < nls && lines[li + n].position_id == p->id)
       n++;
     li += n;
     if (n > RISK_LTV_MAX_LINES) {
@@ -414,7 +248,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     struct risk_ltv_line rl[RISK_LTV_MAX_LINES];
     struct risk_ltv_line_value lv[RISK_LTV_MAX_LINES];
     for (size_t k = 0; k < n; k++) {
-      const struct line *l = &lines[first + k];
+      const struct db_ltv_line *l = &lines[first + k];
       rl[k] = (struct risk_ltv_line){dec(l->amount), (unsigned)l->decimals, (uint32_t)l->haircut_bps, dec(l->price),
                                      l->price_ts};
     }
@@ -472,7 +306,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
       goto out;
     }
     if (rows.n >= COPY_CHUNK) {
-      s = db_copy_put(c, rows.p, rows.n);
+      s = db_ltv_stage_put(c, rows.p, rows.n);
       rows.n = 0;
       if (s != DB_OK) goto out;
     }
@@ -480,26 +314,21 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     st.history += hist;
   }
   clock_gettime(CLOCK_MONOTONIC, &t3);
-  s = db_copy_put(c, rows.p, rows.n);
+  s = db_ltv_stage_put(c, rows.p, rows.n);
   copying = false;
-  if (s == DB_OK) s = db_copy_end(c, NULL);
-  if (s == DB_OK && st.positions > 0) {
-    uint64_t outbox = 0;
-    struct db_col col[] = {{"outbox", DB_COL_UINT64, &outbox, 0, NULL}};
-    s = db_query_one_params(c, write_sql, 0, NULL, col, 1);
-    st.outbox = outbox;
-  }
+  if (s == DB_OK) s = db_ltv_stage_end(c);
+  if (s == DB_OK && st.positions > 0) s = db_ltv_stage_apply(c, SVC_LTV_EVENT_STATE, &st.outbox);
   clock_gettime(CLOCK_MONOTONIC, &t4);
-  if (ps.n > 1)
+  if (nps > 1)
     util_log(UTIL_LOG_DEBUG, "ltv recompute: positions %.1f ms, lines %.1f ms, engine+json %.1f ms, write %.1f ms",
             ms_between(&t0, &t1), ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 out:
-  if (copying) db_copy_end(c, NULL); /* leaves COPY mode; s is already an error, so the txn rolls back */
+  if (copying) db_ltv_stage_end(c); /* leaves COPY mode; s is already an error, so the txn rolls back */
   free(rows.p);
   free(detail.buf);
   free(payload.buf);
-  free(ps.items);
-  free(ls.items);
+  free(ps);
+  free(lines);
   if (stats) *stats = st;
   return s;
 }
@@ -802,7 +631,6 @@ static void *worker(void *arg) {
 
 bool partner_ltv_start(db_pool *pool, const struct util_config *cfg) {
   if (W.running) return false; /* one worker per process */
-  partner_ltv_register_statements();
   if (cfg->signing_key_file[0]) {
     char err[512] = "";
     g_signer = partner_signer_load(cfg->signing_key_file, err, sizeof err);

@@ -31,9 +31,6 @@ struct partner_ltv_stats {
   uint64_t outbox;        /* webhook outbox rows written */
 };
 
-/* Registers the LTV and webhook statements (once; safe to call from any thread). */
-void partner_ltv_register_statements(void);
-
 /* Returns the status of recomputing the record of position_id (0 = every position) at `now`
  * on conn, inside the caller's transaction; fills *stats (may be NULL). With state_changes_only
  * (the periodic sweep) only positions whose state changes (a price gone stale, a cure deadline

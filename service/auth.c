@@ -1,5 +1,5 @@
 /* Bearer-key authentication for the route table's scope column. A key is looked up by its SHA-256
- * with one prepared query; valid keys are remembered for SVC_AUTH_CACHE_MS (so a revoke takes
+ * (db_keys_lookup); valid keys are remembered for SVC_AUTH_CACHE_MS (so a revoke takes
  * effect within that). Failed attempts are counted in /metrics and limited per client address by
  * a token bucket; once a bucket is empty the address gets 429 on every keyed route until it
  * refills (checked before the key is looked at, so guessing cannot go on). */
@@ -18,21 +18,10 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "db/keys.h"
 #include "util/log.h"
 #include "service/metrics.h"
 #include "service/request.h"
-
-static const struct db_statement stmts[] = {
-    {"auth_key_by_sha256",
-     "SELECT k.key_id, k.scope, COALESCE(k.partner_id, 0) AS partner_id, COALESCE(p.name, '') AS partner,"
-     " k.key_sha256, k.revoked_at IS NOT NULL AS revoked"
-     " FROM api_keys k LEFT JOIN partners p ON p.partner_id = k.partner_id WHERE k.key_sha256 = $1"},
-};
-static pthread_once_t stmts_once = PTHREAD_ONCE_INIT;
-static void register_statements(void) {
-  if (db_statements_register(stmts, sizeof stmts / sizeof stmts[0]) != 0)
-    util_log(UTIL_LOG_ERROR, "auth: statements could not be registered");
-}
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -216,13 +205,6 @@ static const char *bearer(const char *h, size_t *len) {
   return h;
 }
 
-struct key_row {
-  struct key_entry e;
-  char scope[16];
-  char sha_hex[65];
-  bool revoked;
-};
-
 bool svc_auth_request(struct svc_request *req) {
   req->key_id = 0;
   req->key_scope = SVC_SCOPE_PUBLIC;
@@ -230,7 +212,6 @@ bool svc_auth_request(struct svc_request *req) {
   req->partner[0] = 0;
   const struct svc_route *rt = req->match.route;
   if (!rt || rt->scope == SVC_SCOPE_PUBLIC) return true;
-  pthread_once(&stmts_once, register_statements);
 
   unsigned char addr[16];
   client_addr(req, addr);
@@ -247,23 +228,15 @@ bool svc_auth_request(struct svc_request *req) {
 
   unsigned char sha[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)key, klen, sha);
-  struct key_row row;
-  memset(&row, 0, sizeof row);
-  if (!cache_get(sha, &row.e)) {
+  struct key_entry e;
+  memset(&e, 0, sizeof e);
+  if (!cache_get(sha, &e)) {
     char want[65];
     hex(sha, sizeof sha, want);
     db_conn *c = svc_req_db(req);
     if (!c) return false;
-    struct db_col cols[] = {
-        {"key_id", DB_COL_INT64, &row.e.key_id, 0, NULL},
-        {"scope", DB_COL_TEXT, row.scope, sizeof row.scope, NULL},
-        {"partner_id", DB_COL_INT64, &row.e.partner_id, 0, NULL},
-        {"partner", DB_COL_TEXT, row.e.partner, sizeof row.e.partner, NULL},
-        {"key_sha256", DB_COL_TEXT, row.sha_hex, sizeof row.sha_hex, NULL},
-        {"revoked", DB_COL_BOOL, &row.revoked, 0, NULL},
-    };
-    const char *params[] = {want};
-    db_status st = db_query_one_prepared(c, "auth_key_by_sha256", 1, params, cols, sizeof cols / sizeof cols[0]);
+    struct db_api_key row;
+    db_status st = db_keys_lookup(c, want, &row);
     db_release(c);
     if (st == DB_NO_ROWS) return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     if (st != DB_OK) {
@@ -271,24 +244,27 @@ bool svc_auth_request(struct svc_request *req) {
       return false;
     }
     /* the index found it; compare the stored hash in constant time all the same */
-    if (strlen(row.sha_hex) != 64 || CRYPTO_memcmp(row.sha_hex, want, 64) != 0)
+    if (strlen(row.key_sha256) != 64 || CRYPTO_memcmp(row.key_sha256, want, 64) != 0)
       return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     if (row.revoked) return unauthorized(req, addr, SVC_AUTH_FAIL_REVOKED, "the api key was revoked");
-    if (!svc_scope_parse(row.scope, &row.e.scope)) {
-      UTIL_BUG("api key %lld has scope '%s'", (long long)row.e.key_id, row.scope);
+    if (!svc_scope_parse(row.scope, &e.scope)) {
+      UTIL_BUG("api key %lld has scope '%s'", (long long)row.key_id, row.scope);
       return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     }
-    memcpy(row.e.sha, sha, sizeof sha);
-    cache_put(&row.e);
+    e.key_id = row.key_id;
+    e.partner_id = row.partner_id;
+    snprintf(e.partner, sizeof e.partner, "%s", row.partner);
+    memcpy(e.sha, sha, sizeof sha);
+    cache_put(&e);
   }
-  req->key_id = row.e.key_id;
-  req->key_scope = row.e.scope;
-  req->partner_id = row.e.partner_id;
-  snprintf(req->partner, sizeof req->partner, "%s", row.e.partner);
-  if (row.e.scope != rt->scope) {
+  req->key_id = e.key_id;
+  req->key_scope = e.scope;
+  req->partner_id = e.partner_id;
+  snprintf(req->partner, sizeof req->partner, "%s", e.partner);
+  if (e.scope != rt->scope) {
     svc_metrics_auth_failure(SVC_AUTH_FAIL_SCOPE);
     svc_reply_problem(req, SVC_ERR_forbidden, "this route needs a %s key; this key has scope %s",
-                      svc_scope_name(rt->scope), svc_scope_name(row.e.scope));
+                      svc_scope_name(rt->scope), svc_scope_name(e.scope));
     return false;
   }
   return true;

@@ -609,6 +609,54 @@ START_TEST(test_statement_registry) {
 }
 END_TEST
 
+/* The registry holds every db/ area's statements before anything connects or registers, once
+ * each: one statement of every area is looked for by name. */
+START_TEST(test_statement_areas_registered_up_front) {
+  static const char *const expected[] = {
+      "sparkd_ping",  "auth_key_by_sha256", "keys_revoke",   "pp_get",      "idem_claim",
+      "audit_append", "ltv_lock",           "ltv_positions", "ltv_history", "wh_take",
+      "wh_insert",    "reserves_history",   "snap_lock",     "snap_notify"};
+  size_t n = db_statements_count();
+  ck_assert_uint_gt(n, sizeof expected / sizeof expected[0]);
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_ptr_nonnull(db_statements_name(i));
+    for (size_t j = 0; j < i; j++)
+      ck_assert_msg(strcmp(db_statements_name(i), db_statements_name(j)) != 0, "%s is registered twice",
+                    db_statements_name(i));
+  }
+  ck_assert_ptr_null(db_statements_name(n));
+  for (size_t k = 0; k < sizeof expected / sizeof expected[0]; k++) {
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++)
+      found = strcmp(db_statements_name(i), expected[k]) == 0;
+    ck_assert_msg(found, "%s is not registered", expected[k]);
+  }
+}
+END_TEST
+
+/* Every registered statement prepares against a freshly migrated schema: a typo in any SQL text,
+ * or a statement left behind by a migration, fails here rather than on a request. */
+START_TEST(test_every_statement_prepares_on_migrated_schema) {
+  char url[TH_PG_CONNINFO_MAX], err[512] = "";
+  ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
+  unsigned applied = 0;
+  ck_assert_msg(db_migrate_apply(url, &applied, err, sizeof err) == 0, "%s", err);
+  db_conn *c = db_conn_open(url, 5000, err, sizeof err);
+  ck_assert_msg(c != NULL, "%s", err);
+  char failed[128] = "";
+  db_status st = db_statements_prepare_all(c, failed, sizeof failed);
+  ck_assert_msg(st == DB_OK, "statement %s does not prepare: %s", failed, db_last_error(c));
+  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pg_prepared_statements"), (int64_t)db_statements_count());
+  /* and the report names the statement that does not */
+  static const struct db_statement typo[] = {{"th_typo", "SELEC 1"}};
+  ck_assert_int_eq(db_statements_register(typo, 1), 0);
+  ck_assert_int_eq(db_statements_prepare_all(c, failed, sizeof failed), DB_ERROR);
+  ck_assert_str_eq(failed, "th_typo");
+  db_conn_close(c);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 struct rows_arg {
   int64_t sum;
   unsigned rows;
@@ -1014,6 +1062,8 @@ static Suite *db_suite(void) {
   suite_add_tcase(s, t);
   TCase *q = tcase_create("statements");
   tcase_add_test(q, test_statement_registry);
+  tcase_add_test(q, test_statement_areas_registered_up_front);
+  tcase_add_test(q, test_every_statement_prepares_on_migrated_schema);
   tcase_add_test(q, test_row_copy);
   tcase_set_timeout(q, 120);
   suite_add_tcase(s, q);

@@ -1105,7 +1105,6 @@ static Suite *suite(void) {
 
 int main(void) {
   if (th_pg_start(&pg) != 0) return 1;
-  db_snapshot_register_statements();
   SRunner *sr = srunner_create(suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
