@@ -180,7 +180,7 @@ struct svc_cache *handler_cache_data(struct svc_request *req, const char *key, c
   const struct svc_cache_item *it = c ? svc_cache_get(c, key) : NULL;
   if (!it || !it->data) {
     svc_cache_release(c);
-    *res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
+    *res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
     return NULL;
   }
   *data = it->data;
@@ -190,7 +190,7 @@ struct svc_cache *handler_cache_data(struct svc_request *req, const char *key, c
 enum svc_handler_result handler_reply_cached(struct svc_request *req, struct svc_cache *c, const char *key) {
   bool found;
   enum svc_handler_result res = svc_reply_cached(req, c, key, &found);
-  if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
+  if (!found) res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   return res;
 }
 

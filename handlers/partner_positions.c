@@ -632,7 +632,7 @@ enum svc_handler_result handler_partner_positions_list(struct svc_request *req) 
   if (q && !small_uint(q, 1, LIST_MAX, &limit)) field_err(errors, "limit", "out_of_range", "must be 1 to 500");
   q = svc_req_query(req, "after");
   if (q && !small_uint(q, 0, 999999999999999999LL, &after))
-    field_err(errors, "after", "invalid", "must be a position id from next_after");
+    field_err(errors, "after", "invalid_cursor", "must be a position id from next_after");
   if (json_array_size(errors))
     return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
                                     json_array_size(errors));

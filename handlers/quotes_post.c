@@ -496,7 +496,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
 
   if (chain_id <= 0) json_array_append_new(errors, svc_field_error("chain", "out_of_range", "must be a chain id > 0"));
   if (account && !handler_accounts_parse_address(account, lower))
-    json_array_append_new(errors, svc_field_error("account", "not_an_address", "must be 0x and 40 hex digits"));
+    json_array_append_new(errors, svc_field_error("account", "invalid_address", "must be 0x followed by 40 hex digits"));
   if (n > QUOTE_MAX_ACTIONS) {
     json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
   } else {
@@ -520,7 +520,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
 
   c = svc_cache_acquire(req->srv);
   if (!c) {
-    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+    res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
     goto out;
   }
   const struct mkt_chain *mc = handler_markets_chain(c, chain_id);

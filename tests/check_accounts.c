@@ -252,7 +252,9 @@ START_TEST(account_unknown_and_bad_input) {
   int st;
   json_t *j = get_json("/v1/accounts/1/0x123", &st);
   ck_assert_int_eq(st, 400);
+  ck_assert_str_eq(str_at(j, "code"), "invalid_parameter");
   ck_assert_str_eq(str_at(j, "errors[0].field"), "address");
+  ck_assert_str_eq(str_at(j, "errors[0].code"), "invalid_address");
   json_decref(j);
   j = get_json("/v1/accounts/999/" ACC_A, &st);
   ck_assert_int_eq(st, 404);
@@ -260,6 +262,8 @@ START_TEST(account_unknown_and_bad_input) {
   json_decref(j);
   j = get_json("/v1/accounts/abc/" ACC_A, &st);
   ck_assert_int_eq(st, 400);
+  ck_assert_str_eq(str_at(j, "code"), "invalid_parameter");
+  ck_assert_str_eq(str_at(j, "errors[0].code"), "invalid_chain_id");
   json_decref(j);
 }
 END_TEST
