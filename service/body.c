@@ -223,8 +223,9 @@ bool svc_body_read(json_t *obj, const struct svc_body_field *spec, size_t n, voi
   return ok;
 }
 
-json_t *svc_body_decode(const char *text, size_t len, const struct svc_body_field *spec, size_t n, void *out,
-                        json_t *errors, enum svc_error *err, char *detail, size_t detail_len) {
+/* Parses text as one JSON object (duplicate keys refused); returns it, or NULL with *err and
+ * detail set. */
+static json_t *load(const char *text, size_t len, enum svc_error *err, char *detail, size_t detail_len) {
   json_error_t jerr;
   json_t *root = json_loadb(text ? text : "", len, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {
@@ -238,7 +239,13 @@ json_t *svc_body_decode(const char *text, size_t len, const struct svc_body_fiel
     snprintf(detail, detail_len, "the body must be a json object");
     return NULL;
   }
-  if (!svc_body_read(root, spec, n, out, "", errors)) {
+  return root;
+}
+
+json_t *svc_body_decode(const char *text, size_t len, const struct svc_body_field *spec, size_t n, void *out,
+                        json_t *errors, enum svc_error *err, char *detail, size_t detail_len) {
+  json_t *root = load(text, len, err, detail, detail_len);
+  if (root && !svc_body_read(root, spec, n, out, "", errors)) {
     json_decref(root);
     snprintf(detail, detail_len, "%zu field(s) failed validation", json_array_size(errors));
     return NULL;
@@ -262,6 +269,19 @@ json_t *svc_body_parse(struct svc_request *req, const struct svc_body_field *spe
     svc_reply_problem(req, err, "%s", detail);
   }
   return NULL;
+}
+
+json_t *svc_body_parse_collect(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out,
+                               json_t *errors) {
+  enum svc_error err;
+  char detail[256];
+  json_t *root = load(req->body, req->body_len, &err, detail, sizeof detail);
+  if (!root) {
+    svc_reply_problem(req, err, "%s", detail);
+    return NULL;
+  }
+  svc_body_read(root, spec, n, out, "", errors);
+  return root;
 }
 
 enum svc_handler_result svc_reply_validation(struct svc_request *req, json_t *errors) {

@@ -64,6 +64,12 @@ json_t *svc_body_decode(const char *text, size_t len, const struct svc_body_fiel
 /* As svc_body_decode on the request's body; returns the root, or NULL after replying 400. */
 json_t *svc_body_parse(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out);
 
+/* As svc_body_parse, but field problems are appended to errors and the root is still returned
+ * (a field that failed is left unset and its `given` flag clear), so the handler's own checks add
+ * to the same 400; returns NULL only after replying 400 for a body that is not a JSON object. */
+json_t *svc_body_parse_collect(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out,
+                               json_t *errors);
+
 /* Replies 400 validation_failed naming every entry of errors (taken); returns the reply's result.
  * For the checks across fields a handler makes after reading. */
 enum svc_handler_result svc_reply_validation(struct svc_request *req, json_t *errors);

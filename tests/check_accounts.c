@@ -474,9 +474,8 @@ static char *answer(const char *body, int *status) {
   return d;
 }
 
-/* handlers/quotes_post.c reads the common body shape without a JSON tree and hands anything else
- * to svc_parse_body. The same quote written so that only the general reader takes it ("chain" as
- * the escaped key "\u0063hain") must get the same status and body. */
+/* A quote written with an escaped key ("chain" as "\u0063hain") must get the same status and
+ * body as the plain one: any faster reader of the common shape has to agree with service/body.c. */
 START_TEST(quote_body_readers_agree) {
   const char *bodies[] = {
       "{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"max\"}]}",
