@@ -95,18 +95,24 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   pthread_once(&once, reg);
   struct create cr = {0};
   struct webhook_body in = {0};
-  json_t *root = svc_body_parse(req, webhook_spec, sizeof webhook_spec / sizeof webhook_spec[0], &in);
-  if (!root) return SVC_HANDLED;
-  cr.url = in.url;
-  if (!url_ok(cr.url)) {
-    json_decref(root);
-    return svc_reply_validation(
-        req, json_pack("[o]", svc_field_error("url", "invalid_url",
-                                              svc_http_tls_available()
-                                                  ? "must be an http:// or https:// url, at most 2048 characters"
-                                                  : "must be an http:// url (this build has no tls), at most 2048 "
-                                                    "characters")));
+  json_t *errors = json_array();
+  json_t *root = svc_body_parse_collect(req, webhook_spec, sizeof webhook_spec / sizeof webhook_spec[0], &in, errors);
+  if (!root) {
+    json_decref(errors);
+    return SVC_HANDLED;
   }
+  cr.url = in.url;
+  if (cr.url && !url_ok(cr.url))
+    json_array_append_new(errors, svc_field_error("url", "invalid_url",
+                                                  svc_http_tls_available()
+                                                      ? "must be an http:// or https:// url, at most 2048 characters"
+                                                      : "must be an http:// url (this build has no tls), at most 2048 "
+                                                        "characters"));
+  if (json_array_size(errors)) {
+    json_decref(root);
+    return svc_reply_validation(req, errors);
+  }
+  json_decref(errors);
   json_t *clean = json_array();
   for (size_t i = 0; i < in.n_events; i++)
     json_array_append_new(clean, json_string(known_events[in.events[i]]));
