@@ -73,14 +73,14 @@ static struct state_cache *chain_or_reply(struct svc_request *req, const struct 
   const char *chain = svc_req_param(req, "chain", buf, sizeof buf);
   int64_t id = 0;
   if (!chain || !handler_parse_chain_id(chain, &id)) {
-    svc_reply_problem_fields(req, SVC_ERR_validation_failed,
-                             json_pack("[o]", svc_field_error("chain", "not_a_chain_id", "must be a positive integer")),
+    svc_reply_problem_fields(req, SVC_ERR_invalid_parameter,
+                             json_pack("[o]", svc_field_error("chain", "invalid_chain_id", "must be a positive integer")),
                              "chain must be a chain id");
     return NULL;
   }
   struct state_cache *c = state_cache_acquire();
   if (!c) {
-    svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+    svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
     return NULL;
   }
   *mc = state_markets_chain(c, id);
@@ -98,8 +98,8 @@ enum svc_handler_result handler_accounts_get(struct svc_request *req) {
   const char *addr = svc_req_param(req, "address", abuf, sizeof abuf);
   if (!util_parse_address(addr, lower))
     return svc_reply_problem_fields(
-        req, SVC_ERR_validation_failed,
-        json_pack("[o]", svc_field_error("address", "not_an_address", "must be 0x and 40 hex digits")),
+        req, SVC_ERR_invalid_parameter,
+        json_pack("[o]", svc_field_error("address", "invalid_address", "must be 0x followed by 40 hex digits")),
         "address must be 0x and 40 hex digits");
   const struct state_market *mc;
   const struct state_acc_chain *x;

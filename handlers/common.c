@@ -48,7 +48,7 @@ struct state_cache *handler_cache_data(struct svc_request *req, const char *key,
   const struct state_item *it = c ? state_cache_get(c, key) : NULL;
   if (!it || !it->data) {
     state_cache_release(c);
-    *res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
+    *res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
     return NULL;
   }
   *data = it->data;
@@ -58,7 +58,7 @@ struct state_cache *handler_cache_data(struct svc_request *req, const char *key,
 enum svc_handler_result handler_reply_cached(struct svc_request *req, struct state_cache *c, const char *key) {
   bool found;
   enum svc_handler_result res = svc_reply_cached(req, c, key, &found);
-  if (!found) res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet");
+  if (!found) res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   return res;
 }
 

@@ -35,7 +35,7 @@ enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_requ
   if (!handler_query_limit(req, DEFAULT_LIMIT, MAX_LIMIT, &limit)) {
     res = SVC_HANDLED;
   } else if (cursor && (!util_cursor_parse(cursor, 'o', &off) || (size_t)off > ix->n)) {
-    res = handler_bad_query(req, "cursor", "invalid", "not a cursor this list returned");
+    res = handler_bad_query(req, "cursor", "invalid_cursor", "not a cursor this list returned");
   } else if (!handler_query_at(req, newest, &t)) {
     res = SVC_HANDLED;
   } else if (!cursor && !lim && !at) {
@@ -52,7 +52,7 @@ enum svc_handler_result handler_liquidity_layer_allocations_list(struct svc_requ
   bool found = false;
   enum svc_handler_result res = c ? svc_reply_cached(req, c, VIEW_ALLOCATIONS_PATH, &found) : SVC_HANDLER_FATAL;
   if (!found)
-    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the state cache is not built yet; retry shortly");
+    res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   state_cache_release(c);
   return res;
 }

@@ -26,7 +26,7 @@ bool handler_markets_asset_ok(struct svc_request *req, const char *asset, enum s
   if (asset && !(asset[0] == '0' && (asset[1] == 'x' || asset[1] == 'X') && !util_parse_address(asset, lower)))
     return true;
   *res = svc_reply_problem_fields(
-      req, SVC_ERR_validation_failed,
+      req, SVC_ERR_invalid_parameter,
       json_pack("[o]", svc_field_error("asset", "invalid_address", "must be 0x followed by 40 hex digits")),
       "the asset is not an address");
   return false;
@@ -37,7 +37,7 @@ bool handler_markets_asset_ok(struct svc_request *req, const char *asset, enum s
 /* Returns the cache, or NULL after replying 503 (not built yet). */
 static struct state_cache *cache_or_503(struct svc_request *req) {
   struct state_cache *c = state_cache_acquire();
-  if (!c) svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+  if (!c) svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   return c;
 }
 
@@ -58,7 +58,7 @@ static int parse_at(struct svc_request *req, const struct state_market *m, uint6
   if (v < (uint64_t)m->block_timestamp) {
     svc_reply_problem_fields(
         req, SVC_ERR_bad_query_parameter,
-        json_pack("[o]", svc_field_error("at", "out_of_range", "must not be before the block's timestamp")),
+        json_pack("[o]", svc_field_error("at", "before_block", "must not be before the block the state is as of")),
         "at %llu is before block %lld (timestamp %lld)", (unsigned long long)v, (long long)m->block_number,
         (long long)m->block_timestamp);
     return -1;
@@ -95,7 +95,7 @@ static enum svc_handler_result serve_key(struct svc_request *req, const char *ke
   bool found;
   enum svc_handler_result r = svc_reply_cached(req, c, key, &found);
   if (!found) { /* the builder always writes these keys: only a failed build can miss them */
-    r = svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+    r = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   }
   state_cache_release(c);
   return r;

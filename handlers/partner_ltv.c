@@ -98,7 +98,7 @@ enum svc_handler_result handler_partner_ltv_history(struct svc_request *req) {
     json_array_append_new(errors, svc_field_error("limit", "out_of_range", "must be 1 to 500"));
   q = svc_req_query(req, "before");
   if (q && !small_uint(q, 1, 999999999999999999LL, &before))
-    json_array_append_new(errors, svc_field_error("before", "invalid", "must be a sequence from next_before"));
+    json_array_append_new(errors, svc_field_error("before", "invalid_cursor", "must be a sequence from next_before"));
   if (json_array_size(errors))
     return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
                                     json_array_size(errors));

@@ -18,6 +18,7 @@
 #include "risk/eip55.h"
 #include "util/log.h"
 #include "handlers/partner_write.h"
+#include "service/body.h"
 #include "service/request.h"
 
 #define MAX_LINES 32
@@ -28,7 +29,8 @@
 struct line {
   long long chain_id, haircut_bps;
   char asset[43];
-  const char *amount;
+  u256 amount_v;
+  char amount[80]; /* amount_v in decimal, as stored */
 };
 struct terms {
   const char *external_id, *borrower, *custodian;
@@ -37,73 +39,15 @@ struct terms {
   struct line lines[MAX_LINES];
   long long debt_chain_id, apr_bps;
   char debt_asset[43];
+  u256 principal_v;
   char principal[80];
+  const char *accrual_start_s;
   char accrual_start[24];
   long long warning, margin_call, liquidation, return_to, cure, stale;
 };
 
 static void field_err(json_t *errors, const char *field, const char *code, const char *msg) {
   json_array_append_new(errors, svc_field_error(field, code, msg));
-}
-
-/* Fills spec from a nested object like svc_parse_body does for the root; names are prefix.name. */
-static void parse_nested(json_t *obj, const char *prefix, const struct svc_json_field *spec, size_t n, json_t *errors) {
-  char name[128];
-  for (size_t i = 0; i < n; i++) {
-    json_t *v = json_object_get(obj, spec[i].name);
-    snprintf(name, sizeof name, "%s.%s", prefix, spec[i].name);
-    if (!v || json_is_null(v)) {
-      if (spec[i].required) field_err(errors, name, "required", "is required");
-      continue;
-    }
-    bool ok = spec[i].type == SVC_JSON_STRING ? json_is_string(v) : json_is_integer(v);
-    if (!ok) {
-      field_err(errors, name, "wrong_type",
-                spec[i].type == SVC_JSON_STRING ? "must be a string" : "must be an integer");
-      continue;
-    }
-    if (spec[i].type == SVC_JSON_STRING)
-      *(const char **)spec[i].dest = json_string_value(v);
-    else
-      *(long long *)spec[i].dest = json_integer_value(v);
-  }
-  const char *key;
-  json_t *v;
-  json_object_foreach(obj, key, v) {
-    bool known = false;
-    for (size_t i = 0; i < n && !known; i++)
-      known = strcmp(spec[i].name, key) == 0;
-    if (!known) {
-      snprintf(name, sizeof name, "%s.%s", prefix, key);
-      field_err(errors, name, "unknown_field", "is not a known field");
-    }
-  }
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-static bool parse_address(const char *s, const char *field, char lower[43], json_t *errors) {
-  bool ok = s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && strlen(s) == 42;
-  for (int i = 0; ok && i < 40; i++) {
-    int v = hexval(s[2 + i]);
-    if (v < 0)
-      ok = false;
-    else
-      lower[2 + i] = "0123456789abcdef"[v];
-  }
-  if (!ok) {
-    field_err(errors, field, "invalid_address", "must be 0x and 40 hex digits");
-    return false;
-  }
-  lower[0] = '0';
-  lower[1] = 'x';
-  lower[42] = 0;
-  return true;
 }
 
 /* RFC 3339 UTC to the second: "2026-01-15T00:00:00Z". */
@@ -128,97 +72,63 @@ static bool parse_time(const char *s, const char *field, char out[24], json_t *e
   return true;
 }
 
-static void range(json_t *errors, const char *field, long long v, long long lo, long long hi) {
-  if (v >= lo && v <= hi) return;
-  char msg[96];
-  snprintf(msg, sizeof msg, "must be between %lld and %lld", lo, hi);
-  field_err(errors, field, "out_of_range", msg);
-}
+#define T(m) offsetof(struct terms, m)
+#define L(m) offsetof(struct line, m)
+static const struct svc_body_field line_spec[] = {
+    {.name = "chain_id", .type = SVC_BODY_INT, .required = true, .offset = L(chain_id), .lo = 1,
+     .hi = 9007199254740991LL},
+    {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = L(asset)},
+    {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = L(amount_v)},
+    {.name = "haircut_bps", .type = SVC_BODY_INT, .offset = L(haircut_bps), .lo = 0, .hi = 10000},
+};
+/* debt and thresholds fill members of struct terms itself (the object's offset is 0) */
+static const struct svc_body_field debt_spec[] = {
+    {.name = "chain_id", .type = SVC_BODY_INT, .required = true, .offset = T(debt_chain_id), .lo = 1,
+     .hi = 9007199254740991LL},
+    {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = T(debt_asset)},
+    {.name = "principal", .type = SVC_BODY_U256, .required = true, .offset = T(principal_v)},
+    {.name = "apr_bps", .type = SVC_BODY_INT, .required = true, .offset = T(apr_bps), .lo = 0, .hi = 100000},
+    {.name = "accrual_start", .type = SVC_BODY_STRING, .required = true, .offset = T(accrual_start_s)},
+};
+static const struct svc_body_field threshold_spec[] = {
+    {.name = "warning_bps", .type = SVC_BODY_INT, .required = true, .offset = T(warning), .lo = 0, .hi = 10000},
+    {.name = "margin_call_bps", .type = SVC_BODY_INT, .required = true, .offset = T(margin_call), .lo = 0, .hi = 10000},
+    {.name = "liquidation_bps", .type = SVC_BODY_INT, .required = true, .offset = T(liquidation), .lo = 0, .hi = 10000},
+    {.name = "return_to_bps", .type = SVC_BODY_INT, .required = true, .offset = T(return_to), .lo = 0, .hi = 10000},
+};
+/* A create needs every field; a patch (which cannot change external_id) any of the rest. */
+static const struct svc_body_field create_spec[] = {
+    {.name = "external_id", .type = SVC_BODY_STRING, .required = true, .offset = T(external_id), .lo = 1, .hi = 128},
+    {.name = "borrower", .type = SVC_BODY_STRING, .required = true, .offset = T(borrower), .lo = 1, .hi = 256},
+    {.name = "custodian", .type = SVC_BODY_STRING, .required = true, .offset = T(custodian), .lo = 1, .hi = 256},
+    {.name = "collateral", .type = SVC_BODY_ARRAY, .required = true, .offset = T(lines), .lo = 1, .hi = MAX_LINES,
+     .sub = line_spec, .nsub = sizeof line_spec / sizeof line_spec[0], .elem_size = sizeof(struct line),
+     .count_offset = T(nlines), .given = SVC_BODY_FLAG(struct terms, has_collateral)},
+    {.name = "debt", .type = SVC_BODY_OBJECT, .required = true, .offset = 0, .sub = debt_spec,
+     .nsub = sizeof debt_spec / sizeof debt_spec[0], .given = SVC_BODY_FLAG(struct terms, has_debt)},
+    {.name = "thresholds", .type = SVC_BODY_OBJECT, .required = true, .offset = 0, .sub = threshold_spec,
+     .nsub = sizeof threshold_spec / sizeof threshold_spec[0], .given = SVC_BODY_FLAG(struct terms, has_thresholds)},
+    {.name = "cure_period_seconds", .type = SVC_BODY_INT, .required = true, .offset = T(cure), .lo = 0,
+     .hi = 31536000, .given = SVC_BODY_FLAG(struct terms, has_cure)},
+    {.name = "max_price_staleness_seconds", .type = SVC_BODY_INT, .required = true, .offset = T(stale), .lo = 1,
+     .hi = 31536000, .given = SVC_BODY_FLAG(struct terms, has_stale)},
+};
+#define NTERMS (sizeof create_spec / sizeof create_spec[0])
+#undef L
+#undef T
 
-static void parse_u256_field(const char *text, const char *field, char *out, size_t out_len, json_t *errors) {
-  u256 v;
-  if (svc_parse_u256(text, field, &v, errors)) snprintf(out, out_len, "%s", text);
-}
-
-static void parse_collateral(json_t *arr, struct terms *t, json_t *errors) {
-  t->has_collateral = true;
-  size_t n = json_array_size(arr);
-  if (n == 0 || n > MAX_LINES) {
-    field_err(errors, "collateral", "out_of_range", "must hold 1 to 32 lines");
-    return;
-  }
-  t->nlines = n;
-  for (size_t i = 0; i < n; i++) {
-    char prefix[32], field[64];
-    snprintf(prefix, sizeof prefix, "collateral[%zu]", i);
-    json_t *o = json_array_get(arr, i);
-    struct line *l = &t->lines[i];
-    memset(l, 0, sizeof *l);
-    if (!json_is_object(o)) {
-      field_err(errors, prefix, "wrong_type", "must be an object");
-      continue;
-    }
-    const char *asset = NULL;
-    struct svc_json_field spec[] = {{"chain_id", SVC_JSON_INT, &l->chain_id, true},
-                                    {"asset", SVC_JSON_STRING, &asset, true},
-                                    {"amount", SVC_JSON_STRING, &l->amount, true},
-                                    {"haircut_bps", SVC_JSON_INT, &l->haircut_bps, false}};
-    size_t before = json_array_size(errors);
-    parse_nested(o, prefix, spec, 4, errors);
-    if (json_array_size(errors) != before) continue;
-    snprintf(field, sizeof field, "%s.chain_id", prefix);
-    range(errors, field, l->chain_id, 1, 9007199254740991LL);
-    snprintf(field, sizeof field, "%s.asset", prefix);
-    parse_address(asset, field, l->asset, errors);
-    snprintf(field, sizeof field, "%s.amount", prefix);
-    u256 v;
-    svc_parse_u256(l->amount, field, &v, errors);
-    snprintf(field, sizeof field, "%s.haircut_bps", prefix);
-    range(errors, field, l->haircut_bps, 0, 10000);
-    for (size_t j = 0; j < i; j++)
-      if (t->lines[j].chain_id == l->chain_id && strcmp(t->lines[j].asset, l->asset) == 0) {
-        snprintf(field, sizeof field, "%s.asset", prefix);
-        field_err(errors, field, "duplicate", "the same asset is already an earlier line");
-      }
-  }
-}
-
-static void parse_debt(json_t *o, struct terms *t, json_t *errors) {
-  t->has_debt = true;
-  const char *asset = NULL, *principal = NULL, *start = NULL;
-  struct svc_json_field spec[] = {{"chain_id", SVC_JSON_INT, &t->debt_chain_id, true},
-                                  {"asset", SVC_JSON_STRING, &asset, true},
-                                  {"principal", SVC_JSON_STRING, &principal, true},
-                                  {"apr_bps", SVC_JSON_INT, &t->apr_bps, true},
-                                  {"accrual_start", SVC_JSON_STRING, &start, true}};
-  size_t before = json_array_size(errors);
-  parse_nested(o, "debt", spec, 5, errors);
-  if (json_array_size(errors) != before) return;
-  range(errors, "debt.chain_id", t->debt_chain_id, 1, 9007199254740991LL);
-  parse_address(asset, "debt.asset", t->debt_asset, errors);
-  parse_u256_field(principal, "debt.principal", t->principal, sizeof t->principal, errors);
-  range(errors, "debt.apr_bps", t->apr_bps, 0, 100000);
-  parse_time(start, "debt.accrual_start", t->accrual_start, errors, NULL);
-}
-
-static void parse_thresholds(json_t *o, struct terms *t, json_t *errors) {
-  t->has_thresholds = true;
-  struct svc_json_field spec[] = {{"warning_bps", SVC_JSON_INT, &t->warning, true},
-                                  {"margin_call_bps", SVC_JSON_INT, &t->margin_call, true},
-                                  {"liquidation_bps", SVC_JSON_INT, &t->liquidation, true},
-                                  {"return_to_bps", SVC_JSON_INT, &t->return_to, true}};
-  parse_nested(o, "thresholds", spec, 4, errors);
+/* Names element i of array when an earlier element has the same chain and asset. */
+static void check_duplicate(json_t *errors, const char *array, size_t i, bool dup, const char *what) {
+  if (!dup) return;
+  char field[64], msg[64];
+  snprintf(field, sizeof field, "%s[%zu].asset", array, i);
+  snprintf(msg, sizeof msg, "the same asset is already an earlier %s", what);
+  field_err(errors, field, "duplicate", msg);
 }
 
 /* The ladder in LTV terms: warning < margin_call < liquidation <= 10000 and return_to < margin_call;
  * each bad field is named once. */
 static void check_ladder(const struct terms *t, json_t *errors) {
-  size_t before = json_array_size(errors);
-  range(errors, "thresholds.warning_bps", t->warning, 0, 10000);
-  range(errors, "thresholds.margin_call_bps", t->margin_call, 0, 10000);
-  range(errors, "thresholds.liquidation_bps", t->liquidation, 0, 10000);
-  range(errors, "thresholds.return_to_bps", t->return_to, 0, 10000);
-  if (json_array_size(errors) != before) return;
   if (t->warning >= t->margin_call)
     field_err(errors, "thresholds.warning_bps", "out_of_order", "must be below thresholds.margin_call_bps");
   if (t->margin_call >= t->liquidation)
@@ -227,53 +137,34 @@ static void check_ladder(const struct terms *t, json_t *errors) {
     field_err(errors, "thresholds.return_to_bps", "out_of_order", "must be below thresholds.margin_call_bps");
 }
 
-static bool text_ok(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
-
 /* Parses a create (all required) or patch (all optional) body; returns the root (caller owns) or
  * NULL after replying 400. */
 static json_t *parse_terms(struct svc_request *req, struct terms *t, bool create) {
   memset(t, 0, sizeof *t);
-  json_t *collateral = NULL, *debt = NULL, *thresholds = NULL;
-  long long cure = -1, stale = -1;
-  struct svc_json_field spec[] = {
-      {"external_id", SVC_JSON_STRING, &t->external_id, create},
-      {"borrower", SVC_JSON_STRING, &t->borrower, create},
-      {"custodian", SVC_JSON_STRING, &t->custodian, create},
-      {"collateral", SVC_JSON_ARRAY, &collateral, create},
-      {"debt", SVC_JSON_OBJECT, &debt, create},
-      {"thresholds", SVC_JSON_OBJECT, &thresholds, create},
-      {"cure_period_seconds", SVC_JSON_INT, &cure, create},
-      {"max_price_staleness_seconds", SVC_JSON_INT, &stale, create},
-  };
-  /* external_id is fixed once created */
-  json_t *root = svc_parse_body(req, create ? spec : spec + 1, create ? 8 : 7);
+  struct svc_body_field patch_spec[NTERMS - 1];
+  memcpy(patch_spec, create_spec + 1, sizeof patch_spec);
+  for (size_t i = 0; i < NTERMS - 1; i++)
+    patch_spec[i].required = false;
+  json_t *root = svc_body_parse(req, create ? create_spec : patch_spec, create ? NTERMS : NTERMS - 1, t);
   if (!root) return NULL;
   json_t *errors = json_array();
-  if (t->external_id && !text_ok(t->external_id, 128))
-    field_err(errors, "external_id", "out_of_range", "must be 1 to 128 characters");
-  if (t->borrower && !text_ok(t->borrower, 256))
-    field_err(errors, "borrower", "out_of_range", "must be 1 to 256 characters");
-  if (t->custodian && !text_ok(t->custodian, 256))
-    field_err(errors, "custodian", "out_of_range", "must be 1 to 256 characters");
-  if (collateral) parse_collateral(collateral, t, errors);
-  if (debt) parse_debt(debt, t, errors);
-  if (thresholds) parse_thresholds(thresholds, t, errors);
-  if (json_object_get(root, "cure_period_seconds")) {
-    t->has_cure = true;
-    t->cure = cure;
-    range(errors, "cure_period_seconds", cure, 0, 31536000);
+  for (size_t i = 0; i < t->nlines; i++) {
+    struct line *l = &t->lines[i];
+    u256_to_dec(l->amount_v, l->amount);
+    bool dup = false;
+    for (size_t j = 0; j < i; j++)
+      dup |= t->lines[j].chain_id == l->chain_id && strcmp(t->lines[j].asset, l->asset) == 0;
+    check_duplicate(errors, "collateral", i, dup, "line");
   }
-  if (json_object_get(root, "max_price_staleness_seconds")) {
-    t->has_stale = true;
-    t->stale = stale;
-    range(errors, "max_price_staleness_seconds", stale, 1, 31536000);
+  if (t->has_debt) {
+    u256_to_dec(t->principal_v, t->principal);
+    parse_time(t->accrual_start_s, "debt.accrual_start", t->accrual_start, errors, NULL);
   }
-  if (t->has_thresholds && json_array_size(errors) == 0) check_ladder(t, errors);
+  if (t->has_thresholds) check_ladder(t, errors);
   if (!create && json_object_size(root) == 0) field_err(errors, "", "empty", "give at least one field to change");
   if (json_array_size(errors)) {
     json_decref(root);
-    svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
-                             json_array_size(errors));
+    svc_reply_validation(req, errors);
     return NULL;
   }
   json_decref(errors);
@@ -505,7 +396,7 @@ enum svc_handler_result handler_partner_positions_list(struct svc_request *req) 
   if (q && !small_uint(q, 1, LIST_MAX, &limit)) field_err(errors, "limit", "out_of_range", "must be 1 to 500");
   q = svc_req_query(req, "after");
   if (q && !small_uint(q, 0, 999999999999999999LL, &after))
-    field_err(errors, "after", "invalid", "must be a position id from next_after");
+    field_err(errors, "after", "invalid_cursor", "must be a position id from next_after");
   if (json_array_size(errors))
     return svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errors, "%zu query parameter(s) are invalid",
                                     json_array_size(errors));
@@ -530,12 +421,13 @@ enum svc_handler_result handler_partner_positions_list(struct svc_request *req) 
 struct balance {
   long long chain_id;
   char asset[43];
-  const char *amount;
+  u256 amount_v;
+  char amount[80]; /* amount_v in decimal, as stored */
 };
 struct att_ctx {
   char id[24];
   char as_of[24];
-  const char *reference;
+  const char *as_of_s, *reference;
   size_t n;
   struct balance b[MAX_LINES];
 };
@@ -617,6 +509,21 @@ static db_status attest_work(db_conn *c, struct svc_request *req, void *arg, str
   return DB_OK;
 }
 
+static const struct svc_body_field balance_spec[] = {
+    {.name = "chain_id", .type = SVC_BODY_INT, .required = true, .offset = offsetof(struct balance, chain_id),
+     .lo = 1, .hi = 9007199254740991LL},
+    {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = offsetof(struct balance, asset)},
+    {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = offsetof(struct balance, amount_v)},
+};
+static const struct svc_body_field attest_spec[] = {
+    {.name = "as_of", .type = SVC_BODY_STRING, .required = true, .offset = offsetof(struct att_ctx, as_of_s)},
+    {.name = "custodian_reference", .type = SVC_BODY_STRING, .required = true,
+     .offset = offsetof(struct att_ctx, reference), .lo = 1, .hi = 256},
+    {.name = "balances", .type = SVC_BODY_ARRAY, .required = true, .offset = offsetof(struct att_ctx, b), .lo = 1,
+     .hi = MAX_LINES, .sub = balance_spec, .nsub = sizeof balance_spec / sizeof balance_spec[0],
+     .elem_size = sizeof(struct balance), .count_offset = offsetof(struct att_ctx, n)},
+};
+
 enum svc_handler_result handler_partner_attestations_post(struct svc_request *req) {
   struct att_ctx *ac = calloc(1, sizeof *ac);
   if (!ac) return SVC_HANDLER_FATAL;
@@ -624,58 +531,27 @@ enum svc_handler_result handler_partner_attestations_post(struct svc_request *re
     free(ac);
     return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
   }
-  const char *as_of = NULL;
-  json_t *balances = NULL;
-  struct svc_json_field spec[] = {{"as_of", SVC_JSON_STRING, &as_of, true},
-                                  {"custodian_reference", SVC_JSON_STRING, &ac->reference, true},
-                                  {"balances", SVC_JSON_ARRAY, &balances, true}};
-  json_t *root = svc_parse_body(req, spec, 3);
+  json_t *errors = json_array();
+  json_t *root = svc_body_parse_collect(req, attest_spec, sizeof attest_spec / sizeof attest_spec[0], ac, errors);
   if (!root) {
+    json_decref(errors);
     free(ac);
     return SVC_HANDLED;
   }
-  json_t *errors = json_array();
   time_t t = 0;
-  if (parse_time(as_of, "as_of", ac->as_of, errors, &t) && t > time(NULL) + 300)
+  if (ac->as_of_s && parse_time(ac->as_of_s, "as_of", ac->as_of, errors, &t) && t > time(NULL) + 300)
     field_err(errors, "as_of", "in_future", "must not be more than 5 minutes ahead of the server clock");
-  if (!text_ok(ac->reference, 256))
-    field_err(errors, "custodian_reference", "out_of_range", "must be 1 to 256 characters");
-  size_t n = json_array_size(balances);
-  if (n == 0 || n > MAX_LINES) field_err(errors, "balances", "out_of_range", "must hold 1 to 32 balances");
-  for (size_t i = 0; i < n && i < MAX_LINES; i++) {
-    char prefix[32], field[64];
-    snprintf(prefix, sizeof prefix, "balances[%zu]", i);
-    json_t *o = json_array_get(balances, i);
+  for (size_t i = 0; i < ac->n; i++) {
     struct balance *b = &ac->b[i];
-    if (!json_is_object(o)) {
-      field_err(errors, prefix, "wrong_type", "must be an object");
-      continue;
-    }
-    const char *asset = NULL;
-    struct svc_json_field bs[] = {{"chain_id", SVC_JSON_INT, &b->chain_id, true},
-                                  {"asset", SVC_JSON_STRING, &asset, true},
-                                  {"amount", SVC_JSON_STRING, &b->amount, true}};
-    size_t before = json_array_size(errors);
-    parse_nested(o, prefix, bs, 3, errors);
-    if (json_array_size(errors) != before) continue;
-    snprintf(field, sizeof field, "%s.chain_id", prefix);
-    range(errors, field, b->chain_id, 1, 9007199254740991LL);
-    snprintf(field, sizeof field, "%s.asset", prefix);
-    parse_address(asset, field, b->asset, errors);
-    snprintf(field, sizeof field, "%s.amount", prefix);
-    u256 v;
-    svc_parse_u256(b->amount, field, &v, errors);
+    u256_to_dec(b->amount_v, b->amount);
+    bool dup = false;
     for (size_t j = 0; j < i; j++)
-      if (ac->b[j].chain_id == b->chain_id && strcmp(ac->b[j].asset, b->asset) == 0) {
-        snprintf(field, sizeof field, "%s.asset", prefix);
-        field_err(errors, field, "duplicate", "the same asset is already an earlier balance");
-      }
+      dup |= ac->b[j].chain_id == b->chain_id && strcmp(ac->b[j].asset, b->asset) == 0;
+    check_duplicate(errors, "balances", i, dup, "balance");
   }
-  ac->n = n > MAX_LINES ? MAX_LINES : n;
   enum svc_handler_result res;
   if (json_array_size(errors)) {
-    res = svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
-                                   json_array_size(errors));
+    res = svc_reply_validation(req, errors);
   } else {
     json_decref(errors);
     res = handler_partner_write(req, true, SVC_ERR_attestation_exists, attest_work, ac);

@@ -12,6 +12,7 @@
 #include "partner/signer.h"
 #include "partner/ltv.h"
 #include "handlers/partner_write.h"
+#include "service/body.h"
 #include "service/request.h"
 #include "partner/delivery.h"
 
@@ -53,44 +54,41 @@ static db_status create_work(db_conn *c, struct svc_request *req, void *arg, str
   return DB_OK;
 }
 
+struct webhook_body {
+  const char *url;
+  size_t n_events;
+  int events[8]; /* indexes in known_events */
+};
+static const struct svc_body_field event_spec[] = {{.type = SVC_BODY_ENUM, .names = known_events}};
+static const struct svc_body_field webhook_spec[] = {
+    {.name = "url", .type = SVC_BODY_STRING, .required = true, .offset = offsetof(struct webhook_body, url), .lo = 1,
+     .hi = 2048},
+    {.name = "events", .type = SVC_BODY_ARRAY, .required = true, .offset = offsetof(struct webhook_body, events),
+     .lo = 1, .hi = 8, .sub = event_spec, .nsub = 1, .elem_size = sizeof(int),
+     .count_offset = offsetof(struct webhook_body, n_events)},
+};
+
 enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   struct create cr = {0};
-  json_t *events = NULL;
-  const struct svc_json_field spec[] = {
-      {"url", SVC_JSON_STRING, &cr.url, true},
-      {"events", SVC_JSON_ARRAY, &events, true},
-  };
-  json_t *root = svc_parse_body(req, spec, 2);
-  if (!root) return SVC_HANDLED;
+  struct webhook_body in = {0};
   json_t *errors = json_array();
-  if (!url_ok(cr.url))
-    json_array_append_new(
-        errors, svc_field_error("url", "invalid", "must be an http:// or https:// url, at most 2048 characters"));
-  size_t i;
-  json_t *e;
-  json_t *clean = json_array();
-  if (json_array_size(events) == 0 || json_array_size(events) > 8)
-    json_array_append_new(errors, svc_field_error("events", "invalid", "must list 1 to 8 events"));
-  json_array_foreach(events, i, e) {
-    const char *name = json_string_value(e);
-    bool ok = false;
-    for (int k = 0; name && known_events[k]; k++)
-      ok |= strcmp(name, known_events[k]) == 0;
-    if (!ok) {
-      char field[32];
-      snprintf(field, sizeof field, "events[%zu]", i);
-      json_array_append_new(errors, svc_field_error(field, "unknown_event", "must be " SVC_LTV_EVENT_STATE));
-    } else {
-      json_array_append_new(clean, json_string(name));
-    }
+  json_t *root = svc_body_parse_collect(req, webhook_spec, sizeof webhook_spec / sizeof webhook_spec[0], &in, errors);
+  if (!root) {
+    json_decref(errors);
+    return SVC_HANDLED;
   }
+  cr.url = in.url;
+  if (cr.url && !url_ok(cr.url))
+    json_array_append_new(
+        errors, svc_field_error("url", "invalid_url", "must be an http:// or https:// url, at most 2048 characters"));
   if (json_array_size(errors)) {
-    json_decref(clean);
     json_decref(root);
-    return svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) are invalid",
-                                    json_array_size(errors));
+    return svc_reply_validation(req, errors);
   }
   json_decref(errors);
+  json_t *clean = json_array();
+  for (size_t i = 0; i < in.n_events; i++)
+    json_array_append_new(clean, json_string(known_events[in.events[i]]));
   char *ev = json_dumps(clean, JSON_COMPACT);
   json_decref(clean);
   if (!ev || strlen(ev) >= sizeof cr.events) {

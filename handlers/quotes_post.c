@@ -20,374 +20,112 @@
 #include "views/jsonw.h"
 #include "risk/irm.h"
 #include "risk/reserve.h"
+#include "service/body.h"
 #include "state/cache.h"
 #include "util/log.h"
 #include "service/request.h"
 
 #define QUOTE_MAX_ACTIONS 20
 
-/* Fills spec's destinations from obj as svc_parse_body does for the body (declarative), naming
- * fields "<prefix>.<name>"; appends problems to errors. Returns false when any field failed. */
-static bool parse_object(json_t *obj, const struct svc_json_field *spec, size_t n, const char *prefix, json_t *errors) {
-  static const char *const tname[] = {"string", "boolean", "integer", "object", "array"};
-  char field[96]; /* "<prefix>.<name>", formatted only for a problem */
-  bool ok = true;
-  for (size_t i = 0; i < n; i++) {
-    json_t *v = json_object_get(obj, spec[i].name);
-    if (!v || json_is_null(v)) {
-      if (spec[i].required) {
-        snprintf(field, sizeof field, "%s.%s", prefix, spec[i].name);
-        json_array_append_new(errors, svc_field_error(field, "required", "is required"));
-        ok = false;
-      }
-      continue;
-    }
-    bool type_ok = false;
-    switch (spec[i].type) {
-    case SVC_JSON_STRING: type_ok = json_is_string(v); break;
-    case SVC_JSON_BOOL: type_ok = json_is_boolean(v); break;
-    case SVC_JSON_INT: type_ok = json_is_integer(v); break;
-    case SVC_JSON_OBJECT: type_ok = json_is_object(v); break;
-    case SVC_JSON_ARRAY: type_ok = json_is_array(v); break;
-    }
-    if (!type_ok) {
-      char msg[48];
-      snprintf(field, sizeof field, "%s.%s", prefix, spec[i].name);
-      snprintf(msg, sizeof msg, "must be a %s", tname[spec[i].type]);
-      json_array_append_new(errors, svc_field_error(field, "wrong_type", msg));
-      ok = false;
-      continue;
-    }
-    switch (spec[i].type) {
-    case SVC_JSON_STRING: *(const char **)spec[i].dest = json_string_value(v); break;
-    case SVC_JSON_BOOL: *(bool *)spec[i].dest = json_is_true(v); break;
-    case SVC_JSON_INT: *(long long *)spec[i].dest = json_integer_value(v); break;
-    default: *(json_t **)spec[i].dest = v; break;
-    }
-  }
-  const char *key;
-  json_t *v;
-  json_object_foreach(obj, key, v) {
-    bool known = false;
-    for (size_t i = 0; i < n && !known; i++)
-      known = strcmp(spec[i].name, key) == 0;
-    if (!known) {
-      snprintf(field, sizeof field, "%s.%s", prefix, key);
-      json_array_append_new(errors, svc_field_error(field, "unknown_field", "is not a known field"));
-      ok = false;
-    }
-  }
-  return ok;
-}
+static const char *const action_names[] = {"supply", "withdraw", "borrow", "repay", "set_collateral", "set_emode",
+                                           NULL};
+static const risk_action_kind action_kinds[] = {RISK_ACT_SUPPLY, RISK_ACT_WITHDRAW,       RISK_ACT_BORROW,
+                                                RISK_ACT_REPAY,  RISK_ACT_SET_COLLATERAL, RISK_ACT_SET_EMODE};
 
 struct quote_action {
-  const char *type, *asset, *amount;
-  bool enabled;
-  long long category;
-  bool has_enabled, has_category;
-  risk_action_kind kind;
-  bool is_max;
+  int type; /* index in action_names */
+  const char *asset;
   u256 value;
+  long long category;
+  bool enabled, is_max, has_amount, has_enabled, has_category;
+  risk_action_kind kind;
   int reserve;
+  char amount[U256_DEC_MAX]; /* as requested, for the step's amount_requested */
 };
 
-static const struct {
-  const char *name;
-  risk_action_kind kind;
-  bool amount; /* takes an amount */
-} kinds[] = {
-    {"supply", RISK_ACT_SUPPLY, true},
-    {"withdraw", RISK_ACT_WITHDRAW, true},
-    {"borrow", RISK_ACT_BORROW, true},
-    {"repay", RISK_ACT_REPAY, true},
-    {"set_collateral", RISK_ACT_SET_COLLATERAL, false},
-    {"set_emode", RISK_ACT_SET_EMODE, false},
+struct quote_override {
+  const char *asset;
+  u256 price;
 };
+
+struct quote_body {
+  long long chain, at;
+  bool has_account, has_at;
+  char account[43];
+  size_t n_actions, n_overrides;
+  struct quote_action act[QUOTE_MAX_ACTIONS];
+  struct quote_override ov[RISK_MAX_RESERVES];
+};
+
+#define ACT(m) offsetof(struct quote_action, m)
+static const struct svc_body_field action_spec[] = {
+    {.name = "type", .type = SVC_BODY_ENUM, .required = true, .offset = ACT(type), .names = action_names},
+    {.name = "asset", .type = SVC_BODY_STRING, .offset = ACT(asset)},
+    {.name = "amount", .type = SVC_BODY_U256, .offset = ACT(value), .given = SVC_BODY_FLAG(struct quote_action, has_amount),
+     .word = "max", .word_flag = SVC_BODY_FLAG(struct quote_action, is_max)},
+    {.name = "enabled", .type = SVC_BODY_BOOL, .offset = ACT(enabled),
+     .given = SVC_BODY_FLAG(struct quote_action, has_enabled)},
+    {.name = "category", .type = SVC_BODY_INT, .offset = ACT(category), .lo = 0, .hi = 255,
+     .given = SVC_BODY_FLAG(struct quote_action, has_category)},
+};
+#undef ACT
+static const struct svc_body_field price_spec[] = {
+    {.type = SVC_BODY_U256, .offset = offsetof(struct quote_override, price)},
+};
+#define QB(m) offsetof(struct quote_body, m)
+static const struct svc_body_field quote_spec[] = {
+    {.name = "chain", .type = SVC_BODY_INT, .required = true, .offset = QB(chain), .lo = 1, .hi = INT64_MAX},
+    {.name = "account", .type = SVC_BODY_ADDRESS, .offset = QB(account),
+     .given = SVC_BODY_FLAG(struct quote_body, has_account)},
+    {.name = "actions", .type = SVC_BODY_ARRAY, .required = true, .offset = QB(act), .lo = 0, .hi = QUOTE_MAX_ACTIONS,
+     .sub = action_spec, .nsub = sizeof action_spec / sizeof action_spec[0], .elem_size = sizeof(struct quote_action),
+     .count_offset = QB(n_actions)},
+    {.name = "price_overrides", .type = SVC_BODY_MAP, .offset = QB(ov), .lo = 0, .hi = RISK_MAX_RESERVES,
+     .sub = price_spec, .nsub = 1, .elem_size = sizeof(struct quote_override), .count_offset = QB(n_overrides),
+     .key_offset = offsetof(struct quote_override, asset)},
+    {.name = "at", .type = SVC_BODY_INT, .offset = QB(at), .lo = 0, .hi = 1099511627775LL,
+     .given = SVC_BODY_FLAG(struct quote_body, has_at)},
+};
+#undef QB
 
 static bool takes_amount(risk_action_kind k) {
   return k == RISK_ACT_SUPPLY || k == RISK_ACT_WITHDRAW || k == RISK_ACT_BORROW || k == RISK_ACT_REPAY;
 }
 
-/* Writes "<prefix><suffix>" into out (64 bytes; both are short: "actions[19]" and ".category"
- * at most). Field names of every action are needed on each quote; snprintf cost ~1k instructions
- * apiece. */
-static void join(char out[64], const char *prefix, const char *suffix) {
-  size_t a = strlen(prefix), b = strlen(suffix);
-  if (a > 31) a = 31;
-  if (b > 31) b = 31;
-  memcpy(out, prefix, a);
-  memcpy(out + a, suffix, b);
-  out[a + b] = 0;
-}
-
-/* Writes "actions[<i>]" into prefix (i < 100). */
-static void action_prefix(char prefix[32], size_t i) {
-  char *p = prefix + 8;
-  memcpy(prefix, "actions[", 8);
-  if (i >= 10) *p++ = (char)('0' + i / 10 % 10);
-  *p++ = (char)('0' + i % 10);
-  *p++ = ']';
-  *p = 0;
-}
-
-/* The checks of one action whose members have the right JSON types (qa filled from them);
+/* The checks across the members of one read action (which it needs depends on its type);
  * returns false after appending errors. */
-static bool check_action(struct quote_action *qa, const char *prefix, json_t *errors) {
+static bool check_action(struct quote_action *qa, size_t i, json_t *errors) {
   char field[64];
-  int k = -1;
-  for (size_t j = 0; j < sizeof kinds / sizeof kinds[0] && k < 0; j++)
-    if (strcmp(kinds[j].name, qa->type) == 0) k = (int)j;
-  if (k < 0) {
-    join(field, prefix, ".type");
-    json_array_append_new(errors, svc_field_error(field, "unknown_action",
-                                                  "must be supply, withdraw, borrow, repay, set_collateral or "
-                                                  "set_emode"));
-    return false;
-  }
-  qa->kind = kinds[k].kind;
+  qa->kind = action_kinds[qa->type];
+  qa->reserve = -1;
   bool ok = true;
   if (qa->kind != RISK_ACT_SET_EMODE && !qa->asset) {
-    join(field, prefix, ".asset");
+    snprintf(field, sizeof field, "actions[%zu].asset", i);
     json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
     ok = false;
   }
-  if (kinds[k].amount) {
-    join(field, prefix, ".amount");
-    if (!qa->amount) {
+  if (takes_amount(qa->kind)) {
+    if (!qa->has_amount) {
+      snprintf(field, sizeof field, "actions[%zu].amount", i);
       json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
       ok = false;
-    } else if (strcmp(qa->amount, "max") == 0) {
-      qa->is_max = true;
-    } else if (!svc_parse_u256(qa->amount, field, &qa->value, errors)) {
-      ok = false;
-    } else if (u256_is_zero(qa->value)) {
-      /* 0 goes to the engine: the chain reverts INVALID_AMOUNT, a quote result. */
+    } else if (qa->is_max) {
+      snprintf(qa->amount, sizeof qa->amount, "max");
+    } else {
+      u256_to_dec(qa->value, qa->amount); /* 0 goes to the engine: the chain reverts INVALID_AMOUNT, a quote result */
     }
   }
   if (qa->kind == RISK_ACT_SET_COLLATERAL && !qa->has_enabled) {
-    join(field, prefix, ".enabled");
+    snprintf(field, sizeof field, "actions[%zu].enabled", i);
     json_array_append_new(errors, svc_field_error(field, "required", "is required for set_collateral"));
     ok = false;
   }
-  if (qa->kind == RISK_ACT_SET_EMODE) {
-    join(field, prefix, ".category");
-    if (!qa->has_category) {
-      json_array_append_new(errors, svc_field_error(field, "required", "is required for set_emode"));
-      ok = false;
-    } else if (qa->category < 0 || qa->category > 255) {
-      json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be from 0 to 255"));
-      ok = false;
-    }
+  if (qa->kind == RISK_ACT_SET_EMODE && !qa->has_category) {
+    snprintf(field, sizeof field, "actions[%zu].category", i);
+    json_array_append_new(errors, svc_field_error(field, "required", "is required for set_emode"));
+    ok = false;
   }
   return ok;
-}
-
-/* Shape checks of one action (no chain needed); returns false after appending errors. */
-static bool parse_action(json_t *item, size_t i, struct quote_action *qa, json_t *errors) {
-  char prefix[32];
-  action_prefix(prefix, i);
-  memset(qa, 0, sizeof *qa);
-  qa->reserve = -1;
-  if (!json_is_object(item)) {
-    json_array_append_new(errors, svc_field_error(prefix, "wrong_type", "must be an object"));
-    return false;
-  }
-  const struct svc_json_field spec[] = {
-      {"type", SVC_JSON_STRING, &qa->type, true},       {"asset", SVC_JSON_STRING, &qa->asset, false},
-      {"amount", SVC_JSON_STRING, &qa->amount, false},  {"enabled", SVC_JSON_BOOL, &qa->enabled, false},
-      {"category", SVC_JSON_INT, &qa->category, false},
-  };
-  if (!parse_object(item, spec, sizeof spec / sizeof spec[0], prefix, errors)) return false;
-  json_t *enabled = json_object_get(item, "enabled"), *category = json_object_get(item, "category");
-  qa->has_enabled = enabled && !json_is_null(enabled);
-  qa->has_category = category && !json_is_null(category);
-  return check_action(qa, prefix, errors);
-}
-
-/* ---- the common body without a JSON tree ----------------------------------------------------- */
-
-/* A quote body read by read_body: values point into its own NUL-terminated copy of the text. */
-#define FAST_MAX_OVERRIDES 32
-struct fast_body {
-  char *text;
-  long long chain, at;
-  const char *account;
-  size_t n_actions, n_overrides;
-  struct quote_action act[QUOTE_MAX_ACTIONS];
-  const char *ov_asset[FAST_MAX_OVERRIDES], *ov_price[FAST_MAX_OVERRIDES];
-};
-
-static const char *ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  return p;
-}
-
-/* A string without escapes of printable ASCII: NUL-terminates it in place (the closing quote);
- * returns the position after it, or NULL. */
-static char *fast_str(char *p, const char **out) {
-  if (*p != '"') return NULL;
-  char *q = ++p;
-  while (*q >= 0x20 && *q <= 0x7e && *q != '"' && *q != '\\')
-    q++;
-  if (*q != '"') return NULL;
-  *q = 0;
-  *out = p;
-  return q + 1;
-}
-
-/* An integer as jansson reads one (no fraction, exponent or leading zero), at most 18 digits. */
-static char *fast_int(char *p, long long *out) {
-  bool neg = *p == '-';
-  if (neg) p++;
-  if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9') || (neg && *p == '0')) return NULL;
-  long long v = 0;
-  int n = 0;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    if (++n > 18) return NULL;
-    v = v * 10 + (*p - '0');
-  }
-  if (*p == '.' || *p == 'e' || *p == 'E') return NULL;
-  *out = neg ? -v : v;
-  return p;
-}
-
-/* Reads the members of an object (p just after its '{'), calling member for each with the
- * position of its value; member returns the position after the value, or NULL to give up.
- * Returns the position after the closing '}', or NULL. */
-static char *fast_object(char *p, char *(*member)(void *arg, const char *key, char *value), void *arg) {
-  p = (char *)ws(p);
-  if (*p == '}') return p + 1;
-  for (;;) {
-    const char *key;
-    if (!(p = fast_str(p, &key))) return NULL;
-    p = (char *)ws(p);
-    if (*p++ != ':') return NULL;
-    if (!(p = member(arg, key, (char *)ws(p)))) return NULL;
-    p = (char *)ws(p);
-    if (*p == '}') return p + 1;
-    if (*p++ != ',') return NULL;
-    p = (char *)ws(p);
-  }
-}
-
-/* Sets *out to the string at p, or NULL for null; returns the position after it or NULL. */
-static char *fast_str_or_null(char *p, const char **out) {
-  if (strncmp(p, "null", 4) == 0) {
-    *out = NULL;
-    return p + 4;
-  }
-  return fast_str(p, out);
-}
-
-/* Returns the index of key in names (n of them) when the bit for it is not yet in *seen (and sets
- * it), else -1: an unknown or repeated member is left to the full parser, which names it. */
-static int member_index(const char *key, const char *const *names, int n, unsigned *seen) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(key, names[i]) == 0) {
-      if (*seen & (1u << i)) return -1;
-      *seen |= 1u << i;
-      return i;
-    }
-  return -1;
-}
-
-struct fast_action_ctx {
-  struct quote_action *qa;
-  unsigned seen;
-};
-
-static char *action_member(void *arg, const char *key, char *p) {
-  static const char *const names[] = {"type", "asset", "amount", "enabled", "category"};
-  struct fast_action_ctx *x = arg;
-  struct quote_action *qa = x->qa;
-  switch (member_index(key, names, 5, &x->seen)) {
-  case 0: return fast_str_or_null(p, &qa->type);
-  case 1: return fast_str_or_null(p, &qa->asset);
-  case 2: return fast_str_or_null(p, &qa->amount);
-  case 3:
-    if (strncmp(p, "null", 4) == 0) return p + 4;
-    qa->has_enabled = true;
-    if (strncmp(p, "true", 4) == 0) {
-      qa->enabled = true;
-      return p + 4;
-    }
-    return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
-  case 4:
-    if (strncmp(p, "null", 4) == 0) return p + 4;
-    qa->has_category = true;
-    return fast_int(p, &qa->category);
-  default: return NULL;
-  }
-}
-
-static char *override_member(void *arg, const char *asset, char *p) {
-  struct fast_body *b = arg;
-  if (b->n_overrides == FAST_MAX_OVERRIDES) return NULL;
-  for (size_t k = 0; k < b->n_overrides; k++)
-    if (strcmp(b->ov_asset[k], asset) == 0) return NULL;
-  b->ov_asset[b->n_overrides] = asset;
-  p = fast_str(p, &b->ov_price[b->n_overrides]); /* a price that is not a string: the full parser */
-  b->n_overrides++;
-  return p;
-}
-
-struct fast_body_ctx {
-  struct fast_body *b;
-  unsigned seen;
-};
-
-static char *body_member(void *arg, const char *key, char *p) {
-  static const char *const names[] = {"chain", "account", "actions", "price_overrides", "at"};
-  struct fast_body_ctx *x = arg;
-  struct fast_body *b = x->b;
-  switch (member_index(key, names, 5, &x->seen)) {
-  case 0: return fast_int(p, &b->chain);
-  case 1: return fast_str_or_null(p, &b->account);
-  case 2:
-    if (*p++ != '[') return NULL;
-    p = (char *)ws(p);
-    if (*p == ']') return p + 1;
-    for (;;) {
-      if (b->n_actions == QUOTE_MAX_ACTIONS || *p++ != '{') return NULL; /* more than 20: the 400 */
-      struct quote_action *qa = &b->act[b->n_actions++];
-      memset(qa, 0, sizeof *qa);
-      qa->reserve = -1;
-      struct fast_action_ctx ax = {qa, 0};
-      if (!(p = fast_object(p, action_member, &ax)) || !qa->type) return NULL; /* type is required */
-      p = (char *)ws(p);
-      if (*p == ']') return p + 1;
-      if (*p++ != ',') return NULL;
-      p = (char *)ws(p);
-    }
-  case 3:
-    if (strncmp(p, "null", 4) == 0) return p + 4;
-    if (*p++ != '{') return NULL;
-    return fast_object(p, override_member, b);
-  case 4:
-    if (strncmp(p, "null", 4) == 0) return p + 4;
-    return fast_int(p, &b->at);
-  default: return NULL;
-  }
-}
-
-/* Reads the common shape of a quote body (the members a valid quote uses, with the right types,
- * strings without escapes, no repeated keys) without building a JSON tree: jansson's parse and
- * free were ~60k instructions of a 3-action quote. Returns false for anything else (malformed or
- * unusual bodies, which svc_parse_body then reads and answers exactly as before). b->text is
- * the caller's to free either way. */
-static bool read_body(const char *body, size_t len, struct fast_body *b) {
-  memset(b, 0, offsetof(struct fast_body, act));
-  b->at = -1;
-  if (!body || len == 0 || memchr(body, 0, len) || !(b->text = malloc(len + 1))) return false;
-  memcpy(b->text, body, len);
-  b->text[len] = 0;
-  char *p = (char *)ws(b->text);
-  if (*p++ != '{') return false;
-  struct fast_body_ctx x = {b, 0};
-  if (!(p = fast_object(p, body_member, &x))) return false;
-  if ((x.seen & 5) != 5) return false; /* chain and actions are required */
-  return *ws(p) == 0;
 }
 
 /* Writes the account summary at the current state of v and a as an object into w; returns false
@@ -434,59 +172,33 @@ static void write_reserve_after(struct jw *w, const struct state_acc_view *v, in
   jw_obj_end(w);
 }
 
-/* Checks price_overrides.<key> (price: its string, NULL when the value is not a string) against
- * the chain's reserves into prices[reserve id]; appends problems to errors. */
-static void check_override(const struct state_market *mc, const char *key, const char *price, u256 *prices,
-                           json_t *errors) {
+/* Checks price_overrides.<asset> against the chain's reserves into prices[reserve id]; appends
+ * problems to errors. */
+static void check_override(const struct state_market *mc, const struct quote_override *o, u256 *prices, json_t *errors) {
   char field[128];
-  snprintf(field, sizeof field, "price_overrides.%s", key);
-  const struct state_reserve *r = state_markets_find_reserve(mc, key);
-  u256 p;
-  if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
+  snprintf(field, sizeof field, "price_overrides.%s", o->asset);
+  const struct state_reserve *r = state_markets_find_reserve(mc, o->asset);
+  if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES)
     json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
-  } else if (!price) {
-    json_array_append_new(errors, svc_field_error(field, "wrong_type", "must be an integer string (8 decimals)"));
-  } else if (svc_parse_u256(price, field, &p, errors)) {
-    if (u256_is_zero(p))
-      json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
-    else
-      prices[r->reserve_id] = p;
-  }
-}
-
-static enum svc_handler_result fields_400(struct svc_request *req, json_t *errors) {
-  return svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
-                                  json_array_size(errors));
+  else if (u256_is_zero(o->price))
+    json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
+  else
+    prices[r->reserve_id] = o->price;
 }
 
 enum svc_handler_result handler_quotes_post(struct svc_request *req) {
-  long long chain_id = 0, at = -1;
-  const char *account = NULL;
-  json_t *actions = NULL, *overrides = NULL;
-  const struct svc_json_field spec[] = {
-      {"chain", SVC_JSON_INT, &chain_id, true},
-      {"account", SVC_JSON_STRING, &account, false},
-      {"actions", SVC_JSON_ARRAY, &actions, true},
-      {"price_overrides", SVC_JSON_OBJECT, &overrides, false},
-      {"at", SVC_JSON_INT, &at, false},
-  };
-  /* The common shape is read without a tree; anything else goes through svc_parse_body (and its
-   * 400s), and from there on both are handled alike. */
-  struct fast_body fb;
-  json_t *root = NULL;
-  struct quote_action *qa = fb.act;
-  size_t n = 0;
-  if (read_body(req->body, req->body_len, &fb)) {
-    chain_id = fb.chain;
-    account = fb.account;
-    at = fb.at;
-    n = fb.n_actions;
-  } else if (!(root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]))) {
-    free(fb.text);
+  struct quote_body *qb = malloc(sizeof *qb);
+  if (!qb) return SVC_HANDLER_FATAL;
+  memset(qb, 0, offsetof(struct quote_body, act)); /* the reader fills the elements it reads */
+  json_t *root = svc_body_parse(req, quote_spec, sizeof quote_spec / sizeof quote_spec[0], qb);
+  if (!root) {
+    free(qb);
     return SVC_HANDLED;
-  } else {
-    n = json_array_size(actions);
   }
+  long long chain_id = qb->chain;
+  struct quote_action *qa = qb->act;
+  size_t n = qb->n_actions;
+  const char *lower = qb->account;
 
   enum svc_handler_result res = SVC_HANDLER_FATAL;
   struct state_cache *c = NULL;
@@ -494,35 +206,18 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   struct risk_account *a = NULL;
   u256 *prices = NULL;
   json_t *errors = json_array();
-  char lower[43] = "";
 
-  if (chain_id <= 0) json_array_append_new(errors, svc_field_error("chain", "out_of_range", "must be a chain id > 0"));
-  if (account && !util_parse_address(account, lower))
-    json_array_append_new(errors, svc_field_error("account", "not_an_address", "must be 0x and 40 hex digits"));
-  if (n > QUOTE_MAX_ACTIONS) {
-    json_array_append_new(errors, svc_field_error("actions", "too_many", "must hold at most 20 actions"));
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      if (root) {
-        parse_action(json_array_get(actions, i), i, &qa[i], errors);
-      } else {
-        char prefix[32];
-        action_prefix(prefix, i);
-        check_action(&qa[i], prefix, errors);
-      }
-    }
-  }
-  if (at != -1 && (at < 0 || at >= 1099511627776LL))
-    json_array_append_new(errors, svc_field_error("at", "out_of_range", "must be unix seconds"));
+  for (size_t i = 0; i < n; i++)
+    check_action(&qa[i], i, errors);
   if (json_array_size(errors)) {
-    res = fields_400(req, errors);
+    res = svc_reply_validation(req, errors);
     errors = NULL;
     goto out;
   }
 
   c = state_cache_acquire();
   if (!c) {
-    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+    res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
     goto out;
   }
   const struct state_market *mc = state_markets_chain(c, chain_id);
@@ -531,18 +226,17 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     goto out;
   }
   uint64_t t = (uint64_t)mc->block_timestamp;
-  if (at != -1) {
-    if ((uint64_t)at < t) {
-      json_array_append_new(errors, svc_field_error("at", "out_of_range", "must not be before the chain's block"));
-    } else {
-      t = (uint64_t)at;
-    }
+  if (qb->has_at) {
+    if ((uint64_t)qb->at < t)
+      json_array_append_new(errors, svc_field_error("at", "before_block", "must not be before the chain's block"));
+    else
+      t = (uint64_t)qb->at;
   }
   /* Assets and price overrides against the chain's reserves. */
   v = malloc(sizeof *v);
   a = malloc(sizeof *a);
   /* Override prices by reserve id (4 KB zeroed): only when the quote has any. */
-  bool any_override = root ? overrides && json_object_size(overrides) : fb.n_overrides > 0;
+  bool any_override = qb->n_overrides > 0;
   if (any_override) prices = calloc(RISK_MAX_RESERVES, sizeof *prices);
   if (!v || !a || (any_override && !prices)) goto out;
   for (size_t i = 0; i < n; i++) {
@@ -556,17 +250,10 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       qa[i].reserve = r->reserve_id;
     }
   }
-  if (root && overrides) {
-    const char *key;
-    json_t *val;
-    json_object_foreach(overrides, key, val) {
-      check_override(mc, key, json_is_string(val) ? json_string_value(val) : NULL, prices, errors);
-    }
-  }
-  for (size_t i = 0; !root && i < fb.n_overrides; i++)
-    check_override(mc, fb.ov_asset[i], fb.ov_price[i], prices, errors);
+  for (size_t i = 0; i < qb->n_overrides; i++)
+    check_override(mc, &qb->ov[i], prices, errors);
   if (json_array_size(errors)) {
-    res = fields_400(req, errors);
+    res = svc_reply_validation(req, errors);
     errors = NULL;
     goto out;
   }
@@ -597,7 +284,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     goto out;
   }
   memset(a, 0, offsetof(struct risk_account, pos));
-  if (account) {
+  if (qb->has_account) {
     bool found = false, replied = false;
     if (!handler_accounts_fetch(req, x, v, lower, a, &found, &replied)) {
       if (replied) res = SVC_HANDLED;
@@ -611,7 +298,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   memo.text = (struct jw){0};
   jw_obj(&w);
   jw_kint(&w, "chain_id", mc->chain_id);
-  if (account) {
+  if (qb->has_account) {
     char cs[43];
     view_address_checksum(lower, cs);
     jw_kstr(&w, "account", cs);
@@ -639,7 +326,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
                               .emode_category = (uint32_t)q->category};
     jw_obj(&sw);
     jw_kint(&sw, "index", (int64_t)i);
-    jw_kstr(&sw, "type", q->type);
+    jw_kstr(&sw, "type", action_names[q->type]);
     if (q->reserve >= 0)
       jw_kstr(&sw, "asset", v->res[q->reserve]->address_cs);
     else
@@ -655,7 +342,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
         if (unbounded) {
           char field[48];
           snprintf(field, sizeof field, "actions[%zu].amount", i);
-          res = fields_400(req, json_pack("[o]", svc_field_error(field, "unbounded",
+          res = svc_reply_validation(req, json_pack("[o]", svc_field_error(field, "unbounded",
                                                                  "the reserve has no supply cap: give an amount")));
           goto out_w;
         }
@@ -685,7 +372,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       const char *code = risk_onchain_error_code(oe);
       jw_obj(&fw);
       jw_kint(&fw, "step", (int64_t)i);
-      jw_kstr(&fw, "type", q->type);
+      jw_kstr(&fw, "type", action_names[q->type]);
       jw_kstr(&fw, "error", risk_onchain_error_name(oe));
       if (code)
         jw_kstr(&fw, "error_code", code);
@@ -749,7 +436,7 @@ out_w:
 out:
   json_decref(errors);
   json_decref(root);
-  free(fb.text);
+  free(qb);
   free(prices);
   free(v);
   free(a);

@@ -5,6 +5,7 @@
 #include "handlers/handlers.h"
 #include "risk/savings.h"
 #include "risk/wadray.h"
+#include "service/body.h"
 #include "service/request.h"
 
 /* Adds name (RAY integer string) and name without "_ray" (27-decimal human string) to obj. */
@@ -19,20 +20,28 @@ static void put_ray(json_t *obj, const char *name, u256 v) {
   json_object_set_new(obj, human, json_string(fixed));
 }
 
+struct convert_body {
+  u256 rate, apr;
+  bool has_rate, has_apr;
+};
+static const struct svc_body_field convert_spec[] = {
+    {.name = "rate_ray", .type = SVC_BODY_U256, .offset = offsetof(struct convert_body, rate),
+     .given = SVC_BODY_FLAG(struct convert_body, has_rate)},
+    {.name = "apr_ray", .type = SVC_BODY_U256, .offset = offsetof(struct convert_body, apr),
+     .given = SVC_BODY_FLAG(struct convert_body, has_apr)},
+};
+
 enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
-  const char *rate_s = NULL, *apr_s = NULL;
-  const struct svc_json_field spec[] = {
-      {"rate_ray", SVC_JSON_STRING, &rate_s, false},
-      {"apr_ray", SVC_JSON_STRING, &apr_s, false},
-  };
-  json_t *root = svc_parse_body(req, spec, sizeof spec / sizeof spec[0]);
+  struct convert_body in = {0};
+  json_t *root = svc_body_parse(req, convert_spec, sizeof convert_spec / sizeof convert_spec[0], &in);
   if (!root) return SVC_HANDLED;
   json_t *errors = json_array();
-  u256 rate, apr, apy, bps;
-  if (!rate_s == !apr_s) {
-    json_array_append_new(errors, svc_field_error(rate_s ? "apr_ray" : "rate_ray", "one_of",
+  u256 rate = in.rate, apr = in.apr, apy, bps;
+  bool rate_s = in.has_rate;
+  if (in.has_rate == in.has_apr) {
+    json_array_append_new(errors, svc_field_error(in.has_rate ? "apr_ray" : "rate_ray", "one_of",
                                                   "give exactly one of rate_ray and apr_ray"));
-  } else if (rate_s && svc_parse_u256(rate_s, "rate_ray", &rate, errors)) {
+  } else if (in.has_rate) {
     if (u256_lt(rate, RISK_RAY))
       json_array_append_new(errors, svc_field_error("rate_ray", "out_of_range",
                                                     "a per-second rate must be at least 1e27 (RAY)"));
@@ -40,7 +49,7 @@ enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
              risk_savings_rtob(&bps, rate) != RISK_OK)
       json_array_append_new(errors, svc_field_error("rate_ray", "out_of_range",
                                                     "too large: compounding over a year overflows, the chain reverts"));
-  } else if (apr_s && svc_parse_u256(apr_s, "apr_ray", &apr, errors)) {
+  } else {
     u256 per_second;
     if (u256_div(&per_second, apr, u256_from_u64(RISK_YEAR)) != RISK_OK ||
         u256_add(&rate, per_second, RISK_RAY) != RISK_OK || risk_savings_get_apy(&apy, apr) != RISK_OK)

@@ -143,7 +143,7 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
     else if (strcmp(iv, "1d") == 0)
       interval = 86400;
     else
-      return handler_bad_query(req, "interval", "not_allowed", "must be 1h, 6h or 1d");
+      return handler_bad_query(req, "interval", "unknown_interval", "must be 1h, 6h or 1d");
   }
   long limit = HISTORY_DEFAULT_LIMIT;
   const char *ls = svc_req_query(req, "limit");
@@ -158,14 +158,14 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   int64_t from = 0, to = 0, cursor = -1;
   const char *fs = svc_req_query(req, "from"), *ts = svc_req_query(req, "to"), *cs = svc_req_query(req, "cursor");
   if (fs && !parse_time(fs, &from))
-    return handler_bad_query(req, "from", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
+    return handler_bad_query(req, "from", "invalid_time", "must be unix seconds or RFC 3339 (UTC)");
   if (ts && !parse_time(ts, &to))
-    return handler_bad_query(req, "to", "not_a_time", "must be unix seconds or RFC 3339 (UTC)");
+    return handler_bad_query(req, "to", "invalid_time", "must be unix seconds or RFC 3339 (UTC)");
   if (cs && !cursor_decode(cs, &cursor))
-    return handler_bad_query(req, "cursor", "invalid", "is not a cursor this service gave");
+    return handler_bad_query(req, "cursor", "invalid_cursor", "is not a cursor this service gave");
 
   struct state_cache *c = state_cache_acquire();
-  if (!c) return svc_reply_problem(req, SVC_ERR_database_unavailable, "chain state is not loaded yet; retry shortly");
+  if (!c) return svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   enum svc_handler_result res = SVC_HANDLED;
   const struct state_market *m = state_markets_chain(c, id);
   const struct state_reserve *r = m ? state_markets_find_reserve(m, a) : NULL;
@@ -191,7 +191,7 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   }
   if (cursor >= 0) {
     if (cursor < start || cursor > to || cursor % interval) {
-      res = handler_bad_query(req, "cursor", "invalid", "does not belong to this from, to and interval");
+      res = handler_bad_query(req, "cursor", "invalid_cursor", "does not belong to this from, to and interval");
       goto out;
     }
     start = cursor;

@@ -66,8 +66,8 @@ static const struct state_vault *resolve(struct svc_request *req, const struct s
     if (!util_parse_address(vs, addr)) {
       json_t *errs = json_array();
       json_array_append_new(errs,
-                            svc_field_error("vault", "malformed_address", "must be 0x followed by 40 hex digits"));
-      svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, errs, "vault: not an address");
+                            svc_field_error("vault", "invalid_address", "must be 0x followed by 40 hex digits"));
+      svc_reply_problem_fields(req, SVC_ERR_invalid_parameter, errs, "vault: not an address");
       return NULL;
     }
     for (size_t i = 0; i < ix->n; i++)
@@ -103,7 +103,7 @@ enum svc_handler_result handler_savings_vaults_list(struct svc_request *req) {
   if (!handler_query_limit(req, DEFAULT_LIMIT, MAX_LIMIT, &limit)) {
     res = SVC_HANDLED;
   } else if (cursor && (!util_cursor_parse(cursor, 'o', &off) || (size_t)off > ix->n)) {
-    res = handler_bad_query(req, "cursor", "invalid", "not a cursor this list returned");
+    res = handler_bad_query(req, "cursor", "invalid_cursor", "not a cursor this list returned");
   } else if (!cursor && limit == DEFAULT_LIMIT) {
     res = handler_reply_cached(req, c, VIEW_VAULTS_PATH);
   } else {
@@ -422,7 +422,7 @@ enum svc_handler_result handler_savings_vault_history(struct svc_request *req) {
   if (cursor) {
     int64_t b;
     if (!util_cursor_parse(cursor, 'b', &b) || b < 0 || from + b * bucket > to) {
-      res = handler_bad_query(req, "cursor", "invalid", "not a cursor this series returned");
+      res = handler_bad_query(req, "cursor", "invalid_cursor", "not a cursor this series returned");
       goto done;
     }
     start = from + b * bucket;

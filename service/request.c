@@ -170,82 +170,6 @@ db_conn *svc_req_db(struct svc_request *req) {
   return c;
 }
 
-static const char *type_name(enum svc_json_type t) {
-  switch (t) {
-  case SVC_JSON_STRING: return "string";
-  case SVC_JSON_BOOL: return "boolean";
-  case SVC_JSON_INT: return "integer";
-  case SVC_JSON_OBJECT: return "object";
-  case SVC_JSON_ARRAY: return "array";
-  }
-  return "value";
-}
-
-static bool type_ok(json_t *v, enum svc_json_type t) {
-  switch (t) {
-  case SVC_JSON_STRING: return json_is_string(v);
-  case SVC_JSON_BOOL: return json_is_boolean(v);
-  case SVC_JSON_INT: return json_is_integer(v);
-  case SVC_JSON_OBJECT: return json_is_object(v);
-  case SVC_JSON_ARRAY: return json_is_array(v);
-  }
-  return false;
-}
-
-json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spec, size_t nspec) {
-  json_error_t jerr;
-  json_t *root = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    if (json_error_code(&jerr) == json_error_duplicate_key)
-      svc_reply_problem(req, SVC_ERR_duplicate_json_key, "line %d, column %d: %s", jerr.line, jerr.column,
-                        jerr.text);
-    else
-      svc_reply_problem(req, SVC_ERR_malformed_json, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
-    return NULL;
-  }
-  if (!json_is_object(root)) {
-    json_decref(root);
-    svc_reply_problem(req, SVC_ERR_validation_failed, "the body must be a json object");
-    return NULL;
-  }
-  json_t *errors = json_array();
-  for (size_t i = 0; i < nspec; i++) {
-    json_t *v = json_object_get(root, spec[i].name);
-    if (!v || json_is_null(v)) {
-      if (spec[i].required) json_array_append_new(errors, svc_field_error(spec[i].name, "required", "is required"));
-      continue;
-    }
-    if (!type_ok(v, spec[i].type)) {
-      char msg[64];
-      snprintf(msg, sizeof msg, "must be a %s", type_name(spec[i].type));
-      json_array_append_new(errors, svc_field_error(spec[i].name, "wrong_type", msg));
-      continue;
-    }
-    switch (spec[i].type) {
-    case SVC_JSON_STRING: *(const char **)spec[i].dest = json_string_value(v); break;
-    case SVC_JSON_BOOL: *(bool *)spec[i].dest = json_is_true(v); break;
-    case SVC_JSON_INT: *(long long *)spec[i].dest = json_integer_value(v); break;
-    case SVC_JSON_OBJECT:
-    case SVC_JSON_ARRAY: *(json_t **)spec[i].dest = v; break;
-    }
-  }
-  const char *key;
-  json_t *v;
-  json_object_foreach(root, key, v) {
-    bool known = false;
-    for (size_t i = 0; i < nspec && !known; i++) known = strcmp(spec[i].name, key) == 0;
-    if (!known) json_array_append_new(errors, svc_field_error(key, "unknown_field", "is not a known field"));
-  }
-  if (json_array_size(errors)) {
-    json_decref(root);
-    svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "%zu field(s) failed validation",
-                             json_array_size(errors));
-    return NULL;
-  }
-  json_decref(errors);
-  return root;
-}
-
 bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *errors) {
   switch (u256_from_dec(out, text, strlen(text))) {
   case RISK_OK: return true;
@@ -298,4 +222,30 @@ enum svc_handler_result svc_reply_cached(struct svc_request *req, struct state_c
   snprintf(cc, sizeof cc, "public, max-age=%u", req->srv->cfg.cache_max_age_s);
   MHD_add_response_header(r, "Cache-Control", cc);
   return svc_queue_response(req, not_modified ? 304 : 200, r, not_modified ? 0 : it->len);
+}
+
+/* ---- methods (the route table's bits, as the replies name them) ---- */
+
+const char *svc_method_name(enum svc_method m) {
+  switch (m) {
+  case SVC_GET: return "GET";
+  case SVC_POST: return "POST";
+  case SVC_PUT: return "PUT";
+  case SVC_PATCH: return "PATCH";
+  case SVC_DELETE: return "DELETE";
+  }
+  return "?";
+}
+
+char *svc_allow_header(unsigned allow, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = 0;
+  static const enum svc_method order[] = {SVC_GET, SVC_POST, SVC_PUT, SVC_PATCH, SVC_DELETE};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    if (!(allow & order[i])) continue;
+    n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "", svc_method_name(order[i]));
+    if (order[i] == SVC_GET) n += (size_t)snprintf(buf + n, n < len ? len - n : 0, ", HEAD");
+  }
+  snprintf(buf + n, n < len ? len - n : 0, "%sOPTIONS", n ? ", " : "");
+  return buf;
 }

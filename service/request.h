@@ -81,20 +81,6 @@ json_t *svc_field_error(const char *field, const char *code, const char *message
 /* Returns a pooled connection, or NULL after replying 503 database_unavailable (Retry-After). */
 db_conn *svc_req_db(struct svc_request *req);
 
-/* Declarative JSON body parsing (STYLE rule 2). */
-enum svc_json_type { SVC_JSON_STRING, SVC_JSON_BOOL, SVC_JSON_INT, SVC_JSON_OBJECT, SVC_JSON_ARRAY };
-struct svc_json_field {
-  const char *name;
-  enum svc_json_type type;
-  void *dest;      /* STRING: const char **; BOOL: bool *; INT: long long *; OBJECT/ARRAY: json_t ** (borrowed) */
-  bool required;
-};
-/* Parses the request body as one JSON object (duplicate keys rejected) and fills every field of
- * spec; unknown fields are refused. Returns the parsed root (caller owns it), or NULL after
- * replying 400 (malformed_json with line and column, duplicate_json_key, or validation_failed
- * naming every bad field). */
-json_t *svc_parse_body(struct svc_request *req, const struct svc_json_field *spec, size_t nspec);
-
 /* Parses a JSON integer string (digits only, at most 2^256-1) into *out. On failure appends a
  * {field, code, message} entry to errors and returns false. */
 #include "risk/u256.h"

@@ -49,17 +49,6 @@ const struct svc_route svc_routes[] = {
 };
 const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
 
-const char *svc_method_name(enum svc_method m) {
-  switch (m) {
-  case SVC_GET: return "GET";
-  case SVC_POST: return "POST";
-  case SVC_PUT: return "PUT";
-  case SVC_PATCH: return "PATCH";
-  case SVC_DELETE: return "DELETE";
-  }
-  return "?";
-}
-
 static unsigned method_bit(const char *m) {
   if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) return SVC_GET;
   if (strcmp(m, "POST") == 0) return SVC_POST;
@@ -114,17 +103,4 @@ bool svc_route_match(const char *method, const char *path, struct svc_route_matc
     }
   }
   return m->route != NULL;
-}
-
-char *svc_allow_header(unsigned allow, char *buf, size_t len) {
-  size_t n = 0;
-  buf[0] = 0;
-  static const enum svc_method order[] = {SVC_GET, SVC_POST, SVC_PUT, SVC_PATCH, SVC_DELETE};
-  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-    if (!(allow & order[i])) continue;
-    n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "", svc_method_name(order[i]));
-    if (order[i] == SVC_GET) n += (size_t)snprintf(buf + n, n < len ? len - n : 0, ", HEAD");
-  }
-  snprintf(buf + n, n < len ? len - n : 0, "%sOPTIONS", n ? ", " : "");
-  return buf;
 }

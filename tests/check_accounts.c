@@ -252,7 +252,9 @@ START_TEST(account_unknown_and_bad_input) {
   int st;
   json_t *j = get_json("/v1/accounts/1/0x123", &st);
   ck_assert_int_eq(st, 400);
+  ck_assert_str_eq(str_at(j, "code"), "invalid_parameter");
   ck_assert_str_eq(str_at(j, "errors[0].field"), "address");
+  ck_assert_str_eq(str_at(j, "errors[0].code"), "invalid_address");
   json_decref(j);
   j = get_json("/v1/accounts/999/" ACC_A, &st);
   ck_assert_int_eq(st, 404);
@@ -260,6 +262,8 @@ START_TEST(account_unknown_and_bad_input) {
   json_decref(j);
   j = get_json("/v1/accounts/abc/" ACC_A, &st);
   ck_assert_int_eq(st, 400);
+  ck_assert_str_eq(str_at(j, "code"), "invalid_parameter");
+  ck_assert_str_eq(str_at(j, "errors[0].code"), "invalid_chain_id");
   json_decref(j);
 }
 END_TEST
@@ -470,9 +474,8 @@ static char *answer(const char *body, int *status) {
   return d;
 }
 
-/* handlers/quotes_post.c reads the common body shape without a JSON tree and hands anything else
- * to svc_parse_body. The same quote written so that only the general reader takes it ("chain" as
- * the escaped key "\u0063hain") must get the same status and body. */
+/* A quote written with an escaped key ("chain" as "\u0063hain") must get the same status and
+ * body as the plain one: any faster reader of the common shape has to agree with service/body.c. */
 START_TEST(quote_body_readers_agree) {
   const char *bodies[] = {
       "{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"max\"}]}",

@@ -387,10 +387,10 @@ START_TEST(bad_input) {
   assert_problem("/v1/markets/1/reserves/FOO", 404, "asset_not_found", NULL);
   assert_problem("/v1/markets/1/reserves/0x0000000000000000000000000000000000000001", 404, "asset_not_found", NULL);
   assert_problem("/v1/markets/1/reserves/FOO/history", 404, "asset_not_found", NULL);
-  assert_problem("/v1/markets/1/reserves/0x123", 400, "validation_failed", "asset");
-  assert_problem("/v1/markets/1/reserves/0xdac17f958d2ee523a2206206994597c13d831ecZ", 400, "validation_failed",
+  assert_problem("/v1/markets/1/reserves/0x123", 400, "invalid_parameter", "asset");
+  assert_problem("/v1/markets/1/reserves/0xdac17f958d2ee523a2206206994597c13d831ecZ", 400, "invalid_parameter",
                  "asset");
-  assert_problem("/v1/markets/1/reserves/0x123/history", 400, "validation_failed", "asset");
+  assert_problem("/v1/markets/1/reserves/0x123/history", 400, "invalid_parameter", "asset");
   /* ?at= */
   assert_problem("/v1/markets/1/reserves?at=1749999999", 400, "bad_query_parameter", "at");
   assert_problem("/v1/markets/1/reserves/USDT?at=5", 400, "bad_query_parameter", "at");

@@ -436,9 +436,9 @@ START_TEST(bad_input) {
   json_decref(problem(V "/abc/spUSDC", 404, "chain_not_found", "chain"));
   json_decref(problem(V "/1/spNOPE", 404, "vault_not_found", "vault"));
   json_decref(problem(V "/1/0x0000000000000000000000000000000000000001", 404, "vault_not_found", "vault"));
-  json_decref(problem(V "/1/0x28b3a8fb53b741a8fd78c0fb9a6b2393d896a43", 400, "bad_query_parameter", "vault"));
+  json_decref(problem(V "/1/0x28b3a8fb53b741a8fd78c0fb9a6b2393d896a43", 400, "invalid_parameter", "vault"));
   json_decref(problem(V "/1/0xZZb3a8fb53b741a8fd78c0fb9a6b2393d896a43d/preview?action=deposit&amount=1", 400,
-                      "bad_query_parameter", "vault"));
+                      "invalid_parameter", "vault"));
   json_decref(problem(V "/999/spUSDC/preview?action=deposit&amount=1", 404, "chain_not_found", "chain"));
   const char *amounts[] = {"-1", "1.5", "abc", "", "1e18", "+1", U256_MAX_PLUS_1};
   for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++) {
