@@ -1,5 +1,5 @@
 // EIP-712 helpers for the LTV record (docs/ltv-signature.md), using npm ethers only.
-//   node tests/ltv_eip712.mjs vectors            prints digest vectors for check_ltv.c
+//   node tests/ltv_eip712.mjs vectors            prints digest vectors for check_unit_ltv.c
 //   node tests/ltv_eip712.mjs verify FILE.json   FILE = {chain_id, record, signature, signer}
 //     prints the recovered address, exits 1 when it is not the signer or when a record with
 //     any one field changed still verifies.

@@ -1,5 +1,5 @@
 // Writes the markets test fixture (two snapshots of a small SparkLend market) and the values
-// tests/check_markets.c expects, computed independently of sparkd: @aave/math-utils 1.38.0 for
+// tests/check_api_markets.c expects, computed independently of sparkd: @aave/math-utils 1.38.0 for
 // rayMul / rayDiv / rayPow / wadToRay, and BigInt transcriptions of spec protocol-math
 // §2.3 (linear and 3-term compounded interest, treasury accrual) and §2.4 (Default strategy).
 //

@@ -1,4 +1,4 @@
-// Prints a YAML file as JSON on stdout, for tests/check_openapi.c (C has no YAML parser here).
+// Prints a YAML file as JSON on stdout, for tests/check_node_openapi.c (C has no YAML parser here).
 //   node tests/openapi_to_json.mjs openapi/openapi.yaml
 // Exits 2 with one line on stderr when js-yaml is not installed (run `npm install` at the root).
 import { readFileSync } from 'node:fs';

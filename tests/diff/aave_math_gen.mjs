@@ -1,6 +1,6 @@
 // Differential-test generator: random SparkLend (Aave v3.0.2) reserves and accounts with a
 // fixed seed, evaluated by npm @aave/math-utils 1.38.0. Writes one JSON object per line
-// (NDJSON) to the file named on the command line; tests/check_aave_diff.c reads it and
+// (NDJSON) to the file named on the command line; tests/check_node_aave_diff.c reads it and
 // compares the library's raw results with the engine.
 //
 //   node tests/diff/aave_math_gen.mjs OUT.ndjson [N_CASES] [SEED]

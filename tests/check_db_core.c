@@ -837,7 +837,7 @@ START_TEST(test_pool_threads) {
     pthread_join(t[i], NULL);
     ck_assert_uint_eq(a[i].failures, 0);
   }
-  fprintf(stderr, "check_db: %d transactions (+%d pings) on %d threads sharing 3 connections took %lld ms\n", T * N,
+  fprintf(stderr, "check_db_core: %d transactions (+%d pings) on %d threads sharing 3 connections took %lld ms\n", T * N,
           T * N / 10, T, (long long)(now_ms() - t0));
   ck_assert_int_eq(q_int(url, "SELECT n FROM counter", 0, NULL), T * N);
   db_pool_stats s;
@@ -868,7 +868,7 @@ START_TEST(test_pool_connect_bounded_when_server_hangs) {
   int64_t t0 = now_ms();
   ck_assert_ptr_null(db_acquire(pool, 300));
   int64_t took = now_ms() - t0;
-  fprintf(stderr, "check_db: db_acquire(300 ms) against a silent server returned NULL in %lld ms\n", (long long)took);
+  fprintf(stderr, "check_db_core: db_acquire(300 ms) against a silent server returned NULL in %lld ms\n", (long long)took);
   ck_assert_msg(took >= 250 && took < 1500, "took %lld ms", (long long)took);
   t0 = now_ms();
   ck_assert_ptr_null(db_acquire(pool, 300)); /* inside the backoff: no second wait */
@@ -902,7 +902,7 @@ START_TEST(test_pool_server_down_and_back) {
     int64_t took = now_ms() - t0;
     ck_assert_ptr_null(c);
     ck_assert_msg(took < 1000, "acquire while down took %lld ms", (long long)took);
-    fprintf(stderr, "check_db: db_acquire(300 ms) while the server is down returned NULL in %lld ms\n",
+    fprintf(stderr, "check_db_core: db_acquire(300 ms) while the server is down returned NULL in %lld ms\n",
             (long long)took);
   }
   int64_t t0 = now_ms();
@@ -922,7 +922,7 @@ START_TEST(test_pool_server_down_and_back) {
   while (db_ping(pool) != DB_OK && now_ms() - t0 < 10000)
     sleep_ms(50);
   ck_assert_int_eq(db_ping(pool), DB_OK);
-  fprintf(stderr, "check_db: pool usable again %lld ms after the server was started again\n",
+  fprintf(stderr, "check_db_core: pool usable again %lld ms after the server was started again\n",
           (long long)(now_ms() - t0));
   db_conn *a = db_acquire(pool, 1000), *b = db_acquire(pool, 1000);
   ck_assert_ptr_nonnull(a);
@@ -1079,7 +1079,7 @@ static Suite *db_suite(void) {
 
 int main(void) {
   if (th_pg_start(&pg) != 0) {
-    fprintf(stderr, "check_db: cannot start a private PostgreSQL cluster\n");
+    fprintf(stderr, "check_db_core: cannot start a private PostgreSQL cluster\n");
     return 1;
   }
   SRunner *sr = srunner_create(db_suite());

@@ -421,7 +421,7 @@ START_TEST(test_pow10_and_names) {
 END_TEST
 
 int main(void) {
-  seed_init("check_u256");
+  seed_init("check_unit_u256");
   Suite *s = suite_create("u256");
   TCase *tc = tcase_create("u256");
   tcase_set_timeout(tc, 300);

@@ -342,7 +342,7 @@ START_TEST(test_reciprocals) {
 END_TEST
 
 int main(void) {
-  seed_init("check_wadray");
+  seed_init("check_unit_wadray");
   Suite *s = suite_create("wadray");
   TCase *tc = tcase_create("wadray");
   tcase_set_timeout(tc, 300);

@@ -1,4 +1,4 @@
-/* ctest-label: unit */
+/* ctest-label: node */
 /* Differential test against npm @aave/math-utils 1.38.0. tests/diff/aave_math_gen.mjs
  * generates >= 10,000 random reserves and accounts (fixed seed) and the library's raw
  * results; here each case goes through the engine (risk/reserve.h for the indexes,

@@ -125,7 +125,7 @@ END_TEST
 
 int main(void) {
   if (th_pg_start(&pg) != 0) {
-    fprintf(stderr, "check_demo_import: could not start PostgreSQL\n");
+    fprintf(stderr, "check_db_demo_import: could not start PostgreSQL\n");
     return 1;
   }
   Suite *s = suite_create("demo_import");

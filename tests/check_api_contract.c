@@ -62,7 +62,7 @@ static void make_key(const char *name, const char *scope, const char *partner, c
     size_t used = strlen(args);
     snprintf(args + used, len - used, " %s='%s'", name, out);
   } else {
-    fprintf(stderr, "check_contract: no %s key (keys create exited %d): keyed routes answer 401 only\n", scope, st);
+    fprintf(stderr, "check_api_contract: no %s key (keys create exited %d): keyed routes answer 401 only\n", scope, st);
   }
   free(out);
 }

@@ -1,4 +1,4 @@
-/* ctest-label: unit */
+/* ctest-label: node */
 /* service/crypto: the signing key file (mode 0600, refused when group/other readable), the
  * signer address for a known private key, low-s recoverable signatures checked by npm ethers
  * (recoverAddress on 64 digests; verifyTypedData on an LTV record, every changed field failing,
@@ -17,7 +17,7 @@
 #include "risk/ltv.h"
 #include "partner/signer.h"
 
-static char dir[] = "/tmp/check_ltv_sign.XXXXXX";
+static char dir[] = "/tmp/check_node_ltv_sign.XXXXXX";
 
 static void write_file(const char *path, const char *text, mode_t mode) {
   FILE *f = fopen(path, "w");

@@ -1,4 +1,4 @@
-/* ctest-label: unit */
+/* ctest-label: node */
 /* Keeps openapi/openapi.yaml and the code in step (STYLE rules 1 and 4):
  * - every row of svc_routes is an operation in the document, and every operation is a row
  *   (HEAD and OPTIONS are implicit: the service answers them for every path, so neither side

@@ -380,7 +380,7 @@ START_TEST(ltv_state_machine_signature_webhooks) {
   ck_assert_ptr_nonnull(strstr(r.body, "\"url\""));
   ck_assert_ptr_nonnull(strstr(r.body, "events[0]"));
   th_response_free(&r);
-  /* https is accepted (delivery over TLS: check_https); deleted again so the walk below sees one */
+  /* https is accepted (delivery over TLS: check_unit_https); deleted again so the walk below sees one */
   req("POST", "/v1/partner/webhooks", key_a, "wh-https",
       "{\"url\":\"https://partner.example/hooks/sparkd\",\"events\":[\"ltv.state_changed\"]}", &r);
   ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
