@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/jsonw.h"
 #include "risk/account.h"
 #include "risk/irm.h"
 #include "risk/keccak.h"
@@ -405,6 +406,8 @@ struct drl {
 struct gen {
   struct svc_demo_opts o;
   FILE *out;
+  struct jw w;       /* the snapshot being written; flushed to out in pieces */
+  bool write_failed; /* out reported an error (or the writer could not grow) */
   char *err;
   size_t errlen;
   bool failed;
@@ -590,38 +593,35 @@ risk_err svc_demo_rate_for_apy_bps(u256 *rate, uint32_t apy_bps) {
 
 /* ---------- output ---------- */
 
-static void put(struct gen *g, const char *s) { fputs(s, g->out); }
-static void putf(struct gen *g, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(g->out, fmt, ap);
-  va_end(ap);
+/* Sends what the writer holds to out once it is large enough to be worth a write. */
+static void flush_some(struct gen *g) {
+  if (g->w.len >= (1u << 16) && !jw_flush(&g->w, g->out)) g->write_failed = true;
 }
-static void put_u256(struct gen *g, u256 v) {
-  char b[U256_DEC_MAX];
-  u256_to_dec(v, b);
-  putc('"', g->out);
-  fputs(b, g->out);
-  putc('"', g->out);
-}
-static void put_addr(struct gen *g, const uint8_t a[20]) {
+static void w_addr(struct gen *g, const uint8_t a[20]) {
   char b[43];
   svc_demo_eip55(a, b);
-  putc('"', g->out);
-  fputs(b, g->out);
-  putc('"', g->out);
+  jw_plain(&g->w, b, 42);
 }
-static void put_addr_lit(struct gen *g, const char *lit) {
+static void w_addr_lit(struct gen *g, const char *lit) {
   uint8_t a[20];
   parse_addr(g, lit, a);
-  put_addr(g, a);
+  w_addr(g, a);
 }
-static void put_hex32(struct gen *g, const uint8_t k[32]) {
-  putc('"', g->out);
-  fputs("0x", g->out);
+static void kaddr(struct gen *g, const char *k, const uint8_t a[20]) {
+  jw_key(&g->w, k);
+  w_addr(g, a);
+}
+static void kaddr_lit(struct gen *g, const char *k, const char *lit) {
+  jw_key(&g->w, k);
+  w_addr_lit(g, lit);
+}
+static void khex32(struct gen *g, const char *k, const uint8_t b[32]) {
+  static const char hx[] = "0123456789abcdef";
+  char t[66] = {'0', 'x'};
   for (int i = 0; i < 32; i++)
-    fprintf(g->out, "%02x", k[i]);
-  putc('"', g->out);
+    t[2 + 2 * i] = hx[b[i] >> 4], t[3 + 2 * i] = hx[b[i] & 15];
+  jw_key(&g->w, k);
+  jw_plain(&g->w, t, sizeof t);
 }
 
 /* ---------- reserves ---------- */
@@ -1472,198 +1472,219 @@ static void liquidations(struct gen *g) {
 static void emit_irm(struct gen *g, int i) {
   const struct irm_def *d = &irms[assets[i].irm];
   const struct risk_irm *m = &g->r[i].irm;
+  struct jw *w = &g->w;
   struct risk_irm_params p;
   CK(risk_irm_get_params(&p, m));
   static const char *kinds[] = {"variable_borrow", "default", "rate_target_base", "rate_target_kink"};
-  put(g, "{\"address\":");
-  put_addr_lit(g, d->address);
-  putf(g, ",\"kind\":\"%s\",\"optimal_usage_ratio\":", kinds[m->kind]);
-  put_u256(g, p.optimal_usage_ratio);
-  put(g, ",\"base_variable_borrow_rate\":");
-  put_u256(g, p.base_variable_borrow_rate);
-  put(g, ",\"variable_rate_slope1\":");
-  put_u256(g, p.variable_rate_slope1);
-  put(g, ",\"variable_rate_slope2\":");
-  put_u256(g, p.variable_rate_slope2);
+  jw_obj(w);
+  kaddr_lit(g, "address", d->address);
+  jw_kstr(w, "kind", kinds[m->kind]);
+  jw_ku256(w, "optimal_usage_ratio", p.optimal_usage_ratio);
+  jw_ku256(w, "base_variable_borrow_rate", p.base_variable_borrow_rate);
+  jw_ku256(w, "variable_rate_slope1", p.variable_rate_slope1);
+  jw_ku256(w, "variable_rate_slope2", p.variable_rate_slope2);
   if (m->kind == RISK_IRM_RATE_TARGET_BASE || m->kind == RISK_IRM_RATE_TARGET_KINK) {
-    char b[U256_DEC_MAX];
-    u256_to_dec(m->spread, b);
-    putf(g, ",\"spread\":\"%s%s\",\"rate_source\":{\"kind\":\"%s\",\"address\":",
-         m->spread_negative && !u256_is_zero(m->spread) ? "-" : "", b,
-         d->source == SRC_LST ? "capped_fallback" : "ssr");
-    put_addr_lit(g, d->source == SRC_LST ? LST_CAPPED_SOURCE : SSR_RATE_SOURCE);
+    /* int256: a minus sign in front of the magnitude */
+    char b[U256_DEC_MAX + 1];
+    size_t neg = m->spread_negative && !u256_is_zero(m->spread) ? 1 : 0;
+    b[0] = '-';
+    size_t n = jw_dec(m->spread, b + neg);
+    jw_key(w, "spread");
+    jw_plain(w, b, n + neg);
+    jw_key(w, "rate_source");
+    jw_obj(w);
+    jw_kstr(w, "kind", d->source == SRC_LST ? "capped_fallback" : "ssr");
+    kaddr_lit(g, "address", d->source == SRC_LST ? LST_CAPPED_SOURCE : SSR_RATE_SOURCE);
     u256 apr = U256_ZERO;
     CK(risk_rate_source_apr(&apr, &m->source));
-    put(g, ",\"apr\":");
-    put_u256(g, apr);
-    putf(g, ",\"decimals\":%u", d->source == SRC_LST ? 18u : 27u);
+    jw_ku256(w, "apr", apr);
+    jw_kint(w, "decimals", d->source == SRC_LST ? 18 : 27);
     if (d->source == SRC_LST) {
-      put(g, ",\"lower_bound\":");
-      put_u256(g, m->source.lower_bound);
-      put(g, ",\"upper_bound\":");
-      put_u256(g, m->source.upper_bound);
-      put(g, ",\"default_rate\":");
-      put_u256(g, m->source.default_rate);
+      jw_ku256(w, "lower_bound", m->source.lower_bound);
+      jw_ku256(w, "upper_bound", m->source.upper_bound);
+      jw_ku256(w, "default_rate", m->source.default_rate);
     }
-    put(g, "}");
+    jw_obj_end(w);
   }
-  put(g, "}");
+  jw_obj_end(w);
 }
 
 static void emit_account(struct gen *g, const struct dacct *a) {
-  put(g, "{\"address\":");
-  put_addr(g, a->addr);
-  putf(g, ",\"emode_category\":%u,\"positions\":[", a->emode);
+  struct jw *w = &g->w;
+  jw_obj(w);
+  kaddr(g, "address", a->addr);
+  jw_kint(w, "emode_category", a->emode);
+  jw_key(w, "positions");
+  jw_arr(w);
   for (unsigned i = 0; i < a->n; i++) {
     const struct dpos *p = &a->p[i];
-    put(g, i ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, g->r[p->r].addr);
-    put(g, ",\"scaled_a_token_balance\":");
-    put_u256(g, p->sa);
-    put(g, ",\"scaled_variable_debt\":");
-    put_u256(g, p->sd);
-    putf(g, ",\"collateral\":%s}", p->coll ? "true" : "false");
+    jw_obj(w);
+    kaddr(g, "asset", g->r[p->r].addr);
+    jw_ku256(w, "scaled_a_token_balance", p->sa);
+    jw_ku256(w, "scaled_variable_debt", p->sd);
+    jw_kbool(w, "collateral", p->coll);
+    jw_obj_end(w);
   }
-  put(g, "]}");
+  jw_arr_end(w);
+  jw_obj_end(w);
 }
 
 static void emit_snapshot(struct gen *g, bool first) {
+  struct jw *w = &g->w;
   uint8_t hb[48], h[32];
   int n = snprintf((char *)hb, sizeof hb, "sparkd-demo-block/%" PRIu64 "/%" PRIu64, g->o.seed, g->block);
   risk_keccak256(hb, (size_t)n, h);
-  putf(g, "{\"format\":\"sparkd.snapshot/1\",\"chain_id\":1,\"block\":{\"number\":%" PRIu64 ",\"hash\":", g->block);
-  put_hex32(g, h);
-  putf(g, ",\"timestamp\":%" PRIu64 "}", g->t);
+  jw_obj(w);
+  jw_kstr(w, "format", "sparkd.snapshot/1");
+  jw_kint(w, "chain_id", 1);
+  jw_key(w, "block");
+  jw_obj(w);
+  jw_kint(w, "number", (int64_t)g->block);
+  khex32(g, "hash", h);
+  jw_kint(w, "timestamp", (int64_t)g->t);
+  jw_obj_end(w);
   if (first) {
-    put(g, ",\"assets\":[");
+    jw_key(w, "assets");
+    jw_arr(w);
     for (int i = 0; i < N_ASSETS; i++) {
-      put(g, i ? ",{\"address\":" : "{\"address\":");
-      put_addr_lit(g, assets[i].address);
-      putf(g, ",\"symbol\":\"%s\",\"decimals\":%u,\"name\":\"%s\"}", assets[i].symbol, assets[i].decimals,
-           assets[i].name);
+      jw_obj(w);
+      kaddr_lit(g, "address", assets[i].address);
+      jw_kstr(w, "symbol", assets[i].symbol);
+      jw_kint(w, "decimals", assets[i].decimals);
+      jw_kstr(w, "name", assets[i].name);
+      jw_obj_end(w);
     }
-    put(g, "],\"emode_categories\":[");
-    for (size_t k = 0; k < sizeof emodes / sizeof emodes[0]; k++)
-      putf(g,
-           "%s{\"id\":%u,\"ltv\":%u,\"liquidation_threshold\":%u,\"liquidation_bonus\":%u,\"price_source\":\"%s\","
-           "\"label\":\"%s\"}",
-           k ? "," : "", emodes[k].id, emodes[k].ltv, emodes[k].lt, emodes[k].lb, ZERO_ADDR, emodes[k].label);
-    put(g, "]");
+    jw_arr_end(w);
+    jw_key(w, "emode_categories");
+    jw_arr(w);
+    for (size_t k = 0; k < sizeof emodes / sizeof emodes[0]; k++) {
+      jw_obj(w);
+      jw_kint(w, "id", emodes[k].id);
+      jw_kint(w, "ltv", emodes[k].ltv);
+      jw_kint(w, "liquidation_threshold", emodes[k].lt);
+      jw_kint(w, "liquidation_bonus", emodes[k].lb);
+      jw_kstr(w, "price_source", ZERO_ADDR);
+      jw_kstr(w, "label", emodes[k].label);
+      jw_obj_end(w);
+    }
+    jw_arr_end(w);
   }
-  put(g, ",\"reserves\":[");
+  jw_key(w, "reserves");
+  jw_arr(w);
   for (int i = 0; i < N_RES; i++) {
     const struct dres *r = &g->r[i];
     struct risk_reserve_config c;
     reserve_config(r, i, &c);
     u256 bitmap = U256_ZERO;
     CK(risk_reserve_config_encode(&c, &bitmap));
-    put(g, i ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, r->addr);
-    putf(g, ",\"id\":%d,\"configuration\":", i);
-    put_u256(g, bitmap);
-    put(g, ",\"liquidity_index\":");
-    put_u256(g, r->st.liquidity_index);
-    put(g, ",\"variable_borrow_index\":");
-    put_u256(g, r->st.variable_borrow_index);
-    put(g, ",\"current_liquidity_rate\":");
-    put_u256(g, r->st.current_liquidity_rate);
-    put(g, ",\"current_variable_borrow_rate\":");
-    put_u256(g, r->st.current_variable_borrow_rate);
-    putf(g, ",\"last_update_timestamp\":%" PRIu64 ",\"a_token\":", r->st.last_update_timestamp);
-    put_addr_lit(g, assets[i].a_token);
-    put(g, ",\"variable_debt_token\":");
-    put_addr_lit(g, assets[i].debt_token);
-    put(g, ",\"a_token_scaled_total_supply\":");
-    put_u256(g, r->st.a_token_scaled_total_supply);
-    put(g, ",\"variable_debt_scaled_total_supply\":");
-    put_u256(g, r->st.variable_debt_scaled_total_supply);
-    put(g, ",\"accrued_to_treasury\":");
-    put_u256(g, r->st.accrued_to_treasury);
-    put(g, ",\"isolation_mode_total_debt\":");
-    put_u256(g, r->st.isolation_mode_total_debt);
-    put(g, ",\"available_liquidity\":");
-    put_u256(g, r->st.available_liquidity);
-    put(g, ",\"interest_rate_strategy\":");
+    jw_obj(w);
+    kaddr(g, "asset", r->addr);
+    jw_kint(w, "id", i);
+    jw_ku256(w, "configuration", bitmap);
+    jw_ku256(w, "liquidity_index", r->st.liquidity_index);
+    jw_ku256(w, "variable_borrow_index", r->st.variable_borrow_index);
+    jw_ku256(w, "current_liquidity_rate", r->st.current_liquidity_rate);
+    jw_ku256(w, "current_variable_borrow_rate", r->st.current_variable_borrow_rate);
+    jw_kint(w, "last_update_timestamp", (int64_t)r->st.last_update_timestamp);
+    kaddr_lit(g, "a_token", assets[i].a_token);
+    kaddr_lit(g, "variable_debt_token", assets[i].debt_token);
+    jw_ku256(w, "a_token_scaled_total_supply", r->st.a_token_scaled_total_supply);
+    jw_ku256(w, "variable_debt_scaled_total_supply", r->st.variable_debt_scaled_total_supply);
+    jw_ku256(w, "accrued_to_treasury", r->st.accrued_to_treasury);
+    jw_ku256(w, "isolation_mode_total_debt", r->st.isolation_mode_total_debt);
+    jw_ku256(w, "available_liquidity", r->st.available_liquidity);
+    jw_key(w, "interest_rate_strategy");
     emit_irm(g, i);
-    put(g, "}");
+    jw_obj_end(w);
   }
-  put(g, "],\"prices\":[");
+  jw_arr_end(w);
+  jw_key(w, "prices");
+  jw_arr(w);
   for (int i = 0; i < N_RES; i++) {
-    put(g, i ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, g->r[i].addr);
-    put(g, ",\"price\":");
-    put_u256(g, g->price[i]);
-    put(g, ",\"source\":");
-    put_addr_lit(g, assets[i].price_source);
-    putf(g, ",\"updated_at\":%" PRIu64 "}", g->t);
+    jw_obj(w);
+    kaddr(g, "asset", g->r[i].addr);
+    jw_ku256(w, "price", g->price[i]);
+    kaddr_lit(g, "source", assets[i].price_source);
+    jw_kint(w, "updated_at", (int64_t)g->t);
+    jw_obj_end(w);
   }
-  put(g, "]");
-  /* accounts */
+  jw_arr_end(w);
+  /* accounts: all of them in the first snapshot, then those that changed */
   size_t listed = 0;
   for (size_t i = 0; i < g->n_acct; i++) {
     struct dacct *a = &g->acct[i];
     if (first ? a->n == 0 : !a->changed) continue;
-    if (listed == 0) putf(g, ",\"accounts_mode\":\"%s\",\"accounts\":[", first ? "full" : "delta");
-    if (listed++) put(g, ",");
+    if (listed++ == 0) {
+      jw_kstr(w, "accounts_mode", first ? "full" : "delta");
+      jw_key(w, "accounts");
+      jw_arr(w);
+    }
     emit_account(g, a);
+    flush_some(g);
   }
-  if (listed)
-    put(g, "]");
-  else if (first)
-    put(g, ",\"accounts_mode\":\"full\",\"accounts\":[]");
+  if (listed) {
+    jw_arr_end(w);
+  } else if (first) {
+    jw_kstr(w, "accounts_mode", "full");
+    jw_key(w, "accounts");
+    jw_arr(w);
+    jw_arr_end(w);
+  }
   for (size_t i = 0; i < g->n_acct; i++)
     g->acct[i].changed = false;
   /* savings vaults */
-  put(g, ",\"savings_vaults\":[");
+  jw_key(w, "savings_vaults");
+  jw_arr(w);
   for (int k = 0; k < N_VAULTS; k++) {
     const struct vault_def *d = &vaults[k];
     const struct dvault *v = &g->v[k];
-    putf(g, "%s{\"kind\":\"%s\",\"address\":", k ? "," : "", d->kind);
-    put_addr_lit(g, d->address);
-    put(g, ",\"asset\":");
-    put_addr(g, g->r[d->asset].addr);
-    putf(g, ",\"symbol\":\"%s\",\"decimals\":%u,\"chi\":", d->symbol, d->max_bps ? assets[d->asset].decimals : 18u);
-    put_u256(g, v->chi);
-    putf(g, ",\"rho\":%" PRIu64 ",\"rate\":", v->rho);
-    put_u256(g, v->rate);
+    jw_obj(w);
+    jw_kstr(w, "kind", d->kind);
+    kaddr_lit(g, "address", d->address);
+    kaddr(g, "asset", g->r[d->asset].addr);
+    jw_kstr(w, "symbol", d->symbol);
+    jw_kint(w, "decimals", d->max_bps ? assets[d->asset].decimals : 18u);
+    jw_ku256(w, "chi", v->chi);
+    jw_kint(w, "rho", (int64_t)v->rho);
+    jw_ku256(w, "rate", v->rate);
     if (d->max_bps) {
-      put(g, ",\"min_rate\":");
-      put_u256(g, v->min_rate);
-      put(g, ",\"max_rate\":");
-      put_u256(g, v->max_rate);
-      put(g, ",\"deposit_cap\":");
-      put_u256(g, v->cap);
+      jw_ku256(w, "min_rate", v->min_rate);
+      jw_ku256(w, "max_rate", v->max_rate);
+      jw_ku256(w, "deposit_cap", v->cap);
     }
-    put(g, ",\"total_supply\":");
-    put_u256(g, v->supply);
+    jw_ku256(w, "total_supply", v->supply);
     if (d->max_bps) {
       unsigned dec = assets[d->asset].decimals;
-      put(g, ",\"idle_assets\":");
-      put_u256(g, v->idle);
-      put(g, ",\"intents\":{\"address\":");
-      put_addr_lit(g, INTENTS);
-      put(g, ",\"min_assets\":");
-      put_u256(g, mul(g, U(d->intent_min), g->pow10[dec]));
-      put(g, ",\"max_assets\":");
-      put_u256(g, mul(g, U(d->intent_max), g->pow10[dec]));
-      put(g, ",\"max_deadline_seconds\":604800}");
+      jw_ku256(w, "idle_assets", v->idle);
+      jw_key(w, "intents");
+      jw_obj(w);
+      kaddr_lit(g, "address", INTENTS);
+      jw_ku256(w, "min_assets", mul(g, U(d->intent_min), g->pow10[dec]));
+      jw_ku256(w, "max_assets", mul(g, U(d->intent_max), g->pow10[dec]));
+      jw_kint(w, "max_deadline_seconds", 604800);
+      jw_obj_end(w);
     }
-    put(g, "}");
+    jw_obj_end(w);
   }
-  put(g, "]");
+  jw_arr_end(w);
   /* liquidity layer */
-  put(g, ",\"liquidity_layer\":{\"alm_proxy\":");
-  put_addr_lit(g, ALM_PROXY);
-  put(g, ",\"venues\":[");
+  jw_key(w, "liquidity_layer");
+  jw_obj(w);
+  kaddr_lit(g, "alm_proxy", ALM_PROXY);
+  jw_key(w, "venues");
+  jw_arr(w);
   for (int v = 0; v < N_VENUES; v++) {
-    putf(g, "%s{\"id\":\"%s\",\"kind\":\"%s\",\"address\":", v ? "," : "", venues[v].id, venues[v].kind);
-    put_addr_lit(g, venues[v].address);
-    put(g, ",\"asset\":");
-    put_addr_lit(g, assets[venues[v].asset].address);
-    putf(g, ",\"label\":\"%s\"}", venues[v].label);
+    jw_obj(w);
+    jw_kstr(w, "id", venues[v].id);
+    jw_kstr(w, "kind", venues[v].kind);
+    kaddr_lit(g, "address", venues[v].address);
+    kaddr_lit(g, "asset", assets[venues[v].asset].address);
+    jw_kstr(w, "label", venues[v].label);
+    jw_obj_end(w);
   }
-  put(g, "],\"allocations\":[");
-  bool firsta = true;
+  jw_arr_end(w);
+  jw_key(w, "allocations");
+  jw_arr(w);
   for (int v = 0; v < N_VENUES; v++) {
     u256 amount, apr;
     if (v <= VN_SP_WETH) {
@@ -1680,63 +1701,64 @@ static void emit_snapshot(struct gen *g, bool first) {
     } else {
       continue;
     }
-    putf(g, "%s{\"venue\":\"%s\",\"asset\":", firsta ? "" : ",", venues[v].id);
-    firsta = false;
-    put_addr_lit(g, assets[venues[v].asset].address);
-    put(g, ",\"amount\":");
-    put_u256(g, amount);
-    put(g, ",\"apr\":");
-    put_u256(g, apr);
-    put(g, "}");
+    jw_obj(w);
+    jw_kstr(w, "venue", venues[v].id);
+    kaddr_lit(g, "asset", assets[venues[v].asset].address);
+    jw_ku256(w, "amount", amount);
+    jw_ku256(w, "apr", apr);
+    jw_obj_end(w);
   }
-  put(g, "],\"idle\":[");
+  jw_arr_end(w);
+  jw_key(w, "idle");
+  jw_arr(w);
   static const int idle_assets[] = {R_USDS, R_DAI, R_USDC, R_USDT, R_PYUSD, R_WETH};
   for (size_t k = 0; k < sizeof idle_assets / sizeof idle_assets[0]; k++) {
-    put(g, k ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, g->r[idle_assets[k]].addr);
-    put(g, ",\"amount\":");
-    put_u256(g, g->idle[idle_assets[k]]);
-    put(g, "}");
+    jw_obj(w);
+    kaddr(g, "asset", g->r[idle_assets[k]].addr);
+    jw_ku256(w, "amount", g->idle[idle_assets[k]]);
+    jw_obj_end(w);
   }
-  put(g, "],\"rate_limits\":[");
+  jw_arr_end(w);
+  jw_key(w, "rate_limits");
+  jw_arr(w);
   for (int k = 0; k < N_RL; k++) {
     const struct rl_def *d = &rls[k];
     const struct drl *x = &g->rl[k];
-    put(g, k ? ",{\"key\":" : "{\"key\":");
-    put_hex32(g, x->key);
-    putf(g, ",\"name\":\"%s\"", d->name);
-    if (d->asset >= 0) {
-      put(g, ",\"asset\":");
-      put_addr_lit(g, assets[d->asset].address);
-    }
-    if (d->target) {
-      put(g, ",\"target\":");
-      put_addr_lit(g, d->target);
-    }
-    put(g, ",\"max_amount\":");
-    put_u256(g, x->rl.max_amount);
-    put(g, ",\"slope\":");
-    put_u256(g, x->rl.slope);
-    put(g, ",\"last_amount\":");
-    put_u256(g, x->rl.last_amount);
-    putf(g, ",\"last_updated\":%" PRIu64 "}", x->rl.last_updated);
+    jw_obj(w);
+    khex32(g, "key", x->key);
+    jw_kstr(w, "name", d->name);
+    if (d->asset >= 0) kaddr_lit(g, "asset", assets[d->asset].address);
+    if (d->target) kaddr_lit(g, "target", d->target);
+    jw_ku256(w, "max_amount", x->rl.max_amount);
+    jw_ku256(w, "slope", x->rl.slope);
+    jw_ku256(w, "last_amount", x->rl.last_amount);
+    jw_kint(w, "last_updated", (int64_t)x->rl.last_updated);
+    jw_obj_end(w);
   }
-  put(g, "]}");
+  jw_arr_end(w);
+  jw_obj_end(w);
   /* kill switch */
-  put(g, ",\"kill_switch\":{\"address\":");
-  put_addr_lit(g, KILL_SWITCH);
-  put(g, ",\"triggered\":false,\"oracles\":[");
+  jw_key(w, "kill_switch");
+  jw_obj(w);
+  kaddr_lit(g, "address", KILL_SWITCH);
+  jw_kbool(w, "triggered", false);
+  jw_key(w, "oracles");
+  jw_arr(w);
   for (size_t k = 0; k < N_KS; k++) {
     uint64_t one = ks_oracles[k].decimals == 18 ? 1000000000000000000ull : 100000000ull;
-    put(g, k ? ",{\"address\":" : "{\"address\":");
-    put_addr_lit(g, ks_oracles[k].address);
-    putf(g, ",\"label\":\"%s\",\"threshold\":", ks_oracles[k].label);
-    put_u256(g, U(one / 100 * 95));
-    put(g, ",\"latest_answer\":");
-    put_u256(g, g->ks_answer[k]);
-    putf(g, ",\"decimals\":%u}", ks_oracles[k].decimals);
+    jw_obj(w);
+    kaddr_lit(g, "address", ks_oracles[k].address);
+    jw_kstr(w, "label", ks_oracles[k].label);
+    jw_ku256(w, "threshold", U(one / 100 * 95));
+    jw_ku256(w, "latest_answer", g->ks_answer[k]);
+    jw_kint(w, "decimals", ks_oracles[k].decimals);
+    jw_obj_end(w);
   }
-  put(g, "]}}\n");
+  jw_arr_end(w);
+  jw_obj_end(w);
+  jw_obj_end(w);
+  jw_nl(w);
+  if (!jw_flush(w, g->out)) g->write_failed = true;
 }
 
 /* ---------- driver ---------- */
@@ -1838,7 +1860,7 @@ int svc_demo_generate(FILE *out, const struct svc_demo_opts *opts, char *err, si
   emit_snapshot(g, true);
   unsigned steps = g->o.days * (86400 / SVC_DEMO_STEP_SECONDS);
   size_t per_step = g->o.accounts / 150 ? g->o.accounts / 150 : 1;
-  for (unsigned s = 1; s <= steps && !g->failed; s++) {
+  for (unsigned s = 1; s <= steps && !g->failed && !g->write_failed; s++) {
     g->step = s;
     g->t += SVC_DEMO_STEP_SECONDS;
     g->block += SVC_DEMO_STEP_SECONDS / SVC_DEMO_BLOCK_SECONDS;
@@ -1861,16 +1883,16 @@ int svc_demo_generate(FILE *out, const struct svc_demo_opts *opts, char *err, si
     }
     if (g->failed) break;
     emit_snapshot(g, false);
-    if (ferror(out)) {
-      snprintf(err, errlen, "write error");
-      goto done;
-    }
+    if (g->write_failed) break;
   }
-  if (!g->failed && fflush(out) == 0 && !ferror(out))
-    rc = 0;
-  else if (!g->failed)
-    snprintf(err, errlen, "write error");
+  if (g->failed) goto done;
+  if (g->write_failed || fflush(out) != 0 || ferror(out)) {
+    snprintf(err, errlen, g->w.oom ? "out of memory" : "write error");
+    goto done;
+  }
+  rc = 0;
 done:
+  jw_free(&g->w);
   free(g->acct);
   free(g->m);
   free(g);
