@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "views/jsonw.h"
 #include "risk/account.h"
 #include "risk/irm.h"
 #include "risk/keccak.h"
@@ -372,7 +373,8 @@ enum {
 #define MAXPOS N_RES
 struct dpos {
   uint8_t r;
-  bool coll;
+  bool coll;      /* using-as-collateral bit */
+  bool borrowing; /* borrowing bit */
   u256 sa, sd;
 };
 struct dacct {
@@ -405,6 +407,8 @@ struct drl {
 struct gen {
   struct cli_demo_opts o;
   FILE *out;
+  struct jw w;       /* the snapshot being written; flushed to out in pieces */
+  bool write_failed; /* out reported an error (or the writer could not grow) */
   char *err;
   size_t errlen;
   bool failed;
@@ -427,7 +431,8 @@ struct gen {
   u256 ks_answer[N_KS];
   struct dacct *acct;
   size_t n_acct;
-  struct risk_market *m;
+  struct risk_market *m;   /* the engine's view of the reserves while accounts act */
+  struct risk_account *ra; /* scratch: the acting account in the engine's form */
   u256 pow10[37];
 };
 
@@ -590,38 +595,35 @@ risk_err cli_demo_rate_for_apy_bps(u256 *rate, uint32_t apy_bps) {
 
 /* ---------- output ---------- */
 
-static void put(struct gen *g, const char *s) { fputs(s, g->out); }
-static void putf(struct gen *g, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(g->out, fmt, ap);
-  va_end(ap);
+/* Sends what the writer holds to out once it is large enough to be worth a write. */
+static void flush_some(struct gen *g) {
+  if (g->w.len >= (1u << 16) && !jw_flush(&g->w, g->out)) g->write_failed = true;
 }
-static void put_u256(struct gen *g, u256 v) {
-  char b[U256_DEC_MAX];
-  u256_to_dec(v, b);
-  putc('"', g->out);
-  fputs(b, g->out);
-  putc('"', g->out);
-}
-static void put_addr(struct gen *g, const uint8_t a[20]) {
+static void w_addr(struct gen *g, const uint8_t a[20]) {
   char b[43];
   cli_demo_eip55(a, b);
-  putc('"', g->out);
-  fputs(b, g->out);
-  putc('"', g->out);
+  jw_plain(&g->w, b, 42);
 }
-static void put_addr_lit(struct gen *g, const char *lit) {
+static void w_addr_lit(struct gen *g, const char *lit) {
   uint8_t a[20];
   parse_addr(g, lit, a);
-  put_addr(g, a);
+  w_addr(g, a);
 }
-static void put_hex32(struct gen *g, const uint8_t k[32]) {
-  putc('"', g->out);
-  fputs("0x", g->out);
+static void kaddr(struct gen *g, const char *k, const uint8_t a[20]) {
+  jw_key(&g->w, k);
+  w_addr(g, a);
+}
+static void kaddr_lit(struct gen *g, const char *k, const char *lit) {
+  jw_key(&g->w, k);
+  w_addr_lit(g, lit);
+}
+static void khex32(struct gen *g, const char *k, const uint8_t b[32]) {
+  static const char hx[] = "0123456789abcdef";
+  char t[66] = {'0', 'x'};
   for (int i = 0; i < 32; i++)
-    fprintf(g->out, "%02x", k[i]);
-  putc('"', g->out);
+    t[2 + 2 * i] = hx[b[i] >> 4], t[3 + 2 * i] = hx[b[i] & 15];
+  jw_key(&g->w, k);
+  jw_plain(&g->w, t, sizeof t);
 }
 
 /* ---------- reserves ---------- */
@@ -771,7 +773,7 @@ static void move_prices(struct gen *g) {
   for (int i = 0; i < N_RES; i++) {
     if (!assets[i].ratio_growth_bps) continue;
     /* exchange-rate growth over 6 h: ratio * bps / 10000 * 21600 / YEAR */
-    u256 inc = muldiv(g, g->ratio[i], U((uint64_t)assets[i].ratio_growth_bps * SVC_DEMO_STEP_SECONDS),
+    u256 inc = muldiv(g, g->ratio[i], U((uint64_t)assets[i].ratio_growth_bps * CLI_DEMO_STEP_SECONDS),
                       U(10000ull * RISK_YEAR));
     g->ratio[i] = add(g, g->ratio[i], inc);
   }
@@ -785,7 +787,12 @@ static void move_prices(struct gen *g) {
 
 /* ---------- market / accounts ---------- */
 
-static void build_market(struct gen *g) {
+/* The engine's view of the reserves at the current time. With legacy set, the configuration
+ * the deprecated reserves had while their positions were opened: not frozen, an LTV below the
+ * liquidation threshold where it is now 0, and no supply cap where it is now 1 (how sDAI,
+ * sUSDS, GNO, rETH and the frozen LRTs came to hold positions the current configuration
+ * would refuse). */
+static void build_market(struct gen *g, bool legacy) {
   struct risk_market *m = g->m;
   memset(m, 0, sizeof *m);
   m->n_reserves = N_RES;
@@ -798,6 +805,12 @@ static void build_market(struct gen *g) {
     x->borrow_cap = r->borrow_cap, x->supply_cap = r->supply_cap, x->debt_ceiling = a->debt_ceiling;
     x->listed = true, x->active = true, x->frozen = a->frozen, x->borrowing_enabled = a->borrowing;
     x->borrowable_in_isolation = a->iso_borrowable;
+    if (legacy) {
+      x->frozen = false;
+      if (x->ltv == 0 && x->liquidation_threshold != 0)
+        x->ltv = x->liquidation_threshold > 500 ? x->liquidation_threshold - 500 : x->liquidation_threshold;
+      if (x->supply_cap == 1) x->supply_cap = 0;
+    }
     x->price = g->price[i];
     CK(risk_reserve_normalized_income(&x->liquidity_index, &r->st, g->t));
     CK(risk_reserve_normalized_debt(&x->variable_borrow_index, &r->st, g->t));
@@ -815,22 +828,52 @@ static void build_market(struct gen *g) {
   CK(risk_market_prepare(m));
 }
 
+/* The reserve totals the engine moved, back into the stored reserve state that is written out
+ * and accrues. */
+static void sync_reserves(struct gen *g) {
+  for (int i = 0; i < N_RES; i++) {
+    const struct risk_acct_reserve *x = &g->m->reserves[i];
+    struct risk_reserve_state *st = &g->r[i].st;
+    st->a_token_scaled_total_supply = x->a_token_scaled_total_supply;
+    st->variable_debt_scaled_total_supply = x->variable_debt_scaled_total_supply;
+    st->isolation_mode_total_debt = x->isolation_mode_total_debt;
+    st->available_liquidity = x->available_liquidity;
+  }
+}
+
 static void to_risk_account(const struct dacct *a, struct risk_account *ra) {
   ra->emode_category = a->emode;
   ra->n_positions = a->n;
   for (unsigned i = 0; i < a->n; i++) {
     ra->pos[i].reserve = a->p[i].r;
     ra->pos[i].collateral = a->p[i].coll;
-    ra->pos[i].borrowing = !u256_is_zero(a->p[i].sd);
+    ra->pos[i].borrowing = a->p[i].borrowing;
     ra->pos[i].scaled_a = a->p[i].sa;
     ra->pos[i].scaled_debt = a->p[i].sd;
   }
 }
 
+/* The engine's account back into the generator's; a position without balances is not
+ * written (the snapshot format drops it), so it is not kept either. */
+static void from_risk_account(struct gen *g, const struct risk_account *ra, struct dacct *a) {
+  unsigned n = 0;
+  a->emode = (uint8_t)ra->emode_category;
+  for (uint32_t i = 0; i < ra->n_positions; i++) {
+    const struct risk_position *p = &ra->pos[i];
+    if (u256_is_zero(p->scaled_a) && u256_is_zero(p->scaled_debt)) continue;
+    if (n >= MAXPOS) {
+      failf(g, "too many positions");
+      break;
+    }
+    a->p[n++] = (struct dpos){(uint8_t)p->reserve, p->collateral, p->borrowing, p->scaled_a, p->scaled_debt};
+  }
+  a->n = (uint8_t)n;
+  a->changed = true;
+}
+
 static bool evaluate(struct gen *g, const struct dacct *a, struct risk_account_data *d) {
-  struct risk_account ra;
-  to_risk_account(a, &ra);
-  risk_err e = risk_account_evaluate(g->m, &ra, d);
+  to_risk_account(a, g->ra);
+  risk_err e = risk_account_evaluate(g->m, g->ra, d);
   if (e) failf(g, "account evaluation: %s", risk_err_name(e));
   return e == RISK_OK;
 }
@@ -840,107 +883,52 @@ static struct dpos *find_pos(struct dacct *a, int r) {
     if (a->p[i].r == r) return &a->p[i];
   return NULL;
 }
-static struct dpos *get_pos(struct gen *g, struct dacct *a, int r, bool coll) {
-  struct dpos *p = find_pos(a, r);
-  if (p) return p;
-  if (a->n >= MAXPOS) {
-    failf(g, "too many positions");
-    return &a->p[0];
-  }
-  unsigned k = a->n;
-  while (k > 0 && a->p[k - 1].r > r) {
-    a->p[k] = a->p[k - 1];
-    k--;
-  }
-  a->p[k] = (struct dpos){(uint8_t)r, coll, U256_ZERO, U256_ZERO};
-  a->n++;
-  return &a->p[k];
-}
-static void drop_empty(struct dacct *a) {
-  unsigned j = 0;
-  for (unsigned i = 0; i < a->n; i++)
-    if (!u256_is_zero(a->p[i].sa) || !u256_is_zero(a->p[i].sd)) a->p[j++] = a->p[i];
-  a->n = (uint8_t)j;
+
+/* One account action through the engine (risk_account_apply) on the current market: when the
+ * Pool accepts it, the account and the reserve totals become what the engine computed.
+ * Returns the revert reason or RISK_ONCHAIN_OK. */
+static risk_onchain_err act(struct gen *g, struct dacct *a, const struct risk_action *x) {
+  to_risk_account(a, g->ra);
+  risk_onchain_err e = risk_account_apply(g->m, g->ra, x);
+  if (e != RISK_ONCHAIN_OK) return e;
+  from_risk_account(g, g->ra, a);
+  sync_reserves(g);
+  return e;
 }
 
-/* The isolated collateral of an account (reserve id), or -1. */
-static int isolated_collateral(const struct dacct *a) {
-  int n = 0, c = -1;
-  for (unsigned i = 0; i < a->n; i++)
-    if (a->p[i].coll && !u256_is_zero(a->p[i].sa)) n++, c = a->p[i].r;
-  return (n == 1 && assets[c].debt_ceiling) ? c : -1;
+static risk_onchain_err set_collateral(struct gen *g, struct dacct *a, int r, bool on) {
+  struct risk_action x = {.kind = RISK_ACT_SET_COLLATERAL, .reserve = (uint16_t)r, .use_as_collateral = on};
+  return act(g, a, &x);
 }
 
-/* Position changes, with the tokens' rounding (rayDiv of the amount at the current index). */
-static void do_supply(struct gen *g, struct dacct *a, int r, u256 amount, bool coll) {
-  if (u256_is_zero(amount)) return;
-  u256 s = U256_ZERO;
-  CK(risk_reserve_to_scaled(&s, amount, g->r[r].st.liquidity_index));
-  struct dpos *p = get_pos(g, a, r, coll);
-  p->sa = add(g, p->sa, s);
-  g->r[r].st.a_token_scaled_total_supply = add(g, g->r[r].st.a_token_scaled_total_supply, s);
-  g->r[r].st.available_liquidity = add(g, g->r[r].st.available_liquidity, amount);
-  a->changed = true;
-}
-/* Withdraws amount (all when amount is zero); returns the underlying paid out. */
-static u256 do_withdraw(struct gen *g, struct dacct *a, int r, u256 amount) {
-  struct dpos *p = find_pos(a, r);
-  if (!p || u256_is_zero(p->sa)) return U256_ZERO;
-  u256 s = U256_ZERO, bal = U256_ZERO;
-  CK(risk_reserve_from_scaled(&bal, p->sa, g->r[r].st.liquidity_index));
-  if (u256_is_zero(amount) || u256_ge(amount, bal)) {
-    amount = bal, s = p->sa;
-  } else {
-    CK(risk_reserve_to_scaled(&s, amount, g->r[r].st.liquidity_index));
-    if (u256_gt(s, p->sa)) s = p->sa;
+/* A supply, withdraw, borrow or repay of amount (2^256-1: everything, for withdraw and
+ * repay). When the Pool would revert, the user sends the largest amount it accepts instead
+ * (risk_account_max_amount), or nothing when none passes. Returns the underlying moved. */
+static u256 act_amount(struct gen *g, struct dacct *a, risk_action_kind kind, int r, u256 amount, bool on_behalf) {
+  if (u256_is_zero(amount)) return U256_ZERO;
+  struct risk_action x = {.kind = kind, .reserve = (uint16_t)r, .amount = amount, .on_behalf = on_behalf};
+  const u256 before = g->m->reserves[r].available_liquidity;
+  to_risk_account(a, g->ra);
+  risk_onchain_err e = risk_account_apply(g->m, g->ra, &x);
+  if (e != RISK_ONCHAIN_OK) {
+    u256 max = U256_ZERO;
+    (void)risk_account_max_amount(g->m, g->ra, &x, &max, NULL);
+    if (u256_is_zero(max) || !u256_lt(max, amount)) return U256_ZERO;
+    x.amount = max;
+    if (risk_account_apply(g->m, g->ra, &x) != RISK_ONCHAIN_OK) return U256_ZERO;
   }
-  if (u256_gt(amount, g->r[r].st.available_liquidity)) return U256_ZERO;
-  p->sa = u256_sub_wrap(p->sa, s);
-  g->r[r].st.a_token_scaled_total_supply = u256_sub_wrap(g->r[r].st.a_token_scaled_total_supply, s);
-  g->r[r].st.available_liquidity = u256_sub_wrap(g->r[r].st.available_liquidity, amount);
-  a->changed = true;
-  drop_empty(a);
-  return amount;
+  from_risk_account(g, g->ra, a);
+  sync_reserves(g);
+  const u256 after = g->m->reserves[r].available_liquidity;
+  return u256_gt(after, before) ? u256_sub_wrap(after, before) : u256_sub_wrap(before, after);
 }
-static u256 iso_units(struct gen *g, int r, u256 amount) {
-  u256 q = U256_ZERO;
-  CK(u256_div(&q, amount, g->pow10[assets[r].decimals - 2]));
-  return q;
-}
-static void do_borrow(struct gen *g, struct dacct *a, int r, u256 amount) {
-  if (u256_is_zero(amount)) return;
-  u256 s = U256_ZERO;
-  CK(risk_reserve_to_scaled(&s, amount, g->r[r].st.variable_borrow_index));
-  int iso = isolated_collateral(a);
-  struct dpos *p = get_pos(g, a, r, false);
-  p->sd = add(g, p->sd, s);
-  g->r[r].st.variable_debt_scaled_total_supply = add(g, g->r[r].st.variable_debt_scaled_total_supply, s);
-  g->r[r].st.available_liquidity = sub_sat(g->r[r].st.available_liquidity, amount);
-  if (iso >= 0)
-    g->r[iso].st.isolation_mode_total_debt = add(g, g->r[iso].st.isolation_mode_total_debt, iso_units(g, r, amount));
-  a->changed = true;
-}
-/* Repays amount (all when zero); returns what was repaid. */
-static u256 do_repay(struct gen *g, struct dacct *a, int r, u256 amount) {
-  struct dpos *p = find_pos(a, r);
-  if (!p || u256_is_zero(p->sd)) return U256_ZERO;
-  u256 s = U256_ZERO, debt = U256_ZERO;
-  CK(risk_reserve_from_scaled(&debt, p->sd, g->r[r].st.variable_borrow_index));
-  if (u256_is_zero(amount) || u256_ge(amount, debt)) {
-    amount = debt, s = p->sd;
-  } else {
-    CK(risk_reserve_to_scaled(&s, amount, g->r[r].st.variable_borrow_index));
-    if (u256_gt(s, p->sd)) s = p->sd;
-  }
-  int iso = isolated_collateral(a);
-  p->sd = u256_sub_wrap(p->sd, s);
-  g->r[r].st.variable_debt_scaled_total_supply = u256_sub_wrap(g->r[r].st.variable_debt_scaled_total_supply, s);
-  g->r[r].st.available_liquidity = add(g, g->r[r].st.available_liquidity, amount);
-  if (iso >= 0)
-    g->r[iso].st.isolation_mode_total_debt = sub_sat(g->r[iso].st.isolation_mode_total_debt, iso_units(g, r, amount));
-  a->changed = true;
-  drop_empty(a);
-  return amount;
+
+/* A borrow while the demo's history is being built: the liquidity it needs is supplied by the
+ * ALM proxy first (fill_supply settles the ALM proxy's balance afterwards). */
+static u256 genesis_borrow(struct gen *g, struct dacct *a, int r, u256 amount) {
+  const u256 avail = g->m->reserves[r].available_liquidity;
+  if (u256_gt(amount, avail)) act_amount(g, &g->acct[0], RISK_ACT_SUPPLY, r, u256_sub_wrap(amount, avail), false);
+  return act_amount(g, a, RISK_ACT_BORROW, r, amount, false);
 }
 
 /* USD (whole dollars) to token units at the current price. */
@@ -985,6 +973,9 @@ static uint32_t eff_lt(int r, int emode) {
   return assets[r].lt;
 }
 
+/* Opens an account with the engine's actions: eMode, supplies, collateral bits, then borrows
+ * sized for a drawn health factor. A target the Pool would refuse (below what the LTV allows)
+ * becomes the largest borrow it accepts. */
 static void make_account(struct gen *g, struct dacct *a, size_t idx) {
   /* address: keccak256("sparkd-demo-account" || seed || index)[12..32] */
   uint8_t buf[64], h[32];
@@ -995,6 +986,7 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
   a->kind = (uint8_t)pick(g, kind_w, 8);
   a->n = 0, a->emode = 0, a->changed = true;
   int coll[3], ncoll = 0, debt[2], ndebt = 0;
+  uint32_t emode = 0;
   uint64_t size = draw_size_usd(g, a->kind == K_ISOLATED ? 4 : 7);
   static const int stables[] = {R_DAI, R_USDS, R_USDC, R_USDT, R_PYUSD};
   static const unsigned stable_w[] = {20, 30, 25, 20, 5};
@@ -1008,7 +1000,9 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
       int r = sup[pick(g, sup_w, 16)];
       bool c = assets[r].lt != 0 && rndn(g, 100) < 85;
       if (assets[r].debt_ceiling) c = false; /* an isolated asset only as a lone collateral */
-      do_supply(g, a, r, usd_to_tokens(g, r, size / (uint64_t)k), c);
+      act_amount(g, a, RISK_ACT_SUPPLY, r, usd_to_tokens(g, r, size / (uint64_t)k), false);
+      const struct dpos *p = find_pos(a, r);
+      if (p && p->coll != c) (void)set_collateral(g, a, r, c);
     }
     return;
   }
@@ -1022,7 +1016,7 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
     break;
   }
   case K_LOOPER:
-    a->emode = 1;
+    emode = 1;
     coll[ncoll++] = rndn(g, 100) < 88 ? R_WSTETH : R_RETH;
     debt[ndebt++] = R_WETH;
     break;
@@ -1034,7 +1028,7 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
     break;
   }
   case K_BTC_EMODE:
-    a->emode = 3;
+    emode = 3;
     coll[ncoll++] = rndn(g, 100) < 70 ? R_LBTC : R_CBBTC;
     debt[ndebt++] = R_CBBTC;
     break;
@@ -1045,7 +1039,7 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
     if (rndn(g, 100) < 40) debt[ndebt++] = R_WETH;
     break;
   case K_USD_EMODE:
-    a->emode = 2;
+    emode = 2;
     coll[ncoll++] = rndn(g, 100) < 60 ? R_SUSDS : R_SDAI;
     debt[ndebt++] = rndn(g, 2) ? R_USDC : R_USDT;
     if (rndn(g, 100) < 15) debt[ndebt++] = R_PYUSD;
@@ -1057,11 +1051,17 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
   }
   if (ndebt == 2 && debt[0] == debt[1]) ndebt = 1;
   if (ncoll == 2 && coll[0] == coll[1]) ncoll = 1;
+  if (emode) {
+    struct risk_action x = {.kind = RISK_ACT_SET_EMODE, .emode_category = emode};
+    if (act(g, a, &x) != RISK_ONCHAIN_OK) failf(g, "eMode %u refused for a new account", emode);
+  }
   /* collateral split, then debt = sum(coll * LT) / HF */
   uint64_t lt_value = 0; /* USD * bps */
   for (int j = 0; j < ncoll; j++) {
     uint64_t part = size / (uint64_t)ncoll;
-    do_supply(g, a, coll[j], usd_to_tokens(g, coll[j], part), true);
+    act_amount(g, a, RISK_ACT_SUPPLY, coll[j], usd_to_tokens(g, coll[j], part), false);
+    const struct dpos *p = find_pos(a, coll[j]);
+    if (p && !p->coll) (void)set_collateral(g, a, coll[j], true); /* an isolated asset is not automatic */
     lt_value += part * eff_lt(coll[j], a->emode);
   }
   uint64_t hf = draw_hf_milli(g, a->kind == K_LOOPER);
@@ -1069,40 +1069,53 @@ static void make_account(struct gen *g, struct dacct *a, size_t idx) {
   if (debt_usd == 0) debt_usd = 1;
   for (int j = 0; j < ndebt; j++) {
     uint64_t part = ndebt == 1 ? debt_usd : (j == 0 ? debt_usd * 6 / 10 : debt_usd - debt_usd * 6 / 10);
-    do_borrow(g, a, debt[j], usd_to_tokens(g, debt[j], part));
+    genesis_borrow(g, a, debt[j], usd_to_tokens(g, debt[j], part));
   }
 }
 
-/* Adds supply so that the reserve's utilization is at most its target: stablecoins from the
- * liquidity layer (ALM proxy), WETH and cbBTC from pure suppliers. */
+/* The ALM proxy's aToken balance of reserve r, in the underlying. */
+static u256 alm_balance(struct gen *g, int r) {
+  const struct dpos *p = find_pos(&g->acct[0], r);
+  u256 v = U256_ZERO;
+  if (p) CK(risk_reserve_from_scaled(&v, p->sa, g->r[r].st.liquidity_index));
+  return v;
+}
+
+/* Brings the reserve's supply to its target utilization: stablecoins from the liquidity layer
+ * (ALM proxy), WETH from the ALM proxy (20,000 WETH at most) and pure suppliers, cbBTC from
+ * pure suppliers. The ALM proxy's supply that funded the borrows is settled to its share. */
 static void fill_supply(struct gen *g, int r) {
   uint32_t tu = assets[r].target_util_bps;
   if (!tu) return;
-  u256 d = total_debt(g, r), s = total_supply_actual(g, r);
-  u256 want = muldiv(g, d, U(10000), U(tu));
-  if (u256_le(want, s)) return;
-  u256 gap = u256_sub_wrap(want, s);
+  u256 alm = alm_balance(g, r);
+  u256 others = sub_sat(total_supply_actual(g, r), alm);
+  u256 want = muldiv(g, total_debt(g, r), U(10000), U(tu));
+  u256 gap = sub_sat(want, others), alm_want = U256_ZERO;
   if (assets[r].price_group == PG_USD) {
-    do_supply(g, &g->acct[0], r, gap, false);
-    return;
+    alm_want = gap;
+  } else if (r == R_WETH) { /* the ALM proxy holds 20,000 WETH in SparkLend */
+    alm_want = mul(g, U(20000), g->pow10[18]);
+    if (u256_gt(alm_want, gap)) alm_want = gap;
   }
-  if (r == R_WETH) { /* the ALM proxy holds 20,000 WETH in SparkLend */
-    u256 alm = mul(g, U(20000), g->pow10[18]);
-    if (u256_gt(alm, gap)) alm = gap;
-    do_supply(g, &g->acct[0], r, alm, true);
-    gap = u256_sub_wrap(gap, alm);
+  u256 rest = u256_sub_wrap(gap, alm_want);
+  if (!u256_is_zero(rest)) {
+    const int chunks = 64;
+    u256 piece = U256_ZERO;
+    CK(u256_div(&piece, rest, U(chunks)));
+    for (int k = 0; k < chunks; k++) {
+      size_t i;
+      int tries = 0;
+      do
+        i = 2 + rndn(g, g->n_acct - 2);
+      while (g->acct[i].kind != K_SUPPLIER && ++tries < 1000);
+      act_amount(g, &g->acct[i], RISK_ACT_SUPPLY, r, piece, false);
+    }
   }
-  const int chunks = 64;
-  u256 piece = U256_ZERO;
-  CK(u256_div(&piece, gap, U(chunks)));
-  for (int k = 0; k < chunks; k++) {
-    size_t i;
-    int tries = 0;
-    do
-      i = 2 + rndn(g, g->n_acct - 2);
-    while (g->acct[i].kind != K_SUPPLIER && ++tries < 1000);
-    do_supply(g, &g->acct[i], r, piece, true);
-  }
+  if (u256_gt(alm_want, alm))
+    act_amount(g, &g->acct[0], RISK_ACT_SUPPLY, r, u256_sub_wrap(alm_want, alm), false);
+  else if (u256_gt(alm, alm_want))
+    act_amount(g, &g->acct[0], RISK_ACT_WITHDRAW, r, u256_is_zero(alm_want) ? U256_MAX : u256_sub_wrap(alm, alm_want),
+               false);
 }
 
 /* ---------- rate limits and the liquidity layer ---------- */
@@ -1214,10 +1227,11 @@ static void alm_rebalance(struct gen *g) {
       fund_idle(g, r, x);
       if (u256_gt(x, g->idle[r])) x = g->idle[r];
       if (u256_is_zero(x)) continue;
-      g->idle[r] = u256_sub_wrap(g->idle[r], x);
-      do_supply(g, alm, r, x, false);
+      u256 moved = act_amount(g, alm, RISK_ACT_SUPPLY, r, x, false);
+      g->idle[r] = u256_sub_wrap(g->idle[r], moved);
+      if (u256_lt(moved, x)) rl_refill(g, sparklend_deposit_rl(r), u256_sub_wrap(x, moved));
     } else if (u256_lt(add(g, want, band), dl)) {
-      u256 y = do_withdraw(g, alm, r, u256_sub_wrap(dl, want));
+      u256 y = act_amount(g, alm, RISK_ACT_WITHDRAW, r, u256_sub_wrap(dl, want), false);
       if (u256_is_zero(y)) continue;
       rl_refill(g, sparklend_deposit_rl(r), y);
       g->idle[r] = add(g, g->idle[r], y);
@@ -1355,59 +1369,52 @@ static void vault_step(struct gen *g) {
 
 /* ---------- history: user actions and liquidations ---------- */
 
-static bool borrowable_by(const struct dacct *a, int r) {
-  const struct asset_def *x = &assets[r];
-  if (!x->borrowing || x->frozen || r == R_WSTETH || r == R_RETH) return false; /* borrow caps of 1 */
-  if (a->emode && x->emode != a->emode) return false;
-  if (isolated_collateral(a) >= 0 && !x->iso_borrowable) return false;
-  return true;
+#define USER_MIN_HF 1200000000000000000ull /* a user borrows or withdraws only while HF stays >= 1.2 */
+
+/* An action the user takes only if the health factor stays at or above USER_MIN_HF afterwards
+ * (the Pool itself allows down to 1): otherwise the account and the reserves are put back.
+ * Returns whether it was taken. */
+static bool act_cautious(struct gen *g, struct dacct *a, risk_action_kind kind, int r, u256 amount) {
+  struct dacct saved = *a;
+  struct risk_acct_reserve saved_r[N_RES];
+  memcpy(saved_r, g->m->reserves, sizeof saved_r);
+  if (u256_is_zero(act_amount(g, a, kind, r, amount, false))) return false;
+  struct risk_account_data after;
+  if (!evaluate(g, a, &after)) return false;
+  if (u256_ge(after.health_factor, U(USER_MIN_HF))) return true;
+  *a = saved;
+  memcpy(g->m->reserves, saved_r, sizeof saved_r);
+  sync_reserves(g);
+  return false;
 }
 
 static void user_action(struct gen *g, struct dacct *a) {
   if (a->n == 0) return;
-  struct dacct saved = *a;
-  struct dres saved_r[N_RES];
-  memcpy(saved_r, g->r, sizeof saved_r);
-  struct risk_account_data before, after;
+  struct risk_account_data before;
   if (!evaluate(g, a, &before)) return;
   bool has_debt = !u256_is_zero(before.total_debt_base);
-  struct dpos *p = &a->p[rndn(g, a->n)];
+  const struct dpos *p = &a->p[rndn(g, a->n)];
   int r = p->r;
   uint64_t roll = rndn(g, 100);
   u256 bal = U256_ZERO;
-  bool check_hf = false;
-  if (!u256_is_zero(p->sd) && (roll < 35 || !borrowable_by(a, r))) {
+  if (!u256_is_zero(p->sd) && roll < 65) {
     CK(risk_reserve_from_scaled(&bal, p->sd, g->r[r].st.variable_borrow_index));
+    /* borrow more; where the Pool or the user's caution says no, repay instead */
+    if (roll >= 35 && act_cautious(g, a, RISK_ACT_BORROW, r, ppm_of(g, bal, rndr(g, 50000, 300000)))) return;
     uint64_t pct = rndr(g, 10, 100);
-    do_repay(g, a, r, pct >= 95 ? U256_ZERO : ppm_of(g, bal, pct * 10000));
-  } else if (!u256_is_zero(p->sd) && roll < 65) {
-    CK(risk_reserve_from_scaled(&bal, p->sd, g->r[r].st.variable_borrow_index));
-    u256 x = ppm_of(g, bal, rndr(g, 50000, 300000));
-    if (u256_gt(x, g->r[r].st.available_liquidity)) return;
-    if (g->r[r].borrow_cap &&
-        u256_gt(add(g, total_debt(g, r), x), mul(g, U(g->r[r].borrow_cap), g->pow10[assets[r].decimals])))
-      return;
-    do_borrow(g, a, r, x);
-    check_hf = true;
+    act_amount(g, a, RISK_ACT_REPAY, r, pct >= 95 ? U256_MAX : ppm_of(g, bal, pct * 10000), false);
   } else if (!u256_is_zero(p->sa)) {
     CK(risk_reserve_from_scaled(&bal, p->sa, g->r[r].st.liquidity_index));
     u256 x = ppm_of(g, bal, rndr(g, 50000, 500000));
-    bool capped = g->r[r].supply_cap && u256_gt(add(g, total_supply_actual(g, r), x),
-                                                mul(g, U(g->r[r].supply_cap), g->pow10[assets[r].decimals]));
-    if ((roll < 80 || !has_debt) && rndn(g, 2) == 0 && !assets[r].frozen && !capped) {
-      do_supply(g, a, r, x, p->coll);
-    } else {
-      uint64_t pct = has_debt ? rndr(g, 5, 25) : rndr(g, 10, 100);
-      do_withdraw(g, a, r, pct >= 95 ? U256_ZERO : ppm_of(g, bal, pct * 10000));
-      check_hf = has_debt;
-    }
-  }
-  if (check_hf) {
-    if (!evaluate(g, a, &after)) return;
-    if (u256_lt(after.health_factor, U(1200000000000000000ull))) { /* the user would not go there */
-      *a = saved;
-      memcpy(g->r, saved_r, sizeof saved_r);
-    }
+    /* supply more (frozen reserves and caps are the Pool's to refuse), else withdraw */
+    if ((roll < 80 || !has_debt) && rndn(g, 2) == 0 && !u256_is_zero(act_amount(g, a, RISK_ACT_SUPPLY, r, x, false)))
+      return;
+    uint64_t pct = has_debt ? rndr(g, 5, 25) : rndr(g, 10, 100);
+    u256 y = pct >= 95 ? U256_MAX : ppm_of(g, bal, pct * 10000);
+    if (has_debt)
+      (void)act_cautious(g, a, RISK_ACT_WITHDRAW, r, y);
+    else
+      act_amount(g, a, RISK_ACT_WITHDRAW, r, y, false);
   }
 }
 
@@ -1423,9 +1430,52 @@ static int largest(struct gen *g, const struct dacct *a, bool debt) {
   return best;
 }
 
+/* The collateral side of a liquidation, which is not an account action of the engine's
+ * (risk_account_apply has no liquidationCall): the liquidator's part of the seized aTokens is
+ * burned for the underlying, the protocol fee moves to the treasury as aTokens, both scaled at
+ * the liquidity index as AToken.burn / transferOnLiquidation scale them; the collateral bit
+ * goes off with the last of the balance. */
+static void seize_collateral(struct gen *g, struct dacct *a, int c, const struct risk_liquidation *liq) {
+  struct dpos *p = find_pos(a, c);
+  if (!p) return;
+  struct risk_acct_reserve *x = &g->m->reserves[c];
+  u256 s_fee = U256_ZERO, s_liq = U256_ZERO;
+  if (!u256_is_zero(liq->protocol_fee)) CK(risk_reserve_to_scaled(&s_fee, liq->protocol_fee, x->liquidity_index));
+  if (!u256_is_zero(liq->to_liquidator)) CK(risk_reserve_to_scaled(&s_liq, liq->to_liquidator, x->liquidity_index));
+  if (u256_gt(s_fee, p->sa)) s_fee = p->sa;
+  if (liq->clears_collateral || u256_gt(add(g, s_fee, s_liq), p->sa)) s_liq = u256_sub_wrap(p->sa, s_fee);
+  p->sa = u256_sub_wrap(p->sa, add(g, s_fee, s_liq));
+  if (u256_is_zero(p->sa)) p->coll = false;
+  x->a_token_scaled_total_supply = sub_sat(x->a_token_scaled_total_supply, s_liq);
+  x->available_liquidity = sub_sat(x->available_liquidity, liq->to_liquidator);
+  a->changed = true;
+  if (!u256_is_zero(s_fee)) {
+    struct dacct *t = &g->acct[1];
+    struct dpos *tp = find_pos(t, c);
+    if (!tp) {
+      if (t->n >= MAXPOS) {
+        failf(g, "too many positions");
+        return;
+      }
+      unsigned k = t->n++;
+      while (k > 0 && t->p[k - 1].r > c) {
+        t->p[k] = t->p[k - 1];
+        k--;
+      }
+      tp = &t->p[k];
+      *tp = (struct dpos){(uint8_t)c, false, false, U256_ZERO, U256_ZERO};
+    }
+    tp->sa = add(g, tp->sa, s_fee);
+    t->changed = true;
+  }
+  /* a position left without balances is dropped, as the snapshot format drops it */
+  to_risk_account(a, g->ra);
+  from_risk_account(g, g->ra, a);
+  sync_reserves(g);
+}
+
 /* Liquidates accounts below HF 1 whose debt is worth liquidating (gas: > $2,000). */
 static void liquidations(struct gen *g) {
-  struct dacct *treasury = &g->acct[1];
   for (size_t i = 2; i < g->n_acct; i++) {
     struct dacct *a = &g->acct[i];
     if (a->n == 0) continue;
@@ -1440,30 +1490,15 @@ static void liquidations(struct gen *g) {
     if (rndn(g, 100) >= 60) continue;
     int c = largest(g, a, false), r = largest(g, a, true);
     if (c < 0 || r < 0) continue;
-    struct risk_account ra;
-    to_risk_account(a, &ra);
+    to_risk_account(a, g->ra);
     struct risk_liquidation liq;
-    CK(risk_liquidation_compute(g->m, &ra, (uint16_t)c, (uint16_t)r, U256_MAX, &liq));
+    CK(risk_liquidation_compute(g->m, g->ra, (uint16_t)c, (uint16_t)r, U256_MAX, &liq));
     if (g->failed || liq.error != RISK_ONCHAIN_OK) continue;
-    do_repay(g, a, r, liq.clears_borrowing ? U256_ZERO : liq.debt_to_cover);
-    /* collateral: the liquidator takes the underlying, the fee goes to the treasury as aTokens */
-    struct dpos *p = find_pos(a, c);
-    if (!p) continue;
-    u256 s_fee = U256_ZERO, s_liq = U256_ZERO;
-    const u256 li = g->r[c].st.liquidity_index;
-    if (!u256_is_zero(liq.protocol_fee)) CK(risk_reserve_to_scaled(&s_fee, liq.protocol_fee, li));
-    if (!u256_is_zero(liq.to_liquidator)) CK(risk_reserve_to_scaled(&s_liq, liq.to_liquidator, li));
-    if (u256_gt(s_fee, p->sa)) s_fee = p->sa;
-    if (liq.clears_collateral || u256_gt(add(g, s_fee, s_liq), p->sa)) s_liq = u256_sub_wrap(p->sa, s_fee);
-    p->sa = u256_sub_wrap(p->sa, add(g, s_fee, s_liq));
-    g->r[c].st.a_token_scaled_total_supply = u256_sub_wrap(g->r[c].st.a_token_scaled_total_supply, s_liq);
-    g->r[c].st.available_liquidity = sub_sat(g->r[c].st.available_liquidity, liq.to_liquidator);
-    if (!u256_is_zero(s_fee)) {
-      struct dpos *tp = get_pos(g, treasury, c, false);
-      tp->sa = add(g, tp->sa, s_fee);
-      treasury->changed = true;
-    }
-    drop_empty(a);
+    /* the liquidator repays on the user's behalf: the Pool burns the debt as a repay does */
+    struct risk_action x = {
+        .kind = RISK_ACT_REPAY, .reserve = (uint16_t)r, .amount = liq.debt_to_cover, .on_behalf = true};
+    if (act(g, a, &x) != RISK_ONCHAIN_OK) continue;
+    seize_collateral(g, a, c, &liq);
   }
 }
 
@@ -1472,198 +1507,219 @@ static void liquidations(struct gen *g) {
 static void emit_irm(struct gen *g, int i) {
   const struct irm_def *d = &irms[assets[i].irm];
   const struct risk_irm *m = &g->r[i].irm;
+  struct jw *w = &g->w;
   struct risk_irm_params p;
   CK(risk_irm_get_params(&p, m));
   static const char *kinds[] = {"variable_borrow", "default", "rate_target_base", "rate_target_kink"};
-  put(g, "{\"address\":");
-  put_addr_lit(g, d->address);
-  putf(g, ",\"kind\":\"%s\",\"optimal_usage_ratio\":", kinds[m->kind]);
-  put_u256(g, p.optimal_usage_ratio);
-  put(g, ",\"base_variable_borrow_rate\":");
-  put_u256(g, p.base_variable_borrow_rate);
-  put(g, ",\"variable_rate_slope1\":");
-  put_u256(g, p.variable_rate_slope1);
-  put(g, ",\"variable_rate_slope2\":");
-  put_u256(g, p.variable_rate_slope2);
+  jw_obj(w);
+  kaddr_lit(g, "address", d->address);
+  jw_kstr(w, "kind", kinds[m->kind]);
+  jw_ku256(w, "optimal_usage_ratio", p.optimal_usage_ratio);
+  jw_ku256(w, "base_variable_borrow_rate", p.base_variable_borrow_rate);
+  jw_ku256(w, "variable_rate_slope1", p.variable_rate_slope1);
+  jw_ku256(w, "variable_rate_slope2", p.variable_rate_slope2);
   if (m->kind == RISK_IRM_RATE_TARGET_BASE || m->kind == RISK_IRM_RATE_TARGET_KINK) {
-    char b[U256_DEC_MAX];
-    u256_to_dec(m->spread, b);
-    putf(g, ",\"spread\":\"%s%s\",\"rate_source\":{\"kind\":\"%s\",\"address\":",
-         m->spread_negative && !u256_is_zero(m->spread) ? "-" : "", b,
-         d->source == SRC_LST ? "capped_fallback" : "ssr");
-    put_addr_lit(g, d->source == SRC_LST ? LST_CAPPED_SOURCE : SSR_RATE_SOURCE);
+    /* int256: a minus sign in front of the magnitude */
+    char b[U256_DEC_MAX + 1];
+    size_t neg = m->spread_negative && !u256_is_zero(m->spread) ? 1 : 0;
+    b[0] = '-';
+    size_t n = jw_dec(m->spread, b + neg);
+    jw_key(w, "spread");
+    jw_plain(w, b, n + neg);
+    jw_key(w, "rate_source");
+    jw_obj(w);
+    jw_kstr(w, "kind", d->source == SRC_LST ? "capped_fallback" : "ssr");
+    kaddr_lit(g, "address", d->source == SRC_LST ? LST_CAPPED_SOURCE : SSR_RATE_SOURCE);
     u256 apr = U256_ZERO;
     CK(risk_rate_source_apr(&apr, &m->source));
-    put(g, ",\"apr\":");
-    put_u256(g, apr);
-    putf(g, ",\"decimals\":%u", d->source == SRC_LST ? 18u : 27u);
+    jw_ku256(w, "apr", apr);
+    jw_kint(w, "decimals", d->source == SRC_LST ? 18 : 27);
     if (d->source == SRC_LST) {
-      put(g, ",\"lower_bound\":");
-      put_u256(g, m->source.lower_bound);
-      put(g, ",\"upper_bound\":");
-      put_u256(g, m->source.upper_bound);
-      put(g, ",\"default_rate\":");
-      put_u256(g, m->source.default_rate);
+      jw_ku256(w, "lower_bound", m->source.lower_bound);
+      jw_ku256(w, "upper_bound", m->source.upper_bound);
+      jw_ku256(w, "default_rate", m->source.default_rate);
     }
-    put(g, "}");
+    jw_obj_end(w);
   }
-  put(g, "}");
+  jw_obj_end(w);
 }
 
 static void emit_account(struct gen *g, const struct dacct *a) {
-  put(g, "{\"address\":");
-  put_addr(g, a->addr);
-  putf(g, ",\"emode_category\":%u,\"positions\":[", a->emode);
+  struct jw *w = &g->w;
+  jw_obj(w);
+  kaddr(g, "address", a->addr);
+  jw_kint(w, "emode_category", a->emode);
+  jw_key(w, "positions");
+  jw_arr(w);
   for (unsigned i = 0; i < a->n; i++) {
     const struct dpos *p = &a->p[i];
-    put(g, i ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, g->r[p->r].addr);
-    put(g, ",\"scaled_a_token_balance\":");
-    put_u256(g, p->sa);
-    put(g, ",\"scaled_variable_debt\":");
-    put_u256(g, p->sd);
-    putf(g, ",\"collateral\":%s}", p->coll ? "true" : "false");
+    jw_obj(w);
+    kaddr(g, "asset", g->r[p->r].addr);
+    jw_ku256(w, "scaled_a_token_balance", p->sa);
+    jw_ku256(w, "scaled_variable_debt", p->sd);
+    jw_kbool(w, "collateral", p->coll);
+    jw_obj_end(w);
   }
-  put(g, "]}");
+  jw_arr_end(w);
+  jw_obj_end(w);
 }
 
 static void emit_snapshot(struct gen *g, bool first) {
+  struct jw *w = &g->w;
   uint8_t hb[48], h[32];
   int n = snprintf((char *)hb, sizeof hb, "sparkd-demo-block/%" PRIu64 "/%" PRIu64, g->o.seed, g->block);
   risk_keccak256(hb, (size_t)n, h);
-  putf(g, "{\"format\":\"sparkd.snapshot/1\",\"chain_id\":1,\"block\":{\"number\":%" PRIu64 ",\"hash\":", g->block);
-  put_hex32(g, h);
-  putf(g, ",\"timestamp\":%" PRIu64 "}", g->t);
+  jw_obj(w);
+  jw_kstr(w, "format", "sparkd.snapshot/1");
+  jw_kint(w, "chain_id", 1);
+  jw_key(w, "block");
+  jw_obj(w);
+  jw_kint(w, "number", (int64_t)g->block);
+  khex32(g, "hash", h);
+  jw_kint(w, "timestamp", (int64_t)g->t);
+  jw_obj_end(w);
   if (first) {
-    put(g, ",\"assets\":[");
+    jw_key(w, "assets");
+    jw_arr(w);
     for (int i = 0; i < N_ASSETS; i++) {
-      put(g, i ? ",{\"address\":" : "{\"address\":");
-      put_addr_lit(g, assets[i].address);
-      putf(g, ",\"symbol\":\"%s\",\"decimals\":%u,\"name\":\"%s\"}", assets[i].symbol, assets[i].decimals,
-           assets[i].name);
+      jw_obj(w);
+      kaddr_lit(g, "address", assets[i].address);
+      jw_kstr(w, "symbol", assets[i].symbol);
+      jw_kint(w, "decimals", assets[i].decimals);
+      jw_kstr(w, "name", assets[i].name);
+      jw_obj_end(w);
     }
-    put(g, "],\"emode_categories\":[");
-    for (size_t k = 0; k < sizeof emodes / sizeof emodes[0]; k++)
-      putf(g,
-           "%s{\"id\":%u,\"ltv\":%u,\"liquidation_threshold\":%u,\"liquidation_bonus\":%u,\"price_source\":\"%s\","
-           "\"label\":\"%s\"}",
-           k ? "," : "", emodes[k].id, emodes[k].ltv, emodes[k].lt, emodes[k].lb, ZERO_ADDR, emodes[k].label);
-    put(g, "]");
+    jw_arr_end(w);
+    jw_key(w, "emode_categories");
+    jw_arr(w);
+    for (size_t k = 0; k < sizeof emodes / sizeof emodes[0]; k++) {
+      jw_obj(w);
+      jw_kint(w, "id", emodes[k].id);
+      jw_kint(w, "ltv", emodes[k].ltv);
+      jw_kint(w, "liquidation_threshold", emodes[k].lt);
+      jw_kint(w, "liquidation_bonus", emodes[k].lb);
+      jw_kstr(w, "price_source", ZERO_ADDR);
+      jw_kstr(w, "label", emodes[k].label);
+      jw_obj_end(w);
+    }
+    jw_arr_end(w);
   }
-  put(g, ",\"reserves\":[");
+  jw_key(w, "reserves");
+  jw_arr(w);
   for (int i = 0; i < N_RES; i++) {
     const struct dres *r = &g->r[i];
     struct risk_reserve_config c;
     reserve_config(r, i, &c);
     u256 bitmap = U256_ZERO;
     CK(risk_reserve_config_encode(&c, &bitmap));
-    put(g, i ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, r->addr);
-    putf(g, ",\"id\":%d,\"configuration\":", i);
-    put_u256(g, bitmap);
-    put(g, ",\"liquidity_index\":");
-    put_u256(g, r->st.liquidity_index);
-    put(g, ",\"variable_borrow_index\":");
-    put_u256(g, r->st.variable_borrow_index);
-    put(g, ",\"current_liquidity_rate\":");
-    put_u256(g, r->st.current_liquidity_rate);
-    put(g, ",\"current_variable_borrow_rate\":");
-    put_u256(g, r->st.current_variable_borrow_rate);
-    putf(g, ",\"last_update_timestamp\":%" PRIu64 ",\"a_token\":", r->st.last_update_timestamp);
-    put_addr_lit(g, assets[i].a_token);
-    put(g, ",\"variable_debt_token\":");
-    put_addr_lit(g, assets[i].debt_token);
-    put(g, ",\"a_token_scaled_total_supply\":");
-    put_u256(g, r->st.a_token_scaled_total_supply);
-    put(g, ",\"variable_debt_scaled_total_supply\":");
-    put_u256(g, r->st.variable_debt_scaled_total_supply);
-    put(g, ",\"accrued_to_treasury\":");
-    put_u256(g, r->st.accrued_to_treasury);
-    put(g, ",\"isolation_mode_total_debt\":");
-    put_u256(g, r->st.isolation_mode_total_debt);
-    put(g, ",\"available_liquidity\":");
-    put_u256(g, r->st.available_liquidity);
-    put(g, ",\"interest_rate_strategy\":");
+    jw_obj(w);
+    kaddr(g, "asset", r->addr);
+    jw_kint(w, "id", i);
+    jw_ku256(w, "configuration", bitmap);
+    jw_ku256(w, "liquidity_index", r->st.liquidity_index);
+    jw_ku256(w, "variable_borrow_index", r->st.variable_borrow_index);
+    jw_ku256(w, "current_liquidity_rate", r->st.current_liquidity_rate);
+    jw_ku256(w, "current_variable_borrow_rate", r->st.current_variable_borrow_rate);
+    jw_kint(w, "last_update_timestamp", (int64_t)r->st.last_update_timestamp);
+    kaddr_lit(g, "a_token", assets[i].a_token);
+    kaddr_lit(g, "variable_debt_token", assets[i].debt_token);
+    jw_ku256(w, "a_token_scaled_total_supply", r->st.a_token_scaled_total_supply);
+    jw_ku256(w, "variable_debt_scaled_total_supply", r->st.variable_debt_scaled_total_supply);
+    jw_ku256(w, "accrued_to_treasury", r->st.accrued_to_treasury);
+    jw_ku256(w, "isolation_mode_total_debt", r->st.isolation_mode_total_debt);
+    jw_ku256(w, "available_liquidity", r->st.available_liquidity);
+    jw_key(w, "interest_rate_strategy");
     emit_irm(g, i);
-    put(g, "}");
+    jw_obj_end(w);
   }
-  put(g, "],\"prices\":[");
+  jw_arr_end(w);
+  jw_key(w, "prices");
+  jw_arr(w);
   for (int i = 0; i < N_RES; i++) {
-    put(g, i ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, g->r[i].addr);
-    put(g, ",\"price\":");
-    put_u256(g, g->price[i]);
-    put(g, ",\"source\":");
-    put_addr_lit(g, assets[i].price_source);
-    putf(g, ",\"updated_at\":%" PRIu64 "}", g->t);
+    jw_obj(w);
+    kaddr(g, "asset", g->r[i].addr);
+    jw_ku256(w, "price", g->price[i]);
+    kaddr_lit(g, "source", assets[i].price_source);
+    jw_kint(w, "updated_at", (int64_t)g->t);
+    jw_obj_end(w);
   }
-  put(g, "]");
-  /* accounts */
+  jw_arr_end(w);
+  /* accounts: all of them in the first snapshot, then those that changed */
   size_t listed = 0;
   for (size_t i = 0; i < g->n_acct; i++) {
     struct dacct *a = &g->acct[i];
     if (first ? a->n == 0 : !a->changed) continue;
-    if (listed == 0) putf(g, ",\"accounts_mode\":\"%s\",\"accounts\":[", first ? "full" : "delta");
-    if (listed++) put(g, ",");
+    if (listed++ == 0) {
+      jw_kstr(w, "accounts_mode", first ? "full" : "delta");
+      jw_key(w, "accounts");
+      jw_arr(w);
+    }
     emit_account(g, a);
+    flush_some(g);
   }
-  if (listed)
-    put(g, "]");
-  else if (first)
-    put(g, ",\"accounts_mode\":\"full\",\"accounts\":[]");
+  if (listed) {
+    jw_arr_end(w);
+  } else if (first) {
+    jw_kstr(w, "accounts_mode", "full");
+    jw_key(w, "accounts");
+    jw_arr(w);
+    jw_arr_end(w);
+  }
   for (size_t i = 0; i < g->n_acct; i++)
     g->acct[i].changed = false;
   /* savings vaults */
-  put(g, ",\"savings_vaults\":[");
+  jw_key(w, "savings_vaults");
+  jw_arr(w);
   for (int k = 0; k < N_VAULTS; k++) {
     const struct vault_def *d = &vaults[k];
     const struct dvault *v = &g->v[k];
-    putf(g, "%s{\"kind\":\"%s\",\"address\":", k ? "," : "", d->kind);
-    put_addr_lit(g, d->address);
-    put(g, ",\"asset\":");
-    put_addr(g, g->r[d->asset].addr);
-    putf(g, ",\"symbol\":\"%s\",\"decimals\":%u,\"chi\":", d->symbol, d->max_bps ? assets[d->asset].decimals : 18u);
-    put_u256(g, v->chi);
-    putf(g, ",\"rho\":%" PRIu64 ",\"rate\":", v->rho);
-    put_u256(g, v->rate);
+    jw_obj(w);
+    jw_kstr(w, "kind", d->kind);
+    kaddr_lit(g, "address", d->address);
+    kaddr(g, "asset", g->r[d->asset].addr);
+    jw_kstr(w, "symbol", d->symbol);
+    jw_kint(w, "decimals", d->max_bps ? assets[d->asset].decimals : 18u);
+    jw_ku256(w, "chi", v->chi);
+    jw_kint(w, "rho", (int64_t)v->rho);
+    jw_ku256(w, "rate", v->rate);
     if (d->max_bps) {
-      put(g, ",\"min_rate\":");
-      put_u256(g, v->min_rate);
-      put(g, ",\"max_rate\":");
-      put_u256(g, v->max_rate);
-      put(g, ",\"deposit_cap\":");
-      put_u256(g, v->cap);
+      jw_ku256(w, "min_rate", v->min_rate);
+      jw_ku256(w, "max_rate", v->max_rate);
+      jw_ku256(w, "deposit_cap", v->cap);
     }
-    put(g, ",\"total_supply\":");
-    put_u256(g, v->supply);
+    jw_ku256(w, "total_supply", v->supply);
     if (d->max_bps) {
       unsigned dec = assets[d->asset].decimals;
-      put(g, ",\"idle_assets\":");
-      put_u256(g, v->idle);
-      put(g, ",\"intents\":{\"address\":");
-      put_addr_lit(g, INTENTS);
-      put(g, ",\"min_assets\":");
-      put_u256(g, mul(g, U(d->intent_min), g->pow10[dec]));
-      put(g, ",\"max_assets\":");
-      put_u256(g, mul(g, U(d->intent_max), g->pow10[dec]));
-      put(g, ",\"max_deadline_seconds\":604800}");
+      jw_ku256(w, "idle_assets", v->idle);
+      jw_key(w, "intents");
+      jw_obj(w);
+      kaddr_lit(g, "address", INTENTS);
+      jw_ku256(w, "min_assets", mul(g, U(d->intent_min), g->pow10[dec]));
+      jw_ku256(w, "max_assets", mul(g, U(d->intent_max), g->pow10[dec]));
+      jw_kint(w, "max_deadline_seconds", 604800);
+      jw_obj_end(w);
     }
-    put(g, "}");
+    jw_obj_end(w);
   }
-  put(g, "]");
+  jw_arr_end(w);
   /* liquidity layer */
-  put(g, ",\"liquidity_layer\":{\"alm_proxy\":");
-  put_addr_lit(g, ALM_PROXY);
-  put(g, ",\"venues\":[");
+  jw_key(w, "liquidity_layer");
+  jw_obj(w);
+  kaddr_lit(g, "alm_proxy", ALM_PROXY);
+  jw_key(w, "venues");
+  jw_arr(w);
   for (int v = 0; v < N_VENUES; v++) {
-    putf(g, "%s{\"id\":\"%s\",\"kind\":\"%s\",\"address\":", v ? "," : "", venues[v].id, venues[v].kind);
-    put_addr_lit(g, venues[v].address);
-    put(g, ",\"asset\":");
-    put_addr_lit(g, assets[venues[v].asset].address);
-    putf(g, ",\"label\":\"%s\"}", venues[v].label);
+    jw_obj(w);
+    jw_kstr(w, "id", venues[v].id);
+    jw_kstr(w, "kind", venues[v].kind);
+    kaddr_lit(g, "address", venues[v].address);
+    kaddr_lit(g, "asset", assets[venues[v].asset].address);
+    jw_kstr(w, "label", venues[v].label);
+    jw_obj_end(w);
   }
-  put(g, "],\"allocations\":[");
-  bool firsta = true;
+  jw_arr_end(w);
+  jw_key(w, "allocations");
+  jw_arr(w);
   for (int v = 0; v < N_VENUES; v++) {
     u256 amount, apr;
     if (v <= VN_SP_WETH) {
@@ -1680,63 +1736,64 @@ static void emit_snapshot(struct gen *g, bool first) {
     } else {
       continue;
     }
-    putf(g, "%s{\"venue\":\"%s\",\"asset\":", firsta ? "" : ",", venues[v].id);
-    firsta = false;
-    put_addr_lit(g, assets[venues[v].asset].address);
-    put(g, ",\"amount\":");
-    put_u256(g, amount);
-    put(g, ",\"apr\":");
-    put_u256(g, apr);
-    put(g, "}");
+    jw_obj(w);
+    jw_kstr(w, "venue", venues[v].id);
+    kaddr_lit(g, "asset", assets[venues[v].asset].address);
+    jw_ku256(w, "amount", amount);
+    jw_ku256(w, "apr", apr);
+    jw_obj_end(w);
   }
-  put(g, "],\"idle\":[");
+  jw_arr_end(w);
+  jw_key(w, "idle");
+  jw_arr(w);
   static const int idle_assets[] = {R_USDS, R_DAI, R_USDC, R_USDT, R_PYUSD, R_WETH};
   for (size_t k = 0; k < sizeof idle_assets / sizeof idle_assets[0]; k++) {
-    put(g, k ? ",{\"asset\":" : "{\"asset\":");
-    put_addr(g, g->r[idle_assets[k]].addr);
-    put(g, ",\"amount\":");
-    put_u256(g, g->idle[idle_assets[k]]);
-    put(g, "}");
+    jw_obj(w);
+    kaddr(g, "asset", g->r[idle_assets[k]].addr);
+    jw_ku256(w, "amount", g->idle[idle_assets[k]]);
+    jw_obj_end(w);
   }
-  put(g, "],\"rate_limits\":[");
+  jw_arr_end(w);
+  jw_key(w, "rate_limits");
+  jw_arr(w);
   for (int k = 0; k < N_RL; k++) {
     const struct rl_def *d = &rls[k];
     const struct drl *x = &g->rl[k];
-    put(g, k ? ",{\"key\":" : "{\"key\":");
-    put_hex32(g, x->key);
-    putf(g, ",\"name\":\"%s\"", d->name);
-    if (d->asset >= 0) {
-      put(g, ",\"asset\":");
-      put_addr_lit(g, assets[d->asset].address);
-    }
-    if (d->target) {
-      put(g, ",\"target\":");
-      put_addr_lit(g, d->target);
-    }
-    put(g, ",\"max_amount\":");
-    put_u256(g, x->rl.max_amount);
-    put(g, ",\"slope\":");
-    put_u256(g, x->rl.slope);
-    put(g, ",\"last_amount\":");
-    put_u256(g, x->rl.last_amount);
-    putf(g, ",\"last_updated\":%" PRIu64 "}", x->rl.last_updated);
+    jw_obj(w);
+    khex32(g, "key", x->key);
+    jw_kstr(w, "name", d->name);
+    if (d->asset >= 0) kaddr_lit(g, "asset", assets[d->asset].address);
+    if (d->target) kaddr_lit(g, "target", d->target);
+    jw_ku256(w, "max_amount", x->rl.max_amount);
+    jw_ku256(w, "slope", x->rl.slope);
+    jw_ku256(w, "last_amount", x->rl.last_amount);
+    jw_kint(w, "last_updated", (int64_t)x->rl.last_updated);
+    jw_obj_end(w);
   }
-  put(g, "]}");
+  jw_arr_end(w);
+  jw_obj_end(w);
   /* kill switch */
-  put(g, ",\"kill_switch\":{\"address\":");
-  put_addr_lit(g, KILL_SWITCH);
-  put(g, ",\"triggered\":false,\"oracles\":[");
+  jw_key(w, "kill_switch");
+  jw_obj(w);
+  kaddr_lit(g, "address", KILL_SWITCH);
+  jw_kbool(w, "triggered", false);
+  jw_key(w, "oracles");
+  jw_arr(w);
   for (size_t k = 0; k < N_KS; k++) {
     uint64_t one = ks_oracles[k].decimals == 18 ? 1000000000000000000ull : 100000000ull;
-    put(g, k ? ",{\"address\":" : "{\"address\":");
-    put_addr_lit(g, ks_oracles[k].address);
-    putf(g, ",\"label\":\"%s\",\"threshold\":", ks_oracles[k].label);
-    put_u256(g, U(one / 100 * 95));
-    put(g, ",\"latest_answer\":");
-    put_u256(g, g->ks_answer[k]);
-    putf(g, ",\"decimals\":%u}", ks_oracles[k].decimals);
+    jw_obj(w);
+    kaddr_lit(g, "address", ks_oracles[k].address);
+    jw_kstr(w, "label", ks_oracles[k].label);
+    jw_ku256(w, "threshold", U(one / 100 * 95));
+    jw_ku256(w, "latest_answer", g->ks_answer[k]);
+    jw_kint(w, "decimals", ks_oracles[k].decimals);
+    jw_obj_end(w);
   }
-  put(g, "]}}\n");
+  jw_arr_end(w);
+  jw_obj_end(w);
+  jw_obj_end(w);
+  jw_nl(w);
+  if (!jw_flush(w, g->out)) g->write_failed = true;
 }
 
 /* ---------- driver ---------- */
@@ -1747,9 +1804,9 @@ static void init_state(struct gen *g) {
   uint64_t x = g->o.seed ^ 0x5350524B44454D4Full; /* "SPRKDEMO" */
   for (int i = 0; i < 4; i++)
     g->s[i] = splitmix64(&x);
-  g->t0 = SVC_DEMO_END_TIMESTAMP - (uint64_t)g->o.days * 86400;
+  g->t0 = CLI_DEMO_END_TIMESTAMP - (uint64_t)g->o.days * 86400;
   g->t = g->t0;
-  g->block = SVC_DEMO_END_BLOCK - (uint64_t)g->o.days * 86400 / SVC_DEMO_BLOCK_SECONDS;
+  g->block = CLI_DEMO_END_BLOCK - (uint64_t)g->o.days * 86400 / CLI_DEMO_BLOCK_SECONDS;
   /* starting prices (8 decimals), +-5% by seed */
   g->eth_usd = ppm_of(g, U(320000000000ull), rndr(g, 950000, 1050000));
   g->btc_usd = ppm_of(g, U(9500000000000ull), rndr(g, 950000, 1050000));
@@ -1804,16 +1861,17 @@ int cli_demo_generate(FILE *out, const struct cli_demo_opts *opts, char *err, si
   }
   g->o = *opts;
   g->out = out, g->err = err, g->errlen = errlen;
-  if (g->o.accounts < 1 || g->o.accounts > SVC_DEMO_MAX_ACCOUNTS || g->o.days > SVC_DEMO_MAX_DAYS) {
-    snprintf(err, errlen, "accounts must be 1..%d and days 0..%d", SVC_DEMO_MAX_ACCOUNTS, SVC_DEMO_MAX_DAYS);
+  if (g->o.accounts < 1 || g->o.accounts > CLI_DEMO_MAX_ACCOUNTS || g->o.days > CLI_DEMO_MAX_DAYS) {
+    snprintf(err, errlen, "accounts must be 1..%d and days 0..%d", CLI_DEMO_MAX_ACCOUNTS, CLI_DEMO_MAX_DAYS);
     free(g);
     return -1;
   }
   g->n_acct = (size_t)g->o.accounts + 2;
   g->acct = calloc(g->n_acct, sizeof *g->acct);
   g->m = calloc(1, sizeof *g->m);
+  g->ra = calloc(1, sizeof *g->ra);
   int rc = -1;
-  if (!g->acct || !g->m) {
+  if (!g->acct || !g->m || !g->ra) {
     snprintf(err, errlen, "out of memory");
     goto done;
   }
@@ -1823,25 +1881,23 @@ int cli_demo_generate(FILE *out, const struct cli_demo_opts *opts, char *err, si
   g->acct[0].kind = K_ALM;
   parse_addr(g, TREASURY, g->acct[1].addr);
   g->acct[1].kind = K_TREASURY;
+  build_market(g, true);
   for (size_t i = 2; i < g->n_acct && !g->failed; i++)
     make_account(g, &g->acct[i], i - 2);
-  for (int i = 0; i < N_RES; i++) {
+  for (int i = 0; i < N_RES && !g->failed; i++)
     fill_supply(g, i);
-    /* borrows were made before the supply that funds them: balanceOf(aToken) = supplied - borrowed */
-    g->r[i].st.available_liquidity = sub_sat(total_supply_actual(g, i), total_debt(g, i));
-  }
   for (int i = 0; i < N_RES; i++) {
     recompute_rates(g, i);
     run_cap_automator(g, i, true);
   }
   if (g->failed) goto done;
   emit_snapshot(g, true);
-  unsigned steps = g->o.days * (86400 / SVC_DEMO_STEP_SECONDS);
+  unsigned steps = g->o.days * (86400 / CLI_DEMO_STEP_SECONDS);
   size_t per_step = g->o.accounts / 150 ? g->o.accounts / 150 : 1;
-  for (unsigned s = 1; s <= steps && !g->failed; s++) {
+  for (unsigned s = 1; s <= steps && !g->failed && !g->write_failed; s++) {
     g->step = s;
-    g->t += SVC_DEMO_STEP_SECONDS;
-    g->block += SVC_DEMO_STEP_SECONDS / SVC_DEMO_BLOCK_SECONDS;
+    g->t += CLI_DEMO_STEP_SECONDS;
+    g->block += CLI_DEMO_STEP_SECONDS / CLI_DEMO_BLOCK_SECONDS;
     move_prices(g);
     vault_step(g);
     set_prices(g);
@@ -1849,7 +1905,7 @@ int cli_demo_generate(FILE *out, const struct cli_demo_opts *opts, char *err, si
       reserve_config(&g->r[i], i, &g->r[i].st.config); /* the reserve factor drives the treasury accrual */
       CK(risk_reserve_update_state(&g->r[i].st, &g->r[i].st, g->t));
     }
-    build_market(g);
+    build_market(g, false);
     for (size_t k = 0; k < per_step; k++)
       user_action(g, &g->acct[2 + rndn(g, g->o.accounts)]);
     liquidations(g);
@@ -1861,18 +1917,19 @@ int cli_demo_generate(FILE *out, const struct cli_demo_opts *opts, char *err, si
     }
     if (g->failed) break;
     emit_snapshot(g, false);
-    if (ferror(out)) {
-      snprintf(err, errlen, "write error");
-      goto done;
-    }
+    if (g->write_failed) break;
   }
-  if (!g->failed && fflush(out) == 0 && !ferror(out))
-    rc = 0;
-  else if (!g->failed)
-    snprintf(err, errlen, "write error");
+  if (g->failed) goto done;
+  if (g->write_failed || fflush(out) != 0 || ferror(out)) {
+    snprintf(err, errlen, g->w.oom ? "out of memory" : "write error");
+    goto done;
+  }
+  rc = 0;
 done:
+  jw_free(&g->w);
   free(g->acct);
   free(g->m);
+  free(g->ra);
   free(g);
   return rc;
 }

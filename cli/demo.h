@@ -17,16 +17,16 @@ struct cli_demo_opts {
   uint32_t days;     /* history length (default 90); one snapshot every 6 hours, plus the first */
 };
 
-#define SVC_DEMO_DEFAULT_SEED 1
-#define SVC_DEMO_DEFAULT_ACCOUNTS 20000
-#define SVC_DEMO_DEFAULT_DAYS 90
-#define SVC_DEMO_MAX_ACCOUNTS 1000000
-#define SVC_DEMO_MAX_DAYS 3650
-#define SVC_DEMO_STEP_SECONDS 21600 /* 6 hours */
-#define SVC_DEMO_BLOCK_SECONDS 12
+#define CLI_DEMO_DEFAULT_SEED 1
+#define CLI_DEMO_DEFAULT_ACCOUNTS 20000
+#define CLI_DEMO_DEFAULT_DAYS 90
+#define CLI_DEMO_MAX_ACCOUNTS 1000000
+#define CLI_DEMO_MAX_DAYS 3650
+#define CLI_DEMO_STEP_SECONDS 21600 /* 6 hours */
+#define CLI_DEMO_BLOCK_SECONDS 12
 /* The last snapshot is at this time (2026-05-01T00:00:00Z) and this block. */
-#define SVC_DEMO_END_TIMESTAMP 1777593600ull
-#define SVC_DEMO_END_BLOCK 25000000ull
+#define CLI_DEMO_END_TIMESTAMP 1777593600ull
+#define CLI_DEMO_END_BLOCK 25000000ull
 
 /* Writes the snapshots as NDJSON to out. Returns 0, or -1 with a one-line message in err
  * (an engine error means a generator bug; a write error means out failed). */

@@ -13,7 +13,7 @@ static void usage(FILE *out) {
           "Writes sparkd.snapshot/1 snapshots (NDJSON) of SparkLend Ethereum with synthetic accounts to stdout:\n"
           "the first with every account, then one every 6 hours for --days (deltas).\n"
           "Defaults: --seed %d --accounts %d --days %d. The output is the same for the same options.\n",
-          SVC_DEMO_DEFAULT_SEED, SVC_DEMO_DEFAULT_ACCOUNTS, SVC_DEMO_DEFAULT_DAYS);
+          CLI_DEMO_DEFAULT_SEED, CLI_DEMO_DEFAULT_ACCOUNTS, CLI_DEMO_DEFAULT_DAYS);
 }
 
 /* Parses a decimal unsigned option value in [lo, hi]; returns 0 or -1. */
@@ -29,7 +29,7 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
 
 int cli_cmd_demo_data(int argc, char **argv, const struct util_config *cfg) {
   (void)cfg;
-  struct cli_demo_opts o = {SVC_DEMO_DEFAULT_SEED, SVC_DEMO_DEFAULT_ACCOUNTS, SVC_DEMO_DEFAULT_DAYS};
+  struct cli_demo_opts o = {CLI_DEMO_DEFAULT_SEED, CLI_DEMO_DEFAULT_ACCOUNTS, CLI_DEMO_DEFAULT_DAYS};
   for (int i = 1; i < argc; i++) {
     uint64_t v = 0;
     const char *a = argv[i];
@@ -40,10 +40,10 @@ int cli_cmd_demo_data(int argc, char **argv, const struct util_config *cfg) {
       if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 0, UINT64_MAX, &v)) goto bad;
       o.seed = v;
     } else if (strcmp(a, "--accounts") == 0) {
-      if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, SVC_DEMO_MAX_ACCOUNTS, &v)) goto bad;
+      if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 1, CLI_DEMO_MAX_ACCOUNTS, &v)) goto bad;
       o.accounts = (uint32_t)v;
     } else if (strcmp(a, "--days") == 0) {
-      if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 0, SVC_DEMO_MAX_DAYS, &v)) goto bad;
+      if (parse_u64(i + 1 < argc ? argv[++i] : NULL, 0, CLI_DEMO_MAX_DAYS, &v)) goto bad;
       o.days = (uint32_t)v;
     } else {
       fprintf(stderr, "sparkd demo-data: unknown option %s\n", a);
@@ -53,7 +53,7 @@ int cli_cmd_demo_data(int argc, char **argv, const struct util_config *cfg) {
     continue;
   bad:
     fprintf(stderr, "sparkd demo-data: %s needs a number (--seed 0..2^64-1, --accounts 1..%d, --days 0..%d)\n", a,
-            SVC_DEMO_MAX_ACCOUNTS, SVC_DEMO_MAX_DAYS);
+            CLI_DEMO_MAX_ACCOUNTS, CLI_DEMO_MAX_DAYS);
     return 2;
   }
   static char buf[1 << 20];

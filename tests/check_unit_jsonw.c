@@ -2,7 +2,9 @@
 /* handlers/jsonw.h's number strings against OpenSSL BIGNUM's decimal (BN_bn2dec): integer strings
  * and fixed-point strings (the integer with a point `decimals` digits from the right, "0." and
  * zeros in front when shorter) for 100,000 values drawn to hit edges (0, 2^64±1, 10^19, 2^128,
- * 2^256-1, ...) and random widths, every decimals 0..80, through each writer entry point. */
+ * 2^256-1, ...) and random widths, every decimals 0..80, through each writer entry point. And
+ * streaming: NDJSON records flushed to a FILE* after every piece come out byte for byte as the
+ * hand-written text, and a write error is reported. */
 #include <check.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -104,12 +106,80 @@ START_TEST(against_bignum) {
 }
 END_TEST
 
+/* Two NDJSON records; after every piece, flushed to f when f is not NULL. */
+static void write_records(struct jw *w, FILE *f) {
+#define PIECE(call)                                                                                                    \
+  do {                                                                                                                 \
+    call;                                                                                                              \
+    if (f) ck_assert(jw_flush(w, f));                                                                                  \
+  } while (0)
+  PIECE(jw_obj(w));
+  PIECE(jw_key(w, "a"));
+  PIECE(jw_int(w, 1));
+  PIECE(jw_key(w, "b"));
+  PIECE(jw_arr(w));
+  PIECE(jw_u256(w, u256_from_u64(5)));
+  PIECE(jw_str(w, "x\n"));
+  PIECE(jw_bool(w, true));
+  PIECE(jw_obj(w));
+  PIECE(jw_obj_end(w));
+  PIECE(jw_arr(w));
+  PIECE(jw_arr_end(w));
+  PIECE(jw_arr_end(w));
+  PIECE(jw_obj_end(w));
+  PIECE(jw_nl(w));
+  PIECE(jw_arr(w));
+  PIECE(jw_null(w));
+  PIECE(jw_obj(w));
+  PIECE(jw_kint(w, "c", -2));
+  PIECE(jw_obj_end(w));
+  PIECE(jw_arr_end(w));
+  PIECE(jw_nl(w));
+#undef PIECE
+}
+
+START_TEST(streaming) {
+  static const char want[] = "{\"a\":1,\"b\":[\"5\",\"x\\n\",true,{},[]]}\n[null,{\"c\":-2}]\n";
+  struct jw whole = {0};
+  write_records(&whole, NULL);
+  char *got = text(&whole);
+  ck_assert_str_eq(got, want);
+  free(got);
+  jw_free(&whole);
+
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  ck_assert_ptr_nonnull(f);
+  struct jw w = {0};
+  write_records(&w, f);
+  ck_assert_uint_eq(w.len, 0);
+  fclose(f);
+  ck_assert_uint_eq(n, strlen(want));
+  ck_assert_str_eq(buf, want);
+  free(buf);
+  jw_free(&w);
+
+  /* a device that refuses every write, unbuffered so the error shows at once */
+  FILE *full = fopen("/dev/full", "w");
+  ck_assert_ptr_nonnull(full);
+  setvbuf(full, NULL, _IONBF, 0);
+  struct jw e = {0};
+  jw_obj(&e);
+  jw_obj_end(&e);
+  ck_assert(!jw_flush(&e, full));
+  fclose(full);
+  jw_free(&e);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("jsonw");
   TCase *tc = tcase_create("unit");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, literal_vectors);
   tcase_add_test(tc, against_bignum);
+  tcase_add_test(tc, streaming);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

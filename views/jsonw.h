@@ -1,5 +1,6 @@
-/* An append-only JSON writer for hot responses (account lookups, quotes): keys and values go
- * straight into one growing buffer, in the order written, with the bytes jansson's
+/* An append-only JSON writer for hot responses (account lookups, quotes) and streamed output
+ * (NDJSON to a FILE*, see jw_flush and jw_nl): keys and values go straight into one growing
+ * buffer, in the order written, with the bytes jansson's
  * json_dumps(JSON_COMPACT) gives for the same object built in the same order (strings escaped as
  * jansson does: \" \\ \b \f \n \r \t, other control characters \u00XX, UTF-8 as is). No tree,
  * no per-value allocation. Commas are placed automatically: a value or key after another one in
@@ -10,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ struct jw {
   char *buf;
   size_t len, cap;
   bool oom;
+  char last; /* the last byte jw_flush wrote out, so the comma rule carries on across a flush */
 };
 
 /* Makes room for n more bytes; returns false (and marks the writer failed) when it cannot. */
@@ -49,11 +52,33 @@ static inline void jw_ch(struct jw *w, char c) {
   w->buf[w->len++] = c;
 }
 
-/* A comma unless this is the first member of an object or array, or a value after its key. */
+/* A comma unless this is the first member of an object or array, a value after its key, or the
+ * first value of an NDJSON record (after jw_nl). */
 static inline void jw_sep(struct jw *w) {
-  if (w->len == 0) return;
-  char c = w->buf[w->len - 1];
-  if (c != '{' && c != '[' && c != ':') jw_ch(w, ',');
+  char c;
+  if (w->len)
+    c = w->buf[w->len - 1];
+  else if (!(c = w->last))
+    return;
+  if (c != '{' && c != '[' && c != ':' && c != '\n') jw_ch(w, ',');
+}
+
+/* Ends an NDJSON record: a newline, after which the next value starts a new record. */
+static inline void jw_nl(struct jw *w) { jw_ch(w, '\n'); }
+
+/* Writes the text so far to f and empties the buffer (the allocation is kept), so a long
+ * document or stream can go out in pieces while it is written; commas come out as if it had
+ * been written in one piece. Returns false when the writer has failed (allocation) or f has a
+ * write error. */
+static inline bool jw_flush(struct jw *w, FILE *f) {
+  if (w->oom) return false;
+  bool ok = true;
+  if (w->len) {
+    w->last = w->buf[w->len - 1];
+    ok = fwrite(w->buf, 1, w->len, f) == w->len;
+    w->len = 0;
+  }
+  return ok && !ferror(f);
 }
 
 /* "key": (key is a literal of plain characters: not escaped). */
