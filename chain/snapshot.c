@@ -387,7 +387,7 @@ static void parse_irm(struct chain_snapshot_errors *e, const struct chain_snapsh
   check_keys(e, o, p, keys);
   get_addr(e, o, p, "address", true, m->address);
   int kind = get_enum(e, o, p, "kind", true, chain_irm_kind_names);
-  m->kind = kind < 0 ? SVC_IRM_DEFAULT : (enum chain_irm_kind)kind;
+  m->kind = kind < 0 ? CHAIN_IRM_DEFAULT : (enum chain_irm_kind)kind;
   bool ok = kind >= 0;
   ok &= get_un(e, o, p, "optimal_usage_ratio", true, 256, &m->optimal_usage_ratio);
   ok &= get_un(e, o, p, "base_variable_borrow_rate", true, 256, &m->base_variable_borrow_rate);
@@ -398,7 +398,7 @@ static void parse_irm(struct chain_snapshot_errors *e, const struct chain_snapsh
     kpath(q, p, "optimal_usage_ratio");
     chain_snapshot_error(e, q, "above RAY (100%%)");
   }
-  bool target = kind == SVC_IRM_RATE_TARGET_BASE || kind == SVC_IRM_RATE_TARGET_KINK;
+  bool target = kind == CHAIN_IRM_RATE_TARGET_BASE || kind == CHAIN_IRM_RATE_TARGET_KINK;
   char q[PATH_MAX_LEN];
   if (kind >= 0 && !target) {
     if (json_object_get(o, "spread")) kpath(q, p, "spread"), chain_snapshot_error(e, q, "only for rate-target kinds");
@@ -408,7 +408,7 @@ static void parse_irm(struct chain_snapshot_errors *e, const struct chain_snapsh
   }
   if (!target) return;
   m->has_spread = get_i256(e, o, p, "spread", true, m->spread_text, &m->spread_negative, &m->spread_abs);
-  if (m->has_spread && kind == SVC_IRM_RATE_TARGET_BASE && m->spread_negative) {
+  if (m->has_spread && kind == CHAIN_IRM_RATE_TARGET_BASE && m->spread_negative) {
     kpath(q, p, "spread");
     chain_snapshot_error(e, q, "must not be negative for rate_target_base (uint256 on chain)");
     m->has_spread = false;
@@ -419,12 +419,12 @@ static void parse_irm(struct chain_snapshot_errors *e, const struct chain_snapsh
   kpath(sp, p, "rate_source");
   check_keys(e, src, sp, src_keys);
   int sk = get_enum(e, src, sp, "kind", true, chain_rate_source_kind_names);
-  m->source.kind = sk < 0 ? SVC_SRC_SSR : (enum chain_rate_source_kind)sk;
+  m->source.kind = sk < 0 ? CHAIN_SRC_SSR : (enum chain_rate_source_kind)sk;
   get_addr(e, src, sp, "address", true, m->source.address);
   bool src_ok = sk >= 0;
   src_ok &= get_un(e, src, sp, "apr", true, 256, &m->source.apr);
   src_ok &= get_u32(e, src, sp, "decimals", true, 27, &m->source.decimals);
-  if (sk == SVC_SRC_CAPPED_FALLBACK) {
+  if (sk == CHAIN_SRC_CAPPED_FALLBACK) {
     bool b = get_un(e, src, sp, "lower_bound", true, 256, &m->source.lower_bound);
     b &= get_un(e, src, sp, "upper_bound", true, 256, &m->source.upper_bound);
     b &= get_un(e, src, sp, "default_rate", true, 256, &m->source.default_rate);
@@ -457,7 +457,7 @@ static void parse_irm(struct chain_snapshot_errors *e, const struct chain_snapsh
     neg = true;
   }
   char want[U256_DEC_MAX];
-  if (kind == SVC_IRM_RATE_TARGET_BASE) {
+  if (kind == CHAIN_IRM_RATE_TARGET_BASE) {
     if (!u256_eq(with_spread, m->base_variable_borrow_rate)) {
       u256_to_dec(with_spread, want);
       kpath(q, p, "base_variable_borrow_rate");
@@ -744,7 +744,7 @@ static void parse_vaults(struct chain_snapshot_errors *e, struct chain_snapshot 
     struct chain_snap_vault *v = &s->vaults[i];
     check_keys(e, o, p, keys);
     int kind = get_enum(e, o, p, "kind", true, chain_vault_kind_names);
-    v->kind = kind < 0 ? SVC_VAULT_SDAI : (enum chain_vault_kind)kind;
+    v->kind = kind < 0 ? CHAIN_VAULT_SDAI : (enum chain_vault_kind)kind;
     if (get_addr(e, o, p, "address", true, v->address))
       for (size_t j = 0; j < i; j++)
         if (strcmp(s->vaults[j].address, v->address) == 0) {
@@ -756,7 +756,7 @@ static void parse_vaults(struct chain_snapshot_errors *e, struct chain_snapshot 
     get_text(e, o, p, "symbol", true, false, v->symbol, sizeof v->symbol);
     get_u32(e, o, p, "decimals", true, 36, &v->decimals);
     /* sUSDS and Spark Vaults V2 pack chi as uint192 and rho as uint64; the Pot keeps uint256. */
-    unsigned chi_bits = kind == SVC_VAULT_SDAI ? 256 : 192;
+    unsigned chi_bits = kind == CHAIN_VAULT_SDAI ? 256 : 192;
     if (get_un(e, o, p, "chi", true, chi_bits, &v->chi) && u256_lt(v->chi, RISK_RAY))
       kpath(q, p, "chi"), chain_snapshot_error(e, q, "below RAY (1e27)");
     get_uint(e, o, p, "rho", true, INT64_MAX, &v->rho);
@@ -765,7 +765,7 @@ static void parse_vaults(struct chain_snapshot_errors *e, struct chain_snapshot 
                                              (unsigned long long)s->block_timestamp);
     bool rate_ok = get_un(e, o, p, "rate", true, 256, &v->rate);
     if (rate_ok && u256_lt(v->rate, RISK_RAY)) kpath(q, p, "rate"), chain_snapshot_error(e, q, "below RAY (1e27)");
-    bool v2 = kind == SVC_VAULT_SPARK_V2;
+    bool v2 = kind == CHAIN_VAULT_SPARK_V2;
     if (kind >= 0) {
       v->has_min_rate = get_un(e, o, p, "min_rate", v2, 256, &v->min_rate);
       v->has_max_rate = get_un(e, o, p, "max_rate", v2, 256, &v->max_rate);

@@ -37,8 +37,8 @@ struct chain_snap_asset {
   uint32_t decimals;
 };
 
-enum chain_irm_kind { SVC_IRM_DEFAULT, SVC_IRM_VARIABLE_BORROW, SVC_IRM_RATE_TARGET_BASE, SVC_IRM_RATE_TARGET_KINK };
-enum chain_rate_source_kind { SVC_SRC_SSR, SVC_SRC_POT, SVC_SRC_CAPPED_FALLBACK, SVC_SRC_ORACLE };
+enum chain_irm_kind { CHAIN_IRM_DEFAULT, CHAIN_IRM_VARIABLE_BORROW, CHAIN_IRM_RATE_TARGET_BASE, CHAIN_IRM_RATE_TARGET_KINK };
+enum chain_rate_source_kind { CHAIN_SRC_SSR, CHAIN_SRC_POT, CHAIN_SRC_CAPPED_FALLBACK, CHAIN_SRC_ORACLE };
 extern const char *const chain_irm_kind_names[];         /* "default", ... in enum order */
 extern const char *const chain_rate_source_kind_names[]; /* "ssr", ... in enum order */
 
@@ -101,7 +101,7 @@ struct chain_snap_account {
   struct chain_snap_position *positions;
 };
 
-enum chain_vault_kind { SVC_VAULT_SDAI, SVC_VAULT_SUSDS, SVC_VAULT_SPARK_V2 };
+enum chain_vault_kind { CHAIN_VAULT_SDAI, CHAIN_VAULT_SUSDS, CHAIN_VAULT_SPARK_V2 };
 extern const char *const chain_vault_kind_names[];
 
 struct chain_snap_vault {

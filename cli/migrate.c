@@ -8,7 +8,7 @@
 #include "util/log.h"
 
 /* db/ messages (each applied migration, connection trouble) go to the service log on stderr. */
-static void db_to_svc_log(int level, const char *msg) {
+static void db_to_util_log(int level, const char *msg) {
   util_log((enum util_log_level)level, "db: %s", msg); /* DB_LOG_* numbers match enum util_log_level */
 }
 
@@ -40,7 +40,7 @@ int cli_cmd_migrate(int argc, char **argv, const struct util_config *cfg) {
     fputs("sparkd migrate: SPARKD_DATABASE_URL is not set\n", stderr);
     return 1;
   }
-  db_set_logger(db_to_svc_log);
+  db_set_logger(db_to_util_log);
   char err[512] = "";
   if (status) {
     if (db_migrate_status(cfg->database_url, stdout, err, sizeof err) != 0) {

@@ -133,6 +133,6 @@ enum svc_handler_result handler_signers_list(struct svc_request *req) {
     json_array_append_new(arr,
                           json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:b}", "address", partner_signer_address(s), "scheme",
                                     "eip712-secp256k1", "purpose", "ltv_records", "domain", "name", "sparkd", "version",
-                                    "1", "chainId", SVC_LTV_CHAIN_ID, "primary_type", "LtvRecord", "active", 1));
+                                    "1", "chainId", PARTNER_LTV_CHAIN_ID, "primary_type", "LtvRecord", "active", 1));
   return svc_reply_json_steal(req, 200, json_pack("{s:o}", "signers", arr));
 }

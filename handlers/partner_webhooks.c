@@ -16,7 +16,7 @@
 #include "service/request.h"
 #include "partner/delivery.h"
 
-static const char *const known_events[] = {SVC_LTV_EVENT_STATE, NULL};
+static const char *const known_events[] = {PARTNER_LTV_EVENT_STATE, NULL};
 
 struct create {
   const char *url;

@@ -317,7 +317,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
   s = db_ltv_stage_put(c, rows.p, rows.n);
   copying = false;
   if (s == DB_OK) s = db_ltv_stage_end(c);
-  if (s == DB_OK && st.positions > 0) s = db_ltv_stage_apply(c, SVC_LTV_EVENT_STATE, &st.outbox);
+  if (s == DB_OK && st.positions > 0) s = db_ltv_stage_apply(c, PARTNER_LTV_EVENT_STATE, &st.outbox);
   clock_gettime(CLOCK_MONOTONIC, &t4);
   if (nps > 1)
     util_log(UTIL_LOG_DEBUG, "ltv recompute: positions %.1f ms, lines %.1f ms, engine+json %.1f ms, write %.1f ms",
@@ -348,7 +348,7 @@ static const char *jstr(json_t *o, const char *k) {
 static json_t *signature_json(const struct risk_ltv_signed *sr) {
   if (!g_signer) return json_null();
   uint8_t d[32], sig[65];
-  risk_ltv_digest(sr, SVC_LTV_CHAIN_ID, d);
+  risk_ltv_digest(sr, PARTNER_LTV_CHAIN_ID, d);
   /* signing is deterministic (RFC 6979), so every read of a record carries the same signature */
   if (!partner_signer_sign(g_signer, d, sig)) {
     util_log(UTIL_LOG_ERROR, "ltv record not signed: the signer failed");
@@ -388,7 +388,7 @@ static json_t *signature_json(const struct risk_ltv_signed *sr) {
     json_array_append_new(tl, json_pack("{s:s,s:s}", "name", fields[i][0], "type", fields[i][1]));
   return json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:{s:o},s:o}", "scheme", "eip712-secp256k1", "signer",
                    partner_signer_address(g_signer), "signature", sh, "digest", dh, "domain", "name", "sparkd", "version",
-                   "1", "chainId", SVC_LTV_CHAIN_ID, "primary_type", "LtvRecord", "types", "LtvRecord", tl, "message",
+                   "1", "chainId", PARTNER_LTV_CHAIN_ID, "primary_type", "LtvRecord", "types", "LtvRecord", tl, "message",
                    message);
 }
 

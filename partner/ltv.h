@@ -21,8 +21,8 @@
 struct util_config;
 struct partner_signer;
 
-#define SVC_LTV_CHAIN_ID 1 /* the EIP-712 domain's chainId (docs/ltv-signature.md) */
-#define SVC_LTV_EVENT_STATE "ltv.state_changed"
+#define PARTNER_LTV_CHAIN_ID 1 /* the EIP-712 domain's chainId (docs/ltv-signature.md) */
+#define PARTNER_LTV_EVENT_STATE "ltv.state_changed"
 
 struct partner_ltv_stats {
   uint64_t positions;     /* recomputed */
