@@ -16,7 +16,7 @@
 # targets need chain state: load_markets imports it first (DEMO_DAYS, default 7, of demo data).
 #
 # Account lookups (random demo addresses, a wrk Lua script) have no nginx twin; their reference is
-# bench/ref_server.c (issue 6): the same MHD options as sparkd and, per request, one PQexecPrepared
+# bench/ref_server.c: the same MHD options as sparkd and, per request, one PQexecPrepared
 # of the SQL sparkd's accounts_get runs, on a per-thread connection to the same database, with a
 # small JSON body and nothing else. The rounds alternate sparkd and ref_server with the same
 # script; it prints the medians and the ratio sparkd/reference.

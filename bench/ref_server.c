@@ -1,4 +1,4 @@
-/* The reference for issue 6: libmicrohttpd plus one prepared PostgreSQL query per request, with
+/* The reference server for bench/http.sh: libmicrohttpd plus one prepared PostgreSQL query per request, with
  * nothing else. bench/http.sh runs the account-lookup wrk script against it and against sparkd in
  * the same run and prints the ratio.
  *

@@ -11,6 +11,7 @@
 
 #include "risk/account.h"
 #include "risk/wadray.h"
+#include "util/hex.h"
 
 const char *const chain_irm_kind_names[] = {"default", "variable_borrow", "rate_target_base", "rate_target_kink", NULL};
 const char *const chain_rate_source_kind_names[] = {"ssr", "pot", "capped_fallback", "oracle", NULL};
@@ -200,13 +201,6 @@ static bool get_i256(struct chain_snapshot_errors *e, const json_t *obj, const c
   return true;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* "0x" + ndig hex digits, any case -> lowercase into out (ndig + 3 bytes). */
 static bool parse_hex(const json_t *v, unsigned ndig, char *out) {
   if (!json_is_string(v) || json_string_length(v) != ndig + 2) return false;
@@ -215,7 +209,7 @@ static bool parse_hex(const json_t *v, unsigned ndig, char *out) {
   out[0] = '0';
   out[1] = 'x';
   for (unsigned i = 0; i < ndig; i++) {
-    int d = hexval(s[2 + i]);
+    int d = util_hexval(s[2 + i]);
     if (d < 0) return false;
     out[2 + i] = "0123456789abcdef"[d];
   }

@@ -21,6 +21,7 @@
 #include "risk/reserve.h"
 #include "risk/savings.h"
 #include "risk/wadray.h"
+#include "util/hex.h"
 
 /* ------------------------------------------------------------------------------------------
  * Real-world tables. Addresses in mixed case are EIP-55 literals from the Spark address
@@ -516,13 +517,6 @@ static int pick(struct gen *g, const unsigned *w, int n) {
 
 /* ---------- addresses ---------- */
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 void cli_demo_eip55(const uint8_t addr[20], char out[43]) {
   static const char hx[] = "0123456789abcdef";
   char lower[40];
@@ -549,7 +543,7 @@ static void parse_addr(struct gen *g, const char *s, uint8_t out[20]) {
   }
   bool upper = false, lower = false;
   for (int i = 0; i < 20; i++) {
-    int a = hexval(s[2 + 2 * i]), b = hexval(s[3 + 2 * i]);
+    int a = util_hexval(s[2 + 2 * i]), b = util_hexval(s[3 + 2 * i]);
     if (a < 0 || b < 0) {
       failf(g, "bad address literal %s", s);
       return;
@@ -1162,7 +1156,7 @@ static void init_rate_limits(struct gen *g) {
     case K_BYTES32: {
       uint8_t id[32];
       for (int i = 0; i < 32; i++)
-        id[i] = (uint8_t)(hexval(d->bytes32[2 * i]) << 4 | hexval(d->bytes32[2 * i + 1]));
+        id[i] = (uint8_t)(util_hexval(d->bytes32[2 * i]) << 4 | util_hexval(d->bytes32[2 * i + 1]));
       risk_rate_limit_bytes32_key(x->key, base, id);
       break;
     }

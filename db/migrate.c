@@ -8,6 +8,7 @@
 
 #include "db/internal.h"
 #include "db/migrate.h"
+#include "util/vec.h"
 
 #define LOCK_KEY "8318255655809215847" /* "sparkdmg" as a big-endian int8 */
 #define CONNECT_TIMEOUT_MS 10000u
@@ -113,13 +114,7 @@ struct applied_list {
 
 static db_status collect_applied(const db_row *row, void *arg) {
   struct applied_list *l = arg;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    struct applied *v = realloc(l->v, cap * sizeof *v);
-    if (!v) return DB_ERROR;
-    l->v = v;
-    l->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(l->v, l->n, l->cap, 16)) return DB_ERROR;
   struct applied *a = &l->v[l->n];
   struct db_col cols[] = {
       {"version", DB_COL_INT32, &a->version, 0, NULL},

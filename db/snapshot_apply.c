@@ -17,6 +17,7 @@
 #include "db/snapshot.h"
 #include "risk/account.h"
 #include "risk/reserve.h"
+#include "util/vec.h"
 
 #define MAXP 48
 
@@ -176,13 +177,7 @@ static db_status collect_addr(const db_row *row, void *arg) {
   struct apply_ctx *x = arg;
   const char *a = db_row_text(row, 0);
   if (!a || strlen(a) != 42) return DB_OK;
-  if (x->n_known == x->cap_known) {
-    size_t cap = x->cap_known ? x->cap_known * 2 : 64;
-    chain_addr *k = realloc(x->known, cap * sizeof *k);
-    if (!k) return DB_ERROR;
-    x->known = k;
-    x->cap_known = cap;
-  }
+  if (!UTIL_VEC_RESERVE(x->known, x->n_known, x->cap_known, 64)) return DB_ERROR;
   memcpy(x->known[x->n_known++], a, 43);
   return DB_OK;
 }

@@ -1,4 +1,4 @@
-/* Partner positions and attestations (issue 7, spec risk-engine §6), scope partner:
+/* Partner positions and attestations (spec risk-engine §6), scope partner:
  *   POST  /v1/partner/positions                        create (Idempotency-Key required)
  *   GET   /v1/partner/positions                        list, keyset by id (?after=&limit=)
  *   GET   /v1/partner/positions/{id}                   one, with its latest attestation

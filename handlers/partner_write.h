@@ -1,4 +1,4 @@
-/* Partner writes (issue 7): the Idempotency-Key claim, the write itself, the stored response and
+/* Partner writes: the Idempotency-Key claim, the write itself, the stored response and
  * the audit row, all in one transaction (db_run_txn). */
 #ifndef SPARKD_SERVICE_PARTNER_WRITE_H
 #define SPARKD_SERVICE_PARTNER_WRITE_H

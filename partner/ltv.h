@@ -1,4 +1,4 @@
-/* The LTV records of partner positions (issue 7, risk/ltv.h): recomputed from the latest
+/* The LTV records of partner positions (risk/ltv.h): recomputed from the latest
  * attestation, the imported prices and the debt accrued to now, stored in partner_ltv_latest,
  * appended to partner_ltv_history on a state change or an LTV move of at least
  * SPARKD_LTV_HISTORY_MIN_BPS, and a webhook outbox row per subscribed webhook on a state change,

@@ -39,13 +39,6 @@ void partner_signer_free(struct partner_signer *s) {
 
 const char *partner_signer_address(const struct partner_signer *s) { return s->address; }
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Returns a signer for the 32-byte private scalar, or NULL (err set) when it is 0 or >= n. */
 static struct partner_signer *from_scalar(const uint8_t priv[32], char *err, size_t err_len) {
   struct partner_signer *s = calloc(1, sizeof *s);
@@ -103,7 +96,7 @@ struct partner_signer *partner_signer_load(const char *path, char *err, size_t e
   if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) p += 2;
   uint8_t priv[32];
   for (int i = 0; i < 32; i++) {
-    int a = hexval(p[2 * i]), b = a < 0 ? -1 : hexval(p[2 * i + 1]);
+    int a = util_hexval(p[2 * i]), b = a < 0 ? -1 : util_hexval(p[2 * i + 1]);
     if (a < 0 || b < 0) {
       snprintf(err, err_len, "signing key file %s: expected 0x and 64 hex digits", path);
       return NULL;

@@ -4,19 +4,13 @@
 #include <stdint.h>
 
 #include "risk/keccak.h"
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+#include "risk/u256.h"
 
 bool risk_eip55(const char *addr, char out[43]) {
   if (!addr || addr[0] != '0' || (addr[1] != 'x' && addr[1] != 'X')) return false;
   char lower[40];
   for (int i = 0; i < 40; i++) {
-    int v = hexval(addr[2 + i]);
+    int v = risk_hexval(addr[2 + i]);
     if (v < 0) return false;
     lower[i] = "0123456789abcdef"[v];
   }

@@ -521,7 +521,7 @@ size_t u256_dec_to_fixed(const char *digits, size_t n, unsigned decimals, char *
 }
 
 /* Returns the value of hex digit c, or -1. */
-static inline int hexval(char c) {
+int risk_hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -537,7 +537,7 @@ risk_err u256_from_hex(u256 *r, const char *text, size_t len) {
   if (nd == 0 || nd > 64) return RISK_PARSE;
   u256 v = U256_ZERO;
   for (size_t k = 0; k < nd; k++) {
-    int h = hexval(text[len - 1 - k]);
+    int h = risk_hexval(text[len - 1 - k]);
     if (h < 0) return RISK_PARSE;
     v.w[k / 16] |= (uint64_t)h << (4 * (k % 16));
   }

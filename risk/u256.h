@@ -75,6 +75,8 @@ risk_err u256_pow10(u256 *r, unsigned n);
  * Leading zeros are accepted. len is the text length (text need not be NUL-terminated).
  * Returns RISK_PARSE for malformed text, RISK_OVERFLOW for a value above 2^256-1. */
 risk_err u256_from_dec(u256 *r, const char *text, size_t len);
+/* Returns the value of hex digit c (either case), or -1 when c is not one. */
+int risk_hexval(char c);
 /* Returns true when text (NUL-terminated, may be NULL) is a decimal integer below 2^256, stored in *out. */
 bool u256_parse_dec(const char *text, u256 *out);
 /* Writes the decimal form and a NUL into buf (U256_DEC_MAX bytes suffice); returns its length. */

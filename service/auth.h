@@ -1,4 +1,4 @@
-/* API keys and scopes (issue 7): `Authorization: Bearer <key>` checked against the SHA-256 kept in
+/* API keys and scopes: `Authorization: Bearer <key>` checked against the SHA-256 kept in
  * api_keys, the route table's scope column, and a per-client-address limit on failed attempts. */
 #ifndef SPARKD_SERVICE_AUTH_H
 #define SPARKD_SERVICE_AUTH_H

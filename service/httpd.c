@@ -27,8 +27,8 @@
 
 /* libmicrohttpd's memory per connection: the request line and headers must fit in it (431
  * beyond), and it zeroes all of it after every request on a kept-alive connection (and half of
- * it once more while building the reply), so its size is paid per request. The default 32 KB
- * cost ~49k instructions (callgrind) per request; 20 KB still takes a 16 KB request head with
+ * it once more while building the reply), so its size is paid per request and the default 32 KB
+ * is a measurable share of a small response's cost; 20 KB still takes a 16 KB request head with
  * up to 60 headers (each header also takes a record from this memory). Bodies need not fit:
  * they are handed over and copied out as they arrive, up to the route's body limit. */
 #define CONNECTION_MEMORY (20 * 1024)
@@ -55,7 +55,7 @@ static uint64_t mix64(uint64_t z) {
 /* 32 hex digits, unique within and across processes: 64 random bits drawn once per thread, then
  * a bijective mix of that thread's request counter (offset by 64 more random bits). Ids need not
  * be unguessable (a client may send its own; docs and openapi promise 32 hex digits only), so the
- * CSPRNG (~7k instructions per call) runs once per thread, not per request. */
+ * CSPRNG, which costs more than the rest of a small reply, runs once per thread, not per request. */
 static void new_request_id(char out[33]) {
   static _Thread_local uint64_t prefix, offset, seq;
   static _Thread_local bool seeded;

@@ -13,7 +13,9 @@
 #include "db/accounts.h"
 #include "state/cache.h"
 #include "util/config.h"
+#include "util/hex.h"
 #include "util/log.h"
+#include "util/vec.h"
 
 /* ---- cache builder -------------------------------------------------------------------------- */
 
@@ -31,13 +33,7 @@ static struct state_acc_chain *chain_for(struct build_ctx *b, int64_t id) {
 
 static db_status chain_row(const db_row *row, void *arg) {
   struct build_ctx *b = arg;
-  if (b->n == b->cap) {
-    size_t cap = b->cap ? 2 * b->cap : 4;
-    struct state_acc_chain *p = realloc(b->chains, cap * sizeof *p);
-    if (!p) return DB_ERROR;
-    b->chains = p;
-    b->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(b->chains, b->n, b->cap, 4)) return DB_ERROR;
   struct state_acc_chain *c = &b->chains[b->n++];
   memset(c, 0, sizeof *c);
   c->chain_id = strtoll(db_row_text(row, 0), NULL, 10);
@@ -71,15 +67,9 @@ static void chain_free(void *p) {
 static bool hex20(const char *s, uint8_t out[20]) {
   if (!s || strlen(s) != 42 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X')) return false;
   for (int i = 0; i < 20; i++) {
-    int v = 0;
-    for (int k = 0; k < 2; k++) {
-      char ch = s[2 + 2 * i + k];
-      int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                                                  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-      if (d < 0) return false;
-      v = v * 16 + d;
-    }
-    out[i] = (uint8_t)v;
+    int hi = util_hexval(s[2 + 2 * i]), lo = util_hexval(s[3 + 2 * i]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = (uint8_t)(hi << 4 | lo);
   }
   return true;
 }
@@ -124,13 +114,7 @@ static db_status store_account_row(const db_row *row, void *arg) {
   struct store_ctx *x = arg;
   struct state_acc_chain *c = x->c;
   if (x->unfit) return DB_OK;
-  if (c->n_accounts == x->cap_acc) {
-    size_t cap = x->cap_acc ? 2 * x->cap_acc : 1024;
-    struct state_acc *p = realloc(c->accounts, cap * sizeof *p);
-    if (!p) return DB_ERROR;
-    c->accounts = p;
-    x->cap_acc = cap;
-  }
+  if (!UTIL_VEC_RESERVE(c->accounts, c->n_accounts, x->cap_acc, 1024)) return DB_ERROR;
   struct state_acc *r = &c->accounts[c->n_accounts];
   memset(r, 0, sizeof *r);
   if (!hex20(db_row_text(row, 0), r->addr)) {

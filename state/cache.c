@@ -9,6 +9,7 @@
 
 #include "db/listen.h"
 #include "util/log.h"
+#include "util/vec.h"
 
 struct entry {
   struct state_item item;
@@ -99,13 +100,7 @@ const struct state_item *state_cache_get(const struct state_cache *c, const char
 static bool add(struct state_builder *b, const char *key, char *body, size_t len, void *data,
                 void (*free_data)(void *)) {
   struct state_cache *c = b->c;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 64;
-    struct entry *e = realloc(c->entries, cap * sizeof *e);
-    if (!e) goto fail;
-    c->entries = e;
-    c->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(c->entries, c->n, c->cap, 64)) goto fail;
   struct entry *e = &c->entries[c->n];
   memset(e, 0, sizeof *e);
   e->item.key = strdup(key);

@@ -6,6 +6,7 @@
 
 #include "db/liquidity.h"
 #include "state/cache.h"
+#include "util/vec.h"
 
 static void index_free(void *p) {
   struct state_liquidity *ix = p;
@@ -18,13 +19,7 @@ static void index_free(void *p) {
 
 static db_status rl_row(const db_row *row, void *arg) {
   struct state_liquidity *ix = arg;
-  if (ix->n == ix->cap) {
-    size_t cap = ix->cap ? ix->cap * 2 : 32;
-    struct state_rate_limit *nv = realloc(ix->v, cap * sizeof *nv);
-    if (!nv) return DB_ERROR;
-    ix->v = nv;
-    ix->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(ix->v, ix->n, ix->cap, 32)) return DB_ERROR;
   struct state_rate_limit *r = &ix->v[ix->n];
   memset(r, 0, sizeof *r);
   int64_t chain = 0, lu = 0;
@@ -64,13 +59,7 @@ static db_status rl_row(const db_row *row, void *arg) {
 
 static db_status alloc_row(const db_row *row, void *arg) {
   struct state_liquidity *ix = arg;
-  if (ix->n_alloc == ix->cap_alloc) {
-    size_t cap = ix->cap_alloc ? ix->cap_alloc * 2 : 32;
-    struct state_allocation *nv = realloc(ix->alloc, cap * sizeof *nv);
-    if (!nv) return DB_ERROR;
-    ix->alloc = nv;
-    ix->cap_alloc = cap;
-  }
+  if (!UTIL_VEC_RESERVE(ix->alloc, ix->n_alloc, ix->cap_alloc, 32)) return DB_ERROR;
   struct state_allocation *a = &ix->alloc[ix->n_alloc];
   memset(a, 0, sizeof *a);
   char amount[U256_DEC_MAX], apr[U256_DEC_MAX];
@@ -95,13 +84,7 @@ static db_status alloc_row(const db_row *row, void *arg) {
 
 static db_status idle_row(const db_row *row, void *arg) {
   struct state_liquidity *ix = arg;
-  if (ix->n_idle == ix->cap_idle) {
-    size_t cap = ix->cap_idle ? ix->cap_idle * 2 : 16;
-    struct state_idle *nv = realloc(ix->idle, cap * sizeof *nv);
-    if (!nv) return DB_ERROR;
-    ix->idle = nv;
-    ix->cap_idle = cap;
-  }
+  if (!UTIL_VEC_RESERVE(ix->idle, ix->n_idle, ix->cap_idle, 16)) return DB_ERROR;
   struct state_idle *a = &ix->idle[ix->n_idle];
   memset(a, 0, sizeof *a);
   char amount[U256_DEC_MAX], deployed[U256_DEC_MAX];

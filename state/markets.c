@@ -13,6 +13,7 @@
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/vec.h"
 
 /* ---- the cache builder ---------------------------------------------------------------------- */
 
@@ -27,13 +28,7 @@ struct chains_acc {
 
 static db_status chain_row_cb(const db_row *row, void *arg) {
   struct chains_acc *a = arg;
-  if (a->n == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 8;
-    struct chain_row *p = realloc(a->rows, cap * sizeof *p);
-    if (!p) return DB_ERROR;
-    a->rows = p;
-    a->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(a->rows, a->n, a->cap, 8)) return DB_ERROR;
   struct chain_row *c = &a->rows[a->n++];
   c->id = atoll(db_row_text(row, 0));
   c->block = atoll(db_row_text(row, 1));
@@ -62,13 +57,7 @@ static bool parse_int256(const char *text, bool *neg, u256 *mag) {
 static db_status reserve_row_cb(const db_row *row, void *arg) {
   struct reserves_acc *a = arg;
   struct state_market *m = a->m;
-  if (m->n == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 32;
-    struct state_reserve *p = realloc(m->r, cap * sizeof *p);
-    if (!p) return DB_ERROR;
-    m->r = p;
-    a->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(m->r, m->n, a->cap, 32)) return DB_ERROR;
   struct state_reserve *r = &m->r[m->n];
   memset(r, 0, sizeof *r);
   unsigned i = 0;

@@ -13,6 +13,7 @@
 #include "risk/eip55.h"
 #include "risk/wadray.h"
 #include "state/cache.h"
+#include "util/vec.h"
 
 const struct state_savings_window state_savings_windows[STATE_SAVINGS_WINDOWS] = {
     {"1d", 86400}, {"7d", 7 * 86400}, {"30d", 30 * 86400}};
@@ -42,13 +43,7 @@ static void index_free(void *p) {
 
 static db_status vault_row(const db_row *row, void *arg) {
   struct state_savings *ix = arg;
-  if (ix->n == ix->cap) {
-    size_t cap = ix->cap ? ix->cap * 2 : 16;
-    struct state_vault *nv = realloc(ix->v, cap * sizeof *nv);
-    if (!nv) return DB_ERROR;
-    ix->v = nv;
-    ix->cap = cap;
-  }
+  if (!UTIL_VEC_RESERVE(ix->v, ix->n, ix->cap, 16)) return DB_ERROR;
   struct state_vault *v = &ix->v[ix->n];
   memset(v, 0, sizeof *v);
   char chi[U256_DEC_MAX], rate[U256_DEC_MAX], ts[U256_DEC_MAX], minr[U256_DEC_MAX], maxr[U256_DEC_MAX],

@@ -1,5 +1,5 @@
 /* ctest-label: api */
-/* Partner LTV records and webhooks (issue 7) against the real sparkd and a private PostgreSQL:
+/* Partner LTV records and webhooks against the real sparkd and a private PostgreSQL:
  * - the state machine through warning, margin call (hysteresis: stays until below return_to),
  *   liquidation, back to healthy, and stale, driven by oracle price changes (an UPDATE of the
  *   imported prices and NOTIFY sparkd_state, as an import does), with the LTV values derived by

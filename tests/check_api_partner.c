@@ -1,5 +1,5 @@
 /* ctest-label: api */
-/* Keys, scopes and partner positions (issue 7) against the real sparkd and a private PostgreSQL:
+/* Keys, scopes and partner positions against the real sparkd and a private PostgreSQL:
  * the scope/isolation matrix of every keyed route, revoked keys, idempotency replay and conflict,
  * validation naming each bad field, the audit trail, rate limiting of failed key checks, the
  * `sparkd keys` command line, and POST /v1/admin/snapshots against `sparkd import`. Hashes the
