@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libpq-dev libssl-dev
       libsecp256k1-dev libcurl4-openssl-dev check postgresql-15 curl ca-certificates)
 [ "${SPARKD_DEPS_BENCH:-0}" = 1 ] && pkgs+=(wrk nginx-light)
+[ "${SPARKD_DEPS_TEST:-0}" = 1 ] && pkgs+=(clang-format)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# README command 2: install what is missing, build, and run the whole test suite with ctest.
+# README command 2: install what is missing, check the formatting, build, and run the whole test
+# suite with ctest.
 # Tests that need PostgreSQL start their own private clusters (scripts/pg.sh) and stop them.
 # SPARKD_SANITIZE=1 builds and runs everything once more with -fsanitize=address,undefined.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+SPARKD_DEPS_TEST=1 scripts/deps.sh
+scripts/check-format.sh
 SPARKD_BUILD_DIR=build scripts/build.sh
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 if [ "${SPARKD_SANITIZE:-0}" = 1 ]; then

@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* sparkd demo-data (service/demo.c): the generated snapshots are valid sparkd.snapshot/1
+/* sparkd demo-data (cli/demo.c): the generated snapshots are valid sparkd.snapshot/1
  * lines, deterministic for a seed, and consistent with the engine: reserve totals are the
  * sums of the positions, stored rates are the strategy's output at the stored utilization,
  * indexes move by updateState, chi by drip, every account re-evaluated with the engine is at

@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* Keeps deploy/sparkd.env.example and the config table (service/config.c) in step (STYLE
+/* Keeps deploy/sparkd.env.example and the config table (util/config.c) in step (STYLE
  * rule 12), both ways:
  * - every util_config_table entry is assigned exactly once in the file, under a comment line,
  *   to its default (double quotes around the value are allowed);

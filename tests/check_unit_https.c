@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* https:// webhook delivery (service/webhook.c, partner_http_post): a TLS receiver on 127.0.0.1 in this
+/* https:// webhook delivery (partner/delivery.c, partner_http_post): a TLS receiver on 127.0.0.1 in this
  * process, with certificates made here (P-256, self-signed). The client must send the POST over
  * TLS to a receiver whose certificate chains to the CA file and names the URL's host, and refuse
  * one that does not (untrusted, another host name, or no CA file set: the system's store does not

@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* handlers/jsonw.h's number strings against OpenSSL BIGNUM's decimal (BN_bn2dec): integer strings
+/* views/jsonw.h's number strings against OpenSSL BIGNUM's decimal (BN_bn2dec): integer strings
  * and fixed-point strings (the integer with a point `decimals` digits from the right, "0." and
  * zeros in front when shorter) for 100,000 values drawn to hit edges (0, 2^64±1, 10^19, 2^128,
  * 2^256-1, ...) and random widths, every decimals 0..80, through each writer entry point. And
