@@ -8,6 +8,7 @@
  * computed with the engine (risk/account.h) at the block's timestamp from the reserves, prices
  * and eMode categories as they stand after this snapshot's writes. NOTIFY sparkd_state is sent
  * inside the transaction, so listeners hear it at commit. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,24 +729,30 @@ static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *
       p_str(p, m->spread_text);
     else
       p_null(p);
-    char src[1024];
+    char *src = NULL;
     if (m->has_source) {
+      /* stored as jsonb, which keeps no key order or spacing: the text is jansson's */
       char apr[U256_DEC_MAX], lo[U256_DEC_MAX], hi[U256_DEC_MAX], def[U256_DEC_MAX];
       u256_to_dec(m->source.apr, apr);
-      int k = snprintf(src, sizeof src, "{\"kind\": \"%s\", \"address\": \"%s\", \"apr\": \"%s\", \"decimals\": %u",
-                       chain_rate_source_kind_names[m->source.kind], m->source.address, apr, m->source.decimals);
-      if (m->source.has_bounds) {
+      json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "kind", chain_rate_source_kind_names[m->source.kind], "address",
+                            m->source.address, "apr", apr, "decimals", (int)m->source.decimals);
+      if (o && m->source.has_bounds) {
         u256_to_dec(m->source.lower_bound, lo), u256_to_dec(m->source.upper_bound, hi);
         u256_to_dec(m->source.default_rate, def);
-        k += snprintf(src + k, sizeof src - (size_t)k,
-                      ", \"lower_bound\": \"%s\", \"upper_bound\": \"%s\", \"default_rate\": \"%s\"", lo, hi, def);
+        json_object_set_new(o, "lower_bound", json_string(lo));
+        json_object_set_new(o, "upper_bound", json_string(hi));
+        json_object_set_new(o, "default_rate", json_string(def));
       }
-      snprintf(src + k, sizeof src - (size_t)k, "}");
+      src = o ? json_dumps(o, JSON_COMPACT) : NULL;
+      json_decref(o);
+      if (!src) return DB_ERROR;
       p_str(p, src);
     } else {
       p_null(p);
     }
-    if ((st = run(c, "snap_reserve_insert", p)) != DB_OK) return st;
+    st = run(c, "snap_reserve_insert", p);
+    free(src);
+    if (st != DB_OK) return st;
     p_reset(p);
     p_str(p, x->chain), p_str(p, r->asset), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
     p_u256(p, r->configuration), p_u256(p, r->liquidity_index), p_u256(p, r->variable_borrow_index);

@@ -146,7 +146,10 @@ static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, str
   }
   if (st != DB_OK) return st;
   out->status = 200;
-  if (asprintf(&out->body, "{\"id\":\"%s\",\"deleted\":true}", id) < 0) return DB_ERROR;
+  json_t *o = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
+  out->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  if (!out->body) return DB_ERROR;
   return DB_OK;
 }
 

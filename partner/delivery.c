@@ -19,6 +19,7 @@
 #include "partner/signer.h"
 #include "util/log.h"
 #include "util/config.h"
+#include "views/jsonw.h"
 
 unsigned partner_webhook_backoff_ms(int attempt, double j) {
   if (attempt < 1) attempt = 1;
@@ -260,10 +261,20 @@ static bool deliver(const struct db_webhook_job *j) {
   }
   char wid[24];
   snprintf(wid, sizeof wid, "%lld", (long long)j->webhook_id);
-  char *body = NULL;
-  if (asprintf(&body, "{\"event_id\":\"%s\",\"event\":\"%s\",\"webhook_id\":\"%s\",\"created_at\":\"%s\",\"data\":%s}",
-               j->event_id, j->event, wid, j->created_at, j->payload ? j->payload : "null") < 0)
-    return false;
+  struct jw w = {0};
+  jw_obj(&w);
+  jw_kstr(&w, "event_id", j->event_id);
+  jw_kstr(&w, "event", j->event);
+  jw_kstr(&w, "webhook_id", wid);
+  jw_kstr(&w, "created_at", j->created_at);
+  jw_key(&w, "data");
+  if (j->payload)
+    jw_json(&w, j->payload, strlen(j->payload));
+  else
+    jw_null(&w);
+  jw_obj_end(&w);
+  char *body = jw_cstr(&w);
+  if (!body) return false;
   size_t len = strlen(body);
   char ts[24], sig[65], headers[512];
   snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));

@@ -4,10 +4,10 @@
  * json_dumps(JSON_COMPACT) gives for the same object built in the same order (strings escaped as
  * jansson does: \" \\ \b \f \n \r \t, other control characters \u00XX, UTF-8 as is). No tree,
  * no per-value allocation. Commas are placed automatically: a value or key after another one in
- * the same object or array is preceded by ','. Allocation failure is sticky: jw_finish returns
- * NULL. File-local static inline helpers: no exported names. */
-#ifndef SPARKD_HANDLERS_JSONW_H
-#define SPARKD_HANDLERS_JSONW_H
+ * the same object or array is preceded by ','. Allocation failure is sticky (oom; jw_cstr returns
+ * NULL). File-local static inline helpers: no exported names. */
+#ifndef SPARKD_VIEWS_JSONW_H
+#define SPARKD_VIEWS_JSONW_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -278,6 +278,27 @@ static inline void jw_append(struct jw *w, const struct jw *other) {
   }
   jw_sep(w);
   jw_raw(w, other->buf, other->len);
+}
+
+/* Writes text, a complete JSON value serialised elsewhere, as the next value. */
+static inline void jw_json(struct jw *w, const char *text, size_t n) {
+  jw_sep(w);
+  jw_raw(w, text, n);
+}
+
+/* Returns the text written, NUL-terminated and handed to the caller (free), or NULL after an
+ * allocation failure (the buffer then freed). */
+static inline char *jw_cstr(struct jw *w) {
+  if (!jw_reserve(w, 1)) {
+    free(w->buf);
+    w->buf = NULL;
+    return NULL;
+  }
+  w->buf[w->len] = 0;
+  char *out = w->buf;
+  w->buf = NULL;
+  w->cap = 0;
+  return out;
 }
 
 /* Frees the buffer. */

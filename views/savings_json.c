@@ -11,6 +11,7 @@
 #include "state/cache.h"
 #include "util/cursor.h"
 #include "views/json.h"
+#include "views/jsonw.h"
 
 #define REALIZED_METHOD                                                                                                \
   "(chi_now / chi_then)^(31536000 / seconds) - 1, chi_then from the last imported block at or before now - "           \
@@ -121,29 +122,26 @@ char *view_vaults_page(const struct state_savings *ix, size_t off, size_t limit,
   json_decref(asof);
   if (!asof_text) return NULL;
   size_t end = off + limit < ix->n ? off + limit : ix->n;
-  size_t cap = 128 + strlen(asof_text);
+  struct jw w = {0};
+  jw_obj(&w);
+  jw_key(&w, "data");
+  jw_arr(&w);
   for (size_t i = off; i < end; i++)
-    cap += strlen(ix->v[i].item) + 1;
-  char *out = malloc(cap);
-  if (!out) {
-    free(asof_text);
-    return NULL;
-  }
-  size_t n = 0;
-  n += (size_t)sprintf(out + n, "{\"data\":[");
-  for (size_t i = off; i < end; i++) {
-    if (i > off) out[n++] = ',';
-    size_t l = strlen(ix->v[i].item);
-    memcpy(out + n, ix->v[i].item, l);
-    n += l;
-  }
-  char cur[64] = "";
-  if (end < ix->n) util_cursor_make('o', (int64_t)end, cur);
-  n += (size_t)sprintf(out + n, "],\"as_of\":%s,\"next_cursor\":", asof_text);
-  n += (size_t)(end < ix->n ? sprintf(out + n, "\"%s\"}", cur) : sprintf(out + n, "null}"));
+    jw_json(&w, ix->v[i].item, strlen(ix->v[i].item));
+  jw_arr_end(&w);
+  jw_key(&w, "as_of");
+  jw_json(&w, asof_text, strlen(asof_text));
   free(asof_text);
-  *len = n;
-  return out;
+  if (end < ix->n) {
+    char cur[64];
+    util_cursor_make('o', (int64_t)end, cur);
+    jw_kstr(&w, "next_cursor", cur);
+  } else {
+    jw_knull(&w, "next_cursor");
+  }
+  jw_obj_end(&w);
+  *len = w.len;
+  return jw_cstr(&w);
 }
 
 bool view_savings_render(struct state_builder *b) {
