@@ -137,16 +137,16 @@ static void check_ladder(const struct terms *t, json_t *errors) {
     field_err(errors, "thresholds.return_to_bps", "out_of_order", "must be below thresholds.margin_call_bps");
 }
 
-/* Parses a create (all required) or patch (all optional) body; returns the root (caller owns) or
+/* Parses a create (all required) or patch (all optional) body; returns the body (caller frees) or
  * NULL after replying 400. */
-static json_t *parse_terms(struct svc_request *req, struct terms *t, bool create) {
+static struct svc_body *parse_terms(struct svc_request *req, struct terms *t, bool create) {
   memset(t, 0, sizeof *t);
   struct svc_body_field patch_spec[NTERMS - 1];
   memcpy(patch_spec, create_spec + 1, sizeof patch_spec);
   for (size_t i = 0; i < NTERMS - 1; i++)
     patch_spec[i].required = false;
-  json_t *root = svc_body_parse(req, create ? create_spec : patch_spec, create ? NTERMS : NTERMS - 1, t);
-  if (!root) return NULL;
+  struct svc_body *body = svc_body_parse(req, create ? create_spec : patch_spec, create ? NTERMS : NTERMS - 1, t);
+  if (!body) return NULL;
   json_t *errors = json_array();
   for (size_t i = 0; i < t->nlines; i++) {
     struct line *l = &t->lines[i];
@@ -161,14 +161,14 @@ static json_t *parse_terms(struct svc_request *req, struct terms *t, bool create
     parse_time(t->accrual_start_s, "debt.accrual_start", t->accrual_start, errors, NULL);
   }
   if (t->has_thresholds) check_ladder(t, errors);
-  if (!create && json_object_size(root) == 0) field_err(errors, "", "empty", "give at least one field to change");
+  if (!create && svc_body_members(body) == 0) field_err(errors, "", "empty", "give at least one field to change");
   if (json_array_size(errors)) {
-    json_decref(root);
+    svc_body_free(body);
     svc_reply_validation(req, errors);
     return NULL;
   }
   json_decref(errors);
-  return root;
+  return body;
 }
 
 /* ---- output ---- */
@@ -276,13 +276,13 @@ static db_status create_work(db_conn *c, struct svc_request *req, void *arg, str
 enum svc_handler_result handler_partner_positions_post(struct svc_request *req) {
   struct terms *t = malloc(sizeof *t);
   if (!t) return SVC_HANDLER_FATAL;
-  json_t *root = parse_terms(req, t, true);
-  if (!root) {
+  struct svc_body *body = parse_terms(req, t, true);
+  if (!body) {
     free(t);
     return SVC_HANDLED;
   }
   enum svc_handler_result res = handler_partner_write(req, true, SVC_ERR_external_id_exists, create_work, t);
-  json_decref(root);
+  svc_body_free(body);
   free(t);
   return res;
 }
@@ -336,13 +336,13 @@ enum svc_handler_result handler_partner_position_patch(struct svc_request *req) 
   if (!path_id(req, pc.id)) return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
   pc.t = malloc(sizeof *pc.t);
   if (!pc.t) return SVC_HANDLER_FATAL;
-  json_t *root = parse_terms(req, pc.t, false);
-  if (!root) {
+  struct svc_body *body = parse_terms(req, pc.t, false);
+  if (!body) {
     free(pc.t);
     return SVC_HANDLED;
   }
   enum svc_handler_result res = handler_partner_write(req, false, SVC_ERR_external_id_exists, patch_work, &pc);
-  json_decref(root);
+  svc_body_free(body);
   free(pc.t);
   return res;
 }
@@ -532,8 +532,9 @@ enum svc_handler_result handler_partner_attestations_post(struct svc_request *re
     return svc_reply_problem(req, SVC_ERR_position_not_found, "no such position");
   }
   json_t *errors = json_array();
-  json_t *root = svc_body_parse_collect(req, attest_spec, sizeof attest_spec / sizeof attest_spec[0], ac, errors);
-  if (!root) {
+  struct svc_body *body =
+      svc_body_parse_collect(req, attest_spec, sizeof attest_spec / sizeof attest_spec[0], ac, errors);
+  if (!body) {
     json_decref(errors);
     free(ac);
     return SVC_HANDLED;
@@ -556,7 +557,7 @@ enum svc_handler_result handler_partner_attestations_post(struct svc_request *re
     json_decref(errors);
     res = handler_partner_write(req, true, SVC_ERR_attestation_exists, attest_work, ac);
   }
-  json_decref(root);
+  svc_body_free(body);
   free(ac);
   return res;
 }

@@ -72,8 +72,9 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   struct create cr = {0};
   struct webhook_body in = {0};
   json_t *errors = json_array();
-  json_t *root = svc_body_parse_collect(req, webhook_spec, sizeof webhook_spec / sizeof webhook_spec[0], &in, errors);
-  if (!root) {
+  struct svc_body *body =
+      svc_body_parse_collect(req, webhook_spec, sizeof webhook_spec / sizeof webhook_spec[0], &in, errors);
+  if (!body) {
     json_decref(errors);
     return SVC_HANDLED;
   }
@@ -82,7 +83,7 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
     json_array_append_new(
         errors, svc_field_error("url", "invalid_url", "must be an http:// or https:// url, at most 2048 characters"));
   if (json_array_size(errors)) {
-    json_decref(root);
+    svc_body_free(body);
     return svc_reply_validation(req, errors);
   }
   json_decref(errors);
@@ -93,21 +94,21 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   json_decref(clean);
   if (!ev || strlen(ev) >= sizeof cr.events) {
     free(ev);
-    json_decref(root);
+    svc_body_free(body);
     return SVC_HANDLER_FATAL;
   }
   strcpy(cr.events, ev);
   free(ev);
   uint8_t rnd[32];
   if (RAND_bytes(rnd, sizeof rnd) != 1) {
-    json_decref(root);
+    svc_body_free(body);
     return SVC_HANDLER_FATAL;
   }
   char hex[67];
   util_hex0x(rnd, sizeof rnd, hex);
   snprintf(cr.secret, sizeof cr.secret, "whsec_%s", hex + 2);
   enum svc_handler_result res = handler_partner_write(req, true, SVC_ERR_internal_error, create_work, &cr);
-  json_decref(root);
+  svc_body_free(body);
   return res;
 }
 

@@ -190,8 +190,8 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   struct quote_body *qb = malloc(sizeof *qb);
   if (!qb) return SVC_HANDLER_FATAL;
   memset(qb, 0, offsetof(struct quote_body, act)); /* the reader fills the elements it reads */
-  json_t *root = svc_body_parse(req, quote_spec, sizeof quote_spec / sizeof quote_spec[0], qb);
-  if (!root) {
+  struct svc_body *body = svc_body_parse(req, quote_spec, sizeof quote_spec / sizeof quote_spec[0], qb);
+  if (!body) {
     free(qb);
     return SVC_HANDLED;
   }
@@ -435,7 +435,7 @@ out_w:
   jw_free(&memo.text);
 out:
   json_decref(errors);
-  json_decref(root);
+  svc_body_free(body);
   free(qb);
   free(prices);
   free(v);

@@ -33,8 +33,8 @@ static const struct svc_body_field convert_spec[] = {
 
 enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
   struct convert_body in = {0};
-  json_t *root = svc_body_parse(req, convert_spec, sizeof convert_spec / sizeof convert_spec[0], &in);
-  if (!root) return SVC_HANDLED;
+  struct svc_body *body = svc_body_parse(req, convert_spec, sizeof convert_spec / sizeof convert_spec[0], &in);
+  if (!body) return SVC_HANDLED;
   json_t *errors = json_array();
   u256 rate = in.rate, apr = in.apr, apy, bps;
   bool rate_s = in.has_rate;
@@ -56,7 +56,7 @@ enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
       json_array_append_new(errors, svc_field_error("apr_ray", "out_of_range",
                                                     "too large: compounding over a year overflows, the chain reverts"));
   }
-  json_decref(root);
+  svc_body_free(body);
   if (json_array_size(errors))
     return svc_reply_problem_fields(req, SVC_ERR_validation_failed, errors, "the rate cannot be converted");
   json_decref(errors);

@@ -15,7 +15,7 @@
 struct svc_request;
 
 enum svc_body_type {
-  SVC_BODY_STRING,  /* const char * borrowed from the parsed root; length lo..hi (hi 0: any) */
+  SVC_BODY_STRING,  /* const char * owned by the returned struct svc_body; length lo..hi (hi 0: any) */
   SVC_BODY_BOOL,    /* bool */
   SVC_BODY_INT,     /* long long, lo..hi */
   SVC_BODY_ADDRESS, /* char[43]: "0x" and 40 hex digits, stored lowercase */
@@ -54,21 +54,33 @@ struct svc_body_field {
 bool svc_body_read(json_t *obj, const struct svc_body_field *spec, size_t n, void *out, const char *prefix,
                    json_t *errors);
 
-/* Parses text as one JSON object (duplicate keys refused) and reads it into out by spec. Returns
- * the root (the caller owns it; STRING destinations borrow from it), or NULL with *err set to
- * malformed_json, duplicate_json_key or validation_failed, detail filled, and the field problems
- * appended to errors. */
-json_t *svc_body_decode(const char *text, size_t len, const struct svc_body_field *spec, size_t n, void *out,
-                        json_t *errors, enum svc_error *err, char *detail, size_t detail_len);
+/* A read body: owns what its STRING destinations (and MAP keys) point into. */
+struct svc_body;
 
-/* As svc_body_decode on the request's body; returns the root, or NULL after replying 400. */
-json_t *svc_body_parse(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out);
+/* Parses text as one JSON object (duplicate keys refused) and reads it into out by spec; out must
+ * start zeroed (array elements past those read excepted). Valid bodies are read by a single-pass
+ * scanner over a private copy of text, driven by the same spec; anything it does not fully
+ * understand, and every error, is read again from scratch by jansson, so errors come from one
+ * reader. Returns the body (free with svc_body_free), or NULL with *err set to malformed_json,
+ * duplicate_json_key or validation_failed, detail filled, and the field problems appended to
+ * errors. */
+struct svc_body *svc_body_decode(const char *text, size_t len, const struct svc_body_field *spec, size_t n,
+                                 void *out, json_t *errors, enum svc_error *err, char *detail, size_t detail_len);
 
-/* As svc_body_parse, but field problems are appended to errors and the root is still returned
+/* As svc_body_decode on the request's body; returns the body, or NULL after replying 400. */
+struct svc_body *svc_body_parse(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out);
+
+/* As svc_body_parse, but field problems are appended to errors and the body is still returned
  * (a field that failed is left unset and its `given` flag clear), so the handler's own checks add
  * to the same 400; returns NULL only after replying 400 for a body that is not a JSON object. */
-json_t *svc_body_parse_collect(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out,
-                               json_t *errors);
+struct svc_body *svc_body_parse_collect(struct svc_request *req, const struct svc_body_field *spec, size_t n,
+                                        void *out, json_t *errors);
+
+/* Returns the number of members of the body's top-level object, null ones included. */
+size_t svc_body_members(const struct svc_body *b);
+
+/* Frees b and the strings the destinations it filled point into; NULL is ignored. */
+void svc_body_free(struct svc_body *b);
 
 /* Replies 400 validation_failed naming every entry of errors (taken); returns the reply's result.
  * For the checks across fields a handler makes after reading. */
