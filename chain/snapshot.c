@@ -47,7 +47,8 @@ static void ipath(char *out, const char *base, const char *key, size_t i) {
 /* ---- generic field access ---- */
 
 /* Reports every key of obj not in allowed (NULL-terminated). */
-static void check_keys(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *const *allowed) {
+static void check_keys(struct chain_snapshot_errors *e, const json_t *obj, const char *path,
+                       const char *const *allowed) {
   const char *key;
   json_t *v;
   json_object_foreach((json_t *)obj, key, v) {
@@ -89,8 +90,8 @@ static const char *type_name(const json_t *v) {
 }
 
 /* A small non-negative integer given as a JSON number, at most max. */
-static bool get_uint(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                     uint64_t max, uint64_t *out) {
+static bool get_uint(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                     bool required, uint64_t max, uint64_t *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -112,8 +113,8 @@ static bool get_uint(struct chain_snapshot_errors *e, const json_t *obj, const c
   return true;
 }
 
-static bool get_u32(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                    uint32_t max, uint32_t *out) {
+static bool get_u32(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                    bool required, uint32_t max, uint32_t *out) {
   uint64_t x = 0;
   if (!get_uint(e, obj, path, key, required, max, &x)) return false;
   *out = (uint32_t)x;
@@ -163,8 +164,8 @@ static bool get_un(struct chain_snapshot_errors *e, const json_t *obj, const cha
 }
 
 /* int256 decimal string ("-" allowed): writes the canonical text and sign/magnitude. */
-static bool get_i256(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                     char *canon, bool *neg, u256 *abs) {
+static bool get_i256(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                     bool required, char *canon, bool *neg, u256 *abs) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -217,8 +218,8 @@ static bool parse_hex(const json_t *v, unsigned ndig, char *out) {
   return true;
 }
 
-static bool get_addr(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                     char *out) {
+static bool get_addr(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                     bool required, char *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   if (parse_hex(v, 40, out)) return true;
@@ -239,8 +240,8 @@ static bool get_bytes32(struct chain_snapshot_errors *e, const json_t *obj, cons
   return false;
 }
 
-static bool get_text(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                     bool nonempty, char *out, size_t cap) {
+static bool get_text(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                     bool required, bool nonempty, char *out, size_t cap) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   char p[PATH_MAX_LEN];
@@ -266,8 +267,8 @@ static bool get_text(struct chain_snapshot_errors *e, const json_t *obj, const c
   return true;
 }
 
-static bool get_bool(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                     bool *out) {
+static bool get_bool(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                     bool required, bool *out) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return false;
   if (!json_is_boolean(v)) {
@@ -281,8 +282,8 @@ static bool get_bool(struct chain_snapshot_errors *e, const json_t *obj, const c
 }
 
 /* Returns the index of the member's text in names (NULL-terminated), or -1 (reported). */
-static int get_enum(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key, bool required,
-                    const char *const *names) {
+static int get_enum(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
+                    bool required, const char *const *names) {
   json_t *v = member(e, obj, path, key, required);
   if (!v) return -1;
   char p[PATH_MAX_LEN];
@@ -521,10 +522,10 @@ static void parse_reserves(struct chain_snapshot_errors *e, struct chain_snapsho
         chain_snapshot_error(e, q, "ltv %u is above liquidation threshold %u", c->ltv, c->liquidation_threshold);
       if (c->liquidation_threshold != 0 && c->liquidation_bonus <= 10000)
         chain_snapshot_error(e, q, "liquidation bonus %u must be above 10000 when the threshold is not 0",
-                           c->liquidation_bonus);
+                             c->liquidation_bonus);
       else if (c->liquidation_threshold != 0 && percent_mul(c->liquidation_threshold, c->liquidation_bonus) > 10000)
         chain_snapshot_error(e, q, "liquidation threshold %u times bonus %u is above 10000", c->liquidation_threshold,
-                           c->liquidation_bonus);
+                             c->liquidation_bonus);
       if (c->liquidation_threshold == 0 && c->liquidation_bonus != 0)
         chain_snapshot_error(e, q, "liquidation bonus %u must be 0 when the threshold is 0", c->liquidation_bonus);
       if (c->decimals > 36) chain_snapshot_error(e, q, "decimals %u is above 36", c->decimals);
@@ -536,7 +537,7 @@ static void parse_reserves(struct chain_snapshot_errors *e, struct chain_snapsho
         long a = find_asset(s, r->asset);
         if (a >= 0 && s->assets[a].decimals != c->decimals)
           chain_snapshot_error(e, q, "decimals %u differ from $.assets[%ld].decimals %u", c->decimals, a,
-                             s->assets[a].decimals);
+                               s->assets[a].decimals);
       }
     }
     if (get_un(e, o, p, "liquidity_index", true, 128, &r->liquidity_index) && u256_lt(r->liquidity_index, RISK_RAY))
@@ -550,7 +551,7 @@ static void parse_reserves(struct chain_snapshot_errors *e, struct chain_snapsho
         r->last_update_timestamp > s->block_timestamp && s->block_timestamp)
       kpath(q, p, "last_update_timestamp"),
           chain_snapshot_error(e, q, "%llu is after block.timestamp %llu", (unsigned long long)r->last_update_timestamp,
-                             (unsigned long long)s->block_timestamp);
+                               (unsigned long long)s->block_timestamp);
     get_addr(e, o, p, "a_token", true, r->a_token);
     get_addr(e, o, p, "variable_debt_token", true, r->variable_debt_token);
     get_un(e, o, p, "a_token_scaled_total_supply", true, 256, &r->a_token_scaled_total_supply);
@@ -595,7 +596,8 @@ static void parse_emode(struct chain_snapshot_errors *e, struct chain_snapshot *
     if (!ok) continue;
     /* PoolConfigurator.setEModeCategory (spec protocol-math §2.6). */
     if (c->ltv == 0) kpath(q, p, "ltv"), chain_snapshot_error(e, q, "must not be 0");
-    if (c->liquidation_threshold == 0) kpath(q, p, "liquidation_threshold"), chain_snapshot_error(e, q, "must not be 0");
+    if (c->liquidation_threshold == 0)
+      kpath(q, p, "liquidation_threshold"), chain_snapshot_error(e, q, "must not be 0");
     if (c->ltv > c->liquidation_threshold)
       kpath(q, p, "ltv"),
           chain_snapshot_error(e, q, "%u is above liquidation threshold %u", c->ltv, c->liquidation_threshold);
@@ -604,7 +606,7 @@ static void parse_emode(struct chain_snapshot_errors *e, struct chain_snapshot *
     else if (percent_mul(c->liquidation_threshold, c->liquidation_bonus) > 10000)
       kpath(q, p, "liquidation_bonus"),
           chain_snapshot_error(e, q, "liquidation threshold %u times bonus %u is above 10000", c->liquidation_threshold,
-                             c->liquidation_bonus);
+                               c->liquidation_bonus);
     if (!id_ok) continue;
     for (size_t j = 0; j < s->n_reserves; j++) {
       const struct chain_snap_reserve *r = &s->reserves[j];
@@ -615,7 +617,7 @@ static void parse_emode(struct chain_snapshot_errors *e, struct chain_snapshot *
       if (c->liquidation_threshold <= r->cfg.liquidation_threshold)
         kpath(q, p, "liquidation_threshold"),
             chain_snapshot_error(e, q, "%u is not above member $.reserves[%zu] liquidation threshold %u",
-                               c->liquidation_threshold, j, r->cfg.liquidation_threshold);
+                                 c->liquidation_threshold, j, r->cfg.liquidation_threshold);
     }
   }
 }
@@ -756,7 +758,7 @@ static void parse_vaults(struct chain_snapshot_errors *e, struct chain_snapshot 
     get_uint(e, o, p, "rho", true, INT64_MAX, &v->rho);
     if (v->rho > s->block_timestamp && s->block_timestamp)
       kpath(q, p, "rho"), chain_snapshot_error(e, q, "%llu is after block.timestamp %llu", (unsigned long long)v->rho,
-                                             (unsigned long long)s->block_timestamp);
+                                               (unsigned long long)s->block_timestamp);
     bool rate_ok = get_un(e, o, p, "rate", true, 256, &v->rate);
     if (rate_ok && u256_lt(v->rate, RISK_RAY)) kpath(q, p, "rate"), chain_snapshot_error(e, q, "below RAY (1e27)");
     bool v2 = kind == CHAIN_VAULT_SPARK_V2;
@@ -902,7 +904,7 @@ static void parse_ll(struct chain_snapshot_errors *e, struct chain_snapshot *s, 
     if (get_uint(e, x, p, "last_updated", true, INT64_MAX, &r->last_updated) && r->last_updated > s->block_timestamp)
       kpath(q, p, "last_updated"),
           chain_snapshot_error(e, q, "%llu is after block.timestamp %llu", (unsigned long long)r->last_updated,
-                             (unsigned long long)s->block_timestamp);
+                               (unsigned long long)s->block_timestamp);
   }
 }
 

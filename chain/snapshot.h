@@ -37,7 +37,12 @@ struct chain_snap_asset {
   uint32_t decimals;
 };
 
-enum chain_irm_kind { CHAIN_IRM_DEFAULT, CHAIN_IRM_VARIABLE_BORROW, CHAIN_IRM_RATE_TARGET_BASE, CHAIN_IRM_RATE_TARGET_KINK };
+enum chain_irm_kind {
+  CHAIN_IRM_DEFAULT,
+  CHAIN_IRM_VARIABLE_BORROW,
+  CHAIN_IRM_RATE_TARGET_BASE,
+  CHAIN_IRM_RATE_TARGET_KINK
+};
 enum chain_rate_source_kind { CHAIN_SRC_SSR, CHAIN_SRC_POT, CHAIN_SRC_CAPPED_FALLBACK, CHAIN_SRC_ORACLE };
 extern const char *const chain_irm_kind_names[];         /* "default", ... in enum order */
 extern const char *const chain_rate_source_kind_names[]; /* "ssr", ... in enum order */

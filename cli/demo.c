@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "views/jsonw.h"
 #include "risk/account.h"
 #include "risk/irm.h"
 #include "risk/keccak.h"
@@ -22,6 +21,7 @@
 #include "risk/savings.h"
 #include "risk/wadray.h"
 #include "util/hex.h"
+#include "views/jsonw.h"
 
 /* ------------------------------------------------------------------------------------------
  * Real-world tables. Addresses in mixed case are EIP-55 literals from the Spark address

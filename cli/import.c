@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "chain/snapshot.h"
+#include "cli/commands.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/snapshot.h"
-#include "cli/commands.h"
-#include "chain/snapshot.h"
 
 static void usage(FILE *f) {
   fputs("usage: sparkd import FILE|- [--allow-older]\n"

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "db/db.h"
 #include "db/keys.h"
 #include "db/migrate.h"
 #include "service/auth.h"
-#include "cli/commands.h"
 
 static void usage(FILE *f) {
   fputs("usage: sparkd keys create --scope admin|ops|partner [--partner NAME]\n"

@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "db/db.h"
 #include "db/migrate.h"
-#include "cli/commands.h"
 #include "util/log.h"
 
 /* db/ messages (each applied migration, connection trouble) go to the service log on stderr. */

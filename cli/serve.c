@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "util/log.h"
 #include "service/server.h"
+#include "util/log.h"
 
 static void usage(FILE *out) {
   fprintf(out, "usage: sparkd serve\n\n"

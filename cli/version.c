@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "db/version.h"
 #include "cli/commands.h"
+#include "db/version.h"
 
 int cli_cmd_version(int argc, char **argv, const struct util_config *cfg) {
   (void)cfg;
@@ -18,7 +18,7 @@ int cli_cmd_version(int argc, char **argv, const struct util_config *cfg) {
     return 2;
   }
   printf("sparkd %s (commit %s)\n", SPARKD_VERSION, SPARKD_GIT_COMMIT);
-  printf("libmicrohttpd %s\njansson %s\nlibpq %s\n%s\n", MHD_get_version(), jansson_version_str(),
-         db_libpq_version(), OpenSSL_version(OPENSSL_VERSION));
+  printf("libmicrohttpd %s\njansson %s\nlibpq %s\n%s\n", MHD_get_version(), jansson_version_str(), db_libpq_version(),
+         OpenSSL_version(OPENSSL_VERSION));
   return 0;
 }

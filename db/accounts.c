@@ -14,8 +14,7 @@ const struct db_statement db_accounts_statements[] = {
     {"accounts_chains",
      "SELECT c.chain_id, k.triggered FROM chains c LEFT JOIN kill_switch k ON k.chain_id = c.chain_id"
      " ORDER BY c.chain_id"},
-    {"accounts_count",
-     "SELECT count(*) FROM (SELECT 1 FROM accounts WHERE chain_id = $1::bigint LIMIT $2::bigint) s"},
+    {"accounts_count", "SELECT count(*) FROM (SELECT 1 FROM accounts WHERE chain_id = $1::bigint LIMIT $2::bigint) s"},
     /* The state cache's copy of a chain's accounts (state_accounts_load). */
     {"accounts_store_reserves", "SELECT asset, reserve_id FROM reserves WHERE chain_id = $1::bigint"},
     {"accounts_store_accounts", "SELECT address, emode_category FROM accounts WHERE chain_id = $1::bigint"},
@@ -25,13 +24,12 @@ const struct db_statement db_accounts_statements[] = {
     /* Driven by the chain's row: its block tells whether the database is at the cached market's
      * block (an import rewrites positions without always touching the account row). Only held
      * positions, as the state cache's copy. */
-    {"accounts_get",
-     "SELECT c.block_number, a.emode_category, p.asset, p.scaled_a_token_balance::text,"
-     " p.scaled_variable_debt::text, p.collateral, c.block_timestamp FROM chains c"
-     " LEFT JOIN accounts a ON a.chain_id = c.chain_id AND a.address = $2::text"
-     " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
-     " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
-     " WHERE c.chain_id = $1::bigint"},
+    {"accounts_get", "SELECT c.block_number, a.emode_category, p.asset, p.scaled_a_token_balance::text,"
+                     " p.scaled_variable_debt::text, p.collateral, c.block_timestamp FROM chains c"
+                     " LEFT JOIN accounts a ON a.chain_id = c.chain_id AND a.address = $2::text"
+                     " LEFT JOIN positions p ON p.chain_id = a.chain_id AND p.account = a.address"
+                     " AND (p.scaled_a_token_balance > 0 OR p.scaled_variable_debt > 0)"
+                     " WHERE c.chain_id = $1::bigint"},
     /* Keyset on (health_factor, address); accounts whose health factor could not be computed at
      * import (NULL) are not listed. */
     {"accounts_list",
@@ -104,7 +102,7 @@ db_status db_accounts_list(db_conn *conn, const struct db_accounts_list_q *q, db
   char chain[24], lim[24];
   chain_text(q->chain_id, chain);
   snprintf(lim, sizeof lim, "%ld", q->limit);
-  const char *params[8] = {chain, q->max_hf, q->min_debt_base, q->collateral, q->debt, q->after_hf, q->after_address,
-                           lim};
+  const char *params[8] = {chain,   q->max_hf,   q->min_debt_base, q->collateral,
+                           q->debt, q->after_hf, q->after_address, lim};
   return db_query_prepared(conn, "accounts_list", 8, params, fn, arg, NULL);
 }

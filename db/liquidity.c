@@ -1,7 +1,7 @@
 /* What the state cache reads of the Spark Liquidity Layer: rate limits with their asset and
  * venue, allocations per venue, idle balances with what is deployed. */
-#include "db/internal.h"
 #include "db/liquidity.h"
+#include "db/internal.h"
 
 const struct db_statement db_liquidity_statements[] = {
     {"ll_rate_limits",

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db/db.h"
 #include "chain/snapshot.h"
+#include "db/db.h"
 
 enum db_snapshot_outcome {
   DB_SNAPSHOT_APPLIED = 0,

@@ -896,7 +896,7 @@ static db_status apply_txn(db_conn *c, void *arg) {
   if (x->found_prev && x->prev_block == s->block_number) {
     if (strcmp(x->prev_hash, s->block_hash) != 0) {
       chain_snapshot_error(x->errs, "$.block.hash", "block %llu of chain %s was imported with hash %s",
-                         (unsigned long long)s->block_number, x->chain, x->prev_hash);
+                           (unsigned long long)s->block_number, x->chain, x->prev_hash);
       res->outcome = DB_SNAPSHOT_INVALID;
       return DB_ERROR;
     }

@@ -49,7 +49,6 @@ static const struct {
 } areas[] = {{"core", db_core_statements, &db_core_statements_n}, DB_AREAS(AREA_ROW)};
 #undef AREA_ROW
 
-
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct db_statement registry[DB_MAX_STATEMENTS];
 static size_t reg_count;

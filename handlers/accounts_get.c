@@ -68,14 +68,15 @@ bool handler_accounts_fetch(struct svc_request *req, const struct state_acc_chai
 /* Returns the cache (a reference the caller releases) and the chain's market data, or NULL after
  * replying (503 before the first build, 400 for a malformed chain, 404 for an unknown one). */
 static struct state_cache *chain_or_reply(struct svc_request *req, const struct state_market **mc,
-                                        const struct state_acc_chain **x) {
+                                          const struct state_acc_chain **x) {
   char buf[32];
   const char *chain = svc_req_param(req, "chain", buf, sizeof buf);
   int64_t id = 0;
   if (!chain || !handler_parse_chain_id(chain, &id)) {
-    svc_reply_problem_fields(req, SVC_ERR_invalid_parameter,
-                             json_pack("[o]", svc_field_error("chain", "invalid_chain_id", "must be a positive integer")),
-                             "chain must be a chain id");
+    svc_reply_problem_fields(
+        req, SVC_ERR_invalid_parameter,
+        json_pack("[o]", svc_field_error("chain", "invalid_chain_id", "must be a positive integer")),
+        "chain must be a chain id");
     return NULL;
   }
   struct state_cache *c = state_cache_acquire();
@@ -298,13 +299,13 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
   }
   json_decref(errors);
   const struct db_accounts_list_q q = {mc->chain_id,
-                                      q_hf ? hf_s : NULL,
-                                      q_debt ? debt_s : NULL,
-                                      rc ? rc->address : NULL,
-                                      rd ? rd->address : NULL,
-                                      q_cursor ? cur_hf : NULL,
-                                      q_cursor ? cur_addr : NULL,
-                                      limit + 1};
+                                       q_hf ? hf_s : NULL,
+                                       q_debt ? debt_s : NULL,
+                                       rc ? rc->address : NULL,
+                                       rd ? rd->address : NULL,
+                                       q_cursor ? cur_hf : NULL,
+                                       q_cursor ? cur_addr : NULL,
+                                       limit + 1};
   json_t *as_of = view_market_as_of(mc);
   state_cache_release(c);
   db_conn *conn = svc_req_db(req);

@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain/snapshot.h"
 #include "db/db.h"
 #include "db/snapshot.h"
 #include "handlers/handlers.h"
-#include "state/cache.h"
-#include "util/log.h"
 #include "handlers/partner_write.h"
 #include "service/request.h"
 #include "service/server.h"
-#include "chain/snapshot.h"
+#include "state/cache.h"
+#include "util/log.h"
 
 /* Returns errs as [{field: "$.path", code: "invalid", message}] (a new reference). */
 static json_t *problems(const struct chain_snapshot_errors *e, const char *prefix) {
@@ -90,7 +90,7 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
     db_status st = db_snapshot_apply(req->srv->pool, s, allow_older, &r, errs);
     if (st != DB_OK) {
       util_log(UTIL_LOG_ERROR, "request %s: snapshot chain %llu block %llu: %s", req->request_id,
-              (unsigned long long)s->chain_id, (unsigned long long)s->block_number, db_status_name(st));
+               (unsigned long long)s->chain_id, (unsigned long long)s->block_number, db_status_name(st));
       res = svc_reply_problem(req, SVC_ERR_database_unavailable,
                               "%schain %llu block %llu could not be written; retry shortly", prefix,
                               (unsigned long long)s->chain_id, (unsigned long long)s->block_number);

@@ -10,20 +10,13 @@
 #include <time.h>
 
 #include "risk/eip55.h"
-#include "state/cache.h"
 #include "service/request.h"
 #include "service/server.h"
+#include "state/cache.h"
 
 /* ---- as_of ---------------------------------------------------------------------------------- */
 
-
-
-
-
-
 /* ---- numbers and amounts -------------------------------------------------------------------- */
-
-
 
 bool handler_parse_chain_id(const char *text, int64_t *id) {
   int64_t v;
@@ -32,18 +25,10 @@ bool handler_parse_chain_id(const char *text, int64_t *id) {
   return true;
 }
 
-
-
-
-
-
-
-
-
 /* ---- the state cache ------------------------------------------------------------------------ */
 
 struct state_cache *handler_cache_data(struct svc_request *req, const char *key, const void **data,
-                                     enum svc_handler_result *res) {
+                                       enum svc_handler_result *res) {
   struct state_cache *c = state_cache_acquire();
   const struct state_item *it = c ? state_cache_get(c, key) : NULL;
   if (!it || !it->data) {

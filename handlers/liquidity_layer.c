@@ -1,7 +1,7 @@
 /* Spark Liquidity Layer: GET /v1/liquidity-layer/rate-limits and /v1/liquidity-layer/allocations.
- * Both are pre-serialised (views/liquidity_json.c) at each chain's latest imported block; rate limits at `?at=` and other pages are computed per request from the
- * typed data attached to the cache. Arithmetic is the engine's (risk/ratelimit.h, spec
- * protocol-math §3.1; APY of a venue APR is Spark's _getAPY, risk/savings.h). */
+ * Both are pre-serialised (views/liquidity_json.c) at each chain's latest imported block; rate limits at `?at=` and
+ * other pages are computed per request from the typed data attached to the cache. Arithmetic is the engine's
+ * (risk/ratelimit.h, spec protocol-math §3.1; APY of a venue APR is Spark's _getAPY, risk/savings.h). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -51,8 +51,7 @@ enum svc_handler_result handler_liquidity_layer_allocations_list(struct svc_requ
   struct state_cache *c = state_cache_acquire();
   bool found = false;
   enum svc_handler_result res = c ? svc_reply_cached(req, c, VIEW_ALLOCATIONS_PATH, &found) : SVC_HANDLER_FATAL;
-  if (!found)
-    res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
+  if (!found) res = svc_reply_problem(req, SVC_ERR_state_not_ready, "the chain state is not loaded yet; retry shortly");
   state_cache_release(c);
   return res;
 }

@@ -8,8 +8,8 @@
 
 #include "db/ltv.h"
 #include "handlers/handlers.h"
-#include "partner/signer.h"
 #include "partner/ltv.h"
+#include "partner/signer.h"
 #include "service/request.h"
 #include "service/server.h"
 
@@ -130,9 +130,9 @@ enum svc_handler_result handler_signers_list(struct svc_request *req) {
   json_t *arr = json_array();
   const struct partner_signer *s = partner_ltv_signer();
   if (s)
-    json_array_append_new(arr,
-                          json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:b}", "address", partner_signer_address(s), "scheme",
-                                    "eip712-secp256k1", "purpose", "ltv_records", "domain", "name", "sparkd", "version",
-                                    "1", "chainId", PARTNER_LTV_CHAIN_ID, "primary_type", "LtvRecord", "active", 1));
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:b}", "address", partner_signer_address(s),
+                                         "scheme", "eip712-secp256k1", "purpose", "ltv_records", "domain", "name",
+                                         "sparkd", "version", "1", "chainId", PARTNER_LTV_CHAIN_ID, "primary_type",
+                                         "LtvRecord", "active", 1));
   return svc_reply_json_steal(req, 200, json_pack("{s:o}", "signers", arr));
 }

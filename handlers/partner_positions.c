@@ -15,11 +15,11 @@
 #include "db/db.h"
 #include "db/partner.h"
 #include "handlers/handlers.h"
-#include "risk/eip55.h"
-#include "util/log.h"
 #include "handlers/partner_write.h"
+#include "risk/eip55.h"
 #include "service/body.h"
 #include "service/request.h"
+#include "util/log.h"
 
 #define MAX_LINES 32
 #define LIST_DEFAULT 100
@@ -75,7 +75,11 @@ static bool parse_time(const char *s, const char *field, char out[24], json_t *e
 #define T(m) offsetof(struct terms, m)
 #define L(m) offsetof(struct line, m)
 static const struct svc_body_field line_spec[] = {
-    {.name = "chain_id", .type = SVC_BODY_INT, .required = true, .offset = L(chain_id), .lo = 1,
+    {.name = "chain_id",
+     .type = SVC_BODY_INT,
+     .required = true,
+     .offset = L(chain_id),
+     .lo = 1,
      .hi = 9007199254740991LL},
     {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = L(asset)},
     {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = L(amount_v)},
@@ -83,7 +87,11 @@ static const struct svc_body_field line_spec[] = {
 };
 /* debt and thresholds fill members of struct terms itself (the object's offset is 0) */
 static const struct svc_body_field debt_spec[] = {
-    {.name = "chain_id", .type = SVC_BODY_INT, .required = true, .offset = T(debt_chain_id), .lo = 1,
+    {.name = "chain_id",
+     .type = SVC_BODY_INT,
+     .required = true,
+     .offset = T(debt_chain_id),
+     .lo = 1,
      .hi = 9007199254740991LL},
     {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = T(debt_asset)},
     {.name = "principal", .type = SVC_BODY_U256, .required = true, .offset = T(principal_v)},
@@ -101,17 +109,45 @@ static const struct svc_body_field create_spec[] = {
     {.name = "external_id", .type = SVC_BODY_STRING, .required = true, .offset = T(external_id), .lo = 1, .hi = 128},
     {.name = "borrower", .type = SVC_BODY_STRING, .required = true, .offset = T(borrower), .lo = 1, .hi = 256},
     {.name = "custodian", .type = SVC_BODY_STRING, .required = true, .offset = T(custodian), .lo = 1, .hi = 256},
-    {.name = "collateral", .type = SVC_BODY_ARRAY, .required = true, .offset = T(lines), .lo = 1, .hi = MAX_LINES,
-     .sub = line_spec, .nsub = sizeof line_spec / sizeof line_spec[0], .elem_size = sizeof(struct line),
-     .count_offset = T(nlines), .given = SVC_BODY_FLAG(struct terms, has_collateral)},
-    {.name = "debt", .type = SVC_BODY_OBJECT, .required = true, .offset = 0, .sub = debt_spec,
-     .nsub = sizeof debt_spec / sizeof debt_spec[0], .given = SVC_BODY_FLAG(struct terms, has_debt)},
-    {.name = "thresholds", .type = SVC_BODY_OBJECT, .required = true, .offset = 0, .sub = threshold_spec,
-     .nsub = sizeof threshold_spec / sizeof threshold_spec[0], .given = SVC_BODY_FLAG(struct terms, has_thresholds)},
-    {.name = "cure_period_seconds", .type = SVC_BODY_INT, .required = true, .offset = T(cure), .lo = 0,
-     .hi = 31536000, .given = SVC_BODY_FLAG(struct terms, has_cure)},
-    {.name = "max_price_staleness_seconds", .type = SVC_BODY_INT, .required = true, .offset = T(stale), .lo = 1,
-     .hi = 31536000, .given = SVC_BODY_FLAG(struct terms, has_stale)},
+    {.name = "collateral",
+     .type = SVC_BODY_ARRAY,
+     .required = true,
+     .offset = T(lines),
+     .lo = 1,
+     .hi = MAX_LINES,
+     .sub = line_spec,
+     .nsub = sizeof line_spec / sizeof line_spec[0],
+     .elem_size = sizeof(struct line),
+     .count_offset = T(nlines),
+     .given = SVC_BODY_FLAG(struct terms, has_collateral)},
+    {.name = "debt",
+     .type = SVC_BODY_OBJECT,
+     .required = true,
+     .offset = 0,
+     .sub = debt_spec,
+     .nsub = sizeof debt_spec / sizeof debt_spec[0],
+     .given = SVC_BODY_FLAG(struct terms, has_debt)},
+    {.name = "thresholds",
+     .type = SVC_BODY_OBJECT,
+     .required = true,
+     .offset = 0,
+     .sub = threshold_spec,
+     .nsub = sizeof threshold_spec / sizeof threshold_spec[0],
+     .given = SVC_BODY_FLAG(struct terms, has_thresholds)},
+    {.name = "cure_period_seconds",
+     .type = SVC_BODY_INT,
+     .required = true,
+     .offset = T(cure),
+     .lo = 0,
+     .hi = 31536000,
+     .given = SVC_BODY_FLAG(struct terms, has_cure)},
+    {.name = "max_price_staleness_seconds",
+     .type = SVC_BODY_INT,
+     .required = true,
+     .offset = T(stale),
+     .lo = 1,
+     .hi = 31536000,
+     .given = SVC_BODY_FLAG(struct terms, has_stale)},
 };
 #define NTERMS (sizeof create_spec / sizeof create_spec[0])
 #undef L
@@ -510,18 +546,33 @@ static db_status attest_work(db_conn *c, struct svc_request *req, void *arg, str
 }
 
 static const struct svc_body_field balance_spec[] = {
-    {.name = "chain_id", .type = SVC_BODY_INT, .required = true, .offset = offsetof(struct balance, chain_id),
-     .lo = 1, .hi = 9007199254740991LL},
+    {.name = "chain_id",
+     .type = SVC_BODY_INT,
+     .required = true,
+     .offset = offsetof(struct balance, chain_id),
+     .lo = 1,
+     .hi = 9007199254740991LL},
     {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = offsetof(struct balance, asset)},
     {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = offsetof(struct balance, amount_v)},
 };
 static const struct svc_body_field attest_spec[] = {
     {.name = "as_of", .type = SVC_BODY_STRING, .required = true, .offset = offsetof(struct att_ctx, as_of_s)},
-    {.name = "custodian_reference", .type = SVC_BODY_STRING, .required = true,
-     .offset = offsetof(struct att_ctx, reference), .lo = 1, .hi = 256},
-    {.name = "balances", .type = SVC_BODY_ARRAY, .required = true, .offset = offsetof(struct att_ctx, b), .lo = 1,
-     .hi = MAX_LINES, .sub = balance_spec, .nsub = sizeof balance_spec / sizeof balance_spec[0],
-     .elem_size = sizeof(struct balance), .count_offset = offsetof(struct att_ctx, n)},
+    {.name = "custodian_reference",
+     .type = SVC_BODY_STRING,
+     .required = true,
+     .offset = offsetof(struct att_ctx, reference),
+     .lo = 1,
+     .hi = 256},
+    {.name = "balances",
+     .type = SVC_BODY_ARRAY,
+     .required = true,
+     .offset = offsetof(struct att_ctx, b),
+     .lo = 1,
+     .hi = MAX_LINES,
+     .sub = balance_spec,
+     .nsub = sizeof balance_spec / sizeof balance_spec[0],
+     .elem_size = sizeof(struct balance),
+     .count_offset = offsetof(struct att_ctx, n)},
 };
 
 enum svc_handler_result handler_partner_attestations_post(struct svc_request *req) {

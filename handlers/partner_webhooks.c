@@ -7,14 +7,14 @@
 #include <string.h>
 
 #include "db/webhooks.h"
-#include "util/hex.h"
 #include "handlers/handlers.h"
-#include "partner/signer.h"
-#include "partner/ltv.h"
 #include "handlers/partner_write.h"
+#include "partner/delivery.h"
+#include "partner/ltv.h"
+#include "partner/signer.h"
 #include "service/body.h"
 #include "service/request.h"
-#include "partner/delivery.h"
+#include "util/hex.h"
 
 static const char *const known_events[] = {PARTNER_LTV_EVENT_STATE, NULL};
 
@@ -61,10 +61,21 @@ struct webhook_body {
 };
 static const struct svc_body_field event_spec[] = {{.type = SVC_BODY_ENUM, .names = known_events}};
 static const struct svc_body_field webhook_spec[] = {
-    {.name = "url", .type = SVC_BODY_STRING, .required = true, .offset = offsetof(struct webhook_body, url), .lo = 1,
+    {.name = "url",
+     .type = SVC_BODY_STRING,
+     .required = true,
+     .offset = offsetof(struct webhook_body, url),
+     .lo = 1,
      .hi = 2048},
-    {.name = "events", .type = SVC_BODY_ARRAY, .required = true, .offset = offsetof(struct webhook_body, events),
-     .lo = 1, .hi = 8, .sub = event_spec, .nsub = 1, .elem_size = sizeof(int),
+    {.name = "events",
+     .type = SVC_BODY_ARRAY,
+     .required = true,
+     .offset = offsetof(struct webhook_body, events),
+     .lo = 1,
+     .hi = 8,
+     .sub = event_spec,
+     .nsub = 1,
+     .elem_size = sizeof(int),
      .count_offset = offsetof(struct webhook_body, n_events)},
 };
 

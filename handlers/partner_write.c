@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "db/partner.h"
-#include "util/log.h"
 #include "service/server.h"
+#include "util/log.h"
 
 void handler_request_body_sha256(const struct svc_request *req, char out[65]) {
   unsigned char md[SHA256_DIGEST_LENGTH];
@@ -107,7 +107,7 @@ static enum svc_handler_result reply_json_text(struct svc_request *req, unsigned
 }
 
 enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem_required, enum svc_error conflict_err,
-                                          handler_write_fn work, void *arg) {
+                                              handler_write_fn work, void *arg) {
   const char *idem = svc_req_header(req, "Idempotency-Key");
   if (!idem && idem_required)
     return svc_reply_problem(req, SVC_ERR_idempotency_key_required, "send an Idempotency-Key header with every post");

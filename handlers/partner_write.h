@@ -33,7 +33,7 @@ typedef db_status (*handler_write_fn)(db_conn *conn, struct svc_request *req, vo
  * response (Idempotent-Replayed: true), 409 idempotency_conflict, 409 conflict_err on a unique
  * violation, or 503. Returns SVC_HANDLED, or SVC_HANDLER_FATAL when nothing could be queued. */
 enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem_required, enum svc_error conflict_err,
-                                          handler_write_fn work, void *arg);
+                                              handler_write_fn work, void *arg);
 
 /* Returns the status of appending an audit row for req (its key, partner, route, request id and
  * the SHA-256 of its body) with the response status and position (0 = none), on conn. */

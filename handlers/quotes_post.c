@@ -13,22 +13,22 @@
 #include <strings.h>
 
 #include "handlers/accounts.h"
-#include "views/account_json.h"
-#include "views/markets_json.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "views/jsonw.h"
 #include "risk/irm.h"
 #include "risk/reserve.h"
 #include "service/body.h"
+#include "service/request.h"
 #include "state/cache.h"
 #include "util/log.h"
-#include "service/request.h"
+#include "views/account_json.h"
+#include "views/jsonw.h"
+#include "views/markets_json.h"
 
 #define QUOTE_MAX_ACTIONS 20
 
-static const char *const action_names[] = {"supply", "withdraw", "borrow", "repay", "set_collateral", "set_emode",
-                                           NULL};
+static const char *const action_names[] = {"supply",         "withdraw",  "borrow", "repay",
+                                           "set_collateral", "set_emode", NULL};
 static const risk_action_kind action_kinds[] = {RISK_ACT_SUPPLY, RISK_ACT_WITHDRAW,       RISK_ACT_BORROW,
                                                 RISK_ACT_REPAY,  RISK_ACT_SET_COLLATERAL, RISK_ACT_SET_EMODE};
 
@@ -61,11 +61,21 @@ struct quote_body {
 static const struct svc_body_field action_spec[] = {
     {.name = "type", .type = SVC_BODY_ENUM, .required = true, .offset = ACT(type), .names = action_names},
     {.name = "asset", .type = SVC_BODY_STRING, .offset = ACT(asset)},
-    {.name = "amount", .type = SVC_BODY_U256, .offset = ACT(value), .given = SVC_BODY_FLAG(struct quote_action, has_amount),
-     .word = "max", .word_flag = SVC_BODY_FLAG(struct quote_action, is_max)},
-    {.name = "enabled", .type = SVC_BODY_BOOL, .offset = ACT(enabled),
+    {.name = "amount",
+     .type = SVC_BODY_U256,
+     .offset = ACT(value),
+     .given = SVC_BODY_FLAG(struct quote_action, has_amount),
+     .word = "max",
+     .word_flag = SVC_BODY_FLAG(struct quote_action, is_max)},
+    {.name = "enabled",
+     .type = SVC_BODY_BOOL,
+     .offset = ACT(enabled),
      .given = SVC_BODY_FLAG(struct quote_action, has_enabled)},
-    {.name = "category", .type = SVC_BODY_INT, .offset = ACT(category), .lo = 0, .hi = 255,
+    {.name = "category",
+     .type = SVC_BODY_INT,
+     .offset = ACT(category),
+     .lo = 0,
+     .hi = 255,
      .given = SVC_BODY_FLAG(struct quote_action, has_category)},
 };
 #undef ACT
@@ -75,15 +85,35 @@ static const struct svc_body_field price_spec[] = {
 #define QB(m) offsetof(struct quote_body, m)
 static const struct svc_body_field quote_spec[] = {
     {.name = "chain", .type = SVC_BODY_INT, .required = true, .offset = QB(chain), .lo = 1, .hi = INT64_MAX},
-    {.name = "account", .type = SVC_BODY_ADDRESS, .offset = QB(account),
+    {.name = "account",
+     .type = SVC_BODY_ADDRESS,
+     .offset = QB(account),
      .given = SVC_BODY_FLAG(struct quote_body, has_account)},
-    {.name = "actions", .type = SVC_BODY_ARRAY, .required = true, .offset = QB(act), .lo = 0, .hi = QUOTE_MAX_ACTIONS,
-     .sub = action_spec, .nsub = sizeof action_spec / sizeof action_spec[0], .elem_size = sizeof(struct quote_action),
+    {.name = "actions",
+     .type = SVC_BODY_ARRAY,
+     .required = true,
+     .offset = QB(act),
+     .lo = 0,
+     .hi = QUOTE_MAX_ACTIONS,
+     .sub = action_spec,
+     .nsub = sizeof action_spec / sizeof action_spec[0],
+     .elem_size = sizeof(struct quote_action),
      .count_offset = QB(n_actions)},
-    {.name = "price_overrides", .type = SVC_BODY_MAP, .offset = QB(ov), .lo = 0, .hi = RISK_MAX_RESERVES,
-     .sub = price_spec, .nsub = 1, .elem_size = sizeof(struct quote_override), .count_offset = QB(n_overrides),
+    {.name = "price_overrides",
+     .type = SVC_BODY_MAP,
+     .offset = QB(ov),
+     .lo = 0,
+     .hi = RISK_MAX_RESERVES,
+     .sub = price_spec,
+     .nsub = 1,
+     .elem_size = sizeof(struct quote_override),
+     .count_offset = QB(n_overrides),
      .key_offset = offsetof(struct quote_override, asset)},
-    {.name = "at", .type = SVC_BODY_INT, .offset = QB(at), .lo = 0, .hi = 1099511627775LL,
+    {.name = "at",
+     .type = SVC_BODY_INT,
+     .offset = QB(at),
+     .lo = 0,
+     .hi = 1099511627775LL,
      .given = SVC_BODY_FLAG(struct quote_body, has_at)},
 };
 #undef QB
@@ -131,16 +161,15 @@ static bool check_action(struct quote_action *qa, size_t i, json_t *errors) {
 /* Writes the account summary at the current state of v and a as an object into w; returns false
  * on an engine error (*err set) before writing anything. Without liquidation prices, positions
  * go through memo (the same position after a step that did not touch it is a copy). */
-static bool write_account(struct jw *w, const struct state_acc_view *v, const struct risk_account *a, bool with_liq_price,
-                          struct view_pos_memo *memo, risk_err *err) {
+static bool write_account(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
+                          bool with_liq_price, struct view_pos_memo *memo, risk_err *err) {
   struct risk_account_data d;
   if ((*err = risk_account_evaluate(&v->m, a, &d))) return false;
   jw_obj(w);
   view_write_totals(w, v, a, &d);
   view_write_base(w, "borrowing_power_base", d.available_borrows_base);
   jw_key(w, "positions");
-  if (!(with_liq_price ? view_write_positions(w, v, a, true)
-                       : view_write_positions_memo(w, v, a, memo))) {
+  if (!(with_liq_price ? view_write_positions(w, v, a, true) : view_write_positions_memo(w, v, a, memo))) {
     *err = RISK_OVERFLOW;
     return false;
   }
@@ -174,7 +203,8 @@ static void write_reserve_after(struct jw *w, const struct state_acc_view *v, in
 
 /* Checks price_overrides.<asset> against the chain's reserves into prices[reserve id]; appends
  * problems to errors. */
-static void check_override(const struct state_market *mc, const struct quote_override *o, u256 *prices, json_t *errors) {
+static void check_override(const struct state_market *mc, const struct quote_override *o, u256 *prices,
+                           json_t *errors) {
   char field[128];
   snprintf(field, sizeof field, "price_overrides.%s", o->asset);
   const struct state_reserve *r = state_markets_find_reserve(mc, o->asset);
@@ -342,8 +372,9 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
         if (unbounded) {
           char field[48];
           snprintf(field, sizeof field, "actions[%zu].amount", i);
-          res = svc_reply_validation(req, json_pack("[o]", svc_field_error(field, "unbounded",
-                                                                 "the reserve has no supply cap: give an amount")));
+          res = svc_reply_validation(
+              req,
+              json_pack("[o]", svc_field_error(field, "unbounded", "the reserve has no supply cap: give an amount")));
           goto out_w;
         }
         if (u256_is_zero(max)) {

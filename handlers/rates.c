@@ -25,9 +25,13 @@ struct convert_body {
   bool has_rate, has_apr;
 };
 static const struct svc_body_field convert_spec[] = {
-    {.name = "rate_ray", .type = SVC_BODY_U256, .offset = offsetof(struct convert_body, rate),
+    {.name = "rate_ray",
+     .type = SVC_BODY_U256,
+     .offset = offsetof(struct convert_body, rate),
      .given = SVC_BODY_FLAG(struct convert_body, has_rate)},
-    {.name = "apr_ray", .type = SVC_BODY_U256, .offset = offsetof(struct convert_body, apr),
+    {.name = "apr_ray",
+     .type = SVC_BODY_U256,
+     .offset = offsetof(struct convert_body, apr),
      .given = SVC_BODY_FLAG(struct convert_body, has_apr)},
 };
 
@@ -43,8 +47,8 @@ enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
                                                   "give exactly one of rate_ray and apr_ray"));
   } else if (in.has_rate) {
     if (u256_lt(rate, RISK_RAY))
-      json_array_append_new(errors, svc_field_error("rate_ray", "out_of_range",
-                                                    "a per-second rate must be at least 1e27 (RAY)"));
+      json_array_append_new(
+          errors, svc_field_error("rate_ray", "out_of_range", "a per-second rate must be at least 1e27 (RAY)"));
     else if (risk_savings_apr_ray(&apr, rate) != RISK_OK || risk_savings_apy_ray(&apy, rate) != RISK_OK ||
              risk_savings_rtob(&bps, rate) != RISK_OK)
       json_array_append_new(errors, svc_field_error("rate_ray", "out_of_range",

@@ -14,10 +14,10 @@
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/markets.h"
-#include "views/markets_json.h"
+#include "service/request.h"
 #include "state/cache.h"
 #include "util/log.h"
-#include "service/request.h"
+#include "views/markets_json.h"
 
 #define HISTORY_MAX_BUCKETS 10000 /* per request window (from..to) */
 #define HISTORY_DEFAULT_LIMIT 100
@@ -220,10 +220,9 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
   }
   const char *ivname = interval == 3600 ? "1h" : interval == 21600 ? "6h" : "1d";
   char t1[32], t2[32];
-  json_t *body =
-      json_pack("{so so so s{ss ss ss ss sI}}", "data", x.data, "as_of", view_market_as_of(m), "next_cursor", next,
-                "query", "from", util_time_rfc3339(from, t1), "to", util_time_rfc3339(to, t2), "interval", ivname,
-                "asset", r->address_cs, "limit", (json_int_t)limit);
+  json_t *body = json_pack("{so so so s{ss ss ss ss sI}}", "data", x.data, "as_of", view_market_as_of(m), "next_cursor",
+                           next, "query", "from", util_time_rfc3339(from, t1), "to", util_time_rfc3339(to, t2),
+                           "interval", ivname, "asset", r->address_cs, "limit", (json_int_t)limit);
   res = svc_reply_json_steal(req, 200, body);
 out:
   state_cache_release(c);

@@ -65,8 +65,7 @@ static const struct state_vault *resolve(struct svc_request *req, const struct s
     char addr[43];
     if (!util_parse_address(vs, addr)) {
       json_t *errs = json_array();
-      json_array_append_new(errs,
-                            svc_field_error("vault", "invalid_address", "must be 0x followed by 40 hex digits"));
+      json_array_append_new(errs, svc_field_error("vault", "invalid_address", "must be 0x followed by 40 hex digits"));
       svc_reply_problem_fields(req, SVC_ERR_invalid_parameter, errs, "vault: not an address");
       return NULL;
     }
@@ -330,8 +329,7 @@ static db_status hist_row(const db_row *row, void *arg) {
   h->n++;
   h->last_bucket = b;
   u256 chi, rate, ts, c, ta, apy;
-  if (!u256_parse_dec(chi_s, &chi) || !u256_parse_dec(rate_s, &rate) || !u256_parse_dec(ts_s, &ts))
-    return DB_ERROR;
+  if (!u256_parse_dec(chi_s, &chi) || !u256_parse_dec(rate_s, &rate) || !u256_parse_dec(ts_s, &ts)) return DB_ERROR;
   json_t *o = json_object();
   char t[32];
   int64_t start = h->from + b * h->bucket;

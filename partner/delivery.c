@@ -17,8 +17,8 @@
 #include "db/db.h"
 #include "db/webhooks.h"
 #include "partner/signer.h"
-#include "util/log.h"
 #include "util/config.h"
+#include "util/log.h"
 #include "views/jsonw.h"
 
 unsigned partner_webhook_backoff_ms(int attempt, double j) {
@@ -125,7 +125,7 @@ static bool tls_failure(CURLcode rc) {
 }
 
 unsigned partner_http_post(const char *url, const char *headers, const char *body, size_t body_len, unsigned timeout_ms,
-                       char *err, size_t err_len) {
+                           char *err, size_t err_len) {
   if (err_len) err[0] = 0;
   unsigned status = 0;
   char *scheme = NULL, *host = NULL, ca[sizeof ca_file_set], ebuf[CURL_ERROR_SIZE] = "";
@@ -301,7 +301,7 @@ static bool deliver(const struct db_webhook_job *j) {
   if (s != DB_OK) util_log(UTIL_LOG_WARN, "webhook attempt not recorded: %s", db_status_name(s));
   bool ok = status >= 200 && status < 300;
   util_log(ok ? UTIL_LOG_DEBUG : UTIL_LOG_INFO, "webhook %s event %s attempt %d: %s", wid, j->event_id, j->attempts,
-          ok ? "delivered" : err);
+           ok ? "delivered" : err);
   return ok;
 }
 

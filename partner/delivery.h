@@ -52,7 +52,7 @@ bool partner_http_set_ca_file(const char *ca_file, char *err, size_t err_len);
  * partner_http_set_ca_file and name the URL's host, or nothing is sent. Redirects are not followed: a
  * 3xx is returned as it is. The response body is read and dropped. */
 unsigned partner_http_post(const char *url, const char *headers, const char *body, size_t body_len, unsigned timeout_ms,
-                       char *err, size_t err_len);
+                           char *err, size_t err_len);
 
 /* Returns the delay in ms before attempt `attempt + 1` after `attempt` failures, with jitter
  * factor j in [0, 1] (0.5 + j/2 of the exponential value). */

@@ -1,6 +1,6 @@
 /* LTV records of partner positions: recompute, store, history, outbox, worker (service/ltv.h). */
-#include "util/hex.h"
 #include "partner/ltv.h"
+#include "util/hex.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -10,12 +10,12 @@
 
 #include "db/listen.h"
 #include "db/ltv.h"
-#include "views/jsonw.h"
-#include "risk/keccak.h"
-#include "partner/signer.h"
-#include "util/log.h"
-#include "util/config.h"
 #include "partner/delivery.h"
+#include "partner/signer.h"
+#include "risk/keccak.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "views/jsonw.h"
 
 static u256 dec(const char *s) {
   u256 r = U256_ZERO;
@@ -210,7 +210,7 @@ static double ms_between(const struct timespec *a, const struct timespec *b) {
 }
 
 db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsigned history_min_bps,
-                            bool state_changes_only, struct partner_ltv_stats *stats) {
+                                bool state_changes_only, struct partner_ltv_stats *stats) {
   struct partner_ltv_stats st = {0};
   struct db_ltv_position *ps = NULL;
   struct db_ltv_line *lines = NULL;
@@ -242,7 +242,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     li += n;
     if (n > RISK_LTV_MAX_LINES) {
       util_log(UTIL_LOG_WARN, "position %lld has %zu collateral lines; only %d are valued", (long long)p->id, n,
-              RISK_LTV_MAX_LINES);
+               RISK_LTV_MAX_LINES);
       n = RISK_LTV_MAX_LINES;
     }
     struct risk_ltv_line rl[RISK_LTV_MAX_LINES];
@@ -289,9 +289,9 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     buf_int(&rows, (long long)now, '\t');
     buf_int(&rows, (long long)r.call_since, '\t');
     buf_int(&rows, (long long)r.cure_deadline, '\t');
-    bool debt_stale = !u256_is_zero(r.debt) && (p->debt_price_ts > now
-                                                     ? p->debt_price_ts - now > RISK_LTV_FUTURE_SKEW_S
-                                                     : now - p->debt_price_ts > (uint64_t)p->staleness);
+    bool debt_stale =
+        !u256_is_zero(r.debt) && (p->debt_price_ts > now ? p->debt_price_ts - now > RISK_LTV_FUTURE_SKEW_S
+                                                         : now - p->debt_price_ts > (uint64_t)p->staleness);
     detail.len = 0;
     detail_write(&detail, p, lines + first, rl, lv, n, &r, debt.price, debt_stale);
     buf_json(&rows, &detail, '\t');
@@ -321,7 +321,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
   clock_gettime(CLOCK_MONOTONIC, &t4);
   if (nps > 1)
     util_log(UTIL_LOG_DEBUG, "ltv recompute: positions %.1f ms, lines %.1f ms, engine+json %.1f ms, write %.1f ms",
-            ms_between(&t0, &t1), ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
+             ms_between(&t0, &t1), ms_between(&t1, &t2), ms_between(&t2, &t3), ms_between(&t3, &t4));
 out:
   if (copying) db_ltv_stage_end(c); /* leaves COPY mode; s is already an error, so the txn rolls back */
   free(rows.p);
@@ -387,9 +387,9 @@ static json_t *signature_json(const struct risk_ltv_signed *sr) {
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
     json_array_append_new(tl, json_pack("{s:s,s:s}", "name", fields[i][0], "type", fields[i][1]));
   return json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s,s:i},s:s,s:{s:o},s:o}", "scheme", "eip712-secp256k1", "signer",
-                   partner_signer_address(g_signer), "signature", sh, "digest", dh, "domain", "name", "sparkd", "version",
-                   "1", "chainId", PARTNER_LTV_CHAIN_ID, "primary_type", "LtvRecord", "types", "LtvRecord", tl, "message",
-                   message);
+                   partner_signer_address(g_signer), "signature", sh, "digest", dh, "domain", "name", "sparkd",
+                   "version", "1", "chainId", PARTNER_LTV_CHAIN_ID, "primary_type", "LtvRecord", "types", "LtvRecord",
+                   tl, "message", message);
 }
 
 /* Element i of array a as a uint64 / a decimal string / a JSON time (0 = null). */
@@ -418,12 +418,12 @@ static void expand_detail(const json_t *d, json_t **debt, json_t **coll, json_t 
   }
   const json_t *x = json_array_get(d, 3);
   unsigned debt_dec = (unsigned)ai(x, 2);
-  *debt = json_pack("{s:I,s:s,s:i,s:s,s:s,s:s,s:o,s:i,s:s,s:s,s:o,s:s,s:o,s:b}", "chain_id", (json_int_t)ai(x, 0),
-                    "asset", as(x, 1), "decimals", (int)debt_dec, "principal", as(x, 3), "accrued", as(x, 4), "amount",
-                    as(x, 5), "amount_decimal", fixed_json(dec(as(x, 5)), debt_dec), "apr_bps", (int)ai(x, 6),
-                    "accrual_start", rfc3339(ai(x, 7), b), "price_base", as(x, 8), "price_updated_at",
-                    time_json(ai(x, 9)), "value_base", as(x, 10), "value_usd", fixed_json(dec(as(x, 10)), 8), "stale",
-                    json_is_true(json_array_get(x, 11)));
+  *debt =
+      json_pack("{s:I,s:s,s:i,s:s,s:s,s:s,s:o,s:i,s:s,s:s,s:o,s:s,s:o,s:b}", "chain_id", (json_int_t)ai(x, 0), "asset",
+                as(x, 1), "decimals", (int)debt_dec, "principal", as(x, 3), "accrued", as(x, 4), "amount", as(x, 5),
+                "amount_decimal", fixed_json(dec(as(x, 5)), debt_dec), "apr_bps", (int)ai(x, 6), "accrual_start",
+                rfc3339(ai(x, 7), b), "price_base", as(x, 8), "price_updated_at", time_json(ai(x, 9)), "value_base",
+                as(x, 10), "value_usd", fixed_json(dec(as(x, 10)), 8), "stale", json_is_true(json_array_get(x, 11)));
   const json_t *t = json_array_get(d, 4);
   *th = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "warning_bps", (json_int_t)ai(t, 0), "margin_call_bps",
                   (json_int_t)ai(t, 1), "liquidation_bps", (json_int_t)ai(t, 2), "return_to_bps", (json_int_t)ai(t, 3),
@@ -559,7 +559,7 @@ static void purge_idempotency(void) {
     util_log(UTIL_LOG_WARN, "idempotency keys: purge failed: %s", db_status_name(s));
   else if (removed)
     util_log(UTIL_LOG_INFO, "idempotency keys: %llu older than %u h removed", (unsigned long long)removed,
-            W.cfg->idempotency_keep_h);
+             W.cfg->idempotency_keep_h);
 }
 
 /* Recomputes id (0 = all); returns whether webhook rows were queued. */
@@ -576,9 +576,9 @@ static bool recompute(int64_t id, bool sweep) {
     return false;
   }
   util_log(a.st.positions > 1 || a.st.state_changes ? UTIL_LOG_INFO : UTIL_LOG_DEBUG,
-          "ltv: %llu position(s) recomputed in %.1f ms, %llu history row(s), %llu state change(s), %llu webhook(s)",
-          (unsigned long long)a.st.positions, ms, (unsigned long long)a.st.history,
-          (unsigned long long)a.st.state_changes, (unsigned long long)a.st.outbox);
+           "ltv: %llu position(s) recomputed in %.1f ms, %llu history row(s), %llu state change(s), %llu webhook(s)",
+           (unsigned long long)a.st.positions, ms, (unsigned long long)a.st.history,
+           (unsigned long long)a.st.state_changes, (unsigned long long)a.st.outbox);
   return a.st.outbox > 0;
 }
 

@@ -36,7 +36,7 @@ struct partner_ltv_stats {
  * (the periodic sweep) only positions whose state changes (a price gone stale, a cure deadline
  * passed) get a new record; the others keep theirs. */
 db_status partner_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now, unsigned history_min_bps,
-                            bool state_changes_only, struct partner_ltv_stats *stats);
+                                bool state_changes_only, struct partner_ltv_stats *stats);
 
 /* Returns true after loading the signing key (if configured) and starting the LTV and webhook
  * worker threads; false (logged) when the key cannot be loaded. */

@@ -169,7 +169,7 @@ bool partner_signer_sign(const struct partner_signer *s, const uint8_t digest[32
 }
 
 void partner_hmac_sha256_hex(const void *key, size_t key_len, const void *a, size_t a_len, const void *b, size_t b_len,
-                         char out[65]) {
+                             char out[65]) {
   uint8_t mac[32];
   size_t mac_len = 0;
   EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);

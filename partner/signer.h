@@ -28,7 +28,6 @@ bool partner_signer_sign(const struct partner_signer *s, const uint8_t digest[32
 
 /* Writes HMAC-SHA256(key, a || b) as 64 lowercase hex digits and a NUL into out. */
 void partner_hmac_sha256_hex(const void *key, size_t key_len, const void *a, size_t a_len, const void *b, size_t b_len,
-                         char out[65]);
-
+                             char out[65]);
 
 #endif

@@ -43,8 +43,8 @@ risk_err risk_rate_source_apr(u256 *apr, const struct risk_rate_source *src);
 risk_err risk_rate_source_apr_ray(u256 *apr_ray, const struct risk_rate_source *src);
 
 enum risk_irm_kind {
-  RISK_IRM_VARIABLE_BORROW, /* sparklend-advanced VariableBorrowInterestRateStrategy */
-  RISK_IRM_DEFAULT,         /* Aave 3.0.2 DefaultReserveInterestRateStrategy */
+  RISK_IRM_VARIABLE_BORROW,  /* sparklend-advanced VariableBorrowInterestRateStrategy */
+  RISK_IRM_DEFAULT,          /* Aave 3.0.2 DefaultReserveInterestRateStrategy */
   RISK_IRM_RATE_TARGET_BASE, /* base = source APR (RAY) + spread; slope1, slope2 fixed */
   RISK_IRM_RATE_TARGET_KINK, /* slope1 = max(source APR (RAY) + spread - base, 0) */
 };

@@ -25,8 +25,7 @@ const char *risk_ltv_ladder_check(const struct risk_ltv_ladder *l) {
     return "margin_call_bps";
   if (l->liquidation_bps < 1 || l->liquidation_bps > 10000 || l->liquidation_bps <= l->margin_call_bps)
     return "liquidation_bps";
-  if (l->return_to_bps > 10000 || l->return_to_bps >= l->margin_call_bps)
-    return "return_to_bps";
+  if (l->return_to_bps > 10000 || l->return_to_bps >= l->margin_call_bps) return "return_to_bps";
   return NULL;
 }
 

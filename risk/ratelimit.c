@@ -8,12 +8,9 @@
 
 const char *risk_rate_limit_revert_string(enum risk_rate_limit_revert r) {
   switch (r) {
-  case RISK_RATE_LIMIT_OK:
-    return "";
-  case RISK_RATE_LIMIT_ZERO_MAX_AMOUNT:
-    return "RateLimits/zero-maxAmount";
-  case RISK_RATE_LIMIT_EXCEEDED:
-    return "RateLimits/rate-limit-exceeded";
+  case RISK_RATE_LIMIT_OK: return "";
+  case RISK_RATE_LIMIT_ZERO_MAX_AMOUNT: return "RateLimits/zero-maxAmount";
+  case RISK_RATE_LIMIT_EXCEEDED: return "RateLimits/rate-limit-exceeded";
   }
   return "";
 }
@@ -23,21 +20,17 @@ risk_err risk_rate_limit_current(u256 *out, const struct risk_rate_limit *rl, ui
     *out = U256_MAX;
     return RISK_OK;
   }
-  if (now < rl->last_updated)
-    return RISK_UNDERFLOW;
+  if (now < rl->last_updated) return RISK_UNDERFLOW;
   u256 v;
   risk_err e = u256_mul(&v, rl->slope, u256_from_u64(now - rl->last_updated));
-  if (e == RISK_OK)
-    e = u256_add(&v, v, rl->last_amount);
-  if (e != RISK_OK)
-    return e;
+  if (e == RISK_OK) e = u256_add(&v, v, rl->last_amount);
+  if (e != RISK_OK) return e;
   *out = u256_min(v, rl->max_amount);
   return RISK_OK;
 }
 
 static void set_why(enum risk_rate_limit_revert *why, enum risk_rate_limit_revert r) {
-  if (why != NULL)
-    *why = r;
+  if (why != NULL) *why = r;
 }
 
 /* Shared prologue of decrease / increase: onboarded check and the unlimited case.
@@ -52,8 +45,7 @@ static bool trigger_prologue(risk_err *e, struct risk_rate_limit *after, u256 *n
   }
   if (risk_rate_limit_is_unlimited(rl)) {
     *new_limit = U256_MAX;
-    if (after != NULL && after != rl)
-      *after = *rl;
+    if (after != NULL && after != rl) *after = *rl;
     *e = RISK_OK;
     return true;
   }
@@ -63,11 +55,9 @@ static bool trigger_prologue(risk_err *e, struct risk_rate_limit *after, u256 *n
 risk_err risk_rate_limit_decrease(struct risk_rate_limit *after, u256 *new_limit, enum risk_rate_limit_revert *why,
                                   const struct risk_rate_limit *rl, u256 amount, uint64_t now) {
   risk_err e;
-  if (trigger_prologue(&e, after, new_limit, why, rl))
-    return e;
+  if (trigger_prologue(&e, after, new_limit, why, rl)) return e;
   u256 c;
-  if ((e = risk_rate_limit_current(&c, rl, now)) != RISK_OK)
-    return e;
+  if ((e = risk_rate_limit_current(&c, rl, now)) != RISK_OK) return e;
   if (u256_gt(amount, c)) {
     set_why(why, RISK_RATE_LIMIT_EXCEEDED);
     return RISK_INVALID;
@@ -76,27 +66,22 @@ risk_err risk_rate_limit_decrease(struct risk_rate_limit *after, u256 *new_limit
   s.last_amount = u256_sub_wrap(c, amount);
   s.last_updated = now;
   *new_limit = s.last_amount;
-  if (after != NULL)
-    *after = s;
+  if (after != NULL) *after = s;
   return RISK_OK;
 }
 
 risk_err risk_rate_limit_increase(struct risk_rate_limit *after, u256 *new_limit, enum risk_rate_limit_revert *why,
                                   const struct risk_rate_limit *rl, u256 amount, uint64_t now) {
   risk_err e;
-  if (trigger_prologue(&e, after, new_limit, why, rl))
-    return e;
+  if (trigger_prologue(&e, after, new_limit, why, rl)) return e;
   u256 c;
-  if ((e = risk_rate_limit_current(&c, rl, now)) != RISK_OK)
-    return e;
-  if ((e = u256_add(&c, c, amount)) != RISK_OK)
-    return e;
+  if ((e = risk_rate_limit_current(&c, rl, now)) != RISK_OK) return e;
+  if ((e = u256_add(&c, c, amount)) != RISK_OK) return e;
   struct risk_rate_limit s = *rl;
   s.last_amount = u256_min(c, rl->max_amount);
   s.last_updated = now;
   *new_limit = s.last_amount;
-  if (after != NULL)
-    *after = s;
+  if (after != NULL) *after = s;
   return RISK_OK;
 }
 
@@ -107,14 +92,12 @@ risk_err risk_rate_limit_seconds_until(u256 *seconds, const struct risk_rate_lim
   }
   u256 c;
   risk_err e = risk_rate_limit_current(&c, rl, now);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   if (u256_le(amount, c)) {
     *seconds = U256_ZERO;
     return RISK_OK;
   }
-  if (u256_gt(amount, rl->max_amount) || u256_is_zero(rl->slope))
-    return RISK_INVALID;
+  if (u256_gt(amount, rl->max_amount) || u256_is_zero(rl->slope)) return RISK_INVALID;
   /* c < amount <= max, so c is the unclamped slope*elapsed + last: the limit reaches
    * amount after ceil((amount - c) / slope) more seconds. */
   return risk_divup(seconds, u256_sub_wrap(amount, c), rl->slope);

@@ -80,16 +80,12 @@ risk_err risk_reserve_config_encode(const struct risk_reserve_config *c, u256 *b
 static bool fits_u128(u256 v) { return v.w[2] == 0 && v.w[3] == 0; }
 
 risk_err risk_linear_interest(u256 *r, u256 rate, uint64_t t0, uint64_t t) {
-  if (t < t0)
-    return RISK_UNDERFLOW;
+  if (t < t0) return RISK_UNDERFLOW;
   u256 p, q, sum;
   risk_err e = u256_mul(&p, rate, u256_from_u64(t - t0));
-  if (e == RISK_OK)
-    e = u256_div(&q, p, u256_from_u64(RISK_YEAR));
-  if (e == RISK_OK)
-    e = u256_add(&sum, RISK_RAY, q);
-  if (e == RISK_OK)
-    *r = sum;
+  if (e == RISK_OK) e = u256_div(&q, p, u256_from_u64(RISK_YEAR));
+  if (e == RISK_OK) e = u256_add(&sum, RISK_RAY, q);
+  if (e == RISK_OK) *r = sum;
   return e;
 }
 
@@ -99,8 +95,7 @@ risk_err risk_linear_interest(u256 *r, u256 rate, uint64_t t0, uint64_t t) {
  * are checked, their divisions by 2 and 6 are not (cannot fail); rate*exp and the
  * final additions are checked. */
 risk_err risk_compounded_interest(u256 *r, u256 rate, uint64_t t0, uint64_t t) {
-  if (t < t0)
-    return RISK_UNDERFLOW;
+  if (t < t0) return RISK_UNDERFLOW;
   uint64_t ex = t - t0;
   if (ex == 0) {
     *r = RISK_RAY;
@@ -113,41 +108,25 @@ risk_err risk_compounded_interest(u256 *r, u256 rate, uint64_t t0, uint64_t t) {
   const u256 year2 = u256_from_u64((uint64_t)RISK_YEAR * RISK_YEAR);
   u256 b2, b3, tmp, second, third, first, sum;
   risk_err e = risk_ray_mul(&tmp, rate, rate);
-  if (e == RISK_OK)
-    e = u256_div(&b2, tmp, year2);
-  if (e == RISK_OK)
-    e = risk_ray_mul(&tmp, b2, rate);
-  if (e == RISK_OK)
-    e = u256_div(&b3, tmp, year);
+  if (e == RISK_OK) e = u256_div(&b2, tmp, year2);
+  if (e == RISK_OK) e = risk_ray_mul(&tmp, b2, rate);
+  if (e == RISK_OK) e = u256_div(&b3, tmp, year);
   /* secondTerm = exp * expMinusOne * basePowerTwo / 2 */
-  if (e == RISK_OK)
-    e = u256_mul(&tmp, exp, em1);
-  if (e == RISK_OK)
-    e = u256_mul(&second, tmp, b2);
-  if (e == RISK_OK)
-    second = u256_shr(second, 1);
+  if (e == RISK_OK) e = u256_mul(&tmp, exp, em1);
+  if (e == RISK_OK) e = u256_mul(&second, tmp, b2);
+  if (e == RISK_OK) second = u256_shr(second, 1);
   /* thirdTerm = exp * expMinusOne * expMinusTwo * basePowerThree / 6 */
-  if (e == RISK_OK)
-    e = u256_mul(&tmp, exp, em1);
-  if (e == RISK_OK)
-    e = u256_mul(&tmp, tmp, em2);
-  if (e == RISK_OK)
-    e = u256_mul(&third, tmp, b3);
-  if (e == RISK_OK)
-    e = u256_div(&third, third, u256_from_u64(6));
+  if (e == RISK_OK) e = u256_mul(&tmp, exp, em1);
+  if (e == RISK_OK) e = u256_mul(&tmp, tmp, em2);
+  if (e == RISK_OK) e = u256_mul(&third, tmp, b3);
+  if (e == RISK_OK) e = u256_div(&third, third, u256_from_u64(6));
   /* RAY + rate*exp/YEAR + secondTerm + thirdTerm */
-  if (e == RISK_OK)
-    e = u256_mul(&tmp, rate, exp);
-  if (e == RISK_OK)
-    e = u256_div(&first, tmp, year);
-  if (e == RISK_OK)
-    e = u256_add(&sum, RISK_RAY, first);
-  if (e == RISK_OK)
-    e = u256_add(&sum, sum, second);
-  if (e == RISK_OK)
-    e = u256_add(&sum, sum, third);
-  if (e == RISK_OK)
-    *r = sum;
+  if (e == RISK_OK) e = u256_mul(&tmp, rate, exp);
+  if (e == RISK_OK) e = u256_div(&first, tmp, year);
+  if (e == RISK_OK) e = u256_add(&sum, RISK_RAY, first);
+  if (e == RISK_OK) e = u256_add(&sum, sum, second);
+  if (e == RISK_OK) e = u256_add(&sum, sum, third);
+  if (e == RISK_OK) *r = sum;
   return e;
 }
 
@@ -158,8 +137,7 @@ risk_err risk_reserve_normalized_income(u256 *r, const struct risk_reserve_state
   }
   u256 lin;
   risk_err e = risk_linear_interest(&lin, s->current_liquidity_rate, s->last_update_timestamp, t);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return risk_ray_mul(r, lin, s->liquidity_index);
 }
 
@@ -170,22 +148,18 @@ risk_err risk_reserve_normalized_debt(u256 *r, const struct risk_reserve_state *
   }
   u256 comp;
   risk_err e = risk_compounded_interest(&comp, s->current_variable_borrow_rate, s->last_update_timestamp, t);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return risk_ray_mul(r, comp, s->variable_borrow_index);
 }
 
-risk_err risk_reserve_update_state(struct risk_reserve_state *out, const struct risk_reserve_state *in,
-                                   uint64_t now) {
+risk_err risk_reserve_update_state(struct risk_reserve_state *out, const struct risk_reserve_state *in, uint64_t now) {
   struct risk_reserve_state s = *in;
   if (now == s.last_update_timestamp) {
     *out = s;
     return RISK_OK;
   }
-  if (now < s.last_update_timestamp)
-    return RISK_UNDERFLOW;
-  if (now > UINT40_MAX_VALUE)
-    return RISK_INVALID;
+  if (now < s.last_update_timestamp) return RISK_UNDERFLOW;
+  if (now > UINT40_MAX_VALUE) return RISK_INVALID;
   risk_err e = RISK_OK;
   u256 tmp;
 
@@ -193,50 +167,36 @@ risk_err risk_reserve_update_state(struct risk_reserve_state *out, const struct 
   u256 next_liq = s.liquidity_index;
   if (!u256_is_zero(s.current_liquidity_rate)) {
     e = risk_linear_interest(&tmp, s.current_liquidity_rate, s.last_update_timestamp, now);
-    if (e == RISK_OK)
-      e = risk_ray_mul(&next_liq, tmp, s.liquidity_index);
-    if (e != RISK_OK)
-      return e;
-    if (!fits_u128(next_liq))
-      return RISK_OVERFLOW;
+    if (e == RISK_OK) e = risk_ray_mul(&next_liq, tmp, s.liquidity_index);
+    if (e != RISK_OK) return e;
+    if (!fits_u128(next_liq)) return RISK_OVERFLOW;
   }
 
   /* 2. variable borrow index, only while there is scaled variable debt */
   u256 next_var = s.variable_borrow_index;
   if (!u256_is_zero(s.variable_debt_scaled_total_supply)) {
     e = risk_compounded_interest(&tmp, s.current_variable_borrow_rate, s.last_update_timestamp, now);
-    if (e == RISK_OK)
-      e = risk_ray_mul(&next_var, tmp, s.variable_borrow_index);
-    if (e != RISK_OK)
-      return e;
-    if (!fits_u128(next_var))
-      return RISK_OVERFLOW;
+    if (e == RISK_OK) e = risk_ray_mul(&next_var, tmp, s.variable_borrow_index);
+    if (e != RISK_OK) return e;
+    if (!fits_u128(next_var)) return RISK_OVERFLOW;
   }
 
   /* 3. treasury accrual, skipped when the reserve factor is 0 */
   u256 accrued_to_treasury = s.accrued_to_treasury;
   if (s.config.reserve_factor != 0) {
-    if (s.config.reserve_factor > 10000u)
-      return RISK_INVALID;
+    if (s.config.reserve_factor > 10000u) return RISK_INVALID;
     u256 prev, curr, accrued, mint, scaled;
     e = risk_ray_mul(&prev, s.variable_debt_scaled_total_supply, s.variable_borrow_index);
-    if (e == RISK_OK)
-      e = risk_ray_mul(&curr, s.variable_debt_scaled_total_supply, next_var);
-    if (e == RISK_OK)
-      e = u256_sub(&accrued, curr, prev);
-    if (e == RISK_OK)
-      e = risk_percent_mul(&mint, accrued, u256_from_u64(s.config.reserve_factor));
+    if (e == RISK_OK) e = risk_ray_mul(&curr, s.variable_debt_scaled_total_supply, next_var);
+    if (e == RISK_OK) e = u256_sub(&accrued, curr, prev);
+    if (e == RISK_OK) e = risk_percent_mul(&mint, accrued, u256_from_u64(s.config.reserve_factor));
     if (e == RISK_OK && !u256_is_zero(mint)) {
       e = risk_ray_div(&scaled, mint, next_liq);
-      if (e == RISK_OK && !fits_u128(scaled))
-        e = RISK_OVERFLOW; /* toUint128 */
-      if (e == RISK_OK)
-        e = u256_add(&accrued_to_treasury, accrued_to_treasury, scaled);
-      if (e == RISK_OK && !fits_u128(accrued_to_treasury))
-        e = RISK_OVERFLOW; /* uint128 += */
+      if (e == RISK_OK && !fits_u128(scaled)) e = RISK_OVERFLOW; /* toUint128 */
+      if (e == RISK_OK) e = u256_add(&accrued_to_treasury, accrued_to_treasury, scaled);
+      if (e == RISK_OK && !fits_u128(accrued_to_treasury)) e = RISK_OVERFLOW; /* uint128 += */
     }
-    if (e != RISK_OK)
-      return e;
+    if (e != RISK_OK) return e;
   }
 
   /* 4. timestamp */
@@ -251,31 +211,25 @@ risk_err risk_reserve_update_state(struct risk_reserve_state *out, const struct 
 risk_err risk_reserve_to_scaled(u256 *scaled, u256 amount, u256 index) {
   u256 v;
   risk_err e = risk_ray_div(&v, amount, index);
-  if (e != RISK_OK)
-    return e;
-  if (u256_is_zero(v))
-    return RISK_INVALID;
+  if (e != RISK_OK) return e;
+  if (u256_is_zero(v)) return RISK_INVALID;
   *scaled = v;
   return RISK_OK;
 }
 
-risk_err risk_reserve_from_scaled(u256 *amount, u256 scaled, u256 index) {
-  return risk_ray_mul(amount, scaled, index);
-}
+risk_err risk_reserve_from_scaled(u256 *amount, u256 scaled, u256 index) { return risk_ray_mul(amount, scaled, index); }
 
 risk_err risk_reserve_supply_balance(u256 *r, const struct risk_reserve_state *s, u256 scaled, uint64_t t) {
   u256 idx;
   risk_err e = risk_reserve_normalized_income(&idx, s, t);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return risk_ray_mul(r, scaled, idx);
 }
 
 risk_err risk_reserve_debt_balance(u256 *r, const struct risk_reserve_state *s, u256 scaled, uint64_t t) {
   u256 idx;
   risk_err e = risk_reserve_normalized_debt(&idx, s, t);
-  if (e != RISK_OK)
-    return e;
+  if (e != RISK_OK) return e;
   return risk_ray_mul(r, scaled, idx);
 }
 

@@ -11,10 +11,10 @@
 #include "risk/u256.h"
 
 /* Widest value each numeric field of the bitmap can hold (ReserveConfiguration.sol). */
-#define RISK_RESERVE_MAX_BPS 65535u                       /* 16-bit fields */
-#define RISK_RESERVE_MAX_U8 255u                          /* 8-bit fields */
-#define RISK_RESERVE_MAX_CAP 68719476735ull               /* 36 bits: borrow/supply/unbacked caps */
-#define RISK_RESERVE_MAX_DEBT_CEILING 1099511627775ull    /* 40 bits */
+#define RISK_RESERVE_MAX_BPS 65535u                    /* 16-bit fields */
+#define RISK_RESERVE_MAX_U8 255u                       /* 8-bit fields */
+#define RISK_RESERVE_MAX_CAP 68719476735ull            /* 36 bits: borrow/supply/unbacked caps */
+#define RISK_RESERVE_MAX_DEBT_CEILING 1099511627775ull /* 40 bits */
 
 /* Every field of the reserve configuration bitmap (§2.2 table). Numeric fields are held
  * in wider types than their bit field so that encode can reject a value that does not
@@ -83,8 +83,7 @@ risk_err risk_reserve_normalized_debt(u256 *r, const struct risk_reserve_state *
  * RISK_UNDERFLOW when now < last_update_timestamp, RISK_OVERFLOW when an index or
  * accrued_to_treasury leaves uint128 or an intermediate overflows, RISK_INVALID when
  * now does not fit uint40 or the reserve factor exceeds 10000; *out is untouched on error. */
-risk_err risk_reserve_update_state(struct risk_reserve_state *out, const struct risk_reserve_state *in,
-                                   uint64_t now);
+risk_err risk_reserve_update_state(struct risk_reserve_state *out, const struct risk_reserve_state *in, uint64_t now);
 
 /* Scaled units minted or burned for amount at index: rayDiv(amount, index). Returns
  * RISK_INVALID when the result is 0 (the token reverts with INVALID_MINT_AMOUNT /

@@ -92,8 +92,8 @@ risk_err risk_spark_vault_max_redeem(u256 *r, const struct risk_spark_vault *v, 
 risk_err risk_spark_vault_preview_redeem(u256 *assets, enum risk_vault_revert *why, const struct risk_spark_vault *v,
                                          u256 shares, uint64_t t);
 /* Returns RISK_OK and previewWithdraw(assets), or RISK_INVALID / INSUFFICIENT_LIQUIDITY. */
-risk_err risk_spark_vault_preview_withdraw(u256 *shares, enum risk_vault_revert *why,
-                                           const struct risk_spark_vault *v, u256 assets, uint64_t t);
+risk_err risk_spark_vault_preview_withdraw(u256 *shares, enum risk_vault_revert *why, const struct risk_spark_vault *v,
+                                           u256 assets, uint64_t t);
 
 /* Mutating calls at time t: drip, compute, check in the contract's order. On success the
  * state after the call is written to *after (may be NULL or alias v): chi/rho dripped,
@@ -167,8 +167,7 @@ risk_err risk_psm3_total_assets(u256 *value, const struct risk_psm3 *p);
  * there are none). */
 risk_err risk_psm3_convert_to_asset_value(u256 *value, const struct risk_psm3 *p, u256 shares);
 /* Returns RISK_OK and convertToAssets(asset, shares): the asset amount worth those shares. */
-risk_err risk_psm3_convert_to_assets(u256 *amount, const struct risk_psm3 *p, enum risk_psm3_asset asset,
-                                     u256 shares);
+risk_err risk_psm3_convert_to_assets(u256 *amount, const struct risk_psm3 *p, enum risk_psm3_asset asset, u256 shares);
 /* Returns RISK_OK and previewDeposit(asset, amount): fl(value*totalShares/totalAssets), or
  * the value itself when totalAssets == 0. */
 risk_err risk_psm3_preview_deposit(u256 *shares, const struct risk_psm3 *p, enum risk_psm3_asset asset, u256 amount);

@@ -16,11 +16,11 @@ typedef struct {
 /* Result codes shared by every risk_ function. 0 is success. */
 typedef enum {
   RISK_OK = 0,
-  RISK_OVERFLOW,       /* result does not fit the width (the chain reverts) */
-  RISK_UNDERFLOW,      /* a - b with b > a */
-  RISK_DIV_BY_ZERO,    /* x / 0 */
-  RISK_PARSE,          /* malformed decimal or hex text */
-  RISK_INVALID,        /* argument outside the function's domain */
+  RISK_OVERFLOW,    /* result does not fit the width (the chain reverts) */
+  RISK_UNDERFLOW,   /* a - b with b > a */
+  RISK_DIV_BY_ZERO, /* x / 0 */
+  RISK_PARSE,       /* malformed decimal or hex text */
+  RISK_INVALID,     /* argument outside the function's domain */
 } risk_err;
 
 /* Returns a short lowercase name for a risk_err ("overflow", ...). */
@@ -49,11 +49,11 @@ static inline u256 u256_min(u256 a, u256 b) { return u256_lt(a, b) ? a : b; }
 static inline u256 u256_max(u256 a, u256 b) { return u256_gt(a, b) ? a : b; }
 
 /* Checked arithmetic: each returns RISK_OK and writes *r, or an error and leaves *r untouched. */
-risk_err u256_add(u256 *r, u256 a, u256 b);            /* RISK_OVERFLOW */
-risk_err u256_sub(u256 *r, u256 a, u256 b);            /* RISK_UNDERFLOW */
-risk_err u256_mul(u256 *r, u256 a, u256 b);            /* RISK_OVERFLOW */
+risk_err u256_add(u256 *r, u256 a, u256 b);               /* RISK_OVERFLOW */
+risk_err u256_sub(u256 *r, u256 a, u256 b);               /* RISK_UNDERFLOW */
+risk_err u256_mul(u256 *r, u256 a, u256 b);               /* RISK_OVERFLOW */
 risk_err u256_divmod(u256 *q, u256 *rem, u256 a, u256 b); /* q or rem may be NULL; RISK_DIV_BY_ZERO */
-risk_err u256_div(u256 *q, u256 a, u256 b);            /* floor(a / b) */
+risk_err u256_div(u256 *q, u256 a, u256 b);               /* floor(a / b) */
 /* floor(a * b / d) with a 512-bit intermediate; RISK_OVERFLOW if the quotient exceeds 256 bits. */
 risk_err u256_muldiv(u256 *r, u256 a, u256 b, u256 d);
 /* ceil(a * b / d) with a 512-bit intermediate. */

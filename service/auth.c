@@ -19,9 +19,9 @@
 
 #include "db/db.h"
 #include "db/keys.h"
-#include "util/log.h"
 #include "service/metrics.h"
 #include "service/request.h"
+#include "util/log.h"
 
 static uint64_t now_ms(void) {
   struct timespec ts;

@@ -34,12 +34,12 @@ struct svc_body_field {
   const char *name;
   enum svc_body_type type;
   bool required;
-  size_t offset;       /* of the destination within the struct being filled */
-  size_t given;        /* 1 + offset of a bool set when the field is present and not null; 0: none */
-  long long lo, hi;    /* INT bounds; STRING length; ARRAY and MAP element count (hi: capacity) */
+  size_t offset;            /* of the destination within the struct being filled */
+  size_t given;             /* 1 + offset of a bool set when the field is present and not null; 0: none */
+  long long lo, hi;         /* INT bounds; STRING length; ARRAY and MAP element count (hi: capacity) */
   const char *const *names; /* ENUM */
-  const char *word;    /* U256 */
-  size_t word_flag;    /* U256: 1 + offset of the bool set when `word` was given */
+  const char *word;         /* U256 */
+  size_t word_flag;         /* U256: 1 + offset of the bool set when `word` was given */
   const struct svc_body_field *sub;
   size_t nsub;
   size_t elem_size, count_offset, key_offset; /* ARRAY, MAP */
@@ -64,8 +64,8 @@ struct svc_body;
  * reader. Returns the body (free with svc_body_free), or NULL with *err set to malformed_json,
  * duplicate_json_key or validation_failed, detail filled, and the field problems appended to
  * errors. */
-struct svc_body *svc_body_decode(const char *text, size_t len, const struct svc_body_field *spec, size_t n,
-                                 void *out, json_t *errors, enum svc_error *err, char *detail, size_t detail_len);
+struct svc_body *svc_body_decode(const char *text, size_t len, const struct svc_body_field *spec, size_t n, void *out,
+                                 json_t *errors, enum svc_error *err, char *detail, size_t detail_len);
 
 /* As svc_body_decode on the request's body; returns the body, or NULL after replying 400. */
 struct svc_body *svc_body_parse(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out);
@@ -73,8 +73,8 @@ struct svc_body *svc_body_parse(struct svc_request *req, const struct svc_body_f
 /* As svc_body_parse, but field problems are appended to errors and the body is still returned
  * (a field that failed is left unset and its `given` flag clear), so the handler's own checks add
  * to the same 400; returns NULL only after replying 400 for a body that is not a JSON object. */
-struct svc_body *svc_body_parse_collect(struct svc_request *req, const struct svc_body_field *spec, size_t n,
-                                        void *out, json_t *errors);
+struct svc_body *svc_body_parse_collect(struct svc_request *req, const struct svc_body_field *spec, size_t n, void *out,
+                                        json_t *errors);
 
 /* Returns the number of members of the body's top-level object, null ones included. */
 size_t svc_body_members(const struct svc_body *b);

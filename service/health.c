@@ -2,9 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "service/router.h"
 #include "service/metrics.h"
 #include "service/request.h"
+#include "service/router.h"
 #include "service/server.h"
 
 extern const char svc_openapi_yaml[];
@@ -24,10 +24,8 @@ enum svc_handler_result svc_readyz_get(struct svc_request *req) {
     static const char body[] = "{\"status\":\"ready\",\"schema\":\"current\"}";
     return svc_reply_static(req, 200, "application/json", body, sizeof body - 1);
   }
-  case DB_SCHEMA_UNKNOWN:
-    return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached");
-  default:
-    return svc_reply_problem(req, SVC_ERR_schema_not_current, "%s", why);
+  case DB_SCHEMA_UNKNOWN: return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached");
+  default: return svc_reply_problem(req, SVC_ERR_schema_not_current, "%s", why);
   }
 }
 

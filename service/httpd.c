@@ -16,14 +16,14 @@
 #include <unistd.h>
 
 #include "db/migrate.h"
-#include "service/auth.h"
-#include "state/cache.h"
-#include "views/renderers.h"
-#include "util/log.h"
 #include "partner/ltv.h"
+#include "service/auth.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/server.h"
+#include "state/cache.h"
+#include "util/log.h"
+#include "views/renderers.h"
 
 /* libmicrohttpd's memory per connection: the request line and headers must fit in it (431
  * beyond), and it zeroes all of it after every request on a kept-alive connection (and half of
@@ -86,11 +86,14 @@ static const char *cors_match(const struct util_config *cfg, const char *origin)
   const char *p = cfg->cors_origins;
   size_t olen = strlen(origin);
   while (*p) {
-    while (*p == ' ' || *p == ',') p++;
+    while (*p == ' ' || *p == ',')
+      p++;
     const char *end = p;
-    while (*end && *end != ',') end++;
+    while (*end && *end != ',')
+      end++;
     const char *tail = end;
-    while (tail > p && tail[-1] == ' ') tail--;
+    while (tail > p && tail[-1] == ' ')
+      tail--;
     size_t n = (size_t)(tail - p);
     if (n == 1 && *p == '*') return "*";
     if (n == olen && strncasecmp(p, origin, n) == 0) return origin;
@@ -101,7 +104,8 @@ static const char *cors_match(const struct util_config *cfg, const char *origin)
 
 static bool is_json_type(const char *ct) {
   if (!ct) return false;
-  while (*ct == ' ') ct++;
+  while (*ct == ' ')
+    ct++;
   size_t n = strlen("application/json");
   if (strncasecmp(ct, "application/json", n) != 0) return false;
   return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
@@ -161,7 +165,7 @@ static void dispatch(struct svc_request *req) {
   }
   if (res != SVC_HANDLED && !req->replied) {
     util_log(UTIL_LOG_ERROR, "request %s: handler for %s %s failed without a reply", req->request_id, req->method,
-            req->path);
+             req->path);
     svc_reply_problem(req, SVC_ERR_internal_error, "the request could not be completed");
   }
 }
@@ -232,7 +236,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
     if (req->body_len + n + 1 > req->body_cap) {
       size_t cap = req->body_cap ? req->body_cap : 4096;
-      while (cap < req->body_len + n + 1) cap *= 2;
+      while (cap < req->body_len + n + 1)
+        cap *= 2;
       char *p = realloc(req->body, cap);
       if (!p) return MHD_NO;
       req->body = p;
@@ -253,15 +258,15 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   if (!req) return;
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  uint64_t us = (uint64_t)(now.tv_sec - req->start.tv_sec) * 1000000u +
-                (uint64_t)((now.tv_nsec - req->start.tv_nsec) / 1000);
+  uint64_t us =
+      (uint64_t)(now.tv_sec - req->start.tv_sec) * 1000000u + (uint64_t)((now.tv_nsec - req->start.tv_nsec) / 1000);
   /* a 405 or OPTIONS counts under its path's template; only a path no route has is "unmatched" */
   const struct svc_route *rt = req->match.route ? req->match.route : req->match.path_route;
   int route_index = rt ? (int)(rt - svc_routes) : -1;
   svc_metrics_observe(route_index, req->status, us);
   const char *tpl = rt ? rt->path : "unmatched";
   util_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
-                 req->request_id);
+                  req->request_id);
   free(req->body);
   free(req);
   *con_cls = NULL;
@@ -272,7 +277,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   char msg[1024];
   vsnprintf(msg, sizeof msg, fmt, ap);
   size_t n = strlen(msg);
-  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+    msg[--n] = 0;
   util_log(UTIL_LOG_WARN, "http: %s", msg);
 }
 
@@ -361,28 +367,27 @@ int svc_serve(struct svc_server *srv) {
   }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
-  struct MHD_Daemon *d = MHD_start_daemon(
-      flags, (uint16_t)srv->cfg.listen_port, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-      NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
-      MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s,
-      MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_END);
+  struct MHD_Daemon *d =
+      MHD_start_daemon(flags, (uint16_t)srv->cfg.listen_port, NULL, NULL, access_handler, srv,
+                       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                       MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+                       MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                       1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
   if (!d) {
-    util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port,
-            strerror(errno));
+    util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port, strerror(errno));
     partner_ltv_stop();
     state_cache_stop();
     db_pool_destroy(srv->pool);
     return 1;
   }
   util_log(UTIL_LOG_INFO, "listening on %s:%u with %u threads", srv->cfg.listen_host, srv->cfg.listen_port,
-          srv->cfg.threads);
+           srv->cfg.threads);
 
   int sig = 0;
   sigwait(&sigs, &sig);
   util_log(UTIL_LOG_INFO, "signal %d: draining in-flight requests (at most %u ms)", sig, srv->cfg.shutdown_grace_ms);
   atomic_store(&srv->shutting_down, true);
-  MHD_socket lsock = MHD_quiesce_daemon(d); /* stop accepting; open connections finish */
+  MHD_socket lsock = MHD_quiesce_daemon(d);      /* stop accepting; open connections finish */
   if (lsock != MHD_INVALID_SOCKET) close(lsock); /* new connections are refused, not queued */
   struct timespec t0, now;
   clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/cache.h"
 #include "service/router.h"
+#include "state/cache.h"
 
 /* Status codes we count individually; anything else lands in "other" (the last slot). */
-static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 406, 409,
-                                    413, 415, 422, 429, 431, 500, 502, 503, 0};
+static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405, 406,
+                                    409, 413, 415, 422, 429, 431, 500, 502, 503, 0};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 /* Histogram bucket upper bounds in microseconds. */
 static const uint64_t buckets_us[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
@@ -46,7 +46,8 @@ void svc_metrics_observe(int route_index, unsigned status, uint64_t micros) {
     }
   atomic_fetch_add_explicit(&counts[r][s], 1, memory_order_relaxed);
   size_t b = 0;
-  while (b < NBUCKET && micros > buckets_us[b]) b++;
+  while (b < NBUCKET && micros > buckets_us[b])
+    b++;
   atomic_fetch_add_explicit(&hist[r][b], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&hist_sum_us[r], micros, memory_order_relaxed);
 }
@@ -120,8 +121,7 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
     }
     put(&b, "sparkd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(r),
         (double)atomic_load_explicit(&hist_sum_us[r], memory_order_relaxed) / 1e6);
-    put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r),
-        (unsigned long long)cum);
+    put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r), (unsigned long long)cum);
   }
   put(&b, "# HELP sparkd_auth_failures_total Failed api key checks by reason (missing, unknown, revoked, scope,"
           " rate_limited).\n# TYPE sparkd_auth_failures_total counter\n");
@@ -135,7 +135,8 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
       "# HELP sparkd_state_cache_generation State cache rebuilds completed (0: nothing built yet).\n"
       "# TYPE sparkd_state_cache_generation gauge\nsparkd_state_cache_generation %llu\n"
       "# HELP sparkd_state_cache_pending 1 before the first build and while a rebuild is asked for or running: "
-      "the cached state may be older than the database.\n# TYPE sparkd_state_cache_pending gauge\nsparkd_state_cache_pending %d\n",
+      "the cached state may be older than the database.\n# TYPE sparkd_state_cache_pending "
+      "gauge\nsparkd_state_cache_pending %d\n",
       (unsigned long long)generation, pending ? 1 : 0);
   if (pool) {
     db_pool_stats st;
@@ -159,8 +160,7 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
         "sparkd_db_errors_total{kind=\"error\"} %llu\n"
         "sparkd_db_errors_total{kind=\"unavailable\"} %llu\n",
         st.size, st.in_use, st.idle, (unsigned long long)st.acquired, (unsigned long long)st.wait_timeouts,
-        (unsigned long long)st.reconnects,
-        (unsigned long long)st.errors, (unsigned long long)st.unavailable);
+        (unsigned long long)st.reconnects, (unsigned long long)st.errors, (unsigned long long)st.unavailable);
   }
   if (b.failed) {
     free(b.p);

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service/server.h"
 #include "state/cache.h"
 #include "util/log.h"
-#include "service/server.h"
 
 const char *svc_req_param(struct svc_request *req, const char *name, char *buf, size_t len) {
   size_t nlen = strlen(name);
@@ -72,8 +72,8 @@ enum svc_handler_result svc_reply_copy(struct svc_request *req, unsigned status,
   return svc_queue_response(req, status, typed(r, content_type), len);
 }
 
-enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type,
-                                       char *body, size_t len) {
+enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type, char *body,
+                                       size_t len) {
   struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, body, free);
   if (!r) {
     free(body);
@@ -105,8 +105,8 @@ json_t *svc_field_error(const char *field, const char *code, const char *message
   return json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message);
 }
 
-static enum svc_handler_result problem(struct svc_request *req, enum svc_error err, json_t *errors,
-                                       const char *fmt, va_list ap) {
+static enum svc_handler_result problem(struct svc_request *req, enum svc_error err, json_t *errors, const char *fmt,
+                                       va_list ap) {
   char detail[1024];
   if (fmt)
     vsnprintf(detail, sizeof detail, fmt, ap);
@@ -116,8 +116,7 @@ static enum svc_handler_result problem(struct svc_request *req, enum svc_error e
   snprintf(type, sizeof type, "https://sparkd.dev/problems/%s", svc_error_code(err));
   unsigned status = svc_error_status(err);
   json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type", type, "title", svc_error_title(err), "status",
-                           (int)status, "detail", detail, "code", svc_error_code(err), "request_id",
-                           req->request_id);
+                           (int)status, "detail", detail, "code", svc_error_code(err), "request_id", req->request_id);
   if (!body) {
     json_decref(errors);
     return SVC_HANDLER_FATAL;
@@ -177,8 +176,7 @@ bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *erro
     json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be at most 2^256-1"));
     return false;
   default:
-    json_array_append_new(errors,
-                          svc_field_error(field, "not_an_integer", "must be a string of decimal digits"));
+    json_array_append_new(errors, svc_field_error(field, "not_an_integer", "must be a string of decimal digits"));
     return false;
   }
 }
@@ -190,11 +188,13 @@ static bool etag_matches(const char *inm, const char *etag) {
   if (!inm) return false;
   size_t n = strlen(etag);
   for (const char *p = inm; *p;) {
-    while (*p == ' ' || *p == ',') p++;
+    while (*p == ' ' || *p == ',')
+      p++;
     if (*p == '*') return true;
     if (strncmp(p, "W/", 2) == 0) p += 2;
     if (strncmp(p, etag, n) == 0 && (p[n] == 0 || p[n] == ',' || p[n] == ' ')) return true;
-    while (*p && *p != ',') p++;
+    while (*p && *p != ',')
+      p++;
   }
   return false;
 }

@@ -20,26 +20,26 @@ struct svc_server;
 struct svc_request {
   struct MHD_Connection *conn;
   struct svc_server *srv;
-  const char *method;            /* as sent ("GET", "HEAD", ...) */
-  char path[2048];               /* decoded path without query */
+  const char *method; /* as sent ("GET", "HEAD", ...) */
+  char path[2048];    /* decoded path without query */
   struct svc_route_match match;
   char request_id[65];
   struct timespec start;
-  char *body;                    /* NUL-terminated when body_len > 0 */
+  char *body; /* NUL-terminated when body_len > 0 */
   size_t body_len, body_cap, body_limit;
   bool body_too_large;
-  bool after_shutdown;           /* began after SIGTERM (on a kept-alive connection): refused with 503 */
+  bool after_shutdown; /* began after SIGTERM (on a kept-alive connection): refused with 503 */
   bool replied;
-  unsigned status;               /* of the queued response */
-  uint64_t bytes;                /* body bytes of the queued response */
-  const char *cors_origin;       /* value for Access-Control-Allow-Origin, or NULL */
+  unsigned status;         /* of the queued response */
+  uint64_t bytes;          /* body bytes of the queued response */
+  const char *cors_origin; /* value for Access-Control-Allow-Origin, or NULL */
   /* set by svc_auth_request (service/auth.h) on keyed routes */
-  bool auth_done;                /* checked (on the first call, before the body is read) */
-  int64_t key_id;                /* the authenticated api key, 0 on public routes */
+  bool auth_done; /* checked (on the first call, before the body is read) */
+  int64_t key_id; /* the authenticated api key, 0 on public routes */
   enum svc_scope key_scope;
-  int64_t partner_id;            /* the key's partner (partner scope), else 0 */
-  char partner[64];              /* its name */
-  unsigned retry_after_s;        /* Retry-After sent with a 429 problem */
+  int64_t partner_id;     /* the key's partner (partner scope), else 0 */
+  char partner[64];       /* its name */
+  unsigned retry_after_s; /* Retry-After sent with a 429 problem */
 };
 
 /* Returns the path parameter `name` (NUL-terminated copy in buf), or NULL when absent/too long. */
@@ -62,8 +62,8 @@ enum svc_handler_result svc_reply_static(struct svc_request *req, unsigned statu
 enum svc_handler_result svc_reply_copy(struct svc_request *req, unsigned status, const char *content_type,
                                        const void *body, size_t len);
 /* Replies `status` with body, taking ownership of the malloc'd buffer. */
-enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type,
-                                       char *body, size_t len);
+enum svc_handler_result svc_reply_take(struct svc_request *req, unsigned status, const char *content_type, char *body,
+                                       size_t len);
 /* Replies as svc_reply_take, with one more header (none when header is NULL). */
 enum svc_handler_result svc_reply_take_header(struct svc_request *req, unsigned status, const char *content_type,
                                               char *body, size_t len, const char *header, const char *value);

@@ -8,7 +8,7 @@
 #include "service/metrics.h"
 
 #define NOBODY 0
-#define BODY SIZE_MAX /* the configured SPARKD_MAX_BODY_BYTES */
+#define BODY SIZE_MAX                    /* the configured SPARKD_MAX_BODY_BYTES */
 #define SNAPSHOT_BODY ((size_t)64 << 20) /* POST /v1/admin/snapshots: 64 MiB */
 
 /* The route table: method, path template, handler, body limit, auth scope. */

@@ -10,8 +10,8 @@ struct svc_request;
 
 /* What a handler did (STYLE rule 3). */
 enum svc_handler_result {
-  SVC_HANDLED = 0,        /* a response was queued (success or a client error) */
-  SVC_HANDLER_FATAL,      /* nothing queued: the caller answers 500 internal_error */
+  SVC_HANDLED = 0,   /* a response was queued (success or a client error) */
+  SVC_HANDLER_FATAL, /* nothing queued: the caller answers 500 internal_error */
 };
 
 typedef enum svc_handler_result (*svc_handler_fn)(struct svc_request *req);
@@ -23,9 +23,9 @@ enum svc_scope { SVC_SCOPE_PUBLIC = 0, SVC_SCOPE_PARTNER, SVC_SCOPE_OPS, SVC_SCO
 
 struct svc_route {
   enum svc_method method;
-  const char *path;        /* template: "/v1/markets/{chain}/reserves/{asset}" */
+  const char *path; /* template: "/v1/markets/{chain}/reserves/{asset}" */
   svc_handler_fn handler;
-  size_t body_limit;       /* 0 = no body accepted; SIZE_MAX = the configured default */
+  size_t body_limit; /* 0 = no body accepted; SIZE_MAX = the configured default */
   enum svc_scope scope;
 };
 
@@ -34,12 +34,17 @@ extern const size_t svc_routes_count;
 
 /* The outcome of matching a method and path against the table. */
 struct svc_route_match {
-  const struct svc_route *route; /* NULL when no route has that path for the method */
-  bool path_exists;              /* some route has this path (then a NULL route means 405) */
+  const struct svc_route *route;      /* NULL when no route has that path for the method */
+  bool path_exists;                   /* some route has this path (then a NULL route means 405) */
   const struct svc_route *path_route; /* the first route with this path (metrics and logs of 405, OPTIONS) */
-  unsigned allow;                /* svc_method bits of every route with this path (for Allow) */
+  unsigned allow;                     /* svc_method bits of every route with this path (for Allow) */
   unsigned nparams;
-  struct { const char *name; size_t name_len; const char *value; size_t value_len; } params[SVC_MAX_PATH_PARAMS];
+  struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+  } params[SVC_MAX_PATH_PARAMS];
 };
 
 /* Returns true when a route matched method+path; fills *m either way (see struct). HEAD matches

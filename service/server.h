@@ -12,8 +12,8 @@
 struct svc_server {
   struct util_config cfg;
   db_pool *pool;
-  atomic_int inflight;        /* requests begun and not yet completed */
-  atomic_bool shutting_down;  /* set on SIGTERM/SIGINT */
+  atomic_int inflight;       /* requests begun and not yet completed */
+  atomic_bool shutting_down; /* set on SIGTERM/SIGINT */
   time_t started_at;
 };
 

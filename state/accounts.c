@@ -19,7 +19,6 @@
 
 /* ---- cache builder -------------------------------------------------------------------------- */
 
-
 struct build_ctx {
   struct state_acc_chain *chains;
   size_t n, cap;
@@ -88,7 +87,7 @@ struct store_ctx {
   struct tmp_pos {
     uint32_t acct;
     struct state_acc_pos p;
-  } *tmp;
+  } * tmp;
   size_t n_tmp, cap_tmp;
   const char *unfit; /* why the chain's rows cannot be held (then the chain is left to the database) */
 };
@@ -206,17 +205,17 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
   db_status s = db_accounts_count(conn, c->chain_id, max + 1, &n);
   if (s != DB_OK) return s;
   if (n > max) {
-    util_log(UTIL_LOG_INFO, "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
-                          "the database",
-            (long long)c->chain_id, max);
+    util_log(UTIL_LOG_INFO,
+             "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
+             "the database",
+             (long long)c->chain_id, max);
     return DB_OK;
   }
   struct store_ctx *x = calloc(1, sizeof *x);
   if (!x) return DB_ERROR;
   x->c = c;
   s = db_accounts_store_reserves(conn, c->chain_id, store_reserve_row, x);
-  if (s == DB_OK && !x->unfit)
-    s = db_accounts_store_accounts(conn, c->chain_id, store_account_row, x);
+  if (s == DB_OK && !x->unfit) s = db_accounts_store_accounts(conn, c->chain_id, store_account_row, x);
   if (s == DB_OK && !x->unfit) {
     if (c->n_accounts) qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
     s = db_accounts_store_positions(conn, c->chain_id, store_position_row, x);
@@ -226,7 +225,7 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
   if (!c->accounts_cached) {
     if (s == DB_OK)
       util_log(UTIL_LOG_WARN, "accounts: chain %lld not held in memory (%s); lookups read the database",
-              (long long)c->chain_id, x->unfit);
+               (long long)c->chain_id, x->unfit);
     free(c->accounts);
     free(c->positions);
     c->accounts = NULL;
@@ -289,8 +288,8 @@ const struct state_acc_chain *state_accounts_chain(const struct state_cache *c, 
 
 /* ---- the engine's market at a time, and one account ---------------------------------------- */
 
-risk_err state_accounts_view(struct state_acc_view *v, const struct state_market *mc, const struct state_acc_chain *x, uint64_t t,
-                               const u256 *overrides) {
+risk_err state_accounts_view(struct state_acc_view *v, const struct state_market *mc, const struct state_acc_chain *x,
+                             uint64_t t, const u256 *overrides) {
   memset(v, 0, sizeof *v);
   v->mc = mc;
   v->x = x;
@@ -325,7 +324,7 @@ static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 static void slot_key_init(void) { pthread_key_create(&slot_key, free); }
 
 const struct state_acc_view *state_accounts_view_at_block(const struct state_cache *c, const struct state_market *mc,
-                                                      const struct state_acc_chain *x, risk_err *err) {
+                                                          const struct state_acc_chain *x, risk_err *err) {
   pthread_once(&slot_once, slot_key_init);
   struct view_slot *s = pthread_getspecific(slot_key);
   if (!s) {
@@ -398,8 +397,8 @@ static int cmp_pos(const void *a, const void *b) {
   return (int)x->reserve - (int)y->reserve;
 }
 
-db_status state_accounts_read(db_conn *conn, const struct state_acc_view *v, const char *lower, struct risk_account *a, bool *found,
-                      bool *same_block, int64_t *block) {
+db_status state_accounts_read(db_conn *conn, const struct state_acc_view *v, const char *lower, struct risk_account *a,
+                              bool *found, bool *same_block, int64_t *block) {
   memset(a, 0, offsetof(struct risk_account, pos));
   char chain[24];
   int_dec(v->mc->chain_id, chain);
@@ -421,7 +420,7 @@ db_status state_accounts_read(db_conn *conn, const struct state_acc_view *v, con
 }
 
 db_status state_accounts_find(const struct state_acc_chain *x, const struct state_acc_view *v, const char *lower,
-                                struct risk_account *a, bool *found) {
+                              struct risk_account *a, bool *found) {
   memset(a, 0, offsetof(struct risk_account, pos));
   *found = false;
   uint8_t key[20];
@@ -432,14 +431,14 @@ db_status state_accounts_find(const struct state_acc_chain *x, const struct stat
   a->emode_category = r->emode;
   if (r->too_many) {
     util_log(UTIL_LOG_ERROR, "accounts: account %s on chain %lld has more than %d positions", lower,
-            (long long)x->chain_id, RISK_ACCOUNT_MAX_POSITIONS);
+             (long long)x->chain_id, RISK_ACCOUNT_MAX_POSITIONS);
     return DB_ERROR;
   }
   for (uint32_t i = 0; i < r->n_pos; i++) {
     const struct state_acc_pos *q = &x->positions[r->first + i];
     if (q->reserve < 0 || (uint32_t)q->reserve >= v->m.n_reserves || !v->res[q->reserve]) {
       util_log(UTIL_LOG_ERROR, "accounts: account %s on chain %lld has a position the market does not list", lower,
-              (long long)x->chain_id);
+               (long long)x->chain_id);
       return DB_ERROR;
     }
     struct risk_position *p = &a->pos[a->n_positions++];
@@ -452,4 +451,3 @@ db_status state_accounts_find(const struct state_acc_chain *x, const struct stat
   }
   return DB_OK;
 }
-

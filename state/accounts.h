@@ -51,7 +51,7 @@ struct state_acc_view {
   const struct state_acc_chain *x; /* NULL when the builder has not seen the chain */
   uint64_t t;
   const struct state_reserve *res[RISK_MAX_RESERVES]; /* NULL: no reserve at this id */
-  bool priced[RISK_MAX_RESERVES];                   /* an oracle price (or an override) is known */
+  bool priced[RISK_MAX_RESERVES];                     /* an oracle price (or an override) is known */
   struct risk_market m;
 };
 
@@ -60,19 +60,19 @@ const struct state_acc_chain *state_accounts_chain(const struct state_cache *c, 
 /* Fills v with the market of mc at time t (>= the block timestamp); overrides (may be NULL) is
  * an array of n_reserves prices where a non-zero entry replaces the oracle price. Returns RISK_OK
  * or the engine's error (RISK_INVALID for a reserve id >= RISK_MAX_RESERVES). */
-risk_err state_accounts_view(struct state_acc_view *v, const struct state_market *mc, const struct state_acc_chain *x, uint64_t t,
-                               const u256 *overrides);
+risk_err state_accounts_view(struct state_acc_view *v, const struct state_market *mc, const struct state_acc_chain *x,
+                             uint64_t t, const u256 *overrides);
 /* Returns the view of mc at its block's timestamp without overrides, kept per thread and rebuilt
  * when the cache generation of c changes (valid while the caller holds c), or NULL with *err. */
 const struct state_acc_view *state_accounts_view_at_block(const struct state_cache *c, const struct state_market *mc,
-                                                      const struct state_acc_chain *x, risk_err *err);
+                                                          const struct state_acc_chain *x, risk_err *err);
 /* Returns the reserve id of asset (address any case, or symbol), or -1. */
 int state_accounts_reserve_id(const struct state_acc_view *v, const char *asset);
 /* Returns the status of reading account `lower` of v's chain into *a from the accounts x holds
  * (x->accounts_cached): empty with emode 0 when unknown (*found false then); DB_ERROR (logged) for
  * an account with a position v's market does not list or more positions than the engine takes. */
 db_status state_accounts_find(const struct state_acc_chain *x, const struct state_acc_view *v, const char *lower,
-                                struct risk_account *a, bool *found);
+                              struct risk_account *a, bool *found);
 /* Reads account `lower` in one prepared query into *a (*found false and empty when unknown), and
  * whether the database is at v's block (*same_block; true when the chain has no row; *block the
  * database's). Returns DB_ERROR (logged) for a position v's market does not list, but only when

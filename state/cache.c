@@ -39,7 +39,7 @@ const struct util_config *state_builder_config(const struct state_builder *b) { 
 
 /* Process-wide cache state: one service per process (svc_serve), so a static is the simplest home. */
 static struct {
-  pthread_mutex_t mu;      /* guards current */
+  pthread_mutex_t mu; /* guards current */
   struct state_cache *current;
   pthread_mutex_t wake_mu; /* guards dirty/stop/building, signals the builder */
   pthread_cond_t wake;
@@ -52,8 +52,21 @@ static struct {
   const struct util_config *cfg;
   const state_render_fn *renderers;
   size_t n_renderers;
-} st = {PTHREAD_MUTEX_INITIALIZER, NULL, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-        false, false, false, 0, false, NULL, 0, NULL, NULL, NULL, 0};
+} st = {PTHREAD_MUTEX_INITIALIZER,
+        NULL,
+        PTHREAD_MUTEX_INITIALIZER,
+        PTHREAD_COND_INITIALIZER,
+        false,
+        false,
+        false,
+        0,
+        false,
+        NULL,
+        0,
+        NULL,
+        NULL,
+        NULL,
+        0};
 
 static void cache_free(struct state_cache *c) {
   for (size_t i = 0; i < c->n; i++) {
@@ -131,7 +144,7 @@ fail:
 }
 
 bool state_cache_put_json(struct state_builder *b, const char *key, json_t *body, void *data,
-                        void (*free_data)(void *)) {
+                          void (*free_data)(void *)) {
   char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   if (!text) {
@@ -209,7 +222,8 @@ static void *builder_thread(void *arg) {
   pthread_mutex_unlock(&st.wake_mu);
   for (;;) {
     pthread_mutex_lock(&st.wake_mu);
-    while (!st.dirty && !st.stop) pthread_cond_wait(&st.wake, &st.wake_mu);
+    while (!st.dirty && !st.stop)
+      pthread_cond_wait(&st.wake, &st.wake_mu);
     bool stop = st.stop;
     st.dirty = false;
     st.building = !stop;
@@ -249,9 +263,9 @@ static void *builder_thread(void *arg) {
     st.building = false;
     pthread_mutex_unlock(&st.wake_mu);
     util_log(UTIL_LOG_INFO, "cache: generation %llu with %zu entries built in %ld ms (memory returned in %ld us)",
-            (unsigned long long)c->generation, c->n,
-            (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
-            (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
+             (unsigned long long)c->generation, c->n,
+             (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+             (long)((t2.tv_sec - t1.tv_sec) * 1000000 + (t2.tv_nsec - t1.tv_nsec) / 1000));
   }
   return NULL;
 }
@@ -316,4 +330,3 @@ void state_cache_stop(void) {
   pthread_mutex_unlock(&st.mu);
   state_cache_release(c);
 }
-

@@ -20,11 +20,11 @@ struct state_builder;
 
 /* One pre-serialised response. */
 struct state_item {
-  const char *key;   /* the request path it answers, e.g. "/v1/markets/1/reserves" */
-  const char *body;  /* JSON text */
+  const char *key;  /* the request path it answers, e.g. "/v1/markets/1/reserves" */
+  const char *body; /* JSON text */
   size_t len;
-  char etag[24];     /* strong: "\"" + 20 hex digits of SHA-256(body) + "\"" */
-  void *data;        /* typed data a builder attached (or NULL) */
+  char etag[24]; /* strong: "\"" + 20 hex digits of SHA-256(body) + "\"" */
+  void *data;    /* typed data a builder attached (or NULL) */
 };
 
 /* A loader adds its resources' typed data (state_cache_put_data); returns DB_OK, or a failure
@@ -39,7 +39,7 @@ typedef bool (*state_render_fn)(struct state_builder *b);
 /* Adds a response under key, taking the reference to body; data (may be NULL) is freed with
  * free_data when the cache is dropped. Returns false on allocation failure or a duplicate key. */
 bool state_cache_put_json(struct state_builder *b, const char *key, json_t *body, void *data,
-                        void (*free_data)(void *));
+                          void (*free_data)(void *));
 /* The service's configuration, for builders whose output depends on it. */
 const struct util_config *state_builder_config(const struct state_builder *b);
 /* Adds typed data without a response (for handlers that compute on the fly). */
@@ -51,8 +51,8 @@ void *state_builder_data(struct state_builder *b, const char *key);
 const void *state_cache_data(const struct state_cache *c, const char *key);
 
 /* Starts the listener and the rebuild thread, reading through pool with cfg and rendering with
- * renderers[0..n) (all must outlive state_cache_stop); the first build happens in the background. Returns false when threads cannot
- * be started. */
+ * renderers[0..n) (all must outlive state_cache_stop); the first build happens in the background. Returns false when
+ * threads cannot be started. */
 bool state_cache_start(db_pool *pool, const struct util_config *cfg, const state_render_fn *renderers,
                        size_t n_renderers);
 /* Stops the threads and drops the cache (requests in flight keep their references). */

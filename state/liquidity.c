@@ -89,9 +89,12 @@ static db_status idle_row(const db_row *row, void *arg) {
   memset(a, 0, sizeof *a);
   char amount[U256_DEC_MAX], deployed[U256_DEC_MAX];
   const struct db_col cols[] = {
-      {"chain_id", DB_COL_INT64, &a->chain_id, 0, NULL},    {"asset", DB_COL_TEXT, a->asset, sizeof a->asset, NULL},
-      {"symbol", DB_COL_TEXT, a->symbol, sizeof a->symbol, NULL}, {"decimals", DB_COL_INT64, &a->decimals, 0, NULL},
-      {"amount", DB_COL_TEXT, amount, sizeof amount, NULL}, {"deployed", DB_COL_TEXT, deployed, sizeof deployed, NULL},
+      {"chain_id", DB_COL_INT64, &a->chain_id, 0, NULL},
+      {"asset", DB_COL_TEXT, a->asset, sizeof a->asset, NULL},
+      {"symbol", DB_COL_TEXT, a->symbol, sizeof a->symbol, NULL},
+      {"decimals", DB_COL_INT64, &a->decimals, 0, NULL},
+      {"amount", DB_COL_TEXT, amount, sizeof amount, NULL},
+      {"deployed", DB_COL_TEXT, deployed, sizeof deployed, NULL},
   };
   db_status s = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
   if (s != DB_OK) return s;

@@ -8,8 +8,8 @@
 #include <strings.h>
 
 #include "db/markets.h"
-#include "state/cache.h"
 #include "risk/eip55.h"
+#include "state/cache.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -71,8 +71,7 @@ static db_status reserve_row_cb(const db_row *row, void *arg) {
   u256 bitmap;
   bool ok = u256_parse_dec(T(i++), &bitmap);
   risk_reserve_config_decode(bitmap, &r->st.config);
-  ok = ok && u256_parse_dec(T(i++), &r->st.liquidity_index) &&
-       u256_parse_dec(T(i++), &r->st.variable_borrow_index) &&
+  ok = ok && u256_parse_dec(T(i++), &r->st.liquidity_index) && u256_parse_dec(T(i++), &r->st.variable_borrow_index) &&
        u256_parse_dec(T(i++), &r->st.current_liquidity_rate) &&
        u256_parse_dec(T(i++), &r->st.current_variable_borrow_rate);
   r->st.last_update_timestamp = (uint64_t)atoll(T(i++));
@@ -80,8 +79,7 @@ static db_status reserve_row_cb(const db_row *row, void *arg) {
   risk_eip55(T(i++), r->debt_token_cs);
   ok = ok && u256_parse_dec(T(i++), &r->st.a_token_scaled_total_supply) &&
        u256_parse_dec(T(i++), &r->st.variable_debt_scaled_total_supply) &&
-       u256_parse_dec(T(i++), &r->st.accrued_to_treasury) &&
-       u256_parse_dec(T(i++), &r->st.isolation_mode_total_debt) &&
+       u256_parse_dec(T(i++), &r->st.accrued_to_treasury) && u256_parse_dec(T(i++), &r->st.isolation_mode_total_debt) &&
        u256_parse_dec(T(i++), &r->st.available_liquidity);
   risk_eip55(T(i++), r->irm_address_cs);
   snprintf(r->irm_kind, sizeof r->irm_kind, "%s", T(i++));
@@ -91,8 +89,8 @@ static db_status reserve_row_cb(const db_row *row, void *arg) {
               : strcmp(r->irm_kind, "rate_target_base") == 0 ? RISK_IRM_RATE_TARGET_BASE
                                                              : RISK_IRM_RATE_TARGET_KINK;
   ok = ok && u256_parse_dec(T(i++), &irm->optimal_usage_ratio) &&
-       u256_parse_dec(T(i++), &irm->base_variable_borrow_rate) &&
-       u256_parse_dec(T(i++), &irm->variable_rate_slope1) && u256_parse_dec(T(i++), &irm->variable_rate_slope2);
+       u256_parse_dec(T(i++), &irm->base_variable_borrow_rate) && u256_parse_dec(T(i++), &irm->variable_rate_slope1) &&
+       u256_parse_dec(T(i++), &irm->variable_rate_slope2);
   ok = ok && parse_int256(T(i++), &irm->spread_negative, &irm->spread);
   const char *sk = T(i++), *sa = T(i++), *sapr = T(i++), *sdec = T(i++), *sjson = T(i++);
   if (sk) {
@@ -113,7 +111,7 @@ static db_status reserve_row_cb(const db_row *row, void *arg) {
 #undef T
   if (!ok) {
     util_log(UTIL_LOG_ERROR, "markets: reserve %s of chain %lld has a malformed stored value", r->address,
-            (long long)m->chain_id);
+             (long long)m->chain_id);
     return DB_ERROR;
   }
   r->liquidation_protocol_fee = r->st.config.liquidation_protocol_fee;
@@ -206,4 +204,3 @@ const struct state_reserve *state_markets_find_reserve(const struct state_market
   }
   return NULL;
 }
-

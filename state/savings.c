@@ -77,8 +77,7 @@ static db_status vault_row(const db_row *row, void *arg) {
   v->decimals = (int)decimals;
   v->asset_decimals = (int)adec;
   v->rho = (uint64_t)rho;
-  if (!u256_parse_dec(chi, &v->chi) || !u256_parse_dec(rate, &v->rate) ||
-      !u256_parse_dec(ts, &v->total_supply))
+  if (!u256_parse_dec(chi, &v->chi) || !u256_parse_dec(rate, &v->rate) || !u256_parse_dec(ts, &v->total_supply))
     return DB_ERROR;
   v->has_min_rate = !n_minr && u256_parse_dec(minr, &v->min_rate);
   v->has_max_rate = !n_maxr && u256_parse_dec(maxr, &v->max_rate);
@@ -88,7 +87,9 @@ static db_status vault_row(const db_row *row, void *arg) {
   v->has_intents_min = !n_imin && u256_parse_dec(imin, &v->intents_min);
   v->has_intents_max = !n_imax && u256_parse_dec(imax, &v->intents_max);
   v->has_intents_deadline = !n_idl;
-  v->kind = strcmp(v->kind_name, "sdai") == 0 ? STATE_VAULT_SDAI : strcmp(v->kind_name, "susds") == 0 ? STATE_VAULT_SUSDS : STATE_VAULT_V2;
+  v->kind = strcmp(v->kind_name, "sdai") == 0    ? STATE_VAULT_SDAI
+            : strcmp(v->kind_name, "susds") == 0 ? STATE_VAULT_SUSDS
+                                                 : STATE_VAULT_V2;
   if (!risk_eip55(v->address, v->checksum)) return DB_ERROR;
   const struct state_as_of *a = state_chains_find(&ix->chains, v->asof.chain_id);
   if (!a) return DB_OK; /* a chain past the index's capacity: left out rather than failing the cache */
@@ -166,4 +167,6 @@ db_status state_savings_load(db_conn *conn, struct state_builder *b) {
   return state_cache_put_data(b, STATE_SAVINGS_KEY, ix, index_free) ? DB_OK : DB_ERROR;
 }
 
-const struct state_savings *state_savings(const struct state_cache *c) { return state_cache_data(c, STATE_SAVINGS_KEY); }
+const struct state_savings *state_savings(const struct state_cache *c) {
+  return state_cache_data(c, STATE_SAVINGS_KEY);
+}

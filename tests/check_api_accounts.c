@@ -478,14 +478,16 @@ static char *answer(const char *body, int *status) {
  * body as the plain one: any faster reader of the common shape has to agree with service/body.c. */
 START_TEST(quote_body_readers_agree) {
   const char *bodies[] = {
-      "{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"max\"}]}",
+      "{\"chain\":1,\"account\":\"" ACC_A
+      "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"max\"}]}",
       "{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"supply\",\"asset\":\"WETH\","
       "\"amount\":\"1000000000000000000\"},{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"100000000\"},"
       "{\"type\":\"repay\",\"asset\":\"USDC\",\"amount\":\"max\"}],\"price_overrides\":{\"WETH\":\"230000000000\"}}",
       "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"ISO\",\"amount\":\"1000000000000000000\"},"
       "{\"type\":\"set_collateral\",\"asset\":\"ISO\",\"enabled\":true},{\"type\":\"set_emode\",\"category\":1},"
       "{\"type\":\"withdraw\",\"asset\":\"ISO\",\"amount\":\"max\"}],\"at\":null}",
-      "{\"chain\":1,\"account\":\"" ACC_C "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"500010000\"}]}",
+      "{\"chain\":1,\"account\":\"" ACC_C
+      "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"500010000\"}]}",
       "{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"FRZ\",\"amount\":\"1\"}]}",
       /* bad input: both answer 400 naming the same fields */
       "{\"chain\":1,\"actions\":[{\"type\":\"lend\",\"asset\":\"WETH\",\"amount\":\"1\"}]}",

@@ -137,7 +137,8 @@ START_TEST(head_matches_get) {
     const char *id = strstr(log, "head-bytes-check-1");
     if (id) {
       const char *start = id;
-      while (start > log && start[-1] != '\n') start--;
+      while (start > log && start[-1] != '\n')
+        start--;
       snprintf(line, sizeof line, "%.*s", (int)(id - start), start);
     }
     free(log);
@@ -489,10 +490,13 @@ START_TEST(rates_convert_values) {
   json_decref(j);
   th_response_free(&r);
   /* rate below RAY, 2^256, both fields, neither: 400 naming the field */
-  const char *bad[] = {"{\"rate_ray\": \"999999999999999999999999999\"}",
-                       "{\"rate_ray\": \"115792089237316195423570985008687907853269984665640564039457584007913129639936\"}",
-                       "{\"rate_ray\": \"-1\"}", "{\"rate_ray\": \"1e27\"}",
-                       "{\"rate_ray\": \"1000000001547125957863212448\", \"apr_ray\": \"1\"}", "{}"};
+  const char *bad[] = {
+      "{\"rate_ray\": \"999999999999999999999999999\"}",
+      "{\"rate_ray\": \"115792089237316195423570985008687907853269984665640564039457584007913129639936\"}",
+      "{\"rate_ray\": \"-1\"}",
+      "{\"rate_ray\": \"1e27\"}",
+      "{\"rate_ray\": \"1000000001547125957863212448\", \"apr_ray\": \"1\"}",
+      "{}"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ck_assert(th_http(sd.port, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", bad[i], &r) == 0);
     json_t *p = assert_problem(&r, 400, "validation_failed");
@@ -572,10 +576,12 @@ static int run_sparkd(const char *const *env, const char *const *args, char *err
     dup2(fd, 2);
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
-    for (const char *const *e = env; e && *e; e++) putenv(strdup(*e));
+    for (const char *const *e = env; e && *e; e++)
+      putenv(strdup(*e));
     char *argv[8] = {(char *)"sparkd"};
     int i = 1;
-    for (const char *const *a = args; a && *a && i < 7; a++) argv[i++] = (char *)*a;
+    for (const char *const *a = args; a && *a && i < 7; a++)
+      argv[i++] = (char *)*a;
     argv[i] = NULL;
     execv(SPARKD_BINARY, argv);
     _exit(127);
@@ -600,7 +606,8 @@ START_TEST(command_line) {
   ck_assert_int_eq(run_sparkd(NULL, unknown, err, sizeof err), 2);
   ck_assert(strstr(err, "usage") != NULL);
   const char *helps[][3] = {{"serve", "--help", NULL}, {"migrate", "--help", NULL}, {"version", "--help", NULL}};
-  for (int i = 0; i < 3; i++) ck_assert_int_eq(run_sparkd(NULL, helps[i], err, sizeof err), 0);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(run_sparkd(NULL, helps[i], err, sizeof err), 0);
   const char *version[] = {"version", NULL};
   ck_assert_int_eq(run_sparkd(NULL, version, err, sizeof err), 0);
   const char *mig_bad[] = {"migrate", "--bogus", NULL};

@@ -825,7 +825,8 @@ static void cache_gauges(long long *generation, long long *pending) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
   ck_assert_int_eq(r.status, 200);
-  const char *g = strstr(r.body, "\nsparkd_state_cache_generation "), *p = strstr(r.body, "\nsparkd_state_cache_pending ");
+  const char *g = strstr(r.body, "\nsparkd_state_cache_generation "),
+             *p = strstr(r.body, "\nsparkd_state_cache_pending ");
   ck_assert_msg(g && p, "no state cache gauges in /metrics");
   *generation = atoll(g + strlen("\nsparkd_state_cache_generation "));
   *pending = atoll(p + strlen("\nsparkd_state_cache_pending "));

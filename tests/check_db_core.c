@@ -15,11 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/commands.h"
 #include "db/db.h"
 #include "db/migrate.h"
-#include "cli/commands.h"
-#include "util/config.h"
 #include "tests/support/pgtest.h"
+#include "util/config.h"
 
 static struct th_pg pg;
 
@@ -837,8 +837,8 @@ START_TEST(test_pool_threads) {
     pthread_join(t[i], NULL);
     ck_assert_uint_eq(a[i].failures, 0);
   }
-  fprintf(stderr, "check_db_core: %d transactions (+%d pings) on %d threads sharing 3 connections took %lld ms\n", T * N,
-          T * N / 10, T, (long long)(now_ms() - t0));
+  fprintf(stderr, "check_db_core: %d transactions (+%d pings) on %d threads sharing 3 connections took %lld ms\n",
+          T * N, T * N / 10, T, (long long)(now_ms() - t0));
   ck_assert_int_eq(q_int(url, "SELECT n FROM counter", 0, NULL), T * N);
   db_pool_stats s;
   db_pool_get_stats(pool, &s);
@@ -868,7 +868,8 @@ START_TEST(test_pool_connect_bounded_when_server_hangs) {
   int64_t t0 = now_ms();
   ck_assert_ptr_null(db_acquire(pool, 300));
   int64_t took = now_ms() - t0;
-  fprintf(stderr, "check_db_core: db_acquire(300 ms) against a silent server returned NULL in %lld ms\n", (long long)took);
+  fprintf(stderr, "check_db_core: db_acquire(300 ms) against a silent server returned NULL in %lld ms\n",
+          (long long)took);
   ck_assert_msg(took >= 250 && took < 1500, "took %lld ms", (long long)took);
   t0 = now_ms();
   ck_assert_ptr_null(db_acquire(pool, 300)); /* inside the backoff: no second wait */

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "db/migrate.h"
 #include "cli/demo.h"
+#include "db/migrate.h"
 #include "support/pgtest.h"
 
 #define ACCOUNTS 300

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain/snapshot.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/snapshot.h"
 #include "risk/eip55.h"
-#include "chain/snapshot.h"
 #include "tests/support/pgtest.h"
 
 static struct th_pg pg;

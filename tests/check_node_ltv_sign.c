@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/hex.h"
+#include "partner/signer.h"
 #include "risk/keccak.h"
 #include "risk/ltv.h"
-#include "partner/signer.h"
+#include "util/hex.h"
 
 static char dir[] = "/tmp/check_node_ltv_sign.XXXXXX";
 
@@ -185,7 +185,8 @@ START_TEST(test_signatures_are_deterministic) {
     char text[80];
     snprintf(text, sizeof text, "%s\n", keys[k]);
     write_file(path, text, 0600);
-    struct partner_signer *a = partner_signer_load(path, err, sizeof err), *b = partner_signer_load(path, err, sizeof err);
+    struct partner_signer *a = partner_signer_load(path, err, sizeof err),
+                          *b = partner_signer_load(path, err, sizeof err);
     ck_assert_msg(a && b, "%s", err);
     for (int i = 0; i < NDIGESTS; i++) {
       uint8_t s1[65], s2[65], s3[65];

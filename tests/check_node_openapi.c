@@ -29,8 +29,8 @@ static const struct {
   const char *name;
   unsigned bit;
 } doc_methods[] = {
-    {"get", SVC_GET},     {"post", SVC_POST}, {"put", SVC_PUT},  {"patch", SVC_PATCH},
-    {"delete", SVC_DELETE}, {"head", 0},      {"options", 0},    {"trace", 0},
+    {"get", SVC_GET},       {"post", SVC_POST}, {"put", SVC_PUT}, {"patch", SVC_PATCH},
+    {"delete", SVC_DELETE}, {"head", 0},        {"options", 0},   {"trace", 0},
 };
 
 /* Runs cmd with `sh -c` in the source tree; returns its stdout (malloc'd) and sets *status to
@@ -68,8 +68,7 @@ static void require_node_tools(void) {
   for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", SPARKD_SOURCE_DIR, need[i]);
-    ck_assert_msg(access(path, R_OK) == 0,
-                  "%s is missing: run `npm install` at the repository root", path);
+    ck_assert_msg(access(path, R_OK) == 0, "%s is missing: run `npm install` at the repository root", path);
   }
 }
 
@@ -132,11 +131,11 @@ START_TEST(every_route_is_documented) {
       const char *m = doc_method_name(bit);
       ck_assert_msg(m != NULL, "route %s: method bit %u has no OpenAPI name", r->path, bit);
       json_t *item = json_object_get(paths, r->path);
-      ck_assert_msg(json_is_object(item), "route %s %s is not in " OPENAPI_PATH " (no such path)",
-                    svc_method_name(bit), r->path);
+      ck_assert_msg(json_is_object(item), "route %s %s is not in " OPENAPI_PATH " (no such path)", svc_method_name(bit),
+                    r->path);
       ck_assert_msg(json_is_object(json_object_get(item, m)),
-                    "route %s %s is not in " OPENAPI_PATH " (the path has no %s operation)",
-                    svc_method_name(bit), r->path, m);
+                    "route %s %s is not in " OPENAPI_PATH " (the path has no %s operation)", svc_method_name(bit),
+                    r->path, m);
     }
   }
   json_decref(doc);
@@ -156,8 +155,7 @@ START_TEST(every_operation_is_a_route) {
                     "is never served: remove it",
                     doc_methods[i].name, path);
       ck_assert_msg(route_exists(path, doc_methods[i].bit),
-                    "%s %s is in " OPENAPI_PATH " but not in svc_routes (service/router.c)",
-                    doc_methods[i].name, path);
+                    "%s %s is in " OPENAPI_PATH " but not in svc_routes (service/router.c)", doc_methods[i].name, path);
       ops++;
     }
   }
@@ -179,10 +177,10 @@ START_TEST(problem_code_enum_is_the_error_table) {
     const char *c = json_string_value(json_array_get(en, i));
     ck_assert_msg(c != NULL, "Problem.code enum entry %zu is not a string", i);
     for (size_t j = 0; j < i; j++)
-      ck_assert_msg(strcmp(c, json_string_value(json_array_get(en, j))) != 0,
-                    "Problem.code enum lists %s twice", c);
+      ck_assert_msg(strcmp(c, json_string_value(json_array_get(en, j))) != 0, "Problem.code enum lists %s twice", c);
     bool found = false;
-    for (int e = 0; e < SVC_ERR__COUNT && !found; e++) found = strcmp(svc_error_code(e), c) == 0;
+    for (int e = 0; e < SVC_ERR__COUNT && !found; e++)
+      found = strcmp(svc_error_code(e), c) == 0;
     ck_assert_msg(found, "Problem.code enum lists %s, which is not in service/errors.def", c);
   }
   /* table -> document */
@@ -211,14 +209,15 @@ static void check_problem_example(json_t *ex, long status, const char *where) {
   const char *code = json_string_value(json_object_get(ex, "code"));
   ck_assert_msg(code != NULL, "%s: example has no code", where);
   int e = 0;
-  while (e < SVC_ERR__COUNT && strcmp(svc_error_code(e), code) != 0) e++;
+  while (e < SVC_ERR__COUNT && strcmp(svc_error_code(e), code) != 0)
+    e++;
   ck_assert_msg(e < SVC_ERR__COUNT, "%s: example code %s is not in service/errors.def", where, code);
-  ck_assert_msg(svc_error_status(e) == status, "%s: %s is a %u in service/errors.def, documented as %ld",
-                where, code, svc_error_status(e), status);
+  ck_assert_msg(svc_error_status(e) == status, "%s: %s is a %u in service/errors.def, documented as %ld", where, code,
+                svc_error_status(e), status);
   ck_assert_msg(json_integer_value(json_object_get(ex, "status")) == status, "%s: example status differs", where);
   const char *title = json_string_value(json_object_get(ex, "title"));
-  ck_assert_msg(title && strcmp(title, svc_error_title(e)) == 0, "%s: example title for %s is not \"%s\"",
-                where, code, svc_error_title(e));
+  ck_assert_msg(title && strcmp(title, svc_error_title(e)) == 0, "%s: example title for %s is not \"%s\"", where, code,
+                svc_error_title(e));
   char type[256];
   snprintf(type, sizeof type, PROBLEM_TYPE_PREFIX "%s", code);
   const char *t = json_string_value(json_object_get(ex, "type"));
@@ -255,8 +254,7 @@ START_TEST(responses_carry_request_id_and_true_examples) {
           nex++;
         }
         ck_assert_msg(nex > 0, "%s: an error response needs an example", where);
-        if (st == 405)
-          ck_assert_msg(json_object_get(hdrs, "Allow") != NULL, "%s: 405 must declare Allow", where);
+        if (st == 405) ck_assert_msg(json_object_get(hdrs, "Allow") != NULL, "%s: 405 must declare Allow", where);
       }
     }
   }

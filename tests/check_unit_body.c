@@ -41,8 +41,12 @@ static const char *const kinds[] = {"buy", "sell", NULL};
 static const char *const colours[] = {"red", "green", "blue", NULL};
 static const struct svc_body_field item_spec[] = {
     {.name = "kind", .type = SVC_BODY_ENUM, .required = true, .offset = offsetof(struct item, kind), .names = kinds},
-    {.name = "amount", .type = SVC_BODY_U256, .offset = offsetof(struct item, amount),
-     .given = SVC_BODY_FLAG(struct item, has_amount), .word = "max", .word_flag = SVC_BODY_FLAG(struct item, is_max)},
+    {.name = "amount",
+     .type = SVC_BODY_U256,
+     .offset = offsetof(struct item, amount),
+     .given = SVC_BODY_FLAG(struct item, has_amount),
+     .word = "max",
+     .word_flag = SVC_BODY_FLAG(struct item, is_max)},
 };
 static const struct svc_body_field inner_spec[] = {
     {.name = "depth", .type = SVC_BODY_INT, .required = true, .offset = 0, .lo = 1, .hi = 3},
@@ -58,12 +62,35 @@ static const struct svc_body_field spec[] = {
     {.name = "addr", .type = SVC_BODY_ADDRESS, .offset = D(addr)},
     {.name = "colour", .type = SVC_BODY_ENUM, .offset = D(colour), .names = colours},
     {.name = "inner", .type = SVC_BODY_OBJECT, .offset = D(inner), .sub = inner_spec, .nsub = 2},
-    {.name = "items", .type = SVC_BODY_ARRAY, .offset = D(items), .lo = 0, .hi = 3, .sub = item_spec, .nsub = 2,
-     .elem_size = sizeof(struct item), .count_offset = D(n_items)},
-    {.name = "prices", .type = SVC_BODY_MAP, .offset = D(prices), .lo = 0, .hi = 2, .sub = price_spec, .nsub = 1,
-     .elem_size = sizeof(struct price), .count_offset = D(n_prices), .key_offset = offsetof(struct price, key)},
-    {.name = "tags", .type = SVC_BODY_ARRAY, .required = true, .offset = D(tags), .lo = 1, .hi = 2, .sub = tag_spec, .nsub = 1,
-     .elem_size = sizeof(((struct doc *)0)->tags[0]), .count_offset = D(n_tags)},
+    {.name = "items",
+     .type = SVC_BODY_ARRAY,
+     .offset = D(items),
+     .lo = 0,
+     .hi = 3,
+     .sub = item_spec,
+     .nsub = 2,
+     .elem_size = sizeof(struct item),
+     .count_offset = D(n_items)},
+    {.name = "prices",
+     .type = SVC_BODY_MAP,
+     .offset = D(prices),
+     .lo = 0,
+     .hi = 2,
+     .sub = price_spec,
+     .nsub = 1,
+     .elem_size = sizeof(struct price),
+     .count_offset = D(n_prices),
+     .key_offset = offsetof(struct price, key)},
+    {.name = "tags",
+     .type = SVC_BODY_ARRAY,
+     .required = true,
+     .offset = D(tags),
+     .lo = 1,
+     .hi = 2,
+     .sub = tag_spec,
+     .nsub = 1,
+     .elem_size = sizeof(((struct doc *)0)->tags[0]),
+     .count_offset = D(n_tags)},
 };
 #undef D
 
@@ -83,8 +110,8 @@ static bool decode(const char *text) {
   memset(&d, 0, sizeof d);
   errors = json_array();
   err = SVC_ERR_internal_error;
-  body = svc_body_decode(text, strlen(text), spec, sizeof spec / sizeof spec[0], &d, errors, &err, detail,
-                         sizeof detail);
+  body =
+      svc_body_decode(text, strlen(text), spec, sizeof spec / sizeof spec[0], &d, errors, &err, detail, sizeof detail);
   return body != NULL;
 }
 
@@ -107,11 +134,12 @@ static void teardown(void) {
 }
 
 START_TEST(accepts_each_type) {
-  ck_assert(decode("{\"name\":\"abc\",\"flag\":false,\"n\":-2,\"addr\":\"0xAbCdEf0123456789abcdef0123456789ABCDEF01\","
-                   "\"colour\":\"blue\",\"inner\":{\"depth\":3,\"owner\":\"0x00000000000000000000000000000000000000fF\"},"
-                   "\"items\":[{\"kind\":\"sell\",\"amount\":\"" U256_MAX_DEC "\"},{\"kind\":\"buy\",\"amount\":\"max\"},"
-                   "{\"kind\":\"buy\"}],\"prices\":{\"USDC\":\"100000000\",\"0xab\":\"0\"},"
-                   "\"tags\":[\"0x1111111111111111111111111111111111111111\"]}"));
+  ck_assert(
+      decode("{\"name\":\"abc\",\"flag\":false,\"n\":-2,\"addr\":\"0xAbCdEf0123456789abcdef0123456789ABCDEF01\","
+             "\"colour\":\"blue\",\"inner\":{\"depth\":3,\"owner\":\"0x00000000000000000000000000000000000000fF\"},"
+             "\"items\":[{\"kind\":\"sell\",\"amount\":\"" U256_MAX_DEC "\"},{\"kind\":\"buy\",\"amount\":\"max\"},"
+             "{\"kind\":\"buy\"}],\"prices\":{\"USDC\":\"100000000\",\"0xab\":\"0\"},"
+             "\"tags\":[\"0x1111111111111111111111111111111111111111\"]}"));
   ck_assert_str_eq(d.name, "abc");
   ck_assert(d.has_flag && !d.flag);
   ck_assert_int_eq(d.n, -2);
@@ -122,7 +150,8 @@ START_TEST(accepts_each_type) {
   ck_assert_uint_eq(d.n_items, 3);
   ck_assert_int_eq(d.items[0].kind, 1);
   ck_assert(d.items[0].has_amount && !d.items[0].is_max);
-  for (int w = 0; w < 4; w++) ck_assert(d.items[0].amount.w[w] == UINT64_MAX);
+  for (int w = 0; w < 4; w++)
+    ck_assert(d.items[0].amount.w[w] == UINT64_MAX);
   ck_assert(d.items[1].is_max && d.items[1].has_amount);
   ck_assert(!d.items[2].has_amount && !d.items[2].is_max);
   ck_assert_uint_eq(d.n_prices, 2);
@@ -172,8 +201,8 @@ END_TEST
 START_TEST(u256_boundary) {
   ck_assert(decode("{\"name\":\"a\",\"items\":[{\"kind\":\"buy\",\"amount\":\"0\"}]" TAGS "}"));
   ck_assert(u256_is_zero(d.items[0].amount));
-  refused("{\"name\":\"a\",\"items\":[{\"kind\":\"buy\",\"amount\":\"" U256_TOO_BIG "\"}]" TAGS "}",
-          "items[0].amount", "out_of_range");
+  refused("{\"name\":\"a\",\"items\":[{\"kind\":\"buy\",\"amount\":\"" U256_TOO_BIG "\"}]" TAGS "}", "items[0].amount",
+          "out_of_range");
   refused("{\"name\":\"a\",\"items\":[{\"kind\":\"buy\",\"amount\":\"1" U256_MAX_DEC "\"}]" TAGS "}", "items[0].amount",
           "out_of_range");
   refused("{\"name\":\"a\",\"items\":[{\"kind\":\"buy\",\"amount\":\"-1\"}]" TAGS "}", "items[0].amount",
@@ -216,9 +245,9 @@ START_TEST(every_error_collected) {
                     "\"items\":[{\"kind\":\"buy\",\"amount\":\"x\"}],\"extra\":true}"));
   ck_assert_int_eq(err, SVC_ERR_validation_failed);
   static const char *const want[][2] = {
-      {"name", "wrong_type"},       {"n", "out_of_range"},         {"addr", "invalid_address"},
-      {"colour", "unknown_value"},  {"inner.depth", "out_of_range"}, {"items[0].amount", "not_an_integer"},
-      {"tags", "required"},         {"extra", "unknown_field"},
+      {"name", "wrong_type"},      {"n", "out_of_range"},           {"addr", "invalid_address"},
+      {"colour", "unknown_value"}, {"inner.depth", "out_of_range"}, {"items[0].amount", "not_an_integer"},
+      {"tags", "required"},        {"extra", "unknown_field"},
   };
   char *dump = json_dumps(errors, 0);
   ck_assert_msg(json_array_size(errors) == sizeof want / sizeof want[0], "%s", dump);

@@ -13,12 +13,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "cli/demo.h"
 #include "risk/account.h"
 #include "risk/irm.h"
 #include "risk/reserve.h"
 #include "risk/savings.h"
 #include "risk/wadray.h"
-#include "cli/demo.h"
 
 #define N_ACCOUNTS 500
 #define N_DAYS 3

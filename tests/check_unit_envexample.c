@@ -35,7 +35,8 @@ static void load(void) {
 }
 
 static void unload(void) {
-  for (size_t i = 0; i < nlines; i++) free(lines[i]);
+  for (size_t i = 0; i < nlines; i++)
+    free(lines[i]);
   nlines = 0;
 }
 
@@ -69,8 +70,8 @@ START_TEST(every_table_entry_is_in_the_file) {
       vlen -= 2;
     }
     ck_assert_msg(vlen == strlen(e->def) && strncmp(val, e->def, vlen) == 0,
-                  "%s: deploy/sparkd.env.example shows \"%.*s\", the table's default is \"%s\"", e->env, (int)vlen,
-                  val, e->def);
+                  "%s: deploy/sparkd.env.example shows \"%.*s\", the table's default is \"%s\"", e->env, (int)vlen, val,
+                  e->def);
   }
   unload();
 }
@@ -83,7 +84,8 @@ START_TEST(every_name_in_the_file_is_in_the_table) {
     for (const char *p = lines[l]; (p = strstr(p, "SPARKD_")) != NULL;) {
       bool word_start = p == lines[l] || !(isalnum((unsigned char)p[-1]) || p[-1] == '_');
       size_t len = 0;
-      while (isupper((unsigned char)p[len]) || isdigit((unsigned char)p[len]) || p[len] == '_') len++;
+      while (isupper((unsigned char)p[len]) || isdigit((unsigned char)p[len]) || p[len] == '_')
+        len++;
       if (word_start) {
         ck_assert_msg(entry_named(p, len) != NULL,
                       "deploy/sparkd.env.example line %zu names %.*s, which is not in util_config_table", l + 1,

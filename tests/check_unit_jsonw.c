@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "views/jsonw.h"
 #include "u256_gen.h"
+#include "views/jsonw.h"
 
 /* The fixed-point text of the decimal digits `dec` with `decimals` decimals (79 at most), built
  * without jsonw: "<int>.<frac>", or "0.<zeros><digits>" when there are no more digits than decimals. */

@@ -234,8 +234,7 @@ END_TEST
 /* ---- keys against tests/fixtures/ratelimit_keys.txt (npm ethers) ---- */
 
 static void hex_bytes(const char *hex, uint8_t *out, size_t n) {
-  if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
-    hex += 2;
+  if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) hex += 2;
   ck_assert_uint_eq(strlen(hex), 2 * n);
   for (size_t i = 0; i < n; i++) {
     unsigned v;
@@ -252,8 +251,7 @@ START_TEST(test_keys_fixture) {
   char line[1024];
   int counts[5] = {0};
   while (fgets(line, sizeof line, f) != NULL) {
-    if (line[0] == '#' || line[0] == '\n')
-      continue;
+    if (line[0] == '#' || line[0] == '\n') continue;
     char kind[32], name[128], a1[80], a2[80], a3[80];
     int n = sscanf(line, "%31s %127s %79s %79s %79s", kind, name, a1, a2, a3);
     uint8_t base[32], got[32], want[32];

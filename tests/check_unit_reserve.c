@@ -36,22 +36,22 @@ START_TEST(test_decode_known_bitmap) {
   BIGNUM *bn = BN_new();
   ck_assert_ptr_nonnull(bn);
   BN_zero(bn);
-  bn_put(bn, 0, 8000);          /* ltv */
-  bn_put(bn, 16, 8250);         /* liquidation threshold */
-  bn_put(bn, 32, 10500);        /* liquidation bonus */
-  bn_put(bn, 48, 6);            /* decimals */
-  bn_put(bn, 56, 1);            /* active */
-  bn_put(bn, 58, 1);            /* borrowing enabled */
-  bn_put(bn, 61, 1);            /* borrowable in isolation */
-  bn_put(bn, 63, 1);            /* flash loans */
-  bn_put(bn, 64, 1000);         /* reserve factor */
-  bn_put(bn, 80, 68719476735ull); /* borrow cap = 2^36-1 */
-  bn_put(bn, 116, 3000000000ull); /* supply cap, crosses the 128-bit limb boundary */
-  bn_put(bn, 152, 1000);        /* liquidation protocol fee */
-  bn_put(bn, 168, 2);           /* eMode category */
-  bn_put(bn, 176, 12345);       /* unbacked mint cap */
+  bn_put(bn, 0, 8000);               /* ltv */
+  bn_put(bn, 16, 8250);              /* liquidation threshold */
+  bn_put(bn, 32, 10500);             /* liquidation bonus */
+  bn_put(bn, 48, 6);                 /* decimals */
+  bn_put(bn, 56, 1);                 /* active */
+  bn_put(bn, 58, 1);                 /* borrowing enabled */
+  bn_put(bn, 61, 1);                 /* borrowable in isolation */
+  bn_put(bn, 63, 1);                 /* flash loans */
+  bn_put(bn, 64, 1000);              /* reserve factor */
+  bn_put(bn, 80, 68719476735ull);    /* borrow cap = 2^36-1 */
+  bn_put(bn, 116, 3000000000ull);    /* supply cap, crosses the 128-bit limb boundary */
+  bn_put(bn, 152, 1000);             /* liquidation protocol fee */
+  bn_put(bn, 168, 2);                /* eMode category */
+  bn_put(bn, 176, 12345);            /* unbacked mint cap */
   bn_put(bn, 212, 1099511627775ull); /* debt ceiling = 2^40-1 */
-  bn_put(bn, 252, 0xF);         /* unused bits: ignored by decode */
+  bn_put(bn, 252, 0xF);              /* unused bits: ignored by decode */
   u256 bitmap = bn_to_u256(bn);
   BN_free(bn);
 

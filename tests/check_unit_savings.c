@@ -111,9 +111,15 @@ END_TEST
 START_TEST(test_divup_table) {
   static const struct {
     const char *x, *y, *z;
-  } T[] = {{"1", "1", "1"},     {"1", "2", "1"},           {"2", "3", "1"},
-           {"3", "2", "2"},     {"5", "2", "3"},           {"10", "3", "4"},
-           {"1000000", "1000001", "1"}, {"1000000", "999999", "2"}, {"0", "0", "0"}};
+  } T[] = {{"1", "1", "1"},
+           {"1", "2", "1"},
+           {"2", "3", "1"},
+           {"3", "2", "2"},
+           {"5", "2", "3"},
+           {"10", "3", "4"},
+           {"1000000", "1000001", "1"},
+           {"1000000", "999999", "2"},
+           {"0", "0", "0"}};
   for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
     u256 r;
     ck_assert_int_eq(risk_divup(&r, D(T[i].x), D(T[i].y)), RISK_OK);
@@ -393,13 +399,11 @@ START_TEST(test_vault_liquidity) {
   /* within liquidity */
   ck_assert_int_eq(risk_spark_vault_preview_withdraw(&r, &why, &v, D("400000000000"), T0), RISK_OK);
   ck_assert_u256_dec(r, "388349514564"); /* divup(400,000e6 * RAY, 1.03e27) */
-  ck_assert_int_eq(risk_spark_vault_withdraw(&after, &r, &why, &v, D("400000000000"), D("500000000000"), T0),
-                   RISK_OK);
+  ck_assert_int_eq(risk_spark_vault_withdraw(&after, &r, &why, &v, D("400000000000"), D("500000000000"), T0), RISK_OK);
   ck_assert_u256_dec(r, "388349514564");
   ck_assert(u256_is_zero(after.liquidity));
   ck_assert_u256_dec(after.total_supply, "582524271843");
-  ck_assert_int_eq(risk_spark_vault_redeem(&after, &r, &why, &v, D("388349514563"), D("500000000000"), T0),
-                   RISK_OK);
+  ck_assert_int_eq(risk_spark_vault_redeem(&after, &r, &why, &v, D("388349514563"), D("500000000000"), T0), RISK_OK);
   ck_assert_u256_dec(r, "399999999999"); /* fl(388349514563 * 1.03) */
 }
 END_TEST

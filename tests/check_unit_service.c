@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/config.h"
 #include "service/errors.h"
 #include "service/router.h"
+#include "util/config.h"
 
 /* A fake environment: NULL-terminated "NAME=value" list. */
 static const char *fake_lookup(const char *name, void *ctx) {
@@ -38,10 +38,15 @@ START_TEST(config_defaults) {
 END_TEST
 
 START_TEST(config_values) {
-  const char *env[] = {"SPARKD_LISTEN=[::1]:9000", "SPARKD_THREADS=7", "SPARKD_LOG_LEVEL=debug",
-                       "SPARKD_LOG_FORMAT=text", "SPARKD_MIGRATE=auto", "SPARKD_MAX_BODY_BYTES=2048",
+  const char *env[] = {"SPARKD_LISTEN=[::1]:9000",
+                       "SPARKD_THREADS=7",
+                       "SPARKD_LOG_LEVEL=debug",
+                       "SPARKD_LOG_FORMAT=text",
+                       "SPARKD_MIGRATE=auto",
+                       "SPARKD_MAX_BODY_BYTES=2048",
                        "SPARKD_CORS_ORIGINS=https://a.example, https://b.example",
-                       "SPARKD_DATABASE_URL=postgresql://u@h/db", NULL};
+                       "SPARKD_DATABASE_URL=postgresql://u@h/db",
+                       NULL};
   struct util_config cfg;
   char err[512];
   ck_assert_msg(load(env, &cfg, err), "%s", err);
@@ -82,8 +87,7 @@ START_TEST(config_bad_values) {
   struct util_config cfg;
   char err[512] = "";
   ck_assert_msg(!load(env, &cfg, err), "%s accepted", bad[_i].setting);
-  ck_assert_msg(strstr(err, bad[_i].must_mention) != NULL, "error '%s' does not name %s", err,
-                bad[_i].must_mention);
+  ck_assert_msg(strstr(err, bad[_i].must_mention) != NULL, "error '%s' does not name %s", err, bad[_i].must_mention);
   ck_assert_msg(strchr(err, '\n') == NULL, "one line: %s", err);
 }
 END_TEST
@@ -146,12 +150,15 @@ START_TEST(error_table) {
   ck_assert_uint_eq(svc_error_status(SVC_ERR_database_unavailable), 503);
   for (int i = 0; i < SVC_ERR__COUNT; i++) {
     const char *c = svc_error_code((enum svc_error)i);
-    for (const char *p = c; *p; p++) ck_assert_msg((*p >= 'a' && *p <= 'z') || *p == '_', "snake_case: %s", c);
+    for (const char *p = c; *p; p++)
+      ck_assert_msg((*p >= 'a' && *p <= 'z') || *p == '_', "snake_case: %s", c);
     const char *t = svc_error_title((enum svc_error)i);
-    for (const char *p = t; *p; p++) ck_assert_msg(!(*p >= 'A' && *p <= 'Z'), "lowercase title: %s", t);
+    for (const char *p = t; *p; p++)
+      ck_assert_msg(!(*p >= 'A' && *p <= 'Z'), "lowercase title: %s", t);
     unsigned s = svc_error_status((enum svc_error)i);
     ck_assert(s >= 400 && s <= 599);
-    for (int j = i + 1; j < SVC_ERR__COUNT; j++) ck_assert_str_ne(c, svc_error_code((enum svc_error)j));
+    for (int j = i + 1; j < SVC_ERR__COUNT; j++)
+      ck_assert_str_ne(c, svc_error_code((enum svc_error)j));
   }
 }
 END_TEST

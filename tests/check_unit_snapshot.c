@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "risk/eip55.h"
 #include "chain/snapshot.h"
+#include "risk/eip55.h"
 
 #define FIXTURE SPARKD_SOURCE_DIR "/tests/fixtures/snapshot_basic.json"
 

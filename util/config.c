@@ -25,18 +25,19 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_MIGRATE", "enum", "check",
      "check: refuse to serve an out-of-date schema; auto: apply pending migrations at start", OFF(migrate), 0, 0,
      migrate_modes},
-    {"SPARKD_MAX_BODY_BYTES", "uint", "1048576", "largest request body accepted, in bytes", OFF(max_body_bytes),
-     1024, 1073741824ull, NULL},
+    {"SPARKD_MAX_BODY_BYTES", "uint", "1048576", "largest request body accepted, in bytes", OFF(max_body_bytes), 1024,
+     1073741824ull, NULL},
     {"SPARKD_CORS_ORIGINS", "string", "", "comma-separated origins allowed to GET cross-origin, * for any",
      OFF(cors_origins), 0, 0, NULL},
-    {"SPARKD_DB_WAIT_MS", "uint", "2000", "longest wait for a pooled database connection, in ms", OFF(db_wait_ms),
-     1, 600000, NULL},
+    {"SPARKD_DB_WAIT_MS", "uint", "2000", "longest wait for a pooled database connection, in ms", OFF(db_wait_ms), 1,
+     600000, NULL},
     {"SPARKD_SHUTDOWN_GRACE_MS", "uint", "10000", "time in-flight requests get to finish on SIGTERM, in ms",
      OFF(shutdown_grace_ms), 0, 600000, NULL},
     {"SPARKD_CONNECTION_TIMEOUT_S", "uint", "30", "idle keep-alive connections are closed after this many seconds",
      OFF(connection_timeout_s), 1, 3600, NULL},
-    {"SPARKD_CACHE_MAX_AGE_S", "uint", "5", "Cache-Control max-age of responses served from the state cache, in seconds",
-     OFF(cache_max_age_s), 0, 86400, NULL},
+    {"SPARKD_CACHE_MAX_AGE_S", "uint", "5",
+     "Cache-Control max-age of responses served from the state cache, in seconds", OFF(cache_max_age_s), 0, 86400,
+     NULL},
     {"SPARKD_SIGNING_KEY_FILE", "string", "",
      "file with the secp256k1 key that signs LTV records (sparkd keys signing-create); empty = unsigned",
      OFF(signing_key_file), 0, 0, NULL},
@@ -99,7 +100,8 @@ static bool parse_hostport(const char *s, struct util_config *cfg, char *why, si
   return true;
 }
 
-static bool apply(const struct util_config_entry *e, const char *val, struct util_config *cfg, char *why, size_t why_len) {
+static bool apply(const struct util_config_entry *e, const char *val, struct util_config *cfg, char *why,
+                  size_t why_len) {
   char *base = (char *)cfg;
   if (strcmp(e->type, "hostport") == 0) return parse_hostport(val, cfg, why, why_len);
   if (strcmp(e->type, "string") == 0) {
@@ -128,15 +130,15 @@ static bool apply(const struct util_config_entry *e, const char *val, struct uti
   }
   /* enum */
   for (int i = 0; e->choices[i]; i++)
-      if (strcmp(val, e->choices[i]) == 0) {
-        *(int *)(base + e->offset) = i;
-        return true;
-      }
-    {
-      size_t n = (size_t)snprintf(why, why_len, "must be one of");
-      for (int i = 0; e->choices[i] && n < why_len; i++)
-        n += (size_t)snprintf(why + n, why_len - n, "%s %s", i ? "," : "", e->choices[i]);
+    if (strcmp(val, e->choices[i]) == 0) {
+      *(int *)(base + e->offset) = i;
+      return true;
     }
+  {
+    size_t n = (size_t)snprintf(why, why_len, "must be one of");
+    for (int i = 0; e->choices[i] && n < why_len; i++)
+      n += (size_t)snprintf(why + n, why_len - n, "%s %s", i ? "," : "", e->choices[i]);
+  }
   return false;
 }
 

@@ -77,7 +77,7 @@ void util_log_bug(const char *file, int line, const char *fmt, ...) {
 }
 
 void util_log_access(const char *method, const char *route, unsigned status, unsigned long long bytes,
-                    unsigned long long micros, const char *request_id) {
+                     unsigned long long micros, const char *request_id) {
   if (!util_log_enabled(UTIL_LOG_INFO)) return;
   char ts[40];
   timestamp(ts, sizeof ts);
@@ -89,7 +89,6 @@ void util_log_access(const char *method, const char *route, unsigned status, uns
             "\"status\":%u,\"bytes\":%llu,\"micros\":%llu,\"request_id\":\"%s\"}\n",
             ts, method, r, status, bytes, micros, request_id);
   } else {
-    fprintf(stderr, "%s info access %s %s %u %llu %lluus %s\n", ts, method, route, status, bytes, micros,
-            request_id);
+    fprintf(stderr, "%s info access %s %s %u %llu %lluus %s\n", ts, method, route, status, bytes, micros, request_id);
   }
 }

@@ -12,7 +12,7 @@ bool util_log_enabled(enum util_log_level level);
 void util_log(enum util_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes the access-log line of one request. */
 void util_log_access(const char *method, const char *route, unsigned status, unsigned long long bytes,
-                    unsigned long long micros, const char *request_id);
+                     unsigned long long micros, const char *request_id);
 
 /* Logs our own bug with file:line and carries on (STYLE rule 14). */
 #define UTIL_BUG(...) util_log_bug(__FILE__, __LINE__, __VA_ARGS__)

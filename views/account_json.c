@@ -119,7 +119,7 @@ static bool write_position(struct jw *w, const struct state_acc_view *v, const s
 }
 
 bool view_write_positions(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                                      bool with_liq_price) {
+                          bool with_liq_price) {
   jw_arr(w);
   for (uint32_t i = 0; i < a->n_positions; i++)
     if (!write_position(w, v, a, &a->pos[i], with_liq_price)) return false;
@@ -129,7 +129,8 @@ bool view_write_positions(struct jw *w, const struct state_acc_view *v, const st
 
 /* Returns true when entry e was written from the same inputs as position p at v: the object
  * depends on nothing else (the reserve's fixed data aside). */
-static bool memo_matches(const struct view_pos_memo_entry *e, const struct state_acc_view *v, const struct risk_position *p) {
+static bool memo_matches(const struct view_pos_memo_entry *e, const struct state_acc_view *v,
+                         const struct risk_position *p) {
   const struct risk_acct_reserve *r = &v->m.reserves[p->reserve];
   return e->reserve == p->reserve && e->collateral == p->collateral && e->priced == v->priced[p->reserve] &&
          u256_eq(e->scaled_a, p->scaled_a) && u256_eq(e->scaled_debt, p->scaled_debt) &&
@@ -138,7 +139,7 @@ static bool memo_matches(const struct view_pos_memo_entry *e, const struct state
 }
 
 bool view_write_positions_memo(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                                           struct view_pos_memo *m) {
+                               struct view_pos_memo *m) {
   jw_arr(w);
   for (uint32_t i = 0; i < a->n_positions; i++) {
     const struct risk_position *p = &a->pos[i];
@@ -174,7 +175,7 @@ bool view_write_positions_memo(struct jw *w, const struct state_acc_view *v, con
 }
 
 void view_write_totals(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                                   const struct risk_account_data *d) {
+                       const struct risk_account_data *d) {
   write_base(w, "total_collateral_base", d->total_collateral_base);
   write_base(w, "total_debt_base", d->total_debt_base);
   write_base(w, "available_borrows_base", d->available_borrows_base);
@@ -238,7 +239,7 @@ static void warn(struct jw *w, const char *code, const char *severity, const cha
 }
 
 void view_write_warnings(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                     const struct risk_account_data *d) {
+                         const struct risk_account_data *d) {
   jw_arr(w);
   if (!u256_eq(d->health_factor, U256_MAX)) {
     u256 one1 = u256_from_u64(1100000000000000000ull);
@@ -272,4 +273,3 @@ void view_write_warnings(struct jw *w, const struct state_acc_view *v, const str
   }
   jw_arr_end(w);
 }
-

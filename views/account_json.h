@@ -13,7 +13,7 @@
 /* Writes the JSON array of a's positions at v into w (liquidation prices for collateral when
  * with_liq_price); returns false on an engine error. */
 bool view_write_positions(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                                      bool with_liq_price);
+                          bool with_liq_price);
 /* The position objects one request has written, by their inputs, so that writing the same
  * position again (quotes write the account after every step; most positions do not change) is
  * a copy. Start with n = 0 and an empty text; free the text with jw_free. */
@@ -32,10 +32,10 @@ struct view_pos_memo {
 /* As view_write_positions without liquidation prices, copying each position that m
  * holds for the same inputs and remembering the others. */
 bool view_write_positions_memo(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                                           struct view_pos_memo *m);
+                               struct view_pos_memo *m);
 /* Writes the account totals of d (and eMode, isolation) as members of the object open in w. */
 void view_write_totals(struct jw *w, const struct state_acc_view *v, const struct risk_account *a,
-                                   const struct risk_account_data *d);
+                       const struct risk_account_data *d);
 /* Writes the members of mc's as_of object (chain_id, block_number, block_timestamp, block_time)
  * into the object open in w, as view_market_as_of builds them. */
 void view_write_as_of_fields(struct jw *w, const struct state_market *mc);

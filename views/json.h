@@ -12,7 +12,6 @@
 #include "risk/u256.h"
 #include "state/chains.h"
 
-
 /* Returns a new JSON string of v in decimal. */
 json_t *view_json_u256(u256 v);
 /* Returns a new JSON string of v with `decimals` decimals. */

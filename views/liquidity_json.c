@@ -84,7 +84,8 @@ json_t *view_rate_limits_page(const struct state_liquidity *ix, size_t off, size
     util_cursor_make('o', (int64_t)end, cur);
     next = json_string(cur);
   }
-  return json_pack("{s:o, s:o, s:o}", "data", data, "as_of", view_as_of_all(ix->chains.v, ix->chains.n), "next_cursor", next);
+  return json_pack("{s:o, s:o, s:o}", "data", data, "as_of", view_as_of_all(ix->chains.v, ix->chains.n), "next_cursor",
+                   next);
 }
 
 static json_t *allocations(const struct state_liquidity *ix) {

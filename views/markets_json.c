@@ -50,8 +50,6 @@ static void capped_name(const struct state_reserve *r, char *out, size_t len) {
   json_decref(j);
 }
 
-
-
 json_t *view_market_as_of(const struct state_market *m) {
   const struct state_as_of a = {m->chain_id, m->block_number, m->block_timestamp};
   return view_as_of_json(&a);
@@ -142,8 +140,7 @@ static json_t *strategy_json(const struct state_reserve *r) {
     json_object_set_new(s, "kind", json_string(r->source_kind));
     json_object_set_new(s, "address", r->source_address_cs[0] ? json_string(r->source_address_cs) : json_null());
     u256 apr_ray;
-    json_object_set_new(s, "apr_raw",
-                        view_json_u256(r->irm.source.value)); /* getAPR() in the source's own decimals */
+    json_object_set_new(s, "apr_raw", view_json_u256(r->irm.source.value)); /* getAPR() in the source's own decimals */
     json_object_set_new(s, "decimals", json_integer(r->irm.source.decimals));
     view_put_ray(s, "apr", risk_rate_source_apr_ray(&apr_ray, &r->irm.source) == RISK_OK ? &apr_ray : NULL);
     json_object_set_new(s, "description", json_string(desc));
@@ -264,8 +261,7 @@ json_t *view_reserves_list(const struct state_market *m, uint64_t t, risk_err *e
     }
     json_array_append_new(data, r);
   }
-  return json_pack("{so so sI sn}", "data", data, "as_of", view_market_as_of(m), "at", (json_int_t)t,
-                   "next_cursor");
+  return json_pack("{so so sI sn}", "data", data, "as_of", view_market_as_of(m), "at", (json_int_t)t, "next_cursor");
 }
 
 json_t *view_reserve_single(const struct state_market *m, const struct state_reserve *r, uint64_t t, risk_err *err) {
@@ -273,7 +269,6 @@ json_t *view_reserve_single(const struct state_market *m, const struct state_res
   if (!d) return NULL;
   return json_pack("{so so sI}", "data", d, "as_of", view_market_as_of(m), "at", (json_int_t)t);
 }
-
 
 /* ---- the pre-serialised responses ----------------------------------------------------------- */
 
@@ -362,20 +357,20 @@ bool view_markets_render(struct state_builder *b) {
     u256_to_fixed(sup, 8, sf);
     u256_to_fixed(bor, 8, bf);
     const char *name = chain_name(m->chain_id);
-    json_array_append_new(chains, json_pack("{sI so sI ss sI ss ss so}", "chain_id", (json_int_t)m->chain_id, "name",
-                                            name ? json_string(name) : json_null(), "block_number",
-                                            (json_int_t)m->block_number, "block_hash", m->block_hash,
-                                            "block_timestamp", (json_int_t)m->block_timestamp, "block_time",
-                                            util_time_rfc3339(m->block_timestamp, t1), "imported_at", m->imported_at,
-                                            "as_of", view_market_as_of(m)));
+    json_array_append_new(chains,
+                          json_pack("{sI so sI ss sI ss ss so}", "chain_id", (json_int_t)m->chain_id, "name",
+                                    name ? json_string(name) : json_null(), "block_number", (json_int_t)m->block_number,
+                                    "block_hash", m->block_hash, "block_timestamp", (json_int_t)m->block_timestamp,
+                                    "block_time", util_time_rfc3339(m->block_timestamp, t1), "imported_at",
+                                    m->imported_at, "as_of", view_market_as_of(m)));
     char links_r[96], links_e[96];
     snprintf(links_r, sizeof links_r, "/v1/markets/%s/reserves", id);
     snprintf(links_e, sizeof links_e, "/v1/markets/%s/emode-categories", id);
-    json_array_append_new(markets, json_pack("{sI ss sI ss ss ss ss s{ss ss} so}", "chain_id",
-                                             (json_int_t)m->chain_id, "protocol", "sparklend", "reserves_count",
-                                             (json_int_t)m->n, "total_supplied_base", sd, "total_supplied_usd", sf,
-                                             "total_borrowed_base", bd, "total_borrowed_usd", bf, "links", "reserves",
-                                             links_r, "emode_categories", links_e, "as_of", view_market_as_of(m)));
+    json_array_append_new(markets, json_pack("{sI ss sI ss ss ss ss s{ss ss} so}", "chain_id", (json_int_t)m->chain_id,
+                                             "protocol", "sparklend", "reserves_count", (json_int_t)m->n,
+                                             "total_supplied_base", sd, "total_supplied_usd", sf, "total_borrowed_base",
+                                             bd, "total_borrowed_usd", bf, "links", "reserves", links_r,
+                                             "emode_categories", links_e, "as_of", view_market_as_of(m)));
     if (!newest || m->block_timestamp > newest->block_timestamp) newest = m;
     json_t *list = view_reserves_list(m, t, &err);
     if (!list) {

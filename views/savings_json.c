@@ -66,8 +66,7 @@ json_t *view_vault(const struct state_vault *v, uint64_t t) {
     else
       json_object_set_new(o, "deposit_cap", json_null());
     json_object_set_new(o, "deposit_cap_unlimited", json_boolean(!v->has_cap));
-    if (risk_spark_vault_max_deposit(&md, &s, t) == RISK_OK)
-      view_put_amount(o, "max_deposit", md, v->asset_decimals);
+    if (risk_spark_vault_max_deposit(&md, &s, t) == RISK_OK) view_put_amount(o, "max_deposit", md, v->asset_decimals);
     if (risk_spark_vault_max_mint(&mm, &s, t) == RISK_OK) view_put_amount(o, "max_mint", mm, v->decimals);
   } else {
     /* sDAI / sUSDS: redemptions are paid by minting (Pot / USDS join), deposits are uncapped. */

@@ -80,7 +80,8 @@ char *th_header(const struct th_response *r, const char *name) {
     if (!eol) eol = p + strlen(p);
     if ((size_t)(eol - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
       const char *v = p + nlen + 1;
-      while (*v == ' ') v++;
+      while (*v == ' ')
+        v++;
       return strndup(v, (size_t)(eol - v));
     }
     p = *eol ? eol + 2 : eol;
@@ -140,8 +141,8 @@ static int read_response(int fd, bool head, struct th_response *out) {
   return 0;
 }
 
-int th_request(struct th_conn *c, const char *method, const char *path, const char *extra_headers,
-               const char *body, size_t body_len, struct th_response *out) {
+int th_request(struct th_conn *c, const char *method, const char *path, const char *extra_headers, const char *body,
+               size_t body_len, struct th_response *out) {
   char head[8192];
   int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s", method, path, c->port,
                    extra_headers ? extra_headers : "");
@@ -207,7 +208,8 @@ int th_sparkd_start(struct th_sparkd *s, const char *database_url, const char *c
       setenv("SPARKD_DATABASE_URL", database_url, 1);
       if (!getenv("SPARKD_LOG_FORMAT")) setenv("SPARKD_LOG_FORMAT", "text", 1);
       if (!getenv("SPARKD_THREADS")) setenv("SPARKD_THREADS", "4", 1);
-      for (const char *const *e = extra_env; e && *e; e++) putenv(strdup(*e));
+      for (const char *const *e = extra_env; e && *e; e++)
+        putenv(strdup(*e));
       execl(SPARKD_BINARY, "sparkd", "serve", (char *)NULL);
       _exit(127);
     }

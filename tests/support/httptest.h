@@ -43,8 +43,8 @@ int th_connect(struct th_conn *c, unsigned port);
 void th_close(struct th_conn *c);
 /* Sends one request (extra_headers: "Name: value\r\n..." or NULL; body may be NULL) and reads the
  * response. Returns 0, or -1 on a socket error or when the server closed the connection. */
-int th_request(struct th_conn *c, const char *method, const char *path, const char *extra_headers,
-               const char *body, size_t body_len, struct th_response *out);
+int th_request(struct th_conn *c, const char *method, const char *path, const char *extra_headers, const char *body,
+               size_t body_len, struct th_response *out);
 /* One request on a fresh connection. */
 int th_http(unsigned port, const char *method, const char *path, const char *extra_headers, const char *body,
             struct th_response *out);

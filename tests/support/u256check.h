@@ -15,11 +15,11 @@ static inline u256 D(const char *s) {
 }
 
 /* Asserts that val's decimal form is str. */
-#define ck_assert_u256_dec(val, str)                                                                \
-  do {                                                                                             \
-    char buf_[U256_DEC_MAX];                                                                       \
-    u256_to_dec((val), buf_);                                                                      \
-    ck_assert_str_eq(buf_, (str));                                                                 \
+#define ck_assert_u256_dec(val, str)                                                                                   \
+  do {                                                                                                                 \
+    char buf_[U256_DEC_MAX];                                                                                           \
+    u256_to_dec((val), buf_);                                                                                          \
+    ck_assert_str_eq(buf_, (str));                                                                                     \
   } while (0)
 
 #endif
