@@ -2,8 +2,8 @@
  * validating it, with every problem named by its JSON path. Pure: no database. Shared by
  * `sparkd import` and (later) POST /v1/admin/snapshots. Checks that need the database (assets
  * "already known for the chain", block order) are done by db_snapshot_apply. */
-#ifndef SPARKD_SERVICE_SNAPSHOT_H
-#define SPARKD_SERVICE_SNAPSHOT_H
+#ifndef SPARKD_CHAIN_SNAPSHOT_H
+#define SPARKD_CHAIN_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stddef.h>

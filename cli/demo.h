@@ -2,8 +2,8 @@
  * accounts and a history of snapshots, written as sparkd.snapshot/1 NDJSON
  * (docs/demo-data.md). Deterministic for a seed; every on-chain figure is computed with the
  * engine in risk/. */
-#ifndef SPARKD_SERVICE_DEMO_H
-#define SPARKD_SERVICE_DEMO_H
+#ifndef SPARKD_CLI_DEMO_H
+#define SPARKD_CLI_DEMO_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "partner/delivery.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -56,13 +55,5 @@ int main(int argc, char **argv) {
     }
     util_log_init(cfg.log_level, cfg.log_format);
   }
-  /* before any command starts a thread */
-  char why[512];
-  if (!partner_http_global_init(why, sizeof why)) {
-    fprintf(stderr, "sparkd: %s\n", why);
-    return 1;
-  }
-  int rc = cmd->run(sub_argc, sub_argv, &cfg);
-  partner_http_global_cleanup();
-  return rc;
+  return cmd->run(sub_argc, sub_argv, &cfg);
 }

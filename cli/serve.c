@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "partner/delivery.h"
 #include "service/server.h"
 #include "util/log.h"
 
@@ -23,7 +24,15 @@ int cli_cmd_serve(int argc, char **argv, const struct util_config *cfg) {
     usage(stderr);
     return 2;
   }
+  /* libcurl's global set-up (webhook delivery) runs before svc_serve starts any thread */
+  char why[512];
+  if (!partner_http_global_init(why, sizeof why)) {
+    fprintf(stderr, "sparkd serve: %s\n", why);
+    return 1;
+  }
   static struct svc_server srv; /* lives as long as the process */
   srv.cfg = *cfg;
-  return svc_serve(&srv);
+  int rc = svc_serve(&srv);
+  partner_http_global_cleanup();
+  return rc;
 }

@@ -23,7 +23,7 @@ static DB_STATEMENTS_COUNT(core);
 /* Every area that holds statements, in registration order. To add an area: define
  *   const struct db_statement db_<area>_statements[] = {...};  DB_STATEMENTS_COUNT(<area>);
  * in db/<area>.c (db/internal.h has the macro) and add one X(<area>) line here. Names are
- * unique across all areas; tests/check_db.c prepares every entry against a migrated schema. */
+ * unique across all areas; tests/check_db_core.c prepares every entry against a migrated schema. */
 #define DB_AREAS(X)                                                                                                    \
   X(keys)                                                                                                              \
   X(partner)                                                                                                           \

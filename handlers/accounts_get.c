@@ -298,14 +298,13 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
                                     json_array_size(errors));
   }
   json_decref(errors);
-  const struct db_accounts_list_q q = {mc->chain_id,
-                                       q_hf ? hf_s : NULL,
-                                       q_debt ? debt_s : NULL,
-                                       rc ? rc->address : NULL,
-                                       rd ? rd->address : NULL,
-                                       q_cursor ? cur_hf : NULL,
-                                       q_cursor ? cur_addr : NULL,
-                                       limit + 1};
+  /* copies: the cache (and the reserves in it) is released before the query runs */
+  char coll_addr[43] = "", debt_addr[43] = "";
+  if (rc) memcpy(coll_addr, rc->address, sizeof coll_addr);
+  if (rd) memcpy(debt_addr, rd->address, sizeof debt_addr);
+  const struct db_accounts_list_q q = {
+      mc->chain_id,          q_hf ? hf_s : NULL,       q_debt ? debt_s : NULL,     rc ? coll_addr : NULL,
+      rd ? debt_addr : NULL, q_cursor ? cur_hf : NULL, q_cursor ? cur_addr : NULL, limit + 1};
   json_t *as_of = view_market_as_of(mc);
   state_cache_release(c);
   db_conn *conn = svc_req_db(req);

@@ -1,5 +1,5 @@
 /* POST /v1/admin/snapshots (scope admin): imports `sparkd.snapshot/1` snapshots through the same
- * code as `sparkd import` (service/snapshot.h parses and validates, db/snapshot.h applies each in
+ * code as `sparkd import` (chain/snapshot.h parses and validates, db/snapshot.h applies each in
  * one transaction). The body is one snapshot or NDJSON (applied in order; the first invalid or
  * refused one stops the run, the ones before it stay applied). ?allow_older=true applies a
  * snapshot older than the chain's last block. The import is recorded in the audit log. */

@@ -5,8 +5,6 @@
 #include "db/db.h"
 #include "service/router.h"
 
-struct state_builder;
-
 /* Each returns SVC_HANDLED once it queued a response, SVC_HANDLER_FATAL otherwise. */
 enum svc_handler_result handler_rates_convert_post(struct svc_request *req);
 
@@ -15,12 +13,8 @@ enum svc_handler_result handler_savings_vault_get(struct svc_request *req);
 enum svc_handler_result handler_savings_vault_history(struct svc_request *req);
 enum svc_handler_result handler_savings_vault_preview(struct svc_request *req);
 
-/* State-cache builders (service/cache_builders.c); each returns DB_OK or the failure that aborts
- * the rebuild. */
-db_status state_savings_build(db_conn *conn, struct state_builder *b);
 enum svc_handler_result handler_liquidity_layer_rate_limits_list(struct svc_request *req);
 enum svc_handler_result handler_liquidity_layer_allocations_list(struct svc_request *req);
-db_status state_liquidity_layer_build(db_conn *conn, struct state_builder *b);
 
 /* SparkLend markets (handlers/markets.c, handlers/reserves_history.c). */
 enum svc_handler_result handler_chains_list(struct svc_request *req);
@@ -29,15 +23,11 @@ enum svc_handler_result handler_reserves_list(struct svc_request *req);
 enum svc_handler_result handler_reserves_get(struct svc_request *req);
 enum svc_handler_result handler_reserves_history_get(struct svc_request *req);
 enum svc_handler_result handler_emode_categories_list(struct svc_request *req);
-/* Returns DB_OK after adding chains, markets, reserves and eMode entries to the state cache. */
-db_status state_markets_build(db_conn *conn, struct state_builder *b);
 
 /* SparkLend accounts and quotes (handlers/accounts_get.c, handlers/quotes_post.c). */
 enum svc_handler_result handler_accounts_get(struct svc_request *req);
 enum svc_handler_result handler_accounts_list(struct svc_request *req);
 enum svc_handler_result handler_quotes_post(struct svc_request *req);
-/* Returns DB_OK after adding each chain's eMode categories and kill-switch state (typed data). */
-db_status state_accounts_build(db_conn *conn, struct state_builder *b);
 
 /* Partner positions and attestations, scope partner (handlers/partner_positions.c). */
 enum svc_handler_result handler_partner_positions_post(struct svc_request *req);

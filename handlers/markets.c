@@ -1,11 +1,11 @@
 /* SparkLend markets from the state cache: GET /v1/chains, /v1/markets,
  * /v1/markets/{chain}/reserves, /v1/markets/{chain}/reserves/{asset} and
- * /v1/markets/{chain}/emode-categories, served from what state/markets.c pre-serialised.
+ * /v1/markets/{chain}/emode-categories, served from what views/markets_json.c pre-serialised from state/markets.c.
  *
  * Values are the chain's views at the latest imported block's timestamp: every reserve is run
  * through ReserveLogic.updateState to that time (indexes, accrued treasury), the stored rates are
  * what the pool returns until the next action. `?at=` re-runs the same code at a later time from
- * the typed data attached to the list entry, without the database. */
+ * the typed market data (STATE_MARKETS_KEY), without the database. */
 #include "handlers/markets.h"
 
 #include <ctype.h>

@@ -1,5 +1,5 @@
 /* POST/GET /v1/partner/webhooks and DELETE /v1/partner/webhooks/{id}: a partner's webhook
- * endpoints (service/webhook.h delivers). The secret is returned once, by POST. Writes go through
+ * endpoints (partner/delivery.c delivers). The secret is returned once, by POST. Writes go through
  * handler_partner_write (Idempotency-Key and audit row in the same transaction). */
 #include <openssl/rand.h>
 #include <stdio.h>

@@ -40,7 +40,7 @@ struct quote_action {
   bool enabled, is_max, has_amount, has_enabled, has_category;
   risk_action_kind kind;
   int reserve;
-  char amount[U256_DEC_MAX]; /* as requested, for the step's amount_requested */
+  const char *amount; /* as sent, for the step's amount_requested */
 };
 
 struct quote_override {
@@ -66,7 +66,8 @@ static const struct svc_body_field action_spec[] = {
      .offset = ACT(value),
      .given = SVC_BODY_FLAG(struct quote_action, has_amount),
      .word = "max",
-     .word_flag = SVC_BODY_FLAG(struct quote_action, is_max)},
+     .word_flag = SVC_BODY_FLAG(struct quote_action, is_max),
+     .text = SVC_BODY_FLAG(struct quote_action, amount)},
     {.name = "enabled",
      .type = SVC_BODY_BOOL,
      .offset = ACT(enabled),
@@ -139,11 +140,7 @@ static bool check_action(struct quote_action *qa, size_t i, json_t *errors) {
       snprintf(field, sizeof field, "actions[%zu].amount", i);
       json_array_append_new(errors, svc_field_error(field, "required", "is required for this action"));
       ok = false;
-    } else if (qa->is_max) {
-      snprintf(qa->amount, sizeof qa->amount, "max");
-    } else {
-      u256_to_dec(qa->value, qa->amount); /* 0 goes to the engine: the chain reverts INVALID_AMOUNT, a quote result */
-    }
+    } /* 0 goes to the engine: the chain reverts INVALID_AMOUNT, a quote result */
   }
   if (qa->kind == RISK_ACT_SET_COLLATERAL && !qa->has_enabled) {
     snprintf(field, sizeof field, "actions[%zu].enabled", i);

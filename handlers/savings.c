@@ -328,7 +328,7 @@ static db_status hist_row(const db_row *row, void *arg) {
   if (s != DB_OK) return s;
   h->n++;
   h->last_bucket = b;
-  u256 chi, rate, ts, c, ta, apy;
+  u256 chi, rate, ts, c, ta;
   if (!u256_parse_dec(chi_s, &chi) || !u256_parse_dec(rate_s, &rate) || !u256_parse_dec(ts_s, &ts)) return DB_ERROR;
   json_t *o = json_object();
   char t[32];
@@ -341,7 +341,6 @@ static db_status hist_row(const db_row *row, void *arg) {
   json_object_set_new(o, "block_number", json_integer((json_int_t)bn));
   json_object_set_new(o, "block_timestamp", json_integer((json_int_t)bts));
   view_put_rate(o, "", rate);
-  (void)apy;
   if (risk_savings_chi_at(&c, chi, (uint64_t)rho, rate, (uint64_t)bts) == RISK_OK &&
       risk_savings_convert_to_assets(&ta, ts, c) == RISK_OK) {
     json_object_set_new(o, "chi_ray", view_json_u256(c));

@@ -8,8 +8,8 @@
  * (next_attempt_at moved ahead) in the transaction that takes it, so a crash mid-delivery means a
  * repeat after the lease, never a loss: at-least-once, and the body's event_id lets the receiver
  * de-duplicate. */
-#ifndef SPARKD_SERVICE_WEBHOOK_H
-#define SPARKD_SERVICE_WEBHOOK_H
+#ifndef SPARKD_PARTNER_DELIVERY_H
+#define SPARKD_PARTNER_DELIVERY_H
 
 #include <stdbool.h>
 #include <stddef.h>

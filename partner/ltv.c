@@ -1,4 +1,4 @@
-/* LTV records of partner positions: recompute, store, history, outbox, worker (service/ltv.h). */
+/* LTV records of partner positions: recompute, store, history, outbox, worker (partner/ltv.h). */
 #include "partner/ltv.h"
 #include "util/hex.h"
 

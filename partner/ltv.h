@@ -6,8 +6,8 @@
  * import), one position on NOTIFY sparkd_ltv (a position or attestation write, from the triggers
  * of migration 0005), and every SPARKD_LTV_SWEEP_S a sweep gives a new record to the positions whose
  * state changed (prices going stale, cure deadlines). */
-#ifndef SPARKD_SERVICE_LTV_H
-#define SPARKD_SERVICE_LTV_H
+#ifndef SPARKD_PARTNER_LTV_H
+#define SPARKD_PARTNER_LTV_H
 
 #include <jansson.h>
 #include <stdbool.h>

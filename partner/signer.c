@@ -1,5 +1,5 @@
 /* secp256k1 recoverable signatures with libsecp256k1; HMAC-SHA256 and randomness with OpenSSL 3
- * (see service/crypto.h). */
+ * (see partner/signer.h). */
 #include "partner/signer.h"
 
 #include <errno.h>

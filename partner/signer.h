@@ -2,8 +2,8 @@
  * libsecp256k1 with RFC 6979 nonces) and HMAC-SHA256 for webhooks (OpenSSL). The signing key lives
  * in a file holding "0x" + 64 hex digits (the private scalar) and a newline, mode 0600
  * (SPARKD_SIGNING_KEY_FILE, made by `sparkd keys signing-create FILE`). See docs/ltv-signature.md. */
-#ifndef SPARKD_SERVICE_CRYPTO_H
-#define SPARKD_SERVICE_CRYPTO_H
+#ifndef SPARKD_PARTNER_SIGNER_H
+#define SPARKD_PARTNER_SIGNER_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -68,6 +68,7 @@ static const char *store_string(const struct svc_body_field *f, const char *s, s
     return NULL;
   }
   case SVC_BODY_U256: {
+    if (f->text) memcpy((char *)base + f->text - 1, &s, sizeof s);
     if (f->word && strcmp(s, f->word) == 0) {
       set_flag(base, f->word_flag);
       return NULL;
@@ -493,7 +494,7 @@ static size_t extent(const struct svc_body_field *spec, size_t n) {
     const struct svc_body_field *f = &spec[i];
     e = max_size(e, f->offset + dest_size(f));
     e = max_size(e, f->given); /* 1 + offset of a bool: its end */
-    if (f->type == SVC_BODY_U256) e = max_size(e, f->word_flag);
+    if (f->type == SVC_BODY_U256) e = max_size(e, max_size(f->word_flag, f->text ? f->text - 1 + sizeof(char *) : 0));
     if (f->type == SVC_BODY_ARRAY || f->type == SVC_BODY_MAP) e = max_size(e, f->count_offset + sizeof(size_t));
   }
   return e;

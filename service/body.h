@@ -40,12 +40,14 @@ struct svc_body_field {
   const char *const *names; /* ENUM */
   const char *word;         /* U256 */
   size_t word_flag;         /* U256: 1 + offset of the bool set when `word` was given */
+  size_t text;              /* U256: 1 + offset of a const char * given the string as sent (borrowed
+                             * like a STRING's), to echo it back; 0: none */
   const struct svc_body_field *sub;
   size_t nsub;
   size_t elem_size, count_offset, key_offset; /* ARRAY, MAP */
 };
 
-/* 1 + offset of member in type: the form of `given` and `word_flag` (0 stays "none"). */
+/* 1 + offset of member in type: the form of `given`, `word_flag` and `text` (0 stays "none"). */
 #define SVC_BODY_FLAG(type, member) (offsetof(type, member) + 1)
 
 /* Reads obj (a JSON object) into out by spec, naming fields "<prefix>.<name>" (just "<name>"

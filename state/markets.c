@@ -15,7 +15,7 @@
 #include "util/time.h"
 #include "util/vec.h"
 
-/* ---- the cache builder ---------------------------------------------------------------------- */
+/* ---- the loader ---------------------------------------------------------------------- */
 
 struct chain_row {
   int64_t id, block, ts;

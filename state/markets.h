@@ -1,6 +1,6 @@
 /* SparkLend markets in the state cache: each chain's reserves at its latest imported block, as
- * typed data (for handlers that compute at another time or for an account) and pre-serialised
- * responses. */
+ * typed data (for handlers that compute at another time or for an account; views/markets_json.c
+ * pre-serialises the responses from it). */
 #ifndef SPARKD_STATE_MARKETS_H
 #define SPARKD_STATE_MARKETS_H
 

@@ -378,6 +378,13 @@ START_TEST(quote_max_borrow) {
   q = quote("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\","
             "\"amount\":\"4000000000\"}]}");
   ck_assert(json_is_true(at(q, "ok")));
+  json_decref(q);
+  /* the requested amount is echoed as sent; the amount applied is the number */
+  q = quote("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\","
+            "\"amount\":\"0004000000000\"}]}");
+  ck_assert(json_is_true(at(q, "ok")));
+  ck_assert_str_eq(str_at(q, "steps[0].amount_requested"), "0004000000000");
+  ck_assert_str_eq(str_at(q, "steps[0].amount"), "4000000000");
   ck_assert_str_eq(str_at(q, "final.total_debt_base"), "2400000000000");
   json_decref(q);
   q = quote("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\","

@@ -1,5 +1,5 @@
 /* ctest-label: node */
-/* service/crypto: the signing key file (mode 0600, refused when group/other readable), the
+/* partner/signer: the signing key file (mode 0600, refused when group/other readable), the
  * signer address for a known private key, low-s recoverable signatures checked by npm ethers
  * (recoverAddress on 64 digests; verifyTypedData on an LTV record, every changed field failing,
  * via tests/ltv_eip712.mjs), deterministic signatures (the same 65 bytes on every signing and from

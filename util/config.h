@@ -1,7 +1,7 @@
-/* Configuration: one table (service/config.c) gives every entry's name, environment
+/* Configuration: one table (util/config.c) gives every entry's name, environment
  * variable, type, default and bounds (STYLE rule 12). Nothing else calls getenv. */
-#ifndef SPARKD_SERVICE_CONFIG_H
-#define SPARKD_SERVICE_CONFIG_H
+#ifndef SPARKD_UTIL_CONFIG_H
+#define SPARKD_UTIL_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /* Logging: one line per event to stderr, text or JSON (SPARKD_LOG_FORMAT). */
-#ifndef SPARKD_SERVICE_LOG_H
-#define SPARKD_SERVICE_LOG_H
+#ifndef SPARKD_UTIL_LOG_H
+#define SPARKD_UTIL_LOG_H
 
 #include "util/config.h"
 

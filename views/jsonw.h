@@ -297,7 +297,8 @@ static inline char *jw_cstr(struct jw *w) {
   w->buf[w->len] = 0;
   char *out = w->buf;
   w->buf = NULL;
-  w->cap = 0;
+  w->len = w->cap = 0;
+  w->last = 0;
   return out;
 }
 

@@ -49,12 +49,11 @@ json_t *view_rate_limit(const struct state_rate_limit *r, uint64_t t) {
     if (unlimited || inactive) {
       json_object_set_new(o, "headroom_pct", json_null());
     } else {
-      u256 scaled, pct; /* fl(current * 100 * 10^4 / max) as a 4-decimal percentage */
+      u256 pct; /* fl(current * 100 * 10^4 / max) as a 4-decimal percentage */
       if (u256_muldiv(&pct, cur, u256_from_u64(1000000), r->st.max_amount) == RISK_OK)
         json_object_set_new(o, "headroom_pct", view_json_fixed(pct, 4));
       else
         json_object_set_new(o, "headroom_pct", json_null());
-      (void)scaled;
     }
   } else {
     json_object_set_new(o, "current", json_null());

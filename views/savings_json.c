@@ -139,8 +139,10 @@ char *view_vaults_page(const struct state_savings *ix, size_t off, size_t limit,
     jw_knull(&w, "next_cursor");
   }
   jw_obj_end(&w);
-  *len = w.len;
-  return jw_cstr(&w);
+  size_t n = w.len;
+  char *out = jw_cstr(&w);
+  if (out) *len = n;
+  return out;
 }
 
 bool view_savings_render(struct state_builder *b) {
