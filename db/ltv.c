@@ -7,6 +7,7 @@
 
 #include "db/copy.h"
 #include "db/internal.h"
+#include "util/vec.h"
 
 #define RECORD_SQL(table)                                                                                              \
   "SELECT jsonb_build_object('position_id', l.position_id::text, 'external_id', p.external_id, 'sequence',"            \
@@ -96,13 +97,7 @@ struct vec {
 };
 
 static void *vec_push(struct vec *v) {
-  if (v->n == v->cap) {
-    size_t cap = v->cap ? v->cap * 2 : 256;
-    void *p = realloc(v->items, cap * v->size);
-    if (!p) return NULL;
-    v->items = p;
-    v->cap = cap;
-  }
+  if (!util_vec_reserve(&v->items, &v->cap, v->n + 1, v->size, 256)) return NULL;
   void *slot = (char *)v->items + v->n++ * v->size;
   memset(slot, 0, v->size);
   return slot;

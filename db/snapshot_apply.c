@@ -360,15 +360,7 @@ struct cbuf {
   size_t len, cap;
 };
 static bool cb_reserve(struct cbuf *b, size_t more) {
-  if (b->len + more <= b->cap) return true;
-  size_t cap = b->cap ? b->cap : FLUSH_AT + 4096;
-  while (cap < b->len + more)
-    cap *= 2;
-  char *q = realloc(b->p, cap);
-  if (!q) return false;
-  b->p = q;
-  b->cap = cap;
-  return true;
+  return UTIL_VEC_RESERVE_N(b->p, b->len + more, b->cap, FLUSH_AT + 4096);
 }
 static db_status cb_flush(db_conn *c, struct cbuf *b, bool force) {
   if (b->len == 0 || (!force && b->len < FLUSH_AT)) return DB_OK;

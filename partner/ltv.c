@@ -15,6 +15,7 @@
 #include "risk/keccak.h"
 #include "util/config.h"
 #include "util/log.h"
+#include "util/vec.h"
 #include "views/jsonw.h"
 
 static u256 dec(const char *s) {
@@ -154,17 +155,9 @@ struct buf {
 
 static void buf_put(struct buf *b, const char *s, size_t len) {
   if (b->oom) return;
-  if (b->n + len + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1 << 16;
-    while (cap < b->n + len + 1)
-      cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-      b->oom = true;
-      return;
-    }
-    b->p = q;
-    b->cap = cap;
+  if (!UTIL_VEC_RESERVE_N(b->p, b->n + len + 1, b->cap, 1 << 16)) {
+    b->oom = true;
+    return;
   }
   memcpy(b->p + b->n, s, len);
   b->n += len;

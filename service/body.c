@@ -10,6 +10,7 @@
 #include "service/body_path.h"
 
 #include "service/request.h"
+#include "util/hex.h"
 
 /* Writes the JSON path of a member into out: "<prefix>.<name>", or "<name>" at the root. */
 static void member_path(char *out, size_t len, const char *prefix, const char *name) {
@@ -25,13 +26,6 @@ static void problem(json_t *errors, const char *field, const char *code, const c
 
 static void set_flag(void *base, size_t flag) {
   if (flag) *(bool *)((char *)base + flag - 1) = true;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 /* ---- stores shared by both paths: what a value means is decided once ---- */
@@ -53,7 +47,7 @@ static const char *store_string(const struct svc_body_field *f, const char *s, s
     char *lower = dest;
     bool ok = len == 42 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
     for (int i = 0; ok && i < 40; i++) {
-      int h = hexval(s[2 + i]);
+      int h = util_hexval(s[2 + i]);
       ok = h >= 0;
       if (ok) lower[2 + i] = "0123456789abcdef"[h];
     }

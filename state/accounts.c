@@ -136,14 +136,7 @@ static db_status store_position_row(const db_row *row, void *arg) {
   }
   const struct state_acc *r = c->n_accounts ? bsearch(addr, c->accounts, c->n_accounts, sizeof *r, cmp_rec) : NULL;
   if (!r) return DB_OK; /* a position without its account row: no lookup finds it (as in SQL) */
-  if (x->n_tmp == x->cap_tmp) {
-    size_t cap = x->cap_tmp ? 2 * x->cap_tmp : 4096;
-    if (cap > UINT32_MAX) return DB_ERROR;
-    struct tmp_pos *p = realloc(x->tmp, cap * sizeof *p);
-    if (!p) return DB_ERROR;
-    x->tmp = p;
-    x->cap_tmp = cap;
-  }
+  if (x->n_tmp >= UINT32_MAX || !UTIL_VEC_RESERVE(x->tmp, x->n_tmp, x->cap_tmp, 4096)) return DB_ERROR;
   struct tmp_pos *t = &x->tmp[x->n_tmp];
   t->acct = (uint32_t)(r - c->accounts);
   t->p.reserve = -1;
