@@ -152,10 +152,16 @@ static int revoke(int argc, char **argv, const struct util_config *cfg) {
 
 /* Returns the process exit status: 0 done, 1 failed, 2 bad usage. argv[0] is "keys". */
 int cli_cmd_keys(int argc, char **argv, const struct util_config *cfg) {
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
   }
+  /* `--help` anywhere (`sparkd keys create --help`) asks for the usage, which is no error */
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 0;
+    }
   if (strcmp(argv[1], "create") == 0) return create(argc, argv, cfg);
   if (strcmp(argv[1], "list") == 0 && argc == 2) return list(cfg);
   if (strcmp(argv[1], "revoke") == 0) return revoke(argc, argv, cfg);

@@ -45,7 +45,9 @@ int main(int argc, char **argv) {
   int sub_argc = argc > 1 ? argc - 1 : 1;
   char *default_argv[] = {(char *)"serve", NULL};
   char **sub_argv = argc > 1 ? argv + 1 : default_argv;
-  int wants_help = sub_argc > 1 && (strcmp(sub_argv[1], "--help") == 0 || strcmp(sub_argv[1], "-h") == 0);
+  int wants_help = 0;
+  for (int i = 1; i < sub_argc; i++)
+    wants_help |= strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0;
   static struct util_config cfg;
   if (cmd->needs_config && !wants_help) {
     char err[512];
