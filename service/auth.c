@@ -1,8 +1,10 @@
 /* Bearer-key authentication for the route table's scope column. A key is looked up by its SHA-256
  * (db_keys_lookup); valid keys are remembered for SVC_AUTH_CACHE_MS (so a revoke takes
  * effect within that). Failed attempts are counted in /metrics and limited per client address by
- * a token bucket; once a bucket is empty the address gets 429 on every keyed route until it
- * refills (checked before the key is looked at, so guessing cannot go on). */
+ * a token bucket. The key is always checked before the bucket is: an address is shared by many
+ * clients (a proxy, a NAT, sparkd's own webhook deliveries to itself), so one of them failing must
+ * not lock the others out, and a valid key always goes through. Only a failed key meets the bucket:
+ * 401 while the address has budget left, 429 with Retry-After once it has none. */
 #include "service/auth.h"
 
 #include <arpa/inet.h>
@@ -116,17 +118,27 @@ static void cache_put(const struct key_entry *in) {
 }
 
 /* ---- failed attempts per client address: token buckets in a small open-addressed table ---- */
+/* A bucket holds milliseconds of refill: one failed attempt costs rl_refill_ms of it and each
+ * millisecond that passes gives one back, so refilling is exact integer arithmetic at any interval. */
 #define RL_SLOTS 4096
 #define RL_PROBE 8
-#define RL_UNIT 1000u /* tokens are kept in thousandths */
 struct rl_entry {
   unsigned char addr[16];
   uint8_t used;
-  uint64_t tokens; /* thousandths of an attempt */
+  uint64_t credit_ms;
   uint64_t last_ms;
 };
 static struct rl_entry rl_table[RL_SLOTS];
 static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t rl_burst = SVC_AUTH_FAIL_BURST_DEFAULT, rl_refill_ms = SVC_AUTH_FAIL_REFILL_MS_DEFAULT;
+
+void svc_auth_configure(unsigned fail_burst, unsigned fail_refill_ms) {
+  pthread_mutex_lock(&rl_lock);
+  rl_burst = fail_burst ? fail_burst : 1;
+  rl_refill_ms = fail_refill_ms ? fail_refill_ms : 1;
+  memset(rl_table, 0, sizeof rl_table);
+  pthread_mutex_unlock(&rl_lock);
+}
 
 static void client_addr(struct svc_request *req, unsigned char out[16]) {
   memset(out, 0, 16);
@@ -142,51 +154,74 @@ static void client_addr(struct svc_request *req, unsigned char out[16]) {
   }
 }
 
-/* Returns the slot for addr, refilled to now (a new or recycled slot starts full); rl_lock held. */
+/* Returns e's credit refilled to now; rl_lock held. */
+static uint64_t rl_refilled(const struct rl_entry *e, uint64_t now) {
+  uint64_t full = rl_burst * rl_refill_ms, elapsed = now - e->last_ms;
+  return elapsed >= full || e->credit_ms + elapsed >= full ? full : e->credit_ms + elapsed;
+}
+
+/* Returns the slot for addr, refilled to now (a new or recycled slot starts full); rl_lock held.
+ * The victim is preferably a slot whose bucket is full again, since forgetting it loses nothing. */
 static struct rl_entry *rl_slot(const unsigned char addr[16], uint64_t now) {
   uint32_t h = 2166136261u;
   for (int i = 0; i < 16; i++)
     h = (h ^ addr[i]) * 16777619u;
   struct rl_entry *victim = NULL;
+  bool victim_full = false;
   for (unsigned p = 0; p < RL_PROBE; p++) {
     struct rl_entry *e = &rl_table[(h + p) % RL_SLOTS];
     if (e->used && memcmp(e->addr, addr, 16) == 0) {
-      uint64_t refill = (now - e->last_ms) * RL_UNIT / SVC_AUTH_FAIL_REFILL_MS;
-      e->tokens =
-          e->tokens + refill > SVC_AUTH_FAIL_BURST * RL_UNIT ? SVC_AUTH_FAIL_BURST * RL_UNIT : e->tokens + refill;
+      e->credit_ms = rl_refilled(e, now);
       e->last_ms = now;
       return e;
     }
-    if (!victim || !e->used || (victim->used && e->last_ms < victim->last_ms)) victim = e;
+    bool full = !e->used || rl_refilled(e, now) == rl_burst * rl_refill_ms;
+    if (!victim || (full && !victim_full) || (full == victim_full && e->last_ms < victim->last_ms)) {
+      victim = e;
+      victim_full = full;
+    }
   }
   memcpy(victim->addr, addr, 16);
   victim->used = 1;
-  victim->tokens = SVC_AUTH_FAIL_BURST * RL_UNIT;
+  victim->credit_ms = rl_burst * rl_refill_ms;
   victim->last_ms = now;
   return victim;
 }
 
-/* Returns 0 when addr may try a key, else the seconds until it may. */
-static unsigned rl_blocked(const unsigned char addr[16]) {
+/* Spends one failed attempt of addr's budget; returns 0 when there was one, else the seconds until
+ * there is (nothing is spent then, so the budget refills at its rate however often the address
+ * keeps failing). */
+static unsigned rl_spend(const unsigned char addr[16]) {
   pthread_mutex_lock(&rl_lock);
   struct rl_entry *e = rl_slot(addr, now_ms());
   unsigned wait = 0;
-  if (e->tokens < RL_UNIT) wait = (unsigned)(((RL_UNIT - e->tokens) * SVC_AUTH_FAIL_REFILL_MS / RL_UNIT + 999) / 1000);
+  if (e->credit_ms >= rl_refill_ms)
+    e->credit_ms -= rl_refill_ms;
+  else
+    wait = (unsigned)((rl_refill_ms - e->credit_ms + 999) / 1000);
   pthread_mutex_unlock(&rl_lock);
-  return wait ? wait : 0;
+  return wait;
 }
 
-static void rl_spend(const unsigned char addr[16]) {
-  pthread_mutex_lock(&rl_lock);
-  struct rl_entry *e = rl_slot(addr, now_ms());
-  e->tokens = e->tokens >= RL_UNIT ? e->tokens - RL_UNIT : 0;
-  pthread_mutex_unlock(&rl_lock);
-}
-
-static bool unauthorized(struct svc_request *req, const unsigned char addr[16], enum svc_auth_fail why,
-                         const char *detail) {
+/* Replies to a failed key: 401 naming why while the address has budget left, else 429. Counted
+ * once in /metrics, under why or as rate_limited, so the counters add up to the refused requests.
+ *
+ * The key was looked up before the budget was consulted, so an address over budget still costs a
+ * database lookup per guess and learns from 200 against 429 whether a guess was right. That is the
+ * price of never refusing a valid key from a shared address, and it buys a guesser nothing: keys are
+ * 256 random bits, so the oracle is worthless at any rate, and the lookup is one indexed read,
+ * what any holder of a valid key can cause anyway. The 429 stays so that well-behaved clients back
+ * off and the failed attempts answered 401 stay bounded. Holding the reply back instead would park
+ * one of the few pool threads per guess, which is a cheaper way to stall sparkd than the lookup. */
+static bool refuse(struct svc_request *req, const unsigned char addr[16], enum svc_auth_fail why, const char *detail) {
+  unsigned wait = rl_spend(addr);
+  if (wait) {
+    svc_metrics_auth_failure(SVC_AUTH_FAIL_LIMITED);
+    req->retry_after_s = wait;
+    svc_reply_problem(req, SVC_ERR_too_many_requests, "too many failed authentication attempts; retry in %u s", wait);
+    return false;
+  }
   svc_metrics_auth_failure(why);
-  rl_spend(addr);
   svc_reply_problem(req, SVC_ERR_unauthorized, "%s", detail);
   return false;
 }
@@ -215,17 +250,13 @@ bool svc_auth_request(struct svc_request *req) {
 
   unsigned char addr[16];
   client_addr(req, addr);
-  unsigned wait = rl_blocked(addr);
-  if (wait) {
-    svc_metrics_auth_failure(SVC_AUTH_FAIL_LIMITED);
-    req->retry_after_s = wait;
-    svc_reply_problem(req, SVC_ERR_too_many_requests, "too many failed authentication attempts; retry in %u s", wait);
-    return false;
-  }
   size_t klen = 0;
   const char *key = bearer(svc_req_header(req, "Authorization"), &klen);
-  if (!key) return unauthorized(req, addr, SVC_AUTH_FAIL_MISSING, "send an api key as Authorization: Bearer <key>");
+  if (!key) return refuse(req, addr, SVC_AUTH_FAIL_MISSING, "send an api key as Authorization: Bearer <key>");
 
+  /* every key was made by svc_key_generate, so one of another shape is refused without a lookup */
+  if (klen != SVC_KEY_LEN || strncmp(key, SVC_KEY_PREFIX, strlen(SVC_KEY_PREFIX)) != 0)
+    return refuse(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
   unsigned char sha[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)key, klen, sha);
   struct key_entry e;
@@ -238,18 +269,18 @@ bool svc_auth_request(struct svc_request *req) {
     struct db_api_key row;
     db_status st = db_keys_lookup(c, want, &row);
     db_release(c);
-    if (st == DB_NO_ROWS) return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
+    if (st == DB_NO_ROWS) return refuse(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     if (st != DB_OK) {
       svc_reply_problem(req, SVC_ERR_database_unavailable, "the key could not be checked; retry shortly");
       return false;
     }
     /* the index found it; compare the stored hash in constant time all the same */
     if (strlen(row.key_sha256) != 64 || CRYPTO_memcmp(row.key_sha256, want, 64) != 0)
-      return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
-    if (row.revoked) return unauthorized(req, addr, SVC_AUTH_FAIL_REVOKED, "the api key was revoked");
+      return refuse(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
+    if (row.revoked) return refuse(req, addr, SVC_AUTH_FAIL_REVOKED, "the api key was revoked");
     if (!svc_scope_parse(row.scope, &e.scope)) {
       UTIL_BUG("api key %lld has scope '%s'", (long long)row.key_id, row.scope);
-      return unauthorized(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
+      return refuse(req, addr, SVC_AUTH_FAIL_UNKNOWN, "the api key is not known");
     }
     e.key_id = row.key_id;
     e.partner_id = row.partner_id;

@@ -15,9 +15,13 @@ struct svc_request;
 #define SVC_KEY_LEN (3 + 43)
 /* A valid key is remembered this long, so a revoke takes effect within it. */
 #define SVC_AUTH_CACHE_MS 2000u
-/* Failed attempts (401) allowed per client address in a burst, and the refill: one per interval. */
-#define SVC_AUTH_FAIL_BURST 50u
-#define SVC_AUTH_FAIL_REFILL_MS 1000u
+/* Failed attempts (401) allowed per client address in a burst, and the refill: one per interval,
+ * until svc_auth_configure sets them from SPARKD_AUTH_FAIL_BURST and SPARKD_AUTH_FAIL_REFILL_MS. */
+#define SVC_AUTH_FAIL_BURST_DEFAULT 50u
+#define SVC_AUTH_FAIL_REFILL_MS_DEFAULT 1000u
+
+/* Sets the per-address failure budget (zeroes are taken as 1) and forgets every address's count. */
+void svc_auth_configure(unsigned fail_burst, unsigned fail_refill_ms);
 
 /* Returns true when the request may go on to its handler (a public route, or a key of the route's
  * scope, recorded in req->key_*); false once a 401, 403, 429 or 503 reply was queued. */

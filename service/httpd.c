@@ -337,6 +337,7 @@ int svc_serve(struct svc_server *srv) {
   signal(SIGPIPE, SIG_IGN);
 
   db_set_logger(db_logger);
+  svc_auth_configure(srv->cfg.auth_fail_burst, srv->cfg.auth_fail_refill_ms);
   srv->pool = db_pool_create(srv->cfg.database_url, srv->cfg.threads);
   if (!srv->pool) {
     util_log(UTIL_LOG_ERROR, "SPARKD_DATABASE_URL: not a usable connection string");

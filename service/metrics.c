@@ -123,8 +123,9 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
         (double)atomic_load_explicit(&hist_sum_us[r], memory_order_relaxed) / 1e6);
     put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r), (unsigned long long)cum);
   }
-  put(&b, "# HELP sparkd_auth_failures_total Failed api key checks by reason (missing, unknown, revoked, scope,"
-          " rate_limited).\n# TYPE sparkd_auth_failures_total counter\n");
+  put(&b, "# HELP sparkd_auth_failures_total Refused api key checks, each counted once: missing, unknown or revoked"
+          " (401), scope (403), rate_limited (a missing, unknown or revoked key answered 429 because its address"
+          " is over its failure budget).\n# TYPE sparkd_auth_failures_total counter\n");
   for (int i = 0; i < SVC_AUTH_FAIL_COUNT; i++)
     put(&b, "sparkd_auth_failures_total{reason=\"%s\"} %llu\n", auth_fail_names[i],
         (unsigned long long)atomic_load_explicit(&auth_failures[i], memory_order_relaxed));

@@ -17,7 +17,7 @@ enum svc_auth_fail {
   SVC_AUTH_FAIL_UNKNOWN,     /* no such key */
   SVC_AUTH_FAIL_REVOKED,
   SVC_AUTH_FAIL_SCOPE,   /* a valid key of another scope (403) */
-  SVC_AUTH_FAIL_LIMITED, /* refused with 429: too many failures from the address */
+  SVC_AUTH_FAIL_LIMITED, /* a failed key refused with 429: its address is over its failure budget */
   SVC_AUTH_FAIL_COUNT
 };
 /* Counts one failed authentication attempt in sparkd_auth_failures_total{reason}. */

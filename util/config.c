@@ -56,6 +56,12 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_IDEMPOTENCY_KEEP_H", "uint", "168",
      "hours an Idempotency-Key's stored response is kept for replay; older keys are purged and may be used again",
      OFF(idempotency_keep_h), 1, 87600, NULL},
+    {"SPARKD_AUTH_FAIL_BURST", "uint", "50",
+     "failed api key checks a client address may make in a burst before its failed keys get 429", OFF(auth_fail_burst),
+     1, 1000000, NULL},
+    {"SPARKD_AUTH_FAIL_REFILL_MS", "uint", "1000",
+     "one failed api key check of the burst is given back to an address per this many ms", OFF(auth_fail_refill_ms), 1,
+     3600000, NULL},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 

@@ -30,6 +30,8 @@ struct util_config {
   unsigned account_cache_max;      /* SPARKD_ACCOUNT_CACHE_MAX: accounts per chain held in the state cache */
   unsigned ltv_sweep_s;            /* SPARKD_LTV_SWEEP_S: longest time between full LTV passes */
   unsigned idempotency_keep_h;     /* SPARKD_IDEMPOTENCY_KEEP_H: replay window of Idempotency-Key rows */
+  unsigned auth_fail_burst;        /* SPARKD_AUTH_FAIL_BURST: failed key checks per address before 429 */
+  unsigned auth_fail_refill_ms;    /* SPARKD_AUTH_FAIL_REFILL_MS: one failed check given back per interval */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */
