@@ -263,7 +263,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   /* a 405 or OPTIONS counts under its path's template; only a path no route has is "unmatched" */
   const struct svc_route *rt = req->match.route ? req->match.route : req->match.path_route;
   int route_index = rt ? (int)(rt - svc_routes) : -1;
-  svc_metrics_observe(route_index, req->status, us);
+  svc_metrics_observe(route_index, req->method, req->status, us);
   const char *tpl = rt ? rt->path : "unmatched";
   util_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
                   req->request_id);
