@@ -340,6 +340,49 @@ START_TEST(request_head_and_body_sizes) {
 }
 END_TEST
 
+/* The path is routed as sent: an encoded "/" must not become a separator and an encoded NUL must
+ * not cut the path short, or a request reaches a route (and its auth scope and cache key) under a
+ * path other than the one a proxy in front of us saw. Both are refused; other escapes in a path
+ * parameter are still decoded, segment by segment, after routing. */
+START_TEST(encoded_slash_and_nul_refused) {
+  static const char *const bad[] = {"/v1%2Fchains",
+                                    "/v1%2fchains",
+                                    "/v1/chains%00.json",
+                                    "/v1/chains%00",
+                                    "/v1/markets/1%2Freserves",
+                                    "/v1/markets/1/reserves/0x%2F..%2F..%2Fchains",
+                                    "/no%2Fsuch/route"};
+  struct th_response r;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert(th_http(sd.port, "GET", bad[i], NULL, NULL, &r) == 0);
+    ck_assert_msg(r.status == 400, "GET %s: status %d, want 400", bad[i], r.status);
+    json_decref(assert_problem(&r, 400, "invalid_path"));
+    th_response_free(&r);
+  }
+  /* refused before the method or the scope is looked at */
+  ck_assert(th_http(sd.port, "DELETE", "/v1%2Fchains", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 400, "invalid_path"));
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "GET", "/v1/partner%2Fpositions", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 400, "invalid_path"));
+  th_response_free(&r);
+
+  /* a literal segment is matched as sent: an escaped letter is not the route's letter */
+  ck_assert(th_http(sd.port, "GET", "/v1/ch%61ins", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 404, "route_not_found"));
+  th_response_free(&r);
+
+  /* a path parameter is decoded after routing: %31 is the chain id 1, answered as /1 is */
+  struct th_response plain;
+  ck_assert(th_http(sd.port, "GET", "/v1/markets/1/reserves", NULL, NULL, &plain) == 0);
+  ck_assert(th_http(sd.port, "GET", "/v1/markets/%31/reserves", NULL, NULL, &r) == 0);
+  ck_assert_int_ne(r.status, 400);
+  ck_assert_int_eq(r.status, plain.status);
+  th_response_free(&r);
+  th_response_free(&plain);
+}
+END_TEST
+
 static long long metric(const char *text, const char *series) {
   const char *p = strstr(text, series);
   if (!p) return 0;
@@ -745,6 +788,7 @@ int main(void) {
   tcase_add_test(tc, request_head_and_body_sizes);
   tcase_add_test(tc, metrics_move);
   tcase_add_test(tc, metrics_series_unique_per_method);
+  tcase_add_test(tc, encoded_slash_and_nul_refused);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
   tcase_add_test(tc, graceful_shutdown_with_request_in_flight);
