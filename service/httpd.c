@@ -140,11 +140,13 @@ static bool authenticate(struct svc_request *req) {
   return svc_auth_request(req);
 }
 
-/* Decides 404/405/OPTIONS/401/403/429/413/415, then calls the route's handler. */
+/* Decides 400 (path)/404/405/OPTIONS/401/403/429/413/415, then calls the route's handler. */
 static void dispatch(struct svc_request *req) {
   enum svc_handler_result res;
   bool options = strcmp(req->method, "OPTIONS") == 0;
-  if (!req->match.path_exists) {
+  if (req->path_refused) {
+    res = svc_reply_problem(req, SVC_ERR_invalid_path, "the path holds an encoded \"/\" or NUL byte");
+  } else if (!req->match.path_exists) {
     res = svc_reply_problem(req, SVC_ERR_route_not_found, "no route for %s", req->path);
   } else if (options) {
     res = reply_options(req);
@@ -170,26 +172,46 @@ static void dispatch(struct svc_request *req) {
   }
 }
 
-/* Starts a request: request id, route, CORS, body limit. */
-static struct svc_request *begin(struct svc_server *srv, struct MHD_Connection *conn, const char *url,
-                                 const char *method) {
+/* Returns true when a raw path holds %2F or %00: decoded, the first would be a separator the
+ * client did not send and the second would end the path early, so either would let one path reach
+ * a route (its scope, its cache entry) that a proxy in front of us saw as another. */
+static bool encodes_slash_or_nul(const char *path) {
+  for (const char *p = strchr(path, '%'); p; p = strchr(p + 1, '%'))
+    if ((p[1] == '2' && (p[2] == 'F' || p[2] == 'f')) || (p[1] == '0' && p[2] == '0')) return true;
+  return false;
+}
+
+/* libmicrohttpd hands the access handler a path it has already percent-decoded, and neither %2F
+ * nor %00 survives that; this callback sees the request target as sent, so the request struct is
+ * made here with the raw path (the access handler gets it as *con_cls). */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn) {
+  (void)cls;
+  (void)conn;
   struct svc_request *req = calloc(1, sizeof *req);
   if (!req) return NULL;
+  size_t plen = strcspn(uri, "?");
+  if (plen > sizeof req->path - 1) plen = sizeof req->path - 1; /* truncated as snprintf would */
+  memcpy(req->path, uri, plen);
+  req->path[plen] = 0;
+  return req;
+}
+
+/* Starts a request made by uri_logged: request id, route, CORS, body limit. */
+static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct svc_request *req, const char *method) {
+  req->begun = true;
   atomic_fetch_add(&srv->inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &req->start);
   req->conn = conn;
   req->srv = srv;
   req->method = method;
   req->after_shutdown = atomic_load(&srv->shutting_down);
-  size_t plen = strnlen(url, sizeof req->path - 1); /* truncated as snprintf would */
-  memcpy(req->path, url, plen);
-  req->path[plen] = 0;
   const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
   if (rid && sane_request_id(rid))
     snprintf(req->request_id, sizeof req->request_id, "%s", rid);
   else
     new_request_id(req->request_id);
-  svc_route_match(method, req->path, &req->match);
+  req->path_refused = encodes_slash_or_nul(req->path);
+  if (!req->path_refused) svc_route_match(method, req->path, &req->match);
   if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
     req->cors_origin = cors_match(&srv->cfg, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
   const struct svc_route *rt = req->match.route;
@@ -200,7 +222,6 @@ static struct svc_request *begin(struct svc_server *srv, struct MHD_Connection *
     unsigned long long n = strtoull(cl, &end, 10);
     if (*end == 0 && n > req->body_limit) req->body_too_large = true;
   }
-  return req;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -208,10 +229,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                                       void **con_cls) {
   struct svc_server *srv = cls;
   struct svc_request *req = *con_cls;
-  if (!req) {
-    req = begin(srv, conn, url, method);
-    if (!req) return MHD_NO;
-    *con_cls = req;
+  (void)url;               /* decoded: routing uses the raw path uri_logged kept */
+  if (!req) return MHD_NO; /* uri_logged could not allocate */
+  if (!req->begun) {
+    begin(srv, conn, req, method);
     if (req->body_too_large && req->match.route) { /* refuse now rather than read a huge body */
       dispatch(req);
       return MHD_YES;
@@ -256,6 +277,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   struct svc_server *srv = cls;
   struct svc_request *req = *con_cls;
   if (!req) return;
+  if (!req->begun) { /* refused by libmicrohttpd before the access handler saw it (e.g. 431) */
+    free(req);
+    *con_cls = NULL;
+    return;
+  }
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   uint64_t us =
@@ -263,7 +289,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   /* a 405 or OPTIONS counts under its path's template; only a path no route has is "unmatched" */
   const struct svc_route *rt = req->match.route ? req->match.route : req->match.path_route;
   int route_index = rt ? (int)(rt - svc_routes) : -1;
-  svc_metrics_observe(route_index, req->status, us);
+  svc_metrics_observe(route_index, req->method, req->status, us);
   const char *tpl = rt ? rt->path : "unmatched";
   util_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
                   req->request_id);
@@ -368,12 +394,12 @@ int svc_serve(struct svc_server *srv) {
   }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
-  struct MHD_Daemon *d =
-      MHD_start_daemon(flags, (uint16_t)srv->cfg.listen_port, NULL, NULL, access_handler, srv,
-                       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                       MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
-                       MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                       1, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
+  struct MHD_Daemon *d = MHD_start_daemon(
+      flags, (uint16_t)srv->cfg.listen_port, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
+      MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
+      MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
   if (!d) {
     util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port, strerror(errno));
     partner_ltv_stop();

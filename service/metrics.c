@@ -17,10 +17,16 @@ static const unsigned statuses[] = {200, 201, 204, 304, 400, 401, 403, 404, 405,
 static const uint64_t buckets_us[] = {250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
 #define NBUCKET (sizeof buckets_us / sizeof buckets_us[0])
 #define MAX_ROUTES 128 /* routes + 1 slot for unmatched */
+/* The request's method, a label of every per-route series: several rows share a path template
+ * (GET and POST /v1/partner/positions), and a 405 or OPTIONS counts under its path's first row,
+ * so without it one route label would name several series. Methods outside the list are "other"
+ * (a client's string never becomes a label value). */
+static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"};
+#define NMETHOD (sizeof methods / sizeof methods[0])
 
-static _Atomic uint64_t counts[MAX_ROUTES][NSTATUS];
-static _Atomic uint64_t hist[MAX_ROUTES][NBUCKET + 1];
-static _Atomic uint64_t hist_sum_us[MAX_ROUTES];
+static _Atomic uint64_t counts[MAX_ROUTES][NMETHOD][NSTATUS];
+static _Atomic uint64_t hist[MAX_ROUTES][NMETHOD][NBUCKET + 1];
+static _Atomic uint64_t hist_sum_us[MAX_ROUTES][NMETHOD];
 
 static _Atomic uint64_t auth_failures[SVC_AUTH_FAIL_COUNT];
 static const char *const auth_fail_names[SVC_AUTH_FAIL_COUNT] = {"missing", "unknown", "revoked", "scope",
@@ -36,20 +42,27 @@ static int slot(int route_index) {
   return route_index;
 }
 
-void svc_metrics_observe(int route_index, unsigned status, uint64_t micros) {
+static size_t method_slot(const char *method) {
+  for (size_t i = 0; i + 1 < NMETHOD; i++)
+    if (method && strcmp(methods[i], method) == 0) return i;
+  return NMETHOD - 1;
+}
+
+void svc_metrics_observe(int route_index, const char *method, unsigned status, uint64_t micros) {
   int r = slot(route_index);
+  size_t m = method_slot(method);
   size_t s = NSTATUS - 1;
   for (size_t i = 0; i + 1 < NSTATUS; i++)
     if (statuses[i] == status) {
       s = i;
       break;
     }
-  atomic_fetch_add_explicit(&counts[r][s], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&counts[r][m][s], 1, memory_order_relaxed);
   size_t b = 0;
   while (b < NBUCKET && micros > buckets_us[b])
     b++;
-  atomic_fetch_add_explicit(&hist[r][b], 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&hist_sum_us[r], micros, memory_order_relaxed);
+  atomic_fetch_add_explicit(&hist[r][m][b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&hist_sum_us[r][m], micros, memory_order_relaxed);
 }
 
 struct buf {
@@ -87,41 +100,56 @@ static void put(struct buf *b, const char *fmt, ...) {
 
 static const char *route_name(int r) { return r == MAX_ROUTES - 1 ? "unmatched" : svc_routes[r].path; }
 
+/* Returns true when row r's histogram for method slot m is shown: always for the route's own
+ * method (so its series exist from the start), else once it has counted a request. */
+static bool hist_shown(int r, size_t m) {
+  if (r != MAX_ROUTES - 1 && m == method_slot(svc_method_name(svc_routes[r].method))) return true;
+  for (size_t i = 0; i <= NBUCKET; i++)
+    if (atomic_load_explicit(&hist[r][m][i], memory_order_relaxed)) return true;
+  return false;
+}
+
 char *svc_metrics_render(db_pool *pool, size_t *len) {
   struct buf b = {malloc(16384), 0, 16384, 0};
   if (!b.p) return NULL;
-  put(&b, "# HELP sparkd_http_requests_total HTTP requests by route template and status.\n"
+  put(&b, "# HELP sparkd_http_requests_total HTTP requests by route template, method and status.\n"
           "# TYPE sparkd_http_requests_total counter\n");
   for (int r = 0; r < MAX_ROUTES; r++) {
     if (r != MAX_ROUTES - 1 && (size_t)r >= svc_routes_count) continue;
-    for (size_t s = 0; s < NSTATUS; s++) {
-      uint64_t v = atomic_load_explicit(&counts[r][s], memory_order_relaxed);
-      if (!v) continue;
-      if (statuses[s])
-        put(&b, "sparkd_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n", route_name(r), statuses[s],
-            (unsigned long long)v);
-      else
-        put(&b, "sparkd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_name(r),
-            (unsigned long long)v);
-    }
+    for (size_t m = 0; m < NMETHOD; m++)
+      for (size_t s = 0; s < NSTATUS; s++) {
+        uint64_t v = atomic_load_explicit(&counts[r][m][s], memory_order_relaxed);
+        if (!v) continue;
+        if (statuses[s])
+          put(&b, "sparkd_http_requests_total{route=\"%s\",method=\"%s\",status=\"%u\"} %llu\n", route_name(r),
+              methods[m], statuses[s], (unsigned long long)v);
+        else
+          put(&b, "sparkd_http_requests_total{route=\"%s\",method=\"%s\",status=\"other\"} %llu\n", route_name(r),
+              methods[m], (unsigned long long)v);
+      }
   }
   put(&b, "# HELP sparkd_http_request_duration_seconds Time from the first byte of a request to its completion.\n"
           "# TYPE sparkd_http_request_duration_seconds histogram\n");
   for (int r = 0; r < MAX_ROUTES; r++) {
     if (r != MAX_ROUTES - 1 && (size_t)r >= svc_routes_count) continue;
-    uint64_t cum = 0;
-    for (size_t i = 0; i <= NBUCKET; i++) {
-      cum += atomic_load_explicit(&hist[r][i], memory_order_relaxed);
-      if (i < NBUCKET)
-        put(&b, "sparkd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", route_name(r),
-            (double)buckets_us[i] / 1e6, (unsigned long long)cum);
-      else
-        put(&b, "sparkd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", route_name(r),
-            (unsigned long long)cum);
+    for (size_t m = 0; m < NMETHOD; m++) {
+      if (!hist_shown(r, m)) continue;
+      const char *rn = route_name(r), *mn = methods[m];
+      uint64_t cum = 0;
+      for (size_t i = 0; i <= NBUCKET; i++) {
+        cum += atomic_load_explicit(&hist[r][m][i], memory_order_relaxed);
+        if (i < NBUCKET)
+          put(&b, "sparkd_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%g\"} %llu\n", rn, mn,
+              (double)buckets_us[i] / 1e6, (unsigned long long)cum);
+        else
+          put(&b, "sparkd_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"+Inf\"} %llu\n", rn, mn,
+              (unsigned long long)cum);
+      }
+      put(&b, "sparkd_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n", rn, mn,
+          (double)atomic_load_explicit(&hist_sum_us[r][m], memory_order_relaxed) / 1e6);
+      put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n", rn, mn,
+          (unsigned long long)cum);
     }
-    put(&b, "sparkd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", route_name(r),
-        (double)atomic_load_explicit(&hist_sum_us[r], memory_order_relaxed) / 1e6);
-    put(&b, "sparkd_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route_name(r), (unsigned long long)cum);
   }
   put(&b, "# HELP sparkd_auth_failures_total Refused api key checks, each counted once: missing, unknown or revoked"
           " (401), scope (403), rate_limited (a missing, unknown or revoked key answered 429 because its address"

@@ -1,5 +1,5 @@
-/* Prometheus metrics: request counters by route template and status, a latency histogram per
- * route, database pool gauges and error counters. Lock-free counters, rendered on demand. */
+/* Prometheus metrics: request counters by route template, method and status, a latency
+ * histogram per route and method, database pool gauges and error counters. Lock-free counters, rendered on demand. */
 #ifndef SPARKD_SERVICE_METRICS_H
 #define SPARKD_SERVICE_METRICS_H
 
@@ -9,8 +9,9 @@
 #include "db/db.h"
 #include "service/router.h"
 
-/* Records one finished request; route_index is the row in svc_routes or -1 when unmatched. */
-void svc_metrics_observe(int route_index, unsigned status, uint64_t micros);
+/* Records one finished request; route_index is the row in svc_routes or -1 when unmatched, method
+ * the request's as sent. */
+void svc_metrics_observe(int route_index, const char *method, unsigned status, uint64_t micros);
 /* Why an authentication attempt failed (service/auth.c). */
 enum svc_auth_fail {
   SVC_AUTH_FAIL_MISSING = 0, /* no Bearer key */

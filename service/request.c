@@ -8,15 +8,28 @@
 
 #include "service/server.h"
 #include "state/cache.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 const char *svc_req_param(struct svc_request *req, const char *name, char *buf, size_t len) {
   size_t nlen = strlen(name);
   for (unsigned i = 0; i < req->match.nparams; i++) {
     if (req->match.params[i].name_len != nlen || memcmp(req->match.params[i].name, name, nlen) != 0) continue;
-    if (req->match.params[i].value_len >= len) return NULL;
-    memcpy(buf, req->match.params[i].value, req->match.params[i].value_len);
-    buf[req->match.params[i].value_len] = 0;
+    /* one segment of the raw path: %HH is decoded here, after routing, so an escape never changes
+     * which route matched; an invalid escape is kept as sent (as libmicrohttpd's decoder does) */
+    const char *v = req->match.params[i].value;
+    size_t vlen = req->match.params[i].value_len, n = 0;
+    for (size_t k = 0; k < vlen; k++) {
+      if (n + 1 >= len) return NULL;
+      int hi, lo;
+      if (v[k] == '%' && k + 2 < vlen && (hi = util_hexval(v[k + 1])) >= 0 && (lo = util_hexval(v[k + 2])) >= 0) {
+        buf[n++] = (char)(hi << 4 | lo);
+        k += 2;
+      } else {
+        buf[n++] = v[k];
+      }
+    }
+    buf[n] = 0;
     return buf;
   }
   return NULL;

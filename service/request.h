@@ -21,7 +21,9 @@ struct svc_request {
   struct MHD_Connection *conn;
   struct svc_server *srv;
   const char *method; /* as sent ("GET", "HEAD", ...) */
-  char path[2048];    /* decoded path without query */
+  char path[2048];    /* as sent, without the query: still percent-encoded (routing and logs use it) */
+  bool begun;         /* the access handler has started the request (see httpd.c) */
+  bool path_refused;  /* the path holds an encoded "/" or NUL: answered 400 invalid_path */
   struct svc_route_match match;
   char request_id[65];
   struct timespec start;
@@ -42,7 +44,8 @@ struct svc_request {
   unsigned retry_after_s; /* Retry-After sent with a 429 problem */
 };
 
-/* Returns the path parameter `name` (NUL-terminated copy in buf), or NULL when absent/too long. */
+/* Returns the path parameter `name` percent-decoded (NUL-terminated copy in buf), or NULL when
+ * absent/too long. */
 const char *svc_req_param(struct svc_request *req, const char *name, char *buf, size_t len);
 /* Returns the query argument `name`, or NULL when absent. */
 const char *svc_req_query(struct svc_request *req, const char *name);

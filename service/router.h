@@ -48,7 +48,8 @@ struct svc_route_match {
 };
 
 /* Returns true when a route matched method+path; fills *m either way (see struct). HEAD matches
- * as GET. `path` is the decoded path without the query string. */
+ * as GET. `path` is the path as sent (not percent-decoded) without the query string; parameter
+ * values point into it, still encoded (svc_req_param decodes them). */
 bool svc_route_match(const char *method, const char *path, struct svc_route_match *m);
 /* Returns "GET", "POST", ... for a single method bit. */
 const char *svc_method_name(enum svc_method m);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,49 @@ START_TEST(request_head_and_body_sizes) {
 }
 END_TEST
 
+/* The path is routed as sent: an encoded "/" must not become a separator and an encoded NUL must
+ * not cut the path short, or a request reaches a route (and its auth scope and cache key) under a
+ * path other than the one a proxy in front of us saw. Both are refused; other escapes in a path
+ * parameter are still decoded, segment by segment, after routing. */
+START_TEST(encoded_slash_and_nul_refused) {
+  static const char *const bad[] = {"/v1%2Fchains",
+                                    "/v1%2fchains",
+                                    "/v1/chains%00.json",
+                                    "/v1/chains%00",
+                                    "/v1/markets/1%2Freserves",
+                                    "/v1/markets/1/reserves/0x%2F..%2F..%2Fchains",
+                                    "/no%2Fsuch/route"};
+  struct th_response r;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert(th_http(sd.port, "GET", bad[i], NULL, NULL, &r) == 0);
+    ck_assert_msg(r.status == 400, "GET %s: status %d, want 400", bad[i], r.status);
+    json_decref(assert_problem(&r, 400, "invalid_path"));
+    th_response_free(&r);
+  }
+  /* refused before the method or the scope is looked at */
+  ck_assert(th_http(sd.port, "DELETE", "/v1%2Fchains", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 400, "invalid_path"));
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "GET", "/v1/partner%2Fpositions", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 400, "invalid_path"));
+  th_response_free(&r);
+
+  /* a literal segment is matched as sent: an escaped letter is not the route's letter */
+  ck_assert(th_http(sd.port, "GET", "/v1/ch%61ins", NULL, NULL, &r) == 0);
+  json_decref(assert_problem(&r, 404, "route_not_found"));
+  th_response_free(&r);
+
+  /* a path parameter is decoded after routing: %31 is the chain id 1, answered as /1 is */
+  struct th_response plain;
+  ck_assert(th_http(sd.port, "GET", "/v1/markets/1/reserves", NULL, NULL, &plain) == 0);
+  ck_assert(th_http(sd.port, "GET", "/v1/markets/%31/reserves", NULL, NULL, &r) == 0);
+  ck_assert_int_ne(r.status, 400);
+  ck_assert_int_eq(r.status, plain.status);
+  th_response_free(&r);
+  th_response_free(&plain);
+}
+END_TEST
+
 static long long metric(const char *text, const char *series) {
   const char *p = strstr(text, series);
   if (!p) return 0;
@@ -349,8 +393,8 @@ START_TEST(metrics_move) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
   ck_assert_int_eq(r.status, 200);
-  const char *ok = "sparkd_http_requests_total{route=\"/healthz\",status=\"200\"}";
-  const char *nf = "sparkd_http_requests_total{route=\"unmatched\",status=\"404\"}";
+  const char *ok = "sparkd_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}";
+  const char *nf = "sparkd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"}";
   long long ok0 = metric(r.body, ok), nf0 = metric(r.body, nf);
   ck_assert(strstr(r.body, "sparkd_db_pool_size ") != NULL);
   ck_assert(strstr(r.body, "# TYPE sparkd_http_request_duration_seconds histogram") != NULL);
@@ -362,7 +406,7 @@ START_TEST(metrics_move) {
   ck_assert(th_http(sd.port, "GET", "/missing", NULL, NULL, &r) == 0);
   th_response_free(&r);
   /* a method the path does not take counts under the path's template, not as "unmatched" */
-  const char *na = "sparkd_http_requests_total{route=\"/healthz\",status=\"405\"}";
+  const char *na = "sparkd_http_requests_total{route=\"/healthz\",method=\"DELETE\",status=\"405\"}";
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
   long long na0 = metric(r.body, na);
   th_response_free(&r);
@@ -374,8 +418,105 @@ START_TEST(metrics_move) {
   ck_assert_int_eq(metric(r.body, nf), nf0 + 1);
   ck_assert_int_eq(metric(r.body, na), na0 + 1);
   char bucket[160];
-  snprintf(bucket, sizeof bucket, "sparkd_http_request_duration_seconds_count{route=\"/healthz\"}");
+  snprintf(bucket, sizeof bucket, "sparkd_http_request_duration_seconds_count{route=\"/healthz\",method=\"GET\"}");
   ck_assert_int_ge(metric(r.body, bucket), 3);
+  th_response_free(&r);
+}
+END_TEST
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Writes the series of one exposition line (name and its labels sorted) into out; returns false
+ * for comments and blank lines. */
+static bool series_key(const char *line, size_t len, char *out, size_t out_len) {
+  if (len == 0 || line[0] == '#') return false;
+  const char *value = line + len;
+  while (value > line && value[-1] != ' ')
+    value--;
+  ck_assert_msg(value > line, "no value: %.*s", (int)len, line);
+  size_t slen = (size_t)(value - 1 - line);
+  const char *brace = memchr(line, '{', slen);
+  if (!brace) {
+    ck_assert(slen < out_len);
+    memcpy(out, line, slen);
+    out[slen] = 0;
+    return true;
+  }
+  char labels[512];
+  size_t llen = slen - (size_t)(brace - line) - 2; /* between { and } */
+  ck_assert(llen < sizeof labels && line[slen - 1] == '}');
+  memcpy(labels, brace + 1, llen);
+  labels[llen] = 0;
+  char *parts[16];
+  size_t n = 0;
+  for (char *p = labels; *p && n < 16;) { /* values here never hold a quote or a comma */
+    parts[n++] = p;
+    char *q = strchr(p, '"');
+    ck_assert(q);
+    q = strchr(q + 1, '"');
+    ck_assert(q);
+    if (q[1] == ',') {
+      q[1] = 0;
+      p = q + 2;
+    } else {
+      ck_assert(q[1] == 0);
+      break;
+    }
+  }
+  qsort(parts, n, sizeof parts[0], cmp_str);
+  int w = snprintf(out, out_len, "%.*s{", (int)(brace - line), line);
+  for (size_t i = 0; i < n; i++)
+    w += snprintf(out + w, out_len - (size_t)w, "%s%s", i ? "," : "", parts[i]);
+  snprintf(out + w, out_len - (size_t)w, "}");
+  return true;
+}
+
+/* Every series appears once, so Prometheus takes the scrape: a path with two methods (GET and
+ * POST /v1/partner/positions) is two series told apart by their method label, not one name twice. */
+START_TEST(metrics_series_unique_per_method) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/v1/partner/positions", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 401); /* no key: still counted under the matched route */
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "POST", "/v1/partner/positions", "Content-Type: application/json\r\n", "{}", &r) == 0);
+  ck_assert_int_eq(r.status, 401);
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "HEAD", "/healthz", NULL, NULL, &r) == 0);
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+
+  size_t cap = 256, n = 0;
+  char **keys = malloc(cap * sizeof *keys);
+  for (const char *line = r.body; *line;) {
+    const char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line) : strlen(line);
+    char key[768];
+    if (series_key(line, len, key, sizeof key)) {
+      if (n == cap) keys = realloc(keys, (cap *= 2) * sizeof *keys);
+      keys[n++] = strdup(key);
+    }
+    line += len + (end ? 1 : 0);
+  }
+  ck_assert_uint_gt(n, 0);
+  qsort(keys, n, sizeof *keys, cmp_str);
+  for (size_t i = 1; i < n; i++)
+    ck_assert_msg(strcmp(keys[i - 1], keys[i]) != 0, "series twice in /metrics: %s", keys[i]);
+  for (size_t i = 0; i < n; i++)
+    free(keys[i]);
+  free(keys);
+
+  ck_assert_int_ge(
+      metric(r.body, "sparkd_http_requests_total{route=\"/v1/partner/positions\",method=\"GET\",status=\"401\"}"), 1);
+  ck_assert_int_ge(
+      metric(r.body, "sparkd_http_requests_total{route=\"/v1/partner/positions\",method=\"POST\",status=\"401\"}"), 1);
+  ck_assert_int_ge(metric(r.body, "sparkd_http_request_duration_seconds_count{route=\"/v1/partner/positions\","
+                                  "method=\"GET\"}"),
+                   1);
+  ck_assert_int_ge(metric(r.body, "sparkd_http_request_duration_seconds_count{route=\"/v1/partner/positions\","
+                                  "method=\"POST\"}"),
+                   1);
+  ck_assert_int_ge(metric(r.body, "sparkd_http_requests_total{route=\"/healthz\",method=\"HEAD\",status=\"200\"}"), 1);
   th_response_free(&r);
 }
 END_TEST
@@ -646,6 +787,8 @@ int main(void) {
   tcase_add_test(tc, request_ids_are_distinct);
   tcase_add_test(tc, request_head_and_body_sizes);
   tcase_add_test(tc, metrics_move);
+  tcase_add_test(tc, metrics_series_unique_per_method);
+  tcase_add_test(tc, encoded_slash_and_nul_refused);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
   tcase_add_test(tc, graceful_shutdown_with_request_in_flight);
