@@ -21,9 +21,9 @@ static int run(const char *args, char *out, size_t out_len) {
 }
 
 START_TEST(help_anywhere) {
-  static const char *const cases[] = {"--help",       "serve --help",         "migrate --help",
-                                      "import --help", "demo-data --help",     "version --help",
-                                      "keys --help",  "keys create --help",   "keys create --scope admin -h",
+  static const char *const cases[] = {"--help",           "serve --help",       "migrate --help",
+                                      "import --help",    "demo-data --help",   "version --help",
+                                      "keys --help",      "keys create --help", "keys create --scope admin -h",
                                       "keys list --help", "keys revoke --help", "keys signing-create --help"};
   char out[8192];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
