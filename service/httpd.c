@@ -197,6 +197,38 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 }
 
 /* Starts a request made by uri_logged: request id, route, CORS, body limit. */
+/* What the request head says about the body's length. */
+struct framing {
+  unsigned content_length, transfer_encoding;
+  bool chunked_only; /* every Transfer-Encoding is exactly "chunked" */
+  bool key_space;    /* a header name holds white space ("Content-Length :") */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  struct framing *f = cls;
+  if (strcasecmp(key, "Content-Length") == 0) f->content_length++;
+  if (strcasecmp(key, "Transfer-Encoding") == 0) {
+    f->transfer_encoding++;
+    f->chunked_only = f->chunked_only && value && strcasecmp(value, "chunked") == 0;
+  }
+  if (strpbrk(key, " \t")) f->key_space = true;
+  return MHD_YES;
+}
+
+/* Returns why the body's length could be read two ways (a proxy in front and sparkd could then
+ * split the stream differently and run the rest as another request), or NULL when it cannot. */
+static const char *ambiguous_framing(struct MHD_Connection *conn) {
+  struct framing f = {0, 0, true, false};
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+  if (f.key_space) return "a header name holds white space";
+  if (f.content_length > 1) return "more than one Content-Length";
+  if (f.content_length && f.transfer_encoding) return "both Content-Length and Transfer-Encoding";
+  if (f.transfer_encoding > 1 || (f.transfer_encoding && !f.chunked_only))
+    return "a Transfer-Encoding other than chunked";
+  return NULL;
+}
+
 static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct svc_request *req, const char *method) {
   req->begun = true;
   atomic_fetch_add(&srv->inflight, 1);
@@ -210,6 +242,7 @@ static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct sv
     snprintf(req->request_id, sizeof req->request_id, "%s", rid);
   else
     new_request_id(req->request_id);
+  req->framing_refused = ambiguous_framing(conn);
   req->path_refused = encodes_slash_or_nul(req->path);
   if (!req->path_refused) svc_route_match(method, req->path, &req->match);
   if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
@@ -233,6 +266,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
   if (!req) return MHD_NO; /* uri_logged could not allocate */
   if (!req->begun) {
     begin(srv, conn, req, method);
+    if (req->framing_refused) { /* answered before any body is read, and the connection closed */
+      req->close_after = true;
+      svc_reply_problem(req, SVC_ERR_ambiguous_framing, "%s", req->framing_refused);
+      return MHD_YES;
+    }
     if (req->body_too_large && req->match.route) { /* refuse now rather than read a huge body */
       dispatch(req);
       return MHD_YES;

@@ -58,7 +58,7 @@ enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned sta
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, ETag, Retry-After");
     if (strcmp(req->cors_origin, "*") != 0) MHD_add_response_header(resp, "Vary", "Origin");
   }
-  if (atomic_load(&req->srv->shutting_down)) MHD_add_response_header(resp, "Connection", "close");
+  if (req->close_after || atomic_load(&req->srv->shutting_down)) MHD_add_response_header(resp, "Connection", "close");
   enum MHD_Result ok = MHD_queue_response(req->conn, status, resp);
   MHD_destroy_response(resp);
   if (ok != MHD_YES) return SVC_HANDLER_FATAL;

@@ -20,10 +20,12 @@ struct svc_server;
 struct svc_request {
   struct MHD_Connection *conn;
   struct svc_server *srv;
-  const char *method; /* as sent ("GET", "HEAD", ...) */
-  char path[2048];    /* as sent, without the query: still percent-encoded (routing and logs use it) */
-  bool begun;         /* the access handler has started the request (see httpd.c) */
-  bool path_refused;  /* the path holds an encoded "/" or NUL: answered 400 invalid_path */
+  const char *method;          /* as sent ("GET", "HEAD", ...) */
+  char path[2048];             /* as sent, without the query: still percent-encoded (routing and logs use it) */
+  bool begun;                  /* the access handler has started the request (see httpd.c) */
+  bool path_refused;           /* the path holds an encoded "/" or NUL: answered 400 invalid_path */
+  const char *framing_refused; /* why the request's length is ambiguous (answered 400, then closed), or NULL */
+  bool close_after;            /* the reply carries Connection: close */
   struct svc_route_match match;
   char request_id[65];
   struct timespec start;

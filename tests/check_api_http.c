@@ -389,6 +389,75 @@ static long long metric(const char *text, const char *series) {
   return atoll(p + strlen(series) + 1);
 }
 
+/* Sends raw on a fresh connection and reads until the server closes it (at most 5 s); returns
+ * what came back (malloc'd) and sets *closed when the server closed the connection. */
+static char *exchange(const char *raw, bool *closed) {
+  struct th_conn c;
+  ck_assert(th_connect(&c, sd.port) == 0);
+  ck_assert(write(c.fd, raw, strlen(raw)) == (ssize_t)strlen(raw));
+  size_t cap = 65536, n = 0;
+  char *out = calloc(1, cap);
+  *closed = false;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    ssize_t k = read(c.fd, out + n, cap - 1 - n);
+    if (k == 0) {
+      *closed = true;
+      break;
+    }
+    if (k > 0) n += (size_t)k;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (t.tv_sec - t0.tv_sec >= 5 || n >= cap - 1) break;
+    if (k < 0) sleep_ms(10);
+  }
+  out[n] = 0;
+  th_close(&c);
+  return out;
+}
+
+/* Returns how many responses (status lines) text holds. */
+static int responses_in(const char *text) {
+  int k = 0;
+  for (const char *p = text; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
+    k += p == text || p[-1] == '\n';
+  return k;
+}
+
+START_TEST(ambiguous_length_refused_and_closed) {
+  /* Each carries a second request after the first one's body as a proxy might read it; sparkd
+   * must answer the first with 400 and close, never run the second. */
+  static const char *const cases[] = {
+      "POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+      "POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 0\r\n"
+      "Content-Length: 37\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+      "POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length : 37\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+      "POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    bool closed;
+    char *out = exchange(cases[i], &closed);
+    ck_assert_msg(strncmp(out, "HTTP/1.1 400", 12) == 0, "case %zu: %.200s", i, out);
+    ck_assert_msg(strstr(out, "ambiguous_framing") != NULL, "case %zu: %.400s", i, out);
+    ck_assert_msg(responses_in(out) == 1, "case %zu: %d responses: %.600s", i, responses_in(out), out);
+    ck_assert_msg(closed, "case %zu: the connection stayed open", i);
+    free(out);
+  }
+  /* a plain chunked upload is still fine */
+  bool closed;
+  char *out = exchange("POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                       &closed);
+  ck_assert_msg(strstr(out, "ambiguous_framing") == NULL, "%.400s", out);
+  ck_assert_msg(responses_in(out) == 1, "%.400s", out);
+  free(out);
+}
+END_TEST
+
 START_TEST(metrics_move) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
@@ -789,6 +858,7 @@ int main(void) {
   tcase_add_test(tc, metrics_move);
   tcase_add_test(tc, metrics_series_unique_per_method);
   tcase_add_test(tc, encoded_slash_and_nul_refused);
+  tcase_add_test(tc, ambiguous_length_refused_and_closed);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
   tcase_add_test(tc, graceful_shutdown_with_request_in_flight);
