@@ -24,22 +24,6 @@ struct create {
   char secret[80];
 };
 
-static bool url_ok(const char *u) {
-  size_t n = strlen(u);
-  if (n > 2048) return false;
-  const char *rest;
-  if (strncmp(u, "http://", 7) == 0)
-    rest = u + 7;
-  else if (strncmp(u, "https://", 8) == 0)
-    rest = u + 8;
-  else
-    return false;
-  if (!*rest || *rest == '/') return false;
-  for (const char *p = u; *p; p++)
-    if ((unsigned char)*p <= 0x20 || *p == 0x7f) return false;
-  return true;
-}
-
 static db_status create_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct create *cr = arg;
   char *body = NULL;
@@ -90,9 +74,9 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
     return SVC_HANDLED;
   }
   cr.url = in.url;
-  if (cr.url && !url_ok(cr.url))
-    json_array_append_new(
-        errors, svc_field_error("url", "invalid_url", "must be an http:// or https:// url, at most 2048 characters"));
+  char why[200];
+  if (cr.url && !partner_webhook_url_check(cr.url, why, sizeof why))
+    json_array_append_new(errors, svc_field_error("url", "invalid_url", why));
   if (json_array_size(errors)) {
     svc_body_free(body);
     return svc_reply_validation(req, errors);

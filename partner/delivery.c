@@ -1,14 +1,21 @@
 /* Webhook delivery from the outbox, and its HTTP POST made with libcurl. */
 #include "partner/delivery.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -30,6 +37,274 @@ unsigned partner_webhook_backoff_ms(int attempt, double j) {
   if (j < 0) j = 0;
   if (j > 1) j = 1;
   return (unsigned)((double)d * (0.5 + j / 2));
+}
+
+/* ---- webhook targets: which addresses a webhook may reach ---- */
+
+/* A partner chooses the URL and sparkd makes the request from inside the deployment, so a target
+ * that is not a public unicast address (the host itself, the database, a cloud metadata service,
+ * the private network) is refused unless the operator lists its network. */
+
+#define ALLOW_MAX 64
+
+struct net {
+  int family;
+  unsigned char addr[16];
+  unsigned bits;
+};
+
+static pthread_mutex_t allow_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct net allow[ALLOW_MAX]; /* under allow_mu */
+static size_t allow_n;
+
+/* Returns whether the first `bits` bits of a and b are equal. */
+static bool prefix_eq(const unsigned char *a, const unsigned char *b, unsigned bits) {
+  size_t whole = bits / 8;
+  if (memcmp(a, b, whole) != 0) return false;
+  unsigned rest = bits % 8;
+  if (!rest) return true;
+  unsigned char mask = (unsigned char)(0xff << (8 - rest));
+  return (a[whole] & mask) == (b[whole] & mask);
+}
+
+/* Returns whether a (4 bytes) is in the IPv4 network n/bits, n written as four octets. */
+static bool in4(const unsigned char *a, unsigned n0, unsigned n1, unsigned n2, unsigned n3, unsigned bits) {
+  const unsigned char n[4] = {(unsigned char)n0, (unsigned char)n1, (unsigned char)n2, (unsigned char)n3};
+  return prefix_eq(a, n, bits);
+}
+
+static const char *kind4(const unsigned char *a) {
+  if (in4(a, 0, 0, 0, 0, 8)) return "unspecified"; /* "this network": 0.0.0.0 reaches the host itself */
+  if (in4(a, 127, 0, 0, 0, 8)) return "loopback";
+  if (in4(a, 10, 0, 0, 0, 8) || in4(a, 172, 16, 0, 0, 12) || in4(a, 192, 168, 0, 0, 16)) return "private";
+  if (in4(a, 169, 254, 0, 0, 16)) return "link-local";
+  if (in4(a, 100, 64, 0, 0, 10)) return "shared";
+  if (in4(a, 224, 0, 0, 0, 4)) return "multicast";
+  if (in4(a, 192, 0, 2, 0, 24) || in4(a, 198, 51, 100, 0, 24) || in4(a, 203, 0, 113, 0, 24)) return "documentation";
+  /* IETF protocol assignments, the 6to4 relay anycast, benchmarking, and 240/4 with broadcast */
+  if (in4(a, 192, 0, 0, 0, 24) || in4(a, 192, 88, 99, 0, 24) || in4(a, 198, 18, 0, 0, 15) || in4(a, 240, 0, 0, 0, 4))
+    return "reserved";
+  return NULL;
+}
+
+const char *partner_addr_kind(int family, const unsigned char *a) {
+  if (family == AF_INET) return kind4(a);
+  if (family != AF_INET6) return "reserved";
+  static const unsigned char zero[16] = {0}, mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+                             nat64[12] = {0, 0x64, 0xff, 0x9b};
+  if (memcmp(a, zero, 16) == 0) return "unspecified";
+  if (memcmp(a, zero, 15) == 0 && a[15] == 1) return "loopback";
+  /* the IPv4 address inside is the one reached: ::ffff:a.b.c.d, 64:ff9b::a.b.c.d, 2002:AABB:CCDD:: */
+  if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0) return kind4(a + 12);
+  if (a[0] == 0x20 && a[1] == 0x02) {
+    const char *k = kind4(a + 2);
+    if (k) return k;
+  }
+  if (a[0] == 0xff) return "multicast";
+  if ((a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0)) return "private"; /* fc00::/7, fec0::/10 */
+  if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return "link-local";
+  if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8) return "documentation";
+  /* 2001::/23 holds Teredo (an IPv4 address hidden inside) and other IETF assignments */
+  if (a[0] == 0x20 && a[1] == 0x01 && a[2] < 0x02) return "reserved";
+  if ((a[0] & 0xe0) != 0x20) return "reserved"; /* global unicast is 2000::/3; the rest (::/96 too) is not */
+  return NULL;
+}
+
+/* Returns the address a points to as text in buf (family AF_INET or AF_INET6). */
+static const char *addr_text(int family, const unsigned char *a, char *buf, size_t len) {
+  if (!inet_ntop(family, a, buf, (socklen_t)len)) snprintf(buf, len, "?");
+  return buf;
+}
+
+bool partner_addr_allowed(int family, const unsigned char *a, char *why, size_t why_len) {
+  const char *kind = partner_addr_kind(family, a);
+  if (!kind) return true;
+  /* ::ffff:a.b.c.d is a.b.c.d on the wire, so it is looked up as IPv4 too */
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  bool is_mapped = family == AF_INET6 && memcmp(a, mapped, 12) == 0;
+  bool ok = false;
+  pthread_mutex_lock(&allow_mu);
+  for (size_t i = 0; i < allow_n && !ok; i++) {
+    if (allow[i].family == family) ok = prefix_eq(a, allow[i].addr, allow[i].bits);
+    if (!ok && is_mapped && allow[i].family == AF_INET) ok = prefix_eq(a + 12, allow[i].addr, allow[i].bits);
+  }
+  pthread_mutex_unlock(&allow_mu);
+  if (!ok) {
+    char t[INET6_ADDRSTRLEN];
+    snprintf(why, why_len, "%s is %s %s address", addr_text(family, a, t, sizeof t), kind[0] == 'u' ? "an" : "a", kind);
+  }
+  return ok;
+}
+
+bool partner_webhook_set_allow(const char *cidrs, char *err, size_t err_len) {
+  struct net nets[ALLOW_MAX];
+  size_t n = 0;
+  for (const char *p = cidrs ? cidrs : ""; *p;) {
+    size_t len = strcspn(p, ",");
+    char item[64];
+    const char *s = p, *e = p + len;
+    while (s < e && (*s == ' ' || *s == '\t'))
+      s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+      e--;
+    p += len + (p[len] == ',');
+    if (s == e) continue;
+    if ((size_t)(e - s) >= sizeof item) {
+      snprintf(err, err_len, "\"%.*s...\" is not a network", 40, s);
+      return false;
+    }
+    if (n == ALLOW_MAX) {
+      snprintf(err, err_len, "more than %d networks", ALLOW_MAX);
+      return false;
+    }
+    memcpy(item, s, (size_t)(e - s));
+    item[e - s] = 0;
+    char *slash = strchr(item, '/');
+    if (slash) *slash = 0;
+    struct net *nt = &nets[n];
+    memset(nt, 0, sizeof *nt);
+    unsigned max;
+    if (inet_pton(AF_INET, item, nt->addr) == 1) {
+      nt->family = AF_INET;
+      max = 32;
+    } else if (inet_pton(AF_INET6, item, nt->addr) == 1) {
+      nt->family = AF_INET6;
+      max = 128;
+    } else {
+      if (slash) *slash = '/';
+      snprintf(err, err_len, "\"%s\" is not an address or a network (a.b.c.d/n, v6::/n)", item);
+      return false;
+    }
+    nt->bits = max;
+    if (slash) {
+      char *end;
+      errno = 0;
+      unsigned long b = slash[1] >= '0' && slash[1] <= '9' ? strtoul(slash + 1, &end, 10) : ULONG_MAX;
+      if (b > max || errno || *end) {
+        *slash = '/';
+        snprintf(err, err_len, "\"%s\": the prefix length must be from 0 to %u", item, max);
+        return false;
+      }
+      nt->bits = (unsigned)b;
+    }
+    n++;
+  }
+  pthread_mutex_lock(&allow_mu);
+  memcpy(allow, nets, n * sizeof nets[0]);
+  allow_n = n;
+  pthread_mutex_unlock(&allow_mu);
+  return true;
+}
+
+/* Returns whether name (a host name, any case, with or without a final dot) is one of the names
+ * resolvers answer with the loopback address themselves (RFC 6761, and Debian's /etc/hosts). */
+static bool loopback_name(const char *name) {
+  static const char *const names[] = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback", NULL};
+  size_t n = strlen(name);
+  if (n && name[n - 1] == '.') n--;
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == n && strncasecmp(name, names[i], n) == 0) return true;
+  return n >= 10 && strncasecmp(name + n - 10, ".localhost", 10) == 0;
+}
+
+bool partner_webhook_url_check(const char *url, char *why, size_t why_len) {
+  bool ok = false;
+  char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL, *zone = NULL;
+  CURLU *u = NULL;
+  size_t n = strlen(url);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
+      snprintf(why, why_len, "must not contain spaces or control characters");
+      return false;
+    }
+  if (n > 2048) {
+    snprintf(why, why_len, "must be at most 2048 characters");
+    return false;
+  }
+  /* libcurl reads "http:/x" and "http:///x" as host x; a URL is taken only as written */
+  size_t sl = strncasecmp(url, "http://", 7) == 0 ? 7 : strncasecmp(url, "https://", 8) == 0 ? 8 : 0;
+  if (!sl || url[sl] == '/' || !url[sl]) {
+    snprintf(why, why_len, "must be an http:// or https:// url");
+    return false;
+  }
+  u = curl_url();
+  if (!u) {
+    snprintf(why, why_len, "out of memory");
+    return false;
+  }
+  CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (rc == CURLUE_BAD_PORT_NUMBER) {
+    snprintf(why, why_len, "port must be a number from 1 to 65535");
+    goto out;
+  }
+  if (rc != CURLUE_OK || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+    snprintf(why, why_len, "must be an http:// or https:// url");
+    goto out;
+  }
+  /* a secret in the URL would be stored and listed in clear, and sent as Basic authentication */
+  if (curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+      curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) != CURLUE_NO_PASSWORD) {
+    snprintf(why, why_len, "must not contain credentials (user:password@)");
+    goto out;
+  }
+  rc = curl_url_get(u, CURLUPART_PORT, &port, 0);
+  if (rc == CURLUE_OK) {
+    char *end;
+    unsigned long p = port[0] >= '0' && port[0] <= '9' ? strtoul(port, &end, 10) : 0;
+    if (p < 1 || p > 65535 || *end) {
+      snprintf(why, why_len, "port must be a number from 1 to 65535");
+      goto out;
+    }
+  } else if (rc != CURLUE_NO_PORT) {
+    snprintf(why, why_len, "port must be a number from 1 to 65535");
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+    snprintf(why, why_len, "must name a host");
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
+    snprintf(why, why_len, "must not name an ipv6 zone");
+    goto out;
+  }
+  unsigned char a[16];
+  char reason[128];
+  size_t hl = strlen(host);
+  if (hl > 1 && host[hl - 1] == '.') host[--hl] = 0; /* "127.0.0.1." resolves as 127.0.0.1 */
+  if (host[0] == '[') {
+    host[hl - 1] = 0;
+    if (inet_pton(AF_INET6, host + 1, a) != 1) {
+      snprintf(why, why_len, "must name a host");
+      goto out;
+    }
+    if (!partner_addr_allowed(AF_INET6, a, reason, sizeof reason)) {
+      snprintf(why, why_len, "%s: webhooks are sent to public addresses only", reason);
+      goto out;
+    }
+  } else if (inet_aton(host, (struct in_addr *)a) == 1) {
+    /* inet_aton reads every form a resolver would (127.1, 0x7f.1, 2130706433, 0177.0.0.1) */
+    if (!partner_addr_allowed(AF_INET, a, reason, sizeof reason)) {
+      snprintf(why, why_len, "%s: webhooks are sent to public addresses only", reason);
+      goto out;
+    }
+  } else if (loopback_name(host)) {
+    static const unsigned char lo4[4] = {127, 0, 0, 1};
+    if (!partner_addr_allowed(AF_INET, lo4, reason, sizeof reason)) {
+      snprintf(why, why_len, "%s is a loopback name: webhooks are sent to public addresses only", host);
+      goto out;
+    }
+  }
+  ok = true;
+out:
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_free(user);
+  curl_free(pass);
+  curl_free(zone);
+  curl_url_cleanup(u);
+  return ok;
 }
 
 /* ---- HTTP client (libcurl) ---- */
@@ -119,6 +394,33 @@ static struct curl_slist *append_lines(struct curl_slist *list, const char *line
   return list;
 }
 
+/* What the socket callback saw: the first address it refused, for the error. */
+struct pin {
+  bool refused;
+  char why[160];
+};
+
+/* libcurl's socket opener, called with each address the host resolved to (and with a literal
+ * address as it is) just before connecting: a refused address gets no socket, so libcurl tries the
+ * next one or fails, and nothing is sent to it. */
+static curl_socket_t open_pinned(void *arg, curlsocktype purpose, struct curl_sockaddr *sa) {
+  struct pin *pin = arg;
+  const unsigned char *a = NULL;
+  if (sa->family == AF_INET && sa->addrlen >= sizeof(struct sockaddr_in))
+    a = (const unsigned char *)&((const struct sockaddr_in *)&sa->addr)->sin_addr;
+  else if (sa->family == AF_INET6 && sa->addrlen >= sizeof(struct sockaddr_in6))
+    a = (const unsigned char *)&((const struct sockaddr_in6 *)&sa->addr)->sin6_addr;
+  char why[sizeof pin->why];
+  if (purpose != CURLSOCKTYPE_IPCXN || !a) {
+    snprintf(why, sizeof why, "not an internet address");
+  } else if (partner_addr_allowed(sa->family, a, why, sizeof why)) {
+    return socket(sa->family, sa->socktype, sa->protocol);
+  }
+  if (!pin->refused) snprintf(pin->why, sizeof pin->why, "%s", why);
+  pin->refused = true;
+  return CURL_SOCKET_BAD;
+}
+
 static bool tls_failure(CURLcode rc) {
   return rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
          rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR;
@@ -130,6 +432,7 @@ unsigned partner_http_post(const char *url, const char *headers, const char *bod
   unsigned status = 0;
   char *scheme = NULL, *host = NULL, ca[sizeof ca_file_set], ebuf[CURL_ERROR_SIZE] = "";
   struct sink sink = {0, false};
+  struct pin pin = {false, ""};
   long code = 0;
   CURLcode rc = CURLE_OUT_OF_MEMORY;
   CURL *h = NULL;
@@ -162,6 +465,9 @@ unsigned partner_http_post(const char *url, const char *headers, const char *bod
   SET(CURLOPT_ERRORBUFFER, ebuf);
   SET(CURLOPT_CURLU, u);
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_OPENSOCKETFUNCTION, open_pinned);
+  SET(CURLOPT_OPENSOCKETDATA, &pin);
+  SET(CURLOPT_PROXY, "");          /* not http_proxy from the environment: the pin must see the receiver's address */
   SET(CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is the receiver's answer, and a failure */
   SET(CURLOPT_NOSIGNAL, 1L);       /* no SIGALRM for DNS timeouts: other threads run */
   SET(CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
@@ -185,6 +491,8 @@ unsigned partner_http_post(const char *url, const char *headers, const char *bod
   if (h) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   if ((rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && sink.cut)) && code >= 100 && code <= 599)
     status = (unsigned)code;
+  else if (pin.refused)
+    snprintf(err, err_len, "refused: %s (SPARKD_WEBHOOK_ALLOW_PRIVATE)", pin.why);
   else if (rc == CURLE_OK)
     snprintf(err, err_len, "no http status in the response");
   else if (tls_failure(rc))
@@ -289,10 +597,15 @@ static bool deliver(const struct db_webhook_job *j) {
   snprintf(headers, sizeof headers,
            "X-Sparkd-Event-Id: %s\r\nX-Sparkd-Event: %s\r\nX-Sparkd-Timestamp: %s\r\nX-Sparkd-Signature: %s\r\n",
            j->event_id, j->event, ts, sig);
-  char err[256] = "";
+  char err[256] = "", why[200];
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  unsigned status = partner_http_post(j->url, headers, body, len, PARTNER_WEBHOOK_TIMEOUT_MS, err, sizeof err);
+  unsigned status = 0;
+  /* a URL stored before the check existed, or under a wider SPARKD_WEBHOOK_ALLOW_PRIVATE */
+  if (!partner_webhook_url_check(j->url, why, sizeof why))
+    snprintf(err, sizeof err, "refused: url %s", why);
+  else
+    status = partner_http_post(j->url, headers, body, len, PARTNER_WEBHOOK_TIMEOUT_MS, err, sizeof err);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   free(body);
   if (status && (status < 200 || status >= 300)) snprintf(err, sizeof err, "http status %u", status);
@@ -336,6 +649,10 @@ bool partner_webhook_start(db_pool *pool, const struct util_config *cfg) {
   char err[512] = "";
   if (!partner_http_set_ca_file(cfg->webhook_ca_file, err, sizeof err)) {
     util_log(UTIL_LOG_ERROR, "SPARKD_WEBHOOK_CA_FILE: %s", err);
+    return false;
+  }
+  if (!partner_webhook_set_allow(cfg->webhook_allow_private, err, sizeof err)) {
+    util_log(UTIL_LOG_ERROR, "SPARKD_WEBHOOK_ALLOW_PRIVATE: %s", err);
     return false;
   }
   D.pool = pool;

@@ -46,11 +46,39 @@ void partner_http_global_cleanup(void);
  * previous setting, when ca_file cannot be loaded. Called by partner_webhook_start. */
 bool partner_http_set_ca_file(const char *ca_file, char *err, size_t err_len);
 
+/* Returns true after setting the networks a webhook target may be in although its address is
+ * loopback, private, link-local or otherwise not public: `cidrs` is a comma-separated list of
+ * networks (a.b.c.d/n, v6::/n, or a single address), empty or NULL for none (every such address is
+ * refused). Returns false with a reason in err, and keeps the previous list, when an item does not
+ * parse. Called by partner_webhook_start with SPARKD_WEBHOOK_ALLOW_PRIVATE. */
+bool partner_webhook_set_allow(const char *cidrs, char *err, size_t err_len);
+
+/* Returns NULL when addr is a public unicast address, else the name of its kind ("loopback",
+ * "private", "link-local", "multicast", "unspecified", "shared" (carrier-grade NAT), "reserved",
+ * "documentation"): family is AF_INET (4 bytes at addr) or AF_INET6 (16 bytes); an IPv6 address
+ * that embeds an IPv4 one (mapped, NAT64, 6to4) has the kind of the IPv4 address. The allow-list
+ * is not consulted. */
+const char *partner_addr_kind(int family, const unsigned char *addr);
+
+/* Returns true when a webhook may be sent to addr: a public unicast address, or one in the
+ * networks of partner_webhook_set_allow. Otherwise false with the reason in why. */
+bool partner_addr_allowed(int family, const unsigned char *addr, char *why, size_t why_len);
+
+/* Returns true when url may be registered as a webhook target: an http:// or https:// URL of at
+ * most 2048 characters, without credentials, with a port (if any) from 1 to 65535, whose host is
+ * a name other than localhost's or an IP address that partner_addr_allowed accepts. Otherwise
+ * false with a short lowercase reason in why (the field error's message). A name is not resolved here:
+ * partner_http_post checks every address a name resolves to before connecting. */
+bool partner_webhook_url_check(const char *url, char *why, size_t why_len);
+
 /* Returns the HTTP status of POSTing body to url (http:// or https://) with the extra header lines
  * (each ending in CRLF), or 0 with a reason in err when there was no answer within timeout_ms
  * (connecting included; at least 1). An https:// receiver's certificate must chain to the CAs of
- * partner_http_set_ca_file and name the URL's host, or nothing is sent. Redirects are not followed: a
- * 3xx is returned as it is. The response body is read and dropped. */
+ * partner_http_set_ca_file and name the URL's host, or nothing is sent. Every address the host
+ * resolves to is checked with partner_addr_allowed before a connection is opened to it (so a name
+ * cannot be pointed at a refused address after registration), and no proxy is used: a refused
+ * address gives 0 with err starting "refused:". Redirects are not followed: a 3xx is returned as
+ * it is. The response body is read and dropped. */
 unsigned partner_http_post(const char *url, const char *headers, const char *body, size_t body_len, unsigned timeout_ms,
                            char *err, size_t err_len);
 

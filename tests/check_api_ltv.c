@@ -8,10 +8,15 @@
  *   GET /v1/signers, and every changed field fails);
  * - webhooks delivered to a receiver on 127.0.0.1 (a thread here) with a valid HMAC-SHA256 of
  *   timestamp + "." + body, in order, retried when the receiver answers 500, and delivered after a
- *   sparkd restart; another partner's position is 404. */
+ *   sparkd restart; another partner's position is 404;
+ * - with SPARKD_WEBHOOK_ALLOW_PRIVATE unset, webhook URLs aimed at loopback, private, link-local or
+ *   unspecified addresses, with credentials or with a bad port are refused (400, `url`), and a host
+ *   name that resolves to loopback is refused when the webhook is sent: the attempt is recorded as
+ *   failed and the receiver gets no connection. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -35,7 +40,9 @@ static struct th_pg pg;
 static char dburl[1024];
 static struct th_sparkd sd;
 static char key_a[64], key_b[64], keyfile[256];
-static const char *env[] = {"SPARKD_MIGRATE=auto", NULL, "SPARKD_LTV_HISTORY_MIN_BPS=50", NULL};
+/* the receiver is on 127.0.0.1, which webhooks may reach only when listed */
+static const char *env[] = {"SPARKD_MIGRATE=auto", NULL, "SPARKD_LTV_HISTORY_MIN_BPS=50",
+                            "SPARKD_WEBHOOK_ALLOW_PRIVATE=127.0.0.0/8", NULL};
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -569,6 +576,96 @@ START_TEST(ltv_sweep_not_starved) {
 }
 END_TEST
 
+/* Returns whether name resolves, and only to 127.0.0.0/8 (this machine's host name usually does:
+ * Debian's /etc/hosts maps it to 127.0.1.1). */
+static bool resolves_to_loopback(const char *name) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+  if (getaddrinfo(name, NULL, &hints, &res) != 0) return false;
+  bool all = res != NULL;
+  for (struct addrinfo *p = res; p; p = p->ai_next)
+    all = all && p->ai_family == AF_INET && (ntohl(((struct sockaddr_in *)p->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+  freeaddrinfo(res);
+  return all;
+}
+
+START_TEST(webhook_targets_refused) {
+  const char *env3[] = {"SPARKD_MIGRATE=auto", env[1], NULL}; /* no SPARKD_WEBHOOK_ALLOW_PRIVATE */
+  ck_assert(th_sparkd_start(&sd, dburl, env3) == 0);
+  receiver_start();
+  static const char *const refused[] = {
+      "http://127.0.0.1:%u/hook",
+      "http://[::1]:5432/",
+      "http://0.0.0.0:22/",
+      "http://169.254.169.254/latest/meta-data/",
+      "http://10.0.0.1/hook",
+      "http://0x7f.1:%u/hook",
+      "http://2130706433:%u/hook",
+      "http://[::ffff:127.0.0.1]:%u/hook",
+      "http://localhost:%u/v1/admin/snapshots",
+      "https://user:pass@partner.example/hook",
+      "https://partner.example:99999/hook",
+      "https://partner.example:-1/hook",
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    char url[128], body[256], idem[32];
+    snprintf(url, sizeof url, refused[i], R.port);
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"events\":[\"ltv.state_changed\"]}", url);
+    snprintf(idem, sizeof idem, "wh-refused-%zu", i);
+    struct th_response r;
+    req("POST", "/v1/partner/webhooks", key_b, idem, body, &r);
+    ck_assert_msg(r.status == 400, "%s: %d %s", url, r.status, r.body);
+    json_t *j = body_json(&r);
+    json_t *e = json_array_get(json_object_get(j, "errors"), 0);
+    ck_assert_msg(e && strcmp(json_string_value(json_object_get(e, "field")), "url") == 0, "%s: %s", url, r.body);
+    json_decref(j);
+    th_response_free(&r);
+  }
+
+  /* a name that resolves to loopback passes registration (names are not resolved then) and is
+   * refused when the webhook is sent */
+  char host[256] = "";
+  ck_assert_int_eq(gethostname(host, sizeof host), 0);
+  if (!resolves_to_loopback(host) || strcmp(host, "localhost") == 0) {
+    fprintf(stderr,
+            "webhook_targets_refused: the host name %s does not resolve to loopback only; "
+            "the delivery-time check is covered by check_unit_https only\n",
+            host);
+    receiver_stop();
+    ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+    return;
+  }
+  char body[512];
+  snprintf(body, sizeof body, "{\"url\":\"http://%s:%u/hook\",\"events\":[\"ltv.state_changed\"]}", host, R.port);
+  struct th_response r;
+  req("POST", "/v1/partner/webhooks", key_b, "wh-rebind", body, &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  json_t *j = body_json(&r);
+  long long wid = strtoll(json_string_value(json_object_get(j, "id")), NULL, 10);
+  json_decref(j);
+  th_response_free(&r);
+  set_weth(800, 0);
+  create_position(key_b, "rebind-1"); /* its first record (warning, 6945) is an event for beta's webhook */
+  char sql[768];
+  snprintf(sql, sizeof sql,
+           "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM webhook_attempts a JOIN webhook_outbox o USING (event_seq)"
+           " WHERE o.webhook_id = %lld AND o.delivered_at IS NULL AND a.http_status IS NULL"
+           " AND a.error LIKE 'refused: 127.%% is a loopback address%%') THEN RAISE EXCEPTION 'no refused attempt';"
+           " END IF; END $$",
+           wid);
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; i++) { /* 10 s */
+    seen = th_pg_exec(dburl, sql) == 0;
+    if (!seen) sleep_ms(100);
+  }
+  ck_assert_msg(seen, "no attempt of webhook %lld refused as loopback", wid);
+  pthread_mutex_lock(&R.mu);
+  ck_assert_int_eq(R.requests, 0); /* the receiver was never connected to */
+  pthread_mutex_unlock(&R.mu);
+  receiver_stop();
+  ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ltv_api");
   TCase *tc = tcase_create("ltv_api");
@@ -576,6 +673,7 @@ int main(void) {
   tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
   tcase_add_test(tc, ltv_state_machine_signature_webhooks);
   tcase_add_test(tc, ltv_sweep_not_starved);
+  tcase_add_test(tc, webhook_targets_refused);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

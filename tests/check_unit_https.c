@@ -4,7 +4,10 @@
  * TLS to a receiver whose certificate chains to the CA file and names the URL's host, and refuse
  * one that does not (untrusted, another host name, or no CA file set: the system's store does not
  * hold these) without sending the body; return a 3xx as it is, without following it; give up on a
- * receiver that never answers at the timeout; and refuse schemes other than http and https. */
+ * receiver that never answers at the timeout; refuse schemes other than http and https; and, with
+ * no SPARKD_WEBHOOK_ALLOW_PRIVATE, refuse to connect to the loopback receiver, whether named by
+ * address or by a name that resolves to it, so nothing is sent. The other tests list 127.0.0.0/8
+ * and ::1 to reach the receiver. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
@@ -135,6 +138,7 @@ static void setup(void) {
   signal(SIGPIPE, SIG_IGN);
   char err[512] = "";
   ck_assert_msg(partner_http_global_init(err, sizeof err), "%s", err);
+  ck_assert_msg(partner_webhook_set_allow("127.0.0.0/8,::1", err, sizeof err), "%s", err);
   trusted = make_cert("localhost");
   stranger = make_cert("localhost"); /* right name, not in the CA file */
   other_host = make_cert("partner.example");
@@ -325,6 +329,45 @@ START_TEST(other_schemes_refused) {
 }
 END_TEST
 
+/* With no allow-list the receiver on 127.0.0.1 is refused after resolution, before a connection:
+ * localhost is a name here (partner_http_post does not look at names), refused on the address it
+ * resolves to. */
+START_TEST(loopback_refused_without_allow_list) {
+  char err[512] = "";
+  receiver_use(&trusted);
+  ck_assert(partner_http_set_ca_file(ca_path, err, sizeof err));
+  ck_assert(partner_webhook_set_allow("", err, sizeof err));
+  int before = requests();
+  pthread_mutex_lock(&R.mu);
+  int handshakes = R.handshakes_ok;
+  pthread_mutex_unlock(&R.mu);
+  char url[128];
+  const char *hosts[] = {"localhost", "127.0.0.1", "127.1", "[::ffff:127.0.0.1]"};
+  for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+    snprintf(url, sizeof url, "https://%s:%u/hooks/sparkd", hosts[i], R.port);
+    err[0] = 0;
+    ck_assert_uint_eq(post_url(url, 2000, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, "refused: ") == err && strstr(err, "is a loopback address") != NULL, "%s: %s", url, err);
+  }
+  snprintf(url, sizeof url, "http://0.0.0.0:%u/hooks/sparkd", R.port);
+  ck_assert_uint_eq(post_url(url, 2000, err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "refused: 0.0.0.0 is an unspecified address") == err, "%s", err);
+  pthread_mutex_lock(&R.mu);
+  ck_assert_int_eq(R.handshakes_ok, handshakes); /* not even a TLS handshake */
+  pthread_mutex_unlock(&R.mu);
+  ck_assert_int_eq(requests(), before);
+  /* an allow-list of another network does not help */
+  ck_assert(partner_webhook_set_allow("10.0.0.0/8", err, sizeof err));
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 0);
+  ck_assert_msg(strstr(err, "refused: ") == err, "%s", err);
+  ck_assert_int_eq(requests(), before);
+  /* and with loopback listed, delivered */
+  ck_assert(partner_webhook_set_allow("127.0.0.0/8,::1", err, sizeof err));
+  ck_assert_uint_eq(post("localhost", err, sizeof err), 202);
+  ck_assert_int_eq(requests(), before + 1);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("https");
   TCase *tc = tcase_create("https");
@@ -335,6 +378,7 @@ int main(void) {
   tcase_add_test(tc, silent_receiver_times_out);
   tcase_add_test(tc, silent_handshake_times_out);
   tcase_add_test(tc, other_schemes_refused);
+  tcase_add_test(tc, loopback_refused_without_allow_list);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
