@@ -9,12 +9,14 @@
 #include "db/internal.h"
 #include "util/vec.h"
 
-#define RECORD_SQL(table)                                                                                              \
+/* extra: more members of the object (", 'key', value ..."), or "" */
+#define RECORD_SQL(table, extra)                                                                                       \
   "SELECT jsonb_build_object('position_id', l.position_id::text, 'external_id', p.external_id, 'sequence',"            \
   " l.sequence, 'state', l.state, 'ltv_bps', l.ltv_bps, 'raw_ltv_bps', l.raw_ltv_bps, 'collateral_value',"             \
   " l.collateral_value::text, 'weighted_value', l.weighted_value::text, 'debt', l.debt::text, 'debt_value',"           \
   " l.debt_value::text, 'as_of', l.as_of, 'call_since', l.call_since, 'cure_deadline', l.cure_deadline,"               \
-  " 'detail', l.detail)::text AS body FROM " table " l JOIN partner_positions p ON p.position_id = l.position_id"
+  " 'detail', l.detail" extra ")::text AS body FROM " table                                                            \
+  " l JOIN partner_positions p ON p.position_id = l.position_id"
 
 const struct db_statement db_ltv_statements[] = {
     /* one lock for every recompute: two passes over the same positions would race on sequence */
@@ -51,10 +53,18 @@ const struct db_statement db_ltv_statements[] = {
      " LEFT JOIN assets a ON a.chain_id = c.chain_id AND a.address = c.asset"
      " LEFT JOIN prices pr ON pr.chain_id = c.chain_id AND pr.asset = c.asset"
      " WHERE $1::bigint IS NULL OR c.position_id = $1 ORDER BY c.position_id, c.line_no"},
-    {"ltv_get", RECORD_SQL("partner_ltv_latest") " WHERE l.partner_id = $1 AND l.position_id = $2"},
-    {"ltv_history", RECORD_SQL("partner_ltv_history") " WHERE l.partner_id = $1 AND l.position_id = $2"
-                                                      " AND l.sequence < $3 ORDER BY l.sequence DESC LIMIT $4"},
+    {"ltv_get",
+     RECORD_SQL(
+         "partner_ltv_latest",
+         ", 'not_recomputable_since', l.not_recomputable_since,"
+         " 'not_recomputable_reason', l.not_recomputable_reason") " WHERE l.partner_id = $1 AND l.position_id = $2"},
+    {"ltv_history", RECORD_SQL("partner_ltv_history", "") " WHERE l.partner_id = $1 AND l.position_id = $2"
+                                                          " AND l.sequence < $3 ORDER BY l.sequence DESC LIMIT $4"},
     {"ltv_position_exists", "SELECT position_id FROM partner_positions WHERE partner_id = $1 AND position_id = $2"},
+    /* the first failed pass sets since; later ones only the reason */
+    {"ltv_not_recomputable",
+     "UPDATE partner_ltv_latest SET not_recomputable_since = COALESCE(not_recomputable_since, $2::bigint),"
+     " not_recomputable_reason = $3 WHERE position_id = $1"},
 };
 DB_STATEMENTS_COUNT(ltv);
 
@@ -79,7 +89,8 @@ static const char write_sql[] =
     "   collateral_value = EXCLUDED.collateral_value, weighted_value = EXCLUDED.weighted_value,"
     "   debt = EXCLUDED.debt, accrued = EXCLUDED.accrued, debt_value = EXCLUDED.debt_value,"
     "   as_of = EXCLUDED.as_of, call_since = EXCLUDED.call_since, cure_deadline = EXCLUDED.cure_deadline,"
-    "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps),"
+    "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps,"
+    "   not_recomputable_since = NULL, not_recomputable_reason = NULL),"
     " h AS (INSERT INTO partner_ltv_history (position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps,"
     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail)"
     "   SELECT position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
@@ -217,6 +228,14 @@ db_status db_ltv_position_exists(db_conn *conn, int64_t partner_id, int64_t posi
   int64_t pos = 0;
   struct db_col cols[] = {{"position_id", DB_COL_INT64, &pos, 0, NULL}};
   return db_query_one_prepared(conn, "ltv_position_exists", 2, p, cols, 1);
+}
+
+db_status db_ltv_not_recomputable(db_conn *conn, int64_t position_id, uint64_t now, const char *reason) {
+  char id[24], t[24];
+  snprintf(id, sizeof id, "%lld", (long long)position_id);
+  snprintf(t, sizeof t, "%llu", (unsigned long long)now);
+  const char *p[] = {id, t, reason};
+  return db_exec_prepared(conn, "ltv_not_recomputable", 3, p, NULL);
 }
 
 struct hist_ctx {

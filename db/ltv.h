@@ -50,6 +50,10 @@ db_status db_ltv_stage_end(db_conn *conn);
  * changed; *outbox gets how many outbox rows were queued. */
 db_status db_ltv_stage_apply(db_conn *conn, const char *event, uint64_t *outbox);
 
+/* Returns the status of flagging the latest record of position_id (if it has one) as not
+ * recomputable for `reason`, since `now` unless already flagged; the next record written clears it. */
+db_status db_ltv_not_recomputable(db_conn *conn, int64_t position_id, uint64_t now, const char *reason);
+
 /* Returns DB_OK with the JSON text of the partner's latest record of position_id in *json
  * (malloc'd), or DB_NO_ROWS. */
 db_status db_ltv_latest_json(db_conn *conn, int64_t partner_id, int64_t position_id, char **json);

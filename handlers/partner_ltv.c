@@ -27,10 +27,11 @@ static bool path_id(struct svc_request *req, char out[24]) {
 struct first_arg {
   int64_t id;
   unsigned min_bps;
+  struct partner_ltv_stats st;
 };
 static db_status first_record(db_conn *c, void *arg) {
   struct first_arg *a = arg;
-  return partner_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, false, NULL);
+  return partner_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, false, &a->st);
 }
 
 enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {
@@ -49,8 +50,12 @@ enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {
       if (st == DB_NO_ROWS)
         return svc_reply_problem(req, SVC_ERR_position_not_found, "no position %s for this partner", id);
       if (st != DB_OK || round) break;
-      struct first_arg a = {pos, req->srv->cfg.ltv_history_min_bps ? req->srv->cfg.ltv_history_min_bps : 50};
+      struct first_arg a = {pos, req->srv->cfg.ltv_history_min_bps ? req->srv->cfg.ltv_history_min_bps : 50, {0}};
       if (db_run_txn(req->srv->pool, first_record, &a) != DB_OK) break;
+      /* no record to serve, not even an old one: a retry cannot help until the inputs change */
+      if (a.st.not_recomputable)
+        return svc_reply_problem(req, SVC_ERR_not_computable, "position %s has no ltv record: %s", id,
+                                 a.st.reason ? a.st.reason : "the engine cannot compute it");
       continue;
     }
     db_release(c);

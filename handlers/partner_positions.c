@@ -17,6 +17,7 @@
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
 #include "risk/eip55.h"
+#include "risk/ltv.h"
 #include "service/body.h"
 #include "service/request.h"
 #include "util/log.h"
@@ -82,7 +83,7 @@ static const struct svc_body_field line_spec[] = {
      .lo = 1,
      .hi = 9007199254740991LL},
     {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = L(asset)},
-    {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = L(amount_v)},
+    {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = L(amount_v), .bits = RISK_LTV_AMOUNT_BITS},
     {.name = "haircut_bps", .type = SVC_BODY_INT, .offset = L(haircut_bps), .lo = 0, .hi = 10000},
 };
 /* debt and thresholds fill members of struct terms itself (the object's offset is 0) */
@@ -94,7 +95,11 @@ static const struct svc_body_field debt_spec[] = {
      .lo = 1,
      .hi = 9007199254740991LL},
     {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = T(debt_asset)},
-    {.name = "principal", .type = SVC_BODY_U256, .required = true, .offset = T(principal_v)},
+    {.name = "principal",
+     .type = SVC_BODY_U256,
+     .required = true,
+     .offset = T(principal_v),
+     .bits = RISK_LTV_AMOUNT_BITS},
     {.name = "apr_bps", .type = SVC_BODY_INT, .required = true, .offset = T(apr_bps), .lo = 0, .hi = 100000},
     {.name = "accrual_start", .type = SVC_BODY_STRING, .required = true, .offset = T(accrual_start_s)},
 };
@@ -553,7 +558,11 @@ static const struct svc_body_field balance_spec[] = {
      .lo = 1,
      .hi = 9007199254740991LL},
     {.name = "asset", .type = SVC_BODY_ADDRESS, .required = true, .offset = offsetof(struct balance, asset)},
-    {.name = "amount", .type = SVC_BODY_U256, .required = true, .offset = offsetof(struct balance, amount_v)},
+    {.name = "amount",
+     .type = SVC_BODY_U256,
+     .required = true,
+     .offset = offsetof(struct balance, amount_v),
+     .bits = RISK_LTV_AMOUNT_BITS},
 };
 static const struct svc_body_field attest_spec[] = {
     {.name = "as_of", .type = SVC_BODY_STRING, .required = true, .offset = offsetof(struct att_ctx, as_of_s)},

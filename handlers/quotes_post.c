@@ -80,8 +80,14 @@ static const struct svc_body_field action_spec[] = {
      .given = SVC_BODY_FLAG(struct quote_action, has_category)},
 };
 #undef ACT
+/* The largest price override, in bits, that the engine's base-currency math can carry for any
+ * balance the Pool can hold: a balance is below 2^128 (Aave v3 keeps balances as uint128), the
+ * engine multiplies it by the price in 256 bits, sums up to 128 reserves (2^7) and the health
+ * factor multiplies the sum by 10^18 (< 2^60): 128 + 61 + 7 + 60 = 256. 2^61-1 base units is
+ * about 23 billion USD per whole token, and any AaveOracle price of a real asset is far below it. */
+#define QUOTE_PRICE_BITS 61
 static const struct svc_body_field price_spec[] = {
-    {.type = SVC_BODY_U256, .offset = offsetof(struct quote_override, price)},
+    {.type = SVC_BODY_U256, .offset = offsetof(struct quote_override, price), .bits = QUOTE_PRICE_BITS},
 };
 #define QB(m) offsetof(struct quote_body, m)
 static const struct svc_body_field quote_spec[] = {
@@ -213,6 +219,19 @@ static void check_override(const struct state_market *mc, const struct quote_ove
     prices[r->reserve_id] = o->price;
 }
 
+/* Replies to an engine error while evaluating `what`: an overflow comes from the amounts and prices
+ * the quote asked for (a supply no real token could hold, at the highest accepted price), so it is
+ * the client's 422; anything else is our bug, a 500. Returns the handler result. */
+static enum svc_handler_result not_computable(struct svc_request *req, risk_err e, const char *what) {
+  if (e == RISK_OVERFLOW)
+    return svc_reply_problem(req, SVC_ERR_not_computable,
+                             "%s is worth more than the engine's 256-bit arithmetic can hold; use smaller amounts or "
+                             "prices",
+                             what);
+  util_log(UTIL_LOG_ERROR, "quotes: evaluating %s: %s", what, risk_err_name(e));
+  return SVC_HANDLER_FATAL;
+}
+
 enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   struct quote_body *qb = malloc(sizeof *qb);
   if (!qb) return SVC_HANDLER_FATAL;
@@ -307,7 +326,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     e = state_accounts_view(v, mc, x, t, prices);
   }
   if (e) {
-    util_log(UTIL_LOG_ERROR, "quotes: market of chain %lld: %s", chain_id, risk_err_name(e));
+    res = not_computable(req, e, "the market at the quoted time");
     goto out;
   }
   memset(a, 0, offsetof(struct risk_account, pos));
@@ -339,7 +358,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   jw_obj_end(&w);
   jw_key(&w, "initial");
   if (!write_account(&w, v, a, false, &memo, &e)) {
-    util_log(UTIL_LOG_ERROR, "quotes: evaluating the initial account: %s", risk_err_name(e));
+    res = not_computable(req, e, "the initial account");
     goto out_w;
   }
   bool failed = false;
@@ -428,7 +447,9 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
     jw_knull(&sw, "error_code");
     jw_key(&sw, "account");
     if (!write_account(&sw, v, a, false, &memo, &e)) {
-      util_log(UTIL_LOG_ERROR, "quotes: evaluating step %zu: %s", i, risk_err_name(e));
+      char what[48];
+      snprintf(what, sizeof what, "the account after step %zu", i);
+      res = not_computable(req, e, what);
       goto out_w;
     }
     jw_key(&sw, "reserves");
@@ -448,7 +469,7 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
   jw_append(&w, &sw);
   jw_key(&w, "final");
   if (!write_account(&w, v, a, true, &memo, &e)) {
-    util_log(UTIL_LOG_ERROR, "quotes: evaluating the final account: %s", risk_err_name(e));
+    res = not_computable(req, e, "the final account");
     goto out_w;
   }
   jw_obj_end(&w);

@@ -198,6 +198,18 @@ static void buf_json(struct buf *b, const struct jw *j, char sep) {
   buf_put(b, &sep, 1);
 }
 
+/* Why the engine could not compute a record, for the partner (the served `reason`). */
+static const char *not_computed_reason(risk_err e) {
+  if (e == RISK_OVERFLOW) return "a value of the record does not fit 256 bits at the current prices";
+  return "the position's inputs are outside what the engine accepts";
+}
+
+/* The positions a pass could not compute: flagged after the COPY, which holds the connection. */
+struct failed {
+  int64_t id;
+  risk_err e;
+};
+
 static double ms_between(const struct timespec *a, const struct timespec *b) {
   return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
@@ -210,6 +222,8 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
   size_t nps = 0, nls = 0;
   struct buf rows = {0};
   struct jw detail = {0}, payload = {0};
+  struct failed *failed = NULL;
+  size_t nfailed = 0, failed_cap = 0;
   bool copying = false;
   db_status s = db_ltv_lock(c);
   struct timespec t0, t1, t2, t3, t4;
@@ -256,6 +270,11 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     risk_err e = risk_ltv_compute(&r, lv, rl, n, &debt, &lad, &prev, now);
     if (e != RISK_OK) {
       util_log(UTIL_LOG_WARN, "position %lld: ltv not computed: %s", (long long)p->id, risk_err_name(e));
+      if (!UTIL_VEC_RESERVE_N(failed, nfailed + 1, failed_cap, 16)) {
+        s = DB_ERROR;
+        goto out;
+      }
+      failed[nfailed++] = (struct failed){p->id, e};
       continue;
     }
     int64_t seq = p->sequence + 1;
@@ -311,6 +330,11 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
   copying = false;
   if (s == DB_OK) s = db_ltv_stage_end(c);
   if (s == DB_OK && st.positions > 0) s = db_ltv_stage_apply(c, PARTNER_LTV_EVENT_STATE, &st.outbox);
+  for (size_t i = 0; s == DB_OK && i < nfailed; i++) {
+    st.reason = not_computed_reason(failed[i].e);
+    s = db_ltv_not_recomputable(c, failed[i].id, now, st.reason);
+  }
+  st.not_recomputable = nfailed;
   clock_gettime(CLOCK_MONOTONIC, &t4);
   if (nps > 1)
     util_log(UTIL_LOG_DEBUG, "ltv recompute: positions %.1f ms, lines %.1f ms, engine+json %.1f ms, write %.1f ms",
@@ -318,6 +342,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
 out:
   if (copying) db_ltv_stage_end(c); /* leaves COPY mode; s is already an error, so the txn rolls back */
   free(rows.p);
+  free(failed);
   free(detail.buf);
   free(payload.buf);
   free(ps);
@@ -484,7 +509,15 @@ json_t *partner_ltv_record_json(const char *row_json) {
       "weighted_collateral_value_usd", fixed_json(sr.weighted_value, 8), "debt", debt, "collateral", coll, "thresholds",
       th, "attestation", att, "prices", prices, "as_of", time_json(sr.as_of), "call_since",
       time_json(jint(row, "call_since")), "cure_deadline", time_json(sr.cure_deadline), "position_version", version);
-  if (out) json_object_set_new(out, "signature", signature_json(&sr));
+  if (out) {
+    json_t *since = json_object_get(row, "not_recomputable_since");
+    json_object_set_new(out, "not_recomputable",
+                        json_is_integer(since)
+                            ? json_pack("{s:o,s:s}", "since", time_json((uint64_t)json_integer_value(since)), "reason",
+                                        jstr(row, "not_recomputable_reason"))
+                            : json_null());
+    json_object_set_new(out, "signature", signature_json(&sr));
+  }
   json_decref(row);
   return out;
 }

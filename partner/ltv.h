@@ -25,14 +25,18 @@ struct partner_signer;
 #define PARTNER_LTV_EVENT_STATE "ltv.state_changed"
 
 struct partner_ltv_stats {
-  uint64_t positions;     /* recomputed */
-  uint64_t history;       /* history rows appended */
-  uint64_t state_changes; /* records whose state differs from the previous one */
-  uint64_t outbox;        /* webhook outbox rows written */
+  uint64_t positions;        /* recomputed */
+  uint64_t history;          /* history rows appended */
+  uint64_t state_changes;    /* records whose state differs from the previous one */
+  uint64_t outbox;           /* webhook outbox rows written */
+  uint64_t not_recomputable; /* positions the engine could not compute (their last record is flagged) */
+  const char *reason;        /* why, for the last of them (static text); NULL when none */
 };
 
 /* Returns the status of recomputing the record of position_id (0 = every position) at `now`
- * on conn, inside the caller's transaction; fills *stats (may be NULL). With state_changes_only
+ * on conn, inside the caller's transaction; fills *stats (may be NULL). A position the engine
+ * cannot compute keeps its last record, flagged not recomputable with the reason (served as
+ * `not_recomputable`), until a later pass can. With state_changes_only
  * (the periodic sweep) only positions whose state changes (a price gone stale, a cure deadline
  * passed) get a new record; the others keep theirs. */
 db_status partner_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now, unsigned history_min_bps,

@@ -38,6 +38,13 @@
 #include "risk/u256.h"
 
 #define RISK_LTV_BPS_INFINITE UINT32_MAX
+/* Amounts (collateral, attested balances, debt principal) below 2^RISK_LTV_AMOUNT_BITS keep every
+ * step of risk_ltv_compute within 256 bits for any price below 2^RISK_LTV_PRICE_BITS (about 5e25
+ * USD per whole unit), any decimals, RISK_LTV_MAX_LINES lines and an APR up to 1000% accrued over
+ * up to 2^35 s: a line value is below 2^(128+112), their sum below 2^245, the debt below 2^143 and
+ * its value below 2^255. Beyond those prices compute may still return RISK_OVERFLOW. */
+#define RISK_LTV_AMOUNT_BITS 128
+#define RISK_LTV_PRICE_BITS 112
 #define RISK_LTV_MAX_LINES 32
 #define RISK_LTV_YEAR_S 31536000u
 /* A price timestamp at most this far ahead of `now` is clock skew (age 0); further is stale. */

@@ -69,9 +69,15 @@ static const char *store_string(const struct svc_body_field *f, const char *s, s
     }
     risk_err e = u256_from_dec((u256 *)dest, s, len);
     if (e != RISK_OK && len > 0 && strspn(s, "0123456789") == len) e = RISK_OVERFLOW; /* too many digits */
+    if (e == RISK_OK && f->bits && f->bits < 256 && u256_bits(*(u256 *)dest) > f->bits) {
+      *(u256 *)dest = U256_ZERO; /* a failed field stays unset */
+      e = RISK_OVERFLOW;
+    }
     switch (e) {
     case RISK_OK: return NULL;
-    case RISK_OVERFLOW: snprintf(msg, msg_len, "must be at most 2^256-1"); return "out_of_range";
+    case RISK_OVERFLOW:
+      snprintf(msg, msg_len, "must be at most 2^%u-1", f->bits && f->bits < 256 ? f->bits : 256);
+      return "out_of_range";
     default:
       snprintf(msg, msg_len, "must be a string of decimal digits%s%s%s", f->word ? " or \"" : "",
                f->word ? f->word : "", f->word ? "\"" : "");

@@ -19,8 +19,8 @@ enum svc_body_type {
   SVC_BODY_BOOL,    /* bool */
   SVC_BODY_INT,     /* long long, lo..hi */
   SVC_BODY_ADDRESS, /* char[43]: "0x" and 40 hex digits, stored lowercase */
-  SVC_BODY_U256,    /* u256 from a string of decimal digits below 2^256; the string `word` (when set)
-                     * may stand instead and sets the bool at word_flag */
+  SVC_BODY_U256,    /* u256 from a string of decimal digits below 2^bits (2^256 when bits is 0); the
+                     * string `word` (when set) may stand instead and sets the bool at word_flag */
   SVC_BODY_ENUM,    /* int: the index of the string in names (NULL-terminated) */
   SVC_BODY_OBJECT,  /* the struct at offset, filled by sub */
   SVC_BODY_ARRAY,   /* lo..hi elements of elem_size at offset, their count (size_t) at count_offset;
@@ -39,6 +39,7 @@ struct svc_body_field {
   long long lo, hi;         /* INT bounds; STRING length; ARRAY and MAP element count (hi: capacity) */
   const char *const *names; /* ENUM */
   const char *word;         /* U256 */
+  unsigned bits;            /* U256: the value must be below 2^bits; 0: any uint256 */
   size_t word_flag;         /* U256: 1 + offset of the bool set when `word` was given */
   size_t text;              /* U256: 1 + offset of a const char * given the string as sent (borrowed
                              * like a STRING's), to echo it back; 0: none */

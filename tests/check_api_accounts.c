@@ -537,6 +537,32 @@ static void expect_400(const char *body, const char *field) {
   json_decref(j);
 }
 
+/* A price override the engine's base-currency math cannot carry is refused at input, naming the
+ * field; the bound itself is accepted; an overflow that input bounds cannot rule out is a 422. */
+START_TEST(quote_overflow) {
+  /* 2^255: 10 WETH times it does not fit 256 bits */
+  expect_400("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[],\"price_overrides\":{\"WETH\":"
+             "\"57896044618658097711785492504343953926634992332820282019728792003956564819968\"}}",
+             "price_overrides.WETH");
+  /* 2^61: one above the bound */
+  expect_400("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[],\"price_overrides\":{\"WETH\":"
+             "\"2305843009213693952\"}}",
+             "price_overrides.WETH");
+  /* 2^61 - 1: 10 WETH are worth 23,058,430,092.13693951 * 10 USD */
+  json_t *q = quote("{\"chain\":1,\"account\":\"" ACC_A "\",\"actions\":[],\"price_overrides\":{\"WETH\":"
+                    "\"2305843009213693951\"}}");
+  ck_assert_str_eq(str_at(q, "initial.total_collateral_base"), "23058430092136939510");
+  json_decref(q);
+  /* the highest price times the largest supply the engine models (2^127 USDC, 6 decimals) still
+   * values: floor(2^127 * (2^61 - 1) / 10^6) */
+  q = quote("{\"chain\":1,\"actions\":[{\"type\":\"supply\",\"asset\":\"USDC\",\"amount\":"
+            "\"170141183460469231731687303715884105728\"}],\"price_overrides\":{\"USDC\":\"2305843009213693951\"}}");
+  ck_assert(json_is_true(at(q, "ok")));
+  ck_assert_str_eq(str_at(q, "final.total_collateral_base"), "392318858461667547569595655490009919274709911563118");
+  json_decref(q);
+}
+END_TEST
+
 START_TEST(quote_bad_input) {
   expect_400("{\"chain\":1,", NULL);
   expect_400("{\"chain\":1,\"actions\":[{\"type\":\"borrow\",\"asset\":\"USDC\",\"amount\":\"1.5\"}]}",
@@ -883,6 +909,7 @@ static TCase *api_tcase(const char *name, void (*setup)(void)) {
   tcase_add_test(tc, quote_isolation_debt_ceiling);
   tcase_add_test(tc, quote_rates_after_step);
   tcase_add_test(tc, quote_bad_input);
+  tcase_add_test(tc, quote_overflow);
   tcase_add_test(tc, quote_body_readers_agree);
   tcase_add_test(tc, listing_order_filters_pages);
   tcase_add_test(tc, listing_pages_during_import);

@@ -666,6 +666,129 @@ START_TEST(webhook_targets_refused) {
 }
 END_TEST
 
+/* Posts a position whose collateral amount and debt principal are as given; returns the status,
+ * with the field named by the first error (or "") in field. */
+static int post_position(const char *ext, const char *amount, const char *principal, char *field, size_t len) {
+  char body[2048], idem[64];
+  snprintf(body, sizeof body,
+           "{\"external_id\":\"%s\",\"borrower\":\"fund-a\",\"custodian\":\"anchorage\","
+           "\"collateral\":[{\"chain_id\":1,\"asset\":\"" WETH "\",\"amount\":\"%s\",\"haircut_bps\":1000}],"
+           "\"debt\":{\"chain_id\":1,\"asset\":\"" USDC "\",\"principal\":\"%s\",\"apr_bps\":0,"
+           "\"accrual_start\":\"2026-01-01T00:00:00Z\"},"
+           "\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":7000,\"liquidation_bps\":8000,"
+           "\"return_to_bps\":6000},\"cure_period_seconds\":259200,\"max_price_staleness_seconds\":3600}",
+           ext, amount, principal);
+  snprintf(idem, sizeof idem, "create-%s", ext);
+  struct th_response r;
+  req("POST", "/v1/partner/positions", key_a, idem, body, &r);
+  json_t *j = body_json(&r);
+  const char *f = json_string_value(json_object_get(json_array_get(json_object_get(j, "errors"), 0), "field"));
+  snprintf(field, len, "%s", f ? f : "");
+  int st = r.status;
+  json_decref(j);
+  th_response_free(&r);
+  return st;
+}
+
+#define U256_MAX_DEC "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+#define U128_MAX_DEC "340282366920938463463374607431768211455"
+#define U128_DEC "340282366920938463463374607431768211456"
+
+/* Returns the status of GET .../ltv of pos, with the body in *out (caller frees). */
+static int get_ltv(long long pos, json_t **out) {
+  char path[128];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv", pos);
+  struct th_response r;
+  req("GET", path, key_a, NULL, NULL, &r);
+  int st = r.status;
+  *out = body_json(&r);
+  th_response_free(&r);
+  return st;
+}
+
+/* Amounts the LTV computation cannot carry are refused at input, naming the field; a record that
+ * cannot be recomputed (a price far beyond any asset's) is served flagged, never silently, and a
+ * position that never had one is a 422, not a 503. */
+START_TEST(ltv_overflow) {
+  ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
+  set_weth(1000, 0);
+  char field[64];
+  ck_assert_int_eq(post_position("ovf-1", U256_MAX_DEC, "50000000000", field, sizeof field), 400);
+  ck_assert_str_eq(field, "collateral[0].amount");
+  ck_assert_int_eq(post_position("ovf-2", U128_DEC, "50000000000", field, sizeof field), 400);
+  ck_assert_str_eq(field, "collateral[0].amount");
+  ck_assert_int_eq(post_position("ovf-3", "100000000000000000000", U256_MAX_DEC, field, sizeof field), 400);
+  ck_assert_str_eq(field, "debt.principal");
+  ck_assert_int_eq(post_position("ovf-4", U128_MAX_DEC, U128_MAX_DEC, field, sizeof field), 201);
+
+  long long p = create_position(key_a, "ovf-5");
+  char path[128];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/attestations", p);
+  struct th_response r;
+  req("POST", path, key_a, "attest-ovf-5",
+      "{\"as_of\":\"2026-01-02T00:00:00Z\",\"custodian_reference\":\"ovf\","
+      "\"balances\":[{\"chain_id\":1,\"asset\":\"" WETH "\",\"amount\":\"" U256_MAX_DEC "\"}]}",
+      &r);
+  ck_assert_msg(r.status == 400, "%d %s", r.status, r.body);
+  json_t *j = body_json(&r);
+  th_response_free(&r);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "errors"), 0), "field")),
+                   "balances[0].amount");
+  json_decref(j);
+
+  /* 100 WETH at 2^255 base units each is worth 100 * 2^255: more than 256 bits */
+  j = ltv_wait(p, 5556, "healthy");
+  ck_assert(json_is_null(json_object_get(j, "not_recomputable")));
+  long long seq = json_integer_value(json_object_get(j, "sequence"));
+  json_decref(j);
+  ck_assert(
+      th_pg_exec(
+          dburl,
+          "UPDATE prices SET price = 57896044618658097711785492504343953926634992332820282019728792003956564819968"
+          " WHERE chain_id = 1 AND asset = '" WETH "'; NOTIFY sparkd_state;") == 0);
+  json_t *nr = NULL;
+  for (int i = 0; i < 200; i++) {
+    ck_assert_int_eq(get_ltv(p, &j), 200);
+    nr = json_object_get(j, "not_recomputable");
+    ck_assert_msg(nr != NULL, "the record has no not_recomputable field");
+    if (json_is_object(nr)) break;
+    json_decref(j);
+    j = NULL;
+    sleep_ms(50);
+  }
+  ck_assert_msg(j != NULL, "the old record was never flagged");
+  /* the last record, as it was computed at $1,000 */
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "ltv_bps")), 5556);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "state")), "healthy");
+  seq = json_integer_value(json_object_get(j, "sequence"));
+  ck_assert(json_is_string(json_object_get(nr, "since")));
+  ck_assert(strstr(json_string_value(json_object_get(nr, "reason")), "256 bits") != NULL);
+  json_decref(j);
+
+  /* a new position at that price has no record to serve */
+  long long q = create_position(key_a, "ovf-6");
+  ck_assert_int_eq(get_ltv(q, &j), 422);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "code")), "not_computable");
+  json_decref(j);
+
+  /* the price comes back: both get a current record */
+  set_weth(1000, 0);
+  for (int i = 0; i < 200; i++) {
+    ck_assert_int_eq(get_ltv(p, &j), 200);
+    if (json_is_null(json_object_get(j, "not_recomputable"))) break;
+    json_decref(j);
+    j = NULL;
+    sleep_ms(50);
+  }
+  ck_assert_msg(j != NULL, "the flag was never cleared");
+  ck_assert_int_gt(json_integer_value(json_object_get(j, "sequence")), seq);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "ltv_bps")), 5556);
+  json_decref(j);
+  json_decref(ltv_wait(q, 5556, "healthy"));
+  ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ltv_api");
   TCase *tc = tcase_create("ltv_api");
@@ -674,6 +797,7 @@ int main(void) {
   tcase_add_test(tc, ltv_state_machine_signature_webhooks);
   tcase_add_test(tc, ltv_sweep_not_starved);
   tcase_add_test(tc, webhook_targets_refused);
+  tcase_add_test(tc, ltv_overflow);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

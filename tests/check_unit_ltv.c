@@ -325,6 +325,29 @@ START_TEST(test_eip712_against_ethers) {
 }
 END_TEST
 
+/* The bounds of risk/ltv.h at their worst: 32 lines of 2^128-1 units with 0 decimals at a price
+ * of 2^112-1, a debt of 2^128-1 at 1000% APR accrued over 2^35 s at the same price, all computed;
+ * at a price 2^16 times higher the sum of the lines no longer fits. */
+START_TEST(test_input_bounds) {
+  u256 amax = u256_sub_wrap(u256_shl(u256_from_u64(1), RISK_LTV_AMOUNT_BITS), u256_from_u64(1));
+  u256 pmax = u256_sub_wrap(u256_shl(u256_from_u64(1), RISK_LTV_PRICE_BITS), u256_from_u64(1));
+  struct risk_ltv_line lines[RISK_LTV_MAX_LINES];
+  for (size_t i = 0; i < RISK_LTV_MAX_LINES; i++)
+    lines[i] = (struct risk_ltv_line){amax, 0, 0, pmax, T0};
+  uint64_t now = T0 + (1ull << 35);
+  struct risk_ltv_debt d = {amax, 0, U256_ZERO, T0, pmax, now};
+  ck_assert_int_eq(risk_ltv_apr_bps_to_ray(&d.apr_ray, 100000), RISK_OK);
+  struct risk_ltv_result r;
+  ck_assert_int_eq(risk_ltv_compute(&r, NULL, lines, RISK_LTV_MAX_LINES, &d, &LADDER, NULL, now), RISK_OK);
+  /* the line values: 32 * (2^128-1) * (2^112-1), computed independently */
+  ck_assert(
+      u256_eq(r.collateral_value, dec("56539106072908298546665520023773381617277589730515861347790984742246023200")));
+  for (size_t i = 0; i < RISK_LTV_MAX_LINES; i++)
+    lines[i].price = u256_shl(pmax, 16);
+  ck_assert_int_eq(risk_ltv_compute(&r, NULL, lines, RISK_LTV_MAX_LINES, &d, &LADDER, NULL, now), RISK_OVERFLOW);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ltv");
   TCase *tc = tcase_create("ltv");
@@ -336,6 +359,7 @@ int main(void) {
   tcase_add_test(tc, test_stale);
   tcase_add_test(tc, test_ladder_and_invalid);
   tcase_add_test(tc, test_eip712_against_ethers);
+  tcase_add_test(tc, test_input_bounds);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
