@@ -202,6 +202,7 @@ struct framing {
   unsigned content_length, transfer_encoding;
   bool chunked_only; /* every Transfer-Encoding is exactly "chunked" */
   bool key_space;    /* a header name holds white space ("Content-Length :") */
+  unsigned host;
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
@@ -212,15 +213,18 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
     f->transfer_encoding++;
     f->chunked_only = f->chunked_only && value && strcasecmp(value, "chunked") == 0;
   }
+  if (strcasecmp(key, "Host") == 0) f->host++;
   if (strpbrk(key, " \t")) f->key_space = true;
   return MHD_YES;
 }
 
 /* Returns why the body's length could be read two ways (a proxy in front and sparkd could then
- * split the stream differently and run the rest as another request), or NULL when it cannot. */
-static const char *ambiguous_framing(struct MHD_Connection *conn) {
-  struct framing f = {0, 0, true, false};
+ * split the stream differently and run the rest as another request), or NULL when it cannot;
+ * sets *hosts to the number of Host headers. */
+static const char *ambiguous_framing(struct MHD_Connection *conn, unsigned *hosts) {
+  struct framing f = {0, 0, true, false, 0};
   MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+  *hosts = f.host;
   if (f.key_space) return "a header name holds white space";
   if (f.content_length > 1) return "more than one Content-Length";
   if (f.content_length && f.transfer_encoding) return "both Content-Length and Transfer-Encoding";
@@ -229,7 +233,17 @@ static const char *ambiguous_framing(struct MHD_Connection *conn) {
   return NULL;
 }
 
-static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct svc_request *req, const char *method) {
+/* Returns why the request's Host is refused, or NULL. HTTP/1.1 requires exactly one Host header
+ * (RFC 9112 section 3.2) and libmicrohttpd checks it only in its pedantic mode, whose other checks
+ * and plain-HTML errors we do not want; HTTP/1.0 had no Host rule and stays allowed. */
+static const char *host_refused(const char *version, unsigned hosts) {
+  if (hosts > 1) return "more than one Host header";
+  if (hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0) return "an HTTP/1.1 request needs a Host header";
+  return NULL;
+}
+
+static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct svc_request *req, const char *method,
+                  const char *version) {
   req->begun = true;
   atomic_fetch_add(&srv->inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &req->start);
@@ -242,7 +256,9 @@ static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct sv
     snprintf(req->request_id, sizeof req->request_id, "%s", rid);
   else
     new_request_id(req->request_id);
-  req->framing_refused = ambiguous_framing(conn);
+  unsigned hosts;
+  req->framing_refused = ambiguous_framing(conn, &hosts);
+  req->host_refused = host_refused(version, hosts);
   req->path_refused = encodes_slash_or_nul(req->path);
   if (!req->path_refused) svc_route_match(method, req->path, &req->match);
   if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
@@ -265,10 +281,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
   (void)url;               /* decoded: routing uses the raw path uri_logged kept */
   if (!req) return MHD_NO; /* uri_logged could not allocate */
   if (!req->begun) {
-    begin(srv, conn, req, method);
+    begin(srv, conn, req, method, version);
     if (req->framing_refused) { /* answered before any body is read, and the connection closed */
       req->close_after = true;
       svc_reply_problem(req, SVC_ERR_ambiguous_framing, "%s", req->framing_refused);
+      return MHD_YES;
+    }
+    if (req->host_refused) { /* as early: a body, if any, is discarded */
+      svc_reply_problem(req, SVC_ERR_host_required, "%s", req->host_refused);
       return MHD_YES;
     }
     if (req->body_too_large && req->match.route) { /* refuse now rather than read a huge body */

@@ -25,6 +25,7 @@ struct svc_request {
   bool begun;                  /* the access handler has started the request (see httpd.c) */
   bool path_refused;           /* the path holds an encoded "/" or NUL: answered 400 invalid_path */
   const char *framing_refused; /* why the request's length is ambiguous (answered 400, then closed), or NULL */
+  const char *host_refused;    /* why the Host header is refused (answered 400), or NULL */
   bool close_after;            /* the reply carries Connection: close */
   struct svc_route_match match;
   char request_id[65];

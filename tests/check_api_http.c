@@ -458,6 +458,29 @@ START_TEST(ambiguous_length_refused_and_closed) {
 }
 END_TEST
 
+/* HTTP/1.1 makes Host mandatory (RFC 9112 section 3.2): a request without one is refused in our
+ * problem format; HTTP/1.0 had no such rule and is still served. */
+START_TEST(http11_without_host_refused) {
+  struct th_response r;
+  const char *no_host = "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n";
+  ck_assert(th_raw(sd.port, no_host, strlen(no_host), &r) == 0);
+  json_decref(assert_problem(&r, 400, "host_required"));
+  th_response_free(&r);
+  const char *http10 = "GET /healthz HTTP/1.0\r\n\r\n";
+  ck_assert(th_raw(sd.port, http10, strlen(http10), &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  const char *two_hosts = "GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n";
+  ck_assert(th_raw(sd.port, two_hosts, strlen(two_hosts), &r) == 0);
+  json_decref(assert_problem(&r, 400, "host_required"));
+  th_response_free(&r);
+  const char *with_host = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ck_assert(th_raw(sd.port, with_host, strlen(with_host), &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+}
+END_TEST
+
 START_TEST(metrics_move) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
@@ -859,6 +882,7 @@ int main(void) {
   tcase_add_test(tc, metrics_series_unique_per_method);
   tcase_add_test(tc, encoded_slash_and_nul_refused);
   tcase_add_test(tc, ambiguous_length_refused_and_closed);
+  tcase_add_test(tc, http11_without_host_refused);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
   tcase_add_test(tc, graceful_shutdown_with_request_in_flight);
