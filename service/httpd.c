@@ -111,6 +111,28 @@ static bool is_json_type(const char *ct) {
   return ct[n] == 0 || ct[n] == ';' || ct[n] == ' ';
 }
 
+static enum MHD_Result find_coding(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  const char **coding = cls;
+  if (strcasecmp(key, "Content-Encoding") != 0 || !value) return MHD_YES;
+  while (*value == ' ' || *value == '\t')
+    value++;
+  size_t n = strlen(value);
+  while (n && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+    n--;
+  if (n == strlen("identity") && strncasecmp(value, "identity", n) == 0) return MHD_YES;
+  *coding = value;
+  return MHD_NO;
+}
+
+/* Returns the first Content-Encoding other than identity, or NULL. sparkd does not decode bodies,
+ * so an encoded one must be refused as such rather than parsed as JSON and called malformed. */
+static const char *body_coding(struct MHD_Connection *conn) {
+  const char *coding = NULL;
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, find_coding, &coding);
+  return coding;
+}
+
 static enum svc_handler_result reply_options(struct svc_request *req) {
   struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   if (!r) return SVC_HANDLER_FATAL;
@@ -140,10 +162,11 @@ static bool authenticate(struct svc_request *req) {
   return svc_auth_request(req);
 }
 
-/* Decides 400 (path)/404/405/OPTIONS/401/403/429/413/415, then calls the route's handler. */
+/* Decides 400 (path)/404/405/OPTIONS/401/403/429/413/415 (type or encoding), then calls the route's handler. */
 static void dispatch(struct svc_request *req) {
   enum svc_handler_result res;
   bool options = strcmp(req->method, "OPTIONS") == 0;
+  const char *coding = NULL;
   if (req->path_refused) {
     res = svc_reply_problem(req, SVC_ERR_invalid_path, "the path holds an encoded \"/\" or NUL byte");
   } else if (!req->match.path_exists) {
@@ -160,6 +183,10 @@ static void dispatch(struct svc_request *req) {
               : svc_reply_problem(req, SVC_ERR_body_too_large, "the body is larger than %zu bytes", req->body_limit);
   } else if (req->match.route->body_limit && !is_json_type(svc_req_header(req, "Content-Type"))) {
     res = svc_reply_problem(req, SVC_ERR_unsupported_media_type, "send the body as application/json");
+  } else if (req->match.route->body_limit && (coding = body_coding(req->conn)) != NULL) {
+    res =
+        svc_reply_problem(req, SVC_ERR_unsupported_media_type,
+                          "the body is encoded as %.40s; send it unencoded (Content-Encoding is not decoded)", coding);
   } else if (req->after_shutdown) {
     res = svc_reply_problem(req, SVC_ERR_shutting_down, "the service is shutting down");
   } else {

@@ -481,6 +481,35 @@ START_TEST(http11_without_host_refused) {
 }
 END_TEST
 
+/* sparkd does not decode request bodies: an encoded one is refused as such (415 naming the
+ * coding), not parsed as if it were JSON and reported as malformed. */
+START_TEST(encoded_body_refused) {
+  static const char gz[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\x05\x00\x43\xbf\xa6\xa3\x02\x00\x00\x00";
+  const char *codings[] = {"gzip", "br", "deflate"};
+  for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "Content-Type: application/json\r\nContent-Encoding: %s\r\n", codings[i]);
+    struct th_conn c;
+    struct th_response r;
+    ck_assert(th_connect(&c, sd.port) == 0);
+    ck_assert(th_request(&c, "POST", "/v1/rates/convert", hdr, gz, sizeof gz - 1, &r) == 0);
+    json_t *j = assert_problem(&r, 415, "unsupported_media_type");
+    const char *detail = json_string_value(json_object_get(j, "detail"));
+    ck_assert_msg(strstr(detail, codings[i]) != NULL, "detail: %s", detail);
+    json_decref(j);
+    th_response_free(&r);
+    th_close(&c);
+  }
+  /* identity is no encoding at all */
+  struct th_response r;
+  ck_assert(th_http(sd.port, "POST", "/v1/rates/convert",
+                    "Content-Type: application/json\r\nContent-Encoding: identity\r\n",
+                    "{\"rate_ray\": \"1000000001547125957863212448\"}", &r) == 0);
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
 START_TEST(metrics_move) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
@@ -883,6 +912,7 @@ int main(void) {
   tcase_add_test(tc, encoded_slash_and_nul_refused);
   tcase_add_test(tc, ambiguous_length_refused_and_closed);
   tcase_add_test(tc, http11_without_host_refused);
+  tcase_add_test(tc, encoded_body_refused);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
   tcase_add_test(tc, graceful_shutdown_with_request_in_flight);
