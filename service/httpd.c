@@ -484,7 +484,9 @@ int svc_serve(struct svc_server *srv) {
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
       MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
       MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
+      srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_connections_per_client,
+      MHD_OPTION_END);
   if (!d) {
     util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port, strerror(errno));
     partner_ltv_stop();

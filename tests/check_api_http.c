@@ -510,6 +510,97 @@ START_TEST(encoded_body_refused) {
 }
 END_TEST
 
+/* Returns true when c gets a 200 for GET /healthz, false when the server closed it unanswered. */
+static bool served(struct th_conn *c) {
+  struct th_response r;
+  if (th_request(c, "GET", "/healthz", NULL, NULL, 0, &r) != 0) return false;
+  bool ok = r.status == 200;
+  th_response_free(&r);
+  return ok;
+}
+
+/* Sends GET /healthz on c and waits at most ms: returns 1 when a response starts, 0 when the server
+ * closed the connection, -1 when nothing came. */
+static int answer_within(struct th_conn *c, long ms) {
+  const char *req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (write(c->fd, req, strlen(req)) != (ssize_t)strlen(req)) return 0;
+  fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+  char buf[64];
+  for (long waited = 0; waited < ms; waited += 10) {
+    ssize_t k = read(c->fd, buf, sizeof buf);
+    if (k > 0) return 1;
+    if (k == 0) return 0;
+    sleep_ms(10);
+  }
+  return -1;
+}
+
+/* SPARKD_MAX_CONNECTIONS bounds the connections of all clients together: past it a new one is not
+ * served until another closes. */
+START_TEST(connections_bounded) {
+  struct th_sparkd lim;
+  const char *env[] = {"SPARKD_MAX_CONNECTIONS=2", "SPARKD_THREADS=1", "SPARKD_MAX_CONNECTIONS_PER_CLIENT=0", NULL};
+  ck_assert(th_sparkd_start(&lim, dburl, env) == 0);
+  sleep_ms(200);
+  struct th_conn held[2], extra;
+  for (int i = 0; i < 2; i++) {
+    ck_assert(th_connect(&held[i], lim.port) == 0);
+    ck_assert_msg(served(&held[i]), "connection %d not served", i);
+  }
+  ck_assert(th_connect(&extra, lim.port) == 0);
+  ck_assert_msg(answer_within(&extra, 500) != 1, "a third connection was served past SPARKD_MAX_CONNECTIONS=2");
+  th_close(&extra);
+  th_close(&held[0]);
+  bool ok = false;
+  for (int attempt = 0; attempt < 40 && !ok; attempt++) {
+    sleep_ms(25);
+    ck_assert(th_connect(&extra, lim.port) == 0);
+    ok = answer_within(&extra, 500) == 1;
+    th_close(&extra);
+  }
+  ck_assert_msg(ok, "no connection served after one was closed");
+  th_close(&held[1]);
+  th_sparkd_stop(&lim);
+}
+END_TEST
+
+/* One client address holds at most SPARKD_MAX_CONNECTIONS_PER_CLIENT connections: one more is
+ * closed at once, and a slot given back is usable again. */
+START_TEST(connections_per_client_bounded) {
+  struct th_sparkd lim;
+  const char *env[] = {"SPARKD_MAX_CONNECTIONS_PER_CLIENT=4", NULL};
+  ck_assert(th_sparkd_start(&lim, dburl, env) == 0);
+  sleep_ms(200); /* th_sparkd_start's own probes have closed */
+  struct th_conn held[4];
+  for (int i = 0; i < 4; i++) {
+    ck_assert(th_connect(&held[i], lim.port) == 0);
+    ck_assert_msg(served(&held[i]), "connection %d not served", i);
+  }
+  struct th_conn extra;
+  ck_assert(th_connect(&extra, lim.port) == 0);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_msg(!served(&extra), "a fifth connection from one address was served");
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  ck_assert_msg(t.tv_sec - t0.tv_sec < 2, "the fifth connection was not closed at once");
+  th_close(&extra);
+  for (int i = 0; i < 4; i++) /* the held ones are still fine */
+    ck_assert_msg(served(&held[i]), "held connection %d lost", i);
+  th_close(&held[0]);
+  bool ok = false;
+  for (int attempt = 0; attempt < 40 && !ok; attempt++) {
+    sleep_ms(25);
+    ck_assert(th_connect(&extra, lim.port) == 0);
+    ok = served(&extra);
+    th_close(&extra);
+  }
+  ck_assert_msg(ok, "no connection served after one was closed");
+  for (int i = 1; i < 4; i++)
+    th_close(&held[i]);
+  th_sparkd_stop(&lim);
+}
+END_TEST
+
 START_TEST(metrics_move) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
@@ -913,6 +1004,8 @@ int main(void) {
   tcase_add_test(tc, ambiguous_length_refused_and_closed);
   tcase_add_test(tc, http11_without_host_refused);
   tcase_add_test(tc, encoded_body_refused);
+  tcase_add_test(tc, connections_per_client_bounded);
+  tcase_add_test(tc, connections_bounded);
   tcase_add_test(tc, body_rules);
   tcase_add_test(tc, rates_convert_values);
   tcase_add_test(tc, graceful_shutdown_with_request_in_flight);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
@@ -66,6 +67,12 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_AUTH_FAIL_REFILL_MS", "uint", "1000",
      "one failed api key check of the burst is given back to an address per this many ms", OFF(auth_fail_refill_ms), 1,
      3600000, NULL},
+    {"SPARKD_MAX_CONNECTIONS", "uint", "",
+     "open HTTP connections in all, at least SPARKD_THREADS (empty = the open-file limit less a reserve)",
+     OFF(max_connections), 1, 1000000, NULL},
+    {"SPARKD_MAX_CONNECTIONS_PER_CLIENT", "uint", "256",
+     "open HTTP connections one client address may hold; more are closed at once (0 = no bound)",
+     OFF(max_connections_per_client), 0, 1000000, NULL},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 
@@ -168,6 +175,23 @@ bool util_config_load(struct util_config *cfg, util_env_lookup lookup, void *ctx
   if (cfg->threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = n > 0 && n <= 1024 ? (unsigned)n : 2;
+  }
+  if (cfg->max_connections == 0) {
+    /* Every connection holds a descriptor, and past the open-file limit accept() fails and so
+     * does everything else that opens one; the reserve keeps room for what else holds files: a
+     * database connection, an epoll and a wake-up descriptor per thread, the listeners, logs,
+     * webhook deliveries. */
+    struct rlimit rl;
+    unsigned long long files = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 65536;
+    unsigned long long reserve = 64 + 4ull * cfg->threads;
+    unsigned long long n = files > reserve ? files - reserve : 0;
+    if (n > 1000000) n = 1000000;
+    cfg->max_connections = n > cfg->threads ? (unsigned)n : cfg->threads;
+  }
+  if (cfg->max_connections < cfg->threads) { /* libmicrohttpd gives each thread an equal share */
+    snprintf(err, err_len, "SPARKD_MAX_CONNECTIONS=\"%u\": must be at least SPARKD_THREADS (%u)", cfg->max_connections,
+             cfg->threads);
+    return false;
   }
   return true;
 }

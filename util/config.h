@@ -11,28 +11,30 @@ enum util_log_level { UTIL_LOG_DEBUG, UTIL_LOG_INFO, UTIL_LOG_WARN, UTIL_LOG_ERR
 enum util_migrate_mode { UTIL_MIGRATE_CHECK, UTIL_MIGRATE_AUTO };
 
 struct util_config {
-  char database_url[1024];          /* SPARKD_DATABASE_URL */
-  char listen_host[256];            /* SPARKD_LISTEN host part */
-  unsigned listen_port;             /* SPARKD_LISTEN port part */
-  unsigned threads;                 /* SPARKD_THREADS */
-  enum util_log_level log_level;    /* SPARKD_LOG_LEVEL */
-  enum util_log_format log_format;  /* SPARKD_LOG_FORMAT */
-  enum util_migrate_mode migrate;   /* SPARKD_MIGRATE */
-  size_t max_body_bytes;            /* SPARKD_MAX_BODY_BYTES */
-  char cors_origins[1024];          /* SPARKD_CORS_ORIGINS: comma-separated, "*" for any */
-  unsigned db_wait_ms;              /* SPARKD_DB_WAIT_MS: longest wait for a pooled connection */
-  unsigned shutdown_grace_ms;       /* SPARKD_SHUTDOWN_GRACE_MS: in-flight requests get this long */
-  unsigned connection_timeout_s;    /* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
-  unsigned cache_max_age_s;         /* SPARKD_CACHE_MAX_AGE_S: Cache-Control max-age of cached state */
-  char signing_key_file[1024];      /* SPARKD_SIGNING_KEY_FILE: secp256k1 key signing LTV records */
-  char webhook_ca_file[1024];       /* SPARKD_WEBHOOK_CA_FILE: CAs for https webhooks; empty = the system's */
-  char webhook_allow_private[1024]; /* SPARKD_WEBHOOK_ALLOW_PRIVATE: networks webhooks may reach though not public */
-  unsigned ltv_history_min_bps;     /* SPARKD_LTV_HISTORY_MIN_BPS: LTV move that appends to history */
-  unsigned account_cache_max;       /* SPARKD_ACCOUNT_CACHE_MAX: accounts per chain held in the state cache */
-  unsigned ltv_sweep_s;             /* SPARKD_LTV_SWEEP_S: longest time between full LTV passes */
-  unsigned idempotency_keep_h;      /* SPARKD_IDEMPOTENCY_KEEP_H: replay window of Idempotency-Key rows */
-  unsigned auth_fail_burst;         /* SPARKD_AUTH_FAIL_BURST: failed key checks per address before 429 */
-  unsigned auth_fail_refill_ms;     /* SPARKD_AUTH_FAIL_REFILL_MS: one failed check given back per interval */
+  char database_url[1024];             /* SPARKD_DATABASE_URL */
+  char listen_host[256];               /* SPARKD_LISTEN host part */
+  unsigned listen_port;                /* SPARKD_LISTEN port part */
+  unsigned threads;                    /* SPARKD_THREADS */
+  enum util_log_level log_level;       /* SPARKD_LOG_LEVEL */
+  enum util_log_format log_format;     /* SPARKD_LOG_FORMAT */
+  enum util_migrate_mode migrate;      /* SPARKD_MIGRATE */
+  size_t max_body_bytes;               /* SPARKD_MAX_BODY_BYTES */
+  char cors_origins[1024];             /* SPARKD_CORS_ORIGINS: comma-separated, "*" for any */
+  unsigned db_wait_ms;                 /* SPARKD_DB_WAIT_MS: longest wait for a pooled connection */
+  unsigned shutdown_grace_ms;          /* SPARKD_SHUTDOWN_GRACE_MS: in-flight requests get this long */
+  unsigned connection_timeout_s;       /* SPARKD_CONNECTION_TIMEOUT_S: idle keep-alive connections close */
+  unsigned cache_max_age_s;            /* SPARKD_CACHE_MAX_AGE_S: Cache-Control max-age of cached state */
+  char signing_key_file[1024];         /* SPARKD_SIGNING_KEY_FILE: secp256k1 key signing LTV records */
+  char webhook_ca_file[1024];          /* SPARKD_WEBHOOK_CA_FILE: CAs for https webhooks; empty = the system's */
+  char webhook_allow_private[1024];    /* SPARKD_WEBHOOK_ALLOW_PRIVATE: networks webhooks may reach though not public */
+  unsigned ltv_history_min_bps;        /* SPARKD_LTV_HISTORY_MIN_BPS: LTV move that appends to history */
+  unsigned account_cache_max;          /* SPARKD_ACCOUNT_CACHE_MAX: accounts per chain held in the state cache */
+  unsigned ltv_sweep_s;                /* SPARKD_LTV_SWEEP_S: longest time between full LTV passes */
+  unsigned idempotency_keep_h;         /* SPARKD_IDEMPOTENCY_KEEP_H: replay window of Idempotency-Key rows */
+  unsigned auth_fail_burst;            /* SPARKD_AUTH_FAIL_BURST: failed key checks per address before 429 */
+  unsigned auth_fail_refill_ms;        /* SPARKD_AUTH_FAIL_REFILL_MS: one failed check given back per interval */
+  unsigned max_connections;            /* SPARKD_MAX_CONNECTIONS: open HTTP connections in all */
+  unsigned max_connections_per_client; /* SPARKD_MAX_CONNECTIONS_PER_CLIENT: per client address; 0 = no bound */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */
