@@ -230,12 +230,16 @@ struct framing {
   bool chunked_only; /* every Transfer-Encoding is exactly "chunked" */
   bool key_space;    /* a header name holds white space ("Content-Length :") */
   unsigned host;
+  bool length_not_digits; /* a Content-Length is not 1*DIGIT */
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   (void)kind;
   struct framing *f = cls;
-  if (strcasecmp(key, "Content-Length") == 0) f->content_length++;
+  if (strcasecmp(key, "Content-Length") == 0) {
+    f->content_length++;
+    f->length_not_digits = f->length_not_digits || !value || !*value || value[strspn(value, "0123456789")] != 0;
+  }
   if (strcasecmp(key, "Transfer-Encoding") == 0) {
     f->transfer_encoding++;
     f->chunked_only = f->chunked_only && value && strcasecmp(value, "chunked") == 0;
@@ -249,11 +253,14 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
  * split the stream differently and run the rest as another request), or NULL when it cannot;
  * sets *hosts to the number of Host headers. */
 static const char *ambiguous_framing(struct MHD_Connection *conn, unsigned *hosts) {
-  struct framing f = {0, 0, true, false, 0};
+  struct framing f = {0, 0, true, false, 0, false};
   MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
   *hosts = f.host;
   if (f.key_space) return "a header name holds white space";
   if (f.content_length > 1) return "more than one Content-Length";
+  /* libmicrohttpd refuses such a value itself before the access handler runs; checked here too so
+   * that a library letting one through (or reading "+5" or " 5" as 5) is still refused */
+  if (f.length_not_digits) return "a Content-Length that is not a number";
   if (f.content_length && f.transfer_encoding) return "both Content-Length and Transfer-Encoding";
   if (f.transfer_encoding > 1 || (f.transfer_encoding && !f.chunked_only))
     return "a Transfer-Encoding other than chunked";
