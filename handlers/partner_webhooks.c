@@ -77,6 +77,23 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   char why[200];
   if (cr.url && !partner_webhook_url_check(cr.url, why, sizeof why))
     json_array_append_new(errors, svc_field_error("url", "invalid_url", why));
+  /* An event listed twice is a client mistake, not a second subscription: name the repeat. An
+   * element the reader refused is left zeroed, so look only when every element was read. */
+  bool events_read = true;
+  size_t k;
+  json_t *e;
+  json_array_foreach(errors, k, e) events_read &=
+      strncmp(json_string_value(json_object_get(e, "field")), "events", 6) != 0;
+  for (size_t i = 0; events_read && i < in.n_events; i++) {
+    bool dup = false;
+    for (size_t j = 0; j < i && !dup; j++)
+      dup = in.events[j] == in.events[i];
+    if (dup) {
+      char field[32];
+      snprintf(field, sizeof field, "events[%zu]", i);
+      json_array_append_new(errors, svc_field_error(field, "duplicate", "is already an earlier event"));
+    }
+  }
   if (json_array_size(errors)) {
     svc_body_free(body);
     return svc_reply_validation(req, errors);

@@ -999,6 +999,31 @@ START_TEST(admin_snapshot_import) {
 }
 END_TEST
 
+/* An event listed twice is refused naming the repeat, and nothing is registered. */
+START_TEST(webhook_duplicate_events) {
+  struct th_response r;
+  req("POST", "/v1/partner/webhooks", key_a, "wh-dup-events",
+      "{\"url\":\"https://partner.example/dup-events\",\"events\":[\"ltv.state_changed\",\"ltv.state_changed\"]}", &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert_msg(names_field(&r, "events[1]", "duplicate"), "%s", r.body);
+  ck_assert_msg(!names_field(&r, "events[0]", NULL), "%s", r.body);
+  th_response_free(&r);
+  ck_assert_int_eq(
+      db_count("SELECT count(*) AS n FROM partner_webhooks WHERE url = 'https://partner.example/dup-events'", NULL), 0);
+  /* an unknown event is named as such, not also as a repeat of the first */
+  req("POST", "/v1/partner/webhooks", key_a, "wh-bad-event",
+      "{\"url\":\"https://partner.example/dup-events\",\"events\":[\"ltv.state_changed\",\"ltv.nope\"]}", &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert_msg(names_field(&r, "events[1]", "unknown_value"), "%s", r.body);
+  ck_assert_msg(!names_field(&r, "events[1]", "duplicate"), "%s", r.body);
+  th_response_free(&r);
+  req("POST", "/v1/partner/webhooks", key_a, "wh-one-event",
+      "{\"url\":\"https://partner.example/dup-events\",\"events\":[\"ltv.state_changed\"]}", &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("partner");
   TCase *tc = tcase_create("api");
@@ -1017,6 +1042,7 @@ int main(void) {
   tcase_add_test(tc, rate_limit_decay);
   tcase_add_test(tc, admin_snapshot_import);
   tcase_add_test(tc, refused_before_body);
+  tcase_add_test(tc, webhook_duplicate_events);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
