@@ -167,6 +167,13 @@ static void check_duplicate(json_t *errors, const char *array, size_t i, bool du
   field_err(errors, field, "duplicate", msg);
 }
 
+/* Names field when address (lowercase, as read) is the zero address: no token lives there, so a
+ * line or debt on it could never be priced. */
+static void check_not_zero(json_t *errors, const char *field, const char *address) {
+  if (strcmp(address, "0x0000000000000000000000000000000000000000") == 0)
+    field_err(errors, field, "invalid_address", "must not be the zero address");
+}
+
 /* The ladder in LTV terms: warning < margin_call < liquidation <= 10000 and return_to < margin_call;
  * each bad field is named once. */
 static void check_ladder(const struct terms *t, json_t *errors) {
@@ -196,8 +203,15 @@ static struct svc_body *parse_terms(struct svc_request *req, struct terms *t, bo
     for (size_t j = 0; j < i; j++)
       dup |= t->lines[j].chain_id == l->chain_id && strcmp(t->lines[j].asset, l->asset) == 0;
     check_duplicate(errors, "collateral", i, dup, "line");
+    char field[48];
+    snprintf(field, sizeof field, "collateral[%zu].asset", i);
+    check_not_zero(errors, field, l->asset);
   }
+  /* A chain_id the served state has not imported stays accepted: lines and debt are joined to the
+   * imported prices when the LTV is computed (a missing price makes it stale), so terms may be
+   * opened before their chain's first snapshot. */
   if (t->has_debt) {
+    check_not_zero(errors, "debt.asset", t->debt_asset);
     u256_to_dec(t->principal_v, t->principal);
     parse_time(t->accrual_start_s, "debt.accrual_start", t->accrual_start, errors, NULL);
   }

@@ -1024,6 +1024,36 @@ START_TEST(webhook_duplicate_events) {
 }
 END_TEST
 
+/* The zero address is no token: refused as collateral and as the debt asset, on create and patch.
+ * A chain no snapshot has been imported for is accepted: its lines are priced (stale until then)
+ * once the chain is imported. */
+START_TEST(position_zero_address) {
+  expect_bad_create("0x2260fac5e5542a773aa44fbcfedf7c193bc2c599", "0x0000000000000000000000000000000000000000",
+                    "collateral[0].asset", "invalid_address");
+  expect_bad_create("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "0x0000000000000000000000000000000000000000",
+                    "debt.asset", "invalid_address");
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_positions WHERE external_id = 'bad-1'", NULL), 0);
+  long long id = create_position(key_a, "zero-1");
+  char path[96];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
+  struct th_response r;
+  req("PATCH", path, key_a, NULL,
+      "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\",\"amount\":\"1\"},"
+      "{\"chain_id\":1,\"asset\":\"0X0000000000000000000000000000000000000000\",\"amount\":\"1\"}]}",
+      &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert_msg(names_field(&r, "collateral[1].asset", "invalid_address"), "%s", r.body);
+  th_response_free(&r);
+  /* a chain not imported (none is, in this test) */
+  req("PATCH", path, key_a, NULL,
+      "{\"collateral\":[{\"chain_id\":424242,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\","
+      "\"amount\":\"1\"}]}",
+      &r);
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("partner");
   TCase *tc = tcase_create("api");
@@ -1043,6 +1073,7 @@ int main(void) {
   tcase_add_test(tc, admin_snapshot_import);
   tcase_add_test(tc, refused_before_body);
   tcase_add_test(tc, webhook_duplicate_events);
+  tcase_add_test(tc, position_zero_address);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
