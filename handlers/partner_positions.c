@@ -14,6 +14,7 @@
 
 #include "db/db.h"
 #include "db/partner.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
 #include "risk/eip55.h"
@@ -256,14 +257,11 @@ static char *dump(json_t *v) {
   return s;
 }
 
+/* Returns true with the path's id, canonical decimal, in out; false for any other spelling. */
 static bool path_id(struct svc_request *req, char out[24]) {
   char buf[32];
-  const char *s = svc_req_param(req, "id", buf, sizeof buf);
-  if (!s || !*s || strlen(s) > 18) return false;
-  for (const char *p = s; *p; p++)
-    if (*p < '0' || *p > '9') return false;
-  snprintf(out, 24, "%lld", strtoll(s, NULL, 10));
-  return true;
+  int64_t id;
+  return handler_parse_id(svc_req_param(req, "id", buf, sizeof buf), &id, out);
 }
 
 static void not_found(struct handler_write_out *out, const char *id) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/webhooks.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
 #include "partner/delivery.h"
@@ -168,11 +169,8 @@ static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, str
 
 enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req) {
   char buf[32], id[24];
-  const char *s = svc_req_param(req, "id", buf, sizeof buf);
-  bool ok = s && *s && strlen(s) <= 18;
-  for (const char *q = s; ok && *q; q++)
-    ok = *q >= '0' && *q <= '9';
-  if (!ok) return svc_reply_problem(req, SVC_ERR_webhook_not_found, "no such webhook");
-  snprintf(id, sizeof id, "%lld", strtoll(s, NULL, 10));
+  int64_t v;
+  if (!handler_parse_id(svc_req_param(req, "id", buf, sizeof buf), &v, id))
+    return svc_reply_problem(req, SVC_ERR_webhook_not_found, "no such webhook");
   return handler_partner_write(req, false, SVC_ERR_internal_error, delete_work, id);
 }

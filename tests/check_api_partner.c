@@ -1054,6 +1054,73 @@ START_TEST(position_zero_address) {
 }
 END_TEST
 
+/* Ids in paths are canonical decimal: with a leading zero the id names nothing (404, as any id
+ * that is not one), and nothing is changed through it. */
+START_TEST(path_ids_canonical) {
+  long long id = create_position(key_a, "canon-1");
+  char path[128], abody[512];
+  struct th_response r;
+  static const char *const forms[] = {"0%lld", "00%lld", "+%lld", "%lld.0", "%lld ", "0"};
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+    char idtext[40], esc[64] = "";
+    snprintf(idtext, sizeof idtext, forms[i], id);
+    for (const char *c = idtext; *c; c++) /* percent-encode what a path cannot carry as is */
+      snprintf(esc + strlen(esc), sizeof esc - strlen(esc), *c == '+' || *c == ' ' ? "%%%02X" : "%c", *c);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s", esc);
+    req("GET", path, key_a, NULL, NULL, &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    req("PATCH", path, key_a, NULL, "{\"borrower\":\"via-alias\"}", &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s/attestations", esc);
+    char idem[32];
+    snprintf(idem, sizeof idem, "canon-att-%zu", i);
+    req("POST", path, key_a, idem, attestation_body(idem, abody, sizeof abody), &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s/ltv", esc);
+    req("GET", path, key_a, NULL, NULL, &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s/ltv/history", esc);
+    req("GET", path, key_a, NULL, NULL, &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+  }
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
+  req("GET", path, key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  json_t *j = body_json(&r);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "borrower")), "fund-a");
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 1);
+  ck_assert(json_is_null(json_object_get(j, "latest_attestation")));
+  json_decref(j);
+  th_response_free(&r);
+
+  req("POST", "/v1/partner/webhooks", key_a, "wh-canon",
+      "{\"url\":\"https://partner.example/canon\",\"events\":[\"ltv.state_changed\"]}", &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  j = body_json(&r);
+  char wid[24];
+  snprintf(wid, sizeof wid, "%s", json_string_value(json_object_get(j, "id")));
+  json_decref(j);
+  th_response_free(&r);
+  snprintf(path, sizeof path, "/v1/partner/webhooks/0%s", wid);
+  req("DELETE", path, key_a, NULL, NULL, &r);
+  assert_problem(&r, 404, "webhook_not_found");
+  th_response_free(&r);
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_webhooks WHERE webhook_id = $1::bigint"
+                            " AND deleted_at IS NULL",
+                            wid),
+                   1);
+  snprintf(path, sizeof path, "/v1/partner/webhooks/%s", wid);
+  req("DELETE", path, key_a, NULL, NULL, &r);
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("partner");
   TCase *tc = tcase_create("api");
@@ -1074,6 +1141,7 @@ int main(void) {
   tcase_add_test(tc, refused_before_body);
   tcase_add_test(tc, webhook_duplicate_events);
   tcase_add_test(tc, position_zero_address);
+  tcase_add_test(tc, path_ids_canonical);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
