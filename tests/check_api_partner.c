@@ -1121,6 +1121,91 @@ START_TEST(path_ids_canonical) {
 }
 END_TEST
 
+/* Returns the position's version and borrower (into borrower) as served. */
+static long long position_version(const char *path, char *borrower, size_t len) {
+  struct th_response r;
+  req("GET", path, key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  json_t *j = body_json(&r);
+  long long v = json_integer_value(json_object_get(j, "version"));
+  snprintf(borrower, len, "%s", json_string_value(json_object_get(j, "borrower")));
+  json_decref(j);
+  th_response_free(&r);
+  return v;
+}
+
+/* Sends a PATCH that changes nothing and expects 200 with the version as it was. */
+static void expect_noop_patch(const char *path, const char *body, long long version) {
+  struct th_response r;
+  req("PATCH", path, key_a, NULL, body, &r);
+  ck_assert_msg(r.status == 200, "%s: %d %s", body, r.status, r.body);
+  json_t *j = body_json(&r);
+  ck_assert_msg(json_integer_value(json_object_get(j, "version")) == version, "%s: %s", body, r.body);
+  json_decref(j);
+  th_response_free(&r);
+}
+
+/* A PATCH changes the version only when it changes the terms: null for a field that cannot be
+ * null is a 400 naming it, and members equal to the stored terms are a 200 with the version kept. */
+START_TEST(patch_noop_keeps_version) {
+  long long id = create_position(key_a, "noop-1");
+  char path[96], borrower[64];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
+  struct th_response r;
+  static const char *const nulls[] = {"borrower",
+                                      "custodian",
+                                      "collateral",
+                                      "debt",
+                                      "thresholds",
+                                      "cure_period_seconds",
+                                      "max_price_staleness_seconds"};
+  for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++) {
+    char body[96];
+    snprintf(body, sizeof body, "{\"%s\":null}", nulls[i]);
+    req("PATCH", path, key_a, NULL, body, &r);
+    assert_problem(&r, 400, "validation_failed");
+    ck_assert_msg(names_field(&r, nulls[i], "wrong_type"), "%s: %s", body, r.body);
+    th_response_free(&r);
+  }
+  req("PATCH", path, key_a, NULL, "{\"borrower\":null,\"custodian\":\"bitgo\"}", &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert(names_field(&r, "borrower", "wrong_type"));
+  th_response_free(&r);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 1);
+  ck_assert_str_eq(borrower, "fund-a");
+
+  /* the same values as stored, in any spelling the reader accepts */
+  expect_noop_patch(path, "{\"borrower\":\"fund-a\"}", 1);
+  expect_noop_patch(path,
+                    "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599\","
+                    "\"amount\":\"300000000000\",\"haircut_bps\":1000}],"
+                    "\"debt\":{\"chain_id\":1,\"asset\":\"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\","
+                    "\"principal\":\"150000000000000\",\"apr_bps\":750,\"accrual_start\":\"2026-01-15T00:00:00Z\"},"
+                    "\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":7000,\"liquidation_bps\":8000,"
+                    "\"return_to_bps\":6000},\"cure_period_seconds\":259200,\"max_price_staleness_seconds\":3600}",
+                    1);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 1);
+
+  /* a real change still counts, each once; a line's haircut or order is a change */
+  expect_noop_patch(path, "{\"custodian\":\"anchorage\"}", 1);
+  req("PATCH", path, key_a, NULL, "{\"custodian\":\"bitgo\"}", &r);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 2);
+  req("PATCH", path, key_a, NULL,
+      "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\","
+      "\"amount\":\"300000000000\"}]}",
+      &r);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 3);
+  expect_noop_patch(path,
+                    "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\","
+                    "\"amount\":\"300000000000\",\"haircut_bps\":0}]}",
+                    3);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("partner");
   TCase *tc = tcase_create("api");
@@ -1142,6 +1227,7 @@ int main(void) {
   tcase_add_test(tc, webhook_duplicate_events);
   tcase_add_test(tc, position_zero_address);
   tcase_add_test(tc, path_ids_canonical);
+  tcase_add_test(tc, patch_noop_keeps_version);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
