@@ -48,6 +48,9 @@ const struct db_statement db_partner_statements[] = {
      "INSERT INTO partner_collateral_lines (position_id, line_no, chain_id, asset, amount, haircut_bps)"
      " VALUES ($1::bigint, $2::integer, $3::bigint, $4, $5::numeric, $6::integer)"},
     {"pp_lines_delete", "DELETE FROM partner_collateral_lines WHERE position_id = $1::bigint"},
+    {"pp_lines_equal",
+     "SELECT COALESCE(jsonb_agg(jsonb_build_array(chain_id, asset::text, amount::text, haircut_bps) ORDER BY line_no),"
+     " '[]'::jsonb) = $2::jsonb AS same FROM partner_collateral_lines WHERE position_id = $1::bigint"},
     {"pp_get", "SELECT " POSITION_JSON " FROM partner_positions p WHERE p.partner_id = $1::bigint"
                " AND p.position_id = $2::bigint"},
     {"pp_list", "SELECT p.position_id, " POSITION_JSON " FROM partner_positions p WHERE p.partner_id = $1::bigint"
@@ -195,6 +198,14 @@ db_status db_partner_lines_delete(db_conn *conn, int64_t position_id) {
   char id[24];
   const char *p[] = {itoa64(position_id, id)};
   return db_exec_prepared(conn, "pp_lines_delete", 1, p, NULL);
+}
+
+db_status db_partner_lines_equal(db_conn *conn, int64_t position_id, const char *lines, bool *same) {
+  char id[24];
+  const char *p[] = {itoa64(position_id, id), lines};
+  *same = false;
+  struct db_col cols[] = {{"same", DB_COL_BOOL, same, 0, NULL}};
+  return db_query_one_prepared(conn, "pp_lines_equal", 2, p, cols, 1);
 }
 
 /* Returns like db_query_one_prepared, with column "body" of the one row in *json (malloc'd). */

@@ -44,6 +44,9 @@ db_status db_partner_line_insert(db_conn *conn, int64_t position_id, int line_no
                                  const char *amount, int64_t haircut_bps);
 /* Returns the status of deleting every collateral line of a position. */
 db_status db_partner_lines_delete(db_conn *conn, int64_t position_id);
+/* Returns DB_OK with *same set when the position's collateral lines, in line order, are exactly
+ * lines: JSON text of an array of [chain_id, asset (lowercase), amount (decimal string), haircut_bps]. */
+db_status db_partner_lines_equal(db_conn *conn, int64_t position_id, const char *lines, bool *same);
 /* Returns DB_OK with the JSON text of the partner's position in *json (malloc'd), or DB_NO_ROWS. */
 db_status db_partner_position_json(db_conn *conn, int64_t partner_id, int64_t position_id, char **json);
 

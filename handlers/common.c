@@ -25,6 +25,16 @@ bool handler_parse_chain_id(const char *text, int64_t *id) {
   return true;
 }
 
+/* One spelling per id: "01" must not reach the row of "1" (an alias would let a caller probe,
+ * cache or key idempotency past the id's one canonical path). */
+bool handler_parse_id(const char *text, int64_t *id, char *out) {
+  int64_t v;
+  if (!text || text[0] == '0' || !util_parse_i64(text, &v)) return false;
+  *id = v;
+  if (out) snprintf(out, 24, "%" PRId64, v);
+  return true;
+}
+
 /* ---- the state cache ------------------------------------------------------------------------ */
 
 struct state_cache *handler_cache_data(struct svc_request *req, const char *key, const void **data,

@@ -21,6 +21,10 @@ struct state_cache;
 /* Returns true when text is a chain id: a positive decimal integer of at most 18 digits (stored in *id). */
 bool handler_parse_chain_id(const char *text, int64_t *id);
 
+/* Returns true when text is a resource id in canonical decimal (1 to 18 digits, no leading zero,
+ * so greater than 0), stored in *id, and in out (24 bytes) as text when out is not NULL. */
+bool handler_parse_id(const char *text, int64_t *id, char *out);
+
 /* Returns the state cache holding typed data under key (*data set), or NULL after replying 503 (the
  * reply's result in *res) when it is not built yet. Release a non-NULL cache with state_cache_release. */
 struct state_cache *handler_cache_data(struct svc_request *req, const char *key, const void **data,

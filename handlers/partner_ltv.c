@@ -7,21 +7,18 @@
 #include <time.h>
 
 #include "db/ltv.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "partner/ltv.h"
 #include "partner/signer.h"
 #include "service/request.h"
 #include "service/server.h"
 
-/* Returns true with the numeric path id in out. */
+/* Returns true with the path's id, canonical decimal, in out; false for any other spelling. */
 static bool path_id(struct svc_request *req, char out[24]) {
   char buf[32];
-  const char *s = svc_req_param(req, "id", buf, sizeof buf);
-  if (!s || !*s || strlen(s) > 18) return false;
-  for (const char *p = s; *p; p++)
-    if (*p < '0' || *p > '9') return false;
-  snprintf(out, 24, "%lld", strtoll(s, NULL, 10));
-  return true;
+  int64_t id;
+  return handler_parse_id(svc_req_param(req, "id", buf, sizeof buf), &id, out);
 }
 
 struct first_arg {

@@ -14,6 +14,7 @@
 
 #include "db/db.h"
 #include "db/partner.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
 #include "risk/eip55.h"
@@ -167,6 +168,13 @@ static void check_duplicate(json_t *errors, const char *array, size_t i, bool du
   field_err(errors, field, "duplicate", msg);
 }
 
+/* Names field when address (lowercase, as read) is the zero address: no token lives there, so a
+ * line or debt on it could never be priced. */
+static void check_not_zero(json_t *errors, const char *field, const char *address) {
+  if (strcmp(address, "0x0000000000000000000000000000000000000000") == 0)
+    field_err(errors, field, "invalid_address", "must not be the zero address");
+}
+
 /* The ladder in LTV terms: warning < margin_call < liquidation <= 10000 and return_to < margin_call;
  * each bad field is named once. */
 static void check_ladder(const struct terms *t, json_t *errors) {
@@ -184,8 +192,10 @@ static struct svc_body *parse_terms(struct svc_request *req, struct terms *t, bo
   memset(t, 0, sizeof *t);
   struct svc_body_field patch_spec[NTERMS - 1];
   memcpy(patch_spec, create_spec + 1, sizeof patch_spec);
-  for (size_t i = 0; i < NTERMS - 1; i++)
+  for (size_t i = 0; i < NTERMS - 1; i++) {
     patch_spec[i].required = false;
+    patch_spec[i].no_null = true; /* no term can be cleared: null would only look like a change */
+  }
   struct svc_body *body = svc_body_parse(req, create ? create_spec : patch_spec, create ? NTERMS : NTERMS - 1, t);
   if (!body) return NULL;
   json_t *errors = json_array();
@@ -196,8 +206,15 @@ static struct svc_body *parse_terms(struct svc_request *req, struct terms *t, bo
     for (size_t j = 0; j < i; j++)
       dup |= t->lines[j].chain_id == l->chain_id && strcmp(t->lines[j].asset, l->asset) == 0;
     check_duplicate(errors, "collateral", i, dup, "line");
+    char field[48];
+    snprintf(field, sizeof field, "collateral[%zu].asset", i);
+    check_not_zero(errors, field, l->asset);
   }
+  /* A chain_id the served state has not imported stays accepted: lines and debt are joined to the
+   * imported prices when the LTV is computed (a missing price makes it stale), so terms may be
+   * opened before their chain's first snapshot. */
   if (t->has_debt) {
+    check_not_zero(errors, "debt.asset", t->debt_asset);
     u256_to_dec(t->principal_v, t->principal);
     parse_time(t->accrual_start_s, "debt.accrual_start", t->accrual_start, errors, NULL);
   }
@@ -242,14 +259,11 @@ static char *dump(json_t *v) {
   return s;
 }
 
+/* Returns true with the path's id, canonical decimal, in out; false for any other spelling. */
 static bool path_id(struct svc_request *req, char out[24]) {
   char buf[32];
-  const char *s = svc_req_param(req, "id", buf, sizeof buf);
-  if (!s || !*s || strlen(s) > 18) return false;
-  for (const char *p = s; *p; p++)
-    if (*p < '0' || *p > '9') return false;
-  snprintf(out, 24, "%lld", strtoll(s, NULL, 10));
-  return true;
+  int64_t id;
+  return handler_parse_id(svc_req_param(req, "id", buf, sizeof buf), &id, out);
 }
 
 static void not_found(struct handler_write_out *out, const char *id) {
@@ -329,6 +343,33 @@ enum svc_handler_result handler_partner_positions_post(struct svc_request *req) 
 }
 
 /* ---- PATCH /v1/partner/positions/{id} ---- */
+/* Returns whether the merged terms m differ from the stored s (collateral lines aside). Both sides
+ * are canonical text: addresses lowercase, amounts plain decimal, times RFC 3339 to the second. */
+static bool terms_differ(const struct terms *m, const struct db_partner_stored_terms *s) {
+  return strcmp(m->borrower, s->borrower) != 0 || strcmp(m->custodian, s->custodian) != 0 ||
+         m->debt_chain_id != s->debt_chain_id || strcmp(m->debt_asset, s->debt_asset) != 0 ||
+         strcmp(m->principal, s->debt_principal) != 0 || m->apr_bps != s->debt_apr_bps ||
+         strcmp(m->accrual_start, s->debt_accrual_start) != 0 || m->warning != s->warning_bps ||
+         m->margin_call != s->margin_call_bps || m->liquidation != s->liquidation_bps ||
+         m->return_to != s->return_to_bps || m->cure != s->cure_period_seconds ||
+         m->stale != s->max_price_staleness_seconds;
+}
+
+/* Returns the status of comparing the sent collateral lines with the stored ones (*same set). */
+static db_status lines_same(db_conn *c, int64_t id, const struct terms *m, bool *same) {
+  json_t *arr = json_array();
+  for (size_t i = 0; i < m->nlines; i++) {
+    const struct line *l = &m->lines[i];
+    json_array_append_new(
+        arr, json_pack("[I,s,s,I]", (json_int_t)l->chain_id, l->asset, l->amount, (json_int_t)l->haircut_bps));
+  }
+  char *text = dump(arr);
+  if (!text) return DB_ERROR;
+  db_status st = db_partner_lines_equal(c, id, text, same);
+  free(text);
+  return st;
+}
+
 struct patch_ctx {
   struct terms *t;
   char id[24];
@@ -361,6 +402,14 @@ static db_status patch_work(db_conn *c, struct svc_request *req, void *arg, stru
   }
   if (!m.has_cure) m.cure = s.cure_period_seconds;
   if (!m.has_stale) m.stale = s.max_price_staleness_seconds;
+  /* A PATCH that leaves every term as it was is answered with the position as it is: the version
+   * counts changes, and consumers of the LTV records key on it. */
+  bool same = !terms_differ(&m, &s);
+  if (same && m.has_collateral) {
+    st = lines_same(c, id, &m, &same);
+    if (st != DB_OK) return st;
+  }
+  if (same) return finish_position(c, req->partner_id, id, 200, out);
   struct db_partner_terms dt = db_terms(&m);
   st = db_partner_position_update(c, req->partner_id, id, &dt);
   if (st != DB_OK) return st;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/webhooks.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
 #include "partner/delivery.h"
@@ -77,6 +78,23 @@ enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req) {
   char why[200];
   if (cr.url && !partner_webhook_url_check(cr.url, why, sizeof why))
     json_array_append_new(errors, svc_field_error("url", "invalid_url", why));
+  /* An event listed twice is a client mistake, not a second subscription: name the repeat. An
+   * element the reader refused is left zeroed, so look only when every element was read. */
+  bool events_read = true;
+  size_t k;
+  json_t *e;
+  json_array_foreach(errors, k, e) events_read &=
+      strncmp(json_string_value(json_object_get(e, "field")), "events", 6) != 0;
+  for (size_t i = 0; events_read && i < in.n_events; i++) {
+    bool dup = false;
+    for (size_t j = 0; j < i && !dup; j++)
+      dup = in.events[j] == in.events[i];
+    if (dup) {
+      char field[32];
+      snprintf(field, sizeof field, "events[%zu]", i);
+      json_array_append_new(errors, svc_field_error(field, "duplicate", "is already an earlier event"));
+    }
+  }
   if (json_array_size(errors)) {
     svc_body_free(body);
     return svc_reply_validation(req, errors);
@@ -151,11 +169,8 @@ static db_status delete_work(db_conn *c, struct svc_request *req, void *arg, str
 
 enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req) {
   char buf[32], id[24];
-  const char *s = svc_req_param(req, "id", buf, sizeof buf);
-  bool ok = s && *s && strlen(s) <= 18;
-  for (const char *q = s; ok && *q; q++)
-    ok = *q >= '0' && *q <= '9';
-  if (!ok) return svc_reply_problem(req, SVC_ERR_webhook_not_found, "no such webhook");
-  snprintf(id, sizeof id, "%lld", strtoll(s, NULL, 10));
+  int64_t v;
+  if (!handler_parse_id(svc_req_param(req, "id", buf, sizeof buf), &v, id))
+    return svc_reply_problem(req, SVC_ERR_webhook_not_found, "no such webhook");
   return handler_partner_write(req, false, SVC_ERR_internal_error, delete_work, id);
 }

@@ -205,15 +205,24 @@ static void write_reserve_after(struct jw *w, const struct state_acc_view *v, in
 }
 
 /* Checks price_overrides.<asset> against the chain's reserves into prices[reserve id]; appends
- * problems to errors. */
-static void check_override(const struct state_market *mc, const struct quote_override *o, u256 *prices,
+ * problems to errors. seen[reserve id] marks the reserves an earlier key named: a symbol matches
+ * in any case and an address names the same reserve as its symbol, so distinct keys can still
+ * mean one reserve, and which price would win must not depend on key order. */
+static void check_override(const struct state_market *mc, const struct quote_override *o, u256 *prices, bool *seen,
                            json_t *errors) {
   char field[128];
   snprintf(field, sizeof field, "price_overrides.%s", o->asset);
   const struct state_reserve *r = state_markets_find_reserve(mc, o->asset);
-  if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES)
+  if (!r || r->reserve_id < 0 || r->reserve_id >= RISK_MAX_RESERVES) {
     json_array_append_new(errors, svc_field_error(field, "unknown_asset", "is not a reserve of this chain"));
-  else if (u256_is_zero(o->price))
+    return;
+  }
+  if (seen[r->reserve_id]) {
+    json_array_append_new(errors, svc_field_error(field, "duplicate", "names a reserve an earlier key already prices"));
+    return;
+  }
+  seen[r->reserve_id] = true;
+  if (u256_is_zero(o->price))
     json_array_append_new(errors, svc_field_error(field, "out_of_range", "must be greater than 0"));
   else
     prices[r->reserve_id] = o->price;
@@ -296,8 +305,9 @@ enum svc_handler_result handler_quotes_post(struct svc_request *req) {
       qa[i].reserve = r->reserve_id;
     }
   }
+  bool seen[RISK_MAX_RESERVES] = {false};
   for (size_t i = 0; i < qb->n_overrides; i++)
-    check_override(mc, &qb->ov[i], prices, errors);
+    check_override(mc, &qb->ov[i], prices, seen, errors);
   if (json_array_size(errors)) {
     res = svc_reply_validation(req, errors);
     errors = NULL;

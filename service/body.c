@@ -216,6 +216,10 @@ bool svc_body_read(json_t *obj, const struct svc_body_field *spec, size_t n, voi
         member_path(path, sizeof path, prefix, spec[i].name);
         problem(errors, path, "required", "is required");
         ok = false;
+      } else if (v && spec[i].no_null) {
+        member_path(path, sizeof path, prefix, spec[i].name);
+        problem(errors, path, "wrong_type", "must not be null (omit it to leave it unchanged)");
+        ok = false;
       }
       continue;
     }
@@ -404,7 +408,7 @@ static bool scan_object(struct scan *s, const struct svc_body_field *spec, size_
       if (!expect(s, ':')) return false;
       skip_ws(s);
       if (at(s, 'n')) {
-        if (spec[i].required || !literal(s, "null", 4)) return false;
+        if (spec[i].required || spec[i].no_null || !literal(s, "null", 4)) return false;
       } else {
         if (!scan_value(s, &spec[i], out)) return false;
         set_flag(out, spec[i].given);

@@ -34,6 +34,8 @@ struct svc_body_field {
   const char *name;
   enum svc_body_type type;
   bool required;
+  bool no_null;             /* an optional field that may be omitted but not null (wrong_type): for a PATCH,
+                             * where null would read as "leave it" though it looks like "clear it" */
   size_t offset;            /* of the destination within the struct being filled */
   size_t given;             /* 1 + offset of a bool set when the field is present and not null; 0: none */
   long long lo, hi;         /* INT bounds; STRING length; ARRAY and MAP element count (hi: capacity) */

@@ -603,6 +603,38 @@ START_TEST(quote_bad_input) {
 }
 END_TEST
 
+/* One reserve is priced once: a second key that names the same reserve, by another case of its
+ * symbol or by its address, is refused naming that key, whichever comes second. */
+START_TEST(quote_override_same_reserve) {
+  expect_400("{\"chain\":1,\"actions\":[],\"price_overrides\":{\"WETH\":\"300000000000\",\"weth\":\"1\"}}",
+             "price_overrides.weth");
+  expect_400("{\"chain\":1,\"actions\":[],\"price_overrides\":{\"WETH\":\"300000000000\","
+             "\"0x00000000000000000000000000000000A55E7000\":\"1\"}}",
+             "price_overrides.0x00000000000000000000000000000000A55E7000");
+  expect_400("{\"chain\":1,\"actions\":[],\"price_overrides\":{\"0x00000000000000000000000000000000a55e7000\":"
+             "\"1\",\"WETH\":\"300000000000\"}}",
+             "price_overrides.WETH");
+  /* two different reserves are two overrides */
+  json_t *q = quote("{\"chain\":1,\"actions\":[],\"price_overrides\":{\"WETH\":\"300000000000\","
+                    "\"usdc\":\"100000000\"}}");
+  ck_assert(json_is_true(at(q, "ok")));
+  json_decref(q);
+}
+END_TEST
+
+/* `at` is unix seconds not before the block: a negative one is refused naming it, not taken as
+ * "the block's time", and so is one before the block. */
+START_TEST(quote_at_bounds) {
+  expect_400("{\"chain\":1,\"actions\":[],\"at\":-1}", "at");
+  expect_400("{\"chain\":1,\"actions\":[],\"at\":-1730000000}", "at");
+  expect_400("{\"chain\":1,\"actions\":[],\"at\":0}", "at");
+  expect_400("{\"chain\":1,\"actions\":[],\"at\":1729999999}", "at");
+  json_t *q = quote("{\"chain\":1,\"actions\":[],\"at\":1730000000}");
+  ck_assert_int_eq(json_integer_value(json_object_get(at(q, "as_of"), "evaluated_at")), 1730000000);
+  json_decref(q);
+}
+END_TEST
+
 /* ---- listing ------------------------------------------------------------------------------------ */
 
 static const char *const all_order[] = {ACC_F, ACC_D, ACC_A, ACC_B, ACC_C, ACC_E};
@@ -910,6 +942,8 @@ static TCase *api_tcase(const char *name, void (*setup)(void)) {
   tcase_add_test(tc, quote_rates_after_step);
   tcase_add_test(tc, quote_bad_input);
   tcase_add_test(tc, quote_overflow);
+  tcase_add_test(tc, quote_override_same_reserve);
+  tcase_add_test(tc, quote_at_bounds);
   tcase_add_test(tc, quote_body_readers_agree);
   tcase_add_test(tc, listing_order_filters_pages);
   tcase_add_test(tc, listing_pages_during_import);

@@ -999,6 +999,213 @@ START_TEST(admin_snapshot_import) {
 }
 END_TEST
 
+/* An event listed twice is refused naming the repeat, and nothing is registered. */
+START_TEST(webhook_duplicate_events) {
+  struct th_response r;
+  req("POST", "/v1/partner/webhooks", key_a, "wh-dup-events",
+      "{\"url\":\"https://partner.example/dup-events\",\"events\":[\"ltv.state_changed\",\"ltv.state_changed\"]}", &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert_msg(names_field(&r, "events[1]", "duplicate"), "%s", r.body);
+  ck_assert_msg(!names_field(&r, "events[0]", NULL), "%s", r.body);
+  th_response_free(&r);
+  ck_assert_int_eq(
+      db_count("SELECT count(*) AS n FROM partner_webhooks WHERE url = 'https://partner.example/dup-events'", NULL), 0);
+  /* an unknown event is named as such, not also as a repeat of the first */
+  req("POST", "/v1/partner/webhooks", key_a, "wh-bad-event",
+      "{\"url\":\"https://partner.example/dup-events\",\"events\":[\"ltv.state_changed\",\"ltv.nope\"]}", &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert_msg(names_field(&r, "events[1]", "unknown_value"), "%s", r.body);
+  ck_assert_msg(!names_field(&r, "events[1]", "duplicate"), "%s", r.body);
+  th_response_free(&r);
+  req("POST", "/v1/partner/webhooks", key_a, "wh-one-event",
+      "{\"url\":\"https://partner.example/dup-events\",\"events\":[\"ltv.state_changed\"]}", &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
+/* The zero address is no token: refused as collateral and as the debt asset, on create and patch.
+ * A chain no snapshot has been imported for is accepted: its lines are priced (stale until then)
+ * once the chain is imported. */
+START_TEST(position_zero_address) {
+  expect_bad_create("0x2260fac5e5542a773aa44fbcfedf7c193bc2c599", "0x0000000000000000000000000000000000000000",
+                    "collateral[0].asset", "invalid_address");
+  expect_bad_create("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "0x0000000000000000000000000000000000000000",
+                    "debt.asset", "invalid_address");
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_positions WHERE external_id = 'bad-1'", NULL), 0);
+  long long id = create_position(key_a, "zero-1");
+  char path[96];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
+  struct th_response r;
+  req("PATCH", path, key_a, NULL,
+      "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\",\"amount\":\"1\"},"
+      "{\"chain_id\":1,\"asset\":\"0X0000000000000000000000000000000000000000\",\"amount\":\"1\"}]}",
+      &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert_msg(names_field(&r, "collateral[1].asset", "invalid_address"), "%s", r.body);
+  th_response_free(&r);
+  /* a chain not imported (none is, in this test) */
+  req("PATCH", path, key_a, NULL,
+      "{\"collateral\":[{\"chain_id\":424242,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\","
+      "\"amount\":\"1\"}]}",
+      &r);
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
+/* Ids in paths are canonical decimal: with a leading zero the id names nothing (404, as any id
+ * that is not one), and nothing is changed through it. */
+START_TEST(path_ids_canonical) {
+  long long id = create_position(key_a, "canon-1");
+  char path[128], abody[512];
+  struct th_response r;
+  static const char *const forms[] = {"0%lld", "00%lld", "+%lld", "%lld.0", "%lld ", "0"};
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+    char idtext[40], esc[64] = "";
+    snprintf(idtext, sizeof idtext, forms[i], id);
+    for (const char *c = idtext; *c; c++) /* percent-encode what a path cannot carry as is */
+      snprintf(esc + strlen(esc), sizeof esc - strlen(esc), *c == '+' || *c == ' ' ? "%%%02X" : "%c", *c);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s", esc);
+    req("GET", path, key_a, NULL, NULL, &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    req("PATCH", path, key_a, NULL, "{\"borrower\":\"via-alias\"}", &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s/attestations", esc);
+    char idem[32];
+    snprintf(idem, sizeof idem, "canon-att-%zu", i);
+    req("POST", path, key_a, idem, attestation_body(idem, abody, sizeof abody), &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s/ltv", esc);
+    req("GET", path, key_a, NULL, NULL, &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+    snprintf(path, sizeof path, "/v1/partner/positions/%s/ltv/history", esc);
+    req("GET", path, key_a, NULL, NULL, &r);
+    assert_problem(&r, 404, "position_not_found");
+    th_response_free(&r);
+  }
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
+  req("GET", path, key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  json_t *j = body_json(&r);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "borrower")), "fund-a");
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "version")), 1);
+  ck_assert(json_is_null(json_object_get(j, "latest_attestation")));
+  json_decref(j);
+  th_response_free(&r);
+
+  req("POST", "/v1/partner/webhooks", key_a, "wh-canon",
+      "{\"url\":\"https://partner.example/canon\",\"events\":[\"ltv.state_changed\"]}", &r);
+  ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+  j = body_json(&r);
+  char wid[24];
+  snprintf(wid, sizeof wid, "%s", json_string_value(json_object_get(j, "id")));
+  json_decref(j);
+  th_response_free(&r);
+  snprintf(path, sizeof path, "/v1/partner/webhooks/0%s", wid);
+  req("DELETE", path, key_a, NULL, NULL, &r);
+  assert_problem(&r, 404, "webhook_not_found");
+  th_response_free(&r);
+  ck_assert_int_eq(db_count("SELECT count(*) AS n FROM partner_webhooks WHERE webhook_id = $1::bigint"
+                            " AND deleted_at IS NULL",
+                            wid),
+                   1);
+  snprintf(path, sizeof path, "/v1/partner/webhooks/%s", wid);
+  req("DELETE", path, key_a, NULL, NULL, &r);
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+  th_response_free(&r);
+}
+END_TEST
+
+/* Returns the position's version and borrower (into borrower) as served. */
+static long long position_version(const char *path, char *borrower, size_t len) {
+  struct th_response r;
+  req("GET", path, key_a, NULL, NULL, &r);
+  ck_assert_int_eq(r.status, 200);
+  json_t *j = body_json(&r);
+  long long v = json_integer_value(json_object_get(j, "version"));
+  snprintf(borrower, len, "%s", json_string_value(json_object_get(j, "borrower")));
+  json_decref(j);
+  th_response_free(&r);
+  return v;
+}
+
+/* Sends a PATCH that changes nothing and expects 200 with the version as it was. */
+static void expect_noop_patch(const char *path, const char *body, long long version) {
+  struct th_response r;
+  req("PATCH", path, key_a, NULL, body, &r);
+  ck_assert_msg(r.status == 200, "%s: %d %s", body, r.status, r.body);
+  json_t *j = body_json(&r);
+  ck_assert_msg(json_integer_value(json_object_get(j, "version")) == version, "%s: %s", body, r.body);
+  json_decref(j);
+  th_response_free(&r);
+}
+
+/* A PATCH changes the version only when it changes the terms: null for a field that cannot be
+ * null is a 400 naming it, and members equal to the stored terms are a 200 with the version kept. */
+START_TEST(patch_noop_keeps_version) {
+  long long id = create_position(key_a, "noop-1");
+  char path[96], borrower[64];
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld", id);
+  struct th_response r;
+  static const char *const nulls[] = {"borrower",
+                                      "custodian",
+                                      "collateral",
+                                      "debt",
+                                      "thresholds",
+                                      "cure_period_seconds",
+                                      "max_price_staleness_seconds"};
+  for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++) {
+    char body[96];
+    snprintf(body, sizeof body, "{\"%s\":null}", nulls[i]);
+    req("PATCH", path, key_a, NULL, body, &r);
+    assert_problem(&r, 400, "validation_failed");
+    ck_assert_msg(names_field(&r, nulls[i], "wrong_type"), "%s: %s", body, r.body);
+    th_response_free(&r);
+  }
+  req("PATCH", path, key_a, NULL, "{\"borrower\":null,\"custodian\":\"bitgo\"}", &r);
+  assert_problem(&r, 400, "validation_failed");
+  ck_assert(names_field(&r, "borrower", "wrong_type"));
+  th_response_free(&r);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 1);
+  ck_assert_str_eq(borrower, "fund-a");
+
+  /* the same values as stored, in any spelling the reader accepts */
+  expect_noop_patch(path, "{\"borrower\":\"fund-a\"}", 1);
+  expect_noop_patch(path,
+                    "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599\","
+                    "\"amount\":\"300000000000\",\"haircut_bps\":1000}],"
+                    "\"debt\":{\"chain_id\":1,\"asset\":\"0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48\","
+                    "\"principal\":\"150000000000000\",\"apr_bps\":750,\"accrual_start\":\"2026-01-15T00:00:00Z\"},"
+                    "\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":7000,\"liquidation_bps\":8000,"
+                    "\"return_to_bps\":6000},\"cure_period_seconds\":259200,\"max_price_staleness_seconds\":3600}",
+                    1);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 1);
+
+  /* a real change still counts, each once; a line's haircut or order is a change */
+  expect_noop_patch(path, "{\"custodian\":\"anchorage\"}", 1);
+  req("PATCH", path, key_a, NULL, "{\"custodian\":\"bitgo\"}", &r);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 2);
+  req("PATCH", path, key_a, NULL,
+      "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\","
+      "\"amount\":\"300000000000\"}]}",
+      &r);
+  ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  ck_assert_int_eq(position_version(path, borrower, sizeof borrower), 3);
+  expect_noop_patch(path,
+                    "{\"collateral\":[{\"chain_id\":1,\"asset\":\"0x2260fac5e5542a773aa44fbcfedf7c193bc2c599\","
+                    "\"amount\":\"300000000000\",\"haircut_bps\":0}]}",
+                    3);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("partner");
   TCase *tc = tcase_create("api");
@@ -1017,6 +1224,10 @@ int main(void) {
   tcase_add_test(tc, rate_limit_decay);
   tcase_add_test(tc, admin_snapshot_import);
   tcase_add_test(tc, refused_before_body);
+  tcase_add_test(tc, webhook_duplicate_events);
+  tcase_add_test(tc, position_zero_address);
+  tcase_add_test(tc, path_ids_canonical);
+  tcase_add_test(tc, patch_noop_keeps_version);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
