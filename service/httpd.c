@@ -223,7 +223,6 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
   return req;
 }
 
-/* Starts a request made by uri_logged: request id, route, CORS, body limit. */
 /* What the request head says about the body's length. */
 struct framing {
   unsigned content_length, transfer_encoding;
@@ -276,6 +275,7 @@ static const char *host_refused(const char *version, unsigned hosts) {
   return NULL;
 }
 
+/* Starts a request made by uri_logged: request id, framing and Host checks, route, CORS, body limit. */
 static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct svc_request *req, const char *method,
                   const char *version) {
   req->begun = true;
