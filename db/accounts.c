@@ -6,6 +6,7 @@
 
 #include "db/accounts.h"
 #include "db/internal.h"
+#include "util/dec.h"
 
 const struct db_statement db_accounts_statements[] = {
     {"accounts_emode",
@@ -48,8 +49,6 @@ const struct db_statement db_accounts_statements[] = {
 
 DB_STATEMENTS_COUNT(accounts);
 
-static void chain_text(int64_t chain_id, char out[24]) { snprintf(out, 24, "%lld", (long long)chain_id); }
-
 db_status db_accounts_chains(db_conn *conn, db_row_fn fn, void *arg) {
   return db_query_prepared(conn, "accounts_chains", 0, NULL, fn, arg, NULL);
 }
@@ -65,7 +64,7 @@ static db_status count_row(const db_row *row, void *arg) {
 
 db_status db_accounts_count(db_conn *conn, int64_t chain_id, size_t limit, size_t *n) {
   char chain[24], lim[24];
-  chain_text(chain_id, chain);
+  util_i64_dec(chain_id, chain);
   snprintf(lim, sizeof lim, "%zu", limit);
   const char *params[] = {chain, lim};
   *n = 0;
@@ -73,24 +72,15 @@ db_status db_accounts_count(db_conn *conn, int64_t chain_id, size_t limit, size_
 }
 
 db_status db_accounts_store_reserves(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
-  char chain[24];
-  chain_text(chain_id, chain);
-  const char *params[] = {chain};
-  return db_query_prepared(conn, "accounts_store_reserves", 1, params, fn, arg, NULL);
+  return db_query_by_id(conn, "accounts_store_reserves", chain_id, fn, arg);
 }
 
 db_status db_accounts_store_accounts(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
-  char chain[24];
-  chain_text(chain_id, chain);
-  const char *params[] = {chain};
-  return db_query_prepared(conn, "accounts_store_accounts", 1, params, fn, arg, NULL);
+  return db_query_by_id(conn, "accounts_store_accounts", chain_id, fn, arg);
 }
 
 db_status db_accounts_store_positions(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
-  char chain[24];
-  chain_text(chain_id, chain);
-  const char *params[] = {chain};
-  return db_query_prepared(conn, "accounts_store_positions", 1, params, fn, arg, NULL);
+  return db_query_by_id(conn, "accounts_store_positions", chain_id, fn, arg);
 }
 
 db_status db_accounts_get(db_conn *conn, const char *chain, const char *address, db_row_fn fn, void *arg) {
@@ -100,7 +90,7 @@ db_status db_accounts_get(db_conn *conn, const char *chain, const char *address,
 
 db_status db_accounts_list(db_conn *conn, const struct db_accounts_list_q *q, db_row_fn fn, void *arg) {
   char chain[24], lim[24];
-  chain_text(q->chain_id, chain);
+  util_i64_dec(q->chain_id, chain);
   snprintf(lim, sizeof lim, "%ld", q->limit);
   const char *params[8] = {chain,   q->max_hf,   q->min_debt_base, q->collateral,
                            q->debt, q->after_hf, q->after_address, lim};

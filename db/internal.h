@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "db/db.h"
+#include "util/dec.h"
 
 struct db_conn {
   struct db_pool *pool; /* NULL for db_conn_open connections */
@@ -63,5 +64,13 @@ void db_clear_error(db_conn *c);
 int db_conn_connect(db_conn *c, const char *conninfo, int64_t deadline_ms);
 /* pool.c: closes c->pg (if any) and forgets prepared statements. */
 void db_conn_disconnect(db_conn *c);
+
+/* Returns the status of the registered query `name` whose one parameter is id (a chain, a
+ * position), calling fn per row. */
+static inline db_status db_query_by_id(db_conn *conn, const char *name, int64_t id, db_row_fn fn, void *arg) {
+  char text[24];
+  const char *params[] = {util_i64_dec(id, text)};
+  return db_query_prepared(conn, name, 1, params, fn, arg, NULL);
+}
 
 #endif

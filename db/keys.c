@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db/internal.h"
+#include "util/dec.h"
 
 #define UTC_TEXT(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -97,7 +98,7 @@ db_status db_keys_list(db_conn *conn, db_api_key_fn fn, void *arg) {
 
 db_status db_keys_revoke(db_conn *conn, int64_t key_id, bool *was_revoked) {
   char id[24];
-  snprintf(id, sizeof id, "%lld", (long long)key_id);
+  util_i64_dec(key_id, id);
   const char *params[] = {id};
   *was_revoked = false;
   struct db_col cols[] = {{"was_revoked", DB_COL_BOOL, was_revoked, 0, NULL}};

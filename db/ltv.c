@@ -7,6 +7,7 @@
 
 #include "db/copy.h"
 #include "db/internal.h"
+#include "util/dec.h"
 #include "util/vec.h"
 
 /* extra: more members of the object (", 'key', value ..."), or "" */
@@ -167,9 +168,7 @@ static db_status line_row(const db_row *row, void *arg) {
 
 /* The single parameter of the worker's reads: the position id, or NULL for every position. */
 static const char *id_param(int64_t position_id, char buf[24]) {
-  if (!position_id) return NULL;
-  snprintf(buf, 24, "%lld", (long long)position_id);
-  return buf;
+  return position_id ? util_i64_dec(position_id, buf) : NULL;
 }
 
 db_status db_ltv_lock(db_conn *conn) { return db_exec_prepared(conn, "ltv_lock", 0, NULL, NULL); }
@@ -212,8 +211,8 @@ db_status db_ltv_stage_apply(db_conn *conn, const char *event, uint64_t *outbox)
 
 db_status db_ltv_latest_json(db_conn *conn, int64_t partner_id, int64_t position_id, char **json) {
   char partner[24], id[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)partner_id);
-  snprintf(id, sizeof id, "%lld", (long long)position_id);
+  util_i64_dec(partner_id, partner);
+  util_i64_dec(position_id, id);
   const char *p[] = {partner, id};
   *json = NULL;
   struct db_col cols[] = {{"body", DB_COL_TEXT_DUP, json, 0, NULL}};
@@ -222,8 +221,8 @@ db_status db_ltv_latest_json(db_conn *conn, int64_t partner_id, int64_t position
 
 db_status db_ltv_position_exists(db_conn *conn, int64_t partner_id, int64_t position_id) {
   char partner[24], id[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)partner_id);
-  snprintf(id, sizeof id, "%lld", (long long)position_id);
+  util_i64_dec(partner_id, partner);
+  util_i64_dec(position_id, id);
   const char *p[] = {partner, id};
   int64_t pos = 0;
   struct db_col cols[] = {{"position_id", DB_COL_INT64, &pos, 0, NULL}};
@@ -232,7 +231,7 @@ db_status db_ltv_position_exists(db_conn *conn, int64_t partner_id, int64_t posi
 
 db_status db_ltv_not_recomputable(db_conn *conn, int64_t position_id, uint64_t now, const char *reason) {
   char id[24], t[24];
-  snprintf(id, sizeof id, "%lld", (long long)position_id);
+  util_i64_dec(position_id, id);
   snprintf(t, sizeof t, "%llu", (unsigned long long)now);
   const char *p[] = {id, t, reason};
   return db_exec_prepared(conn, "ltv_not_recomputable", 3, p, NULL);
@@ -251,10 +250,10 @@ static db_status hist_row(const db_row *row, void *arg) {
 db_status db_ltv_history(db_conn *conn, int64_t partner_id, int64_t position_id, int64_t before, int64_t limit,
                          db_ltv_record_fn fn, void *arg, uint64_t *n) {
   char partner[24], id[24], b[24], l[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)partner_id);
-  snprintf(id, sizeof id, "%lld", (long long)position_id);
-  snprintf(b, sizeof b, "%lld", (long long)before);
-  snprintf(l, sizeof l, "%lld", (long long)limit);
+  util_i64_dec(partner_id, partner);
+  util_i64_dec(position_id, id);
+  util_i64_dec(before, b);
+  util_i64_dec(limit, l);
   const char *p[] = {partner, id, b, l};
   struct hist_ctx h = {fn, arg};
   return db_query_prepared(conn, "ltv_history", 4, p, hist_row, &h, n);

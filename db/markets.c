@@ -1,9 +1,8 @@
 /* What the state cache reads of SparkLend markets: chains, reserves with their prices and rate
  * strategies, eMode categories. Rows stream to the caller's callback. */
-#include <stdio.h>
 
-#include "db/internal.h"
 #include "db/markets.h"
+#include "db/internal.h"
 
 const struct db_statement db_markets_statements[] = {
     {"chains_as_of", "SELECT chain_id, block_number, block_timestamp FROM chains ORDER BY chain_id"},
@@ -37,15 +36,9 @@ db_status db_markets_chains(db_conn *conn, db_row_fn fn, void *arg) {
 }
 
 db_status db_markets_reserves(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
-  char id[24];
-  snprintf(id, sizeof id, "%lld", (long long)chain_id);
-  const char *params[] = {id};
-  return db_query_prepared(conn, "markets_reserves", 1, params, fn, arg, NULL);
+  return db_query_by_id(conn, "markets_reserves", chain_id, fn, arg);
 }
 
 db_status db_markets_emode(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
-  char id[24];
-  snprintf(id, sizeof id, "%lld", (long long)chain_id);
-  const char *params[] = {id};
-  return db_query_prepared(conn, "markets_emode", 1, params, fn, arg, NULL);
+  return db_query_by_id(conn, "markets_emode", chain_id, fn, arg);
 }

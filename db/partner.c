@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db/internal.h"
+#include "util/dec.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -95,24 +96,18 @@ const struct db_statement db_partner_statements[] = {
 };
 DB_STATEMENTS_COUNT(partner);
 
-/* Decimal text of v in buf[24]; returns buf. */
-static const char *itoa64(int64_t v, char buf[24]) {
-  snprintf(buf, 24, "%lld", (long long)v);
-  return buf;
-}
-
 struct term_params {
   char chain[24], apr[24], w[24], m[24], l[24], r[24], cure[24], stale[24];
 };
 static void fill_params(const struct db_partner_terms *t, struct term_params *tp) {
-  itoa64(t->debt_chain_id, tp->chain);
-  itoa64(t->debt_apr_bps, tp->apr);
-  itoa64(t->warning_bps, tp->w);
-  itoa64(t->margin_call_bps, tp->m);
-  itoa64(t->liquidation_bps, tp->l);
-  itoa64(t->return_to_bps, tp->r);
-  itoa64(t->cure_period_seconds, tp->cure);
-  itoa64(t->max_price_staleness_seconds, tp->stale);
+  util_i64_dec(t->debt_chain_id, tp->chain);
+  util_i64_dec(t->debt_apr_bps, tp->apr);
+  util_i64_dec(t->warning_bps, tp->w);
+  util_i64_dec(t->margin_call_bps, tp->m);
+  util_i64_dec(t->liquidation_bps, tp->l);
+  util_i64_dec(t->return_to_bps, tp->r);
+  util_i64_dec(t->cure_period_seconds, tp->cure);
+  util_i64_dec(t->max_price_staleness_seconds, tp->stale);
 }
 
 db_status db_partner_position_insert(db_conn *conn, int64_t partner_id, const struct db_partner_terms *t,
@@ -120,7 +115,7 @@ db_status db_partner_position_insert(db_conn *conn, int64_t partner_id, const st
   char partner[24];
   struct term_params tp;
   fill_params(t, &tp);
-  const char *p[] = {itoa64(partner_id, partner),
+  const char *p[] = {util_i64_dec(partner_id, partner),
                      t->external_id,
                      t->borrower,
                      t->custodian,
@@ -143,7 +138,7 @@ db_status db_partner_position_insert(db_conn *conn, int64_t partner_id, const st
 db_status db_partner_position_lock(db_conn *conn, int64_t partner_id, int64_t position_id,
                                    struct db_partner_stored_terms *out) {
   char partner[24], id[24];
-  const char *p[] = {itoa64(partner_id, partner), itoa64(position_id, id)};
+  const char *p[] = {util_i64_dec(partner_id, partner), util_i64_dec(position_id, id)};
   memset(out, 0, sizeof *out);
   struct db_col cols[] = {
       {"borrower", DB_COL_TEXT, out->borrower, sizeof out->borrower, NULL},
@@ -168,8 +163,8 @@ db_status db_partner_position_update(db_conn *conn, int64_t partner_id, int64_t 
   char partner[24], id[24];
   struct term_params tp;
   fill_params(t, &tp);
-  const char *u[] = {itoa64(partner_id, partner),
-                     itoa64(position_id, id),
+  const char *u[] = {util_i64_dec(partner_id, partner),
+                     util_i64_dec(position_id, id),
                      t->borrower,
                      t->custodian,
                      tp.chain,
@@ -189,20 +184,21 @@ db_status db_partner_position_update(db_conn *conn, int64_t partner_id, int64_t 
 db_status db_partner_line_insert(db_conn *conn, int64_t position_id, int line_no, int64_t chain_id, const char *asset,
                                  const char *amount, int64_t haircut_bps) {
   char id[24], no[24], chain[24], hc[24];
-  const char *p[] = {itoa64(position_id, id), itoa64(line_no, no), itoa64(chain_id, chain), asset, amount,
-                     itoa64(haircut_bps, hc)};
+  const char *p[] = {
+      util_i64_dec(position_id, id), util_i64_dec(line_no, no), util_i64_dec(chain_id, chain), asset, amount,
+      util_i64_dec(haircut_bps, hc)};
   return db_exec_prepared(conn, "pp_line_insert", 6, p, NULL);
 }
 
 db_status db_partner_lines_delete(db_conn *conn, int64_t position_id) {
   char id[24];
-  const char *p[] = {itoa64(position_id, id)};
+  const char *p[] = {util_i64_dec(position_id, id)};
   return db_exec_prepared(conn, "pp_lines_delete", 1, p, NULL);
 }
 
 db_status db_partner_lines_equal(db_conn *conn, int64_t position_id, const char *lines, bool *same) {
   char id[24];
-  const char *p[] = {itoa64(position_id, id), lines};
+  const char *p[] = {util_i64_dec(position_id, id), lines};
   *same = false;
   struct db_col cols[] = {{"same", DB_COL_BOOL, same, 0, NULL}};
   return db_query_one_prepared(conn, "pp_lines_equal", 2, p, cols, 1);
@@ -211,7 +207,7 @@ db_status db_partner_lines_equal(db_conn *conn, int64_t position_id, const char 
 /* Returns like db_query_one_prepared, with column "body" of the one row in *json (malloc'd). */
 static db_status one_body(db_conn *conn, const char *stmt, int64_t a, int64_t b, char **json) {
   char sa[24], sb[24];
-  const char *p[] = {itoa64(a, sa), itoa64(b, sb)};
+  const char *p[] = {util_i64_dec(a, sa), util_i64_dec(b, sb)};
   *json = NULL;
   struct db_col cols[] = {{"body", DB_COL_TEXT_DUP, json, 0, NULL}};
   return db_query_one_prepared(conn, stmt, 2, p, cols, 1);
@@ -238,7 +234,7 @@ static db_status list_row(const db_row *row, void *arg) {
 db_status db_partner_positions_list(db_conn *conn, int64_t partner_id, int64_t after, int64_t limit,
                                     db_partner_position_fn fn, void *arg, uint64_t *n) {
   char partner[24], a[24], l[24];
-  const char *p[] = {itoa64(partner_id, partner), itoa64(after, a), itoa64(limit, l)};
+  const char *p[] = {util_i64_dec(partner_id, partner), util_i64_dec(after, a), util_i64_dec(limit, l)};
   struct list_ctx lc = {fn, arg};
   return db_query_prepared(conn, "pp_list", 3, p, list_row, &lc, n);
 }
@@ -260,7 +256,7 @@ static db_status line_row(const db_row *row, void *arg) {
 db_status db_partner_line_assets(db_conn *conn, int64_t partner_id, int64_t position_id, db_partner_line_fn fn,
                                  void *arg, uint64_t *n) {
   char partner[24], id[24];
-  const char *p[] = {itoa64(partner_id, partner), itoa64(position_id, id)};
+  const char *p[] = {util_i64_dec(partner_id, partner), util_i64_dec(position_id, id)};
   struct line_ctx lc = {fn, arg};
   return db_query_prepared(conn, "pp_line_assets", 2, p, line_row, &lc, n);
 }
@@ -268,7 +264,7 @@ db_status db_partner_line_assets(db_conn *conn, int64_t partner_id, int64_t posi
 db_status db_partner_attestation_insert(db_conn *conn, int64_t partner_id, int64_t position_id, const char *as_of,
                                         const char *custodian_reference, int64_t *attestation_id) {
   char partner[24], id[24];
-  const char *p[] = {itoa64(partner_id, partner), itoa64(position_id, id), as_of, custodian_reference};
+  const char *p[] = {util_i64_dec(partner_id, partner), util_i64_dec(position_id, id), as_of, custodian_reference};
   *attestation_id = 0;
   struct db_col cols[] = {{"attestation_id", DB_COL_INT64, attestation_id, 0, NULL}};
   return db_query_one_prepared(conn, "pa_insert", 4, p, cols, 1);
@@ -277,7 +273,7 @@ db_status db_partner_attestation_insert(db_conn *conn, int64_t partner_id, int64
 db_status db_partner_attestation_balance_insert(db_conn *conn, int64_t attestation_id, int64_t chain_id,
                                                 const char *asset, const char *amount) {
   char att[24], chain[24];
-  const char *p[] = {itoa64(attestation_id, att), itoa64(chain_id, chain), asset, amount};
+  const char *p[] = {util_i64_dec(attestation_id, att), util_i64_dec(chain_id, chain), asset, amount};
   return db_exec_prepared(conn, "pa_balance_insert", 4, p, NULL);
 }
 
@@ -287,7 +283,7 @@ db_status db_partner_attestation_json(db_conn *conn, int64_t partner_id, int64_t
 
 db_status db_idem_claim(db_conn *conn, const struct db_idem_key *k, const char *request_sha256, bool *claimed) {
   char key[24];
-  const char *p[] = {itoa64(k->key_id, key), k->idempotency_key, k->method, k->path, request_sha256};
+  const char *p[] = {util_i64_dec(k->key_id, key), k->idempotency_key, k->method, k->path, request_sha256};
   uint64_t n = 0;
   db_status st = db_exec_prepared(conn, "idem_claim", 5, p, &n);
   *claimed = st == DB_OK && n > 0;
@@ -296,7 +292,7 @@ db_status db_idem_claim(db_conn *conn, const struct db_idem_key *k, const char *
 
 db_status db_idem_get(db_conn *conn, const struct db_idem_key *k, struct db_idem_stored *out) {
   char key[24];
-  const char *p[] = {itoa64(k->key_id, key), k->idempotency_key, k->method, k->path};
+  const char *p[] = {util_i64_dec(k->key_id, key), k->idempotency_key, k->method, k->path};
   memset(out, 0, sizeof *out);
   struct db_col cols[] = {{"request_sha256", DB_COL_TEXT, out->request_sha256, sizeof out->request_sha256, NULL},
                           {"response_status", DB_COL_INT32, &out->response_status, 0, NULL},
@@ -307,7 +303,7 @@ db_status db_idem_get(db_conn *conn, const struct db_idem_key *k, struct db_idem
 db_status db_idem_store(db_conn *conn, const struct db_idem_key *k, unsigned status, const char *body) {
   char key[24], st[24];
   snprintf(st, sizeof st, "%u", status);
-  const char *p[] = {itoa64(k->key_id, key), k->idempotency_key, k->method, k->path, st, body};
+  const char *p[] = {util_i64_dec(k->key_id, key), k->idempotency_key, k->method, k->path, st, body};
   return db_exec_prepared(conn, "idem_store", 6, p, NULL);
 }
 
@@ -322,14 +318,14 @@ db_status db_idem_purge_batch(db_conn *conn, unsigned keep_h, uint64_t *removed)
 db_status db_audit_append(db_conn *conn, const struct db_audit_entry *e) {
   char key[24], partner[24], st[24], pos[24];
   snprintf(st, sizeof st, "%u", e->status);
-  const char *p[] = {itoa64(e->key_id, key),
-                     itoa64(e->partner_id, partner),
+  const char *p[] = {util_i64_dec(e->key_id, key),
+                     util_i64_dec(e->partner_id, partner),
                      e->method,
                      e->route,
                      e->path,
                      e->request_id,
                      e->body_sha256,
                      st,
-                     itoa64(e->position_id, pos)};
+                     util_i64_dec(e->position_id, pos)};
   return db_exec_prepared(conn, "audit_append", 9, p, NULL);
 }

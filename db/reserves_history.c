@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db/internal.h"
+#include "util/dec.h"
 
 const struct db_statement db_reserves_history_statements[] = {
     {"reserves_history",
@@ -66,11 +67,11 @@ static db_status bucket_row(const db_row *row, void *arg) {
 db_status db_reserves_history(db_conn *conn, int64_t chain_id, const char *asset, int64_t interval, int64_t from,
                               int64_t to, int64_t limit, db_reserve_bucket_fn fn, void *arg) {
   char p_chain[24], p_iv[24], p_from[24], p_to[24], p_lim[24];
-  snprintf(p_chain, sizeof p_chain, "%lld", (long long)chain_id);
-  snprintf(p_iv, sizeof p_iv, "%lld", (long long)interval);
-  snprintf(p_from, sizeof p_from, "%lld", (long long)from);
-  snprintf(p_to, sizeof p_to, "%lld", (long long)to);
-  snprintf(p_lim, sizeof p_lim, "%lld", (long long)limit);
+  util_i64_dec(chain_id, p_chain);
+  util_i64_dec(interval, p_iv);
+  util_i64_dec(from, p_from);
+  util_i64_dec(to, p_to);
+  util_i64_dec(limit, p_lim);
   const char *params[] = {p_chain, asset, p_iv, p_from, p_to, p_lim};
   struct ctx x = {fn, arg};
   return db_query_prepared(conn, "reserves_history", 6, params, bucket_row, &x, NULL);

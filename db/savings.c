@@ -5,6 +5,7 @@
 
 #include "db/internal.h"
 #include "db/savings.h"
+#include "util/dec.h"
 
 const struct db_statement db_savings_statements[] = {
     {"savings_vaults",
@@ -39,19 +40,19 @@ db_status db_savings_vaults(db_conn *conn, db_row_fn fn, void *arg) {
 db_status db_savings_chi_then(db_conn *conn, int64_t chain_id, const char *address, int64_t at, db_row_fn fn,
                               void *arg) {
   char chain[24], target[24];
-  snprintf(chain, sizeof chain, "%" PRId64, chain_id);
-  snprintf(target, sizeof target, "%" PRId64, at);
+  util_i64_dec(chain_id, chain);
+  util_i64_dec(at, target);
   const char *params[] = {chain, address, target};
   return db_query_prepared(conn, "savings_chi_then", 3, params, fn, arg, NULL);
 }
 
 db_status db_savings_history(db_conn *conn, const struct db_savings_history_q *q, db_row_fn fn, void *arg) {
   char p_chain[24], p_from[24], p_bucket[24], p_start[24], p_to[24], p_lim[24];
-  snprintf(p_chain, sizeof p_chain, "%" PRId64, q->chain_id);
-  snprintf(p_from, sizeof p_from, "%" PRId64, q->from);
-  snprintf(p_bucket, sizeof p_bucket, "%" PRId64, q->bucket);
-  snprintf(p_start, sizeof p_start, "%" PRId64, q->start);
-  snprintf(p_to, sizeof p_to, "%" PRId64, q->to);
+  util_i64_dec(q->chain_id, p_chain);
+  util_i64_dec(q->from, p_from);
+  util_i64_dec(q->bucket, p_bucket);
+  util_i64_dec(q->start, p_start);
+  util_i64_dec(q->to, p_to);
   snprintf(p_lim, sizeof p_lim, "%zu", q->limit);
   const char *params[] = {p_chain, q->address, p_from, p_bucket, p_start, p_to, p_lim};
   return db_query_prepared(conn, "savings_history", 7, params, fn, arg, NULL);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db/internal.h"
+#include "util/dec.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -55,7 +56,7 @@ DB_STATEMENTS_COUNT(webhooks);
 db_status db_webhook_insert(db_conn *conn, int64_t partner_id, const char *url, const char *events_json,
                             const char *secret, char **json, int64_t *webhook_id) {
   char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)partner_id);
+  util_i64_dec(partner_id, partner);
   const char *p[] = {partner, url, events_json, secret};
   *json = NULL;
   *webhook_id = 0;
@@ -75,7 +76,7 @@ static db_status list_row(const db_row *row, void *arg) {
 
 db_status db_webhooks_list(db_conn *conn, int64_t partner_id, db_webhook_fn fn, void *arg) {
   char partner[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)partner_id);
+  util_i64_dec(partner_id, partner);
   const char *p[] = {partner};
   struct list_ctx lc = {fn, arg};
   return db_query_prepared(conn, "wh_list", 1, p, list_row, &lc, NULL);
@@ -83,8 +84,8 @@ db_status db_webhooks_list(db_conn *conn, int64_t partner_id, db_webhook_fn fn, 
 
 db_status db_webhook_delete(db_conn *conn, int64_t partner_id, int64_t webhook_id) {
   char partner[24], id[24];
-  snprintf(partner, sizeof partner, "%lld", (long long)partner_id);
-  snprintf(id, sizeof id, "%lld", (long long)webhook_id);
+  util_i64_dec(partner_id, partner);
+  util_i64_dec(webhook_id, id);
   const char *p[] = {partner, id};
   int64_t wid = 0;
   struct db_col cols[] = {{"webhook_id", DB_COL_INT64, &wid, 0, NULL}};
@@ -130,7 +131,7 @@ db_status db_webhook_take(db_conn *conn, int lease_s, struct db_webhook_job jobs
 db_status db_webhook_attempt(db_conn *conn, int64_t event_seq, int attempt, unsigned http_status, const char *error,
                              long duration_ms) {
   char seq[24], att[12], st[12], ms[24];
-  snprintf(seq, sizeof seq, "%lld", (long long)event_seq);
+  util_i64_dec(event_seq, seq);
   snprintf(att, sizeof att, "%d", attempt);
   snprintf(st, sizeof st, "%u", http_status);
   snprintf(ms, sizeof ms, "%ld", duration_ms);
@@ -141,7 +142,7 @@ db_status db_webhook_attempt(db_conn *conn, int64_t event_seq, int attempt, unsi
 /* Returns the status of the one-parameter outbox update stmt for event_seq. */
 static db_status by_seq(db_conn *conn, const char *stmt, int64_t event_seq) {
   char seq[24];
-  snprintf(seq, sizeof seq, "%lld", (long long)event_seq);
+  util_i64_dec(event_seq, seq);
   const char *p[] = {seq};
   return db_exec_prepared(conn, stmt, 1, p, NULL);
 }
@@ -152,7 +153,7 @@ db_status db_webhook_give_up(db_conn *conn, int64_t event_seq) { return by_seq(c
 
 db_status db_webhook_retry(db_conn *conn, int64_t event_seq, unsigned delay_ms) {
   char seq[24], delay[24];
-  snprintf(seq, sizeof seq, "%lld", (long long)event_seq);
+  util_i64_dec(event_seq, seq);
   snprintf(delay, sizeof delay, "%u", delay_ms);
   const char *p[] = {seq, delay};
   return db_exec_prepared(conn, "wh_retry", 2, p, NULL);

@@ -13,6 +13,7 @@
 #include "db/accounts.h"
 #include "state/cache.h"
 #include "util/config.h"
+#include "util/dec.h"
 #include "util/hex.h"
 #include "util/log.h"
 #include "util/vec.h"
@@ -257,24 +258,9 @@ db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
   return s;
 }
 
-/* Writes the decimal form of v (as "%lld" does) into out; returns out. On every lookup: cheaper
- * than snprintf. */
-static char *int_dec(int64_t v, char out[24]) {
-  char tmp[24], *p = tmp + sizeof tmp;
-  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-  do
-    *--p = (char)('0' + u % 10);
-  while ((u /= 10) != 0);
-  if (v < 0) *--p = '-';
-  size_t n = (size_t)(tmp + sizeof tmp - p);
-  memcpy(out, p, n);
-  out[n] = 0;
-  return out;
-}
-
 const struct state_acc_chain *state_accounts_chain(const struct state_cache *c, int64_t chain_id) {
   char key[64] = "accounts:";
-  int_dec(chain_id, key + 9);
+  util_i64_dec(chain_id, key + 9);
   const struct state_item *it = state_cache_get(c, key);
   return it ? it->data : NULL;
 }
@@ -394,7 +380,7 @@ db_status state_accounts_read(db_conn *conn, const struct state_acc_view *v, con
                               bool *found, bool *same_block, int64_t *block) {
   memset(a, 0, offsetof(struct risk_account, pos));
   char chain[24];
-  int_dec(v->mc->chain_id, chain);
+  util_i64_dec(v->mc->chain_id, chain);
   struct load_ctx x = {.v = v, .a = a};
   db_status s = db_accounts_get(conn, chain, lower, load_row, &x);
   if (s != DB_OK) return s;

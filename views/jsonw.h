@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "risk/u256.h"
+#include "util/dec.h"
 
 struct jw {
   char *buf;
@@ -118,16 +119,9 @@ static inline void jw_bool(struct jw *w, bool b) {
 }
 
 static inline void jw_int(struct jw *w, int64_t v) {
-  char d[24];
-  int i = (int)sizeof d;
-  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-  do {
-    d[--i] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) d[--i] = '-';
+  char d[24], *p = util_i64_digits(v, d + sizeof d);
   jw_sep(w);
-  jw_raw(w, d + i, sizeof d - (size_t)i);
+  jw_raw(w, p, (size_t)(d + sizeof d - p));
 }
 
 /* A JSON string of s (escaped as jansson escapes). */
@@ -175,35 +169,13 @@ static inline void jw_plain(struct jw *w, const char *s, size_t n) {
   w->buf[w->len++] = '"';
 }
 
-/* Writes the decimal digits of u (no NUL) ending just before end; returns where they start. Two
- * digits per division. */
-static inline char *jw_u64_digits(uint64_t u, char *end) {
-  static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                 "8081828384858687888990919293949596979899";
-  char *p = end;
-  while (u >= 100) {
-    unsigned r = (unsigned)(u % 100);
-    u /= 100;
-    p -= 2;
-    memcpy(p, pairs + 2 * r, 2);
-  }
-  if (u >= 10) {
-    p -= 2;
-    memcpy(p, pairs + 2 * u, 2);
-  } else {
-    *--p = (char)('0' + u);
-  }
-  return p;
-}
-
 /* The decimal form of v into d (U256_DEC_MAX bytes), NUL-terminated, as u256_to_dec writes it;
  * returns its length. Values below 2^64 (most amounts, prices and base values) skip the 256-bit
  * division. */
 static inline size_t jw_dec(u256 v, char *d) {
   if (v.w[1] | v.w[2] | v.w[3]) return u256_to_dec(v, d);
   char tmp[20];
-  char *p = jw_u64_digits(v.w[0], tmp + sizeof tmp);
+  char *p = util_u64_digits(v.w[0], tmp + sizeof tmp);
   size_t n = (size_t)(tmp + sizeof tmp - p);
   memcpy(d, p, n);
   d[n] = 0;
