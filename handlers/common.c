@@ -13,6 +13,7 @@
 #include "service/request.h"
 #include "service/server.h"
 #include "state/cache.h"
+#include "util/dec.h"
 
 /* ---- as_of ---------------------------------------------------------------------------------- */
 
@@ -31,7 +32,7 @@ bool handler_parse_id(const char *text, int64_t *id, char *out) {
   int64_t v;
   if (!text || text[0] == '0' || !util_parse_i64(text, &v)) return false;
   *id = v;
-  if (out) snprintf(out, 24, "%" PRId64, v);
+  if (out) util_i64_dec(v, out);
   return true;
 }
 
