@@ -46,4 +46,10 @@ db_status db_webhook_retry(db_conn *conn, int64_t event_seq, unsigned delay_ms);
 /* Returns the status of giving the event up. */
 db_status db_webhook_give_up(db_conn *conn, int64_t event_seq);
 
+/* Returns the status of making due at once the events a sender took and never recorded an attempt
+ * for (it died mid-delivery; they would otherwise wait for their lease to end); *released (may be
+ * NULL) counts them. Only for the one sender of all processes (the "workers" lease, db/lease.h),
+ * when it starts: a live sender's taken events look the same. */
+db_status db_webhook_release_orphans(db_conn *conn, uint64_t *released);
+
 #endif

@@ -37,7 +37,7 @@ bool handler_accounts_fetch(struct svc_request *req, const struct state_acc_chai
   if (x && x->accounts_cached) {
     s = state_accounts_find(x, v, lower, a, found);
   } else {
-    db_conn *conn = svc_req_db(req);
+    db_conn *conn = svc_req_db_read(req);
     if (!conn) {
       *replied = true;
       return false;
@@ -307,7 +307,7 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
       rd ? debt_addr : NULL, q_cursor ? cur_hf : NULL, q_cursor ? cur_addr : NULL, limit + 1};
   json_t *as_of = view_market_as_of(mc);
   state_cache_release(c);
-  db_conn *conn = svc_req_db(req);
+  db_conn *conn = svc_req_db_read(req);
   if (!conn) {
     json_decref(as_of);
     return SVC_HANDLED;

@@ -197,7 +197,7 @@ enum svc_handler_result handler_reserves_history_get(struct svc_request *req) {
     start = cursor;
   }
 
-  db_conn *conn = svc_req_db(req);
+  db_conn *conn = svc_req_db_read(req);
   if (!conn) goto out;
   struct rows_ctx x = {m, r, json_array(), interval, limit, 0, -1, false};
   /* one more than asked for: its bucket is the next page's cursor */

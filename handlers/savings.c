@@ -424,7 +424,7 @@ enum svc_handler_result handler_savings_vault_history(struct svc_request *req) {
     }
     start = from + b * bucket;
   }
-  db_conn *conn = svc_req_db(req);
+  db_conn *conn = svc_req_db_read(req);
   if (!conn) goto done;
   const struct db_savings_history_q q = {v->asof.chain_id, v->address, from, bucket, start, to, limit + 1};
   struct hist_ctx h = {v, json_array(), bucket, from, -1, 0};

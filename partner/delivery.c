@@ -645,7 +645,7 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-bool partner_webhook_start(db_pool *pool, const struct util_config *cfg) {
+bool partner_webhook_configure(const struct util_config *cfg) {
   char err[512] = "";
   if (!partner_http_set_ca_file(cfg->webhook_ca_file, err, sizeof err)) {
     util_log(UTIL_LOG_ERROR, "SPARKD_WEBHOOK_CA_FILE: %s", err);
@@ -655,6 +655,22 @@ bool partner_webhook_start(db_pool *pool, const struct util_config *cfg) {
     util_log(UTIL_LOG_ERROR, "SPARKD_WEBHOOK_ALLOW_PRIVATE: %s", err);
     return false;
   }
+  return true;
+}
+
+static db_status release_orphans(db_conn *c, void *arg) { return db_webhook_release_orphans(c, arg); }
+
+bool partner_webhook_start(db_pool *pool, const struct util_config *cfg) {
+  (void)cfg;
+  if (D.running) return false;
+  uint64_t released = 0;
+  db_status rs = db_run_txn(pool, release_orphans, &released);
+  if (rs != DB_OK)
+    util_log(UTIL_LOG_WARN, "webhooks: events of a previous sender not released: %s (sent after their lease)",
+             db_status_name(rs));
+  else if (released)
+    util_log(UTIL_LOG_INFO, "webhooks: %llu event(s) a previous sender took without an outcome are due again",
+             (unsigned long long)released);
   D.pool = pool;
   D.stop = false;
   if (pthread_create(&D.thread, NULL, worker, NULL) != 0) return false;

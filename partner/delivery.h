@@ -25,7 +25,13 @@ struct util_config;
 #define PARTNER_WEBHOOK_LEASE_S 60
 #define PARTNER_WEBHOOK_POLL_MS 1000u
 
-/* Returns true after starting the delivery thread. */
+/* Returns true after setting the CA file and the allow-list from cfg (SPARKD_WEBHOOK_CA_FILE,
+ * SPARKD_WEBHOOK_ALLOW_PRIVATE); false (logged) when either is bad. Every process calls it, sender
+ * or not: partner_webhook_url_check at registration reads the allow-list. */
+bool partner_webhook_configure(const struct util_config *cfg);
+/* Returns true after starting the delivery thread. It first makes due again the events a sender that
+ * died took without recording an attempt (db_webhook_release_orphans): call it only in the one
+ * sender of all processes (the "workers" lease). */
 bool partner_webhook_start(db_pool *pool, const struct util_config *cfg);
 /* Stops the delivery thread (an attempt in flight finishes first). */
 void partner_webhook_stop(void);
@@ -43,14 +49,14 @@ void partner_http_global_cleanup(void);
 
 /* Sets the CA certificates https:// receivers must chain to: those in ca_file (PEM), or the
  * system's store when ca_file is NULL or empty. Returns false with a reason in err, and keeps the
- * previous setting, when ca_file cannot be loaded. Called by partner_webhook_start. */
+ * previous setting, when ca_file cannot be loaded. Called by partner_webhook_configure. */
 bool partner_http_set_ca_file(const char *ca_file, char *err, size_t err_len);
 
 /* Returns true after setting the networks a webhook target may be in although its address is
  * loopback, private, link-local or otherwise not public: `cidrs` is a comma-separated list of
  * networks (a.b.c.d/n, v6::/n, or a single address), empty or NULL for none (every such address is
  * refused). Returns false with a reason in err, and keeps the previous list, when an item does not
- * parse. Called by partner_webhook_start with SPARKD_WEBHOOK_ALLOW_PRIVATE. */
+ * parse. Called by partner_webhook_configure with SPARKD_WEBHOOK_ALLOW_PRIVATE. */
 bool partner_webhook_set_allow(const char *cidrs, char *err, size_t err_len);
 
 /* Returns NULL when addr is a public unicast address, else the name of its kind ("loopback",

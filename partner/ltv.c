@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db/lease.h"
 #include "db/listen.h"
 #include "db/ltv.h"
 #include "partner/delivery.h"
@@ -533,6 +534,7 @@ static struct {
   pthread_cond_t cv;
   int64_t dirty[MAX_DIRTY];
   size_t ndirty;
+  bool ltv_connected; /* the sparkd_ltv listener connected once since the worker started */
   db_listener *state_l, *ltv_l;
   db_pool *pool;
   const struct util_config *cfg;
@@ -546,12 +548,12 @@ static void on_state(const char *payload, void *arg) {
 }
 
 static void on_ltv(const char *payload, void *arg) {
-  static bool connected_once;        /* only this listener's thread touches it */
-  if (!payload && !connected_once) { /* the first connect: sparkd_state's first connect does the pass */
-    connected_once = true;
+  pthread_mutex_lock(&W.mu);
+  if (!payload && !W.ltv_connected) { /* the first connect: sparkd_state's first connect does the pass */
+    W.ltv_connected = true;
+    pthread_mutex_unlock(&W.mu);
     return;
   }
-  pthread_mutex_lock(&W.mu);
   long long id = payload ? strtoll(payload, NULL, 10) : 0;
   if (id <= 0 || W.ndirty == MAX_DIRTY) {
     W.all = true;
@@ -655,8 +657,113 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* ---- the workers and their lease ----
+ *
+ * Across all the processes serving one database exactly one runs the LTV worker and the webhook
+ * sender: the one holding the "workers" lease (db/lease.h). A thread here keeps the lease once a
+ * second, starts both when it is acquired and stops both when it is lost, so another process
+ * takes over within about a second of the holder's session ending (at once for a process that
+ * died; LEASE_IDLE_MS, 15 s, for one that hangs). Two senders never take the same event: an event is
+ * leased in the transaction that takes it (db_webhook_take); a new sender first makes due again the
+ * events its dead predecessor took without recording an attempt (db_webhook_release_orphans). */
+
+#define LEASE_NAME "workers"
+#define LEASE_KEEP_MS 1000u
+#define LEASE_TIMEOUT_MS 3000u /* one keep's round trip, connecting included */
+#define LEASE_IDLE_MS 15000u   /* the server drops a holder's session that is silent this long */
+
+static struct {
+  pthread_t thread;
+  bool running, stop, workers_on;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  db_lease *lease;
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* Starts the listeners, the LTV worker and the webhook sender; returns false (logged) if a thread
+ * cannot be started (what did start is stopped). */
+static bool workers_start(void) {
+  pthread_mutex_lock(&W.mu);
+  W.stop = false;
+  W.all = false;
+  W.ndirty = 0;
+  W.ltv_connected = false;
+  pthread_mutex_unlock(&W.mu);
+  W.state_l = db_listener_start(W.cfg->database_url, "sparkd_state", on_state, NULL);
+  W.ltv_l = db_listener_start(W.cfg->database_url, "sparkd_ltv", on_ltv, NULL);
+  if (!W.state_l || !W.ltv_l || pthread_create(&W.thread, NULL, worker, NULL) != 0) {
+    util_log(UTIL_LOG_ERROR, "ltv: cannot start the worker threads");
+    if (W.state_l) db_listener_stop(W.state_l);
+    if (W.ltv_l) db_listener_stop(W.ltv_l);
+    W.state_l = W.ltv_l = NULL;
+    return false;
+  }
+  W.running = true;
+  if (!partner_webhook_start(W.pool, W.cfg)) {
+    util_log(UTIL_LOG_ERROR, "webhooks: cannot start the sender thread");
+    return true; /* the LTV worker runs; the sender is retried by nothing: logged as an error */
+  }
+  return true;
+}
+
+static void workers_stop(void) {
+  partner_webhook_stop();
+  if (W.state_l) db_listener_stop(W.state_l);
+  if (W.ltv_l) db_listener_stop(W.ltv_l);
+  W.state_l = W.ltv_l = NULL;
+  if (W.running) {
+    pthread_mutex_lock(&W.mu);
+    W.stop = true;
+    pthread_cond_signal(&W.cv);
+    pthread_mutex_unlock(&W.mu);
+    pthread_join(W.thread, NULL);
+    W.running = false;
+  }
+}
+
+static void *lease_thread(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&L.mu);
+  while (!L.stop) {
+    pthread_mutex_unlock(&L.mu);
+    bool held = db_lease_keep(L.lease, LEASE_TIMEOUT_MS);
+    if (held && !L.workers_on) {
+      util_log(UTIL_LOG_INFO, "workers: lease acquired; this process runs the LTV worker and the webhook sender");
+      L.workers_on = workers_start();
+      if (!L.workers_on) db_lease_release(L.lease); /* let another process run them */
+    } else if (!held && L.workers_on) {
+      util_log(UTIL_LOG_WARN, "workers: lease lost; stopping the LTV worker and the webhook sender");
+      workers_stop();
+      L.workers_on = false;
+    }
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += (long)LEASE_KEEP_MS * 1000000L;
+    dl.tv_sec += dl.tv_nsec / 1000000000L;
+    dl.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&L.mu);
+    if (!L.stop) pthread_cond_timedwait(&L.cv, &L.mu, &dl);
+  }
+  pthread_mutex_unlock(&L.mu);
+  if (L.workers_on) workers_stop(); /* before the lease goes: the next holder must not overlap */
+  L.workers_on = false;
+  db_lease_release(L.lease);
+  return NULL;
+}
+
+void partner_workers_status(struct partner_workers_status *out) {
+  memset(out, 0, sizeof *out);
+  out->lease_name = LEASE_NAME;
+  out->leased = L.lease != NULL;
+  struct db_lease_stats ls;
+  db_lease_get_stats(L.lease, &ls);
+  out->held = ls.held;
+  out->acquired = ls.acquired;
+  out->lost = ls.lost;
+}
+
 bool partner_ltv_start(db_pool *pool, const struct util_config *cfg) {
-  if (W.running) return false; /* one worker per process */
+  if (W.running || L.running) return false; /* one worker per process */
   if (cfg->signing_key_file[0]) {
     char err[512] = "";
     g_signer = partner_signer_load(cfg->signing_key_file, err, sizeof err);
@@ -685,26 +792,47 @@ bool partner_ltv_start(db_pool *pool, const struct util_config *cfg) {
     util_log(UTIL_LOG_ERROR, "ltv: cannot set up the worker's monotonic clock");
     return false;
   }
-  W.state_l = db_listener_start(cfg->database_url, "sparkd_state", on_state, NULL);
-  W.ltv_l = db_listener_start(cfg->database_url, "sparkd_ltv", on_ltv, NULL);
-  if (pthread_create(&W.thread, NULL, worker, NULL) != 0) return false;
-  W.running = true;
-  return partner_webhook_start(pool, cfg);
+  /* every process checks webhook URLs at registration, whether or not it sends them */
+  if (!partner_webhook_configure(cfg)) return false;
+  if (cfg->workers == UTIL_WORKERS_OFF) {
+    util_log(UTIL_LOG_INFO, "workers: SPARKD_WORKERS=off; the LTV worker and webhook sender run elsewhere");
+    return true;
+  }
+  L.lease = db_lease_create(cfg->database_url, LEASE_NAME, LEASE_IDLE_MS);
+  if (!L.lease) {
+    util_log(UTIL_LOG_ERROR, "workers: cannot create the lease");
+    return false;
+  }
+  /* a wall-clock step must not stretch the keep interval: the lease thread waits on CLOCK_MONOTONIC */
+  pthread_condattr_t la;
+  bool l_ok = pthread_condattr_init(&la) == 0;
+  if (l_ok) {
+    l_ok = pthread_condattr_setclock(&la, CLOCK_MONOTONIC) == 0 && pthread_cond_destroy(&L.cv) == 0 &&
+           pthread_cond_init(&L.cv, &la) == 0;
+    pthread_condattr_destroy(&la);
+  }
+  L.stop = false;
+  if (!l_ok || pthread_create(&L.thread, NULL, lease_thread, NULL) != 0) {
+    util_log(UTIL_LOG_ERROR, "workers: cannot start the lease thread");
+    db_lease_destroy(L.lease);
+    L.lease = NULL;
+    return false;
+  }
+  L.running = true;
+  return true;
 }
 
 void partner_ltv_stop(void) {
-  partner_webhook_stop();
-  if (W.state_l) db_listener_stop(W.state_l);
-  if (W.ltv_l) db_listener_stop(W.ltv_l);
-  W.state_l = W.ltv_l = NULL;
-  if (W.running) {
-    pthread_mutex_lock(&W.mu);
-    W.stop = true;
-    pthread_cond_signal(&W.cv);
-    pthread_mutex_unlock(&W.mu);
-    pthread_join(W.thread, NULL);
-    W.running = false;
+  if (L.running) {
+    pthread_mutex_lock(&L.mu);
+    L.stop = true;
+    pthread_cond_signal(&L.cv);
+    pthread_mutex_unlock(&L.mu);
+    pthread_join(L.thread, NULL); /* stops the workers, then releases the lease */
+    L.running = false;
   }
+  db_lease_destroy(L.lease);
+  L.lease = NULL;
   partner_signer_free(g_signer);
   g_signer = NULL;
 }

@@ -42,11 +42,23 @@ struct partner_ltv_stats {
 db_status partner_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now, unsigned history_min_bps,
                                 bool state_changes_only, struct partner_ltv_stats *stats);
 
-/* Returns true after loading the signing key (if configured) and starting the LTV and webhook
- * worker threads; false (logged) when the key cannot be loaded. */
+/* Returns true after loading the signing key (if configured), setting up webhook targets
+ * (partner_webhook_configure) and, unless SPARKD_WORKERS=off, starting the thread that keeps the
+ * "workers" lease (db/lease.h) and runs the LTV worker and the webhook sender while it holds it:
+ * one process of all those sharing the database runs them. False (logged) on a failure. */
 bool partner_ltv_start(db_pool *pool, const struct util_config *cfg);
-/* Stops the worker threads. */
+/* Stops the worker threads, then gives the lease up. */
 void partner_ltv_stop(void);
+
+/* The workers' lease, for /metrics. */
+struct partner_workers_status {
+  const char *lease_name; /* "workers" */
+  bool leased;            /* false with SPARKD_WORKERS=off */
+  bool held;              /* this process holds it and runs the workers */
+  uint64_t acquired, lost;
+};
+/* Fills *out (thread-safe). */
+void partner_workers_status(struct partner_workers_status *out);
 
 /* Returns the process's signer, or NULL when SPARKD_SIGNING_KEY_FILE is empty. */
 const struct partner_signer *partner_ltv_signer(void);

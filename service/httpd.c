@@ -446,6 +446,13 @@ static bool resolve_listen(const struct util_config *cfg, struct sockaddr_storag
   return true;
 }
 
+/* Closes the pools (the read pool is the primary's when no replica is configured). */
+static void destroy_pools(struct svc_server *srv) {
+  if (srv->read_pool && srv->read_pool != srv->pool) db_pool_destroy(srv->read_pool);
+  db_pool_destroy(srv->pool);
+  srv->read_pool = srv->pool = NULL;
+}
+
 int svc_serve(struct svc_server *srv) {
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -461,27 +468,37 @@ int svc_serve(struct svc_server *srv) {
     util_log(UTIL_LOG_ERROR, "SPARKD_DATABASE_URL: not a usable connection string");
     return 1;
   }
+  srv->read_pool = srv->pool;
+  if (srv->cfg.database_read_url[0]) {
+    srv->read_pool = db_pool_create(srv->cfg.database_read_url, srv->cfg.threads);
+    if (!srv->read_pool) {
+      util_log(UTIL_LOG_ERROR, "SPARKD_DATABASE_READ_URL: not a usable connection string");
+      db_pool_destroy(srv->pool);
+      return 1;
+    }
+    util_log(UTIL_LOG_INFO, "the state cache and read-only queries use the replica of SPARKD_DATABASE_READ_URL");
+  }
   if (!prepare_schema(srv)) {
-    db_pool_destroy(srv->pool);
+    destroy_pools(srv);
     return 1;
   }
   struct sockaddr_storage ss;
   socklen_t sl;
   int family;
   if (!resolve_listen(&srv->cfg, &ss, &sl, &family)) {
-    db_pool_destroy(srv->pool);
+    destroy_pools(srv);
     return 1;
   }
   srv->started_at = time(NULL);
-  if (!state_cache_start(srv->pool, &srv->cfg, view_renderers, view_renderers_count)) {
+  if (!state_cache_start(srv->read_pool, &srv->cfg, view_renderers, view_renderers_count)) {
     util_log(UTIL_LOG_ERROR, "cannot start the state cache threads");
-    db_pool_destroy(srv->pool);
+    destroy_pools(srv);
     return 1;
   }
   if (!partner_ltv_start(srv->pool, &srv->cfg)) {
     partner_ltv_stop();
     state_cache_stop();
-    db_pool_destroy(srv->pool);
+    destroy_pools(srv);
     return 1;
   }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -498,7 +515,7 @@ int svc_serve(struct svc_server *srv) {
     util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port, strerror(errno));
     partner_ltv_stop();
     state_cache_stop();
-    db_pool_destroy(srv->pool);
+    destroy_pools(srv);
     return 1;
   }
   util_log(UTIL_LOG_INFO, "listening on %s:%u with %u threads", srv->cfg.listen_host, srv->cfg.listen_port,
@@ -525,8 +542,7 @@ int svc_serve(struct svc_server *srv) {
   MHD_stop_daemon(d);
   partner_ltv_stop();
   state_cache_stop();
-  db_pool_destroy(srv->pool);
-  srv->pool = NULL;
+  destroy_pools(srv);
   util_log(UTIL_LOG_INFO, "stopped");
   return 0;
 }

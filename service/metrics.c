@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "partner/ltv.h"
 #include "service/router.h"
 #include "state/cache.h"
 
@@ -167,6 +168,34 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
       "the cached state may be older than the database.\n# TYPE sparkd_state_cache_pending "
       "gauge\nsparkd_state_cache_pending %d\n",
       (unsigned long long)generation, pending ? 1 : 0);
+  struct partner_workers_status ws;
+  partner_workers_status(&ws);
+  put(&b,
+      "# HELP sparkd_lease_held 1 while this process holds the lease and runs what it guards (one process of all"
+      " sharing the database holds it; none with SPARKD_WORKERS=off).\n# TYPE sparkd_lease_held gauge\n"
+      "sparkd_lease_held{lease=\"%s\"} %d\n"
+      "# HELP sparkd_lease_acquired_total Times this process acquired the lease.\n"
+      "# TYPE sparkd_lease_acquired_total counter\nsparkd_lease_acquired_total{lease=\"%s\"} %llu\n"
+      "# HELP sparkd_lease_lost_total Times this process lost the lease while holding it (its session broke).\n"
+      "# TYPE sparkd_lease_lost_total counter\nsparkd_lease_lost_total{lease=\"%s\"} %llu\n",
+      ws.lease_name, ws.held ? 1 : 0, ws.lease_name, (unsigned long long)ws.acquired, ws.lease_name,
+      (unsigned long long)ws.lost);
+  struct state_replica_stats rs;
+  state_cache_replica_stats(&rs);
+  put(&b,
+      "# HELP sparkd_replica_following 1 when the state cache is built from SPARKD_DATABASE_READ_URL's replica.\n"
+      "# TYPE sparkd_replica_following gauge\nsparkd_replica_following %d\n"
+      "# HELP sparkd_replica_replay_waits_total Cache rebuilds that waited for the replica to replay an announced"
+      " change.\n# TYPE sparkd_replica_replay_waits_total counter\nsparkd_replica_replay_waits_total %llu\n"
+      "# HELP sparkd_replica_replay_wait_seconds_total Time spent in those waits.\n"
+      "# TYPE sparkd_replica_replay_wait_seconds_total counter\nsparkd_replica_replay_wait_seconds_total %.3f\n"
+      "# HELP sparkd_replica_replay_timeouts_total Waits that gave up after SPARKD_READ_REPLAY_WAIT_MS (the"
+      " previous state stayed in service).\n# TYPE sparkd_replica_replay_timeouts_total counter\n"
+      "sparkd_replica_replay_timeouts_total %llu\n"
+      "# HELP sparkd_replica_lag_bytes WAL bytes the replica was behind the announced change at the last"
+      " rebuild's first look.\n# TYPE sparkd_replica_lag_bytes gauge\nsparkd_replica_lag_bytes %llu\n",
+      rs.following ? 1 : 0, (unsigned long long)rs.waits, (double)rs.wait_ms / 1e3, (unsigned long long)rs.timeouts,
+      (unsigned long long)rs.lag_bytes);
   if (pool) {
     db_pool_stats st;
     db_pool_get_stats(pool, &st);

@@ -182,6 +182,13 @@ db_conn *svc_req_db(struct svc_request *req) {
   return c;
 }
 
+db_conn *svc_req_db_read(struct svc_request *req) {
+  db_pool *p = req->srv->read_pool ? req->srv->read_pool : req->srv->pool;
+  db_conn *c = db_acquire(p, req->srv->cfg.db_wait_ms);
+  if (!c) svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
+  return c;
+}
+
 bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *errors) {
   switch (u256_from_dec(out, text, strlen(text))) {
   case RISK_OK: return true;

@@ -86,6 +86,10 @@ json_t *svc_field_error(const char *field, const char *code, const char *message
 
 /* Returns a pooled connection, or NULL after replying 503 database_unavailable (Retry-After). */
 db_conn *svc_req_db(struct svc_request *req);
+/* Returns a connection for read-only queries of state the cache also serves (accounts, history): on
+ * SPARKD_DATABASE_READ_URL's replica when it is set, else as svc_req_db; NULL after replying 503.
+ * Reads that must see the caller's own writes (partner resources) use svc_req_db. */
+db_conn *svc_req_db_read(struct svc_request *req);
 
 /* Parses a JSON integer string (digits only, at most 2^256-1) into *out. On failure appends a
  * {field, code, message} entry to errors and returns false. */

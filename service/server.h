@@ -12,6 +12,7 @@
 struct svc_server {
   struct util_config cfg;
   db_pool *pool;
+  db_pool *read_pool;        /* SPARKD_DATABASE_READ_URL's pool, or pool itself when it is empty */
   atomic_int inflight;       /* requests begun and not yet completed */
   atomic_bool shutting_down; /* set on SIGTERM/SIGINT */
   time_t started_at;

@@ -6,8 +6,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/listen.h"
+#include "db/replica.h"
 #include "util/log.h"
 #include "util/vec.h"
 
@@ -52,6 +54,11 @@ static struct {
   const struct util_config *cfg;
   const state_render_fn *renderers;
   size_t n_renderers;
+  /* Following a replica (SPARKD_DATABASE_READ_URL): the primary's WAL position after the newest
+   * notification (under wake_mu), and the counters of state_cache_replica_stats (under wake_mu). */
+  bool follow;
+  uint64_t target_lsn;
+  struct state_replica_stats rs;
 } st = {PTHREAD_MUTEX_INITIALIZER,
         NULL,
         PTHREAD_MUTEX_INITIALIZER,
@@ -66,7 +73,10 @@ static struct {
         NULL,
         NULL,
         NULL,
-        0};
+        0,
+        false,
+        0,
+        {0}};
 
 static void cache_free(struct state_cache *c) {
   for (size_t i = 0; i < c->n; i++) {
@@ -205,6 +215,70 @@ static struct state_cache *build(void) {
   return c;
 }
 
+/* Returns true once the replica the cache reads from has replayed the primary's WAL up to target
+ * (at once when not following a replica, or reading from a primary), false when it did not within
+ * SPARKD_READ_REPLAY_WAIT_MS or could not be asked. Built before that, the new generation would
+ * still show the state before the change that was announced, and nothing would ask again. */
+static bool replica_caught_up(uint64_t target) {
+  if (!st.follow || !target) return true;
+  unsigned limit = st.cfg->read_replay_wait_ms;
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  unsigned sleep_us = 1000;
+  bool waited = false;
+  for (;;) {
+    db_conn *c = db_acquire(st.pool, st.cfg->db_wait_ms);
+    bool standby = false;
+    uint64_t replayed = 0;
+    db_status s = c ? db_replica_replayed(c, &standby, &replayed) : DB_UNAVAILABLE;
+    db_release(c);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+    if (s != DB_OK) {
+      util_log(UTIL_LOG_WARN, "cache: cannot read the replica's replay position (%s)", db_status_name(s));
+      return false;
+    }
+    bool done = !standby || replayed >= target;
+    pthread_mutex_lock(&st.wake_mu);
+    if (!waited) st.rs.lag_bytes = done ? 0 : target - replayed;
+    if (done && waited) {
+      st.rs.waits++;
+      st.rs.wait_ms += (uint64_t)ms;
+    }
+    if (!done && ms >= (long)limit) {
+      st.rs.waits++;
+      st.rs.wait_ms += (uint64_t)ms;
+      st.rs.timeouts++;
+    }
+    bool stop = st.stop;
+    pthread_mutex_unlock(&st.wake_mu);
+    if (done) {
+      if (waited)
+        util_log(ms >= 1000 ? UTIL_LOG_WARN : UTIL_LOG_INFO, "cache: waited %ld ms for the replica to replay %llX/%llX",
+                 ms, (unsigned long long)(target >> 32), (unsigned long long)(target & 0xffffffffu));
+      return true;
+    }
+    if (ms >= (long)limit || stop) {
+      util_log(UTIL_LOG_WARN,
+               "cache: the replica replayed %llX/%llX, not %llX/%llX, within %u ms; keeping the previous state",
+               (unsigned long long)(replayed >> 32), (unsigned long long)(replayed & 0xffffffffu),
+               (unsigned long long)(target >> 32), (unsigned long long)(target & 0xffffffffu), limit);
+      return false;
+    }
+    waited = true;
+    struct timespec d = {0, (long)sleep_us * 1000};
+    nanosleep(&d, NULL);
+    if (sleep_us < 20000) sleep_us *= 2;
+  }
+}
+
+void state_cache_replica_stats(struct state_replica_stats *out) {
+  pthread_mutex_lock(&st.wake_mu);
+  *out = st.rs;
+  out->following = st.follow;
+  pthread_mutex_unlock(&st.wake_mu);
+}
+
 static void *builder_thread(void *arg) {
   (void)arg;
   unsigned backoff_ms = 200;
@@ -227,11 +301,12 @@ static void *builder_thread(void *arg) {
     bool stop = st.stop;
     st.dirty = false;
     st.building = !stop;
+    uint64_t target = st.target_lsn;
     pthread_mutex_unlock(&st.wake_mu);
     if (stop) break;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct state_cache *c = build();
+    struct state_cache *c = replica_caught_up(target) ? build() : NULL;
     if (!c) { /* try again later; a NOTIFY or the retry brings it back */
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
@@ -289,10 +364,14 @@ void state_cache_status(uint64_t *generation, bool *pending) {
   *pending = busy || *generation == 0;
 }
 
-static void on_notify(const char *payload, void *arg) {
+static void on_notify(const char *payload, uint64_t primary_lsn, void *arg) {
   util_log(UTIL_LOG_DEBUG, "cache: state changed (%s)", payload ? payload : "reconnected");
   (void)arg;
-  state_cache_invalidate();
+  pthread_mutex_lock(&st.wake_mu);
+  if (primary_lsn > st.target_lsn) st.target_lsn = primary_lsn;
+  st.dirty = true;
+  pthread_cond_signal(&st.wake);
+  pthread_mutex_unlock(&st.wake_mu);
 }
 
 bool state_cache_start(db_pool *pool, const struct util_config *cfg, const state_render_fn *renderers,
@@ -303,9 +382,13 @@ bool state_cache_start(db_pool *pool, const struct util_config *cfg, const state
   st.n_renderers = n_renderers;
   st.stop = false;
   st.dirty = false; /* the first build: asked for by the listener's connect (see builder_thread) */
+  st.follow = cfg->database_read_url[0] != 0;
+  st.target_lsn = 0;
+  memset(&st.rs, 0, sizeof st.rs);
   if (pthread_create(&st.thread, NULL, builder_thread, NULL) != 0) return false;
   st.running = true;
-  st.listener = db_listener_start(cfg->database_url, "sparkd_state", on_notify, NULL);
+  /* always the primary's notifications: a replica receives none */
+  st.listener = db_listener_start_lsn(cfg->database_url, "sparkd_state", on_notify, NULL);
   if (!st.listener) {
     util_log(UTIL_LOG_WARN, "cache: cannot listen for state changes; serving what was built");
     state_cache_invalidate();

@@ -50,7 +50,10 @@ void *state_builder_data(struct state_builder *b, const char *key);
 /* Returns the data under key in a built generation (borrowed from c), or NULL. */
 const void *state_cache_data(const struct state_cache *c, const char *key);
 
-/* Starts the listener and the rebuild thread, reading through pool with cfg and rendering with
+/* Starts the listener (on cfg->database_url, the primary) and the rebuild thread, reading through
+ * pool (a pool on SPARKD_DATABASE_READ_URL when it is set: the cache then waits, before each
+ * rebuild, until the replica has replayed the primary's WAL up to where it was when the
+ * notification arrived, at most SPARKD_READ_REPLAY_WAIT_MS) with cfg and rendering with
  * renderers[0..n) (all must outlive state_cache_stop); the first build happens in the background. Returns false when
  * threads cannot be started. */
 bool state_cache_start(db_pool *pool, const struct util_config *cfg, const state_render_fn *renderers,
@@ -62,6 +65,17 @@ void state_cache_invalidate(void);
 /* The generation in service (0 before the first build) and whether a rebuild is asked for or
  * running (what is served may be older than the database). For /metrics. */
 void state_cache_status(uint64_t *generation, bool *pending);
+
+/* Waits for the replica before rebuilds (SPARKD_DATABASE_READ_URL), for /metrics. */
+struct state_replica_stats {
+  bool following;     /* the cache reads from a replica and waits for it */
+  uint64_t waits;     /* rebuilds that had to wait for the replica to replay */
+  uint64_t wait_ms;   /* time spent in those waits */
+  uint64_t timeouts;  /* waits that gave up (the rebuild was retried later) */
+  uint64_t lag_bytes; /* how far behind the announced change the replica was at the last rebuild's first look */
+};
+/* Fills *out. */
+void state_cache_replica_stats(struct state_replica_stats *out);
 
 /* Returns the current cache with a reference taken, or NULL before the first build succeeded. */
 struct state_cache *state_cache_acquire(void);

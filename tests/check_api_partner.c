@@ -422,9 +422,30 @@ static void *race(void *arg) {
   return NULL;
 }
 
+/* Returns true once s holds the "workers" lease (its /metrics says so), ending the session of
+ * the process that holds it (pg_terminate_backend: as if that process had died) until s is the one
+ * that takes it over; at most about 20 s. */
+static bool take_workers_lease(const struct th_sparkd *s) {
+  for (int i = 0; i < 100; i++) {
+    struct th_response r;
+    bool held = false;
+    if (th_http(s->port, "GET", "/metrics", NULL, NULL, &r) == 0) {
+      held = strstr(r.body, "sparkd_lease_held{lease=\"workers\"} 1") != NULL;
+      th_response_free(&r);
+    }
+    if (held) return true;
+    if (i % 10 == 0)
+      th_pg_exec(dburl, "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+                        " WHERE a.application_name = 'sparkd lease workers' AND l.locktype = 'advisory' AND l.granted"
+                        " AND a.datname = current_database()");
+    sleep_ms(200);
+  }
+  return false;
+}
+
 /* Keys older than SPARKD_IDEMPOTENCY_KEEP_H are purged with the LTV worker's full pass (here the
- * first pass of a second sparkd on the same database); a newer key stays, and a purged key is a
- * new request again. */
+ * first pass of a second sparkd on the same database, once it holds the workers' lease); a newer key
+ * stays, and a purged key is a new request again. */
 START_TEST(idempotency_purge) {
   char body[2048];
   struct th_response r;
@@ -441,6 +462,7 @@ START_TEST(idempotency_purge) {
   struct th_sparkd s2;
   const char *env[] = {"SPARKD_MIGRATE=auto", "SPARKD_IDEMPOTENCY_KEEP_H=24", NULL};
   ck_assert(th_sparkd_start(&s2, dburl, env) == 0);
+  ck_assert_msg(take_workers_lease(&s2), "the second sparkd did not take the workers' lease over");
   const char *count_sql = "SELECT count(*) AS n FROM idempotency_keys WHERE idempotency_key = $1";
   long long left = 1;
   for (int i = 0; i < 200 && (left = db_count(count_sql, "purge-old")) != 0; i++)

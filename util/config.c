@@ -12,6 +12,7 @@
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const migrate_modes[] = {"check", "auto", NULL};
+static const char *const worker_modes[] = {"lease", "off", NULL};
 
 #define OFF(f) offsetof(struct util_config, f), sizeof(((struct util_config *)0)->f)
 
@@ -73,6 +74,16 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_MAX_CONNECTIONS_PER_CLIENT", "uint", "256",
      "open HTTP connections one client address may hold; more are closed at once (0 = no bound)",
      OFF(max_connections_per_client), 0, 1000000, NULL},
+    {"SPARKD_DATABASE_READ_URL", "string", "",
+     "a streaming replica of SPARKD_DATABASE_URL the state cache and read-only queries use; empty = the primary",
+     OFF(database_read_url), 0, 0, NULL},
+    {"SPARKD_READ_REPLAY_WAIT_MS", "uint", "5000",
+     "longest wait for the replica to replay a change the primary announced before the cache is rebuilt from it, in ms",
+     OFF(read_replay_wait_ms), 1, 600000, NULL},
+    {"SPARKD_WORKERS", "enum", "lease",
+     "lease: run the LTV worker and webhook sender while holding their database lease (one process at a time); "
+     "off: never",
+     OFF(workers), 0, 0, worker_modes},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 

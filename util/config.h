@@ -9,6 +9,7 @@
 enum util_log_format { UTIL_LOG_TEXT, UTIL_LOG_JSON };
 enum util_log_level { UTIL_LOG_DEBUG, UTIL_LOG_INFO, UTIL_LOG_WARN, UTIL_LOG_ERROR };
 enum util_migrate_mode { UTIL_MIGRATE_CHECK, UTIL_MIGRATE_AUTO };
+enum util_workers_mode { UTIL_WORKERS_LEASE, UTIL_WORKERS_OFF };
 
 struct util_config {
   char database_url[1024];             /* SPARKD_DATABASE_URL */
@@ -35,6 +36,9 @@ struct util_config {
   unsigned auth_fail_refill_ms;        /* SPARKD_AUTH_FAIL_REFILL_MS: one failed check given back per interval */
   unsigned max_connections;            /* SPARKD_MAX_CONNECTIONS: open HTTP connections in all */
   unsigned max_connections_per_client; /* SPARKD_MAX_CONNECTIONS_PER_CLIENT: per client address; 0 = no bound */
+  char database_read_url[1024];        /* SPARKD_DATABASE_READ_URL: a streaming replica; empty = the primary */
+  unsigned read_replay_wait_ms;        /* SPARKD_READ_REPLAY_WAIT_MS: wait for the replica to catch up */
+  enum util_workers_mode workers;      /* SPARKD_WORKERS: lease (one holder runs them) or off */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */
