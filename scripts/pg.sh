@@ -4,12 +4,15 @@
 #   scripts/pg.sh stop DIR      fast shutdown (no error if not running)
 #   scripts/pg.sh url DIR       prints the conninfo
 #   scripts/pg.sh status DIR    exit 0 if running
+#   scripts/pg.sh replica DIR PRIMARY_DIR
+#                               a streaming replica of the running cluster in PRIMARY_DIR: pg_basebackup -R
+#                               over the primary's socket (first time only), then start; prints its conninfo
 # As root the server runs as the `postgres` user (initdb refuses root).
 # Throw-away clusters (tests, benchmarks) run with fsync off; SPARKD_PG_DURABLE=1 keeps PostgreSQL's
 # durable defaults (scripts/run.sh sets it for the .pgdata cluster).
 set -euo pipefail
-cmd=${1:?usage: pg.sh start|stop|url|status DIR}
-dir=${2:?usage: pg.sh start|stop|url|status DIR}
+cmd=${1:?usage: pg.sh start|stop|url|status|replica DIR [PRIMARY_DIR]}
+dir=${2:?usage: pg.sh start|stop|url|status|replica DIR [PRIMARY_DIR]}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 bin=${SPARKD_PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -22,6 +25,16 @@ as_owner() {
 conninfo() { echo "host=$sock dbname=postgres user=postgres"; }
 
 case "$cmd" in
+  replica)
+    primary=${3:?usage: pg.sh replica DIR PRIMARY_DIR}
+    primary=$(cd "$primary" && pwd)
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; chmod 0755 "$dir"; fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+      # -R writes standby.signal and primary_conninfo (the primary's socket folder); WAL streamed alongside
+      as_owner "$bin/pg_basebackup" -h "$primary" -U postgres -D "$data" -R -X stream -c fast \
+        >"$dir/basebackup.log" 2>&1 || { cat "$dir/basebackup.log" >&2; exit 1; }
+    fi
+    exec "$0" start "$dir" ;;
   start)
     if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; chmod 0755 "$dir"; fi
     if [ ! -f "$data/PG_VERSION" ]; then
@@ -42,5 +55,5 @@ case "$cmd" in
     fi ;;
   url) conninfo ;;
   status) as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 ;;
-  *) echo "usage: pg.sh start|stop|url|status DIR" >&2; exit 2 ;;
+  *) echo "usage: pg.sh start|stop|url|status|replica DIR [PRIMARY_DIR]" >&2; exit 2 ;;
 esac

@@ -59,13 +59,18 @@ static int run(char *const argv[], char *out, size_t out_len) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static int pg_script(const char *cmd, const char *dir, char *out, size_t out_len) {
+/* Runs scripts/pg.sh CMD DIR [ARG]. */
+static int pg_script_arg(const char *cmd, const char *dir, const char *arg, char *out, size_t out_len) {
   char script[512];
   snprintf(script, sizeof script, "%s/scripts/pg.sh", SPARKD_SOURCE_DIR);
-  char *argv[] = {"/bin/bash", script, (char *)cmd, (char *)dir, NULL};
+  char *argv[] = {"/bin/bash", script, (char *)cmd, (char *)dir, (char *)arg, NULL};
   int rc = run(argv, out, out_len);
   if (rc != 0) fprintf(stderr, "pgtest: pg.sh %s %s failed (exit %d)\n", cmd, dir, rc);
   return rc == 0 ? 0 : -1;
+}
+
+static int pg_script(const char *cmd, const char *dir, char *out, size_t out_len) {
+  return pg_script_arg(cmd, dir, NULL, out, out_len);
 }
 
 static void chomp(char *s) {
@@ -132,6 +137,24 @@ int th_pg_start(struct th_pg *pg) {
     return -1;
   }
   pg->running = true;
+  return 0;
+}
+
+int th_pg_start_replica(struct th_pg *replica, const struct th_pg *primary) {
+  memset(replica, 0, sizeof *replica);
+  snprintf(replica->dir, sizeof replica->dir, "/tmp/sparkd-pgr-XXXXXX");
+  if (!mkdtemp(replica->dir)) {
+    fprintf(stderr, "pgtest: mkdtemp: %s\n", strerror(errno));
+    return -1;
+  }
+  replica->owner = getpid();
+  track(replica, true);
+  if (pg_script_arg("replica", replica->dir, primary->dir, replica->conninfo, sizeof replica->conninfo) != 0) {
+    th_pg_stop(replica);
+    return -1;
+  }
+  chomp(replica->conninfo);
+  replica->running = true;
   return 0;
 }
 

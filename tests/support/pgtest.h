@@ -33,6 +33,11 @@ struct th_pg {
 int th_pg_start(struct th_pg *pg);
 /* Returns 0 after a fast shutdown and removal of the folder (only in the starting process). */
 int th_pg_stop(struct th_pg *pg);
+/* Returns 0 after creating a streaming replica of the running cluster primary in a folder of its
+ * own (pg_basebackup -R over primary's socket; scripts/pg.sh replica) and starting it; -1 otherwise.
+ * It is read-only and replays what primary writes; conninfo names its "postgres" database, and
+ * th_pg_stop stops it and removes its folder. */
+int th_pg_start_replica(struct th_pg *replica, const struct th_pg *primary);
 /* Returns 0 after stopping the server, keeping its data (connections see it go away). */
 int th_pg_pause(struct th_pg *pg);
 /* Returns 0 after starting a paused server again on the same socket. */
