@@ -245,9 +245,13 @@ done
 
 # ---- 3. the soak ---------------------------------------------------------------------------------
 import_loop() {
-  local i=2 t0 t1
+  local i=2 t0 t1 start next now
+  start=$(date +%s%N)
   while [ "$i" -le "$total_snaps" ]; do
-    sleep "$import_every"
+    # on a fixed schedule (start + k x IMPORT_EVERY), however long an import takes
+    next=$((start + (i - 1) * import_every * 1000000000))
+    now=$(date +%s%N)
+    [ "$now" -lt "$next" ] && sleep "$(awk -v d=$((next - now)) 'BEGIN { printf "%.3f", d / 1e9 }')"
     t0=$(date +%s%N)
     if sed -n "${i}p" "$tmp/demo.ndjson" | SPARKD_DATABASE_URL=$db_url timeout 60 "$sparkd_bin" import - \
       >>"$tmp/imports.log" 2>&1; then
@@ -297,6 +301,9 @@ echo "RSS flat: $rss_flat (after the first minute $first_rss MB, at the end $las
 logged=$(grep -c '"level":"error"' "$tmp/sparkd.log" || true)
 echo "sparkd log lines at level error: $logged"
 [ "$logged" -eq 0 ] || grep '"level":"error"' "$tmp/sparkd.log" | head -5
+echo "sparkd's own view (/metrics):"
+curl -fsS --max-time 5 "$sparkd/metrics" | grep -E '^sparkd_(replica_|lease_held|state_cache_generation|db_errors)' \
+  | sed 's/^/  /' || true
 read -r load _ </proc/loadavg
 echo "load average at the end $load"
 [ "$errors_total" -eq 0 ] || exit 1

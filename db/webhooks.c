@@ -50,11 +50,13 @@ const struct db_statement db_webhooks_statements[] = {
      "UPDATE webhook_outbox SET next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
      " WHERE event_seq = $1"},
     {"wh_giveup", "UPDATE webhook_outbox SET gave_up_at = now() WHERE event_seq = $1"},
-    /* Taken (attempts counted, next_attempt_at moved to the lease's end) but with no attempt
-     * recorded for that count: a sender took them and died before it recorded the outcome. */
+    /* Taken (attempts counted, next_attempt_at moved to the lease's end) at least $1 seconds
+     * before the end of a lease of $2 seconds, and still no attempt recorded for that count: the
+     * sender that took them died (or stopped) before it recorded an outcome. */
     {"wh_release_orphans",
      "UPDATE webhook_outbox o SET next_attempt_at = now()"
-     " WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at > now() AND o.attempts > 0"
+     " WHERE o.delivered_at IS NULL AND o.gave_up_at IS NULL AND o.next_attempt_at > now()"
+     " AND o.next_attempt_at <= now() + make_interval(secs => $2::int - $1::int) AND o.attempts > 0"
      " AND NOT EXISTS (SELECT 1 FROM webhook_attempts a WHERE a.event_seq = o.event_seq AND a.attempt = o.attempts)"},
 };
 DB_STATEMENTS_COUNT(webhooks);
@@ -165,6 +167,8 @@ db_status db_webhook_retry(db_conn *conn, int64_t event_seq, unsigned delay_ms) 
   return db_exec_prepared(conn, "wh_retry", 2, p, NULL);
 }
 
-db_status db_webhook_release_orphans(db_conn *conn, uint64_t *released) {
-  return db_exec_prepared(conn, "wh_release_orphans", 0, NULL, released);
+db_status db_webhook_release_orphans(db_conn *conn, int min_age_s, int lease_s, uint64_t *released) {
+  char age[24], lease[24];
+  const char *p[] = {util_i64_dec(min_age_s, age), util_i64_dec(lease_s, lease)};
+  return db_exec_prepared(conn, "wh_release_orphans", 2, p, released);
 }

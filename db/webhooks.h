@@ -46,10 +46,11 @@ db_status db_webhook_retry(db_conn *conn, int64_t event_seq, unsigned delay_ms);
 /* Returns the status of giving the event up. */
 db_status db_webhook_give_up(db_conn *conn, int64_t event_seq);
 
-/* Returns the status of making due at once the events a sender took and never recorded an attempt
- * for (it died mid-delivery; they would otherwise wait for their lease to end); *released (may be
- * NULL) counts them. Only for the one sender of all processes (the "workers" lease, db/lease.h),
- * when it starts: a live sender's taken events look the same. */
-db_status db_webhook_release_orphans(db_conn *conn, uint64_t *released);
+/* Returns the status of making due at once the events a sender took (with a lease of lease_s, as
+ * db_webhook_take) at least min_age_s seconds ago and never recorded an attempt for: it died or
+ * stopped mid-delivery, and they would otherwise wait for the lease to end. *released (may be NULL)
+ * counts them. Only for the one sender of all processes (the "workers" lease, db/lease.h), with
+ * min_age_s longer than a sender that lost the lease may still take to finish the post in flight. */
+db_status db_webhook_release_orphans(db_conn *conn, int min_age_s, int lease_s, uint64_t *released);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "db/db.h"
 #include "db/webhooks.h"
+#include "partner/ltv.h"
 #include "partner/signer.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -618,17 +619,49 @@ static bool deliver(const struct db_webhook_job *j) {
   return ok;
 }
 
+static db_status release_orphans(db_conn *c, void *arg) {
+  return db_webhook_release_orphans(c, PARTNER_WEBHOOK_ORPHAN_AGE_S, PARTNER_WEBHOOK_LEASE_S, arg);
+}
+
+/* Makes due again, at most every PARTNER_WEBHOOK_ORPHAN_EVERY_MS, the events a sender took and died
+ * (or lost the lease) with: without this they wait for the end of their lease. */
+static void release_orphans_due(struct timespec *last) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long ms = (now.tv_sec - last->tv_sec) * 1000 + (now.tv_nsec - last->tv_nsec) / 1000000;
+  if (last->tv_sec && ms < (long)PARTNER_WEBHOOK_ORPHAN_EVERY_MS) return;
+  *last = now;
+  uint64_t released = 0;
+  db_status rs = db_run_txn(D.pool, release_orphans, &released);
+  if (rs != DB_OK)
+    util_log(UTIL_LOG_WARN, "webhooks: events of a previous sender not released: %s (sent after their lease)",
+             db_status_name(rs));
+  else if (released)
+    util_log(UTIL_LOG_INFO, "webhooks: %llu event(s) a previous sender took without an outcome are due again",
+             (unsigned long long)released);
+}
+
 static void *worker(void *arg) {
   struct job_list *js = calloc(1, sizeof *js);
   if (!js) return NULL;
+  struct timespec orphans_at = {0, 0};
   pthread_mutex_lock(&D.mu);
   while (!D.stop) {
     D.woken = false;
     pthread_mutex_unlock(&D.mu);
+    release_orphans_due(&orphans_at);
     db_status s = db_run_txn(D.pool, take, js);
     size_t n = s == DB_OK ? js->n : 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+      /* a sender that lost the lease stops before its next post: its successor will send the
+       * rest once they are PARTNER_WEBHOOK_ORPHAN_AGE_S old */
+      if (!partner_workers_hold()) {
+        util_log(UTIL_LOG_WARN, "webhooks: the workers' lease is gone; %zu taken event(s) left to the next sender",
+                 n - i);
+        break;
+      }
       deliver(&js->items[i]);
+    }
     pthread_mutex_lock(&D.mu);
     if (n > 0 || D.stop || D.woken) continue; /* the next event of a position may now be due */
     struct timespec dl;
@@ -658,19 +691,9 @@ bool partner_webhook_configure(const struct util_config *cfg) {
   return true;
 }
 
-static db_status release_orphans(db_conn *c, void *arg) { return db_webhook_release_orphans(c, arg); }
-
 bool partner_webhook_start(db_pool *pool, const struct util_config *cfg) {
   (void)cfg;
   if (D.running) return false;
-  uint64_t released = 0;
-  db_status rs = db_run_txn(pool, release_orphans, &released);
-  if (rs != DB_OK)
-    util_log(UTIL_LOG_WARN, "webhooks: events of a previous sender not released: %s (sent after their lease)",
-             db_status_name(rs));
-  else if (released)
-    util_log(UTIL_LOG_INFO, "webhooks: %llu event(s) a previous sender took without an outcome are due again",
-             (unsigned long long)released);
   D.pool = pool;
   D.stop = false;
   if (pthread_create(&D.thread, NULL, worker, NULL) != 0) return false;

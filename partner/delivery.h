@@ -24,14 +24,20 @@ struct util_config;
 #define PARTNER_WEBHOOK_TIMEOUT_MS 5000u
 #define PARTNER_WEBHOOK_LEASE_S 60
 #define PARTNER_WEBHOOK_POLL_MS 1000u
+/* An event taken this long ago without an attempt recorded was taken by a sender that died or lost
+ * the workers' lease: longer than such a sender takes to notice (a keep, 1 s, that may take 3 s) and
+ * finish the post in flight (PARTNER_WEBHOOK_TIMEOUT_MS), so a live one never races its successor. */
+#define PARTNER_WEBHOOK_ORPHAN_AGE_S 15
+#define PARTNER_WEBHOOK_ORPHAN_EVERY_MS 5000u
 
 /* Returns true after setting the CA file and the allow-list from cfg (SPARKD_WEBHOOK_CA_FILE,
  * SPARKD_WEBHOOK_ALLOW_PRIVATE); false (logged) when either is bad. Every process calls it, sender
  * or not: partner_webhook_url_check at registration reads the allow-list. */
 bool partner_webhook_configure(const struct util_config *cfg);
-/* Returns true after starting the delivery thread. It first makes due again the events a sender that
- * died took without recording an attempt (db_webhook_release_orphans): call it only in the one
- * sender of all processes (the "workers" lease). */
+/* Returns true after starting the delivery thread. Every PARTNER_WEBHOOK_ORPHAN_EVERY_MS it makes
+ * due again the events a sender that died took without recording an attempt
+ * (db_webhook_release_orphans), and before each post it checks that this process still holds the
+ * workers' lease (partner_workers_hold): start it only in the one sender of all processes. */
 bool partner_webhook_start(db_pool *pool, const struct util_config *cfg);
 /* Stops the delivery thread (an attempt in flight finishes first). */
 void partner_webhook_stop(void);

@@ -751,6 +751,8 @@ static void *lease_thread(void *arg) {
   return NULL;
 }
 
+bool partner_workers_hold(void) { return !L.lease || db_lease_held(L.lease); }
+
 void partner_workers_status(struct partner_workers_status *out) {
   memset(out, 0, sizeof *out);
   out->lease_name = LEASE_NAME;

@@ -59,6 +59,9 @@ struct partner_workers_status {
 };
 /* Fills *out (thread-safe). */
 void partner_workers_status(struct partner_workers_status *out);
+/* Returns whether this process may run the workers now: it holds the lease as of the last keep (at
+ * most about a second old), or runs without one. The webhook sender asks before every post. */
+bool partner_workers_hold(void);
 
 /* Returns the process's signer, or NULL when SPARKD_SIGNING_KEY_FILE is empty. */
 const struct partner_signer *partner_ltv_signer(void);
