@@ -116,7 +116,7 @@ sparkd=http://127.0.0.1:$port
 env SPARKD_LISTEN=127.0.0.1:"$port" SPARKD_DATABASE_URL="$db_url" SPARKD_LOG_LEVEL=warn "${read_env[@]}" \
   "$sparkd_bin" serve >"$tmp/sparkd.log" 2>&1 &
 sparkd_pid=$!
-wait_for "$sparkd/readyz" 30 || { tail -20 "$tmp/sparkd.log" >&2; die "sparkd did not become ready"; }
+wait_for "$sparkd/readyz" 60 || { tail -20 "$tmp/sparkd.log" >&2; die "sparkd did not become ready within 60 s"; }
 for i in $(seq 1 600); do
   curl -fs --max-time 1 "$sparkd/v1/accounts/1?limit=1" 2>/dev/null | grep -q '"address"' && break
   sleep 0.1

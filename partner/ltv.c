@@ -664,8 +664,10 @@ static void *worker(void *arg) {
  * second, starts both when it is acquired and stops both when it is lost, so another process
  * takes over within about a second of the holder's session ending (at once for a process that
  * died; LEASE_IDLE_MS, 15 s, for one that hangs). Two senders never take the same event: an event is
- * leased in the transaction that takes it (db_webhook_take); a new sender first makes due again the
- * events its dead predecessor took without recording an attempt (db_webhook_release_orphans). */
+ * leased in the transaction that takes it (db_webhook_take), a sender checks the lease before each
+ * post, and the holder makes due again only the events a predecessor took at least
+ * PARTNER_WEBHOOK_ORPHAN_AGE_S ago without recording an attempt (db_webhook_release_orphans). Two
+ * LTV workers that overlap for a moment serialise on their transaction lock (db/ltv.c). */
 
 #define LEASE_NAME "workers"
 #define LEASE_KEEP_MS 1000u
