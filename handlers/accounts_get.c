@@ -248,8 +248,8 @@ static db_status list_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
-/* The watch list from the generation's health-factor index (state/accounts.h): the same rows, in
- * the same order, as the database query over health factors at the market's block. */
+/* The watch list from the generation's health-factor index (state/accounts.h): the rows the
+ * database query would return over health factors at the market's block, in the same order. */
 struct list_mem_q {
   const u256 *max_hf, *min_debt;
   int coll_reserve, debt_reserve; /* -1: no filter */
@@ -267,9 +267,15 @@ static bool has_position(const struct state_acc_chain *x, const struct state_acc
   return false;
 }
 
-static void list_memory(const struct state_acc_chain *x, const struct list_mem_q *q, struct list_ctx *lx) {
+/* Writes the page straight from the index with the streaming writer (views/jsonw.h): the same
+ * bytes as the database path's jansson objects, without building them. */
+static enum svc_handler_result list_memory(struct svc_request *req, const struct state_market *mc,
+                                           const struct state_acc_chain *x, const struct list_mem_q *q) {
+  uint32_t *rows = malloc((size_t)q->limit * sizeof *rows);
+  if (!rows) return SVC_HANDLER_FATAL;
+  size_t n = 0;
   size_t i = q->after_hf ? state_accounts_by_hf_after(x, *q->after_hf, q->after_addr) : 0;
-  for (; i < x->n_by_hf && lx->n < (size_t)q->limit; i++) {
+  for (; i < x->n_by_hf && n < (size_t)q->limit; i++) {
     uint32_t k = x->by_hf[i];
     const struct state_acc *r = &x->accounts[k];
     const struct state_acc_health *h = &x->health[k];
@@ -277,10 +283,54 @@ static void list_memory(const struct state_acc_chain *x, const struct list_mem_q
     if (q->min_debt && u256_lt(h->debt, *q->min_debt)) continue;
     if (q->coll_reserve >= 0 && !has_position(x, r, q->coll_reserve, true)) continue;
     if (q->debt_reserve >= 0 && !has_position(x, r, q->debt_reserve, false)) continue;
-    char addr[43];
-    util_hex0x(r->addr, 20, addr);
-    list_add(lx, addr, h->hf, h->coll, h->debt, r->emode, (long long)r->block_number);
+    rows[n++] = k;
   }
+  bool more = n == (size_t)q->limit; /* limit is one more than asked */
+  if (more) n--;
+  struct jw w = {0};
+  jw_obj(&w);
+  jw_key(&w, "data");
+  jw_arr(&w);
+  char lower[43], cs[43];
+  for (size_t j = 0; j < n; j++) {
+    const struct state_acc *r = &x->accounts[rows[j]];
+    const struct state_acc_health *h = &x->health[rows[j]];
+    util_hex0x(r->addr, 20, lower);
+    view_address_checksum(lower, cs);
+    jw_obj(&w);
+    jw_kstr(&w, "address", cs);
+    if (u256_eq(h->hf, U256_MAX))
+      jw_knull(&w, "health_factor");
+    else
+      jw_kfixed(&w, "health_factor", h->hf, 18);
+    jw_ku256_kfixed(&w, "total_collateral_base", "total_collateral_usd", h->coll, 8);
+    jw_ku256_kfixed(&w, "total_debt_base", "total_debt_usd", h->debt, 8);
+    jw_kint(&w, "emode_category", r->emode);
+    jw_kint(&w, "block_number", r->block_number);
+    jw_obj_end(&w);
+  }
+  jw_arr_end(&w);
+  jw_key(&w, "as_of");
+  jw_obj(&w);
+  view_write_as_of_fields(&w, mc);
+  jw_obj_end(&w);
+  if (more && n > 0) {
+    const struct state_acc *r = &x->accounts[rows[n - 1]];
+    char hf[U256_DEC_MAX], cur[400];
+    u256_to_dec(x->health[rows[n - 1]].hf, hf);
+    util_hex0x(r->addr, 20, lower);
+    cursor_encode(hf, lower, cur, sizeof cur);
+    jw_kstr(&w, "next_cursor", cur);
+  } else {
+    jw_knull(&w, "next_cursor");
+  }
+  jw_obj_end(&w);
+  free(rows);
+  if (w.oom) {
+    jw_free(&w);
+    return SVC_HANDLER_FATAL;
+  }
+  return svc_reply_take(req, 200, "application/json", w.buf, w.len);
 }
 
 static enum svc_handler_result list_reply(struct svc_request *req, struct list_ctx *lx, long limit, json_t *as_of);
@@ -340,7 +390,6 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
                                     json_array_size(errors));
   }
   json_decref(errors);
-  struct list_ctx lx = {.data = json_array()};
   if (x && x->accounts_cached) {
     u256 after_hf = U256_ZERO;
     uint8_t after_addr[20];
@@ -356,10 +405,9 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
                                   q_cursor ? &after_hf : NULL,
                                   q_cursor ? after_addr : NULL,
                                   limit + 1};
-    list_memory(x, &mq, &lx);
-    json_t *as_of = view_market_as_of(mc);
+    enum svc_handler_result res = list_memory(req, mc, x, &mq);
     state_cache_release(c);
-    return list_reply(req, &lx, limit, as_of);
+    return res;
   }
   /* copies: the cache (and the reserves in it) is released before the query runs */
   char coll_addr[43] = "", debt_addr[43] = "";
@@ -372,10 +420,10 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
   state_cache_release(c);
   db_conn *conn = svc_req_db(req);
   if (!conn) {
-    json_decref(lx.data);
     json_decref(as_of);
     return SVC_HANDLED;
   }
+  struct list_ctx lx = {.data = json_array()};
   db_status s = db_accounts_list(conn, &q, list_row, &lx);
   db_release(conn);
   if (s != DB_OK) {
