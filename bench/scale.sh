@@ -2,7 +2,7 @@
 # Scale benchmark (issue 13): a chain of ACCOUNTS generated accounts (default 1,000,000) against
 # one of SMALL accounts (default 20,000), on loopback only.
 #
-#   bench/scale.sh            both sizes; about 10 minutes on 2 cores, ~4 GB of memory at peak
+#   bench/scale.sh            both sizes; ~17 minutes on a loaded 2-core machine, ~3 GB of memory at peak
 #   ACCOUNTS=200000 bench/scale.sh
 #
 # For each size it generates `sparkd demo-data --accounts N --days 0` (SparkLend Ethereum's 18
@@ -73,7 +73,6 @@ run() {
   SPARKD_DATABASE_URL=$url /usr/bin/time -v "$bin" import "$dir/full.ndjson" >"$dir/import.out" 2>"$dir/import.time"
   echo "$n first_import_s $(awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$dir/import.time")"
   echo "$n first_import_peak_rss_mib $(awk -F': ' '/Maximum resident/ { printf "%.0f", $2 / 1024 }' "$dir/import.time")"
-  rm -f "$dir/full.ndjson.tail"
   head -c 65536 "$dir/full.ndjson" >"$dir/head.json"
   rm -f "$dir/full.ndjson"
 
@@ -143,7 +142,6 @@ EOF
   curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," || die "block $want never served"
   echo "$n block_500_accounts_all_prices_import_s $(secs "$t0" "$t1")"
   echo "$n block_500_accounts_all_prices_served_s $(secs "$t0" "$(now)")"
-  grep -o 'generation [0-9]* with [0-9]* entries built in [0-9]* ms' "$dir/serve.log" | tail -1 | sed "s/^/$n last_build /" || true
   echo "$n sparkd_rss_mib_after_block $(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$server/status)"
   echo "$n load_before_wrk $(load)"
   echo "$n lookup_reqs_p99 $(wrk_line "$base" "$dir/lookup.lua")"
