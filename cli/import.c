@@ -183,9 +183,6 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
                " null)",
                s->accounts_full ? "full" : "delta", res.accounts_written, res.positions_written, res.accounts_removed,
                res.hf_computed, res.hf_null);
-      if (res.hf_recomputed)
-        printf(" (health factor of %zu stored accounts recomputed, %zu changed)", res.hf_recomputed,
-               res.hf_recomputed_changed);
       printf(" in %.3f s (parse %.3f s, write %.3f s)\n", t2 - t0, t1 - t0, t2 - t1);
     }
     fflush(stdout);

@@ -18,7 +18,8 @@ const struct db_statement db_accounts_statements[] = {
     {"accounts_count", "SELECT count(*) FROM (SELECT 1 FROM accounts WHERE chain_id = $1::bigint LIMIT $2::bigint) s"},
     /* The state cache's copy of a chain's accounts (state_accounts_load). */
     {"accounts_store_reserves", "SELECT asset, reserve_id FROM reserves WHERE chain_id = $1::bigint"},
-    {"accounts_store_accounts", "SELECT address, emode_category FROM accounts WHERE chain_id = $1::bigint"},
+    {"accounts_store_accounts",
+     "SELECT address, emode_category, block_number FROM accounts WHERE chain_id = $1::bigint"},
     {"accounts_store_positions",
      "SELECT account, asset, scaled_a_token_balance::text, scaled_variable_debt::text, collateral FROM positions"
      " WHERE chain_id = $1::bigint AND (scaled_a_token_balance > 0 OR scaled_variable_debt > 0)"},

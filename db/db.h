@@ -178,6 +178,12 @@ db_status db_exec_params(db_conn *conn, const char *sql, unsigned nparams, const
 /* Returns the status of the registered statement `name`; *affected (may be NULL) gets the row count. */
 db_status db_exec_prepared(db_conn *conn, const char *name, unsigned nparams, const char *const *params,
                            uint64_t *affected);
+/* A run of writes whose results are not read, sent without waiting for each (libpq pipeline
+ * mode): one round trip instead of one per statement. Between the two calls only
+ * db_exec_prepared may be used, and it reports no affected rows and no failure: db_pipeline_end
+ * returns the first failure of the run (the statements after it are not executed). */
+db_status db_pipeline_begin(db_conn *conn);
+db_status db_pipeline_end(db_conn *conn);
 /* Returns the status of a parameterised query, calling fn (may be NULL) per row; *nrows may be NULL. */
 db_status db_query_params(db_conn *conn, const char *sql, unsigned nparams, const char *const *params, db_row_fn fn,
                           void *arg, uint64_t *nrows);

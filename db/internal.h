@@ -16,6 +16,7 @@ struct db_conn {
   bool in_use;
   bool ever_connected;
   unsigned char prepared[DB_MAX_STATEMENTS]; /* 1: registry entry i is prepared on this session */
+  bool pipelined;                            /* between db_pipeline_begin and db_pipeline_end */
   char sqlstate[6];
   char errmsg[512];
 };

@@ -112,12 +112,20 @@ static db_status execute(db_conn *c, enum kind k, const char *text, unsigned n, 
   } else if (k == K_PARAMS) {
     r = PQexecParams(c->pg, text, (int)n, NULL, params, NULL, NULL, 0);
   } else {
-    int idx = db_stmt_find(text, NULL);
+    const char *sql = NULL;
+    int idx = db_stmt_find(text, &sql);
     if (idx < 0) {
       record(c, "", "unknown prepared statement");
       db_log(DB_LOG_ERROR, "%s: no such statement in the registry", text);
       count(c, DB_ERROR);
       return DB_ERROR;
+    }
+    if (c->pipelined) {
+      /* queued; db_pipeline_end reads its result. PQprepare cannot run inside a pipeline: a
+       * statement the connect did not prepare goes as text (the unnamed statement). */
+      int sent = c->prepared[idx] ? PQsendQueryPrepared(c->pg, text, (int)n, params, NULL, NULL, 0)
+                                  : PQsendQueryParams(c->pg, sql, (int)n, NULL, params, NULL, NULL, 0);
+      return sent == 1 ? DB_OK : classify(c, NULL, text, DB_LOG_ERROR);
     }
     if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK) return st;
     r = PQexecPrepared(c->pg, text, (int)n, params, NULL, NULL, 0);
@@ -147,7 +155,7 @@ static db_status run_exec(db_conn *c, enum kind k, const char *text, unsigned n,
                           uint64_t *affected) {
   PGresult *r;
   db_status st = execute(c, k, text, n, params, &r);
-  if (affected) *affected = st == DB_OK ? affected_rows(r) : 0;
+  if (affected) *affected = st == DB_OK && r ? affected_rows(r) : 0; /* r NULL: pipelined */
   PQclear(r);
   return st;
 }
@@ -187,6 +195,46 @@ static db_status run_one(db_conn *c, enum kind k, const char *text, unsigned n, 
   }
   PQclear(r);
   return st;
+}
+
+db_status db_pipeline_begin(db_conn *c) {
+  if (!c) return DB_UNAVAILABLE;
+  if (!c->pg) return classify(c, NULL, "pipeline", DB_LOG_ERROR);
+  if (PQenterPipelineMode(c->pg) != 1) return classify(c, NULL, "pipeline", DB_LOG_ERROR);
+  c->pipelined = true;
+  return DB_OK;
+}
+
+db_status db_pipeline_end(db_conn *c) {
+  if (!c || !c->pipelined) return DB_ERROR;
+  db_status first = DB_OK;
+  if (PQpipelineSync(c->pg) != 1) first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
+  /* Each statement's results end with a NULL; the run ends with the sync's result. A lost
+   * connection gives an error result, then NULLs. */
+  for (bool done = first != DB_OK; !done;) {
+    PGresult *r = PQgetResult(c->pg);
+    if (!r) {
+      if (PQstatus(c->pg) != CONNECTION_OK) {
+        if (first == DB_OK) first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
+        break;
+      }
+      continue;
+    }
+    ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_PIPELINE_SYNC) {
+      done = true;
+    } else if (es != PGRES_PIPELINE_ABORTED && first == DB_OK) {
+      first = classify(c, r, "pipelined statement", DB_LOG_ERROR);
+      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      if (state && strcmp(state, "26000") == 0) /* the session lost its statements (DISCARD ALL) */
+        memset(c->prepared, 0, sizeof c->prepared);
+    }
+    PQclear(r);
+  }
+  c->pipelined = false;
+  if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(c->pg) != 1 && first == DB_OK)
+    first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
+  return first;
 }
 
 db_status db_exec(db_conn *c, const char *sql) { return run_exec(c, K_SIMPLE, sql, 0, NULL, NULL); }

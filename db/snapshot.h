@@ -23,12 +23,9 @@ struct db_snapshot_result {
   uint64_t previous_block; /* its last block then */
   size_t accounts_written; /* accounts (with at least one position) written */
   size_t positions_written;
-  size_t accounts_removed;      /* deleted by full mode, or by delta for accounts without positions */
-  size_t hf_computed;           /* accounts whose health factor was computed */
-  size_t hf_null;               /* accounts stored with a NULL health factor (missing price or reserve) */
-  size_t hf_recomputed;         /* stored accounts re-evaluated because reserves, prices or eMode changed
-                                   and the snapshot was not a full account list */
-  size_t hf_recomputed_changed; /* of those, rows whose health factor or totals changed */
+  size_t accounts_removed; /* deleted by full mode, or by delta for accounts without positions */
+  size_t hf_computed;      /* written accounts whose health factor was computed */
+  size_t hf_null;          /* written accounts stored with a NULL health factor (missing price or reserve) */
 };
 
 /* Returns a short lowercase name for an outcome. */

@@ -6,8 +6,11 @@
  * (assets are only ever added or updated); absent sections are left alone. Series rows are
  * appended. Accounts and positions go through COPY. Each written account's health factor is
  * computed with the engine (risk/account.h) at the block's timestamp from the reserves, prices
- * and eMode categories as they stand after this snapshot's writes. NOTIFY sparkd_state is sent
- * inside the transaction, so listeners hear it at commit. */
+ * and eMode categories as they stand after this snapshot's writes; the accounts a snapshot does
+ * not list are not re-evaluated here when prices or indexes move (that rewrote every account row
+ * at every block): the state cache computes every held account's health factor per generation in
+ * memory (docs/architecture.md, "Where health factors live"). NOTIFY sparkd_state is sent inside
+ * the transaction, so listeners hear it at commit. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,10 +116,6 @@ const struct db_statement db_snapshot_statements[] = {
      " WHERE r.chain_id = $1::bigint"},
     {"snap_market_emode", "SELECT category_id, ltv, liquidation_threshold, liquidation_bonus FROM emode_categories"
                           " WHERE chain_id = $1::bigint"},
-    {"snap_chain_positions",
-     "SELECT p.account, a.emode_category, p.asset, p.scaled_a_token_balance, p.scaled_variable_debt, p.collateral"
-     " FROM positions p JOIN accounts a ON a.chain_id = p.chain_id AND a.address = p.account"
-     " WHERE p.chain_id = $1::bigint ORDER BY p.account"},
     {"snap_notify", "SELECT pg_notify('sparkd_state', $1)"},
 };
 
@@ -572,123 +571,6 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
   return st;
 }
 
-/* ---- health factors of the accounts a snapshot did not list ----
- * When a snapshot changes reserves, prices or eMode categories and is not a full account list,
- * every stored account's health factor is recomputed at the new block from its stored positions
- * and written where it changed (through a temporary table: COPY, then one UPDATE). */
-
-struct recompute {
-  struct market_ctx *mc;
-  struct cbuf out;
-  char cur[43];
-  uint32_t emode;
-  struct risk_position pos[RISK_MAX_RESERVES];
-  uint32_t n;
-  bool ok;
-  size_t computed, null;
-};
-
-static void rc_flush(struct recompute *r) {
-  if (!r->cur[0]) return;
-  struct risk_account_data out;
-  bool ok = r->ok;
-  if (ok) {
-    qsort(r->pos, r->n, sizeof r->pos[0], cmp_pos);
-    ok = risk_account_evaluate_positions(r->mc->m, r->pos, r->n, r->emode, &out) == RISK_OK;
-  }
-  if (!cb_reserve(&r->out, 48 + 3 * U256_DEC_MAX)) return;
-  r->out.len += (size_t)sprintf(r->out.p + r->out.len, "%s\t", r->cur);
-  if (ok) {
-    r->out.len += u256_to_dec(out.health_factor, r->out.p + r->out.len);
-    r->out.p[r->out.len++] = '\t';
-    r->out.len += u256_to_dec(out.total_collateral_base, r->out.p + r->out.len);
-    r->out.p[r->out.len++] = '\t';
-    r->out.len += u256_to_dec(out.total_debt_base, r->out.p + r->out.len);
-    r->out.p[r->out.len++] = '\n';
-    r->computed++;
-  } else {
-    memcpy(r->out.p + r->out.len, "\\N\t\\N\t\\N\n", 9);
-    r->out.len += 9;
-    r->null++;
-  }
-  r->cur[0] = '\0';
-}
-
-static db_status rc_row(const db_row *row, void *arg) {
-  struct recompute *r = arg;
-  const char *acct = db_row_text(row, 0), *asset = db_row_text(row, 2);
-  if (!acct || !asset) return DB_ERROR;
-  if (strcmp(acct, r->cur) != 0) {
-    rc_flush(r);
-    snprintf(r->cur, sizeof r->cur, "%s", acct);
-    r->emode = (uint32_t)strtoul(db_row_text(row, 1), NULL, 10);
-    r->n = 0;
-    r->ok = true;
-  }
-  if (!r->ok) return DB_OK;
-  const struct risk_market *m = r->mc->m;
-  int id = -1;
-  for (uint32_t k = 0; k < m->n_reserves && id < 0; k++)
-    if (m->reserves[k].listed && memcmp(r->mc->asset[k], asset, 42) == 0) id = (int)k;
-  struct risk_position p = {0};
-  const char *coll = db_row_text(row, 5);
-  p.collateral = coll && coll[0] == 't';
-  if (id < 0 || r->n >= RISK_MAX_RESERVES || !dec(db_row_text(row, 3), &p.scaled_a) ||
-      !dec(db_row_text(row, 4), &p.scaled_debt)) {
-    r->ok = false;
-    return DB_OK;
-  }
-  p.reserve = (uint16_t)id;
-  p.borrowing = !u256_is_zero(p.scaled_debt);
-  if ((p.collateral || p.borrowing) && !r->mc->usable[id]) r->ok = false;
-  r->pos[r->n++] = p;
-  return DB_OK;
-}
-
-static db_status recompute_health(db_conn *c, struct apply_ctx *x) {
-  const char *param[] = {x->chain};
-  struct market_ctx *mc = calloc(1, sizeof *mc);
-  struct risk_market *m = calloc(1, sizeof *m);
-  struct recompute *r = calloc(1, sizeof *r);
-  db_status st = (mc && m && r) ? DB_OK : DB_ERROR;
-  if (st == DB_OK) {
-    mc->m = m;
-    mc->t = x->s->block_timestamp;
-    r->mc = mc;
-    st = db_query_prepared(c, "snap_market_reserves", 1, param, market_row, mc, NULL);
-  }
-  if (st == DB_OK) st = db_query_prepared(c, "snap_market_emode", 1, param, emode_row, mc, NULL);
-  bool market_ok = st == DB_OK && risk_market_prepare(m) == RISK_OK;
-  if (st == DB_OK) st = db_query_prepared(c, "snap_chain_positions", 1, param, market_ok ? rc_row : NULL, r, NULL);
-  if (st == DB_OK && market_ok) {
-    rc_flush(r);
-    /* A temporary table cannot be in the statement registry (it does not exist when a connection
-     * prepares its statements), so these three run unprepared. */
-    st = db_exec(c, "CREATE TEMP TABLE sparkd_import_hf (address text COLLATE \"C\" PRIMARY KEY,"
-                    " hf numeric(78,0), coll numeric(78,0), debt numeric(78,0)) ON COMMIT DROP");
-    if (st == DB_OK) st = db_copy_begin(c, "COPY sparkd_import_hf FROM STDIN");
-    if (st == DB_OK) st = db_copy_put(c, r->out.p ? r->out.p : "", r->out.len);
-    if (st == DB_OK) st = db_copy_end(c, NULL);
-    uint64_t updated = 0;
-    if (st == DB_OK)
-      st = db_exec_params(
-          c,
-          "UPDATE accounts a SET health_factor = t.hf, total_collateral_base = t.coll,"
-          " total_debt_base = t.debt FROM sparkd_import_hf t"
-          " WHERE a.chain_id = $1::bigint AND a.address = t.address"
-          " AND (a.health_factor IS DISTINCT FROM t.hf OR a.total_collateral_base IS DISTINCT FROM t.coll"
-          " OR a.total_debt_base IS DISTINCT FROM t.debt)",
-          1, param, &updated);
-    x->res->hf_recomputed = r->computed + r->null;
-    x->res->hf_recomputed_changed = updated;
-  }
-  if (r) free(r->out.p);
-  free(r);
-  free(mc);
-  free(m);
-  return st;
-}
-
 /* ---- the small sections ---- */
 
 static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *p) {
@@ -912,24 +794,29 @@ static db_status apply_txn(db_conn *c, void *arg) {
 
   struct params *p = malloc(sizeof *p);
   if (!p) return DB_ERROR;
-  p_reset(p);
-  p_str(p, x->chain), p_u64(p, s->block_number), p_str(p, s->block_hash), p_u64(p, s->block_timestamp);
-  st = run(c, "snap_chain_upsert", p);
-  if (st == DB_OK) st = run(c, "snap_block_upsert", p);
-  for (size_t i = 0; i < s->n_assets && st == DB_OK; i++) {
-    const struct chain_snap_asset *a = &s->assets[i];
+  /* A block's small sections are a few hundred single-row statements: pipelined, they cost one
+   * round trip instead of one each (most of a history block's import time before). */
+  st = db_pipeline_begin(c);
+  if (st == DB_OK) {
     p_reset(p);
-    p_str(p, x->chain), p_str(p, a->address), p_str(p, a->symbol);
-    a->has_name ? p_str(p, a->name) : p_null(p);
-    p_u64(p, a->decimals);
-    st = run(c, "snap_asset_upsert", p);
+    p_str(p, x->chain), p_u64(p, s->block_number), p_str(p, s->block_hash), p_u64(p, s->block_timestamp);
+    st = run(c, "snap_chain_upsert", p);
+    if (st == DB_OK) st = run(c, "snap_block_upsert", p);
+    for (size_t i = 0; i < s->n_assets && st == DB_OK; i++) {
+      const struct chain_snap_asset *a = &s->assets[i];
+      p_reset(p);
+      p_str(p, x->chain), p_str(p, a->address), p_str(p, a->symbol);
+      a->has_name ? p_str(p, a->name) : p_null(p);
+      p_u64(p, a->decimals);
+      st = run(c, "snap_asset_upsert", p);
+    }
+    if (st == DB_OK && s->has_reserves) st = write_reserves(c, x, p);
+    if (st == DB_OK) st = write_small(c, x, p);
+    db_status end = db_pipeline_end(c); /* always: it leaves pipeline mode */
+    if (st == DB_OK) st = end;
   }
-  if (st == DB_OK && s->has_reserves) st = write_reserves(c, x, p);
-  if (st == DB_OK) st = write_small(c, x, p);
   free(p);
   if (st == DB_OK && s->has_accounts) st = write_accounts(c, x);
-  if (st == DB_OK && (s->has_reserves || s->has_prices || s->has_emode) && !(s->has_accounts && s->accounts_full))
-    st = recompute_health(c, x);
   if (st == DB_OK) {
     char note[64];
     snprintf(note, sizeof note, "%s:%llu", x->chain, (unsigned long long)s->block_number);

@@ -1,7 +1,8 @@
 /* SparkLend accounts: GET /v1/accounts/{chain}/{address} (one account accrued to the chain's
  * latest block: positions, totals, health factor, liquidation prices, warnings) and
- * GET /v1/accounts/{chain} (the liquidation watch list from the health factors stored at import,
- * keyset-paginated from the database).
+ * GET /v1/accounts/{chain} (the liquidation watch list: accounts ordered by health factor at the
+ * market's block, keyset-paginated; from the generation's index for a chain held in memory, else
+ * from the health factors the database stored when each account was written).
  *
  * Reserves, indexes and prices come from the state cache's markets (state/markets.h), accounts
  * from state/accounts.h: a chain of at most SPARKD_ACCOUNT_CACHE_MAX accounts is held in the
@@ -25,6 +26,7 @@
 #include "risk/wadray.h"
 #include "service/request.h"
 #include "state/cache.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "views/account_json.h"
 #include "views/jsonw.h"
@@ -216,9 +218,24 @@ static bool cursor_decode(const char *cur, char hf[U256_DEC_MAX], char addr[43])
 
 struct list_ctx {
   json_t *data;
-  char last_hf[U256_DEC_MAX], last_addr[43];
   size_t n;
 };
+
+/* One watch-list row, the same from memory or from the database. */
+static void list_add(struct list_ctx *x, const char *addr, u256 hfv, u256 coll, u256 debt, long emode,
+                     long long block) {
+  char cs[43];
+  view_address_checksum(addr, cs);
+  json_t *o = json_object();
+  json_object_set_new(o, "address", json_string(cs));
+  json_object_set_new(o, "health_factor", view_hf_json(hfv));
+  view_put_base(o, "total_collateral_base", coll);
+  view_put_base(o, "total_debt_base", debt);
+  json_object_set_new(o, "emode_category", json_integer(emode));
+  json_object_set_new(o, "block_number", json_integer(block));
+  json_array_append_new(x->data, o);
+  x->n++;
+}
 
 static db_status list_row(const db_row *row, void *arg) {
   struct list_ctx *x = arg;
@@ -227,21 +244,96 @@ static db_status list_row(const db_row *row, void *arg) {
   if (!addr || !hf || !u256_parse_dec(hf, &hfv)) return DB_ERROR;
   u256_parse_dec(db_row_text(row, 4), &coll);
   u256_parse_dec(db_row_text(row, 5), &debt);
-  char cs[43];
-  view_address_checksum(addr, cs);
-  json_t *o = json_object();
-  json_object_set_new(o, "address", json_string(cs));
-  json_object_set_new(o, "health_factor", view_hf_json(hfv));
-  view_put_base(o, "total_collateral_base", coll);
-  view_put_base(o, "total_debt_base", debt);
-  json_object_set_new(o, "emode_category", json_integer(strtol(db_row_text(row, 1), NULL, 10)));
-  json_object_set_new(o, "block_number", json_integer(strtoll(db_row_text(row, 2), NULL, 10)));
-  json_array_append_new(x->data, o);
-  snprintf(x->last_hf, sizeof x->last_hf, "%s", hf);
-  snprintf(x->last_addr, sizeof x->last_addr, "%s", addr);
-  x->n++;
+  list_add(x, addr, hfv, coll, debt, strtol(db_row_text(row, 1), NULL, 10), strtoll(db_row_text(row, 2), NULL, 10));
   return DB_OK;
 }
+
+/* The watch list from the generation's health-factor index (state/accounts.h): the rows the
+ * database query would return over health factors at the market's block, in the same order. */
+struct list_mem_q {
+  const u256 *max_hf, *min_debt;
+  int coll_reserve, debt_reserve; /* -1: no filter */
+  const u256 *after_hf;
+  const uint8_t *after_addr;
+  long limit;
+};
+
+static bool has_position(const struct state_acc_chain *x, const struct state_acc *r, int reserve, bool collateral) {
+  for (uint32_t k = 0; k < r->n_pos; k++) {
+    const struct state_acc_pos *p = &x->positions[r->first + k];
+    if (p->reserve != reserve) continue;
+    return collateral ? p->collateral && !u256_is_zero(p->scaled_a) : !u256_is_zero(p->scaled_debt);
+  }
+  return false;
+}
+
+/* Writes the page straight from the index with the streaming writer (views/jsonw.h): the same
+ * bytes as the database path's jansson objects, without building them. */
+static enum svc_handler_result list_memory(struct svc_request *req, const struct state_market *mc,
+                                           const struct state_acc_chain *x, const struct list_mem_q *q) {
+  uint32_t *rows = malloc((size_t)q->limit * sizeof *rows);
+  if (!rows) return SVC_HANDLER_FATAL;
+  size_t n = 0;
+  size_t i = q->after_hf ? state_accounts_by_hf_after(x, *q->after_hf, q->after_addr) : 0;
+  for (; i < x->n_by_hf && n < (size_t)q->limit; i++) {
+    uint32_t k = x->by_hf[i];
+    const struct state_acc *r = &x->accounts[k];
+    const struct state_acc_health *h = &x->health[k];
+    if (q->max_hf && u256_gt(h->hf, *q->max_hf)) break; /* ordered by health factor */
+    if (q->min_debt && u256_lt(h->debt, *q->min_debt)) continue;
+    if (q->coll_reserve >= 0 && !has_position(x, r, q->coll_reserve, true)) continue;
+    if (q->debt_reserve >= 0 && !has_position(x, r, q->debt_reserve, false)) continue;
+    rows[n++] = k;
+  }
+  bool more = n == (size_t)q->limit; /* limit is one more than asked */
+  if (more) n--;
+  struct jw w = {0};
+  jw_obj(&w);
+  jw_key(&w, "data");
+  jw_arr(&w);
+  char lower[43], cs[43];
+  for (size_t j = 0; j < n; j++) {
+    const struct state_acc *r = &x->accounts[rows[j]];
+    const struct state_acc_health *h = &x->health[rows[j]];
+    util_hex0x(r->addr, 20, lower);
+    view_address_checksum(lower, cs);
+    jw_obj(&w);
+    jw_kstr(&w, "address", cs);
+    if (u256_eq(h->hf, U256_MAX))
+      jw_knull(&w, "health_factor");
+    else
+      jw_kfixed(&w, "health_factor", h->hf, 18);
+    jw_ku256_kfixed(&w, "total_collateral_base", "total_collateral_usd", h->coll, 8);
+    jw_ku256_kfixed(&w, "total_debt_base", "total_debt_usd", h->debt, 8);
+    jw_kint(&w, "emode_category", r->emode);
+    jw_kint(&w, "block_number", r->block_number);
+    jw_obj_end(&w);
+  }
+  jw_arr_end(&w);
+  jw_key(&w, "as_of");
+  jw_obj(&w);
+  view_write_as_of_fields(&w, mc);
+  jw_obj_end(&w);
+  if (more && n > 0) {
+    const struct state_acc *r = &x->accounts[rows[n - 1]];
+    char hf[U256_DEC_MAX], cur[400];
+    u256_to_dec(x->health[rows[n - 1]].hf, hf);
+    util_hex0x(r->addr, 20, lower);
+    cursor_encode(hf, lower, cur, sizeof cur);
+    jw_kstr(&w, "next_cursor", cur);
+  } else {
+    jw_knull(&w, "next_cursor");
+  }
+  jw_obj_end(&w);
+  free(rows);
+  if (w.oom) {
+    jw_free(&w);
+    return SVC_HANDLER_FATAL;
+  }
+  return svc_reply_take(req, 200, "application/json", w.buf, w.len);
+}
+
+static enum svc_handler_result list_reply(struct svc_request *req, struct list_ctx *lx, long limit, json_t *as_of);
 
 #define LIST_DEFAULT_LIMIT 50
 #define LIST_MAX_LIMIT 500
@@ -298,6 +390,25 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
                                     json_array_size(errors));
   }
   json_decref(errors);
+  if (x && x->accounts_cached) {
+    u256 after_hf = U256_ZERO;
+    uint8_t after_addr[20];
+    if (q_cursor) {
+      u256_from_dec(&after_hf, cur_hf, strlen(cur_hf));
+      for (int k = 0; k < 20; k++) /* cursor_decode checked: 40 lowercase hex digits */
+        after_addr[k] = (uint8_t)(util_hexval(cur_addr[2 + 2 * k]) << 4 | util_hexval(cur_addr[3 + 2 * k]));
+    }
+    const struct list_mem_q mq = {q_hf ? &hf_max : NULL,
+                                  q_debt ? &debt_min : NULL,
+                                  rc ? rc->reserve_id : -1,
+                                  rd ? rd->reserve_id : -1,
+                                  q_cursor ? &after_hf : NULL,
+                                  q_cursor ? after_addr : NULL,
+                                  limit + 1};
+    enum svc_handler_result res = list_memory(req, mc, x, &mq);
+    state_cache_release(c);
+    return res;
+  }
   /* copies: the cache (and the reserves in it) is released before the query runs */
   char coll_addr[43] = "", debt_addr[43] = "";
   if (rc) memcpy(coll_addr, rc->address, sizeof coll_addr);
@@ -322,11 +433,16 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
       return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached; retry shortly");
     return SVC_HANDLER_FATAL;
   }
+  return list_reply(req, &lx, limit, as_of);
+}
+
+/* Replies with the rows in lx (one more than limit when there is a next page) and as_of (stolen). */
+static enum svc_handler_result list_reply(struct svc_request *req, struct list_ctx *lx, long limit, json_t *as_of) {
   json_t *next = json_null();
-  if (lx.n > (size_t)limit) {
+  if (lx->n > (size_t)limit) {
     /* One row more than asked: drop it; the cursor is the last row kept. */
-    json_array_remove(lx.data, (size_t)limit);
-    json_t *last = json_array_get(lx.data, (size_t)limit - 1);
+    json_array_remove(lx->data, (size_t)limit);
+    json_t *last = json_array_get(lx->data, (size_t)limit - 1);
     char lower[43], hf[U256_DEC_MAX], cur[400];
     util_parse_address(json_string_value(json_object_get(last, "address")), lower);
     const char *hfs = json_string_value(json_object_get(last, "health_factor"));
@@ -341,5 +457,5 @@ enum svc_handler_result handler_accounts_list(struct svc_request *req) {
     json_decref(next);
     next = json_string(cur);
   }
-  return svc_reply_json_steal(req, 200, json_pack("{so so so}", "data", lx.data, "as_of", as_of, "next_cursor", next));
+  return svc_reply_json_steal(req, 200, json_pack("{so so so}", "data", lx->data, "as_of", as_of, "next_cursor", next));
 }

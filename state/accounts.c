@@ -61,6 +61,8 @@ static void chain_free(void *p) {
   if (!c) return;
   free(c->accounts);
   free(c->positions);
+  free(c->health);
+  free(c->by_hf);
   free(c);
 }
 
@@ -122,6 +124,7 @@ static db_status store_account_row(const db_row *row, void *arg) {
     return DB_OK;
   }
   r->emode = (uint8_t)strtoul(db_row_text(row, 1), NULL, 10);
+  r->block_number = strtoll(db_row_text(row, 2), NULL, 10);
   c->n_accounts++;
   return DB_OK;
 }
@@ -231,6 +234,89 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
   return s;
 }
 
+/* ---- health factors, in bulk, per generation ----
+ * Every held account is evaluated at the market's block; an account gets no health factor (as
+ * the import's NULL) when it has more positions than the engine takes, a position in a reserve
+ * the market does not list, or a used position (collateral or debt) in a reserve without a
+ * price. The ordered index is the watch list. */
+
+static const struct state_acc_chain *sort_chain; /* qsort has no context argument */
+
+static int cmp_by_hf(const void *a, const void *b) {
+  const struct state_acc_chain *c = sort_chain;
+  uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+  int d = u256_cmp(c->health[i].hf, c->health[j].hf);
+  return d ? d : memcmp(c->accounts[i].addr, c->accounts[j].addr, 20);
+}
+
+static bool health_one(const struct state_acc_view *v, const struct state_acc_chain *c, const struct state_acc *r,
+                       struct risk_position *rp, struct state_acc_health *out) {
+  if (r->too_many) return false;
+  for (uint32_t k = 0; k < r->n_pos; k++) {
+    const struct state_acc_pos *q = &c->positions[r->first + k];
+    if (q->reserve < 0 || (uint32_t)q->reserve >= v->m.n_reserves || !v->res[q->reserve]) return false;
+    bool borrowing = !u256_is_zero(q->scaled_debt);
+    if ((q->collateral || borrowing) && !v->priced[q->reserve]) return false;
+    rp[k] = (struct risk_position){.reserve = (uint16_t)q->reserve,
+                                   .collateral = q->collateral,
+                                   .borrowing = borrowing,
+                                   .scaled_a = q->scaled_a,
+                                   .scaled_debt = q->scaled_debt};
+  }
+  struct risk_account_data d;
+  if (risk_account_evaluate_positions(&v->m, rp, r->n_pos, r->emode, &d) != RISK_OK) return false;
+  out->hf = d.health_factor;
+  out->coll = d.total_collateral_base;
+  out->debt = d.total_debt_base;
+  return true;
+}
+
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Fills c->health and c->by_hf from c's accounts and the market mc (NULL: none gets one). */
+static bool health_compute(struct state_acc_chain *c, const struct state_market *mc) {
+  if (c->n_accounts == 0) return true;
+  c->health = calloc(c->n_accounts, sizeof *c->health);
+  c->by_hf = malloc(c->n_accounts * sizeof *c->by_hf);
+  struct state_acc_view *v = malloc(sizeof *v);
+  struct risk_position *rp = malloc(RISK_ACCOUNT_MAX_POSITIONS * sizeof *rp);
+  bool ok = c->health && c->by_hf && v && rp;
+  if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
+    for (size_t i = 0; i < c->n_accounts; i++)
+      if (health_one(v, c, &c->accounts[i], rp, &c->health[i])) c->by_hf[c->n_by_hf++] = (uint32_t)i;
+    pthread_mutex_lock(&sort_mu);
+    sort_chain = c;
+    qsort(c->by_hf, c->n_by_hf, sizeof *c->by_hf, cmp_by_hf);
+    pthread_mutex_unlock(&sort_mu);
+  }
+  free(v);
+  free(rp);
+  return ok;
+}
+
+size_t state_accounts_by_hf_after(const struct state_acc_chain *x, u256 hf, const uint8_t addr[20]) {
+  if (!addr) return 0;
+  size_t lo = 0, hi = x->n_by_hf;
+  while (lo < hi) { /* first entry > (hf, addr) */
+    size_t mid = lo + (hi - lo) / 2;
+    uint32_t i = x->by_hf[mid];
+    int d = u256_cmp(x->health[i].hf, hf);
+    if (d == 0) d = memcmp(x->accounts[i].addr, addr, 20);
+    if (d <= 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static const struct state_market *market_of(struct state_builder *b, int64_t chain_id) {
+  const struct state_markets *ms = state_builder_data(b, STATE_MARKETS_KEY);
+  for (size_t i = 0; ms && i < ms->n; i++)
+    if (ms->v[i]->chain_id == chain_id) return ms->v[i];
+  return NULL;
+}
+
 db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
   const struct util_config *cfg = state_builder_config(b);
   size_t max = cfg ? cfg->account_cache_max : 0;
@@ -246,6 +332,7 @@ db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
     *c = x.chains[i];
     memset(&x.chains[i], 0, sizeof x.chains[i]);
     s = load_store(conn, c, max);
+    if (s == DB_OK && c->accounts_cached && !health_compute(c, market_of(b, c->chain_id))) s = DB_ERROR;
     if (s != DB_OK) {
       chain_free(c);
       break;

@@ -493,6 +493,37 @@ START_TEST(test_unique_violation_is_conflict) {
 }
 END_TEST
 
+/* A pipelined run (db_pipeline_begin/end, the import's small sections): its writes land; a
+ * failure in the middle is reported by db_pipeline_end with its status, nothing after it runs, and
+ * the connection is usable afterwards. */
+START_TEST(test_pipeline) {
+  char url[TH_PG_CONNINFO_MAX], err[256];
+  ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
+  exec_ok(url, "CREATE TABLE pipe (k int PRIMARY KEY)");
+  static const struct db_statement stmts[] = {{"th_pipe_ins", "INSERT INTO pipe (k) VALUES ($1::int)"}};
+  ck_assert_int_eq(db_statements_register(stmts, 1), 0);
+  db_conn *c = db_conn_open(url, 5000, err, sizeof err);
+  ck_assert_msg(c != NULL, "%s", err);
+  static const char *const keys[] = {"1", "2", "3", "4", "2", "5"};
+  ck_assert_int_eq(db_pipeline_begin(c), DB_OK);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(db_exec_prepared(c, "th_pipe_ins", 1, &keys[i], NULL), DB_OK);
+  ck_assert_int_eq(db_pipeline_end(c), DB_OK);
+  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pipe"), 3);
+  ck_assert_int_eq(db_exec(c, "BEGIN"), DB_OK);
+  ck_assert_int_eq(db_pipeline_begin(c), DB_OK);
+  for (int i = 3; i < 6; i++)
+    ck_assert_int_eq(db_exec_prepared(c, "th_pipe_ins", 1, &keys[i], NULL), DB_OK);
+  ck_assert_int_eq(db_pipeline_end(c), DB_CONFLICT);
+  ck_assert_str_eq(db_last_sqlstate(c), "23505");
+  ck_assert_int_eq(db_exec(c, "ROLLBACK"), DB_OK);
+  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pipe"), 3);
+  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM pipe WHERE k = 5"), 0);
+  db_conn_close(c);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 START_TEST(test_failed_transaction_rolled_back_on_release) {
   char url[TH_PG_CONNINFO_MAX];
   ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
@@ -1057,6 +1088,7 @@ static Suite *db_suite(void) {
   tcase_add_test(t, test_txn_retries_40P01);
   tcase_add_test(t, test_txn_reconnects_after_lost_connection);
   tcase_add_test(t, test_unique_violation_is_conflict);
+  tcase_add_test(t, test_pipeline);
   tcase_add_test(t, test_failed_transaction_rolled_back_on_release);
   tcase_add_test(t, test_txn_fn_ignoring_error_is_error);
   tcase_set_timeout(t, 120);

@@ -53,7 +53,7 @@ const struct util_config_entry util_config_table[] = {
      "comma-separated networks (127.0.0.0/8, ::1/128, 10.1.2.3) webhooks may be sent to although loopback, private, "
      "link-local or otherwise not public; empty = none",
      OFF(webhook_allow_private), 0, 0, NULL},
-    {"SPARKD_ACCOUNT_CACHE_MAX", "uint", "250000",
+    {"SPARKD_ACCOUNT_CACHE_MAX", "uint", "2000000",
      "a chain with at most this many accounts has them held in memory with its market (0 = always read the database)",
      OFF(account_cache_max), 0, 100000000ull, NULL},
     {"SPARKD_LTV_SWEEP_S", "uint", "30",
