@@ -14,6 +14,7 @@
 
 #include "db/db.h"
 #include "db/partner.h"
+#include "handlers/bodies.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
@@ -186,17 +187,22 @@ static void check_ladder(const struct terms *t, json_t *errors) {
     field_err(errors, "thresholds.return_to_bps", "out_of_order", "must be below thresholds.margin_call_bps");
 }
 
+size_t handler_partner_patch_spec(struct svc_body_field *out) {
+  memcpy(out, create_spec + 1, (NTERMS - 1) * sizeof *out);
+  for (size_t i = 0; i < NTERMS - 1; i++) {
+    out[i].required = false;
+    out[i].no_null = true; /* no term can be cleared: null would only look like a change */
+  }
+  return NTERMS - 1;
+}
+
 /* Parses a create (all required) or patch (all optional) body; returns the body (caller frees) or
  * NULL after replying 400. */
 static struct svc_body *parse_terms(struct svc_request *req, struct terms *t, bool create) {
   memset(t, 0, sizeof *t);
-  struct svc_body_field patch_spec[NTERMS - 1];
-  memcpy(patch_spec, create_spec + 1, sizeof patch_spec);
-  for (size_t i = 0; i < NTERMS - 1; i++) {
-    patch_spec[i].required = false;
-    patch_spec[i].no_null = true; /* no term can be cleared: null would only look like a change */
-  }
-  struct svc_body *body = svc_body_parse(req, create ? create_spec : patch_spec, create ? NTERMS : NTERMS - 1, t);
+  struct svc_body_field patch_spec[NTERMS];
+  size_t npatch = handler_partner_patch_spec(patch_spec);
+  struct svc_body *body = svc_body_parse(req, create ? create_spec : patch_spec, create ? NTERMS : npatch, t);
   if (!body) return NULL;
   json_t *errors = json_array();
   for (size_t i = 0; i < t->nlines; i++) {
@@ -670,3 +676,9 @@ enum svc_handler_result handler_partner_attestations_post(struct svc_request *re
   free(ac);
   return res;
 }
+
+const struct handler_body_spec handler_body_partner_position_create = {"POST", "/v1/partner/positions", create_spec,
+                                                                       NTERMS, sizeof(struct terms)};
+const struct handler_body_spec handler_body_partner_attestation = {
+    "POST", "/v1/partner/positions/{id}/attestations", attest_spec, sizeof attest_spec / sizeof attest_spec[0],
+    sizeof(struct att_ctx)};

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db/webhooks.h"
+#include "handlers/bodies.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
@@ -174,3 +175,7 @@ enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req) 
     return svc_reply_problem(req, SVC_ERR_webhook_not_found, "no such webhook");
   return handler_partner_write(req, false, SVC_ERR_internal_error, delete_work, id);
 }
+
+const struct handler_body_spec handler_body_partner_webhook = {"POST", "/v1/partner/webhooks", webhook_spec,
+                                                               sizeof webhook_spec / sizeof webhook_spec[0],
+                                                               sizeof(struct webhook_body)};

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "handlers/accounts.h"
+#include "handlers/bodies.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "risk/irm.h"
@@ -502,3 +503,6 @@ out:
   if (c) state_cache_release(c);
   return res;
 }
+
+const struct handler_body_spec handler_body_quotes = {
+    "POST", "/v1/quotes", quote_spec, sizeof quote_spec / sizeof quote_spec[0], sizeof(struct quote_body)};

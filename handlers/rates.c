@@ -2,6 +2,7 @@
  * APR and APY exactly as the chain's helpers compute them (spec protocol-math §1.3). */
 #include <string.h>
 
+#include "handlers/bodies.h"
 #include "handlers/handlers.h"
 #include "risk/savings.h"
 #include "risk/wadray.h"
@@ -79,3 +80,7 @@ enum svc_handler_result handler_rates_convert_post(struct svc_request *req) {
   }
   return svc_reply_json_steal(req, 200, out);
 }
+
+const struct handler_body_spec handler_body_rates_convert = {"POST", "/v1/rates/convert", convert_spec,
+                                                             sizeof convert_spec / sizeof convert_spec[0],
+                                                             sizeof(struct convert_body)};

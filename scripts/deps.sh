@@ -8,6 +8,8 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libpq-de
       libsecp256k1-dev libcurl4-openssl-dev check postgresql-15 curl ca-certificates)
 [ "${SPARKD_DEPS_BENCH:-0}" = 1 ] && pkgs+=(wrk nginx-light)
 [ "${SPARKD_DEPS_TEST:-0}" = 1 ] && pkgs+=(clang-format)
+# the libFuzzer targets (scripts/fuzz.sh): clang with its fuzzer and sanitizer runtimes
+[ -n "${SPARKD_FUZZ_SECONDS:-}" ] && pkgs+=(clang)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

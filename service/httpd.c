@@ -18,6 +18,7 @@
 #include "db/migrate.h"
 #include "partner/ltv.h"
 #include "service/auth.h"
+#include "service/head.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/server.h"
@@ -199,15 +200,6 @@ static void dispatch(struct svc_request *req) {
   }
 }
 
-/* Returns true when a raw path holds %2F or %00: decoded, the first would be a separator the
- * client did not send and the second would end the path early, so either would let one path reach
- * a route (its scope, its cache entry) that a proxy in front of us saw as another. */
-static bool encodes_slash_or_nul(const char *path) {
-  for (const char *p = strchr(path, '%'); p; p = strchr(p + 1, '%'))
-    if ((p[1] == '2' && (p[2] == 'F' || p[2] == 'f')) || (p[1] == '0' && p[2] == '0')) return true;
-  return false;
-}
-
 /* libmicrohttpd hands the access handler a path it has already percent-decoded, and neither %2F
  * nor %00 survives that; this callback sees the request target as sent, so the request struct is
  * made here with the raw path (the access handler gets it as *con_cls). */
@@ -216,63 +208,23 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
   (void)conn;
   struct svc_request *req = calloc(1, sizeof *req);
   if (!req) return NULL;
-  size_t plen = strcspn(uri, "?");
-  if (plen > sizeof req->path - 1) plen = sizeof req->path - 1; /* truncated as snprintf would */
-  memcpy(req->path, uri, plen);
-  req->path[plen] = 0;
+  svc_head_raw_path(uri, req->path, sizeof req->path);
   return req;
 }
 
-/* What the request head says about the body's length. */
-struct framing {
-  unsigned content_length, transfer_encoding;
-  bool chunked_only; /* every Transfer-Encoding is exactly "chunked" */
-  bool key_space;    /* a header name holds white space ("Content-Length :") */
-  unsigned host;
-  bool length_not_digits; /* a Content-Length is not 1*DIGIT */
-};
-
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   (void)kind;
-  struct framing *f = cls;
-  if (strcasecmp(key, "Content-Length") == 0) {
-    f->content_length++;
-    f->length_not_digits = f->length_not_digits || !value || !*value || value[strspn(value, "0123456789")] != 0;
-  }
-  if (strcasecmp(key, "Transfer-Encoding") == 0) {
-    f->transfer_encoding++;
-    f->chunked_only = f->chunked_only && value && strcasecmp(value, "chunked") == 0;
-  }
-  if (strcasecmp(key, "Host") == 0) f->host++;
-  if (strpbrk(key, " \t")) f->key_space = true;
+  svc_framing_add(cls, key, value);
   return MHD_YES;
 }
 
-/* Returns why the body's length could be read two ways (a proxy in front and sparkd could then
- * split the stream differently and run the rest as another request), or NULL when it cannot;
- * sets *hosts to the number of Host headers. */
+/* Returns why the body's length could be read two ways (service/head.h), or NULL; sets *hosts to
+ * the number of Host headers. */
 static const char *ambiguous_framing(struct MHD_Connection *conn, unsigned *hosts) {
-  struct framing f = {0, 0, true, false, 0, false};
+  struct svc_framing f = SVC_FRAMING_INIT;
   MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
   *hosts = f.host;
-  if (f.key_space) return "a header name holds white space";
-  if (f.content_length > 1) return "more than one Content-Length";
-  /* libmicrohttpd refuses such a value itself before the access handler runs; checked here too so
-   * that a library letting one through (or reading "+5" or " 5" as 5) is still refused */
-  if (f.length_not_digits) return "a Content-Length that is not a number";
-  if (f.content_length && f.transfer_encoding) return "both Content-Length and Transfer-Encoding";
-  if (f.transfer_encoding > 1 || (f.transfer_encoding && !f.chunked_only))
-    return "a Transfer-Encoding other than chunked";
-  return NULL;
-}
-
-/* Returns why the request's Host is refused, or NULL. HTTP/1.1 requires exactly one Host header
- * (RFC 9112 section 3.2) and libmicrohttpd checks it only in its pedantic mode, whose other checks
- * and plain-HTML errors we do not want; HTTP/1.0 had no Host rule and stays allowed. */
-static const char *host_refused(const char *version, unsigned hosts) {
-  if (hosts > 1) return "more than one Host header";
-  if (hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0) return "an HTTP/1.1 request needs a Host header";
-  return NULL;
+  return svc_framing_refused(&f);
 }
 
 /* Starts a request made by uri_logged: request id, framing and Host checks, route, CORS, body limit. */
@@ -292,8 +244,8 @@ static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct sv
     new_request_id(req->request_id);
   unsigned hosts;
   req->framing_refused = ambiguous_framing(conn, &hosts);
-  req->host_refused = host_refused(version, hosts);
-  req->path_refused = encodes_slash_or_nul(req->path);
+  req->host_refused = svc_head_host_refused(version, hosts);
+  req->path_refused = svc_head_path_refused(req->path);
   if (!req->path_refused) svc_route_match(method, req->path, &req->match);
   if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
     req->cors_origin = cors_match(&srv->cfg, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
