@@ -121,16 +121,32 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
   }
   risk_err e;
   struct risk_account_data d;
+  struct risk_liq_pick k;
   for (size_t i = 0; i < b->n_accounts; i++) {
     const struct risk_position *p = b->pos + b->first[i];
     size_t n = b->first[i + 1] - b->first[i];
-    bool borrows = false, monotone = true;
-    for (size_t j = 0; j < n; j++)
+    bool borrows = false, monotone = true, touched = false;
+    for (size_t j = 0; j < n; j++) {
+      touched |= shocked[p[j].reserve];
       if (p[j].borrowing) {
         borrows = true;
         if (shocked[p[j].reserve]) monotone = false;
       }
+    }
     if (!borrows) continue; /* no debt: never liquidatable */
+    if (!touched) {
+      /* none of its prices move: the same answer at every point */
+      if ((e = risk_liq_pick_compute(&m_scratch[0], p, n, b->emode[i], a_scratch, &k))) return e;
+      if (u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE))) continue;
+      for (size_t g = 0; g < n_drops; g++) {
+        out[g].accounts++;
+        if ((e = u256_add(&out[g].debt_at_risk_base, out[g].debt_at_risk_base, k.data.total_debt_base)) ||
+            (k.liquidatable && (e = add_liq(&m_scratch[g], &k, out[g].res, &out[g].collateral_seized_base,
+                                            &out[g].debt_repaid_base, &out[g].protocol_fee_base))))
+          return e;
+      }
+      continue;
+    }
     size_t from = 0;
     if (monotone) {
       /* Only collateral falls with the drop, so the health factor falls with it, up to the
@@ -149,6 +165,10 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
         limit = U256_MAX; /* no shortcut */
       if (u256_ge(d.health_factor, limit)) {
         size_t lo = 1, hi = n_drops;
+        struct risk_account_data dl;
+        /* most accounts survive even the largest drop: one evaluation settles them */
+        if ((e = risk_account_evaluate_positions(&m_scratch[ord[n_drops - 1]], p, n, b->emode[i], &dl))) return e;
+        if (u256_ge(dl.health_factor, limit)) lo = hi = n_drops;
         while (lo < hi) {
           size_t mid = lo + (hi - lo) / 2;
           struct risk_account_data dm;
@@ -161,8 +181,8 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
         from = lo;
       }
     }
-    for (size_t k = from; k < n_drops; k++)
-      if ((e = lar_point(&m_scratch[ord[k]], p, n, b->emode[i], a_scratch, &out[ord[k]], &d))) return e;
+    for (size_t q = from; q < n_drops; q++)
+      if ((e = lar_point(&m_scratch[ord[q]], p, n, b->emode[i], a_scratch, &out[ord[q]], &d))) return e;
   }
   return RISK_OK;
 }

@@ -197,7 +197,11 @@ static void random_book(size_t n) {
     /* value $1,500 * weth; borrow 40%..90% of the LT value */
     uint64_t lt_value = weth * 1290 + wbtc * 46800; /* USD: 1500*.86 per half-WETH unit, 60000*.78 */
     uint64_t borrow = lt_value * (40 + rnd() % 51) / 100;
-    if (weth_debt) {
+    bool no_weth = wbtc && rnd() % 5 == 0; /* a BTC-only account: untouched by a WETH-only grid */
+    if (no_weth) {
+      lt_value = wbtc * 46800;
+      borrow = lt_value * (40 + rnd() % 51) / 100;
+    } else if (weth_debt) {
       /* at most weth * 0.019 WETH = weth * $57 of WETH debt, under 4.5% of the LT value */
       acct_pos(WETH, sup, true, U(1000000000000000ull * weth * (rnd() % 20)));
     } else {
