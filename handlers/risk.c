@@ -10,6 +10,7 @@
  * JSON is views/risk_json.h. */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,62 @@ static bool volatile_reserve(const struct state_acc_view *v, uint32_t r) {
 
 /* ---- GET /v1/risk/{chain}/liquidations-at-risk ---- */
 
+/* A book at least this large is split over two threads (the engine keeps no state between
+ * accounts, so the halves' points simply add up). */
+#define LAR_SPLIT_ACCOUNTS 20000
+
+struct lar_job {
+  const struct risk_market *m;
+  struct risk_book b;
+  const bool *shocked;
+  const uint32_t *drops;
+  size_t nd;
+  struct risk_market *ms;
+  struct risk_account *as;
+  struct risk_lar_point *out;
+  risk_err e;
+};
+
+static void *lar_run(void *arg) {
+  struct lar_job *j = arg;
+  j->e = risk_lar_curve(j->m, &j->b, j->shocked, j->drops, j->nd, j->ms, j->as, j->out);
+  return NULL;
+}
+
+/* risk_lar_curve over b, on two threads for a large book: ms holds 2 * nd markets, as two
+ * accounts, tmp nd points. */
+static risk_err lar_curve(const struct risk_market *m, const struct risk_book *b, const bool *shocked,
+                          const uint32_t *drops, size_t nd, struct risk_market *ms, struct risk_account *as,
+                          struct risk_lar_point *out, struct risk_lar_point *tmp) {
+  if (b->n_accounts < LAR_SPLIT_ACCOUNTS) return risk_lar_curve(m, b, shocked, drops, nd, ms, as, out);
+  size_t half = b->n_accounts / 2;
+  struct lar_job j[2] = {
+      {m, {half, b->pos, b->first, b->emode}, shocked, drops, nd, ms, &as[0], out, RISK_OK},
+      {m,
+       {b->n_accounts - half, b->pos, b->first + half, b->emode + half},
+       shocked,
+       drops,
+       nd,
+       ms + nd,
+       &as[1],
+       tmp,
+       RISK_OK},
+  };
+  pthread_t t;
+  bool threaded = pthread_create(&t, NULL, lar_run, &j[1]) == 0;
+  lar_run(&j[0]);
+  if (threaded)
+    pthread_join(t, NULL);
+  else
+    lar_run(&j[1]);
+  if (j[0].e) return j[0].e;
+  if (j[1].e) return j[1].e;
+  risk_err e = RISK_OK;
+  for (size_t g = 0; g < nd && !e; g++)
+    e = risk_lar_point_add(&out[g], &tmp[g]);
+  return e;
+}
+
 enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *req) {
   struct rctx r;
   enum svc_handler_result res;
@@ -218,7 +275,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   char item[128];
   bool too_long;
   res = SVC_HANDLER_FATAL;
-  struct risk_lar_point *pts = NULL;
+  struct risk_lar_point *pts = NULL, *tmp = NULL;
   struct view_risk_curve *curves = NULL;
   struct risk_market *ms = NULL;
   struct risk_account *as = NULL;
@@ -301,9 +358,10 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   }
   pts = calloc(nc * nd + 1, sizeof *pts);
   curves = calloc(nc + 1, sizeof *curves);
-  ms = malloc(nd * sizeof *ms); /* one market per point */
-  as = malloc(sizeof *as);
-  if (!pts || !curves || !ms || !as) goto out;
+  ms = malloc(2 * nd * sizeof *ms); /* one market per point, per thread */
+  as = malloc(2 * sizeof *as);
+  tmp = malloc(nd * sizeof *tmp);
+  if (!pts || !curves || !ms || !as || !tmp) goto out;
   size_t ci = 0;
   bool shocked[RISK_MAX_RESERVES];
   for (size_t c = 0; c < nc; c++) {
@@ -328,7 +386,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
     }
     cv->points = pts + ci * nd;
     cv->n_points = nd;
-    risk_err e = risk_lar_curve(&v->m, &r.b, shocked, drops, nd, ms, as, pts + ci * nd);
+    risk_err e = lar_curve(&v->m, &r.b, shocked, drops, nd, ms, as, pts + ci * nd, tmp);
     if (e) {
       util_log(UTIL_LOG_ERROR, "risk: liquidations at risk, chain %lld: %s", (long long)r.mc->chain_id,
                risk_err_name(e));
@@ -343,6 +401,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   res = reply_jw(req, &w);
 out:
   free(pts);
+  free(tmp);
   free(curves);
   free(ms);
   free(as);

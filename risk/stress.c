@@ -187,6 +187,28 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
   return RISK_OK;
 }
 
+static risk_err add_to(u256 *a, u256 b) { return u256_add(a, *a, b); }
+
+risk_err risk_lar_point_add(struct risk_lar_point *a, const struct risk_lar_point *b) {
+  risk_err e;
+  a->accounts += b->accounts;
+  if ((e = add_to(&a->debt_at_risk_base, b->debt_at_risk_base)) ||
+      (e = add_to(&a->collateral_seized_base, b->collateral_seized_base)) ||
+      (e = add_to(&a->debt_repaid_base, b->debt_repaid_base)) ||
+      (e = add_to(&a->protocol_fee_base, b->protocol_fee_base)))
+    return e;
+  for (size_t r = 0; r < RISK_MAX_RESERVES; r++) {
+    struct risk_liq_totals *x = &a->res[r];
+    const struct risk_liq_totals *y = &b->res[r];
+    if ((e = add_to(&x->collateral_seized, y->collateral_seized)) ||
+        (e = add_to(&x->collateral_seized_base, y->collateral_seized_base)) ||
+        (e = add_to(&x->debt_repaid, y->debt_repaid)) || (e = add_to(&x->debt_repaid_base, y->debt_repaid_base)) ||
+        (e = add_to(&x->protocol_fee, y->protocol_fee)) || (e = add_to(&x->protocol_fee_base, y->protocol_fee_base)))
+      return e;
+  }
+  return RISK_OK;
+}
+
 uint32_t risk_slippage_impact_bps(const struct risk_slippage *s, u256 q_base) {
   if (!s || !s->set || u256_is_zero(q_base)) return 0;
   /* q as a double: the model is an estimate, and base values far beyond 2^53 only lose digits */

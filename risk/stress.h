@@ -69,6 +69,10 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out);
 
+/* Adds point b (of another part of the same book, at the same drop) to a; returns RISK_OK or
+ * RISK_OVERFLOW. A book split into parts (first + k, emode + k) gives the whole book's points. */
+risk_err risk_lar_point_add(struct risk_lar_point *a, const struct risk_lar_point *b);
+
 /* The slippage model of risk-engine §3.3 for one asset:
  * impact(q) = spread/2 + y * sigma_day * sqrt(q / depth), q the base value sold in the round. */
 struct risk_slippage {

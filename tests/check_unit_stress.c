@@ -292,6 +292,15 @@ START_TEST(test_lar_equals_plain_loop) {
   ck_assert_int_eq(risk_lar_curve(&M, &B, both, rev, 21, MSA, &AS, again), RISK_OK);
   for (int g = 0; g < 21; g++)
     ck_assert(memcmp(&again[g], &PTS[20 - g], sizeof again[g]) == 0);
+  /* the book in two parts (as the handler splits it over two threads) adds up to the whole */
+  static struct risk_lar_point part[21];
+  struct risk_book h1 = {1234, P, FIRST, EM}, h2 = {B.n_accounts - 1234, P, FIRST + 1234, EM + 1234};
+  ck_assert_int_eq(risk_lar_curve(&M, &h1, both, drops, 21, MSA, &AS, again), RISK_OK);
+  ck_assert_int_eq(risk_lar_curve(&M, &h2, both, drops, 21, MSA, &AS, part), RISK_OK);
+  for (int g = 0; g < 21; g++) {
+    ck_assert_int_eq(risk_lar_point_add(&again[g], &part[g]), RISK_OK);
+    ck_assert(memcmp(&again[g], &PTS[g], sizeof again[g]) == 0);
+  }
   ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 21, MSA, &AS, PTS), RISK_OK);
   for (int g = 0; g < 21; g++) {
     struct risk_market sm = M;
