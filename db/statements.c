@@ -35,7 +35,8 @@ static DB_STATEMENTS_COUNT(core);
   X(liquidity)                                                                                                         \
   X(accounts)                                                                                                          \
   X(snapshot)                                                                                                          \
-  X(replica)
+  X(replica)                                                                                                           \
+  X(risk)
 
 #define DECLARE_AREA(area)                                                                                             \
   extern const struct db_statement db_##area##_statements[];                                                           \

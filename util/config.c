@@ -84,6 +84,9 @@ const struct util_config_entry util_config_table[] = {
      "lease: run the LTV worker and webhook sender while holding their database lease (one process at a time); "
      "off: never",
      OFF(workers), 0, 0, worker_modes},
+    {"SPARKD_ORACLE_STALE_SECONDS", "uint", "86400",
+     "GET /v1/oracles flags a price not updated for longer than this many seconds as stale", OFF(oracle_stale_s), 1,
+     31536000, NULL},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 

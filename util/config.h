@@ -39,6 +39,7 @@ struct util_config {
   char database_read_url[1024];        /* SPARKD_DATABASE_READ_URL: a streaming replica; empty = the primary */
   unsigned read_replay_wait_ms;        /* SPARKD_READ_REPLAY_WAIT_MS: wait for the replica to catch up */
   enum util_workers_mode workers;      /* SPARKD_WORKERS: lease (one holder runs them) or off */
+  unsigned oracle_stale_s;             /* SPARKD_ORACLE_STALE_SECONDS: oracle age flagged stale */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */
