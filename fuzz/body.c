@@ -55,12 +55,10 @@ static void strings_compared(const struct svc_body_field *fields, size_t n, char
 
 int fuzz_body(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
-  static const struct handler_body_spec *const bodies[] = {
-      &handler_body_rates_convert,       &handler_body_quotes,          &handler_body_partner_position_create,
-      &handler_body_partner_attestation, &handler_body_partner_webhook, NULL /* PATCH */};
-  const size_t nbodies = sizeof bodies / sizeof bodies[0];
   static struct svc_body_field patch[64];
-  const struct handler_body_spec *b = bodies[data[0] % nbodies];
+  /* one more choice than the list: the PATCH spec, derived from the create spec */
+  const size_t pick = data[0] % (handler_body_specs_n + 1);
+  const struct handler_body_spec *b = pick < handler_body_specs_n ? handler_body_specs[pick] : NULL;
   const struct svc_body_field *spec;
   size_t n, obj;
   if (b) {

@@ -20,6 +20,13 @@ extern const struct handler_body_spec handler_body_quotes;
 extern const struct handler_body_spec handler_body_partner_position_create;
 extern const struct handler_body_spec handler_body_partner_attestation;
 extern const struct handler_body_spec handler_body_partner_webhook;
+extern const struct handler_body_spec handler_body_risk_stress;
+extern const struct handler_body_spec handler_body_risk_waterfall;
+
+/* All of the above, in one list (handlers/bodies.c): a route that reads a body adds its spec here
+ * and the fuzz target and check_unit_fuzz pick it up. */
+extern const struct handler_body_spec *const handler_body_specs[];
+extern const size_t handler_body_specs_n;
 
 /* Writes the PATCH /v1/partner/positions/{id} spec (the create spec without external_id, every
  * field optional and not null) into out, which holds at least handler_body_partner_position_create.n

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "db/risk.h"
+#include "handlers/bodies.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
@@ -1184,3 +1185,9 @@ enum svc_handler_result handler_oracles_get(struct svc_request *req) {
   rctx_close(&r);
   return res;
 }
+
+const struct handler_body_spec handler_body_risk_stress = {"POST", "/v1/risk/{chain}/stress", stress_spec,
+                                                           sizeof stress_spec / sizeof stress_spec[0],
+                                                           sizeof(struct stress_body)};
+const struct handler_body_spec handler_body_risk_waterfall = {
+    "PUT", "/v1/admin/risk/waterfall", wf_spec, sizeof wf_spec / sizeof wf_spec[0], sizeof(struct wf_body)};
