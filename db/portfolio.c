@@ -49,7 +49,11 @@ const struct db_statement db_portfolio_statements[] = {
      " JOIN assets a ON a.chain_id = p.chain_id AND a.address = p.asset"
      " LEFT JOIN prices pr ON pr.chain_id = p.chain_id AND pr.asset = p.asset"
      " WHERE p.chain_id = $1 AND p.account = $2 ORDER BY p.asset"},
-    {"pf_price", "SELECT price::text AS price, updated_at FROM prices WHERE chain_id = $1 AND asset = $2"},
+    /* the prices of many (chain, asset) pairs in one round trip, in the order given */
+    {"pf_prices", "SELECT u.i::int AS i, COALESCE(p.price::text, '') AS price, COALESCE(p.updated_at, 0) AS updated_at"
+                  " FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u(chain_id, asset, i)"
+                  " LEFT JOIN prices p ON p.chain_id = u.chain_id AND p.asset = u.asset::evm_address ORDER BY u.i"},
+    {"mp_version", "SELECT COALESCE(max(version), 0) AS version FROM margin_params"},
     {"mp_latest", "SELECT version, params::text AS params FROM margin_params ORDER BY version DESC LIMIT 1"},
     {"mp_insert", "INSERT INTO margin_params (params) VALUES ($1::jsonb) RETURNING version"},
     {"ml_prev", "SELECT sequence, band, call_since, COALESCE(rate_bps, 0) AS rate_bps, COALESCE(rate_at, 0) AS rate_at,"
@@ -204,11 +208,63 @@ db_status db_portfolio_sparklend(db_conn *c, int64_t chain_id, const char *addre
   return db_query_prepared(c, "pf_sparklend", 2, params, lend_row, &lc, NULL);
 }
 
-db_status db_portfolio_price(db_conn *c, int64_t chain_id, const char *asset, char price[80], int64_t *ts) {
-  I64(ch, chain_id);
-  const char *params[] = {ch, asset};
-  struct db_col cols[] = {{"price", DB_COL_TEXT, price, 80, NULL}, {"updated_at", DB_COL_INT64, ts, 0, NULL}};
-  return db_query_one_prepared(c, "pf_price", 2, params, cols, 2);
+struct prices_ctx {
+  char (*price)[80];
+  int64_t *ts;
+  size_t n;
+};
+static db_status price_row(const db_row *row, void *arg) {
+  struct prices_ctx *pc = arg;
+  int32_t i = 0;
+  char price[80];
+  int64_t ts = 0;
+  struct db_col cols[] = {{"i", DB_COL_INT32, &i, 0, NULL},
+                          {"price", DB_COL_TEXT, price, sizeof price, NULL},
+                          {"updated_at", DB_COL_INT64, &ts, 0, NULL}};
+  db_status st = db_row_get(row, cols, 3);
+  if (st != DB_OK) return st;
+  if (i < 1 || (size_t)i > pc->n) return DB_ERROR;
+  memcpy(pc->price[i - 1], price, sizeof price);
+  pc->ts[i - 1] = ts;
+  return DB_OK;
+}
+
+db_status db_portfolio_prices(db_conn *c, size_t n, const int64_t *chain_id, const char (*asset)[43], char (*price)[80],
+                              int64_t *ts) {
+  /* array literals: addresses are 0x + hex, chain ids digits, so nothing needs quoting */
+  size_t cap = 4 + n * 48;
+  char *chains = malloc(cap), *assets = malloc(cap);
+  if (!chains || !assets) {
+    free(chains);
+    free(assets);
+    return DB_ERROR;
+  }
+  size_t a = 0, b = 0;
+  chains[a++] = '{';
+  assets[b++] = '{';
+  for (size_t i = 0; i < n; i++) {
+    a += (size_t)snprintf(chains + a, cap - a, "%s%lld", i ? "," : "", (long long)chain_id[i]);
+    b += (size_t)snprintf(assets + b, cap - b, "%s%s", i ? "," : "", asset[i]);
+  }
+  chains[a] = '}';
+  chains[a + 1] = 0;
+  assets[b] = '}';
+  assets[b + 1] = 0;
+  for (size_t i = 0; i < n; i++) {
+    price[i][0] = 0;
+    ts[i] = 0;
+  }
+  const char *params[] = {chains, assets};
+  struct prices_ctx pc = {price, ts, n};
+  db_status st = db_query_prepared(c, "pf_prices", 2, params, price_row, &pc, NULL);
+  free(chains);
+  free(assets);
+  return st;
+}
+
+db_status db_margin_params_version(db_conn *c, int64_t *version) {
+  struct db_col cols[] = {{"version", DB_COL_INT64, version, 0, NULL}};
+  return db_query_one_prepared(c, "mp_version", 0, NULL, cols, 1);
 }
 
 db_status db_margin_params_latest(db_conn *c, int64_t *version, char **json) {

@@ -43,10 +43,12 @@ struct db_portfolio_lend {
 };
 db_status db_portfolio_sparklend(db_conn *c, int64_t chain_id, const char *address,
                                  db_status (*fn)(const struct db_portfolio_lend *l, void *arg), void *arg);
-/* Returns DB_OK with the oracle price (decimal text, USD 8 decimals) and time of (chain, asset),
- * or DB_NO_ROWS. */
-db_status db_portfolio_price(db_conn *c, int64_t chain_id, const char *asset, char price[80], int64_t *ts);
-
+/* Returns DB_OK after reading the oracle price (decimal text, "" when none) and time (0) of each of
+ * n (chain, asset) pairs into price[i] and ts[i], in one query. */
+db_status db_portfolio_prices(db_conn *c, size_t n, const int64_t *chain_id, const char (*asset)[43], char (*price)[80],
+                              int64_t *ts);
+/* Returns DB_OK with the newest parameter version (0 when none) in *version. */
+db_status db_margin_params_version(db_conn *c, int64_t *version);
 /* Returns DB_OK with the newest parameter version and its JSON text (malloc'd). */
 db_status db_margin_params_latest(db_conn *c, int64_t *version, char **json);
 /* Returns DB_OK with the new version of params (JSON text) in *version. */

@@ -1,6 +1,7 @@
 /* Spark Prime portfolio margin around the engine (partner/margin.h). */
 #include "partner/margin.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,10 +172,26 @@ const char *partner_margin_config_parse(const json_t *j, struct partner_margin_c
   return NULL;
 }
 
+/* The parsed parameters of the newest version: every request asks only for the version number
+ * and parses the document again when it changed. */
+static struct {
+  pthread_mutex_t mu;
+  bool valid;
+  struct partner_margin_config cfg;
+} cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
 db_status partner_margin_config_load(db_conn *c, struct partner_margin_config *cfg) {
+  int64_t want = 0;
+  db_status st = db_margin_params_version(c, &want);
+  if (st != DB_OK) return st;
+  pthread_mutex_lock(&cache.mu);
+  bool hit = cache.valid && cache.cfg.version == want;
+  if (hit) *cfg = cache.cfg;
+  pthread_mutex_unlock(&cache.mu);
+  if (hit) return DB_OK;
   char *text = NULL;
   int64_t version = 0;
-  db_status st = db_margin_params_latest(c, &version, &text);
+  st = db_margin_params_latest(c, &version, &text);
   if (st != DB_OK) {
     free(text);
     return st == DB_NO_ROWS ? DB_ERROR : st;
@@ -189,6 +206,12 @@ db_status partner_margin_config_load(db_conn *c, struct partner_margin_config *c
     util_log(UTIL_LOG_ERROR, "margin params version %lld do not parse at %s", (long long)version, bad);
     return DB_ERROR;
   }
+  pthread_mutex_lock(&cache.mu);
+  if (!cache.valid || cache.cfg.version < version) {
+    cache.cfg = *cfg;
+    cache.valid = true;
+  }
+  pthread_mutex_unlock(&cache.mu);
   return DB_OK;
 }
 
@@ -381,22 +404,22 @@ db_status partner_margin_book_add(db_conn *c, const struct partner_margin_config
 
 db_status partner_margin_book_prices(db_conn *c, const struct partner_margin_config *cfg,
                                      struct partner_margin_book *b) {
+  char price[RISK_MARGIN_MAX_UNDERLYINGS][80];
+  int64_t ts[RISK_MARGIN_MAX_UNDERLYINGS];
+  db_status st = db_portfolio_prices(c, cfg->p.n_underlyings, cfg->chain_id, cfg->asset, price, ts);
+  if (st != DB_OK) return st;
   for (size_t k = 0; k < cfg->p.n_underlyings; k++) {
-    char price[80];
-    int64_t ts = 0;
-    db_status st = db_portfolio_price(c, cfg->chain_id[k], cfg->asset[k], price, &ts);
     /* the oracle's price is an integer with 8 decimals: already usd8 */
-    size_t len = st == DB_OK ? strlen(price) : 0;
-    bool digits = len > 0 && len <= 18 && strspn(price, "0123456789") == len;
-    int64_t p = digits ? strtoll(price, NULL, 10) : 0;
+    size_t len = strlen(price[k]);
+    bool digits = len > 0 && len <= 18 && strspn(price[k], "0123456789") == len;
+    int64_t p = digits ? strtoll(price[k], NULL, 10) : 0;
     if (p > 0 && p <= RISK_MARGIN_MAX_ABS) {
       b->prices[k] = p;
-      b->prices_ts[k] = (uint64_t)ts;
-    } else if (st == DB_OK || st == DB_NO_ROWS) {
+      b->prices_ts[k] = (uint64_t)ts[k];
+    } else {
       b->prices[k] = 1; /* unpriced: any leg on it makes the result stale */
       b->prices_ts[k] = 0;
-    } else
-      return st;
+    }
   }
   return DB_OK;
 }
