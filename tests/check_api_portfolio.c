@@ -424,6 +424,34 @@ START_TEST(portfolio_margin) {
   ck_assert_str_eq(str(json_array_get(recs, 2), "band"), "free");
   json_decref(m);
   ck_assert_int_eq(count_sql("SELECT count(*) FROM webhook_outbox WHERE event = 'portfolio.band_changed'"), 2);
+
+  /* ---- a SparkLend account read from the served chain state ----
+   * account 0x1111... supplies 9876543210987654321 scaled WETH at liquidity index 1.012:
+   * floor(9995061729519506172.85) wei = 9.99506172 ETH (floored to 8 decimals), at $3000 =
+   * $29,985.18516; it owes 14000123456789012345678 scaled DAI (a cash asset) at borrow index
+   * 1.098765432109876543210987654: ceil(15382851699590397652811.x) wei = $15,382.85169960 (ceiled).
+   * equity = 29,985.18516 - 15,382.8516996 = $14,602.3334604.
+   * MM: scan -21% of 2998518516000 usd8 = 999506172 * 3000 * 0.21 = 629688888360 (tail 42% * 0.35
+   * is less); hedge floor 2% = 59970370320; liquidity 5 bps = 1499259258; venue 1.5% =
+   * 44977777740; MM = 736136295678 ($7,361.36295678); HS = floor(1460233346040e4 / MM) = 19836 */
+  set_weth(3000);
+  j = call("POST", "/v1/partner/portfolios", key_a, "p-2", "{\"external_id\":\"p2\",\"borrower\":\"dao\"}", 201);
+  char id2[24];
+  snprintf(id2, sizeof id2, "%s", str(j, "id"));
+  json_decref(j);
+  snprintf(body, sizeof body,
+           "{\"venue\":\"sparklend\",\"as_of\":\"%s\",\"reference\":\"acct\",\"legs\":[{\"kind\":\"sparklend\","
+           "\"chain_id\":1,\"address\":\"0x1111111111111111111111111111111111111111\"}]}",
+           now_rfc());
+  legs(id2, "l-5", body);
+  snprintf(path, sizeof path, "/v1/partner/portfolios/%s/margin", id2);
+  m = call("GET", path, key_a, NULL, NULL, 200);
+  ck_assert_int_eq(json_array_size(json_object_get(m, "legs")), 2);
+  ck_assert_str_eq(str(m, "equity_usd"), "14602.33346040");
+  ck_assert_str_eq(str(m, "maintenance_margin_usd"), "7361.36295678");
+  ck_assert_int_eq(num(m, "health_score_bps"), 19836);
+  ck_assert_str_eq(str(m, "band"), "free");
+  json_decref(m);
   ck_assert_int_eq(th_sparkd_stop(&sd), 0);
 }
 END_TEST
