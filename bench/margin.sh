@@ -12,8 +12,12 @@
 #    /v1/partner/portfolios/1/margin/quote (a removed venue and a changed price; computed, never
 #    stored) and prints req/s and latency (target >= 5,000 req/s); the same for
 #    GET /v1/partner/portfolios/1/margin (computed, stored and signed on every read).
-# Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing), BENCH_MARGIN
-# (default: build-bench/bench/bench_margin), DURATION (wrk seconds, default 10).
+# 3. The batch pass through the database (partner_margin_recompute_all, bench/margin_db.c):
+#    PORTFOLIOS portfolios of 12 legs over the 6 underlyings inserted by SQL; a first pass (every
+#    portfolio gets its first result: a band "change" each, with history and outbox rows), then
+#    every underlying's oracle price drops 7% and the pass is timed again (target < 1 s).
+# Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing), BENCH_MARGIN and
+# BENCH_MARGIN_DB (default: build-bench/bench/...), DURATION (wrk seconds, default 10).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,11 +30,13 @@ command -v node >/dev/null || die "node is missing"
 build=$root/build-bench
 bin=${SPARKD_BIN:-}
 eng=${BENCH_MARGIN:-}
-if [ -z "$bin" ] || [ -z "$eng" ]; then
+engdb=${BENCH_MARGIN_DB:-}
+if [ -z "$bin" ] || [ -z "$eng" ] || [ -z "$engdb" ]; then
   [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j2 --target sparkd bench_margin >/dev/null
+  cmake --build "$build" -j2 --target sparkd bench_margin bench_margin_db >/dev/null
   bin=${bin:-$build/sparkd}
   eng=${eng:-$build/bench/bench_margin}
+  engdb=${engdb:-$build/bench/bench_margin_db}
 fi
 [ -x "$bin" ] || die "no sparkd binary at $bin"
 [ -x "$eng" ] || die "no bench_margin at $eng"
@@ -124,4 +130,35 @@ run() { # run LABEL SCRIPT PATH
 }
 run "POST .../margin/quote (what-if, not stored)" "$tmp/quote.lua" /v1/partner/portfolios/1/margin/quote
 run "GET  .../margin (computed, stored, signed)" "$tmp/get.lua" /v1/partner/portfolios/1/margin
+
+echo "== batch recompute through the database ($n portfolios x 12 legs x 6 underlyings)"
+pid=$(psql_ "SELECT partner_id FROM partners WHERE name = 'bench'")
+psql_ "
+INSERT INTO partner_portfolios (partner_id, external_id, borrower, utilization_bps)
+SELECT $pid, 'b' || g, 'fund', 8000 FROM generate_series(1, $n) g;
+INSERT INTO portfolio_legs (portfolio_id, partner_id, venue, leg_no, kind, underlying, quantity, entry_price,
+  mark_price, funding, as_of, reference)
+SELECT p.portfolio_id, p.partner_id, v.venue, v.leg_no, v.kind, v.und, (v.q * (0.5 + random()))::bigint, v.px, v.px,
+  v.f, $now, 'bench'
+FROM partner_portfolios p CROSS JOIN (VALUES
+  ('custodian', 0, 'custody', 'BTC', 1000000000, 0, 0), ('custodian', 1, 'custody', 'ETH', 20000000000, 0, 0),
+  ('custodian', 2, 'custody', 'STETH', 10000000000, 0, 0), ('custodian', 3, 'custody', 'SOL', 200000000000, 0, 0),
+  ('custodian', 4, 'custody', 'LINK', 500000000000, 0, 0),
+  ('exchange', 0, 'perp', 'BTC', -800000000, 10000000000000, 1000000000),
+  ('exchange', 1, 'perp', 'ETH', -15000000000, 300000000000, 1000000000),
+  ('exchange', 2, 'perp', 'SOL', -100000000000, 15000000000, 1000000000),
+  ('exchange', 3, 'spot', 'USD', 20000000000000, 0, 0), ('exchange', 4, 'spot', 'AVAX', 300000000000, 0, 0),
+  ('spark-prime', 0, 'debt', 'USD', 150000000000000, 0, 0), ('spark-prime', 1, 'debt', 'ETH', 1000000000, 0, 0))
+  AS v(venue, leg_no, kind, und, q, px, f)
+WHERE p.external_id LIKE 'b%';
+ANALYZE portfolio_legs; ANALYZE partner_portfolios;" >/dev/null
+echo "first results (every portfolio enters a band: full result, history and outbox rows each):"
+"$engdb"
+psql_ "UPDATE prices SET price = price * 93 / 100, updated_at = $(date +%s) WHERE chain_id = 1 AND asset IN
+  ('0x00000000000000000000000000000000000000b1', '0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2',
+   '0x7f39c581f595b53c5cb19bd0b3f8da6c935e2ca0', '0x00000000000000000000000000000000000000b2',
+   '0x00000000000000000000000000000000000000b3', '0x00000000000000000000000000000000000000b4');
+ANALYZE portfolio_margin_latest;" >/dev/null
+echo "after a price update (every underlying -7%):"
+"$engdb"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other jobs)"

@@ -40,6 +40,18 @@ const struct db_statement db_portfolio_statements[] = {
                 " ORDER BY venue, leg_no"},
     /* supplied = scaled * liquidityIndex / RAY (floor), borrowed = ceil(scaled * variableBorrowIndex
      * / RAY): the account's balances as of the imported block, rounded against the borrower */
+    {"pf_all", "SELECT p.portfolio_id, p.partner_id, COALESCE(l.sequence, 0) AS sequence, COALESCE(l.band, -1) AS band,"
+               " COALESCE(l.call_since, 0) AS call_since FROM partner_portfolios p"
+               " LEFT JOIN portfolio_margin_latest l ON l.portfolio_id = p.portfolio_id"
+               " ORDER BY p.portfolio_id FOR UPDATE OF p"},
+    {"pf_legs_all", "SELECT portfolio_id, " LEG_COLS " FROM portfolio_legs ORDER BY portfolio_id, venue, leg_no"},
+    /* the batch pass: the summary of every unchanged band in one statement (the result JSON stays
+     * the one of the last full computation) */
+    {"ml_batch",
+     "UPDATE portfolio_margin_latest l SET sequence = u.sequence, params_version = $6, hs_bps = u.hs_bps,"
+     " call_since = u.call_since, as_of = $7 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
+     " $5::smallint[]) AS u(portfolio_id, sequence, hs_bps, call_since, band)"
+     " WHERE l.portfolio_id = u.portfolio_id AND l.band = u.band"},
     {"pf_sparklend",
      "SELECT p.asset::text AS asset, a.decimals,"
      " trunc(p.scaled_a_token_balance::numeric * r.liquidity_index::numeric / 1e27)::text AS supplied,"
@@ -355,4 +367,100 @@ db_status db_margin_history(db_conn *c, int64_t partner_id, int64_t id, int64_t 
   const char *params[] = {p, i, b, l};
   struct hist_ctx h = {fn, arg};
   return db_query_prepared(c, "mh_list", 4, params, hist_row, &h, n);
+}
+
+struct all_ctx {
+  db_status (*fn)(int64_t id, int64_t partner_id, int64_t sequence, int band, int64_t call_since, void *arg);
+  void *arg;
+};
+static db_status all_row(const db_row *row, void *arg) {
+  struct all_ctx *a = arg;
+  int64_t id = 0, partner = 0, seq = 0, band = 0, since = 0;
+  struct db_col cols[] = {{"portfolio_id", DB_COL_INT64, &id, 0, NULL},
+                          {"partner_id", DB_COL_INT64, &partner, 0, NULL},
+                          {"sequence", DB_COL_INT64, &seq, 0, NULL},
+                          {"band", DB_COL_INT64, &band, 0, NULL},
+                          {"call_since", DB_COL_INT64, &since, 0, NULL}};
+  db_status st = db_row_get(row, cols, 5);
+  return st == DB_OK ? a->fn(id, partner, seq, (int)band, since, a->arg) : st;
+}
+
+db_status db_portfolios_all(db_conn *c,
+                            db_status (*fn)(int64_t id, int64_t partner_id, int64_t sequence, int band,
+                                            int64_t call_since, void *arg),
+                            void *arg) {
+  struct all_ctx a = {fn, arg};
+  return db_query_prepared(c, "pf_all", 0, NULL, all_row, &a, NULL);
+}
+
+struct legs_all_ctx {
+  db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg);
+  void *arg;
+};
+static db_status legs_all_row(const db_row *row, void *arg) {
+  struct legs_all_ctx *a = arg;
+  int64_t id = 0;
+  struct db_col col[] = {{"portfolio_id", DB_COL_INT64, &id, 0, NULL}};
+  db_status st = db_row_get(row, col, 1);
+  if (st != DB_OK) return st;
+  struct db_portfolio_leg l;
+  memset(&l, 0, sizeof l);
+  struct db_col cols[] = {
+      {"venue", DB_COL_TEXT, l.venue, sizeof l.venue, NULL},
+      {"kind", DB_COL_TEXT, l.kind, sizeof l.kind, NULL},
+      {"underlying", DB_COL_TEXT, l.underlying, sizeof l.underlying, NULL},
+      {"quantity", DB_COL_INT64, &l.quantity, 0, NULL},
+      {"entry_price", DB_COL_INT64, &l.entry_price, 0, NULL},
+      {"mark_price", DB_COL_INT64, &l.mark_price, 0, NULL},
+      {"funding", DB_COL_INT64, &l.funding, 0, NULL},
+      {"chain_id", DB_COL_INT64, &l.chain_id, 0, NULL},
+      {"address", DB_COL_TEXT, l.address, sizeof l.address, NULL},
+      {"yield_kind", DB_COL_TEXT, l.yield_kind, sizeof l.yield_kind, NULL},
+      {"yield_bps", DB_COL_INT64, &l.yield_bps, 0, NULL},
+      {"yield_sd_bps", DB_COL_INT64, &l.yield_sd_bps, 0, NULL},
+      {"as_of", DB_COL_INT64, &l.as_of, 0, NULL},
+      {"reference", DB_COL_TEXT, l.reference, sizeof l.reference, NULL},
+  };
+  st = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
+  return st == DB_OK ? a->fn(id, &l, a->arg) : st;
+}
+
+db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg),
+                                void *arg) {
+  struct legs_all_ctx a = {fn, arg};
+  return db_query_prepared(c, "pf_legs_all", 0, NULL, legs_all_row, &a, NULL);
+}
+
+db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const int64_t *sequence,
+                                 const int64_t *hs_bps, const int64_t *call_since, const int *band,
+                                 int64_t params_version, int64_t as_of, uint64_t *updated) {
+  size_t cap = 4 + n * 22;
+  char *arr[5];
+  for (int k = 0; k < 5; k++)
+    arr[k] = malloc(cap);
+  db_status st = DB_ERROR;
+  if (arr[0] && arr[1] && arr[2] && arr[3] && arr[4]) {
+    for (int k = 0; k < 5; k++) {
+      size_t at = 0;
+      arr[k][at++] = '{';
+      for (size_t i = 0; i < n; i++) {
+        int64_t v = k == 0 ? id[i] : k == 1 ? sequence[i] : k == 2 ? hs_bps[i] : k == 3 ? call_since[i] : band[i];
+        if (i) arr[k][at++] = ',';
+        char tmp[24];
+        util_i64_dec(v, tmp);
+        size_t len = strlen(tmp);
+        memcpy(arr[k] + at, tmp, len);
+        at += len;
+      }
+      arr[k][at++] = '}';
+      arr[k][at] = 0;
+    }
+    I64(v, params_version);
+    I64(a, as_of);
+    const char *params[] = {arr[0], arr[1], arr[2], arr[3], arr[4], v, a};
+    st = db_exec_prepared(c, "ml_batch", 7, params, updated);
+  }
+  for (int k = 0; k < 5; k++)
+    free(arr[k]);
+  return st;
 }

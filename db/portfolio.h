@@ -74,4 +74,19 @@ db_status db_margin_band_change(db_conn *c, int64_t partner_id, int64_t id, int6
 db_status db_margin_history(db_conn *c, int64_t partner_id, int64_t id, int64_t before, int64_t limit,
                             db_status (*fn)(const char *json, void *arg), void *arg, uint64_t *n);
 
+/* Calls fn for every portfolio (all partners: the batch pass) with its stored sequence, band (-1
+ * when none) and open call, locking the portfolio rows for the caller's transaction. */
+db_status db_portfolios_all(db_conn *c,
+                            db_status (*fn)(int64_t id, int64_t partner_id, int64_t sequence, int band,
+                                            int64_t call_since, void *arg),
+                            void *arg);
+/* Calls fn for every leg of every portfolio, in (portfolio, venue, leg_no) order. */
+db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg),
+                                void *arg);
+/* Returns DB_OK after updating, in one statement, the latest summary (sequence, health score, call,
+ * version, time) of each of n portfolios whose stored band is band[i]; *updated gets the count. */
+db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const int64_t *sequence,
+                                 const int64_t *hs_bps, const int64_t *call_since, const int *band,
+                                 int64_t params_version, int64_t as_of, uint64_t *updated);
+
 #endif

@@ -763,3 +763,209 @@ done:
   free(rr);
   return st;
 }
+
+/* ---- the batch pass ---- */
+
+/* One stored leg of the batch, already in engine terms (kind_no: the index in leg_kinds). */
+struct batch_leg {
+  int64_t id;
+  struct risk_margin_leg leg;
+  uint8_t kind_no;
+  bool bad;
+};
+static const char *const leg_kinds[] = {"custody", "spot", "perp", "sparklend", "defi", "debt"};
+
+struct batch_pf {
+  int64_t id, partner, seq, since;
+  int band;
+};
+
+struct batch {
+  const struct partner_margin_config *cfg;
+  struct batch_pf *pf;
+  size_t npf, cappf;
+  struct batch_leg *legs;
+  size_t nlegs, caplegs;
+  struct db_portfolio_leg *lend; /* sparklend legs, expanded per portfolio */
+  int64_t *lend_id;
+  size_t nlend, caplend;
+};
+
+static db_status batch_pf_row(int64_t id, int64_t partner, int64_t seq, int band, int64_t since, void *arg) {
+  struct batch *b = arg;
+  if (b->npf == b->cappf) {
+    size_t cap = b->cappf ? 2 * b->cappf : 1024;
+    void *p = realloc(b->pf, cap * sizeof *b->pf);
+    if (!p) return DB_ERROR;
+    b->pf = p;
+    b->cappf = cap;
+  }
+  b->pf[b->npf++] = (struct batch_pf){id, partner, seq, since, band};
+  return DB_OK;
+}
+
+static db_status batch_leg_row(int64_t id, const struct db_portfolio_leg *l, void *arg) {
+  struct batch *b = arg;
+  if (strcmp(l->kind, "sparklend") == 0) {
+    if (b->nlend == b->caplend) {
+      size_t cap = b->caplend ? 2 * b->caplend : 64;
+      void *p = realloc(b->lend, cap * sizeof *b->lend), *q = realloc(b->lend_id, cap * sizeof *b->lend_id);
+      if (p) b->lend = p;
+      if (q) b->lend_id = q;
+      if (!p || !q) return DB_ERROR;
+      b->caplend = cap;
+    }
+    b->lend[b->nlend] = *l;
+    b->lend_id[b->nlend++] = id;
+    return DB_OK;
+  }
+  if (b->nlegs == b->caplegs) {
+    size_t cap = b->caplegs ? 2 * b->caplegs : 8192;
+    void *p = realloc(b->legs, cap * sizeof *b->legs);
+    if (!p) return DB_ERROR;
+    b->legs = p;
+    b->caplegs = cap;
+  }
+  struct batch_leg *x = &b->legs[b->nlegs++];
+  memset(x, 0, sizeof *x);
+  x->id = id;
+  int v = partner_margin_venue(b->cfg, l->venue), k = partner_margin_underlying(b->cfg, l->underlying);
+  uint8_t kn = 0;
+  while (kn < 6 && strcmp(leg_kinds[kn], l->kind) != 0)
+    kn++;
+  x->kind_no = kn;
+  x->bad = v < 0 || k < 0 || kn == 6;
+  x->leg = (struct risk_margin_leg){.kind = kn == 2   ? RISK_MARGIN_PERP
+                                            : kn == 5 ? RISK_MARGIN_DEBT
+                                                      : RISK_MARGIN_SPOT,
+                                    .yield_kind = (uint8_t)yield_kind(l->yield_kind),
+                                    .venue = (uint16_t)(v < 0 ? 0 : v),
+                                    .underlying = (uint16_t)(k < 0 ? 0 : k),
+                                    .qty = l->quantity,
+                                    .entry = l->entry_price,
+                                    .mark = l->mark_price,
+                                    .funding = l->funding,
+                                    .yield_bps = (int32_t)l->yield_bps,
+                                    .yield_sd_bps = (int32_t)l->yield_sd_bps,
+                                    .as_of = (uint64_t)l->as_of};
+  return DB_OK;
+}
+
+db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_margin_batch_stats *stats) {
+  memset(stats, 0, sizeof *stats);
+  struct partner_margin_config *cfg = malloc(sizeof *cfg);
+  struct partner_margin_book *tpl = calloc(1, sizeof *tpl), *bk = malloc(sizeof *bk);
+  struct batch b = {0};
+  int64_t *ids = NULL, *seqs = NULL, *hss = NULL, *sinces = NULL;
+  int *bands = NULL;
+  db_status st = cfg && tpl && bk ? partner_margin_config_load(c, cfg) : DB_ERROR;
+  b.cfg = cfg;
+  if (st == DB_OK) st = partner_margin_book_prices(c, cfg, tpl);
+  if (st == DB_OK) st = db_portfolios_all(c, batch_pf_row, &b);
+  if (st == DB_OK) st = db_portfolio_legs_all(c, batch_leg_row, &b);
+  if (st != DB_OK) goto done;
+  ids = malloc((b.npf + 1) * sizeof *ids);
+  seqs = malloc((b.npf + 1) * sizeof *seqs);
+  hss = malloc((b.npf + 1) * sizeof *hss);
+  sinces = malloc((b.npf + 1) * sizeof *sinces);
+  bands = malloc((b.npf + 1) * sizeof *bands);
+  if (!ids || !seqs || !hss || !sinces || !bands) {
+    st = DB_ERROR;
+    goto done;
+  }
+  size_t nb = 0, li = 0, si = 0;
+  for (size_t i = 0; i < b.npf; i++) {
+    const struct batch_pf *pf = &b.pf[i];
+    bk->n = 0;
+    memcpy(bk->prices, tpl->prices, sizeof bk->prices);
+    memcpy(bk->prices_ts, tpl->prices_ts, sizeof bk->prices_ts);
+    bool bad = false;
+    while (li < b.nlegs && b.legs[li].id < pf->id)
+      li++;
+    for (; li < b.nlegs && b.legs[li].id == pf->id; li++) {
+      const struct batch_leg *x = &b.legs[li];
+      if (x->bad || bk->n == RISK_MARGIN_MAX_LEGS) {
+        bad = true;
+        continue;
+      }
+      bk->legs[bk->n] = x->leg;
+      snprintf(bk->venue[bk->n], sizeof bk->venue[0], "%s", cfg->venue[x->leg.venue]);
+      snprintf(bk->kind[bk->n], sizeof bk->kind[0], "%s", leg_kinds[x->kind_no]);
+      snprintf(bk->underlying[bk->n], sizeof bk->underlying[0], "%s",
+               x->leg.underlying == RISK_MARGIN_CASH ? "USD" : cfg->symbol[x->leg.underlying]);
+      bk->n++;
+    }
+    while (si < b.nlend && b.lend_id[si] < pf->id)
+      si++;
+    for (; si < b.nlend && b.lend_id[si] == pf->id && !bad; si++) {
+      const char *why = NULL;
+      st = partner_margin_book_add(c, cfg, bk, &b.lend[si], &why);
+      if (st == DB_NO_ROWS)
+        bad = true;
+      else if (st != DB_OK)
+        goto done;
+    }
+    st = DB_OK;
+    struct risk_margin_prev prev = {pf->band < 0 ? RISK_MARGIN_FREE : (enum risk_margin_band)pf->band,
+                                    (uint64_t)pf->since};
+    struct risk_margin_result r;
+    if (bad || risk_margin_compute(&r, bk->legs, bk->n, bk->prices, bk->prices_ts, &cfg->p, &prev, now) != RISK_OK) {
+      stats->not_computable++;
+      continue;
+    }
+    stats->portfolios++;
+    int64_t seq = pf->seq + 1;
+    if (pf->band == (int)r.band) {
+      ids[nb] = pf->id;
+      seqs[nb] = seq;
+      hss[nb] = r.hs_bps;
+      sinces[nb] = (int64_t)r.call_since;
+      bands[nb++] = r.band;
+      continue;
+    }
+    /* a band change: the full result, the history row and the webhook rows */
+    stats->band_changes++;
+    json_t *res = partner_margin_result_json(cfg, bk, &r, pf->id, seq, now, false);
+    char *text = json_dumps(res, JSON_COMPACT);
+    char pid[24];
+    snprintf(pid, sizeof pid, "%lld", (long long)pf->id);
+    json_t *payload =
+        json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "event", PARTNER_MARGIN_EVENT_BAND, "portfolio_id", pid, "band",
+                  risk_margin_band_name(r.band), "sequence", (json_int_t)seq, "params_version",
+                  (json_int_t)cfg->version, "previous_band",
+                  pf->band < 0 ? json_null() : json_string(risk_margin_band_name((enum risk_margin_band)pf->band)));
+    json_object_set(payload, "record", res);
+    char *ptext = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    json_decref(res);
+    uint64_t queued = 0;
+    st = text && ptext ? db_margin_latest_put(c, pf->partner, pf->id, seq, cfg->version, r.band, r.hs_bps,
+                                              (int64_t)r.call_since, (int64_t)now, text)
+                       : DB_ERROR;
+    if (st == DB_OK)
+      st = db_margin_band_change(c, pf->partner, pf->id, seq, cfg->version, r.band, pf->band, r.hs_bps, (int64_t)now,
+                                 text, PARTNER_MARGIN_EVENT_BAND, ptext, &queued);
+    free(text);
+    free(ptext);
+    stats->outbox += queued;
+    if (st != DB_OK) goto done;
+  }
+  if (nb) {
+    uint64_t updated = 0;
+    st = db_margin_latest_batch(c, nb, ids, seqs, hss, sinces, bands, cfg->version, (int64_t)now, &updated);
+  }
+done:
+  free(cfg);
+  free(tpl);
+  free(bk);
+  free(b.pf);
+  free(b.legs);
+  free(b.lend);
+  free(b.lend_id);
+  free(ids);
+  free(seqs);
+  free(hss);
+  free(sinces);
+  free(bands);
+  return st;
+}

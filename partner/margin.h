@@ -103,4 +103,17 @@ db_status partner_margin_quote(db_conn *c, int64_t partner_id, int64_t id, const
  * served is remembered (for the daily change limit) when the portfolio has a stored result. */
 db_status partner_margin_rate(db_conn *c, int64_t partner_id, int64_t id, uint64_t now, json_t **out, const char **why);
 
+struct partner_margin_batch_stats {
+  uint64_t portfolios;     /* computed */
+  uint64_t band_changes;   /* each with its full result, a history row and webhook rows */
+  uint64_t outbox;         /* webhook outbox rows queued */
+  uint64_t not_computable; /* skipped: a leg the parameters or the engine cannot take */
+};
+
+/* Returns the status of recomputing every portfolio of every partner at now on c, inside the
+ * caller's transaction (after a price import): legs and previous bands read in two queries, the
+ * unchanged bands' summaries written in one statement, and for each band change the full result,
+ * its history row and its webhook rows. Fills *stats. */
+db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_margin_batch_stats *stats);
+
 #endif

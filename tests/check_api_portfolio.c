@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/db.h"
+#include "partner/margin.h"
 #include "support/httptest.h"
 #include "support/pgtest.h"
 
@@ -452,6 +454,30 @@ START_TEST(portfolio_margin) {
   ck_assert_int_eq(num(m, "health_score_bps"), 19836);
   ck_assert_str_eq(str(m, "band"), "free");
   json_decref(m);
+
+  /* ---- the batch pass (partner_margin_recompute_all), as after an import ----
+   * at 3000 the first portfolio (warning at its last read, at 3300) is HS 11541 again: a band
+   * change to margin_call, with its history row and one outbox row; the second stays free and
+   * only its summary moves (sequence + 1) */
+  char err[256];
+  db_conn *dc = db_conn_open(dburl, 5000, err, sizeof err);
+  ck_assert_msg(dc != NULL, "%s", err);
+  struct partner_margin_batch_stats bs;
+  ck_assert_int_eq(db_exec(dc, "BEGIN"), DB_OK);
+  ck_assert_int_eq(partner_margin_recompute_all(dc, (uint64_t)time(NULL), &bs), DB_OK);
+  ck_assert_int_eq(db_exec(dc, "COMMIT"), DB_OK);
+  db_conn_close(dc);
+  ck_assert_uint_eq(bs.portfolios, 2);
+  ck_assert_uint_eq(bs.band_changes, 1);
+  ck_assert_uint_eq(bs.outbox, 1);
+  ck_assert_uint_eq(bs.not_computable, 0);
+  char q[256];
+  snprintf(q, sizeof q, "SELECT hs_bps FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 2", id);
+  ck_assert_int_eq(count_sql(q), 11541);
+  snprintf(q, sizeof q, "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 0", id2);
+  ck_assert_int_eq(count_sql(q), 2);
+  /* 2 from the walk, 1 for the second portfolio's first result, 1 from this pass */
+  ck_assert_int_eq(count_sql("SELECT count(*) FROM webhook_outbox WHERE event = 'portfolio.band_changed'"), 4);
   ck_assert_int_eq(th_sparkd_stop(&sd), 0);
 }
 END_TEST
