@@ -150,7 +150,7 @@ FROM partner_portfolios p CROSS JOIN (VALUES
   ('exchange', 3, 'spot', 'USD', 20000000000000, 0, 0), ('exchange', 4, 'spot', 'AVAX', 300000000000, 0, 0),
   ('spark-prime', 0, 'debt', 'USD', 150000000000000, 0, 0), ('spark-prime', 1, 'debt', 'ETH', 1000000000, 0, 0))
   AS v(venue, leg_no, kind, und, q, px, f)
-WHERE p.external_id LIKE 'b%';
+WHERE p.external_id ~ '^b[0-9]+$';
 ANALYZE portfolio_legs; ANALYZE partner_portfolios;" >/dev/null
 echo "first results (every portfolio enters a band: full result, history and outbox rows each):"
 "$engdb"

@@ -34,8 +34,8 @@ int main(void) {
     return 1;
   }
   printf("batch recompute: %llu portfolios in %.0f ms (%llu band changes, %llu outbox rows, %llu not computable)\n",
-         (unsigned long long)st.portfolios, t * 1e3, (unsigned long long)st.band_changes,
-         (unsigned long long)st.outbox, (unsigned long long)st.not_computable);
+         (unsigned long long)st.portfolios, t * 1e3, (unsigned long long)st.band_changes, (unsigned long long)st.outbox,
+         (unsigned long long)st.not_computable);
   db_conn_close(c);
   return 0;
 }

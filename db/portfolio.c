@@ -52,6 +52,26 @@ const struct db_statement db_portfolio_statements[] = {
      " call_since = u.call_since, as_of = $7 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
      " $5::smallint[]) AS u(portfolio_id, sequence, hs_bps, call_since, band)"
      " WHERE l.portfolio_id = u.portfolio_id AND l.band = u.band"},
+    /* the batch pass's band changes, all in one statement: $1 a JSON array of {id, partner, seq,
+     * version, band, prev (-1 none), hs, since, as_of, result, payload}, $2 the event */
+    {"ml_changes",
+     "WITH x AS MATERIALIZED (SELECT (e->>'id')::bigint AS id, (e->>'partner')::bigint AS partner,"
+     "   (e->>'seq')::bigint AS seq, (e->>'version')::bigint AS version, (e->>'band')::smallint AS band,"
+     "   NULLIF((e->>'prev')::int, -1)::smallint AS prev, (e->>'hs')::bigint AS hs, (e->>'since')::bigint AS since,"
+     "   (e->>'as_of')::bigint AS as_of, (e->'result')::jsonb AS result, e->'payload' AS payload"
+     "   FROM json_array_elements($1::json) e),"
+     " up AS (INSERT INTO portfolio_margin_latest (portfolio_id, partner_id, sequence, params_version, band, hs_bps,"
+     "   call_since, as_of, result) SELECT id, partner, seq, version, band, hs, since, as_of, result FROM x"
+     "   ON CONFLICT (portfolio_id) DO UPDATE SET sequence = EXCLUDED.sequence,"
+     "   params_version = EXCLUDED.params_version, band = EXCLUDED.band, hs_bps = EXCLUDED.hs_bps,"
+     "   call_since = EXCLUDED.call_since, as_of = EXCLUDED.as_of, result = EXCLUDED.result),"
+     " h AS (INSERT INTO portfolio_margin_history (portfolio_id, sequence, partner_id, params_version, band, prev_band,"
+     "   hs_bps, as_of, result) SELECT id, seq, partner, version, band, prev, hs, as_of, result FROM x),"
+     " o AS (INSERT INTO webhook_outbox (webhook_id, partner_id, position_id, event, payload)"
+     "   SELECT w.webhook_id, x.partner, -x.id, $2::text, x.payload FROM x JOIN partner_webhooks w"
+     "   ON w.partner_id = x.partner AND w.deleted_at IS NULL AND $2::text = ANY (w.events)"
+     "   ORDER BY x.id, w.webhook_id RETURNING 1)"
+     " SELECT count(*) AS queued FROM o"},
     {"pf_sparklend",
      "SELECT p.asset::text AS asset, a.decimals,"
      " trunc(p.scaled_a_token_balance::numeric * r.liquidity_index::numeric / 1e27)::text AS supplied,"
@@ -463,4 +483,10 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
   for (int k = 0; k < 5; k++)
     free(arr[k]);
   return st;
+}
+
+db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued) {
+  const char *params[] = {changes_json, event};
+  struct db_col col[] = {{"queued", DB_COL_UINT64, queued, 0, NULL}};
+  return db_query_one_prepared(c, "ml_changes", 2, params, col, 1);
 }

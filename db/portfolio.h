@@ -89,4 +89,10 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
                                  const int64_t *hs_bps, const int64_t *call_since, const int *band,
                                  int64_t params_version, int64_t as_of, uint64_t *updated);
 
+/* Returns DB_OK after writing every band change of a batch pass in one statement: changes_json is
+ * a JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
+ * payload}; each becomes the latest result, a history row and a webhook row per subscribed webhook
+ * of event (*queued: those rows). */
+db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued);
+
 #endif

@@ -858,7 +858,8 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
   struct batch b = {0};
   int64_t *ids = NULL, *seqs = NULL, *hss = NULL, *sinces = NULL;
   int *bands = NULL;
-  db_status st = cfg && tpl && bk ? partner_margin_config_load(c, cfg) : DB_ERROR;
+  json_t *changes = json_array();
+  db_status st = cfg && tpl && bk && changes ? partner_margin_config_load(c, cfg) : DB_ERROR;
   b.cfg = cfg;
   if (st == DB_OK) st = partner_margin_book_prices(c, cfg, tpl);
   if (st == DB_OK) st = db_portfolios_all(c, batch_pf_row, &b);
@@ -923,10 +924,9 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
       bands[nb++] = r.band;
       continue;
     }
-    /* a band change: the full result, the history row and the webhook rows */
+    /* a band change: the full result, a history row and the webhook rows, written together below */
     stats->band_changes++;
     json_t *res = partner_margin_result_json(cfg, bk, &r, pf->id, seq, now, false);
-    char *text = json_dumps(res, JSON_COMPACT);
     char pid[24];
     snprintf(pid, sizeof pid, "%lld", (long long)pf->id);
     json_t *payload =
@@ -935,19 +935,21 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
                   (json_int_t)cfg->version, "previous_band",
                   pf->band < 0 ? json_null() : json_string(risk_margin_band_name((enum risk_margin_band)pf->band)));
     json_object_set(payload, "record", res);
-    char *ptext = json_dumps(payload, JSON_COMPACT);
-    json_decref(payload);
-    json_decref(res);
+    json_t *ch = json_pack("{s:I,s:I,s:I,s:I,s:i,s:i,s:I,s:I,s:I,s:o,s:o}", "id", (json_int_t)pf->id, "partner",
+                           (json_int_t)pf->partner, "seq", (json_int_t)seq, "version", (json_int_t)cfg->version, "band",
+                           (int)r.band, "prev", pf->band, "hs", (json_int_t)r.hs_bps, "since", (json_int_t)r.call_since,
+                           "as_of", (json_int_t)now, "result", res, "payload", payload);
+    if (!ch || json_array_append_new(changes, ch) != 0) {
+      st = DB_ERROR;
+      goto done;
+    }
+  }
+  if (json_array_size(changes)) {
+    char *text = json_dumps(changes, JSON_COMPACT);
     uint64_t queued = 0;
-    st = text && ptext ? db_margin_latest_put(c, pf->partner, pf->id, seq, cfg->version, r.band, r.hs_bps,
-                                              (int64_t)r.call_since, (int64_t)now, text)
-                       : DB_ERROR;
-    if (st == DB_OK)
-      st = db_margin_band_change(c, pf->partner, pf->id, seq, cfg->version, r.band, pf->band, r.hs_bps, (int64_t)now,
-                                 text, PARTNER_MARGIN_EVENT_BAND, ptext, &queued);
+    st = text ? db_margin_changes(c, text, PARTNER_MARGIN_EVENT_BAND, &queued) : DB_ERROR;
     free(text);
-    free(ptext);
-    stats->outbox += queued;
+    stats->outbox = queued;
     if (st != DB_OK) goto done;
   }
   if (nb) {
@@ -967,5 +969,6 @@ done:
   free(hss);
   free(sinces);
   free(bands);
+  json_decref(changes);
   return st;
 }
