@@ -420,12 +420,11 @@ struct legs_all_ctx {
 static db_status legs_all_row(const db_row *row, void *arg) {
   struct legs_all_ctx *a = arg;
   int64_t id = 0;
-  struct db_col col[] = {{"portfolio_id", DB_COL_INT64, &id, 0, NULL}};
-  db_status st = db_row_get(row, col, 1);
-  if (st != DB_OK) return st;
   struct db_portfolio_leg l;
   memset(&l, 0, sizeof l);
+  /* one lookup pass in SELECT order: the columns are found by position on every row */
   struct db_col cols[] = {
+      {"portfolio_id", DB_COL_INT64, &id, 0, NULL},
       {"venue", DB_COL_TEXT, l.venue, sizeof l.venue, NULL},
       {"kind", DB_COL_TEXT, l.kind, sizeof l.kind, NULL},
       {"underlying", DB_COL_TEXT, l.underlying, sizeof l.underlying, NULL},
@@ -441,7 +440,7 @@ static db_status legs_all_row(const db_row *row, void *arg) {
       {"as_of", DB_COL_INT64, &l.as_of, 0, NULL},
       {"reference", DB_COL_TEXT, l.reference, sizeof l.reference, NULL},
   };
-  st = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
+  db_status st = db_row_get(row, cols, sizeof cols / sizeof cols[0]);
   return st == DB_OK ? a->fn(id, &l, a->arg) : st;
 }
 
