@@ -34,6 +34,7 @@ static DB_STATEMENTS_COUNT(core);
   X(savings)                                                                                                           \
   X(liquidity)                                                                                                         \
   X(accounts)                                                                                                          \
+  X(portfolio)                                                                                                         \
   X(snapshot)                                                                                                          \
   X(replica)                                                                                                           \
   X(risk)

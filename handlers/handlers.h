@@ -42,6 +42,17 @@ enum svc_handler_result handler_signers_list(struct svc_request *req);
 enum svc_handler_result handler_partner_webhooks_post(struct svc_request *req);
 enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req);
 enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req);
+/* Spark Prime portfolios and their margin, scope partner; margin parameters, scope admin
+ * (handlers/partner_portfolios.c). */
+enum svc_handler_result handler_partner_portfolios_post(struct svc_request *req);
+enum svc_handler_result handler_partner_portfolio_get(struct svc_request *req);
+enum svc_handler_result handler_partner_portfolio_legs_post(struct svc_request *req);
+enum svc_handler_result handler_partner_portfolio_margin_get(struct svc_request *req);
+enum svc_handler_result handler_partner_portfolio_margin_history(struct svc_request *req);
+enum svc_handler_result handler_partner_portfolio_margin_quote(struct svc_request *req);
+enum svc_handler_result handler_partner_portfolio_rate_get(struct svc_request *req);
+enum svc_handler_result handler_admin_margin_params_get(struct svc_request *req);
+enum svc_handler_result handler_admin_margin_params_put(struct svc_request *req);
 /* Snapshot import over HTTP, scope admin (handlers/admin_snapshots.c). */
 enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req);
 /* Ops risk analytics, scope ops or admin, and the loss waterfall, scope admin (handlers/risk.c). */

@@ -13,12 +13,13 @@
 #include "handlers/partner_write.h"
 #include "partner/delivery.h"
 #include "partner/ltv.h"
+#include "partner/margin.h"
 #include "partner/signer.h"
 #include "service/body.h"
 #include "service/request.h"
 #include "util/hex.h"
 
-static const char *const known_events[] = {PARTNER_LTV_EVENT_STATE, NULL};
+static const char *const known_events[] = {PARTNER_LTV_EVENT_STATE, PARTNER_MARGIN_EVENT_BAND, NULL};
 
 struct create {
   const char *url;
