@@ -332,14 +332,19 @@
 
   async function loadRateLimits() {
     const rls = (await all("v1/liquidity-layer/rate-limits?limit=500", {}, 20)).filter((r) => r.chain_id === state.chain);
-    const head = (r) => (r.status === "unlimited" || r.unlimited ? Infinity : num(r.headroom_pct));
-    rls.sort((a, b) => head(a) - head(b));
+    // active limits by headroom (lowest first), then deactivated (max 0), then unlimited
+    const rank = (r) => (r.status === "active" ? num(r.headroom_pct) : r.status === "deactivated" ? 1e6 : 2e6);
+    rls.sort((a, b) => rank(a) - rank(b));
+    const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
+    // token amounts in the key's asset; a key without an asset (a swap) counts in 18-decimal units
+    const amount = (r, f) => (r.asset ? compact.format(num(r[f + "_human"])) + " " + r.asset.symbol : compact.format(num(r[f]) / 1e18));
     table($("ll-table"), ["key", "asset", "target", "current / max", "headroom", "refill / day", "full at"], rls.map((r) => {
-      const unl = r.status === "unlimited" || r.unlimited;
-      return [r.name, r.asset ? r.asset.symbol : "–", r.target ? r.target.venue_label || r.target.address : "–",
-        unl ? "unlimited" : `${usd(r.current_human)} / ${usd(r.max_amount_human)}`,
-        el("td", null, unl ? "–" : num(r.headroom_pct).toFixed(1) + "% ", unl ? null : bar(num(r.headroom_pct) / 100, num(r.headroom_pct) < 20 ? "hot" : "")),
-        unl ? "–" : usd(r.slope_per_day_human), r.seconds_until_full ? when(r.full_at) : r.status];
+      const active = r.status === "active";
+      const h = num(r.headroom_pct);
+      return [r.name, r.asset ? r.asset.symbol : "– (1e18 units)", r.target ? r.target.venue_label || r.target.address : "–",
+        active ? `${amount(r, "current")} / ${amount(r, "max_amount")}` : r.status,
+        el("td", null, active ? h.toFixed(1) + "% " : "–", active ? bar(h / 100, h < 20 ? "hot" : "") : null),
+        active ? amount(r, "slope_per_day") : "–", active ? (r.seconds_until_full ? when(r.full_at) : "full") : r.status];
     }));
   }
 
@@ -357,7 +362,13 @@
   }
 
   async function loadPartner(key) {
-    const positions = await all("v1/partner/positions?limit=100", { key }, 10);
+    // this list pages by `after` / `next_after` (ids), not by cursor
+    const positions = [];
+    for (let after = 0, i = 0; after !== null && i < 10; i++) {
+      const page = await api(`v1/partner/positions?limit=100${after ? "&after=" + after : ""}`, { key });
+      positions.push(...page.positions);
+      after = page.next_after;
+    }
     const recs = await Promise.all(positions.slice(0, 200).map((p) => api(`v1/partner/positions/${p.id}/ltv`, { key }).catch((e) => ({ error: e.message }))));
     const counts = {};
     const rows = positions.slice(0, 200).map((p, i) => {
