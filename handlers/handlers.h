@@ -44,5 +44,13 @@ enum svc_handler_result handler_partner_webhooks_list(struct svc_request *req);
 enum svc_handler_result handler_partner_webhook_delete(struct svc_request *req);
 /* Snapshot import over HTTP, scope admin (handlers/admin_snapshots.c). */
 enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req);
+/* Ops risk analytics, scope ops or admin, and the loss waterfall, scope admin (handlers/risk.c). */
+enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *req);
+enum svc_handler_result handler_risk_stress_post(struct svc_request *req);
+enum svc_handler_result handler_risk_var_get(struct svc_request *req);
+enum svc_handler_result handler_risk_concentration_get(struct svc_request *req);
+enum svc_handler_result handler_oracles_get(struct svc_request *req);
+enum svc_handler_result handler_admin_risk_waterfall_get(struct svc_request *req);
+enum svc_handler_result handler_admin_risk_waterfall_put(struct svc_request *req);
 
 #endif

@@ -48,6 +48,13 @@ const struct svc_route svc_routes[] = {
     {SVC_DELETE, "/v1/partner/webhooks/{id}", handler_partner_webhook_delete, NOBODY, SVC_SCOPE_PARTNER},
     {SVC_GET, "/v1/signers", handler_signers_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/admin/snapshots", handler_admin_snapshots_post, SNAPSHOT_BODY, SVC_SCOPE_ADMIN},
+    {SVC_GET, "/v1/risk/{chain}/liquidations-at-risk", handler_risk_liquidations_at_risk, NOBODY, SVC_SCOPE_OPS},
+    {SVC_POST, "/v1/risk/{chain}/stress", handler_risk_stress_post, BODY, SVC_SCOPE_OPS},
+    {SVC_GET, "/v1/risk/{chain}/var", handler_risk_var_get, NOBODY, SVC_SCOPE_OPS},
+    {SVC_GET, "/v1/risk/{chain}/concentration", handler_risk_concentration_get, NOBODY, SVC_SCOPE_OPS},
+    {SVC_GET, "/v1/oracles/{chain}", handler_oracles_get, NOBODY, SVC_SCOPE_OPS},
+    {SVC_GET, "/v1/admin/risk/waterfall", handler_admin_risk_waterfall_get, NOBODY, SVC_SCOPE_ADMIN},
+    {SVC_PUT, "/v1/admin/risk/waterfall", handler_admin_risk_waterfall_put, BODY, SVC_SCOPE_ADMIN},
 };
 const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
 

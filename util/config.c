@@ -73,6 +73,9 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_MAX_CONNECTIONS_PER_CLIENT", "uint", "256",
      "open HTTP connections one client address may hold; more are closed at once (0 = no bound)",
      OFF(max_connections_per_client), 0, 1000000, NULL},
+    {"SPARKD_ORACLE_STALE_SECONDS", "uint", "86400",
+     "GET /v1/oracles flags a price not updated for longer than this many seconds as stale", OFF(oracle_stale_s), 1,
+     31536000, NULL},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 

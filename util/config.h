@@ -35,6 +35,7 @@ struct util_config {
   unsigned auth_fail_refill_ms;        /* SPARKD_AUTH_FAIL_REFILL_MS: one failed check given back per interval */
   unsigned max_connections;            /* SPARKD_MAX_CONNECTIONS: open HTTP connections in all */
   unsigned max_connections_per_client; /* SPARKD_MAX_CONNECTIONS_PER_CLIENT: per client address; 0 = no bound */
+  unsigned oracle_stale_s;             /* SPARKD_ORACLE_STALE_SECONDS: oracle age flagged stale */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */

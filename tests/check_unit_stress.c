@@ -1,0 +1,541 @@
+/* ctest-label: unit */
+/* Ops risk analytics (risk/stress.h, risk/waterfall.h, risk/var.h, risk/concentration.h).
+ * Expected numbers: hand derivations written next to each assertion (Aave v3.0.2
+ * LiquidationLogic arithmetic, spec protocol-math §2.7), and, for whole books, a plain loop over
+ * every account written here with risk_account_evaluate and risk_liquidation_compute and its own
+ * choice of the liquidated pair. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "risk/account.h"
+#include "risk/concentration.h"
+#include "risk/liquidation.h"
+#include "risk/stress.h"
+#include "risk/var.h"
+#include "risk/wadray.h"
+#include "risk/waterfall.h"
+
+static u256 U(uint64_t v) { return u256_from_u64(v); }
+static u256 D(const char *s) {
+  u256 r;
+  ck_assert_int_eq(u256_from_dec(&r, s, strlen(s)), RISK_OK);
+  return r;
+}
+static void ck_u256(u256 got, const char *want) {
+  char buf[U256_DEC_MAX];
+  u256_to_dec(got, buf);
+  ck_assert_str_eq(buf, want);
+}
+
+enum { WETH, USDC, WBTC, N_RES };
+
+/* WETH $3,000 (LT 86%, bonus 5%, fee 10% of the bonus), USDC $1, WBTC $60,000 (LT 78%, bonus 7%),
+ * all at RAY indexes so scaled == actual. */
+static struct risk_market M, MS;
+static struct risk_account AS;
+static void market(struct risk_market *m) {
+  memset(m, 0, sizeof *m);
+  m->n_reserves = N_RES;
+  for (int i = 0; i < N_RES; i++) {
+    struct risk_acct_reserve *r = &m->reserves[i];
+    r->listed = r->active = r->borrowing_enabled = true;
+    r->liquidity_index = r->variable_borrow_index = RISK_RAY;
+    r->available_liquidity = D("1000000000000000000000000000000");
+    r->liquidation_bonus = 10500;
+    r->liquidation_protocol_fee = 1000;
+  }
+  struct risk_acct_reserve *r = m->reserves;
+  r[WETH].decimals = 18, r[WETH].ltv = 8500, r[WETH].liquidation_threshold = 8600, r[WETH].price = U(300000000000);
+  r[USDC].decimals = 6, r[USDC].price = U(100000000);
+  r[WBTC].decimals = 8, r[WBTC].ltv = 7300, r[WBTC].liquidation_threshold = 7800, r[WBTC].price = U(6000000000000);
+  r[WBTC].liquidation_bonus = 10700;
+  ck_assert_int_eq(risk_market_prepare(m), RISK_OK);
+}
+
+/* A growable book built by the tests. */
+#define MAXP 20000
+static struct risk_position P[MAXP];
+static uint32_t FIRST[MAXP + 1];
+static uint8_t EM[MAXP];
+static struct risk_book B;
+static void book_reset(void) {
+  memset(&B, 0, sizeof B);
+  B.pos = P, B.first = FIRST, B.emode = EM;
+  FIRST[0] = 0;
+}
+static void acct_begin(void) {
+  EM[B.n_accounts] = 0;
+  FIRST[B.n_accounts + 1] = FIRST[B.n_accounts];
+  B.n_accounts++;
+}
+static void acct_pos(uint16_t res, u256 supplied, bool coll, u256 debt) {
+  uint32_t at = FIRST[B.n_accounts]++;
+  P[at] = (struct risk_position){
+      .reserve = res, .collateral = coll, .borrowing = !u256_is_zero(debt), .scaled_a = supplied, .scaled_debt = debt};
+}
+
+static const bool ONLY_WETH[RISK_MAX_RESERVES] = {[WETH] = true};
+static struct risk_lar_point PTS[32];
+
+START_TEST(test_lar_hand) {
+  market(&M);
+  book_reset();
+  /* 10 WETH collateral, 20,000 USDC debt: HF = 30000 * 0.86 / 20000 = 1.29 */
+  acct_begin();
+  acct_pos(WETH, D("10000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(20000000000));
+  uint32_t drops[] = {0, 2000, 2500, 4000};
+  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 4, &MS, &AS, PTS), RISK_OK);
+  /* 0% and 20%: HF 1.29 and 24000*0.86/20000 = 1.032, nothing */
+  ck_assert_uint_eq(PTS[0].accounts, 0);
+  ck_assert_uint_eq(PTS[1].accounts, 0);
+  ck_u256(PTS[1].collateral_seized_base, "0");
+  /* 25%: price 2250e8, HF = 22500*0.86/20000 = 0.9675 > 0.95, close factor 50%: 10,000 USDC.
+   * base collateral = 1e8 * 10000e6 * 1e18 / (2250e8 * 1e6) = 4444444444444444444
+   * with bonus: (4444444444444444444 * 10500 + 5000) / 10000 = 4666666666666666666
+   * bonus part = 4666666666666666666 - percentDiv(.., 10500) = 4666666666666666666 - 4444444444444444444
+   *            = 222222222222222222; fee = (222222222222222222 * 1000 + 5000) / 10000 = 22222222222222222
+   * base values at 2250e8: 4666666666666666666 * 2250e8 / 1e18 = 1049999999999, fee 4999999999,
+   * debt 10000e6 * 1e8 / 1e6 = 1000000000000 */
+  ck_assert_uint_eq(PTS[2].accounts, 1);
+  ck_u256(PTS[2].debt_at_risk_base, "2000000000000");
+  ck_u256(PTS[2].res[WETH].collateral_seized, "4666666666666666666");
+  ck_u256(PTS[2].res[WETH].protocol_fee, "22222222222222222");
+  ck_u256(PTS[2].res[USDC].debt_repaid, "10000000000");
+  ck_u256(PTS[2].collateral_seized_base, "1049999999999");
+  ck_u256(PTS[2].protocol_fee_base, "4999999999");
+  ck_u256(PTS[2].debt_repaid_base, "1000000000000");
+  /* 40%: price 1800e8, HF = 18000*0.86/20000 = 0.774 <= 0.95: close factor 100%, but 20,000 USDC
+   * would need 11.67 WETH: all 10 WETH go, and the debt covered is
+   * percentDiv(1800e8 * 10e18 * 1e6 / (1e8 * 1e18), 10500) = (18000000000 * 10000 + 5250) / 10500
+   * = 17142857143; fee = ((10e18 - percentDiv(10e18, 10500)) * 1000 + 5000) / 10000
+   * = (476190476190476190 * 1000 + 5000) / 10000 = 47619047619047619 */
+  ck_assert_uint_eq(PTS[3].accounts, 1);
+  ck_u256(PTS[3].res[WETH].collateral_seized, "10000000000000000000");
+  ck_u256(PTS[3].res[USDC].debt_repaid, "17142857143");
+  ck_u256(PTS[3].res[WETH].protocol_fee, "47619047619047619");
+  ck_u256(PTS[3].collateral_seized_base, "1800000000000");
+}
+END_TEST
+
+START_TEST(test_stress_bad_debt_and_cascade) {
+  market(&M);
+  book_reset();
+  acct_begin();
+  acct_pos(WETH, D("10000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(20000000000));
+  memcpy(&MS, &M, sizeof M);
+  struct risk_market shocked = M;
+  shocked.reserves[WETH].price = U(180000000000); /* -40% */
+  static struct risk_position work[MAXP];
+  memcpy(work, P, sizeof P);
+  static struct risk_slippage slip[RISK_MAX_RESERVES];
+  memset(slip, 0, sizeof slip);
+  bool liq[4];
+  static struct risk_stress_result r;
+  ck_assert_int_eq(risk_stress_run(&shocked, &B, work, slip, 0, liq, &MS, &AS, &r), RISK_OK);
+  /* all 10 WETH seized for 17142857143 USDC (test_lar_hand); left: 20000e6 - 17142857143 =
+   * 2857142857 USDC of debt and no collateral: bad debt 2857142857 * 1e8 / 1e6 = 285714285700 */
+  ck_assert_uint_eq(r.accounts_liquidated, 1);
+  ck_assert_uint_eq(r.accounts_insolvent, 1);
+  ck_u256(r.bad_debt_base, "285714285700");
+  ck_u256(r.res[USDC].bad_debt_base, "285714285700");
+  ck_u256(r.recovery_base, "1800000000000");
+  ck_assert(!work[0].collateral);
+  ck_u256(work[1].scaled_debt, "2857142857");
+
+  /* slippage: spread 0, y 1, sigma 0.04, depth = 4 * 1800e9 = 7200e9 base: impact =
+   * 0.04 * sqrt(1800e9 / 7200e9) = 0.04 * 0.5 = 2% = 200 bps; recovery = 1800e9 * 0.98 = 1764e9 */
+  memcpy(work, P, sizeof P);
+  slip[WETH] = (struct risk_slippage){.set = true, .spread_bps = 0, .sigma_day = 0.04, .depth_base = 7200e9, .y = 1};
+  ck_assert_uint_eq(risk_slippage_impact_bps(&slip[WETH], U(1800000000000)), 200);
+  ck_assert_int_eq(risk_stress_run(&shocked, &B, work, slip, 0, liq, &MS, &AS, &r), RISK_OK);
+  ck_u256(r.recovery_base, "1764000000000");
+  ck_assert_uint_eq(r.res[WETH].slippage_bps, 200);
+
+  /* cascade: a second account, 10 WETH against 14,000 USDC (HF at 1800: 18000*.86/14000 = 1.1057)
+   * survives round 0; round 0's selling lowers WETH by 2% to 1764e8 (HF 1.0836), still safe, so
+   * round 1 liquidates nobody and the cascade stops there */
+  acct_begin();
+  acct_pos(WETH, D("10000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(14000000000));
+  memcpy(work, P, sizeof P);
+  ck_assert_int_eq(risk_stress_run(&shocked, &B, work, slip, 2, liq, &MS, &AS, &r), RISK_OK);
+  ck_assert_uint_eq(r.n_rounds, 2);
+  ck_assert_uint_eq(r.rounds[0].accounts, 1);
+  ck_assert_uint_eq(r.rounds[1].accounts, 0);
+  ck_u256(r.res[WETH].price_after, "176400000000");
+  /* with a 30% impact the second round bites: WETH 1800 -> 1260, HF = 12600*.86/14000 = 0.774 */
+  slip[WETH].sigma_day = 0.6; /* 0.6 * 0.5 = 30% */
+  memcpy(work, P, sizeof P);
+  ck_assert_int_eq(risk_stress_run(&shocked, &B, work, slip, 2, liq, &MS, &AS, &r), RISK_OK);
+  ck_assert_uint_eq(r.rounds[1].accounts, 1);
+  ck_assert_uint_eq(r.accounts_liquidated, 2);
+}
+END_TEST
+
+/* ---- random books against a plain loop ---- */
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static void random_book(size_t n) {
+  book_reset();
+  for (size_t i = 0; i < n; i++) {
+    acct_begin();
+    /* collateral in WETH and/or WBTC, debt in USDC and sometimes WETH */
+    uint64_t weth = rnd() % 20 + 1, wbtc = rnd() % 3;
+    bool weth_debt = rnd() % 5 == 0;
+    u256 sup = U(weth * 500000000000000000ull); /* weth / 2 WETH */
+    /* value $1,500 * weth; borrow 40%..90% of the LT value */
+    uint64_t lt_value = weth * 1290 + wbtc * 46800; /* USD: 1500*.86 per half-WETH unit, 60000*.78 */
+    uint64_t borrow = lt_value * (40 + rnd() % 51) / 100;
+    if (weth_debt) {
+      /* at most weth * 0.019 WETH = weth * $57 of WETH debt, under 4.5% of the LT value */
+      acct_pos(WETH, sup, true, U(1000000000000000ull * weth * (rnd() % 20)));
+    } else {
+      acct_pos(WETH, sup, true, U(0));
+    }
+    acct_pos(USDC, U(0), false, U(borrow * 1000000ull));
+    if (wbtc) acct_pos(WBTC, U(wbtc * 100000000ull), true, U(0));
+  }
+}
+
+/* The test's own pick: largest collateral and debt by base value, first on ties. */
+static void plain_point(const struct risk_market *m, uint64_t *accounts, u256 *coll_base, u256 *debt_base,
+                        u256 *fee_base) {
+  static struct risk_account a;
+  *accounts = 0;
+  *coll_base = *debt_base = *fee_base = U256_ZERO;
+  for (size_t i = 0; i < B.n_accounts; i++) {
+    memset(&a, 0, sizeof a);
+    a.n_positions = FIRST[i + 1] - FIRST[i];
+    memcpy(a.pos, P + FIRST[i], a.n_positions * sizeof *P);
+    struct risk_account_data d;
+    ck_assert_int_eq(risk_account_evaluate(m, &a, &d), RISK_OK);
+    if (u256_is_zero(d.total_debt_base) || u256_ge(d.health_factor, RISK_WAD)) continue;
+    (*accounts)++;
+    int bc = -1, bd = -1;
+    u256 vc = U256_ZERO, vd = U256_ZERO;
+    for (uint32_t j = 0; j < a.n_positions; j++) {
+      const struct risk_position *p = &a.pos[j];
+      const struct risk_acct_reserve *r = &m->reserves[p->reserve];
+      u256 amt, v;
+      if (p->collateral && !u256_is_zero(p->scaled_a)) {
+        risk_ray_mul(&amt, p->scaled_a, r->liquidity_index);
+        u256_muldiv(&v, amt, r->price, r->unit);
+        if (bc < 0 || u256_gt(v, vc)) bc = p->reserve, vc = v;
+      }
+      if (!u256_is_zero(p->scaled_debt)) {
+        risk_ray_mul(&amt, p->scaled_debt, r->variable_borrow_index);
+        u256_muldiv(&v, amt, r->price, r->unit);
+        if (bd < 0 || u256_gt(v, vd)) bd = p->reserve, vd = v;
+      }
+    }
+    struct risk_liquidation l;
+    ck_assert_int_eq(risk_liquidation_compute(m, &a, (uint16_t)bc, (uint16_t)bd, U256_MAX, &l), RISK_OK);
+    ck_assert_int_eq(l.error, RISK_ONCHAIN_OK);
+    u256 v;
+    u256_muldiv(&v, l.collateral_amount, m->reserves[bc].price, m->reserves[bc].unit);
+    *coll_base = u256_add_wrap(*coll_base, v);
+    u256_muldiv(&v, l.debt_to_cover, m->reserves[bd].price, m->reserves[bd].unit);
+    *debt_base = u256_add_wrap(*debt_base, v);
+    u256_muldiv(&v, l.protocol_fee, m->reserves[bc].price, m->reserves[bc].unit);
+    *fee_base = u256_add_wrap(*fee_base, v);
+  }
+}
+
+START_TEST(test_lar_equals_plain_loop) {
+  market(&M);
+  random_book(3000);
+  uint32_t drops[21];
+  for (int i = 0; i < 21; i++)
+    drops[i] = (uint32_t)(i * 250);
+  const bool both[RISK_MAX_RESERVES] = {[WETH] = true, [WBTC] = true};
+  ck_assert_int_eq(risk_lar_curve(&M, &B, both, drops, 21, &MS, &AS, PTS), RISK_OK);
+  uint64_t total = 0;
+  for (int g = 0; g < 21; g++) {
+    struct risk_market sm = M;
+    for (int r = 0; r < N_RES; r++)
+      if (both[r]) {
+        /* price * (10000 - bps) / 10000, floored */
+        u256_muldiv(&sm.reserves[r].price, M.reserves[r].price, U(10000 - drops[g]), U(10000));
+      }
+    uint64_t n;
+    u256 cb, db, fb;
+    plain_point(&sm, &n, &cb, &db, &fb);
+    ck_assert_uint_eq(PTS[g].accounts, n);
+    ck_assert(u256_eq(PTS[g].collateral_seized_base, cb));
+    ck_assert(u256_eq(PTS[g].debt_repaid_base, db));
+    ck_assert(u256_eq(PTS[g].protocol_fee_base, fb));
+    total += n;
+  }
+  ck_assert_uint_eq(PTS[0].accounts, 0); /* every account was opened below its LT: healthy book */
+  ck_assert_uint_gt(total, 1000);        /* the grid does liquidate a good part of the book */
+  ck_assert_uint_gt(PTS[20].accounts, PTS[10].accounts);
+}
+END_TEST
+
+START_TEST(test_price_after_drop) {
+  ck_u256(risk_price_after_drop(U(300000000000), 0), "300000000000");
+  ck_u256(risk_price_after_drop(U(300000000000), 10000), "0");
+  ck_u256(risk_price_after_drop(U(333), 250), "324"); /* 333 * 9750 / 10000 = 324.675 */
+}
+END_TEST
+
+/* ---- waterfall ---- */
+START_TEST(test_waterfall_order_pro_rata_conserved) {
+  struct risk_wf_layer L[3];
+  memset(L, 0, sizeof L);
+  L[0].n_holders = 2, L[0].holders[0].capacity = U(30), L[0].holders[1].capacity = U(10);
+  L[1].n_holders = 1, L[1].holders[0].capacity = U(50);
+  L[2].n_holders = 1, L[2].holders[0].capacity = U(1000);
+  u256 left;
+  /* 100: the first layer takes its 40 (30 + 10), the second its 50, the residual the last 10 */
+  ck_assert_int_eq(risk_waterfall_apply(U(100), L, 3, &left), RISK_OK);
+  ck_u256(L[0].absorbed, "40");
+  ck_u256(L[0].holders[0].absorbed, "30");
+  ck_u256(L[0].holders[1].absorbed, "10");
+  ck_assert(L[0].exhausted && L[1].exhausted && !L[2].exhausted);
+  ck_u256(L[2].absorbed, "10");
+  ck_u256(left, "0");
+  /* 20: only the first layer, pro rata 20 * 30/40 = 15 and 20 * 10/40 = 5 */
+  ck_assert_int_eq(risk_waterfall_apply(U(20), L, 3, &left), RISK_OK);
+  ck_u256(L[0].holders[0].absorbed, "15");
+  ck_u256(L[0].holders[1].absorbed, "5");
+  ck_u256(L[1].absorbed, "0");
+  /* 7 over holders 3 and 5 (capacity 8): 7*3/8 = 2.625 and 7*5/8 = 4.375; floors 2 + 4 = 6, the
+   * unit left goes to the larger remainder (0.625): 3 and 4 */
+  L[0].holders[0].capacity = U(3), L[0].holders[1].capacity = U(5);
+  ck_assert_int_eq(risk_waterfall_apply(U(7), L, 3, &left), RISK_OK);
+  ck_u256(L[0].holders[0].absorbed, "3");
+  ck_u256(L[0].holders[1].absorbed, "4");
+  /* 2 over three equal holders: 0.667 each; floors 0, the two units to the first two (ties) */
+  L[0].n_holders = 3, L[0].holders[0].capacity = L[0].holders[1].capacity = L[0].holders[2].capacity = U(1);
+  ck_assert_int_eq(risk_waterfall_apply(U(2), L, 3, &left), RISK_OK);
+  ck_u256(L[0].holders[0].absorbed, "1");
+  ck_u256(L[0].holders[1].absorbed, "1");
+  ck_u256(L[0].holders[2].absorbed, "0");
+  /* beyond every capacity (3 + 50 + 1000): the rest is unabsorbed */
+  ck_assert_int_eq(risk_waterfall_apply(U(2000), L, 3, &left), RISK_OK);
+  ck_u256(left, "947");
+  ck_assert(L[2].exhausted);
+  /* random: conserved to the unit, in order, never above a capacity */
+  for (int it = 0; it < 2000; it++) {
+    size_t nl = 1 + rnd() % 5;
+    for (size_t l = 0; l < nl; l++) {
+      L[l % 3].n_holders = 0;
+    }
+    struct risk_wf_layer R[5];
+    memset(R, 0, sizeof R);
+    for (size_t l = 0; l < nl; l++) {
+      R[l].n_holders = 1 + rnd() % 6;
+      for (size_t h = 0; h < R[l].n_holders; h++)
+        R[l].holders[h].capacity = U(rnd() % 1000000);
+    }
+    u256 loss = U(rnd() % 4000000), sum = U256_ZERO;
+    ck_assert_int_eq(risk_waterfall_apply(loss, R, nl, &left), RISK_OK);
+    bool open_seen = false;
+    for (size_t l = 0; l < nl; l++) {
+      u256 hs = U256_ZERO;
+      for (size_t h = 0; h < R[l].n_holders; h++) {
+        ck_assert(u256_le(R[l].holders[h].absorbed, R[l].holders[h].capacity));
+        hs = u256_add_wrap(hs, R[l].holders[h].absorbed);
+      }
+      ck_assert(u256_eq(hs, R[l].absorbed));
+      /* a layer below one that was not filled takes nothing */
+      if (open_seen) ck_assert(u256_is_zero(R[l].absorbed));
+      if (u256_lt(R[l].absorbed, R[l].capacity)) open_seen = true;
+      sum = u256_add_wrap(sum, R[l].absorbed);
+    }
+    ck_assert(u256_eq(u256_add_wrap(sum, left), loss));
+  }
+}
+END_TEST
+
+/* ---- VaR ---- */
+static struct risk_var_entry VE[MAXP];
+static long double PC[MAXP], PD[MAXP];
+static uint32_t PO[MAXP], GF[MAXP + 1];
+static struct risk_var_pair PAIRS[RISK_MAX_RESERVES * RISK_MAX_RESERVES];
+static struct risk_var_term TERMS[2 * MAXP];
+static long double LOSSES[RISK_VAR_MAX_PATHS];
+
+static void var_model(struct risk_var_model *vm) {
+  memset(vm, 0, sizeof *vm);
+  vm->entries = VE, vm->prefc = PC, vm->prefd = PD, vm->pair_of = PO, vm->pairs = PAIRS, vm->gfirst = GF;
+  vm->terms = TERMS;
+  ck_assert_int_eq(risk_var_model_build(&M, &B, vm), RISK_OK);
+}
+
+/* The loss of a path by a plain loop over the accounts. */
+static long double plain_loss(const long double *mult) {
+  long double loss = 0;
+  for (size_t i = 0; i < B.n_accounts; i++) {
+    long double s = 0;
+    for (uint32_t j = FIRST[i]; j < FIRST[i + 1]; j++) {
+      const struct risk_acct_reserve *r = &M.reserves[P[j].reserve];
+      u256 v;
+      if (P[j].collateral && !u256_is_zero(P[j].scaled_a)) {
+        u256_muldiv(&v, P[j].scaled_a, r->price, r->unit);
+        s -= (long double)v.w[0] * mult[P[j].reserve];
+      }
+      if (!u256_is_zero(P[j].scaled_debt)) {
+        u256_muldiv(&v, P[j].scaled_debt, r->price, r->unit);
+        s += (long double)v.w[0] * mult[P[j].reserve];
+      }
+    }
+    if (s > 0) loss += s;
+  }
+  return loss;
+}
+
+START_TEST(test_var_path_loss_equals_plain_loop) {
+  market(&M);
+  random_book(3000);
+  struct risk_var_model vm;
+  var_model(&vm);
+  ck_assert_uint_gt(vm.n_pair_accounts, 100);
+  ck_assert_uint_gt(vm.n_general, 100);
+  long double mult[RISK_MAX_RESERVES];
+  for (int it = 0; it < 200; it++) {
+    for (int r = 0; r < RISK_MAX_RESERVES; r++)
+      mult[r] = 1;
+    mult[WETH] = 0.3L + (long double)(rnd() % 1000) / 1000.0L;
+    mult[WBTC] = 0.3L + (long double)(rnd() % 1000) / 1000.0L;
+    long double a = risk_var_path_loss(&vm, mult), b = plain_loss(mult);
+    ck_assert_msg(fabsl(a - b) <= 1e-9L * (b + 1), "path %d: %Lf vs %Lf", it, a, b);
+  }
+}
+END_TEST
+
+START_TEST(test_var_seed_and_zero_vol) {
+  market(&M);
+  book_reset();
+  /* healthy: 10 WETH against 20,000 USDC */
+  acct_begin();
+  acct_pos(WETH, D("10000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(20000000000));
+  /* under water today: 1 WETH ($3,000) against 3,500 USDC: loss 500 USD = 50000000000 base */
+  acct_begin();
+  acct_pos(WETH, D("1000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(3500000000));
+  struct risk_var_model vm;
+  var_model(&vm);
+  ck_u256(vm.deterministic_loss, "50000000000");
+  struct risk_var_params p;
+  memset(&p, 0, sizeof p);
+  p.k = 1, p.reserve[0] = WETH, p.sigma[0] = 0, p.horizon_years = 1.0 / 365, p.seed = 7, p.paths = 1000;
+  struct risk_var_result r;
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r), RISK_OK);
+  /* zero volatility: every path is today's prices, every statistic the deterministic loss */
+  ck_assert(r.var95 == 50000000000.0L && r.es95 == 50000000000.0L && r.var99 == 50000000000.0L &&
+            r.es99 == 50000000000.0L && r.mean == 50000000000.0L && r.max == 50000000000.0L);
+  /* same seed, same answer; VaR ordered; ES >= VaR */
+  p.sigma[0] = 0.9;
+  struct risk_var_result r1, r2, r3;
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r1), RISK_OK);
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r2), RISK_OK);
+  ck_assert(memcmp(&r1, &r2, sizeof r1) == 0);
+  p.seed = 8;
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r3), RISK_OK);
+  ck_assert(r3.mean != r1.mean);
+  ck_assert(r1.var99 >= r1.var95 && r1.es95 >= r1.var95 && r1.es99 >= r1.var99);
+  /* a 1-day 90% vol move rarely sinks the healthy account (-33% is ~6 sigma), so VaR95 is about the
+   * underwater account's loss, which moves with WETH: 3500 - 3000 * m */
+  ck_assert(r1.var95 > 50000000000.0L);
+  /* more paths converge: the means of 20,000 and 100,000 paths agree within 2% */
+  p.paths = 20000;
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r1), RISK_OK);
+  p.paths = 100000, p.seed = 9;
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r2), RISK_OK);
+  ck_assert(fabsl(r1.mean - r2.mean) < 0.02L * r2.mean);
+  /* bounds */
+  p.paths = RISK_VAR_MAX_PATHS + 1;
+  ck_assert_int_eq(risk_var_run(&vm, N_RES, &p, LOSSES, &r1), RISK_INVALID);
+}
+END_TEST
+
+START_TEST(test_cholesky) {
+  /* [[4, 2], [2, 5]] = L L^T with L = [[2, 0], [1, 2]] */
+  double a[4] = {4, 2, 2, 5}, l[4];
+  risk_cholesky(a, 2, l);
+  ck_assert(l[0] == 2 && l[1] == 0 && l[2] == 1 && l[3] == 2);
+  /* perfectly correlated (singular): the second column is left zero */
+  double s[4] = {1, 1, 1, 1};
+  risk_cholesky(s, 2, l);
+  ck_assert(l[0] == 1 && l[2] == 1 && l[3] == 0);
+}
+END_TEST
+
+START_TEST(test_var_estimate) {
+  /* prices doubling every day: ln 2 per day, sigma = sqrt(365) * ln 2; a flat asset: 0 */
+  double price[2 * 4] = {1, 2, 4, 8, 1, 1, 1, 1};
+  int64_t ts[4] = {0, 86400, 172800, 259200};
+  double sigma[2], corr[4];
+  size_t n[2];
+  risk_var_estimate(price, ts, 2, 4, sigma, n, corr);
+  ck_assert(fabs(sigma[0] - sqrt(365.0) * log(2.0)) < 1e-9);
+  ck_assert(sigma[1] == 0 && n[0] == 3 && n[1] == 3);
+  ck_assert(corr[0] == 1 && corr[1] == 0);
+}
+END_TEST
+
+/* ---- concentration ---- */
+START_TEST(test_concentration) {
+  market(&M);
+  book_reset();
+  /* WETH supply 8 and 2: top share 0.8, HHI 0.8^2 + 0.2^2 = 0.68. Debt: 2,000 and 500 USDC. The
+   * second account backs its 500 with WETH ($6,000) and WBTC ($60,000): 500 * 6/66 = 45.4545 to WETH
+   * (4545454545 base, floored) and 500 * 60/66 = 454.5454 to WBTC (45454545454) */
+  acct_begin();
+  acct_pos(WETH, D("8000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(2000000000));
+  acct_begin();
+  acct_pos(WETH, D("2000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(500000000));
+  acct_pos(WBTC, U(100000000), true, U(0));
+  static struct risk_conc_result r;
+  ck_assert_int_eq(risk_concentration(&M, &B, 1, &r), RISK_OK);
+  ck_u256(r.res[WETH].supply.total, "10000000000000000000");
+  ck_assert_uint_eq(r.res[WETH].supply.holders, 2);
+  ck_assert_uint_eq(r.res[WETH].supply.n_top, 1);
+  ck_assert_uint_eq(r.res[WETH].supply.top[0], 0);
+  ck_assert(fabs(risk_conc_hhi(&r.res[WETH].supply) - 0.68) < 1e-12);
+  ck_u256(r.res[USDC].debt.total, "2500000000");
+  ck_u256(r.total_debt_base, "250000000000");
+  ck_u256(r.res[WETH].debt_backed_base, "204545454545"); /* 200000000000 + 4545454545 */
+  ck_u256(r.res[WBTC].debt_backed_base, "45454545454");
+  ck_u256(r.res[WETH].collateral_base, "3000000000000");
+  ck_assert_int_eq(risk_concentration(&M, &B, 0, &r), RISK_INVALID);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("stress");
+  TCase *t = tcase_create("core");
+  tcase_set_timeout(t, 300);
+  tcase_add_test(t, test_lar_hand);
+  tcase_add_test(t, test_stress_bad_debt_and_cascade);
+  tcase_add_test(t, test_lar_equals_plain_loop);
+  tcase_add_test(t, test_price_after_drop);
+  tcase_add_test(t, test_waterfall_order_pro_rata_conserved);
+  tcase_add_test(t, test_var_path_loss_equals_plain_loop);
+  tcase_add_test(t, test_var_seed_and_zero_vol);
+  tcase_add_test(t, test_cholesky);
+  tcase_add_test(t, test_var_estimate);
+  tcase_add_test(t, test_concentration);
+  suite_add_tcase(s, t);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : 0;
+}
