@@ -220,7 +220,7 @@
     curves.forEach((c, i) => {
       const byDrop = new Map(c.points.map((p) => [num(p.drop) * 100, num(p[metric])]));
       ys.push(xs.map((x) => byDrop.get(x) ?? null));
-      series.push({ label: c.label, stroke: palette[i % palette.length], width: c.assets.length > 1 ? 3 : 1.5, dash: c.assets.length > 1 ? [6, 4] : undefined,
+      series.push({ label: c.assets.length > 1 ? `all ${c.assets.length} together` : c.label, stroke: palette[i % palette.length], width: c.assets.length > 1 ? 3 : 1.5, dash: c.assets.length > 1 ? [6, 4] : undefined,
         value: metric === "accounts_liquidatable" ? undefined : (u, v) => usd(v) });
     });
     draw("lar", $("lar-chart"), {
@@ -315,6 +315,30 @@
     table($("waterfall-table"), ["layer", "capacity", "absorbed", "used", ""], trs);
   }
 
+  // VaR is asked for on demand (10,000 paths take a few seconds on the server), not on load.
+  async function runVar(ev) {
+    ev.preventDefault();
+    const key = sessionStorage.getItem(OPS_KEY);
+    if (!key) return needsKey("var", "an ops key");
+    const q = new URLSearchParams({ horizon: $("var-horizon").value, paths: $("var-paths").value, seed: $("var-seed").value || "1" });
+    $("var-status").textContent = "computing…";
+    $("var-run").disabled = true;
+    try {
+      const v = await api(`v1/risk/${state.chain}/var?${q}`, { key });
+      const fmt = (x) => (x == null ? "–" : usdFmt.format(x));
+      table($("var-table"), ["confidence", "VaR", "expected shortfall"], v.levels.map((l) => [pct(l.confidence, 1), fmt(l.var_usd), fmt(l.es_usd)])
+        .concat([["mean", fmt(v.mean_loss_usd), ""], ["worst path", fmt(v.max_loss_usd), ""], ["no price move", usd(v.deterministic_loss_usd), ""]]));
+      table($("var-assets"), ["asset", "volatility (annual)", "source", "samples"], v.assets.map((a) => [a.symbol, pct(a.volatility_annual, 1), a.source, a.samples ?? "–"]));
+      $("var-status").textContent = `${v.paths} paths, horizon ${v.horizon}, seed ${v.seed}, model ${v.model} (estimate; block ${v.as_of.block_number})`;
+      $("var").dataset.result = "ready";
+    } catch (e) {
+      $("var-status").textContent = e.message;
+      $("var").dataset.result = "error";
+    } finally {
+      $("var-run").disabled = false;
+    }
+  }
+
   async function loadVaults() {
     const vaults = (await api("v1/savings/vaults")).data.filter((v) => v.chain_id === state.chain);
     const to = state.asOf ? state.asOf.block_timestamp : Math.floor(Date.now() / 1000);
@@ -392,10 +416,10 @@
   function loadKeyed() {
     const key = sessionStorage.getItem(OPS_KEY);
     if (!key) {
-      for (const s of ["lar", "stress", "oracles"]) needsKey(s, "an ops key");
+      for (const s of ["lar", "stress", "var", "oracles"]) needsKey(s, "an ops key");
       return;
     }
-    for (const s of ["lar", "stress", "oracles"]) unlock(s);
+    for (const s of ["lar", "stress", "var", "oracles"]) unlock(s);
     section("lar", () => loadLiquidationsAtRisk(key));
     section("oracles", () => loadOracles(key));
   }
@@ -448,6 +472,7 @@
     });
     $("lar-metric").addEventListener("change", () => larData && drawLar());
     $("stress-form").addEventListener("submit", runStress);
+    $("var-form").addEventListener("submit", runVar);
     $("chain").addEventListener("change", () => {
       state.chain = Number($("chain").value);
       for (const s of ["lar"]) $(s).dataset.state = "";

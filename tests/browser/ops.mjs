@@ -109,6 +109,11 @@ try {
     check((await page.locator("#waterfall-table tbody tr").count()) >= 1, "the waterfall lists its layers");
     console.log("     " + (await page.textContent("#stress-totals")));
     console.log("     " + (await page.textContent("#waterfall-summary")));
+    await page.selectOption("#var-paths", "1000");
+    await page.click("#var-run");
+    await until(page, () => !!document.getElementById("var").dataset.result);
+    check((await page.getAttribute("#var", "data-result")) === "ready", `VaR is computed (${await page.textContent("#var-status")})`);
+    check((await page.locator("#var-table tbody tr").count()) >= 2, "VaR lists its confidence levels");
   }
 
   // Every chart that should exist has drawn its data: it holds points, and its plotting area has
