@@ -301,7 +301,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   }
   pts = calloc(nc * nd + 1, sizeof *pts);
   curves = calloc(nc + 1, sizeof *curves);
-  ms = malloc(sizeof *ms);
+  ms = malloc(nd * sizeof *ms); /* one market per point */
   as = malloc(sizeof *as);
   if (!pts || !curves || !ms || !as) goto out;
   size_t ci = 0;

@@ -11,8 +11,8 @@
 
 static bool is_max(u256 a) { return (a.w[0] & a.w[1] & a.w[2] & a.w[3]) == UINT64_MAX; }
 
-risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk_account *a, uint16_t collateral,
-                                  uint16_t debt, u256 debt_to_cover, struct risk_liquidation *out) {
+static risk_err compute(const struct risk_market *m, const struct risk_account *a, uint16_t collateral, uint16_t debt,
+                        u256 debt_to_cover, const struct risk_account_data *pre, struct risk_liquidation *out) {
   memset(out, 0, sizeof *out);
   if (collateral >= m->n_reserves || debt >= m->n_reserves) return RISK_INVALID;
   const struct risk_acct_reserve *cr = &m->reserves[collateral], *dr = &m->reserves[debt];
@@ -20,7 +20,10 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
   risk_err e;
 
   struct risk_account_data d;
-  if ((e = risk_account_evaluate(m, a, &d))) return e;
+  if (pre)
+    d = *pre;
+  else if ((e = risk_account_evaluate(m, a, &d)))
+    return e;
   out->health_factor = d.health_factor;
 
   /* _calculateDebt */
@@ -96,6 +99,17 @@ risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk
     if (u256_gt(fee_scaled, left) && (e = risk_ray_mul(&out->protocol_fee, left, cr->liquidity_index))) return e;
   }
   return RISK_OK;
+}
+
+risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk_account *a, uint16_t collateral,
+                                  uint16_t debt, u256 debt_to_cover, struct risk_liquidation *out) {
+  return compute(m, a, collateral, debt, debt_to_cover, NULL, out);
+}
+
+risk_err risk_liquidation_compute_evaluated(const struct risk_market *m, const struct risk_account *a,
+                                            uint16_t collateral, uint16_t debt, u256 debt_to_cover,
+                                            const struct risk_account_data *d, struct risk_liquidation *out) {
+  return compute(m, a, collateral, debt, debt_to_cover, d, out);
 }
 
 /* hf(P) >= 1e18 with collateral c at price P; *err set on an engine error. */

@@ -38,6 +38,12 @@ struct risk_liquidation {
 risk_err risk_liquidation_compute(const struct risk_market *m, const struct risk_account *a, uint16_t collateral,
                                   uint16_t debt, u256 debt_to_cover, struct risk_liquidation *out);
 
+/* As risk_liquidation_compute, with *d the account's evaluation at m (risk_account_evaluate's
+ * output), which is then not computed again. */
+risk_err risk_liquidation_compute_evaluated(const struct risk_market *m, const struct risk_account *a,
+                                            uint16_t collateral, uint16_t debt, u256 debt_to_cover,
+                                            const struct risk_account_data *d, struct risk_liquidation *out);
+
 /* The liquidation price of collateral c: the smallest 8-decimal price P of c such that,
  * everything else fixed, the health factor is >= 1e18, while at P-1 it is < 1e18.
  * *exists is false when there is none: no debt, c is not counted as collateral (bit off or

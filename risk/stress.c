@@ -53,7 +53,8 @@ risk_err risk_liq_pick_compute(const struct risk_market *m, const struct risk_po
   scratch->emode_category = emode;
   scratch->n_positions = (uint32_t)n;
   memcpy(scratch->pos, pos, n * sizeof *pos);
-  if ((e = risk_liquidation_compute(m, scratch, (uint16_t)pc, (uint16_t)pd, U256_MAX, &out->liq))) return e;
+  if ((e = risk_liquidation_compute_evaluated(m, scratch, (uint16_t)pc, (uint16_t)pd, U256_MAX, &out->data, &out->liq)))
+    return e;
   if (out->liq.error != RISK_ONCHAIN_OK) return RISK_OK;
   out->collateral = (uint16_t)pc;
   out->debt = (uint16_t)pd;
@@ -82,30 +83,106 @@ static risk_err add_liq(const struct risk_market *m, const struct risk_liq_pick 
   return RISK_OK;
 }
 
+/* Adds account p[0..n)'s liquidation at point pt (market m) to pt; *d gets its evaluation. */
+static risk_err lar_point(const struct risk_market *m, const struct risk_position *p, size_t n, uint32_t emode,
+                          struct risk_account *a_scratch, struct risk_lar_point *pt, struct risk_account_data *d) {
+  struct risk_liq_pick k;
+  risk_err e;
+  if ((e = risk_liq_pick_compute(m, p, n, emode, a_scratch, &k))) return e;
+  *d = k.data;
+  if (u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE))) return RISK_OK;
+  pt->accounts++;
+  if ((e = u256_add(&pt->debt_at_risk_base, pt->debt_at_risk_base, k.data.total_debt_base))) return e;
+  if (k.liquidatable &&
+      (e = add_liq(m, &k, pt->res, &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
+    return e;
+  return RISK_OK;
+}
+
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out) {
-  risk_err e;
-  struct risk_liq_pick k;
+  if (n_drops == 0) return RISK_OK;
+  if (n_drops > RISK_LAR_MAX_DROPS) return RISK_INVALID;
+  uint32_t ord[RISK_LAR_MAX_DROPS]; /* points by drop, ascending */
   for (size_t g = 0; g < n_drops; g++) {
-    struct risk_lar_point *pt = &out[g];
-    memset(pt, 0, sizeof *pt);
     if (drop_bps[g] > BPS) return RISK_INVALID;
-    pt->drop_bps = drop_bps[g];
-    memcpy(m_scratch, base, sizeof *base);
-    for (uint32_t r = 0; r < base->n_reserves; r++)
-      if (shocked[r]) m_scratch->reserves[r].price = risk_price_after_drop(base->reserves[r].price, drop_bps[g]);
-    for (size_t i = 0; i < b->n_accounts; i++) {
-      const struct risk_position *p = b->pos + b->first[i];
-      size_t n = b->first[i + 1] - b->first[i];
-      if ((e = risk_liq_pick_compute(m_scratch, p, n, b->emode[i], a_scratch, &k))) return e;
-      if (u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE))) continue;
-      pt->accounts++;
-      if ((e = u256_add(&pt->debt_at_risk_base, pt->debt_at_risk_base, k.data.total_debt_base))) return e;
-      if (k.liquidatable && (e = add_liq(m_scratch, &k, pt->res, &pt->collateral_seized_base, &pt->debt_repaid_base,
-                                         &pt->protocol_fee_base)))
-        return e;
+    size_t at = g;
+    while (at > 0 && drop_bps[ord[at - 1]] > drop_bps[g]) {
+      ord[at] = ord[at - 1];
+      at--;
     }
+    ord[at] = (uint32_t)g;
+    memset(&out[g], 0, sizeof out[g]);
+    out[g].drop_bps = drop_bps[g];
+    memcpy(&m_scratch[g], base, sizeof *base);
+    for (uint32_t r = 0; r < base->n_reserves; r++)
+      if (shocked[r]) m_scratch[g].reserves[r].price = risk_price_after_drop(base->reserves[r].price, drop_bps[g]);
+  }
+  risk_err e;
+  struct risk_account_data d;
+  struct risk_liq_pick k;
+  for (size_t i = 0; i < b->n_accounts; i++) {
+    const struct risk_position *p = b->pos + b->first[i];
+    size_t n = b->first[i + 1] - b->first[i];
+    bool borrows = false, monotone = true, touched = false;
+    for (size_t j = 0; j < n; j++) {
+      touched |= shocked[p[j].reserve];
+      if (p[j].borrowing) {
+        borrows = true;
+        if (shocked[p[j].reserve]) monotone = false;
+      }
+    }
+    if (!borrows) continue; /* no debt: never liquidatable */
+    if (!touched) {
+      /* none of its prices move: the same answer at every point */
+      if ((e = risk_liq_pick_compute(&m_scratch[0], p, n, b->emode[i], a_scratch, &k))) return e;
+      if (u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE))) continue;
+      for (size_t g = 0; g < n_drops; g++) {
+        out[g].accounts++;
+        if ((e = u256_add(&out[g].debt_at_risk_base, out[g].debt_at_risk_base, k.data.total_debt_base)) ||
+            (k.liquidatable && (e = add_liq(&m_scratch[g], &k, out[g].res, &out[g].collateral_seized_base,
+                                            &out[g].debt_repaid_base, &out[g].protocol_fee_base))))
+          return e;
+      }
+      continue;
+    }
+    size_t from = 0;
+    if (monotone) {
+      /* Only collateral falls with the drop, so the health factor falls with it, up to the
+       * rounding of the average liquidation threshold: with C the collateral at the smallest drop
+       * and D the debt (base), HF(d) >= HF(d') - ((C + 1e4) * 1e14 / D + 2) for every d <= d'
+       * (percentMul(C, floor(X / C)) loses less than C / 1e4). A point whose HF clears 1 by that
+       * margin proves every smaller drop safe, so a binary search skips them. */
+      if ((e = lar_point(&m_scratch[ord[0]], p, n, b->emode[i], a_scratch, &out[ord[0]], &d))) return e;
+      from = 1;
+      if (u256_is_zero(d.total_debt_base)) continue;
+      u256 margin, num, limit;
+      if (u256_add(&num, d.total_collateral_base, u256_from_u64(BPS)) ||
+          u256_mul(&num, num, u256_from_u64(100000000000000ull)) ||
+          u256_muldiv_up(&margin, num, U256_ONE, d.total_debt_base) ||
+          u256_add(&limit, margin, u256_from_u64(HF_ONE + 2)))
+        limit = U256_MAX; /* no shortcut */
+      if (u256_ge(d.health_factor, limit)) {
+        size_t lo = 1, hi = n_drops;
+        struct risk_account_data dl;
+        /* most accounts survive even the largest drop: one evaluation settles them */
+        if ((e = risk_account_evaluate_positions(&m_scratch[ord[n_drops - 1]], p, n, b->emode[i], &dl))) return e;
+        if (u256_ge(dl.health_factor, limit)) lo = hi = n_drops;
+        while (lo < hi) {
+          size_t mid = lo + (hi - lo) / 2;
+          struct risk_account_data dm;
+          if ((e = risk_account_evaluate_positions(&m_scratch[ord[mid]], p, n, b->emode[i], &dm))) return e;
+          if (u256_ge(dm.health_factor, limit))
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+        from = lo;
+      }
+    }
+    for (size_t q = from; q < n_drops; q++)
+      if ((e = lar_point(&m_scratch[ord[q]], p, n, b->emode[i], a_scratch, &out[ord[q]], &d))) return e;
   }
   return RISK_OK;
 }

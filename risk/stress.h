@@ -56,10 +56,15 @@ struct risk_lar_point {
 /* The price of a reserve after a drop: floor(price * (10000 - drop_bps) / 10000). */
 u256 risk_price_after_drop(u256 price, uint32_t drop_bps);
 
-/* One liquidations-at-risk curve: for each drop_bps[k] (0..10000), the reserves with shocked[r]
- * get risk_price_after_drop, every account is evaluated at those prices and each liquidatable one
- * contributes its risk_liq_pick. m_scratch (a copy of base is made into it per point) and a_scratch
- * are the caller's. Returns RISK_OK or the first engine error (out is then partial). */
+#define RISK_LAR_MAX_DROPS 101
+
+/* One liquidations-at-risk curve: for each drop_bps[k] (0..10000, k < RISK_LAR_MAX_DROPS), the
+ * reserves with shocked[r] get risk_price_after_drop, every account is evaluated at those prices
+ * and each liquidatable one contributes its risk_liq_pick. An account whose debt is not shocked
+ * can only get worse as the drop grows, so points it provably survives (see stress.c) are not
+ * evaluated; the totals are the same as a pass over every account and point. m_scratch (n_drops
+ * markets: base with each point's prices) and a_scratch are the caller's. Returns RISK_OK,
+ * RISK_INVALID for a bad grid, or the first engine error (out is then partial). */
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out);

@@ -35,6 +35,7 @@ static int by_ratio_desc(const void *x, const void *y) {
 risk_err risk_var_model_build(const struct risk_market *m, const struct risk_book *b, struct risk_var_model *vm) {
   size_t nr = m->n_reserves;
   vm->n_pairs = vm->n_pair_accounts = vm->n_general = vm->n_terms = 0;
+  vm->n_reserves = nr;
   vm->deterministic_loss = U256_ZERO;
   vm->gfirst[0] = 0;
   /* pairs are slots c * nr + d: counted first, then placed */
@@ -79,11 +80,13 @@ risk_err risk_var_model_build(const struct risk_market *m, const struct risk_boo
       /* an account without collateral goes to slot (d, d): its c is 0, so c's multiplier never matters */
       uint32_t key = (uint32_t)((rc < 0 ? rd : rc) * (int)nr + rd);
       vm->pair_of[i] = key;
-      vm->entries[i] = (struct risk_var_entry){ld_u256(coll), ld_u256(debt)};
+      vm->entries[i] = (struct risk_var_entry){ld_u256(coll), ld_u256(debt), 0};
       vm->pairs[key].n++;
       vm->n_pair_accounts++;
       continue;
     }
+    vm->pair_of[i] = UINT32_MAX - 1; /* another account with debt */
+    vm->entries[i] = (struct risk_var_entry){ld_u256(coll), ld_u256(debt), (uint32_t)vm->n_general};
     vm->gfirst[++vm->n_general] = (uint32_t)vm->n_terms;
   }
   /* place pair accounts contiguously: prefix offsets over the nr*nr slots, then scatter */
@@ -93,16 +96,25 @@ risk_err risk_var_model_build(const struct risk_market *m, const struct risk_boo
     off += vm->pairs[s].n;
     vm->pairs[s].n = 0;
   }
-  /* entries[] is indexed by account until here: scatter into pair order through prefc/prefd */
+  /* entries[] is read through here, so both blocks are staged in prefc/prefd first: the pair
+   * accounts at their pair's place, the other accounts (numbered in account order, as gfirst is)
+   * behind them */
+  uint32_t gat = off;
   for (size_t i = 0; i < b->n_accounts; i++) {
+    uint32_t at;
     if (vm->pair_of[i] == UINT32_MAX) continue;
-    struct risk_var_pair *pp = &vm->pairs[vm->pair_of[i]];
-    uint32_t at = pp->first + pp->n++;
+    if (vm->pair_of[i] == UINT32_MAX - 1) {
+      at = gat++;
+    } else {
+      struct risk_var_pair *pp = &vm->pairs[vm->pair_of[i]];
+      at = pp->first + pp->n++;
+    }
     vm->prefc[at] = vm->entries[i].c;
     vm->prefd[at] = vm->entries[i].d;
   }
-  for (uint32_t a = 0; a < off; a++)
-    vm->entries[a] = (struct risk_var_entry){vm->prefc[a], vm->prefd[a]};
+  for (uint32_t a = 0; a < gat; a++)
+    vm->entries[a] = (struct risk_var_entry){vm->prefc[a], vm->prefd[a], a < off ? 0 : a - off};
+  qsort(vm->entries + off, vm->n_general, sizeof *vm->entries, by_ratio_desc);
   /* compact the non-empty slots, sort each, and take running sums */
   size_t np = 0;
   for (size_t s = 0; s < nr * nr; s++) {
@@ -142,7 +154,24 @@ long double risk_var_path_loss(const struct risk_var_model *vm, const long doubl
       if (l > 0) loss += l;
     }
   }
-  for (size_t g = 0; g < vm->n_general; g++) {
+  /* other accounts: debt * m <= d * max(m) and collateral * m >= c * min(m), so only those with
+   * d * max > c * min can lose; they are a prefix of the ratio order */
+  long double mn = 1, mx = 1;
+  for (size_t r = 0; r < vm->n_reserves; r++) {
+    if (mult[r] < mn) mn = mult[r];
+    if (mult[r] > mx) mx = mult[r];
+  }
+  const struct risk_var_entry *ge = vm->entries + vm->n_pair_accounts;
+  uint32_t lo = 0, hi = (uint32_t)vm->n_general;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (ge[mid].d * mx > ge[mid].c * mn)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (uint32_t k = 0; k < lo; k++) {
+    uint32_t g = ge[k].g;
     long double s = 0;
     for (uint32_t t = vm->gfirst[g]; t < vm->gfirst[g + 1]; t++)
       s += vm->terms[t].v * mult[vm->terms[t].reserve];

@@ -3,9 +3,10 @@
  * and the gap-model loss of a path, sum over accounts of max(0, debt - collateral) at the path's
  * prices. Each account's values are computed once from the engine's arithmetic; an account with
  * one collateral and one debt asset is insolvent on a path exactly when the path's price ratio is
- * below its own, so a path costs a binary search per (collateral, debt) pair plus a pass over the
- * other accounts only. Statistics are doubles (estimates); the deterministic loss is exact.
- * Pure: no I/O, no globals; the caller provides every buffer. */
+ * below its own, so a path costs a binary search per (collateral, debt) pair; the other accounts
+ * are sorted by debt / collateral too, and a path evaluates only those above the bound that its
+ * smallest and largest price multipliers allow (debt * max > collateral * min). Statistics are doubles (estimates); the
+ * deterministic loss is exact. Pure: no I/O, no globals; the caller provides every buffer. */
 #ifndef SPARKD_RISK_VAR_H
 #define SPARKD_RISK_VAR_H
 
@@ -21,6 +22,7 @@
 
 struct risk_var_entry {
   long double c, d; /* collateral and debt, base units at today's prices */
+  uint32_t g;       /* other accounts: the account's index into gfirst */
 };
 struct risk_var_term {
   uint16_t reserve;
@@ -41,7 +43,7 @@ struct risk_var_model {
   uint32_t *gfirst;               /* n_accounts + 1 */
   struct risk_var_term *terms;    /* 2 * total positions */
   /* filled by risk_var_model_build */
-  size_t n_pairs, n_pair_accounts, n_general, n_terms;
+  size_t n_pairs, n_pair_accounts, n_general, n_terms, n_reserves;
   u256 deterministic_loss; /* exact: sum of max(0, debt - collateral) today */
 };
 

@@ -34,7 +34,7 @@ enum { WETH, USDC, WBTC, N_RES };
 
 /* WETH $3,000 (LT 86%, bonus 5%, fee 10% of the bonus), USDC $1, WBTC $60,000 (LT 78%, bonus 7%),
  * all at RAY indexes so scaled == actual. */
-static struct risk_market M, MS;
+static struct risk_market M, MS, MSA[32];
 static struct risk_account AS;
 static void market(struct risk_market *m) {
   memset(m, 0, sizeof *m);
@@ -88,7 +88,7 @@ START_TEST(test_lar_hand) {
   acct_pos(WETH, D("10000000000000000000"), true, U(0));
   acct_pos(USDC, U(0), false, U(20000000000));
   uint32_t drops[] = {0, 2000, 2500, 4000};
-  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 4, &MS, &AS, PTS), RISK_OK);
+  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 4, MSA, &AS, PTS), RISK_OK);
   /* 0% and 20%: HF 1.29 and 24000*0.86/20000 = 1.032, nothing */
   ck_assert_uint_eq(PTS[0].accounts, 0);
   ck_assert_uint_eq(PTS[1].accounts, 0);
@@ -197,7 +197,11 @@ static void random_book(size_t n) {
     /* value $1,500 * weth; borrow 40%..90% of the LT value */
     uint64_t lt_value = weth * 1290 + wbtc * 46800; /* USD: 1500*.86 per half-WETH unit, 60000*.78 */
     uint64_t borrow = lt_value * (40 + rnd() % 51) / 100;
-    if (weth_debt) {
+    bool no_weth = wbtc && rnd() % 5 == 0; /* a BTC-only account: untouched by a WETH-only grid */
+    if (no_weth) {
+      lt_value = wbtc * 46800;
+      borrow = lt_value * (40 + rnd() % 51) / 100;
+    } else if (weth_debt) {
       /* at most weth * 0.019 WETH = weth * $57 of WETH debt, under 4.5% of the LT value */
       acct_pos(WETH, sup, true, U(1000000000000000ull * weth * (rnd() % 20)));
     } else {
@@ -259,7 +263,7 @@ START_TEST(test_lar_equals_plain_loop) {
   for (int i = 0; i < 21; i++)
     drops[i] = (uint32_t)(i * 250);
   const bool both[RISK_MAX_RESERVES] = {[WETH] = true, [WBTC] = true};
-  ck_assert_int_eq(risk_lar_curve(&M, &B, both, drops, 21, &MS, &AS, PTS), RISK_OK);
+  ck_assert_int_eq(risk_lar_curve(&M, &B, both, drops, 21, MSA, &AS, PTS), RISK_OK);
   uint64_t total = 0;
   for (int g = 0; g < 21; g++) {
     struct risk_market sm = M;
@@ -280,6 +284,25 @@ START_TEST(test_lar_equals_plain_loop) {
   ck_assert_uint_eq(PTS[0].accounts, 0); /* every account was opened below its LT: healthy book */
   ck_assert_uint_gt(total, 1000);        /* the grid does liquidate a good part of the book */
   ck_assert_uint_gt(PTS[20].accounts, PTS[10].accounts);
+  /* the same grid in another order (and WETH alone) gives the same points */
+  static struct risk_lar_point again[21];
+  uint32_t rev[21];
+  for (int i = 0; i < 21; i++)
+    rev[i] = drops[20 - i];
+  ck_assert_int_eq(risk_lar_curve(&M, &B, both, rev, 21, MSA, &AS, again), RISK_OK);
+  for (int g = 0; g < 21; g++)
+    ck_assert(memcmp(&again[g], &PTS[20 - g], sizeof again[g]) == 0);
+  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 21, MSA, &AS, PTS), RISK_OK);
+  for (int g = 0; g < 21; g++) {
+    struct risk_market sm = M;
+    u256_muldiv(&sm.reserves[WETH].price, M.reserves[WETH].price, U(10000 - drops[g]), U(10000));
+    uint64_t n;
+    u256 cb, db, fb;
+    plain_point(&sm, &n, &cb, &db, &fb);
+    ck_assert_uint_eq(PTS[g].accounts, n);
+    ck_assert(u256_eq(PTS[g].collateral_seized_base, cb) && u256_eq(PTS[g].debt_repaid_base, db) &&
+              u256_eq(PTS[g].protocol_fee_base, fb));
+  }
 }
 END_TEST
 
