@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libpq-dev libssl-dev
       libsecp256k1-dev libcurl4-openssl-dev check postgresql-15 curl ca-certificates)
 [ "${SPARKD_DEPS_BENCH:-0}" = 1 ] && pkgs+=(wrk nginx-light)
-[ "${SPARKD_DEPS_TEST:-0}" = 1 ] && pkgs+=(clang-format)
+# the test suite: clang-format for check-format.sh, chromium for the browser tests (label browser)
+[ "${SPARKD_DEPS_TEST:-0}" = 1 ] && pkgs+=(clang-format chromium)
 # the libFuzzer targets (scripts/fuzz.sh): clang with its fuzzer and sanitizer runtimes
 [ -n "${SPARKD_FUZZ_SECONDS:-}" ] && pkgs+=(clang)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
@@ -26,7 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node tools for tests only (reference implementations, OpenAPI lint). Reinstall when the lock changes.
+# Node packages: tools for tests (reference implementations, OpenAPI lint, playwright-core), and
+# uPlot and Redoc, which the build compiles into the binary (the /ops page, /docs). Reinstall when
+# the lock changes.
 stamp=node_modules/.sparkd-lock-sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

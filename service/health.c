@@ -1,4 +1,5 @@
-/* Operational routes: /healthz, /readyz, /metrics, /openapi.yaml, /docs. */
+/* Operational routes: /healthz, /readyz, /metrics, /openapi.yaml (the web pages, /docs among them,
+ * are service/assets.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,26 +39,4 @@ enum svc_handler_result svc_metrics_get(struct svc_request *req) {
 
 enum svc_handler_result svc_openapi_get(struct svc_request *req) {
   return svc_reply_static(req, 200, "application/yaml", svc_openapi_yaml, svc_openapi_yaml_len);
-}
-
-/* The document rendered for people by Redoc (loaded from its CDN, pinned; the browser needs to
- * reach cdn.redoc.ly). The spec URL is relative, so a reverse proxy's path prefix keeps working. */
-static const char docs_html[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\">\n"
-    "<head>\n"
-    "<meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>sparkd API</title>\n"
-    "</head>\n"
-    "<body>\n"
-    "<noscript>This page renders <a href=\"openapi.yaml\">openapi.yaml</a> (the OpenAPI 3.1 document of this "
-    "build) with Redoc, which needs JavaScript.</noscript>\n"
-    "<redoc spec-url=\"openapi.yaml\"></redoc>\n"
-    "<script src=\"https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js\"></script>\n"
-    "</body>\n"
-    "</html>\n";
-
-enum svc_handler_result svc_docs_get(struct svc_request *req) {
-  return svc_reply_static(req, 200, "text/html; charset=utf-8", docs_html, sizeof docs_html - 1);
 }

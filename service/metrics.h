@@ -26,13 +26,16 @@ void svc_metrics_auth_failure(enum svc_auth_fail why);
 /* Returns a malloc'd Prometheus text exposition (length in *len), or NULL on allocation failure. */
 char *svc_metrics_render(db_pool *pool, size_t *len);
 
-/* The service's own routes (service/health.c): /healthz, /readyz, /metrics, /openapi.yaml, /docs.
- * Each returns SVC_HANDLED once it queued a response, SVC_HANDLER_FATAL otherwise. */
+/* The service's own routes (service/health.c): /healthz, /readyz, /metrics, /openapi.yaml; and
+ * (service/assets.c) the web pages /docs and /ops and the files under /assets/ they load. Each returns SVC_HANDLED once
+ * it queued a response, SVC_HANDLER_FATAL otherwise. */
 struct svc_request;
 enum svc_handler_result svc_healthz_get(struct svc_request *req);
 enum svc_handler_result svc_readyz_get(struct svc_request *req);
 enum svc_handler_result svc_metrics_get(struct svc_request *req);
 enum svc_handler_result svc_openapi_get(struct svc_request *req);
 enum svc_handler_result svc_docs_get(struct svc_request *req);
+enum svc_handler_result svc_ops_get(struct svc_request *req);
+enum svc_handler_result svc_assets_get(struct svc_request *req);
 
 #endif

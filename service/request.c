@@ -203,8 +203,7 @@ bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *erro
 
 static void release_cb(void *cls) { state_cache_release(cls); }
 
-/* Returns true when the If-None-Match header lists etag (or is "*"). */
-static bool etag_matches(const char *inm, const char *etag) {
+bool svc_etag_matches(const char *inm, const char *etag) {
   if (!inm) return false;
   size_t n = strlen(etag);
   for (const char *p = inm; *p;) {
@@ -223,7 +222,7 @@ enum svc_handler_result svc_reply_cached(struct svc_request *req, struct state_c
   const struct state_item *it = state_cache_get(c, key);
   *found = it && it->body;
   if (!*found) return SVC_HANDLER_FATAL;
-  bool not_modified = etag_matches(svc_req_header(req, "If-None-Match"), it->etag);
+  bool not_modified = svc_etag_matches(svc_req_header(req, "If-None-Match"), it->etag);
   struct MHD_Response *r;
   if (not_modified) {
     r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

@@ -96,6 +96,9 @@ db_conn *svc_req_db_read(struct svc_request *req);
 #include "risk/u256.h"
 bool svc_parse_u256(const char *text, const char *field, u256 *out, json_t *errors);
 
+/* Returns true when an If-None-Match header value (may be NULL) lists etag (or is "*"). */
+bool svc_etag_matches(const char *if_none_match, const char *etag);
+
 struct state_cache;
 /* Replies with the cached response for key: 200 with ETag and Cache-Control, or 304 when
  * If-None-Match matches; the reply keeps a reference to the cache until it is sent. Returns

@@ -18,6 +18,8 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/metrics", svc_metrics_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/openapi.yaml", svc_openapi_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/docs", svc_docs_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/ops", svc_ops_get, NOBODY, SVC_SCOPE_PUBLIC},
+    {SVC_GET, "/assets/{file}", svc_assets_get, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_POST, "/v1/rates/convert", handler_rates_convert_post, BODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/chains", handler_chains_list, NOBODY, SVC_SCOPE_PUBLIC},
     {SVC_GET, "/v1/markets", handler_markets_list, NOBODY, SVC_SCOPE_PUBLIC},

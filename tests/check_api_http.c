@@ -150,7 +150,8 @@ START_TEST(head_matches_get) {
 }
 END_TEST
 
-/* /docs is an HTML page whose Redoc element loads this build's document by a relative URL. */
+/* /docs is an HTML page whose Redoc element loads this build's document by a relative URL, and
+ * Redoc itself from this build (no CDN). */
 START_TEST(docs_page) {
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/docs", NULL, NULL, &r) == 0);
@@ -164,7 +165,19 @@ START_TEST(docs_page) {
   char url[64];
   ck_assert_int_eq(sscanf(el + strlen("<redoc spec-url=\""), "%63[^\"]", url), 1);
   ck_assert_msg(url[0] != '/' && !strstr(url, "://"), "spec-url %s is not relative", url);
-  ck_assert_ptr_nonnull(strstr(r.body, "<script src=\"https://"));
+  ck_assert_ptr_null(strstr(r.body, "://"));
+  const char *script = strstr(r.body, "<script src=\"assets/redoc-");
+  ck_assert_ptr_nonnull(script);
+  char spath[128];
+  ck_assert_int_eq(sscanf(script + strlen("<script src=\""), "%120[^\"]", spath + 1), 1);
+  spath[0] = '/';
+  th_response_free(&r);
+  ck_assert(th_http(sd.port, "GET", spath, NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  ct = th_header(&r, "Content-Type");
+  ck_assert_str_eq(ct, "text/javascript; charset=utf-8");
+  free(ct);
+  ck_assert_uint_gt(r.body_len, 500000); /* the standalone bundle, not a stub */
   th_response_free(&r);
   char path[80];
   snprintf(path, sizeof path, "/%s", url); /* the page is at the root: the relative URL resolves here */
@@ -172,6 +185,116 @@ START_TEST(docs_page) {
   ck_assert_int_eq(r.status, 200);
   ck_assert(strncmp(r.body, "openapi: 3.1", 12) == 0);
   th_response_free(&r);
+}
+END_TEST
+
+/* Returns the value of the first `attr="..."` at or after p (malloc'd), advancing *p past it. */
+static char *next_attr(const char **p, const char *attr) {
+  char pat[32];
+  snprintf(pat, sizeof pat, " %s=\"", attr);
+  const char *a = strstr(*p, pat);
+  if (!a) return NULL;
+  a += strlen(pat);
+  const char *e = strchr(a, '"');
+  ck_assert_ptr_nonnull(e);
+  *p = e;
+  return strndup(a, (size_t)(e - a));
+}
+
+/* /ops and every file it loads: relative URLs only, the right Content-Type, a self-only CSP, a
+ * strong ETag answered with 304, cache headers by kind; an unknown asset is 404. */
+START_TEST(ops_page_and_assets) {
+  struct th_response r;
+  ck_assert(th_http(sd.port, "GET", "/ops", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  char *ct = th_header(&r, "Content-Type"), *csp = th_header(&r, "Content-Security-Policy"),
+       *cc = th_header(&r, "Cache-Control");
+  ck_assert_str_eq(ct, "text/html; charset=utf-8");
+  ck_assert_str_eq(cc, "no-cache");
+  ck_assert_ptr_nonnull(strstr(csp, "default-src 'none'"));
+  ck_assert_ptr_nonnull(strstr(csp, "script-src 'self';"));
+  ck_assert_ptr_null(strstr(csp, "unsafe")); /* no inline code, no eval on /ops */
+  ck_assert_ptr_null(strstr(csp, "http"));   /* no other origin */
+  free(ct);
+  free(csp);
+  free(cc);
+  ck_assert_ptr_null(strstr(r.body, "://")); /* nothing from another origin, no absolute URL */
+  ck_assert_ptr_null(strstr(r.body, "<script>"));
+  /* no api key in the page: nothing shaped like one ("sk_" and 43 base64url characters) */
+  for (const char *k = strstr(r.body, "sk_"); k; k = strstr(k + 1, "sk_"))
+    ck_assert_msg(strspn(k + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") < 43,
+                  "a key in /ops: %.46s", k);
+
+  /* every src= and href= other than the links to the other page is one of our assets */
+  int assets = 0;
+  const char *attrs[] = {"src", "href"};
+  for (int k = 0; k < 2; k++) {
+    const char *p = r.body;
+    char *v;
+    while ((v = next_attr(&p, attrs[k])) != NULL) {
+      if (strcmp(v, "docs") == 0 || strncmp(v, "data:", 5) == 0) {
+        free(v);
+        continue;
+      }
+      ck_assert_msg(strncmp(v, "assets/", 7) == 0, "%s=%s is not under assets/", attrs[k], v);
+      char path[256];
+      snprintf(path, sizeof path, "/%s", v);
+      struct th_response a, b;
+      ck_assert(th_http(sd.port, "GET", path, NULL, NULL, &a) == 0);
+      ck_assert_msg(a.status == 200, "%s: %d", path, a.status);
+      char *act = th_header(&a, "Content-Type"), *etag = th_header(&a, "ETag"), *acc = th_header(&a, "Cache-Control"),
+           *nosniff = th_header(&a, "X-Content-Type-Options");
+      const char *want = strstr(v, ".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8";
+      ck_assert_str_eq(act, want);
+      ck_assert_str_eq(nosniff, "nosniff");
+      ck_assert_msg(etag && etag[0] == '"' && strlen(etag) == 34, "ETag %s", etag ? etag : "(none)");
+      /* a name carrying a version (uplot-1.6.32...) never changes; ops.js/ops.css change per build */
+      ck_assert_str_eq(acc, strstr(v, "uplot-") ? "public, max-age=31536000, immutable" : "no-cache");
+      ck_assert_uint_gt(a.body_len, 100);
+      char inm[96];
+      snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
+      ck_assert(th_http(sd.port, "GET", path, inm, NULL, &b) == 0);
+      ck_assert_int_eq(b.status, 304);
+      ck_assert_uint_eq(b.body_len, 0);
+      char *etag2 = th_header(&b, "ETag");
+      ck_assert_str_eq(etag2, etag);
+      free(etag2);
+      free(act);
+      free(etag);
+      free(acc);
+      free(nosniff);
+      th_response_free(&a);
+      th_response_free(&b);
+      free(v);
+      assets++;
+    }
+  }
+  ck_assert_int_eq(assets, 4); /* uPlot's script and css, ops.js, ops.css */
+  th_response_free(&r);
+
+  /* the page itself revalidates too */
+  ck_assert(th_http(sd.port, "GET", "/ops", "If-None-Match: \"nope\", W/\"x\"\r\n", NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  char *etag = th_header(&r, "ETag");
+  th_response_free(&r);
+  char inm[96];
+  snprintf(inm, sizeof inm, "If-None-Match: \"a\", %s\r\n", etag);
+  ck_assert(th_http(sd.port, "GET", "/ops", inm, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 304);
+  th_response_free(&r);
+  free(etag);
+
+  ck_assert(th_http(sd.port, "HEAD", "/assets/ops.js", NULL, NULL, &r) == 0);
+  ck_assert_int_eq(r.status, 200);
+  ck_assert_uint_eq(r.body_len, 0);
+  th_response_free(&r);
+
+  const char *missing[] = {"/assets/nope.js", "/assets/ops.js.map", "/assets/%6Fps.js", "/assets/"};
+  for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++) {
+    ck_assert(th_http(sd.port, "GET", missing[i], NULL, NULL, &r) == 0);
+    ck_assert_msg(r.status == 404 && strstr(r.body, "\"route_not_found\""), "%s: %d %s", missing[i], r.status, r.body);
+    th_response_free(&r);
+  }
 }
 END_TEST
 
@@ -1045,6 +1168,7 @@ int main(void) {
   tcase_add_test(tc, not_found_and_method_not_allowed);
   tcase_add_test(tc, head_matches_get);
   tcase_add_test(tc, docs_page);
+  tcase_add_test(tc, ops_page_and_assets);
   tcase_add_test(tc, options_and_cors);
   tcase_add_test(tc, keep_alive);
   tcase_add_test(tc, request_ids_are_distinct);
