@@ -22,6 +22,9 @@ extern const struct handler_body_spec handler_body_partner_attestation;
 extern const struct handler_body_spec handler_body_partner_webhook;
 extern const struct handler_body_spec handler_body_risk_stress;
 extern const struct handler_body_spec handler_body_risk_waterfall;
+extern const struct handler_body_spec handler_body_portfolio_create;
+extern const struct handler_body_spec handler_body_portfolio_legs;
+extern const struct handler_body_spec handler_body_portfolio_quote;
 
 /* All of the above, in one list (handlers/bodies.c): a route that reads a body adds its spec here
  * and the fuzz target and check_unit_fuzz pick it up. */

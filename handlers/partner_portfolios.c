@@ -19,6 +19,7 @@
 
 #include "db/db.h"
 #include "db/portfolio.h"
+#include "handlers/bodies.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "handlers/partner_write.h"
@@ -640,3 +641,13 @@ enum svc_handler_result handler_admin_margin_params_put(struct svc_request *req)
   free(text);
   return res;
 }
+
+const struct handler_body_spec handler_body_portfolio_create = {"POST", "/v1/partner/portfolios", create_spec,
+                                                                sizeof create_spec / sizeof create_spec[0],
+                                                                sizeof(struct create_in)};
+const struct handler_body_spec handler_body_portfolio_legs = {"POST", "/v1/partner/portfolios/{id}/legs", legs_spec,
+                                                              sizeof legs_spec / sizeof legs_spec[0],
+                                                              sizeof(struct legs_in)};
+const struct handler_body_spec handler_body_portfolio_quote = {"POST", "/v1/partner/portfolios/{id}/margin/quote",
+                                                               quote_spec, sizeof quote_spec / sizeof quote_spec[0],
+                                                               sizeof(struct quote_in)};

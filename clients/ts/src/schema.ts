@@ -81,6 +81,16 @@ export interface paths {
          *       rebuild is asked for or running, i.e. the cached market, reserve, vault and account
          *       answers may be older than the database. An import through `POST /v1/admin/snapshots`
          *       sets it before its reply is sent.
+         *     - `sparkd_lease_held{lease}` (gauge), `sparkd_lease_acquired_total{lease}`,
+         *       `sparkd_lease_lost_total{lease}` (counters): the `workers` lease; the one process of
+         *       all those sharing the database that holds it (1) runs the LTV worker and the webhook
+         *       sender.
+         *     - `sparkd_replica_following` (gauge): 1 when the state cache is built from the replica of
+         *       `SPARKD_DATABASE_READ_URL`; `sparkd_replica_replay_waits_total`,
+         *       `sparkd_replica_replay_wait_seconds_total`, `sparkd_replica_replay_timeouts_total`
+         *       (counters): rebuilds that waited for the replica to replay an announced change, the
+         *       time spent, and the waits that gave up; `sparkd_replica_lag_bytes` (gauge): how far
+         *       behind the replica was at the last rebuild's first look.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -120,12 +130,77 @@ export interface paths {
         };
         /**
          * This document, rendered for reading
-         * @description An HTML page that renders `/openapi.yaml` with Redoc. The page loads Redoc (pinned,
-         *     v2.1.5) from cdn.redoc.ly, so the reader's browser must reach it; the document itself is
-         *     served by this build. The spec is fetched by a relative URL, so the page works behind a
-         *     path prefix.
+         * @description An HTML page that renders `/openapi.yaml` with Redoc. Redoc (the npm package's
+         *     standalone bundle, version pinned in package-lock.json) is compiled into the binary and
+         *     served under `/assets/`, so the page works offline and asks nothing of another origin (its
+         *     footer logo, which Redoc loads from its CDN, is replaced by an empty inline image at build
+         *     time). The spec is fetched by a relative URL, so the page works behind a path prefix.
+         *     `Content-Security-Policy` allows only this origin; Redoc styles itself with `<style>`
+         *     elements written from script, so this page's policy also allows inline styles (not
+         *     scripts) and `blob:` workers (its search index).
          */
         get: operations["getDocs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ops": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The risk team's page
+         * @description An HTML page for a risk team, drawn in the browser from this API: markets (supply, debt,
+         *     utilization, rates), the health-factor distribution (from the liquidation watch list),
+         *     liquidations at risk per asset, a stress form with its loss waterfall, value at risk (on
+         *     demand), vault APYs and share prices over time, liquidity-layer rate-limit headroom, oracle
+         *     ages and the kill switch, and partner LTV states. Its script and the chart library (uPlot, from npm, version pinned
+         *     in package-lock.json) are compiled into the binary and served under `/assets/`: the page
+         *     works offline, and its `Content-Security-Policy` allows only this origin (no inline code,
+         *     no `eval`).
+         *
+         *     Keys: the page itself is public and holds no key. The risk and oracle sections need an
+         *     ops key, which the user pastes into the page; it is kept in the tab's `sessionStorage`
+         *     (gone when the tab closes) and sent as `Authorization: Bearer <key>`, never in a URL.
+         *     Partner positions are visible only to their partner's key, so the partner section asks
+         *     for one the same way.
+         */
+        get: operations["getOps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A file the web pages load
+         * @description The scripts, style sheets and licences `/ops` and `/docs` load, compiled into the
+         *     binary: `ops.js`, `ops.css`, `uplot-<version>.min.js`, `uplot-<version>.min.css`,
+         *     `uplot-<version>.LICENSE.txt`, `redoc-<version>.standalone.js`,
+         *     `redoc-<version>.LICENSE.txt`, `redoc-<version>.standalone.js.LICENSE.txt` (the versions
+         *     are the npm packages'; the pages name the right ones). A file whose name carries a version
+         *     never changes under it and is sent with `Cache-Control: public, max-age=31536000,
+         *     immutable`; `ops.js` and `ops.css` change with the build and are sent with `no-cache`
+         *     (revalidated: `304` while the build is the same). Any other name is `404
+         *     route_not_found`.
+         */
+        get: operations["getAsset"];
         put?: never;
         post?: never;
         delete?: never;
@@ -389,15 +464,17 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The liquidation watch list, by stored health factor ascending
-         * @description Accounts of the chain ordered by the health factor stored at import (computed by the engine
-         *     at the imported block), lowest first, then by address. Accounts whose health factor could
-         *     not be computed at import (a missing price) are not listed. Filters run in SQL:
+         * The liquidation watch list, by health factor ascending
+         * @description Accounts of the chain ordered by their health factor at the block of `as_of` (computed by
+         *     the engine for every account when the block is loaded), lowest first, then by address.
+         *     Accounts whose health factor cannot be computed (a missing price) are not listed. Filters:
          *     `max_health_factor` (decimal, at most 18 fraction digits), `min_debt_usd` (decimal USD, at
          *     most 8 fraction digits), `collateral` (an asset the account supplies as collateral) and
          *     `debt` (an asset it borrows), by address or symbol. Keyset pagination: `next_cursor` is the
          *     position after the last row (health factor, address), so a page never repeats or skips an
-         *     account while an import runs (each page reads the latest committed import).
+         *     account while an import runs (each page reads the latest loaded block). A chain with more
+         *     accounts than the server holds in memory is listed by the health factor each account had
+         *     at the block it was last written.
          */
         get: operations["listAccounts"];
         put?: never;
@@ -732,6 +809,242 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/partner/portfolios": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open a Spark Prime portfolio
+         * @description A borrower's portfolio, margined on net risk across venues (spec risk-engine §2.6): its
+         *     legs are attested per venue (`POST .../legs`). `external_id` is unique per partner (`409
+         *     external_id_exists`); `utilization_bps` is the utilisation the §5.3 rate uses. The
+         *     portfolio is the partner's only: another partner's key gets 404 for it.
+         *     `Idempotency-Key` is required.
+         */
+        post: operations["postPartnerPortfolio"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partner/portfolios/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * One portfolio with its legs
+         * @description The portfolio and every attested leg, by venue.
+         */
+        get: operations["getPartnerPortfolio"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partner/portfolios/{id}/legs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attest one venue's legs as of a time
+         * @description The whole set of legs the portfolio holds at `venue` as of `as_of` (it replaces the
+         *     venue's earlier legs; an empty list clears them). `venue` must be a venue of the margin
+         *     parameters in force (`400 venue unknown_venue`), `underlying` one of their underlyings or
+         *     `USD`. Quantities are decimal strings in whole units, at most 8 fractional digits: only a
+         *     perp is signed (`-` = short); a spot, custody, DeFi or debt quantity below zero is `400
+         *     negative`. A perp carries its `entry_price`, `mark_price` and accrued `funding` (USD). A
+         *     `sparklend` leg names an account (`chain_id`, `address`) whose supplied and borrowed
+         *     balances are read from the served chain state when the margin is computed. The venue's
+         *     `max_staleness_seconds` bounds how old `as_of` may be before the result is `stale`.
+         *     `Idempotency-Key` is required.
+         */
+        post: operations["postPartnerPortfolioLegs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partner/portfolios/{id}/margin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The portfolio's margin, computed now and signed
+         * @description The margin of the portfolio at the imported oracle prices and the parameters in force
+         *     (`params_version`), by risk/margin.h: equity, maintenance and initial margin, the health
+         *     score (`equity / MM` in bps; null when MM is 0), the band (free, warning, margin_call,
+         *     liquidation, stale) with hysteresis and the cure deadline of an open call, every
+         *     component of MM, the worst scenario per underlying, the charge per venue, and
+         *     `max_borrow_usd` (D_max: the largest additional USD borrow that keeps the health score at
+         *     or above `bands.initial_bps`, solved exactly). Each read is stored as the latest result
+         *     (its `sequence` grows by one); a band change is appended to the history and sent to the
+         *     partner's webhooks subscribed to `portfolio.band_changed`. `signature` is an EIP-712
+         *     signature of the MarginRecord struct (docs/margin-signature.md) by the signer at `GET
+         *     /v1/signers`, or null without a signing key.
+         */
+        get: operations["getPartnerPortfolioMargin"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partner/portfolios/{id}/margin/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The portfolio's results at band changes
+         * @description Newest first; page with `before` = the last record's `sequence` (`next_before`).
+         */
+        get: operations["getPartnerPortfolioMarginHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partner/portfolios/{id}/margin/quote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What-if margin of a changed portfolio, never stored
+         * @description The margin of the portfolio with the stored legs of `remove_venues` left out, `add_legs`
+         *     added (each naming its venue, checked like an attestation's legs) and `prices` replacing
+         *     the oracle's (a perp's mark moves by the same factor as its underlying). The result has
+         *     the shape of `GET .../margin`, with `hypothetical: true`, sequence 0 and no signature;
+         *     nothing is stored.
+         */
+        post: operations["postPartnerPortfolioMarginQuote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/partner/portfolios/{id}/rate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The collateral-yield borrow rate of the portfolio
+         * @description Spec risk-engine §5.3, each term shown: the value-weighted collateral yield (a basis leg
+         *     earns its funding EMA less `funding_z_bps` standard deviations on its notional; staking
+         *     and fixed legs their APR), less the borrower's target spread (`raw`), the lender floor,
+         *     the clamp (`core_bps`), the utilisation term, the risk premium by health score, and the
+         *     daily change limit against the last rate served (`limited` when it held the rate back).
+         */
+        get: operations["getPartnerPortfolioRate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/margin-params": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The margin parameters in force
+         * @description The newest version of the portfolio-margin parameters (risk/margin.h, §5.3).
+         */
+        get: operations["getAdminMarginParams"];
+        /**
+         * Put a new version of the margin parameters
+         * @description The whole parameter document; checked as a whole (every field present and in range,
+         *     correlations a symmetric matrix in [-10000, 10000] with 10000 on the diagonal, bands
+         *     ordered liquidation < margin_call < warning and margin_call < return_to, initial at or
+         *     above margin_call): the first bad field is named in a 400 (`correlations[1][0]`,
+         *     `bands.margin_call_bps`). Accepted parameters become a new version, in force for every
+         *     result computed after; results name the version they used.
+         */
+        put: operations["putAdminMarginParams"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/signers": {
         parameters: {
             query?: never;
@@ -770,6 +1083,181 @@ export interface paths {
          *     audit log.
          */
         post: operations["postAdminSnapshots"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk/{chain}/liquidations-at-risk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liquidations at risk over a grid of price drops
+         * @description For each drop of the grid, the listed assets' oracle prices are lowered to
+         *     `floor(price * (10000 - drop_bps) / 10000)` and every account of the served block is
+         *     evaluated with the engine's account math (GenericLogic.calculateUserAccountData). Each
+         *     account whose health factor is below 1 gets one `liquidationCall` computed by the engine
+         *     exactly as LiquidationLogic would (close factor 50%, or 100% at a health factor at or
+         *     below 0.95; liquidation bonus, eMode bonus, protocol fee): debt = its largest debt by base
+         *     value, collateral = its largest collateral by base value (ties: the lower reserve id),
+         *     as much debt as allowed. Per point: liquidatable accounts, their debt, and per reserve
+         *     the collateral seized, debt repaid and protocol fee (token amounts, and base values at the
+         *     shocked prices). `mode=each` draws one curve per asset (that asset shocked alone),
+         *     `together` one curve with all listed assets shocked by the same drop, `both` (default)
+         *     the per-asset curves then the combined one.
+         */
+        get: operations["getRiskLiquidationsAtRisk"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk/{chain}/stress": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A stress scenario, its bad debt and the loss waterfall
+         * @description Prices are shocked (`price_shocks`: relative change per asset), variable borrow rates
+         *     raised (`rate_shocks`: APR added per asset; debt then accrues at the shocked rate for
+         *     `horizon_days`, with the chain's index math), and every account with a health factor
+         *     below 1 gets one `liquidationCall` computed by the engine (as in liquidations-at-risk).
+         *     The collateral seized of each asset is sold with the slippage model of risk-engine §3.3:
+         *     `impact = spread/2 + Y * sigma_day * sqrt(q / depth)` where `q` is the base value of
+         *     everything seized of that asset in the round (correlated selling), capped at 100%.
+         *     `recovery = seized value * (1 - impact)`. With `cascade_rounds` > 0 each round lowers
+         *     the price of each sold asset by its impact and liquidates again (accounts keep what the
+         *     earlier rounds left them). Bad debt of an account liquidated in any round =
+         *     `max(0, debt - sum(collateral * (1 - impact)))` at the final prices, attributed to its
+         *     debt reserves pro rata by value. The total bad debt then runs through the loss waterfall
+         *     (`GET /v1/admin/risk/waterfall`): layers in order, each taking at most its capacity,
+         *     pro rata over its holders (largest remainder, so every sum is exact to the unit); the
+         *     residual layer (USDS holders) is the haircut.
+         */
+        post: operations["postRiskStress"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk/{chain}/var": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Monte Carlo value at risk and expected shortfall of bad debt
+         * @description Correlated geometric Brownian paths (zero drift) of the volatile assets over the horizon,
+         *     from a Cholesky factor of the covariance; volatilities and correlations from the daily
+         *     log returns of the price history sparkd holds, or from the request (`vols`,
+         *     `correlation`). The loss of a path is the bad debt if every account were closed at the
+         *     path's prices: `sum(max(0, debt - collateral))` (gap model, risk-engine §3.2-3.3). Each
+         *     account's insolvency threshold is computed once, so a path costs a binary search per
+         *     (collateral, debt) pair instead of a pass over the accounts. The generator is seeded
+         *     (xoshiro256** from splitmix64 of `seed`): the same seed and inputs give the same answer.
+         *     Figures are estimates. With zero volatility every path is today's prices and the loss
+         *     is exactly `deterministic_loss_base`.
+         */
+        get: operations["getRiskVar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk/{chain}/concentration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Concentration of supply and debt, and the debt each collateral backs
+         * @description Per reserve, for supply and for debt: the total, the number of holders, the largest
+         *     `top` accounts and their share, and the Herfindahl-Hirschman index (sum of squared
+         *     shares, 0 to 1). Per collateral: each account's debt (base) split over its enabled
+         *     collaterals pro rata by their base value, summed, and its share of all debt. Shares have
+         *     4 decimals, rounded down.
+         */
+        get: operations["getRiskConcentration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/oracles/{chain}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Oracle prices, their age, and the kill switch
+         * @description Per reserve: the AaveOracle price, its source, when it was last updated, its age against
+         *     the wall clock (`age_seconds`) and against the served block (`age_at_block_seconds`), and
+         *     whether either is above `SPARKD_ORACLE_STALE_SECONDS`. The kill switch: each ratio oracle's
+         *     threshold and latest answer (as ratios), the distance to the threshold
+         *     (`ratio - threshold_ratio`; at or below 0 the kill switch may be triggered), whether it
+         *     has triggered, and, when it has, what is frozen: the reserves whose borrowing is off.
+         */
+        get: operations["getOracles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/risk/waterfall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The loss waterfall's layers and capacities
+         * @description The layers stress scenarios run their bad debt through, in order, each with its holders
+         *     and their capacities (8-decimal USD). Seeded with Spark's published order (risk-engine
+         *     §4.3): Prime risk capital (first loss), Sky surplus buffer, Genesis Capital backstop, SKY
+         *     minting, USDS holders (the residual layer: a haircut). The seeded capacities are
+         *     illustrative; set the real ones with PUT.
+         */
+        get: operations["getAdminRiskWaterfall"];
+        /**
+         * Replace the loss waterfall's layers
+         * @description Replaces the whole list in one transaction, recorded in the audit log; the array's order
+         *     is the waterfall's order (`position` is ignored on input). 1 to 16 layers of 1 to 16
+         *     holders, names 1 to 80 characters, each `capacity_base` a non-negative integer string (a
+         *     negative one is `400` naming `layers[i].holders[j].capacity_base`); at most one layer is
+         *     `residual`, and it must be the last.
+         */
+        put: operations["putAdminRiskWaterfall"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2007,7 +2495,7 @@ export interface components {
              */
             url: string;
             /** @description Each event at most once; a repeat is a 400 naming it (`events[N]`, `duplicate`). */
-            events: "ltv.state_changed"[];
+            events: ("ltv.state_changed" | "portfolio.band_changed")[];
         };
         Webhook: {
             /** @example 3 */
@@ -2043,12 +2531,565 @@ export interface components {
                 active: boolean;
             }[];
         };
+        PfoCreate: {
+            external_id: string;
+            borrower: string;
+            /** @description The lending pool's utilisation for the §5.3 utilisation term (default 0). */
+            utilization_bps?: number;
+        };
+        /**
+         * @description A decimal string with at most 8 fractional digits.
+         * @example 100.5
+         */
+        PfoDecimal: string;
+        PfoLeg: {
+            /** @enum {string} */
+            kind: "custody" | "spot" | "perp" | "sparklend" | "defi" | "debt";
+            /**
+             * @description An underlying of the margin parameters, or USD (cash); not for sparklend.
+             * @example ETH
+             */
+            underlying?: string;
+            quantity?: components["schemas"]["PfoDecimal"];
+            entry_price?: components["schemas"]["PfoDecimal"];
+            mark_price?: components["schemas"]["PfoDecimal"];
+            funding?: components["schemas"]["PfoDecimal"];
+            chain_id?: number;
+            address?: components["schemas"]["PrtAddress"];
+            yield?: {
+                /** @enum {string} */
+                kind: "none" | "basis" | "staking" | "fixed";
+                /** @description APR; for basis, the funding EMA. */
+                bps?: number;
+                /** @description For basis, the funding's standard deviation. */
+                sd_bps?: number;
+            };
+        };
+        PfoLegsAttest: {
+            /** @example exchange */
+            venue: string;
+            as_of: components["schemas"]["PrtTime"];
+            /** @description The venue's own reference of the statement. */
+            reference: string;
+            legs: components["schemas"]["PfoLeg"][];
+        };
+        Portfolio: {
+            /** @example 1 */
+            id: string;
+            external_id: string;
+            borrower: string;
+            utilization_bps: number;
+            /** Format: date-time */
+            created_at: string;
+            legs: {
+                venue: string;
+                kind: string;
+                underlying?: string | null;
+                /** @description The quantity in units of 1e-8. */
+                quantity_e8: string;
+                entry_price_e8?: string;
+                mark_price_e8?: string;
+                funding_e8?: string;
+                chain_id?: number | null;
+                address?: string | null;
+                yield?: {
+                    kind: string;
+                    bps: number;
+                    sd_bps: number;
+                };
+                /** @description Unix seconds of the attestation. */
+                as_of: number;
+                reference: string;
+            }[];
+        };
+        /**
+         * @description USD with 8 decimals.
+         * @example 10500.00000000
+         */
+        PfoUsd: string;
+        PfoMargin: {
+            portfolio_id: string;
+            /** @description Grows by one per stored result; 0 for a what-if. */
+            sequence: number;
+            params_version: number;
+            /** @enum {string} */
+            band: "free" | "warning" | "margin_call" | "liquidation" | "stale";
+            /** @description floor(equity * 10000 / MM); null when MM is 0. */
+            health_score_bps: number | null;
+            equity_usd: components["schemas"]["PfoUsd"];
+            assets_usd?: components["schemas"]["PfoUsd"];
+            liabilities_usd?: components["schemas"]["PfoUsd"];
+            maintenance_margin_usd: components["schemas"]["PfoUsd"];
+            initial_margin_usd: components["schemas"]["PfoUsd"];
+            max_borrow_usd: components["schemas"]["PfoUsd"];
+            stale: boolean;
+            hypothetical?: boolean;
+            /** @description Every component of MM: portfolio_loss = max(diversified, gamma * max, lambda * sum + (1 - lambda) * diversified); total = portfolio_loss + basis + hedge_floor + liquidity + venue. */
+            components: {
+                scenario_loss_sum_usd: components["schemas"]["PfoUsd"];
+                scenario_loss_max_usd: components["schemas"]["PfoUsd"];
+                diversified_loss_usd: components["schemas"]["PfoUsd"];
+                portfolio_loss_usd: components["schemas"]["PfoUsd"];
+                basis_usd: components["schemas"]["PfoUsd"];
+                hedge_floor_usd: components["schemas"]["PfoUsd"];
+                liquidity_usd: components["schemas"]["PfoUsd"];
+                venue_usd: components["schemas"]["PfoUsd"];
+                total_usd: components["schemas"]["PfoUsd"];
+            };
+            /** @description Per underlying, its net delta, hedged notional, worst weighted scenario and charges. */
+            underlyings: {
+                symbol: string;
+                price_usd: components["schemas"]["PfoUsd"];
+                /** Format: date-time */
+                price_updated_at: string | null;
+                priced: boolean;
+                net_delta_usd: components["schemas"]["PfoUsd"];
+                long_usd: components["schemas"]["PfoUsd"];
+                short_usd: components["schemas"]["PfoUsd"];
+                hedged_usd: components["schemas"]["PfoUsd"];
+                scenario_loss_usd: components["schemas"]["PfoUsd"];
+                worst_scenario: {
+                    index: number;
+                    shock_bps: number;
+                    loss_usd: components["schemas"]["PfoUsd"];
+                    weighted_loss_usd: components["schemas"]["PfoUsd"];
+                    weight_bps: number;
+                } | null;
+                /** @description +1 when the worst scenario is a fall, -1 a rise, 0 none. */
+                direction: number;
+                basis_usd: components["schemas"]["PfoUsd"];
+                hedge_floor_usd: components["schemas"]["PfoUsd"];
+                liquidity_usd: components["schemas"]["PfoUsd"];
+            }[];
+            venues: {
+                name: string;
+                assets_usd: components["schemas"]["PfoUsd"];
+                charge_bps: number;
+                charge_usd: components["schemas"]["PfoUsd"];
+            }[];
+            legs: {
+                venue: string;
+                kind: string;
+                underlying: string;
+                /** @description Whole units, 8 decimals. */
+                quantity: string;
+                value_usd: components["schemas"]["PfoUsd"];
+                /** Format: date-time */
+                as_of: string | null;
+            }[];
+            bands: {
+                initial_bps: number;
+                warning_bps: number;
+                margin_call_bps: number;
+                liquidation_bps: number;
+                return_to_bps: number;
+                cure_period_seconds: number;
+            };
+            /** Format: date-time */
+            call_since: string | null;
+            /** Format: date-time */
+            cure_deadline: string | null;
+            /** Format: date-time */
+            as_of: string;
+            signature?: components["schemas"]["LtvSignature"] | null;
+        };
+        PfoMarginHistory: {
+            portfolio_id: string;
+            records: components["schemas"]["PfoMargin"][];
+            next_before: number | null;
+        };
+        PfoQuote: {
+            add_legs?: ({
+                venue: string;
+            } & components["schemas"]["PfoLeg"])[];
+            remove_venues?: string[];
+            prices?: {
+                underlying: string;
+                price: components["schemas"]["PfoDecimal"];
+            }[];
+        };
+        PfoRate: {
+            portfolio_id: string;
+            params_version: number;
+            collateral_yield_bps: number;
+            raw: {
+                bps: number;
+                collateral_yield_bps: number;
+                target_spread_bps: number;
+            };
+            floor: {
+                bps: number;
+                lender_ref_bps: number;
+                lender_min_bps: number;
+            };
+            clamp: {
+                lo_bps: number;
+                hi_bps: number;
+            };
+            core_bps: number;
+            utilization: {
+                utilization_bps: number;
+                kink_bps: number;
+                k_bps: number;
+                max_bps: number;
+                slope2_bps: number;
+                bps: number;
+            };
+            risk_premium_bps: number;
+            target_bps: number;
+            max_change_bps: number;
+            max_daily_change_bps?: number;
+            limited: boolean;
+            rate_bps: number;
+            previous_rate_bps: number | null;
+            health_score_bps?: number | null;
+            /** Format: date-time */
+            as_of: string;
+        };
+        /** @description The portfolio-margin parameters (risk/margin.h, partner/margin.c reads them). */
+        MarginParams: {
+            underlyings: {
+                symbol: string;
+                chain_id: number;
+                asset: components["schemas"]["PrtAddress"];
+                range_bps: number;
+                basis_bps: number;
+                spread_bps: number;
+                sigma_bps: number;
+                adv_usd: components["schemas"]["PfoDecimal"];
+                horizon_days: number;
+            }[];
+            cash_assets?: Record<string, never>[];
+            venues: {
+                name: string;
+                charge_bps: number;
+                max_staleness_seconds: number;
+            }[];
+            correlations: number[][];
+            tail_weight_bps: number;
+            gamma_bps: number;
+            lambda_bps: number;
+            hedge_floor_net_bps: number;
+            hedge_floor_hedged_bps: number;
+            impact_y_bps: number;
+            participation_bps: number;
+            im_multiplier_bps: number;
+            bands: {
+                initial_bps: number;
+                warning_bps: number;
+                margin_call_bps: number;
+                liquidation_bps: number;
+                return_to_bps: number;
+                cure_period_seconds: number;
+            };
+            max_price_staleness_seconds: number;
+            rate: Record<string, never>;
+        };
+        MarginParamsVersion: {
+            version: number;
+            params: components["schemas"]["MarginParams"];
+        };
         /**
          * @description The stable error code. Generated from `service/errors.def`; `tests/check_node_openapi.c`
          *     fails when this list and that table differ.
          * @enum {string}
          */
-        ErrorCode: "internal_error" | "route_not_found" | "method_not_allowed" | "body_too_large" | "unsupported_media_type" | "malformed_json" | "duplicate_json_key" | "validation_failed" | "bad_query_parameter" | "database_unavailable" | "schema_not_current" | "shutting_down" | "chain_not_found" | "vault_not_found" | "vault_would_revert" | "asset_not_found" | "unauthorized" | "forbidden" | "too_many_requests" | "idempotency_key_required" | "idempotency_conflict" | "position_not_found" | "external_id_exists" | "attestation_exists" | "snapshot_older" | "webhook_not_found" | "state_updating" | "state_not_ready" | "invalid_parameter" | "invalid_path" | "ambiguous_framing" | "not_computable" | "host_required";
+        ErrorCode: "internal_error" | "route_not_found" | "method_not_allowed" | "body_too_large" | "unsupported_media_type" | "malformed_json" | "duplicate_json_key" | "validation_failed" | "bad_query_parameter" | "database_unavailable" | "schema_not_current" | "shutting_down" | "chain_not_found" | "vault_not_found" | "vault_would_revert" | "asset_not_found" | "unauthorized" | "forbidden" | "too_many_requests" | "idempotency_key_required" | "idempotency_conflict" | "position_not_found" | "external_id_exists" | "attestation_exists" | "snapshot_older" | "webhook_not_found" | "state_updating" | "state_not_ready" | "invalid_parameter" | "invalid_path" | "ambiguous_framing" | "not_computable" | "host_required" | "portfolio_not_found";
+        /** @description An unsigned integer as a decimal string. */
+        RskUint: string;
+        /** @description A base value (8-decimal USD) as a human decimal string. */
+        RskUsd: string;
+        /** @description A decimal fraction as a string. */
+        RskFraction: string;
+        /** @description An EIP-55 address. */
+        RskAddress: string;
+        RskLarReserve: {
+            asset: components["schemas"]["RskAddress"];
+            symbol: string;
+            decimals: number;
+            collateral_seized: components["schemas"]["RskUint"];
+            collateral_seized_base: components["schemas"]["RskUint"];
+            collateral_seized_usd: components["schemas"]["RskUsd"];
+            debt_repaid: components["schemas"]["RskUint"];
+            debt_repaid_base: components["schemas"]["RskUint"];
+            debt_repaid_usd: components["schemas"]["RskUsd"];
+            protocol_fee: components["schemas"]["RskUint"];
+            protocol_fee_base: components["schemas"]["RskUint"];
+            protocol_fee_usd: components["schemas"]["RskUsd"];
+        };
+        RskLarPoint: {
+            drop: components["schemas"]["RskFraction"];
+            drop_bps: number;
+            accounts_liquidatable: number;
+            debt_at_risk_base: components["schemas"]["RskUint"];
+            debt_at_risk_usd: components["schemas"]["RskUsd"];
+            collateral_seized_base: components["schemas"]["RskUint"];
+            collateral_seized_usd: components["schemas"]["RskUsd"];
+            debt_repaid_base: components["schemas"]["RskUint"];
+            debt_repaid_usd: components["schemas"]["RskUsd"];
+            protocol_fee_base: components["schemas"]["RskUint"];
+            protocol_fee_usd: components["schemas"]["RskUsd"];
+            /** @description Reserves with a non-zero amount at this point. */
+            reserves: components["schemas"]["RskLarReserve"][];
+        };
+        RskLiquidationsAtRisk: {
+            as_of: components["schemas"]["AccAsOf"];
+            accounts_evaluated: number;
+            curves: {
+                label: string;
+                assets: string[];
+                points: components["schemas"]["RskLarPoint"][];
+            }[];
+        };
+        /** @description risk-engine §3.3 impact `spread/2 + Y * sigma_day * sqrt(q / depth)`. */
+        RskSlippage: {
+            /** @description Bid-ask spread; default 0. */
+            spread_bps?: number;
+            daily_volatility?: components["schemas"]["RskFraction"];
+            depth_base: components["schemas"]["RskUint"];
+            impact_coefficient?: components["schemas"]["RskFraction"];
+        };
+        RskStressRequest: {
+            /**
+             * @description Asset (symbol or address) to relative price change, from -1 to 10.
+             * @example {
+             *       "WETH": "-0.30"
+             *     }
+             */
+            price_shocks?: {
+                [key: string]: components["schemas"]["RskFraction"];
+            };
+            /** @description Asset to the APR added to its variable borrow rate, from -1 to 10. */
+            rate_shocks?: {
+                [key: string]: components["schemas"]["RskFraction"];
+            };
+            /** @description Days the debt accrues at the shocked rates, 0 to 365; default 0. */
+            horizon_days?: number;
+            /** @description Asset to its slippage model; an asset not listed is sold without slippage. */
+            slippage?: {
+                [key: string]: components["schemas"]["RskSlippage"];
+            };
+            /** @description Further liquidation rounds after the first, 0 to 5; default 0. */
+            cascade_rounds?: number;
+        };
+        RskStressReserve: {
+            asset: components["schemas"]["RskAddress"];
+            symbol: string;
+            decimals: number;
+            price_before_base: components["schemas"]["RskUint"];
+            price_after_base: components["schemas"]["RskUint"];
+            collateral_seized: components["schemas"]["RskUint"];
+            collateral_seized_base: components["schemas"]["RskUint"];
+            collateral_seized_usd: components["schemas"]["RskUsd"];
+            debt_repaid: components["schemas"]["RskUint"];
+            debt_repaid_base: components["schemas"]["RskUint"];
+            debt_repaid_usd: components["schemas"]["RskUsd"];
+            protocol_fee: components["schemas"]["RskUint"];
+            /** @description The impact of the last round this asset was sold in. */
+            slippage_bps: number;
+            recovery_base: components["schemas"]["RskUint"];
+            recovery_usd: components["schemas"]["RskUsd"];
+            bad_debt_base: components["schemas"]["RskUint"];
+            bad_debt_usd: components["schemas"]["RskUsd"];
+        };
+        RskWaterfallResult: {
+            loss_base: components["schemas"]["RskUint"];
+            loss_usd: components["schemas"]["RskUsd"];
+            layers: {
+                position: number;
+                name: string;
+                residual: boolean;
+                capacity_base: components["schemas"]["RskUint"];
+                capacity_usd: components["schemas"]["RskUsd"];
+                absorbed_base: components["schemas"]["RskUint"];
+                absorbed_usd: components["schemas"]["RskUsd"];
+                exhausted: boolean;
+                holders: {
+                    name: string;
+                    capacity_base: components["schemas"]["RskUint"];
+                    absorbed_base: components["schemas"]["RskUint"];
+                    absorbed_usd: components["schemas"]["RskUsd"];
+                }[];
+            }[];
+            usds_haircut_base: components["schemas"]["RskUint"];
+            usds_haircut_usd: components["schemas"]["RskUsd"];
+            usds_haircut_fraction: components["schemas"]["RskFraction"];
+            unabsorbed_base: components["schemas"]["RskUint"];
+            unabsorbed_usd: components["schemas"]["RskUsd"];
+        };
+        RskStress: {
+            as_of: components["schemas"]["AccAsOf"];
+            scenario: {
+                price_shocks: {
+                    [key: string]: components["schemas"]["RskFraction"];
+                };
+                rate_shocks: {
+                    [key: string]: components["schemas"]["RskFraction"];
+                };
+                horizon_days: number;
+                cascade_rounds: number;
+            };
+            reserves: components["schemas"]["RskStressReserve"][];
+            rounds: {
+                round: number;
+                accounts_liquidated: number;
+                collateral_seized_base: components["schemas"]["RskUint"];
+                collateral_seized_usd: components["schemas"]["RskUsd"];
+                debt_repaid_base: components["schemas"]["RskUint"];
+                debt_repaid_usd: components["schemas"]["RskUsd"];
+            }[];
+            totals: {
+                accounts_liquidated: number;
+                accounts_insolvent: number;
+                collateral_seized_base: components["schemas"]["RskUint"];
+                collateral_seized_usd: components["schemas"]["RskUsd"];
+                debt_repaid_base: components["schemas"]["RskUint"];
+                debt_repaid_usd: components["schemas"]["RskUsd"];
+                recovery_base: components["schemas"]["RskUint"];
+                recovery_usd: components["schemas"]["RskUsd"];
+                bad_debt_base: components["schemas"]["RskUint"];
+                bad_debt_usd: components["schemas"]["RskUsd"];
+            };
+            waterfall: components["schemas"]["RskWaterfallResult"];
+        };
+        RskVar: {
+            as_of: components["schemas"]["AccAsOf"];
+            /** @constant */
+            estimate: true;
+            /** @enum {string} */
+            model: "gbm_gap";
+            horizon: string;
+            horizon_seconds: number;
+            paths: number;
+            seed: components["schemas"]["RskUint"];
+            assets: {
+                asset: components["schemas"]["RskAddress"];
+                symbol: string;
+                volatility_annual: number;
+                /** @enum {string} */
+                source: "history" | "request" | "none";
+                samples: number;
+            }[];
+            /** @description The correlation matrix used, in the order of `assets`. */
+            correlation: number[][];
+            deterministic_loss_base: components["schemas"]["RskUint"];
+            deterministic_loss_usd: components["schemas"]["RskUsd"];
+            mean_loss_base: components["schemas"]["RskUint"];
+            mean_loss_usd: number;
+            levels: {
+                /** @enum {string} */
+                confidence: "0.95" | "0.99";
+                var_base: components["schemas"]["RskUint"];
+                var_usd: number;
+                es_base: components["schemas"]["RskUint"];
+                es_usd: number;
+            }[];
+            max_loss_base: components["schemas"]["RskUint"];
+            max_loss_usd: number;
+            /** @description Accounts with one collateral and one debt asset, priced per path by binary search. */
+            accounts_in_pairs: number;
+            /** @description Other accounts with debt, evaluated on every path. */
+            accounts_general: number;
+        };
+        RskConcSide: {
+            total: components["schemas"]["RskUint"];
+            holders: number;
+            top_share: components["schemas"]["RskFraction"];
+            hhi: components["schemas"]["RskFraction"];
+            top_accounts: {
+                address: components["schemas"]["RskAddress"];
+                amount: components["schemas"]["RskUint"];
+                share: components["schemas"]["RskFraction"];
+            }[];
+        };
+        RskConcentration: {
+            as_of: components["schemas"]["AccAsOf"];
+            top: number;
+            reserves: {
+                asset: components["schemas"]["RskAddress"];
+                symbol: string;
+                decimals: number;
+                supply: components["schemas"]["RskConcSide"];
+                debt: components["schemas"]["RskConcSide"];
+            }[];
+            collateral: {
+                asset: components["schemas"]["RskAddress"];
+                symbol: string;
+                collateral_base: components["schemas"]["RskUint"];
+                collateral_usd: components["schemas"]["RskUsd"];
+                debt_backed_base: components["schemas"]["RskUint"];
+                debt_backed_usd: components["schemas"]["RskUsd"];
+                share_of_debt: components["schemas"]["RskFraction"];
+            }[];
+            total_debt_base: components["schemas"]["RskUint"];
+            total_debt_usd: components["schemas"]["RskUsd"];
+        };
+        RskOracles: {
+            as_of: components["schemas"]["AccAsOf"];
+            /** Format: date-time */
+            now: string;
+            stale_after_seconds: number;
+            assets: {
+                asset: components["schemas"]["RskAddress"];
+                symbol: string;
+                price_base: components["schemas"]["RskUint"] | null;
+                price_usd: components["schemas"]["RskUsd"] | null;
+                source: components["schemas"]["RskAddress"] | null;
+                /** Format: date-time */
+                updated_at: string | null;
+                updated_at_unix: number | null;
+                age_seconds: number | null;
+                age_at_block_seconds: number | null;
+                stale: boolean;
+                stale_at_block: boolean;
+            }[];
+            kill_switch: {
+                known: boolean;
+                address: components["schemas"]["RskAddress"] | null;
+                triggered: boolean | null;
+                block_number: number | null;
+                froze: {
+                    asset: components["schemas"]["RskAddress"];
+                    symbol: string;
+                }[];
+                oracles: {
+                    address: components["schemas"]["RskAddress"];
+                    label: string;
+                    decimals: number;
+                    threshold: string;
+                    latest_answer: string;
+                    threshold_ratio: components["schemas"]["RskFraction"];
+                    ratio: components["schemas"]["RskFraction"];
+                    distance: components["schemas"]["RskFraction"];
+                    at_or_below: boolean;
+                }[];
+            };
+        };
+        RskWaterfallConfig: {
+            layers: {
+                position: number;
+                name: string;
+                residual: boolean;
+                holders: {
+                    name: string;
+                    capacity_base: components["schemas"]["RskUint"];
+                }[];
+            }[];
+            /** Format: date-time */
+            updated_at: string | null;
+        };
+        RskWaterfallPut: {
+            layers: {
+                /** @description Ignored; the array's order is the order. */
+                position?: number;
+                name: string;
+                residual?: boolean;
+                holders: {
+                    name: string;
+                    capacity_base: components["schemas"]["RskUint"];
+                }[];
+            }[];
+        };
     };
     responses: {
         /** @description `unauthorized`: no `Authorization: Bearer` key, or the key is unknown or revoked. */
@@ -2099,6 +3140,26 @@ export interface components {
         };
         /** @description `idempotency_key_required` (a POST without `Idempotency-Key`), `malformed_json`, `duplicate_json_key`, or `validation_failed` with one `errors` entry per bad field (nested fields by path, e.g. `thresholds.warning_bps`, `collateral[0].amount`). */
         PrtBadRequest: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `portfolio_not_found`: no portfolio with this id for the key's partner (another partner's portfolio looks exactly the same). */
+        PfoNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `not_computable`: a stored leg no longer fits the parameters in force (its venue or underlying was removed) or the engine's bounds. */
+        PfoNotComputable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
@@ -2433,6 +3494,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The `If-None-Match` header named this build's ETag of the file; no body. */
+        WebNotModified: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                ETag: components["headers"]["WebETag"];
+                "Cache-Control": components["headers"]["WebCacheControl"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /**
          * @description `route_not_found`: the path is not in this document (the same answer for every unknown
          *     path, listed on each operation so the body's shape is known).
@@ -2571,6 +3642,63 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description `bad_query_parameter` naming each bad parameter (`assets` with `unknown_asset`, `drops` with `out_of_range`, `paths`, `horizon`, `seed`, `vols`, `correlation`, `top`, `mode`), or `invalid_parameter` for a malformed chain id. */
+        RskBadQuery: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://sparkd.dev/problems/bad_query_parameter",
+                 *       "title": "bad query parameter",
+                 *       "status": 400,
+                 *       "detail": "1 query parameter(s) are invalid",
+                 *       "code": "bad_query_parameter",
+                 *       "request_id": "4fc7f3e820c8e4e62ad097c25469238a",
+                 *       "errors": [
+                 *         {
+                 *           "field": "drops",
+                 *           "code": "out_of_range",
+                 *           "message": "each drop must be a fraction from 0 to 1 with at most 4 decimals"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `not_computable`: the chain has more accounts than the state cache holds (`SPARKD_ACCOUNT_CACHE_MAX`), or the engine cannot evaluate the served state. */
+        RskNotComputable: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://sparkd.dev/problems/not_computable",
+                 *       "title": "not computable",
+                 *       "status": 422,
+                 *       "detail": "chain 1 has more accounts than SPARKD_ACCOUNT_CACHE_MAX; risk figures need every account in memory",
+                 *       "code": "not_computable",
+                 *       "request_id": "4fc7f3e820c8e4e62ad097c25469238a"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `malformed_json`, `duplicate_json_key`, `validation_failed` with one `errors` entry per bad field (`price_shocks.WETH`, `rate_shocks.USDC`, `slippage.WETH.depth_base`, `cascade_rounds`, ...; an asset the chain does not list is `unknown_asset`), or `invalid_parameter` for a malformed chain id. */
+        RskBadBody: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /**
@@ -2592,11 +3720,35 @@ export interface components {
          * @example 1
          */
         PrtPositionId: number;
+        /**
+         * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+         * @example 1
+         */
+        PfoId: number;
         /** @description The chain id (1 = Ethereum). */
         AccChain: number;
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description Strong validator of the file (SHA-256 prefix, fixed at build time); send it back in `If-None-Match`.
+         * @example "604c9a7cf4a86991de57c358ffc85266"
+         */
+        WebETag: string;
+        /**
+         * @description `no-cache` for the pages and their own script and style sheet (revalidated with the
+         *     ETag); `public, max-age=31536000, immutable` for library files whose name carries their
+         *     version.
+         * @example no-cache
+         */
+        WebCacheControl: "no-cache" | "public, max-age=31536000, immutable";
+        /**
+         * @description Content-Security-Policy: `default-src 'none'` and only this origin (`'self'`) for scripts,
+         *     styles, images (and `data:`), fonts and fetches; `frame-ancestors 'none'`. `/docs` also
+         *     allows inline styles and `blob:` workers, which Redoc needs.
+         * @example default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'
+         */
+        WebCSP: string;
         /**
          * @description Strong validator of the body (SHA-256 prefix); send it back in `If-None-Match`.
          * @example "3f1c2a9b0d4e5f6a7b8c"
@@ -2803,6 +3955,9 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["WebETag"];
+                    "Cache-Control": components["headers"]["WebCacheControl"];
+                    "Content-Security-Policy": components["headers"]["WebCSP"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2810,9 +3965,85 @@ export interface operations {
                      * @example <!doctype html>
                      *     <html lang="en">
                      */
-                    "text/html": string;
+                    "text/html; charset=utf-8": string;
                 };
             };
+            304: components["responses"]["WebNotModified"];
+            404: components["responses"]["RouteNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ShuttingDown"];
+        };
+    };
+    getOps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The HTML page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["WebETag"];
+                    "Cache-Control": components["headers"]["WebCacheControl"];
+                    "Content-Security-Policy": components["headers"]["WebCSP"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example <!doctype html>
+                     *     <html lang="en">
+                     */
+                    "text/html; charset=utf-8": string;
+                };
+            };
+            304: components["responses"]["WebNotModified"];
+            404: components["responses"]["RouteNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ShuttingDown"];
+        };
+    };
+    getAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The file's name.
+                 * @example ops.js
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["WebETag"];
+                    "Cache-Control": components["headers"]["WebCacheControl"];
+                    "Content-Security-Policy": components["headers"]["WebCSP"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example "use strict"; */
+                    "text/javascript; charset=utf-8": string;
+                    /** @example body { margin: 0; } */
+                    "text/css; charset=utf-8": string;
+                    /** @example The MIT License (MIT) */
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+            304: components["responses"]["WebNotModified"];
             404: components["responses"]["RouteNotFound"];
             405: components["responses"]["MethodNotAllowed"];
             413: components["responses"]["NoBodyAccepted"];
@@ -4642,6 +5873,409 @@ export interface operations {
             503: components["responses"]["PrtUnavailable"];
         };
     };
+    postPartnerPortfolio: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description 1 to 255 visible ASCII characters chosen by the client, per api key and route. The same key
+                 *     and byte-identical body replay the first successful response; another body is `409
+                 *     idempotency_conflict`. A rejected request stores nothing, so it may be corrected and sent
+                 *     again with the same key. A stored response is kept for `SPARKD_IDEMPOTENCY_KEEP_H` hours
+                 *     (default 168, one week); after that the key is forgotten and a request with it is new.
+                 * @example 7f6c1e0a-loan-42-create
+                 */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "external_id": "fund-7",
+                 *       "borrower": "Example Fund LP",
+                 *       "utilization_bps": 8000
+                 *     }
+                 */
+                "application/json": components["schemas"]["PfoCreate"];
+            };
+        };
+        responses: {
+            /** @description The portfolio as stored. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Portfolio"];
+                };
+            };
+            400: components["responses"]["PrtBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["PrtConflict"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    getPartnerPortfolio: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The portfolio. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Portfolio"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PfoNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    postPartnerPortfolioLegs: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description 1 to 255 visible ASCII characters chosen by the client, per api key and route. The same key
+                 *     and byte-identical body replay the first successful response; another body is `409
+                 *     idempotency_conflict`. A rejected request stores nothing, so it may be corrected and sent
+                 *     again with the same key. A stored response is kept for `SPARKD_IDEMPOTENCY_KEEP_H` hours
+                 *     (default 168, one week); after that the key is forgotten and a request with it is new.
+                 * @example 7f6c1e0a-loan-42-create
+                 */
+                "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "venue": "exchange",
+                 *       "as_of": "2026-01-15T00:00:00Z",
+                 *       "reference": "binance-subaccount-7-statement-991",
+                 *       "legs": [
+                 *         {
+                 *           "kind": "perp",
+                 *           "underlying": "ETH",
+                 *           "quantity": "-100",
+                 *           "entry_price": "3000",
+                 *           "mark_price": "3001.5",
+                 *           "funding": "125.5",
+                 *           "yield": {
+                 *             "kind": "basis",
+                 *             "bps": 1000,
+                 *             "sd_bps": 400
+                 *           }
+                 *         },
+                 *         {
+                 *           "kind": "spot",
+                 *           "underlying": "USD",
+                 *           "quantity": "100000"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PfoLegsAttest"];
+            };
+        };
+        responses: {
+            /** @description The portfolio with its legs. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Portfolio"];
+                };
+            };
+            400: components["responses"]["PrtBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PfoNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["PrtConflict"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    getPartnerPortfolioMargin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The result. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PfoMargin"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PfoNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            422: components["responses"]["PfoNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    getPartnerPortfolioMarginHistory: {
+        parameters: {
+            query?: {
+                /** @description At most this many records (1 to 500, default 50). */
+                limit?: number;
+                /** @description Only records with a lower sequence. */
+                before?: number;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The records. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PfoMarginHistory"];
+                };
+            };
+            400: components["responses"]["PrtBadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PfoNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    postPartnerPortfolioMarginQuote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "remove_venues": [
+                 *         "exchange"
+                 *       ],
+                 *       "prices": [
+                 *         {
+                 *           "underlying": "ETH",
+                 *           "price": "2500"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["PfoQuote"];
+            };
+        };
+        responses: {
+            /** @description The hypothetical result. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PfoMargin"];
+                };
+            };
+            400: components["responses"]["PrtBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PfoNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["PfoNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    getPartnerPortfolioRate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The portfolio id sparkd gave it, in canonical decimal: any other spelling names no portfolio and is `404 portfolio_not_found`, like an id that does not exist.
+                 * @example 1
+                 */
+                id: components["parameters"]["PfoId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rate. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PfoRate"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PfoNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            422: components["responses"]["PfoNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    getAdminMarginParams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The parameters and their version. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarginParamsVersion"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["NoBodyAccepted"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    putAdminMarginParams: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description As on POST, when sent.
+                 * @example 7f6c1e0a-loan-42-patch-1
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKeyOptional"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MarginParams"];
+            };
+        };
+        responses: {
+            /** @description The new version. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarginParamsVersion"];
+                };
+            };
+            400: components["responses"]["PrtBadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["PrtConflict"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
+        };
+    };
     listSigners: {
         parameters: {
             query?: never;
@@ -4704,6 +6338,617 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["PrtUnavailable"];
+        };
+    };
+    getRiskLiquidationsAtRisk: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Comma-separated symbols or addresses (any case), at most 32. Default: every volatile reserve: priced, usable as collateral (liquidation threshold above 0), not at exactly 1.00000000 USD and without USD or DAI in its symbol. An unknown one is `400` naming `assets` (`unknown_asset`). Curves times drops may be at most 400.
+                 * @example WETH,WBTC
+                 */
+                assets?: string;
+                /**
+                 * @description Comma-separated drops as fractions from 0 to 1 with at most 4 decimals, at most 101 of them. Default `0,0.025,...,0.5` (21 points). Outside 0..1 is `400` naming `drops`.
+                 * @example 0,0.1,0.2,0.3
+                 */
+                drops?: string;
+                /** @description `each`, `together` or `both` (default). */
+                mode?: "both" | "each" | "together";
+            };
+            header?: never;
+            path: {
+                /** @description The chain id (1 = Ethereum). */
+                chain: components["parameters"]["AccChain"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The curves. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "as_of": {
+                     *         "chain_id": 1,
+                     *         "block_number": 21000000,
+                     *         "block_timestamp": 1730000000,
+                     *         "block_time": "2024-10-27T03:33:20Z"
+                     *       },
+                     *       "accounts_evaluated": 3002,
+                     *       "curves": [
+                     *         {
+                     *           "label": "WETH",
+                     *           "assets": [
+                     *             "WETH"
+                     *           ],
+                     *           "points": [
+                     *             {
+                     *               "drop": "0.05",
+                     *               "drop_bps": 500,
+                     *               "accounts_liquidatable": 1,
+                     *               "debt_at_risk_base": "2000000000000",
+                     *               "debt_at_risk_usd": "20000.00000000",
+                     *               "collateral_seized_base": "1050000000000",
+                     *               "collateral_seized_usd": "10500.00000000",
+                     *               "debt_repaid_base": "1000000000000",
+                     *               "debt_repaid_usd": "10000.00000000",
+                     *               "protocol_fee_base": "5000000000",
+                     *               "protocol_fee_usd": "50.00000000",
+                     *               "reserves": [
+                     *                 {
+                     *                   "asset": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                     *                   "symbol": "WETH",
+                     *                   "decimals": 18,
+                     *                   "collateral_seized": "3684210526315789473",
+                     *                   "collateral_seized_base": "1050000000000",
+                     *                   "collateral_seized_usd": "10500.00000000",
+                     *                   "debt_repaid": "0",
+                     *                   "debt_repaid_base": "0",
+                     *                   "debt_repaid_usd": "0.00000000",
+                     *                   "protocol_fee": "17543859649122807",
+                     *                   "protocol_fee_base": "5000000000",
+                     *                   "protocol_fee_usd": "50.00000000"
+                     *                 },
+                     *                 {
+                     *                   "asset": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+                     *                   "symbol": "USDC",
+                     *                   "decimals": 6,
+                     *                   "collateral_seized": "0",
+                     *                   "collateral_seized_base": "0",
+                     *                   "collateral_seized_usd": "0.00000000",
+                     *                   "debt_repaid": "10000000000",
+                     *                   "debt_repaid_base": "1000000000000",
+                     *                   "debt_repaid_usd": "10000.00000000",
+                     *                   "protocol_fee": "0",
+                     *                   "protocol_fee_base": "0",
+                     *                   "protocol_fee_usd": "0.00000000"
+                     *                 }
+                     *               ]
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskLiquidationsAtRisk"];
+                };
+            };
+            400: components["responses"]["RskBadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["RskNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["AccUnavailable"];
+        };
+    };
+    postRiskStress: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The chain id (1 = Ethereum). */
+                chain: components["parameters"]["AccChain"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RskStressRequest"];
+            };
+        };
+        responses: {
+            /** @description The scenario's liquidations, bad debt and waterfall. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "as_of": {
+                     *         "chain_id": 1,
+                     *         "block_number": 21000000,
+                     *         "block_timestamp": 1730000000,
+                     *         "block_time": "2024-10-27T03:33:20Z"
+                     *       },
+                     *       "scenario": {
+                     *         "price_shocks": {
+                     *           "WETH": "-0.30"
+                     *         },
+                     *         "rate_shocks": {},
+                     *         "horizon_days": 0,
+                     *         "cascade_rounds": 0
+                     *       },
+                     *       "reserves": [
+                     *         {
+                     *           "asset": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                     *           "symbol": "WETH",
+                     *           "decimals": 18,
+                     *           "price_before_base": "300000000000",
+                     *           "price_after_base": "210000000000",
+                     *           "collateral_seized": "1000000000000000000",
+                     *           "collateral_seized_base": "210000000000",
+                     *           "collateral_seized_usd": "2100.00000000",
+                     *           "debt_repaid": "0",
+                     *           "debt_repaid_base": "0",
+                     *           "debt_repaid_usd": "0.00000000",
+                     *           "protocol_fee": "0",
+                     *           "slippage_bps": 0,
+                     *           "recovery_base": "210000000000",
+                     *           "recovery_usd": "2100.00000000",
+                     *           "bad_debt_base": "0",
+                     *           "bad_debt_usd": "0.00000000"
+                     *         }
+                     *       ],
+                     *       "rounds": [
+                     *         {
+                     *           "round": 0,
+                     *           "accounts_liquidated": 1,
+                     *           "collateral_seized_base": "210000000000",
+                     *           "collateral_seized_usd": "2100.00000000",
+                     *           "debt_repaid_base": "200000000000",
+                     *           "debt_repaid_usd": "2000.00000000"
+                     *         }
+                     *       ],
+                     *       "totals": {
+                     *         "accounts_liquidated": 1,
+                     *         "accounts_insolvent": 0,
+                     *         "collateral_seized_base": "210000000000",
+                     *         "collateral_seized_usd": "2100.00000000",
+                     *         "debt_repaid_base": "200000000000",
+                     *         "debt_repaid_usd": "2000.00000000",
+                     *         "recovery_base": "210000000000",
+                     *         "recovery_usd": "2100.00000000",
+                     *         "bad_debt_base": "0",
+                     *         "bad_debt_usd": "0.00000000"
+                     *       },
+                     *       "waterfall": {
+                     *         "loss_base": "0",
+                     *         "loss_usd": "0.00000000",
+                     *         "layers": [
+                     *           {
+                     *             "position": 1,
+                     *             "name": "Prime risk capital",
+                     *             "residual": false,
+                     *             "capacity_base": "3500000000000000",
+                     *             "capacity_usd": "35000000.00000000",
+                     *             "absorbed_base": "0",
+                     *             "absorbed_usd": "0.00000000",
+                     *             "exhausted": false,
+                     *             "holders": [
+                     *               {
+                     *                 "name": "Spark first-loss capital",
+                     *                 "capacity_base": "3500000000000000",
+                     *                 "absorbed_base": "0",
+                     *                 "absorbed_usd": "0.00000000"
+                     *               }
+                     *             ]
+                     *           }
+                     *         ],
+                     *         "usds_haircut_base": "0",
+                     *         "usds_haircut_usd": "0.00000000",
+                     *         "usds_haircut_fraction": "0",
+                     *         "unabsorbed_base": "0",
+                     *         "unabsorbed_usd": "0.00000000"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskStress"];
+                };
+            };
+            400: components["responses"]["RskBadBody"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["RskNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["AccUnavailable"];
+        };
+    };
+    getRiskVar: {
+        parameters: {
+            query?: {
+                /**
+                 * @description `<n>d` (1 to 30 days) or `<n>h` (1 to 720 hours); default `1d`.
+                 * @example 1d
+                 */
+                horizon?: string;
+                /**
+                 * @description Number of paths, 100 to 100000; default 10000.
+                 * @example 2000
+                 */
+                paths?: number;
+                /**
+                 * @description The generator's seed, 0 to 2^64-1; default 1.
+                 * @example 42
+                 */
+                seed?: string;
+                /**
+                 * @description Annualised volatilities that replace the history's, as `ASSET:vol` pairs separated by commas (`WETH:0.8,WBTC:0.6`), each from 0 to 10.
+                 * @example WETH:0.8,WBTC:0.6
+                 */
+                vols?: string;
+                /**
+                 * @description One pairwise correlation for every pair of volatile assets, from -0.99 to 1 (replaces the history's).
+                 * @example 0.8
+                 */
+                correlation?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The chain id (1 = Ethereum). */
+                chain: components["parameters"]["AccChain"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The estimate. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "as_of": {
+                     *         "chain_id": 1,
+                     *         "block_number": 21000000,
+                     *         "block_timestamp": 1730000000,
+                     *         "block_time": "2024-10-27T03:33:20Z"
+                     *       },
+                     *       "estimate": true,
+                     *       "model": "gbm_gap",
+                     *       "horizon": "1d",
+                     *       "horizon_seconds": 86400,
+                     *       "paths": 10000,
+                     *       "seed": "1",
+                     *       "assets": [
+                     *         {
+                     *           "asset": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                     *           "symbol": "WETH",
+                     *           "volatility_annual": 0.72,
+                     *           "source": "history",
+                     *           "samples": 120
+                     *         }
+                     *       ],
+                     *       "correlation": [
+                     *         [
+                     *           1
+                     *         ]
+                     *       ],
+                     *       "deterministic_loss_base": "0",
+                     *       "deterministic_loss_usd": "0.00000000",
+                     *       "mean_loss_base": "12345",
+                     *       "mean_loss_usd": 0.00012345,
+                     *       "levels": [
+                     *         {
+                     *           "confidence": "0.95",
+                     *           "var_base": "0",
+                     *           "var_usd": 0,
+                     *           "es_base": "246900",
+                     *           "es_usd": 0.002469
+                     *         },
+                     *         {
+                     *           "confidence": "0.99",
+                     *           "var_base": "0",
+                     *           "var_usd": 0,
+                     *           "es_base": "1234500",
+                     *           "es_usd": 0.012345
+                     *         }
+                     *       ],
+                     *       "max_loss_base": "9000000",
+                     *       "max_loss_usd": 0.09,
+                     *       "accounts_in_pairs": 2990,
+                     *       "accounts_general": 12
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskVar"];
+                };
+            };
+            400: components["responses"]["RskBadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["RskNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["AccUnavailable"];
+        };
+    };
+    getRiskConcentration: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many of the largest accounts to list per reserve, 1 to 100; default 10.
+                 * @example 5
+                 */
+                top?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The chain id (1 = Ethereum). */
+                chain: components["parameters"]["AccChain"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The concentration figures. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "as_of": {
+                     *         "chain_id": 1,
+                     *         "block_number": 21000000,
+                     *         "block_timestamp": 1730000000,
+                     *         "block_time": "2024-10-27T03:33:20Z"
+                     *       },
+                     *       "top": 1,
+                     *       "reserves": [
+                     *         {
+                     *           "asset": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                     *           "symbol": "WETH",
+                     *           "decimals": 18,
+                     *           "supply": {
+                     *             "total": "10000000000000000000",
+                     *             "holders": 2,
+                     *             "top_share": "0.8000",
+                     *             "hhi": "0.6800",
+                     *             "top_accounts": [
+                     *               {
+                     *                 "address": "0x00000000000000000000000000000000000000A1",
+                     *                 "amount": "8000000000000000000",
+                     *                 "share": "0.8000"
+                     *               }
+                     *             ]
+                     *           },
+                     *           "debt": {
+                     *             "total": "0",
+                     *             "holders": 0,
+                     *             "top_share": "0",
+                     *             "hhi": "0",
+                     *             "top_accounts": []
+                     *           }
+                     *         }
+                     *       ],
+                     *       "collateral": [
+                     *         {
+                     *           "asset": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                     *           "symbol": "WETH",
+                     *           "collateral_base": "3000000000000",
+                     *           "collateral_usd": "30000.00000000",
+                     *           "debt_backed_base": "2000000000000",
+                     *           "debt_backed_usd": "20000.00000000",
+                     *           "share_of_debt": "1.0000"
+                     *         }
+                     *       ],
+                     *       "total_debt_base": "2000000000000",
+                     *       "total_debt_usd": "20000.00000000"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskConcentration"];
+                };
+            };
+            400: components["responses"]["RskBadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["RskNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["AccUnavailable"];
+        };
+    };
+    getOracles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The chain id (1 = Ethereum). */
+                chain: components["parameters"]["AccChain"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The oracles. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "as_of": {
+                     *         "chain_id": 1,
+                     *         "block_number": 21000000,
+                     *         "block_timestamp": 1730000000,
+                     *         "block_time": "2024-10-27T03:33:20Z"
+                     *       },
+                     *       "now": "2026-12-06T19:20:00Z",
+                     *       "stale_after_seconds": 86400,
+                     *       "assets": [
+                     *         {
+                     *           "asset": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+                     *           "symbol": "WETH",
+                     *           "price_base": "300000000000",
+                     *           "price_usd": "3000.00000000",
+                     *           "source": "0xdEde000000000000000000000000000000000103",
+                     *           "updated_at": "2024-10-27T03:00:00Z",
+                     *           "updated_at_unix": 1729998000,
+                     *           "age_seconds": 66000000,
+                     *           "age_at_block_seconds": 2000,
+                     *           "stale": true,
+                     *           "stale_at_block": false
+                     *         }
+                     *       ],
+                     *       "kill_switch": {
+                     *         "known": true,
+                     *         "address": "0x909A86f78e1cdEd68F9c2Fe2c9CD922c401abe82",
+                     *         "triggered": false,
+                     *         "block_number": 21000000,
+                     *         "froze": [],
+                     *         "oracles": [
+                     *           {
+                     *             "address": "0x0000000000000000000000000000000000000Ab1",
+                     *             "label": "wstETH/ETH",
+                     *             "decimals": 18,
+                     *             "threshold": "950000000000000000",
+                     *             "latest_answer": "998000000000000000",
+                     *             "threshold_ratio": "0.95",
+                     *             "ratio": "0.998",
+                     *             "distance": "0.048",
+                     *             "at_or_below": false
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskOracles"];
+                };
+            };
+            400: components["responses"]["AccBadPath"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["AccUnavailable"];
+        };
+    };
+    getAdminRiskWaterfall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The layers. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "layers": [
+                     *         {
+                     *           "position": 1,
+                     *           "name": "Prime risk capital",
+                     *           "residual": false,
+                     *           "holders": [
+                     *             {
+                     *               "name": "Spark first-loss capital",
+                     *               "capacity_base": "3500000000000000"
+                     *             }
+                     *           ]
+                     *         },
+                     *         {
+                     *           "position": 2,
+                     *           "name": "USDS holders",
+                     *           "residual": true,
+                     *           "holders": [
+                     *             {
+                     *               "name": "USDS holders",
+                     *               "capacity_base": "800000000000000000"
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "updated_at": "2026-12-06T19:20:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskWaterfallConfig"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
+        };
+    };
+    putAdminRiskWaterfall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RskWaterfallPut"];
+            };
+        };
+        responses: {
+            /** @description The layers now in force. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RskWaterfallConfig"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            413: components["responses"]["BodyTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["NotReady"];
         };
     };
 }
