@@ -39,7 +39,7 @@ const pct = (p) => BigInt(Math.round(p * 1e6)) * 10n ** 19n; // percent (up to 6
 const E = (n, d) => BigInt(n) * 10n ** BigInt(d);
 
 export const DEPLOYER = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'; // anvil account 0
-export const LIQUIDATOR = '0x70997970C51812dc3A635aD42d8be8d6d8a2F7A3'; // anvil account 1
+export const LIQUIDATOR = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8'; // anvil account 1
 export const TREASURY = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'; // anvil account 2
 
 export const RESERVES = [
