@@ -243,7 +243,9 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
       }
     }
     const txs = [];
-    if (actors.length) {
+    if (actors.length && round < introRounds) {
+      for (const u of actors) txs.push(...plan({ u }, true)); // a first supply needs no state
+    } else if (actors.length) {
       const sts = await readUsers(actors);
       for (const st of sts) txs.push(...plan(st, round < introRounds));
     }
