@@ -103,7 +103,9 @@ void chain_index_free(struct chain_index *ix) {
 }
 
 const struct chain_index_stats *chain_index_stats(const struct chain_index *ix) { return &ix->stats; }
-struct chain_rpc *chain_index_rpc(struct chain_index *ix) { return ix->rpc; }
+struct chain_rpc *chain_index_rpc(struct chain_index *ix) {
+  return ix->rpc;
+}
 
 /* ---- a growable list of calls ---- */
 
@@ -133,8 +135,7 @@ static void calls_free(struct calls *c) {
 
 /* eth_call of `data` on `to`, pinned to the block by hash (EIP-1898) */
 static size_t push_call(struct calls *c, const char *to, const char *data, const char *block_hash) {
-  return push(c, "eth_call",
-              json_pack("[{s:s, s:s}, {s:s}]", "to", to, "data", data, "blockHash", block_hash));
+  return push(c, "eth_call", json_pack("[{s:s, s:s}, {s:s}]", "to", to, "data", data, "blockHash", block_hash));
 }
 
 static size_t push_call0(struct calls *c, const char *to, const char *sig, const char *bh) {
@@ -362,8 +363,10 @@ static void decode_symbol(const struct calls *c, size_t i, char *out, size_t cap
     out[k] = '\0';
   }
   chain_abi_data_free(&d);
-  if (!json_string(out) || !out[0]) snprintf(out, cap, "?"); /* jansson refuses non-UTF-8 */
-  else json_decref(json_string(out));
+  if (!json_string(out) || !out[0])
+    snprintf(out, cap, "?"); /* jansson refuses non-UTF-8 */
+  else
+    json_decref(json_string(out));
 }
 
 static int read_market(struct chain_index *ix, const char *bh, struct market *m, char *err, size_t err_len) {
@@ -377,7 +380,8 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
     goto out;
   }
   if (!ret_addr(&c, i_pool, m->pool) || !ret_addr(&c, i_oracle, m->oracle)) {
-    snprintf(err, err_len, "pool addresses provider %s: %s", pap, call_problem(&c, c.v[i_pool].error ? i_pool : i_oracle));
+    snprintf(err, err_len, "pool addresses provider %s: %s", pap,
+             call_problem(&c, c.v[i_pool].error ? i_pool : i_oracle));
     goto out;
   }
   calls_free(&c);
@@ -471,7 +475,8 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
         free(i_sym);
         goto out;
       }
-    if (!ret_addr(&c, b + 8, r->price_source)) memcpy(r->price_source, "0x0000000000000000000000000000000000000000", 43);
+    if (!ret_addr(&c, b + 8, r->price_source))
+      memcpy(r->price_source, "0x0000000000000000000000000000000000000000", 43);
     if (i_sym[k] != SIZE_MAX) {
       char s[SYM_MAX];
       decode_symbol(&c, i_sym[k], s, sizeof s);
@@ -560,8 +565,8 @@ static int read_accounts(struct chain_index *ix, const struct market *m, const s
   return 0;
 }
 
-static int read_emode(struct chain_index *ix, const struct market *m, const bool seen[256], const char *bh,
-                      json_t *out, char *err, size_t err_len) {
+static int read_emode(struct chain_index *ix, const struct market *m, const bool seen[256], const char *bh, json_t *out,
+                      char *err, size_t err_len) {
   struct calls c = {0};
   uint8_t ids[256];
   size_t n = 0;
@@ -594,8 +599,7 @@ static int read_emode(struct chain_index *ix, const struct market *m, const bool
     json_t *lab = json_string(label);
     json_array_append_new(out, json_pack("{s:I, s:I, s:I, s:I, s:s, s:o}", "id", (json_int_t)ids[i], "ltv",
                                          (json_int_t)ltv, "liquidation_threshold", (json_int_t)lt, "liquidation_bonus",
-                                         (json_int_t)lb, "price_source", src, "label",
-                                         lab ? lab : json_string("?")));
+                                         (json_int_t)lb, "price_source", src, "label", lab ? lab : json_string("?")));
   }
   calls_free(&c);
   return 0;
@@ -603,8 +607,8 @@ static int read_emode(struct chain_index *ix, const struct market *m, const bool
 
 /* eth_getLogs over [from, to] for the market's contracts and events, in block ranges that halve
  * when the node refuses one and grow back after successes. */
-static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64_t from, uint64_t to,
-                          struct addrs *out, char *err, size_t err_len) {
+static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64_t from, uint64_t to, struct addrs *out,
+                          char *err, size_t err_len) {
   json_t *addrs = json_array();
   json_array_append_new(addrs, json_string(m->pool));
   for (size_t k = 0; k < m->n; k++) {
@@ -621,7 +625,8 @@ static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64
     char f[24], t[24];
     snprintf(f, sizeof f, "0x%" PRIx64, cur);
     snprintf(t, sizeof t, "0x%" PRIx64, end);
-    json_t *params = json_pack("[{s:s, s:s, s:O, s:[O]}]", "fromBlock", f, "toBlock", t, "address", addrs, "topics", t0);
+    json_t *params =
+        json_pack("[{s:s, s:s, s:O, s:[O]}]", "fromBlock", f, "toBlock", t, "address", addrs, "topics", t0);
     json_t *res = NULL;
     int r = chain_rpc_call1(ix->rpc, "eth_getLogs", params, &res);
     if (r == -1) {
@@ -648,7 +653,8 @@ static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64
     }
     json_decref(res);
     cur = end + 1;
-    if (ix->log_range < ix->o.log_range) ix->log_range = ix->log_range * 2 > ix->o.log_range ? ix->o.log_range : ix->log_range * 2;
+    if (ix->log_range < ix->o.log_range)
+      ix->log_range = ix->log_range * 2 > ix->o.log_range ? ix->o.log_range : ix->log_range * 2;
   }
   json_decref(addrs);
   json_decref(t0);
@@ -700,15 +706,15 @@ static json_t *build_doc(struct chain_index *ix, const struct header *h, uint64_
     json_t *irm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "address", r->irm, "kind", "default",
                             "optimal_usage_ratio", jdec(r->optimal), "base_variable_borrow_rate", jdec(r->base),
                             "variable_rate_slope1", jdec(r->slope1), "variable_rate_slope2", jdec(r->slope2));
-    json_t *rj = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "asset",
-                           r->asset, "id", (json_int_t)r->id, "configuration", jdec(r->cfg), "liquidity_index",
-                           jdec(r->liq_index), "variable_borrow_index", jdec(r->var_index), "current_liquidity_rate",
-                           jdec(r->liq_rate), "current_variable_borrow_rate", jdec(r->var_rate),
-                           "last_update_timestamp", (json_int_t)r->last_update, "a_token", r->a_token,
-                           "variable_debt_token", r->v_token, "a_token_scaled_total_supply", jdec(r->a_total),
-                           "variable_debt_scaled_total_supply", jdec(r->v_total), "accrued_to_treasury",
-                           jdec(r->accrued), "isolation_mode_total_debt", jdec(r->isolation_debt),
-                           "available_liquidity", jdec(r->available), "interest_rate_strategy", irm);
+    json_t *rj =
+        json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "asset", r->asset,
+                  "id", (json_int_t)r->id, "configuration", jdec(r->cfg), "liquidity_index", jdec(r->liq_index),
+                  "variable_borrow_index", jdec(r->var_index), "current_liquidity_rate", jdec(r->liq_rate),
+                  "current_variable_borrow_rate", jdec(r->var_rate), "last_update_timestamp",
+                  (json_int_t)r->last_update, "a_token", r->a_token, "variable_debt_token", r->v_token,
+                  "a_token_scaled_total_supply", jdec(r->a_total), "variable_debt_scaled_total_supply",
+                  jdec(r->v_total), "accrued_to_treasury", jdec(r->accrued), "isolation_mode_total_debt",
+                  jdec(r->isolation_debt), "available_liquidity", jdec(r->available), "interest_rate_strategy", irm);
     json_array_append_new(reserves, rj);
     json_array_append_new(prices, json_pack("{s:s, s:o, s:s, s:I}", "asset", r->asset, "price", jdec(r->price),
                                             "source", r->price_source, "updated_at", (json_int_t)h->timestamp));
@@ -764,7 +770,8 @@ static int handle_reorg(struct chain_index *ix, uint64_t bad, char *err, size_t 
     snprintf(err, err_len, "rewind failed");
     return -1;
   }
-  util_log(UTIL_LOG_WARN, "index: chain %" PRIu64 ": block %" PRIu64 " left the node's chain; rewound to %s%" PRIu64
+  util_log(UTIL_LOG_WARN,
+           "index: chain %" PRIu64 ": block %" PRIu64 " left the node's chain; rewound to %s%" PRIu64
            " (%zu accounts to read again)",
            ix->net.chain_id, bad, found ? "" : "before the start, block ", found ? anc : ix->net.start_block, nr);
   char(*p)[43] = realloc(ix->pending, (ix->n_pending + nr + 1) * sizeof *p);

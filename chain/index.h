@@ -48,11 +48,11 @@ struct chain_index_opts {
 };
 
 struct chain_index_stats {
-  uint64_t blocks_applied;   /* snapshots applied */
-  uint64_t blocks_covered;   /* blocks they covered */
-  uint64_t accounts_read;    /* account re-reads */
-  uint64_t reorgs;           /* rewinds to a common ancestor */
-  uint64_t last_applied;     /* block number of the last snapshot applied */
+  uint64_t blocks_applied; /* snapshots applied */
+  uint64_t blocks_covered; /* blocks they covered */
+  uint64_t accounts_read;  /* account re-reads */
+  uint64_t reorgs;         /* rewinds to a common ancestor */
+  uint64_t last_applied;   /* block number of the last snapshot applied */
 };
 
 struct chain_index;

@@ -197,8 +197,9 @@ static void parse_ll(struct chain_snapshot_errors *e, const json_t *ll, struct c
 }
 
 bool chain_network_parse(const char *text, size_t len, struct chain_network *net, struct chain_snapshot_errors *errs) {
-  static const char *const top[] = {"format",          "name",        "chain_id", "start_block", "sparklend",
-                                    "savings_vaults", "liquidity_layer", "kill_switch", NULL};
+  static const char *const top[] = {"format",          "name",        "chain_id",
+                                    "start_block",     "sparklend",   "savings_vaults",
+                                    "liquidity_layer", "kill_switch", NULL};
   memset(net, 0, sizeof *net);
   unsigned before = errs->n + errs->dropped;
   json_error_t jerr;

@@ -147,7 +147,9 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
   }
   if (!cfg->rpc_url[0] || !cfg->network_file[0] || !cfg->database_url[0]) {
     fprintf(stderr, "sparkd index: %s is not set\n",
-            !cfg->rpc_url[0] ? "SPARKD_RPC_URL" : !cfg->network_file[0] ? "SPARKD_NETWORK_FILE" : "SPARKD_DATABASE_URL");
+            !cfg->rpc_url[0]        ? "SPARKD_RPC_URL"
+            : !cfg->network_file[0] ? "SPARKD_NETWORK_FILE"
+                                    : "SPARKD_DATABASE_URL");
     return 1;
   }
   struct chain_snapshot_errors *errs = calloc(1, sizeof *errs);
@@ -243,8 +245,7 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
   if (once)
     printf("chain %" PRIu64 ": %" PRIu64 " snapshots applied covering %" PRIu64 " blocks, %" PRIu64
            " account reads, %" PRIu64 " reorgs, in %.3f s%s\n",
-           net->chain_id, s->blocks_applied, s->blocks_covered, s->accounts_read, s->reorgs, dt,
-           rc ? " (failed)" : "");
+           net->chain_id, s->blocks_applied, s->blocks_covered, s->accounts_read, s->reorgs, dt, rc ? " (failed)" : "");
   chain_index_free(ix);
   db_pool_destroy(pool);
   free(errs);

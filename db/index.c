@@ -22,8 +22,10 @@ const struct db_statement db_index_statements[] = {
      " AND a.address = p.account AND a.block_number > $2::bigint"},
     {"index_rewind_accounts",
      "DELETE FROM accounts WHERE chain_id = $1::bigint AND block_number > $2::bigint RETURNING address"},
-    {"index_rewind_reserve_series", "DELETE FROM reserve_state_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
-    {"index_rewind_vault_series", "DELETE FROM vault_state_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
+    {"index_rewind_reserve_series",
+     "DELETE FROM reserve_state_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
+    {"index_rewind_vault_series",
+     "DELETE FROM vault_state_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
     {"index_rewind_price_series", "DELETE FROM price_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
     {"index_rewind_rate_limit_series",
      "DELETE FROM rate_limit_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
@@ -46,15 +48,13 @@ const struct db_statement db_index_statements[] = {
      " ON CONFLICT (chain_id) DO UPDATE SET applied_at = CASE WHEN index_status.applied_block"
      " IS DISTINCT FROM EXCLUDED.applied_block THEN now() ELSE index_status.applied_at END,"
      " applied_block = EXCLUDED.applied_block, applied_timestamp = EXCLUDED.applied_timestamp, updated_at = now()"},
-    {"index_rpc_add",
-     "INSERT INTO index_rpc_calls (chain_id, method, calls, errors) VALUES ($1, $2, $3, $4)"
-     " ON CONFLICT (chain_id, method) DO UPDATE SET calls = index_rpc_calls.calls + EXCLUDED.calls,"
-     " errors = index_rpc_calls.errors + EXCLUDED.errors"},
-    {"index_status_list",
-     "SELECT chain_id, head_block, head_timestamp, applied_block, applied_timestamp,"
-     " COALESCE(EXTRACT(EPOCH FROM now() - head_seen_at), 0)::float8 AS head_age,"
-     " COALESCE(EXTRACT(EPOCH FROM now() - applied_at), 0)::float8 AS applied_age"
-     " FROM index_status ORDER BY chain_id"},
+    {"index_rpc_add", "INSERT INTO index_rpc_calls (chain_id, method, calls, errors) VALUES ($1, $2, $3, $4)"
+                      " ON CONFLICT (chain_id, method) DO UPDATE SET calls = index_rpc_calls.calls + EXCLUDED.calls,"
+                      " errors = index_rpc_calls.errors + EXCLUDED.errors"},
+    {"index_status_list", "SELECT chain_id, head_block, head_timestamp, applied_block, applied_timestamp,"
+                          " COALESCE(EXTRACT(EPOCH FROM now() - head_seen_at), 0)::float8 AS head_age,"
+                          " COALESCE(EXTRACT(EPOCH FROM now() - applied_at), 0)::float8 AS applied_age"
+                          " FROM index_status ORDER BY chain_id"},
     {"index_rpc_list", "SELECT chain_id, method, calls, errors FROM index_rpc_calls ORDER BY chain_id, method"},
 };
 DB_STATEMENTS_COUNT(index);
@@ -148,8 +148,8 @@ static db_status rewind_txn(db_conn *c, void *arg) {
   util_i64_dec((int64_t)x->chain, p_chain);
   util_i64_dec(x->have ? (int64_t)x->number : -1, p_n);
   const char *params[] = {p_chain, p_n};
-  static const char *const steps[] = {"index_rewind_positions",    "index_rewind_reserve_series",
-                                      "index_rewind_vault_series", "index_rewind_price_series",
+  static const char *const steps[] = {"index_rewind_positions",         "index_rewind_reserve_series",
+                                      "index_rewind_vault_series",      "index_rewind_price_series",
                                       "index_rewind_rate_limit_series", "index_rewind_blocks"};
   db_status st = db_query_prepared(c, "index_lock", 1, params, NULL, NULL, NULL);
   if (st == DB_OK) st = db_exec_prepared(c, steps[0], 2, params, NULL);
