@@ -34,7 +34,8 @@ static DB_STATEMENTS_COUNT(core);
   X(savings)                                                                                                           \
   X(liquidity)                                                                                                         \
   X(accounts)                                                                                                          \
-  X(snapshot)
+  X(snapshot)                                                                                                          \
+  X(index)
 
 #define DECLARE_AREA(area)                                                                                             \
   extern const struct db_statement db_##area##_statements[];                                                           \

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/index.h"
 #include "service/router.h"
 #include "state/cache.h"
 
@@ -109,6 +110,54 @@ static bool hist_shown(int r, size_t m) {
   return false;
 }
 
+/* ---- the indexer's view, as `sparkd index` stored it (any replica can export it) ---- */
+
+static db_status index_status_row(const struct db_index_status *s, void *arg) {
+  struct buf *b = arg;
+  if (s->has_head)
+    put(b, "sparkd_index_head_block{chain=\"%lld\"} %lld\n", (long long)s->chain_id, (long long)s->head_block);
+  if (s->has_applied)
+    put(b, "sparkd_index_applied_block{chain=\"%lld\"} %lld\n", (long long)s->chain_id, (long long)s->applied_block);
+  if (s->has_head && s->has_applied) {
+    long long lag = s->head_block > s->applied_block ? s->head_block - s->applied_block : 0;
+    long long lag_s = s->head_timestamp > s->applied_timestamp ? s->head_timestamp - s->applied_timestamp : 0;
+    put(b, "sparkd_index_lag_blocks{chain=\"%lld\"} %lld\nsparkd_index_lag_seconds{chain=\"%lld\"} %lld\n",
+        (long long)s->chain_id, lag, (long long)s->chain_id, lag_s);
+    put(b, "sparkd_index_applied_age_seconds{chain=\"%lld\"} %.3f\n", (long long)s->chain_id, s->applied_age_s);
+  }
+  return DB_OK;
+}
+
+static db_status index_rpc_row(int64_t chain, const char *method, int64_t calls, int64_t errors, void *arg) {
+  struct buf *b = arg;
+  put(b,
+      "sparkd_index_rpc_calls_total{chain=\"%lld\",method=\"%s\"} %lld\n"
+      "sparkd_index_rpc_errors_total{chain=\"%lld\",method=\"%s\"} %lld\n",
+      (long long)chain, method, (long long)calls, (long long)chain, method, (long long)errors);
+  return DB_OK;
+}
+
+static void index_metrics(struct buf *b, db_pool *pool) {
+  db_conn *c = db_acquire(pool, 200);
+  if (!c) return; /* the pool gauges above already tell a database problem */
+  put(b, "# HELP sparkd_index_head_block The node's latest block the indexer saw.\n"
+         "# TYPE sparkd_index_head_block gauge\n"
+         "# HELP sparkd_index_applied_block The last block the indexer applied.\n"
+         "# TYPE sparkd_index_applied_block gauge\n"
+         "# HELP sparkd_index_lag_blocks Head seen less block applied.\n# TYPE sparkd_index_lag_blocks gauge\n"
+         "# HELP sparkd_index_lag_seconds Head's timestamp less the applied block's.\n"
+         "# TYPE sparkd_index_lag_seconds gauge\n"
+         "# HELP sparkd_index_applied_age_seconds Seconds since the applied block last changed.\n"
+         "# TYPE sparkd_index_applied_age_seconds gauge\n");
+  db_index_status_list(c, index_status_row, b);
+  put(b, "# HELP sparkd_index_rpc_calls_total JSON-RPC calls the indexer made, by method.\n"
+         "# TYPE sparkd_index_rpc_calls_total counter\n"
+         "# HELP sparkd_index_rpc_errors_total JSON-RPC calls that failed (transport or node error), by method.\n"
+         "# TYPE sparkd_index_rpc_errors_total counter\n");
+  db_index_rpc_list(c, index_rpc_row, b);
+  db_release(c);
+}
+
 char *svc_metrics_render(db_pool *pool, size_t *len) {
   struct buf b = {malloc(16384), 0, 16384, 0};
   if (!b.p) return NULL;
@@ -191,6 +240,7 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
         st.size, st.in_use, st.idle, (unsigned long long)st.acquired, (unsigned long long)st.wait_timeouts,
         (unsigned long long)st.reconnects, (unsigned long long)st.errors, (unsigned long long)st.unavailable);
   }
+  if (pool) index_metrics(&b, pool);
   if (b.failed) {
     free(b.p);
     return NULL;
