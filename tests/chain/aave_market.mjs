@@ -30,8 +30,9 @@
 //   eMode 1 "ETH" 9200/9300/10100 (WETH, wstETH); eMode 2 "USD" 9100/9200/10100 (USDC).
 // Interest-rate strategies are DefaultReserveInterestRateStrategy with the SparkLend Default
 // parameters of §4.3 (kinked strategies approximated by their current slope1).
-import { writeFileSync } from 'node:fs';
-import solc from 'solc';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Interface, getAddress, keccak256, toUtf8Bytes, AbiCoder } from 'ethers';
 import { args, artifact, iface, link, Rpc, startAnvil, toJSON, ZeroAddress } from './lib.mjs';
 
@@ -81,7 +82,20 @@ contract SettableAggregator {
     return (uint80(latestRound), latestAnswer, latestTimestamp, latestTimestamp, uint80(latestRound));
   }
 }`;
-export function compileFeed() {
+// solc-js takes seconds to load on a busy machine: the output is cached in the OS temp folder,
+// keyed by the source's hash (a changed source recompiles).
+export async function compileFeed() {
+  const key = keccak256(toUtf8Bytes(FEED_SRC + solcVersionTag)).slice(2, 18);
+  const cacheFile = path.join(os.tmpdir(), `sparkd-feed-${key}.json`);
+  if (existsSync(cacheFile)) {
+    try {
+      const c = JSON.parse(readFileSync(cacheFile, 'utf8'));
+      return { abi: c.abi, iface: new Interface(c.abi), bytecode: c.bytecode };
+    } catch {
+      /* a partial file from a concurrent writer: compile */
+    }
+  }
+  const solc = (await import('solc')).default;
   const input = { language: 'Solidity', sources: { 'Feed.sol': { content: FEED_SRC } },
     settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: 'paris',
       outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } } };
@@ -89,8 +103,13 @@ export function compileFeed() {
   const errs = (out.errors || []).filter((e) => e.severity === 'error');
   if (errs.length) throw new Error(errs.map((e) => e.formattedMessage).join('\n'));
   const c = out.contracts['Feed.sol'].SettableAggregator;
-  return { abi: c.abi, iface: new Interface(c.abi), bytecode: '0x' + c.evm.bytecode.object };
+  const res = { abi: c.abi, bytecode: '0x' + c.evm.bytecode.object };
+  const tmp = `${cacheFile}.${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(res));
+  renameSync(tmp, cacheFile);
+  return { ...res, iface: new Interface(c.abi) };
 }
+const solcVersionTag = 'solc 0.8.26 optimizer 200 paris';
 export const FEED_ABI = [
   'function latestAnswer() view returns (int256)',
   'function setAnswer(int256)',
@@ -134,7 +153,7 @@ export async function deployMarket(rpc, log = () => {}) {
   log(`Pool ${pool} PoolConfigurator ${configurator}`);
 
   // Underlying tokens and their price feeds, then the oracle.
-  const feed = compileFeed();
+  const feed = await compileFeed();
   const reserves = [];
   for (const r of RESERVES) {
     const asset = (await dep('MintableERC20', [r.symbol, r.symbol, r.decimals])).address;

@@ -16,7 +16,7 @@
 // realistic chain and the indexer must ignore them.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AbiCoder, getAddress, keccak256, solidityPackedKeccak256, Interface, toBeHex, zeroPadValue } from 'ethers';
-import { args, iface, prng, Rpc, toJSON, MAX_UINT } from './lib.mjs';
+import { args, iface, prng, Rpc, toJSON, MAX_UINT, BLOCK_SECONDS } from './lib.mjs';
 import { FEED_ABI } from './aave_market.mjs';
 
 const POOL = iface('Pool');
@@ -79,6 +79,8 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
   const stats = { blocks: 0, txs: 0, reverted: 0, liquidations: 0, price_moves: 0, time_jumps: 0, by_action: {} };
   const borrowers = new Set();
   await rpc.call('evm_setAutomine', [false]);
+  let lastTs = parseInt((await rpc.call('eth_getBlockByNumber', ['latest', false])).timestamp, 16);
+  let pendingJump = 0;
 
   async function readUsers(list) {
     const items = [];
@@ -123,17 +125,18 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
     const held = Object.keys(st.supplied).filter((s) => st.supplied[s] > 0n);
     const owed = Object.keys(st.debt).filter((s) => st.debt[s] > 0n);
     const roll = rng.next();
-    if (roll < 0.22) {
+    if (roll < 0.2) {
       const sym = rng.chance(0.8) ? rng.pick(COLLATERALS) : 'USDC';
       return [tx(u, m.pool, P('supply', [bySym[sym].asset, amountOf(sym), u, 0]), 'supply')];
     }
-    if (roll < 0.47) {
+    if (roll < 0.5) {
       // Borrow a fraction of the headroom; eMode users borrow inside their category.
       const avail = st.acct[2]; // availableBorrowsBase (8 decimals USD)
       if (avail === 0n) return [];
       let choices = ['WETH', 'WBTC', 'DAI', 'USDC', 'wstETH'];
       if (st.emode === 1) choices = ['WETH', 'wstETH'];
       if (st.emode === 2) choices = ['USDC'];
+      if (st.collateral.weETH) choices = ['DAI', 'USDC']; // isolated collateral: borrowable-in-isolation only
       const sym = rng.pick(choices);
       const r = bySym[sym];
       const f = BigInt(rng.int(10, 99));
@@ -209,10 +212,17 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
   async function mine(txs) {
     const hashes = [];
     for (const t of txs) {
-      hashes.push(await rpc.call('eth_sendTransaction', [{ from: t.from, to: t.to, data: t.data, gas: '0x' + (3_000_000).toString(16) }]));
+      // Explicit fees: left to anvil, they come from its fee estimator, which an evm_revert
+      // does not rewind (the same seed would then sign other transactions).
+      hashes.push(await rpc.call('eth_sendTransaction', [{ from: t.from, to: t.to, data: t.data, gas: '0x' + (3_000_000).toString(16),
+        maxFeePerGas: '0x174876e800', maxPriorityFeePerGas: '0x3b9aca00' }]));
       stats.by_action[t.action] = (stats.by_action[t.action] || 0) + 1;
     }
-    await rpc.call('evm_mine');
+    // Every block's timestamp is set explicitly (previous + 12 s + any pending jump): anvil's own
+    // clock survives evm_revert, so this keeps a seed's chain identical after a revert too.
+    lastTs += BLOCK_SECONDS + pendingJump;
+    pendingJump = 0;
+    await rpc.call('evm_mine', [lastTs]);
     stats.blocks++;
     stats.txs += txs.length;
     const rc = await rpc.batch(hashes.map((h) => ['eth_getTransactionReceipt', [h]]));
@@ -257,10 +267,7 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
       }
       if (rng.chance(0.1)) {
         const secs = rng.int(3600, 45 * 86400);
-        // evm_setNextBlockTimestamp, not evm_increaseTime: anvil ignores the latter once a
-        // block timestamp interval is set (lib.mjs sets 12 s).
-        const last = await rpc.call('eth_getBlockByNumber', ['latest', false]);
-        await rpc.call('evm_setNextBlockTimestamp', [parseInt(last.timestamp, 16) + secs]);
+        pendingJump += secs;
         stats.time_jumps++;
       }
     }

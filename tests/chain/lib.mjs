@@ -190,7 +190,10 @@ export async function startAnvil({ keep = 4096, quiet = true } = {}) {
     const port = await freePort();
     const argv = ['--host', '127.0.0.1', '--port', String(port), '--prune-history', String(keep),
       '--auto-impersonate', '--timestamp', String(GENESIS_TIME), '--gas-limit', '1000000000',
-      '--disable-code-size-limit', '--order', 'fifo', '--chain-id', '31337'];
+      '--disable-code-size-limit', '--order', 'fifo', '--chain-id', '31337',
+      // A base fee of 0 stays 0: anvil does not rewind its fee state on evm_revert, so a
+      // moving base fee would make a replayed seed differ after a revert.
+      '--block-base-fee-per-gas', '0'];
     const proc = spawn(ANVIL, argv, { stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
