@@ -10,7 +10,8 @@
  *   - a fault proxy in front of anvil (drops, delays, 429, 503, garbled JSON, wrong batch sizes):
  *     the indexer ends with the chain's state, and counted the errors;
  *   - the JSON-RPC client's batches and retries directly, through the proxy and against a dead port;
- *   - follow mode: a new block is applied without a restart.
+ *   - follow mode: a new block is applied without a restart;
+ *   - /metrics exports the indexer's status, /readyz honours SPARKD_READY_MAX_LAG_BLOCKS.
  * Missing node, node_modules or anvil is a FAILURE, not a skip. */
 #include <check.h>
 #include <jansson.h>
@@ -291,9 +292,8 @@ END_TEST
 static void rpc_post(const char *body, char *out, size_t cap) {
   char path[400];
   snprintf(path, sizeof path, "%s/rpc.out", dir);
-  ck_assert_int_eq(run("curl -s -m 30 -X POST -H 'content-type: application/json' --data '%s' %s >'%s'", body,
-                       rpc_url, path),
-                   0);
+  ck_assert_int_eq(
+      run("curl -s -m 30 -X POST -H 'content-type: application/json' --data '%s' %s >'%s'", body, rpc_url, path), 0);
   FILE *f = fopen(path, "r");
   size_t n = f ? fread(out, 1, cap - 1, f) : 0;
   out[n] = '\0';
@@ -348,8 +348,9 @@ START_TEST(faults_end_with_the_chains_state) {
            rpc_url);
   proxy_pid = spawn_until(cmd, "PROXY_URL", proxy_url, sizeof proxy_url, &proxy_stdin);
   ck_assert_msg(proxy_pid > 0, "the fault proxy did not start");
-  ck_assert_int_eq(index_once(db, proxy_url, "SPARKD_INDEX_RPC_TIMEOUT_MS=3000 SPARKD_INDEX_RPC_RETRIES=20"
-                                             " SPARKD_INDEX_STEP_BLOCKS=40 SPARKD_INDEX_BATCH_SIZE=25",
+  ck_assert_int_eq(index_once(db, proxy_url,
+                              "SPARKD_INDEX_RPC_TIMEOUT_MS=3000 SPARKD_INDEX_RPC_RETRIES=20"
+                              " SPARKD_INDEX_STEP_BLOCKS=40 SPARKD_INDEX_BATCH_SIZE=25",
                               out, sizeof out),
                    0);
   truth("t3.json");
@@ -366,8 +367,8 @@ END_TEST
 
 START_TEST(rpc_batches_and_retries) {
   /* through the proxy: 300 calls in batches of 7, every answer placed by its id */
-  struct chain_rpc_opts o = {.url = proxy_url, .timeout_ms = 3000, .retries = 30, .batch_max = 7,
-                             .backoff_base_ms = 5, .backoff_max_ms = 50};
+  struct chain_rpc_opts o = {
+      .url = proxy_url, .timeout_ms = 3000, .retries = 30, .batch_max = 7, .backoff_base_ms = 5, .backoff_max_ms = 50};
   struct chain_rpc *r = chain_rpc_new(&o);
   ck_assert_ptr_nonnull(r);
   enum { N = 300 };
@@ -396,8 +397,8 @@ START_TEST(rpc_batches_and_retries) {
   ck_assert_int_eq(chain_rpc_call1(r, "eth_noSuchMethod", json_array(), &res), -2);
   chain_rpc_free(r);
   /* a dead port: the retries run out and the call fails */
-  struct chain_rpc_opts dead = {.url = "http://127.0.0.1:9", .timeout_ms = 500, .retries = 2, .backoff_base_ms = 5,
-                                .backoff_max_ms = 10};
+  struct chain_rpc_opts dead = {
+      .url = "http://127.0.0.1:9", .timeout_ms = 500, .retries = 2, .backoff_base_ms = 5, .backoff_max_ms = 10};
   r = chain_rpc_new(&dead);
   ck_assert_int_eq(chain_rpc_call1(r, "eth_blockNumber", json_array(), &res), -1);
   ck_assert_uint_eq(chain_rpc_retries(r), 2);
@@ -450,6 +451,55 @@ START_TEST(follow_applies_new_blocks) {
 }
 END_TEST
 
+/* /metrics exports the indexer's rows; /readyz fails while the lag is over SPARKD_READY_MAX_LAG_BLOCKS */
+START_TEST(metrics_and_readiness) {
+  PGconn *c = PQconnectdb(db_main);
+  PQclear(PQexec(c, "UPDATE index_status SET head_block = applied_block + 5"));
+  PQfinish(c);
+  char port[16], listen[64], path[400];
+  ck_assert_int_eq(run("node -e 'const s=require(\"net\").createServer().listen(0,\"127.0.0.1\",()=>{"
+                       "console.log(s.address().port);s.close()})' >%s/port",
+                       dir),
+                   0);
+  snprintf(path, sizeof path, "%s/port", dir);
+  FILE *f = fopen(path, "r");
+  ck_assert(f && fgets(port, sizeof port, f));
+  fclose(f);
+  port[strcspn(port, "\n")] = '\0';
+  snprintf(listen, sizeof listen, "127.0.0.1:%s", port);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("SPARKD_DATABASE_URL", db_main, 1);
+    setenv("SPARKD_LISTEN", listen, 1);
+    setenv("SPARKD_READY_MAX_LAG_BLOCKS", "2", 1);
+    setenv("SPARKD_LOG_LEVEL", "warn", 1);
+    execl(SPARKD_BINARY, "sparkd", "serve", (char *)NULL);
+    _exit(127);
+  }
+  int up = 1;
+  for (int i = 0; i < 100 && up != 0; i++) {
+    up = run("curl -s -m 2 -o /dev/null http://%s/healthz", listen);
+    if (up) nanosleep(&(struct timespec){0, 100000000}, NULL);
+  }
+  ck_assert_int_eq(up, 0);
+  int lagging = run("curl -s -m 5 http://%s/readyz | grep -q '\"code\":\"index_lagging\"'", listen);
+  int metrics = run("curl -s -m 5 http://%s/metrics | grep -q '^sparkd_index_lag_blocks{chain=\"31337\"} 5$'", listen);
+  int calls = run("curl -s -m 5 http://%s/metrics | grep -q "
+                  "'^sparkd_index_rpc_calls_total{chain=\"31337\",method=\"eth_call\"} [1-9]'",
+                  listen);
+  c = PQconnectdb(db_main);
+  PQclear(PQexec(c, "UPDATE index_status SET head_block = applied_block + 2"));
+  PQfinish(c);
+  int ready = run("curl -s -m 5 http://%s/readyz | grep -q '\"status\":\"ready\"'", listen);
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+  ck_assert_int_eq(lagging, 0);
+  ck_assert_int_eq(metrics, 0);
+  ck_assert_int_eq(calls, 0);
+  ck_assert_int_eq(ready, 0);
+}
+END_TEST
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/sparkd-chain-index-XXXXXX");
   if (!mkdtemp(dir) || th_pg_start(&pg) != 0 || th_pg_create_db(&pg, db_main, sizeof db_main) != 0) {
@@ -457,9 +507,10 @@ int main(void) {
     return EXIT_FAILURE;
   }
   char cmd[1200];
-  snprintf(cmd, sizeof cmd,
-           "exec node tests/chain/aave_market.mjs --anvil --network %s/net.json --addresses %s/addr.json --lifetime 900",
-           dir, dir);
+  snprintf(
+      cmd, sizeof cmd,
+      "exec node tests/chain/aave_market.mjs --anvil --network %s/net.json --addresses %s/addr.json --lifetime 900",
+      dir, dir);
   market_pid = spawn_until(cmd, "RPC_URL", rpc_url, sizeof rpc_url, &market_stdin);
   int failed = 1;
   if (market_pid < 0) {
@@ -473,6 +524,7 @@ int main(void) {
     tcase_add_test(tc, faults_end_with_the_chains_state);
     tcase_add_test(tc, rpc_batches_and_retries);
     tcase_add_test(tc, follow_applies_new_blocks);
+    tcase_add_test(tc, metrics_and_readiness);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     /* the tests share one chain and run in order */
