@@ -80,7 +80,6 @@ struct chain_index *chain_index_new(const struct chain_index_opts *o, const stru
   ix->net = *o->net;
   ix->o.net = &ix->net;
   ix->store = *store;
-  if (!ix->o.step_blocks) ix->o.step_blocks = 1000;
   if (!ix->o.log_range) ix->o.log_range = 2000;
   ix->log_range = ix->o.log_range;
   ix->rpc = chain_rpc_new(&o->rpc);
@@ -831,7 +830,9 @@ int chain_index_step(struct chain_index *ix, char *err, size_t err_len) {
     progress(ix);
     return 0;
   }
-  uint64_t to = target - from + 1 > ix->o.step_blocks ? from + ix->o.step_blocks - 1 : target;
+  /* 0: the whole range in one snapshot, read at its last block (a node without archive state can
+     serve that; reading at every step of an old range needs one that keeps history) */
+  uint64_t to = ix->o.step_blocks && target - from + 1 > ix->o.step_blocks ? from + ix->o.step_blocks - 1 : target;
   struct header h;
   g = get_header(ix, false, to, &h, err, err_len);
   if (g <= 0) {

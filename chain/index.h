@@ -43,7 +43,7 @@ struct chain_index_opts {
   const struct chain_network *net;
   struct chain_rpc_opts rpc;
   unsigned confirmations; /* serve head - confirmations */
-  unsigned step_blocks;   /* most blocks folded into one applied snapshot while catching up */
+  unsigned step_blocks;   /* most blocks folded into one applied snapshot while catching up; 0 = all */
   unsigned log_range;     /* first eth_getLogs block range (halved when a node refuses one) */
 };
 

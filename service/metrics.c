@@ -112,50 +112,94 @@ static bool hist_shown(int r, size_t m) {
 
 /* ---- the indexer's view, as `sparkd index` stored it (any replica can export it) ---- */
 
+#define INDEX_MAX_CHAINS 64
+#define INDEX_MAX_RPC 512
+
+struct index_rows {
+  struct db_index_status st[INDEX_MAX_CHAINS];
+  size_t n;
+  struct {
+    int64_t chain, calls, errors;
+    char method[64];
+  } rpc[INDEX_MAX_RPC];
+  size_t n_rpc;
+};
+
 static db_status index_status_row(const struct db_index_status *s, void *arg) {
-  struct buf *b = arg;
-  if (s->has_head)
-    put(b, "sparkd_index_head_block{chain=\"%lld\"} %lld\n", (long long)s->chain_id, (long long)s->head_block);
-  if (s->has_applied)
-    put(b, "sparkd_index_applied_block{chain=\"%lld\"} %lld\n", (long long)s->chain_id, (long long)s->applied_block);
-  if (s->has_head && s->has_applied) {
-    long long lag = s->head_block > s->applied_block ? s->head_block - s->applied_block : 0;
-    long long lag_s = s->head_timestamp > s->applied_timestamp ? s->head_timestamp - s->applied_timestamp : 0;
-    put(b, "sparkd_index_lag_blocks{chain=\"%lld\"} %lld\nsparkd_index_lag_seconds{chain=\"%lld\"} %lld\n",
-        (long long)s->chain_id, lag, (long long)s->chain_id, lag_s);
-    put(b, "sparkd_index_applied_age_seconds{chain=\"%lld\"} %.3f\n", (long long)s->chain_id, s->applied_age_s);
-  }
+  struct index_rows *x = arg;
+  if (x->n < INDEX_MAX_CHAINS) x->st[x->n++] = *s;
   return DB_OK;
 }
 
 static db_status index_rpc_row(int64_t chain, const char *method, int64_t calls, int64_t errors, void *arg) {
-  struct buf *b = arg;
-  put(b,
-      "sparkd_index_rpc_calls_total{chain=\"%lld\",method=\"%s\"} %lld\n"
-      "sparkd_index_rpc_errors_total{chain=\"%lld\",method=\"%s\"} %lld\n",
-      (long long)chain, method, (long long)calls, (long long)chain, method, (long long)errors);
+  struct index_rows *x = arg;
+  if (x->n_rpc == INDEX_MAX_RPC) return DB_OK;
+  x->rpc[x->n_rpc].chain = chain;
+  x->rpc[x->n_rpc].calls = calls;
+  x->rpc[x->n_rpc].errors = errors;
+  snprintf(x->rpc[x->n_rpc].method, sizeof x->rpc[x->n_rpc].method, "%s", method);
+  x->n_rpc++;
   return DB_OK;
 }
 
+/* Families are written whole, one after another, as the exposition format wants. */
 static void index_metrics(struct buf *b, db_pool *pool) {
+  struct index_rows *x = calloc(1, sizeof *x);
+  if (!x) return;
   db_conn *c = db_acquire(pool, 200);
-  if (!c) return; /* the pool gauges above already tell a database problem */
-  put(b, "# HELP sparkd_index_head_block The node's latest block the indexer saw.\n"
-         "# TYPE sparkd_index_head_block gauge\n"
-         "# HELP sparkd_index_applied_block The last block the indexer applied.\n"
-         "# TYPE sparkd_index_applied_block gauge\n"
-         "# HELP sparkd_index_lag_blocks Head seen less block applied.\n# TYPE sparkd_index_lag_blocks gauge\n"
-         "# HELP sparkd_index_lag_seconds Head's timestamp less the applied block's.\n"
-         "# TYPE sparkd_index_lag_seconds gauge\n"
-         "# HELP sparkd_index_applied_age_seconds Seconds since the applied block last changed.\n"
-         "# TYPE sparkd_index_applied_age_seconds gauge\n");
-  db_index_status_list(c, index_status_row, b);
-  put(b, "# HELP sparkd_index_rpc_calls_total JSON-RPC calls the indexer made, by method.\n"
-         "# TYPE sparkd_index_rpc_calls_total counter\n"
-         "# HELP sparkd_index_rpc_errors_total JSON-RPC calls that failed (transport or node error), by method.\n"
-         "# TYPE sparkd_index_rpc_errors_total counter\n");
-  db_index_rpc_list(c, index_rpc_row, b);
+  if (!c) { /* the pool gauges above already tell a database problem */
+    free(x);
+    return;
+  }
+  db_status st = db_index_status_list(c, index_status_row, x);
+  if (st == DB_OK) st = db_index_rpc_list(c, index_rpc_row, x);
   db_release(c);
+  if (st != DB_OK || (!x->n && !x->n_rpc)) {
+    free(x);
+    return;
+  }
+  put(b, "# HELP sparkd_index_head_block The node's latest block the indexer saw.\n"
+         "# TYPE sparkd_index_head_block gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_head)
+      put(b, "sparkd_index_head_block{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)x->st[i].head_block);
+  put(b, "# HELP sparkd_index_applied_block The last block the indexer applied.\n"
+         "# TYPE sparkd_index_applied_block gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_applied)
+      put(b, "sparkd_index_applied_block{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)x->st[i].applied_block);
+  put(b, "# HELP sparkd_index_lag_blocks Head seen less block applied.\n# TYPE sparkd_index_lag_blocks gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_head && x->st[i].has_applied)
+      put(b, "sparkd_index_lag_blocks{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)(x->st[i].head_block > x->st[i].applied_block ? x->st[i].head_block - x->st[i].applied_block : 0));
+  put(b, "# HELP sparkd_index_lag_seconds Head's timestamp less the applied block's.\n"
+         "# TYPE sparkd_index_lag_seconds gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_head && x->st[i].has_applied)
+      put(b, "sparkd_index_lag_seconds{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)(x->st[i].head_timestamp > x->st[i].applied_timestamp
+                          ? x->st[i].head_timestamp - x->st[i].applied_timestamp
+                          : 0));
+  put(b, "# HELP sparkd_index_applied_age_seconds Seconds since the applied block last changed.\n"
+         "# TYPE sparkd_index_applied_age_seconds gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_applied)
+      put(b, "sparkd_index_applied_age_seconds{chain=\"%lld\"} %.3f\n", (long long)x->st[i].chain_id,
+          x->st[i].applied_age_s);
+  put(b, "# HELP sparkd_index_rpc_calls_total JSON-RPC calls the indexer made, by method.\n"
+         "# TYPE sparkd_index_rpc_calls_total counter\n");
+  for (size_t i = 0; i < x->n_rpc; i++)
+    put(b, "sparkd_index_rpc_calls_total{chain=\"%lld\",method=\"%s\"} %lld\n", (long long)x->rpc[i].chain,
+        x->rpc[i].method, (long long)x->rpc[i].calls);
+  put(b, "# HELP sparkd_index_rpc_errors_total JSON-RPC calls that failed (transport or node error), by method.\n"
+         "# TYPE sparkd_index_rpc_errors_total counter\n");
+  for (size_t i = 0; i < x->n_rpc; i++)
+    put(b, "sparkd_index_rpc_errors_total{chain=\"%lld\",method=\"%s\"} %lld\n", (long long)x->rpc[i].chain,
+        x->rpc[i].method, (long long)x->rpc[i].errors);
+  free(x);
 }
 
 char *svc_metrics_render(db_pool *pool, size_t *len) {

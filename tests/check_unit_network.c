@@ -74,16 +74,16 @@ START_TEST(minimal_and_full) {
   ck_assert_uint_eq(net.start_block, 1);
   ck_assert_str_eq(net.pool_addresses_provider, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
   ck_assert_uint_eq(net.n_vaults, 0);
-  bool ok = parse(
-      "{\"format\":\"sparkd.network/1\",\"name\":\"x\",\"chain_id\":1,\"start_block\":0,"
-      "\"savings_vaults\":[{\"kind\":\"sdai\",\"address\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\",\"source\":\"s\"},"
-      "{\"kind\":\"psm3\",\"address\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
-      "\"ssr_oracle\":\"0x65d946e533748A998B1f0E430803e39A6388f7a1\"}],"
-      "\"liquidity_layer\":{\"alm_proxy\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
-      "\"rate_limits\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\",\"keys\":[{\"key\":\"0x"
-      "AB00000000000000000000000000000000000000000000000000000000000001\",\"name\":\"LIMIT_USDS_MINT\"}]},"
-      "\"kill_switch\":{\"address\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\"}}",
-      &net);
+  bool ok = parse("{\"format\":\"sparkd.network/1\",\"name\":\"x\",\"chain_id\":1,\"start_block\":0,"
+                  "\"savings_vaults\":[{\"kind\":\"sdai\",\"address\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\","
+                  "\"source\":\"s\"},"
+                  "{\"kind\":\"psm3\",\"address\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
+                  "\"ssr_oracle\":\"0x65d946e533748A998B1f0E430803e39A6388f7a1\"}],"
+                  "\"liquidity_layer\":{\"alm_proxy\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
+                  "\"rate_limits\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\",\"keys\":[{\"key\":\"0x"
+                  "AB00000000000000000000000000000000000000000000000000000000000001\",\"name\":\"LIMIT_USDS_MINT\"}]},"
+                  "\"kill_switch\":{\"address\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\"}}",
+                  &net);
   if (!ok) dump();
   ck_assert(ok);
   ck_assert_uint_eq(net.n_vaults, 2);
