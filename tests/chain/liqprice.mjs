@@ -91,7 +91,8 @@ for (const u of users) {
     }
   }
 }
-for (const x of known) console.error(`KNOWN DIVERGENCE: ${x}`);
+for (const x of known.slice(0, 3)) console.error(`KNOWN DIVERGENCE: ${x}`);
+if (known.length > 3) console.error(`KNOWN DIVERGENCE: … ${known.length - 3} more positions served 0 for "safe at any price"`);
 for (const x of problems) console.error(x);
 console.log(`liqprice: ${users.length} accounts, ${checked} liquidation prices checked, ${problems.length} problems, ${known.length} known divergences`);
 process.exit(problems.length ? 1 : 0);

@@ -131,6 +131,9 @@ for (let i = 0; i < N; i++) {
     else if (act.amount === 'max') amount = step && step.amount !== undefined && step.amount !== null ? BigInt(step.amount) : 0n;
     else amount = BigInt(act.amount);
   }
+  // A failing "max" resolved to nothing: send the chain's nearest request (withdraw everything,
+  // or one unit), which must fail the same way.
+  if (act.amount === 'max' && !q.ok && act.type === 'withdraw') amount = MAX_UINT;
   if (act.amount === 'max' && !q.ok && (act.type === 'supply' || act.type === 'borrow') && amount === 0n) amount = 1n;
   const data = act.type === 'set_emode' || act.type === 'set_collateral' ? txData(act) : txData(act, amount);
   const sim = await simulate(user, data, H, T);
