@@ -7,9 +7,9 @@
  * the oracle, caps and flags): zero differences.
  *   - chain A: seed 1 (one transaction per block), indexed from the start; then seed 2 (four per
  *     block) on top, indexed incrementally while sparkd serves;
- *   - chain B: seed 3 (five per block, ending with DAI paused) on a fresh market and database,
- *     indexed in steps of 10 blocks from the provider's deployment block (the first steps see a
- *     half-deployed market).
+ *   - chain B: seed 3 (five per block, ending with DAI paused) on a fresh market and database;
+ *     then the same chain into another database in steps of 10 blocks from the provider's
+ *     deployment block (the first steps see a half-deployed market).
  * On seeds 1 and 3 also liquidation prices and quotes against the chain (see stretch()).
  * Exit 77 (CTest: skipped), with the reason, only when the sparkd binary has no `index` command. */
 #include <check.h>
@@ -108,12 +108,21 @@ START_TEST(served_state_equals_the_contracts) {
       0);
   snprintf(path, sizeof path, "%s/drive-3.json", ch.dir);
   head = th_json_file_int(path, "head");
-  /* from the provider's block in steps of 10: the first steps land while the market is still
-   * being deployed (no Pool yet, then no reserves), as on a real network indexed from its start */
-  index_once(&ch, dburl, "SPARKD_INDEX_STEP_BLOCKS=10");
+  index_once(&ch, dburl, NULL);
   ck_assert(th_sparkd_start(&sd, dburl, serve_env) == 0);
   compare(&ch, sd.port, head, "seed3");
   stretch(&ch, sd.port, 3);
+  th_sparkd_stop(&sd);
+  th_pg_drop_db(&pg, dburl);
+
+  /* The same chain into a fresh database from the provider's block in steps of 10 blocks: the
+   * first steps land while the market is still being deployed (no Pool yet, then no reserves),
+   * as on a real network indexed step by step from its start block. */
+  ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
+  ck_assert_int_eq(th_sparkd_cmd(dburl, NULL, "migrate"), 0);
+  index_once(&ch, dburl, "SPARKD_INDEX_STEP_BLOCKS=10");
+  ck_assert(th_sparkd_start(&sd, dburl, serve_env) == 0);
+  compare(&ch, sd.port, head, "seed3-steps");
   th_sparkd_stop(&sd);
   th_chain_stop(&ch);
   th_pg_drop_db(&pg, dburl);
