@@ -11,7 +11,9 @@
 // The chain is put back after each trial (evm_snapshot / evm_revert), so every quote is against
 // the served state. Prints each disagreement; exit 1 when there is one.
 //   node tests/chain/quotes.mjs --rpc URL --addresses A.json --sparkd URL [--chain 31337]
-//        [--seed 1] [--trials 40]
+//        [--seed 1] [--trials 40] [--known-paused-max]
+// --known-paused-max lists, as KNOWN DIVERGENCE rather than a problem, a RESERVE_PAUSED failure
+// whose max_amount > 0 the chain refuses (issue 12's "found so far"; remove once fixed).
 import { readFileSync } from 'node:fs';
 import { Interface, AbiCoder } from 'ethers';
 import { args, iface, prng, Rpc, MAX_UINT, BLOCK_SECONDS } from './lib.mjs';
@@ -86,8 +88,25 @@ const N = Number(a.trials || 40);
 const head = await rpc.call('eth_getBlockByNumber', ['latest', false]);
 const H = head.number, T = parseInt(head.timestamp, 16) + BLOCK_SECONDS;
 
-for (let i = 0; i < N; i++) {
-  const user = users[rng.int(0, users.length - 1)];
+// Targeted first: on a paused reserve nothing may pass (issue 12 found a repay there quoted
+// with the whole debt as its max_amount). Up to 6 accounts owing or supplying a paused reserve
+// get a repay and a withdraw of one unit; then the random trials.
+const paused = [];
+for (const r of m.reserves) if ((await get(`/v1/markets/${chain}/reserves/${r.asset}`)).data.flags.paused) paused.push(r);
+const targeted = [];
+for (const u of users) {
+  if (targeted.length >= 12 || !paused.length) break;
+  const acc = await get(`/v1/accounts/${chain}/${u}`);
+  for (const p of acc.positions) {
+    const r = paused.find((x) => x.asset.toLowerCase() === p.asset.toLowerCase());
+    if (!r) continue;
+    if (BigInt(p.scaled_borrowed) > 0n) targeted.push({ user: u, type: 'repay', asset: r.symbol, amount: rng.chance(0.5) ? 'max' : '1' });
+    if (BigInt(p.scaled_supplied) > 0n) targeted.push({ user: u, type: 'withdraw', asset: r.symbol, amount: '1' });
+  }
+}
+
+for (let i = 0; i < N + targeted.length; i++) {
+  const user = i < targeted.length ? targeted[i].user : users[rng.int(0, users.length - 1)];
   const acc = await get(`/v1/accounts/${chain}/${user}`);
   if (acc.as_of.block_number !== parseInt(H, 16)) throw new Error(`sparkd serves block ${acc.as_of.block_number}, the chain is at ${parseInt(H, 16)}`);
   const held = acc.positions.filter((p) => BigInt(p.scaled_supplied) > 0n);
@@ -96,7 +115,10 @@ for (let i = 0; i < N; i++) {
   const roll = rng.next();
   const frac = (x, lo, hi) => (BigInt(x) * BigInt(rng.int(lo, hi))) / 100n;
   let act;
-  if (roll < 0.2) {
+  if (i < targeted.length) {
+    act = { ...targeted[i] };
+    delete act.user;
+  } else if (roll < 0.2) {
     const r = rng.pick(m.reserves);
     act = { type: 'supply', asset: r.symbol, amount: String(10n ** BigInt(r.decimals) * BigInt(rng.int(1, 50))) };
   } else if (roll < 0.4 && held.length) {
@@ -159,7 +181,11 @@ for (let i = 0; i < N; i++) {
       maxChecks++;
       const okMax = await simulate(user, txData(act, mx), H, T);
       const okMore = await simulate(user, txData(act, mx + 1n), H, T);
-      if (!okMax.ok) problems.push(`${where}: max_amount ${mx} reverts on chain (${okMax.code} ${errName[okMax.code] || ''})`);
+      if (!okMax.ok && a['known-paused-max'] && okMax.code === '29' && String(q.failure.error_code) === '29') {
+        // Known (issue 12, "found so far"): on a paused reserve the quote names RESERVE_PAUSED
+        // but still offers a max_amount, which the chain refuses like any amount.
+        known.push(`${where}: RESERVE_PAUSED with max_amount ${mx}, which the chain refuses (29 RESERVE_PAUSED); nothing passes on a paused reserve`);
+      } else if (!okMax.ok) problems.push(`${where}: max_amount ${mx} reverts on chain (${okMax.code} ${errName[okMax.code] || ''})`);
       if (okMore.ok) problems.push(`${where}: max_amount ${mx} + 1 passes on chain`);
     }
     continue;
@@ -184,5 +210,5 @@ for (let i = 0; i < N; i++) {
 }
 for (const x of known) console.error(`KNOWN DIVERGENCE: ${x}`);
 for (const x of problems) console.error(x);
-console.log(`quotes: ${trials} actions (${passes} pass, ${fails} fail on both sides), ${maxChecks} max_amount checks, ${problems.length} problems, ${known.length} known divergences`);
+console.log(`quotes: ${trials} actions (${targeted.length} on paused reserves, ${passes} pass, ${fails} fail on both sides), ${maxChecks} max_amount checks, ${problems.length} problems, ${known.length} known divergences`);
 process.exit(problems.length ? 1 : 0);
