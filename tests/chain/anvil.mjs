@@ -7,11 +7,12 @@
 import { args, startAnvil } from './lib.mjs';
 
 const a = args();
-const node = await startAnvil({ keep: Number(a.keep || 4096) });
+const life = Number(a.lifetime || 600);
+const node = await startAnvil({ keep: Number(a.keep || 4096), maxSeconds: life + 60 });
 console.log(`RPC_URL=${node.url}`);
 console.log(`ANVIL_PID=${node.proc.pid}`);
 const stop = () => node.stop().then(() => process.exit(0));
-const timer = setTimeout(stop, Number(a.lifetime || 600) * 1000);
+const timer = setTimeout(stop, life * 1000);
 for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, stop);
 process.stdin.on('end', () => { clearTimeout(timer); stop(); });
 process.stdin.resume();

@@ -182,9 +182,10 @@ export function freePort() {
 export const GENESIS_TIME = 1767225600; // 2026-01-01T00:00:00Z
 export const BLOCK_SECONDS = 12;
 
-// Start anvil (pruned history: states only in memory, at most `keep` of them) on a free port.
+// Start anvil (pruned history: states only in memory, at most `keep` of them) on a free port,
+// for at most maxSeconds.
 // Resolves to { url, port, proc, stop() } once the node answers.
-export async function startAnvil({ keep = 4096, quiet = true } = {}) {
+export async function startAnvil({ keep = 4096, quiet = true, maxSeconds = 1800 } = {}) {
   if (!existsSync(ANVIL)) throw new Error(`anvil not found at ${ANVIL} (npm ci)`);
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -194,7 +195,9 @@ export async function startAnvil({ keep = 4096, quiet = true } = {}) {
       // A base fee of 0 stays 0: anvil does not rewind its fee state on evm_revert, so a
       // moving base fee would make a replayed seed differ after a revert.
       '--block-base-fee-per-gas', '0'];
-    const proc = spawn(ANVIL, argv, { stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'pipe'] });
+    // Under coreutils `timeout`: anvil is bounded in time even if this process is killed
+    // before it can stop it (timeout passes our SIGTERM on to anvil).
+    const proc = spawn('timeout', [String(maxSeconds), ANVIL, ...argv], { stdio: ['ignore', quiet ? 'ignore' : 'inherit', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => (stderr += d));
     const url = `http://127.0.0.1:${port}`;
