@@ -14,8 +14,7 @@
 //       starts anvil itself (pruned history, free 127.0.0.1 port), deploys, prints
 //       `RPC_URL=http://127.0.0.1:PORT` and `ANVIL_PID=…` and keeps anvil running until stdin
 //       closes or --lifetime SECONDS (default 600) passes; the caller kills it by that pid.
-//   node tests/chain/aave_market.mjs --start-anvil        only start anvil and print the URL
-// anvil should be started by this script or tests/chain/anvil.sh (fixed genesis time and a 12 s
+// anvil should be started by this script or tests/chain/anvil.mjs (anvil.sh) (fixed genesis time and a 12 s
 // block step, --auto-impersonate: every script sends from any address without keys).
 //
 // Market (prices in USD with 8 decimals, AaveOracle base unit 1e8):
@@ -227,13 +226,6 @@ export function networkFile(m, name = 'anvil') {
 
 async function main() {
   const a = args();
-  if (a['start-anvil']) {
-    const node = await startAnvil({ quiet: true });
-    console.log(`RPC_URL=${node.url}`);
-    console.log(`ANVIL_PID=${node.proc.pid}`);
-    node.proc.unref();
-    process.exit(0);
-  }
   let node = null;
   let url = a.rpc;
   if (a.anvil) {
