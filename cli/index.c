@@ -34,6 +34,12 @@ static void usage(FILE *f) {
         f);
 }
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 struct store_ctx {
   db_pool *pool;
   uint64_t chain_id;
@@ -60,7 +66,9 @@ static int st_apply(void *ctx, const char *doc, size_t len, const char *parent_h
     return -1;
   }
   struct db_snapshot_result res;
+  double t0 = now_s();
   db_status st = db_snapshot_apply(x->pool, s, false, &res, x->errs);
+  double dt = now_s() - t0;
   int rc = 0;
   if (st != DB_OK) {
     snprintf(err, err_len, "block %" PRIu64 ": database error (%s)", s->block_number, db_status_name(st));
@@ -70,8 +78,10 @@ static int st_apply(void *ctx, const char *doc, size_t len, const char *parent_h
              x->errs->n ? ": " : "", x->errs->n ? x->errs->msg[0] : "");
     rc = -1;
   } else {
-    util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " block %" PRIu64 " applied (%zu accounts read)", s->chain_id,
-             s->block_number, s->n_accounts);
+    util_log(UTIL_LOG_INFO,
+             "index: chain %" PRIu64 " block %" PRIu64 " applied (%zu accounts read; %zu stored accounts' health"
+             " factor recomputed) in %.3f s",
+             s->chain_id, s->block_number, s->n_accounts, res.hf_recomputed, dt);
     if (db_index_set_parent(x->pool, s->chain_id, s->block_number, parent_hash) != DB_OK)
       util_log(UTIL_LOG_WARN, "index: block %" PRIu64 ": parent hash not recorded", s->block_number);
   }
@@ -122,12 +132,6 @@ static void sleep_ms(unsigned ms) {
     nanosleep(&ts, NULL);
     ms -= k;
   }
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Returns the process exit status. argv[0] is "index". */
