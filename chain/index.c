@@ -326,7 +326,7 @@ struct reserve {
   u256 a_total, v_total, available, optimal, base, slope1, slope2, price;
   chain_addr price_source;
   uint64_t last_update, id;
-  const char *symbol;
+  char symbol[SYM_MAX];
 };
 
 struct market {
@@ -362,10 +362,9 @@ static void decode_symbol(const struct calls *c, size_t i, char *out, size_t cap
     out[k] = '\0';
   }
   chain_abi_data_free(&d);
-  if (!json_string(out) || !out[0])
-    snprintf(out, cap, "?"); /* jansson refuses non-UTF-8 */
-  else
-    json_decref(json_string(out));
+  json_t *t = json_string(out); /* NULL: not UTF-8, which jansson refuses */
+  if (!t || !out[0]) snprintf(out, cap, "?");
+  json_decref(t);
 }
 
 static int read_market(struct chain_index *ix, const char *bh, struct market *m, char *err, size_t err_len) {
@@ -487,7 +486,8 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
       decode_symbol(&c, i_sym[k], s, sizeof s);
       symbol_put(ix, r->asset, s);
     }
-    r->symbol = symbol_of(ix, r->asset);
+    const char *sym = symbol_of(ix, r->asset);
+    snprintf(r->symbol, sizeof r->symbol, "%s", sym ? sym : "?");
   }
   free(i_sym);
   rc = 0;
@@ -916,8 +916,8 @@ static json_t *build_doc(struct chain_index *ix, const struct header *h, uint64_
     const struct reserve *r = &m.r[k];
     unsigned decimals = cfg_bits(r->cfg, 48, 8);
     seen[cfg_bits(r->cfg, 168, 8)] = true;
-    json_array_append_new(assets, json_pack("{s:s, s:s, s:I}", "address", r->asset, "symbol",
-                                            r->symbol ? r->symbol : "?", "decimals", (json_int_t)decimals));
+    json_array_append_new(assets, json_pack("{s:s, s:s, s:I}", "address", r->asset, "symbol", r->symbol, "decimals",
+                                            (json_int_t)decimals));
     json_t *irm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "address", r->irm, "kind", "default",
                             "optimal_usage_ratio", jdec(r->optimal), "base_variable_borrow_rate", jdec(r->base),
                             "variable_rate_slope1", jdec(r->slope1), "variable_rate_slope2", jdec(r->slope2));
