@@ -11,6 +11,7 @@
 //   node tests/chain/drive.mjs --rpc URL --addresses A.json --seed 1 --users 30 --steps 150
 //        [--batch 1]      actions per block; the benchmark uses e.g. --users 2000 --steps 4000 --batch 200
 //        [--out S.json]   summary (also printed): blocks, transactions, reverts, liquidations, users
+//        [--pause SYM]    end with that reserve paused (one more block)
 // The user list is appended to A.json ("users"). Every user's first action is a supply, so all
 // N users are active. Reverted transactions are mined as they are (status 0): they are part of a
 // realistic chain and the indexer must ignore them.
@@ -63,7 +64,7 @@ async function fund(rpc, m, who) {
   if (bad) throw new Error(`funding failed: ${JSON.stringify(bad)}`);
 }
 
-export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batch = 1, log = () => {} } = {}) {
+export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batch = 1, pause = null, log = () => {} } = {}) {
   const rng = prng(BigInt(seed) * 7919n + 17n);
   const users = Array.from({ length: N }, (_, i) => userAddress(seed, i));
   const bySym = Object.fromEntries(m.reserves.map((r) => [r.symbol, r]));
@@ -281,6 +282,9 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
   // A last sweep so the final state has had its liquidations.
   const l = await liquidations();
   if (l.length) await mine(l);
+  // Optionally end with a paused reserve (the emergency admin's setReservePause): quotes on a
+  // paused reserve must refuse everything, as the Pool does.
+  if (pause) await mine([tx(m.deployer, m.pool_configurator, CONF.encodeFunctionData('setReservePause', [bySym[pause].asset, true]), 'pause')]);
   await rpc.call('evm_setAutomine', [true]);
   const head = await rpc.call('eth_getBlockByNumber', ['latest', false]);
   return { seed, users, head: parseInt(head.number, 16), head_hash: head.hash, ...stats };
@@ -293,7 +297,7 @@ async function main() {
   const m = JSON.parse(readFileSync(a.addresses, 'utf8'));
   const t0 = Date.now();
   const res = await drive(rpc, m, {
-    seed: a.seed ?? 1, users: Number(a.users ?? 30), steps: Number(a.steps ?? 150), batch: Number(a.batch ?? 1),
+    seed: a.seed ?? 1, users: Number(a.users ?? 30), steps: Number(a.steps ?? 150), batch: Number(a.batch ?? 1), pause: a.pause || null,
     log: a.quiet ? () => {} : (s) => console.error(s),
   });
   res.seconds = (Date.now() - t0) / 1000;
