@@ -32,6 +32,7 @@ struct chain_index {
   /* accounts removed by a rewind, read again with the next applied block */
   char (*pending)[43];
   size_t n_pending;
+  bool pending_loaded;
   struct sym *syms; /* token symbols never change: read once */
   size_t n_syms;
   bool have_head;
@@ -1002,6 +1003,21 @@ static int handle_reorg(struct chain_index *ix, uint64_t bad, char *err, size_t 
 
 int chain_index_step(struct chain_index *ix, char *err, size_t err_len) {
   err[0] = '\0';
+  if (!ix->pending_loaded && ix->store.pending) {
+    char(*acc)[43] = NULL;
+    size_t n = 0;
+    if (ix->store.pending(ix->store.ctx, ix->net.chain_id, &acc, &n) != 0) {
+      snprintf(err, err_len, "cannot read the accounts to read again");
+      return -1;
+    }
+    char(*p)[43] = realloc(ix->pending, (ix->n_pending + n + 1) * sizeof *p);
+    if (!p) abort();
+    ix->pending = p;
+    memcpy(ix->pending + ix->n_pending, acc, n * sizeof *acc);
+    ix->n_pending += n;
+    free(acc);
+  }
+  ix->pending_loaded = true;
   struct header head;
   int g = get_header(ix, true, 0, &head, err, err_len);
   if (g <= 0) {
@@ -1090,6 +1106,7 @@ int chain_index_step(struct chain_index *ix, char *err, size_t err_len) {
     progress(ix);
     return -1;
   }
+  if (ix->n_pending && ix->store.pending_done) ix->store.pending_done(ix->store.ctx, ix->net.chain_id);
   ix->n_pending = 0;
   ix->stats.blocks_applied++;
   ix->stats.blocks_covered += to - from + 1;

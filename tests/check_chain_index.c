@@ -10,7 +10,8 @@
  *   - a fault proxy in front of anvil (drops, delays, 429, 503, garbled JSON, wrong batch sizes):
  *     the indexer ends with the chain's state, and counted the errors;
  *   - the JSON-RPC client's batches and retries directly, through the proxy and against a dead port;
- *   - follow mode: a new block is applied without a restart;
+ *   - follow mode: a new block is applied without a restart, and a second indexer of the same
+ *     chain is refused while the first holds the lease;
  *   - /metrics exports the indexer's status, /readyz honours SPARKD_READY_MAX_LAG_BLOCKS;
  *   - savings vaults (sDAI through its Pot, sUSDS, Spark Vault V2) and rate limits, from test
  *     doubles exposing the real contracts' getters (tests/chain/savings_fixture.mjs).
@@ -337,6 +338,9 @@ START_TEST(reorg_follows_the_new_branch) {
   snprintf(want, sizeof want, "%s", json_string_value(json_object_get(json_object_get(t, "block"), "hash")));
   lower(want);
   ck_assert_str_eq(h, want);
+  /* the accounts the rewind removed were read again: none is left pending */
+  q1(c, "SELECT count(*)::text FROM index_pending_accounts", NULL, n, sizeof n);
+  ck_assert_str_eq(n, "0");
   json_decref(t);
   PQfinish(c);
 }
@@ -442,9 +446,13 @@ START_TEST(follow_applies_new_blocks) {
     q1(c, "SELECT applied_block::text FROM index_status", NULL, applied, sizeof applied);
   }
   PQfinish(c);
+  /* the follower holds the chain's lease: a second indexer is refused */
+  char out[1024];
+  int second = index_once(db_main, rpc_url, NULL, out, sizeof out);
   kill(pid, SIGTERM);
   int ws;
   waitpid(pid, &ws, 0);
+  ck_assert_int_eq(second, 1);
   ck_assert_int_eq(atoll(applied), head);
   ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
   truth("t4.json");
