@@ -54,7 +54,7 @@ echo "driving $users users (200 actions per block) ..."
 t0=$(date +%s.%N)
 node "$root/tests/chain/drive.mjs" --rpc "$rpc" --addresses "$tmp/addr.json" --seed 42 --users "$users" \
   --steps $((users * 2)) --batch 200 --out "$tmp/drive.json" --quiet >/dev/null
-echo "  $(node -e 'const s=require(process.argv[1]); console.log(`${s.blocks} blocks, ${s.transactions} transactions, ${s.users} users`)' "$tmp/drive.json") in $(echo "$(date +%s.%N) - $t0" | bc) s"
+echo "  $(node -e "const s=require(process.argv[1]); console.log(s.blocks + \" blocks, \" + s.users + \" users, head \" + s.head)" "$tmp/drive.json") in $(echo "$(date +%s.%N) - $t0" | bc) s"
 
 export SPARKD_RPC_URL=$rpc SPARKD_NETWORK_FILE=$tmp/net.json SPARKD_LOG_LEVEL=warn SPARKD_MIGRATE=auto
 run_once() { # name, step blocks

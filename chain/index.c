@@ -32,6 +32,7 @@ struct chain_index {
   /* accounts removed by a rewind, read again with the next applied block */
   char (*pending)[43];
   size_t n_pending;
+  bool pending_loaded;
   struct sym *syms; /* token symbols never change: read once */
   size_t n_syms;
   bool have_head;
@@ -326,7 +327,7 @@ struct reserve {
   u256 a_total, v_total, available, optimal, base, slope1, slope2, price;
   chain_addr price_source;
   uint64_t last_update, id;
-  const char *symbol;
+  char symbol[SYM_MAX];
 };
 
 struct market {
@@ -362,10 +363,9 @@ static void decode_symbol(const struct calls *c, size_t i, char *out, size_t cap
     out[k] = '\0';
   }
   chain_abi_data_free(&d);
-  if (!json_string(out) || !out[0])
-    snprintf(out, cap, "?"); /* jansson refuses non-UTF-8 */
-  else
-    json_decref(json_string(out));
+  json_t *t = json_string(out); /* NULL: not UTF-8, which jansson refuses */
+  if (!t || !out[0]) snprintf(out, cap, "?");
+  json_decref(t);
 }
 
 static int read_market(struct chain_index *ix, const char *bh, struct market *m, char *err, size_t err_len) {
@@ -376,6 +376,12 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
   size_t i_oracle = push_call0(&c, pap, "getPriceOracle()", bh);
   if (chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
     snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    goto out;
+  }
+  if (!c.v[i_pool].error && json_is_string(c.v[i_pool].result) &&
+      (strcmp(json_string_value(c.v[i_pool].result), "0x") == 0 ||
+       (ret_addr(&c, i_pool, m->pool) && strcmp(m->pool, "0x0000000000000000000000000000000000000000") == 0))) {
+    rc = 1; /* a block before the market was deployed: no provider code yet, or no pool set */
     goto out;
   }
   if (!ret_addr(&c, i_pool, m->pool) || !ret_addr(&c, i_oracle, m->oracle)) {
@@ -481,7 +487,8 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
       decode_symbol(&c, i_sym[k], s, sizeof s);
       symbol_put(ix, r->asset, s);
     }
-    r->symbol = symbol_of(ix, r->asset);
+    const char *sym = symbol_of(ix, r->asset);
+    snprintf(r->symbol, sizeof r->symbol, "%s", sym ? sym : "?");
   }
   free(i_sym);
   rc = 0;
@@ -660,15 +667,225 @@ static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64
   return rc;
 }
 
+/* Adds an asset to doc's assets unless listed. */
+static bool asset_listed(const json_t *assets, const char *a) {
+  size_t i;
+  json_t *x;
+  json_array_foreach(assets, i, x) {
+    if (strcmp(json_string_value(json_object_get(x, "address")), a) == 0) return true;
+  }
+  return false;
+}
+
+/* Savings vaults (sDAI through its Pot, sUSDS, Spark Vaults V2) and the liquidity layer's rate
+ * limits, where the network file names them. PSM3 has no snapshot section yet: it is skipped. */
+static int read_savings(struct chain_index *ix, const struct header *h, json_t *doc, char *err, size_t err_len) {
+  const char *bh = h->hash;
+  json_t *assets = json_object_get(doc, "assets");
+  if (!assets) {
+    assets = json_array();
+    json_object_set_new(doc, "assets", assets);
+  }
+  struct calls c = {0};
+  int rc = -1;
+  size_t nv = ix->net.n_vaults;
+  enum { VP = 10 };
+  for (size_t i = 0; i < nv; i++) {
+    const char *v = ix->net.vaults[i].address;
+    enum chain_net_vault_kind k = ix->net.vaults[i].kind;
+    push_call0(&c, v, "asset()", bh);
+    push_call0(&c, v, "symbol()", bh);
+    push_call0(&c, v, "decimals()", bh);
+    push_call0(&c, v, "totalSupply()", bh);
+    push_call0(&c, v, k == CHAIN_NET_SDAI ? "pot()" : "chi()", bh);
+    push_call0(&c, v, k == CHAIN_NET_SDAI ? "pot()" : "rho()", bh);
+    push_call0(&c, v, k == CHAIN_NET_SDAI ? "pot()" : k == CHAIN_NET_SUSDS ? "ssr()" : "vsr()", bh);
+    push_call0(&c, v, k == CHAIN_NET_SPARK_V2 ? "minVsr()" : "totalSupply()", bh);
+    push_call0(&c, v, k == CHAIN_NET_SPARK_V2 ? "maxVsr()" : "totalSupply()", bh);
+    push_call0(&c, v, k == CHAIN_NET_SPARK_V2 ? "depositCap()" : "totalSupply()", bh);
+  }
+  size_t rl0 = c.n;
+  for (size_t i = 0; ix->net.has_liquidity_layer && i < ix->net.n_keys; i++) {
+    char data[80];
+    struct chain_abi_arg a = {.kind = CHAIN_ABI_BYTES32, .address = ix->net.keys[i].key};
+    chain_abi_encode("getRateLimitData(bytes32)", &a, 1, data, sizeof data);
+    push_call(&c, ix->net.rate_limits, data, bh);
+  }
+  if (c.n && chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    goto out;
+  }
+  /* second round: the Pot behind sDAI, each asset's symbol and decimals, a V2 vault's idle assets */
+  struct calls c2 = {0};
+  json_t *vaults = json_array();
+  for (size_t i = 0; i < nv; i++) {
+    size_t b = i * VP;
+    enum chain_net_vault_kind k = ix->net.vaults[i].kind;
+    if (k == CHAIN_NET_PSM3) continue;
+    char asset[43], pot[43], sym[SYM_MAX];
+    u256 dec, supply;
+    if (!ret_addr(&c, b, asset) || !ret_word(&c, b + 2, 0, &dec) || !ret_word(&c, b + 3, 0, &supply)) {
+      snprintf(err, err_len, "vault %s: %s", ix->net.vaults[i].address, call_problem(&c, b));
+      json_decref(vaults);
+      calls_free(&c2);
+      goto out;
+    }
+    decode_symbol(&c, b + 1, sym, sizeof sym);
+    json_t *vj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "kind",
+                           k == CHAIN_NET_SDAI    ? "sdai"
+                           : k == CHAIN_NET_SUSDS ? "susds"
+                                                  : "spark_vault_v2",
+                           "address", ix->net.vaults[i].address, "asset", asset, "symbol", sym, "decimals",
+                           (json_int_t)dec.w[0], "total_supply", jdec(supply));
+    if (k == CHAIN_NET_SDAI) {
+      if (!ret_addr(&c, b + 4, pot)) {
+        snprintf(err, err_len, "vault %s pot(): %s", ix->net.vaults[i].address, call_problem(&c, b + 4));
+        json_decref(vj);
+        json_decref(vaults);
+        calls_free(&c2);
+        goto out;
+      }
+      push_call0(&c2, pot, "chi()", bh);
+      push_call0(&c2, pot, "rho()", bh);
+      push_call0(&c2, pot, "dsr()", bh);
+    } else {
+      u256 chi, rho, rate;
+      if (!ret_word(&c, b + 4, 0, &chi) || !ret_word(&c, b + 5, 0, &rho) || !ret_word(&c, b + 6, 0, &rate)) {
+        snprintf(err, err_len, "vault %s: %s", ix->net.vaults[i].address, call_problem(&c, b + 4));
+        json_decref(vj);
+        json_decref(vaults);
+        calls_free(&c2);
+        goto out;
+      }
+      json_object_set_new(vj, "chi", jdec(chi));
+      json_object_set_new(vj, "rho", json_integer((json_int_t)rho.w[0]));
+      json_object_set_new(vj, "rate", jdec(rate));
+      if (k == CHAIN_NET_SPARK_V2) {
+        u256 mn, mx, cap;
+        if (!ret_word(&c, b + 7, 0, &mn) || !ret_word(&c, b + 8, 0, &mx) || !ret_word(&c, b + 9, 0, &cap)) {
+          snprintf(err, err_len, "vault %s: %s", ix->net.vaults[i].address, call_problem(&c, b + 7));
+          json_decref(vj);
+          json_decref(vaults);
+          calls_free(&c2);
+          goto out;
+        }
+        json_object_set_new(vj, "min_rate", jdec(mn));
+        json_object_set_new(vj, "max_rate", jdec(mx));
+        json_object_set_new(vj, "deposit_cap", jdec(cap));
+      }
+      push_call0(&c2, asset, "totalSupply()", bh); /* keeps three calls per vault in this round */
+      push_call0(&c2, asset, "totalSupply()", bh);
+      push_call_addr(&c2, asset, "balanceOf(address)", ix->net.vaults[i].address, bh);
+    }
+    push_call0(&c2, asset, "symbol()", bh);
+    push_call0(&c2, asset, "decimals()", bh);
+    json_array_append_new(vaults, vj);
+  }
+  if (c2.n && chain_rpc_batch(ix->rpc, c2.v, c2.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    json_decref(vaults);
+    calls_free(&c2);
+    goto out;
+  }
+  size_t i2;
+  json_t *vj;
+  json_array_foreach(vaults, i2, vj) {
+    size_t b = i2 * 5;
+    bool sdai = strcmp(json_string_value(json_object_get(vj, "kind")), "sdai") == 0;
+    bool v2 = strcmp(json_string_value(json_object_get(vj, "kind")), "spark_vault_v2") == 0;
+    if (sdai) {
+      u256 chi, rho, rate;
+      if (!ret_word(&c2, b, 0, &chi) || !ret_word(&c2, b + 1, 0, &rho) || !ret_word(&c2, b + 2, 0, &rate)) {
+        snprintf(err, err_len, "pot of %s: %s", json_string_value(json_object_get(vj, "address")),
+                 call_problem(&c2, b));
+        json_decref(vaults);
+        calls_free(&c2);
+        goto out;
+      }
+      json_object_set_new(vj, "chi", jdec(chi));
+      json_object_set_new(vj, "rho", json_integer((json_int_t)rho.w[0]));
+      json_object_set_new(vj, "rate", jdec(rate));
+    } else if (v2) {
+      u256 idle;
+      if (ret_word(&c2, b + 2, 0, &idle)) json_object_set_new(vj, "idle_assets", jdec(idle));
+    }
+    const char *asset = json_string_value(json_object_get(vj, "asset"));
+    if (!asset_listed(assets, asset)) {
+      char sym[SYM_MAX];
+      u256 dec;
+      decode_symbol(&c2, b + 3, sym, sizeof sym);
+      if (!ret_word(&c2, b + 4, 0, &dec) || dec.w[0] > 36) {
+        snprintf(err, err_len, "asset %s decimals(): %s", asset, call_problem(&c2, b + 4));
+        json_decref(vaults);
+        calls_free(&c2);
+        goto out;
+      }
+      json_array_append_new(
+          assets, json_pack("{s:s, s:s, s:I}", "address", asset, "symbol", sym, "decimals", (json_int_t)dec.w[0]));
+    }
+  }
+  calls_free(&c2);
+  if (nv)
+    json_object_set_new(doc, "savings_vaults", vaults);
+  else
+    json_decref(vaults);
+  if (ix->net.has_liquidity_layer) {
+    json_t *limits = json_array();
+    for (size_t i = 0; i < ix->net.n_keys; i++) {
+      struct chain_abi_data d;
+      u256 mx, slope, last, upd;
+      bool ok = ret(&c, rl0 + i, &d);
+      ok = ok && chain_abi_word(&d, 0, 0, &mx) && chain_abi_word(&d, 0, 1, &slope) && chain_abi_word(&d, 0, 2, &last) &&
+           chain_abi_word(&d, 0, 3, &upd) && u256_bits(upd) <= 62;
+      chain_abi_data_free(&d);
+      if (!ok) {
+        snprintf(err, err_len, "getRateLimitData(%s): %s", ix->net.keys[i].key, call_problem(&c, rl0 + i));
+        json_decref(limits);
+        goto out;
+      }
+      /* a limit lowered below its last amount: the current value is max_amount either way (it is
+         min(max, last + slope * dt)), and the format wants last <= max */
+      if (u256_gt(last, mx)) last = mx;
+      json_t *r = json_pack("{s:s, s:s, s:o, s:o, s:o, s:I}", "key", ix->net.keys[i].key, "name", ix->net.keys[i].name,
+                            "max_amount", jdec(mx), "slope", jdec(slope), "last_amount", jdec(last), "last_updated",
+                            (json_int_t)upd.w[0]);
+      if (ix->net.keys[i].has_asset) json_object_set_new(r, "asset", json_string(ix->net.keys[i].asset));
+      if (ix->net.keys[i].has_target) json_object_set_new(r, "target", json_string(ix->net.keys[i].target));
+      json_array_append_new(limits, r);
+    }
+    json_object_set_new(doc, "liquidity_layer",
+                        json_pack("{s:s, s:o}", "alm_proxy", ix->net.alm_proxy, "rate_limits", limits));
+  }
+  rc = 0;
+out:
+  calls_free(&c);
+  return rc;
+}
+
 /* Builds the snapshot of block h: the whole market and the delta of the accounts in acc. */
 static json_t *build_doc(struct chain_index *ix, const struct header *h, uint64_t from, char *err, size_t err_len) {
   json_t *doc = json_pack("{s:s, s:I, s:{s:I, s:s, s:I}}", "format", "sparkd.snapshot/1", "chain_id",
                           (json_int_t)ix->net.chain_id, "block", "number", (json_int_t)h->number, "hash", h->hash,
                           "timestamp", (json_int_t)h->timestamp);
-  if (!ix->net.has_sparklend) return doc;
+  if (!ix->net.has_sparklend) {
+    if (read_savings(ix, h, doc, err, err_len) != 0) {
+      json_decref(doc);
+      return NULL;
+    }
+    return doc;
+  }
   struct market m = {0};
   struct addrs acc = {0};
-  if (read_market(ix, h->hash, &m, err, err_len) != 0) goto fail;
+  int mr = read_market(ix, h->hash, &m, err, err_len);
+  if (mr < 0) goto fail;
+  if (mr > 0) { /* nothing of SparkLend at this block yet */
+    market_free(&m);
+    if (read_savings(ix, h, doc, err, err_len) != 0) {
+      json_decref(doc);
+      return NULL;
+    }
+    return doc;
+  }
   if (fetch_accounts(ix, &m, from, h->number, &acc, err, err_len) != 0) goto fail;
   for (size_t i = 0; i < ix->n_pending; i++)
     addrs_add(&acc, ix->pending[i]);
@@ -700,8 +917,8 @@ static json_t *build_doc(struct chain_index *ix, const struct header *h, uint64_
     const struct reserve *r = &m.r[k];
     unsigned decimals = cfg_bits(r->cfg, 48, 8);
     seen[cfg_bits(r->cfg, 168, 8)] = true;
-    json_array_append_new(assets, json_pack("{s:s, s:s, s:I}", "address", r->asset, "symbol",
-                                            r->symbol ? r->symbol : "?", "decimals", (json_int_t)decimals));
+    json_array_append_new(assets, json_pack("{s:s, s:s, s:I}", "address", r->asset, "symbol", r->symbol, "decimals",
+                                            (json_int_t)decimals));
     json_t *irm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "address", r->irm, "kind", "default",
                             "optimal_usage_ratio", jdec(r->optimal), "base_variable_borrow_rate", jdec(r->base),
                             "variable_rate_slope1", jdec(r->slope1), "variable_rate_slope2", jdec(r->slope2));
@@ -728,6 +945,7 @@ static json_t *build_doc(struct chain_index *ix, const struct header *h, uint64_
   }
   json_object_set_new(doc, "accounts_mode", json_string("delta"));
   json_object_set_new(doc, "accounts", accounts);
+  if (read_savings(ix, h, doc, err, err_len) != 0) goto fail;
   market_free(&m);
   free(acc.v);
   return doc;
@@ -785,6 +1003,21 @@ static int handle_reorg(struct chain_index *ix, uint64_t bad, char *err, size_t 
 
 int chain_index_step(struct chain_index *ix, char *err, size_t err_len) {
   err[0] = '\0';
+  if (!ix->pending_loaded && ix->store.pending) {
+    char(*acc)[43] = NULL;
+    size_t n = 0;
+    if (ix->store.pending(ix->store.ctx, ix->net.chain_id, &acc, &n) != 0) {
+      snprintf(err, err_len, "cannot read the accounts to read again");
+      return -1;
+    }
+    char(*p)[43] = realloc(ix->pending, (ix->n_pending + n + 1) * sizeof *p);
+    if (!p) abort();
+    ix->pending = p;
+    memcpy(ix->pending + ix->n_pending, acc, n * sizeof *acc);
+    ix->n_pending += n;
+    free(acc);
+  }
+  ix->pending_loaded = true;
   struct header head;
   int g = get_header(ix, true, 0, &head, err, err_len);
   if (g <= 0) {
@@ -873,6 +1106,7 @@ int chain_index_step(struct chain_index *ix, char *err, size_t err_len) {
     progress(ix);
     return -1;
   }
+  if (ix->n_pending && ix->store.pending_done) ix->store.pending_done(ix->store.ctx, ix->net.chain_id);
   ix->n_pending = 0;
   ix->stats.blocks_applied++;
   ix->stats.blocks_covered += to - from + 1;

@@ -35,6 +35,11 @@ struct chain_index_store {
    * (rewinds everything when have_number is false); returns 0 with the addresses of the accounts
    * it removed (malloc'd, *n of them) for the indexer to read again, -1 on a failure. */
   int (*rewind)(void *ctx, uint64_t chain_id, bool have_number, uint64_t number, char (**accounts)[43], size_t *n);
+  /* Returns 0 with the accounts earlier rewinds left to read again (malloc'd, *n), -1 on a
+   * failure; called before the first step. May be NULL. */
+  int (*pending)(void *ctx, uint64_t chain_id, char (**accounts)[43], size_t *n);
+  /* Forgets them once a block that read them is applied. May be NULL. */
+  void (*pending_done)(void *ctx, uint64_t chain_id);
   /* Records what the indexer saw (head, applied block, RPC counters); may be NULL. */
   void (*progress)(void *ctx, const struct chain_index_progress *p);
 };

@@ -128,8 +128,9 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
   json_t *req = json_array();
   uint64_t first = c->next_id;
   for (size_t i = 0; i < n; i++) {
+    if (!calls[i].params) calls[i].params = json_array();
     json_t *one = json_pack("{s:s, s:I, s:s, s:O}", "jsonrpc", "2.0", "id", (json_int_t)(first + i), "method",
-                            calls[i].method, "params", calls[i].params ? calls[i].params : json_array());
+                            calls[i].method, "params", calls[i].params);
     json_array_append_new(req, one);
   }
   c->next_id += n;

@@ -27,11 +27,18 @@ static void usage(FILE *f) {
         "  block by hash; each applied block is validated and written in one transaction like\n"
         "  `sparkd import`. The first run starts at the network file's start_block. Blocks up to the\n"
         "  head less SPARKD_INDEX_CONFIRMATIONS are applied; a block that leaves the node's chain is\n"
-        "  rewound to the common ancestor and the new branch applied.\n"
+        "  rewound to the common ancestor and the new branch applied. One process indexes a chain at a\n"
+        "  time (a database lease); another waits for it, or with --once exits 1.\n"
         "  --once  index up to the current head, then exit (default: follow new heads until SIGTERM)\n"
         "  --help  show this text\n"
         "  Exit status: 0 done (--once) or stopped by a signal, 1 failed, 2 bad usage.\n",
         f);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 struct store_ctx {
@@ -60,7 +67,9 @@ static int st_apply(void *ctx, const char *doc, size_t len, const char *parent_h
     return -1;
   }
   struct db_snapshot_result res;
+  double t0 = now_s();
   db_status st = db_snapshot_apply(x->pool, s, false, &res, x->errs);
+  double dt = now_s() - t0;
   int rc = 0;
   if (st != DB_OK) {
     snprintf(err, err_len, "block %" PRIu64 ": database error (%s)", s->block_number, db_status_name(st));
@@ -70,8 +79,10 @@ static int st_apply(void *ctx, const char *doc, size_t len, const char *parent_h
              x->errs->n ? ": " : "", x->errs->n ? x->errs->msg[0] : "");
     rc = -1;
   } else {
-    util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " block %" PRIu64 " applied (%zu accounts read)", s->chain_id,
-             s->block_number, s->n_accounts);
+    util_log(UTIL_LOG_INFO,
+             "index: chain %" PRIu64 " block %" PRIu64 " applied (%zu accounts read; %zu stored accounts' health"
+             " factor recomputed) in %.3f s",
+             s->chain_id, s->block_number, s->n_accounts, res.hf_recomputed, dt);
     if (db_index_set_parent(x->pool, s->chain_id, s->block_number, parent_hash) != DB_OK)
       util_log(UTIL_LOG_WARN, "index: block %" PRIu64 ": parent hash not recorded", s->block_number);
   }
@@ -85,6 +96,18 @@ static int st_rewind(void *ctx, uint64_t chain_id, bool have_number, uint64_t nu
   db_status st = db_index_rewind(x->pool, chain_id, have_number, number, accounts, n);
   if (st != DB_OK) util_log(UTIL_LOG_ERROR, "index: rewind: %s", db_status_name(st));
   return st == DB_OK ? 0 : -1;
+}
+
+static int st_pending(void *ctx, uint64_t chain_id, char (**accounts)[43], size_t *n) {
+  struct store_ctx *x = ctx;
+  return db_index_pending(x->pool, chain_id, accounts, n) == DB_OK ? 0 : -1;
+}
+
+static void st_pending_done(void *ctx, uint64_t chain_id) {
+  struct store_ctx *x = ctx;
+  /* if this fails the accounts are only read once more later: harmless */
+  if (db_index_pending_clear(x->pool, chain_id) != DB_OK)
+    util_log(UTIL_LOG_WARN, "index: pending accounts not cleared");
 }
 
 static void st_progress(void *ctx, const struct chain_index_progress *p) {
@@ -122,12 +145,6 @@ static void sleep_ms(unsigned ms) {
     nanosleep(&ts, NULL);
     ms -= k;
   }
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Returns the process exit status. argv[0] is "index". */
@@ -190,8 +207,32 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
     free(net);
     return 1;
   }
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  /* one indexer per chain: the lease is a session lock on a connection of its own */
+  db_conn *lease = db_conn_open(cfg->database_url, 5000, err, sizeof err);
+  bool got = false;
+  while (lease && !stop) {
+    if (db_index_lease_try(lease, net->chain_id, &got) != DB_OK || got || once) break;
+    util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " is indexed by another process; waiting for its lease",
+             net->chain_id);
+    sleep_ms(cfg->index_poll_ms > 1000 ? cfg->index_poll_ms : 1000);
+  }
+  if (!got) {
+    fprintf(stderr, "sparkd index: chain %" PRIu64 ": %s\n", net->chain_id,
+            !lease ? err
+            : stop ? "stopped"
+                   : "another sparkd index holds this chain's lease");
+    if (lease) db_conn_close(lease);
+    db_pool_destroy(pool);
+    free(errs);
+    free(net);
+    return stop ? 0 : 1;
+  }
   struct store_ctx sx = {.pool = pool, .chain_id = net->chain_id, .errs = errs};
-  struct chain_index_store store = {&sx, st_applied, st_apply, st_rewind, st_progress};
+  struct chain_index_store store = {&sx, st_applied, st_apply, st_rewind, st_pending, st_pending_done, st_progress};
   struct chain_index_opts o = {
       .net = net,
       .rpc = {.url = cfg->rpc_url,
@@ -210,10 +251,6 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
     free(net);
     return 1;
   }
-  struct sigaction sa = {0};
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
   util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " (%s) from %s", net->chain_id, net->name, cfg->network_file);
   double t0 = now_s();
   int rc = 0;
@@ -247,6 +284,7 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
            " account reads, %" PRIu64 " reorgs, in %.3f s%s\n",
            net->chain_id, s->blocks_applied, s->blocks_covered, s->accounts_read, s->reorgs, dt, rc ? " (failed)" : "");
   chain_index_free(ix);
+  db_conn_close(lease);
   db_pool_destroy(pool);
   free(errs);
   free(net);

@@ -21,7 +21,11 @@ const struct db_statement db_index_statements[] = {
      "DELETE FROM positions p USING accounts a WHERE p.chain_id = $1::bigint AND a.chain_id = $1::bigint"
      " AND a.address = p.account AND a.block_number > $2::bigint"},
     {"index_rewind_accounts",
-     "DELETE FROM accounts WHERE chain_id = $1::bigint AND block_number > $2::bigint RETURNING address"},
+     "WITH d AS (DELETE FROM accounts WHERE chain_id = $1::bigint AND block_number > $2::bigint RETURNING address),"
+     " p AS (INSERT INTO index_pending_accounts (chain_id, address) SELECT $1::bigint, address FROM d"
+     " ON CONFLICT DO NOTHING) SELECT address FROM d"},
+    {"index_pending_list", "SELECT address FROM index_pending_accounts WHERE chain_id = $1::bigint ORDER BY address"},
+    {"index_pending_clear", "DELETE FROM index_pending_accounts WHERE chain_id = $1::bigint"},
     {"index_rewind_reserve_series",
      "DELETE FROM reserve_state_series WHERE chain_id = $1::bigint AND block_number > $2::bigint"},
     {"index_rewind_vault_series",
@@ -181,6 +185,34 @@ db_status db_index_rewind(db_pool *pool, uint64_t chain_id, bool have_number, ui
   return DB_OK;
 }
 
+static db_status pending_txn(db_conn *c, void *arg) {
+  struct rewind_arg *x = arg;
+  x->n = 0;
+  char p_chain[24];
+  util_i64_dec((int64_t)x->chain, p_chain);
+  const char *params[] = {p_chain};
+  return db_query_prepared(c, x->have ? "index_pending_clear" : "index_pending_list", 1, params,
+                           x->have ? NULL : removed_row, x, NULL);
+}
+
+db_status db_index_pending(db_pool *pool, uint64_t chain_id, char (**accounts)[43], size_t *n) {
+  struct rewind_arg x = {.chain = chain_id};
+  db_status st = db_run_txn(pool, pending_txn, &x);
+  if (st != DB_OK) {
+    free(x.acc);
+    x.acc = NULL;
+    x.n = 0;
+  }
+  *accounts = x.acc;
+  *n = x.n;
+  return st;
+}
+
+db_status db_index_pending_clear(db_pool *pool, uint64_t chain_id) {
+  struct rewind_arg x = {.chain = chain_id, .have = true};
+  return db_run_txn(pool, pending_txn, &x);
+}
+
 struct progress_arg {
   uint64_t chain;
   bool have_head, have_applied;
@@ -221,6 +253,24 @@ db_status db_index_progress(db_pool *pool, uint64_t chain_id, bool have_head, ui
                             const struct db_index_rpc_count *rpc, size_t n_rpc) {
   struct progress_arg x = {chain_id, have_head, have_applied, head, head_ts, applied, applied_ts, rpc, n_rpc};
   return db_run_txn(pool, progress_txn, &x);
+}
+
+static db_status lease_row(const db_row *row, void *arg) {
+  const char *v = db_row_text(row, 0);
+  *(bool *)arg = v && strcmp(v, "t") == 0;
+  return DB_OK;
+}
+
+db_status db_index_lease_try(db_conn *conn, uint64_t chain_id, bool *got) {
+  char p_chain[24];
+  util_i64_dec((int64_t)chain_id, p_chain);
+  const char *params[] = {p_chain};
+  *got = false;
+  /* not a registered statement: a dedicated connection outside the pool is not prepared */
+  return db_query_params(conn,
+                         "SELECT pg_try_advisory_lock(('x' || substr(md5('sparkd.index:' || $1::text), 1, 16))"
+                         "::bit(64)::bigint)",
+                         1, params, lease_row, got, NULL);
 }
 
 struct status_ctx {

@@ -18,10 +18,17 @@ db_status db_index_applied_at_or_below(db_pool *pool, uint64_t chain_id, uint64_
 db_status db_index_set_parent(db_pool *pool, uint64_t chain_id, uint64_t number, const char *parent_hash);
 /* In one transaction under the import lock: removes the applied blocks above `number` (all of
  * them when have_number is false), the time-series rows above it, and the accounts written above
- * it with their positions; sets the chain's current block back to `number`; NOTIFY sparkd_state.
+ * it with their positions (remembered as pending until read again); sets the chain's current
+ * block back to `number`; NOTIFY sparkd_state.
  * Returns DB_OK with the removed accounts' addresses (malloc'd, *n of them). */
 db_status db_index_rewind(db_pool *pool, uint64_t chain_id, bool have_number, uint64_t number, char (**accounts)[43],
                           size_t *n);
+
+/* Returns DB_OK with the accounts rewinds removed that no applied block has read again yet
+ * (malloc'd, *n of them). */
+db_status db_index_pending(db_pool *pool, uint64_t chain_id, char (**accounts)[43], size_t *n);
+/* Returns the status of forgetting them once a block that read them is applied. */
+db_status db_index_pending_clear(db_pool *pool, uint64_t chain_id);
 
 struct db_index_rpc_count {
   const char *method;
@@ -33,6 +40,12 @@ struct db_index_rpc_count {
 db_status db_index_progress(db_pool *pool, uint64_t chain_id, bool have_head, uint64_t head, uint64_t head_ts,
                             bool have_applied, uint64_t applied, uint64_t applied_ts,
                             const struct db_index_rpc_count *rpc, size_t n_rpc);
+
+/* Returns DB_OK with *got telling whether this session now holds the indexer lease of chain_id
+ * (a session-level advisory lock: exactly one `sparkd index` per chain; it is released when the
+ * session ends, so another replica takes over when the holder dies). conn is a dedicated
+ * connection (db_conn_open) kept open while indexing. */
+db_status db_index_lease_try(db_conn *conn, uint64_t chain_id, bool *got);
 
 /* One chain's indexer status, for /metrics. */
 struct db_index_status {

@@ -25,3 +25,11 @@ CREATE TABLE index_rpc_calls (
   errors   bigint NOT NULL CHECK (errors >= 0),
   PRIMARY KEY (chain_id, method)
 );
+
+-- Accounts a rewind removed (they were written on the abandoned branch): read again with the next
+-- applied block, and kept here until then so that a restart in between does not lose them.
+CREATE TABLE index_pending_accounts (
+  chain_id bigint NOT NULL CHECK (chain_id > 0),
+  address  evm_address NOT NULL,
+  PRIMARY KEY (chain_id, address)
+);

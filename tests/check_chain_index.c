@@ -10,8 +10,11 @@
  *   - a fault proxy in front of anvil (drops, delays, 429, 503, garbled JSON, wrong batch sizes):
  *     the indexer ends with the chain's state, and counted the errors;
  *   - the JSON-RPC client's batches and retries directly, through the proxy and against a dead port;
- *   - follow mode: a new block is applied without a restart;
- *   - /metrics exports the indexer's status, /readyz honours SPARKD_READY_MAX_LAG_BLOCKS.
+ *   - follow mode: a new block is applied without a restart, and a second indexer of the same
+ *     chain is refused while the first holds the lease;
+ *   - /metrics exports the indexer's status, /readyz honours SPARKD_READY_MAX_LAG_BLOCKS;
+ *   - savings vaults (sDAI through its Pot, sUSDS, Spark Vault V2) and rate limits, from test
+ *     doubles exposing the real contracts' getters (tests/chain/savings_fixture.mjs).
  * Missing node, node_modules or anvil is a FAILURE, not a skip. */
 #include <check.h>
 #include <jansson.h>
@@ -335,6 +338,9 @@ START_TEST(reorg_follows_the_new_branch) {
   snprintf(want, sizeof want, "%s", json_string_value(json_object_get(json_object_get(t, "block"), "hash")));
   lower(want);
   ck_assert_str_eq(h, want);
+  /* the accounts the rewind removed were read again: none is left pending */
+  q1(c, "SELECT count(*)::text FROM index_pending_accounts", NULL, n, sizeof n);
+  ck_assert_str_eq(n, "0");
   json_decref(t);
   PQfinish(c);
 }
@@ -440,9 +446,13 @@ START_TEST(follow_applies_new_blocks) {
     q1(c, "SELECT applied_block::text FROM index_status", NULL, applied, sizeof applied);
   }
   PQfinish(c);
+  /* the follower holds the chain's lease: a second indexer is refused */
+  char out[1024];
+  int second = index_once(db_main, rpc_url, NULL, out, sizeof out);
   kill(pid, SIGTERM);
   int ws;
   waitpid(pid, &ws, 0);
+  ck_assert_int_eq(second, 1);
   ck_assert_int_eq(atoll(applied), head);
   ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
   truth("t4.json");
@@ -500,6 +510,64 @@ START_TEST(metrics_and_readiness) {
 }
 END_TEST
 
+/* savings vaults and rate limits read from test doubles exposing their getters */
+START_TEST(savings_vaults_and_rate_limits) {
+  char db[TH_PG_CONNINFO_MAX], out[1024], path[400];
+  ck_assert_int_eq(run("timeout 180 node tests/chain/savings_fixture.mjs --rpc %s --network %s/snet.json --expect"
+                       " %s/sexp.json --seed 9 >/dev/null",
+                       rpc_url, dir, dir),
+                   0);
+  ck_assert_int_eq(th_pg_create_db(&pg, db, sizeof db), 0);
+  ck_assert_int_eq(
+      run("SPARKD_DATABASE_URL='%s' SPARKD_MIGRATE=auto SPARKD_RPC_URL='%s' SPARKD_NETWORK_FILE='%s/snet.json'"
+          " SPARKD_LOG_LEVEL=warn timeout 120 '%s' index --once >'%s/sindex.out'",
+          db, rpc_url, dir, SPARKD_BINARY, dir),
+      0);
+  (void)out;
+  snprintf(path, sizeof path, "%s/sexp.json", dir);
+  json_t *e = load_json(path);
+  PGconn *c = PQconnectdb(db);
+  const char *addr;
+  json_t *v;
+  unsigned n = 0;
+  json_object_foreach(json_object_get(e, "vaults"), addr, v) {
+    static const char *const cols[] = {"kind",         "asset",    "chi",      "rho",         "rate",
+                                       "total_supply", "min_rate", "max_rate", "deposit_cap", "idle_assets"};
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+      json_t *w = json_object_get(v, cols[k]);
+      char want[100], got[100], sql[200];
+      if (json_is_integer(w))
+        snprintf(want, sizeof want, "%lld", json_integer_value(w));
+      else
+        snprintf(want, sizeof want, "%s", w ? json_string_value(w) : "");
+      snprintf(sql, sizeof sql, "SELECT %s::text FROM savings_vaults WHERE address = $1", cols[k]);
+      q1(c, sql, addr, got, sizeof got);
+      ck_assert_msg(strcmp(want, got) == 0, "vault %s %s: contract %s, sparkd %s", addr, cols[k], want, got);
+      n++;
+    }
+  }
+  json_object_foreach(json_object_get(e, "rate_limits"), addr, v) {
+    static const char *const cols[] = {"name", "max_amount", "slope", "last_amount", "last_updated"};
+    for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+      json_t *w = json_object_get(v, cols[k]);
+      char want[100], got[100], sql[200];
+      if (json_is_integer(w))
+        snprintf(want, sizeof want, "%lld", json_integer_value(w));
+      else
+        snprintf(want, sizeof want, "%s", json_string_value(w));
+      snprintf(sql, sizeof sql, "SELECT %s::text FROM ll_rate_limits WHERE key = $1", cols[k]);
+      q1(c, sql, addr, got, sizeof got);
+      ck_assert_msg(strcmp(want, got) == 0, "rate limit %s %s: contract %s, sparkd %s", addr, cols[k], want, got);
+      n++;
+    }
+  }
+  ck_assert_uint_eq(n, 3 * 10 + 2 * 5);
+  PQfinish(c);
+  json_decref(e);
+  th_pg_drop_db(&pg, db);
+}
+END_TEST
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/sparkd-chain-index-XXXXXX");
   if (!mkdtemp(dir) || th_pg_start(&pg) != 0 || th_pg_create_db(&pg, db_main, sizeof db_main) != 0) {
@@ -525,6 +593,7 @@ int main(void) {
     tcase_add_test(tc, rpc_batches_and_retries);
     tcase_add_test(tc, follow_applies_new_blocks);
     tcase_add_test(tc, metrics_and_readiness);
+    tcase_add_test(tc, savings_vaults_and_rate_limits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     /* the tests share one chain and run in order */
