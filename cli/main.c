@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"serve", cli_cmd_serve, "serve the HTTP API (the default)", 1},
     {"migrate", cli_cmd_migrate, "apply pending database migrations (--status lists them)", 1},
     {"import", cli_cmd_import, "load chain-state snapshots (sparkd.snapshot/1) from a file or -", 1},
+    {"index", cli_cmd_index, "index chain state from an EVM JSON-RPC node (--once: up to the head, then exit)", 1},
     {"version", cli_cmd_version, "print version, git commit and library versions", 0},
     {"keys", cli_cmd_keys, "create, list and revoke api keys (a new key is printed once)", 1},
     {"demo-data", cli_cmd_demo_data, "write demo snapshots (NDJSON) of SparkLend with synthetic accounts", 0},

@@ -37,7 +37,8 @@ static DB_STATEMENTS_COUNT(core);
   X(portfolio)                                                                                                         \
   X(snapshot)                                                                                                          \
   X(replica)                                                                                                           \
-  X(risk)
+  X(risk)                                                                                                              \
+  X(index)
 
 #define DECLARE_AREA(area)                                                                                             \
   extern const struct db_statement db_##area##_statements[];                                                           \

@@ -22,7 +22,7 @@ declare -A uses=(
 declare -A only=(
   [libpq-fe.h]="db"
   [microhttpd.h]="service cli"
-  [curl/curl.h]="partner"
+  [curl/curl.h]="partner chain"
   [secp256k1.h]="partner"
   [secp256k1_recovery.h]="partner"
 )

@@ -1,8 +1,10 @@
 /* Operational routes: /healthz, /readyz, /metrics, /openapi.yaml (the web pages, /docs among them,
  * are service/assets.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/index.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/router.h"
@@ -17,9 +19,32 @@ enum svc_handler_result svc_healthz_get(struct svc_request *req) {
   return svc_reply_static(req, 200, "application/json", healthz_body, sizeof healthz_body - 1);
 }
 
+struct lag_check {
+  unsigned max;
+  char why[160];
+};
+
+static db_status lag_row(const struct db_index_status *s, void *arg) {
+  struct lag_check *x = arg;
+  if (x->why[0] || !s->has_head || !s->has_applied || s->head_block - s->applied_block <= (int64_t)x->max) return DB_OK;
+  snprintf(x->why, sizeof x->why, "chain %lld: applied block %lld is %lld blocks behind the head %lld",
+           (long long)s->chain_id, (long long)s->applied_block, (long long)(s->head_block - s->applied_block),
+           (long long)s->head_block);
+  return DB_OK;
+}
+
 enum svc_handler_result svc_readyz_get(struct svc_request *req) {
   char why[256] = "";
   db_schema_state st = db_schema_check(req->srv->pool, why, sizeof why);
+  if (st == DB_SCHEMA_CURRENT && req->srv->cfg.ready_max_lag_blocks) {
+    struct lag_check x = {.max = req->srv->cfg.ready_max_lag_blocks};
+    db_conn *c = db_acquire(req->srv->pool, req->srv->cfg.db_wait_ms);
+    if (!c) return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached");
+    db_status ds = db_index_status_list(c, lag_row, &x);
+    db_release(c);
+    if (ds != DB_OK) return svc_reply_problem(req, SVC_ERR_database_unavailable, "the database cannot be reached");
+    if (x.why[0]) return svc_reply_problem(req, SVC_ERR_index_lagging, "%s", x.why);
+  }
   switch (st) {
   case DB_SCHEMA_CURRENT: {
     static const char body[] = "{\"status\":\"ready\",\"schema\":\"current\"}";

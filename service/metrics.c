@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/index.h"
 #include "partner/ltv.h"
 #include "service/router.h"
 #include "state/cache.h"
@@ -108,6 +109,98 @@ static bool hist_shown(int r, size_t m) {
   for (size_t i = 0; i <= NBUCKET; i++)
     if (atomic_load_explicit(&hist[r][m][i], memory_order_relaxed)) return true;
   return false;
+}
+
+/* ---- the indexer's view, as `sparkd index` stored it (any replica can export it) ---- */
+
+#define INDEX_MAX_CHAINS 64
+#define INDEX_MAX_RPC 512
+
+struct index_rows {
+  struct db_index_status st[INDEX_MAX_CHAINS];
+  size_t n;
+  struct {
+    int64_t chain, calls, errors;
+    char method[64];
+  } rpc[INDEX_MAX_RPC];
+  size_t n_rpc;
+};
+
+static db_status index_status_row(const struct db_index_status *s, void *arg) {
+  struct index_rows *x = arg;
+  if (x->n < INDEX_MAX_CHAINS) x->st[x->n++] = *s;
+  return DB_OK;
+}
+
+static db_status index_rpc_row(int64_t chain, const char *method, int64_t calls, int64_t errors, void *arg) {
+  struct index_rows *x = arg;
+  if (x->n_rpc == INDEX_MAX_RPC) return DB_OK;
+  x->rpc[x->n_rpc].chain = chain;
+  x->rpc[x->n_rpc].calls = calls;
+  x->rpc[x->n_rpc].errors = errors;
+  snprintf(x->rpc[x->n_rpc].method, sizeof x->rpc[x->n_rpc].method, "%s", method);
+  x->n_rpc++;
+  return DB_OK;
+}
+
+/* Families are written whole, one after another, as the exposition format wants. */
+static void index_metrics(struct buf *b, db_pool *pool) {
+  struct index_rows *x = calloc(1, sizeof *x);
+  if (!x) return;
+  db_conn *c = db_acquire(pool, 200);
+  if (!c) { /* the pool gauges above already tell a database problem */
+    free(x);
+    return;
+  }
+  db_status st = db_index_status_list(c, index_status_row, x);
+  if (st == DB_OK) st = db_index_rpc_list(c, index_rpc_row, x);
+  db_release(c);
+  if (st != DB_OK || (!x->n && !x->n_rpc)) {
+    free(x);
+    return;
+  }
+  put(b, "# HELP sparkd_index_head_block The node's latest block the indexer saw.\n"
+         "# TYPE sparkd_index_head_block gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_head)
+      put(b, "sparkd_index_head_block{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)x->st[i].head_block);
+  put(b, "# HELP sparkd_index_applied_block The last block the indexer applied.\n"
+         "# TYPE sparkd_index_applied_block gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_applied)
+      put(b, "sparkd_index_applied_block{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)x->st[i].applied_block);
+  put(b, "# HELP sparkd_index_lag_blocks Head seen less block applied.\n# TYPE sparkd_index_lag_blocks gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_head && x->st[i].has_applied)
+      put(b, "sparkd_index_lag_blocks{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)(x->st[i].head_block > x->st[i].applied_block ? x->st[i].head_block - x->st[i].applied_block : 0));
+  put(b, "# HELP sparkd_index_lag_seconds Head's timestamp less the applied block's.\n"
+         "# TYPE sparkd_index_lag_seconds gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_head && x->st[i].has_applied)
+      put(b, "sparkd_index_lag_seconds{chain=\"%lld\"} %lld\n", (long long)x->st[i].chain_id,
+          (long long)(x->st[i].head_timestamp > x->st[i].applied_timestamp
+                          ? x->st[i].head_timestamp - x->st[i].applied_timestamp
+                          : 0));
+  put(b, "# HELP sparkd_index_applied_age_seconds Seconds since the applied block last changed.\n"
+         "# TYPE sparkd_index_applied_age_seconds gauge\n");
+  for (size_t i = 0; i < x->n; i++)
+    if (x->st[i].has_applied)
+      put(b, "sparkd_index_applied_age_seconds{chain=\"%lld\"} %.3f\n", (long long)x->st[i].chain_id,
+          x->st[i].applied_age_s);
+  put(b, "# HELP sparkd_index_rpc_calls_total JSON-RPC calls the indexer made, by method.\n"
+         "# TYPE sparkd_index_rpc_calls_total counter\n");
+  for (size_t i = 0; i < x->n_rpc; i++)
+    put(b, "sparkd_index_rpc_calls_total{chain=\"%lld\",method=\"%s\"} %lld\n", (long long)x->rpc[i].chain,
+        x->rpc[i].method, (long long)x->rpc[i].calls);
+  put(b, "# HELP sparkd_index_rpc_errors_total JSON-RPC calls that failed (transport or node error), by method.\n"
+         "# TYPE sparkd_index_rpc_errors_total counter\n");
+  for (size_t i = 0; i < x->n_rpc; i++)
+    put(b, "sparkd_index_rpc_errors_total{chain=\"%lld\",method=\"%s\"} %lld\n", (long long)x->rpc[i].chain,
+        x->rpc[i].method, (long long)x->rpc[i].errors);
+  free(x);
 }
 
 char *svc_metrics_render(db_pool *pool, size_t *len) {
@@ -220,6 +313,7 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
         st.size, st.in_use, st.idle, (unsigned long long)st.acquired, (unsigned long long)st.wait_timeouts,
         (unsigned long long)st.reconnects, (unsigned long long)st.errors, (unsigned long long)st.unavailable);
   }
+  if (pool) index_metrics(&b, pool);
   if (b.failed) {
     free(b.p);
     return NULL;

@@ -40,6 +40,16 @@ struct util_config {
   unsigned read_replay_wait_ms;        /* SPARKD_READ_REPLAY_WAIT_MS: wait for the replica to catch up */
   enum util_workers_mode workers;      /* SPARKD_WORKERS: lease (one holder runs them) or off */
   unsigned oracle_stale_s;             /* SPARKD_ORACLE_STALE_SECONDS: oracle age flagged stale */
+  char rpc_url[1024];                  /* SPARKD_RPC_URL: the EVM JSON-RPC node `sparkd index` reads */
+  char network_file[1024];             /* SPARKD_NETWORK_FILE: the sparkd.network/1 file naming the contracts */
+  unsigned index_confirmations;        /* SPARKD_INDEX_CONFIRMATIONS: serve head - N */
+  unsigned index_poll_ms;              /* SPARKD_INDEX_POLL_MS: wait between polls for a new head */
+  unsigned index_batch_size;           /* SPARKD_INDEX_BATCH_SIZE: calls per JSON-RPC batch request */
+  unsigned index_step_blocks;          /* SPARKD_INDEX_STEP_BLOCKS: most blocks per applied snapshot */
+  unsigned index_log_range;            /* SPARKD_INDEX_LOG_RANGE: first eth_getLogs block range */
+  unsigned index_rpc_timeout_ms;       /* SPARKD_INDEX_RPC_TIMEOUT_MS: one JSON-RPC request */
+  unsigned index_rpc_retries;          /* SPARKD_INDEX_RPC_RETRIES: retries of a failed request */
+  unsigned ready_max_lag_blocks;       /* SPARKD_READY_MAX_LAG_BLOCKS: /readyz lag bound; 0 = off */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */

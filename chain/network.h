@@ -1,0 +1,51 @@
+/* `sparkd.network/1` (the files in deploy/networks/): the contracts the indexer reads on one chain.
+ * Strict: unknown fields, wrong types and malformed addresses are errors named by JSON path. */
+#ifndef SPARKD_CHAIN_NETWORK_H
+#define SPARKD_CHAIN_NETWORK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chain/snapshot.h"
+
+#define CHAIN_NETWORK_FORMAT "sparkd.network/1"
+#define CHAIN_NETWORK_MAX_VAULTS 32
+#define CHAIN_NETWORK_MAX_KEYS 64
+
+enum chain_net_vault_kind { CHAIN_NET_SDAI, CHAIN_NET_SUSDS, CHAIN_NET_SPARK_V2, CHAIN_NET_PSM3 };
+
+struct chain_network {
+  char name[CHAIN_SNAPSHOT_TEXT_MAX];
+  uint64_t chain_id;
+  uint64_t start_block;
+  bool has_sparklend;
+  chain_addr pool_addresses_provider;
+  size_t n_vaults;
+  struct {
+    enum chain_net_vault_kind kind;
+    chain_addr address;
+    bool has_ssr_oracle;
+    chain_addr ssr_oracle;
+  } vaults[CHAIN_NETWORK_MAX_VAULTS];
+  bool has_liquidity_layer;
+  chain_addr alm_proxy, rate_limits;
+  size_t n_keys;
+  struct {
+    char key[67];
+    char name[CHAIN_SNAPSHOT_TEXT_MAX];
+    bool has_asset, has_target;
+    chain_addr asset, target;
+  } keys[CHAIN_NETWORK_MAX_KEYS];
+  bool has_kill_switch;
+  chain_addr kill_switch;
+};
+
+/* Returns true with *net filled from the JSON text[0..len); false with every problem added to
+ * errs (zeroed by the caller), each "$.path: message". */
+bool chain_network_parse(const char *text, size_t len, struct chain_network *net, struct chain_snapshot_errors *errs);
+/* Returns true after reading and parsing the file at path; false with problems in errs (a file that
+ * cannot be read is one problem naming it). */
+bool chain_network_load(const char *path, struct chain_network *net, struct chain_snapshot_errors *errs);
+
+#endif

@@ -1,0 +1,290 @@
+/* JSON-RPC over libcurl (see rpc.h). */
+#include "chain/rpc.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+
+#define RESPONSE_MAX ((size_t)512 << 20) /* a batch of logs can be large; past this it is refused */
+
+struct chain_rpc {
+  struct chain_rpc_opts o;
+  char *url;
+  CURL *h;
+  struct curl_slist *headers;
+  uint64_t next_id;
+  uint64_t rng;
+  uint64_t retried;
+  char last_error[256];
+  size_t n_stats;
+  struct chain_rpc_method_stats stats[CHAIN_RPC_MAX_METHODS];
+};
+
+struct buf {
+  char *p;
+  size_t n, cap;
+  bool too_big;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
+  struct buf *b = ud;
+  size_t k = size * nmemb;
+  if (b->n + k + 1 > RESPONSE_MAX) {
+    b->too_big = true;
+    return 0;
+  }
+  if (b->n + k + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->n + k + 1)
+      cap *= 2;
+    char *q = realloc(b->p, cap);
+    if (!q) return 0;
+    b->p = q;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, ptr, k);
+  b->n += k;
+  b->p[b->n] = '\0';
+  return k;
+}
+
+struct chain_rpc *chain_rpc_new(const struct chain_rpc_opts *o) {
+  static bool curl_ready;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return NULL;
+    curl_ready = true;
+  }
+  struct chain_rpc *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->o = *o;
+  if (!c->o.batch_max) c->o.batch_max = 100;
+  if (!c->o.timeout_ms) c->o.timeout_ms = 10000;
+  if (!c->o.backoff_base_ms) c->o.backoff_base_ms = 100;
+  if (!c->o.backoff_max_ms) c->o.backoff_max_ms = 5000;
+  c->url = strdup(o->url ? o->url : "");
+  c->h = curl_easy_init();
+  c->headers = curl_slist_append(NULL, "Content-Type: application/json");
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  c->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)c;
+  c->next_id = 1;
+  if (!c->url || !c->h || !c->headers) {
+    chain_rpc_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void chain_rpc_free(struct chain_rpc *c) {
+  if (!c) return;
+  if (c->h) curl_easy_cleanup(c->h);
+  curl_slist_free_all(c->headers);
+  free(c->url);
+  free(c);
+}
+
+const char *chain_rpc_last_error(const struct chain_rpc *c) { return c->last_error; }
+uint64_t chain_rpc_retries(const struct chain_rpc *c) { return c->retried; }
+const struct chain_rpc_method_stats *chain_rpc_stats(const struct chain_rpc *c, size_t *n) {
+  *n = c->n_stats;
+  return c->stats;
+}
+
+static struct chain_rpc_method_stats *stat_of(struct chain_rpc *c, const char *method) {
+  for (size_t i = 0; i < c->n_stats; i++)
+    if (c->stats[i].method == method || strcmp(c->stats[i].method, method) == 0) return &c->stats[i];
+  if (c->n_stats == CHAIN_RPC_MAX_METHODS) return &c->stats[CHAIN_RPC_MAX_METHODS - 1];
+  c->stats[c->n_stats].method = method;
+  return &c->stats[c->n_stats++];
+}
+
+/* xorshift64*: jitter needs no quality, only to differ between processes */
+static double rnd01(struct chain_rpc *c) {
+  c->rng ^= c->rng >> 12;
+  c->rng ^= c->rng << 25;
+  c->rng ^= c->rng >> 27;
+  return (double)((c->rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
+static void backoff(struct chain_rpc *c, unsigned attempt) {
+  double ms = (double)c->o.backoff_base_ms;
+  for (unsigned i = 0; i < attempt && ms < c->o.backoff_max_ms; i++)
+    ms *= 2;
+  if (ms > c->o.backoff_max_ms) ms = c->o.backoff_max_ms;
+  ms *= 0.5 + 0.5 * rnd01(c); /* "equal jitter": clients that failed together do not retry together */
+  struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+  nanosleep(&ts, NULL);
+}
+
+enum outcome { OK, TRANSIENT, FATAL };
+
+/* One HTTP exchange of calls[0..n) as a JSON-RPC batch (a single request when n == 1 is still
+ * sent as a batch of one: the answer's shape is then checked the same way). */
+static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n) {
+  json_t *req = json_array();
+  uint64_t first = c->next_id;
+  for (size_t i = 0; i < n; i++) {
+    if (!calls[i].params) calls[i].params = json_array();
+    json_t *one = json_pack("{s:s, s:I, s:s, s:O}", "jsonrpc", "2.0", "id", (json_int_t)(first + i), "method",
+                            calls[i].method, "params", calls[i].params);
+    json_array_append_new(req, one);
+  }
+  c->next_id += n;
+  char *body = json_dumps(req, JSON_COMPACT);
+  json_decref(req);
+  if (!body) {
+    snprintf(c->last_error, sizeof c->last_error, "out of memory");
+    return FATAL;
+  }
+  struct buf b = {0};
+  CURL *h = c->h;
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_URL, c->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->o.timeout_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->o.timeout_ms < 5000 ? c->o.timeout_ms : 5000));
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+  CURLcode rc = curl_easy_perform(h);
+  free(body);
+  for (size_t i = 0; i < n; i++)
+    stat_of(c, calls[i].method)->calls++;
+  enum outcome out = OK;
+  long status = 0;
+  json_t *resp = NULL;
+  if (rc != CURLE_OK) {
+    snprintf(c->last_error, sizeof c->last_error, "%s", b.too_big ? "answer too large" : curl_easy_strerror(rc));
+    out = b.too_big ? FATAL : TRANSIENT;
+    goto done;
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  if (status == 429 || status >= 500 || status == 408) {
+    snprintf(c->last_error, sizeof c->last_error, "http status %ld", status);
+    out = TRANSIENT;
+    goto done;
+  }
+  if (status != 200) {
+    snprintf(c->last_error, sizeof c->last_error, "http status %ld", status);
+    out = FATAL;
+    goto done;
+  }
+  json_error_t jerr;
+  resp = b.p ? json_loadb(b.p, b.n, 0, &jerr) : NULL;
+  if (!resp) {
+    snprintf(c->last_error, sizeof c->last_error, "malformed json answer");
+    out = TRANSIENT;
+    goto done;
+  }
+  if (!json_is_array(resp) || json_array_size(resp) != n) {
+    snprintf(c->last_error, sizeof c->last_error, "batch of %zu answered with %s of %zu", n,
+             json_is_array(resp) ? "an array" : "a non-array", json_is_array(resp) ? json_array_size(resp) : 0);
+    out = TRANSIENT;
+    goto done;
+  }
+  /* answers may come in any order: place each by its id, and refuse a set that is not exactly ours */
+  json_t **by = calloc(n, sizeof *by);
+  if (!by) {
+    out = FATAL;
+    goto done;
+  }
+  size_t i;
+  json_t *a;
+  json_array_foreach(resp, i, a) {
+    json_t *id = json_object_get(a, "id");
+    json_int_t k = json_is_integer(id) ? json_integer_value(id) : -1;
+    if (k < (json_int_t)first || k >= (json_int_t)(first + n) || by[k - first] ||
+        (!json_object_get(a, "result") && !json_is_object(json_object_get(a, "error")))) {
+      snprintf(c->last_error, sizeof c->last_error, "batch answer with a missing, repeated or foreign id");
+      out = TRANSIENT;
+      break;
+    }
+    by[k - first] = a;
+  }
+  if (out == OK) {
+    for (i = 0; i < n; i++) {
+      json_t *err = json_object_get(by[i], "error");
+      if (err) {
+        calls[i].error = true;
+        json_t *code = json_object_get(err, "code"), *msg = json_object_get(err, "message");
+        calls[i].err_code = json_is_integer(code) ? json_integer_value(code) : 0;
+        snprintf(calls[i].err_msg, sizeof calls[i].err_msg, "%s", json_is_string(msg) ? json_string_value(msg) : "?");
+        stat_of(c, calls[i].method)->errors++;
+      } else {
+        calls[i].error = false;
+        calls[i].result = json_incref(json_object_get(by[i], "result"));
+      }
+    }
+  }
+  free(by);
+done:
+  if (out != OK)
+    for (size_t j = 0; j < n; j++)
+      stat_of(c, calls[j].method)->errors++;
+  json_decref(resp);
+  free(b.p);
+  return out;
+}
+
+int chain_rpc_batch(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n) {
+  c->last_error[0] = '\0';
+  int rc = 0;
+  for (size_t at = 0; at < n; at += c->o.batch_max) {
+    size_t k = n - at < c->o.batch_max ? n - at : c->o.batch_max;
+    enum outcome out = FATAL;
+    for (unsigned attempt = 0;; attempt++) {
+      out = exchange(c, calls + at, k);
+      if (out != TRANSIENT || attempt >= c->o.retries) break;
+      c->retried++;
+      util_log(UTIL_LOG_DEBUG, "rpc: %s; retry %u of %u", c->last_error, attempt + 1, c->o.retries);
+      backoff(c, attempt);
+    }
+    if (out != OK) {
+      for (size_t i = at; i < n; i++) {
+        calls[i].error = true;
+        calls[i].err_code = 0;
+        snprintf(calls[i].err_msg, sizeof calls[i].err_msg, "%.150s", c->last_error);
+      }
+      rc = -1;
+      break;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_decref(calls[i].params);
+    calls[i].params = NULL;
+  }
+  return rc;
+}
+
+int chain_rpc_call1(struct chain_rpc *c, const char *method, json_t *params, json_t **result) {
+  struct chain_rpc_call call = {.method = method, .params = params};
+  *result = NULL;
+  if (chain_rpc_batch(c, &call, 1) != 0) return -1;
+  if (call.error) {
+    snprintf(c->last_error, sizeof c->last_error, "%s: %s (%lld)", method, call.err_msg, call.err_code);
+    return -2;
+  }
+  *result = call.result;
+  return 0;
+}
+
+void chain_rpc_calls_clear(struct chain_rpc_call *calls, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    json_decref(calls[i].result);
+    json_decref(calls[i].params);
+    calls[i].result = NULL;
+    calls[i].params = NULL;
+  }
+}

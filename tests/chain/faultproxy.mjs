@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// A misbehaving JSON-RPC node: an HTTP proxy on a free 127.0.0.1 port in front of anvil that,
+// driven by a seeded PRNG (the n-th request always gets the same treatment for a seed), drops
+// connections, delays answers, answers 429 and 503, garbles the JSON, and answers a batch with a
+// result array of the wrong size. The rest is forwarded untouched.
+//
+// Usage:
+//   node tests/chain/faultproxy.mjs --target http://127.0.0.1:PORT [--seed 1] [--rate 0.3]
+//        [--faults drop,delay,429,503,garble,wrongsize] [--lifetime 300] [--clean-after N]
+//        [--stats FILE]
+// Prints `PROXY_URL=http://127.0.0.1:PORT` once listening. Stops by itself after --lifetime
+// seconds (default 300), on SIGTERM/SIGINT, or when stdin closes; then writes the counts
+// ({requests, forwarded, faults: {drop: n, …}}) to --stats (and stderr). --clean-after N stops
+// injecting faults after the N-th request (a bounded storm, so a client with retries finishes).
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { args, prng } from './lib.mjs';
+
+const a = args();
+if (!a.target) {
+  console.error('need --target URL (see the top of this file)');
+  process.exit(2);
+}
+const target = new URL(a.target);
+const rng = prng(BigInt(a.seed ?? 1) * 104729n + 3n);
+const rate = Number(a.rate ?? 0.3);
+const faults = String(a.faults ?? 'drop,delay,429,503,garble,wrongsize').split(',');
+const cleanAfter = a['clean-after'] !== undefined ? Number(a['clean-after']) : Infinity;
+const stats = { requests: 0, forwarded: 0, faults: Object.fromEntries(faults.map((f) => [f, 0])) };
+
+function forward(body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST',
+      headers: { 'content-type': headers['content-type'] || 'application/json', 'content-length': Buffer.byteLength(body) } },
+    (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function reply(res, status, body, extra = {}) {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });
+  res.end(body);
+}
+
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', async () => {
+    const body = Buffer.concat(chunks).toString();
+    const n = ++stats.requests;
+    // Decide now, in arrival order, so a seed fixes the sequence of treatments.
+    const fault = n <= cleanAfter && rng.chance(rate) ? rng.pick(faults) : null;
+    const delayMs = rng.int(50, 1500);
+    const cut = rng.next();
+    try {
+      if (fault) stats.faults[fault]++;
+      switch (fault) {
+        case 'drop':
+          req.socket.destroy();
+          return;
+        case '429':
+          return reply(res, 429, '{"jsonrpc":"2.0","error":{"code":-32005,"message":"rate limited"},"id":null}', { 'retry-after': '0' });
+        case '503':
+          return reply(res, 503, 'Service Unavailable', { 'content-type': 'text/plain' });
+        case 'delay':
+          await new Promise((r) => setTimeout(r, delayMs));
+          break;
+        default:
+          break;
+      }
+      const up = await forward(body, req.headers);
+      let out = up.body;
+      if (fault === 'garble') {
+        // Cut the JSON somewhere inside and append junk: never valid JSON.
+        out = out.slice(0, Math.max(1, Math.floor(out.length * cut))) + '\u0000}{garbled';
+      } else if (fault === 'wrongsize') {
+        let j;
+        try {
+          j = JSON.parse(out);
+        } catch {
+          j = null;
+        }
+        if (Array.isArray(j) && j.length > 1) j.pop();
+        else if (Array.isArray(j)) j.push({ ...j[0], id: 999999 });
+        else if (j && typeof j === 'object') j = [j, j]; // a single call answered with an array
+        out = JSON.stringify(j);
+      } else {
+        stats.forwarded++;
+      }
+      reply(res, up.status, out);
+    } catch (e) {
+      reply(res, 502, JSON.stringify({ error: String(e) }));
+    }
+  });
+});
+
+function stop() {
+  server.close();
+  const s = JSON.stringify(stats);
+  if (a.stats) writeFileSync(a.stats, s + '\n');
+  console.error(`faultproxy: ${s}`);
+  process.exit(0);
+}
+
+server.listen(0, '127.0.0.1', () => {
+  console.log(`PROXY_URL=http://127.0.0.1:${server.address().port}`);
+});
+setTimeout(stop, Number(a.lifetime ?? 300) * 1000).unref();
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, stop);
+process.stdin.on('end', stop);
+process.stdin.resume();

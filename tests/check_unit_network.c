@@ -1,0 +1,157 @@
+/* ctest-label: unit */
+/* The sparkd.network/1 parser (chain/network.c): every shipped deploy/networks/ file parses;
+ * a broken file is refused with each problem named by its JSON path (unknown fields at every
+ * level, a bad address, a missing field, a wrong kind, psm3 without its SSR oracle). */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chain/network.h"
+
+static struct chain_snapshot_errors errs;
+
+static bool parse(const char *text, struct chain_network *net) {
+  memset(&errs, 0, sizeof errs);
+  return chain_network_parse(text, strlen(text), net, &errs);
+}
+
+/* Returns true when one of the problems starts with `path: ` and contains `what`. */
+static bool has_error(const char *path, const char *what) {
+  size_t n = strlen(path);
+  for (unsigned i = 0; i < errs.n; i++)
+    if (strncmp(errs.msg[i], path, n) == 0 && errs.msg[i][n] == ':' && strstr(errs.msg[i] + n, what)) return true;
+  return false;
+}
+
+static void dump(void) {
+  for (unsigned i = 0; i < errs.n; i++)
+    fprintf(stderr, "  %s\n", errs.msg[i]);
+}
+
+START_TEST(shipped_networks_parse) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/deploy/networks", SPARKD_SOURCE_DIR);
+  DIR *d = opendir(dir);
+  ck_assert_msg(d != NULL, "%s is missing", dir);
+  struct dirent *e;
+  unsigned files = 0;
+  bool saw_ethereum = false;
+  while ((e = readdir(d))) {
+    size_t n = strlen(e->d_name);
+    if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0) continue;
+    char path[2048];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    struct chain_network net;
+    memset(&errs, 0, sizeof errs);
+    bool ok = chain_network_load(path, &net, &errs);
+    if (!ok) dump();
+    ck_assert_msg(ok, "%s does not parse", path);
+    ck_assert_uint_gt(net.chain_id, 0);
+    ck_assert_msg(net.has_sparklend || net.n_vaults > 0, "%s names no contract", path);
+    if (strcmp(e->d_name, "ethereum.json") == 0) {
+      saw_ethereum = true;
+      ck_assert_uint_eq(net.chain_id, 1);
+      ck_assert(net.has_sparklend);
+      /* the PoolAddressesProvider of SparkLend on Ethereum (Spark's address registry) */
+      ck_assert_str_eq(net.pool_addresses_provider, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee");
+    }
+    files++;
+  }
+  closedir(d);
+  ck_assert_uint_ge(files, 6);
+  ck_assert(saw_ethereum);
+}
+END_TEST
+
+START_TEST(minimal_and_full) {
+  struct chain_network net;
+  ck_assert(parse("{\"format\":\"sparkd.network/1\",\"name\":\"anvil\",\"chain_id\":31337,\"start_block\":1,"
+                  "\"sparklend\":{\"pool_addresses_provider\":\"0x5FbDB2315678afecb367f032d93F642f64180aa3\"}}",
+                  &net));
+  ck_assert_uint_eq(net.chain_id, 31337);
+  ck_assert_uint_eq(net.start_block, 1);
+  ck_assert_str_eq(net.pool_addresses_provider, "0x5fbdb2315678afecb367f032d93f642f64180aa3");
+  ck_assert_uint_eq(net.n_vaults, 0);
+  bool ok = parse("{\"format\":\"sparkd.network/1\",\"name\":\"x\",\"chain_id\":1,\"start_block\":0,"
+                  "\"savings_vaults\":[{\"kind\":\"sdai\",\"address\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\","
+                  "\"source\":\"s\"},"
+                  "{\"kind\":\"psm3\",\"address\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
+                  "\"ssr_oracle\":\"0x65d946e533748A998B1f0E430803e39A6388f7a1\"}],"
+                  "\"liquidity_layer\":{\"alm_proxy\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
+                  "\"rate_limits\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\",\"keys\":[{\"key\":\"0x"
+                  "AB00000000000000000000000000000000000000000000000000000000000001\",\"name\":\"LIMIT_USDS_MINT\"}]},"
+                  "\"kill_switch\":{\"address\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\"}}",
+                  &net);
+  if (!ok) dump();
+  ck_assert(ok);
+  ck_assert_uint_eq(net.n_vaults, 2);
+  ck_assert_int_eq(net.vaults[0].kind, CHAIN_NET_SDAI);
+  ck_assert_int_eq(net.vaults[1].kind, CHAIN_NET_PSM3);
+  ck_assert(net.vaults[1].has_ssr_oracle);
+  ck_assert_uint_eq(net.n_keys, 1);
+  ck_assert_str_eq(net.keys[0].key, "0xab00000000000000000000000000000000000000000000000000000000000001");
+  ck_assert(!net.keys[0].has_asset);
+  ck_assert(net.has_liquidity_layer && net.has_kill_switch && !net.has_sparklend);
+}
+END_TEST
+
+START_TEST(problems_are_named_by_path) {
+  struct chain_network net;
+  ck_assert(!parse("{\"format\":\"sparkd.network/2\",\"chain_id\":0,\"start_block\":-1,\"extra\":1,"
+                   "\"sparklend\":{\"pool_addresses_provider\":\"0x12\",\"pool\":\"x\"},"
+                   "\"savings_vaults\":[{\"kind\":\"pot\",\"address\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\"},"
+                   "{\"kind\":\"psm3\",\"address\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\"},"
+                   "{\"kind\":\"sdai\",\"address\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\","
+                   "\"ssr_oracle\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\",\"typo\":true}],"
+                   "\"liquidity_layer\":{\"alm_proxy\":\"0x83F20F44975D03b1b09e64809B757c47f942BEeA\","
+                   "\"keys\":[{\"key\":\"0x12\",\"name\":\"A\"}]},\"kill_switch\":[]}",
+                   &net));
+  if (errs.n < 12) dump();
+  ck_assert(has_error("$.format", "sparkd.network/1"));
+  ck_assert(has_error("$.name", "required"));
+  ck_assert(has_error("$.chain_id", "positive"));
+  ck_assert(has_error("$.start_block", "non-negative"));
+  ck_assert(has_error("$.extra", "unknown field"));
+  ck_assert(has_error("$.sparklend.pool_addresses_provider", "address"));
+  ck_assert(has_error("$.sparklend.pool", "unknown field"));
+  ck_assert(has_error("$.savings_vaults[0].kind", "one of"));
+  ck_assert(has_error("$.savings_vaults[1].ssr_oracle", "required"));
+  ck_assert(has_error("$.savings_vaults[2].ssr_oracle", "only a psm3"));
+  ck_assert(has_error("$.savings_vaults[2].typo", "unknown field"));
+  ck_assert(has_error("$.liquidity_layer.rate_limits", "required"));
+  ck_assert(has_error("$.liquidity_layer.keys[0].key", "64 hex"));
+  ck_assert(has_error("$.kill_switch", "object"));
+}
+END_TEST
+
+START_TEST(not_json_or_duplicates) {
+  struct chain_network net;
+  ck_assert(!parse("{\"format\":", &net));
+  ck_assert(has_error("$", "not valid JSON"));
+  ck_assert(!parse("{\"format\":\"sparkd.network/1\",\"format\":\"sparkd.network/1\",\"name\":\"a\","
+                   "\"chain_id\":1,\"start_block\":0}",
+                   &net));
+  ck_assert(has_error("$", "not valid JSON"));
+  ck_assert(!parse("[]", &net));
+  memset(&errs, 0, sizeof errs);
+  ck_assert(!chain_network_load("/nonexistent/network.json", &net, &errs));
+  ck_assert(has_error("$", "/nonexistent/network.json"));
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("unit_network");
+  TCase *tc = tcase_create("network");
+  tcase_add_test(tc, shipped_networks_parse);
+  tcase_add_test(tc, minimal_and_full);
+  tcase_add_test(tc, problems_are_named_by_path);
+  tcase_add_test(tc, not_json_or_duplicates);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
