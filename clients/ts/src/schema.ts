@@ -38,7 +38,9 @@ export interface paths {
          *     exactly the version this build knows. Otherwise 503 with code `database_unavailable`
          *     (the database could not be reached within `SPARKD_DB_WAIT_MS`; a `Retry-After` header
          *     says when to ask again) or `schema_not_current` (the schema is older or newer than this
-         *     build; run `sparkd migrate` or start with `SPARKD_MIGRATE=auto`). After SIGTERM every
+         *     build; run `sparkd migrate` or start with `SPARKD_MIGRATE=auto`). With
+         *     `SPARKD_READY_MAX_LAG_BLOCKS` set, also 503 `index_lagging` while a chain that `sparkd index`
+         *     follows has its applied block more than that many blocks behind the head it last saw. After SIGTERM every
          *     route, this one included, answers 503 `shutting_down` to requests that begin on kept-alive
          *     connections, so a load balancer stops sending traffic.
          */
@@ -91,6 +93,11 @@ export interface paths {
          *       (counters): rebuilds that waited for the replica to replay an announced change, the
          *       time spent, and the waits that gave up; `sparkd_replica_lag_bytes` (gauge): how far
          *       behind the replica was at the last rebuild's first look.
+         *     - `sparkd_index_head_block{chain}`, `sparkd_index_applied_block{chain}`,
+         *       `sparkd_index_lag_blocks{chain}`, `sparkd_index_lag_seconds{chain}` (head's timestamp
+         *       less the applied block's), `sparkd_index_applied_age_seconds{chain}` (gauges) and
+         *       `sparkd_index_rpc_calls_total{chain,method}`, `sparkd_index_rpc_errors_total{chain,method}`
+         *       (counters): what `sparkd index` last recorded in the database, for every chain it indexes.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -2794,7 +2801,7 @@ export interface components {
          *     fails when this list and that table differ.
          * @enum {string}
          */
-        ErrorCode: "internal_error" | "route_not_found" | "method_not_allowed" | "body_too_large" | "unsupported_media_type" | "malformed_json" | "duplicate_json_key" | "validation_failed" | "bad_query_parameter" | "database_unavailable" | "schema_not_current" | "shutting_down" | "chain_not_found" | "vault_not_found" | "vault_would_revert" | "asset_not_found" | "unauthorized" | "forbidden" | "too_many_requests" | "idempotency_key_required" | "idempotency_conflict" | "position_not_found" | "external_id_exists" | "attestation_exists" | "snapshot_older" | "webhook_not_found" | "state_updating" | "state_not_ready" | "invalid_parameter" | "invalid_path" | "ambiguous_framing" | "not_computable" | "host_required" | "portfolio_not_found";
+        ErrorCode: "internal_error" | "route_not_found" | "method_not_allowed" | "body_too_large" | "unsupported_media_type" | "malformed_json" | "duplicate_json_key" | "validation_failed" | "bad_query_parameter" | "database_unavailable" | "schema_not_current" | "shutting_down" | "chain_not_found" | "vault_not_found" | "vault_would_revert" | "asset_not_found" | "unauthorized" | "forbidden" | "too_many_requests" | "idempotency_key_required" | "idempotency_conflict" | "position_not_found" | "external_id_exists" | "attestation_exists" | "snapshot_older" | "webhook_not_found" | "state_updating" | "state_not_ready" | "invalid_parameter" | "invalid_path" | "ambiguous_framing" | "not_computable" | "host_required" | "portfolio_not_found" | "index_lagging";
         /** @description An unsigned integer as a decimal string. */
         RskUint: string;
         /** @description A base value (8-decimal USD) as a human decimal string. */
@@ -3630,7 +3637,8 @@ export interface components {
         };
         /**
          * @description `database_unavailable` or `schema_not_current`: the service cannot answer requests that
-         *     need the database; or `shutting_down`: it is stopping.
+         *     need the database; `index_lagging`: an indexed chain is further behind its head than
+         *     `SPARKD_READY_MAX_LAG_BLOCKS`; or `shutting_down`: it is stopping.
          */
         NotReady: {
             headers: {
