@@ -330,6 +330,7 @@ START_TEST(portfolio_margin) {
   ck_assert_int_eq(ethers_verify(m, signer), 0);
   long long seq = num(m, "sequence");
   json_decref(m);
+  json_decref(j);
 
   /* ---- what-if, never stored ----
    * without the exchange: custody 100 ETH and the debt: equity $150,000; delta $300,000; worst
