@@ -330,6 +330,8 @@ static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const stru
     }
     if (s == DB_OK) {
       *done = true;
+      util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu changed accounts re-read, %zu of %zu shared",
+               (long long)c->chain_id, chg.n, c->n_accounts - d->n_accounts, c->n_accounts);
       if (c->n_accounts > max) {
         util_log(UTIL_LOG_INFO,
                  "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
