@@ -284,6 +284,19 @@ static void put_account(struct state_acc_chain *c, const struct state_acc *r, co
   c->n_positions += r->n_pos;
 }
 
+/* Chain c shares prev's accounts and positions (no import wrote an account since prev). */
+static void share_prev(struct state_acc_chain *c, const struct state_acc_chain *prev) {
+  util_log(UTIL_LOG_INFO, "accounts: chain %lld: no account written since the previous generation; %zu shared",
+           (long long)c->chain_id, prev->n_accounts);
+  if (prev->store) atomic_fetch_add(&prev->store->refs, 1);
+  c->store = prev->store;
+  c->accounts = prev->accounts;
+  c->positions = prev->positions;
+  c->n_accounts = prev->n_accounts;
+  c->n_positions = prev->n_positions;
+  c->accounts_cached = true;
+}
+
 /* Chain c from prev and what the imports after prev's change record wrote: the accounts they did
  * not touch are copied from prev, the ones they touched are read again (or dropped when removed).
  * Sets *done false (and leaves c untouched) when the changes cannot be held: the caller reads
@@ -300,6 +313,14 @@ static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const stru
     x->c = d;
     x->res_of = c;
     s = db_accounts_changed(conn, DB_ACCOUNTS_CHANGED_ADDRESSES, c->chain_id, prev->changes_seq, addr_row, &chg);
+  }
+  if (s == DB_OK && !chg.bad && chg.n == 0) { /* imports without accounts (prices-only blocks) */
+    share_prev(c, prev);
+    *done = true;
+    free(d);
+    free(x);
+    free(chg.v);
+    return DB_OK;
   }
   if (s == DB_OK && !chg.bad)
     s = db_accounts_changed(conn, DB_ACCOUNTS_CHANGED_ACCOUNTS, c->chain_id, prev->changes_seq, store_account_row, x);
@@ -389,18 +410,16 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
                    prev->changes_seq + 1 >= h.kept_from && prev->n_res == c->n_res &&
                    memcmp(prev->res, c->res, c->n_res * sizeof c->res[0]) == 0;
   bool done = false;
-  if (from_prev && prev->changes_seq == h.seq) { /* no account written: share prev's arrays */
-    if (prev->store) atomic_fetch_add(&prev->store->refs, 1);
-    c->store = prev->store;
-    c->accounts = prev->accounts;
-    c->positions = prev->positions;
-    c->n_accounts = prev->n_accounts;
-    c->n_positions = prev->n_positions;
-    c->accounts_cached = true;
+  if (from_prev && prev->changes_seq == h.seq) { /* no import since */
+    share_prev(c, prev);
     free(x);
     return DB_OK;
   }
   if (from_prev) s = load_delta(conn, c, prev, max, &done);
+  if (c->store) { /* shared: no account written */
+    free(x);
+    return s;
+  }
   if (s == DB_OK && !done && !x->unfit) s = load_full(conn, c, x, max);
   if (s == DB_OK && c->accounts_cached && !store_wrap(c)) s = DB_ERROR;
   if (!c->accounts_cached || s != DB_OK) {
