@@ -23,6 +23,19 @@ const struct db_statement db_accounts_statements[] = {
     {"accounts_store_positions",
      "SELECT account, asset, scaled_a_token_balance::text, scaled_variable_debt::text, collateral FROM positions"
      " WHERE chain_id = $1::bigint AND (scaled_a_token_balance > 0 OR scaled_variable_debt > 0)"},
+    /* The incremental rebuild (migration 0015): the chain's change record, and what the imports
+     * after a generation's record wrote (its seq: $2). */
+    {"accounts_change_head", "SELECT seq, full_seq, kept_from, block_number, block_timestamp FROM account_change_heads"
+                             " WHERE chain_id = $1::bigint"},
+    {"accounts_changed_addresses",
+     "SELECT DISTINCT address FROM account_changes WHERE chain_id = $1::bigint AND seq > $2::bigint"},
+    {"accounts_changed_accounts",
+     "SELECT address, emode_category, block_number FROM accounts WHERE chain_id = $1::bigint AND address IN"
+     " (SELECT address FROM account_changes WHERE chain_id = $1::bigint AND seq > $2::bigint)"},
+    {"accounts_changed_positions",
+     "SELECT account, asset, scaled_a_token_balance::text, scaled_variable_debt::text, collateral FROM positions"
+     " WHERE chain_id = $1::bigint AND (scaled_a_token_balance > 0 OR scaled_variable_debt > 0) AND account IN"
+     " (SELECT address FROM account_changes WHERE chain_id = $1::bigint AND seq > $2::bigint)"},
     /* Driven by the chain's row: its block tells whether the database is at the cached market's
      * block (an import rewrites positions without always touching the account row). Only held
      * positions, as the state cache's copy. */
@@ -82,6 +95,21 @@ db_status db_accounts_store_accounts(db_conn *conn, int64_t chain_id, db_row_fn 
 
 db_status db_accounts_store_positions(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
   return db_query_by_id(conn, "accounts_store_positions", chain_id, fn, arg);
+}
+
+db_status db_accounts_change_head(db_conn *conn, int64_t chain_id, db_row_fn fn, void *arg) {
+  return db_query_by_id(conn, "accounts_change_head", chain_id, fn, arg);
+}
+
+db_status db_accounts_changed(db_conn *conn, enum db_accounts_changed what, int64_t chain_id, int64_t after_seq,
+                              db_row_fn fn, void *arg) {
+  static const char *const names[] = {"accounts_changed_addresses", "accounts_changed_accounts",
+                                      "accounts_changed_positions"};
+  char chain[24], seq[24];
+  util_i64_dec(chain_id, chain);
+  util_i64_dec(after_seq, seq);
+  const char *params[] = {chain, seq};
+  return db_query_prepared(conn, names[what], 2, params, fn, arg, NULL);
 }
 
 db_status db_accounts_get(db_conn *conn, const char *chain, const char *address, db_row_fn fn, void *arg) {

@@ -117,6 +117,17 @@ const struct db_statement db_snapshot_statements[] = {
     {"snap_market_emode", "SELECT category_id, ltv, liquidation_threshold, liquidation_bonus FROM emode_categories"
                           " WHERE chain_id = $1::bigint"},
     {"snap_notify", "SELECT pg_notify('sparkd_state', $1)"},
+    /* The changed-accounts record (migration 0015): the state cache re-reads only these. The
+     * changes of the last 1024 imports of a chain are kept. */
+    {"snap_changes_head",
+     "INSERT INTO account_change_heads AS h (chain_id, seq, block_number, block_timestamp, full_seq, kept_from)"
+     " VALUES ($1::bigint, 1, $2::bigint, $3::bigint, 1, 1) ON CONFLICT (chain_id) DO UPDATE SET seq = h.seq + 1,"
+     " block_number = EXCLUDED.block_number, block_timestamp = EXCLUDED.block_timestamp,"
+     " full_seq = CASE WHEN $4::bool THEN h.seq + 1 ELSE h.full_seq END,"
+     " kept_from = greatest(h.kept_from, h.seq + 1 - 1023) RETURNING seq"},
+    {"snap_changes_insert", "INSERT INTO account_changes (chain_id, seq, address)"
+                            " SELECT $1::bigint, $2::bigint, a FROM unnest($3::text[]) a ON CONFLICT DO NOTHING"},
+    {"snap_changes_prune", "DELETE FROM account_changes WHERE chain_id = $1::bigint AND seq < $2::bigint - 1023"},
 };
 
 DB_STATEMENTS_COUNT(snapshot);
@@ -416,6 +427,51 @@ static const char merge_positions_insert_sql[] =
     "INSERT INTO positions SELECT t.* FROM sparkd_import_pos t WHERE NOT EXISTS"
     " (SELECT 1 FROM positions p WHERE p.chain_id = $1::bigint AND p.account = t.account AND p.asset = t.asset)";
 
+/* Returns the snapshot's account addresses as a text[] literal (malloc'd), or NULL. */
+static char *addr_array(const struct chain_snapshot *s) {
+  char *arr = malloc(s->n_accounts * 43 + 3);
+  if (!arr) return NULL;
+  size_t k = 0;
+  arr[k++] = '{';
+  for (size_t i = 0; i < s->n_accounts; i++) {
+    if (i) arr[k++] = ',';
+    memcpy(arr + k, s->accounts[i].address, 42);
+    k += 42;
+  }
+  arr[k++] = '}';
+  arr[k] = '\0';
+  return arr;
+}
+
+static db_status seq_row(const db_row *row, void *arg) {
+  *(char **)arg = strdup(db_row_text(row, 0));
+  return *(char **)arg ? DB_OK : DB_ERROR;
+}
+
+/* Records which accounts this import wrote or removed (every account for a full-mode snapshot)
+ * and the block it leaves the chain at, for the state cache's incremental rebuild; every applied
+ * import counts, one without accounts too (the cache then knows no account changed). */
+static db_status record_changes(db_conn *c, struct apply_ctx *x) {
+  const struct chain_snapshot *s = x->s;
+  char block[24], ts[24];
+  snprintf(block, sizeof block, "%llu", (unsigned long long)s->block_number);
+  snprintf(ts, sizeof ts, "%llu", (unsigned long long)s->block_timestamp);
+  const char *hp[] = {x->chain, block, ts, s->has_accounts && s->accounts_full ? "true" : "false"};
+  char *seq = NULL;
+  db_status st = db_query_prepared(c, "snap_changes_head", 4, hp, seq_row, &seq, NULL);
+  if (st == DB_OK && !seq) st = DB_ERROR;
+  if (st == DB_OK && s->has_accounts && !s->accounts_full && s->n_accounts) {
+    char *arr = addr_array(s);
+    const char *ip[] = {x->chain, seq, arr};
+    st = arr ? db_exec_prepared(c, "snap_changes_insert", 3, ip, NULL) : DB_ERROR;
+    free(arr);
+  }
+  const char *pp[] = {x->chain, seq};
+  if (st == DB_OK) st = db_exec_prepared(c, "snap_changes_prune", 2, pp, NULL);
+  free(seq);
+  return st;
+}
+
 static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
   const struct chain_snapshot *s = x->s;
   const char *param[2] = {x->chain, NULL};
@@ -432,17 +488,8 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
     if ((st = db_exec_prepared(c, "snap_positions_delete_all", 1, param, NULL)) != DB_OK) return st;
     if ((st = db_exec_prepared(c, "snap_accounts_delete_all", 1, param, &deleted)) != DB_OK) return st;
   } else if (s->n_accounts) {
-    char *arr = malloc(s->n_accounts * 43 + 3);
+    char *arr = addr_array(s);
     if (!arr) return DB_ERROR;
-    size_t k = 0;
-    arr[k++] = '{';
-    for (size_t i = 0; i < s->n_accounts; i++) {
-      if (i) arr[k++] = ',';
-      memcpy(arr + k, s->accounts[i].address, 42);
-      k += 42;
-    }
-    arr[k++] = '}';
-    arr[k] = '\0';
     param[1] = arr;
     st = db_exec_prepared(c, "snap_positions_delete_list", 2, param, NULL);
     if (st == DB_OK) st = db_exec_prepared(c, "snap_accounts_delete_list", 2, param, &deleted);
@@ -817,6 +864,7 @@ static db_status apply_txn(db_conn *c, void *arg) {
   }
   free(p);
   if (st == DB_OK && s->has_accounts) st = write_accounts(c, x);
+  if (st == DB_OK) st = record_changes(c, x);
   if (st == DB_OK) {
     char note[64];
     snprintf(note, sizeof note, "%s:%llu", x->chain, (unsigned long long)s->block_number);

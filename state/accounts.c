@@ -5,10 +5,12 @@
 #include "state/accounts.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db/accounts.h"
 #include "state/cache.h"
@@ -56,11 +58,39 @@ static db_status emode_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
+struct state_acc_store {
+  atomic_int refs;
+  struct state_acc *accounts;
+  struct state_acc_pos *positions;
+};
+
+static void store_release(struct state_acc_store *st) {
+  if (!st || atomic_fetch_sub(&st->refs, 1) != 1) return;
+  free(st->accounts);
+  free(st->positions);
+  free(st);
+}
+
+/* Hands c's accounts and positions to a new store (refs 1). */
+static bool store_wrap(struct state_acc_chain *c) {
+  struct state_acc_store *st = malloc(sizeof *st);
+  if (!st) return false;
+  atomic_init(&st->refs, 1);
+  st->accounts = c->accounts;
+  st->positions = c->positions;
+  c->store = st;
+  return true;
+}
+
 static void chain_free(void *p) {
   struct state_acc_chain *c = p;
   if (!c) return;
-  free(c->accounts);
-  free(c->positions);
+  if (c->store) {
+    store_release(c->store);
+  } else {
+    free(c->accounts);
+    free(c->positions);
+  }
   free(c->health);
   free(c->by_hf);
   free(c);
@@ -82,33 +112,30 @@ static bool hex20(const char *s, uint8_t out[20]) {
 struct store_ctx {
   struct state_acc_chain *c;
   size_t cap_acc;
-  struct {
-    uint8_t addr[20];
-    int32_t id;
-  } res[RISK_MAX_RESERVES];
-  size_t n_res;
   struct tmp_pos {
     uint32_t acct;
     struct state_acc_pos p;
   } * tmp;
   size_t n_tmp, cap_tmp;
   const char *unfit; /* why the chain's rows cannot be held (then the chain is left to the database) */
+  const struct state_acc_chain *res_of; /* whose reserves map resolves positions (c, or the chain c is a delta of) */
 };
 
 static int cmp_rec(const void *a, const void *b) { return memcmp(a, b, 20); }
 
 static db_status store_reserve_row(const db_row *row, void *arg) {
   struct store_ctx *x = arg;
+  struct state_acc_chain *c = x->c;
   if (x->unfit) return DB_OK;
-  if (x->n_res == RISK_MAX_RESERVES) {
+  if (c->n_res == RISK_MAX_RESERVES) {
     x->unfit = "more reserves than the engine takes";
     return DB_OK;
   }
-  if (!hex20(db_row_text(row, 0), x->res[x->n_res].addr)) {
+  if (!hex20(db_row_text(row, 0), c->res[c->n_res].addr)) {
     x->unfit = "a reserve address that is not an address";
     return DB_OK;
   }
-  x->res[x->n_res++].id = (int32_t)strtol(db_row_text(row, 1), NULL, 10);
+  c->res[c->n_res++].id = (int32_t)strtol(db_row_text(row, 1), NULL, 10);
   return DB_OK;
 }
 
@@ -144,11 +171,9 @@ static db_status store_position_row(const db_row *row, void *arg) {
   struct tmp_pos *t = &x->tmp[x->n_tmp];
   t->acct = (uint32_t)(r - c->accounts);
   t->p.reserve = -1;
-  for (size_t i = 0; i < x->n_res; i++)
-    if (memcmp(x->res[i].addr, asset, 20) == 0) {
-      t->p.reserve = x->res[i].id;
-      break;
-    }
+  const struct state_acc_res *rr =
+      x->res_of->n_res ? bsearch(asset, x->res_of->res, x->res_of->n_res, sizeof *rr, cmp_rec) : NULL;
+  if (rr) t->p.reserve = rr->id;
   const char *col = db_row_text(row, 4);
   t->p.collateral = col && col[0] == 't';
   if (!u256_parse_dec(db_row_text(row, 2), &t->p.scaled_a) || !u256_parse_dec(db_row_text(row, 3), &t->p.scaled_debt)) {
@@ -193,11 +218,10 @@ static db_status store_group(struct store_ctx *x) {
   return DB_OK;
 }
 
-/* Reads chain c's accounts when there are at most max of them; otherwise, or when its rows are
- * not what the store can hold (logged), leaves them to the database. Fails only on a database
- * error, which fails the whole build. */
-static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max) {
-  if (max == 0) return DB_OK;
+/* Reads every account of chain c (its reserves map already in c) when there are at most max of
+ * them; otherwise, or when its rows are not what the store can hold (logged), leaves them to the
+ * database. Fails only on a database error, which fails the whole build. */
+static db_status load_full(db_conn *conn, struct state_acc_chain *c, struct store_ctx *x, size_t max) {
   size_t n = 0;
   db_status s = db_accounts_count(conn, c->chain_id, max + 1, &n);
   if (s != DB_OK) return s;
@@ -208,26 +232,208 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
              (long long)c->chain_id, max);
     return DB_OK;
   }
-  struct store_ctx *x = calloc(1, sizeof *x);
-  if (!x) return DB_ERROR;
-  x->c = c;
-  s = db_accounts_store_reserves(conn, c->chain_id, store_reserve_row, x);
-  if (s == DB_OK && !x->unfit) s = db_accounts_store_accounts(conn, c->chain_id, store_account_row, x);
+  s = db_accounts_store_accounts(conn, c->chain_id, store_account_row, x);
   if (s == DB_OK && !x->unfit) {
     if (c->n_accounts) qsort(c->accounts, c->n_accounts, sizeof *c->accounts, cmp_rec);
     s = db_accounts_store_positions(conn, c->chain_id, store_position_row, x);
   }
   if (s == DB_OK && !x->unfit) s = store_group(x);
   if (s == DB_OK && !x->unfit) c->accounts_cached = true;
-  if (!c->accounts_cached) {
-    if (s == DB_OK)
-      util_log(UTIL_LOG_WARN, "accounts: chain %lld not held in memory (%s); lookups read the database",
-               (long long)c->chain_id, x->unfit);
+  return s;
+}
+
+/* The chain's change record (migration 0015). */
+struct change_head {
+  bool known;
+  int64_t seq, full_seq, kept_from, block_number, block_timestamp;
+};
+
+static db_status head_row(const db_row *row, void *arg) {
+  struct change_head *h = arg;
+  h->known = true;
+  h->seq = strtoll(db_row_text(row, 0), NULL, 10);
+  h->full_seq = strtoll(db_row_text(row, 1), NULL, 10);
+  h->kept_from = strtoll(db_row_text(row, 2), NULL, 10);
+  h->block_number = strtoll(db_row_text(row, 3), NULL, 10);
+  h->block_timestamp = strtoll(db_row_text(row, 4), NULL, 10);
+  return DB_OK;
+}
+
+struct addr_set {
+  uint8_t (*v)[20];
+  size_t n, cap;
+  bool bad;
+};
+
+static db_status addr_row(const db_row *row, void *arg) {
+  struct addr_set *a = arg;
+  if (!UTIL_VEC_RESERVE(a->v, a->n, a->cap, 256)) return DB_ERROR;
+  if (!hex20(db_row_text(row, 0), a->v[a->n]))
+    a->bad = true;
+  else
+    a->n++;
+  return DB_OK;
+}
+
+/* Appends account r (its positions at pos[r->first ..]) to c's arrays at c->n_accounts. */
+static void put_account(struct state_acc_chain *c, const struct state_acc *r, const struct state_acc_pos *pos) {
+  struct state_acc *o = &c->accounts[c->n_accounts++];
+  *o = *r;
+  o->first = (uint32_t)c->n_positions;
+  if (r->n_pos) memcpy(&c->positions[c->n_positions], &pos[r->first], r->n_pos * sizeof *pos);
+  c->n_positions += r->n_pos;
+}
+
+/* Chain c shares prev's accounts and positions (no import wrote an account since prev). */
+static void share_prev(struct state_acc_chain *c, const struct state_acc_chain *prev) {
+  util_log(UTIL_LOG_INFO, "accounts: chain %lld: no account written since the previous generation; %zu shared",
+           (long long)c->chain_id, prev->n_accounts);
+  if (prev->store) atomic_fetch_add(&prev->store->refs, 1);
+  c->store = prev->store;
+  c->accounts = prev->accounts;
+  c->positions = prev->positions;
+  c->n_accounts = prev->n_accounts;
+  c->n_positions = prev->n_positions;
+  c->accounts_cached = true;
+}
+
+/* Chain c from prev and what the imports after prev's change record wrote: the accounts they did
+ * not touch are copied from prev, the ones they touched are read again (or dropped when removed).
+ * Sets *done false (and leaves c untouched) when the changes cannot be held: the caller reads
+ * everything. */
+static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const struct state_acc_chain *prev, size_t max,
+                            bool *done) {
+  *done = false;
+  struct addr_set chg = {0};
+  struct state_acc_chain *d = calloc(1, sizeof *d);
+  struct store_ctx *x = calloc(1, sizeof *x);
+  db_status s = d && x ? DB_OK : DB_ERROR;
+  if (s == DB_OK) {
+    d->chain_id = c->chain_id;
+    x->c = d;
+    x->res_of = c;
+    s = db_accounts_changed(conn, DB_ACCOUNTS_CHANGED_ADDRESSES, c->chain_id, prev->changes_seq, addr_row, &chg);
+  }
+  if (s == DB_OK && !chg.bad && chg.n == 0) { /* imports without accounts (prices-only blocks) */
+    share_prev(c, prev);
+    *done = true;
+    free(d);
+    free(x);
+    free(chg.v);
+    return DB_OK;
+  }
+  if (s == DB_OK && !chg.bad)
+    s = db_accounts_changed(conn, DB_ACCOUNTS_CHANGED_ACCOUNTS, c->chain_id, prev->changes_seq, store_account_row, x);
+  if (s == DB_OK && !chg.bad && !x->unfit) {
+    if (d->n_accounts) qsort(d->accounts, d->n_accounts, sizeof *d->accounts, cmp_rec);
+    if (chg.n) qsort(chg.v, chg.n, sizeof *chg.v, cmp_rec);
+    s = db_accounts_changed(conn, DB_ACCOUNTS_CHANGED_POSITIONS, c->chain_id, prev->changes_seq, store_position_row, x);
+  }
+  if (s == DB_OK && !chg.bad && !x->unfit) s = store_group(x);
+  if (s == DB_OK && !chg.bad && !x->unfit) {
+    /* merge by address: prev's accounts, less the changed ones, plus the changed ones that exist */
+    size_t cap_a = prev->n_accounts + d->n_accounts, cap_p = prev->n_positions + d->n_positions;
+    c->accounts = cap_a ? malloc(cap_a * sizeof *c->accounts) : NULL;
+    c->positions = cap_p ? malloc(cap_p * sizeof *c->positions) : NULL;
+    if ((cap_a && !c->accounts) || (cap_p && !c->positions)) s = DB_ERROR;
+    size_t i = 0, j = 0, k = 0;
+    while (s == DB_OK && (i < prev->n_accounts || j < chg.n)) {
+      int cmp = i < prev->n_accounts && j < chg.n ? memcmp(prev->accounts[i].addr, chg.v[j], 20)
+                : i < prev->n_accounts            ? -1
+                                                  : 1;
+      if (cmp < 0) {
+        put_account(c, &prev->accounts[i++], prev->positions);
+        continue;
+      }
+      if (cmp == 0) i++; /* replaced or removed */
+      if (k < d->n_accounts && memcmp(d->accounts[k].addr, chg.v[j], 20) == 0)
+        put_account(c, &d->accounts[k++], d->positions);
+      j++;
+    }
+    if (s == DB_OK) {
+      *done = true;
+      util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu changed accounts re-read, %zu of %zu shared",
+               (long long)c->chain_id, chg.n, c->n_accounts - d->n_accounts, c->n_accounts);
+      if (c->n_accounts > max) {
+        util_log(UTIL_LOG_INFO,
+                 "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
+                 "the database",
+                 (long long)c->chain_id, max);
+      } else {
+        c->accounts_cached = true;
+      }
+    }
+  }
+  if (s == DB_OK && !*done) {
+    util_log(UTIL_LOG_WARN, "accounts: chain %lld: changed accounts not held (%s); reading every account",
+             (long long)c->chain_id, chg.bad ? "an address that is not an address" : x->unfit);
+  }
+  if (s != DB_OK || !c->accounts_cached) {
     free(c->accounts);
     free(c->positions);
     c->accounts = NULL;
     c->positions = NULL;
     c->n_accounts = c->n_positions = 0;
+  }
+  if (d) {
+    free(d->accounts);
+    free(d->positions);
+  }
+  free(d);
+  if (x) free(x->tmp);
+  free(x);
+  free(chg.v);
+  return s;
+}
+
+/* Loads chain c's accounts (at most max; 0: none): shared with prev (the generation in service's
+ * copy of the chain) when no import wrote an account since, prev plus the changed accounts when
+ * its change record still lists every change since prev and nothing else wrote the chain, and
+ * every account otherwise (a restart, a chain prev does not hold, a full-mode snapshot, another
+ * reserves map, incremental off). */
+static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max, const struct state_acc_chain *prev,
+                            const struct state_market *mc, bool incremental) {
+  if (max == 0) return DB_OK;
+  struct change_head h = {0};
+  struct store_ctx *x = calloc(1, sizeof *x);
+  if (!x) return DB_ERROR;
+  x->c = c;
+  x->res_of = c;
+  db_status s = db_accounts_change_head(conn, c->chain_id, head_row, &h);
+  if (s == DB_OK) s = db_accounts_store_reserves(conn, c->chain_id, store_reserve_row, x);
+  if (s == DB_OK && c->n_res) qsort(c->res, c->n_res, sizeof c->res[0], cmp_rec);
+  c->changes_known = h.known;
+  c->changes_seq = h.seq;
+  bool from_prev = s == DB_OK && !x->unfit && incremental && prev && prev->accounts_cached && prev->changes_known &&
+                   h.known && mc && h.block_number == mc->block_number && h.block_timestamp == mc->block_timestamp &&
+                   prev->changes_seq <= h.seq && h.full_seq <= prev->changes_seq &&
+                   prev->changes_seq + 1 >= h.kept_from && prev->n_res == c->n_res &&
+                   memcmp(prev->res, c->res, c->n_res * sizeof c->res[0]) == 0;
+  bool done = false;
+  if (from_prev && prev->changes_seq == h.seq) { /* no import since */
+    share_prev(c, prev);
+    free(x);
+    return DB_OK;
+  }
+  if (from_prev) s = load_delta(conn, c, prev, max, &done);
+  if (c->store) { /* shared: no account written */
+    free(x);
+    return s;
+  }
+  if (s == DB_OK && !done && !x->unfit) s = load_full(conn, c, x, max);
+  if (s == DB_OK && c->accounts_cached && !store_wrap(c)) s = DB_ERROR;
+  if (!c->accounts_cached || s != DB_OK) {
+    if (s == DB_OK && x->unfit)
+      util_log(UTIL_LOG_WARN, "accounts: chain %lld not held in memory (%s); lookups read the database",
+               (long long)c->chain_id, x->unfit);
+    if (!c->store) {
+      free(c->accounts);
+      free(c->positions);
+    }
+    c->accounts = NULL;
+    c->positions = NULL;
+    c->n_accounts = c->n_positions = 0;
+    c->accounts_cached = false;
   }
   free(x->tmp);
   free(x);
@@ -241,6 +447,7 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
  * price. The ordered index is the watch list. */
 
 static const struct state_acc_chain *sort_chain; /* qsort has no context argument */
+static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int cmp_by_hf(const void *a, const void *b) {
   const struct state_acc_chain *c = sort_chain;
@@ -271,7 +478,75 @@ static bool health_one(const struct state_acc_view *v, const struct state_acc_ch
   return true;
 }
 
-static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Orders c->by_hf by (health factor, address). A radix sort of (64-bit key, index) pairs: the
+ * key is the health factor when it fits in 64 bits (WAD: below 18.4) and 2^64-1 otherwise; the
+ * sort is stable and by_hf lists indexes in address order, so equal keys stay in address order,
+ * and only the run of saturated keys (no debt, or a health factor above 18.4) needs comparing
+ * whole health factors. A qsort of 256-bit keys was half of a generation's time at 200,000
+ * accounts. */
+struct hf_key {
+  uint64_t key;
+  uint32_t idx;
+};
+
+static bool sort_by_hf(struct state_acc_chain *c) {
+  size_t n = c->n_by_hf;
+  if (n < 2) return true;
+  struct hf_key *a = malloc(n * sizeof *a), *t = malloc(n * sizeof *t);
+  size_t *count = malloc(256 * sizeof *count);
+  if (!a || !t || !count) {
+    free(a);
+    free(t);
+    free(count);
+    return false;
+  }
+  uint64_t all_or = 0, all_and = UINT64_MAX;
+  for (size_t i = 0; i < n; i++) {
+    const u256 *h = &c->health[c->by_hf[i]].hf;
+    a[i].idx = c->by_hf[i];
+    a[i].key = h->w[1] | h->w[2] | h->w[3] ? UINT64_MAX : h->w[0];
+    all_or |= a[i].key;
+    all_and &= a[i].key;
+  }
+  for (unsigned shift = 0; shift < 64; shift += 8) {
+    if ((((all_or ^ all_and) >> shift) & 0xff) == 0) continue; /* every key has this byte */
+    memset(count, 0, 256 * sizeof *count);
+    for (size_t i = 0; i < n; i++)
+      count[(a[i].key >> shift) & 0xff]++;
+    size_t sum = 0;
+    for (int d = 0; d < 256; d++) {
+      size_t k = count[d];
+      count[d] = sum;
+      sum += k;
+    }
+    for (size_t i = 0; i < n; i++)
+      t[count[(a[i].key >> shift) & 0xff]++] = a[i];
+    struct hf_key *swap = a;
+    a = t;
+    t = swap;
+  }
+  size_t sat = n;
+  for (size_t i = 0; i < n; i++) {
+    c->by_hf[i] = a[i].idx;
+    if (sat == n && a[i].key == UINT64_MAX) sat = i;
+  }
+  bool sorted = true;
+  for (size_t i = sat + 1; i < n && sorted; i++) {
+    uint32_t x = c->by_hf[i - 1], y = c->by_hf[i];
+    int d = u256_cmp(c->health[x].hf, c->health[y].hf);
+    sorted = d < 0 || (d == 0 && memcmp(c->accounts[x].addr, c->accounts[y].addr, 20) < 0);
+  }
+  if (!sorted) {
+    pthread_mutex_lock(&sort_mu);
+    sort_chain = c;
+    qsort(c->by_hf + sat, n - sat, sizeof *c->by_hf, cmp_by_hf);
+    pthread_mutex_unlock(&sort_mu);
+  }
+  free(a);
+  free(t);
+  free(count);
+  return true;
+}
 
 /* Fills c->health and c->by_hf from c's accounts and the market mc (NULL: none gets one). */
 static bool health_compute(struct state_acc_chain *c, const struct state_market *mc) {
@@ -284,10 +559,7 @@ static bool health_compute(struct state_acc_chain *c, const struct state_market 
   if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
     for (size_t i = 0; i < c->n_accounts; i++)
       if (health_one(v, c, &c->accounts[i], rp, &c->health[i])) c->by_hf[c->n_by_hf++] = (uint32_t)i;
-    pthread_mutex_lock(&sort_mu);
-    sort_chain = c;
-    qsort(c->by_hf, c->n_by_hf, sizeof *c->by_hf, cmp_by_hf);
-    pthread_mutex_unlock(&sort_mu);
+    if (!sort_by_hf(c)) ok = false;
   }
   free(v);
   free(rp);
@@ -317,6 +589,10 @@ static const struct state_market *market_of(struct state_builder *b, int64_t cha
   return NULL;
 }
 
+static long ms_between(const struct timespec *a, const struct timespec *b) {
+  return (long)((b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000);
+}
+
 db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
   const struct util_config *cfg = state_builder_config(b);
   size_t max = cfg ? cfg->account_cache_max : 0;
@@ -331,14 +607,22 @@ db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
     }
     *c = x.chains[i];
     memset(&x.chains[i], 0, sizeof x.chains[i]);
-    s = load_store(conn, c, max);
-    if (s == DB_OK && c->accounts_cached && !health_compute(c, market_of(b, c->chain_id))) s = DB_ERROR;
+    char key[64];
+    snprintf(key, sizeof key, "accounts:%lld", (long long)c->chain_id);
+    const struct state_market *mc = market_of(b, c->chain_id);
+    struct timespec t0, t1, t2;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    s = load_store(conn, c, max, state_builder_prev_data(b, key), mc, cfg && cfg->account_cache_incremental);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (s == DB_OK && c->accounts_cached && !health_compute(c, mc)) s = DB_ERROR;
+    clock_gettime(CLOCK_MONOTONIC, &t2);
+    if (s == DB_OK && c->accounts_cached)
+      util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu accounts loaded in %ld ms, health factors in %ld ms",
+               (long long)c->chain_id, c->n_accounts, ms_between(&t0, &t1), ms_between(&t1, &t2));
     if (s != DB_OK) {
       chain_free(c);
       break;
     }
-    char key[64];
-    snprintf(key, sizeof key, "accounts:%lld", (long long)c->chain_id);
     if (!state_cache_put_data(b, key, c, chain_free)) s = DB_ERROR;
   }
   free(x.chains);

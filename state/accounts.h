@@ -13,6 +13,7 @@
 
 struct state_cache;
 struct state_builder;
+struct state_acc_store; /* owns accounts[] and positions[]; shared by generations (state/accounts.c) */
 
 /* One stored position of a cached account (what the positions table holds, with its reserve id). */
 struct state_acc_pos {
@@ -48,6 +49,19 @@ struct state_acc_chain {
   size_t n_accounts, n_positions;
   struct state_acc *accounts;
   struct state_acc_pos *positions;
+  /* Incremental rebuilds: accounts and positions belong to a reference-counted store that the
+   * next generation shares when no import wrote an account since, and copies with only the
+   * changed accounts re-read otherwise. changes_seq is the chain's change record (migration
+   * 0015) this copy is at (changes_known: there was one); the reserves map (asset -> reserve id,
+   * sorted by asset) is the one positions were resolved with: another one means a full read. */
+  struct state_acc_store *store;
+  bool changes_known;
+  int64_t changes_seq;
+  size_t n_res;
+  struct state_acc_res {
+    uint8_t addr[20];
+    int32_t id;
+  } res[RISK_MAX_RESERVES];
   /* Health factors live here, per generation, not in the database: computed in bulk from the
    * positions above and the chain's market at its block (docs/architecture.md). health[i] is
    * accounts[i]'s; by_hf lists the accounts that have one (all of their used positions in priced,

@@ -29,6 +29,7 @@ struct state_builder {
   struct state_cache *c;
   bool failed;
   const struct util_config *cfg;
+  const struct state_cache *prev; /* the generation in service when the build began (or NULL) */
 };
 
 void *state_builder_data(struct state_builder *b, const char *key) {
@@ -38,6 +39,10 @@ void *state_builder_data(struct state_builder *b, const char *key) {
 }
 
 const struct util_config *state_builder_config(const struct state_builder *b) { return b->cfg; }
+
+const void *state_builder_prev_data(const struct state_builder *b, const char *key) {
+  return b->prev ? state_cache_data(b->prev, key) : NULL;
+}
 
 /* Process-wide cache state: one service per process (svc_serve), so a static is the simplest home. */
 static struct {
@@ -185,10 +190,17 @@ static db_status build_all(db_conn *conn, void *arg) {
 }
 
 static struct state_cache *build(void) {
-  struct build_ctx ctx = {{calloc(1, sizeof(struct state_cache)), false, st.cfg}};
-  if (!ctx.b.c) return NULL;
+  /* the generation in service, for loaders that share its unchanged parts; only this thread
+   * swaps generations, and the reference keeps it alive while the build reads it */
+  struct state_cache *prev = state_cache_acquire();
+  struct build_ctx ctx = {{calloc(1, sizeof(struct state_cache)), false, st.cfg, prev}};
+  if (!ctx.b.c) {
+    state_cache_release(prev);
+    return NULL;
+  }
   struct db_txn_opts opts = {DB_ISO_REPEATABLE_READ, true, 0}; /* one consistent view of the state */
   db_status s = db_run_txn_ex(st.pool, &opts, build_all, &ctx);
+  state_cache_release(prev); /* (a retried transaction reads prev again: it is never changed) */
   if (s != DB_OK) {
     cache_free(ctx.b.c);
     util_log(UTIL_LOG_WARN, "cache: rebuild failed (%s); keeping the previous state", db_status_name(s));

@@ -42,6 +42,9 @@ bool state_cache_put_json(struct state_builder *b, const char *key, json_t *body
                           void (*free_data)(void *));
 /* The service's configuration, for builders whose output depends on it. */
 const struct util_config *state_builder_config(const struct state_builder *b);
+/* Returns the data under key in the generation that was in service when this build began (NULL
+ * when there is none or it has no such key): a loader may share its unchanged parts. */
+const void *state_builder_prev_data(const struct state_builder *b, const char *key);
 /* Adds typed data without a response (for handlers that compute on the fly). */
 bool state_cache_put_data(struct state_builder *b, const char *key, void *data, void (*free_data)(void *));
 /* Returns the data added under key to the generation being built (renderers may complete it),

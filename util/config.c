@@ -56,6 +56,10 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_ACCOUNT_CACHE_MAX", "uint", "2000000",
      "a chain with at most this many accounts has them held in memory with its market (0 = always read the database)",
      OFF(account_cache_max), 0, 100000000ull, NULL},
+    {"SPARKD_ACCOUNT_CACHE_INCREMENTAL", "uint", "1",
+     "1: a new state generation re-reads only the accounts the imports since the previous one wrote; 0: every "
+     "account, every time",
+     OFF(account_cache_incremental), 0, 1, NULL},
     {"SPARKD_LTV_SWEEP_S", "uint", "30",
      "seconds between LTV sweeps (prices going stale, cure deadlines) when no import recomputes every position",
      OFF(ltv_sweep_s), 1, 3600, NULL},
