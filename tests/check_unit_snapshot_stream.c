@@ -251,6 +251,18 @@ START_TEST(test_fixture_ways) {
                                       "{\"a\": [{\"accounts\": [{}]}]}"};
   for (size_t i = 0; i < sizeof small / sizeof small[0]; i++)
     compare_str(small[i], small[i]);
+  /* streamed elements, then one that is not an object: it and the rest come from jansson's tree */
+  compare_str("{\"accounts\": [{\"address\": \"0x1\"}, {\"emode_category\": 300}, 5, {\"address\": 1},\n"
+              " {\"positions\": {}}], \"accounts_mode\": \"delta\"}",
+              "tail after streamed elements");
+  /* an element nested deeper than the stream holds back (left to the tree), then a normal one */
+  char deep[1024] = "{\"accounts\": [{\"positions\": [{\"x\": ";
+  for (int i = 0; i < 80; i++)
+    strcat(deep, "[");
+  for (int i = 0; i < 80; i++)
+    strcat(deep, "]");
+  strcat(deep, "}]}, {\"address\": \"0x2\"}]}");
+  compare_str(deep, "deep element");
   free(buf);
   free(compact);
   free(pretty);
