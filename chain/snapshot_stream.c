@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chain/snapshot.h"
 #include "chain/snapshot_internal.h"
@@ -50,7 +51,16 @@ void chain_snapshot_spool_free_(struct chain_snap_spool *sp) {
 static struct chain_snap_spool *spool_new(void) {
   struct chain_snap_spool *sp = calloc(1, sizeof *sp);
   if (!sp) return NULL;
-  sp->f = tmpfile();
+  /* tmpfile() would ignore TMPDIR; the file is unlinked at once and goes with the process */
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/sparkd-snapshot-XXXXXX", dir && dir[0] ? dir : "/tmp");
+  int fd = mkstemp(path);
+  if (fd >= 0) {
+    unlink(path);
+    sp->f = fdopen(fd, "w+b");
+    if (!sp->f) close(fd);
+  }
   sp->vbuf = malloc(SPOOL_BUF);
   if (!sp->f || !sp->vbuf) {
     chain_snapshot_spool_free_(sp);
