@@ -2,6 +2,7 @@
  * its JSON path; nothing stops at the first one. Values are checked for type, width and the
  * protocol's own constraints (spec protocol-math §2.2, §2.6, §1, §3.1). */
 #include "chain/snapshot.h"
+#include "chain/snapshot_internal.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -88,6 +89,8 @@ static const char *type_name(const json_t *v) {
   }
   return "?";
 }
+
+const char *chain_snapshot_type_name_(const json_t *v) { return type_name(v); }
 
 /* A small non-negative integer given as a JSON number, at most max. */
 static bool get_uint(struct chain_snapshot_errors *e, const json_t *obj, const char *path, const char *key,
@@ -653,9 +656,54 @@ static int cmp_account_idx(const void *a, const void *b, void *arg) {
   return c ? c : (i < j ? -1 : i > j);
 }
 
-static void parse_accounts(struct chain_snapshot_errors *e, struct chain_snapshot *s, const json_t *arr) {
+/* Validates one element of $.accounts (index i) into a, whose positions array holds room for
+ * every element of its "positions" (zero positions are dropped). */
+void chain_snapshot_parse_account_(struct chain_snapshot_errors *e, const json_t *o, size_t i,
+                                   struct chain_snap_account *a) {
   static const char *const keys[] = {"address", "emode_category", "positions", NULL};
   static const char *const pkeys[] = {"asset", "scaled_a_token_balance", "scaled_variable_debt", "collateral", NULL};
+  char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+  ipath(p, "$", "accounts", i);
+  if (!is_obj(e, o, p)) return;
+  check_keys(e, o, p, keys);
+  get_addr(e, o, p, "address", true, a->address);
+  get_u32(e, o, p, "emode_category", true, 255, &a->emode_category);
+  json_t *pos = get_array(e, o, p, "positions", true);
+  size_t np = json_array_size(pos);
+  for (size_t j = 0; j < np; j++) {
+    ipath(q, p, "positions", j);
+    json_t *po = json_array_get(pos, j);
+    if (!is_obj(e, po, q)) continue;
+    struct chain_snap_position *x = &a->positions[a->n_positions];
+    check_keys(e, po, q, pkeys);
+    bool ok = get_addr(e, po, q, "asset", true, x->asset);
+    ok &= get_un(e, po, q, "scaled_a_token_balance", true, 256, &x->scaled_a_token_balance);
+    ok &= get_un(e, po, q, "scaled_variable_debt", true, 256, &x->scaled_variable_debt);
+    ok &= get_bool(e, po, q, "collateral", true, &x->collateral);
+    if (!ok) continue;
+    bool dup = false;
+    for (uint32_t k = 0; k < a->n_positions && !dup; k++)
+      if (strcmp(a->positions[k].asset, x->asset) == 0) {
+        char r[PATH_MAX_LEN];
+        kpath(r, q, "asset");
+        chain_snapshot_error(e, r, "a second position in the same asset");
+        dup = true;
+      }
+    if (dup) continue;
+    if (u256_is_zero(x->scaled_a_token_balance) && u256_is_zero(x->scaled_variable_debt)) continue; /* dropped */
+    x->json_index = (uint32_t)j;
+    a->n_positions++;
+  }
+}
+
+void chain_snapshot_duplicate_error_(struct chain_snapshot_errors *e, size_t i, size_t first) {
+  char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
+  ipath(p, "$", "accounts", i);
+  kpath(q, p, "address");
+  chain_snapshot_error(e, q, "duplicate of $.accounts[%zu]", first);
+}
+
+static void parse_accounts(struct chain_snapshot_errors *e, struct chain_snapshot *s, const json_t *arr) {
   s->n_accounts = json_array_size(arr);
   s->accounts = calloc(s->n_accounts ? s->n_accounts : 1, sizeof *s->accounts);
   size_t total = 0;
@@ -670,41 +718,9 @@ static void parse_accounts(struct chain_snapshot_errors *e, struct chain_snapsho
   }
   size_t used = 0;
   for (size_t i = 0; i < s->n_accounts; i++) {
-    char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
-    ipath(p, "$", "accounts", i);
-    json_t *o = json_array_get(arr, i);
-    if (!is_obj(e, o, p)) continue;
     struct chain_snap_account *a = &s->accounts[i];
-    check_keys(e, o, p, keys);
-    get_addr(e, o, p, "address", true, a->address);
-    get_u32(e, o, p, "emode_category", true, 255, &a->emode_category);
-    json_t *pos = get_array(e, o, p, "positions", true);
     a->positions = s->position_pool + used;
-    size_t np = json_array_size(pos);
-    for (size_t j = 0; j < np; j++) {
-      ipath(q, p, "positions", j);
-      json_t *po = json_array_get(pos, j);
-      if (!is_obj(e, po, q)) continue;
-      struct chain_snap_position *x = &a->positions[a->n_positions];
-      check_keys(e, po, q, pkeys);
-      bool ok = get_addr(e, po, q, "asset", true, x->asset);
-      ok &= get_un(e, po, q, "scaled_a_token_balance", true, 256, &x->scaled_a_token_balance);
-      ok &= get_un(e, po, q, "scaled_variable_debt", true, 256, &x->scaled_variable_debt);
-      ok &= get_bool(e, po, q, "collateral", true, &x->collateral);
-      if (!ok) continue;
-      bool dup = false;
-      for (uint32_t k = 0; k < a->n_positions && !dup; k++)
-        if (strcmp(a->positions[k].asset, x->asset) == 0) {
-          char r[PATH_MAX_LEN];
-          kpath(r, q, "asset");
-          chain_snapshot_error(e, r, "a second position in the same asset");
-          dup = true;
-        }
-      if (dup) continue;
-      if (u256_is_zero(x->scaled_a_token_balance) && u256_is_zero(x->scaled_variable_debt)) continue; /* dropped */
-      x->json_index = (uint32_t)j;
-      a->n_positions++;
-    }
+    chain_snapshot_parse_account_(e, json_array_get(arr, i), i, a);
     used += a->n_positions;
   }
   /* Duplicate addresses: sort indexes by address. */
@@ -715,12 +731,7 @@ static void parse_accounts(struct chain_snapshot_errors *e, struct chain_snapsho
   qsort_r(idx, s->n_accounts, sizeof *idx, cmp_account_idx, s->accounts);
   for (size_t k = 1; k < s->n_accounts; k++) {
     const struct chain_snap_account *x = &s->accounts[idx[k]], *y = &s->accounts[idx[k - 1]];
-    if (x->address[0] && strcmp(x->address, y->address) == 0) {
-      char p[PATH_MAX_LEN], q[PATH_MAX_LEN];
-      ipath(p, "$", "accounts", idx[k]);
-      kpath(q, p, "address");
-      chain_snapshot_error(e, q, "duplicate of $.accounts[%zu]", idx[k - 1]);
-    }
+    if (x->address[0] && strcmp(x->address, y->address) == 0) chain_snapshot_duplicate_error_(e, idx[k], idx[k - 1]);
   }
   free(idx);
 }
@@ -944,7 +955,8 @@ static void parse_kill_switch(struct chain_snapshot_errors *e, struct chain_snap
 /* Every asset reference must be listed in $.assets or already known for the chain; the second
  * part needs the database, so it is checked by db_snapshot_apply. Nothing to do here. */
 
-static void parse_root(struct chain_snapshot_errors *e, struct chain_snapshot *s, const json_t *root) {
+void chain_snapshot_parse_root_(struct chain_snapshot_errors *e, struct chain_snapshot *s, const json_t *root,
+                                chain_snapshot_accounts_hook_ hook, void *hook_arg) {
   static const char *const keys[] = {"format",   "chain_id",         "block",           "assets",
                                      "reserves", "emode_categories", "prices",          "accounts_mode",
                                      "accounts", "savings_vaults",   "liquidity_layer", "kill_switch",
@@ -977,7 +989,13 @@ static void parse_root(struct chain_snapshot_errors *e, struct chain_snapshot *s
   } else if (mode) {
     chain_snapshot_error(e, "$.accounts_mode", "given without accounts");
   }
-  if (arr) s->has_accounts = true, parse_accounts(e, s, arr);
+  if (arr) {
+    s->has_accounts = true;
+    if (hook)
+      hook(e, s, arr, hook_arg);
+    else
+      parse_accounts(e, s, arr);
+  }
   if ((arr = get_array(e, root, "$", "savings_vaults", false))) s->has_vaults = true, parse_vaults(e, s, arr);
   json_t *o;
   if ((o = get_object(e, root, "$", "liquidity_layer", false))) s->has_ll = true, parse_ll(e, s, o);
@@ -1010,7 +1028,7 @@ struct chain_snapshot *chain_snapshot_parse(const char *text, size_t len, struct
     chain_snapshot_error(errs, "$", "out of memory");
     return NULL;
   }
-  parse_root(errs, s, root);
+  chain_snapshot_parse_root_(errs, s, root, NULL, NULL);
   json_decref(root);
   if (nerr(errs) != before) {
     chain_snapshot_free(s);
@@ -1033,6 +1051,7 @@ void chain_snapshot_free(struct chain_snapshot *s) {
   free(s->idle);
   free(s->rate_limits);
   free(s->oracles);
+  chain_snapshot_spool_free_(s->spool);
   free(s);
 }
 

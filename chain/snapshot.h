@@ -190,6 +190,10 @@ struct chain_snapshot {
   struct chain_snap_oracle *oracles;
 
   struct chain_snap_position *position_pool; /* one allocation behind every account's positions */
+  /* A streamed snapshot (chain_snapshot_stream_next) keeps its accounts out of memory: accounts is
+   * NULL, n_accounts counts them, and they are read back in order from this spool (a temporary
+   * file). Read accounts through chain_snapshot_accounts_begin/next, which serve both kinds. */
+  struct chain_snap_spool *spool;
 };
 
 /* Returns a new snapshot parsed from one JSON text (len bytes), or NULL with every problem added
@@ -211,5 +215,46 @@ struct chain_snapshot_reader {
 void chain_snapshot_reader_init(struct chain_snapshot_reader *r, const char *text, size_t len);
 /* Returns true with the next piece in *start and *plen (and its line in r->line), false at the end. */
 bool chain_snapshot_reader_next(struct chain_snapshot_reader *r, const char **start, size_t *plen);
+
+/* ---- accounts, in memory or spooled ---- */
+
+/* Reads a snapshot's accounts in document order, wherever they are kept. */
+struct chain_snap_account_iter {
+  const struct chain_snapshot *s;
+  size_t i;
+  bool failed; /* a spool read failed (next returned NULL early) */
+  struct chain_snap_account acc;
+  struct chain_snap_position *pos;
+  size_t cap;
+};
+/* Starts at the first account; returns false when the spool cannot be rewound. */
+bool chain_snapshot_accounts_begin(const struct chain_snapshot *s, struct chain_snap_account_iter *it);
+/* Returns the next account (valid until the next call), or NULL at the end or on failure (it->failed). */
+const struct chain_snap_account *chain_snapshot_accounts_next(struct chain_snap_account_iter *it);
+/* Frees what the iterator holds. */
+void chain_snapshot_accounts_end(struct chain_snap_account_iter *it);
+
+/* ---- streaming ---- */
+
+/* Snapshots parsed as they are read (chain/snapshot_stream.c), with the same splitting as
+ * chain_snapshot_reader (one document, or NDJSON) and the same results and problems, word for
+ * word, as chain_snapshot_parse on each piece. Memory does not grow with the document: each
+ * element of $.accounts is parsed on its own as it arrives, validated, and spooled to a temporary
+ * file; only a short entry per account (for the duplicate check) stays in memory. */
+typedef size_t (*chain_snapshot_read_fn)(void *buf, size_t cap, void *arg); /* 0 at the end, (size_t)-1 failed */
+struct chain_snapshot_stream;
+/* Returns a stream reading through read(arg), or NULL (out of memory). */
+struct chain_snapshot_stream *chain_snapshot_stream_new(chain_snapshot_read_fn read, void *arg);
+/* Reads the next snapshot. Returns 1 with *out set (or *out NULL with the problems in errs, which
+ * the caller zeroes first), 0 at the end of the input, -1 when reading or spooling failed. */
+int chain_snapshot_stream_next(struct chain_snapshot_stream *st, struct chain_snapshot **out,
+                               struct chain_snapshot_errors *errs);
+/* 1-based line of the piece last returned (1 for a single document). */
+unsigned chain_snapshot_stream_line(const struct chain_snapshot_stream *st);
+/* True once the input is known to be NDJSON. */
+bool chain_snapshot_stream_ndjson(const struct chain_snapshot_stream *st);
+/* Most bytes the stream's own buffers held at once (its elements, index and queues). */
+size_t chain_snapshot_stream_peak_bytes(const struct chain_snapshot_stream *st);
+void chain_snapshot_stream_free(struct chain_snapshot_stream *st);
 
 #endif

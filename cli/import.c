@@ -1,6 +1,8 @@
 /* `sparkd import FILE|- [--allow-older]`: loads `sparkd.snapshot/1` snapshots (one JSON document,
  * or NDJSON, one per line, applied in order). Each snapshot is validated completely before any of
- * it is written, then applied in one transaction (db/snapshot_apply.c). The first invalid or
+ * it is written, then applied in one transaction (db/snapshot_apply.c). The input is parsed as it
+ * is read (chain_snapshot_stream): accounts are validated one by one and spooled to a temporary
+ * file, so memory does not grow with the snapshot. The first invalid or
  * refused snapshot stops the run: the ones before it stay applied, it and the rest are not. */
 #include <errno.h>
 #include <stdio.h>
@@ -28,32 +30,11 @@ static void usage(FILE *f) {
         f);
 }
 
-/* Returns the whole of f in a malloc'd buffer (*len bytes, NUL-terminated), or NULL. */
-static char *slurp(FILE *f, size_t *len) {
-  size_t cap = 1 << 20, n = 0;
-  char *buf = malloc(cap);
-  if (!buf) return NULL;
-  for (;;) {
-    if (n + 1 >= cap) {
-      char *b = realloc(buf, cap * 2);
-      if (!b) {
-        free(buf);
-        return NULL;
-      }
-      buf = b;
-      cap *= 2;
-    }
-    size_t k = fread(buf + n, 1, cap - n - 1, f);
-    n += k;
-    if (k == 0) break;
-  }
-  if (ferror(f)) {
-    free(buf);
-    return NULL;
-  }
-  buf[n] = '\0';
-  *len = n;
-  return buf;
+/* The stream's reader: the file as it comes (the document is never held whole). */
+static size_t read_file(void *buf, size_t cap, void *arg) {
+  FILE *f = arg;
+  size_t k = fread(buf, 1, cap, f);
+  return k == 0 && ferror(f) ? (size_t)-1 : k;
 }
 
 static double now_s(void) {
@@ -105,24 +86,24 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
     fprintf(stderr, "sparkd import: %s: %s\n", file, strerror(errno));
     return 1;
   }
-  size_t len = 0;
-  char *text = slurp(f, &len);
-  if (!use_stdin) fclose(f);
-  if (!text) {
-    fprintf(stderr, "sparkd import: %s: read failed\n", src);
+  struct chain_snapshot_stream *stream = chain_snapshot_stream_new(read_file, f);
+  if (!stream) {
+    fputs("sparkd import: out of memory\n", stderr);
+    if (!use_stdin) fclose(f);
     return 1;
   }
+#define FREE_INPUT() (chain_snapshot_stream_free(stream), use_stdin ? (void)0 : (void)fclose(f))
 
   char err[512] = "";
   if (cfg->migrate == UTIL_MIGRATE_AUTO && db_migrate_apply(cfg->database_url, &(unsigned){0}, err, sizeof err) != 0) {
     fprintf(stderr, "sparkd import: %s\n", err);
-    free(text);
+    FREE_INPUT();
     return 1;
   }
   db_pool *pool = db_pool_create(cfg->database_url, 1);
   if (!pool) {
     fputs("sparkd import: cannot create a database pool\n", stderr);
-    free(text);
+    FREE_INPUT();
     return 1;
   }
   db_pool_set_wait(pool, cfg->db_wait_ms ? cfg->db_wait_ms : DB_DEFAULT_WAIT_MS);
@@ -131,25 +112,31 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
   if (sch != DB_SCHEMA_CURRENT) {
     fprintf(stderr, "sparkd import: database schema is not current (%s); run sparkd migrate\n", why);
     db_pool_destroy(pool);
-    free(text);
+    FREE_INPUT();
     return 1;
   }
 
   struct chain_snapshot_errors *errs = malloc(sizeof *errs);
   int rc = errs ? 0 : 1;
-  struct chain_snapshot_reader rd;
-  chain_snapshot_reader_init(&rd, text, len);
-  const char *piece;
-  size_t plen;
   unsigned count = 0, applied = 0;
-  while (rc == 0 && chain_snapshot_reader_next(&rd, &piece, &plen)) {
-    count++;
+  for (;;) {
+    if (rc != 0) break;
     double t0 = now_s();
     memset(errs, 0, sizeof *errs);
-    struct chain_snapshot *s = chain_snapshot_parse(piece, plen, errs);
+    struct chain_snapshot *s = NULL;
+    int got = chain_snapshot_stream_next(stream, &s, errs);
+    if (got == 0) break;
+    unsigned line = chain_snapshot_stream_line(stream);
+    count++;
+    if (got < 0) {
+      fprintf(stderr, "sparkd import: %s:%u: read failed (input or temporary file); nothing of it written\n", src,
+              line);
+      rc = 1;
+      break;
+    }
     if (!s) {
-      fprintf(stderr, "sparkd import: %s:%u: invalid snapshot, nothing of it written:\n", src, rd.line);
-      print_errors(src, rd.line, errs);
+      fprintf(stderr, "sparkd import: %s:%u: invalid snapshot, nothing of it written:\n", src, line);
+      print_errors(src, line, errs);
       rc = 1;
       break;
     }
@@ -159,17 +146,17 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
     double t2 = now_s();
     if (st != DB_OK) {
       fprintf(stderr, "sparkd import: %s:%u: chain %llu block %llu: database error (%s); nothing of it written\n", src,
-              rd.line, (unsigned long long)s->chain_id, (unsigned long long)s->block_number, db_status_name(st));
+              line, (unsigned long long)s->chain_id, (unsigned long long)s->block_number, db_status_name(st));
       rc = 1;
     } else if (res.outcome == DB_SNAPSHOT_INVALID) {
-      fprintf(stderr, "sparkd import: %s:%u: invalid snapshot, nothing of it written:\n", src, rd.line);
-      print_errors(src, rd.line, errs);
+      fprintf(stderr, "sparkd import: %s:%u: invalid snapshot, nothing of it written:\n", src, line);
+      print_errors(src, line, errs);
       rc = 1;
     } else if (res.outcome == DB_SNAPSHOT_OLDER) {
       fprintf(stderr,
               "sparkd import: %s:%u: chain %llu block %llu is older than the last imported block %llu;"
               " refused (--allow-older applies it)\n",
-              src, rd.line, (unsigned long long)s->chain_id, (unsigned long long)s->block_number,
+              src, line, (unsigned long long)s->chain_id, (unsigned long long)s->block_number,
               (unsigned long long)res.previous_block);
       rc = 1;
     } else if (res.outcome == DB_SNAPSHOT_SAME_BLOCK) {
@@ -197,6 +184,6 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
             applied == 1 ? "" : "s");
   free(errs);
   db_pool_destroy(pool);
-  free(text);
+  FREE_INPUT();
   return rc;
 }

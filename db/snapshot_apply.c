@@ -280,13 +280,19 @@ static db_status check_references(db_conn *c, struct apply_ctx *x, bool *ok) {
         return st;
       }
     }
-    for (size_t i = 0; i < s->n_accounts; i++)
-      for (uint32_t j = 0; j < s->accounts[i].n_positions; j++)
-        if (!in_list(res, n_res, s->accounts[i].positions[j].asset)) {
-          snprintf(p, sizeof p, "$.accounts[%zu].positions[%u].asset", i, s->accounts[i].positions[j].json_index);
+    struct chain_snap_account_iter it;
+    bool read_ok = chain_snapshot_accounts_begin(s, &it);
+    const struct chain_snap_account *a;
+    for (size_t i = 0; read_ok && (a = chain_snapshot_accounts_next(&it)); i++)
+      for (uint32_t j = 0; j < a->n_positions; j++)
+        if (!in_list(res, n_res, a->positions[j].asset)) {
+          snprintf(p, sizeof p, "$.accounts[%zu].positions[%u].asset", i, a->positions[j].json_index);
           chain_snapshot_error(e, p, "not a reserve of chain %s", x->chain);
         }
+    read_ok = read_ok && !it.failed;
+    chain_snapshot_accounts_end(&it);
     free(res);
+    if (!read_ok) return DB_ERROR;
   }
   *ok = e->n + e->dropped == before;
   return DB_OK;
@@ -433,10 +439,20 @@ static char *addr_array(const struct chain_snapshot *s) {
   if (!arr) return NULL;
   size_t k = 0;
   arr[k++] = '{';
-  for (size_t i = 0; i < s->n_accounts; i++) {
+  /* through the iterator: a streamed snapshot keeps its accounts in a spool, not in s->accounts */
+  struct chain_snap_account_iter it;
+  bool read_ok = chain_snapshot_accounts_begin(s, &it);
+  const struct chain_snap_account *a;
+  for (size_t i = 0; read_ok && i < s->n_accounts && (a = chain_snapshot_accounts_next(&it)); i++) {
     if (i) arr[k++] = ',';
-    memcpy(arr + k, s->accounts[i].address, 42);
+    memcpy(arr + k, a->address, 42);
     k += 42;
+  }
+  read_ok = read_ok && !it.failed;
+  chain_snapshot_accounts_end(&it);
+  if (!read_ok) {
+    free(arr);
+    return NULL;
   }
   arr[k++] = '}';
   arr[k] = '\0';
@@ -525,8 +541,10 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
     st = db_copy_begin(c, merge ? "COPY sparkd_import_acc FROM STDIN"
                                 : "COPY accounts (chain_id, address, emode_category, block_number,"
                                   " health_factor, total_collateral_base, total_debt_base) FROM STDIN");
-  for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
-    const struct chain_snap_account *a = &s->accounts[i];
+  struct chain_snap_account_iter it = {0};
+  if (st == DB_OK && !chain_snapshot_accounts_begin(s, &it)) st = DB_ERROR;
+  const struct chain_snap_account *a;
+  while (st == DB_OK && (a = chain_snapshot_accounts_next(&it))) {
     if (a->n_positions == 0) continue; /* an account with no positions is removed */
     bool hf_ok = market_ok && a->n_positions <= RISK_MAX_RESERVES;
     uint32_t n = 0;
@@ -573,6 +591,7 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
     x->res->accounts_written++;
     st = cb_flush(c, &acc, false);
   }
+  if (st == DB_OK && it.failed) st = DB_ERROR;
   if (st == DB_OK) st = cb_flush(c, &acc, true);
   if (st == DB_OK) st = db_copy_end(c, NULL);
 
@@ -580,8 +599,9 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
     st = db_copy_begin(c, merge ? "COPY sparkd_import_pos FROM STDIN"
                                 : "COPY positions (chain_id, account, asset, scaled_a_token_balance,"
                                   " scaled_variable_debt, collateral) FROM STDIN");
-  for (size_t i = 0; i < s->n_accounts && st == DB_OK; i++) {
-    const struct chain_snap_account *a = &s->accounts[i];
+  chain_snapshot_accounts_end(&it);
+  if (st == DB_OK && !chain_snapshot_accounts_begin(s, &it)) st = DB_ERROR;
+  while (st == DB_OK && (a = chain_snapshot_accounts_next(&it))) {
     for (uint32_t j = 0; j < a->n_positions && st == DB_OK; j++) {
       const struct chain_snap_position *p = &a->positions[j];
       if (!cb_reserve(&pos, 64 + 86 + 2 * U256_DEC_MAX + 4)) {
@@ -598,6 +618,8 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
       st = cb_flush(c, &pos, false);
     }
   }
+  if (st == DB_OK && it.failed) st = DB_ERROR;
+  chain_snapshot_accounts_end(&it);
   if (st == DB_OK) st = cb_flush(c, &pos, true);
   if (st == DB_OK) st = db_copy_end(c, NULL);
   if (st == DB_OK && merge) {

@@ -55,6 +55,20 @@ static void audit(struct svc_request *req, unsigned status) {
     util_log(UTIL_LOG_ERROR, "request %s: snapshot import not audited: %s", req->request_id, db_status_name(st));
 }
 
+/* The stream's reader over the body: the body is in memory already, but its accounts then never
+ * become a jansson tree (chain/snapshot_stream.c). */
+struct body_src {
+  const char *p;
+  size_t len, pos;
+};
+static size_t read_body(void *buf, size_t cap, void *arg) {
+  struct body_src *b = arg;
+  size_t k = b->len - b->pos < cap ? b->len - b->pos : cap;
+  memcpy(buf, b->p + b->pos, k);
+  b->pos += k;
+  return k;
+}
+
 enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
   const char *ao = svc_req_query(req, "allow_older");
   if (ao && strcmp(ao, "true") != 0 && strcmp(ao, "false") != 0)
@@ -65,20 +79,32 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
   bool allow_older = ao && strcmp(ao, "true") == 0;
   struct chain_snapshot_errors *errs = malloc(sizeof *errs);
   if (!errs) return SVC_HANDLER_FATAL;
+  struct body_src src = {req->body ? req->body : "", req->body ? req->body_len : 0, 0};
+  struct chain_snapshot_stream *stream = chain_snapshot_stream_new(read_body, &src);
+  if (!stream) {
+    free(errs);
+    return SVC_HANDLER_FATAL;
+  }
   json_t *results = json_array();
-  struct chain_snapshot_reader rd;
-  chain_snapshot_reader_init(&rd, req->body ? req->body : "", req->body_len);
-  const char *piece;
-  size_t plen;
   unsigned count = 0;
   enum svc_handler_result res = SVC_HANDLED;
   bool stopped = false;
-  while (!stopped && chain_snapshot_reader_next(&rd, &piece, &plen)) {
+  while (!stopped) {
+    memset(errs, 0, sizeof *errs);
+    struct chain_snapshot *s = NULL;
+    int got = chain_snapshot_stream_next(stream, &s, errs);
+    if (got == 0) break;
     count++;
     char prefix[32] = "";
-    if (rd.ndjson) snprintf(prefix, sizeof prefix, "line %u: ", rd.line);
-    memset(errs, 0, sizeof *errs);
-    struct chain_snapshot *s = chain_snapshot_parse(piece, plen, errs);
+    if (chain_snapshot_stream_ndjson(stream))
+      snprintf(prefix, sizeof prefix, "line %u: ", chain_snapshot_stream_line(stream));
+    if (got < 0) {
+      util_log(UTIL_LOG_ERROR, "request %s: snapshot: temporary file failed", req->request_id);
+      res = svc_reply_problem(req, SVC_ERR_database_unavailable, "%sthe snapshot could not be spooled; retry shortly",
+                              prefix);
+      stopped = true;
+      break;
+    }
     if (!s) {
       res = svc_reply_problem_fields(req, SVC_ERR_validation_failed, problems(errs, prefix),
                                      "%sinvalid snapshot, nothing of it written (%u applied before it)", prefix,
@@ -124,6 +150,7 @@ enum svc_handler_result handler_admin_snapshots_post(struct svc_request *req) {
     chain_snapshot_free(s);
   }
   free(errs);
+  chain_snapshot_stream_free(stream);
   if (!stopped && count == 0)
     res = svc_reply_problem(req, SVC_ERR_validation_failed, "the body holds no snapshot");
   else if (!stopped)
