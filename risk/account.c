@@ -918,9 +918,11 @@ risk_onchain_err risk_account_max_amount(const struct risk_market *m, const stru
   default: return RISK_ONCHAIN_INVALID_AMOUNT;
   }
   if (act->kind == RISK_ACT_REPAY) {
-    /* a larger amount also passes (the payback is capped at the debt) */
-    *max = hi;
-    return try_amount(m, a, act, u256_is_zero(hi) ? U256_ONE : hi);
+    /* a larger amount also passes (the payback is capped at the debt); what refuses the whole debt
+     * (a paused or inactive reserve, no debt) refuses every amount, so then nothing passes */
+    risk_onchain_err e = try_amount(m, a, act, u256_is_zero(hi) ? U256_ONE : hi);
+    *max = e == RISK_ONCHAIN_OK ? hi : U256_ZERO;
+    return e;
   }
   u256 best = search_max(m, a, act, est, hi);
   if (!u256_is_zero(best) && try_amount(m, a, act, best) != RISK_ONCHAIN_OK)

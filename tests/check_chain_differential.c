@@ -64,7 +64,7 @@ static void stretch(const struct th_chain *ch, unsigned port, int seed) {
                         ch->url, ch->dir, port) == 0,
                 "liquidation prices disagree with the chain (listed above)");
   ck_assert_msg(th_node("tests/chain/quotes.mjs --rpc %s --addresses %s/addresses.json --sparkd http://127.0.0.1:%u "
-                        "--seed %d --trials 60 --known-paused-max",
+                        "--seed %d --trials 60",
                         ch->url, ch->dir, port, seed) == 0,
                 "quotes disagree with execution (listed above)");
 }

@@ -107,7 +107,9 @@ static bool write_position(struct jw *w, const struct state_acc_view *v, const s
   if (with_liq_price) {
     bool exists = false;
     u256 lp = U256_ZERO;
-    if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists) {
+    /* price 0 from the engine means safe at any price: no crossing, served null as documented */
+    if (p->collateral && risk_liquidation_price(&v->m, a, p->reserve, &exists, &lp) == RISK_OK && exists &&
+        !u256_is_zero(lp)) {
       jw_ku256_kfixed(w, "liquidation_price", "liquidation_price_usd", lp, 8);
     } else {
       jw_knull(w, "liquidation_price");

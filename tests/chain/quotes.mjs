@@ -11,9 +11,7 @@
 // The chain is put back after each trial (evm_snapshot / evm_revert), so every quote is against
 // the served state. Prints each disagreement; exit 1 when there is one.
 //   node tests/chain/quotes.mjs --rpc URL --addresses A.json --sparkd URL [--chain 31337]
-//        [--seed 1] [--trials 40] [--known-paused-max]
-// --known-paused-max lists, as KNOWN DIVERGENCE rather than a problem, a RESERVE_PAUSED failure
-// whose max_amount > 0 the chain refuses (issue 12's "found so far"; remove once fixed).
+//        [--seed 1] [--trials 40]
 import { readFileSync } from 'node:fs';
 import { Interface, AbiCoder } from 'ethers';
 import { args, iface, prng, Rpc, MAX_UINT, BLOCK_SECONDS } from './lib.mjs';
@@ -181,11 +179,7 @@ for (let i = 0; i < N + targeted.length; i++) {
       maxChecks++;
       const okMax = await simulate(user, txData(act, mx), H, T);
       const okMore = await simulate(user, txData(act, mx + 1n), H, T);
-      if (!okMax.ok && a['known-paused-max'] && okMax.code === '29' && String(q.failure.error_code) === '29') {
-        // Known (issue 12, "found so far"): on a paused reserve the quote names RESERVE_PAUSED
-        // but still offers a max_amount, which the chain refuses like any amount.
-        known.push(`${where}: RESERVE_PAUSED with max_amount ${mx}, which the chain refuses (29 RESERVE_PAUSED); nothing passes on a paused reserve`);
-      } else if (!okMax.ok) problems.push(`${where}: max_amount ${mx} reverts on chain (${okMax.code} ${errName[okMax.code] || ''})`);
+      if (!okMax.ok) problems.push(`${where}: max_amount ${mx} reverts on chain (${okMax.code} ${errName[okMax.code] || ''})`);
       if (okMore.ok) problems.push(`${where}: max_amount ${mx} + 1 passes on chain`);
     }
     continue;
