@@ -994,7 +994,7 @@ static int handle_reorg(struct chain_index *ix, uint64_t bad, char *err, size_t 
   char(*p)[43] = realloc(ix->pending, (ix->n_pending + nr + 1) * sizeof *p);
   if (!p) abort();
   ix->pending = p;
-  memcpy(ix->pending + ix->n_pending, removed, nr * sizeof *removed);
+  if (nr) memcpy(ix->pending + ix->n_pending, removed, nr * sizeof *removed); /* removed may be NULL */
   ix->n_pending += nr;
   free(removed);
   ix->stats.reorgs++;
@@ -1013,7 +1013,7 @@ int chain_index_step(struct chain_index *ix, char *err, size_t err_len) {
     char(*p)[43] = realloc(ix->pending, (ix->n_pending + n + 1) * sizeof *p);
     if (!p) abort();
     ix->pending = p;
-    memcpy(ix->pending + ix->n_pending, acc, n * sizeof *acc);
+    if (n) memcpy(ix->pending + ix->n_pending, acc, n * sizeof *acc); /* acc is NULL when n is 0 */
     ix->n_pending += n;
     free(acc);
   }

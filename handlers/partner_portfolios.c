@@ -332,7 +332,7 @@ enum svc_handler_result handler_partner_portfolio_legs_post(struct svc_request *
   if (in->venue && partner_margin_venue(cfg, in->venue) < 0)
     field_err(errors, "venue", "unknown_venue", "is not a venue of the margin parameters");
   for (size_t i = 0; i < in->n; i++) {
-    char prefix[24];
+    char prefix[32];
     snprintf(prefix, sizeof prefix, "legs[%zu]", i);
     struct db_portfolio_leg *d = &lc->d[i];
     leg_check(cfg, &in->legs[i], prefix, errors, d);

@@ -133,7 +133,9 @@ START_TEST(faulty_node_served_state_equals_the_chain) {
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     ck_assert_msg(json_integer_value(json_object_get(f, kinds[i])) > 0, "the proxy never injected '%s' (%s)", kinds[i],
                   json_dumps(st, 0));
-  printf("faultproxy: %s\n", json_dumps(st, 0));
+  char *dump = json_dumps(st, 0);
+  printf("faultproxy: %s\n", dump ? dump : "?");
+  free(dump);
   json_decref(st);
 
   th_sparkd_stop(&sd);
