@@ -94,13 +94,16 @@ static void new_request_id(char out[33]) {
  * closed here: libmicrohttpd still owns it, and removes the record before closing it). The
  * deadline runs from the connection opening; after a response, the wait for the next request line
  * is bounded by SPARKD_CONNECTION_TIMEOUT_S (the idle timeout, made absolute) and that line starts
- * a fresh SPARKD_HEAD_TIMEOUT_MS for the headers. While a request is handled or answered there is
- * none (libmicrohttpd's idle timeout still applies). */
+ * a fresh SPARKD_HEAD_TIMEOUT_MS for the headers. A body must then average 1 byte per ms (about
+ * 1 KB/s) after a first SPARKD_HEAD_TIMEOUT_MS of grace, so a trickled upload is bounded too while
+ * a large one at any usable speed is not. While a request is handled or answered there is none
+ * (libmicrohttpd's idle timeout still applies). */
 struct conn_watch {
   struct conn_watch *prev, *next;
   int fd;
   _Atomic int64_t deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
   bool idle;                   /* between requests (the connection's own thread only) */
+  int64_t body_start_ms;       /* when the current request's head completed (body deadline) */
 };
 
 static struct {
@@ -195,8 +198,23 @@ static void watchdog_stop(void) {
   watch.running = false;
 }
 
-/* The request head is complete: no deadline while it is handled and answered. */
-static void watch_head_done(struct MHD_Connection *conn) {
+/* The request head is complete: a body, if one follows, gets the body deadline; otherwise there is
+ * none while the request is handled and answered. */
+static void watch_head_done(struct MHD_Connection *conn, bool body_follows) {
+  struct conn_watch *w = watch_of(conn);
+  if (!w) return;
+  w->body_start_ms = now_ms();
+  atomic_store(&w->deadline_ms, body_follows ? w->body_start_ms + watch.head_ms : 0);
+}
+
+/* `received` body bytes have arrived so far: each moves the deadline on by a millisecond. */
+static void watch_body(struct MHD_Connection *conn, uint64_t received) {
+  struct conn_watch *w = watch_of(conn);
+  if (w) atomic_store(&w->deadline_ms, w->body_start_ms + watch.head_ms + (int64_t)received);
+}
+
+/* The body is complete: no deadline while the request is handled and answered. */
+static void watch_body_done(struct MHD_Connection *conn) {
   struct conn_watch *w = watch_of(conn);
   if (w) atomic_store(&w->deadline_ms, 0);
 }
@@ -373,7 +391,6 @@ static bool is_health_path(const char *path) {
 static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct svc_request *req, const char *method,
                   const char *version) {
   req->begun = true;
-  watch_head_done(conn);
   atomic_fetch_add(&srv->inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &req->start);
   req->conn = conn;
@@ -402,6 +419,8 @@ static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct sv
     unsigned long long n = strtoull(cl, &end, 10);
     if (*end == 0 && n > req->body_limit) req->body_too_large = true;
   }
+  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+  watch_head_done(conn, (cl && strcmp(cl, "0") != 0) || te);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -436,6 +455,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
+    req->body_received += n;
+    watch_body(conn, req->body_received);
     if (req->replied || req->body_too_large) return MHD_YES;
     if (n > req->body_limit - req->body_len || !req->match.route) {
       /* The rest is discarded; the 413 goes out when the upload ends (a chunked body: one with a
@@ -458,6 +479,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     req->body[req->body_len] = 0;
     return MHD_YES;
   }
+  watch_body_done(conn);
   if (!req->replied) dispatch(req);
   return MHD_YES;
 }

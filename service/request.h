@@ -46,6 +46,7 @@ struct svc_request {
   char partner[64];       /* its name */
   unsigned retry_after_s; /* Retry-After sent with a 429 problem */
   bool health_only;       /* came in on SPARKD_HEALTH_PORT: only /healthz, /readyz and /metrics are routed */
+  uint64_t body_received; /* body bytes that arrived, kept or discarded (the body deadline, httpd.c) */
 };
 
 /* Returns the path parameter `name` percent-decoded (NUL-terminated copy in buf), or NULL when

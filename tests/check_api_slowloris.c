@@ -70,7 +70,8 @@ static long long metric(const char *text, const char *series) {
   return strtoll(p + strlen(series), NULL, 10);
 }
 
-/* A client sending its request line and then one header byte every 200 ms: libmicrohttpd's idle
+/* A client sending its request line and then one header byte every 200 ms (and then one sending
+ * its body so): libmicrohttpd's idle
  * timeout (30 s, restarted by every byte) never ends it; SPARKD_HEAD_TIMEOUT_MS=1000 does, about
  * a second after it connected (the watchdog sweeps every 100 ms: at most ~1.1 s, plus slack for
  * a loaded machine). Then the closing is counted in /metrics. Before the head deadline existed
@@ -95,10 +96,26 @@ START_TEST(trickled_head_is_cut_off) {
   ck_assert_msg(closed, "a head trickled one byte per 200 ms was still open after %ld ms", ms);
   ck_assert_msg(ms >= 900 && ms < 2500, "closed after %ld ms, not about SPARKD_HEAD_TIMEOUT_MS=1000", ms);
 
+  /* a body trickled the same way: past the first SPARKD_HEAD_TIMEOUT_MS it must average a byte
+   * per ms (1000 ms + the few bytes sent), so it is cut off about a second after its head */
+  ck_assert(th_connect(&c, sd.port) == 0);
+  send_all(c.fd, "POST /v1/rates/convert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 100\r\n\r\n");
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  closed = false;
+  for (int i = 0; i < 20 && !closed; i++) {
+    closed = closed_within(c.fd, 200);
+    if (!closed && write(c.fd, " ", 1) != 1) closed = true;
+  }
+  ms = elapsed_ms(&t0);
+  th_close(&c);
+  ck_assert_msg(closed, "a body trickled one byte per 200 ms was still open after %ld ms", ms);
+  ck_assert_msg(ms >= 900 && ms < 2500, "body cut off after %ld ms, not about 1000", ms);
+
   struct th_response r;
   ck_assert(th_http(sd.port, "GET", "/metrics", NULL, NULL, &r) == 0);
   ck_assert_int_eq(r.status, 200);
-  ck_assert_int_eq(metric(r.body, "\nsparkd_http_head_timeouts_total "), 1);
+  ck_assert_int_eq(metric(r.body, "\nsparkd_http_head_timeouts_total "), 2);
   th_response_free(&r);
   ck_assert_int_eq(th_sparkd_stop(&sd), 0);
 }
@@ -129,6 +146,11 @@ START_TEST(normal_and_keep_alive_unaffected) {
   ck_assert_msg(th_request(&c, "GET", "/healthz", NULL, NULL, 0, &r) == 0,
                 "a kept-alive connection idle 1.5 s was closed by the head deadline");
   ck_assert_int_eq(r.status, 200);
+  th_response_free(&r);
+  static const char conv[] = "{\"rate_ray\": \"1000000001547125957863212448\"}";
+  ck_assert(th_request(&c, "POST", "/v1/rates/convert", "Content-Type: application/json\r\n", conv, strlen(conv), &r) ==
+            0); /* a body sent at once: no body deadline felt */
+  ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
   th_response_free(&r);
   for (int i = 0; i < 20; i++) { /* many requests on one connection, none cut off */
     ck_assert(th_request(&c, "GET", "/healthz", NULL, NULL, 0, &r) == 0);

@@ -117,7 +117,8 @@ const struct util_config_entry util_config_table[] = {
      OFF(ready_max_lag_blocks), 0, 100000000ull, NULL},
     {"SPARKD_HEAD_TIMEOUT_MS", "uint", "10000",
      "a request's line and headers must all arrive within this many ms of the connection opening (or of the"
-     " request line, on a kept-alive connection); slower connections are closed",
+     " request line, on a kept-alive connection), and a body then at 1 byte per ms past that much again; slower"
+     " connections are closed",
      OFF(head_timeout_ms), 100, 3600000, NULL},
     {"SPARKD_HEALTH_PORT", "uint", "0",
      "a second port on SPARKD_LISTEN's host serving only /healthz, /readyz and /metrics (0 = off)", OFF(health_port), 0,
