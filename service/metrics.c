@@ -257,7 +257,7 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
         (unsigned long long)atomic_load_explicit(&auth_failures[i], memory_order_relaxed));
   put(&b,
       "# HELP sparkd_http_head_timeouts_total Connections closed because their request line and headers did not"
-      " all arrive within SPARKD_HEAD_TIMEOUT_MS (slow or stalled clients).\n"
+      " all arrive within SPARKD_HEAD_TIMEOUT_MS, or their body then came slower than a byte per ms on average.\n"
       "# TYPE sparkd_http_head_timeouts_total counter\nsparkd_http_head_timeouts_total %llu\n",
       (unsigned long long)atomic_load_explicit(&head_timeouts, memory_order_relaxed));
   uint64_t generation;

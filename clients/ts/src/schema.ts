@@ -81,7 +81,8 @@ export interface paths {
          *     - `sparkd_auth_failures_total` (counter, once keys exist): requests refused for a
          *       missing or bad key.
          *     - `sparkd_http_head_timeouts_total` (counter): connections closed because their request
-         *       line and headers did not all arrive within `SPARKD_HEAD_TIMEOUT_MS`.
+         *       line and headers did not all arrive within `SPARKD_HEAD_TIMEOUT_MS`, or their body
+         *       then came slower than a byte per ms on average.
          *     - `sparkd_state_cache_generation` (gauge): state cache builds completed (0 before the
          *       first); `sparkd_state_cache_pending` (gauge): 1 before the first build and while a
          *       rebuild is asked for or running, i.e. the cached market, reserve, vault and account
