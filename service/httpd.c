@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,9 @@
  * up to 60 headers (each header also takes a record from this memory). Bodies need not fit:
  * they are handed over and copied out as they arrive, up to the route's body limit. */
 #define CONNECTION_MEMORY (20 * 1024)
+/* Connections of SPARKD_HEALTH_PORT's daemon: a few probes and scrapers at a time (taken from the
+ * descriptor reserve SPARKD_MAX_CONNECTIONS's default leaves). */
+#define HEALTH_CONNECTIONS 16u
 
 static bool sane_request_id(const char *s) {
   size_t n = 0;
@@ -79,6 +84,156 @@ static void new_request_id(char out[33]) {
     for (int i = 0; i < 16; i++)
       out[16 * w + i] = hex[(words[w] >> (60 - 4 * i)) & 15];
   out[32] = 0;
+}
+
+/* The head deadline (SPARKD_HEAD_TIMEOUT_MS). libmicrohttpd's own timeout restarts with every byte
+ * received, so a client sending its headers a byte at a time holds a connection for ever and a
+ * thousand such clients hold them all (slowloris). Each connection gets an absolute deadline by
+ * which its request head must be complete; a watchdog thread shuts down the socket of one past it,
+ * which libmicrohttpd sees as the client closing and cleans up itself (the descriptor is never
+ * closed here: libmicrohttpd still owns it, and removes the record before closing it). The
+ * deadline runs from the connection opening; after a response, the wait for the next request line
+ * is bounded by SPARKD_CONNECTION_TIMEOUT_S (the idle timeout, made absolute) and that line starts
+ * a fresh SPARKD_HEAD_TIMEOUT_MS for the headers. A body must then average 1 byte per ms (about
+ * 1 KB/s) after a first SPARKD_HEAD_TIMEOUT_MS of grace, so a trickled upload is bounded too while
+ * a large one at any usable speed is not. While a request is handled or answered there is none
+ * (libmicrohttpd's idle timeout still applies). */
+struct conn_watch {
+  struct conn_watch *prev, *next;
+  int fd;
+  _Atomic int64_t deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
+  bool idle;                   /* between requests (the connection's own thread only) */
+  int64_t body_start_ms;       /* when the current request's head completed (body deadline) */
+};
+
+static struct {
+  pthread_mutex_t lock; /* the list; the watchdog shuts a socket down only while holding it */
+  pthread_cond_t wake;
+  struct conn_watch list; /* sentinel of a circular list */
+  bool stop;
+  pthread_t thread;
+  bool running;
+  int64_t head_ms, idle_ms;
+} watch = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code) {
+  (void)cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct conn_watch *w = ci ? calloc(1, sizeof *w) : NULL;
+    if (!w) return; /* not watched: only libmicrohttpd's idle timeout bounds it */
+    w->fd = ci->connect_fd;
+    atomic_store(&w->deadline_ms, now_ms() + watch.head_ms);
+    pthread_mutex_lock(&watch.lock);
+    w->next = watch.list.next;
+    w->prev = &watch.list;
+    w->next->prev = w;
+    watch.list.next = w;
+    pthread_mutex_unlock(&watch.lock);
+    *socket_context = w;
+  } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+    struct conn_watch *w = *socket_context;
+    pthread_mutex_lock(&watch.lock);
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    pthread_mutex_unlock(&watch.lock);
+    free(w);
+    *socket_context = NULL;
+  }
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+static void *watchdog(void *arg) {
+  (void)arg;
+  /* a tenth of the deadline between sweeps: a connection is closed at most 10% late */
+  int64_t step = watch.head_ms / 10 < 50 ? 50 : watch.head_ms / 10 > 1000 ? 1000 : watch.head_ms / 10;
+  pthread_mutex_lock(&watch.lock);
+  while (!watch.stop) {
+    int64_t now = now_ms();
+    for (struct conn_watch *w = watch.list.next; w != &watch.list; w = w->next) {
+      int64_t d = atomic_load(&w->deadline_ms);
+      if (d && d <= now && atomic_compare_exchange_strong(&w->deadline_ms, &d, 0)) {
+        shutdown(w->fd, SHUT_RDWR);
+        svc_metrics_head_timeout();
+      }
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)(step % 1000) * 1000000L;
+    until.tv_sec += step / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&watch.wake, &watch.lock, &until);
+  }
+  pthread_mutex_unlock(&watch.lock);
+  return NULL;
+}
+
+static bool watchdog_start(const struct util_config *cfg) {
+  watch.list.next = watch.list.prev = &watch.list;
+  watch.head_ms = cfg->head_timeout_ms;
+  watch.idle_ms = (int64_t)cfg->connection_timeout_s * 1000;
+  watch.stop = false;
+  watch.running = pthread_create(&watch.thread, NULL, watchdog, NULL) == 0;
+  return watch.running;
+}
+
+static void watchdog_stop(void) {
+  if (!watch.running) return;
+  pthread_mutex_lock(&watch.lock);
+  watch.stop = true;
+  pthread_cond_signal(&watch.wake);
+  pthread_mutex_unlock(&watch.lock);
+  pthread_join(watch.thread, NULL);
+  watch.running = false;
+}
+
+/* The request head is complete: a body, if one follows, gets the body deadline; otherwise there is
+ * none while the request is handled and answered. */
+static void watch_head_done(struct MHD_Connection *conn, bool body_follows) {
+  struct conn_watch *w = watch_of(conn);
+  if (!w) return;
+  w->body_start_ms = now_ms();
+  atomic_store(&w->deadline_ms, body_follows ? w->body_start_ms + watch.head_ms : 0);
+}
+
+/* `received` body bytes have arrived so far: each moves the deadline on by a millisecond. */
+static void watch_body(struct MHD_Connection *conn, uint64_t received) {
+  struct conn_watch *w = watch_of(conn);
+  if (w) atomic_store(&w->deadline_ms, w->body_start_ms + watch.head_ms + (int64_t)received);
+}
+
+/* The body is complete: no deadline while the request is handled and answered. */
+static void watch_body_done(struct MHD_Connection *conn) {
+  struct conn_watch *w = watch_of(conn);
+  if (w) atomic_store(&w->deadline_ms, 0);
+}
+
+/* A response is done: the next request line must come within the idle timeout. */
+static void watch_idle(struct MHD_Connection *conn) {
+  struct conn_watch *w = watch_of(conn);
+  if (!w) return;
+  w->idle = true;
+  atomic_store(&w->deadline_ms, now_ms() + watch.idle_ms);
+}
+
+/* A request line arrived: its headers get SPARKD_HEAD_TIMEOUT_MS (the first request's deadline,
+ * from the connection opening, stays). */
+static void watch_request_line(struct MHD_Connection *conn) {
+  struct conn_watch *w = watch_of(conn);
+  if (!w || !w->idle) return;
+  w->idle = false;
+  atomic_store(&w->deadline_ms, now_ms() + watch.head_ms);
 }
 
 /* Returns the configured origin matching `origin` ("*" when any is allowed), or NULL. */
@@ -204,11 +359,11 @@ static void dispatch(struct svc_request *req) {
  * nor %00 survives that; this callback sees the request target as sent, so the request struct is
  * made here with the raw path (the access handler gets it as *con_cls). */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn) {
-  (void)cls;
-  (void)conn;
+  watch_request_line(conn);
   struct svc_request *req = calloc(1, sizeof *req);
   if (!req) return NULL;
   svc_head_raw_path(uri, req->path, sizeof req->path);
+  req->health_only = cls != NULL; /* the health daemon's callback is given a non-NULL cls */
   return req;
 }
 
@@ -225,6 +380,11 @@ static const char *ambiguous_framing(struct MHD_Connection *conn, unsigned *host
   MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
   *hosts = f.host;
   return svc_framing_refused(&f);
+}
+
+/* The routes SPARKD_HEALTH_PORT serves. */
+static bool is_health_path(const char *path) {
+  return strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0;
 }
 
 /* Starts a request made by uri_logged: request id, framing and Host checks, route, CORS, body limit. */
@@ -247,6 +407,8 @@ static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct sv
   req->host_refused = svc_head_host_refused(version, hosts);
   req->path_refused = svc_head_path_refused(req->path);
   if (!req->path_refused) svc_route_match(method, req->path, &req->match);
+  if (req->health_only && req->match.path_route && !is_health_path(req->match.path_route->path))
+    memset(&req->match, 0, sizeof req->match); /* answered 404 route_not_found */
   if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
     req->cors_origin = cors_match(&srv->cfg, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"));
   const struct svc_route *rt = req->match.route;
@@ -257,6 +419,8 @@ static void begin(struct svc_server *srv, struct MHD_Connection *conn, struct sv
     unsigned long long n = strtoull(cl, &end, 10);
     if (*end == 0 && n > req->body_limit) req->body_too_large = true;
   }
+  const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+  watch_head_done(conn, (cl && strcmp(cl, "0") != 0) || te);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -291,6 +455,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
+    req->body_received += n;
+    watch_body(conn, req->body_received);
     if (req->replied || req->body_too_large) return MHD_YES;
     if (n > req->body_limit - req->body_len || !req->match.route) {
       /* The rest is discarded; the 413 goes out when the upload ends (a chunked body: one with a
@@ -313,6 +479,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     req->body[req->body_len] = 0;
     return MHD_YES;
   }
+  watch_body_done(conn);
   if (!req->replied) dispatch(req);
   return MHD_YES;
 }
@@ -320,6 +487,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
   struct svc_server *srv = cls;
   struct svc_request *req = *con_cls;
+  watch_idle(conn);
   if (!req) return;
   if (!req->begun) { /* refused by libmicrohttpd before the access handler saw it (e.g. 431) */
     free(req);
@@ -380,12 +548,13 @@ static bool prepare_schema(struct svc_server *srv) {
   }
 }
 
-static bool resolve_listen(const struct util_config *cfg, struct sockaddr_storage *ss, socklen_t *sl, int *family) {
+static bool resolve_listen(const struct util_config *cfg, unsigned listen_port, struct sockaddr_storage *ss,
+                           socklen_t *sl, int *family) {
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   char port[8];
-  snprintf(port, sizeof port, "%u", cfg->listen_port);
+  snprintf(port, sizeof port, "%u", listen_port);
   int rc = getaddrinfo(*cfg->listen_host ? cfg->listen_host : NULL, port, &hints, &res);
   if (rc != 0 || !res) {
     util_log(UTIL_LOG_ERROR, "SPARKD_LISTEN: cannot resolve %s: %s", cfg->listen_host, gai_strerror(rc));
@@ -437,7 +606,7 @@ int svc_serve(struct svc_server *srv) {
   struct sockaddr_storage ss;
   socklen_t sl;
   int family;
-  if (!resolve_listen(&srv->cfg, &ss, &sl, &family)) {
+  if (!resolve_listen(&srv->cfg, srv->cfg.listen_port, &ss, &sl, &family)) {
     destroy_pools(srv);
     return 1;
   }
@@ -453,22 +622,62 @@ int svc_serve(struct svc_server *srv) {
     destroy_pools(srv);
     return 1;
   }
+  if (!watchdog_start(&srv->cfg)) {
+    util_log(UTIL_LOG_ERROR, "cannot start the connection watchdog thread");
+    partner_ltv_stop();
+    state_cache_stop();
+    destroy_pools(srv);
+    return 1;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, (uint16_t)srv->cfg.listen_port, NULL, NULL, access_handler, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, srv->cfg.threads,
       MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
-      MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
-      srv->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_connections_per_client,
-      MHD_OPTION_END);
+      MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+      srv->cfg.connection_timeout_s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_connections,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_connections_per_client, MHD_OPTION_END);
   if (!d) {
     util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port, strerror(errno));
+    watchdog_stop();
     partner_ltv_stop();
     state_cache_stop();
     destroy_pools(srv);
     return 1;
+  }
+  /* The reserve for probes: a flood that holds every connection of the API port (up to
+   * SPARKD_MAX_CONNECTIONS) cannot reach this daemon's own thread and connections. No per-address
+   * bound: probes and scrapers come from few addresses, and HEALTH_CONNECTIONS bounds them all. */
+  struct MHD_Daemon *hd = NULL;
+  if (srv->cfg.health_port) {
+    struct sockaddr_storage hss;
+    socklen_t hsl;
+    int hfamily;
+    if (resolve_listen(&srv->cfg, srv->cfg.health_port, &hss, &hsl, &hfamily)) {
+      unsigned hflags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+      if (hfamily == AF_INET6) hflags |= MHD_USE_IPv6;
+      hd = MHD_start_daemon(hflags, (uint16_t)srv->cfg.health_port, NULL, NULL, access_handler, srv,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&hss,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_URI_LOG_CALLBACK, uri_logged,
+                            (void *)1, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, NULL,
+                            MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.connection_timeout_s,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, HEALTH_CONNECTIONS, MHD_OPTION_END);
+    }
+    if (!hd) {
+      util_log(UTIL_LOG_ERROR, "SPARKD_HEALTH_PORT: cannot listen on %s:%u: %s", srv->cfg.listen_host,
+               srv->cfg.health_port, strerror(errno));
+      MHD_stop_daemon(d);
+      watchdog_stop();
+      partner_ltv_stop();
+      state_cache_stop();
+      destroy_pools(srv);
+      return 1;
+    }
+    util_log(UTIL_LOG_INFO, "health port %s:%u serves /healthz, /readyz and /metrics", srv->cfg.listen_host,
+             srv->cfg.health_port);
   }
   util_log(UTIL_LOG_INFO, "listening on %s:%u with %u threads", srv->cfg.listen_host, srv->cfg.listen_port,
            srv->cfg.threads);
@@ -491,7 +700,9 @@ int svc_serve(struct svc_server *srv) {
     }
     usleep(10000);
   }
+  watchdog_stop();
   MHD_stop_daemon(d);
+  if (hd) MHD_stop_daemon(hd); /* probes answered until the API port is closed */
   partner_ltv_stop();
   state_cache_stop();
   destroy_pools(srv);

@@ -34,6 +34,10 @@ static _Atomic uint64_t auth_failures[SVC_AUTH_FAIL_COUNT];
 static const char *const auth_fail_names[SVC_AUTH_FAIL_COUNT] = {"missing", "unknown", "revoked", "scope",
                                                                  "rate_limited"};
 
+static _Atomic uint64_t head_timeouts;
+
+void svc_metrics_head_timeout(void) { atomic_fetch_add_explicit(&head_timeouts, 1, memory_order_relaxed); }
+
 void svc_metrics_auth_failure(enum svc_auth_fail why) {
   if ((unsigned)why < SVC_AUTH_FAIL_COUNT) atomic_fetch_add_explicit(&auth_failures[why], 1, memory_order_relaxed);
 }
@@ -251,6 +255,11 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
   for (int i = 0; i < SVC_AUTH_FAIL_COUNT; i++)
     put(&b, "sparkd_auth_failures_total{reason=\"%s\"} %llu\n", auth_fail_names[i],
         (unsigned long long)atomic_load_explicit(&auth_failures[i], memory_order_relaxed));
+  put(&b,
+      "# HELP sparkd_http_head_timeouts_total Connections closed because their request line and headers did not"
+      " all arrive within SPARKD_HEAD_TIMEOUT_MS, or their body then came slower than a byte per ms on average.\n"
+      "# TYPE sparkd_http_head_timeouts_total counter\nsparkd_http_head_timeouts_total %llu\n",
+      (unsigned long long)atomic_load_explicit(&head_timeouts, memory_order_relaxed));
   uint64_t generation;
   bool pending;
   state_cache_status(&generation, &pending);

@@ -23,6 +23,8 @@ enum svc_auth_fail {
 };
 /* Counts one failed authentication attempt in sparkd_auth_failures_total{reason}. */
 void svc_metrics_auth_failure(enum svc_auth_fail why);
+/* Counts one connection closed because its request head did not arrive within SPARKD_HEAD_TIMEOUT_MS. */
+void svc_metrics_head_timeout(void);
 /* Returns a malloc'd Prometheus text exposition (length in *len), or NULL on allocation failure. */
 char *svc_metrics_render(db_pool *pool, size_t *len);
 

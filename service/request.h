@@ -45,6 +45,8 @@ struct svc_request {
   int64_t partner_id;     /* the key's partner (partner scope), else 0 */
   char partner[64];       /* its name */
   unsigned retry_after_s; /* Retry-After sent with a 429 problem */
+  bool health_only;       /* came in on SPARKD_HEALTH_PORT: only /healthz, /readyz and /metrics are routed */
+  uint64_t body_received; /* body bytes that arrived, kept or discarded (the body deadline, httpd.c) */
 };
 
 /* Returns the path parameter `name` percent-decoded (NUL-terminated copy in buf), or NULL when

@@ -131,6 +131,7 @@ for (const { where, doc } of byKind("Deployment")) {
   if (!main) continue;
   const ports = new Map((main.ports || []).map((p) => [p.name, p.containerPort]));
   const listen = /:(\d+)$/.exec(find("ConfigMap", "sparkd-config")?.doc.data?.SPARKD_LISTEN || "")?.[1];
+  const health = env.SPARKD_HEALTH_PORT && env.SPARKD_HEALTH_PORT !== "0" ? String(env.SPARKD_HEALTH_PORT) : null;
   for (const [probe, want] of [
     ["livenessProbe", "/healthz"],
     ["readinessProbe", "/readyz"],
@@ -141,7 +142,8 @@ for (const { where, doc } of byKind("Deployment")) {
       if (g.path !== want) bad(where, `${probe} asks ${g.path}, not ${want}`);
       const port = typeof g.port === "string" ? ports.get(g.port) : g.port;
       if (port === undefined) bad(where, `${probe}: no container port ${g.port}`);
-      else if (listen && String(port) !== listen) bad(where, `${probe}: port ${port}, sparkd listens on ${listen}`);
+      else if (listen && String(port) !== listen && String(port) !== health)
+        bad(where, `${probe}: port ${port}, sparkd listens on ${listen}${health ? ` and ${health}` : ""}`);
     }
   }
   if (!env.SPARKD_DATABASE_URL) bad(where, "SPARKD_DATABASE_URL is not set");

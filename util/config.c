@@ -115,6 +115,14 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_READY_MAX_LAG_BLOCKS", "uint", "0",
      "/readyz fails while an indexed chain's applied block lags its head by more than this (0 = off)",
      OFF(ready_max_lag_blocks), 0, 100000000ull, NULL},
+    {"SPARKD_HEAD_TIMEOUT_MS", "uint", "10000",
+     "a request's line and headers must all arrive within this many ms of the connection opening (or of the"
+     " request line, on a kept-alive connection), and a body then at 1 byte per ms past that much again; slower"
+     " connections are closed",
+     OFF(head_timeout_ms), 100, 3600000, NULL},
+    {"SPARKD_HEALTH_PORT", "uint", "0",
+     "a second port on SPARKD_LISTEN's host serving only /healthz, /readyz and /metrics (0 = off)", OFF(health_port), 0,
+     65535, NULL},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 

@@ -51,6 +51,8 @@ struct util_config {
   unsigned index_rpc_timeout_ms;       /* SPARKD_INDEX_RPC_TIMEOUT_MS: one JSON-RPC request */
   unsigned index_rpc_retries;          /* SPARKD_INDEX_RPC_RETRIES: retries of a failed request */
   unsigned ready_max_lag_blocks;       /* SPARKD_READY_MAX_LAG_BLOCKS: /readyz lag bound; 0 = off */
+  unsigned head_timeout_ms;            /* SPARKD_HEAD_TIMEOUT_MS: a request head must arrive within this */
+  unsigned health_port;                /* SPARKD_HEALTH_PORT: probes-only listener; 0 = off */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */

@@ -14,7 +14,9 @@ export interface paths {
         /**
          * Liveness
          * @description Answers 200 while the process is alive and serving HTTP. It does not touch the
-         *     database: use `/readyz` to decide whether to send traffic.
+         *     database: use `/readyz` to decide whether to send traffic. Also served, with `/readyz`
+         *     and `/metrics` only, on `SPARKD_HEALTH_PORT` when it is set: a port with its own thread
+         *     and connections that answers while slow clients hold every connection of the API port.
          */
         get: operations["getHealthz"];
         put?: never;
@@ -78,6 +80,9 @@ export interface paths {
          *       `unavailable`).
          *     - `sparkd_auth_failures_total` (counter, once keys exist): requests refused for a
          *       missing or bad key.
+         *     - `sparkd_http_head_timeouts_total` (counter): connections closed because their request
+         *       line and headers did not all arrive within `SPARKD_HEAD_TIMEOUT_MS`, or their body
+         *       then came slower than a byte per ms on average.
          *     - `sparkd_state_cache_generation` (gauge): state cache builds completed (0 before the
          *       first); `sparkd_state_cache_pending` (gauge): 1 before the first build and while a
          *       rebuild is asked for or running, i.e. the cached market, reserve, vault and account
