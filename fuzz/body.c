@@ -56,8 +56,10 @@ static void strings_compared(const struct svc_body_field *fields, size_t n, char
 int fuzz_body(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   static struct svc_body_field patch[64];
-  /* one more choice than the list: the PATCH spec, derived from the create spec */
-  const size_t pick = data[0] % (handler_body_specs_n + 1);
+  /* the first byte picks a spec, counted from '0' so the kept corpus stays readable ('0' is the
+   * list's first entry); one more choice than the list: the PATCH spec, derived from the create
+   * spec */
+  const size_t pick = (uint8_t)(data[0] - '0') % (handler_body_specs_n + 1);
   const struct handler_body_spec *b = pick < handler_body_specs_n ? handler_body_specs[pick] : NULL;
   const struct svc_body_field *spec;
   size_t n, obj;
