@@ -12,6 +12,7 @@
 #include "db/listen.h"
 #include "db/ltv.h"
 #include "partner/delivery.h"
+#include "partner/margin.h"
 #include "partner/signer.h"
 #include "risk/keccak.h"
 #include "util/config.h"
@@ -610,6 +611,35 @@ static bool recompute(int64_t id, bool sweep) {
   return a.st.outbox > 0;
 }
 
+struct margin_arg {
+  uint64_t now;
+  struct partner_margin_batch_stats st;
+};
+static db_status txn_margin(db_conn *c, void *arg) {
+  struct margin_arg *a = arg;
+  return partner_margin_recompute_all(c, a->now, &a->st);
+}
+
+/* Recomputes every portfolio's margin (after an import and on the sweep: prices moved, or went
+ * stale with time) in its own transaction, so a failure here never rolls back the LTV pass and the
+ * other way round. Returns whether webhook rows (band changes) were queued. */
+static bool margin_recompute(void) {
+  struct margin_arg a = {(uint64_t)time(NULL), {0}};
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  db_status s = db_run_txn(W.pool, txn_margin, &a);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (s != DB_OK) {
+    util_log(UTIL_LOG_WARN, "margin recompute failed: %s", db_status_name(s));
+    return false;
+  }
+  util_log(a.st.portfolios > 0 || a.st.not_computable > 0 ? UTIL_LOG_INFO : UTIL_LOG_DEBUG,
+           "margin: %llu portfolio(s) recomputed in %.1f ms, %llu band change(s), %llu webhook(s), %llu not computable",
+           (unsigned long long)a.st.portfolios, ms_between(&t0, &t1), (unsigned long long)a.st.band_changes,
+           (unsigned long long)a.st.outbox, (unsigned long long)a.st.not_computable);
+  return a.st.outbox > 0;
+}
+
 static bool reached(const struct timespec *now, const struct timespec *t) {
   return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
 }
@@ -646,6 +676,9 @@ static void *worker(void *arg) {
     for (size_t i = 0; i < n; i++)
       queued |= recompute(ids[i], false);
     if (sweep) queued |= recompute(0, true);
+    /* portfolio margins depend on prices only through the imported oracle (and on time through
+     * staleness and cure deadlines): a single position's change does not touch them */
+    if (all || sweep) queued |= margin_recompute();
     if (queued) partner_webhook_wake();
     if (all || sweep) {
       purge_idempotency();

@@ -45,7 +45,9 @@ db_status partner_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now
 /* Returns true after loading the signing key (if configured), setting up webhook targets
  * (partner_webhook_configure) and, unless SPARKD_WORKERS=off, starting the thread that keeps the
  * "workers" lease (db/lease.h) and runs the LTV worker and the webhook sender while it holds it:
- * one process of all those sharing the database runs them. False (logged) on a failure. */
+ * one process of all those sharing the database runs them. The LTV worker also recomputes every
+ * portfolio margin (partner_margin_recompute_all) after each import and on each sweep. False
+ * (logged) on a failure. */
 bool partner_ltv_start(db_pool *pool, const struct util_config *cfg);
 /* Stops the worker threads, then gives the lease up. */
 void partner_ltv_stop(void);

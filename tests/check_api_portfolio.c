@@ -21,8 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db/db.h"
-#include "partner/margin.h"
 #include "support/httptest.h"
 #include "support/pgtest.h"
 
@@ -35,7 +33,10 @@ static struct th_pg pg;
 static char dburl[1024];
 static struct th_sparkd sd;
 static char key_a[64], key_b[64], key_admin[64], keyfile[256];
-static const char *env[] = {"SPARKD_MIGRATE=auto", NULL, "SPARKD_WEBHOOK_ALLOW_PRIVATE=127.0.0.0/8", NULL};
+/* the sweep (which also recomputes every portfolio) is kept out of the way of the exact sequences
+ * asserted below; imports (NOTIFY sparkd_state) drive the worker's passes here */
+static const char *env[] = {"SPARKD_MIGRATE=auto", NULL, "SPARKD_WEBHOOK_ALLOW_PRIVATE=127.0.0.0/8",
+                            "SPARKD_LTV_SWEEP_S=3600", NULL};
 
 static int run_sparkd(const char *const *args, char *out, size_t out_len) {
   char of[] = "/tmp/pf_outXXXXXX";
@@ -143,6 +144,15 @@ static long long count_sql(const char *sql) {
   return atoll(out);
 }
 
+/* Returns whether the count query answers want within ms (polled every 100 ms). */
+static bool wait_count(const char *sql, long long want, int ms) {
+  for (int waited = 0;; waited += 100) {
+    if (count_sql(sql) == want) return true;
+    if (waited >= ms) return false;
+    usleep(100 * 1000);
+  }
+}
+
 /* ETH only (WETH), no volatility impact (sigma 0) so the liquidity add-on is the half spread. */
 #define PARAMS(rho, bands)                                                                                             \
   "{\"underlyings\":[{\"symbol\":\"ETH\",\"chain_id\":1,\"asset\":\"" WETH "\",\"range_bps\":2100,\"basis_bps\":100,"  \
@@ -218,6 +228,17 @@ static const char *now_rfc(void) {
 
 START_TEST(portfolio_margin) {
   ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
+  /* the worker's first pass (on its listener's first connect, no portfolio yet) is let through
+   * before any portfolio exists, so it cannot land between a read and the sequence checked below */
+  bool leased = false;
+  for (int i = 0; i < 100 && !leased; i++) {
+    char *log = th_sparkd_log(&sd);
+    leased = log && strstr(log, "workers: lease acquired");
+    free(log);
+    if (!leased) usleep(100 * 1000);
+  }
+  ck_assert_msg(leased, "the workers lease was not taken");
+  usleep(500 * 1000);
   set_weth(3000);
   char body[8192], path[128];
 
@@ -456,29 +477,95 @@ START_TEST(portfolio_margin) {
   ck_assert_str_eq(str(m, "band"), "free");
   json_decref(m);
 
-  /* ---- the batch pass (partner_margin_recompute_all), as after an import ----
-   * at 3000 the first portfolio (warning at its last read, at 3300) is HS 11541 again: a band
-   * change to margin_call, with its history row and one outbox row; the second stays free and
-   * only its summary moves (sequence + 1) */
-  char err[256];
-  db_conn *dc = db_conn_open(dburl, 5000, err, sizeof err);
-  ck_assert_msg(dc != NULL, "%s", err);
-  struct partner_margin_batch_stats bs;
-  ck_assert_int_eq(db_exec(dc, "BEGIN"), DB_OK);
-  ck_assert_int_eq(partner_margin_recompute_all(dc, (uint64_t)time(NULL), &bs), DB_OK);
-  ck_assert_int_eq(db_exec(dc, "COMMIT"), DB_OK);
-  db_conn_close(dc);
-  ck_assert_uint_eq(bs.portfolios, 2);
-  ck_assert_uint_eq(bs.band_changes, 1);
-  ck_assert_uint_eq(bs.outbox, 1);
-  ck_assert_uint_eq(bs.not_computable, 0);
-  char q[256];
-  snprintf(q, sizeof q, "SELECT hs_bps FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 2", id);
+  /* ---- an import recomputes every portfolio, without any read of the margin ----
+   * An import writes prices and NOTIFYs sparkd_state (done here by hand, as check_api_ltv does);
+   * the worker of this process (it holds the workers lease) then runs partner_margin_recompute_all
+   * in its own transaction. No GET of a margin below: the stored rows are polled.
+   * First the prices as at the portfolios' last stored results: ETH back at 3300 (p1 warning at
+   * HS 14247, above; p2 at 3300: equity 9.99506172 * 3300 - 15,382.85 = 17,600.85, MM 0.2455 *
+   * 32,983.70 = 8,097.5, HS ~21736: free), written without a NOTIFY. Then an import that moves
+   * only wstETH, not an underlying of the parameters in force: each portfolio gets a new summary
+   * (sequence + 1) and no history or outbox row. */
+  set_weth(3300);
+  char q[320];
+  snprintf(q, sizeof q, "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = %s", id);
+  long long seq1 = count_sql(q);
+  snprintf(q, sizeof q, "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = %s", id2);
+  long long seq2 = count_sql(q);
+  ck_assert(th_pg_exec(dburl,
+                       "UPDATE prices SET price = price + 1, updated_at = floor(extract(epoch FROM now()))::bigint"
+                       " WHERE chain_id = 1 AND asset = '" WSTETH "'; NOTIFY sparkd_state;") == 0);
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM portfolio_margin_latest WHERE (portfolio_id = %s AND sequence = %lld)"
+           " OR (portfolio_id = %s AND sequence = %lld)",
+           id, seq1 + 1, id2, seq2 + 1);
+  ck_assert_msg(wait_count(q, 2, 30000), "the import did not recompute both portfolios");
+  char qh[256], qb[256];
+  snprintf(qh, sizeof qh, "SELECT count(*) FROM portfolio_margin_history WHERE portfolio_id IN (%s, %s)", id, id2);
+  ck_assert_int_eq(count_sql(qh), 4); /* p1: free, margin_call, warning; p2: free */
+  ck_assert_int_eq(count_sql("SELECT count(*) FROM webhook_outbox WHERE event = 'portfolio.band_changed'"), 3);
+  snprintf(qb, sizeof qb, "SELECT band FROM portfolio_margin_latest WHERE portfolio_id = %s", id);
+  ck_assert_int_eq(count_sql(qb), 1); /* warning */
+
+  /* An import that moves ETH to 3000: p1 is HS 11541 again (as at the walk's first read): a band
+   * change warning -> margin_call with its history row and one outbox row (one webhook
+   * subscribed); p2 stays free (HS 19836) and only its summary moves. */
+  ck_assert(th_pg_exec(dburl,
+                       "UPDATE prices SET price = 300000000000, updated_at = floor(extract(epoch FROM now()))::bigint"
+                       " WHERE chain_id = 1 AND asset = '" WETH "'; NOTIFY sparkd_state;") == 0);
+  snprintf(q, sizeof q, "SELECT count(*) FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 2", id);
+  ck_assert_msg(wait_count(q, 1, 30000), "the import did not move the stored band");
+  snprintf(q, sizeof q, "SELECT hs_bps FROM portfolio_margin_latest WHERE portfolio_id = %s", id);
   ck_assert_int_eq(count_sql(q), 11541);
+  snprintf(q, sizeof q, "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = %s", id);
+  ck_assert_int_eq(count_sql(q), seq1 + 2);
   snprintf(q, sizeof q, "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 0", id2);
-  ck_assert_int_eq(count_sql(q), 2);
-  /* 2 from the walk, 1 for the second portfolio's first result, 1 from this pass */
+  ck_assert_int_eq(count_sql(q), seq2 + 2);
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM portfolio_margin_history WHERE portfolio_id = %s AND sequence = %lld"
+           " AND band = 2 AND prev_band = 1 AND hs_bps = 11541",
+           id, seq1 + 2);
+  ck_assert_int_eq(count_sql(q), 1);
+  ck_assert_int_eq(count_sql(qh), 5);
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM webhook_outbox WHERE event = 'portfolio.band_changed' AND position_id = -%s"
+           " AND payload->>'band' = 'margin_call' AND payload->>'previous_band' = 'warning'"
+           " AND (payload->>'sequence')::bigint = %lld",
+           id, seq1 + 2);
+  ck_assert_int_eq(count_sql(q), 1);
+  /* 2 from the walk, 1 for the second portfolio's first result, 1 from this import */
   ck_assert_int_eq(count_sql("SELECT count(*) FROM webhook_outbox WHERE event = 'portfolio.band_changed'"), 4);
+
+  /* Exactly once: another import moving no relevant price (wstETH again) recomputes both (their
+   * sequences move on) and writes no history or outbox row; p1's call stays open. */
+  ck_assert(th_pg_exec(dburl,
+                       "UPDATE prices SET price = price + 1, updated_at = floor(extract(epoch FROM now()))::bigint"
+                       " WHERE chain_id = 1 AND asset = '" WSTETH "'; NOTIFY sparkd_state;") == 0);
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM portfolio_margin_latest WHERE (portfolio_id = %s AND sequence = %lld AND band = 2)"
+           " OR (portfolio_id = %s AND sequence = %lld AND band = 0)",
+           id, seq1 + 3, id2, seq2 + 3);
+  ck_assert_msg(wait_count(q, 2, 30000), "the second import did not recompute both portfolios");
+  ck_assert_int_eq(count_sql(qh), 5);
+  ck_assert_int_eq(count_sql("SELECT count(*) FROM webhook_outbox WHERE event = 'portfolio.band_changed'"), 4);
+  /* the history served (not a margin read): margin_call, warning, margin_call, free */
+  snprintf(path, sizeof path, "/v1/partner/portfolios/%s/margin/history", id);
+  m = call("GET", path, key_a, NULL, NULL, 200);
+  recs = json_object_get(m, "records");
+  ck_assert_int_eq(json_array_size(recs), 4);
+  ck_assert_str_eq(str(json_array_get(recs, 0), "band"), "margin_call");
+  ck_assert_str_eq(str(json_array_get(recs, 1), "band"), "warning");
+  json_decref(m);
+  /* the worker logged the pass (its figures go in the report, not in an assertion) */
+  char *log = th_sparkd_log(&sd);
+  ck_assert_msg(log && strstr(log, "margin: 2 portfolio(s) recomputed in"), "no margin pass logged");
+  const char *line = log;
+  while ((line = strstr(line, "margin: 2 portfolio(s)")) != NULL) {
+    const char *e = strchr(line, '\n');
+    fprintf(stderr, "worker: %.*s\n", (int)(e ? e - line : (long)strlen(line)), line);
+    line += 10;
+  }
+  free(log);
   ck_assert_int_eq(th_sparkd_stop(&sd), 0);
 }
 END_TEST
