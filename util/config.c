@@ -61,7 +61,8 @@ const struct util_config_entry util_config_table[] = {
      "account, every time",
      OFF(account_cache_incremental), 0, 1, NULL},
     {"SPARKD_LTV_SWEEP_S", "uint", "30",
-     "seconds between LTV sweeps (prices going stale, cure deadlines) when no import recomputes every position",
+     "seconds between LTV and portfolio margin sweeps (prices going stale, cure deadlines) when no import "
+     "recomputes everything",
      OFF(ltv_sweep_s), 1, 3600, NULL},
     {"SPARKD_IDEMPOTENCY_KEEP_H", "uint", "168",
      "hours an Idempotency-Key's stored response is kept for replay; older keys are purged and may be used again",

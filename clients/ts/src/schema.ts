@@ -928,8 +928,10 @@ export interface paths {
          *     component of MM, the worst scenario per underlying, the charge per venue, and
          *     `max_borrow_usd` (D_max: the largest additional USD borrow that keeps the health score at
          *     or above `bands.initial_bps`, solved exactly). Each read is stored as the latest result
-         *     (its `sequence` grows by one); a band change is appended to the history and sent to the
-         *     partner's webhooks subscribed to `portfolio.band_changed`. `signature` is an EIP-712
+         *     (its `sequence` grows by one), and so is every portfolio's margin after each price import
+         *     and on each sweep (`SPARKD_LTV_SWEEP_S`), without a read; a band change is appended to the
+         *     history and sent to the partner's webhooks subscribed to `portfolio.band_changed`
+         *     (exactly once, whichever finds it). `signature` is an EIP-712
          *     signature of the MarginRecord struct (docs/margin-signature.md) by the signer at `GET
          *     /v1/signers`, or null without a signing key.
          */
