@@ -112,17 +112,55 @@ risk_err risk_liquidation_compute_evaluated(const struct risk_market *m, const s
   return compute(m, a, collateral, debt, debt_to_cover, d, out);
 }
 
-/* hf(P) >= 1e18 with collateral c at price P; *err set on an engine error. */
-static bool safe_at(const struct risk_market *m, const struct risk_account *a, uint16_t c, u256 price, risk_err *err) {
+/* One evaluation at price P of c: *ok when it did not fail; then safe (HF >= 1e18), the
+ * floored average liquidation threshold, total collateral and total debt. */
+struct lp_pt {
+  bool ok, safe;
+  uint32_t lt;
+  u256 coll, debt;
+};
+static struct lp_pt lp_at(const struct risk_market *m, const struct risk_account *a, uint16_t c, u256 price) {
   struct risk_eval_override ov = {.pos = NULL, .price_reserve = c, .price = price, .emode = -1};
   struct risk_account_data d;
-  risk_err e = risk_account_evaluate_with(m, a, &ov, &d);
-  if (e) {
-    *err = e;
-    return false;
-  }
-  return u256_ge(d.health_factor, u256_from_u64(HF_ONE));
+  struct lp_pt r = {.ok = false};
+  if (risk_account_evaluate_with(m, a, &ov, &d)) return r;
+  r.ok = true;
+  r.safe = u256_ge(d.health_factor, u256_from_u64(HF_ONE));
+  r.lt = d.avg_liquidation_threshold;
+  r.coll = d.total_collateral_base;
+  r.debt = d.total_debt_base;
+  return r;
 }
+
+/* wadDiv(percentMul(coll, lt), debt) >= 1e18, the HF formula on chosen inputs; *ok false when
+ * it overflows. */
+static bool hf_safe(u256 coll, uint32_t lt, u256 debt, bool *ok) {
+  u256 t, hf;
+  *ok = !risk_percent_mul(&t, coll, u256_from_u64(lt)) && !risk_wad_div(&hf, t, debt);
+  return *ok && u256_ge(hf, u256_from_u64(HF_ONE));
+}
+
+static uint32_t min32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static uint32_t max32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
+/* The bounds and their cost. HF(P) = wadDiv(percentMul(C(P), k(P)), D(P)): C, the total
+ * collateral, and D, the total debt, are nondecreasing in P (D grows only when c is also
+ * borrowed); k = floor(avgLT) = floor((L + V*lt)/(A + V)), V = c's value, moves monotonically
+ * from L/A towards lt as P grows, so k is monotone in P but may fall while C rises: with a
+ * 1-bp collateral beside WETH the HF is a sawtooth with many crossings, and bisection over the
+ * whole range is wrong. Over an interval [x, y] monotonicity gives, with k's extremes at the
+ * ends:
+ *   HF >= wadDiv(percentMul(C(x), min(k(x), k(y))), D(y))   (lower bound)
+ *   HF <= wadDiv(percentMul(C(y), max(k(x), k(y))), D(x))   (upper bound)
+ * both exact at x = y, and monotone in the free end, so the last point the bound decides is
+ * found by galloping then bisection. Walking from the current price, each step proves a whole
+ * interval safe (down) or unsafe (up) and then evaluates the first price past it: either that
+ * is the crossing, or k differs there from where the step began (with D fixed, a bound with
+ * the same k is the exact HF, which would have decided that price too). So a walk takes at
+ * most 10001 steps (k is in 0..10000), each O(log2 P) evaluations (up to ~2*192); in practice
+ * one or a few steps: far from 1 a bound clears a whole range of pieces at once. When c is
+ * also borrowed, D moves too and the step count is capped at LP_MAX_STEPS (then no price). */
+#define LP_MAX_STEPS 20002u
 
 risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_account *a, uint16_t c, bool *exists,
                                 u256 *price) {
@@ -132,86 +170,94 @@ risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_a
   const struct risk_acct_reserve *r = &m->reserves[c];
   const struct risk_position *p = risk_account_find(a, c);
   if (!p || !p->collateral || r->liquidation_threshold == 0 || !r->listed || u256_is_zero(p->scaled_a)) return RISK_OK;
-  struct risk_account_data d0;
-  risk_err e = RISK_OK;
-  struct risk_eval_override ov0 = {.pos = NULL, .price_reserve = c, .price = U256_ZERO, .emode = -1};
-  if ((e = risk_account_evaluate_with(m, a, &ov0, &d0))) return e;
-  if (u256_is_zero(d0.total_debt_base)) {
-    /* no debt at price 0: either none at all, or only debt in c itself */
-    struct risk_account_data d;
-    if ((e = risk_account_evaluate(m, a, &d))) return e;
-    if (u256_is_zero(d.total_debt_base)) return RISK_OK;
-  }
-  if (u256_ge(d0.health_factor, u256_from_u64(HF_ONE))) {
-    *exists = true; /* safe even at price 0 */
+  const u256 cur = r->price;
+  struct lp_pt q = lp_at(m, a, c, cur);
+  if (!q.ok || u256_is_zero(q.debt)) return RISK_OK;
+  bool ok;
+
+  if (q.safe) {
+    /* Down: the highest P <= cur with safe(P) and !safe(P - 1); 0 when safe down to 0. */
+    u256 hi = cur;
+    struct lp_pt qh = q;
+    for (unsigned steps = 0; steps < LP_MAX_STEPS; steps++) {
+      /* x: the lowest price with [x, hi] proven safe by the lower bound (true at hi) */
+      u256 x = hi, step = U256_ONE, out = U256_ZERO;
+      bool has_out = false;
+      while (!u256_is_zero(x)) {
+        u256 y = u256_le(x, step) ? U256_ZERO : u256_sub_wrap(x, step);
+        struct lp_pt qy = lp_at(m, a, c, y);
+        if (!qy.ok || !hf_safe(qy.coll, min32(qy.lt, qh.lt), qh.debt, &ok)) {
+          out = y, has_out = true;
+          break;
+        }
+        x = y;
+        step = u256_shl(step, 1);
+      }
+      if (!has_out) { /* safe at every price down to 0 */
+        *exists = true;
+        return RISK_OK;
+      }
+      while (u256_gt(u256_sub_wrap(x, out), U256_ONE)) {
+        u256 mid = u256_add_wrap(out, u256_shr(u256_sub_wrap(x, out), 1));
+        struct lp_pt qm = lp_at(m, a, c, mid);
+        if (qm.ok && hf_safe(qm.coll, min32(qm.lt, qh.lt), qh.debt, &ok))
+          x = mid;
+        else
+          out = mid;
+      }
+      /* [x, hi] safe; out = x - 1 */
+      struct lp_pt qo = lp_at(m, a, c, out);
+      if (!qo.ok || !qo.safe) {
+        *exists = true;
+        *price = x;
+        return RISK_OK;
+      }
+      hi = out;
+      qh = qo;
+    }
     return RISK_OK;
   }
 
-  /* Closed form: sum(coll_i * lt_i) >= debt * 1e4 with coll_c = bal * P / unit. */
-  uint32_t lt = r->liquidation_threshold;
-  if (a->emode_category != 0 && r->emode_category == a->emode_category)
-    lt = m->emode[a->emode_category & 0xff].liquidation_threshold;
-  u256 bal, need, have, est = U256_ONE, t;
-  if ((e = risk_ray_mul(&bal, p->scaled_a, r->liquidity_index))) return e;
-  if (u256_is_zero(bal)) return RISK_OK;
-  if (!u256_mul(&need, d0.total_debt_base, u256_from_u64(10000)) &&
-      !u256_mul(&have, d0.total_collateral_base, u256_from_u64(d0.avg_liquidation_threshold))) {
-    if (u256_gt(need, have)) {
-      u256 den;
-      if (!u256_mul(&den, bal, u256_from_u64(lt)) && !u256_muldiv_up(&t, u256_sub_wrap(need, have), r->unit, den) &&
-          !u256_is_zero(t))
-        est = t;
-    }
-  }
-
-  /* Find lo (unsafe) < hi (safe), starting from the estimate. */
-  u256 lo = U256_ZERO, hi;
-  const unsigned LIMIT_BITS = 192; /* prices beyond 2^192 are "no such price" */
-  if (safe_at(m, a, c, est, &e)) {
-    hi = est;
-    u256 step = U256_ONE;
-    for (;;) {
-      if (u256_le(hi, step)) {
-        lo = U256_ZERO;
+  /* Up: the lowest P > cur with safe(P); none when the HF stays below 1 up to 2^192 or the
+   * evaluation overflows first (the chain reverts at such prices). */
+  const unsigned LIMIT_BITS = 192;
+  const u256 limit = u256_sub_wrap(u256_shl(U256_ONE, LIMIT_BITS), U256_ONE);
+  u256 lo = cur;
+  struct lp_pt ql = q;
+  for (unsigned steps = 0; steps < LP_MAX_STEPS; steps++) {
+    /* x: the highest price with [lo, x] proven unsafe by the upper bound (true at lo) */
+    u256 x = lo, step = U256_ONE, out = U256_ZERO;
+    bool has_out = false;
+    while (u256_lt(x, limit)) {
+      u256 y;
+      if (u256_add(&y, x, step) || u256_gt(y, limit)) y = limit;
+      struct lp_pt qy = lp_at(m, a, c, y);
+      if (!qy.ok || hf_safe(qy.coll, max32(qy.lt, ql.lt), ql.debt, &ok) || !ok) {
+        out = y, has_out = true;
         break;
       }
-      u256 nx = u256_sub_wrap(hi, step);
-      if (!safe_at(m, a, c, nx, &e)) {
-        if (e) return e;
-        lo = nx;
-        break;
-      }
-      hi = nx;
+      x = y;
       step = u256_shl(step, 1);
     }
-  } else {
-    if (e) return e;
-    lo = est;
-    u256 step = U256_ONE;
-    for (;;) {
-      u256 nx;
-      if (u256_add(&nx, lo, step) || u256_bits(nx) > LIMIT_BITS) return RISK_OK; /* no price makes the account safe */
-      if (safe_at(m, a, c, nx, &e)) {
-        hi = nx;
-        break;
-      }
-      if (e) return RISK_OK; /* the evaluation overflows: the chain reverts at such a price */
-      lo = nx;
-      step = u256_shl(step, 1);
+    if (!has_out) return RISK_OK; /* unsafe up to the limit */
+    while (u256_gt(u256_sub_wrap(out, x), U256_ONE)) {
+      u256 mid = u256_add_wrap(x, u256_shr(u256_sub_wrap(out, x), 1));
+      struct lp_pt qm = lp_at(m, a, c, mid);
+      if (qm.ok && !hf_safe(qm.coll, max32(qm.lt, ql.lt), ql.debt, &ok) && ok)
+        x = mid;
+      else
+        out = mid;
     }
-  }
-  while (u256_gt(u256_sub_wrap(hi, lo), U256_ONE)) {
-    u256 mid = u256_add_wrap(lo, u256_shr(u256_sub_wrap(hi, lo), 1));
-    if (safe_at(m, a, c, mid, &e))
-      hi = mid;
-    else {
-      if (e) return e;
-      lo = mid;
+    /* [lo, x] unsafe; out = x + 1 */
+    struct lp_pt qo = lp_at(m, a, c, out);
+    if (!qo.ok) return RISK_OK;
+    if (qo.safe) {
+      *exists = true;
+      *price = out;
+      return RISK_OK;
     }
+    lo = out;
+    ql = qo;
   }
-  /* Certify: safe at hi, unsafe at hi - 1. */
-  if (!safe_at(m, a, c, hi, &e) || safe_at(m, a, c, u256_sub_wrap(hi, U256_ONE), &e)) return e;
-  *exists = true;
-  *price = hi;
   return RISK_OK;
 }

@@ -44,11 +44,18 @@ risk_err risk_liquidation_compute_evaluated(const struct risk_market *m, const s
                                             uint16_t collateral, uint16_t debt, u256 debt_to_cover,
                                             const struct risk_account_data *d, struct risk_liquidation *out);
 
-/* The liquidation price of collateral c: the smallest 8-decimal price P of c such that,
- * everything else fixed, the health factor is >= 1e18, while at P-1 it is < 1e18.
- * *exists is false when there is none: no debt, c is not counted as collateral (bit off or
- * LT 0), or the HF stays below 1 at any price. *price = 0 with *exists true means the
- * account is safe even at price 0. Returns RISK_OK or an engine error. */
+/* The liquidation price of collateral c, everything else fixed, at c's current price cur
+ * (m->reserves[c].price). Aave floors the average liquidation threshold to whole bps, so the
+ * HF need not be monotone in P (a sawtooth with a 1-bp collateral beside WETH) and "the"
+ * crossing is the one a user meets first:
+ *  - safe now (HF >= 1e18 at cur): the highest P <= cur with HF(P) >= 1e18 and
+ *    HF(P - 1) < 1e18, the first crossing met while the price falls; *price = 0 (with *exists)
+ *    when the account is safe at every price from cur down to 0;
+ *  - unsafe now: the lowest P > cur with HF(P) >= 1e18, the price at which it first becomes
+ *    safe; *exists false when none (up to 2^192, or the evaluation overflows first).
+ * *exists is also false with no debt or when c is not counted as collateral (bit off or LT 0).
+ * Exact; cost O(steps * log2 P) account evaluations, steps <= 10001 and in practice a few
+ * (see liquidation.c). Returns RISK_OK or an engine error. */
 risk_err risk_liquidation_price(const struct risk_market *m, const struct risk_account *a, uint16_t c, bool *exists,
                                 u256 *price);
 

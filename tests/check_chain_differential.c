@@ -7,7 +7,8 @@
  * the oracle, caps and flags): zero differences.
  *   - chain A: seed 1 (one transaction per block), indexed from the start; then seed 2 (four per
  *     block) on top, indexed incrementally while sparkd serves;
- *   - chain B: seed 3 (five per block, ending with DAI paused) on a fresh market and database;
+ *   - chain B: seed 3 (five per block, then 12 sawtooth accounts, ending with DAI paused) on a
+ *     fresh market and database;
  *     then the same chain into another database in steps of 10 blocks from the provider's
  *     deployment block (the first steps see a half-deployed market).
  * On seeds 1 and 3 also liquidation prices and quotes against the chain (see stretch()).
@@ -100,10 +101,12 @@ START_TEST(served_state_equals_the_contracts) {
   th_pg_drop_db(&pg, dburl);
 
   new_market(&ch, dburl, sizeof dburl);
-  /* ends with DAI paused: nothing may pass on a paused reserve */
+  /* ends with sawtooth accounts (WETH + DAI at LT 1 bp, debt at the threshold: HFs crossing 1
+   * many times in DAI's price, for liqprice.mjs) and DAI paused: nothing may pass on a paused
+   * reserve */
   ck_assert_int_eq(
       th_node("tests/chain/drive.mjs --rpc %s --addresses %s/addresses.json --seed 3 --users 25 --steps 125 "
-              "--batch 5 --pause DAI --out %s/drive-3.json --quiet >/dev/null",
+              "--batch 5 --sawtooth 12 --pause DAI --out %s/drive-3.json --quiet >/dev/null",
               ch.url, ch.dir, ch.dir),
       0);
   snprintf(path, sizeof path, "%s/drive-3.json", ch.dir);

@@ -11,6 +11,8 @@
 //   node tests/chain/drive.mjs --rpc URL --addresses A.json --seed 1 --users 30 --steps 150
 //        [--batch 1]      actions per block; the benchmark uses e.g. --users 2000 --steps 4000 --batch 200
 //        [--out S.json]   summary (also printed): blocks, transactions, reverts, liquidations, users
+//        [--sawtooth N]   before the end (and any pause), N more users with WETH + DAI collateral and
+//                         USDC debt near the threshold, then DAI to LT 1 bp: sawtooth health factors
 //        [--pause SYM]    end with that reserve paused (one more block)
 // The user list is appended to A.json ("users"). Every user's first action is a supply, so all
 // N users are active. Reverted transactions are mined as they are (status 0): they are part of a
@@ -18,7 +20,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AbiCoder, getAddress, keccak256, solidityPackedKeccak256, Interface, toBeHex, zeroPadValue } from 'ethers';
 import { args, iface, prng, Rpc, toJSON, MAX_UINT, BLOCK_SECONDS } from './lib.mjs';
-import { FEED_ABI } from './aave_market.mjs';
+import { FEED_ABI, RESERVES } from './aave_market.mjs';
 
 const POOL = iface('Pool');
 const ERC20 = new Interface(['function balanceOf(address) view returns (uint256)', 'function transfer(address,uint256) returns (bool)',
@@ -64,7 +66,7 @@ async function fund(rpc, m, who) {
   if (bad) throw new Error(`funding failed: ${JSON.stringify(bad)}`);
 }
 
-export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batch = 1, pause = null, log = () => {} } = {}) {
+export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batch = 1, pause = null, sawtooth = 0, log = () => {} } = {}) {
   const rng = prng(BigInt(seed) * 7919n + 17n);
   const users = Array.from({ length: N }, (_, i) => userAddress(seed, i));
   const bySym = Object.fromEntries(m.reserves.map((r) => [r.symbol, r]));
@@ -282,6 +284,34 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
   // A last sweep so the final state has had its liquidations.
   const l = await liquidations();
   if (l.length) await mine(l);
+  // Sawtooth accounts (issue 12): Aave floors avgLT to whole bps, so with DAI at LT 1 bp beside
+  // WETH the HF is a sawtooth in DAI's price and crosses 1 many times near the threshold. DAI is
+  // made collateral-capable for one block (a supply of an LTV-0 asset is not enabled as
+  // collateral), N users supply WETH + DAI and borrow USDC at the threshold value they will have
+  // at LT 1 bp times 1 + (-8 .. +8) bps, a lender supplies the USDC; the next block sets DAI back
+  // to LTV 0 / LT 1 bp. Some end just safe, some just below 1, all within the sawtooth's teeth.
+  if (sawtooth > 0) {
+    const sw = Array.from({ length: sawtooth }, (_, i) => userAddress(Number(seed) + 1000000, i));
+    const lender = userAddress(Number(seed) + 2000000, 0);
+    await fund(rpc, m, [...sw, lender]);
+    const W = bySym.WETH, Dai = bySym.DAI, U = bySym.USDC;
+    const txs = [tx(m.deployer, m.pool_configurator, CONF.encodeFunctionData('configureReserveAsCollateral', [Dai.asset, 7400, 7600, 10450]), 'governance'),
+      tx(lender, m.pool, POOL.encodeFunctionData('supply', [U.asset, 10n ** 9n * 10n ** 6n, lender, 0]), 'supply')];
+    sw.forEach((u, i) => {
+      const w = BigInt(1 + (i % 3)) * 10n ** 18n, x = BigInt(30000 * (1 + (i % 4))) * 10n ** 18n;
+      const wv = (w * prices.WETH) / 10n ** 18n, v = (x * prices.DAI) / 10n ** 18n, c = wv + v;
+      const avg = (wv * BigInt(RESERVES.find((r) => r.symbol === 'WETH').lt) + v * 1n) / c;
+      const thr = (c * avg + 5000n) / 10000n;
+      const debtBase = (thr * BigInt(10000 + ((i % 9) - 4) * 2)) / 10000n;
+      const debt = (debtBase * 10n ** 6n) / prices.USDC;
+      txs.push(tx(u, m.pool, POOL.encodeFunctionData('supply', [W.asset, w, u, 0]), 'supply'));
+      txs.push(tx(u, m.pool, POOL.encodeFunctionData('supply', [Dai.asset, x, u, 0]), 'supply'));
+      txs.push(tx(u, m.pool, POOL.encodeFunctionData('borrow', [U.asset, debt, 2, 0, u]), 'borrow'));
+    });
+    await mine(txs);
+    await mine([tx(m.deployer, m.pool_configurator, CONF.encodeFunctionData('configureReserveAsCollateral', [Dai.asset, 0, 1, 10450]), 'governance')]);
+    users.push(...sw, lender);
+  }
   // Optionally end with a paused reserve (the emergency admin's setReservePause): quotes on a
   // paused reserve must refuse everything, as the Pool does.
   if (pause) await mine([tx(m.deployer, m.pool_configurator, CONF.encodeFunctionData('setReservePause', [bySym[pause].asset, true]), 'pause')]);
@@ -297,7 +327,7 @@ async function main() {
   const m = JSON.parse(readFileSync(a.addresses, 'utf8'));
   const t0 = Date.now();
   const res = await drive(rpc, m, {
-    seed: a.seed ?? 1, users: Number(a.users ?? 30), steps: Number(a.steps ?? 150), batch: Number(a.batch ?? 1), pause: a.pause || null,
+    seed: a.seed ?? 1, users: Number(a.users ?? 30), steps: Number(a.steps ?? 150), batch: Number(a.batch ?? 1), pause: a.pause || null, sawtooth: Number(a.sawtooth ?? 0),
     log: a.quiet ? () => {} : (s) => console.error(s),
   });
   res.seconds = (Date.now() - t0) / 1000;

@@ -9,7 +9,9 @@
 //   - --crossing (issue 12's definition): for a safe account, P is the highest price at or below
 //     the current one with HF(P) >= 1 and HF(P - 1) < 1 — so also no crossing in (P, current]
 //     may be missed: HF stays >= 1 at every price sampled between P and the current price; for an
-//     account below 1, P is the first price above the current one where it becomes safe.
+//     account below 1, P is the first price above the current one where it becomes safe: HF
+//     stays < 1 at every price sampled between the current price and P. drive.mjs --sawtooth
+//     makes accounts whose HF is a sawtooth in DAI's price, where a later crossing would show.
 // Prints each disagreement; exit 1 when there is one.
 //   node tests/chain/liqprice.mjs --rpc URL --addresses A.json --sparkd URL [--chain 31337]
 //        [--crossing] [--samples 64]
@@ -90,8 +92,20 @@ for (const u of users) {
             }
           }
         }
-      } else if (P < cur) {
-        problems.push(`${where}: an account below 1 is served a liquidation price under the current price`);
+      } else if (P <= cur) {
+        problems.push(`${where}: an account below 1 is served a liquidation price at or under the current price`);
+      } else {
+        // Between the current price and P the HF must stay under 1 (else an earlier price at
+        // which the account becomes safe was missed: a later crossing of a sawtooth).
+        for (let k = 1n; k < samples; k++) {
+          const x = cur + ((P - cur) * k) / samples;
+          if (x >= P) break;
+          const h = await hfAt(u, r.aggregator, x, tag);
+          if (h >= WAD) {
+            problems.push(`${where}: at ${x}, between the current price and P, chain HF is ${h} >= 1 (an earlier crossing)`);
+            break;
+          }
+        }
       }
     }
   }

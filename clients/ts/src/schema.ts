@@ -510,9 +510,15 @@ export interface paths {
          *     (`supplied` = rayMul(scaled, normalized income), `borrowed` = rayMul(scaled, normalized
          *     debt)), USD values in the oracle's 8-decimal base currency, and the totals of
          *     GenericLogic.calculateUserAccountData (spec protocol-math §2.5). `health_factor` is an
-         *     18-decimal string, `null` with no debt. For each collateral, `liquidation_price` is the
-         *     smallest 8-decimal price of that asset, everything else fixed, at which the health factor
-         *     is at least 1 (at one unit below it is under 1); `null` when there is none. `warnings`
+         *     18-decimal string, `null` with no debt. For each collateral, `liquidation_price` is an
+         *     8-decimal price of that asset, everything else fixed. Aave floors the average liquidation
+         *     threshold to whole bps, so the health factor need not be monotone in the price (with a
+         *     1-bp-threshold collateral beside WETH it is a sawtooth crossing 1 many times); the price
+         *     served is the crossing the account meets first. Health factor at least 1 now: the highest
+         *     price P at or below the current one with the health factor at least 1 at P and under 1
+         *     at P minus one unit (the first crossing met while the price falls); `null` when the
+         *     account stays safe at every price down to 0. Health factor under 1 now: the lowest price
+         *     above the current one at which it is at least 1; `null` when there is none. `warnings`
          *     flag a health factor below 1.1 or 1, frozen collateral, paused reserves, a triggered kill
          *     switch, a nearly used isolation debt ceiling. An address with no positions is a 200 with
          *     empty positions.
@@ -1571,7 +1577,7 @@ export interface components {
             supplied_usd?: components["schemas"]["AccNullableDecimal"];
             borrowed_base: components["schemas"]["AccNullableUint"];
             borrowed_usd?: components["schemas"]["AccNullableDecimal"];
-            /** @description 8-decimal price of this collateral at which the health factor reaches 1 (null when none). */
+            /** @description 8-decimal price of this collateral at which the health factor first crosses 1 from the current price (safe now: the highest P at or below the current price with HF >= 1 at P and < 1 at P - 1; unsafe now: the lowest P above it with HF >= 1); null when none. */
             liquidation_price?: components["schemas"]["AccNullableUint"];
             liquidation_price_usd?: components["schemas"]["AccNullableDecimal"];
         };
