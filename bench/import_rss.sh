@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# First-import memory (issue 13, streaming import): peak RSS and wall time of `sparkd import` of one
+# First-import memory (streaming import): peak RSS and wall time of `sparkd import` of one
 # generated full snapshot of ACCOUNTS accounts (default 200,000; `sparkd demo-data --days 0`, two
 # positions per account on average) into an empty database, for each binary given (default
 # build-bench/sparkd, built Release), so a before/after pair runs on the same file and machine.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale benchmark (issue 13): a chain of ACCOUNTS generated accounts (default 1,000,000) against
+# Scale benchmark: a chain of ACCOUNTS generated accounts (default 1,000,000) against
 # one of SMALL accounts (default 20,000), on loopback only.
 #
 #   bench/scale.sh            both sizes; ~17 minutes on a loaded 2-core machine, ~3 GB of memory at peak

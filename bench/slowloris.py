@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Slowloris figures (issue 16): N+20 clients open a request head and trickle it a byte a second
+# Slowloris figures: N+20 clients open a request head and trickle it a byte a second
 # against sparkd with SPARKD_MAX_CONNECTIONS=N; prints whether a fresh /healthz is answered on the
 # API port and on SPARKD_HEALTH_PORT during the flood, and when the server closes the trickling
 # connections (SPARKD_HEAD_TIMEOUT_MS=5000). No database needed: sparkd serves /healthz without one.

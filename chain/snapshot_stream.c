@@ -1,4 +1,4 @@
-/* Snapshots parsed as they are read (issue 13): memory stays small whatever the size of
+/* Snapshots parsed as they are read: memory stays small whatever the size of
  * $.accounts, and the results and problems are those of chain_snapshot_parse, word for word.
  *
  * How: the bytes go to jansson's own loader (json_load_callback) through a small scanner. The

@@ -1,5 +1,5 @@
 /* ctest-label: api */
-/* Incremental state generations (issue 13) against full rebuilds: two sparkd processes on one
+/* Incremental state generations against full rebuilds: two sparkd processes on one
  * private PostgreSQL, A building each generation from the previous one and the changed accounts
  * (SPARKD_ACCOUNT_CACHE_INCREMENTAL=1), B reading every account every time (=0). After random
  * blocks (delta snapshots that add, change and remove accounts, every price moving, a prices-only

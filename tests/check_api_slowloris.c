@@ -1,5 +1,5 @@
 /* ctest-label: api */
-/* Slow clients (issue 16, slowloris): a request head has an absolute deadline
+/* Slow clients (slowloris): a request head has an absolute deadline
  * (SPARKD_HEAD_TIMEOUT_MS) however steadily its bytes trickle in, and SPARKD_HEALTH_PORT answers
  * probes while the API port's connections are all held by slow clients. The real sparkd against a
  * private PostgreSQL. */

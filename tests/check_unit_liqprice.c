@@ -1,5 +1,5 @@
 /* ctest-label: unit */
-/* Liquidation prices on sawtooth health factors (issue 12): Aave floors the average
+/* Liquidation prices on sawtooth health factors: Aave floors the average
  * liquidation threshold to whole bps, so with a 1-bp-LT collateral (DAI) beside WETH the HF is
  * a sawtooth in DAI's price and crosses 1 many times. Expected answers come from a brute-force
  * scan: the HF is evaluated at every 8-decimal price step of a range with

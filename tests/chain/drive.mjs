@@ -284,7 +284,7 @@ export async function drive(rpc, m, { seed = 1, users: N = 30, steps = 150, batc
   // A last sweep so the final state has had its liquidations.
   const l = await liquidations();
   if (l.length) await mine(l);
-  // Sawtooth accounts (issue 12): Aave floors avgLT to whole bps, so with DAI at LT 1 bp beside
+  // Sawtooth accounts: Aave floors avgLT to whole bps, so with DAI at LT 1 bp beside
   // WETH the HF is a sawtooth in DAI's price and crosses 1 many times near the threshold. DAI is
   // made collateral-capable for one block (a supply of an LTV-0 asset is not enabled as
   // collateral), N users supply WETH + DAI and borrow USDC at the threshold value they will have

@@ -6,7 +6,7 @@
 //   - the documented definition (openapi: "the smallest 8-decimal price of that asset,
 //     everything else fixed, at which the health factor is at least 1 (at one unit below it is
 //     under 1)"): HF(P) >= 1 and HF(P - 1) < 1;
-//   - --crossing (issue 12's definition): for a safe account, P is the highest price at or below
+//   - --crossing (the first crossing from the current price): for a safe account, P is the highest price at or below
 //     the current one with HF(P) >= 1 and HF(P - 1) < 1 — so also no crossing in (P, current]
 //     may be missed: HF stays >= 1 at every price sampled between P and the current price; for an
 //     account below 1, P is the first price above the current one where it becomes safe: HF

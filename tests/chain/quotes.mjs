@@ -86,7 +86,7 @@ const N = Number(a.trials || 40);
 const head = await rpc.call('eth_getBlockByNumber', ['latest', false]);
 const H = head.number, T = parseInt(head.timestamp, 16) + BLOCK_SECONDS;
 
-// Targeted first: on a paused reserve nothing may pass (issue 12 found a repay there quoted
+// Targeted first: on a paused reserve nothing may pass (a repay there was once quoted
 // with the whole debt as its max_amount). Up to 6 accounts owing or supplying a paused reserve
 // get a repay and a withdraw of one unit; then the random trials.
 const paused = [];
