@@ -1,5 +1,5 @@
 /* ctest-label: chain */
-/* The chain differential (issue 12): a full Aave v3 market on anvil (tests/chain/aave_market.mjs),
+/* The chain differential: a full Aave v3 market on anvil (tests/chain/aave_market.mjs),
  * seeded users (drive.mjs), then `sparkd migrate`, `sparkd index --once` and `sparkd serve`; for
  * every account and every reserve the served numbers must equal the contracts' own answers at the
  * served block (tests/chain/compare.mjs: getUserAccountData, getUserEMode, the configuration,
@@ -11,8 +11,7 @@
  *     fresh market and database;
  *     then the same chain into another database in steps of 10 blocks from the provider's
  *     deployment block (the first steps see a half-deployed market).
- * On seeds 1 and 3 also liquidation prices and quotes against the chain (see stretch()).
- * Exit 77 (CTest: skipped), with the reason, only when the sparkd binary has no `index` command. */
+ * On seeds 1 and 3 also liquidation prices and quotes against the chain (see stretch()). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +54,7 @@ static void compare(const struct th_chain *ch, unsigned port, long long head, co
                 "%s: sparkd and the chain differ at block %lld (differences listed above)", tag, head);
 }
 
-/* Issue 12's further checks against the chain, on the served state: liquidation prices
+/* Further checks against the chain, on the served state: liquidation prices
  * (tests/chain/liqprice.mjs: HF >= 1 at the served price, < 1 one unit below, and no nearer
  * crossing between it and the current price) and quotes against execution (quotes.mjs: verdicts,
  * error codes, the account after a passing action, max_amount and one unit more). */
@@ -133,11 +132,6 @@ START_TEST(served_state_equals_the_contracts) {
 END_TEST
 
 int main(void) {
-  if (!th_sparkd_has_command("index")) {
-    printf("SKIPPED: %s has no `index` command yet (issue 12's indexer): the chain differential needs it\n",
-           SPARKD_BINARY);
-    return 77;
-  }
   if (th_pg_start(&pg) != 0) return EXIT_FAILURE;
   Suite *s = suite_create("chain_differential");
   TCase *tc = tcase_create("differential");

@@ -7,7 +7,7 @@
  *   - faults: index through tests/chain/faultproxy.mjs (seeded drops, delays, 429, 503, garbled
  *     JSON, batch results of the wrong size), in small batches so the faults land everywhere; `sparkd index --once`
  * still finishes, the proxy did inject every kind, and the served state equals the chain; then once more after new
- * blocks. Exit 77 (CTest: skipped), with the reason, only when the sparkd binary has no `index` command. */
+ * blocks. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -145,10 +145,6 @@ START_TEST(faulty_node_served_state_equals_the_chain) {
 END_TEST
 
 int main(void) {
-  if (!th_sparkd_has_command("index")) {
-    printf("SKIPPED: %s has no `index` command yet (issue 12's indexer): these tests need it\n", SPARKD_BINARY);
-    return 77;
-  }
   if (th_pg_start(&pg) != 0) return EXIT_FAILURE;
   Suite *s = suite_create("chain_resilience");
   TCase *tc = tcase_create("resilience");

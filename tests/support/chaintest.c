@@ -151,24 +151,6 @@ int th_sparkd_cmd(const char *database_url, const char *const *extra_env, const 
   return status_of(ws);
 }
 
-bool th_sparkd_has_command(const char *name) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "'%s' --help 2>&1", SPARKD_BINARY);
-  FILE *p = popen(cmd, "r");
-  if (!p) return false;
-  char line[512];
-  bool found = false;
-  size_t n = strlen(name);
-  while (fgets(line, sizeof line, p)) {
-    const char *s = line;
-    while (*s == ' ')
-      s++;
-    if (s != line && strncmp(s, name, n) == 0 && (s[n] == ' ' || s[n] == '\n')) found = true;
-  }
-  pclose(p);
-  return found;
-}
-
 long long th_json_file_int(const char *path, const char *field) {
   json_error_t err;
   json_t *j = json_load_file(path, 0, &err);

@@ -49,9 +49,6 @@ int th_node(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "NAME=value" entries (NULL-ended, may be NULL) in its environment. Returns the exit status. */
 int th_sparkd_cmd(const char *database_url, const char *const *extra_env, const char *args);
 
-/* True when the sparkd binary lists `name` among its commands (`sparkd --help`). */
-bool th_sparkd_has_command(const char *name);
-
 /* One JSON-RPC call through tests/chain/rpc.mjs (params: a JSON array or NULL); the result's JSON
  * text (e.g. "\"0x1\"" or "true") goes to out. Returns 0, or -1 on an error. */
 int th_rpc(const char *url, const char *method, const char *params_json, char *out, size_t out_len);
