@@ -49,43 +49,6 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* Runs `sparkd ARGS...`; returns the exit status with stdout in out. */
-static int run_sparkd(const char *const *args, char *out, size_t out_len) {
-  char of[] = "/tmp/ltv_outXXXXXX";
-  int ofd = mkstemp(of);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(ofd, 1);
-    setenv("SPARKD_DATABASE_URL", dburl, 1);
-    setenv("SPARKD_MIGRATE", "auto", 1);
-    setenv("SPARKD_LOG_LEVEL", "warn", 1);
-    char *argv[16] = {(char *)SPARKD_BINARY};
-    int n = 1;
-    for (; args[n - 1] && n < 15; n++)
-      argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    execv(SPARKD_BINARY, argv);
-    _exit(127);
-  }
-  int status;
-  waitpid(pid, &status, 0);
-  ssize_t k = pread(ofd, out, out_len - 1, 0);
-  out[k > 0 ? k : 0] = 0;
-  close(ofd);
-  unlink(of);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void make_key(const char *partner, char *key, size_t len) {
-  char out[512];
-  const char *args[] = {"keys", "create", "--scope", "partner", "--partner", partner, NULL};
-  ck_assert_int_eq(run_sparkd(args, out, sizeof out), 0);
-  size_t n = strcspn(out, "\n");
-  ck_assert_uint_lt(n, len);
-  memcpy(key, out, n);
-  key[n] = 0;
-}
-
 static json_t *body_json(const struct th_response *r) {
   json_error_t e;
   json_t *j = json_loads(r->body, 0, &e);
@@ -322,16 +285,16 @@ static long long create_position(const char *key, const char *ext) {
 static void setup_all(void) {
   ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start");
   ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
-  make_key("acme", key_a, sizeof key_a);
-  make_key("beta", key_b, sizeof key_b);
+  ck_assert_int_eq(th_sparkd_key(dburl, "partner", "acme", key_a, sizeof key_a), 0);
+  ck_assert_int_eq(th_sparkd_key(dburl, "partner", "beta", key_b, sizeof key_b), 0);
   char out[512], fixture[512];
   snprintf(fixture, sizeof fixture, "%s/tests/fixtures/snapshot_basic.json", SPARKD_SOURCE_DIR);
   const char *ia[] = {"import", fixture, NULL};
-  ck_assert_int_eq(run_sparkd(ia, out, sizeof out), 0);
+  ck_assert_int_eq(th_sparkd_run(dburl, ia, out, sizeof out), 0);
   snprintf(keyfile, sizeof keyfile, "/tmp/ltv_api_%d.key", (int)getpid());
   unlink(keyfile);
   const char *ka[] = {"keys", "signing-create", keyfile, NULL};
-  ck_assert_int_eq(run_sparkd(ka, out, sizeof out), 0);
+  ck_assert_int_eq(th_sparkd_run(dburl, ka, out, sizeof out), 0);
   struct stat st;
   ck_assert_int_eq(stat(keyfile, &st), 0);
   ck_assert_uint_eq(st.st_mode & 0777, 0600);

@@ -51,35 +51,6 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs `sparkd ARGS...` against the primary; returns the exit status with stdout in out. */
-static int run_sparkd(const char *const *args, char *out, size_t out_len) {
-  char of[] = "/tmp/replica_outXXXXXX";
-  int ofd = mkstemp(of);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(ofd, 1);
-    setenv("SPARKD_DATABASE_URL", dburl, 1);
-    setenv("SPARKD_MIGRATE", "auto", 1);
-    setenv("SPARKD_LOG_LEVEL", "warn", 1);
-    char *argv[16] = {(char *)SPARKD_BINARY};
-    int n = 1;
-    for (; args[n - 1] && n < 15; n++)
-      argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    execv(SPARKD_BINARY, argv);
-    _exit(127);
-  }
-  int status;
-  waitpid(pid, &status, 0);
-  ssize_t k = pread(ofd, out, out_len - 1, 0);
-  out[k > 0 ? k : 0] = 0;
-  close(ofd);
-  unlink(of);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Returns the single value of sql (one row, one column) on conninfo as a number, or -1. */
 static long long query_num(const char *conninfo, const char *sql) {
   char err[256];
@@ -126,7 +97,7 @@ static void import_block(long long block, long usd) {
   snprintf(path, sizeof path, "/tmp/replica_snap_%d.json", (int)getpid());
   write_snapshot(path, block, usd);
   const char *args[] = {"import", path, NULL};
-  int rc = run_sparkd(args, out, sizeof out);
+  int rc = th_sparkd_run(dburl, args, out, sizeof out);
   unlink(path);
   ck_assert_msg(rc == 0, "import of block %lld: exit %d %s", block, rc, out);
 }
@@ -337,10 +308,10 @@ START_TEST(two_processes_on_a_replica) {
   char out[512];
   /* the first block (WETH at $1000) and a partner key, in the primary before the replica is copied */
   const char *mig[] = {"migrate", NULL};
-  ck_assert_int_eq(run_sparkd(mig, out, sizeof out), 0);
+  ck_assert_int_eq(th_sparkd_run(dburl, mig, out, sizeof out), 0);
   import_block(FIRST_BLOCK, 1000);
   const char *ka[] = {"keys", "create", "--scope", "partner", "--partner", "acme", NULL};
-  ck_assert_int_eq(run_sparkd(ka, out, sizeof out), 0);
+  ck_assert_int_eq(th_sparkd_run(dburl, ka, out, sizeof out), 0);
   size_t kn = strcspn(out, "\n");
   ck_assert_uint_lt(kn, sizeof key);
   memcpy(key, out, kn);

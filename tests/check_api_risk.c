@@ -32,34 +32,6 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* Creates a key with `sparkd keys create`; returns it in key. */
-static void make_key(const char *scope, const char *partner, char *key, size_t len) {
-  char of[] = "/tmp/risk_keyXXXXXX";
-  int ofd = mkstemp(of);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(ofd, 1);
-    setenv("SPARKD_DATABASE_URL", dburl, 1);
-    setenv("SPARKD_MIGRATE", "auto", 1);
-    setenv("SPARKD_LOG_LEVEL", "warn", 1);
-    execl(SPARKD_BINARY, SPARKD_BINARY, "keys", "create", "--scope", scope, partner ? "--partner" : (char *)NULL,
-          partner, (char *)NULL);
-    _exit(127);
-  }
-  int st;
-  waitpid(pid, &st, 0);
-  char out[256];
-  ssize_t k = pread(ofd, out, sizeof out - 1, 0);
-  close(ofd);
-  unlink(of);
-  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && k > 0, "keys create %s failed", scope);
-  out[k] = 0;
-  size_t n = strcspn(out, "\n");
-  ck_assert_uint_lt(n, len);
-  memcpy(key, out, n);
-  key[n] = 0;
-}
-
 /* One request; key may be NULL. Returns the status, the body parsed into *out (may be NULL). */
 static int call(const char *method, const char *path, const char *key, const char *body, json_t **out) {
   char h[256] = "";
@@ -119,9 +91,9 @@ static void ck_field(json_t *j, const char *field) {
 static void setup_all(void) {
   ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start");
   ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
-  make_key("partner", "acme", key_partner, sizeof key_partner);
-  make_key("ops", NULL, key_ops, sizeof key_ops);
-  make_key("admin", NULL, key_admin, sizeof key_admin);
+  ck_assert_int_eq(th_sparkd_key(dburl, "partner", "acme", key_partner, sizeof key_partner), 0);
+  ck_assert_int_eq(th_sparkd_key(dburl, "ops", NULL, key_ops, sizeof key_ops), 0);
+  ck_assert_int_eq(th_sparkd_key(dburl, "admin", NULL, key_admin, sizeof key_admin), 0);
   const char *env[] = {"SPARKD_MIGRATE=auto", "SPARKD_LOG_LEVEL=warn", NULL};
   ck_assert(th_sparkd_start(&sd, dburl, env) == 0);
   ck_assert_int_eq(th_sparkd_import(dburl, FIXTURE), 0);

@@ -234,6 +234,46 @@ int th_sparkd_start(struct th_sparkd *s, const char *database_url, const char *c
   return -1;
 }
 
+int th_sparkd_run(const char *database_url, const char *const *args, char *out, size_t out_len) {
+  char of[] = "/tmp/sparkd_outXXXXXX";
+  int ofd = mkstemp(of);
+  if (ofd < 0) return -1;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(ofd, 1);
+    setenv("SPARKD_DATABASE_URL", database_url, 1);
+    setenv("SPARKD_MIGRATE", "auto", 1);
+    setenv("SPARKD_LOG_LEVEL", "warn", 1);
+    char *argv[16] = {(char *)SPARKD_BINARY};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+      argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    execv(SPARKD_BINARY, argv);
+    _exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0) status = -1;
+  ssize_t k = pread(ofd, out, out_len - 1, 0);
+  out[k > 0 ? k : 0] = 0;
+  close(ofd);
+  unlink(of);
+  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int th_sparkd_key(const char *database_url, const char *scope, const char *partner, char *key, size_t len) {
+  char out[512];
+  const char *args[] = {"keys", "create", "--scope", scope, partner ? "--partner" : NULL, partner, NULL};
+  if (th_sparkd_run(database_url, args, out, sizeof out) != 0) return -1;
+  size_t n = strcspn(out, "\n");
+  if (n == 0 || n >= len) return -1;
+  memcpy(key, out, n);
+  key[n] = 0;
+  return 0;
+}
+
 int th_sparkd_stop(struct th_sparkd *s) {
   if (s->pid <= 0) return -1;
   kill(s->pid, SIGTERM);

@@ -18,6 +18,13 @@ struct th_sparkd {
 int th_sparkd_start(struct th_sparkd *s, const char *database_url, const char *const *extra_env);
 /* Runs `sparkd import FILE` against database_url (stdout discarded); returns its exit status. */
 int th_sparkd_import(const char *database_url, const char *file);
+/* Runs `sparkd ARGS...` (NULL-ended, at most 14) against database_url with migrations on and warn
+ * logging; its stdout goes into out (NUL-terminated, cut at out_len - 1). Returns its exit status,
+ * or -1 when it did not exit. */
+int th_sparkd_run(const char *database_url, const char *const *args, char *out, size_t out_len);
+/* Creates a key with `sparkd keys create --scope scope [--partner partner]` and writes it into key;
+ * returns 0, or -1 when the command failed or the key does not fit. */
+int th_sparkd_key(const char *database_url, const char *scope, const char *partner, char *key, size_t len);
 /* Sends SIGTERM and waits (at most 30 s); returns the exit status, or -1 if it had to be killed. */
 int th_sparkd_stop(struct th_sparkd *s);
 /* Returns a malloc'd copy of the child's log so far. */
