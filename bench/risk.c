@@ -5,7 +5,7 @@
  * liquidations at risk over a 21-point grid (all volatile assets together), a stress scenario
  * (WETH -30%, BTC -25%, slippage, two cascade rounds), and VaR with 10,000 paths.
  *
- *   bench_risk [N_ACCOUNTS=100000] */
+ *   bench_risk [N_ACCOUNTS=100000] [lar|stress|var: only that part, e.g. under a profiler] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +56,7 @@ static struct risk_account AS;
 
 int main(int argc, char **argv) {
   size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
+  const char *only = argc > 2 ? argv[2] : NULL;
   memset(&M, 0, sizeof M);
   M.n_reserves = NRES;
   for (int i = 0; i < NRES; i++) {
@@ -124,6 +125,7 @@ int main(int argc, char **argv) {
   struct risk_book b = {.n_accounts = n, .pos = pos, .first = first, .emode = em};
   printf("book: %zu accounts, %zu positions\n", n, k);
 
+  if (only && strcmp(only, "lar") != 0) goto stress;
   /* liquidations at risk: 21 points, all volatile assets together */
   uint32_t drops[21];
   for (int i = 0; i < 21; i++)
@@ -138,6 +140,8 @@ int main(int argc, char **argv) {
          t_lar * 1e3, c_lar * 1e3, risk_err_name(e), (unsigned long long)pts[0].accounts,
          (unsigned long long)pts[10].accounts, (unsigned long long)pts[20].accounts);
 
+stress:
+  if (only && strcmp(only, "stress") != 0) goto var;
   /* stress: WETH-like -30%, BTC -25%, slippage on the collateral, two cascade rounds */
   struct risk_market shocked_m = M;
   for (int i = 0; i < NRES; i++) {
@@ -159,6 +163,8 @@ int main(int argc, char **argv) {
          t_stress * 1e3, c_stress * 1e3, risk_err_name(e), (unsigned long long)sr.accounts_liquidated, sr.n_rounds,
          bad);
 
+var:
+  if (only && strcmp(only, "var") != 0) return 0;
   /* VaR: 10,000 paths, five volatile assets correlated 0.8 */
   struct risk_var_model vm = {0};
   vm.entries = malloc(n * sizeof *vm.entries);

@@ -1,6 +1,7 @@
 /* Liquidations at risk and stress scenarios over a book of accounts (risk/stress.h). */
 #include "risk/stress.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -99,6 +100,447 @@ static risk_err lar_point(const struct risk_market *m, const struct risk_positio
   return RISK_OK;
 }
 
+/* ---- the fast exact path of the grid ----
+ *
+ * A grid point changes only prices, so an account's balances (the engine's rayMul of its scaled
+ * balances) are computed once, and each point is the engine's evaluation on them: per position
+ * fl(balance * price / 10^decimals), the sums, the floored average liquidation threshold, the
+ * health factor's comparisons with 1 and 0.95 (an integer comparison of the same numerator and
+ * denominator wadDiv divides), and the liquidation's amounts, in 128-bit arithmetic. Every step
+ * that could leave 128 bits, or reach a case the engine answers with an error, sends the account
+ * (or the one liquidation) back to the engine's functions, so the figures are theirs. */
+
+typedef unsigned __int128 u128;
+
+#define U128_MAX (~(u128)0)
+#define FAST_MAX_DEC 27 /* 10^27 < 2^90: the engine's products then stay far below 2^256 */
+
+struct fpos {
+  const struct risk_position *src;
+  const struct risk_acct_reserve *r;
+  uint16_t reserve;
+  bool coll;   /* counted as collateral: bit set, listed, reserve LT != 0 */
+  bool pick_c; /* a candidate for the liquidated collateral: coll and scaled_a != 0 */
+  bool debt;   /* borrowing bit, listed */
+  bool pick_d; /* debt and scaled_debt != 0 */
+  uint32_t lt; /* the eMode category's when the reserve is in the account's category */
+  u128 bal_c, bal_d;
+  bool cap_done, cap_ok; /* cap computed; and fits 128 bits */
+  u128 cap;              /* fl((scaled_a - 1) * idx / RAY): a seizure up to it leaves no treasury clamp */
+  bool lim_done, lim_ok; /* lim_fee computed; and by the fast path */
+  u128 lim_fee;          /* the fee of seizing all of bal_c (the bonus is the account's) */
+};
+struct facct {
+  uint32_t emode;
+  size_t n;
+  struct fpos p[RISK_MAX_RESERVES];
+};
+
+/* One account at one point: collateral, LT-weighted collateral and debt (base), the comparisons of
+ * the health factor, and the pair risk_liq_pick_compute would pick (-1: none). */
+struct fev {
+  u128 c, s, d;
+  bool below_one, full_close; /* HF < 1; HF <= 0.95 (close factor 100%) */
+  int ic, id;
+};
+
+static const uint64_t POW10_64[20] = {1ull,
+                                      10ull,
+                                      100ull,
+                                      1000ull,
+                                      10000ull,
+                                      100000ull,
+                                      1000000ull,
+                                      10000000ull,
+                                      100000000ull,
+                                      1000000000ull,
+                                      10000000000ull,
+                                      100000000000ull,
+                                      1000000000000ull,
+                                      10000000000000ull,
+                                      100000000000000ull,
+                                      1000000000000000ull,
+                                      10000000000000000ull,
+                                      100000000000000000ull,
+                                      1000000000000000000ull,
+                                      10000000000000000000ull};
+
+static inline bool fits128(u256 a) { return (a.w[2] | a.w[3]) == 0; }
+static inline u128 to128(u256 a) { return ((u128)a.w[1] << 64) | a.w[0]; }
+static inline u256 from128(u128 a) { return (u256){{(uint64_t)a, (uint64_t)(a >> 64), 0, 0}}; }
+/* *r = a * b; false on overflow (b is at most 64 bits: a 128-bit overflow check costs more). */
+static inline bool mul128(u128 *r, u128 a, uint64_t b) {
+  u128 lo = (u128)(uint64_t)a * b;
+  uint64_t ah = (uint64_t)(a >> 64);
+  if (ah == 0) {
+    *r = lo;
+    return true;
+  }
+  u128 hi = (u128)ah * b;
+  return (hi >> 64) == 0 && !__builtin_add_overflow(lo, hi << 64, r);
+}
+static inline bool add128(u128 *r, u128 a, u128 b) { return !__builtin_add_overflow(a, b, r); }
+
+/* fl(x / d), d != 0: one machine division when it can (a u128 division is a library call). */
+static inline u128 div128(u128 x, u128 d) {
+  uint64_t hi = (uint64_t)(x >> 64), lo = (uint64_t)x;
+  if ((d >> 64) == 0) {
+    uint64_t d64 = (uint64_t)d;
+    if (hi == 0) return lo / d64;
+#if defined(__x86_64__)
+    uint64_t qh = 0, q, r;
+    if (hi >= d64) qh = hi / d64, hi %= d64;
+    __asm__("divq %4" : "=a"(q), "=d"(r) : "a"(lo), "d"(hi), "rm"(d64) : "cc");
+    return ((u128)qh << 64) | q;
+#endif
+  }
+  return x / d;
+}
+
+/* *acc += v; false on overflow (the engine's u256_add would refuse it too). */
+static inline bool acc256(u256 *acc, u128 v) {
+  u128 lo = ((u128)acc->w[1] << 64) | acc->w[0];
+  bool carry = __builtin_add_overflow(lo, v, &lo);
+  acc->w[0] = (uint64_t)lo, acc->w[1] = (uint64_t)(lo >> 64);
+  if (carry && ++acc->w[2] == 0 && ++acc->w[3] == 0) return false;
+  return true;
+}
+
+/* fl(amount * price / 10^decimals) of reserve r (the engine's base value); false when it leaves
+ * 128 bits. */
+static inline bool fvalue(const struct risk_acct_reserve *r, u128 amount, u128 *out) {
+  u128 x;
+  if (!mul128(&x, amount, r->price.w[0])) return false;
+  *out = div128(x >> r->decimals, r->unit5); /* fl(fl(x / 2^d) / 5^d) = fl(x / 10^d) */
+  return true;
+}
+
+/* fl(a * pa * 10^dn / (pb * 10^dd)) with the common power of ten cancelled (the same floor);
+ * false when it leaves 128 bits or pb is 0. */
+static bool fratio(u128 a, uint64_t pa, uint32_t dn, uint64_t pb, uint32_t dd, u128 *out) {
+  u128 x, den = pb;
+  if (pb == 0 || !mul128(&x, a, pa)) return false;
+  u128 *scaled = dn >= dd ? &x : &den;
+  for (uint32_t k = dn >= dd ? dn - dd : dd - dn; k > 0;) {
+    uint32_t step = k < 19 ? k : 19;
+    if (!mul128(scaled, *scaled, POW10_64[step])) return false;
+    k -= step;
+  }
+  *out = div128(x, den);
+  return true;
+}
+
+/* The account's balances and weights at m; false when the fast path cannot take it (the engine
+ * would refuse its positions, or a balance, price or unit is outside the fast range). */
+static bool fprep(const struct risk_market *m, const struct risk_position *pos, size_t n, uint32_t emode,
+                  struct facct *a) {
+  const struct risk_emode_category *cat = emode ? &m->emode[emode & 0xff] : NULL;
+  int last = -1;
+  a->emode = emode;
+  a->n = 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct risk_position *p = &pos[i];
+    if ((int)p->reserve <= last || p->reserve >= m->n_reserves) return false;
+    last = p->reserve;
+    const struct risk_acct_reserve *r = &m->reserves[p->reserve];
+    if ((!p->collateral && !p->borrowing) || !r->listed) continue;
+    if (r->decimals > FAST_MAX_DEC || r->unit5 == 0 || r->price.w[1] | r->price.w[2] | r->price.w[3]) return false;
+    struct fpos *f = &a->p[a->n++];
+    memset(f, 0, sizeof *f);
+    f->src = p;
+    f->r = r;
+    f->reserve = p->reserve;
+    u256 bal;
+    if (p->collateral && r->liquidation_threshold != 0) {
+      if (risk_ray_mul(&bal, p->scaled_a, r->liquidity_index) || !fits128(bal)) return false;
+      f->coll = true;
+      f->pick_c = !u256_is_zero(p->scaled_a);
+      f->bal_c = to128(bal);
+      f->lt = cat && r->emode_category == emode ? cat->liquidation_threshold : r->liquidation_threshold;
+    }
+    if (p->borrowing) {
+      f->debt = true;
+      if (!u256_is_zero(p->scaled_debt)) {
+        if (risk_ray_mul(&bal, p->scaled_debt, r->variable_borrow_index) || !fits128(bal)) return false;
+        f->pick_d = true;
+        f->bal_d = to128(bal);
+      }
+    }
+  }
+  return true;
+}
+
+/* The account at m (prices read from m, balances from fprep's m); false when it leaves 128 bits. */
+static bool feval(const struct risk_market *m, const struct facct *a, struct fev *e) {
+  u128 c = 0, s = 0, d = 0, vc = 0, vd = 0;
+  int ic = -1, id = -1;
+  for (size_t i = 0; i < a->n; i++) {
+    const struct fpos *f = &a->p[i];
+    const struct risk_acct_reserve *r = &m->reserves[f->reserve];
+    u128 v, t;
+    if (r->price.w[1] | r->price.w[2] | r->price.w[3]) return false;
+    if (f->coll) {
+      if (!fvalue(r, f->bal_c, &v) || !add128(&c, c, v) || !mul128(&t, v, f->lt) || !add128(&s, s, t)) return false;
+      if (f->pick_c && (ic < 0 || v > vc)) ic = (int)i, vc = v;
+    }
+    if (f->debt) {
+      if (!fvalue(r, f->bal_d, &v) || !add128(&d, d, v)) return false;
+      if (f->pick_d && (id < 0 || v > vd)) id = (int)i, vd = v;
+    }
+  }
+  e->c = c, e->s = s, e->d = d, e->ic = ic, e->id = id;
+  e->below_one = e->full_close = false;
+  if (d == 0) return true;
+  /* wl = percentMul(C, fl(S / C)); HF = fl((wl * 1e18 + fl(D / 2)) / D), so
+   * HF < 1e18 <=> num < 1e18 * D and HF <= 0.95e18 <=> num < (0.95e18 + 1) * D */
+  u128 k = c ? div128(s, c) : 0, wl, num, one, cf;
+  if (!mul128(&wl, c, k) || !add128(&wl, wl, 5000)) return false;
+  wl = div128(wl, 10000);
+  if (!mul128(&num, wl, HF_ONE) || !add128(&num, num, d >> 1) || !mul128(&one, d, HF_ONE) ||
+      !mul128(&cf, d, RISK_CLOSE_FACTOR_HF_THRESHOLD + 1))
+    return false;
+  e->below_one = num < one;
+  e->full_close = num < cf;
+  return true;
+}
+
+/* Whether every point between two evaluated points a (smaller drop) and b of the sorted grid is
+ * provably safe: prices fall with the drop, so C, S and D do too; C * fl(S / C) > S - C gives
+ * wl >= fl((S(b) - C(a) + 5001) / 1e4) there, and HF >= 1 <=> wl * 1e18 >= 1e18 * D - fl(D / 2),
+ * whose right side grows with D <= D(a). */
+static bool fsafe_between(const struct fev *a, const struct fev *b) {
+  if (a->d == 0) return true;
+  u128 wl = 0, lhs, rhs;
+  if (b->s + 5001 > a->c) wl = div128(b->s + 5001 - a->c, 10000);
+  if (!mul128(&lhs, wl, HF_ONE) || !mul128(&rhs, a->d, HF_ONE)) return false;
+  return lhs >= rhs - (a->d >> 1);
+}
+
+/* The protocol fee of seizing coll of collateral fc (reserve cr) at bonus, after the treasury
+ * clamp; false when the engine must compute it. */
+static bool ffee(const struct risk_acct_reserve *cr, struct fpos *fc, u128 coll, uint32_t bonus, u128 *out) {
+  u128 t, fee;
+  *out = 0;
+  if (cr->liquidation_protocol_fee == 0 || coll == 0) return true;
+  if (!mul128(&t, coll, 10000) || !add128(&t, t, bonus / 2)) return false;
+  t = div128(t, bonus); /* percentDiv(coll, bonus) <= coll since bonus >= 1e4 */
+  if (!mul128(&fee, coll - t, cr->liquidation_protocol_fee) || !add128(&fee, fee, 5000)) return false;
+  fee = div128(fee, 10000);
+  if (fee > coll) return false;
+  if (fee != 0) {
+    /* The treasury clamp cannot bite when rayDiv(to_liquidator) + rayDiv(fee) <= scaled_a, which
+     * (each rayDiv is at most x * RAY / idx + 1/2) holds when coll * RAY + idx <= scaled_a * idx,
+     * that is when coll <= fl((scaled_a - 1) * idx / RAY). */
+    const u256 idx = cr->liquidity_index;
+    if (!fc->cap_done) {
+      u256 cap;
+      fc->cap_ok = !u256_is_zero(fc->src->scaled_a) &&
+                   !u256_muldiv(&cap, u256_sub_wrap(fc->src->scaled_a, U256_ONE), idx, RISK_RAY) && fits128(cap);
+      fc->cap = fc->cap_ok ? to128(cap) : 0;
+      fc->cap_done = true;
+    }
+    if (!fc->cap_ok || coll > fc->cap) {
+      u256 burned, left, fee_scaled, f = from128(fee);
+      if (risk_ray_div(&burned, from128(coll - fee), idx) || u256_sub(&left, fc->src->scaled_a, burned) ||
+          risk_ray_div(&fee_scaled, f, idx))
+        return false;
+      if (u256_gt(fee_scaled, left)) {
+        if (risk_ray_mul(&f, left, idx) || !fits128(f)) return false;
+        fee = to128(f);
+      }
+    }
+  }
+  *out = fee;
+  return true;
+}
+
+/* The amounts of the liquidation risk_liq_pick_compute computes at m for the pair e picked below
+ * HF 1 (risk_liquidation_compute's arithmetic, debt_to_cover "as much as allowed"): true with
+ * *liquidatable and, when set, the amounts; false when the engine must compute it. */
+static bool fliq(const struct risk_market *m, struct facct *a, const struct fev *e, bool *liquidatable, u128 *coll_out,
+                 u128 *debt_out, u128 *fee_out) {
+  struct fpos *fc = &a->p[e->ic];
+  const struct fpos *fd = &a->p[e->id];
+  const struct risk_acct_reserve *cr = &m->reserves[fc->reserve], *dr = &m->reserves[fd->reserve];
+  *liquidatable = false;
+  /* validateLiquidationCall: the pick already has the collateral bit, LT != 0 and HF < 1 */
+  if (!cr->active || !dr->active || cr->paused || dr->paused || fd->bal_d == 0) return true;
+  uint64_t pc = cr->price.w[0], pd = dr->price.w[0];
+  uint32_t bonus = cr->liquidation_bonus;
+  if (a->emode != 0 && cr->emode_category == a->emode) bonus = m->emode[a->emode & 0xff].liquidation_bonus;
+  if (bonus < 10000 || pc == 0 || pd == 0) return false;
+  u128 to_cover, base, max_coll, coll, debt, t;
+  if (!mul128(&to_cover, fd->bal_d, e->full_close ? RISK_CLOSE_FACTOR_MAX : RISK_CLOSE_FACTOR_DEFAULT) ||
+      !add128(&to_cover, to_cover, 5000))
+    return false;
+  to_cover = div128(to_cover, 10000);
+  if (!fratio(to_cover, pd, cr->decimals, pc, dr->decimals, &base) || !mul128(&max_coll, base, bonus) ||
+      !add128(&max_coll, max_coll, 5000))
+    return false;
+  max_coll = div128(max_coll, 10000);
+  if (max_coll > fc->bal_c) {
+    coll = fc->bal_c;
+    /* percentDiv(fl(Pc * coll * unitD / (Pd * unitC)), bonus) */
+    if (!fratio(coll, pc, dr->decimals, pd, cr->decimals, &t) || !mul128(&t, t, 10000) || !add128(&t, t, bonus / 2))
+      return false;
+    debt = div128(t, bonus);
+  } else {
+    coll = max_coll;
+    debt = to_cover;
+  }
+  u128 fee;
+  if (max_coll > fc->bal_c) {
+    /* the whole balance is seized at every such point: its fee is computed once */
+    if (!fc->lim_done) {
+      fc->lim_ok = ffee(cr, fc, coll, bonus, &fc->lim_fee);
+      fc->lim_done = true;
+    }
+    if (!fc->lim_ok) return false;
+    fee = fc->lim_fee;
+  } else if (!ffee(cr, fc, coll, bonus, &fee)) {
+    return false;
+  }
+  *liquidatable = true;
+  *coll_out = coll, *debt_out = debt, *fee_out = fee;
+  return true;
+}
+
+/* Adds one liquidation's amounts (token units) at m to res and the three base sums, as add_liq. */
+static risk_err fadd_liq(const struct risk_market *m, uint16_t c, uint16_t d, u128 coll, u128 debt, u128 fee,
+                         struct risk_liq_totals *res, u256 *coll_base, u256 *debt_base, u256 *fee_base) {
+  const struct risk_acct_reserve *cr = &m->reserves[c], *dr = &m->reserves[d];
+  struct risk_liq_totals *ct = &res[c], *dt = &res[d];
+  u128 cb, db, fb;
+  if (fvalue(cr, coll, &cb) && fvalue(dr, debt, &db) && fvalue(cr, fee, &fb)) {
+    if (!acc256(&ct->collateral_seized, coll) || !acc256(&ct->collateral_seized_base, cb) ||
+        !acc256(&ct->protocol_fee, fee) || !acc256(&ct->protocol_fee_base, fb) || !acc256(&dt->debt_repaid, debt) ||
+        !acc256(&dt->debt_repaid_base, db) || !acc256(coll_base, cb) || !acc256(debt_base, db) || !acc256(fee_base, fb))
+      return RISK_OVERFLOW;
+    return RISK_OK;
+  }
+  u256 cbw, dbw, fbw;
+  risk_err e;
+  if ((e = base_value(cr, from128(coll), &cbw)) || (e = base_value(dr, from128(debt), &dbw)) ||
+      (e = base_value(cr, from128(fee), &fbw)))
+    return e;
+  if ((e = u256_add(&ct->collateral_seized, ct->collateral_seized, from128(coll))) ||
+      (e = u256_add(&ct->collateral_seized_base, ct->collateral_seized_base, cbw)) ||
+      (e = u256_add(&ct->protocol_fee, ct->protocol_fee, from128(fee))) ||
+      (e = u256_add(&ct->protocol_fee_base, ct->protocol_fee_base, fbw)) ||
+      (e = u256_add(&dt->debt_repaid, dt->debt_repaid, from128(debt))) ||
+      (e = u256_add(&dt->debt_repaid_base, dt->debt_repaid_base, dbw)) || (e = u256_add(coll_base, *coll_base, cbw)) ||
+      (e = u256_add(debt_base, *debt_base, dbw)) || (e = u256_add(fee_base, *fee_base, fbw)))
+    return e;
+  return RISK_OK;
+}
+
+/* Evaluates the points strictly between lo and hi of the sorted grid (ev[lo], ev[hi] known) that
+ * fsafe_between does not prove safe; false when one leaves the fast path. */
+static bool ffill(const struct risk_market *ms, const uint32_t *ord, const struct facct *a, struct fev *ev, bool *have,
+                  size_t lo, size_t hi) {
+  if (hi - lo < 2 || fsafe_between(&ev[lo], &ev[hi])) return true;
+  size_t mid = lo + (hi - lo) / 2;
+  if (!feval(&ms[ord[mid]], a, &ev[mid])) return false;
+  have[mid] = true;
+  return ffill(ms, ord, a, ev, have, lo, mid) && ffill(ms, ord, a, ev, have, mid, hi);
+}
+
+/* One account's contribution to every point through the fast path: *taken false (and nothing
+ * added) when the account must go through the engine instead. Returns RISK_OK or an engine error. */
+static risk_err lar_account_fast(const struct risk_market *ms, const uint32_t *ord, size_t n_drops, struct facct *a,
+                                 const struct risk_position *p, size_t n, struct risk_account *a_scratch,
+                                 struct risk_lar_point *out, bool *taken) {
+  struct fev ev[RISK_LAR_MAX_DROPS];
+  bool have[RISK_LAR_MAX_DROPS];
+  *taken = false;
+  memset(have, 0, n_drops * sizeof *have);
+  size_t last = n_drops - 1;
+  if (!feval(&ms[ord[0]], a, &ev[0]) || !feval(&ms[ord[last]], a, &ev[last])) return RISK_OK;
+  have[0] = have[last] = true;
+  if (ev[last].below_one && !ev[0].below_one) {
+    /* Crossing as the drop grows, as most accounts do: every point below HF 1 is evaluated
+     * anyway, so walk down from the largest drop until the bound proves the rest safe. */
+    size_t q = last;
+    while (q > 1 && (ev[q].below_one || !fsafe_between(&ev[0], &ev[q]))) {
+      q--;
+      if (!feval(&ms[ord[q]], a, &ev[q])) return RISK_OK;
+      have[q] = true;
+    }
+  } else if (!ffill(ms, ord, a, ev, have, 0, last)) {
+    return RISK_OK;
+  }
+  *taken = true;
+  risk_err e;
+  for (size_t q = 0; q < n_drops; q++) {
+    if (!have[q] || !ev[q].below_one) continue;
+    const struct risk_market *m = &ms[ord[q]];
+    struct risk_lar_point *pt = &out[ord[q]];
+    pt->accounts++;
+    if (!acc256(&pt->debt_at_risk_base, ev[q].d)) return RISK_OVERFLOW;
+    if (ev[q].ic < 0 || ev[q].id < 0) continue;
+    bool liquidatable;
+    u128 coll, debt, fee;
+    if (fliq(m, a, &ev[q], &liquidatable, &coll, &debt, &fee)) {
+      if (liquidatable && (e = fadd_liq(m, a->p[ev[q].ic].reserve, a->p[ev[q].id].reserve, coll, debt, fee, pt->res,
+                                        &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
+        return e;
+      continue;
+    }
+    struct risk_liq_pick k;
+    if ((e = risk_liq_pick_compute(m, p, n, a->emode, a_scratch, &k))) return e;
+    if (k.liquidatable &&
+        (e = add_liq(m, &k, pt->res, &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
+      return e;
+  }
+  return RISK_OK;
+}
+
+/* One account whose prices move, through the engine: every point, except those that the health
+ * factor's monotonicity proves safe when no shocked asset is borrowed. */
+static risk_err lar_account_engine(const struct risk_market *ms, const uint32_t *ord, size_t n_drops,
+                                   const struct risk_position *p, size_t n, uint32_t emode, bool monotone,
+                                   struct risk_account *a_scratch, struct risk_lar_point *out) {
+  risk_err e;
+  struct risk_account_data d;
+  size_t from = 0;
+  if (monotone) {
+    /* Only collateral falls with the drop, so the health factor falls with it, up to the
+     * rounding of the average liquidation threshold: with C the collateral at the smallest drop
+     * and D the debt (base), HF(d) >= HF(d') - ((C + 1e4) * 1e14 / D + 2) for every d <= d'
+     * (percentMul(C, floor(X / C)) loses less than C / 1e4). A point whose HF clears 1 by that
+     * margin proves every smaller drop safe, so a binary search skips them. */
+    if ((e = lar_point(&ms[ord[0]], p, n, emode, a_scratch, &out[ord[0]], &d))) return e;
+    from = 1;
+    if (u256_is_zero(d.total_debt_base)) return RISK_OK;
+    u256 margin, num, limit;
+    if (u256_add(&num, d.total_collateral_base, u256_from_u64(BPS)) ||
+        u256_mul(&num, num, u256_from_u64(100000000000000ull)) ||
+        u256_muldiv_up(&margin, num, U256_ONE, d.total_debt_base) ||
+        u256_add(&limit, margin, u256_from_u64(HF_ONE + 2)))
+      limit = U256_MAX; /* no shortcut */
+    if (u256_ge(d.health_factor, limit)) {
+      size_t lo = 1, hi = n_drops;
+      struct risk_account_data dl;
+      /* most accounts survive even the largest drop: one evaluation settles them */
+      if ((e = risk_account_evaluate_positions(&ms[ord[n_drops - 1]], p, n, emode, &dl))) return e;
+      if (u256_ge(dl.health_factor, limit)) lo = hi = n_drops;
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct risk_account_data dm;
+        if ((e = risk_account_evaluate_positions(&ms[ord[mid]], p, n, emode, &dm))) return e;
+        if (u256_ge(dm.health_factor, limit))
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      from = lo;
+    }
+  }
+  for (size_t q = from; q < n_drops; q++)
+    if ((e = lar_point(&ms[ord[q]], p, n, emode, a_scratch, &out[ord[q]], &d))) return e;
+  return RISK_OK;
+}
+
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out) {
@@ -120,8 +562,9 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
       if (shocked[r]) m_scratch[g].reserves[r].price = risk_price_after_drop(base->reserves[r].price, drop_bps[g]);
   }
   risk_err e;
-  struct risk_account_data d;
   struct risk_liq_pick k;
+  static_assert(sizeof(struct facct) <= 32768, "the prepared account lives on the stack");
+  struct facct fa;
   for (size_t i = 0; i < b->n_accounts; i++) {
     const struct risk_position *p = b->pos + b->first[i];
     size_t n = b->first[i + 1] - b->first[i];
@@ -147,42 +590,12 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
       }
       continue;
     }
-    size_t from = 0;
-    if (monotone) {
-      /* Only collateral falls with the drop, so the health factor falls with it, up to the
-       * rounding of the average liquidation threshold: with C the collateral at the smallest drop
-       * and D the debt (base), HF(d) >= HF(d') - ((C + 1e4) * 1e14 / D + 2) for every d <= d'
-       * (percentMul(C, floor(X / C)) loses less than C / 1e4). A point whose HF clears 1 by that
-       * margin proves every smaller drop safe, so a binary search skips them. */
-      if ((e = lar_point(&m_scratch[ord[0]], p, n, b->emode[i], a_scratch, &out[ord[0]], &d))) return e;
-      from = 1;
-      if (u256_is_zero(d.total_debt_base)) continue;
-      u256 margin, num, limit;
-      if (u256_add(&num, d.total_collateral_base, u256_from_u64(BPS)) ||
-          u256_mul(&num, num, u256_from_u64(100000000000000ull)) ||
-          u256_muldiv_up(&margin, num, U256_ONE, d.total_debt_base) ||
-          u256_add(&limit, margin, u256_from_u64(HF_ONE + 2)))
-        limit = U256_MAX; /* no shortcut */
-      if (u256_ge(d.health_factor, limit)) {
-        size_t lo = 1, hi = n_drops;
-        struct risk_account_data dl;
-        /* most accounts survive even the largest drop: one evaluation settles them */
-        if ((e = risk_account_evaluate_positions(&m_scratch[ord[n_drops - 1]], p, n, b->emode[i], &dl))) return e;
-        if (u256_ge(dl.health_factor, limit)) lo = hi = n_drops;
-        while (lo < hi) {
-          size_t mid = lo + (hi - lo) / 2;
-          struct risk_account_data dm;
-          if ((e = risk_account_evaluate_positions(&m_scratch[ord[mid]], p, n, b->emode[i], &dm))) return e;
-          if (u256_ge(dm.health_factor, limit))
-            lo = mid + 1;
-          else
-            hi = mid;
-        }
-        from = lo;
-      }
-    }
-    for (size_t q = from; q < n_drops; q++)
-      if ((e = lar_point(&m_scratch[ord[q]], p, n, b->emode[i], a_scratch, &out[ord[q]], &d))) return e;
+    bool taken = false;
+    if (fprep(base, p, n, b->emode[i], &fa) &&
+        (e = lar_account_fast(m_scratch, ord, n_drops, &fa, p, n, a_scratch, out, &taken)))
+      return e;
+    if (!taken && (e = lar_account_engine(m_scratch, ord, n_drops, p, n, b->emode[i], monotone, a_scratch, out)))
+      return e;
   }
   return RISK_OK;
 }
