@@ -121,6 +121,45 @@ START_TEST(test_lar_hand) {
 }
 END_TEST
 
+/* Health factors exactly at 1 and at the close factor's 0.95 (WETH at RAY indexes, $3,000, LT 86%):
+ * amounts chosen (by a scan in Python) so that wadDiv lands on the threshold exactly. */
+START_TEST(test_lar_exact_thresholds) {
+  market(&M);
+  book_reset();
+  /* C = fl(33139534972093333334 * 3000e8 / 1e18) = 9941860491628, wl = percentMul(C, 8600) =
+   * 8550000022800 = D: HF = fl((wl * 1e18 + D / 2) / D) = 1e18 exactly, not liquidatable */
+  acct_begin();
+  acct_pos(WETH, D("33139534972093333334"), true, U(0));
+  acct_pos(USDC, U(0), false, U(85500000228));
+  /* one USDC unit more: D = 8550000022900, HF = 999999999988304094 */
+  acct_begin();
+  acct_pos(WETH, D("33139534972093333334"), true, U(0));
+  acct_pos(USDC, U(0), false, U(85500000229));
+  /* C = 9941860491517, wl = 8550000022705, D = 9000000023900: HF = 0.95e18 exactly, so the whole
+   * debt may be covered: 90000000239 USDC. base collateral = 1e8 * 90000000239 * 1e18 /
+   * (3000e8 * 1e6) = 30000000079666666666, with the bonus 31500000083649999999 (below the
+   * balance); fee = percentMul(31500000083649999999 - percentDiv(.., 10500), 1000) =
+   * 150000000398333333; base values: collateral 9450000025094, fee 45000000119, debt 9000000023900 */
+  acct_begin();
+  acct_pos(WETH, D("33139534971723333334"), true, U(0));
+  acct_pos(USDC, U(0), false, U(90000000239));
+  uint32_t drops[] = {0};
+  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 1, MSA, &AS, PTS), RISK_OK);
+  ck_assert_uint_eq(PTS[0].accounts, 2);
+  ck_u256(PTS[0].debt_at_risk_base, "17550000046800"); /* 8550000022900 + 9000000023900 */
+  /* the second account: HF 0.99999..., close factor 50%: percentMul(85500000229, 5000) = 42750000115 */
+  ck_u256(PTS[0].res[USDC].debt_repaid, "132750000354"); /* 42750000115 + 90000000239 */
+  struct risk_book third = {1, P, FIRST + 2, EM + 2};
+  ck_assert_int_eq(risk_lar_curve(&M, &third, ONLY_WETH, drops, 1, MSA, &AS, PTS), RISK_OK);
+  ck_u256(PTS[0].res[USDC].debt_repaid, "90000000239");
+  ck_u256(PTS[0].res[WETH].collateral_seized, "31500000083649999999");
+  ck_u256(PTS[0].res[WETH].protocol_fee, "150000000398333333");
+  ck_u256(PTS[0].collateral_seized_base, "9450000025094");
+  ck_u256(PTS[0].protocol_fee_base, "45000000119");
+  ck_u256(PTS[0].debt_repaid_base, "9000000023900");
+}
+END_TEST
+
 START_TEST(test_stress_bad_debt_and_cascade) {
   market(&M);
   book_reset();
@@ -312,6 +351,282 @@ START_TEST(test_lar_equals_plain_loop) {
     ck_assert(u256_eq(PTS[g].collateral_seized_base, cb) && u256_eq(PTS[g].debt_repaid_base, db) &&
               u256_eq(PTS[g].protocol_fee_base, fb));
   }
+}
+END_TEST
+
+/* ---- random markets and books with every case the fast path treats apart, against a plain loop
+ * over every account and point that fills every field ---- */
+enum { R_WETH, R_WSTETH, R_WBTC, R_USDC, R_DAI, R_ISO, R_BIG, R_PAUSED, R_LT0, R_UNLISTED, R_N };
+
+static void random_market(struct risk_market *m) {
+  memset(m, 0, sizeof *m);
+  m->n_reserves = R_N;
+  static const struct {
+    uint32_t dec, lt, bonus, fee, cat;
+    uint64_t price;
+  } SPEC[R_N] = {
+      [R_WETH] = {18, 8300, 10500, 1000, 1, 300000000000ull},  [R_WSTETH] = {18, 8100, 10600, 1000, 1, 350000000000ull},
+      [R_WBTC] = {8, 7800, 10700, 2000, 0, 6000000000000ull},  [R_USDC] = {6, 0, 10450, 1000, 0, 100000000ull},
+      [R_DAI] = {18, 7700, 10450, 0, 0, 99990000ull},          [R_ISO] = {18, 6500, 11000, 0, 0, 250000000ull},
+      [R_BIG] = {30, 7000, 10800, 1000, 0, 100000000ull}, /* beyond the fast path's 27 decimals */
+      [R_PAUSED] = {18, 7500, 10500, 1000, 0, 1000000000ull},  [R_LT0] = {18, 0, 10500, 1000, 0, 500000000ull},
+      [R_UNLISTED] = {18, 8000, 10500, 1000, 0, 100000000ull},
+  };
+  for (int i = 0; i < R_N; i++) {
+    struct risk_acct_reserve *r = &m->reserves[i];
+    r->listed = i != R_UNLISTED;
+    r->active = r->borrowing_enabled = true;
+    r->paused = i == R_PAUSED;
+    r->decimals = SPEC[i].dec, r->liquidation_threshold = SPEC[i].lt, r->ltv = SPEC[i].lt ? SPEC[i].lt - 200 : 0;
+    r->liquidation_bonus = SPEC[i].bonus, r->liquidation_protocol_fee = SPEC[i].fee;
+    r->emode_category = SPEC[i].cat;
+    r->debt_ceiling = i == R_ISO ? 100000000 : 0;
+    r->price = U(SPEC[i].price + rnd() % 1000);
+    /* indexes between 1 and 1.5 RAY, so rayMul and rayDiv round */
+    u256 t;
+    u256_muldiv(&t, RISK_RAY, U(rnd() % 500000), U(1000000));
+    r->liquidity_index = u256_add_wrap(RISK_RAY, t);
+    u256_muldiv(&t, RISK_RAY, U(rnd() % 500000), U(1000000));
+    r->variable_borrow_index = u256_add_wrap(RISK_RAY, t);
+    r->available_liquidity = D("1000000000000000000000000000000000000");
+  }
+  m->emode[1] = (struct risk_emode_category){.ltv = 9000, .liquidation_threshold = 9300, .liquidation_bonus = 10100};
+  m->emode[2] = (struct risk_emode_category){0}; /* an unset category: LT 0 for its members */
+  ck_assert_int_eq(risk_market_prepare(m), RISK_OK);
+}
+
+/* Token amount worth usd dollars at r's price, scaled by index (so its rayMul is about that). */
+static u256 scaled_for(const struct risk_acct_reserve *r, uint64_t usd, u256 index) {
+  u256 amt, sc;
+  u256_muldiv(&amt, U(usd), u256_mul(&amt, r->unit, U(100000000)) ? U256_ZERO : amt, r->price);
+  u256_muldiv(&sc, amt, RISK_RAY, index);
+  return sc;
+}
+
+static void shocked_market(const struct risk_market *base, const bool *shocked, uint32_t drop,
+                           struct risk_market *out) {
+  *out = *base;
+  for (uint32_t r = 0; r < base->n_reserves; r++)
+    if (shocked[r]) u256_muldiv(&out->reserves[r].price, base->reserves[r].price, U(10000 - drop), U(10000));
+}
+
+/* The documented figures of one point, account by account: evaluation, the pick (largest
+ * collateral with its bit and LT != 0, largest debt, by base value, lower id on ties), and
+ * risk_liquidation_compute with "as much as allowed". Returns the first engine error. */
+static risk_err plain_lar_point(const struct risk_market *m, uint32_t drop, struct risk_lar_point *pt) {
+  static struct risk_account a;
+  memset(pt, 0, sizeof *pt);
+  pt->drop_bps = drop;
+  risk_err e;
+  for (size_t i = 0; i < B.n_accounts; i++) {
+    memset(&a, 0, sizeof a);
+    a.emode_category = EM[i];
+    a.n_positions = FIRST[i + 1] - FIRST[i];
+    memcpy(a.pos, P + FIRST[i], a.n_positions * sizeof *P);
+    struct risk_account_data d;
+    if ((e = risk_account_evaluate(m, &a, &d))) return e;
+    if (u256_is_zero(d.total_debt_base) || u256_ge(d.health_factor, RISK_WAD)) continue;
+    pt->accounts++;
+    pt->debt_at_risk_base = u256_add_wrap(pt->debt_at_risk_base, d.total_debt_base);
+    int bc = -1, bd = -1;
+    u256 vc = U256_ZERO, vd = U256_ZERO, amt, v;
+    for (uint32_t j = 0; j < a.n_positions; j++) {
+      const struct risk_position *p = &a.pos[j];
+      const struct risk_acct_reserve *r = &m->reserves[p->reserve];
+      if (!r->listed) continue;
+      if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a)) {
+        ck_assert_int_eq(risk_ray_mul(&amt, p->scaled_a, r->liquidity_index), RISK_OK);
+        ck_assert_int_eq(u256_muldiv(&v, amt, r->price, r->unit), RISK_OK);
+        if (bc < 0 || u256_gt(v, vc)) bc = p->reserve, vc = v;
+      }
+      if (p->borrowing && !u256_is_zero(p->scaled_debt)) {
+        ck_assert_int_eq(risk_ray_mul(&amt, p->scaled_debt, r->variable_borrow_index), RISK_OK);
+        ck_assert_int_eq(u256_muldiv(&v, amt, r->price, r->unit), RISK_OK);
+        if (bd < 0 || u256_gt(v, vd)) bd = p->reserve, vd = v;
+      }
+    }
+    if (bc < 0 || bd < 0) continue;
+    struct risk_liquidation l;
+    if ((e = risk_liquidation_compute(m, &a, (uint16_t)bc, (uint16_t)bd, U256_MAX, &l))) return e;
+    if (l.error != RISK_ONCHAIN_OK) continue;
+    const struct risk_acct_reserve *cr = &m->reserves[bc], *dr = &m->reserves[bd];
+    struct risk_liq_totals *ct = &pt->res[bc], *dt = &pt->res[bd];
+    ct->collateral_seized = u256_add_wrap(ct->collateral_seized, l.collateral_amount);
+    ct->protocol_fee = u256_add_wrap(ct->protocol_fee, l.protocol_fee);
+    dt->debt_repaid = u256_add_wrap(dt->debt_repaid, l.debt_to_cover);
+    u256_muldiv(&v, l.collateral_amount, cr->price, cr->unit);
+    ct->collateral_seized_base = u256_add_wrap(ct->collateral_seized_base, v);
+    pt->collateral_seized_base = u256_add_wrap(pt->collateral_seized_base, v);
+    u256_muldiv(&v, l.protocol_fee, cr->price, cr->unit);
+    ct->protocol_fee_base = u256_add_wrap(ct->protocol_fee_base, v);
+    pt->protocol_fee_base = u256_add_wrap(pt->protocol_fee_base, v);
+    u256_muldiv(&v, l.debt_to_cover, dr->price, dr->unit);
+    dt->debt_repaid_base = u256_add_wrap(dt->debt_repaid_base, v);
+    pt->debt_repaid_base = u256_add_wrap(pt->debt_repaid_base, v);
+  }
+  return RISK_OK;
+}
+
+/* The health factor of the account being built (the last of B) at m. */
+static u256 last_hf(const struct risk_market *m) {
+  size_t i = B.n_accounts - 1;
+  struct risk_account_data d;
+  ck_assert_int_eq(risk_account_evaluate_positions(m, P + FIRST[i], FIRST[i + 1] - FIRST[i], EM[i], &d), RISK_OK);
+  return d.health_factor;
+}
+
+/* A book of n accounts: 1-4 positions each over every reserve kind, collateral bits on or off,
+ * debt in shocked and unshocked assets, eModes 0, 1 and an unset 2, isolated collateral, accounts
+ * without collateral or without debt, and some accounts put exactly on the HF = 1 boundary at
+ * the market `edge` (the largest debt with HF >= 1 there, one unit more is below). */
+static void random_mixed_book(const struct risk_market *m, const struct risk_market *edge, size_t n,
+                              unsigned boundary_in_8, bool ties) {
+  book_reset();
+  for (size_t i = 0; i < n; i++) {
+    acct_begin();
+    uint32_t k = B.n_accounts - 1;
+    uint64_t x = rnd() % 100;
+    EM[k] = x < 30 ? 1 : x < 35 ? 2 : 0;
+    bool held[R_N] = {0};
+    int np = 1 + (int)(rnd() % 4);
+    if (rnd() % 8 == 0) { /* isolated: the isolated asset is the only collateral */
+      held[R_ISO] = true;
+      np = 2;
+    }
+    while (np-- > 0)
+      held[rnd() % R_N] = true;
+    uint64_t lt_usd = 0;
+    bool coll[R_N] = {0}, debt[R_N] = {0};
+    uint64_t usd[R_N] = {0};
+    for (int r = 0; r < R_N; r++) {
+      if (!held[r]) continue;
+      coll[r] = rnd() % 10 < 8 && (r == R_ISO || !held[R_ISO]);
+      usd[r] = 10 + rnd() % 3000000;
+      if (coll[r] && m->reserves[r].listed) lt_usd += usd[r] / 10000 * m->reserves[r].liquidation_threshold;
+    }
+    int nd = rnd() % 6 == 0 ? 0 : 1 + (int)(rnd() % 2);
+    for (int j = 0; j < nd; j++) {
+      static const int DEBTS[] = {R_USDC, R_DAI, R_WETH, R_WBTC, R_USDC, R_BIG, R_PAUSED};
+      int r = DEBTS[rnd() % 7];
+      held[r] = debt[r] = true;
+    }
+    for (int r = 0; r < R_N; r++) {
+      if (!held[r]) continue;
+      const struct risk_acct_reserve *res = &m->reserves[r];
+      u256 sup = coll[r] || rnd() % 3 == 0 ? scaled_for(res, usd[r], res->liquidity_index) : U256_ZERO;
+      u256 dbt = U256_ZERO;
+      if (debt[r]) {
+        /* a total debt of 30%..120% of the LT value (or a small one with no collateral) */
+        uint64_t want = lt_usd ? lt_usd * (30 + rnd() % 91) / 100 / (uint64_t)nd : 100 + rnd() % 10000;
+        dbt = scaled_for(res, want ? want : 1, res->variable_borrow_index);
+        if (u256_is_zero(dbt)) dbt = U(1);
+      }
+      acct_pos((uint16_t)r, sup, coll[r], dbt);
+    }
+    if (FIRST[k + 1] == FIRST[k]) acct_pos(R_USDC, U(0), false, U(1000000)); /* debt only */
+    if (ties) {
+      /* WSTETH is WETH's twin in this market: equal balances give equal values, and the pick
+       * must take the lower id */
+      struct risk_position *w = NULL, *st = NULL;
+      for (uint32_t j = FIRST[k]; j < FIRST[k + 1]; j++) {
+        if (P[j].reserve == R_WETH) w = &P[j];
+        if (P[j].reserve == R_WSTETH) st = &P[j];
+      }
+      if (w && st) {
+        st->scaled_a = w->scaled_a, st->collateral = w->collateral;
+        st->scaled_debt = w->scaled_debt, st->borrowing = w->borrowing;
+      }
+    }
+    if (rnd() % 8 < boundary_in_8) {
+      /* on the boundary at `edge`: the largest scaled debt of its first borrowed position with
+       * HF >= 1 there */
+      struct risk_position *p = NULL;
+      for (uint32_t j = FIRST[k]; j < FIRST[k + 1]; j++)
+        if (P[j].borrowing) {
+          p = &P[j];
+          break;
+        }
+      if (!p) continue;
+      u256 lo = U(0), hi = p->scaled_debt;
+      for (int t = 0; t < 80 && u256_ge(last_hf(edge), RISK_WAD); t++)
+        p->scaled_debt = hi = u256_shl(hi, 1);
+      if (u256_ge(last_hf(edge), RISK_WAD)) continue; /* no boundary within reach */
+      while (u256_gt(u256_sub_wrap(hi, lo), U256_ONE)) {
+        u256 mid = u256_add_wrap(lo, u256_shr(u256_sub_wrap(hi, lo), 1));
+        p->scaled_debt = mid;
+        if (u256_ge(last_hf(edge), RISK_WAD))
+          lo = mid;
+        else
+          hi = mid;
+      }
+      p->scaled_debt = lo;
+      p->borrowing = !u256_is_zero(lo);
+    }
+  }
+}
+
+START_TEST(test_lar_random_books_every_field) {
+  static struct risk_market base, edge, sm;
+  static struct risk_lar_point got[32];
+  uint64_t compared = 0, liquidated = 0, boundary_points = 0, errors = 0;
+  for (int book = 0; book < 40; book++) {
+    random_market(&base);
+    bool shocked[RISK_MAX_RESERVES] = {0};
+    bool any = false;
+    for (int r = 0; r < R_N; r++)
+      any |= shocked[r] = rnd() % 5 < 2;
+    if (!any || book % 4 == 0) shocked[R_WETH] = shocked[R_WSTETH] = shocked[R_WBTC] = true;
+    if (book % 5 == 1) shocked[R_USDC] = shocked[R_DAI] = true; /* the debt falls too */
+    /* a grid of 1..21 points in any order, with 0, duplicates, and near or at 100% */
+    uint32_t drops[21];
+    size_t nd = 1 + rnd() % 21;
+    for (size_t g = 0; g < nd; g++)
+      drops[g] = (uint32_t)(rnd() % 4 == 0 ? 250 * (rnd() % 41) : rnd() % 10000);
+    if (nd > 2) drops[0] = 0, drops[nd - 1] = drops[1];
+    if (book % 3 == 0) drops[rnd() % nd] = 9999;
+    if (book % 7 == 3) drops[rnd() % nd] = 10000;
+    bool fine = book % 4 == 2, ties = book % 6 == 5;
+    if (fine) {
+      /* consecutive drops, with half the book on the boundary in the middle: the floored
+       * average LT makes the health factor a sawtooth at this scale */
+      uint32_t start = (uint32_t)(rnd() % 8000);
+      nd = 21;
+      for (size_t g = 0; g < nd; g++)
+        drops[g] = start + (uint32_t)g;
+    }
+    if (ties) {
+      struct risk_acct_reserve *w = &base.reserves[R_WETH], *st = &base.reserves[R_WSTETH];
+      st->price = w->price, st->liquidity_index = w->liquidity_index;
+      st->variable_borrow_index = w->variable_borrow_index;
+      shocked[R_WSTETH] = shocked[R_WETH];
+    }
+    shocked_market(&base, shocked, drops[fine ? 10 : rnd() % nd], &edge);
+    random_mixed_book(&base, &edge, 300, fine ? 4 : 1, ties);
+    risk_err e = risk_lar_curve(&base, &B, shocked, drops, nd, MSA, &AS, got);
+    static struct risk_lar_point want_all[21];
+    risk_err pe = RISK_OK;
+    for (size_t g = 0; g < nd && !pe; g++) {
+      shocked_market(&base, shocked, drops[g], &sm);
+      pe = plain_lar_point(&sm, drops[g], &want_all[g]);
+    }
+    /* an engine error (a liquidation at a collateral price of 0) is the curve's error too */
+    ck_assert_msg((pe != RISK_OK) == (e != RISK_OK), "book %d: curve %s, plain loop %s", book, risk_err_name(e),
+                  risk_err_name(pe));
+    for (size_t g = 0; g < nd && !pe; g++) {
+      const struct risk_lar_point *want = &want_all[g];
+      ck_assert_msg(memcmp(&got[g], want, sizeof *want) == 0, "book %d point %zu (drop %u): %llu accounts, want %llu",
+                    book, g, drops[g], (unsigned long long)got[g].accounts, (unsigned long long)want->accounts);
+      compared += B.n_accounts;
+      liquidated += want->accounts;
+      shocked_market(&base, shocked, drops[g], &sm);
+      if (u256_eq(sm.reserves[R_WETH].price, edge.reserves[R_WETH].price)) boundary_points++;
+    }
+    errors += pe != RISK_OK;
+  }
+  ck_assert_uint_gt(compared, 100000);
+  ck_assert_uint_gt(liquidated, 10000);
+  ck_assert_uint_gt(boundary_points, 0);
+  ck_assert_uint_lt(errors, 40);
 }
 END_TEST
 
@@ -557,6 +872,8 @@ int main(void) {
   tcase_add_test(t, test_lar_hand);
   tcase_add_test(t, test_stress_bad_debt_and_cascade);
   tcase_add_test(t, test_lar_equals_plain_loop);
+  tcase_add_test(t, test_lar_random_books_every_field);
+  tcase_add_test(t, test_lar_exact_thresholds);
   tcase_add_test(t, test_price_after_drop);
   tcase_add_test(t, test_waterfall_order_pro_rata_conserved);
   tcase_add_test(t, test_var_path_loss_equals_plain_loop);
