@@ -125,10 +125,10 @@ struct fpos {
   bool pick_d; /* debt and scaled_debt != 0 */
   uint32_t lt; /* the eMode category's when the reserve is in the account's category */
   u128 bal_c, bal_d;
-  bool cap_done, cap_ok; /* cap computed; and fits 128 bits */
-  u128 cap;              /* fl((scaled_a - 1) * idx / RAY): a seizure up to it leaves no treasury clamp */
-  bool lim_done, lim_ok; /* lim_fee computed; and by the fast path */
-  u128 lim_fee;          /* the fee of seizing all of bal_c (the bonus is the account's) */
+  bool cap_done, cap_ok;     /* cap computed; and fits 128 bits */
+  u128 cap;                  /* fl((scaled_a - 1) * idx / RAY): a seizure up to it leaves no treasury clamp */
+  bool lim_done, lim_ok;     /* lim_fee computed; and by the fast path */
+  u128 lim_fee, lim_fee_pre; /* the fee of seizing all of bal_c (the bonus is the account's) */
 };
 struct facct {
   uint32_t emode;
@@ -317,16 +317,17 @@ static bool fsafe_between(const struct fev *a, const struct fev *b) {
 }
 
 /* The protocol fee of seizing coll of collateral fc (reserve cr) at bonus, after the treasury
- * clamp; false when the engine must compute it. */
-static bool ffee(const struct risk_acct_reserve *cr, struct fpos *fc, u128 coll, uint32_t bonus, u128 *out) {
+ * clamp (*pre: before it); false when the engine must compute it. */
+static bool ffee(const struct risk_acct_reserve *cr, struct fpos *fc, u128 coll, uint32_t bonus, u128 *out, u128 *pre) {
   u128 t, fee;
-  *out = 0;
+  *out = *pre = 0;
   if (cr->liquidation_protocol_fee == 0 || coll == 0) return true;
   if (!mul128(&t, coll, 10000) || !add128(&t, t, bonus / 2)) return false;
   t = div128(t, bonus); /* percentDiv(coll, bonus) <= coll since bonus >= 1e4 */
   if (!mul128(&fee, coll - t, cr->liquidation_protocol_fee) || !add128(&fee, fee, 5000)) return false;
   fee = div128(fee, 10000);
   if (fee > coll) return false;
+  *pre = fee;
   if (fee != 0) {
     /* The treasury clamp cannot bite when rayDiv(to_liquidator) + rayDiv(fee) <= scaled_a, which
      * (each rayDiv is at most x * RAY / idx + 1/2) holds when coll * RAY + idx <= scaled_a * idx,
@@ -354,15 +355,22 @@ static bool ffee(const struct risk_acct_reserve *cr, struct fpos *fc, u128 coll,
   return true;
 }
 
-/* The amounts of the liquidation risk_liq_pick_compute computes at m for the pair e picked below
- * HF 1 (risk_liquidation_compute's arithmetic, debt_to_cover "as much as allowed"): true with
- * *liquidatable and, when set, the amounts; false when the engine must compute it. */
-static bool fliq(const struct risk_market *m, struct facct *a, const struct fev *e, bool *liquidatable, u128 *coll_out,
-                 u128 *debt_out, u128 *fee_out) {
+/* A liquidation's amounts in token units, as struct risk_liquidation names them. */
+struct fliq_out {
+  bool liquidatable;
+  u128 coll, debt, fee; /* collateral_amount, debt_to_cover, protocol_fee (after the clamp) */
+  u128 to_liquidator;
+  bool clears_collateral, clears_borrowing;
+};
+
+/* The liquidation risk_liq_pick_compute computes at m for the pair e picked below HF 1
+ * (risk_liquidation_compute's arithmetic, debt_to_cover "as much as allowed"): true with *o;
+ * false when the engine must compute it. */
+static bool fliq(const struct risk_market *m, struct facct *a, const struct fev *e, struct fliq_out *o) {
   struct fpos *fc = &a->p[e->ic];
   const struct fpos *fd = &a->p[e->id];
   const struct risk_acct_reserve *cr = &m->reserves[fc->reserve], *dr = &m->reserves[fd->reserve];
-  *liquidatable = false;
+  o->liquidatable = false;
   /* validateLiquidationCall: the pick already has the collateral bit, LT != 0 and HF < 1 */
   if (!cr->active || !dr->active || cr->paused || dr->paused || fd->bal_d == 0) return true;
   uint64_t pc = cr->price.w[0], pd = dr->price.w[0];
@@ -378,30 +386,31 @@ static bool fliq(const struct risk_market *m, struct facct *a, const struct fev 
       !add128(&max_coll, max_coll, 5000))
     return false;
   max_coll = div128(max_coll, 10000);
+  u128 fee, pre;
   if (max_coll > fc->bal_c) {
     coll = fc->bal_c;
     /* percentDiv(fl(Pc * coll * unitD / (Pd * unitC)), bonus) */
     if (!fratio(coll, pc, dr->decimals, pd, cr->decimals, &t) || !mul128(&t, t, 10000) || !add128(&t, t, bonus / 2))
       return false;
     debt = div128(t, bonus);
-  } else {
-    coll = max_coll;
-    debt = to_cover;
-  }
-  u128 fee;
-  if (max_coll > fc->bal_c) {
     /* the whole balance is seized at every such point: its fee is computed once */
     if (!fc->lim_done) {
-      fc->lim_ok = ffee(cr, fc, coll, bonus, &fc->lim_fee);
+      fc->lim_ok = ffee(cr, fc, coll, bonus, &fc->lim_fee, &fc->lim_fee_pre);
       fc->lim_done = true;
     }
     if (!fc->lim_ok) return false;
-    fee = fc->lim_fee;
-  } else if (!ffee(cr, fc, coll, bonus, &fee)) {
-    return false;
+    fee = fc->lim_fee, pre = fc->lim_fee_pre;
+  } else {
+    coll = max_coll;
+    debt = to_cover;
+    if (!ffee(cr, fc, coll, bonus, &fee, &pre)) return false;
   }
-  *liquidatable = true;
-  *coll_out = coll, *debt_out = debt, *fee_out = fee;
+  /* to_liquidator and the clears flags are the engine's, taken before the treasury clamp */
+  o->liquidatable = true;
+  o->coll = coll, o->debt = debt, o->fee = fee;
+  o->to_liquidator = coll - pre;
+  o->clears_collateral = coll == fc->bal_c;
+  o->clears_borrowing = debt == fd->bal_d;
   return true;
 }
 
@@ -478,11 +487,11 @@ static risk_err lar_account_fast(const struct risk_market *ms, const uint32_t *o
     pt->accounts++;
     if (!acc256(&pt->debt_at_risk_base, ev[q].d)) return RISK_OVERFLOW;
     if (ev[q].ic < 0 || ev[q].id < 0) continue;
-    bool liquidatable;
-    u128 coll, debt, fee;
-    if (fliq(m, a, &ev[q], &liquidatable, &coll, &debt, &fee)) {
-      if (liquidatable && (e = fadd_liq(m, a->p[ev[q].ic].reserve, a->p[ev[q].id].reserve, coll, debt, fee, pt->res,
-                                        &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
+    struct fliq_out l;
+    if (fliq(m, a, &ev[q], &l)) {
+      if (l.liquidatable &&
+          (e = fadd_liq(m, a->p[ev[q].ic].reserve, a->p[ev[q].id].reserve, l.coll, l.debt, l.fee, pt->res,
+                        &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
         return e;
       continue;
     }
@@ -712,6 +721,33 @@ static risk_err account_bad_debt(const struct risk_market *m, const struct risk_
   return RISK_OK;
 }
 
+/* risk_liq_pick_compute through the fast path when it can take the account (k->data is then
+ * not filled: a stress round needs only the liquidation). */
+static risk_err stress_pick(const struct risk_market *m, const struct risk_position *p, size_t n, uint32_t emode,
+                            struct facct *fa, struct risk_account *a_scratch, struct risk_liq_pick *k) {
+  struct fev ev;
+  struct fliq_out l;
+  if (fprep(m, p, n, emode, fa) && feval(m, fa, &ev)) {
+    k->liquidatable = false;
+    if (!ev.below_one || ev.ic < 0 || ev.id < 0) return RISK_OK;
+    if (fliq(m, fa, &ev, &l)) {
+      if (!l.liquidatable) return RISK_OK;
+      memset(&k->liq, 0, sizeof k->liq);
+      k->collateral = fa->p[ev.ic].reserve;
+      k->debt = fa->p[ev.id].reserve;
+      k->liq.collateral_amount = from128(l.coll);
+      k->liq.debt_to_cover = from128(l.debt);
+      k->liq.protocol_fee = from128(l.fee);
+      k->liq.to_liquidator = from128(l.to_liquidator);
+      k->liq.clears_collateral = l.clears_collateral;
+      k->liq.clears_borrowing = l.clears_borrowing;
+      k->liquidatable = true;
+      return RISK_OK;
+    }
+  }
+  return risk_liq_pick_compute(m, p, n, emode, a_scratch, k);
+}
+
 risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b, struct risk_position *pos,
                          const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, bool *liquidated,
                          struct risk_market *m_scratch, struct risk_account *a_scratch,
@@ -722,6 +758,9 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
   memset(liquidated, 0, b->n_accounts * sizeof *liquidated);
   risk_err e;
   struct risk_liq_pick k;
+  struct facct fa;
+  bool moved[RISK_MAX_RESERVES]; /* prices the end of the last round changed */
+  memset(moved, 0, sizeof moved);
   for (uint32_t round = 0; round <= cascade_rounds; round++) {
     struct risk_stress_round *rd = &out->rounds[out->n_rounds++];
     u256 q[RISK_MAX_RESERVES]; /* seized base value per collateral this round */
@@ -730,7 +769,14 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
     for (size_t i = 0; i < b->n_accounts; i++) {
       struct risk_position *p = pos + b->first[i];
       size_t n = b->first[i + 1] - b->first[i];
-      if ((e = risk_liq_pick_compute(m_scratch, p, n, b->emode[i], a_scratch, &k))) return e;
+      if (round > 0 && !liquidated[i]) {
+        /* not liquidatable last round, positions untouched since: only a moved price can change that */
+        bool exposed = false;
+        for (size_t j = 0; j < n && !exposed; j++)
+          exposed = p[j].reserve < RISK_MAX_RESERVES && moved[p[j].reserve];
+        if (!exposed) continue;
+      }
+      if ((e = stress_pick(m_scratch, p, n, b->emode[i], &fa, a_scratch, &k))) return e;
       if (!k.liquidatable) continue;
       u256 cb = U256_ZERO;
       if ((e = base_value(&m_scratch->reserves[k.collateral], k.liq.collateral_amount, &cb))) return e;
@@ -760,6 +806,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
     if ((e = u256_add(&out->collateral_seized_base, out->collateral_seized_base, rd->collateral_seized_base)) ||
         (e = u256_add(&out->debt_repaid_base, out->debt_repaid_base, rd->debt_repaid_base)))
       return e;
+    memset(moved, 0, sizeof moved);
     for (uint32_t r = 0; r < m_scratch->n_reserves; r++) {
       if (u256_is_zero(q[r])) continue;
       uint32_t imp = risk_slippage_impact_bps(&slip[r], q[r]);
@@ -770,8 +817,11 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
         return e;
       out->res[r].slippage_bps = imp;
       /* the selling moves the market: the next round sees the price lowered by the impact */
-      if (round < cascade_rounds)
-        m_scratch->reserves[r].price = risk_price_after_drop(m_scratch->reserves[r].price, imp);
+      if (round < cascade_rounds) {
+        u256 after = risk_price_after_drop(m_scratch->reserves[r].price, imp);
+        moved[r] = !u256_eq(after, m_scratch->reserves[r].price);
+        m_scratch->reserves[r].price = after;
+      }
     }
     if (rd->accounts == 0) break;
   }

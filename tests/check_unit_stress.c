@@ -630,6 +630,101 @@ START_TEST(test_lar_random_books_every_field) {
 }
 END_TEST
 
+/* A stress run account by account with the engine (risk_liq_pick_compute on every account in
+ * every round, the liquidation applied as the chain leaves the balances), against
+ * risk_stress_run's fast path and its skipping of accounts no moved price can reach. */
+static void plain_apply(const struct risk_market *m, struct risk_position *p, size_t n, const struct risk_liq_pick *k) {
+  for (size_t i = 0; i < n; i++) {
+    struct risk_position *q = &p[i];
+    const struct risk_acct_reserve *r = &m->reserves[q->reserve];
+    u256 a, b;
+    if (q->reserve == k->collateral) {
+      ck_assert_int_eq(risk_ray_div(&a, k->liq.to_liquidator, r->liquidity_index), RISK_OK);
+      ck_assert_int_eq(risk_ray_div(&b, k->liq.protocol_fee, r->liquidity_index), RISK_OK);
+      a = u256_add_wrap(a, b);
+      q->scaled_a = u256_gt(a, q->scaled_a) ? U256_ZERO : u256_sub_wrap(q->scaled_a, a);
+      if (k->liq.clears_collateral || u256_is_zero(q->scaled_a)) q->collateral = false;
+    }
+    if (q->reserve == k->debt) {
+      ck_assert_int_eq(risk_ray_div(&a, k->liq.debt_to_cover, r->variable_borrow_index), RISK_OK);
+      q->scaled_debt = u256_gt(a, q->scaled_debt) ? U256_ZERO : u256_sub_wrap(q->scaled_debt, a);
+      if (k->liq.clears_borrowing || u256_is_zero(q->scaled_debt)) q->scaled_debt = U256_ZERO, q->borrowing = false;
+    }
+  }
+}
+
+START_TEST(test_stress_random_books_plain_loop) {
+  static struct risk_market base, shocked_m, pm, edge;
+  static struct risk_position work[MAXP], ref[MAXP];
+  static bool liq[MAXP];
+  static struct risk_stress_result r;
+  static struct risk_slippage slip[RISK_MAX_RESERVES];
+  uint64_t liquidations = 0, later_rounds = 0;
+  for (int book = 0; book < 30; book++) {
+    random_market(&base);
+    bool shocked[RISK_MAX_RESERVES] = {0};
+    for (int x = 0; x < R_N; x++)
+      shocked[x] = rnd() % 5 < 2;
+    shocked[R_WETH] = shocked[R_WBTC] = true;
+    shocked_market(&base, shocked, (uint32_t)(rnd() % 5000), &shocked_m);
+    shocked_market(&base, shocked, 1000, &edge);
+    random_mixed_book(&base, &edge, 300, 1, book % 6 == 5);
+    memset(slip, 0, sizeof slip);
+    for (int x = 0; x < R_N; x++)
+      if (rnd() % 4)
+        slip[x] = (struct risk_slippage){.set = true,
+                                         .spread_bps = (uint32_t)(rnd() % 50),
+                                         .sigma_day = 0.02 + (double)(rnd() % 100) / 1000,
+                                         .depth_base = (double)(1 + rnd() % 1000) * 1e13,
+                                         .y = 1};
+    uint32_t rounds = (uint32_t)(rnd() % 4);
+    size_t np = FIRST[B.n_accounts];
+    memcpy(work, P, np * sizeof *P);
+    memcpy(ref, P, np * sizeof *P);
+    ck_assert_int_eq(risk_stress_run(&shocked_m, &B, work, slip, rounds, liq, &MS, &AS, &r), RISK_OK);
+    /* the plain loop */
+    pm = shocked_m;
+    uint32_t n_rounds = 0;
+    for (uint32_t round = 0; round <= rounds; round++) {
+      u256 q[RISK_MAX_RESERVES] = {0}, cb_round = U256_ZERO, db_round = U256_ZERO;
+      uint64_t accounts = 0;
+      n_rounds++;
+      for (size_t i = 0; i < B.n_accounts; i++) {
+        struct risk_liq_pick k;
+        struct risk_position *p = ref + FIRST[i];
+        size_t n = FIRST[i + 1] - FIRST[i];
+        ck_assert_int_eq(risk_liq_pick_compute(&pm, p, n, EM[i], &AS, &k), RISK_OK);
+        if (!k.liquidatable) continue;
+        accounts++;
+        u256 cb, db;
+        u256_muldiv(&cb, k.liq.collateral_amount, pm.reserves[k.collateral].price, pm.reserves[k.collateral].unit);
+        u256_muldiv(&db, k.liq.debt_to_cover, pm.reserves[k.debt].price, pm.reserves[k.debt].unit);
+        cb_round = u256_add_wrap(cb_round, cb), db_round = u256_add_wrap(db_round, db);
+        q[k.collateral] = u256_add_wrap(q[k.collateral], cb);
+        plain_apply(&pm, p, n, &k);
+      }
+      ck_assert_uint_eq(r.rounds[round].accounts, accounts);
+      ck_assert(u256_eq(r.rounds[round].collateral_seized_base, cb_round));
+      ck_assert(u256_eq(r.rounds[round].debt_repaid_base, db_round));
+      liquidations += accounts;
+      if (round > 0) later_rounds += accounts;
+      for (uint32_t x = 0; x < pm.n_reserves; x++) {
+        if (u256_is_zero(q[x])) continue;
+        uint32_t imp = risk_slippage_impact_bps(&slip[x], q[x]);
+        if (round < rounds) u256_muldiv(&pm.reserves[x].price, pm.reserves[x].price, U(10000 - imp), U(10000));
+      }
+      if (accounts == 0) break;
+    }
+    ck_assert_uint_eq(r.n_rounds, n_rounds);
+    for (uint32_t x = 0; x < pm.n_reserves; x++)
+      ck_assert(u256_eq(r.res[x].price_after, pm.reserves[x].price));
+    ck_assert_msg(memcmp(work, ref, np * sizeof *P) == 0, "book %d: positions after the run differ", book);
+  }
+  ck_assert_uint_gt(liquidations, 1000);
+  ck_assert_uint_gt(later_rounds, 10);
+}
+END_TEST
+
 START_TEST(test_price_after_drop) {
   ck_u256(risk_price_after_drop(U(300000000000), 0), "300000000000");
   ck_u256(risk_price_after_drop(U(300000000000), 10000), "0");
@@ -874,6 +969,7 @@ int main(void) {
   tcase_add_test(t, test_lar_equals_plain_loop);
   tcase_add_test(t, test_lar_random_books_every_field);
   tcase_add_test(t, test_lar_exact_thresholds);
+  tcase_add_test(t, test_stress_random_books_plain_loop);
   tcase_add_test(t, test_price_after_drop);
   tcase_add_test(t, test_waterfall_order_pro_rata_conserved);
   tcase_add_test(t, test_var_path_loss_equals_plain_loop);
