@@ -6,6 +6,7 @@
  * (WETH -30%, BTC -25%, slippage, two cascade rounds), and VaR with 10,000 paths.
  *
  *   bench_risk [N_ACCOUNTS=100000] [lar|stress|var: only that part, e.g. under a profiler] */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,22 @@ static double cpu_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static struct risk_market M, MS, MSA[21];
-static struct risk_account AS;
+static struct risk_market M, MS, MSA[21], MSB[21];
+static struct risk_account AS, ASB;
+
+/* The second half of the book on a second thread, as handlers/risk.c splits a large book. */
+struct half {
+  struct risk_book b;
+  const bool *shocked;
+  const uint32_t *drops;
+  struct risk_lar_point *out;
+  risk_err e;
+};
+static void *half_run(void *arg) {
+  struct half *h = arg;
+  h->e = risk_lar_curve(&M, &h->b, h->shocked, h->drops, 21, MSB, &ASB, h->out);
+  return NULL;
+}
 
 int main(int argc, char **argv) {
   size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
@@ -79,7 +94,7 @@ int main(int argc, char **argv) {
   bool *liq = calloc(n, 1);
   if (!pos || !work || !first || !em || !liq) return 1;
   size_t k = 0;
-  static const int COLL[] = {WETH, WSTETH, RETH, WBTC, CBBTC}, DEBT[] = {USDC, USDT, DAI, WETH};
+  static const int COLLS[] = {WETH, WSTETH, RETH, WBTC, CBBTC}, DEBT[] = {USDC, USDT, DAI, WETH};
   for (size_t a = 0; a < n; a++) {
     first[a] = (uint32_t)k;
     u256 amt[NRES];
@@ -87,7 +102,7 @@ int main(int argc, char **argv) {
     double lt_value = 0;
     int nc = 1 + (int)(rnd() % 2), nd = 1 + (int)(rnd() % 10 == 0);
     for (int c = 0; c < nc; c++) {
-      int id = COLL[rnd() % 5];
+      int id = COLLS[rnd() % 5];
       if (coll[id]) continue;
       coll[id] = true;
       double usd = 1000.0 + (double)(rnd() % 2000000); /* $1k .. $2M */
@@ -131,6 +146,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 21; i++)
     drops[i] = (uint32_t)(i * 250);
   bool shocked[RISK_MAX_RESERVES] = {[WETH] = true, [WSTETH] = true, [RETH] = true, [WBTC] = true, [CBBTC] = true};
+  static const int COLL[] = {WETH, WSTETH, RETH, WBTC, CBBTC};
   struct risk_lar_point *pts = calloc(21, sizeof *pts);
   double t0 = now_s(), c0 = cpu_s();
   risk_err e = risk_lar_curve(&M, &b, shocked, drops, 21, MSA, &AS, pts);
@@ -139,6 +155,40 @@ int main(int argc, char **argv) {
          "50%%: %llu\n",
          t_lar * 1e3, c_lar * 1e3, risk_err_name(e), (unsigned long long)pts[0].accounts,
          (unsigned long long)pts[10].accounts, (unsigned long long)pts[20].accounts);
+
+  /* the same on two threads, each half of the book (as the endpoint runs it) */
+  struct risk_lar_point *pts2 = calloc(42, sizeof *pts2);
+  size_t hn = n / 2;
+  struct half h = {{n - hn, pos, first + hn, em + hn}, shocked, drops, pts2 + 21, RISK_OK};
+  struct risk_book b1 = {hn, pos, first, em};
+  pthread_t th;
+  t0 = now_s(), c0 = cpu_s();
+  bool threaded = pthread_create(&th, NULL, half_run, &h) == 0;
+  e = risk_lar_curve(&M, &b1, shocked, drops, 21, MSA, &AS, pts2);
+  if (threaded)
+    pthread_join(th, NULL);
+  else
+    half_run(&h);
+  for (int g = 0; g < 21 && !e; g++)
+    e = h.e ? h.e : risk_lar_point_add(&pts2[g], &pts2[21 + g]);
+  double t_lar2 = now_s() - t0, c_lar2 = cpu_s() - c0;
+  bool same = !e && memcmp(pts2, pts, 21 * sizeof *pts) == 0;
+  printf("liquidations-at-risk, 21 points, 2 threads: %.1f ms wall, %.1f ms cpu (%s, %s)\n", t_lar2 * 1e3, c_lar2 * 1e3,
+         risk_err_name(e), same ? "same points" : "POINTS DIFFER");
+
+  /* the endpoint's default request: one curve per volatile asset, then all of them together,
+   * sharing which accounts are safe at the current prices (as the handler does) */
+  uint8_t *memo = calloc(n, 1);
+  t0 = now_s(), c0 = cpu_s();
+  for (int c = 0; c < 5 && !e; c++) {
+    bool one[RISK_MAX_RESERVES] = {0};
+    one[COLL[c]] = true;
+    e = risk_lar_curve_memo(&M, &b, one, drops, 21, MSA, &AS, pts2, memo);
+  }
+  if (!e) e = risk_lar_curve_memo(&M, &b, shocked, drops, 21, MSA, &AS, pts2, memo);
+  printf("liquidations-at-risk, default request (5 assets each + together, 6 x 21 points), 1 thread: %.1f ms wall, "
+         "%.1f ms cpu (%s)\n",
+         (now_s() - t0) * 1e3, (cpu_s() - c0) * 1e3, risk_err_name(e));
 
 stress:
   if (only && strcmp(only, "stress") != 0) goto var;
@@ -150,7 +200,7 @@ stress:
   }
   static struct risk_slippage slip[RISK_MAX_RESERVES];
   for (int i = 0; i < 5; i++)
-    slip[COLL[i]] =
+    slip[COLLS[i]] =
         (struct risk_slippage){.set = true, .spread_bps = 10, .sigma_day = 0.05, .depth_base = 5e16, .y = 1};
   memcpy(work, pos, k * sizeof *pos);
   static struct risk_stress_result sr;
@@ -179,7 +229,7 @@ var:
   p.k = 5;
   static const double sig[5] = {0.8, 0.8, 0.8, 0.6, 0.6};
   for (size_t i = 0; i < 5; i++) {
-    p.reserve[i] = (uint16_t)COLL[i];
+    p.reserve[i] = (uint16_t)COLLS[i];
     p.sigma[i] = sig[i];
     for (size_t j = 0; j < 5; j++)
       p.corr[i][j] = i == j ? 1 : 0.8;

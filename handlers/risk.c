@@ -220,24 +220,26 @@ struct lar_job {
   struct risk_market *ms;
   struct risk_account *as;
   struct risk_lar_point *out;
+  uint8_t *memo;
   risk_err e;
 };
 
 static void *lar_run(void *arg) {
   struct lar_job *j = arg;
-  j->e = risk_lar_curve(j->m, &j->b, j->shocked, j->drops, j->nd, j->ms, j->as, j->out);
+  j->e = risk_lar_curve_memo(j->m, &j->b, j->shocked, j->drops, j->nd, j->ms, j->as, j->out, j->memo);
   return NULL;
 }
 
 /* risk_lar_curve over b, on two threads for a large book: ms holds 2 * nd markets, as two
- * accounts, tmp nd points. */
+ * accounts, tmp nd points; memo (b->n_accounts bytes, zeroed before the first curve of the
+ * request) is shared by the curves of one request. */
 static risk_err lar_curve(const struct risk_market *m, const struct risk_book *b, const bool *shocked,
                           const uint32_t *drops, size_t nd, struct risk_market *ms, struct risk_account *as,
-                          struct risk_lar_point *out, struct risk_lar_point *tmp) {
-  if (b->n_accounts < LAR_SPLIT_ACCOUNTS) return risk_lar_curve(m, b, shocked, drops, nd, ms, as, out);
+                          struct risk_lar_point *out, struct risk_lar_point *tmp, uint8_t *memo) {
+  if (b->n_accounts < LAR_SPLIT_ACCOUNTS) return risk_lar_curve_memo(m, b, shocked, drops, nd, ms, as, out, memo);
   size_t half = b->n_accounts / 2;
   struct lar_job j[2] = {
-      {m, {half, b->pos, b->first, b->emode}, shocked, drops, nd, ms, &as[0], out, RISK_OK},
+      {m, {half, b->pos, b->first, b->emode}, shocked, drops, nd, ms, &as[0], out, memo, RISK_OK},
       {m,
        {b->n_accounts - half, b->pos, b->first + half, b->emode + half},
        shocked,
@@ -246,6 +248,7 @@ static risk_err lar_curve(const struct risk_market *m, const struct risk_book *b
        ms + nd,
        &as[1],
        tmp,
+       memo + half,
        RISK_OK},
   };
   pthread_t t;
@@ -280,6 +283,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   struct view_risk_curve *curves = NULL;
   struct risk_market *ms = NULL;
   struct risk_account *as = NULL;
+  uint8_t *memo = NULL;
 
   const char *q = svc_req_query(req, "assets");
   if (q) {
@@ -362,7 +366,8 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   ms = malloc(2 * nd * sizeof *ms); /* one market per point, per thread */
   as = malloc(2 * sizeof *as);
   tmp = malloc(nd * sizeof *tmp);
-  if (!pts || !curves || !ms || !as || !tmp) goto out;
+  memo = calloc(r.b.n_accounts + 1, 1);
+  if (!pts || !curves || !ms || !as || !tmp || !memo) goto out;
   size_t ci = 0;
   bool shocked[RISK_MAX_RESERVES];
   for (size_t c = 0; c < nc; c++) {
@@ -387,7 +392,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
     }
     cv->points = pts + ci * nd;
     cv->n_points = nd;
-    risk_err e = lar_curve(&v->m, &r.b, shocked, drops, nd, ms, as, pts + ci * nd, tmp);
+    risk_err e = lar_curve(&v->m, &r.b, shocked, drops, nd, ms, as, pts + ci * nd, tmp, memo);
     if (e) {
       util_log(UTIL_LOG_ERROR, "risk: liquidations at risk, chain %lld: %s", (long long)r.mc->chain_id,
                risk_err_name(e));
@@ -406,6 +411,7 @@ out:
   free(curves);
   free(ms);
   free(as);
+  free(memo);
   rctx_close(&r);
   return res;
 }

@@ -553,6 +553,17 @@ static risk_err lar_account_engine(const struct risk_market *ms, const uint32_t 
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out) {
+  return risk_lar_curve_memo(base, b, shocked, drop_bps, n_drops, m_scratch, a_scratch, out, NULL);
+}
+
+#define BASE_UNKNOWN 0
+#define BASE_SAFE 1
+#define BASE_EVALUATE 2
+
+risk_err risk_lar_curve_memo(const struct risk_market *base, const struct risk_book *b,
+                             const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
+                             struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out,
+                             uint8_t *base_safe) {
   if (n_drops == 0) return RISK_OK;
   if (n_drops > RISK_LAR_MAX_DROPS) return RISK_INVALID;
   uint32_t ord[RISK_LAR_MAX_DROPS]; /* points by drop, ascending */
@@ -587,9 +598,17 @@ risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *
     }
     if (!borrows) continue; /* no debt: never liquidatable */
     if (!touched) {
-      /* none of its prices move: the same answer at every point */
+      /* none of its prices move: the same answer at every point, most often "safe" */
+      if (base_safe && base_safe[i] == BASE_SAFE) continue;
+      struct fev ev;
+      if (fprep(base, p, n, b->emode[i], &fa) && feval(base, &fa, &ev) && !ev.below_one) {
+        if (base_safe) base_safe[i] = BASE_SAFE;
+        continue;
+      }
       if ((e = risk_liq_pick_compute(&m_scratch[0], p, n, b->emode[i], a_scratch, &k))) return e;
-      if (u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE))) continue;
+      bool safe = u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE));
+      if (base_safe) base_safe[i] = safe ? BASE_SAFE : BASE_EVALUATE;
+      if (safe) continue;
       for (size_t g = 0; g < n_drops; g++) {
         out[g].accounts++;
         if ((e = u256_add(&out[g].debt_at_risk_base, out[g].debt_at_risk_base, k.data.total_debt_base)) ||

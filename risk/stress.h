@@ -60,14 +60,24 @@ u256 risk_price_after_drop(u256 price, uint32_t drop_bps);
 
 /* One liquidations-at-risk curve: for each drop_bps[k] (0..10000, k < RISK_LAR_MAX_DROPS), the
  * reserves with shocked[r] get risk_price_after_drop, every account is evaluated at those prices
- * and each liquidatable one contributes its risk_liq_pick. An account whose debt is not shocked
- * can only get worse as the drop grows, so points it provably survives (see stress.c) are not
- * evaluated; the totals are the same as a pass over every account and point. m_scratch (n_drops
- * markets: base with each point's prices) and a_scratch are the caller's. Returns RISK_OK,
- * RISK_INVALID for a bad grid, or the first engine error (out is then partial). */
+ * and each liquidatable one contributes its risk_liq_pick. The totals are those of that pass over
+ * every account and point; stress.c computes them on each account's balances in 128-bit
+ * arithmetic, skips the points a bound proves safe (collateral, LT-weighted collateral and debt
+ * all fall with the drop), and hands anything outside that path to the engine's functions.
+ * m_scratch (n_drops markets: base with each point's prices) and a_scratch are the caller's.
+ * Returns RISK_OK, RISK_INVALID for a bad grid, or the first engine error (out is then partial). */
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out);
+
+/* As risk_lar_curve, for several curves over the same book and market: base_safe (n_accounts
+ * bytes, zeroed by the caller before the first curve, or NULL) remembers which accounts are safe
+ * at base's own prices, so an account a curve's shocked assets do not touch is evaluated once
+ * for all the curves. Its values are this file's own; pass b's part of it with a part of b. */
+risk_err risk_lar_curve_memo(const struct risk_market *base, const struct risk_book *b,
+                             const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
+                             struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out,
+                             uint8_t *base_safe);
 
 /* Adds point b (of another part of the same book, at the same drop) to a; returns RISK_OK or
  * RISK_OVERFLOW. A book split into parts (first + k, emode + k) gives the whole book's points. */
