@@ -141,9 +141,7 @@ enum svc_handler_result handler_risk_partner_ltv_list(struct svc_request *req) {
   db_status st = db_run_txn_ex(req->srv->read_pool, &opts, read_all, &a);
   enum svc_handler_result res;
   if (st != DB_OK) {
-    res = svc_reply_problem(req, SVC_ERR_database_unavailable,
-                            "the partner ltv records could not be read; retry "
-                            "shortly");
+    res = svc_reply_problem(req, SVC_ERR_database_unavailable, "the ltv records could not be read; retry shortly");
   } else {
     char cursor[64];
     bool more = pos.n > (size_t)limit; /* one row more than asked */
