@@ -266,6 +266,20 @@ START_TEST(histogram_equals_sql) {
                "1000000000000000000000}",
                4, block);
   compare_hist("1.5", "{1500000000000000000}", 1, block);
+  /* an edge exactly at an account's health factor: that account is at or above it (upper bucket) */
+  json_t *wl;
+  ck_assert_int_eq(call("GET", "/v1/accounts/1?limit=1", NULL, NULL, NULL, &wl), 200);
+  const char *hf = json_string_value(json_object_get(json_array_get(json_object_get(wl, "data"), 0), "health_factor"));
+  ck_assert_ptr_nonnull(hf);
+  char wad[64] = "{", *o = wad + 1;
+  for (const char *c = hf; *c; c++)
+    if (*c != '.' && (o > wad + 1 || *c != '0')) *o++ = *c;
+  if (o == wad + 1) *o++ = '0';
+  snprintf(o, sizeof wad - (size_t)(o - wad), "}");
+  if (strcmp(wad, "{0}") != 0) {
+    ck_assert_int_eq(compare_hist(hf, wad, 1, block), 0); /* the lowest health factor: none below it */
+  }
+  json_decref(wl);
 
   /* A prices-only block at the same timestamp, WETH 20% down: no account row is written, so the
    * database's stored health factors stay as they were; the histogram must follow the prices. */
