@@ -38,7 +38,8 @@ static DB_STATEMENTS_COUNT(core);
   X(snapshot)                                                                                                          \
   X(replica)                                                                                                           \
   X(risk)                                                                                                              \
-  X(index)
+  X(index)                                                                                                             \
+  X(ops)
 
 #define DECLARE_AREA(area)                                                                                             \
   extern const struct db_statement db_##area##_statements[];                                                           \

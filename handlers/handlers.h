@@ -63,5 +63,9 @@ enum svc_handler_result handler_risk_concentration_get(struct svc_request *req);
 enum svc_handler_result handler_oracles_get(struct svc_request *req);
 enum svc_handler_result handler_admin_risk_waterfall_get(struct svc_request *req);
 enum svc_handler_result handler_admin_risk_waterfall_put(struct svc_request *req);
+/* Ops overview, scope ops or admin: the health-factor histogram (handlers/risk_histogram.c) and
+ * the partner LTV positions across partners (handlers/partner_ltv_ops.c). */
+enum svc_handler_result handler_risk_hf_histogram(struct svc_request *req);
+enum svc_handler_result handler_risk_partner_ltv_list(struct svc_request *req);
 
 #endif

@@ -66,6 +66,8 @@ const struct svc_route svc_routes[] = {
     {SVC_GET, "/v1/oracles/{chain}", handler_oracles_get, NOBODY, SVC_SCOPE_OPS},
     {SVC_GET, "/v1/admin/risk/waterfall", handler_admin_risk_waterfall_get, NOBODY, SVC_SCOPE_ADMIN},
     {SVC_PUT, "/v1/admin/risk/waterfall", handler_admin_risk_waterfall_put, BODY, SVC_SCOPE_ADMIN},
+    {SVC_GET, "/v1/risk/{chain}/health-factor-histogram", handler_risk_hf_histogram, NOBODY, SVC_SCOPE_OPS},
+    {SVC_GET, "/v1/risk/partner-ltv", handler_risk_partner_ltv_list, NOBODY, SVC_SCOPE_OPS},
 };
 const size_t svc_routes_count = sizeof svc_routes / sizeof svc_routes[0];
 

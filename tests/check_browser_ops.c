@@ -1,11 +1,12 @@
 /* ctest-label: browser */
 /* The /ops page and /docs in a real browser. A private PostgreSQL gets `sparkd demo-data
- * --accounts 600 --days 20` through `sparkd import -`, an ops key and a partner key with two
- * positions; the real sparkd serves it, and tests/browser/ops.mjs drives Debian's chromium
+ * --accounts 600 --days 20` through `sparkd import -`, an ops key, and two partners' keys with
+ * three positions between them; the real sparkd serves it, and tests/browser/ops.mjs drives Debian's chromium
  * (headless, npm playwright-core): the page loads with no console error, no failed request and
- * nothing asked of another origin; every chart has drawn data; the stress form returns a loss
- * waterfall; /docs renders the API title. Screenshots (ops.png, docs.png) are written to this
- * test's working directory (build/tests). A machine without chromium, node or playwright-core fails
+ * nothing asked of another origin; every chart has drawn data; the health-factor chart is the
+ * server's histogram and the partner LTV tables list both partners' positions with the ops key
+ * alone; the stress form returns a loss waterfall; /docs renders the API title. Screenshots (ops.png, docs.png) are
+ * written to this test's working directory (build/tests). A machine without chromium, node or playwright-core fails
  * here, loudly (scripts/deps.sh installs them). */
 #include <check.h>
 #include <limits.h>
@@ -146,9 +147,10 @@ START_TEST(ops_page_in_chromium) {
   ck_assert_msg(st == 0, "chromium (/usr/bin/chromium), node or node_modules/playwright-core missing: run "
                          "SPARKD_DEPS_TEST=1 scripts/deps.sh; the page cannot be checked");
 
-  char ops[128], partner[128];
+  char ops[128], partner[128], partner2[128];
   make_key("ops", NULL, ops, sizeof ops);
   make_key("partner", "browser-p1", partner, sizeof partner);
+  make_key("partner", "browser-p2", partner2, sizeof partner2);
   /* the state cache holds the imported chain before the page asks for it */
   ck_assert_msg(wait_200("/v1/markets/1/reserves", NULL, 60), "the state cache was not built");
   /* two positions: 100 WETH less 10% against 50,000 and 300,000 USDC, so two LTV states show */
@@ -159,13 +161,18 @@ START_TEST(ops_page_in_chromium) {
   ck_assert_msg(wait_200(path, partner, 30), "no ltv record for position %lld", a);
   snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv", b);
   ck_assert_msg(wait_200(path, partner, 30), "no ltv record for position %lld", b);
+  /* another partner's position: the page lists both partners with the ops key alone */
+  long long c = create_position(partner2, "browser-other", "100000");
+  snprintf(path, sizeof path, "/v1/partner/positions/%lld/ltv", c);
+  ck_assert_msg(wait_200(path, partner2, 30), "no ltv record for position %lld", c);
 
   char cwd[PATH_MAX];
   ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
   char cmd[PATH_MAX + 512];
   snprintf(cmd, sizeof cmd,
-           "SPARKD_OPS_KEY='%s' SPARKD_PARTNER_KEY='%s' timeout 120 node tests/browser/ops.mjs %u '%s/browser-ops'",
-           ops, partner, sd.port, cwd);
+           "SPARKD_OPS_KEY='%s' SPARKD_EXPECT_PARTNERS=2 SPARKD_EXPECT_POSITIONS=3 timeout 120 node "
+           "tests/browser/ops.mjs %u '%s/browser-ops'",
+           ops, sd.port, cwd);
   out = run(cmd, &st);
   fputs(out, stdout); /* every check and the screenshot paths show in the ctest log */
   ck_assert_msg(st == 0, "tests/browser/ops.mjs exited %d:\n%s", st, out);

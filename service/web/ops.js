@@ -2,14 +2,14 @@
 // compiled into the binary. Plain JS, no framework, no inline code (the page's CSP allows only
 // scripts from this origin).
 //
-// Keys: routes under /v1/risk/ and /v1/oracles/ need an ops key, partner positions a partner key.
-// The user pastes them; they are kept in sessionStorage (this tab only, gone when it closes), sent
-// as `Authorization: Bearer <key>` and never written into the page, a URL or localStorage.
+// Keys: routes under /v1/risk/ and /v1/oracles/ need an ops key (partner LTV states across
+// partners included). The user pastes it; it is kept in sessionStorage (this tab only, gone when
+// it closes), sent as `Authorization: Bearer <key>` and never written into the page, a URL or
+// localStorage.
 "use strict";
 
 (function () {
   const OPS_KEY = "sparkd.ops.key";
-  const PARTNER_KEY = "sparkd.ops.partner_key";
   const $ = (id) => document.getElementById(id);
   const charts = {}; // name -> uPlot, read by tests/browser/ops.mjs through window.sparkdOps
   const state = { chain: null, asOf: null, reserves: [], pending: 0 };
@@ -184,22 +184,17 @@
     $("markets-total").textContent = `${res.data.length} reserves · supplied ${usd(sup)} · borrowed ${usd(debt)}`;
   }
 
-  const HF_EDGES = [0, 1, 1.05, 1.1, 1.25, 1.5, 2, 3, 5, 10];
-
-  async function loadHealthFactors() {
-    const accounts = await all(`v1/accounts/${state.chain}?limit=500&max_health_factor=10`, {}, 200);
-    const n = HF_EDGES.length - 1;
-    const count = new Array(n).fill(0), debt = new Array(n).fill(0);
-    for (const a of accounts) {
-      const hf = num(a.health_factor);
-      let b = HF_EDGES.findIndex((e, i) => i > 0 && hf < e) - 1;
-      if (b < 0) b = n - 1;
-      count[b]++;
-      debt[b] += num(a.total_debt_usd);
-    }
-    const labels = HF_EDGES.slice(0, -1).map((e, i) => `${e}–${HF_EDGES[i + 1]}`);
+  // The buckets are sparkd's (GET /v1/risk/{chain}/health-factor-histogram, default edges):
+  // counted server-side over every account, so the page costs one request at any book size.
+  async function loadHealthFactors(key) {
+    const h = await api(`v1/risk/${state.chain}/health-factor-histogram`, { key });
+    const hf = (s) => String(Number(s));
+    const labels = h.buckets.map((b) => (b.min_health_factor == null ? `< ${hf(b.max_health_factor)}` : b.max_health_factor == null ? `≥ ${hf(b.min_health_factor)}` : `${hf(b.min_health_factor)}–${hf(b.max_health_factor)}`));
+    const count = h.buckets.map((b) => b.accounts), debt = h.buckets.map((b) => num(b.total_debt_usd));
+    const n = labels.length;
+    state.hf = h;
     draw("hf", $("hf-chart"), {
-      title: `${accounts.length} accounts`,
+      title: `${h.accounts} accounts at block ${h.as_of.block_number} (${h.no_debt.accounts} without debt)`,
       scales: { x: { time: false, range: [-0.5, n - 0.5] }, n: {} },
       axes: [{ values: (u, vals) => vals.map((v) => labels[v] ?? ""), splits: () => labels.map((_, i) => i), label: "health factor" },
         { values: usdAxis, label: "debt" }, { scale: "n", side: 1, grid: { show: false }, label: "accounts" }],
@@ -207,7 +202,8 @@
         { label: "debt (USD)", fill: "#93c5fd", stroke: "#2563eb", paths: barsPath(), points: { show: false }, value: (u, v) => usd(v) },
         { label: "accounts", scale: "n", stroke: "#dc2626", width: 2, points: { show: true, size: 7 } }],
     }, [labels.map((_, i) => i), debt, count]);
-    table($("hf-table"), ["health factor", ...labels], [["accounts", ...count.map(String)], ["debt", ...debt.map(usd)]]);
+    $("hf").dataset.source = "histogram";
+    table($("hf-table"), ["health factor", ...labels, "no debt"], [["accounts", ...count.map(String), String(h.no_debt.accounts)], ["debt", ...debt.map(usd), usd(0)]]);
   }
 
   let larData = null;
@@ -388,26 +384,40 @@
       el("td", { class: a.stale_at_block ? "err" : a.stale ? "warn" : "" }, a.stale_at_block ? "stale at block" : a.stale ? "stale now" : "fresh")]));
   }
 
-  async function loadPartner(key) {
-    // this list pages by `after` / `next_after` (ids), not by cursor
-    const positions = [];
-    for (let after = 0, i = 0; after !== null && i < 10; i++) {
-      const page = await api(`v1/partner/positions?limit=100${after ? "&after=" + after : ""}`, { key });
-      positions.push(...page.positions);
-      after = page.next_after;
-    }
-    const recs = await Promise.all(positions.slice(0, 200).map((p) => api(`v1/partner/positions/${p.id}/ltv`, { key }).catch((e) => ({ error: e.message }))));
-    const counts = {};
-    const rows = positions.slice(0, 200).map((p, i) => {
-      const r = recs[i];
-      const s = r.error ? "no record" : r.state;
-      counts[s] = (counts[s] || 0) + 1;
-      const th = p.thresholds;
-      return [p.external_id, p.borrower, el("td", { class: "state-" + s }, s), r.error ? r.error : (r.ltv_bps / 100).toFixed(2) + "%",
-        `${th.warning_bps / 100}% / ${th.margin_call_bps / 100}% / ${th.liquidation_bps / 100}%`, r.cure_deadline || "–", r.as_of || "–"];
+  const LTV_STATES = ["healthy", "warning", "margin_call", "liquidation", "stale", "no_record"];
+  const LTV_RANK = { liquidation: 0, margin_call: 1, stale: 2, warning: 3, healthy: 4 };
+  let partnerCursor = null;
+
+  // Partner LTV positions across partners (GET /v1/risk/partner-ltv, ops key): the counts of
+  // every partner, then pages of positions (`more` fetches the next page with the cursor).
+  async function loadPartner(key, more) {
+    const q = more && partnerCursor ? `&cursor=${encodeURIComponent(partnerCursor)}` : "";
+    const page = await api(`v1/risk/partner-ltv?limit=200${q}`, { key });
+    const total = {};
+    const rows = page.partners.map((p) => {
+      for (const s of LTV_STATES) total[s] = (total[s] || 0) + p.states[s];
+      return [p.name, String(p.positions), ...LTV_STATES.map((s) => el("td", { class: p.states[s] ? "state-" + s : "" }, String(p.states[s]))), p.not_recomputable ? el("td", { class: "err" }, String(p.not_recomputable)) : "0"];
     });
-    $("partner-summary").textContent = positions.length ? Object.entries(counts).map(([k, v]) => `${k}: ${v}`).join(" · ") : "No positions for this partner.";
-    table($("partner-table"), ["position", "borrower", "state", "LTV", "warning / margin call / liquidation", "cure deadline", "as of"], rows);
+    table($("partner-summary"), ["partner", "positions", ...LTV_STATES.map((s) => s.replace("_", " ")), "not recomputable"], page.partners.length ? rows : [["no partners", "", "", "", "", "", "", "", ""]]);
+    if (!more) state.partnerRows = [];
+    const ps = page.positions.slice().sort((a, b) => (LTV_RANK[a.state] ?? 5) - (LTV_RANK[b.state] ?? 5) || (b.ltv_bps ?? -1) - (a.ltv_bps ?? -1));
+    for (const p of ps) {
+      const s = p.state || "no record";
+      const th = p.thresholds;
+      const st = p.staleness;
+      state.partnerRows.push([p.partner, p.external_id, p.borrower, el("td", { class: "state-" + (p.state || "none") }, s.replace("_", " ")),
+        p.ltv_bps == null ? "–" : p.ltv_bps === 4294967295 ? "∞" : (p.ltv_bps / 100).toFixed(2) + "%",
+        `${th.warning_bps / 100}% / ${th.margin_call_bps / 100}% / ${th.liquidation_bps / 100}%`, usd(p.debt_value_usd), usd(p.weighted_collateral_value_usd),
+        el("td", { class: st.stale ? "warn" : "" }, st.oldest_price_age_seconds == null ? "–" : `${age(st.oldest_price_age_seconds)} (max ${age(st.max_price_staleness_seconds)})`),
+        p.record_as_of ? `${p.record_as_of} (${age(p.record_age_seconds)} ago)` : "–", p.cure_deadline || "–",
+        p.not_recomputable ? el("td", { class: "err" }, p.not_recomputable.reason) : ""]);
+    }
+    table($("partner-table"), ["partner", "position", "borrower", "state", "LTV", "warning / margin call / liquidation", "debt", "weighted collateral", "oldest price", "record", "cure deadline", ""], state.partnerRows);
+    partnerCursor = page.next_cursor;
+    $("partner-more").hidden = !partnerCursor;
+    const shown = state.partnerRows.length, all = page.partners.reduce((a, p) => a + p.positions, 0);
+    $("partner-status").textContent = `${shown} of ${all} positions` + (total.margin_call || total.liquidation ? ` · ${total.margin_call} margin call, ${total.liquidation} liquidation` : "");
+    $("partner").dataset.rows = String(shown);
   }
 
   // ---- wiring --------------------------------------------------------------------------------
@@ -418,33 +428,24 @@
 
   function loadKeyed() {
     const key = sessionStorage.getItem(OPS_KEY);
+    const keyed = ["hf", "lar", "stress", "var", "oracles", "partner"];
     if (!key) {
-      for (const s of ["lar", "stress", "var", "oracles"]) needsKey(s, "an ops key");
+      for (const s of keyed) needsKey(s, "an ops key");
       return;
     }
-    for (const s of ["lar", "stress", "var", "oracles"]) unlock(s);
+    for (const s of keyed) unlock(s);
+    section("hf", () => loadHealthFactors(key));
     section("lar", () => loadLiquidationsAtRisk(key));
     section("oracles", () => loadOracles(key));
-  }
-
-  function loadPartnerSection() {
-    const key = sessionStorage.getItem(PARTNER_KEY);
-    if (!key) {
-      $("partner-summary").textContent = "No partner key given.";
-      $("partner-table").replaceChildren();
-      return;
-    }
-    section("partner", () => loadPartner(key));
+    section("partner", () => loadPartner(key, false));
   }
 
   async function loadAll() {
     $("errors").replaceChildren();
     await section("markets", loadMarkets);
-    section("hf", loadHealthFactors);
     section("vaults", loadVaults);
     section("ll", loadRateLimits);
     loadKeyed();
-    loadPartnerSection();
   }
 
   async function start() {
@@ -462,16 +463,9 @@
       keyState();
       loadKeyed();
     });
-    $("partnerform").addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      const v = $("partnerkey").value.trim();
-      $("partnerkey").value = "";
-      if (v) sessionStorage.setItem(PARTNER_KEY, v);
-      loadPartnerSection();
-    });
-    $("partner-forget").addEventListener("click", () => {
-      sessionStorage.removeItem(PARTNER_KEY);
-      loadPartnerSection();
+    $("partner-more").addEventListener("click", () => {
+      const key = sessionStorage.getItem(OPS_KEY);
+      if (key) section("partner", () => loadPartner(key, true));
     });
     $("lar-metric").addEventListener("change", () => larData && drawLar());
     $("stress-form").addEventListener("submit", runStress);

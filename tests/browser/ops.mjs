@@ -1,10 +1,12 @@
 // Drives Debian's chromium (headless, through npm playwright-core) against a running sparkd that
 // holds the demo data: /ops loads with no console error, no failed request and nothing asked of
 // another origin (the page must work offline); every chart has drawn its data; the stress form
-// returns a loss waterfall; /docs renders the API's title with the vendored Redoc. Screenshots go
-// to OUTDIR. Run by tests/check_browser_ops.c:
+// returns a loss waterfall; the health-factor chart is drawn from the server's histogram and the
+// partner LTV tables from the ops view across partners (with the ops key alone); /docs renders the
+// API's title with the vendored Redoc. Screenshots go to OUTDIR. Run by tests/check_browser_ops.c:
 //
-//   SPARKD_OPS_KEY=sk_... [SPARKD_PARTNER_KEY=sk_...] node tests/browser/ops.mjs <port> <outdir>
+//   SPARKD_OPS_KEY=sk_... [SPARKD_EXPECT_PARTNERS=n SPARKD_EXPECT_POSITIONS=m] \
+//     node tests/browser/ops.mjs <port> <outdir>
 //
 // Prints one line per check; exits 1 on the first failed check (after writing what it has).
 import { chromium } from "playwright-core";
@@ -19,7 +21,8 @@ if (!port || !outdir) {
 }
 const base = `http://127.0.0.1:${port}`;
 const opsKey = process.env.SPARKD_OPS_KEY || "";
-const partnerKey = process.env.SPARKD_PARTNER_KEY || "";
+const expectPartners = Number(process.env.SPARKD_EXPECT_PARTNERS || 0);
+const expectPositions = Number(process.env.SPARKD_EXPECT_POSITIONS || 0);
 const T = 20000; // per wait; the whole run stays well under a minute
 
 const problems = [];
@@ -71,6 +74,15 @@ try {
   page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
   page.on("requestfailed", (r) => failed.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
   page.on("response", (r) => r.status() >= 400 && failed.push(`${r.request().method()} ${r.url()}: ${r.status()}`));
+  // every API path the page asked for, with its status and (for the two ops views) its body
+  const asked = [], bodies = {};
+  page.on("response", async (r) => {
+    const u = new URL(r.url());
+    if (!u.pathname.startsWith("/v1/")) return;
+    asked.push(`${u.pathname} ${r.status()}`);
+    if (r.status() === 200 && /^\/v1\/risk\/(\d+\/health-factor-histogram|partner-ltv)$/.test(u.pathname))
+      bodies[u.pathname.endsWith("partner-ltv") ? "ltv" : "hf"] = await r.json().catch(() => null);
+  });
 
   // ---- /ops ----
   const resp = await page.goto(`${base}/ops`, { waitUntil: "load", timeout: T });
@@ -85,11 +97,7 @@ try {
     await page.click("#keyform button[type=submit]");
     check((await page.inputValue("#opskey")) === "", "the key field is cleared once the key is taken");
   }
-  if (partnerKey) {
-    await page.fill("#partnerkey", partnerKey);
-    await page.click("#partnerform button[type=submit]");
-  }
-  const sections = ["markets", "hf", "vaults", "ll"].concat(risk ? ["lar", "oracles"] : [], partnerKey ? ["partner"] : []);
+  const sections = ["markets", "vaults", "ll"].concat(risk ? ["hf", "lar", "oracles", "partner"] : []);
   await until(page, (ids) => ids.every((id) => ["ready", "error"].includes(document.getElementById(id).dataset.state)), sections);
   for (const id of sections) check((await page.getAttribute(`#${id}`, "data-state")) === "ready", `section ${id} loaded`);
   check((await page.locator("#markets-table tbody tr").count()) > 5, "the markets table lists the reserves");
@@ -98,7 +106,46 @@ try {
     check((await page.locator("#oracle-table tbody tr").count()) > 0, "the oracle table has rows");
     check((await page.locator("#ks-status").textContent()).length > 0, "the kill-switch status is shown");
   }
-  if (partnerKey) check((await page.locator("#partner-table tbody tr").count()) > 0, "the partner LTV table has rows");
+  if (risk) {
+    // the bodies are read by a second round trip to the browser: wait for them
+    for (let end = Date.now() + T; !(bodies.hf && bodies.ltv) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (risk) {
+    // The health-factor chart comes from the server's histogram, not from paging the watch list.
+    check(asked.some((a) => /^\/v1\/risk\/\d+\/health-factor-histogram 200$/.test(a)), "the page asked for the health-factor histogram");
+    check(!asked.some((a) => /^\/v1\/accounts\//.test(a)), "the page did not page the watch list");
+    const hf = bodies.hf;
+    check(!!hf && hf.buckets.length === hf.edges.length + 1, "the histogram answered with its buckets");
+    if (hf) {
+      const plotted = await page.evaluate(() => {
+        const u = window.sparkdOps.charts.hf;
+        return u ? { accounts: u.data[2].reduce((a, b) => a + b, 0), debt: u.data[1].reduce((a, b) => a + b, 0) } : null;
+      });
+      const want = hf.buckets.reduce((a, b) => a + b.accounts, 0);
+      const wantDebt = hf.buckets.reduce((a, b) => a + Number(b.total_debt_usd), 0);
+      check(!!plotted && plotted.accounts === want && want === hf.accounts - hf.no_debt.accounts - hf.not_evaluated && want > 0,
+        `the health-factor chart plots the histogram's ${want} accounts with debt (${JSON.stringify(plotted)})`);
+      check(!!plotted && Math.abs(plotted.debt - wantDebt) <= 1e-6 * wantDebt, "the health-factor chart plots the histogram's debt");
+      const cells = await page.locator("#hf-table tbody tr:first-child td").allTextContents();
+      check(cells.length === hf.buckets.length + 2 && Number(cells[cells.length - 1]) === hf.no_debt.accounts, "the health-factor table shows the accounts without debt apart");
+    }
+    // Partner LTV states with the ops key alone: the cross-partner view, no partner route.
+    check(asked.some((a) => a === "/v1/risk/partner-ltv 200"), "the page asked for the partner LTV view across partners");
+    check(!asked.some((a) => /^\/v1\/partner\//.test(a)), "the page asked no partner route (no partner key needed)");
+    const ltv = bodies.ltv;
+    const summary = await page.locator("#partner-summary tbody tr").count();
+    const rows = await page.locator("#partner-table tbody tr").count();
+    check(!!ltv && summary === ltv.partners.length && rows === ltv.positions.length, `the partner tables show the view's ${ltv ? ltv.partners.length : "?"} partners and ${ltv ? ltv.positions.length : "?"} positions (${summary}, ${rows})`);
+    if (expectPartners) check(summary === expectPartners, `every partner is listed (${summary} of ${expectPartners})`);
+    if (expectPositions) check(rows === expectPositions, `every position is listed (${rows} of ${expectPositions})`);
+    if (ltv) {
+      const names = await page.locator("#partner-summary tbody tr td:first-child").allTextContents();
+      check(ltv.partners.every((p, i) => names[i] === p.name), `the partner summary names the partners (${names.join(", ")})`);
+      const states = (await page.locator("#partner-table tbody tr td:nth-child(4)").allTextContents()).sort();
+      const want = ltv.positions.map((p) => (p.state || "no record").replace("_", " ")).sort();
+      check(JSON.stringify(states) === JSON.stringify(want), `the partner table shows each position's state (${states.join(", ")})`);
+    }
+  }
   // the key never reaches the page's markup
   if (opsKey) check(!(await page.content()).includes(opsKey), "the ops key is not in the page");
 
@@ -118,7 +165,7 @@ try {
 
   // Every chart that should exist has drawn its data: it holds points, and its plotting area has
   // pixels of its series' own colours (axes and grid are grey, so an empty plot has none).
-  const wantCharts = ["hf", "vault_apy", "vault_price"].concat(risk ? ["lar", "waterfall"] : []);
+  const wantCharts = ["vault_apy", "vault_price"].concat(risk ? ["hf", "lar", "waterfall"] : []);
   const drawn = await page.evaluate((names) => {
     const out = {};
     for (const name of names) {

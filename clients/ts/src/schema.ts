@@ -1252,6 +1252,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/risk/{chain}/health-factor-histogram": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Accounts, debt and collateral by health-factor bucket
+         * @description Counted from the health factors the served state generation holds in memory (every
+         *     account evaluated with the engine at the market's block, the same figures as the watch
+         *     list and the account lookups), so `as_of` is the block. Bucket 0 holds health factors
+         *     below `edges[0]` (with the default edges: liquidatable), bucket `i` holds
+         *     `edges[i-1] <= HF < edges[i]`, the last holds `HF >= edges[n-1]`. Accounts without debt
+         *     (no health factor) are counted apart in `no_debt`, and accounts the engine cannot
+         *     evaluate (a position in a reserve without a price) in `not_evaluated`; `accounts` is all
+         *     of them. One pass over the sorted index: linear in accounts, no database read. A chain
+         *     above `SPARKD_ACCOUNT_CACHE_MAX` accounts is 422.
+         */
+        get: operations["getRiskHealthFactorHistogram"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/risk/partner-ltv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Partner LTV positions across every partner
+         * @description For a risk team: every partner with its positions counted by the state of their latest
+         *     LTV record (`no_record`: not computed yet; `not_recomputable`: the last pass could not
+         *     replace the record, which is then older than it should be), and one page of positions,
+         *     ordered by (partner, position), each with its state, LTV, threshold ladder, collateral
+         *     and debt values, when its latest record was computed, and how old the oldest price it
+         *     used was. Read only; nothing of the attestations, collateral lines or signatures (the
+         *     partner's own `GET /v1/partner/positions/{id}/ltv` has those). Scopes are exact: a
+         *     partner key is 403. All partners and one page of positions are read in one snapshot.
+         */
+        get: operations["listRiskPartnerLtv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/risk/waterfall": {
         parameters: {
             query?: never;
@@ -3110,6 +3165,111 @@ export interface components {
                 }[];
             }[];
         };
+        RskHfHistogram: {
+            as_of: components["schemas"]["AccAsOf"];
+            /** @description Every account of the chain the generation holds (the buckets, `no_debt` and `not_evaluated` together). */
+            accounts: number;
+            edges: string[];
+            /** @description One more than `edges`, in order. */
+            buckets: {
+                /** @description Inclusive; null for the first bucket. */
+                min_health_factor: string | null;
+                /** @description Exclusive; null for the last bucket. */
+                max_health_factor: string | null;
+                accounts: number;
+                total_debt_base: components["schemas"]["RskUint"];
+                total_debt_usd: components["schemas"]["RskUsd"];
+                total_collateral_base: components["schemas"]["RskUint"];
+                total_collateral_usd: components["schemas"]["RskUsd"];
+            }[];
+            no_debt: {
+                accounts: number;
+                total_collateral_base: components["schemas"]["RskUint"];
+                total_collateral_usd: components["schemas"]["RskUsd"];
+            };
+            /** @description Accounts holding a position in a reserve the market does not price or list. */
+            not_evaluated: number;
+        };
+        OpsPartnerLtv: {
+            /** Format: date-time */
+            now: string;
+            /** @description Every partner, in id order (on every page). */
+            partners: {
+                partner_id: number;
+                name: string;
+                positions: number;
+                states: {
+                    healthy: number;
+                    warning: number;
+                    margin_call: number;
+                    liquidation: number;
+                    stale: number;
+                    no_record: number;
+                };
+                not_recomputable: number;
+            }[];
+            positions: components["schemas"]["OpsPartnerLtvPosition"][];
+            next_cursor: string | null;
+        };
+        /** @description One position and its latest LTV record; the record's fields are null when it has none yet. */
+        OpsPartnerLtvPosition: {
+            partner_id: number;
+            partner: string;
+            position_id: number;
+            external_id: string;
+            borrower: string;
+            custodian: string;
+            /** @enum {string|null} */
+            state: "healthy" | "warning" | "margin_call" | "liquidation" | "stale" | null;
+            /** @description Debt over haircut-weighted collateral; 4294967295 when the collateral is worth nothing. */
+            ltv_bps: number | null;
+            raw_ltv_bps: number | null;
+            thresholds: {
+                warning_bps: number;
+                margin_call_bps: number;
+                liquidation_bps: number;
+                return_to_bps: number;
+            };
+            collateral_value_base: components["schemas"]["RskUint"] | null;
+            collateral_value_usd: components["schemas"]["RskUsd"] | null;
+            weighted_collateral_value_base: components["schemas"]["RskUint"] | null;
+            weighted_collateral_value_usd: components["schemas"]["RskUsd"] | null;
+            debt_value_base: components["schemas"]["RskUint"] | null;
+            debt_value_usd: components["schemas"]["RskUsd"] | null;
+            sequence: number | null;
+            /**
+             * Format: date-time
+             * @description When the latest record was computed.
+             */
+            record_as_of: string | null;
+            record_age_seconds: number | null;
+            /** Format: date-time */
+            call_since: string | null;
+            /** Format: date-time */
+            cure_deadline: string | null;
+            staleness: {
+                max_price_staleness_seconds: number;
+                /**
+                 * Format: date-time
+                 * @description The oldest price the record used.
+                 */
+                oldest_price_at: string | null;
+                /** @description Its age now. */
+                oldest_price_age_seconds: number | null;
+                /** @description The record's state is stale. */
+                stale: boolean;
+            };
+            /**
+             * Format: date-time
+             * @description The attestation the record used; null when it used the stated amounts.
+             */
+            attestation_as_of: string | null;
+            not_recomputable: null | {
+                /** Format: date-time */
+                since: string;
+                reason: string;
+            };
+        };
     };
     responses: {
         /** @description `unauthorized`: no `Authorization: Bearer` key, or the key is unknown or revoked. */
@@ -3660,6 +3820,60 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `bad_query_parameter` naming `edges` (`not_a_decimal`, `not_increasing`, `too_many`), or `invalid_parameter` for a malformed chain id. */
+        RskHfBadQuery: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://sparkd.dev/problems/bad_query_parameter",
+                 *       "title": "bad query parameter",
+                 *       "status": 400,
+                 *       "detail": "edges: edges must be strictly increasing",
+                 *       "code": "bad_query_parameter",
+                 *       "request_id": "4fc7f3e820c8e4e62ad097c25469238a",
+                 *       "errors": [
+                 *         {
+                 *           "field": "edges",
+                 *           "code": "not_increasing",
+                 *           "message": "edges must be strictly increasing"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `bad_query_parameter` naming `limit` (`out_of_range`) or `cursor` (`invalid_cursor`). */
+        OpsLtvBadQuery: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://sparkd.dev/problems/bad_query_parameter",
+                 *       "title": "bad query parameter",
+                 *       "status": 400,
+                 *       "detail": "1 query parameter(s) are invalid",
+                 *       "code": "bad_query_parameter",
+                 *       "request_id": "4fc7f3e820c8e4e62ad097c25469238a",
+                 *       "errors": [
+                 *         {
+                 *           "field": "cursor",
+                 *           "code": "invalid_cursor",
+                 *           "message": "is not a cursor this service returned"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -6880,6 +7094,192 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["AccUnavailable"];
+        };
+    };
+    getRiskHealthFactorHistogram: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Bucket edges: a comma list of 1 to 64 positive decimals (at most 18 fraction digits),
+                 *     strictly increasing. Default `1,1.05,1.1,1.25,1.5,2,3,5,10`.
+                 * @example 1,1.1,1.5,2
+                 */
+                edges?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The chain id (1 = Ethereum). */
+                chain: components["parameters"]["AccChain"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The histogram. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "as_of": {
+                     *         "chain_id": 1,
+                     *         "block_number": 21000000,
+                     *         "block_timestamp": 1730000000,
+                     *         "block_time": "2024-10-27T03:33:20Z"
+                     *       },
+                     *       "accounts": 7,
+                     *       "edges": [
+                     *         "1.000000000000000000",
+                     *         "1.500000000000000000"
+                     *       ],
+                     *       "buckets": [
+                     *         {
+                     *           "min_health_factor": null,
+                     *           "max_health_factor": "1.000000000000000000",
+                     *           "accounts": 1,
+                     *           "total_debt_base": "270000000000",
+                     *           "total_debt_usd": "2700.00000000",
+                     *           "total_collateral_base": "300000000000",
+                     *           "total_collateral_usd": "3000.00000000"
+                     *         },
+                     *         {
+                     *           "min_health_factor": "1.000000000000000000",
+                     *           "max_health_factor": "1.500000000000000000",
+                     *           "accounts": 2,
+                     *           "total_debt_base": "2250000000000",
+                     *           "total_debt_usd": "22500.00000000",
+                     *           "total_collateral_base": "3300000000000",
+                     *           "total_collateral_usd": "33000.00000000"
+                     *         },
+                     *         {
+                     *           "min_health_factor": "1.500000000000000000",
+                     *           "max_health_factor": null,
+                     *           "accounts": 2,
+                     *           "total_debt_base": "100000000000",
+                     *           "total_debt_usd": "1000.00000000",
+                     *           "total_collateral_base": "1500000000000",
+                     *           "total_collateral_usd": "15000.00000000"
+                     *         }
+                     *       ],
+                     *       "no_debt": {
+                     *         "accounts": 2,
+                     *         "total_collateral_base": "500000000000",
+                     *         "total_collateral_usd": "5000.00000000"
+                     *       },
+                     *       "not_evaluated": 0
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RskHfHistogram"];
+                };
+            };
+            400: components["responses"]["RskHfBadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccNotFound"];
+            405: components["responses"]["MethodNotAllowed"];
+            422: components["responses"]["RskNotComputable"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["AccUnavailable"];
+        };
+    };
+    listRiskPartnerLtv: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Positions per page, 1 to 500; default 100.
+                 * @example 100
+                 */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The partners' counts and one page of positions. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "now": "2026-12-06T19:20:00Z",
+                     *       "partners": [
+                     *         {
+                     *           "partner_id": 1,
+                     *           "name": "acme",
+                     *           "positions": 2,
+                     *           "states": {
+                     *             "healthy": 1,
+                     *             "warning": 0,
+                     *             "margin_call": 1,
+                     *             "liquidation": 0,
+                     *             "stale": 0,
+                     *             "no_record": 0
+                     *           },
+                     *           "not_recomputable": 0
+                     *         }
+                     *       ],
+                     *       "positions": [
+                     *         {
+                     *           "partner_id": 1,
+                     *           "partner": "acme",
+                     *           "position_id": 7,
+                     *           "external_id": "loan-42",
+                     *           "borrower": "fund-a",
+                     *           "custodian": "anchorage",
+                     *           "state": "margin_call",
+                     *           "ltv_bps": 7240,
+                     *           "raw_ltv_bps": 6516,
+                     *           "thresholds": {
+                     *             "warning_bps": 6500,
+                     *             "margin_call_bps": 7000,
+                     *             "liquidation_bps": 8000,
+                     *             "return_to_bps": 6000
+                     *           },
+                     *           "collateral_value_base": "30000000000000",
+                     *           "collateral_value_usd": "300000.00000000",
+                     *           "weighted_collateral_value_base": "27000000000000",
+                     *           "weighted_collateral_value_usd": "270000.00000000",
+                     *           "debt_value_base": "19548000000000",
+                     *           "debt_value_usd": "195480.00000000",
+                     *           "sequence": 12,
+                     *           "record_as_of": "2026-12-06T19:19:30Z",
+                     *           "record_age_seconds": 30,
+                     *           "call_since": "2026-12-06T11:02:00Z",
+                     *           "cure_deadline": "2026-12-09T11:02:00Z",
+                     *           "staleness": {
+                     *             "max_price_staleness_seconds": 3600,
+                     *             "oldest_price_at": "2026-12-06T19:00:00Z",
+                     *             "oldest_price_age_seconds": 1200,
+                     *             "stale": false
+                     *           },
+                     *           "attestation_as_of": "2026-12-06T18:00:00Z",
+                     *           "not_recomputable": null
+                     *         }
+                     *       ],
+                     *       "next_cursor": "6c3a37"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OpsPartnerLtv"];
+                };
+            };
+            400: components["responses"]["OpsLtvBadQuery"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            405: components["responses"]["MethodNotAllowed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["PrtUnavailable"];
         };
     };
     getAdminRiskWaterfall: {
