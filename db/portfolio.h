@@ -84,7 +84,8 @@ struct db_margin_stored {
 /* Calls fn for every portfolio (all partners: the batch pass) with its stored result's summary,
  * locking the portfolio rows for the caller's transaction. */
 db_status db_portfolios_all(db_conn *c, db_status (*fn)(const struct db_margin_stored *s, void *arg), void *arg);
-/* Calls fn for every leg of every portfolio, in (portfolio, venue, leg_no) order. */
+/* Calls fn for every leg of every portfolio, in (portfolio, venue, leg_no) order (reference left
+ * empty). */
 db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg),
                                 void *arg);
 /* Returns DB_OK after updating, in one statement, the latest summary (sequence, health score, call,
@@ -96,8 +97,10 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
 
 /* Returns DB_OK after writing every band change of a batch pass in one statement: changes_json is
  * a JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
- * payload, fp (the fingerprint, a decimal string)}; each becomes the latest result, a history row and a webhook row per
- * subscribed webhook of event (*queued: those rows). */
+ * band_name, prev_name (null: none), fp (the fingerprint, a decimal string)}; each becomes the
+ * latest result, a history row and, per subscribed webhook of event, an outbox row whose payload
+ * is {event, portfolio_id, band, sequence, params_version, previous_band, record: the result}
+ * (*queued: those rows). */
 db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued);
 
 #endif

@@ -126,11 +126,12 @@ bool partner_margin_quote_memo(int64_t partner_id, int64_t id, const struct part
 db_status partner_margin_rate(db_conn *c, int64_t partner_id, int64_t id, uint64_t now, json_t **out, const char **why);
 
 struct partner_margin_batch_stats {
-  uint64_t portfolios;     /* computed */
-  uint64_t band_changes;   /* each with its full result, a history row and webhook rows */
-  uint64_t outbox;         /* webhook outbox rows queued */
-  uint64_t not_computable; /* skipped: a leg the parameters or the engine cannot take */
-  uint64_t unchanged;      /* computed, equal to the stored result: nothing written */
+  uint64_t portfolios;                  /* computed */
+  uint64_t band_changes;                /* each with its full result, a history row and webhook rows */
+  uint64_t outbox;                      /* webhook outbox rows queued */
+  uint64_t not_computable;              /* skipped: a leg the parameters or the engine cannot take */
+  uint64_t unchanged;                   /* computed, equal to the stored result: nothing written */
+  double read_ms, compute_ms, write_ms; /* where the pass spent its time */
 };
 
 /* Returns the status of recomputing every portfolio of every partner at now on c, inside the
