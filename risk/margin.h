@@ -27,7 +27,9 @@
  *    HS = floor(Equity * 10000 / MM) bps (RISK_MARGIN_HS_INFINITE when MM = 0 and Equity >= 0).
  * 9. D_max: the largest additional USD borrow D (drawn out of the account) with
  *    HS(Equity - D) >= hs_initial: D_max = max(0, Equity - ceil(hs_initial * MM / 10000)); so HS at
- *    D_max is hs_initial (within one bps) and at D_max + 1 usd8 it is below.
+ *    D_max is hs_initial (within one bps) and at D_max + 1 usd8 it is below. When the borrowed
+ *    funds stay in the book (bought exposure, or cash on a charged venue) MM moves with D:
+ *    risk_margin_max_borrow solves that case by iteration.
  *
  * Bands (liquidation < margin_call < warning, margin_call < return_to), HS = h:
  *   stale (a leg older than its venue's bound, or a price older than max_price_staleness_s)
