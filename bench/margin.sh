@@ -11,13 +11,19 @@
 #    one portfolio of 12 legs; then `wrk -t2 -c32 -d10s` POSTs
 #    /v1/partner/portfolios/1/margin/quote (a removed venue and a changed price; computed, never
 #    stored) and prints req/s and latency (target >= 5,000 req/s); the same for
-#    GET /v1/partner/portfolios/1/margin (computed, stored and signed on every read).
+#    GET /v1/partner/portfolios/1/margin (computed and signed on every read, stored only when the
+#    result changed) and, for scale, GET /v1/accounts/1/0x1111... (a plain account lookup served
+#    from the state cache). With SPARKD_BIN_BEFORE (another build, e.g. the previous commit's),
+#    each route is measured against it too, on the same database in the same run, alternating.
 # 3. The batch pass through the database (partner_margin_recompute_all, bench/margin_db.c):
 #    PORTFOLIOS portfolios of 12 legs over the 6 underlyings inserted by SQL; a first pass (every
 #    portfolio gets its first result: a band "change" each, with history and outbox rows), then
 #    every underlying's oracle price drops 7% and the pass is timed again (target < 1 s).
-# Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing), BENCH_MARGIN and
-# BENCH_MARGIN_DB (default: build-bench/bench/...), DURATION (wrk seconds, default 10).
+# Environment: SPARKD_BIN (default: build-bench/sparkd, built Release if missing), SPARKD_BIN_BEFORE
+# (optional: a second binary measured alongside, same schema or older), BENCH_MARGIN and
+# BENCH_MARGIN_DB (default: build-bench/bench/...), BENCH_MARGIN_DB_BEFORE (optional: the batch
+# pass of the "before" build, run first on the same rows, whose results are then reset), DURATION
+# (wrk seconds, default 10).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,8 +53,12 @@ echo "== engine"
 tmp=$(mktemp -d /tmp/sparkd-bench-margin.XXXXXX)
 chmod 0755 "$tmp"
 spid=
-cleanup() {
+stop_sparkd() {
   [ -n "$spid" ] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  spid=
+}
+cleanup() {
+  stop_sparkd
   "$root/scripts/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
   [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
@@ -57,7 +67,10 @@ trap cleanup EXIT
 url=$("$root/scripts/pg.sh" start "$tmp/pg")
 export SPARKD_DATABASE_URL=$url SPARKD_LOG_LEVEL=warn SPARKD_LOG_FORMAT=text
 psql_() { psql -X -q -t -A "$url" -c "$1"; }
-"$bin" migrate >/dev/null
+# with a "before" binary, it sets up and is measured first, on the schema it knows; then the
+# binary under test migrates (its newer migrations) and is measured on the same data
+first=${SPARKD_BIN_BEFORE:-$bin}
+"$first" migrate >/dev/null
 now=$(date +%s)
 node -e '
   const fs = require("fs");
@@ -67,7 +80,7 @@ node -e '
   for (const p of s.prices) p.updated_at = now;
   process.stdout.write(JSON.stringify(s));
 ' "$root/tests/fixtures/snapshot_basic.json" "$now" >"$tmp/s1.json"
-"$bin" import "$tmp/s1.json" >/dev/null 2>&1 || die "import failed"
+"$first" import "$tmp/s1.json" >/dev/null 2>&1 || die "import failed"
 # four more underlyings, priced like the oracle would
 psql_ "
 INSERT INTO assets (chain_id, address, symbol, decimals) VALUES
@@ -79,15 +92,18 @@ INSERT INTO prices (chain_id, asset, price, source, updated_at, block_number)
 SELECT 1, a, p, '0x0000000000000000000000000000000000000001', $now, 1 FROM (VALUES
   ('0x00000000000000000000000000000000000000b1', 10000000000000), ('0x00000000000000000000000000000000000000b2', 15000000000),
   ('0x00000000000000000000000000000000000000b3', 2000000000), ('0x00000000000000000000000000000000000000b4', 3000000000)) v(a, p);" >/dev/null
-key=$("$bin" keys create --scope partner --partner bench 2>/dev/null | head -1)
-admin=$("$bin" keys create --scope admin 2>/dev/null | head -1)
-"$bin" keys signing-create "$tmp/signing.key" >/dev/null 2>&1 || die "no signing key"
+key=$("$first" keys create --scope partner --partner bench 2>/dev/null | head -1)
+admin=$("$first" keys create --scope admin 2>/dev/null | head -1)
+"$first" keys signing-create "$tmp/signing.key" >/dev/null 2>&1 || die "no signing key"
 export SPARKD_SIGNING_KEY_FILE=$tmp/signing.key
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-SPARKD_LISTEN=127.0.0.1:$port "$bin" serve >"$tmp/sparkd.log" 2>&1 &
-spid=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_sparkd() { # start_sparkd BINARY
+  SPARKD_LISTEN=127.0.0.1:$port "$1" serve >>"$tmp/sparkd.log" 2>&1 &
+  spid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+start_sparkd "$first"
 api() { # api METHOD PATH KEY BODY
   curl -fsS -X "$1" "http://127.0.0.1:$port$2" -H "Authorization: Bearer $3" -H "Content-Type: application/json" \
     -H "Idempotency-Key: bench-$RANDOM-$RANDOM" ${4:+--data "$4"}
@@ -128,8 +144,28 @@ run() { # run LABEL SCRIPT PATH
   bad=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   echo "$1: ${rps} req/s, p50 ${p50}, p99 ${p99}${bad:+, non-2xx $bad}"
 }
-run "POST .../margin/quote (what-if, not stored)" "$tmp/quote.lua" /v1/partner/portfolios/1/margin/quote
-run "GET  .../margin (computed, stored, signed)" "$tmp/get.lua" /v1/partner/portfolios/1/margin
+acct=/v1/accounts/1/0x1111111111111111111111111111111111111111
+curl -fs "http://127.0.0.1:$port$acct" >/dev/null || die "no account lookup"
+seq0=$(psql_ "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = 1")
+routes() { # routes LABEL
+  run "$1 POST .../margin/quote (what-if, not stored)" "$tmp/quote.lua" /v1/partner/portfolios/1/margin/quote
+  run "$1 GET  .../margin (computed, signed)" "$tmp/get.lua" /v1/partner/portfolios/1/margin
+  run "$1 GET  $acct (account lookup)" "$tmp/get.lua" "$acct"
+  echo "$1 load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+seqs() { psql_ "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = 1"; }
+if [ -n "${SPARKD_BIN_BEFORE:-}" ]; then
+  seq0=$(seqs)
+  routes "before:"
+  echo "before: GET margin sequence $seq0 -> $(seqs) over the run"
+  stop_sparkd
+  "$bin" migrate >/dev/null
+  start_sparkd "$bin"
+fi
+seq0=$(seqs)
+routes "after: "
+echo "after:  GET margin sequence $seq0 -> $(seqs) over the run"
+stop_sparkd
 
 echo "== batch recompute through the database ($n portfolios x 12 legs x 6 underlyings)"
 pid=$(psql_ "SELECT partner_id FROM partners WHERE name = 'bench'")
@@ -152,13 +188,32 @@ FROM partner_portfolios p CROSS JOIN (VALUES
   AS v(venue, leg_no, kind, und, q, px, f)
 WHERE p.external_id ~ '^b[0-9]+$';
 ANALYZE portfolio_legs; ANALYZE partner_portfolios;" >/dev/null
-echo "first results (every portfolio enters a band: full result, history and outbox rows each):"
-"$engdb"
-psql_ "UPDATE prices SET price = price * 93 / 100, updated_at = $(date +%s) WHERE chain_id = 1 AND asset IN
+psql_ "CREATE TABLE bench_prices AS SELECT * FROM prices" >/dev/null
+drop_prices() {
+  psql_ "UPDATE prices SET price = price * 93 / 100, updated_at = $(date +%s) WHERE chain_id = 1 AND asset IN
   ('0x00000000000000000000000000000000000000b1', '0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2',
    '0x7f39c581f595b53c5cb19bd0b3f8da6c935e2ca0', '0x00000000000000000000000000000000000000b2',
    '0x00000000000000000000000000000000000000b3', '0x00000000000000000000000000000000000000b4');
-ANALYZE portfolio_margin_latest;" >/dev/null
+  ANALYZE portfolio_margin_latest;" >/dev/null
+}
+if [ -n "${BENCH_MARGIN_DB_BEFORE:-}" ]; then
+  # the previous pass on the same rows, then the results, history, outbox and prices as they were
+  echo "before: first results:"
+  "$BENCH_MARGIN_DB_BEFORE"
+  drop_prices
+  echo "before: after a price update (every underlying -7%):"
+  "$BENCH_MARGIN_DB_BEFORE"
+  psql_ "DELETE FROM portfolio_margin_history WHERE portfolio_id > 1; DELETE FROM portfolio_margin_latest WHERE portfolio_id > 1;
+    DELETE FROM webhook_outbox WHERE position_id < -1;
+    UPDATE prices p SET price = b.price, updated_at = b.updated_at FROM bench_prices b
+    WHERE p.chain_id = b.chain_id AND p.asset = b.asset" >/dev/null
+  psql_ "VACUUM ANALYZE portfolio_margin_latest" >/dev/null
+fi
+echo "first results (every portfolio enters a band: full result, history and outbox rows each):"
+"$engdb"
+drop_prices
 echo "after a price update (every underlying -7%):"
+"$engdb"
+echo "again, nothing changed since (every result equals its stored one):"
 "$engdb"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other jobs)"

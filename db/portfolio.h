@@ -54,15 +54,17 @@ db_status db_margin_params_latest(db_conn *c, int64_t *version, char **json);
 /* Returns DB_OK with the new version of params (JSON text) in *version. */
 db_status db_margin_params_insert(db_conn *c, const char *json, int64_t *version);
 
-/* The stored state of a portfolio's latest margin result (sequence 0 when none). */
+/* The stored state of a portfolio's latest margin result (sequence 0 when none). fingerprint: what
+ * the result was computed from and came to (has_fp false: not recorded). */
 struct db_margin_prev {
-  int64_t sequence, band, call_since, rate_bps, rate_at;
-  bool has_rate;
+  int64_t sequence, band, call_since, rate_bps, rate_at, as_of, fingerprint;
+  bool has_rate, has_fp;
 };
 db_status db_margin_latest_prev(db_conn *c, int64_t id, struct db_margin_prev *p);
-/* Returns DB_OK after upserting the latest result of a portfolio. rate_bps < INT32_MIN+1: keep. */
+/* Returns DB_OK after upserting the latest result of a portfolio and its fingerprint. */
 db_status db_margin_latest_put(db_conn *c, int64_t partner_id, int64_t id, int64_t sequence, int64_t params_version,
-                               int band, int64_t hs_bps, int64_t call_since, int64_t as_of, const char *result);
+                               int band, int64_t hs_bps, int64_t call_since, int64_t as_of, const char *result,
+                               int64_t fingerprint);
 /* Returns DB_OK after recording the rate served at `at` for the daily change limit. */
 db_status db_margin_rate_put(db_conn *c, int64_t id, int64_t rate_bps, int64_t at);
 /* Returns DB_OK after appending a band change to the history and queueing event for every live
@@ -74,25 +76,31 @@ db_status db_margin_band_change(db_conn *c, int64_t partner_id, int64_t id, int6
 db_status db_margin_history(db_conn *c, int64_t partner_id, int64_t id, int64_t before, int64_t limit,
                             db_status (*fn)(const char *json, void *arg), void *arg, uint64_t *n);
 
-/* Calls fn for every portfolio (all partners: the batch pass) with its stored sequence, band (-1
- * when none) and open call, locking the portfolio rows for the caller's transaction. */
-db_status db_portfolios_all(db_conn *c,
-                            db_status (*fn)(int64_t id, int64_t partner_id, int64_t sequence, int band,
-                                            int64_t call_since, void *arg),
-                            void *arg);
-/* Calls fn for every leg of every portfolio, in (portfolio, venue, leg_no) order. */
+/* A portfolio and the summary of its stored latest result (sequence 0 and band -1 when none). */
+struct db_margin_stored {
+  int64_t id, partner_id, sequence, band, call_since, fingerprint;
+  bool has_fp;
+};
+/* Calls fn for every portfolio (all partners: the batch pass) with its stored result's summary,
+ * locking the portfolio rows for the caller's transaction. */
+db_status db_portfolios_all(db_conn *c, db_status (*fn)(const struct db_margin_stored *s, void *arg), void *arg);
+/* Calls fn for every leg of every portfolio, in (portfolio, venue, leg_no) order (reference left
+ * empty). */
 db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg),
                                 void *arg);
 /* Returns DB_OK after updating, in one statement, the latest summary (sequence, health score, call,
- * version, time) of each of n portfolios whose stored band is band[i]; *updated gets the count. */
+ * fingerprint, version, time) of each of n portfolios whose stored band is band[i]; *updated gets
+ * the count. */
 db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const int64_t *sequence,
                                  const int64_t *hs_bps, const int64_t *call_since, const int *band,
-                                 int64_t params_version, int64_t as_of, uint64_t *updated);
+                                 const int64_t *fingerprint, int64_t params_version, int64_t as_of, uint64_t *updated);
 
 /* Returns DB_OK after writing every band change of a batch pass in one statement: changes_json is
  * a JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
- * payload}; each becomes the latest result, a history row and a webhook row per subscribed webhook
- * of event (*queued: those rows). */
+ * band_name, prev_name (null: none), fp (the fingerprint, a decimal string)}; each becomes the
+ * latest result, a history row and, per subscribed webhook of event, an outbox row whose payload
+ * is {event, portfolio_id, band, sequence, params_version, previous_band, record: the result}
+ * (*queued: those rows). */
 db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued);
 
 #endif

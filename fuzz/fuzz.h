@@ -19,6 +19,8 @@ int fuzz_body(const uint8_t *data, size_t size);
 int fuzz_snapshot(const uint8_t *data, size_t size);
 /* Decimal uint256 parsing and writing (risk/u256.h), against a digit-by-digit reading. */
 int fuzz_u256(const uint8_t *data, size_t size);
+/* The margin parameters document (partner_margin_config_parse): accepted means usable. */
+int fuzz_margin_params(const uint8_t *data, size_t size);
 
 /* Aborts with the broken property when cond is false. */
 #define FUZZ_CHECK(cond, ...)                                                                                          \

@@ -229,6 +229,7 @@ enum svc_handler_result handler_partner_portfolios_post(struct svc_request *req)
   struct svc_body *body = svc_body_parse(req, create_spec, sizeof create_spec / sizeof create_spec[0], &in);
   if (!body) return SVC_HANDLED;
   enum svc_handler_result res = handler_partner_write(req, true, SVC_ERR_external_id_exists, create_work, &in);
+  partner_margin_touch();
   svc_body_free(body);
   return res;
 }
@@ -349,6 +350,7 @@ enum svc_handler_result handler_partner_portfolio_legs_post(struct svc_request *
   lc->n = in->n;
   lc->venue = in->venue;
   res = handler_partner_write(req, true, SVC_ERR_external_id_exists, legs_work, lc);
+  partner_margin_touch(); /* committed (or not): either way memory must not serve the old legs */
 done:
   json_decref(errors);
   svc_body_free(body);
@@ -364,6 +366,7 @@ struct compute_arg {
   json_t *out;
   const char *why;
   int kind; /* 0 margin, 1 rate */
+  bool stored;
 };
 static db_status compute_txn(db_conn *c, void *arg) {
   struct compute_arg *a = arg;
@@ -371,14 +374,15 @@ static db_status compute_txn(db_conn *c, void *arg) {
   a->out = NULL;
   uint64_t now = (uint64_t)time(NULL);
   return a->kind ? partner_margin_rate(c, a->partner_id, a->id, now, &a->out, &a->why)
-                 : partner_margin_compute(c, a->partner_id, a->id, now, &a->out, &a->why);
+                 : partner_margin_compute(c, a->partner_id, a->id, now, &a->out, &a->why, &a->stored);
 }
 
 static enum svc_handler_result run_compute(struct svc_request *req, int kind) {
   int64_t id;
   if (!path_id(req, &id)) return svc_reply_problem(req, SVC_ERR_portfolio_not_found, "no such portfolio");
-  struct compute_arg a = {req->partner_id, id, NULL, NULL, kind};
+  struct compute_arg a = {req->partner_id, id, NULL, NULL, kind, false};
   db_status st = db_run_txn(req->srv->pool, compute_txn, &a);
+  if (a.stored) partner_margin_touch(); /* a stored result carries the band a quote starts from */
   if (st == DB_NO_ROWS) return not_found(req, id);
   if (st != DB_OK) {
     json_decref(a.out);
@@ -506,7 +510,7 @@ enum svc_handler_result handler_partner_portfolio_margin_quote(struct svc_reques
     res = SVC_HANDLED;
     goto done;
   }
-  if (load_config(req, cfg) != DB_OK) {
+  if (!partner_margin_config_memo(cfg) && load_config(req, cfg) != DB_OK) {
     res = SVC_HANDLED;
     goto done;
   }
@@ -553,15 +557,18 @@ enum svc_handler_result handler_partner_portfolio_margin_quote(struct svc_reques
     goto done;
   }
   struct partner_margin_whatif w = {in->remove, in->nremove, add, in->nadd, price_k, price, in->nprice};
-  db_conn *c = svc_req_db(req);
-  if (!c) {
-    res = SVC_HANDLED;
-    goto done;
-  }
   json_t *out = NULL;
   const char *why = NULL;
-  db_status st = partner_margin_quote(c, req->partner_id, id, cfg, &w, now, &out, &why);
-  db_release(c);
+  db_status st = DB_OK;
+  if (!partner_margin_quote_memo(req->partner_id, id, cfg, &w, now, &out, &why)) {
+    db_conn *c = svc_req_db(req);
+    if (!c) {
+      res = SVC_HANDLED;
+      goto done;
+    }
+    st = partner_margin_quote(c, req->partner_id, id, cfg, &w, now, &out, &why);
+    db_release(c);
+  }
   if (st == DB_NO_ROWS)
     res = not_found(req, id);
   else if (st != DB_OK)
@@ -638,6 +645,7 @@ enum svc_handler_result handler_admin_margin_params_put(struct svc_request *req)
   struct params_ctx pc = {text};
   enum svc_handler_result res =
       text ? handler_partner_write(req, false, SVC_ERR_idempotency_conflict, params_work, &pc) : SVC_HANDLER_FATAL;
+  partner_margin_touch();
   free(text);
   return res;
 }

@@ -634,9 +634,11 @@ static bool margin_recompute(void) {
     return false;
   }
   util_log(a.st.portfolios > 0 || a.st.not_computable > 0 ? UTIL_LOG_INFO : UTIL_LOG_DEBUG,
-           "margin: %llu portfolio(s) recomputed in %.1f ms, %llu band change(s), %llu webhook(s), %llu not computable",
-           (unsigned long long)a.st.portfolios, ms_between(&t0, &t1), (unsigned long long)a.st.band_changes,
-           (unsigned long long)a.st.outbox, (unsigned long long)a.st.not_computable);
+           "margin: %llu portfolio(s) recomputed in %.1f ms, %llu unchanged, %llu band change(s), %llu webhook(s), "
+           "%llu not computable",
+           (unsigned long long)a.st.portfolios, ms_between(&t0, &t1), (unsigned long long)a.st.unchanged,
+           (unsigned long long)a.st.band_changes, (unsigned long long)a.st.outbox,
+           (unsigned long long)a.st.not_computable);
   return a.st.outbox > 0;
 }
 

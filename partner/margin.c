@@ -2,11 +2,13 @@
 #include "partner/margin.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "db/listen.h"
 #include "partner/ltv.h"
 #include "partner/signer.h"
 #include "risk/keccak.h"
@@ -172,21 +174,103 @@ const char *partner_margin_config_parse(const json_t *j, struct partner_margin_c
   return NULL;
 }
 
-/* The parsed parameters of the newest version: every request asks only for the version number
- * and parses the document again when it changed. */
+/* ---- what is held in memory ----
+ *
+ * One generation counter says whether anything a margin reads may have changed: it moves on every
+ * NOTIFY sparkd_margin (migration 0026: portfolios, legs, latest results, parameters), every NOTIFY
+ * sparkd_state (imports: prices and SparkLend accounts), every (re)connect of either listener (what
+ * was sent while disconnected is lost) and every write this process commits (partner_margin_touch,
+ * so a client reads its own writes without waiting for the notification). Memory is trusted only
+ * once both listeners have connected, and an entry at most MEMO_TTL_S old bounds what a silently
+ * broken listener could leave stale. Without the listeners (no serve: tests, the CLI) every read
+ * goes to the database. */
+#define MEMO_SLOTS 256
+#define MEMO_TTL_S 2
+
+struct memo_slot {
+  bool used;
+  int64_t partner, id, version;
+  uint64_t gen, at;
+  struct partner_margin_book book; /* the stored legs, expanded, and the prices */
+  struct risk_margin_prev prev;
+};
+
 static struct {
   pthread_mutex_t mu;
+  atomic_uint_fast64_t gen;
+  atomic_bool state_up, margin_up;
+  db_listener *state_l, *margin_l;
+  struct memo_slot *slots;
+  /* the parsed parameters of the newest version (cfg_gen: the generation they were read at) */
   bool valid;
+  uint64_t cfg_gen, cfg_at;
   struct partner_margin_config cfg;
 } cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+static bool memo_live(void) { return atomic_load(&cache.state_up) && atomic_load(&cache.margin_up); }
+
+void partner_margin_touch(void) { atomic_fetch_add(&cache.gen, 1); }
+
+static void on_state(const char *payload, void *arg) {
+  (void)payload;
+  (void)arg;
+  atomic_fetch_add(&cache.gen, 1);
+  atomic_store(&cache.state_up, true);
+}
+
+static void on_margin(const char *payload, void *arg) {
+  (void)payload;
+  (void)arg;
+  atomic_fetch_add(&cache.gen, 1);
+  atomic_store(&cache.margin_up, true);
+}
+
+bool partner_margin_memo_start(const char *conninfo) {
+  pthread_mutex_lock(&cache.mu);
+  if (!cache.slots) cache.slots = calloc(MEMO_SLOTS, sizeof *cache.slots);
+  pthread_mutex_unlock(&cache.mu);
+  if (!cache.slots) return false;
+  cache.state_l = db_listener_start(conninfo, "sparkd_state", on_state, NULL);
+  cache.margin_l = db_listener_start(conninfo, "sparkd_margin", on_margin, NULL);
+  if (cache.state_l && cache.margin_l) return true;
+  partner_margin_memo_stop();
+  return false;
+}
+
+void partner_margin_memo_stop(void) {
+  atomic_store(&cache.state_up, false);
+  atomic_store(&cache.margin_up, false);
+  if (cache.state_l) db_listener_stop(cache.state_l);
+  if (cache.margin_l) db_listener_stop(cache.margin_l);
+  cache.state_l = cache.margin_l = NULL;
+  atomic_fetch_add(&cache.gen, 1);
+}
+
+bool partner_margin_config_memo(struct partner_margin_config *cfg) {
+  if (!memo_live()) return false;
+  uint64_t g = atomic_load(&cache.gen);
+  pthread_mutex_lock(&cache.mu);
+  uint64_t now = (uint64_t)time(NULL);
+  bool hit = cache.valid && cache.cfg_gen == g && now >= cache.cfg_at && now < cache.cfg_at + MEMO_TTL_S;
+  if (hit) *cfg = cache.cfg;
+  pthread_mutex_unlock(&cache.mu);
+  return hit;
+}
+
 db_status partner_margin_config_load(db_conn *c, struct partner_margin_config *cfg) {
+  if (partner_margin_config_memo(cfg)) return DB_OK;
+  /* read before the database: a change committed after this moves the counter past it */
+  uint64_t g = atomic_load(&cache.gen);
   int64_t want = 0;
   db_status st = db_margin_params_version(c, &want);
   if (st != DB_OK) return st;
   pthread_mutex_lock(&cache.mu);
   bool hit = cache.valid && cache.cfg.version == want;
-  if (hit) *cfg = cache.cfg;
+  if (hit) {
+    *cfg = cache.cfg;
+    cache.cfg_gen = g;
+    cache.cfg_at = (uint64_t)time(NULL);
+  }
   pthread_mutex_unlock(&cache.mu);
   if (hit) return DB_OK;
   char *text = NULL;
@@ -207,12 +291,53 @@ db_status partner_margin_config_load(db_conn *c, struct partner_margin_config *c
     return DB_ERROR;
   }
   pthread_mutex_lock(&cache.mu);
-  if (!cache.valid || cache.cfg.version < version) {
+  if (!cache.valid || cache.cfg.version <= version) {
     cache.cfg = *cfg;
+    cache.cfg_gen = version == want ? g : 0;
+    cache.cfg_at = (uint64_t)time(NULL);
     cache.valid = true;
   }
   pthread_mutex_unlock(&cache.mu);
   return DB_OK;
+}
+
+static struct memo_slot *memo_slot_of(int64_t partner, int64_t id) {
+  uint64_t h = ((uint64_t)id * 0x9E3779B97F4A7C15ull) ^ (uint64_t)partner;
+  return &cache.slots[(h >> 32) % MEMO_SLOTS];
+}
+
+/* Returns true with the stored book and previous band of the portfolio when memory holds them for
+ * the current generation and parameter version. */
+static bool memo_get(int64_t partner, int64_t id, int64_t version, uint64_t now, struct partner_margin_book *b,
+                     struct risk_margin_prev *prev) {
+  if (!cache.slots || !memo_live()) return false;
+  uint64_t g = atomic_load(&cache.gen);
+  pthread_mutex_lock(&cache.mu);
+  struct memo_slot *s = memo_slot_of(partner, id);
+  bool hit = s->used && s->partner == partner && s->id == id && s->version == version && s->gen == g &&
+             now < s->at + MEMO_TTL_S && now >= s->at;
+  if (hit) {
+    memcpy(b, &s->book, sizeof *b);
+    *prev = s->prev;
+  }
+  pthread_mutex_unlock(&cache.mu);
+  return hit;
+}
+
+static void memo_put(int64_t partner, int64_t id, int64_t version, uint64_t gen, uint64_t now,
+                     const struct partner_margin_book *b, const struct risk_margin_prev *prev) {
+  if (!cache.slots || !memo_live()) return;
+  pthread_mutex_lock(&cache.mu);
+  struct memo_slot *s = memo_slot_of(partner, id);
+  s->used = true;
+  s->partner = partner;
+  s->id = id;
+  s->version = version;
+  s->gen = gen;
+  s->at = now;
+  memcpy(&s->book, b, sizeof *b);
+  s->prev = *prev;
+  pthread_mutex_unlock(&cache.mu);
 }
 
 int partner_margin_venue(const struct partner_margin_config *cfg, const char *name) {
@@ -609,6 +734,25 @@ static db_status collect_leg(const struct db_portfolio_leg *l, void *arg) {
   return DB_OK;
 }
 
+/* A what-if price moves the underlying and, by the same factor, the marks of its perps (the basis
+ * is kept). */
+static void whatif_prices(const struct partner_margin_whatif *w, uint64_t now, struct partner_margin_book *b) {
+  for (size_t i = 0; i < w->nprice; i++) {
+    int k = w->price_k[i];
+    int64_t old = b->prices[k];
+    for (size_t j = 0; j < b->n; j++)
+      if (b->legs[j].kind == RISK_MARGIN_PERP && b->legs[j].underlying == k)
+        b->legs[j].mark = (int64_t)((__int128)b->legs[j].mark * w->price[i] / old);
+    b->prices[k] = w->price[i];
+    b->prices_ts[k] = now;
+  }
+}
+
+static const char *engine_why(risk_err e) {
+  return e == RISK_OVERFLOW ? "a total of the portfolio does not fit the engine"
+                            : "a leg is outside the engine's domain (size, price or sign)";
+}
+
 /* Reads the portfolio's legs (less the removed venues, plus the added legs) and prices (what-if
  * prices first) into b, and computes r with the stored previous band. Returns DB_OK (with *why set
  * and nothing computed when the engine cannot), DB_NO_ROWS for no such portfolio, or a failure. */
@@ -640,42 +784,105 @@ static db_status evaluate(db_conn *c, int64_t partner_id, int64_t id, bool lock,
   }
   if (*why) goto done;
   if ((st = partner_margin_book_prices(c, cfg, b)) != DB_OK) goto done;
-  /* a what-if price moves the underlying and, by the same factor, the marks of its perps (the
-   * basis is kept) */
-  for (size_t i = 0; w && i < w->nprice; i++) {
-    int k = w->price_k[i];
-    int64_t old = b->prices[k];
-    for (size_t j = 0; j < b->n; j++)
-      if (b->legs[j].kind == RISK_MARGIN_PERP && b->legs[j].underlying == k)
-        b->legs[j].mark = (int64_t)((__int128)b->legs[j].mark * w->price[i] / old);
-    b->prices[k] = w->price[i];
-    b->prices_ts[k] = now;
-  }
+  if (w) whatif_prices(w, now, b);
   if ((st = db_margin_latest_prev(c, id, prev)) != DB_OK) goto done;
   struct risk_margin_prev rp = {prev->band < 0 ? RISK_MARGIN_FREE : (enum risk_margin_band)prev->band,
                                 (uint64_t)prev->call_since};
   risk_err e = risk_margin_compute(r, b->legs, b->n, b->prices, b->prices_ts, &cfg->p, &rp, now);
-  if (e != RISK_OK)
-    *why = e == RISK_OVERFLOW ? "a total of the portfolio does not fit the engine"
-                              : "a leg is outside the engine's domain (size, price or sign)";
+  if (e != RISK_OK) *why = engine_why(e);
 done:
   free(v.l);
   return st;
 }
 
+/* Builds in b the what-if book from full (the stored legs, expanded, with their prices): the removed
+ * venues' legs left out, the added legs appended, the what-if prices applied. Returns false when an
+ * added leg needs the database (a sparklend account); *why is set when the engine cannot take it. */
+static bool whatif_book(const struct partner_margin_config *cfg, const struct partner_margin_book *full,
+                        const struct partner_margin_whatif *w, uint64_t now, struct partner_margin_book *b,
+                        const char **why) {
+  *why = NULL;
+  for (size_t i = 0; i < w->nadd; i++)
+    if (strcmp(w->add[i].kind, "sparklend") == 0) return false;
+  b->n = 0;
+  memcpy(b->prices, full->prices, sizeof b->prices);
+  memcpy(b->prices_ts, full->prices_ts, sizeof b->prices_ts);
+  for (size_t i = 0; i < full->n; i++) {
+    bool removed = false;
+    for (size_t j = 0; j < w->nremove; j++)
+      removed |= strcmp(w->remove_venues[j], full->venue[i]) == 0;
+    if (!removed) push(b, &full->legs[i], full->venue[i], full->kind[i], full->underlying[i]);
+  }
+  for (size_t i = 0; i < w->nadd && !*why; i++)
+    partner_margin_book_add(NULL, cfg, b, &w->add[i], why); /* never the database: not sparklend */
+  if (*why) return true;
+  whatif_prices(w, now, b);
+  return true;
+}
+
+/* Computes the quote of book b into *out (or *why). */
+static void quote_out(const struct partner_margin_config *cfg, const struct partner_margin_book *b,
+                      const struct risk_margin_prev *prev, int64_t id, uint64_t now, json_t **out, const char **why) {
+  struct risk_margin_result *r = malloc(sizeof *r);
+  if (!r) {
+    *why = "out of memory";
+    return;
+  }
+  risk_err e = risk_margin_compute(r, b->legs, b->n, b->prices, b->prices_ts, &cfg->p, prev, now);
+  if (e != RISK_OK) {
+    *why = engine_why(e);
+  } else {
+    *out = partner_margin_result_json(cfg, b, r, id, 0, now, false);
+    json_object_set_new(*out, "hypothetical", json_true());
+  }
+  free(r);
+}
+
+bool partner_margin_quote_memo(int64_t partner_id, int64_t id, const struct partner_margin_config *cfg,
+                               const struct partner_margin_whatif *w, uint64_t now, json_t **out, const char **why) {
+  *out = NULL;
+  *why = NULL;
+  struct partner_margin_book *full = malloc(sizeof *full), *b = malloc(sizeof *b);
+  struct risk_margin_prev prev;
+  bool hit =
+      full && b && memo_get(partner_id, id, cfg->version, now, full, &prev) && whatif_book(cfg, full, w, now, b, why);
+  if (hit && !*why) quote_out(cfg, b, &prev, id, now, out, why);
+  free(full);
+  free(b);
+  return hit;
+}
+
 db_status partner_margin_quote(db_conn *c, int64_t partner_id, int64_t id, const struct partner_margin_config *cfg,
                                const struct partner_margin_whatif *w, uint64_t now, json_t **out, const char **why) {
   *out = NULL;
-  struct partner_margin_book *b = calloc(1, sizeof *b);
+  struct partner_margin_book *b = calloc(1, sizeof *b), *full = calloc(1, sizeof *full);
   struct risk_margin_result *r = malloc(sizeof *r);
   struct db_margin_prev prev;
   int64_t util = 0;
-  db_status st = b && r ? evaluate(c, partner_id, id, false, cfg, w, now, b, r, &prev, &util, why) : DB_ERROR;
+  db_status st = DB_ERROR;
+  if (!b || !full || !r) goto done;
+  /* the stored book as it is (what the next quotes of this portfolio start from), then the what-if
+   * on a copy; when the stored book alone cannot be margined (a leg of a removed venue may be the
+   * reason) the what-if is read from the database as asked */
+  uint64_t g = atomic_load(&cache.gen);
+  st = evaluate(c, partner_id, id, false, cfg, NULL, now, full, r, &prev, &util, why);
+  if (st != DB_OK) goto done;
+  struct risk_margin_prev rp = {prev.band < 0 ? RISK_MARGIN_FREE : (enum risk_margin_band)prev.band,
+                                (uint64_t)prev.call_since};
+  if (!*why) memo_put(partner_id, id, cfg->version, g, now, full, &rp);
+  if (!*why && whatif_book(cfg, full, w, now, b, why)) {
+    if (!*why) quote_out(cfg, b, &rp, id, now, out, why);
+    goto done;
+  }
+  memset(b, 0, sizeof *b);
+  st = evaluate(c, partner_id, id, false, cfg, w, now, b, r, &prev, &util, why);
   if (st == DB_OK && !*why) {
     *out = partner_margin_result_json(cfg, b, r, id, 0, now, false);
     json_object_set_new(*out, "hypothetical", json_true());
   }
+done:
   free(b);
+  free(full);
   free(r);
   return st;
 }
@@ -719,9 +926,58 @@ db_status partner_margin_rate(db_conn *c, int64_t partner_id, int64_t id, uint64
   return st;
 }
 
+/* FNV-1a, 64 bits, over integers fed one at a time (so struct padding never counts). */
+static uint64_t fnv(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; i++) {
+    h ^= (v >> (8 * i)) & 0xFF;
+    h *= 0x100000001B3ull;
+  }
+  return h;
+}
+static uint64_t fnv_str(uint64_t h, const char *s) {
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 0x100000001B3ull;
+  }
+  return fnv(h, 0);
+}
+
+/* Returns the fingerprint of a result: the figures it was computed from (parameter version, legs,
+ * prices) and those that carry state or time (band, open call, cure deadline, staleness, health
+ * score). Two computations with the same fingerprint sign the same record but for its sequence and
+ * time, so the stored one stands. A new attestation or oracle round that leaves every figure as it
+ * was is not a new record: the times it shows (the legs' as_of, the prices' updated_at) stay those
+ * of the stored record until a figure moves or a staleness bound is crossed. */
+static int64_t margin_fingerprint(const struct partner_margin_config *cfg, const struct partner_margin_book *b,
+                                  const struct risk_margin_result *r) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  h = fnv(h, (uint64_t)cfg->version);
+  h = fnv(h, b->n);
+  for (size_t i = 0; i < b->n; i++) {
+    const struct risk_margin_leg *l = &b->legs[i];
+    h = fnv(h, (uint64_t)l->kind | (uint64_t)l->yield_kind << 8 | (uint64_t)l->venue << 16 |
+                   (uint64_t)l->underlying << 32);
+    h = fnv(h, (uint64_t)l->qty);
+    h = fnv(h, (uint64_t)l->entry);
+    h = fnv(h, (uint64_t)l->mark);
+    h = fnv(h, (uint64_t)l->funding);
+    h = fnv(h, (uint64_t)(uint32_t)l->yield_bps | (uint64_t)(uint32_t)l->yield_sd_bps << 32);
+    h = fnv_str(h, b->kind[i]);
+  }
+  for (size_t k = 0; k < cfg->p.n_underlyings; k++)
+    h = fnv(h, (uint64_t)b->prices[k]);
+  h = fnv(h, (uint64_t)r->band);
+  h = fnv(h, r->call_since);
+  h = fnv(h, r->cure_deadline);
+  h = fnv(h, r->stale);
+  h = fnv(h, (uint64_t)r->hs_bps);
+  return (int64_t)h;
+}
+
 db_status partner_margin_compute(db_conn *c, int64_t partner_id, int64_t portfolio_id, uint64_t now, json_t **out,
-                                 const char **why) {
+                                 const char **why, bool *stored) {
   *out = NULL;
+  if (stored) *stored = false;
   struct partner_margin_config *cfg = malloc(sizeof *cfg);
   struct partner_margin_book *b = calloc(1, sizeof *b);
   struct risk_margin_result *rr = malloc(sizeof *rr);
@@ -731,11 +987,18 @@ db_status partner_margin_compute(db_conn *c, int64_t partner_id, int64_t portfol
   if (st == DB_OK) st = evaluate(c, partner_id, portfolio_id, true, cfg, NULL, now, b, rr, &prev, &util, why);
   if (st != DB_OK || *why) goto done;
   const struct risk_margin_result r = *rr;
+  int64_t fp = margin_fingerprint(cfg, b, &r);
+  if (prev.sequence > 0 && prev.has_fp && prev.fingerprint == fp) {
+    /* nothing changed since the stored record: it is served again, as stored */
+    *out = partner_margin_result_json(cfg, b, &r, portfolio_id, prev.sequence, (uint64_t)prev.as_of, true);
+    goto done;
+  }
   int64_t seq = prev.sequence + 1;
+  if (stored) *stored = true;
   json_t *res = partner_margin_result_json(cfg, b, &r, portfolio_id, seq, now, false);
   char *text = json_dumps(res, JSON_COMPACT);
   st = text ? db_margin_latest_put(c, partner_id, portfolio_id, seq, cfg->version, r.band, r.hs_bps,
-                                   (int64_t)r.call_since, (int64_t)now, text)
+                                   (int64_t)r.call_since, (int64_t)now, text, fp)
             : DB_ERROR;
   if (st == DB_OK && (int)prev.band != (int)r.band) {
     char pid[24];
@@ -776,8 +1039,9 @@ struct batch_leg {
 static const char *const leg_kinds[] = {"custody", "spot", "perp", "sparklend", "defi", "debt"};
 
 struct batch_pf {
-  int64_t id, partner, seq, since;
+  int64_t id, partner, seq, since, fp;
   int band;
+  bool has_fp;
 };
 
 struct batch {
@@ -791,7 +1055,7 @@ struct batch {
   size_t nlend, caplend;
 };
 
-static db_status batch_pf_row(int64_t id, int64_t partner, int64_t seq, int band, int64_t since, void *arg) {
+static db_status batch_pf_row(const struct db_margin_stored *s, void *arg) {
   struct batch *b = arg;
   if (b->npf == b->cappf) {
     size_t cap = b->cappf ? 2 * b->cappf : 1024;
@@ -800,7 +1064,8 @@ static db_status batch_pf_row(int64_t id, int64_t partner, int64_t seq, int band
     b->pf = p;
     b->cappf = cap;
   }
-  b->pf[b->npf++] = (struct batch_pf){id, partner, seq, since, band};
+  b->pf[b->npf++] =
+      (struct batch_pf){s->id, s->partner_id, s->sequence, s->call_since, s->fingerprint, (int)s->band, s->has_fp};
   return DB_OK;
 }
 
@@ -851,12 +1116,19 @@ static db_status batch_leg_row(int64_t id, const struct db_portfolio_leg *l, voi
   return DB_OK;
 }
 
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_margin_batch_stats *stats) {
   memset(stats, 0, sizeof *stats);
+  double t0 = mono_ms(), t1 = t0, t2 = t0;
   struct partner_margin_config *cfg = malloc(sizeof *cfg);
   struct partner_margin_book *tpl = calloc(1, sizeof *tpl), *bk = malloc(sizeof *bk);
   struct batch b = {0};
-  int64_t *ids = NULL, *seqs = NULL, *hss = NULL, *sinces = NULL;
+  int64_t *ids = NULL, *seqs = NULL, *hss = NULL, *sinces = NULL, *fps = NULL;
   int *bands = NULL;
   json_t *changes = json_array();
   db_status st = cfg && tpl && bk && changes ? partner_margin_config_load(c, cfg) : DB_ERROR;
@@ -865,12 +1137,14 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
   if (st == DB_OK) st = db_portfolios_all(c, batch_pf_row, &b);
   if (st == DB_OK) st = db_portfolio_legs_all(c, batch_leg_row, &b);
   if (st != DB_OK) goto done;
+  t1 = mono_ms();
   ids = malloc((b.npf + 1) * sizeof *ids);
   seqs = malloc((b.npf + 1) * sizeof *seqs);
   hss = malloc((b.npf + 1) * sizeof *hss);
   sinces = malloc((b.npf + 1) * sizeof *sinces);
   bands = malloc((b.npf + 1) * sizeof *bands);
-  if (!ids || !seqs || !hss || !sinces || !bands) {
+  fps = malloc((b.npf + 1) * sizeof *fps);
+  if (!ids || !seqs || !hss || !sinces || !bands || !fps) {
     st = DB_ERROR;
     goto done;
   }
@@ -881,6 +1155,7 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
     memcpy(bk->prices, tpl->prices, sizeof bk->prices);
     memcpy(bk->prices_ts, tpl->prices_ts, sizeof bk->prices_ts);
     bool bad = false;
+    const struct batch_leg *src[RISK_MARGIN_MAX_LEGS];
     while (li < b.nlegs && b.legs[li].id < pf->id)
       li++;
     for (; li < b.nlegs && b.legs[li].id == pf->id; li++) {
@@ -890,14 +1165,13 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
         continue;
       }
       bk->legs[bk->n] = x->leg;
-      snprintf(bk->venue[bk->n], sizeof bk->venue[0], "%s", cfg->venue[x->leg.venue]);
-      snprintf(bk->kind[bk->n], sizeof bk->kind[0], "%s", leg_kinds[x->kind_no]);
-      snprintf(bk->underlying[bk->n], sizeof bk->underlying[0], "%s",
-               x->leg.underlying == RISK_MARGIN_CASH ? "USD" : cfg->symbol[x->leg.underlying]);
-      bk->n++;
+      strcpy(bk->kind[bk->n], leg_kinds[x->kind_no]); /* the fingerprint's; the other names only when a
+                                                        result is rendered */
+      src[bk->n++] = x;
     }
     while (si < b.nlend && b.lend_id[si] < pf->id)
       si++;
+    size_t nplain = bk->n;
     for (; si < b.nlend && b.lend_id[si] == pf->id && !bad; si++) {
       const char *why = NULL;
       st = partner_margin_book_add(c, cfg, bk, &b.lend[si], &why);
@@ -906,6 +1180,8 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
       else if (st != DB_OK)
         goto done;
     }
+    for (size_t j = nplain; j < bk->n; j++)
+      src[j] = NULL;
     st = DB_OK;
     struct risk_margin_prev prev = {pf->band < 0 ? RISK_MARGIN_FREE : (enum risk_margin_band)pf->band,
                                     (uint64_t)pf->since};
@@ -915,35 +1191,47 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
       continue;
     }
     stats->portfolios++;
+    int64_t fp = margin_fingerprint(cfg, bk, &r);
+    if (pf->seq > 0 && pf->has_fp && pf->fp == fp) {
+      stats->unchanged++; /* the stored record stands: nothing to write */
+      continue;
+    }
     int64_t seq = pf->seq + 1;
     if (pf->band == (int)r.band) {
       ids[nb] = pf->id;
       seqs[nb] = seq;
       hss[nb] = r.hs_bps;
       sinces[nb] = (int64_t)r.call_since;
+      fps[nb] = fp;
       bands[nb++] = r.band;
       continue;
     }
     /* a band change: the full result, a history row and the webhook rows, written together below */
     stats->band_changes++;
+    for (size_t j = 0; j < bk->n; j++) {
+      const struct batch_leg *x = src[j];
+      if (!x) continue; /* a sparklend reserve: named when it was added */
+      snprintf(bk->venue[j], sizeof bk->venue[0], "%s", cfg->venue[x->leg.venue]);
+      snprintf(bk->underlying[j], sizeof bk->underlying[0], "%s",
+               x->leg.underlying == RISK_MARGIN_CASH ? "USD" : cfg->symbol[x->leg.underlying]);
+    }
     json_t *res = partner_margin_result_json(cfg, bk, &r, pf->id, seq, now, false);
-    char pid[24];
-    snprintf(pid, sizeof pid, "%lld", (long long)pf->id);
-    json_t *payload =
-        json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "event", PARTNER_MARGIN_EVENT_BAND, "portfolio_id", pid, "band",
-                  risk_margin_band_name(r.band), "sequence", (json_int_t)seq, "params_version",
-                  (json_int_t)cfg->version, "previous_band",
-                  pf->band < 0 ? json_null() : json_string(risk_margin_band_name((enum risk_margin_band)pf->band)));
-    json_object_set(payload, "record", res);
-    json_t *ch = json_pack("{s:I,s:I,s:I,s:I,s:i,s:i,s:I,s:I,s:I,s:o,s:o}", "id", (json_int_t)pf->id, "partner",
-                           (json_int_t)pf->partner, "seq", (json_int_t)seq, "version", (json_int_t)cfg->version, "band",
-                           (int)r.band, "prev", pf->band, "hs", (json_int_t)r.hs_bps, "since", (json_int_t)r.call_since,
-                           "as_of", (json_int_t)now, "result", res, "payload", payload);
+    /* the webhook payload (the result as its record) is assembled by the statement, only for the
+     * rows that have a subscribed webhook: the result crosses the wire and is parsed once */
+    char fps_[24];
+    snprintf(fps_, sizeof fps_, "%lld", (long long)fp);
+    json_t *ch = json_pack(
+        "{s:I,s:I,s:I,s:I,s:i,s:i,s:I,s:I,s:I,s:o,s:s,s:o,s:s}", "id", (json_int_t)pf->id, "partner",
+        (json_int_t)pf->partner, "seq", (json_int_t)seq, "version", (json_int_t)cfg->version, "band", (int)r.band,
+        "prev", pf->band, "hs", (json_int_t)r.hs_bps, "since", (json_int_t)r.call_since, "as_of", (json_int_t)now,
+        "result", res, "band_name", risk_margin_band_name(r.band), "prev_name",
+        pf->band < 0 ? json_null() : json_string(risk_margin_band_name((enum risk_margin_band)pf->band)), "fp", fps_);
     if (!ch || json_array_append_new(changes, ch) != 0) {
       st = DB_ERROR;
       goto done;
     }
   }
+  t2 = mono_ms();
   if (json_array_size(changes)) {
     char *text = json_dumps(changes, JSON_COMPACT);
     uint64_t queued = 0;
@@ -954,8 +1242,11 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
   }
   if (nb) {
     uint64_t updated = 0;
-    st = db_margin_latest_batch(c, nb, ids, seqs, hss, sinces, bands, cfg->version, (int64_t)now, &updated);
+    st = db_margin_latest_batch(c, nb, ids, seqs, hss, sinces, bands, fps, cfg->version, (int64_t)now, &updated);
   }
+  stats->read_ms = t1 - t0;
+  stats->compute_ms = t2 - t1;
+  stats->write_ms = mono_ms() - t2;
 done:
   free(cfg);
   free(tpl);
@@ -969,6 +1260,7 @@ done:
   free(hss);
   free(sinces);
   free(bands);
+  free(fps);
   json_decref(changes);
   return st;
 }

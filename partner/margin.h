@@ -35,8 +35,22 @@ struct partner_margin_config {
  * written into field. */
 const char *partner_margin_config_parse(const json_t *j, struct partner_margin_config *cfg, char *field,
                                         size_t field_len);
-/* Returns DB_OK after reading the parameters in force into cfg (DB_ERROR, logged, if they do not parse). */
+/* Returns DB_OK after reading the parameters in force into cfg (DB_ERROR, logged, if they do not parse);
+ * from memory when partner_margin_config_memo can. */
 db_status partner_margin_config_load(db_conn *c, struct partner_margin_config *cfg);
+/* Returns true after copying the parameters in force into cfg from memory, false when memory cannot
+ * vouch for them (the listeners are down, or something changed since they were read). */
+bool partner_margin_config_memo(struct partner_margin_config *cfg);
+
+/* Returns true once two listeners (NOTIFY sparkd_margin and sparkd_state) run on conninfo: from
+ * then on the parameters and the stored books of quoted portfolios are kept in memory until a
+ * notification (or partner_margin_touch) says they may have changed. */
+bool partner_margin_memo_start(const char *conninfo);
+/* Stops the listeners; memory is no longer trusted. */
+void partner_margin_memo_stop(void);
+/* Marks everything held in memory as old: called after this process commits a write a margin reads
+ * (its own notification follows, but a client's next request must not wait for it). */
+void partner_margin_touch(void);
 
 /* Returns the index of a venue / underlying name in cfg, RISK_MARGIN_CASH for "USD" (underlying),
  * or -1. */
@@ -76,12 +90,15 @@ json_t *partner_margin_result_json(const struct partner_margin_config *cfg, cons
 json_t *partner_margin_rate_json(const struct risk_margin_rate *rate, const struct risk_margin_rate_params *rp,
                                  int64_t utilization_bps, int64_t params_version);
 
-/* Computes the margin of the partner's portfolio at now on c (inside the caller's transaction),
- * stores it as the latest result (history and webhook rows on a band change). Returns DB_OK with
- * *out (a new JSON object), DB_NO_ROWS when the partner has no such portfolio, or DB_OK with
- * *out NULL and *why set when the engine cannot compute it. */
+/* Computes the margin of the partner's portfolio at now on c (inside the caller's transaction) and,
+ * when it differs from the stored latest result (its fingerprint: inputs, band, call, staleness,
+ * health score), stores it as the new latest result with the next sequence (history and webhook
+ * rows on a band change; *stored true); an unchanged result is the stored record, served with its
+ * sequence and time. Returns DB_OK with *out (a new JSON object, signed), DB_NO_ROWS when the
+ * partner has no such portfolio, or DB_OK with *out NULL and *why set when the engine cannot
+ * compute it. stored may be NULL. */
 db_status partner_margin_compute(db_conn *c, int64_t partner_id, int64_t portfolio_id, uint64_t now, json_t **out,
-                                 const char **why);
+                                 const char **why, bool *stored);
 
 /* A what-if: venues whose stored legs are left out, legs added, underlying prices replaced. */
 struct partner_margin_whatif {
@@ -98,16 +115,23 @@ struct partner_margin_whatif {
  * (or *out NULL and *why set when the engine cannot compute it), DB_NO_ROWS for no such portfolio. */
 db_status partner_margin_quote(db_conn *c, int64_t partner_id, int64_t id, const struct partner_margin_config *cfg,
                                const struct partner_margin_whatif *w, uint64_t now, json_t **out, const char **why);
+/* Returns true when memory answered the quote as partner_margin_quote would (*out the result, or
+ * *out NULL and *why set), false when the database must be asked (nothing held, or a sparklend leg
+ * added). */
+bool partner_margin_quote_memo(int64_t partner_id, int64_t id, const struct partner_margin_config *cfg,
+                               const struct partner_margin_whatif *w, uint64_t now, json_t **out, const char **why);
 
 /* Returns like partner_margin_compute with the §5.3 rate of the portfolio, each term shown; the rate
  * served is remembered (for the daily change limit) when the portfolio has a stored result. */
 db_status partner_margin_rate(db_conn *c, int64_t partner_id, int64_t id, uint64_t now, json_t **out, const char **why);
 
 struct partner_margin_batch_stats {
-  uint64_t portfolios;     /* computed */
-  uint64_t band_changes;   /* each with its full result, a history row and webhook rows */
-  uint64_t outbox;         /* webhook outbox rows queued */
-  uint64_t not_computable; /* skipped: a leg the parameters or the engine cannot take */
+  uint64_t portfolios;                  /* computed */
+  uint64_t band_changes;                /* each with its full result, a history row and webhook rows */
+  uint64_t outbox;                      /* webhook outbox rows queued */
+  uint64_t not_computable;              /* skipped: a leg the parameters or the engine cannot take */
+  uint64_t unchanged;                   /* computed, equal to the stored result: nothing written */
+  double read_ms, compute_ms, write_ms; /* where the pass spent its time */
 };
 
 /* Returns the status of recomputing every portfolio of every partner at now on c, inside the

@@ -336,6 +336,60 @@ risk_err risk_margin_compute(struct risk_margin_result *out, const struct risk_m
 
 /* ---- §5.3 collateral-yield rate ---- */
 
+/* Returns whether the portfolio with a borrow of d (see risk_margin_max_borrow) keeps HS at or above
+ * hs_initial; *e gets the engine's error. tmp holds n + 2 legs. */
+static bool borrow_ok(int64_t d, struct risk_margin_leg *tmp, size_t n, const int64_t *prices,
+                      const uint64_t *prices_ts, const struct risk_margin_params *p, uint16_t buy_venue,
+                      uint16_t underlying, uint16_t debt_venue, uint64_t now, risk_err *e) {
+  int64_t price = underlying == RISK_MARGIN_CASH ? RISK_MARGIN_E8 : prices[underlying];
+  tmp[n] = (struct risk_margin_leg){
+      .kind = RISK_MARGIN_DEBT, .venue = debt_venue, .underlying = RISK_MARGIN_CASH, .qty = d, .as_of = now};
+  tmp[n + 1] = (struct risk_margin_leg){.kind = RISK_MARGIN_SPOT,
+                                        .venue = buy_venue,
+                                        .underlying = underlying,
+                                        .qty = (int64_t)((i128)d * RISK_MARGIN_E8 / price),
+                                        .as_of = now};
+  struct risk_margin_result r;
+  *e = risk_margin_compute(&r, tmp, n + 2, prices, prices_ts, p, NULL, now);
+  return *e == RISK_OK && r.hs_bps >= p->hs_initial_bps;
+}
+
+risk_err risk_margin_max_borrow(int64_t *d_max, const struct risk_margin_leg *legs, size_t n, const int64_t *prices,
+                                const uint64_t *prices_ts, const struct risk_margin_params *p, uint16_t buy_venue,
+                                uint16_t underlying, uint16_t debt_venue, uint64_t now) {
+  *d_max = 0;
+  if (n + 2 > RISK_MARGIN_MAX_LEGS || buy_venue >= p->n_venues || debt_venue >= p->n_venues ||
+      (underlying != RISK_MARGIN_CASH && underlying >= p->n_underlyings))
+    return RISK_INVALID;
+  struct risk_margin_leg tmp[RISK_MARGIN_MAX_LEGS];
+  memcpy(tmp, legs, n * sizeof *legs);
+  risk_err e;
+  if (!borrow_ok(0, tmp, n, prices, prices_ts, p, buy_venue, underlying, debt_venue, now, &e))
+    return e == RISK_OK ? RISK_OK : e;
+  /* double until a borrow fails (an engine error past the domain counts as failing), then bisect
+   * between the last that passed (lo) and it (hi) */
+  const int64_t cap = RISK_MARGIN_MAX_ABS / 4;
+  int64_t lo = 0, hi = RISK_MARGIN_E8;
+  for (;;) {
+    if (!borrow_ok(hi, tmp, n, prices, prices_ts, p, buy_venue, underlying, debt_venue, now, &e)) break;
+    lo = hi;
+    if (hi == cap) {
+      *d_max = cap;
+      return RISK_OK;
+    }
+    hi = hi > cap / 2 ? cap : hi * 2;
+  }
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (borrow_ok(mid, tmp, n, prices, prices_ts, p, buy_venue, underlying, debt_venue, now, &e))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  *d_max = lo;
+  return RISK_OK;
+}
+
 const char *risk_margin_rate_params_check(const struct risk_margin_rate_params *rp) {
   if (rp->clamp_lo_bps < -100000 || rp->clamp_lo_bps > 100000) return "clamp_lo_bps";
   if (rp->clamp_hi_bps < rp->clamp_lo_bps || rp->clamp_hi_bps > 100000) return "clamp_hi_bps";

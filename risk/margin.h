@@ -27,7 +27,9 @@
  *    HS = floor(Equity * 10000 / MM) bps (RISK_MARGIN_HS_INFINITE when MM = 0 and Equity >= 0).
  * 9. D_max: the largest additional USD borrow D (drawn out of the account) with
  *    HS(Equity - D) >= hs_initial: D_max = max(0, Equity - ceil(hs_initial * MM / 10000)); so HS at
- *    D_max is hs_initial (within one bps) and at D_max + 1 usd8 it is below.
+ *    D_max is hs_initial (within one bps) and at D_max + 1 usd8 it is below. When the borrowed
+ *    funds stay in the book (bought exposure, or cash on a charged venue) MM moves with D:
+ *    risk_margin_max_borrow solves that case by iteration.
  *
  * Bands (liquidation < margin_call < warning, margin_call < return_to), HS = h:
  *   stale (a leg older than its venue's bound, or a price older than max_price_staleness_s)
@@ -163,6 +165,19 @@ const char *risk_margin_params_check(const struct risk_margin_params *p);
 risk_err risk_margin_compute(struct risk_margin_result *out, const struct risk_margin_leg *legs, size_t n,
                              const int64_t *prices, const uint64_t *prices_ts, const struct risk_margin_params *p,
                              const struct risk_margin_prev *prev, uint64_t now);
+
+/* D_max when the borrow changes the margin itself (§2.6 step 10: "if borrowed funds buy more
+ * exposure, iterate until HS(D) = HS_init"): the portfolio plus a USD debt leg of D on debt_venue
+ * and the borrowed D spent on a spot leg of `underlying` on buy_venue (floor(D / price) units;
+ * RISK_MARGIN_CASH: kept as cash), so the scenario loss, hedge floor, liquidity add-on and venue
+ * charge all move with D. Returns RISK_OK with *d_max the largest D (usd8) whose HS is at or above
+ * hs_initial (0 when even D = 0 is below; RISK_MARGIN_MAX_ABS / 4 when no D up to that breaches),
+ * found by doubling then bisection, which assumes HS does not rise again once it has fallen
+ * below hs_initial (true when the bought asset adds to the portfolio's risk); RISK_INVALID as
+ * risk_margin_compute, or for n + 2 > RISK_MARGIN_MAX_LEGS. */
+risk_err risk_margin_max_borrow(int64_t *d_max, const struct risk_margin_leg *legs, size_t n, const int64_t *prices,
+                                const uint64_t *prices_ts, const struct risk_margin_params *p, uint16_t buy_venue,
+                                uint16_t underlying, uint16_t debt_venue, uint64_t now);
 
 /* Returns the value of one leg at underlying price `price` (usd8): see the header comment. */
 int64_t risk_margin_leg_value(const struct risk_margin_leg *l, int64_t price);

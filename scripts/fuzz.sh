@@ -10,14 +10,14 @@ cd "$(dirname "$0")/.."
 secs=${1:-25}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(head body snapshot u256)
+[ ${#targets[@]} -gt 0 ] || targets=(head body snapshot u256 margin_params)
 dir=${SPARKD_FUZZ_BUILD_DIR:-build-fuzz}
 command -v clang >/dev/null || { echo "fuzz: clang is needed (apt-get install clang)" >&2; exit 1; }
 CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPARKD_FUZZ=ON >/dev/null
 cmake --build "$dir" -j"${SPARKD_BUILD_JOBS:-2}" --target fuzz >/dev/null
 mkdir -p "$dir/artifacts"
 
-dict_of() { case $1 in head) echo fuzz/dict/http.dict ;; body | snapshot) echo fuzz/dict/json.dict ;; *) ;; esac; }
+dict_of() { case $1 in head) echo fuzz/dict/http.dict ;; body | snapshot | margin_params) echo fuzz/dict/json.dict ;; *) ;; esac; }
 run_one() {
   local t=$1 d
   mkdir -p "$dir/corpus/$t"

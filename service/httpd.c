@@ -19,6 +19,7 @@
 
 #include "db/migrate.h"
 #include "partner/ltv.h"
+#include "partner/margin.h"
 #include "service/auth.h"
 #include "service/head.h"
 #include "service/metrics.h"
@@ -616,8 +617,12 @@ int svc_serve(struct svc_server *srv) {
     destroy_pools(srv);
     return 1;
   }
+  /* without it every margin read goes to the database: slower, never wrong */
+  if (!partner_margin_memo_start(srv->cfg.database_url))
+    util_log(UTIL_LOG_WARN, "margin: cannot start the listeners; margin reads go to the database");
   if (!partner_ltv_start(srv->pool, &srv->cfg)) {
     partner_ltv_stop();
+    partner_margin_memo_stop();
     state_cache_stop();
     destroy_pools(srv);
     return 1;
@@ -625,6 +630,7 @@ int svc_serve(struct svc_server *srv) {
   if (!watchdog_start(&srv->cfg)) {
     util_log(UTIL_LOG_ERROR, "cannot start the connection watchdog thread");
     partner_ltv_stop();
+    partner_margin_memo_stop();
     state_cache_stop();
     destroy_pools(srv);
     return 1;
@@ -643,6 +649,7 @@ int svc_serve(struct svc_server *srv) {
     util_log(UTIL_LOG_ERROR, "cannot listen on %s:%u: %s", srv->cfg.listen_host, srv->cfg.listen_port, strerror(errno));
     watchdog_stop();
     partner_ltv_stop();
+    partner_margin_memo_stop();
     state_cache_stop();
     destroy_pools(srv);
     return 1;
@@ -672,6 +679,7 @@ int svc_serve(struct svc_server *srv) {
       MHD_stop_daemon(d);
       watchdog_stop();
       partner_ltv_stop();
+      partner_margin_memo_stop();
       state_cache_stop();
       destroy_pools(srv);
       return 1;
@@ -704,6 +712,7 @@ int svc_serve(struct svc_server *srv) {
   MHD_stop_daemon(d);
   if (hd) MHD_stop_daemon(hd); /* probes answered until the API port is closed */
   partner_ltv_stop();
+  partner_margin_memo_stop();
   state_cache_stop();
   destroy_pools(srv);
   util_log(UTIL_LOG_INFO, "stopped");

@@ -329,6 +329,64 @@ START_TEST(test_liquidity_and_perp_pnl) {
 }
 END_TEST
 
+/* D_max when the borrow buys exposure, so MM moves with D (§2.6 step 10: iterate until
+ * HS(D) = HS_init). One underlying at $2,000, S 30% (tails 2S at 35%: 21% < 30%), no basis, no
+ * liquidity add-on (spread and vol 0), hedge floor a 2%, gamma 1; venue 0 charges 1%, venue 1
+ * nothing; HS_init 1.5. Book: 100 units on venue 0 ($200,000), a $50,000 USD debt on venue 1.
+ * Borrow D (usd8) on venue 1 and buy floor(D / 2000) units (1e-8) on venue 0; D = 2000 t + r,
+ * 0 <= r < 2000, units held Q = 1e10 + t:
+ *   value 2000 Q, shocked -30% 1400 Q: L = 600 Q; MD = ceil(2% * 2000 Q) = 40 Q;
+ *   VC = ceil(1% * 2000 Q) = 20 Q; MM = 660 Q (every term moves with D);
+ *   equity = 2000 Q - 5e12 - D.
+ *   HS >= 15000 <=> equity >= 1.5 * 660 Q = 990 Q <=> 1010 (1e10 + t) >= 5e12 + 2000 t + r
+ *              <=> 990 t + r <= 5.1e12.
+ *   t = floor(5.1e12 / 990) = 5151515151 (990 t = 5,099,999,999,490, 510 left): r <= 510, and a
+ *   smaller t gives at most 2000 (t - 1) + 1999 < 2000 t + 510. D_max = 10,303,030,302,510
+ *   ($103,030.30302510; the closed form for a borrow drawn out, E - 1.5 MM = $51,000, is half).
+ *   At D_max: Q = 15,151,515,151, equity 30,303,030,302,000 - 5e12 - 10,303,030,302,510 =
+ *   14,999,999,999,490, MM 9,999,999,999,660: equity * 1e4 / MM = 15000 exactly, HS 15000.
+ *   At D_max + 1: equity one less, MM the same: HS 14999, below. */
+START_TEST(test_max_borrow_iterated) {
+  struct risk_margin_params p = params();
+  p.n_underlyings = 1;
+  p.n_venues = 2;
+  p.underlyings[0] = (struct risk_margin_underlying){3000, 0, 0, 0, 1000000000 * E8, 1};
+  p.venues[0] = (struct risk_margin_venue){100, 3600};
+  p.venues[1] = (struct risk_margin_venue){0, 3600};
+  p.rho_bps[0][0] = 10000;
+  const int64_t px[1] = {2000 * E8};
+  const uint64_t ts[1] = {T0};
+  struct risk_margin_leg l[4] = {spot(0, 0, 100 * E8), debt(1, RISK_MARGIN_CASH, 50000 * E8)};
+  struct risk_margin_result r;
+  ck_assert_int_eq(risk_margin_compute(&r, l, 2, px, ts, &p, NULL, T0), RISK_OK);
+  ck_assert_int_eq(r.mm, 66000 * E8);
+  ck_assert_int_eq(r.d_max, 51000 * E8);
+  int64_t d = 0;
+  ck_assert_int_eq(risk_margin_max_borrow(&d, l, 2, px, ts, &p, 0, 0, 1, T0), RISK_OK);
+  ck_assert_int_eq(d, 10303030302510LL);
+  /* the book at D_max and at D_max + 1, built by hand */
+  for (int64_t k = 0; k < 2; k++) {
+    l[2] = debt(1, RISK_MARGIN_CASH, d + k);
+    l[3] = spot(0, 0, (d + k) / 2000);
+    ck_assert_int_eq(risk_margin_compute(&r, l, 4, px, ts, &p, NULL, T0), RISK_OK);
+    ck_assert_int_eq(r.mm, 9999999999660LL);
+    ck_assert_int_eq(r.loss_port, 600LL * 15151515151LL);
+    ck_assert_int_eq(r.hedge_floor, 40LL * 15151515151LL);
+    ck_assert_int_eq(r.venue, 20LL * 15151515151LL);
+    ck_assert_int_eq(r.equity, 14999999999490LL - k);
+    ck_assert_int_eq(r.hs_bps, 15000 - k);
+  }
+  /* kept as cash on the 1% venue: only the venue charge moves: HS >= 1.5 <=> 150,000e8 >=
+   * 1.5 * (66,000e8 + ceil(D / 100)) <=> ceil(D / 100) <= 34,000e8 <=> D <= 3.4e14 ($3.4M) */
+  ck_assert_int_eq(risk_margin_max_borrow(&d, l, 2, px, ts, &p, 0, RISK_MARGIN_CASH, 1, T0), RISK_OK);
+  ck_assert_int_eq(d, 340000000000000LL);
+  /* no borrow keeps a book already below HS_init */
+  l[1] = debt(1, RISK_MARGIN_CASH, 150000 * E8);
+  ck_assert_int_eq(risk_margin_max_borrow(&d, l, 2, px, ts, &p, 0, 0, 1, T0), RISK_OK);
+  ck_assert_int_eq(d, 0);
+}
+END_TEST
+
 START_TEST(test_rate_terms) {
   struct risk_margin_params p = params();
   struct risk_margin_leg l[4];
@@ -428,6 +486,7 @@ int main(void) {
   tcase_add_test(tc, test_bands_walk);
   tcase_add_test(tc, test_stale_and_invalid);
   tcase_add_test(tc, test_liquidity_and_perp_pnl);
+  tcase_add_test(tc, test_max_borrow_iterated);
   tcase_add_test(tc, test_rate_terms);
   tcase_add_test(tc, test_eip712);
   suite_add_tcase(s, tc);

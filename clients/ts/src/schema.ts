@@ -933,9 +933,13 @@ export interface paths {
          *     liquidation, stale) with hysteresis and the cure deadline of an open call, every
          *     component of MM, the worst scenario per underlying, the charge per venue, and
          *     `max_borrow_usd` (D_max: the largest additional USD borrow that keeps the health score at
-         *     or above `bands.initial_bps`, solved exactly). Each read is stored as the latest result
-         *     (its `sequence` grows by one), and so is every portfolio's margin after each price import
-         *     and on each sweep (`SPARKD_LTV_SWEEP_S`), without a read; a band change is appended to the
+         *     or above `bands.initial_bps`, solved exactly). A read whose result differs from the stored
+         *     latest one (a figure it is computed from, the band, the open call, staleness or the health
+         *     score moved) is stored as the new latest result (its `sequence` grows by one, `as_of` is
+         *     the read's time); a read that finds nothing changed serves the stored record as it was
+         *     stored (same `sequence`, same `as_of`) and stores nothing. Every portfolio's margin is
+         *     also recomputed after each price import and on each sweep (`SPARKD_LTV_SWEEP_S`), without
+         *     a read, and stored only when it changed; a band change is appended to the
          *     history and sent to the partner's webhooks subscribed to `portfolio.band_changed`
          *     (exactly once, whichever finds it). `signature` is an EIP-712
          *     signature of the MarginRecord struct (docs/margin-signature.md) by the signer at `GET
@@ -997,7 +1001,9 @@ export interface paths {
          *     added (each naming its venue, checked like an attestation's legs) and `prices` replacing
          *     the oracle's (a perp's mark moves by the same factor as its underlying). The result has
          *     the shape of `GET .../margin`, with `hypothetical: true`, sequence 0 and no signature;
-         *     nothing is stored.
+         *     nothing is stored. The stored legs and the parameters are held in memory between quotes
+         *     and dropped on any write to them (this process's own at once, other processes' by NOTIFY),
+         *     so a quote after a committed write sees it.
          */
         post: operations["postPartnerPortfolioMarginQuote"];
         delete?: never;
