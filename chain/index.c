@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chain/abi.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define SYM_MAX 64
@@ -198,9 +199,13 @@ static bool parse_qty(const json_t *v, uint64_t *out) {
   if (!json_is_string(v)) return false;
   const char *s = json_string_value(v);
   if (s[0] != '0' || s[1] != 'x' || !s[2] || strlen(s) > 18) return false;
+  /* hex digits only (strtoull alone takes "0x-1" and "0x 1"), and within PostgreSQL's bigint: a
+   * head of 2^64 - 1 wrapped the log range loop round to block 0 for ever */
+  for (const char *p = s + 2; *p; p++)
+    if (util_hexval(*p) < 0) return false;
   char *end;
   *out = strtoull(s + 2, &end, 16);
-  return *end == '\0';
+  return *end == '\0' && *out <= (uint64_t)INT64_MAX;
 }
 
 static bool parse_hash(const json_t *v, char out[67]) {
@@ -240,7 +245,7 @@ static int get_header(struct chain_index *ix, bool latest, uint64_t n, struct he
     json_decref(r);
     return 0;
   }
-  bool ok = parse_header(r, h);
+  bool ok = parse_header(r, h) && (latest || h->number == n); /* the block asked for, not another */
   json_decref(r);
   if (!ok) {
     snprintf(err, err_len, "eth_getBlockByNumber: malformed block");

@@ -150,6 +150,10 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
   curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  /* a redirect is answered as the failure it is, never followed: the node named in
+   * SPARKD_RPC_URL must not hand the indexer's requests to another host or scheme */
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 0L);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
