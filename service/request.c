@@ -53,6 +53,9 @@ enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned sta
     return SVC_HANDLED;
   }
   MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+  /* replies echo parts of the request (a path in a 404's detail, a field name): never let a
+   * browser sniff one into HTML */
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
   if (req->cors_origin) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", req->cors_origin);
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, ETag, Retry-After");

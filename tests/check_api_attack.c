@@ -15,7 +15,9 @@
  * - `sparkd index` against a hostile node (a JSON-RPC server in this process): a head of
  *   0xffffffffffffffff (past bigint; the log range loop wrapped to block 0 for ever), "0x-1"
  *   (strtoull took it as 2^64 - 1), a block answered for another number than asked, and a
- *   redirect to another port (never followed) all stop the step before anything else is read. */
+ *   redirect to another port (never followed) all stop the step before anything else is read;
+ *   an answer past 64 MiB (a log flood) is refused unread, as the node refusing the call;
+ * - every reply carries X-Content-Type-Options: nosniff (a 404 echoes the path asked). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
@@ -31,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain/rpc.h"
 #include "support/httptest.h"
 #include "support/pgtest.h"
 
@@ -209,7 +212,7 @@ END_TEST
 
 /* ---- a hostile JSON-RPC node ---- */
 
-enum node_mode { HEAD_MAX, HEAD_NEGATIVE, WRONG_NUMBER, REDIRECT };
+enum node_mode { HEAD_MAX, HEAD_NEGATIVE, WRONG_NUMBER, REDIRECT, HUGE_ANSWER };
 
 struct node {
   int fd;
@@ -297,6 +300,26 @@ static void serve_one(struct node *n, int c) {
     return;
   }
   json_t *batch = json_loadb(body, want, 0, NULL);
+  if (n->mode == HUGE_ANSWER) { /* one well-formed answer of 65 MiB: a result string of zeros */
+    size_t pad = (size_t)65 << 20;
+    char pre[96];
+    int p = snprintf(pre, sizeof pre, "[{\"jsonrpc\":\"2.0\",\"id\":%lld,\"result\":\"0x",
+                     (long long)json_integer_value(json_object_get(json_array_get(batch, 0), "id")));
+    json_decref(batch);
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n",
+                     (size_t)p + pad + 3);
+    send(c, head, (size_t)h, MSG_NOSIGNAL);
+    send(c, pre, (size_t)p, MSG_NOSIGNAL);
+    char *zeros = malloc(1 << 20);
+    memset(zeros, '0', 1 << 20);
+    for (size_t k = 0; k < pad >> 20; k++)
+      if (send(c, zeros, 1 << 20, MSG_NOSIGNAL) < 0) break; /* the client hung up: refused */
+    free(zeros);
+    send(c, "\"}]", 3, MSG_NOSIGNAL);
+    return;
+  }
   char *a = batch ? answer(n, batch) : strdup("garbage");
   json_decref(batch);
   int h = snprintf(head, sizeof head,
@@ -384,6 +407,41 @@ START_TEST(hostile_node_redirect) {
 }
 END_TEST
 
+/* A node's 65 MiB answer (a log flood) is refused unread, as the node refusing the call, so an
+ * eth_getLogs range halves (before: read whole, up to 512 MiB, about 1.8 GB parsed). */
+START_TEST(rpc_answer_too_large) {
+  struct node n;
+  node_start(&n, HUGE_ANSWER, 0);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/", n.port);
+  struct chain_rpc_opts o = {.url = url, .timeout_ms = 20000, .retries = 0};
+  struct chain_rpc *rpc = chain_rpc_new(&o);
+  ck_assert_ptr_nonnull(rpc);
+  json_t *res = NULL;
+  int r = chain_rpc_call1(rpc, "eth_getLogs", json_array(), &res);
+  ck_assert_msg(r == -2, "a 65 MiB answer: %d (%s)", r, chain_rpc_last_error(rpc));
+  ck_assert_ptr_null(res);
+  ck_assert_msg(strstr(chain_rpc_last_error(rpc), "larger than"), "%s", chain_rpc_last_error(rpc));
+  chain_rpc_free(rpc);
+  node_stop(&n);
+}
+END_TEST
+
+/* Every reply says nosniff: a 404 echoes the path it was asked. */
+START_TEST(replies_say_nosniff) {
+  const char *paths[] = {"/v1/nothing/%3Cscript%3E", "/v1/chains", "/healthz", "/ops"};
+  for (size_t i = 0; i < 4; i++) {
+    struct th_response r;
+    ck_assert_int_eq(th_http(sd.port, "GET", paths[i], NULL, NULL, &r), 0);
+    char *h = th_header(&r, "X-Content-Type-Options");
+    ck_assert_msg(h && strcmp(h, "nosniff") == 0, "%s: %s", paths[i], r.headers);
+    ck_assert_msg(!strstr(strstr(r.headers, "nosniff") + 7, "nosniff"), "%s: nosniff twice: %s", paths[i], r.headers);
+    free(h);
+    th_response_free(&r);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("api_attack");
   TCase *tc = tcase_create("attack");
@@ -394,6 +452,8 @@ int main(void) {
   tcase_add_test(tc, portfolio_legs_fit_the_engine);
   tcase_add_test(tc, hostile_node_headers);
   tcase_add_test(tc, hostile_node_redirect);
+  tcase_add_test(tc, rpc_answer_too_large);
+  tcase_add_test(tc, replies_say_nosniff);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
