@@ -16,7 +16,8 @@
  *   0xffffffffffffffff (past bigint; the log range loop wrapped to block 0 for ever), "0x-1"
  *   (strtoull took it as 2^64 - 1), a block answered for another number than asked, and a
  *   redirect to another port (never followed) all stop the step before anything else is read;
- *   an answer past 64 MiB (a log flood) is refused unread, as the node refusing the call;
+ *   an answer past 64 MiB (a log flood) is refused unread, as the node refusing the call; and a
+ *   node that knows none of the applied blocks no longer has all of the chain's state dropped;
  * - every reply carries X-Content-Type-Options: nosniff (a 404 echoes the path asked). */
 #include <arpa/inet.h>
 #include <check.h>
@@ -212,7 +213,7 @@ END_TEST
 
 /* ---- a hostile JSON-RPC node ---- */
 
-enum node_mode { HEAD_MAX, HEAD_NEGATIVE, WRONG_NUMBER, REDIRECT, HUGE_ANSWER };
+enum node_mode { HEAD_MAX, HEAD_NEGATIVE, WRONG_NUMBER, REDIRECT, HUGE_ANSWER, NO_SUCH_BLOCKS };
 
 struct node {
   int fd;
@@ -253,10 +254,13 @@ static char *answer(struct node *n, json_t *batch) {
     if (m && strcmp(m, "eth_getBlockByNumber") == 0) {
       const char *which = json_string_value(json_array_get(json_object_get(c, "params"), 0));
       bool latest = which && strcmp(which, "latest") == 0;
-      res = block(n->mode == HEAD_MAX        ? "0xffffffffffffffff"
-                  : n->mode == HEAD_NEGATIVE ? "0x-1"
-                  : latest                   ? "0x10"
-                                             : "0x5"); /* WRONG_NUMBER: not the block asked for */
+      if (n->mode == NO_SUCH_BLOCKS) /* a head above ours, and none of our blocks */
+        res = latest ? block("0x1406f50") : json_null();
+      else
+        res = block(n->mode == HEAD_MAX        ? "0xffffffffffffffff"
+                    : n->mode == HEAD_NEGATIVE ? "0x-1"
+                    : latest                   ? "0x10"
+                                               : "0x5"); /* WRONG_NUMBER: not the block asked for */
     } else {
       atomic_fetch_add(&n->other_calls, 1);
     }
@@ -407,6 +411,25 @@ START_TEST(hostile_node_redirect) {
 }
 END_TEST
 
+/* A node that knows none of the applied blocks (another chain, one not synced, or lying) had
+ * sparkd index drop every block of the chain's state, the imported ones included: the chain was
+ * then served at block 0. Now the step fails and nothing is rewound. */
+START_TEST(hostile_node_cannot_rewind_everything) {
+  struct node n;
+  node_start(&n, NO_SUCH_BLOCKS, 0);
+  int st = index_once(&n);
+  node_stop(&n);
+  ck_assert_int_eq(st, 1);
+  json_t *j;
+  ck_assert_int_eq(call("GET", "/v1/chains", NULL, NULL, NULL, &j), 200);
+  json_t *c = json_array_get(json_object_get(j, "data"), 0);
+  ck_assert_int_eq(json_integer_value(json_object_get(c, "block_number")), 21000000);
+  json_decref(j);
+  ck_assert_int_eq(call("GET", "/v1/risk/1/concentration", key_ops, NULL, NULL, &j), 200);
+  json_decref(j);
+}
+END_TEST
+
 /* A node's 65 MiB answer (a log flood) is refused unread, as the node refusing the call, so an
  * eth_getLogs range halves (before: read whole, up to 512 MiB, about 1.8 GB parsed). */
 START_TEST(rpc_answer_too_large) {
@@ -454,6 +477,7 @@ int main(void) {
   tcase_add_test(tc, hostile_node_redirect);
   tcase_add_test(tc, rpc_answer_too_large);
   tcase_add_test(tc, replies_say_nosniff);
+  tcase_add_test(tc, hostile_node_cannot_rewind_everything);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
