@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "service/server.h"
 #include "state/cache.h"
@@ -41,6 +42,24 @@ const char *svc_req_query(struct svc_request *req, const char *name) {
 
 const char *svc_req_header(struct svc_request *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+struct header_count {
+  const char *name;
+  unsigned n;
+};
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  (void)value;
+  struct header_count *h = cls;
+  if (strcasecmp(key, h->name) == 0) h->n++;
+  return MHD_YES;
+}
+
+unsigned svc_req_header_count(struct svc_request *req, const char *name) {
+  struct header_count h = {name, 0};
+  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &h);
+  return h.n;
 }
 
 /* Adds the headers every response carries, queues it, and records status and size. */

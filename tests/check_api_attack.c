@@ -18,7 +18,8 @@
  *   redirect to another port (never followed) all stop the step before anything else is read;
  *   an answer past 64 MiB (a log flood) is refused unread, as the node refusing the call; and a
  *   node that knows none of the applied blocks no longer has all of the chain's state dropped;
- * - every reply carries X-Content-Type-Options: nosniff (a 404 echoes the path asked). */
+ * - every reply carries X-Content-Type-Options: nosniff (a 404 echoes the path asked);
+ * - two Authorization or two Idempotency-Key headers are refused (the first was used). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
@@ -160,6 +161,32 @@ START_TEST(stress_inputs) {
   ck_refused("POST", "/v1/risk/1/stress", key_ops,
              "{\"slippage\":{\"WETH\":{\"depth_base\":\"1\",\"impact_coefficient\":\"100.5\"}}}", 400, V,
              "slippage.WETH.impact_coefficient", "out_of_range");
+}
+END_TEST
+
+/* Headers read once but sent twice: which one did a proxy in front check? Before: the first was
+ * used (a valid key first and junk after was served, and the first Idempotency-Key keyed the
+ * write). */
+START_TEST(duplicate_headers) {
+  char h[512];
+  snprintf(h, sizeof h, "Authorization: Bearer %s\r\nAuthorization: Bearer sk_junk\r\n", key_partner);
+  struct th_response r;
+  ck_assert_int_eq(th_http(sd.port, "GET", "/v1/partner/positions", h, NULL, &r), 0);
+  ck_assert_msg(r.status == 401, "two Authorization headers: %d %s", r.status, r.body);
+  th_response_free(&r);
+  snprintf(h, sizeof h,
+           "Authorization: Bearer %s\r\nContent-Type: application/json\r\nIdempotency-Key: a\r\n"
+           "Idempotency-Key: b\r\n",
+           key_partner);
+  const char *body = "{\"external_id\":\"dup-idem\",\"borrower\":\"b\"}";
+  ck_assert_int_eq(th_http(sd.port, "POST", "/v1/partner/portfolios", h, body, &r), 0);
+  ck_assert_msg(r.status == 400 && strstr(r.body, "\"field\":\"Idempotency-Key\"") && strstr(r.body, "duplicate"),
+                "two Idempotency-Key headers: %d %s", r.status, r.body);
+  th_response_free(&r);
+  /* one of each is fine */
+  json_t *j;
+  ck_assert_int_eq(call("POST", "/v1/partner/portfolios", key_partner, "a", body, &j), 201);
+  json_decref(j);
 }
 END_TEST
 
@@ -473,6 +500,7 @@ int main(void) {
   tcase_add_test(tc, query_strings);
   tcase_add_test(tc, stress_inputs);
   tcase_add_test(tc, portfolio_legs_fit_the_engine);
+  tcase_add_test(tc, duplicate_headers);
   tcase_add_test(tc, hostile_node_headers);
   tcase_add_test(tc, hostile_node_redirect);
   tcase_add_test(tc, rpc_answer_too_large);
