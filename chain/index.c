@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chain/abi.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define SYM_MAX 64
@@ -198,9 +199,13 @@ static bool parse_qty(const json_t *v, uint64_t *out) {
   if (!json_is_string(v)) return false;
   const char *s = json_string_value(v);
   if (s[0] != '0' || s[1] != 'x' || !s[2] || strlen(s) > 18) return false;
+  /* hex digits only (strtoull alone takes "0x-1" and "0x 1"), and within PostgreSQL's bigint: a
+   * head of 2^64 - 1 wrapped the log range loop round to block 0 for ever */
+  for (const char *p = s + 2; *p; p++)
+    if (util_hexval(*p) < 0) return false;
   char *end;
   *out = strtoull(s + 2, &end, 16);
-  return *end == '\0';
+  return *end == '\0' && *out <= (uint64_t)INT64_MAX;
 }
 
 static bool parse_hash(const json_t *v, char out[67]) {
@@ -240,7 +245,7 @@ static int get_header(struct chain_index *ix, bool latest, uint64_t n, struct he
     json_decref(r);
     return 0;
   }
-  bool ok = parse_header(r, h);
+  bool ok = parse_header(r, h) && (latest || h->number == n); /* the block asked for, not another */
   json_decref(r);
   if (!ok) {
     snprintf(err, err_len, "eth_getBlockByNumber: malformed block");
@@ -958,11 +963,24 @@ fail:
 
 /* Walks back from the last applied block to the highest one the node still has, and rewinds
  * the store to it. Returns 0 when done, -1 on a failure. */
+/* How many applied blocks a reorg walk checks for the common ancestor. Far deeper than any reorg
+ * (with folded catch-up steps an applied block may stand for thousands of chain blocks), and a
+ * bound on the walk's calls. */
+#define REORG_WALK_MAX 1024
+
 static int handle_reorg(struct chain_index *ix, uint64_t bad, char *err, size_t err_len) {
   uint64_t at = bad;
   bool found = false;
   uint64_t anc = 0;
+  unsigned walked = 0;
   while (at > 0) {
+    if (++walked > REORG_WALK_MAX) {
+      snprintf(err, err_len,
+               "block %" PRIu64 " left the node's chain and none of the %u applied blocks below it is on it; "
+               "nothing rewound (is SPARKD_RPC_URL a node of chain %" PRIu64 ", and synced?)",
+               bad, REORG_WALK_MAX, ix->net.chain_id);
+      return -1;
+    }
     bool have;
     uint64_t n;
     char hash[67];
@@ -980,6 +998,16 @@ static int handle_reorg(struct chain_index *ix, uint64_t bad, char *err, size_t 
       break;
     }
     at = n;
+  }
+  if (!found) {
+    /* No applied block is on the node's chain: a node of another chain, one not synced, or one
+     * lying would have every block of this chain's state dropped (imported ones included). That
+     * is refused; an operator who means it removes the chain's state and indexes afresh. */
+    snprintf(err, err_len,
+             "no applied block of chain %" PRIu64 " (the last, %" PRIu64 ", down to the first) is on the node's chain; "
+             "nothing rewound (is SPARKD_RPC_URL a node of this chain, and synced?)",
+             ix->net.chain_id, bad);
+    return -1;
   }
   char(*removed)[43] = NULL;
   size_t nr = 0;

@@ -9,7 +9,13 @@
 
 #include "util/log.h"
 
-#define RESPONSE_MAX ((size_t)512 << 20) /* a batch of logs can be large; past this it is refused */
+/* Past this an answer is refused unread. jansson takes about 3.5 times an answer's size (a
+ * 133 MB eth_getLogs answer of 200,000 logs: 600 MB resident), so a hostile node's log flood
+ * must stop well short of the memory; one block's logs cannot come near it (at 8 gas a byte of
+ * log data a 36M-gas block holds about 4.5 MB), and an answer past it is a refusal of each call
+ * (code RESPONSE_TOO_LARGE), so an eth_getLogs range halves until its answer fits. */
+#define RESPONSE_MAX ((size_t)64 << 20)
+#define RESPONSE_TOO_LARGE (-32005) /* the code nodes use for "query returned more than N results" */
 
 struct chain_rpc {
   struct chain_rpc_opts o;
@@ -150,6 +156,10 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
   curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  /* a redirect is answered as the failure it is, never followed: the node named in
+   * SPARKD_RPC_URL must not hand the indexer's requests to another host or scheme */
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 0L);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -165,9 +175,19 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
   enum outcome out = OK;
   long status = 0;
   json_t *resp = NULL;
+  if (rc != CURLE_OK && b.too_big) {
+    snprintf(c->last_error, sizeof c->last_error, "answer larger than %zu MiB", RESPONSE_MAX >> 20);
+    for (size_t i = 0; i < n; i++) {
+      calls[i].error = true;
+      calls[i].err_code = RESPONSE_TOO_LARGE;
+      snprintf(calls[i].err_msg, sizeof calls[i].err_msg, "%.150s", c->last_error);
+      stat_of(c, calls[i].method)->errors++;
+    }
+    goto done; /* OK: every call has its (node-like) error */
+  }
   if (rc != CURLE_OK) {
-    snprintf(c->last_error, sizeof c->last_error, "%s", b.too_big ? "answer too large" : curl_easy_strerror(rc));
-    out = b.too_big ? FATAL : TRANSIENT;
+    snprintf(c->last_error, sizeof c->last_error, "%s", curl_easy_strerror(rc));
+    out = TRANSIENT;
     goto done;
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

@@ -149,6 +149,14 @@ static void leg_check(const struct partner_margin_config *cfg, const struct leg_
     snprintf(f, sizeof f, "%s.funding", prefix);
     if (l->funding && !partner_margin_parse_e8(l->funding, true, &d->funding))
       field_err(errors, f, "invalid_decimal", "must be a USD decimal with at most 8 fractional digits");
+    /* the engine refuses a perp whose notional passes 2^60 usd8 ($11.5bn), which each of quantity
+     * and price alone may reach: refused here, or the portfolio is stored and never computable */
+    __int128 aq = d->quantity < 0 ? -(__int128)d->quantity : d->quantity;
+    __int128 lim = (__int128)RISK_MARGIN_MAX_ABS * RISK_MARGIN_E8;
+    snprintf(f, sizeof f, "%s.quantity", prefix);
+    if (aq * d->mark_price > lim || aq * d->entry_price > lim)
+      field_err(errors, f, "out_of_range",
+                "quantity x mark_price and quantity x entry_price must be at most 2^60 usd8");
   } else if (l->mark_price || l->entry_price || l->funding) {
     snprintf(f, sizeof f, "%s.%s", prefix, l->mark_price ? "mark_price" : l->entry_price ? "entry_price" : "funding");
     field_err(errors, f, "not_allowed", "only a perp has entry, mark and funding; spot legs use the oracle price");
@@ -289,6 +297,11 @@ struct legs_ctx {
   struct db_portfolio_leg d[MAX_LEGS];
   const char *venue;
 };
+static db_status count_leg(const struct db_portfolio_leg *l, void *arg) {
+  (void)l;
+  ++*(size_t *)arg;
+  return DB_OK;
+}
 static db_status legs_work(db_conn *c, struct svc_request *req, void *arg, struct handler_write_out *out) {
   struct legs_ctx *lc = arg;
   int64_t util;
@@ -303,6 +316,19 @@ static db_status legs_work(db_conn *c, struct svc_request *req, void *arg, struc
   if ((st = db_portfolio_legs_clear(c, req->partner_id, lc->id, lc->venue)) != DB_OK) return st;
   for (size_t i = 0; i < lc->n; i++)
     if ((st = db_portfolio_leg_insert(c, req->partner_id, lc->id, (int)i, &lc->d[i])) != DB_OK) return st;
+  /* every venue's legs together must fit the engine, or the portfolio is never computable */
+  size_t total = 0;
+  if ((st = db_portfolio_legs(c, req->partner_id, lc->id, count_leg, &total)) != DB_OK) return st;
+  if (total > RISK_MARGIN_MAX_LEGS) {
+    out->failed = true;
+    out->err = SVC_ERR_validation_failed;
+    snprintf(out->detail, sizeof out->detail, "the portfolio would hold %zu legs across its venues; at most %d", total,
+             RISK_MARGIN_MAX_LEGS);
+    out->fields = json_pack("[o]", svc_field_error("legs", "too_many",
+                                                   "with the other venues' legs, more than the "
+                                                   "engine takes (64)"));
+    return DB_OK;
+  }
   return finish(c, req->partner_id, lc->id, 201, out);
 }
 

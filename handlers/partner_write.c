@@ -111,6 +111,11 @@ enum svc_handler_result handler_partner_write(struct svc_request *req, bool idem
   const char *idem = svc_req_header(req, "Idempotency-Key");
   if (!idem && idem_required)
     return svc_reply_problem(req, SVC_ERR_idempotency_key_required, "send an Idempotency-Key header with every post");
+  if (idem && svc_req_header_count(req, "Idempotency-Key") > 1) /* the first would be used: refused instead */
+    return svc_reply_problem_fields(
+        req, SVC_ERR_validation_failed,
+        json_pack("[o]", svc_field_error("Idempotency-Key", "duplicate", "send one Idempotency-Key header")),
+        "more than one Idempotency-Key header");
   if (idem && !idem_key_ok(idem))
     return svc_reply_problem_fields(
         req, SVC_ERR_validation_failed,

@@ -169,8 +169,9 @@ static bool parse_double_in(const char *s, double lo, double hi, double *out) {
   bool neg;
   u256 mag;
   if (!parse_signed_fixed(s, 18, &neg, &mag)) return false;
-  if (mag.w[1] | mag.w[2] | mag.w[3]) return false;
-  double d = (double)mag.w[0] / 1e18;
+  if (mag.w[2] | mag.w[3]) return false;
+  /* w[1] too: 2^64 / 1e18 is only 18.4, and impact_coefficient goes to 100 */
+  double d = ((double)mag.w[1] * 0x1p64 + (double)mag.w[0]) / 1e18;
   if (neg) d = -d;
   if (d < lo || d > hi) return false;
   *out = d;
@@ -179,13 +180,12 @@ static bool parse_double_in(const char *s, double lo, double hi, double *out) {
 
 /* Splits the next comma-separated item of *s into item (NUL-terminated); false at the end. */
 static bool next_item(const char **s, char *item, size_t len, bool *too_long) {
-  if (!*s || !**s) return false;
+  if (!*s) return false;
   const char *c = strchr(*s, ',');
   size_t n = c ? (size_t)(c - *s) : strlen(*s);
   *too_long = n >= len;
   snprintf(item, len, "%.*s", (int)(n < len ? n : len - 1), *s);
-  *s = c ? c + 1 : *s + n;
-  if (c && !**s) *s = NULL; /* a trailing comma is an empty item: caught by the caller */
+  *s = c ? c + 1 : NULL; /* "a," ends with an empty item, and "" is one: the caller refuses it */
   return true;
 }
 
@@ -734,6 +734,10 @@ enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
       field_err(errors, "price_shocks", b->ps[i].asset, NULL, "unknown_asset", "is not a reserve of this chain");
       continue;
     }
+    if (price_set[id]) { /* "WETH" and "weth", or a symbol and its address: which one would apply? */
+      field_err(errors, "price_shocks", b->ps[i].asset, NULL, "duplicate", "names a reserve an earlier key names");
+      continue;
+    }
     if (!b->ps[i].value || !parse_signed_fixed(b->ps[i].value, 18, &neg, &m) ||
         u256_gt(m, u256_from_u64(neg ? 1000000000000000000ull : 10000000000000000000ull))) {
       field_err(errors, "price_shocks", b->ps[i].asset, NULL, "out_of_range",
@@ -753,6 +757,10 @@ enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
       field_err(errors, "rate_shocks", b->rs[i].asset, NULL, "unknown_asset", "is not a reserve of this chain");
       continue;
     }
+    if (rate_set[id]) {
+      field_err(errors, "rate_shocks", b->rs[i].asset, NULL, "duplicate", "names a reserve an earlier key names");
+      continue;
+    }
     u256 ten_ray; /* at most +10 (1000% APR) or -1 */
     (void)u256_mul(&ten_ray, RISK_RAY, u256_from_u64(10));
     if (!b->rs[i].value || !parse_signed_fixed(b->rs[i].value, 27, &neg, &m) || u256_gt(m, neg ? RISK_RAY : ten_ray)) {
@@ -770,6 +778,10 @@ enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
     int id = state_accounts_reserve_id(v, s->asset);
     if (id < 0 || !v->res[id]) {
       field_err(errors, "slippage", s->asset, NULL, "unknown_asset", "is not a reserve of this chain");
+      continue;
+    }
+    if (slip[id].set) {
+      field_err(errors, "slippage", s->asset, NULL, "duplicate", "names a reserve an earlier key names");
       continue;
     }
     double sigma = 0, y = 1;
@@ -972,6 +984,10 @@ enum svc_handler_result handler_risk_var_get(struct svc_request *req) {
       }
       if (too_long || !colon || id < 0 || !v->res[id]) {
         res = handler_bad_query(req, "vols", "unknown_asset", "must be ASSET:vol pairs naming reserves of this chain");
+        goto out;
+      }
+      if (req_set[id]) {
+        res = handler_bad_query(req, "vols", "duplicate", "names a reserve twice");
         goto out;
       }
       if (!parse_double_in(colon + 1, 0, 10, &sg)) {

@@ -39,7 +39,6 @@ static enum svc_handler_result reply_asset(struct svc_request *req, const struct
    * the build, so the browser revalidates them (a 304 while the build is the same) */
   MHD_add_response_header(r, "Cache-Control", a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
   MHD_add_response_header(r, "Content-Security-Policy", csp);
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
   MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
   return svc_queue_response(req, not_modified ? 304 : 200, r, not_modified ? 0 : a->len);
 }

@@ -252,6 +252,8 @@ bool svc_auth_request(struct svc_request *req) {
   client_addr(req, addr);
   size_t klen = 0;
   const char *key = bearer(svc_req_header(req, "Authorization"), &klen);
+  if (key && svc_req_header_count(req, "Authorization") > 1) /* which one would a proxy have checked? */
+    return refuse(req, addr, SVC_AUTH_FAIL_MISSING, "send one Authorization header, not several");
   if (!key) return refuse(req, addr, SVC_AUTH_FAIL_MISSING, "send an api key as Authorization: Bearer <key>");
 
   /* every key was made by svc_key_generate, so one of another shape is refused without a lookup */

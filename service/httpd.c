@@ -319,6 +319,55 @@ static bool authenticate(struct svc_request *req) {
   return svc_auth_request(req);
 }
 
+/* The query string as the handlers will read it: each parameter at most once and without a NUL
+ * byte. libmicrohttpd's lookup returns the first of repeated parameters (`paths=100&paths=100000`:
+ * a proxy, cache or log that reads the last one sees another request than the handler), and a
+ * decoded %00 cuts a value short where the handler reads it (`paths=100%00junk` read as 100). */
+#define QUERY_MAX_PARAMS 64
+struct query_scan {
+  size_t n;
+  const char *key[QUERY_MAX_PARAMS];
+  size_t key_len[QUERY_MAX_PARAMS];
+  const char *bad_key; /* the first refused parameter's name */
+  size_t bad_key_len;
+  const char *why;
+};
+
+static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
+                                size_t value_size) {
+  (void)kind;
+  struct query_scan *q = cls;
+  const char *why = NULL;
+  if (memchr(key, 0, key_size) || (value && memchr(value, 0, value_size))) why = "holds a NUL byte (%00)";
+  for (size_t i = 0; !why && i < q->n; i++)
+    if (q->key_len[i] == key_size && memcmp(q->key[i], key, key_size) == 0) why = "is given more than once";
+  if (!why && q->n == QUERY_MAX_PARAMS) why = "is one query parameter too many (at most 64)";
+  if (why) {
+    q->bad_key = key;
+    q->bad_key_len = key_size;
+    q->why = why;
+    return MHD_NO;
+  }
+  q->key[q->n] = key;
+  q->key_len[q->n++] = key_size;
+  return MHD_YES;
+}
+
+/* Answers 400 bad_query_parameter naming the first refused parameter; false when the query is fine. */
+static bool query_refused(struct svc_request *req) {
+  struct query_scan q = {0};
+  MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, scan_arg, &q);
+  if (!q.why) return false;
+  char name[65]; /* printable ASCII only: the name is echoed in the problem document */
+  size_t n = 0;
+  for (size_t i = 0; i < q.bad_key_len && n + 1 < sizeof name; i++)
+    name[n++] = q.bad_key[i] > 0x20 && q.bad_key[i] < 0x7f ? q.bad_key[i] : '?';
+  name[n] = 0;
+  svc_reply_problem_fields(req, SVC_ERR_bad_query_parameter, json_pack("[o]", svc_field_error(name, "invalid", q.why)),
+                           "query parameter %s %s", name, q.why);
+  return true;
+}
+
 /* Decides 400 (path)/404/405/OPTIONS/401/403/429/413/415 (type or encoding), then calls the route's handler. */
 static void dispatch(struct svc_request *req) {
   enum svc_handler_result res;
@@ -346,6 +395,8 @@ static void dispatch(struct svc_request *req) {
                           "the body is encoded as %.40s; send it unencoded (Content-Encoding is not decoded)", coding);
   } else if (req->after_shutdown) {
     res = svc_reply_problem(req, SVC_ERR_shutting_down, "the service is shutting down");
+  } else if (query_refused(req)) {
+    res = SVC_HANDLED;
   } else {
     res = req->match.route->handler(req);
   }

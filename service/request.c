@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "service/server.h"
 #include "state/cache.h"
@@ -43,6 +44,24 @@ const char *svc_req_header(struct svc_request *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
+struct header_count {
+  const char *name;
+  unsigned n;
+};
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  (void)value;
+  struct header_count *h = cls;
+  if (strcasecmp(key, h->name) == 0) h->n++;
+  return MHD_YES;
+}
+
+unsigned svc_req_header_count(struct svc_request *req, const char *name) {
+  struct header_count h = {name, 0};
+  MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &h);
+  return h.n;
+}
+
 /* Adds the headers every response carries, queues it, and records status and size. */
 enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned status, struct MHD_Response *resp,
                                            size_t len) {
@@ -53,6 +72,9 @@ enum svc_handler_result svc_queue_response(struct svc_request *req, unsigned sta
     return SVC_HANDLED;
   }
   MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+  /* replies echo parts of the request (a path in a 404's detail, a field name): never let a
+   * browser sniff one into HTML */
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
   if (req->cors_origin) {
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", req->cors_origin);
     MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, ETag, Retry-After");

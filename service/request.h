@@ -56,6 +56,9 @@ const char *svc_req_param(struct svc_request *req, const char *name, char *buf, 
 const char *svc_req_query(struct svc_request *req, const char *name);
 /* Returns the request header `name`, or NULL. */
 const char *svc_req_header(struct svc_request *req, const char *name);
+/* Returns how many headers named `name` (case-insensitive) the request has: where one is read and
+ * several were sent, which one counts is for the sender and each proxy to guess. */
+unsigned svc_req_header_count(struct svc_request *req, const char *name);
 
 /* Queue a response. Each returns SVC_HANDLED on success and SVC_HANDLER_FATAL when the response
  * could not be queued. */
