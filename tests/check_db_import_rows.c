@@ -278,6 +278,78 @@ START_TEST(test_full_merge_delta) {
 }
 END_TEST
 
+/* The accounts in address order (what the import's COPY reads), from a spool and from memory:
+ * every account once, each whole, strictly increasing. */
+START_TEST(test_sorted_iterator) {
+  json_error_t e;
+  json_t *fx = json_load_file(FIXTURE, JSON_REJECT_DUPLICATES, &e);
+  ck_assert_msg(fx != NULL, "%s", e.text);
+  json_t *acc = json_array();
+  for (size_t i = 0; i < 500; i++) {
+    char a[43];
+    random_address(a);
+    json_t *x; /* with at least one position */
+    while (json_array_size(json_object_get(x = random_account(a, json_object_get(fx, "reserves")), "positions")) == 0)
+      json_decref(x);
+    json_array_append_new(acc, x);
+  }
+  char *t = snapshot(acc, false, BLOCK);
+  for (int streamed = 0; streamed < 2; streamed++) {
+    struct chain_snapshot_errors errs;
+    memset(&errs, 0, sizeof errs);
+    struct chain_snapshot *s = NULL;
+    struct chain_snapshot_stream *st = NULL;
+    struct mem_src m = {t, strlen(t), 0};
+    if (streamed) {
+      st = chain_snapshot_stream_new(read_mem, &m);
+      ck_assert_int_eq(chain_snapshot_stream_next(st, &s, &errs), 1);
+      ck_assert_ptr_nonnull(s->spool);
+    } else {
+      s = chain_snapshot_parse(t, strlen(t), &errs);
+    }
+    ck_assert_msg(s != NULL, "rejected: %s", errs.n ? errs.msg[0] : "?");
+    /* the document's accounts as text lines, sorted here */
+    char **want = calloc(s->n_accounts, sizeof *want), **got = calloc(s->n_accounts, sizeof *got);
+    size_t nw = 0, ng = 0;
+    struct chain_snap_account_iter it;
+    for (int sorted = 0; sorted < 2; sorted++) {
+      ck_assert(sorted ? chain_snapshot_accounts_begin_sorted(s, &it) : chain_snapshot_accounts_begin(s, &it));
+      const struct chain_snap_account *a;
+      char prev[43] = "";
+      while ((a = chain_snapshot_accounts_next(&it))) {
+        char line[2048];
+        size_t k = (size_t)snprintf(line, sizeof line, "%s %u", a->address, a->emode_category);
+        for (uint32_t j = 0; j < a->n_positions; j++) {
+          char x[80], y[80];
+          u256_to_dec(a->positions[j].scaled_a_token_balance, x);
+          u256_to_dec(a->positions[j].scaled_variable_debt, y);
+          k += (size_t)snprintf(line + k, sizeof line - k, " %s:%s:%s:%d", a->positions[j].asset, x, y,
+                                a->positions[j].collateral);
+        }
+        if (sorted) {
+          ck_assert_msg(strcmp(prev, a->address) < 0, "%s after %s", a->address, prev);
+          memcpy(prev, a->address, 43);
+          got[ng++] = strdup(line);
+        } else {
+          want[nw++] = strdup(line);
+        }
+      }
+      ck_assert(!it.failed);
+      chain_snapshot_accounts_end(&it);
+    }
+    ck_assert_uint_eq(nw, 500);
+    ck_assert_uint_eq(ng, 500);
+    char *w = joined(want, nw), *g = joined(got, ng);
+    ck_assert_str_eq(g, w);
+    free(w), free(g);
+    chain_snapshot_free(s);
+    chain_snapshot_stream_free(st);
+  }
+  free(t);
+  json_decref(acc), json_decref(fx);
+}
+END_TEST
+
 /* evm_address: "0x" and 40 lowercase hex digits, nothing else (the rule of migrations 0002 and
  * 0003, written more cheaply by 0013). */
 START_TEST(test_address_domain) {
@@ -322,6 +394,7 @@ int main(void) {
   tcase_add_unchecked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_full_merge_delta);
   tcase_add_test(tc, test_address_domain);
+  tcase_add_test(tc, test_sorted_iterator);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
