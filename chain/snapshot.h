@@ -226,9 +226,16 @@ struct chain_snap_account_iter {
   struct chain_snap_account acc;
   struct chain_snap_position *pos;
   size_t cap;
+  void *file;      /* the spool file read (FILE *), or NULL */
+  uint32_t *order; /* in-memory accounts in address order (their indexes), or NULL */
 };
 /* Starts at the first account; returns false when the spool cannot be rewound. */
 bool chain_snapshot_accounts_begin(const struct chain_snapshot *s, struct chain_snap_account_iter *it);
+/* Starts at the first account in address order (bytewise, as COLLATE "C"), for bulk writes whose
+ * index inserts are then sequential; the addresses must be valid and distinct (a validated
+ * snapshot's). A spool is copied once in that order to a second temporary file, kept with it.
+ * Returns false when memory or the temporary file fails. */
+bool chain_snapshot_accounts_begin_sorted(const struct chain_snapshot *s, struct chain_snap_account_iter *it);
 /* Returns the next account (valid until the next call), or NULL at the end or on failure (it->failed). */
 const struct chain_snap_account *chain_snapshot_accounts_next(struct chain_snap_account_iter *it);
 /* Frees what the iterator holds. */

@@ -39,34 +39,51 @@
 struct chain_snap_spool {
   FILE *f;
   char *vbuf;
+  FILE *sorted; /* the same records in address order (chain_snapshot_accounts_begin_sorted), or NULL */
+  char *sorted_vbuf;
 };
 
 void chain_snapshot_spool_free_(struct chain_snap_spool *sp) {
   if (!sp) return;
   if (sp->f) fclose(sp->f);
+  if (sp->sorted) fclose(sp->sorted);
   free(sp->vbuf);
+  free(sp->sorted_vbuf);
   free(sp);
 }
 
-static struct chain_snap_spool *spool_new(void) {
-  struct chain_snap_spool *sp = calloc(1, sizeof *sp);
-  if (!sp) return NULL;
+/* Returns a new temporary file with a SPOOL_BUF buffer (*vbuf, malloc'd), or NULL. */
+static FILE *temp_file(char **vbuf) {
   /* tmpfile() would ignore TMPDIR; the file is unlinked at once and goes with the process */
   const char *dir = getenv("TMPDIR");
   char path[4096];
   snprintf(path, sizeof path, "%s/sparkd-snapshot-XXXXXX", dir && dir[0] ? dir : "/tmp");
   int fd = mkstemp(path);
+  FILE *f = NULL;
   if (fd >= 0) {
     unlink(path);
-    sp->f = fdopen(fd, "w+b");
-    if (!sp->f) close(fd);
+    f = fdopen(fd, "w+b");
+    if (!f) close(fd);
   }
-  sp->vbuf = malloc(SPOOL_BUF);
-  if (!sp->f || !sp->vbuf) {
-    chain_snapshot_spool_free_(sp);
+  *vbuf = malloc(SPOOL_BUF);
+  if (!f || !*vbuf) {
+    if (f) fclose(f);
+    free(*vbuf);
+    *vbuf = NULL;
     return NULL;
   }
-  setvbuf(sp->f, sp->vbuf, _IOFBF, SPOOL_BUF);
+  setvbuf(f, *vbuf, _IOFBF, SPOOL_BUF);
+  return f;
+}
+
+static struct chain_snap_spool *spool_new(void) {
+  struct chain_snap_spool *sp = calloc(1, sizeof *sp);
+  if (!sp) return NULL;
+  sp->f = temp_file(&sp->vbuf);
+  if (!sp->f) {
+    free(sp);
+    return NULL;
+  }
   return sp;
 }
 
@@ -125,7 +142,7 @@ static bool spool_put(struct chain_snap_spool *sp, const struct chain_snap_accou
 }
 
 static bool spool_get(struct chain_snap_account_iter *it) {
-  FILE *f = it->s->spool->f;
+  FILE *f = it->file;
   unsigned char h[25];
   if (fread(h, 1, sizeof h, f) != sizeof h) return false;
   struct chain_snap_account *a = &it->acc;
@@ -156,13 +173,106 @@ bool chain_snapshot_accounts_begin(const struct chain_snapshot *s, struct chain_
   memset(it, 0, sizeof *it);
   it->s = s;
   if (!s->spool) return true;
+  it->file = s->spool->f;
   return fflush(s->spool->f) == 0 && fseek(s->spool->f, 0, SEEK_SET) == 0;
+}
+
+/* ---- accounts in address order ---- */
+
+struct sort_key {
+  unsigned char bin[20];
+  uint32_t len; /* of the spool record; for accounts in memory, the index */
+  uint64_t off;
+};
+
+static int sort_key_cmp(const void *a, const void *b) {
+  return memcmp(((const struct sort_key *)a)->bin, ((const struct sort_key *)b)->bin, 20);
+}
+
+/* Writes the spool's n records to sp->sorted in address order: one pass for each record's
+ * address, offset and length, a sort, then each record copied by pread (the spool's buffered
+ * reader would refill its whole buffer at every seek). */
+static bool spool_sort(struct chain_snap_spool *sp, size_t n) {
+  struct sort_key *k = malloc((n ? n : 1) * sizeof *k);
+  struct chain_snap_account_iter t = {.file = sp->f};
+  bool ok = k && fflush(sp->f) == 0 && fseek(sp->f, 0, SEEK_SET) == 0;
+  for (size_t i = 0; ok && i < n; i++) {
+    long off = ftell(sp->f);
+    ok = off >= 0 && spool_get(&t);
+    long end = ok ? ftell(sp->f) : -1;
+    ok = ok && end > off;
+    if (ok) {
+      hex20(t.acc.address, k[i].bin);
+      k[i].off = (uint64_t)off;
+      k[i].len = (uint32_t)(end - off);
+    }
+  }
+  free(t.pos);
+  if (ok) qsort(k, n, sizeof *k, sort_key_cmp);
+  if (ok) ok = (sp->sorted = temp_file(&sp->sorted_vbuf)) != NULL;
+  int fd = fileno(sp->f);
+  unsigned char *buf = NULL;
+  size_t cap = 0;
+  for (size_t i = 0; ok && i < n; i++) {
+    if (k[i].len > cap) {
+      unsigned char *b = realloc(buf, k[i].len);
+      if (!(ok = b != NULL)) break;
+      buf = b;
+      cap = k[i].len;
+    }
+    ok = pread(fd, buf, k[i].len, (off_t)k[i].off) == (ssize_t)k[i].len &&
+         fwrite(buf, 1, k[i].len, sp->sorted) == k[i].len;
+  }
+  free(buf);
+  free(k);
+  if (!ok && sp->sorted) {
+    fclose(sp->sorted);
+    free(sp->sorted_vbuf);
+    sp->sorted = NULL;
+    sp->sorted_vbuf = NULL;
+  }
+  return ok;
+}
+
+struct mem_key {
+  const char *address;
+  uint32_t i;
+};
+
+static int mem_key_cmp(const void *a, const void *b) {
+  return strcmp(((const struct mem_key *)a)->address, ((const struct mem_key *)b)->address);
+}
+
+bool chain_snapshot_accounts_begin_sorted(const struct chain_snapshot *s, struct chain_snap_account_iter *it) {
+  memset(it, 0, sizeof *it);
+  it->s = s;
+  if (s->spool) {
+    if (!s->spool->sorted && !spool_sort(s->spool, s->n_accounts)) return false;
+    it->file = s->spool->sorted;
+    return fflush(s->spool->sorted) == 0 && fseek(s->spool->sorted, 0, SEEK_SET) == 0;
+  }
+  if (s->n_accounts == 0) return true;
+  struct mem_key *k = malloc(s->n_accounts * sizeof *k);
+  it->order = malloc(s->n_accounts * sizeof *it->order);
+  if (!k || !it->order) {
+    free(k);
+    free(it->order);
+    it->order = NULL;
+    return false;
+  }
+  for (size_t i = 0; i < s->n_accounts; i++)
+    k[i] = (struct mem_key){s->accounts[i].address, (uint32_t)i};
+  qsort(k, s->n_accounts, sizeof *k, mem_key_cmp);
+  for (size_t i = 0; i < s->n_accounts; i++)
+    it->order[i] = k[i].i;
+  free(k);
+  return true;
 }
 
 const struct chain_snap_account *chain_snapshot_accounts_next(struct chain_snap_account_iter *it) {
   const struct chain_snapshot *s = it->s;
   if (it->failed || it->i >= s->n_accounts) return NULL;
-  if (!s->spool) return &s->accounts[it->i++];
+  if (!s->spool) return &s->accounts[it->order ? it->order[it->i++] : it->i++];
   if (!spool_get(it)) {
     it->failed = true;
     return NULL;
@@ -173,7 +283,9 @@ const struct chain_snap_account *chain_snapshot_accounts_next(struct chain_snap_
 
 void chain_snapshot_accounts_end(struct chain_snap_account_iter *it) {
   free(it->pos);
+  free(it->order);
   it->pos = NULL;
+  it->order = NULL;
   it->cap = 0;
 }
 

@@ -32,7 +32,9 @@ const struct db_statement db_ltv_statements[] = {
      " COALESCE(l.state, -1) AS prev_state, COALESCE(l.call_since, 0) AS call_since,"
      " COALESCE(l.hist_state, -1) AS hist_state, COALESCE(l.hist_ltv_bps, -1) AS hist_ltv_bps,"
      " COALESCE(att.attestation_id, 0) AS attestation_id, COALESCE(att.as_of_unix, 0) AS attestation_as_of,"
-     " COALESCE(att.custodian_reference, '') AS custodian_reference"
+     " COALESCE(att.custodian_reference, '') AS custodian_reference,"
+     /* a flagged record was not computed from its inputs' current values: never skipped */
+     " COALESCE(CASE WHEN l.not_recomputable_since IS NULL THEN l.inputs END, '') AS inputs"
      " FROM partner_positions p"
      " LEFT JOIN assets da ON da.chain_id = p.debt_chain_id AND da.address = p.debt_asset"
      " LEFT JOIN prices dp ON dp.chain_id = p.debt_chain_id AND dp.asset = p.debt_asset"
@@ -77,20 +79,22 @@ static const char stage_sql[] =
     "CREATE TEMP TABLE sparkd_ltv_stage (position_id bigint, partner_id bigint, sequence bigint, state smallint,"
     " ltv_bps bigint, raw_ltv_bps bigint, collateral_value numeric, weighted_value numeric, debt numeric,"
     " accrued numeric, debt_value numeric, as_of bigint, call_since bigint, cure_deadline bigint, detail json,"
-    " hist boolean, hist_state smallint, hist_ltv_bps bigint, changed boolean, payload json) ON COMMIT DROP";
+    " hist boolean, hist_state smallint, hist_ltv_bps bigint, changed boolean, payload json, inputs text)"
+    " ON COMMIT DROP";
 static const char write_sql[] =
     "WITH x AS MATERIALIZED (SELECT * FROM sparkd_ltv_stage),"
     " up AS (INSERT INTO partner_ltv_latest (position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps,"
     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail,"
-    "   hist_state, hist_ltv_bps)"
+    "   hist_state, hist_ltv_bps, inputs)"
     "   SELECT position_id, partner_id, sequence, state, ltv_bps, raw_ltv_bps, collateral_value, weighted_value,"
-    "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail, hist_state, hist_ltv_bps FROM x"
+    "   debt, accrued, debt_value, as_of, call_since, cure_deadline, detail, hist_state, hist_ltv_bps, inputs FROM x"
     "   ON CONFLICT (position_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, sequence = EXCLUDED.sequence,"
     "   state = EXCLUDED.state, ltv_bps = EXCLUDED.ltv_bps, raw_ltv_bps = EXCLUDED.raw_ltv_bps,"
     "   collateral_value = EXCLUDED.collateral_value, weighted_value = EXCLUDED.weighted_value,"
     "   debt = EXCLUDED.debt, accrued = EXCLUDED.accrued, debt_value = EXCLUDED.debt_value,"
     "   as_of = EXCLUDED.as_of, call_since = EXCLUDED.call_since, cure_deadline = EXCLUDED.cure_deadline,"
     "   detail = EXCLUDED.detail, hist_state = EXCLUDED.hist_state, hist_ltv_bps = EXCLUDED.hist_ltv_bps,"
+    "   inputs = EXCLUDED.inputs,"
     "   not_recomputable_since = NULL, not_recomputable_reason = NULL),"
     " h AS (INSERT INTO partner_ltv_history (position_id, sequence, partner_id, state, ltv_bps, raw_ltv_bps,"
     "   collateral_value, weighted_value, debt, accrued, debt_value, as_of, call_since, cure_deadline, detail)"
@@ -145,6 +149,7 @@ static db_status pos_row(const db_row *row, void *arg) {
       {"attestation_id", DB_COL_INT64, &p->attestation_id, 0, NULL},
       {"attestation_as_of", DB_COL_INT64, &p->attestation_as_of, 0, NULL},
       {"custodian_reference", DB_COL_TEXT, p->custodian_reference, sizeof p->custodian_reference, NULL},
+      {"inputs", DB_COL_TEXT, p->inputs, sizeof p->inputs, NULL},
   };
   return db_row_get(row, cols, sizeof cols / sizeof cols[0]);
 }

@@ -17,6 +17,7 @@ struct db_ltv_position {
   uint64_t debt_price_ts;
   int64_t sequence, call_since, hist_ltv_bps, attestation_id, attestation_as_of;
   int32_t prev_state, hist_state;
+  char inputs[72]; /* the inputs digest of the latest record (partner/ltv.c); "" = none, or flagged */
 };
 
 /* A collateral line: the attested amount when the position has an attestation (else the stated
@@ -38,7 +39,8 @@ db_status db_ltv_positions(db_conn *conn, int64_t position_id, struct db_ltv_pos
 db_status db_ltv_lines(db_conn *conn, int64_t position_id, struct db_ltv_line **out, size_t *n);
 
 /* New records are staged by COPY (text format, one line per position, the columns of
- * db/ltv.c's stage table in order) and applied with one statement. */
+ * db/ltv.c's stage table in order, the last being the record's inputs digest) and applied with
+ * one statement. */
 /* Returns DB_OK once the transaction's stage table exists and COPY into it has started. */
 db_status db_ltv_stage_begin(db_conn *conn);
 /* Returns DB_OK after sending len bytes of staged rows. */

@@ -541,8 +541,10 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
     st = db_copy_begin(c, merge ? "COPY sparkd_import_acc FROM STDIN"
                                 : "COPY accounts (chain_id, address, emode_category, block_number,"
                                   " health_factor, total_collateral_base, total_debt_base) FROM STDIN");
+  /* in address order: the primary keys' inserts then go to the end of the index instead of a
+   * random page each (half the time of a first import's COPY at 1,000,000 accounts) */
   struct chain_snap_account_iter it = {0};
-  if (st == DB_OK && !chain_snapshot_accounts_begin(s, &it)) st = DB_ERROR;
+  if (st == DB_OK && !chain_snapshot_accounts_begin_sorted(s, &it)) st = DB_ERROR;
   const struct chain_snap_account *a;
   while (st == DB_OK && (a = chain_snapshot_accounts_next(&it))) {
     if (a->n_positions == 0) continue; /* an account with no positions is removed */
@@ -600,7 +602,7 @@ static db_status write_accounts(db_conn *c, struct apply_ctx *x) {
                                 : "COPY positions (chain_id, account, asset, scaled_a_token_balance,"
                                   " scaled_variable_debt, collateral) FROM STDIN");
   chain_snapshot_accounts_end(&it);
-  if (st == DB_OK && !chain_snapshot_accounts_begin(s, &it)) st = DB_ERROR;
+  if (st == DB_OK && !chain_snapshot_accounts_begin_sorted(s, &it)) st = DB_ERROR;
   while (st == DB_OK && (a = chain_snapshot_accounts_next(&it))) {
     for (uint32_t j = 0; j < a->n_positions && st == DB_OK; j++) {
       const struct chain_snap_position *p = &a->positions[j];

@@ -28,7 +28,7 @@ struct first_arg {
 };
 static db_status first_record(db_conn *c, void *arg) {
   struct first_arg *a = arg;
-  return partner_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, false, &a->st);
+  return partner_ltv_recompute(c, a->id, (uint64_t)time(NULL), a->min_bps, PARTNER_LTV_ALL, &a->st);
 }
 
 enum svc_handler_result handler_partner_ltv_get(struct svc_request *req) {

@@ -212,12 +212,60 @@ struct failed {
   risk_err e;
 };
 
+/* The digest of a record's inputs other than the time (stored with the record as `inputs`): 32 hex
+ * digits (after 0x) of the keccak-256 of their text, into out[35]. Two passes that see the same digest
+ * compute the same record but for the time, which the sweep covers. */
+static void inputs_digest(const struct db_ltv_position *p, const struct db_ltv_line *lines, size_t n, char out[35]) {
+  struct jw w = {0};
+  jw_arr(&w);
+  jw_int(&w, p->partner_id);
+  jw_int(&w, p->version);
+  jw_int(&w, p->debt_chain_id);
+  jw_str(&w, p->debt_asset);
+  jw_int(&w, p->debt_decimals);
+  jw_str(&w, p->principal);
+  jw_int(&w, p->apr_bps);
+  jw_int(&w, p->accrual_start);
+  jw_str(&w, p->debt_price);
+  jw_int(&w, (int64_t)p->debt_price_ts);
+  jw_int(&w, p->warning);
+  jw_int(&w, p->margin_call);
+  jw_int(&w, p->liquidation);
+  jw_int(&w, p->return_to);
+  jw_int(&w, p->cure);
+  jw_int(&w, p->staleness);
+  jw_int(&w, p->attestation_id);
+  jw_int(&w, p->attestation_as_of);
+  jw_str(&w, p->custodian_reference);
+  for (size_t i = 0; i < n; i++) {
+    const struct db_ltv_line *l = &lines[i];
+    jw_arr(&w);
+    jw_int(&w, l->chain_id);
+    jw_str(&w, l->asset);
+    jw_str(&w, l->amount);
+    jw_int(&w, l->decimals);
+    jw_int(&w, l->haircut_bps);
+    jw_str(&w, l->price);
+    jw_int(&w, (int64_t)l->price_ts);
+    jw_arr_end(&w);
+  }
+  jw_arr_end(&w);
+  uint8_t d[32];
+  if (w.oom) { /* never equal to a stored digest: the position is recomputed */
+    out[0] = '\0';
+  } else {
+    risk_keccak256((const uint8_t *)w.buf, w.len, d);
+    util_hex0x(d, 16, out);
+  }
+  free(w.buf);
+}
+
 static double ms_between(const struct timespec *a, const struct timespec *b) {
   return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
 db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, unsigned history_min_bps,
-                                bool state_changes_only, struct partner_ltv_stats *stats) {
+                                enum partner_ltv_pass pass, struct partner_ltv_stats *stats) {
   struct partner_ltv_stats st = {0};
   struct db_ltv_position *ps = NULL;
   struct db_ltv_line *lines = NULL;
@@ -254,6 +302,12 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
                RISK_LTV_MAX_LINES);
       n = RISK_LTV_MAX_LINES;
     }
+    char inputs[35];
+    inputs_digest(p, lines + first, n, inputs);
+    if (pass == PARTNER_LTV_CHANGED_INPUTS && p->prev_state >= 0 && inputs[0] && strcmp(inputs, p->inputs) == 0) {
+      st.unchanged++;
+      continue;
+    }
     struct risk_ltv_line rl[RISK_LTV_MAX_LINES];
     struct risk_ltv_line_value lv[RISK_LTV_MAX_LINES];
     for (size_t k = 0; k < n; k++) {
@@ -283,7 +337,7 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     bool hist = p->hist_state < 0 || (int)r.state != p->hist_state ||
                 llabs((long long)r.ltv_bps - (long long)p->hist_ltv_bps) >= (long long)history_min_bps;
     bool changed = p->prev_state < 0 ? r.state != RISK_LTV_HEALTHY : (int)r.state != p->prev_state;
-    if (state_changes_only && p->prev_state >= 0 && (int)r.state == p->prev_state) continue;
+    if (pass == PARTNER_LTV_STATE_CHANGES && p->prev_state >= 0 && (int)r.state == p->prev_state) continue;
     payload.len = 0;
     if (changed) {
       payload_write(&payload, p, seq, &r, now);
@@ -313,7 +367,9 @@ db_status partner_ltv_recompute(db_conn *c, int64_t position_id, uint64_t now, u
     buf_int(&rows, hist ? (long long)r.state : (long long)p->hist_state, '\t');
     buf_int(&rows, hist ? (long long)r.ltv_bps : (long long)p->hist_ltv_bps, '\t');
     buf_str(&rows, changed ? "t\t" : "f\t");
-    buf_json(&rows, &payload, '\n');
+    buf_json(&rows, &payload, '\t');
+    buf_str(&rows, inputs[0] ? inputs : "\\N");
+    buf_str(&rows, "\n");
     if (rows.oom) {
       UTIL_BUG("cannot build the ltv row of position %lld", (long long)p->id);
       s = DB_ERROR;
@@ -531,6 +587,7 @@ json_t *partner_ltv_record_json(const char *row_json) {
 static struct {
   pthread_t thread;
   bool running, stop, all;
+  bool imported; /* an import since the last pass: the positions whose inputs changed */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int64_t dirty[MAX_DIRTY];
@@ -541,9 +598,16 @@ static struct {
   const struct util_config *cfg;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+/* A notification with a payload is an import (or a write standing for one): only the positions whose
+ * inputs differ from their record's need a new record. The listener's (re)connect has none:
+ * notifications may have been missed while disconnected, and the first pass of a worker gives
+ * every position a record as of now. */
 static void on_state(const char *payload, void *arg) {
   pthread_mutex_lock(&W.mu);
-  W.all = true;
+  if (payload)
+    W.imported = true;
+  else
+    W.all = true;
   pthread_cond_signal(&W.cv);
   pthread_mutex_unlock(&W.mu);
 }
@@ -570,14 +634,14 @@ static void on_ltv(const char *payload, void *arg) {
 
 struct txn_arg {
   int64_t id;
-  bool sweep;
+  enum partner_ltv_pass pass;
   uint64_t now;
   unsigned min_bps;
   struct partner_ltv_stats st;
 };
 static db_status txn_recompute(db_conn *c, void *arg) {
   struct txn_arg *a = arg;
-  return partner_ltv_recompute(c, a->id, a->now, a->min_bps, a->sweep, &a->st);
+  return partner_ltv_recompute(c, a->id, a->now, a->min_bps, a->pass, &a->st);
 }
 
 /* Drops Idempotency-Key rows older than SPARKD_IDEMPOTENCY_KEEP_H (with every full pass). */
@@ -592,8 +656,8 @@ static void purge_idempotency(void) {
 }
 
 /* Recomputes id (0 = all); returns whether webhook rows were queued. */
-static bool recompute(int64_t id, bool sweep) {
-  struct txn_arg a = {id, sweep, (uint64_t)time(NULL), W.cfg->ltv_history_min_bps, {0}};
+static bool recompute(int64_t id, enum partner_ltv_pass pass) {
+  struct txn_arg a = {id, pass, (uint64_t)time(NULL), W.cfg->ltv_history_min_bps, {0}};
   if (!a.min_bps) a.min_bps = 50;
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -605,8 +669,9 @@ static bool recompute(int64_t id, bool sweep) {
     return false;
   }
   util_log(a.st.positions > 1 || a.st.state_changes ? UTIL_LOG_INFO : UTIL_LOG_DEBUG,
-           "ltv: %llu position(s) recomputed in %.1f ms, %llu history row(s), %llu state change(s), %llu webhook(s)",
-           (unsigned long long)a.st.positions, ms, (unsigned long long)a.st.history,
+           "ltv: %llu position(s) recomputed in %.1f ms (%llu with unchanged inputs kept), %llu history row(s), %llu"
+           " state change(s), %llu webhook(s)",
+           (unsigned long long)a.st.positions, ms, (unsigned long long)a.st.unchanged, (unsigned long long)a.st.history,
            (unsigned long long)a.st.state_changes, (unsigned long long)a.st.outbox);
   return a.st.outbox > 0;
 }
@@ -660,32 +725,33 @@ static void *worker(void *arg) {
   struct timespec next_sweep;
   next_sweep_from_now(&next_sweep);
   while (!W.stop) {
-    if (!W.all && W.ndirty == 0) pthread_cond_timedwait(&W.cv, &W.mu, &next_sweep);
+    if (!W.all && !W.imported && W.ndirty == 0) pthread_cond_timedwait(&W.cv, &W.mu, &next_sweep);
     if (W.stop) break;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     bool due = reached(&now, &next_sweep);
-    if (!W.all && W.ndirty == 0 && !due) continue;
-    bool all = W.all, sweep = due && !all;
+    if (!W.all && !W.imported && W.ndirty == 0 && !due) continue;
+    bool all = W.all, imported = W.imported && !all, sweep = due && !all;
     int64_t ids[MAX_DIRTY];
     size_t n = all ? 0 : W.ndirty;
     memcpy(ids, W.dirty, n * sizeof ids[0]);
-    W.all = false;
+    W.all = W.imported = false;
     W.ndirty = 0;
     pthread_mutex_unlock(&W.mu);
     bool queued = false;
-    if (all) queued = recompute(0, false);
+    if (all) queued = recompute(0, PARTNER_LTV_ALL);
+    if (imported) queued |= recompute(0, PARTNER_LTV_CHANGED_INPUTS);
     for (size_t i = 0; i < n; i++)
-      queued |= recompute(ids[i], false);
-    if (sweep) queued |= recompute(0, true);
+      queued |= recompute(ids[i], PARTNER_LTV_ALL);
+    if (sweep) queued |= recompute(0, PARTNER_LTV_STATE_CHANGES);
     /* portfolio margins depend on prices only through the imported oracle (and on time through
      * staleness and cure deadlines): a single position's change does not touch them */
-    if (all || sweep) queued |= margin_recompute();
+    if (all || imported || sweep) queued |= margin_recompute();
     if (queued) partner_webhook_wake();
-    if (all || sweep) {
-      purge_idempotency();
-      next_sweep_from_now(&next_sweep);
-    }
+    if (all || imported || sweep) purge_idempotency();
+    /* an import's pass leaves the positions with unchanged inputs as they were: only a full pass
+     * puts the sweep off (imports every few seconds must not keep staleness unflagged) */
+    if (all || sweep) next_sweep_from_now(&next_sweep);
     pthread_mutex_lock(&W.mu);
   }
   pthread_mutex_unlock(&W.mu);
@@ -722,7 +788,7 @@ static struct {
 static bool workers_start(void) {
   pthread_mutex_lock(&W.mu);
   W.stop = false;
-  W.all = false;
+  W.all = W.imported = false;
   W.ndirty = 0;
   W.ltv_connected = false;
   pthread_mutex_unlock(&W.mu);

@@ -2,10 +2,11 @@
  * attestation, the imported prices and the debt accrued to now, stored in partner_ltv_latest,
  * appended to partner_ltv_history on a state change or an LTV move of at least
  * SPARKD_LTV_HISTORY_MIN_BPS, and a webhook outbox row per subscribed webhook on a state change,
- * all in one transaction. A worker thread recomputes every position on NOTIFY sparkd_state (an
- * import), one position on NOTIFY sparkd_ltv (a position or attestation write, from the triggers
- * of migration 0005), and every SPARKD_LTV_SWEEP_S a sweep gives a new record to the positions whose
- * state changed (prices going stale, cure deadlines). */
+ * all in one transaction. A worker thread recomputes, on NOTIFY sparkd_state (an import), the
+ * positions whose prices (or other inputs) differ from those their record was computed from; one
+ * position on NOTIFY sparkd_ltv (a position or attestation write, from the triggers of migration
+ * 0005); and every SPARKD_LTV_SWEEP_S a sweep gives a new record to the positions whose state
+ * changed (prices going stale, cure deadlines). */
 #ifndef SPARKD_PARTNER_LTV_H
 #define SPARKD_PARTNER_LTV_H
 
@@ -26,6 +27,7 @@ struct partner_signer;
 
 struct partner_ltv_stats {
   uint64_t positions;        /* recomputed */
+  uint64_t unchanged;        /* skipped by PARTNER_LTV_CHANGED_INPUTS: inputs as of their record */
   uint64_t history;          /* history rows appended */
   uint64_t state_changes;    /* records whose state differs from the previous one */
   uint64_t outbox;           /* webhook outbox rows written */
@@ -33,14 +35,23 @@ struct partner_ltv_stats {
   const char *reason;        /* why, for the last of them (static text); NULL when none */
 };
 
+/* Which positions a pass gives a new record. */
+enum partner_ltv_pass {
+  PARTNER_LTV_ALL = 0,        /* every position it computes */
+  PARTNER_LTV_CHANGED_INPUTS, /* an import: those whose inputs other than the time (prices and their
+                                 times, attestation, position terms) differ from their record's, and
+                                 those without a current record */
+  PARTNER_LTV_STATE_CHANGES,  /* the periodic sweep: those whose state changes (a price gone stale, a
+                                 cure deadline passed) */
+};
+
 /* Returns the status of recomputing the record of position_id (0 = every position) at `now`
  * on conn, inside the caller's transaction; fills *stats (may be NULL). A position the engine
  * cannot compute keeps its last record, flagged not recomputable with the reason (served as
- * `not_recomputable`), until a later pass can. With state_changes_only
- * (the periodic sweep) only positions whose state changes (a price gone stale, a cure deadline
- * passed) get a new record; the others keep theirs. */
+ * `not_recomputable`), until a later pass can. `pass` says which positions get a new record; the
+ * others keep theirs. */
 db_status partner_ltv_recompute(db_conn *conn, int64_t position_id, uint64_t now, unsigned history_min_bps,
-                                bool state_changes_only, struct partner_ltv_stats *stats);
+                                enum partner_ltv_pass pass, struct partner_ltv_stats *stats);
 
 /* Returns true after loading the signing key (if configured), setting up webhook targets
  * (partner_webhook_configure) and, unless SPARKD_WORKERS=off, starting the thread that keeps the

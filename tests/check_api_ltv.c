@@ -260,17 +260,18 @@ static bool wait_received(int n, int ms) {
   return received() >= n;
 }
 
-static long long create_position(const char *key, const char *ext) {
+/* A position of 100 units of collateral (18 decimals) at a 10% haircut against 50,000 USDC. */
+static long long create_position_on(const char *key, const char *ext, const char *collateral) {
   char body[2048], idem[64];
   snprintf(body, sizeof body,
            "{\"external_id\":\"%s\",\"borrower\":\"fund-a\",\"custodian\":\"anchorage\","
-           "\"collateral\":[{\"chain_id\":1,\"asset\":\"" WETH "\",\"amount\":\"100000000000000000000\","
+           "\"collateral\":[{\"chain_id\":1,\"asset\":\"%s\",\"amount\":\"100000000000000000000\","
            "\"haircut_bps\":1000}],"
            "\"debt\":{\"chain_id\":1,\"asset\":\"" USDC "\",\"principal\":\"50000000000\",\"apr_bps\":0,"
            "\"accrual_start\":\"2026-01-01T00:00:00Z\"},"
            "\"thresholds\":{\"warning_bps\":6500,\"margin_call_bps\":7000,\"liquidation_bps\":8000,"
            "\"return_to_bps\":6000},\"cure_period_seconds\":259200,\"max_price_staleness_seconds\":3600}",
-           ext);
+           ext, collateral);
   snprintf(idem, sizeof idem, "create-%s", ext);
   struct th_response r;
   req("POST", "/v1/partner/positions", key, idem, body, &r);
@@ -281,6 +282,8 @@ static long long create_position(const char *key, const char *ext) {
   th_response_free(&r);
   return id;
 }
+
+static long long create_position(const char *key, const char *ext) { return create_position_on(key, ext, WETH); }
 
 static void setup_all(void) {
   ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start");
@@ -539,6 +542,112 @@ START_TEST(ltv_sweep_not_starved) {
 }
 END_TEST
 
+#define WSTETH "0x7f39c581f595b53c5cb19bd0b3f8da6c935e2ca0"
+
+static int get_ltv(long long pos, json_t **out);
+
+/* Sets one asset's price (whole dollars) as of `age` seconds ago, then notifies as an import does
+ * (a payload: chain and block); the other prices are left exactly as they are. */
+static void set_price(const char *asset, long usd, long age) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "UPDATE prices SET price = %ld00000000, updated_at = floor(extract(epoch FROM now()))::bigint - %ld"
+           " WHERE chain_id = 1 AND asset = '%s'; NOTIFY sparkd_state, '1:21000001';",
+           usd, age, asset);
+  ck_assert(th_pg_exec(dburl, sql) == 0);
+}
+
+/* Returns the latest record of pos once its sequence is above `after` (waits up to 10 s). */
+static json_t *record_after(long long pos, long long after) {
+  for (int i = 0; i < 200; i++) {
+    json_t *j = NULL;
+    if (get_ltv(pos, &j) == 200 && json_integer_value(json_object_get(j, "sequence")) > after) return j;
+    json_decref(j);
+    sleep_ms(50);
+  }
+  ck_abort_msg("position %lld: no record after sequence %lld", pos, after);
+  return NULL;
+}
+
+static long long seq_of(long long pos) {
+  json_t *j = NULL;
+  ck_assert_int_eq(get_ltv(pos, &j), 200);
+  long long s = json_integer_value(json_object_get(j, "sequence"));
+  json_decref(j);
+  return s;
+}
+
+static const char *collateral_price(json_t *rec) {
+  return json_string_value(json_object_get(json_array_get(json_object_get(rec, "collateral"), 0), "price_base"));
+}
+
+/* An import gives a new record only to the positions whose inputs changed: a price move of another
+ * asset leaves a position's record (its sequence) alone, a move of its own asset's price gives it a
+ * new one with the values the full recompute gives (hand arithmetic in ltv_state_machine's walk),
+ * and a price going stale with time alone is still flagged by the sweep, even while imports that
+ * change nothing for the position arrive every 250 ms. */
+START_TEST(ltv_import_recomputes_changed_only) {
+  const char *env2[] = {"SPARKD_MIGRATE=auto", env[1], "SPARKD_LTV_SWEEP_S=2", NULL};
+  ck_assert(th_pg_exec(dburl, "UPDATE prices SET updated_at = floor(extract(epoch FROM now()))::bigint"
+                              " WHERE chain_id = 1") == 0);
+  set_weth(1000, 0);
+  set_price(WSTETH, 1000, 0);
+  ck_assert(th_sparkd_start(&sd, dburl, env2) == 0);
+  long long pw = create_position(key_a, "inputs-weth"), ps = create_position_on(key_a, "inputs-wsteth", WSTETH);
+  json_decref(ltv_wait(pw, 5556, "healthy"));
+  json_decref(ltv_wait(ps, 5556, "healthy"));
+  sleep_ms(1500); /* the worker's first full pass, if still due, has run */
+  long long sw = seq_of(pw), ss = seq_of(ps);
+
+  /* wstETH moves: the wstETH position gets a new record, the WETH one keeps its own */
+  set_price(WSTETH, 900, 0);
+  json_t *rec = record_after(ps, ss);
+  ck_assert_str_eq(collateral_price(rec), "90000000000");
+  ck_assert_int_eq(json_integer_value(json_object_get(rec, "ltv_bps")), 6173); /* 50000 / (90 x 900) = 0.61728 */
+  ss = json_integer_value(json_object_get(rec, "sequence"));
+  json_decref(rec);
+  sleep_ms(500);
+  ck_assert_int_eq(seq_of(pw), sw);
+
+  /* WETH moves: the other way round */
+  set_price(WETH, 800, 0);
+  rec = record_after(pw, sw);
+  ck_assert_str_eq(collateral_price(rec), "80000000000");
+  ck_assert_int_eq(json_integer_value(json_object_get(rec, "ltv_bps")), 6945); /* as in the walk */
+  ck_assert_str_eq(json_string_value(json_object_get(rec, "state")), "warning");
+  check_detail(rec, 800, false);
+  sw = json_integer_value(json_object_get(rec, "sequence"));
+  json_decref(rec);
+  sleep_ms(500);
+  ck_assert_int_eq(seq_of(ps), ss);
+
+  /* the same prices again (an import that changes nothing): no new record for either */
+  ck_assert(th_pg_exec(dburl, "NOTIFY sparkd_state, '1:21000002'") == 0);
+  sleep_ms(1000);
+  ck_assert_int_eq(seq_of(pw), sw);
+  ck_assert_int_eq(seq_of(ps), ss);
+
+  /* WETH priced 3,597 s ago (bound 3,600): fresh now, stale within seconds with no price change */
+  set_price(WETH, 800, 3597);
+  rec = record_after(pw, sw);
+  ck_assert_str_eq(json_string_value(json_object_get(rec, "state")), "warning");
+  sw = json_integer_value(json_object_get(rec, "sequence"));
+  json_decref(rec);
+  bool stale = false;
+  for (int i = 0; i < 60 && !stale; i++) { /* 15 s; imports touching only wstETH keep arriving */
+    set_price(WSTETH, 900 + (i % 2), 0);
+    json_t *j = NULL;
+    ck_assert_int_eq(get_ltv(pw, &j), 200);
+    stale = strcmp(json_string_value(json_object_get(j, "state")), "stale") == 0;
+    if (stale) ck_assert_int_gt(json_integer_value(json_object_get(j, "sequence")), sw);
+    json_decref(j);
+    if (!stale) sleep_ms(250);
+  }
+  ck_assert_int_eq(th_sparkd_stop(&sd), 0);
+  ck_assert_msg(stale, "position %lld never went stale while imports of another price kept arriving", pw);
+}
+END_TEST
+
 /* Returns whether name resolves, and only to 127.0.0.0/8 (this machine's host name usually does:
  * Debian's /etc/hosts maps it to 127.0.1.1). */
 static bool resolves_to_loopback(const char *name) {
@@ -759,6 +868,7 @@ int main(void) {
   tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
   tcase_add_test(tc, ltv_state_machine_signature_webhooks);
   tcase_add_test(tc, ltv_sweep_not_starved);
+  tcase_add_test(tc, ltv_import_recomputes_changed_only);
   tcase_add_test(tc, webhook_targets_refused);
   tcase_add_test(tc, ltv_overflow);
   suite_add_tcase(s, tc);
