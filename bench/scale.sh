@@ -17,7 +17,10 @@
 #     (GET /v1/accounts/1?max_health_factor=1.5&limit=100): wrk -t2 -c64 for DURATION, req/s and p99.
 # Figures on a shared machine move with its load: the load average is printed beside them.
 # Environment: ACCOUNTS, SMALL (0 skips the small run), DURATION (10s), SPARKD_BIN (default
-# build-bench/sparkd, built Release). The clusters, servers and temp dir are removed on exit.
+# build-bench/sparkd, built Release), SPARKD_BIN_BEFORE: a second binary (e.g. main's, built
+# Release elsewhere) measured in the same run on the same database, first, its figures labelled
+# "before" and SPARKD_BIN's "after"; each applies its own block (the next height, prices +1% and
+# +2%). The clusters, servers and temp dir are removed on exit.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +40,8 @@ if [ -z "$bin" ]; then
   bin=$build/sparkd
 fi
 [ -x "$bin" ] || die "no sparkd binary at $bin"
+before=${SPARKD_BIN_BEFORE:-}
+[ -z "$before" ] || [ -x "$before" ] || die "no sparkd binary at $before"
 
 tmp=$(mktemp -d /tmp/sparkd-bench-scale.XXXXXX)
 chmod 0755 "$tmp" # the cluster runs as postgres when we are root
@@ -60,7 +65,88 @@ wrk_line() {
   echo "$(echo "$out" | awk '/Requests\/sec/ { print $2 }') $(echo "$out" | awk '$1 == "99%" { print $2 }')"
 }
 
-# run N: one size, printed as "N key value" lines
+# serve_run N LABEL BIN URL DIR K: starts BIN on the database, measures its load, applies block K
+# (the first run also picks the 2,000 addresses and writes blocks 1 and 2), then the lookups and
+# the watch list under wrk; prints "N LABEL key value" lines.
+serve_run() {
+  local n=$1 label=$2 b=$3 url=$4 dir=$5 k=$6
+  local port t0 t1
+  port=$(free_port)
+  t0=$(now)
+  SPARKD_DATABASE_URL=$url SPARKD_LISTEN=127.0.0.1:$port SPARKD_LOG_LEVEL=warn "$b" serve >"$dir/serve.log" 2>&1 &
+  server=$!
+  local base=http://127.0.0.1:$port
+  for _ in $(seq 1 1200); do
+    curl -sf "$base/v1/accounts/1?limit=1" 2>/dev/null | grep -q '"data":\[{' && break
+    sleep 0.25
+  done
+  curl -sf "$base/v1/accounts/1?limit=1" | grep -q '"data":\[{' || die "sparkd did not load $n accounts"
+  echo "$n $label serve_loaded_s $(secs "$t0" "$(now)")"
+  echo "$n $label sparkd_rss_mib $(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$server/status)"
+
+  if [ "$k" = 1 ]; then
+    # 2,000 addresses for lookups: four pages of the watch list, then the 500 lowest for the blocks
+    local cursor="" page
+    : >"$dir/addrs"
+    for _ in 1 2 3 4; do
+      page=$(curl -sf "$base/v1/accounts/1?limit=500${cursor:+&cursor=$cursor}")
+      echo "$page" | grep -o '"address":"0x[0-9a-fA-F]*"' | cut -d'"' -f4 >>"$dir/addrs"
+      cursor=$(echo "$page" | grep -o '"next_cursor":"[0-9a-f]*"' | cut -d'"' -f4 || true)
+      [ -n "$cursor" ] || break
+    done
+    python3 - "$dir" <<'EOF'
+import json, sys
+d = sys.argv[1]
+head = open(f"{d}/head.json").read()
+dec = json.JSONDecoder()
+prices0, _ = dec.raw_decode(head, head.index('"prices":') + 9)
+block, _ = dec.raw_decode(head, head.index('"block":') + 8)
+weth = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
+usdc = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
+addrs = [a.strip() for a in open(f"{d}/addrs") if a.strip()][:500]
+for k in (1, 2):
+    prices = [dict(p, price=str(int(p["price"]) * (100 + k) // 100)) for p in prices0]
+    accounts = [{"address": a, "emode_category": 0, "positions": [
+        {"asset": weth, "scaled_a_token_balance": str(10**18 + k), "scaled_variable_debt": "0", "collateral": True},
+        {"asset": usdc, "scaled_a_token_balance": "0", "scaled_variable_debt": str(1000000000 + i), "collateral": False}]}
+        for i, a in enumerate(addrs)]
+    n = block["number"] + k
+    snap = {"format": "sparkd.snapshot/1", "chain_id": 1,
+            "block": {"number": n, "hash": "0x" + format(n, "064x"), "timestamp": block["timestamp"] + 12 * k},
+            "prices": prices, "accounts_mode": "delta", "accounts": accounts}
+    json.dump(snap, open(f"{d}/block{k}.json", "w"))
+    print(n, file=open(f"{d}/block{k}_number", "w"))
+lua = open(f"{d}/lookup.lua", "w")
+all_addrs = [a.strip() for a in open(f"{d}/addrs") if a.strip()]
+lua.write("paths = {\n" + ",\n".join(f'"/v1/accounts/1/{a}"' for a in all_addrs) + "}\n")
+lua.write("n = #paths\nmath.randomseed(os.time())\n")
+lua.write('request = function() return wrk.format("GET", paths[math.random(n)]) end\n')
+EOF
+  fi
+  local want
+  want=$(cat "$dir/block${k}_number")
+  echo "$n $label load_before_block $(load)"
+  t0=$(now)
+  SPARKD_DATABASE_URL=$url "$b" import "$dir/block$k.json" >"$dir/block.out" || die "block import: $(cat "$dir/block.out")"
+  t1=$(now)
+  for _ in $(seq 1 600); do
+    curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," && break
+    sleep 0.02
+  done
+  curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," || die "block $want never served"
+  echo "$n $label block_500_accounts_all_prices_import_s $(secs "$t0" "$t1")"
+  echo "$n $label block_500_accounts_all_prices_served_s $(secs "$t0" "$(now)")"
+  echo "$n $label load_after_block $(load)"
+  echo "$n $label sparkd_rss_mib_after_block $(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$server/status)"
+  echo "$n $label load_before_wrk $(load)"
+  echo "$n $label lookup_reqs_p99 $(wrk_line "$base" "$dir/lookup.lua")"
+  echo "$n $label watchlist_reqs_p99 $(wrk_line "$base/v1/accounts/1?max_health_factor=1.5&limit=100")"
+  echo "$n $label load_after_wrk $(load)"
+  kill "$server" && wait "$server" 2>/dev/null || true
+  server=
+}
+
+# run N: one size, printed as "N LABEL key value" lines (the import's as "N key value")
 run() {
   local n=$1 db=s$1 dir=$tmp/run$1
   mkdir -p "$dir"
@@ -76,82 +162,17 @@ run() {
   head -c 65536 "$dir/full.ndjson" >"$dir/head.json"
   rm -f "$dir/full.ndjson"
 
-  local port
-  port=$(free_port)
-  local t0
-  t0=$(now)
-  SPARKD_DATABASE_URL=$url SPARKD_LISTEN=127.0.0.1:$port SPARKD_LOG_LEVEL=warn "$bin" serve >"$dir/serve.log" 2>&1 &
-  server=$!
-  local base=http://127.0.0.1:$port
-  for _ in $(seq 1 1200); do
-    curl -sf "$base/v1/accounts/1?limit=1" 2>/dev/null | grep -q '"data":\[{' && break
-    sleep 0.25
+  local k=1 label b
+  for label in ${before:+before} after; do
+    b=$bin
+    [ "$label" = before ] && b=$before
+    serve_run "$n" "$label" "$b" "$url" "$dir" "$k"
+    k=$((k + 1))
   done
-  curl -sf "$base/v1/accounts/1?limit=1" | grep -q '"data":\[{' || die "sparkd did not load $n accounts"
-  echo "$n serve_loaded_s $(secs "$t0" "$(now)")"
-  echo "$n sparkd_rss_mib $(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$server/status)"
-
-  # 2,000 addresses for lookups: four pages of the watch list, then the 500 lowest for the block
-  local cursor="" page
-  : >"$dir/addrs"
-  for _ in 1 2 3 4; do
-    page=$(curl -sf "$base/v1/accounts/1?limit=500${cursor:+&cursor=$cursor}")
-    echo "$page" | grep -o '"address":"0x[0-9a-fA-F]*"' | cut -d'"' -f4 >>"$dir/addrs"
-    cursor=$(echo "$page" | grep -o '"next_cursor":"[0-9a-f]*"' | cut -d'"' -f4 || true)
-    [ -n "$cursor" ] || break
-  done
-  python3 - "$dir" <<'EOF'
-import json, sys
-d = sys.argv[1]
-head = open(f"{d}/head.json").read()
-dec = json.JSONDecoder()
-prices, _ = dec.raw_decode(head, head.index('"prices":') + 9)
-block, _ = dec.raw_decode(head, head.index('"block":') + 8)
-weth = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
-usdc = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
-for p in prices:
-    p["price"] = str(int(p["price"]) * 101 // 100)
-addrs = [a.strip() for a in open(f"{d}/addrs") if a.strip()][:500]
-accounts = [{"address": a, "emode_category": 0, "positions": [
-    {"asset": weth, "scaled_a_token_balance": "1000000000000000000", "scaled_variable_debt": "0", "collateral": True},
-    {"asset": usdc, "scaled_a_token_balance": "0", "scaled_variable_debt": str(1000000000 + i), "collateral": False}]}
-    for i, a in enumerate(addrs)]
-n = block["number"] + 1
-snap = {"format": "sparkd.snapshot/1", "chain_id": 1,
-        "block": {"number": n, "hash": "0x" + format(n, "064x"), "timestamp": block["timestamp"] + 12},
-        "prices": prices, "accounts_mode": "delta", "accounts": accounts}
-json.dump(snap, open(f"{d}/block.json", "w"))
-print(n, file=open(f"{d}/block_number", "w"))
-lua = open(f"{d}/lookup.lua", "w")
-all_addrs = [a.strip() for a in open(f"{d}/addrs") if a.strip()]
-lua.write("paths = {\n" + ",\n".join(f'"/v1/accounts/1/{a}"' for a in all_addrs) + "}\n")
-lua.write("n = #paths\nmath.randomseed(os.time())\n")
-lua.write('request = function() return wrk.format("GET", paths[math.random(n)]) end\n')
-EOF
-  local want
-  want=$(cat "$dir/block_number")
-  echo "$n load_before_block $(load)"
-  t0=$(now)
-  SPARKD_DATABASE_URL=$url "$bin" import "$dir/block.json" >"$dir/block.out" || die "block import: $(cat "$dir/block.out")"
-  local t1
-  t1=$(now)
-  for _ in $(seq 1 600); do
-    curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," && break
-    sleep 0.02
-  done
-  curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," || die "block $want never served"
-  echo "$n block_500_accounts_all_prices_import_s $(secs "$t0" "$t1")"
-  echo "$n block_500_accounts_all_prices_served_s $(secs "$t0" "$(now)")"
-  echo "$n sparkd_rss_mib_after_block $(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$server/status)"
-  echo "$n load_before_wrk $(load)"
-  echo "$n lookup_reqs_p99 $(wrk_line "$base" "$dir/lookup.lua")"
-  echo "$n watchlist_reqs_p99 $(wrk_line "$base/v1/accounts/1?max_health_factor=1.5&limit=100")"
-  kill "$server" && wait "$server" 2>/dev/null || true
-  server=
   psql "$conn" -qc "DROP DATABASE $db" >/dev/null
   rm -rf "$dir"
 }
 
-echo "bench/scale.sh: $(nproc) CPUs, load $(load), sparkd $bin"
+echo "bench/scale.sh: $(nproc) CPUs, load $(load), sparkd $bin${before:+, before: $before}"
 run "$accounts"
 [ "$small" = 0 ] || run "$small"

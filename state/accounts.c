@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "db/accounts.h"
+#include "risk/health.h"
 #include "state/cache.h"
 #include "util/config.h"
 #include "util/dec.h"
@@ -58,26 +60,51 @@ static db_status emode_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
+/* The arrays a generation allocates anew (health factors, the watch-list index, an accounts array,
+ * 100 MB and more at a million accounts) in transparent huge pages where the system allows it:
+ * their page faults were a tenth of a block's time at that size. Freed with free(). */
+static void *big_alloc(size_t n) {
+  if (n < ((size_t)4 << 20)) return malloc(n);
+  void *p = NULL;
+  if (posix_memalign(&p, (size_t)2 << 20, n) != 0) return NULL;
+  (void)madvise(p, n, MADV_HUGEPAGE); /* advice only: without it, small pages */
+  return p;
+}
+
+/* positions[0 .. used) is written, room for cap; the next generation appends the positions of
+ * the accounts it re-read at `used` (merge_append) and shares the rest: readers of a generation
+ * only read the positions its accounts point at, which are never written again. garbage counts
+ * the positions no newer account points at; past a quarter of `used`, the next delta copies the
+ * live ones to a new store. Only the cache's builder thread changes used and garbage. */
 struct state_acc_store {
   atomic_int refs;
   struct state_acc *accounts;
   struct state_acc_pos *positions;
+  struct state_acc_store *pos_owner; /* the store whose positions these are (held), or NULL: its own */
+  size_t cap, used, garbage;         /* of its own positions */
 };
 
 static void store_release(struct state_acc_store *st) {
   if (!st || atomic_fetch_sub(&st->refs, 1) != 1) return;
   free(st->accounts);
-  free(st->positions);
+  if (st->pos_owner)
+    store_release(st->pos_owner);
+  else
+    free(st->positions);
   free(st);
 }
 
-/* Hands c's accounts and positions to a new store (refs 1). */
-static bool store_wrap(struct state_acc_chain *c) {
+/* Hands c's accounts and positions (room for cap) to a new store (refs 1). */
+static bool store_wrap(struct state_acc_chain *c, size_t cap) {
   struct state_acc_store *st = malloc(sizeof *st);
   if (!st) return false;
   atomic_init(&st->refs, 1);
   st->accounts = c->accounts;
   st->positions = c->positions;
+  st->cap = cap;
+  st->used = c->n_positions;
+  st->garbage = 0;
+  st->pos_owner = NULL;
   c->store = st;
   return true;
 }
@@ -297,6 +324,56 @@ static void share_prev(struct state_acc_chain *c, const struct state_acc_chain *
   c->accounts_cached = true;
 }
 
+/* First index in accounts[from .. n) whose address is not below addr. */
+static size_t lower_bound(const struct state_acc *accounts, size_t from, size_t n, const uint8_t addr[20]) {
+  while (from < n) {
+    size_t mid = from + (n - from) / 2;
+    if (memcmp(accounts[mid].addr, addr, 20) < 0)
+      from = mid + 1;
+    else
+      n = mid;
+  }
+  return from;
+}
+
+/* Chain c (c->accounts allocated for prev's and d's accounts) from prev with the changed
+ * accounts chg, of which d holds the ones that exist: the runs of unchanged accounts are copied
+ * whole and keep their positions in the store st; d's positions are appended to st (which has
+ * room); c gets a store of its own for its accounts array that holds st. */
+static db_status merge_append(struct state_acc_chain *c, const struct state_acc_chain *prev,
+                              const struct state_acc_chain *d, const struct addr_set *chg, struct state_acc_store *st) {
+  struct state_acc_store *own = malloc(sizeof *own);
+  if (!own) return DB_ERROR;
+  size_t base = st->used, removed = 0, i = 0, k = 0;
+  if (d->n_positions) memcpy(&st->positions[base], d->positions, d->n_positions * sizeof *d->positions);
+  for (size_t j = 0; j <= chg->n; j++) {
+    size_t stop = j < chg->n ? lower_bound(prev->accounts, i, prev->n_accounts, chg->v[j]) : prev->n_accounts;
+    if (stop > i) memcpy(&c->accounts[c->n_accounts], &prev->accounts[i], (stop - i) * sizeof *c->accounts);
+    c->n_accounts += stop - i;
+    i = stop;
+    if (j == chg->n) break;
+    if (i < prev->n_accounts && memcmp(prev->accounts[i].addr, chg->v[j], 20) == 0)
+      removed += prev->accounts[i++].n_pos; /* replaced or removed */
+    if (k < d->n_accounts && memcmp(d->accounts[k].addr, chg->v[j], 20) == 0) {
+      struct state_acc *o = &c->accounts[c->n_accounts++];
+      *o = d->accounts[k++];
+      o->first += (uint32_t)base;
+    }
+  }
+  st->used += d->n_positions;
+  st->garbage += removed;
+  c->n_positions = prev->n_positions - removed + d->n_positions;
+  c->positions = st->positions;
+  atomic_init(&own->refs, 1);
+  own->accounts = c->accounts;
+  own->positions = st->positions;
+  own->pos_owner = st;
+  own->cap = own->used = own->garbage = 0;
+  atomic_fetch_add(&st->refs, 1);
+  c->store = own;
+  return DB_OK;
+}
+
 /* Chain c from prev and what the imports after prev's change record wrote: the accounts they did
  * not touch are copied from prev, the ones they touched are read again (or dropped when removed).
  * Sets *done false (and leaves c untouched) when the changes cannot be held: the caller reads
@@ -332,28 +409,42 @@ static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const stru
   if (s == DB_OK && !chg.bad && !x->unfit) s = store_group(x);
   if (s == DB_OK && !chg.bad && !x->unfit) {
     /* merge by address: prev's accounts, less the changed ones, plus the changed ones that exist */
-    size_t cap_a = prev->n_accounts + d->n_accounts, cap_p = prev->n_positions + d->n_positions;
-    c->accounts = cap_a ? malloc(cap_a * sizeof *c->accounts) : NULL;
-    c->positions = cap_p ? malloc(cap_p * sizeof *c->positions) : NULL;
-    if ((cap_a && !c->accounts) || (cap_p && !c->positions)) s = DB_ERROR;
-    size_t i = 0, j = 0, k = 0;
-    while (s == DB_OK && (i < prev->n_accounts || j < chg.n)) {
-      int cmp = i < prev->n_accounts && j < chg.n ? memcmp(prev->accounts[i].addr, chg.v[j], 20)
-                : i < prev->n_accounts            ? -1
-                                                  : 1;
-      if (cmp < 0) {
-        put_account(c, &prev->accounts[i++], prev->positions);
-        continue;
+    struct state_acc_store *st = prev->store ? (prev->store->pos_owner ? prev->store->pos_owner : prev->store) : NULL;
+    bool appended = false;
+    size_t cap_a = prev->n_accounts + d->n_accounts;
+    c->accounts = cap_a ? big_alloc(cap_a * sizeof *c->accounts) : NULL;
+    if (cap_a && !c->accounts) s = DB_ERROR;
+    if (s == DB_OK && st && st->positions == prev->positions && st->used + d->n_positions <= st->cap &&
+        st->garbage <= st->used / 4) {
+      s = merge_append(c, prev, d, &chg, st);
+      appended = true;
+    } else if (s == DB_OK) {
+      /* a new store with room for the next blocks' positions (merge_append) */
+      size_t cap_p = prev->n_positions + d->n_positions;
+      cap_p += cap_p / 8 + 4096;
+      c->positions = big_alloc(cap_p * sizeof *c->positions);
+      if (!c->positions) s = DB_ERROR;
+      size_t i = 0, j = 0, k = 0;
+      while (s == DB_OK && (i < prev->n_accounts || j < chg.n)) {
+        int cmp = i < prev->n_accounts && j < chg.n ? memcmp(prev->accounts[i].addr, chg.v[j], 20)
+                  : i < prev->n_accounts            ? -1
+                                                    : 1;
+        if (cmp < 0) {
+          put_account(c, &prev->accounts[i++], prev->positions);
+          continue;
+        }
+        if (cmp == 0) i++; /* replaced or removed */
+        if (k < d->n_accounts && memcmp(d->accounts[k].addr, chg.v[j], 20) == 0)
+          put_account(c, &d->accounts[k++], d->positions);
+        j++;
       }
-      if (cmp == 0) i++; /* replaced or removed */
-      if (k < d->n_accounts && memcmp(d->accounts[k].addr, chg.v[j], 20) == 0)
-        put_account(c, &d->accounts[k++], d->positions);
-      j++;
+      if (s == DB_OK && !store_wrap(c, cap_p)) s = DB_ERROR;
     }
     if (s == DB_OK) {
       *done = true;
-      util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu changed accounts re-read, %zu of %zu shared",
-               (long long)c->chain_id, chg.n, c->n_accounts - d->n_accounts, c->n_accounts);
+      util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu changed accounts re-read, %zu of %zu shared, positions %s",
+               (long long)c->chain_id, chg.n, c->n_accounts - d->n_accounts, c->n_accounts,
+               appended ? "appended" : "copied");
       if (c->n_accounts > max) {
         util_log(UTIL_LOG_INFO,
                  "accounts: chain %lld has more than SPARKD_ACCOUNT_CACHE_MAX (%zu) accounts; lookups read "
@@ -369,8 +460,13 @@ static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const stru
              (long long)c->chain_id, chg.bad ? "an address that is not an address" : x->unfit);
   }
   if (s != DB_OK || !c->accounts_cached) {
-    free(c->accounts);
-    free(c->positions);
+    if (c->store) {
+      store_release(c->store);
+    } else {
+      free(c->accounts);
+      if (!prev->store || c->positions != prev->store->positions) free(c->positions);
+    }
+    c->store = NULL;
     c->accounts = NULL;
     c->positions = NULL;
     c->n_accounts = c->n_positions = 0;
@@ -421,7 +517,7 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
     return s;
   }
   if (s == DB_OK && !done && !x->unfit) s = load_full(conn, c, x, max);
-  if (s == DB_OK && c->accounts_cached && !store_wrap(c)) s = DB_ERROR;
+  if (s == DB_OK && c->accounts_cached && !store_wrap(c, c->n_positions)) s = DB_ERROR;
   if (!c->accounts_cached || s != DB_OK) {
     if (s == DB_OK && x->unfit)
       util_log(UTIL_LOG_WARN, "accounts: chain %lld not held in memory (%s); lookups read the database",
@@ -456,8 +552,9 @@ static int cmp_by_hf(const void *a, const void *b) {
   return d ? d : memcmp(c->accounts[i].addr, c->accounts[j].addr, 20);
 }
 
-static bool health_one(const struct state_acc_view *v, const struct state_acc_chain *c, const struct state_acc *r,
-                       struct risk_position *rp, struct state_acc_health *out) {
+static bool health_one(const struct state_acc_view *v, const struct risk_health_market *hm,
+                       const struct state_acc_chain *c, const struct state_acc *r, struct risk_position *rp,
+                       struct state_acc_health *out) {
   if (r->too_many) return false;
   for (uint32_t k = 0; k < r->n_pos; k++) {
     const struct state_acc_pos *q = &c->positions[r->first + k];
@@ -470,7 +567,12 @@ static bool health_one(const struct state_acc_view *v, const struct state_acc_ch
                                    .scaled_a = q->scaled_a,
                                    .scaled_debt = q->scaled_debt};
   }
-  struct risk_account_data d;
+  struct risk_health f;
+  if (risk_health_fast(hm, rp, r->n_pos, r->emode, &f)) {
+    *out = (struct state_acc_health){.hf = f.hf, .coll = f.coll, .debt = f.debt};
+    return true;
+  }
+  struct risk_account_data d; /* outside the fast path's domain: the engine itself */
   if (risk_account_evaluate_positions(&v->m, rp, r->n_pos, r->emode, &d) != RISK_OK) return false;
   out->hf = d.health_factor;
   out->coll = d.total_collateral_base;
@@ -478,91 +580,157 @@ static bool health_one(const struct state_acc_view *v, const struct state_acc_ch
   return true;
 }
 
-/* Orders c->by_hf by (health factor, address). A radix sort of (64-bit key, index) pairs: the
- * key is the health factor when it fits in 64 bits (WAD: below 18.4) and 2^64-1 otherwise; the
- * sort is stable and by_hf lists indexes in address order, so equal keys stay in address order,
- * and only the run of saturated keys (no debt, or a health factor above 18.4) needs comparing
- * whole health factors. A qsort of 256-bit keys was half of a generation's time at 200,000
- * accounts. */
-struct hf_key {
-  uint64_t key;
-  uint32_t idx;
-};
+/* Orders c->by_hf by (health factor, address). A radix sort of 64-bit words (32-bit key << 32 |
+ * index), 11 bits a pass. The key is a monotone 32-bit digest of the health factor: its bit length
+ * in 7 bits, then the 25 bits below its leading one (exact up to 2^26); KEY_HIGH from 2^64 up;
+ * 2^32-1 for 2^256-1 (no debt). Equal health factors have equal keys and a smaller key means a
+ * smaller health factor. The sort is stable and the words come in address order, so each run of
+ * equal keys is in address order: runs of an exact key are done, the others are checked and
+ * qsorted when out of order. A qsort of 256-bit keys was half of a generation's time at 200,000
+ * accounts; 16-byte entries eight bits a pass were still a third of it at 1,000,000. */
+#define KEY_HIGH (UINT32_MAX - 1)
+static inline uint32_t hf_key(const u256 *h) {
+  if (h->w[1] | h->w[2] | h->w[3]) return (h->w[0] & h->w[1] & h->w[2] & h->w[3]) == UINT64_MAX ? UINT32_MAX : KEY_HIGH;
+  uint64_t x = h->w[0];
+  if (x == 0) return 0;
+  unsigned bits = 64u - (unsigned)__builtin_clzll(x);               /* 1..64 */
+  uint64_t below = bits > 26 ? x >> (bits - 26) : x << (26 - bits); /* the leading one and 25 bits */
+  return (uint32_t)bits << 25 | (uint32_t)(below & ((1u << 25) - 1));
+}
 
-static bool sort_by_hf(struct state_acc_chain *c) {
+/* Whether every health factor with key k is the same number (then a run of k is in order). */
+static inline bool key_exact(uint32_t k) { return k == UINT32_MAX || k >> 25 <= 26; }
+
+/* a[0 .. c->n_by_hf) holds (key << 32 | index) of the accounts with a health factor, in address
+ * order; consumed. */
+static bool sort_by_hf(struct state_acc_chain *c, uint64_t *a) {
   size_t n = c->n_by_hf;
-  if (n < 2) return true;
-  struct hf_key *a = malloc(n * sizeof *a), *t = malloc(n * sizeof *t);
-  size_t *count = malloc(256 * sizeof *count);
-  if (!a || !t || !count) {
-    free(a);
+  if (n < 2) {
+    if (n == 1) c->by_hf[0] = (uint32_t)a[0];
+    return true;
+  }
+  uint64_t *t = big_alloc(n * sizeof *t);
+  size_t *count = malloc(2048 * sizeof *count);
+  if (!t || !count) {
     free(t);
     free(count);
     return false;
   }
   uint64_t all_or = 0, all_and = UINT64_MAX;
   for (size_t i = 0; i < n; i++) {
-    const u256 *h = &c->health[c->by_hf[i]].hf;
-    a[i].idx = c->by_hf[i];
-    a[i].key = h->w[1] | h->w[2] | h->w[3] ? UINT64_MAX : h->w[0];
-    all_or |= a[i].key;
-    all_and &= a[i].key;
+    all_or |= a[i];
+    all_and &= a[i];
   }
-  for (unsigned shift = 0; shift < 64; shift += 8) {
-    if ((((all_or ^ all_and) >> shift) & 0xff) == 0) continue; /* every key has this byte */
-    memset(count, 0, 256 * sizeof *count);
+  uint64_t *a0 = a;
+  for (unsigned shift = 32; shift < 64; shift += 11) {
+    uint64_t mask = shift + 11 > 64 ? (1u << (64 - shift)) - 1 : 2047;
+    if ((((all_or ^ all_and) >> shift) & mask) == 0) continue; /* every key has this digit */
+    memset(count, 0, 2048 * sizeof *count);
     for (size_t i = 0; i < n; i++)
-      count[(a[i].key >> shift) & 0xff]++;
+      count[(a[i] >> shift) & mask]++;
     size_t sum = 0;
-    for (int d = 0; d < 256; d++) {
+    for (size_t d = 0; d <= mask; d++) {
       size_t k = count[d];
       count[d] = sum;
       sum += k;
     }
     for (size_t i = 0; i < n; i++)
-      t[count[(a[i].key >> shift) & 0xff]++] = a[i];
-    struct hf_key *swap = a;
+      t[count[(a[i] >> shift) & mask]++] = a[i];
+    uint64_t *swap = a;
     a = t;
     t = swap;
   }
-  size_t sat = n;
-  for (size_t i = 0; i < n; i++) {
-    c->by_hf[i] = a[i].idx;
-    if (sat == n && a[i].key == UINT64_MAX) sat = i;
+  for (size_t i = 0; i < n; i++)
+    c->by_hf[i] = (uint32_t)a[i];
+  for (size_t i = 0; i < n;) { /* runs of equal keys */
+    size_t j = i + 1;
+    while (j < n && (a[j] >> 32) == (a[i] >> 32))
+      j++;
+    bool sorted = j - i < 2 || key_exact((uint32_t)(a[i] >> 32));
+    for (size_t k = i + 1; k < j && sorted; k++) {
+      uint32_t x = c->by_hf[k - 1], y = c->by_hf[k];
+      int d = u256_cmp(c->health[x].hf, c->health[y].hf);
+      sorted = d < 0 || (d == 0 && memcmp(c->accounts[x].addr, c->accounts[y].addr, 20) < 0);
+    }
+    if (!sorted) {
+      pthread_mutex_lock(&sort_mu);
+      sort_chain = c;
+      qsort(c->by_hf + i, j - i, sizeof *c->by_hf, cmp_by_hf);
+      pthread_mutex_unlock(&sort_mu);
+    }
+    i = j;
   }
-  bool sorted = true;
-  for (size_t i = sat + 1; i < n && sorted; i++) {
-    uint32_t x = c->by_hf[i - 1], y = c->by_hf[i];
-    int d = u256_cmp(c->health[x].hf, c->health[y].hf);
-    sorted = d < 0 || (d == 0 && memcmp(c->accounts[x].addr, c->accounts[y].addr, 20) < 0);
-  }
-  if (!sorted) {
-    pthread_mutex_lock(&sort_mu);
-    sort_chain = c;
-    qsort(c->by_hf + sat, n - sat, sizeof *c->by_hf, cmp_by_hf);
-    pthread_mutex_unlock(&sort_mu);
-  }
-  free(a);
-  free(t);
+  free(a == a0 ? t : a); /* the caller frees a0 */
   free(count);
   return true;
 }
 
-/* Fills c->health and c->by_hf from c's accounts and the market mc (NULL: none gets one). */
-static bool health_compute(struct state_acc_chain *c, const struct state_market *mc) {
+/* One thread's share of the accounts: [from, to); (sort key << 32 | index) of those that get a
+ * health factor go to idx (in address order), n_idx of them. */
+struct health_job {
+  const struct state_acc_view *v;
+  const struct risk_health_market *hm;
+  struct state_acc_chain *c;
+  size_t from, to, n_idx;
+  uint64_t *idx;
+};
+
+static void *health_run(void *arg) {
+  struct health_job *j = arg;
+  struct risk_position rp[RISK_ACCOUNT_MAX_POSITIONS];
+  for (size_t i = j->from; i < j->to; i++) {
+    if (health_one(j->v, j->hm, j->c, &j->c->accounts[i], rp, &j->c->health[i]))
+      j->idx[j->n_idx++] = (uint64_t)hf_key(&j->c->health[i].hf) << 32 | i;
+    else
+      memset(&j->c->health[i], 0, sizeof j->c->health[i]);
+  }
+  return NULL;
+}
+
+/* Fills c->health and c->by_hf from c's accounts and the market mc (NULL: none gets one), on up
+ * to `threads` threads (each takes a contiguous range; the calling thread takes the first). */
+static bool health_compute(struct state_acc_chain *c, const struct state_market *mc, unsigned threads) {
   if (c->n_accounts == 0) return true;
-  c->health = calloc(c->n_accounts, sizeof *c->health);
-  c->by_hf = malloc(c->n_accounts * sizeof *c->by_hf);
+  c->health = big_alloc(c->n_accounts * sizeof *c->health);
+  c->by_hf = big_alloc(c->n_accounts * sizeof *c->by_hf);
   struct state_acc_view *v = malloc(sizeof *v);
-  struct risk_position *rp = malloc(RISK_ACCOUNT_MAX_POSITIONS * sizeof *rp);
-  bool ok = c->health && c->by_hf && v && rp;
+  struct risk_health_market *hm = malloc(sizeof *hm);
+  uint64_t *keys = big_alloc(c->n_accounts * sizeof *keys);
+  bool ok = c->health && c->by_hf && v && hm && keys;
   if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
-    for (size_t i = 0; i < c->n_accounts; i++)
-      if (health_one(v, c, &c->accounts[i], rp, &c->health[i])) c->by_hf[c->n_by_hf++] = (uint32_t)i;
-    if (!sort_by_hf(c)) ok = false;
+    risk_health_prepare(hm, &v->m);
+    enum { MAX_THREADS = 16 };
+    size_t t = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+    if (t > 1 + c->n_accounts / 4096) t = 1 + c->n_accounts / 4096; /* small chains: not worth a thread */
+    struct health_job jobs[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    bool started[MAX_THREADS] = {false};
+    for (size_t k = 0; k < t; k++)
+      jobs[k] = (struct health_job){.v = v,
+                                    .hm = hm,
+                                    .c = c,
+                                    .from = c->n_accounts * k / t,
+                                    .to = c->n_accounts * (k + 1) / t,
+                                    .idx = keys + c->n_accounts * k / t};
+    for (size_t k = 1; k < t; k++)
+      started[k] = pthread_create(&tid[k], NULL, health_run, &jobs[k]) == 0;
+    health_run(&jobs[0]);
+    for (size_t k = 1; k < t; k++)
+      if (started[k])
+        pthread_join(tid[k], NULL);
+      else
+        health_run(&jobs[k]);        /* no thread: do its share here */
+    for (size_t k = 0; k < t; k++) { /* the shares' indexes, in order: address order */
+      if (jobs[k].idx != keys + c->n_by_hf) memmove(keys + c->n_by_hf, jobs[k].idx, jobs[k].n_idx * sizeof *keys);
+      c->n_by_hf += jobs[k].n_idx;
+    }
+    if (!sort_by_hf(c, keys)) ok = false;
+  } else if (c->health) {
+    memset(c->health, 0, c->n_accounts * sizeof *c->health);
   }
   free(v);
-  free(rp);
+  free(hm);
+  free(keys);
   return ok;
 }
 
@@ -614,7 +782,7 @@ db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     s = load_store(conn, c, max, state_builder_prev_data(b, key), mc, cfg && cfg->account_cache_incremental);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (s == DB_OK && c->accounts_cached && !health_compute(c, mc)) s = DB_ERROR;
+    if (s == DB_OK && c->accounts_cached && !health_compute(c, mc, cfg ? cfg->health_threads : 1)) s = DB_ERROR;
     clock_gettime(CLOCK_MONOTONIC, &t2);
     if (s == DB_OK && c->accounts_cached)
       util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu accounts loaded in %ld ms, health factors in %ld ms",

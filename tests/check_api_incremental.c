@@ -296,6 +296,10 @@ START_TEST(incremental_equals_full) {
     fprintf(stderr, "A's log:\n%s\n", log ? log : "");
   ck_assert_msg(log && strstr(log, "changed accounts re-read"), "A never took the incremental path");
   ck_assert_msg(strstr(log, "no account written since"), "A never shared a generation's accounts");
+  /* the positions of changed accounts go to the end of the shared store, and a store with too
+   * many replaced positions is copied: both paths ran and agreed */
+  ck_assert_msg(strstr(log, "positions appended"), "A never appended positions to a shared store");
+  ck_assert_msg(strstr(log, "positions copied"), "A never copied positions to a new store");
   free(log);
   log = th_sparkd_log(&sb);
   ck_assert_msg(log && !strstr(log, "changed accounts re-read"), "B took the incremental path");

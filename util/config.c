@@ -60,6 +60,10 @@ const struct util_config_entry util_config_table[] = {
      "1: a new state generation re-reads only the accounts the imports since the previous one wrote; 0: every "
      "account, every time",
      OFF(account_cache_incremental), 0, 1, NULL},
+    {"SPARKD_HEALTH_THREADS", "uint", "",
+     "threads that compute a new state generation's health factors for a chain held in memory (empty = number "
+     "of CPUs, at most 16)",
+     OFF(health_threads), 1, 16, NULL},
     {"SPARKD_LTV_SWEEP_S", "uint", "30",
      "seconds between LTV and portfolio margin sweeps (prices going stale, cure deadlines) when no import "
      "recomputes everything",
@@ -226,6 +230,10 @@ bool util_config_load(struct util_config *cfg, util_env_lookup lookup, void *ctx
   if (cfg->threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = n > 0 && n <= 1024 ? (unsigned)n : 2;
+  }
+  if (cfg->health_threads == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->health_threads = n > 0 && n <= 16 ? (unsigned)n : n > 16 ? 16 : 2;
   }
   if (cfg->max_connections == 0) {
     /* Every connection holds a descriptor, and past the open-file limit accept() fails and so

@@ -31,6 +31,7 @@ struct util_config {
   unsigned ltv_history_min_bps;        /* SPARKD_LTV_HISTORY_MIN_BPS: LTV move that appends to history */
   unsigned account_cache_max;          /* SPARKD_ACCOUNT_CACHE_MAX: accounts per chain held in the state cache */
   unsigned account_cache_incremental;  /* SPARKD_ACCOUNT_CACHE_INCREMENTAL: 1 = re-read only changed accounts */
+  unsigned health_threads;             /* SPARKD_HEALTH_THREADS: threads computing a generation's health factors */
   unsigned ltv_sweep_s;                /* SPARKD_LTV_SWEEP_S: longest time between full LTV passes */
   unsigned idempotency_keep_h;         /* SPARKD_IDEMPOTENCY_KEEP_H: replay window of Idempotency-Key rows */
   unsigned auth_fail_burst;            /* SPARKD_AUTH_FAIL_BURST: failed key checks per address before 429 */
