@@ -233,7 +233,7 @@ static int get_header(struct chain_index *ix, bool latest, uint64_t n, struct he
   json_t *r = NULL;
   int rc = chain_rpc_call1(ix->rpc, "eth_getBlockByNumber", block_param(latest, n), &r);
   if (rc != 0) {
-    snprintf(err, err_len, "eth_getBlockByNumber: %s", chain_rpc_last_error(ix->rpc));
+    snprintf(err, err_len, "%s", chain_rpc_last_error(ix->rpc)); /* it names the method */
     return -1;
   }
   if (json_is_null(r)) {
@@ -636,7 +636,7 @@ static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64
     json_t *res = NULL;
     int r = chain_rpc_call1(ix->rpc, "eth_getLogs", params, &res);
     if (r == -1) {
-      snprintf(err, err_len, "eth_getLogs: %s", chain_rpc_last_error(ix->rpc));
+      snprintf(err, err_len, "%s", chain_rpc_last_error(ix->rpc));
       rc = -1;
       break;
     }

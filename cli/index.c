@@ -41,6 +41,8 @@ static void usage(FILE *f) {
  * to it before each step, each apply and each poll, so only a hung process goes silent this long. */
 #define INDEX_LEASE_IDLE_MS 60000u
 #define INDEX_LEASE_WAIT_MS 5000u /* one lease round trip, connecting included */
+/* steps in a row failing with an answer retrying cannot fix before sparkd index exits 1 */
+#define INDEX_PERMANENT_FAILURES 3u
 
 static double now_s(void) {
   struct timespec ts;
@@ -268,7 +270,7 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
   util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " (%s) from %s", net->chain_id, net->name, cfg->network_file);
   double t0 = now_s();
   int rc = 0;
-  unsigned failures = 0;
+  unsigned failures = 0, permanent_failures = 0;
   while (!stop) {
     if (!db_lease_keep(lease, INDEX_LEASE_WAIT_MS)) {
       /* lost (the session broke) and maybe taken by another replica: apply nothing until it is ours */
@@ -283,22 +285,26 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
     }
     int r = chain_index_step(ix, err, sizeof err);
     if (r > 0) {
-      failures = 0;
+      failures = permanent_failures = 0;
       continue;
     }
     if (r < 0) {
       failures++;
+      bool permanent = chain_rpc_last_permanent(chain_index_rpc(ix));
+      permanent_failures = permanent ? permanent_failures + 1 : 0;
       util_log(UTIL_LOG_WARN, "index: chain %" PRIu64 ": step failed, nothing of it applied: %s", net->chain_id, err);
-      /* --once gives a failing node a few polls more than the RPC client's own retries */
-      if (once && failures > 3) {
-        fprintf(stderr, "sparkd index: %s\n", err);
+      /* --once gives a failing node a few polls more than the RPC client's own retries; an answer
+         retrying cannot fix (HTTP 401, 403, 404, …: a wrong URL or key) ends following too, after
+         a few polls, instead of polling a misconfigured node forever */
+      if ((once && failures > 3) || permanent_failures >= INDEX_PERMANENT_FAILURES) {
+        fprintf(stderr, "sparkd index: %s%s\n", err, permanent ? " (the node refuses this request; giving up)" : "");
         rc = 1;
         break;
       }
       sleep_ms(cfg->index_poll_ms);
       continue;
     }
-    failures = 0;
+    failures = permanent_failures = 0;
     if (once) break;
     sleep_ms(cfg->index_poll_ms);
   }
