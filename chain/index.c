@@ -545,6 +545,19 @@ static bool target_consistent(const struct reserve *r) {
   return u256_eq(slope1, r->slope1);
 }
 
+/* Whether call i failed with a node error other than a revert (eth_call of a function the contract
+ * lacks reverts: "execution reverted"). */
+static bool not_a_revert(const struct calls *c, size_t i) {
+  if (!c->v[i].error) return false;
+  char low[sizeof c->v[i].err_msg];
+  size_t k = 0;
+  for (; c->v[i].err_msg[k]; k++)
+    low[k] =
+        (char)(c->v[i].err_msg[k] >= 'A' && c->v[i].err_msg[k] <= 'Z' ? c->v[i].err_msg[k] + 32 : c->v[i].err_msg[k]);
+  low[k] = '\0';
+  return !strstr(low, "revert");
+}
+
 /* Detects Spark's rate-target strategies by their getters: RATE_SOURCE() with
  * getBaseVariableBorrowRateSpread() (uint256) is rate_target_base, with
  * getVariableRateSlope1Spread() (int256) rate_target_kink. Their source's kind: lowerBound(),
@@ -573,6 +586,14 @@ static int probe_strategies(struct chain_index *ix, const struct market *m, cons
   if (!c.n) return 0;
   int rc = -1;
   if (chain_rpc_batch(ix->rpc, c.v, c.n) != 0) goto rpc_failed;
+  /* a probe's answer is cached for good: only a revert (the getter is absent) counts as "no";
+     any other node error (a per-call rate limit, …) fails the step, which probes again */
+  for (size_t i = 0; i < c.n; i++)
+    if (not_a_revert(&c, i)) {
+      snprintf(err, err_len, "strategy %s probe: %s", ix->irms[first + i / 3].irm, c.v[i].err_msg);
+      ix->n_irms = first;
+      goto out;
+    }
   size_t n_src = 0;
   for (size_t i = first; i < ix->n_irms; i++) {
     struct irm_info *x = &ix->irms[i];
@@ -602,6 +623,12 @@ static int probe_strategies(struct chain_index *ix, const struct market *m, cons
     push_call0(&c, src, "pot()", bh);
   }
   if (chain_rpc_batch(ix->rpc, c.v, c.n) != 0) goto rpc_failed;
+  for (size_t i = 0; i < c.n; i++)
+    if (not_a_revert(&c, i)) {
+      snprintf(err, err_len, "rate source probe: %s", c.v[i].err_msg);
+      ix->n_irms = first;
+      goto out;
+    }
   size_t b = 0;
   for (size_t i = first; i < ix->n_irms; i++) {
     struct irm_info *x = &ix->irms[i];
