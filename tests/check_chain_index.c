@@ -11,7 +11,8 @@
  *     the indexer ends with the chain's state, and counted the errors;
  *   - the JSON-RPC client's batches and retries directly, through the proxy and against a dead port;
  *   - follow mode: a new block is applied without a restart, and a second indexer of the same
- *     chain is refused while the first holds the lease;
+ *     chain is refused while the first holds the lease (db/lease.h, "indexer.<chain id>"); a
+ *     follower that lost its lease session to another holder applies nothing until it is free;
  *   - /metrics exports the indexer's status, /readyz honours SPARKD_READY_MAX_LAG_BLOCKS;
  *   - savings vaults (sDAI through its Pot, sUSDS, Spark Vault V2) and rate limits, from test
  *     doubles exposing the real contracts' getters (tests/chain/savings_fixture.mjs).
@@ -527,6 +528,75 @@ START_TEST(follow_applies_new_blocks) {
 }
 END_TEST
 
+/* The indexer's lease is the workers' mechanism: a follower whose lease session is ended (as when
+ * the server drops a silent holder) and whose lease another process then takes applies nothing
+ * while that process holds it, and carries on once it is released. */
+START_TEST(follow_gives_way_to_the_lease_holder) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/follow2.log", dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("SPARKD_DATABASE_URL", db_main, 1);
+    setenv("SPARKD_RPC_URL", rpc_url, 1);
+    char net[400];
+    snprintf(net, sizeof net, "%s/net.json", dir);
+    setenv("SPARKD_NETWORK_FILE", net, 1);
+    setenv("SPARKD_INDEX_POLL_MS", "100", 1);
+    setenv("SPARKD_LOG_LEVEL", "warn", 1);
+    if (!freopen(path, "w", stderr)) _exit(127);
+    execl(SPARKD_BINARY, "sparkd", "index", (char *)NULL);
+    _exit(127);
+  }
+  PGconn *c = PQconnectdb(db_main);
+  char holders[40] = "";
+  for (int i = 0; i < 100 && atoi(holders) < 1; i++) {
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    q1(c, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'sparkd lease indexer.31337'", NULL,
+       holders, sizeof holders);
+  }
+  ck_assert_str_eq(holders, "1");
+  char before[40];
+  q1(c, "SELECT applied_block::text FROM index_status", NULL, before, sizeof before);
+  /* end the follower's lease session and take the lease before it takes it back */
+  db_lease *l = db_lease_create(db_main, "indexer.31337", 5000);
+  bool held = false;
+  for (int i = 0; i < 50 && !held; i++) {
+    PQclear(PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE application_name = 'sparkd lease indexer.31337' AND pid <> pg_backend_pid()"));
+    held = db_lease_keep(l, 5000);
+  }
+  ck_assert_msg(held, "the test could not take the indexer's lease");
+  drive(14, 4, 6);
+  char res[4096];
+  rpc_post("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}", res, sizeof res);
+  json_t *j = json_loads(res, 0, NULL);
+  long long head = strtoll(json_string_value(json_object_get(j, "result")), NULL, 16);
+  json_decref(j);
+  ck_assert_int_gt(head, atoll(before));
+  /* thirty polls of the follower: nothing applied while the lease is not its own */
+  nanosleep(&(struct timespec){3, 0}, NULL);
+  char during[40];
+  q1(c, "SELECT max(block_number)::text FROM chain_blocks", NULL, during, sizeof during);
+  ck_assert_str_eq(during, before);
+  db_lease_release(l);
+  db_lease_destroy(l);
+  char applied[40] = "";
+  for (int i = 0; i < 600 && atoll(applied) < head; i++) {
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    q1(c, "SELECT max(block_number)::text FROM chain_blocks", NULL, applied, sizeof applied);
+  }
+  PQfinish(c);
+  kill(pid, SIGTERM);
+  int ws;
+  waitpid(pid, &ws, 0);
+  ck_assert_int_eq(atoll(applied), head);
+  ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  truth("t5.json");
+  snprintf(path, sizeof path, "%s/t5.json", dir);
+  ck_assert_uint_eq(compare(db_main, path), 0);
+}
+END_TEST
+
 /* /metrics exports the indexer's rows; /readyz fails while the lag is over SPARKD_READY_MAX_LAG_BLOCKS */
 START_TEST(metrics_and_readiness) {
   PGconn *c = PQconnectdb(db_main);
@@ -658,6 +728,7 @@ int main(void) {
     tcase_add_test(tc, faults_end_with_the_chains_state);
     tcase_add_test(tc, rpc_batches_and_retries);
     tcase_add_test(tc, follow_applies_new_blocks);
+    tcase_add_test(tc, follow_gives_way_to_the_lease_holder);
     tcase_add_test(tc, metrics_and_readiness);
     tcase_add_test(tc, savings_vaults_and_rate_limits);
     suite_add_tcase(s, tc);
