@@ -23,6 +23,18 @@ struct sym {
   char symbol[SYM_MAX];
 };
 
+/* what a strategy contract is (probed once per address: those getters are immutable) */
+struct irm_info {
+  chain_addr irm;
+  int target; /* 0 (a plain strategy), CHAIN_IRM_RATE_TARGET_BASE or _KINK */
+  u256 spread_abs;
+  bool spread_neg;
+  chain_addr src;
+  enum chain_rate_source_kind src_kind;
+  unsigned src_decimals;
+  u256 lower, upper, dflt;
+};
+
 struct chain_index {
   struct chain_index_opts o;
   struct chain_network net;
@@ -36,6 +48,8 @@ struct chain_index {
   bool pending_loaded;
   struct sym *syms; /* token symbols never change: read once */
   size_t n_syms;
+  struct irm_info *irms;
+  size_t n_irms;
   bool have_head;
   uint64_t head, head_ts;
   bool have_applied;
@@ -100,6 +114,7 @@ void chain_index_free(struct chain_index *ix) {
   chain_rpc_free(ix->rpc);
   free(ix->pending);
   free(ix->syms);
+  free(ix->irms);
   free(ix);
 }
 
@@ -238,7 +253,7 @@ static int get_header(struct chain_index *ix, bool latest, uint64_t n, struct he
   json_t *r = NULL;
   int rc = chain_rpc_call1(ix->rpc, "eth_getBlockByNumber", block_param(latest, n), &r);
   if (rc != 0) {
-    snprintf(err, err_len, "eth_getBlockByNumber: %s", chain_rpc_last_error(ix->rpc));
+    snprintf(err, err_len, "%s", chain_rpc_last_error(ix->rpc)); /* it names the method */
     return -1;
   }
   if (json_is_null(r)) {
@@ -333,6 +348,15 @@ struct reserve {
   chain_addr price_source;
   uint64_t last_update, id;
   char symbol[SYM_MAX];
+  /* a rate-target strategy (Spark's RateTargetBase/RateTargetKinkInterestRateStrategy): kind 0 is
+     none, else the snapshot's kind, with its spread and rate source */
+  int target; /* 0, CHAIN_IRM_RATE_TARGET_BASE or CHAIN_IRM_RATE_TARGET_KINK */
+  u256 spread_abs;
+  bool spread_neg;
+  chain_addr src;
+  enum chain_rate_source_kind src_kind;
+  u256 apr, lower, upper, dflt;
+  unsigned src_decimals;
 };
 
 struct market {
@@ -372,6 +396,8 @@ static void decode_symbol(const struct calls *c, size_t i, char *out, size_t cap
   if (!t || !out[0]) snprintf(out, cap, "?");
   json_decref(t);
 }
+
+static int read_strategies(struct chain_index *ix, struct market *m, const char *bh, char *err, size_t err_len);
 
 static int read_market(struct chain_index *ix, const char *bh, struct market *m, char *err, size_t err_len) {
   struct calls c = {0};
@@ -496,10 +522,192 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
     snprintf(r->symbol, sizeof r->symbol, "%s", sym ? sym : "?");
   }
   free(i_sym);
-  rc = 0;
+  calls_free(&c);
+  rc = read_strategies(ix, m, bh, err, err_len);
 out:
   calls_free(&c);
   return rc;
+}
+
+/* What the importer re-derives from the source (spec snapshot.md): rate_target_base's base rate
+ * is apr (as RAY) + spread, rate_target_kink's slope1 is max(apr (as RAY) + spread - base, 0).
+ * Returns whether the getters agree, so that a contract computing otherwise is written as a
+ * plain strategy (its getters' values) rather than a snapshot the importer refuses. */
+static bool target_consistent(const struct reserve *r) {
+  u256 scale, apr_ray, with;
+  if (u256_pow10(&scale, 27 - r->src_decimals) != RISK_OK || u256_mul(&apr_ray, r->apr, scale) != RISK_OK) return false;
+  bool neg = false;
+  if (!r->spread_neg) {
+    if (u256_add(&with, apr_ray, r->spread_abs) != RISK_OK) return false;
+  } else if (u256_ge(apr_ray, r->spread_abs)) {
+    with = u256_sub_wrap(apr_ray, r->spread_abs);
+  } else {
+    with = u256_sub_wrap(r->spread_abs, apr_ray);
+    neg = true;
+  }
+  if (r->target == CHAIN_IRM_RATE_TARGET_BASE) return !neg && u256_eq(with, r->base);
+  u256 slope1 = !neg && u256_gt(with, r->base) ? u256_sub_wrap(with, r->base) : U256_ZERO;
+  return u256_eq(slope1, r->slope1);
+}
+
+/* Whether call i failed with a node error other than a revert (eth_call of a function the contract
+ * lacks reverts: "execution reverted"). */
+static bool not_a_revert(const struct calls *c, size_t i) {
+  if (!c->v[i].error) return false;
+  char low[sizeof c->v[i].err_msg];
+  size_t k = 0;
+  for (; c->v[i].err_msg[k]; k++)
+    low[k] =
+        (char)(c->v[i].err_msg[k] >= 'A' && c->v[i].err_msg[k] <= 'Z' ? c->v[i].err_msg[k] + 32 : c->v[i].err_msg[k]);
+  low[k] = '\0';
+  return !strstr(low, "revert");
+}
+
+/* Detects Spark's rate-target strategies by their getters: RATE_SOURCE() with
+ * getBaseVariableBorrowRateSpread() (uint256) is rate_target_base, with
+ * getVariableRateSlope1Spread() (int256) rate_target_kink. Their source's kind: lowerBound(),
+ * upperBound() and defaultRate() make a CappedFallbackRateSource, susds() an SSRRateSource, pot()
+ * a PotRateSource, anything else an oracle; decimals() absent (the first PotRateSource) is 27, as
+ * its getAPR() is a RAY. All of that is immutable in those contracts, so each strategy address is
+ * probed once (a probe of a plain strategy reverts, which counts as an RPC error); only the
+ * source's getAPR() is read at every block. */
+static int probe_strategies(struct chain_index *ix, const struct market *m, const char *bh, char *err, size_t err_len) {
+  struct calls c = {0};
+  size_t first = ix->n_irms;
+  for (size_t k = 0; k < m->n; k++) {
+    bool known = false;
+    for (size_t i = 0; i < ix->n_irms && !known; i++)
+      known = strcmp(ix->irms[i].irm, m->r[k].irm) == 0;
+    if (known) continue;
+    struct irm_info *v = realloc(ix->irms, (ix->n_irms + 1) * sizeof *v);
+    if (!v) abort();
+    ix->irms = v;
+    memset(&v[ix->n_irms], 0, sizeof *v);
+    memcpy(v[ix->n_irms++].irm, m->r[k].irm, 43);
+    push_call0(&c, m->r[k].irm, "RATE_SOURCE()", bh);
+    push_call0(&c, m->r[k].irm, "getBaseVariableBorrowRateSpread()", bh);
+    push_call0(&c, m->r[k].irm, "getVariableRateSlope1Spread()", bh);
+  }
+  if (!c.n) return 0;
+  int rc = -1;
+  if (chain_rpc_batch(ix->rpc, c.v, c.n) != 0) goto rpc_failed;
+  /* a probe's answer is cached for good: only a revert (the getter is absent) counts as "no";
+     any other node error (a per-call rate limit, …) fails the step, which probes again */
+  for (size_t i = 0; i < c.n; i++)
+    if (not_a_revert(&c, i)) {
+      snprintf(err, err_len, "strategy %s probe: %s", ix->irms[first + i / 3].irm, c.v[i].err_msg);
+      ix->n_irms = first;
+      goto out;
+    }
+  size_t n_src = 0;
+  for (size_t i = first; i < ix->n_irms; i++) {
+    struct irm_info *x = &ix->irms[i];
+    size_t b = (i - first) * 3;
+    u256 spread;
+    if (!ret_addr(&c, b, x->src) || strcmp(x->src, "0x0000000000000000000000000000000000000000") == 0) continue;
+    if (ret_word(&c, b + 1, 0, &spread)) {
+      x->target = CHAIN_IRM_RATE_TARGET_BASE;
+      x->spread_abs = spread;
+    } else if (ret_word(&c, b + 2, 0, &spread)) {
+      x->target = CHAIN_IRM_RATE_TARGET_KINK;
+      x->spread_neg = u256_bits(spread) == 256; /* int256: two's complement */
+      x->spread_abs = x->spread_neg ? u256_sub_wrap(U256_ZERO, spread) : spread;
+    }
+    n_src += x->target != 0;
+  }
+  calls_free(&c);
+  if (!n_src) return 0;
+  for (size_t i = first; i < ix->n_irms; i++) {
+    if (!ix->irms[i].target) continue;
+    const char *src = ix->irms[i].src;
+    push_call0(&c, src, "decimals()", bh);
+    push_call0(&c, src, "lowerBound()", bh);
+    push_call0(&c, src, "upperBound()", bh);
+    push_call0(&c, src, "defaultRate()", bh);
+    push_call0(&c, src, "susds()", bh);
+    push_call0(&c, src, "pot()", bh);
+  }
+  if (chain_rpc_batch(ix->rpc, c.v, c.n) != 0) goto rpc_failed;
+  for (size_t i = 0; i < c.n; i++)
+    if (not_a_revert(&c, i)) {
+      snprintf(err, err_len, "rate source probe: %s", c.v[i].err_msg);
+      ix->n_irms = first;
+      goto out;
+    }
+  size_t b = 0;
+  for (size_t i = first; i < ix->n_irms; i++) {
+    struct irm_info *x = &ix->irms[i];
+    if (!x->target) continue;
+    u256 dec, any;
+    x->src_decimals = 27;
+    if (ret_word(&c, b, 0, &dec)) {
+      if (u256_bits(dec) > 5 || dec.w[0] > 27) x->target = 0; /* the format's decimals are at most 27 */
+      x->src_decimals = (unsigned)dec.w[0];
+    }
+    if (ret_word(&c, b + 1, 0, &x->lower) && ret_word(&c, b + 2, 0, &x->upper) && ret_word(&c, b + 3, 0, &x->dflt))
+      x->src_kind = CHAIN_SRC_CAPPED_FALLBACK;
+    else if (ret_word(&c, b + 4, 0, &any))
+      x->src_kind = CHAIN_SRC_SSR;
+    else if (ret_word(&c, b + 5, 0, &any))
+      x->src_kind = CHAIN_SRC_POT;
+    else
+      x->src_kind = CHAIN_SRC_ORACLE;
+    b += 6;
+  }
+  rc = 0;
+  goto out;
+rpc_failed:
+  snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+  ix->n_irms = first; /* probed again next time */
+out:
+  calls_free(&c);
+  return rc;
+}
+
+static int read_strategies(struct chain_index *ix, struct market *m, const char *bh, char *err, size_t err_len) {
+  if (probe_strategies(ix, m, bh, err, err_len) != 0) return -1;
+  struct calls c = {0};
+  size_t *at = calloc(m->n ? m->n : 1, sizeof *at);
+  if (!at) abort();
+  for (size_t k = 0; k < m->n; k++) {
+    struct reserve *r = &m->r[k];
+    r->target = 0;
+    for (size_t i = 0; i < ix->n_irms; i++)
+      if (ix->irms[i].target && strcmp(ix->irms[i].irm, r->irm) == 0) {
+        const struct irm_info *x = &ix->irms[i];
+        r->target = x->target;
+        r->spread_abs = x->spread_abs;
+        r->spread_neg = x->spread_neg;
+        memcpy(r->src, x->src, 43);
+        r->src_kind = x->src_kind;
+        r->src_decimals = x->src_decimals;
+        r->lower = x->lower;
+        r->upper = x->upper;
+        r->dflt = x->dflt;
+        at[k] = push_call0(&c, r->src, "getAPR()", bh);
+      }
+  }
+  if (c.n && chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    calls_free(&c);
+    free(at);
+    return -1;
+  }
+  for (size_t k = 0; k < m->n; k++) {
+    struct reserve *r = &m->r[k];
+    if (!r->target) continue;
+    /* a negative APR (an int256 getAPR) has no place in the format */
+    if (!ret_word(&c, at[k], 0, &r->apr) || u256_bits(r->apr) == 256 || !target_consistent(r)) {
+      util_log(UTIL_LOG_WARN,
+               "index: reserve %s: strategy %s (rate source %s) does not follow the rate-target rule at this block;"
+               " written as a plain strategy with its getters' values",
+               r->asset, r->irm, r->src);
+      r->target = 0;
+    }
+  }
+  calls_free(&c);
+  free(at);
+  return 0;
 }
 
 static void market_free(struct market *m) {
@@ -512,6 +720,14 @@ static json_t *jdec(u256 v) {
   char b[U256_DEC_MAX];
   u256_to_dec(v, b);
   return json_string(b);
+}
+
+/* a signed decimal string: "-" and the magnitude when neg */
+static json_t *jdec_signed(bool neg, u256 abs) {
+  char b[U256_DEC_MAX + 1];
+  b[0] = '-';
+  u256_to_dec(abs, b + 1);
+  return json_string(neg && !u256_is_zero(abs) ? b : b + 1);
 }
 
 static unsigned cfg_bits(u256 cfg, unsigned shift, unsigned width) {
@@ -641,7 +857,7 @@ static int fetch_accounts(struct chain_index *ix, const struct market *m, uint64
     json_t *res = NULL;
     int r = chain_rpc_call1(ix->rpc, "eth_getLogs", params, &res);
     if (r == -1) {
-      snprintf(err, err_len, "eth_getLogs: %s", chain_rpc_last_error(ix->rpc));
+      snprintf(err, err_len, "%s", chain_rpc_last_error(ix->rpc));
       rc = -1;
       break;
     }
@@ -680,6 +896,78 @@ static bool asset_listed(const json_t *assets, const char *a) {
     if (strcmp(json_string_value(json_object_get(x, "address")), a) == 0) return true;
   }
   return false;
+}
+
+/* SparkLend's KillSwitchOracle: triggered(), oracles(), and per oracle oracleThresholds(oracle)
+ * with the oracle's latestAnswer() (int256), decimals() and description() (the label; the
+ * oracle's address when it has none). A block before the contract existed has no section. */
+static int read_kill_switch(struct chain_index *ix, const char *bh, json_t *doc, char *err, size_t err_len) {
+  const char *ks = ix->net.kill_switch;
+  struct calls c = {0};
+  int rc = -1;
+  push_call0(&c, ks, "triggered()", bh);
+  push_call0(&c, ks, "oracles()", bh);
+  if (chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    goto out;
+  }
+  if (!c.v[0].error && json_is_string(c.v[0].result) && strcmp(json_string_value(c.v[0].result), "0x") == 0) {
+    rc = 0; /* no code at this block yet */
+    goto out;
+  }
+  u256 trig;
+  struct chain_abi_data d;
+  char(*list)[43] = NULL;
+  size_t n = 0;
+  if (!ret_word(&c, 0, 0, &trig) || u256_bits(trig) > 1 || !ret(&c, 1, &d)) {
+    snprintf(err, err_len, "kill switch %s: %s", ks, call_problem(&c, c.v[0].error ? 0 : 1));
+    goto out;
+  }
+  bool ok = chain_abi_address_array(&d, 0, 0, &list, &n);
+  chain_abi_data_free(&d);
+  if (!ok) {
+    snprintf(err, err_len, "kill switch %s oracles(): malformed answer", ks);
+    goto out;
+  }
+  calls_free(&c);
+  for (size_t i = 0; i < n; i++) {
+    push_call_addr(&c, ks, "oracleThresholds(address)", list[i], bh);
+    push_call0(&c, list[i], "latestAnswer()", bh);
+    push_call0(&c, list[i], "decimals()", bh);
+    push_call0(&c, list[i], "description()", bh);
+  }
+  if (n && chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    free(list);
+    goto out;
+  }
+  json_t *oracles = json_array();
+  for (size_t i = 0; i < n; i++) {
+    u256 th, ans, dec;
+    if (!ret_word(&c, 4 * i, 0, &th) || !ret_word(&c, 4 * i + 1, 0, &ans) || !ret_word(&c, 4 * i + 2, 0, &dec) ||
+        dec.w[0] > 36 || u256_bits(dec) > 6 || u256_bits(th) == 256) {
+      snprintf(err, err_len, "kill switch oracle %s: %s", list[i], call_problem(&c, 4 * i + 1));
+      json_decref(oracles);
+      free(list);
+      goto out;
+    }
+    char label[CHAIN_SNAPSHOT_TEXT_MAX];
+    decode_symbol(&c, 4 * i + 3, label, sizeof label); /* a string getter, as symbol() */
+    bool neg = u256_bits(ans) == 256;
+    json_array_append_new(oracles,
+                          json_pack("{s:s, s:s, s:o, s:o, s:I}", "address", list[i], "label",
+                                    !label[0] || strcmp(label, "?") == 0 ? list[i] : label, "threshold", jdec(th),
+                                    "latest_answer", jdec_signed(neg, neg ? u256_sub_wrap(U256_ZERO, ans) : ans),
+                                    "decimals", (json_int_t)dec.w[0]));
+  }
+  free(list);
+  json_object_set_new(
+      doc, "kill_switch",
+      json_pack("{s:s, s:b, s:o}", "address", ks, "triggered", !u256_is_zero(trig), "oracles", oracles));
+  rc = 0;
+out:
+  calls_free(&c);
+  return rc;
 }
 
 /* Savings vaults (sDAI through its Pot, sUSDS, Spark Vaults V2) and the liquidity layer's rate
@@ -861,7 +1149,7 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
     json_object_set_new(doc, "liquidity_layer",
                         json_pack("{s:s, s:o}", "alm_proxy", ix->net.alm_proxy, "rate_limits", limits));
   }
-  rc = 0;
+  rc = ix->net.has_kill_switch ? read_kill_switch(ix, bh, doc, err, err_len) : 0;
 out:
   calls_free(&c);
   return rc;
@@ -924,9 +1212,21 @@ static json_t *build_doc(struct chain_index *ix, const struct header *h, uint64_
     seen[cfg_bits(r->cfg, 168, 8)] = true;
     json_array_append_new(assets, json_pack("{s:s, s:s, s:I}", "address", r->asset, "symbol", r->symbol, "decimals",
                                             (json_int_t)decimals));
-    json_t *irm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "address", r->irm, "kind", "default",
-                            "optimal_usage_ratio", jdec(r->optimal), "base_variable_borrow_rate", jdec(r->base),
-                            "variable_rate_slope1", jdec(r->slope1), "variable_rate_slope2", jdec(r->slope2));
+    json_t *irm = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "address", r->irm, "kind",
+                            chain_irm_kind_names[r->target ? r->target : CHAIN_IRM_DEFAULT], "optimal_usage_ratio",
+                            jdec(r->optimal), "base_variable_borrow_rate", jdec(r->base), "variable_rate_slope1",
+                            jdec(r->slope1), "variable_rate_slope2", jdec(r->slope2));
+    if (r->target) {
+      json_object_set_new(irm, "spread", jdec_signed(r->spread_neg, r->spread_abs));
+      json_t *src = json_pack("{s:s, s:s, s:o, s:I}", "kind", chain_rate_source_kind_names[r->src_kind], "address",
+                              r->src, "apr", jdec(r->apr), "decimals", (json_int_t)r->src_decimals);
+      if (r->src_kind == CHAIN_SRC_CAPPED_FALLBACK) {
+        json_object_set_new(src, "lower_bound", jdec(r->lower));
+        json_object_set_new(src, "upper_bound", jdec(r->upper));
+        json_object_set_new(src, "default_rate", jdec(r->dflt));
+      }
+      json_object_set_new(irm, "rate_source", src);
+    }
     json_t *rj =
         json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "asset", r->asset,
                   "id", (json_int_t)r->id, "configuration", jdec(r->cfg), "liquidity_index", jdec(r->liq_index),

@@ -28,8 +28,9 @@ struct chain_index_store {
   /* The highest applied block of chain_id at or below `at`: returns 0 with *have false when
    * there is none, -1 on a failure. */
   int (*applied_at_or_below)(void *ctx, uint64_t chain_id, uint64_t at, bool *have, uint64_t *number, char hash[67]);
-  /* Applies one snapshot document through the import path and records its parent hash: returns
-   * 0 when applied (or already applied), -1 with a message in err. */
+  /* Applies one snapshot document through the import path, recording its parent hash in the same
+   * transaction (never a block without it): returns 0 when applied (or already applied), -1 with a
+   * message in err. */
   int (*apply)(void *ctx, const char *doc, size_t len, const char *parent_hash, char *err, size_t err_len);
   /* Removes every applied block and every row of state above `number` in one transaction
    * (rewinds everything when have_number is false); returns 0 with the addresses of the accounts

@@ -25,6 +25,7 @@ struct chain_rpc {
   uint64_t next_id;
   uint64_t rng;
   uint64_t retried;
+  bool permanent; /* the last failure was one retrying cannot fix (an HTTP 4xx other than 408/429) */
   char last_error[256];
   size_t n_stats;
   struct chain_rpc_method_stats stats[CHAIN_RPC_MAX_METHODS];
@@ -94,6 +95,8 @@ void chain_rpc_free(struct chain_rpc *c) {
 }
 
 const char *chain_rpc_last_error(const struct chain_rpc *c) { return c->last_error; }
+bool chain_rpc_last_permanent(const struct chain_rpc *c) { return c->permanent; }
+unsigned chain_rpc_batch_max(const struct chain_rpc *c) { return c->o.batch_max; }
 uint64_t chain_rpc_retries(const struct chain_rpc *c) { return c->retried; }
 const struct chain_rpc_method_stats *chain_rpc_stats(const struct chain_rpc *c, size_t *n) {
   *n = c->n_stats;
@@ -126,11 +129,49 @@ static void backoff(struct chain_rpc *c, unsigned attempt) {
   nanosleep(&ts, NULL);
 }
 
-enum outcome { OK, TRANSIENT, FATAL };
+/* TOO_BIG: the node refused the batch for its size (HTTP 413, or a JSON-RPC error saying so) */
+enum outcome { OK, TRANSIENT, FATAL, TOO_BIG };
+
+/* Whether a node's error message says a batch was too large: geth "batch too large", others
+ * "batch size too large", "batch limit exceeded", "exceeded max batch size", … */
+static bool batch_refusal(const json_t *err) {
+  const char *m = json_string_value(json_object_get(err, "message"));
+  if (!m) return false;
+  char low[200];
+  size_t i = 0;
+  for (; m[i] && i + 1 < sizeof low; i++)
+    low[i] = (char)(m[i] >= 'A' && m[i] <= 'Z' ? m[i] - 'A' + 'a' : m[i]);
+  low[i] = '\0';
+  return strstr(low, "batch") && (strstr(low, "too large") || strstr(low, "too big") || strstr(low, "limit") ||
+                                  strstr(low, "exceed") || strstr(low, "size"));
+}
+
+/* Whether a whole answer is a refusal of the batch's size: one error object (or an array holding
+ * fewer answers than calls, or only errors) whose message says so. */
+static bool answer_refuses_batch(const json_t *resp, size_t n) {
+  if (json_is_object(resp)) return batch_refusal(json_object_get(resp, "error"));
+  if (!json_is_array(resp) || json_array_size(resp) == 0) return false;
+  size_t i;
+  json_t *a;
+  json_array_foreach(resp, i, a) {
+    if (!batch_refusal(json_object_get(a, "error"))) return false;
+  }
+  return json_array_size(resp) < n || n > 1;
+}
+
+/* "eth_call" or "eth_call and 24 more": names the request in an error */
+static void describe(char *out, size_t cap, const struct chain_rpc_call *calls, size_t n) {
+  if (n == 1)
+    snprintf(out, cap, "%s", calls[0].method);
+  else
+    snprintf(out, cap, "%s and %zu more", calls[0].method, n - 1);
+}
 
 /* One HTTP exchange of calls[0..n) as a JSON-RPC batch (a single request when n == 1 is still
  * sent as a batch of one: the answer's shape is then checked the same way). */
 static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n) {
+  char what[96];
+  describe(what, sizeof what, calls, n);
   json_t *req = json_array();
   uint64_t first = c->next_id;
   for (size_t i = 0; i < n; i++) {
@@ -186,30 +227,49 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
     goto done; /* OK: every call has its (node-like) error */
   }
   if (rc != CURLE_OK) {
-    snprintf(c->last_error, sizeof c->last_error, "%s", curl_easy_strerror(rc));
+    snprintf(c->last_error, sizeof c->last_error, "%s: %s", what, curl_easy_strerror(rc));
     out = TRANSIENT;
     goto done;
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   if (status == 429 || status >= 500 || status == 408) {
-    snprintf(c->last_error, sizeof c->last_error, "http status %ld", status);
+    snprintf(c->last_error, sizeof c->last_error, "%s: http status %ld", what, status);
     out = TRANSIENT;
     goto done;
   }
+  if (status == 413) {
+    snprintf(c->last_error, sizeof c->last_error, "%s: http status 413 (request too large)", what);
+    out = n > 1 ? TOO_BIG : FATAL;
+    c->permanent = out == FATAL;
+    goto done;
+  }
   if (status != 200) {
-    snprintf(c->last_error, sizeof c->last_error, "http status %ld", status);
+    /* 400, 401, 403, 404, …: the request or the node's configuration is wrong (a bad URL or API
+       key); the same request would get the same answer, so it is not retried */
+    char snippet[80] = "";
+    for (size_t i = 0; b.p && i < b.n && i + 1 < sizeof snippet; i++)
+      snippet[i] = (char)(b.p[i] >= 0x20 && b.p[i] < 0x7f ? b.p[i] : ' '), snippet[i + 1] = '\0';
+    snprintf(c->last_error, sizeof c->last_error, "%s: http status %ld, not retried%s%s", what, status,
+             snippet[0] ? ": " : "", snippet);
     out = FATAL;
+    c->permanent = true;
     goto done;
   }
   json_error_t jerr;
   resp = b.p ? json_loadb(b.p, b.n, 0, &jerr) : NULL;
+  if (resp && answer_refuses_batch(resp, n)) {
+    snprintf(c->last_error, sizeof c->last_error, "%s: the node refused a batch of %zu", what, n);
+    out = n > 1 ? TOO_BIG : FATAL;
+    c->permanent = out == FATAL;
+    goto done;
+  }
   if (!resp) {
-    snprintf(c->last_error, sizeof c->last_error, "malformed json answer");
+    snprintf(c->last_error, sizeof c->last_error, "%s: malformed json answer", what);
     out = TRANSIENT;
     goto done;
   }
   if (!json_is_array(resp) || json_array_size(resp) != n) {
-    snprintf(c->last_error, sizeof c->last_error, "batch of %zu answered with %s of %zu", n,
+    snprintf(c->last_error, sizeof c->last_error, "%s: batch of %zu answered with %s of %zu", what, n,
              json_is_array(resp) ? "an array" : "a non-array", json_is_array(resp) ? json_array_size(resp) : 0);
     out = TRANSIENT;
     goto done;
@@ -227,7 +287,7 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
     json_int_t k = json_is_integer(id) ? json_integer_value(id) : -1;
     if (k < (json_int_t)first || k >= (json_int_t)(first + n) || by[k - first] ||
         (!json_object_get(a, "result") && !json_is_object(json_object_get(a, "error")))) {
-      snprintf(c->last_error, sizeof c->last_error, "batch answer with a missing, repeated or foreign id");
+      snprintf(c->last_error, sizeof c->last_error, "%s: batch answer with a missing, repeated or foreign id", what);
       out = TRANSIENT;
       break;
     }
@@ -260,8 +320,9 @@ done:
 
 int chain_rpc_batch(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n) {
   c->last_error[0] = '\0';
+  c->permanent = false;
   int rc = 0;
-  for (size_t at = 0; at < n; at += c->o.batch_max) {
+  for (size_t at = 0; at < n;) {
     size_t k = n - at < c->o.batch_max ? n - at : c->o.batch_max;
     enum outcome out = FATAL;
     for (unsigned attempt = 0;; attempt++) {
@@ -271,6 +332,14 @@ int chain_rpc_batch(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n)
       util_log(UTIL_LOG_DEBUG, "rpc: %s; retry %u of %u", c->last_error, attempt + 1, c->o.retries);
       backoff(c, attempt);
     }
+    if (out == TOO_BIG) {
+      /* the node has a batch limit: halve, and keep the smaller size for every later request (it
+         ends at 1, which a node refusing is a FATAL failure) */
+      c->o.batch_max = (unsigned)(k / 2);
+      util_log(UTIL_LOG_WARN, "rpc: %s; batches of at most %u calls from now on", c->last_error, c->o.batch_max);
+      continue;
+    }
+    at += k;
     if (out != OK) {
       for (size_t i = at; i < n; i++) {
         calls[i].error = true;

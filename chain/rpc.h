@@ -1,6 +1,7 @@
 /* A JSON-RPC 2.0 client over HTTP(S) with libcurl, for the indexer: batch requests, timeouts,
  * retries with exponential backoff and jitter on transient failures (connect errors, timeouts,
- * HTTP 429 and 5xx, malformed JSON, a batch answered with the wrong set of ids), and per-method
+ * HTTP 408, 429 and 5xx, malformed JSON, a batch answered with the wrong set of ids), no retry on
+ * other HTTP 4xx answers, smaller batches when a node refuses one for its size, and per-method
  * call and error counters. One client is used by one thread. */
 #ifndef SPARKD_CHAIN_RPC_H
 #define SPARKD_CHAIN_RPC_H
@@ -51,8 +52,16 @@ int chain_rpc_batch(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n)
 /* Returns 0 with *result (a new reference) for one call; -1 on a transport failure, -2 on a node
  * error (its message in chain_rpc_last_error). params is stolen. */
 int chain_rpc_call1(struct chain_rpc *c, const char *method, json_t *params, json_t **result);
-/* Returns the last failure's description (empty when none). */
+/* Returns the last failure's description (empty when none): the method(s) and the cause, e.g.
+ * "eth_call and 24 more: http status 403, not retried: …". */
 const char *chain_rpc_last_error(const struct chain_rpc *c);
+/* Returns whether the last chain_rpc_batch failed in a way retrying cannot fix: an HTTP 4xx other
+ * than 408 and 429 (a wrong URL or API key), or a node refusing even a batch of one. Such a failure
+ * is not retried. */
+bool chain_rpc_last_permanent(const struct chain_rpc *c);
+/* Returns the calls per request now: batch_max, halved each time the node refused a batch for its
+ * size (HTTP 413 or a JSON-RPC "batch too large" error), and kept smaller from then on. */
+unsigned chain_rpc_batch_max(const struct chain_rpc *c);
 /* Returns the per-method counters (*n of them). */
 const struct chain_rpc_method_stats *chain_rpc_stats(const struct chain_rpc *c, size_t *n);
 /* Returns how many HTTP requests were retried in all. */

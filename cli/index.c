@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "db/db.h"
 #include "db/index.h"
+#include "db/lease.h"
 #include "db/migrate.h"
 #include "db/snapshot.h"
 #include "util/log.h"
@@ -28,12 +29,20 @@ static void usage(FILE *f) {
         "  `sparkd import`. The first run starts at the network file's start_block. Blocks up to the\n"
         "  head less SPARKD_INDEX_CONFIRMATIONS are applied; a block that leaves the node's chain is\n"
         "  rewound to the common ancestor and the new branch applied. One process indexes a chain at a\n"
-        "  time (a database lease); another waits for it, or with --once exits 1.\n"
+        "  time (the database lease indexer.<chain id>, db/lease.h, as the workers use); another waits\n"
+        "  for it, or with --once exits 1.\n"
         "  --once  index up to the current head, then exit (default: follow new heads until SIGTERM)\n"
         "  --help  show this text\n"
         "  Exit status: 0 done (--once) or stopped by a signal, 1 failed, 2 bad usage.\n",
         f);
 }
+
+/* The lease's session is dropped by the server after this long without a query: the holder talks
+ * to it before each step, each apply and each poll, so only a hung process goes silent this long. */
+#define INDEX_LEASE_IDLE_MS 60000u
+#define INDEX_LEASE_WAIT_MS 5000u /* one lease round trip, connecting included */
+/* steps in a row failing with an answer retrying cannot fix before sparkd index exits 1 */
+#define INDEX_PERMANENT_FAILURES 3u
 
 static double now_s(void) {
   struct timespec ts;
@@ -43,6 +52,7 @@ static double now_s(void) {
 
 struct store_ctx {
   db_pool *pool;
+  db_lease *lease;
   uint64_t chain_id;
   struct chain_snapshot_errors *errs;
   /* RPC counters already stored, so each report adds only what is new */
@@ -66,9 +76,17 @@ static int st_apply(void *ctx, const char *doc, size_t len, const char *parent_h
              x->errs->n > 1 ? " (and more)" : "");
     return -1;
   }
+  /* A step can outlast the lease's idle timeout (a long back-fill talks only to the node): the
+   * server may then have ended the session. db_lease_keep takes it again when nobody else did;
+   * when another indexer holds it now, this block is left to that one. */
+  if (!db_lease_keep(x->lease, INDEX_LEASE_WAIT_MS)) {
+    snprintf(err, err_len, "block %" PRIu64 ": this chain's lease is held by another process", s->block_number);
+    chain_snapshot_free(s);
+    return -1;
+  }
   struct db_snapshot_result res;
   double t0 = now_s();
-  db_status st = db_snapshot_apply(x->pool, s, false, &res, x->errs);
+  db_status st = db_snapshot_apply_block(x->pool, s, false, parent_hash, &res, x->errs);
   double dt = now_s() - t0;
   int rc = 0;
   if (st != DB_OK) {
@@ -81,8 +99,6 @@ static int st_apply(void *ctx, const char *doc, size_t len, const char *parent_h
   } else {
     util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " block %" PRIu64 " applied (%zu accounts read) in %.3f s",
              s->chain_id, s->block_number, s->n_accounts, dt);
-    if (db_index_set_parent(x->pool, s->chain_id, s->block_number, parent_hash) != DB_OK)
-      util_log(UTIL_LOG_WARN, "index: block %" PRIu64 ": parent hash not recorded", s->block_number);
   }
   chain_snapshot_free(s);
   return rc;
@@ -209,27 +225,29 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
-  /* one indexer per chain: the lease is a session lock on a connection of its own */
-  db_conn *lease = db_conn_open(cfg->database_url, 5000, err, sizeof err);
+  /* One indexer per chain: the same lease as the workers (db/lease.h), named per chain. */
+  char lease_name[64];
+  snprintf(lease_name, sizeof lease_name, "indexer.%" PRIu64, net->chain_id);
+  db_lease *lease = db_lease_create(cfg->database_url, lease_name, INDEX_LEASE_IDLE_MS);
   bool got = false;
   while (lease && !stop) {
-    if (db_index_lease_try(lease, net->chain_id, &got) != DB_OK || got || once) break;
+    if ((got = db_lease_keep(lease, INDEX_LEASE_WAIT_MS)) || once) break;
     util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " is indexed by another process; waiting for its lease",
              net->chain_id);
     sleep_ms(cfg->index_poll_ms > 1000 ? cfg->index_poll_ms : 1000);
   }
   if (!got) {
     fprintf(stderr, "sparkd index: chain %" PRIu64 ": %s\n", net->chain_id,
-            !lease ? err
+            !lease ? "cannot create the lease"
             : stop ? "stopped"
-                   : "another sparkd index holds this chain's lease");
-    if (lease) db_conn_close(lease);
+                   : "another sparkd index holds this chain's lease (or the database did not answer)");
+    db_lease_destroy(lease);
     db_pool_destroy(pool);
     free(errs);
     free(net);
     return stop ? 0 : 1;
   }
-  struct store_ctx sx = {.pool = pool, .chain_id = net->chain_id, .errs = errs};
+  struct store_ctx sx = {.pool = pool, .chain_id = net->chain_id, .errs = errs, .lease = lease};
   struct chain_index_store store = {&sx, st_applied, st_apply, st_rewind, st_pending, st_pending_done, st_progress};
   struct chain_index_opts o = {
       .net = net,
@@ -252,26 +270,41 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
   util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " (%s) from %s", net->chain_id, net->name, cfg->network_file);
   double t0 = now_s();
   int rc = 0;
-  unsigned failures = 0;
+  unsigned failures = 0, permanent_failures = 0;
   while (!stop) {
+    if (!db_lease_keep(lease, INDEX_LEASE_WAIT_MS)) {
+      /* lost (the session broke) and maybe taken by another replica: apply nothing until it is ours */
+      util_log(UTIL_LOG_WARN, "index: chain %" PRIu64 ": lease not held; waiting for it", net->chain_id);
+      if (once) {
+        fprintf(stderr, "sparkd index: chain %" PRIu64 ": lost this chain's lease\n", net->chain_id);
+        rc = 1;
+        break;
+      }
+      sleep_ms(cfg->index_poll_ms > 1000 ? cfg->index_poll_ms : 1000);
+      continue;
+    }
     int r = chain_index_step(ix, err, sizeof err);
     if (r > 0) {
-      failures = 0;
+      failures = permanent_failures = 0;
       continue;
     }
     if (r < 0) {
       failures++;
+      bool permanent = chain_rpc_last_permanent(chain_index_rpc(ix));
+      permanent_failures = permanent ? permanent_failures + 1 : 0;
       util_log(UTIL_LOG_WARN, "index: chain %" PRIu64 ": step failed, nothing of it applied: %s", net->chain_id, err);
-      /* --once gives a failing node a few polls more than the RPC client's own retries */
-      if (once && failures > 3) {
-        fprintf(stderr, "sparkd index: %s\n", err);
+      /* --once gives a failing node a few polls more than the RPC client's own retries; an answer
+         retrying cannot fix (HTTP 401, 403, 404, …: a wrong URL or key) ends following too, after
+         a few polls, instead of polling a misconfigured node forever */
+      if ((once && failures > 3) || permanent_failures >= INDEX_PERMANENT_FAILURES) {
+        fprintf(stderr, "sparkd index: %s%s\n", err, permanent ? " (the node refuses this request; giving up)" : "");
         rc = 1;
         break;
       }
       sleep_ms(cfg->index_poll_ms);
       continue;
     }
-    failures = 0;
+    failures = permanent_failures = 0;
     if (once) break;
     sleep_ms(cfg->index_poll_ms);
   }
@@ -282,7 +315,7 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
            " account reads, %" PRIu64 " reorgs, in %.3f s%s\n",
            net->chain_id, s->blocks_applied, s->blocks_covered, s->accounts_read, s->reorgs, dt, rc ? " (failed)" : "");
   chain_index_free(ix);
-  db_conn_close(lease);
+  db_lease_destroy(lease);
   db_pool_destroy(pool);
   free(errs);
   free(net);

@@ -12,8 +12,6 @@ const struct db_statement db_index_statements[] = {
     {"index_applied_below",
      "SELECT block_number, block_hash FROM chain_blocks WHERE chain_id = $1::bigint AND block_number <= $2::bigint"
      " ORDER BY block_number DESC LIMIT 1"},
-    {"index_set_parent",
-     "UPDATE chain_blocks SET parent_hash = $3 WHERE chain_id = $1::bigint AND block_number = $2::bigint"},
     /* the same lock as an import of this chain: a rewind never interleaves with an apply */
     {"index_lock",
      "SELECT pg_advisory_xact_lock(('x' || substr(md5('sparkd.import:' || $1::text), 1, 16))::bit(64)::bigint)"},
@@ -101,25 +99,6 @@ db_status db_index_applied_at_or_below(db_pool *pool, uint64_t chain_id, uint64_
                                        char hash[67]) {
   struct applied_arg x = {chain_id, at, {have, number, hash}};
   return db_run_txn(pool, applied_txn, &x);
-}
-
-struct parent_arg {
-  uint64_t chain, number;
-  const char *parent;
-};
-
-static db_status parent_txn(db_conn *c, void *arg) {
-  struct parent_arg *x = arg;
-  char p_chain[24], p_n[24];
-  util_i64_dec((int64_t)x->chain, p_chain);
-  util_i64_dec((int64_t)x->number, p_n);
-  const char *params[] = {p_chain, p_n, x->parent};
-  return db_exec_prepared(c, "index_set_parent", 3, params, NULL);
-}
-
-db_status db_index_set_parent(db_pool *pool, uint64_t chain_id, uint64_t number, const char *parent_hash) {
-  struct parent_arg x = {chain_id, number, parent_hash};
-  return db_run_txn(pool, parent_txn, &x);
 }
 
 struct rewind_arg {
@@ -253,24 +232,6 @@ db_status db_index_progress(db_pool *pool, uint64_t chain_id, bool have_head, ui
                             const struct db_index_rpc_count *rpc, size_t n_rpc) {
   struct progress_arg x = {chain_id, have_head, have_applied, head, head_ts, applied, applied_ts, rpc, n_rpc};
   return db_run_txn(pool, progress_txn, &x);
-}
-
-static db_status lease_row(const db_row *row, void *arg) {
-  const char *v = db_row_text(row, 0);
-  *(bool *)arg = v && strcmp(v, "t") == 0;
-  return DB_OK;
-}
-
-db_status db_index_lease_try(db_conn *conn, uint64_t chain_id, bool *got) {
-  char p_chain[24];
-  util_i64_dec((int64_t)chain_id, p_chain);
-  const char *params[] = {p_chain};
-  *got = false;
-  /* not a registered statement: a dedicated connection outside the pool is not prepared */
-  return db_query_params(conn,
-                         "SELECT pg_try_advisory_lock(('x' || substr(md5('sparkd.index:' || $1::text), 1, 16))"
-                         "::bit(64)::bigint)",
-                         1, params, lease_row, got, NULL);
 }
 
 struct status_ctx {

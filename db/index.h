@@ -1,4 +1,5 @@
-/* The indexer's rows: applied blocks with their parent hash, the rewind to a common ancestor,
+/* The indexer's rows: applied blocks (their parent hash is written with the block by
+ * db_snapshot_apply_block), the rewind to a common ancestor,
  * and what the indexer saw (head, applied block, RPC counters) for /metrics and /readyz. The
  * snapshots themselves go through db_snapshot_apply like any import. */
 #ifndef SPARKD_DB_INDEX_H
@@ -14,8 +15,6 @@
  * and hash). */
 db_status db_index_applied_at_or_below(db_pool *pool, uint64_t chain_id, uint64_t at, bool *have, uint64_t *number,
                                        char hash[67]);
-/* Returns the status of recording the parent hash of applied block `number`. */
-db_status db_index_set_parent(db_pool *pool, uint64_t chain_id, uint64_t number, const char *parent_hash);
 /* In one transaction under the import lock: removes the applied blocks above `number` (all of
  * them when have_number is false), the time-series rows above it, and the accounts written above
  * it with their positions (remembered as pending until read again); sets the chain's current
@@ -40,12 +39,6 @@ struct db_index_rpc_count {
 db_status db_index_progress(db_pool *pool, uint64_t chain_id, bool have_head, uint64_t head, uint64_t head_ts,
                             bool have_applied, uint64_t applied, uint64_t applied_ts,
                             const struct db_index_rpc_count *rpc, size_t n_rpc);
-
-/* Returns DB_OK with *got telling whether this session now holds the indexer lease of chain_id
- * (a session-level advisory lock: exactly one `sparkd index` per chain; it is released when the
- * session ends, so another replica takes over when the holder dies). conn is a dedicated
- * connection (db_conn_open) kept open while indexing. */
-db_status db_index_lease_try(db_conn *conn, uint64_t chain_id, bool *got);
 
 /* One chain's indexer status, for /metrics. */
 struct db_index_status {

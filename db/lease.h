@@ -1,6 +1,6 @@
 /* A lease: a PostgreSQL session advisory lock held on a connection of its own, so that exactly one
  * process of all the replicas sharing a database runs a single-writer job (the LTV worker and
- * webhook sender, "workers"; the indexer, "indexer").
+ * webhook sender, "workers"; each chain's indexer, "indexer.<chain id>").
  *
  * The lock lives as long as the session: a holder that dies (kill -9, a crash, a lost host) has
  * its session ended by the server (at once when its socket closes; after idle_timeout_ms when it

@@ -36,5 +36,10 @@ const char *db_snapshot_outcome_name(enum db_snapshot_outcome o);
  * (DB_SNAPSHOT_INVALID: problems added to errs, nothing written), or the database failure. */
 db_status db_snapshot_apply(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
                             struct db_snapshot_result *res, struct chain_snapshot_errors *errs);
+/* The same, recording parent_hash (a 0x-prefixed 32-byte hash, or NULL) with the block in the same
+ * transaction: the indexer's reorg walk relies on every applied block having it. */
+db_status db_snapshot_apply_block(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
+                                  const char *parent_hash, struct db_snapshot_result *res,
+                                  struct chain_snapshot_errors *errs);
 
 #endif

@@ -33,10 +33,13 @@ const struct db_statement db_snapshot_statements[] = {
      "INSERT INTO chains (chain_id, block_number, block_hash, block_timestamp) VALUES ($1, $2, $3, $4)"
      " ON CONFLICT (chain_id) DO UPDATE SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,"
      " block_timestamp = EXCLUDED.block_timestamp, imported_at = now()"},
+    /* $5, the parent hash, is NULL for a file import; the indexer writes it in the block's own
+       transaction, so no applied block is ever without it */
     {"snap_block_upsert",
-     "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp) VALUES ($1, $2, $3, $4)"
+     "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp, parent_hash)"
+     " VALUES ($1, $2, $3, $4, $5)"
      " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
-     " block_timestamp = EXCLUDED.block_timestamp, imported_at = now()"},
+     " block_timestamp = EXCLUDED.block_timestamp, parent_hash = EXCLUDED.parent_hash, imported_at = now()"},
     {"snap_known_assets", "SELECT address FROM assets WHERE chain_id = $1::bigint"},
     {"snap_known_reserves", "SELECT asset FROM reserves WHERE chain_id = $1::bigint"},
     {"snap_asset_upsert", "INSERT INTO assets (chain_id, address, symbol, name, decimals) VALUES ($1, $2, $3, $4, $5)"
@@ -173,6 +176,7 @@ static db_status run(db_conn *c, const char *name, struct params *p) {
 struct apply_ctx {
   const struct chain_snapshot *s;
   bool allow_older;
+  const char *parent_hash; /* NULL: not known (a file import) */
   struct db_snapshot_result *res;
   struct chain_snapshot_errors *errs;
   char chain[24];
@@ -872,6 +876,7 @@ static db_status apply_txn(db_conn *c, void *arg) {
     p_reset(p);
     p_str(p, x->chain), p_u64(p, s->block_number), p_str(p, s->block_hash), p_u64(p, s->block_timestamp);
     st = run(c, "snap_chain_upsert", p);
+    x->parent_hash ? p_str(p, x->parent_hash) : p_null(p);
     if (st == DB_OK) st = run(c, "snap_block_upsert", p);
     for (size_t i = 0; i < s->n_assets && st == DB_OK; i++) {
       const struct chain_snap_asset *a = &s->assets[i];
@@ -901,7 +906,13 @@ static db_status apply_txn(db_conn *c, void *arg) {
 
 db_status db_snapshot_apply(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
                             struct db_snapshot_result *res, struct chain_snapshot_errors *errs) {
-  struct apply_ctx x = {.s = s, .allow_older = allow_older, .res = res, .errs = errs};
+  return db_snapshot_apply_block(pool, s, allow_older, NULL, res, errs);
+}
+
+db_status db_snapshot_apply_block(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
+                                  const char *parent_hash, struct db_snapshot_result *res,
+                                  struct chain_snapshot_errors *errs) {
+  struct apply_ctx x = {.s = s, .allow_older = allow_older, .parent_hash = parent_hash, .res = res, .errs = errs};
   snprintf(x.chain, sizeof x.chain, "%llu", (unsigned long long)s->chain_id);
   unsigned n0 = errs->n, d0 = errs->dropped;
   db_status st = db_run_txn(pool, apply_txn, &x);

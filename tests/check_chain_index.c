@@ -11,7 +11,8 @@
  *     the indexer ends with the chain's state, and counted the errors;
  *   - the JSON-RPC client's batches and retries directly, through the proxy and against a dead port;
  *   - follow mode: a new block is applied without a restart, and a second indexer of the same
- *     chain is refused while the first holds the lease;
+ *     chain is refused while the first holds the lease (db/lease.h, "indexer.<chain id>"); a
+ *     follower that lost its lease session to another holder applies nothing until it is free;
  *   - /metrics exports the indexer's status, /readyz honours SPARKD_READY_MAX_LAG_BLOCKS;
  *   - savings vaults (sDAI through its Pot, sUSDS, Spark Vault V2) and rate limits, from test
  *     doubles exposing the real contracts' getters (tests/chain/savings_fixture.mjs).
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 #include "chain/rpc.h"
+#include "db/lease.h"
 #include "support/pgtest.h"
 
 static struct th_pg pg;
@@ -279,10 +281,66 @@ static void drive(unsigned seed, unsigned users, unsigned steps) {
 
 static char db_main[TH_PG_CONNINFO_MAX];
 
+static void rpc_post(const char *body, char *out, size_t cap) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/rpc.out", dir);
+  ck_assert_int_eq(
+      run("curl -s -m 30 -X POST -H 'content-type: application/json' --data '%s' %s >'%s'", body, rpc_url, path), 0);
+  FILE *f = fopen(path, "r");
+  size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+  out[n] = '\0';
+  if (f) fclose(f);
+}
+
+/* Every applied block's parent hash is written in the block's own transaction: a trigger refuses
+ * any chain_blocks row without one, so a block written first and completed by a second
+ * transaction (where a crash in between leaves a block that a reorg walk cannot check) fails the
+ * index. File imports, which have no parent hash, do not run in this database. */
+static void refuse_blocks_without_parent(const char *conninfo) {
+  ck_assert_int_eq(run("SPARKD_DATABASE_URL='%s' SPARKD_LOG_LEVEL=warn timeout 120 '%s' migrate >/dev/null", conninfo,
+                       SPARKD_BINARY),
+                   0);
+  PGconn *c = PQconnectdb(conninfo);
+  PGresult *r = PQexec(c, "CREATE FUNCTION test_need_parent() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                          " IF NEW.parent_hash IS NULL THEN RAISE EXCEPTION 'block % without its parent hash',"
+                          " NEW.block_number; END IF; RETURN NEW; END $$;"
+                          " CREATE TRIGGER test_need_parent BEFORE INSERT OR UPDATE ON chain_blocks"
+                          " FOR EACH ROW EXECUTE FUNCTION test_need_parent()");
+  ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* Each applied block's stored parent hash is the node's parentHash of that block. */
+static void parents_equal_the_nodes(const char *conninfo) {
+  PGconn *c = PQconnectdb(conninfo);
+  PGresult *r = PQexec(c, "SELECT block_number, parent_hash FROM chain_blocks ORDER BY block_number");
+  ck_assert(PQresultStatus(r) == PGRES_TUPLES_OK);
+  ck_assert_int_gt(PQntuples(r), 0);
+  for (int i = 0; i < PQntuples(r); i++) {
+    char body[200], res[8192];
+    snprintf(body, sizeof body,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getBlockByNumber\",\"params\":[\"0x%llx\",false]}",
+             strtoull(PQgetvalue(r, i, 0), NULL, 10));
+    rpc_post(body, res, sizeof res);
+    json_t *j = json_loads(res, 0, NULL);
+    char want[80];
+    snprintf(want, sizeof want, "%s", json_string_value(json_object_get(json_object_get(j, "result"), "parentHash")));
+    lower(want);
+    json_decref(j);
+    ck_assert_msg(strcmp(want, PQgetvalue(r, i, 1)) == 0, "block %s: parent %s, node %s", PQgetvalue(r, i, 0),
+                  PQgetvalue(r, i, 1), want);
+  }
+  PQclear(r);
+  PQfinish(c);
+}
+
 START_TEST(once_equals_the_chain) {
   drive(11, 25, 120);
   char out[1024], path[400];
+  refuse_blocks_without_parent(db_main);
   ck_assert_int_eq(index_once(db_main, rpc_url, NULL, out, sizeof out), 0);
+  parents_equal_the_nodes(db_main);
   truth("t1.json");
   snprintf(path, sizeof path, "%s/t1.json", dir);
   ck_assert_uint_eq(compare(db_main, path), 0);
@@ -300,17 +358,6 @@ START_TEST(once_equals_the_chain) {
   PQfinish(c);
 }
 END_TEST
-
-static void rpc_post(const char *body, char *out, size_t cap) {
-  char path[400];
-  snprintf(path, sizeof path, "%s/rpc.out", dir);
-  ck_assert_int_eq(
-      run("curl -s -m 30 -X POST -H 'content-type: application/json' --data '%s' %s >'%s'", body, rpc_url, path), 0);
-  FILE *f = fopen(path, "r");
-  size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-  out[n] = '\0';
-  if (f) fclose(f);
-}
 
 START_TEST(reorg_follows_the_new_branch) {
   char out[1024], path[400], res[4096];
@@ -347,6 +394,9 @@ START_TEST(reorg_follows_the_new_branch) {
   snprintf(want, sizeof want, "%s", json_string_value(json_object_get(json_object_get(t, "block"), "hash")));
   lower(want);
   ck_assert_str_eq(h, want);
+  PQfinish(c);
+  parents_equal_the_nodes(db_main);
+  c = PQconnectdb(db_main);
   /* the accounts the rewind removed were read again: none is left pending */
   q1(c, "SELECT count(*)::text FROM index_pending_accounts", NULL, n, sizeof n);
   ck_assert_str_eq(n, "0");
@@ -463,9 +513,86 @@ START_TEST(follow_applies_new_blocks) {
   waitpid(pid, &ws, 0);
   ck_assert_int_eq(second, 1);
   ck_assert_int_eq(atoll(applied), head);
+  /* it is the workers' lease mechanism (db/lease.h) under the name indexer.<chain id>: while
+   * this test holds that lease, an indexer of chain 31337 is refused; released, it runs */
+  db_lease *l = db_lease_create(db_main, "indexer.31337", 5000);
+  ck_assert(db_lease_keep(l, 5000));
+  ck_assert_int_eq(index_once(db_main, rpc_url, NULL, out, sizeof out), 1);
+  db_lease_release(l);
+  ck_assert_int_eq(index_once(db_main, rpc_url, NULL, out, sizeof out), 0);
+  db_lease_destroy(l);
   ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
   truth("t4.json");
   snprintf(path, sizeof path, "%s/t4.json", dir);
+  ck_assert_uint_eq(compare(db_main, path), 0);
+}
+END_TEST
+
+/* The indexer's lease is the workers' mechanism: a follower whose lease session is ended (as when
+ * the server drops a silent holder) and whose lease another process then takes applies nothing
+ * while that process holds it, and carries on once it is released. */
+START_TEST(follow_gives_way_to_the_lease_holder) {
+  char path[400];
+  snprintf(path, sizeof path, "%s/follow2.log", dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("SPARKD_DATABASE_URL", db_main, 1);
+    setenv("SPARKD_RPC_URL", rpc_url, 1);
+    char net[400];
+    snprintf(net, sizeof net, "%s/net.json", dir);
+    setenv("SPARKD_NETWORK_FILE", net, 1);
+    setenv("SPARKD_INDEX_POLL_MS", "100", 1);
+    setenv("SPARKD_LOG_LEVEL", "warn", 1);
+    if (!freopen(path, "w", stderr)) _exit(127);
+    execl(SPARKD_BINARY, "sparkd", "index", (char *)NULL);
+    _exit(127);
+  }
+  PGconn *c = PQconnectdb(db_main);
+  char holders[40] = "";
+  for (int i = 0; i < 100 && atoi(holders) < 1; i++) {
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    q1(c, "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'sparkd lease indexer.31337'", NULL,
+       holders, sizeof holders);
+  }
+  ck_assert_str_eq(holders, "1");
+  char before[40];
+  q1(c, "SELECT applied_block::text FROM index_status", NULL, before, sizeof before);
+  /* end the follower's lease session and take the lease before it takes it back */
+  db_lease *l = db_lease_create(db_main, "indexer.31337", 5000);
+  bool held = false;
+  for (int i = 0; i < 50 && !held; i++) {
+    PQclear(PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE application_name = 'sparkd lease indexer.31337' AND pid <> pg_backend_pid()"));
+    held = db_lease_keep(l, 5000);
+  }
+  ck_assert_msg(held, "the test could not take the indexer's lease");
+  drive(14, 4, 6);
+  char res[4096];
+  rpc_post("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_blockNumber\",\"params\":[]}", res, sizeof res);
+  json_t *j = json_loads(res, 0, NULL);
+  long long head = strtoll(json_string_value(json_object_get(j, "result")), NULL, 16);
+  json_decref(j);
+  ck_assert_int_gt(head, atoll(before));
+  /* thirty polls of the follower: nothing applied while the lease is not its own */
+  nanosleep(&(struct timespec){3, 0}, NULL);
+  char during[40];
+  q1(c, "SELECT max(block_number)::text FROM chain_blocks", NULL, during, sizeof during);
+  ck_assert_str_eq(during, before);
+  db_lease_release(l);
+  db_lease_destroy(l);
+  char applied[40] = "";
+  for (int i = 0; i < 600 && atoll(applied) < head; i++) {
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    q1(c, "SELECT max(block_number)::text FROM chain_blocks", NULL, applied, sizeof applied);
+  }
+  PQfinish(c);
+  kill(pid, SIGTERM);
+  int ws;
+  waitpid(pid, &ws, 0);
+  ck_assert_int_eq(atoll(applied), head);
+  ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  truth("t5.json");
+  snprintf(path, sizeof path, "%s/t5.json", dir);
   ck_assert_uint_eq(compare(db_main, path), 0);
 }
 END_TEST
@@ -601,6 +728,7 @@ int main(void) {
     tcase_add_test(tc, faults_end_with_the_chains_state);
     tcase_add_test(tc, rpc_batches_and_retries);
     tcase_add_test(tc, follow_applies_new_blocks);
+    tcase_add_test(tc, follow_gives_way_to_the_lease_holder);
     tcase_add_test(tc, metrics_and_readiness);
     tcase_add_test(tc, savings_vaults_and_rate_limits);
     suite_add_tcase(s, tc);

@@ -7,13 +7,20 @@
  *   - faults: index through tests/chain/faultproxy.mjs (seeded drops, delays, 429, 503, garbled
  *     JSON, batch results of the wrong size), in small batches so the faults land everywhere; `sparkd index --once`
  * still finishes, the proxy did inject every kind, and the served state equals the chain; then once more after new
- * blocks. */
+ * blocks;
+ *   - node limits: a node refusing batches of more than 7 calls (HTTP 413 and geth's JSON-RPC
+ *     "batch too large", alternately): the client halves its batch size and keeps the smaller one,
+ *     and the indexer ends with the chain's state; a node answering 403 (a wrong API key): no
+ *     retries, an error naming the method and the status, and `sparkd index` exits 1 both with
+ *     --once and following. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "chain/rpc.h"
 #include "support/chaintest.h"
 #include "support/httptest.h"
 #include "support/pgtest.h"
@@ -144,6 +151,113 @@ START_TEST(faulty_node_served_state_equals_the_chain) {
 }
 END_TEST
 
+static json_t *proxy_stats(const struct th_chain *ch, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", ch->dir, name);
+  json_error_t err;
+  json_t *st = json_load_file(path, 0, &err);
+  ck_assert_msg(st != NULL, "%s: %s", path, err.text);
+  char *dump = json_dumps(st, 0);
+  printf("faultproxy %s: %s\n", name, dump ? dump : "?");
+  free(dump);
+  return st;
+}
+
+START_TEST(node_limits_and_refusals) {
+  struct th_chain ch;
+  char dburl[TH_PG_CONNINFO_MAX], proxy[128], args[1024];
+  new_market(&ch, dburl, sizeof dburl);
+  long long head = drive(&ch, 41, 12, 50, 2);
+
+  /* batches: the client's own, 300 calls asked in batches of 64 through a node taking at most 7 */
+  struct th_bg fp = {0, -1};
+  snprintf(args, sizeof args,
+           "tests/chain/faultproxy.mjs --target %s --rate 0 --max-batch 7 --lifetime 300 --stats %s/batch.json", ch.url,
+           ch.dir);
+  ck_assert_int_eq(th_spawn_line(args, "PROXY_URL=", proxy, sizeof proxy, 30, &fp), 0);
+  struct chain_rpc_opts o = {
+      .url = proxy, .timeout_ms = 5000, .retries = 3, .batch_max = 64, .backoff_base_ms = 5, .backoff_max_ms = 50};
+  struct chain_rpc *r = chain_rpc_new(&o);
+  enum { N = 300 };
+  static struct chain_rpc_call calls[N];
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < N; i++) {
+      char q[24];
+      snprintf(q, sizeof q, "0x%x", i % 20);
+      calls[i] = (struct chain_rpc_call){.method = "eth_getBlockByNumber", .params = json_pack("[s, b]", q, 0)};
+    }
+    ck_assert_int_eq(chain_rpc_batch(r, calls, N), 0);
+    for (int i = 0; i < N; i++) {
+      ck_assert(!calls[i].error);
+      ck_assert_int_eq(strtol(json_string_value(json_object_get(calls[i].result, "number")), NULL, 16), i % 20);
+    }
+    chain_rpc_calls_clear(calls, N);
+    /* 64 -> 32 -> 16 -> 8 refused (4 refusals of the first request), 4 taken and kept: the second
+       round meets no refusal: the errors stay those of the 4 refused requests, 64 + 32 + 16 + 8 */
+    ck_assert_uint_eq(chain_rpc_batch_max(r), 4);
+    size_t ns;
+    const struct chain_rpc_method_stats *st = chain_rpc_stats(r, &ns);
+    ck_assert_uint_eq(st[0].errors, 64 + 32 + 16 + 8);
+  }
+  ck_assert_uint_eq(chain_rpc_retries(r), 0);
+  chain_rpc_free(r);
+
+  /* the indexer, asking for batches of 200 */
+  ck_assert_msg(index_once(&ch, dburl, proxy, "SPARKD_INDEX_BATCH_SIZE=200", NULL) == 0,
+                "sparkd index --once failed against a node with a batch limit");
+  th_bg_stop(&fp);
+  struct th_sparkd sd;
+  ck_assert(th_sparkd_start(&sd, dburl, serve_env) == 0);
+  compare(&ch, sd.port, head, "batch-limit");
+  th_sparkd_stop(&sd);
+  json_t *st = proxy_stats(&ch, "batch.json");
+  long long r413 = json_integer_value(json_object_get(st, "refused_413"));
+  long long rjs = json_integer_value(json_object_get(st, "refused_jsonrpc"));
+  ck_assert_int_gt(r413, 0);
+  ck_assert_int_gt(rjs, 0);
+  ck_assert_int_le(json_integer_value(json_object_get(st, "largest_forwarded")), 7);
+  /* the client's 4 refusals, then the indexer's: halving from at most 200 reaches 7 or less after at
+     most 5 refusals (200, 100, 50, 25, 12), and the smaller size is kept for the rest of the run */
+  ck_assert_int_le(r413 + rjs, 4 + 5);
+  json_decref(st);
+
+  /* a node answering 403 to everything */
+  snprintf(args, sizeof args,
+           "tests/chain/faultproxy.mjs --target %s --rate 0 --status 403 --lifetime 300 --stats %s/status.json", ch.url,
+           ch.dir);
+  ck_assert_int_eq(th_spawn_line(args, "PROXY_URL=", proxy, sizeof proxy, 30, &fp), 0);
+  struct chain_rpc_opts o2 = {.url = proxy, .timeout_ms = 5000, .retries = 20};
+  r = chain_rpc_new(&o2);
+  json_t *res = NULL;
+  ck_assert_int_eq(chain_rpc_call1(r, "eth_blockNumber", json_array(), &res), -1);
+  ck_assert(chain_rpc_last_permanent(r));
+  ck_assert_uint_eq(chain_rpc_retries(r), 0);
+  const char *why = chain_rpc_last_error(r);
+  ck_assert_msg(strstr(why, "eth_blockNumber") && strstr(why, "http status 403"), "error: %s", why);
+  chain_rpc_free(r);
+  /* with 20 retries allowed and backoff up to 5 s, retrying would take minutes: both modes end in
+     well under 30 s with exit status 1 */
+  time_t t0 = time(NULL);
+  ck_assert_int_eq(index_once(&ch, dburl, proxy, "SPARKD_INDEX_RPC_RETRIES=20", "SPARKD_INDEX_POLL_MS=100"), 1);
+  char rpc[256], net[512];
+  snprintf(rpc, sizeof rpc, "SPARKD_RPC_URL=%s", proxy);
+  snprintf(net, sizeof net, "SPARKD_NETWORK_FILE=%s/network.json", ch.dir);
+  const char *env[] = {rpc, net, "SPARKD_INDEX_RPC_RETRIES=20", "SPARKD_INDEX_POLL_MS=100", "SPARKD_LOG_LEVEL=warn",
+                       NULL};
+  ck_assert_int_eq(th_sparkd_cmd(dburl, env, "index"), 1);
+  ck_assert_int_lt(time(NULL) - t0, 30);
+  th_bg_stop(&fp);
+  st = proxy_stats(&ch, "status.json");
+  /* no request was retried: the client's one, and one head read per step, three steps in a row
+     failing this way (INDEX_PERMANENT_FAILURES) in each of the two runs */
+  ck_assert_int_eq(json_integer_value(json_object_get(st, "status")), 1 + 3 + 3);
+  json_decref(st);
+
+  th_chain_stop(&ch);
+  th_pg_drop_db(&pg, dburl);
+}
+END_TEST
+
 int main(void) {
   if (th_pg_start(&pg) != 0) return EXIT_FAILURE;
   Suite *s = suite_create("chain_resilience");
@@ -151,6 +265,7 @@ int main(void) {
   tcase_set_timeout(tc, 400);
   tcase_add_test(tc, reorg_served_state_follows_the_new_branch);
   tcase_add_test(tc, faulty_node_served_state_equals_the_chain);
+  tcase_add_test(tc, node_limits_and_refusals);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

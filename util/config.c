@@ -104,7 +104,9 @@ const struct util_config_entry util_config_table[] = {
      OFF(index_confirmations), 0, 10000, NULL},
     {"SPARKD_INDEX_POLL_MS", "uint", "2000", "sparkd index polls the node for a new head this often, in ms",
      OFF(index_poll_ms), 10, 3600000, NULL},
-    {"SPARKD_INDEX_BATCH_SIZE", "uint", "200", "calls per JSON-RPC batch request of sparkd index",
+    {"SPARKD_INDEX_BATCH_SIZE", "uint", "200",
+     "calls per JSON-RPC batch request of sparkd index (halved, and kept so, when the node refuses a batch for its "
+     "size)",
      OFF(index_batch_size), 1, 10000, NULL},
     {"SPARKD_INDEX_STEP_BLOCKS", "uint", "0",
      "while catching up, sparkd index folds at most this many blocks into one applied snapshot (0 = all of them)",
@@ -115,7 +117,8 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_INDEX_RPC_TIMEOUT_MS", "uint", "10000", "time one JSON-RPC request of sparkd index may take, in ms",
      OFF(index_rpc_timeout_ms), 100, 600000, NULL},
     {"SPARKD_INDEX_RPC_RETRIES", "uint", "8",
-     "retries (exponential backoff with jitter) of a JSON-RPC request that failed for a transient reason",
+     "retries (exponential backoff with jitter) of a JSON-RPC request that failed for a transient reason"
+     " (not an HTTP 4xx other than 408 and 429)",
      OFF(index_rpc_retries), 0, 100, NULL},
     {"SPARKD_READY_MAX_LAG_BLOCKS", "uint", "0",
      "/readyz fails while an indexed chain's applied block lags its head by more than this (0 = off)",

@@ -3,11 +3,15 @@
 // driven by a seeded PRNG (the n-th request always gets the same treatment for a seed), drops
 // connections, delays answers, answers 429 and 503, garbles the JSON, and answers a batch with a
 // result array of the wrong size. The rest is forwarded untouched.
+// Two node configurations can be imitated besides: --max-batch N refuses every batch of more than
+// N calls (alternately with HTTP 413 and with geth's JSON-RPC answer, an array holding one error
+// -32600 "batch too large"), and --status CODE answers every request with that HTTP status (a
+// wrong API key: 401/403, a wrong path: 404).
 //
 // Usage:
 //   node tests/chain/faultproxy.mjs --target http://127.0.0.1:PORT [--seed 1] [--rate 0.3]
 //        [--faults drop,delay,429,503,garble,wrongsize] [--lifetime 300] [--clean-after N]
-//        [--stats FILE]
+//        [--stats FILE] [--max-batch N] [--status CODE]
 // Prints `PROXY_URL=http://127.0.0.1:PORT` once listening. Stops by itself after --lifetime
 // seconds (default 300), on SIGTERM/SIGINT, or when stdin closes; then writes the counts
 // ({requests, forwarded, faults: {drop: n, …}}) to --stats (and stderr). --clean-after N stops
@@ -26,7 +30,10 @@ const rng = prng(BigInt(a.seed ?? 1) * 104729n + 3n);
 const rate = Number(a.rate ?? 0.3);
 const faults = String(a.faults ?? 'drop,delay,429,503,garble,wrongsize').split(',');
 const cleanAfter = a['clean-after'] !== undefined ? Number(a['clean-after']) : Infinity;
-const stats = { requests: 0, forwarded: 0, faults: Object.fromEntries(faults.map((f) => [f, 0])) };
+const maxBatch = a['max-batch'] !== undefined ? Number(a['max-batch']) : Infinity;
+const fixedStatus = a.status !== undefined ? Number(a.status) : null;
+const stats = { requests: 0, forwarded: 0, faults: Object.fromEntries(faults.map((f) => [f, 0])),
+  refused_413: 0, refused_jsonrpc: 0, status: 0, largest_forwarded: 0 };
 
 function forward(body, headers) {
   return new Promise((resolve, reject) => {
@@ -58,6 +65,26 @@ const server = http.createServer((req, res) => {
     const fault = n <= cleanAfter && rng.chance(rate) ? rng.pick(faults) : null;
     const delayMs = rng.int(50, 1500);
     const cut = rng.next();
+    if (fixedStatus !== null) {
+      stats.status++;
+      return reply(res, fixedStatus, JSON.stringify({ error: `status ${fixedStatus} (faultproxy --status)` }));
+    }
+    let calls = 1;
+    try {
+      const j = JSON.parse(body);
+      if (Array.isArray(j)) calls = j.length;
+      if (calls > maxBatch) {
+        if ((stats.refused_413 + stats.refused_jsonrpc) % 2 === 0) {
+          stats.refused_413++;
+          return reply(res, 413, 'Request Entity Too Large', { 'content-type': 'text/plain' });
+        }
+        stats.refused_jsonrpc++;
+        return reply(res, 200, JSON.stringify([{ jsonrpc: '2.0', id: j[0].id ?? null,
+          error: { code: -32600, message: 'batch too large' } }]));
+      }
+    } catch {
+      // not JSON: forwarded as it is
+    }
     try {
       if (fault) stats.faults[fault]++;
       switch (fault) {
@@ -92,6 +119,7 @@ const server = http.createServer((req, res) => {
         out = JSON.stringify(j);
       } else {
         stats.forwarded++;
+        stats.largest_forwarded = Math.max(stats.largest_forwarded, calls);
       }
       reply(res, up.status, out);
     } catch (e) {

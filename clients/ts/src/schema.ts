@@ -1247,7 +1247,11 @@ export interface paths {
          *     whether either is above `SPARKD_ORACLE_STALE_SECONDS`. The kill switch: each ratio oracle's
          *     threshold and latest answer (as ratios), the distance to the threshold
          *     (`ratio - threshold_ratio`; at or below 0 the kill switch may be triggered), whether it
-         *     has triggered, and, when it has, what is frozen: the reserves whose borrowing is off.
+         *     has triggered, and, when it has, what is frozen: the reserves whose borrowing is off. The
+         *     kill switch is what the last snapshot carrying one said: `sparkd index` reads the
+         *     KillSwitchOracle its network file names at every applied block (`triggered()`,
+         *     `oracles()`, each oracle's `oracleThresholds`, `latestAnswer()`, `decimals()`, and
+         *     `description()` as the label, or the oracle's address when it has none).
          */
         get: operations["getOracles"];
         put?: never;
