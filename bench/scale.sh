@@ -10,17 +10,18 @@
 # PostgreSQL (scripts/pg.sh, fsync off like the tests) and prints:
 #   - the first import: wall time and peak RSS (/usr/bin/time -v);
 #   - `sparkd serve`: time until the watch list answers, RSS once loaded;
-#   - a block touching 500 accounts (the 500 lowest health factors, positions replaced) and every
-#     price (+1%): the import's time, and the time from its start until the API serves the block
-#     (import + state cache generation);
+#   - four blocks in a row, each touching 500 accounts (the 500 lowest health factors, positions
+#     replaced) and every price: the import's time, and the time from its start until the API serves
+#     the block (import + state cache generation). The first block after the bulk load pays
+#     PostgreSQL's first touch of the freshly written pages; blocks 2-4 are the steady state;
 #   - account lookups (GET /v1/accounts/1/{address}, 2,000 addresses at random) and the watch list
 #     (GET /v1/accounts/1?max_health_factor=1.5&limit=100): wrk -t2 -c64 for DURATION, req/s and p99.
 # Figures on a shared machine move with its load: the load average is printed beside them.
 # Environment: ACCOUNTS, SMALL (0 skips the small run), DURATION (10s), SPARKD_BIN (default
 # build-bench/sparkd, built Release), SPARKD_BIN_BEFORE: a second binary (e.g. main's, built
 # Release elsewhere) measured in the same run on the same database, first, its figures labelled
-# "before" and SPARKD_BIN's "after"; each applies its own block (the next height, prices +1% and
-# +2%). The clusters, servers and temp dir are removed on exit.
+# "before" and SPARKD_BIN's "after"; each applies its own four blocks (the next heights, prices
+# moved each time). The clusters, servers and temp dir are removed on exit.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,8 +66,25 @@ wrk_line() {
   echo "$(echo "$out" | awk '/Requests\/sec/ { print $2 }') $(echo "$out" | awk '$1 == "99%" { print $2 }')"
 }
 
-# serve_run N LABEL BIN URL DIR K: starts BIN on the database, measures its load, applies block K
-# (the first run also picks the 2,000 addresses and writes blocks 1 and 2), then the lookups and
+# apply_block N LABEL BIN URL DIR BASE K J: imports block K and times it until the API serves it
+apply_block() {
+  local n=$1 label=$2 b=$3 url=$4 dir=$5 base=$6 k=$7 j=$8 want t0 t1
+  want=$(cat "$dir/block${k}_number")
+  echo "$n $label load_before_block $(load)"
+  t0=$(now)
+  SPARKD_DATABASE_URL=$url "$b" import "$dir/block$k.json" >"$dir/block.out" || die "block import: $(cat "$dir/block.out")"
+  t1=$(now)
+  for _ in $(seq 1 600); do
+    curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," && break
+    sleep 0.01
+  done
+  curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," || die "block $want never served"
+  echo "$n $label block${j}_500_accounts_all_prices_import_s $(secs "$t0" "$t1")"
+  echo "$n $label block${j}_500_accounts_all_prices_served_s $(secs "$t0" "$(now)")"
+}
+
+# serve_run N LABEL BIN URL DIR K: starts BIN on the database, measures its load, applies blocks
+# 4K-3 to 4K (the first run also picks the 2,000 addresses and writes blocks 1 to 8), then the lookups and
 # the watch list under wrk; prints "N LABEL key value" lines.
 serve_run() {
   local n=$1 label=$2 b=$3 url=$4 dir=$5 k=$6
@@ -104,7 +122,7 @@ block, _ = dec.raw_decode(head, head.index('"block":') + 8)
 weth = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
 usdc = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
 addrs = [a.strip() for a in open(f"{d}/addrs") if a.strip()][:500]
-for k in (1, 2):
+for k in range(1, 9):
     prices = [dict(p, price=str(int(p["price"]) * (100 + k) // 100)) for p in prices0]
     accounts = [{"address": a, "emode_category": 0, "positions": [
         {"asset": weth, "scaled_a_token_balance": str(10**18 + k), "scaled_variable_debt": "0", "collateral": True},
@@ -123,20 +141,12 @@ lua.write("n = #paths\nmath.randomseed(os.time())\n")
 lua.write('request = function() return wrk.format("GET", paths[math.random(n)]) end\n')
 EOF
   fi
-  local want
-  want=$(cat "$dir/block${k}_number")
-  echo "$n $label load_before_block $(load)"
-  t0=$(now)
-  SPARKD_DATABASE_URL=$url "$b" import "$dir/block$k.json" >"$dir/block.out" || die "block import: $(cat "$dir/block.out")"
-  t1=$(now)
-  for _ in $(seq 1 600); do
-    curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," && break
-    sleep 0.02
+  # four blocks per binary: the first after a bulk load pays PostgreSQL's first touch of the
+  # freshly written pages (hint bits, cold cache); the next three are the steady state
+  local want j
+  for j in 1 2 3 4; do
+  apply_block "$n" "$label" "$b" "$url" "$dir" "$base" $(((k - 1) * 4 + j)) "$j"
   done
-  curl -sf "$base/v1/accounts/1?limit=1" | grep -q "\"as_of\":{\"chain_id\":1,\"block_number\":$want," || die "block $want never served"
-  echo "$n $label block_500_accounts_all_prices_import_s $(secs "$t0" "$t1")"
-  echo "$n $label block_500_accounts_all_prices_served_s $(secs "$t0" "$(now)")"
-  echo "$n $label load_after_block $(load)"
   echo "$n $label sparkd_rss_mib_after_block $(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' /proc/$server/status)"
   echo "$n $label load_before_wrk $(load)"
   echo "$n $label lookup_reqs_p99 $(wrk_line "$base" "$dir/lookup.lua")"
