@@ -25,6 +25,7 @@
 #include "risk/reserve.h"
 #include "risk/wadray.h"
 #include "service/body.h"
+#include "service/heavy.h"
 #include "service/request.h"
 #include "service/server.h"
 #include "state/cache.h"
@@ -267,6 +268,7 @@ static risk_err lar_curve(const struct risk_market *m, const struct risk_book *b
 }
 
 enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *req) {
+  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
   if (!rctx_open(req, &r, true, &res)) {
@@ -692,6 +694,7 @@ static void field_err(json_t *errors, const char *map, const char *key, const ch
 }
 
 enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
+  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
   if (!rctx_open(req, &r, true, &res)) {
@@ -920,6 +923,7 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
 }
 
 enum svc_handler_result handler_risk_var_get(struct svc_request *req) {
+  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
   if (!rctx_open(req, &r, true, &res)) {
@@ -1102,6 +1106,7 @@ out:
 /* ---- GET /v1/risk/{chain}/concentration ---- */
 
 enum svc_handler_result handler_risk_concentration_get(struct svc_request *req) {
+  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
   if (!rctx_open(req, &r, true, &res)) {

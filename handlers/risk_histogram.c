@@ -9,6 +9,7 @@
 
 #include "handlers/common.h"
 #include "handlers/handlers.h"
+#include "service/heavy.h"
 #include "service/request.h"
 #include "state/accounts.h"
 #include "state/cache.h"
@@ -89,6 +90,7 @@ static void count(const struct state_acc_chain *x, struct view_ops_hf *h) {
 }
 
 enum svc_handler_result handler_risk_hf_histogram(struct svc_request *req) {
+  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   char buf[32];
   const char *chain = svc_req_param(req, "chain", buf, sizeof buf);
   int64_t id = 0;

@@ -22,6 +22,7 @@
 #include "partner/margin.h"
 #include "service/auth.h"
 #include "service/head.h"
+#include "service/heavy.h"
 #include "service/metrics.h"
 #include "service/request.h"
 #include "service/server.h"
@@ -399,6 +400,7 @@ static void dispatch(struct svc_request *req) {
     res = SVC_HANDLED;
   } else {
     res = req->match.route->handler(req);
+    svc_heavy_leave(req); /* the computation is over once the handler returns; the reply is only sent */
   }
   if (res != SVC_HANDLED && !req->replied) {
     util_log(UTIL_LOG_ERROR, "request %s: handler for %s %s failed without a reply", req->request_id, req->method,
@@ -557,6 +559,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
   const char *tpl = rt ? rt->path : "unmatched";
   util_log_access(req->method, tpl, req->status, (unsigned long long)req->bytes, (unsigned long long)us,
                   req->request_id);
+  svc_heavy_leave(req); /* a no-op: dispatch gave the place back; never leak one */
   free(req->body);
   free(req);
   *con_cls = NULL;
@@ -636,6 +639,16 @@ int svc_serve(struct svc_server *srv) {
 
   db_set_logger(db_logger);
   svc_auth_configure(srv->cfg.auth_fail_burst, srv->cfg.auth_fail_refill_ms);
+  {
+    /* waiters hold worker threads too: at least one thread is never held by a heavy route */
+    unsigned t = srv->cfg.threads, h = srv->cfg.heavy_concurrency;
+    svc_heavy_configure(h, srv->cfg.heavy_wait_ms, t > h + 1 ? t - h - 1 : 0);
+    if (h >= t)
+      util_log(
+          UTIL_LOG_WARN,
+          "SPARKD_HEAVY_CONCURRENCY=%u is not below SPARKD_THREADS=%u: heavy requests can hold every worker thread", h,
+          t);
+  }
   srv->pool = db_pool_create(srv->cfg.database_url, srv->cfg.threads);
   if (!srv->pool) {
     util_log(UTIL_LOG_ERROR, "SPARKD_DATABASE_URL: not a usable connection string");

@@ -8,6 +8,7 @@
 
 #include "db/index.h"
 #include "partner/ltv.h"
+#include "service/heavy.h"
 #include "service/router.h"
 #include "state/cache.h"
 
@@ -260,6 +261,18 @@ char *svc_metrics_render(db_pool *pool, size_t *len) {
       " all arrive within SPARKD_HEAD_TIMEOUT_MS, or their body then came slower than a byte per ms on average.\n"
       "# TYPE sparkd_http_head_timeouts_total counter\nsparkd_http_head_timeouts_total %llu\n",
       (unsigned long long)atomic_load_explicit(&head_timeouts, memory_order_relaxed));
+  struct svc_heavy_stats hs;
+  svc_heavy_stats(&hs);
+  put(&b,
+      "# HELP sparkd_heavy_admitted_total Heavy computations (risk routes, margin what-if quotes) let through the"
+      " gate, at once or after a wait.\n# TYPE sparkd_heavy_admitted_total counter\nsparkd_heavy_admitted_total %llu\n"
+      "# HELP sparkd_heavy_refused_total Heavy requests answered 503 busy: every place taken for"
+      " SPARKD_HEAVY_WAIT_MS, or too many already waiting.\n# TYPE sparkd_heavy_refused_total counter\n"
+      "sparkd_heavy_refused_total %llu\n"
+      "# HELP sparkd_heavy_in_flight Heavy computations running now.\n# TYPE sparkd_heavy_in_flight gauge\n"
+      "sparkd_heavy_in_flight %u\n"
+      "# HELP sparkd_heavy_limit SPARKD_HEAVY_CONCURRENCY.\n# TYPE sparkd_heavy_limit gauge\nsparkd_heavy_limit %u\n",
+      (unsigned long long)hs.admitted, (unsigned long long)hs.refused, hs.in_flight, hs.limit);
   uint64_t generation;
   bool pending;
   state_cache_status(&generation, &pending);

@@ -47,6 +47,7 @@ struct svc_request {
   unsigned retry_after_s; /* Retry-After sent with a 429 problem */
   bool health_only;       /* came in on SPARKD_HEALTH_PORT: only /healthz, /readyz and /metrics are routed */
   uint64_t body_received; /* body bytes that arrived, kept or discarded (the body deadline, httpd.c) */
+  bool heavy;             /* holds a place of the heavy computation gate (service/heavy.h) */
 };
 
 /* Returns the path parameter `name` percent-decoded (NUL-terminated copy in buf), or NULL when

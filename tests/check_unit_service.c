@@ -1,10 +1,13 @@
 /* ctest-label: unit */
 /* Unit tests of the service's tables: configuration parsing, route matching, the error table. */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "service/errors.h"
+#include "service/heavy.h"
 #include "service/router.h"
 #include "util/config.h"
 
@@ -80,6 +83,8 @@ static const struct {
     {"SPARKD_MAX_BODY_BYTES=10", "SPARKD_MAX_BODY_BYTES"},
     {"SPARKD_MAX_BODY_BYTES=1e6", "SPARKD_MAX_BODY_BYTES"},
     {"SPARKD_DB_WAIT_MS=", "SPARKD_DB_WAIT_MS"},
+    {"SPARKD_HEAVY_CONCURRENCY=0", "SPARKD_HEAVY_CONCURRENCY"},
+    {"SPARKD_HEAVY_WAIT_MS=60001", "SPARKD_HEAVY_WAIT_MS"},
 };
 
 START_TEST(config_bad_values) {
@@ -99,6 +104,77 @@ START_TEST(config_table_complete) {
     ck_assert(strncmp(util_config_table[i].env, "SPARKD_", 7) == 0);
     ck_assert(util_config_table[i].help && *util_config_table[i].help);
   }
+}
+END_TEST
+
+/* The heavy gate's default is half the worker threads (at least 1): the rest serve cheap routes. */
+START_TEST(config_heavy_defaults) {
+  struct util_config cfg;
+  char err[512];
+  const char *eight[] = {"SPARKD_THREADS=8", NULL}, *one[] = {"SPARKD_THREADS=1", NULL},
+             *set[] = {"SPARKD_THREADS=8", "SPARKD_HEAVY_CONCURRENCY=3", "SPARKD_HEAVY_WAIT_MS=0", NULL};
+  ck_assert_msg(load(eight, &cfg, err), "%s", err);
+  ck_assert_uint_eq(cfg.heavy_concurrency, 4);
+  ck_assert_uint_eq(cfg.heavy_wait_ms, 500);
+  ck_assert_msg(load(one, &cfg, err), "%s", err);
+  ck_assert_uint_eq(cfg.heavy_concurrency, 1);
+  ck_assert_msg(load(set, &cfg, err), "%s", err);
+  ck_assert_uint_eq(cfg.heavy_concurrency, 3);
+  ck_assert_uint_eq(cfg.heavy_wait_ms, 0);
+}
+END_TEST
+
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *release_later(void *arg) {
+  (void)arg;
+  struct timespec ts = {0, 150 * 1000000L};
+  nanosleep(&ts, NULL);
+  svc_heavy_release();
+  return NULL;
+}
+
+/* The gate itself: places up to the limit, a bounded wait, a bounded number of waiters, counters. */
+START_TEST(heavy_gate) {
+  svc_heavy_configure(2, 1000, 1);
+  ck_assert(svc_heavy_acquire(0));
+  ck_assert(svc_heavy_acquire(0));
+  double t0 = mono_s();
+  ck_assert(!svc_heavy_acquire(0)); /* full, no wait: refused at once */
+  ck_assert(mono_s() - t0 < 0.5);
+  t0 = mono_s();
+  svc_heavy_configure(2, 100, 1);
+  ck_assert(!svc_heavy_acquire(100)); /* full for the whole wait: refused after it */
+  ck_assert(mono_s() - t0 >= 0.099);
+  /* a place given back during the wait goes to the waiter */
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, release_later, NULL), 0);
+  t0 = mono_s();
+  ck_assert(svc_heavy_acquire(5000));
+  double waited = mono_s() - t0;
+  ck_assert_msg(waited >= 0.1 && waited < 4, "waited %.3f s", waited);
+  pthread_join(t, NULL);
+  struct svc_heavy_stats st;
+  svc_heavy_stats(&st);
+  ck_assert_uint_eq(st.admitted, 3);
+  ck_assert_uint_eq(st.refused, 2);
+  ck_assert_uint_eq(st.in_flight, 2);
+  ck_assert_uint_eq(st.limit, 2);
+  /* no waiters allowed: refused at once even with a wait */
+  svc_heavy_configure(2, 5000, 0);
+  t0 = mono_s();
+  ck_assert(!svc_heavy_acquire(5000));
+  ck_assert(mono_s() - t0 < 1);
+  svc_heavy_release();
+  svc_heavy_release();
+  svc_heavy_stats(&st);
+  ck_assert_uint_eq(st.in_flight, 0);
+  ck_assert(svc_heavy_acquire(0));
+  svc_heavy_release();
 }
 END_TEST
 
@@ -170,6 +246,8 @@ int main(void) {
   tcase_add_test(tc, config_values);
   tcase_add_loop_test(tc, config_bad_values, 0, (int)(sizeof bad / sizeof bad[0]));
   tcase_add_test(tc, config_table_complete);
+  tcase_add_test(tc, config_heavy_defaults);
+  tcase_add_test(tc, heavy_gate);
   tcase_add_test(tc, route_match_static_and_params);
   tcase_add_test(tc, route_table_sane);
   tcase_add_test(tc, error_table);

@@ -131,6 +131,13 @@ const struct util_config_entry util_config_table[] = {
     {"SPARKD_HEALTH_PORT", "uint", "0",
      "a second port on SPARKD_LISTEN's host serving only /healthz, /readyz and /metrics (0 = off)", OFF(health_port), 0,
      65535, NULL},
+    {"SPARKD_HEAVY_CONCURRENCY", "uint", "",
+     "heavy computations (risk routes, margin what-if quotes) running at once; more wait, then get 503 busy "
+     "(empty = half of SPARKD_THREADS, at least 1)",
+     OFF(heavy_concurrency), 1, 1024, NULL},
+    {"SPARKD_HEAVY_WAIT_MS", "uint", "500",
+     "a heavy request finding every place taken waits this many ms for one before 503 busy (0 = refuse at once)",
+     OFF(heavy_wait_ms), 0, 60000, NULL},
 };
 const size_t util_config_table_len = sizeof util_config_table / sizeof util_config_table[0];
 
@@ -234,6 +241,8 @@ bool util_config_load(struct util_config *cfg, util_env_lookup lookup, void *ctx
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = n > 0 && n <= 1024 ? (unsigned)n : 2;
   }
+  /* the rest of the worker threads stay free for the cheap routes however many heavy requests come */
+  if (cfg->heavy_concurrency == 0) cfg->heavy_concurrency = cfg->threads > 1 ? cfg->threads / 2 : 1;
   if (cfg->health_threads == 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->health_threads = n > 0 && n <= 16 ? (unsigned)n : n > 16 ? 16 : 2;

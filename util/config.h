@@ -54,6 +54,8 @@ struct util_config {
   unsigned ready_max_lag_blocks;       /* SPARKD_READY_MAX_LAG_BLOCKS: /readyz lag bound; 0 = off */
   unsigned head_timeout_ms;            /* SPARKD_HEAD_TIMEOUT_MS: a request head must arrive within this */
   unsigned health_port;                /* SPARKD_HEALTH_PORT: probes-only listener; 0 = off */
+  unsigned heavy_concurrency;          /* SPARKD_HEAVY_CONCURRENCY: heavy computations running at once */
+  unsigned heavy_wait_ms;              /* SPARKD_HEAVY_WAIT_MS: a heavy request waits this long for a place */
 };
 
 /* One row of the table; exported for the env.example test and `sparkd serve --help`. */

@@ -82,21 +82,30 @@
     }
   }
 
-  // GET or POST a relative API path; `key` is sent as a bearer token when given.
+  // GET or POST a relative API path; `key` is sent as a bearer token when given. A 503 `busy`
+  // (the server's heavy computations are all running, SPARKD_HEAVY_CONCURRENCY) is asked again
+  // after its Retry-After, a few times: this page itself starts several at once.
   async function api(path, { key, method = "GET", body } = {}) {
     const headers = { Accept: "application/json" };
     if (key) headers.Authorization = "Bearer " + key;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-cache" });
-    const text = await res.text();
-    let json = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch (e) {
-      throw new Error(`${path}: not JSON (${res.status})`);
+    for (let attempt = 0; ; attempt++) {
+      const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-cache" });
+      const text = await res.text();
+      let json = null;
+      try {
+        json = text ? JSON.parse(text) : null;
+      } catch (e) {
+        throw new Error(`${path}: not JSON (${res.status})`);
+      }
+      if (res.status === 503 && json && json.code === "busy" && attempt < 5) {
+        const wait = Math.min(Number(res.headers.get("Retry-After")) || 1, 10);
+        await new Promise((ok) => setTimeout(ok, wait * 1000));
+        continue;
+      }
+      if (!res.ok) throw new ApiError(res.status, json);
+      return json;
     }
-    if (!res.ok) throw new ApiError(res.status, json);
-    return json;
   }
 
   // Every page of a list route (next_cursor), at most `max` pages.

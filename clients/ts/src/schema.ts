@@ -83,6 +83,12 @@ export interface paths {
          *     - `sparkd_http_head_timeouts_total` (counter): connections closed because their request
          *       line and headers did not all arrive within `SPARKD_HEAD_TIMEOUT_MS`, or their body
          *       then came slower than a byte per ms on average.
+         *     - `sparkd_heavy_admitted_total`, `sparkd_heavy_refused_total` (counters),
+         *       `sparkd_heavy_in_flight`, `sparkd_heavy_limit` (gauges): the gate on heavy
+         *       computations (the risk routes and margin what-if quotes): requests let through, at
+         *       once or after waiting up to `SPARKD_HEAVY_WAIT_MS`; requests answered 503 `busy`;
+         *       computations running now (updated as they start and end, not at request completion);
+         *       `SPARKD_HEAVY_CONCURRENCY`.
          *     - `sparkd_state_cache_generation` (gauge): state cache builds completed (0 before the
          *       first); `sparkd_state_cache_pending` (gauge): 1 before the first build and while a
          *       rebuild is asked for or running, i.e. the cached market, reserve, vault and account
@@ -2879,7 +2885,7 @@ export interface components {
          *     fails when this list and that table differ.
          * @enum {string}
          */
-        ErrorCode: "internal_error" | "route_not_found" | "method_not_allowed" | "body_too_large" | "unsupported_media_type" | "malformed_json" | "duplicate_json_key" | "validation_failed" | "bad_query_parameter" | "database_unavailable" | "schema_not_current" | "shutting_down" | "chain_not_found" | "vault_not_found" | "vault_would_revert" | "asset_not_found" | "unauthorized" | "forbidden" | "too_many_requests" | "idempotency_key_required" | "idempotency_conflict" | "position_not_found" | "external_id_exists" | "attestation_exists" | "snapshot_older" | "webhook_not_found" | "state_updating" | "state_not_ready" | "invalid_parameter" | "invalid_path" | "ambiguous_framing" | "not_computable" | "host_required" | "portfolio_not_found" | "index_lagging";
+        ErrorCode: "internal_error" | "route_not_found" | "method_not_allowed" | "body_too_large" | "unsupported_media_type" | "malformed_json" | "duplicate_json_key" | "validation_failed" | "bad_query_parameter" | "database_unavailable" | "schema_not_current" | "shutting_down" | "chain_not_found" | "vault_not_found" | "vault_would_revert" | "asset_not_found" | "unauthorized" | "forbidden" | "too_many_requests" | "idempotency_key_required" | "idempotency_conflict" | "position_not_found" | "external_id_exists" | "attestation_exists" | "snapshot_older" | "webhook_not_found" | "state_updating" | "state_not_ready" | "invalid_parameter" | "invalid_path" | "ambiguous_framing" | "not_computable" | "host_required" | "portfolio_not_found" | "index_lagging" | "busy";
         /** @description An unsigned integer as a decimal string. */
         RskUint: string;
         /** @description A base value (8-decimal USD) as a human decimal string. */
@@ -3402,6 +3408,39 @@ export interface components {
         PrtSnapshotOlder: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description `busy`: as many heavy computations (the risk routes, margin what-if quotes) as
+         *     `SPARKD_HEAVY_CONCURRENCY` allows were running, and none finished within
+         *     `SPARKD_HEAVY_WAIT_MS`; retry after `Retry-After` seconds. Or
+         *     `state_not_ready` (the chain state is not loaded yet), `database_unavailable` (the database
+         *     cannot be reached) or `shutting_down`.
+         */
+        RskUnavailable: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description `busy`: as many heavy computations (the risk routes, margin what-if quotes) as
+         *     `SPARKD_HEAVY_CONCURRENCY` allows were running, and none finished within
+         *     `SPARKD_HEAVY_WAIT_MS`; retry after `Retry-After` seconds. Or
+         *     `database_unavailable` (the database cannot be reached) or `shutting_down`.
+         */
+        PfoUnavailable: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "Retry-After": components["headers"]["Retry-After"];
                 [name: string]: unknown;
             };
             content: {
@@ -6413,7 +6452,7 @@ export interface operations {
             422: components["responses"]["PfoNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["PrtUnavailable"];
+            503: components["responses"]["PfoUnavailable"];
         };
     };
     getPartnerPortfolioRate: {
@@ -6692,7 +6731,7 @@ export interface operations {
             422: components["responses"]["RskNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["AccUnavailable"];
+            503: components["responses"]["RskUnavailable"];
         };
     };
     postRiskStress: {
@@ -6821,7 +6860,7 @@ export interface operations {
             422: components["responses"]["RskNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["AccUnavailable"];
+            503: components["responses"]["RskUnavailable"];
         };
     };
     getRiskVar: {
@@ -6934,7 +6973,7 @@ export interface operations {
             422: components["responses"]["RskNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["AccUnavailable"];
+            503: components["responses"]["RskUnavailable"];
         };
     };
     getRiskConcentration: {
@@ -7024,7 +7063,7 @@ export interface operations {
             422: components["responses"]["RskNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["AccUnavailable"];
+            503: components["responses"]["RskUnavailable"];
         };
     };
     getOracles: {
@@ -7193,7 +7232,7 @@ export interface operations {
             422: components["responses"]["RskNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["AccUnavailable"];
+            503: components["responses"]["RskUnavailable"];
         };
     };
     listRiskPartnerLtv: {
