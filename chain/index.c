@@ -696,6 +696,14 @@ static int read_strategies(struct chain_index *ix, struct market *m, const char 
   for (size_t k = 0; k < m->n; k++) {
     struct reserve *r = &m->r[k];
     if (!r->target) continue;
+    if (not_a_revert(&c, at[k])) {
+      /* a node error is not an answer: the step fails and is read again, never stored as a
+         plain strategy */
+      snprintf(err, err_len, "rpc: getAPR() of %s: %s", r->src, c.v[at[k]].err_msg);
+      calls_free(&c);
+      free(at);
+      return -1;
+    }
     /* a negative APR (an int256 getAPR) has no place in the format */
     if (!ret_word(&c, at[k], 0, &r->apr) || u256_bits(r->apr) == 256 || !target_consistent(r)) {
       util_log(UTIL_LOG_WARN,

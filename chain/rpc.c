@@ -129,7 +129,8 @@ static void backoff(struct chain_rpc *c, unsigned attempt) {
   nanosleep(&ts, NULL);
 }
 
-/* TOO_BIG: the node refused the batch for its size (HTTP 413, or a JSON-RPC error saying so) */
+/* TOO_BIG: the node refused the batch for its size (HTTP 413, or a JSON-RPC error saying so), or
+   the batch's answer passed RESPONSE_MAX */
 enum outcome { OK, TRANSIENT, FATAL, TOO_BIG };
 
 /* Whether a node's error message says a batch was too large: geth "batch too large", others
@@ -216,8 +217,15 @@ static enum outcome exchange(struct chain_rpc *c, struct chain_rpc_call *calls, 
   enum outcome out = OK;
   long status = 0;
   json_t *resp = NULL;
+  if (rc != CURLE_OK && b.too_big && n > 1) {
+    /* a batch whose answer is too large is split like one the node refused for its size; only a
+       single call gets the per-call error below, which a log range answers by halving */
+    snprintf(c->last_error, sizeof c->last_error, "%s: answer larger than %zu MiB", what, RESPONSE_MAX >> 20);
+    out = TOO_BIG;
+    goto done;
+  }
   if (rc != CURLE_OK && b.too_big) {
-    snprintf(c->last_error, sizeof c->last_error, "answer larger than %zu MiB", RESPONSE_MAX >> 20);
+    snprintf(c->last_error, sizeof c->last_error, "%s: answer larger than %zu MiB", what, RESPONSE_MAX >> 20);
     for (size_t i = 0; i < n; i++) {
       calls[i].error = true;
       calls[i].err_code = RESPONSE_TOO_LARGE;
@@ -339,8 +347,8 @@ int chain_rpc_batch(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n)
       util_log(UTIL_LOG_WARN, "rpc: %s; batches of at most %u calls from now on", c->last_error, c->o.batch_max);
       continue;
     }
-    at += k;
     if (out != OK) {
+      /* the chunk that failed and every later one */
       for (size_t i = at; i < n; i++) {
         calls[i].error = true;
         calls[i].err_code = 0;
@@ -349,6 +357,7 @@ int chain_rpc_batch(struct chain_rpc *c, struct chain_rpc_call *calls, size_t n)
       rc = -1;
       break;
     }
+    at += k;
   }
   for (size_t i = 0; i < n; i++) {
     json_decref(calls[i].params);

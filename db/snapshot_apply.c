@@ -39,7 +39,10 @@ const struct db_statement db_snapshot_statements[] = {
      "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp, parent_hash)"
      " VALUES ($1, $2, $3, $4, $5)"
      " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
-     " block_timestamp = EXCLUDED.block_timestamp, parent_hash = EXCLUDED.parent_hash, imported_at = now()"},
+     " block_timestamp = EXCLUDED.block_timestamp,"
+     /* a file import of an indexed block (same hash) keeps the parent hash the indexer stored */
+     " parent_hash = CASE WHEN EXCLUDED.parent_hash IS NULL AND chain_blocks.block_hash = EXCLUDED.block_hash"
+     " THEN chain_blocks.parent_hash ELSE EXCLUDED.parent_hash END, imported_at = now()"},
     {"snap_known_assets", "SELECT address FROM assets WHERE chain_id = $1::bigint"},
     {"snap_known_reserves", "SELECT asset FROM reserves WHERE chain_id = $1::bigint"},
     {"snap_asset_upsert", "INSERT INTO assets (chain_id, address, symbol, name, decimals) VALUES ($1, $2, $3, $4, $5)"
