@@ -912,6 +912,14 @@ db_status db_snapshot_apply(db_pool *pool, const struct chain_snapshot *s, bool 
   return db_snapshot_apply_block(pool, s, allow_older, NULL, res, errs);
 }
 
+/* a snapshot writing at least this many accounts is a bulk load: statistics are refreshed after it */
+#define ANALYZE_AFTER_ACCOUNTS 100000
+
+static db_status analyze_txn(db_conn *c, void *arg) {
+  (void)arg;
+  return db_exec(c, "ANALYZE accounts, positions");
+}
+
 db_status db_snapshot_apply_block(db_pool *pool, const struct chain_snapshot *s, bool allow_older,
                                   const char *parent_hash, struct db_snapshot_result *res,
                                   struct chain_snapshot_errors *errs) {
@@ -923,6 +931,13 @@ db_status db_snapshot_apply_block(db_pool *pool, const struct chain_snapshot *s,
   if (st != DB_OK) {
     errs->n = n0; /* a database failure, not a snapshot problem */
     errs->dropped = d0;
+    return st;
+  }
+  if (res->accounts_written >= ANALYZE_AFTER_ACCOUNTS) {
+    /* Until autovacuum's next pass the planner has no statistics for the rows a bulk load wrote,
+       and the next blocks' DELETE … = ANY($2) ran as a scan of every position (0.5 s at a million
+       accounts, against 40 ms with statistics). A failure here costs speed, not data. */
+    (void)db_run_txn(pool, analyze_txn, NULL);
   }
   return st;
 }
