@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
   struct risk_position *pos = calloc(n * 4, sizeof *pos), *work = calloc(n * 4, sizeof *pos);
   uint32_t *first = calloc(n + 1, sizeof *first);
   uint8_t *em = calloc(n, 1);
-  bool *liq = calloc(n, 1);
+  uint8_t *liq = calloc(n, 1);
   if (!pos || !work || !first || !em || !liq) return 1;
   size_t k = 0;
   static const int COLLS[] = {WETH, WSTETH, RETH, WBTC, CBBTC}, DEBT[] = {USDC, USDT, DAI, WETH};

@@ -709,7 +709,7 @@ enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
   struct risk_account *as = NULL;
   struct risk_stress_result *out = NULL;
   struct view_risk_wf *wf = NULL;
-  bool *liq = NULL;
+  uint8_t *liq = NULL;
   struct risk_slippage *slip = NULL;
   struct view_risk_shock ps[RISK_MAX_RESERVES], rs[RISK_MAX_RESERVES];
   u256 price_f[RISK_MAX_RESERVES]; /* 1e18 + shock, or 0: none */

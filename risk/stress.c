@@ -28,12 +28,13 @@ static risk_err base_value(const struct risk_acct_reserve *r, u256 amount, u256 
 
 risk_err risk_liq_pick_compute(const struct risk_market *m, const struct risk_position *pos, size_t n, uint32_t emode,
                                struct risk_account *scratch, struct risk_liq_pick *out) {
-  out->liquidatable = false;
+  out->below_one = out->liquidatable = false;
   out->collateral = out->debt = 0;
   risk_err e = risk_account_evaluate_positions(m, pos, n, emode, &out->data);
   if (e) return e;
   if (u256_is_zero(out->data.total_debt_base) || !u256_lt(out->data.health_factor, u256_from_u64(HF_ONE)))
     return RISK_OK;
+  out->below_one = true;
   u256 best_c = U256_ZERO, best_d = U256_ZERO;
   int pc = -1, pd = -1;
   for (size_t i = 0; i < n; i++) {
@@ -41,7 +42,7 @@ risk_err risk_liq_pick_compute(const struct risk_market *m, const struct risk_po
     const struct risk_acct_reserve *r = &m->reserves[p->reserve];
     if (!r->listed) continue;
     u256 bal, v;
-    if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a)) {
+    if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a) && !u256_is_zero(r->price)) {
       if ((e = risk_ray_mul(&bal, p->scaled_a, r->liquidity_index)) || (e = base_value(r, bal, &v))) return e;
       if (pc < 0 || u256_gt(v, best_c)) best_c = v, pc = p->reserve;
     }
@@ -281,7 +282,8 @@ static bool feval(const struct risk_market *m, const struct facct *a, struct fev
     if (r->price.w[1] | r->price.w[2] | r->price.w[3]) return false;
     if (f->coll) {
       if (!fvalue(r, f->bal_c, &v) || !add128(&c, c, v) || !mul128(&t, v, f->lt) || !add128(&s, s, t)) return false;
-      if (f->pick_c && (ic < 0 || v > vc)) ic = (int)i, vc = v;
+      /* a collateral priced 0 cannot be liquidated (risk_liq_pick) */
+      if (f->pick_c && r->price.w[0] != 0 && (ic < 0 || v > vc)) ic = (int)i, vc = v;
     }
     if (f->debt) {
       if (!fvalue(r, f->bal_d, &v) || !add128(&d, d, v)) return false;
@@ -748,6 +750,7 @@ static risk_err stress_pick(const struct risk_market *m, const struct risk_posit
   struct fliq_out l;
   if (fprep(m, p, n, emode, fa) && feval(m, fa, &ev)) {
     k->liquidatable = false;
+    k->below_one = ev.below_one;
     if (!ev.below_one || ev.ic < 0 || ev.id < 0) return RISK_OK;
     if (fliq(m, fa, &ev, &l)) {
       if (!l.liquidatable) return RISK_OK;
@@ -768,13 +771,13 @@ static risk_err stress_pick(const struct risk_market *m, const struct risk_posit
 }
 
 risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b, struct risk_position *pos,
-                         const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, bool *liquidated,
+                         const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, uint8_t *flags,
                          struct risk_market *m_scratch, struct risk_account *a_scratch,
                          struct risk_stress_result *out) {
   memset(out, 0, sizeof *out);
   if (cascade_rounds >= RISK_STRESS_MAX_ROUNDS) return RISK_INVALID;
   memcpy(m_scratch, m, sizeof *m);
-  memset(liquidated, 0, b->n_accounts * sizeof *liquidated);
+  memset(flags, 0, b->n_accounts * sizeof *flags);
   risk_err e;
   struct risk_liq_pick k;
   struct facct fa;
@@ -788,7 +791,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
     for (size_t i = 0; i < b->n_accounts; i++) {
       struct risk_position *p = pos + b->first[i];
       size_t n = b->first[i + 1] - b->first[i];
-      if (round > 0 && !liquidated[i]) {
+      if (round > 0 && !(flags[i] & RISK_STRESS_LIQUIDATED)) {
         /* not liquidatable last round, positions untouched since: only a moved price can change that */
         bool exposed = false;
         for (size_t j = 0; j < n && !exposed; j++)
@@ -796,6 +799,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
         if (!exposed) continue;
       }
       if ((e = stress_pick(m_scratch, p, n, b->emode[i], &fa, a_scratch, &k))) return e;
+      if (k.below_one) flags[i] |= RISK_STRESS_BELOW_ONE;
       if (!k.liquidatable) continue;
       u256 cb = U256_ZERO;
       if ((e = base_value(&m_scratch->reserves[k.collateral], k.liq.collateral_amount, &cb))) return e;
@@ -816,8 +820,8 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
           return e;
       }
       rd->accounts++;
-      if (!liquidated[i]) {
-        liquidated[i] = true;
+      if (!(flags[i] & RISK_STRESS_LIQUIDATED)) {
+        flags[i] |= RISK_STRESS_LIQUIDATED;
         out->accounts_liquidated++;
       }
       if ((e = apply_liq(m_scratch, p, n, &k))) return e;
@@ -847,7 +851,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
   for (uint32_t r = 0; r < m_scratch->n_reserves; r++)
     out->res[r].price_after = m_scratch->reserves[r].price;
   for (size_t i = 0; i < b->n_accounts; i++) {
-    if (!liquidated[i]) continue;
+    if (!flags[i]) continue; /* never below HF 1: its collateral covers its debt */
     bool insolvent;
     if ((e = account_bad_debt(m_scratch, pos + b->first[i], b->first[i + 1] - b->first[i], out, &insolvent))) return e;
     if (insolvent) out->accounts_insolvent++;

@@ -22,10 +22,15 @@ struct risk_book {
 };
 
 /* The one liquidationCall the analytics assume for an account below HF 1: the debt is its largest
- * debt by base value, the collateral its largest collateral (bit set, LT != 0) by base value, ties
- * to the lower reserve id, and debt_to_cover is "as much as allowed". */
+ * debt by base value, the collateral its largest collateral (bit set, LT != 0) by base value among
+ * those priced above 0, ties to the lower reserve id, and debt_to_cover is "as much as allowed".
+ * A collateral priced 0 is never picked: LiquidationLogic._calculateAvailableCollateralToLiquidate
+ * divides by its price, so liquidationCall against it reverts (Panic 0x12), and a liquidator takes
+ * another collateral. An account below HF 1 whose every collateral is priced 0 is below_one but
+ * not liquidatable: nothing can be seized from it. */
 struct risk_liq_pick {
-  bool liquidatable; /* HF < 1 and a collateral and a debt to pick */
+  bool below_one;    /* HF < 1 with debt */
+  bool liquidatable; /* below_one and a collateral and a debt to pick */
   uint16_t collateral, debt;
   struct risk_account_data data; /* the account at m */
   struct risk_liquidation liq;   /* valid when liquidatable */
@@ -111,19 +116,26 @@ struct risk_stress_result {
   uint32_t n_rounds;
   struct risk_stress_round rounds[RISK_STRESS_MAX_ROUNDS];
   struct risk_stress_reserve res[RISK_MAX_RESERVES];
-  uint64_t accounts_liquidated, accounts_insolvent;
+  uint64_t accounts_liquidated; /* liquidated in some round */
+  uint64_t accounts_insolvent;  /* below HF 1 in some round and with bad debt at the end */
   u256 collateral_seized_base, debt_repaid_base, recovery_base, bad_debt_base;
 };
+
+/* Per-account flags of a stress run. */
+#define RISK_STRESS_LIQUIDATED 1u /* liquidated in some round */
+#define RISK_STRESS_BELOW_ONE 2u  /* below HF 1 in some round (liquidatable or not) */
 
 /* Runs a stress scenario on market m (prices and indexes already shocked by the caller) over
  * the book whose positions `pos` (n_pos of them, laid out as b->first says, b->pos ignored) are
  * changed in place by each round's liquidations. Round 0 liquidates at m's prices; each of the
  * cascade_rounds (0 .. RISK_STRESS_MAX_ROUNDS-1) further rounds lowers each sold asset's price by
- * its impact and liquidates again. liquidated (n_accounts flags, zeroed here) marks accounts
- * liquidated in any round; bad debt is computed for them at the final prices. m_scratch and
- * a_scratch are the caller's. Returns RISK_OK, RISK_INVALID for too many rounds, or an engine error. */
+ * its impact (down to 0 at an impact of 100%) and liquidates again. flags (n_accounts bytes,
+ * zeroed here) get RISK_STRESS_* per account; bad debt is computed at the final prices for every
+ * account below HF 1 in some round, liquidated or not (one no liquidationCall can reach, every
+ * collateral priced 0, keeps its whole shortfall). m_scratch and a_scratch are the caller's.
+ * Returns RISK_OK, RISK_INVALID for too many rounds, or an engine error. */
 risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b, struct risk_position *pos,
-                         const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, bool *liquidated,
+                         const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, uint8_t *flags,
                          struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_stress_result *out);
 
 #endif
