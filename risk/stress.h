@@ -65,24 +65,32 @@ u256 risk_price_after_drop(u256 price, uint32_t drop_bps);
 
 /* One liquidations-at-risk curve: for each drop_bps[k] (0..10000, k < RISK_LAR_MAX_DROPS), the
  * reserves with shocked[r] get risk_price_after_drop, every account is evaluated at those prices
- * and each liquidatable one contributes its risk_liq_pick. The totals are those of that pass over
- * every account and point; stress.c computes them on each account's balances in 128-bit
- * arithmetic, skips the points a bound proves safe (collateral, LT-weighted collateral and debt
- * all fall with the drop), and hands anything outside that path to the engine's functions.
- * m_scratch (n_drops markets: base with each point's prices) and a_scratch are the caller's.
- * Returns RISK_OK, RISK_INVALID for a bad grid, or the first engine error (out is then partial). */
+ * and each one below HF 1 is counted with its debt and contributes its risk_liq_pick. The totals
+ * are those of that pass over every account and point; stress.c computes them on each account's
+ * balances in 128-bit arithmetic, skips the points a bound proves safe (collateral, LT-weighted
+ * collateral and debt all fall with the drop), and hands anything outside that path to the
+ * engine's functions. m_scratch (n_drops markets) and a_scratch are the caller's. Returns
+ * RISK_OK, RISK_INVALID for a bad grid, or the first engine error (out is then partial). */
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out);
 
-/* As risk_lar_curve, for several curves over the same book and market: base_safe (n_accounts
- * bytes, zeroed by the caller before the first curve, or NULL) remembers which accounts are safe
- * at base's own prices, so an account a curve's shocked assets do not touch is evaluated once
- * for all the curves. Its values are this file's own; pass b's part of it with a part of b. */
-risk_err risk_lar_curve_memo(const struct risk_market *base, const struct risk_book *b,
-                             const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
-                             struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out,
-                             uint8_t *base_safe);
+#define RISK_LAR_MAX_CURVES 64
+
+/* Fills ms[c * n_drops + g] (n_curves * n_drops markets) with base at curve c's drop g: the
+ * reserves with shocked[c][r] at risk_price_after_drop. Returns RISK_OK, or RISK_INVALID for a
+ * bad grid or more than RISK_LAR_MAX_CURVES curves. */
+risk_err risk_lar_markets(const struct risk_market *base, const bool (*shocked)[RISK_MAX_RESERVES], size_t n_curves,
+                          const uint32_t *drop_bps, size_t n_drops, struct risk_market *ms);
+
+/* n_curves curves over the same grid in one pass over the book: out[c * n_drops + g] is what
+ * risk_lar_curve gives for curve c at drop g. ms comes from risk_lar_markets (read only, so
+ * threads working on parts of a book share it). Each account's balances are prepared once; a curve
+ * that moves none of its prices gets its answer at base prices (computed once), and curves that
+ * move the same of its positions get one computation between them. Returns as risk_lar_curve. */
+risk_err risk_lar_curves(const struct risk_market *base, const struct risk_market *ms, const struct risk_book *b,
+                         const bool (*shocked)[RISK_MAX_RESERVES], size_t n_curves, const uint32_t *drop_bps,
+                         size_t n_drops, struct risk_account *a_scratch, struct risk_lar_point *out);
 
 /* Adds point b (of another part of the same book, at the same drop) to a; returns RISK_OK or
  * RISK_OVERFLOW. A book split into parts (first + k, emode + k) gives the whole book's points. */

@@ -34,7 +34,7 @@ enum { WETH, USDC, WBTC, N_RES };
 
 /* WETH $3,000 (LT 86%, bonus 5%, fee 10% of the bonus), USDC $1, WBTC $60,000 (LT 78%, bonus 7%),
  * all at RAY indexes so scaled == actual. */
-static struct risk_market M, MS, MSA[32];
+static struct risk_market M, MS, MSA[32], MSC[6 * 21];
 static struct risk_account AS;
 static void market(struct risk_market *m) {
   memset(m, 0, sizeof *m);
@@ -682,7 +682,7 @@ static void random_mixed_book(const struct risk_market *m, const struct risk_mar
 START_TEST(test_lar_random_books_every_field) {
   static struct risk_market base, edge, sm;
   static struct risk_lar_point got[32];
-  uint64_t compared = 0, liquidated = 0, boundary_points = 0, zero_points = 0, errors = 0;
+  uint64_t compared = 0, liquidated = 0, boundary_points = 0, zero_points = 0, errors = 0, multi_compared = 0;
   for (int book = 0; book < 40; book++) {
     random_market(&base);
     bool shocked[RISK_MAX_RESERVES] = {0};
@@ -730,6 +730,35 @@ START_TEST(test_lar_random_books_every_field) {
     ck_assert_msg((pe != RISK_OK) == (e != RISK_OK) && pe != RISK_DIV_BY_ZERO && e != RISK_DIV_BY_ZERO,
                   "book %d: curve %s, plain loop %s", book, risk_err_name(e), risk_err_name(pe));
     errors += pe != RISK_OK;
+    if (!pe) {
+      /* several curves in one pass (as the endpoint asks): the book's shock set, single assets
+       * (collateral, debt, both kinds), a pair, every reserve, and nothing; each curve's points
+       * are its own plain loop's */
+      enum { NC = 6 };
+      static bool sets[NC][RISK_MAX_RESERVES];
+      static struct risk_lar_point multi[NC * 21], want1;
+      memset(sets, 0, sizeof sets);
+      memcpy(sets[0], shocked, sizeof sets[0]);
+      sets[1][R_WETH] = true;
+      sets[2][rnd() % R_N] = true;
+      sets[3][R_WBTC] = sets[3][R_USDC] = true;
+      for (int r = 0; r < R_N; r++)
+        sets[4][r] = true;
+      const bool(*cs)[RISK_MAX_RESERVES] = (const bool(*)[RISK_MAX_RESERVES])sets;
+      ck_assert_int_eq(risk_lar_markets(&base, cs, NC, drops, nd, MSC), RISK_OK);
+      risk_err me = risk_lar_curves(&base, MSC, &B, cs, NC, drops, nd, &AS, multi);
+      risk_err we = RISK_OK;
+      for (size_t c = 0; c < NC && !me && !we; c++)
+        for (size_t g = 0; g < nd && !we; g++) {
+          shocked_market(&base, sets[c], drops[g], &sm);
+          if ((we = plain_lar_point(&sm, drops[g], &want1))) break;
+          ck_assert_msg(memcmp(&multi[c * nd + g], &want1, sizeof want1) == 0, "book %d curve %zu point %zu", book, c,
+                        g);
+          multi_compared++;
+        }
+      ck_assert_msg((me != RISK_OK) == (we != RISK_OK), "book %d: curves %s, plain loop %s", book, risk_err_name(me),
+                    risk_err_name(we));
+    }
     for (size_t g = 0; g < nd && !pe; g++) {
       const struct risk_lar_point *want = &want_all[g];
       ck_assert_msg(memcmp(&got[g], want, sizeof *want) == 0, "book %d point %zu (drop %u): %llu accounts, want %llu",
@@ -747,6 +776,7 @@ START_TEST(test_lar_random_books_every_field) {
   ck_assert_uint_gt(boundary_points, 0);
   ck_assert_uint_gt(zero_points, 20);
   ck_assert_uint_lt(errors, 10);
+  ck_assert_uint_gt(multi_compared, 1000);
 }
 END_TEST
 
