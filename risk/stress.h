@@ -52,7 +52,7 @@ struct risk_liq_totals {
 
 struct risk_lar_point {
   uint32_t drop_bps;
-  uint64_t accounts;      /* liquidatable */
+  uint64_t accounts;      /* below HF 1 (with or without a collateral a liquidation can take) */
   u256 debt_at_risk_base; /* total debt of those accounts */
   u256 collateral_seized_base, debt_repaid_base, protocol_fee_base;
   struct risk_liq_totals res[RISK_MAX_RESERVES];
