@@ -34,7 +34,7 @@
 
 #define LAR_MAX_ASSETS 32
 #define LAR_MAX_DROPS 101
-#define LAR_MAX_POINTS 400 /* curves x drops: each point is a pass over the book */
+#define LAR_MAX_POINTS 400 /* curves x drops: each point is a market in memory and work in the one pass */
 #define VAR_HISTORY_S (90 * 86400)
 #define VAR_MAX_OBS 20000
 
@@ -213,43 +213,44 @@ static bool volatile_reserve(const struct state_acc_view *v, uint32_t r) {
 #define LAR_SPLIT_ACCOUNTS 20000
 
 struct lar_job {
-  const struct risk_market *m;
+  const struct risk_market *m, *ms;
   struct risk_book b;
-  const bool *shocked;
+  const bool (*shocked)[RISK_MAX_RESERVES];
+  size_t nc;
   const uint32_t *drops;
   size_t nd;
-  struct risk_market *ms;
   struct risk_account *as;
   struct risk_lar_point *out;
-  uint8_t *memo;
   risk_err e;
 };
 
 static void *lar_run(void *arg) {
   struct lar_job *j = arg;
-  j->e = risk_lar_curve_memo(j->m, &j->b, j->shocked, j->drops, j->nd, j->ms, j->as, j->out, j->memo);
+  j->e = risk_lar_curves(j->m, j->ms, &j->b, j->shocked, j->nc, j->drops, j->nd, j->as, j->out);
   return NULL;
 }
 
-/* risk_lar_curve over b, on two threads for a large book: ms holds 2 * nd markets, as two
- * accounts, tmp nd points; memo (b->n_accounts bytes, zeroed before the first curve of the
- * request) is shared by the curves of one request. */
-static risk_err lar_curve(const struct risk_market *m, const struct risk_book *b, const bool *shocked,
-                          const uint32_t *drops, size_t nd, struct risk_market *ms, struct risk_account *as,
-                          struct risk_lar_point *out, struct risk_lar_point *tmp, uint8_t *memo) {
-  if (b->n_accounts < LAR_SPLIT_ACCOUNTS) return risk_lar_curve_memo(m, b, shocked, drops, nd, ms, as, out, memo);
+/* Every curve of the request in one pass over b (risk_lar_curves), on two threads for a large
+ * book: ms holds nc * nd markets (shared by the threads), as two accounts, tmp nc * nd points. */
+static risk_err lar_curves(const struct risk_market *m, const struct risk_book *b,
+                           const bool (*shocked)[RISK_MAX_RESERVES], size_t nc, const uint32_t *drops, size_t nd,
+                           struct risk_market *ms, struct risk_account *as, struct risk_lar_point *out,
+                           struct risk_lar_point *tmp) {
+  risk_err e = risk_lar_markets(m, shocked, nc, drops, nd, ms);
+  if (e) return e;
+  if (b->n_accounts < LAR_SPLIT_ACCOUNTS) return risk_lar_curves(m, ms, b, shocked, nc, drops, nd, as, out);
   size_t half = b->n_accounts / 2;
   struct lar_job j[2] = {
-      {m, {half, b->pos, b->first, b->emode}, shocked, drops, nd, ms, &as[0], out, memo, RISK_OK},
+      {m, ms, {half, b->pos, b->first, b->emode}, shocked, nc, drops, nd, &as[0], out, RISK_OK},
       {m,
+       ms,
        {b->n_accounts - half, b->pos, b->first + half, b->emode + half},
        shocked,
+       nc,
        drops,
        nd,
-       ms + nd,
        &as[1],
        tmp,
-       memo + half,
        RISK_OK},
   };
   pthread_t t;
@@ -261,8 +262,7 @@ static risk_err lar_curve(const struct risk_market *m, const struct risk_book *b
     lar_run(&j[1]);
   if (j[0].e) return j[0].e;
   if (j[1].e) return j[1].e;
-  risk_err e = RISK_OK;
-  for (size_t g = 0; g < nd && !e; g++)
+  for (size_t g = 0; g < nc * nd && !e; g++)
     e = risk_lar_point_add(&out[g], &tmp[g]);
   return e;
 }
@@ -285,7 +285,7 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   struct view_risk_curve *curves = NULL;
   struct risk_market *ms = NULL;
   struct risk_account *as = NULL;
-  uint8_t *memo = NULL;
+  bool(*shocked)[RISK_MAX_RESERVES] = NULL;
 
   const char *q = svc_req_query(req, "assets");
   if (q) {
@@ -365,45 +365,40 @@ enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *re
   }
   pts = calloc(nc * nd + 1, sizeof *pts);
   curves = calloc(nc + 1, sizeof *curves);
-  ms = malloc(2 * nd * sizeof *ms); /* one market per point, per thread */
+  ms = malloc((nc * nd + 1) * sizeof *ms); /* one market per point of every curve, shared by the threads */
   as = malloc(2 * sizeof *as);
-  tmp = malloc(nd * sizeof *tmp);
-  memo = calloc(r.b.n_accounts + 1, 1);
-  if (!pts || !curves || !ms || !as || !tmp || !memo) goto out;
-  size_t ci = 0;
-  bool shocked[RISK_MAX_RESERVES];
+  tmp = malloc((nc * nd + 1) * sizeof *tmp);
+  shocked = calloc(nc + 1, sizeof *shocked);
+  if (!pts || !curves || !ms || !as || !tmp || !shocked) goto out;
   for (size_t c = 0; c < nc; c++) {
-    struct view_risk_curve *cv = &curves[ci];
-    memset(shocked, 0, sizeof shocked);
+    struct view_risk_curve *cv = &curves[c];
     if (each && c < na) {
       cv->n_assets = 1;
       cv->assets[0] = assets[c];
-      shocked[assets[c]] = true;
+      shocked[c][assets[c]] = true;
       snprintf(cv->label, sizeof cv->label, "%s", v->res[assets[c]]->symbol);
     } else {
       cv->n_assets = na;
       size_t len = 0;
       for (size_t i = 0; i < na; i++) {
         cv->assets[i] = assets[i];
-        shocked[assets[i]] = true;
+        shocked[c][assets[i]] = true;
         if (len + 1 < sizeof cv->label)
           len += (size_t)snprintf(cv->label + len, sizeof cv->label - len, "%s%s", i ? "+" : "",
                                   v->res[assets[i]]->symbol);
       }
       if (len >= sizeof cv->label) cv->label[sizeof cv->label - 1] = 0;
     }
-    cv->points = pts + ci * nd;
+    cv->points = pts + c * nd;
     cv->n_points = nd;
-    risk_err e = lar_curve(&v->m, &r.b, shocked, drops, nd, ms, as, pts + ci * nd, tmp, memo);
-    if (e) {
-      util_log(UTIL_LOG_ERROR, "risk: liquidations at risk, chain %lld: %s", (long long)r.mc->chain_id,
-               risk_err_name(e));
-      res =
-          svc_reply_problem(req, SVC_ERR_not_computable, "the engine cannot evaluate this grid: %s", risk_err_name(e));
-      goto out;
-    }
-    ci++;
   }
+  risk_err e = lar_curves(&v->m, &r.b, (const bool(*)[RISK_MAX_RESERVES])shocked, nc, drops, nd, ms, as, pts, tmp);
+  if (e) {
+    util_log(UTIL_LOG_ERROR, "risk: liquidations at risk, chain %lld: %s", (long long)r.mc->chain_id, risk_err_name(e));
+    res = svc_reply_problem(req, SVC_ERR_not_computable, "the engine cannot evaluate this grid: %s", risk_err_name(e));
+    goto out;
+  }
+  size_t ci = nc;
   struct jw w = {0};
   view_risk_lar(&w, v, r.b.n_accounts, curves, ci);
   res = reply_jw(req, &w);
@@ -413,7 +408,7 @@ out:
   free(curves);
   free(ms);
   free(as);
-  free(memo);
+  free(shocked);
   rctx_close(&r);
   return res;
 }
@@ -712,7 +707,7 @@ enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
   struct risk_account *as = NULL;
   struct risk_stress_result *out = NULL;
   struct view_risk_wf *wf = NULL;
-  bool *liq = NULL;
+  uint8_t *liq = NULL;
   struct risk_slippage *slip = NULL;
   struct view_risk_shock ps[RISK_MAX_RESERVES], rs[RISK_MAX_RESERVES];
   u256 price_f[RISK_MAX_RESERVES]; /* 1e18 + shock, or 0: none */

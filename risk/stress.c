@@ -28,12 +28,13 @@ static risk_err base_value(const struct risk_acct_reserve *r, u256 amount, u256 
 
 risk_err risk_liq_pick_compute(const struct risk_market *m, const struct risk_position *pos, size_t n, uint32_t emode,
                                struct risk_account *scratch, struct risk_liq_pick *out) {
-  out->liquidatable = false;
+  out->below_one = out->liquidatable = false;
   out->collateral = out->debt = 0;
   risk_err e = risk_account_evaluate_positions(m, pos, n, emode, &out->data);
   if (e) return e;
   if (u256_is_zero(out->data.total_debt_base) || !u256_lt(out->data.health_factor, u256_from_u64(HF_ONE)))
     return RISK_OK;
+  out->below_one = true;
   u256 best_c = U256_ZERO, best_d = U256_ZERO;
   int pc = -1, pd = -1;
   for (size_t i = 0; i < n; i++) {
@@ -41,7 +42,7 @@ risk_err risk_liq_pick_compute(const struct risk_market *m, const struct risk_po
     const struct risk_acct_reserve *r = &m->reserves[p->reserve];
     if (!r->listed) continue;
     u256 bal, v;
-    if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a)) {
+    if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a) && !u256_is_zero(r->price)) {
       if ((e = risk_ray_mul(&bal, p->scaled_a, r->liquidity_index)) || (e = base_value(r, bal, &v))) return e;
       if (pc < 0 || u256_gt(v, best_c)) best_c = v, pc = p->reserve;
     }
@@ -281,7 +282,8 @@ static bool feval(const struct risk_market *m, const struct facct *a, struct fev
     if (r->price.w[1] | r->price.w[2] | r->price.w[3]) return false;
     if (f->coll) {
       if (!fvalue(r, f->bal_c, &v) || !add128(&c, c, v) || !mul128(&t, v, f->lt) || !add128(&s, s, t)) return false;
-      if (f->pick_c && (ic < 0 || v > vc)) ic = (int)i, vc = v;
+      /* a collateral priced 0 cannot be liquidated (risk_liq_pick) */
+      if (f->pick_c && r->price.w[0] != 0 && (ic < 0 || v > vc)) ic = (int)i, vc = v;
     }
     if (f->debt) {
       if (!fvalue(r, f->bal_d, &v) || !add128(&d, d, v)) return false;
@@ -454,11 +456,46 @@ static bool ffill(const struct risk_market *ms, const uint32_t *ord, const struc
   return ffill(ms, ord, a, ev, have, lo, mid) && ffill(ms, ord, a, ev, have, mid, hi);
 }
 
-/* One account's contribution to every point through the fast path: *taken false (and nothing
- * added) when the account must go through the engine instead. Returns RISK_OK or an engine error. */
+/* The curves an account's result goes to: point g of curve members[k] is out[members[k] * nd + g]
+ * (curves that shock the same positions of the account give it the same answer). */
+struct lar_dest {
+  struct risk_lar_point *out;
+  size_t nd;
+  const uint8_t *members;
+  size_t n;
+};
+
+/* fadd_liq into grid point g of every curve of dst, the base values computed once. */
+static risk_err fadd_liq_dest(const struct risk_market *m, uint16_t c, uint16_t d, u128 coll, u128 debt, u128 fee,
+                              const struct lar_dest *dst, size_t g) {
+  const struct risk_acct_reserve *cr = &m->reserves[c], *dr = &m->reserves[d];
+  u128 cb = 0, db = 0, fb = 0;
+  risk_err e;
+  bool fast = fvalue(cr, coll, &cb) && fvalue(dr, debt, &db) && fvalue(cr, fee, &fb);
+  for (size_t k = 0; k < dst->n; k++) {
+    struct risk_lar_point *pt = &dst->out[dst->members[k] * dst->nd + g];
+    if (!fast) {
+      if ((e = fadd_liq(m, c, d, coll, debt, fee, pt->res, &pt->collateral_seized_base, &pt->debt_repaid_base,
+                        &pt->protocol_fee_base)))
+        return e;
+      continue;
+    }
+    struct risk_liq_totals *ct = &pt->res[c], *dt = &pt->res[d];
+    if (!acc256(&ct->collateral_seized, coll) || !acc256(&ct->collateral_seized_base, cb) ||
+        !acc256(&ct->protocol_fee, fee) || !acc256(&ct->protocol_fee_base, fb) || !acc256(&dt->debt_repaid, debt) ||
+        !acc256(&dt->debt_repaid_base, db) || !acc256(&pt->collateral_seized_base, cb) ||
+        !acc256(&pt->debt_repaid_base, db) || !acc256(&pt->protocol_fee_base, fb))
+      return RISK_OVERFLOW;
+  }
+  return RISK_OK;
+}
+
+/* One account's contribution to every point of the curves of dst through the fast path, at the
+ * markets ms of one of them: *taken false (and nothing added) when the account must go through
+ * the engine instead. Returns RISK_OK or an engine error. */
 static risk_err lar_account_fast(const struct risk_market *ms, const uint32_t *ord, size_t n_drops, struct facct *a,
                                  const struct risk_position *p, size_t n, struct risk_account *a_scratch,
-                                 struct risk_lar_point *out, bool *taken) {
+                                 const struct lar_dest *dst, bool *taken) {
   struct fev ev[RISK_LAR_MAX_DROPS];
   bool have[RISK_LAR_MAX_DROPS];
   *taken = false;
@@ -483,23 +520,27 @@ static risk_err lar_account_fast(const struct risk_market *ms, const uint32_t *o
   for (size_t q = 0; q < n_drops; q++) {
     if (!have[q] || !ev[q].below_one) continue;
     const struct risk_market *m = &ms[ord[q]];
-    struct risk_lar_point *pt = &out[ord[q]];
-    pt->accounts++;
-    if (!acc256(&pt->debt_at_risk_base, ev[q].d)) return RISK_OVERFLOW;
+    size_t g = ord[q];
+    for (size_t k = 0; k < dst->n; k++) {
+      struct risk_lar_point *pt = &dst->out[dst->members[k] * dst->nd + g];
+      pt->accounts++;
+      if (!acc256(&pt->debt_at_risk_base, ev[q].d)) return RISK_OVERFLOW;
+    }
     if (ev[q].ic < 0 || ev[q].id < 0) continue;
     struct fliq_out l;
     if (fliq(m, a, &ev[q], &l)) {
       if (l.liquidatable &&
-          (e = fadd_liq(m, a->p[ev[q].ic].reserve, a->p[ev[q].id].reserve, l.coll, l.debt, l.fee, pt->res,
-                        &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
+          (e = fadd_liq_dest(m, a->p[ev[q].ic].reserve, a->p[ev[q].id].reserve, l.coll, l.debt, l.fee, dst, g)))
         return e;
       continue;
     }
     struct risk_liq_pick k;
     if ((e = risk_liq_pick_compute(m, p, n, a->emode, a_scratch, &k))) return e;
-    if (k.liquidatable &&
-        (e = add_liq(m, &k, pt->res, &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
-      return e;
+    for (size_t j = 0; k.liquidatable && j < dst->n; j++) {
+      struct risk_lar_point *pt = &dst->out[dst->members[j] * dst->nd + g];
+      if ((e = add_liq(m, &k, pt->res, &pt->collateral_seized_base, &pt->debt_repaid_base, &pt->protocol_fee_base)))
+        return e;
+    }
   }
   return RISK_OK;
 }
@@ -550,24 +591,40 @@ static risk_err lar_account_engine(const struct risk_market *ms, const uint32_t 
   return RISK_OK;
 }
 
+risk_err risk_lar_markets(const struct risk_market *base, const bool (*shocked)[RISK_MAX_RESERVES], size_t n_curves,
+                          const uint32_t *drop_bps, size_t n_drops, struct risk_market *ms) {
+  if (n_drops > RISK_LAR_MAX_DROPS || n_curves > RISK_LAR_MAX_CURVES) return RISK_INVALID;
+  for (size_t g = 0; g < n_drops; g++)
+    if (drop_bps[g] > BPS) return RISK_INVALID;
+  for (size_t c = 0; c < n_curves; c++)
+    for (size_t g = 0; g < n_drops; g++) {
+      struct risk_market *m = &ms[c * n_drops + g];
+      memcpy(m, base, sizeof *base);
+      for (uint32_t r = 0; r < base->n_reserves; r++)
+        if (shocked[c][r]) m->reserves[r].price = risk_price_after_drop(base->reserves[r].price, drop_bps[g]);
+    }
+  return RISK_OK;
+}
+
 risk_err risk_lar_curve(const struct risk_market *base, const struct risk_book *b,
                         const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
                         struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out) {
-  return risk_lar_curve_memo(base, b, shocked, drop_bps, n_drops, m_scratch, a_scratch, out, NULL);
+  const bool(*one)[RISK_MAX_RESERVES] = (const bool(*)[RISK_MAX_RESERVES])shocked;
+  risk_err e = risk_lar_markets(base, one, 1, drop_bps, n_drops, m_scratch);
+  if (e) return e;
+  return risk_lar_curves(base, m_scratch, b, one, 1, drop_bps, n_drops, a_scratch, out);
 }
 
-#define BASE_UNKNOWN 0
-#define BASE_SAFE 1
-#define BASE_EVALUATE 2
+typedef unsigned __int128 posmask; /* a set of an account's positions (at most 128) */
 
-risk_err risk_lar_curve_memo(const struct risk_market *base, const struct risk_book *b,
-                             const bool shocked[RISK_MAX_RESERVES], const uint32_t *drop_bps, size_t n_drops,
-                             struct risk_market *m_scratch, struct risk_account *a_scratch, struct risk_lar_point *out,
-                             uint8_t *base_safe) {
-  if (n_drops == 0) return RISK_OK;
-  if (n_drops > RISK_LAR_MAX_DROPS) return RISK_INVALID;
+risk_err risk_lar_curves(const struct risk_market *base, const struct risk_market *ms, const struct risk_book *b,
+                         const bool (*shocked)[RISK_MAX_RESERVES], size_t n_curves, const uint32_t *drop_bps,
+                         size_t n_drops, struct risk_account *a_scratch, struct risk_lar_point *out) {
+  if (n_drops == 0 || n_curves == 0) return RISK_OK;
+  if (n_drops > RISK_LAR_MAX_DROPS || n_curves > RISK_LAR_MAX_CURVES) return RISK_INVALID;
+  const size_t nd = n_drops;
   uint32_t ord[RISK_LAR_MAX_DROPS]; /* points by drop, ascending */
-  for (size_t g = 0; g < n_drops; g++) {
+  for (size_t g = 0; g < nd; g++) {
     if (drop_bps[g] > BPS) return RISK_INVALID;
     size_t at = g;
     while (at > 0 && drop_bps[ord[at - 1]] > drop_bps[g]) {
@@ -575,55 +632,91 @@ risk_err risk_lar_curve_memo(const struct risk_market *base, const struct risk_b
       at--;
     }
     ord[at] = (uint32_t)g;
-    memset(&out[g], 0, sizeof out[g]);
-    out[g].drop_bps = drop_bps[g];
-    memcpy(&m_scratch[g], base, sizeof *base);
-    for (uint32_t r = 0; r < base->n_reserves; r++)
-      if (shocked[r]) m_scratch[g].reserves[r].price = risk_price_after_drop(base->reserves[r].price, drop_bps[g]);
+  }
+  for (size_t c = 0; c < n_curves; c++)
+    for (size_t g = 0; g < nd; g++) {
+      memset(&out[c * nd + g], 0, sizeof out[0]);
+      out[c * nd + g].drop_bps = drop_bps[g];
+    }
+  uint64_t cmask[RISK_MAX_RESERVES]; /* the curves that shock each reserve */
+  for (size_t r = 0; r < RISK_MAX_RESERVES; r++) {
+    cmask[r] = 0;
+    for (size_t c = 0; c < n_curves; c++)
+      if (shocked[c][r]) cmask[r] |= 1ull << c;
   }
   risk_err e;
   struct risk_liq_pick k;
   static_assert(sizeof(struct facct) <= 32768, "the prepared account lives on the stack");
+  static_assert(RISK_LAR_MAX_CURVES <= 64 && RISK_ACCOUNT_MAX_POSITIONS <= 128, "curve and position masks");
   struct facct fa;
+  posmask key[RISK_LAR_MAX_CURVES]; /* per curve, the account's positions it shocks */
+  uint8_t members[RISK_LAR_MAX_CURVES], lead[RISK_LAR_MAX_CURVES];
   for (size_t i = 0; i < b->n_accounts; i++) {
     const struct risk_position *p = b->pos + b->first[i];
     size_t n = b->first[i + 1] - b->first[i];
-    bool borrows = false, monotone = true, touched = false;
+    if (n > RISK_ACCOUNT_MAX_POSITIONS) return RISK_INVALID;
+    bool borrows = false;
+    posmask borrowed = 0;
+    uint64_t touched = 0;
+    memset(key, 0, n_curves * sizeof *key);
     for (size_t j = 0; j < n; j++) {
-      touched |= shocked[p[j].reserve];
-      if (p[j].borrowing) {
-        borrows = true;
-        if (shocked[p[j].reserve]) monotone = false;
-      }
+      if (!p[j].collateral && !p[j].borrowing) continue; /* the engine skips it: no price of it counts */
+      if (p[j].borrowing) borrows = true, borrowed |= (posmask)1 << j;
+      uint64_t cm = p[j].reserve < RISK_MAX_RESERVES ? cmask[p[j].reserve] : 0;
+      touched |= cm;
+      for (; cm; cm &= cm - 1)
+        key[__builtin_ctzll(cm)] |= (posmask)1 << j;
     }
     if (!borrows) continue; /* no debt: never liquidatable */
-    if (!touched) {
-      /* none of its prices move: the same answer at every point, most often "safe" */
-      if (base_safe && base_safe[i] == BASE_SAFE) continue;
+    const uint32_t emode = b->emode[i];
+    bool prepped = fprep(base, p, n, emode, &fa);
+    uint64_t all = n_curves == 64 ? ~0ull : (1ull << n_curves) - 1;
+    if (touched != all) {
+      /* curves none of its prices move in: one answer at base prices for all their points,
+       * most often "safe" */
       struct fev ev;
-      if (fprep(base, p, n, b->emode[i], &fa) && feval(base, &fa, &ev) && !ev.below_one) {
-        if (base_safe) base_safe[i] = BASE_SAFE;
-        continue;
+      bool safe = prepped && feval(base, &fa, &ev) && !ev.below_one;
+      if (!safe) {
+        if ((e = risk_liq_pick_compute(base, p, n, emode, a_scratch, &k))) return e;
+        for (size_t c = 0; k.below_one && c < n_curves; c++) {
+          if (touched >> c & 1) continue;
+          for (size_t g = 0; g < nd; g++) {
+            struct risk_lar_point *pt = &out[c * nd + g];
+            pt->accounts++;
+            if ((e = u256_add(&pt->debt_at_risk_base, pt->debt_at_risk_base, k.data.total_debt_base)) ||
+                (k.liquidatable && (e = add_liq(&ms[c * nd + g], &k, pt->res, &pt->collateral_seized_base,
+                                                &pt->debt_repaid_base, &pt->protocol_fee_base))))
+              return e;
+          }
+        }
       }
-      if ((e = risk_liq_pick_compute(&m_scratch[0], p, n, b->emode[i], a_scratch, &k))) return e;
-      bool safe = u256_is_zero(k.data.total_debt_base) || !u256_lt(k.data.health_factor, u256_from_u64(HF_ONE));
-      if (base_safe) base_safe[i] = safe ? BASE_SAFE : BASE_EVALUATE;
-      if (safe) continue;
-      for (size_t g = 0; g < n_drops; g++) {
-        out[g].accounts++;
-        if ((e = u256_add(&out[g].debt_at_risk_base, out[g].debt_at_risk_base, k.data.total_debt_base)) ||
-            (k.liquidatable && (e = add_liq(&m_scratch[g], &k, out[g].res, &out[g].collateral_seized_base,
-                                            &out[g].debt_repaid_base, &out[g].protocol_fee_base))))
-          return e;
-      }
-      continue;
     }
-    bool taken = false;
-    if (fprep(base, p, n, b->emode[i], &fa) &&
-        (e = lar_account_fast(m_scratch, ord, n_drops, &fa, p, n, a_scratch, out, &taken)))
-      return e;
-    if (!taken && (e = lar_account_engine(m_scratch, ord, n_drops, p, n, b->emode[i], monotone, a_scratch, out)))
-      return e;
+    /* the curves that move its prices, grouped by the positions they move: each group's answer
+     * is computed once (at its first curve's markets) and added to each of its curves */
+    size_t n_lead = 0;
+    for (size_t c = 0; c < n_curves; c++) {
+      if (!(touched >> c & 1)) continue;
+      size_t l = 0;
+      while (l < n_lead && key[lead[l]] != key[c])
+        l++;
+      if (l == n_lead) lead[n_lead++] = (uint8_t)c;
+    }
+    for (size_t l = 0; l < n_lead; l++) {
+      size_t nm = 0;
+      for (size_t c = lead[l]; c < n_curves; c++)
+        if ((touched >> c & 1) && key[c] == key[lead[l]]) members[nm++] = (uint8_t)c;
+      struct lar_dest dst = {out, nd, members, nm};
+      bool taken = false;
+      if (prepped && (e = lar_account_fast(&ms[(size_t)lead[l] * nd], ord, nd, &fa, p, n, a_scratch, &dst, &taken)))
+        return e;
+      if (taken) continue;
+      /* the engine, curve by curve; no shocked debt: the health factor only falls with the drop */
+      bool monotone = (key[lead[l]] & borrowed) == 0;
+      for (size_t j = 0; j < nm; j++)
+        if ((e = lar_account_engine(&ms[(size_t)members[j] * nd], ord, nd, p, n, emode, monotone, a_scratch,
+                                    &out[(size_t)members[j] * nd])))
+          return e;
+    }
   }
   return RISK_OK;
 }
@@ -748,6 +841,7 @@ static risk_err stress_pick(const struct risk_market *m, const struct risk_posit
   struct fliq_out l;
   if (fprep(m, p, n, emode, fa) && feval(m, fa, &ev)) {
     k->liquidatable = false;
+    k->below_one = ev.below_one;
     if (!ev.below_one || ev.ic < 0 || ev.id < 0) return RISK_OK;
     if (fliq(m, fa, &ev, &l)) {
       if (!l.liquidatable) return RISK_OK;
@@ -768,13 +862,13 @@ static risk_err stress_pick(const struct risk_market *m, const struct risk_posit
 }
 
 risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b, struct risk_position *pos,
-                         const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, bool *liquidated,
+                         const struct risk_slippage slip[RISK_MAX_RESERVES], uint32_t cascade_rounds, uint8_t *flags,
                          struct risk_market *m_scratch, struct risk_account *a_scratch,
                          struct risk_stress_result *out) {
   memset(out, 0, sizeof *out);
   if (cascade_rounds >= RISK_STRESS_MAX_ROUNDS) return RISK_INVALID;
   memcpy(m_scratch, m, sizeof *m);
-  memset(liquidated, 0, b->n_accounts * sizeof *liquidated);
+  memset(flags, 0, b->n_accounts * sizeof *flags);
   risk_err e;
   struct risk_liq_pick k;
   struct facct fa;
@@ -788,7 +882,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
     for (size_t i = 0; i < b->n_accounts; i++) {
       struct risk_position *p = pos + b->first[i];
       size_t n = b->first[i + 1] - b->first[i];
-      if (round > 0 && !liquidated[i]) {
+      if (round > 0 && !(flags[i] & RISK_STRESS_LIQUIDATED)) {
         /* not liquidatable last round, positions untouched since: only a moved price can change that */
         bool exposed = false;
         for (size_t j = 0; j < n && !exposed; j++)
@@ -796,6 +890,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
         if (!exposed) continue;
       }
       if ((e = stress_pick(m_scratch, p, n, b->emode[i], &fa, a_scratch, &k))) return e;
+      if (k.below_one) flags[i] |= RISK_STRESS_BELOW_ONE;
       if (!k.liquidatable) continue;
       u256 cb = U256_ZERO;
       if ((e = base_value(&m_scratch->reserves[k.collateral], k.liq.collateral_amount, &cb))) return e;
@@ -816,8 +911,8 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
           return e;
       }
       rd->accounts++;
-      if (!liquidated[i]) {
-        liquidated[i] = true;
+      if (!(flags[i] & RISK_STRESS_LIQUIDATED)) {
+        flags[i] |= RISK_STRESS_LIQUIDATED;
         out->accounts_liquidated++;
       }
       if ((e = apply_liq(m_scratch, p, n, &k))) return e;
@@ -847,7 +942,7 @@ risk_err risk_stress_run(const struct risk_market *m, const struct risk_book *b,
   for (uint32_t r = 0; r < m_scratch->n_reserves; r++)
     out->res[r].price_after = m_scratch->reserves[r].price;
   for (size_t i = 0; i < b->n_accounts; i++) {
-    if (!liquidated[i]) continue;
+    if (!flags[i]) continue; /* never below HF 1: its collateral covers its debt */
     bool insolvent;
     if ((e = account_bad_debt(m_scratch, pos + b->first[i], b->first[i + 1] - b->first[i], out, &insolvent))) return e;
     if (insolvent) out->accounts_insolvent++;

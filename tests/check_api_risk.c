@@ -160,6 +160,17 @@ START_TEST(liquidations_at_risk) {
   ck_assert_int_eq(json_array_size(at(j, "curves[0].points")), 21);
   ck_assert_str_eq(s_at(j, "curves[0].points[20].drop"), "0.5");
   json_decref(j);
+  /* a 100% drop: A, D and F (WETH their only collateral) are below HF 1 with all their debt
+   * (20,000 USDC + 2,500 DAI + 2,700 USDC = 2520000000000 base) but a collateral priced 0 cannot
+   * be liquidated (the chain's liquidationCall divides by its price and reverts): nothing seized.
+   * B's WETH debt is worth 0: not at risk. */
+  ck_assert_int_eq(call("GET", "/v1/risk/1/liquidations-at-risk?drops=1&assets=WETH", key_ops, NULL, &j), 200);
+  ck_assert_int_eq(i_at(j, "curves[0].points[0].drop_bps"), 10000);
+  ck_assert_int_eq(i_at(j, "curves[0].points[0].accounts_liquidatable"), 3);
+  ck_assert_str_eq(s_at(j, "curves[0].points[0].debt_at_risk_base"), "2520000000000");
+  ck_assert_str_eq(s_at(j, "curves[0].points[0].collateral_seized_base"), "0");
+  ck_assert_str_eq(s_at(j, "curves[0].points[0].debt_repaid_base"), "0");
+  json_decref(j);
   /* bad input names the field */
   const char *bad[][2] = {{"/v1/risk/1/liquidations-at-risk?assets=NOPE", "assets"},
                           {"/v1/risk/1/liquidations-at-risk?drops=0,1.5", "drops"},
@@ -261,6 +272,35 @@ START_TEST(stress_and_waterfall) {
       200);
   ck_assert_int_eq(json_array_size(at(j, "rounds")) >= 1, 1);
   json_decref(j);
+  /* WETH -100%: nothing can be liquidated (every WETH-backed account's only collateral is priced
+   * 0); the debts of A, D and F are bad debt whole: 2520000000000 */
+  ck_assert_int_eq(call("POST", "/v1/risk/1/stress", key_ops, "{\"price_shocks\":{\"WETH\":\"-1\"}}", &j), 200);
+  ck_assert_int_eq(i_at(j, "totals.accounts_liquidated"), 0);
+  ck_assert_int_eq(i_at(j, "totals.accounts_insolvent"), 3);
+  ck_assert_str_eq(s_at(j, "totals.bad_debt_base"), "2520000000000");
+  json_decref(j);
+  /* a cascade to 0: no price shock; F (HF 0.9556) loses 0.4725 WETH for 1,350 USDC in round 0;
+   * selling it with spread 100% and Y * sigma = 18 is an impact of 100%: WETH is 0 in round 1,
+   * where A, D and F are below HF 1 with nothing to seize. Bad debt at WETH 0: 2,000,000,000,000
+   * (A) + 250,000,000,000 (D) + 135,000,000,000 (F's 1,350 USDC left) = 2385000000000 */
+  ck_assert_int_eq(call("POST", "/v1/risk/1/stress", key_ops,
+                        "{\"slippage\":{\"WETH\":{\"spread_bps\":10000,\"daily_volatility\":\"1\","
+                        "\"impact_coefficient\":\"18\",\"depth_base\":\"1\"}},\"cascade_rounds\":5}",
+                        &j),
+                   200);
+  ck_assert_int_eq(json_array_size(at(j, "rounds")), 2);
+  ck_assert_int_eq(i_at(j, "totals.accounts_liquidated"), 1);
+  ck_assert_int_eq(i_at(j, "totals.accounts_insolvent"), 3);
+  ck_assert_str_eq(s_at(j, "totals.bad_debt_base"), "2385000000000");
+  ck_assert_str_eq(s_at(j, "reserves[0].price_after_base"), "0");
+  json_decref(j);
+  /* the same with the attack report's year at +1000% APR: an answer, not 422 */
+  ck_assert_int_eq(call("POST", "/v1/risk/1/stress", key_ops,
+                        "{\"slippage\":{\"WETH\":{\"spread_bps\":10000,\"daily_volatility\":\"1\","
+                        "\"impact_coefficient\":\"18\",\"depth_base\":\"1\"}},\"cascade_rounds\":5,"
+                        "\"horizon_days\":365,\"rate_shocks\":{\"USDC\":\"10\",\"DAI\":\"10\",\"WETH\":\"10\"}}",
+                        NULL),
+                   200);
   /* bad stress input names the field */
   const char *bad[][2] = {{"{\"price_shocks\":{\"NOPE\":\"-0.1\"}}", "price_shocks.NOPE"},
                           {"{\"price_shocks\":{\"WETH\":\"-1.5\"}}", "price_shocks.WETH"},

@@ -34,7 +34,7 @@ enum { WETH, USDC, WBTC, N_RES };
 
 /* WETH $3,000 (LT 86%, bonus 5%, fee 10% of the bonus), USDC $1, WBTC $60,000 (LT 78%, bonus 7%),
  * all at RAY indexes so scaled == actual. */
-static struct risk_market M, MS, MSA[32];
+static struct risk_market M, MS, MSA[32], MSC[6 * 21];
 static struct risk_account AS;
 static void market(struct risk_market *m) {
   memset(m, 0, sizeof *m);
@@ -173,7 +173,7 @@ START_TEST(test_stress_bad_debt_and_cascade) {
   memcpy(work, P, sizeof P);
   static struct risk_slippage slip[RISK_MAX_RESERVES];
   memset(slip, 0, sizeof slip);
-  bool liq[4];
+  uint8_t liq[4];
   static struct risk_stress_result r;
   ck_assert_int_eq(risk_stress_run(&shocked, &B, work, slip, 0, liq, &MS, &AS, &r), RISK_OK);
   /* all 10 WETH seized for 17142857143 USDC (test_lar_hand); left: 20000e6 - 17142857143 =
@@ -213,6 +213,110 @@ START_TEST(test_stress_bad_debt_and_cascade) {
   ck_assert_int_eq(risk_stress_run(&shocked, &B, work, slip, 2, liq, &MS, &AS, &r), RISK_OK);
   ck_assert_uint_eq(r.rounds[1].accounts, 1);
   ck_assert_uint_eq(r.accounts_liquidated, 2);
+}
+END_TEST
+
+/* A collateral priced 0 (a 100% drop, or an oracle answering 0). On chain,
+ * LiquidationLogic._calculateAvailableCollateralToLiquidate (Aave v3.0.2, SparkLend) computes
+ * baseCollateral = debtPrice * debtToCover * collateralUnit / (collateralPrice * debtUnit): a
+ * collateral price of 0 divides by zero and liquidationCall reverts (Panic 0x12). So the account
+ * is below HF 1 (counted, its debt at risk) but nothing can be seized through that collateral; a
+ * liquidator takes another one, and with none left the whole shortfall is bad debt. */
+START_TEST(test_zero_price_hand) {
+  market(&M);
+  book_reset();
+  /* 10 WETH vs 20,000 USDC */
+  acct_begin();
+  acct_pos(WETH, D("10000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(20000000000));
+  uint32_t drops[] = {10000, 9999};
+  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 2, MSA, &AS, PTS), RISK_OK);
+  /* 100%: HF 0, counted with its 20,000 USDC of debt (2000000000000 base); nothing seized */
+  ck_assert_uint_eq(PTS[0].accounts, 1);
+  ck_u256(PTS[0].debt_at_risk_base, "2000000000000");
+  ck_u256(PTS[0].collateral_seized_base, "0");
+  ck_u256(PTS[0].debt_repaid_base, "0");
+  ck_u256(PTS[0].res[WETH].collateral_seized, "0");
+  /* 99.99%: WETH 30000000 base ($0.30): all 10 WETH ($3 = 300000000 base) go for
+   * percentDiv(fl(30000000 * 10e18 * 1e6 / (1e8 * 1e18)), 10500) = percentDiv(3000000, 10500)
+   * = (3000000 * 10000 + 5250) / 10500 = 2857143 USDC units */
+  ck_assert_uint_eq(PTS[1].accounts, 1);
+  ck_u256(PTS[1].res[WETH].collateral_seized, "10000000000000000000");
+  ck_u256(PTS[1].res[USDC].debt_repaid, "2857143");
+
+  /* stress at WETH 0: below HF 1, not liquidated; bad debt = the whole 20,000 USDC */
+  struct risk_market z = M;
+  z.reserves[WETH].price = U256_ZERO;
+  static struct risk_position work[MAXP];
+  static struct risk_slippage slip[RISK_MAX_RESERVES];
+  static struct risk_stress_result r;
+  uint8_t fl[4];
+  memset(slip, 0, sizeof slip);
+  memcpy(work, P, sizeof P);
+  ck_assert_int_eq(risk_stress_run(&z, &B, work, slip, 2, fl, &MS, &AS, &r), RISK_OK);
+  ck_assert_uint_eq(fl[0], RISK_STRESS_BELOW_ONE);
+  ck_assert_uint_eq(r.accounts_liquidated, 0);
+  ck_assert_uint_eq(r.accounts_insolvent, 1);
+  ck_assert_uint_eq(r.n_rounds, 1); /* nothing liquidated in round 0: no cascade */
+  ck_u256(r.bad_debt_base, "2000000000000");
+  ck_u256(r.res[USDC].bad_debt_base, "2000000000000");
+  ck_u256(r.collateral_seized_base, "0");
+
+  /* two collaterals, WETH goes to 0: 10 WETH + 0.5 WBTC ($30,000) vs 40,000 USDC.
+   * HF = percentMul(3000000000000, 7800) / 4000000000000 = 0.585 <= 0.95: close factor 100%.
+   * WETH (id 0, value 0) is passed over for WBTC: base collateral = 1e8 * 40000e6 * 1e8 /
+   * (60000e8 * 1e6) = 66666666 sat, with the 7% bonus 71333333 > 50000000: all 0.5 WBTC go for
+   * percentDiv(fl(60000e8 * 50000000 * 1e6 / (1e8 * 1e8)), 10700) = (30000000000 * 10000 + 5350)
+   * / 10700 = 28037383178 USDC units; fee = percentMul(50000000 - percentDiv(50000000, 10700),
+   * 1000) = percentMul(50000000 - 46728972, 1000) = 327103 sat (19626180000 base) */
+  book_reset();
+  acct_begin();
+  acct_pos(WETH, D("10000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(40000000000));
+  acct_pos(WBTC, U(50000000), true, U(0));
+  ck_assert_int_eq(risk_lar_curve(&M, &B, ONLY_WETH, drops, 1, MSA, &AS, PTS), RISK_OK);
+  ck_assert_uint_eq(PTS[0].accounts, 1);
+  ck_u256(PTS[0].res[WETH].collateral_seized, "0");
+  ck_u256(PTS[0].res[WBTC].collateral_seized, "50000000");
+  ck_u256(PTS[0].res[WBTC].protocol_fee, "327103");
+  ck_u256(PTS[0].res[USDC].debt_repaid, "28037383178");
+  ck_u256(PTS[0].collateral_seized_base, "3000000000000");
+  ck_u256(PTS[0].protocol_fee_base, "19626180000");
+  ck_u256(PTS[0].debt_repaid_base, "2803738317800");
+  /* stressed: liquidated once, then only WETH at 0 is left against 40000000000 - 28037383178
+   * = 11962616822 USDC: bad debt 1196261682200 */
+  memcpy(work, P, sizeof P);
+  ck_assert_int_eq(risk_stress_run(&z, &B, work, slip, 2, fl, &MS, &AS, &r), RISK_OK);
+  ck_assert_uint_eq(fl[0], RISK_STRESS_LIQUIDATED | RISK_STRESS_BELOW_ONE);
+  ck_assert_uint_eq(r.accounts_liquidated, 1);
+  ck_assert_uint_eq(r.accounts_insolvent, 1);
+  ck_u256(r.bad_debt_base, "1196261682200");
+  ck_u256(r.recovery_base, "3000000000000");
+
+  /* both collaterals at 0: nothing to seize, all 40,000 USDC bad */
+  z.reserves[WBTC].price = U256_ZERO;
+  memcpy(work, P, sizeof P);
+  ck_assert_int_eq(risk_stress_run(&z, &B, work, slip, 0, fl, &MS, &AS, &r), RISK_OK);
+  ck_assert_uint_eq(r.accounts_liquidated, 0);
+  ck_u256(r.bad_debt_base, "4000000000000");
+
+  /* a cascade to 0: the 50% close factor leaves collateral, a 100% impact zeroes WETH for round 1.
+   * 1 WETH vs 2,700 USDC: HF = 3000 * .86 / 2700 = 0.9556: 1,350 USDC covered for 0.4725 WETH
+   * (test_lar_hand's arithmetic at $3,000); 0.5275 WETH left at price 0 against 1,350 USDC */
+  book_reset();
+  acct_begin();
+  acct_pos(WETH, D("1000000000000000000"), true, U(0));
+  acct_pos(USDC, U(0), false, U(2700000000));
+  memcpy(work, P, sizeof P);
+  slip[WETH] = (struct risk_slippage){.set = true, .spread_bps = 10000, .sigma_day = 1, .depth_base = 1, .y = 18};
+  ck_assert_int_eq(risk_stress_run(&M, &B, work, slip, 5, fl, &MS, &AS, &r), RISK_OK);
+  ck_assert_uint_eq(r.n_rounds, 2);
+  ck_assert_uint_eq(r.rounds[0].accounts, 1);
+  ck_assert_uint_eq(r.rounds[1].accounts, 0);
+  ck_u256(r.res[WETH].price_after, "0");
+  ck_assert_uint_eq(r.res[WETH].slippage_bps, 10000);
+  ck_u256(r.recovery_base, "0");
+  ck_u256(r.bad_debt_base, "135000000000");
 }
 END_TEST
 
@@ -271,7 +375,7 @@ static void plain_point(const struct risk_market *m, uint64_t *accounts, u256 *c
       const struct risk_position *p = &a.pos[j];
       const struct risk_acct_reserve *r = &m->reserves[p->reserve];
       u256 amt, v;
-      if (p->collateral && !u256_is_zero(p->scaled_a)) {
+      if (p->collateral && !u256_is_zero(p->scaled_a) && !u256_is_zero(r->price)) {
         risk_ray_mul(&amt, p->scaled_a, r->liquidity_index);
         u256_muldiv(&v, amt, r->price, r->unit);
         if (bc < 0 || u256_gt(v, vc)) bc = p->reserve, vc = v;
@@ -282,6 +386,7 @@ static void plain_point(const struct risk_market *m, uint64_t *accounts, u256 *c
         if (bd < 0 || u256_gt(v, vd)) bd = p->reserve, vd = v;
       }
     }
+    if (bc < 0) continue; /* every collateral priced 0: counted, nothing seized */
     struct risk_liquidation l;
     ck_assert_int_eq(risk_liquidation_compute(m, &a, (uint16_t)bc, (uint16_t)bd, U256_MAX, &l), RISK_OK);
     ck_assert_int_eq(l.error, RISK_ONCHAIN_OK);
@@ -410,8 +515,31 @@ static void shocked_market(const struct risk_market *base, const bool *shocked, 
     if (shocked[r]) u256_muldiv(&out->reserves[r].price, base->reserves[r].price, U(10000 - drop), U(10000));
 }
 
-/* The documented figures of one point, account by account: evaluation, the pick (largest
- * collateral with its bit and LT != 0, largest debt, by base value, lower id on ties), and
+/* The pick of the documented rule, written here apart from risk/stress.c: the largest collateral
+ * (bit set, listed, LT != 0, balance != 0) priced above 0 (liquidationCall against a collateral
+ * priced 0 divides by zero on chain: Panic 0x12) and the largest debt, by base value, lower id on
+ * ties; -1 when none. */
+static void plain_pick(const struct risk_market *m, const struct risk_account *a, int *bc, int *bd) {
+  u256 vc = U256_ZERO, vd = U256_ZERO, amt, v;
+  *bc = *bd = -1;
+  for (uint32_t j = 0; j < a->n_positions; j++) {
+    const struct risk_position *p = &a->pos[j];
+    const struct risk_acct_reserve *r = &m->reserves[p->reserve];
+    if (!r->listed) continue;
+    if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a) && !u256_is_zero(r->price)) {
+      ck_assert_int_eq(risk_ray_mul(&amt, p->scaled_a, r->liquidity_index), RISK_OK);
+      ck_assert_int_eq(u256_muldiv(&v, amt, r->price, r->unit), RISK_OK);
+      if (*bc < 0 || u256_gt(v, vc)) *bc = p->reserve, vc = v;
+    }
+    if (p->borrowing && !u256_is_zero(p->scaled_debt)) {
+      ck_assert_int_eq(risk_ray_mul(&amt, p->scaled_debt, r->variable_borrow_index), RISK_OK);
+      ck_assert_int_eq(u256_muldiv(&v, amt, r->price, r->unit), RISK_OK);
+      if (*bd < 0 || u256_gt(v, vd)) *bd = p->reserve, vd = v;
+    }
+  }
+}
+
+/* The documented figures of one point, account by account: evaluation, plain_pick, and
  * risk_liquidation_compute with "as much as allowed". Returns the first engine error. */
 static risk_err plain_lar_point(const struct risk_market *m, uint32_t drop, struct risk_lar_point *pt) {
   static struct risk_account a;
@@ -428,23 +556,9 @@ static risk_err plain_lar_point(const struct risk_market *m, uint32_t drop, stru
     if (u256_is_zero(d.total_debt_base) || u256_ge(d.health_factor, RISK_WAD)) continue;
     pt->accounts++;
     pt->debt_at_risk_base = u256_add_wrap(pt->debt_at_risk_base, d.total_debt_base);
-    int bc = -1, bd = -1;
-    u256 vc = U256_ZERO, vd = U256_ZERO, amt, v;
-    for (uint32_t j = 0; j < a.n_positions; j++) {
-      const struct risk_position *p = &a.pos[j];
-      const struct risk_acct_reserve *r = &m->reserves[p->reserve];
-      if (!r->listed) continue;
-      if (p->collateral && r->liquidation_threshold != 0 && !u256_is_zero(p->scaled_a)) {
-        ck_assert_int_eq(risk_ray_mul(&amt, p->scaled_a, r->liquidity_index), RISK_OK);
-        ck_assert_int_eq(u256_muldiv(&v, amt, r->price, r->unit), RISK_OK);
-        if (bc < 0 || u256_gt(v, vc)) bc = p->reserve, vc = v;
-      }
-      if (p->borrowing && !u256_is_zero(p->scaled_debt)) {
-        ck_assert_int_eq(risk_ray_mul(&amt, p->scaled_debt, r->variable_borrow_index), RISK_OK);
-        ck_assert_int_eq(u256_muldiv(&v, amt, r->price, r->unit), RISK_OK);
-        if (bd < 0 || u256_gt(v, vd)) bd = p->reserve, vd = v;
-      }
-    }
+    int bc, bd;
+    u256 v;
+    plain_pick(m, &a, &bc, &bd);
     if (bc < 0 || bd < 0) continue;
     struct risk_liquidation l;
     if ((e = risk_liquidation_compute(m, &a, (uint16_t)bc, (uint16_t)bd, U256_MAX, &l))) return e;
@@ -568,7 +682,7 @@ static void random_mixed_book(const struct risk_market *m, const struct risk_mar
 START_TEST(test_lar_random_books_every_field) {
   static struct risk_market base, edge, sm;
   static struct risk_lar_point got[32];
-  uint64_t compared = 0, liquidated = 0, boundary_points = 0, errors = 0;
+  uint64_t compared = 0, liquidated = 0, boundary_points = 0, zero_points = 0, errors = 0, multi_compared = 0;
   for (int book = 0; book < 40; book++) {
     random_market(&base);
     bool shocked[RISK_MAX_RESERVES] = {0};
@@ -584,7 +698,7 @@ START_TEST(test_lar_random_books_every_field) {
       drops[g] = (uint32_t)(rnd() % 4 == 0 ? 250 * (rnd() % 41) : rnd() % 10000);
     if (nd > 2) drops[0] = 0, drops[nd - 1] = drops[1];
     if (book % 3 == 0) drops[rnd() % nd] = 9999;
-    if (book % 7 == 3) drops[rnd() % nd] = 10000;
+    if (book % 3 == 1) drops[rnd() % nd] = 10000; /* shocked assets at price 0 */
     bool fine = book % 4 == 2, ties = book % 6 == 5;
     if (fine) {
       /* consecutive drops, with half the book on the boundary in the middle: the floored
@@ -602,6 +716,8 @@ START_TEST(test_lar_random_books_every_field) {
     }
     shocked_market(&base, shocked, drops[fine ? 10 : rnd() % nd], &edge);
     random_mixed_book(&base, &edge, 300, fine ? 4 : 1, ties);
+    /* an oracle answering 0 for a collateral, shocked or not (the book was built at its price) */
+    if (book % 5 == 3) base.reserves[rnd() % 2 ? R_WSTETH : R_DAI].price = U256_ZERO;
     risk_err e = risk_lar_curve(&base, &B, shocked, drops, nd, MSA, &AS, got);
     static struct risk_lar_point want_all[21];
     risk_err pe = RISK_OK;
@@ -609,9 +725,40 @@ START_TEST(test_lar_random_books_every_field) {
       shocked_market(&base, shocked, drops[g], &sm);
       pe = plain_lar_point(&sm, drops[g], &want_all[g]);
     }
-    /* an engine error (a liquidation at a collateral price of 0) is the curve's error too */
-    ck_assert_msg((pe != RISK_OK) == (e != RISK_OK), "book %d: curve %s, plain loop %s", book, risk_err_name(e),
-                  risk_err_name(pe));
+    /* an engine error (a 30-decimal reserve's products leaving 256 bits) is the curve's error
+     * too; a price of 0 is never one */
+    ck_assert_msg((pe != RISK_OK) == (e != RISK_OK) && pe != RISK_DIV_BY_ZERO && e != RISK_DIV_BY_ZERO,
+                  "book %d: curve %s, plain loop %s", book, risk_err_name(e), risk_err_name(pe));
+    errors += pe != RISK_OK;
+    if (!pe) {
+      /* several curves in one pass (as the endpoint asks): the book's shock set, single assets
+       * (collateral, debt, both kinds), a pair, every reserve, and nothing; each curve's points
+       * are its own plain loop's */
+      enum { NC = 6 };
+      static bool sets[NC][RISK_MAX_RESERVES];
+      static struct risk_lar_point multi[NC * 21], want1;
+      memset(sets, 0, sizeof sets);
+      memcpy(sets[0], shocked, sizeof sets[0]);
+      sets[1][R_WETH] = true;
+      sets[2][rnd() % R_N] = true;
+      sets[3][R_WBTC] = sets[3][R_USDC] = true;
+      for (int r = 0; r < R_N; r++)
+        sets[4][r] = true;
+      const bool(*cs)[RISK_MAX_RESERVES] = (const bool(*)[RISK_MAX_RESERVES])sets;
+      ck_assert_int_eq(risk_lar_markets(&base, cs, NC, drops, nd, MSC), RISK_OK);
+      risk_err me = risk_lar_curves(&base, MSC, &B, cs, NC, drops, nd, &AS, multi);
+      risk_err we = RISK_OK;
+      for (size_t c = 0; c < NC && !me && !we; c++)
+        for (size_t g = 0; g < nd && !we; g++) {
+          shocked_market(&base, sets[c], drops[g], &sm);
+          if ((we = plain_lar_point(&sm, drops[g], &want1))) break;
+          ck_assert_msg(memcmp(&multi[c * nd + g], &want1, sizeof want1) == 0, "book %d curve %zu point %zu", book, c,
+                        g);
+          multi_compared++;
+        }
+      ck_assert_msg((me != RISK_OK) == (we != RISK_OK), "book %d: curves %s, plain loop %s", book, risk_err_name(me),
+                    risk_err_name(we));
+    }
     for (size_t g = 0; g < nd && !pe; g++) {
       const struct risk_lar_point *want = &want_all[g];
       ck_assert_msg(memcmp(&got[g], want, sizeof *want) == 0, "book %d point %zu (drop %u): %llu accounts, want %llu",
@@ -620,53 +767,82 @@ START_TEST(test_lar_random_books_every_field) {
       liquidated += want->accounts;
       shocked_market(&base, shocked, drops[g], &sm);
       if (u256_eq(sm.reserves[R_WETH].price, edge.reserves[R_WETH].price)) boundary_points++;
+      for (int r = 0; r < R_N; r++)
+        zero_points += u256_is_zero(sm.reserves[r].price) && want->res[r].collateral_seized_base.w[0] == 0;
     }
-    errors += pe != RISK_OK;
   }
   ck_assert_uint_gt(compared, 100000);
   ck_assert_uint_gt(liquidated, 10000);
   ck_assert_uint_gt(boundary_points, 0);
-  ck_assert_uint_lt(errors, 40);
+  ck_assert_uint_gt(zero_points, 20);
+  ck_assert_uint_lt(errors, 10);
+  ck_assert_uint_gt(multi_compared, 1000);
 }
 END_TEST
 
-/* A stress run account by account with the engine (risk_liq_pick_compute on every account in
- * every round, the liquidation applied as the chain leaves the balances), against
+/* A stress run account by account with the engine (risk_account_evaluate, plain_pick and
+ * risk_liquidation_compute on every account in every round, the liquidation applied as the chain
+ * leaves the balances, bad debt at the final prices for every account ever below HF 1), against
  * risk_stress_run's fast path and its skipping of accounts no moved price can reach. */
-static void plain_apply(const struct risk_market *m, struct risk_position *p, size_t n, const struct risk_liq_pick *k) {
+static void plain_apply(const struct risk_market *m, struct risk_position *p, size_t n, int c, int d,
+                        const struct risk_liquidation *l) {
   for (size_t i = 0; i < n; i++) {
     struct risk_position *q = &p[i];
     const struct risk_acct_reserve *r = &m->reserves[q->reserve];
     u256 a, b;
-    if (q->reserve == k->collateral) {
-      ck_assert_int_eq(risk_ray_div(&a, k->liq.to_liquidator, r->liquidity_index), RISK_OK);
-      ck_assert_int_eq(risk_ray_div(&b, k->liq.protocol_fee, r->liquidity_index), RISK_OK);
+    if (q->reserve == c) {
+      ck_assert_int_eq(risk_ray_div(&a, l->to_liquidator, r->liquidity_index), RISK_OK);
+      ck_assert_int_eq(risk_ray_div(&b, l->protocol_fee, r->liquidity_index), RISK_OK);
       a = u256_add_wrap(a, b);
       q->scaled_a = u256_gt(a, q->scaled_a) ? U256_ZERO : u256_sub_wrap(q->scaled_a, a);
-      if (k->liq.clears_collateral || u256_is_zero(q->scaled_a)) q->collateral = false;
+      if (l->clears_collateral || u256_is_zero(q->scaled_a)) q->collateral = false;
     }
-    if (q->reserve == k->debt) {
-      ck_assert_int_eq(risk_ray_div(&a, k->liq.debt_to_cover, r->variable_borrow_index), RISK_OK);
+    if (q->reserve == d) {
+      ck_assert_int_eq(risk_ray_div(&a, l->debt_to_cover, r->variable_borrow_index), RISK_OK);
       q->scaled_debt = u256_gt(a, q->scaled_debt) ? U256_ZERO : u256_sub_wrap(q->scaled_debt, a);
-      if (k->liq.clears_borrowing || u256_is_zero(q->scaled_debt)) q->scaled_debt = U256_ZERO, q->borrowing = false;
+      if (l->clears_borrowing || u256_is_zero(q->scaled_debt)) q->scaled_debt = U256_ZERO, q->borrowing = false;
     }
   }
+}
+
+/* max(0, debt - sum(collateral value * (1 - impact))) of positions p[0..n) at m, impact[r] in bps. */
+static u256 plain_bad_debt(const struct risk_market *m, const struct risk_position *p, size_t n,
+                           const uint32_t *impact) {
+  u256 debt = U256_ZERO, rec = U256_ZERO, bal, v;
+  for (size_t i = 0; i < n; i++) {
+    const struct risk_acct_reserve *r = &m->reserves[p[i].reserve];
+    if (!r->listed) continue;
+    if (p[i].borrowing && !u256_is_zero(p[i].scaled_debt)) {
+      ck_assert_int_eq(risk_ray_mul(&bal, p[i].scaled_debt, r->variable_borrow_index), RISK_OK);
+      ck_assert_int_eq(u256_muldiv(&v, bal, r->price, r->unit), RISK_OK);
+      debt = u256_add_wrap(debt, v);
+    }
+    if (p[i].collateral && r->liquidation_threshold != 0 && !u256_is_zero(p[i].scaled_a)) {
+      ck_assert_int_eq(risk_ray_mul(&bal, p[i].scaled_a, r->liquidity_index), RISK_OK);
+      ck_assert_int_eq(u256_muldiv(&v, bal, r->price, r->unit), RISK_OK);
+      ck_assert_int_eq(u256_muldiv(&v, v, U(10000 - impact[p[i].reserve]), U(10000)), RISK_OK);
+      rec = u256_add_wrap(rec, v);
+    }
+  }
+  return u256_gt(debt, rec) ? u256_sub_wrap(debt, rec) : U256_ZERO;
 }
 
 START_TEST(test_stress_random_books_plain_loop) {
   static struct risk_market base, shocked_m, pm, edge;
   static struct risk_position work[MAXP], ref[MAXP];
-  static bool liq[MAXP];
+  static uint8_t flags[MAXP], pflags[MAXP];
   static struct risk_stress_result r;
   static struct risk_slippage slip[RISK_MAX_RESERVES];
-  uint64_t liquidations = 0, later_rounds = 0;
+  static struct risk_account a;
+  uint64_t liquidations = 0, later_rounds = 0, stuck = 0;
   for (int book = 0; book < 30; book++) {
     random_market(&base);
     bool shocked[RISK_MAX_RESERVES] = {0};
     for (int x = 0; x < R_N; x++)
       shocked[x] = rnd() % 5 < 2;
     shocked[R_WETH] = shocked[R_WBTC] = true;
-    shocked_market(&base, shocked, (uint32_t)(rnd() % 5000), &shocked_m);
+    /* some scenarios take the shocked assets to 0 */
+    shocked_market(&base, shocked, book % 5 == 2 ? 10000 : (uint32_t)(rnd() % 5000), &shocked_m);
     shocked_market(&base, shocked, 1000, &edge);
     random_mixed_book(&base, &edge, 300, 1, book % 6 == 5);
     memset(slip, 0, sizeof slip);
@@ -677,31 +853,49 @@ START_TEST(test_stress_random_books_plain_loop) {
                                          .sigma_day = 0.02 + (double)(rnd() % 100) / 1000,
                                          .depth_base = (double)(1 + rnd() % 1000) * 1e13,
                                          .y = 1};
-    uint32_t rounds = (uint32_t)(rnd() % 4);
+    /* a 100% impact: what WETH liquidations sell takes WETH to 0 for the next round */
+    if (book % 4 == 1)
+      slip[R_WETH] = (struct risk_slippage){.set = true, .spread_bps = 10000, .sigma_day = 1, .depth_base = 1, .y = 18};
+    uint32_t rounds = book % 4 == 1 ? 3 : (uint32_t)(rnd() % 4);
     size_t np = FIRST[B.n_accounts];
     memcpy(work, P, np * sizeof *P);
     memcpy(ref, P, np * sizeof *P);
-    ck_assert_int_eq(risk_stress_run(&shocked_m, &B, work, slip, rounds, liq, &MS, &AS, &r), RISK_OK);
+    ck_assert_int_eq(risk_stress_run(&shocked_m, &B, work, slip, rounds, flags, &MS, &AS, &r), RISK_OK);
     /* the plain loop */
     pm = shocked_m;
-    uint32_t n_rounds = 0;
+    memset(pflags, 0, B.n_accounts);
+    uint32_t n_rounds = 0, impact[RISK_MAX_RESERVES] = {0};
+    uint64_t n_liquidated = 0;
     for (uint32_t round = 0; round <= rounds; round++) {
       u256 q[RISK_MAX_RESERVES] = {0}, cb_round = U256_ZERO, db_round = U256_ZERO;
       uint64_t accounts = 0;
       n_rounds++;
       for (size_t i = 0; i < B.n_accounts; i++) {
-        struct risk_liq_pick k;
         struct risk_position *p = ref + FIRST[i];
         size_t n = FIRST[i + 1] - FIRST[i];
-        ck_assert_int_eq(risk_liq_pick_compute(&pm, p, n, EM[i], &AS, &k), RISK_OK);
-        if (!k.liquidatable) continue;
+        memset(&a, 0, sizeof a);
+        a.emode_category = EM[i];
+        a.n_positions = (uint32_t)n;
+        memcpy(a.pos, p, n * sizeof *p);
+        struct risk_account_data d;
+        ck_assert_int_eq(risk_account_evaluate(&pm, &a, &d), RISK_OK);
+        if (u256_is_zero(d.total_debt_base) || u256_ge(d.health_factor, RISK_WAD)) continue;
+        pflags[i] |= RISK_STRESS_BELOW_ONE;
+        int bc, bd;
+        plain_pick(&pm, &a, &bc, &bd);
+        if (bc < 0 || bd < 0) continue;
+        struct risk_liquidation l;
+        ck_assert_int_eq(risk_liquidation_compute(&pm, &a, (uint16_t)bc, (uint16_t)bd, U256_MAX, &l), RISK_OK);
+        if (l.error != RISK_ONCHAIN_OK) continue;
         accounts++;
+        if (!(pflags[i] & RISK_STRESS_LIQUIDATED)) n_liquidated++;
+        pflags[i] |= RISK_STRESS_LIQUIDATED;
         u256 cb, db;
-        u256_muldiv(&cb, k.liq.collateral_amount, pm.reserves[k.collateral].price, pm.reserves[k.collateral].unit);
-        u256_muldiv(&db, k.liq.debt_to_cover, pm.reserves[k.debt].price, pm.reserves[k.debt].unit);
+        u256_muldiv(&cb, l.collateral_amount, pm.reserves[bc].price, pm.reserves[bc].unit);
+        u256_muldiv(&db, l.debt_to_cover, pm.reserves[bd].price, pm.reserves[bd].unit);
         cb_round = u256_add_wrap(cb_round, cb), db_round = u256_add_wrap(db_round, db);
-        q[k.collateral] = u256_add_wrap(q[k.collateral], cb);
-        plain_apply(&pm, p, n, &k);
+        q[bc] = u256_add_wrap(q[bc], cb);
+        plain_apply(&pm, p, n, bc, bd, &l);
       }
       ck_assert_uint_eq(r.rounds[round].accounts, accounts);
       ck_assert(u256_eq(r.rounds[round].collateral_seized_base, cb_round));
@@ -710,8 +904,8 @@ START_TEST(test_stress_random_books_plain_loop) {
       if (round > 0) later_rounds += accounts;
       for (uint32_t x = 0; x < pm.n_reserves; x++) {
         if (u256_is_zero(q[x])) continue;
-        uint32_t imp = risk_slippage_impact_bps(&slip[x], q[x]);
-        if (round < rounds) u256_muldiv(&pm.reserves[x].price, pm.reserves[x].price, U(10000 - imp), U(10000));
+        impact[x] = risk_slippage_impact_bps(&slip[x], q[x]);
+        if (round < rounds) u256_muldiv(&pm.reserves[x].price, pm.reserves[x].price, U(10000 - impact[x]), U(10000));
       }
       if (accounts == 0) break;
     }
@@ -719,9 +913,27 @@ START_TEST(test_stress_random_books_plain_loop) {
     for (uint32_t x = 0; x < pm.n_reserves; x++)
       ck_assert(u256_eq(r.res[x].price_after, pm.reserves[x].price));
     ck_assert_msg(memcmp(work, ref, np * sizeof *P) == 0, "book %d: positions after the run differ", book);
+    ck_assert(memcmp(flags, pflags, B.n_accounts) == 0);
+    /* bad debt at the final prices of every account ever below HF 1 */
+    u256 bad = U256_ZERO, by_reserve = U256_ZERO;
+    uint64_t insolvent = 0;
+    for (size_t i = 0; i < B.n_accounts; i++) {
+      if (!pflags[i]) continue;
+      u256 x = plain_bad_debt(&pm, ref + FIRST[i], FIRST[i + 1] - FIRST[i], impact);
+      insolvent += !u256_is_zero(x);
+      bad = u256_add_wrap(bad, x);
+      stuck += pflags[i] == RISK_STRESS_BELOW_ONE && !u256_is_zero(x);
+    }
+    for (uint32_t x = 0; x < pm.n_reserves; x++)
+      by_reserve = u256_add_wrap(by_reserve, r.res[x].bad_debt_base);
+    ck_assert_uint_eq(r.accounts_liquidated, n_liquidated);
+    ck_assert_uint_eq(r.accounts_insolvent, insolvent);
+    ck_assert_msg(u256_eq(r.bad_debt_base, bad), "book %d: bad debt differs", book);
+    ck_assert(u256_eq(by_reserve, bad));
   }
   ck_assert_uint_gt(liquidations, 1000);
   ck_assert_uint_gt(later_rounds, 10);
+  ck_assert_uint_gt(stuck, 10); /* below HF 1 with every collateral at 0: the whole shortfall is bad debt */
 }
 END_TEST
 
@@ -965,6 +1177,7 @@ int main(void) {
   TCase *t = tcase_create("core");
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_lar_hand);
+  tcase_add_test(t, test_zero_price_hand);
   tcase_add_test(t, test_stress_bad_debt_and_cascade);
   tcase_add_test(t, test_lar_equals_plain_loop);
   tcase_add_test(t, test_lar_random_books_every_field);

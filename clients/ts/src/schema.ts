@@ -1136,8 +1136,14 @@ export interface paths {
          *     account whose health factor is below 1 gets one `liquidationCall` computed by the engine
          *     exactly as LiquidationLogic would (close factor 50%, or 100% at a health factor at or
          *     below 0.95; liquidation bonus, eMode bonus, protocol fee): debt = its largest debt by base
-         *     value, collateral = its largest collateral by base value (ties: the lower reserve id),
-         *     as much debt as allowed. Per point: liquidatable accounts, their debt, and per reserve
+         *     value, collateral = its largest collateral by base value among those priced above 0
+         *     (ties: the lower reserve id), as much debt as allowed. A collateral priced 0 (a drop of
+         *     100%, or an oracle answering 0) is never chosen: on chain
+         *     `_calculateAvailableCollateralToLiquidate` divides by the collateral's price, so
+         *     `liquidationCall` against it reverts (Panic 0x12), and a liquidator takes another
+         *     collateral. An account below 1 whose every collateral is priced 0 is still counted
+         *     (`accounts_liquidatable`, `debt_at_risk`) but nothing is seized from it or repaid.
+         *     Per point: accounts below a health factor of 1, their debt, and per reserve
          *     the collateral seized, debt repaid and protocol fee (token amounts, and base values at the
          *     shocked prices). `mode=each` draws one curve per asset (that asset shocked alone),
          *     `together` one curve with all listed assets shocked by the same drop, `both` (default)
@@ -1172,9 +1178,14 @@ export interface paths {
          *     everything seized of that asset in the round (correlated selling), capped at 100%.
          *     `recovery = seized value * (1 - impact)`. With `cascade_rounds` > 0 each round lowers
          *     the price of each sold asset by its impact and liquidates again (accounts keep what the
-         *     earlier rounds left them). Bad debt of an account liquidated in any round =
+         *     earlier rounds left them); an impact of 100% takes the price to 0, and a collateral
+         *     priced 0 is never liquidated (see liquidations-at-risk). Bad debt of every account below
+         *     a health factor of 1 in any round, liquidated or not =
          *     `max(0, debt - sum(collateral * (1 - impact)))` at the final prices, attributed to its
-         *     debt reserves pro rata by value. The total bad debt then runs through the loss waterfall
+         *     debt reserves pro rata by value: an account no `liquidationCall` can reach (every
+         *     collateral priced 0, or a paused reserve) keeps its whole shortfall. `accounts_liquidated`
+         *     counts accounts liquidated in some round, `accounts_insolvent` those left with bad debt.
+         *     The total bad debt then runs through the loss waterfall
          *     (`GET /v1/admin/risk/waterfall`): layers in order, each taking at most its capacity,
          *     pro rata over its holders (largest remainder, so every sum is exact to the unit); the
          *     residual layer (USDS holders) is the haircut.
