@@ -79,6 +79,7 @@ db_status db_margin_history(db_conn *c, int64_t partner_id, int64_t id, int64_t 
 /* A portfolio and the summary of its stored latest result (sequence 0 and band -1 when none). */
 struct db_margin_stored {
   int64_t id, partner_id, sequence, band, call_since, fingerprint;
+  int64_t legs_rev; /* moves with every write to the portfolio's legs (migration 0028) */
   bool has_fp;
 };
 /* Calls fn for every portfolio (all partners: the batch pass) with its stored result's summary,
@@ -88,6 +89,9 @@ db_status db_portfolios_all(db_conn *c, db_status (*fn)(const struct db_margin_s
  * empty). */
 db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg),
                                 void *arg);
+/* Calls fn like db_portfolio_legs_all for the legs of the n portfolios ids only. */
+db_status db_portfolio_legs_some(db_conn *c, size_t n, const int64_t *ids,
+                                 db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg), void *arg);
 /* Returns DB_OK after updating, in one statement, the latest summary (sequence, health score, call,
  * fingerprint, version, time) of each of n portfolios whose stored band is band[i]; *updated gets
  * the count. */

@@ -1039,7 +1039,7 @@ struct batch_leg {
 static const char *const leg_kinds[] = {"custody", "spot", "perp", "sparklend", "defi", "debt"};
 
 struct batch_pf {
-  int64_t id, partner, seq, since, fp;
+  int64_t id, partner, seq, since, fp, rev;
   int band;
   bool has_fp;
 };
@@ -1064,8 +1064,8 @@ static db_status batch_pf_row(const struct db_margin_stored *s, void *arg) {
     b->pf = p;
     b->cappf = cap;
   }
-  b->pf[b->npf++] =
-      (struct batch_pf){s->id, s->partner_id, s->sequence, s->call_since, s->fingerprint, (int)s->band, s->has_fp};
+  b->pf[b->npf++] = (struct batch_pf){s->id,          s->partner_id, s->sequence,  s->call_since,
+                                      s->fingerprint, s->legs_rev,   (int)s->band, s->has_fp};
   return DB_OK;
 }
 
@@ -1116,6 +1116,110 @@ static db_status batch_leg_row(int64_t id, const struct db_portfolio_leg *l, voi
   return DB_OK;
 }
 
+/* ---- the legs kept between batch passes ----
+ *
+ * Legs change rarely, prices often: a pass keeps the legs it read (in engine terms, for the
+ * parameter version it used) with each portfolio's legs_rev, and the next pass rereads only the
+ * portfolios whose legs_rev moved (migration 0028: every statement on portfolio_legs moves it, in
+ * the writing transaction, on the row the pass locks before it reads legs), plus the new ones. A
+ * new parameter version, a failed pass or LEGS_TTL_S since the last full read reads everything. */
+#define LEGS_TTL_S 60
+
+static struct {
+  pthread_mutex_t mu;
+  bool valid;
+  int64_t version;
+  uint64_t full_at;
+  struct batch b; /* pf: id and rev only; legs and lend in pf order */
+} kept = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void batch_free(struct batch *b) {
+  free(b->pf);
+  free(b->legs);
+  free(b->lend);
+  free(b->lend_id);
+  memset(b, 0, sizeof *b);
+}
+
+static bool batch_reserve(struct batch *b, size_t nlegs, size_t nlend) {
+  if (nlegs > b->caplegs) {
+    void *p = realloc(b->legs, nlegs * sizeof *b->legs);
+    if (!p) return false;
+    b->legs = p;
+    b->caplegs = nlegs;
+  }
+  if (nlend > b->caplend) {
+    void *p = realloc(b->lend, nlend * sizeof *b->lend), *q = realloc(b->lend_id, nlend * sizeof *b->lend_id);
+    if (p) b->lend = p;
+    if (q) b->lend_id = q;
+    if (!p || !q) return false;
+    b->caplend = nlend;
+  }
+  return true;
+}
+
+/* Reads the legs of b's portfolios (b->pf read, b->legs empty) into b, from the kept ones where
+ * their revision still holds; *reread gets how many portfolios were read from the database. */
+static db_status legs_read(db_conn *c, struct batch *b, uint64_t wall, uint64_t *reread) {
+  *reread = b->npf;
+  bool warm = kept.valid && kept.version == b->cfg->version && wall >= kept.full_at && wall < kept.full_at + LEGS_TTL_S;
+  int64_t *ids = warm ? malloc((b->npf + 1) * sizeof *ids) : NULL;
+  size_t nids = 0;
+  if (ids) {
+    /* both lists are in portfolio order */
+    for (size_t i = 0, k = 0; i < b->npf; i++) {
+      while (k < kept.b.npf && kept.b.pf[k].id < b->pf[i].id)
+        k++;
+      if (k == kept.b.npf || kept.b.pf[k].id != b->pf[i].id || kept.b.pf[k].rev != b->pf[i].rev)
+        ids[nids++] = b->pf[i].id;
+    }
+  }
+  if (!ids || nids > b->npf / 2) {
+    /* cold, or most legs moved: one full read */
+    free(ids);
+    db_status st = db_portfolio_legs_all(c, batch_leg_row, b);
+    if (st == DB_OK) kept.full_at = wall;
+    return st;
+  }
+  struct batch fresh = {.cfg = b->cfg};
+  db_status st = nids ? db_portfolio_legs_some(c, nids, ids, batch_leg_row, &fresh) : DB_OK;
+  free(ids);
+  *reread = nids;
+  /* merge, portfolio by portfolio: the kept legs of the unchanged, the fresh ones of the others */
+  if (st == DB_OK && !batch_reserve(b, kept.b.nlegs + fresh.nlegs + 1, kept.b.nlend + fresh.nlend + 1)) st = DB_ERROR;
+  size_t k = 0, kl = 0, ks = 0, fl = 0, fs = 0;
+  for (size_t i = 0; st == DB_OK && i < b->npf; i++) {
+    int64_t id = b->pf[i].id;
+    while (k < kept.b.npf && kept.b.pf[k].id < id)
+      k++;
+    bool keep = k < kept.b.npf && kept.b.pf[k].id == id && kept.b.pf[k].rev == b->pf[i].rev;
+    const struct batch *src = keep ? &kept.b : &fresh;
+    size_t *li = keep ? &kl : &fl, *si = keep ? &ks : &fs;
+    while (*li < src->nlegs && src->legs[*li].id < id)
+      (*li)++;
+    for (; *li < src->nlegs && src->legs[*li].id == id; (*li)++)
+      b->legs[b->nlegs++] = src->legs[*li];
+    while (*si < src->nlend && src->lend_id[*si] < id)
+      (*si)++;
+    for (; *si < src->nlend && src->lend_id[*si] == id; (*si)++) {
+      b->lend[b->nlend] = src->lend[*si];
+      b->lend_id[b->nlend++] = id;
+    }
+  }
+  batch_free(&fresh);
+  return st;
+}
+
+/* Keeps b's legs (read by legs_read for cfg version) for the next pass; b gives up its arrays. */
+static void legs_keep(struct batch *b) {
+  batch_free(&kept.b);
+  kept.b = *b;
+  kept.b.cfg = NULL;
+  kept.version = b->cfg->version;
+  kept.valid = true;
+  memset(b, 0, sizeof *b);
+}
+
 static double mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1135,7 +1239,15 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
   b.cfg = cfg;
   if (st == DB_OK) st = partner_margin_book_prices(c, cfg, tpl);
   if (st == DB_OK) st = db_portfolios_all(c, batch_pf_row, &b);
-  if (st == DB_OK) st = db_portfolio_legs_all(c, batch_leg_row, &b);
+  /* one pass at a time uses the kept legs; another one meanwhile (not the worker's) reads all */
+  bool mine = st == DB_OK && pthread_mutex_trylock(&kept.mu) == 0;
+  if (mine) {
+    st = legs_read(c, &b, (uint64_t)time(NULL), &stats->legs_reread);
+    if (st != DB_OK) kept.valid = false;
+  } else if (st == DB_OK) {
+    stats->legs_reread = b.npf;
+    st = db_portfolio_legs_all(c, batch_leg_row, &b);
+  }
   if (st != DB_OK) goto done;
   t1 = mono_ms();
   ids = malloc((b.npf + 1) * sizeof *ids);
@@ -1247,7 +1359,13 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
   stats->read_ms = t1 - t0;
   stats->compute_ms = t2 - t1;
   stats->write_ms = mono_ms() - t2;
+  /* the legs read stand whether or not the caller commits: the pass writes none */
+  if (mine && st == DB_OK) legs_keep(&b);
 done:
+  if (mine) {
+    if (st != DB_OK) kept.valid = false;
+    pthread_mutex_unlock(&kept.mu);
+  }
   free(cfg);
   free(tpl);
   free(bk);
