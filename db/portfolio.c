@@ -88,7 +88,12 @@ const struct db_statement db_portfolio_statements[] = {
      "   x.prev_name, 'record', x.result) FROM x JOIN partner_webhooks w"
      "   ON w.partner_id = x.partner AND w.deleted_at IS NULL AND $2::text = ANY (w.events)"
      "   ORDER BY x.id, w.webhook_id RETURNING 1)"
-     " SELECT count(*) AS queued FROM o"},
+     /* the pass sends these pipelined, without reading their answers: each adds its outbox rows to
+      * a session counter (db_margin_changes_queued) */
+     " SELECT set_config('sparkd.margin_queued', (current_setting('sparkd.margin_queued')::bigint + count(*))::text,"
+     " false) AS queued FROM o"},
+    {"ml_queued_reset", "SELECT set_config('sparkd.margin_queued', '0', false)"},
+    {"ml_queued", "SELECT current_setting('sparkd.margin_queued')::bigint AS queued"},
     {"pf_sparklend",
      "SELECT p.asset::text AS asset, a.decimals,"
      " trunc(p.scaled_a_token_balance::numeric * r.liquidity_index::numeric / 1e27)::text AS supplied,"
@@ -530,8 +535,14 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
   return st;
 }
 
-db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued) {
+db_status db_margin_changes_reset(db_conn *c) { return db_exec_prepared(c, "ml_queued_reset", 0, NULL, NULL); }
+
+db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event) {
   const char *params[] = {changes_json, event};
+  return db_exec_prepared(c, "ml_changes", 2, params, NULL);
+}
+
+db_status db_margin_changes_queued(db_conn *c, uint64_t *queued) {
   struct db_col col[] = {{"queued", DB_COL_UINT64, queued, 0, NULL}};
-  return db_query_one_prepared(c, "ml_changes", 2, params, col, 1);
+  return db_query_one_prepared(c, "ml_queued", 0, NULL, col, 1);
 }

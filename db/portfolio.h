@@ -99,12 +99,16 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
                                  const int64_t *hs_bps, const int64_t *call_since, const int *band,
                                  const int64_t *fingerprint, int64_t params_version, int64_t as_of, uint64_t *updated);
 
-/* Returns DB_OK after writing every band change of a batch pass in one statement: changes_json is
- * a JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
+/* Returns DB_OK after writing band changes of a batch pass in one statement: changes_json is a
+ * JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
  * band_name, prev_name (null: none), fp (the fingerprint, a decimal string)}; each becomes the
  * latest result, a history row and, per subscribed webhook of event, an outbox row whose payload
- * is {event, portfolio_id, band, sequence, params_version, previous_band, record: the result}
- * (*queued: those rows). */
-db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued);
+ * is {event, portfolio_id, band, sequence, params_version, previous_band, record: the result}.
+ * The count of those rows is added to the session's counter, which db_margin_changes_reset sets to
+ * 0 and db_margin_changes_queued reads: the pass sends its changes in chunks in a pipeline
+ * (db_pipeline_begin), where answers are not read. */
+db_status db_margin_changes_reset(db_conn *c);
+db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event);
+db_status db_margin_changes_queued(db_conn *c, uint64_t *queued);
 
 #endif
