@@ -42,7 +42,7 @@ const struct db_statement db_portfolio_statements[] = {
      * / RAY): the account's balances as of the imported block, rounded against the borrower */
     {"pf_all", "SELECT p.portfolio_id, p.partner_id, COALESCE(l.sequence, 0) AS sequence, COALESCE(l.band, -1) AS band,"
                " COALESCE(l.call_since, 0) AS call_since, COALESCE(l.fingerprint, 0) AS fingerprint,"
-               " l.fingerprint IS NOT NULL AS has_fp FROM partner_portfolios p"
+               " l.fingerprint IS NOT NULL AS has_fp, p.legs_rev FROM partner_portfolios p"
                " LEFT JOIN portfolio_margin_latest l ON l.portfolio_id = p.portfolio_id"
                " ORDER BY p.portfolio_id FOR UPDATE OF p"},
     /* every leg of every portfolio: the batch pass reads 12 a portfolio by the ten thousand, so only
@@ -51,6 +51,12 @@ const struct db_statement db_portfolio_statements[] = {
      "SELECT portfolio_id, venue, kind, COALESCE(underlying, '') AS underlying, quantity, entry_price, mark_price,"
      " funding, COALESCE(chain_id, 0) AS chain_id, CASE WHEN address IS NULL THEN '' ELSE address::text END AS address,"
      " yield_kind, yield_bps, yield_sd_bps, as_of FROM portfolio_legs ORDER BY portfolio_id, venue, leg_no"},
+    /* the same for the portfolios whose legs moved since the pass kept them (migration 0028) */
+    {"pf_legs_some",
+     "SELECT portfolio_id, venue, kind, COALESCE(underlying, '') AS underlying, quantity, entry_price, mark_price,"
+     " funding, COALESCE(chain_id, 0) AS chain_id, CASE WHEN address IS NULL THEN '' ELSE address::text END AS address,"
+     " yield_kind, yield_bps, yield_sd_bps, as_of FROM portfolio_legs WHERE portfolio_id = ANY ($1::bigint[])"
+     " ORDER BY portfolio_id, venue, leg_no"},
     /* the batch pass: the summary of every changed result whose band did not change, in one
      * statement (the result JSON stays the one of the last full computation; the fingerprint says
      * what a read re-renders) */
@@ -82,7 +88,12 @@ const struct db_statement db_portfolio_statements[] = {
      "   x.prev_name, 'record', x.result) FROM x JOIN partner_webhooks w"
      "   ON w.partner_id = x.partner AND w.deleted_at IS NULL AND $2::text = ANY (w.events)"
      "   ORDER BY x.id, w.webhook_id RETURNING 1)"
-     " SELECT count(*) AS queued FROM o"},
+     /* the pass sends these pipelined, without reading their answers: each adds its outbox rows to
+      * a session counter (db_margin_changes_queued) */
+     " SELECT set_config('sparkd.margin_queued', (current_setting('sparkd.margin_queued')::bigint + count(*))::text,"
+     " false) AS queued FROM o"},
+    {"ml_queued_reset", "SELECT set_config('sparkd.margin_queued', '0', false)"},
+    {"ml_queued", "SELECT current_setting('sparkd.margin_queued')::bigint AS queued"},
     {"pf_sparklend",
      "SELECT p.asset::text AS asset, a.decimals,"
      " trunc(p.scaled_a_token_balance::numeric * r.liquidity_index::numeric / 1e27)::text AS supplied,"
@@ -416,8 +427,8 @@ static db_status all_row(const db_row *row, void *arg) {
       {"portfolio_id", DB_COL_INT64, &s.id, 0, NULL},       {"partner_id", DB_COL_INT64, &s.partner_id, 0, NULL},
       {"sequence", DB_COL_INT64, &s.sequence, 0, NULL},     {"band", DB_COL_INT64, &s.band, 0, NULL},
       {"call_since", DB_COL_INT64, &s.call_since, 0, NULL}, {"fingerprint", DB_COL_INT64, &s.fingerprint, 0, NULL},
-      {"has_fp", DB_COL_BOOL, &s.has_fp, 0, NULL}};
-  db_status st = db_row_get(row, cols, 7);
+      {"has_fp", DB_COL_BOOL, &s.has_fp, 0, NULL},          {"legs_rev", DB_COL_INT64, &s.legs_rev, 0, NULL}};
+  db_status st = db_row_get(row, cols, 8);
   return st == DB_OK ? a->fn(&s, a->arg) : st;
 }
 
@@ -462,6 +473,29 @@ db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const st
   return db_query_prepared(c, "pf_legs_all", 0, NULL, legs_all_row, &a, NULL);
 }
 
+db_status db_portfolio_legs_some(db_conn *c, size_t n, const int64_t *ids,
+                                 db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg), void *arg) {
+  char *arr = malloc(3 + n * 21);
+  if (!arr) return DB_ERROR;
+  size_t at = 0;
+  arr[at++] = '{';
+  for (size_t i = 0; i < n; i++) {
+    if (i) arr[at++] = ',';
+    char tmp[24];
+    util_i64_dec(ids[i], tmp);
+    size_t len = strlen(tmp);
+    memcpy(arr + at, tmp, len);
+    at += len;
+  }
+  arr[at++] = '}';
+  arr[at] = 0;
+  const char *params[] = {arr};
+  struct legs_all_ctx a = {fn, arg};
+  db_status st = db_query_prepared(c, "pf_legs_some", 1, params, legs_all_row, &a, NULL);
+  free(arr);
+  return st;
+}
+
 db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const int64_t *sequence,
                                  const int64_t *hs_bps, const int64_t *call_since, const int *band,
                                  const int64_t *fingerprint, int64_t params_version, int64_t as_of, uint64_t *updated) {
@@ -501,8 +535,14 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
   return st;
 }
 
-db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued) {
+db_status db_margin_changes_reset(db_conn *c) { return db_exec_prepared(c, "ml_queued_reset", 0, NULL, NULL); }
+
+db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event) {
   const char *params[] = {changes_json, event};
+  return db_exec_prepared(c, "ml_changes", 2, params, NULL);
+}
+
+db_status db_margin_changes_queued(db_conn *c, uint64_t *queued) {
   struct db_col col[] = {{"queued", DB_COL_UINT64, queued, 0, NULL}};
-  return db_query_one_prepared(c, "ml_changes", 2, params, col, 1);
+  return db_query_one_prepared(c, "ml_queued", 0, NULL, col, 1);
 }

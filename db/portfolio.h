@@ -79,6 +79,7 @@ db_status db_margin_history(db_conn *c, int64_t partner_id, int64_t id, int64_t 
 /* A portfolio and the summary of its stored latest result (sequence 0 and band -1 when none). */
 struct db_margin_stored {
   int64_t id, partner_id, sequence, band, call_since, fingerprint;
+  int64_t legs_rev; /* moves with every write to the portfolio's legs (migration 0028) */
   bool has_fp;
 };
 /* Calls fn for every portfolio (all partners: the batch pass) with its stored result's summary,
@@ -88,6 +89,9 @@ db_status db_portfolios_all(db_conn *c, db_status (*fn)(const struct db_margin_s
  * empty). */
 db_status db_portfolio_legs_all(db_conn *c, db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg),
                                 void *arg);
+/* Calls fn like db_portfolio_legs_all for the legs of the n portfolios ids only. */
+db_status db_portfolio_legs_some(db_conn *c, size_t n, const int64_t *ids,
+                                 db_status (*fn)(int64_t id, const struct db_portfolio_leg *l, void *arg), void *arg);
 /* Returns DB_OK after updating, in one statement, the latest summary (sequence, health score, call,
  * fingerprint, version, time) of each of n portfolios whose stored band is band[i]; *updated gets
  * the count. */
@@ -95,12 +99,16 @@ db_status db_margin_latest_batch(db_conn *c, size_t n, const int64_t *id, const 
                                  const int64_t *hs_bps, const int64_t *call_since, const int *band,
                                  const int64_t *fingerprint, int64_t params_version, int64_t as_of, uint64_t *updated);
 
-/* Returns DB_OK after writing every band change of a batch pass in one statement: changes_json is
- * a JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
+/* Returns DB_OK after writing band changes of a batch pass in one statement: changes_json is a
+ * JSON array of {id, partner, seq, version, band, prev (-1: none), hs, since, as_of, result,
  * band_name, prev_name (null: none), fp (the fingerprint, a decimal string)}; each becomes the
  * latest result, a history row and, per subscribed webhook of event, an outbox row whose payload
- * is {event, portfolio_id, band, sequence, params_version, previous_band, record: the result}
- * (*queued: those rows). */
-db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event, uint64_t *queued);
+ * is {event, portfolio_id, band, sequence, params_version, previous_band, record: the result}.
+ * The count of those rows is added to the session's counter, which db_margin_changes_reset sets to
+ * 0 and db_margin_changes_queued reads: the pass sends its changes in chunks in a pipeline
+ * (db_pipeline_begin), where answers are not read. */
+db_status db_margin_changes_reset(db_conn *c);
+db_status db_margin_changes(db_conn *c, const char *changes_json, const char *event);
+db_status db_margin_changes_queued(db_conn *c, uint64_t *queued);
 
 #endif

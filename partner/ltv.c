@@ -700,10 +700,11 @@ static bool margin_recompute(void) {
   }
   util_log(a.st.portfolios > 0 || a.st.not_computable > 0 ? UTIL_LOG_INFO : UTIL_LOG_DEBUG,
            "margin: %llu portfolio(s) recomputed in %.1f ms, %llu unchanged, %llu band change(s), %llu webhook(s), "
-           "%llu not computable",
+           "%llu not computable (read %.0f ms, legs reread for %llu; compute %.0f ms; write %.0f ms)",
            (unsigned long long)a.st.portfolios, ms_between(&t0, &t1), (unsigned long long)a.st.unchanged,
            (unsigned long long)a.st.band_changes, (unsigned long long)a.st.outbox,
-           (unsigned long long)a.st.not_computable);
+           (unsigned long long)a.st.not_computable, a.st.read_ms, (unsigned long long)a.st.legs_reread, a.st.compute_ms,
+           a.st.write_ms);
   return a.st.outbox > 0;
 }
 

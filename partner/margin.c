@@ -1039,7 +1039,7 @@ struct batch_leg {
 static const char *const leg_kinds[] = {"custody", "spot", "perp", "sparklend", "defi", "debt"};
 
 struct batch_pf {
-  int64_t id, partner, seq, since, fp;
+  int64_t id, partner, seq, since, fp, rev;
   int band;
   bool has_fp;
 };
@@ -1064,8 +1064,8 @@ static db_status batch_pf_row(const struct db_margin_stored *s, void *arg) {
     b->pf = p;
     b->cappf = cap;
   }
-  b->pf[b->npf++] =
-      (struct batch_pf){s->id, s->partner_id, s->sequence, s->call_since, s->fingerprint, (int)s->band, s->has_fp};
+  b->pf[b->npf++] = (struct batch_pf){s->id,          s->partner_id, s->sequence,  s->call_since,
+                                      s->fingerprint, s->legs_rev,   (int)s->band, s->has_fp};
   return DB_OK;
 }
 
@@ -1116,10 +1116,177 @@ static db_status batch_leg_row(int64_t id, const struct db_portfolio_leg *l, voi
   return DB_OK;
 }
 
+/* ---- the legs kept between batch passes ----
+ *
+ * Legs change rarely, prices often: a pass keeps the legs it read (in engine terms, for the
+ * parameter version it used) with each portfolio's legs_rev, and the next pass rereads only the
+ * portfolios whose legs_rev moved (migration 0028: every statement on portfolio_legs moves it, in
+ * the writing transaction, on the row the pass locks before it reads legs), plus the new ones. A
+ * new parameter version, a failed pass or LEGS_TTL_S since the last full read reads everything. */
+#define LEGS_TTL_S 60
+
+static struct {
+  pthread_mutex_t mu;
+  bool valid;
+  int64_t version;
+  uint64_t full_at;
+  struct batch b; /* pf: id and rev only; legs and lend in pf order */
+} kept = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void batch_free(struct batch *b) {
+  free(b->pf);
+  free(b->legs);
+  free(b->lend);
+  free(b->lend_id);
+  memset(b, 0, sizeof *b);
+}
+
+static bool batch_reserve(struct batch *b, size_t nlegs, size_t nlend) {
+  if (nlegs > b->caplegs) {
+    void *p = realloc(b->legs, nlegs * sizeof *b->legs);
+    if (!p) return false;
+    b->legs = p;
+    b->caplegs = nlegs;
+  }
+  if (nlend > b->caplend) {
+    void *p = realloc(b->lend, nlend * sizeof *b->lend), *q = realloc(b->lend_id, nlend * sizeof *b->lend_id);
+    if (p) b->lend = p;
+    if (q) b->lend_id = q;
+    if (!p || !q) return false;
+    b->caplend = nlend;
+  }
+  return true;
+}
+
+/* Reads the legs of b's portfolios (b->pf read, b->legs empty) into b, from the kept ones where
+ * their revision still holds; *reread gets how many portfolios were read from the database. */
+static db_status legs_read(db_conn *c, struct batch *b, uint64_t wall, uint64_t *reread) {
+  *reread = b->npf;
+  bool warm = kept.valid && kept.version == b->cfg->version && wall >= kept.full_at && wall < kept.full_at + LEGS_TTL_S;
+  int64_t *ids = warm ? malloc((b->npf + 1) * sizeof *ids) : NULL;
+  size_t nids = 0;
+  if (ids) {
+    /* both lists are in portfolio order */
+    for (size_t i = 0, k = 0; i < b->npf; i++) {
+      while (k < kept.b.npf && kept.b.pf[k].id < b->pf[i].id)
+        k++;
+      if (k == kept.b.npf || kept.b.pf[k].id != b->pf[i].id || kept.b.pf[k].rev != b->pf[i].rev)
+        ids[nids++] = b->pf[i].id;
+    }
+  }
+  if (!ids || nids > b->npf / 2) {
+    /* cold, or most legs moved: one full read */
+    free(ids);
+    db_status st = db_portfolio_legs_all(c, batch_leg_row, b);
+    if (st == DB_OK) kept.full_at = wall;
+    return st;
+  }
+  struct batch fresh = {.cfg = b->cfg};
+  db_status st = nids ? db_portfolio_legs_some(c, nids, ids, batch_leg_row, &fresh) : DB_OK;
+  free(ids);
+  *reread = nids;
+  /* merge, portfolio by portfolio: the kept legs of the unchanged, the fresh ones of the others */
+  if (st == DB_OK && !batch_reserve(b, kept.b.nlegs + fresh.nlegs + 1, kept.b.nlend + fresh.nlend + 1)) st = DB_ERROR;
+  size_t k = 0, kl = 0, ks = 0, fl = 0, fs = 0;
+  for (size_t i = 0; st == DB_OK && i < b->npf; i++) {
+    int64_t id = b->pf[i].id;
+    while (k < kept.b.npf && kept.b.pf[k].id < id)
+      k++;
+    bool keep = k < kept.b.npf && kept.b.pf[k].id == id && kept.b.pf[k].rev == b->pf[i].rev;
+    const struct batch *src = keep ? &kept.b : &fresh;
+    size_t *li = keep ? &kl : &fl, *si = keep ? &ks : &fs;
+    while (*li < src->nlegs && src->legs[*li].id < id)
+      (*li)++;
+    for (; *li < src->nlegs && src->legs[*li].id == id; (*li)++)
+      b->legs[b->nlegs++] = src->legs[*li];
+    while (*si < src->nlend && src->lend_id[*si] < id)
+      (*si)++;
+    for (; *si < src->nlend && src->lend_id[*si] == id; (*si)++) {
+      b->lend[b->nlend] = src->lend[*si];
+      b->lend_id[b->nlend++] = id;
+    }
+  }
+  batch_free(&fresh);
+  return st;
+}
+
+/* Keeps b's legs (read by legs_read for cfg version) for the next pass; b gives up its arrays. */
+static void legs_keep(struct batch *b) {
+  batch_free(&kept.b);
+  kept.b = *b;
+  kept.b.cfg = NULL;
+  kept.version = b->cfg->version;
+  kept.valid = true;
+  memset(b, 0, sizeof *b);
+}
+
 static double mono_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- the batch pass's writes ----
+ *
+ * Sent while the pass computes, in chunks, in a libpq pipeline: the server parses and stores one
+ * chunk (most of it: the band changes' results as jsonb) while the pass computes the next. Nothing
+ * waits for an answer until the end (db_pipeline_end returns the first failure); a query the pass
+ * must read meanwhile (a sparklend leg's account) ends the pipeline first. */
+#define CHANGES_CHUNK 32     /* band changes (a result of a few kB each) per statement */
+#define SUMMARIES_CHUNK 2048 /* unchanged bands' summaries per statement */
+
+struct batch_out {
+  db_conn *c;
+  int64_t version, now;
+  bool piped, reset;
+  json_t *changes;
+  size_t nb; /* summaries held */
+  int64_t *ids, *seqs, *hss, *sinces, *fps;
+  int *bands;
+  double ms; /* spent sending */
+};
+
+static db_status out_pipe(struct batch_out *o) {
+  if (o->piped) return DB_OK;
+  db_status st = db_pipeline_begin(o->c);
+  o->piped = st == DB_OK;
+  return st;
+}
+
+/* Ends the pipeline (if any): returns the first failure of what it carried. */
+static db_status out_sync(struct batch_out *o) {
+  if (!o->piped) return DB_OK;
+  double t = mono_ms();
+  o->piped = false;
+  db_status st = db_pipeline_end(o->c);
+  o->ms += mono_ms() - t;
+  return st;
+}
+
+/* Sends the held band changes (force: any; else only a full chunk) and summaries. */
+static db_status out_send(struct batch_out *o, bool force) {
+  db_status st = DB_OK;
+  size_t nch = json_array_size(o->changes);
+  bool changes = nch >= CHANGES_CHUNK || (force && nch), sums = o->nb >= SUMMARIES_CHUNK || (force && o->nb);
+  if (!changes && !sums) return DB_OK;
+  double t = mono_ms();
+  st = out_pipe(o);
+  if (st == DB_OK && changes) {
+    if (!o->reset) st = db_margin_changes_reset(o->c);
+    o->reset = true;
+    char *text = st == DB_OK ? json_dumps(o->changes, JSON_COMPACT) : NULL;
+    if (st == DB_OK) st = text ? db_margin_changes(o->c, text, PARTNER_MARGIN_EVENT_BAND) : DB_ERROR;
+    free(text);
+    json_array_clear(o->changes);
+  }
+  if (st == DB_OK && sums) {
+    uint64_t updated = 0;
+    st = db_margin_latest_batch(o->c, o->nb, o->ids, o->seqs, o->hss, o->sinces, o->bands, o->fps, o->version, o->now,
+                                &updated);
+    o->nb = 0;
+  }
+  o->ms += mono_ms() - t;
+  return st;
 }
 
 db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_margin_batch_stats *stats) {
@@ -1128,27 +1295,34 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
   struct partner_margin_config *cfg = malloc(sizeof *cfg);
   struct partner_margin_book *tpl = calloc(1, sizeof *tpl), *bk = malloc(sizeof *bk);
   struct batch b = {0};
-  int64_t *ids = NULL, *seqs = NULL, *hss = NULL, *sinces = NULL, *fps = NULL;
-  int *bands = NULL;
-  json_t *changes = json_array();
-  db_status st = cfg && tpl && bk && changes ? partner_margin_config_load(c, cfg) : DB_ERROR;
+  struct batch_out o = {.c = c, .now = (int64_t)now, .changes = json_array()};
+  db_status st = cfg && tpl && bk && o.changes ? partner_margin_config_load(c, cfg) : DB_ERROR;
   b.cfg = cfg;
   if (st == DB_OK) st = partner_margin_book_prices(c, cfg, tpl);
   if (st == DB_OK) st = db_portfolios_all(c, batch_pf_row, &b);
-  if (st == DB_OK) st = db_portfolio_legs_all(c, batch_leg_row, &b);
+  /* one pass at a time uses the kept legs; another one meanwhile (not the worker's) reads all */
+  bool mine = st == DB_OK && pthread_mutex_trylock(&kept.mu) == 0;
+  if (mine) {
+    st = legs_read(c, &b, (uint64_t)time(NULL), &stats->legs_reread);
+    if (st != DB_OK) kept.valid = false;
+  } else if (st == DB_OK) {
+    stats->legs_reread = b.npf;
+    st = db_portfolio_legs_all(c, batch_leg_row, &b);
+  }
   if (st != DB_OK) goto done;
   t1 = mono_ms();
-  ids = malloc((b.npf + 1) * sizeof *ids);
-  seqs = malloc((b.npf + 1) * sizeof *seqs);
-  hss = malloc((b.npf + 1) * sizeof *hss);
-  sinces = malloc((b.npf + 1) * sizeof *sinces);
-  bands = malloc((b.npf + 1) * sizeof *bands);
-  fps = malloc((b.npf + 1) * sizeof *fps);
-  if (!ids || !seqs || !hss || !sinces || !bands || !fps) {
+  o.version = cfg->version;
+  o.ids = malloc(SUMMARIES_CHUNK * sizeof *o.ids);
+  o.seqs = malloc(SUMMARIES_CHUNK * sizeof *o.seqs);
+  o.hss = malloc(SUMMARIES_CHUNK * sizeof *o.hss);
+  o.sinces = malloc(SUMMARIES_CHUNK * sizeof *o.sinces);
+  o.bands = malloc(SUMMARIES_CHUNK * sizeof *o.bands);
+  o.fps = malloc(SUMMARIES_CHUNK * sizeof *o.fps);
+  if (!o.ids || !o.seqs || !o.hss || !o.sinces || !o.bands || !o.fps) {
     st = DB_ERROR;
     goto done;
   }
-  size_t nb = 0, li = 0, si = 0;
+  size_t li = 0, si = 0;
   for (size_t i = 0; i < b.npf; i++) {
     const struct batch_pf *pf = &b.pf[i];
     bk->n = 0;
@@ -1174,6 +1348,7 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
     size_t nplain = bk->n;
     for (; si < b.nlend && b.lend_id[si] == pf->id && !bad; si++) {
       const char *why = NULL;
+      if ((st = out_sync(&o)) != DB_OK) goto done; /* the account is read: no pipeline */
       st = partner_margin_book_add(c, cfg, bk, &b.lend[si], &why);
       if (st == DB_NO_ROWS)
         bad = true;
@@ -1198,12 +1373,13 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
     }
     int64_t seq = pf->seq + 1;
     if (pf->band == (int)r.band) {
-      ids[nb] = pf->id;
-      seqs[nb] = seq;
-      hss[nb] = r.hs_bps;
-      sinces[nb] = (int64_t)r.call_since;
-      fps[nb] = fp;
-      bands[nb++] = r.band;
+      o.ids[o.nb] = pf->id;
+      o.seqs[o.nb] = seq;
+      o.hss[o.nb] = r.hs_bps;
+      o.sinces[o.nb] = (int64_t)r.call_since;
+      o.fps[o.nb] = fp;
+      o.bands[o.nb++] = r.band;
+      if ((st = out_send(&o, false)) != DB_OK) goto done;
       continue;
     }
     /* a band change: the full result, a history row and the webhook rows, written together below */
@@ -1226,28 +1402,30 @@ db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_
         "prev", pf->band, "hs", (json_int_t)r.hs_bps, "since", (json_int_t)r.call_since, "as_of", (json_int_t)now,
         "result", res, "band_name", risk_margin_band_name(r.band), "prev_name",
         pf->band < 0 ? json_null() : json_string(risk_margin_band_name((enum risk_margin_band)pf->band)), "fp", fps_);
-    if (!ch || json_array_append_new(changes, ch) != 0) {
+    if (!ch || json_array_append_new(o.changes, ch) != 0) {
       st = DB_ERROR;
       goto done;
     }
+    if ((st = out_send(&o, false)) != DB_OK) goto done;
   }
   t2 = mono_ms();
-  if (json_array_size(changes)) {
-    char *text = json_dumps(changes, JSON_COMPACT);
-    uint64_t queued = 0;
-    st = text ? db_margin_changes(c, text, PARTNER_MARGIN_EVENT_BAND, &queued) : DB_ERROR;
-    free(text);
-    stats->outbox = queued;
-    if (st != DB_OK) goto done;
-  }
-  if (nb) {
-    uint64_t updated = 0;
-    st = db_margin_latest_batch(c, nb, ids, seqs, hss, sinces, bands, fps, cfg->version, (int64_t)now, &updated);
-  }
+  double sent = o.ms; /* sending while computing */
+  st = out_send(&o, true);
+  db_status sync = out_sync(&o);
+  if (st == DB_OK) st = sync;
+  if (st == DB_OK && o.reset) st = db_margin_changes_queued(c, &stats->outbox);
+  if (st != DB_OK) goto done;
   stats->read_ms = t1 - t0;
-  stats->compute_ms = t2 - t1;
-  stats->write_ms = mono_ms() - t2;
+  /* the time spent sending during the computation counts as writing */
+  stats->compute_ms = t2 - t1 - sent;
+  stats->write_ms = sent + (mono_ms() - t2);
+  /* the legs read stand whether or not the caller commits: the pass writes none */
+  if (mine && st == DB_OK) legs_keep(&b);
 done:
+  if (mine) {
+    if (st != DB_OK) kept.valid = false;
+    pthread_mutex_unlock(&kept.mu);
+  }
   free(cfg);
   free(tpl);
   free(bk);
@@ -1255,12 +1433,13 @@ done:
   free(b.legs);
   free(b.lend);
   free(b.lend_id);
-  free(ids);
-  free(seqs);
-  free(hss);
-  free(sinces);
-  free(bands);
-  free(fps);
-  json_decref(changes);
+  if (o.piped) (void)out_sync(&o); /* failed: leave pipeline mode, the first failure stands */
+  free(o.ids);
+  free(o.seqs);
+  free(o.hss);
+  free(o.sinces);
+  free(o.bands);
+  free(o.fps);
+  json_decref(o.changes);
   return st;
 }

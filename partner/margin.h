@@ -131,13 +131,19 @@ struct partner_margin_batch_stats {
   uint64_t outbox;                      /* webhook outbox rows queued */
   uint64_t not_computable;              /* skipped: a leg the parameters or the engine cannot take */
   uint64_t unchanged;                   /* computed, equal to the stored result: nothing written */
-  double read_ms, compute_ms, write_ms; /* where the pass spent its time */
+  uint64_t legs_reread;                 /* portfolios whose legs were read from the database (the
+                                           others' legs were kept from the previous pass) */
+  double read_ms, compute_ms, write_ms; /* where the pass spent its time (write: sending its writes,
+                                           pipelined while it computes, and waiting for the last) */
 };
 
 /* Returns the status of recomputing every portfolio of every partner at now on c, inside the
- * caller's transaction (after a price import): legs and previous bands read in two queries, the
- * unchanged bands' summaries written in one statement, and for each band change the full result,
- * its history row and its webhook rows. Fills *stats. */
+ * caller's transaction (after a price import): previous bands read in one query, legs kept in
+ * memory from the previous pass in this process and reread only for the portfolios whose legs_rev
+ * moved (migration 0028; all of them on the first pass, a new parameter version or every 60 s), the
+ * unchanged bands' summaries and the band changes (the full result, its history row and its
+ * webhook rows) written in chunks of one statement each, pipelined while the pass computes. Fills
+ * *stats. */
 db_status partner_margin_recompute_all(db_conn *c, uint64_t now, struct partner_margin_batch_stats *stats);
 
 #endif

@@ -108,6 +108,16 @@ static long long count_sql(const char *sql) {
   return atoll(out);
 }
 
+/* Returns how many times needle occurs in the server's log. */
+static int count_log(const char *needle) {
+  char *lg = th_sparkd_log(&sd);
+  int n = 0;
+  for (const char *p = lg; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+    n++;
+  free(lg);
+  return n;
+}
+
 /* Returns whether the count query answers want within ms (polled every 100 ms). */
 static bool wait_count(const char *sql, long long want, int ms) {
   for (int waited = 0;; waited += 100) {
@@ -562,6 +572,54 @@ START_TEST(portfolio_margin) {
   ck_assert_str_eq(str(json_array_get(recs, 0), "band"), "margin_call");
   ck_assert_str_eq(str(json_array_get(recs, 1), "band"), "warning");
   json_decref(m);
+  /* No stale legs: the worker's pass keeps the legs it read between passes (migration 0028), so
+   * legs written by another process (here plain SQL on another connection, as another sparkd
+   * writes them) must reach its very next pass. Each write comes with an import-like NOTIFY. */
+  char sql[1024];
+  /* 1. An UPDATE: p1's debt 315,000 -> 300,000 at ETH 3000: V 300,000, MM 73,650 as above (the
+   * debt is in no charge), equity 300,000 + 100,000 - 300,000 = 100,000: HS floor(13577.7) =
+   * 13577, at least return_to 13500: the call clears, below warning 15000: warning. */
+  snprintf(sql, sizeof sql,
+           "UPDATE portfolio_legs SET quantity = 30000000000000 WHERE portfolio_id = %s AND kind = 'debt';"
+           " UPDATE prices SET updated_at = floor(extract(epoch FROM now()))::bigint WHERE chain_id = 1"
+           " AND asset = '" WSTETH "'; NOTIFY sparkd_state;",
+           id);
+  ck_assert(th_pg_exec(dburl, sql) == 0);
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 1 AND hs_bps = 13577", id);
+  ck_assert_msg(wait_count(q, 1, 30000), "the pass did not see the updated leg");
+  /* 2. An INSERT: a leg at a venue the parameters do not know makes p1 not computable: the pass
+   * skips it (its stored record stays: same sequence), p2 is computed. */
+  snprintf(q, sizeof q, "SELECT sequence FROM portfolio_margin_latest WHERE portfolio_id = %s", id);
+  long long seq_a = count_sql(q);
+  int passes = count_log("1 not computable");
+  snprintf(sql, sizeof sql,
+           "INSERT INTO portfolio_legs (portfolio_id, partner_id, venue, leg_no, kind, underlying, quantity, as_of,"
+           " reference) SELECT portfolio_id, partner_id, 'nowhere', 0, 'spot', 'USD', 100000000, as_of, 'sql'"
+           " FROM portfolio_legs WHERE portfolio_id = %s AND kind = 'debt';"
+           " UPDATE prices SET updated_at = floor(extract(epoch FROM now()))::bigint WHERE chain_id = 1"
+           " AND asset = '" WSTETH "'; NOTIFY sparkd_state;",
+           id);
+  ck_assert(th_pg_exec(dburl, sql) == 0);
+  bool skipped = false;
+  for (int i = 0; i < 300 && !skipped; i++) {
+    skipped = count_log("1 not computable") > passes;
+    if (!skipped) usleep(100000);
+  }
+  ck_assert_msg(skipped, "the pass did not see the inserted leg");
+  ck_assert_int_eq(count_sql(q), seq_a);
+  /* 3. A DELETE and an UPDATE in one transaction: the unknown leg goes, the debt is 315,000 again:
+   * HS 11541 as at the walk's first read, below the call level 12500: margin_call. */
+  snprintf(sql, sizeof sql,
+           "BEGIN; DELETE FROM portfolio_legs WHERE portfolio_id = %s AND venue = 'nowhere';"
+           " UPDATE portfolio_legs SET quantity = 31500000000000 WHERE portfolio_id = %s AND kind = 'debt'; COMMIT;"
+           " NOTIFY sparkd_state;",
+           id, id);
+  ck_assert(th_pg_exec(dburl, sql) == 0);
+  snprintf(q, sizeof q,
+           "SELECT count(*) FROM portfolio_margin_latest WHERE portfolio_id = %s AND band = 2 AND hs_bps = 11541", id);
+  ck_assert_msg(wait_count(q, 1, 30000), "the pass did not see the deleted leg");
+
   /* the worker logged the pass (its figures go in the report, not in an assertion) */
   char *log = th_sparkd_log(&sd);
   ck_assert_msg(log && strstr(log, "margin: 2 portfolio(s) recomputed in"), "no margin pass logged");
