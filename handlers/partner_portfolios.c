@@ -25,7 +25,6 @@
 #include "handlers/partner_write.h"
 #include "partner/margin.h"
 #include "service/body.h"
-#include "service/heavy.h"
 #include "service/request.h"
 #include "service/server.h"
 
@@ -523,7 +522,6 @@ static const struct svc_body_field quote_spec[] = {
 };
 
 enum svc_handler_result handler_partner_portfolio_margin_quote(struct svc_request *req) {
-  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   int64_t id;
   if (!path_id(req, &id)) return svc_reply_problem(req, SVC_ERR_portfolio_not_found, "no such portfolio");
   struct quote_in *in = calloc(1, sizeof *in);

@@ -1,7 +1,6 @@
 /* The gate on heavy computations: the routes whose cost grows with the whole book (liquidations
- * at risk, stress, VaR, concentration, the health-factor histogram) or with a request's legs (the
- * margin what-if quote) each run on the worker thread that took the request, so a few of them at
- * once would hold every worker thread and starve the cheap public routes. At most
+ * at risk, stress, VaR, concentration, the health-factor histogram) each run on the worker thread that took the
+ * request, so a few of them at once would hold every worker thread and starve the cheap public routes. At most
  * SPARKD_HEAVY_CONCURRENCY of them run at a time; a request arriving when all places are taken
  * waits up to SPARKD_HEAVY_WAIT_MS (if fewer than the waiting bound are already waiting) and is
  * then answered 503 `busy` with Retry-After. */

@@ -132,7 +132,7 @@ const struct util_config_entry util_config_table[] = {
      "a second port on SPARKD_LISTEN's host serving only /healthz, /readyz and /metrics (0 = off)", OFF(health_port), 0,
      65535, NULL},
     {"SPARKD_HEAVY_CONCURRENCY", "uint", "",
-     "heavy computations (risk routes, margin what-if quotes) running at once; more wait, then get 503 busy "
+     "heavy computations (the ops risk routes) running at once; more wait, then get 503 busy "
      "(empty = half of SPARKD_THREADS, at least 1)",
      OFF(heavy_concurrency), 1, 1024, NULL},
     {"SPARKD_HEAVY_WAIT_MS", "uint", "500",

@@ -85,7 +85,7 @@ export interface paths {
          *       then came slower than a byte per ms on average.
          *     - `sparkd_heavy_admitted_total`, `sparkd_heavy_refused_total` (counters),
          *       `sparkd_heavy_in_flight`, `sparkd_heavy_limit` (gauges): the gate on heavy
-         *       computations (the risk routes and margin what-if quotes): requests let through, at
+         *       computations (the ops risk routes): requests let through, at
          *       once or after waiting up to `SPARKD_HEAVY_WAIT_MS`; requests answered 503 `busy`;
          *       computations running now (updated as they start and end, not at request completion);
          *       `SPARKD_HEAVY_CONCURRENCY`.
@@ -3426,29 +3426,13 @@ export interface components {
             };
         };
         /**
-         * @description `busy`: as many heavy computations (the risk routes, margin what-if quotes) as
+         * @description `busy`: as many heavy computations (the risk routes) as
          *     `SPARKD_HEAVY_CONCURRENCY` allows were running, and none finished within
          *     `SPARKD_HEAVY_WAIT_MS`; retry after `Retry-After` seconds. Or
          *     `state_not_ready` (the chain state is not loaded yet), `database_unavailable` (the database
          *     cannot be reached) or `shutting_down`.
          */
         RskUnavailable: {
-            headers: {
-                "X-Request-Id": components["headers"]["X-Request-Id"];
-                "Retry-After": components["headers"]["Retry-After"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /**
-         * @description `busy`: as many heavy computations (the risk routes, margin what-if quotes) as
-         *     `SPARKD_HEAVY_CONCURRENCY` allows were running, and none finished within
-         *     `SPARKD_HEAVY_WAIT_MS`; retry after `Retry-After` seconds. Or
-         *     `database_unavailable` (the database cannot be reached) or `shutting_down`.
-         */
-        PfoUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
                 "Retry-After": components["headers"]["Retry-After"];
@@ -6463,7 +6447,7 @@ export interface operations {
             422: components["responses"]["PfoNotComputable"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
-            503: components["responses"]["PfoUnavailable"];
+            503: components["responses"]["PrtUnavailable"];
         };
     };
     getPartnerPortfolioRate: {
