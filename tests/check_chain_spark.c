@@ -9,7 +9,9 @@
  *     source, RateTargetKink with a capped fallback source and, with a negative spread, with a
  *     Pot source without decimals()): GET /v1/markets/{chain}/reserves/{asset} serves the kind,
  *     the spread, the rate source (kind, address, APR, decimals) and the effective base rate and
- *     slope1 the strategies' getters answer; the capped source's bounds are stored.
+ *     slope1 the strategies' getters answer; the capped source's bounds are stored;
+ *   - the same through a node answering one rate source's getAPR() with a node error (not a
+ *     revert): the step fails and is read again, the reserve never stored as a plain strategy.
  * Expected values are read back from the contracts by the fixture (eth_call at the head). */
 #include <check.h>
 #include <jansson.h>
@@ -66,6 +68,64 @@ static void same(const char *what, const json_t *want, const json_t *got) {
     snprintf(g, sizeof g, "%s", json_string_value(got) ? json_string_value(got) : "(none)");
   if (strncmp(w, "0x", 2) == 0 && strlen(w) == 42) lower(g);
   ck_assert_msg(strcmp(w, g) == 0, "%s: contract %s, served %s", what, w, g);
+}
+
+/* Compares each rate-target reserve the fixture lists in e (expect.json) with what the server on
+   port serves and dburl stores; returns the number of values compared. */
+static unsigned rate_targets_equal(unsigned port, const json_t *e, const char *dburl) {
+  char path[512];
+  unsigned checked = 0;
+  const char *asset;
+  json_t *w;
+  json_object_foreach(json_object_get(e, "reserves"), asset, w) {
+    snprintf(path, sizeof path, "/v1/markets/31337/reserves/%s", asset);
+    json_t *r = get(port, path, NULL);
+    json_t *irm = json_object_get(json_object_get(r, "data"), "interest_rate_strategy");
+    if (!irm) irm = json_object_get(r, "interest_rate_strategy");
+    ck_assert_msg(irm != NULL, "%s: no interest_rate_strategy", path);
+    char what[160];
+    const char *sym = json_string_value(json_object_get(w, "symbol"));
+    json_t *src = json_object_get(irm, "rate_source"), *wsrc = json_object_get(w, "rate_source");
+    struct {
+      const char *name;
+      json_t *want, *got;
+    } rows[] = {
+        {"strategy", json_object_get(w, "strategy"), json_object_get(irm, "address")},
+        {"kind", json_object_get(w, "kind"), json_object_get(irm, "kind")},
+        {"spread", json_object_get(w, "spread"), json_object_get(irm, "spread_ray")},
+        {"base rate", json_object_get(w, "base_variable_borrow_rate"),
+         json_object_get(irm, "base_variable_borrow_rate_ray")},
+        {"slope1", json_object_get(w, "variable_rate_slope1"), json_object_get(irm, "variable_rate_slope1_ray")},
+        {"source kind", json_object_get(wsrc, "kind"), json_object_get(src, "kind")},
+        {"source address", json_object_get(wsrc, "address"), json_object_get(src, "address")},
+        {"source apr", json_object_get(wsrc, "apr"), json_object_get(src, "apr_raw")},
+        {"source decimals", json_object_get(wsrc, "decimals"), json_object_get(src, "decimals")},
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++, checked++) {
+      snprintf(what, sizeof what, "%s %s", sym, rows[k].name);
+      same(what, rows[k].want, rows[k].got);
+    }
+    json_decref(r);
+    if (json_object_get(wsrc, "lower_bound")) {
+      /* the bounds are stored with the source (the view does not list them) */
+      PGconn *c = PQconnectdb(dburl);
+      static const char *const b[] = {"lower_bound", "upper_bound", "default_rate"};
+      for (size_t k = 0; k < 3; k++, checked++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "SELECT irm_rate_source->>'%s' FROM reserves WHERE asset = $1", b[k]);
+        const char *p[] = {asset};
+        PGresult *q = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
+        ck_assert(PQresultStatus(q) == PGRES_TUPLES_OK && PQntuples(q) == 1);
+        json_t *got = json_string(PQgetvalue(q, 0, 0));
+        snprintf(what, sizeof what, "%s source %s", sym, b[k]);
+        same(what, json_object_get(wsrc, b[k]), got);
+        json_decref(got);
+        PQclear(q);
+      }
+      PQfinish(c);
+    }
+  }
+  return checked;
 }
 
 START_TEST(kill_switch_and_rate_targets_equal_the_contracts) {
@@ -126,60 +186,37 @@ START_TEST(kill_switch_and_rate_targets_equal_the_contracts) {
   json_decref(o);
 
   /* the rate-target strategies */
-  const char *asset;
-  json_t *w;
-  json_object_foreach(json_object_get(e, "reserves"), asset, w) {
-    snprintf(path, sizeof path, "/v1/markets/31337/reserves/%s", asset);
-    json_t *r = get(sd.port, path, NULL);
-    json_t *irm = json_object_get(json_object_get(r, "data"), "interest_rate_strategy");
-    if (!irm) irm = json_object_get(r, "interest_rate_strategy");
-    ck_assert_msg(irm != NULL, "%s: no interest_rate_strategy", path);
-    char what[160];
-    const char *sym = json_string_value(json_object_get(w, "symbol"));
-    json_t *src = json_object_get(irm, "rate_source"), *wsrc = json_object_get(w, "rate_source");
-    struct {
-      const char *name;
-      json_t *want, *got;
-    } rows[] = {
-        {"strategy", json_object_get(w, "strategy"), json_object_get(irm, "address")},
-        {"kind", json_object_get(w, "kind"), json_object_get(irm, "kind")},
-        {"spread", json_object_get(w, "spread"), json_object_get(irm, "spread_ray")},
-        {"base rate", json_object_get(w, "base_variable_borrow_rate"),
-         json_object_get(irm, "base_variable_borrow_rate_ray")},
-        {"slope1", json_object_get(w, "variable_rate_slope1"), json_object_get(irm, "variable_rate_slope1_ray")},
-        {"source kind", json_object_get(wsrc, "kind"), json_object_get(src, "kind")},
-        {"source address", json_object_get(wsrc, "address"), json_object_get(src, "address")},
-        {"source apr", json_object_get(wsrc, "apr"), json_object_get(src, "apr_raw")},
-        {"source decimals", json_object_get(wsrc, "decimals"), json_object_get(src, "decimals")},
-    };
-    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++, checked++) {
-      snprintf(what, sizeof what, "%s %s", sym, rows[k].name);
-      same(what, rows[k].want, rows[k].got);
-    }
-    json_decref(r);
-    if (json_object_get(wsrc, "lower_bound")) {
-      /* the bounds are stored with the source (the view does not list them) */
-      PGconn *c = PQconnectdb(dburl);
-      static const char *const b[] = {"lower_bound", "upper_bound", "default_rate"};
-      for (size_t k = 0; k < 3; k++, checked++) {
-        char sql[200];
-        snprintf(sql, sizeof sql, "SELECT irm_rate_source->>'%s' FROM reserves WHERE asset = $1", b[k]);
-        const char *p[] = {asset};
-        PGresult *q = PQexecParams(c, sql, 1, NULL, p, NULL, NULL, 0);
-        ck_assert(PQresultStatus(q) == PGRES_TUPLES_OK && PQntuples(q) == 1);
-        json_t *got = json_string(PQgetvalue(q, 0, 0));
-        snprintf(what, sizeof what, "%s source %s", sym, b[k]);
-        same(what, json_object_get(wsrc, b[k]), got);
-        json_decref(got);
-        PQclear(q);
-      }
-      PQfinish(c);
-    }
-  }
+  checked += rate_targets_equal(sd.port, e, dburl);
   ck_assert_uint_eq(checked, 3 * 4 + 4 * 9 + 3);
   printf("kill switch and rate-target strategies: %u values equal the contracts'\n", checked);
-  json_decref(e);
   th_sparkd_stop(&sd);
+
+  /* a node error that is not a revert on one rate source's getAPR() (the first direct call
+     answered -32000 "header not found"): the step fails and is read again, the reserve is never
+     stored as a plain strategy, and the indexer ends with every strategy as the contracts say */
+  char dburl2[TH_PG_CONNINFO_MAX], proxy[128], args[1024];
+  struct th_bg fp = {0, -1};
+  snprintf(args, sizeof args,
+           "tests/chain/faultproxy.mjs --target %s --rate 0 --error-call 'getAPR()' --error-times 1 --lifetime 300 "
+           "--stats %s/apr.json",
+           ch.url, ch.dir);
+  ck_assert_int_eq(th_spawn_line(args, "PROXY_URL=", proxy, sizeof proxy, 30, &fp), 0);
+  ck_assert(th_pg_create_db(&pg, dburl2, sizeof dburl2) == 0);
+  ck_assert_int_eq(th_sparkd_cmd(dburl2, NULL, "migrate"), 0);
+  snprintf(rpc, sizeof rpc, "SPARKD_RPC_URL=%s", proxy);
+  const char *env2[] = {rpc, net, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_POLL_MS=50", NULL};
+  ck_assert_int_eq(th_sparkd_cmd(dburl2, env2, "index --once"), 0);
+  th_bg_stop(&fp);
+  snprintf(path, sizeof path, "%s/apr.json", ch.dir);
+  json_t *st = json_load_file(path, 0, &err);
+  ck_assert_msg(st != NULL, "%s: %s", path, err.text);
+  ck_assert_int_eq(json_integer_value(json_object_get(st, "call_errors")), 1);
+  json_decref(st);
+  ck_assert(th_sparkd_start(&sd, dburl2, serve_env) == 0);
+  ck_assert_uint_eq(rate_targets_equal(sd.port, e, dburl2), 4 * 9 + 3);
+  th_sparkd_stop(&sd);
+  th_pg_drop_db(&pg, dburl2);
+  json_decref(e);
   th_chain_stop(&ch);
   th_pg_drop_db(&pg, dburl);
 }

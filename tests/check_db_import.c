@@ -575,6 +575,72 @@ START_TEST(test_idempotent_and_order) {
 }
 END_TEST
 
+/* ---- a file import of an indexed block keeps its parent hash ---- */
+
+/* Applies j as the indexer does (with parent, a 0x hash) or as a file import (parent NULL, and
+   allow_older as `sparkd import --allow-older`). */
+static int apply_block(const char *url, const json_t *j, bool allow_older, const char *parent) {
+  char *t = dump(j);
+  struct chain_snapshot_errors errs = {0};
+  struct chain_snapshot *s = chain_snapshot_parse(t, strlen(t), &errs);
+  free(t);
+  ck_assert_msg(s != NULL, "%s", all_errors(&errs));
+  db_pool *pool = db_pool_create(url, 1);
+  ck_assert_ptr_nonnull(pool);
+  struct db_snapshot_result res;
+  db_status st = db_snapshot_apply_block(pool, s, allow_older, parent, &res, &errs);
+  ck_assert_msg(st == DB_OK, "apply: %s%s", db_status_name(st), all_errors(&errs));
+  ck_assert_msg(res.outcome == DB_SNAPSHOT_APPLIED, "%s", all_errors(&errs));
+  db_pool_destroy(pool);
+  chain_snapshot_free(s);
+  return (int)res.outcome;
+}
+
+static const char block_row_sql[] = "SELECT block_hash || ' ' || coalesce(parent_hash, 'NULL') AS v FROM chain_blocks"
+                                    " WHERE block_number = $1::bigint";
+
+START_TEST(test_file_import_keeps_parent_hash) {
+  char url[TH_PG_CONNINFO_MAX];
+  new_db(url, sizeof url);
+  json_t *j = fixture();
+  const char *h10 = "0x1010101010101010101010101010101010101010101010101010101010101010";
+  const char *h0f = "0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+  const char *h12 = "0x1212121212121212121212121212121212121212121212121212121212121212";
+  const char *h13 = "0x1313131313131313131313131313131313131313131313131313131313131313";
+  char want[200];
+  /* the indexer's blocks BLOCK+10 (parent 0x0f…) and BLOCK+11 (parent 0x10…) */
+  set_block(j, BLOCK + 10, "10");
+  ck_assert_int_eq(apply_block(url, j, false, h0f), DB_SNAPSHOT_APPLIED);
+  set_block(j, BLOCK + 11, "12");
+  ck_assert_int_eq(apply_block(url, j, false, h10), DB_SNAPSHOT_APPLIED);
+  db_conn *c = conn(url);
+  const char *n10[] = {"21000010"}, *n11[] = {"21000011"};
+  snprintf(want, sizeof want, "%s %s", h10, h0f);
+  ck_assert_str_eq(q(c, block_row_sql, 1, n10), want);
+
+  /* a file of block BLOCK+10 with the same hash: no parent in a file, the stored one stays */
+  set_block(j, BLOCK + 10, "10");
+  ck_assert_int_eq(apply_block(url, j, true, NULL), DB_SNAPSHOT_APPLIED);
+  ck_assert_str_eq(q(c, block_row_sql, 1, n10), want);
+  /* and BLOCK+11 the same way, now the newer one (no --allow-older needed) */
+  set_block(j, BLOCK + 11, "12");
+  ck_assert_int_eq(apply_block(url, j, false, NULL), DB_SNAPSHOT_APPLIED);
+  snprintf(want, sizeof want, "%s %s", h12, h10);
+  ck_assert_str_eq(q(c, block_row_sql, 1, n11), want);
+
+  /* a file of block BLOCK+10 with another hash: another block, whose parent nobody told us */
+  set_block(j, BLOCK + 10, "13");
+  ck_assert_int_eq(apply_block(url, j, true, NULL), DB_SNAPSHOT_APPLIED);
+  snprintf(want, sizeof want, "%s NULL", h13);
+  ck_assert_str_eq(q(c, block_row_sql, 1, n10), want);
+  snprintf(want, sizeof want, "%s %s", h12, h10);
+  ck_assert_str_eq(q(c, block_row_sql, 1, n11), want);
+  db_conn_close(c);
+  json_decref(j);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 /* ---- delta mode and absent sections ---- */
 
 START_TEST(test_delta) {
@@ -1071,6 +1137,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_eip55);
   tcase_add_test(tc, test_round_trip);
   tcase_add_test(tc, test_idempotent_and_order);
+  tcase_add_test(tc, test_file_import_keeps_parent_hash);
   tcase_add_test(tc, test_delta);
   tcase_add_test(tc, test_price_no_rewrite);
   tcase_add_test(tc, test_malformed);

@@ -6,18 +6,22 @@
 // Two node configurations can be imitated besides: --max-batch N refuses every batch of more than
 // N calls (alternately with HTTP 413 and with geth's JSON-RPC answer, an array holding one error
 // -32600 "batch too large"), and --status CODE answers every request with that HTTP status (a
-// wrong API key: 401/403, a wrong path: 404).
+// wrong API key: 401/403, a wrong path: 404). --error-call SIG --error-times N answers the first N
+// eth_calls whose data starts with SIG's selector (e.g. 'getAPR()') with a JSON-RPC error that is
+// not a revert (-32000 "header not found", as a load-balanced node behind on its peers says), in a
+// batch too: the batch's other calls are forwarded and answered as usual.
 //
 // Usage:
 //   node tests/chain/faultproxy.mjs --target http://127.0.0.1:PORT [--seed 1] [--rate 0.3]
 //        [--faults drop,delay,429,503,garble,wrongsize] [--lifetime 300] [--clean-after N]
-//        [--stats FILE] [--max-batch N] [--status CODE]
+//        [--stats FILE] [--max-batch N] [--status CODE] [--error-call SIG --error-times N]
 // Prints `PROXY_URL=http://127.0.0.1:PORT` once listening. Stops by itself after --lifetime
 // seconds (default 300), on SIGTERM/SIGINT, or when stdin closes; then writes the counts
 // ({requests, forwarded, faults: {drop: n, …}}) to --stats (and stderr). --clean-after N stops
 // injecting faults after the N-th request (a bounded storm, so a client with retries finishes).
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
+import { id } from 'ethers';
 import { args, prng } from './lib.mjs';
 
 const a = args();
@@ -32,8 +36,38 @@ const faults = String(a.faults ?? 'drop,delay,429,503,garble,wrongsize').split('
 const cleanAfter = a['clean-after'] !== undefined ? Number(a['clean-after']) : Infinity;
 const maxBatch = a['max-batch'] !== undefined ? Number(a['max-batch']) : Infinity;
 const fixedStatus = a.status !== undefined ? Number(a.status) : null;
+const errorSelector = a['error-call'] !== undefined ? id(String(a['error-call'])).slice(0, 10) : null;
+let errorsLeft = a['error-times'] !== undefined ? Number(a['error-times']) : Infinity;
 const stats = { requests: 0, forwarded: 0, faults: Object.fromEntries(faults.map((f) => [f, 0])),
-  refused_413: 0, refused_jsonrpc: 0, status: 0, largest_forwarded: 0 };
+  refused_413: 0, refused_jsonrpc: 0, status: 0, largest_forwarded: 0, call_errors: 0 };
+
+// Whether one JSON-RPC call is an eth_call of --error-call still to be answered with an error.
+function errorFor(call) {
+  if (!errorSelector || errorsLeft <= 0 || !call || call.method !== 'eth_call') return false;
+  const tx = Array.isArray(call.params) ? call.params[0] : null;
+  const data = String(tx?.data ?? tx?.input ?? '').toLowerCase();
+  if (!data.startsWith(errorSelector)) return false;
+  errorsLeft--;
+  stats.call_errors++;
+  return true;
+}
+const nodeError = (call) => ({ jsonrpc: '2.0', id: call.id ?? null, error: { code: -32000, message: 'header not found' } });
+
+// Answers the calls errorFor picks itself and forwards the rest; null when it picks none.
+async function withCallErrors(j, headers) {
+  const calls = Array.isArray(j) ? j : [j];
+  const picked = calls.map(errorFor);
+  if (!picked.includes(true)) return null;
+  const rest = calls.filter((_, i) => !picked[i]);
+  let answers = [];
+  if (rest.length) {
+    const up = await forward(JSON.stringify(rest), headers);
+    answers = JSON.parse(up.body);
+  }
+  const byId = new Map(answers.map((x) => [JSON.stringify(x.id), x]));
+  const out = calls.map((c, i) => (picked[i] ? nodeError(c) : byId.get(JSON.stringify(c.id))));
+  return JSON.stringify(Array.isArray(j) ? out : out[0]);
+}
 
 function forward(body, headers) {
   return new Promise((resolve, reject) => {
@@ -70,8 +104,10 @@ const server = http.createServer((req, res) => {
       return reply(res, fixedStatus, JSON.stringify({ error: `status ${fixedStatus} (faultproxy --status)` }));
     }
     let calls = 1;
+    let parsed = null;
     try {
       const j = JSON.parse(body);
+      parsed = j;
       if (Array.isArray(j)) calls = j.length;
       if (calls > maxBatch) {
         if ((stats.refused_413 + stats.refused_jsonrpc) % 2 === 0) {
@@ -86,6 +122,8 @@ const server = http.createServer((req, res) => {
       // not JSON: forwarded as it is
     }
     try {
+      const errored = parsed !== null ? await withCallErrors(parsed, req.headers) : null;
+      if (errored !== null) return reply(res, 200, errored);
       if (fault) stats.faults[fault]++;
       switch (fault) {
         case 'drop':
