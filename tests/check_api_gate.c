@@ -116,15 +116,28 @@ static void slow_start(struct slow *s, unsigned port, const char *method, const 
 
 static void slow_join(struct slow *s) { pthread_join(s->t, NULL); }
 
-/* Waits until the slow request holds the gate's place (it fails the test if it ended first). */
-static void await_holding(struct slow *s) {
+/* Waits until the slow request holds the gate's place; false (joined) if it ended first, which a
+ * loaded machine can cause by starving the poller. */
+static bool try_holding(struct slow *s) {
   for (int i = 0; i < 600; i++) {
-    if (metric(s->port, "sparkd_heavy_in_flight") == 1) return;
+    if (metric(s->port, "sparkd_heavy_in_flight") == 1) return true;
     if (atomic_load(&s->done)) break;
     sleep_ms(10);
   }
   slow_join(s);
-  ck_abort_msg("the slow request never held the gate: %d after %.2f s: %s", s->status, s->secs, s->body);
+  ck_assert_int_eq(s->status, 200);
+  return false;
+}
+
+/* Starts the slow request until one is seen holding the gate (at most three tries); each try that
+ * ended unseen was admitted, so *admitted0 moves with it. */
+static void start_holding(struct slow *s, unsigned port, double *admitted0) {
+  for (int tries = 1;; tries++) {
+    slow_start(s, port, "GET", SLOW_PATH);
+    if (try_holding(s)) return;
+    *admitted0 += 1;
+    ck_assert_msg(tries < 3, "the slow request never held the gate in %d tries (last: %.2f s)", tries, s->secs);
+  }
 }
 
 static void await_ready(unsigned port) {
@@ -198,8 +211,7 @@ START_TEST(refused_while_full) {
       port, "sparkd_http_requests_total{route=\"/v1/risk/{chain}/concentration\",method=\"GET\",status=\"503\"}");
 
   struct slow s;
-  slow_start(&s, port, "GET", SLOW_PATH);
-  await_holding(&s);
+  start_holding(&s, port, &admitted0);
   /* the gate is full: every heavy route is refused at once, a POST one with its body too */
   struct th_response r;
   get(port, "GET", "/v1/risk/1/concentration", true, NULL, &r);
@@ -248,8 +260,7 @@ START_TEST(waits_for_a_place) {
   double admitted0 = metric(port, "sparkd_heavy_admitted_total");
   double refused0 = metric(port, "sparkd_heavy_refused_total");
   struct slow s, w;
-  slow_start(&s, port, "GET", SLOW_PATH);
-  await_holding(&s);
+  start_holding(&s, port, &admitted0);
   slow_start(&w, port, "GET", "/v1/risk/1/concentration");
   sleep_ms(100);
   /* one thread computes, one waits: the other two still answer */
