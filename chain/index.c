@@ -979,7 +979,11 @@ out:
 }
 
 /* Savings vaults (sDAI through its Pot, sUSDS, Spark Vaults V2) and the liquidity layer's rate
- * limits, where the network file names them. PSM3 has no snapshot section yet: it is skipped. */
+ * limits, where the network file names them. A PSM3 (on an L2) becomes a `susds` vault: the
+ * snapshot has no PSM3 kind, but the L2's sUSDS is priced exactly as mainnet's from the SSR
+ * oracle's chi, rho and ssr (getChi/getRho/getSSR), so the vault is the L2 sUSDS token (PSM3's
+ * susds()), its asset the L2 USDS (PSM3's usds()), its supply the token's totalSupply(). PSM3's
+ * own balances (pocket, swaps, LP shares) are not in the format and are not read. */
 static int read_savings(struct chain_index *ix, const struct header *h, json_t *doc, char *err, size_t err_len) {
   const char *bh = h->hash;
   json_t *assets = json_object_get(doc, "assets");
@@ -991,9 +995,49 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
   int rc = -1;
   size_t nv = ix->net.n_vaults;
   enum { VP = 10 };
+  /* first, each PSM3's sUSDS and USDS tokens: the vault's address and asset below */
+  char vaddr[CHAIN_NETWORK_MAX_VAULTS][43], vasset[CHAIN_NETWORK_MAX_VAULTS][43];
+  struct calls c0 = {0};
   for (size_t i = 0; i < nv; i++) {
-    const char *v = ix->net.vaults[i].address;
+    snprintf(vaddr[i], sizeof vaddr[i], "%s", ix->net.vaults[i].address);
+    vasset[i][0] = 0;
+    if (ix->net.vaults[i].kind != CHAIN_NET_PSM3) continue;
+    push_call0(&c0, ix->net.vaults[i].address, "susds()", bh);
+    push_call0(&c0, ix->net.vaults[i].address, "usds()", bh);
+  }
+  if (c0.n && chain_rpc_batch(ix->rpc, c0.v, c0.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    calls_free(&c0);
+    return -1;
+  }
+  for (size_t i = 0, j = 0; i < nv; i++) {
+    if (ix->net.vaults[i].kind != CHAIN_NET_PSM3) continue;
+    bool got_susds = ret_addr(&c0, j, vaddr[i]);
+    if (!got_susds || !ret_addr(&c0, j + 1, vasset[i])) {
+      snprintf(err, err_len, "psm3 %s %s: %s", ix->net.vaults[i].address, got_susds ? "usds()" : "susds()",
+               call_problem(&c0, got_susds ? j + 1 : j));
+      calls_free(&c0);
+      return -1;
+    }
+    j += 2;
+  }
+  calls_free(&c0);
+  for (size_t i = 0; i < nv; i++) {
+    const char *v = vaddr[i];
     enum chain_net_vault_kind k = ix->net.vaults[i].kind;
+    if (k == CHAIN_NET_PSM3) { /* same ten slots; the asset() slot is filler (the asset is known) */
+      const char *o = ix->net.vaults[i].ssr_oracle;
+      push_call0(&c, v, "totalSupply()", bh);
+      push_call0(&c, v, "symbol()", bh);
+      push_call0(&c, v, "decimals()", bh);
+      push_call0(&c, v, "totalSupply()", bh);
+      push_call0(&c, o, "getChi()", bh);
+      push_call0(&c, o, "getRho()", bh);
+      push_call0(&c, o, "getSSR()", bh);
+      for (int f = 0; f < 3; f++)
+        push_call0(&c, v, "totalSupply()", bh);
+      continue;
+    }
     push_call0(&c, v, "asset()", bh);
     push_call0(&c, v, "symbol()", bh);
     push_call0(&c, v, "decimals()", bh);
@@ -1022,22 +1066,23 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
   for (size_t i = 0; i < nv; i++) {
     size_t b = i * VP;
     enum chain_net_vault_kind k = ix->net.vaults[i].kind;
-    if (k == CHAIN_NET_PSM3) continue;
     char asset[43], pot[43], sym[SYM_MAX];
     u256 dec, supply;
-    if (!ret_addr(&c, b, asset) || !ret_word(&c, b + 2, 0, &dec) || !ret_word(&c, b + 3, 0, &supply)) {
-      snprintf(err, err_len, "vault %s: %s", ix->net.vaults[i].address, call_problem(&c, b));
+    if (k == CHAIN_NET_PSM3) snprintf(asset, sizeof asset, "%s", vasset[i]);
+    if ((k != CHAIN_NET_PSM3 && !ret_addr(&c, b, asset)) || !ret_word(&c, b + 2, 0, &dec) ||
+        !ret_word(&c, b + 3, 0, &supply)) {
+      snprintf(err, err_len, "vault %s: %s", vaddr[i], call_problem(&c, b));
       json_decref(vaults);
       calls_free(&c2);
       goto out;
     }
     decode_symbol(&c, b + 1, sym, sizeof sym);
     json_t *vj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "kind",
-                           k == CHAIN_NET_SDAI    ? "sdai"
-                           : k == CHAIN_NET_SUSDS ? "susds"
-                                                  : "spark_vault_v2",
-                           "address", ix->net.vaults[i].address, "asset", asset, "symbol", sym, "decimals",
-                           (json_int_t)dec.w[0], "total_supply", jdec(supply));
+                           k == CHAIN_NET_SDAI                           ? "sdai"
+                           : k == CHAIN_NET_SUSDS || k == CHAIN_NET_PSM3 ? "susds"
+                                                                         : "spark_vault_v2",
+                           "address", vaddr[i], "asset", asset, "symbol", sym, "decimals", (json_int_t)dec.w[0],
+                           "total_supply", jdec(supply));
     if (k == CHAIN_NET_SDAI) {
       if (!ret_addr(&c, b + 4, pot)) {
         snprintf(err, err_len, "vault %s pot(): %s", ix->net.vaults[i].address, call_problem(&c, b + 4));
@@ -1076,7 +1121,7 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
       }
       push_call0(&c2, asset, "totalSupply()", bh); /* keeps three calls per vault in this round */
       push_call0(&c2, asset, "totalSupply()", bh);
-      push_call_addr(&c2, asset, "balanceOf(address)", ix->net.vaults[i].address, bh);
+      push_call_addr(&c2, asset, "balanceOf(address)", vaddr[i], bh);
     }
     push_call0(&c2, asset, "symbol()", bh);
     push_call0(&c2, asset, "decimals()", bh);
