@@ -20,7 +20,9 @@ const char *const chain_vault_kind_names[] = {"sdai", "susds", "spark_vault_v2",
 
 #define PATH_MAX_LEN 160
 /* Paths longer than PATH_MAX_LEN are cut short on purpose. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning, and warns about the name */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 void chain_snapshot_error(struct chain_snapshot_errors *e, const char *path, const char *fmt, ...) {
   if (e->n >= CHAIN_SNAPSHOT_MAX_ERRORS) {
