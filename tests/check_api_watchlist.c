@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "support/demotest.h"
 #include "support/httptest.h"
 #include "support/pgtest.h"
 
@@ -47,28 +48,9 @@ static json_t *get_json(const char *path, int *status) {
 /* Health factor (WAD, 2^256-1 without debt), totals, eMode, row block, and the assets held as
  * collateral / borrowed, of every account of chain 1, ordered as the watch list orders them. */
 static const char ref_sql[] =
-    "WITH p AS ("
-    "  SELECT po.account, a.emode_category AS ucat, r.emode_category AS rcat, r.liquidation_threshold AS lt,"
-    "   e.liquidation_threshold AS elt, po.collateral, pr.price, 10::numeric ^ r.decimals AS unit, po.asset,"
-    "   po.scaled_a_token_balance AS sa, po.scaled_variable_debt AS sd,"
-    "   div(po.scaled_a_token_balance * r.liquidity_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS bal,"
-    "   div(po.scaled_variable_debt * r.variable_borrow_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS debt"
-    "  FROM positions po JOIN accounts a ON a.chain_id = po.chain_id AND a.address = po.account"
-    "  JOIN reserves r ON r.chain_id = po.chain_id AND r.asset = po.asset"
-    "  JOIN prices pr ON pr.chain_id = po.chain_id AND pr.asset = po.asset"
-    "  LEFT JOIN emode_categories e ON e.chain_id = po.chain_id AND e.category_id = a.emode_category"
-    "  WHERE po.chain_id = 1),"
-    " q AS (SELECT account, CASE WHEN collateral AND lt <> 0 THEN div(bal * price, unit) ELSE 0 END AS coll,"
-    "   CASE WHEN ucat <> 0 AND rcat = ucat THEN elt ELSE lt END AS lt, div(debt * price, unit) AS debt,"
-    "   CASE WHEN collateral AND sa > 0 THEN asset END AS ca, CASE WHEN sd > 0 THEN asset END AS da FROM p),"
-    " s AS (SELECT account, sum(coll) AS c, sum(coll * lt) AS cl, sum(debt) AS d, string_agg(ca, ',') AS cas,"
-    "   string_agg(da, ',') AS das FROM q GROUP BY account),"
-    " h AS (SELECT account, c, d, cas, das, CASE WHEN d = 0 THEN (2::numeric ^ 256 - 1)::numeric(78,0)"
-    "   WHEN c = 0 THEN 0 ELSE div(div(c * div(cl, c) + 5000, 10000) * 10::numeric ^ 18 + div(d, 2), d) END AS hf"
-    "   FROM s)"
-    " SELECT h.account, h.hf::text, h.c::text, h.d::text, coalesce(h.cas, ''), coalesce(h.das, ''),"
-    "  a.emode_category::text, a.block_number::text FROM h JOIN accounts a ON a.chain_id = 1"
-    "  AND a.address = h.account ORDER BY h.hf, h.account COLLATE \"C\"";
+    TH_HF_SQL_CTE " SELECT h.account, h.hf::text, h.c::text, h.d::text, coalesce(h.cas, ''), coalesce(h.das, ''),"
+                  "  a.emode_category::text, a.block_number::text FROM h JOIN accounts a ON a.chain_id = 1"
+                  "  AND a.address = h.account ORDER BY h.hf, h.account COLLATE \"C\"";
 
 struct ref {
   char addr[43], hf[80], coll[80], debt[80], cas[2048], das[2048];
@@ -250,45 +232,14 @@ static void teardown(void) {
 
 START_TEST(watchlist_equals_reference) {
   /* the last block of the demo data set */
-  FILE *fp = fopen(demo_file, "r");
-  ck_assert_ptr_nonnull(fp);
-  char *line = NULL, *last = NULL;
-  size_t cap = 0;
-  while (getline(&line, &cap, fp) > 0) {
-    free(last);
-    last = strdup(line);
-  }
-  free(line);
-  fclose(fp);
-  json_error_t e;
-  json_t *snap = json_loads(last, 0, &e);
-  free(last);
+  json_t *snap = th_last_snapshot(demo_file);
   ck_assert_ptr_nonnull(snap);
   int64_t block = json_integer_value(json_object_get(json_object_get(snap, "block"), "number"));
   wait_block(block);
   compare_all(block);
 
   /* A prices-only block at the same timestamp: WETH 20% down. */
-  json_t *prices = json_object_get(snap, "prices");
-  bool moved = false;
-  for (size_t i = 0; i < json_array_size(prices); i++) {
-    json_t *p = json_array_get(prices, i);
-    if (strcasecmp(json_string_value(json_object_get(p, "asset")), WETH) != 0) continue;
-    unsigned long long v = strtoull(json_string_value(json_object_get(p, "price")), NULL, 10);
-    char s[32];
-    snprintf(s, sizeof s, "%llu", v / 5 * 4);
-    json_object_set_new(p, "price", json_string(s));
-    moved = true;
-  }
-  ck_assert(moved);
-  json_t *blk = json_object_get(snap, "block");
-  json_t *d =
-      json_pack("{s:s, s:i, s:{s:I, s:s, s:O}, s:O}", "format", "sparkd.snapshot/1", "chain_id", 1, "block", "number",
-                (json_int_t)(block + 1), "hash", "0x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
-                "timestamp", json_object_get(blk, "timestamp"), "prices", prices);
-  ck_assert_ptr_nonnull(d);
-  ck_assert_int_eq(json_dump_file(d, price_file, 0), 0);
-  json_decref(d);
+  ck_assert_int_eq(th_write_price_move(snap, WETH, 4, 5, block + 1, price_file), 0);
   json_decref(snap);
   char before[2][100];
   snprintf(before[0], sizeof before[0], "%s", refs[0].addr);
