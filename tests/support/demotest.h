@@ -18,15 +18,15 @@
  * appends its own SELECT. */
 #define TH_HF_SQL_CTE                                                                                                  \
   "WITH p AS ("                                                                                                        \
-  "  SELECT po.account, a.emode_category AS ucat, r.emode_category AS rcat, r.liquidation_threshold AS lt,"           \
+  "  SELECT po.account, a.emode_category AS ucat, r.emode_category AS rcat, r.liquidation_threshold AS lt,"            \
   "   e.liquidation_threshold AS elt, po.collateral, pr.price, 10::numeric ^ r.decimals AS unit, po.asset,"            \
   "   po.scaled_a_token_balance AS sa, po.scaled_variable_debt AS sd,"                                                 \
   "   div(po.scaled_a_token_balance * r.liquidity_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS bal,"             \
   "   div(po.scaled_variable_debt * r.variable_borrow_index + 5 * 10::numeric ^ 26, 10::numeric ^ 27) AS debt"         \
   "  FROM positions po JOIN accounts a ON a.chain_id = po.chain_id AND a.address = po.account"                         \
-  "  JOIN reserves r ON r.chain_id = po.chain_id AND r.asset = po.asset"                                              \
-  "  JOIN prices pr ON pr.chain_id = po.chain_id AND pr.asset = po.asset"                                             \
-  "  LEFT JOIN emode_categories e ON e.chain_id = po.chain_id AND e.category_id = a.emode_category"                   \
+  "  JOIN reserves r ON r.chain_id = po.chain_id AND r.asset = po.asset"                                               \
+  "  JOIN prices pr ON pr.chain_id = po.chain_id AND pr.asset = po.asset"                                              \
+  "  LEFT JOIN emode_categories e ON e.chain_id = po.chain_id AND e.category_id = a.emode_category"                    \
   "  WHERE po.chain_id = 1),"                                                                                          \
   " q AS (SELECT account, CASE WHEN collateral AND lt <> 0 THEN div(bal * price, unit) ELSE 0 END AS coll,"            \
   "   CASE WHEN ucat <> 0 AND rcat = ucat THEN elt ELSE lt END AS lt, div(debt * price, unit) AS debt,"                \
