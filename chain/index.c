@@ -380,11 +380,19 @@ static void symbol_put(struct chain_index *ix, const char *asset, const char *sy
   ix->n_syms++;
 }
 
-/* A token's symbol: a string, or (older tokens such as MKR) a bytes32. */
-static void decode_symbol(const struct calls *c, size_t i, char *out, size_t cap) {
+static bool not_a_revert(const struct calls *c, size_t i);
+
+/* A token's symbol: a string, or (older tokens such as MKR) a bytes32; "?" when the token has no
+ * symbol (the call reverts) or its symbol is empty or not UTF-8. Returns false, with out "?", when
+ * the node answered the call with an error other than a revert: that is no answer about the
+ * token, so the caller fails the step (reserve symbols are cached for good). */
+static bool decode_symbol(const struct calls *c, size_t i, char *out, size_t cap) {
   struct chain_abi_data d;
   out[0] = '\0';
-  if (!ret(c, i, &d)) return;
+  if (!ret(c, i, &d)) {
+    snprintf(out, cap, "?");
+    return !not_a_revert(c, i);
+  }
   if (!chain_abi_string(&d, 0, 0, out, cap) && d.n == 32) {
     size_t k = 0;
     while (k < 32 && k + 1 < cap && d.b[k] >= 0x20 && d.b[k] < 0x7f)
@@ -395,6 +403,7 @@ static void decode_symbol(const struct calls *c, size_t i, char *out, size_t cap
   json_t *t = json_string(out); /* NULL: not UTF-8, which jansson refuses */
   if (!t || !out[0]) snprintf(out, cap, "?");
   json_decref(t);
+  return true;
 }
 
 static int read_strategies(struct chain_index *ix, struct market *m, const char *bh, char *err, size_t err_len);
@@ -515,7 +524,11 @@ static int read_market(struct chain_index *ix, const char *bh, struct market *m,
       memcpy(r->price_source, "0x0000000000000000000000000000000000000000", 43);
     if (i_sym[k] != SIZE_MAX) {
       char s[SYM_MAX];
-      decode_symbol(&c, i_sym[k], s, sizeof s);
+      if (!decode_symbol(&c, i_sym[k], s, sizeof s)) {
+        snprintf(err, err_len, "reserve %s symbol(): %s", r->asset, call_problem(&c, i_sym[k]));
+        free(i_sym);
+        goto out;
+      }
       symbol_put(ix, r->asset, s);
     }
     const char *sym = symbol_of(ix, r->asset);
@@ -960,7 +973,12 @@ static int read_kill_switch(struct chain_index *ix, const char *bh, json_t *doc,
       goto out;
     }
     char label[CHAIN_SNAPSHOT_TEXT_MAX];
-    decode_symbol(&c, 4 * i + 3, label, sizeof label); /* a string getter, as symbol() */
+    if (!decode_symbol(&c, 4 * i + 3, label, sizeof label)) { /* a string getter, as symbol() */
+      snprintf(err, err_len, "kill switch oracle %s description(): %s", list[i], call_problem(&c, 4 * i + 3));
+      json_decref(oracles);
+      free(list);
+      goto out;
+    }
     bool neg = u256_bits(ans) == 256;
     json_array_append_new(oracles,
                           json_pack("{s:s, s:s, s:o, s:o, s:I}", "address", list[i], "label",
@@ -1076,7 +1094,12 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
       calls_free(&c2);
       goto out;
     }
-    decode_symbol(&c, b + 1, sym, sizeof sym);
+    if (!decode_symbol(&c, b + 1, sym, sizeof sym)) {
+      snprintf(err, err_len, "vault %s symbol(): %s", vaddr[i], call_problem(&c, b + 1));
+      json_decref(vaults);
+      calls_free(&c2);
+      goto out;
+    }
     json_t *vj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "kind",
                            k == CHAIN_NET_SDAI                           ? "sdai"
                            : k == CHAIN_NET_SUSDS || k == CHAIN_NET_PSM3 ? "susds"
@@ -1159,7 +1182,12 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
     if (!asset_listed(assets, asset)) {
       char sym[SYM_MAX];
       u256 dec;
-      decode_symbol(&c2, b + 3, sym, sizeof sym);
+      if (!decode_symbol(&c2, b + 3, sym, sizeof sym)) {
+        snprintf(err, err_len, "asset %s symbol(): %s", asset, call_problem(&c2, b + 3));
+        json_decref(vaults);
+        calls_free(&c2);
+        goto out;
+      }
       if (!ret_word(&c2, b + 4, 0, &dec) || dec.w[0] > 36) {
         snprintf(err, err_len, "asset %s decimals(): %s", asset, call_problem(&c2, b + 4));
         json_decref(vaults);
