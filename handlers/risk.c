@@ -65,10 +65,8 @@ static bool not_computable(struct svc_request *req, struct rctx *r, const char *
   return false;
 }
 
-/* Opens the chain of the request's path (and, with book, every account); false after replying. */
-static bool rctx_open(struct svc_request *req, struct rctx *r, bool book, enum svc_handler_result *res) {
-  memset(r, 0, sizeof *r);
-  *res = SVC_HANDLED;
+/* The chain of the request's path and, with book, every account; false after replying. */
+static bool rctx_open_chain(struct svc_request *req, struct rctx *r, bool book, enum svc_handler_result *res) {
   char buf[32];
   const char *chain = svc_req_param(req, "chain", buf, sizeof buf);
   int64_t id = 0;
@@ -128,6 +126,18 @@ static bool rctx_open(struct svc_request *req, struct rctx *r, bool book, enum s
   r->n_pos = n;
   r->b = (struct risk_book){.n_accounts = x->n_accounts, .pos = r->pos, .first = r->first, .emode = r->emode};
   return true;
+}
+
+/* Opens the chain of the request's path and, with book, every account: the book routes are the
+ * heavy ones, so they first take a place at the heavy-request gate (service/heavy.h). False after
+ * replying, with r closed. */
+static bool rctx_open(struct svc_request *req, struct rctx *r, bool book, enum svc_handler_result *res) {
+  memset(r, 0, sizeof *r);
+  *res = SVC_HANDLED;
+  if (book && !svc_heavy_enter(req)) return false;
+  if (rctx_open_chain(req, r, book, res)) return true;
+  rctx_close(r);
+  return false;
 }
 
 static enum svc_handler_result reply_jw(struct svc_request *req, struct jw *w) {
@@ -268,13 +278,9 @@ static risk_err lar_curves(const struct risk_market *m, const struct risk_book *
 }
 
 enum svc_handler_result handler_risk_liquidations_at_risk(struct svc_request *req) {
-  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
-  if (!rctx_open(req, &r, true, &res)) {
-    rctx_close(&r);
-    return res;
-  }
+  if (!rctx_open(req, &r, true, &res)) return res;
   const struct state_acc_view *v = r.v;
   uint16_t assets[LAR_MAX_ASSETS];
   size_t na = 0;
@@ -689,13 +695,9 @@ static void field_err(json_t *errors, const char *map, const char *key, const ch
 }
 
 enum svc_handler_result handler_risk_stress_post(struct svc_request *req) {
-  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
-  if (!rctx_open(req, &r, true, &res)) {
-    rctx_close(&r);
-    return res;
-  }
+  if (!rctx_open(req, &r, true, &res)) return res;
   const struct state_acc_view *v = r.v;
   res = SVC_HANDLER_FATAL;
   struct stress_body *b = calloc(1, sizeof *b);
@@ -918,13 +920,9 @@ static bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
 }
 
 enum svc_handler_result handler_risk_var_get(struct svc_request *req) {
-  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
-  if (!rctx_open(req, &r, true, &res)) {
-    rctx_close(&r);
-    return res;
-  }
+  if (!rctx_open(req, &r, true, &res)) return res;
   const struct state_acc_view *v = r.v;
   res = SVC_HANDLER_FATAL;
   struct series_ctx sc = {0};
@@ -1101,13 +1099,9 @@ out:
 /* ---- GET /v1/risk/{chain}/concentration ---- */
 
 enum svc_handler_result handler_risk_concentration_get(struct svc_request *req) {
-  if (!svc_heavy_enter(req)) return SVC_HANDLED;
   struct rctx r;
   enum svc_handler_result res;
-  if (!rctx_open(req, &r, true, &res)) {
-    rctx_close(&r);
-    return res;
-  }
+  if (!rctx_open(req, &r, true, &res)) return res;
   uint64_t top = 10;
   const char *q = svc_req_query(req, "top");
   if (q && (!parse_uint(q, RISK_CONC_MAX_TOP, &top) || top < 1)) {
@@ -1176,10 +1170,7 @@ static db_status ks_oracle_row(const db_row *row, void *arg) {
 enum svc_handler_result handler_oracles_get(struct svc_request *req) {
   struct rctx r;
   enum svc_handler_result res;
-  if (!rctx_open(req, &r, false, &res)) {
-    rctx_close(&r);
-    return res;
-  }
+  if (!rctx_open(req, &r, false, &res)) return res;
   res = SVC_HANDLER_FATAL;
   struct view_risk_price *prices = calloc(RISK_MAX_RESERVES, sizeof *prices);
   struct view_risk_ks *ks = calloc(1, sizeof *ks);
