@@ -21,7 +21,8 @@
 # build-bench/sparkd, built Release), SPARKD_BIN_BEFORE: a second binary (e.g. main's, built
 # Release elsewhere) measured in the same run on the same database, first, its figures labelled
 # "before" and SPARKD_BIN's "after"; each applies its own four blocks (the next heights, prices
-# moved each time). The clusters, servers and temp dir are removed on exit.
+# moved each time). The database is migrated and first imported by the "before" binary then, and
+# SPARKD_BIN migrates it before its own run. The clusters, servers and temp dir are removed on exit.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -162,13 +163,16 @@ run() {
   mkdir -p "$dir"
   psql "$conn" -qc "CREATE DATABASE $db" >/dev/null
   local url="${conn/dbname=postgres/dbname=$db}"
-  SPARKD_DATABASE_URL=$url SPARKD_MIGRATE=auto "$bin" migrate >/dev/null 2>&1
+  # with a "before" binary the database is at its migrations first (a binary refuses a database
+  # migrated past what it knows), and SPARKD_BIN's own migrations run between the two serve runs
+  local first=${before:-$bin}
+  SPARKD_DATABASE_URL=$url SPARKD_MIGRATE=auto "$first" migrate >/dev/null 2>&1
   "$bin" demo-data --accounts "$n" --days 0 >"$dir/full.ndjson"
   echo "$n snapshot_bytes $(stat -c %s "$dir/full.ndjson")"
   echo "$n load_before_import $(load)"
-  SPARKD_DATABASE_URL=$url /usr/bin/time -v "$bin" import "$dir/full.ndjson" >"$dir/import.out" 2>"$dir/import.time"
-  echo "$n first_import_s $(awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$dir/import.time")"
-  echo "$n first_import_peak_rss_mib $(awk -F': ' '/Maximum resident/ { printf "%.0f", $2 / 1024 }' "$dir/import.time")"
+  SPARKD_DATABASE_URL=$url /usr/bin/time -v "$first" import "$dir/full.ndjson" >"$dir/import.out" 2>"$dir/import.time"
+  echo "$n ${before:+before }first_import_s $(awk -F': ' '/Elapsed \(wall clock\)/ { print $2 }' "$dir/import.time")"
+  echo "$n ${before:+before }first_import_peak_rss_mib $(awk -F': ' '/Maximum resident/ { printf "%.0f", $2 / 1024 }' "$dir/import.time")"
   head -c 65536 "$dir/full.ndjson" >"$dir/head.json"
   rm -f "$dir/full.ndjson"
 
@@ -176,6 +180,12 @@ run() {
   for label in ${before:+before} after; do
     b=$bin
     [ "$label" = before ] && b=$before
+    if [ "$label" = after ] && [ -n "$before" ]; then
+      local t0
+      t0=$(now)
+      SPARKD_DATABASE_URL=$url SPARKD_MIGRATE=auto "$bin" migrate >/dev/null || die "$bin migrate failed on the database $before wrote"
+      echo "$n after migrate_from_before_s $(secs "$t0" "$(now)")"
+    fi
     serve_run "$n" "$label" "$b" "$url" "$dir" "$k"
     k=$((k + 1))
   done
