@@ -59,6 +59,19 @@ START_TEST(shipped_networks_parse) {
       ck_assert(net.has_sparklend);
       /* the PoolAddressesProvider of SparkLend on Ethereum (Spark's address registry) */
       ck_assert_str_eq(net.pool_addresses_provider, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee");
+      /* the ALM proxy's venues: SparkLend and Aave aTokens and ERC-4626 vaults, sUSDS with its ssr */
+      ck_assert_uint_ge(net.n_venues, 10);
+      bool saw_susds = false;
+      for (size_t i = 0; i < net.n_venues; i++)
+        if (strcmp(net.venues[i].address, "0xa3931d71877c0e7a3148cb7eb4463524fec27fbd") == 0)
+          saw_susds = net.venues[i].kind == CHAIN_NET_VENUE_ERC4626 && net.venues[i].apr_source == CHAIN_NET_APR_SSR;
+      ck_assert(saw_susds);
+    }
+    if (strcmp(e->d_name, "base.json") == 0) {
+      /* Base's ALM proxy (spark-address-registry src/Base.sol ALM_PROXY) and its venues */
+      ck_assert(net.has_liquidity_layer);
+      ck_assert_str_eq(net.alm_proxy, "0x2917956eff0b5eaf030abdb4ef4296df775009ca");
+      ck_assert_uint_ge(net.n_venues, 2);
     }
     files++;
   }
