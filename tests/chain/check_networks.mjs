@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Checks sparkd.network/1 files (format: /work/coord/network-file.md, docs/ when merged):
+// Checks sparkd.network/1 files (format: docs/network-file.md):
 // known fields only, types, every address 0x + 40 hex with a valid EIP-55 checksum (ethers
 // getAddress; all-lowercase is refused too: a real file is copied from the registry verbatim),
 // rate-limit keys 0x + 64 hex, psm3 vaults (only they) name an ssr_oracle, liquidity-layer venues
