@@ -1177,7 +1177,15 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
                    call_problem(&c2, x->price_now));
           goto out_meta;
         }
-        if (!ret_word(&c2, x->price_old, 0, &a0)) {
+        bool node_error = not_a_revert(&c2, x->price_old);
+        if (!node_error && !ret_word(&c2, x->price_old, 0, &a0)) {
+          snprintf(err, err_len,
+                   "venue %s apr: convertToAssets at block %" PRIu64 " (%u blocks back, apr_window_blocks): %s"
+                   " (no vault there yet? a shorter window is needed)",
+                   v->id, x->old.number, v->apr_window_blocks, call_problem(&c2, x->price_old));
+          goto out_meta;
+        }
+        if (node_error) {
           /* a full node keeps the state of recent blocks only: say so, never guess a rate */
           snprintf(err, err_len,
                    "venue %s apr: the node cannot serve block %" PRIu64 " (%u blocks back, apr_window_blocks): %s;"

@@ -11,6 +11,8 @@
  *   - a network file naming the wrong asset for a vault: the step fails, naming the venue and
  *     both assets, and the last applied block is still served, unchanged;
  *   - a node answering every convertToAssets with a node error (faultproxy): the same;
+ *   - a share-price window reaching past the states the node keeps (anvil keeps the last 200
+ *     blocks' state, as a pruned full node does): the same, never a guessed APR;
  *   - the good file against the node again: the new block's allocations equal the contracts'. */
 #include <check.h>
 #include <jansson.h>
@@ -120,7 +122,8 @@ static unsigned equal_to_contracts(const json_t *doc, const char *expect_path) {
 START_TEST(allocations_equal_the_contracts) {
   struct th_chain ch;
   char dburl[TH_PG_CONNINFO_MAX], path[512];
-  ck_assert_msg(th_chain_start(&ch) == 0, "anvil did not start");
+  /* a node keeping the state of the last 200 blocks: the default window (100) is within it */
+  ck_assert_msg(th_chain_start_keep(&ch, 200) == 0, "anvil did not start");
   ck_assert_int_eq(th_node("tests/chain/aave_market.mjs --rpc %s --network %s/network.json --addresses "
                            "%s/addresses.json --quiet",
                            ch.url, ch.dir, ch.dir),
@@ -182,6 +185,27 @@ START_TEST(allocations_equal_the_contracts) {
   ck_assert(json_equal(json_object_get(after_err, "data"), json_object_get(first, "data")));
   ck_assert_int_eq(served_block(after_err), b1);
   json_decref(after_err);
+
+  /* the USDC vault's window reaching 250 blocks back, past the 200 the node keeps */
+  json_error_t jerr;
+  snprintf(path, sizeof path, "%s/ll.json", ch.dir);
+  json_t *deep = json_load_file(path, 0, &jerr);
+  ck_assert_msg(deep != NULL, "%s: %s", path, jerr.text);
+  json_t *venues = json_object_get(json_object_get(deep, "liquidity_layer"), "venues");
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(venues, 2), "id")), "grow-usdc");
+  json_object_set_new(json_array_get(venues, 2), "apr_window_blocks", json_integer(250));
+  snprintf(path, sizeof path, "%s/deep.json", ch.dir);
+  ck_assert_int_eq(json_dump_file(deep, path, 0), 0);
+  json_decref(deep);
+  char net_deep[600];
+  snprintf(net_deep, sizeof net_deep, "SPARKD_NETWORK_FILE=%s", path);
+  const char *env_deep[] = {
+      rpc, net_deep, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50", NULL};
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_deep, "index --once"), 0);
+  json_t *after_deep = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_deep, "data"), json_object_get(first, "data")));
+  ck_assert_int_eq(served_block(after_deep), b1);
+  json_decref(after_deep);
   json_decref(first);
 
   /* a working node and the right file: the new block, equal to the contracts again */
