@@ -8,8 +8,8 @@
  * idle balance and the sum deployed, equal to the contracts' own answers (balanceOf,
  * currentLiquidityRate, convertToAssets, ssr) at the served block, as the fixture computes them
  * with BigInt. Then, after more transactions:
- *   - a network file naming the wrong asset for a vault: the step fails, naming the venue and
- *     both assets, and the last applied block is still served, unchanged;
+ *   - a network file naming the wrong asset for a vault, or for an aToken: the step fails, naming
+ *     the venue and both assets, and the last applied block is still served, unchanged;
  *   - a node answering every convertToAssets with a node error (faultproxy): the same;
  *   - a share-price window reaching past the states the node keeps (anvil keeps the last 200
  *     blocks' state, as a pruned full node does): the same, never a guessed APR;
@@ -129,8 +129,9 @@ START_TEST(allocations_equal_the_contracts) {
                            ch.url, ch.dir, ch.dir),
                    0);
   ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs deploy --rpc %s --addresses %s/addresses.json --network-in "
-                           "%s/network.json --network-out %s/ll.json --state %s/state.json --bad-asset %s/bad.json",
-                           ch.url, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir),
+                           "%s/network.json --network-out %s/ll.json --state %s/state.json --bad-asset %s/bad.json "
+                           "--bad-atoken %s/bad2.json",
+                           ch.url, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir),
                    0);
   ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs expect --rpc %s --state %s/state.json --network %s/ll.json "
                            "--expect %s/expect1.json",
@@ -163,6 +164,12 @@ START_TEST(allocations_equal_the_contracts) {
   json_t *after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
   ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
   ck_assert(json_equal(json_object_get(after_bad, "idle"), json_object_get(first, "idle")));
+  ck_assert_int_eq(served_block(after_bad), b1);
+  json_decref(after_bad);
+  snprintf(bad, sizeof bad, "SPARKD_NETWORK_FILE=%s/bad2.json", ch.dir);
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, "index --once"), 0);
+  after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
   ck_assert_int_eq(served_block(after_bad), b1);
   json_decref(after_bad);
 

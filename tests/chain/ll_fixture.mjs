@@ -7,9 +7,9 @@
 // liquidity rates non-zero. The vaults and a RateLimits are small solc doubles.
 //
 //   node tests/chain/ll_fixture.mjs deploy --rpc URL --addresses A.json --network-in N.json
-//        --network-out LL.json --state S.json [--bad-asset BAD.json]
+//        --network-out LL.json --state S.json [--bad-asset BAD.json] [--bad-atoken BAD2.json]
 //       deploys, acts, mines ~150 blocks (12 s each), writes the network file naming the venues
-//       (and, with --bad-asset, the same file with the USDC vault's asset set to DAI)
+//       (and the same file with the USDC vault's asset set to DAI, or the USDC aToken's to WETH)
 //   node tests/chain/ll_fixture.mjs move --rpc URL --state S.json
 //       the ALM withdraws from the Pool and deposits more DAI, the USDC vault earns, 30 blocks
 //   node tests/chain/ll_fixture.mjs expect --rpc URL --state S.json --network LL.json --expect E.json
@@ -139,6 +139,11 @@ async function deploy() {
     const bad = structuredClone(net);
     bad.liquidity_layer.venues[2].asset = dai.asset;
     writeFileSync(a['bad-asset'], JSON.stringify(bad, null, 2));
+  }
+  if (a['bad-atoken']) {
+    const bad = structuredClone(net);
+    bad.liquidity_layer.venues[0].asset = weth.asset;
+    writeFileSync(a['bad-atoken'], JSON.stringify(bad, null, 2));
   }
   console.log(`liquidity layer fixture at block ${await rpc.blockNumber()}`);
 }
