@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "chain/abi.h"
+#include "risk/wadray.h"
 #include "util/hex.h"
 #include "util/log.h"
 
@@ -996,6 +997,270 @@ out:
   return rc;
 }
 
+/* ---- the liquidity layer's venues, allocations and idle balances ---- */
+
+#define SECONDS_PER_YEAR 31536000u
+
+static size_t push_call_u256(struct calls *c, const char *to, const char *sig, u256 arg, const char *bh) {
+  char data[80];
+  struct chain_abi_arg a = {.kind = CHAIN_ABI_UINT, .value = arg};
+  chain_abi_encode(sig, &a, 1, data, sizeof data);
+  return push_call(c, to, data, bh);
+}
+
+/* call indices of one venue's reads (SIZE_MAX: not read) */
+struct venue_reads {
+  size_t bal, asset, pool_or_supply, rate, old_header; /* first round, at the block */
+  size_t reserve, amount, price_now, price_old;        /* second round */
+  char pool[43];
+  u256 shares, probe; /* the ALM proxy's shares; the share amount the price is measured with */
+  struct header old;
+};
+
+/* The share-price APR over the window: (a1 / a0 - 1) annualised linearly over the seconds between
+ * the two blocks, as a RAY, floored: (a1 - a0) * RAY * 31536000 / (a0 * dt). Returns 0 with *apr,
+ * 1 when the price fell (*apr 0: the format's apr is unsigned), -1 when it cannot be computed. */
+static int share_price_apr(u256 a0, u256 a1, uint64_t dt, u256 *apr) {
+  *apr = U256_ZERO;
+  if (u256_is_zero(a0) || dt == 0) return -1;
+  if (u256_lt(a1, a0)) return 1;
+  u256 num, den;
+  if (u256_mul(&num, RISK_RAY, u256_from_u64(SECONDS_PER_YEAR)) != RISK_OK ||
+      u256_mul(&den, a0, u256_from_u64(dt)) != RISK_OK)
+    return -1;
+  return u256_muldiv(apr, u256_sub_wrap(a1, a0), num, den) == RISK_OK ? 0 : -1;
+}
+
+/* Reads each venue of the network file at block h (and, for a share-price APR, at the block
+ * apr_window_blocks before it, pinned by that block's hash), and the idle balance of every asset
+ * the venues and rate-limit keys name, held by the ALM proxy. Appends "venues", "allocations"
+ * and "idle" to ll and the assets not yet listed to assets. Returns 0, or -1 with err (nothing
+ * invented: a venue that cannot be read fails the step). */
+static int read_venues(struct chain_index *ix, const struct header *h, json_t *assets, json_t *ll, char *err,
+                       size_t err_len) {
+  const struct chain_network *net = &ix->net;
+  const char *bh = h->hash, *alm = net->alm_proxy;
+  size_t nv = net->n_venues;
+  struct venue_reads *r = calloc(nv ? nv : 1, sizeof *r);
+  char(*idle)[43] = calloc(nv + net->n_keys + 1, sizeof *idle);
+  size_t ni = 0;
+  if (!r || !idle) abort();
+  for (size_t i = 0; i < nv; i++) {
+    const char *a = net->venues[i].asset;
+    bool seen = false;
+    for (size_t k = 0; k < ni && !seen; k++)
+      seen = strcmp(idle[k], a) == 0;
+    if (!seen) memcpy(idle[ni++], a, 43);
+  }
+  for (size_t i = 0; i < net->n_keys; i++) {
+    if (!net->keys[i].has_asset) continue;
+    bool seen = false;
+    for (size_t k = 0; k < ni && !seen; k++)
+      seen = strcmp(idle[k], net->keys[i].asset) == 0;
+    if (!seen) memcpy(idle[ni++], net->keys[i].asset, 43);
+  }
+  struct calls c = {0}, c2 = {0};
+  int rc = -1;
+  for (size_t i = 0; i < nv; i++) {
+    const struct chain_net_venue *v = &net->venues[i];
+    struct venue_reads *x = &r[i];
+    x->rate = x->old_header = x->reserve = x->price_now = x->price_old = SIZE_MAX;
+    x->bal = push_call_addr(&c, v->address, "balanceOf(address)", alm, bh);
+    if (v->kind == CHAIN_NET_VENUE_ERC4626) {
+      x->asset = push_call0(&c, v->address, "asset()", bh);
+      x->pool_or_supply = push_call0(&c, v->address, "totalSupply()", bh);
+      if (v->apr_source == CHAIN_NET_APR_SSR) x->rate = push_call0(&c, v->address, "ssr()", bh);
+      if (v->apr_source == CHAIN_NET_APR_VSR) x->rate = push_call0(&c, v->address, "vsr()", bh);
+      if (v->apr_source == CHAIN_NET_APR_SHARE_PRICE) {
+        if (v->apr_window_blocks > h->number) {
+          snprintf(err, err_len, "venue %s: its apr window of %u blocks reaches before block 0", v->id,
+                   v->apr_window_blocks);
+          goto out;
+        }
+        x->old_header = push(&c, "eth_getBlockByNumber", block_param(false, h->number - v->apr_window_blocks));
+      }
+    } else {
+      x->asset = push_call0(&c, v->address, "UNDERLYING_ASSET_ADDRESS()", bh);
+      x->pool_or_supply = push_call0(&c, v->address, "POOL()", bh);
+    }
+  }
+  size_t idle0 = c.n;
+  for (size_t k = 0; k < ni; k++)
+    push_call_addr(&c, idle[k], "balanceOf(address)", alm, bh);
+  size_t meta0 = c.n;
+  size_t n_meta = 0;
+  char(*meta)[43] = calloc(ni + 1, sizeof *meta);
+  if (!meta) abort();
+  for (size_t k = 0; k < ni; k++)
+    if (!asset_listed(assets, idle[k])) {
+      memcpy(meta[n_meta++], idle[k], 43);
+      push_call0(&c, idle[k], "symbol()", bh);
+      push_call0(&c, idle[k], "decimals()", bh);
+    }
+  if (c.n && chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    goto out_meta;
+  }
+  /* check what each venue is, then ask for amounts and rates */
+  for (size_t i = 0; i < nv; i++) {
+    const struct chain_net_venue *v = &net->venues[i];
+    struct venue_reads *x = &r[i];
+    char got[43];
+    bool is_4626 = v->kind == CHAIN_NET_VENUE_ERC4626;
+    if (!ret_word(&c, x->bal, 0, &x->shares)) {
+      snprintf(err, err_len, "venue %s (%s) balanceOf(alm proxy): %s", v->id, v->address, call_problem(&c, x->bal));
+      goto out_meta;
+    }
+    if (!ret_addr(&c, x->asset, got)) {
+      snprintf(err, err_len, "venue %s (%s) %s: %s", v->id, v->address,
+               is_4626 ? "asset()" : "UNDERLYING_ASSET_ADDRESS()", call_problem(&c, x->asset));
+      goto out_meta;
+    }
+    if (strcmp(got, v->asset) != 0) {
+      snprintf(err, err_len, "venue %s (%s): the network file names asset %s, the contract's %s is %s", v->id,
+               v->address, v->asset, is_4626 ? "asset()" : "UNDERLYING_ASSET_ADDRESS()", got);
+      goto out_meta;
+    }
+    if (is_4626) {
+      u256 supply;
+      if (!ret_word(&c, x->pool_or_supply, 0, &supply)) {
+        snprintf(err, err_len, "venue %s (%s) totalSupply(): %s", v->id, v->address,
+                 call_problem(&c, x->pool_or_supply));
+        goto out_meta;
+      }
+      /* the price is measured on the whole supply (every digit the vault has), or on 10^18
+         shares of an empty vault; the same amount at both blocks */
+      x->probe = u256_is_zero(supply) ? u256_from_u64(1000000000000000000ull) : supply;
+      x->amount = push_call_u256(&c2, v->address, "convertToAssets(uint256)", x->shares, bh);
+      if (x->old_header != SIZE_MAX) {
+        uint64_t old_n = h->number - v->apr_window_blocks;
+        if (c.v[x->old_header].error || !parse_header(c.v[x->old_header].result, &x->old) || x->old.number != old_n) {
+          snprintf(err, err_len, "venue %s apr: eth_getBlockByNumber(%" PRIu64 "): %s", v->id, old_n,
+                   c.v[x->old_header].error ? c.v[x->old_header].err_msg : "no such block or a malformed one");
+          goto out_meta;
+        }
+        x->price_now = push_call_u256(&c2, v->address, "convertToAssets(uint256)", x->probe, bh);
+        x->price_old = push_call_u256(&c2, v->address, "convertToAssets(uint256)", x->probe, x->old.hash);
+      }
+    } else {
+      if (!ret_addr(&c, x->pool_or_supply, x->pool)) {
+        snprintf(err, err_len, "venue %s (%s) POOL(): %s", v->id, v->address, call_problem(&c, x->pool_or_supply));
+        goto out_meta;
+      }
+      x->reserve = push_call_addr(&c2, x->pool, "getReserveData(address)", v->asset, bh);
+    }
+  }
+  if (c2.n && chain_rpc_batch(ix->rpc, c2.v, c2.n) != 0) {
+    snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
+    goto out_meta;
+  }
+  json_t *venues = json_array(), *allocs = json_array(), *idles = json_array();
+  json_object_set_new(ll, "venues", venues);
+  json_object_set_new(ll, "allocations", allocs);
+  json_object_set_new(ll, "idle", idles);
+  for (size_t i = 0; i < nv; i++) {
+    const struct chain_net_venue *v = &net->venues[i];
+    struct venue_reads *x = &r[i];
+    u256 amount, apr;
+    if (v->kind != CHAIN_NET_VENUE_ERC4626) {
+      /* an aToken's balanceOf is the supplied amount with interest to this block; the venue's
+         yield is its reserve's currentLiquidityRate (word 2 of getReserveData, a RAY per year) */
+      amount = x->shares;
+      if (!ret_word(&c2, x->reserve, 2, &apr)) {
+        snprintf(err, err_len, "venue %s: pool %s getReserveData(%s): %s", v->id, x->pool, v->asset,
+                 call_problem(&c2, x->reserve));
+        goto out_meta;
+      }
+    } else {
+      if (!ret_word(&c2, x->amount, 0, &amount)) {
+        snprintf(err, err_len, "venue %s (%s) convertToAssets: %s", v->id, v->address, call_problem(&c2, x->amount));
+        goto out_meta;
+      }
+      if (x->rate != SIZE_MAX) {
+        /* a per-second rate factor (RAY): apr = (rate - RAY) * 31536000, which Spark's _getAPY
+           turns back into rpow(rate, 31536000) - RAY, the vault's own yearly compounding */
+        u256 rate, yr;
+        const char *g = v->apr_source == CHAIN_NET_APR_SSR ? "ssr()" : "vsr()";
+        if (!ret_word(&c, x->rate, 0, &rate) || u256_lt(rate, RISK_RAY) ||
+            u256_mul(&yr, u256_sub_wrap(rate, RISK_RAY), u256_from_u64(SECONDS_PER_YEAR)) != RISK_OK) {
+          snprintf(err, err_len, "venue %s (%s) %s: %s", v->id, v->address, g,
+                   c.v[x->rate].error ? c.v[x->rate].err_msg : "not a rate factor of at least RAY");
+          goto out_meta;
+        }
+        apr = yr;
+      } else {
+        u256 a0, a1;
+        if (!ret_word(&c2, x->price_now, 0, &a1)) {
+          snprintf(err, err_len, "venue %s (%s) convertToAssets: %s", v->id, v->address,
+                   call_problem(&c2, x->price_now));
+          goto out_meta;
+        }
+        bool node_error = not_a_revert(&c2, x->price_old);
+        if (!node_error && !ret_word(&c2, x->price_old, 0, &a0)) {
+          snprintf(err, err_len,
+                   "venue %s apr: convertToAssets at block %" PRIu64 " (%u blocks back, apr_window_blocks): %s"
+                   " (no vault there yet? a shorter window is needed)",
+                   v->id, x->old.number, v->apr_window_blocks, call_problem(&c2, x->price_old));
+          goto out_meta;
+        }
+        if (node_error) {
+          /* a full node keeps the state of recent blocks only: say so, never guess a rate */
+          snprintf(err, err_len,
+                   "venue %s apr: the node cannot serve block %" PRIu64 " (%u blocks back, apr_window_blocks): %s;"
+                   " a node keeping that state, or a shorter window, is needed",
+                   v->id, x->old.number, v->apr_window_blocks, call_problem(&c2, x->price_old));
+          goto out_meta;
+        }
+        uint64_t dt = h->timestamp > x->old.timestamp ? h->timestamp - x->old.timestamp : 0;
+        int k = share_price_apr(a0, a1, dt, &apr);
+        if (k < 0) {
+          snprintf(err, err_len,
+                   "venue %s apr: no share price growth can be measured between blocks %" PRIu64 " and %" PRIu64
+                   " (price then 0, or no time between them)",
+                   v->id, x->old.number, h->number);
+          goto out_meta;
+        }
+        if (k > 0)
+          util_log(UTIL_LOG_WARN, "index: venue %s: its share price fell over the last %u blocks; apr written as 0",
+                   v->id, v->apr_window_blocks);
+      }
+    }
+    json_array_append_new(venues, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", v->id, "kind",
+                                            chain_net_venue_kind_names[v->kind], "address", v->address, "asset",
+                                            v->asset, "label", v->label));
+    json_array_append_new(allocs, json_pack("{s:s, s:s, s:o, s:o}", "venue", v->id, "asset", v->asset, "amount",
+                                            jdec(amount), "apr", jdec(apr)));
+  }
+  for (size_t k = 0; k < ni; k++) {
+    u256 bal;
+    if (!ret_word(&c, idle0 + k, 0, &bal)) {
+      snprintf(err, err_len, "idle: %s balanceOf(alm proxy): %s", idle[k], call_problem(&c, idle0 + k));
+      goto out_meta;
+    }
+    json_array_append_new(idles, json_pack("{s:s, s:o}", "asset", idle[k], "amount", jdec(bal)));
+  }
+  for (size_t k = 0; k < n_meta; k++) {
+    char sym[SYM_MAX];
+    u256 dec;
+    decode_symbol(&c, meta0 + 2 * k, sym, sizeof sym);
+    if (!ret_word(&c, meta0 + 2 * k + 1, 0, &dec) || u256_bits(dec) > 6 || dec.w[0] > 36) {
+      snprintf(err, err_len, "asset %s decimals(): %s", meta[k], call_problem(&c, meta0 + 2 * k + 1));
+      goto out_meta;
+    }
+    json_array_append_new(
+        assets, json_pack("{s:s, s:s, s:I}", "address", meta[k], "symbol", sym, "decimals", (json_int_t)dec.w[0]));
+  }
+  rc = 0;
+out_meta:
+  free(meta);
+out:
+  calls_free(&c);
+  calls_free(&c2);
+  free(r);
+  free(idle);
+  return rc;
+}
+
 /* Savings vaults (sDAI through its Pot, sUSDS, Spark Vaults V2) and the liquidity layer's rate
  * limits, where the network file names them. A PSM3 (on an L2) becomes a `susds` vault: the
  * snapshot has no PSM3 kind, but the L2's sUSDS is priced exactly as mainnet's from the SSR
@@ -1227,8 +1492,9 @@ static int read_savings(struct chain_index *ix, const struct header *h, json_t *
       if (ix->net.keys[i].has_target) json_object_set_new(r, "target", json_string(ix->net.keys[i].target));
       json_array_append_new(limits, r);
     }
-    json_object_set_new(doc, "liquidity_layer",
-                        json_pack("{s:s, s:o}", "alm_proxy", ix->net.alm_proxy, "rate_limits", limits));
+    json_t *ll = json_pack("{s:s, s:o}", "alm_proxy", ix->net.alm_proxy, "rate_limits", limits);
+    json_object_set_new(doc, "liquidity_layer", ll);
+    if (read_venues(ix, h, assets, ll, err, err_len) != 0) goto out;
   }
   rc = ix->net.has_kill_switch ? read_kill_switch(ix, bh, doc, err, err_len) : 0;
 out:

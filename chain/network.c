@@ -12,6 +12,25 @@
 
 #define NPATH 160
 
+const char *const chain_net_venue_kind_names[] = {"sparklend", "aave", "erc4626", NULL};
+const char *const chain_net_apr_source_names[] = {"share_price", "ssr", "vsr", NULL};
+
+/* Kinds of the snapshot format that the indexer does not read, and why: a venue the ALM proxy
+ * holds no position in that one balance could state, in one asset, on this chain. */
+static const struct {
+  const char *kind, *why;
+} NOT_READ[] = {
+    {"spark_vault", "the ALM proxy takes assets from a Spark Vault V2 (take()) and holds no position in it; "
+                    "list the vault under savings_vaults"},
+    {"psm", "a PSM swaps and keeps no position for the ALM proxy; what it swapped to is in idle"},
+    {"cctp", "a CCTP transfer leaves this chain; the ALM proxy holds nothing while it is in flight"},
+    {"transfer", "assets transferred away are no longer held by the ALM proxy"},
+    {"curve", "a Curve LP position holds several assets and an allocation has one; not read"},
+    {"uniswap_v4", "a Uniswap v4 position holds two assets and an allocation has one; not read"},
+    {"ethena", "USDe is minted and redeemed off chain through Ethena's minter; staked USDe is sUSDe, kind erc4626"},
+    {"maple", "a Maple pool is an ERC-4626 vault: list it as kind erc4626"},
+};
+
 static void check_keys(struct chain_snapshot_errors *e, const json_t *obj, const char *path,
                        const char *const *allowed) {
   const char *key;
@@ -147,13 +166,120 @@ static void parse_vaults(struct chain_snapshot_errors *e, const json_t *arr, str
   net->n_vaults = json_array_size(arr);
 }
 
+/* Returns true when s is a venue id: 1 to 64 of [A-Za-z0-9._:-] (it is served in URLs and logs). */
+static bool venue_id_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+          ch == ':' || ch == '-'))
+      return false;
+  }
+  return true;
+}
+
+static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, struct chain_network *net) {
+  static const char *const keys[] = {"id",     "kind",       "address",           "asset", "label",
+                                     "source", "apr_source", "apr_window_blocks", NULL};
+  const char *P = "$.liquidity_layer.venues";
+  if (!json_is_array(arr)) {
+    chain_snapshot_error(e, P, "must be an array");
+    return;
+  }
+  if (json_array_size(arr) > CHAIN_NETWORK_MAX_VENUES) {
+    chain_snapshot_error(e, P, "more than %d venues", CHAIN_NETWORK_MAX_VENUES);
+    return;
+  }
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) {
+    char p[NPATH], kp[NPATH + 24];
+    snprintf(p, sizeof p, "%s[%zu]", P, i);
+    if (!json_is_object(v)) {
+      chain_snapshot_error(e, p, "must be an object");
+      continue;
+    }
+    struct chain_net_venue *x = &net->venues[i];
+    check_keys(e, v, p, keys);
+    if (get_text(e, v, p, "id", true, x->id, sizeof x->id)) {
+      snprintf(kp, sizeof kp, "%s.id", p);
+      if (!venue_id_ok(x->id)) chain_snapshot_error(e, kp, "must be 1 to 64 of A-Z a-z 0-9 . _ : -");
+      for (size_t j = 0; j < i; j++)
+        if (strcmp(net->venues[j].id, x->id) == 0) {
+          chain_snapshot_error(e, kp, "duplicate of %s[%zu]", P, j);
+          break;
+        }
+    }
+    char kind[32] = "";
+    bool kind_ok = false;
+    if (get_text(e, v, p, "kind", true, kind, sizeof kind)) {
+      snprintf(kp, sizeof kp, "%s.kind", p);
+      for (int k = 0; chain_net_venue_kind_names[k]; k++)
+        if (strcmp(chain_net_venue_kind_names[k], kind) == 0) {
+          x->kind = (enum chain_net_venue_kind)k;
+          kind_ok = true;
+        }
+      bool known = false;
+      for (size_t k = 0; k < sizeof NOT_READ / sizeof NOT_READ[0]; k++)
+        if (strcmp(NOT_READ[k].kind, kind) == 0) {
+          chain_snapshot_error(e, kp, "%s is not read by sparkd index: %s", kind, NOT_READ[k].why);
+          known = true;
+        }
+      if (!kind_ok && !known) chain_snapshot_error(e, kp, "must be one of sparklend, aave, erc4626");
+    }
+    if (get_addr(e, v, p, "address", true, x->address))
+      for (size_t j = 0; j < i; j++)
+        if (strcmp(net->venues[j].address, x->address) == 0) {
+          snprintf(kp, sizeof kp, "%s.address", p);
+          chain_snapshot_error(e, kp, "duplicate of %s[%zu] (its allocation would count twice)", P, j);
+          break;
+        }
+    get_addr(e, v, p, "asset", true, x->asset);
+    if (get_text(e, v, p, "label", true, x->label, sizeof x->label) && !x->label[0]) {
+      snprintf(kp, sizeof kp, "%s.label", p);
+      chain_snapshot_error(e, kp, "must not be empty");
+    }
+    get_text(e, v, p, "source", false, NULL, 1024);
+    bool is_4626 = kind_ok && x->kind == CHAIN_NET_VENUE_ERC4626;
+    x->apr_source = CHAIN_NET_APR_SHARE_PRICE;
+    char src[32] = "";
+    if (get_text(e, v, p, "apr_source", false, src, sizeof src)) {
+      snprintf(kp, sizeof kp, "%s.apr_source", p);
+      int k = -1;
+      for (int j = 0; chain_net_apr_source_names[j]; j++)
+        if (strcmp(chain_net_apr_source_names[j], src) == 0) k = j;
+      if (kind_ok && !is_4626)
+        chain_snapshot_error(e, kp, "only an erc4626 venue has one (an aToken's apr is its reserve's liquidity rate)");
+      else if (k < 0)
+        chain_snapshot_error(e, kp, "must be one of share_price, ssr, vsr");
+      else
+        x->apr_source = (enum chain_net_apr_source)k;
+    }
+    x->apr_window_blocks = CHAIN_NETWORK_APR_WINDOW_DEFAULT;
+    uint64_t w;
+    if (get_u64(e, v, p, "apr_window_blocks", false, &w)) {
+      snprintf(kp, sizeof kp, "%s.apr_window_blocks", p);
+      if (kind_ok && (!is_4626 || x->apr_source != CHAIN_NET_APR_SHARE_PRICE))
+        chain_snapshot_error(e, kp, "only an erc4626 venue whose apr_source is share_price has one");
+      else if (w < 1 || w > CHAIN_NETWORK_APR_WINDOW_MAX)
+        chain_snapshot_error(e, kp, "must be 1 to %d", CHAIN_NETWORK_APR_WINDOW_MAX);
+      else
+        x->apr_window_blocks = (uint32_t)w;
+    }
+  }
+  net->n_venues = json_array_size(arr);
+}
+
 static void parse_ll(struct chain_snapshot_errors *e, const json_t *ll, struct chain_network *net) {
-  static const char *const keys[] = {"alm_proxy", "rate_limits", "source", "keys", NULL};
+  static const char *const keys[] = {"alm_proxy", "rate_limits", "source", "keys", "venues", NULL};
   static const char *const kkeys[] = {"key", "name", "asset", "target", NULL};
   check_keys(e, ll, "$.liquidity_layer", keys);
   get_addr(e, ll, "$.liquidity_layer", "alm_proxy", true, net->alm_proxy);
   get_addr(e, ll, "$.liquidity_layer", "rate_limits", true, net->rate_limits);
   get_text(e, ll, "$.liquidity_layer", "source", false, NULL, 1024);
+  json_t *venues = json_object_get(ll, "venues");
+  if (venues) parse_venues(e, venues, net);
   json_t *arr = json_object_get(ll, "keys");
   if (!arr) return;
   if (!json_is_array(arr)) {

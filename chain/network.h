@@ -12,8 +12,32 @@
 #define CHAIN_NETWORK_FORMAT "sparkd.network/1"
 #define CHAIN_NETWORK_MAX_VAULTS 32
 #define CHAIN_NETWORK_MAX_KEYS 64
+#define CHAIN_NETWORK_MAX_VENUES 64
+/* the trailing window an erc4626 venue's share-price APR is measured over, in blocks: within the
+ * 128 recent blocks whose state a geth full node keeps */
+#define CHAIN_NETWORK_APR_WINDOW_DEFAULT 100
+#define CHAIN_NETWORK_APR_WINDOW_MAX 1000000
 
 enum chain_net_vault_kind { CHAIN_NET_SDAI, CHAIN_NET_SUSDS, CHAIN_NET_SPARK_V2, CHAIN_NET_PSM3 };
+
+/* The liquidity layer's venues the indexer reads: an Aave v3 market's aToken (SparkLend's or
+ * Aave's) and an ERC-4626 vault. The other kinds of the snapshot format are refused by the parser
+ * (each with the reason it has no honest on-chain amount for the ALM proxy). */
+enum chain_net_venue_kind { CHAIN_NET_VENUE_SPARKLEND, CHAIN_NET_VENUE_AAVE, CHAIN_NET_VENUE_ERC4626 };
+extern const char *const chain_net_venue_kind_names[];
+/* where an erc4626 venue's APR comes from: the share price over a trailing window of blocks, or
+ * the vault's own per-second rate getter (ssr() of sUSDS, vsr() of a Spark Vault V2) */
+enum chain_net_apr_source { CHAIN_NET_APR_SHARE_PRICE, CHAIN_NET_APR_SSR, CHAIN_NET_APR_VSR };
+extern const char *const chain_net_apr_source_names[];
+
+struct chain_net_venue {
+  char id[CHAIN_SNAPSHOT_TEXT_MAX];
+  enum chain_net_venue_kind kind;
+  chain_addr address, asset;
+  char label[CHAIN_SNAPSHOT_TEXT_MAX];
+  enum chain_net_apr_source apr_source; /* erc4626 only */
+  uint32_t apr_window_blocks;           /* erc4626 with share_price only */
+};
 
 struct chain_network {
   char name[CHAIN_SNAPSHOT_TEXT_MAX];
@@ -37,6 +61,8 @@ struct chain_network {
     bool has_asset, has_target;
     chain_addr asset, target;
   } keys[CHAIN_NETWORK_MAX_KEYS];
+  size_t n_venues;
+  struct chain_net_venue venues[CHAIN_NETWORK_MAX_VENUES];
   bool has_kill_switch;
   chain_addr kill_switch;
 };

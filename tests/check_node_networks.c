@@ -1,8 +1,9 @@
 /* ctest-label: node */
 /* The shipped network files (every deploy/networks/ file, format sparkd.network/1) are well formed:
  * tests/chain/check_networks.mjs checks fields, types, EIP-55 checksums (npm ethers getAddress,
- * independent of our C checksum code), rate-limit keys and that every real address names its
- * source; and, first, that the checker itself refuses broken files (--self-test). Missing node or
+ * independent of our C checksum code), rate-limit keys, liquidity-layer venues (kinds read, unique
+ * ids and addresses, APR options where they apply) and that every real address names its source;
+ * and, first, that the checker itself refuses broken files (--self-test). Missing node or
  * node_modules is a FAILURE, not a skip. */
 #include <check.h>
 #include <stdio.h>

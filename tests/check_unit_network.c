@@ -1,7 +1,10 @@
 /* ctest-label: unit */
 /* The sparkd.network/1 parser (chain/network.c): every shipped deploy/networks/ file parses;
  * a broken file is refused with each problem named by its JSON path (unknown fields at every
- * level, a bad address, a missing field, a wrong kind, psm3 without its SSR oracle). */
+ * level, a bad address, a missing field, a wrong kind, psm3 without its SSR oracle); the liquidity
+ * layer's venues: kinds read (sparklend, aave, erc4626 with its APR source and window, defaults
+ * included), kinds refused with the reason, duplicate ids and addresses, bad ids, options on the
+ * wrong kind, out-of-range windows, more venues than the bound. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -56,6 +59,19 @@ START_TEST(shipped_networks_parse) {
       ck_assert(net.has_sparklend);
       /* the PoolAddressesProvider of SparkLend on Ethereum (Spark's address registry) */
       ck_assert_str_eq(net.pool_addresses_provider, "0x02c3ea4e34c0cbd694d2adfa2c690eecbc1793ee");
+      /* the ALM proxy's venues: SparkLend and Aave aTokens and ERC-4626 vaults, sUSDS with its ssr */
+      ck_assert_uint_ge(net.n_venues, 10);
+      bool saw_susds = false;
+      for (size_t i = 0; i < net.n_venues; i++)
+        if (strcmp(net.venues[i].address, "0xa3931d71877c0e7a3148cb7eb4463524fec27fbd") == 0)
+          saw_susds = net.venues[i].kind == CHAIN_NET_VENUE_ERC4626 && net.venues[i].apr_source == CHAIN_NET_APR_SSR;
+      ck_assert(saw_susds);
+    }
+    if (strcmp(e->d_name, "base.json") == 0) {
+      /* Base's ALM proxy (spark-address-registry src/Base.sol ALM_PROXY) and its venues */
+      ck_assert(net.has_liquidity_layer);
+      ck_assert_str_eq(net.alm_proxy, "0x2917956eff0b5eaf030abdb4ef4296df775009ca");
+      ck_assert_uint_ge(net.n_venues, 2);
     }
     files++;
   }
@@ -126,6 +142,122 @@ START_TEST(problems_are_named_by_path) {
 }
 END_TEST
 
+#define NET_HEAD                                                                                                       \
+  "{\"format\":\"sparkd.network/1\",\"name\":\"x\",\"chain_id\":1,\"start_block\":0,\"liquidity_layer\":{"             \
+  "\"alm_proxy\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","                                                      \
+  "\"rate_limits\":\"0x7A5FD5cf045e010e62147F065cEAe59e5344b188\",\"venues\":["
+#define USDC "\"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48\""
+#define USDS "\"0xdC035D45d973E3EC169d2276DDab16f1e407384F\""
+
+START_TEST(venues_read) {
+  struct chain_network net;
+  bool ok =
+      parse(NET_HEAD "{\"id\":\"sparklend-usdc\",\"kind\":\"sparklend\",\"address\":"
+                     "\"0x377C3bd93f2a2984E1E7bE6A5C22c525eD4A4815\",\"asset\":" USDC
+                     ",\"label\":\"SparkLend USDC\",\"source\":\"registry\"},"
+                     "{\"id\":\"aave-core-usds\",\"kind\":\"aave\",\"address\":"
+                     "\"0x32a6268f9Ba3642Dda7892aDd74f1D34469A4259\",\"asset\":" USDS ",\"label\":\"Aave USDS\"},"
+                     "{\"id\":\"susds\",\"kind\":\"erc4626\",\"address\":"
+                     "\"0xa3931d71877C0E7a3148CB7Eb4463524FEc27fbD\",\"asset\":" USDS
+                     ",\"label\":\"sUSDS\",\"apr_source\":\"ssr\"},"
+                     "{\"id\":\"morpho:usds_1\",\"kind\":\"erc4626\",\"address\":"
+                     "\"0xe41a0583334f0dc4E023Acd0bFef3667F6FE0597\",\"asset\":" USDS ",\"label\":\"Morpho USDS\"},"
+                     "{\"id\":\"morpho.usdc-bc\",\"kind\":\"erc4626\",\"address\":"
+                     "\"0x56A76b428244a50513ec81e225a293d128fd581D\",\"asset\":" USDC
+                     ",\"label\":\"Morpho USDC\",\"apr_source\":\"share_price\",\"apr_window_blocks\":1000000}"
+                     "]}}",
+            &net);
+  if (!ok) dump();
+  ck_assert(ok);
+  ck_assert_uint_eq(net.n_venues, 5);
+  ck_assert_str_eq(net.venues[0].id, "sparklend-usdc");
+  ck_assert_int_eq(net.venues[0].kind, CHAIN_NET_VENUE_SPARKLEND);
+  ck_assert_str_eq(net.venues[0].address, "0x377c3bd93f2a2984e1e7be6a5c22c525ed4a4815");
+  ck_assert_str_eq(net.venues[0].asset, "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48");
+  ck_assert_str_eq(net.venues[0].label, "SparkLend USDC");
+  ck_assert_int_eq(net.venues[1].kind, CHAIN_NET_VENUE_AAVE);
+  ck_assert_int_eq(net.venues[2].kind, CHAIN_NET_VENUE_ERC4626);
+  ck_assert_int_eq(net.venues[2].apr_source, CHAIN_NET_APR_SSR);
+  /* the defaults: a share-price APR over 100 blocks */
+  ck_assert_int_eq(net.venues[3].apr_source, CHAIN_NET_APR_SHARE_PRICE);
+  ck_assert_uint_eq(net.venues[3].apr_window_blocks, 100);
+  ck_assert_uint_eq(net.venues[4].apr_window_blocks, 1000000);
+  ck_assert_str_eq(chain_net_venue_kind_names[net.venues[4].kind], "erc4626");
+  /* no venues: none read */
+  ck_assert(parse(NET_HEAD "]}}", &net));
+  ck_assert_uint_eq(net.n_venues, 0);
+}
+END_TEST
+
+START_TEST(venues_refused_with_reasons) {
+  struct chain_network net;
+  ck_assert(!parse(
+      NET_HEAD
+      /* 0: a kind not read, with its reason */
+      "{\"id\":\"a\",\"kind\":\"spark_vault\",\"address\":\"0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d\","
+      "\"asset\":" USDC ",\"label\":\"spUSDC\"},"
+      /* 1: an unknown kind, an id with a space, an empty label, a field nobody knows */
+      "{\"id\":\"b c\",\"kind\":\"compound\",\"address\":\"0x0000000000000000000000000000000000000001\","
+      "\"asset\":" USDC ",\"label\":\"\",\"pool\":\"x\"},"
+      /* 2: a duplicate id and the address of venue 0 */
+      "{\"id\":\"a\",\"kind\":\"aave\",\"address\":\"0x28B3a8fb53B741A8Fd78c0fb9A6B2393d896a43d\","
+      "\"asset\":" USDC ",\"label\":\"x\",\"apr_source\":\"ssr\"},"
+      /* 3: a window on an ssr vault, and a bad asset */
+      "{\"id\":\"d\",\"kind\":\"erc4626\",\"address\":\"0x0000000000000000000000000000000000000002\","
+      "\"asset\":\"0x12\",\"label\":\"x\",\"apr_source\":\"ssr\",\"apr_window_blocks\":10},"
+      /* 4: a window of 0, an unknown apr source, no label */
+      "{\"id\":\"e\",\"kind\":\"erc4626\",\"address\":\"0x0000000000000000000000000000000000000003\","
+      "\"asset\":" USDC ",\"apr_window_blocks\":0},"
+      "{\"id\":\"f\",\"kind\":\"erc4626\",\"address\":\"0x0000000000000000000000000000000000000004\","
+      "\"asset\":" USDC ",\"label\":\"x\",\"apr_source\":\"dsr\",\"apr_window_blocks\":1000001},"
+      /* 6: the other kinds not read, and no id */
+      "{\"kind\":\"curve\",\"address\":\"0x0000000000000000000000000000000000000005\",\"asset\":" USDC
+      ",\"label\":\"x\"},"
+      "{\"id\":\"g\",\"kind\":\"psm\",\"address\":\"0x0000000000000000000000000000000000000006\",\"asset\":" USDC
+      ",\"label\":\"x\"},"
+      "{\"id\":\"h\",\"kind\":\"cctp\",\"address\":\"0x0000000000000000000000000000000000000007\",\"asset\":" USDC
+      ",\"label\":\"x\"},"
+      "{\"id\":\"i\",\"kind\":\"maple\",\"address\":\"0x0000000000000000000000000000000000000008\",\"asset\":" USDC
+      ",\"label\":\"x\"},"
+      "7]}}",
+      &net));
+  if (errs.n < 20) dump();
+  ck_assert(has_error("$.liquidity_layer.venues[0].kind", "spark_vault is not read by sparkd index"));
+  ck_assert(has_error("$.liquidity_layer.venues[0].kind", "savings_vaults"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].kind", "must be one of sparklend, aave, erc4626"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].id", "A-Z a-z 0-9"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].label", "must not be empty"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].pool", "unknown field"));
+  ck_assert(has_error("$.liquidity_layer.venues[2].id", "duplicate of $.liquidity_layer.venues[0]"));
+  ck_assert(has_error("$.liquidity_layer.venues[2].address", "duplicate of $.liquidity_layer.venues[0]"));
+  ck_assert(has_error("$.liquidity_layer.venues[2].apr_source", "only an erc4626 venue"));
+  ck_assert(has_error("$.liquidity_layer.venues[3].apr_window_blocks", "share_price"));
+  ck_assert(has_error("$.liquidity_layer.venues[3].asset", "address"));
+  ck_assert(has_error("$.liquidity_layer.venues[4].apr_window_blocks", "1 to 1000000"));
+  ck_assert(has_error("$.liquidity_layer.venues[4].label", "required"));
+  ck_assert(has_error("$.liquidity_layer.venues[5].apr_source", "share_price, ssr, vsr"));
+  ck_assert(has_error("$.liquidity_layer.venues[5].apr_window_blocks", "1 to 1000000"));
+  ck_assert(has_error("$.liquidity_layer.venues[6].id", "required"));
+  ck_assert(has_error("$.liquidity_layer.venues[6].kind", "Curve LP position"));
+  ck_assert(has_error("$.liquidity_layer.venues[7].kind", "psm is not read"));
+  ck_assert(has_error("$.liquidity_layer.venues[8].kind", "cctp is not read"));
+  ck_assert(has_error("$.liquidity_layer.venues[9].kind", "kind erc4626"));
+  ck_assert(has_error("$.liquidity_layer.venues[10]", "must be an object"));
+  /* a list, not an object; and bounded */
+  ck_assert(!parse("{\"format\":\"sparkd.network/1\",\"name\":\"x\",\"chain_id\":1,\"start_block\":0,"
+                   "\"liquidity_layer\":{\"alm_proxy\":\"0x1601843c5E9bC251A3272907010AFa41Fa18347E\","
+                   "\"rate_limits\":\"0x7A5FD5cf045e010e62147F065cEAe59e5344b188\",\"venues\":{}}}",
+                   &net));
+  ck_assert(has_error("$.liquidity_layer.venues", "must be an array"));
+  char big[16384] = NET_HEAD;
+  for (int i = 0; i <= CHAIN_NETWORK_MAX_VENUES; i++)
+    strcat(big, i ? ",{}" : "{}");
+  strcat(big, "]}}");
+  ck_assert(!parse(big, &net));
+  ck_assert(has_error("$.liquidity_layer.venues", "more than 64 venues"));
+}
+END_TEST
+
 START_TEST(not_json_or_duplicates) {
   struct chain_network net;
   ck_assert(!parse("{\"format\":", &net));
@@ -148,6 +280,8 @@ int main(void) {
   tcase_add_test(tc, minimal_and_full);
   tcase_add_test(tc, problems_are_named_by_path);
   tcase_add_test(tc, not_json_or_duplicates);
+  tcase_add_test(tc, venues_read);
+  tcase_add_test(tc, venues_refused_with_reasons);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -3,7 +3,7 @@
 // contracts in npm @aave/core-v3 1.19.3 — the real Pool, PoolConfigurator, tokens and logic
 // libraries, linked here — with SparkLend-like reserve parameters
 // (/work/shared/spec/protocol-math.md §4), and writes:
-//   - a sparkd.network/1 file (docs: /work/coord/network-file.md) for chain 31337 whose
+//   - a sparkd.network/1 file (docs/network-file.md) for chain 31337 whose
 //     start_block is the PoolAddressesProvider's deployment block;
 //   - a JSON of every address (provider, pool, tokens, aggregators, the liquidator; users are
 //     added by drive.mjs).

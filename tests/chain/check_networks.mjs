@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Checks sparkd.network/1 files (format: /work/coord/network-file.md, docs/ when merged):
+// Checks sparkd.network/1 files (format: docs/network-file.md):
 // known fields only, types, every address 0x + 40 hex with a valid EIP-55 checksum (ethers
 // getAddress; all-lowercase is refused too: a real file is copied from the registry verbatim),
-// rate-limit keys 0x + 64 hex, psm3 vaults (only they) name an ssr_oracle, and — unless --test —
-// a `source` on every real address.
+// rate-limit keys 0x + 64 hex, psm3 vaults (only they) name an ssr_oracle, liquidity-layer venues
+// (a kind the indexer reads, a unique id and address, an asset, a label, apr_source and
+// apr_window_blocks only where they apply), and — unless --test — a `source` on every real address.
 //   node tests/chain/check_networks.mjs [--test] FILE...     exit 1 listing every problem
 //   node tests/chain/check_networks.mjs --self-test          the checker refuses broken files
 //   node tests/chain/check_networks.mjs --shipped            deploy/networks/*.json, and that the
@@ -14,6 +15,7 @@ import { getAddress } from 'ethers';
 import { ROOT } from './lib.mjs';
 
 const KINDS = new Set(['sdai', 'susds', 'spark_vault_v2', 'psm3']);
+const VENUE_KINDS = new Set(['sparklend', 'aave', 'erc4626']);
 
 export function check(doc, { test = false } = {}) {
   const errs = [];
@@ -68,7 +70,7 @@ export function check(doc, { test = false } = {}) {
   }
   if (doc.liquidity_layer !== undefined) {
     const ll = doc.liquidity_layer;
-    if (fields(ll, '$.liquidity_layer', ['alm_proxy', 'rate_limits', 'source', 'keys'])) {
+    if (fields(ll, '$.liquidity_layer', ['alm_proxy', 'rate_limits', 'source', 'keys', 'venues'])) {
       addr(ll, '$.liquidity_layer', 'alm_proxy');
       addr(ll, '$.liquidity_layer', 'rate_limits');
       source(ll, '$.liquidity_layer');
@@ -86,6 +88,27 @@ export function check(doc, { test = false } = {}) {
         if (seen.has(String(k.key).toLowerCase())) err('$.liquidity_layer.keys', `duplicate key ${k.key}`);
         seen.add(String(k.key).toLowerCase());
       }
+      if (ll.venues !== undefined && !Array.isArray(ll.venues)) err('$.liquidity_layer.venues', 'must be an array');
+      const ids = new Set(), addrs = new Set();
+      (Array.isArray(ll.venues) ? ll.venues : []).forEach((v, i) => {
+        const p = `$.liquidity_layer.venues[${i}]`;
+        if (!fields(v, p, ['id', 'kind', 'address', 'asset', 'label', 'source', 'apr_source', 'apr_window_blocks'])) return;
+        if (typeof v.id !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(v.id)) err(`${p}.id`, 'must be 1 to 64 of A-Z a-z 0-9 . _ : -');
+        else if (ids.has(v.id)) err(`${p}.id`, `duplicate id ${v.id}`);
+        ids.add(v.id);
+        if (!VENUE_KINDS.has(v.kind)) err(`${p}.kind`, `must be one of ${[...VENUE_KINDS].join(', ')}`);
+        addr(v, p, 'address');
+        addr(v, p, 'asset');
+        if (addrs.has(String(v.address).toLowerCase())) err(`${p}.address`, `duplicate address ${v.address}`);
+        addrs.add(String(v.address).toLowerCase());
+        if (typeof v.label !== 'string' || !v.label) err(`${p}.label`, 'must be a non-empty string');
+        source(v, p);
+        if (v.apr_source !== undefined && (v.kind !== 'erc4626' || !['share_price', 'ssr', 'vsr'].includes(v.apr_source)))
+          err(`${p}.apr_source`, 'share_price, ssr or vsr, on an erc4626 venue only');
+        if (v.apr_window_blocks !== undefined && (v.kind !== 'erc4626' || (v.apr_source ?? 'share_price') !== 'share_price' ||
+            !Number.isSafeInteger(v.apr_window_blocks) || v.apr_window_blocks < 1 || v.apr_window_blocks > 1000000))
+          err(`${p}.apr_window_blocks`, '1 to 1000000, on an erc4626 venue whose apr_source is share_price only');
+      });
     }
   }
   if (doc.kill_switch !== undefined && fields(doc.kill_switch, '$.kill_switch', ['address', 'source'])) {
@@ -113,6 +136,15 @@ function selfTest() {
     ['unknown key field', (d) => (d.liquidity_layer.keys[0].slope = 1)],
     ['negative start_block', (d) => (d.start_block = -1)],
     ['chain_id string', (d) => (d.chain_id = '1')],
+    ['venue kind not read', (d) => (d.liquidity_layer.venues[0].kind = 'spark_vault')],
+    ['venue without source', (d) => delete d.liquidity_layer.venues[1].source],
+    ['duplicate venue id', (d) => (d.liquidity_layer.venues[1].id = d.liquidity_layer.venues[0].id)],
+    ['duplicate venue address', (d) => (d.liquidity_layer.venues[1].address = d.liquidity_layer.venues[0].address)],
+    ['venue id with a space', (d) => (d.liquidity_layer.venues[0].id = 'a b')],
+    ['venue lowercase asset', (d) => (d.liquidity_layer.venues[0].asset = d.liquidity_layer.venues[0].asset.toLowerCase())],
+    ['apr_source on an aToken', (d) => (d.liquidity_layer.venues[0].apr_source = 'ssr')],
+    ['apr window on an ssr vault', (d) => (d.liquidity_layer.venues.find((v) => v.apr_source === 'ssr').apr_window_blocks = 10)],
+    ['venue without label', (d) => delete d.liquidity_layer.venues[0].label],
   ];
   let bad = 0;
   if (check(good).length) {

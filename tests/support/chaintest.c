@@ -92,7 +92,9 @@ void th_bg_stop(struct th_bg *bg) {
   bg->pid = 0;
 }
 
-int th_chain_start(struct th_chain *c) {
+int th_chain_start(struct th_chain *c) { return th_chain_start_keep(c, 0); }
+
+int th_chain_start_keep(struct th_chain *c, unsigned keep) {
   memset(c, 0, sizeof *c);
   c->node.stdin_fd = -1;
   snprintf(c->dir, sizeof c->dir, "/tmp/sparkd-chain-XXXXXX");
@@ -100,7 +102,9 @@ int th_chain_start(struct th_chain *c) {
     perror("mkdtemp");
     return -1;
   }
-  if (th_spawn_line("tests/chain/anvil.mjs --lifetime 600", "RPC_URL=", c->url, sizeof c->url, 60, &c->node) != 0) {
+  char args[128] = "tests/chain/anvil.mjs --lifetime 600";
+  if (keep) snprintf(args, sizeof args, "tests/chain/anvil.mjs --lifetime 600 --keep %u", keep);
+  if (th_spawn_line(args, "RPC_URL=", c->url, sizeof c->url, 60, &c->node) != 0) {
     fprintf(stderr, "anvil did not start (node_modules/@foundry-rs/anvil-linux-amd64: npm ci)\n");
     return -1;
   }

@@ -30,6 +30,9 @@ struct th_chain {
 /* Returns 0 after starting anvil (fixed genesis time, 12 s blocks, pruned history) on a free
  * port and creating a scratch folder; -1 with the cause on stderr. */
 int th_chain_start(struct th_chain *c);
+/* The same with anvil keeping the state of only the last `keep` blocks (0: anvil.mjs's default,
+ * 4096), as a pruned full node does; older state is answered with an error. */
+int th_chain_start_keep(struct th_chain *c, unsigned keep);
 /* Stops anvil and removes the scratch folder (kept when SPARKD_KEEP_CHAIN_DIR is set). */
 void th_chain_stop(struct th_chain *c);
 

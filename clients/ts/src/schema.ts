@@ -617,6 +617,16 @@ export interface paths {
          *     RAY`), and per asset the idle buffer held by the ALM proxy beside the total deployed. The
          *     list is bounded by the onboarded venues and comes in one page (`next_cursor` is always
          *     null). Served from the state cache with an `ETag`.
+         *
+         *     From `sparkd index` (venues named by the network file, all read at the block `as_of`
+         *     names): an aToken venue (`sparklend`, `aave`) has `amount` = the aToken's
+         *     `balanceOf(ALM proxy)` and `apr_ray` = its reserve's `currentLiquidityRate`; an `erc4626`
+         *     venue has `amount` = `convertToAssets(balanceOf(ALM proxy))` and `apr_ray` = `(ssr - RAY) *
+         *     31536000` for a vault with an `ssr()`/`vsr()`, else the share price's growth over a
+         *     trailing window of blocks annualised linearly, `floor((p_now - p_then) * RAY * 31536000 /
+         *     (p_then * seconds))` (0 when the price fell). Idle `amount` is the asset's
+         *     `balanceOf(ALM proxy)` for every asset a venue or a rate limit names. A block whose venues
+         *     cannot all be read is not applied: the previous block stays served.
          */
         get: operations["listLiquidityLayerAllocations"];
         put?: never;

@@ -1,0 +1,218 @@
+#!/usr/bin/env node
+// The Spark Liquidity Layer's allocations on the market aave_market.mjs deployed: an account
+// acting as the ALM proxy supplies USDC and WETH into the real Aave v3 Pool (venues of kind
+// `sparklend` and `aave`: their aTokens), deposits USDC into an ERC-4626 vault whose share price
+// grows (assets paid into it between blocks: an APR measured from the share price) and DAI into an
+// ERC-4626 vault with an sUSDS-style ssr() (an exact APR), while a borrower makes the Pool's
+// liquidity rates non-zero. The vaults and a RateLimits are small solc doubles.
+//
+//   node tests/chain/ll_fixture.mjs deploy --rpc URL --addresses A.json --network-in N.json
+//        --network-out LL.json --state S.json [--bad-asset BAD.json] [--bad-atoken BAD2.json]
+//       deploys, acts, mines ~150 blocks (12 s each), writes the network file naming the venues
+//       (and the same file with the USDC vault's asset set to DAI, or the USDC aToken's to WETH)
+//   node tests/chain/ll_fixture.mjs move --rpc URL --state S.json
+//       the ALM withdraws from the Pool and deposits more DAI, the USDC vault earns, 30 blocks
+//   node tests/chain/ll_fixture.mjs expect --rpc URL --state S.json --network LL.json --expect E.json
+//       the contracts' own answers at the head, computed here with BigInt: per venue the amount
+//       (aToken.balanceOf, convertToAssets(balanceOf)) and the APR (getReserveData's
+//       currentLiquidityRate; (ssr - RAY) * 31536000; the share price over apr_window_blocks:
+//       (a1 - a0) * RAY * 31536000 / (a0 * dt), a = convertToAssets(totalSupply at the head)),
+//       and per asset the ALM proxy's balance and the sum deployed
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Interface, getAddress, keccak256, toUtf8Bytes, toBeHex } from 'ethers';
+import { args, iface, Rpc, RAY } from './lib.mjs';
+
+const SRC = `// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+interface IERC20 {
+  function transferFrom(address, address, uint256) external returns (bool);
+  function balanceOf(address) external view returns (uint256);
+}
+contract Vault4626 {
+  address public asset; string public symbol; uint8 public constant decimals = 18;
+  uint256 public totalSupply; uint256 public ssr;
+  mapping(address => uint256) public balanceOf;
+  constructor(address a, string memory s, uint256 r) { asset = a; symbol = s; ssr = r; }
+  function totalAssets() public view returns (uint256) { return IERC20(asset).balanceOf(address(this)); }
+  function convertToAssets(uint256 shares) public view returns (uint256) {
+    return totalSupply == 0 ? shares : shares * totalAssets() / totalSupply;
+  }
+  function convertToShares(uint256 assets) public view returns (uint256) {
+    return totalSupply == 0 ? assets : assets * totalSupply / totalAssets();
+  }
+  function deposit(uint256 assets, address receiver) external returns (uint256 shares) {
+    shares = convertToShares(assets);
+    IERC20(asset).transferFrom(msg.sender, address(this), assets);
+    totalSupply += shares; balanceOf[receiver] += shares;
+  }
+}
+contract RateLimits {
+  struct RateLimitData { uint256 maxAmount; uint256 slope; uint256 lastAmount; uint256 lastUpdated; }
+  mapping(bytes32 => RateLimitData) d;
+  function set(bytes32 k, uint256 m, uint256 s, uint256 l, uint256 u) external { d[k] = RateLimitData(m, s, l, u); }
+  function getRateLimitData(bytes32 k) external view returns (RateLimitData memory) { return d[k]; }
+}`;
+
+const ERC20 = new Interface(['function mint(address,uint256) returns (bool)', 'function approve(address,uint256) returns (bool)',
+  'function balanceOf(address) view returns (uint256)']);
+const YEAR = 31536000n;
+const FROM = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266';
+const ALM = getAddress('0x' + 'a1'.repeat(20));
+const BORROWER = getAddress('0x' + 'b0'.repeat(20));
+const SSR = 1000000001547125957863212448n; // ~5% a year per second (the spec's 500 bps row)
+
+const mode = process.argv[2];
+const a = args(process.argv.slice(3));
+const rpc = new Rpc(a.rpc);
+const POOL = iface('Pool');
+
+function compile() {
+  return import('solc').then(({ default: solc }) => {
+    const out = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources: { 'S.sol': { content: SRC } },
+      settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: 'paris', outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } } })));
+    const errs = (out.errors || []).filter((e) => e.severity === 'error');
+    if (errs.length) throw new Error(errs.map((e) => e.formattedMessage).join('\n'));
+    return Object.fromEntries(Object.entries(out.contracts['S.sol']).map(([n, c]) => [n, { iface: new Interface(c.abi), bytecode: '0x' + c.evm.bytecode.object }]));
+  });
+}
+
+const send = (from, to, ifc, fn, argv) => rpc.send(from, to, ifc.encodeFunctionData(fn, argv));
+const mine = (n) => rpc.call('anvil_mine', [toBeHex(n), toBeHex(12)]);
+
+async function deploy() {
+  const m = JSON.parse(readFileSync(a.addresses, 'utf8'));
+  const C = await compile();
+  await rpc.call('evm_setAutomine', [true]);
+  const by = Object.fromEntries(m.reserves.map((r) => [r.symbol, r]));
+  const [usdc, weth, dai, wbtc] = ['USDC', 'WETH', 'DAI', 'WBTC'].map((s) => by[s]);
+  const V = C.Vault4626;
+  const vusdc = (await rpc.deploy(FROM, V.bytecode, V.iface, [usdc.asset, 'gUSDC', 0])).address;
+  const vdai = (await rpc.deploy(FROM, V.bytecode, V.iface, [dai.asset, 'sDAIx', SSR])).address;
+  const rl = (await rpc.deploy(FROM, C.RateLimits.bytecode, C.RateLimits.iface, [])).address;
+  const key = keccak256(toUtf8Bytes('LIMIT_TEST_WBTC'));
+  const now = Number(BigInt((await rpc.call('eth_getBlockByNumber', ['latest', false])).timestamp));
+  await send(FROM, rl, C.RateLimits.iface, 'set', [key, 10n ** 14n, 10n ** 6n, 10n ** 10n, now]);
+  for (const who of [ALM, BORROWER]) await rpc.call('anvil_setBalance', [who, toBeHex(10n ** 22n)]);
+  const E = (n, d) => BigInt(n) * 10n ** BigInt(d);
+  await send(FROM, usdc.asset, ERC20, 'mint', [ALM, E(1_000_000, 6)]);
+  await send(FROM, weth.asset, ERC20, 'mint', [ALM, E(1_000, 18)]);
+  await send(FROM, dai.asset, ERC20, 'mint', [ALM, E(1_000_000, 18)]);
+  await send(FROM, wbtc.asset, ERC20, 'mint', [ALM, E(5, 8)]);
+  await send(FROM, weth.asset, ERC20, 'mint', [BORROWER, E(1_000, 18)]);
+  const MAX = (1n << 256n) - 1n;
+  for (const t of [usdc, weth]) await send(ALM, t.asset, ERC20, 'approve', [m.pool, MAX]);
+  await send(ALM, usdc.asset, ERC20, 'approve', [vusdc, MAX]);
+  await send(ALM, dai.asset, ERC20, 'approve', [vdai, MAX]);
+  await send(BORROWER, weth.asset, ERC20, 'approve', [m.pool, MAX]);
+  await send(ALM, m.pool, POOL, 'supply', [usdc.asset, E(300_000, 6) + 123457n, ALM, 0]);
+  await send(ALM, m.pool, POOL, 'supply', [weth.asset, E(200, 18) + 987654321n, ALM, 0]);
+  await send(BORROWER, m.pool, POOL, 'supply', [weth.asset, E(500, 18), BORROWER, 0]);
+  await send(BORROWER, m.pool, POOL, 'borrow', [usdc.asset, E(100_000, 6), 2, 0, BORROWER]);
+  await send(BORROWER, m.pool, POOL, 'borrow', [weth.asset, E(50, 18), 2, 0, BORROWER]);
+  await send(ALM, vusdc, V.iface, 'deposit', [E(250_000, 6) + 7n, ALM]);
+  await send(ALM, vdai, V.iface, 'deposit', [E(400_000, 18) + 11n, ALM]);
+  // another depositor's shares, so the ALM holds part of the vault
+  await send(FROM, usdc.asset, ERC20, 'mint', [FROM, E(50_000, 6)]);
+  await send(FROM, usdc.asset, ERC20, 'approve', [vusdc, MAX]);
+  await send(FROM, vusdc, V.iface, 'deposit', [E(50_000, 6), FROM]);
+  // the vault earns between blocks: assets paid in, as a strategy's yield would
+  for (const paid of [228_317n, 227_999n, 228_123n]) {
+    await mine(40);
+    await send(FROM, usdc.asset, ERC20, 'mint', [vusdc, paid]);
+  }
+  await mine(30);
+  const state = { pool: m.pool, alm: ALM, vusdc, vdai, rl, usdc: usdc.asset, weth: weth.asset, dai: dai.asset, wbtc: wbtc.asset };
+  writeFileSync(a.state, JSON.stringify(state, null, 2));
+  const net = JSON.parse(readFileSync(a['network-in'], 'utf8'));
+  net.liquidity_layer = {
+    alm_proxy: ALM, rate_limits: rl,
+    keys: [{ key, name: 'LIMIT_TEST_WBTC', asset: wbtc.asset }],
+    venues: [
+      { id: 'sparklend-usdc', kind: 'sparklend', address: usdc.atoken, asset: usdc.asset, label: 'SparkLend USDC' },
+      { id: 'aave-weth', kind: 'aave', address: weth.atoken, asset: weth.asset, label: 'Aave WETH' },
+      { id: 'grow-usdc', kind: 'erc4626', address: vusdc, asset: usdc.asset, label: 'USDC vault', apr_window_blocks: 100 },
+      { id: 'ssr-dai', kind: 'erc4626', address: vdai, asset: dai.asset, label: 'DAI savings', apr_source: 'ssr' },
+    ],
+  };
+  writeFileSync(a['network-out'], JSON.stringify(net, null, 2));
+  if (a['bad-asset']) {
+    const bad = structuredClone(net);
+    bad.liquidity_layer.venues[2].asset = dai.asset;
+    writeFileSync(a['bad-asset'], JSON.stringify(bad, null, 2));
+  }
+  if (a['bad-atoken']) {
+    const bad = structuredClone(net);
+    bad.liquidity_layer.venues[0].asset = weth.asset;
+    writeFileSync(a['bad-atoken'], JSON.stringify(bad, null, 2));
+  }
+  console.log(`liquidity layer fixture at block ${await rpc.blockNumber()}`);
+}
+
+async function move() {
+  const s = JSON.parse(readFileSync(a.state, 'utf8'));
+  const C = await compile();
+  await rpc.call('evm_setAutomine', [true]);
+  await send(ALM, s.pool, POOL, 'withdraw', [s.usdc, 55_555_555_555n, ALM]);
+  await send(ALM, s.vdai, C.Vault4626.iface, 'deposit', [10n ** 22n + 3n, ALM]);
+  await mine(10);
+  await send(FROM, s.usdc, ERC20, 'mint', [s.vusdc, 151_515n]);
+  await mine(20);
+  console.log(`moved to block ${await rpc.blockNumber()}`);
+}
+
+async function expect() {
+  const s = JSON.parse(readFileSync(a.state, 'utf8'));
+  const net = JSON.parse(readFileSync(a.network, 'utf8'));
+  const C = await compile();
+  const V = C.Vault4626.iface;
+  const head = await rpc.call('eth_getBlockByNumber', ['latest', false]);
+  const n = Number(BigInt(head.number));
+  const at = head.hash;
+  const call = async (to, ifc, fn, argv, block = at) => {
+    const data = ifc.encodeFunctionData(fn, argv);
+    const res = await rpc.call('eth_call', [{ to, data }, typeof block === 'number' ? toBeHex(block) : { blockHash: block }]);
+    return ifc.decodeFunctionResult(fn, res)[0];
+  };
+  const out = { block: n, allocations: {}, idle: {} };
+  for (const v of net.liquidity_layer.venues) {
+    let amount, apr;
+    if (v.kind === 'sparklend' || v.kind === 'aave') {
+      amount = await call(v.address, ERC20, 'balanceOf', [s.alm]);
+      apr = (await call(s.pool, POOL, 'getReserveData', [v.asset])).currentLiquidityRate;
+    } else {
+      amount = await call(v.address, V, 'convertToAssets', [await call(v.address, V, 'balanceOf', [s.alm])]);
+      if (v.apr_source === 'ssr') {
+        apr = ((await call(v.address, V, 'ssr', [])) - RAY) * YEAR;
+      } else {
+        const w = v.apr_window_blocks ?? 100;
+        const old = await rpc.call('eth_getBlockByNumber', [toBeHex(n - w), false]);
+        const supply = await call(v.address, V, 'totalSupply', []);
+        const a1 = await call(v.address, V, 'convertToAssets', [supply]);
+        const a0 = await call(v.address, V, 'convertToAssets', [supply], old.hash);
+        const dt = BigInt(head.timestamp) - BigInt(old.timestamp);
+        apr = a1 < a0 ? 0n : ((a1 - a0) * RAY * YEAR) / (a0 * dt);
+        if (apr === 0n) throw new Error(`${v.id}: the fixture should have earned over the window`);
+      }
+    }
+    if (amount === 0n) throw new Error(`${v.id}: the fixture should hold an amount`);
+    out.allocations[v.id] = { asset: v.asset.toLowerCase(), amount: String(amount), apr_ray: String(apr) };
+  }
+  const assets = new Set([...net.liquidity_layer.venues.map((v) => v.asset.toLowerCase()),
+    ...net.liquidity_layer.keys.filter((k) => k.asset).map((k) => k.asset.toLowerCase())]);
+  for (const x of assets) {
+    const deployed = Object.values(out.allocations).filter((q) => q.asset === x).reduce((t, q) => t + BigInt(q.amount), 0n);
+    out.idle[x] = { amount: String(await call(x, ERC20, 'balanceOf', [s.alm])), deployed: String(deployed) };
+  }
+  writeFileSync(a.expect, JSON.stringify(out, null, 2));
+  console.log(`expected allocations at block ${n}`);
+}
+
+const modes = { deploy, move, expect };
+if (!modes[mode]) {
+  console.error('usage: ll_fixture.mjs deploy|move|expect ... (see the top of this file)');
+  process.exit(2);
+}
+modes[mode]().catch((e) => {
+  console.error(e.stack || String(e));
+  process.exit(1);
+});

@@ -1,0 +1,249 @@
+/* ctest-label: chain */
+/* The Spark Liquidity Layer's venues, allocations and idle balances read by `sparkd index`
+ * (tests/chain/ll_fixture.mjs on the real Aave v3 market of aave_market.mjs): an account acting
+ * as the ALM proxy supplies USDC and WETH into the Pool (venues of kind sparklend and aave, their
+ * aTokens) and deposits into two ERC-4626 doubles (one whose share price grows: an APR over a
+ * trailing window of blocks; one with an sUSDS-style ssr()). After `index --once`,
+ * GET /v1/liquidity-layer/allocations serves per venue the amount and apr_ray, and per asset the
+ * idle balance and the sum deployed, equal to the contracts' own answers (balanceOf,
+ * currentLiquidityRate, convertToAssets, ssr) at the served block, as the fixture computes them
+ * with BigInt. Then, after more transactions:
+ *   - a network file naming the wrong asset for a vault, or for an aToken: the step fails, naming
+ *     the venue and both assets, and the last applied block is still served, unchanged;
+ *   - a node answering every convertToAssets with a node error (faultproxy): the same;
+ *   - a share-price window reaching past the states the node keeps (anvil keeps the last 200
+ *     blocks' state, as a pruned full node does): the same, never a guessed APR;
+ *   - the good file against the node again: the new block's allocations equal the contracts'. */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "support/chaintest.h"
+#include "support/httptest.h"
+#include "support/pgtest.h"
+
+static struct th_pg pg;
+
+static void lower(char *s) {
+  for (; *s; s++)
+    if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
+}
+
+static json_t *get(unsigned port, const char *path) {
+  struct th_response r;
+  ck_assert_int_eq(th_http(port, "GET", path, "", NULL, &r), 0);
+  /* the server loads the state in the background after it starts */
+  for (int i = 0; i < 100 && r.status == 503; i++) {
+    th_response_free(&r);
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    ck_assert_int_eq(th_http(port, "GET", path, "", NULL, &r), 0);
+  }
+  ck_assert_msg(r.status == 200, "GET %s: %d %s", path, r.status, r.body);
+  json_error_t e;
+  json_t *j = json_loads(r.body, 0, &e);
+  ck_assert_msg(j != NULL, "GET %s: not json: %s", path, r.body);
+  th_response_free(&r);
+  return j;
+}
+
+static long long served_block(const json_t *doc) {
+  const json_t *as_of = json_object_get(doc, "as_of");
+  for (size_t i = 0; i < json_array_size(as_of); i++) {
+    const json_t *a = json_array_get(as_of, i);
+    if (json_integer_value(json_object_get(a, "chain_id")) == 31337)
+      return json_integer_value(json_object_get(a, "block_number"));
+  }
+  return -1;
+}
+
+/* GETs the allocations until the served block is `block` (the cache reloads after a NOTIFY). */
+static json_t *allocations_at(unsigned port, long long block) {
+  for (int i = 0; i < 100; i++) {
+    json_t *j = get(port, "/v1/liquidity-layer/allocations");
+    if (served_block(j) == block) return j;
+    json_decref(j);
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+  }
+  ck_abort_msg("block %lld never served", block);
+  return NULL;
+}
+
+static void same(const char *what, const char *want, const json_t *got) {
+  ck_assert_msg(json_is_string(got), "%s: not served", what);
+  ck_assert_msg(strcmp(want, json_string_value(got)) == 0, "%s: contracts %s, served %s", what, want,
+                json_string_value(got));
+}
+
+/* Compares the served allocations with the fixture's expect file; returns the values compared. */
+static unsigned equal_to_contracts(const json_t *doc, const char *expect_path) {
+  json_error_t err;
+  json_t *e = json_load_file(expect_path, 0, &err);
+  ck_assert_msg(e != NULL, "%s: %s", expect_path, err.text);
+  ck_assert_int_eq(served_block(doc), json_integer_value(json_object_get(e, "block")));
+  unsigned checked = 0;
+  const json_t *data = json_object_get(doc, "data"), *idle = json_object_get(doc, "idle");
+  const json_t *wa = json_object_get(e, "allocations"), *wi = json_object_get(e, "idle");
+  ck_assert_uint_eq(json_array_size(data), json_object_size(wa));
+  ck_assert_uint_eq(json_array_size(idle), json_object_size(wi));
+  for (size_t i = 0; i < json_array_size(data); i++) {
+    const json_t *d = json_array_get(data, i);
+    const char *id = json_string_value(json_object_get(d, "venue_id"));
+    const json_t *w = json_object_get(wa, id);
+    ck_assert_msg(w != NULL, "venue %s served, not in the file", id);
+    char what[160], asset[64];
+    snprintf(asset, sizeof asset, "%s", json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
+    lower(asset);
+    ck_assert_msg(strcmp(json_string_value(json_object_get(w, "asset")), asset) == 0, "%s asset: %s", id, asset);
+    checked++;
+    snprintf(what, sizeof what, "%s amount", id);
+    same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
+    snprintf(what, sizeof what, "%s apr_ray", id);
+    same(what, json_string_value(json_object_get(w, "apr_ray")), json_object_get(d, "apr_ray")), checked++;
+  }
+  for (size_t i = 0; i < json_array_size(idle); i++) {
+    const json_t *d = json_array_get(idle, i);
+    char asset[64], what[160];
+    snprintf(asset, sizeof asset, "%s", json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
+    lower(asset);
+    const json_t *w = json_object_get(wi, asset);
+    ck_assert_msg(w != NULL, "idle %s served, not expected", asset);
+    snprintf(what, sizeof what, "idle %s amount", asset);
+    same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
+    snprintf(what, sizeof what, "idle %s deployed", asset);
+    same(what, json_string_value(json_object_get(w, "deployed")), json_object_get(d, "deployed")), checked++;
+  }
+  json_decref(e);
+  return checked;
+}
+
+START_TEST(allocations_equal_the_contracts) {
+  struct th_chain ch;
+  char dburl[TH_PG_CONNINFO_MAX], path[512];
+  /* a node keeping the state of the last 200 blocks: the default window (100) is within it */
+  ck_assert_msg(th_chain_start_keep(&ch, 200) == 0, "anvil did not start");
+  ck_assert_int_eq(th_node("tests/chain/aave_market.mjs --rpc %s --network %s/network.json --addresses "
+                           "%s/addresses.json --quiet",
+                           ch.url, ch.dir, ch.dir),
+                   0);
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs deploy --rpc %s --addresses %s/addresses.json --network-in "
+                           "%s/network.json --network-out %s/ll.json --state %s/state.json --bad-asset %s/bad.json "
+                           "--bad-atoken %s/bad2.json",
+                           ch.url, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir, ch.dir),
+                   0);
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs expect --rpc %s --state %s/state.json --network %s/ll.json "
+                           "--expect %s/expect1.json",
+                           ch.url, ch.dir, ch.dir, ch.dir),
+                   0);
+  ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
+  ck_assert_int_eq(th_sparkd_cmd(dburl, NULL, "migrate"), 0);
+  char rpc[256], net[512], bad[512];
+  snprintf(rpc, sizeof rpc, "SPARKD_RPC_URL=%s", ch.url);
+  snprintf(net, sizeof net, "SPARKD_NETWORK_FILE=%s/ll.json", ch.dir);
+  snprintf(bad, sizeof bad, "SPARKD_NETWORK_FILE=%s/bad.json", ch.dir);
+  const char *env[] = {rpc, net, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", NULL};
+  ck_assert_int_eq(th_sparkd_cmd(dburl, env, "index --once"), 0);
+
+  const char *const serve_env[] = {"SPARKD_LOG_LEVEL=warn", NULL};
+  struct th_sparkd sd;
+  ck_assert(th_sparkd_start(&sd, dburl, serve_env) == 0);
+  snprintf(path, sizeof path, "%s/expect1.json", ch.dir);
+  long long b1 = th_json_file_int(path, "block");
+  json_t *first = allocations_at(sd.port, b1);
+  unsigned checked = equal_to_contracts(first, path);
+  ck_assert_uint_eq(checked, 4 * 3 + 4 * 2);
+  printf("liquidity layer at block %lld: %u values equal the contracts'\n", b1, checked);
+
+  /* the chain moves on; a step that cannot read a venue applies nothing */
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs move --rpc %s --state %s/state.json", ch.url, ch.dir), 0);
+  const char *env_bad[] = {rpc, bad, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50",
+                           NULL};
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, "index --once"), 0);
+  json_t *after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
+  ck_assert(json_equal(json_object_get(after_bad, "idle"), json_object_get(first, "idle")));
+  ck_assert_int_eq(served_block(after_bad), b1);
+  json_decref(after_bad);
+  snprintf(bad, sizeof bad, "SPARKD_NETWORK_FILE=%s/bad2.json", ch.dir);
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, "index --once"), 0);
+  after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
+  ck_assert_int_eq(served_block(after_bad), b1);
+  json_decref(after_bad);
+
+  char proxy[128], args[1024];
+  struct th_bg fp = {0, -1};
+  snprintf(args, sizeof args,
+           "tests/chain/faultproxy.mjs --target %s --rate 0 --error-call 'convertToAssets(uint256)' "
+           "--error-times 1000000 --lifetime 300 --stats %s/errors.json",
+           ch.url, ch.dir);
+  ck_assert_int_eq(th_spawn_line(args, "PROXY_URL=", proxy, sizeof proxy, 30, &fp), 0);
+  char rpc_proxy[256];
+  snprintf(rpc_proxy, sizeof rpc_proxy, "SPARKD_RPC_URL=%s", proxy);
+  const char *env_err[] = {
+      rpc_proxy, net, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50", NULL};
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_err, "index --once"), 0);
+  th_bg_stop(&fp);
+  snprintf(path, sizeof path, "%s/errors.json", ch.dir);
+  ck_assert_int_ge(th_json_file_int(path, "call_errors"), 1);
+  json_t *after_err = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_err, "data"), json_object_get(first, "data")));
+  ck_assert_int_eq(served_block(after_err), b1);
+  json_decref(after_err);
+
+  /* the USDC vault's window reaching 250 blocks back, past the 200 the node keeps */
+  json_error_t jerr;
+  snprintf(path, sizeof path, "%s/ll.json", ch.dir);
+  json_t *deep = json_load_file(path, 0, &jerr);
+  ck_assert_msg(deep != NULL, "%s: %s", path, jerr.text);
+  json_t *venues = json_object_get(json_object_get(deep, "liquidity_layer"), "venues");
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(venues, 2), "id")), "grow-usdc");
+  json_object_set_new(json_array_get(venues, 2), "apr_window_blocks", json_integer(250));
+  snprintf(path, sizeof path, "%s/deep.json", ch.dir);
+  ck_assert_int_eq(json_dump_file(deep, path, 0), 0);
+  json_decref(deep);
+  char net_deep[600];
+  snprintf(net_deep, sizeof net_deep, "SPARKD_NETWORK_FILE=%s", path);
+  const char *env_deep[] = {
+      rpc, net_deep, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50", NULL};
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_deep, "index --once"), 0);
+  json_t *after_deep = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_deep, "data"), json_object_get(first, "data")));
+  ck_assert_int_eq(served_block(after_deep), b1);
+  json_decref(after_deep);
+  json_decref(first);
+
+  /* a working node and the right file: the new block, equal to the contracts again */
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs expect --rpc %s --state %s/state.json --network %s/ll.json "
+                           "--expect %s/expect2.json",
+                           ch.url, ch.dir, ch.dir, ch.dir),
+                   0);
+  ck_assert_int_eq(th_sparkd_cmd(dburl, env, "index --once"), 0);
+  snprintf(path, sizeof path, "%s/expect2.json", ch.dir);
+  long long b2 = th_json_file_int(path, "block");
+  ck_assert_int_gt(b2, b1);
+  json_t *second = allocations_at(sd.port, b2);
+  ck_assert_uint_eq(equal_to_contracts(second, path), 4 * 3 + 4 * 2);
+  json_decref(second);
+  th_sparkd_stop(&sd);
+  th_chain_stop(&ch);
+  th_pg_drop_db(&pg, dburl);
+}
+END_TEST
+
+int main(void) {
+  if (th_pg_start(&pg) != 0) return EXIT_FAILURE;
+  Suite *s = suite_create("chain_liquidity");
+  TCase *tc = tcase_create("liquidity");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, allocations_equal_the_contracts);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  th_pg_stop(&pg);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
