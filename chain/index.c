@@ -1242,7 +1242,10 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   for (size_t k = 0; k < n_meta; k++) {
     char sym[SYM_MAX];
     u256 dec;
-    decode_symbol(&c, meta0 + 2 * k, sym, sizeof sym);
+    if (!decode_symbol(&c, meta0 + 2 * k, sym, sizeof sym)) {
+      snprintf(err, err_len, "asset %s symbol(): %s", meta[k], call_problem(&c, meta0 + 2 * k));
+      goto out_meta;
+    }
     if (!ret_word(&c, meta0 + 2 * k + 1, 0, &dec) || u256_bits(dec) > 6 || dec.w[0] > 36) {
       snprintf(err, err_len, "asset %s decimals(): %s", meta[k], call_problem(&c, meta0 + 2 * k + 1));
       goto out_meta;
