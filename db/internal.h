@@ -57,6 +57,12 @@ db_status db_stmt_prepare(db_conn *c, int idx, int err_level);
 /* pq_eval.c: returns the status of preparing sql as `name` on c; a DB_ERROR is logged at err_level,
  * and counted in the pool's gauges unless err_level is DB_LOG_DEBUG (the attempt on connect). */
 db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_level);
+/* pq_eval.c: prepares the n statements sqls[i] as names[i] on c in one round trip (a pipeline);
+ * ok[i] is set to 1 for each that was prepared. Returns DB_OK unless the connection failed; a
+ * statement the server refused leaves ok[i] 0, *first_failed the first such index (n: none) and
+ * its cause in c's recorded error. */
+db_status db_pq_prepare_batch(db_conn *c, const char *const *names, const char *const *sqls, size_t n,
+                              unsigned char *ok, size_t *first_failed);
 /* pq_eval.c: clears the recorded error of c. */
 void db_clear_error(db_conn *c);
 

@@ -96,6 +96,50 @@ db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_l
   return st;
 }
 
+db_status db_pq_prepare_batch(db_conn *c, const char *const *names, const char *const *sqls, size_t n,
+                              unsigned char *ok, size_t *first_failed) {
+  *first_failed = n;
+  memset(ok, 0, n);
+  if (!c->pg) return classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  if (PQenterPipelineMode(c->pg) != 1) return classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  /* A sync after each statement: a failure aborts only its own statement, not the ones after it. */
+  size_t sent = 0;
+  while (sent < n && PQsendPrepare(c->pg, names[sent], sqls[sent], 0, NULL) == 1 && PQpipelineSync(c->pg) == 1)
+    sent++;
+  db_status st = sent == n ? DB_OK : classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  char why[sizeof c->errmsg] = "", state[sizeof c->sqlstate] = "";
+  /* Results come per statement (its result, then NULL) and per sync (PGRES_PIPELINE_SYNC). */
+  for (size_t i = 0, syncs = 0; syncs < sent;) {
+    PGresult *r = PQgetResult(c->pg);
+    if (!r) {
+      if (PQstatus(c->pg) != CONNECTION_OK) {
+        st = classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+        break;
+      }
+      continue;
+    }
+    ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_PIPELINE_SYNC) {
+      syncs++;
+    } else if (i < sent) {
+      if (es == PGRES_COMMAND_OK) {
+        ok[i] = 1;
+      } else if (*first_failed == n) {
+        *first_failed = i;
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), *q = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(why, sizeof why, "%s", m ? m : "prepare failed");
+        snprintf(state, sizeof state, "%s", q ? q : "");
+      }
+      i++;
+    }
+    PQclear(r);
+  }
+  if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(c->pg) != 1 && st == DB_OK)
+    st = classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  if (st == DB_OK && *first_failed < n) record(c, state, why);
+  return st;
+}
+
 enum kind { K_SIMPLE, K_PARAMS, K_PREPARED };
 
 /* Runs one statement. Returns DB_OK with *out set to the result (the caller clears it), or the
