@@ -31,6 +31,7 @@ struct db_pool {
   int64_t down_until_ms; /* after a failed connect, acquires needing a new connection fail fast */
   unsigned backoff_ms;
   unsigned in_use;
+  bool prepare_lazily; /* statements prepared on first use, not on connect */
   uint64_t acquired, wait_timeouts, reconnects;
   _Atomic uint64_t errors, unavailable;
 };
