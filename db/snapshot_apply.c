@@ -158,13 +158,12 @@ const struct db_statement db_snapshot_statements[] = {
      " VALUES ($1::bigint, 1, $2::bigint, $3::bigint, 1, 1) ON CONFLICT (chain_id) DO UPDATE SET seq = h.seq + 1,"
      " block_number = EXCLUDED.block_number, block_timestamp = EXCLUDED.block_timestamp,"
      " full_seq = CASE WHEN $4::bool THEN h.seq + 1 ELSE h.full_seq END,"
-     " kept_from = greatest(h.kept_from, h.seq + 1 - 1023)"},
-    /* the seq the head above has just written: the three go in one pipeline */
+     " kept_from = greatest(h.kept_from, h.seq + 1 - 1023) RETURNING seq"},
     {"snap_changes_insert", "INSERT INTO account_changes (chain_id, seq, address)"
-                            " SELECT $1::bigint, h.seq, a FROM account_change_heads h, unnest($2::text[]) a"
-                            " WHERE h.chain_id = $1::bigint ON CONFLICT DO NOTHING"},
-    {"snap_changes_prune", "DELETE FROM account_changes WHERE chain_id = $1::bigint"
-                           " AND seq < (SELECT seq FROM account_change_heads WHERE chain_id = $1::bigint) - 1023"},
+                            " SELECT $1::bigint, $2::bigint, a FROM unnest($3::text[]) a ON CONFLICT DO NOTHING"},
+    /* the bound a parameter, not a subquery: the planner then scans the index from its start (a
+     * subquery's value is unknown to it, and it read every row of the 1,024 imports kept) */
+    {"snap_changes_prune", "DELETE FROM account_changes WHERE chain_id = $1::bigint AND seq < $2::bigint - 1023"},
     /* Marks the transaction as an import's for the triggers of migration 0030: the import records
      * the accounts it writes itself; any other writer of accounts or positions makes the state
      * cache's next generation read every account. */
@@ -501,10 +500,15 @@ static char *addr_array(const struct chain_snapshot *s) {
   return arr;
 }
 
+static db_status seq_row(const db_row *row, void *arg) {
+  *(char **)arg = strdup(db_row_text(row, 0));
+  return *(char **)arg ? DB_OK : DB_ERROR;
+}
+
 /* Records which accounts this import wrote or removed (every account for a full-mode snapshot)
  * and the block it leaves the chain at, for the state cache's incremental rebuild; every applied
  * import counts, one without accounts too (the cache then knows no account changed). Then NOTIFY,
- * heard at commit. One round trip (a pipeline). */
+ * heard at commit. Two round trips: the head (its seq), then the rest in one pipeline. */
 static db_status record_changes(db_conn *c, struct apply_ctx *x) {
   const struct chain_snapshot *s = x->s;
   char block[24], ts[24], note[64];
@@ -512,20 +516,21 @@ static db_status record_changes(db_conn *c, struct apply_ctx *x) {
   snprintf(ts, sizeof ts, "%llu", (unsigned long long)s->block_timestamp);
   snprintf(note, sizeof note, "%s:%llu", x->chain, (unsigned long long)s->block_number);
   const char *hp[] = {x->chain, block, ts, s->has_accounts && s->accounts_full ? "true" : "false"};
-  char *arr = NULL;
-  if (s->has_accounts && !s->accounts_full && s->n_accounts && !(arr = addr_array(s))) return DB_ERROR;
-  db_status st = db_pipeline_begin(c);
+  char *seq = NULL, *arr = NULL;
+  db_status st = db_query_prepared(c, "snap_changes_head", 4, hp, seq_row, &seq, NULL);
+  if (st == DB_OK && !seq) st = DB_ERROR;
+  if (st == DB_OK && s->has_accounts && !s->accounts_full && s->n_accounts && !(arr = addr_array(s))) st = DB_ERROR;
+  if (st == DB_OK) st = db_pipeline_begin(c);
   if (st == DB_OK) {
-    st = db_exec_prepared(c, "snap_changes_head", 4, hp, NULL);
-    const char *ip[] = {x->chain, arr};
-    if (st == DB_OK && arr) st = db_exec_prepared(c, "snap_changes_insert", 2, ip, NULL);
-    if (st == DB_OK) st = db_exec_prepared(c, "snap_changes_prune", 1, hp, NULL);
-    const char *np[] = {note};
+    const char *ip[] = {x->chain, seq, arr}, *np[] = {note};
+    if (arr) st = db_exec_prepared(c, "snap_changes_insert", 3, ip, NULL);
+    if (st == DB_OK) st = db_exec_prepared(c, "snap_changes_prune", 2, ip, NULL);
     if (st == DB_OK) st = db_exec_prepared(c, "snap_notify", 1, np, NULL);
     db_status end = db_pipeline_end(c); /* always: it leaves pipeline mode */
     if (st == DB_OK) st = end;
   }
   free(arr);
+  free(seq);
   return st;
 }
 
