@@ -17,6 +17,11 @@ struct db_conn {
   bool ever_connected;
   unsigned char prepared[DB_MAX_STATEMENTS]; /* 1: registry entry i is prepared on this session */
   bool pipelined;                            /* between db_pipeline_begin and db_pipeline_end */
+  /* in the current pipeline: commands sent, and the statements prepared in it (registry index,
+   * command number), so that db_pipeline_end knows which of those the server refused or skipped */
+  unsigned pipe_cmds, pipe_n_prep;
+  unsigned short pipe_prep_idx[DB_MAX_STATEMENTS];
+  unsigned pipe_prep_at[DB_MAX_STATEMENTS];
   char sqlstate[6];
   char errmsg[512];
 };

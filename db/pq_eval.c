@@ -165,11 +165,20 @@ static db_status execute(db_conn *c, enum kind k, const char *text, unsigned n, 
       return DB_ERROR;
     }
     if (c->pipelined) {
-      /* queued; db_pipeline_end reads its result. PQprepare cannot run inside a pipeline: a
-       * statement the connect did not prepare goes as text (the unnamed statement). */
-      int sent = c->prepared[idx] ? PQsendQueryPrepared(c->pg, text, (int)n, params, NULL, NULL, 0)
-                                  : PQsendQueryParams(c->pg, sql, (int)n, NULL, params, NULL, NULL, 0);
-      return sent == 1 ? DB_OK : classify(c, NULL, text, DB_LOG_ERROR);
+      /* queued; db_pipeline_end reads its results. A statement not prepared yet is prepared in
+       * the same pipeline (a pool that prepares on first use runs one statement many times in a
+       * block's pipeline: a price per asset); if that fails, so does the pipeline, and
+       * db_pipeline_end forgets what this connection had prepared. */
+      if (!c->prepared[idx]) {
+        if (PQsendPrepare(c->pg, text, sql, 0, NULL) != 1) return classify(c, NULL, text, DB_LOG_ERROR);
+        c->prepared[idx] = 1;
+        c->pipe_prep_idx[c->pipe_n_prep] = (unsigned short)idx;
+        c->pipe_prep_at[c->pipe_n_prep++] = c->pipe_cmds++;
+      }
+      if (PQsendQueryPrepared(c->pg, text, (int)n, params, NULL, NULL, 0) != 1)
+        return classify(c, NULL, text, DB_LOG_ERROR);
+      c->pipe_cmds++;
+      return DB_OK;
     }
     if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK) return st;
     r = PQexecPrepared(c->pg, text, (int)n, params, NULL, NULL, 0);
@@ -246,6 +255,7 @@ db_status db_pipeline_begin(db_conn *c) {
   if (!c->pg) return classify(c, NULL, "pipeline", DB_LOG_ERROR);
   if (PQenterPipelineMode(c->pg) != 1) return classify(c, NULL, "pipeline", DB_LOG_ERROR);
   c->pipelined = true;
+  c->pipe_cmds = c->pipe_n_prep = 0;
   return DB_OK;
 }
 
@@ -253,7 +263,11 @@ db_status db_pipeline_end(db_conn *c) {
   if (!c || !c->pipelined) return DB_ERROR;
   db_status first = DB_OK;
   if (PQpipelineSync(c->pg) != 1) first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
-  /* Each statement's results end with a NULL; the run ends with the sync's result. A lost
+  /* the statements prepared in this pipeline count as prepared once their result says so */
+  for (unsigned j = 0; j < c->pipe_n_prep; j++)
+    c->prepared[c->pipe_prep_idx[j]] = 0;
+  unsigned cmd = 0, next_prep = 0;
+  /* Each command's results end with a NULL; the run ends with the sync's result. A lost
    * connection gives an error result, then NULLs. */
   for (bool done = first != DB_OK; !done;) {
     PGresult *r = PQgetResult(c->pg);
@@ -262,6 +276,7 @@ db_status db_pipeline_end(db_conn *c) {
         if (first == DB_OK) first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
         break;
       }
+      cmd++;
       continue;
     }
     ExecStatusType es = PQresultStatus(r);
@@ -273,6 +288,10 @@ db_status db_pipeline_end(db_conn *c) {
       if (state && strcmp(state, "26000") == 0) /* the session lost its statements (DISCARD ALL) */
         memset(c->prepared, 0, sizeof c->prepared);
     }
+    while (next_prep < c->pipe_n_prep && c->pipe_prep_at[next_prep] < cmd)
+      next_prep++;
+    if (next_prep < c->pipe_n_prep && c->pipe_prep_at[next_prep] == cmd && es == PGRES_COMMAND_OK)
+      c->prepared[c->pipe_prep_idx[next_prep]] = 1;
     PQclear(r);
   }
   c->pipelined = false;
