@@ -63,21 +63,31 @@ const struct db_statement db_snapshot_statements[] = {
      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,"
      " $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43,"
      " $44::jsonb)"},
-    {"snap_reserve_series",
+    {"snap_reserve_series_insert",
      "INSERT INTO reserve_state_series (chain_id, asset, block_number, block_timestamp, configuration,"
      " liquidity_index, variable_borrow_index, current_liquidity_rate, current_variable_borrow_rate,"
      " last_update_timestamp, a_token_scaled_total_supply, variable_debt_scaled_total_supply, accrued_to_treasury,"
      " isolation_mode_total_debt, available_liquidity)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING"},
+     " SELECT $1::bigint, t.asset, $2::bigint, $3::bigint, t.conf, t.li, t.vbi, t.clr, t.cvbr, t.lut, t.ats, t.vds,"
+     " t.att, t.imtd, t.al FROM unnest($4::text[], $5::numeric[], $6::numeric[], $7::numeric[], $8::numeric[],"
+     " $9::numeric[], $10::bigint[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[])"
+     " AS t(asset, conf, li, vbi, clr, cvbr, lut, ats, vds, att, imtd, al) ON CONFLICT DO NOTHING"},
     {"snap_emode_delete", "DELETE FROM emode_categories WHERE chain_id = $1::bigint"},
     {"snap_emode_insert",
      "INSERT INTO emode_categories (chain_id, category_id, ltv, liquidation_threshold, liquidation_bonus,"
      " price_source, label) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
     {"snap_prices_delete", "DELETE FROM prices WHERE chain_id = $1::bigint"},
-    {"snap_price_insert",
-     "INSERT INTO prices (chain_id, asset, price, source, updated_at, block_number) VALUES ($1, $2, $3, $4, $5, $6)"},
-    {"snap_price_series", "INSERT INTO price_series (chain_id, asset, block_number, block_timestamp, price, updated_at)"
-                          " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"},
+    /* Sections of many rows go as one statement of arrays each (element i of every array is one
+     * row): a statement per row was most of a block's small sections (272 statements for SparkLend
+     * Ethereum's), and each INSERT into prices also ran the statement trigger of migration 0026. */
+    {"snap_prices_insert",
+     "INSERT INTO prices (chain_id, asset, price, source, updated_at, block_number)"
+     " SELECT $1::bigint, t.asset, t.price, t.source, t.updated_at, $2::bigint"
+     " FROM unnest($3::text[], $4::numeric[], $5::text[], $6::bigint[]) AS t(asset, price, source, updated_at)"},
+    {"snap_price_series_insert",
+     "INSERT INTO price_series (chain_id, asset, block_number, block_timestamp, price, updated_at)"
+     " SELECT $1::bigint, t.asset, $2::bigint, $3::bigint, t.price, t.updated_at"
+     " FROM unnest($4::text[], $5::numeric[], $6::bigint[]) AS t(asset, price, updated_at) ON CONFLICT DO NOTHING"},
     {"snap_vaults_delete", "DELETE FROM savings_vaults WHERE chain_id = $1::bigint"},
     {"snap_vault_insert",
      "INSERT INTO savings_vaults (chain_id, address, kind, asset, symbol, decimals, chi, rho, rate, min_rate,"
@@ -98,12 +108,16 @@ const struct db_statement db_snapshot_statements[] = {
     {"snap_ll_alloc_insert",
      "INSERT INTO ll_allocations (chain_id, venue_id, asset, amount, apr) VALUES ($1, $2, $3, $4, $5)"},
     {"snap_ll_idle_insert", "INSERT INTO ll_idle (chain_id, asset, amount) VALUES ($1, $2, $3)"},
-    {"snap_ll_rl_insert",
+    {"snap_ll_rls_insert",
      "INSERT INTO ll_rate_limits (chain_id, key, name, asset, target, max_amount, slope, last_amount, last_updated)"
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"},
-    {"snap_rl_series",
+     " SELECT $1::bigint, t.key, t.name, t.asset, t.target, t.max, t.slope, t.last, t.updated"
+     " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[], $8::numeric[],"
+     " $9::bigint[]) AS t(key, name, asset, target, max, slope, last, updated)"},
+    {"snap_rl_series_insert",
      "INSERT INTO rate_limit_series (chain_id, key, block_number, block_timestamp, max_amount, slope, last_amount,"
-     " last_updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"},
+     " last_updated) SELECT $1::bigint, t.key, $2::bigint, $3::bigint, t.max, t.slope, t.last, t.updated"
+     " FROM unnest($4::text[], $5::numeric[], $6::numeric[], $7::numeric[], $8::bigint[])"
+     " AS t(key, max, slope, last, updated) ON CONFLICT DO NOTHING"},
     {"snap_ks_delete", "DELETE FROM kill_switch WHERE chain_id = $1::bigint"},
     {"snap_ks_oracles_delete", "DELETE FROM kill_switch_oracles WHERE chain_id = $1::bigint"},
     {"snap_ks_insert", "INSERT INTO kill_switch (chain_id, address, triggered, block_number) VALUES ($1, $2, $3, $4)"},
@@ -616,6 +630,18 @@ static bool al_uint(struct alit *l, uint64_t v) {
   char b[24];
   return al_str(l, b, (size_t)snprintf(b, sizeof b, "%llu", (unsigned long long)v));
 }
+/* Any text, as a quoted element (a backslash before each double quote and backslash). */
+static bool al_quoted(struct alit *l, const char *v) {
+  size_t n = strlen(v);
+  if (!al_room(l, 2 * n + 2)) return false;
+  l->p[l->len++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] == '"' || v[i] == '\\') l->p[l->len++] = '\\';
+    l->p[l->len++] = v[i];
+  }
+  l->p[l->len++] = '"';
+  return true;
+}
 /* Returns the literal as a string ("{}" when empty); NULL when out of memory. */
 static const char *al_end(struct alit *l) {
   if (!UTIL_VEC_RESERVE_N(l->p, l->len + 3, l->cap, 4096)) return NULL;
@@ -959,16 +985,31 @@ static db_status write_reserves(db_conn *c, struct apply_ctx *x, struct params *
     st = run(c, "snap_reserve_insert", p);
     free(src);
     if (st != DB_OK) return st;
-    p_reset(p);
-    p_str(p, x->chain), p_str(p, r->asset), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
-    p_u256(p, r->configuration), p_u256(p, r->liquidity_index), p_u256(p, r->variable_borrow_index);
-    p_u256(p, r->current_liquidity_rate), p_u256(p, r->current_variable_borrow_rate);
-    p_u64(p, r->last_update_timestamp), p_u256(p, r->a_token_scaled_total_supply);
-    p_u256(p, r->variable_debt_scaled_total_supply), p_u256(p, r->accrued_to_treasury);
-    p_u256(p, r->isolation_mode_total_debt), p_u256(p, r->available_liquidity);
-    if ((st = run(c, "snap_reserve_series", p)) != DB_OK) return st;
   }
-  return DB_OK;
+  /* the series: one statement */
+  struct alit l[12];
+  memset(l, 0, sizeof l);
+  bool ok = true;
+  for (size_t i = 0; i < s->n_reserves && ok; i++) {
+    const struct chain_snap_reserve *r = &s->reserves[i];
+    ok = al_str(&l[0], r->asset, 42) && al_u256(&l[1], r->configuration) && al_u256(&l[2], r->liquidity_index) &&
+         al_u256(&l[3], r->variable_borrow_index) && al_u256(&l[4], r->current_liquidity_rate) &&
+         al_u256(&l[5], r->current_variable_borrow_rate) && al_uint(&l[6], r->last_update_timestamp) &&
+         al_u256(&l[7], r->a_token_scaled_total_supply) && al_u256(&l[8], r->variable_debt_scaled_total_supply) &&
+         al_u256(&l[9], r->accrued_to_treasury) && al_u256(&l[10], r->isolation_mode_total_debt) &&
+         al_u256(&l[11], r->available_liquidity);
+  }
+  const char *v[15] = {x->chain, NULL, NULL};
+  char blk[24], ts[24];
+  snprintf(blk, sizeof blk, "%llu", (unsigned long long)s->block_number);
+  snprintf(ts, sizeof ts, "%llu", (unsigned long long)s->block_timestamp);
+  v[1] = blk, v[2] = ts;
+  for (unsigned i = 0; i < 12 && ok; i++)
+    ok = (v[3 + i] = al_end(&l[i])) != NULL;
+  st = !ok ? DB_ERROR : s->n_reserves ? db_exec_prepared(c, "snap_reserve_series_insert", 15, v, NULL) : DB_OK;
+  for (unsigned i = 0; i < 12; i++)
+    free(l[i].p);
+  return st;
 }
 
 static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) {
@@ -985,20 +1026,32 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
       if ((st = run(c, "snap_emode_insert", p)) != DB_OK) return st;
     }
   }
+  char blk[24], ts[24];
+  snprintf(blk, sizeof blk, "%llu", (unsigned long long)s->block_number);
+  snprintf(ts, sizeof ts, "%llu", (unsigned long long)s->block_timestamp);
   if (s->has_prices) {
     p_reset(p), p_str(p, x->chain);
     if ((st = run(c, "snap_prices_delete", p)) != DB_OK) return st;
-    for (size_t i = 0; i < s->n_prices; i++) {
+    struct alit l[4];
+    memset(l, 0, sizeof l);
+    bool ok = true;
+    for (size_t i = 0; i < s->n_prices && ok; i++) {
       const struct chain_snap_price *q = &s->prices[i];
-      p_reset(p);
-      p_str(p, x->chain), p_str(p, q->asset), p_u256(p, q->price), p_str(p, q->source), p_u64(p, q->updated_at);
-      p_u64(p, s->block_number);
-      if ((st = run(c, "snap_price_insert", p)) != DB_OK) return st;
-      p_reset(p);
-      p_str(p, x->chain), p_str(p, q->asset), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
-      p_u256(p, q->price), p_u64(p, q->updated_at);
-      if ((st = run(c, "snap_price_series", p)) != DB_OK) return st;
+      ok = al_str(&l[0], q->asset, 42) && al_u256(&l[1], q->price) && al_str(&l[2], q->source, 42) &&
+           al_uint(&l[3], q->updated_at);
     }
+    const char *v[4];
+    for (unsigned i = 0; i < 4 && ok; i++)
+      ok = (v[i] = al_end(&l[i])) != NULL;
+    st = ok ? DB_OK : DB_ERROR;
+    if (st == DB_OK && s->n_prices) {
+      const char *pp[] = {x->chain, blk, v[0], v[1], v[2], v[3]}, *sp[] = {x->chain, blk, ts, v[0], v[1], v[3]};
+      st = db_exec_prepared(c, "snap_prices_insert", 6, pp, NULL);
+      if (st == DB_OK) st = db_exec_prepared(c, "snap_price_series_insert", 6, sp, NULL);
+    }
+    for (unsigned i = 0; i < 4; i++)
+      free(l[i].p);
+    if (st != DB_OK) return st;
   }
   if (s->has_vaults) {
     p_reset(p), p_str(p, x->chain);
@@ -1056,19 +1109,29 @@ static db_status write_small(db_conn *c, struct apply_ctx *x, struct params *p) 
       p_str(p, x->chain), p_str(p, s->idle[i].asset), p_u256(p, s->idle[i].amount);
       if ((st = run(c, "snap_ll_idle_insert", p)) != DB_OK) return st;
     }
-    for (size_t i = 0; i < s->n_rate_limits; i++) {
+    struct alit l[8];
+    memset(l, 0, sizeof l);
+    bool ok = true;
+    for (size_t i = 0; i < s->n_rate_limits && ok; i++) {
       const struct chain_snap_rate_limit *r = &s->rate_limits[i];
-      p_reset(p);
-      p_str(p, x->chain), p_str(p, r->key), p_str(p, r->name);
-      r->has_asset ? p_str(p, r->asset) : p_null(p);
-      r->has_target ? p_str(p, r->target) : p_null(p);
-      p_u256(p, r->max_amount), p_u256(p, r->slope), p_u256(p, r->last_amount), p_u64(p, r->last_updated);
-      if ((st = run(c, "snap_ll_rl_insert", p)) != DB_OK) return st;
-      p_reset(p);
-      p_str(p, x->chain), p_str(p, r->key), p_u64(p, s->block_number), p_u64(p, s->block_timestamp);
-      p_u256(p, r->max_amount), p_u256(p, r->slope), p_u256(p, r->last_amount), p_u64(p, r->last_updated);
-      if ((st = run(c, "snap_rl_series", p)) != DB_OK) return st;
+      ok = al_str(&l[0], r->key, strlen(r->key)) && al_quoted(&l[1], r->name) &&
+           (r->has_asset ? al_str(&l[2], r->asset, 42) : al_str(&l[2], "NULL", 4)) &&
+           (r->has_target ? al_str(&l[3], r->target, 42) : al_str(&l[3], "NULL", 4)) && al_u256(&l[4], r->max_amount) &&
+           al_u256(&l[5], r->slope) && al_u256(&l[6], r->last_amount) && al_uint(&l[7], r->last_updated);
     }
+    const char *v[8];
+    for (unsigned i = 0; i < 8 && ok; i++)
+      ok = (v[i] = al_end(&l[i])) != NULL;
+    st = ok ? DB_OK : DB_ERROR;
+    if (st == DB_OK && s->n_rate_limits) {
+      const char *rp[] = {x->chain, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]},
+                 *sp[] = {x->chain, blk, ts, v[0], v[4], v[5], v[6], v[7]};
+      st = db_exec_prepared(c, "snap_ll_rls_insert", 9, rp, NULL);
+      if (st == DB_OK) st = db_exec_prepared(c, "snap_rl_series_insert", 8, sp, NULL);
+    }
+    for (unsigned i = 0; i < 8; i++)
+      free(l[i].p);
+    if (st != DB_OK) return st;
   }
   if (s->has_kill_switch) {
     p_reset(p), p_str(p, x->chain);
