@@ -107,6 +107,7 @@ int cli_cmd_import(int argc, char **argv, const struct util_config *cfg) {
     return 1;
   }
   db_pool_set_wait(pool, cfg->db_wait_ms ? cfg->db_wait_ms : DB_DEFAULT_WAIT_MS);
+  db_pool_set_prepare_on_connect(pool, false); /* one connection, a few dozen statements */
   char why[256] = "";
   db_schema_state sch = db_schema_check(pool, why, sizeof why);
   if (sch != DB_SCHEMA_CURRENT) {

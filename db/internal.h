@@ -17,6 +17,11 @@ struct db_conn {
   bool ever_connected;
   unsigned char prepared[DB_MAX_STATEMENTS]; /* 1: registry entry i is prepared on this session */
   bool pipelined;                            /* between db_pipeline_begin and db_pipeline_end */
+  /* in the current pipeline: commands sent, and the statements prepared in it (registry index,
+   * command number), so that db_pipeline_end knows which of those the server refused or skipped */
+  unsigned pipe_cmds, pipe_n_prep;
+  unsigned short pipe_prep_idx[DB_MAX_STATEMENTS];
+  unsigned pipe_prep_at[DB_MAX_STATEMENTS];
   char sqlstate[6];
   char errmsg[512];
 };
@@ -31,6 +36,7 @@ struct db_pool {
   int64_t down_until_ms; /* after a failed connect, acquires needing a new connection fail fast */
   unsigned backoff_ms;
   unsigned in_use;
+  bool prepare_lazily; /* statements prepared on first use, not on connect */
   uint64_t acquired, wait_timeouts, reconnects;
   _Atomic uint64_t errors, unavailable;
 };
@@ -57,6 +63,12 @@ db_status db_stmt_prepare(db_conn *c, int idx, int err_level);
 /* pq_eval.c: returns the status of preparing sql as `name` on c; a DB_ERROR is logged at err_level,
  * and counted in the pool's gauges unless err_level is DB_LOG_DEBUG (the attempt on connect). */
 db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_level);
+/* pq_eval.c: prepares the n statements sqls[i] as names[i] on c in one round trip (a pipeline);
+ * ok[i] is set to 1 for each that was prepared. Returns DB_OK unless the connection failed; a
+ * statement the server refused leaves ok[i] 0, *first_failed the first such index (n: none) and
+ * its cause in c's recorded error. */
+db_status db_pq_prepare_batch(db_conn *c, const char *const *names, const char *const *sqls, size_t n,
+                              unsigned char *ok, size_t *first_failed);
 /* pq_eval.c: clears the recorded error of c. */
 void db_clear_error(db_conn *c);
 

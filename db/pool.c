@@ -235,6 +235,12 @@ void db_pool_destroy(db_pool *p) {
   free(p);
 }
 
+void db_pool_set_prepare_on_connect(db_pool *p, bool all) {
+  pthread_mutex_lock(&p->mu);
+  p->prepare_lazily = !all;
+  pthread_mutex_unlock(&p->mu);
+}
+
 void db_pool_set_wait(db_pool *p, unsigned wait_ms) {
   pthread_mutex_lock(&p->mu);
   p->wait_ms = wait_ms;
@@ -343,7 +349,13 @@ db_conn *db_acquire(db_pool *p, unsigned wait_ms) {
     pthread_mutex_unlock(&p->mu);
     if (c->ever_connected) db_log(DB_LOG_INFO, "database connection re-established");
     c->ever_connected = true;
-    db_stmt_prepare_all(c);
+    pthread_mutex_lock(&p->mu);
+    bool lazily = p->prepare_lazily;
+    pthread_mutex_unlock(&p->mu);
+    if (lazily)
+      memset(c->prepared, 0, sizeof c->prepared);
+    else
+      db_stmt_prepare_all(c);
   }
   db_clear_error(c);
   pthread_mutex_lock(&p->mu);

@@ -96,6 +96,50 @@ db_status db_pq_prepare(db_conn *c, const char *name, const char *sql, int err_l
   return st;
 }
 
+db_status db_pq_prepare_batch(db_conn *c, const char *const *names, const char *const *sqls, size_t n,
+                              unsigned char *ok, size_t *first_failed) {
+  *first_failed = n;
+  memset(ok, 0, n);
+  if (!c->pg) return classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  if (PQenterPipelineMode(c->pg) != 1) return classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  /* A sync after each statement: a failure aborts only its own statement, not the ones after it. */
+  size_t sent = 0;
+  while (sent < n && PQsendPrepare(c->pg, names[sent], sqls[sent], 0, NULL) == 1 && PQpipelineSync(c->pg) == 1)
+    sent++;
+  db_status st = sent == n ? DB_OK : classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  char why[sizeof c->errmsg] = "", state[sizeof c->sqlstate] = "";
+  /* Results come per statement (its result, then NULL) and per sync (PGRES_PIPELINE_SYNC). */
+  for (size_t i = 0, syncs = 0; syncs < sent;) {
+    PGresult *r = PQgetResult(c->pg);
+    if (!r) {
+      if (PQstatus(c->pg) != CONNECTION_OK) {
+        st = classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+        break;
+      }
+      continue;
+    }
+    ExecStatusType es = PQresultStatus(r);
+    if (es == PGRES_PIPELINE_SYNC) {
+      syncs++;
+    } else if (i < sent) {
+      if (es == PGRES_COMMAND_OK) {
+        ok[i] = 1;
+      } else if (*first_failed == n) {
+        *first_failed = i;
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY), *q = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(why, sizeof why, "%s", m ? m : "prepare failed");
+        snprintf(state, sizeof state, "%s", q ? q : "");
+      }
+      i++;
+    }
+    PQclear(r);
+  }
+  if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(c->pg) != 1 && st == DB_OK)
+    st = classify_ex(c, NULL, "prepare", DB_LOG_DEBUG, false);
+  if (st == DB_OK && *first_failed < n) record(c, state, why);
+  return st;
+}
+
 enum kind { K_SIMPLE, K_PARAMS, K_PREPARED };
 
 /* Runs one statement. Returns DB_OK with *out set to the result (the caller clears it), or the
@@ -121,11 +165,20 @@ static db_status execute(db_conn *c, enum kind k, const char *text, unsigned n, 
       return DB_ERROR;
     }
     if (c->pipelined) {
-      /* queued; db_pipeline_end reads its result. PQprepare cannot run inside a pipeline: a
-       * statement the connect did not prepare goes as text (the unnamed statement). */
-      int sent = c->prepared[idx] ? PQsendQueryPrepared(c->pg, text, (int)n, params, NULL, NULL, 0)
-                                  : PQsendQueryParams(c->pg, sql, (int)n, NULL, params, NULL, NULL, 0);
-      return sent == 1 ? DB_OK : classify(c, NULL, text, DB_LOG_ERROR);
+      /* queued; db_pipeline_end reads its results. A statement not prepared yet is prepared in
+       * the same pipeline (a pool that prepares on first use runs one statement many times in a
+       * block's pipeline: a price per asset); if that fails, so does the pipeline, and
+       * db_pipeline_end forgets what this connection had prepared. */
+      if (!c->prepared[idx]) {
+        if (PQsendPrepare(c->pg, text, sql, 0, NULL) != 1) return classify(c, NULL, text, DB_LOG_ERROR);
+        c->prepared[idx] = 1;
+        c->pipe_prep_idx[c->pipe_n_prep] = (unsigned short)idx;
+        c->pipe_prep_at[c->pipe_n_prep++] = c->pipe_cmds++;
+      }
+      if (PQsendQueryPrepared(c->pg, text, (int)n, params, NULL, NULL, 0) != 1)
+        return classify(c, NULL, text, DB_LOG_ERROR);
+      c->pipe_cmds++;
+      return DB_OK;
     }
     if ((st = db_stmt_prepare(c, idx, DB_LOG_ERROR)) != DB_OK) return st;
     r = PQexecPrepared(c->pg, text, (int)n, params, NULL, NULL, 0);
@@ -202,6 +255,7 @@ db_status db_pipeline_begin(db_conn *c) {
   if (!c->pg) return classify(c, NULL, "pipeline", DB_LOG_ERROR);
   if (PQenterPipelineMode(c->pg) != 1) return classify(c, NULL, "pipeline", DB_LOG_ERROR);
   c->pipelined = true;
+  c->pipe_cmds = c->pipe_n_prep = 0;
   return DB_OK;
 }
 
@@ -209,7 +263,11 @@ db_status db_pipeline_end(db_conn *c) {
   if (!c || !c->pipelined) return DB_ERROR;
   db_status first = DB_OK;
   if (PQpipelineSync(c->pg) != 1) first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
-  /* Each statement's results end with a NULL; the run ends with the sync's result. A lost
+  /* the statements prepared in this pipeline count as prepared once their result says so */
+  for (unsigned j = 0; j < c->pipe_n_prep; j++)
+    c->prepared[c->pipe_prep_idx[j]] = 0;
+  unsigned cmd = 0, next_prep = 0;
+  /* Each command's results end with a NULL; the run ends with the sync's result. A lost
    * connection gives an error result, then NULLs. */
   for (bool done = first != DB_OK; !done;) {
     PGresult *r = PQgetResult(c->pg);
@@ -218,6 +276,7 @@ db_status db_pipeline_end(db_conn *c) {
         if (first == DB_OK) first = classify(c, NULL, "pipeline", DB_LOG_ERROR);
         break;
       }
+      cmd++;
       continue;
     }
     ExecStatusType es = PQresultStatus(r);
@@ -229,6 +288,10 @@ db_status db_pipeline_end(db_conn *c) {
       if (state && strcmp(state, "26000") == 0) /* the session lost its statements (DISCARD ALL) */
         memset(c->prepared, 0, sizeof c->prepared);
     }
+    while (next_prep < c->pipe_n_prep && c->pipe_prep_at[next_prep] < cmd)
+      next_prep++;
+    if (next_prep < c->pipe_n_prep && c->pipe_prep_at[next_prep] == cmd && es == PGRES_COMMAND_OK)
+      c->prepared[c->pipe_prep_idx[next_prep]] = 1;
     PQclear(r);
   }
   c->pipelined = false;

@@ -146,11 +146,21 @@ void db_stmt_prepare_all(db_conn *c) {
   size_t n = snapshot_count(), failed = 0, first = 0;
   char why[sizeof c->errmsg] = "";
   memset(c->prepared, 0, sizeof c->prepared);
-  for (size_t i = 0; i < n && c->pg; i++)
-    if (db_stmt_prepare(c, (int)i, DB_LOG_DEBUG) != DB_OK && failed++ == 0) {
-      first = i;
-      memcpy(why, c->errmsg, sizeof why);
-    }
+  if (!c->pg) return;
+  /* In one round trip: one each was 10 ms of every new connection (160 statements), most of a
+   * small import's fixed cost. */
+  const char *nm[DB_MAX_STATEMENTS], *sq[DB_MAX_STATEMENTS];
+  for (size_t i = 0; i < n; i++)
+    nm[i] = registry[i].name, sq[i] = registry[i].sql;
+  if (db_pq_prepare_batch(c, nm, sq, n, c->prepared, &first) != DB_OK) {
+    memset(c->prepared, 0, sizeof c->prepared); /* the connection failed: prepared on first use */
+    failed = n, first = 0;
+    memcpy(why, c->errmsg, sizeof why);
+  } else if (first < n) {
+    for (size_t i = 0; i < n; i++)
+      failed += !c->prepared[i];
+    memcpy(why, c->errmsg, sizeof why);
+  }
   /* one line per connection: before the migrations ran, most statements fail alike */
   if (failed)
     db_log(DB_LOG_WARN, "%zu statement(s) not prepared on connect (retried on first use); %s: %s", failed,

@@ -524,6 +524,53 @@ START_TEST(test_pipeline) {
 }
 END_TEST
 
+/* A pool that prepares on first use (sparkd import) prepares inside a pipeline too: a statement
+ * sent twice is prepared once; after a failure in the middle, the statements whose prepare the
+ * server did (before the failure) are used as prepared, those it skipped are prepared again, and
+ * nothing is prepared twice (which the server refuses). */
+START_TEST(test_pipeline_prepares_on_first_use) {
+  char url[TH_PG_CONNINFO_MAX];
+  ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
+  exec_ok(url, "CREATE TABLE lazy (k int PRIMARY KEY)");
+  static const struct db_statement stmts[] = {{"th_lazy_one", "SELECT $1::int AS n"},
+                                              {"th_lazy_ins", "INSERT INTO lazy (k) VALUES ($1::int)"},
+                                              {"th_lazy_count", "SELECT count(*) AS n FROM lazy"}};
+  ck_assert_int_eq(db_statements_register(stmts, 3), 0);
+  db_pool *pool = db_pool_create(url, 1);
+  db_pool_set_prepare_on_connect(pool, false);
+  db_conn *c = db_acquire(pool, 2000);
+  ck_assert_ptr_nonnull(c);
+  static const char names_sql[] = "SELECT count(*) AS n FROM pg_prepared_statements WHERE name LIKE 'th_lazy_%'";
+  ck_assert_int_eq(c_int(c, names_sql), 0);
+  static const char *const one[] = {"1"}, *const two[] = {"2"}, *const three[] = {"3"};
+  ck_assert_int_eq(db_exec(c, "BEGIN"), DB_OK);
+  ck_assert_int_eq(db_pipeline_begin(c), DB_OK);
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_one", 1, one, NULL), DB_OK);
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_ins", 1, one, NULL), DB_OK);
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_ins", 1, one, NULL), DB_OK); /* 23505 */
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_count", 0, NULL, NULL), DB_OK);
+  ck_assert_int_eq(db_pipeline_end(c), DB_CONFLICT);
+  ck_assert_int_eq(db_exec(c, "ROLLBACK"), DB_OK);
+  ck_assert_int_eq(c_int(c, names_sql), 2); /* one and ins; count's prepare was skipped */
+  int64_t n = -1;
+  struct db_col col = {"n", DB_COL_INT64, &n, 0, NULL};
+  ck_assert_int_eq(db_query_one_prepared(c, "th_lazy_one", 1, two, &col, 1), DB_OK);
+  ck_assert_int_eq(n, 2);
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_ins", 1, two, NULL), DB_OK);
+  ck_assert_int_eq(db_query_one_prepared(c, "th_lazy_count", 0, NULL, &col, 1), DB_OK);
+  ck_assert_int_eq(n, 1);
+  ck_assert_int_eq(db_pipeline_begin(c), DB_OK);
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_ins", 1, three, NULL), DB_OK);
+  ck_assert_int_eq(db_exec_prepared(c, "th_lazy_count", 0, NULL, NULL), DB_OK);
+  ck_assert_int_eq(db_pipeline_end(c), DB_OK);
+  ck_assert_int_eq(c_int(c, "SELECT count(*) AS n FROM lazy"), 2);
+  ck_assert_int_eq(c_int(c, names_sql), 3);
+  db_release(c);
+  db_pool_destroy(pool);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 START_TEST(test_failed_transaction_rolled_back_on_release) {
   char url[TH_PG_CONNINFO_MAX];
   ck_assert_int_eq(th_pg_create_db(&pg, url, sizeof url), 0);
@@ -1089,6 +1136,7 @@ static Suite *db_suite(void) {
   tcase_add_test(t, test_txn_reconnects_after_lost_connection);
   tcase_add_test(t, test_unique_violation_is_conflict);
   tcase_add_test(t, test_pipeline);
+  tcase_add_test(t, test_pipeline_prepares_on_first_use);
   tcase_add_test(t, test_failed_transaction_rolled_back_on_release);
   tcase_add_test(t, test_txn_fn_ignoring_error_is_error);
   tcase_set_timeout(t, 120);

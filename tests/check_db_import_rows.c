@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chain/snapshot.h"
 #include "db/db.h"
@@ -278,6 +279,206 @@ START_TEST(test_full_merge_delta) {
 }
 END_TEST
 
+/* Every stored column of the chain's accounts (without the block) and positions, one line each. */
+static char *all_rows(const char *url) {
+  char *a = query_text(url, "SELECT string_agg(concat_ws('|', address, emode_category, health_factor,"
+                            " total_collateral_base, total_debt_base), E'\\n' ORDER BY address) AS v"
+                            " FROM accounts WHERE chain_id = 1");
+  char *p = query_text(url, "SELECT string_agg(concat_ws('|', account, asset, scaled_a_token_balance,"
+                            " scaled_variable_debt, collateral), E'\\n' ORDER BY account, asset) AS v"
+                            " FROM positions WHERE chain_id = 1");
+  char *out = malloc(strlen(a) + strlen(p) + 2);
+  sprintf(out, "%s\n%s", a, p);
+  free(a), free(p);
+  return out;
+}
+
+/* A copy of account a (its JSON) with positions changed position by position: kept, amount
+ * changed, collateral flag flipped or dropped, by the low bits of how; one added when bit 4 is set. */
+static json_t *edit_account(json_t *a, unsigned how, json_t *reserves) {
+  json_t *b = json_deep_copy(a), *pos = json_object_get(b, "positions"), *out = json_array();
+  size_t i;
+  json_t *p;
+  json_array_foreach(pos, i, p) {
+    switch ((how + i) % 4) {
+    case 0: json_array_append(out, p); break; /* unchanged */
+    case 1: json_object_set_new(p, "scaled_a_token_balance", amount(false)), json_array_append(out, p); break;
+    case 2:
+      json_object_set_new(p, "collateral", json_boolean(!json_is_true(json_object_get(p, "collateral"))));
+      json_array_append(out, p);
+      break;
+    default: break; /* removed */
+    }
+  }
+  if (how & 16) /* a reserve the account has no position in, if any */
+    for (size_t r = 0; r < json_array_size(reserves); r++) {
+      const char *asset = json_string_value(json_object_get(json_array_get(reserves, r), "asset"));
+      bool held = false;
+      json_array_foreach(out, i, p) held |= strcasecmp(json_string_value(json_object_get(p, "asset")), asset) == 0;
+      if (held) continue;
+      json_array_append_new(out, json_pack("{s:s, s:o, s:o, s:b}", "asset", asset, "scaled_a_token_balance",
+                                           amount(false), "scaled_variable_debt", amount(true), "collateral", 1));
+      break;
+    }
+  if (how & 32)
+    json_object_set_new(b, "emode_category",
+                        json_integer(1 - json_integer_value(json_object_get(b, "emode_category"))));
+  json_object_set_new(b, "positions", out);
+  return b;
+}
+
+/* A delta that changes, adds, removes and leaves unchanged positions (and lists accounts that do
+ * not change at all, empties some, adds new ones) leaves exactly the rows a full import of the
+ * resulting state writes into an empty chain at the same block time and prices: every column,
+ * health factors and totals included. The listed accounts carry the delta's block, the others
+ * keep theirs. The same delta's accounts again at the next block change no position. */
+START_TEST(test_delta_equals_full) {
+  char url_d[TH_PG_CONNINFO_MAX], url_f[TH_PG_CONNINFO_MAX];
+  new_db(url_d, sizeof url_d);
+  new_db(url_f, sizeof url_f);
+  json_error_t e;
+  json_t *fx = json_load_file(FIXTURE, JSON_REJECT_DUPLICATES, &e);
+  ck_assert_msg(fx != NULL, "%s", e.text);
+  json_t *reserves = json_object_get(fx, "reserves");
+  json_t *state = json_object();
+
+  enum { N = 400 };
+  json_t *s1 = json_array();
+  for (size_t i = 0; i < N; i++) {
+    char a[43];
+    random_address(a);
+    json_array_append_new(s1, random_account(a, reserves));
+  }
+  char *t = snapshot(s1, false, BLOCK);
+  apply(url_d, t);
+  free(t);
+  fold(state, s1, true);
+
+  json_t *d = json_array();
+  for (size_t i = 0; i < N; i++) {
+    json_t *a = json_array_get(s1, i);
+    if (i % 4 == 3) continue; /* not listed */
+    if (i % 4 == 0)
+      json_array_append(d, a); /* listed, nothing changed */
+    else if (i % 20 == 1)
+      json_array_append_new(
+          d, json_pack("{s:O, s:i, s:[]}", "address", json_object_get(a, "address"), "emode_category", 0, "positions"));
+    else
+      json_array_append_new(d, edit_account(a, (unsigned)(next() % 64), reserves));
+  }
+  for (size_t i = 0; i < 50; i++) {
+    char a[43];
+    random_address(a);
+    json_array_append_new(d, random_account(a, reserves));
+  }
+  t = snapshot(d, true, BLOCK + 1);
+  apply(url_d, t);
+  free(t);
+  fold(state, d, false);
+  check_rows(url_d, state, "delta import");
+
+  /* the full import of the same state, at the same block time and prices */
+  json_t *all = json_array();
+  const char *k;
+  json_t *v;
+  json_object_foreach(state, k, v) json_array_append(all, v);
+  t = snapshot(all, false, BLOCK + 1);
+  apply(url_f, t);
+  free(t);
+  char *rd = all_rows(url_d), *rf = all_rows(url_f);
+  ck_assert_msg(strcmp(rd, rf) == 0, "the delta's rows differ from a full import's");
+  ck_assert_uint_gt(strlen(rf), 10000);
+  free(rd), free(rf);
+  /* the block of each account: the delta's for the listed ones still there, the first's for the rest */
+  char *blocks = query_text(url_d, "SELECT string_agg(DISTINCT block_number::text, ',') AS v FROM accounts");
+  ck_assert_str_eq(blocks, "21000000,21000001");
+  free(blocks);
+  size_t listed_alive = 0;
+  size_t i;
+  json_array_foreach(d, i, v) listed_alive += json_array_size(json_object_get(v, "positions")) > 0;
+  char *n1 = query_text(url_d, "SELECT count(*)::text AS v FROM accounts WHERE block_number = 21000001");
+  ck_assert_uint_eq(strtoul(n1, NULL, 10), listed_alive);
+  free(n1);
+
+  /* the same accounts again: nothing about the positions changes, so none is rewritten (their
+   * row versions stay), and the rows are the same */
+  char *x0 = query_text(url_d, "SELECT md5(string_agg(ctid::text, ',' ORDER BY account, asset)) AS v FROM positions");
+  rd = all_rows(url_d);
+  t = snapshot(d, true, BLOCK + 2);
+  apply(url_d, t);
+  free(t);
+  char *x1 = query_text(url_d, "SELECT md5(string_agg(ctid::text, ',' ORDER BY account, asset)) AS v FROM positions");
+  char *rd2 = all_rows(url_d);
+  ck_assert_str_eq(x1, x0);
+  ck_assert_str_eq(rd2, rd);
+  free(x0), free(x1), free(rd), free(rd2);
+
+  json_decref(s1), json_decref(d), json_decref(all), json_decref(state), json_decref(fx);
+  th_pg_drop_db(&pg, url_d);
+  th_pg_drop_db(&pg, url_f);
+}
+END_TEST
+
+/* Migration 0030: an import does not count as a write from outside it; any other statement on
+ * accounts or positions (one that changes no row too, and TRUNCATE) moves the chain's change head
+ * on as a full-mode import would, so the state cache reads every account. */
+START_TEST(test_write_outside_import) {
+  char url[TH_PG_CONNINFO_MAX];
+  new_db(url, sizeof url);
+  json_error_t e;
+  json_t *fx = json_load_file(FIXTURE, JSON_REJECT_DUPLICATES, &e);
+  ck_assert_msg(fx != NULL, "%s", e.text);
+  json_t *reserves = json_object_get(fx, "reserves");
+  json_t *s1 = json_array();
+  for (size_t i = 0; i < 50; i++) {
+    char a[43];
+    random_address(a);
+    json_array_append_new(s1, random_account(a, reserves));
+  }
+  char *t = snapshot(s1, false, BLOCK);
+  apply(url, t);
+  free(t);
+  static const char head_sql[] = "SELECT seq || '/' || full_seq AS v FROM account_change_heads WHERE chain_id = 1";
+  char *h = query_text(url, head_sql);
+  ck_assert_str_eq(h, "1/1");
+  free(h);
+  json_t *d = json_array();
+  for (size_t i = 0; i < 20; i++)
+    json_array_append_new(d, edit_account(json_array_get(s1, i), (unsigned)i, reserves));
+  t = snapshot(d, true, BLOCK + 1);
+  apply(url, t);
+  free(t);
+  h = query_text(url, head_sql);
+  ck_assert_str_eq(h, "2/1"); /* the delta's own writes are not counted as another writer's */
+  free(h);
+
+  static const char *const outside[] = {
+      "UPDATE positions SET collateral = NOT collateral WHERE chain_id = 1 AND account = (SELECT min(account) FROM "
+      "positions)",
+      "DELETE FROM accounts WHERE chain_id = 1 AND address = '0x0000000000000000000000000000000000000001'",
+      "INSERT INTO positions (chain_id, account, asset, scaled_a_token_balance, scaled_variable_debt, collateral)"
+      " SELECT 1, '0x0000000000000000000000000000000000000002', asset, 1, 0, false FROM reserves LIMIT 1",
+      "TRUNCATE positions",
+  };
+  for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+    char *r = query_text(url, "SELECT '' AS v"); /* (a connection that works) */
+    free(r);
+    char err[256];
+    db_conn *c = db_conn_open(url, 5000, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_msg(db_exec(c, outside[i]) == DB_OK, "%s: %s", outside[i], db_last_error(c));
+    db_conn_close(c);
+    h = query_text(url, head_sql);
+    char want[32];
+    snprintf(want, sizeof want, "%zu/%zu", i + 3, i + 3);
+    ck_assert_msg(strcmp(h, want) == 0, "%s: head %s, want %s", outside[i], h, want);
+    free(h);
+  }
+  json_decref(s1), json_decref(d), json_decref(fx);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 /* The accounts in address order (what the import's COPY reads), from a spool and from memory:
  * every account once, each whole, strictly increasing. */
 START_TEST(test_sorted_iterator) {
@@ -393,6 +594,8 @@ int main(void) {
   tcase_set_timeout(tc, 180);
   tcase_add_unchecked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_full_merge_delta);
+  tcase_add_test(tc, test_delta_equals_full);
+  tcase_add_test(tc, test_write_outside_import);
   tcase_add_test(tc, test_address_domain);
   tcase_add_test(tc, test_sorted_iterator);
   suite_add_tcase(s, tc);
