@@ -176,6 +176,8 @@ static void chain_free(void *p) {
   state_hf_free(&c->hf, big_give);
   big_give(c->fig, c->n_accounts * sizeof *c->fig);
   free(c->wide);
+  free(c->hf_view);
+  free(c->hf_market);
   free(c);
 }
 
@@ -268,9 +270,24 @@ static db_status store_position_row(const db_row *row, void *arg) {
 }
 
 /* Places the collected positions at their accounts, in reserve order (unlisted ones last). */
+/* Sets r->no_debt from its positions (see struct state_acc). */
+static void set_no_debt(struct state_acc *r, const struct state_acc_pos *pos) {
+  bool nd = !r->too_many;
+  for (uint32_t k = 0; k < r->n_pos && nd; k++) {
+    const struct state_acc_pos *p = &pos[r->first + k];
+    nd = p->reserve >= 0 && u256_is_zero(p->scaled_debt) &&
+         (!p->collateral || (p->scaled_a.w[1] | p->scaled_a.w[2] | p->scaled_a.w[3]) == 0);
+  }
+  r->no_debt = nd;
+}
+
 static db_status store_group(struct store_ctx *x) {
   struct state_acc_chain *c = x->c;
-  if (x->n_tmp == 0) return DB_OK;
+  if (x->n_tmp == 0) {
+    for (size_t i = 0; i < c->n_accounts; i++)
+      set_no_debt(&c->accounts[i], NULL);
+    return DB_OK;
+  }
   c->positions = malloc(x->n_tmp * sizeof *c->positions);
   if (!c->positions) return DB_ERROR;
   for (size_t i = 0; i < x->n_tmp; i++)
@@ -298,6 +315,8 @@ static db_status store_group(struct store_ctx *x) {
     slot[k] = p;
   }
   c->n_positions = x->n_tmp;
+  for (size_t i = 0; i < c->n_accounts; i++)
+    set_no_debt(&c->accounts[i], c->positions);
   return DB_OK;
 }
 
@@ -629,12 +648,15 @@ static bool health_one(const struct state_acc_view *v, const struct risk_health_
 }
 
 /* One thread's share of the accounts: [from, to); the figures that do not fit in c->fig go to
- * wide (with their account in wide_k), n_wide of them. */
+ * wide (with their account in wide_k), n_wide of them; cnt counts the entries per bucket of the
+ * index. skip_no_debt: accounts marked no_debt are not evaluated (see health_compute). */
 struct health_job {
   const struct state_acc_view *v;
   const struct risk_health_market *hm;
   struct state_acc_chain *c;
   size_t from, to;
+  bool skip_no_debt;
+  uint32_t *cnt;
   struct state_acc_health *wide;
   uint32_t *wide_k;
   size_t n_wide, cap_wide;
@@ -655,54 +677,99 @@ static void *health_run(void *arg) {
   struct state_acc_health h;
   for (size_t i = j->from; i < j->to; i++) {
     struct state_hf_fig *f = &j->c->fig[i];
-    if (!health_one(j->v, j->hm, j->c, &j->c->accounts[i], rp, &h)) {
-      state_hf_set_none(f);
-    } else if (!state_hf_set(f, &h)) {
-      if (j->n_wide == j->cap_wide) {
-        size_t cap = j->cap_wide ? 2 * j->cap_wide : 16;
-        struct state_acc_health *w = realloc(j->wide, cap * sizeof *w);
-        if (w) j->wide = w;
-        uint32_t *wk = w ? realloc(j->wide_k, cap * sizeof *wk) : NULL;
-        if (wk) j->wide_k = wk;
-        if (!w || !wk) {
-          j->oom = true;
-          state_hf_set_none(f);
-          continue;
-        }
-        j->cap_wide = cap;
-      }
-      j->wide[j->n_wide] = h;
-      j->wide_k[j->n_wide++] = (uint32_t)i;
+    const struct state_acc *r = &j->c->accounts[i];
+    if (j->skip_no_debt && r->no_debt) {
+      state_hf_set_no_debt(f);
+      j->cnt[STATE_HF_B_MAX]++;
+      continue;
     }
+    if (!health_one(j->v, j->hm, j->c, r, rp, &h)) {
+      state_hf_set_none(f);
+      continue;
+    }
+    j->cnt[state_hf_bucket(&h.hf)]++;
+    if (state_hf_set(f, &h)) continue;
+    if (j->n_wide == j->cap_wide) {
+      size_t cap = j->cap_wide ? 2 * j->cap_wide : 16;
+      struct state_acc_health *w = realloc(j->wide, cap * sizeof *w);
+      if (w) j->wide = w;
+      uint32_t *wk = w ? realloc(j->wide_k, cap * sizeof *wk) : NULL;
+      if (wk) j->wide_k = wk;
+      if (!w || !wk) {
+        j->oom = true;
+        break;
+      }
+      j->cap_wide = cap;
+    }
+    j->wide[j->n_wide] = h;
+    j->wide_k[j->n_wide++] = (uint32_t)i;
   }
   j->cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
   return NULL;
 }
 
+/* The collateral of account k of chain ctx, not evaluated by its generation (no_debt): what the
+ * evaluation would have given, with the generation's market. */
+static void coll_of(const void *ctx, uint32_t k, u256 *coll) {
+  const struct state_acc_chain *c = ctx;
+  struct risk_position rp[RISK_ACCOUNT_MAX_POSITIONS];
+  struct state_acc_health h;
+  *coll = U256_ZERO;
+  if (health_one(c->hf_view, c->hf_market, c, &c->accounts[k], rp, &h))
+    *coll = h.coll;
+  else /* cannot be: no_debt is only skipped where the evaluation answers */
+    UTIL_BUG("accounts: an account without debt was not evaluated and cannot be");
+}
+
+/* Whether the accounts marked no_debt have the health factor 2^256-1 at v's prices without being
+ * evaluated: every reserve of c's reserves map (all a position can be in) is in the market, priced
+ * and in the fast path's domain (then health_one answers through risk_health_fast, which gives
+ * 2^256-1 with no debt). */
+static bool no_debt_skippable(const struct state_acc_chain *c, const struct state_acc_view *v,
+                              const struct risk_health_market *hm) {
+  for (size_t i = 0; i < c->n_res; i++) {
+    int32_t id = c->res[i].id;
+    if (id < 0 || (uint32_t)id >= v->m.n_reserves || (uint32_t)id >= hm->n_reserves || !v->res[id] || !v->priced[id] ||
+        !hm->r[id].fast)
+      return false;
+  }
+  return true;
+}
+
 /* Fills c->fig and the index c->hf from c's accounts and the market mc (NULL: none gets figures),
  * on up to `threads` threads (each takes a contiguous range; the calling thread takes the first).
- * *eval_ms and *index_ms: the wall time of the two steps. */
+ * *eval_ms and *index_ms: the wall time of the two steps, *cpu_ms the evaluation's CPU time. */
 static bool health_compute(struct state_acc_chain *c, const struct state_market *mc, unsigned threads, double *eval_ms,
                            double *cpu_ms, double *index_ms) {
   *eval_ms = *cpu_ms = *index_ms = 0;
   if (c->n_accounts == 0) return true;
   double t0 = clock_ms(CLOCK_MONOTONIC);
   c->fig = big_take(c->n_accounts * sizeof *c->fig);
-  struct state_acc_view *v = malloc(sizeof *v);
-  struct risk_health_market *hm = malloc(sizeof *hm);
-  enum { MAX_THREADS = 16 };
-  struct health_job jobs[MAX_THREADS];
+  struct state_acc_view *v = c->hf_view = malloc(sizeof *v);
+  struct risk_health_market *hm = c->hf_market = malloc(sizeof *hm);
+  struct health_job jobs[STATE_HF_MAX_THREADS];
+  size_t bounds[STATE_HF_MAX_THREADS + 1];
   memset(jobs, 0, sizeof jobs);
-  size_t t = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+  size_t t = threads < 1 ? 1 : threads > STATE_HF_MAX_THREADS ? STATE_HF_MAX_THREADS : threads;
   if (t > 1 + c->n_accounts / 4096) t = 1 + c->n_accounts / 4096; /* small chains: not worth a thread */
-  bool ok = c->fig && v && hm;
-  if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
+  uint32_t *cnt = calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
+  bool ok = c->fig && v && hm && cnt;
+  bool priced = ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK;
+  if (priced) {
     risk_health_prepare(hm, &v->m);
-    pthread_t tid[MAX_THREADS];
-    bool started[MAX_THREADS] = {false};
+    bool skip = no_debt_skippable(c, v, hm);
+    pthread_t tid[STATE_HF_MAX_THREADS];
+    bool started[STATE_HF_MAX_THREADS] = {false};
+    for (size_t k = 0; k <= t; k++)
+      bounds[k] = c->n_accounts * k / t;
     for (size_t k = 0; k < t; k++)
-      jobs[k] = (struct health_job){
-          .v = v, .hm = hm, .c = c, .from = c->n_accounts * k / t, .to = c->n_accounts * (k + 1) / t};
+      jobs[k] = (struct health_job){.v = v,
+                                    .hm = hm,
+                                    .c = c,
+                                    .from = bounds[k],
+                                    .to = bounds[k + 1],
+                                    .skip_no_debt = skip,
+                                    .cnt = cnt + k * STATE_HF_BUCKETS};
     for (size_t k = 1; k < t; k++)
       started[k] = pthread_create(&tid[k], NULL, health_run, &jobs[k]) == 0;
     health_run(&jobs[0]);
@@ -726,22 +793,24 @@ static bool health_compute(struct state_acc_chain *c, const struct state_market 
           state_hf_set_wide(&c->fig[jobs[k].wide_k[i]], c->n_wide++);
         }
     }
-  } else if (c->fig) {
+  } else if (ok) { /* no market: no account has figures */
     for (size_t i = 0; i < c->n_accounts; i++)
       state_hf_set_none(&c->fig[i]);
+    t = 1;
+    bounds[0] = 0;
+    bounds[1] = c->n_accounts;
   }
   double t1 = clock_ms(CLOCK_MONOTONIC);
   if (ok)
-    ok = state_hf_build(&c->hf, c->n_accounts, c->fig, c->wide, c->accounts[0].addr, sizeof *c->accounts, NULL, NULL,
-                        (unsigned)t, big_take);
+    ok = state_hf_build(&c->hf, c->n_accounts, c->fig, c->wide, c->accounts[0].addr, sizeof *c->accounts, coll_of, c,
+                        (unsigned)t, bounds, cnt, big_take);
   *eval_ms = t1 - t0;
   *index_ms = clock_ms(CLOCK_MONOTONIC) - t1;
   for (size_t k = 0; k < t; k++) {
     free(jobs[k].wide);
     free(jobs[k].wide_k);
   }
-  free(v);
-  free(hm);
+  free(cnt);
   return ok;
 }
 

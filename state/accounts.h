@@ -15,6 +15,8 @@
 struct state_cache;
 struct state_builder;
 struct state_acc_store; /* owns accounts[] and positions[]; shared by generations (state/accounts.c) */
+struct state_acc_view;
+struct risk_health_market;
 
 /* One stored position of a cached account (what the positions table holds, with its reserve id). */
 struct state_acc_pos {
@@ -29,6 +31,12 @@ struct state_acc {
   bool too_many; /* more positions than RISK_ACCOUNT_MAX_POSITIONS */
   uint16_t n_pos;
   uint32_t first;
+  /* No debt whatever the market: no position with a debt balance, every position in a reserve
+   * the reserves table lists, collateral balances below 2^64, at most RISK_ACCOUNT_MAX_POSITIONS.
+   * Where every listed reserve is priced and in the fast domain such an account's health factor is
+   * 2^256-1 at any prices, so a generation does not evaluate it (its collateral is computed when
+   * asked for). */
+  bool no_debt;
   int64_t block_number; /* the account row's block (the watch list shows it) */
 };
 
@@ -67,6 +75,9 @@ struct state_acc_chain {
   struct state_acc_health *wide;
   size_t n_wide;
   struct state_hf_index hf;
+  /* the market the figures were computed with (for the collateral of accounts not evaluated) */
+  struct state_acc_view *hf_view;
+  struct risk_health_market *hf_market;
 };
 
 /* One request's view of a chain: the engine market at time t (reserve ids index reserves[]),

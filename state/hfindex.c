@@ -99,6 +99,7 @@ struct build_job {
   size_t from, to;
   uint32_t *cnt; /* [STATE_HF_BUCKETS]: counts, then this range's next place per bucket */
   uint32_t *grouped;
+  bool bad; /* an entry of another bucket than it was counted in */
 };
 
 static void *count_run(void *arg) {
@@ -110,17 +111,24 @@ static void *count_run(void *arg) {
 
 static void *place_run(void *arg) {
   struct build_job *j = arg;
-  for (size_t k = j->from; k < j->to; k++)
-    if (state_hf_has(&j->x->fig[k])) j->grouped[j->cnt[bucket_of(j->x, (uint32_t)k)]++] = (uint32_t)k;
+  const uint32_t *off = j->x->off;
+  for (size_t k = j->from; k < j->to; k++) {
+    if (!state_hf_has(&j->x->fig[k])) continue;
+    uint32_t b = bucket_of(j->x, (uint32_t)k);
+    if (j->cnt[b] >= off[b + 1]) { /* counted elsewhere: never write past the bucket */
+      j->bad = true;
+      continue;
+    }
+    j->grouped[j->cnt[b]++] = (uint32_t)k;
+  }
   return NULL;
 }
 
 /* Runs fn over jobs[0 .. t) on t threads (the caller's among them; a job whose thread cannot be
  * started runs on the caller's). */
 static void run_jobs(void *(*fn)(void *), struct build_job *jobs, size_t t) {
-  enum { MAX_THREADS = 16 };
-  pthread_t tid[MAX_THREADS];
-  bool started[MAX_THREADS] = {false};
+  pthread_t tid[STATE_HF_MAX_THREADS];
+  bool started[STATE_HF_MAX_THREADS] = {false};
   for (size_t k = 1; k < t; k++)
     started[k] = pthread_create(&tid[k], NULL, fn, &jobs[k]) == 0;
   fn(&jobs[0]);
@@ -133,7 +141,8 @@ static void run_jobs(void *(*fn)(void *), struct build_job *jobs, size_t t) {
 
 bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct state_hf_fig *fig,
                     const struct state_acc_health *wide, const uint8_t *addr, size_t addr_stride,
-                    state_hf_coll_fn coll_of, const void *coll_ctx, unsigned threads, void *(*take)(size_t bytes)) {
+                    state_hf_coll_fn coll_of, const void *coll_ctx, unsigned threads, const size_t *bounds,
+                    uint32_t *counts, void *(*take)(size_t bytes)) {
   memset(x, 0, sizeof *x);
   x->n_accounts = n_accounts;
   x->fig = fig;
@@ -142,14 +151,13 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   x->addr_stride = addr_stride;
   x->coll_of = coll_of;
   x->coll_ctx = coll_ctx;
-  enum { MAX_THREADS = 16 };
-  size_t t = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
-  if (t > 1 + n_accounts / 65536) t = 1 + n_accounts / 65536; /* small chains: not worth a thread */
-  struct build_job jobs[MAX_THREADS];
+  size_t t = threads < 1 ? 1 : threads > STATE_HF_MAX_THREADS ? STATE_HF_MAX_THREADS : threads;
+  if (!counts && t > 1 + n_accounts / 65536) t = 1 + n_accounts / 65536; /* small chains: not worth a thread */
+  struct build_job jobs[STATE_HF_MAX_THREADS];
   x->off = malloc((STATE_HF_BUCKETS + 1) * sizeof *x->off);
   x->state = calloc(STATE_HF_BUCKETS, sizeof *x->state);
   x->lazy = calloc(1, sizeof *x->lazy);
-  uint32_t *cnt = calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
+  uint32_t *cnt = counts ? counts : calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
   bool ok = x->off && x->state && x->lazy && cnt && pthread_mutex_init(&x->lazy->mu, NULL) == 0;
   if (!ok) goto fail;
   if (pthread_mutex_init(&x->lazy->nd_mu, NULL) != 0) {
@@ -157,8 +165,11 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
     goto fail;
   }
   for (size_t k = 0; k < t; k++)
-    jobs[k] = (struct build_job){x, n_accounts * k / t, n_accounts * (k + 1) / t, cnt + k * STATE_HF_BUCKETS, NULL};
-  run_jobs(count_run, jobs, t);
+    jobs[k] = (struct build_job){.x = x,
+                                 .from = bounds ? bounds[k] : n_accounts * k / t,
+                                 .to = bounds ? bounds[k + 1] : n_accounts * (k + 1) / t,
+                                 .cnt = cnt + k * STATE_HF_BUCKETS};
+  if (!counts) run_jobs(count_run, jobs, t);
   uint32_t sum = 0;
   for (uint32_t b = 0; b < STATE_HF_BUCKETS; b++) {
     x->off[b] = sum;
@@ -179,13 +190,18 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   for (size_t k = 0; k < t; k++)
     jobs[k].grouped = x->grouped;
   run_jobs(place_run, jobs, t);
-  free(cnt);
+  for (size_t k = 0; k < t; k++)
+    if (jobs[k].bad) {
+      UTIL_BUG("hf index: an entry's bucket is not the one it was counted in");
+      goto fail_mu;
+    }
+  if (!counts) free(cnt);
   return true;
 fail_mu:
   pthread_mutex_destroy(&x->lazy->mu);
   pthread_mutex_destroy(&x->lazy->nd_mu);
 fail:
-  free(cnt);
+  if (!counts) free(cnt);
   free(x->off);
   free((void *)x->state);
   free(x->lazy);
