@@ -647,16 +647,21 @@ static bool health_one(const struct state_acc_view *v, const struct risk_health_
   return true;
 }
 
-/* One thread's share of the accounts: [from, to); the figures that do not fit in c->fig go to
- * wide (with their account in wide_k), n_wide of them; cnt counts the entries per bucket of the
- * index. skip_no_debt: accounts marked no_debt are not evaluated (see health_compute). */
-struct health_job {
+/* The evaluation's threads take the accounts CHUNK at a time from `next` (a thread that the
+ * system holds back leaves its share to the others). The figures that do not fit in c->fig go to
+ * a thread's wide (with their account in wide_k), n_wide of them; bucket[i] is account i's bucket
+ * in the index. skip_no_debt: accounts marked no_debt are not evaluated (see health_compute). */
+#define CHUNK 8192
+struct health_ctx {
   const struct state_acc_view *v;
   const struct risk_health_market *hm;
   struct state_acc_chain *c;
-  size_t from, to;
+  uint32_t *bucket;
   bool skip_no_debt;
-  uint32_t *cnt;
+  atomic_size_t next;
+};
+struct health_job {
+  struct health_ctx *h;
   struct state_acc_health *wide;
   uint32_t *wide_k;
   size_t n_wide, cap_wide;
@@ -672,37 +677,45 @@ static double clock_ms(clockid_t id) {
 
 static void *health_run(void *arg) {
   struct health_job *j = arg;
+  struct health_ctx *x = j->h;
+  struct state_acc_chain *c = x->c;
   double c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
   struct risk_position rp[RISK_ACCOUNT_MAX_POSITIONS];
   struct state_acc_health h;
-  for (size_t i = j->from; i < j->to; i++) {
-    struct state_hf_fig *f = &j->c->fig[i];
-    const struct state_acc *r = &j->c->accounts[i];
-    if (j->skip_no_debt && r->no_debt) {
-      state_hf_set_no_debt(f);
-      j->cnt[STATE_HF_B_MAX]++;
-      continue;
-    }
-    if (!health_one(j->v, j->hm, j->c, r, rp, &h)) {
-      state_hf_set_none(f);
-      continue;
-    }
-    j->cnt[state_hf_bucket(&h.hf)]++;
-    if (state_hf_set(f, &h)) continue;
-    if (j->n_wide == j->cap_wide) {
-      size_t cap = j->cap_wide ? 2 * j->cap_wide : 16;
-      struct state_acc_health *w = realloc(j->wide, cap * sizeof *w);
-      if (w) j->wide = w;
-      uint32_t *wk = w ? realloc(j->wide_k, cap * sizeof *wk) : NULL;
-      if (wk) j->wide_k = wk;
-      if (!w || !wk) {
-        j->oom = true;
-        break;
+  for (;;) {
+    size_t from = atomic_fetch_add(&x->next, CHUNK), to = from + CHUNK;
+    if (from >= c->n_accounts || j->oom) break;
+    if (to > c->n_accounts) to = c->n_accounts;
+    for (size_t i = from; i < to; i++) {
+      struct state_hf_fig *f = &c->fig[i];
+      const struct state_acc *r = &c->accounts[i];
+      if (x->skip_no_debt && r->no_debt) {
+        state_hf_set_no_debt(f);
+        x->bucket[i] = STATE_HF_B_MAX;
+        continue;
       }
-      j->cap_wide = cap;
+      if (!health_one(x->v, x->hm, c, r, rp, &h)) {
+        state_hf_set_none(f);
+        x->bucket[i] = STATE_HF_NONE;
+        continue;
+      }
+      x->bucket[i] = state_hf_bucket(&h.hf);
+      if (state_hf_set(f, &h)) continue;
+      if (j->n_wide == j->cap_wide) {
+        size_t cap = j->cap_wide ? 2 * j->cap_wide : 16;
+        struct state_acc_health *w = realloc(j->wide, cap * sizeof *w);
+        if (w) j->wide = w;
+        uint32_t *wk = w ? realloc(j->wide_k, cap * sizeof *wk) : NULL;
+        if (wk) j->wide_k = wk;
+        if (!w || !wk) {
+          j->oom = true;
+          break;
+        }
+        j->cap_wide = cap;
+      }
+      j->wide[j->n_wide] = h;
+      j->wide_k[j->n_wide++] = (uint32_t)i;
     }
-    j->wide[j->n_wide] = h;
-    j->wide_k[j->n_wide++] = (uint32_t)i;
   }
   j->cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
   return NULL;
@@ -747,37 +760,25 @@ static bool health_compute(struct state_acc_chain *c, const struct state_market 
   c->fig = big_take(c->n_accounts * sizeof *c->fig);
   struct state_acc_view *v = c->hf_view = malloc(sizeof *v);
   struct risk_health_market *hm = c->hf_market = malloc(sizeof *hm);
+  struct health_ctx hx = {.v = v, .hm = hm, .c = c, .bucket = big_take(c->n_accounts * sizeof *hx.bucket)};
+  atomic_init(&hx.next, 0);
   struct health_job jobs[STATE_HF_MAX_THREADS];
-  size_t bounds[STATE_HF_MAX_THREADS + 1];
   memset(jobs, 0, sizeof jobs);
   size_t t = threads < 1 ? 1 : threads > STATE_HF_MAX_THREADS ? STATE_HF_MAX_THREADS : threads;
   if (t > 1 + c->n_accounts / 4096) t = 1 + c->n_accounts / 4096; /* small chains: not worth a thread */
-  uint32_t *cnt = calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
-  bool ok = c->fig && v && hm && cnt;
-  bool priced = ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK;
-  if (priced) {
+  bool ok = c->fig && v && hm && hx.bucket;
+  if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
     risk_health_prepare(hm, &v->m);
-    bool skip = no_debt_skippable(c, v, hm);
+    hx.skip_no_debt = no_debt_skippable(c, v, hm);
     pthread_t tid[STATE_HF_MAX_THREADS];
     bool started[STATE_HF_MAX_THREADS] = {false};
-    for (size_t k = 0; k <= t; k++)
-      bounds[k] = c->n_accounts * k / t;
     for (size_t k = 0; k < t; k++)
-      jobs[k] = (struct health_job){.v = v,
-                                    .hm = hm,
-                                    .c = c,
-                                    .from = bounds[k],
-                                    .to = bounds[k + 1],
-                                    .skip_no_debt = skip,
-                                    .cnt = cnt + k * STATE_HF_BUCKETS};
+      jobs[k].h = &hx;
     for (size_t k = 1; k < t; k++)
       started[k] = pthread_create(&tid[k], NULL, health_run, &jobs[k]) == 0;
-    health_run(&jobs[0]);
+    health_run(&jobs[0]); /* (takes what a thread that could not start would have taken) */
     for (size_t k = 1; k < t; k++)
-      if (started[k])
-        pthread_join(tid[k], NULL);
-      else
-        health_run(&jobs[k]); /* no thread: do its share here */
+      if (started[k]) pthread_join(tid[k], NULL);
     size_t n_wide = 0;
     for (size_t k = 0; k < t; k++) {
       n_wide += jobs[k].n_wide;
@@ -794,23 +795,22 @@ static bool health_compute(struct state_acc_chain *c, const struct state_market 
         }
     }
   } else if (ok) { /* no market: no account has figures */
-    for (size_t i = 0; i < c->n_accounts; i++)
+    for (size_t i = 0; i < c->n_accounts; i++) {
       state_hf_set_none(&c->fig[i]);
-    t = 1;
-    bounds[0] = 0;
-    bounds[1] = c->n_accounts;
+      hx.bucket[i] = STATE_HF_NONE;
+    }
   }
   double t1 = clock_ms(CLOCK_MONOTONIC);
   if (ok)
     ok = state_hf_build(&c->hf, c->n_accounts, c->fig, c->wide, c->accounts[0].addr, sizeof *c->accounts, coll_of, c,
-                        (unsigned)t, bounds, cnt, big_take);
+                        threads, hx.bucket, big_take);
   *eval_ms = t1 - t0;
   *index_ms = clock_ms(CLOCK_MONOTONIC) - t1;
   for (size_t k = 0; k < t; k++) {
     free(jobs[k].wide);
     free(jobs[k].wide_k);
   }
-  free(cnt);
+  big_give(hx.bucket, c->n_accounts * sizeof *hx.bucket);
   return ok;
 }
 

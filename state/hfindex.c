@@ -96,30 +96,36 @@ void state_hf_get(const struct state_hf_index *x, uint32_t k, struct state_acc_h
 
 struct build_job {
   const struct state_hf_index *x;
+  const uint32_t *bucket; /* given: each account's bucket (or NULL) */
   size_t from, to;
   uint32_t *cnt; /* [STATE_HF_BUCKETS]: counts, then this range's next place per bucket */
   uint32_t *grouped;
-  bool bad; /* an entry of another bucket than it was counted in */
+  bool bad; /* a given bucket that is not one */
 };
+
+/* Account k's bucket, or STATE_HF_NONE. */
+static inline uint32_t bucket_at(const struct build_job *j, size_t k) {
+  if (j->bucket) return j->bucket[k];
+  return state_hf_has(&j->x->fig[k]) ? bucket_of(j->x, (uint32_t)k) : STATE_HF_NONE;
+}
 
 static void *count_run(void *arg) {
   struct build_job *j = arg;
-  for (size_t k = j->from; k < j->to; k++)
-    if (state_hf_has(&j->x->fig[k])) j->cnt[bucket_of(j->x, (uint32_t)k)]++;
+  for (size_t k = j->from; k < j->to; k++) {
+    uint32_t b = bucket_at(j, k);
+    if (b < STATE_HF_BUCKETS)
+      j->cnt[b]++;
+    else if (b != STATE_HF_NONE)
+      j->bad = true;
+  }
   return NULL;
 }
 
 static void *place_run(void *arg) {
   struct build_job *j = arg;
-  const uint32_t *off = j->x->off;
   for (size_t k = j->from; k < j->to; k++) {
-    if (!state_hf_has(&j->x->fig[k])) continue;
-    uint32_t b = bucket_of(j->x, (uint32_t)k);
-    if (j->cnt[b] >= off[b + 1]) { /* counted elsewhere: never write past the bucket */
-      j->bad = true;
-      continue;
-    }
-    j->grouped[j->cnt[b]++] = (uint32_t)k;
+    uint32_t b = bucket_at(j, k);
+    if (b < STATE_HF_BUCKETS) j->grouped[j->cnt[b]++] = (uint32_t)k;
   }
   return NULL;
 }
@@ -141,8 +147,8 @@ static void run_jobs(void *(*fn)(void *), struct build_job *jobs, size_t t) {
 
 bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct state_hf_fig *fig,
                     const struct state_acc_health *wide, const uint8_t *addr, size_t addr_stride,
-                    state_hf_coll_fn coll_of, const void *coll_ctx, unsigned threads, const size_t *bounds,
-                    uint32_t *counts, void *(*take)(size_t bytes)) {
+                    state_hf_coll_fn coll_of, const void *coll_ctx, unsigned threads, const uint32_t *bucket,
+                    void *(*take)(size_t bytes)) {
   memset(x, 0, sizeof *x);
   x->n_accounts = n_accounts;
   x->fig = fig;
@@ -152,12 +158,12 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   x->coll_of = coll_of;
   x->coll_ctx = coll_ctx;
   size_t t = threads < 1 ? 1 : threads > STATE_HF_MAX_THREADS ? STATE_HF_MAX_THREADS : threads;
-  if (!counts && t > 1 + n_accounts / 65536) t = 1 + n_accounts / 65536; /* small chains: not worth a thread */
+  if (t > 1 + n_accounts / 65536) t = 1 + n_accounts / 65536; /* small chains: not worth a thread */
   struct build_job jobs[STATE_HF_MAX_THREADS];
   x->off = malloc((STATE_HF_BUCKETS + 1) * sizeof *x->off);
   x->state = calloc(STATE_HF_BUCKETS, sizeof *x->state);
   x->lazy = calloc(1, sizeof *x->lazy);
-  uint32_t *cnt = counts ? counts : calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
+  uint32_t *cnt = calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
   bool ok = x->off && x->state && x->lazy && cnt && pthread_mutex_init(&x->lazy->mu, NULL) == 0;
   if (!ok) goto fail;
   if (pthread_mutex_init(&x->lazy->nd_mu, NULL) != 0) {
@@ -166,10 +172,16 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   }
   for (size_t k = 0; k < t; k++)
     jobs[k] = (struct build_job){.x = x,
-                                 .from = bounds ? bounds[k] : n_accounts * k / t,
-                                 .to = bounds ? bounds[k + 1] : n_accounts * (k + 1) / t,
+                                 .bucket = bucket,
+                                 .from = n_accounts * k / t,
+                                 .to = n_accounts * (k + 1) / t,
                                  .cnt = cnt + k * STATE_HF_BUCKETS};
-  if (!counts) run_jobs(count_run, jobs, t);
+  run_jobs(count_run, jobs, t);
+  for (size_t k = 0; k < t; k++)
+    if (jobs[k].bad) {
+      UTIL_BUG("hf index: a bucket that is not one");
+      goto fail_mu;
+    }
   uint32_t sum = 0;
   for (uint32_t b = 0; b < STATE_HF_BUCKETS; b++) {
     x->off[b] = sum;
@@ -190,18 +202,13 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   for (size_t k = 0; k < t; k++)
     jobs[k].grouped = x->grouped;
   run_jobs(place_run, jobs, t);
-  for (size_t k = 0; k < t; k++)
-    if (jobs[k].bad) {
-      UTIL_BUG("hf index: an entry's bucket is not the one it was counted in");
-      goto fail_mu;
-    }
-  if (!counts) free(cnt);
+  free(cnt);
   return true;
 fail_mu:
   pthread_mutex_destroy(&x->lazy->mu);
   pthread_mutex_destroy(&x->lazy->nd_mu);
 fail:
-  if (!counts) free(cnt);
+  free(cnt);
   free(x->off);
   free((void *)x->state);
   free(x->lazy);

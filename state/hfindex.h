@@ -71,17 +71,17 @@ struct state_hf_index {
 
 /* Builds x over fig[0 .. n_accounts) (account k at address addr + k * addr_stride, addresses
  * ascending) and the wide table, on up to `threads` threads (at most STATE_HF_MAX_THREADS).
- * counts (NULL: counted here) may give, per thread k, the number of entries of each bucket among
- * accounts bounds[k] .. bounds[k + 1] (threads * STATE_HF_BUCKETS of them; overwritten), as the
- * evaluation can count them on its way. grouped and sorted are taken from take(bytes) (NULL:
- * malloc) so a caller may reuse memory. coll_of (may be NULL when no entry is stored with
- * state_hf_set_no_debt) and its ctx must outlive x. Returns false when out of memory (x then
- * holds nothing to free). */
+ * bucket (NULL: computed here from fig) may give each account's bucket, STATE_HF_NONE for one
+ * without figures, as the evaluation can note it on its way. grouped and sorted are taken from
+ * take(bytes) (NULL: malloc) so a caller may reuse memory. coll_of (may be NULL when no entry is
+ * stored with state_hf_set_no_debt) and its ctx must outlive x. Returns false when out of memory
+ * (x then holds nothing to free). */
 #define STATE_HF_MAX_THREADS 16
+#define STATE_HF_NONE UINT32_MAX
 bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct state_hf_fig *fig,
                     const struct state_acc_health *wide, const uint8_t *addr, size_t addr_stride,
-                    state_hf_coll_fn coll_of, const void *coll_ctx, unsigned threads, const size_t *bounds,
-                    uint32_t *counts, void *(*take)(size_t bytes));
+                    state_hf_coll_fn coll_of, const void *coll_ctx, unsigned threads, const uint32_t *bucket,
+                    void *(*take)(size_t bytes));
 /* Frees what x holds but grouped and sorted, which it hands to give (NULL: free) with their size. */
 void state_hf_free(struct state_hf_index *x, void (*give)(void *p, size_t bytes));
 

@@ -3,7 +3,7 @@
  * to hit its edges (many equal health factors, values on both sides of bucket boundaries, 0,
  * 2^64, 2^128 - 1 and above, 2^256 - 1 without debt, totals of 2^64 and more that need the wide
  * table, accounts without figures, collateral left to be computed on demand) are indexed on 1 to
- * 4 threads, with the counts given or counted by the index. A walk from the start, every seek
+ * 4 threads, with each account's bucket given or found by the index. A walk from the start, every seek
  * after an entry or between entries, and pages of every size with their cursors must give what
  * qsort by (health factor, address) gives; so must several threads walking a fresh index at once
  * (each bucket sorted on first use by whichever comes first). The seed is fixed and printed; set
@@ -160,21 +160,17 @@ static void free_model(struct model *m) {
   free(m);
 }
 
-static void build(struct state_hf_index *x, const struct model *m, unsigned threads, bool given_counts) {
-  size_t bounds[5];
-  uint32_t *cnt = NULL;
-  if (given_counts) { /* as the evaluation counts: by the true health factor */
-    cnt = calloc((size_t)threads * STATE_HF_BUCKETS, sizeof *cnt);
-    ck_assert_ptr_nonnull(cnt);
-    for (unsigned t = 0; t <= threads; t++)
-      bounds[t] = m->n * t / threads;
-    for (unsigned t = 0; t < threads; t++)
-      for (size_t k = bounds[t]; k < bounds[t + 1]; k++)
-        if (m->has[k]) cnt[(size_t)t * STATE_HF_BUCKETS + state_hf_bucket(&m->h[k].hf)]++;
+static void build(struct state_hf_index *x, const struct model *m, unsigned threads, bool given_buckets) {
+  uint32_t *bucket = NULL;
+  if (given_buckets) { /* as the evaluation notes them: by the true health factor */
+    bucket = malloc(m->n * sizeof *bucket);
+    ck_assert_ptr_nonnull(bucket);
+    for (size_t k = 0; k < m->n; k++)
+      bucket[k] = m->has[k] ? state_hf_bucket(&m->h[k].hf) : STATE_HF_NONE;
   }
-  ck_assert(state_hf_build(x, m->n, m->fig, m->wide, m->acc[0].addr, sizeof m->acc[0], coll_of, m, threads,
-                           given_counts ? bounds : NULL, cnt, NULL));
-  free(cnt);
+  ck_assert(
+      state_hf_build(x, m->n, m->fig, m->wide, m->acc[0].addr, sizeof m->acc[0], coll_of, m, threads, bucket, NULL));
+  free(bucket);
 }
 
 static void check_entry(const struct state_hf_index *x, const struct model *m, uint32_t k, size_t at) {
