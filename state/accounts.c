@@ -269,7 +269,6 @@ static db_status store_position_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
-/* Places the collected positions at their accounts, in reserve order (unlisted ones last). */
 /* Sets r->no_debt from its positions (see struct state_acc). */
 static void set_no_debt(struct state_acc *r, const struct state_acc_pos *pos) {
   bool nd = !r->too_many;
@@ -281,6 +280,7 @@ static void set_no_debt(struct state_acc *r, const struct state_acc_pos *pos) {
   r->no_debt = nd;
 }
 
+/* Places the collected positions at their accounts, in reserve order (unlisted ones last). */
 static db_status store_group(struct store_ctx *x) {
   struct state_acc_chain *c = x->c;
   if (x->n_tmp == 0) {
@@ -731,7 +731,7 @@ static void coll_of(const void *ctx, uint32_t k, u256 *coll) {
   if (health_one(c->hf_view, c->hf_market, c, &c->accounts[k], rp, &h))
     *coll = h.coll;
   else /* cannot be: no_debt is only skipped where the evaluation answers */
-    UTIL_BUG("accounts: an account without debt was not evaluated and cannot be");
+    UTIL_BUG("accounts: account %u was left unevaluated as without debt and cannot be evaluated", k);
 }
 
 /* Whether the accounts marked no_debt have the health factor 2^256-1 at v's prices without being
@@ -750,7 +750,7 @@ static bool no_debt_skippable(const struct state_acc_chain *c, const struct stat
 }
 
 /* Fills c->fig and the index c->hf from c's accounts and the market mc (NULL: none gets figures),
- * on up to `threads` threads (each takes a contiguous range; the calling thread takes the first).
+ * on up to `threads` threads (the calling thread is one of them).
  * *eval_ms and *index_ms: the wall time of the two steps, *cpu_ms the evaluation's CPU time. */
 static bool health_compute(struct state_acc_chain *c, const struct state_market *mc, unsigned threads, double *eval_ms,
                            double *cpu_ms, double *index_ms) {
