@@ -364,15 +364,36 @@ static void enter(struct state_hf_iter *it, uint32_t b) {
   it->seg = it->n ? open_bucket(it->x, b) : NULL;
 }
 
+/* Enters the bucket that holds entry pos (< x->n): a binary search of the offsets, so a walk
+ * never steps through the empty buckets one by one (most of the 65,539 are). */
+static void enter_at(struct state_hf_iter *it, uint32_t pos) {
+  const uint32_t *off = it->x->off;
+  uint32_t lo = 0, hi = STATE_HF_BUCKETS; /* the last bucket b with off[b] <= pos */
+  while (hi - lo > 1) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (off[mid] <= pos)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  enter(it, lo);
+}
+
+static void end(struct state_hf_iter *it) {
+  it->b = STATE_HF_BUCKETS;
+  it->n = it->i = 0;
+  it->seg = NULL;
+}
+
 void state_hf_seek(const struct state_hf_index *x, struct state_hf_iter *it, const u256 *hf, const uint8_t *addr) {
   memset(it, 0, sizeof *it);
   it->x = x;
-  if (!x->off) { /* an empty index */
-    it->b = STATE_HF_BUCKETS;
+  if (!x->off || x->n == 0) { /* an empty index */
+    end(it);
     return;
   }
   if (!addr || !hf) {
-    enter(it, 0);
+    enter_at(it, 0);
     return;
   }
   enter(it, state_hf_bucket(hf));
@@ -391,13 +412,14 @@ void state_hf_seek(const struct state_hf_index *x, struct state_hf_iter *it, con
 }
 
 bool state_hf_next(struct state_hf_iter *it, uint32_t *k) {
-  while (it->i == it->n) {
-    if (it->b + 1 >= STATE_HF_BUCKETS) {
-      it->b = STATE_HF_BUCKETS;
-      it->n = it->i = 0;
+  if (it->i == it->n) {
+    if (it->b >= STATE_HF_BUCKETS) return false;
+    uint32_t pos = it->x->off[it->b + 1]; /* the first entry after this bucket */
+    if (pos >= it->x->n) {
+      end(it);
       return false;
     }
-    enter(it, it->b + 1);
+    enter_at(it, pos);
   }
   *k = it->seg[it->i++];
   return true;
