@@ -20,7 +20,7 @@ struct state_acc_health {
 };
 
 /* The same, compact: a health factor below 2^128 - 1 and totals below 2^64 - 1 are stored as
- * they are; the rest is told by hf all ones (HF_TOP below) and debt:
+ * they are; the rest is told by hf all ones (2^128 - 1) and debt:
  *   debt 0:           no debt, health factor 2^256-1; coll 2^64-1: not computed yet (coll_of);
  *   debt 2^64-1:      coll indexes the wide table (any figures that do not fit), or, with coll
  *                     2^64-1 too, the account has no figures (not in the index). */
@@ -52,8 +52,8 @@ uint32_t state_hf_bucket(const u256 *h);
 /* Computes account k's total collateral (an account stored with state_hf_set_no_debt). */
 typedef void (*state_hf_coll_fn)(const void *ctx, uint32_t k, u256 *coll);
 
-/* The index. Everything but the lazily written parts (sorted, state, the no-debt totals; guarded
- * by mu) is fixed once built. */
+/* The index. Everything but the lazily written parts (sorted, state, the no-debt totals, each
+ * written under one of lazy's mutexes) is fixed once built. */
 struct state_hf_index {
   size_t n_accounts, n;           /* accounts; entries (accounts with figures) */
   const struct state_hf_fig *fig; /* [n_accounts] */
@@ -66,7 +66,7 @@ struct state_hf_index {
   uint32_t *sorted;  /* [n]: a bucket's entries in order, once its state says so */
   uint32_t *off;     /* [STATE_HF_BUCKETS + 1]: bucket b is grouped[off[b] .. off[b + 1]) */
   _Atomic uint8_t *state;
-  struct state_hf_lazy *lazy; /* the mutex and the no-debt totals */
+  struct state_hf_lazy *lazy; /* the mutexes and the no-debt totals */
 };
 
 /* Builds x over fig[0 .. n_accounts) (account k at address addr + k * addr_stride, addresses
