@@ -274,13 +274,14 @@ static enum svc_handler_result list_memory(struct svc_request *req, const struct
   uint32_t *rows = malloc((size_t)q->limit * sizeof *rows);
   if (!rows) return SVC_HANDLER_FATAL;
   size_t n = 0;
-  size_t i = q->after_hf ? state_accounts_by_hf_after(x, *q->after_hf, q->after_addr) : 0;
-  for (; i < x->n_by_hf && n < (size_t)q->limit; i++) {
-    uint32_t k = x->by_hf[i];
+  struct state_hf_iter it;
+  state_hf_seek(&x->hf, &it, q->after_hf, q->after_hf ? q->after_addr : NULL);
+  uint32_t k;
+  while (n < (size_t)q->limit && state_hf_next(&it, &k)) {
     const struct state_acc *r = &x->accounts[k];
-    const struct state_acc_health *h = &x->health[k];
-    if (q->max_hf && u256_gt(h->hf, *q->max_hf)) break; /* ordered by health factor */
-    if (q->min_debt && u256_lt(h->debt, *q->min_debt)) continue;
+    u256 debt, hf = state_hf_hf_debt(&x->hf, k, &debt);
+    if (q->max_hf && u256_gt(hf, *q->max_hf)) break; /* ordered by health factor */
+    if (q->min_debt && u256_lt(debt, *q->min_debt)) continue;
     if (q->coll_reserve >= 0 && !has_position(x, r, q->coll_reserve, true)) continue;
     if (q->debt_reserve >= 0 && !has_position(x, r, q->debt_reserve, false)) continue;
     rows[n++] = k;
@@ -294,7 +295,8 @@ static enum svc_handler_result list_memory(struct svc_request *req, const struct
   char lower[43], cs[43];
   for (size_t j = 0; j < n; j++) {
     const struct state_acc *r = &x->accounts[rows[j]];
-    const struct state_acc_health *h = &x->health[rows[j]];
+    struct state_acc_health hv, *h = &hv;
+    state_hf_get(&x->hf, rows[j], h);
     util_hex0x(r->addr, 20, lower);
     view_address_checksum(lower, cs);
     jw_obj(&w);
@@ -317,7 +319,8 @@ static enum svc_handler_result list_memory(struct svc_request *req, const struct
   if (more && n > 0) {
     const struct state_acc *r = &x->accounts[rows[n - 1]];
     char hf[U256_DEC_MAX], cur[400];
-    u256_to_dec(x->health[rows[n - 1]].hf, hf);
+    u256 debt;
+    u256_to_dec(state_hf_hf_debt(&x->hf, rows[n - 1], &debt), hf);
     util_hex0x(r->addr, 20, lower);
     cursor_encode(hf, lower, cur, sizeof cur);
     jw_kstr(&w, "next_cursor", cur);

@@ -68,24 +68,31 @@ static bool parse_edges(struct svc_request *req, const char *q, struct view_ops_
   return false;
 }
 
-/* Fills h's buckets from x's index (ordered by health factor, then address). */
+/* Fills h's buckets from x's index: the accounts without debt in one step (their totals are
+ * kept per generation), each of the others by a binary search of the edges (the index hands
+ * them over in no particular order, which sums do not mind). */
 static void count(const struct state_acc_chain *x, struct view_ops_hf *h) {
-  size_t b = 0;
+  size_t nd;
+  state_hf_no_debt(&x->hf, &nd, &h->no_debt_coll);
+  h->no_debt_count += nd;
   h->accounts = x->n_accounts;
-  h->not_evaluated = x->n_accounts - x->n_by_hf;
-  for (size_t i = 0; i < x->n_by_hf; i++) {
-    const struct state_acc_health *a = &x->health[x->by_hf[i]];
-    if (u256_eq(a->hf, U256_MAX)) { /* no debt: the engine's health factor is "infinite" */
-      h->no_debt_count++;
-      u256_add(&h->no_debt_coll, h->no_debt_coll, a->coll);
-      continue;
+  h->not_evaluated = x->n_accounts - x->hf.n;
+  size_t n = state_hf_n_debt(&x->hf);
+  for (size_t i = 0; i < n; i++) {
+    struct state_acc_health a;
+    state_hf_get(&x->hf, x->hf.grouped[i], &a);
+    size_t lo = 0, hi = h->n_edges; /* the first edge above a.hf: bucket lo holds [edge lo-1, edge lo) */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (u256_lt(a.hf, h->edges[mid]))
+        hi = mid;
+      else
+        lo = mid + 1;
     }
-    while (b < h->n_edges && !u256_lt(a->hf, h->edges[b]))
-      b++;
-    h->count[b]++;
+    h->count[lo]++;
     /* sums of 8-decimal USD values: far below 2^256 */
-    u256_add(&h->debt[b], h->debt[b], a->debt);
-    u256_add(&h->coll[b], h->coll[b], a->coll);
+    u256_add(&h->debt[lo], h->debt[lo], a.debt);
+    u256_add(&h->coll[lo], h->coll[lo], a.coll);
   }
 }
 

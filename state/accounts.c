@@ -60,15 +60,68 @@ static db_status emode_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
-/* The arrays a generation allocates anew (health factors, the watch-list index, an accounts array,
- * 100 MB and more at a million accounts) in transparent huge pages where the system allows it:
- * their page faults were a tenth of a block's time at that size. Freed with free(). */
+#define BIG ((size_t)4 << 20)
+
+/* The arrays a generation allocates anew (figures, the watch-list index, an accounts array, 40 MB
+ * and more at a million accounts) in transparent huge pages where the system allows it: their
+ * page faults were a tenth of a block's time at that size. Freed with free(). */
 static void *big_alloc(size_t n) {
-  if (n < ((size_t)4 << 20)) return malloc(n);
+  if (n < BIG) return malloc(n);
   void *p = NULL;
   if (posix_memalign(&p, (size_t)2 << 20, n) != 0) return NULL;
   (void)madvise(p, n, MADV_HUGEPAGE); /* advice only: without it, small pages */
   return p;
+}
+
+/* And a few of them are kept when a generation is freed, for the next one to take: fresh pages
+ * are zeroed by the kernel on first touch, which was as much as a tenth of a block's CPU time at
+ * a million accounts. A generation is built while the one before it is in service, so the arrays
+ * of the one before that (freed when the last one was swapped in) are the ones reused. */
+#define STASH_MAX 8
+static struct {
+  pthread_mutex_t mu;
+  size_t n;
+  struct {
+    void *p;
+    size_t bytes;
+  } v[STASH_MAX];
+} stash = {PTHREAD_MUTEX_INITIALIZER, 0, {{0}}};
+
+/* Returns n bytes (from the stash when one there fits without wasting more than a quarter). */
+static void *big_take(size_t n) {
+  if (n >= BIG) {
+    pthread_mutex_lock(&stash.mu);
+    size_t best = STASH_MAX;
+    for (size_t i = 0; i < stash.n; i++)
+      if (stash.v[i].bytes >= n && stash.v[i].bytes - n <= n / 4 &&
+          (best == STASH_MAX || stash.v[i].bytes < stash.v[best].bytes))
+        best = i;
+    void *p = NULL;
+    if (best < STASH_MAX) {
+      p = stash.v[best].p;
+      stash.v[best] = stash.v[--stash.n];
+    }
+    pthread_mutex_unlock(&stash.mu);
+    if (p) return p;
+  }
+  return big_alloc(n);
+}
+
+/* Frees p (at least `bytes` long, from big_take or big_alloc), into the stash when it is large. */
+static void big_give(void *p, size_t bytes) {
+  if (p && bytes >= BIG) {
+    pthread_mutex_lock(&stash.mu);
+    if (stash.n == STASH_MAX) { /* the oldest goes */
+      free(stash.v[0].p);
+      memmove(&stash.v[0], &stash.v[1], (STASH_MAX - 1) * sizeof stash.v[0]);
+      stash.n--;
+    }
+    stash.v[stash.n].p = p;
+    stash.v[stash.n++].bytes = bytes;
+    pthread_mutex_unlock(&stash.mu);
+    return;
+  }
+  free(p);
 }
 
 /* positions[0 .. used) is written, room for cap; the next generation appends the positions of
@@ -79,6 +132,7 @@ static void *big_alloc(size_t n) {
 struct state_acc_store {
   atomic_int refs;
   struct state_acc *accounts;
+  size_t acc_bytes; /* accounts came from big_take (0: malloc) */
   struct state_acc_pos *positions;
   struct state_acc_store *pos_owner; /* the store whose positions these are (held), or NULL: its own */
   size_t cap, used, garbage;         /* of its own positions */
@@ -86,7 +140,7 @@ struct state_acc_store {
 
 static void store_release(struct state_acc_store *st) {
   if (!st || atomic_fetch_sub(&st->refs, 1) != 1) return;
-  free(st->accounts);
+  big_give(st->accounts, st->acc_bytes);
   if (st->pos_owner)
     store_release(st->pos_owner);
   else
@@ -100,6 +154,7 @@ static bool store_wrap(struct state_acc_chain *c, size_t cap) {
   if (!st) return false;
   atomic_init(&st->refs, 1);
   st->accounts = c->accounts;
+  st->acc_bytes = 0;
   st->positions = c->positions;
   st->cap = cap;
   st->used = c->n_positions;
@@ -118,8 +173,11 @@ static void chain_free(void *p) {
     free(c->accounts);
     free(c->positions);
   }
-  free(c->health);
-  free(c->by_hf);
+  state_hf_free(&c->hf, big_give);
+  big_give(c->fig, c->n_accounts * sizeof *c->fig);
+  free(c->wide);
+  free(c->hf_view);
+  free(c->hf_market);
   free(c);
 }
 
@@ -211,10 +269,25 @@ static db_status store_position_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
+/* Sets r->no_debt from its positions (see struct state_acc). */
+static void set_no_debt(struct state_acc *r, const struct state_acc_pos *pos) {
+  bool nd = !r->too_many;
+  for (uint32_t k = 0; k < r->n_pos && nd; k++) {
+    const struct state_acc_pos *p = &pos[r->first + k];
+    nd = p->reserve >= 0 && u256_is_zero(p->scaled_debt) &&
+         (!p->collateral || (p->scaled_a.w[1] | p->scaled_a.w[2] | p->scaled_a.w[3]) == 0);
+  }
+  r->no_debt = nd;
+}
+
 /* Places the collected positions at their accounts, in reserve order (unlisted ones last). */
 static db_status store_group(struct store_ctx *x) {
   struct state_acc_chain *c = x->c;
-  if (x->n_tmp == 0) return DB_OK;
+  if (x->n_tmp == 0) {
+    for (size_t i = 0; i < c->n_accounts; i++)
+      set_no_debt(&c->accounts[i], NULL);
+    return DB_OK;
+  }
   c->positions = malloc(x->n_tmp * sizeof *c->positions);
   if (!c->positions) return DB_ERROR;
   for (size_t i = 0; i < x->n_tmp; i++)
@@ -242,6 +315,8 @@ static db_status store_group(struct store_ctx *x) {
     slot[k] = p;
   }
   c->n_positions = x->n_tmp;
+  for (size_t i = 0; i < c->n_accounts; i++)
+    set_no_debt(&c->accounts[i], c->positions);
   return DB_OK;
 }
 
@@ -366,6 +441,7 @@ static db_status merge_append(struct state_acc_chain *c, const struct state_acc_
   c->positions = st->positions;
   atomic_init(&own->refs, 1);
   own->accounts = c->accounts;
+  own->acc_bytes = 0;
   own->positions = st->positions;
   own->pos_owner = st;
   own->cap = own->used = own->garbage = 0;
@@ -412,7 +488,7 @@ static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const stru
     struct state_acc_store *st = prev->store ? (prev->store->pos_owner ? prev->store->pos_owner : prev->store) : NULL;
     bool appended = false;
     size_t cap_a = prev->n_accounts + d->n_accounts;
-    c->accounts = cap_a ? big_alloc(cap_a * sizeof *c->accounts) : NULL;
+    c->accounts = cap_a ? big_take(cap_a * sizeof *c->accounts) : NULL;
     if (cap_a && !c->accounts) s = DB_ERROR;
     if (s == DB_OK && st && st->positions == prev->positions && st->used + d->n_positions <= st->cap &&
         st->garbage <= st->used / 4) {
@@ -440,6 +516,7 @@ static db_status load_delta(db_conn *conn, struct state_acc_chain *c, const stru
       }
       if (s == DB_OK && !store_wrap(c, cap_p)) s = DB_ERROR;
     }
+    if (s == DB_OK) c->store->acc_bytes = cap_a * sizeof *c->accounts; /* (big_take) */
     if (s == DB_OK) {
       *done = true;
       util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu changed accounts re-read, %zu of %zu shared, positions %s",
@@ -540,17 +617,7 @@ static db_status load_store(db_conn *conn, struct state_acc_chain *c, size_t max
  * Every held account is evaluated at the market's block; an account gets no health factor (as
  * the import's NULL) when it has more positions than the engine takes, a position in a reserve
  * the market does not list, or a used position (collateral or debt) in a reserve without a
- * price. The ordered index is the watch list. */
-
-static const struct state_acc_chain *sort_chain; /* qsort has no context argument */
-static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int cmp_by_hf(const void *a, const void *b) {
-  const struct state_acc_chain *c = sort_chain;
-  uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-  int d = u256_cmp(c->health[i].hf, c->health[j].hf);
-  return d ? d : memcmp(c->accounts[i].addr, c->accounts[j].addr, 20);
-}
+ * price. The index over them (state/hfindex.h) is the watch list. */
 
 static bool health_one(const struct state_acc_view *v, const struct risk_health_market *hm,
                        const struct state_acc_chain *c, const struct state_acc *r, struct risk_position *rp,
@@ -580,174 +647,171 @@ static bool health_one(const struct state_acc_view *v, const struct risk_health_
   return true;
 }
 
-/* Orders c->by_hf by (health factor, address). A radix sort of 64-bit words (32-bit key << 32 |
- * index), 11 bits a pass. The key is a monotone 32-bit digest of the health factor: its bit length
- * in 7 bits, then the 25 bits below its leading one (exact up to 2^26); KEY_HIGH from 2^64 up;
- * 2^32-1 for 2^256-1 (no debt). Equal health factors have equal keys and a smaller key means a
- * smaller health factor. The sort is stable and the words come in address order, so each run of
- * equal keys is in address order: runs of an exact key are done, the others are checked and
- * qsorted when out of order. A qsort of 256-bit keys was half of a generation's time at 200,000
- * accounts; 16-byte entries eight bits a pass were still a third of it at 1,000,000. */
-#define KEY_HIGH (UINT32_MAX - 1)
-static inline uint32_t hf_key(const u256 *h) {
-  if (h->w[1] | h->w[2] | h->w[3]) return (h->w[0] & h->w[1] & h->w[2] & h->w[3]) == UINT64_MAX ? UINT32_MAX : KEY_HIGH;
-  uint64_t x = h->w[0];
-  if (x == 0) return 0;
-  unsigned bits = 64u - (unsigned)__builtin_clzll(x);               /* 1..64 */
-  uint64_t below = bits > 26 ? x >> (bits - 26) : x << (26 - bits); /* the leading one and 25 bits */
-  return (uint32_t)bits << 25 | (uint32_t)(below & ((1u << 25) - 1));
-}
-
-/* Whether every health factor with key k is the same number (then a run of k is in order). */
-static inline bool key_exact(uint32_t k) { return k == UINT32_MAX || k >> 25 <= 26; }
-
-/* a[0 .. c->n_by_hf) holds (key << 32 | index) of the accounts with a health factor, in address
- * order; consumed. */
-static bool sort_by_hf(struct state_acc_chain *c, uint64_t *a) {
-  size_t n = c->n_by_hf;
-  if (n < 2) {
-    if (n == 1) c->by_hf[0] = (uint32_t)a[0];
-    return true;
-  }
-  uint64_t *t = big_alloc(n * sizeof *t);
-  size_t *count = malloc(2048 * sizeof *count);
-  if (!t || !count) {
-    free(t);
-    free(count);
-    return false;
-  }
-  uint64_t all_or = 0, all_and = UINT64_MAX;
-  for (size_t i = 0; i < n; i++) {
-    all_or |= a[i];
-    all_and &= a[i];
-  }
-  uint64_t *a0 = a;
-  for (unsigned shift = 32; shift < 64; shift += 11) {
-    uint64_t mask = shift + 11 > 64 ? (1u << (64 - shift)) - 1 : 2047;
-    if ((((all_or ^ all_and) >> shift) & mask) == 0) continue; /* every key has this digit */
-    memset(count, 0, 2048 * sizeof *count);
-    for (size_t i = 0; i < n; i++)
-      count[(a[i] >> shift) & mask]++;
-    size_t sum = 0;
-    for (size_t d = 0; d <= mask; d++) {
-      size_t k = count[d];
-      count[d] = sum;
-      sum += k;
-    }
-    for (size_t i = 0; i < n; i++)
-      t[count[(a[i] >> shift) & mask]++] = a[i];
-    uint64_t *swap = a;
-    a = t;
-    t = swap;
-  }
-  for (size_t i = 0; i < n; i++)
-    c->by_hf[i] = (uint32_t)a[i];
-  for (size_t i = 0; i < n;) { /* runs of equal keys */
-    size_t j = i + 1;
-    while (j < n && (a[j] >> 32) == (a[i] >> 32))
-      j++;
-    bool sorted = j - i < 2 || key_exact((uint32_t)(a[i] >> 32));
-    for (size_t k = i + 1; k < j && sorted; k++) {
-      uint32_t x = c->by_hf[k - 1], y = c->by_hf[k];
-      int d = u256_cmp(c->health[x].hf, c->health[y].hf);
-      sorted = d < 0 || (d == 0 && memcmp(c->accounts[x].addr, c->accounts[y].addr, 20) < 0);
-    }
-    if (!sorted) {
-      pthread_mutex_lock(&sort_mu);
-      sort_chain = c;
-      qsort(c->by_hf + i, j - i, sizeof *c->by_hf, cmp_by_hf);
-      pthread_mutex_unlock(&sort_mu);
-    }
-    i = j;
-  }
-  free(a == a0 ? t : a); /* the caller frees a0 */
-  free(count);
-  return true;
-}
-
-/* One thread's share of the accounts: [from, to); (sort key << 32 | index) of those that get a
- * health factor go to idx (in address order), n_idx of them. */
-struct health_job {
+/* The evaluation's threads take the accounts CHUNK at a time from `next` (a thread that the
+ * system holds back leaves its share to the others). The figures that do not fit in c->fig go to
+ * a thread's wide (with their account in wide_k), n_wide of them; bucket[i] is account i's bucket
+ * in the index. skip_no_debt: accounts marked no_debt are not evaluated (see health_compute). */
+#define CHUNK 8192
+struct health_ctx {
   const struct state_acc_view *v;
   const struct risk_health_market *hm;
   struct state_acc_chain *c;
-  size_t from, to, n_idx;
-  uint64_t *idx;
+  uint32_t *bucket;
+  bool skip_no_debt;
+  atomic_size_t next;
 };
+struct health_job {
+  struct health_ctx *h;
+  struct state_acc_health *wide;
+  uint32_t *wide_k;
+  size_t n_wide, cap_wide;
+  bool oom;
+  double cpu_ms;
+};
+
+static double clock_ms(clockid_t id) {
+  struct timespec t;
+  clock_gettime(id, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 static void *health_run(void *arg) {
   struct health_job *j = arg;
+  struct health_ctx *x = j->h;
+  struct state_acc_chain *c = x->c;
+  double c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
   struct risk_position rp[RISK_ACCOUNT_MAX_POSITIONS];
-  for (size_t i = j->from; i < j->to; i++) {
-    if (health_one(j->v, j->hm, j->c, &j->c->accounts[i], rp, &j->c->health[i]))
-      j->idx[j->n_idx++] = (uint64_t)hf_key(&j->c->health[i].hf) << 32 | i;
-    else
-      memset(&j->c->health[i], 0, sizeof j->c->health[i]);
+  struct state_acc_health h;
+  for (;;) {
+    size_t from = atomic_fetch_add(&x->next, CHUNK), to = from + CHUNK;
+    if (from >= c->n_accounts || j->oom) break;
+    if (to > c->n_accounts) to = c->n_accounts;
+    for (size_t i = from; i < to; i++) {
+      struct state_hf_fig *f = &c->fig[i];
+      const struct state_acc *r = &c->accounts[i];
+      if (x->skip_no_debt && r->no_debt) {
+        state_hf_set_no_debt(f);
+        x->bucket[i] = STATE_HF_B_MAX;
+        continue;
+      }
+      if (!health_one(x->v, x->hm, c, r, rp, &h)) {
+        state_hf_set_none(f);
+        x->bucket[i] = STATE_HF_NONE;
+        continue;
+      }
+      x->bucket[i] = state_hf_bucket(&h.hf);
+      if (state_hf_set(f, &h)) continue;
+      if (j->n_wide == j->cap_wide) {
+        size_t cap = j->cap_wide ? 2 * j->cap_wide : 16;
+        struct state_acc_health *w = realloc(j->wide, cap * sizeof *w);
+        if (w) j->wide = w;
+        uint32_t *wk = w ? realloc(j->wide_k, cap * sizeof *wk) : NULL;
+        if (wk) j->wide_k = wk;
+        if (!w || !wk) {
+          j->oom = true;
+          break;
+        }
+        j->cap_wide = cap;
+      }
+      j->wide[j->n_wide] = h;
+      j->wide_k[j->n_wide++] = (uint32_t)i;
+    }
   }
+  j->cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
   return NULL;
 }
 
-/* Fills c->health and c->by_hf from c's accounts and the market mc (NULL: none gets one), on up
- * to `threads` threads (each takes a contiguous range; the calling thread takes the first). */
-static bool health_compute(struct state_acc_chain *c, const struct state_market *mc, unsigned threads) {
-  if (c->n_accounts == 0) return true;
-  c->health = big_alloc(c->n_accounts * sizeof *c->health);
-  c->by_hf = big_alloc(c->n_accounts * sizeof *c->by_hf);
-  struct state_acc_view *v = malloc(sizeof *v);
-  struct risk_health_market *hm = malloc(sizeof *hm);
-  uint64_t *keys = big_alloc(c->n_accounts * sizeof *keys);
-  bool ok = c->health && c->by_hf && v && hm && keys;
-  if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
-    risk_health_prepare(hm, &v->m);
-    enum { MAX_THREADS = 16 };
-    size_t t = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
-    if (t > 1 + c->n_accounts / 4096) t = 1 + c->n_accounts / 4096; /* small chains: not worth a thread */
-    struct health_job jobs[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    bool started[MAX_THREADS] = {false};
-    for (size_t k = 0; k < t; k++)
-      jobs[k] = (struct health_job){.v = v,
-                                    .hm = hm,
-                                    .c = c,
-                                    .from = c->n_accounts * k / t,
-                                    .to = c->n_accounts * (k + 1) / t,
-                                    .idx = keys + c->n_accounts * k / t};
-    for (size_t k = 1; k < t; k++)
-      started[k] = pthread_create(&tid[k], NULL, health_run, &jobs[k]) == 0;
-    health_run(&jobs[0]);
-    for (size_t k = 1; k < t; k++)
-      if (started[k])
-        pthread_join(tid[k], NULL);
-      else
-        health_run(&jobs[k]);        /* no thread: do its share here */
-    for (size_t k = 0; k < t; k++) { /* the shares' indexes, in order: address order */
-      if (jobs[k].idx != keys + c->n_by_hf) memmove(keys + c->n_by_hf, jobs[k].idx, jobs[k].n_idx * sizeof *keys);
-      c->n_by_hf += jobs[k].n_idx;
-    }
-    if (!sort_by_hf(c, keys)) ok = false;
-  } else if (c->health) {
-    memset(c->health, 0, c->n_accounts * sizeof *c->health);
-  }
-  free(v);
-  free(hm);
-  free(keys);
-  return ok;
+/* The collateral of account k of chain ctx, not evaluated by its generation (no_debt): what the
+ * evaluation would have given, with the generation's market. */
+static void coll_of(const void *ctx, uint32_t k, u256 *coll) {
+  const struct state_acc_chain *c = ctx;
+  struct risk_position rp[RISK_ACCOUNT_MAX_POSITIONS];
+  struct state_acc_health h;
+  *coll = U256_ZERO;
+  if (health_one(c->hf_view, c->hf_market, c, &c->accounts[k], rp, &h))
+    *coll = h.coll;
+  else /* cannot be: no_debt is only skipped where the evaluation answers */
+    UTIL_BUG("accounts: account %u was left unevaluated as without debt and cannot be evaluated", k);
 }
 
-size_t state_accounts_by_hf_after(const struct state_acc_chain *x, u256 hf, const uint8_t addr[20]) {
-  if (!addr) return 0;
-  size_t lo = 0, hi = x->n_by_hf;
-  while (lo < hi) { /* first entry > (hf, addr) */
-    size_t mid = lo + (hi - lo) / 2;
-    uint32_t i = x->by_hf[mid];
-    int d = u256_cmp(x->health[i].hf, hf);
-    if (d == 0) d = memcmp(x->accounts[i].addr, addr, 20);
-    if (d <= 0)
-      lo = mid + 1;
-    else
-      hi = mid;
+/* Whether the accounts marked no_debt have the health factor 2^256-1 at v's prices without being
+ * evaluated: every reserve of c's reserves map (all a position can be in) is in the market, priced
+ * and in the fast path's domain (then health_one answers through risk_health_fast, which gives
+ * 2^256-1 with no debt). */
+static bool no_debt_skippable(const struct state_acc_chain *c, const struct state_acc_view *v,
+                              const struct risk_health_market *hm) {
+  for (size_t i = 0; i < c->n_res; i++) {
+    int32_t id = c->res[i].id;
+    if (id < 0 || (uint32_t)id >= v->m.n_reserves || (uint32_t)id >= hm->n_reserves || !v->res[id] || !v->priced[id] ||
+        !hm->r[id].fast)
+      return false;
   }
-  return lo;
+  return true;
+}
+
+/* Fills c->fig and the index c->hf from c's accounts and the market mc (NULL: none gets figures),
+ * on up to `threads` threads (the calling thread is one of them).
+ * *eval_ms and *index_ms: the wall time of the two steps, *cpu_ms the evaluation's CPU time. */
+static bool health_compute(struct state_acc_chain *c, const struct state_market *mc, unsigned threads, double *eval_ms,
+                           double *cpu_ms, double *index_ms) {
+  *eval_ms = *cpu_ms = *index_ms = 0;
+  if (c->n_accounts == 0) return true;
+  double t0 = clock_ms(CLOCK_MONOTONIC);
+  c->fig = big_take(c->n_accounts * sizeof *c->fig);
+  struct state_acc_view *v = c->hf_view = malloc(sizeof *v);
+  struct risk_health_market *hm = c->hf_market = malloc(sizeof *hm);
+  struct health_ctx hx = {.v = v, .hm = hm, .c = c, .bucket = big_take(c->n_accounts * sizeof *hx.bucket)};
+  atomic_init(&hx.next, 0);
+  struct health_job jobs[STATE_HF_MAX_THREADS];
+  memset(jobs, 0, sizeof jobs);
+  size_t t = threads < 1 ? 1 : threads > STATE_HF_MAX_THREADS ? STATE_HF_MAX_THREADS : threads;
+  if (t > 1 + c->n_accounts / 4096) t = 1 + c->n_accounts / 4096; /* small chains: not worth a thread */
+  bool ok = c->fig && v && hm && hx.bucket;
+  if (ok && mc && state_accounts_view(v, mc, c, (uint64_t)mc->block_timestamp, NULL) == RISK_OK) {
+    risk_health_prepare(hm, &v->m);
+    hx.skip_no_debt = no_debt_skippable(c, v, hm);
+    pthread_t tid[STATE_HF_MAX_THREADS];
+    bool started[STATE_HF_MAX_THREADS] = {false};
+    for (size_t k = 0; k < t; k++)
+      jobs[k].h = &hx;
+    for (size_t k = 1; k < t; k++)
+      started[k] = pthread_create(&tid[k], NULL, health_run, &jobs[k]) == 0;
+    health_run(&jobs[0]); /* (takes what a thread that could not start would have taken) */
+    for (size_t k = 1; k < t; k++)
+      if (started[k]) pthread_join(tid[k], NULL);
+    size_t n_wide = 0;
+    for (size_t k = 0; k < t; k++) {
+      n_wide += jobs[k].n_wide;
+      *cpu_ms += jobs[k].cpu_ms;
+      if (jobs[k].oom) ok = false;
+    }
+    if (ok && n_wide) { /* rare: figures of 2^64 and more, health factors of 2^128 and more */
+      c->wide = malloc(n_wide * sizeof *c->wide);
+      ok = c->wide != NULL;
+      for (size_t k = 0; k < t && ok; k++)
+        for (size_t i = 0; i < jobs[k].n_wide; i++) {
+          c->wide[c->n_wide] = jobs[k].wide[i];
+          state_hf_set_wide(&c->fig[jobs[k].wide_k[i]], c->n_wide++);
+        }
+    }
+  } else if (ok) { /* no market: no account has figures */
+    for (size_t i = 0; i < c->n_accounts; i++) {
+      state_hf_set_none(&c->fig[i]);
+      hx.bucket[i] = STATE_HF_NONE;
+    }
+  }
+  double t1 = clock_ms(CLOCK_MONOTONIC);
+  if (ok)
+    ok = state_hf_build(&c->hf, c->n_accounts, c->fig, c->wide, c->accounts[0].addr, sizeof *c->accounts, coll_of, c,
+                        threads, hx.bucket, big_take);
+  *eval_ms = t1 - t0;
+  *index_ms = clock_ms(CLOCK_MONOTONIC) - t1;
+  for (size_t k = 0; k < t; k++) {
+    free(jobs[k].wide);
+    free(jobs[k].wide_k);
+  }
+  big_give(hx.bucket, c->n_accounts * sizeof *hx.bucket);
+  return ok;
 }
 
 static const struct state_market *market_of(struct state_builder *b, int64_t chain_id) {
@@ -755,10 +819,6 @@ static const struct state_market *market_of(struct state_builder *b, int64_t cha
   for (size_t i = 0; ms && i < ms->n; i++)
     if (ms->v[i]->chain_id == chain_id) return ms->v[i];
   return NULL;
-}
-
-static long ms_between(const struct timespec *a, const struct timespec *b) {
-  return (long)((b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000);
 }
 
 db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
@@ -778,15 +838,18 @@ db_status state_accounts_load(db_conn *conn, struct state_builder *b) {
     char key[64];
     snprintf(key, sizeof key, "accounts:%lld", (long long)c->chain_id);
     const struct state_market *mc = market_of(b, c->chain_id);
-    struct timespec t0, t1, t2;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clock_ms(CLOCK_MONOTONIC);
     s = load_store(conn, c, max, state_builder_prev_data(b, key), mc, cfg && cfg->account_cache_incremental);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (s == DB_OK && c->accounts_cached && !health_compute(c, mc, cfg ? cfg->health_threads : 1)) s = DB_ERROR;
-    clock_gettime(CLOCK_MONOTONIC, &t2);
+    double t1 = clock_ms(CLOCK_MONOTONIC), eval_ms, cpu_ms, index_ms;
+    if (s == DB_OK && c->accounts_cached &&
+        !health_compute(c, mc, cfg ? cfg->health_threads : 1, &eval_ms, &cpu_ms, &index_ms))
+      s = DB_ERROR;
     if (s == DB_OK && c->accounts_cached)
-      util_log(UTIL_LOG_INFO, "accounts: chain %lld: %zu accounts loaded in %ld ms, health factors in %ld ms",
-               (long long)c->chain_id, c->n_accounts, ms_between(&t0, &t1), ms_between(&t1, &t2));
+      util_log(UTIL_LOG_INFO,
+               "accounts: chain %lld: %zu accounts loaded in %.0f ms, health factors in %.0f ms (evaluation %.0f ms, "
+               "%.0f ms of CPU; index %.0f ms)",
+               (long long)c->chain_id, c->n_accounts, t1 - t0, clock_ms(CLOCK_MONOTONIC) - t1, eval_ms, cpu_ms,
+               index_ms);
     if (s != DB_OK) {
       chain_free(c);
       break;

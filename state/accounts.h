@@ -9,11 +9,14 @@
 
 #include "db/db.h"
 #include "risk/account.h"
+#include "state/hfindex.h"
 #include "state/markets.h"
 
 struct state_cache;
 struct state_builder;
 struct state_acc_store; /* owns accounts[] and positions[]; shared by generations (state/accounts.c) */
+struct state_acc_view;
+struct risk_health_market;
 
 /* One stored position of a cached account (what the positions table holds, with its reserve id). */
 struct state_acc_pos {
@@ -28,12 +31,13 @@ struct state_acc {
   bool too_many; /* more positions than RISK_ACCOUNT_MAX_POSITIONS */
   uint16_t n_pos;
   uint32_t first;
+  /* No debt whatever the market: no position with a debt balance, every position in a reserve
+   * the reserves table lists, collateral balances below 2^64, at most RISK_ACCOUNT_MAX_POSITIONS.
+   * Where every listed reserve is priced and in the fast domain such an account's health factor is
+   * 2^256-1 at any prices, so a generation does not evaluate it (its collateral is computed when
+   * asked for). */
+  bool no_debt;
   int64_t block_number; /* the account row's block (the watch list shows it) */
-};
-/* One cached account's figures at the generation's block (the engine's calculateUserAccountData
- * over its held positions; WAD health factor, 2^256-1 with no debt; 8-decimal USD totals). */
-struct state_acc_health {
-  u256 hf, coll, debt;
 };
 
 /* The per-chain data the accounts builder attaches: eMode categories, kill switch, and, for a
@@ -63,12 +67,17 @@ struct state_acc_chain {
     int32_t id;
   } res[RISK_MAX_RESERVES];
   /* Health factors live here, per generation, not in the database: computed in bulk from the
-   * positions above and the chain's market at its block (docs/architecture.md). health[i] is
-   * accounts[i]'s; by_hf lists the accounts that have one (all of their used positions in priced,
-   * listed reserves) ordered by (health factor, address): the liquidation watch list. */
-  struct state_acc_health *health;
-  uint32_t *by_hf;
-  size_t n_by_hf;
+   * positions above and the chain's market at its block (docs/architecture.md). fig[i] is
+   * accounts[i]'s figures (wide: those that do not fit in fig); the index holds the accounts that
+   * have them (all of their used positions in priced, listed reserves), walked in (health factor,
+   * address) order: the liquidation watch list (state_hf_seek, state_hf_get). */
+  struct state_hf_fig *fig;
+  struct state_acc_health *wide;
+  size_t n_wide;
+  struct state_hf_index hf;
+  /* the market the figures were computed with (for the collateral of accounts not evaluated) */
+  struct state_acc_view *hf_view;
+  struct risk_health_market *hf_market;
 };
 
 /* One request's view of a chain: the engine market at time t (reserve ids index reserves[]),
@@ -82,8 +91,6 @@ struct state_acc_view {
   struct risk_market m;
 };
 
-/* Returns the position of the first entry of x->by_hf after (hf, addr) (0 with addr NULL). */
-size_t state_accounts_by_hf_after(const struct state_acc_chain *x, u256 hf, const uint8_t addr[20]);
 /* Returns the accounts builder's data for chain_id (borrowed from c), or NULL. */
 const struct state_acc_chain *state_accounts_chain(const struct state_cache *c, int64_t chain_id);
 /* Fills v with the market of mc at time t (>= the block timestamp); overrides (may be NULL) is

@@ -2,6 +2,7 @@
  * strategy with its curve and rate source. */
 #include "views/markets_json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,81 @@ static risk_err put_cap(json_t *o, const char *name, uint64_t cap, unsigned deci
   return RISK_OK;
 }
 
+/* ---- the rate curve, kept between generations ----
+ * A strategy's curve (~100 points) depends only on the strategy (with its rate source's reading)
+ * and the reserve factor, which rarely change, and building it was most of a generation's
+ * rendering: ~7 of ~8 ms with 18 reserves. The last curves built are kept per process and handed
+ * out as copies (a generation's renderers and the requests that render a reserve at another time
+ * share them). */
+#define CURVE_MEMO 64
+static struct {
+  pthread_mutex_t mu;
+  size_t next;
+  struct curve_memo {
+    bool used;
+    struct risk_irm irm;
+    uint32_t rf;
+    json_t *pts;
+  } v[CURVE_MEMO];
+} memo = {PTHREAD_MUTEX_INITIALIZER, 0, {{0}}};
+
+static bool same_source(const struct risk_rate_source *a, const struct risk_rate_source *b) {
+  return a->kind == b->kind && u256_eq(a->value, b->value) && a->decimals == b->decimals &&
+         a->reverted == b->reverted && a->capped == b->capped && u256_eq(a->lower_bound, b->lower_bound) &&
+         u256_eq(a->upper_bound, b->upper_bound) && u256_eq(a->default_rate, b->default_rate);
+}
+
+static bool same_irm(const struct risk_irm *a, const struct risk_irm *b) {
+  return a->kind == b->kind && u256_eq(a->optimal_usage_ratio, b->optimal_usage_ratio) &&
+         u256_eq(a->base_variable_borrow_rate, b->base_variable_borrow_rate) &&
+         u256_eq(a->variable_rate_slope1, b->variable_rate_slope1) &&
+         u256_eq(a->variable_rate_slope2, b->variable_rate_slope2) && a->spread_negative == b->spread_negative &&
+         u256_eq(a->spread, b->spread) && same_source(&a->source, &b->source);
+}
+
+/* Returns a copy of the memo of (irm, rf), or NULL. */
+static json_t *memo_get(const struct risk_irm *irm, uint32_t rf) {
+  json_t *pts = NULL;
+  pthread_mutex_lock(&memo.mu);
+  for (size_t i = 0; i < CURVE_MEMO && !pts; i++)
+    if (memo.v[i].used && memo.v[i].rf == rf && same_irm(&memo.v[i].irm, irm)) pts = json_deep_copy(memo.v[i].pts);
+  pthread_mutex_unlock(&memo.mu);
+  return pts;
+}
+
+static void memo_put(const struct risk_irm *irm, uint32_t rf, const json_t *pts) {
+  json_t *copy = json_deep_copy(pts);
+  if (!copy) return;
+  pthread_mutex_lock(&memo.mu);
+  struct curve_memo *m = &memo.v[memo.next];
+  memo.next = (memo.next + 1) % CURVE_MEMO;
+  json_decref(m->pts);
+  *m = (struct curve_memo){.used = true, .irm = *irm, .rf = rf, .pts = copy};
+  pthread_mutex_unlock(&memo.mu);
+}
+
+/* Returns the curve of r's strategy (p: its parameters) as points, or null; never NULL. */
+static json_t *curve_json(const struct state_reserve *r, const struct risk_irm_params *p) {
+  json_t *pts = memo_get(&r->irm, r->st.config.reserve_factor);
+  if (pts) return pts;
+  struct risk_irm_curve *curve = malloc(sizeof *curve); /* ~10 KB: not on a request thread's stack */
+  pts = json_null();
+  if (curve && risk_irm_curve(curve, &r->irm, r->st.config.reserve_factor) == RISK_OK) {
+    pts = json_array();
+    for (size_t i = 0; i < curve->count; i++) {
+      json_t *pt = json_object();
+      view_put_ray(pt, "utilization", &curve->points[i].utilization);
+      view_put_ray(pt, "variable_borrow_rate", &curve->points[i].variable_borrow_rate);
+      view_put_ray(pt, "liquidity_rate", &curve->points[i].liquidity_rate);
+      json_object_set_new(pt, "kink", json_boolean(u256_eq(curve->points[i].utilization, p->optimal_usage_ratio)));
+      json_array_append_new(pts, pt);
+    }
+    memo_put(&r->irm, r->st.config.reserve_factor, pts);
+  }
+  free(curve);
+  return pts;
+}
+
 /* Returns the strategy object (kind, parameters, rate source, curve); never NULL. */
 static json_t *strategy_json(const struct state_reserve *r) {
   json_t *o = json_object();
@@ -153,21 +229,7 @@ static json_t *strategy_json(const struct state_reserve *r) {
     json_object_set_new(o, "rate_source", json_null());
     json_object_set_new(o, "description", json_string("fixed parameters"));
   }
-  struct risk_irm_curve *curve = malloc(sizeof *curve); /* ~10 KB: not on a request thread's stack */
-  json_t *pts = json_null();
-  if (curve && e == RISK_OK && risk_irm_curve(curve, &r->irm, r->st.config.reserve_factor) == RISK_OK) {
-    pts = json_array();
-    for (size_t i = 0; i < curve->count; i++) {
-      json_t *pt = json_object();
-      view_put_ray(pt, "utilization", &curve->points[i].utilization);
-      view_put_ray(pt, "variable_borrow_rate", &curve->points[i].variable_borrow_rate);
-      view_put_ray(pt, "liquidity_rate", &curve->points[i].liquidity_rate);
-      json_object_set_new(pt, "kink", json_boolean(u256_eq(curve->points[i].utilization, p.optimal_usage_ratio)));
-      json_array_append_new(pts, pt);
-    }
-  }
-  free(curve);
-  json_object_set_new(o, "curve", pts);
+  json_object_set_new(o, "curve", e == RISK_OK ? curve_json(r, &p) : json_null());
   return o;
 }
 
