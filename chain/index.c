@@ -385,15 +385,14 @@ static bool not_a_revert(const struct calls *c, size_t i);
 
 /* A token's symbol: a string, or (older tokens such as MKR) a bytes32; "?" when the token has no
  * symbol (the call reverts) or its symbol is empty or not UTF-8. Returns false, with out "?", when
- * the node answered the call with an error other than a revert: that is no answer about the
- * token, so the caller fails the step (reserve symbols are cached for good). */
+ * the node gave no answer about the token: an error other than a revert, or a result that is not
+ * hex data. The caller then fails the step (reserve symbols are cached for good). */
 static bool decode_symbol(const struct calls *c, size_t i, char *out, size_t cap) {
   struct chain_abi_data d;
+  snprintf(out, cap, "?");
+  if (c->v[i].error) return !not_a_revert(c, i);
+  if (!ret(c, i, &d)) return false;
   out[0] = '\0';
-  if (!ret(c, i, &d)) {
-    snprintf(out, cap, "?");
-    return !not_a_revert(c, i);
-  }
   if (!chain_abi_string(&d, 0, 0, out, cap) && d.n == 32) {
     size_t k = 0;
     while (k < 32 && k + 1 < cap && d.b[k] >= 0x20 && d.b[k] < 0x7f)
@@ -1031,6 +1030,17 @@ static int share_price_apr(u256 a0, u256 a1, uint64_t dt, u256 *apr) {
   return u256_muldiv(apr, u256_sub_wrap(a1, a0), num, den) == RISK_OK ? 0 : -1;
 }
 
+/* Adds asset to the idle list once, unless it is itself a venue (the shares of an ERC-4626 venue
+ * such as sUSDS, which another venue may take as its asset): those shares are already counted as
+ * that venue's allocation, and counting them again as idle would count them twice. */
+static void idle_add(const struct chain_network *net, char (*idle)[43], size_t *ni, const char *asset) {
+  for (size_t i = 0; i < net->n_venues; i++)
+    if (strcasecmp(net->venues[i].address, asset) == 0) return;
+  for (size_t k = 0; k < *ni; k++)
+    if (strcasecmp(idle[k], asset) == 0) return;
+  memcpy(idle[(*ni)++], asset, 43);
+}
+
 /* Reads each venue of the network file at block h (and, for a share-price APR, at the block
  * apr_window_blocks before it, pinned by that block's hash), and the idle balance of every asset
  * the venues and rate-limit keys name, held by the ALM proxy. Appends "venues", "allocations"
@@ -1045,20 +1055,10 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   char(*idle)[43] = calloc(nv + net->n_keys + 1, sizeof *idle);
   size_t ni = 0;
   if (!r || !idle) abort();
-  for (size_t i = 0; i < nv; i++) {
-    const char *a = net->venues[i].asset;
-    bool seen = false;
-    for (size_t k = 0; k < ni && !seen; k++)
-      seen = strcmp(idle[k], a) == 0;
-    if (!seen) memcpy(idle[ni++], a, 43);
-  }
-  for (size_t i = 0; i < net->n_keys; i++) {
-    if (!net->keys[i].has_asset) continue;
-    bool seen = false;
-    for (size_t k = 0; k < ni && !seen; k++)
-      seen = strcmp(idle[k], net->keys[i].asset) == 0;
-    if (!seen) memcpy(idle[ni++], net->keys[i].asset, 43);
-  }
+  for (size_t i = 0; i < nv; i++)
+    idle_add(net, idle, &ni, net->venues[i].asset);
+  for (size_t i = 0; i < net->n_keys; i++)
+    if (net->keys[i].has_asset) idle_add(net, idle, &ni, net->keys[i].asset);
   struct calls c = {0}, c2 = {0};
   int rc = -1;
   for (size_t i = 0; i < nv; i++) {

@@ -9,12 +9,13 @@
 // wrong API key: 401/403, a wrong path: 404). --error-call SIG --error-times N answers the first N
 // eth_calls whose data starts with SIG's selector (e.g. 'getAPR()') with a JSON-RPC error that is
 // not a revert (-32000 "header not found", as a load-balanced node behind on its peers says), in a
-// batch too: the batch's other calls are forwarded and answered as usual.
+// batch too: the batch's other calls are forwarded and answered as usual. With --error-kind null
+// those calls are answered `"result": null` instead (a malformed answer, not an error).
 //
 // Usage:
 //   node tests/chain/faultproxy.mjs --target http://127.0.0.1:PORT [--seed 1] [--rate 0.3]
 //        [--faults drop,delay,429,503,garble,wrongsize] [--lifetime 300] [--clean-after N]
-//        [--stats FILE] [--max-batch N] [--status CODE] [--error-call SIG --error-times N]
+//        [--stats FILE] [--max-batch N] [--status CODE] [--error-call SIG --error-times N [--error-kind node|null]]
 // Prints `PROXY_URL=http://127.0.0.1:PORT` once listening. Stops by itself after --lifetime
 // seconds (default 300), on SIGTERM/SIGINT, or when stdin closes; then writes the counts
 // ({requests, forwarded, faults: {drop: n, …}}) to --stats (and stderr). --clean-after N stops
@@ -51,7 +52,9 @@ function errorFor(call) {
   stats.call_errors++;
   return true;
 }
-const nodeError = (call) => ({ jsonrpc: '2.0', id: call.id ?? null, error: { code: -32000, message: 'header not found' } });
+const errorKind = String(a['error-kind'] ?? 'node');
+const nodeError = (call) => (errorKind === 'null' ? { jsonrpc: '2.0', id: call.id ?? null, result: null }
+  : { jsonrpc: '2.0', id: call.id ?? null, error: { code: -32000, message: 'header not found' } });
 
 // Answers the calls errorFor picks itself and forwards the rest; null when it picks none.
 async function withCallErrors(j, headers) {
