@@ -183,7 +183,7 @@ run() {
     if [ "$label" = after ] && [ -n "$before" ]; then
       local t0
       t0=$(now)
-      SPARKD_DATABASE_URL=$url SPARKD_MIGRATE=auto "$bin" migrate >/dev/null || die "$bin migrate failed on the database $before wrote"
+      SPARKD_DATABASE_URL=$url SPARKD_MIGRATE=auto "$bin" migrate >"$dir/migrate.out" 2>&1 || die "$bin migrate failed on the database $before wrote: $(cat "$dir/migrate.out")"
       echo "$n after migrate_from_before_s $(secs "$t0" "$(now)")"
     fi
     serve_run "$n" "$label" "$b" "$url" "$dir" "$k"
