@@ -15,8 +15,13 @@
  * with one health factor) or in sorted (SORTED), or not yet (UNSORTED). */
 enum { UNSORTED = 0, IN_GROUPED = 1, SORTED = 2 };
 
+/* Sorts take a lock by bucket, among SORT_LOCKS: a request walking every bucket (a filter with no
+ * max_health_factor) sorts them one after another without holding up a request that needs another
+ * bucket, and two requests needing the same bucket sort it once. */
+#define SORT_LOCKS 16
+
 struct state_hf_lazy {
-  pthread_mutex_t mu;    /* one sort at a time */
+  pthread_mutex_t mu[SORT_LOCKS];
   pthread_mutex_t nd_mu; /* the no-debt totals (a histogram does not hold up a watch list) */
   bool nd_done;
   size_t nd_count;
@@ -164,12 +169,15 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   x->state = calloc(STATE_HF_BUCKETS, sizeof *x->state);
   x->lazy = calloc(1, sizeof *x->lazy);
   uint32_t *cnt = calloc(t * STATE_HF_BUCKETS, sizeof *cnt);
-  bool ok = x->off && x->state && x->lazy && cnt && pthread_mutex_init(&x->lazy->mu, NULL) == 0;
+  bool ok = x->off && x->state && x->lazy && cnt && pthread_mutex_init(&x->lazy->nd_mu, NULL) == 0;
   if (!ok) goto fail;
-  if (pthread_mutex_init(&x->lazy->nd_mu, NULL) != 0) {
-    pthread_mutex_destroy(&x->lazy->mu);
-    goto fail;
-  }
+  for (size_t k = 0; k < SORT_LOCKS; k++)
+    if (pthread_mutex_init(&x->lazy->mu[k], NULL) != 0) {
+      while (k--)
+        pthread_mutex_destroy(&x->lazy->mu[k]);
+      pthread_mutex_destroy(&x->lazy->nd_mu);
+      goto fail;
+    }
   for (size_t k = 0; k < t; k++)
     jobs[k] = (struct build_job){.x = x,
                                  .bucket = bucket,
@@ -205,7 +213,8 @@ bool state_hf_build(struct state_hf_index *x, size_t n_accounts, const struct st
   free(cnt);
   return true;
 fail_mu:
-  pthread_mutex_destroy(&x->lazy->mu);
+  for (size_t k = 0; k < SORT_LOCKS; k++)
+    pthread_mutex_destroy(&x->lazy->mu[k]);
   pthread_mutex_destroy(&x->lazy->nd_mu);
 fail:
   free(cnt);
@@ -220,7 +229,8 @@ fail:
 
 void state_hf_free(struct state_hf_index *x, void (*give)(void *p, size_t bytes)) {
   if (!x->off) return;
-  pthread_mutex_destroy(&x->lazy->mu);
+  for (size_t k = 0; k < SORT_LOCKS; k++)
+    pthread_mutex_destroy(&x->lazy->mu[k]);
   pthread_mutex_destroy(&x->lazy->nd_mu);
   free(x->lazy);
   free(x->off);
@@ -314,7 +324,8 @@ static const uint32_t *open_bucket(const struct state_hf_index *x, uint32_t b) {
   uint8_t s = atomic_load_explicit(&x->state[b], memory_order_acquire);
   if (s == IN_GROUPED) return x->grouped + lo;
   if (s == SORTED) return x->sorted + lo;
-  pthread_mutex_lock(&x->lazy->mu);
+  pthread_mutex_t *mu = &x->lazy->mu[b % SORT_LOCKS];
+  pthread_mutex_lock(mu);
   s = atomic_load_explicit(&x->state[b], memory_order_relaxed);
   if (s == UNSORTED) {
     struct kv *v = malloc(m * sizeof *v);
@@ -351,7 +362,7 @@ static const uint32_t *open_bucket(const struct state_hf_index *x, uint32_t b) {
       atomic_store_explicit(&x->state[b], SORTED, memory_order_release);
     }
   }
-  pthread_mutex_unlock(&x->lazy->mu);
+  pthread_mutex_unlock(mu);
   return s == IN_GROUPED ? x->grouped + lo : x->sorted + lo;
 }
 
