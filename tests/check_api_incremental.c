@@ -329,7 +329,7 @@ START_TEST(incremental_equals_full) {
    * takes the incremental path (a trigger of migration 0030 counting it would make A read every
    * account) and still serves what B's full rebuild serves */
   {
-    char *log = th_sparkd_log(&sa);
+    log = th_sparkd_log(&sa);
     size_t before = 0;
     for (const char *p = log; p && (p = strstr(p, "changed accounts re-read")); p++)
       before++;
