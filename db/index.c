@@ -15,6 +15,22 @@ const struct db_statement db_index_statements[] = {
     /* the same lock as an import of this chain: a rewind never interleaves with an apply */
     {"index_lock",
      "SELECT pg_advisory_xact_lock(('x' || substr(md5('sparkd.import:' || $1::text), 1, 16))::bit(64)::bigint)"},
+    /* Marks the transaction as the import's for the triggers of migration 0030 (as
+       snap_mark_import): the rewind records its own change below, for its chain only, instead of
+       making every chain's next generation read every account (and holding every chain's change
+       head row until it commits, which made other chains' imports wait). */
+    {"index_mark_import", "SELECT set_config('sparkd.import', 'on', true)"},
+    /* The rewind's own record for the state cache (migration 0015, as snap_changes_head): one more
+       change of this chain, at the block the rewind left it at (the chains row, just set); a full
+       read of this chain ($2) when it removed every account, else the removed addresses ($3). */
+    {"index_changes_head",
+     "UPDATE account_change_heads h SET seq = h.seq + 1, block_number = c.block_number,"
+     " block_timestamp = c.block_timestamp, full_seq = CASE WHEN $2::bool THEN h.seq + 1 ELSE h.full_seq END,"
+     " kept_from = greatest(h.kept_from, h.seq + 1 - 1023) FROM chains c"
+     " WHERE h.chain_id = $1::bigint AND c.chain_id = $1::bigint RETURNING h.seq"},
+    {"index_changes_insert", "INSERT INTO account_changes (chain_id, seq, address)"
+                             " SELECT $1::bigint, $2::bigint, a FROM unnest($3::text[]) a ON CONFLICT DO NOTHING"},
+    {"index_changes_prune", "DELETE FROM account_changes WHERE chain_id = $1::bigint AND seq < $2::bigint - 1023"},
     {"index_rewind_positions",
      "DELETE FROM positions p USING accounts a WHERE p.chain_id = $1::bigint AND a.chain_id = $1::bigint"
      " AND a.address = p.account AND a.block_number > $2::bigint"},
@@ -124,6 +140,40 @@ static db_status removed_row(const db_row *row, void *arg) {
   return DB_OK;
 }
 
+static db_status seq_row(const db_row *row, void *arg) {
+  snprintf(arg, 24, "%s", db_row_text(row, 0));
+  return DB_OK;
+}
+
+/* Records the rewind's change of its chain for the state cache's incremental rebuild: the removed
+ * accounts (a rewind to before every block, which removes them all, asks for a full read of this
+ * chain instead of listing each). A chain without a change head yet gets none: the cache reads
+ * every account of a chain it has no record of. */
+static db_status record_changes(db_conn *c, const struct rewind_arg *x, const char *p_chain) {
+  char seq[24] = "";
+  const char *hp[] = {p_chain, x->have ? "false" : "true"};
+  db_status st = db_query_prepared(c, "index_changes_head", 2, hp, seq_row, seq, NULL);
+  if (st != DB_OK || !seq[0]) return st;
+  if (x->have && x->n) {
+    char *arr = malloc(x->n * 43 + 2), *p = arr;
+    if (!arr) return DB_ERROR;
+    *p++ = '{';
+    for (size_t i = 0; i < x->n; i++) {
+      if (i) *p++ = ',';
+      memcpy(p, x->acc[i], 42);
+      p += 42;
+    }
+    *p++ = '}';
+    *p = '\0';
+    const char *ip[] = {p_chain, seq, arr};
+    st = db_exec_prepared(c, "index_changes_insert", 3, ip, NULL);
+    free(arr);
+  }
+  const char *pp[] = {p_chain, seq};
+  if (st == DB_OK) st = db_exec_prepared(c, "index_changes_prune", 2, pp, NULL);
+  return st;
+}
+
 static db_status rewind_txn(db_conn *c, void *arg) {
   struct rewind_arg *x = arg;
   x->n = 0; /* a retried transaction starts over */
@@ -135,11 +185,13 @@ static db_status rewind_txn(db_conn *c, void *arg) {
                                       "index_rewind_vault_series",      "index_rewind_price_series",
                                       "index_rewind_rate_limit_series", "index_rewind_blocks"};
   db_status st = db_query_prepared(c, "index_lock", 1, params, NULL, NULL, NULL);
+  if (st == DB_OK) st = db_query_prepared(c, "index_mark_import", 0, NULL, NULL, NULL, NULL);
   if (st == DB_OK) st = db_exec_prepared(c, steps[0], 2, params, NULL);
   if (st == DB_OK) st = db_query_prepared(c, "index_rewind_accounts", 2, params, removed_row, x, NULL);
   for (size_t i = 1; st == DB_OK && i < sizeof steps / sizeof steps[0]; i++)
     st = db_exec_prepared(c, steps[i], 2, params, NULL);
   if (st == DB_OK) st = db_exec_prepared(c, "index_rewind_chain", 2, params, NULL);
+  if (st == DB_OK) st = record_changes(c, x, p_chain);
   if (st == DB_OK) {
     char note[64];
     snprintf(note, sizeof note, "%s:%s", p_chain, x->have ? p_n : "0");

@@ -18,7 +18,10 @@ db_status db_index_applied_at_or_below(db_pool *pool, uint64_t chain_id, uint64_
 /* In one transaction under the import lock: removes the applied blocks above `number` (all of
  * them when have_number is false), the time-series rows above it, and the accounts written above
  * it with their positions (remembered as pending until read again); sets the chain's current
- * block back to `number`; NOTIFY sparkd_state.
+ * block back to `number`; records the change for the state cache (account_change_heads and
+ * account_changes of this chain only: the removed addresses, or a full read of the chain when
+ * have_number is false), marking the transaction as the import's so that the triggers of
+ * migration 0030 do not count it as every chain's; NOTIFY sparkd_state.
  * Returns DB_OK with the removed accounts' addresses (malloc'd, *n of them). */
 db_status db_index_rewind(db_pool *pool, uint64_t chain_id, bool have_number, uint64_t number, char (**accounts)[43],
                           size_t *n);

@@ -13,7 +13,10 @@
  *   - a node answering every convertToAssets with a node error (faultproxy): the same;
  *   - a share-price window reaching past the states the node keeps (anvil keeps the last 200
  *     blocks' state, as a pruned full node does): the same, never a guessed APR;
- *   - the good file against the node again: the new block's allocations equal the contracts'. */
+ *   - the good file against the node again: the new block's allocations equal the contracts';
+ *   - a vault whose share price moves by amounts chosen here: its APR equals a hand-computed
+ *     constant (the fixture's expected APRs use the same formula as the indexer).
+ * Each failing step must say why (the venue and the cause, from its log), not only fail. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -57,6 +60,17 @@ static long long served_block(const json_t *doc) {
       return json_integer_value(json_object_get(a, "block_number"));
   }
   return -1;
+}
+
+/* Runs `sparkd index --once`, which must fail, and asserts that its log says why: every one of the
+ * NULL-ended `causes` appears in it (the venue id among them), so a step failing for another
+ * reason (a parse error, another node error) does not pass. */
+static void index_fails_with(const char *dburl, const char *const *env, const char *const *causes) {
+  static char out[1 << 16];
+  int rc = th_sparkd_cmd_out(dburl, env, "index --once", out, sizeof out);
+  ck_assert_msg(rc != 0, "index --once succeeded:\n%s", out);
+  for (const char *const *c = causes; *c; c++)
+    ck_assert_msg(strstr(out, *c) != NULL, "index --once failed without saying \"%s\":\n%s", *c, out);
 }
 
 /* GETs the allocations until the served block is `block` (the cache reloads after a NOTIFY). */
@@ -137,6 +151,23 @@ START_TEST(allocations_equal_the_contracts) {
                            "--expect %s/expect1.json",
                            ch.url, ch.dir, ch.dir, ch.dir),
                    0);
+  /* the fixture's addresses, lowercase as the indexer writes them, for its failure messages */
+  char usdc[43], dai[43], weth[43], vusdc[43];
+  {
+    json_error_t jerr;
+    snprintf(path, sizeof path, "%s/state.json", ch.dir);
+    json_t *st = json_load_file(path, 0, &jerr);
+    ck_assert_msg(st != NULL, "%s: %s", path, jerr.text);
+    const char *names[] = {"usdc", "dai", "weth", "vusdc"};
+    char *into[] = {usdc, dai, weth, vusdc};
+    for (int i = 0; i < 4; i++) {
+      const char *v = json_string_value(json_object_get(st, names[i]));
+      ck_assert_msg(v && strlen(v) == 42, "state.json %s", names[i]);
+      memcpy(into[i], v, 43);
+      lower(into[i]);
+    }
+    json_decref(st);
+  }
   ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
   ck_assert_int_eq(th_sparkd_cmd(dburl, NULL, "migrate"), 0);
   char rpc[256], net[512], bad[512];
@@ -160,14 +191,20 @@ START_TEST(allocations_equal_the_contracts) {
   ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs move --rpc %s --state %s/state.json", ch.url, ch.dir), 0);
   const char *env_bad[] = {rpc, bad, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50",
                            NULL};
-  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, "index --once"), 0);
+  /* the USDC vault named with DAI: its asset() says USDC */
+  index_fails_with(dburl, env_bad,
+                   (const char *const[]){"venue grow-usdc (", vusdc, "): the network file names asset", dai,
+                                         "the contract's asset() is", usdc, NULL});
   json_t *after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
   ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
   ck_assert(json_equal(json_object_get(after_bad, "idle"), json_object_get(first, "idle")));
   ck_assert_int_eq(served_block(after_bad), b1);
   json_decref(after_bad);
   snprintf(bad, sizeof bad, "SPARKD_NETWORK_FILE=%s/bad2.json", ch.dir);
-  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, "index --once"), 0);
+  /* the USDC aToken named with WETH: its UNDERLYING_ASSET_ADDRESS() says USDC */
+  index_fails_with(dburl, env_bad,
+                   (const char *const[]){"venue sparklend-usdc (", "): the network file names asset", weth,
+                                         "the contract's UNDERLYING_ASSET_ADDRESS() is", usdc, NULL});
   after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
   ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
   ck_assert_int_eq(served_block(after_bad), b1);
@@ -184,7 +221,9 @@ START_TEST(allocations_equal_the_contracts) {
   snprintf(rpc_proxy, sizeof rpc_proxy, "SPARKD_RPC_URL=%s", proxy);
   const char *env_err[] = {
       rpc_proxy, net, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50", NULL};
-  ck_assert_int_ne(th_sparkd_cmd(dburl, env_err, "index --once"), 0);
+  /* the first convertToAssets read is the USDC vault's amount: the node's own error is named */
+  index_fails_with(dburl, env_err,
+                   (const char *const[]){"venue grow-usdc (", vusdc, ") convertToAssets: ", "header not found", NULL});
   th_bg_stop(&fp);
   snprintf(path, sizeof path, "%s/errors.json", ch.dir);
   ck_assert_int_ge(th_json_file_int(path, "call_errors"), 1);
@@ -208,7 +247,9 @@ START_TEST(allocations_equal_the_contracts) {
   snprintf(net_deep, sizeof net_deep, "SPARKD_NETWORK_FILE=%s", path);
   const char *env_deep[] = {
       rpc, net_deep, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50", NULL};
-  ck_assert_int_ne(th_sparkd_cmd(dburl, env_deep, "index --once"), 0);
+  index_fails_with(dburl, env_deep,
+                   (const char *const[]){"venue grow-usdc apr: the node cannot serve block", "250 blocks back",
+                                         "a node keeping that state, or a shorter window, is needed", NULL});
   json_t *after_deep = get(sd.port, "/v1/liquidity-layer/allocations");
   ck_assert(json_equal(json_object_get(after_deep, "data"), json_object_get(first, "data")));
   ck_assert_int_eq(served_block(after_deep), b1);
@@ -227,6 +268,42 @@ START_TEST(allocations_equal_the_contracts) {
   json_t *second = allocations_at(sd.port, b2);
   ck_assert_uint_eq(equal_to_contracts(second, path), 4 * 3 + 4 * 2);
   json_decref(second);
+
+  /* One share-price APR by hand, not by the fixture's formula (which is the C code's): a new vault
+   * (tests/chain/ll_fixture.mjs fixed) takes the ALM proxy's first deposit of D = 999999937 (D
+   * shares: convertToAssets(totalSupply) = a0 = D), and W - 1 = 9 blocks later Y = 1234567 is paid
+   * into it (a1 = D * (D + Y) / D = 1001234504); the head is that block, W = 10 blocks of 12 s
+   * after the deposit: dt = 120 s. apr = floor((a1 - a0) * RAY * 31536000 / (a0 * dt))
+   *   = floor(1234567 * 10^27 * 31536000 / (999999937 * 120))
+   *   = floor(1234567 * 262800 * 10^27 / 999999937)          (31536000 / 120 = 262800)
+   *   = floor(324444207600 * 10^27 / 999999937)
+   *   = 324444228039986366519141090705, remainder 888714415 (324444228039986366519141090705 *
+   *     999999937 + 888714415 = 324444207600 * 10^27).
+   * The remainder is more than half of 999999937: a rounded division gives ...706; blocks for
+   * seconds (dt = 10) give 12 times as much, 3893330736479836398229693088470; a year of 365.25
+   * days gives 324666450113986357181140502411; a WAD, 10^9 times less. The amount is
+   * convertToAssets(D) = 1001234504. */
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs fixed --rpc %s --state %s/state.json --network-in %s/ll.json "
+                           "--network-out %s/fixed.json --deposit 999999937 --paid 1234567 --window 10",
+                           ch.url, ch.dir, ch.dir, ch.dir),
+                   0);
+  char net_fixed[600];
+  snprintf(net_fixed, sizeof net_fixed, "SPARKD_NETWORK_FILE=%s/fixed.json", ch.dir);
+  const char *env_fixed[] = {rpc, net_fixed, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", NULL};
+  ck_assert_int_eq(th_sparkd_cmd(dburl, env_fixed, "index --once"), 0);
+  char head[128];
+  ck_assert_int_eq(th_rpc(ch.url, "eth_blockNumber", NULL, head, sizeof head), 0);
+  long long b3 = strtoll(head + 1, NULL, 16); /* "\"0x…\"" */
+  ck_assert_int_gt(b3, b2);
+  json_t *third = allocations_at(sd.port, b3);
+  const json_t *fixed = NULL, *data = json_object_get(third, "data");
+  for (size_t i = 0; i < json_array_size(data); i++)
+    if (strcmp(json_string_value(json_object_get(json_array_get(data, i), "venue_id")), "fixed-usdc") == 0)
+      fixed = json_array_get(data, i);
+  ck_assert_msg(fixed != NULL, "venue fixed-usdc not served");
+  same("fixed-usdc apr_ray", "324444228039986366519141090705", json_object_get(fixed, "apr_ray"));
+  same("fixed-usdc amount", "1001234504", json_object_get(fixed, "amount"));
+  json_decref(third);
   th_sparkd_stop(&sd);
   th_chain_stop(&ch);
   th_pg_drop_db(&pg, dburl);

@@ -16,6 +16,7 @@
 
 #include "chain/snapshot.h"
 #include "db/db.h"
+#include "db/index.h"
 #include "db/migrate.h"
 #include "db/snapshot.h"
 #include "tests/support/pgtest.h"
@@ -588,6 +589,112 @@ END_TEST
 static void setup(void) { ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start"); }
 static void teardown(void) { th_pg_stop(&pg); }
 
+/* The fixture's market on chain `chain` at block, its timestamp 12 s a block from the fixture's. */
+static char *snapshot_on(json_t *accounts, bool delta, uint64_t block, int chain) {
+  char *t = snapshot(accounts, delta, block);
+  json_t *j = json_loads(t, 0, NULL);
+  ck_assert_ptr_nonnull(j);
+  free(t);
+  json_object_set_new(j, "chain_id", json_integer(chain));
+  json_object_set_new(json_object_get(j, "block"), "timestamp",
+                      json_integer(1730000000 + 12 * (json_int_t)(block - BLOCK)));
+  t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(j);
+  return t;
+}
+
+/* The indexer's rewind after a reorg records its own change, for its chain only (db/index.c): the
+ * triggers of migration 0030 do not count it (it would move every chain's head, and every
+ * chain's next generation would read every account); its chain's head moves on by one, at the
+ * block the rewind left the chain at, listing the accounts it removed; a rewind of every block
+ * asks for a full read of that chain only. The removed accounts are taken from the table before
+ * the rewind (those written above the ancestor), not from the rewind's answer. */
+START_TEST(test_rewind_records_its_chain) {
+  char url[TH_PG_CONNINFO_MAX];
+  new_db(url, sizeof url);
+  json_error_t e;
+  json_t *fx = json_load_file(FIXTURE, JSON_REJECT_DUPLICATES, &e);
+  ck_assert_msg(fx != NULL, "%s", e.text);
+  json_t *reserves = json_object_get(fx, "reserves");
+  json_t *s1 = json_array(), *d = json_array();
+  for (size_t i = 0; i < 40; i++) {
+    char a[43];
+    random_address(a);
+    json_array_append_new(s1, random_account(a, reserves));
+  }
+  for (size_t i = 0; i < 15; i++)
+    json_array_append_new(d, edit_account(json_array_get(s1, i), (unsigned)i, reserves));
+  for (size_t i = 0; i < 5; i++) { /* new accounts, with positions (an empty one is not written) */
+    char a[43];
+    random_address(a);
+    json_t *acc = random_account(a, reserves);
+    if (json_array_size(json_object_get(acc, "positions")) == 0)
+      json_array_append_new(json_object_get(acc, "positions"),
+                            json_pack("{s:O, s:s, s:s, s:b}", "asset",
+                                      json_object_get(json_array_get(reserves, 0), "asset"), "scaled_a_token_balance",
+                                      "5", "scaled_variable_debt", "0", "collateral", 1));
+    json_array_append_new(d, acc);
+  }
+  char *t;
+  for (int chain = 1; chain <= 2; chain++) {
+    t = snapshot_on(s1, false, BLOCK, chain);
+    apply(url, t);
+    free(t);
+    t = snapshot_on(d, true, BLOCK + 1, chain);
+    apply(url, t);
+    free(t);
+  }
+  static const char head1[] = "SELECT seq || '/' || full_seq || '/' || block_number || '/' || block_timestamp"
+                              " || '/' || kept_from AS v FROM account_change_heads WHERE chain_id = 1";
+  static const char head2[] = "SELECT seq || '/' || full_seq || '/' || block_number || '/' || block_timestamp"
+                              " || '/' || kept_from AS v FROM account_change_heads WHERE chain_id = 2";
+  char *h1 = query_text(url, head1), *h2 = query_text(url, head2);
+  ck_assert_str_eq(h1, "2/1/21000001/1730000012/1");
+  ck_assert_str_eq(h2, "2/1/21000001/1730000012/1");
+  free(h1);
+  char *written = query_text(url, "SELECT string_agg(address, ',' ORDER BY address) AS v FROM accounts"
+                                  " WHERE chain_id = 1 AND block_number > 21000000");
+  ck_assert_uint_gt(strlen(written), 5 * 43 - 1); /* the new accounts at least */
+  db_pool *pool = db_pool_create(url, 1);
+  ck_assert_ptr_nonnull(pool);
+  char(*removed)[43] = NULL;
+  size_t n = 0;
+  ck_assert_int_eq(db_index_rewind(pool, 1, true, BLOCK, &removed, &n), DB_OK);
+  ck_assert_uint_eq(n * 43 - 1, strlen(written));
+  free(removed);
+  h1 = query_text(url, head1);
+  char *h2b = query_text(url, head2);
+  ck_assert_str_eq(h2b, h2); /* chain 2 untouched */
+  free(h2b);
+  ck_assert_str_eq(h1, "3/1/21000000/1730000000/1"); /* a delta at the ancestor, not a full read */
+  free(h1);
+  char *listed = query_text(url, "SELECT string_agg(address, ',' ORDER BY address) AS v FROM account_changes"
+                                 " WHERE chain_id = 1 AND seq = 3");
+  ck_assert_str_eq(listed, written);
+  free(listed);
+  free(written);
+  char *left =
+      query_text(url, "SELECT count(*)::text AS v FROM accounts WHERE chain_id = 1 AND block_number > 21000000");
+  ck_assert_str_eq(left, "0");
+  free(left);
+  /* every block of chain 2 rewound: a full read of chain 2, chain 1 untouched */
+  h1 = query_text(url, head1);
+  ck_assert_int_eq(db_index_rewind(pool, 2, false, 0, &removed, &n), DB_OK);
+  free(removed);
+  h2b = query_text(url, head2);
+  ck_assert_str_eq(h2b, "3/3/0/0/1");
+  free(h2b);
+  h2b = query_text(url, head1);
+  ck_assert_str_eq(h2b, h1);
+  free(h2b);
+  free(h1);
+  free(h2);
+  db_pool_destroy(pool);
+  json_decref(s1), json_decref(d), json_decref(fx);
+  th_pg_drop_db(&pg, url);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("db_import_rows");
   TCase *tc = tcase_create("rows");
@@ -596,6 +703,7 @@ int main(void) {
   tcase_add_test(tc, test_full_merge_delta);
   tcase_add_test(tc, test_delta_equals_full);
   tcase_add_test(tc, test_write_outside_import);
+  tcase_add_test(tc, test_rewind_records_its_chain);
   tcase_add_test(tc, test_address_domain);
   tcase_add_test(tc, test_sorted_iterator);
   suite_add_tcase(s, tc);

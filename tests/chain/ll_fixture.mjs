@@ -12,6 +12,13 @@
 //       (and the same file with the USDC vault's asset set to DAI, or the USDC aToken's to WETH)
 //   node tests/chain/ll_fixture.mjs move --rpc URL --state S.json
 //       the ALM withdraws from the Pool and deposits more DAI, the USDC vault earns, 30 blocks
+//   node tests/chain/ll_fixture.mjs fixed --rpc URL --state S.json --network-in LL.json --network-out F.json
+//        --deposit D --paid Y --window W
+//       a new vault whose share price the caller knows without this file's formula: the ALM proxy
+//       deposits D (the first deposit: D shares, convertToAssets(totalSupply) = D), W - 1 blocks
+//       are mined, Y is paid into the vault in the next block (convertToAssets(totalSupply) =
+//       D + Y): at that head, W blocks (W * 12 s) back, the price was D; F.json is LL.json with the
+//       venue `fixed-usdc` (apr_window_blocks W) appended
 //   node tests/chain/ll_fixture.mjs expect --rpc URL --state S.json --network LL.json --expect E.json
 //       the contracts' own answers at the head, computed here with BigInt: per venue the amount
 //       (aToken.balanceOf, convertToAssets(balanceOf)) and the APR (getReserveData's
@@ -160,6 +167,27 @@ async function move() {
   console.log(`moved to block ${await rpc.blockNumber()}`);
 }
 
+async function fixed() {
+  const s = JSON.parse(readFileSync(a.state, 'utf8'));
+  const C = await compile();
+  const V = C.Vault4626;
+  await rpc.call('evm_setAutomine', [true]);
+  const [d, y, w] = [BigInt(a.deposit), BigInt(a.paid), Number(a.window)];
+  const vault = (await rpc.deploy(FROM, V.bytecode, V.iface, [s.usdc, 'fUSDC', 0])).address;
+  await send(ALM, s.usdc, ERC20, 'approve', [vault, (1n << 256n) - 1n]);
+  await send(ALM, vault, V.iface, 'deposit', [d, ALM]);
+  const from = await rpc.blockNumber();
+  if (w > 1) await mine(w - 1);
+  await send(FROM, s.usdc, ERC20, 'mint', [vault, y]);
+  const head = await rpc.blockNumber();
+  if (Number(head) - Number(from) !== w) throw new Error(`deposit at ${from}, head ${head}: not ${w} blocks apart`);
+  const net = JSON.parse(readFileSync(a['network-in'], 'utf8'));
+  net.liquidity_layer.venues.push({ id: 'fixed-usdc', kind: 'erc4626', address: vault, asset: s.usdc,
+    label: 'Fixed USDC vault', apr_window_blocks: w });
+  writeFileSync(a['network-out'], JSON.stringify(net, null, 2));
+  console.log(`fixed vault: deposit at block ${from}, paid at block ${head}`);
+}
+
 async function expect() {
   const s = JSON.parse(readFileSync(a.state, 'utf8'));
   const net = JSON.parse(readFileSync(a.network, 'utf8'));
@@ -207,9 +235,9 @@ async function expect() {
   console.log(`expected allocations at block ${n}`);
 }
 
-const modes = { deploy, move, expect };
+const modes = { deploy, move, fixed, expect };
 if (!modes[mode]) {
-  console.error('usage: ll_fixture.mjs deploy|move|expect ... (see the top of this file)');
+  console.error('usage: ll_fixture.mjs deploy|move|fixed|expect ... (see the top of this file)');
   process.exit(2);
 }
 modes[mode]().catch((e) => {

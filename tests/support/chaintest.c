@@ -136,10 +136,26 @@ int th_node(const char *fmt, ...) {
 }
 
 int th_sparkd_cmd(const char *database_url, const char *const *extra_env, const char *args) {
+  return th_sparkd_cmd_out(database_url, extra_env, args, NULL, 0);
+}
+
+int th_sparkd_cmd_out(const char *database_url, const char *const *extra_env, const char *args, char *out,
+                      size_t out_len) {
+  char of[] = "/tmp/sparkd_cmdXXXXXX";
+  int ofd = -1;
+  if (out && out_len) {
+    out[0] = '\0';
+    if ((ofd = mkstemp(of)) < 0) return -1;
+    unlink(of);
+  }
   fflush(stdout), fflush(stderr);
   pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) {
+    if (ofd >= 0) close(ofd);
+    return -1;
+  }
   if (pid == 0) {
+    if (ofd >= 0) dup2(ofd, 1), dup2(ofd, 2);
     setenv("SPARKD_DATABASE_URL", database_url, 1);
     if (!getenv("SPARKD_LOG_FORMAT")) setenv("SPARKD_LOG_FORMAT", "text", 1);
     for (const char *const *e = extra_env; e && *e; e++)
@@ -151,7 +167,16 @@ int th_sparkd_cmd(const char *database_url, const char *const *extra_env, const 
   }
   int ws;
   while (waitpid(pid, &ws, 0) < 0)
-    if (errno != EINTR) return -1;
+    if (errno != EINTR) {
+      ws = -1;
+      break;
+    }
+  if (ofd >= 0) {
+    ssize_t k = pread(ofd, out, out_len - 1, 0);
+    out[k > 0 ? k : 0] = '\0';
+    close(ofd);
+    fprintf(stderr, "%s", out); /* the command's output stays in the test log */
+  }
   return status_of(ws);
 }
 

@@ -51,6 +51,10 @@ int th_node(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Runs `sparkd <args>` (bounded by `timeout 300`) with SPARKD_DATABASE_URL and extra
  * "NAME=value" entries (NULL-ended, may be NULL) in its environment. Returns the exit status. */
 int th_sparkd_cmd(const char *database_url, const char *const *extra_env, const char *args);
+/* The same with its stdout and stderr (the log) into out (NUL-terminated, cut at out_len - 1) as
+ * well as the test log, so a test can tell why a command failed. */
+int th_sparkd_cmd_out(const char *database_url, const char *const *extra_env, const char *args, char *out,
+                      size_t out_len);
 
 /* One JSON-RPC call through tests/chain/rpc.mjs (params: a JSON array or NULL); the result's JSON
  * text (e.g. "\"0x1\"" or "true") goes to out. Returns 0, or -1 on an error. */
