@@ -17,7 +17,8 @@ const char *const chain_net_apr_source_names[] = {"share_price", "ssr", "vsr", N
 const char *const chain_net_amount_names[] = {"assets", "exit_assets", NULL};
 
 /* Kinds of the snapshot format that the indexer does not read, and why: a venue the ALM proxy
- * holds no position in that one balance could state, in one asset, on this chain. */
+ * holds no position in that balances on this chain state (a Curve pool, read, is a pro-rata share
+ * of its balances; a Uniswap v4 range is not). */
 static const struct {
   const char *kind, *why;
 } NOT_READ[] = {
@@ -26,7 +27,8 @@ static const struct {
     {"psm", "a PSM swaps and keeps no position for the ALM proxy; what it swapped to is in idle"},
     {"cctp", "a CCTP transfer leaves this chain; the ALM proxy holds nothing while it is in flight"},
     {"transfer", "assets transferred away are no longer held by the ALM proxy"},
-    {"uniswap_v4", "a Uniswap v4 position holds two assets and an allocation has one; not read"},
+    {"uniswap_v4", "a Uniswap v4 position is a price range whose two amounts follow the pool's price and "
+                   "ticks, not a share of its balances; not read"},
     {"ethena", "USDe is minted and redeemed off chain through Ethena's minter; staked USDe is sUSDe, kind erc4626"},
     {"maple", "a Maple pool is an ERC-4626 vault: list it as kind erc4626 with \"amount\": \"exit_assets\""},
 };
