@@ -1010,9 +1010,11 @@ static size_t push_call_u256(struct calls *c, const char *to, const char *sig, u
 /* call indices of one venue's reads (SIZE_MAX: not read) */
 struct venue_reads {
   size_t bal, asset, pool_or_supply, rate, old_header; /* first round, at the block */
-  size_t reserve, amount, price_now, price_old;        /* second round */
+  size_t n_coins, coin_past, coin0, balance0;   /* first round, curve: N_COINS(), coins(n), coins(i), balances(i) */
+  size_t reserve, amount, price_now, price_old; /* second round */
   char pool[43];
-  u256 shares, probe; /* the ALM proxy's shares; the share amount the price is measured with */
+  u256 shares, probe; /* the ALM proxy's shares (LP tokens); the share amount the price is measured with */
+  u256 coin_amount[CHAIN_NETWORK_CURVE_MAX_COINS]; /* curve: the ALM proxy's pro-rata claim per coin */
   struct header old;
 };
 
@@ -1030,6 +1032,135 @@ static int share_price_apr(u256 a0, u256 a1, uint64_t dt, u256 *apr) {
   return u256_muldiv(apr, u256_sub_wrap(a1, a0), num, den) == RISK_OK ? 0 : -1;
 }
 
+/* The price a windowed APR is measured with: an ERC-4626 vault's convertToAssets of a fixed share
+ * amount, a Curve pool's get_virtual_price() (the value of one LP token in the pool's coins, which
+ * grows with the fees the pool keeps). */
+static const char *price_getter(const struct chain_net_venue *v) {
+  return v->kind == CHAIN_NET_VENUE_CURVE ? "get_virtual_price()" : "convertToAssets";
+}
+
+/* After the first round: checks the header of the block apr_window_blocks back and asks for the
+ * price at the block and at that one (by its hash). Returns 0, or -1 with err. */
+static int push_window_prices(const struct calls *c, struct calls *c2, const struct header *h,
+                              const struct chain_net_venue *v, struct venue_reads *x, char *err, size_t err_len) {
+  uint64_t old_n = h->number - v->apr_window_blocks;
+  if (c->v[x->old_header].error || !parse_header(c->v[x->old_header].result, &x->old) || x->old.number != old_n) {
+    snprintf(err, err_len, "venue %s apr: eth_getBlockByNumber(%" PRIu64 "): %s", v->id, old_n,
+             c->v[x->old_header].error ? c->v[x->old_header].err_msg : "no such block or a malformed one");
+    return -1;
+  }
+  if (v->kind == CHAIN_NET_VENUE_CURVE) {
+    x->price_now = push_call0(c2, v->address, "get_virtual_price()", h->hash);
+    x->price_old = push_call0(c2, v->address, "get_virtual_price()", x->old.hash);
+  } else {
+    x->price_now = push_call_u256(c2, v->address, "convertToAssets(uint256)", x->probe, h->hash);
+    x->price_old = push_call_u256(c2, v->address, "convertToAssets(uint256)", x->probe, x->old.hash);
+  }
+  return 0;
+}
+
+/* The APR of a windowed venue from the two prices: never guessed (a node that no longer has the
+ * older state fails the step, naming the venue, the block and the window). Returns 0 with *apr,
+ * or -1 with err. */
+static int window_apr(const struct calls *c2, const struct header *h, const struct chain_net_venue *v,
+                      const struct venue_reads *x, u256 *apr, char *err, size_t err_len) {
+  const char *g = price_getter(v);
+  u256 a0, a1;
+  if (!ret_word(c2, x->price_now, 0, &a1)) {
+    snprintf(err, err_len, "venue %s (%s) %s: %s", v->id, v->address, g, call_problem(c2, x->price_now));
+    return -1;
+  }
+  bool node_error = not_a_revert(c2, x->price_old);
+  if (!node_error && !ret_word(c2, x->price_old, 0, &a0)) {
+    snprintf(err, err_len,
+             "venue %s apr: %s at block %" PRIu64 " (%u blocks back, apr_window_blocks): %s"
+             " (no %s there yet? a shorter window is needed)",
+             v->id, g, x->old.number, v->apr_window_blocks, call_problem(c2, x->price_old),
+             v->kind == CHAIN_NET_VENUE_CURVE ? "pool" : "vault");
+    return -1;
+  }
+  if (node_error) {
+    /* a full node keeps the state of recent blocks only: say so, never guess a rate */
+    snprintf(err, err_len,
+             "venue %s apr: the node cannot serve block %" PRIu64 " (%u blocks back, apr_window_blocks): %s;"
+             " a node keeping that state, or a shorter window, is needed",
+             v->id, x->old.number, v->apr_window_blocks, call_problem(c2, x->price_old));
+    return -1;
+  }
+  uint64_t dt = h->timestamp > x->old.timestamp ? h->timestamp - x->old.timestamp : 0;
+  int k = share_price_apr(a0, a1, dt, apr);
+  if (k < 0) {
+    snprintf(err, err_len,
+             "venue %s apr: no %s growth can be measured between blocks %" PRIu64 " and %" PRIu64
+             " (price then 0, or no time between them)",
+             v->id, v->kind == CHAIN_NET_VENUE_CURVE ? "virtual price" : "share price", x->old.number, h->number);
+    return -1;
+  }
+  if (k > 0)
+    util_log(UTIL_LOG_WARN, "index: venue %s: its %s fell over the last %u blocks; apr written as 0", v->id,
+             v->kind == CHAIN_NET_VENUE_CURVE ? "virtual price" : "share price", v->apr_window_blocks);
+  return 0;
+}
+
+/* A Curve StableSwap-NG pool after the first round: the file's coins are the pool's (N_COINS(),
+ * or where a pool has no such getter, coins(n) reverting, checked after the second round; and coins(i) for each), and
+ * the ALM proxy's claim on coin i is floor(lp_balance * balances(i) / totalSupply): its pro-rata share of what the pool
+ * holds (balances() excludes the admin fees), not a withdrawal quote (no remove_liquidity_one_coin fee or slippage, no
+ * imbalance). Returns 0, or -1 with err. */
+static int curve_claims(const struct calls *c, struct calls *c2, const char *bh, const struct chain_net_venue *v,
+                        struct venue_reads *x, char *err, size_t err_len) {
+  u256 supply, n;
+  if (!ret_word(c, x->pool_or_supply, 0, &supply)) {
+    snprintf(err, err_len, "venue %s (%s) totalSupply(): %s", v->id, v->address, call_problem(c, x->pool_or_supply));
+    return -1;
+  }
+  if (ret_word(c, x->n_coins, 0, &n)) {
+    if (!u256_eq(n, u256_from_u64(v->n_coins))) {
+      char d[80];
+      u256_to_dec(n, d);
+      snprintf(err, err_len, "venue %s (%s): the network file names %zu coins, the pool's N_COINS() is %s", v->id,
+               v->address, v->n_coins, d);
+      return -1;
+    }
+  } else if (not_a_revert(c, x->n_coins)) {
+    snprintf(err, err_len, "venue %s (%s) N_COINS(): %s", v->id, v->address, call_problem(c, x->n_coins));
+    return -1;
+  } else {
+    /* an older pool without N_COINS(): coins(n) must revert, asked in the second round only (a
+       revert counts as an RPC error, so a pool that has N_COINS() is not probed every block) */
+    x->coin_past = push_call_uint(c2, v->address, "coins(uint256)", v->n_coins, bh);
+  }
+  for (size_t i = 0; i < v->n_coins; i++) {
+    char got[43];
+    u256 bal;
+    if (!ret_addr(c, x->coin0 + i, got)) {
+      snprintf(err, err_len, "venue %s (%s) coins(%zu): %s", v->id, v->address, i, call_problem(c, x->coin0 + i));
+      return -1;
+    }
+    if (strcmp(got, v->coins[i]) != 0) {
+      snprintf(err, err_len, "venue %s (%s): the network file names coin %zu %s, the pool's coins(%zu) is %s", v->id,
+               v->address, i, v->coins[i], i, got);
+      return -1;
+    }
+    if (!ret_word(c, x->balance0 + i, 0, &bal)) {
+      snprintf(err, err_len, "venue %s (%s) balances(%zu): %s", v->id, v->address, i, call_problem(c, x->balance0 + i));
+      return -1;
+    }
+    if (u256_is_zero(supply)) {
+      x->coin_amount[i] = U256_ZERO;
+      if (!u256_is_zero(x->shares)) {
+        snprintf(err, err_len, "venue %s (%s): the ALM proxy holds LP tokens of a pool whose totalSupply() is 0", v->id,
+                 v->address);
+        return -1;
+      }
+    } else if (u256_muldiv(&x->coin_amount[i], x->shares, bal, supply) != RISK_OK) {
+      snprintf(err, err_len, "venue %s (%s): the claim on coin %zu does not fit 256 bits", v->id, v->address, i);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* Adds asset to the idle list once, unless it is itself a venue (the shares of an ERC-4626 venue
  * such as sUSDS, which another venue may take as its asset): those shares are already counted as
  * that venue's allocation, and counting them again as idle would count them twice. */
@@ -1041,22 +1172,29 @@ static void idle_add(const struct chain_network *net, char (*idle)[43], size_t *
   memcpy(idle[(*ni)++], asset, 43);
 }
 
-/* Reads each venue of the network file at block h (and, for a share-price APR, at the block
+/* Reads each venue of the network file at block h (and, for a windowed APR, at the block
  * apr_window_blocks before it, pinned by that block's hash), and the idle balance of every asset
- * the venues and rate-limit keys name, held by the ALM proxy. Appends "venues", "allocations"
- * and "idle" to ll and the assets not yet listed to assets. Returns 0, or -1 with err (nothing
- * invented: a venue that cannot be read fails the step). */
+ * the venues (a Curve pool's coins) and rate-limit keys name, held by the ALM proxy. Appends
+ * "venues", "allocations" (a Curve pool: one per coin) and "idle" to ll and the assets not yet
+ * listed (a Curve pool's LP token among them: the venue's asset) to assets. Returns 0, or -1 with
+ * err (nothing invented: a venue that cannot be read fails the step). */
 static int read_venues(struct chain_index *ix, const struct header *h, json_t *assets, json_t *ll, char *err,
                        size_t err_len) {
   const struct chain_network *net = &ix->net;
   const char *bh = h->hash, *alm = net->alm_proxy;
   size_t nv = net->n_venues;
   struct venue_reads *r = calloc(nv ? nv : 1, sizeof *r);
-  char(*idle)[43] = calloc(nv + net->n_keys + 1, sizeof *idle);
+  char(*idle)[43] = calloc(nv * CHAIN_NETWORK_CURVE_MAX_COINS + net->n_keys + 1, sizeof *idle);
   size_t ni = 0;
   if (!r || !idle) abort();
-  for (size_t i = 0; i < nv; i++)
-    idle_add(net, idle, &ni, net->venues[i].asset);
+  for (size_t i = 0; i < nv; i++) {
+    const struct chain_net_venue *v = &net->venues[i];
+    if (v->kind == CHAIN_NET_VENUE_CURVE)
+      for (size_t k = 0; k < v->n_coins; k++)
+        idle_add(net, idle, &ni, v->coins[k]);
+    else
+      idle_add(net, idle, &ni, v->asset);
+  }
   for (size_t i = 0; i < net->n_keys; i++)
     if (net->keys[i].has_asset) idle_add(net, idle, &ni, net->keys[i].asset);
   struct calls c = {0}, c2 = {0};
@@ -1064,21 +1202,31 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   for (size_t i = 0; i < nv; i++) {
     const struct chain_net_venue *v = &net->venues[i];
     struct venue_reads *x = &r[i];
-    x->rate = x->old_header = x->reserve = x->price_now = x->price_old = SIZE_MAX;
+    x->asset = x->rate = x->old_header = x->reserve = x->amount = x->price_now = x->price_old = SIZE_MAX;
+    x->n_coins = x->coin_past = x->coin0 = x->balance0 = SIZE_MAX;
     x->bal = push_call_addr(&c, v->address, "balanceOf(address)", alm, bh);
+    if (chain_net_venue_windowed(v)) {
+      if (v->apr_window_blocks > h->number) {
+        snprintf(err, err_len, "venue %s: its apr window of %u blocks reaches before block 0", v->id,
+                 v->apr_window_blocks);
+        goto out;
+      }
+      x->old_header = push(&c, "eth_getBlockByNumber", block_param(false, h->number - v->apr_window_blocks));
+    }
     if (v->kind == CHAIN_NET_VENUE_ERC4626) {
       x->asset = push_call0(&c, v->address, "asset()", bh);
       x->pool_or_supply = push_call0(&c, v->address, "totalSupply()", bh);
       if (v->apr_source == CHAIN_NET_APR_SSR) x->rate = push_call0(&c, v->address, "ssr()", bh);
       if (v->apr_source == CHAIN_NET_APR_VSR) x->rate = push_call0(&c, v->address, "vsr()", bh);
-      if (v->apr_source == CHAIN_NET_APR_SHARE_PRICE) {
-        if (v->apr_window_blocks > h->number) {
-          snprintf(err, err_len, "venue %s: its apr window of %u blocks reaches before block 0", v->id,
-                   v->apr_window_blocks);
-          goto out;
-        }
-        x->old_header = push(&c, "eth_getBlockByNumber", block_param(false, h->number - v->apr_window_blocks));
-      }
+    } else if (v->kind == CHAIN_NET_VENUE_CURVE) {
+      x->pool_or_supply = push_call0(&c, v->address, "totalSupply()", bh);
+      x->n_coins = push_call0(&c, v->address, "N_COINS()", bh);
+      x->coin0 = c.n;
+      for (size_t k = 0; k < v->n_coins; k++)
+        push_call_uint(&c, v->address, "coins(uint256)", k, bh);
+      x->balance0 = c.n;
+      for (size_t k = 0; k < v->n_coins; k++)
+        push_call_uint(&c, v->address, "balances(uint256)", k, bh);
     } else {
       x->asset = push_call0(&c, v->address, "UNDERLYING_ASSET_ADDRESS()", bh);
       x->pool_or_supply = push_call0(&c, v->address, "POOL()", bh);
@@ -1087,16 +1235,31 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   size_t idle0 = c.n;
   for (size_t k = 0; k < ni; k++)
     push_call_addr(&c, idle[k], "balanceOf(address)", alm, bh);
+  /* symbol() and decimals() of every asset not yet listed: the idle ones, and of a Curve pool its
+     LP token (the venue's asset) and its coins (the allocations' assets; a coin that is itself a
+     venue, such as sUSDS, has no idle entry) */
   size_t meta0 = c.n;
-  size_t n_meta = 0;
-  char(*meta)[43] = calloc(ni + 1, sizeof *meta);
-  if (!meta) abort();
-  for (size_t k = 0; k < ni; k++)
-    if (!asset_listed(assets, idle[k])) {
-      memcpy(meta[n_meta++], idle[k], 43);
-      push_call0(&c, idle[k], "symbol()", bh);
-      push_call0(&c, idle[k], "decimals()", bh);
+  size_t n_meta = 0, n_cand = ni;
+  char(*meta)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *meta);
+  char(*cand)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *cand);
+  if (!meta || !cand) abort();
+  memcpy(cand, idle, ni * sizeof *idle);
+  for (size_t i = 0; i < nv; i++)
+    if (net->venues[i].kind == CHAIN_NET_VENUE_CURVE) {
+      memcpy(cand[n_cand++], net->venues[i].asset, 43);
+      for (size_t k = 0; k < net->venues[i].n_coins; k++)
+        memcpy(cand[n_cand++], net->venues[i].coins[k], 43);
     }
+  for (size_t k = 0; k < n_cand; k++) {
+    const char *a = cand[k];
+    bool dup = false;
+    for (size_t j = 0; j < n_meta && !dup; j++)
+      dup = strcmp(meta[j], a) == 0;
+    if (dup || asset_listed(assets, a)) continue;
+    memcpy(meta[n_meta++], a, 43);
+    push_call0(&c, a, "symbol()", bh);
+    push_call0(&c, a, "decimals()", bh);
+  }
   if (c.n && chain_rpc_batch(ix->rpc, c.v, c.n) != 0) {
     snprintf(err, err_len, "rpc: %s", chain_rpc_last_error(ix->rpc));
     goto out_meta;
@@ -1110,6 +1273,11 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
     if (!ret_word(&c, x->bal, 0, &x->shares)) {
       snprintf(err, err_len, "venue %s (%s) balanceOf(alm proxy): %s", v->id, v->address, call_problem(&c, x->bal));
       goto out_meta;
+    }
+    if (v->kind == CHAIN_NET_VENUE_CURVE) {
+      if (curve_claims(&c, &c2, bh, v, x, err, err_len) != 0) goto out_meta;
+      if (push_window_prices(&c, &c2, h, v, x, err, err_len) != 0) goto out_meta;
+      continue;
     }
     if (!ret_addr(&c, x->asset, got)) {
       snprintf(err, err_len, "venue %s (%s) %s: %s", v->id, v->address,
@@ -1131,17 +1299,12 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
       /* the price is measured on the whole supply (every digit the vault has), or on 10^18
          shares of an empty vault; the same amount at both blocks */
       x->probe = u256_is_zero(supply) ? u256_from_u64(1000000000000000000ull) : supply;
-      x->amount = push_call_u256(&c2, v->address, "convertToAssets(uint256)", x->shares, bh);
-      if (x->old_header != SIZE_MAX) {
-        uint64_t old_n = h->number - v->apr_window_blocks;
-        if (c.v[x->old_header].error || !parse_header(c.v[x->old_header].result, &x->old) || x->old.number != old_n) {
-          snprintf(err, err_len, "venue %s apr: eth_getBlockByNumber(%" PRIu64 "): %s", v->id, old_n,
-                   c.v[x->old_header].error ? c.v[x->old_header].err_msg : "no such block or a malformed one");
-          goto out_meta;
-        }
-        x->price_now = push_call_u256(&c2, v->address, "convertToAssets(uint256)", x->probe, bh);
-        x->price_old = push_call_u256(&c2, v->address, "convertToAssets(uint256)", x->probe, x->old.hash);
-      }
+      /* a Maple pool's exit amount deducts its unrealised losses; convertToAssets does not */
+      x->amount = push_call_u256(&c2, v->address,
+                                 v->amount == CHAIN_NET_AMOUNT_EXIT_ASSETS ? "convertToExitAssets(uint256)"
+                                                                           : "convertToAssets(uint256)",
+                                 x->shares, bh);
+      if (x->old_header != SIZE_MAX && push_window_prices(&c, &c2, h, v, x, err, err_len) != 0) goto out_meta;
     } else {
       if (!ret_addr(&c, x->pool_or_supply, x->pool)) {
         snprintf(err, err_len, "venue %s (%s) POOL(): %s", v->id, v->address, call_problem(&c, x->pool_or_supply));
@@ -1162,7 +1325,20 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
     const struct chain_net_venue *v = &net->venues[i];
     struct venue_reads *x = &r[i];
     u256 amount, apr;
-    if (v->kind != CHAIN_NET_VENUE_ERC4626) {
+    if (v->kind == CHAIN_NET_VENUE_CURVE) {
+      amount = U256_ZERO; /* one allocation per coin, below */
+      if (x->coin_past != SIZE_MAX && !c2.v[x->coin_past].error) {
+        snprintf(err, err_len, "venue %s (%s): the network file names %zu coins, the pool has a coins(%zu)", v->id,
+                 v->address, v->n_coins, v->n_coins);
+        goto out_meta;
+      }
+      if (x->coin_past != SIZE_MAX && not_a_revert(&c2, x->coin_past)) {
+        snprintf(err, err_len, "venue %s (%s) coins(%zu): %s", v->id, v->address, v->n_coins,
+                 call_problem(&c2, x->coin_past));
+        goto out_meta;
+      }
+      if (window_apr(&c2, h, v, x, &apr, err, err_len) != 0) goto out_meta;
+    } else if (v->kind != CHAIN_NET_VENUE_ERC4626) {
       /* an aToken's balanceOf is the supplied amount with interest to this block; the venue's
          yield is its reserve's currentLiquidityRate (word 2 of getReserveData, a RAY per year) */
       amount = x->shares;
@@ -1173,7 +1349,9 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
       }
     } else {
       if (!ret_word(&c2, x->amount, 0, &amount)) {
-        snprintf(err, err_len, "venue %s (%s) convertToAssets: %s", v->id, v->address, call_problem(&c2, x->amount));
+        snprintf(err, err_len, "venue %s (%s) %s: %s", v->id, v->address,
+                 v->amount == CHAIN_NET_AMOUNT_EXIT_ASSETS ? "convertToExitAssets" : "convertToAssets",
+                 call_problem(&c2, x->amount));
         goto out_meta;
       }
       if (x->rate != SIZE_MAX) {
@@ -1188,48 +1366,21 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
           goto out_meta;
         }
         apr = yr;
-      } else {
-        u256 a0, a1;
-        if (!ret_word(&c2, x->price_now, 0, &a1)) {
-          snprintf(err, err_len, "venue %s (%s) convertToAssets: %s", v->id, v->address,
-                   call_problem(&c2, x->price_now));
-          goto out_meta;
-        }
-        bool node_error = not_a_revert(&c2, x->price_old);
-        if (!node_error && !ret_word(&c2, x->price_old, 0, &a0)) {
-          snprintf(err, err_len,
-                   "venue %s apr: convertToAssets at block %" PRIu64 " (%u blocks back, apr_window_blocks): %s"
-                   " (no vault there yet? a shorter window is needed)",
-                   v->id, x->old.number, v->apr_window_blocks, call_problem(&c2, x->price_old));
-          goto out_meta;
-        }
-        if (node_error) {
-          /* a full node keeps the state of recent blocks only: say so, never guess a rate */
-          snprintf(err, err_len,
-                   "venue %s apr: the node cannot serve block %" PRIu64 " (%u blocks back, apr_window_blocks): %s;"
-                   " a node keeping that state, or a shorter window, is needed",
-                   v->id, x->old.number, v->apr_window_blocks, call_problem(&c2, x->price_old));
-          goto out_meta;
-        }
-        uint64_t dt = h->timestamp > x->old.timestamp ? h->timestamp - x->old.timestamp : 0;
-        int k = share_price_apr(a0, a1, dt, &apr);
-        if (k < 0) {
-          snprintf(err, err_len,
-                   "venue %s apr: no share price growth can be measured between blocks %" PRIu64 " and %" PRIu64
-                   " (price then 0, or no time between them)",
-                   v->id, x->old.number, h->number);
-          goto out_meta;
-        }
-        if (k > 0)
-          util_log(UTIL_LOG_WARN, "index: venue %s: its share price fell over the last %u blocks; apr written as 0",
-                   v->id, v->apr_window_blocks);
+      } else if (window_apr(&c2, h, v, x, &apr, err, err_len) != 0) {
+        goto out_meta;
       }
     }
     json_array_append_new(venues, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", v->id, "kind",
                                             chain_net_venue_kind_names[v->kind], "address", v->address, "asset",
                                             v->asset, "label", v->label));
-    json_array_append_new(allocs, json_pack("{s:s, s:s, s:o, s:o}", "venue", v->id, "asset", v->asset, "amount",
-                                            jdec(amount), "apr", jdec(apr)));
+    if (v->kind == CHAIN_NET_VENUE_CURVE) {
+      for (size_t k = 0; k < v->n_coins; k++)
+        json_array_append_new(allocs, json_pack("{s:s, s:s, s:o, s:o}", "venue", v->id, "asset", v->coins[k], "amount",
+                                                jdec(x->coin_amount[k]), "apr", jdec(apr)));
+    } else {
+      json_array_append_new(allocs, json_pack("{s:s, s:s, s:o, s:o}", "venue", v->id, "asset", v->asset, "amount",
+                                              jdec(amount), "apr", jdec(apr)));
+    }
   }
   for (size_t k = 0; k < ni; k++) {
     u256 bal;
@@ -1256,6 +1407,7 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   rc = 0;
 out_meta:
   free(meta);
+  free(cand);
 out:
   calls_free(&c);
   calls_free(&c2);

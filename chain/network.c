@@ -12,11 +12,13 @@
 
 #define NPATH 160
 
-const char *const chain_net_venue_kind_names[] = {"sparklend", "aave", "erc4626", NULL};
+const char *const chain_net_venue_kind_names[] = {"sparklend", "aave", "erc4626", "curve", NULL};
 const char *const chain_net_apr_source_names[] = {"share_price", "ssr", "vsr", NULL};
+const char *const chain_net_amount_names[] = {"assets", "exit_assets", NULL};
 
 /* Kinds of the snapshot format that the indexer does not read, and why: a venue the ALM proxy
- * holds no position in that one balance could state, in one asset, on this chain. */
+ * holds no position in that balances on this chain state (a Curve pool, read, is a pro-rata share
+ * of its balances; a Uniswap v4 range is not). */
 static const struct {
   const char *kind, *why;
 } NOT_READ[] = {
@@ -25,10 +27,10 @@ static const struct {
     {"psm", "a PSM swaps and keeps no position for the ALM proxy; what it swapped to is in idle"},
     {"cctp", "a CCTP transfer leaves this chain; the ALM proxy holds nothing while it is in flight"},
     {"transfer", "assets transferred away are no longer held by the ALM proxy"},
-    {"curve", "a Curve LP position holds several assets and an allocation has one; not read"},
-    {"uniswap_v4", "a Uniswap v4 position holds two assets and an allocation has one; not read"},
+    {"uniswap_v4", "a Uniswap v4 position is a price range whose two amounts follow the pool's price and "
+                   "ticks, not a share of its balances; not read"},
     {"ethena", "USDe is minted and redeemed off chain through Ethena's minter; staked USDe is sUSDe, kind erc4626"},
-    {"maple", "a Maple pool is an ERC-4626 vault: list it as kind erc4626"},
+    {"maple", "a Maple pool is an ERC-4626 vault: list it as kind erc4626 with \"amount\": \"exit_assets\""},
 };
 
 static void check_keys(struct chain_snapshot_errors *e, const json_t *obj, const char *path,
@@ -179,9 +181,43 @@ static bool venue_id_ok(const char *s) {
   return true;
 }
 
+/* A curve venue's coins: required, 2 to 8 distinct addresses in the pool's order (coins(i)), each
+ * checked against the pool by the indexer; any other kind has none. */
+static void parse_coins(struct chain_snapshot_errors *e, const json_t *v, const char *p, struct chain_net_venue *x,
+                        bool kind_ok, bool is_curve) {
+  char kp[NPATH + 24];
+  snprintf(kp, sizeof kp, "%s.coins", p);
+  const json_t *arr = json_object_get(v, "coins");
+  if (!arr) {
+    if (is_curve) chain_snapshot_error(e, kp, "required for a curve venue (the pool's coins, in its order)");
+    return;
+  }
+  if (kind_ok && !is_curve) {
+    chain_snapshot_error(e, kp, "only a curve venue has coins");
+    return;
+  }
+  if (!json_is_array(arr) || json_array_size(arr) < 2 || json_array_size(arr) > CHAIN_NETWORK_CURVE_MAX_COINS) {
+    chain_snapshot_error(e, kp, "must be an array of 2 to %d addresses", CHAIN_NETWORK_CURVE_MAX_COINS);
+    return;
+  }
+  size_t i;
+  const json_t *c;
+  json_array_foreach(arr, i, c) {
+    char cp[NPATH + 64];
+    snprintf(cp, sizeof cp, "%s[%zu]", kp, i);
+    if (!json_is_string(c) || json_string_length(c) != 42 || !util_parse_address(json_string_value(c), x->coins[i])) {
+      chain_snapshot_error(e, cp, "must be an address (0x and 40 hex digits)");
+      continue;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(x->coins[j], x->coins[i]) == 0) chain_snapshot_error(e, cp, "duplicate of %s[%zu]", kp, j);
+  }
+  x->n_coins = json_array_size(arr);
+}
+
 static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, struct chain_network *net) {
-  static const char *const keys[] = {"id",     "kind",       "address",           "asset", "label",
-                                     "source", "apr_source", "apr_window_blocks", NULL};
+  static const char *const keys[] = {"id",     "kind",  "address",           "asset", "label", "source", "apr_source",
+                                     "amount", "coins", "apr_window_blocks", NULL};
   const char *P = "$.liquidity_layer.venues";
   if (!json_is_array(arr)) {
     chain_snapshot_error(e, P, "must be an array");
@@ -226,7 +262,7 @@ static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, str
           chain_snapshot_error(e, kp, "%s is not read by sparkd index: %s", kind, NOT_READ[k].why);
           known = true;
         }
-      if (!kind_ok && !known) chain_snapshot_error(e, kp, "must be one of sparklend, aave, erc4626");
+      if (!kind_ok && !known) chain_snapshot_error(e, kp, "must be one of sparklend, aave, erc4626, curve");
     }
     if (get_addr(e, v, p, "address", true, x->address))
       for (size_t j = 0; j < i; j++)
@@ -235,7 +271,14 @@ static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, str
           chain_snapshot_error(e, kp, "duplicate of %s[%zu] (its allocation would count twice)", P, j);
           break;
         }
-    get_addr(e, v, p, "asset", true, x->asset);
+    bool is_curve = kind_ok && x->kind == CHAIN_NET_VENUE_CURVE;
+    if (get_addr(e, v, p, "asset", true, x->asset) && is_curve && x->address[0] && strcmp(x->asset, x->address) != 0) {
+      /* a StableSwap-NG pool is its own LP token: what the ALM proxy holds, and what the venue
+         names as its asset (its coins are the allocations' assets) */
+      snprintf(kp, sizeof kp, "%s.asset", p);
+      chain_snapshot_error(e, kp, "a curve venue's asset is its pool, the LP token: must equal address");
+    }
+    parse_coins(e, v, p, x, kind_ok, is_curve);
     if (get_text(e, v, p, "label", true, x->label, sizeof x->label) && !x->label[0]) {
       snprintf(kp, sizeof kp, "%s.label", p);
       chain_snapshot_error(e, kp, "must not be empty");
@@ -250,18 +293,34 @@ static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, str
       for (int j = 0; chain_net_apr_source_names[j]; j++)
         if (strcmp(chain_net_apr_source_names[j], src) == 0) k = j;
       if (kind_ok && !is_4626)
-        chain_snapshot_error(e, kp, "only an erc4626 venue has one (an aToken's apr is its reserve's liquidity rate)");
+        chain_snapshot_error(e, kp,
+                             "only an erc4626 venue has one (an aToken's apr is its reserve's liquidity rate, a "
+                             "curve pool's its virtual price's growth)");
       else if (k < 0)
         chain_snapshot_error(e, kp, "must be one of share_price, ssr, vsr");
       else
         x->apr_source = (enum chain_net_apr_source)k;
     }
+    x->amount = CHAIN_NET_AMOUNT_ASSETS;
+    char am[32] = "";
+    if (get_text(e, v, p, "amount", false, am, sizeof am)) {
+      snprintf(kp, sizeof kp, "%s.amount", p);
+      int k = -1;
+      for (int j = 0; chain_net_amount_names[j]; j++)
+        if (strcmp(chain_net_amount_names[j], am) == 0) k = j;
+      if (kind_ok && !is_4626)
+        chain_snapshot_error(e, kp, "only an erc4626 venue has one");
+      else if (k < 0)
+        chain_snapshot_error(e, kp, "must be one of assets, exit_assets");
+      else
+        x->amount = (enum chain_net_amount)k;
+    }
     x->apr_window_blocks = CHAIN_NETWORK_APR_WINDOW_DEFAULT;
     uint64_t w;
     if (get_u64(e, v, p, "apr_window_blocks", false, &w)) {
       snprintf(kp, sizeof kp, "%s.apr_window_blocks", p);
-      if (kind_ok && (!is_4626 || x->apr_source != CHAIN_NET_APR_SHARE_PRICE))
-        chain_snapshot_error(e, kp, "only an erc4626 venue whose apr_source is share_price has one");
+      if (kind_ok && !is_curve && (!is_4626 || x->apr_source != CHAIN_NET_APR_SHARE_PRICE))
+        chain_snapshot_error(e, kp, "only a curve venue or an erc4626 venue whose apr_source is share_price has one");
       else if (w < 1 || w > CHAIN_NETWORK_APR_WINDOW_MAX)
         chain_snapshot_error(e, kp, "must be 1 to %d", CHAIN_NETWORK_APR_WINDOW_MAX);
       else

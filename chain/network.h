@@ -21,14 +21,27 @@
 enum chain_net_vault_kind { CHAIN_NET_SDAI, CHAIN_NET_SUSDS, CHAIN_NET_SPARK_V2, CHAIN_NET_PSM3 };
 
 /* The liquidity layer's venues the indexer reads: an Aave v3 market's aToken (SparkLend's or
- * Aave's) and an ERC-4626 vault. The other kinds of the snapshot format are refused by the parser
- * (each with the reason it has no honest on-chain amount for the ALM proxy). */
-enum chain_net_venue_kind { CHAIN_NET_VENUE_SPARKLEND, CHAIN_NET_VENUE_AAVE, CHAIN_NET_VENUE_ERC4626 };
+ * Aave's), an ERC-4626 vault, and a Curve StableSwap-NG pool (its own LP token: one allocation per
+ * coin, the ALM proxy's pro-rata claim on the pool's balances). The other kinds of the snapshot
+ * format are refused by the parser (each with the reason it has no honest on-chain amount for the
+ * ALM proxy). */
+enum chain_net_venue_kind {
+  CHAIN_NET_VENUE_SPARKLEND,
+  CHAIN_NET_VENUE_AAVE,
+  CHAIN_NET_VENUE_ERC4626,
+  CHAIN_NET_VENUE_CURVE
+};
 extern const char *const chain_net_venue_kind_names[];
 /* where an erc4626 venue's APR comes from: the share price over a trailing window of blocks, or
  * the vault's own per-second rate getter (ssr() of sUSDS, vsr() of a Spark Vault V2) */
 enum chain_net_apr_source { CHAIN_NET_APR_SHARE_PRICE, CHAIN_NET_APR_SSR, CHAIN_NET_APR_VSR };
 extern const char *const chain_net_apr_source_names[];
+/* what an erc4626 venue's amount is: convertToAssets(shares), or Maple's convertToExitAssets(shares),
+ * which deducts the pool's unrealised losses */
+enum chain_net_amount { CHAIN_NET_AMOUNT_ASSETS, CHAIN_NET_AMOUNT_EXIT_ASSETS };
+extern const char *const chain_net_amount_names[];
+/* a Curve StableSwap-NG pool has 2 to 8 coins */
+#define CHAIN_NETWORK_CURVE_MAX_COINS 8
 
 struct chain_net_venue {
   char id[CHAIN_SNAPSHOT_TEXT_MAX];
@@ -36,8 +49,18 @@ struct chain_net_venue {
   chain_addr address, asset;
   char label[CHAIN_SNAPSHOT_TEXT_MAX];
   enum chain_net_apr_source apr_source; /* erc4626 only */
-  uint32_t apr_window_blocks;           /* erc4626 with share_price only */
+  uint32_t apr_window_blocks;           /* erc4626 with share_price, and curve */
+  enum chain_net_amount amount;         /* erc4626 only */
+  size_t n_coins;                       /* curve only: the pool's coins, in its order */
+  chain_addr coins[CHAIN_NETWORK_CURVE_MAX_COINS];
 };
+
+/* Returns true when the venue's APR is measured over a trailing window of blocks (an erc4626 share
+ * price, a Curve pool's virtual price), reading the state apr_window_blocks before the block. */
+static inline bool chain_net_venue_windowed(const struct chain_net_venue *v) {
+  return v->kind == CHAIN_NET_VENUE_CURVE ||
+         (v->kind == CHAIN_NET_VENUE_ERC4626 && v->apr_source == CHAIN_NET_APR_SHARE_PRICE);
+}
 
 struct chain_network {
   char name[CHAIN_SNAPSHOT_TEXT_MAX];

@@ -268,12 +268,11 @@ int cli_cmd_index(int argc, char **argv, const struct util_config *cfg) {
     return 1;
   }
   util_log(UTIL_LOG_INFO, "index: chain %" PRIu64 " (%s) from %s", net->chain_id, net->name, cfg->network_file);
-  /* a share-price APR reads the state apr_window_blocks before the applied block, which is itself
-     the confirmations behind the head: past 127 in all, a geth full node no longer has it */
+  /* a share-price (or Curve virtual-price) APR reads the state apr_window_blocks before the applied block, which is
+     itself the confirmations behind the head: past 127 in all, a geth full node no longer has it */
   for (size_t i = 0; i < net->n_venues; i++) {
     const struct chain_net_venue *v = &net->venues[i];
-    if (v->kind == CHAIN_NET_VENUE_ERC4626 && v->apr_source == CHAIN_NET_APR_SHARE_PRICE &&
-        (uint64_t)v->apr_window_blocks + cfg->index_confirmations > 127)
+    if (chain_net_venue_windowed(v) && (uint64_t)v->apr_window_blocks + cfg->index_confirmations > 127)
       util_log(UTIL_LOG_WARN,
                "index: venue %s reads the state %u + %u blocks behind the head (apr_window_blocks + "
                "SPARKD_INDEX_CONFIRMATIONS): a geth full node keeps 128; with such a node every step fails",

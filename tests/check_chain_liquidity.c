@@ -310,12 +310,133 @@ START_TEST(allocations_equal_the_contracts) {
 }
 END_TEST
 
+/* ---- kinds curve and erc4626 with "amount": "exit_assets" (ll_fixture.mjs curve-deploy) ---- */
+
+/* Compares the served allocations, keyed by (venue, asset), and idle balances with the fixture's
+ * expect file (curve-expect); returns the values compared. */
+static unsigned equal_by_venue_asset(const json_t *doc, const char *expect_path) {
+  json_error_t err;
+  json_t *e = json_load_file(expect_path, 0, &err);
+  ck_assert_msg(e != NULL, "%s: %s", expect_path, err.text);
+  ck_assert_int_eq(served_block(doc), json_integer_value(json_object_get(e, "block")));
+  const json_t *data = json_object_get(doc, "data"), *idle = json_object_get(doc, "idle");
+  const json_t *wa = json_object_get(e, "allocations"), *wi = json_object_get(e, "idle");
+  ck_assert_uint_eq(json_array_size(data), json_object_size(wa));
+  ck_assert_uint_eq(json_array_size(idle), json_object_size(wi));
+  unsigned checked = 0;
+  for (size_t i = 0; i < json_array_size(data); i++) {
+    const json_t *d = json_array_get(data, i);
+    char key[200], what[240];
+    snprintf(key, sizeof key, "%s|%s", json_string_value(json_object_get(d, "venue_id")),
+             json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
+    lower(key);
+    const json_t *w = json_object_get(wa, key);
+    ck_assert_msg(w != NULL, "allocation %s served, not expected", key);
+    snprintf(what, sizeof what, "%s amount", key);
+    same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
+    snprintf(what, sizeof what, "%s apr_ray", key);
+    same(what, json_string_value(json_object_get(w, "apr_ray")), json_object_get(d, "apr_ray")), checked++;
+  }
+  for (size_t i = 0; i < json_array_size(idle); i++) {
+    const json_t *d = json_array_get(idle, i);
+    char asset[64], what[160];
+    snprintf(asset, sizeof asset, "%s", json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
+    lower(asset);
+    const json_t *w = json_object_get(wi, asset);
+    ck_assert_msg(w != NULL, "idle %s served, not expected", asset);
+    snprintf(what, sizeof what, "idle %s amount", asset);
+    same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
+    snprintf(what, sizeof what, "idle %s deployed", asset);
+    same(what, json_string_value(json_object_get(w, "deployed")), json_object_get(d, "deployed")), checked++;
+  }
+  json_decref(e);
+  return checked;
+}
+
+/* A Curve-like pool with a 6- and an 18-decimal coin, the ALM proxy holding part of its LP supply:
+ * one allocation per (venue, coin), floor(lp * balances(i) / totalSupply), and the APR of
+ * get_virtual_price() over the window; a Maple-like pool read with convertToExitAssets. Every
+ * served amount and apr equals the fixture's BigInt arithmetic on the contracts' answers. Then a
+ * file listing the pool's coins in the wrong order: the step fails naming the venue and the coin,
+ * the last applied block stays served; the good file again serves the new head. */
+START_TEST(curve_and_exit_assets) {
+  struct th_chain ch;
+  char dburl[TH_PG_CONNINFO_MAX], path[512];
+  ck_assert_msg(th_chain_start_keep(&ch, 200) == 0, "anvil did not start");
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs curve-deploy --rpc %s --network-out %s/curve.json --state "
+                           "%s/cstate.json --bad-coins %s/curve_bad.json",
+                           ch.url, ch.dir, ch.dir, ch.dir),
+                   0);
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs curve-expect --rpc %s --state %s/cstate.json --network "
+                           "%s/curve.json --expect %s/cexpect1.json",
+                           ch.url, ch.dir, ch.dir, ch.dir),
+                   0);
+  ck_assert(th_pg_create_db(&pg, dburl, sizeof dburl) == 0);
+  ck_assert_int_eq(th_sparkd_cmd(dburl, NULL, "migrate"), 0);
+  char rpc[256], net[512], bad[512];
+  snprintf(rpc, sizeof rpc, "SPARKD_RPC_URL=%s", ch.url);
+  snprintf(net, sizeof net, "SPARKD_NETWORK_FILE=%s/curve.json", ch.dir);
+  snprintf(bad, sizeof bad, "SPARKD_NETWORK_FILE=%s/curve_bad.json", ch.dir);
+  const char *env[] = {rpc, net, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", NULL};
+  ck_assert_int_eq(th_sparkd_cmd(dburl, env, "index --once"), 0);
+  const char *const serve_env[] = {"SPARKD_LOG_LEVEL=warn", NULL};
+  struct th_sparkd sd;
+  ck_assert(th_sparkd_start(&sd, dburl, serve_env) == 0);
+  snprintf(path, sizeof path, "%s/cexpect1.json", ch.dir);
+  long long b1 = th_json_file_int(path, "block");
+  json_t *first = allocations_at(sd.port, b1);
+  /* 2 coins of the pool + the Maple pool, amount and apr each; 2 idle coins, amount and deployed */
+  ck_assert_uint_eq(equal_by_venue_asset(first, path), 3 * 2 + 2 * 2);
+
+  /* the chain moves on; the file names the pool's coins swapped */
+  char out[256];
+  ck_assert_int_eq(th_rpc(ch.url, "anvil_mine", "[\"0x5\"]", out, sizeof out), 0);
+  char args[700];
+  snprintf(args, sizeof args, "index --once 2>%s/curve_bad.log", ch.dir);
+  const char *env_bad[] = {rpc, bad, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50",
+                           NULL};
+  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, args), 0);
+  snprintf(path, sizeof path, "%s/curve_bad.log", ch.dir);
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  char log[16384];
+  size_t n = fread(log, 1, sizeof log - 1, f);
+  log[n] = '\0';
+  fclose(f);
+  ck_assert_msg(strstr(log, "venue curve-t6-t18") && strstr(log, "coins(0)"), "the error names neither: %s", log);
+  json_t *after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
+  ck_assert(json_equal(json_object_get(after_bad, "idle"), json_object_get(first, "idle")));
+  ck_assert_int_eq(served_block(after_bad), b1);
+  json_decref(after_bad);
+  json_decref(first);
+
+  /* the right file: the new head, equal to the contracts again */
+  ck_assert_int_eq(th_node("tests/chain/ll_fixture.mjs curve-expect --rpc %s --state %s/cstate.json --network "
+                           "%s/curve.json --expect %s/cexpect2.json",
+                           ch.url, ch.dir, ch.dir, ch.dir),
+                   0);
+  ck_assert_int_eq(th_sparkd_cmd(dburl, env, "index --once"), 0);
+  snprintf(path, sizeof path, "%s/cexpect2.json", ch.dir);
+  long long b2 = th_json_file_int(path, "block");
+  ck_assert_int_gt(b2, b1);
+  json_t *second = allocations_at(sd.port, b2);
+  ck_assert_uint_eq(equal_by_venue_asset(second, path), 3 * 2 + 2 * 2);
+  printf("curve and maple venues at blocks %lld and %lld equal the contracts'\n", b1, b2);
+  json_decref(second);
+  th_sparkd_stop(&sd);
+  th_chain_stop(&ch);
+  th_pg_drop_db(&pg, dburl);
+}
+END_TEST
+
 int main(void) {
   if (th_pg_start(&pg) != 0) return EXIT_FAILURE;
   Suite *s = suite_create("chain_liquidity");
   TCase *tc = tcase_create("liquidity");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, allocations_equal_the_contracts);
+  tcase_add_test(tc, curve_and_exit_assets);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

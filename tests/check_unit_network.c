@@ -2,9 +2,10 @@
 /* The sparkd.network/1 parser (chain/network.c): every shipped deploy/networks/ file parses;
  * a broken file is refused with each problem named by its JSON path (unknown fields at every
  * level, a bad address, a missing field, a wrong kind, psm3 without its SSR oracle); the liquidity
- * layer's venues: kinds read (sparklend, aave, erc4626 with its APR source and window, defaults
- * included), kinds refused with the reason, duplicate ids and addresses, bad ids, options on the
- * wrong kind, out-of-range windows, more venues than the bound. */
+ * layer's venues: kinds read (sparklend, aave, erc4626 with its APR source, window and amount
+ * (exit_assets for Maple), curve with its coins, defaults included), kinds refused with the reason,
+ * a curve venue's coins (required, 2 to 8, distinct) and its asset (its pool), duplicate ids and addresses, bad ids,
+ * options on the wrong kind, out-of-range windows, more venues than the bound. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -66,6 +67,16 @@ START_TEST(shipped_networks_parse) {
         if (strcmp(net.venues[i].address, "0xa3931d71877c0e7a3148cb7eb4463524fec27fbd") == 0)
           saw_susds = net.venues[i].kind == CHAIN_NET_VENUE_ERC4626 && net.venues[i].apr_source == CHAIN_NET_APR_SSR;
       ck_assert(saw_susds);
+      /* Maple's syrupUSDC read with convertToExitAssets; the Curve pools with their coins */
+      unsigned maple = 0, curve = 0;
+      for (size_t i = 0; i < net.n_venues; i++) {
+        if (strcmp(net.venues[i].address, "0x80ac24aa929eaf5013f6436cda2a7ba190f5cc0b") == 0)
+          maple += net.venues[i].amount == CHAIN_NET_AMOUNT_EXIT_ASSETS;
+        if (net.venues[i].kind == CHAIN_NET_VENUE_CURVE)
+          curve += net.venues[i].n_coins == 2 && strcmp(net.venues[i].asset, net.venues[i].address) == 0;
+      }
+      ck_assert_uint_eq(maple, 1);
+      ck_assert_uint_ge(curve, 2);
     }
     if (strcmp(e->d_name, "base.json") == 0) {
       /* Base's ALM proxy (spark-address-registry src/Base.sol ALM_PROXY) and its venues */
@@ -211,7 +222,7 @@ START_TEST(venues_refused_with_reasons) {
       "{\"id\":\"f\",\"kind\":\"erc4626\",\"address\":\"0x0000000000000000000000000000000000000004\","
       "\"asset\":" USDC ",\"label\":\"x\",\"apr_source\":\"dsr\",\"apr_window_blocks\":1000001},"
       /* 6: the other kinds not read, and no id */
-      "{\"kind\":\"curve\",\"address\":\"0x0000000000000000000000000000000000000005\",\"asset\":" USDC
+      "{\"kind\":\"uniswap_v4\",\"address\":\"0x0000000000000000000000000000000000000005\",\"asset\":" USDC
       ",\"label\":\"x\"},"
       "{\"id\":\"g\",\"kind\":\"psm\",\"address\":\"0x0000000000000000000000000000000000000006\",\"asset\":" USDC
       ",\"label\":\"x\"},"
@@ -224,7 +235,7 @@ START_TEST(venues_refused_with_reasons) {
   if (errs.n < 20) dump();
   ck_assert(has_error("$.liquidity_layer.venues[0].kind", "spark_vault is not read by sparkd index"));
   ck_assert(has_error("$.liquidity_layer.venues[0].kind", "savings_vaults"));
-  ck_assert(has_error("$.liquidity_layer.venues[1].kind", "must be one of sparklend, aave, erc4626"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].kind", "must be one of sparklend, aave, erc4626, curve"));
   ck_assert(has_error("$.liquidity_layer.venues[1].id", "A-Z a-z 0-9"));
   ck_assert(has_error("$.liquidity_layer.venues[1].label", "must not be empty"));
   ck_assert(has_error("$.liquidity_layer.venues[1].pool", "unknown field"));
@@ -238,10 +249,11 @@ START_TEST(venues_refused_with_reasons) {
   ck_assert(has_error("$.liquidity_layer.venues[5].apr_source", "share_price, ssr, vsr"));
   ck_assert(has_error("$.liquidity_layer.venues[5].apr_window_blocks", "1 to 1000000"));
   ck_assert(has_error("$.liquidity_layer.venues[6].id", "required"));
-  ck_assert(has_error("$.liquidity_layer.venues[6].kind", "Curve LP position"));
+  ck_assert(has_error("$.liquidity_layer.venues[6].kind", "Uniswap v4 position"));
   ck_assert(has_error("$.liquidity_layer.venues[7].kind", "psm is not read"));
   ck_assert(has_error("$.liquidity_layer.venues[8].kind", "cctp is not read"));
   ck_assert(has_error("$.liquidity_layer.venues[9].kind", "kind erc4626"));
+  ck_assert(has_error("$.liquidity_layer.venues[9].kind", "exit_assets"));
   ck_assert(has_error("$.liquidity_layer.venues[10]", "must be an object"));
   /* a list, not an object; and bounded */
   ck_assert(!parse("{\"format\":\"sparkd.network/1\",\"name\":\"x\",\"chain_id\":1,\"start_block\":0,"
@@ -255,6 +267,87 @@ START_TEST(venues_refused_with_reasons) {
   strcat(big, "]}}");
   ck_assert(!parse(big, &net));
   ck_assert(has_error("$.liquidity_layer.venues", "more than 64 venues"));
+}
+END_TEST
+
+/* Spark's Curve pools on Ethereum (spark-address-registry src/Ethereum.sol CURVE_SUSDSUSDT) and a
+ * Maple pool (SYRUP_USDC) */
+#define CURVE_SUSDSUSDT "\"0x00836Fe54625BE242BcFA286207795405ca4fD10\""
+#define SUSDS "\"0xa3931d71877C0E7a3148CB7Eb4463524FEc27fbD\""
+#define USDT "\"0xdAC17F958D2ee523a2206206994597C13D831ec7\""
+
+START_TEST(curve_and_exit_assets_read) {
+  struct chain_network net;
+  bool ok = parse(NET_HEAD "{\"id\":\"curve-susds-usdt\",\"kind\":\"curve\",\"address\":" CURVE_SUSDSUSDT
+                           ",\"asset\":" CURVE_SUSDSUSDT ",\"coins\":[" SUSDS "," USDT "],\"label\":\"Curve\"},"
+                           "{\"id\":\"curve-w\",\"kind\":\"curve\",\"address\":"
+                           "\"0x0000000000000000000000000000000000000009\",\"asset\":"
+                           "\"0x0000000000000000000000000000000000000009\",\"coins\":[" USDC "," USDT "," USDS
+                           "],\"label\":\"Curve 3\",\"apr_window_blocks\":20},"
+                           "{\"id\":\"maple-syrupusdc\",\"kind\":\"erc4626\",\"address\":"
+                           "\"0x80ac24aA929eaF5013f6436cdA2a7ba190f5Cc0b\",\"asset\":" USDC
+                           ",\"label\":\"Maple\",\"amount\":\"exit_assets\"},"
+                           "{\"id\":\"morpho\",\"kind\":\"erc4626\",\"address\":"
+                           "\"0x56A76b428244a50513ec81e225a293d128fd581D\",\"asset\":" USDC
+                           ",\"label\":\"Morpho\",\"amount\":\"assets\"}"
+                           "]}}",
+                  &net);
+  if (!ok) dump();
+  ck_assert(ok);
+  ck_assert_int_eq(net.venues[0].kind, CHAIN_NET_VENUE_CURVE);
+  ck_assert_str_eq(chain_net_venue_kind_names[net.venues[0].kind], "curve");
+  ck_assert_uint_eq(net.venues[0].n_coins, 2);
+  ck_assert_str_eq(net.venues[0].coins[0], "0xa3931d71877c0e7a3148cb7eb4463524fec27fbd");
+  ck_assert_str_eq(net.venues[0].coins[1], "0xdac17f958d2ee523a2206206994597c13d831ec7");
+  /* a curve venue's APR is windowed: 100 blocks by default, or its own */
+  ck_assert(chain_net_venue_windowed(&net.venues[0]));
+  ck_assert_uint_eq(net.venues[0].apr_window_blocks, 100);
+  ck_assert_uint_eq(net.venues[1].n_coins, 3);
+  ck_assert_uint_eq(net.venues[1].apr_window_blocks, 20);
+  ck_assert_int_eq(net.venues[2].amount, CHAIN_NET_AMOUNT_EXIT_ASSETS);
+  ck_assert_int_eq(net.venues[3].amount, CHAIN_NET_AMOUNT_ASSETS);
+  ck_assert_uint_eq(net.venues[3].n_coins, 0);
+}
+END_TEST
+
+START_TEST(curve_and_amount_refused) {
+  struct chain_network net;
+  ck_assert(!parse(NET_HEAD
+                   /* 0: a curve venue without coins, whose asset is not its pool */
+                   "{\"id\":\"a\",\"kind\":\"curve\",\"address\":" CURVE_SUSDSUSDT ",\"asset\":" USDT
+                   ",\"label\":\"x\"},"
+                   /* 1: one coin; an apr source */
+                   "{\"id\":\"b\",\"kind\":\"curve\",\"address\":\"0x0000000000000000000000000000000000000001\","
+                   "\"asset\":\"0x0000000000000000000000000000000000000001\",\"coins\":[" USDT "],\"label\":\"x\","
+                   "\"apr_source\":\"ssr\"},"
+                   /* 2: nine coins */
+                   "{\"id\":\"c\",\"kind\":\"curve\",\"address\":\"0x0000000000000000000000000000000000000002\","
+                   "\"asset\":\"0x0000000000000000000000000000000000000002\",\"coins\":[" USDT "," USDT "," USDT
+                   "," USDT "," USDT "," USDT "," USDT "," USDT "," USDT "],\"label\":\"x\"},"
+                   /* 3: a coin twice, a bad coin, an amount option on a curve venue */
+                   "{\"id\":\"d\",\"kind\":\"curve\",\"address\":\"0x0000000000000000000000000000000000000003\","
+                   "\"asset\":\"0x0000000000000000000000000000000000000003\",\"coins\":[" USDT "," USDT ",\"0x12\"],"
+                   "\"label\":\"x\",\"amount\":\"exit_assets\"},"
+                   /* 4: coins on an aToken; an amount on an aToken */
+                   "{\"id\":\"e\",\"kind\":\"aave\",\"address\":\"0x0000000000000000000000000000000000000004\","
+                   "\"asset\":" USDC ",\"coins\":[" USDT "," USDC "],\"label\":\"x\",\"amount\":\"assets\"},"
+                   /* 5: an unknown amount */
+                   "{\"id\":\"f\",\"kind\":\"erc4626\",\"address\":\"0x0000000000000000000000000000000000000005\","
+                   "\"asset\":" USDC ",\"label\":\"x\",\"amount\":\"max_withdraw\"}"
+                   "]}}",
+                   &net));
+  if (errs.n < 10) dump();
+  ck_assert(has_error("$.liquidity_layer.venues[0].coins", "required for a curve venue"));
+  ck_assert(has_error("$.liquidity_layer.venues[0].asset", "must equal address"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].coins", "2 to 8 addresses"));
+  ck_assert(has_error("$.liquidity_layer.venues[1].apr_source", "only an erc4626 venue"));
+  ck_assert(has_error("$.liquidity_layer.venues[2].coins", "2 to 8 addresses"));
+  ck_assert(has_error("$.liquidity_layer.venues[3].coins[1]", "duplicate of $.liquidity_layer.venues[3].coins[0]"));
+  ck_assert(has_error("$.liquidity_layer.venues[3].coins[2]", "must be an address"));
+  ck_assert(has_error("$.liquidity_layer.venues[3].amount", "only an erc4626 venue"));
+  ck_assert(has_error("$.liquidity_layer.venues[4].coins", "only a curve venue"));
+  ck_assert(has_error("$.liquidity_layer.venues[4].amount", "only an erc4626 venue"));
+  ck_assert(has_error("$.liquidity_layer.venues[5].amount", "assets, exit_assets"));
 }
 END_TEST
 
@@ -282,6 +375,8 @@ int main(void) {
   tcase_add_test(tc, not_json_or_duplicates);
   tcase_add_test(tc, venues_read);
   tcase_add_test(tc, venues_refused_with_reasons);
+  tcase_add_test(tc, curve_and_exit_assets_read);
+  tcase_add_test(tc, curve_and_amount_refused);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -3,8 +3,9 @@
 // known fields only, types, every address 0x + 40 hex with a valid EIP-55 checksum (ethers
 // getAddress; all-lowercase is refused too: a real file is copied from the registry verbatim),
 // rate-limit keys 0x + 64 hex, psm3 vaults (only they) name an ssr_oracle, liquidity-layer venues
-// (a kind the indexer reads, a unique id and address, an asset, a label, apr_source and
-// apr_window_blocks only where they apply), and — unless --test — a `source` on every real address.
+// (a kind the indexer reads, a unique id and address, an asset, a label, apr_source, amount and
+// apr_window_blocks only where they apply; a curve venue's asset is its pool and it lists 2 to 8
+// distinct coins, each a checksummed address), and — unless --test — a `source` on every real address.
 //   node tests/chain/check_networks.mjs [--test] FILE...     exit 1 listing every problem
 //   node tests/chain/check_networks.mjs --self-test          the checker refuses broken files
 //   node tests/chain/check_networks.mjs --shipped            deploy/networks/*.json, and that the
@@ -15,7 +16,7 @@ import { getAddress } from 'ethers';
 import { ROOT } from './lib.mjs';
 
 const KINDS = new Set(['sdai', 'susds', 'spark_vault_v2', 'psm3']);
-const VENUE_KINDS = new Set(['sparklend', 'aave', 'erc4626']);
+const VENUE_KINDS = new Set(['sparklend', 'aave', 'erc4626', 'curve']);
 
 export function check(doc, { test = false } = {}) {
   const errs = [];
@@ -92,7 +93,7 @@ export function check(doc, { test = false } = {}) {
       const ids = new Set(), addrs = new Set();
       (Array.isArray(ll.venues) ? ll.venues : []).forEach((v, i) => {
         const p = `$.liquidity_layer.venues[${i}]`;
-        if (!fields(v, p, ['id', 'kind', 'address', 'asset', 'label', 'source', 'apr_source', 'apr_window_blocks'])) return;
+        if (!fields(v, p, ['id', 'kind', 'address', 'asset', 'label', 'source', 'apr_source', 'amount', 'coins', 'apr_window_blocks'])) return;
         if (typeof v.id !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(v.id)) err(`${p}.id`, 'must be 1 to 64 of A-Z a-z 0-9 . _ : -');
         else if (ids.has(v.id)) err(`${p}.id`, `duplicate id ${v.id}`);
         ids.add(v.id);
@@ -105,9 +106,20 @@ export function check(doc, { test = false } = {}) {
         source(v, p);
         if (v.apr_source !== undefined && (v.kind !== 'erc4626' || !['share_price', 'ssr', 'vsr'].includes(v.apr_source)))
           err(`${p}.apr_source`, 'share_price, ssr or vsr, on an erc4626 venue only');
-        if (v.apr_window_blocks !== undefined && (v.kind !== 'erc4626' || (v.apr_source ?? 'share_price') !== 'share_price' ||
+        const windowed = v.kind === 'curve' || (v.kind === 'erc4626' && (v.apr_source ?? 'share_price') === 'share_price');
+        if (v.apr_window_blocks !== undefined && (!windowed ||
             !Number.isSafeInteger(v.apr_window_blocks) || v.apr_window_blocks < 1 || v.apr_window_blocks > 1000000))
-          err(`${p}.apr_window_blocks`, '1 to 1000000, on an erc4626 venue whose apr_source is share_price only');
+          err(`${p}.apr_window_blocks`, '1 to 1000000, on a curve venue or an erc4626 venue whose apr_source is share_price only');
+        if (v.amount !== undefined && (v.kind !== 'erc4626' || !['assets', 'exit_assets'].includes(v.amount)))
+          err(`${p}.amount`, 'assets or exit_assets, on an erc4626 venue only');
+        if (v.kind === 'curve') {
+          if (String(v.asset).toLowerCase() !== String(v.address).toLowerCase()) err(`${p}.asset`, 'a curve venue\'s asset is its pool (the LP token)');
+          if (!Array.isArray(v.coins) || v.coins.length < 2 || v.coins.length > 8) err(`${p}.coins`, 'must list 2 to 8 coins');
+          else {
+            v.coins.forEach((_, j) => addr(v.coins, `${p}.coins`, j));
+            if (new Set(v.coins.map((c) => String(c).toLowerCase())).size !== v.coins.length) err(`${p}.coins`, 'a coin twice');
+          }
+        } else if (v.coins !== undefined) err(`${p}.coins`, 'only a curve venue has coins');
       });
     }
   }
@@ -145,6 +157,14 @@ function selfTest() {
     ['apr_source on an aToken', (d) => (d.liquidity_layer.venues[0].apr_source = 'ssr')],
     ['apr window on an ssr vault', (d) => (d.liquidity_layer.venues.find((v) => v.apr_source === 'ssr').apr_window_blocks = 10)],
     ['venue without label', (d) => delete d.liquidity_layer.venues[0].label],
+    ['amount on an aToken', (d) => (d.liquidity_layer.venues[0].amount = 'exit_assets')],
+    ['unknown amount', (d) => (d.liquidity_layer.venues.find((v) => v.amount).amount = 'max_withdraw')],
+    ['curve without coins', (d) => delete d.liquidity_layer.venues.find((v) => v.kind === 'curve').coins],
+    ['curve with one coin', (d) => d.liquidity_layer.venues.find((v) => v.kind === 'curve').coins.pop()],
+    ['curve coin lowercase', (d) => { const v = d.liquidity_layer.venues.find((x) => x.kind === 'curve'); v.coins[0] = v.coins[0].toLowerCase(); }],
+    ['curve coin twice', (d) => { const v = d.liquidity_layer.venues.find((x) => x.kind === 'curve'); v.coins[1] = v.coins[0]; }],
+    ['curve asset not its pool', (d) => { const v = d.liquidity_layer.venues.find((x) => x.kind === 'curve'); v.asset = v.coins[0]; }],
+    ['coins on an aToken', (d) => (d.liquidity_layer.venues[0].coins = [d.kill_switch.address, d.sparklend.pool_addresses_provider])],
   ];
   let bad = 0;
   if (check(good).length) {

@@ -235,9 +235,197 @@ async function expect() {
   console.log(`expected allocations at block ${n}`);
 }
 
-const modes = { deploy, move, fixed, expect };
+// ---- a Curve StableSwap-NG-like pool and a Maple-like pool (kinds `curve` and erc4626 with
+// `"amount": "exit_assets"`), on a chain of their own (no Aave market needed):
+//
+//   node tests/chain/ll_fixture.mjs curve-deploy --rpc URL --network-out C.json --state S.json
+//        --bad-coins BAD.json
+//       two coins of 6 and 18 decimals, a pool holding both (the ALM proxy holds part of its LP
+//       supply; fees paid into it between blocks make its virtual price grow; admin fees make
+//       balances(i) differ from the pool's coin balances), a Maple-like pool whose
+//       convertToExitAssets deducts unrealised losses, ~130 blocks; BAD.json lists the coins swapped
+//   node tests/chain/ll_fixture.mjs curve-expect --rpc URL --state S.json --network C.json --expect E.json
+//       at the head, with BigInt on the contracts' own answers: per (venue, coin) of the pool
+//       floor(balanceOf(alm) * balances(i) / totalSupply) and the APR of get_virtual_price() over
+//       apr_window_blocks; for the Maple pool convertToExitAssets(balanceOf(alm)) (checked to differ
+//       from convertToAssets) and its share-price APR; per coin the ALM's balance and the sum deployed
+const SRC_CURVE = `// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+contract Coin {
+  string public symbol; uint8 public decimals; uint256 public totalSupply;
+  mapping(address => uint256) public balanceOf;
+  mapping(address => mapping(address => uint256)) public allowance;
+  constructor(string memory s, uint8 d) { symbol = s; decimals = d; }
+  function mint(address to, uint256 a) external { balanceOf[to] += a; totalSupply += a; }
+  function approve(address sp, uint256 a) external returns (bool) { allowance[msg.sender][sp] = a; return true; }
+  function transferFrom(address f, address to, uint256 a) external returns (bool) {
+    if (allowance[f][msg.sender] != type(uint256).max) allowance[f][msg.sender] -= a;
+    balanceOf[f] -= a; balanceOf[to] += a; return true;
+  }
+}
+// The getters of a StableSwap-NG pool that sparkd reads (its own LP token, N_COINS, coins,
+// balances without the admin fees, get_virtual_price); not Curve's invariant: the value here is
+// the sum of the balances in 18-decimal units.
+contract CurvePoolNG {
+  string public constant symbol = "cvLP"; uint8 public constant decimals = 18;
+  uint256 public totalSupply; mapping(address => uint256) public balanceOf;
+  address[] internal cs; uint256[] internal rates; uint256[] public adminBalances;
+  constructor(address[] memory c) {
+    cs = c;
+    for (uint256 i = 0; i < c.length; i++) { rates.push(10 ** (18 - uint256(Coin(c[i]).decimals()))); adminBalances.push(0); }
+  }
+  function N_COINS() external view returns (uint256) { return cs.length; }
+  function coins(uint256 i) external view returns (address) { return cs[i]; }
+  function balances(uint256 i) public view returns (uint256) { return Coin(cs[i]).balanceOf(address(this)) - adminBalances[i]; }
+  function value() internal view returns (uint256 v) { for (uint256 i = 0; i < cs.length; i++) v += balances(i) * rates[i]; }
+  function get_virtual_price() external view returns (uint256) { return value() * 1e18 / totalSupply; }
+  function add_liquidity(uint256[] calldata amounts, address to) external returns (uint256 lp) {
+    uint256 before = value(); uint256 add;
+    for (uint256 i = 0; i < cs.length; i++) { Coin(cs[i]).transferFrom(msg.sender, address(this), amounts[i]); add += amounts[i] * rates[i]; }
+    lp = totalSupply == 0 ? add : add * totalSupply / before;
+    totalSupply += lp; balanceOf[to] += lp;
+  }
+  function setAdminBalance(uint256 i, uint256 a) external { adminBalances[i] = a; }
+}
+// A Maple pool's ERC-4626 getters: convertToExitAssets deducts the unrealised losses.
+contract MaplePool {
+  address public asset; string public constant symbol = "syrupT"; uint8 public constant decimals = 6;
+  uint256 public totalSupply; uint256 public unrealizedLosses; mapping(address => uint256) public balanceOf;
+  constructor(address a) { asset = a; }
+  function totalAssets() public view returns (uint256) { return Coin(asset).balanceOf(address(this)); }
+  function convertToAssets(uint256 s) public view returns (uint256) { return totalSupply == 0 ? s : s * totalAssets() / totalSupply; }
+  function convertToExitAssets(uint256 s) public view returns (uint256) {
+    return totalSupply == 0 ? s : s * (totalAssets() - unrealizedLosses) / totalSupply;
+  }
+  function deposit(uint256 a, address to) external returns (uint256 s) {
+    s = totalSupply == 0 ? a : a * totalSupply / totalAssets();
+    Coin(asset).transferFrom(msg.sender, address(this), a);
+    totalSupply += s; balanceOf[to] += s;
+  }
+  function setUnrealizedLosses(uint256 l) external { unrealizedLosses = l; }
+}
+contract RateLimits {
+  struct RateLimitData { uint256 maxAmount; uint256 slope; uint256 lastAmount; uint256 lastUpdated; }
+  mapping(bytes32 => RateLimitData) d;
+  function getRateLimitData(bytes32 k) external view returns (RateLimitData memory) { return d[k]; }
+}`;
+
+function compileCurve() {
+  return import('solc').then(({ default: solc }) => {
+    const out = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources: { 'C.sol': { content: SRC_CURVE } },
+      settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: 'paris', outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } } })));
+    const errs = (out.errors || []).filter((e) => e.severity === 'error');
+    if (errs.length) throw new Error(errs.map((e) => e.formattedMessage).join('\n'));
+    return Object.fromEntries(Object.entries(out.contracts['C.sol']).map(([n, c]) => [n, { iface: new Interface(c.abi), bytecode: '0x' + c.evm.bytecode.object }]));
+  });
+}
+
+async function curveDeploy() {
+  const C = await compileCurve();
+  await rpc.call('evm_setAutomine', [true]);
+  const dep = async (name, argv) => (await rpc.deploy(FROM, C[name].bytecode, C[name].iface, argv)).address;
+  const t6 = await dep('Coin', ['USDT6', 6]);
+  const t18 = await dep('Coin', ['SUSDS18', 18]);
+  const pool = await dep('CurvePoolNG', [[t6, t18]]);
+  const maple = await dep('MaplePool', [t6]);
+  const rl = await dep('RateLimits', []);
+  const E = (n, d) => BigInt(n) * 10n ** BigInt(d);
+  const MAX = (1n << 256n) - 1n;
+  await rpc.call('anvil_setBalance', [ALM, toBeHex(10n ** 22n)]);
+  for (const who of [ALM, FROM]) {
+    await send(FROM, t6, C.Coin.iface, 'mint', [who, E(10_000_000, 6)]);
+    await send(FROM, t18, C.Coin.iface, 'mint', [who, E(10_000_000, 18)]);
+    for (const t of [t6, t18]) await send(who, t, C.Coin.iface, 'approve', [pool, MAX]);
+    await send(who, t6, C.Coin.iface, 'approve', [maple, MAX]);
+  }
+  // odd amounts, so every floor division below has a remainder
+  await send(FROM, pool, C.CurvePoolNG.iface, 'add_liquidity', [[E(1_200_000, 6) + 333n, E(800_000, 18) + 777n], FROM]);
+  await send(ALM, pool, C.CurvePoolNG.iface, 'add_liquidity', [[E(700_000, 6) + 1n, E(1_100_000, 18) + 5n], ALM]);
+  await send(ALM, maple, C.MaplePool.iface, 'deposit', [E(2_000_000, 6) + 9n, ALM]);
+  await send(FROM, maple, C.MaplePool.iface, 'deposit', [E(500_000, 6), FROM]);
+  for (const [f6, f18] of [[1_234_567n, 3n * 10n ** 17n + 1n], [987_654n, 2n * 10n ** 17n + 7n], [555_555n, 10n ** 17n]]) {
+    await mine(40);
+    // fees the pool keeps (its virtual price grows) and the Maple pool's interest
+    await send(FROM, t6, C.Coin.iface, 'mint', [pool, f6]);
+    await send(FROM, t18, C.Coin.iface, 'mint', [pool, f18]);
+    await send(FROM, t6, C.Coin.iface, 'mint', [maple, f6 * 3n]);
+  }
+  await send(FROM, pool, C.CurvePoolNG.iface, 'setAdminBalance', [0, 400_001n]);
+  await send(FROM, pool, C.CurvePoolNG.iface, 'setAdminBalance', [1, 10n ** 17n + 3n]);
+  await send(FROM, maple, C.MaplePool.iface, 'setUnrealizedLosses', [E(40_000, 6) + 17n]);
+  await mine(10);
+  writeFileSync(a.state, JSON.stringify({ alm: ALM, pool, maple, t6, t18, rl }, null, 2));
+  const net = {
+    format: 'sparkd.network/1', name: 'anvil-curve', chain_id: Number(BigInt(await rpc.call('eth_chainId'))), start_block: 0,
+    liquidity_layer: {
+      alm_proxy: ALM, rate_limits: rl, keys: [],
+      venues: [
+        { id: 'curve-t6-t18', kind: 'curve', address: pool, asset: pool, coins: [t6, t18], label: 'Curve T6/T18', apr_window_blocks: 100 },
+        { id: 'maple-t6', kind: 'erc4626', address: maple, asset: t6, label: 'Maple T6', amount: 'exit_assets' },
+      ],
+    },
+  };
+  writeFileSync(a['network-out'], JSON.stringify(net, null, 2));
+  const bad = structuredClone(net);
+  bad.liquidity_layer.venues[0].coins = [t18, t6];
+  writeFileSync(a['bad-coins'], JSON.stringify(bad, null, 2));
+  console.log(`curve fixture at block ${await rpc.blockNumber()}`);
+}
+
+async function curveExpect() {
+  const s = JSON.parse(readFileSync(a.state, 'utf8'));
+  const net = JSON.parse(readFileSync(a.network, 'utf8'));
+  const C = await compileCurve();
+  const head = await rpc.call('eth_getBlockByNumber', ['latest', false]);
+  const n = Number(BigInt(head.number));
+  const call = async (to, ifc, fn, argv, block = head.hash) => {
+    const res = await rpc.call('eth_call', [{ to, data: ifc.encodeFunctionData(fn, argv) }, { blockHash: block }]);
+    return ifc.decodeFunctionResult(fn, res)[0];
+  };
+  const windowApr = async (v, price) => {
+    const old = await rpc.call('eth_getBlockByNumber', [toBeHex(n - (v.apr_window_blocks ?? 100)), false]);
+    const a1 = await price(head.hash), a0 = await price(old.hash);
+    const dt = BigInt(head.timestamp) - BigInt(old.timestamp);
+    const apr = a1 < a0 ? 0n : ((a1 - a0) * RAY * YEAR) / (a0 * dt);
+    if (apr === 0n) throw new Error(`${v.id}: the fixture should have earned over the window`);
+    return apr;
+  };
+  const out = { block: n, allocations: {}, idle: {} };
+  for (const v of net.liquidity_layer.venues) {
+    if (v.kind === 'curve') {
+      const P = C.CurvePoolNG.iface;
+      const lp = await call(v.address, P, 'balanceOf', [s.alm]);
+      const supply = await call(v.address, P, 'totalSupply', []);
+      if (lp === 0n || lp === supply) throw new Error('the ALM proxy should hold part of the LP supply');
+      const apr = await windowApr(v, (b) => call(v.address, P, 'get_virtual_price', [], b));
+      for (let i = 0; i < v.coins.length; i++) {
+        const bal = await call(v.address, P, 'balances', [i]);
+        const amount = (lp * bal) / supply;
+        if ((lp * bal) % supply === 0n) throw new Error('the fixture should leave a remainder to floor');
+        out.allocations[`${v.id}|${v.coins[i].toLowerCase()}`] = { amount: String(amount), apr_ray: String(apr) };
+      }
+    } else {
+      const M = C.MaplePool.iface;
+      const shares = await call(v.address, M, 'balanceOf', [s.alm]);
+      const exit = await call(v.address, M, 'convertToExitAssets', [shares]);
+      const plain = await call(v.address, M, 'convertToAssets', [shares]);
+      if (exit >= plain) throw new Error('the Maple double should deduct its losses');
+      const supply = await call(v.address, M, 'totalSupply', []);
+      const apr = await windowApr(v, (b) => call(v.address, M, 'convertToAssets', [supply], b));
+      out.allocations[`${v.id}|${v.asset.toLowerCase()}`] = { amount: String(v.amount === 'exit_assets' ? exit : plain), apr_ray: String(apr) };
+    }
+  }
+  for (const x of [s.t6, s.t18].map((t) => t.toLowerCase())) {
+    const deployed = Object.entries(out.allocations).filter(([k]) => k.endsWith(`|${x}`)).reduce((t, [, q]) => t + BigInt(q.amount), 0n);
+    out.idle[x] = { amount: String(await call(x, C.Coin.iface, 'balanceOf', [s.alm])), deployed: String(deployed) };
+  }
+  writeFileSync(a.expect, JSON.stringify(out, null, 2));
+  console.log(`expected curve and maple allocations at block ${n}`);
+}
+
+const modes = { deploy, move, fixed, expect, 'curve-deploy': curveDeploy, 'curve-expect': curveExpect };
 if (!modes[mode]) {
-  console.error('usage: ll_fixture.mjs deploy|move|fixed|expect ... (see the top of this file)');
+  console.error('usage: ll_fixture.mjs deploy|move|fixed|expect|curve-deploy|curve-expect ... (see this file)');
   process.exit(2);
 }
 modes[mode]().catch((e) => {

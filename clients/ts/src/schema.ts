@@ -621,12 +621,18 @@ export interface paths {
          *     From `sparkd index` (venues named by the network file, all read at the block `as_of`
          *     names): an aToken venue (`sparklend`, `aave`) has `amount` = the aToken's
          *     `balanceOf(ALM proxy)` and `apr_ray` = its reserve's `currentLiquidityRate`; an `erc4626`
-         *     venue has `amount` = `convertToAssets(balanceOf(ALM proxy))` and `apr_ray` = `(ssr - RAY) *
-         *     31536000` for a vault with an `ssr()`/`vsr()`, else the share price's growth over a
-         *     trailing window of blocks annualised linearly, `floor((p_now - p_then) * RAY * 31536000 /
-         *     (p_then * seconds))` (0 when the price fell). Idle `amount` is the asset's
-         *     `balanceOf(ALM proxy)` for every asset a venue or a rate limit names. A block whose venues
-         *     cannot all be read is not applied: the previous block stays served.
+         *     venue has `amount` = `convertToAssets(balanceOf(ALM proxy))` (a Maple pool:
+         *     `convertToExitAssets(balanceOf(ALM proxy))`, which deducts its unrealised losses) and
+         *     `apr_ray` = `(ssr - RAY) * 31536000` for a vault with an `ssr()`/`vsr()`, else the share
+         *     price's growth over a trailing window of blocks annualised linearly, `floor((p_now -
+         *     p_then) * RAY * 31536000 / (p_then * seconds))` (0 when the price fell). A `curve` venue (a
+         *     StableSwap-NG pool, its own LP token) has one entry per coin of the pool: `amount` =
+         *     `floor(LP balanceOf(ALM proxy) * balances(i) / totalSupply)`, the ALM proxy's pro-rata
+         *     claim on what the pool holds (not a withdrawal quote: no fee or slippage of a one-coin
+         *     withdrawal), and `apr_ray` the growth of `get_virtual_price()` over the window as above,
+         *     the same for each coin. Idle `amount` is the asset's `balanceOf(ALM proxy)` for every asset
+         *     a venue (a Curve pool's coins) or a rate limit names. A block whose venues cannot all be
+         *     read is not applied: the previous block stays served.
          */
         get: operations["listLiquidityLayerAllocations"];
         put?: never;
