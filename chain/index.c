@@ -1235,26 +1235,26 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   size_t idle0 = c.n;
   for (size_t k = 0; k < ni; k++)
     push_call_addr(&c, idle[k], "balanceOf(address)", alm, bh);
-  /* symbol() and decimals() of every asset not yet listed: the idle ones, and of a Curve pool its
-     LP token (the venue's asset) and its coins (the allocations' assets; a coin that is itself a
-     venue, such as sUSDS, has no idle entry) */
+  /* symbol() and decimals() of every asset not yet listed: the idle ones, every venue's asset (one
+     that is itself a venue, such as sUSDS under Fluid, has no idle entry; a Curve pool's is its LP
+     token) and a Curve pool's coins (the allocations' assets) */
   size_t meta0 = c.n;
   size_t n_meta = 0, n_cand = ni;
   char(*meta)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *meta);
   char(*cand)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *cand);
   if (!meta || !cand) abort();
   memcpy(cand, idle, ni * sizeof *idle);
-  for (size_t i = 0; i < nv; i++)
-    if (net->venues[i].kind == CHAIN_NET_VENUE_CURVE) {
-      memcpy(cand[n_cand++], net->venues[i].asset, 43);
+  for (size_t i = 0; i < nv; i++) {
+    memcpy(cand[n_cand++], net->venues[i].asset, 43);
+    if (net->venues[i].kind == CHAIN_NET_VENUE_CURVE)
       for (size_t k = 0; k < net->venues[i].n_coins; k++)
         memcpy(cand[n_cand++], net->venues[i].coins[k], 43);
-    }
+  }
   for (size_t k = 0; k < n_cand; k++) {
     const char *a = cand[k];
     bool dup = false;
     for (size_t j = 0; j < n_meta && !dup; j++)
-      dup = strcmp(meta[j], a) == 0;
+      dup = strcasecmp(meta[j], a) == 0;
     if (dup || asset_listed(assets, a)) continue;
     memcpy(meta[n_meta++], a, 43);
     push_call0(&c, a, "symbol()", bh);

@@ -39,7 +39,14 @@ contract Vault4626 {
   address public asset; string public symbol; uint8 public constant decimals = 18;
   uint256 public totalSupply; uint256 public ssr;
   mapping(address => uint256) public balanceOf;
+  mapping(address => mapping(address => uint256)) public allowance;
   constructor(address a, string memory s, uint256 r) { asset = a; symbol = s; ssr = r; }
+  // its shares are a token too, so that another vault can take them as its asset
+  function approve(address sp, uint256 v) external returns (bool) { allowance[msg.sender][sp] = v; return true; }
+  function transferFrom(address f, address to, uint256 v) external returns (bool) {
+    if (allowance[f][msg.sender] != type(uint256).max) allowance[f][msg.sender] -= v;
+    balanceOf[f] -= v; balanceOf[to] += v; return true;
+  }
   function totalAssets() public view returns (uint256) { return IERC20(asset).balanceOf(address(this)); }
   function convertToAssets(uint256 shares) public view returns (uint256) {
     return totalSupply == 0 ? shares : shares * totalAssets() / totalSupply;
@@ -118,6 +125,11 @@ async function deploy() {
   await send(BORROWER, m.pool, POOL, 'borrow', [weth.asset, E(50, 18), 2, 0, BORROWER]);
   await send(ALM, vusdc, V.iface, 'deposit', [E(250_000, 6) + 7n, ALM]);
   await send(ALM, vdai, V.iface, 'deposit', [E(400_000, 18) + 11n, ALM]);
+  // a vault over the DAI vault's shares (as Fluid's over sUSDS): the ALM's shares of the DAI vault
+  // are that venue's allocation, and neither they nor the nested ones are idle
+  const vnest = (await rpc.deploy(FROM, V.bytecode, V.iface, [vdai, 'fsDAIx', SSR])).address;
+  await send(ALM, vdai, V.iface, 'approve', [vnest, MAX]);
+  await send(ALM, vnest, V.iface, 'deposit', [E(100_000, 18) + 5n, ALM]);
   // another depositor's shares, so the ALM holds part of the vault
   await send(FROM, usdc.asset, ERC20, 'mint', [FROM, E(50_000, 6)]);
   await send(FROM, usdc.asset, ERC20, 'approve', [vusdc, MAX]);
@@ -139,6 +151,7 @@ async function deploy() {
       { id: 'aave-weth', kind: 'aave', address: weth.atoken, asset: weth.asset, label: 'Aave WETH' },
       { id: 'grow-usdc', kind: 'erc4626', address: vusdc, asset: usdc.asset, label: 'USDC vault', apr_window_blocks: 100 },
       { id: 'ssr-dai', kind: 'erc4626', address: vdai, asset: dai.asset, label: 'DAI savings', apr_source: 'ssr' },
+      { id: 'nest-sdai', kind: 'erc4626', address: vnest, asset: vdai, label: 'DAI savings shares vault', apr_source: 'ssr' },
     ],
   };
   writeFileSync(a['network-out'], JSON.stringify(net, null, 2));
@@ -227,6 +240,8 @@ async function expect() {
   }
   const assets = new Set([...net.liquidity_layer.venues.map((v) => v.asset.toLowerCase()),
     ...net.liquidity_layer.keys.filter((k) => k.asset).map((k) => k.asset.toLowerCase())]);
+  // a venue's own shares (the DAI vault's, under nest-sdai) are its allocation already: not idle
+  for (const v of net.liquidity_layer.venues) assets.delete(v.address.toLowerCase());
   for (const x of assets) {
     const deployed = Object.values(out.allocations).filter((q) => q.asset === x).reduce((t, q) => t + BigInt(q.amount), 0n);
     out.idle[x] = { amount: String(await call(x, ERC20, 'balanceOf', [s.alm])), deployed: String(deployed) };
