@@ -1146,6 +1146,11 @@ static int curve_claims(const struct calls *c, struct calls *c2, const char *bh,
       snprintf(err, err_len, "venue %s (%s) balances(%zu): %s", v->id, v->address, i, call_problem(c, x->balance0 + i));
       return -1;
     }
+    if (u256_gt(x->shares, supply)) {
+      snprintf(err, err_len, "venue %s (%s): the ALM proxy's LP balance is above the pool's totalSupply()", v->id,
+               v->address);
+      return -1;
+    }
     if (u256_is_zero(supply)) {
       x->coin_amount[i] = U256_ZERO;
       if (!u256_is_zero(x->shares)) {
@@ -1161,15 +1166,21 @@ static int curve_claims(const struct calls *c, struct calls *c2, const char *bh,
   return 0;
 }
 
-/* Adds asset to the idle list once, unless it is itself a venue (the shares of an ERC-4626 venue
- * such as sUSDS, which another venue may take as its asset): those shares are already counted as
- * that venue's allocation, and counting them again as idle would count them twice. */
-static void idle_add(const struct chain_network *net, char (*idle)[43], size_t *ni, const char *asset) {
-  for (size_t i = 0; i < net->n_venues; i++)
-    if (strcasecmp(net->venues[i].address, asset) == 0) return;
+/* Adds asset to the idle list once. */
+static void idle_add(char (*idle)[43], size_t *ni, const char *asset) {
   for (size_t k = 0; k < *ni; k++)
     if (strcasecmp(idle[k], asset) == 0) return;
   memcpy(idle[(*ni)++], asset, 43);
+}
+
+/* Whether asset is itself a venue: the shares of an ERC-4626 venue such as sUSDS, which another
+ * venue (Fluid's vault, a Curve pool) may take as its asset. The ALM proxy's own shares of it are
+ * that venue's allocation already, so their idle amount is 0: held and not deployed elsewhere is
+ * nothing, and counting them as idle too would count them twice. */
+static bool venue_shares(const struct chain_network *net, const char *asset) {
+  for (size_t i = 0; i < net->n_venues; i++)
+    if (strcasecmp(net->venues[i].address, asset) == 0) return true;
+  return false;
 }
 
 /* Reads each venue of the network file at block h (and, for a windowed APR, at the block
@@ -1191,12 +1202,12 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
     const struct chain_net_venue *v = &net->venues[i];
     if (v->kind == CHAIN_NET_VENUE_CURVE)
       for (size_t k = 0; k < v->n_coins; k++)
-        idle_add(net, idle, &ni, v->coins[k]);
+        idle_add(idle, &ni, v->coins[k]);
     else
-      idle_add(net, idle, &ni, v->asset);
+      idle_add(idle, &ni, v->asset);
   }
   for (size_t i = 0; i < net->n_keys; i++)
-    if (net->keys[i].has_asset) idle_add(net, idle, &ni, net->keys[i].asset);
+    if (net->keys[i].has_asset) idle_add(idle, &ni, net->keys[i].asset);
   struct calls c = {0}, c2 = {0};
   int rc = -1;
   for (size_t i = 0; i < nv; i++) {
@@ -1235,9 +1246,8 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   size_t idle0 = c.n;
   for (size_t k = 0; k < ni; k++)
     push_call_addr(&c, idle[k], "balanceOf(address)", alm, bh);
-  /* symbol() and decimals() of every asset not yet listed: the idle ones, every venue's asset (one
-     that is itself a venue, such as sUSDS under Fluid, has no idle entry; a Curve pool's is its LP
-     token) and a Curve pool's coins (the allocations' assets) */
+  /* symbol() and decimals() of every asset not yet listed: the idle ones, every venue's asset (a
+     Curve pool's is its LP token, which has no idle entry) and a Curve pool's coins */
   size_t meta0 = c.n;
   size_t n_meta = 0, n_cand = ni;
   char(*meta)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *meta);
@@ -1388,7 +1398,8 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
       snprintf(err, err_len, "idle: %s balanceOf(alm proxy): %s", idle[k], call_problem(&c, idle0 + k));
       goto out_meta;
     }
-    json_array_append_new(idles, json_pack("{s:s, s:o}", "asset", idle[k], "amount", jdec(bal)));
+    json_array_append_new(
+        idles, json_pack("{s:s, s:o}", "asset", idle[k], "amount", jdec(venue_shares(net, idle[k]) ? U256_ZERO : bal)));
   }
   for (size_t k = 0; k < n_meta; k++) {
     char sym[SYM_MAX];

@@ -4,7 +4,8 @@
  * as the ALM proxy supplies USDC and WETH into the Pool (venues of kind sparklend and aave, their
  * aTokens) and deposits into three ERC-4626 doubles (one whose share price grows: an APR over a
  * trailing window of blocks; one with an sUSDS-style ssr(); one over the latter's shares, as
- * Fluid's vault over sUSDS, whose shares are then an allocation and not idle). After `index --once`,
+ * Fluid's vault over sUSDS: the ALM's own shares of the DAI vault are its allocation, so their
+ * idle amount is 0, and the nested vault's amount is their deployed sum). After `index --once`,
  * GET /v1/liquidity-layer/allocations serves per venue the amount and apr_ray, and per asset the
  * idle balance and the sum deployed, equal to the contracts' own answers (balanceOf,
  * currentLiquidityRate, convertToAssets, ssr) at the served block, as the fixture computes them
@@ -185,7 +186,7 @@ START_TEST(allocations_equal_the_contracts) {
   long long b1 = th_json_file_int(path, "block");
   json_t *first = allocations_at(sd.port, b1);
   unsigned checked = equal_to_contracts(first, path);
-  ck_assert_uint_eq(checked, 5 * 3 + 4 * 2);
+  ck_assert_uint_eq(checked, 5 * 3 + 6 * 2);
   printf("liquidity layer at block %lld: %u values equal the contracts'\n", b1, checked);
 
   /* the chain moves on; a step that cannot read a venue applies nothing */
@@ -267,7 +268,7 @@ START_TEST(allocations_equal_the_contracts) {
   long long b2 = th_json_file_int(path, "block");
   ck_assert_int_gt(b2, b1);
   json_t *second = allocations_at(sd.port, b2);
-  ck_assert_uint_eq(equal_to_contracts(second, path), 5 * 3 + 4 * 2);
+  ck_assert_uint_eq(equal_to_contracts(second, path), 5 * 3 + 6 * 2);
   json_decref(second);
 
   /* One share-price APR by hand, not by the fixture's formula (which is the C code's): a new vault

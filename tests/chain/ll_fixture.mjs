@@ -145,7 +145,9 @@ async function deploy() {
   const net = JSON.parse(readFileSync(a['network-in'], 'utf8'));
   net.liquidity_layer = {
     alm_proxy: ALM, rate_limits: rl,
-    keys: [{ key, name: 'LIMIT_TEST_WBTC', asset: wbtc.asset }],
+    // the second key's asset is a venue's shares that no venue takes as its asset: still listed
+    keys: [{ key, name: 'LIMIT_TEST_WBTC', asset: wbtc.asset },
+      { key: keccak256(toUtf8Bytes('LIMIT_TEST_VAULT')), name: 'LIMIT_TEST_VAULT', asset: vusdc }],
     venues: [
       { id: 'sparklend-usdc', kind: 'sparklend', address: usdc.atoken, asset: usdc.asset, label: 'SparkLend USDC' },
       { id: 'aave-weth', kind: 'aave', address: weth.atoken, asset: weth.asset, label: 'Aave WETH' },
@@ -240,11 +242,13 @@ async function expect() {
   }
   const assets = new Set([...net.liquidity_layer.venues.map((v) => v.asset.toLowerCase()),
     ...net.liquidity_layer.keys.filter((k) => k.asset).map((k) => k.asset.toLowerCase())]);
-  // a venue's own shares (the DAI vault's, under nest-sdai) are its allocation already: not idle
-  for (const v of net.liquidity_layer.venues) assets.delete(v.address.toLowerCase());
+  // a venue's own shares (the DAI vault's, under nest-sdai) are its allocation already: idle 0
+  const shares = new Set(net.liquidity_layer.venues.map((v) => v.address.toLowerCase()));
   for (const x of assets) {
     const deployed = Object.values(out.allocations).filter((q) => q.asset === x).reduce((t, q) => t + BigInt(q.amount), 0n);
-    out.idle[x] = { amount: String(await call(x, ERC20, 'balanceOf', [s.alm])), deployed: String(deployed) };
+    const held = await call(x, ERC20, 'balanceOf', [s.alm]);
+    if (shares.has(x) && held === 0n) throw new Error(`${x}: the ALM proxy should hold shares of it directly too`);
+    out.idle[x] = { amount: shares.has(x) ? '0' : String(held), deployed: String(deployed) };
   }
   writeFileSync(a.expect, JSON.stringify(out, null, 2));
   console.log(`expected allocations at block ${n}`);

@@ -631,8 +631,9 @@ export interface paths {
          *     claim on what the pool holds (not a withdrawal quote: no fee or slippage of a one-coin
          *     withdrawal), and `apr_ray` the growth of `get_virtual_price()` over the window as above,
          *     the same for each coin. Idle `amount` is the asset's `balanceOf(ALM proxy)` for every asset
-         *     a venue (a Curve pool's coins) or a rate limit names. A block whose venues cannot all be
-         *     read is not applied: the previous block stays served.
+         *     a venue (a Curve pool's coins) or a rate limit names, and 0 for an asset that is itself a
+         *     venue's shares (sUSDS): those are that venue's allocation already. A block whose venues
+         *     cannot all be read is not applied: the previous block stays served.
          */
         get: operations["listLiquidityLayerAllocations"];
         put?: never;
