@@ -93,30 +93,29 @@ static void same(const char *what, const char *want, const json_t *got) {
                 json_string_value(got));
 }
 
-/* Compares the served allocations with the fixture's expect file; returns the values compared. */
+/* Compares the served allocations, keyed by (venue, asset), and idle balances with the fixture's
+ * expect file (expect, curve-expect: allocations keyed "venue|asset"); returns the values compared. */
 static unsigned equal_to_contracts(const json_t *doc, const char *expect_path) {
   json_error_t err;
   json_t *e = json_load_file(expect_path, 0, &err);
   ck_assert_msg(e != NULL, "%s: %s", expect_path, err.text);
   ck_assert_int_eq(served_block(doc), json_integer_value(json_object_get(e, "block")));
-  unsigned checked = 0;
   const json_t *data = json_object_get(doc, "data"), *idle = json_object_get(doc, "idle");
   const json_t *wa = json_object_get(e, "allocations"), *wi = json_object_get(e, "idle");
   ck_assert_uint_eq(json_array_size(data), json_object_size(wa));
   ck_assert_uint_eq(json_array_size(idle), json_object_size(wi));
+  unsigned checked = 0;
   for (size_t i = 0; i < json_array_size(data); i++) {
     const json_t *d = json_array_get(data, i);
-    const char *id = json_string_value(json_object_get(d, "venue_id"));
-    const json_t *w = json_object_get(wa, id);
-    ck_assert_msg(w != NULL, "venue %s served, not in the file", id);
-    char what[160], asset[64];
-    snprintf(asset, sizeof asset, "%s", json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
-    lower(asset);
-    ck_assert_msg(strcmp(json_string_value(json_object_get(w, "asset")), asset) == 0, "%s asset: %s", id, asset);
-    checked++;
-    snprintf(what, sizeof what, "%s amount", id);
+    char key[200], what[240];
+    snprintf(key, sizeof key, "%s|%s", json_string_value(json_object_get(d, "venue_id")),
+             json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
+    lower(key);
+    const json_t *w = json_object_get(wa, key);
+    ck_assert_msg(w != NULL, "allocation %s served, not expected", key);
+    snprintf(what, sizeof what, "%s amount", key);
     same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
-    snprintf(what, sizeof what, "%s apr_ray", id);
+    snprintf(what, sizeof what, "%s apr_ray", key);
     same(what, json_string_value(json_object_get(w, "apr_ray")), json_object_get(d, "apr_ray")), checked++;
   }
   for (size_t i = 0; i < json_array_size(idle); i++) {
@@ -186,7 +185,7 @@ START_TEST(allocations_equal_the_contracts) {
   long long b1 = th_json_file_int(path, "block");
   json_t *first = allocations_at(sd.port, b1);
   unsigned checked = equal_to_contracts(first, path);
-  ck_assert_uint_eq(checked, 5 * 3 + 6 * 2);
+  ck_assert_uint_eq(checked, 5 * 2 + 6 * 2);
   printf("liquidity layer at block %lld: %u values equal the contracts'\n", b1, checked);
 
   /* the chain moves on; a step that cannot read a venue applies nothing */
@@ -268,7 +267,7 @@ START_TEST(allocations_equal_the_contracts) {
   long long b2 = th_json_file_int(path, "block");
   ck_assert_int_gt(b2, b1);
   json_t *second = allocations_at(sd.port, b2);
-  ck_assert_uint_eq(equal_to_contracts(second, path), 5 * 3 + 6 * 2);
+  ck_assert_uint_eq(equal_to_contracts(second, path), 5 * 2 + 6 * 2);
   json_decref(second);
 
   /* One share-price APR by hand, not by the fixture's formula (which is the C code's): a new vault
@@ -314,47 +313,6 @@ END_TEST
 
 /* ---- kinds curve and erc4626 with "amount": "exit_assets" (ll_fixture.mjs curve-deploy) ---- */
 
-/* Compares the served allocations, keyed by (venue, asset), and idle balances with the fixture's
- * expect file (curve-expect); returns the values compared. */
-static unsigned equal_by_venue_asset(const json_t *doc, const char *expect_path) {
-  json_error_t err;
-  json_t *e = json_load_file(expect_path, 0, &err);
-  ck_assert_msg(e != NULL, "%s: %s", expect_path, err.text);
-  ck_assert_int_eq(served_block(doc), json_integer_value(json_object_get(e, "block")));
-  const json_t *data = json_object_get(doc, "data"), *idle = json_object_get(doc, "idle");
-  const json_t *wa = json_object_get(e, "allocations"), *wi = json_object_get(e, "idle");
-  ck_assert_uint_eq(json_array_size(data), json_object_size(wa));
-  ck_assert_uint_eq(json_array_size(idle), json_object_size(wi));
-  unsigned checked = 0;
-  for (size_t i = 0; i < json_array_size(data); i++) {
-    const json_t *d = json_array_get(data, i);
-    char key[200], what[240];
-    snprintf(key, sizeof key, "%s|%s", json_string_value(json_object_get(d, "venue_id")),
-             json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
-    lower(key);
-    const json_t *w = json_object_get(wa, key);
-    ck_assert_msg(w != NULL, "allocation %s served, not expected", key);
-    snprintf(what, sizeof what, "%s amount", key);
-    same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
-    snprintf(what, sizeof what, "%s apr_ray", key);
-    same(what, json_string_value(json_object_get(w, "apr_ray")), json_object_get(d, "apr_ray")), checked++;
-  }
-  for (size_t i = 0; i < json_array_size(idle); i++) {
-    const json_t *d = json_array_get(idle, i);
-    char asset[64], what[160];
-    snprintf(asset, sizeof asset, "%s", json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
-    lower(asset);
-    const json_t *w = json_object_get(wi, asset);
-    ck_assert_msg(w != NULL, "idle %s served, not expected", asset);
-    snprintf(what, sizeof what, "idle %s amount", asset);
-    same(what, json_string_value(json_object_get(w, "amount")), json_object_get(d, "amount")), checked++;
-    snprintf(what, sizeof what, "idle %s deployed", asset);
-    same(what, json_string_value(json_object_get(w, "deployed")), json_object_get(d, "deployed")), checked++;
-  }
-  json_decref(e);
-  return checked;
-}
-
 /* A Curve-like pool with a 6- and an 18-decimal coin, the ALM proxy holding part of its LP supply:
  * one allocation per (venue, coin), floor(lp * balances(i) / totalSupply), and the APR of
  * get_virtual_price() over the window; a Maple-like pool read with convertToExitAssets. Every
@@ -388,7 +346,7 @@ START_TEST(curve_and_exit_assets) {
   long long b1 = th_json_file_int(path, "block");
   json_t *first = allocations_at(sd.port, b1);
   /* 2 coins of the pool + the Maple pool, amount and apr each; 2 idle coins, amount and deployed */
-  ck_assert_uint_eq(equal_by_venue_asset(first, path), 3 * 2 + 2 * 2);
+  ck_assert_uint_eq(equal_to_contracts(first, path), 3 * 2 + 2 * 2);
 
   /* the chain moves on; the file names the pool's coins swapped */
   char out[256];
@@ -423,7 +381,7 @@ START_TEST(curve_and_exit_assets) {
   long long b2 = th_json_file_int(path, "block");
   ck_assert_int_gt(b2, b1);
   json_t *second = allocations_at(sd.port, b2);
-  ck_assert_uint_eq(equal_by_venue_asset(second, path), 3 * 2 + 2 * 2);
+  ck_assert_uint_eq(equal_to_contracts(second, path), 3 * 2 + 2 * 2);
   printf("curve and maple venues at blocks %lld and %lld equal the contracts'\n", b1, b2);
   json_decref(second);
   th_sparkd_stop(&sd);

@@ -238,7 +238,7 @@ async function expect() {
       }
     }
     if (amount === 0n) throw new Error(`${v.id}: the fixture should hold an amount`);
-    out.allocations[v.id] = { asset: v.asset.toLowerCase(), amount: String(amount), apr_ray: String(apr) };
+    out.allocations[`${v.id}|${v.asset.toLowerCase()}`] = { asset: v.asset.toLowerCase(), amount: String(amount), apr_ray: String(apr) };
   }
   const assets = new Set([...net.liquidity_layer.venues.map((v) => v.asset.toLowerCase()),
     ...net.liquidity_layer.keys.filter((k) => k.asset).map((k) => k.asset.toLowerCase())]);
