@@ -281,7 +281,10 @@ int th_sparkd_stop(struct th_sparkd *s) {
     int status;
     if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
       s->pid = 0;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      /* a clean stop leaves nothing behind in /tmp; a server that failed keeps its log to read */
+      if (rc == 0 && s->log_path[0]) unlink(s->log_path);
+      return rc;
     }
     sleep_ms(50);
   }
