@@ -30,6 +30,7 @@
 
 #include "chain/rpc.h"
 #include "db/lease.h"
+#include "support/chaintest.h"
 #include "support/pgtest.h"
 
 static struct th_pg pg;
@@ -117,11 +118,6 @@ static void q1(PGconn *c, const char *sql, const char *p1, char *out, size_t cap
   PQclear(r);
 }
 
-static void lower(char *s) {
-  for (; *s; s++)
-    if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
-}
-
 /* Compares the database with truth.mjs's dump; returns the number of differences (each printed). */
 static unsigned compare(const char *conninfo, const char *truth_path) {
   json_t *t = load_json(truth_path);
@@ -140,7 +136,7 @@ static unsigned compare(const char *conninfo, const char *truth_path) {
   json_t *blk = json_object_get(t, "block");
   char bh[80];
   snprintf(bh, sizeof bh, "%s", json_string_value(json_object_get(blk, "hash")));
-  lower(bh);
+  th_lower(bh);
   q1(c, "SELECT block_hash FROM chains", NULL, got, sizeof got);
   DIFF("block hash", bh, got);
   const char *asset;
@@ -148,7 +144,7 @@ static unsigned compare(const char *conninfo, const char *truth_path) {
   json_object_foreach(json_object_get(t, "reserves"), asset, r) {
     char a[43];
     snprintf(a, sizeof a, "%s", asset);
-    lower(a);
+    th_lower(a);
     json_t *d = json_object_get(r, "data");
     static const char *const cols[][2] = {{"liquidity_index", "liquidity_index"},
                                           {"variable_borrow_index", "variable_borrow_index"},
@@ -181,7 +177,7 @@ static unsigned compare(const char *conninfo, const char *truth_path) {
   json_object_foreach(json_object_get(t, "users"), user, u) {
     char a[43];
     snprintf(a, sizeof a, "%s", user);
-    lower(a);
+    th_lower(a);
     json_t *acc = json_object_get(u, "account");
     bool has_debt = strcmp(json_string_value(json_object_get(acc, "total_debt_base")), "0") != 0;
     bool has_any = false;
@@ -189,7 +185,7 @@ static unsigned compare(const char *conninfo, const char *truth_path) {
     json_object_foreach(json_object_get(u, "balances"), asset, b) {
       char s[43];
       snprintf(s, sizeof s, "%s", asset);
-      lower(s);
+      th_lower(s);
       const char *ws = json_string_value(json_object_get(b, "a_scaled"));
       const char *wv = json_string_value(json_object_get(b, "v_scaled"));
       has_any |= strcmp(ws, "0") != 0 || strcmp(wv, "0") != 0;
@@ -326,7 +322,7 @@ static void parents_equal_the_nodes(const char *conninfo) {
     json_t *j = json_loads(res, 0, NULL);
     char want[80];
     snprintf(want, sizeof want, "%s", json_string_value(json_object_get(json_object_get(j, "result"), "parentHash")));
-    lower(want);
+    th_lower(want);
     json_decref(j);
     ck_assert_msg(strcmp(want, PQgetvalue(r, i, 1)) == 0, "block %s: parent %s, node %s", PQgetvalue(r, i, 0),
                   PQgetvalue(r, i, 1), want);
@@ -392,7 +388,7 @@ START_TEST(reorg_follows_the_new_branch) {
   json_t *t = load_json(path);
   char want[80];
   snprintf(want, sizeof want, "%s", json_string_value(json_object_get(json_object_get(t, "block"), "hash")));
-  lower(want);
+  th_lower(want);
   ck_assert_str_eq(h, want);
   PQfinish(c);
   parents_equal_the_nodes(db_main);

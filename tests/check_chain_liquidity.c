@@ -32,25 +32,10 @@
 
 static struct th_pg pg;
 
-static void lower(char *s) {
-  for (; *s; s++)
-    if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
-}
-
 static json_t *get(unsigned port, const char *path) {
-  struct th_response r;
-  ck_assert_int_eq(th_http(port, "GET", path, "", NULL, &r), 0);
-  /* the server loads the state in the background after it starts */
-  for (int i = 0; i < 100 && r.status == 503; i++) {
-    th_response_free(&r);
-    nanosleep(&(struct timespec){0, 100000000}, NULL);
-    ck_assert_int_eq(th_http(port, "GET", path, "", NULL, &r), 0);
-  }
-  ck_assert_msg(r.status == 200, "GET %s: %d %s", path, r.status, r.body);
-  json_error_t e;
-  json_t *j = json_loads(r.body, 0, &e);
-  ck_assert_msg(j != NULL, "GET %s: not json: %s", path, r.body);
-  th_response_free(&r);
+  char why[1024];
+  json_t *j = th_get_json(port, path, "", why, sizeof why);
+  ck_assert_msg(j != NULL, "%s", why);
   return j;
 }
 
@@ -87,6 +72,16 @@ static json_t *allocations_at(unsigned port, long long block) {
   return NULL;
 }
 
+/* After a step that failed: what is served is still `first`, its allocations, idle balances and
+ * block; nothing of the failed step was applied. */
+static void still_served(unsigned port, const json_t *first) {
+  json_t *j = get(port, "/v1/liquidity-layer/allocations");
+  ck_assert(json_equal(json_object_get(j, "data"), json_object_get(first, "data")));
+  ck_assert(json_equal(json_object_get(j, "idle"), json_object_get(first, "idle")));
+  ck_assert_int_eq(served_block(j), served_block(first));
+  json_decref(j);
+}
+
 static void same(const char *what, const char *want, const json_t *got) {
   ck_assert_msg(json_is_string(got), "%s: not served", what);
   ck_assert_msg(strcmp(want, json_string_value(got)) == 0, "%s: contracts %s, served %s", what, want,
@@ -110,7 +105,7 @@ static unsigned equal_to_contracts(const json_t *doc, const char *expect_path) {
     char key[200], what[240];
     snprintf(key, sizeof key, "%s|%s", json_string_value(json_object_get(d, "venue_id")),
              json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
-    lower(key);
+    th_lower(key);
     const json_t *w = json_object_get(wa, key);
     ck_assert_msg(w != NULL, "allocation %s served, not expected", key);
     snprintf(what, sizeof what, "%s amount", key);
@@ -122,7 +117,7 @@ static unsigned equal_to_contracts(const json_t *doc, const char *expect_path) {
     const json_t *d = json_array_get(idle, i);
     char asset[64], what[160];
     snprintf(asset, sizeof asset, "%s", json_string_value(json_object_get(json_object_get(d, "asset"), "address")));
-    lower(asset);
+    th_lower(asset);
     const json_t *w = json_object_get(wi, asset);
     ck_assert_msg(w != NULL, "idle %s served, not expected", asset);
     snprintf(what, sizeof what, "idle %s amount", asset);
@@ -165,7 +160,7 @@ START_TEST(allocations_equal_the_contracts) {
       const char *v = json_string_value(json_object_get(st, names[i]));
       ck_assert_msg(v && strlen(v) == 42, "state.json %s", names[i]);
       memcpy(into[i], v, 43);
-      lower(into[i]);
+      th_lower(into[i]);
     }
     json_decref(st);
   }
@@ -196,20 +191,13 @@ START_TEST(allocations_equal_the_contracts) {
   index_fails_with(dburl, env_bad,
                    (const char *const[]){"venue grow-usdc (", vusdc, "): the network file names asset", dai,
                                          "the contract's asset() is", usdc, NULL});
-  json_t *after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
-  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
-  ck_assert(json_equal(json_object_get(after_bad, "idle"), json_object_get(first, "idle")));
-  ck_assert_int_eq(served_block(after_bad), b1);
-  json_decref(after_bad);
+  still_served(sd.port, first);
   snprintf(bad, sizeof bad, "SPARKD_NETWORK_FILE=%s/bad2.json", ch.dir);
   /* the USDC aToken named with WETH: its UNDERLYING_ASSET_ADDRESS() says USDC */
   index_fails_with(dburl, env_bad,
                    (const char *const[]){"venue sparklend-usdc (", "): the network file names asset", weth,
                                          "the contract's UNDERLYING_ASSET_ADDRESS() is", usdc, NULL});
-  after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
-  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
-  ck_assert_int_eq(served_block(after_bad), b1);
-  json_decref(after_bad);
+  still_served(sd.port, first);
 
   char proxy[128], args[1024];
   struct th_bg fp = {0, -1};
@@ -228,10 +216,7 @@ START_TEST(allocations_equal_the_contracts) {
   th_bg_stop(&fp);
   snprintf(path, sizeof path, "%s/errors.json", ch.dir);
   ck_assert_int_ge(th_json_file_int(path, "call_errors"), 1);
-  json_t *after_err = get(sd.port, "/v1/liquidity-layer/allocations");
-  ck_assert(json_equal(json_object_get(after_err, "data"), json_object_get(first, "data")));
-  ck_assert_int_eq(served_block(after_err), b1);
-  json_decref(after_err);
+  still_served(sd.port, first);
 
   /* the USDC vault's window reaching 250 blocks back, past the 200 the node keeps */
   json_error_t jerr;
@@ -251,10 +236,7 @@ START_TEST(allocations_equal_the_contracts) {
   index_fails_with(dburl, env_deep,
                    (const char *const[]){"venue grow-usdc apr: the node cannot serve block", "250 blocks back",
                                          "a node keeping that state, or a shorter window, is needed", NULL});
-  json_t *after_deep = get(sd.port, "/v1/liquidity-layer/allocations");
-  ck_assert(json_equal(json_object_get(after_deep, "data"), json_object_get(first, "data")));
-  ck_assert_int_eq(served_block(after_deep), b1);
-  json_decref(after_deep);
+  still_served(sd.port, first);
   json_decref(first);
 
   /* a working node and the right file: the new block, equal to the contracts again */
@@ -351,24 +333,10 @@ START_TEST(curve_and_exit_assets) {
   /* the chain moves on; the file names the pool's coins swapped */
   char out[256];
   ck_assert_int_eq(th_rpc(ch.url, "anvil_mine", "[\"0x5\"]", out, sizeof out), 0);
-  char args[700];
-  snprintf(args, sizeof args, "index --once 2>%s/curve_bad.log", ch.dir);
   const char *env_bad[] = {rpc, bad, "SPARKD_LOG_LEVEL=warn", "SPARKD_INDEX_CONFIRMATIONS=0", "SPARKD_INDEX_POLL_MS=50",
                            NULL};
-  ck_assert_int_ne(th_sparkd_cmd(dburl, env_bad, args), 0);
-  snprintf(path, sizeof path, "%s/curve_bad.log", ch.dir);
-  FILE *f = fopen(path, "r");
-  ck_assert_ptr_nonnull(f);
-  char log[16384];
-  size_t n = fread(log, 1, sizeof log - 1, f);
-  log[n] = '\0';
-  fclose(f);
-  ck_assert_msg(strstr(log, "venue curve-t6-t18") && strstr(log, "coins(0)"), "the error names neither: %s", log);
-  json_t *after_bad = get(sd.port, "/v1/liquidity-layer/allocations");
-  ck_assert(json_equal(json_object_get(after_bad, "data"), json_object_get(first, "data")));
-  ck_assert(json_equal(json_object_get(after_bad, "idle"), json_object_get(first, "idle")));
-  ck_assert_int_eq(served_block(after_bad), b1);
-  json_decref(after_bad);
+  index_fails_with(dburl, env_bad, (const char *const[]){"venue curve-t6-t18", "coins(0)", NULL});
+  still_served(sd.port, first);
   json_decref(first);
 
   /* the right file: the new head, equal to the contracts again */

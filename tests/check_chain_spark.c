@@ -27,27 +27,11 @@
 
 static struct th_pg pg;
 
-static void lower(char *s) {
-  for (; *s; s++)
-    if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
-}
-
 static json_t *get(unsigned port, const char *path, const char *key) {
-  char h[256] = "";
+  char h[256] = "", why[1024];
   if (key) snprintf(h, sizeof h, "Authorization: Bearer %s\r\n", key);
-  struct th_response r;
-  ck_assert_int_eq(th_http(port, "GET", path, h, NULL, &r), 0);
-  /* the server loads the state in the background after it starts */
-  for (int i = 0; i < 100 && r.status == 503; i++) {
-    th_response_free(&r);
-    nanosleep(&(struct timespec){0, 100000000}, NULL);
-    ck_assert_int_eq(th_http(port, "GET", path, h, NULL, &r), 0);
-  }
-  ck_assert_msg(r.status == 200, "GET %s: %d %s", path, r.status, r.body);
-  json_error_t e;
-  json_t *j = json_loads(r.body, 0, &e);
-  ck_assert_msg(j != NULL, "GET %s: not json: %s", path, r.body);
-  th_response_free(&r);
+  json_t *j = th_get_json(port, path, h, why, sizeof why);
+  ck_assert_msg(j != NULL, "%s", why);
   return j;
 }
 
@@ -66,7 +50,7 @@ static void same(const char *what, const json_t *want, const json_t *got) {
     snprintf(g, sizeof g, "%s", json_is_true(got) ? "true" : "false");
   else
     snprintf(g, sizeof g, "%s", json_string_value(got) ? json_string_value(got) : "(none)");
-  if (strncmp(w, "0x", 2) == 0 && strlen(w) == 42) lower(g);
+  if (strncmp(w, "0x", 2) == 0 && strlen(w) == 42) th_lower(g);
   ck_assert_msg(strcmp(w, g) == 0, "%s: contract %s, served %s", what, w, g);
 }
 
@@ -172,7 +156,7 @@ START_TEST(kill_switch_and_rate_targets_equal_the_contracts) {
     for (size_t k = 0; k < json_array_size(so); k++) {
       char a[43];
       snprintf(a, sizeof a, "%s", json_string_value(json_object_get(json_array_get(so, k), "address")));
-      lower(a);
+      th_lower(a);
       if (strcmp(a, json_string_value(json_object_get(w, "address"))) == 0) s = json_array_get(so, k);
     }
     ck_assert_msg(s != NULL, "oracle %s not served", json_string_value(json_object_get(w, "address")));

@@ -1,4 +1,5 @@
 #include "chaintest.h"
+#include "httptest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,6 +192,36 @@ long long th_json_file_int(const char *path, const char *field) {
   long long r = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
   json_decref(j);
   return r;
+}
+
+json_t *th_get_json(unsigned port, const char *path, const char *headers, char *why, size_t why_len) {
+  struct th_response r;
+  if (th_http(port, "GET", path, headers, NULL, &r) != 0) {
+    snprintf(why, why_len, "GET %s: no answer", path);
+    return NULL;
+  }
+  for (int i = 0; i < 100 && r.status == 503; i++) {
+    th_response_free(&r);
+    nanosleep(&(struct timespec){0, 100000000}, NULL);
+    if (th_http(port, "GET", path, headers, NULL, &r) != 0) {
+      snprintf(why, why_len, "GET %s: no answer", path);
+      return NULL;
+    }
+  }
+  json_t *j = NULL;
+  if (r.status != 200) {
+    snprintf(why, why_len, "GET %s: %d %s", path, r.status, r.body);
+  } else {
+    json_error_t e;
+    if (!(j = json_loads(r.body, 0, &e))) snprintf(why, why_len, "GET %s: not json: %s", path, r.body);
+  }
+  th_response_free(&r);
+  return j;
+}
+
+void th_lower(char *s) {
+  for (; *s; s++)
+    if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
 }
 
 int th_rpc(const char *url, const char *method, const char *params_json, char *out, size_t out_len) {

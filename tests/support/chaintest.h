@@ -62,4 +62,12 @@ int th_rpc(const char *url, const char *method, const char *params_json, char *o
 
 /* Reads an integer field of a JSON object file (e.g. "head" of a drive.mjs summary); -1 if absent. */
 long long th_json_file_int(const char *path, const char *field);
+
+/* GET path (headers: "" or "Name: value\r\n" lines) from a sparkd on 127.0.0.1:port, asked again
+ * while it answers 503 (it loads its state in the background after it starts; up to 10 s).
+ * Returns the body parsed, or NULL with the status and body (or the cause) in why. */
+struct json_t *th_get_json(unsigned port, const char *path, const char *headers, char *why, size_t why_len);
+
+/* Lower-cases ASCII letters in place (addresses, hashes: the API serves them checksummed). */
+void th_lower(char *s);
 #endif
