@@ -79,18 +79,35 @@ static void random_address(char out[43]) {
            (unsigned long long)(next() & 0xffffffffu));
 }
 
-/* The fixture's market with these accounts, in mode full or delta, at block. */
-static char *snapshot(json_t *accounts, bool delta, uint64_t block) {
+/* Appends n accounts at random addresses, with random positions, to arr. */
+static void add_random_accounts(json_t *arr, size_t n, json_t *reserves) {
+  for (size_t i = 0; i < n; i++) {
+    char a[43];
+    random_address(a);
+    json_array_append_new(arr, random_account(a, reserves));
+  }
+}
+
+/* The fixture's market with these accounts, in mode full or delta, at block; on chain `chain`
+ * with its timestamp 12 s a block from the fixture's, or (chain 0) the fixture's chain and time. */
+static char *snapshot_on(json_t *accounts, bool delta, uint64_t block, int chain) {
   json_error_t e;
   json_t *j = json_load_file(FIXTURE, JSON_REJECT_DUPLICATES, &e);
   ck_assert_msg(j != NULL, "%s", e.text);
   json_object_set(j, "accounts", accounts);
   json_object_set_new(j, "accounts_mode", json_string(delta ? "delta" : "full"));
   json_object_set_new(json_object_get(j, "block"), "number", json_integer((json_int_t)block));
+  if (chain) {
+    json_object_set_new(j, "chain_id", json_integer(chain));
+    json_object_set_new(json_object_get(j, "block"), "timestamp",
+                        json_integer(1730000000 + 12 * (json_int_t)(block - BLOCK)));
+  }
   char *t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(j);
   return t;
 }
+
+static char *snapshot(json_t *accounts, bool delta, uint64_t block) { return snapshot_on(accounts, delta, block, 0); }
 
 struct mem_src {
   const char *p;
@@ -122,6 +139,13 @@ static void apply(const char *url, const char *text) {
   db_pool_destroy(pool);
   chain_snapshot_free(s);
   chain_snapshot_stream_free(st);
+}
+
+/* Imports the fixture's market with these accounts (snapshot_on's arguments) into url. */
+static void import_on(const char *url, json_t *accounts, bool delta, uint64_t block, int chain) {
+  char *t = snapshot_on(accounts, delta, block, chain);
+  apply(url, t);
+  free(t);
 }
 
 /* ---- the expected rows, from the accounts' JSON: lowercase address -> account ---- */
@@ -231,9 +255,7 @@ START_TEST(test_full_merge_delta) {
     random_address(addrs[i]);
     json_array_append_new(s1, random_account(addrs[i], reserves));
   }
-  char *t = snapshot(s1, false, BLOCK);
-  apply(url, t);
-  free(t);
+  import_on(url, s1, false, BLOCK, 0);
   fold(state, s1, true);
   check_rows(url, state, "full import into an empty chain");
 
@@ -244,14 +266,8 @@ START_TEST(test_full_merge_delta) {
     if (i % 3 == 2) continue;
     json_array_append_new(s2, i % 2 ? random_account(addrs[i], reserves) : json_incref(json_array_get(s1, i)));
   }
-  for (size_t i = 0; i < 200; i++) {
-    char a[43];
-    random_address(a);
-    json_array_append_new(s2, random_account(a, reserves));
-  }
-  t = snapshot(s2, false, BLOCK + 1);
-  apply(url, t);
-  free(t);
+  add_random_accounts(s2, 200, reserves);
+  import_on(url, s2, false, BLOCK + 1, 0);
   fold(state, s2, true);
   check_rows(url, state, "full import over a chain with accounts");
 
@@ -264,14 +280,8 @@ START_TEST(test_full_merge_delta) {
     else
       json_array_append_new(s3, json_pack("{s:s, s:i, s:[]}", "address", addr, "emode_category", 0, "positions"));
   }
-  for (size_t i = 0; i < 80; i++) {
-    char a[43];
-    random_address(a);
-    json_array_append_new(s3, random_account(a, reserves));
-  }
-  t = snapshot(s3, true, BLOCK + 2);
-  apply(url, t);
-  free(t);
+  add_random_accounts(s3, 80, reserves);
+  import_on(url, s3, true, BLOCK + 2, 0);
   fold(state, s3, false);
   check_rows(url, state, "delta import");
 
@@ -345,14 +355,8 @@ START_TEST(test_delta_equals_full) {
 
   enum { N = 400 };
   json_t *s1 = json_array();
-  for (size_t i = 0; i < N; i++) {
-    char a[43];
-    random_address(a);
-    json_array_append_new(s1, random_account(a, reserves));
-  }
-  char *t = snapshot(s1, false, BLOCK);
-  apply(url_d, t);
-  free(t);
+  add_random_accounts(s1, N, reserves);
+  import_on(url_d, s1, false, BLOCK, 0);
   fold(state, s1, true);
 
   json_t *d = json_array();
@@ -367,14 +371,8 @@ START_TEST(test_delta_equals_full) {
     else
       json_array_append_new(d, edit_account(a, (unsigned)(next() % 64), reserves));
   }
-  for (size_t i = 0; i < 50; i++) {
-    char a[43];
-    random_address(a);
-    json_array_append_new(d, random_account(a, reserves));
-  }
-  t = snapshot(d, true, BLOCK + 1);
-  apply(url_d, t);
-  free(t);
+  add_random_accounts(d, 50, reserves);
+  import_on(url_d, d, true, BLOCK + 1, 0);
   fold(state, d, false);
   check_rows(url_d, state, "delta import");
 
@@ -383,9 +381,7 @@ START_TEST(test_delta_equals_full) {
   const char *k;
   json_t *v;
   json_object_foreach(state, k, v) json_array_append(all, v);
-  t = snapshot(all, false, BLOCK + 1);
-  apply(url_f, t);
-  free(t);
+  import_on(url_f, all, false, BLOCK + 1, 0);
   char *rd = all_rows(url_d), *rf = all_rows(url_f);
   ck_assert_msg(strcmp(rd, rf) == 0, "the delta's rows differ from a full import's");
   ck_assert_uint_gt(strlen(rf), 10000);
@@ -405,9 +401,7 @@ START_TEST(test_delta_equals_full) {
    * row versions stay), and the rows are the same */
   char *x0 = query_text(url_d, "SELECT md5(string_agg(ctid::text, ',' ORDER BY account, asset)) AS v FROM positions");
   rd = all_rows(url_d);
-  t = snapshot(d, true, BLOCK + 2);
-  apply(url_d, t);
-  free(t);
+  import_on(url_d, d, true, BLOCK + 2, 0);
   char *x1 = query_text(url_d, "SELECT md5(string_agg(ctid::text, ',' ORDER BY account, asset)) AS v FROM positions");
   char *rd2 = all_rows(url_d);
   ck_assert_str_eq(x1, x0);
@@ -431,14 +425,8 @@ START_TEST(test_write_outside_import) {
   ck_assert_msg(fx != NULL, "%s", e.text);
   json_t *reserves = json_object_get(fx, "reserves");
   json_t *s1 = json_array();
-  for (size_t i = 0; i < 50; i++) {
-    char a[43];
-    random_address(a);
-    json_array_append_new(s1, random_account(a, reserves));
-  }
-  char *t = snapshot(s1, false, BLOCK);
-  apply(url, t);
-  free(t);
+  add_random_accounts(s1, 50, reserves);
+  import_on(url, s1, false, BLOCK, 0);
   static const char head_sql[] = "SELECT seq || '/' || full_seq AS v FROM account_change_heads WHERE chain_id = 1";
   char *h = query_text(url, head_sql);
   ck_assert_str_eq(h, "1/1");
@@ -446,9 +434,7 @@ START_TEST(test_write_outside_import) {
   json_t *d = json_array();
   for (size_t i = 0; i < 20; i++)
     json_array_append_new(d, edit_account(json_array_get(s1, i), (unsigned)i, reserves));
-  t = snapshot(d, true, BLOCK + 1);
-  apply(url, t);
-  free(t);
+  import_on(url, d, true, BLOCK + 1, 0);
   h = query_text(url, head_sql);
   ck_assert_str_eq(h, "2/1"); /* the delta's own writes are not counted as another writer's */
   free(h);
@@ -589,20 +575,6 @@ END_TEST
 static void setup(void) { ck_assert_msg(th_pg_start(&pg) == 0, "private PostgreSQL did not start"); }
 static void teardown(void) { th_pg_stop(&pg); }
 
-/* The fixture's market on chain `chain` at block, its timestamp 12 s a block from the fixture's. */
-static char *snapshot_on(json_t *accounts, bool delta, uint64_t block, int chain) {
-  char *t = snapshot(accounts, delta, block);
-  json_t *j = json_loads(t, 0, NULL);
-  ck_assert_ptr_nonnull(j);
-  free(t);
-  json_object_set_new(j, "chain_id", json_integer(chain));
-  json_object_set_new(json_object_get(j, "block"), "timestamp",
-                      json_integer(1730000000 + 12 * (json_int_t)(block - BLOCK)));
-  t = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  json_decref(j);
-  return t;
-}
-
 /* The indexer's rewind after a reorg records its own change, for its chain only (db/index.c): the
  * triggers of migration 0030 do not count it (it would move every chain's head, and every
  * chain's next generation would read every account); its chain's head moves on by one, at the
@@ -617,11 +589,7 @@ START_TEST(test_rewind_records_its_chain) {
   ck_assert_msg(fx != NULL, "%s", e.text);
   json_t *reserves = json_object_get(fx, "reserves");
   json_t *s1 = json_array(), *d = json_array();
-  for (size_t i = 0; i < 40; i++) {
-    char a[43];
-    random_address(a);
-    json_array_append_new(s1, random_account(a, reserves));
-  }
+  add_random_accounts(s1, 40, reserves);
   for (size_t i = 0; i < 15; i++)
     json_array_append_new(d, edit_account(json_array_get(s1, i), (unsigned)i, reserves));
   for (size_t i = 0; i < 5; i++) { /* new accounts, with positions (an empty one is not written) */
@@ -635,14 +603,9 @@ START_TEST(test_rewind_records_its_chain) {
                                       "5", "scaled_variable_debt", "0", "collateral", 1));
     json_array_append_new(d, acc);
   }
-  char *t;
   for (int chain = 1; chain <= 2; chain++) {
-    t = snapshot_on(s1, false, BLOCK, chain);
-    apply(url, t);
-    free(t);
-    t = snapshot_on(d, true, BLOCK + 1, chain);
-    apply(url, t);
-    free(t);
+    import_on(url, s1, false, BLOCK, chain);
+    import_on(url, d, true, BLOCK + 1, chain);
   }
   static const char head1[] = "SELECT seq || '/' || full_seq || '/' || block_number || '/' || block_timestamp"
                               " || '/' || kept_from AS v FROM account_change_heads WHERE chain_id = 1";
