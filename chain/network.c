@@ -16,6 +16,13 @@ const char *const chain_net_venue_kind_names[] = {"sparklend", "aave", "erc4626"
 const char *const chain_net_apr_source_names[] = {"share_price", "ssr", "vsr", NULL};
 const char *const chain_net_amount_names[] = {"assets", "exit_assets", NULL};
 
+/* The position of s in the NULL-ended names, or -1. */
+static int name_index(const char *const *names, const char *s) {
+  for (int k = 0; names[k]; k++)
+    if (strcmp(names[k], s) == 0) return k;
+  return -1;
+}
+
 /* Kinds of the snapshot format that the indexer does not read, and why: a venue the ALM proxy
  * holds no position in that balances on this chain state (a Curve pool, read, is a pro-rata share
  * of its balances; a Uniswap v4 range is not). */
@@ -140,9 +147,7 @@ static void parse_vaults(struct chain_snapshot_errors *e, const json_t *arr, str
     check_keys(e, v, p, keys);
     char kind[32] = "";
     if (get_text(e, v, p, "kind", true, kind, sizeof kind)) {
-      int k = -1;
-      for (int j = 0; kinds[j]; j++)
-        if (strcmp(kinds[j], kind) == 0) k = j;
+      int k = name_index(kinds, kind);
       if (k < 0) {
         char kp[NPATH + 16];
         snprintf(kp, sizeof kp, "%s.kind", p);
@@ -251,11 +256,8 @@ static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, str
     bool kind_ok = false;
     if (get_text(e, v, p, "kind", true, kind, sizeof kind)) {
       snprintf(kp, sizeof kp, "%s.kind", p);
-      for (int k = 0; chain_net_venue_kind_names[k]; k++)
-        if (strcmp(chain_net_venue_kind_names[k], kind) == 0) {
-          x->kind = (enum chain_net_venue_kind)k;
-          kind_ok = true;
-        }
+      int ki = name_index(chain_net_venue_kind_names, kind);
+      if ((kind_ok = ki >= 0)) x->kind = (enum chain_net_venue_kind)ki;
       bool known = false;
       for (size_t k = 0; k < sizeof NOT_READ / sizeof NOT_READ[0]; k++)
         if (strcmp(NOT_READ[k].kind, kind) == 0) {
@@ -289,9 +291,7 @@ static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, str
     char src[32] = "";
     if (get_text(e, v, p, "apr_source", false, src, sizeof src)) {
       snprintf(kp, sizeof kp, "%s.apr_source", p);
-      int k = -1;
-      for (int j = 0; chain_net_apr_source_names[j]; j++)
-        if (strcmp(chain_net_apr_source_names[j], src) == 0) k = j;
+      int k = name_index(chain_net_apr_source_names, src);
       if (kind_ok && !is_4626)
         chain_snapshot_error(e, kp,
                              "only an erc4626 venue has one (an aToken's apr is its reserve's liquidity rate, a "
@@ -305,9 +305,7 @@ static void parse_venues(struct chain_snapshot_errors *e, const json_t *arr, str
     char am[32] = "";
     if (get_text(e, v, p, "amount", false, am, sizeof am)) {
       snprintf(kp, sizeof kp, "%s.amount", p);
-      int k = -1;
-      for (int j = 0; chain_net_amount_names[j]; j++)
-        if (strcmp(chain_net_amount_names[j], am) == 0) k = j;
+      int k = name_index(chain_net_amount_names, am);
       if (kind_ok && !is_4626)
         chain_snapshot_error(e, kp, "only an erc4626 venue has one");
       else if (k < 0)
