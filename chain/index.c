@@ -1246,22 +1246,16 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   size_t idle0 = c.n;
   for (size_t k = 0; k < ni; k++)
     push_call_addr(&c, idle[k], "balanceOf(address)", alm, bh);
-  /* symbol() and decimals() of every asset not yet listed: the idle ones, every venue's asset (a
-     Curve pool's is its LP token, which has no idle entry) and a Curve pool's coins */
+  /* symbol() and decimals() of every asset not yet listed: the idle ones (every venue's asset, a
+     Curve pool's coins, the keys' assets) and a Curve pool's LP token (its venue's asset, with no
+     idle entry) */
   size_t meta0 = c.n;
-  size_t n_meta = 0, n_cand = ni;
-  char(*meta)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *meta);
-  char(*cand)[43] = calloc(ni + nv * (CHAIN_NETWORK_CURVE_MAX_COINS + 1) + 1, sizeof *cand);
-  if (!meta || !cand) abort();
-  memcpy(cand, idle, ni * sizeof *idle);
-  for (size_t i = 0; i < nv; i++) {
-    memcpy(cand[n_cand++], net->venues[i].asset, 43);
-    if (net->venues[i].kind == CHAIN_NET_VENUE_CURVE)
-      for (size_t k = 0; k < net->venues[i].n_coins; k++)
-        memcpy(cand[n_cand++], net->venues[i].coins[k], 43);
-  }
-  for (size_t k = 0; k < n_cand; k++) {
-    const char *a = cand[k];
+  size_t n_meta = 0;
+  char(*meta)[43] = calloc(ni + nv + 1, sizeof *meta);
+  if (!meta) abort();
+  for (size_t k = 0; k < ni + nv; k++) {
+    if (k >= ni && net->venues[k - ni].kind != CHAIN_NET_VENUE_CURVE) continue;
+    const char *a = k < ni ? idle[k] : net->venues[k - ni].asset;
     bool dup = false;
     for (size_t j = 0; j < n_meta && !dup; j++)
       dup = strcasecmp(meta[j], a) == 0;
@@ -1418,7 +1412,6 @@ static int read_venues(struct chain_index *ix, const struct header *h, json_t *a
   rc = 0;
 out_meta:
   free(meta);
-  free(cand);
 out:
   calls_free(&c);
   calls_free(&c2);
