@@ -702,6 +702,16 @@ enum {
   L_N
 };
 
+/* Appends one position to the five arrays from l on (an update's from L_UA, an insert's from L_IA:
+ * account, asset, balance, debt, collateral). */
+static bool al_position(struct alit *l, const char *account, const struct chain_snap_position *p) {
+  return al_str(&l[0], account, 42) && al_str(&l[1], p->asset, 42) && al_u256(&l[2], p->scaled_a_token_balance) &&
+         al_u256(&l[3], p->scaled_variable_debt) && al_str(&l[4], p->collateral ? "t" : "f", 1);
+}
+_Static_assert(L_US == L_UA + 1 && L_UBAL == L_UA + 2 && L_UDEBT == L_UA + 3 && L_UCOLL == L_UA + 4 &&
+                   L_IS == L_IA + 1 && L_IBAL == L_IA + 2 && L_IDEBT == L_IA + 3 && L_ICOLL == L_IA + 4,
+               "al_position writes an update's and an insert's arrays in the same order");
+
 static db_status write_delta(db_conn *c, struct apply_ctx *x) {
   const struct chain_snapshot *s = x->s;
   if (s->n_accounts == 0) return DB_OK;
@@ -744,14 +754,8 @@ static db_status write_delta(db_conn *c, struct apply_ctx *x) {
         if (q->parsed && q->collateral == p->collateral && u256_eq(q->a, p->scaled_a_token_balance) &&
             u256_eq(q->d, p->scaled_variable_debt))
           continue;
-        ok = al_str(&l[L_UA], a->address, 42) && al_str(&l[L_US], p->asset, 42) &&
-             al_u256(&l[L_UBAL], p->scaled_a_token_balance) && al_u256(&l[L_UDEBT], p->scaled_variable_debt) &&
-             al_str(&l[L_UCOLL], p->collateral ? "t" : "f", 1);
-      } else {
-        ok = al_str(&l[L_IA], a->address, 42) && al_str(&l[L_IS], p->asset, 42) &&
-             al_u256(&l[L_IBAL], p->scaled_a_token_balance) && al_u256(&l[L_IDEBT], p->scaled_variable_debt) &&
-             al_str(&l[L_ICOLL], p->collateral ? "t" : "f", 1);
       }
+      ok = al_position(&l[q ? L_UA : L_IA], a->address, p);
     }
     for (size_t i = k; i < end && ok; i++)
       if (!cs.v[i].seen) ok = al_str(&l[L_DA], cs.v[i].account, 42) && al_str(&l[L_DS], cs.v[i].asset, 42);
